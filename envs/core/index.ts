@@ -1,0 +1,4 @@
+export * from './rng.ts';
+export * from './spaces.ts';
+export * from './env.ts';
+export * from './checker.ts';

@@ -1,0 +1,68 @@
+// What every benchmark, experiment and CLI run shares: the machine's details for result
+// files, writing those files, and the `--json` contract (one JSON object as the last line).
+import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
+import { cpus, totalmem, platform, release, arch } from 'node:os';
+import { dirname } from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+export interface MachineInfo {
+  cpu_model: string;
+  cpus: number;
+  memory_gib: number;
+  platform: string;
+  arch: string;
+  node: string;
+  redis_server?: string;
+}
+
+function redisVersion(): string | undefined {
+  try {
+    return execFileSync('redis-server', ['--version'], { encoding: 'utf8' }).trim().split(' ')[2];
+  } catch {
+    return undefined;
+  }
+}
+
+export function machineInfo(): MachineInfo {
+  const c = cpus();
+  const info: MachineInfo = {
+    cpu_model: c[0]?.model ?? 'unknown',
+    cpus: c.length,
+    memory_gib: Math.round((totalmem() / 2 ** 30) * 10) / 10,
+    platform: `${platform()} ${release()}`,
+    arch: arch(),
+    node: process.version,
+  };
+  const redis = redisVersion();
+  if (redis) info.redis_server = redis.replace(/^v=/, '');
+  return info;
+}
+
+/** Writes `{ name, date, machine, ...result }` as pretty JSON; returns the path. */
+export function writeResultFile(path: string, name: string, result: object): string {
+  mkdirSync(dirname(path), { recursive: true });
+  const body = { name, date: new Date().toISOString(), machine: machineInfo(), ...result };
+  writeFileSync(path, JSON.stringify(body, null, 2) + '\n');
+  return path;
+}
+
+export function readResultFile<T = Record<string, unknown>>(path: string): T {
+  return JSON.parse(readFileSync(path, 'utf8')) as T;
+}
+
+/** Whether the command line asks for machine-readable output. */
+export function wantsJson(argv: readonly string[] = process.argv): boolean {
+  return argv.includes('--json');
+}
+
+/**
+ * Prints the human summary, then, with --json, the result as one JSON object on the last
+ * line. Progress and logs go to stderr so stdout stays parseable.
+ */
+export function emitResult(human: string, result: object, json: boolean): void {
+  if (!json) {
+    process.stdout.write(human.endsWith('\n') ? human : human + '\n');
+    return;
+  }
+  process.stdout.write(JSON.stringify(result) + '\n');
+}

@@ -1,0 +1,193 @@
+// Validation of a knob value against its declaration, and of a change against the knob's
+// safety limits. Returns a violation naming the knob, the field and the rule, or null.
+import { isNumericKnob, type KnobSpec, type KnobValue, type PlacementMap } from './types.ts';
+
+export type KnobRule =
+  | 'type'
+  | 'integer'
+  | 'min'
+  | 'max'
+  | 'enum'
+  | 'shard_range'
+  | 'max_entries'
+  | 'max_step'
+  | 'max_step_ratio'
+  | 'max_moves'
+  | 'cooldown';
+
+export interface KnobViolation {
+  knob: string;
+  field: string;
+  rule: KnobRule;
+  message: string;
+}
+
+function violation(spec: KnobSpec, field: string, rule: KnobRule, message: string): KnobViolation {
+  return { knob: spec.name, field, rule, message: `knob ${spec.name}: ${field} ${message}` };
+}
+
+function isPlacementMap(v: unknown): v is PlacementMap {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Checks that a value has the knob's type and lies in its domain. */
+export function validateValue(spec: KnobSpec, value: unknown): KnobViolation | null {
+  if (isNumericKnob(spec)) {
+    if (typeof value !== 'number' || !Number.isFinite(value)) {
+      return violation(spec, 'value', 'type', `must be a finite number, got ${describe(value)}`);
+    }
+    if (spec.type !== 'float' && !Number.isInteger(value)) {
+      return violation(spec, 'value', 'integer', `must be an integer, got ${value}`);
+    }
+    if (value < spec.min)
+      return violation(spec, 'value', 'min', `must be >= ${spec.min}, got ${value}`);
+    if (value > spec.max)
+      return violation(spec, 'value', 'max', `must be <= ${spec.max}, got ${value}`);
+    return null;
+  }
+  switch (spec.type) {
+    case 'enum':
+      if (typeof value !== 'string') {
+        return violation(spec, 'value', 'type', `must be a string, got ${describe(value)}`);
+      }
+      if (!spec.values.includes(value)) {
+        return violation(
+          spec,
+          'value',
+          'enum',
+          `must be one of ${spec.values.join(', ')}, got ${value}`,
+        );
+      }
+      return null;
+    case 'bool':
+      return typeof value === 'boolean'
+        ? null
+        : violation(spec, 'value', 'type', `must be a boolean, got ${describe(value)}`);
+    case 'placement': {
+      if (!isPlacementMap(value)) {
+        return violation(
+          spec,
+          'value',
+          'type',
+          `must be an object of name -> shard, got ${describe(value)}`,
+        );
+      }
+      const entries = Object.entries(value);
+      if (entries.length > spec.maxEntries) {
+        return violation(
+          spec,
+          'value',
+          'max_entries',
+          `must have at most ${spec.maxEntries} entries, got ${entries.length}`,
+        );
+      }
+      for (const [key, shard] of entries) {
+        if (typeof shard !== 'number' || !Number.isInteger(shard)) {
+          return violation(
+            spec,
+            `value.${key}`,
+            'type',
+            `must be an integer shard, got ${describe(shard)}`,
+          );
+        }
+        if (shard < 0 || shard >= spec.shards) {
+          return violation(
+            spec,
+            `value.${key}`,
+            'shard_range',
+            `must be in 0..${spec.shards - 1}, got ${shard}`,
+          );
+        }
+      }
+      return null;
+    }
+  }
+}
+
+/** How many names a placement change moves (added, removed or re-assigned entries). */
+export function placementMoves(from: PlacementMap, to: PlacementMap): number {
+  let moves = 0;
+  for (const k of new Set([...Object.keys(from), ...Object.keys(to)])) {
+    if (from[k] !== to[k]) moves++;
+  }
+  return moves;
+}
+
+/**
+ * Checks a change from `from` to `to` against the knob's safety limits. `sinceLastChangeMs` is
+ * the time since the knob's last accepted change (Infinity when it never changed).
+ */
+export function validateStep(
+  spec: KnobSpec,
+  from: KnobValue,
+  to: KnobValue,
+  sinceLastChangeMs: number,
+): KnobViolation | null {
+  const { safety } = spec;
+  if (sinceLastChangeMs < safety.cooldownMs) {
+    return violation(
+      spec,
+      'updated_at',
+      'cooldown',
+      `changed ${Math.round(sinceLastChangeMs)} ms ago; cooldown is ${safety.cooldownMs} ms`,
+    );
+  }
+  if (isNumericKnob(spec) && typeof from === 'number' && typeof to === 'number') {
+    const step = Math.abs(to - from);
+    if (safety.maxStep !== undefined && step > safety.maxStep) {
+      return violation(
+        spec,
+        'value',
+        'max_step',
+        `may change by at most ${safety.maxStep} per step, got ${from} -> ${to}`,
+      );
+    }
+    if (safety.maxStepRatio !== undefined && from > 0 && to > 0) {
+      const ratio = Math.max(to / from, from / to);
+      if (ratio > safety.maxStepRatio) {
+        return violation(
+          spec,
+          'value',
+          'max_step_ratio',
+          `may change by at most x${safety.maxStepRatio} per step, got ${from} -> ${to}`,
+        );
+      }
+    }
+  }
+  if (spec.type === 'placement' && safety.maxMoves !== undefined) {
+    const moves = placementMoves(from as PlacementMap, to as PlacementMap);
+    if (moves > safety.maxMoves) {
+      return violation(
+        spec,
+        'value',
+        'max_moves',
+        `may move at most ${safety.maxMoves} entries per step, got ${moves}`,
+      );
+    }
+  }
+  return null;
+}
+
+/** Checks that a catalog is consistent: unique names, defaults inside their domains. */
+export function validateCatalog(catalog: readonly KnobSpec[]): string[] {
+  const problems: string[] = [];
+  const seen = new Set<string>();
+  for (const spec of catalog) {
+    if (seen.has(spec.name)) problems.push(`knob ${spec.name}: declared twice`);
+    seen.add(spec.name);
+    if (!/^[a-z][a-z0-9_]*\.[a-z][a-z0-9_]*$/.test(spec.name)) {
+      problems.push(`knob ${spec.name}: name must be service.snake_case`);
+    }
+    const v = validateValue(spec, spec.default);
+    if (v) problems.push(`default: ${v.message}`);
+    if (isNumericKnob(spec) && spec.min > spec.max) problems.push(`knob ${spec.name}: min > max`);
+    if (spec.safety.cooldownMs < 0) problems.push(`knob ${spec.name}: negative cooldown`);
+  }
+  return problems;
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  return typeof v === 'string' ? JSON.stringify(v) : `${typeof v} ${String(v)}`;
+}

@@ -1,0 +1,120 @@
+import { describe, expect, it } from 'vitest';
+import {
+  box,
+  checkEnv,
+  contains,
+  createRng,
+  discrete,
+  maskedDiscrete,
+  multiDiscrete,
+  sample,
+  type Env,
+} from '../envs/core/index.ts';
+
+/** A tiny env: walk on a line to a goal; its best policy is known (always step right). */
+class LineWalk implements Env<number[], number> {
+  readonly id = 'line-walk-v0';
+  readonly observationSpace = box([1], 0, 10);
+  readonly actionSpace = discrete(2);
+  private pos = 0;
+  private t = 0;
+  private rng = createRng(0);
+  reset(opts: { seed?: number } = {}) {
+    this.rng = createRng(opts.seed ?? 0);
+    this.pos = this.rng.int(3);
+    this.t = 0;
+    return { obs: [this.pos], info: {} };
+  }
+  step(a: number) {
+    this.pos = Math.max(0, Math.min(10, this.pos + (a === 1 ? 1 : -1)));
+    this.t++;
+    return {
+      obs: [this.pos],
+      reward: this.pos === 10 ? 1 : -0.01,
+      terminated: this.pos === 10,
+      truncated: this.t >= 50,
+      info: {},
+    };
+  }
+}
+
+describe('rng', () => {
+  it('replays from its seed and differs across seeds', () => {
+    const a = createRng(42);
+    const b = createRng(42);
+    const c = createRng(43);
+    const xa = Array.from({ length: 100 }, () => a.next());
+    expect(Array.from({ length: 100 }, () => b.next())).toEqual(xa);
+    expect(Array.from({ length: 100 }, () => c.next())).not.toEqual(xa);
+  });
+
+  it('draws uniform numbers with the right mean and range', () => {
+    const r = createRng(1);
+    const xs = Array.from({ length: 100_000 }, () => r.next());
+    expect(xs.every((x) => x >= 0 && x < 1)).toBe(true);
+    expect(xs.reduce((a, b) => a + b, 0) / xs.length).toBeCloseTo(0.5, 2);
+  });
+
+  it('draws normals with the right moments', () => {
+    const r = createRng(2);
+    const xs = Array.from({ length: 50_000 }, () => r.normal(3, 2));
+    const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+    const sd = Math.sqrt(xs.reduce((a, b) => a + (b - mean) ** 2, 0) / xs.length);
+    expect(mean).toBeCloseTo(3, 1);
+    expect(sd).toBeCloseTo(2, 1);
+  });
+});
+
+describe('spaces', () => {
+  it('checks membership', () => {
+    expect(contains(box([2], 0, 1), [0.5, 1])).toBe(true);
+    expect(contains(box([2], 0, 1), [0.5, 1.5])).toBe(false);
+    expect(contains(box([2], 0, 1), [0.5])).toBe(false);
+    expect(contains(discrete(3), 2)).toBe(true);
+    expect(contains(discrete(3), 3)).toBe(false);
+    expect(contains(multiDiscrete([2, 3]), [1, 2])).toBe(true);
+    expect(contains(multiDiscrete([2, 3]), [2, 2])).toBe(false);
+    expect(contains(maskedDiscrete(3), 1, [true, false, true])).toBe(false);
+    expect(contains(maskedDiscrete(3), 2, [true, false, true])).toBe(true);
+  });
+
+  it('samples only legal actions under a mask', () => {
+    const r = createRng(3);
+    for (let i = 0; i < 200; i++)
+      expect(sample(maskedDiscrete(4), r, [false, true, false, true])).toSatisfy(
+        (a: number) => a === 1 || a === 3,
+      );
+  });
+});
+
+describe('checkEnv', () => {
+  it('passes a deterministic env', () => {
+    expect(checkEnv(() => new LineWalk())).toBeGreaterThan(0);
+  });
+
+  it('catches an env that ignores its seed', () => {
+    let calls = 0;
+    class Unseeded extends LineWalk {
+      override reset() {
+        calls++;
+        return { obs: [calls % 3], info: {} };
+      }
+    }
+    expect(() => checkEnv(() => new Unseeded())).toThrow(/trajectories|replay/);
+  });
+
+  it('catches NaN rewards and observations outside the space', () => {
+    class NaNReward extends LineWalk {
+      override step(a: number) {
+        return { ...super.step(a), reward: Number.NaN };
+      }
+    }
+    expect(() => checkEnv(() => new NaNReward())).toThrow(/reward/);
+    class OutOfSpace extends LineWalk {
+      override step(a: number) {
+        return { ...super.step(a), obs: [11] };
+      }
+    }
+    expect(() => checkEnv(() => new OutOfSpace())).toThrow(/observationSpace/);
+  });
+});
