@@ -1,0 +1,396 @@
+// The knobs table: every knob a versioned row. Each operation is one atomic step in Redis
+// (a Lua script per operation): seed, promote, roll back, pin, freeze. A rejected change
+// throws a typed error naming the knob, the field and the rule, and changes nothing.
+import {
+  CATALOG,
+  findKnob,
+  validateStep,
+  validateValue,
+  type KnobSpec,
+  type KnobValue,
+  type PlacementMap,
+} from '../../knobs/index.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import {
+  errorFromCode,
+  FrozenError,
+  NotFoundError,
+  PinnedError,
+  StaleVersionError,
+  ValidationError,
+} from '../store/errors.ts';
+import { Keys } from '../store/keys.ts';
+import { Log } from '../store/log.ts';
+import { runScript } from '../store/scripts.ts';
+import { systemClock, type Clock } from './clock.ts';
+import {
+  canonicalJson,
+  decodeAudit,
+  decodeHistory,
+  decodeKnobRow,
+  type ActorKind,
+  type AuditEntry,
+  type HistoryEntry,
+  type KnobRow,
+} from './row.ts';
+
+export interface KnobChange {
+  name: string;
+  value: KnobValue;
+  /** The version the change is based on; a different current version fails as stale. */
+  baseVersion: number;
+  actor: string;
+  /** Automation is stopped by the freeze switch; operators are not. Default: operator. */
+  actorKind?: ActorKind;
+  reason: string;
+  proposalId?: string;
+  /** Why the change is good (a sim report, a shadow report); kept in history. */
+  evidence?: unknown;
+}
+
+export interface PromoteResult {
+  name: string;
+  value: KnobValue;
+  version: number;
+  epoch: number;
+}
+
+export interface FreezeState {
+  by: string;
+  reason: string;
+  at: number;
+}
+
+export interface KnobTableOptions {
+  keys?: Keys;
+  catalog?: readonly KnobSpec[];
+  clock?: Clock;
+  /** Retention bounds of the history (per knob) and audit streams. */
+  historyMaxLen?: number;
+  auditMaxLen?: number;
+}
+
+export class KnobTable {
+  readonly keys: Keys;
+  readonly catalog: readonly KnobSpec[];
+  private readonly clock: Clock;
+  private readonly historyMaxLen: number;
+  private readonly auditMaxLen: number;
+
+  constructor(
+    readonly redis: RedisClient,
+    opts: KnobTableOptions = {},
+  ) {
+    this.keys = opts.keys ?? new Keys();
+    this.catalog = opts.catalog ?? CATALOG;
+    this.clock = opts.clock ?? systemClock;
+    this.historyMaxLen = opts.historyMaxLen ?? 10_000;
+    this.auditMaxLen = opts.auditMaxLen ?? 100_000;
+  }
+
+  spec(name: string): KnobSpec {
+    const spec = findKnob(this.catalog, name);
+    if (!spec)
+      throw new NotFoundError(`knob ${name} is not in the catalog`, {
+        knob: name,
+        field: 'name',
+        rule: 'declared',
+      });
+    return spec;
+  }
+
+  /** Creates every missing knob at its default; refreshes declarations of existing ones. */
+  async seed(actor = 'system'): Promise<{ created: string[] }> {
+    const created: string[] = [];
+    const now = this.clock.now();
+    for (const spec of this.catalog) {
+      const reply = await runScript(
+        this.redis,
+        'seedKnob',
+        [
+          this.keys.knobRow(spec.name),
+          this.keys.knobHistory(spec.name),
+          this.keys.knobAudit(),
+          this.keys.knobEpoch(),
+          this.keys.knobIndex(),
+        ],
+        [
+          spec.name,
+          spec.service,
+          spec.type,
+          JSON.stringify(spec),
+          canonicalJson(spec.default),
+          now,
+          actor,
+          this.historyMaxLen,
+          this.auditMaxLen,
+        ],
+      );
+      if (Number(reply[0]) === 1) created.push(spec.name);
+    }
+    return { created };
+  }
+
+  async get(name: string): Promise<KnobRow> {
+    this.spec(name);
+    const h = await this.redis.hgetall(this.keys.knobRow(name));
+    if (!h['version'])
+      throw new NotFoundError(`knob ${name} has no row; seed the knobs table first`, {
+        knob: name,
+      });
+    return decodeKnobRow(h);
+  }
+
+  /** Every seeded knob of the catalog, in catalog order, read in one round trip. */
+  async list(): Promise<KnobRow[]> {
+    const pipe = this.redis.pipeline();
+    for (const spec of this.catalog) pipe.hgetall(this.keys.knobRow(spec.name));
+    const res = (await pipe.exec()) ?? [];
+    return res.flatMap(([err, h]) => {
+      if (err) throw err;
+      const hash = h as Record<string, string>;
+      return hash['version'] ? [decodeKnobRow(hash)] : [];
+    });
+  }
+
+  async frozen(): Promise<FreezeState | null> {
+    const h = await this.redis.hgetall(this.keys.knobFreeze());
+    return h['by'] ? { by: h['by'], reason: h['reason'] ?? '', at: Number(h['at']) } : null;
+  }
+
+  /** The counter bumped by every value change; a client that saw this epoch is up to date. */
+  async epoch(): Promise<number> {
+    return Number((await this.redis.get(this.keys.knobEpoch())) ?? 0);
+  }
+
+  /**
+   * Checks a change without writing it (what a proposal is checked against): the knob is
+   * declared and seeded, the value is in its domain, the base version is current, the knob
+   * is not pinned, automation is not frozen, and the step and cooldown limits hold. Returns
+   * the current row. Rollbacks skip the step and cooldown limits: they restore a value the
+   * knob already had.
+   */
+  async check(change: KnobChange, kind: 'promote' | 'rollback' = 'promote'): Promise<KnobRow> {
+    const spec = this.spec(change.name);
+    const bad = validateValue(spec, change.value);
+    if (bad) throw new ValidationError(bad.message, bad.field, bad.rule, { knob: change.name });
+    const row = await this.get(change.name);
+    if (row.version !== change.baseVersion) {
+      throw errorFromCode([-2, row.version], {
+        target: `knob ${change.name}`,
+        baseVersion: change.baseVersion,
+      }) as StaleVersionError;
+    }
+    if (row.pinned)
+      throw errorFromCode([-3, row.pinnedBy], { target: `knob ${change.name}` }) as PinnedError;
+    if ((change.actorKind ?? 'operator') === 'automation') {
+      const f = await this.frozen();
+      if (f) throw errorFromCode([-4, f.by], { target: `knob ${change.name}` }) as FrozenError;
+    }
+    if (canonicalJson(row.value) === canonicalJson(change.value)) {
+      throw new ValidationError(
+        `knob ${change.name}: value is already ${canonicalJson(change.value)}`,
+        'value',
+        'unchanged',
+        { knob: change.name },
+      );
+    }
+    if (kind === 'promote') {
+      const step = validateStep(
+        spec,
+        row.value,
+        change.value as KnobValue & PlacementMap,
+        this.clock.now() - row.updatedAt,
+      );
+      if (step)
+        throw new ValidationError(step.message, step.field, step.rule, { knob: change.name });
+    }
+    return row;
+  }
+
+  /** Checks and applies a change in one atomic step; see check() for the rules. */
+  async promote(
+    change: KnobChange,
+    kind: 'promote' | 'rollback' = 'promote',
+  ): Promise<PromoteResult> {
+    await this.check(change, kind);
+    const k = this.keys;
+    const reply = await runScript(
+      this.redis,
+      'promoteKnob',
+      [
+        k.knobRow(change.name),
+        k.knobHistory(change.name),
+        k.knobAudit(),
+        k.knobFreeze(),
+        k.knobEpoch(),
+        k.knobIndex(),
+      ],
+      [
+        change.baseVersion,
+        canonicalJson(change.value),
+        change.actor,
+        change.actorKind ?? 'operator',
+        change.reason,
+        change.proposalId ?? '',
+        JSON.stringify(change.evidence ?? {}),
+        this.clock.now(),
+        k.knobChanges(),
+        this.historyMaxLen,
+        this.auditMaxLen,
+        kind,
+        change.name,
+      ],
+    );
+    const err = errorFromCode(reply, {
+      target: `knob ${change.name}`,
+      baseVersion: change.baseVersion,
+    });
+    if (err) throw err;
+    return {
+      name: change.name,
+      value: change.value,
+      version: Number(reply[1]),
+      epoch: Number(reply[2]),
+    };
+  }
+
+  /**
+   * Restores the value a knob had at an earlier version, as a new version. Based on the
+   * current version unless `baseVersion` is given (then a concurrent change fails as stale).
+   */
+  async rollback(opts: {
+    name: string;
+    toVersion: number;
+    actor: string;
+    actorKind?: ActorKind;
+    reason: string;
+    baseVersion?: number;
+    proposalId?: string;
+  }): Promise<PromoteResult> {
+    const entry = (await this.historyAll(opts.name)).find((e) => e.version === opts.toVersion);
+    if (!entry) {
+      throw new ValidationError(
+        `knob ${opts.name}: no version ${opts.toVersion} in its history`,
+        'toVersion',
+        'exists',
+        { knob: opts.name },
+      );
+    }
+    const base = opts.baseVersion ?? (await this.get(opts.name)).version;
+    return this.promote(
+      {
+        name: opts.name,
+        value: entry.new,
+        baseVersion: base,
+        actor: opts.actor,
+        reason: opts.reason,
+        evidence: { rolled_back_to: opts.toVersion },
+        ...(opts.actorKind ? { actorKind: opts.actorKind } : {}),
+        ...(opts.proposalId ? { proposalId: opts.proposalId } : {}),
+      },
+      'rollback',
+    );
+  }
+
+  async pin(name: string, actor: string, reason: string): Promise<void> {
+    await this.setPin(name, true, actor, reason);
+  }
+
+  async unpin(name: string, actor: string, reason: string): Promise<void> {
+    await this.setPin(name, false, actor, reason);
+  }
+
+  private async setPin(
+    name: string,
+    pinned: boolean,
+    actor: string,
+    reason: string,
+  ): Promise<void> {
+    this.spec(name);
+    if (reason.trim() === '')
+      throw new ValidationError(`knob ${name}: a pin needs a reason`, 'reason', 'required', {
+        knob: name,
+      });
+    const reply = await runScript(
+      this.redis,
+      'pinKnob',
+      [this.keys.knobRow(name), this.keys.knobAudit()],
+      [
+        pinned ? '1' : '0',
+        actor,
+        reason,
+        this.clock.now(),
+        this.auditMaxLen,
+        name,
+        this.keys.knobChanges(),
+      ],
+    );
+    const err = errorFromCode(reply, { target: `knob ${name}` });
+    if (err) throw err;
+  }
+
+  /** The kill switch. Returns false when automation was already in that state. */
+  async freeze(actor: string, reason: string): Promise<boolean> {
+    return this.setFreeze(true, actor, reason);
+  }
+
+  async unfreeze(actor: string, reason: string): Promise<boolean> {
+    return this.setFreeze(false, actor, reason);
+  }
+
+  private async setFreeze(on: boolean, actor: string, reason: string): Promise<boolean> {
+    if (reason.trim() === '')
+      throw new ValidationError('freeze: a reason is required', 'reason', 'required');
+    const reply = await runScript(
+      this.redis,
+      'freeze',
+      [this.keys.knobFreeze(), this.keys.knobAudit()],
+      [on ? '1' : '0', actor, reason, this.clock.now(), this.auditMaxLen, this.keys.knobChanges()],
+    );
+    return Number(reply[1]) === 1;
+  }
+
+  /** A knob's changes, newest first. */
+  async history(
+    name: string,
+    opts: { limit?: number; before?: string } = {},
+  ): Promise<HistoryEntry[]> {
+    this.spec(name);
+    const log = new Log(this.redis, this.keys.knobHistory(name), this.historyMaxLen);
+    return (
+      await log.latest({
+        count: opts.limit ?? 100,
+        ...(opts.before ? { before: opts.before } : {}),
+      })
+    ).map(decodeHistory);
+  }
+
+  private async historyAll(name: string): Promise<HistoryEntry[]> {
+    const log = new Log(this.redis, this.keys.knobHistory(name), this.historyMaxLen);
+    return (await log.range({ count: this.historyMaxLen * 2 })).map(decodeHistory);
+  }
+
+  /** Control-plane actions on knobs, newest first; optionally only those on one target. */
+  async audit(
+    opts: { limit?: number; before?: string; target?: string } = {},
+  ): Promise<AuditEntry[]> {
+    const log = new Log(this.redis, this.keys.knobAudit(), this.auditMaxLen);
+    const limit = opts.limit ?? 100;
+    if (!opts.target)
+      return (
+        await log.latest({ count: limit, ...(opts.before ? { before: opts.before } : {}) })
+      ).map(decodeAudit);
+    // Filtering by target scans pages of the stream, newest first, until the limit is met.
+    const out: AuditEntry[] = [];
+    let before = opts.before;
+    for (let page = 0; page < 100 && out.length < limit; page++) {
+      const entries = await log.latest({ count: 500, ...(before ? { before } : {}) });
+      if (entries.length === 0) break;
+      for (const e of entries.map(decodeAudit))
+        if (e.target === opts.target && out.length < limit) out.push(e);
+      before = entries[entries.length - 1]?.id;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,191 @@
+// Managed redis-server processes: the embedded default of `npm start`, and what every test
+// and benchmark starts for itself. A child on a free loopback port with its own data folder;
+// stop() shuts it down cleanly (SHUTDOWN NOSAVE), kill() sends SIGKILL for fault tests, and
+// restart() brings the same node back on the same port and data (AOF replay).
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.ts';
+
+export type AppendFsync = 'always' | 'everysec' | 'no';
+
+export interface RedisServerOptions {
+  /** Data folder; a fresh temporary folder when omitted (removed on stop). */
+  dir?: string;
+  port?: number;
+  /** Append-only file: off by default; with `appendfsync` set it turns on. */
+  appendfsync?: AppendFsync;
+  cluster?: boolean;
+  /** Extra config lines, e.g. ['maxmemory 100mb']. */
+  extraConfig?: string[];
+  /** Bound on the wait for the server to answer PING. */
+  startTimeoutMs?: number;
+}
+
+export class RedisNotInstalledError extends Error {
+  constructor() {
+    super(
+      'redis-server is not on the PATH. Install it with: sudo apt-get install -y redis-server ' +
+        '(or point knobos at a running Redis with REDIS_URL=redis://host:port)',
+    );
+    this.name = 'RedisNotInstalledError';
+  }
+}
+
+export function redisServerAvailable(): boolean {
+  return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
+}
+
+export class ManagedRedis {
+  readonly host = '127.0.0.1';
+  private child: ChildProcess | undefined;
+  private exited: Promise<void> = Promise.resolve();
+
+  private constructor(
+    readonly port: number,
+    readonly dir: string,
+    private readonly ownsDir: boolean,
+    private readonly confPath: string,
+    private readonly startTimeoutMs: number,
+  ) {}
+
+  get url(): string {
+    return `redis://${this.host}:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  static async start(opts: RedisServerOptions = {}): Promise<ManagedRedis> {
+    if (!redisServerAvailable()) throw new RedisNotInstalledError();
+    const ownsDir = opts.dir === undefined;
+    const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'knobos-redis-'));
+    mkdirSync(dir, { recursive: true });
+    const port = opts.port ?? (await freePort({ clusterBus: opts.cluster === true }));
+    const conf = [
+      `port ${port}`,
+      'bind 127.0.0.1',
+      'protected-mode yes',
+      `dir ${dir}`,
+      'save ""',
+      'daemonize no',
+      'loglevel warning',
+      'logfile ""',
+      opts.appendfsync ? 'appendonly yes' : 'appendonly no',
+      ...(opts.appendfsync ? [`appendfsync ${opts.appendfsync}`] : []),
+      ...(opts.cluster
+        ? [
+            'cluster-enabled yes',
+            `cluster-config-file nodes-${port}.conf`,
+            'cluster-node-timeout 2000',
+          ]
+        : []),
+      ...(opts.extraConfig ?? []),
+    ];
+    const confPath = join(dir, `redis-${port}.conf`);
+    writeFileSync(confPath, conf.join('\n') + '\n');
+    const server = new ManagedRedis(port, dir, ownsDir, confPath, opts.startTimeoutMs ?? 10_000);
+    await server.launch();
+    return server;
+  }
+
+  private async launch(): Promise<void> {
+    const child = spawn('redis-server', [this.confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    this.child = child;
+    let stderr = '';
+    child.stderr?.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-4000);
+    });
+    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    const deadline = Date.now() + this.startTimeoutMs;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) {
+        throw new Error(
+          `redis-server on port ${this.port} exited with ${child.exitCode}: ${stderr.trim()}`,
+        );
+      }
+      if (await this.ping()) return;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    child.kill('SIGKILL');
+    throw new Error(
+      `redis-server on port ${this.port} did not answer within ${this.startTimeoutMs} ms`,
+    );
+  }
+
+  private async ping(): Promise<boolean> {
+    const c = new Redis({
+      port: this.port,
+      host: this.host,
+      lazyConnect: true,
+      maxRetriesPerRequest: 0,
+      retryStrategy: () => null,
+    });
+    c.on('error', () => {});
+    try {
+      await c.connect();
+      // While loading the AOF the server answers PING with -LOADING; wait for it to finish.
+      return (await c.ping()) === 'PONG';
+    } catch {
+      return false;
+    } finally {
+      c.disconnect();
+    }
+  }
+
+  get running(): boolean {
+    return (
+      this.child !== undefined && this.child.exitCode === null && this.child.signalCode === null
+    );
+  }
+
+  /** SIGKILL: the process dies at once, losing whatever it had not written. */
+  async kill(): Promise<void> {
+    if (!this.running) return;
+    this.child?.kill('SIGKILL');
+    await this.exited;
+  }
+
+  /** SIGSTOP/SIGCONT: the process stops answering without closing its sockets. */
+  pause(): void {
+    this.child?.kill('SIGSTOP');
+  }
+  resume(): void {
+    this.child?.kill('SIGCONT');
+  }
+
+  /** Starts the same node again: same port, same folder, same AOF. */
+  async restart(): Promise<void> {
+    if (this.running) throw new Error(`redis-server on port ${this.port} is still running`);
+    await this.launch();
+  }
+
+  /** Clean shutdown; removes the data folder when it was a temporary one. */
+  async stop(): Promise<void> {
+    if (this.running) {
+      const c = new Redis({
+        port: this.port,
+        host: this.host,
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
+      c.on('error', () => {});
+      try {
+        await c.connect();
+        await c.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+      } catch {
+        this.child?.kill('SIGTERM');
+      } finally {
+        c.disconnect();
+      }
+      const timer = setTimeout(() => this.child?.kill('SIGKILL'), 5_000);
+      await this.exited;
+      clearTimeout(timer);
+    }
+    if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}

@@ -1,0 +1,64 @@
+// Every Redis key name is built here and nowhere else. Keys look like
+// `<prefix>:{<family>}:<table>:<id>`; the hash tag `{family}` keeps the rows one atomic step
+// touches in one Redis Cluster slot, so the same scripts run on one node and on a cluster.
+
+/** Characters that would break the key grammar or a hash tag. */
+const BAD_ID = /[{}\s]/;
+
+export function assertKeyPart(what: string, part: string): void {
+  if (part.length === 0 || part.length > 200 || BAD_ID.test(part)) {
+    throw new Error(`${what} '${part}' must be 1-200 characters without braces or white space`);
+  }
+}
+
+export class Keys {
+  constructor(readonly prefix = 'knobos') {
+    assertKeyPart('key prefix', prefix);
+  }
+
+  /** A key in a table family; the family is the hash tag. */
+  key(family: string, ...parts: string[]): string {
+    for (const p of parts) assertKeyPart('key part', p);
+    return [`${this.prefix}:{${family}}`, ...parts].join(':');
+  }
+
+  /** A pub/sub channel of a family (channels are not slotted, but keep the same naming). */
+  channel(family: string, name: string): string {
+    return this.key(family, 'channel', name);
+  }
+
+  // The knobs family: rows, per-knob history, one audit log, the freeze switch, an epoch
+  // counter bumped on every value change, and an index of knobs by last update.
+  knobRow(name: string): string {
+    return this.key('knobs', 'knob', name);
+  }
+  knobHistory(name: string): string {
+    return this.key('knobs', 'history', name);
+  }
+  knobIndex(): string {
+    return this.key('knobs', 'index', 'updated_at');
+  }
+  knobAudit(): string {
+    return this.key('knobs', 'audit');
+  }
+  knobFreeze(): string {
+    return this.key('knobs', 'freeze');
+  }
+  knobEpoch(): string {
+    return this.key('knobs', 'epoch');
+  }
+  knobChanges(): string {
+    return this.channel('knobs', 'changes');
+  }
+
+  // Generic tables (tasks, proposals, policies, ...): a row, its indexes, its logs.
+  row(family: string, table: string, id: string): string {
+    return this.key(family, table, 'row', id);
+  }
+  index(family: string, table: string, index: string): string {
+    return this.key(family, table, 'index', index);
+  }
+  log(family: string, name: string): string {
+    return this.key(family, 'log', name);
+  }
+}

@@ -1,0 +1,98 @@
+// Declared row schemas: how a typed row is stored as a Redis hash (every field a string)
+// and read back. A row that does not decode names the table, the field and the rule.
+import { ValidationError } from './errors.ts';
+
+export type FieldType = 'string' | 'number' | 'boolean' | 'json';
+
+export interface FieldSpec {
+  type: FieldType;
+  optional?: boolean;
+}
+
+export type Fields = Record<string, FieldSpec>;
+
+/** The TypeScript row type a field list describes. */
+export type RowOf<F extends Fields> = {
+  [K in keyof F as F[K]['optional'] extends true ? never : K]: FieldValue<F[K]['type']>;
+} & {
+  [K in keyof F as F[K]['optional'] extends true ? K : never]?: FieldValue<F[K]['type']>;
+};
+
+type FieldValue<T extends FieldType> = T extends 'string'
+  ? string
+  : T extends 'number'
+    ? number
+    : T extends 'boolean'
+      ? boolean
+      : unknown;
+
+export function encodeField(table: string, name: string, spec: FieldSpec, value: unknown): string {
+  const bad = (rule: string, msg: string) =>
+    new ValidationError(`${table}.${name}: ${msg}`, name, rule, { table });
+  switch (spec.type) {
+    case 'string':
+      if (typeof value !== 'string') throw bad('type', `must be a string, got ${typeof value}`);
+      return value;
+    case 'number':
+      if (typeof value !== 'number' || !Number.isFinite(value))
+        throw bad('type', `must be a finite number, got ${String(value)}`);
+      return String(value);
+    case 'boolean':
+      if (typeof value !== 'boolean') throw bad('type', `must be a boolean, got ${typeof value}`);
+      return value ? '1' : '0';
+    case 'json':
+      return JSON.stringify(value);
+  }
+}
+
+export function decodeField(spec: FieldSpec, raw: string): unknown {
+  switch (spec.type) {
+    case 'string':
+      return raw;
+    case 'number':
+      return Number(raw);
+    case 'boolean':
+      return raw === '1';
+    case 'json':
+      return JSON.parse(raw) as unknown;
+  }
+}
+
+/** Encodes every declared field of a row; missing required fields are an error. */
+export function encodeRow(
+  table: string,
+  fields: Fields,
+  row: Record<string, unknown>,
+): { set: Record<string, string>; del: string[] } {
+  const set: Record<string, string> = {};
+  const del: string[] = [];
+  for (const [name, spec] of Object.entries(fields)) {
+    const v = row[name];
+    if (v === undefined || v === null) {
+      if (!spec.optional)
+        throw new ValidationError(`${table}.${name}: is required`, name, 'required', { table });
+      del.push(name);
+      continue;
+    }
+    set[name] = encodeField(table, name, spec, v);
+  }
+  for (const name of Object.keys(row)) {
+    if (!(name in fields))
+      throw new ValidationError(
+        `${table}.${name}: is not a field of ${table}`,
+        name,
+        'unknown_field',
+        { table },
+      );
+  }
+  return { set, del };
+}
+
+export function decodeRow(fields: Fields, hash: Record<string, string>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [name, spec] of Object.entries(fields)) {
+    const raw = hash[name];
+    if (raw !== undefined) out[name] = decodeField(spec, raw);
+  }
+  return out;
+}

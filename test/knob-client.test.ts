@@ -1,0 +1,200 @@
+// The knob client: hot-path reads from memory, live updates on promotion, and recovery of
+// changes made while its connection was cut (through a proxy the test cuts and restores).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Cluster, Redis } from 'ioredis';
+import { KnobClient } from '../controlplane/knobs/client.ts';
+import { ManualClock } from '../controlplane/knobs/clock.ts';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import type { RedisClient } from '../controlplane/redis/connect.ts';
+import {
+  eventually,
+  startTestRedis,
+  uniqueKeys,
+  type Backend,
+  type TestRedis,
+} from './helpers/redis.ts';
+import { TcpProxy } from './helpers/tcp-proxy.ts';
+
+const HOUR = 3_600_000;
+
+describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backend) => {
+  let redis: TestRedis;
+  const proxies: TcpProxy[] = [];
+  const extra: RedisClient[] = [];
+
+  beforeAll(async () => {
+    redis = await startTestRedis(backend);
+  });
+  afterAll(async () => {
+    extra.forEach((c) => c.disconnect());
+    await Promise.all(proxies.map((p) => p.stop()));
+    await redis?.stop();
+  });
+
+  /** A client connection whose every socket goes through proxies the test can cut. */
+  async function proxiedClient(): Promise<{
+    client: RedisClient;
+    cut: () => Promise<void>;
+    restore: () => Promise<void>;
+  }> {
+    let client: RedisClient;
+    let mine: TcpProxy[];
+    if (redis.single) {
+      const p = await TcpProxy.start(redis.single.port);
+      mine = [p];
+      client = new Redis({
+        port: p.port,
+        host: '127.0.0.1',
+        retryStrategy: () => 50,
+        maxRetriesPerRequest: null,
+      });
+    } else {
+      // Cluster clients learn node addresses from the cluster; natMap sends each through its proxy.
+      const nodes = redis.cluster?.nodes ?? [];
+      mine = await Promise.all(nodes.map((n) => TcpProxy.start(n.port)));
+      const natMap = Object.fromEntries(
+        nodes.map((n, i) => [
+          `127.0.0.1:${n.port}`,
+          { host: '127.0.0.1', port: (mine[i] as TcpProxy).port },
+        ]),
+      );
+      client = new Cluster(
+        mine.map((p) => ({ host: '127.0.0.1', port: p.port })),
+        {
+          natMap,
+          clusterRetryStrategy: () => 50,
+          redisOptions: { retryStrategy: () => 50, maxRetriesPerRequest: null },
+        },
+      );
+    }
+    client.on('error', () => {});
+    proxies.push(...mine);
+    extra.push(client);
+    return {
+      client,
+      cut: async () => {
+        await Promise.all(mine.map((p) => p.cut()));
+      },
+      restore: async () => {
+        await Promise.all(mine.map((p) => p.restore()));
+      },
+    };
+  }
+
+  async function setup() {
+    const keys = uniqueKeys();
+    const clock = new ManualClock(Date.now() + HOUR);
+    const admin = new KnobTable(redis.client(), { keys, clock });
+    await admin.seed();
+    clock.advance(HOUR);
+    return { keys, admin, clock };
+  }
+
+  it('reads knobs from memory: a thousand reads send no command to Redis', async () => {
+    const { keys, admin } = await setup();
+    const knobs = await KnobClient.start({
+      table: new KnobTable(redis.client(), { keys }),
+      resyncIntervalMs: 0,
+    });
+    const probe = redis.single ? redis.client() : undefined;
+    const processed = async () => {
+      if (!probe) return 0;
+      const info = (await probe.info('stats')) as string;
+      return Number(/total_commands_processed:(\d+)/.exec(info)?.[1]);
+    };
+    const before = await processed();
+    let sum = 0;
+    for (let i = 0; i < 1000; i++) sum += knobs.get<number>('scheduler.retry_limit');
+    const after = await processed();
+    expect(sum).toBe(3000);
+    if (probe) expect(after - before).toBe(1); // only the first INFO itself
+    expect(knobs.version('scheduler.retry_limit')).toBe(1);
+    expect(knobs.snapshot()['scheduler.policy']).toBe('fifo');
+    await knobs.close();
+    void admin;
+  });
+
+  it('sees a promotion as it happens', async () => {
+    const { keys, admin } = await setup();
+    const knobs = await KnobClient.start({
+      table: new KnobTable(redis.client(), { keys }),
+      resyncIntervalMs: 0,
+    });
+    const seen: string[] = [];
+    knobs.on('change', (e) => seen.push(`${e.name}=${String(e.value)}@${e.version}`));
+    await admin.promote({
+      name: 'scheduler.policy',
+      value: 'sjf',
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'try sjf',
+    });
+    await eventually(() => knobs.get('scheduler.policy') === 'sjf', 'client sees sjf');
+    expect(seen).toEqual(['scheduler.policy=sjf@2']);
+    await knobs.close();
+  });
+
+  it('sees a promotion made while its connection was cut, once it reconnects', async () => {
+    const { keys, admin, clock } = await setup();
+    const { client, cut, restore } = await proxiedClient();
+    // One node: the reconnect itself triggers the resync. A cluster client re-subscribes
+    // without telling anyone, so there the periodic epoch check recovers the change.
+    const knobs = await KnobClient.start({
+      table: new KnobTable(client, { keys }),
+      resyncIntervalMs: backend === 'single' ? 0 : 200,
+    });
+    let resyncs = 0;
+    knobs.on('resync', (r) => {
+      if (r.changed > 0) resyncs++;
+    });
+    expect(knobs.get('files.cache_policy')).toBe('lru');
+    await cut();
+    await admin.promote({
+      name: 'files.cache_policy',
+      value: 'arc',
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'while cut',
+    });
+    await new Promise((r) => setTimeout(r, 300));
+    // Still the old value: the change message was published while the client could not hear it.
+    expect(knobs.get('files.cache_policy')).toBe('lru');
+    await restore();
+    await eventually(
+      () => knobs.get('files.cache_policy') === 'arc',
+      'client recovers arc after reconnect',
+    );
+    expect(knobs.version('files.cache_policy')).toBe(2);
+    expect(resyncs).toBe(1);
+    // And the subscription itself is back: the next change arrives as a message.
+    clock.advance(HOUR);
+    await admin.promote({
+      name: 'files.cache_policy',
+      value: 'sieve',
+      baseVersion: 2,
+      actor: 'op',
+      reason: 'after',
+    });
+    await eventually(
+      () => knobs.get('files.cache_policy') === 'sieve',
+      'client sees the next change',
+    );
+    await knobs.close();
+  });
+
+  it('recovers through the periodic epoch check when a message is lost', async () => {
+    const { keys, admin } = await setup();
+    const knobs = await KnobClient.start({
+      table: new KnobTable(redis.client(), { keys }),
+      resyncIntervalMs: 100,
+    });
+    // Write the row the way a lost publish would leave it: changed in Redis, never announced.
+    await admin.redis.hset(keys.knobRow('messaging.linger_ms'), 'value', '7', 'version', '2');
+    await admin.redis.incr(keys.knobEpoch());
+    await eventually(
+      () => knobs.get('messaging.linger_ms') === 7,
+      'client picks up the unannounced change',
+    );
+    await knobs.close();
+  });
+});
