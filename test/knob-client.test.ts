@@ -63,7 +63,7 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
         {
           natMap,
           clusterRetryStrategy: () => 50,
-          redisOptions: { retryStrategy: () => 50, maxRetriesPerRequest: null },
+          redisOptions: { maxRetriesPerRequest: null },
         },
       );
     }

@@ -44,10 +44,12 @@ export function connect(target: RedisTarget, opts: ConnectOptions = {}): RedisCl
     retryStrategy: (times: number) => Math.min(50 * 2 ** Math.min(times, 6), 2_000),
   };
   if ('url' in target) return new Redis(target.url, common);
+  // A cluster client reconnects its node connections itself; retryStrategy is its own.
+  const { retryStrategy, ...nodeOptions } = common;
   return new Cluster(target.cluster, {
-    redisOptions: common,
+    redisOptions: nodeOptions,
     scaleReads: 'master',
-    clusterRetryStrategy: common.retryStrategy,
+    clusterRetryStrategy: retryStrategy,
     enableOfflineQueue: true,
   });
 }
