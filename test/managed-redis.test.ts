@@ -1,0 +1,71 @@
+// Managed redis-server processes: start, stop, SIGKILL and restart with the AOF.
+import { afterEach, describe, expect, it } from 'vitest';
+import { Redis } from 'ioredis';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ManagedRedis, RedisNotInstalledError } from '../controlplane/redis/managed.ts';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  while (cleanup.length) await cleanup.pop()?.();
+});
+
+describe('managed redis-server', () => {
+  it('starts on a free port, answers, and stops cleanly', async () => {
+    const a = await ManagedRedis.start();
+    const b = await ManagedRedis.start();
+    cleanup.push(
+      () => a.stop(),
+      () => b.stop(),
+    );
+    expect(a.port).not.toBe(b.port);
+    const c = new Redis(a.url);
+    expect(await c.ping()).toBe('PONG');
+    c.disconnect();
+    await a.stop();
+    expect(a.running).toBe(false);
+  });
+
+  it('with appendfsync always, keeps every acknowledged write across SIGKILL', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'knobos-aof-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const r = await ManagedRedis.start({ dir, appendfsync: 'always' });
+    cleanup.push(() => r.stop());
+    const c = new Redis(r.url, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+    c.on('error', () => {});
+    for (let i = 0; i < 200; i++) await c.incr('acked');
+    await r.kill();
+    expect(r.running).toBe(false);
+    c.disconnect();
+    await r.restart();
+    const d = new Redis(r.url);
+    expect(await d.get('acked')).toBe('200');
+    d.disconnect();
+  });
+
+  it('without AOF, a SIGKILL loses the data (the contrast that makes the test above mean something)', async () => {
+    const r = await ManagedRedis.start();
+    cleanup.push(() => r.stop());
+    const c = new Redis(r.url);
+    await c.set('k', 'v');
+    c.disconnect();
+    await r.kill();
+    await r.restart();
+    const d = new Redis(r.url);
+    expect(await d.get('k')).toBeNull();
+    d.disconnect();
+  });
+
+  it('names the install command when redis-server is missing', async () => {
+    const path = process.env['PATH'];
+    process.env['PATH'] = '/nonexistent';
+    try {
+      const err = await ManagedRedis.start().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RedisNotInstalledError);
+      expect((err as Error).message).toMatch(/apt-get install -y redis-server/);
+    } finally {
+      process.env['PATH'] = path;
+    }
+  });
+});
