@@ -1,0 +1,3 @@
+export * from './poisson.ts';
+export * from './bursty.ts';
+export * from './zipf.ts';
