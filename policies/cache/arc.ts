@@ -1,0 +1,141 @@
+// ARC (Megiddo and Modha, FAST'03): two resident LRU lists, T1 (seen once recently) and T2
+// (seen at least twice), each with a ghost list of recently evicted keys (B1, B2); a ghost hit
+// moves the target size p of T1 toward the list that would have hit. Follows libCacheSim's
+// ARC.c: p is a real number, REPLACE runs only when the cache is full, and sizes are summed
+// per entry so byte mode works the same way.
+import { CacheBase } from './base.ts';
+import { NIL, SlotList } from './slots.ts';
+import type { CachePolicyOptions } from './types.ts';
+
+const T1 = 1;
+const T2 = 2;
+const B1 = 3;
+const B2 = 4;
+
+export class ArcCache<K> extends CacheBase<K> {
+  readonly name = 'arc' as const;
+  private readonly t1 = new SlotList(this.pool);
+  private readonly t2 = new SlotList(this.pool);
+  private readonly b1 = new SlotList(this.pool);
+  private readonly b2 = new SlotList(this.pool);
+  /** Target size of T1, in the cache's unit. */
+  private p = 0;
+
+  constructor(capacity: number, opts?: CachePolicyOptions) {
+    super(capacity, opts);
+  }
+
+  get used(): number {
+    return this.t1.used + this.t2.used;
+  }
+  get count(): number {
+    return this.t1.length + this.t2.length;
+  }
+  /** The adaptive target size of T1 (for tests and telemetry). */
+  get target(): number {
+    return this.p;
+  }
+
+  access(key: K, sizeBytes?: number): boolean {
+    const s = this.index.get(key);
+    let ghost = 0;
+    if (s !== NIL) {
+      const tag = this.pool.tag[s]!;
+      if (tag === T1) {
+        this.t1.remove(s);
+        this.pool.tag[s] = T2;
+        this.t2.pushFront(s);
+        return true;
+      }
+      if (tag === T2) {
+        this.t2.moveToFront(s);
+        return true;
+      }
+      // A ghost hit: adapt p, then forget the ghost; the key comes back into T2.
+      if (tag === B1) {
+        this.p = Math.min(this.p + Math.max(this.b2.used / this.b1.used, 1), this.capacity);
+        this.b1.remove(s);
+      } else {
+        this.p = Math.max(this.p - Math.max(this.b1.used / this.b2.used, 1), 0);
+        this.b2.remove(s);
+      }
+      this.drop(s);
+      ghost = tag;
+    }
+    const size = this.sizeOf(sizeBytes);
+    if (size > this.capacity) return false;
+    while (this.t1.used + this.t2.used + size > this.capacity) {
+      if (ghost !== 0) this.replace(ghost === B2);
+      else this.evictOnFullMiss(size);
+    }
+    const slot = this.admit(key, size);
+    this.pool.tag[slot] = ghost !== 0 ? T2 : T1;
+    (ghost !== 0 ? this.t2 : this.t1).pushFront(slot);
+    return false;
+  }
+
+  /** The paper's REPLACE: demote the LRU end of T1 or T2 to its ghost list. */
+  private replace(hitInB2: boolean): void {
+    const t1 = this.t1;
+    const fromT1 =
+      (t1.length > 0 && (t1.used > this.p || (t1.used === this.p && hitInB2))) ||
+      this.t2.length === 0;
+    if (fromT1) this.demote(t1, this.b1, B1);
+    else this.demote(this.t2, this.b2, B2);
+  }
+
+  private demote(from: SlotList, to: SlotList, tag: number): void {
+    const s = from.tail;
+    from.remove(s);
+    this.pool.tag[s] = tag;
+    to.pushFront(s);
+  }
+
+  /** The paper's case IV: a miss in all four lists. */
+  private evictOnFullMiss(size: number): void {
+    if (this.t1.used + this.b1.used + size > this.capacity) {
+      if (this.b1.length > 0) {
+        this.dropTail(this.b1);
+        this.replace(false);
+      } else {
+        // T1 alone fills the cache: evict its LRU end without keeping a ghost.
+        this.dropTail(this.t1);
+      }
+      return;
+    }
+    const total = this.t1.used + this.t2.used + this.b1.used + this.b2.used;
+    if (total >= 2 * this.capacity && this.b2.length > 0) this.dropTail(this.b2);
+    this.replace(false);
+  }
+
+  private dropTail(list: SlotList): void {
+    const s = list.tail;
+    list.remove(s);
+    this.drop(s);
+  }
+
+  private listOf(s: number): SlotList {
+    switch (this.pool.tag[s]) {
+      case T1:
+        return this.t1;
+      case T2:
+        return this.t2;
+      case B1:
+        return this.b1;
+      default:
+        return this.b2;
+    }
+  }
+
+  protected isResident(s: number): boolean {
+    const tag = this.pool.tag[s];
+    return tag === T1 || tag === T2;
+  }
+  protected unlink(s: number): void {
+    this.listOf(s).remove(s);
+  }
+  protected reset(): void {
+    for (const l of [this.t1, this.t2, this.b1, this.b2]) l.clear();
+    this.p = 0;
+  }
+}

@@ -1,0 +1,78 @@
+// The one interface every cache eviction policy implements. The same objects run in the trace
+// replay simulator (dense integer keys, capacity in objects), as the live file service's read
+// cache (string keys, capacity in bytes) and as ghost caches in shadow mode, so nothing here
+// knows about traces, clocks or simulators.
+
+/**
+ * The policy names, in the knob catalog's order. Kept here rather than imported from knobs/
+ * because policies/ is the ground floor; a test checks the two lists are equal.
+ */
+export const CACHE_POLICY_NAMES = ['lru', 'fifo', 'lfu', 'arc', 'sieve', 's3fifo'] as const;
+export type CachePolicyName = (typeof CACHE_POLICY_NAMES)[number];
+
+/** objects: every entry counts 1 toward capacity; bytes: every entry counts its size. */
+export type CacheUnit = 'objects' | 'bytes';
+
+export interface CachePolicy<K> {
+  readonly name: CachePolicyName;
+  /** Capacity in `unit`s. */
+  readonly capacity: number;
+  readonly unit: CacheUnit;
+  /** Space taken by resident entries, in `unit`s. */
+  readonly used: number;
+  /** Number of resident entries (ghost entries are not counted). */
+  readonly count: number;
+  /**
+   * One request: returns true on a hit. On a miss the key is admitted (evicting as the policy
+   * decides) unless it is larger than the policy admits. `sizeBytes` is ignored in object mode;
+   * a resident entry keeps the size it was admitted with (delete it first to resize).
+   */
+  access(key: K, sizeBytes?: number): boolean;
+  /** Whether the key is resident; changes no state. */
+  has(key: K): boolean;
+  /** Drops a resident (or ghost) entry without counting a request; returns whether it was there. */
+  delete(key: K): boolean;
+  /** Forgets everything, ghosts and adaptive state included. */
+  clear(): void;
+}
+
+/**
+ * A policy that can name its next victim without evicting it: the experts of a LeCaR-style
+ * learner, which picks whose victim to evict.
+ */
+export interface VictimPolicy<K> extends CachePolicy<K> {
+  /** The key the next eviction would remove, or undefined when the cache is empty. */
+  victim(): K | undefined;
+}
+
+export interface CachePolicyOptions {
+  /** Default 'objects'. */
+  unit?: CacheUnit;
+  /**
+   * Keys are dense non-negative integers (trace ids): index them with a flat array instead of
+   * a Map. Only valid when K is number.
+   */
+  denseKeys?: boolean;
+  /** S3-FIFO: fraction of the capacity given to the small FIFO (default 0.1). */
+  smallRatio?: number;
+  /** S3-FIFO: ghost FIFO size as a fraction of the capacity (default 0.9). */
+  ghostRatio?: number;
+  /** S3-FIFO: accesses in the small FIFO needed to move to the main FIFO (default 2). */
+  moveToMainThreshold?: number;
+}
+
+/** Bad configuration of a cache policy: names the field and the rule it broke. */
+export class CachePolicyError extends Error {
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'CachePolicyError';
+  }
+}
+
+export function isCachePolicyName(name: string): name is CachePolicyName {
+  return (CACHE_POLICY_NAMES as readonly string[]).includes(name);
+}
