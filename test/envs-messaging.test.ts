@@ -13,6 +13,7 @@ import {
 import { parseDatetime, diffMs } from '../envs/loaders/requests-timestamp.ts';
 import {
   BatchingSim,
+  MessagingConfigError,
   MessagingEnv,
   fixedSource,
   generatedSource,
@@ -254,8 +255,10 @@ describe('messaging objective', () => {
       'messaging.partitions',
     ]);
     expect(obj.knobs[0]).toBe(findKnob(CATALOG, 'messaging.batch_size'));
-    await expect(obj.evaluate({ 'messaging.batch_size': 0 }, 1)).rejects.toThrow(
-      /messaging.batch_size/,
+    const bad = await obj.evaluate({ 'messaging.batch_size': 0 }, 1).catch((e: unknown) => e);
+    expect(bad).toBeInstanceOf(MessagingConfigError);
+    expect((bad as MessagingConfigError).message).toMatch(
+      /messaging.batch_size value must be >= 1/,
     );
     const m = await obj.evaluate({}, 1);
     expect(m['messages']).toBe(3);

@@ -8,7 +8,17 @@
 // per-message and per-token parts are not amortised. Each partition has one consumer, so
 // partitions are the parallelism. A message's latency is the completion time of its batch
 // minus its arrival time: lingering, queueing behind earlier batches and processing.
-import { WorkloadConfigError } from '../workload/index.ts';
+
+/** A bad simulator input or knob setting: names the field and the rule it breaks. */
+export class MessagingConfigError extends Error {
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+  ) {
+    super(`messaging: ${field} ${rule}`);
+    this.name = 'MessagingConfigError';
+  }
+}
 
 export interface Messages {
   /** Arrival times in ms, non-decreasing. */
@@ -39,20 +49,20 @@ export interface BatchKnobs {
 
 export function checkMessages(m: Messages): void {
   if (m.tMs.length !== m.tokens.length) {
-    throw new WorkloadConfigError('tokens', 'must have one entry per message');
+    throw new MessagingConfigError('tokens', 'must have one entry per message');
   }
   for (let i = 1; i < m.tMs.length; i++) {
     if ((m.tMs[i] as number) < (m.tMs[i - 1] as number)) {
-      throw new WorkloadConfigError('tMs', `must be non-decreasing (index ${i})`);
+      throw new MessagingConfigError('tMs', `must be non-decreasing (index ${i})`);
     }
   }
 }
 
 export function checkKnobs(k: BatchKnobs): void {
   if (!Number.isInteger(k.batchSize) || k.batchSize < 1) {
-    throw new WorkloadConfigError('batchSize', `must be an integer >= 1, got ${k.batchSize}`);
+    throw new MessagingConfigError('batchSize', `must be an integer >= 1, got ${k.batchSize}`);
   }
   if (!Number.isFinite(k.lingerMs) || k.lingerMs < 0) {
-    throw new WorkloadConfigError('lingerMs', `must be >= 0, got ${k.lingerMs}`);
+    throw new MessagingConfigError('lingerMs', `must be >= 0, got ${k.lingerMs}`);
   }
 }

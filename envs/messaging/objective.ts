@@ -20,7 +20,12 @@ import { CATALOG, findKnob, validateValue } from '../../knobs/index.ts';
 import type { KnobSpec, KnobValues, NumericKnob } from '../../knobs/index.ts';
 import type { KnobObjective, Metrics } from '../core/env.ts';
 import { createRng } from '../core/rng.ts';
-import { DEFAULT_COST_MODEL, type BatchKnobs, type CostModel } from './model.ts';
+import {
+  DEFAULT_COST_MODEL,
+  MessagingConfigError,
+  type BatchKnobs,
+  type CostModel,
+} from './model.ts';
 import { mean, percentile } from './metrics.ts';
 import { BatchingSim, type WindowStats } from './sim.ts';
 import type { MessageSource } from './source.ts';
@@ -60,7 +65,9 @@ export function settingsFromKnobs(values: KnobValues): MessagingSettings {
   const get = (spec: NumericKnob): number => {
     const v = values[spec.name] ?? spec.default;
     const bad = validateValue(spec, v);
-    if (bad) throw new RangeError(bad.message);
+    // The violation's message reads "knob <name>: <field> <rule text>"; keep the rule text.
+    if (bad)
+      throw new MessagingConfigError(spec.name, bad.message.slice(bad.message.indexOf(': ') + 2));
     return v as number;
   };
   return {

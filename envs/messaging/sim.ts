@@ -9,6 +9,7 @@
 // between windows; a whole-run evaluation is one advance to the end.
 import type { Rng } from '../core/rng.ts';
 import {
+  MessagingConfigError,
   checkKnobs,
   checkMessages,
   type BatchKnobs,
@@ -50,7 +51,7 @@ export class BatchingSim {
     checkMessages(messages);
     checkKnobs(knobs);
     if (!Number.isInteger(partitions) || partitions < 1) {
-      throw new RangeError(`BatchingSim: partitions must be an integer >= 1, got ${partitions}`);
+      throw new MessagingConfigError('partitions', `must be an integer >= 1, got ${partitions}`);
     }
     this.knobs = { ...knobs };
     this.parts = Array.from({ length: partitions }, () => ({

@@ -2,12 +2,8 @@
 // model that reproduces what real request traces show and Poisson does not: short spells
 // where the rate jumps by an order of magnitude. Sojourn times in each state are exponential.
 import type { Rng } from '../core/rng.ts';
-import {
-  DEFAULT_MAX_ARRIVALS,
-  collectArrivals,
-  requireNonNegative,
-  requirePositive,
-} from './poisson.ts';
+import { requireNonNegative, requirePositive } from './config.ts';
+import { DEFAULT_MAX_ARRIVALS, collectArrivals } from './poisson.ts';
 
 export interface BurstyArrivalsConfig {
   calmRatePerS: number;

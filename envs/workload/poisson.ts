@@ -1,6 +1,7 @@
 // Poisson arrivals: the memoryless baseline every queueing result is stated against. Times are
 // in milliseconds from 0; the generators take a seeded Rng so a run replays from its seed.
 import type { Rng } from '../core/rng.ts';
+import { WorkloadConfigError, requireNonNegative, requirePositive } from './config.ts';
 
 /** The most arrivals one generator call may produce unless the caller raises it. */
 export const DEFAULT_MAX_ARRIVALS = 1_000_000;
@@ -10,24 +11,6 @@ export interface PoissonArrivalsConfig {
   durationMs: number;
   /** Bound on the arrivals produced; exceeding it is a configuration error, not a silent cut. */
   maxArrivals?: number;
-}
-
-export class WorkloadConfigError extends Error {
-  constructor(
-    readonly field: string,
-    readonly rule: string,
-  ) {
-    super(`workload config: ${field} ${rule}`);
-    this.name = 'WorkloadConfigError';
-  }
-}
-
-export function requirePositive(field: string, x: number): void {
-  if (!Number.isFinite(x) || x <= 0) throw new WorkloadConfigError(field, `must be > 0, got ${x}`);
-}
-
-export function requireNonNegative(field: string, x: number): void {
-  if (!Number.isFinite(x) || x < 0) throw new WorkloadConfigError(field, `must be >= 0, got ${x}`);
 }
 
 /** Collects increasing times from `nextGapMs` until durationMs, bounded by maxArrivals. */

@@ -4,7 +4,7 @@
 // ranks (adjacent swaps each step) and, optionally, a periodic rotation of the whole ranking
 // (every item cools by one rank and the coldest becomes the hottest: a newcomer turning hot).
 import type { Rng } from '../core/rng.ts';
-import { WorkloadConfigError, requireNonNegative } from './poisson.ts';
+import { WorkloadConfigError, requireNonNegative } from './config.ts';
 
 export interface ZipfDriftConfig {
   items: number;
