@@ -1,0 +1,142 @@
+// `knobos sim cache`: replay a cache trace under one eviction policy and report hit and miss
+// ratios. With --json the last stdout line is one JSON object (experiments/report.ts).
+import { parseArgs } from 'node:util';
+import { SIM_POLICIES, simulateCache } from '../../envs/cache/index.ts';
+import {
+  CACHE_TRACE_FORMATS,
+  loadCacheTrace,
+  type CacheTraceFormat,
+} from '../../envs/loaders/cache-load.ts';
+import { CacheTraceError } from '../../envs/loaders/cache-trace.ts';
+import { emitResult } from '../../experiments/report.ts';
+
+const USAGE = `usage: knobos sim cache --trace FILE [--format csv|keys] [--key-column NAME]
+         [--size-column NAME] --policy NAME --size N [--bytes] [--json]
+
+  --trace FILE        cache trace: CSV with a header, or one key per line
+  --format csv|keys   trace format (default: csv for *.csv, keys otherwise)
+  --key-column NAME   CSV key column (default: the first named obj_id, key or lbn)
+  --size-column NAME  CSV size column in bytes (default: the first named obj_size or size)
+  --policy NAME       ${SIM_POLICIES.join(', ')}
+  --size N            cache size in objects, or in bytes with --bytes
+  --bytes             count object sizes against the cache size
+  --json              print the result as one JSON object on the last line
+`;
+
+class UsageError extends Error {}
+
+interface SimCacheArgs {
+  trace: string;
+  format: CacheTraceFormat | undefined;
+  keyColumn: string | undefined;
+  sizeColumn: string | undefined;
+  policy: string;
+  size: number;
+  bytes: boolean;
+  json: boolean;
+}
+
+function parse(argv: string[]): SimCacheArgs | 'help' {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      trace: { type: 'string' },
+      format: { type: 'string' },
+      'key-column': { type: 'string' },
+      'size-column': { type: 'string' },
+      policy: { type: 'string' },
+      size: { type: 'string' },
+      bytes: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: false,
+  });
+  if (values.help) return 'help';
+  if (!values.trace) throw new UsageError('--trace is required');
+  if (!values.policy) throw new UsageError('--policy is required');
+  if (!(SIM_POLICIES as readonly string[]).includes(values.policy)) {
+    throw new UsageError(
+      `--policy must be one of ${SIM_POLICIES.join(', ')}, got ${values.policy}`,
+    );
+  }
+  const format = values.format;
+  if (format !== undefined && !(CACHE_TRACE_FORMATS as readonly string[]).includes(format)) {
+    throw new UsageError(
+      `--format must be one of ${CACHE_TRACE_FORMATS.join(', ')}, got ${format}`,
+    );
+  }
+  const size = Number(values.size);
+  if (values.size === undefined || !Number.isSafeInteger(size) || size < 0) {
+    throw new UsageError(`--size must be an integer >= 0, got ${values.size ?? 'nothing'}`);
+  }
+  return {
+    trace: values.trace,
+    format: format as CacheTraceFormat | undefined,
+    keyColumn: values['key-column'],
+    sizeColumn: values['size-column'],
+    policy: values.policy,
+    size,
+    bytes: values.bytes,
+    json: values.json,
+  };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  let args: SimCacheArgs | 'help';
+  try {
+    args = parse(argv);
+  } catch (err) {
+    process.stderr.write(`knobos sim cache: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  let trace;
+  try {
+    trace = loadCacheTrace(args.trace, {
+      format: args.format,
+      keyColumn: args.keyColumn,
+      sizeColumn: args.sizeColumn,
+    });
+  } catch (err) {
+    if (err instanceof CacheTraceError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
+      process.stderr.write(`knobos sim cache: ${(err as Error).message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  const unit = args.bytes ? 'bytes' : 'objects';
+  if (unit === 'bytes' && !trace.sizes) {
+    process.stderr.write(
+      `knobos sim cache: --bytes needs a size column, and ${args.trace} has none\n`,
+    );
+    return 2;
+  }
+  const startMs = performance.now();
+  const r = simulateCache(trace, args.policy, args.size, { unit });
+  const elapsedMs = performance.now() - startMs;
+  const result = {
+    policy: r.policy,
+    size: args.size,
+    unit,
+    trace: args.trace,
+    distinct_keys: trace.keyCount,
+    requests: r.requests,
+    hits: r.hits,
+    hit_ratio: r.hit_ratio,
+    miss_ratio: r.miss_ratio,
+    byte_hit_ratio: r.byte_hit_ratio,
+    elapsed_ms: Math.round(elapsedMs * 10) / 10,
+  };
+  const human =
+    `${r.policy} cache of ${args.size} ${unit} on ${args.trace} ` +
+    `(${r.requests} requests, ${trace.keyCount} distinct keys)\n` +
+    `  hits ${r.hits}  hit ratio ${r.hit_ratio.toFixed(4)}  miss ratio ${r.miss_ratio.toFixed(4)}` +
+    `  byte hit ratio ${r.byte_hit_ratio.toFixed(4)}\n`;
+  emitResult(human, result, args.json);
+  return 0;
+}

@@ -1,0 +1,141 @@
+// Belady's MIN, the offline optimum for unit-size objects: on a miss with a full cache, evict
+// the resident key whose next request is farthest in the future. It needs the future, so it
+// takes next-use times precomputed from the trace and lives here rather than in policies/.
+// Like libCacheSim's Belady, the missing object is always admitted (no bypass). In byte mode
+// it is the same farthest-next-use rule, a heuristic there rather than the optimum.
+import { CachePolicyError, type CacheUnit } from '../../policies/cache/index.ts';
+import type { CacheTrace } from '../loaders/cache-trace.ts';
+import { makeResult, segmentOf, type ReplayOptions, type ReplayResult } from './result.ts';
+
+/** Next-use time of a request whose key is never requested again. */
+export const NEVER = 0x7fffffff;
+
+/** For each request i, the index of the next request for the same key (or NEVER), within [start, end). */
+export function nextUseTimes(trace: CacheTrace, start = 0, end = trace.keys.length): Int32Array {
+  const next = new Int32Array(end - start);
+  const seen = new Int32Array(trace.keyCount).fill(NEVER);
+  for (let i = end - 1; i >= start; i--) {
+    const k = trace.keys[i]!;
+    next[i - start] = seen[k]!;
+    seen[k] = i;
+  }
+  return next;
+}
+
+/** A binary max-heap of key ids ordered by next use, with each key's position for updates. */
+class NextUseHeap {
+  private readonly heap: Int32Array;
+  private n = 0;
+  readonly pos: Int32Array;
+  readonly pri: Int32Array;
+
+  constructor(keyCount: number) {
+    this.heap = new Int32Array(keyCount);
+    this.pos = new Int32Array(keyCount).fill(-1);
+    this.pri = new Int32Array(keyCount);
+  }
+
+  push(k: number, p: number): void {
+    this.pri[k] = p;
+    this.heap[this.n] = k;
+    this.pos[k] = this.n;
+    this.up(this.n++);
+  }
+
+  /** Raises a resident key's next use (it only ever moves later). */
+  raise(k: number, p: number): void {
+    this.pri[k] = p;
+    this.up(this.pos[k]!);
+  }
+
+  pop(): number {
+    const top = this.heap[0]!;
+    this.pos[top] = -1;
+    const last = this.heap[--this.n]!;
+    if (this.n > 0) {
+      this.heap[0] = last;
+      this.pos[last] = 0;
+      this.down(0);
+    }
+    return top;
+  }
+
+  private up(i: number): void {
+    const h = this.heap;
+    const k = h[i]!;
+    const p = this.pri[k]!;
+    while (i > 0) {
+      const parent = (i - 1) >> 1;
+      const pk = h[parent]!;
+      if (this.pri[pk]! >= p) break;
+      h[i] = pk;
+      this.pos[pk] = i;
+      i = parent;
+    }
+    h[i] = k;
+    this.pos[k] = i;
+  }
+
+  private down(i: number): void {
+    const h = this.heap;
+    const k = h[i]!;
+    const p = this.pri[k]!;
+    for (;;) {
+      const l = 2 * i + 1;
+      if (l >= this.n) break;
+      const r = l + 1;
+      const c = r < this.n && this.pri[h[r]!]! > this.pri[h[l]!]! ? r : l;
+      const ck = h[c]!;
+      if (this.pri[ck]! <= p) break;
+      h[i] = ck;
+      this.pos[ck] = i;
+      i = c;
+    }
+    h[i] = k;
+    this.pos[k] = i;
+  }
+}
+
+export function simulateBelady(
+  trace: CacheTrace,
+  capacity: number,
+  opts: ReplayOptions = {},
+): ReplayResult {
+  const unit: CacheUnit = opts.unit ?? 'objects';
+  if (!(capacity >= 0) || (unit === 'objects' && !Number.isInteger(capacity))) {
+    throw new CachePolicyError(
+      'capacity',
+      'range',
+      `capacity must be >= 0 (an integer in object mode), got ${capacity}`,
+    );
+  }
+  const [start, end] = segmentOf(trace, opts);
+  const next = nextUseTimes(trace, start, end);
+  const heap = new NextUseHeap(trace.keyCount);
+  const stored = new Float64Array(trace.keyCount);
+  const keys = trace.keys;
+  const sizes = trace.sizes;
+  let used = 0;
+  let hits = 0;
+  let bytesRequested = 0;
+  let bytesHit = 0;
+  for (let i = start; i < end; i++) {
+    const k = keys[i]!;
+    const bytes = sizes ? sizes[i]! : 1;
+    bytesRequested += bytes;
+    if (heap.pos[k]! >= 0) {
+      hits++;
+      bytesHit += bytes;
+      heap.raise(k, next[i - start]!);
+      continue;
+    }
+    const size = unit === 'objects' ? 1 : bytes;
+    if (size > capacity) continue;
+    while (used + size > capacity) used -= stored[heap.pop()]!;
+    stored[k] = size;
+    used += size;
+    heap.push(k, next[i - start]!);
+  }
+  const counts = { requests: end - start, hits, bytesRequested, bytesHit };
+  return makeResult('belady', capacity, unit, counts);
+}
