@@ -1,23 +1,34 @@
 // The `knobos` command line. Each command lives in its own file under commands/ and is
 // loaded only when called, so `knobos sim cache` does not pay for the API server's imports.
+// A command name may be two words (`sim cache`).
 type Command = { run(argv: string[]): Promise<number | void> };
 
-const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> = {};
+const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> = {
+  start: {
+    help: 'run the embedded default: Redis, the knobs table (npm start)',
+    load: () => import('./commands/start.ts'),
+  },
+  knobs: {
+    help: 'list, get, history, audit, set, rollback, pin, unpin, freeze, unfreeze',
+    load: () => import('./commands/knobs.ts'),
+  },
+};
 
 function usage(): string {
-  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(10)} ${c.help}`);
+  const lines = Object.entries(COMMANDS).map(([name, c]) => `  ${name.padEnd(16)} ${c.help}`);
   return `usage: knobos <command> [options]\n\ncommands:\n${lines.join('\n')}\n`;
 }
 
 async function main(argv: string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (!name || name === '--help' || name === '-h') {
+  const [first, second] = argv;
+  if (!first || first === '--help' || first === '-h') {
     process.stdout.write(usage());
-    return name ? 0 : 2;
+    return first ? 0 : 2;
   }
-  const cmd = COMMANDS[name];
+  const two = `${first} ${second ?? ''}`;
+  const [cmd, rest] = COMMANDS[two] ? [COMMANDS[two], argv.slice(2)] : [COMMANDS[first], argv.slice(1)];
   if (!cmd) {
-    process.stderr.write(`knobos: unknown command '${name}'\n\n${usage()}`);
+    process.stderr.write(`knobos: unknown command '${first}'\n\n${usage()}`);
     return 2;
   }
   const code = await (await cmd.load()).run(rest);

@@ -281,3 +281,37 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
     ).rejects.toBeInstanceOf(StaleVersionError);
   });
 });
+
+describe('seeding and the cooldown', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('the seed is not a tuning change: the first promotion is not held by the cooldown', async () => {
+    const clock = new ManualClock();
+    const table = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
+    await table.seed();
+    const r = await table.promote({
+      name: 'scheduler.policy',
+      value: 'sjf',
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'first',
+    });
+    expect(r.version).toBe(2);
+    const err = await table
+      .promote({
+        name: 'scheduler.policy',
+        value: 'fifo',
+        baseVersion: 2,
+        actor: 'op',
+        reason: 'second',
+      })
+      .catch((e: unknown) => e);
+    expect((err as ValidationError).rule).toBe('cooldown');
+  });
+});

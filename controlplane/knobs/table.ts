@@ -8,7 +8,6 @@ import {
   validateValue,
   type KnobSpec,
   type KnobValue,
-  type PlacementMap,
 } from '../../knobs/index.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import {
@@ -196,12 +195,9 @@ export class KnobTable {
       );
     }
     if (kind === 'promote') {
-      const step = validateStep(
-        spec,
-        row.value,
-        change.value as KnobValue & PlacementMap,
-        this.clock.now() - row.updatedAt,
-      );
+      // Version 1 is the seeded default: seeding is not a tuning change, so no cooldown yet.
+      const sinceMs = row.version === 1 ? Infinity : this.clock.now() - row.updatedAt;
+      const step = validateStep(spec, row.value, change.value, sinceMs);
       if (step)
         throw new ValidationError(step.message, step.field, step.rule, { knob: change.name });
     }

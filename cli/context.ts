@@ -1,0 +1,38 @@
+// How a CLI command finds its Redis: --redis URL, else REDIS_URL / KNOBOS_REDIS_CLUSTER, else
+// the embedded Redis that `knobos start` is running (it writes .knobos/redis.json).
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  connect,
+  targetFromEnv,
+  type RedisClient,
+  type RedisTarget,
+} from '../controlplane/redis/connect.ts';
+import { Keys } from '../controlplane/store/keys.ts';
+
+export const STATE_DIR = process.env['KNOBOS_HOME'] ?? join(process.cwd(), '.knobos');
+export const EMBEDDED_FILE = join(STATE_DIR, 'redis.json');
+
+export function resolveTarget(flag: string | undefined): RedisTarget {
+  if (flag) return { url: flag };
+  const env = targetFromEnv();
+  if (env) return env;
+  if (existsSync(EMBEDDED_FILE)) {
+    const { url } = JSON.parse(readFileSync(EMBEDDED_FILE, 'utf8')) as { url: string };
+    return { url };
+  }
+  throw new Error(
+    'no Redis to talk to: run `npm start` (embedded Redis), or set REDIS_URL, or pass --redis URL',
+  );
+}
+
+export function keysFromEnv(): Keys {
+  return new Keys(process.env['KNOBOS_PREFIX'] ?? 'knobos');
+}
+
+export function connectCli(flag: string | undefined): RedisClient {
+  // A CLI call should fail fast when Redis is away, not queue forever.
+  const client = connect(resolveTarget(flag), { name: 'knobos-cli', maxRetriesPerRequest: 1 });
+  client.on('error', () => {});
+  return client;
+}

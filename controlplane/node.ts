@@ -1,0 +1,70 @@
+// One knobos node: the embedded default (a managed redis-server under .knobos/ with its AOF)
+// or a connection to a real deployment; the knobs table seeded; and, as they land, the live
+// services, the control loop and the API server. stop() undoes everything in reverse order.
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { KnobTable } from './knobs/table.ts';
+import type { Logger } from './log.ts';
+import { connect, type RedisClient, type RedisTarget } from './redis/connect.ts';
+import { ManagedRedis } from './redis/managed.ts';
+import { detectFeatures, type RedisFeatures } from './store/features.ts';
+import { Keys } from './store/keys.ts';
+
+export interface NodeOptions {
+  /** A real deployment; when omitted, a managed redis-server is started under dataDir. */
+  target?: RedisTarget;
+  dataDir: string;
+  prefix?: string;
+  log: Logger;
+}
+
+export interface KnobosNode {
+  redis: RedisClient;
+  keys: Keys;
+  knobs: KnobTable;
+  features: RedisFeatures;
+  /** The embedded Redis, when this node started one. */
+  managed?: ManagedRedis;
+  target: RedisTarget;
+  stop(): Promise<void>;
+}
+
+export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
+  const { log } = opts;
+  let managed: ManagedRedis | undefined;
+  let target = opts.target;
+  if (!target) {
+    const dir = join(opts.dataDir, 'redis');
+    mkdirSync(dir, { recursive: true });
+    // everysec: at most a second of writes lost on a crash of the embedded default.
+    managed = await ManagedRedis.start({ dir, appendfsync: 'everysec' });
+    target = { url: managed.url };
+    log.info({ url: managed.url, dir }, 'started embedded redis-server');
+  }
+  const redis = connect(target, { name: 'knobos-node' });
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
+  const keys = new Keys(opts.prefix ?? 'knobos');
+  const features = await detectFeatures(redis);
+  log.info(
+    { ...features },
+    features.search
+      ? 'redis has RediSearch'
+      : 'redis without RediSearch: indexes are our own sorted sets',
+  );
+  const knobs = new KnobTable(redis, { keys });
+  const { created } = await knobs.seed('knobos-start');
+  log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
+  return {
+    redis,
+    keys,
+    knobs,
+    features,
+    target,
+    ...(managed ? { managed } : {}),
+    stop: async () => {
+      redis.disconnect();
+      await managed?.stop();
+      log.info('stopped');
+    },
+  };
+}
