@@ -194,26 +194,35 @@ describe('the eviction env (LeCaR-style)', () => {
     expect(checkEnv(make, { maxSteps: 400 })).toBeGreaterThan(0);
   });
 
-  it('always choosing one expert replays that expert exactly; rewards add up to the hits', () => {
-    for (const [action, policy] of [
-      [0, 'lru'],
-      [1, 'lfu'],
-    ] as const) {
-      const env = new CacheEvictionEnv({ trace, capacity: 60, episodeRequests: 3000 });
-      const { info } = env.reset({ seed: 4 });
-      let total = info['hits'] as number;
-      let last = info;
-      for (let t = 0; t < 10_000; t++) {
-        const r = env.step(action);
-        total += r.reward;
-        last = r.info;
-        if (r.terminated || r.truncated) break;
+  it.each([
+    ['objects, no sizes', trace, 'objects', 60],
+    ['objects, sized trace', skewedTrace(600, 6000, 10, true), 'objects', 60],
+    ['bytes', skewedTrace(600, 6000, 10, true), 'bytes', 60_000],
+  ] as const)(
+    'always choosing one expert replays that expert exactly (%s); rewards add up to the hits',
+    (_what, t, unit, capacity) => {
+      for (const [action, policy] of [
+        [0, 'lru'],
+        [1, 'lfu'],
+      ] as const) {
+        const env = new CacheEvictionEnv({ trace: t, capacity, unit, episodeRequests: 3000 });
+        const { info } = env.reset({ seed: 4 });
+        let total = info['hits'] as number;
+        let last = info;
+        let steps = 0;
+        for (; steps < 10_000; steps++) {
+          const r = env.step(action);
+          total += r.reward;
+          last = r.info;
+          if (r.terminated || r.truncated) break;
+        }
+        const start = last['episode_start'] as number;
+        const ref = simulateCache(t, policy, capacity, { unit, start, end: start + 3000 });
+        expect([last['requests'], last['hits'], total]).toEqual([3000, ref.hits, ref.hits]);
+        expect(steps).toBeGreaterThan(100);
       }
-      const start = last['episode_start'] as number;
-      const ref = simulateCache(trace, policy, 60, { start, end: start + 3000 });
-      expect([last['requests'], last['hits'], total]).toEqual([3000, ref.hits, ref.hits]);
-    }
-  });
+    },
+  );
 
   it('the same seed gives the same episode; another seed another window', () => {
     const roll = (seed: number): string => {

@@ -3,7 +3,7 @@
 // takes next-use times precomputed from the trace and lives here rather than in policies/.
 // Like libCacheSim's Belady, the missing object is always admitted (no bypass). In byte mode
 // it is the same farthest-next-use rule, a heuristic there rather than the optimum.
-import { CachePolicyError, type CacheUnit } from '../../policies/cache/index.ts';
+import { CachePolicyError, entryUnits, type CacheUnit } from '../../policies/cache/index.ts';
 import type { CacheTrace } from '../loaders/cache-trace.ts';
 import { makeResult, segmentOf, type ReplayOptions, type ReplayResult } from './result.ts';
 
@@ -129,7 +129,7 @@ export function simulateBelady(
       heap.raise(k, next[i - start]!);
       continue;
     }
-    const size = unit === 'objects' ? 1 : bytes;
+    const size = entryUnits(unit, bytes);
     if (size > capacity) continue;
     while (used + size > capacity) used -= stored[heap.pop()]!;
     stored[k] = size;

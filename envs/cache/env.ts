@@ -6,6 +6,7 @@
 // policies/cache; the env only keeps them in step.
 import {
   createVictimPolicy,
+  entryUnits,
   VICTIM_POLICY_NAMES,
   type CacheUnit,
   type VictimPolicy,
@@ -111,7 +112,7 @@ export class CacheEvictionEnv implements Env<number[], number> {
     }
     const hitsBefore = this.hits;
     if (this.pending) {
-      this.evictFor(this.sizeAt(this.pos), this.experts[action]!);
+      this.evictFor(this.unitsAt(this.pos), this.experts[action]!);
       this.serve(this.pos++, false);
       this.pending = false;
       this.steps++;
@@ -133,7 +134,7 @@ export class CacheEvictionEnv implements Env<number[], number> {
     while (this.pos < this.end) {
       const key = this.trace.keys[this.pos]!;
       const hit = lead.has(key);
-      const size = this.sizeAt(this.pos);
+      const size = this.unitsAt(this.pos);
       if (!hit && size <= this.capacity && lead.used + size > this.capacity) {
         this.pending = true;
         return;
@@ -163,6 +164,11 @@ export class CacheEvictionEnv implements Env<number[], number> {
 
   private sizeAt(i: number): number {
     return this.trace.sizes ? this.trace.sizes[i]! : 1;
+  }
+
+  /** What request i's object counts toward capacity. */
+  private unitsAt(i: number): number {
+    return entryUnits(this.unit, this.sizeAt(i));
   }
 
   /**

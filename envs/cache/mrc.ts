@@ -7,7 +7,7 @@
 // Object mode is exact for every trace. Byte mode is exact when every key keeps one size and
 // no request is larger than the capacity asked about (an LRU cache does not admit an object
 // bigger than itself, which breaks inclusion); each point says whether that held.
-import type { CacheUnit } from '../../policies/cache/index.ts';
+import { entryUnits, type CacheUnit } from '../../policies/cache/index.ts';
 import type { CacheTrace } from '../loaders/cache-trace.ts';
 import { segmentOf, type ReplayOptions } from './result.ts';
 
@@ -67,7 +67,7 @@ export function lruStackDistances(trace: CacheTrace, opts: ReplayOptions = {}): 
   for (let i = 0; i < n; i++) {
     const k = trace.keys[start + i]!;
     const b = trace.sizes ? trace.sizes[start + i]! : 1;
-    const size = unit === 'objects' ? 1 : b;
+    const size = entryUnits(unit, b);
     bytes[i] = b;
     if (size > maxSize) maxSize = size;
     const p = last[k]!;

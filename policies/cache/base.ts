@@ -73,7 +73,7 @@ export abstract class CacheBase<K> implements CachePolicy<K> {
     this.index.clear();
   }
 
-  /** The size an entry counts for: 1 in object mode, the request's bytes in byte mode. */
+  /** What an entry counts toward capacity (entryUnits), with sizeBytes checked. */
   protected sizeOf(sizeBytes: number | undefined): number {
     if (!this.bytesMode) return 1;
     const s = sizeBytes ?? 1;
@@ -84,7 +84,7 @@ export abstract class CacheBase<K> implements CachePolicy<K> {
         `sizeBytes must be finite and >= 0, got ${s}`,
       );
     }
-    return s;
+    return s < 1 ? 1 : s;
   }
 
   /** A new slot for key, registered in the index; the caller links it into a list. */

@@ -10,8 +10,17 @@
 export const CACHE_POLICY_NAMES = ['lru', 'fifo', 'lfu', 'arc', 'sieve', 's3fifo'] as const;
 export type CachePolicyName = (typeof CACHE_POLICY_NAMES)[number];
 
-/** objects: every entry counts 1 toward capacity; bytes: every entry counts its size. */
+/**
+ * objects: every entry counts 1 toward capacity; bytes: every entry counts its size, and at
+ * least 1, so even empty objects take space and a cache never holds more entries than its
+ * capacity.
+ */
 export type CacheUnit = 'objects' | 'bytes';
+
+/** What an entry of sizeBytes counts toward capacity in a unit (see CacheUnit). */
+export function entryUnits(unit: CacheUnit, sizeBytes: number): number {
+  return unit === 'objects' || sizeBytes < 1 ? 1 : sizeBytes;
+}
 
 export interface CachePolicy<K> {
   readonly name: CachePolicyName;
