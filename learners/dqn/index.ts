@@ -1,0 +1,3 @@
+export * from './config.ts';
+export * from './agent.ts';
+export * from './learn.ts';

@@ -1,0 +1,87 @@
+// The DQN training loop (Mnih et al. 2015, after CleanRL's dqn.py), top to bottom: act
+// epsilon-greedily, store the transition, and every `trainFrequency` steps after
+// `learningStarts` take a gradient step on a replay minibatch, syncing the target network every
+// `targetUpdateInterval` gradient steps. Synchronous: TF.js on wasm/cpu runs on this thread.
+import type { Env } from '../../envs/core/index.ts';
+import { ReplayBuffer } from '../buffers/replay.ts';
+import { encodeBatch, maskFromInfo } from '../tf/encoding.ts';
+import { EpisodeTracker, type EpisodeStats } from '../tf/episodes.ts';
+import type { DqnAgent } from './agent.ts';
+
+/** Bound on env steps of one learnDqn call. */
+export const DQN_STEPS_MAX = 10_000_000;
+
+export interface DqnLearnOptions {
+  /** Env steps to take in this call. */
+  totalSteps: number;
+  /** Seed of the env's first reset (default: the agent's seed). */
+  envSeed?: number;
+  /** Called at the end of every episode (progress logs go to stderr there, not stdout). */
+  onEpisode?: (e: EpisodeStats, envStep: number) => void;
+  /** Replay buffer to continue with (default: a new one of config.bufferSize). */
+  replay?: ReplayBuffer;
+}
+
+export interface DqnLearnResult {
+  episodes: EpisodeStats[];
+  /** Mean Huber loss of the gradient steps of this call (NaN if none). */
+  meanLoss: number;
+  replay: ReplayBuffer;
+}
+
+export function learnDqn(agent: DqnAgent, env: Env, opts: DqnLearnOptions): DqnLearnResult {
+  const c = agent.config;
+  if (
+    !Number.isInteger(opts.totalSteps) ||
+    opts.totalSteps < 1 ||
+    opts.totalSteps > DQN_STEPS_MAX
+  ) {
+    throw new RangeError(
+      `totalSteps must be an integer in [1, ${DQN_STEPS_MAX}], got ${opts.totalSteps}`,
+    );
+  }
+  const replay = opts.replay ?? new ReplayBuffer(c.bufferSize, agent.obsSize, agent.nActions);
+  const episodes = new EpisodeTracker();
+  const encode = (o: unknown): Float32Array => encodeBatch(agent.observationSpace, [o]);
+  let lossSum = 0;
+  let lossCount = 0;
+
+  let { obs, info } = env.reset({ seed: opts.envSeed ?? c.seed });
+  let mask = maskFromInfo(info, agent.nActions);
+  for (let i = 0; i < opts.totalSteps; i++) {
+    // 1. Act epsilon-greedily among legal actions, and step the env.
+    const action = agent.act(obs, mask, agent.envSteps);
+    const r = env.step(action);
+    const nextMask = maskFromInfo(r.info, agent.nActions);
+    agent.envSteps++;
+    episodes.step(r.reward);
+
+    // 2. Store the transition. A truncated episode still bootstraps from its last observation.
+    replay.add({
+      obs: encode(obs),
+      action,
+      reward: r.reward,
+      nextObs: encode(r.obs),
+      terminated: r.terminated,
+      nextMask,
+    });
+    if (r.terminated || r.truncated) {
+      const done = episodes.end(r.terminated);
+      opts.onEpisode?.(done, agent.envSteps);
+      ({ obs, info } = env.reset());
+      mask = maskFromInfo(info, agent.nActions);
+    } else {
+      obs = r.obs;
+      mask = nextMask;
+    }
+
+    // 3. Learn from replay, and periodically refresh the target network.
+    if (agent.envSteps > c.learningStarts && agent.envSteps % c.trainFrequency === 0) {
+      lossSum += agent.trainStep(replay.sample(c.batchSize, agent.replayRng));
+      lossCount++;
+      agent.gradientSteps++;
+      if (agent.gradientSteps % c.targetUpdateInterval === 0) agent.syncTarget();
+    }
+  }
+  return { episodes: episodes.finished, meanLoss: lossSum / lossCount, replay };
+}
