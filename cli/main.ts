@@ -8,6 +8,10 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
     help: 'run the embedded default: Redis, the knobs table (npm start)',
     load: () => import('./commands/start.ts'),
   },
+  'sim cache': {
+    help: 'replay a cache trace under a policy and size',
+    load: () => import('./commands/sim-cache.ts'),
+  },
   knobs: {
     help: 'list, get, history, audit, set, rollback, pin, unpin, freeze, unfreeze',
     load: () => import('./commands/knobs.ts'),
@@ -26,7 +30,9 @@ async function main(argv: string[]): Promise<number> {
     return first ? 0 : 2;
   }
   const two = `${first} ${second ?? ''}`;
-  const [cmd, rest] = COMMANDS[two] ? [COMMANDS[two], argv.slice(2)] : [COMMANDS[first], argv.slice(1)];
+  const [cmd, rest] = COMMANDS[two]
+    ? [COMMANDS[two], argv.slice(2)]
+    : [COMMANDS[first], argv.slice(1)];
   if (!cmd) {
     process.stderr.write(`knobos: unknown command '${first}'\n\n${usage()}`);
     return 2;

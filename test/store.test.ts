@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StaleVersionError, ValidationError } from '../controlplane/store/errors.ts';
 import { detectFeatures } from '../controlplane/store/features.ts';
 import { Log } from '../controlplane/store/log.ts';
-import { scriptSource } from '../controlplane/store/scripts.ts';
+import { storeScripts } from '../controlplane/store/scripts.ts';
 import { Table } from '../controlplane/store/table.ts';
 import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
 
@@ -157,7 +157,7 @@ describe.each<Backend>(['single', 'cluster'])('table store on %s redis', (backen
 
 describe('lua scripts', () => {
   it('inline their shared fragments and carry a header', () => {
-    const src = scriptSource('promoteKnob');
+    const src = storeScripts.source('promoteKnob');
     expect(src).toContain('local function appendAudit');
     expect(src).toContain('local ERR_STALE = -2');
     expect(src).not.toContain('--@include');

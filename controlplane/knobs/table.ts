@@ -20,7 +20,7 @@ import {
 } from '../store/errors.ts';
 import { Keys } from '../store/keys.ts';
 import { Log } from '../store/log.ts';
-import { runScript } from '../store/scripts.ts';
+import { storeScripts } from '../store/scripts.ts';
 import { systemClock, type Clock } from './clock.ts';
 import {
   canonicalJson,
@@ -103,7 +103,7 @@ export class KnobTable {
     const created: string[] = [];
     const now = this.clock.now();
     for (const spec of this.catalog) {
-      const reply = await runScript(
+      const reply = await storeScripts.run(
         this.redis,
         'seedKnob',
         [
@@ -211,7 +211,7 @@ export class KnobTable {
   ): Promise<PromoteResult> {
     await this.check(change, kind);
     const k = this.keys;
-    const reply = await runScript(
+    const reply = await storeScripts.run(
       this.redis,
       'promoteKnob',
       [
@@ -308,7 +308,7 @@ export class KnobTable {
       throw new ValidationError(`knob ${name}: a pin needs a reason`, 'reason', 'required', {
         knob: name,
       });
-    const reply = await runScript(
+    const reply = await storeScripts.run(
       this.redis,
       'pinKnob',
       [this.keys.knobRow(name), this.keys.knobAudit()],
@@ -338,7 +338,7 @@ export class KnobTable {
   private async setFreeze(on: boolean, actor: string, reason: string): Promise<boolean> {
     if (reason.trim() === '')
       throw new ValidationError('freeze: a reason is required', 'reason', 'required');
-    const reply = await runScript(
+    const reply = await storeScripts.run(
       this.redis,
       'freeze',
       [this.keys.knobFreeze(), this.keys.knobAudit()],

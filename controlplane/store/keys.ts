@@ -51,6 +51,15 @@ export class Keys {
     return this.channel('knobs', 'changes');
   }
 
+  // Telemetry (metrics per interval) and sampled traces, one family per service so a busy
+  // service's logs do not crowd another's slot.
+  telemetry(service: string): string {
+    return this.log(`telemetry:${service}`, 'metrics');
+  }
+  trace(service: string, kind: string): string {
+    return this.log(`traces:${service}`, kind);
+  }
+
   // Generic tables (tasks, proposals, policies, ...): a row, its indexes, its logs.
   row(family: string, table: string, id: string): string {
     return this.key(family, table, 'row', id);

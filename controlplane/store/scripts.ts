@@ -1,12 +1,14 @@
-// Lua scripts are files in scripts/, one per operation, with the number of keys in the name
+// Lua scripts are files, one per operation, with the number of keys in the name
 // (`promoteKnob-6.lua`; no number = variable key count, passed first). `--@include "x.lua"`
-// inlines a shared fragment. Scripts are registered once per client with defineCommand, which
+// inlines a shared fragment, looked up beside the script and then in the store's shared
+// includes (store/scripts/includes). Each area keeps its scripts in its own folder and makes
+// one ScriptSet of it; a set registers its scripts once per client with defineCommand, which
 // sends EVALSHA and falls back to EVAL, on one node and on a cluster alike.
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisClient } from '../redis/connect.ts';
 
-const DIR = join(import.meta.dirname, 'scripts');
+const SHARED_INCLUDES = join(import.meta.dirname, 'scripts', 'includes');
 
 interface ScriptSource {
   name: string;
@@ -14,68 +16,91 @@ interface ScriptSource {
   lua: string;
 }
 
-function expand(file: string, seen: Set<string>): string {
-  if (seen.has(file)) throw new Error(`lua include cycle at ${file}`);
-  const text = readFileSync(join(DIR, file), 'utf8');
+function expand(dir: string, file: string, seen: Set<string>): string {
+  const path = [join(dir, file), join(SHARED_INCLUDES, file.replace(/^includes\//, ''))].find(
+    existsSync,
+  );
+  if (!path) throw new Error(`lua include ${file} not found from ${dir}`);
+  if (seen.has(path)) throw new Error(`lua include cycle at ${path}`);
+  const text = readFileSync(path, 'utf8');
   return text.replace(/^--@include "([^"]+)"$/gm, (_, inc: string) =>
-    expand(inc, new Set([...seen, file])),
+    expand(dir, inc, new Set([...seen, path])),
   );
 }
 
-function loadAll(): Map<string, ScriptSource> {
-  const out = new Map<string, ScriptSource>();
-  for (const file of readdirSync(DIR).filter((f) => f.endsWith('.lua'))) {
-    const m = /^([A-Za-z]+)(?:-(\d+))?\.lua$/.exec(file);
-    if (!m) throw new Error(`lua script file name '${file}' must be name-N.lua or name.lua`);
-    const [, name, keys] = m as unknown as [string, string, string | undefined];
-    out.set(name, {
-      name,
-      ...(keys !== undefined ? { numberOfKeys: Number(keys) } : {}),
-      lua: expand(file, new Set()),
-    });
+export class ScriptSet<N extends string = string> {
+  private readonly sources = new Map<string, ScriptSource>();
+  private readonly registered = new WeakSet<object>();
+
+  /** Loads every `*.lua` file of `dir` (not its includes/ folder). */
+  constructor(
+    dir: string,
+    /** A name for defineCommand, so two sets with a script of the same name do not clash. */
+    private readonly namespace: string,
+  ) {
+    for (const file of readdirSync(dir).filter((f) => f.endsWith('.lua'))) {
+      const m = /^([A-Za-z]+)(?:-(\d+))?\.lua$/.exec(file);
+      if (!m) throw new Error(`lua script file name '${file}' must be name-N.lua or name.lua`);
+      const name = m[1] as string;
+      const keys = m[2];
+      this.sources.set(name, {
+        name,
+        ...(keys !== undefined ? { numberOfKeys: Number(keys) } : {}),
+        lua: expand(dir, file, new Set()),
+      });
+    }
   }
-  return out;
-}
 
-const SOURCES = loadAll();
-const registered = new WeakSet<object>();
-
-export type ScriptName = 'promoteKnob' | 'seedKnob' | 'pinKnob' | 'freeze' | 'writeRows';
-
-function register(client: RedisClient): void {
-  if (registered.has(client)) return;
-  for (const s of SOURCES.values()) {
-    client.defineCommand(
-      s.name,
-      s.numberOfKeys === undefined ? { lua: s.lua } : { numberOfKeys: s.numberOfKeys, lua: s.lua },
-    );
+  private command(name: string): string {
+    return `${this.namespace}_${name}`;
   }
-  registered.add(client);
-}
 
-/** Runs a script; for a variable-key script the key count is passed for you. */
-export async function runScript(
-  client: RedisClient,
-  name: ScriptName,
-  keys: readonly string[],
-  args: readonly (string | number)[],
-): Promise<unknown[]> {
-  const src = SOURCES.get(name);
-  if (!src) throw new Error(`no lua script named ${name}`);
-  if (src.numberOfKeys !== undefined && src.numberOfKeys !== keys.length) {
-    throw new Error(`script ${name} takes ${src.numberOfKeys} keys, got ${keys.length}`);
+  private register(client: RedisClient): void {
+    if (this.registered.has(client)) return;
+    for (const s of this.sources.values()) {
+      client.defineCommand(
+        this.command(s.name),
+        s.numberOfKeys === undefined
+          ? { lua: s.lua }
+          : { numberOfKeys: s.numberOfKeys, lua: s.lua },
+      );
+    }
+    this.registered.add(client);
   }
-  register(client);
-  const fn = (client as unknown as Record<string, (...a: unknown[]) => Promise<unknown[]>>)[
-    name
-  ] as (...a: unknown[]) => Promise<unknown[]>;
-  const head = src.numberOfKeys === undefined ? [keys.length] : [];
-  return fn.call(client, ...head, ...keys, ...args);
+
+  /** Runs a script; for a variable-key script the key count is passed for you. */
+  async run(
+    client: RedisClient,
+    name: N,
+    keys: readonly string[],
+    args: readonly (string | number)[],
+  ): Promise<unknown[]> {
+    const src = this.sources.get(name);
+    if (!src) throw new Error(`no lua script named ${name} in ${this.namespace}`);
+    if (src.numberOfKeys !== undefined && src.numberOfKeys !== keys.length) {
+      throw new Error(`script ${name} takes ${src.numberOfKeys} keys, got ${keys.length}`);
+    }
+    this.register(client);
+    const fn = (client as unknown as Record<string, (...a: unknown[]) => Promise<unknown[]>>)[
+      this.command(name)
+    ] as (...a: unknown[]) => Promise<unknown[]>;
+    const head = src.numberOfKeys === undefined ? [keys.length] : [];
+    return fn.call(client, ...head, ...keys, ...args);
+  }
+
+  /** The expanded source of a script, for tests and documentation. */
+  source(name: N): string {
+    const s = this.sources.get(name);
+    if (!s) throw new Error(`no lua script named ${name} in ${this.namespace}`);
+    return s.lua;
+  }
+
+  names(): string[] {
+    return [...this.sources.keys()];
+  }
 }
 
-/** The expanded source of a script, for tests and documentation. */
-export function scriptSource(name: ScriptName): string {
-  const s = SOURCES.get(name);
-  if (!s) throw new Error(`no lua script named ${name}`);
-  return s.lua;
-}
+/** The store's and the knobs table's scripts. */
+export const storeScripts = new ScriptSet<
+  'promoteKnob' | 'seedKnob' | 'pinKnob' | 'freeze' | 'writeRows'
+>(join(import.meta.dirname, 'scripts'), 'knobos');

@@ -6,7 +6,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import { errorFromCode, NotFoundError } from './errors.ts';
 import type { Keys } from './keys.ts';
 import { decodeRow, encodeRow, type Fields, type RowOf } from './schema.ts';
-import { runScript } from './scripts.ts';
+import { storeScripts } from './scripts.ts';
 
 export interface TableSpec<F extends Fields> {
   name: string;
@@ -199,7 +199,7 @@ export class Table<F extends Fields> {
         fields: Object.entries(l.fields).flat(),
       })),
     };
-    const reply = await runScript(this.redis, 'writeRows', keys, [JSON.stringify(body)]);
+    const reply = await storeScripts.run(this.redis, 'writeRows', keys, [JSON.stringify(body)]);
     const failed = Number(reply[1]) - 1;
     const err = errorFromCode(reply, {
       target: `${this.spec.name} row ${ids[failed] ?? '?'}`,

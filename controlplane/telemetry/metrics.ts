@@ -1,0 +1,124 @@
+// Per-instance service metrics, aggregated in memory and written to the service's telemetry
+// stream once per interval: counters (per-interval counts and rates), gauges (last value) and
+// latency summaries (count, mean, p50, p99, max). The hot path only touches memory.
+import type { RedisClient } from '../redis/connect.ts';
+import type { Keys } from '../store/keys.ts';
+
+const MAX_SAMPLES = 10_000; // per summary per interval; beyond it, reservoir sampling keeps it fair
+
+class Summary {
+  private samples: number[] = [];
+  private seen = 0;
+  private sum = 0;
+  private max = -Infinity;
+  record(v: number, rand: () => number): void {
+    this.seen++;
+    this.sum += v;
+    if (v > this.max) this.max = v;
+    if (this.samples.length < MAX_SAMPLES) this.samples.push(v);
+    else {
+      const j = Math.floor(rand() * this.seen);
+      if (j < MAX_SAMPLES) this.samples[j] = v;
+    }
+  }
+  drain(): Record<string, number> | null {
+    if (this.seen === 0) return null;
+    const s = this.samples.sort((a, b) => a - b);
+    const at = (p: number) => s[Math.min(s.length - 1, Math.ceil(p * s.length) - 1)] as number;
+    const out = {
+      count: this.seen,
+      mean: this.sum / this.seen,
+      p50: at(0.5),
+      p99: at(0.99),
+      max: this.max,
+    };
+    this.samples = [];
+    this.seen = 0;
+    this.sum = 0;
+    this.max = -Infinity;
+    return out;
+  }
+}
+
+export interface TelemetryOptions {
+  redis: RedisClient;
+  keys: Keys;
+  service: string;
+  instance: string;
+  intervalMs?: number;
+  /** Retention bound of the telemetry stream. */
+  maxLen?: number;
+  /** Injected randomness for reservoir sampling. */
+  rand?: () => number;
+}
+
+export class Telemetry {
+  private counters = new Map<string, number>();
+  private readonly gauges = new Map<string, number>();
+  private readonly summaries = new Map<string, Summary>();
+  private timer: NodeJS.Timeout | undefined;
+  private lastFlush = Date.now();
+  private readonly rand: () => number;
+
+  constructor(private readonly opts: TelemetryOptions) {
+    this.rand = opts.rand ?? Math.random;
+  }
+
+  inc(name: string, by = 1): void {
+    this.counters.set(name, (this.counters.get(name) ?? 0) + by);
+  }
+  gauge(name: string, value: number): void {
+    this.gauges.set(name, value);
+  }
+  observe(name: string, value: number): void {
+    let s = this.summaries.get(name);
+    if (!s) this.summaries.set(name, (s = new Summary()));
+    s.record(value, this.rand);
+  }
+
+  start(): this {
+    this.timer ??= setInterval(
+      () => void this.flush().catch(() => undefined),
+      this.opts.intervalMs ?? 1_000,
+    );
+    this.timer.unref();
+    return this;
+  }
+
+  /** Writes one entry with everything since the last flush; returns its fields. */
+  async flush(now = Date.now()): Promise<Record<string, number>> {
+    const elapsedS = Math.max(1e-3, (now - this.lastFlush) / 1000);
+    this.lastFlush = now;
+    const fields: Record<string, number> = { interval_s: elapsedS };
+    for (const [k, v] of this.counters) {
+      fields[k] = v;
+      fields[`${k}_per_s`] = v / elapsedS;
+    }
+    this.counters = new Map();
+    for (const [k, v] of this.gauges) fields[k] = v;
+    for (const [k, s] of this.summaries) {
+      const d = s.drain();
+      if (d) for (const [stat, v] of Object.entries(d)) fields[`${k}_${stat}`] = v;
+    }
+    const flat = Object.entries(fields).flatMap(([k, v]) => [k, String(v)]);
+    await this.opts.redis.xadd(
+      this.opts.keys.telemetry(this.opts.service),
+      'MAXLEN',
+      '~',
+      this.opts.maxLen ?? 100_000,
+      '*',
+      'instance',
+      this.opts.instance,
+      'at',
+      String(now),
+      ...flat,
+    );
+    return fields;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush().catch(() => undefined);
+  }
+}
