@@ -4,6 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { DqnAgent, dqnConfig, learnDqn, type DqnConfig } from '../learners/dqn/index.ts';
 import {
   ArtifactError,
+  loadTfBackend,
+  tf,
   LearnerConfigError,
   evaluatePolicy,
   meanReturn,
@@ -56,6 +58,9 @@ describe('DQN', () => {
       explorationSteps: 400,
       seed: 2,
     });
+    // At step 0 epsilon is 1: every action is a random one, drawn among the legal arms only.
+    const explored = new Set(Array.from({ length: 300 }, () => agent.act(2, env.mask(2), 0)));
+    expect([...explored].sort()).toEqual([0, 1, 3]);
     learnDqn(agent, env, { totalSteps: 800 });
     const contexts = [0, 1, 2, 3];
     const masks = contexts.map((c) => env.mask(c));
@@ -96,7 +101,9 @@ describe('DQN', () => {
     expect(b).toEqual(a);
   });
 
-  it('save then load (through JSON) gives identical Q-values and actions', async () => {
+  it('save then load (through JSON) gives identical Q-values and actions; no tensor leaks', async () => {
+    await loadTfBackend();
+    const tensorsBefore = tf.memory().numTensors;
     const env = new MaskedBanditEnv(4);
     const agent = await DqnAgent.create(env.observationSpace, env.actionSpace, {
       ...SMALL,
@@ -113,6 +120,7 @@ describe('DQN', () => {
     expect(loaded.greedyActions(obs, masks)).toEqual(agent.greedyActions(obs, masks));
     await expect(DqnAgent.load({ ...artifact, kind: 'ppo' })).rejects.toThrow(ArtifactError);
     [agent, loaded].forEach((a) => a.dispose());
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
   it('rejects a bad config naming the field and the rule', () => {

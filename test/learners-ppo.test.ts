@@ -78,6 +78,9 @@ describe('PPO agent', () => {
       ...SMALL,
       seed: 1,
     });
+    // The initial policy is near uniform over the legal arms, and never samples the masked one.
+    const sampled = new Set(Array.from({ length: 300 }, () => agent.sample(2, env.mask(2)).action));
+    expect([...sampled].sort()).toEqual([0, 1, 3]);
     const run = learnPpo(agent, env, { totalSteps: 768 });
     const first = meanReturn(run.episodes.slice(0, 64));
     const last = meanReturn(run.episodes.slice(-64));
@@ -146,7 +149,9 @@ describe('PPO agent', () => {
     expect(b).toEqual(a);
   });
 
-  it('save then load (through JSON) gives identical probabilities and actions', async () => {
+  it('save then load (through JSON) gives identical probabilities and actions; no tensor leaks', async () => {
+    await loadTfBackend();
+    const tensorsBefore = tf.memory().numTensors;
     const env = new MaskedBanditEnv(4);
     const agent = await PpoAgent.create(env.observationSpace, env.actionSpace, {
       ...SMALL,
@@ -160,6 +165,7 @@ describe('PPO agent', () => {
     expect(loaded.deterministicActions(obs, masks)).toEqual(agent.deterministicActions(obs, masks));
     expect(loaded.values(obs)).toEqual(agent.values(obs));
     [agent, loaded].forEach((a) => a.dispose());
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
   it('rejects a bad config naming the field and the rule', () => {

@@ -132,7 +132,7 @@ export class DqnAgent {
       return tf.add(tf.tensor1d(b.rewards), tf.mul(gamma, tf.mul(notTerminated, nextQ)));
     });
     const obs = tf.tensor2d(b.obs, [n, d]);
-    const taken = tf.oneHot(tf.tensor1d(b.actions, 'int32'), k);
+    const taken = tf.tidy(() => tf.oneHot(tf.tensor1d(b.actions, 'int32'), k));
     const loss = clippedStep(
       this.optimizer,
       this.online.params,

@@ -37,14 +37,14 @@ export class Mlp {
     for (let i = 0; i + 1 < sizes.length; i++) {
       const shape = [sizes[i] as number, sizes[i + 1] as number];
       const gain = i + 2 === sizes.length ? spec.outputGain : 1;
-      const w = tf.tidy(() =>
-        tf.initializers
-          .glorotUniform({ seed: (seed + 7919 * i) >>> 0 })
-          .apply(shape)
-          .mul(gain),
-      );
-      this.params.push(tf.variable(w), tf.variable(tf.zeros([shape[1] as number])));
-      w.dispose();
+      // tidy frees the initial values; the variables made from them are never tidied away.
+      tf.tidy(() => {
+        const init = tf.initializers.glorotUniform({ seed: (seed + 7919 * i) >>> 0 });
+        this.params.push(
+          tf.variable(tf.mul(init.apply(shape), gain)),
+          tf.variable(tf.zeros([shape[1] as number])),
+        );
+      });
     }
   }
 
