@@ -64,6 +64,9 @@ export interface RolloutBatch extends GaeResult {
   values: Float32Array;
 }
 
+/** A bound on steps per rollout, so one update is a bounded amount of memory and work. */
+export const ROLLOUT_CAPACITY_MAX = 65_536;
+
 export class RolloutBuffer {
   private readonly steps: RolloutStep[] = [];
 
@@ -71,7 +74,13 @@ export class RolloutBuffer {
     readonly capacity: number,
     readonly obsSize: number,
     readonly nActions: number,
-  ) {}
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1 || capacity > ROLLOUT_CAPACITY_MAX) {
+      throw new RangeError(
+        `rollout capacity must be an integer in [1, ${ROLLOUT_CAPACITY_MAX}], got ${capacity}`,
+      );
+    }
+  }
 
   get size(): number {
     return this.steps.length;
@@ -84,13 +93,6 @@ export class RolloutBuffer {
   add(step: RolloutStep): void {
     if (this.full) throw new Error(`RolloutBuffer.add: buffer holds its ${this.capacity} steps`);
     this.steps.push(step);
-  }
-
-  /** Adds to the reward of the newest step (the bootstrap value of a truncated episode). */
-  addToLastReward(extra: number): void {
-    const last = this.steps[this.steps.length - 1];
-    if (last === undefined) throw new Error('RolloutBuffer.addToLastReward: buffer is empty');
-    last.reward += extra;
   }
 
   /** Packs the steps with their GAE; `lastValue` is V of the observation after the last step. */

@@ -4,6 +4,7 @@
 // `targetUpdateInterval` gradient steps. Synchronous: TF.js on wasm/cpu runs on this thread.
 import type { Env } from '../../envs/core/index.ts';
 import { ReplayBuffer } from '../buffers/replay.ts';
+import { checkField } from '../tf/config.ts';
 import { encodeBatch, maskFromInfo } from '../tf/encoding.ts';
 import { EpisodeTracker, type EpisodeStats } from '../tf/episodes.ts';
 import type { DqnAgent } from './agent.ts';
@@ -31,15 +32,7 @@ export interface DqnLearnResult {
 
 export function learnDqn(agent: DqnAgent, env: Env, opts: DqnLearnOptions): DqnLearnResult {
   const c = agent.config;
-  if (
-    !Number.isInteger(opts.totalSteps) ||
-    opts.totalSteps < 1 ||
-    opts.totalSteps > DQN_STEPS_MAX
-  ) {
-    throw new RangeError(
-      `totalSteps must be an integer in [1, ${DQN_STEPS_MAX}], got ${opts.totalSteps}`,
-    );
-  }
+  checkField('dqn', 'totalSteps', opts.totalSteps, 'integer>=1', DQN_STEPS_MAX, 'DQN_STEPS_MAX');
   const replay = opts.replay ?? new ReplayBuffer(c.bufferSize, agent.obsSize, agent.nActions);
   const episodes = new EpisodeTracker();
   const encode = (o: unknown): Float32Array => encodeBatch(agent.observationSpace, [o]);

@@ -2,6 +2,7 @@
 // classic control, one env). It is saved in the artifact and logged with a run.
 import { checkField, checkGradClip, checkHiddenSizes, checkOneOf } from '../tf/config.ts';
 import type { Activation } from '../tf/mlp.ts';
+import { ROLLOUT_CAPACITY_MAX } from '../buffers/rollout.ts';
 
 export interface PpoConfig {
   /** Seeds the network initialisers, action sampling and minibatch shuffling. */
@@ -56,9 +57,6 @@ export const PPO_DEFAULTS: Readonly<PpoConfig> = Object.freeze({
   targetKl: null,
 });
 
-/** Bound on rollout length, so one update stays a bounded amount of memory and work. */
-export const PPO_STEPS_PER_UPDATE_MAX = 65_536;
-
 /** Defaults overlaid with `partial`, each field checked; throws LearnerConfigError. */
 export function ppoConfig(partial: Partial<PpoConfig> = {}): PpoConfig {
   const c: PpoConfig = {
@@ -71,14 +69,7 @@ export function ppoConfig(partial: Partial<PpoConfig> = {}): PpoConfig {
   checkHiddenSizes(L, c.hiddenSizes);
   checkOneOf(L, 'activation', c.activation, ['relu', 'tanh']);
   checkField(L, 'learningRate', c.learningRate, '>0');
-  checkField(
-    L,
-    'nSteps',
-    c.nSteps,
-    'integer>=1',
-    PPO_STEPS_PER_UPDATE_MAX,
-    'PPO_STEPS_PER_UPDATE_MAX',
-  );
+  checkField(L, 'nSteps', c.nSteps, 'integer>=1', ROLLOUT_CAPACITY_MAX, 'ROLLOUT_CAPACITY_MAX');
   checkField(L, 'gamma', c.gamma, '[0,1]');
   checkField(L, 'gaeLambda', c.gaeLambda, '[0,1]');
   checkField(L, 'numMinibatches', c.numMinibatches, 'integer>=1', c.nSteps, 'nSteps');

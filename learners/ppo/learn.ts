@@ -3,6 +3,7 @@
 // Synchronous: TF.js on wasm/cpu runs on this thread.
 import type { Env } from '../../envs/core/index.ts';
 import { RolloutBuffer } from '../buffers/rollout.ts';
+import { checkField } from '../tf/config.ts';
 import { encodeBatch, maskFromInfo } from '../tf/encoding.ts';
 import { EpisodeTracker, type EpisodeStats } from '../tf/episodes.ts';
 import type { PpoAgent, PpoUpdateStats } from './agent.ts';
@@ -28,15 +29,7 @@ export interface PpoLearnResult {
 
 export function learnPpo(agent: PpoAgent, env: Env, opts: PpoLearnOptions): PpoLearnResult {
   const c = agent.config;
-  if (
-    !Number.isInteger(opts.totalSteps) ||
-    opts.totalSteps < 1 ||
-    opts.totalSteps > PPO_STEPS_MAX
-  ) {
-    throw new RangeError(
-      `totalSteps must be an integer in [1, ${PPO_STEPS_MAX}], got ${opts.totalSteps}`,
-    );
-  }
+  checkField('ppo', 'totalSteps', opts.totalSteps, 'integer>=1', PPO_STEPS_MAX, 'PPO_STEPS_MAX');
   const rollout = new RolloutBuffer(c.nSteps, agent.obsSize, agent.nActions);
   const episodes = new EpisodeTracker();
   const updates: PpoUpdateStats[] = [];
