@@ -28,11 +28,13 @@ export function stepRng(seed: number, step: number): Rng {
 
 /**
  * Stream tags: the first element of every derivation path, so different uses of one seed
- * (the steps, a tuner's initial design, the evaluation seeds of `tune`) never share draws.
+ * (the steps, a tuner's initial design, the evaluation seeds of `tune`, the final model fit
+ * behind a tuner's `best()`) never share draws.
  */
 export const STREAM = {
   step: 0x57e9,
   initialDesign: 0x1d5,
   gridOrder: 0x961d,
   evaluation: 0xe7a1,
+  best: 0xbe57,
 } as const;

@@ -1,0 +1,4 @@
+export * from './kernel.ts';
+export * from './gp.ts';
+export * from './fit.ts';
+export * from './acquisition.ts';

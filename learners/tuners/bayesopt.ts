@@ -1,0 +1,314 @@
+// Bayesian optimisation: a Gaussian process on the outcomes (learners/gp: Matérn 5/2, ARD,
+// hyperparameters by maximum marginal likelihood, warm-started from the previous fit) and
+// expected improvement maximised over random candidates plus local perturbations of the best
+// points. It starts from a seeded Latin hypercube. The EI is the augmented one (Huang et al.
+// 2006): with noise, it stops favouring points whose remaining uncertainty is mostly noise.
+//
+// Mixed spaces: the GP sees each configuration *decoded and re-encoded* (its canonical point
+// in the unit cube). Int knobs therefore sit on their integer levels, and enum and bool knobs
+// are categorical dimensions: the kernel compares their categories (same or not), never the
+// arbitrary order of their bins. Candidates are canonicalised the same way, so EI is scored
+// on configurations that can actually run.
+//
+// Noise: evaluations run on different workload seeds, so the objective is noisy. The next
+// proposal re-evaluates the incumbent (reason 'repeat') instead of exploring when the
+// objective looks noisy: a lucky single run should not be crowned. "Noisy" is judged by the
+// incumbent's own repeats once it has some (their variance against all outputs' variance: a
+// deterministic objective repeats exactly and stops the repeats), else by the fitted noise
+// variance as a fraction of the observed outputs' variance (standardised units make that the
+// GP's noise variance itself). Repeats are bounded per incumbent and spaced out. The
+// incumbent is the evaluated configuration with the lowest posterior mean, and so is `best()`.
+import type { Rng } from '../../envs/core/index.ts';
+import { createRng } from '../../envs/core/index.ts';
+import {
+  STREAM,
+  checkField,
+  deriveSeed,
+  type TunerBest,
+  type TunerProposal,
+} from '../core/index.ts';
+import {
+  DEFAULT_GP_BOUNDS,
+  augmentedExpectedImprovement,
+  fitGp,
+  type DimKind,
+  type GaussianProcess,
+  type GpHyper,
+} from '../gp/index.ts';
+import { BaseTuner, type Observation, type TunerConfig } from './base.ts';
+import { latinHypercube, uniformPoint } from './design.ts';
+import { perturb } from './perturb.ts';
+
+export interface BayesOptConfig extends TunerConfig {
+  /** Latin hypercube points evaluated before the GP is used. Default max(5, dims + 2). */
+  initialPoints?: number;
+  /** Uniform random candidates scored by EI per proposal. Default 1000. */
+  randomCandidates?: number;
+  /** Perturbations scored around each of the `localTop` best points, and in the refinement round. Default 100. */
+  localCandidates?: number;
+  /** How many of the best evaluated configurations get local perturbations. Default 3. */
+  localTop?: number;
+  /** EI margin ξ, in standard deviations of the observed outputs. Default 0 (a margin scaled by the outputs' spread stalls the endgame when the spread is dominated by bad regions). */
+  xi?: number;
+  /** GP hyperparameter optimiser starts per proposal (the first is warm). Default 3. */
+  fitRestarts?: number;
+  /** Rprop iterations per start. Default 40. */
+  fitIterations?: number;
+  /** Lower bound of the fitted noise variance (standardised units). Default 1e-6. */
+  noiseVarianceMin?: number;
+  /**
+   * The objective counts as noisy when the fitted noise variance, or the variance of the
+   * incumbent's repeats, exceeds this fraction of the observed outputs' variance. Default 0.05.
+   */
+  noiseFractionRepeat?: number;
+  /** Most evaluations of one incumbent that repeats may bring it to. Default 4. */
+  maxRepeats?: number;
+  /** Least number of proposals between two repeats. Default 3. */
+  repeatGap?: number;
+  /** Most outcomes the GP is fitted on (the best half and the most recent half). Default 120. */
+  maxGpPoints?: number;
+}
+
+export type BayesOptResolved = Required<BayesOptConfig>;
+
+function resolve(c: BayesOptConfig): BayesOptResolved {
+  const dims = Array.isArray(c.knobs) ? c.knobs.length : 0;
+  const r: BayesOptResolved = {
+    initialPoints: Math.max(5, dims + 2),
+    randomCandidates: 1000,
+    localCandidates: 100,
+    localTop: 3,
+    xi: 0,
+    fitRestarts: 3,
+    fitIterations: 40,
+    noiseVarianceMin: 1e-6,
+    noiseFractionRepeat: 0.05,
+    maxRepeats: 4,
+    repeatGap: 3,
+    maxGpPoints: 120,
+    ...c,
+  };
+  const k = BayesOpt.KIND;
+  checkField(k, 'initialPoints', r.initialPoints, 'integer>=2');
+  checkField(k, 'randomCandidates', r.randomCandidates, 'integer>=1');
+  checkField(k, 'localCandidates', r.localCandidates, 'integer>=0');
+  checkField(k, 'localTop', r.localTop, 'integer>=0');
+  checkField(k, 'xi', r.xi, '>=0');
+  checkField(k, 'fitRestarts', r.fitRestarts, 'integer>=1');
+  checkField(k, 'fitIterations', r.fitIterations, 'integer>=1');
+  checkField(k, 'noiseVarianceMin', r.noiseVarianceMin, '(0,1)');
+  checkField(k, 'noiseFractionRepeat', r.noiseFractionRepeat, '>0');
+  checkField(k, 'maxRepeats', r.maxRepeats, 'integer>=1');
+  checkField(k, 'repeatGap', r.repeatGap, 'integer>=0');
+  checkField(k, 'maxGpPoints', r.maxGpPoints, 'integer>=2');
+  return r;
+}
+
+/** What the last GP step saw; for logs, dashboards and tests. */
+export interface BayesOptDiagnostics {
+  hyper: GpHyper;
+  /** Fitted noise variance as a fraction of the observed outputs' variance. */
+  noiseFraction: number;
+  /** Whether the step judged the objective noisy. */
+  noisy: boolean;
+  /** Expected improvement of the chosen candidate (0 for a repeat). */
+  ei: number;
+}
+
+export class BayesOpt extends BaseTuner<BayesOptResolved, BayesOptConfig> {
+  static readonly KIND = 'tuner.bayesopt';
+  private lastHyper: GpHyper | undefined;
+  private lastRepeatStep = -1;
+  private diag: BayesOptDiagnostics | undefined;
+  private bestCache: { outcomes: number; best: TunerBest } | undefined;
+
+  constructor(config: BayesOptConfig) {
+    super(BayesOpt.KIND, 1, resolve, config);
+    this.reset();
+  }
+
+  get diagnostics(): BayesOptDiagnostics | undefined {
+    return this.diag;
+  }
+
+  protected next(rng: Rng): TunerProposal {
+    const c = this.config;
+    if (this.history.length < c.initialPoints && this.step < c.initialPoints) {
+      const design = latinHypercube(
+        c.initialPoints,
+        this.space.dims,
+        createRng(deriveSeed(c.seed, STREAM.initialDesign)),
+      );
+      return this.proposal(design[this.step] as number[], 'initial');
+    }
+    if (this.history.length < 2) return this.proposal(uniformPoint(this.space.dims, rng), 'random');
+    return this.modelStep(rng);
+  }
+
+  private kinds(): DimKind[] {
+    return this.space.knobs.map((k) =>
+      k.type === 'enum' || k.type === 'bool' ? 'categorical' : 'continuous',
+    );
+  }
+
+  /** The outcomes the GP is fitted on: all of them, or the best and the latest when too many. */
+  private gpData(): Observation[] {
+    const max = this.config.maxGpPoints;
+    if (this.history.length <= max) return this.history;
+    const recent = this.history.slice(-Math.ceil(max / 2));
+    const rest = this.history.slice(0, -Math.ceil(max / 2));
+    const best = [...rest].sort((a, b) => a.loss - b.loss).slice(0, Math.floor(max / 2));
+    return [...best, ...recent];
+  }
+
+  /**
+   * The evaluated configuration with the lowest posterior mean: under noise a single lucky
+   * run does not win. `value` is still the mean of what was measured for it. The GP is fitted
+   * afresh on every outcome (with its own seed stream), so calling this changes no proposal.
+   */
+  override best(): TunerBest | undefined {
+    if (this.history.length < this.config.initialPoints) return super.best();
+    if (this.bestCache?.outcomes !== this.history.length) {
+      const rng = createRng(deriveSeed(this.config.seed, STREAM.best, this.history.length));
+      const top = this.rankEvaluated(this.fit(rng))[0] as { obs: Observation[] };
+      const first = top.obs[0] as Observation;
+      const value = top.obs.reduce((s, o) => s + o.value, 0) / top.obs.length;
+      this.bestCache = {
+        outcomes: this.history.length,
+        best: { values: first.values, value, evaluations: top.obs.length },
+      };
+    }
+    return this.bestCache.best;
+  }
+
+  private fit(rng: Rng): GaussianProcess {
+    const c = this.config;
+    const data = this.gpData();
+    return fitGp(
+      data.map((o) => o.x),
+      data.map((o) => o.loss),
+      {
+        kinds: this.kinds(),
+        restarts: c.fitRestarts,
+        iterations: c.fitIterations,
+        bounds: { ...DEFAULT_GP_BOUNDS, noiseVariance: [c.noiseVarianceMin, 1] },
+        ...(this.lastHyper ? { init: this.lastHyper } : {}),
+      },
+      rng,
+    );
+  }
+
+  private modelStep(rng: Rng): TunerProposal {
+    const c = this.config;
+    const gp = this.fit(rng);
+    this.lastHyper = gp.hyper;
+    const ranked = this.rankEvaluated(gp);
+    const incumbent = ranked[0] as { obs: Observation[]; mean: number };
+    const noiseFraction = gp.hyper.noiseVariance; // outputs are standardised to variance 1
+    const noisy =
+      incumbent.obs.length >= 2
+        ? this.repeatsDisagree(incumbent.obs)
+        : noiseFraction > c.noiseFractionRepeat;
+    const spaced = this.lastRepeatStep < 0 || this.step - this.lastRepeatStep > c.repeatGap;
+    if (noisy && spaced && incumbent.obs.length < c.maxRepeats) {
+      this.lastRepeatStep = this.step;
+      this.diag = { hyper: gp.hyper, noiseFraction, noisy, ei: 0 };
+      const first = incumbent.obs[0] as Observation;
+      return { values: first.values, reason: 'repeat' };
+    }
+    const { x, ei } = this.maximiseEi(gp, incumbent.mean, ranked, rng);
+    this.diag = { hyper: gp.hyper, noiseFraction, noisy, ei };
+    return this.proposal(x, 'acquisition');
+  }
+
+  /** Evaluated configurations (repeats grouped) by posterior mean, best first. */
+  private rankEvaluated(gp: GaussianProcess): Array<{ obs: Observation[]; mean: number }> {
+    const groups = new Map<string, Observation[]>();
+    for (const o of this.history) groups.set(o.key, [...(groups.get(o.key) ?? []), o]);
+    const all = [...groups.values()];
+    const means = gp.predict(all.map((g) => (g[0] as Observation).x)).mean;
+    return all.map((obs, i) => ({ obs, mean: means[i] as number })).sort((a, b) => a.mean - b.mean);
+  }
+
+  /** The incumbent's own repeats vary by more than `noiseFractionRepeat` of all outputs' variance. */
+  private repeatsDisagree(obs: Observation[]): boolean {
+    if (obs.length < 2) return false;
+    const v = variance(obs.map((o) => o.loss));
+    const all = variance(this.history.map((o) => o.loss));
+    return all > 0 && v / all > this.config.noiseFractionRepeat;
+  }
+
+  private maximiseEi(
+    gp: GaussianProcess,
+    incumbentMean: number,
+    ranked: Array<{ obs: Observation[] }>,
+    rng: Rng,
+  ): { x: number[]; ei: number } {
+    const c = this.config;
+    const kinds = this.kinds();
+    const xi = c.xi * gp.yStd;
+    const candidates: number[][] = [];
+    for (let i = 0; i < c.randomCandidates; i++) candidates.push(uniformPoint(kinds.length, rng));
+    for (const g of ranked.slice(0, c.localTop)) {
+      const centre = (g.obs[0] as Observation).x;
+      for (let i = 0; i < c.localCandidates; i++) candidates.push(perturb(centre, kinds, rng));
+    }
+    let best = this.scoreBest(gp, candidates, incumbentMean, xi);
+    // One refinement round, finer, around the winner of the first.
+    const fine: number[][] = [];
+    for (let i = 0; i < c.localCandidates; i++) fine.push(perturb(best.x, kinds, rng, 0.2));
+    const refined = this.scoreBest(gp, fine, incumbentMean, xi);
+    if (refined.ei > best.ei) best = refined;
+    return best;
+  }
+
+  /**
+   * The canonical candidate with the largest augmented EI (plain EI when the fit is
+   * noise-free); ties go to the largest posterior variance.
+   */
+  private scoreBest(
+    gp: GaussianProcess,
+    raw: number[][],
+    incumbentMean: number,
+    xi: number,
+  ): { x: number[]; ei: number; variance: number } {
+    const xs = raw.map((u) => this.space.encode(this.space.decode(u)));
+    const { mean, variance } = gp.predict(xs);
+    // A fit pinned near the noise floor is a noise-free fit: the floor only keeps K well
+    // conditioned, and treating it as noise would stall the final fine-tuning steps.
+    const h = gp.hyper;
+    const fitted = h.noiseVariance > 10 * this.config.noiseVarianceMin ? h.noiseVariance : 0;
+    const noiseVariance = fitted * gp.yStd * gp.yStd;
+    let best = { x: xs[0] as number[], ei: -1, variance: -1 };
+    xs.forEach((x, i) => {
+      const v = variance[i] as number;
+      const m = mean[i] as number;
+      const ei = augmentedExpectedImprovement(m, v, incumbentMean, noiseVariance, xi);
+      if (ei > best.ei || (ei === best.ei && v > best.variance)) best = { x, ei, variance: v };
+    });
+    return best;
+  }
+
+  protected override reset(): void {
+    this.lastHyper = undefined;
+    this.lastRepeatStep = -1;
+    this.diag = undefined;
+    this.bestCache = undefined;
+  }
+
+  protected override extraState(): Record<string, unknown> {
+    return { lastHyper: this.lastHyper ?? null, lastRepeatStep: this.lastRepeatStep };
+  }
+
+  protected override loadExtra(extra: Record<string, unknown>): void {
+    const h = extra.lastHyper as GpHyper | null | undefined;
+    this.lastHyper = h ? { ...h, lengthScales: [...h.lengthScales] } : undefined;
+    const r = extra.lastRepeatStep;
+    this.lastRepeatStep = typeof r === 'number' && Number.isInteger(r) ? r : -1;
+  }
+}
+
+function variance(v: readonly number[]): number {
+  const m = v.reduce((s, x) => s + x, 0) / v.length;
+  return v.reduce((s, x) => s + (x - m) ** 2, 0) / Math.max(1, v.length - 1);
+}

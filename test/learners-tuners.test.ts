@@ -1,0 +1,270 @@
+import { describe, expect, it } from 'vitest';
+import type { KnobObjective } from '../envs/core/index.ts';
+import { createRng } from '../envs/core/index.ts';
+import type { KnobSpec, KnobValues } from '../knobs/index.ts';
+import {
+  ArtifactError,
+  LearnerConfigError,
+  LearnerInputError,
+  tune,
+  type ObjectiveSpec,
+  type Tuner,
+  type TunerProposal,
+} from '../learners/core/index.ts';
+import {
+  BayesOpt,
+  CrossEntropy,
+  GridSearch,
+  RandomSearch,
+  type TunerConfig,
+} from '../learners/tuners/index.ts';
+
+const base = { service: 'scheduler', cost: 'light', safety: { cooldownMs: 0 } } as const;
+const float = (name: string, min: number, max: number): KnobSpec => ({
+  ...base,
+  name,
+  type: 'float',
+  min,
+  max,
+  default: min,
+  description: name,
+});
+const int = (name: string, min: number, max: number): KnobSpec => ({
+  ...base,
+  name,
+  type: 'int',
+  min,
+  max,
+  default: min,
+  description: name,
+});
+const enumKnob = (name: string, values: string[]): KnobSpec => ({
+  ...base,
+  name,
+  type: 'enum',
+  values,
+  default: values[0] as string,
+  description: name,
+});
+
+const MIN: ObjectiveSpec = { metric: 'loss', direction: 'min' };
+
+function objective(
+  id: string,
+  knobs: KnobSpec[],
+  f: (v: KnobValues, seed: number) => number,
+): KnobObjective {
+  return { id, knobs, objective: MIN, evaluate: async (v, seed) => ({ loss: f(v, seed) }) };
+}
+
+// Branin on its usual domain; three global minima of 0.397887.
+const BRANIN_MIN = 0.397887;
+const branin = objective('branin', [float('x1', -5, 10), float('x2', 0, 15)], (v) => {
+  const x1 = v.x1 as number;
+  const x2 = v.x2 as number;
+  const b = 5.1 / (4 * Math.PI ** 2);
+  const c = 5 / Math.PI;
+  const t = 1 / (8 * Math.PI);
+  return (x2 - b * x1 * x1 + c * x1 - 6) ** 2 + 10 * (1 - t) * Math.cos(x1) + 10;
+});
+
+// A mixed space: a float, an int and an enum; minimum 0 at x = 0.3, n = 7, mode = 'b'.
+const MODE_COST: Record<string, number> = { a: 0.5, b: 0, c: 0.3, d: 0.8 };
+const mixedKnobs = [float('x', 0, 1), int('n', 0, 20), enumKnob('mode', ['a', 'b', 'c', 'd'])];
+const mixedLoss = (v: KnobValues): number =>
+  ((v.x as number) - 0.3) ** 2 +
+  (((v.n as number) - 7) / 20) ** 2 +
+  (MODE_COST[v.mode as string] as number);
+const mixed = objective('mixed', mixedKnobs, mixedLoss);
+
+const median = (v: number[]): number => {
+  const s = [...v].sort((a, b) => a - b);
+  return ((s[(s.length - 1) >> 1] as number) + (s[s.length >> 1] as number)) / 2;
+};
+
+const cfg = (o: KnobObjective, seed: number): TunerConfig => ({
+  knobs: o.knobs,
+  objective: o.objective,
+  seed,
+});
+
+describe('Bayesian optimisation', () => {
+  it('gets within a few % of the Branin optimum in 30 evaluations and beats random search', async () => {
+    const bo: number[] = [];
+    const rs: number[] = [];
+    for (const seed of [1, 2, 3, 4]) {
+      const r = await tune(new BayesOpt(cfg(branin, seed)), branin, 30, seed);
+      bo.push(r.trajectory.at(-1) as number);
+      // a deterministic objective is fitted as noise-free: no evaluation is spent on repeats
+      expect(r.evaluations.filter((e) => e.reason === 'repeat')).toEqual([]);
+      rs.push(
+        (await tune(new RandomSearch(cfg(branin, seed)), branin, 30, seed)).trajectory.at(
+          -1,
+        ) as number,
+      );
+    }
+    for (const b of bo) expect(b).toBeLessThan(BRANIN_MIN * 1.05);
+    expect(median(bo)).toBeLessThan(median(rs));
+  });
+
+  it('finds the optimum of a mixed float/int/enum space, spending nothing on repeats', async () => {
+    for (const seed of [1, 3]) {
+      const bo = new BayesOpt(cfg(mixed, seed));
+      const r = await tune(bo, mixed, 30, seed);
+      expect(r.best?.values.mode).toBe('b');
+      expect(r.best?.values.n).toBe(7);
+      expect(r.best?.value).toBeLessThan(1e-3);
+      // deterministic: the fit is noise-free and no evaluation is a repeat
+      expect(bo.diagnostics?.noisy).toBe(false);
+      expect(bo.diagnostics?.noiseFraction).toBeLessThan(1e-3);
+      expect(r.evaluations.filter((e) => e.reason === 'repeat')).toEqual([]);
+    }
+  });
+
+  it('re-evaluates the incumbent when the objective is noisy', async () => {
+    const noisy = objective('noisy', mixedKnobs, (v, seed) => {
+      return mixedLoss(v) + createRng(seed).normal(0, 0.15);
+    });
+    const bo = new BayesOpt(cfg(noisy, 3));
+    const r = await tune(bo, noisy, 30, 3);
+    expect(bo.diagnostics?.noisy).toBe(true);
+    expect(bo.diagnostics?.noiseFraction).toBeGreaterThan(0.05);
+    const repeats = r.evaluations.filter((e) => e.reason === 'repeat').map((e) => e.index);
+    expect(repeats.length).toBeGreaterThan(0);
+    // spaced out by more than repeatGap (3) proposals
+    for (let i = 1; i < repeats.length; i++) {
+      expect((repeats[i] as number) - (repeats[i - 1] as number)).toBeGreaterThan(3);
+    }
+  });
+
+  it('replays exactly from its seed, and differs with another seed', async () => {
+    const a = await tune(new BayesOpt(cfg(branin, 5)), branin, 12, 5);
+    const b = await tune(new BayesOpt(cfg(branin, 5)), branin, 12, 5);
+    const c = await tune(new BayesOpt(cfg(branin, 6)), branin, 12, 5);
+    expect(b.evaluations).toEqual(a.evaluations);
+    expect(c.evaluations.map((e) => e.values)).not.toEqual(a.evaluations.map((e) => e.values));
+  });
+});
+
+describe('baselines', () => {
+  it('CEM finds the optimum of an easy function', async () => {
+    const knobs = [float('a', -1, 1), float('b', -1, 1), float('c', -1, 1)];
+    const sphere = objective('sphere', knobs, (v) =>
+      ['a', 'b', 'c'].reduce((s, k, i) => s + ((v[k] as number) - 0.1 * (i + 1)) ** 2, 0),
+    );
+    const cem = new CrossEntropy(cfg(sphere, 1));
+    const r = await tune(cem, sphere, 240, 1);
+    expect(r.best?.value).toBeLessThan(1e-3);
+    expect(cem.distribution.generations).toBe(15);
+    expect(Math.max(...cem.distribution.std)).toBeLessThan(0.05);
+  });
+
+  it('grid search finds an optimum on the grid and stops when exhausted', async () => {
+    const knobs = [float('x', 0, 1), enumKnob('mode', ['a', 'b', 'c'])];
+    const easy = objective(
+      'easy',
+      knobs,
+      (v) => ((v.x as number) - 0.75) ** 2 + (v.mode === 'c' ? 0 : 1),
+    );
+    const grid = new GridSearch({ ...cfg(easy, 1), pointsPerNumeric: 5 });
+    expect(grid.size).toBe(15);
+    const r = await tune(grid, easy, 100, 1);
+    expect(r.exhausted).toBe(true);
+    expect(r.evaluations).toHaveLength(15);
+    expect(r.best).toEqual({ values: { x: 0.75, mode: 'c' }, value: 0, evaluations: 1 });
+    await expect(grid.propose()).rejects.toThrow(/nothing left/);
+  });
+
+  it('random search beats nothing but replays from its seed', async () => {
+    const a = await tune(new RandomSearch(cfg(mixed, 9)), mixed, 10, 1);
+    const b = await tune(new RandomSearch(cfg(mixed, 9)), mixed, 10, 1);
+    expect(b.trajectory).toEqual(a.trajectory);
+    for (let i = 1; i < a.trajectory.length; i++) {
+      expect(a.trajectory[i]).toBeLessThanOrEqual(a.trajectory[i - 1] as number);
+    }
+  });
+});
+
+describe('save and load', () => {
+  const makers: Array<[string, (seed: number) => Tuner]> = [
+    ['random', (seed) => new RandomSearch(cfg(mixed, seed))],
+    ['grid', (seed) => new GridSearch({ ...cfg(mixed, seed), pointsPerNumeric: 4 })],
+    ['cem', (seed) => new CrossEntropy({ ...cfg(mixed, seed), populationSize: 6 })],
+    ['bayesopt', (seed) => new BayesOpt({ ...cfg(mixed, seed), initialPoints: 4 })],
+  ];
+
+  async function step(t: Tuner): Promise<TunerProposal> {
+    const p = await t.propose();
+    t.observe({ values: p.values, value: mixedLoss(p.values), seed: 0 });
+    return p;
+  }
+
+  for (const [name, make] of makers) {
+    it(`${name}: a saved then loaded tuner proposes what the original would`, async () => {
+      const original = make(11);
+      for (let i = 0; i < 9; i++) await step(original);
+      const artifact = JSON.parse(JSON.stringify(await original.save()));
+      const restored = make(999); // a different seed: load must replace the config too
+      await restored.load(artifact);
+      for (let i = 0; i < 4; i++) expect(await step(restored)).toEqual(await step(original));
+      expect(restored.best()).toEqual(original.best());
+    });
+  }
+
+  it('refuses an artifact of another kind or version', async () => {
+    const art = await new RandomSearch(cfg(mixed, 1)).save();
+    const cem = new CrossEntropy(cfg(mixed, 1));
+    await expect(cem.load(art)).rejects.toThrow(ArtifactError);
+    await expect(new RandomSearch(cfg(mixed, 1)).load({ ...art, version: 2 })).rejects.toThrow(
+      /version/,
+    );
+  });
+});
+
+describe('bad input', () => {
+  it('names the field of a bad config', () => {
+    const bad = (f: () => unknown, field: string): void => {
+      try {
+        f();
+        expect.unreachable();
+      } catch (e) {
+        expect(e).toBeInstanceOf(LearnerConfigError);
+        expect((e as LearnerConfigError).field).toBe(field);
+      }
+    };
+    bad(() => new BayesOpt({ ...cfg(mixed, 1), xi: -1 }), 'xi');
+    bad(() => new CrossEntropy({ ...cfg(mixed, 1), eliteFraction: 0 }), 'eliteFraction');
+    bad(() => new RandomSearch({ ...cfg(mixed, 1), knobs: [] }), 'knobs');
+    bad(() => new RandomSearch({ ...cfg(mixed, 1), seed: 0.5 }), 'seed');
+    const many = Array.from({ length: 8 }, (_, i) => float(`k${i}`, 0, 1));
+    bad(() => new GridSearch({ knobs: many, objective: MIN, seed: 1 }), 'maxPoints');
+  });
+
+  it('refuses outcomes outside the knob domain or without the metric', () => {
+    const t = new RandomSearch(cfg(mixed, 1));
+    expect(() => t.observe({ values: { x: 2, n: 7, mode: 'b' }, value: 1, seed: 0 })).toThrow(
+      LearnerInputError,
+    );
+    expect(() => t.observe({ values: { x: 0.5, n: 7, mode: 'b' }, metrics: {}, seed: 0 })).toThrow(
+      /metrics.loss/,
+    );
+  });
+
+  it('checks the tune budget and that tuner and objective agree', async () => {
+    const t = new RandomSearch(cfg(mixed, 1));
+    await expect(tune(t, mixed, 0, 1)).rejects.toThrow(/budget/);
+    const maxed = new RandomSearch({
+      ...cfg(mixed, 1),
+      objective: { metric: 'loss', direction: 'max' },
+    });
+    await expect(tune(maxed, mixed, 5, 1)).rejects.toThrow(LearnerConfigError);
+  });
+
+  it('reports progress once per evaluation', async () => {
+    const seen: number[] = [];
+    await tune(new RandomSearch(cfg(mixed, 1)), mixed, 7, 1, {
+      onProgress: (e, budget) => seen.push(e.index + budget),
+    });
+    expect(seen).toEqual([7, 8, 9, 10, 11, 12, 13]);
+  });
+});
