@@ -6,7 +6,14 @@ import { checkArtifact, spaceFromJson, spaceToJson, type DeepArtifact } from '..
 import { loadTfBackend, tf } from '../tf/backend.ts';
 import { argmaxRows, maskScores, maskTensor } from '../tf/categorical.ts';
 import { linearSchedule } from '../tf/config.ts';
-import { actionCount, checkMask, encodeBatch, obsSize, packMasks } from '../tf/encoding.ts';
+import {
+  type Masks,
+  actionCount,
+  checkMask,
+  encodeBatch,
+  obsSize,
+  packMasks,
+} from '../tf/encoding.ts';
 import { Mlp } from '../tf/mlp.ts';
 import { clippedStep } from '../tf/optimize.ts';
 import type { ReplayBatch } from '../buffers/replay.ts';
@@ -16,8 +23,6 @@ export const DQN_ARTIFACT_KIND = 'dqn';
 export const DQN_ARTIFACT_VERSION = 1;
 
 export type DqnArtifact = DeepArtifact<typeof DQN_ARTIFACT_KIND, DqnConfig>;
-
-export type Masks = readonly (readonly boolean[] | undefined)[];
 
 export class DqnAgent {
   readonly obsSize: number;

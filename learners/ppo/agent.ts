@@ -12,7 +12,7 @@ import {
 } from '../tf/artifact.ts';
 import { loadTfBackend, tf } from '../tf/backend.ts';
 import { argmaxRows, maskTensor, sampleCategorical } from '../tf/categorical.ts';
-import { actionCount, encodeBatch, obsSize, packMasks } from '../tf/encoding.ts';
+import { type Masks, actionCount, encodeBatch, obsSize, packMasks } from '../tf/encoding.ts';
 import { Mlp } from '../tf/mlp.ts';
 import { clippedStep } from '../tf/optimize.ts';
 import { gatherRows, minibatchIndices, type RolloutBatch } from '../buffers/rollout.ts';
@@ -31,8 +31,6 @@ export const PPO_ARTIFACT_KIND = 'ppo';
 export const PPO_ARTIFACT_VERSION = 1;
 
 export type PpoArtifact = DeepArtifact<typeof PPO_ARTIFACT_KIND, PpoConfig>;
-
-export type Masks = readonly (readonly boolean[] | undefined)[];
 
 export interface PpoSample {
   action: number;

@@ -114,6 +114,9 @@ export function checkMask(mask: unknown, nActions: number): boolean[] {
   return mask as boolean[];
 }
 
+/** One legal-action mask per observation of a batch; undefined means all actions legal. */
+export type Masks = readonly (readonly boolean[] | undefined)[];
+
 /** Packs masks (undefined = all legal) into a row-major 0/1 array for a mask tensor. */
 export function packMasks(
   masks: readonly (readonly boolean[] | undefined)[],
