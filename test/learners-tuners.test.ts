@@ -240,6 +240,12 @@ describe('bad input', () => {
     bad(() => new GridSearch({ knobs: many, objective: MIN, seed: 1 }), 'maxPoints');
   });
 
+  it('keeps a default when a config field is explicitly undefined', () => {
+    const knobs = [float('x', 0, 1)];
+    const grid = new GridSearch({ knobs, objective: MIN, seed: 1, pointsPerNumeric: undefined });
+    expect(grid.size).toBe(5);
+  });
+
   it('refuses outcomes outside the knob domain or without the metric', () => {
     const t = new RandomSearch(cfg(mixed, 1));
     expect(() => t.observe({ values: { x: 2, n: 7, mode: 'b' }, value: 1, seed: 0 })).toThrow(

@@ -11,6 +11,7 @@ import {
   ArtifactError,
   LearnerInputError,
   checkField,
+  withDefaults,
   checkIntIn,
   checkNumbers,
   type BanditContext,
@@ -32,7 +33,7 @@ export interface LinUcbConfig extends BanditConfig {
 type Resolved = Required<LinUcbConfig>;
 
 function resolve(c: LinUcbConfig): Resolved {
-  const r: Resolved = { alpha: 1, ridge: 1, intercept: true, ...c };
+  const r: Resolved = withDefaults({ alpha: 1, ridge: 1, intercept: true }, c);
   checkIntIn(LinUcb.KIND, 'dims', r.dims, 1, 256);
   checkField(LinUcb.KIND, 'alpha', r.alpha, '>=0');
   checkField(LinUcb.KIND, 'ridge', r.ridge, '>0');

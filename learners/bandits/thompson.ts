@@ -16,6 +16,7 @@ import {
   LearnerConfigError,
   LearnerInputError,
   checkField,
+  withDefaults,
   type BanditContext,
   type BanditOutcome,
 } from '../core/index.ts';
@@ -48,12 +49,14 @@ type Resolved = Required<ThompsonConfig>;
 
 function resolve(c: ThompsonConfig): Resolved {
   const k = ThompsonSampling.KIND;
-  const r: Resolved = {
-    model: 'normal',
-    betaPrior: { alpha: 1, beta: 1 },
-    normalPrior: { mean: 0, kappa: 0.01, alpha: 1, beta: 1 },
-    ...c,
-  };
+  const r: Resolved = withDefaults(
+    {
+      model: 'normal',
+      betaPrior: { alpha: 1, beta: 1 },
+      normalPrior: { mean: 0, kappa: 0.01, alpha: 1, beta: 1 },
+    },
+    c,
+  );
   if (r.model !== 'beta' && r.model !== 'normal') {
     throw new LearnerConfigError('model', 'enum', `${k}.model must be 'beta' or 'normal'`);
   }

@@ -3,7 +3,7 @@
 // The bound assumes rewards in [0, 1]; for other scales raise `exploration` to the reward
 // range (or rescale rewards), else the bandit under-explores.
 import type { Rng } from '../../envs/core/index.ts';
-import { checkField, type BanditContext, type BanditOutcome } from '../core/index.ts';
+import { checkField, withDefaults, type BanditContext, type BanditOutcome } from '../core/index.ts';
 import { ArmStats } from './arm-stats.ts';
 import { BaseBandit, argmaxRandomTie, type BanditConfig } from './base.ts';
 
@@ -15,7 +15,7 @@ export interface Ucb1Config extends BanditConfig {
 type Resolved = Required<Ucb1Config>;
 
 function resolve(c: Ucb1Config): Resolved {
-  const r: Resolved = { exploration: 1, ...c };
+  const r: Resolved = withDefaults({ exploration: 1 }, c);
   checkField(Ucb1.KIND, 'exploration', r.exploration, '>=0');
   return r;
 }

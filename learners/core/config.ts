@@ -76,3 +76,12 @@ export function checkIntIn(
     );
   }
 }
+
+/**
+ * `defaults` overridden by the fields of `input` that are set: an explicit `undefined` keeps
+ * the default instead of erasing it (a spread would erase it).
+ */
+export function withDefaults<D extends object, I extends object>(defaults: D, input: I): D & I {
+  const set = Object.entries(input).filter(([, v]) => v !== undefined);
+  return { ...defaults, ...Object.fromEntries(set) } as D & I;
+}

@@ -23,6 +23,7 @@ import { createRng } from '../../envs/core/index.ts';
 import {
   STREAM,
   checkField,
+  withDefaults,
   deriveSeed,
   type TunerBest,
   type TunerProposal,
@@ -73,21 +74,23 @@ export type BayesOptResolved = Required<BayesOptConfig>;
 
 function resolve(c: BayesOptConfig): BayesOptResolved {
   const dims = Array.isArray(c.knobs) ? c.knobs.length : 0;
-  const r: BayesOptResolved = {
-    initialPoints: Math.max(5, dims + 2),
-    randomCandidates: 1000,
-    localCandidates: 100,
-    localTop: 3,
-    xi: 0,
-    fitRestarts: 3,
-    fitIterations: 40,
-    noiseVarianceMin: 1e-6,
-    noiseFractionRepeat: 0.05,
-    maxRepeats: 4,
-    repeatGap: 3,
-    maxGpPoints: 120,
-    ...c,
-  };
+  const r: BayesOptResolved = withDefaults(
+    {
+      initialPoints: Math.max(5, dims + 2),
+      randomCandidates: 1000,
+      localCandidates: 100,
+      localTop: 3,
+      xi: 0,
+      fitRestarts: 3,
+      fitIterations: 40,
+      noiseVarianceMin: 1e-6,
+      noiseFractionRepeat: 0.05,
+      maxRepeats: 4,
+      repeatGap: 3,
+      maxGpPoints: 120,
+    },
+    c,
+  );
   const k = BayesOpt.KIND;
   checkField(k, 'initialPoints', r.initialPoints, 'integer>=2');
   checkField(k, 'randomCandidates', r.randomCandidates, 'integer>=1');

@@ -4,7 +4,7 @@
 // numeric ones: crude (it imposes an order on enum values) but CEM is the simple baseline.
 // Proposals are sequential: a generation is complete once `populationSize` outcomes arrived.
 import type { Rng } from '../../envs/core/index.ts';
-import { checkField, type TunerProposal } from '../core/index.ts';
+import { checkField, withDefaults, type TunerProposal } from '../core/index.ts';
 import { BaseTuner, type Observation, type TunerConfig } from './base.ts';
 import { clamp01 } from './design.ts';
 
@@ -24,14 +24,16 @@ export interface CemConfig extends TunerConfig {
 type Resolved = Required<CemConfig>;
 
 function resolve(c: CemConfig): Resolved {
-  const r: Resolved = {
-    populationSize: 16,
-    eliteFraction: 0.25,
-    initialStd: 0.3,
-    minStd: 0.01,
-    smoothing: 0.8,
-    ...c,
-  };
+  const r: Resolved = withDefaults(
+    {
+      populationSize: 16,
+      eliteFraction: 0.25,
+      initialStd: 0.3,
+      minStd: 0.01,
+      smoothing: 0.8,
+    },
+    c,
+  );
   const k = CrossEntropy.KIND;
   checkField(k, 'populationSize', r.populationSize, 'integer>=2');
   checkField(k, 'eliteFraction', r.eliteFraction, '(0,1]');

@@ -9,6 +9,7 @@ import {
   LearnerConfigError,
   STREAM,
   checkField,
+  withDefaults,
   deriveSeed,
   type Artifact,
   type TunerProposal,
@@ -27,7 +28,7 @@ export interface GridSearchConfig extends TunerConfig {
 type Resolved = Required<GridSearchConfig>;
 
 function resolve(c: GridSearchConfig): Resolved {
-  const r: Resolved = { pointsPerNumeric: 5, shuffle: true, maxPoints: 10_000, ...c };
+  const r: Resolved = withDefaults({ pointsPerNumeric: 5, shuffle: true, maxPoints: 10_000 }, c);
   checkField(GridSearch.KIND, 'pointsPerNumeric', r.pointsPerNumeric, 'integer>=1');
   checkField(GridSearch.KIND, 'maxPoints', r.maxPoints, 'integer>=1');
   return r;
