@@ -10,6 +10,7 @@ import {
   LinUcb,
   ThompsonSampling,
   Ucb1,
+  restoreBandit,
   sampleBeta,
   sampleGamma,
 } from '../learners/bandits/index.ts';
@@ -172,7 +173,10 @@ describe('bandit save, load and seeding', () => {
         }
         return out;
       };
-      expect(await next(restored)).toEqual(await next(original));
+      const rebuilt = await restoreBandit(JSON.parse(JSON.stringify(artifact)));
+      const want = await next(original);
+      expect(await next(restored)).toEqual(want);
+      expect(await next(rebuilt)).toEqual(want);
     });
 
     it(`${name}: same seed, same run; another seed, another run`, async () => {

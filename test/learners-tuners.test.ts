@@ -16,6 +16,7 @@ import {
   CrossEntropy,
   GridSearch,
   RandomSearch,
+  restoreTuner,
   type TunerConfig,
 } from '../learners/tuners/index.ts';
 
@@ -206,7 +207,13 @@ describe('save and load', () => {
       const artifact = JSON.parse(JSON.stringify(await original.save()));
       const restored = make(999); // a different seed: load must replace the config too
       await restored.load(artifact);
-      for (let i = 0; i < 4; i++) expect(await step(restored)).toEqual(await step(original));
+      const rebuilt = await restoreTuner(JSON.parse(JSON.stringify(artifact)));
+      expect(rebuilt.kind).toBe(original.kind);
+      for (let i = 0; i < 4; i++) {
+        const want = await step(original);
+        expect(await step(restored)).toEqual(want);
+        expect(await step(rebuilt)).toEqual(want);
+      }
       expect(restored.best()).toEqual(original.best());
     });
   }
@@ -218,6 +225,7 @@ describe('save and load', () => {
     await expect(new RandomSearch(cfg(mixed, 1)).load({ ...art, version: 2 })).rejects.toThrow(
       /version/,
     );
+    await expect(restoreTuner({ ...art, kind: 'tuner.nope' })).rejects.toThrow(ArtifactError);
   });
 });
 

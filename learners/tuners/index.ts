@@ -4,3 +4,4 @@ export * from './grid.ts';
 export * from './cem.ts';
 export * from './bayesopt.ts';
 export { latinHypercube } from './design.ts';
+export { restoreTuner } from './restore.ts';
