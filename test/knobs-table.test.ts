@@ -235,6 +235,48 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
     expect(audit.map((a) => a.detail['version'])).toEqual([6, 5, 4, 3, 2, 1]);
   });
 
+  it('changes several knobs in one atomic step, or none when one is stale', async () => {
+    const { table } = await seeded();
+    await table.promote(base({ value: 4 }));
+    const before = await snapshot(table, 'scheduler.policy');
+    const err = await table
+      .promoteAll({
+        actor: 'bo',
+        reason: 'tuned',
+        changes: [
+          { name: 'scheduler.policy', value: 'srpt', baseVersion: 1 },
+          { name: 'scheduler.retry_limit', value: 5, baseVersion: 1 },
+        ],
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StaleVersionError);
+    expect((err as Error).message).toMatch(/^knob scheduler\.retry_limit: stale version/);
+    expect(await snapshot(table, 'scheduler.policy')).toEqual(before);
+    const done = await table.promoteAll({
+      actor: 'bo',
+      reason: 'tuned',
+      proposalId: 'p-1',
+      changes: [
+        { name: 'scheduler.policy', value: 'srpt', baseVersion: 1 },
+        { name: 'scheduler.dispatch_batch', value: 32, baseVersion: 1 },
+      ],
+    });
+    expect(done.map((d) => d.version)).toEqual([2, 2]);
+    expect((await table.get('scheduler.policy')).value).toBe('srpt');
+    expect((await table.get('scheduler.dispatch_batch')).proposalId).toBe('p-1');
+    expect(await table.epoch()).toBe(before.epoch + 2);
+    await expect(
+      table.promoteAll({
+        actor: 'x',
+        reason: 'y',
+        changes: [
+          { name: 'scheduler.policy', value: 'fifo', baseVersion: 2 },
+          { name: 'scheduler.policy', value: 'sjf', baseVersion: 2 },
+        ],
+      }),
+    ).rejects.toThrow(/appears twice/);
+  });
+
   it('rolls back to an earlier version exactly, as a new version', async () => {
     const { table, clock } = await seeded();
     const mapA = { tenantA: 1, tenantB: 2, 'part-7': 0 };

@@ -157,10 +157,10 @@ describe.each<Backend>(['single', 'cluster'])('table store on %s redis', (backen
 
 describe('lua scripts', () => {
   it('inline their shared fragments and carry a header', () => {
-    const src = storeScripts.source('promoteKnob');
+    const src = storeScripts.source('promoteKnobs');
     expect(src).toContain('local function appendAudit');
     expect(src).toContain('local ERR_STALE = -2');
     expect(src).not.toContain('--@include');
-    expect(src).toMatch(/KEYS\[1\] 'knob'/);
+    expect(src).toMatch(/KEYS\[1\] 'audit'/);
   });
 });

@@ -47,6 +47,11 @@ export interface KnobChange {
   evidence?: unknown;
 }
 
+/** Several knob changes made together, by one actor for one reason. */
+export interface KnobChangeSet extends Omit<KnobChange, 'name' | 'value' | 'baseVersion'> {
+  changes: { name: string; value: KnobValue; baseVersion: number }[];
+}
+
 export interface PromoteResult {
   name: string;
   value: KnobValue;
@@ -209,46 +214,83 @@ export class KnobTable {
     change: KnobChange,
     kind: 'promote' | 'rollback' = 'promote',
   ): Promise<PromoteResult> {
-    await this.check(change, kind);
+    const { name, value, baseVersion, ...common } = change;
+    const [result] = await this.promoteAll(
+      { ...common, changes: [{ name, value, baseVersion }] },
+      kind,
+    );
+    return result as PromoteResult;
+  }
+
+  /**
+   * Applies several knob changes in one atomic step: all of them or none. Each is checked as
+   * check() does; the script then re-checks every base version, pin and the freeze before it
+   * writes anything. A proposal id marks that proposal live in the same step.
+   */
+  async promoteAll(
+    set: KnobChangeSet,
+    kind: 'promote' | 'rollback' = 'promote',
+  ): Promise<PromoteResult[]> {
+    if (set.changes.length === 0)
+      throw new ValidationError('promote: no changes given', 'changes', 'non_empty');
+    const names = set.changes.map((c) => c.name);
+    const dup = names.find((n, i) => names.indexOf(n) !== i);
+    if (dup)
+      throw new ValidationError(
+        `promote: knob ${dup} appears twice in one change set`,
+        'changes',
+        'unique',
+        { knob: dup },
+      );
+    for (const c of set.changes) await this.check({ ...set, ...c }, kind);
     const k = this.keys;
+    const common = {
+      actor: set.actor,
+      actorKind: set.actorKind ?? 'operator',
+      reason: set.reason,
+      proposalId: set.proposalId ?? '',
+      evidence: JSON.stringify(set.evidence ?? {}),
+      now: this.clock.now(),
+      channel: k.knobChanges(),
+      historyMaxLen: this.historyMaxLen,
+      auditMaxLen: this.auditMaxLen,
+      kind,
+    };
     const reply = await storeScripts.run(
       this.redis,
-      'promoteKnob',
+      'promoteKnobs',
       [
-        k.knobRow(change.name),
-        k.knobHistory(change.name),
         k.knobAudit(),
         k.knobFreeze(),
         k.knobEpoch(),
         k.knobIndex(),
+        set.proposalId ? k.proposalRow(set.proposalId) : k.knobAudit(),
+        ...set.changes.flatMap((c) => [k.knobRow(c.name), k.knobHistory(c.name)]),
       ],
       [
-        change.baseVersion,
-        canonicalJson(change.value),
-        change.actor,
-        change.actorKind ?? 'operator',
-        change.reason,
-        change.proposalId ?? '',
-        JSON.stringify(change.evidence ?? {}),
-        this.clock.now(),
-        k.knobChanges(),
-        this.historyMaxLen,
-        this.auditMaxLen,
-        kind,
-        change.name,
+        JSON.stringify(common),
+        JSON.stringify(
+          set.changes.map((c) => ({
+            name: c.name,
+            base: c.baseVersion,
+            value: canonicalJson(c.value),
+          })),
+        ),
       ],
     );
+    const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
     const err = errorFromCode(reply, {
-      target: `knob ${change.name}`,
-      baseVersion: change.baseVersion,
+      target: `knob ${failed?.name}`,
+      ...(failed ? { baseVersion: failed.baseVersion } : {}),
     });
     if (err) throw err;
-    return {
-      name: change.name,
-      value: change.value,
-      version: Number(reply[1]),
-      epoch: Number(reply[2]),
-    };
+    const epoch = Number(reply[1]);
+    return set.changes.map((c, i) => ({
+      name: c.name,
+      value: c.value,
+      version: Number(reply[2 + i]),
+      epoch,
+    }));
   }
 
   /**

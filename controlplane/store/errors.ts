@@ -72,7 +72,8 @@ export interface CodeContext {
 /** Maps a script's { code, detail } reply to a typed error; null when the code is OK. */
 export function errorFromCode(reply: readonly unknown[], ctx: CodeContext): KnobosError | null {
   const code = Number(reply[0]);
-  const detail = reply[1];
+  // Scripts put the detail (who pinned, who froze, the current version) last.
+  const detail = reply[reply.length - 1];
   switch (code) {
     case SCRIPT_CODES.OK:
       return null;
@@ -80,13 +81,13 @@ export function errorFromCode(reply: readonly unknown[], ctx: CodeContext): Knob
       return new NotFoundError(`${ctx.target} does not exist`, { target: ctx.target });
     case SCRIPT_CODES.STALE:
       return new StaleVersionError(
-        `${ctx.target}: stale version: based on version ${ctx.baseVersion ?? '?'}, current is ${String(reply[reply.length - 1])}`,
+        `${ctx.target}: stale version: based on version ${ctx.baseVersion ?? '?'}, current is ${String(detail)}`,
         {
           target: ctx.target,
           field: 'version',
           rule: 'base_version',
           baseVersion: ctx.baseVersion,
-          currentVersion: Number(reply[reply.length - 1]),
+          currentVersion: Number(detail),
         },
       );
     case SCRIPT_CODES.PINNED:

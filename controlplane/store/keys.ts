@@ -50,6 +50,10 @@ export class Keys {
   knobChanges(): string {
     return this.channel('knobs', 'changes');
   }
+  /** Proposals live in the knobs family, so a promotion can mark its proposal in the same step. */
+  proposalRow(id: string): string {
+    return this.row('knobs', 'proposals', id);
+  }
 
   // Telemetry (metrics per interval) and sampled traces, one family per service so a busy
   // service's logs do not crowd another's slot.

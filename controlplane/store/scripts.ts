@@ -1,5 +1,5 @@
 // Lua scripts are files, one per operation, with the number of keys in the name
-// (`promoteKnob-6.lua`; no number = variable key count, passed first). `--@include "x.lua"`
+// (`seedKnob-5.lua`; no number = variable key count, passed first). `--@include "x.lua"`
 // inlines a shared fragment, looked up beside the script and then in the store's shared
 // includes (store/scripts/includes). Each area keeps its scripts in its own folder and makes
 // one ScriptSet of it; a set registers its scripts once per client with defineCommand, which
@@ -102,5 +102,5 @@ export class ScriptSet<N extends string = string> {
 
 /** The store's and the knobs table's scripts. */
 export const storeScripts = new ScriptSet<
-  'promoteKnob' | 'seedKnob' | 'pinKnob' | 'freeze' | 'writeRows'
+  'promoteKnobs' | 'seedKnob' | 'pinKnob' | 'freeze' | 'writeRows'
 >(join(import.meta.dirname, 'scripts'), 'knobos');

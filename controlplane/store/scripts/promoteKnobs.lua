@@ -1,0 +1,70 @@
+--[[
+  Changes one or more knobs in one atomic step: for every knob, checks its base version and
+  its pin, and (for automation) the global freeze; only if all pass, writes every row, bumps
+  each version, appends one history entry per knob and one audit entry per knob, bumps the
+  epoch once per knob and publishes each change. Optionally marks the proposal the change
+  came from as live in the same step. Value-level rules (type, domain, step, cooldown) are
+  checked by the caller against the rows at the base versions; the version checks here make
+  that sound.
+
+  Input:
+    KEYS[1] 'audit'     audit stream
+    KEYS[2] 'freeze'    freeze switch (exists = frozen)
+    KEYS[3] 'epoch'     counter bumped on every value change
+    KEYS[4] 'index'     sorted set name -> updated_at
+    KEYS[5] 'proposal'  the proposal row to mark live, or any key when there is none
+    KEYS[6], KEYS[7]    knob 1: row hash, history stream
+    KEYS[8], KEYS[9]    knob 2 ... and so on
+
+    ARGV[1] common (JSON): { actor, actorKind: operator|automation|system, reason, proposalId,
+            evidence (JSON text), now (ms), channel, historyMaxLen, auditMaxLen,
+            kind: promote|rollback }
+    ARGV[2] changes (JSON): [ { name, base, value (JSON text) } ] in KEYS order
+
+  Output:
+    { 0, epoch, v1, v2, ... } on success: the last epoch and each knob's new version
+    { -1, i } knob i missing, { -2, i, current version } stale, { -3, i, pinned by } pinned,
+    { -4, 0, frozen by } frozen
+]]
+--@include "includes/codes.lua"
+--@include "includes/audit.lua"
+
+local c = cjson.decode(ARGV[1])
+local changes = cjson.decode(ARGV[2])
+
+if c.actorKind == 'automation' and redis.call('EXISTS', KEYS[2]) == 1 then
+  return { ERR_FROZEN, 0, redis.call('HGET', KEYS[2], 'by') or '' }
+end
+local olds = {}
+for i, ch in ipairs(changes) do
+  local rowKey = KEYS[4 + 2 * i]
+  if redis.call('EXISTS', rowKey) == 0 then return { ERR_MISSING, i } end
+  local row = redis.call('HMGET', rowKey, 'version', 'value', 'pinned', 'pinned_by')
+  if tonumber(row[1]) ~= tonumber(ch.base) then return { ERR_STALE, i, tonumber(row[1]) } end
+  if row[3] == '1' then return { ERR_PINNED, i, row[4] or '' } end
+  olds[i] = row[2]
+end
+
+local out = { OK, 0 }
+local epoch = 0
+for i, ch in ipairs(changes) do
+  local rowKey, historyKey = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  local v = tonumber(ch.base) + 1
+  redis.call('HSET', rowKey, 'value', ch.value, 'version', v, 'updated_at', c.now,
+    'updated_by', c.actor, 'reason', c.reason, 'proposal_id', c.proposalId)
+  redis.call('ZADD', KEYS[4], c.now, ch.name)
+  redis.call('XADD', historyKey, 'MAXLEN', '~', c.historyMaxLen, '*',
+    'version', v, 'old', olds[i], 'new', ch.value, 'actor', c.actor, 'actor_kind', c.actorKind,
+    'reason', c.reason, 'proposal_id', c.proposalId, 'evidence', c.evidence, 'at', c.now, 'kind', c.kind)
+  appendAudit(KEYS[1], c.auditMaxLen, c.now, c.actor, 'knob.' .. c.kind, ch.name,
+    cjson.encode({ version = v, reason = c.reason, proposal_id = c.proposalId }))
+  epoch = redis.call('INCR', KEYS[3])
+  redis.call('PUBLISH', c.channel, cjson.encode({ name = ch.name, version = v, value = ch.value, epoch = epoch }))
+  out[#out + 1] = v
+end
+out[2] = epoch
+if c.proposalId ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
+  redis.call('HSET', KEYS[5], 'status', 'live', 'updated_at', c.now)
+  redis.call('HINCRBY', KEYS[5], '_v', 1)
+end
+return out
