@@ -77,7 +77,7 @@ export interface KnobTableOptions {
 export class KnobTable {
   readonly keys: Keys;
   readonly catalog: readonly KnobSpec[];
-  private readonly clock: Clock;
+  readonly clock: Clock;
   private readonly historyMaxLen: number;
   private readonly auditMaxLen: number;
 
@@ -265,6 +265,7 @@ export class KnobTable {
         k.knobEpoch(),
         k.knobIndex(),
         set.proposalId ? k.proposalRow(set.proposalId) : k.knobAudit(),
+        set.proposalId ? k.proposalIndex('open') : k.knobAudit(),
         ...set.changes.flatMap((c) => [k.knobRow(c.name), k.knobHistory(c.name)]),
       ],
       [

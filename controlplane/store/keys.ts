@@ -54,6 +54,9 @@ export class Keys {
   proposalRow(id: string): string {
     return this.row('knobs', 'proposals', id);
   }
+  proposalIndex(index: 'created' | 'open'): string {
+    return this.index('knobs', 'proposals', index);
+  }
 
   // Telemetry (metrics per interval) and sampled traces, one family per service so a busy
   // service's logs do not crowd another's slot.

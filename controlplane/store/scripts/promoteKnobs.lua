@@ -13,8 +13,9 @@
     KEYS[3] 'epoch'     counter bumped on every value change
     KEYS[4] 'index'     sorted set name -> updated_at
     KEYS[5] 'proposal'  the proposal row to mark live, or any key when there is none
-    KEYS[6], KEYS[7]    knob 1: row hash, history stream
-    KEYS[8], KEYS[9]    knob 2 ... and so on
+    KEYS[6] 'open'      the index of undecided proposals (the proposal leaves it)
+    KEYS[7], KEYS[8]    knob 1: row hash, history stream
+    KEYS[9], KEYS[10]   knob 2 ... and so on
 
     ARGV[1] common (JSON): { actor, actorKind: operator|automation|system, reason, proposalId,
             evidence (JSON text), now (ms), channel, historyMaxLen, auditMaxLen,
@@ -37,7 +38,7 @@ if c.actorKind == 'automation' and redis.call('EXISTS', KEYS[2]) == 1 then
 end
 local olds = {}
 for i, ch in ipairs(changes) do
-  local rowKey = KEYS[4 + 2 * i]
+  local rowKey = KEYS[5 + 2 * i]
   if redis.call('EXISTS', rowKey) == 0 then return { ERR_MISSING, i } end
   local row = redis.call('HMGET', rowKey, 'version', 'value', 'pinned', 'pinned_by')
   if tonumber(row[1]) ~= tonumber(ch.base) then return { ERR_STALE, i, tonumber(row[1]) } end
@@ -48,7 +49,7 @@ end
 local out = { OK, 0 }
 local epoch = 0
 for i, ch in ipairs(changes) do
-  local rowKey, historyKey = KEYS[4 + 2 * i], KEYS[5 + 2 * i]
+  local rowKey, historyKey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
   local v = tonumber(ch.base) + 1
   redis.call('HSET', rowKey, 'value', ch.value, 'version', v, 'updated_at', c.now,
     'updated_by', c.actor, 'reason', c.reason, 'proposal_id', c.proposalId)
@@ -64,7 +65,8 @@ for i, ch in ipairs(changes) do
 end
 out[2] = epoch
 if c.proposalId ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('HSET', KEYS[5], 'status', 'live', 'updated_at', c.now)
+  redis.call('HSET', KEYS[5], 'status', 'live', 'updatedAt', c.now, 'reason', c.reason)
   redis.call('HINCRBY', KEYS[5], '_v', 1)
+  redis.call('ZREM', KEYS[6], c.proposalId)
 end
 return out

@@ -1,0 +1,38 @@
+// Small statistics for the gates: mean, sample standard deviation, and Student's t quantile
+// for two-sided 95% intervals (a table: the gates use n = 3..60, where the table is exact to
+// the printed digits and beyond which the normal quantile is within 1.5%).
+
+export function mean(xs: readonly number[]): number {
+  return xs.reduce((a, b) => a + b, 0) / xs.length;
+}
+
+export function sampleStd(xs: readonly number[]): number {
+  if (xs.length < 2) return 0;
+  const m = mean(xs);
+  return Math.sqrt(xs.reduce((a, b) => a + (b - m) ** 2, 0) / (xs.length - 1));
+}
+
+// t_{0.975, df} for df = 1..30.
+const T975 = [
+  12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.16, 2.145,
+  2.131, 2.12, 2.11, 2.101, 2.093, 2.086, 2.08, 2.074, 2.069, 2.064, 2.06, 2.056, 2.052, 2.048,
+  2.045, 2.042,
+];
+
+/** The 0.975 quantile of Student's t with df degrees of freedom. */
+export function t975(df: number): number {
+  if (!(df >= 1)) throw new Error(`t975: df must be >= 1, got ${df}`);
+  if (df <= 30) return T975[Math.floor(df) - 1] as number;
+  if (df <= 40) return 2.021;
+  if (df <= 60) return 2.0;
+  if (df <= 120) return 1.98;
+  return 1.96;
+}
+
+/** Two-sided 95% confidence interval of the mean. */
+export function ci95(xs: readonly number[]): [number, number] {
+  const m = mean(xs);
+  if (xs.length < 2) return [m, m];
+  const half = (t975(xs.length - 1) * sampleStd(xs)) / Math.sqrt(xs.length);
+  return [m - half, m + half];
+}
