@@ -1,0 +1,76 @@
+// Input checks of the file service: paths, callers, modes, offsets. Each failure is a
+// FileInputError naming the field and the rule.
+import { FileInputError } from './errors.ts';
+import type { Caller } from './types.ts';
+
+const PATH_CHARS_MAX = 4_096;
+const NAME_CHARS_MAX = 255;
+const DEPTH_MAX = 64;
+const GIDS_MAX = 64;
+const ID_MAX = 2 ** 31 - 1;
+
+/** '/a//b/' -> '/a/b'. Absolute only; no '.', '..' or NUL; bounded length and depth. */
+export function normalizePath(path: unknown, field = 'path'): string {
+  const bad = (rule: string, why: string): never => {
+    throw new FileInputError(`${field} '${String(path)}': ${why}`, String(path), field, rule);
+  };
+  if (typeof path !== 'string') return bad('type', 'must be a string');
+  if (!path.startsWith('/')) bad('absolute', 'must start with /');
+  if (path.length > PATH_CHARS_MAX) bad('max_length', `must be at most ${PATH_CHARS_MAX} chars`);
+  if (path.includes('\0')) bad('no_nul', 'must not contain NUL');
+  const parts = path.split('/').filter((p) => p !== '');
+  if (parts.length > DEPTH_MAX) bad('max_depth', `must be at most ${DEPTH_MAX} levels deep`);
+  for (const p of parts) {
+    if (p === '.' || p === '..') bad('no_dot_segments', "must not contain '.' or '..'");
+    if (p.length > NAME_CHARS_MAX) bad('max_name', `names must be at most ${NAME_CHARS_MAX} chars`);
+  }
+  return '/' + parts.join('/');
+}
+
+function checkId(v: unknown, field: string): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > ID_MAX) {
+    throw new FileInputError(
+      `${field} must be an integer in 0..${ID_MAX}, got ${String(v)}`,
+      '',
+      field,
+      'range',
+    );
+  }
+  return v;
+}
+
+/** The caller as scripts take it: "<uid>:<primary gid>,<gid>,..." (primary = uid when none). */
+export function callerArg(caller: Caller): string {
+  const uid = checkId(caller?.uid, 'caller.uid');
+  const gids = caller.gids ?? [];
+  if (gids.length > GIDS_MAX) {
+    throw new FileInputError(`caller.gids: at most ${GIDS_MAX}`, '', 'caller.gids', 'max_length');
+  }
+  gids.forEach((g, i) => checkId(g, `caller.gids[${i}]`));
+  return `${uid}:${(gids.length > 0 ? gids : [uid]).join(',')}`;
+}
+
+export function checkMode(mode: unknown, field = 'mode'): number {
+  if (typeof mode !== 'number' || !Number.isInteger(mode) || mode < 0 || mode > 0o777) {
+    throw new FileInputError(
+      `${field} must be an integer in 0..0o777, got ${String(mode)}`,
+      '',
+      field,
+      'range',
+    );
+  }
+  return mode;
+}
+
+/** A non-negative integer no larger than max. */
+export function checkCount(v: unknown, field: string, max: number, path = ''): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+    throw new FileInputError(
+      `${field} must be an integer in 0..${max}, got ${String(v)}`,
+      path,
+      field,
+      'range',
+    );
+  }
+  return v;
+}

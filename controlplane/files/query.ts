@@ -1,0 +1,150 @@
+// Metadata queries and bulk import, answered from the indexes the write scripts keep (see
+// README.md): files under a directory filtered by size and mtime, the largest directories of
+// a user, and loading many files in few steps.
+import type { RedisClient } from '../redis/connect.ts';
+import { FileLimitError, FilePermissionError } from './errors.ts';
+import type { FileKeys } from './keys.ts';
+import { checkCount, checkMode, normalizePath } from './paths.ts';
+import type { FileScriptName, ScriptArg } from './scripts.ts';
+import type {
+  Caller,
+  DirSize,
+  FileLimits,
+  FileQuery,
+  FileQueryResult,
+  FoundFile,
+  QueryPlan,
+} from './types.ts';
+
+/** How query code runs a script: the service's call, which checks and maps errors. */
+export type ScriptCall = (
+  op: string,
+  name: FileScriptName,
+  caller: Caller,
+  args: ScriptArg[],
+) => Promise<unknown[]>;
+
+const TIME_MAX = 2 ** 50;
+
+export async function findFiles(
+  call: ScriptCall,
+  limits: FileLimits,
+  caller: Caller,
+  q: FileQuery,
+): Promise<FileQueryResult> {
+  const under = normalizePath(q.under, 'under');
+  const opt = (v: number | undefined, field: string, max: number): ScriptArg =>
+    v === undefined ? '' : checkCount(v, field, max, under);
+  const limit = checkCount(q.limit ?? limits.queryResultsMax, 'limit', limits.queryResultsMax);
+  const reply = await call('find', 'find', caller, [
+    under,
+    opt(q.minSizeBytes, 'minSizeBytes', limits.fileBytesMax),
+    opt(q.modifiedFromMs, 'modifiedFromMs', TIME_MAX),
+    opt(q.modifiedToMs, 'modifiedToMs', TIME_MAX),
+    limit,
+    limits.queryScanMax,
+    q.cursor?.plan ?? '',
+    q.cursor?.examined ?? 0,
+  ]);
+  const files: FoundFile[] = [];
+  for (let i = 4; i + 2 < reply.length; i += 3) {
+    files.push({
+      path: String(reply[i]),
+      sizeBytes: Number(reply[i + 1]),
+      mtimeMs: Number(reply[i + 2]),
+    });
+  }
+  const plan = String(reply[1]) as QueryPlan;
+  const examined = Number(reply[3]);
+  return {
+    files,
+    plan,
+    candidates: Number(reply[2]),
+    ...(examined >= 0 ? { cursor: { plan, examined } } : {}),
+  };
+}
+
+/** Every page of a query, up to `max` files (a bound, not a hope). */
+export async function findAllFiles(
+  call: ScriptCall,
+  limits: FileLimits,
+  caller: Caller,
+  q: Omit<FileQuery, 'cursor'>,
+  max = 1_000_000,
+): Promise<FoundFile[]> {
+  const out: FoundFile[] = [];
+  let cursor: FileQueryResult['cursor'];
+  do {
+    const page = await findFiles(call, limits, caller, { ...q, ...(cursor ? { cursor } : {}) });
+    out.push(...page.files);
+    cursor = page.cursor;
+    if (out.length > max) {
+      throw new FileLimitError(`find ${q.under}: more than ${max} files`, q.under, 'max', max);
+    }
+  } while (cursor);
+  return out;
+}
+
+/** The n directories owned by uid with the most bytes below them (the caller or root only). */
+export async function largestDirs(
+  redis: RedisClient,
+  keys: FileKeys,
+  caller: Caller,
+  uid: number,
+  n: number,
+): Promise<DirSize[]> {
+  checkCount(uid, 'uid', 2 ** 31 - 1);
+  checkCount(n, 'n', 10_000);
+  if (caller.uid !== 0 && caller.uid !== uid) {
+    throw new FilePermissionError(
+      `largestDirs: permission denied: uid ${caller.uid} may not list the directories of uid ${uid}`,
+      `uid:${uid}`,
+      'owner',
+      caller.uid,
+    );
+  }
+  if (n === 0) return [];
+  const flat = await redis.zrevrange(keys.dirBytes(uid), 0, n - 1, 'WITHSCORES');
+  const out: DirSize[] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) {
+    out.push({ path: flat[i] as string, subtreeBytes: Number(flat[i + 1]) });
+  }
+  return out;
+}
+
+export interface ImportFile {
+  path: string;
+  sizeBytes: number;
+  mtimeMs: number;
+}
+
+/**
+ * Creates many sparse files (size and mtime, no data) and their missing directories, in
+ * batches of limits.bulkBatchMax: each batch is one atomic step (all or nothing); earlier
+ * batches stay when a later one fails.
+ */
+export async function importFiles(
+  call: ScriptCall,
+  limits: FileLimits,
+  caller: Caller,
+  files: readonly ImportFile[],
+  opts: { mode: number; dirMode: number; chunkBytes: number },
+): Promise<{ files: number; dirs: number }> {
+  checkMode(opts.mode);
+  checkMode(opts.dirMode, 'dirMode');
+  let made = { files: 0, dirs: 0 };
+  for (let at = 0; at < files.length; at += limits.bulkBatchMax) {
+    const args: ScriptArg[] = [opts.mode, opts.chunkBytes, opts.dirMode];
+    for (const f of files.slice(at, at + limits.bulkBatchMax)) {
+      const p = normalizePath(f.path);
+      args.push(
+        p,
+        checkCount(f.sizeBytes, 'sizeBytes', limits.fileBytesMax, p),
+        checkCount(f.mtimeMs, 'mtimeMs', TIME_MAX, p),
+      );
+    }
+    const reply = await call('import', 'bulk', caller, args);
+    made = { files: made.files + Number(reply[1]), dirs: made.dirs + Number(reply[2]) };
+  }
+  return made;
+}

@@ -1,0 +1,110 @@
+--[[
+  Files under a directory, optionally larger than a size and modified within a window, answered
+  from the indexes. The planner counts each predicate's candidates in O(log n) (ZLEXCOUNT on the
+  path index for the prefix, ZCOUNT on the size and mtime indexes), scans the smallest range by
+  rank, and checks the other predicates with ZSCORE (O(1) each): O(log n + k) for k candidates
+  of the most selective predicate, never a walk of the tree.
+
+  Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
+    ARGV[10] directory, ARGV[11] min size in bytes, exclusive ('' = any)
+    ARGV[12] mtime from, ms inclusive ('' = any), ARGV[13] mtime to, ms inclusive ('' = any)
+    ARGV[14] most results to return, ARGV[15] most candidates to examine in this call
+    ARGV[16] plan to continue ('' = let the planner choose), ARGV[17] candidates of that plan
+             already examined (the cursor a previous call returned)
+  Permissions: x on every directory passed and r and x on the directory; a file is listed only
+    when the caller also has r and x on every directory between it and the query's directory
+    (what find(1) needs to reach it). Root sees every file.
+  Output: { 0, plan ('path' | 'size' | 'mtime'), candidates in the plan, cursor (-1 = done),
+            path, size, mtime, path, size, mtime, ... }, or { code, path, detail }
+]]
+--@include "includes/fs.lua"
+
+local PAGE = 512
+
+return run(function()
+  local dir = ARGV[10]
+  local minSize, from, to = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
+  local limit, budget, plan, offset = tonumber(ARGV[14]), tonumber(ARGV[15]), ARGV[16], tonumber(ARGV[17])
+  local _, base = lookup(dir)
+  if not base then fail(ERR_NOENT, dir) end
+  if base.t ~= 'd' then fail(ERR_NOTDIR, dir) end
+  need(base, PERM_R + PERM_X, dir)
+  local prefix = dirPrefix(dir)
+  local lexLo, lexHi = '[' .. prefix, '(' .. string.sub(prefix, 1, -2) .. '0' -- '0' follows '/'
+  local sFrom, sTo = '-inf', '+inf'
+  if from then sFrom = from end
+  if to then sTo = to end
+
+  -- Each plan: its index, the rank of its first candidate and how many there are.
+  local plans = {
+    path = { key = IDX_PATH, start = redis.call('ZLEXCOUNT', IDX_PATH, '-', '(' .. prefix),
+             n = redis.call('ZLEXCOUNT', IDX_PATH, lexLo, lexHi) },
+  }
+  if minSize then
+    plans.size = { key = IDX_SIZE, start = redis.call('ZCOUNT', IDX_SIZE, '-inf', minSize),
+                   n = redis.call('ZCOUNT', IDX_SIZE, '(' .. minSize, '+inf') }
+  end
+  if from or to then
+    plans.mtime = { key = IDX_MTIME, start = redis.call('ZCOUNT', IDX_MTIME, '-inf', '(' .. sFrom),
+                    n = redis.call('ZCOUNT', IDX_MTIME, sFrom, sTo) }
+  end
+  if plan == '' or not plans[plan] then
+    plan = 'path'
+    for name, p in pairs(plans) do if p.n < plans[plan].n then plan = name end end
+    offset = 0
+  end
+  local chosen = plans[plan]
+
+  local seen = {} -- directory path -> its node, or false when the caller may not list it
+  local function visible(path)
+    if CALLER_UID == 0 then return true end
+    local node, at = base, dir
+    for name in string.gmatch(string.sub(path, #prefix + 1), '([^/]+)/') do
+      at = dirPrefix(at) .. name
+      local known = seen[at]
+      if known == nil then
+        local child = redis.call('HGET', direntKey(node.ino), name)
+        local n = child and loadInode(child)
+        known = (n and n.t == 'd' and permits(n, PERM_R + PERM_X)) and n or false
+        seen[at] = known
+      end
+      if not known then return false end
+      node = known
+    end
+    return true
+  end
+
+  local out = { OK, plan, chosen.n, -1 }
+  local found, examined = 0, 0
+  while offset < chosen.n do
+    if found >= limit or examined >= budget then
+      out[4] = offset
+      break
+    end
+    local lo = chosen.start + offset
+    local hi = lo + math.min(PAGE, chosen.n - offset, budget - examined) - 1
+    local page = redis.call('ZRANGE', chosen.key, lo, hi, 'WITHSCORES')
+    for i = 1, #page, 2 do
+      offset = offset + 1
+      examined = examined + 1
+      local path, score = page[i], tonumber(page[i + 1])
+      if string.sub(path, 1, #prefix) == prefix then
+        local size = score
+        if plan ~= 'size' then size = tonumber(redis.call('ZSCORE', IDX_SIZE, path)) end
+        if not minSize or size > minSize then
+          local mtime = score
+          if plan ~= 'mtime' then mtime = tonumber(redis.call('ZSCORE', IDX_MTIME, path)) end
+          if (not from or mtime >= from) and (not to or mtime <= to) and visible(path) then
+            out[#out + 1] = path
+            out[#out + 1] = size
+            out[#out + 1] = mtime
+            found = found + 1
+            if found >= limit then break end
+          end
+        end
+      end
+    end
+  end
+  if found >= limit and offset < chosen.n then out[4] = offset end
+  return out
+end)

@@ -1,0 +1,33 @@
+--[[
+  Removes a file (unlink) or an empty directory (rmdir), with its data, its index entries and
+  its share of every directory size above it, in one step.
+
+  Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
+    ARGV[10] path, ARGV[11] 'f' (unlink) or 'd' (rmdir)
+  Permissions: x on every directory passed, w and x on the parent.
+  Output: { 0 }, or { code, path, detail }
+]]
+--@include "includes/fs.lua"
+
+return run(function()
+  local path, kind = ARGV[10], ARGV[11]
+  local dirs, leaf, parts = lookup(path)
+  if #parts == 0 then fail(ERR_INVAL, '/', 'root') end
+  if not leaf then fail(ERR_NOENT, path) end
+  local parent = dirs[#parts]
+  need(parent, PERM_W + PERM_X, joinPath(parts, #parts - 1))
+  if kind == 'f' and leaf.t == 'd' then fail(ERR_ISDIR, path) end
+  if kind == 'd' and leaf.t ~= 'd' then fail(ERR_NOTDIR, path) end
+  if leaf.t == 'd' and redis.call('HLEN', direntKey(leaf.ino)) > 0 then fail(ERR_NOTEMPTY, path) end
+  redis.call('HDEL', direntKey(parent.ino), parts[#parts])
+  touch(parent)
+  redis.call('DEL', inodeKey(leaf.ino))
+  if leaf.t == 'd' then
+    redis.call('ZREM', dirBytesKey(leaf.uid), path)
+  else
+    redis.call('UNLINK', dataKey(leaf.ino))
+    unindexFile(path)
+    addBytes(dirs, parts, -leaf.size)
+  end
+  return { OK }
+end)

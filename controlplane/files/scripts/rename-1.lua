@@ -1,0 +1,98 @@
+--[[
+  Renames an entry in one step, replacing an existing target as POSIX rename(2) does: a file
+  replaces a file, a directory replaces an empty directory. A directory cannot move into its
+  own subtree. Moving a directory re-keys the path indexes of everything below it (the indexes
+  are keyed by full path), so the subtree size is bounded, and checked before any write.
+
+  Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
+    ARGV[10] from, ARGV[11] to, ARGV[12] the most entries a moved directory may hold (subtree)
+  Permissions: x on every directory passed on both paths, w and x on both parents.
+  Output: { 0, entries moved (the entry and everything below it) }, or { code, path, detail }
+]]
+--@include "includes/fs.lua"
+
+-- Every entry below a directory, breadth first: { node, path } each. Fails past maxEntries.
+local function subtree(dir, path, maxEntries)
+  local out, queue, head = {}, { { node = dir, path = path } }, 1
+  while head <= #queue do
+    local d = queue[head]
+    head = head + 1
+    local dk = direntKey(d.node.ino)
+    if #out + redis.call('HLEN', dk) > maxEntries then
+      fail(ERR_LIMIT, path, 'subtree_entries:' .. maxEntries)
+    end
+    local flat = redis.call('HGETALL', dk)
+    for i = 1, #flat, 2 do
+      local e = { node = loadInode(flat[i + 1]), path = dirPrefix(d.path) .. flat[i] }
+      out[#out + 1] = e
+      if e.node.t == 'd' then queue[#queue + 1] = e end
+    end
+  end
+  return out
+end
+
+local function rekeyDir(node, old, new, bytes)
+  redis.call('ZREM', dirBytesKey(node.uid), old)
+  redis.call('ZADD', dirBytesKey(node.uid), bytes, new)
+end
+
+return run(function()
+  local from, to, maxEntries = ARGV[10], ARGV[11], tonumber(ARGV[12])
+  local fdirs, src, fparts = lookup(from)
+  if #fparts == 0 then fail(ERR_INVAL, '/', 'root') end
+  if not src then fail(ERR_NOENT, from) end
+  local fparent = fdirs[#fparts]
+  need(fparent, PERM_W + PERM_X, joinPath(fparts, #fparts - 1))
+  if src.t == 'd' and string.sub(to, 1, #from + 1) == from .. '/' then
+    fail(ERR_INVAL, to, 'subtree')
+  end
+  local tdirs, dst, tparts = lookup(to)
+  if #tparts == 0 then fail(ERR_INVAL, '/', 'root') end
+  local tparent = tdirs[#tparts]
+  need(tparent, PERM_W + PERM_X, joinPath(tparts, #tparts - 1))
+  if from == to then return { OK, 0 } end
+  if dst then
+    if src.t ~= 'd' and dst.t == 'd' then fail(ERR_ISDIR, to) end
+    if src.t == 'd' and dst.t ~= 'd' then fail(ERR_NOTDIR, to) end
+    if dst.t == 'd' and redis.call('HLEN', direntKey(dst.ino)) > 0 then fail(ERR_NOTEMPTY, to) end
+  end
+  local below = {}
+  if src.t == 'd' then below = subtree(src, from, maxEntries) end
+
+  -- Writes. First the replaced target, then the entry itself, then sizes, then indexes.
+  if dst then
+    redis.call('DEL', inodeKey(dst.ino), direntKey(dst.ino))
+    if dst.t == 'd' then
+      redis.call('ZREM', dirBytesKey(dst.uid), to)
+    else
+      redis.call('UNLINK', dataKey(dst.ino))
+      unindexFile(to)
+      addBytes(tdirs, tparts, -dst.size)
+    end
+  end
+  redis.call('HDEL', direntKey(fparent.ino), fparts[#fparts])
+  redis.call('HSET', direntKey(tparent.ino), tparts[#tparts], src.ino)
+  touch(fparent)
+  touch(tparent)
+  redis.call('HSET', inodeKey(src.ino), 'ctime', NOW)
+  local moved = src.size
+  if src.t == 'd' then moved = src.bytes end
+  addBytes(fdirs, fparts, -moved)
+  addBytes(tdirs, tparts, moved)
+  if src.t ~= 'd' then
+    unindexFile(from)
+    indexFile(to, src.size, src.mtime)
+    return { OK, 1 }
+  end
+  rekeyDir(src, from, to, src.bytes)
+  for _, e in ipairs(below) do
+    local new = to .. string.sub(e.path, #from + 1)
+    if e.node.t == 'd' then
+      rekeyDir(e.node, e.path, new, e.node.bytes)
+    else
+      unindexFile(e.path)
+      indexFile(new, e.node.size, e.node.mtime)
+    end
+  end
+  return { OK, #below + 1 }
+end)

@@ -1,0 +1,450 @@
+// The live file service: a file system as tables in Redis (inodes, directory entries, chunks,
+// indexes; see README.md). Stateless over the tables: every operation is one Lua step that
+// resolves the path, checks owner and mode, and changes everything it touches at once, so any
+// instance can die between calls and another carries on. Each instance keeps a read cache
+// sized and ruled by the files.cache_* knobs (live, through a KnobClient) and writes telemetry
+// and sampled access traces.
+import { randomBytes } from 'node:crypto';
+import { systemClock, type Clock } from '../knobs/clock.ts';
+import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import type { Keys } from '../store/keys.ts';
+import { Telemetry } from '../telemetry/metrics.ts';
+import { TraceWriter } from '../telemetry/traces.ts';
+import { ChunkCache, type CacheStats } from './cache.ts';
+import { FileLimitError, fileErrorFromReply } from './errors.ts';
+import { FileKeys } from './keys.ts';
+import { callerArg, checkCount, checkMode, normalizePath } from './paths.ts';
+import {
+  findAllFiles,
+  findFiles,
+  importFiles,
+  largestDirs,
+  type ImportFile,
+  type ScriptCall,
+} from './query.ts';
+import { assemble, chunkSpan, decodeReadReply, type ReadReply } from './read.ts';
+import {
+  runFileScript,
+  runFileScriptBuffer,
+  type FileScriptName,
+  type ScriptArg,
+} from './scripts.ts';
+import {
+  DEFAULT_LIMITS,
+  type Caller,
+  type DirEntry,
+  type DirSize,
+  type FileLimits,
+  type FileQuery,
+  type FileQueryResult,
+  type FileStat,
+  type FoundFile,
+} from './types.ts';
+
+/** The knobs the service follows; start its KnobClient with at least these. */
+export const FILE_KNOBS = ['files.chunk_bytes', 'files.cache_bytes', 'files.cache_policy'] as const;
+
+export interface FileServiceOptions {
+  redis: RedisClient;
+  keys: Keys;
+  knobs: KnobClient;
+  /** The volume (shard): its own hash-tag family. Default 'default'. */
+  volume?: string;
+  clock?: Clock;
+  instance?: string;
+  /** Owner and mode of '/' when this call creates the volume. */
+  root?: { uid: number; gid: number; mode: number };
+  limits?: Partial<FileLimits>;
+  telemetryIntervalMs?: number;
+  /** Fraction of chunk accesses written to the access trace. Default 0.01. */
+  traceSampleRate?: number;
+  rand?: () => number;
+}
+
+interface Hint {
+  ino: number;
+  chunkBytes: number;
+  sizeBytes: number;
+}
+
+export class FileService {
+  readonly fileKeys: FileKeys;
+  readonly limits: FileLimits;
+  readonly telemetry: Telemetry;
+  readonly trace: TraceWriter;
+  private readonly cache: ChunkCache;
+  private readonly hints = new Map<string, Hint>();
+  private readonly layout: string[];
+  private readonly clock: Clock;
+  private readonly onKnob = (e: KnobChangeEvent) => this.knobChanged(e);
+  private readonly call: ScriptCall = (op, name, caller, args) =>
+    this.run(op, name, caller, args, false);
+
+  private constructor(private readonly opts: FileServiceOptions) {
+    this.fileKeys = new FileKeys(opts.keys, opts.volume);
+    this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
+    this.layout = this.fileKeys.layoutArgs();
+    this.clock = opts.clock ?? systemClock;
+    const instance = opts.instance ?? `files-${process.pid}-${randomBytes(3).toString('hex')}`;
+    const common = { redis: opts.redis, keys: opts.keys, service: 'files' };
+    this.telemetry = new Telemetry({
+      ...common,
+      instance,
+      ...(opts.telemetryIntervalMs ? { intervalMs: opts.telemetryIntervalMs } : {}),
+      ...(opts.rand ? { rand: opts.rand } : {}),
+    });
+    this.trace = new TraceWriter({
+      ...common,
+      kind: 'access',
+      sampleRate: opts.traceSampleRate ?? 0.01,
+      ...(opts.rand ? { rand: opts.rand } : {}),
+    });
+    this.cache = new ChunkCache(
+      opts.knobs.get<string>('files.cache_policy'),
+      opts.knobs.get<number>('files.cache_bytes'),
+    );
+  }
+
+  /** Creates the volume's root if missing, follows the knobs and starts telemetry. */
+  static async start(opts: FileServiceOptions): Promise<FileService> {
+    const s = new FileService(opts);
+    const root = opts.root ?? { uid: 0, gid: 0, mode: 0o755 };
+    await runFileScript(opts.redis, 'init', s.fileKeys.volumeRow(), [
+      ...s.layout,
+      '0:0',
+      s.clock.now(),
+      checkCount(root.uid, 'root.uid', 2 ** 31 - 1),
+      checkCount(root.gid, 'root.gid', 2 ** 31 - 1),
+      checkMode(root.mode, 'root.mode'),
+    ]);
+    opts.knobs.on('change', s.onKnob);
+    s.telemetry.start();
+    return s;
+  }
+
+  get volume(): string {
+    return this.fileKeys.volume;
+  }
+
+  private async run(
+    op: string,
+    name: FileScriptName,
+    caller: Caller,
+    args: ScriptArg[],
+    buffer: boolean,
+  ): Promise<unknown[]> {
+    const argv = [...this.layout, callerArg(caller), this.clock.now(), ...args];
+    const t0 = performance.now();
+    const reply = await (buffer ? runFileScriptBuffer : runFileScript)(
+      this.opts.redis,
+      name,
+      this.fileKeys.volumeRow(),
+      argv,
+    );
+    this.telemetry.observe(`latency_${op}_ms`, performance.now() - t0);
+    const err = fileErrorFromReply(reply, { op, uid: caller.uid, volume: this.volume });
+    if (err) {
+      this.telemetry.inc(`errors_${op}`);
+      throw err;
+    }
+    this.telemetry.inc(`ops_${op}`);
+    return reply;
+  }
+
+  async mkdir(
+    caller: Caller,
+    path: string,
+    opts: { mode?: number; parents?: boolean } = {},
+  ): Promise<{ ino: number; created: number }> {
+    const p = normalizePath(path);
+    const r = await this.call('mkdir', 'mkdir', caller, [
+      p,
+      checkMode(opts.mode ?? 0o755),
+      opts.parents ? '1' : '0',
+    ]);
+    return { ino: Number(r[1]), created: Number(r[2]) };
+  }
+
+  /** An empty file; its chunk size is the files.chunk_bytes knob now, kept for its life. */
+  async create(
+    caller: Caller,
+    path: string,
+    opts: { mode?: number } = {},
+  ): Promise<{ ino: number; chunkBytes: number }> {
+    const p = normalizePath(path);
+    const chunkBytes = this.opts.knobs.get<number>('files.chunk_bytes');
+    const r = await this.call('create', 'create', caller, [
+      p,
+      checkMode(opts.mode ?? 0o644),
+      chunkBytes,
+    ]);
+    return { ino: Number(r[1]), chunkBytes };
+  }
+
+  async write(
+    caller: Caller,
+    path: string,
+    offset: number,
+    data: Uint8Array | string,
+  ): Promise<{ sizeBytes: number; version: number }> {
+    const p = normalizePath(path);
+    const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
+    checkCount(buf.length, 'data.length', this.limits.ioBytesMax, p);
+    checkCount(offset, 'offset', this.limits.fileBytesMax - buf.length, p);
+    const r = await this.call('write', 'write', caller, [p, offset, buf]);
+    const [sizeBytes, version, ino, chunkBytes] = [1, 2, 3, 4].map((i) => Number(r[i]));
+    this.telemetry.inc('bytes_written', buf.length);
+    const span = chunkSpan(offset, buf.length, sizeBytes as number, chunkBytes as number);
+    for (let i = span?.first ?? 0; span && i <= span.last; i++) {
+      this.cache.invalidate(ChunkCache.key(ino as number, i));
+      this.traceAccess('write', ino as number, i, chunkBytes as number, p);
+    }
+    return { sizeBytes: sizeBytes as number, version: version as number };
+  }
+
+  /** Bytes [offset, offset + length) of a file (to the end when length is omitted). */
+  async read(
+    caller: Caller,
+    path: string,
+    opts: { offset?: number; length?: number } = {},
+  ): Promise<Buffer> {
+    const p = normalizePath(path);
+    const offset = checkCount(opts.offset ?? 0, 'offset', this.limits.fileBytesMax, p);
+    const whole = opts.length === undefined;
+    const length = whole
+      ? this.limits.ioBytesMax
+      : checkCount(opts.length, 'length', this.limits.ioBytesMax, p);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const hint = attempt === 0 ? this.hints.get(p) : undefined;
+      const reply = decodeReadReply(
+        await this.run(
+          'read',
+          'read',
+          caller,
+          [p, offset, length, ...this.held(hint, offset, length)],
+          true,
+        ),
+      );
+      if (whole && reply.sizeBytes - offset > length) {
+        throw new FileLimitError(
+          `read ${p}: ${reply.sizeBytes - offset} bytes from offset ${offset} is over io_bytes_max; read a range`,
+          p,
+          'io_bytes_max',
+          length,
+        );
+      }
+      this.remember(p, reply);
+      const got = assemble(reply, offset, length, this.cache);
+      if (!got) continue; // a chunk left the cache while the reply was on its way
+      this.account(p, reply, got.hits, got.misses, got.bytes.length);
+      return got.bytes;
+    }
+    throw new Error(`read ${p}: the cache lost a chunk twice in a row`);
+  }
+
+  /** ARGV[13..14] of the read script: the inode the cache knows the path by and its versions. */
+  private held(hint: Hint | undefined, offset: number, length: number): string[] {
+    const span = hint && chunkSpan(offset, length, hint.sizeBytes, hint.chunkBytes);
+    if (!hint || !span) return ['', ''];
+    const versions: number[] = [];
+    for (let i = span.first; i <= span.last; i++) {
+      versions.push(this.cache.versionOf(ChunkCache.key(hint.ino, i)));
+    }
+    return [String(hint.ino), versions.join(',')];
+  }
+
+  private remember(path: string, r: ReadReply): void {
+    this.hints.delete(path); // re-insert: Map order is the eviction order of the hints
+    this.hints.set(path, { ino: r.ino, chunkBytes: r.chunkBytes, sizeBytes: r.sizeBytes });
+    if (this.hints.size > this.limits.cacheHintsMax) {
+      const oldest = this.hints.keys().next().value;
+      if (oldest !== undefined) this.hints.delete(oldest);
+    }
+  }
+
+  private account(path: string, r: ReadReply, hits: number, misses: number, bytes: number): void {
+    const t = this.telemetry;
+    t.inc('bytes_read', bytes);
+    t.inc('cache_hits', hits);
+    t.inc('cache_misses', misses);
+    const s = this.cache.stats();
+    t.gauge('cache_hit_ratio', s.hits / Math.max(1, s.hits + s.misses));
+    t.gauge('cache_used_bytes', s.usedBytes);
+    t.gauge('cache_capacity_bytes', s.capacityBytes);
+    r.chunks.forEach((c, i) => {
+      if (c.version !== 0) this.traceAccess('read', r.ino, r.firstChunk + i, r.chunkBytes, path);
+    });
+  }
+
+  /** One access-trace record in the simulator's shape: time, key, size (plus op and path). */
+  private traceAccess(op: string, ino: number, index: number, size: number, path: string): void {
+    this.trace.record({
+      time: this.clock.now(),
+      key: `${this.volume}:${ChunkCache.key(ino, index)}`,
+      size,
+      op,
+      path,
+    });
+  }
+
+  async stat(caller: Caller, path: string): Promise<FileStat> {
+    const p = normalizePath(path);
+    const r = (await this.call('stat', 'stat', caller, [p])).map((v, i) =>
+      i === 2 ? v : Number(v),
+    );
+    const n = (i: number) => r[i] as number;
+    return {
+      path: p,
+      ino: n(1),
+      type: r[2] === 'd' ? 'dir' : 'file',
+      uid: n(3),
+      gid: n(4),
+      mode: n(5),
+      sizeBytes: n(6),
+      subtreeBytes: n(7),
+      mtimeMs: n(8),
+      ctimeMs: n(9),
+      chunkBytes: n(10),
+      version: n(11),
+      entries: n(12),
+    };
+  }
+
+  /** One page of entries; pass the returned cursor back for the next (none = done). */
+  async readdir(
+    caller: Caller,
+    path: string,
+    opts: { cursor?: string; count?: number } = {},
+  ): Promise<{ entries: DirEntry[]; cursor?: string }> {
+    const p = normalizePath(path);
+    const count = checkCount(opts.count ?? 100, 'count', this.limits.readdirPageMax, p);
+    const r = await this.call('readdir', 'readdir', caller, [p, opts.cursor ?? '0', count]);
+    const entries: DirEntry[] = [];
+    for (let i = 2; i + 2 < r.length; i += 3) {
+      entries.push({
+        name: String(r[i]),
+        ino: Number(r[i + 1]),
+        type: r[i + 2] === 'd' ? 'dir' : 'file',
+      });
+    }
+    const next = String(r[1]);
+    return next === '0' ? { entries } : { entries, cursor: next };
+  }
+
+  /** Every entry of a directory, sorted by name, at most `max`. */
+  async list(caller: Caller, path: string, max = 100_000): Promise<DirEntry[]> {
+    const out: DirEntry[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.readdir(caller, path, {
+        ...(cursor ? { cursor } : {}),
+        count: this.limits.readdirPageMax,
+      });
+      out.push(...page.entries);
+      cursor = page.cursor;
+      if (out.length > max) {
+        throw new FileLimitError(`list ${path}: more than ${max} entries`, path, 'max', max);
+      }
+    } while (cursor);
+    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  /** POSIX rename: atomic, replaces a file or an empty directory at `to`. */
+  async rename(caller: Caller, from: string, to: string): Promise<{ moved: number }> {
+    const f = normalizePath(from, 'from');
+    const t = normalizePath(to, 'to');
+    const r = await this.call('rename', 'rename', caller, [f, t, this.limits.renameSubtreeMax]);
+    this.hints.delete(f);
+    this.hints.delete(t);
+    return { moved: Number(r[1]) };
+  }
+
+  async unlink(caller: Caller, path: string): Promise<void> {
+    const p = normalizePath(path);
+    await this.call('unlink', 'remove', caller, [p, 'f']);
+    this.hints.delete(p);
+  }
+
+  async rmdir(caller: Caller, path: string): Promise<void> {
+    await this.call('rmdir', 'remove', caller, [normalizePath(path), 'd']);
+  }
+
+  async truncate(
+    caller: Caller,
+    path: string,
+    sizeBytes: number,
+  ): Promise<{ sizeBytes: number; version: number }> {
+    const p = normalizePath(path);
+    checkCount(sizeBytes, 'sizeBytes', this.limits.fileBytesMax, p);
+    const r = await this.call('truncate', 'truncate', caller, [p, sizeBytes]);
+    return { sizeBytes: Number(r[1]), version: Number(r[2]) };
+  }
+
+  async chmod(caller: Caller, path: string, mode: number): Promise<void> {
+    await this.call('chmod', 'setattr', caller, [normalizePath(path), checkMode(mode), '', '']);
+  }
+
+  async chown(caller: Caller, path: string, owner: { uid?: number; gid?: number }): Promise<void> {
+    const id = (v: number | undefined, f: string) =>
+      v === undefined ? '' : checkCount(v, f, 2 ** 31 - 1);
+    await this.call('chown', 'setattr', caller, [
+      normalizePath(path),
+      '',
+      id(owner.uid, 'uid'),
+      id(owner.gid, 'gid'),
+    ]);
+  }
+
+  /** Files under a directory by size and mtime, from the indexes (see README.md). */
+  findFiles(caller: Caller, q: FileQuery): Promise<FileQueryResult> {
+    return findFiles(this.call, this.limits, caller, q);
+  }
+
+  /** findFiles, following cursors to the end (bounded by `max` files). */
+  findAllFiles(caller: Caller, q: Omit<FileQuery, 'cursor'>, max?: number): Promise<FoundFile[]> {
+    return findAllFiles(this.call, this.limits, caller, q, max);
+  }
+
+  /** The n directories of a user with the most bytes in their subtree. */
+  largestDirs(caller: Caller, uid: number, n = 10): Promise<DirSize[]> {
+    return largestDirs(this.opts.redis, this.fileKeys, caller, uid, n);
+  }
+
+  /** Many sparse files in few atomic steps (see query.ts importFiles). */
+  importFiles(
+    caller: Caller,
+    files: readonly ImportFile[],
+    opts: { mode?: number; dirMode?: number } = {},
+  ): Promise<{ files: number; dirs: number }> {
+    return importFiles(this.call, this.limits, caller, files, {
+      mode: opts.mode ?? 0o644,
+      dirMode: opts.dirMode ?? 0o755,
+      chunkBytes: this.opts.knobs.get<number>('files.chunk_bytes'),
+    });
+  }
+
+  cacheStats(): CacheStats {
+    return this.cache.stats();
+  }
+
+  private knobChanged(e: KnobChangeEvent): void {
+    if (e.name !== 'files.cache_bytes' && e.name !== 'files.cache_policy') return;
+    this.cache.reconfigure(
+      this.opts.knobs.get<string>('files.cache_policy'),
+      this.opts.knobs.get<number>('files.cache_bytes'),
+    );
+    this.telemetry.inc('cache_reconfigured');
+  }
+
+  /** Writes pending telemetry and trace records now. */
+  async flush(): Promise<void> {
+    await Promise.all([this.telemetry.flush(), this.trace.flush()]);
+  }
+
+  async close(): Promise<void> {
+    this.opts.knobs.off('change', this.onKnob);
+    await this.trace.flush().catch(() => undefined);
+    await this.telemetry.stop();
+  }
+}

@@ -1,0 +1,77 @@
+// Brute force over a volume through the service's plain operations (list and stat, as root):
+// the ground truth that the indexes and the incremental directory sizes are checked against.
+import { ROOT, type FileService, type FoundFile } from '../../controlplane/files/index.ts';
+
+export interface ScannedDir {
+  path: string;
+  uid: number;
+  /** Recomputed from the files below it, not read from the directory's own counter. */
+  subtreeBytes: number;
+  /** The directory's own counter, as stat reports it. */
+  statBytes: number;
+}
+
+export interface Scan {
+  files: FoundFile[];
+  dirs: ScannedDir[];
+}
+
+const join = (dir: string, name: string) => (dir === '/' ? `/${name}` : `${dir}/${name}`);
+
+/** Walks the whole tree from '/'; bounded by maxEntries. */
+export async function scanVolume(fs: FileService, maxEntries = 50_000): Promise<Scan> {
+  const files: FoundFile[] = [];
+  const dirs: ScannedDir[] = [];
+  let seen = 0;
+  const walk = async (path: string): Promise<number> => {
+    const st = await fs.stat(ROOT, path);
+    let bytes = 0;
+    for (const e of await fs.list(ROOT, path)) {
+      if (++seen > maxEntries) throw new Error(`scan: more than ${maxEntries} entries`);
+      const child = join(path, e.name);
+      if (e.type === 'dir') bytes += await walk(child);
+      else {
+        const f = await fs.stat(ROOT, child);
+        files.push({ path: child, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs });
+        bytes += f.sizeBytes;
+      }
+    }
+    dirs.push({ path, uid: st.uid, subtreeBytes: bytes, statBytes: st.subtreeBytes });
+    return bytes;
+  };
+  await walk('/');
+  return { files, dirs };
+}
+
+const byPath = (a: { path: string }, b: { path: string }) =>
+  a.path < b.path ? -1 : a.path > b.path ? 1 : 0;
+
+/** The query, answered by filtering a scan. */
+export function bruteFind(
+  scan: Scan,
+  q: { under: string; minSizeBytes?: number; modifiedFromMs?: number; modifiedToMs?: number },
+): FoundFile[] {
+  const prefix = q.under === '/' ? '/' : `${q.under}/`;
+  return scan.files
+    .filter(
+      (f) =>
+        f.path.startsWith(prefix) &&
+        (q.minSizeBytes === undefined || f.sizeBytes > q.minSizeBytes) &&
+        (q.modifiedFromMs === undefined || f.mtimeMs >= q.modifiedFromMs) &&
+        (q.modifiedToMs === undefined || f.mtimeMs <= q.modifiedToMs),
+    )
+    .sort(byPath);
+}
+
+/** A user's n largest directories, from a scan; ties by path so the order is total. */
+export function bruteLargestDirs(scan: Scan, uid: number, n: number) {
+  return scan.dirs
+    .filter((d) => d.uid === uid)
+    .map((d) => ({ path: d.path, subtreeBytes: d.subtreeBytes }))
+    .sort((a, b) => b.subtreeBytes - a.subtreeBytes || byPath(a, b))
+    .slice(0, n);
+}
+
+export function sortFound(files: readonly FoundFile[]): FoundFile[] {
+  return [...files].sort(byPath);
+}
