@@ -5,13 +5,13 @@ import { NIL, SlotPool } from './slots.ts';
 import {
   CachePolicyError,
   type CachePolicy,
-  type CachePolicyName,
+  type AnyCachePolicyName,
   type CachePolicyOptions,
   type CacheUnit,
 } from './types.ts';
 
 export abstract class CacheBase<K> implements CachePolicy<K> {
-  abstract readonly name: CachePolicyName;
+  abstract readonly name: AnyCachePolicyName;
   readonly capacity: number;
   readonly unit: CacheUnit;
   protected readonly pool: SlotPool<K>;

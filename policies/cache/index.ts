@@ -6,3 +6,4 @@ export { ArcCache } from './arc.ts';
 export { SieveCache } from './sieve.ts';
 export { S3FifoCache } from './s3fifo.ts';
 export { MapKeyIndex, DenseKeyIndex, type KeyIndex } from './key-index.ts';
+export { LecarCache, LECAR_DEFAULTS } from './lecar.ts';

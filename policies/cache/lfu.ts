@@ -36,6 +36,14 @@ export class LfuCache<K> extends CacheBase<K> implements VictimPolicy<K> {
   }
 
   access(key: K, sizeBytes?: number): boolean {
+    return this.accessFrom(key, sizeBytes, 1);
+  }
+
+  /**
+   * As access, but a missing key is admitted with frequency startFreq instead of 1: LeCaR
+   * readmits a key from its eviction history with the count it had.
+   */
+  accessFrom(key: K, sizeBytes: number | undefined, startFreq: number): boolean {
     const s = this.index.get(key);
     if (s !== NIL) {
       this.bump(s);
@@ -45,9 +53,17 @@ export class LfuCache<K> extends CacheBase<K> implements VictimPolicy<K> {
     if (size > this.capacity) return false;
     while (this.usedUnits + size > this.capacity) this.evict();
     const slot = this.admit(key, size);
-    let b = this.lowest === NIL ? undefined : this.buckets[this.lowest];
-    if (!b || b.freq !== 1) b = this.newBucket(1, NIL, this.lowest);
-    this.link(slot, b);
+    // Walk up from the lowest bucket to startFreq's place: at once for startFreq 1, else at
+    // most one step per distinct resident frequency.
+    const f = Math.max(1, Math.floor(startFreq));
+    let lower = NIL;
+    let higher = this.lowest;
+    while (higher !== NIL && this.buckets[higher]!.freq < f) {
+      lower = higher;
+      higher = this.buckets[higher]!.higher;
+    }
+    const at = higher === NIL ? undefined : this.buckets[higher];
+    this.link(slot, at && at.freq === f ? at : this.newBucket(f, lower, higher));
     return false;
   }
 

@@ -11,6 +11,20 @@ export const CACHE_POLICY_NAMES = ['lru', 'fifo', 'lfu', 'arc', 'sieve', 's3fifo
 export type CachePolicyName = (typeof CACHE_POLICY_NAMES)[number];
 
 /**
+ * Policies that learn online. The factory builds them, but they are not knob values until the
+ * catalog lists them (moving a name from here to CACHE_POLICY_NAMES does that).
+ */
+export const LEARNED_CACHE_POLICY_NAMES = ['lecar'] as const;
+export type LearnedCachePolicyName = (typeof LEARNED_CACHE_POLICY_NAMES)[number];
+
+/** Every name createCachePolicy accepts. */
+export const ALL_CACHE_POLICY_NAMES = [
+  ...CACHE_POLICY_NAMES,
+  ...LEARNED_CACHE_POLICY_NAMES,
+] as const;
+export type AnyCachePolicyName = CachePolicyName | LearnedCachePolicyName;
+
+/**
  * objects: every entry counts 1 toward capacity; bytes: every entry counts its size, and at
  * least 1, so even empty objects take space and a cache never holds more entries than its
  * capacity.
@@ -23,7 +37,7 @@ export function entryUnits(unit: CacheUnit, sizeBytes: number): number {
 }
 
 export interface CachePolicy<K> {
-  readonly name: CachePolicyName;
+  readonly name: AnyCachePolicyName;
   /** Capacity in `unit`s. */
   readonly capacity: number;
   readonly unit: CacheUnit;
@@ -68,6 +82,16 @@ export interface CachePolicyOptions {
   ghostRatio?: number;
   /** S3-FIFO: accesses in the small FIFO needed to move to the main FIFO (default 2). */
   moveToMainThreshold?: number;
+  /** LeCaR: learning rate of the expert weights (default 0.45, the paper's). */
+  learningRate?: number;
+  /** LeCaR: each expert's eviction history holds this fraction of the capacity (default 1). */
+  historyRatio?: number;
+  /** LeCaR: starting weight of the LRU expert; LFU gets the rest (default 0.5). */
+  initialLruWeight?: number;
+  /** LeCaR: seed of its own PRNG that picks the expert (default 0); exclusive with random. */
+  seed?: number;
+  /** LeCaR: an injected uniform source in [0, 1) instead of the seeded PRNG. */
+  random?: () => number;
 }
 
 /** Bad configuration of a cache policy: names the field and the rule it broke. */
@@ -84,4 +108,9 @@ export class CachePolicyError extends Error {
 
 export function isCachePolicyName(name: string): name is CachePolicyName {
   return (CACHE_POLICY_NAMES as readonly string[]).includes(name);
+}
+
+/** Whether createCachePolicy builds this name (knob values and learned policies). */
+export function isAnyCachePolicyName(name: string): name is AnyCachePolicyName {
+  return (ALL_CACHE_POLICY_NAMES as readonly string[]).includes(name);
 }
