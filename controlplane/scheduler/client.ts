@@ -1,0 +1,93 @@
+// The submit side: checks tasks, submits a batch in one atomic step (submit-12.lua), counts
+// submissions and records sampled arrival traces. Producers use it without running a
+// dispatcher; the scheduler service has one too.
+import { randomBytes } from 'node:crypto';
+import type { Telemetry } from '../telemetry/metrics.ts';
+import type { TraceWriter } from '../telemetry/traces.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { UnknownTaskError } from './errors.ts';
+import type { TaskRow } from './schema.ts';
+import type { SchedShard } from './shard.ts';
+import { normalizeBatch, type NormalTask } from './tasks.ts';
+import type { SubmitResult, TaskSpec } from './types.ts';
+
+export interface SchedulerClientOptions {
+  shard: SchedShard;
+  clock?: Clock;
+  telemetry?: Telemetry;
+  arrivals?: TraceWriter;
+  /** Id generator for tasks submitted without one. */
+  newId?: () => string;
+  payloadBytesMax?: number;
+}
+
+/** Ids unique across processes: a random prefix per client and a counter. */
+export function idGenerator(prefix = randomBytes(5).toString('hex')): () => string {
+  let n = 0;
+  return () => `${prefix}-${(n++).toString(36)}`;
+}
+
+export class SchedulerClient {
+  readonly shard: SchedShard;
+  private readonly clock: Clock;
+  private readonly newId: () => string;
+  private readonly payloadBytesMax: number;
+
+  constructor(private readonly o: SchedulerClientOptions) {
+    this.shard = o.shard;
+    this.clock = o.clock ?? systemClock;
+    this.newId = o.newId ?? idGenerator();
+    this.payloadBytesMax = o.payloadBytesMax ?? 64 * 1024;
+  }
+
+  async submit(task: TaskSpec): Promise<SubmitResult> {
+    const [r] = await this.submitMany([task]);
+    return r as SubmitResult;
+  }
+
+  /** Submits a batch atomically: all of it or (on an error) none of it. */
+  async submitMany(tasks: readonly TaskSpec[]): Promise<SubmitResult[]> {
+    const normal = normalizeBatch(tasks, this.newId, { payloadBytesMax: this.payloadBytesMax });
+    const now = this.clock.now();
+    const results = await this.shard.submit(normal, now);
+    let created = 0;
+    results.forEach((r, i) => {
+      if (!r.created) return;
+      created++;
+      this.trace(normal[i] as NormalTask, now);
+    });
+    this.o.telemetry?.inc('tasks_submitted', created);
+    return results;
+  }
+
+  private trace(t: NormalTask, now: number): void {
+    this.o.arrivals?.record({
+      at: now,
+      id: t.id,
+      job: t.jobId,
+      stage: t.stage,
+      type: t.type,
+      tenant: t.tenant,
+      priority: t.priority,
+      cpu: t.cpuMilli / 1000,
+      mem_mb: t.memMb,
+      gpu: t.gpu,
+      gpu_milli: t.gpuMilli,
+      estimate_ms: t.estimateMs ?? -1,
+      parents: t.parents.join(','),
+    });
+  }
+
+  async get(id: string): Promise<TaskRow | null> {
+    return (await this.shard.tables.tasks.get(this.shard.k.family, id))?.row ?? null;
+  }
+
+  async mustGet(id: string): Promise<TaskRow> {
+    const row = await this.get(id);
+    if (!row)
+      throw new UnknownTaskError(`task ${id} does not exist in shard ${this.shard.shard}`, {
+        task: id,
+      });
+    return row;
+  }
+}

@@ -1,0 +1,176 @@
+// The dispatch loop. Each round trip claims what the policy chose last round and brings back
+// the next snapshot (dispatch-12.lua), so a busy dispatcher makes one call per batch. The
+// policy is the one the `scheduler.policy` knob names, read from the knob client every round,
+// so a change applies on the next round; so do the batch size, lease time and retry knobs.
+// When nothing can be dispatched it blocks on the shard's doorbell, which submissions,
+// completions, requeues and new workers ring.
+import {
+  createSchedulingPolicy,
+  type Assignment,
+  type SchedulingPolicy,
+} from '../../policies/scheduling/index.ts';
+import type { KnobClient } from '../knobs/client.ts';
+import type { Logger } from '../log.ts';
+import type { Telemetry } from '../telemetry/metrics.ts';
+import type { TraceWriter } from '../telemetry/traces.ts';
+import type { Clock } from './clock.ts';
+import { BlockingList } from './doorbell.ts';
+import type { AssignmentArg, DispatchReply, FreeWorker, SchedShard } from './shard.ts';
+import { ViewCache } from './views.ts';
+
+export interface DispatcherOptions {
+  shard: SchedShard;
+  knobs: KnobClient;
+  clock: Clock;
+  telemetry: Telemetry;
+  decisions: TraceWriter;
+  log: Logger;
+  /** Most runnable tasks (oldest first) the policy chooses among per round. */
+  windowMax: number;
+  /** Most workers the policy sees per round. */
+  workersMax: number;
+  /** Longest wait on the doorbell before looking again anyway. */
+  idleWaitMs: number;
+}
+
+/** Task ids recorded per decision trace entry, so one entry stays small. */
+const TRACE_TASKS_MAX = 64;
+
+/** Keeps the policy's assignments in its order, at most `batch`, within each worker's slots. */
+export function capAssignments(
+  picked: readonly Assignment[],
+  workers: readonly FreeWorker[],
+  batch: number,
+): AssignmentArg[] {
+  const slots = new Map(workers.map((w) => [w.view.id, w.freeSlots]));
+  const out: AssignmentArg[] = [];
+  for (const a of picked) {
+    if (out.length >= batch) break;
+    const left = slots.get(a.workerId) ?? 0;
+    if (left <= 0) continue;
+    slots.set(a.workerId, left - 1);
+    out.push(a.gpus ? { taskId: a.taskId, workerId: a.workerId, gpus: a.gpus } : a);
+  }
+  return out;
+}
+
+export class Dispatcher {
+  private policy: SchedulingPolicy | undefined;
+  private readonly views = new ViewCache();
+  private readonly bell: BlockingList;
+  private stopped = false;
+  private loop: Promise<void> | undefined;
+
+  constructor(private readonly o: DispatcherOptions) {
+    this.bell = new BlockingList(o.shard.redis, o.shard.k.doorbell());
+  }
+
+  /** The policy of the current knob value (a new object when the knob changed). */
+  currentPolicy(): SchedulingPolicy {
+    const name = this.o.knobs.get<string>('scheduler.policy');
+    if (this.policy?.name !== name) {
+      const previous = this.policy?.name;
+      this.policy = createSchedulingPolicy(name);
+      if (previous) this.o.log.info({ from: previous, to: name }, 'scheduling policy changed');
+    }
+    return this.policy;
+  }
+
+  start(): this {
+    this.loop ??= this.run();
+    return this;
+  }
+
+  private async run(): Promise<void> {
+    let pending: AssignmentArg[] = [];
+    let failures = 0;
+    while (!this.stopped) {
+      try {
+        pending = await this.round(pending);
+        failures = 0;
+        if (pending.length === 0 && !this.stopped)
+          await this.bell.pop(1, this.o.idleWaitMs).catch(() => []);
+      } catch (err) {
+        // Redis away or a script error: what was pending is dropped (the tasks stay runnable
+        // in Redis), and the loop backs off, bounded, before it looks again.
+        pending = [];
+        failures++;
+        if (!this.stopped) {
+          this.o.log.warn({ err: (err as Error).message }, 'dispatch round failed');
+          await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+        }
+      }
+    }
+  }
+
+  /** One round: claims `pending`, and returns what to claim next (empty: wait). */
+  async round(pending: readonly AssignmentArg[]): Promise<AssignmentArg[]> {
+    const k = this.o.knobs;
+    const batch = k.get<number>('scheduler.dispatch_batch');
+    const startedNs = process.hrtime.bigint();
+    const now = this.o.clock.now();
+    const reply = await this.o.shard.dispatch(
+      {
+        leaseMs: k.get<number>('scheduler.lease_ms'),
+        retryLimit: k.get<number>('scheduler.retry_limit'),
+        backoffMs: k.get<number>('scheduler.retry_backoff_ms'),
+        window: Math.max(batch, this.o.windowMax),
+        workersMax: this.o.workersMax,
+        assignments: pending,
+      },
+      now,
+    );
+    this.record(pending, reply, startedNs);
+    if (reply.tasks.length === 0 || reply.workers.length === 0) return [];
+    const policy = this.currentPolicy();
+    const views = this.views.views(reply);
+    const picked = policy.pick(
+      views,
+      reply.workers.map((w) => w.view),
+      now,
+    );
+    const next = capAssignments(picked, reply.workers, batch);
+    if (next.length > 0) {
+      this.o.decisions.record({
+        at: now,
+        policy: policy.name,
+        window: views.length,
+        queued: reply.queued,
+        free_workers: reply.workers.length,
+        assigned: next.length,
+        tasks: next
+          .slice(0, TRACE_TASKS_MAX)
+          .map((a) => a.taskId)
+          .join(','),
+        workers: next
+          .slice(0, TRACE_TASKS_MAX)
+          .map((a) => a.workerId)
+          .join(','),
+      });
+    }
+    return next;
+  }
+
+  private record(pending: readonly AssignmentArg[], reply: DispatchReply, startedNs: bigint): void {
+    const t = this.o.telemetry;
+    t.gauge('queue_length', reply.queued);
+    t.observe('dispatch_round_ms', Number(process.hrtime.bigint() - startedNs) / 1e6);
+    reply.claims.forEach((c, i) => {
+      if (c.status === 'ok') {
+        t.inc('tasks_started');
+        t.observe('dispatch_latency_ms', c.waitMs);
+      } else {
+        t.inc(`claims_${c.status}`);
+      }
+      // A claimed task leaves the window for good; its cached view is not needed again.
+      const id = pending[i]?.taskId;
+      if (id !== undefined && c.status !== 'full' && c.status !== 'noworker') this.views.forget(id);
+    });
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.bell.close();
+    await this.loop;
+  }
+}

@@ -1,0 +1,36 @@
+// Push-style wakeups: a blocking pop on a list that the scripts push to when there is something
+// to do (a dispatcher's doorbell, a worker's inbox). Each waiter owns a dedicated connection,
+// since a blocked connection serves nothing else; close() unblocks it at once.
+import type { RedisClient } from '../redis/connect.ts';
+
+export class BlockingList {
+  private readonly conn: RedisClient;
+  private closed = false;
+
+  constructor(
+    redis: RedisClient,
+    readonly key: string,
+  ) {
+    this.conn = redis.duplicate();
+    this.conn.on('error', () => {}); // reconnects on its own; a failed pop is retried by the caller
+  }
+
+  /** Pops up to `count` entries, waiting at most `timeoutMs` for the first; [] on timeout. */
+  async pop(count: number, timeoutMs: number): Promise<string[]> {
+    if (this.closed) return [];
+    const reply = (await this.conn.blmpop(
+      Math.max(0.01, timeoutMs / 1000),
+      1,
+      this.key,
+      'LEFT',
+      'COUNT',
+      count,
+    )) as [string, string[]] | null;
+    return reply ? reply[1] : [];
+  }
+
+  close(): void {
+    this.closed = true;
+    this.conn.disconnect();
+  }
+}

@@ -1,0 +1,58 @@
+// The scheduler's typed errors. Expected failures (bad input, an unknown parent or task) are
+// typed with a stable code and an HTTP status; scripts return coded failures and ONE function
+// (schedulerErrorFromReply) maps them. Per-task outcomes that are not failures of the call (a
+// stale completion, a task someone else claimed first) are results, not errors.
+import { errorFromCode, KnobosError } from '../store/errors.ts';
+
+/** A task or worker description breaks a rule; names the field and the rule. */
+export class SchedulerInputError extends KnobosError {
+  readonly code = 'KNOBOS_SCHEDULER_INVALID';
+  readonly status = 400;
+  constructor(
+    message: string,
+    readonly field: string,
+    readonly rule: string,
+    details: Record<string, unknown> = {},
+  ) {
+    super(message, { field, rule, ...details });
+  }
+}
+
+/** A submitted task depends on a task the shard does not know. */
+export class UnknownParentError extends KnobosError {
+  readonly code = 'KNOBOS_SCHEDULER_UNKNOWN_PARENT';
+  readonly status = 422;
+}
+
+export class UnknownTaskError extends KnobosError {
+  readonly code = 'KNOBOS_SCHEDULER_UNKNOWN_TASK';
+  readonly status = 404;
+}
+
+/** Script codes of the scheduler; keep in step with scripts/includes/shard.lua. */
+export const SCHED_CODES = { UNKNOWN_PARENT: -101 } as const;
+
+export const SCHEDULER_ERROR_CODES = [
+  'KNOBOS_SCHEDULER_INVALID',
+  'KNOBOS_SCHEDULER_UNKNOWN_PARENT',
+  'KNOBOS_SCHEDULER_UNKNOWN_TASK',
+] as const;
+
+/**
+ * Maps a scheduler script's `{ code, ... }` reply to a typed error (null when OK); the store's
+ * codes go through the store's mapping.
+ */
+export function schedulerErrorFromReply(reply: readonly unknown[], target: string): Error | null {
+  const code = Number(reply[0]);
+  if (code === SCHED_CODES.UNKNOWN_PARENT) {
+    const task = String(reply[1]);
+    const parent = String(reply[2]);
+    return new UnknownParentError(`task ${task}: parent ${parent} does not exist in ${target}`, {
+      field: 'parents',
+      rule: 'exists',
+      task,
+      parent,
+    });
+  }
+  return errorFromCode(reply, { target });
+}

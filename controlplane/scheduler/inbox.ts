@@ -1,0 +1,34 @@
+// A worker's inbox entries, written by dispatch-12.lua and speculate-12.lua (a task copy to
+// run) and by settle-12.lua and reap-12.lua (a copy to stop), tab-separated. Payloads are JSON,
+// which never holds a raw tab, so the payload is simply the rest of the entry.
+import type { LeasedTask } from './types.ts';
+
+export type InboxEntry =
+  { kind: 'run'; task: LeasedTask } | { kind: 'cancel'; token: string; id: string };
+
+export function parseInboxEntry(entry: string): InboxEntry | null {
+  if (entry.startsWith('!')) {
+    const tab = entry.indexOf('\t');
+    if (tab < 0) return null;
+    return { kind: 'cancel', token: entry.slice(1, tab), id: entry.slice(tab + 1) };
+  }
+  const parts: string[] = [];
+  let from = 0;
+  for (let i = 0; i < 5; i++) {
+    const tab = entry.indexOf('\t', from);
+    if (tab < 0) return null;
+    parts.push(entry.slice(from, tab));
+    from = tab + 1;
+  }
+  const [token, id, type, attempt, leaseMs] = parts as [string, string, string, string, string];
+  let payload: unknown;
+  try {
+    payload = JSON.parse(entry.slice(from));
+  } catch {
+    return null;
+  }
+  return {
+    kind: 'run',
+    task: { token, id, type, attempt: Number(attempt), leaseMs: Number(leaseMs), payload },
+  };
+}

@@ -1,0 +1,246 @@
+// Decision-support queries over the scheduler's tables, as in the DBOS paper: stragglers (a
+// running copy past `threshold` x the median completed duration of its stage), over- and
+// under-loaded workers, usage per tenant over a time window, and counts per state. Every query
+// reads a bounded number of rows.
+import type { WorkerView } from '../../policies/scheduling/index.ts';
+import type { TaskRow, WorkerRow } from './schema.ts';
+import type { SchedShard } from './shard.ts';
+
+export interface Straggler {
+  id: string;
+  stage: string;
+  worker: string;
+  token: string;
+  runningMs: number;
+  medianMs: number;
+  /** runningMs / medianMs */
+  ratio: number;
+  /** A speculative copy already runs. */
+  speculated: boolean;
+  row: TaskRow;
+}
+
+export interface WorkerLoad {
+  id: string;
+  live: boolean;
+  /** The largest share in use among slots, cores, memory and GPUs. */
+  utilization: number;
+  usedSlots: number;
+  slots: number;
+  heartbeatAgeMs: number;
+}
+
+export interface StateCounts {
+  runnable: number;
+  delayed: number;
+  /** Leased copies (a speculated task counts twice). */
+  leases: number;
+  done: number;
+  dead: number;
+}
+
+export function median(sorted: readonly number[]): number {
+  const n = sorted.length;
+  if (n === 0) return Number.NaN;
+  const mid = Math.floor(n / 2);
+  return n % 2 === 1
+    ? (sorted[mid] as number)
+    : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function share(used: number, cap: number): number {
+  return cap > 0 ? used / cap : 0;
+}
+
+export class SchedulerQueries {
+  constructor(private readonly shard: SchedShard) {}
+
+  private get family(): string {
+    return this.shard.k.family;
+  }
+
+  /** Median of the recent completed durations of each stage (bounded samples per stage). */
+  async stageMedians(
+    stages: readonly string[],
+  ): Promise<Map<string, { medianMs: number; samples: number }>> {
+    const out = new Map<string, { medianMs: number; samples: number }>();
+    if (stages.length === 0) return out;
+    const pipe = this.shard.redis.pipeline();
+    for (const s of stages) pipe.lrange(this.shard.k.durations(s), 0, -1);
+    const res = (await pipe.exec()) ?? [];
+    res.forEach(([err, list], i) => {
+      if (err) throw err;
+      const xs = (list as string[]).map(Number).sort((a, b) => a - b);
+      out.set(stages[i] as string, { medianMs: median(xs), samples: xs.length });
+    });
+    return out;
+  }
+
+  /**
+   * Running primary copies that have run longer than `threshold` x their stage's median, among
+   * the `limit` leases that expire first. Stages with fewer than `minSamples` completions are
+   * skipped: their median means little.
+   */
+  async stragglers(opts: {
+    now: number;
+    threshold: number;
+    minSamples?: number;
+    limit?: number;
+  }): Promise<Straggler[]> {
+    const members = await this.shard.redis.zrange(
+      this.shard.k.leases(),
+      0,
+      (opts.limit ?? 1000) - 1,
+    );
+    const ids = [...new Set(members.map((m) => m.slice(0, m.lastIndexOf('|'))))];
+    const rows = (await this.shard.tables.tasks.getMany(this.family, ids)).flatMap((r) =>
+      r && r.row.state === 'leased' && r.row.lease ? [r.row] : [],
+    );
+    const medians = await this.stageMedians([...new Set(rows.map((r) => r.stage))]);
+    const out: Straggler[] = [];
+    for (const row of rows) {
+      const m = medians.get(row.stage);
+      if (!m || m.samples < (opts.minSamples ?? 5) || !(m.medianMs > 0)) continue;
+      const runningMs = opts.now - (row.leased_at ?? opts.now);
+      if (runningMs <= opts.threshold * m.medianMs) continue;
+      out.push({
+        id: row.id,
+        stage: row.stage,
+        worker: row.worker ?? '',
+        token: row.lease ?? '',
+        runningMs,
+        medianMs: m.medianMs,
+        ratio: runningMs / m.medianMs,
+        speculated: Boolean(row.spec_lease),
+        row,
+      });
+    }
+    return out.sort((a, b) => b.ratio - a.ratio);
+  }
+
+  /** Every registered worker's row (bounded), live ones first. */
+  async workerRows(limit = 1000): Promise<WorkerRow[]> {
+    const ids = await this.shard.tables.workers.range(this.family, 'deadline', {
+      limit,
+      rev: true,
+    });
+    return (await this.shard.tables.workers.getMany(this.family, ids)).flatMap((r) =>
+      r ? [r.row] : [],
+    );
+  }
+
+  async workerLoads(now: number, limit = 1000): Promise<WorkerLoad[]> {
+    return (await this.workerRows(limit)).map((w) => ({
+      id: w.id,
+      live: w.heartbeat_deadline >= now,
+      utilization: Math.max(
+        share(w.used_slots, w.slots),
+        share(w.used_cpu_m, w.cpu_m),
+        share(w.used_mem_mb, w.mem_mb),
+        share(w.used_gpu_m, w.gpu * 1000),
+      ),
+      usedSlots: w.used_slots,
+      slots: w.slots,
+      heartbeatAgeMs: now - w.heartbeat_at,
+    }));
+  }
+
+  /** Live workers at or above `high` utilization, and at or below `low`. */
+  async loadedWorkers(opts: {
+    now: number;
+    high?: number;
+    low?: number;
+  }): Promise<{ overloaded: WorkerLoad[]; underloaded: WorkerLoad[] }> {
+    const live = (await this.workerLoads(opts.now)).filter((w) => w.live);
+    const high = opts.high ?? 0.9;
+    const low = opts.low ?? 0.25;
+    return {
+      overloaded: live
+        .filter((w) => w.utilization >= high)
+        .sort((a, b) => b.utilization - a.utilization),
+      underloaded: live
+        .filter((w) => w.utilization <= low)
+        .sort((a, b) => a.utilization - b.utilization),
+    };
+  }
+
+  /** Live workers with a free slot, as the policy sees them, with their free slots. */
+  async freeWorkers(now: number): Promise<{ view: WorkerView; freeSlots: number }[]> {
+    return (await this.workerRows()).flatMap((w) => {
+      if (w.heartbeat_deadline < now || w.used_slots >= w.slots) return [];
+      const devices = w.gpu_free ? w.gpu_free.split(',').map(Number) : [];
+      const view: WorkerView = {
+        id: w.id,
+        capacity: { cpu: w.cpu_m / 1000, memMb: w.mem_mb, gpu: w.gpu },
+        free: {
+          cpu: (w.cpu_m - w.used_cpu_m) / 1000,
+          memMb: w.mem_mb - w.used_mem_mb,
+          gpu: devices.reduce((s, d) => s + d, 0) / 1000,
+        },
+      };
+      if (devices.length > 0) view.gpuFreeMilli = devices;
+      if (w.gpu_model) view.gpuModel = w.gpu_model;
+      return [{ view, freeSlots: w.slots - w.used_slots }];
+    });
+  }
+
+  /**
+   * Core-ms of completed work per tenant in [fromMs, toMs), from the usage buckets the
+   * completions write (`bucketMs` wide, the service's setting); at most 10,000 buckets.
+   */
+  async tenantUsage(fromMs: number, toMs: number, bucketMs: number): Promise<Map<string, number>> {
+    const first = fromMs - (fromMs % bucketMs);
+    const buckets: number[] = [];
+    for (let b = first; b < toMs && buckets.length < 10_000; b += bucketMs) buckets.push(b);
+    const out = new Map<string, number>();
+    if (buckets.length === 0) return out;
+    const pipe = this.shard.redis.pipeline();
+    for (const b of buckets) pipe.hgetall(this.shard.k.usage(b));
+    for (const [err, h] of (await pipe.exec()) ?? []) {
+      if (err) throw err;
+      for (const [tenant, v] of Object.entries(h as Record<string, string>))
+        out.set(tenant, (out.get(tenant) ?? 0) + Number(v));
+    }
+    return out;
+  }
+
+  async counts(): Promise<StateCounts> {
+    const k = this.shard.k;
+    const res =
+      (await this.shard.redis
+        .pipeline()
+        .zcard(k.runnable())
+        .zcard(k.delayed())
+        .zcard(k.leases())
+        .zcard(k.done())
+        .zcard(k.dead())
+        .exec()) ?? [];
+    const v = res.map(([err, n]) => {
+      if (err) throw err;
+      return Number(n);
+    });
+    return {
+      runnable: v[0] ?? 0,
+      delayed: v[1] ?? 0,
+      leases: v[2] ?? 0,
+      done: v[3] ?? 0,
+      dead: v[4] ?? 0,
+    };
+  }
+
+  /** Completions ignored because the sender no longer held the lease. */
+  async staleCompletions(): Promise<number> {
+    return Number((await this.shard.redis.hget(this.shard.k.stats(), 'stale_completions')) ?? 0);
+  }
+
+  async deadLetters(limit = 100) {
+    const ids = await this.shard.tables.dead.range(this.family, 'dead_at', { limit, rev: true });
+    return (await this.shard.tables.dead.getMany(this.family, ids)).flatMap((r) =>
+      r ? [r.row] : [],
+    );
+  }
+
+  async job(id: string) {
+    return (await this.shard.tables.jobs.get(this.family, id))?.row ?? null;
+  }
+}

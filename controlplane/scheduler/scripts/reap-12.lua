@@ -1,0 +1,64 @@
+--[[
+  The reaper's pass, bounded: requeues copies whose lease expired (a failed attempt: retry with
+  backoff or dead-letter, as a failure would), makes tasks whose backoff ended runnable, and
+  removes workers whose heartbeat deadline passed. A worker whose copy expired is told to stop
+  it (it may be alive but stalled); its completion would be stale anyway.
+
+  Input:
+    KEYS[1..12]  the shard keys (includes/shard.lua)
+    ARGV[1..9]   now, id prefixes (includes/shard.lua)
+    ARGV[10]     most entries of each kind handled in this pass
+    ARGV[11]     finished job row time to live (ms)
+
+  Output:
+    { expired, retried, dead, dropped, promoted, workers removed, (expired id, attempt) ... }
+]]
+--@include "includes/shard.lua"
+
+local max = tonumber(ARGV[FIRST_ARG])
+JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 1])
+
+local expired, retried, dead, dropped, promoted, removed = 0, 0, 0, 0, 0, 0
+local expiredIds = {}
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW, 'LIMIT', 0, max)) do
+  local id, token = string.match(member, '^(.*)|([^|]*)$')
+  local t = id and loadTask(id)
+  if t and t.state == 'leased' and token ~= '' and (token == t.lease or token == t.specLease) then
+    local spec = token == t.specLease
+    local workerId = t.worker
+    if spec then workerId = t.specWorker end
+    local status = failCopy(t, spec, 'lease expired on worker ' .. workerId, false)
+    cancelCopy(workerId, token, id)
+    expired = expired + 1
+    expiredIds[#expiredIds + 1] = id
+    expiredIds[#expiredIds + 1] = t.attempts
+    if status == 'retry' then retried = retried + 1 end
+    if status == 'dead' then dead = dead + 1 end
+    if status == 'dropped' then dropped = dropped + 1 end
+  else
+    redis.call('ZREM', K_LEASES, member)
+  end
+end
+
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW, 'LIMIT', 0, max)) do
+  local k = P_TASK .. id
+  redis.call('ZREM', K_DELAYED, id)
+  if redis.call('HGET', k, 'state') == 'delayed' then
+    makeRunnable(k, id, NOW)
+    promoted = promoted + 1
+  end
+end
+
+for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, '-inf', '(' .. NOW, 'LIMIT', 0, max)) do
+  redis.call('DEL', P_WORKER .. wid, P_INBOX .. wid)
+  redis.call('ZREM', K_WORKERS, wid)
+  workerCache[wid] = false
+  removed = removed + 1
+end
+
+flushWorkers()
+flushTenants()
+if expired > 0 or promoted > 0 then ring() end
+local out = { expired, retried, dead, dropped, promoted, removed }
+for _, v in ipairs(expiredIds) do out[#out + 1] = v end
+return out

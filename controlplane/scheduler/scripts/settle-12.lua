@@ -1,0 +1,146 @@
+--[[
+  Settles a batch of task copies a worker finished, in one atomic step. Only the current lease
+  holder (task id + lease token) settles a task: a completion from a copy whose lease expired
+  or lost to the other copy is ignored and counted; the same completion sent twice (a retried
+  call) is answered 'again' and changes nothing. A completion releases the capacity the copy
+  held, cancels the other copy of a speculated task, records the duration (stage medians,
+  tenant service and usage), and makes children whose last parent this was runnable. A failure
+  retries with exponential backoff, or dead-letters the task once its attempts are spent.
+
+  Input:
+    KEYS[1..12]  the shard keys (includes/shard.lua)
+    ARGV[1..9]   now, id prefixes (includes/shard.lua)
+    ARGV[10]     durations kept per stage (for straggler medians)
+    ARGV[11]     usage bucket width (ms)
+    ARGV[12]     usage bucket time to live (ms)
+    ARGV[13]     finished job row time to live (ms)
+    ARGV[14]     number of items n
+    ARGV[15..]   n items of 4 fields: task id, lease token, outcome ('ok' | 'fail' | 'final'
+                 = fail without retry), detail (the result JSON, or the error message)
+
+  Output:
+    { status_1, a_1, attempts_1, job_ms_1, job_1, stage_1, tenant_1, ... } per item, where
+    status is
+      'ok'      completed now; a = duration (ms), job_ms = the job's completion time or -1
+      'again'   this same copy had completed it already
+      'stale'   not the lease holder (expired, re-leased, or the other copy won): ignored
+      'unknown' no such task
+      'retry'   failed; a = backoff (ms) before it is runnable again
+      'dead'    failed for the last time: in the dead-letter table; job_ms as for 'ok'
+      'dropped' failed, but its other (speculative) copy runs on
+]]
+--@include "includes/shard.lua"
+
+local keep = tonumber(ARGV[FIRST_ARG])
+local bucketMs = tonumber(ARGV[FIRST_ARG + 1])
+local bucketTtlMs = tonumber(ARGV[FIRST_ARG + 2])
+JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 3])
+local n = tonumber(ARGV[FIRST_ARG + 4])
+local base = FIRST_ARG + 5
+
+local out = {}
+local served, usage, durations = {}, {}, {}
+local stale, released = 0, false
+
+local function complete(t, spec, token, result)
+  local started = t.leasedAt
+  if spec then started = t.specAt end
+  local dur = NOW - started
+  releaseCopy(t, spec)
+  if spec and t.lease ~= '' then
+    releaseCopy(t, false)
+    cancelCopy(t.worker, t.lease, t.id)
+  elseif (not spec) and t.specLease ~= '' then
+    releaseCopy(t, true)
+    cancelCopy(t.specWorker, t.specLease, t.id)
+  end
+  clearLeaseFields(t.key)
+  local ranOn = t.worker
+  if spec then ranOn = t.specWorker end
+  redis.call('HSET', t.key, 'state', 'done', 'done_token', token, 'finished_at', NOW,
+    'duration_ms', dur, 'result', result, 'ran_on', ranOn)
+  redis.call('HINCRBY', t.key, '_v', 1)
+  redis.call('ZADD', K_DONE, NOW, t.id)
+  served[t.tenant] = (served[t.tenant] or 0) + dur
+  usage[t.tenant] = (usage[t.tenant] or 0) + dur * t.cpu / 1000
+  local list = durations[t.stage]
+  if list == nil then
+    list = {}
+    durations[t.stage] = list
+  end
+  list[#list + 1] = dur
+  local jobMs = jobTaskEnded(t.job, t.estimate)
+  local ck = P_CHILDREN .. t.id
+  for _, child in ipairs(redis.call('SMEMBERS', ck)) do
+    local k = P_TASK .. child
+    if redis.call('HINCRBY', k, 'pending', -1) <= 0 and redis.call('HGET', k, 'state') == 'pending' then
+      makeRunnable(k, child, NOW)
+    end
+  end
+  redis.call('DEL', ck)
+  return dur, jobMs
+end
+
+for i = 1, n do
+  local o = base + (i - 1) * 4
+  local id, token, outcome, detail = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
+  local t = loadTask(id)
+  local status, a, attempts, jobMs = 'unknown', 0, 0, -1
+  if t then
+    attempts = t.attempts
+    if t.state == 'leased' and token ~= '' and (token == t.lease or token == t.specLease) then
+      local spec = token == t.specLease
+      released = true
+      if outcome == 'ok' then
+        status = 'ok'
+        a, jobMs = complete(t, spec, token, detail)
+      else
+        local started = t.leasedAt
+        if spec then started = t.specAt end
+        local x
+        status, x = failCopy(t, spec, detail, outcome == 'final')
+        if status == 'retry' then
+          a = x
+        else
+          a = NOW - started
+          if status == 'dead' then jobMs = x end
+        end
+      end
+    elseif t.state == 'done' and t.doneToken == token then
+      status = 'again'
+    else
+      status = 'stale'
+      if outcome == 'ok' then stale = stale + 1 end
+    end
+  end
+  out[#out + 1] = status
+  out[#out + 1] = a
+  out[#out + 1] = attempts
+  out[#out + 1] = jobMs
+  if t then
+    out[#out + 1] = t.job
+    out[#out + 1] = t.stage
+    out[#out + 1] = t.tenant
+  else
+    out[#out + 1] = ''
+    out[#out + 1] = ''
+    out[#out + 1] = ''
+  end
+end
+
+flushWorkers()
+flushTenants()
+for tenant, ms in pairs(served) do redis.call('HINCRBYFLOAT', K_TSERVED, tenant, ms) end
+if next(usage) ~= nil then
+  local bucket = P_USAGE .. (NOW - NOW % bucketMs)
+  for tenant, ms in pairs(usage) do redis.call('HINCRBYFLOAT', bucket, tenant, ms) end
+  redis.call('PEXPIRE', bucket, bucketTtlMs)
+end
+for stage, list in pairs(durations) do
+  local k = P_DUR .. stage
+  redis.call('LPUSH', k, unpack(list))
+  redis.call('LTRIM', k, 0, keep - 1)
+end
+if stale > 0 then redis.call('HINCRBY', K_STATS, 'stale_completions', stale) end
+if released then ring() end
+return out

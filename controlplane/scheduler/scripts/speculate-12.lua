@@ -1,0 +1,60 @@
+--[[
+  Launches speculative copies of stragglers: a second lease of a running task on another
+  worker. Whichever copy completes first wins (settle-12.lua); the other is cancelled.
+  Checks that the task still runs under the lease the caller saw, has no copy yet, and that
+  the chosen worker is another live worker with room.
+
+  Input:
+    KEYS[1..12]  the shard keys (includes/shard.lua)
+    ARGV[1..9]   now, id prefixes (includes/shard.lua)
+    ARGV[10]     lease_ms of the copies
+    ARGV[11]     number of items n
+    ARGV[12..]   n items of 4 fields: task id, the primary lease token seen, worker id, GPU
+                 devices (csv)
+
+  Output:
+    { status_1, token_1, ... } status 'ok' | 'gone' (finished, re-leased or already copied) |
+    'same' (the worker runs the primary) | 'noworker' | 'full'; token '' unless 'ok'
+]]
+--@include "includes/shard.lua"
+
+local leaseMs = tonumber(ARGV[FIRST_ARG])
+local n = tonumber(ARGV[FIRST_ARG + 1])
+local base = FIRST_ARG + 2
+
+local out = {}
+for i = 1, n do
+  local o = base + (i - 1) * 4
+  local id, seen, wid, gpus = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
+  local t = loadTask(id)
+  local status, token = 'ok', ''
+  if not t or t.state ~= 'leased' or t.lease ~= seen or t.specLease ~= '' then
+    status = 'gone'
+  elseif wid == t.worker then
+    status = 'same'
+  else
+    local w = loadWorker(wid)
+    if not w or w.deadline < NOW then
+      status = 'noworker'
+    elseif w.usedSlots + 1 > w.slots or w.usedCpu + t.cpu > w.cpu or w.usedMem + t.mem > w.mem
+      or (t.gpu > 0 and #split(gpus, ',') ~= t.gpu) then
+      status = 'full'
+    else
+      token = tostring(redis.call('INCR', K_SEQ))
+      redis.call('HSET', t.key, 'spec_lease', token, 'spec_worker', wid, 'spec_gpus', gpus,
+        'spec_at', NOW)
+      redis.call('HINCRBY', t.key, '_v', 1)
+      redis.call('ZADD', K_LEASES, NOW + leaseMs, id .. '|' .. token)
+      account(w, 1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus)
+      tenantRunning(t.tenant, 1)
+      local r = redis.call('HMGET', t.key, 'type', 'payload')
+      redis.call('RPUSH', P_INBOX .. wid, token .. '\t' .. id .. '\t' .. r[1] .. '\t' ..
+        t.attempts .. '\t' .. leaseMs .. '\t' .. r[2])
+    end
+  end
+  out[#out + 1] = status
+  out[#out + 1] = token
+end
+flushWorkers()
+flushTenants()
+return out

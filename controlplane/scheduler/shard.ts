@@ -1,0 +1,308 @@
+// One scheduler shard's state transitions: a typed call per Lua script (one round trip each),
+// and the shard's tables for reads. Everything else in the scheduler goes through here.
+import type { WorkerView } from '../../policies/scheduling/index.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import type { Keys } from '../store/keys.ts';
+import { Table } from '../store/table.ts';
+import { schedulerErrorFromReply } from './errors.ts';
+import { SchedKeys } from './keys.ts';
+import { tableSpecs } from './schema.ts';
+import { schedulerScripts, type SchedulerScript } from './scripts.ts';
+import { encodeTask, SUBMIT_STRIDE, type NormalTask } from './tasks.ts';
+import type {
+  SettleItem,
+  SettleResult,
+  SettleStatus,
+  SubmitResult,
+  WorkerCapacity,
+} from './types.ts';
+
+export type ClaimStatus = 'ok' | 'gone' | 'noworker' | 'full';
+
+export interface AssignmentArg {
+  taskId: string;
+  workerId: string;
+  gpus?: readonly number[];
+}
+
+/** A runnable task as the dispatch script returns it (see views.ts for the policy's view). */
+export interface RawTask {
+  id: string;
+  readyAt: number;
+  view: string;
+  attempts: number;
+  depth: number;
+  tenant: string;
+  job: string;
+}
+
+/** A live worker with free capacity, as the policy sees it, plus its free slots. */
+export interface FreeWorker {
+  view: WorkerView;
+  freeSlots: number;
+}
+
+export interface DispatchReply {
+  claims: { status: ClaimStatus; waitMs: number }[];
+  /** Runnable tasks in the shard (not just the window). */
+  queued: number;
+  tasks: RawTask[];
+  tenants: Map<string, { running: number; servedMs: number }>;
+  jobRemainingWorkMs: Map<string, number>;
+  workers: FreeWorker[];
+}
+
+export interface DispatchArgs {
+  leaseMs: number;
+  retryLimit: number;
+  backoffMs: number;
+  window: number;
+  workersMax: number;
+  assignments: readonly AssignmentArg[];
+}
+
+export interface SettleArgs {
+  durationsKept: number;
+  usageBucketMs: number;
+  usageTtlMs: number;
+  jobTtlMs: number;
+}
+
+export interface ReapReply {
+  expired: number;
+  retried: number;
+  dead: number;
+  dropped: number;
+  promoted: number;
+  workersRemoved: number;
+  expiredTasks: { id: string; attempt: number }[];
+}
+
+export interface HeartbeatArgs {
+  workerId: string;
+  heartbeatMs: number;
+  capacity: WorkerCapacity;
+  slots: number;
+  host: string;
+  pid: number;
+  held: readonly { taskId: string; token: string }[];
+}
+
+const SETTLE_REPLY_STRIDE = 7;
+const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
+
+export class SchedShard {
+  readonly k: SchedKeys;
+  readonly tables;
+  private readonly head: string[];
+
+  constructor(
+    readonly redis: RedisClient,
+    keys: Keys,
+    readonly shard = '0',
+  ) {
+    this.k = new SchedKeys(keys, shard);
+    const specs = tableSpecs(this.k.family);
+    this.tables = {
+      tasks: new Table(redis, keys, specs.tasks),
+      workers: new Table(redis, keys, specs.workers),
+      jobs: new Table(redis, keys, specs.jobs),
+      dead: new Table(redis, keys, specs.dead),
+    };
+    this.head = this.k.prefixes();
+  }
+
+  private run(name: SchedulerScript, now: number, args: (string | number)[]): Promise<unknown[]> {
+    return schedulerScripts.run(this.redis, name, this.k.shardKeys(), [now, ...this.head, ...args]);
+  }
+
+  async submit(tasks: readonly NormalTask[], now: number): Promise<SubmitResult[]> {
+    if (tasks.length === 0) return [];
+    const args: (string | number)[] = [tasks.length];
+    for (const t of tasks) {
+      const enc = encodeTask(t, now);
+      if (enc.length !== SUBMIT_STRIDE) throw new Error('submit stride mismatch');
+      args.push(...enc);
+    }
+    const reply = await this.run('submit', now, args);
+    const err = schedulerErrorFromReply(reply, `scheduler shard ${this.shard}`);
+    if (err) throw err;
+    const out: SubmitResult[] = [];
+    for (let i = 1; i + 1 < reply.length; i += 2)
+      out.push({ id: String(reply[i]), created: Number(reply[i + 1]) === 1 });
+    return out;
+  }
+
+  async dispatch(a: DispatchArgs, now: number): Promise<DispatchReply> {
+    const args: (string | number)[] = [
+      a.leaseMs,
+      a.retryLimit,
+      a.backoffMs,
+      a.window,
+      a.workersMax,
+      a.assignments.length,
+    ];
+    for (const x of a.assignments) args.push(x.taskId, x.workerId, (x.gpus ?? []).join(','));
+    const r = await this.run('dispatch', now, args);
+    let i = 0;
+    const next = (): unknown => r[i++];
+    const n = Number(next());
+    const claims: DispatchReply['claims'] = [];
+    for (let c = 0; c < n; c++) {
+      const status = String(next()) as ClaimStatus;
+      claims.push({ status, waitMs: Number(next()) });
+    }
+    const queued = Number(next());
+    const tasks: RawTask[] = [];
+    const nt = Number(next());
+    for (let t = 0; t < nt; t++) {
+      tasks.push({
+        id: String(next()),
+        readyAt: Number(next()),
+        view: String(next()),
+        attempts: Number(next()),
+        depth: Number(next()),
+        tenant: String(next()),
+        job: String(next()),
+      });
+    }
+    const tenants = new Map<string, { running: number; servedMs: number }>();
+    const nm = Number(next());
+    for (let t = 0; t < nm; t++)
+      tenants.set(String(next()), { running: Number(next()), servedMs: Number(next()) });
+    const jobRemainingWorkMs = new Map<string, number>();
+    const nj = Number(next());
+    for (let t = 0; t < nj; t++) jobRemainingWorkMs.set(String(next()), Number(next()));
+    const workers: FreeWorker[] = [];
+    const nw = Number(next());
+    for (let t = 0; t < nw; t++) {
+      const id = String(next());
+      const cpuM = Number(next());
+      const mem = Number(next());
+      const gpu = Number(next());
+      const freeCpuM = Number(next());
+      const freeMem = Number(next());
+      const gpuFree = str(next());
+      const freeSlots = Number(next());
+      const model = str(next());
+      const devices = gpuFree === '' ? [] : gpuFree.split(',').map(Number);
+      const view: WorkerView = {
+        id,
+        capacity: { cpu: cpuM / 1000, memMb: mem, gpu },
+        free: {
+          cpu: freeCpuM / 1000,
+          memMb: freeMem,
+          gpu: devices.reduce((s, d) => s + d, 0) / 1000,
+        },
+      };
+      if (devices.length > 0) view.gpuFreeMilli = devices;
+      if (model !== '') view.gpuModel = model;
+      workers.push({ view, freeSlots });
+    }
+    return { claims, queued, tasks, tenants, jobRemainingWorkMs, workers };
+  }
+
+  async settle(items: readonly SettleItem[], a: SettleArgs, now: number): Promise<SettleResult[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [
+      a.durationsKept,
+      a.usageBucketMs,
+      a.usageTtlMs,
+      a.jobTtlMs,
+      items.length,
+    ];
+    for (const it of items) {
+      const detail =
+        it.outcome === 'ok' ? JSON.stringify(it.detail ?? null) : String(it.detail ?? 'failed');
+      args.push(it.taskId, it.token, it.outcome, detail);
+    }
+    const r = await this.run('settle', now, args);
+    return items.map((it, j) => {
+      const o = SETTLE_REPLY_STRIDE * j;
+      const jobMs = Number(r[o + 3]);
+      return {
+        taskId: it.taskId,
+        status: String(r[o]) as SettleStatus,
+        ms: Number(r[o + 1]),
+        attempts: Number(r[o + 2]),
+        ...(jobMs >= 0 ? { jobCompletionMs: jobMs } : {}),
+        jobId: String(r[o + 4]),
+        stage: String(r[o + 5]),
+        tenant: String(r[o + 6]),
+      };
+    });
+  }
+
+  /** Returns whether the worker was (re)registered, and the tokens it no longer holds. */
+  async heartbeat(a: HeartbeatArgs, now: number): Promise<{ registered: boolean; lost: string[] }> {
+    const c = a.capacity;
+    const args: (string | number)[] = [
+      a.workerId,
+      a.heartbeatMs,
+      Math.round(c.cpu * 1000),
+      Math.floor(c.memMb),
+      c.gpu ?? 0,
+      c.gpuModel ?? '',
+      a.slots,
+      a.host,
+      a.pid,
+      a.held.length,
+    ];
+    for (const h of a.held) args.push(h.taskId, h.token);
+    const r = await this.run('heartbeat', now, args);
+    return { registered: Number(r[0]) === 1, lost: r.slice(1).map(String) };
+  }
+
+  async deregister(workerId: string, now: number): Promise<boolean> {
+    const r = await this.run('deregister', now, [workerId]);
+    return Number(r[0]) === 1;
+  }
+
+  async reap(max: number, jobTtlMs: number, now: number): Promise<ReapReply> {
+    const r = (await this.run('reap', now, [max, jobTtlMs])).map((x) => x as string | number);
+    const expiredTasks: ReapReply['expiredTasks'] = [];
+    for (let i = 6; i + 1 < r.length; i += 2)
+      expiredTasks.push({ id: String(r[i]), attempt: Number(r[i + 1]) });
+    return {
+      expired: Number(r[0]),
+      retried: Number(r[1]),
+      dead: Number(r[2]),
+      dropped: Number(r[3]),
+      promoted: Number(r[4]),
+      workersRemoved: Number(r[5]),
+      expiredTasks,
+    };
+  }
+
+  async speculate(
+    leaseMs: number,
+    items: readonly {
+      taskId: string;
+      seenToken: string;
+      workerId: string;
+      gpus?: readonly number[];
+    }[],
+    now: number,
+  ): Promise<{ status: string; token: string }[]> {
+    if (items.length === 0) return [];
+    const args: (string | number)[] = [leaseMs, items.length];
+    for (const it of items)
+      args.push(it.taskId, it.seenToken, it.workerId, (it.gpus ?? []).join(','));
+    const r = await this.run('speculate', now, args);
+    return items.map((_, j) => ({ status: String(r[2 * j]), token: String(r[2 * j + 1]) }));
+  }
+
+  async prune(
+    a: { doneBefore: number; doneMax: number; deadBefore: number; deadMax: number; budget: number },
+    now: number,
+  ): Promise<{ done: number; dead: number }> {
+    const r = await this.run('prune', now, [
+      a.doneBefore,
+      a.doneMax,
+      a.deadBefore,
+      a.deadMax,
+      a.budget,
+    ]);
+    return { done: Number(r[0]), dead: Number(r[1]) };
+  }
+}

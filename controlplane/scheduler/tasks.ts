@@ -1,0 +1,241 @@
+// Checks submitted task descriptions and encodes them as the submit script's arguments. Bad
+// input fails before anything is sent, naming the task, the field and the rule.
+import { SchedulerInputError } from './errors.ts';
+import type { TaskSpec } from './types.ts';
+
+/** Ids, types, stages, tenants and jobs become key parts and separators: keep them plain. */
+const NAME_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
+export const SUBMIT_BATCH_MAX = 5_000;
+export const PARENTS_MAX = 1_000;
+const IDEM_KEY_MAX = 256;
+const GPU_MILLI = 1000;
+/** Fields per task in submit-12.lua's ARGV. */
+export const SUBMIT_STRIDE = 17;
+
+export interface SubmitLimits {
+  payloadBytesMax: number;
+}
+
+export function checkName(value: unknown, field: string, where: string): string {
+  if (typeof value !== 'string' || !NAME_RE.test(value)) {
+    throw new SchedulerInputError(
+      `${where}: ${field} must be 1-128 letters, digits or _ . : @ -, got ${JSON.stringify(value)}`,
+      field,
+      'name',
+    );
+  }
+  return value;
+}
+
+function checkNumber(
+  value: unknown,
+  field: string,
+  where: string,
+  opts: { min?: number; max?: number; integer?: boolean } = {},
+): number {
+  const bad = (rule: string, what: string) =>
+    new SchedulerInputError(`${where}: ${field} ${what}, got ${String(value)}`, field, rule);
+  if (typeof value !== 'number' || !Number.isFinite(value))
+    throw bad('type', 'must be a finite number');
+  if (opts.integer && !Number.isInteger(value)) throw bad('integer', 'must be an integer');
+  if (opts.min !== undefined && value < opts.min) throw bad('min', `must be >= ${opts.min}`);
+  if (opts.max !== undefined && value > opts.max) throw bad('max', `must be <= ${opts.max}`);
+  return value;
+}
+
+export interface NormalTask {
+  id: string;
+  idempotencyKey: string;
+  type: string;
+  stage: string;
+  tenant: string;
+  jobId: string;
+  priority: number;
+  cpuMilli: number;
+  memMb: number;
+  gpu: number;
+  gpuMilli: number;
+  gpuModels: string[];
+  estimateMs: number | undefined;
+  payload: string;
+  parents: string[];
+  criticalPathMs: number;
+}
+
+/** Checks one task and fills its defaults. */
+export function normalizeTask(
+  spec: TaskSpec,
+  index: number,
+  newId: () => string,
+  limits: SubmitLimits,
+): NormalTask {
+  const id = spec.id === undefined ? newId() : checkName(spec.id, 'id', `task #${index}`);
+  const where = `task ${id}`;
+  const type = checkName(spec.type, 'type', where);
+  const d = spec.demand ?? {};
+  const cpu = checkNumber(d.cpu ?? 1, 'demand.cpu', where, { min: 0, max: 1e6 });
+  const memMb = checkNumber(d.memMb ?? 0, 'demand.memMb', where, { min: 0, max: 1e9 });
+  const gpu = checkNumber(d.gpu ?? 0, 'demand.gpu', where, { min: 0, max: 64, integer: true });
+  const gpuMilli = checkNumber(d.gpuMilli ?? GPU_MILLI, 'demand.gpuMilli', where, {
+    min: 1,
+    max: GPU_MILLI,
+    integer: true,
+  });
+  const gpuModels = (d.gpuModels ?? []).map((m) => checkName(m, 'demand.gpuModels', where));
+  const parents = spec.parents ?? [];
+  if (!Array.isArray(parents) || parents.length > PARENTS_MAX)
+    throw new SchedulerInputError(
+      `${where}: parents must be an array of at most ${PARENTS_MAX} ids`,
+      'parents',
+      'max',
+    );
+  for (const p of parents) checkName(p, 'parents', where);
+  if (spec.idempotencyKey !== undefined) {
+    const k = spec.idempotencyKey;
+    if (typeof k !== 'string' || k.length === 0 || k.length > IDEM_KEY_MAX)
+      throw new SchedulerInputError(
+        `${where}: idempotencyKey must be a string of 1-${IDEM_KEY_MAX} characters`,
+        'idempotencyKey',
+        'length',
+      );
+  }
+  let payload: string;
+  try {
+    payload = JSON.stringify(spec.payload ?? null);
+  } catch (err) {
+    throw new SchedulerInputError(
+      `${where}: payload must be JSON-serializable: ${(err as Error).message}`,
+      'payload',
+      'json',
+    );
+  }
+  if (Buffer.byteLength(payload) > limits.payloadBytesMax)
+    throw new SchedulerInputError(
+      `${where}: payload must be at most ${limits.payloadBytesMax} bytes as JSON`,
+      'payload',
+      'max_bytes',
+    );
+  const estimateMs =
+    spec.estimateMs === undefined
+      ? undefined
+      : checkNumber(spec.estimateMs, 'estimateMs', where, { min: 0, max: 1e12 });
+  return {
+    id,
+    idempotencyKey: spec.idempotencyKey ?? '',
+    type,
+    stage: spec.stage === undefined ? type : checkName(spec.stage, 'stage', where),
+    tenant: spec.tenant === undefined ? 'default' : checkName(spec.tenant, 'tenant', where),
+    jobId: spec.jobId === undefined ? id : checkName(spec.jobId, 'jobId', where),
+    priority: checkNumber(spec.priority ?? 0, 'priority', where, { min: -1e9, max: 1e9 }),
+    cpuMilli: Math.round(cpu * 1000),
+    memMb: Math.ceil(memMb),
+    gpu,
+    gpuMilli,
+    gpuModels,
+    estimateMs,
+    payload,
+    parents,
+    criticalPathMs:
+      spec.criticalPathMs === undefined
+        ? -1
+        : checkNumber(spec.criticalPathMs, 'criticalPathMs', where, { min: 0 }),
+  };
+}
+
+/**
+ * Checks a batch: sizes, in-batch parents before their children, and fills each task's
+ * critical path (its estimate plus the longest path below it among the batch's tasks) where
+ * the caller gave none.
+ */
+export function normalizeBatch(
+  specs: readonly TaskSpec[],
+  newId: () => string,
+  limits: SubmitLimits,
+): NormalTask[] {
+  if (specs.length > SUBMIT_BATCH_MAX)
+    throw new SchedulerInputError(
+      `submit: at most ${SUBMIT_BATCH_MAX} tasks per call, got ${specs.length}`,
+      'tasks',
+      'max',
+    );
+  const tasks = specs.map((s, i) => normalizeTask(s, i, newId, limits));
+  const position = new Map<string, number>();
+  tasks.forEach((t, i) => {
+    if (!position.has(t.id)) position.set(t.id, i);
+  });
+  tasks.forEach((t, i) => {
+    for (const p of t.parents) {
+      const at = position.get(p);
+      if (p === t.id || (at !== undefined && at > i))
+        throw new SchedulerInputError(
+          `task ${t.id}: parent ${p} must come earlier in the batch (a DAG, listed parents first)`,
+          'parents',
+          'order',
+        );
+    }
+  });
+  // Critical paths, children before parents (children come later in the batch).
+  const below = new Float64Array(tasks.length);
+  for (let i = tasks.length - 1; i >= 0; i--) {
+    const t = tasks[i] as NormalTask;
+    if (t.criticalPathMs < 0) t.criticalPathMs = (t.estimateMs ?? 0) + (below[i] as number);
+    for (const p of t.parents) {
+      const at = position.get(p);
+      if (at !== undefined) below[at] = Math.max(below[at] as number, t.criticalPathMs);
+    }
+  }
+  return tasks;
+}
+
+/** The static part of a task's policy view, stored once on the row (see views.ts). */
+export interface StaticView {
+  j: string;
+  t: string;
+  p: number;
+  c: number;
+  m: number;
+  g: number;
+  gm: number;
+  gl?: string[];
+  e?: number;
+  s: number;
+  cp: number;
+}
+
+export function staticView(t: NormalTask, submittedAt: number): StaticView {
+  return {
+    j: t.jobId,
+    t: t.tenant,
+    p: t.priority,
+    c: t.cpuMilli / 1000,
+    m: t.memMb,
+    g: t.gpu,
+    gm: t.gpuMilli,
+    ...(t.gpuModels.length > 0 ? { gl: t.gpuModels } : {}),
+    ...(t.estimateMs !== undefined ? { e: t.estimateMs } : {}),
+    s: submittedAt,
+    cp: t.criticalPathMs,
+  };
+}
+
+export function encodeTask(t: NormalTask, now: number): (string | number)[] {
+  return [
+    t.id,
+    t.idempotencyKey,
+    t.type,
+    t.stage,
+    t.tenant,
+    t.jobId,
+    t.priority,
+    t.cpuMilli,
+    t.memMb,
+    t.gpu,
+    t.gpuMilli,
+    t.gpuModels.join(','),
+    t.estimateMs === undefined ? '' : t.estimateMs,
+    t.payload,
+    t.parents.join(','),
+    t.criticalPathMs,
+    JSON.stringify(staticView(t, now)),
+  ];
+}

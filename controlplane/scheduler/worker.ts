@@ -1,0 +1,387 @@
+// The worker runtime: runs task copies the dispatcher pushed to this worker's inbox, with
+// handlers registered by task type, at most `concurrency` at a time. It blocks on its inbox (no
+// polling loop), heartbeats and renews the leases of what it runs, and settles finished copies
+// in batches: one settle call carries every copy that finished while the previous call was in
+// flight. A slot is freed only once its settle is acknowledged, so a completion is never lost to
+// a crash after it was reported done. A copy the scheduler cancelled (its lease expired, or the
+// other speculative copy won) is aborted and not settled.
+import { hostname, totalmem } from 'node:os';
+import { createLogger, type Logger } from '../log.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { Keys } from '../store/keys.ts';
+import { Telemetry } from '../telemetry/metrics.ts';
+import type { TraceWriter } from '../telemetry/traces.ts';
+import { systemClock, type Clock } from './clock.ts';
+import { BlockingList } from './doorbell.ts';
+import { SchedulerInputError } from './errors.ts';
+import { parseInboxEntry } from './inbox.ts';
+import { traceWriters } from './service.ts';
+import { SchedShard, type SettleArgs } from './shard.ts';
+import { checkName } from './tasks.ts';
+import { SCHEDULER_SERVICE, type TraceKind } from './traces.ts';
+import type { LeasedTask, SettleItem, SettleResult, WorkerCapacity } from './types.ts';
+
+export interface TaskContext extends LeasedTask {
+  workerId: string;
+  /** Aborted when the scheduler cancels this copy or the worker stops without draining. */
+  signal: AbortSignal;
+}
+
+export type TaskHandler = (task: TaskContext) => unknown;
+
+/** Thrown by a handler: fail the task without retrying it (straight to the dead letters). */
+export class PermanentTaskError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PermanentTaskError';
+  }
+}
+
+export interface WorkerRuntimeOptions {
+  redis: RedisClient;
+  handlers: Record<string, TaskHandler>;
+  /** Copies run at once at most (the worker's slots). */
+  concurrency: number;
+  keys?: Keys;
+  shard?: string;
+  id?: string;
+  /** Defaults: one core per slot, the machine's memory, no GPU. */
+  capacity?: WorkerCapacity;
+  heartbeatMs?: number;
+  /** Longest block on the inbox before looking again. */
+  idleWaitMs?: number;
+  settleBatchMax?: number;
+  settle?: Partial<SettleArgs>;
+  clock?: Clock;
+  log?: Logger;
+  telemetryIntervalMs?: number;
+  traceSampleRate?: Partial<Record<TraceKind, number>>;
+}
+
+export const DEFAULT_SETTLE_ARGS: SettleArgs = {
+  durationsKept: 101,
+  usageBucketMs: 10_000,
+  usageTtlMs: 7 * 24 * 3_600_000,
+  jobTtlMs: 24 * 3_600_000,
+};
+
+interface Running {
+  task: LeasedTask;
+  controller: AbortController;
+  cancelled: boolean;
+  /** Set once the handler finished and the settle item is queued or sent. */
+  settling: boolean;
+  startedAt: number;
+}
+
+const RESULT_BYTES_MAX = 64 * 1024;
+const STOP_SETTLE_TRIES = 5;
+
+export class WorkerRuntime {
+  readonly id: string;
+  readonly shard: SchedShard;
+  readonly telemetry: Telemetry;
+  private readonly traces: Record<TraceKind, TraceWriter>;
+  private readonly o: Required<
+    Pick<WorkerRuntimeOptions, 'heartbeatMs' | 'idleWaitMs' | 'settleBatchMax'>
+  > &
+    WorkerRuntimeOptions;
+  private readonly capacity: WorkerCapacity;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly settleArgs: SettleArgs;
+  private readonly inbox: BlockingList;
+  private readonly active = new Map<string, Running>();
+  private queue: SettleItem[] = [];
+  private flushing: Promise<void> | undefined;
+  private slotWaiters: (() => void)[] = [];
+  private stopping = false;
+  private heartbeatStopped = false;
+  private fetchLoop: Promise<void> | undefined;
+  private hbTimer: NodeJS.Timeout | undefined;
+  private hbRunning: Promise<void> | undefined;
+  /** Settle acknowledgements seen, by status; for tests and reports. */
+  readonly settled = new Map<string, number>();
+
+  private constructor(o: WorkerRuntimeOptions) {
+    if (!Number.isInteger(o.concurrency) || o.concurrency < 1 || o.concurrency > 10_000)
+      throw new SchedulerInputError(
+        `worker: concurrency must be an integer in 1..10000, got ${o.concurrency}`,
+        'concurrency',
+        'range',
+      );
+    this.o = { heartbeatMs: 1_000, idleWaitMs: 1_000, settleBatchMax: 500, ...o };
+    const keys = o.keys ?? new Keys();
+    this.id = checkName(
+      o.id ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+      'id',
+      'worker',
+    );
+    this.shard = new SchedShard(o.redis, keys, o.shard ?? '0');
+    this.capacity = o.capacity ?? {
+      cpu: o.concurrency,
+      memMb: Math.floor(totalmem() / 2 ** 20),
+      gpu: 0,
+    };
+    this.clock = o.clock ?? systemClock;
+    this.log = o.log ?? createLogger(`worker ${this.id}`);
+    this.settleArgs = { ...DEFAULT_SETTLE_ARGS, ...o.settle };
+    this.telemetry = new Telemetry({
+      redis: o.redis,
+      keys,
+      service: SCHEDULER_SERVICE,
+      instance: this.id,
+      ...(o.telemetryIntervalMs ? { intervalMs: o.telemetryIntervalMs } : {}),
+    });
+    this.traces = traceWriters(o.redis, keys, o.traceSampleRate);
+    this.inbox = new BlockingList(o.redis, this.shard.k.inbox(this.id));
+  }
+
+  /** Registers the worker (its first heartbeat) and starts taking work. */
+  static async start(o: WorkerRuntimeOptions): Promise<WorkerRuntime> {
+    const w = new WorkerRuntime(o);
+    await w.heartbeat();
+    w.telemetry.start();
+    w.fetchLoop = w.fetch();
+    w.scheduleHeartbeat();
+    return w;
+  }
+
+  /** Copies running or awaiting their settle acknowledgement. */
+  get busy(): number {
+    return this.active.size;
+  }
+
+  private async fetch(): Promise<void> {
+    let failures = 0;
+    while (!this.stopping) {
+      const free = this.o.concurrency - this.active.size;
+      if (free <= 0) {
+        await new Promise<void>((r) => this.slotWaiters.push(r));
+        continue;
+      }
+      let entries: string[];
+      try {
+        entries = await this.inbox.pop(free, this.o.idleWaitMs);
+        failures = 0;
+      } catch (err) {
+        if (this.stopping) break;
+        failures++;
+        this.log.warn({ err: (err as Error).message }, 'inbox read failed');
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+        continue;
+      }
+      for (const e of entries) this.accept(e);
+    }
+  }
+
+  private accept(raw: string): void {
+    const entry = parseInboxEntry(raw);
+    if (!entry) {
+      this.log.error({ entry: raw.slice(0, 200) }, 'malformed inbox entry dropped');
+      return;
+    }
+    if (entry.kind === 'cancel') {
+      this.cancel(entry.token);
+      return;
+    }
+    const task = entry.task;
+    if (this.active.has(task.token)) return; // the same copy twice: run it once
+    const controller = new AbortController();
+    const run: Running = {
+      task,
+      controller,
+      cancelled: false,
+      settling: false,
+      startedAt: this.clock.now(),
+    };
+    this.active.set(task.token, run);
+    const handler = this.o.handlers[task.type];
+    const ctx: TaskContext = { ...task, workerId: this.id, signal: controller.signal };
+    const exec = handler
+      ? (async () => handler(ctx))()
+      : Promise.reject(new Error(`no handler for task type ${task.type} on worker ${this.id}`));
+    exec.then(
+      (result) => this.finished(run, 'ok', result),
+      (err: unknown) =>
+        this.finished(
+          run,
+          err instanceof PermanentTaskError ? 'final' : 'fail',
+          err instanceof Error ? err.message : String(err),
+        ),
+    );
+  }
+
+  private finished(run: Running, outcome: SettleItem['outcome'], detail: unknown): void {
+    if (run.cancelled) {
+      this.release(run.task.token);
+      return;
+    }
+    if (outcome === 'ok') {
+      let json: string | undefined;
+      try {
+        json = JSON.stringify(detail ?? null);
+      } catch {
+        json = undefined;
+      }
+      if (json === undefined || Buffer.byteLength(json) > RESULT_BYTES_MAX) {
+        outcome = 'fail';
+        detail = `result of task ${run.task.id} is not JSON of at most ${RESULT_BYTES_MAX} bytes`;
+      }
+    }
+    run.settling = true;
+    this.queue.push({ taskId: run.task.id, token: run.task.token, outcome, detail });
+    this.kick();
+  }
+
+  /** Starts a flush unless one runs; one that ends with items queued starts the next. */
+  private kick(): void {
+    if (this.flushing) return;
+    this.flushing = this.flush().finally(() => {
+      this.flushing = undefined;
+      if (this.queue.length > 0) this.kick();
+    });
+  }
+
+  private cancel(token: string): void {
+    const run = this.active.get(token);
+    if (!run || run.settling) return;
+    run.cancelled = true;
+    run.controller.abort(new Error(`task ${run.task.id} copy ${token} was cancelled`));
+    this.telemetry.inc('tasks_cancelled');
+  }
+
+  private release(token: string): void {
+    this.active.delete(token);
+    const waiters = this.slotWaiters;
+    this.slotWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  /** Sends queued settles until the queue is empty; retries a failed call with backoff. */
+  private async flush(): Promise<void> {
+    let failures = 0;
+    while (this.queue.length > 0) {
+      const batch = this.queue.slice(0, this.o.settleBatchMax);
+      try {
+        const results = await this.shard.settle(batch, this.settleArgs, this.clock.now());
+        this.queue = this.queue.slice(batch.length);
+        failures = 0;
+        batch.forEach((item, i) => this.acknowledged(item, results[i] as SettleResult));
+      } catch (err) {
+        // The call may or may not have run: sending it again is safe (a repeated completion
+        // answers 'again'; a repeated failure of a requeued copy is 'stale').
+        failures++;
+        // A stopped worker gives up after a few tries: the copies' leases expire and the
+        // tasks run again (nothing was acknowledged, so nothing acknowledged is lost).
+        if (this.heartbeatStopped && failures > STOP_SETTLE_TRIES) {
+          this.queue = [];
+          break;
+        }
+        this.log.warn({ err: (err as Error).message, failures }, 'settle failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+      }
+    }
+  }
+
+  private acknowledged(item: SettleItem, r: SettleResult): void {
+    const run = this.active.get(item.token);
+    this.settled.set(r.status, (this.settled.get(r.status) ?? 0) + 1);
+    const t = this.telemetry;
+    const now = this.clock.now();
+    if (r.status === 'ok' || r.status === 'again') t.inc('tasks_completed');
+    else if (r.status === 'retry' || r.status === 'dead' || r.status === 'dropped')
+      t.inc('tasks_failed');
+    else t.inc('tasks_stale');
+    if (r.status === 'dead') t.inc('tasks_dead');
+    if (r.status === 'ok') t.observe('task_duration_ms', r.ms);
+    if (r.jobCompletionMs !== undefined) {
+      t.observe('job_completion_ms', r.jobCompletionMs);
+      this.traces.jobs.record({
+        at: now,
+        job: r.jobId,
+        tenant: r.tenant,
+        completion_ms: r.jobCompletionMs,
+        failed: r.status === 'dead',
+      });
+    }
+    if (run && r.status !== 'again' && r.status !== 'unknown') {
+      this.traces.durations.record({
+        at: now,
+        id: item.taskId,
+        job: r.jobId,
+        stage: r.stage,
+        tenant: r.tenant,
+        worker: this.id,
+        attempt: run.task.attempt,
+        started_at: run.startedAt,
+        duration_ms: r.status === 'retry' ? now - run.startedAt : r.ms,
+        outcome: r.status,
+      });
+    }
+    this.release(item.token);
+  }
+
+  private scheduleHeartbeat(): void {
+    if (this.heartbeatStopped) return;
+    let every = this.o.heartbeatMs;
+    for (const run of this.active.values()) every = Math.min(every, run.task.leaseMs / 3);
+    this.hbTimer = setTimeout(
+      () => {
+        this.hbRunning = this.heartbeat()
+          .catch((err: Error) => this.log.warn({ err: err.message }, 'heartbeat failed'))
+          .finally(() => this.scheduleHeartbeat());
+      },
+      Math.max(50, every),
+    );
+  }
+
+  /** Beats, renews the leases of running copies and stops the copies it lost. */
+  async heartbeat(): Promise<void> {
+    const held = [...this.active.values()]
+      .filter((r) => !r.cancelled)
+      .map((r) => ({ taskId: r.task.id, token: r.task.token }));
+    const res = await this.shard.heartbeat(
+      {
+        workerId: this.id,
+        heartbeatMs: this.o.heartbeatMs,
+        capacity: this.capacity,
+        slots: this.o.concurrency,
+        host: hostname(),
+        pid: process.pid,
+        held,
+      },
+      this.clock.now(),
+    );
+    for (const token of res.lost) this.cancel(token);
+  }
+
+  /**
+   * Stops taking work. With `drain` (the default) running copies finish and are settled first
+   * (at most `timeoutMs`); without, they are aborted and left to their leases. Then the worker
+   * leaves the workers table.
+   */
+  async stop(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    this.stopping = true;
+    this.inbox.close();
+    for (const w of this.slotWaiters) w();
+    this.slotWaiters = [];
+    await this.fetchLoop;
+    if (opts.drain ?? true) {
+      const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+      while (this.active.size > 0 && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+    }
+    for (const run of this.active.values()) {
+      run.cancelled = true;
+      run.controller.abort(new Error('worker stopped'));
+    }
+    this.heartbeatStopped = true;
+    if (this.hbTimer) clearTimeout(this.hbTimer);
+    await this.hbRunning;
+    await this.flushing;
+    await this.shard.deregister(this.id, this.clock.now()).catch(() => false);
+    await Promise.all(Object.values(this.traces).map((t) => t.flush().catch(() => 0)));
+    await this.telemetry.stop();
+  }
+}

@@ -1,0 +1,110 @@
+// A scheduler under test: a seeded knobs table (with test defaults), a knob client, the
+// scheduler service of one shard, and workers, all on a unique key prefix; stop() closes all.
+import { CATALOG, type KnobSpec, type KnobValue } from '../../knobs/index.ts';
+import { KnobClient } from '../../controlplane/knobs/client.ts';
+import { ManualClock } from '../../controlplane/knobs/clock.ts';
+import { KnobTable } from '../../controlplane/knobs/table.ts';
+import { createLogger } from '../../controlplane/log.ts';
+import type { RedisClient } from '../../controlplane/redis/connect.ts';
+import {
+  SCHEDULER_KNOBS,
+  SchedulerService,
+  type SchedulerServiceOptions,
+} from '../../controlplane/scheduler/service.ts';
+import { WorkerRuntime, type WorkerRuntimeOptions } from '../../controlplane/scheduler/worker.ts';
+import type { Keys } from '../../controlplane/store/keys.ts';
+import { uniqueKeys, type TestRedis } from './redis.ts';
+
+const HOUR = 3_600_000;
+export const quietLog = createLogger('scheduler-test', 'silent');
+
+/** The catalog with other defaults (seeded as version 1, so no cooldown applies to them). */
+export function catalogWith(defaults: Record<string, KnobValue>): KnobSpec[] {
+  return CATALOG.map((k) =>
+    k.name in defaults ? ({ ...k, default: defaults[k.name] } as KnobSpec) : k,
+  );
+}
+
+export interface SchedulerHarness {
+  keys: Keys;
+  redis: RedisClient;
+  table: KnobTable;
+  knobClock: ManualClock;
+  knobs: KnobClient;
+  service: SchedulerService;
+  /** Promotes a knob as an operator, past any cooldown; resolves once the service sees it. */
+  setKnob(name: string, value: KnobValue): Promise<void>;
+  worker(o: Omit<WorkerRuntimeOptions, 'redis' | 'keys'>): Promise<WorkerRuntime>;
+  stop(): Promise<void>;
+}
+
+export async function startScheduler(
+  redis: TestRedis,
+  opts: {
+    knobs?: Record<string, KnobValue>;
+    service?: Partial<SchedulerServiceOptions>;
+    keys?: Keys;
+  } = {},
+): Promise<SchedulerHarness> {
+  const keys = opts.keys ?? uniqueKeys();
+  const client = redis.client();
+  const knobClock = new ManualClock(Date.now());
+  const table = new KnobTable(client, {
+    keys,
+    clock: knobClock,
+    catalog: catalogWith({
+      'scheduler.retry_backoff_ms': 10,
+      'scheduler.lease_ms': 2_000,
+      ...opts.knobs,
+    }),
+  });
+  await table.seed();
+  const knobs = await KnobClient.start({ table, names: SCHEDULER_KNOBS, resyncIntervalMs: 200 });
+  const service = SchedulerService.start({
+    redis: client,
+    knobs,
+    keys,
+    log: quietLog,
+    reapIntervalMs: 50,
+    speculateIntervalMs: 100,
+    idleWaitMs: 100,
+    traceSampleRate: { arrivals: 1, durations: 1, decisions: 1, jobs: 1 },
+    ...opts.service,
+  });
+  const workers: WorkerRuntime[] = [];
+  return {
+    keys,
+    redis: client,
+    table,
+    knobClock,
+    knobs,
+    service,
+    async setKnob(name, value) {
+      knobClock.advance(HOUR);
+      const row = await table.get(name);
+      await table.promote({ name, value, baseVersion: row.version, actor: 'test', reason: 'test' });
+      const deadline = Date.now() + 5_000;
+      while (JSON.stringify(knobs.get(name)) !== JSON.stringify(value)) {
+        if (Date.now() > deadline) throw new Error(`knob ${name} never reached the client`);
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    },
+    async worker(o) {
+      const w = await WorkerRuntime.start({
+        redis: redis.client(),
+        keys,
+        log: quietLog,
+        heartbeatMs: 200,
+        idleWaitMs: 200,
+        ...o,
+      });
+      workers.push(w);
+      return w;
+    },
+    async stop() {
+      await Promise.all(workers.map((w) => w.stop({ drain: false }).catch(() => undefined)));
+      await service.stop();
+      await knobs.close();
+    },
+  };
+}
