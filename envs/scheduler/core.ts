@@ -1,0 +1,282 @@
+// The simulator's state and bookkeeping, without the event logic (sim.ts): the clock and its
+// time integrals, the runnable list policies see, the free-worker list, and claiming and
+// releasing capacity. Kept apart so each file reads on its own.
+import { nodeFragMilli, type WorkloadClass } from '../../policies/gpu/index.ts';
+import type { TaskView, WorkerView } from '../../policies/scheduling/index.ts';
+import { simConfig, type SimConfig } from './config.ts';
+import type { JobOutcome } from './metrics.ts';
+import { adjust, fitsCapacity } from './resources.ts';
+import {
+  SimAttempt,
+  SimJob,
+  SimStage,
+  SimTask,
+  SimWorker,
+  WorkloadError,
+  buildJob,
+} from './state.ts';
+import type { Workload, WorkerSpec } from './types.ts';
+
+const NO_GPUS: readonly number[] = Object.freeze([]);
+
+export interface SimOptions {
+  /** Task classes to measure GPU fragmentation against (see policies/gpu workloadClasses). */
+  gpuClasses?: readonly WorkloadClass[];
+}
+
+export class SimCore {
+  readonly cfg: SimConfig;
+  readonly workers: SimWorker[];
+  readonly jobs: SimJob[];
+  readonly tenants: string[] = [];
+  readonly name: string;
+  now = 0;
+  /** The runnable tasks as policies see them (stage heads and tasks awaiting a retry). */
+  readonly runnable: TaskView[] = [];
+  protected readonly owners: (SimStage | SimTask)[] = [];
+  protected readonly workerById = new Map<string, SimWorker>();
+  /** Views of the workers with free cores or GPU, kept in worker order as capacity moves. */
+  private readonly freeList: WorkerView[] = [];
+  private readonly freeIndex: number[] = [];
+  /** Attempts claimed and not yet over (running, or in a dispatch round trip). */
+  protected readonly live: SimAttempt[] = [];
+  protected readonly tenantRunning: Float64Array;
+  protected readonly tenantServedMs: Float64Array;
+  protected readonly classes: readonly WorkloadClass[] | null;
+
+  // Counters, and time integrals of the values below them.
+  events = 0;
+  decisions = 0;
+  attempts = 0;
+  jobsInSystem = 0;
+  jobTimeMs = 0;
+  cpuBusyMilliMs = 0;
+  gpuBusyMilliMs = 0;
+  fragMilliMs = 0;
+  protected usedCpuMilli = 0;
+  protected usedGpuMilli = 0;
+  fragMilli = 0;
+  firstArrivalMs = Infinity;
+  lastEndMs = 0;
+  readonly outcomes: JobOutcome[] = [];
+  readonly failedJobs: SimJob[] = [];
+
+  constructor(
+    workload: Workload,
+    workers: readonly WorkerSpec[],
+    cfg: Partial<SimConfig>,
+    opts: SimOptions,
+  ) {
+    this.cfg = simConfig(cfg);
+    this.name = workload.name;
+    if (workers.length === 0)
+      throw new WorkloadError(workload.name, 'workers', 'must not be empty');
+    this.workers = workers.map((w, i) => new SimWorker(i, w));
+    for (const w of this.workers) {
+      if (!w.listed) continue;
+      this.freeList.push(w.view);
+      this.freeIndex.push(w.index);
+    }
+    for (const w of this.workers) {
+      if (this.workerById.has(w.spec.id)) {
+        throw new WorkloadError(workload.name, 'workers', `has id ${w.spec.id} twice`);
+      }
+      this.workerById.set(w.spec.id, w);
+    }
+    const tenantIndex = new Map<string, number>();
+    // A stable sort: jobs arriving together keep the workload's order.
+    const specs = [...workload.jobs].sort((a, b) => a.arrivalMs - b.arrivalMs);
+    this.jobs = specs.map((spec, i) => {
+      if (!Number.isFinite(spec.arrivalMs) || spec.arrivalMs < 0) {
+        throw new WorkloadError(
+          `job ${spec.id}`,
+          'arrivalMs',
+          `must be >= 0, got ${spec.arrivalMs}`,
+        );
+      }
+      let t = tenantIndex.get(spec.tenant);
+      if (t === undefined) {
+        t = this.tenants.length;
+        tenantIndex.set(spec.tenant, t);
+        this.tenants.push(spec.tenant);
+      }
+      const job = new SimJob(i, spec, t);
+      buildJob(job, this.cfg.speculationQuorum);
+      for (const st of job.stages) {
+        if (!this.workers.some((w) => fitsCapacity(st, w))) {
+          throw new WorkloadError(`job ${spec.id} stage ${st.index}`, 'demand', 'fits no worker');
+        }
+      }
+      return job;
+    });
+    this.tenantRunning = new Float64Array(this.tenants.length);
+    this.tenantServedMs = new Float64Array(this.tenants.length);
+    this.classes = opts.gpuClasses && opts.gpuClasses.length > 0 ? opts.gpuClasses : null;
+    if (this.classes) {
+      for (const w of this.workers) {
+        w.fragMilli = nodeFragMilli(w.view, this.classes);
+        this.fragMilli += w.fragMilli;
+      }
+    }
+  }
+
+  get cpuCapacityMilli(): number {
+    return this.workers.reduce((s, w) => s + w.cpuCapMilli, 0);
+  }
+
+  get gpuCapacityMilli(): number {
+    return this.workers.reduce((s, w) => s + w.gpuFree.length * 1000, 0);
+  }
+
+  get tracksFragmentation(): boolean {
+    return this.classes !== null;
+  }
+
+  /** Free workers (some cores or GPU free), in worker order. Callers must not mutate it. */
+  freeWorkers(): readonly WorkerView[] {
+    return this.freeList;
+  }
+
+  /** Brings the dynamic fields of the runnable views up to date. */
+  refreshViews(): void {
+    for (let i = 0; i < this.runnable.length; i++) {
+      const v = this.runnable[i] as TaskView;
+      const o = this.owners[i] as SimStage | SimTask;
+      const job = o instanceof SimStage ? o.job : o.stage.job;
+      v.jobRemainingWorkMs = job.remainingEstMs;
+      v.tenantRunning = this.tenantRunning[job.tenant] as number;
+      v.tenantServedMs = this.tenantServedMs[job.tenant] as number;
+    }
+  }
+
+  protected advanceClock(t: number): void {
+    const dt = t - this.now;
+    if (dt > 0) {
+      this.jobTimeMs += this.jobsInSystem * dt;
+      this.cpuBusyMilliMs += this.usedCpuMilli * dt;
+      this.gpuBusyMilliMs += this.usedGpuMilli * dt;
+      this.fragMilliMs += this.fragMilli * dt;
+    }
+    this.now = t;
+  }
+
+  protected addRunnable(view: TaskView, owner: SimStage | SimTask): void {
+    owner.runPos = this.runnable.length;
+    this.runnable.push(view);
+    this.owners.push(owner);
+  }
+
+  /**
+   * The runnable entry whose view has this id, or undefined. A scan rather than a map: the list
+   * is short next to the work a map would do (hash a fresh id string per task launched).
+   */
+  protected ownerOf(taskId: string): SimStage | SimTask | undefined {
+    const r = this.runnable;
+    for (let i = 0; i < r.length; i++) if ((r[i] as TaskView).id === taskId) return this.owners[i];
+    return undefined;
+  }
+
+  protected removeRunnable(owner: SimStage | SimTask): void {
+    const i = owner.runPos;
+    const last = this.runnable.length - 1;
+    if (i !== last) {
+      const moved = this.owners[last] as SimStage | SimTask;
+      this.runnable[i] = this.runnable[last] as TaskView;
+      this.owners[i] = moved;
+      moved.runPos = i;
+    }
+    this.runnable.pop();
+    this.owners.pop();
+    owner.runPos = -1;
+  }
+
+  /** Moves a stage head on to its next fresh task (or out of the list when none is left). */
+  protected advanceHead(st: SimStage): SimTask {
+    const task = new SimTask(st, st.next, st.spec.durationsMs[st.next] as number);
+    st.next++;
+    if (st.next === st.total) this.removeRunnable(st);
+    else st.view.id = st.taskId(st.next);
+    return task;
+  }
+
+  protected reserve(
+    task: SimTask,
+    w: SimWorker,
+    gpus: readonly number[],
+    copy: boolean,
+  ): SimAttempt {
+    const a = new SimAttempt(
+      task,
+      w,
+      gpus.length === 0 ? NO_GPUS : gpus.slice(),
+      copy,
+      task.launched++,
+    );
+    this.fragMilli += adjust(task.stage, w, a.gpus, 1, this.classes);
+    this.relist(w);
+    a.pos = this.live.length;
+    this.live.push(a);
+    task.live.push(a);
+    this.attempts++;
+    // Claimed counts as running for fair share: the task is on its way to the worker.
+    const t = task.stage.job.tenant;
+    this.tenantRunning[t] = (this.tenantRunning[t] as number) + 1;
+    return a;
+  }
+
+  /** Ends an attempt's claim: gives back its capacity and, if it ran, its running counts. */
+  protected retire(a: SimAttempt): void {
+    a.alive = false;
+    const last = this.live.pop() as SimAttempt;
+    if (last !== a) {
+      this.live[a.pos] = last;
+      last.pos = a.pos;
+    }
+    const live = a.task.live;
+    live.splice(live.indexOf(a), 1);
+    const st = a.task.stage;
+    this.fragMilli += adjust(st, a.worker, a.gpus, -1, this.classes);
+    this.relist(a.worker);
+    const t = st.job.tenant;
+    this.tenantRunning[t] = (this.tenantRunning[t] as number) - 1;
+    if (a.started) {
+      this.usedCpuMilli -= st.cpuMilli;
+      this.usedGpuMilli -= st.gpuMilli * a.gpus.length;
+      this.tenantServedMs[t] = (this.tenantServedMs[t] as number) + (this.now - a.startMs);
+    }
+  }
+
+  /** Keeps the free list in step with the worker's capacity. */
+  private relist(w: SimWorker): void {
+    const has = w.hasFree();
+    if (w.listed === has) return;
+    w.listed = has;
+    const idx = this.freeIndex;
+    let lo = 0;
+    let hi = idx.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((idx[mid] as number) < w.index) lo = mid + 1;
+      else hi = mid;
+    }
+    // Shifting by hand: Array.prototype.splice is several times slower on these short lists.
+    const views = this.freeList;
+    if (has) {
+      idx.push(0);
+      views.push(w.view);
+      for (let i = idx.length - 1; i > lo; i--) {
+        idx[i] = idx[i - 1] as number;
+        views[i] = views[i - 1] as WorkerView;
+      }
+      idx[lo] = w.index;
+      views[lo] = w.view;
+    } else {
+      for (let i = lo; i < idx.length - 1; i++) {
+        idx[i] = idx[i + 1] as number;
+        views[i] = views[i + 1] as WorkerView;
+      }
+      idx.pop();
+      views.pop();
+    }
+  }
+}

@@ -1,0 +1,376 @@
+// The discrete-event cluster simulator. Jobs arrive, their stages become runnable when their
+// parents finish, a policy assigns runnable tasks to free workers in dispatch rounds, attempts
+// straggle, fail and are retried with backoff, and stragglers may get a speculative copy (the
+// first copy to finish wins, the other is killed). Time is ms on a simulated clock; every random
+// draw is a hash of the seed and the attempt's address (draws.ts), so a run replays exactly.
+import type { Assignment, TaskView, WorkerView } from '../../policies/scheduling/index.ts';
+import { MAX_BACKOFF_DOUBLINGS, type SimConfig } from './config.ts';
+import { SimCore, type SimOptions } from './core.ts';
+import * as D from './draws.ts';
+import { EventQueue } from './heap.ts';
+import { medianOf } from './metrics.ts';
+import { badDevices, firstDevices, fitsWorker } from './resources.ts';
+import { SimAttempt, SimJob, SimStage, SimTask } from './state.ts';
+import type { Workload, WorkerSpec } from './types.ts';
+
+const EV_RETRY = 1;
+const EV_SPEC = 2;
+const EV_DISPATCH = 3;
+/** An attempt stands for its own end (the commonest event, so it costs no extra object). */
+type Event =
+  | SimAttempt
+  | { kind: typeof EV_SPEC; a: SimAttempt }
+  | { kind: typeof EV_RETRY; task: SimTask }
+  | { kind: typeof EV_DISPATCH; batch: SimAttempt[] };
+
+export type PickFn = (
+  runnable: readonly TaskView[],
+  free: readonly WorkerView[],
+  now: number,
+) => Assignment[];
+
+export class ClusterSim extends SimCore {
+  private readonly queue = new EventQueue<Event>();
+  private nextArrival = 0;
+  private specQueue: SimTask[] = [];
+  private dispatcherBusy = false;
+  /** A round at this time assigned nothing: wait for the next event. */
+  private blocked = false;
+  /** The run hit `maxEvents` and stopped early. */
+  truncated = false;
+  retries = 0;
+  copies = 0;
+  copyWins = 0;
+
+  constructor(
+    workload: Workload,
+    workers: readonly WorkerSpec[],
+    cfg: Partial<SimConfig> = {},
+    opts: SimOptions = {},
+  ) {
+    super(workload, workers, cfg, opts);
+  }
+
+  /** Every job has finished or been given up, and no event is pending. */
+  get finished(): boolean {
+    return this.nextArrival >= this.jobs.length && this.queue.size === 0;
+  }
+
+  /** Whether the dispatcher should run a round now. */
+  needsDecision(): boolean {
+    return (
+      !this.dispatcherBusy &&
+      !this.blocked &&
+      (this.runnable.length > 0 || this.specQueue.length > 0) &&
+      this.freeWorkers().length > 0
+    );
+  }
+
+  /**
+   * One dispatch round: speculative copies first, then the tasks `pick` chooses, at most
+   * `dispatchBatch` in all (a prefix of `pick`'s answers). Returns the attempts claimed.
+   *
+   * A stage shows policies one view, its next task. When a policy takes it and the stage has more
+   * tasks, the rest of that answer was chosen without seeing the stage's next task, so it is
+   * dropped and `pick` is asked again, within the same round: the round gets exactly the tasks a
+   * policy would choose if it saw every task of every stage.
+   */
+  decide(pick: PickFn): number {
+    const batch: SimAttempt[] = [];
+    this.claimCopies(batch);
+    let again = true;
+    while (again && batch.length < this.cfg.dispatchBatch && this.runnable.length > 0) {
+      const free = this.freeWorkers();
+      if (free.length === 0) break;
+      this.refreshViews();
+      const picks = pick(this.runnable, free, this.now);
+      const n = Math.min(this.cfg.dispatchBatch - batch.length, picks.length);
+      again = false;
+      for (let i = 0; i < n && !again; i++) again = this.claim(picks[i] as Assignment, batch);
+    }
+    this.dispatch(batch);
+    return batch.length;
+  }
+
+  /** Processes every event at the next event time; false when nothing is left. */
+  step(): boolean {
+    const tq = this.queue.peekTime();
+    const next = this.jobs[this.nextArrival];
+    const t = next === undefined ? tq : Math.min(tq, next.spec.arrivalMs);
+    if (t === Infinity) return false;
+    if (this.events >= this.cfg.maxEvents) {
+      this.truncated = true;
+      return false;
+    }
+    this.advanceClock(t);
+    while (this.queue.peekTime() === t) this.handle(this.queue.pop() as Event);
+    let job = this.jobs[this.nextArrival];
+    while (job !== undefined && job.spec.arrivalMs === t) {
+      this.arrive(job);
+      job = this.jobs[++this.nextArrival];
+    }
+    this.blocked = false;
+    return true;
+  }
+
+  /** Runs to the end with `pick` deciding every round. */
+  run(pick: PickFn): void {
+    while (true) {
+      if (this.needsDecision()) this.decide(pick);
+      else if (!this.step()) break;
+    }
+  }
+
+  private handle(ev: Event): void {
+    if (ev instanceof SimAttempt) {
+      if (!ev.alive) return;
+      this.events++;
+      if (ev.fails) this.onFail(ev);
+      else this.onComplete(ev);
+    } else if (ev.kind === EV_RETRY) {
+      this.events++;
+      const task = ev.task;
+      if (!task.stage.job.failed && !task.done) this.makeRetryRunnable(task);
+    } else if (ev.kind === EV_DISPATCH) {
+      this.events++;
+      this.dispatcherBusy = false;
+      for (const a of ev.batch) if (a.alive) this.start(a);
+    } else if (ev.a.alive) {
+      this.events++;
+      this.checkStraggler(ev.a);
+    }
+  }
+
+  // ---- arrivals and runnable tasks ----
+
+  private arrive(job: SimJob): void {
+    this.events++;
+    this.jobsInSystem++;
+    if (this.firstArrivalMs === Infinity) this.firstArrivalMs = this.now;
+    for (const st of job.stages) if (st.parentsLeft === 0) this.makeStageRunnable(st);
+  }
+
+  private makeStageRunnable(st: SimStage): void {
+    st.view.readyAt = this.now;
+    st.view.id = st.taskId(st.next);
+    this.addRunnable(st.view, st);
+  }
+
+  private makeRetryRunnable(task: SimTask): void {
+    const st = task.stage;
+    const view: TaskView = {
+      ...st.view,
+      id: st.taskId(task.index),
+      readyAt: this.now,
+      attempts: task.launched,
+    };
+    task.view = view;
+    this.addRunnable(view, task);
+  }
+
+  // ---- claiming and starting attempts ----
+
+  /**
+   * Checks a policy's assignment against the true state, claims the capacity and adds the
+   * attempt to `batch`. True when the task was a stage's view and the view moved on to the
+   * stage's next task.
+   */
+  private claim(a: Assignment, batch: SimAttempt[]): boolean {
+    const owner = this.ownerOf(a.taskId);
+    if (owner === undefined) {
+      throw new Error(`policy assigned task ${a.taskId}, which is not runnable (or twice)`);
+    }
+    const w = this.workerById.get(a.workerId);
+    if (w === undefined)
+      throw new Error(`policy assigned ${a.taskId} to unknown worker ${a.workerId}`);
+    const st = owner instanceof SimStage ? owner : owner.stage;
+    if (!fitsWorker(st, w)) {
+      throw new Error(`policy assigned ${a.taskId} to worker ${a.workerId}, which lacks capacity`);
+    }
+    const gpus = a.gpus ?? firstDevices(st, w);
+    const bad = badDevices(st, w, gpus);
+    if (bad !== null) throw new Error(`policy assigned ${a.taskId} to ${a.workerId}: ${bad}`);
+    let task: SimTask;
+    if (owner instanceof SimStage) task = this.advanceHead(owner);
+    else {
+      task = owner;
+      this.removeRunnable(owner);
+      task.view = null;
+    }
+    batch.push(this.reserve(task, w, gpus, false));
+    return owner instanceof SimStage && owner.runPos >= 0;
+  }
+
+  /** Speculative copies, oldest request first, on the first free worker but the original's. */
+  private claimCopies(batch: SimAttempt[]): void {
+    if (this.specQueue.length === 0) return;
+    const keep: SimTask[] = [];
+    for (const task of this.specQueue) {
+      const orig = task.live[0];
+      if (task.done || orig === undefined || task.stage.job.failed) continue;
+      const w =
+        batch.length < this.cfg.dispatchBatch
+          ? this.workers.find((x) => x !== orig.worker && fitsWorker(task.stage, x))
+          : undefined;
+      if (w === undefined) keep.push(task);
+      else {
+        batch.push(this.reserve(task, w, firstDevices(task.stage, w), true));
+        this.copies++;
+      }
+    }
+    this.specQueue = keep;
+  }
+
+  private dispatch(batch: SimAttempt[]): void {
+    if (batch.length === 0) {
+      this.blocked = true;
+      return;
+    }
+    this.decisions++;
+    const latency = this.cfg.dispatchRttMs + this.cfg.dispatchPerTaskMs * batch.length;
+    if (latency <= 0) {
+      for (const a of batch) this.start(a);
+      return;
+    }
+    this.dispatcherBusy = true;
+    this.queue.push(this.now + latency, { kind: EV_DISPATCH, batch });
+  }
+
+  /** Run time of the attempt if it does not fail: base time times its slowdown. */
+  private runTime(a: SimAttempt): number {
+    const c = this.cfg;
+    const t = a.task;
+    if (c.stragglerProb === 0) return t.baseMs;
+    const j = t.stage.job.index;
+    const s = t.stage.index;
+    if (D.drawUniform(c.seed, j, s, t.index, a.number, D.STREAM_STRAGGLE) >= c.stragglerProb) {
+      return t.baseMs;
+    }
+    const u = D.drawUniform(c.seed, j, s, t.index, a.number, D.STREAM_SLOWDOWN);
+    const slowdown = Math.min(c.stragglerMaxSlowdown, Math.pow(1 - u, -1 / c.stragglerAlpha));
+    return Math.round(t.baseMs * slowdown);
+  }
+
+  private start(a: SimAttempt): void {
+    const c = this.cfg;
+    const t = a.task;
+    const st = t.stage;
+    a.started = true;
+    a.startMs = this.now;
+    const run = this.runTime(a);
+    a.endMs = this.now + run;
+    const failP = this.now < t.faultUntilMs ? c.refailProb : c.failureProb;
+    const j = st.job.index;
+    if (failP > 0 && D.drawUniform(c.seed, j, st.index, t.index, a.number, D.STREAM_FAIL) < failP) {
+      const u = D.drawUniform(c.seed, j, st.index, t.index, a.number, D.STREAM_FAIL_POINT);
+      a.fails = true;
+      a.endMs = this.now + Math.floor(u * run);
+    }
+    this.queue.push(a.endMs, a);
+    this.usedCpuMilli += st.cpuMilli;
+    this.usedGpuMilli += st.gpuMilli * a.gpus.length;
+    if (c.speculative && !a.copy) {
+      const ref = st.medianMs >= 0 ? st.medianMs : st.estimateMs;
+      if (ref > 0) this.queue.push(this.now + c.stragglerThreshold * ref, { kind: EV_SPEC, a });
+    }
+  }
+
+  // ---- endings ----
+
+  private onComplete(a: SimAttempt): void {
+    const task = a.task;
+    const st = task.stage;
+    const job = st.job;
+    this.retire(a);
+    if (a.copy) this.copyWins++;
+    task.done = true;
+    while (task.live.length > 0) this.retire(task.live[0] as SimAttempt);
+    st.done++;
+    job.remainingEstMs -= st.estimateMs;
+    this.observe(st, this.now - a.startMs);
+    if (st.done < st.total) return;
+    job.stagesLeft--;
+    for (const c of st.children) if (--c.parentsLeft === 0) this.makeStageRunnable(c);
+    if (job.stagesLeft === 0) this.endJob(job, false);
+  }
+
+  private onFail(a: SimAttempt): void {
+    const task = a.task;
+    this.retire(a);
+    task.failures++;
+    if (task.live.length > 0) return; // its other copy carries on
+    const c = this.cfg;
+    if (task.failures > c.retryLimit) {
+      this.endJob(task.stage.job, true);
+      return;
+    }
+    this.retries++;
+    const st = task.stage;
+    const u = D.drawUniform(
+      c.seed,
+      st.job.index,
+      st.index,
+      task.index,
+      a.number,
+      D.STREAM_FAULT_LENGTH,
+    );
+    task.faultUntilMs = this.now - c.failureTransientMs * Math.log(1 - u);
+    const doublings = Math.min(task.failures - 1, MAX_BACKOFF_DOUBLINGS);
+    this.queue.push(this.now + c.retryBackoffMs * 2 ** doublings, { kind: EV_RETRY, task });
+  }
+
+  private endJob(job: SimJob, failed: boolean): void {
+    job.endMs = this.now;
+    this.jobsInSystem--;
+    this.lastEndMs = this.now;
+    if (failed) {
+      // Given up: nothing of it runs any more. Its completion time is charged at the summary.
+      job.failed = true;
+      this.failedJobs.push(job);
+      for (let i = this.runnable.length - 1; i >= 0; i--) {
+        const o = this.owners[i] as SimStage | SimTask;
+        if ((o instanceof SimStage ? o.job : o.stage.job) === job) this.removeRunnable(o);
+      }
+      for (let i = this.live.length - 1; i >= 0; i--) {
+        const a = this.live[i];
+        if (a !== undefined && a.task.stage.job === job) this.retire(a);
+      }
+    } else if (!job.spec.censored) {
+      this.outcomes.push({
+        tenant: job.tenant,
+        jctMs: this.now - job.spec.arrivalMs,
+        idealMs: job.idealMs,
+      });
+    }
+  }
+
+  // ---- stragglers and speculation ----
+
+  /** Records a run time; once the quorum of the stage is in, fixes its median. */
+  private observe(st: SimStage, runMs: number): void {
+    const obs = st.observed;
+    if (obs === null) return;
+    obs.push(runMs);
+    if (obs.length < st.quorum) return;
+    st.medianMs = medianOf(obs);
+    st.observed = null;
+    if (!this.cfg.speculative) return;
+    // Attempts already running are judged against the median from now on.
+    const limit = this.cfg.stragglerThreshold * st.medianMs;
+    for (const a of this.live) {
+      if (a.task.stage === st && a.started && !a.copy) {
+        this.queue.push(Math.max(this.now, a.startMs + limit), { kind: EV_SPEC, a });
+      }
+    }
+  }
+
+  private checkStraggler(a: SimAttempt): void {
+    const task = a.task;
+    if (task.done || task.specQueued || task.live.length !== 1) return;
+    const st = task.stage;
+    const ref = st.medianMs >= 0 ? st.medianMs : st.estimateMs;
+    if (this.now - a.startMs < this.cfg.stragglerThreshold * ref) return;
+    task.specQueued = true;
+    this.specQueue.push(task);
+  }
+}

@@ -1,0 +1,288 @@
+// The simulator's internal state: jobs, stages, tasks, attempts and workers as mutable objects,
+// built once from a workload. Policies never see these; they see the TaskView and WorkerView
+// objects each holds, which the simulator keeps up to date in place.
+import type { Demand, TaskView, WorkerView } from '../../policies/scheduling/index.ts';
+import type { JobSpec, StageSpec, WorkerSpec } from './types.ts';
+
+export class WorkloadError extends Error {
+  constructor(
+    readonly where: string,
+    readonly field: string,
+    readonly rule: string,
+  ) {
+    super(`${where}: ${field} ${rule}`);
+    this.name = 'WorkloadError';
+  }
+}
+
+export class SimWorker {
+  readonly cpuCapMilli: number;
+  readonly memCapMb: number;
+  cpuFreeMilli: number;
+  memFreeMb: number;
+  /** Free thousandths per device. */
+  readonly gpuFree: number[];
+  readonly view: WorkerView;
+  /** Whether the worker is in the free list (has free cores or GPU). */
+  listed = false;
+  fragMilli = 0;
+
+  constructor(
+    readonly index: number,
+    readonly spec: WorkerSpec,
+  ) {
+    const c = spec.capacity;
+    if (!(c.cpu >= 0 && c.memMb >= 0 && Number.isInteger(c.gpu) && c.gpu >= 0)) {
+      throw new WorkloadError(
+        `worker ${spec.id}`,
+        'capacity',
+        'must have cpu, memMb >= 0 and an integer gpu >= 0',
+      );
+    }
+    this.cpuCapMilli = Math.round(c.cpu * 1000);
+    this.memCapMb = c.memMb;
+    this.cpuFreeMilli = this.cpuCapMilli;
+    this.memFreeMb = this.memCapMb;
+    this.gpuFree = new Array<number>(c.gpu).fill(1000);
+    this.view = {
+      id: spec.id,
+      free: { cpu: c.cpu, memMb: c.memMb, gpu: c.gpu },
+      capacity: { cpu: c.cpu, memMb: c.memMb, gpu: c.gpu },
+    };
+    if (c.gpu > 0) this.view.gpuFreeMilli = this.gpuFree;
+    if (spec.gpuModel !== undefined) this.view.gpuModel = spec.gpuModel;
+    this.listed = this.hasFree();
+  }
+
+  hasFree(): boolean {
+    if (this.cpuFreeMilli > 0) return true;
+    for (const g of this.gpuFree) if (g > 0) return true;
+    return false;
+  }
+
+  /** Mirrors the integer state into the view policies read. */
+  syncView(): void {
+    const f = this.view.free;
+    f.cpu = this.cpuFreeMilli / 1000;
+    f.memMb = this.memFreeMb;
+    let g = 0;
+    for (const x of this.gpuFree) g += x;
+    f.gpu = g / 1000;
+  }
+}
+
+export class SimJob {
+  readonly stages: SimStage[] = [];
+  stagesLeft: number;
+  /** Estimated task-ms left (the `jobRemainingWorkMs` policies see). */
+  remainingEstMs = 0;
+  /** Time the job finished or was given up; -1 while it runs. */
+  endMs = -1;
+  failed = false;
+  /** Completion time with unlimited workers and no slowdown (for slowdown). */
+  idealMs = 0;
+
+  constructor(
+    readonly index: number,
+    readonly spec: JobSpec,
+    readonly tenant: number,
+  ) {
+    this.stagesLeft = spec.stages.length;
+  }
+}
+
+export class SimStage {
+  readonly children: SimStage[] = [];
+  parentsLeft: number;
+  readonly total: number;
+  /** Fresh tasks launched so far; the head view stands for task `next`. */
+  next = 0;
+  done = 0;
+  readonly estimateMs: number;
+  readonly cpuMilli: number;
+  readonly gpuMilli: number;
+  criticalPathMs = 0;
+  depth = 0;
+  /** Median observed run time once the quorum finished; -1 before. */
+  medianMs = -1;
+  /** Observed run times until the quorum is reached. */
+  observed: number[] | null = [];
+  readonly quorum: number;
+  /** The view of the next fresh task; in the runnable list while `runPos >= 0`. */
+  readonly view: TaskView;
+  runPos = -1;
+
+  constructor(
+    readonly job: SimJob,
+    readonly index: number,
+    readonly spec: StageSpec,
+    quorumShare: number,
+  ) {
+    this.total = spec.numTasks;
+    this.parentsLeft = spec.parents.length;
+    this.estimateMs = spec.estimateMs ?? mean(spec.durationsMs);
+    this.cpuMilli = Math.round(spec.demand.cpu * 1000);
+    this.gpuMilli = spec.demand.gpu > 0 ? (spec.demand.gpuMilli ?? 1000) : 0;
+    this.quorum = Math.max(1, Math.ceil(quorumShare * this.total));
+    this.view = {
+      id: '',
+      jobId: job.spec.id,
+      tenant: job.spec.tenant,
+      priority: job.spec.priority,
+      demand: spec.demand,
+      estimateMs: this.estimateMs,
+      jobRemainingWorkMs: 0,
+      criticalPathMs: 0,
+      submittedAt: job.spec.arrivalMs,
+      readyAt: 0,
+      attempts: 0,
+      stageDepth: 0,
+      tenantRunning: 0,
+      tenantServedMs: 0,
+    };
+  }
+
+  taskId(i: number): string {
+    return `${this.job.spec.id}/${this.index}/${i}`;
+  }
+}
+
+export class SimTask {
+  failures = 0;
+  /** Attempts launched (original, retries and copies). */
+  launched = 0;
+  done = false;
+  /** Live attempts (at most an original and one copy). */
+  readonly live: SimAttempt[] = [];
+  /** Retries started before this time fail again with `refailProb`. */
+  faultUntilMs = -Infinity;
+  specQueued = false;
+  /** The view while waiting to be retried; in the runnable list while `runPos >= 0`. */
+  view: TaskView | null = null;
+  runPos = -1;
+
+  constructor(
+    readonly stage: SimStage,
+    readonly index: number,
+    readonly baseMs: number,
+  ) {}
+}
+
+export class SimAttempt {
+  alive = true;
+  started = false;
+  /** Decided at start: the attempt ends in a failure at `endMs`. */
+  fails = false;
+  startMs = 0;
+  endMs = 0;
+  /** Position in the simulator's live-attempt list. */
+  pos = -1;
+
+  constructor(
+    readonly task: SimTask,
+    readonly worker: SimWorker,
+    readonly gpus: readonly number[],
+    readonly copy: boolean,
+    readonly number: number,
+  ) {}
+}
+
+function mean(xs: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < xs.length; i++) s += xs[i] as number;
+  return xs.length > 0 ? s / xs.length : 0;
+}
+
+function checkDemand(where: string, d: Demand): void {
+  const ok = (v: number) => Number.isFinite(v) && v >= 0;
+  if (!ok(d.cpu))
+    throw new WorkloadError(where, 'demand.cpu', `must be a finite number >= 0, got ${d.cpu}`);
+  if (!ok(d.memMb))
+    throw new WorkloadError(where, 'demand.memMb', `must be a finite number >= 0, got ${d.memMb}`);
+  if (!Number.isInteger(d.gpu) || d.gpu < 0)
+    throw new WorkloadError(where, 'demand.gpu', `must be an integer >= 0, got ${d.gpu}`);
+  const m = d.gpuMilli ?? 1000;
+  if (!Number.isInteger(m) || m < 1 || m > 1000)
+    throw new WorkloadError(where, 'demand.gpuMilli', `must be an integer in 1..1000, got ${m}`);
+  if (d.cpu <= 0 && d.gpu === 0)
+    throw new WorkloadError(where, 'demand', 'must ask for cores or a GPU');
+}
+
+/** Builds a job's stages, checking the DAG, and fills critical paths, depths and the ideal time. */
+export function buildJob(job: SimJob, quorumShare: number): void {
+  const specs = job.spec.stages;
+  const where = `job ${job.spec.id}`;
+  if (specs.length === 0) throw new WorkloadError(where, 'stages', 'must not be empty');
+  specs.forEach((s, i) => {
+    const at = `${where} stage ${i}`;
+    if (!Number.isInteger(s.numTasks) || s.numTasks < 1)
+      throw new WorkloadError(at, 'numTasks', `must be an integer >= 1, got ${s.numTasks}`);
+    if (s.durationsMs.length !== s.numTasks)
+      throw new WorkloadError(
+        at,
+        'durationsMs',
+        `must have numTasks (${s.numTasks}) entries, got ${s.durationsMs.length}`,
+      );
+    for (let k = 0; k < s.durationsMs.length; k++) {
+      const d = s.durationsMs[k] as number;
+      if (!Number.isFinite(d) || d < 0)
+        throw new WorkloadError(at, `durationsMs[${k}]`, `must be a finite number >= 0, got ${d}`);
+    }
+    checkDemand(at, s.demand);
+    job.stages.push(new SimStage(job, i, s, quorumShare));
+  });
+  for (const st of job.stages) {
+    for (const p of st.spec.parents) {
+      const parent = job.stages[p];
+      if (!Number.isInteger(p) || parent === undefined || p === st.index) {
+        throw new WorkloadError(
+          `${where} stage ${st.index}`,
+          'parents',
+          `names no other stage of the job: ${p}`,
+        );
+      }
+      parent.children.push(st);
+    }
+  }
+  const order = topoOrder(job, where);
+  const finish = new Map<SimStage, number>();
+  for (const st of order) {
+    let ready = 0;
+    for (const p of st.spec.parents) {
+      const parent = job.stages[p] as SimStage;
+      st.depth = Math.max(st.depth, parent.depth + 1);
+      ready = Math.max(ready, finish.get(parent) ?? 0);
+    }
+    let longest = 0;
+    for (let k = 0; k < st.total; k++)
+      longest = Math.max(longest, st.spec.durationsMs[k] as number);
+    finish.set(st, ready + longest);
+    job.idealMs = Math.max(job.idealMs, ready + longest);
+    job.remainingEstMs += st.estimateMs * st.total;
+  }
+  for (let i = order.length - 1; i >= 0; i--) {
+    const st = order[i] as SimStage;
+    let below = 0;
+    for (const c of st.children) below = Math.max(below, c.criticalPathMs);
+    st.criticalPathMs = st.estimateMs * st.total + below;
+    st.view.criticalPathMs = st.criticalPathMs;
+    st.view.stageDepth = st.depth;
+  }
+}
+
+function topoOrder(job: SimJob, where: string): SimStage[] {
+  const indeg = job.stages.map((s) => s.spec.parents.length);
+  const queue = job.stages.filter((s) => s.spec.parents.length === 0);
+  const out: SimStage[] = [];
+  for (let q = 0; q < queue.length; q++) {
+    const st = queue[q] as SimStage;
+    out.push(st);
+    for (const c of st.children) {
+      indeg[c.index] = (indeg[c.index] as number) - 1;
+      if (indeg[c.index] === 0) queue.push(c);
+    }
+  }
+  if (out.length !== job.stages.length)
+    throw new WorkloadError(where, 'stages', 'parents form a cycle');
+  return out;
+}

@@ -1,0 +1,127 @@
+// The assignment loop every ranking policy shares: take the best-ranked task left, place it
+// with the placement policy on the workers as they stand after the assignments already made,
+// repeat. A task that fits nowhere is skipped (later, smaller tasks may still fit: backfilling),
+// and so is every task that needs at least as much, which keeps a call linear in the runnable
+// tasks per assignment made.
+import { FIT_EPS, afterPlacing, gpuMilliOf } from '../gpu/fit.ts';
+import type { PlacementPolicy } from '../gpu/placement.ts';
+import type { Assignment, Demand, TaskView, WorkerView } from './types.ts';
+
+/** The deterministic order among equally ranked tasks: older job, then earlier ready, then id. */
+export function fifoBefore(a: TaskView, b: TaskView): boolean {
+  if (a.submittedAt !== b.submittedAt) return a.submittedAt < b.submittedAt;
+  if (a.readyAt !== b.readyAt) return a.readyAt < b.readyAt;
+  return a.id < b.id;
+}
+
+function sameModels(a: Demand, b: Demand): boolean {
+  const x = a.gpuModels ?? [];
+  const y = b.gpuModels ?? [];
+  return x.length === y.length && x.every((m, i) => m === y[i]);
+}
+
+/** Whether `a` needs at least what `b` needs, so `a` fits nowhere `b` does not. */
+export function needsAtLeast(a: Demand, b: Demand): boolean {
+  if (a.cpu < b.cpu || a.memMb < b.memMb) return false;
+  if (b.gpu <= 0) return true;
+  if (a.gpu < b.gpu || gpuMilliOf(a) < gpuMilliOf(b)) return false;
+  return (b.gpuModels ?? []).length === 0 || sameModels(a, b);
+}
+
+/** Ranks: higher `primary` first, then higher `secondary`, then `fifoBefore`. */
+export interface Ranking {
+  primary: Float64Array;
+  secondary?: Float64Array;
+  /** Called after task `i` is assigned; may lower the ranks of others (fair share does). */
+  onAssign?: (i: number, ranking: Ranking) => void;
+}
+
+function ranksBefore(i: number, j: number, r: Ranking, tasks: readonly TaskView[]): boolean {
+  const pi = r.primary[i] as number;
+  const pj = r.primary[j] as number;
+  if (pi !== pj) return pi > pj;
+  if (r.secondary) {
+    const si = r.secondary[i] as number;
+    const sj = r.secondary[j] as number;
+    if (si !== sj) return si > sj;
+  }
+  return fifoBefore(tasks[i] as TaskView, tasks[j] as TaskView);
+}
+
+// Scratch for the taken flags, reused between calls: a typed array per call costs more than the
+// selection itself when only a few tasks are runnable. A nested call gets its own.
+let scratch = new Uint8Array(256);
+let scratchBusy = false;
+
+export function greedyAssign(
+  runnable: readonly TaskView[],
+  free: readonly WorkerView[],
+  ranking: Ranking,
+  placement: PlacementPolicy,
+): Assignment[] {
+  const n = runnable.length;
+  if (n === 0 || free.length === 0) return [];
+  if (scratchBusy) return assignWith(new Uint8Array(n), runnable, free, ranking, placement);
+  if (scratch.length < n) scratch = new Uint8Array(Math.max(n, 2 * scratch.length));
+  scratch.fill(0, 0, n);
+  scratchBusy = true;
+  try {
+    return assignWith(scratch, runnable, free, ranking, placement);
+  } finally {
+    scratchBusy = false;
+  }
+}
+
+function hasRoom(w: WorkerView): boolean {
+  return w.free.cpu > FIT_EPS || w.free.gpu > FIT_EPS;
+}
+
+function assignWith(
+  taken: Uint8Array,
+  runnable: readonly TaskView[],
+  free: readonly WorkerView[],
+  ranking: Ranking,
+  placement: PlacementPolicy,
+): Assignment[] {
+  const n = runnable.length;
+  const out: Assignment[] = [];
+  // Once no worker has cores or GPU left, only a task asking for neither could still be placed;
+  // without such tasks the loop can stop there (the common case: one worker freed, one task).
+  let roomy = 0;
+  for (const w of free) if (hasRoom(w)) roomy++;
+  let needsCores = true;
+  for (const t of runnable) if (t.demand.cpu <= 0 && t.demand.gpu <= 0) needsCores = false;
+  let workers: WorkerView[] | null = null; // copied on the first assignment
+  let left = n;
+  while (left > 0 && (roomy > 0 || !needsCores)) {
+    let best = -1;
+    for (let i = 0; i < n; i++) {
+      if (taken[i] === 0 && (best < 0 || ranksBefore(i, best, ranking, runnable))) best = i;
+    }
+    const task = runnable[best] as TaskView;
+    taken[best] = 1;
+    left--;
+    const spot = placement.place(task.demand, workers ?? free);
+    if (spot === null) {
+      for (let i = 0; i < n; i++) {
+        if (taken[i] === 0 && needsAtLeast((runnable[i] as TaskView).demand, task.demand)) {
+          taken[i] = 1;
+          left--;
+        }
+      }
+      continue;
+    }
+    workers ??= free.slice();
+    const w = workers[spot.worker] as WorkerView;
+    const after = afterPlacing(w, task.demand, spot.gpus);
+    workers[spot.worker] = after;
+    if (hasRoom(w) && !hasRoom(after)) roomy--;
+    out.push(
+      spot.gpus.length > 0
+        ? { taskId: task.id, workerId: w.id, gpus: spot.gpus }
+        : { taskId: task.id, workerId: w.id },
+    );
+    ranking.onAssign?.(best, ranking);
+  }
+  return out;
+}
