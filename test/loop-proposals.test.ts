@@ -2,7 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
-import { FrozenError, StaleVersionError, ValidationError } from '../controlplane/store/errors.ts';
+import {
+  FrozenError,
+  StaleVersionError,
+  StateError,
+  ValidationError,
+} from '../controlplane/store/errors.ts';
 import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
 
 describe.each<Backend>(['single', 'cluster'])('proposals table on %s redis', (backend) => {
@@ -143,5 +148,29 @@ describe.each<Backend>(['single', 'cluster'])('proposals table on %s redis', (ba
       [a, b].map(async (p) => (await proposals.get(p.id)).proposal.status),
     );
     expect(statuses.sort()).toEqual(['live', 'proposed']);
+  });
+
+  it('will not promote a rejected proposal, nor roll back one that is not live', async () => {
+    const { knobs, proposals } = await setup();
+    const p = await proposals.create({
+      learner: 'bo',
+      reason: 'r',
+      changes: [{ name: 'scheduler.retry_limit', value: 5, baseVersion: 1 }],
+    });
+    await proposals.transition(p.id, 'rejected', { actor: 'gate', reason: 'sim failed' });
+    const err = await knobs
+      .promoteAll({
+        actor: 'loop',
+        actorKind: 'automation',
+        reason: 'promote',
+        proposalId: p.id,
+        changes: p.changes,
+      })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateError);
+    expect((err as Error).message).toBe(
+      `proposal ${p.id}: is rejected, which this step does not accept`,
+    );
+    expect((await knobs.get('scheduler.retry_limit')).version).toBe(1);
   });
 });

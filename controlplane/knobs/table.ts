@@ -15,6 +15,7 @@ import {
   FrozenError,
   NotFoundError,
   PinnedError,
+  SCRIPT_CODES,
   StaleVersionError,
   ValidationError,
 } from '../store/errors.ts';
@@ -255,6 +256,9 @@ export class KnobTable {
       historyMaxLen: this.historyMaxLen,
       auditMaxLen: this.auditMaxLen,
       kind,
+      // A promotion takes a proposal that passed its gates live; a rollback undoes a live one.
+      proposalFrom: kind === 'rollback' ? ['live'] : ['proposed', 'simulated', 'shadow'],
+      proposalTo: kind === 'rollback' ? 'rolled_back' : 'live',
     };
     const reply = await storeScripts.run(
       this.redis,
@@ -281,7 +285,10 @@ export class KnobTable {
     );
     const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
     const err = errorFromCode(reply, {
-      target: `knob ${failed?.name}`,
+      target:
+        Number(reply[0]) === SCRIPT_CODES.STATE
+          ? `proposal ${set.proposalId}`
+          : `knob ${failed?.name}`,
       ...(failed ? { baseVersion: failed.baseVersion } : {}),
     });
     if (err) throw err;

@@ -48,6 +48,12 @@ export class FrozenError extends KnobosError {
   readonly status = 423;
 }
 
+/** A row is in a state the operation does not accept (a proposal already rejected). */
+export class StateError extends KnobosError {
+  readonly code = 'KNOBOS_STATE';
+  readonly status = 409;
+}
+
 export class AlreadyExistsError extends KnobosError {
   readonly code = 'KNOBOS_EXISTS';
   readonly status = 409;
@@ -61,6 +67,7 @@ export const SCRIPT_CODES = {
   PINNED: -3,
   FROZEN: -4,
   EXISTS: -5,
+  STATE: -6,
 } as const;
 
 export interface CodeContext {
@@ -104,6 +111,16 @@ export function errorFromCode(reply: readonly unknown[], ctx: CodeContext): Knob
         rule: 'frozen',
         frozenBy: detail,
       });
+    case SCRIPT_CODES.STATE:
+      return new StateError(
+        `${ctx.target}: is ${String(detail)}, which this step does not accept`,
+        {
+          target: ctx.target,
+          field: 'status',
+          rule: 'state',
+          status: detail,
+        },
+      );
     case SCRIPT_CODES.EXISTS:
       return new AlreadyExistsError(`${ctx.target} already exists`, { target: ctx.target });
     default:

@@ -19,13 +19,14 @@
 
     ARGV[1] common (JSON): { actor, actorKind: operator|automation|system, reason, proposalId,
             evidence (JSON text), now (ms), channel, historyMaxLen, auditMaxLen,
-            kind: promote|rollback }
+            kind: promote|rollback, proposalFrom: [ statuses the proposal may be in ],
+            proposalTo: the status it moves to }
     ARGV[2] changes (JSON): [ { name, base, value (JSON text) } ] in KEYS order
 
   Output:
     { 0, epoch, v1, v2, ... } on success: the last epoch and each knob's new version
     { -1, i } knob i missing, { -2, i, current version } stale, { -3, i, pinned by } pinned,
-    { -4, 0, frozen by } frozen
+    { -4, 0, frozen by } frozen, { -6, 0, proposal status } the proposal is in another status
 ]]
 --@include "includes/codes.lua"
 --@include "includes/audit.lua"
@@ -35,6 +36,13 @@ local changes = cjson.decode(ARGV[2])
 
 if c.actorKind == 'automation' and redis.call('EXISTS', KEYS[2]) == 1 then
   return { ERR_FROZEN, 0, redis.call('HGET', KEYS[2], 'by') or '' }
+end
+local hasProposal = c.proposalId ~= '' and redis.call('EXISTS', KEYS[5]) == 1
+if hasProposal then
+  local status = redis.call('HGET', KEYS[5], 'status')
+  local allowed = false
+  for _, s in ipairs(c.proposalFrom) do if s == status then allowed = true end end
+  if not allowed then return { ERR_STATE, 0, status } end
 end
 local olds = {}
 for i, ch in ipairs(changes) do
@@ -64,8 +72,8 @@ for i, ch in ipairs(changes) do
   out[#out + 1] = v
 end
 out[2] = epoch
-if c.proposalId ~= '' and redis.call('EXISTS', KEYS[5]) == 1 then
-  redis.call('HSET', KEYS[5], 'status', 'live', 'updatedAt', c.now, 'reason', c.reason)
+if hasProposal then
+  redis.call('HSET', KEYS[5], 'status', c.proposalTo, 'updatedAt', c.now, 'reason', c.reason)
   redis.call('HINCRBY', KEYS[5], '_v', 1)
   redis.call('ZREM', KEYS[6], c.proposalId)
 end

@@ -8,3 +8,4 @@ local ERR_STALE = -2
 local ERR_PINNED = -3
 local ERR_FROZEN = -4
 local ERR_EXISTS = -5
+local ERR_STATE = -6

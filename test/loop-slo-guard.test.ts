@@ -1,0 +1,120 @@
+// The SLO guard on real Redis with real telemetry streams: a promotion that worsens the live
+// metric beyond the bound is rolled back by itself; one that holds stands.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { ProposalTable } from '../controlplane/loop/proposals.ts';
+import { SloGuard, type SloSpec } from '../controlplane/loop/slo-guard.ts';
+import { Telemetry } from '../controlplane/telemetry/metrics.ts';
+import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+
+const SLO: SloSpec = {
+  service: 'scheduler',
+  metric: 'jct_ms_p99',
+  direction: 'min',
+  maxRegression: 0.2,
+  baselineMs: 1_000,
+  watchMs: 1_500,
+  settleMs: 0,
+  minPoints: 3,
+  stepMs: 100,
+};
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('SLO guard', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  /** Real time, plus an offset a test can move forward (past a cooldown). */
+  const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
+
+  async function livePromotion() {
+    clock.offsetMs = 0;
+    const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
+    await knobs.seed();
+    const proposals = new ProposalTable(knobs);
+    const telemetry = new Telemetry({
+      redis: knobs.redis,
+      keys: knobs.keys,
+      service: 'scheduler',
+      instance: 'i1',
+    });
+    const emit = async (p99: number, forMs: number) => {
+      const until = Date.now() + forMs;
+      while (Date.now() < until) {
+        telemetry.observe('jct_ms', p99);
+        await telemetry.flush();
+        await sleep(50);
+      }
+    };
+    await emit(10, 1_000);
+    const p = await proposals.create({
+      learner: 'bo',
+      reason: 'try srpt',
+      changes: [{ name: 'scheduler.policy', value: 'srpt', baseVersion: 1 }],
+    });
+    await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
+    await knobs.promoteAll({
+      actor: 'loop',
+      actorKind: 'automation',
+      reason: 'promote',
+      proposalId: p.id,
+      changes: p.changes,
+    });
+    const { proposal } = await proposals.get(p.id);
+    return { knobs, proposals, emit, proposal, guard: new SloGuard(knobs, proposals) };
+  }
+
+  it('rolls back a promotion that worsens the metric beyond the bound', async () => {
+    const { knobs, proposals, emit, proposal, guard } = await livePromotion();
+    await emit(20, 400);
+    const report = await guard.check(proposal, SLO);
+    expect(report.verdict).toBe('regressed');
+    expect(report.worsening).toBeCloseTo(1, 1);
+    expect(report.reason).toMatch(
+      /scheduler\.jct_ms_p99 worsened 100\.0% \(from 10\.00 to 20\.00\)/,
+    );
+    const row = await knobs.get('scheduler.policy');
+    expect(row.value).toBe('fifo');
+    expect(row.version).toBe(3);
+    expect((await proposals.get(proposal.id)).proposal.status).toBe('rolled_back');
+    const [last] = await knobs.history('scheduler.policy', { limit: 1 });
+    expect(last?.kind).toBe('rollback');
+    expect(last?.actor).toBe('slo-guard');
+    expect((await knobs.audit({ limit: 1 }))[0]?.action).toBe('knob.rollback');
+  });
+
+  it('lets a promotion stand when the metric holds through the watch window', async () => {
+    const { knobs, proposals, emit, proposal, guard } = await livePromotion();
+    await emit(10.5, 400);
+    expect((await guard.check(proposal, SLO)).verdict).toBe('watching');
+    await emit(10.5, 1_200);
+    const report = await guard.check(proposal, SLO);
+    expect(report.verdict).toBe('ok');
+    expect((await knobs.get('scheduler.policy')).value).toBe('srpt');
+    expect((await proposals.get(proposal.id)).proposal.status).toBe('live');
+  });
+
+  it('does not overwrite a newer change made after the promotion', async () => {
+    const { knobs, proposals, emit, proposal, guard } = await livePromotion();
+    clock.offsetMs = 120_000; // past the knob's cooldown
+    await knobs.promote({
+      name: 'scheduler.policy',
+      value: 'fair',
+      baseVersion: 2,
+      actor: 'op',
+      reason: 'operator choice',
+    });
+    await emit(30, 400);
+    const report = await guard.check(proposal, SLO);
+    expect(report.verdict).toBe('regressed');
+    expect(report.rolledBack).toEqual([]);
+    expect((await knobs.get('scheduler.policy')).value).toBe('fair');
+    expect((await proposals.get(proposal.id)).proposal.status).toBe('live');
+  });
+});
