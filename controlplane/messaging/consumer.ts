@@ -1,0 +1,182 @@
+// A consumer of one topic in one consumer group: a partition worker (blocking reads, handler,
+// exactly-once commit, recovery) per partition it serves, all of them by default, and new
+// ones started when the topic grows. Any number of consumers may share a group; Redis hands
+// each message to one of them, and the commit step keeps the effects exactly-once whoever
+// ends up processing it.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { systemClock, type Clock } from '../knobs/clock.ts';
+import type { KnobClient } from '../knobs/client.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { MessagingOptionError } from './errors.ts';
+import { checkName, type MessagingKeys } from './keys.ts';
+import {
+  PartitionWorker,
+  type BatchEvent,
+  type Handler,
+  type WorkerContext,
+} from './partition-worker.ts';
+import { MessagingTelemetry } from './telemetry.ts';
+import { TopicCache } from './topic-cache.ts';
+import { Topics, type TopicInfo } from './topics.ts';
+
+export interface ConsumerOptions {
+  redis: RedisClient;
+  keys: MessagingKeys;
+  knobs: KnobClient;
+  topic: string;
+  group: string;
+  handler: Handler;
+  /** Consumer name within the group; random when omitted (a restarted process is new). */
+  name?: string;
+  /** Partitions to serve; all (including ones added later) when omitted. */
+  partitions?: readonly number[];
+  /** A message pending longer than this is taken over by another consumer. */
+  visibilityMs?: number;
+  /** Deliveries before a message goes to the dead-letter stream. */
+  maxDeliveries?: number;
+  /** Upper bound of one blocking read (it returns as soon as a message arrives). */
+  blockMs?: number;
+  /** How often idle messages are looked for; visibilityMs / 2 by default. */
+  claimIntervalMs?: number;
+  maxClaimRounds?: number;
+  deadMaxLen?: number;
+  commitAttempts?: number;
+  topics?: Topics;
+  clock?: Clock;
+  telemetry?: MessagingTelemetry;
+  log?: Logger;
+  topicRefreshMs?: number;
+}
+
+function checkRange(field: string, v: number, min: number, max: number): number {
+  if (!Number.isFinite(v) || v < min || v > max)
+    throw new MessagingOptionError(field, `must be in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
+  private readonly workers = new Map<number, PartitionWorker>();
+  private readonly ctx: WorkerContext;
+  private readonly cache: TopicCache;
+  private readonly ownsTelemetry: boolean;
+  private stopped = false;
+  private growing: Promise<void> = Promise.resolve();
+
+  private constructor(
+    private readonly opts: ConsumerOptions,
+    private topicRow: TopicInfo,
+    cache: TopicCache,
+    telemetry: MessagingTelemetry,
+    log: Logger,
+  ) {
+    super();
+    this.cache = cache;
+    this.ownsTelemetry = opts.telemetry === undefined;
+    const visibilityMs = checkRange('visibilityMs', opts.visibilityMs ?? 30_000, 10, 86_400_000);
+    this.ctx = {
+      redis: opts.redis,
+      keys: opts.keys,
+      knobs: opts.knobs,
+      topic: opts.topic,
+      group: opts.group,
+      consumer: opts.name ?? `c-${randomBytes(6).toString('hex')}`,
+      handler: opts.handler,
+      visibilityMs,
+      maxDeliveries: checkRange('maxDeliveries', opts.maxDeliveries ?? 5, 1, 1000),
+      blockMs: checkRange('blockMs', opts.blockMs ?? 1_000, 1, 60_000),
+      claimIntervalMs: checkRange(
+        'claimIntervalMs',
+        opts.claimIntervalMs ?? Math.max(5, visibilityMs / 2),
+        1,
+        86_400_000,
+      ),
+      maxClaimRounds: checkRange('maxClaimRounds', opts.maxClaimRounds ?? 10, 1, 1000),
+      deadMaxLen: checkRange('deadMaxLen', opts.deadMaxLen ?? 100_000, 1, 2 ** 40),
+      commitAttempts: checkRange('commitAttempts', opts.commitAttempts ?? 5, 1, 100),
+      clock: opts.clock ?? systemClock,
+      log,
+      telemetry,
+      topicInfo: () => this.topicRow,
+      onBatch: (e) => this.emit('batch', e),
+    };
+  }
+
+  get name(): string {
+    return this.ctx.consumer;
+  }
+
+  static async start(opts: ConsumerOptions): Promise<Consumer> {
+    checkName('topic', opts.topic);
+    checkName('group', opts.group);
+    const log = opts.log ?? createLogger('messaging-consumer');
+    const topics = opts.topics ?? new Topics(opts.redis, opts.keys, { knobs: opts.knobs });
+    const cache = new TopicCache(topics, opts.knobs, log, opts.topicRefreshMs);
+    let row: TopicInfo;
+    try {
+      row = await cache.get(opts.topic);
+    } catch (err) {
+      cache.close();
+      throw err;
+    }
+    for (const p of opts.partitions ?? []) {
+      if (!Number.isInteger(p) || p < 0 || p >= row.partitions)
+        throw new MessagingOptionError('partitions', `${p} is not in [0, ${row.partitions - 1}]`);
+    }
+    const telemetry =
+      opts.telemetry ??
+      new MessagingTelemetry({
+        redis: opts.redis,
+        keys: opts.keys.keys,
+        instance: `consumer-${opts.name ?? randomBytes(4).toString('hex')}`,
+      }).start();
+    const consumer = new Consumer(opts, row, cache, telemetry, log);
+    cache.on('change', (r) => consumer.onTopicChange(r));
+    await consumer.startWorkers();
+    return consumer;
+  }
+
+  /** Partitions this consumer serves now. */
+  partitions(): number[] {
+    return [...this.workers.keys()].sort((a, b) => a - b);
+  }
+
+  private wanted(): number[] {
+    return (
+      this.opts.partitions?.slice() ?? Array.from({ length: this.topicRow.partitions }, (_, i) => i)
+    );
+  }
+
+  private async startWorkers(): Promise<void> {
+    for (const p of this.wanted()) {
+      if (this.workers.has(p) || this.stopped) continue;
+      const w = new PartitionWorker(this.ctx, p);
+      this.workers.set(p, w);
+      await w.start();
+    }
+  }
+
+  private onTopicChange(row: TopicInfo): void {
+    if (row.name !== this.opts.topic) return;
+    this.topicRow = row;
+    this.growing = this.growing
+      .then(() => this.startWorkers())
+      .catch((err: Error) =>
+        this.ctx.log.warn({ err: err.message }, 'starting new partitions failed'),
+      );
+  }
+
+  /**
+   * Stops reading; a batch being handled is finished and committed first, if that takes less
+   * than timeoutMs (otherwise it is abandoned: its messages stay pending and are taken over).
+   */
+  async stop(timeoutMs = 10_000): Promise<void> {
+    if (this.stopped) return;
+    this.stopped = true;
+    this.cache.close();
+    await this.growing;
+    await Promise.all([...this.workers.values()].map((w) => w.stop(timeoutMs)));
+    if (this.ownsTelemetry) await this.ctx.telemetry.stop();
+  }
+}

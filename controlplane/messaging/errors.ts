@@ -1,0 +1,79 @@
+// Typed errors of the messaging service. Each has a stable code (KNOBOS_MESSAGING_*) and an
+// HTTP status for the API; the scripts' failure codes are mapped by the store's errorFromCode.
+import { KnobosError } from '../store/errors.ts';
+
+/** A bad option or argument: names the field and the rule it breaks. */
+export class MessagingOptionError extends KnobosError {
+  readonly code = 'KNOBOS_MESSAGING_INVALID';
+  readonly status = 400;
+  constructor(
+    readonly field: string,
+    readonly rule: string,
+  ) {
+    super(`messaging: ${field} ${rule}`, { field, rule });
+  }
+}
+
+export class TopicNotFoundError extends KnobosError {
+  readonly code = 'KNOBOS_MESSAGING_TOPIC_NOT_FOUND';
+  readonly status = 404;
+  constructor(readonly topic: string) {
+    super(`messaging: topic ${topic} does not exist; create it with ensureTopic`, { topic });
+  }
+}
+
+/** The producer's buffer is full (Redis is slower than the publishers); retry later. */
+export class BackpressureError extends KnobosError {
+  readonly code = 'KNOBOS_MESSAGING_BACKPRESSURE';
+  readonly status = 503;
+  constructor(readonly buffered: number) {
+    super(`messaging: producer buffer full (${buffered} messages waiting); publish refused`, {
+      field: 'maxBuffered',
+      rule: 'bound',
+      buffered,
+    });
+  }
+}
+
+/** A batch could not be written within the retry bound; its publishes were NOT acknowledged. */
+export class PublishFailedError extends KnobosError {
+  readonly code = 'KNOBOS_MESSAGING_PUBLISH_FAILED';
+  readonly status = 503;
+  constructor(
+    readonly topic: string,
+    readonly partition: number,
+    readonly attempts: number,
+    cause: Error,
+  ) {
+    super(
+      `messaging: publish to ${topic}/${partition} failed after ${attempts} attempts: ${cause.message}`,
+      { topic, partition, attempts },
+    );
+    this.cause = cause;
+  }
+}
+
+/** Publishing after close(). */
+export class ProducerClosedError extends KnobosError {
+  readonly code = 'KNOBOS_MESSAGING_CLOSED';
+  readonly status = 409;
+  constructor() {
+    super('messaging: the producer is closed');
+  }
+}
+
+/** Shrinking a topic would strand the messages of its removed partitions. */
+export class ShrinkRefusedError extends KnobosError {
+  readonly code = 'KNOBOS_MESSAGING_SHRINK_REFUSED';
+  readonly status = 409;
+  constructor(
+    readonly topic: string,
+    readonly partitions: number,
+    readonly requested: number,
+  ) {
+    super(
+      `messaging: topic ${topic} has ${partitions} partitions; shrinking to ${requested} is refused (partitions only grow)`,
+      { topic, field: 'partitions', rule: 'grow_only', partitions, requested },
+    );
+  }
+}

@@ -1,0 +1,328 @@
+// One partition of a consumer: a loop of blocking reads (XREADGROUP BLOCK: Redis pushes new
+// messages the moment they arrive; the block timeout only bounds how long the loop goes
+// without checking for crashed consumers' messages), the handler run per message, and one
+// commit.lua call per batch that applies the handlers' writes, records dedup and XACKs.
+// Recovery takes over messages idle longer than the visibility timeout (claim.lua), which
+// also dead-letters those past the delivery limit.
+import type { Clock } from '../knobs/clock.ts';
+import type { KnobClient } from '../knobs/client.ts';
+import type { Logger } from '../log.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import type { MessagingKeys } from './keys.ts';
+import { Output } from './output.ts';
+import { messagingScripts } from './scripts.ts';
+import type { MessagingTelemetry } from './telemetry.ts';
+import type { TopicInfo } from './topics.ts';
+import { COMMIT_RESULT, commitCall, decodeEntry, type CommitItem, type Message } from './wire.ts';
+
+export type Handler = (message: Message, out: Output) => void | Promise<void>;
+
+export interface BatchEvent {
+  topic: string;
+  partition: number;
+  /** Messages delivered in this batch. */
+  size: number;
+  /** Where they came from: a fresh read or a takeover of idle messages. */
+  source: 'read' | 'claim';
+  applied: number;
+  duplicates: number;
+  stale: number;
+  deadLettered: number;
+  /** Handler calls that threw (those messages stay pending and are retried). */
+  failed: number;
+}
+
+/** Settings shared by the partition workers of one consumer. */
+export interface WorkerContext {
+  redis: RedisClient;
+  keys: MessagingKeys;
+  knobs: KnobClient;
+  topic: string;
+  group: string;
+  consumer: string;
+  handler: Handler;
+  visibilityMs: number;
+  maxDeliveries: number;
+  blockMs: number;
+  claimIntervalMs: number;
+  /** XAUTOCLAIM rounds per recovery (each at most batch_size messages). */
+  maxClaimRounds: number;
+  deadMaxLen: number;
+  commitAttempts: number;
+  clock: Clock;
+  log: Logger;
+  telemetry: MessagingTelemetry;
+  topicInfo: () => TopicInfo;
+  onBatch: (e: BatchEvent) => void;
+}
+
+type StreamReply = [string, [string, string[]][]][] | null;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export class PartitionWorker {
+  private readonly conn: RedisClient;
+  private running = false;
+  private done: Promise<void> = Promise.resolve();
+  private nextClaimAt = 0;
+  private readonly stream: string;
+
+  constructor(
+    private readonly ctx: WorkerContext,
+    readonly partition: number,
+  ) {
+    // Blocking reads get their own connection: a blocked connection carries nothing else.
+    this.conn = ctx.redis.duplicate();
+    this.conn.on('error', () => {});
+    this.stream = ctx.keys.stream(ctx.topic, partition);
+  }
+
+  async start(): Promise<void> {
+    await this.ensureGroup();
+    this.running = true;
+    this.done = this.loop();
+  }
+
+  /** Waits for the batch in hand to finish, at most timeoutMs (a hung handler is abandoned). */
+  async stop(timeoutMs: number): Promise<void> {
+    this.running = false;
+    this.conn.disconnect();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.done, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
+    clearTimeout(timer);
+  }
+
+  /** The group reads the partition from its beginning, so nothing published earlier is missed. */
+  private async ensureGroup(): Promise<void> {
+    try {
+      await this.ctx.redis.xgroup('CREATE', this.stream, this.ctx.group, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+    }
+  }
+
+  private async loop(): Promise<void> {
+    const { ctx } = this;
+    let failures = 0;
+    while (this.running) {
+      try {
+        if (ctx.clock.now() >= this.nextClaimAt) {
+          await this.recover();
+          this.nextClaimAt = ctx.clock.now() + ctx.claimIntervalMs;
+        }
+        const count = ctx.knobs.get<number>('messaging.batch_size');
+        const blockMs = Math.max(1, Math.min(ctx.blockMs, this.nextClaimAt - ctx.clock.now()));
+        const reply = (await this.conn.call(
+          'XREADGROUP',
+          'GROUP',
+          ctx.group,
+          ctx.consumer,
+          'COUNT',
+          count,
+          'BLOCK',
+          blockMs,
+          'STREAMS',
+          this.stream,
+          '>',
+        )) as StreamReply;
+        const entries = reply?.[0]?.[1] ?? [];
+        if (entries.length > 0) {
+          const msgs = entries.map(([id, flat]) =>
+            decodeEntry(ctx.topic, this.partition, id, flat, 1),
+          );
+          await this.process(msgs, 'read');
+        }
+        failures = 0;
+      } catch (err) {
+        if (!this.running) break;
+        failures++;
+        const message = (err as Error).message;
+        ctx.log.warn({ err: message, partition: this.partition, failures }, 'consumer loop error');
+        // The group is gone (a Redis that lost its data): make it again, from the start.
+        if (/NOGROUP/.test(message)) await this.ensureGroup().catch(() => undefined);
+        await sleep(Math.min(2_000, 25 * 2 ** Math.min(failures, 7)));
+      }
+    }
+  }
+
+  /** Takes over messages of crashed or stalled consumers, at most maxClaimRounds batches. */
+  private async recover(): Promise<void> {
+    const { ctx } = this;
+    let cursor = '0-0';
+    for (let round = 0; round < ctx.maxClaimRounds && this.running; round++) {
+      const reply = await messagingScripts.run(
+        ctx.redis,
+        'claim',
+        [this.stream, ctx.keys.dead(ctx.topic, this.partition)],
+        [
+          ctx.group,
+          ctx.consumer,
+          ctx.visibilityMs,
+          ctx.knobs.get<number>('messaging.batch_size'),
+          cursor,
+          ctx.maxDeliveries,
+          ctx.clock.now(),
+          ctx.deadMaxLen,
+        ],
+      );
+      const m = ctx.telemetry.metrics;
+      const trimmed = Number(reply[1]);
+      const dead = Number(reply[2]);
+      if (trimmed > 0) m.inc('trimmed_pending', trimmed);
+      if (dead > 0) m.inc('dead_lettered', dead);
+      const msgs: Message[] = [];
+      for (let i = 3; i + 2 < reply.length; i += 3) {
+        msgs.push(
+          decodeEntry(
+            ctx.topic,
+            this.partition,
+            String(reply[i]),
+            reply[i + 1] as string[],
+            Number(reply[i + 2]),
+          ),
+        );
+      }
+      if (msgs.length > 0) {
+        m.inc('claimed', msgs.length);
+        await this.process(msgs, 'claim');
+      } else if (dead > 0) {
+        ctx.onBatch(emptyBatch(ctx.topic, this.partition, dead));
+      }
+      cursor = String(reply[0]);
+      if (cursor === '0-0') break;
+    }
+    await this.forgetGoneConsumers();
+  }
+
+  /**
+   * Removes consumers of the group that hold nothing and have not read for a long time
+   * (crashed instances), so the group's consumer list stays bounded.
+   */
+  private async forgetGoneConsumers(): Promise<void> {
+    const { ctx } = this;
+    const goneMs = Math.max(60_000, 10 * ctx.visibilityMs);
+    const list = (await ctx.redis.call(
+      'XINFO',
+      'CONSUMERS',
+      this.stream,
+      ctx.group,
+    )) as unknown[][];
+    for (const c of list) {
+      const f = new Map<string, unknown>();
+      for (let i = 0; i + 1 < c.length; i += 2) f.set(String(c[i]), c[i + 1]);
+      const name = String(f.get('name'));
+      if (name !== ctx.consumer && Number(f.get('pending')) === 0 && Number(f.get('idle')) > goneMs)
+        await ctx.redis.call('XGROUP', 'DELCONSUMER', this.stream, ctx.group, name);
+    }
+  }
+
+  /** Runs the handler on each message, then commits the batch in one script call. */
+  private async process(msgs: readonly Message[], source: 'read' | 'claim'): Promise<void> {
+    const { ctx } = this;
+    const items: CommitItem[] = [];
+    let failed = 0;
+    for (const message of msgs) {
+      const out = new Output();
+      try {
+        await ctx.handler(message, out);
+        items.push({ kind: 'apply', message, writes: out.writes });
+      } catch (err) {
+        failed++;
+        if (message.deliveries >= ctx.maxDeliveries) {
+          const reason = `handler: ${(err as Error).message ?? String(err)}`.slice(0, 200);
+          items.push({ kind: 'dead', message, reason });
+        }
+      }
+    }
+    const results = items.length > 0 ? await this.commit(items) : [];
+    const ev: BatchEvent = {
+      topic: ctx.topic,
+      partition: this.partition,
+      size: msgs.length,
+      source,
+      applied: 0,
+      duplicates: 0,
+      stale: 0,
+      deadLettered: 0,
+      failed,
+    };
+    const now = ctx.clock.now();
+    results.forEach((r, i) => {
+      if (r === COMMIT_RESULT.applied) {
+        ev.applied++;
+        ctx.telemetry.metrics.observe(
+          'e2e_latency_ms',
+          now - (items[i] as CommitItem).message.publishedAt,
+        );
+      } else if (r === COMMIT_RESULT.duplicate) ev.duplicates++;
+      else if (r === COMMIT_RESULT.stale) ev.stale++;
+      else if (r === COMMIT_RESULT.dead) ev.deadLettered++;
+    });
+    const m = ctx.telemetry.metrics;
+    m.inc('consumed', msgs.length);
+    m.inc('acked', ev.applied + ev.duplicates + ev.deadLettered);
+    if (ev.duplicates > 0) m.inc('duplicates', ev.duplicates);
+    if (ev.stale > 0) m.inc('stale', ev.stale);
+    if (ev.deadLettered > 0) m.inc('dead_lettered', ev.deadLettered);
+    if (failed > 0) m.inc('handler_errors', failed);
+    m.observe('consume_batch_size', msgs.length);
+    ctx.onBatch(ev);
+  }
+
+  /**
+   * One commit.lua call; retried on a lost connection, which is safe: a retry of a commit
+   * that did apply comes back as duplicates. Gives up after commitAttempts (the messages stay
+   * pending and are taken over after the visibility timeout).
+   */
+  private async commit(items: readonly CommitItem[]): Promise<number[]> {
+    const { ctx } = this;
+    const info = ctx.topicInfo();
+    const k = ctx.keys;
+    for (let attempt = 1; ; attempt++) {
+      const now = ctx.clock.now();
+      const { keys, argv } = commitCall(
+        [
+          this.stream,
+          k.done(ctx.topic, this.partition, ctx.group),
+          k.dead(ctx.topic, this.partition),
+        ],
+        {
+          group: ctx.group,
+          now,
+          dedupCutoffMs: now - info.dedupMs,
+          dedupMax: info.dedupMax,
+          deadMaxLen: ctx.deadMaxLen,
+        },
+        items,
+        (name) => k.output(ctx.topic, this.partition, name),
+      );
+      try {
+        const reply = await messagingScripts.run(ctx.redis, 'commit', keys, argv);
+        return reply.slice(1).map(Number);
+      } catch (err) {
+        if (attempt >= ctx.commitAttempts || !this.running) {
+          ctx.log.warn(
+            { err: (err as Error).message, partition: this.partition },
+            'commit gave up',
+          );
+          return [];
+        }
+        await sleep(25 * 2 ** attempt);
+      }
+    }
+  }
+}
+
+function emptyBatch(topic: string, partition: number, deadLettered: number): BatchEvent {
+  return {
+    topic,
+    partition,
+    size: 0,
+    source: 'claim',
+    applied: 0,
+    duplicates: 0,
+    stale: 0,
+    deadLettered,
+    failed: 0,
+  };
+}

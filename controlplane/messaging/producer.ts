@@ -1,0 +1,308 @@
+// The producer: publishes are buffered per partition and sent as one publish.lua call per
+// batch, sealed when it holds `messaging.batch_size` messages or its oldest message has
+// waited `messaging.linger_ms` (both knobs read live, on every decision). One batch per
+// partition is in flight at a time; what arrives meanwhile forms the next batch, so under
+// load batches fill by themselves. A publish resolves once Redis has acknowledged its batch
+// (with appendfsync always: once it is on disk). A batch whose reply was lost is retried
+// with the same producer sequence number, which publish.lua recognises, so a retry never
+// appends twice; an idempotency key makes a publish retried by the caller not duplicate.
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+import { hashShard } from '../../policies/placement/hash.ts';
+import { systemClock, type Clock } from '../knobs/clock.ts';
+import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import {
+  BackpressureError,
+  MessagingOptionError,
+  ProducerClosedError,
+  PublishFailedError,
+} from './errors.ts';
+import { Fifo } from './fifo.ts';
+import type { MessagingKeys } from './keys.ts';
+import { messagingScripts } from './scripts.ts';
+import { MessagingTelemetry } from './telemetry.ts';
+import { TopicCache } from './topic-cache.ts';
+import { Topics, type TopicInfo } from './topics.ts';
+import { parsePublishReply, publishArgv, type Outgoing, type Published } from './wire.ts';
+
+export interface ProducerOptions {
+  redis: RedisClient;
+  keys: MessagingKeys;
+  knobs: KnobClient;
+  topics?: Topics;
+  clock?: Clock;
+  /** Producer id (the sequence key of its batches); random when omitted. */
+  id?: string;
+  /** Bound on messages buffered or in flight over all partitions; beyond it publish fails. */
+  maxBuffered?: number;
+  /** Attempts per batch before its publishes fail (retries back off exponentially). */
+  maxAttempts?: number;
+  retryBaseMs?: number;
+  /** Shared telemetry; when omitted the producer runs its own. */
+  telemetry?: MessagingTelemetry;
+  log?: Logger;
+  topicRefreshMs?: number;
+}
+
+export interface PublishOptions {
+  /** Idempotency key: a second publish with it (within the dedup retention) is not stored. */
+  key?: string;
+  /** Messages with the same partition key go to the same partition (default: the key). */
+  partitionKey?: string;
+  /** An explicit partition. */
+  partition?: number;
+}
+
+export interface PublishResult extends Published {
+  topic: string;
+  partition: number;
+}
+
+interface Waiting {
+  out: Outgoing;
+  resolve: (r: PublishResult) => void;
+  reject: (e: Error) => void;
+}
+
+interface Lane {
+  topic: string;
+  partition: number;
+  queue: Fifo<Waiting>;
+  timer: NodeJS.Timeout | undefined;
+  sending: boolean;
+  seq: number;
+}
+
+export interface FlushEvent {
+  topic: string;
+  partition: number;
+  size: number;
+  duplicates: number;
+}
+
+const MAX_KEY_CHARS = 256;
+
+export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
+  readonly id: string;
+  private readonly lanes = new Map<string, Lane>();
+  private readonly cache: TopicCache;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly telemetry: MessagingTelemetry;
+  private readonly ownsTelemetry: boolean;
+  private readonly maxBuffered: number;
+  private readonly maxAttempts: number;
+  private readonly retryBaseMs: number;
+  private outstanding = 0;
+  private roundRobin = 0;
+  private draining = 0;
+  private closed = false;
+  private idleWaiters: (() => void)[] = [];
+  private readonly onKnob = (e: KnobChangeEvent) => {
+    if (e.name === 'messaging.batch_size' || e.name === 'messaging.linger_ms') {
+      for (const lane of this.lanes.values()) this.rearm(lane);
+    }
+  };
+
+  constructor(private readonly opts: ProducerOptions) {
+    super();
+    this.id = opts.id ?? randomBytes(8).toString('hex');
+    this.clock = opts.clock ?? systemClock;
+    this.log = opts.log ?? createLogger('messaging-producer');
+    this.maxBuffered = opts.maxBuffered ?? 100_000;
+    this.maxAttempts = opts.maxAttempts ?? 6;
+    this.retryBaseMs = opts.retryBaseMs ?? 50;
+    if (!(this.maxBuffered >= 1)) throw new MessagingOptionError('maxBuffered', 'must be >= 1');
+    if (!(this.maxAttempts >= 1)) throw new MessagingOptionError('maxAttempts', 'must be >= 1');
+    const topics = opts.topics ?? new Topics(opts.redis, opts.keys, { knobs: opts.knobs });
+    this.cache = new TopicCache(topics, opts.knobs, this.log, opts.topicRefreshMs);
+    this.ownsTelemetry = opts.telemetry === undefined;
+    this.telemetry =
+      opts.telemetry ??
+      new MessagingTelemetry({
+        redis: opts.redis,
+        keys: opts.keys.keys,
+        instance: `producer-${this.id}`,
+      }).start();
+    opts.knobs.on('change', this.onKnob);
+  }
+
+  private batchSize(): number {
+    return this.opts.knobs.get<number>('messaging.batch_size');
+  }
+  private lingerMs(): number {
+    return this.opts.knobs.get<number>('messaging.linger_ms');
+  }
+
+  async publish(topic: string, data: string, opts: PublishOptions = {}): Promise<PublishResult> {
+    if (this.closed) throw new ProducerClosedError();
+    if (typeof data !== 'string') throw new MessagingOptionError('data', 'must be a string');
+    if (opts.key !== undefined && (opts.key.length === 0 || opts.key.length > MAX_KEY_CHARS)) {
+      throw new MessagingOptionError('key', `must be 1-${MAX_KEY_CHARS} characters`);
+    }
+    if (this.outstanding >= this.maxBuffered) throw new BackpressureError(this.outstanding);
+    const info = this.cache.peek(topic) ?? (await this.cache.get(topic));
+    const partition = this.route(info, opts);
+    const lane = this.lane(topic, partition);
+    this.outstanding++;
+    return new Promise<PublishResult>((resolve, reject) => {
+      lane.queue.push({
+        out: { key: opts.key, enqueuedAt: this.clock.now(), data },
+        resolve,
+        reject,
+      });
+      this.pump(lane);
+    });
+  }
+
+  private route(info: TopicInfo, opts: PublishOptions): number {
+    if (opts.partition !== undefined) {
+      if (
+        !Number.isInteger(opts.partition) ||
+        opts.partition < 0 ||
+        opts.partition >= info.partitions
+      )
+        throw new MessagingOptionError('partition', `must be in [0, ${info.partitions - 1}]`);
+      return opts.partition;
+    }
+    const routeKey = opts.partitionKey ?? opts.key;
+    if (routeKey !== undefined) return hashShard(routeKey, info.partitions);
+    this.roundRobin = (this.roundRobin + 1) % info.partitions;
+    return this.roundRobin;
+  }
+
+  private lane(topic: string, partition: number): Lane {
+    const name = `${topic}/${partition}`;
+    let lane = this.lanes.get(name);
+    if (!lane) {
+      lane = { topic, partition, queue: new Fifo(), timer: undefined, sending: false, seq: 0 };
+      this.lanes.set(name, lane);
+    }
+    return lane;
+  }
+
+  /** Sends a batch when one is due; otherwise makes sure a linger timer is armed. */
+  private pump(lane: Lane): void {
+    if (lane.sending || lane.queue.size === 0) return;
+    const size = this.batchSize();
+    const oldest = lane.queue.peek() as Waiting;
+    const waitedMs = this.clock.now() - oldest.out.enqueuedAt;
+    const linger = this.lingerMs();
+    if (lane.queue.size >= size || waitedMs >= linger || this.draining > 0) {
+      if (lane.timer) clearTimeout(lane.timer);
+      lane.timer = undefined;
+      void this.send(lane, lane.queue.take(size));
+    } else if (!lane.timer) {
+      lane.timer = setTimeout(
+        () => {
+          lane.timer = undefined;
+          this.pump(lane);
+        },
+        Math.max(0, linger - waitedMs),
+      );
+    }
+  }
+
+  /** A knob changed: a timer armed with the old linger must not hold the batch back. */
+  private rearm(lane: Lane): void {
+    if (lane.timer) clearTimeout(lane.timer);
+    lane.timer = undefined;
+    this.pump(lane);
+  }
+
+  private async send(lane: Lane, batch: Waiting[]): Promise<void> {
+    lane.sending = true;
+    lane.seq++;
+    try {
+      const results = await this.write(lane, batch);
+      let duplicates = 0;
+      results.forEach((r, i) => {
+        const w = batch[i] as Waiting;
+        if (r.duplicate) duplicates++;
+        else
+          this.telemetry.arrivals.record({
+            topic: lane.topic,
+            partition: lane.partition,
+            t_ms: w.out.enqueuedAt,
+            bytes: Buffer.byteLength(w.out.data),
+          });
+        w.resolve({ ...r, topic: lane.topic, partition: lane.partition });
+      });
+      const m = this.telemetry.metrics;
+      m.inc('produced', batch.length - duplicates);
+      if (duplicates > 0) m.inc('publish_duplicates', duplicates);
+      m.observe('publish_batch_size', batch.length);
+      this.emit('flush', {
+        topic: lane.topic,
+        partition: lane.partition,
+        size: batch.length,
+        duplicates,
+      });
+    } catch (err) {
+      this.telemetry.metrics.inc('publish_failed', batch.length);
+      for (const w of batch) w.reject(err as Error);
+    } finally {
+      this.outstanding -= batch.length;
+      lane.sending = false;
+      this.pump(lane);
+      if (this.outstanding === 0) this.idleWaiters.splice(0).forEach((f) => f());
+    }
+  }
+
+  private async write(lane: Lane, batch: readonly Waiting[]): Promise<Published[]> {
+    const info = await this.cache.get(lane.topic);
+    const k = this.opts.keys;
+    const keys = [
+      k.stream(lane.topic, lane.partition),
+      k.publishIds(lane.topic, lane.partition),
+      k.publishAt(lane.topic, lane.partition),
+    ];
+    const outs = batch.map((w) => w.out);
+    for (let attempt = 1; ; attempt++) {
+      const now = this.clock.now();
+      const argv = publishArgv(
+        {
+          now,
+          maxLen: info.maxLen,
+          minIdMs: info.maxAgeMs > 0 ? now - info.maxAgeMs : undefined,
+          dedupCutoffMs: now - info.dedupMs,
+          dedupMax: info.dedupMax,
+          seqKey: this.id,
+          seq: lane.seq,
+        },
+        outs,
+      );
+      try {
+        const reply = await messagingScripts.run(this.opts.redis, 'publish', keys, argv);
+        return parsePublishReply(reply, batch.length);
+      } catch (err) {
+        if (attempt >= this.maxAttempts)
+          throw new PublishFailedError(lane.topic, lane.partition, attempt, err as Error);
+        this.log.warn({ err: (err as Error).message, attempt, topic: lane.topic }, 'publish retry');
+        await new Promise((r) => setTimeout(r, this.retryBaseMs * 2 ** (attempt - 1)));
+      }
+    }
+  }
+
+  /** Sends everything buffered now (ignoring linger) and waits until it is acknowledged. */
+  async flush(): Promise<void> {
+    this.draining++;
+    try {
+      for (const lane of this.lanes.values()) this.rearm(lane);
+      if (this.outstanding > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
+    } finally {
+      this.draining--;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.flush();
+    this.opts.knobs.off('change', this.onKnob);
+    this.cache.close();
+    if (this.ownsTelemetry) await this.telemetry.stop();
+  }
+}

@@ -1,0 +1,82 @@
+--[[
+  Appends a batch of messages to one partition stream, skipping duplicates, then trims the
+  stream to its retention bounds. Two kinds of duplicate are caught:
+  - a message whose idempotency key was already published (within the dedup retention):
+    it is not appended again and gets the id it got the first time;
+  - a whole batch a producer retries after losing the reply (same producer sequence key and
+    a sequence number not above the last one recorded): nothing is appended, and the ids
+    of the first attempt come back.
+
+  Input:
+    KEYS[1] the partition stream
+    KEYS[2] publish ids (hash: 'k:' idempotency key -> id; 's:' producer -> 'seq|id,id,...')
+    KEYS[3] publish retention index (sorted set: the same members -> ms recorded)
+    ARGV[1] now (ms)
+    ARGV[2] retention: MAXLEN ~ bound
+    ARGV[3] retention: MINID ~ bound ('' = no age bound)
+    ARGV[4] dedup cutoff (ms): records older than this are forgotten
+    ARGV[5] dedup count bound
+    ARGV[6] producer sequence key ('' = none)
+    ARGV[7] this batch's sequence number
+    ARGV[8] n, the number of messages; then per message 3 values:
+            idempotency key ('' = none), enqueue time (ms), payload
+
+  Output:
+    { 0, batch_duplicate (0|1), id_1, duplicate_1 (0|1), ..., id_n, duplicate_n }
+]]
+--@include "includes/codes.lua"
+--@include "includes/dedup.lua"
+
+local now = tonumber(ARGV[1])
+local seq_key = ARGV[6] ~= '' and ('s:' .. ARGV[6])
+local seq = tonumber(ARGV[7])
+local n = tonumber(ARGV[8])
+
+if seq_key then
+  local prev = redis.call('HGET', KEYS[2], seq_key)
+  if prev then
+    local bar = string.find(prev, '|', 1, true)
+    if tonumber(string.sub(prev, 1, bar - 1)) >= seq then
+      local out = { OK, 1 }
+      for id in string.gmatch(string.sub(prev, bar + 1), '[^,]+') do
+        out[#out + 1] = id
+        out[#out + 1] = 1
+      end
+      return out
+    end
+  end
+end
+
+local out = { OK, 0 }
+local ids = {}
+for i = 0, n - 1 do
+  local key = ARGV[9 + i * 3]
+  local t = ARGV[10 + i * 3]
+  local data = ARGV[11 + i * 3]
+  local member = 'k:' .. key
+  local id = key ~= '' and redis.call('HGET', KEYS[2], member)
+  if id then
+    out[#out + 1] = id
+    out[#out + 1] = 1
+  else
+    if key ~= '' then
+      id = redis.call('XADD', KEYS[1], '*', 'd', data, 't', t, 'k', key)
+      redis.call('HSET', KEYS[2], member, id)
+      redis.call('ZADD', KEYS[3], now, member)
+    else
+      id = redis.call('XADD', KEYS[1], '*', 'd', data, 't', t)
+    end
+    out[#out + 1] = id
+    out[#out + 1] = 0
+  end
+  ids[#ids + 1] = id
+end
+
+if seq_key then
+  redis.call('HSET', KEYS[2], seq_key, seq .. '|' .. table.concat(ids, ','))
+  redis.call('ZADD', KEYS[3], now, seq_key)
+end
+redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
+if ARGV[3] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[3]) end
+dedup_trim(KEYS[3], KEYS[2], ARGV[4], tonumber(ARGV[5]))
+return out

@@ -1,0 +1,159 @@
+// The topics table: one versioned row per topic (partition count, retention bounds, dedup
+// retention) in the shard's family. A topic is created with the `messaging.partitions` knob's
+// value; later it can only grow (a shrink would strand the messages of removed partitions).
+// Partition streams and consumer groups are created lazily by producers and consumers.
+import { systemClock, type Clock } from '../knobs/clock.ts';
+import type { KnobClient } from '../knobs/client.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { AlreadyExistsError, StaleVersionError } from '../store/errors.ts';
+import { Table } from '../store/table.ts';
+import { MessagingOptionError, ShrinkRefusedError, TopicNotFoundError } from './errors.ts';
+import { checkName, type MessagingKeys } from './keys.ts';
+
+const DAY_MS = 86_400_000;
+/** Partitions per topic: the bound of the `messaging.partitions` knob. */
+export const MAX_PARTITIONS = 256;
+
+export interface TopicOptions {
+  /** Partition count; the `messaging.partitions` knob's value when omitted. */
+  partitions?: number;
+  /** Retention: about this many newest messages per partition are kept (XTRIM MAXLEN ~). */
+  maxLen?: number;
+  /** Retention: messages older than this are trimmed (XTRIM MINID ~); 0 = no age bound. */
+  maxAgeMs?: number;
+  /** How long a producer idempotency key and a consumer's dedup record are remembered. */
+  dedupMs?: number;
+  /** Bound on dedup records per partition (and per group); the oldest go first. */
+  dedupMax?: number;
+}
+
+export interface TopicInfo {
+  name: string;
+  partitions: number;
+  maxLen: number;
+  maxAgeMs: number;
+  dedupMs: number;
+  dedupMax: number;
+  createdAt: number;
+  version: number;
+}
+
+export const TOPIC_DEFAULTS = {
+  maxLen: 1_000_000,
+  maxAgeMs: 7 * DAY_MS,
+  dedupMs: DAY_MS,
+  dedupMax: 1_000_000,
+} as const;
+
+const FIELDS = {
+  name: { type: 'string' },
+  partitions: { type: 'number' },
+  max_len: { type: 'number' },
+  max_age_ms: { type: 'number' },
+  dedup_ms: { type: 'number' },
+  dedup_max: { type: 'number' },
+  created_at: { type: 'number' },
+} as const;
+
+function checkInt(field: string, v: number, min: number, max: number): void {
+  if (!Number.isInteger(v) || v < min || v > max) {
+    throw new MessagingOptionError(field, `must be an integer in [${min}, ${max}], got ${v}`);
+  }
+}
+
+export class Topics {
+  private readonly table: Table<typeof FIELDS>;
+
+  constructor(
+    private readonly redis: RedisClient,
+    readonly mkeys: MessagingKeys,
+    private readonly opts: { knobs?: KnobClient; clock?: Clock } = {},
+  ) {
+    const family = mkeys.topicsFamily();
+    this.table = new Table(redis, mkeys.keys, {
+      name: 'topics',
+      fields: FIELDS,
+      id: (r) => r.name,
+      family: () => family,
+      indexes: { created_at: (r) => r.created_at },
+    });
+  }
+
+  /** The topic's row, creating it first when it does not exist. */
+  async ensure(name: string, opts: TopicOptions = {}): Promise<TopicInfo> {
+    checkName('topic', name);
+    const existing = await this.find(name);
+    if (existing) return existing;
+    const partitions = opts.partitions ?? this.opts.knobs?.get<number>('messaging.partitions') ?? 4;
+    checkInt('partitions', partitions, 1, MAX_PARTITIONS);
+    const row = {
+      name,
+      partitions,
+      max_len: opts.maxLen ?? TOPIC_DEFAULTS.maxLen,
+      max_age_ms: opts.maxAgeMs ?? TOPIC_DEFAULTS.maxAgeMs,
+      dedup_ms: opts.dedupMs ?? TOPIC_DEFAULTS.dedupMs,
+      dedup_max: opts.dedupMax ?? TOPIC_DEFAULTS.dedupMax,
+      created_at: (this.opts.clock ?? systemClock).now(),
+    };
+    checkInt('maxLen', row.max_len, 1, 2 ** 40);
+    checkInt('maxAgeMs', row.max_age_ms, 0, 2 ** 50);
+    checkInt('dedupMs', row.dedup_ms, 1, 2 ** 50);
+    checkInt('dedupMax', row.dedup_max, 1, 2 ** 40);
+    try {
+      await this.table.insert(row);
+    } catch (err) {
+      // Another instance created it first: theirs stands.
+      if (!(err instanceof StaleVersionError || err instanceof AlreadyExistsError)) throw err;
+    }
+    return this.get(name);
+  }
+
+  async find(name: string): Promise<TopicInfo | null> {
+    const got = await this.table.get(this.mkeys.topicsFamily(), name);
+    if (!got) return null;
+    const r = got.row;
+    return {
+      name: r.name,
+      partitions: r.partitions,
+      maxLen: r.max_len,
+      maxAgeMs: r.max_age_ms,
+      dedupMs: r.dedup_ms,
+      dedupMax: r.dedup_max,
+      createdAt: r.created_at,
+      version: got.version,
+    };
+  }
+
+  async get(name: string): Promise<TopicInfo> {
+    const t = await this.find(name);
+    if (!t) throw new TopicNotFoundError(name);
+    return t;
+  }
+
+  /**
+   * Raises the partition count (e.g. after the `messaging.partitions` knob went up), checked
+   * against the version read, so two instances growing at once cannot lose an update.
+   */
+  async grow(name: string, partitions: number): Promise<TopicInfo> {
+    checkInt('partitions', partitions, 1, MAX_PARTITIONS);
+    const t = await this.get(name);
+    if (partitions < t.partitions) throw new ShrinkRefusedError(name, t.partitions, partitions);
+    if (partitions === t.partitions) return t;
+    const row = {
+      name,
+      partitions,
+      max_len: t.maxLen,
+      max_age_ms: t.maxAgeMs,
+      dedup_ms: t.dedupMs,
+      dedup_max: t.dedupMax,
+      created_at: t.createdAt,
+    };
+    await this.table.write([{ row, expect: t.version }]);
+    return this.get(name);
+  }
+
+  /** Topic names, oldest first (bounded by `limit`). */
+  async list(limit = 1000): Promise<string[]> {
+    return this.table.range(this.mkeys.topicsFamily(), 'created_at', { limit });
+  }
+}

@@ -1,0 +1,74 @@
+// Messaging test fixture: a seeded knobs table (its clock past every cooldown), a knob client,
+// the topics table and a key prefix of its own, all over a TestRedis.
+import { KnobClient } from '../../controlplane/knobs/client.ts';
+import { ManualClock } from '../../controlplane/knobs/clock.ts';
+import { KnobTable } from '../../controlplane/knobs/table.ts';
+import { MessagingKeys } from '../../controlplane/messaging/keys.ts';
+import { Topics } from '../../controlplane/messaging/topics.ts';
+import type { RedisClient } from '../../controlplane/redis/connect.ts';
+import type { Keys } from '../../controlplane/store/keys.ts';
+import type { KnobValue } from '../../knobs/index.ts';
+import { uniqueKeys, type TestRedis } from './redis.ts';
+
+const HOUR_MS = 3_600_000;
+
+export interface MessagingFixture {
+  redis: RedisClient;
+  keys: Keys;
+  mkeys: MessagingKeys;
+  admin: KnobTable;
+  knobs: KnobClient;
+  topics: Topics;
+  /** Promotes a knob to a value (from its current version), past its cooldown. */
+  setKnob(name: string, value: KnobValue): Promise<void>;
+  close(): Promise<void>;
+}
+
+export async function messagingFixture(
+  test: TestRedis,
+  knobValues: Record<string, KnobValue> = {},
+): Promise<MessagingFixture> {
+  const redis = test.client();
+  const keys = uniqueKeys();
+  const mkeys = new MessagingKeys(keys);
+  const clock = new ManualClock(Date.now());
+  const admin = new KnobTable(redis, { keys, clock });
+  await admin.seed();
+  const setKnob = async (name: string, value: KnobValue) => {
+    clock.advance(HOUR_MS);
+    const row = await admin.get(name);
+    await admin.promote({ name, value, baseVersion: row.version, actor: 'test', reason: 'test' });
+  };
+  for (const [name, value] of Object.entries(knobValues)) await setKnob(name, value);
+  const knobs = await KnobClient.start({
+    table: new KnobTable(redis, { keys }),
+    names: ['messaging.batch_size', 'messaging.linger_ms', 'messaging.partitions'],
+    resyncIntervalMs: 0,
+  });
+  const topics = new Topics(redis, mkeys, { knobs });
+  return {
+    redis,
+    keys,
+    mkeys,
+    admin,
+    knobs,
+    topics,
+    setKnob,
+    close: () => knobs.close(),
+  };
+}
+
+/** Sum of an output hash's values over every partition of a topic, and the hash entries. */
+export async function outputHashes(
+  f: MessagingFixture,
+  topic: string,
+  partitions: number,
+  name: string,
+): Promise<Map<string, number>> {
+  const all = new Map<string, number>();
+  for (let p = 0; p < partitions; p++) {
+    const h = await f.redis.hgetall(f.mkeys.output(topic, p, name));
+    for (const [k, v] of Object.entries(h)) all.set(k, (all.get(k) ?? 0) + Number(v));
+  }
+  return all;
+}

@@ -1,0 +1,404 @@
+// The messaging service against real redis-server processes, on one node and on a 3-node
+// cluster: exactly-once effects, idempotent publishes, duplicate detection on redelivery,
+// dead letters, retention bounds, live knobs, topic growth, telemetry and traces.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Consumer, type ConsumerOptions } from '../controlplane/messaging/consumer.ts';
+import { readDeadLetters } from '../controlplane/messaging/dead-letters.ts';
+import {
+  MessagingOptionError,
+  ShrinkRefusedError,
+  TopicNotFoundError,
+} from '../controlplane/messaging/errors.ts';
+import type { BatchEvent, Handler } from '../controlplane/messaging/partition-worker.ts';
+import { Producer, type FlushEvent } from '../controlplane/messaging/producer.ts';
+import { messagingScripts } from '../controlplane/messaging/scripts.ts';
+import { MessagingTelemetry } from '../controlplane/messaging/telemetry.ts';
+import { arrivalsToMessages, readArrivals } from '../controlplane/messaging/trace.ts';
+import { publishArgv } from '../controlplane/messaging/wire.ts';
+import { telemetryEntries } from '../controlplane/telemetry/read.ts';
+import { checkMessages, fixedSource, simulateMessaging } from '../envs/messaging/index.ts';
+import {
+  messagingFixture,
+  outputHashes,
+  type MessagingFixture,
+} from './helpers/messaging-fixture.ts';
+import { eventually, startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
+
+const countSeen: Handler = (m, out) => {
+  out.hincr('seen', m.data);
+  out.incr('total');
+};
+
+describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend) => {
+  let redis: TestRedis;
+  const open: { close?: () => Promise<void>; stop?: () => Promise<void> }[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis(backend);
+  });
+  afterAll(async () => {
+    for (const o of open.reverse()) await (o.stop ?? o.close)?.call(o);
+    await redis?.stop();
+  });
+
+  async function fixture(knobs: Record<string, number> = {}): Promise<MessagingFixture> {
+    const f = await messagingFixture(redis, knobs);
+    open.push(f);
+    return f;
+  }
+  function producer(f: MessagingFixture): Producer {
+    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs });
+    open.push(p);
+    return p;
+  }
+  async function consumer(
+    f: MessagingFixture,
+    topic: string,
+    handler: Handler,
+    extra: Partial<ConsumerOptions> = {},
+  ): Promise<Consumer> {
+    const c = await Consumer.start({
+      redis: f.redis,
+      keys: f.mkeys,
+      knobs: f.knobs,
+      topic,
+      group: 'g',
+      handler,
+      ...extra,
+    });
+    open.push(c);
+    return c;
+  }
+  async function totals(f: MessagingFixture, topic: string, partitions: number, name = 'total') {
+    let sum = 0;
+    for (let p = 0; p < partitions; p++)
+      sum += Number(await f.redis.get(f.mkeys.output(topic, p, name)));
+    return sum;
+  }
+
+  it('applies every message effect exactly once, over partitions in different slots', async () => {
+    const f = await fixture();
+    const t = await f.topics.ensure('orders');
+    expect(t.partitions).toBe(4); // the messaging.partitions knob's default
+    if (backend === 'cluster') {
+      const slots = await Promise.all(
+        [0, 1, 2, 3].map(
+          (p) => f.redis.call('CLUSTER', 'KEYSLOT', f.mkeys.stream('orders', p)) as Promise<number>,
+        ),
+      );
+      expect(new Set(slots).size).toBe(4);
+    }
+    const p = producer(f);
+    const n = 400;
+    const acks = await Promise.all(
+      Array.from({ length: n }, (_, i) => p.publish('orders', `m${i}`)),
+    );
+    expect(new Set(acks.map((a) => a.partition)).size).toBe(4);
+    const c = await consumer(f, 'orders', countSeen);
+    await eventually(async () => (await totals(f, 'orders', 4)) === n, 'every message applied');
+    const seen = await outputHashes(f, 'orders', 4, 'seen');
+    expect(seen.size).toBe(n);
+    expect([...seen.values()].every((v) => v === 1)).toBe(true);
+    expect(c.partitions()).toEqual([0, 1, 2, 3]);
+    for (let q = 0; q < 4; q++) {
+      const pending = (await f.redis.xpending(f.mkeys.stream('orders', q), 'g')) as unknown[];
+      expect(Number(pending[0])).toBe(0);
+    }
+  });
+
+  it('stores a publish retried with the same idempotency key once', async () => {
+    const f = await fixture();
+    await f.topics.ensure('pay', { partitions: 3 });
+    const p = producer(f);
+    const first = await p.publish('pay', 'charge 10', { key: 'order-17' });
+    const again = await p.publish('pay', 'charge 10', { key: 'order-17' });
+    const other = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs });
+    open.push(other);
+    const third = await other.publish('pay', 'charge 10', { key: 'order-17' });
+    expect(first.duplicate).toBe(false);
+    expect(again).toEqual({ ...first, duplicate: true });
+    expect(third).toEqual({ ...first, duplicate: true });
+    expect(await f.redis.xlen(f.mkeys.stream('pay', first.partition))).toBe(1);
+  });
+
+  it('appends nothing when a producer resends a batch whose reply it lost', async () => {
+    const f = await fixture();
+    await f.topics.ensure('seq', { partitions: 1 });
+    const k = f.mkeys;
+    const keys = [k.stream('seq', 0), k.publishIds('seq', 0), k.publishAt('seq', 0)];
+    const args = (seq: number) =>
+      publishArgv(
+        {
+          now: Date.now(),
+          maxLen: 1000,
+          minIdMs: undefined,
+          dedupCutoffMs: 0,
+          dedupMax: 100,
+          seqKey: 'prod-1',
+          seq,
+        },
+        ['a', 'b', 'c'].map((data) => ({ key: undefined, enqueuedAt: 1, data })),
+      );
+    const r1 = await messagingScripts.run(f.redis, 'publish', keys, args(1));
+    const r2 = await messagingScripts.run(f.redis, 'publish', keys, args(1));
+    expect(r1[1]).toBe(0);
+    expect(r2[1]).toBe(1);
+    expect(r2.slice(2).filter((_, i) => i % 2 === 0)).toEqual(
+      r1.slice(2).filter((_, i) => i % 2 === 0),
+    );
+    expect(await f.redis.xlen(keys[0] as string)).toBe(3);
+    await messagingScripts.run(f.redis, 'publish', keys, args(2));
+    expect(await f.redis.xlen(keys[0] as string)).toBe(6);
+  });
+
+  it('detects a redelivered message that was already committed as a duplicate', async () => {
+    const f = await fixture();
+    await f.topics.ensure('slow', { partitions: 1 });
+    const p = producer(f);
+    await Promise.all([1, 2, 3].map((i) => p.publish('slow', `m${i}`)));
+    // A: reads the batch, then stalls in its handler past the visibility timeout.
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((r) => (release = r));
+    let aStarted = false;
+    const aBatches: BatchEvent[] = [];
+    const a = await consumer(
+      f,
+      'slow',
+      async (m, out) => {
+        aStarted = true;
+        await stalled;
+        countSeen(m, out);
+      },
+      { visibilityMs: 50, claimIntervalMs: 1_000_000 },
+    );
+    a.on('batch', (e) => aBatches.push(e));
+    await eventually(() => aStarted, 'A got the batch');
+    // B: takes the stalled messages over and commits them.
+    const bBatches: BatchEvent[] = [];
+    const b = await consumer(f, 'slow', countSeen, { visibilityMs: 50, claimIntervalMs: 20 });
+    b.on('batch', (e) => bBatches.push(e));
+    await eventually(async () => (await totals(f, 'slow', 1)) === 3, 'B applied all three');
+    release();
+    await eventually(() => aBatches.length > 0, 'A committed');
+    expect(aBatches[0]).toMatchObject({ size: 3, applied: 0, duplicates: 3 });
+    expect(bBatches.some((e) => e.source === 'claim' && e.applied === 3)).toBe(true);
+    expect(await totals(f, 'slow', 1)).toBe(3);
+    const seen = await outputHashes(f, 'slow', 1, 'seen');
+    expect([...seen.values()]).toEqual([1, 1, 1]);
+  });
+
+  it('dead-letters a message after the delivery limit and keeps the others flowing', async () => {
+    const f = await fixture();
+    await f.topics.ensure('dl', { partitions: 1 });
+    const p = producer(f);
+    await p.publish('dl', 'ok-1');
+    await p.publish('dl', 'poison', { key: 'bad-1' });
+    await p.publish('dl', 'ok-2');
+    let attempts = 0;
+    const events: BatchEvent[] = [];
+    const c = await consumer(
+      f,
+      'dl',
+      (m, out) => {
+        if (m.data === 'poison') {
+          attempts++;
+          throw new Error('cannot parse');
+        }
+        countSeen(m, out);
+      },
+      { visibilityMs: 30, claimIntervalMs: 15, maxDeliveries: 3 },
+    );
+    c.on('batch', (e) => events.push(e));
+    await eventually(
+      async () => (await readDeadLetters(f.redis, f.mkeys, 'dl', 0)).length === 1,
+      'poison dead-lettered',
+    );
+    const [dead] = await readDeadLetters(f.redis, f.mkeys, 'dl', 0);
+    expect(dead).toMatchObject({
+      group: 'g',
+      data: 'poison',
+      key: 'bad-1',
+      deliveries: 3,
+      reason: 'handler: cannot parse',
+    });
+    expect(attempts).toBe(3);
+    expect(await totals(f, 'dl', 1)).toBe(2);
+    const pending = (await f.redis.xpending(f.mkeys.stream('dl', 0), 'g')) as unknown[];
+    expect(Number(pending[0])).toBe(0);
+    expect(events.reduce((s, e) => s + e.deadLettered, 0)).toBe(1);
+  });
+
+  it('dead-letters a message whose consumer keeps dying once its deliveries run out', async () => {
+    const f = await fixture();
+    await f.topics.ensure('crashy', { partitions: 1 });
+    await producer(f).publish('crashy', 'kills-its-consumer');
+    // Consumers that take the message and never finish it, as if killed each time.
+    let release: () => void = () => {};
+    const hang = new Promise<void>((r) => (release = r));
+    for (let i = 0; i < 2; i++) {
+      await consumer(f, 'crashy', () => hang, { visibilityMs: 30, claimIntervalMs: 15 });
+    }
+    const c = await consumer(f, 'crashy', countSeen, {
+      visibilityMs: 30,
+      claimIntervalMs: 15,
+      maxDeliveries: 1,
+    });
+    await eventually(
+      async () => (await readDeadLetters(f.redis, f.mkeys, 'crashy', 0)).length === 1,
+      'dead-lettered by the claim step',
+    );
+    const [dead] = await readDeadLetters(f.redis, f.mkeys, 'crashy', 0);
+    expect(dead?.reason).toBe('max_deliveries');
+    expect(dead?.deliveries).toBeGreaterThan(1);
+    release();
+    void c;
+  });
+
+  it('keeps streams and dedup tables within their retention bounds', async () => {
+    const f = await fixture();
+    await f.topics.ensure('ret', { partitions: 1, maxLen: 200, dedupMax: 50 });
+    const p = producer(f);
+    const n = 3000;
+    for (let i = 0; i < n; i += 500)
+      await Promise.all(
+        Array.from({ length: 500 }, (_, j) => p.publish('ret', 'x', { key: `k${i + j}` })),
+      );
+    // MAXLEN ~ trims whole stream nodes (stream-node-max-entries = 100), so "about 200".
+    const len = await f.redis.xlen(f.mkeys.stream('ret', 0));
+    expect(len).toBeGreaterThanOrEqual(200);
+    expect(len).toBeLessThanOrEqual(300);
+    expect(await f.redis.zcard(f.mkeys.publishAt('ret', 0))).toBeLessThanOrEqual(51);
+    expect(await f.redis.hlen(f.mkeys.publishIds('ret', 0))).toBeLessThanOrEqual(51);
+    await consumer(f, 'ret', countSeen);
+    await eventually(
+      async () => (await totals(f, 'ret', 1)) >= len,
+      'the retained messages consumed',
+    );
+    expect(await f.redis.zcard(f.mkeys.done('ret', 0, 'g'))).toBeLessThanOrEqual(50);
+  });
+
+  it('trims messages older than the age bound', async () => {
+    const f = await fixture({ 'messaging.linger_ms': 0 });
+    await f.topics.ensure('aged', { partitions: 1, maxAgeMs: 1 });
+    const p = producer(f);
+    for (let i = 0; i < 300; i++) await p.publish('aged', `m${i}`);
+    // Everything but the newest stream node (<= 100 entries) is older than 1 ms.
+    expect(await f.redis.xlen(f.mkeys.stream('aged', 0))).toBeLessThanOrEqual(100);
+  });
+
+  it('applies a changed batch size to running producers and consumers', async () => {
+    const f = await fixture({ 'messaging.linger_ms': 200 });
+    await f.topics.ensure('knob', { partitions: 1 });
+    const p = producer(f);
+    const flushes: FlushEvent[] = [];
+    p.on('flush', (e) => flushes.push(e));
+    await Promise.all(Array.from({ length: 128 }, (_, i) => p.publish('knob', `a${i}`)));
+    expect(flushes.map((e) => e.size)).toEqual([64, 64]);
+    const batches: BatchEvent[] = [];
+    const c = await consumer(f, 'knob', countSeen);
+    c.on('batch', (e) => batches.push(e));
+    await eventually(async () => (await totals(f, 'knob', 1)) === 128, 'first 128 applied');
+    expect(Math.max(...batches.map((e) => e.size))).toBe(64);
+
+    await f.setKnob('messaging.batch_size', 8);
+    await eventually(() => f.knobs.get('messaging.batch_size') === 8, 'knob client sees 8');
+    flushes.length = 0;
+    batches.length = 0;
+    await Promise.all(Array.from({ length: 40 }, (_, i) => p.publish('knob', `b${i}`)));
+    expect(flushes.map((e) => e.size)).toEqual([8, 8, 8, 8, 8]);
+    await eventually(async () => (await totals(f, 'knob', 1)) === 168, 'next 40 applied');
+    expect(batches.reduce((s, e) => s + e.size, 0)).toBe(40);
+    expect(Math.max(...batches.map((e) => e.size))).toBeLessThanOrEqual(8);
+  });
+
+  it('grows a topic when the partitions knob goes up, and running consumers follow', async () => {
+    const f = await fixture();
+    await f.topics.ensure('grow', { partitions: 2 });
+    const p = producer(f);
+    await p.publish('grow', 'before');
+    const c = await consumer(f, 'grow', countSeen);
+    expect(c.partitions()).toEqual([0, 1]);
+    await f.setKnob('messaging.partitions', 8);
+    await eventually(async () => (await f.topics.get('grow')).partitions === 8, 'topic grown');
+    await eventually(() => c.partitions().length === 8, 'consumer serves 8 partitions');
+    const acks = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        p.publish('grow', `after${i}`, { partitionKey: `${i}` }),
+      ),
+    );
+    expect(acks.some((a) => a.partition >= 2)).toBe(true);
+    await eventually(async () => (await totals(f, 'grow', 8)) === 41, 'all applied');
+    await expect(f.topics.grow('grow', 3)).rejects.toBeInstanceOf(ShrinkRefusedError);
+  });
+
+  it('refuses bad input with typed errors', async () => {
+    const f = await fixture();
+    const p = producer(f);
+    await expect(p.publish('nope', 'x')).rejects.toBeInstanceOf(TopicNotFoundError);
+    await expect(f.topics.ensure('bad topic')).rejects.toBeInstanceOf(MessagingOptionError);
+    await f.topics.ensure('ok', { partitions: 2 });
+    await expect(p.publish('ok', 'x', { partition: 2 })).rejects.toMatchObject({
+      code: 'KNOBOS_MESSAGING_INVALID',
+      field: 'partition',
+    });
+    await expect(consumer(f, 'ok', countSeen, { group: 'a:b{c}' })).rejects.toBeInstanceOf(
+      MessagingOptionError,
+    );
+    // A write to a name that cannot be a key is the handler's failure: retried, then dead.
+    await consumer(
+      f,
+      'ok',
+      (_m, out) => {
+        out.hset('bad name', 'f', 1);
+      },
+      { visibilityMs: 20, claimIntervalMs: 10, maxDeliveries: 2 },
+    );
+    await p.publish('ok', 'y', { partition: 0 });
+    await eventually(
+      async () => (await readDeadLetters(f.redis, f.mkeys, 'ok', 0)).length === 1,
+      'dead-lettered after the refused write',
+    );
+    const [dead] = await readDeadLetters(f.redis, f.mkeys, 'ok', 0);
+    expect(dead?.reason).toMatch(/output\.name/);
+  });
+
+  it('writes per-second metrics and arrival traces the simulator can replay', async () => {
+    const f = await fixture();
+    await f.topics.ensure('tele', { partitions: 2 });
+    const telemetry = new MessagingTelemetry({
+      redis: f.redis,
+      keys: f.keys,
+      instance: 'test',
+      traceSampleRate: 1,
+    });
+    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, telemetry });
+    open.push(p);
+    const c = await consumer(f, 'tele', countSeen, { telemetry });
+    await Promise.all(Array.from({ length: 50 }, (_, i) => p.publish('tele', `payload-${i}`)));
+    await p.publish('tele', 'dup', { key: 'd' });
+    await p.publish('tele', 'dup', { key: 'd' });
+    await eventually(async () => (await totals(f, 'tele', 2)) === 51, 'consumed');
+    await telemetry.arrivals.flush();
+    const fields = await telemetry.metrics.flush();
+    expect(fields['produced']).toBe(51);
+    expect(fields['publish_duplicates']).toBe(1);
+    expect(fields['consumed']).toBe(51);
+    expect(fields['acked']).toBe(51);
+    expect(fields['produced_per_s']).toBeGreaterThan(0);
+    expect(fields['e2e_latency_ms_count']).toBe(51);
+    const stored = await telemetryEntries(f.redis, f.keys, 'messaging', 0, Date.now() + 1000);
+    expect(stored.at(-1)?.fields['consumed']).toBe('51');
+
+    const arrivals = await readArrivals(f.redis, f.keys, { topic: 'tele' });
+    expect(arrivals).toHaveLength(51);
+    expect(arrivals[0]).toMatchObject({ topic: 'tele', bytes: 'payload-0'.length });
+    const msgs = arrivalsToMessages(arrivals);
+    checkMessages(msgs);
+    const metrics = simulateMessaging(
+      fixedSource('live', msgs),
+      { batchSize: 8, lingerMs: 5, partitions: 2 },
+      1,
+    );
+    expect(metrics['throughput_per_s']).toBeGreaterThan(0);
+    await c.stop();
+  });
+});
