@@ -6,3 +6,4 @@ export type { ImportFile } from './query.ts';
 export * from './errors.ts';
 export * from './types.ts';
 export { normalizePath } from './paths.ts';
+export { accessRecords, accessTraceCsv, ACCESS_TRACE_KIND, type AccessRecord } from './traces.ts';

@@ -3,6 +3,7 @@
 // indexes, so that create, write, rename and unlink are each one Lua step in one cluster slot.
 // A volume is the shard unit: spreading volumes over families spreads them over the cluster.
 import { assertKeyPart, type Keys } from '../store/keys.ts';
+import { FileInputError } from './errors.ts';
 
 /** The key prefixes a file script appends ':<id>' to, in the order of includes/fs.lua. */
 export interface FileKeyLayout {
@@ -23,6 +24,15 @@ export class FileKeys {
     readonly volume = 'default',
   ) {
     assertKeyPart('volume', volume);
+    // Volume names also appear in trace keys (CSV fields), so keep them plain.
+    if (!/^[A-Za-z0-9._-]+$/.test(volume)) {
+      throw new FileInputError(
+        `volume '${volume}' must be letters, digits, '.', '_' or '-'`,
+        '',
+        'volume',
+        'chars',
+      );
+    }
     this.family = `files:${volume}`;
   }
 

@@ -97,7 +97,7 @@ export async function largestDirs(
   checkCount(n, 'n', 10_000);
   if (caller.uid !== 0 && caller.uid !== uid) {
     throw new FilePermissionError(
-      `largestDirs: permission denied: uid ${caller.uid} may not list the directories of uid ${uid}`,
+      `largestDirs: permission denied: uid ${caller.uid} lacks owner (ownership) on uid:${uid}: only the user and root list a user's directories`,
       `uid:${uid}`,
       'owner',
       caller.uid,

@@ -23,6 +23,7 @@ import {
   type ImportFile,
   type ScriptCall,
 } from './query.ts';
+import { ACCESS_TRACE_KIND } from './traces.ts';
 import { assemble, chunkSpan, decodeReadReply, type ReadReply } from './read.ts';
 import {
   runFileScript,
@@ -96,7 +97,7 @@ export class FileService {
     });
     this.trace = new TraceWriter({
       ...common,
-      kind: 'access',
+      kind: ACCESS_TRACE_KIND,
       sampleRate: opts.traceSampleRate ?? 0.01,
       ...(opts.rand ? { rand: opts.rand } : {}),
     });

@@ -1,5 +1,6 @@
 // Brute force over a volume through the service's plain operations (list and stat, as root):
 // the ground truth that the indexes and the incremental directory sizes are checked against.
+import { expect } from 'vitest';
 import { ROOT, type FileService, type FoundFile } from '../../controlplane/files/index.ts';
 
 export interface ScannedDir {
@@ -74,4 +75,24 @@ export function bruteLargestDirs(scan: Scan, uid: number, n: number) {
 
 export function sortFound(files: readonly FoundFile[]): FoundFile[] {
   return [...files].sort(byPath);
+}
+
+/**
+ * Everything the incremental bookkeeping keeps must equal what a brute-force scan finds: each
+ * directory's subtree bytes, the file indexes (the whole-volume query), and every owner's
+ * largest directories. Returns the scan for further checks.
+ */
+export async function expectIndexesMatchScan(fs: FileService): Promise<Scan> {
+  const scan = await scanVolume(fs);
+  for (const d of scan.dirs) expect(d.statBytes, `bytes of ${d.path}`).toBe(d.subtreeBytes);
+  const indexed = await fs.findAllFiles(ROOT, { under: '/' });
+  expect(sortFound(indexed)).toEqual(sortFound(scan.files));
+  for (const uid of new Set(scan.dirs.map((d) => d.uid))) {
+    const n = scan.dirs.filter((d) => d.uid === uid).length;
+    const got = await fs.largestDirs(ROOT, uid, n + 5);
+    expect(sortFound(got.map((d) => ({ ...d, sizeBytes: 0, mtimeMs: 0 })))).toEqual(
+      sortFound(bruteLargestDirs(scan, uid, n).map((d) => ({ ...d, sizeBytes: 0, mtimeMs: 0 }))),
+    );
+  }
+  return scan;
 }
