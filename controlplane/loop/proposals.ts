@@ -129,6 +129,22 @@ export class ProposalTable {
     return rows.flatMap((r) => (r ? [r.row as unknown as Proposal] : []));
   }
 
+  /** Adds reports to a proposal without moving it (a shadow report before promotion). */
+  async annotate(
+    id: string,
+    reports: {
+      simReport?: unknown;
+      shadowReport?: unknown;
+      guardReport?: unknown;
+      reason?: string;
+    },
+  ): Promise<Proposal> {
+    const { proposal, version } = await this.get(id);
+    const next: Proposal = { ...proposal, ...reports, updatedAt: proposal.updatedAt };
+    await this.table.write([{ row: next, expect: version, previous: proposal }]);
+    return next;
+  }
+
   /**
    * Moves a proposal to its next status with a report, checking the allowed moves and the
    * row's version; appends an audit entry in the same step.

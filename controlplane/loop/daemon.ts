@@ -1,0 +1,255 @@
+// The loop daemon: on every tick, for every tuning target, it moves open proposals one step
+// along the pipeline (proposed -> simulation gate -> shadow -> promotion), lets the SLO guard
+// judge recent promotions, and, when the target has nothing open and its knobs have been
+// still for the minimum interval, calibrates a simulator from the live tables and asks the
+// target's learner for a proposal. All its state is in the tables: any daemon instance can
+// take over, and a shadow run is rebuilt from the trace stream since the shadow began.
+import type { KnobValues } from '../../knobs/index.ts';
+import { KnobosError } from '../store/errors.ts';
+import type { KnobTable } from '../knobs/table.ts';
+import type { Logger } from '../log.ts';
+import { runGate } from './gate.ts';
+import type { Proposal } from './proposal.ts';
+import type { ProposalTable } from './proposals.ts';
+import { SloGuard } from './slo-guard.ts';
+import type { ShadowRun, TuningTarget } from './target.ts';
+
+export interface DaemonOptions {
+  knobs: KnobTable;
+  proposals: ProposalTable;
+  targets: readonly TuningTarget[];
+  log: Logger;
+  /** Least time between two proposals of one target, and since the last change of its knobs. */
+  minChangeIntervalMs: number;
+  tickMs?: number;
+  seed?: number;
+}
+
+export type LoopEvent =
+  | { kind: 'frozen' }
+  | { kind: 'proposed'; target: string; id: string }
+  | { kind: 'no_proposal'; target: string; why: string }
+  | { kind: 'gate'; target: string; id: string; outcome: string }
+  | { kind: 'shadow_started' | 'shadow_pending'; target: string; id: string }
+  | { kind: 'promoted' | 'rejected'; target: string; id: string; why: string }
+  | { kind: 'guard'; target: string; id: string; verdict: string };
+
+export class LoopDaemon {
+  private readonly shadows = new Map<string, ShadowRun>();
+  private readonly guard: SloGuard;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<LoopEvent[]> | undefined;
+  private seq = 0;
+
+  constructor(private readonly opts: DaemonOptions) {
+    this.guard = new SloGuard(opts.knobs, opts.proposals);
+  }
+
+  private now(): number {
+    return this.opts.knobs.clock.now();
+  }
+
+  start(): this {
+    this.timer ??= setInterval(
+      () =>
+        void this.tick().catch((err: Error) =>
+          this.opts.log.error({ err: err.message }, 'loop tick failed'),
+        ),
+      this.opts.tickMs ?? 1_000,
+    );
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.running;
+    await Promise.all([...this.shadows.values()].map((s) => s.stop()));
+    this.shadows.clear();
+  }
+
+  /** One pass over every target; ticks never overlap. Returns what it did. */
+  tick(): Promise<LoopEvent[]> {
+    this.running ??= this.pass().finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async pass(): Promise<LoopEvent[]> {
+    const { knobs, proposals, targets } = this.opts;
+    if (await knobs.frozen()) return [{ kind: 'frozen' }];
+    const events: LoopEvent[] = [];
+    const recent = await proposals.list({ limit: 200 });
+    for (const target of targets) {
+      const mine = recent.filter((p) => p.learner === target.name);
+      const open = mine.filter(
+        (p) => p.status === 'proposed' || p.status === 'simulated' || p.status === 'shadow',
+      );
+      for (const p of open) events.push(...(await this.advance(target, p)));
+      for (const p of mine.filter(
+        (x) =>
+          x.status === 'live' && this.now() < x.updatedAt + target.slo.watchMs + target.slo.stepMs,
+      )) {
+        const r = await this.guard.check(p, target.slo);
+        if (r.verdict !== 'watching')
+          this.opts.log.info(
+            { target: target.name, proposal: p.id, ...r },
+            `slo guard: ${r.verdict}`,
+          );
+        events.push({ kind: 'guard', target: target.name, id: p.id, verdict: r.verdict });
+      }
+      if (open.length === 0) events.push(await this.proposeNew(target, mine));
+    }
+    return events;
+  }
+
+  private async currentValues(
+    target: TuningTarget,
+  ): Promise<{ values: KnobValues; versions: Record<string, number>; lastChangeAt: number }> {
+    const rows = await Promise.all(target.knobs.map((n) => this.opts.knobs.get(n)));
+    return {
+      values: Object.fromEntries(rows.map((r) => [r.name, r.value])),
+      versions: Object.fromEntries(rows.map((r) => [r.name, r.version])),
+      lastChangeAt: Math.max(...rows.map((r) => (r.version === 1 ? 0 : r.updatedAt))),
+    };
+  }
+
+  private async proposeNew(target: TuningTarget, mine: readonly Proposal[]): Promise<LoopEvent> {
+    const none = (why: string): LoopEvent => ({ kind: 'no_proposal', target: target.name, why });
+    const now = this.now();
+    const lastProposal = Math.max(0, ...mine.map((p) => p.createdAt));
+    const cur = await this.currentValues(target);
+    const since = Math.max(lastProposal, cur.lastChangeAt);
+    if (now - since < this.opts.minChangeIntervalMs)
+      return none(`rate limit: last change ${now - since} ms ago`);
+    const cal = await target.calibrate();
+    if (!cal) return none('not enough live data to calibrate a simulator');
+    const cand = await target.propose(cal, cur.values, (this.opts.seed ?? 1) + this.seq++);
+    if (!cand) return none('the learner found nothing better than the live configuration');
+    const changes = Object.entries(cand.values)
+      .filter(([n, v]) => JSON.stringify(v) !== JSON.stringify(cur.values[n]))
+      .map(([name, value]) => ({ name, value, baseVersion: cur.versions[name] as number }));
+    if (changes.length === 0) return none('the learner proposed the live configuration');
+    try {
+      // A change the knobs table would refuse (step, cooldown, pin) is not worth a proposal.
+      for (const c of changes)
+        await this.opts.knobs.check({
+          ...c,
+          actor: target.name,
+          actorKind: 'automation',
+          reason: 'check',
+        });
+      const p = await this.opts.proposals.create({
+        learner: target.name,
+        changes,
+        evidence: { ...cand.evidence, calibration: cal.fit },
+        reason: `calibrated on ${cal.records} live records; predicted ${JSON.stringify(cand.evidence['predicted'] ?? null)}`,
+      });
+      this.opts.log.info({ target: target.name, proposal: p.id, changes }, 'proposed');
+      return { kind: 'proposed', target: target.name, id: p.id };
+    } catch (err) {
+      if (err instanceof KnobosError) return none(err.message);
+      throw err;
+    }
+  }
+
+  private valuesOf(p: Proposal, base: KnobValues): KnobValues {
+    return { ...base, ...Object.fromEntries(p.changes.map((c) => [c.name, c.value])) };
+  }
+
+  private async advance(target: TuningTarget, p: Proposal): Promise<LoopEvent[]> {
+    const { proposals, knobs, log } = this.opts;
+    const actor = `loop:${target.name}`;
+    const reject = async (
+      why: string,
+      reports: { simReport?: unknown; shadowReport?: unknown } = {},
+    ): Promise<LoopEvent[]> => {
+      await proposals.transition(p.id, 'rejected', { actor, reason: why, ...reports });
+      await this.shadows.get(p.id)?.stop();
+      this.shadows.delete(p.id);
+      log.info({ target: target.name, proposal: p.id, why }, 'rejected');
+      return [{ kind: 'rejected', target: target.name, id: p.id, why }];
+    };
+    const cur = await this.currentValues(target);
+    const stale = p.changes.find((c) => cur.versions[c.name] !== c.baseVersion);
+    if (stale)
+      return reject(
+        `knob ${stale.name} moved from version ${stale.baseVersion} to ${cur.versions[stale.name]}`,
+      );
+    const incumbent = cur.values;
+    const candidate = this.valuesOf(p, incumbent);
+
+    if (p.status === 'proposed') {
+      const cal = await target.calibrate();
+      if (!cal) return [];
+      const report = await runGate(
+        (v: KnobValues, seed, slice) => target.evaluate(cal, v, seed, slice),
+        incumbent,
+        candidate,
+        {
+          ...target.gate,
+          seed: (this.opts.seed ?? 1) * 1000 + this.seq++,
+        },
+      );
+      const simReport = { ...report, pairs: report.pairs.slice(0, 64), calibration: cal.fit };
+      log.info(
+        {
+          target: target.name,
+          proposal: p.id,
+          outcome: report.outcome,
+          improvement: report.improvement,
+        },
+        'simulation gate',
+      );
+      if (report.outcome !== 'successful')
+        return reject(`simulation gate ${report.outcome}: ${report.reasons.join('; ')}`, {
+          simReport,
+        });
+      await proposals.transition(p.id, 'simulated', {
+        actor,
+        reason: report.reasons.join('; '),
+        simReport,
+      });
+      return [{ kind: 'gate', target: target.name, id: p.id, outcome: report.outcome }];
+    }
+
+    if (p.status === 'simulated') {
+      const moved = await proposals.transition(p.id, 'shadow', { actor, reason: 'shadow started' });
+      this.shadows.set(p.id, await target.startShadow(incumbent, candidate, moved.updatedAt));
+      return [{ kind: 'shadow_started', target: target.name, id: p.id }];
+    }
+
+    // status 'shadow': rebuild the run if this daemon did not start it.
+    let run = this.shadows.get(p.id);
+    if (!run) {
+      run = await target.startShadow(incumbent, candidate, p.updatedAt);
+      this.shadows.set(p.id, run);
+    }
+    if (this.now() - p.updatedAt < target.shadowMs)
+      return [{ kind: 'shadow_pending', target: target.name, id: p.id }];
+    const shadow = await run.report();
+    if (shadow.verdict === 'pending')
+      return [{ kind: 'shadow_pending', target: target.name, id: p.id }];
+    if (shadow.verdict !== 'better')
+      return reject(`shadow: candidate ${shadow.verdict} than live`, { shadowReport: shadow });
+    await proposals.annotate(p.id, { shadowReport: shadow });
+    try {
+      await knobs.promoteAll({
+        actor,
+        actorKind: 'automation',
+        reason: `passed the simulation gate and shadow (${target.name})`,
+        proposalId: p.id,
+        evidence: { simReport: p.simReport, shadowReport: shadow },
+        changes: p.changes,
+      });
+    } catch (err) {
+      if (err instanceof KnobosError) return reject(`promotion refused: ${err.message}`);
+      throw err;
+    }
+    await run.stop();
+    this.shadows.delete(p.id);
+    log.info({ target: target.name, proposal: p.id, changes: p.changes }, 'promoted');
+    return [{ kind: 'promoted', target: target.name, id: p.id, why: 'gate and shadow passed' }];
+  }
+}

@@ -1,0 +1,66 @@
+// Ghost caches for shadow mode: caches that hold keys and sizes but no data, fed the live
+// access stream, one per candidate configuration. They run the very policy objects the live
+// file service runs, so a ghost of the live configuration sees exactly the live hits, and a
+// ghost of another size or policy tells exactly what that configuration would have hit.
+import { createCachePolicy, type CachePolicy } from '../../policies/cache/index.ts';
+
+export interface CacheConfig {
+  policy: string;
+  /** Capacity in bytes. */
+  cacheBytes: number;
+}
+
+export interface GhostStats {
+  config: CacheConfig;
+  requests: number;
+  hits: number;
+  hitRatio: number;
+  bytesRequested: number;
+  bytesHit: number;
+  byteHitRatio: number;
+}
+
+export class GhostCaches {
+  private readonly ghosts: {
+    config: CacheConfig;
+    cache: CachePolicy<string>;
+    stats: Omit<GhostStats, 'config' | 'hitRatio' | 'byteHitRatio'>;
+  }[];
+
+  constructor(configs: readonly CacheConfig[]) {
+    if (configs.length === 0 || configs.length > 64)
+      throw new Error(`ghost caches: 1..64 configurations, got ${configs.length}`);
+    this.ghosts = configs.map((config) => ({
+      config,
+      cache: createCachePolicy<string>(config.policy, config.cacheBytes, { unit: 'bytes' }),
+      stats: { requests: 0, hits: 0, bytesRequested: 0, bytesHit: 0 },
+    }));
+  }
+
+  /** One access of the live stream, offered to every ghost. */
+  access(key: string, sizeBytes: number): void {
+    for (const g of this.ghosts) {
+      const hit = g.cache.access(key, sizeBytes);
+      g.stats.requests++;
+      g.stats.bytesRequested += sizeBytes;
+      if (hit) {
+        g.stats.hits++;
+        g.stats.bytesHit += sizeBytes;
+      }
+    }
+  }
+
+  /** Drops a key from every ghost (a write invalidated it in the live caches too). */
+  invalidate(key: string): void {
+    for (const g of this.ghosts) g.cache.delete(key);
+  }
+
+  stats(): GhostStats[] {
+    return this.ghosts.map(({ config, stats }) => ({
+      config,
+      ...stats,
+      hitRatio: stats.requests ? stats.hits / stats.requests : 0,
+      byteHitRatio: stats.bytesRequested ? stats.bytesHit / stats.bytesRequested : 0,
+    }));
+  }
+}

@@ -1,0 +1,52 @@
+// A tuning target: what the loop needs to tune a group of knobs of one live service. The loop
+// itself (daemon.ts) is the same for every target: calibrate, propose, gate, shadow, promote,
+// guard. Targets are where the service-specific parts live: how a simulator is calibrated from
+// that service's trace tables, which learner proposes, what shadow mode watches.
+import type { KnobValues } from '../../knobs/index.ts';
+import type { GateOptions } from './gate.ts';
+import type { SloSpec } from './slo-guard.ts';
+
+export interface ShadowReport {
+  /** pending: still collecting; better/worse/inconclusive: the candidate against the live one. */
+  verdict: 'pending' | 'better' | 'worse' | 'inconclusive';
+  /** What the shadow measured; kept in the proposal row and shown by the API. */
+  details: Record<string, unknown>;
+}
+
+/** A shadow run: the candidate beside the live configuration, never acting. */
+export interface ShadowRun {
+  report(): Promise<ShadowReport>;
+  stop(): Promise<void>;
+}
+
+/** What a target's calibration found: the simulator inputs and how well they predict live. */
+export interface Calibration {
+  /** Target-specific simulator inputs (a cache trace, a job workload). */
+  data: unknown;
+  /** Predicted against observed for the current configuration (DESIGN: calibration report). */
+  fit: { metric: string; predicted: number; observed: number | null; relativeError: number | null };
+  /** Records the calibration used. */
+  records: number;
+}
+
+export interface Candidate {
+  values: KnobValues;
+  /** The learner's evidence: predicted gain, evaluations run. */
+  evidence: Record<string, unknown>;
+}
+
+export interface TuningTarget {
+  /** Also the learner name on its proposals. */
+  readonly name: string;
+  readonly knobs: readonly string[];
+  readonly gate: GateOptions & { slices: number };
+  readonly slo: SloSpec;
+  /** How long shadow runs before its verdict counts. */
+  readonly shadowMs: number;
+  calibrate(): Promise<Calibration | null>;
+  /** A better configuration than `current` on the calibrated simulator, or null. */
+  propose(cal: Calibration, current: KnobValues, seed: number): Promise<Candidate | null>;
+  /** One gate evaluation: the objective for `values` on a seed and workload slice. */
+  evaluate(cal: Calibration, values: KnobValues, seed: number, slice: number): Promise<number>;
+  startShadow(incumbent: KnobValues, candidate: KnobValues, sinceMs: number): Promise<ShadowRun>;
+}

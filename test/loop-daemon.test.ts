@@ -1,0 +1,180 @@
+// The loop daemon's pipeline against real Redis, with a scripted tuning target: the target's
+// service-specific parts (calibration, learner, simulator, shadow) are plain functions here, so
+// the test pins down the daemon's own decisions. The end-to-end test with a live service is
+// loop-e2e.test.ts.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { KnobValues } from '../knobs/index.ts';
+import { ManualClock } from '../controlplane/knobs/clock.ts';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { createLogger } from '../controlplane/log.ts';
+import { LoopDaemon } from '../controlplane/loop/daemon.ts';
+import { ProposalTable } from '../controlplane/loop/proposals.ts';
+import type { ShadowReport, TuningTarget } from '../controlplane/loop/target.ts';
+import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+
+/** A target whose simulated objective is the batch size's distance from 256 (smaller is better). */
+function scripted(opts: {
+  shadow: ShadowReport['verdict'];
+  simBias?: number;
+}): TuningTarget & { calls: string[] } {
+  const calls: string[] = [];
+  return {
+    calls,
+    name: 'messaging.batching',
+    knobs: ['messaging.batch_size'],
+    gate: { direction: 'min', minEffect: 0.01, minSamples: 4, maxSamples: 8, slices: 2 },
+    slo: {
+      service: 'messaging',
+      metric: 'latency_ms_p99',
+      direction: 'min',
+      maxRegression: 0.2,
+      baselineMs: 1000,
+      watchMs: 1000,
+      settleMs: 0,
+      minPoints: 3,
+      stepMs: 100,
+    },
+    shadowMs: 5_000,
+    async calibrate() {
+      calls.push('calibrate');
+      return {
+        data: null,
+        fit: { metric: 'latency_ms_p99', predicted: 10, observed: 10, relativeError: 0 },
+        records: 1000,
+      };
+    },
+    async propose(_cal, current: KnobValues) {
+      calls.push('propose');
+      const b = current['messaging.batch_size'] as number;
+      return b >= 256
+        ? null
+        : {
+            values: { 'messaging.batch_size': Math.min(256, b * 4) },
+            evidence: { predicted: 'closer to 256' },
+          };
+    },
+    async evaluate(_cal, values: KnobValues, seed: number, slice: number) {
+      const b = values['messaging.batch_size'] as number;
+      return Math.abs(b - 256) * (opts.simBias ?? 1) + 10 + ((seed * 7 + slice) % 3) * 0.01;
+    },
+    async startShadow() {
+      calls.push('shadow');
+      return {
+        report: async () => ({ verdict: opts.shadow, details: { ghost: 'measured' } }),
+        stop: async () => {},
+      };
+    },
+  };
+}
+
+describe('loop daemon', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  async function setup(target: TuningTarget) {
+    const clock = new ManualClock();
+    const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
+    await knobs.seed();
+    clock.advance(3_600_000);
+    const proposals = new ProposalTable(knobs);
+    const daemon = new LoopDaemon({
+      knobs,
+      proposals,
+      targets: [target],
+      log: createLogger('test', 'silent'),
+      minChangeIntervalMs: 60_000,
+    });
+    return { clock, knobs, proposals, daemon };
+  }
+
+  it('takes a proposal through the gate and shadow to promotion, with every step audited', async () => {
+    const target = scripted({ shadow: 'better' });
+    const { clock, knobs, proposals, daemon } = await setup(target);
+    const [e1] = await daemon.tick();
+    expect(e1?.kind).toBe('proposed');
+    const id = (e1 as { id: string }).id;
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'gate', outcome: 'successful' });
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_started' });
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_pending' });
+    clock.advance(5_000);
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'promoted', id });
+    const row = await knobs.get('messaging.batch_size');
+    expect(row.value).toBe(256);
+    expect(row.proposalId).toBe(id);
+    const { proposal } = await proposals.get(id);
+    expect(proposal.status).toBe('live');
+    expect(proposal.simReport).toMatchObject({ outcome: 'successful' });
+    expect(proposal.shadowReport).toMatchObject({ verdict: 'better' });
+    const actions = (await knobs.audit({ limit: 10 })).map((a) => a.action);
+    expect(actions.slice(0, 4)).toEqual([
+      'knob.promote',
+      'proposal.shadow',
+      'proposal.simulated',
+      'proposal.create',
+    ]);
+    // Nothing new until the knobs have been still for the minimum interval.
+    expect((await daemon.tick()).find((e) => e.kind === 'no_proposal')).toMatchObject({
+      why: expect.stringMatching(/^rate limit/),
+    });
+  });
+
+  it('rejects a candidate the simulation gate fails, and promotes nothing', async () => {
+    // A mis-specified simulator in which bigger batches look worse: the gate must refuse.
+    const target = scripted({ shadow: 'better', simBias: -1 });
+    const { knobs, proposals, daemon } = await setup(target);
+    const [e1] = await daemon.tick();
+    const [e2] = await daemon.tick();
+    expect(e2).toMatchObject({
+      kind: 'rejected',
+      why: expect.stringMatching(/^simulation gate failed: regression/),
+    });
+    expect((await proposals.get((e1 as { id: string }).id)).proposal.status).toBe('rejected');
+    expect((await knobs.get('messaging.batch_size')).version).toBe(1);
+    expect(target.calls).not.toContain('shadow');
+  });
+
+  it('rejects a candidate shadow finds worse than live', async () => {
+    const target = scripted({ shadow: 'worse' });
+    const { clock, knobs, daemon } = await setup(target);
+    await daemon.tick();
+    await daemon.tick();
+    await daemon.tick();
+    clock.advance(5_000);
+    expect((await daemon.tick())[0]).toMatchObject({
+      kind: 'rejected',
+      why: 'shadow: candidate worse than live',
+    });
+    expect((await knobs.get('messaging.batch_size')).version).toBe(1);
+  });
+
+  it('drops a proposal whose base moved under it', async () => {
+    const target = scripted({ shadow: 'better' });
+    const { knobs, daemon } = await setup(target);
+    await daemon.tick();
+    await knobs.promote({
+      name: 'messaging.batch_size',
+      value: 100,
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'manual',
+    });
+    expect((await daemon.tick())[0]).toMatchObject({
+      kind: 'rejected',
+      why: 'knob messaging.batch_size moved from version 1 to 2',
+    });
+  });
+
+  it('does nothing while automation is frozen', async () => {
+    const target = scripted({ shadow: 'better' });
+    const { knobs, proposals, daemon } = await setup(target);
+    await knobs.freeze('op', 'incident');
+    expect(await daemon.tick()).toEqual([{ kind: 'frozen' }]);
+    expect(await proposals.list()).toEqual([]);
+    expect(target.calls).toEqual([]);
+  });
+});
