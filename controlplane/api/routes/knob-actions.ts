@@ -1,0 +1,165 @@
+// Changing knobs (operator role; refused to tenant-scoped tokens, since knobs are shared by
+// all tenants): check a change without writing it (the dry run a proposal goes through),
+// promote it on a base version, roll back to an earlier version, pin and unpin. Every write
+// is one atomic step of the knobs table, audited with the token's identity as the actor.
+import type { KnobValue } from '../../../knobs/index.ts';
+import type { FastifyRequest } from 'fastify';
+import { errors, headers, knobParams, knobValue, reason, ref, version } from '../schemas.ts';
+import type { RouteModule } from './types.ts';
+
+const TAGS = ['knob actions'];
+const WRITE = { access: 'operator', scope: 'global' } as const;
+
+interface ChangeBody {
+  value: KnobValue;
+  baseVersion: number;
+  reason: string;
+  proposalId?: string;
+}
+
+const changeBody = {
+  type: 'object',
+  required: ['value', 'baseVersion', 'reason'],
+  additionalProperties: false,
+  properties: {
+    value: knobValue,
+    baseVersion: { ...version, description: 'the version the change is based on' },
+    reason,
+    proposalId: { type: 'string', maxLength: 100, pattern: '^[A-Za-z0-9_.:-]+$' },
+  },
+} as const;
+
+const promoteResult = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    value: {},
+    version: { type: 'integer' },
+    epoch: { type: 'integer' },
+    row: ref('KnobRow'),
+  },
+} as const;
+
+type Named = { Params: { name: string } };
+
+function change(request: FastifyRequest<Named & { Body: ChangeBody }>) {
+  const b = request.body;
+  return {
+    name: request.params.name,
+    value: b.value,
+    baseVersion: b.baseVersion,
+    reason: b.reason,
+    actor: request.auth.actor,
+    actorKind: 'operator' as const,
+    ...(b.proposalId ? { proposalId: b.proposalId } : {}),
+  };
+}
+
+export const knobActionRoutes: RouteModule = (app, { knobs }) => {
+  app.post<Named & { Body: ChangeBody }>(
+    '/api/knobs/:name/check',
+    {
+      config: WRITE,
+      schema: {
+        tags: TAGS,
+        summary: 'Dry run: would this change be accepted now? Writes nothing',
+        description:
+          'Checks the domain, the base version, the pin, the freeze switch, and the step and cooldown limits; answers 200 with the current row, or the error the promotion would get.',
+        headers,
+        params: knobParams,
+        body: changeBody,
+        response: {
+          200: {
+            type: 'object',
+            properties: { ok: { type: 'boolean' }, current: ref('KnobRow') },
+          },
+          ...errors(404, 409, 423),
+        },
+      },
+    },
+    async (request) => ({ ok: true, current: await knobs.check(change(request)) }),
+  );
+
+  app.post<Named & { Body: ChangeBody }>(
+    '/api/knobs/:name/promote',
+    {
+      config: WRITE,
+      schema: {
+        tags: TAGS,
+        summary: 'Change a knob on a base version (one atomic step with history and audit)',
+        headers,
+        params: knobParams,
+        body: changeBody,
+        response: { 200: promoteResult, ...errors(404, 409, 423) },
+      },
+    },
+    async (request) => {
+      const res = await knobs.promote(change(request));
+      return { ...res, row: await knobs.get(res.name) };
+    },
+  );
+
+  app.post<Named & { Body: { toVersion: number; baseVersion?: number; reason: string } }>(
+    '/api/knobs/:name/rollback',
+    {
+      config: WRITE,
+      schema: {
+        tags: TAGS,
+        summary: 'Restore the value of an earlier version, as a new version',
+        description:
+          'Rollbacks skip the step and cooldown limits (they restore a value the knob had). Give baseVersion so a concurrent change fails as stale instead of being overwritten.',
+        headers,
+        params: knobParams,
+        body: {
+          type: 'object',
+          required: ['toVersion', 'reason'],
+          additionalProperties: false,
+          properties: { toVersion: version, baseVersion: version, reason },
+        },
+        response: { 200: promoteResult, ...errors(404, 409, 423) },
+      },
+    },
+    async (request) => {
+      const b = request.body;
+      const res = await knobs.rollback({
+        name: request.params.name,
+        toVersion: b.toVersion,
+        reason: b.reason,
+        actor: request.auth.actor,
+        actorKind: 'operator',
+        ...(b.baseVersion !== undefined ? { baseVersion: b.baseVersion } : {}),
+      });
+      return { ...res, row: await knobs.get(res.name) };
+    },
+  );
+
+  for (const action of ['pin', 'unpin'] as const) {
+    app.post<Named & { Body: { reason: string } }>(
+      `/api/knobs/:name/${action}`,
+      {
+        config: WRITE,
+        schema: {
+          tags: TAGS,
+          summary:
+            action === 'pin'
+              ? 'Pin a knob: every promotion is refused until it is unpinned'
+              : 'Unpin a knob',
+          headers,
+          params: knobParams,
+          body: {
+            type: 'object',
+            required: ['reason'],
+            additionalProperties: false,
+            properties: { reason },
+          },
+          response: { 200: ref('KnobRow'), ...errors(404) },
+        },
+      },
+      async (request) => {
+        const { name } = request.params;
+        await knobs[action](name, request.auth.actor, request.body.reason);
+        return knobs.get(name);
+      },
+    );
+  }
+};

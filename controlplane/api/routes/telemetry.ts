@@ -1,0 +1,185 @@
+// Telemetry of the live services: which services report, which metrics a service reports,
+// and one metric as a range query downsampled to fixed steps (telemetrySeries).
+import { telemetrySeries } from '../../telemetry/read.ts';
+import { Log } from '../../store/log.ts';
+import { ValidationError } from '../../store/errors.ts';
+import { errors, headers } from '../schemas.ts';
+import type { RouteModule } from './types.ts';
+
+const TAGS = ['telemetry'];
+/** A series has at most this many points; ask for a larger step for longer ranges. */
+export const MAX_POINTS = 2_000;
+const DEFAULT_RANGE_MS = 15 * 60_000;
+/** Fields of an entry that are not metrics. */
+const NOT_METRICS = new Set(['instance', 'at', 'interval_s']);
+
+const service = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,39}$' } as const;
+const metric = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,99}$' } as const;
+const ms = { type: 'integer', minimum: 0, maximum: 8.64e15 } as const;
+
+interface RangeQuery {
+  fromMs?: number;
+  toMs?: number;
+  stepMs?: number;
+}
+
+export const telemetryRoutes: RouteModule = (app, deps) => {
+  const { redis, keys, clock } = deps;
+
+  app.get(
+    '/api/telemetry',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Services with telemetry streams, with their entry counts and last report time',
+        headers,
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              services: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    service: { type: 'string' },
+                    entries: { type: 'integer' },
+                    lastAt: { type: ['number', 'null'] },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async () => ({
+      services: await Promise.all(
+        deps.telemetryServices.map(async (s) => {
+          const log = new Log(redis, keys.telemetry(s), 1);
+          const [entries, [last]] = await Promise.all([log.length(), log.latest({ count: 1 })]);
+          return {
+            service: s,
+            entries,
+            lastAt: last ? Number(last.fields['at'] ?? last.ms) : null,
+          };
+        }),
+      ),
+    }),
+  );
+
+  app.get<{ Params: { service: string } }>(
+    '/api/telemetry/:service',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Metric names a service reported in its latest entries',
+        headers,
+        params: {
+          type: 'object',
+          required: ['service'],
+          additionalProperties: false,
+          properties: { service },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              service: { type: 'string' },
+              metrics: { type: 'array', items: { type: 'string' } },
+              lastAt: { type: ['number', 'null'] },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const { service: s } = request.params;
+      const latest = await new Log(redis, keys.telemetry(s), 1).latest({ count: 20 });
+      const names = new Set<string>();
+      for (const e of latest)
+        for (const k of Object.keys(e.fields)) if (!NOT_METRICS.has(k)) names.add(k);
+      const last = latest[0];
+      return {
+        service: s,
+        metrics: [...names].sort(),
+        lastAt: last ? Number(last.fields['at'] ?? last.ms) : null,
+      };
+    },
+  );
+
+  app.get<{ Params: { service: string; metric: string }; Querystring: RangeQuery }>(
+    '/api/telemetry/:service/:metric',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'One metric over a time range, one point per step',
+        description: `Rates and counts of several instances in one step add up; other metrics average. Defaults: the last 15 minutes, about 300 points; at most ${MAX_POINTS} points.`,
+        headers,
+        params: {
+          type: 'object',
+          required: ['service', 'metric'],
+          additionalProperties: false,
+          properties: { service, metric },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            fromMs: ms,
+            toMs: ms,
+            stepMs: { type: 'integer', minimum: 1, maximum: 8.64e7 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              service: { type: 'string' },
+              metric: { type: 'string' },
+              fromMs: { type: 'number' },
+              toMs: { type: 'number' },
+              stepMs: { type: 'number' },
+              points: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    at: { type: 'number' },
+                    value: { type: 'number' },
+                    n: { type: 'integer' },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const { service: s, metric: m } = request.params;
+      const q = request.query;
+      const toMs = q.toMs ?? clock.now();
+      const fromMs = q.fromMs ?? toMs - DEFAULT_RANGE_MS;
+      if (fromMs >= toMs)
+        throw new ValidationError(
+          'query.fromMs must be before query.toMs',
+          'query.fromMs',
+          'before_to',
+        );
+      const stepMs = q.stepMs ?? Math.max(1_000, Math.ceil((toMs - fromMs) / 300));
+      if ((toMs - fromMs) / stepMs > MAX_POINTS)
+        throw new ValidationError(
+          `query.stepMs: ${stepMs} ms gives more than ${MAX_POINTS} points over this range`,
+          'query.stepMs',
+          'max_points',
+          { maxPoints: MAX_POINTS },
+        );
+      const points = await telemetrySeries(redis, keys, s, m, { fromMs, toMs, stepMs });
+      return { service: s, metric: m, fromMs, toMs, stepMs, points };
+    },
+  );
+};

@@ -1,0 +1,164 @@
+// The API server and dashboard: one fastify process. buildServer() assembles it (for
+// `inject` tests and embedding); startServer() also listens. Layout: public routes (health,
+// the dashboard's static files, the OpenAPI document and UI) in the root context; everything
+// under /api and /metrics in a child context whose onRequest hook authenticates.
+import { join } from 'node:path';
+import fastifyStatic from '@fastify/static';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import { CATALOG } from '../../knobs/index.ts';
+import { systemClock, type Clock } from '../knobs/clock.ts';
+import type { KnobTable } from '../knobs/table.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { installAuth, type AuthOptions } from './auth/hook.ts';
+import { TokenStore } from './auth/tokens.ts';
+import type { ApiDeps } from './context.ts';
+import { frameworkErrors, installErrorHandlers } from './error-handler.ts';
+import { ApiMetrics } from './metrics.ts';
+import { healthRoutes } from './routes/health.ts';
+import { API_ROUTES } from './routes/index.ts';
+import { metricsRoutes } from './routes/metrics.ts';
+import type { RouteModule } from './routes/types.ts';
+import { SHARED_SCHEMAS } from './schemas.ts';
+import { ChangeHub } from './sse.ts';
+
+export const DASHBOARD_DIR = join(import.meta.dirname, '..', 'dashboard');
+
+/** The dashboard loads nothing from elsewhere: scripts, styles and data come from this origin. */
+const DASHBOARD_CSP =
+  "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+export interface ServerOptions {
+  redis: RedisClient;
+  /** The knobs table; its `keys` are the server's key prefix. */
+  knobs: KnobTable;
+  auth: AuthOptions;
+  clock?: Clock;
+  /** A pino logger (e.g. createLogger('api')); none when omitted. */
+  logger?: Logger;
+  /** Serve /metrics without a token (for a scraper on a trusted network). Default false. */
+  publicMetrics?: boolean;
+  /** Services whose telemetry the API lists (default: the knob catalog's services). */
+  telemetryServices?: readonly string[];
+  /** Most open event streams (default 100). */
+  maxStreams?: number;
+  /** Largest request body (default 64 KiB). */
+  bodyLimitBytes?: number;
+  /** More route modules (the services' state, the loop), added to the authenticated API. */
+  routes?: readonly RouteModule[];
+}
+
+export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
+  const startedAt = Date.now();
+  const app = Fastify({
+    ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: false }),
+    bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
+    routerOptions: { maxParamLength: 200 },
+    frameworkErrors,
+    ajv: {
+      // Unknown properties are rejected, not silently dropped; query strings are coerced.
+      customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true },
+    },
+  });
+  const { redis, knobs } = opts;
+  const clock = opts.clock ?? systemClock;
+  const metrics = new ApiMetrics();
+  const hub = new ChangeHub({
+    redis,
+    knobs,
+    ...(opts.logger ? { log: opts.logger } : {}),
+    ...(opts.maxStreams ? { maxClients: opts.maxStreams } : {}),
+  });
+  await hub.start();
+  app.addHook('preClose', async () => hub.close());
+
+  const deps: ApiDeps = {
+    redis,
+    keys: knobs.keys,
+    knobs,
+    tokens: new TokenStore(redis, knobs.keys, clock),
+    clock,
+    metrics,
+    hub,
+    telemetryServices: opts.telemetryServices ?? [...new Set(CATALOG.map((k) => k.service))],
+  };
+
+  // Bodies are JSON only: fastify's text/plain parser would turn form posts into strings.
+  app.removeContentTypeParser('text/plain');
+  installErrorHandlers(app);
+  app.addHook('onResponse', async (request, reply) => {
+    metrics.observe(
+      request.method,
+      request.routeOptions.url ?? 'unmatched',
+      reply.statusCode,
+      reply.elapsedTime / 1000,
+    );
+  });
+  for (const s of SHARED_SCHEMAS) app.addSchema(s);
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: {
+        title: 'knobos API',
+        version: '0.1.0',
+        description:
+          'The policy registry API of knobos: the knobs table, audit, telemetry and a change stream. Authenticate with `Authorization: Bearer <token>`. Errors: `{ error: { code, message, field?, rule? } }`, codes in docs/api-errors.md.',
+      },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs', validatorUrl: false });
+  await app.register(fastifyStatic, {
+    root: DASHBOARD_DIR,
+    prefix: '/',
+    index: ['index.html'],
+    // One route per file found at start (the dashboard has no build step and a handful of
+    // files), so unknown paths reach the API's 404 handler instead of a catch-all.
+    wildcard: false,
+    setHeaders: (reply) => {
+      reply.header('content-security-policy', DASHBOARD_CSP);
+      reply.header('x-content-type-options', 'nosniff');
+    },
+  });
+  healthRoutes(app, redis, startedAt);
+
+  await app.register(async (api) => {
+    installAuth(api, opts.auth, deps.tokens);
+    for (const mod of [
+      ...API_ROUTES,
+      metricsRoutes(opts.publicMetrics ?? false),
+      ...(opts.routes ?? []),
+    ])
+      mod(api, deps);
+  });
+  return app;
+}
+
+export interface StartedServer {
+  app: FastifyInstance;
+  /** e.g. http://127.0.0.1:8080 */
+  url: string;
+  close(): Promise<void>;
+}
+
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+/** Builds the server and listens on host:port (port 0 = any free port). */
+export async function startServer(
+  opts: ServerOptions & { port: number; host: string },
+): Promise<StartedServer> {
+  if (opts.auth.mode === 'off' && !isLoopback(opts.host))
+    throw new Error(
+      `auth is off: the API may only listen on a loopback address, not ${opts.host} (set KNOBOS_ADMIN_TOKEN and leave KNOBOS_AUTH unset)`,
+    );
+  const app = await buildServer(opts);
+  await app.listen({ port: opts.port, host: opts.host });
+  const addr = app.server.address();
+  const port = addr && typeof addr === 'object' ? addr.port : opts.port;
+  const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
+  return { app, url: `http://${host}:${port}`, close: () => app.close() };
+}

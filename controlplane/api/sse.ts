@@ -1,0 +1,173 @@
+// The change stream behind GET /api/events: ONE subscriber connection per server (a duplicate
+// of its Redis client) on the knobs change channel, fanned out to every open event stream.
+// Each message is turned into the full row it announces (one read per change, not per
+// client), in order. Bounds: open streams, pending messages, bytes buffered per slow client.
+import type { ServerResponse } from 'node:http';
+import type { Logger } from 'pino';
+import type { KnobTable } from '../knobs/table.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { ApiError } from './errors.ts';
+
+export interface HubOptions {
+  redis: RedisClient;
+  knobs: KnobTable;
+  log?: Logger;
+  /** Most open streams at once (default 100). */
+  maxClients?: number;
+  /** Keep-alive comment period (default 15 s), so proxies do not cut idle streams. */
+  heartbeatMs?: number;
+}
+
+/** Messages waiting to be turned into rows; beyond it the queue is dropped for a resync. */
+const MAX_PENDING = 1_000;
+/** A client that lets this much pile up unread is disconnected (it reconnects and reloads). */
+const MAX_BUFFERED_BYTES = 1 << 20;
+/** How long start() waits for the subscription when Redis is up, so no change is missed. */
+const SUBSCRIBE_WAIT_MS = 5_000;
+
+export type HubEvent =
+  | { event: 'knob'; data: { kind: 'value' | 'pin' | 'unpin'; row: unknown } }
+  | { event: 'freeze'; data: { frozen: unknown } }
+  | { event: 'resync'; data: { reason: string } }
+  | { event: 'hello'; data: { epoch: number } };
+
+export class ChangeHub {
+  private readonly clients = new Set<ServerResponse>();
+  private sub: RedisClient | undefined;
+  private pending: string[] = [];
+  private draining = false;
+  private seq = 0;
+  private heartbeat: NodeJS.Timeout | undefined;
+  private closed = false;
+  private readonly maxClients: number;
+
+  constructor(private readonly opts: HubOptions) {
+    this.maxClients = opts.maxClients ?? 100;
+  }
+
+  get size(): number {
+    return this.clients.size;
+  }
+
+  /**
+   * Subscribes; after a reconnect every stream is told to reload (messages may be lost). When
+   * Redis is away at start the server still comes up: subscribing goes on in the background.
+   */
+  async start(): Promise<void> {
+    const sub = this.opts.redis.duplicate();
+    this.sub = sub;
+    sub.on('error', (err: Error) => this.opts.log?.warn({ err: err.message }, 'sse subscriber'));
+    sub.on('message', (_ch: string, msg: string) => this.enqueue(msg));
+    const subscribed = this.subscribe(sub);
+    if (this.opts.redis.status === 'ready')
+      await Promise.race([subscribed, new Promise((r) => setTimeout(r, SUBSCRIBE_WAIT_MS))]);
+    this.heartbeat = setInterval(() => {
+      for (const c of this.clients) c.write(': ping\n\n');
+    }, this.opts.heartbeatMs ?? 15_000);
+    this.heartbeat.unref();
+  }
+
+  /** Retries until subscribed (ioredis re-subscribes by itself after later reconnects). */
+  private async subscribe(sub: RedisClient): Promise<void> {
+    for (let attempt = 0; !this.closed; attempt++) {
+      try {
+        await sub.subscribe(this.opts.knobs.keys.knobChanges());
+        sub.on('ready', () => this.broadcast({ event: 'resync', data: { reason: 'reconnected' } }));
+        return;
+      } catch (err) {
+        this.opts.log?.warn({ err: (err as Error).message }, 'sse: subscribe failed; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(5_000, 200 * 2 ** attempt)).unref());
+      }
+    }
+  }
+
+  /** Refuses a new stream when full (before the response is hijacked). */
+  assertRoom(): void {
+    if (this.clients.size >= this.maxClients)
+      throw new ApiError(
+        'KNOBOS_API_TOO_MANY_STREAMS',
+        `the server already serves ${this.maxClients} event streams; try again later`,
+        { limit: this.maxClients },
+      );
+  }
+
+  /** Starts an event stream on `res`; returns the function that ends it. */
+  attach(res: ServerResponse, epoch: number): () => void {
+    this.assertRoom();
+    res.writeHead(200, {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache, no-transform',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write('retry: 2000\n\n');
+    this.clients.add(res);
+    this.write(res, { event: 'hello', data: { epoch } });
+    return () => {
+      this.clients.delete(res);
+      if (!res.writableEnded) res.end();
+    };
+  }
+
+  broadcast(e: HubEvent): void {
+    for (const c of this.clients) this.write(c, e);
+  }
+
+  private write(res: ServerResponse, e: HubEvent): void {
+    if (res.writableLength > MAX_BUFFERED_BYTES) {
+      this.clients.delete(res);
+      res.end();
+      return;
+    }
+    res.write(`id: ${++this.seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+  }
+
+  private enqueue(msg: string): void {
+    if (this.pending.length >= MAX_PENDING) {
+      this.pending = [];
+      this.broadcast({ event: 'resync', data: { reason: 'overflow' } });
+      return;
+    }
+    this.pending.push(msg);
+    if (!this.draining) void this.drain();
+  }
+
+  /** Turns messages into events one at a time, so streams see changes in publish order. */
+  private async drain(): Promise<void> {
+    this.draining = true;
+    try {
+      for (let msg = this.pending.shift(); msg !== undefined; msg = this.pending.shift()) {
+        const e = await this.toEvent(msg).catch((err: Error) => {
+          this.opts.log?.warn({ err: err.message }, 'sse: could not read the changed row');
+          return { event: 'resync', data: { reason: 'read_failed' } } as HubEvent;
+        });
+        if (e) this.broadcast(e);
+      }
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  private async toEvent(raw: string): Promise<HubEvent | null> {
+    let msg: { name?: unknown; value?: unknown; pinned?: unknown; frozen?: unknown };
+    try {
+      msg = JSON.parse(raw) as typeof msg;
+    } catch {
+      return null;
+    }
+    if (typeof msg.frozen === 'boolean')
+      return { event: 'freeze', data: { frozen: await this.opts.knobs.frozen() } };
+    if (typeof msg.name !== 'string') return null;
+    const row = await this.opts.knobs.get(msg.name);
+    const kind = msg.value !== undefined ? 'value' : msg.pinned ? 'pin' : 'unpin';
+    return { event: 'knob', data: { kind, row } };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    for (const c of this.clients) c.end();
+    this.clients.clear();
+    this.sub?.disconnect();
+  }
+}

@@ -1,0 +1,164 @@
+// The dashboard's entry point: sign in (a token kept in sessionStorage), load the knobs, then
+// follow the change stream so every panel updates without a reload. Telemetry is polled.
+/* global window, setInterval, setTimeout, clearTimeout, document, AbortController */
+import { ApiFailure, api, followEvents, getToken, setToken } from './api.js';
+import { askToken, toast } from './dialogs.js';
+import { byId, fmtActor } from './dom.js';
+import { loadDetail, renderDetail, renderKnobTable } from './knobs-view.js';
+import {
+  loadAudit,
+  loadPipeline,
+  loadTelemetry,
+  renderFreeze,
+  toggleFreeze,
+} from './panels-view.js';
+
+const TELEMETRY_REFRESH_MS = 5_000;
+const FLASH_MS = 2_500;
+
+const state = {
+  auth: null,
+  knobs: new Map(),
+  frozen: null,
+  epoch: 0,
+  selected: null,
+  history: [],
+  knobAudit: [],
+  filter: '',
+  flash: new Set(),
+  telemetry: { service: null, services: [] },
+  select(name) {
+    state.selected = name;
+    renderKnobTable(state);
+    void loadDetail(state).catch(report);
+  },
+  async refreshKnob(name) {
+    const row = await api(`/api/knobs/${encodeURIComponent(name)}`);
+    applyRow(row, false);
+  },
+};
+
+function report(err) {
+  if (err instanceof ApiFailure && err.status === 401)
+    return void signIn('Your token was refused.');
+  toast(err.message ?? String(err), 'error');
+}
+
+/** Puts a row into the table, flashing it when it came from a live change. */
+function applyRow(row, flash) {
+  state.knobs.set(row.name, row);
+  if (flash) {
+    state.flash.add(row.name);
+    setTimeout(() => {
+      state.flash.delete(row.name);
+      renderKnobTable(state);
+    }, FLASH_MS);
+  }
+  renderKnobTable(state);
+  if (row.name === state.selected) void loadDetail(state).catch(report);
+}
+
+async function loadAll() {
+  const res = await api('/api/knobs');
+  state.knobs = new Map(res.knobs.map((r) => [r.name, r]));
+  state.frozen = res.frozen;
+  state.epoch = res.epoch;
+  state.selected ??= res.knobs[0]?.name ?? null;
+  renderKnobTable(state);
+  renderFreeze(state);
+  renderDetail(state);
+  await Promise.all([loadDetail(state), loadAudit(), loadPipeline(), loadTelemetry(state)]);
+}
+
+let auditTimer;
+function auditSoon() {
+  clearTimeout(auditTimer);
+  auditTimer = setTimeout(() => void loadAudit().catch(report), 300);
+}
+
+function onEvent(event, data) {
+  if (event === 'knob') {
+    applyRow(data.row, true);
+    auditSoon();
+  } else if (event === 'freeze') {
+    state.frozen = data.frozen;
+    renderFreeze(state);
+    auditSoon();
+  } else if (event === 'resync') {
+    void loadAll().catch(report);
+  }
+}
+
+function setLive(status) {
+  const el = byId('live');
+  el.className = `live ${status}`;
+  el.textContent = {
+    live: 'Live',
+    connecting: 'Connecting…',
+    offline: 'Reconnecting…',
+    unauthorized: 'Signed out',
+  }[status];
+  el.dataset.status = status;
+}
+
+let events;
+function startEvents() {
+  events?.abort();
+  events = new AbortController();
+  void followEvents({ onEvent, onStatus: setLive, signal: events.signal });
+}
+
+async function whoami() {
+  try {
+    return await api('/api/whoami');
+  } catch (err) {
+    if (err instanceof ApiFailure && err.status === 401) return null;
+    throw err;
+  }
+}
+
+async function signIn(error) {
+  setToken('');
+  for (let msg = error; ; msg = 'That token was not accepted.') {
+    setToken(await askToken(msg));
+    state.auth = await whoami();
+    if (state.auth) break;
+  }
+  await start();
+}
+
+async function start() {
+  const who = state.auth;
+  byId('who').textContent = `${fmtActor(who.actor)}${who.tenant ? ' · tenant ' + who.tenant : ''}`;
+  byId('who').title = who.actor;
+  byId('role').textContent = who.role;
+  byId('signout').hidden = who.via === 'off';
+  document.body.dataset.role = who.role;
+  await loadAll();
+  startEvents();
+}
+
+function wire() {
+  byId('filter').addEventListener('input', (e) => {
+    state.filter = e.target.value;
+    renderKnobTable(state);
+  });
+  byId('freeze-btn').addEventListener('click', () => void toggleFreeze(state));
+  byId('signout').addEventListener('click', () => {
+    events?.abort();
+    void signIn();
+  });
+  setInterval(() => {
+    if (!state.auth) return;
+    void loadTelemetry(state).catch(() => {});
+    renderKnobTable(state); // refreshes the "x min ago" labels
+  }, TELEMETRY_REFRESH_MS);
+}
+
+window.addEventListener('DOMContentLoaded', async () => {
+  wire();
+  // With auth off (local only) whoami answers without a token; else the saved token is tried.
+  state.auth = await whoami().catch(() => null);
+  if (!state.auth) return void signIn(getToken() ? 'Your saved token was refused.' : undefined);
+  await start().catch(report);
+});

@@ -1,0 +1,99 @@
+// Small DOM and formatting helpers. Text always goes in as text nodes (never as HTML), so a
+// knob reason or an actor name cannot inject markup.
+/* global document */
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+/** h('div', { class: 'x', onclick: fn }, child, 'text', ...) */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+/** The same for SVG elements. */
+export function s(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG_NS, tag);
+  setAttrs(el, attrs);
+  append(el, children);
+  return el;
+}
+
+function setAttrs(el, attrs) {
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k.startsWith('on') && typeof v === 'function') el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : String(v));
+  }
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === undefined || c === null || c === false) continue;
+    el.append(typeof c === 'string' || typeof c === 'number' ? String(c) : c);
+  }
+}
+
+export function clear(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+export function byId(id) {
+  return document.getElementById(id);
+}
+
+/** A knob value as text: strings bare, placement maps as `a→1, b→0`. */
+export function fmtValue(v, unit) {
+  if (v === null || v === undefined) return '—';
+  if (typeof v === 'object')
+    return (
+      Object.entries(v)
+        .map(([k, x]) => `${k}→${x}`)
+        .join(', ') || '{}'
+    );
+  if (typeof v === 'number') {
+    const n = Number.isInteger(v) ? v.toLocaleString('en-US') : String(Number(v.toPrecision(4)));
+    return unit ? `${n} ${unit}` : n;
+  }
+  return String(v);
+}
+
+/** The domain a knob's declaration allows, in a few words. */
+export function fmtDomain(spec) {
+  switch (spec.type) {
+    case 'int':
+    case 'float':
+    case 'duration':
+      return `${fmtValue(spec.min)} – ${fmtValue(spec.max)}${spec.unit ? ' ' + spec.unit : ''}${spec.log ? ' (log)' : ''}`;
+    case 'enum':
+      return spec.values.join(' | ');
+    case 'bool':
+      return 'true | false';
+    case 'placement':
+      return `map → shard 0–${spec.shards - 1}, ≤ ${spec.maxEntries} entries`;
+    default:
+      return spec.type;
+  }
+}
+
+export function fmtAgo(ms, now = Date.now()) {
+  const s = Math.max(0, Math.round((now - ms) / 1000));
+  if (s < 5) return 'just now';
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function fmtTime(ms) {
+  return new Date(ms).toLocaleString('en-GB', { hour12: false });
+}
+
+/** The human part of an actor `name#tokenid`. */
+export function fmtActor(actor) {
+  const i = actor.indexOf('#');
+  return i > 0 ? actor.slice(0, i) : actor;
+}

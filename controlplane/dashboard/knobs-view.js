@@ -1,0 +1,377 @@
+// The knob table and the selected knob's panel: its declaration, its history as a chart
+// annotated with rollbacks, proposals and pins, and the operator actions (pin, unpin, roll
+// back to a version), each behind a confirmation dialog.
+import { api } from './api.js';
+import { lineChart } from './chart.js';
+import { confirmAction, toast } from './dialogs.js';
+import { byId, clear, fmtActor, fmtAgo, fmtDomain, fmtTime, fmtValue, h } from './dom.js';
+
+const HISTORY_LIMIT = 200;
+
+function canOperate(state) {
+  return (
+    state.auth &&
+    (state.auth.role === 'operator' || state.auth.role === 'admin') &&
+    !state.auth.tenant
+  );
+}
+
+function sameValue(a, b) {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+export function renderKnobTable(state) {
+  const filter = state.filter.trim().toLowerCase();
+  const rows = [...state.knobs.values()].filter(
+    (r) =>
+      !filter ||
+      r.name.includes(filter) ||
+      r.service.includes(filter) ||
+      r.reason.toLowerCase().includes(filter),
+  );
+  const body = rows.map((r) => {
+    const modified = !sameValue(r.value, r.default);
+    return h(
+      'tr',
+      {
+        'data-knob': r.name,
+        class: [r.name === state.selected ? 'selected' : '', state.flash.has(r.name) ? 'flash' : '']
+          .join(' ')
+          .trim(),
+        onclick: () => state.select(r.name),
+        tabindex: 0,
+        onkeydown: (e) => e.key === 'Enter' && state.select(r.name),
+      },
+      h(
+        'td',
+        { class: 'knob-name' },
+        h(
+          'div',
+          { class: 'name' },
+          r.name,
+          h('span', { class: 'svc svc-' + r.service }, r.service),
+          r.pinned
+            ? h(
+                'span',
+                {
+                  class: 'badge pinned',
+                  'data-col': 'status',
+                  title: `pinned by ${r.pinnedBy}: ${r.pinReason}`,
+                },
+                'pinned',
+              )
+            : null,
+        ),
+        h('div', { class: 'desc', title: r.spec.description ?? '' }, r.spec.description ?? ''),
+      ),
+      h(
+        'td',
+        { class: 'value' + (modified ? ' modified' : ''), 'data-col': 'value' },
+        h('div', {}, fmtValue(r.value, r.spec.unit)),
+        modified
+          ? h('div', { class: 'default' }, 'default ', fmtValue(r.default, r.spec.unit))
+          : null,
+      ),
+      h('td', { class: 'domain muted' }, fmtDomain(r.spec)),
+      h('td', { class: 'mono', 'data-col': 'version' }, `v${r.version}`),
+      h(
+        'td',
+        { class: 'change' },
+        h(
+          'div',
+          {},
+          h('span', { title: fmtTime(r.updatedAt) }, fmtAgo(r.updatedAt)),
+          ' · ',
+          h('span', { class: 'who' }, fmtActor(r.updatedBy)),
+        ),
+        h('div', { class: 'why', title: r.reason }, r.reason),
+      ),
+    );
+  });
+  clear(
+    byId('knob-rows'),
+    body.length
+      ? body
+      : h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No knob matches the filter.')),
+  );
+  byId('knob-count').textContent = `${rows.length} of ${state.knobs.size}`;
+}
+
+/** History entries -> chart series, with categories for enums, booleans and placements. */
+function historySeries(row, history) {
+  const entries = [...history].reverse(); // oldest first
+  const numeric = typeof row.value === 'number';
+  let cats;
+  if (!numeric) {
+    const labels =
+      row.spec.type === 'enum'
+        ? [...row.spec.values]
+        : row.spec.type === 'bool'
+          ? ['false', 'true']
+          : [];
+    for (const e of entries) if (!labels.includes(fmtValue(e.new))) labels.push(fmtValue(e.new));
+    cats = labels;
+  }
+  const points = entries.map((e) => ({
+    x: e.at,
+    y: numeric ? e.new : cats.indexOf(fmtValue(e.new)),
+    cls: e.kind === 'rollback' ? 'dot-rollback' : e.proposalId ? 'dot-proposal' : '',
+    title: `v${e.version} · ${fmtValue(e.new, row.spec.unit)} · ${e.kind} by ${fmtActor(e.actor)}: ${e.reason}`,
+  }));
+  return { points, cats };
+}
+
+function annotations(history, audit) {
+  const notes = [];
+  for (const e of history) {
+    if (e.kind === 'rollback')
+      notes.push({
+        x: e.at,
+        kind: 'rollback',
+        label: `↩ v${e.version}`,
+        title: `rollback by ${fmtActor(e.actor)}: ${e.reason}`,
+      });
+    else if (e.proposalId)
+      notes.push({
+        x: e.at,
+        kind: 'proposal',
+        label: e.proposalId,
+        title: `proposal ${e.proposalId}`,
+      });
+  }
+  for (const a of audit) {
+    if (a.action === 'knob.pin' || a.action === 'knob.unpin')
+      notes.push({
+        x: a.at,
+        kind: a.action === 'knob.pin' ? 'pin' : 'unpin',
+        label: a.action === 'knob.pin' ? 'pin' : 'unpin',
+        title: `${a.action} by ${fmtActor(a.actor)}: ${a.detail?.reason ?? ''}`,
+      });
+  }
+  return notes;
+}
+
+export async function loadDetail(state) {
+  const name = state.selected;
+  if (!name) return;
+  const [hist, audit] = await Promise.all([
+    api(`/api/knobs/${encodeURIComponent(name)}/history?limit=${HISTORY_LIMIT}`),
+    api(`/api/audit?source=knobs&limit=50&target=${encodeURIComponent(name)}`),
+  ]);
+  if (state.selected !== name) return;
+  state.history = hist.history;
+  state.knobAudit = audit.audit;
+  renderDetail(state);
+}
+
+export function renderDetail(state) {
+  const host = byId('knob-detail');
+  const row = state.knobs.get(state.selected);
+  if (!row) {
+    clear(host, h('p', { class: 'empty' }, 'Select a knob to see its history.'));
+    return;
+  }
+  const spec = row.spec;
+  const operate = canOperate(state);
+  const facts = [
+    ['Value', fmtValue(row.value, spec.unit)],
+    ['Default', fmtValue(row.default, spec.unit)],
+    ['Domain', fmtDomain(spec)],
+    ['Version', `v${row.version}`],
+    ['Cost', spec.cost],
+    ['Cooldown', `${(spec.safety.cooldownMs / 1000).toLocaleString('en-US')} s`],
+  ];
+  if (spec.safety.maxStepRatio) facts.push(['Max step', `×${spec.safety.maxStepRatio}`]);
+  if (spec.safety.maxStep) facts.push(['Max step', `±${spec.safety.maxStep}`]);
+  const { points, cats } = historySeries(row, state.history);
+  const t0 = points.length ? points[0].x : Date.now() - 60_000;
+  const now = Date.now();
+  const chart = lineChart({
+    width: 620,
+    height: 210,
+    label: `history of ${row.name}`,
+    xDomain: [t0 - (now - t0) * 0.03, now],
+    series: [{ points, step: true, cls: 'line-knob', area: !cats }],
+    yCategories: cats,
+    annotations: annotations(state.history, state.knobAudit),
+    empty: 'no history yet',
+  });
+  const pinBtn = h(
+    'button',
+    {
+      class: 'btn' + (row.pinned ? '' : ' warn'),
+      id: row.pinned ? 'unpin-btn' : 'pin-btn',
+      disabled: !operate,
+      title: operate ? '' : 'needs an operator token without a tenant scope',
+      onclick: () => (row.pinned ? unpin(state, row) : pin(state, row)),
+    },
+    row.pinned ? 'Unpin' : 'Pin',
+  );
+  clear(
+    host,
+    h(
+      'div',
+      { class: 'detail-head' },
+      h(
+        'div',
+        {},
+        h('h3', { id: 'detail-name' }, row.name),
+        h('p', { class: 'muted' }, spec.description),
+      ),
+      h('div', { class: 'detail-actions' }, pinBtn),
+    ),
+    row.pinned
+      ? h(
+          'div',
+          { class: 'note pinned-note' },
+          `Pinned by ${fmtActor(row.pinnedBy)}: ${row.pinReason}. Promotions are refused until it is unpinned.`,
+        )
+      : null,
+    h(
+      'dl',
+      { class: 'facts' },
+      facts.map(([k, v]) => h('div', { class: 'fact' }, h('dt', {}, k), h('dd', {}, v))),
+    ),
+    h('div', { class: 'chart-box' }, chart),
+    h(
+      'div',
+      { class: 'legend' },
+      h('span', { class: 'key key-line' }, 'value'),
+      h('span', { class: 'key key-rollback' }, 'rollback'),
+      h('span', { class: 'key key-proposal' }, 'proposal'),
+      h('span', { class: 'key key-pin' }, 'pin / unpin'),
+    ),
+    historyTable(state, row, operate),
+  );
+}
+
+function historyTable(state, row, operate) {
+  const rows = state.history.slice(0, 12).map((e) =>
+    h(
+      'tr',
+      { 'data-version': e.version },
+      h('td', { class: 'mono' }, `v${e.version}`),
+      h(
+        'td',
+        {},
+        h('div', { class: 'mono' }, fmtValue(e.new, row.spec.unit)),
+        h('span', { class: `kind kind-${e.kind}` }, e.kind),
+      ),
+      h(
+        'td',
+        { class: 'hist-who' },
+        h(
+          'div',
+          {},
+          h('span', { title: fmtTime(e.at) }, fmtAgo(e.at)),
+          ' · ',
+          h('span', { class: 'who' }, fmtActor(e.actor)),
+        ),
+        h('div', { class: 'why', title: e.reason }, e.reason),
+      ),
+      h(
+        'td',
+        { class: 'hist-action' },
+        e.version !== row.version && !sameValue(e.new, row.value)
+          ? h(
+              'button',
+              {
+                class: 'btn small',
+                'data-rollback': e.version,
+                disabled: !operate || row.pinned,
+                title: row.pinned
+                  ? 'unpin the knob first'
+                  : operate
+                    ? `restore the value of v${e.version}`
+                    : 'needs an operator token',
+                onclick: () => rollback(state, row, e),
+              },
+              `Roll back`,
+            )
+          : null,
+      ),
+    ),
+  );
+  return h(
+    'table',
+    { class: 'history' },
+    h(
+      'thead',
+      {},
+      h(
+        'tr',
+        {},
+        ['Ver', 'Value', 'When · who · why', ''].map((t) => h('th', {}, t)),
+      ),
+    ),
+    h('tbody', {}, rows),
+  );
+}
+
+async function act(state, what, call) {
+  try {
+    const res = await call();
+    toast(what, 'ok');
+    return res;
+  } catch (err) {
+    toast(`${err.code ?? 'error'}: ${err.message}`, 'error');
+    return null;
+  } finally {
+    await state.refreshKnob(state.selected);
+  }
+}
+
+async function pin(state, row) {
+  const reason = await confirmAction({
+    title: `Pin ${row.name}?`,
+    body: `Every promotion of ${row.name} (by learners and operators) is refused while it is pinned at ${fmtValue(row.value, row.spec.unit)}.`,
+    confirmLabel: 'Pin knob',
+  });
+  if (reason === null) return;
+  await act(state, `${row.name} pinned`, () =>
+    api(`/api/knobs/${encodeURIComponent(row.name)}/pin`, { method: 'POST', body: { reason } }),
+  );
+}
+
+async function unpin(state, row) {
+  const reason = await confirmAction({
+    title: `Unpin ${row.name}?`,
+    body: 'Promotions of this knob are accepted again.',
+    confirmLabel: 'Unpin knob',
+  });
+  if (reason === null) return;
+  await act(state, `${row.name} unpinned`, () =>
+    api(`/api/knobs/${encodeURIComponent(row.name)}/unpin`, { method: 'POST', body: { reason } }),
+  );
+}
+
+async function rollback(state, row, entry) {
+  const reason = await confirmAction({
+    title: `Roll back ${row.name} to v${entry.version}?`,
+    body: h(
+      'div',
+      {},
+      h(
+        'p',
+        {},
+        `The value of version ${entry.version} is restored as version ${row.version + 1}:`,
+      ),
+      h(
+        'p',
+        { class: 'diff' },
+        h('span', { class: 'old' }, fmtValue(row.value, row.spec.unit)),
+        ' → ',
+        h('span', { class: 'new' }, fmtValue(entry.new, row.spec.unit)),
+      ),
+    ),
+    confirmLabel: `Roll back to v${entry.version}`,
+    danger: true,
+  });
+  if (reason === null) return;
+  await act(state, `${row.name} rolled back to v${entry.version}`, () =>
+    api(`/api/knobs/${encodeURIComponent(row.name)}/rollback`, {
+      method: 'POST',
+      body: { toVersion: entry.version, baseVersion: row.version, reason },
+    }),
+  );
+}

@@ -1,0 +1,225 @@
+// The other panels: the freeze switch, live telemetry charts per service, the proposal
+// pipeline and the policy registry (placeholders until their tables land), and the audit log.
+import { api } from './api.js';
+import { lineChart } from './chart.js';
+import { confirmAction, toast } from './dialogs.js';
+import { byId, clear, fmtActor, fmtAgo, fmtTime, h } from './dom.js';
+
+const TELEMETRY_WINDOW_MS = 15 * 60_000;
+const MAX_CHARTS = 6;
+
+export function renderFreeze(state) {
+  const f = state.frozen;
+  const operate = state.auth && state.auth.role !== 'viewer' && !state.auth.tenant;
+  const pill = byId('automation-state');
+  pill.className = f ? 'pill frozen' : 'pill running';
+  pill.textContent = f ? 'Automation frozen' : 'Automation running';
+  const btn = byId('freeze-btn');
+  btn.textContent = f ? 'Unfreeze' : 'Freeze automation';
+  btn.className = f ? 'btn' : 'btn danger-outline';
+  btn.disabled = !operate;
+  btn.title = operate ? '' : 'needs an operator token without a tenant scope';
+  const banner = byId('freeze-banner');
+  banner.hidden = !f;
+  if (f)
+    clear(
+      banner,
+      h('strong', {}, 'Automation is frozen. '),
+      `Learners and the promotion pipeline may not change knobs; operators still can. Frozen by ${fmtActor(f.by)} ${fmtAgo(f.at)}: “${f.reason}”.`,
+    );
+}
+
+export async function toggleFreeze(state) {
+  const freeze = !state.frozen;
+  const reason = await confirmAction({
+    title: freeze ? 'Freeze all automation?' : 'Unfreeze automation?',
+    body: freeze
+      ? 'The kill switch: every knob change by automation (learners, the promotion pipeline) is refused until unfrozen. Operators can still act.'
+      : 'Learners and the promotion pipeline may change knobs again.',
+    confirmLabel: freeze ? 'Freeze' : 'Unfreeze',
+    danger: freeze,
+  });
+  if (reason === null) return;
+  try {
+    const res = await api(freeze ? '/api/freeze' : '/api/unfreeze', {
+      method: 'POST',
+      body: { reason },
+    });
+    state.frozen = res.frozen;
+    renderFreeze(state);
+    toast(freeze ? 'automation frozen' : 'automation unfrozen', 'ok');
+  } catch (err) {
+    toast(`${err.code}: ${err.message}`, 'error');
+  }
+}
+
+/** Which metrics to chart first: rates, tails, then gauges; raw counters and sums last. */
+function rankMetrics(names) {
+  const set = new Set(names);
+  const score = (n) => {
+    if (n.endsWith('_per_s')) return 0;
+    if (n.endsWith('_p99')) return 1;
+    if (/_(p50|mean|max|count)$/.test(n)) return 9;
+    if (set.has(`${n}_per_s`)) return 9; // a counter: its rate is shown
+    return 2;
+  };
+  const ranked = [...names].sort((a, b) => score(a) - score(b) || a.localeCompare(b));
+  const main = ranked.filter((n) => score(n) < 9);
+  return (main.length >= 3 ? main : ranked).slice(0, MAX_CHARTS);
+}
+
+export async function loadTelemetry(state) {
+  const { services } = await api('/api/telemetry');
+  const live = services.filter((s) => s.entries > 0);
+  state.telemetry.services = services;
+  if (!live.some((s) => s.service === state.telemetry.service))
+    state.telemetry.service = live[0]?.service ?? null;
+  const svc = state.telemetry.service;
+  const tabs = byId('telemetry-tabs');
+  clear(
+    tabs,
+    services.map((s) =>
+      h(
+        'button',
+        {
+          class: 'tab' + (s.service === svc ? ' active' : ''),
+          disabled: s.entries === 0,
+          title:
+            s.entries === 0
+              ? 'no telemetry reported yet'
+              : `${s.entries} entries, last ${fmtAgo(s.lastAt)}`,
+          onclick: () => {
+            state.telemetry.service = s.service;
+            void loadTelemetry(state);
+          },
+        },
+        s.service,
+      ),
+    ),
+  );
+  const grid = byId('telemetry-charts');
+  if (!svc) {
+    clear(
+      grid,
+      h(
+        'p',
+        { class: 'empty' },
+        'No telemetry yet. Services report here once they run (npm start runs them with a workload).',
+      ),
+    );
+    return;
+  }
+  const { metrics } = await api(`/api/telemetry/${svc}`);
+  const toMs = Date.now();
+  const fromMs = toMs - TELEMETRY_WINDOW_MS;
+  const charts = await Promise.all(
+    rankMetrics(metrics).map(async (m) => {
+      const res = await api(
+        `/api/telemetry/${svc}/${m}?fromMs=${fromMs}&toMs=${toMs}&stepMs=10000`,
+      );
+      const pts = res.points.map((p) => ({
+        x: p.at,
+        y: p.value,
+        title: `${fmtTime(p.at)}: ${p.value.toPrecision(4)}`,
+      }));
+      const last = pts[pts.length - 1];
+      return h(
+        'figure',
+        { class: 'tchart', 'data-metric': m },
+        h(
+          'figcaption',
+          {},
+          h('span', {}, m),
+          h(
+            'span',
+            { class: 'latest' },
+            last ? Number(last.y.toPrecision(4)).toLocaleString('en-US') : '—',
+          ),
+        ),
+        lineChart({
+          width: 360,
+          height: 150,
+          label: `${svc} ${m}`,
+          xDomain: [fromMs, toMs],
+          series: [{ points: pts, cls: 'line-telemetry', area: true, markers: false }],
+          empty: 'no points in the last 15 min',
+        }),
+      );
+    }),
+  );
+  clear(grid, charts);
+}
+
+const STAGES = [
+  ['proposed', 'Proposed'],
+  ['simulated', 'Sim-evaluated'],
+  ['shadow', 'Shadow'],
+  ['live', 'Live'],
+  ['rolled_back', 'Rolled back'],
+];
+
+export async function loadPipeline() {
+  const [{ proposals, available }, reg] = await Promise.all([
+    api('/api/proposals?limit=100'),
+    api('/api/policies?limit=100'),
+  ]);
+  clear(
+    byId('pipeline-stages'),
+    STAGES.map(([key, label]) =>
+      h(
+        'div',
+        { class: 'stage' },
+        h('div', { class: 'count' }, String(proposals.filter((p) => p.status === key).length)),
+        h('div', { class: 'label' }, label),
+      ),
+    ),
+  );
+  clear(
+    byId('pipeline-list'),
+    proposals.length
+      ? proposals.slice(0, 10).map((p) => h('div', { class: 'row' }, `${p.id} · ${p.status}`))
+      : h(
+          'p',
+          { class: 'empty', id: 'no-proposals' },
+          available
+            ? 'No proposals yet.'
+            : 'No proposals yet: the proposal pipeline has not started reporting to this API.',
+        ),
+  );
+  clear(
+    byId('registry-list'),
+    reg.policies.length
+      ? reg.policies
+          .slice(0, 10)
+          .map((p) => h('div', { class: 'row' }, `${p.name ?? p.id} · ${p.status}`))
+      : h(
+          'p',
+          { class: 'empty', id: 'no-policies' },
+          reg.available
+            ? 'No policies registered yet.'
+            : 'No policies yet: the policy registry has not started reporting to this API.',
+        ),
+  );
+}
+
+export async function loadAudit() {
+  const { audit } = await api('/api/audit?limit=12');
+  clear(
+    byId('audit-rows'),
+    audit.map((a) =>
+      h(
+        'tr',
+        {},
+        h('td', { title: fmtTime(a.at) }, fmtAgo(a.at)),
+        h('td', {}, fmtActor(a.actor)),
+        h('td', {}, h('span', { class: 'action' }, a.action)),
+        h('td', { class: 'mono' }, a.target),
+        h(
+          'td',
+          { class: 'why', title: String(a.detail?.reason ?? '') },
+          String(a.detail?.reason ?? ''),
+        ),
+      ),
+    ),
+  );
+}
