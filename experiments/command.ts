@@ -1,0 +1,191 @@
+// `knobos exp <name>` and `npm run exp:<name>`: parse the options, run the experiment(s), write
+// experiments/results/<name>/ and print a summary; with --json the last stdout line is one JSON
+// object (experiments/report.ts). Progress and logs go to stderr.
+import { parseArgs } from 'node:util';
+import { basename } from 'node:path';
+import { emitResult } from './report.ts';
+import { fmt } from './markdown.ts';
+import { cliSummary, defaultOutDir, writeOutputs } from './output.ts';
+import { terminalReporter, type Reporter } from './progress.ts';
+import type { ExperimentResult } from './results.ts';
+import { runExperiment, type RunOptions } from './runner.ts';
+import type { ExperimentSpec, TraceKind } from './spec.ts';
+import { EXPERIMENTS, EXPERIMENT_NAMES } from './specs/index.ts';
+import { TRACE_FORMATS, TraceOptionError } from './workloads.ts';
+
+const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] [--budget N]
+                  [--quick] [--load X] [--out DIR] [--json]
+
+  <name>          ${[...EXPERIMENT_NAMES, 'all'].join(', ')}
+  --trace FILE    run on this trace instead of the default one
+  --format FMT    its format: cache ${TRACE_FORMATS.cache.join('|')} (default by extension),
+                  jobs ${TRACE_FORMATS.jobs.join('|')} (required), requests ${TRACE_FORMATS.requests.join('|')}
+  --seeds N       seeds 1..N (default: the experiment's, at least 5)
+  --budget N      evaluations per tuner run (default: the experiment's)
+  --quick         few seeds, small budget, a slice of the workload: seconds
+  --load X        offered load a jobs trace is replayed at (default 0.85)
+  --out DIR       where to write result.json, result.md and the SVGs
+                  (default experiments/results/<name>[-<trace>][-quick])
+  --json          print one JSON object as the last line of stdout
+`;
+
+class UsageError extends Error {}
+
+interface ExpArgs {
+  names: string[];
+  run: Omit<RunOptions, 'reporter'>;
+  out: string | undefined;
+  json: boolean;
+}
+
+function intOption(name: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1)
+    throw new UsageError(`--${name} must be an integer >= 1, got ${v}`);
+  return n;
+}
+
+function traceKind(spec: ExperimentSpec<never>): TraceKind | undefined {
+  const k = spec.workload.accepts ?? spec.workload.kind;
+  return k === 'generated' ? undefined : k;
+}
+
+function defaultFormat(kind: TraceKind, file: string): string {
+  if (kind === 'cache') return file.toLowerCase().endsWith('.csv') ? 'csv' : 'keys';
+  if (kind === 'requests') return 'azure';
+  throw new UsageError(`--format is required for a jobs trace (${TRACE_FORMATS.jobs.join(', ')})`);
+}
+
+function parse(argv: string[]): ExpArgs | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    options: {
+      trace: { type: 'string' },
+      format: { type: 'string' },
+      seeds: { type: 'string' },
+      budget: { type: 'string' },
+      load: { type: 'string' },
+      out: { type: 'string' },
+      quick: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+    strict: true,
+    allowPositionals: true,
+  });
+  if (values.help) return 'help';
+  const [name, ...rest] = positionals;
+  if (!name) throw new UsageError('an experiment name is required');
+  if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
+  if (name !== 'all' && !EXPERIMENTS[name]) {
+    throw new UsageError(
+      `unknown experiment ${name} (known: ${[...EXPERIMENT_NAMES, 'all'].join(', ')})`,
+    );
+  }
+  const names = name === 'all' ? EXPERIMENT_NAMES : [name];
+  if (values.format && !values.trace) throw new UsageError('--format needs --trace');
+  let trace: RunOptions['trace'];
+  if (values.trace) {
+    if (names.length > 1) throw new UsageError('--trace needs one experiment, not all');
+    const kind = traceKind(EXPERIMENTS[name] as ExperimentSpec<never>);
+    if (!kind) throw new UsageError(`experiment ${name} takes no trace`);
+    trace = { path: values.trace, format: values.format ?? defaultFormat(kind, values.trace) };
+  }
+  const load = values.load === undefined ? undefined : Number(values.load);
+  if (load !== undefined && !(load > 0 && load < 10)) {
+    throw new UsageError(`--load must be a number in (0, 10), got ${values.load}`);
+  }
+  if (values.out && names.length > 1) throw new UsageError('--out needs one experiment, not all');
+  const seeds = intOption('seeds', values.seeds);
+  const budget = intOption('budget', values.budget);
+  return {
+    names,
+    run: {
+      quick: values.quick,
+      ...(seeds === undefined ? {} : { seeds }),
+      ...(budget === undefined ? {} : { budget }),
+      ...(trace ? { trace } : {}),
+      ...(load === undefined ? {} : { load }),
+    },
+    out: values.out,
+    json: values.json,
+  };
+}
+
+function humanSummary(r: ExperimentResult, dir: string): string {
+  const lines = [`${r.title} -> ${dir}`];
+  for (const s of r.studies) {
+    lines.push(
+      `  ${s.title} (${s.metric}, ${s.direction === 'min' ? 'lower' : 'higher'} is better)`,
+    );
+    for (const e of s.results) {
+      lines.push(
+        `    ${e.name.padEnd(18)} ${e.kind.padEnd(8)} ${fmt(e.mean).padStart(10)} ± ${fmt(e.std)}`,
+      );
+    }
+    for (const c of s.comparisons)
+      lines.push(`    ${c.holds ? 'holds' : 'does not hold'}: ${c.text}`);
+  }
+  return lines.join('\n');
+}
+
+function commandLine(name: string, a: ExpArgs): string {
+  const parts = [`npx knobos exp ${name}`];
+  if (a.run.trace) parts.push(`--trace ${a.run.trace.path} --format ${a.run.trace.format}`);
+  if (a.run.seeds !== undefined) parts.push(`--seeds ${a.run.seeds}`);
+  if (a.run.budget !== undefined) parts.push(`--budget ${a.run.budget}`);
+  if (a.run.quick) parts.push('--quick');
+  return parts.join(' ');
+}
+
+async function runOne(name: string, a: ExpArgs, reporter: Reporter) {
+  const spec = EXPERIMENTS[name] as ExperimentSpec<never>;
+  const r = await runExperiment(spec, { ...a.run, reporter });
+  const traceName = a.run.trace ? basename(a.run.trace.path).replace(/\.[^.]*$/, '') : undefined;
+  const dir = a.out ?? defaultOutDir(name, a.run.quick ?? false, traceName);
+  await writeOutputs(r, dir, commandLine(name, a));
+  return { r, dir };
+}
+
+/** Runs the command; returns the process exit code. */
+export async function runExpCommand(argv: string[]): Promise<number> {
+  let args: ExpArgs | 'help';
+  try {
+    args = parse(argv);
+  } catch (err) {
+    process.stderr.write(`knobos exp: ${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (args === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const reporter = terminalReporter();
+  const done: { r: ExperimentResult; dir: string }[] = [];
+  try {
+    for (const name of args.names) done.push(await runOne(name, args, reporter));
+  } catch (err) {
+    reporter.progress.stop();
+    if (isInputError(err)) {
+      process.stderr.write(`knobos exp: ${(err as Error).message}\n`);
+      return 1;
+    }
+    throw err;
+  }
+  reporter.progress.stop();
+  const human = done.map(({ r, dir }) => humanSummary(r, dir)).join('\n\n');
+  const json =
+    done.length === 1
+      ? cliSummary((done[0] as { r: ExperimentResult }).r)
+      : { experiment: 'all', experiments: done.map(({ r }) => cliSummary(r)) };
+  emitResult(human, json, args.json);
+  return 0;
+}
+
+/** Bad input (a trace option, or a malformed trace file): a message, not a stack trace. */
+function isInputError(err: unknown): boolean {
+  if (err instanceof TraceOptionError) return true;
+  const name = (err as Error | undefined)?.name ?? '';
+  return ['CacheTraceError', 'JobTraceError', 'TraceFormatError', 'WorkloadError'].includes(name);
+}

@@ -1,0 +1,99 @@
+// result.md: the experiment as a reader wants it: per study a table of every entry (mean,
+// spread, gap to the oracle, held-out score, every seed's value), the claims with their
+// verdicts, and the plots next to it.
+import type { EntryResult, ExperimentResult, StudyResult } from './results.ts';
+
+/** Four significant digits, no exponent for everyday magnitudes. */
+export function fmt(x: number | undefined): string {
+  if (x === undefined || !Number.isFinite(x)) return '–';
+  const a = Math.abs(x);
+  if (a !== 0 && (a < 1e-3 || a >= 1e7)) return x.toExponential(3);
+  return a >= 1000 ? x.toFixed(1) : Number(x.toPrecision(4)).toString();
+}
+
+const pct = (x: number | undefined): string =>
+  x === undefined || !Number.isFinite(x) ? '–' : `${(x * 100).toFixed(1)}%`;
+
+function row(e: EntryResult, s: StudyResult): string {
+  const perSeed = e.seeds.map((v) => fmt(v.value));
+  const distinct = new Set(perSeed);
+  const seeds = distinct.size === 1 ? `${perSeed[0]} (all seeds)` : perSeed.join(', ');
+  const cells = [
+    e.name,
+    e.kind,
+    fmt(e.mean),
+    fmt(e.std),
+    ...(s.oracle ? [e.name === s.oracle ? '(oracle)' : pct(e.gap_to_oracle)] : []),
+    ...(s.test_seeds && s.test_seeds.length > 0 ? [e.test ? fmt(e.test.mean) : '–'] : []),
+    seeds,
+  ];
+  return `| ${cells.join(' | ')} |`;
+}
+
+function table(s: StudyResult): string[] {
+  const head = [
+    'entry',
+    'kind',
+    'mean',
+    'std',
+    ...(s.oracle ? ['gap to oracle'] : []),
+    ...(s.test_seeds && s.test_seeds.length > 0 ? ['held-out mean'] : []),
+    'per seed',
+  ];
+  return [
+    `| ${head.join(' | ')} |`,
+    `|${head.map(() => '---').join('|')}|`,
+    ...s.results.map((e) => row(e, s)),
+  ];
+}
+
+function studySection(s: StudyResult, plots: readonly string[]): string[] {
+  const dir = s.direction === 'min' ? 'lower is better' : 'higher is better';
+  const lines = [`## ${s.title}`, ''];
+  lines.push(
+    `Metric: \`${s.metric}\`${s.unit ? ` (${s.unit})` : ''}, ${dir}.${s.note ? ` ${s.note}` : ''}`,
+  );
+  if (s.type === 'tuning') {
+    const knobs = (s.space ?? []).map((k) => `\`${k.name}\` ${k.domain}`).join('; ');
+    lines.push('', `Searched knobs: ${knobs}.`);
+    lines.push(
+      '',
+      `Each tuner run has ${s.budget} evaluations. All entries are scored on the training ` +
+        `objective (workload seeds ${(s.train_seeds ?? []).join(', ')}); ` +
+        (s.test_seeds && s.test_seeds.length > 0
+          ? `"held-out mean" re-scores each final configuration on workload seeds ` +
+            `${s.test_seeds.join(', ')}. `
+          : '') +
+        `The oracle is the exhaustive grid over the same space` +
+        `${s.results.find((e) => e.kind === 'oracle')?.evaluations ? ` (${s.results.find((e) => e.kind === 'oracle')?.evaluations} points)` : ''}.`,
+    );
+  }
+  lines.push('', ...table(s));
+  if (s.best) lines.push('', `Best non-oracle entry: **${s.best.name}** (${fmt(s.best.mean)}).`);
+  if (s.comparisons.length > 0) {
+    lines.push('', 'Claims:', '');
+    for (const c of s.comparisons)
+      lines.push(`- ${c.holds ? '**holds**' : '**does not hold**'}: ${c.text}`);
+  }
+  if (plots.length > 0) lines.push('', plots.map((p) => `![${p}](${p})`).join('\n'));
+  return [...lines, ''];
+}
+
+export function renderMarkdown(
+  r: ExperimentResult,
+  plots: ReadonlyMap<string, readonly string[]>,
+  command: string,
+): string {
+  const trace = r.workload.trace
+    ? `trace \`${r.workload.trace.path}\` (format ${r.workload.trace.format}); ${r.workload.description}`
+    : r.workload.description;
+  const lines = [
+    `# ${r.title}`,
+    '',
+    `Workload: ${trace}. Seeds ${r.seeds.join(', ')}; tuner budget ${r.budget} evaluations` +
+      `${r.quick ? ' (quick run)' : ''}. Produced by \`${command}\`; the numbers are in result.json.`,
+    '',
+  ];
+  for (const s of r.studies) lines.push(...studySection(s, plots.get(s.name) ?? []));
+  return lines.join('\n');
+}

@@ -1,0 +1,78 @@
+// Writing a run's files under experiments/results/<name>/ (result.json with the date and
+// machine, result.md, one learning-curve and one bar SVG per study) and the slim object the
+// CLI prints with --json: {experiment, metric, direction, results: [{name, kind, mean, std,
+// seeds}], best, studies}. Extra detail (trajectories, configurations) stays in result.json.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { renderMarkdown } from './markdown.ts';
+import { studyPlots } from './plots.ts';
+import { writeResultFile } from './report.ts';
+import type { EntryResult, ExperimentResult, StudyResult } from './results.ts';
+import { PROJECT_ROOT } from './workloads.ts';
+
+/** Where a run writes by default: the committed results, or a -quick / -<trace> sibling. */
+export function defaultOutDir(name: string, quick: boolean, traceName?: string): string {
+  const suffix = `${traceName ? `-${traceName.replace(/[^A-Za-z0-9_.-]/g, '_')}` : ''}${quick ? '-quick' : ''}`;
+  return resolve(PROJECT_ROOT, 'experiments', 'results', `${name}${suffix}`);
+}
+
+export interface WrittenFiles {
+  dir: string;
+  json: string;
+  markdown: string;
+  svgs: string[];
+}
+
+export async function writeOutputs(
+  r: ExperimentResult,
+  dir: string,
+  command: string,
+  extra: Record<string, unknown> = {},
+): Promise<WrittenFiles> {
+  mkdirSync(dir, { recursive: true });
+  const json = writeResultFile(join(dir, 'result.json'), r.experiment, { ...extra, ...r });
+  const plots = new Map<string, string[]>();
+  const svgs: string[] = [];
+  for (const s of r.studies) {
+    const files = await studyPlots(s);
+    plots.set(s.name, [...files.keys()]);
+    for (const [name, svg] of files) {
+      const p = join(dir, name);
+      writeFileSync(p, svg + '\n');
+      svgs.push(p);
+    }
+  }
+  const markdown = join(dir, 'result.md');
+  writeFileSync(markdown, renderMarkdown(r, plots, command));
+  return { dir, json, markdown, svgs };
+}
+
+function slimEntry(e: EntryResult): Pick<EntryResult, 'name' | 'kind' | 'mean' | 'std' | 'seeds'> {
+  return { name: e.name, kind: e.kind, mean: e.mean, std: e.std, seeds: e.seeds };
+}
+
+function slimStudy(s: StudyResult) {
+  return {
+    name: s.name,
+    metric: s.metric,
+    direction: s.direction,
+    results: s.results.map(slimEntry),
+    best: s.best,
+    comparisons: s.comparisons.map((c) => ({ type: c.type, holds: c.holds, text: c.text })),
+  };
+}
+
+/** The --json object of one experiment. */
+export function cliSummary(r: ExperimentResult) {
+  return {
+    experiment: r.experiment,
+    metric: r.metric,
+    direction: r.direction,
+    results: r.results.map(slimEntry),
+    best: r.best,
+    seeds: r.seeds,
+    budget: r.budget,
+    quick: r.quick,
+    studies: r.studies.map(slimStudy),
+  };
+}

@@ -1,0 +1,68 @@
+// The scheduler experiment on a jobs trace (default: TPC-H query DAGs from Decima, drawn per
+// workload seed with Poisson arrivals at 85% offered load, on 25 one-core workers).
+//
+// 1. scheduler-knobs: tune the scheduler's knobs (policy, speculation and its threshold, retry
+//    limit and backoff, dispatch batch) for mean job completion time, in the simulated world of
+//    envs/scheduler (stragglers, transient failures, a dispatcher with a round-trip cost).
+//    Baselines: each heuristic policy with every other knob at its default.
+// 2. scheduler-policies: the heuristics at default knobs on fresh workloads, one per seed: the
+//    table a learned scheduling policy (PPO, learners/scheduling) joins as a `learner` entry.
+import { schedulerObjective } from '../../envs/scheduler/index.ts';
+import { SCHEDULER_POLICIES } from '../../knobs/index.ts';
+import type { EntrySpec, ExperimentSpec, JobsScenario } from '../spec.ts';
+import { STANDARD_TUNERS, TUNER_CLAIMS } from './tuners.ts';
+
+const objectiveOf = (w: JobsScenario) => schedulerObjective({ scenario: w.scenario });
+
+function heuristicEntry(policy: string): EntrySpec<JobsScenario> {
+  return {
+    name: policy,
+    kind: 'baseline',
+    // Each seed is its own workload draw (and its own stragglers and failures).
+    run: (w, seed) => objectiveOf(w).evaluate({ 'scheduler.policy': policy }, seed),
+  };
+}
+
+export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
+  name: 'scheduler',
+  title: 'Scheduler: knob tuning on TPC-H at 85% load, and the heuristic policies',
+  workload: {
+    kind: 'jobs',
+    default: { path: '../shared/traces/jobs/tpch_stages.csv', format: 'tpch' },
+    description:
+      'TPC-H DAGs (60 jobs per workload seed, Poisson arrivals rescaled to the offered load) ' +
+      'on 25 one-core workers; a fixed jobs trace is replayed as is, rescaled to the load',
+    load: (t) => {
+      if (t?.kind !== 'jobs') throw new RangeError('scheduler experiment: needs a jobs trace');
+      return t.jobs;
+    },
+  },
+  defaults: { seeds: 5, budget: 50 },
+  quick: { seeds: 2, budget: 8 },
+  studies: [
+    {
+      type: 'tuning',
+      name: 'scheduler-knobs',
+      title: 'Scheduler knobs on TPC-H at 85% load',
+      unit: 's',
+      note: 'Mean job completion time of the jobs of one workload draw; lost jobs count until the end.',
+      objective: objectiveOf,
+      trainSeeds: [1001],
+      testSeeds: [2001, 2002, 2003],
+      baselines: SCHEDULER_POLICIES.map((p) => ({ name: p, values: { 'scheduler.policy': p } })),
+      learners: STANDARD_TUNERS,
+      oracle: { type: 'grid', pointsPerNumeric: 3, quickPointsPerNumeric: 1 },
+      comparisons: TUNER_CLAIMS,
+    },
+    {
+      type: 'comparison',
+      name: 'scheduler-policies',
+      title: 'Scheduling policies at default knobs, one workload per seed',
+      metric: 'mean_jct_s',
+      direction: 'min',
+      unit: 's',
+      entries: SCHEDULER_POLICIES.map(heuristicEntry),
+      comparisons: [],
+    },
+  ],
+};

@@ -1,0 +1,196 @@
+// The experiment runner: the same seeds give the same result; the result and the CLI's --json
+// line have the documented shape; the files (result.json, result.md, SVG plots) are written
+// and the SVGs are well-formed XML. Runs the quick variants on a small trace in a temp dir.
+import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it, vi } from 'vitest';
+import { runExpCommand } from '../experiments/command.ts';
+import { writeOutputs } from '../experiments/output.ts';
+import type { ExperimentResult } from '../experiments/results.ts';
+import { runExperiment } from '../experiments/runner.ts';
+import { cacheExperiment } from '../experiments/specs/cache.ts';
+import { placementExperiment } from '../experiments/specs/placement.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'knobos-exp-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A small cache trace with sizes: a skewed key stream, so policies and sizes differ. */
+function writeCacheCsv(file: string, requests: number): string {
+  const lines = ['time,obj_id,obj_size'];
+  let x = 12345;
+  for (let i = 0; i < requests; i++) {
+    x = (x * 1103515245 + 12345) % 2 ** 31;
+    const key = Math.floor(Math.pow((x % 10_000) / 10_000, 3) * 400);
+    lines.push(`${i},k${key},${4096 * (1 + (key % 4))}`);
+  }
+  writeFileSync(file, lines.join('\n') + '\n');
+  return file;
+}
+
+/** Checks that an SVG is well-formed XML: balanced tags, quoted attributes, escaped text. */
+function checkWellFormedSvg(svg: string): void {
+  const body = svg.trim().replace(/^<\?xml[^>]*\?>\s*/, '');
+  expect(body.startsWith('<svg')).toBe(true);
+  const tag = /<(\/?)([A-Za-z][\w:.-]*)((?:\s+[\w:.-]+="[^"<]*")*)\s*(\/?)>/g;
+  const stack: string[] = [];
+  let at = 0;
+  let roots = 0;
+  for (const m of body.matchAll(tag)) {
+    const text = body.slice(at, m.index);
+    expect(text, `stray markup before offset ${m.index}`).not.toMatch(/[<>]/);
+    expect(text).not.toMatch(/&(?!(?:amp|lt|gt|quot|apos|#\d+|#x[0-9a-fA-F]+);)/);
+    at = (m.index ?? 0) + m[0].length;
+    const [, close, name, , selfClose] = m;
+    if (close) {
+      expect(stack.pop(), `closing </${name}>`).toBe(name);
+    } else if (!selfClose) {
+      if (stack.length === 0) roots++;
+      stack.push(name as string);
+    }
+  }
+  expect(body.slice(at).trim()).toBe('');
+  expect(stack).toEqual([]);
+  expect(roots).toBe(1);
+}
+
+const trace = writeCacheCsv(join(dir, 'small.csv'), 3000);
+const opts = { quick: true, seeds: 2, budget: 8, trace: { path: trace, format: 'csv' } };
+
+describe('experiment runner', () => {
+  let first: ExperimentResult;
+
+  it('gives identical results for the same seeds', async () => {
+    first = await runExperiment(cacheExperiment, opts);
+    const again = await runExperiment(cacheExperiment, opts);
+    expect(JSON.stringify(again)).toBe(JSON.stringify(first));
+  });
+
+  it('reports mean, spread and per-seed values, trajectories for tuners, and the oracle gap', () => {
+    expect(first.seeds).toEqual([1, 2]);
+    expect(first.studies.map((s) => s.name)).toEqual([
+      'cache-memory',
+      'cache-policies-1pct',
+      'cache-policies-10pct',
+    ]);
+    const tuning = first.studies[0]!;
+    expect(first.results).toBe(tuning.results);
+    const kinds = new Set(tuning.results.map((e) => e.kind));
+    expect(kinds).toEqual(new Set(['oracle', 'baseline', 'learner']));
+    for (const e of tuning.results) {
+      expect(e.seeds.map((s) => s.seed)).toEqual([1, 2]);
+      const values = e.seeds.map((s) => s.value);
+      expect(e.mean).toBeCloseTo((values[0]! + values[1]!) / 2, 12);
+      expect(e.std).toBeCloseTo(Math.abs(values[0]! - values[1]!) / Math.SQRT2, 12);
+      if (e.kind === 'learner') {
+        expect(e.trajectories).toHaveLength(2);
+        for (const t of e.trajectories!) {
+          expect(t.length).toBeLessThanOrEqual(8);
+          // Best so far never gets worse (cost is minimised), and ends at the run's value.
+          t.forEach((v, i) => i > 0 && expect(v).toBeLessThanOrEqual(t[i - 1]!));
+        }
+        expect(e.trajectories!.map((t) => t[t.length - 1])).toEqual(values);
+      }
+    }
+    // Every gap is measured against the grid optimum's mean, in the metric's units.
+    const oracle = tuning.results.find((e) => e.kind === 'oracle')!;
+    for (const e of tuning.results.filter((x) => x.kind === 'baseline')) {
+      expect(e.gap_to_oracle_abs).toBeCloseTo(e.mean - oracle.mean, 12);
+    }
+    const policies = first.studies[1]!;
+    expect(policies.oracle).toBe('belady');
+    for (const e of policies.results.filter((x) => x.kind !== 'oracle')) {
+      // Belady's MIN is optimal: no online policy has fewer misses.
+      expect(e.gap_to_oracle_abs).toBeGreaterThanOrEqual(0);
+    }
+    const claim = tuning.comparisons.find((c) => c.type === 'within')!;
+    expect(claim.evaluations).toBe(8);
+    expect(typeof claim.holds).toBe('boolean');
+  });
+
+  it('writes result.json, result.md and well-formed SVG plots', async () => {
+    const out = join(dir, 'out');
+    const files = await writeOutputs(first, out, 'npx knobos exp cache --quick');
+    const json = JSON.parse(readFileSync(files.json, 'utf8')) as Record<string, unknown>;
+    expect(json['name']).toBe('cache');
+    expect(json['machine']).toBeDefined();
+    expect(json['studies']).toEqual(JSON.parse(JSON.stringify(first.studies)));
+    const md = readFileSync(files.markdown, 'utf8');
+    expect(md).toContain('| entry | kind | mean | std |');
+    expect(md).toContain('cache-memory-curve.svg');
+    const svgs = readdirSync(out).filter((f) => f.endsWith('.svg'));
+    expect(svgs.sort()).toEqual([
+      'cache-memory-bars.svg',
+      'cache-memory-curve.svg',
+      'cache-policies-10pct-bars.svg',
+      'cache-policies-1pct-bars.svg',
+    ]);
+    for (const f of svgs) {
+      const svg = readFileSync(join(out, f), 'utf8');
+      checkWellFormedSvg(svg);
+      // The plot has marks (paths), not just axes.
+      expect(svg.match(/<path/g)?.length ?? 0).toBeGreaterThan(5);
+    }
+  });
+
+  it('rejects a well-formedness violation (the checker itself can fail)', () => {
+    expect(() => checkWellFormedSvg('<svg><g></svg>')).toThrow();
+    expect(() => checkWellFormedSvg('<svg><text>a & b</text></svg>')).toThrow();
+  });
+
+  it('prints one JSON object of the documented shape as the last stdout line', async () => {
+    const out: string[] = [];
+    const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+      out.push(String(chunk));
+      return true;
+    });
+    const level = process.env['KNOBOS_LOG_LEVEL'];
+    process.env['KNOBOS_LOG_LEVEL'] = 'silent';
+    let code: number;
+    try {
+      code = await runExpCommand([
+        'placement',
+        '--quick',
+        '--seeds',
+        '3',
+        '--out',
+        join(dir, 'placement'),
+        '--json',
+      ]);
+    } finally {
+      write.mockRestore();
+      if (level === undefined) delete process.env['KNOBOS_LOG_LEVEL'];
+      else process.env['KNOBOS_LOG_LEVEL'] = level;
+    }
+    expect(code).toBe(0);
+    const last = out.join('').trimEnd().split('\n').pop()!;
+    const r = JSON.parse(last) as Record<string, unknown>;
+    expect(r['experiment']).toBe('placement');
+    expect(r['metric']).toBe('objective');
+    expect(r['direction']).toBe('min');
+    const results = r['results'] as Record<string, unknown>[];
+    expect(results.map((e) => e['name'])).toEqual(['hash', 'greedy', 'greedy-payback4']);
+    for (const e of results) {
+      expect(Object.keys(e).sort()).toEqual(['kind', 'mean', 'name', 'seeds', 'std']);
+      expect(['baseline', 'learner', 'oracle']).toContain(e['kind']);
+      expect(e['seeds']).toHaveLength(3);
+    }
+    const best = r['best'] as { name: string; mean: number };
+    expect(best.mean).toBe(Math.min(...results.map((e) => e['mean'] as number)));
+    // The same run through the library gives the same numbers.
+    const lib = await runExperiment(placementExperiment, { quick: true, seeds: 3 });
+    expect(results.map((e) => e['mean'])).toEqual(lib.results.map((e) => e.mean));
+  });
+
+  it('refuses bad options with a usage error', async () => {
+    const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runExpCommand(['nosuch'])).toBe(2);
+      expect(await runExpCommand(['cache', '--seeds', '0'])).toBe(2);
+      expect(await runExpCommand(['placement', '--format', 'csv'])).toBe(2);
+      expect(await runExpCommand(['scheduler', '--trace', trace])).toBe(2);
+    } finally {
+      err.mockRestore();
+    }
+  });
+});
