@@ -76,8 +76,14 @@ function auditSoon() {
   auditTimer = setTimeout(() => void loadAudit().catch(report), 300);
 }
 
+let helloSeen = false;
+
 function onEvent(event, data) {
-  if (event === 'knob') {
+  if (event === 'hello') {
+    // A second hello means the stream reconnected: changes may have been missed meanwhile.
+    if (helloSeen) void loadAll().catch(report);
+    helloSeen = true;
+  } else if (event === 'knob') {
     applyRow(data.row, true);
     auditSoon();
   } else if (event === 'freeze') {
@@ -99,11 +105,13 @@ function setLive(status) {
     unauthorized: 'Signed out',
   }[status];
   el.dataset.status = status;
+  if (status === 'unauthorized') void signIn('Your token was refused.');
 }
 
 let events;
 function startEvents() {
   events?.abort();
+  helloSeen = false;
   events = new AbortController();
   void followEvents({ onEvent, onStatus: setLive, signal: events.signal });
 }

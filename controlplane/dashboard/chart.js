@@ -96,10 +96,22 @@ export function lineChart(opts) {
       lineEnds.findIndex((end) => end < x),
     );
     lineEnds[row] = x + 8 + a.label.length * 6;
+    // Near the right edge a label is drawn to the left of its line.
+    const atEnd = x + 8 + a.label.length * 6 > width - M.right;
     const g = s('g', { class: `chart-note note-${a.kind}` });
     g.append(s('line', { x1: x, x2: x, y1: M.top - 4, y2: height - M.bottom }));
     g.append(s('title', {}, a.title ?? a.label));
-    g.append(s('text', { x: x + 3, y: M.top + 6 + row * 11 }, a.label));
+    g.append(
+      s(
+        'text',
+        {
+          x: atEnd ? x - 3 : x + 3,
+          y: M.top + 6 + row * 11,
+          'text-anchor': atEnd ? 'end' : 'start',
+        },
+        a.label,
+      ),
+    );
     svg.append(g);
   }
 

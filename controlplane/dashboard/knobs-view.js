@@ -190,7 +190,8 @@ export function renderDetail(state) {
     width: 620,
     height: 210,
     label: `history of ${row.name}`,
-    xDomain: [t0 - (now - t0) * 0.03, now],
+    // A little room on both sides, so the first change and the latest marks are not on the edge.
+    xDomain: [t0 - (now - t0) * 0.03, now + (now - t0) * 0.06],
     series: [{ points, step: true, cls: 'line-knob', area: !cats }],
     yCategories: cats,
     annotations: annotations(state.history, state.knobAudit),

@@ -1,0 +1,157 @@
+// The dashboard in a real browser (Debian's Chromium through playwright-core) against a real
+// server and Redis: it signs in once per tab, shows the seeded knobs, updates live when a knob
+// changes through the API, and lets an operator pin, unpin and roll back a knob through the
+// confirmation dialog. A screenshot is kept in test-artifacts/dashboard.png.
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Telemetry } from '../controlplane/telemetry/metrics.ts';
+import { launchBrowser, type Browser } from './helpers/api-browser.ts';
+import { HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
+import { startTestRedis, type TestRedis } from './helpers/redis.ts';
+
+const ARTIFACTS = resolve(import.meta.dirname, '..', 'test-artifacts');
+const WAIT = { timeout: 20_000 };
+
+describe('dashboard in Chromium', () => {
+  let redis: TestRedis;
+  let api: ApiFixture;
+  let browser: Browser;
+  let page: Page;
+  let operatorToken: string;
+
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+    api = await startApi(redis, { listen: true });
+    api.clock.advance(HOUR_MS / 2);
+    await api.knobs.promote({
+      name: 'scheduler.dispatch_batch',
+      value: 32,
+      baseVersion: 1,
+      actor: 'ucb-bandit#auto',
+      actorKind: 'automation',
+      reason: 'bandit: +12% throughput in sim',
+      proposalId: 'p-0007',
+    });
+    api.clock.set(Date.now() - 60_000);
+    await reportTelemetry(api);
+    operatorToken = await api.token('operator');
+    browser = await launchBrowser();
+    page = await browser.context.newPage();
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await api?.close();
+    await redis?.stop();
+  });
+
+  const row = (name: string) => page.locator(`tr[data-knob="${name}"]`);
+  const cell = (name: string, col: string) => row(name).locator(`[data-col="${col}"]`).first();
+
+  it('asks for a token once, then shows every seeded knob', async () => {
+    await page.goto(`${api.url}/`);
+    await page.locator('#login-token').fill(operatorToken, WAIT);
+    await page.locator('#login-ok').click();
+    await row('scheduler.policy').waitFor(WAIT);
+    expect(await page.locator('tr[data-knob]').count()).toBe(api.knobs.catalog.length);
+    expect(await cell('scheduler.policy', 'value').innerText()).toContain('fifo');
+    expect(await cell('scheduler.dispatch_batch', 'value').innerText()).toContain('32 tasks');
+    expect(await cell('scheduler.dispatch_batch', 'version').innerText()).toBe('v2');
+    expect(await page.locator('#who').innerText()).toBe('test-operator');
+    expect(await page.locator('#no-proposals').innerText()).toContain('No proposals yet');
+    await page.locator('.tchart').first().waitFor(WAIT); // live telemetry charts
+    // The token is kept for the tab: a reload signs in without asking.
+    await page.reload();
+    await row('scheduler.policy').waitFor(WAIT);
+    expect(await page.locator('#login-dialog').getAttribute('open')).toBeNull();
+  });
+
+  it('updates a knob live when it changes through the API, without reloading', async () => {
+    await page.locator('#live[data-status="live"]').waitFor(WAIT);
+    const marker = await page.evaluate(
+      () => ((window as unknown as { marker: number }).marker = 42),
+    );
+    const res = await fetch(`${api.url}/api/knobs/messaging.linger_ms/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ value: 9, baseVersion: 1, reason: 'from the API' }),
+    });
+    expect(res.status).toBe(200);
+    await page.waitForFunction(
+      () =>
+        document
+          .querySelector('tr[data-knob="messaging.linger_ms"] [data-col="value"]')
+          ?.textContent?.includes('9 ms'),
+      undefined,
+      WAIT,
+    );
+    expect(await cell('messaging.linger_ms', 'version').innerText()).toBe('v2');
+    expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(
+      marker,
+    );
+  });
+
+  it('lets an operator pin, unpin and roll back a knob through the confirmation dialog', async () => {
+    await row('scheduler.dispatch_batch').click();
+    await page.locator('#detail-name', { hasText: 'scheduler.dispatch_batch' }).waitFor(WAIT);
+
+    // Cancelling changes nothing.
+    await page.locator('#pin-btn').click();
+    await page.locator('#confirm-cancel').click();
+    expect((await api.knobs.get('scheduler.dispatch_batch')).pinned).toBe(false);
+
+    await page.locator('#pin-btn').click();
+    await page.locator('#confirm-reason').fill('holding during the load test');
+    await page.locator('#confirm-ok').click();
+    await row('scheduler.dispatch_batch').locator('.badge.pinned').waitFor(WAIT);
+    const pinned = await api.knobs.get('scheduler.dispatch_batch');
+    expect(pinned).toMatchObject({ pinned: true, pinReason: 'holding during the load test' });
+    expect(pinned.pinnedBy).toMatch(/^test-operator#/);
+
+    await page.locator('#unpin-btn').click();
+    await page.locator('#confirm-reason').fill('load test over');
+    await page.locator('#confirm-ok').click();
+    await page.locator('#pin-btn').waitFor(WAIT);
+
+    await page.locator('button[data-rollback="1"]').click();
+    expect(await page.locator('#confirm-dialog').innerText()).toContain('32 tasks → 16 tasks');
+    await page.locator('#confirm-reason').fill('p99 regressed after the bandit change');
+    await page.locator('#confirm-ok').click();
+    await page.waitForFunction(
+      () =>
+        document.querySelector('tr[data-knob="scheduler.dispatch_batch"] [data-col="version"]')
+          ?.textContent === 'v3',
+      undefined,
+      WAIT,
+    );
+    expect(await cell('scheduler.dispatch_batch', 'value').innerText()).toContain('16 tasks');
+    const [last] = await api.knobs.history('scheduler.dispatch_batch', { limit: 1 });
+    expect(last).toMatchObject({ kind: 'rollback', version: 3, new: 16 });
+    expect(last?.actor).toMatch(/^test-operator#/);
+    await page.locator('.chart-note.note-rollback').first().waitFor(WAIT); // annotated chart
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.waitForTimeout(2_600); // let the change highlight fade before the picture
+    await page.evaluate(() => document.getElementById('toasts')?.replaceChildren());
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  });
+});
+
+/** A quarter hour of scheduler telemetry ending now, so the charts have something to draw. */
+async function reportTelemetry(api: ApiFixture): Promise<void> {
+  const tel = new Telemetry({
+    redis: api.redis,
+    keys: api.knobs.keys,
+    service: 'scheduler',
+    instance: 'w1',
+  });
+  const now = Date.now();
+  await tel.flush(now - 15 * 60_000 - 10_000);
+  for (let t = now - 15 * 60_000, i = 0; t <= now; t += 10_000, i++) {
+    tel.inc('tasks_done', 800 + Math.round(150 * Math.sin(i / 12)));
+    tel.gauge('queue_depth', 40 + Math.round(25 * Math.cos(i / 15)));
+    tel.observe('latency_ms', 25 + 10 * Math.sin(i / 9) + (i > 60 ? 12 : 0));
+    await tel.flush(t);
+  }
+}
