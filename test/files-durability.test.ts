@@ -86,7 +86,7 @@ describe('file writes across a SIGKILL of redis', () => {
       }
       for (const p of created) expect((await reader.stat(ROOT, p)).type).toBe('file');
     }
-    await expectIndexesMatchScan(fresh);
+    await expectIndexesMatchScan(fresh, redis.client());
     expect(failures).toBeLessThan(WRITERS * 4);
   });
 });

@@ -105,7 +105,7 @@ describe.each<Backend>(['single', 'cluster'])('metadata queries on %s redis', (b
         mtimeMs: now - rng.int(72 * HOUR_MS),
       })),
     );
-    scan = await expectIndexesMatchScan(fs);
+    scan = await expectIndexesMatchScan(fs, redis.client());
   });
   afterAll(async () => {
     await fx?.close();

@@ -13,7 +13,7 @@ export interface FileKeyLayout {
   dirBytes: string;
   pathIndex: string;
   sizeIndex: string;
-  mtimeIndex: string;
+  dirMtime: string;
 }
 
 export class FileKeys {
@@ -59,8 +59,9 @@ export class FileKeys {
   sizeIndex(): string {
     return this.keys.key(this.family, 'index', 'size');
   }
-  mtimeIndex(): string {
-    return this.keys.key(this.family, 'index', 'mtime');
+  /** Sorted set: path -> mtime of every file in a directory's subtree (the root's: all). */
+  dirMtime(ino: number | string): string {
+    return this.keys.key(this.family, 'dirmtime', String(ino));
   }
 
   layout(): FileKeyLayout {
@@ -71,13 +72,13 @@ export class FileKeys {
       dirBytes: this.keys.key(this.family, 'dirbytes'),
       pathIndex: this.pathIndex(),
       sizeIndex: this.sizeIndex(),
-      mtimeIndex: this.mtimeIndex(),
+      dirMtime: this.keys.key(this.family, 'dirmtime'),
     };
   }
 
   /** ARGV[1..7] of every file script. */
   layoutArgs(): string[] {
     const l = this.layout();
-    return [l.inode, l.dirent, l.data, l.dirBytes, l.pathIndex, l.sizeIndex, l.mtimeIndex];
+    return [l.inode, l.dirent, l.data, l.dirBytes, l.pathIndex, l.sizeIndex, l.dirMtime];
   }
 }

@@ -2,6 +2,7 @@
 // the ground truth that the indexes and the incremental directory sizes are checked against.
 import { expect } from 'vitest';
 import { ROOT, type FileService, type FoundFile } from '../../controlplane/files/index.ts';
+import type { RedisClient } from '../../controlplane/redis/connect.ts';
 
 export interface ScannedDir {
   path: string;
@@ -82,8 +83,20 @@ export function sortFound(files: readonly FoundFile[]): FoundFile[] {
  * directory's subtree bytes, the file indexes (the whole-volume query), and every owner's
  * largest directories. Returns the scan for further checks.
  */
-export async function expectIndexesMatchScan(fs: FileService): Promise<Scan> {
+export async function expectIndexesMatchScan(fs: FileService, raw?: RedisClient): Promise<Scan> {
   const scan = await scanVolume(fs);
+  // Each directory's own subtree mtime index, read raw: exactly the files below it.
+  for (const d of raw ? scan.dirs : []) {
+    const { ino } = await fs.stat(ROOT, d.path);
+    const flat = await (raw as RedisClient).zrange(fs.fileKeys.dirMtime(ino), 0, -1, 'WITHSCORES');
+    const got: FoundFile[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2) {
+      const path = flat[i] as string;
+      got.push({ path, sizeBytes: 0, mtimeMs: Number(flat[i + 1]) });
+    }
+    const want = bruteFind(scan, { under: d.path }).map((f) => ({ ...f, sizeBytes: 0 }));
+    expect(sortFound(got), `mtime index of ${d.path}`).toEqual(want);
+  }
   for (const d of scan.dirs) expect(d.statBytes, `bytes of ${d.path}`).toBe(d.subtreeBytes);
   const indexed = await fs.findAllFiles(ROOT, { under: '/' });
   expect(sortFound(indexed)).toEqual(sortFound(scan.files));

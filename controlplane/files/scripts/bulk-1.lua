@@ -76,7 +76,9 @@ return run(function()
     local ino = newInode('f', mode, cs, f.path, f.mtime)
     redis.call('HSET', inodeKey(ino), 'size', f.size)
     link(parent, f.parts[n], ino)
-    indexFile(f.path, f.size, f.mtime)
+    local chain = {}
+    for i = 0, n - 1 do chain[i + 1] = dirs[joinPath(f.parts, i)] end
+    indexFile(f.path, f.size, f.mtime, chain)
     for i = 0, n - 1 do
       local p = joinPath(f.parts, i)
       if not grow[p] then grow[p] = 0; order[#order + 1] = p end

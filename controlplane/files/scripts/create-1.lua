@@ -17,6 +17,6 @@ return run(function()
   need(parent, PERM_W + PERM_X, joinPath(parts, #parts - 1))
   local ino = newInode('f', mode, cs, path)
   link(parent, parts[#parts], ino)
-  indexFile(path, 0, NOW)
+  indexFile(path, 0, NOW, dirs)
   return { OK, tonumber(ino) }
 end)

@@ -1,9 +1,11 @@
 --[[
   Files under a directory, optionally larger than a size and modified within a window, answered
-  from the indexes. The planner counts each predicate's candidates in O(log n) (ZLEXCOUNT on the
-  path index for the prefix, ZCOUNT on the size and mtime indexes), scans the smallest range by
-  rank, and checks the other predicates with ZSCORE (O(1) each): O(log n + k) for k candidates
-  of the most selective predicate, never a walk of the tree.
+  from the indexes. Three candidate ranges, each counted in O(log n): the directory's prefix in
+  the global path index (ZLEXCOUNT), sizes above the bound in the global size index (ZCOUNT),
+  and the window in the directory's own subtree mtime index (ZCOUNT; files under the directory
+  AND in the window). The planner scans the smallest by rank and checks the other predicates
+  with ZSCORE (O(1) each): O(log n + k) for the k candidates of the most selective range, never
+  a walk of the tree.
 
   Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
     ARGV[10] directory, ARGV[11] min size in bytes, exclusive ('' = any)
@@ -36,6 +38,7 @@ return run(function()
   if to then sTo = to end
 
   -- Each plan: its index, the rank of its first candidate and how many there are.
+  local mtimes = dirMtimeKey(base.ino) -- every file below the directory, by mtime
   local plans = {
     path = { key = IDX_PATH, start = redis.call('ZLEXCOUNT', IDX_PATH, '-', '(' .. prefix),
              n = redis.call('ZLEXCOUNT', IDX_PATH, lexLo, lexHi) },
@@ -45,8 +48,8 @@ return run(function()
                    n = redis.call('ZCOUNT', IDX_SIZE, '(' .. minSize, '+inf') }
   end
   if from or to then
-    plans.mtime = { key = IDX_MTIME, start = redis.call('ZCOUNT', IDX_MTIME, '-inf', '(' .. sFrom),
-                    n = redis.call('ZCOUNT', IDX_MTIME, sFrom, sTo) }
+    plans.mtime = { key = mtimes, start = redis.call('ZCOUNT', mtimes, '-inf', '(' .. sFrom),
+                    n = redis.call('ZCOUNT', mtimes, sFrom, sTo) }
   end
   if plan == '' or not plans[plan] then
     plan = 'path'
@@ -93,7 +96,7 @@ return run(function()
         if plan ~= 'size' then size = tonumber(redis.call('ZSCORE', IDX_SIZE, path)) end
         if not minSize or size > minSize then
           local mtime = score
-          if plan ~= 'mtime' then mtime = tonumber(redis.call('ZSCORE', IDX_MTIME, path)) end
+          if plan ~= 'mtime' then mtime = tonumber(redis.call('ZSCORE', mtimes, path)) end
           if (not from or mtime >= from) and (not to or mtime <= to) and visible(path) then
             out[#out + 1] = path
             out[#out + 1] = size

@@ -24,9 +24,10 @@ return run(function()
   redis.call('DEL', inodeKey(leaf.ino))
   if leaf.t == 'd' then
     redis.call('ZREM', dirBytesKey(leaf.uid), path)
+    redis.call('DEL', dirMtimeKey(leaf.ino), direntKey(leaf.ino))
   else
     redis.call('UNLINK', dataKey(leaf.ino))
-    unindexFile(path)
+    unindexFile(path, dirs)
     addBytes(dirs, parts, -leaf.size)
   end
   return { OK }

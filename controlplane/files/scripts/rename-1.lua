@@ -36,6 +36,23 @@ local function rekeyDir(node, old, new, bytes)
   redis.call('ZADD', dirBytesKey(node.uid), bytes, new)
 end
 
+-- Rewrites the members of a directory's mtime index from the old path prefix to the new one.
+local function rekeyMtimes(dir, from, to)
+  local key = dirMtimeKey(dir.ino)
+  local flat = redis.call('ZRANGE', key, 0, -1, 'WITHSCORES')
+  if #flat == 0 then return end
+  redis.call('DEL', key)
+  local args = {}
+  for i = 1, #flat, 2 do
+    args[#args + 1] = flat[i + 1]
+    args[#args + 1] = to .. string.sub(flat[i], #from + 1)
+    if #args >= 1000 or i + 2 > #flat then
+      redis.call('ZADD', key, unpack(args))
+      args = {}
+    end
+  end
+end
+
 return run(function()
   local from, to, maxEntries = ARGV[10], ARGV[11], tonumber(ARGV[12])
   local fdirs, src, fparts = lookup(from)
@@ -61,12 +78,12 @@ return run(function()
 
   -- Writes. First the replaced target, then the entry itself, then sizes, then indexes.
   if dst then
-    redis.call('DEL', inodeKey(dst.ino), direntKey(dst.ino))
+    redis.call('DEL', inodeKey(dst.ino), direntKey(dst.ino), dirMtimeKey(dst.ino))
     if dst.t == 'd' then
       redis.call('ZREM', dirBytesKey(dst.uid), to)
     else
       redis.call('UNLINK', dataKey(dst.ino))
-      unindexFile(to)
+      unindexFile(to, tdirs)
       addBytes(tdirs, tparts, -dst.size)
     end
   end
@@ -80,18 +97,28 @@ return run(function()
   addBytes(fdirs, fparts, -moved)
   addBytes(tdirs, tparts, moved)
   if src.t ~= 'd' then
-    unindexFile(from)
-    indexFile(to, src.size, src.mtime)
+    unindexFile(from, fdirs)
+    indexFile(to, src.size, src.mtime, tdirs)
     return { OK, 1 }
   end
+  -- Every file below the moved directory, from its own mtime index: a new path in the global
+  -- indexes, out of the old ancestors' mtime indexes and into the new ones'.
+  local files = redis.call('ZRANGE', dirMtimeKey(src.ino), 0, -1, 'WITHSCORES')
+  for i = 1, #files, 2 do
+    local old, mtime = files[i], files[i + 1]
+    local new = to .. string.sub(old, #from + 1)
+    local size = redis.call('ZSCORE', IDX_SIZE, old)
+    unindexFile(old, fdirs)
+    indexFile(new, size, mtime, tdirs)
+  end
+  -- The moved directories keep their inodes, so their own mtime indexes keep their keys; only
+  -- the paths inside them, and their entries in the owners' dir-bytes indexes, change.
   rekeyDir(src, from, to, src.bytes)
+  rekeyMtimes(src, from, to)
   for _, e in ipairs(below) do
-    local new = to .. string.sub(e.path, #from + 1)
     if e.node.t == 'd' then
-      rekeyDir(e.node, e.path, new, e.node.bytes)
-    else
-      unindexFile(e.path)
-      indexFile(new, e.node.size, e.node.mtime)
+      rekeyDir(e.node, e.path, to .. string.sub(e.path, #from + 1), e.node.bytes)
+      rekeyMtimes(e.node, from, to)
     end
   end
   return { OK, #below + 1 }

@@ -39,7 +39,7 @@ return run(function()
     end
   end
   redis.call('HSET', inodeKey(leaf.ino), 'size', size, 'mtime', NOW, 'ctime', NOW, 'ver', ver)
-  indexFile(path, size, NOW)
+  indexFile(path, size, NOW, dirs)
   addBytes(dirs, parts, size - leaf.size)
   return { OK, size, ver }
 end)

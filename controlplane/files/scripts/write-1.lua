@@ -37,7 +37,7 @@ return run(function()
   end
   local size = math.max(leaf.size, stop)
   redis.call('HSET', inodeKey(leaf.ino), 'size', size, 'mtime', NOW, 'ctime', NOW, 'ver', ver)
-  indexFile(path, size, NOW)
+  indexFile(path, size, NOW, dirs)
   addBytes(dirs, parts, size - leaf.size)
   return { OK, size, ver, tonumber(leaf.ino), cs }
 end)

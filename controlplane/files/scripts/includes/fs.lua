@@ -12,7 +12,8 @@
     ARGV[4]  dir-bytes key prefix  (owner <uid>:    <prefix>:<uid>, a sorted set dir path -> bytes)
     ARGV[5]  path index   (sorted set, score 0, member = file path: prefix ranges by ZRANGEBYLEX)
     ARGV[6]  size index   (sorted set, score = size in bytes, member = file path)
-    ARGV[7]  mtime index  (sorted set, score = mtime in ms, member = file path)
+    ARGV[7]  dir-mtime key prefix  (directory <ino>: <prefix>:<ino>, a sorted set: path -> mtime
+                                    of every file in the directory's subtree, kept by every write)
     ARGV[8]  the caller: "<uid>:<primary gid>,<gid>,..."
     ARGV[9]  now, in ms (time is injected by the caller)
     ARGV[10...] the script's own arguments
@@ -27,7 +28,7 @@
 --@include "includes/fscodes.lua"
 
 local L_INODE, L_DIRENT, L_DATA, L_DIRBYTES = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local IDX_PATH, IDX_SIZE, IDX_MTIME = ARGV[5], ARGV[6], ARGV[7]
+local IDX_PATH, IDX_SIZE, L_DIRMTIME = ARGV[5], ARGV[6], ARGV[7]
 local NOW = tonumber(ARGV[9])
 local ROOT_INO = '1'
 
@@ -35,6 +36,7 @@ local function inodeKey(ino) return L_INODE .. ':' .. ino end
 local function direntKey(ino) return L_DIRENT .. ':' .. ino end
 local function dataKey(ino) return L_DATA .. ':' .. ino end
 local function dirBytesKey(uid) return L_DIRBYTES .. ':' .. uid end
+local function dirMtimeKey(ino) return L_DIRMTIME .. ':' .. ino end
 
 local CALLER_UID, CALLER_GID
 local CALLER_GIDS = {}
@@ -154,16 +156,18 @@ local function addBytes(dirs, parts, delta)
   end
 end
 
-local function indexFile(path, size, mtime)
+-- A file's entries in the global path and size indexes and in the mtime index of every
+-- directory above it (dirs: their nodes, root first).
+local function indexFile(path, size, mtime, dirs)
   redis.call('ZADD', IDX_PATH, 0, path)
   redis.call('ZADD', IDX_SIZE, size, path)
-  redis.call('ZADD', IDX_MTIME, mtime, path)
+  for i = 1, #dirs do redis.call('ZADD', dirMtimeKey(dirs[i].ino), mtime, path) end
 end
 
-local function unindexFile(path)
+local function unindexFile(path, dirs)
   redis.call('ZREM', IDX_PATH, path)
   redis.call('ZREM', IDX_SIZE, path)
-  redis.call('ZREM', IDX_MTIME, path)
+  for i = 1, #dirs do redis.call('ZREM', dirMtimeKey(dirs[i].ino), path) end
 end
 
 -- A new inode owned by the caller; 'd' inodes also join the owner's dir-bytes index.
