@@ -56,6 +56,7 @@ export class Telemetry {
   private counters = new Map<string, number>();
   private readonly gauges = new Map<string, number>();
   private readonly summaries = new Map<string, Summary>();
+  private readonly ratios = new Map<string, { part: string; others: readonly string[] }>();
   private timer: NodeJS.Timeout | undefined;
   private lastFlush = Date.now();
   private readonly rand: () => number;
@@ -76,6 +77,14 @@ export class Telemetry {
     s.record(value, this.rand);
   }
 
+  /**
+   * A per-interval ratio written at each flush: part / (part + others), from counters of the
+   * same interval (a hit ratio from hit and miss counts). Skipped in an interval with no counts.
+   */
+  ratio(name: string, part: string, others: readonly string[]): void {
+    this.ratios.set(name, { part, others });
+  }
+
   start(): this {
     this.timer ??= setInterval(
       () => void this.flush().catch(() => undefined),
@@ -93,6 +102,11 @@ export class Telemetry {
     for (const [k, v] of this.counters) {
       fields[k] = v;
       fields[`${k}_per_s`] = v / elapsedS;
+    }
+    for (const [name, { part, others }] of this.ratios) {
+      const p = this.counters.get(part) ?? 0;
+      const total = p + others.reduce((a, o) => a + (this.counters.get(o) ?? 0), 0);
+      if (total > 0) fields[name] = p / total;
     }
     this.counters = new Map();
     for (const [k, v] of this.gauges) fields[k] = v;
