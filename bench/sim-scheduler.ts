@@ -1,8 +1,9 @@
 // Throughput of the cluster simulator on TPC-H DAGs at 85% load (Decima's setting: 50 one-core
 // executors, Poisson arrivals), in events per second. Loading and the workload draw are
 // excluded; each policy runs once untimed (JIT warm-up), then repeatedly until MIN_MS have
-// passed. Events are the simulator's own: arrivals, task ends, retries, straggler checks and
-// dispatch completions.
+// passed, and the best run counts (wall clock, and CPU time of this process). Events are the
+// simulator's own: arrivals, task ends, retries, straggler checks and dispatch completions;
+// every task end is followed by a policy decision, so a rate includes the policy's cost.
 import { loadTpchDags, tpchWorkloadFrom } from '../envs/loaders/jobs-tpch.ts';
 import { createSim, summarise, uniformWorkers } from '../envs/scheduler/index.ts';
 import { SCHEDULING_POLICY_NAMES, createSchedulingPolicy } from '../policies/scheduling/index.ts';
@@ -36,27 +37,35 @@ export async function benchSchedulerSim(
     load: 0.85,
   };
   for (const name of opts.policies ?? SCHEDULING_POLICY_NAMES) {
-    const once = () => {
+    // Building the simulator (jobs, DAG critical paths) is setup, like loading: not timed.
+    const fresh = () => {
       const policy = createSchedulingPolicy(name);
       const sim = createSim(workload, { workers });
-      sim.run((r, f, now) => policy.pick(r, f, now));
-      return sim;
+      return { sim, go: () => sim.run((r, f, now) => policy.pick(r, f, now)) };
     };
-    const first = once();
+    const warm = fresh();
+    warm.go();
+    const first = warm.sim;
     const events = first.events;
+    // Best run, not the mean: on a shared machine the mean measures the neighbours' load.
+    let best = 0;
+    let bestCpu = 0;
     let runs = 0;
-    const cpu0 = process.cpuUsage();
     const t0 = performance.now();
-    let elapsedMs = 0;
-    while ((elapsedMs < minMs || runs < MIN_RUNS) && runs < MAX_RUNS) {
-      once();
+    while ((performance.now() - t0 < minMs || runs < MIN_RUNS) && runs < MAX_RUNS) {
+      const { go } = fresh();
+      const cpu0 = process.cpuUsage();
+      const start = performance.now();
+      go();
+      const wallMs = performance.now() - start;
+      const cpu = process.cpuUsage(cpu0);
+      best = Math.max(best, events / (wallMs / 1000));
+      bestCpu = Math.max(bestCpu, events / ((cpu.user + cpu.system) / 1e6));
       runs++;
-      elapsedMs = performance.now() - t0;
     }
-    const cpu = process.cpuUsage(cpu0);
-    const rate = Math.round((runs * events) / (elapsedMs / 1000));
+    const rate = Math.round(best);
     out[`${name}_events_per_s`] = rate;
-    out[`${name}_events_per_cpu_s`] = Math.round((runs * events) / ((cpu.user + cpu.system) / 1e6));
+    out[`${name}_events_per_cpu_s`] = Math.round(bestCpu);
     out[`${name}_events_per_run`] = events;
     out[`${name}_mean_jct_s`] = Math.round((summarise(first)['mean_jct_s'] ?? 0) * 1000) / 1000;
     process.stderr.write(`sim-scheduler: ${name} ${rate} events/s (${events} events per run)\n`);

@@ -141,8 +141,7 @@ export class SimCore {
   refreshViews(): void {
     for (let i = 0; i < this.runnable.length; i++) {
       const v = this.runnable[i] as TaskView;
-      const o = this.owners[i] as SimStage | SimTask;
-      const job = o instanceof SimStage ? o.job : o.stage.job;
+      const job = (this.owners[i] as SimStage | SimTask).job;
       v.jobRemainingWorkMs = job.remainingEstMs;
       v.tenantRunning = this.tenantRunning[job.tenant] as number;
       v.tenantServedMs = this.tenantServedMs[job.tenant] as number;
@@ -216,7 +215,7 @@ export class SimCore {
     this.relist(w);
     a.pos = this.live.length;
     this.live.push(a);
-    task.live.push(a);
+    task.addLive(a);
     this.attempts++;
     // Claimed counts as running for fair share: the task is on its way to the worker.
     const t = task.stage.job.tenant;
@@ -232,8 +231,7 @@ export class SimCore {
       this.live[a.pos] = last;
       last.pos = a.pos;
     }
-    const live = a.task.live;
-    live.splice(live.indexOf(a), 1);
+    a.task.removeLive(a);
     const st = a.task.stage;
     this.fragMilli += adjust(st, a.worker, a.gpus, -1, this.classes);
     this.relist(a.worker);

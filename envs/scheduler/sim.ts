@@ -33,6 +33,8 @@ export class ClusterSim extends SimCore {
   private readonly queue = new EventQueue<Event>();
   private nextArrival = 0;
   private specQueue: SimTask[] = [];
+  /** The round being built (reused; a round trip in flight keeps its own copy). */
+  private readonly batch: SimAttempt[] = [];
   private dispatcherBusy = false;
   /** A round at this time assigned nothing: wait for the next event. */
   private blocked = false;
@@ -76,7 +78,7 @@ export class ClusterSim extends SimCore {
    * policy would choose if it saw every task of every stage.
    */
   decide(pick: PickFn): number {
-    const batch: SimAttempt[] = [];
+    const batch = this.batch;
     this.claimCopies(batch);
     let again = true;
     while (again && batch.length < this.cfg.dispatchBatch && this.runnable.length > 0) {
@@ -188,7 +190,7 @@ export class ClusterSim extends SimCore {
       throw new Error(`policy assigned ${a.taskId} to worker ${a.workerId}, which lacks capacity`);
     }
     const gpus = a.gpus ?? firstDevices(st, w);
-    const bad = badDevices(st, w, gpus);
+    const bad = st.gpuMilli === 0 && gpus.length === 0 ? null : badDevices(st, w, gpus);
     if (bad !== null) throw new Error(`policy assigned ${a.taskId} to ${a.workerId}: ${bad}`);
     let task: SimTask;
     if (owner instanceof SimStage) task = this.advanceHead(owner);
@@ -206,8 +208,8 @@ export class ClusterSim extends SimCore {
     if (this.specQueue.length === 0) return;
     const keep: SimTask[] = [];
     for (const task of this.specQueue) {
-      const orig = task.live[0];
-      if (task.done || orig === undefined || task.stage.job.failed) continue;
+      const orig = task.live0;
+      if (task.done || orig === null || task.job.failed) continue;
       const w =
         batch.length < this.cfg.dispatchBatch
           ? this.workers.find((x) => x !== orig.worker && fitsWorker(task.stage, x))
@@ -228,12 +230,12 @@ export class ClusterSim extends SimCore {
     }
     this.decisions++;
     const latency = this.cfg.dispatchRttMs + this.cfg.dispatchPerTaskMs * batch.length;
-    if (latency <= 0) {
-      for (const a of batch) this.start(a);
-      return;
+    if (latency <= 0) for (const a of batch) this.start(a);
+    else {
+      this.dispatcherBusy = true;
+      this.queue.push(this.now + latency, { kind: EV_DISPATCH, batch: batch.slice() });
     }
-    this.dispatcherBusy = true;
-    this.queue.push(this.now + latency, { kind: EV_DISPATCH, batch });
+    while (batch.length > 0) batch.pop(); // cheaper than setting length on short arrays
   }
 
   /** Run time of the attempt if it does not fail: base time times its slowdown. */
@@ -284,7 +286,7 @@ export class ClusterSim extends SimCore {
     this.retire(a);
     if (a.copy) this.copyWins++;
     task.done = true;
-    while (task.live.length > 0) this.retire(task.live[0] as SimAttempt);
+    if (task.live0 !== null) this.retire(task.live0); // the other copy loses
     st.done++;
     job.remainingEstMs -= st.estimateMs;
     this.observe(st, this.now - a.startMs);
@@ -298,7 +300,7 @@ export class ClusterSim extends SimCore {
     const task = a.task;
     this.retire(a);
     task.failures++;
-    if (task.live.length > 0) return; // its other copy carries on
+    if (task.live0 !== null) return; // its other copy carries on
     const c = this.cfg;
     if (task.failures > c.retryLimit) {
       this.endJob(task.stage.job, true);
@@ -329,7 +331,7 @@ export class ClusterSim extends SimCore {
       this.failedJobs.push(job);
       for (let i = this.runnable.length - 1; i >= 0; i--) {
         const o = this.owners[i] as SimStage | SimTask;
-        if ((o instanceof SimStage ? o.job : o.stage.job) === job) this.removeRunnable(o);
+        if (o.job === job) this.removeRunnable(o);
       }
       for (let i = this.live.length - 1; i >= 0; i--) {
         const a = this.live[i];
@@ -366,7 +368,7 @@ export class ClusterSim extends SimCore {
 
   private checkStraggler(a: SimAttempt): void {
     const task = a.task;
-    if (task.done || task.specQueued || task.live.length !== 1) return;
+    if (task.done || task.specQueued || task.liveCount !== 1) return;
     const st = task.stage;
     const ref = st.medianMs >= 0 ? st.medianMs : st.estimateMs;
     if (this.now - a.startMs < this.cfg.stragglerThreshold * ref) return;

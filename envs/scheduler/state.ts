@@ -124,6 +124,7 @@ export class SimStage {
     this.cpuMilli = Math.round(spec.demand.cpu * 1000);
     this.gpuMilli = spec.demand.gpu > 0 ? (spec.demand.gpuMilli ?? 1000) : 0;
     this.quorum = Math.max(1, Math.ceil(quorumShare * this.total));
+    this.idPrefix = `${job.spec.id}/${index}/`;
     this.view = {
       id: '',
       jobId: job.spec.id,
@@ -142,8 +143,11 @@ export class SimStage {
     };
   }
 
+  /** `job/stage/`, the prefix of this stage's task ids. */
+  private readonly idPrefix: string;
+
   taskId(i: number): string {
-    return `${this.job.spec.id}/${this.index}/${i}`;
+    return this.idPrefix + i;
   }
 }
 
@@ -152,20 +156,41 @@ export class SimTask {
   /** Attempts launched (original, retries and copies). */
   launched = 0;
   done = false;
-  /** Live attempts (at most an original and one copy). */
-  readonly live: SimAttempt[] = [];
+  /** Live attempts: at most an original and one copy, so two fields rather than an array. */
+  live0: SimAttempt | null = null;
+  live1: SimAttempt | null = null;
   /** Retries started before this time fail again with `refailProb`. */
   faultUntilMs = -Infinity;
   specQueued = false;
   /** The view while waiting to be retried; in the runnable list while `runPos >= 0`. */
   view: TaskView | null = null;
   runPos = -1;
+  readonly job: SimJob;
 
   constructor(
     readonly stage: SimStage,
     readonly index: number,
     readonly baseMs: number,
-  ) {}
+  ) {
+    this.job = stage.job;
+  }
+
+  get liveCount(): number {
+    return (this.live0 === null ? 0 : 1) + (this.live1 === null ? 0 : 1);
+  }
+
+  addLive(a: SimAttempt): void {
+    if (this.live0 === null) this.live0 = a;
+    else if (this.live1 === null) this.live1 = a;
+    else throw new Error(`task ${this.stage.taskId(this.index)}: a third live attempt`);
+  }
+
+  removeLive(a: SimAttempt): void {
+    if (this.live0 === a) {
+      this.live0 = this.live1;
+      this.live1 = null;
+    } else if (this.live1 === a) this.live1 = null;
+  }
 }
 
 export class SimAttempt {

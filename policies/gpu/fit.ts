@@ -66,10 +66,11 @@ export function chooseDevices(
 export function afterPlacing(w: WorkerView, d: Demand, devices: readonly number[]): WorkerView {
   const milli = gpuMilliOf(d);
   const gpuTaken = (d.gpu * milli) / GPU_MILLI;
+  // Same property order as the views a simulator or service builds: one hidden class for all.
   const next: WorkerView = {
     id: w.id,
-    capacity: w.capacity,
     free: { cpu: w.free.cpu - d.cpu, memMb: w.free.memMb - d.memMb, gpu: w.free.gpu - gpuTaken },
+    capacity: w.capacity,
   };
   if (w.gpuModel !== undefined) next.gpuModel = w.gpuModel;
   if (w.gpuFreeMilli) {

@@ -25,36 +25,64 @@ export const criticalPath = (p?: PlacementPolicy): SchedulingPolicy =>
 export const priority = (p?: PlacementPolicy): SchedulingPolicy =>
   new ScoredPolicy('priority', (t) => t.priority, p);
 
+/** After a task of tenant X is assigned, every task of X ranks one running task lower. */
+function countAssigned(i: number, r: Ranking, tasks: readonly TaskView[]): void {
+  const tenant = (tasks[i] as TaskView).tenant;
+  for (let j = 0; j < tasks.length; j++) {
+    if ((tasks[j] as TaskView).tenant === tenant) r.primary[j] = (r.primary[j] as number) - 1;
+  }
+}
+
 /**
  * Fair share across tenants: the tenant with the fewest tasks running goes first (counting the
  * ones this call has already assigned), then the one served least so far.
  */
 export class FairSharePolicy implements SchedulingPolicy {
   readonly name = 'fair';
+  // Rank arrays reused between calls (see ScoredPolicy); a nested call gets its own.
+  private ranking: Ranking = {
+    primary: new Float64Array(64),
+    secondary: new Float64Array(64),
+    onAssign: countAssigned,
+  };
+  private busy = false;
+
   constructor(private readonly placement: PlacementPolicy = firstFit) {}
 
   pick(runnable: readonly TaskView[], free: readonly WorkerView[], _now: number): Assignment[] {
-    if (runnable.length === 0 || free.length === 0) return [];
     const n = runnable.length;
-    const primary = new Float64Array(n);
-    const secondary = new Float64Array(n);
-    for (let i = 0; i < n; i++) {
+    if (n === 0 || free.length === 0) return [];
+    if (this.busy) return this.rank(this.fresh(n), runnable, free);
+    if (this.ranking.primary.length < n)
+      this.ranking = this.fresh(Math.max(n, 2 * this.ranking.primary.length));
+    this.busy = true;
+    try {
+      return this.rank(this.ranking, runnable, free);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private fresh(n: number): Ranking {
+    return {
+      primary: new Float64Array(n),
+      secondary: new Float64Array(n),
+      onAssign: countAssigned,
+    };
+  }
+
+  private rank(
+    r: Ranking,
+    runnable: readonly TaskView[],
+    free: readonly WorkerView[],
+  ): Assignment[] {
+    const secondary = r.secondary as Float64Array;
+    for (let i = 0; i < runnable.length; i++) {
       const t = runnable[i] as TaskView;
-      primary[i] = -t.tenantRunning;
+      r.primary[i] = -t.tenantRunning;
       secondary[i] = -t.tenantServedMs;
     }
-    const ranking: Ranking = {
-      primary,
-      secondary,
-      onAssign: (i, r) => {
-        const tenant = (runnable[i] as TaskView).tenant;
-        for (let j = 0; j < n; j++) {
-          if ((runnable[j] as TaskView).tenant === tenant)
-            r.primary[j] = (r.primary[j] as number) - 1;
-        }
-      },
-    };
-    return greedyAssign(runnable, free, ranking, this.placement);
+    return greedyAssign(runnable, free, r, this.placement);
   }
 }
 

@@ -33,7 +33,7 @@ export interface Ranking {
   primary: Float64Array;
   secondary?: Float64Array;
   /** Called after task `i` is assigned; may lower the ranks of others (fair share does). */
-  onAssign?: (i: number, ranking: Ranking) => void;
+  onAssign?: (i: number, ranking: Ranking, tasks: readonly TaskView[]) => void;
 }
 
 function ranksBefore(i: number, j: number, r: Ranking, tasks: readonly TaskView[]): boolean {
@@ -76,6 +76,12 @@ function hasRoom(w: WorkerView): boolean {
   return w.free.cpu > FIT_EPS || w.free.gpu > FIT_EPS;
 }
 
+/** `hasRoom` of the worker after placing `d` on it, without building that worker. */
+function roomAfter(w: WorkerView, d: Demand): boolean {
+  const gpu = (d.gpu * gpuMilliOf(d)) / 1000;
+  return w.free.cpu - d.cpu > FIT_EPS || w.free.gpu - gpu > FIT_EPS;
+}
+
 function assignWith(
   taken: Uint8Array,
   runnable: readonly TaskView[],
@@ -85,18 +91,22 @@ function assignWith(
 ): Assignment[] {
   const n = runnable.length;
   const out: Assignment[] = [];
-  // Once no worker has cores or GPU left, only a task asking for neither could still be placed;
-  // without such tasks the loop can stop there (the common case: one worker freed, one task).
+  // Once no worker has cores or GPU left only a task asking for neither could still be placed,
+  // so the loop stops there unless the last pass saw such a task (the common case: one worker
+  // freed, one task assigned, done).
   let roomy = 0;
   for (const w of free) if (hasRoom(w)) roomy++;
-  let needsCores = true;
-  for (const t of runnable) if (t.demand.cpu <= 0 && t.demand.gpu <= 0) needsCores = false;
   let workers: WorkerView[] | null = null; // copied on the first assignment
   let left = n;
-  while (left > 0 && (roomy > 0 || !needsCores)) {
+  let zeroDemand = true;
+  while (left > 0 && (roomy > 0 || zeroDemand)) {
     let best = -1;
+    zeroDemand = false;
     for (let i = 0; i < n; i++) {
-      if (taken[i] === 0 && (best < 0 || ranksBefore(i, best, ranking, runnable))) best = i;
+      if (taken[i] !== 0) continue;
+      const d = (runnable[i] as TaskView).demand;
+      if (d.cpu <= 0 && d.gpu <= 0) zeroDemand = true;
+      if (best < 0 || ranksBefore(i, best, ranking, runnable)) best = i;
     }
     const task = runnable[best] as TaskView;
     taken[best] = 1;
@@ -111,17 +121,17 @@ function assignWith(
       }
       continue;
     }
-    workers ??= free.slice();
-    const w = workers[spot.worker] as WorkerView;
-    const after = afterPlacing(w, task.demand, spot.gpus);
-    workers[spot.worker] = after;
-    if (hasRoom(w) && !hasRoom(after)) roomy--;
+    const w = (workers ?? free)[spot.worker] as WorkerView;
     out.push(
       spot.gpus.length > 0
         ? { taskId: task.id, workerId: w.id, gpus: spot.gpus }
         : { taskId: task.id, workerId: w.id },
     );
-    ranking.onAssign?.(best, ranking);
+    if (hasRoom(w) && !roomAfter(w, task.demand)) roomy--;
+    if (left === 0 || (roomy === 0 && !zeroDemand)) break; // done: skip building the next state
+    workers ??= free.slice();
+    workers[spot.worker] = afterPlacing(w, task.demand, spot.gpus);
+    ranking.onAssign?.(best, ranking, runnable);
   }
   return out;
 }
