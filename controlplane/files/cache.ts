@@ -48,16 +48,22 @@ export class ChunkCache {
   }
 
   /**
-   * A chunk Redis confirmed is still at `version`: counts a hit and returns its bytes, or
-   * undefined when this cache no longer holds them (dropped since the request was sent).
+   * A chunk Redis confirmed is still at `version`: returns its bytes, or undefined when this
+   * cache no longer holds them (dropped since the request was sent). `policyHit` is false when
+   * the policy evicted the chunk while the read was in flight (an earlier chunk of the same
+   * read was admitted): the bytes are still in memory and are served, but to the policy this
+   * access is a miss, and it is counted as one, so live hit ratios stay equal to what the
+   * simulator and shadow mode's ghost caches count for the same stream.
    */
-  hit(key: string, version: number): Buffer | undefined {
+  hit(key: string, version: number): { bytes: Buffer; policyHit: boolean } | undefined {
     const h = this.held.get(key);
     if (!h || h.version !== version) return undefined;
-    this.hits++;
+    const policyHit = this.policy.has(key);
+    if (policyHit) this.hits++;
+    else this.misses++;
     this.policy.access(key, h.bytes.length);
     if (!this.policy.has(key)) this.drop(key);
-    return h.bytes;
+    return { bytes: h.bytes, policyHit };
   }
 
   /** A chunk fetched from Redis: counts a miss and offers it to the policy. */
@@ -119,7 +125,9 @@ export class ChunkCache {
       this.held.delete(key);
       this.heldBytes -= h.bytes.length;
     }
-    this.policy.delete(key);
+    // Only a resident entry goes: a ghost entry (ARC's B1/B2, S3-FIFO's ghost queue) is access
+    // history the policy learns from on the next miss, so it must survive.
+    if (this.policy.has(key)) this.policy.delete(key);
   }
 
   private maybeSweep(): void {

@@ -81,8 +81,10 @@ export function assemble(
       bytes = c.bytes;
       misses++;
     } else {
-      bytes = cache.hit(key, c.version);
-      hits++;
+      const got = cache.hit(key, c.version);
+      bytes = got?.bytes;
+      if (got?.policyHit) hits++;
+      else if (got) misses++;
     }
     if (!bytes) {
       lost = true;

@@ -52,7 +52,8 @@ export class GhostCaches {
 
   /** Drops a key from every ghost (a write invalidated it in the live caches too). */
   invalidate(key: string): void {
-    for (const g of this.ghosts) g.cache.delete(key);
+    // As the live cache does: the resident copy goes, the policy's ghost history stays.
+    for (const g of this.ghosts) if (g.cache.has(key)) g.cache.delete(key);
   }
 
   stats(): GhostStats[] {
