@@ -160,7 +160,7 @@ export function fileErrorFromReply(
       return new FileLimitError(`${where}: over the bound ${limit} = ${max}`, path, limit, +max);
     }
     case FILE_CODES.NOVOL:
-      return new VolumeMissingError(`volume ${ctx.volume} is not initialised`, path);
+      return new VolumeMissingError(`${ctx.op}: volume ${ctx.volume} is not initialised`, path);
     default:
       throw new Error(`file script returned unknown code ${code} for ${where}`);
   }

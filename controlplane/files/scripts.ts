@@ -44,6 +44,16 @@ function script(name: FileScriptName): Loaded {
   return s;
 }
 
+/**
+ * ioredis defines a Buffer-reply variant of every command at runtime (Commander), but its types
+ * omit evalshaBuffer and evalBuffer; `callBuffer('EVALSHA', ...)` would be typed, yet breaks
+ * under enableAutoPipelining. So the runtime methods, typed here.
+ */
+interface BufferEval {
+  evalshaBuffer(sha: string, numKeys: number, ...args: ScriptArg[]): Promise<unknown>;
+  evalBuffer(lua: string, numKeys: number, ...args: ScriptArg[]): Promise<unknown>;
+}
+
 const isNoScript = (err: unknown): boolean => /NOSCRIPT/.test(String((err as Error)?.message));
 
 /** Runs a file script; replies keep bulk strings as strings. */
@@ -70,11 +80,12 @@ export async function runFileScriptBuffer(
   args: readonly ScriptArg[],
 ): Promise<unknown[]> {
   const s = script(name);
+  const c = client as unknown as BufferEval;
   try {
-    return (await client.callBuffer('EVALSHA', s.sha, 1, volumeKey, ...args)) as unknown[];
+    return (await c.evalshaBuffer(s.sha, 1, volumeKey, ...args)) as unknown[];
   } catch (err) {
     if (!isNoScript(err)) throw err;
-    return (await client.callBuffer('EVAL', s.lua, 1, volumeKey, ...args)) as unknown[];
+    return (await c.evalBuffer(s.lua, 1, volumeKey, ...args)) as unknown[];
   }
 }
 
