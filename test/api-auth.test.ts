@@ -5,6 +5,7 @@
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { serverEnv } from '../controlplane/api/config.ts';
+import { serveApi } from '../controlplane/api/serve.ts';
 import { buildServer, startServer } from '../controlplane/api/server.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { ADMIN_TOKEN, startApi, type ApiFixture } from './helpers/api-server.ts';
@@ -209,6 +210,21 @@ describe('auth off and server settings', () => {
     const res = await fetch(`${server.url}/healthz`);
     expect(res.status).toBe(200);
     await server.close();
+  });
+
+  it('serves from the environment with a generated admin token that works', async () => {
+    const knobs = new KnobTable(redis.client(), { keys: uniqueKeys() });
+    await knobs.seed();
+    const served = await serveApi({ redis: redis.client(), knobs, env: { PORT: '0' } });
+    expect(served.dashboardUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/$/);
+    const token = served.generatedAdminToken as string;
+    const ok = await fetch(`${served.url}/api/whoami`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(await ok.json()).toMatchObject({ actor: 'admin#env', role: 'admin' });
+    expect((await fetch(`${served.url}/api/knobs`)).status).toBe(401);
+    expect((await fetch(served.dashboardUrl)).status).toBe(200);
+    await served.close();
   });
 
   it('reads PORT, HOST and the admin token from the environment', () => {

@@ -6,17 +6,10 @@ import type { Clock } from '../knobs/clock.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
+import type { Role } from './auth/roles.ts';
 import type { TokenStore } from './auth/tokens.ts';
 import type { ApiMetrics } from './metrics.ts';
 import type { ChangeHub } from './sse.ts';
-
-export const ROLES = ['viewer', 'operator', 'admin'] as const;
-export type Role = (typeof ROLES)[number];
-
-/** viewer: read; operator: + propose, promote, pin, roll back, freeze; admin: + tokens. */
-export function roleAllows(have: Role, need: Role): boolean {
-  return ROLES.indexOf(have) >= ROLES.indexOf(need);
-}
 
 export interface RequestAuth {
   /** Who acts, as written to history and audit: `<token name>#<token id>`. */

@@ -55,6 +55,10 @@ const MESSAGING_CODES = {
     status: 409,
     summary: 'a topic may not shrink: partitions only grow',
   },
+  KNOBOS_MESSAGING_OUTPUT_TYPE: {
+    status: 422,
+    summary: 'a handler wrote to an output key that holds another Redis type',
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 /** controlplane/files/errors.ts */

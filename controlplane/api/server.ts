@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { CATALOG } from '../../knobs/index.ts';
 import { systemClock, type Clock } from '../knobs/clock.ts';
@@ -54,6 +54,8 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   const startedAt = Date.now();
   const app = Fastify({
     ...(opts.logger ? { loggerInstance: opts.logger as FastifyBaseLogger } : { logger: false }),
+    // The dashboard polls every few seconds: log failures (error-handler.ts), not every request.
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: opts.bodyLimitBytes ?? 64 * 1024,
     routerOptions: { maxParamLength: 200 },
     frameworkErrors,

@@ -4,7 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import { Cluster } from 'ioredis';
 import type { AuthOptions } from '../../controlplane/api/auth/hook.ts';
 import { TokenStore } from '../../controlplane/api/auth/tokens.ts';
-import type { Role } from '../../controlplane/api/context.ts';
+import type { Role } from '../../controlplane/api/auth/roles.ts';
 import { buildServer } from '../../controlplane/api/server.ts';
 import type { Clock } from '../../controlplane/knobs/clock.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';

@@ -5,7 +5,8 @@
 // loopback address, see server.ts) every request acts as a local admin.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.ts';
-import { roleAllows, type RequestAuth } from '../context.ts';
+import type { RequestAuth } from '../context.ts';
+import { roleAllows } from './roles.ts';
 import { secretsEqual, type TokenStore } from './tokens.ts';
 
 export type AuthOptions =

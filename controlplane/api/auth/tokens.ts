@@ -8,7 +8,7 @@ import type { RedisClient } from '../../redis/connect.ts';
 import { NotFoundError } from '../../store/errors.ts';
 import type { Keys } from '../../store/keys.ts';
 import { Table } from '../../store/table.ts';
-import type { Role } from '../context.ts';
+import type { Role } from './roles.ts';
 import { TOKENS_FAMILY, tokenAuditKey } from '../keys.ts';
 
 const TOKEN_RE = /^knobos_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;

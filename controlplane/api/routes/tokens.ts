@@ -1,7 +1,7 @@
 // API token management (admin role): create (the plain token is answered once), list, revoke,
 // and `whoami` for any token. A tenant-scoped admin manages only its own tenant's tokens.
 import { ApiError } from '../errors.ts';
-import { ROLES, type Role } from '../context.ts';
+import { ROLES, type Role } from '../auth/roles.ts';
 import { errors, headers } from '../schemas.ts';
 import type { RouteModule } from './types.ts';
 
