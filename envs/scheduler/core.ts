@@ -104,7 +104,13 @@ export class SimCore {
       buildJob(job, this.cfg.speculationQuorum);
       for (const st of job.stages) {
         if (!this.workers.some((w) => fitsCapacity(st, w))) {
-          throw new WorkloadError(`job ${spec.id} stage ${st.index}`, 'demand', 'fits no worker');
+          const d = st.spec.demand;
+          const gpu = d.gpu > 0 ? `${d.gpu} GPU x ${d.gpuMilli ?? 1000}/1000` : 'no GPU';
+          throw new WorkloadError(
+            `job ${spec.id} stage ${st.index}`,
+            'demand',
+            `(${d.cpu} cores, ${d.memMb} MB, ${gpu}${d.gpuModels?.length ? ` of ${d.gpuModels.join('|')}` : ''}) fits no worker even when idle`,
+          );
         }
       }
       return job;

@@ -107,11 +107,58 @@ function candidateDevices(d: Demand, w: WorkerView): number[][] {
   return out;
 }
 
-function signature(w: WorkerView): string {
-  const free = w.gpuFreeMilli
-    ? [...w.gpuFreeMilli].sort((a, b) => a - b).join(',')
-    : String(w.free.gpu);
-  return `${w.free.cpu}|${w.free.memMb}|${w.gpuModel ?? ''}|${free}`;
+/** A hash of the worker's free state that ignores device order (equal states, equal hashes). */
+function stateHash(w: WorkerView): number {
+  let h = Math.imul(Math.round(w.free.cpu * 1000), 0x9e3779b1) ^ Math.round(w.free.memMb);
+  let sum = 0;
+  let squares = 0;
+  for (const f of deviceFree(w)) {
+    sum += f;
+    squares = (squares + Math.imul(f, f)) | 0;
+  }
+  h = Math.imul(h ^ sum, 0x85ebca6b);
+  return (Math.imul(h ^ squares, 0xc2b2ae35) ^ (w.gpuModel?.length ?? 0)) >>> 0;
+}
+
+/** Whether two workers are in the same state: cores, memory, model and free device shares. */
+function sameState(a: WorkerView, b: WorkerView): boolean {
+  if (a.free.cpu !== b.free.cpu || a.free.memMb !== b.free.memMb || a.gpuModel !== b.gpuModel) {
+    return false;
+  }
+  const x = deviceFree(a);
+  const y = deviceFree(b);
+  if (x.length !== y.length) return false;
+  if (x.length > 30) {
+    const sx = [...x].sort((p, q) => p - q);
+    const sy = [...y].sort((p, q) => p - q);
+    return sx.every((v, i) => v === sy[i]);
+  }
+  // Multiset equality without sorting: each of x's values is matched to an unused equal one in y.
+  let used = 0;
+  for (const v of x) {
+    let j = 0;
+    while (j < y.length && ((used >> j) & 1 || y[j] !== v)) j++;
+    if (j === y.length) return false;
+    used |= 1 << j;
+  }
+  return true;
+}
+
+/** Memo of the best choice per worker state, for one `place` call. */
+class ChoiceMemo {
+  private readonly buckets = new Map<number, { rep: WorkerView; choice: Choice | null }[]>();
+
+  get(w: WorkerView, hash: number): Choice | null | undefined {
+    const bucket = this.buckets.get(hash);
+    if (bucket) for (const e of bucket) if (sameState(e.rep, w)) return e.choice;
+    return undefined;
+  }
+
+  set(w: WorkerView, hash: number, choice: Choice | null): void {
+    const bucket = this.buckets.get(hash);
+    if (bucket) bucket.push({ rep: w, choice });
+    else this.buckets.set(hash, [{ rep: w, choice }]);
+  }
 }
 
 interface Choice {
@@ -127,19 +174,19 @@ export class FragmentationAwarePlacement implements PlacementPolicy {
 
   place(d: Demand, workers: readonly WorkerView[]): Placement | null {
     // Workers in the same state give the same answer, and many idle nodes are alike.
-    const memo = new Map<string, Choice | null>();
+    const memo = new ChoiceMemo();
     let best: Placement | null = null;
     let bestDelta = Infinity;
     for (let i = 0; i < workers.length; i++) {
       const w = workers[i] as WorkerView;
       if (!fits(d, w)) continue;
-      const sig = signature(w);
-      let choice = memo.get(sig);
+      const hash = stateHash(w);
+      let choice = memo.get(w, hash);
       let cands: number[][] | undefined;
       if (choice === undefined) {
         cands = candidateDevices(d, w);
         choice = this.bestOnWorker(d, w, cands);
-        memo.set(sig, choice);
+        memo.set(w, hash, choice);
       }
       if (choice === null || choice.delta >= bestDelta - 1e-9) continue;
       cands ??= candidateDevices(d, w);

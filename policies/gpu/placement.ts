@@ -2,7 +2,7 @@
 // policy lives in fragmentation.ts; all three share this interface, and the scheduling policies
 // use one of them to place the tasks they rank.
 import type { Demand, WorkerView } from '../scheduling/types.ts';
-import { GPU_MILLI, afterPlacing, chooseDevices, fits, gpuMilliOf } from './fit.ts';
+import { GPU_MILLI, chooseDevices, fits, gpuMilliOf } from './fit.ts';
 
 /** Worker index into the array given to `place`, and the device indices on it. */
 export interface Placement {
@@ -35,38 +35,37 @@ function share(free: number, capacity: number): number {
 }
 
 /**
- * How loose a worker would be after placing: GPU thousandths left first (for GPU tasks), then
- * the shares of cores and memory left. Smaller is tighter.
+ * How loose a worker would be after placing `d` on it: GPU thousandths left first (for GPU
+ * tasks), then the shares of cores and memory left. Smaller is tighter. Computed, not built.
  */
-function leftover(d: Demand, after: WorkerView): [number, number] {
+function leftover(d: Demand, w: WorkerView): [number, number] {
   const rest =
-    share(after.free.cpu, after.capacity.cpu) + share(after.free.memMb, after.capacity.memMb);
+    share(w.free.cpu - d.cpu, w.capacity.cpu) + share(w.free.memMb - d.memMb, w.capacity.memMb);
   if (d.gpu <= 0) return [0, rest];
-  const devices = after.gpuFreeMilli;
   let gpuLeft = 0;
-  if (devices) for (const f of devices) gpuLeft += f;
-  else gpuLeft = after.free.gpu * GPU_MILLI;
-  return [gpuLeft, rest];
+  if (w.gpuFreeMilli) for (const f of w.gpuFreeMilli) gpuLeft += f;
+  else gpuLeft = w.free.gpu * GPU_MILLI;
+  return [gpuLeft - gpuMilliTotal(d), rest];
 }
 
 /** The tightest worker that fits (least left over after placing), its tightest devices. */
 export const bestFit: PlacementPolicy = {
   name: 'best_fit',
   place(d, workers) {
-    let best: Placement | null = null;
+    let best = -1;
     let bestKey: [number, number] = [Infinity, Infinity];
     for (let i = 0; i < workers.length; i++) {
       const w = workers[i] as WorkerView;
       if (!fits(d, w)) continue;
-      const gpus = chooseDevices(d, w, 'tightest');
-      if (!gpus) continue;
-      const key = leftover(d, afterPlacing(w, d, gpus));
+      const key = leftover(d, w);
       if (key[0] < bestKey[0] || (key[0] === bestKey[0] && key[1] < bestKey[1] - 1e-12)) {
-        best = { worker: i, gpus };
+        best = i;
         bestKey = key;
       }
     }
-    return best;
+    if (best < 0) return null;
+    const gpus = chooseDevices(d, workers[best] as WorkerView, 'tightest');
+    return gpus === null ? null : { worker: best, gpus };
   },
 };
 
