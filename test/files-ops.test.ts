@@ -6,6 +6,7 @@ import {
   DirectoryNotEmptyError,
   FileExistsError,
   FileInputError,
+  FileLimitError,
   FileNotFoundError,
   IsADirectoryError,
   NotADirectoryError,
@@ -119,6 +120,22 @@ describe.each<Backend>(['single', 'cluster'])('file operations on %s redis', (ba
       expect(r.equals(model.bytes.subarray(CS - 3, CS + 4))).toBe(true);
     }
     expect((await fs.stat(ROOT, '/model')).version).toBe(steps.length);
+  });
+
+  it('bounds the bytes one read or write moves', async () => {
+    const small = await fx.instance({ limits: { ioBytesMax: 10_000 } });
+    await small.create(ROOT, '/big');
+    await small.write(ROOT, '/big', 0, Buffer.alloc(10_000, 2));
+    await small.write(ROOT, '/big', 10_000, Buffer.alloc(10_000, 3));
+    await expect(small.write(ROOT, '/big', 0, Buffer.alloc(10_001))).rejects.toMatchObject({
+      field: 'data.length',
+      rule: 'range',
+    });
+    const err = await small.read(ROOT, '/big').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileLimitError);
+    expect(err).toMatchObject({ limit: 'io_bytes_max', max: 10_000, path: '/big' });
+    const tail = await small.read(ROOT, '/big', { offset: 10_000 });
+    expect(tail.equals(Buffer.alloc(10_000, 3))).toBe(true);
   });
 
   it('makes directories with and without -p, and names what is wrong', async () => {

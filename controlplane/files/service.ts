@@ -223,18 +223,10 @@ export class FileService {
           'read',
           'read',
           caller,
-          [p, offset, length, ...this.held(hint, offset, length)],
+          [p, offset, length, ...this.held(hint, offset, length), whole ? '1' : '0'],
           true,
         ),
       );
-      if (whole && reply.sizeBytes - offset > length) {
-        throw new FileLimitError(
-          `read ${p}: ${reply.sizeBytes - offset} bytes from offset ${offset} is over io_bytes_max; read a range`,
-          p,
-          'io_bytes_max',
-          length,
-        );
-      }
       this.remember(p, reply);
       const got = assemble(reply, offset, length, this.cache);
       if (!got) continue; // a chunk left the cache while the reply was on its way

@@ -8,6 +8,8 @@
     ARGV[13] the inode the caller's cache knows this path by ('' when none)
     ARGV[14] the versions the caller holds for the range's chunks, first chunk first,
              comma-separated (0 = not held); only used when ARGV[13] is the file's inode
+    ARGV[15] '1': the caller wants the whole rest of the file, and ARGV[12] is its bound (a
+             longer rest fails with ERR_LIMIT before any chunk is sent)
   Permissions: x on every directory passed, r on the file.
   Output: { 0, ino, size, chunk size, version, mtime, first chunk index,
             then per chunk: its version (0 = a hole: zeros), its bytes or nil (held or hole) }
@@ -23,6 +25,7 @@ return run(function()
   need(leaf, PERM_R, path)
   local size, cs = leaf.size, leaf.cs
   if off > size then off = size end
+  if ARGV[15] == '1' and size - off > len then fail(ERR_LIMIT, path, 'io_bytes_max:' .. len) end
   local stop = size
   if len >= 0 then stop = math.min(size, off + len) end
   if stop <= off then
