@@ -151,14 +151,18 @@ function annotations(history, audit) {
   return notes;
 }
 
+let detailSeq = 0;
+
 export async function loadDetail(state) {
   const name = state.selected;
   if (!name) return;
+  // Loads can overlap (a click, a live change, an action); only the latest one renders.
+  const seq = ++detailSeq;
   const [hist, audit] = await Promise.all([
     api(`/api/knobs/${encodeURIComponent(name)}/history?limit=${HISTORY_LIMIT}`),
     api(`/api/audit?source=knobs&limit=50&target=${encodeURIComponent(name)}`),
   ]);
-  if (state.selected !== name) return;
+  if (seq !== detailSeq || state.selected !== name) return;
   state.history = hist.history;
   state.knobAudit = audit.audit;
   renderDetail(state);
