@@ -11,7 +11,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
 import { Telemetry } from '../telemetry/metrics.ts';
 import { TraceWriter } from '../telemetry/traces.ts';
-import { ChunkCache, type CacheStats } from './cache.ts';
+import type { CacheStats } from './cache.ts';
 import { FileLimitError, fileErrorFromReply } from './errors.ts';
 import { FileKeys } from './keys.ts';
 import { callerArg, checkCount, checkMode, normalizePath } from './paths.ts';
@@ -24,7 +24,8 @@ import {
   type ScriptCall,
 } from './query.ts';
 import { ACCESS_TRACE_KIND } from './traces.ts';
-import { assemble, chunkSpan, decodeReadReply, type ReadReply } from './read.ts';
+import { chunkSpan } from './read.ts';
+import { Reader } from './reader.ts';
 import {
   runFileScript,
   runFileScriptBuffer,
@@ -63,19 +64,12 @@ export interface FileServiceOptions {
   rand?: () => number;
 }
 
-interface Hint {
-  ino: number;
-  chunkBytes: number;
-  sizeBytes: number;
-}
-
 export class FileService {
   readonly fileKeys: FileKeys;
   readonly limits: FileLimits;
   readonly telemetry: Telemetry;
   readonly trace: TraceWriter;
-  private readonly cache: ChunkCache;
-  private readonly hints = new Map<string, Hint>();
+  private readonly reader: Reader;
   private readonly layout: string[];
   private readonly clock: Clock;
   private readonly onKnob = (e: KnobChangeEvent) => this.knobChanged(e);
@@ -101,10 +95,18 @@ export class FileService {
       sampleRate: opts.traceSampleRate ?? 0.01,
       ...(opts.rand ? { rand: opts.rand } : {}),
     });
-    this.cache = new ChunkCache(
-      opts.knobs.get<string>('files.cache_policy'),
-      opts.knobs.get<number>('files.cache_bytes'),
-    );
+    this.reader = new Reader({
+      call: (op, name, caller, args) => this.run(op, name, caller, args, true),
+      limits: this.limits,
+      telemetry: this.telemetry,
+      trace: this.trace,
+      clock: this.clock,
+      volume: this.volume,
+      cache: {
+        policy: opts.knobs.get<string>('files.cache_policy'),
+        capacityBytes: opts.knobs.get<number>('files.cache_bytes'),
+      },
+    });
   }
 
   /** Creates the volume's root if missing, follows the knobs and starts telemetry. */
@@ -197,88 +199,17 @@ export class FileService {
     const [sizeBytes, version, ino, chunkBytes] = [1, 2, 3, 4].map((i) => Number(r[i]));
     this.telemetry.inc('bytes_written', buf.length);
     const span = chunkSpan(offset, buf.length, sizeBytes as number, chunkBytes as number);
-    for (let i = span?.first ?? 0; span && i <= span.last; i++) {
-      this.cache.invalidate(ChunkCache.key(ino as number, i));
-      this.traceAccess('write', ino as number, i, chunkBytes as number, p);
-    }
+    if (span) this.reader.wrote(p, ino as number, chunkBytes as number, span.first, span.last);
     return { sizeBytes: sizeBytes as number, version: version as number };
   }
 
   /** Bytes [offset, offset + length) of a file (to the end when length is omitted). */
-  async read(
+  read(
     caller: Caller,
     path: string,
     opts: { offset?: number; length?: number } = {},
   ): Promise<Buffer> {
-    const p = normalizePath(path);
-    const offset = checkCount(opts.offset ?? 0, 'offset', this.limits.fileBytesMax, p);
-    const whole = opts.length === undefined;
-    const length = whole
-      ? this.limits.ioBytesMax
-      : checkCount(opts.length, 'length', this.limits.ioBytesMax, p);
-    for (let attempt = 0; attempt < 2; attempt++) {
-      const hint = attempt === 0 ? this.hints.get(p) : undefined;
-      const reply = decodeReadReply(
-        await this.run(
-          'read',
-          'read',
-          caller,
-          [p, offset, length, ...this.held(hint, offset, length), whole ? '1' : '0'],
-          true,
-        ),
-      );
-      this.remember(p, reply);
-      const got = assemble(reply, offset, length, this.cache);
-      if (!got) continue; // a chunk left the cache while the reply was on its way
-      this.account(p, reply, got.hits, got.misses, got.bytes.length);
-      return got.bytes;
-    }
-    throw new Error(`read ${p}: the cache lost a chunk twice in a row`);
-  }
-
-  /** ARGV[13..14] of the read script: the inode the cache knows the path by and its versions. */
-  private held(hint: Hint | undefined, offset: number, length: number): string[] {
-    const span = hint && chunkSpan(offset, length, hint.sizeBytes, hint.chunkBytes);
-    if (!hint || !span) return ['', ''];
-    const versions: number[] = [];
-    for (let i = span.first; i <= span.last; i++) {
-      versions.push(this.cache.versionOf(ChunkCache.key(hint.ino, i)));
-    }
-    return [String(hint.ino), versions.join(',')];
-  }
-
-  private remember(path: string, r: ReadReply): void {
-    this.hints.delete(path); // re-insert: Map order is the eviction order of the hints
-    this.hints.set(path, { ino: r.ino, chunkBytes: r.chunkBytes, sizeBytes: r.sizeBytes });
-    if (this.hints.size > this.limits.cacheHintsMax) {
-      const oldest = this.hints.keys().next().value;
-      if (oldest !== undefined) this.hints.delete(oldest);
-    }
-  }
-
-  private account(path: string, r: ReadReply, hits: number, misses: number, bytes: number): void {
-    const t = this.telemetry;
-    t.inc('bytes_read', bytes);
-    t.inc('cache_hits', hits);
-    t.inc('cache_misses', misses);
-    const s = this.cache.stats();
-    t.gauge('cache_hit_ratio', s.hits / Math.max(1, s.hits + s.misses));
-    t.gauge('cache_used_bytes', s.usedBytes);
-    t.gauge('cache_capacity_bytes', s.capacityBytes);
-    r.chunks.forEach((c, i) => {
-      if (c.version !== 0) this.traceAccess('read', r.ino, r.firstChunk + i, r.chunkBytes, path);
-    });
-  }
-
-  /** One access-trace record in the simulator's shape: time, key, size (plus op and path). */
-  private traceAccess(op: string, ino: number, index: number, size: number, path: string): void {
-    this.trace.record({
-      time: this.clock.now(),
-      key: `${this.volume}:${ChunkCache.key(ino, index)}`,
-      size,
-      op,
-      path,
-    });
+    return this.reader.read(caller, normalizePath(path), opts);
   }
 
   async stat(caller: Caller, path: string): Promise<FileStat> {
@@ -348,15 +279,15 @@ export class FileService {
     const f = normalizePath(from, 'from');
     const t = normalizePath(to, 'to');
     const r = await this.call('rename', 'rename', caller, [f, t, this.limits.renameSubtreeMax]);
-    this.hints.delete(f);
-    this.hints.delete(t);
+    this.reader.forget(f);
+    this.reader.forget(t);
     return { moved: Number(r[1]) };
   }
 
   async unlink(caller: Caller, path: string): Promise<void> {
     const p = normalizePath(path);
     await this.call('unlink', 'remove', caller, [p, 'f']);
-    this.hints.delete(p);
+    this.reader.forget(p);
   }
 
   async rmdir(caller: Caller, path: string): Promise<void> {
@@ -418,12 +349,12 @@ export class FileService {
   }
 
   cacheStats(): CacheStats {
-    return this.cache.stats();
+    return this.reader.stats();
   }
 
   private knobChanged(e: KnobChangeEvent): void {
     if (e.name !== 'files.cache_bytes' && e.name !== 'files.cache_policy') return;
-    this.cache.reconfigure(
+    this.reader.reconfigure(
       this.opts.knobs.get<string>('files.cache_policy'),
       this.opts.knobs.get<number>('files.cache_bytes'),
     );
