@@ -47,27 +47,34 @@ function table(s: StudyResult): string[] {
   ];
 }
 
+/** How a tuning study was run: the space, the budget, the seeds, the oracle. */
+function tuningSetup(s: StudyResult): string[] {
+  const knobs = (s.space ?? []).map((k) => `\`${k.name}\` ${k.domain}`).join('; ');
+  const test = s.test_seeds ?? [];
+  const gridPoints = s.results.find((e) => e.kind === 'oracle')?.evaluations;
+  return [
+    `Searched knobs: ${knobs}.`,
+    '',
+    [
+      `Each tuner run has ${s.budget} evaluations${s.tuner_scale === 'log' ? ` and sees log(${s.metric}) (BO's GP models it on that scale; the tables are in ${s.metric} itself)` : ''}.`,
+      `All entries are scored on the training objective (workload seeds ${(s.train_seeds ?? []).join(', ')}).`,
+      ...(test.length > 0
+        ? [
+            `"held-out mean" re-scores each final configuration on workload seeds ${test.join(', ')}.`,
+          ]
+        : []),
+      `The oracle is the exhaustive grid over the same space${gridPoints ? ` (${gridPoints} points)` : ''}.`,
+    ].join(' '),
+  ];
+}
+
 function studySection(s: StudyResult, plots: readonly string[]): string[] {
   const dir = s.direction === 'min' ? 'lower is better' : 'higher is better';
   const lines = [`## ${s.title}`, ''];
   lines.push(
     `Metric: \`${s.metric}\`${s.unit ? ` (${s.unit})` : ''}, ${dir}.${s.note ? ` ${s.note}` : ''}`,
   );
-  if (s.type === 'tuning') {
-    const knobs = (s.space ?? []).map((k) => `\`${k.name}\` ${k.domain}`).join('; ');
-    lines.push('', `Searched knobs: ${knobs}.`);
-    lines.push(
-      '',
-      `Each tuner run has ${s.budget} evaluations. All entries are scored on the training ` +
-        `objective (workload seeds ${(s.train_seeds ?? []).join(', ')}); ` +
-        (s.test_seeds && s.test_seeds.length > 0
-          ? `"held-out mean" re-scores each final configuration on workload seeds ` +
-            `${s.test_seeds.join(', ')}. `
-          : '') +
-        `The oracle is the exhaustive grid over the same space` +
-        `${s.results.find((e) => e.kind === 'oracle')?.evaluations ? ` (${s.results.find((e) => e.kind === 'oracle')?.evaluations} points)` : ''}.`,
-    );
-  }
+  if (s.type === 'tuning') lines.push('', ...tuningSetup(s));
   lines.push('', ...table(s));
   if (s.best) lines.push('', `Best non-oracle entry: **${s.best.name}** (${fmt(s.best.mean)}).`);
   if (s.comparisons.length > 0) {

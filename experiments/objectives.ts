@@ -24,6 +24,24 @@ export function withDerivedMetric(
 }
 
 /**
+ * `inner` optimised on the log of its metric (metric `log_<metric>`, same direction). For a
+ * positive metric spanning orders of magnitude (a p99 that explodes in bad regions), a
+ * Gaussian process fitted on the raw values is dominated by the worst points and models the
+ * good region poorly; on the log scale it does not. Rank-based tuners (random, grid, CEM's
+ * elites) choose exactly as on the raw metric.
+ */
+export function logMetricObjective(inner: KnobObjective): KnobObjective {
+  const { metric, direction } = inner.objective;
+  return withDerivedMetric(inner, `log_${metric}`, direction, (m) => {
+    const v = m[metric];
+    if (typeof v !== 'number' || !(v > 0)) {
+      throw new RangeError(`log scale: ${metric} must be > 0, got ${String(v)}`);
+    }
+    return { [`log_${metric}`]: Math.log(v) };
+  });
+}
+
+/**
  * The knobs with `name`'s numeric domain narrowed to [min, max] (inside its catalog domain)
  * and/or searched on a log scale: how an experiment states the space an operator would search.
  * Every value of the reshaped knob is still valid for the catalog's knob.

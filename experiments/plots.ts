@@ -122,15 +122,24 @@ export function barsSpec(s: StudyResult): TopLevelSpec {
   const ordered = [...s.results].sort((a, b) =>
     s.direction === 'min' ? a.mean - b.mean : b.mean - a.mean,
   );
+  // One entry far off the others (no batching at all) would flatten every other bar: such
+  // a chart is drawn on a log scale, its error bars kept above 0.
+  const means = ordered.map((e) => e.mean);
+  const log = Math.min(...means) > 0 && Math.max(...means) / Math.min(...means) > LOG_SCALE_RATIO;
   const rows = ordered.map((e) => ({
     name: e.name,
     kind: e.kind,
     mean: e.mean,
-    lo: e.mean - e.std,
+    lo: log ? Math.max(e.mean - e.std, e.mean / 2) : e.mean - e.std,
     hi: e.mean + e.std,
   }));
   const yAxis = { field: 'name', type: 'nominal' as const, title: null, sort: null };
-  const xTitle = axisTitle(s);
+  const xTitle = `${axisTitle(s)}${log ? ' (log scale)' : ''}`;
+  // A log bar needs a finite base: the left end of an explicit domain.
+  const base = Math.min(...rows.map((r) => r.lo)) / 2;
+  const xScale = log
+    ? { type: 'log' as const, domain: [base, Math.max(...rows.map((r) => r.hi)) * 1.2] }
+    : { zero: true };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: { text: s.title, subtitle: 'mean over seeds, error bar = one standard deviation' },
@@ -141,7 +150,8 @@ export function barsSpec(s: StudyResult): TopLevelSpec {
         mark: { type: 'bar' },
         encoding: {
           y: yAxis,
-          x: { field: 'mean', type: 'quantitative', title: xTitle },
+          x: { field: 'mean', type: 'quantitative', title: xTitle, scale: xScale },
+          ...(log ? { x2: { datum: base } } : {}),
           color: { field: 'kind', type: 'nominal', title: 'kind', scale: KIND_COLOR },
         },
       },
@@ -149,7 +159,7 @@ export function barsSpec(s: StudyResult): TopLevelSpec {
         mark: { type: 'errorbar', ticks: true },
         encoding: {
           y: yAxis,
-          x: { field: 'lo', type: 'quantitative', title: xTitle },
+          x: { field: 'lo', type: 'quantitative', title: xTitle, scale: xScale },
           x2: { field: 'hi' },
         },
       },

@@ -42,6 +42,9 @@ export function terminalReporter(level = process.env['KNOBOS_LOG_LEVEL'] ?? 'inf
   let bar: SingleBar | undefined;
   let study = '';
   let value = 0;
+  let total = 1;
+  /** Without a terminal, a log line each tenth of a study stands in for the bar. */
+  let nextTenth = 1;
   // Bars only on a terminal; a log or a pipe gets the JSON log lines alone.
   const tty = process.stderr.isTTY === true;
   // While a bar is drawn, log lines go through it so it redraws below them.
@@ -53,15 +56,21 @@ export function terminalReporter(level = process.env['KNOBOS_LOG_LEVEL'] ?? 'inf
   };
   const log = pino({ name: 'knobos-exp', level }, sink);
   const progress: Progress = {
-    start(label, total) {
+    start(label, steps) {
       progress.done();
       value = 0;
+      nextTenth = 1;
+      total = Math.max(1, steps);
       study = label;
-      if (tty) bar = multi.create(Math.max(1, total), 0, { study, detail: '' });
+      if (tty) bar = multi.create(total, 0, { study, detail: '' });
     },
     tick(n, detail) {
       value += n;
-      bar?.update(value, { study, detail });
+      if (bar) bar.update(value, { study, detail });
+      else if (value >= (nextTenth * total) / 10) {
+        log.info({ study, done: value, total, detail }, 'progress');
+        nextTenth = Math.floor((value * 10) / total) + 1;
+      }
     },
     done() {
       if (bar) bar.update(bar.getTotal(), { study, detail: 'done' });

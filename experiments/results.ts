@@ -61,6 +61,8 @@ export interface StudyResult {
   comparisons: ComparisonResult[];
   /** Tuning studies: evaluations per tuner run, the searched knobs and the workload seeds. */
   budget?: number;
+  /** The scale the tuners saw the metric on ('log': they optimised log(metric)). */
+  tuner_scale?: 'linear' | 'log';
   space?: { name: string; domain: string }[];
   train_seeds?: number[];
   test_seeds?: number[];
@@ -88,7 +90,8 @@ export function mean(xs: readonly number[]): number {
 
 /** Sample standard deviation (n - 1 in the denominator); 0 for fewer than two values. */
 export function std(xs: readonly number[]): number {
-  if (xs.length < 2) return 0;
+  // Equal values have no spread; computing it would leave rounding noise (1e-16).
+  if (xs.length < 2 || xs.every((x) => x === xs[0])) return 0;
   const m = mean(xs);
   return Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (xs.length - 1));
 }

@@ -91,6 +91,11 @@ export interface TuningStudySpec<W> {
   /** The search space (default: the objective's knobs); may narrow a knob's domain. */
   space?(objective: KnobObjective): readonly KnobSpec[];
   /**
+   * The scale the tuners see the metric on (default 'linear'): 'log' hands them log(metric),
+   * see objectives.ts logMetricObjective. Results stay in the metric's own units.
+   */
+  tunerScale?: 'linear' | 'log';
+  /**
    * Workload seeds of the training objective: every evaluation during tuning is the mean over
    * these, so the tuners, the baselines and the oracle all see one deterministic function.
    */

@@ -9,6 +9,7 @@ import type { KnobSpec, KnobValues } from '../knobs/index.ts';
 import { tune, type ObjectiveSpec } from '../learners/core/index.ts';
 import { GridSearch } from '../learners/tuners/index.ts';
 import { addOracleGaps, compare } from './derived.ts';
+import { logMetricObjective } from './objectives.ts';
 import type { Reporter } from './progress.ts';
 import {
   bestContender,
@@ -87,6 +88,21 @@ function valueOf(m: Metrics, metric: string, who: string): number {
   return v;
 }
 
+/** The best-so-far trajectory of a run and its best evaluation (the first of equals). */
+function bestSoFar(
+  evals: readonly { values: KnobValues; value: number }[],
+  direction: ObjectiveSpec['direction'],
+): { trajectory: number[]; best: { values: KnobValues; value: number } } {
+  const first = evals[0];
+  if (!first) throw new RangeError('a tuner run made no evaluations');
+  let best = first;
+  const trajectory = evals.map((e) => {
+    if (better(direction, e.value, best.value)) best = e;
+    return best.value;
+  });
+  return { trajectory, best };
+}
+
 function describeDomain(k: KnobSpec): string {
   if (k.type === 'enum') return k.values.join(' | ');
   if (k.type === 'bool') return 'true | false';
@@ -127,6 +143,8 @@ export async function runTuningStudy<W>(
   const space = spec.space?.(inner) ?? inner.knobs;
   const objective = inner.objective;
   const { metric, direction } = objective;
+  // What the tuners optimise; every entry is still scored on `metric` itself.
+  const tuned = spec.tunerScale === 'log' ? logMetricObjective(inner) : inner;
   // A quick run scores on one held-out seed: it checks the plumbing, not generalisation.
   const testSeeds = (spec.testSeeds ?? []).slice(0, ctx.quick ? 1 : undefined);
   const pGrid = spec.oracle
@@ -140,7 +158,7 @@ export async function runTuningStudy<W>(
     spec.learners.length * seeds.length * budget;
   reporter.progress.start(spec.name, total);
   let detail = '';
-  const train = fixedObjective(inner, spec.trainSeeds, () => reporter.progress.tick(1, detail));
+  const train = fixedObjective(tuned, spec.trainSeeds, () => reporter.progress.tick(1, detail));
   const test = fixedObjective(inner, testSeeds.length > 0 ? testSeeds : spec.trainSeeds);
   const testScore = async (values: KnobValues): Promise<number> =>
     valueOf(await test.evaluate(values), metric, 'held-out evaluation');
@@ -202,19 +220,20 @@ export async function runTuningStudy<W>(
     const tests: number[] = [];
     for (const seed of seeds) {
       detail = `${l.name} seed ${seed}`;
-      const tuner = l.make({ knobs: space, objective, seed });
+      const tuner = l.make({ knobs: space, objective: tuned.objective, seed });
       const r = await tune(tuner, train.asKnobObjective(), budget, seed);
-      // The run's answer is the configuration with the best value it observed; the objective
-      // is deterministic, so that value is exact (no winner's curse from noise).
-      const bestEval = r.evaluations.reduce((a, e) =>
-        better(direction, e.value, a.value) ? e : a,
-      );
       // A finite grid may stop early; the bar still counts the budget it was given.
       reporter.progress.tick(budget - r.evaluations.length, detail);
-      values.push(bestEval.value);
-      trajectories.push(r.trajectory);
-      configs.push(bestEval.values);
-      if (testSeeds.length > 0) tests.push(await testScore(bestEval.values));
+      // The run's answer is the configuration with the best value it observed; the objective
+      // is deterministic, so that value is exact (no winner's curse from noise).
+      const run = bestSoFar(
+        r.evaluations.map((e) => ({ values: e.values, value: valueOf(e.metrics, metric, l.name) })),
+        direction,
+      );
+      values.push(run.best.value);
+      trajectories.push(run.trajectory);
+      configs.push(run.best.values);
+      if (testSeeds.length > 0) tests.push(await testScore(run.best.values));
     }
     entries.push({
       name: l.name,
@@ -251,6 +270,7 @@ export async function runTuningStudy<W>(
     ...(oracle ? { oracle } : {}),
     comparisons: compare(entries, direction, spec.comparisons),
     budget,
+    tuner_scale: spec.tunerScale ?? 'linear',
     space: space.map((k) => ({ name: k.name, domain: describeDomain(k) })),
     train_seeds: [...spec.trainSeeds],
     test_seeds: [...testSeeds],

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
+import { messagingObjective, traceSource } from '../envs/messaging/index.ts';
 import { runExpCommand } from '../experiments/command.ts';
 import type { ExperimentResult } from '../experiments/results.ts';
 import { runExperiment } from '../experiments/runner.ts';
@@ -118,6 +119,29 @@ describe('experiments on traces outside the repository', () => {
     });
     expect(r.workload.trace).toEqual({ path: file, format });
     finite(r);
+  });
+
+  it('reports tuners in the metric itself when they tune on its log', async () => {
+    const trace = { path: files.azure, format: 'azure' };
+    const r = await runExperiment(EXPERIMENTS['messaging']!, {
+      quick: true,
+      seeds: 2,
+      budget: 6,
+      trace,
+    });
+    const study = r.studies[0]!;
+    expect(study.tuner_scale).toBe('log');
+    // Re-evaluate each run's final configuration on the training seed: the reported value is
+    // objective_ms there, not its log.
+    const objective = messagingObjective(
+      await traceSource(files.azure, undefined, { maxRows: 1_000 }),
+    );
+    for (const e of study.results.filter((x) => x.kind === 'learner')) {
+      for (const [i, config] of (e.configs ?? []).entries()) {
+        const m = await objective.evaluate(config, study.train_seeds![0]!);
+        expect(e.seeds[i]!.value).toBeCloseTo(m['objective_ms']!, 9);
+      }
+    }
   });
 
   it('replays a fixed jobs trace at the offered load asked for', async () => {

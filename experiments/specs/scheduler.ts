@@ -47,6 +47,8 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
       unit: 's',
       note: 'Mean job completion time of the jobs of one workload draw; lost jobs count until the end.',
       objective: objectiveOf,
+      // The metric spans orders of magnitude across the space: tuners see its log.
+      tunerScale: 'log',
       trainSeeds: [1001],
       testSeeds: [2001, 2002, 2003],
       baselines: SCHEDULER_POLICIES.map((p) => ({ name: p, values: { 'scheduler.policy': p } })),
