@@ -1,4 +1,4 @@
-import { closeSync, mkdtempSync, openSync, readSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -7,7 +7,13 @@ import { checkEnv } from '../envs/core/index.ts';
 import { loadAlibabaGpu, loadAlibabaNodes } from '../envs/loaders/jobs-alibaba.ts';
 import { JobTraceError, sharedTrace } from '../envs/loaders/jobs-common.ts';
 import { loadJobsCsv } from '../envs/loaders/jobs-csv.ts';
-import { loadTpchDags, tpchWorkload } from '../envs/loaders/jobs-tpch.ts';
+import {
+  TPCH_DURATIONS_FILE,
+  TPCH_STAGES_FILE,
+  loadTpchDags,
+  loadTpchDurations,
+  tpchWorkload,
+} from '../envs/loaders/jobs-tpch.ts';
 import {
   ClusterSim,
   SCHEDULER_KNOB_NAMES,
@@ -269,13 +275,13 @@ describe('replay and metrics', () => {
   };
 
   it('the same seed gives identical results; another seed does not', () => {
-    const w = syntheticWorkload({ jobs: 60, workers, seed: 3 });
+    const w = syntheticWorkload({ jobs: 30, workers, seed: 3 });
     const a = simulate(w, createSchedulingPolicy('fair'), { workers, config: { ...cfg, seed: 5 } });
     const b = simulate(w, createSchedulingPolicy('fair'), { workers, config: { ...cfg, seed: 5 } });
     const c = simulate(w, createSchedulingPolicy('fair'), { workers, config: { ...cfg, seed: 6 } });
     expect(b).toEqual(a);
     expect(c).not.toEqual(a);
-    expect(syntheticWorkload({ jobs: 60, workers, seed: 3 })).toEqual(w);
+    expect(syntheticWorkload({ jobs: 30, workers, seed: 3 })).toEqual(w);
   });
 
   it('computes Jain’s index by hand', () => {
@@ -335,7 +341,7 @@ describe('replay and metrics', () => {
 
 describe('gym env and knob objective', () => {
   it('passes checkEnv', () => {
-    expect(checkEnv(() => new SchedulerEnv({ window: 8 }), { maxSteps: 300 })).toBeGreaterThan(0);
+    expect(checkEnv(() => new SchedulerEnv({ window: 8 }), { maxSteps: 150 })).toBeGreaterThan(0);
   });
 
   it('always taking the oldest fitting task replays FIFO; the return is minus the total job time', () => {
@@ -434,6 +440,9 @@ describe('loaders', () => {
     ]);
     expect(dags[0]?.stages[2]?.parents).toEqual([0, 1]);
     expect(Array.from(dags[0]?.stages[0]?.samples ?? [])).toEqual([100, 300]);
+    // The durations are parsed once per file and process.
+    expect(loadTpchDurations(durations)).toBe(loadTpchDurations(durations));
+    expect(existsSync(TPCH_STAGES_FILE) && existsSync(TPCH_DURATIONS_FILE)).toBe(true);
     const workers = uniformWorkers(2, { cpu: 1, memMb: 1, gpu: 0 });
     const w = tpchWorkload({
       stagesFile: stages,

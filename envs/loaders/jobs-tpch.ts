@@ -3,9 +3,9 @@
 // ids) and a gzipped CSV of measured task durations (`scale,query,stage,...,duration_ms`). A
 // workload draws DAGs uniformly over (scale, query) as Decima does, each task's duration
 // uniformly from its stage's measured samples, and Poisson arrivals rescaled to a target load.
-import { statSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { readFileSync } from 'node:fs';
 import { createRng } from '../core/index.ts';
 import { rescaleToLoad } from '../scheduler/load.ts';
 import type { JobSpec, StageSpec, Workload, WorkerSpec } from '../scheduler/types.ts';
@@ -48,12 +48,13 @@ export function loadTpchDurations(file: string = TPCH_DURATIONS_FILE): Map<strin
   } catch (err) {
     throw new JobTraceError(file, 0, `cannot read: ${(err as Error).message}`);
   }
-  const hit = durationCache.get(file);
+  const key = resolve(file);
+  const hit = durationCache.get(key);
   if (hit && hit.size === st.size && hit.mtimeMs === st.mtimeMs) return hit.samples;
   const raw = readFileSync(file);
   const buf = file.endsWith('.gz') ? gunzipSync(raw) : raw;
   const samples = parseDurations(file, buf);
-  durationCache.set(file, { size: st.size, mtimeMs: st.mtimeMs, samples });
+  durationCache.set(key, { size: st.size, mtimeMs: st.mtimeMs, samples });
   return samples;
 }
 

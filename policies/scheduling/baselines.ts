@@ -6,8 +6,12 @@ import { greedyAssign, type Ranking } from './greedy.ts';
 import { ScoredPolicy } from './scored.ts';
 import type { Assignment, SchedulingPolicy, TaskView, WorkerView } from './types.ts';
 
-/** First come, first served: job submission order, then readiness. */
-export const fifo = (p?: PlacementPolicy): SchedulingPolicy => new ScoredPolicy('fifo', () => 0, p);
+/**
+ * First come, first served: job submission order, then readiness. (The score is the tie-break's
+ * first key; scoring it settles most comparisons without reaching the tie-break.)
+ */
+export const fifo = (p?: PlacementPolicy): SchedulingPolicy =>
+  new ScoredPolicy('fifo', (t) => -t.submittedAt, p);
 
 /** Shortest estimated task first; tasks without an estimate go last. */
 export const sjf = (p?: PlacementPolicy): SchedulingPolicy =>
