@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
     help: 'replay a cache trace under a policy and size',
     load: () => import('./commands/sim-cache.ts'),
   },
+  serve: {
+    help: 'run the API server and dashboard against an existing Redis',
+    load: () => import('./commands/serve.ts'),
+  },
   knobs: {
     help: 'list, get, history, audit, set, rollback, pin, unpin, freeze, unfreeze',
     load: () => import('./commands/knobs.ts'),

@@ -3,6 +3,7 @@
 // services, the control loop and the API server. stop() undoes everything in reverse order.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { serveApi, type ServedApi } from './api/serve.ts';
 import { KnobTable } from './knobs/table.ts';
 import type { Logger } from './log.ts';
 import { connect, type RedisClient, type RedisTarget } from './redis/connect.ts';
@@ -16,6 +17,8 @@ export interface NodeOptions {
   dataDir: string;
   prefix?: string;
   log: Logger;
+  /** Serve the API and dashboard (default true). */
+  api?: boolean;
 }
 
 export interface KnobosNode {
@@ -26,6 +29,7 @@ export interface KnobosNode {
   /** The embedded Redis, when this node started one. */
   managed?: ManagedRedis;
   target: RedisTarget;
+  api?: ServedApi;
   stop(): Promise<void>;
 }
 
@@ -54,6 +58,10 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   const knobs = new KnobTable(redis, { keys });
   const { created } = await knobs.seed('knobos-start');
   log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
+  const api =
+    opts.api === false
+      ? undefined
+      : await serveApi({ redis, knobs, log: log.child({ component: 'api' }) });
   return {
     redis,
     keys,
@@ -61,7 +69,9 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     features,
     target,
     ...(managed ? { managed } : {}),
+    ...(api ? { api } : {}),
     stop: async () => {
+      await api?.close();
       redis.disconnect();
       await managed?.stop();
       log.info('stopped');

@@ -40,6 +40,21 @@ export async function run(argv: string[]): Promise<number> {
       `  npx knobos knobs history scheduler.policy`,
       `  npx knobos knobs set scheduler.policy sjf --base ${rows.find((r) => r.name === 'scheduler.policy')?.version ?? 1} --reason "try sjf"`,
       `  redis-cli -p ${node.managed?.port ?? '<port>'} hgetall '${node.keys.knobRow('scheduler.policy')}'`,
+      ...(node.api
+        ? [
+            `Dashboard: ${node.api.dashboardUrl}`,
+            `API docs:  ${node.api.url}/docs`,
+            ...(node.api.generatedAdminToken
+              ? [
+                  `Admin token for this run (paste it into the dashboard; set KNOBOS_ADMIN_TOKEN to choose your own):`,
+                  `  ${node.api.generatedAdminToken}`,
+                ]
+              : []),
+            ...(node.api.authMode === 'off'
+              ? ['WARNING: API authentication is off (KNOBOS_AUTH=off).']
+              : []),
+          ]
+        : []),
       'Ctrl-C stops it.',
       '',
     ].join('\n'),

@@ -1,0 +1,37 @@
+// `knobos serve`: the API server and dashboard against an existing Redis (REDIS_URL,
+// KNOBOS_REDIS_CLUSTER, --redis, or the embedded one `knobos start` runs).
+import { parseArgs } from 'node:util';
+import { serveApi } from '../../controlplane/api/serve.ts';
+import { KnobTable } from '../../controlplane/knobs/table.ts';
+import { createLogger } from '../../controlplane/log.ts';
+import { connect } from '../../controlplane/redis/connect.ts';
+import { keysFromEnv, resolveTarget } from '../context.ts';
+
+export async function run(argv: string[]): Promise<number> {
+  const { values: o } = parseArgs({ args: argv, options: { redis: { type: 'string' } } });
+  const log = createLogger('knobos-serve');
+  // Not connectCli: a server retries while Redis is away instead of failing fast.
+  const redis = connect(resolveTarget(o.redis), { name: 'knobos-api' });
+  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
+  const knobs = new KnobTable(redis, { keys: keysFromEnv() });
+  await knobs.seed('knobos-serve'); // creates only missing knobs
+  const api = await serveApi({ redis, knobs, log: log.child({ component: 'api' }) });
+  process.stdout.write(
+    [
+      `Dashboard: ${api.dashboardUrl}`,
+      `API docs:  ${api.url}/docs`,
+      ...(api.generatedAdminToken ? [`Admin token for this run: ${api.generatedAdminToken}`] : []),
+      'Ctrl-C stops it.',
+      '',
+    ].join('\n'),
+  );
+  const stop = async () => {
+    await api.close();
+    redis.disconnect();
+    process.exit(0);
+  };
+  process.once('SIGINT', () => void stop());
+  process.once('SIGTERM', () => void stop());
+  await new Promise(() => {});
+  return 0;
+}
