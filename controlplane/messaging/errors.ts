@@ -77,3 +77,22 @@ export class ShrinkRefusedError extends KnobosError {
     );
   }
 }
+
+/** A handler wrote to an output key that holds another type (e.g. HSET on a counter). */
+export class OutputTypeError extends KnobosError {
+  readonly code = 'KNOBOS_MESSAGING_OUTPUT_TYPE';
+  readonly status = 422;
+  constructor(
+    readonly key: string,
+    readonly needed: string,
+    readonly found: string,
+  ) {
+    super(`messaging: output key ${key} holds a ${found}; the write needs a ${needed}`, {
+      field: 'output',
+      rule: 'key_type',
+      key,
+      needed,
+      found,
+    });
+  }
+}

@@ -13,7 +13,15 @@ import { Output } from './output.ts';
 import { messagingScripts } from './scripts.ts';
 import type { MessagingTelemetry } from './telemetry.ts';
 import type { TopicInfo } from './topics.ts';
-import { COMMIT_RESULT, commitCall, decodeEntry, type CommitItem, type Message } from './wire.ts';
+import { OutputTypeError } from './errors.ts';
+import {
+  COMMIT_OUTPUT_TYPE,
+  COMMIT_RESULT,
+  commitCall,
+  decodeEntry,
+  type CommitItem,
+  type Message,
+} from './wire.ts';
 
 export type Handler = (message: Message, out: Output) => void | Promise<void>;
 
@@ -30,6 +38,8 @@ export interface BatchEvent {
   deadLettered: number;
   /** Handler calls that threw (those messages stay pending and are retried). */
   failed: number;
+  /** Applied messages one of whose writes failed (see commit.lua). */
+  writeErrors: number;
 }
 
 /** Settings shared by the partition workers of one consumer. */
@@ -224,7 +234,8 @@ export class PartitionWorker {
     for (const message of msgs) {
       const out = new Output();
       try {
-        await ctx.handler(message, out);
+        const pending = ctx.handler(message, out);
+        if (pending) await pending; // a synchronous handler costs no microtask per message
         items.push({ kind: 'apply', message, writes: out.writes });
       } catch (err) {
         failed++;
@@ -234,7 +245,8 @@ export class PartitionWorker {
         }
       }
     }
-    const results = items.length > 0 ? await this.commit(items) : [];
+    const { order, results } =
+      items.length > 0 ? await this.commitIsolating(items) : { order: [], results: [] };
     const ev: BatchEvent = {
       topic: ctx.topic,
       partition: this.partition,
@@ -245,15 +257,18 @@ export class PartitionWorker {
       stale: 0,
       deadLettered: 0,
       failed,
+      writeErrors: 0,
     };
     const now = ctx.clock.now();
     results.forEach((r, i) => {
-      if (r === COMMIT_RESULT.applied) {
+      if (r === COMMIT_RESULT.applied || r === COMMIT_RESULT.writeFailed) {
         ev.applied++;
-        ctx.telemetry.metrics.observe(
-          'e2e_latency_ms',
-          now - (items[i] as CommitItem).message.publishedAt,
-        );
+        if (r === COMMIT_RESULT.writeFailed) {
+          ev.writeErrors++;
+          ctx.log.warn({ id: (order[i] as CommitItem).message.id }, 'a handler write failed');
+        }
+        const publishedAt = (order[i] as CommitItem).message.publishedAt;
+        ctx.telemetry.metrics.observe('e2e_latency_ms', now - publishedAt);
       } else if (r === COMMIT_RESULT.duplicate) ev.duplicates++;
       else if (r === COMMIT_RESULT.stale) ev.stale++;
       else if (r === COMMIT_RESULT.dead) ev.deadLettered++;
@@ -265,6 +280,7 @@ export class PartitionWorker {
     if (ev.stale > 0) m.inc('stale', ev.stale);
     if (ev.deadLettered > 0) m.inc('dead_lettered', ev.deadLettered);
     if (failed > 0) m.inc('handler_errors', failed);
+    if (ev.writeErrors > 0) m.inc('write_errors', ev.writeErrors);
     m.observe('consume_batch_size', msgs.length);
     ctx.onBatch(ev);
   }
@@ -274,13 +290,15 @@ export class PartitionWorker {
    * that did apply comes back as duplicates. Gives up after commitAttempts (the messages stay
    * pending and are taken over after the visibility timeout).
    */
-  private async commit(items: readonly CommitItem[]): Promise<number[]> {
+  private async commit(
+    items: readonly CommitItem[],
+  ): Promise<{ order: CommitItem[]; results: number[] }> {
     const { ctx } = this;
     const info = ctx.topicInfo();
     const k = ctx.keys;
     for (let attempt = 1; ; attempt++) {
       const now = ctx.clock.now();
-      const { keys, argv } = commitCall(
+      const { keys, argv, order } = commitCall(
         [
           this.stream,
           k.done(ctx.topic, this.partition, ctx.group),
@@ -296,20 +314,56 @@ export class PartitionWorker {
         items,
         (name) => k.output(ctx.topic, this.partition, name),
       );
+      let reply: unknown[];
       try {
-        const reply = await messagingScripts.run(ctx.redis, 'commit', keys, argv);
-        return reply.slice(1).map(Number);
+        reply = await messagingScripts.run(ctx.redis, 'commit', keys, argv);
       } catch (err) {
         if (attempt >= ctx.commitAttempts || !this.running) {
           ctx.log.warn(
             { err: (err as Error).message, partition: this.partition },
             'commit gave up',
           );
-          return [];
+          return { order, results: [] };
         }
         await sleep(25 * 2 ** attempt);
+        continue;
       }
+      if (Number(reply[0]) === COMMIT_OUTPUT_TYPE) {
+        const key = keys[Number(reply[1]) - 1] ?? '?';
+        throw new OutputTypeError(key, String(reply[2]), String(reply[3]));
+      }
+      return { order, results: reply.slice(1).map(Number) };
     }
+  }
+
+  /**
+   * Commits a batch; when a write's key has the wrong type (nothing was done), commits the
+   * messages one by one instead and dead-letters the ones at fault, so one bad message does
+   * not hold back its batch.
+   */
+  private async commitIsolating(
+    items: readonly CommitItem[],
+  ): Promise<{ order: CommitItem[]; results: number[] }> {
+    try {
+      return await this.commit(items);
+    } catch (err) {
+      if (!(err instanceof OutputTypeError)) throw err;
+    }
+    const order: CommitItem[] = [];
+    const results: number[] = [];
+    for (const item of items) {
+      let one: { order: CommitItem[]; results: number[] };
+      try {
+        one = await this.commit([item]);
+      } catch (err) {
+        if (!(err instanceof OutputTypeError)) throw err;
+        const reason = `output: ${err.message}`.slice(0, 200);
+        one = await this.commit([{ kind: 'dead', message: item.message, reason }]);
+      }
+      order.push(...one.order);
+      results.push(...one.results);
+    }
+    return { order, results };
   }
 }
 
@@ -324,5 +378,6 @@ function emptyBatch(topic: string, partition: number, deadLettered: number): Bat
     stale: 0,
     deadLettered,
     failed: 0,
+    writeErrors: 0,
   };
 }

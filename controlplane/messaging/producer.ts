@@ -25,7 +25,7 @@ import { messagingScripts } from './scripts.ts';
 import { MessagingTelemetry } from './telemetry.ts';
 import { TopicCache } from './topic-cache.ts';
 import { Topics, type TopicInfo } from './topics.ts';
-import { parsePublishReply, publishArgv, type Outgoing, type Published } from './wire.ts';
+import { checkPublishReply, publishArgv, type Outgoing, type Published } from './wire.ts';
 
 export interface ProducerOptions {
   redis: RedisClient;
@@ -60,8 +60,7 @@ export interface PublishResult extends Published {
   partition: number;
 }
 
-interface Waiting {
-  out: Outgoing;
+interface Waiting extends Outgoing {
   resolve: (r: PublishResult) => void;
   reject: (e: Error) => void;
 }
@@ -83,10 +82,12 @@ export interface FlushEvent {
 }
 
 const MAX_KEY_CHARS = 256;
+const NO_OPTIONS: PublishOptions = {};
 
 export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   readonly id: string;
-  private readonly lanes = new Map<string, Lane>();
+  /** Per topic, the lanes by partition. */
+  private readonly lanes = new Map<string, Lane[]>();
   private readonly cache: TopicCache;
   private readonly clock: Clock;
   private readonly log: Logger;
@@ -102,7 +103,7 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   private idleWaiters: (() => void)[] = [];
   private readonly onKnob = (e: KnobChangeEvent) => {
     if (e.name === 'messaging.batch_size' || e.name === 'messaging.linger_ms') {
-      for (const lane of this.lanes.values()) this.rearm(lane);
+      for (const lane of this.allLanes()) this.rearm(lane);
     }
   };
 
@@ -136,23 +137,30 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
     return this.opts.knobs.get<number>('messaging.linger_ms');
   }
 
-  async publish(topic: string, data: string, opts: PublishOptions = {}): Promise<PublishResult> {
-    if (this.closed) throw new ProducerClosedError();
-    if (typeof data !== 'string') throw new MessagingOptionError('data', 'must be a string');
-    if (opts.key !== undefined && (opts.key.length === 0 || opts.key.length > MAX_KEY_CHARS)) {
-      throw new MessagingOptionError('key', `must be 1-${MAX_KEY_CHARS} characters`);
+  /** Resolves once Redis has acknowledged the message's batch; rejects with a typed error. */
+  publish(topic: string, data: string, opts: PublishOptions = NO_OPTIONS): Promise<PublishResult> {
+    if (this.closed) return Promise.reject(new ProducerClosedError());
+    if (typeof data !== 'string')
+      return Promise.reject(new MessagingOptionError('data', 'must be a string'));
+    const key = opts.key;
+    if (key !== undefined && (key.length === 0 || key.length > MAX_KEY_CHARS))
+      return Promise.reject(
+        new MessagingOptionError('key', `must be 1-${MAX_KEY_CHARS} characters`),
+      );
+    if (this.outstanding >= this.maxBuffered)
+      return Promise.reject(new BackpressureError(this.outstanding));
+    const info = this.cache.peek(topic);
+    // First publish to a topic: load its row, then publish (the hot path stays synchronous).
+    if (!info) return this.cache.get(topic).then(() => this.publish(topic, data, opts));
+    let lane: Lane;
+    try {
+      lane = this.lane(topic, this.route(info, opts));
+    } catch (err) {
+      return Promise.reject(err as Error);
     }
-    if (this.outstanding >= this.maxBuffered) throw new BackpressureError(this.outstanding);
-    const info = this.cache.peek(topic) ?? (await this.cache.get(topic));
-    const partition = this.route(info, opts);
-    const lane = this.lane(topic, partition);
     this.outstanding++;
     return new Promise<PublishResult>((resolve, reject) => {
-      lane.queue.push({
-        out: { key: opts.key, enqueuedAt: this.clock.now(), data },
-        resolve,
-        reject,
-      });
+      lane.queue.push({ key, enqueuedAt: this.clock.now(), data, resolve, reject });
       this.pump(lane);
     });
   }
@@ -174,13 +182,18 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   }
 
   private lane(topic: string, partition: number): Lane {
-    const name = `${topic}/${partition}`;
-    let lane = this.lanes.get(name);
+    let lanes = this.lanes.get(topic);
+    if (!lanes) this.lanes.set(topic, (lanes = []));
+    let lane = lanes[partition];
     if (!lane) {
       lane = { topic, partition, queue: new Fifo(), timer: undefined, sending: false, seq: 0 };
-      this.lanes.set(name, lane);
+      lanes[partition] = lane;
     }
     return lane;
+  }
+
+  private *allLanes(): Generator<Lane> {
+    for (const lanes of this.lanes.values()) for (const l of lanes) if (l) yield l;
   }
 
   /** Sends a batch when one is due; otherwise makes sure a linger timer is armed. */
@@ -188,7 +201,7 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
     if (lane.sending || lane.queue.size === 0) return;
     const size = this.batchSize();
     const oldest = lane.queue.peek() as Waiting;
-    const waitedMs = this.clock.now() - oldest.out.enqueuedAt;
+    const waitedMs = this.clock.now() - oldest.enqueuedAt;
     const linger = this.lingerMs();
     if (lane.queue.size >= size || waitedMs >= linger || this.draining > 0) {
       if (lane.timer) clearTimeout(lane.timer);
@@ -216,20 +229,26 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
     lane.sending = true;
     lane.seq++;
     try {
-      const results = await this.write(lane, batch);
+      const reply = await this.write(lane, batch);
       let duplicates = 0;
-      results.forEach((r, i) => {
+      for (let i = 0; i < batch.length; i++) {
         const w = batch[i] as Waiting;
-        if (r.duplicate) duplicates++;
-        else
+        const duplicate = Number(reply[3 + i * 2]) === 1;
+        if (duplicate) duplicates++;
+        else if (this.telemetry.sampleArrival())
           this.telemetry.arrivals.record({
             topic: lane.topic,
             partition: lane.partition,
-            t_ms: w.out.enqueuedAt,
-            bytes: Buffer.byteLength(w.out.data),
+            t_ms: w.enqueuedAt,
+            bytes: Buffer.byteLength(w.data),
           });
-        w.resolve({ ...r, topic: lane.topic, partition: lane.partition });
-      });
+        w.resolve({
+          id: String(reply[2 + i * 2]),
+          duplicate,
+          topic: lane.topic,
+          partition: lane.partition,
+        });
+      }
       const m = this.telemetry.metrics;
       m.inc('produced', batch.length - duplicates);
       if (duplicates > 0) m.inc('publish_duplicates', duplicates);
@@ -251,7 +270,8 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
     }
   }
 
-  private async write(lane: Lane, batch: readonly Waiting[]): Promise<Published[]> {
+  /** One publish.lua call for the batch, retried with the same sequence number; its reply. */
+  private async write(lane: Lane, batch: readonly Waiting[]): Promise<unknown[]> {
     const info = await this.cache.get(lane.topic);
     const k = this.opts.keys;
     const keys = [
@@ -259,7 +279,6 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
       k.publishIds(lane.topic, lane.partition),
       k.publishAt(lane.topic, lane.partition),
     ];
-    const outs = batch.map((w) => w.out);
     for (let attempt = 1; ; attempt++) {
       const now = this.clock.now();
       const argv = publishArgv(
@@ -272,11 +291,12 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
           seqKey: this.id,
           seq: lane.seq,
         },
-        outs,
+        batch,
       );
       try {
         const reply = await messagingScripts.run(this.opts.redis, 'publish', keys, argv);
-        return parsePublishReply(reply, batch.length);
+        checkPublishReply(reply, batch.length);
+        return reply;
       } catch (err) {
         if (attempt >= this.maxAttempts)
           throw new PublishFailedError(lane.topic, lane.partition, attempt, err as Error);
@@ -290,7 +310,7 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   async flush(): Promise<void> {
     this.draining++;
     try {
-      for (const lane of this.lanes.values()) this.rearm(lane);
+      for (const lane of this.allLanes()) this.rearm(lane);
       if (this.outstanding > 0) await new Promise<void>((r) => this.idleWaiters.push(r));
     } finally {
       this.draining--;

@@ -22,9 +22,18 @@ export interface MessagingTelemetryOptions {
 
 export class MessagingTelemetry {
   readonly metrics: Telemetry;
+  /** Arrival records; call sampleArrival() first (sampling here spares building the record). */
   readonly arrivals: TraceWriter;
+  private readonly sampleRate: number;
+  private readonly rand: () => number;
 
   constructor(opts: MessagingTelemetryOptions) {
+    this.sampleRate = opts.traceSampleRate ?? 0.01;
+    this.rand = opts.rand ?? Math.random;
+    if (!(this.sampleRate >= 0 && this.sampleRate <= 1))
+      throw new Error(
+        `messaging telemetry: traceSampleRate must be in [0, 1], got ${this.sampleRate}`,
+      );
     const common = {
       redis: opts.redis,
       keys: opts.keys,
@@ -39,8 +48,13 @@ export class MessagingTelemetry {
     this.arrivals = new TraceWriter({
       ...common,
       kind: ARRIVALS_TRACE,
-      sampleRate: opts.traceSampleRate ?? 0.01,
+      sampleRate: 1,
     });
+  }
+
+  /** Whether to record this arrival (true for a traceSampleRate fraction of calls). */
+  sampleArrival(): boolean {
+    return this.sampleRate >= 1 || (this.sampleRate > 0 && this.rand() < this.sampleRate);
   }
 
   start(): this {

@@ -87,50 +87,65 @@ export interface Published {
   duplicate: boolean;
 }
 
-export function parsePublishReply(reply: readonly unknown[], n: number): Published[] {
-  const out: Published[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = reply[2 + i * 2];
-    if (typeof id !== 'string') throw new Error(`publish.lua: reply too short for ${n} messages`);
-    out.push({ id, duplicate: Number(reply[3 + i * 2]) === 1 });
-  }
-  return out;
+/**
+ * publish.lua's reply is { 0, batch duplicate, id_1, duplicate_1, ... }; read in place by the
+ * producer (one object per message less on the hot path). Checks it covers the batch.
+ */
+export function checkPublishReply(reply: readonly unknown[], n: number): void {
+  if (reply.length !== 2 + 2 * n || typeof reply[2 + 2 * (n - 1)] !== 'string')
+    throw new Error(`publish.lua: reply of ${reply.length} values for ${n} messages`);
 }
 
 /** A message to apply (with its writes) or to dead-letter. */
 export type CommitItem =
-  | { kind: 'apply'; message: Message; writes: readonly Write[] }
-  | { kind: 'dead'; message: Message; reason: string };
+  | { kind: 'apply'; message: Message; writes: readonly Write[]; reason?: never }
+  | { kind: 'dead'; message: Message; reason: string; writes?: never };
 
-export const COMMIT_RESULT = { applied: 1, duplicate: 2, stale: 3, dead: 4 } as const;
+export const COMMIT_RESULT = {
+  applied: 1,
+  duplicate: 2,
+  stale: 3,
+  dead: 4,
+  /** Applied, but one of its writes failed (e.g. INCRBY on a non-number). */
+  writeFailed: 5,
+} as const;
+
+/** commit.lua's code for a write whose key holds another type (nothing was done). */
+export const COMMIT_OUTPUT_TYPE = -10;
 
 /**
- * KEYS and ARGV of commit.lua. `outputKey` maps a write's name to its key in the partition
- * family; each distinct key is passed once.
+ * KEYS and ARGV of commit.lua, and the order its results come back in (messages to apply
+ * first, then messages to dead-letter). `outputKey` maps a write's name to its key in the
+ * partition family; each distinct key is passed once.
  */
 export function commitCall(
   fixedKeys: readonly [stream: string, done: string, dead: string],
-  head: { group: string; now: number; dedupCutoffMs: number; dedupMax: number; deadMaxLen: number },
+  head: {
+    group: string;
+    now: number;
+    dedupCutoffMs: number;
+    dedupMax: number;
+    deadMaxLen: number;
+  },
   items: readonly CommitItem[],
   outputKey: (name: string) => string,
-): { keys: string[]; argv: (string | number)[] } {
+): { keys: string[]; argv: (string | number)[]; order: CommitItem[] } {
   const keys = [...fixedKeys];
   const keyNo = new Map<string, number>();
+  const apply = items.filter((it) => it.kind === 'apply');
+  const dead = items.filter((it) => it.kind === 'dead');
   const argv: (string | number)[] = [
     head.group,
     head.now,
     head.dedupCutoffMs,
     head.dedupMax,
     head.deadMaxLen,
-    items.length,
+    apply.length,
+    dead.length,
   ];
-  for (const it of items) {
+  for (const it of apply) {
     const m = it.message;
-    if (it.kind === 'dead') {
-      argv.push('x', m.id, it.reason, m.deliveries, m.key ?? '', m.data, m.publishedAt);
-      continue;
-    }
-    argv.push('a', m.id, identityOf(m), it.writes.length);
+    argv.push(m.id, m.key !== undefined ? identityOf(m) : '', it.writes.length);
     for (const w of it.writes) {
       let k = keyNo.get(w.name);
       if (k === undefined) {
@@ -140,5 +155,9 @@ export function commitCall(
       argv.push(w.command, k, w.args.length, ...w.args);
     }
   }
-  return { keys, argv };
+  for (const it of dead) {
+    const m = it.message;
+    argv.push(m.id, it.reason, m.deliveries, m.key ?? '', m.data, m.publishedAt);
+  }
+  return { keys, argv, order: [...apply, ...dead] };
 }

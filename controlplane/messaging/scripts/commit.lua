@@ -4,9 +4,13 @@
   table and XACK it; or move a message that ran out of deliveries to the dead-letter stream
   and XACK it. A crash before this script leaves nothing applied (the messages stay pending
   and are redelivered); after it, everything is applied, and a redelivery is recognised:
-  - its identity (producer idempotency key, or stream id) is in the dedup table: duplicate;
+  - its identity (producer idempotency key, or stream id) is in the dedup table (or earlier
+    in this batch): duplicate;
   - it is no longer pending for the group (acknowledged by a consumer whose dedup record has
-    expired, or dead-lettered meanwhile): stale. Neither applies its writes again.
+    expired, dead-lettered, or trimmed away meanwhile): stale. Neither applies its writes.
+  The dedup checks and records are batched (one ZMSCORE, one variadic ZADD); per message
+  there is its XACK (whose reply says whether it was still pending: measured cheaper than
+  asking for the whole batch with XCLAIM JUSTID or XPENDING) and the handler's writes.
 
   Input:
     KEYS[1] the partition stream
@@ -18,71 +22,120 @@
     ARGV[3] dedup cutoff (ms): records older than this are forgotten
     ARGV[4] dedup count bound
     ARGV[5] dead-letter stream MAXLEN ~ bound
-    ARGV[6] n, the number of messages; then per message:
-      'a', stream id, identity, number of writes, then per write:
-           command, output key number (index into KEYS), number of arguments, arguments...
-      'x', stream id, reason, deliveries, identity, payload, enqueue time (ms)
+    ARGV[6] number of messages to apply, ARGV[7] number to dead-letter; then
+      per message to apply: stream id, identity ('' = the stream id), number of writes, and
+           per write: command, output key number (index into KEYS), number of arguments,
+           arguments...
+      per message to dead-letter: stream id, reason, deliveries, idempotency key, payload,
+           enqueue time (ms)
 
   Output:
-    { 0, r_1, ..., r_n } with r = 1 applied, 2 duplicate, 3 stale, 4 dead-lettered
+    { 0, r_1, ..., r_n } in input order, with r = 1 applied, 2 duplicate, 3 stale,
+    4 dead-lettered, 5 applied but a write failed (e.g. INCRBY on a non-number)
+    { -10, key number, type needed, type found } a write's key holds another type; nothing
+    was done
 ]]
 --@include "includes/codes.lua"
 --@include "includes/dedup.lua"
 
--- The writes a handler may make: plain writes to its own keys, nothing that reads or deletes
--- other state or changes the server.
+-- The writes a handler may make (plain writes to its own keys, nothing that reads or deletes
+-- other state or changes the server), with the key type each needs ('' = any).
 local WRITES = {
-  SET = true, INCRBY = true, INCRBYFLOAT = true, HSET = true, HINCRBY = true,
-  HINCRBYFLOAT = true, SADD = true, ZADD = true, ZINCRBY = true, XADD = true,
-  RPUSH = true, PEXPIRE = true,
+  SET = '', INCRBY = 'string', INCRBYFLOAT = 'string', HSET = 'hash', HINCRBY = 'hash',
+  HINCRBYFLOAT = 'hash', SADD = 'set', ZADD = 'zset', ZINCRBY = 'zset', XADD = 'stream',
+  PEXPIRE = '',
 }
+-- A write's key holds another type: nothing was done; the caller finds the message at fault.
+local ERR_OUTPUT_TYPE = -10
+local CHUNK = 1000
 
 local group = ARGV[1]
 local now = ARGV[2]
-local n = tonumber(ARGV[6])
-local out = { OK }
-local a = 7
+local n_apply = tonumber(ARGV[6])
+local n_dead = tonumber(ARGV[7])
 
-for _ = 1, n do
-  local mode = ARGV[a]
-  local id = ARGV[a + 1]
-  if mode == 'a' then
-    local identity = ARGV[a + 2]
-    local nw = tonumber(ARGV[a + 3])
-    a = a + 4
+-- Where each message to apply starts in ARGV, its id and identity. Every write is checked
+-- here (command, key, the key's type), before anything is written: a script cannot roll back
+-- what it already did.
+local starts, ids, identities = {}, {}, {}
+local needs = {}
+local a = 8
+for i = 1, n_apply do
+  starts[i] = a
+  ids[i] = ARGV[a]
+  identities[i] = ARGV[a + 1] ~= '' and ARGV[a + 1] or ARGV[a]
+  local nw = tonumber(ARGV[a + 2])
+  a = a + 3
+  for _ = 1, nw do
+    local cmd, k = ARGV[a], tonumber(ARGV[a + 1])
+    if not WRITES[cmd] or not k or k < 4 or not KEYS[k] then
+      return redis.error_reply('commit: write ' .. tostring(cmd) .. ' to key ' .. tostring(k) .. ' not allowed')
+    end
+    if WRITES[cmd] ~= '' then
+      needs[k] = needs[k] or {}
+      needs[k][WRITES[cmd]] = true
+    end
+    a = a + 3 + tonumber(ARGV[a + 2])
+  end
+end
+local dead_at = a
+for k, wants in pairs(needs) do
+  local t = redis.call('TYPE', KEYS[k])['ok']
+  for want in pairs(wants) do
+    if t ~= 'none' and t ~= want then return { ERR_OUTPUT_TYPE, k, want, t } end
+  end
+end
+
+local out = { OK }
+if n_apply > 0 then
+  local scores = {}
+  for i = 1, n_apply, CHUNK do
+    local got = redis.call('ZMSCORE', KEYS[2], unpack(identities, i, math.min(i + CHUNK - 1, n_apply)))
+    for _, score in ipairs(got) do scores[#scores + 1] = score end
+  end
+  local seen, recorded = {}, {}
+  for i = 1, n_apply do
+    local identity = identities[i]
     local r
-    if redis.call('ZSCORE', KEYS[2], identity) then
-      redis.call('XACK', KEYS[1], group, id)
+    if scores[i] or seen[identity] then
+      redis.call('XACK', KEYS[1], group, ids[i])
       r = 2
-    elseif redis.call('XACK', KEYS[1], group, id) == 0 then
+    elseif redis.call('XACK', KEYS[1], group, ids[i]) == 0 then
       r = 3
     else
       r = 1
-    end
-    for _ = 1, nw do
-      local cmd = ARGV[a]
-      local key = KEYS[tonumber(ARGV[a + 1])]
-      local na = tonumber(ARGV[a + 2])
-      if r == 1 then
-        if not WRITES[cmd] or not key or tonumber(ARGV[a + 1]) < 4 then
-          return redis.error_reply('commit: write ' .. tostring(cmd) .. ' not allowed')
-        end
-        redis.call(cmd, key, unpack(ARGV, a + 3, a + 2 + na))
+      seen[identity] = true
+      recorded[#recorded + 1] = now
+      recorded[#recorded + 1] = identity
+      a = starts[i] + 3
+      for _ = 1, tonumber(ARGV[starts[i] + 2]) do
+        local na = tonumber(ARGV[a + 2])
+        -- What the type check cannot see (INCRBY on a non-number, a key retyped earlier in
+        -- this batch) fails this one write only; the message still counts as applied, so
+        -- dedup and XACK stay consistent with what was done.
+        local res = redis.pcall(ARGV[a], KEYS[tonumber(ARGV[a + 1])], unpack(ARGV, a + 3, a + 2 + na))
+        if type(res) == 'table' and res['err'] then r = 5 end
+        a = a + 3 + na
       end
-      a = a + 3 + na
     end
-    if r == 1 then redis.call('ZADD', KEYS[2], now, identity) end
     out[#out + 1] = r
+  end
+  for i = 1, #recorded, 2 * CHUNK do
+    redis.call('ZADD', KEYS[2], unpack(recorded, i, math.min(i + 2 * CHUNK - 1, #recorded)))
+  end
+end
+
+a = dead_at
+for _ = 1, n_dead do
+  local id = ARGV[a]
+  local fields = { 'group', group, 'id', id, 'reason', ARGV[a + 1], 'deliveries', ARGV[a + 2],
+    'k', ARGV[a + 3], 'd', ARGV[a + 4], 't', ARGV[a + 5], 'at', now }
+  a = a + 6
+  if redis.call('XACK', KEYS[1], group, id) == 1 then
+    redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(fields))
+    out[#out + 1] = 4
   else
-    local fields = { 'group', group, 'id', id, 'reason', ARGV[a + 2], 'deliveries', ARGV[a + 3],
-      'k', ARGV[a + 4], 'd', ARGV[a + 5], 't', ARGV[a + 6], 'at', now }
-    a = a + 7
-    if redis.call('XACK', KEYS[1], group, id) == 1 then
-      redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[5], '*', unpack(fields))
-      out[#out + 1] = 4
-    else
-      out[#out + 1] = 3
-    end
+    out[#out + 1] = 3
   end
 end
 

@@ -53,22 +53,22 @@ for i = 0, n - 1 do
   local key = ARGV[9 + i * 3]
   local t = ARGV[10 + i * 3]
   local data = ARGV[11 + i * 3]
-  local member = 'k:' .. key
-  local id = key ~= '' and redis.call('HGET', KEYS[2], member)
-  if id then
-    out[#out + 1] = id
-    out[#out + 1] = 1
+  local id, dup = nil, 0
+  if key == '' then
+    id = redis.call('XADD', KEYS[1], '*', 'd', data, 't', t)
   else
-    if key ~= '' then
+    local member = 'k:' .. key
+    id = redis.call('HGET', KEYS[2], member)
+    if id then
+      dup = 1
+    else
       id = redis.call('XADD', KEYS[1], '*', 'd', data, 't', t, 'k', key)
       redis.call('HSET', KEYS[2], member, id)
       redis.call('ZADD', KEYS[3], now, member)
-    else
-      id = redis.call('XADD', KEYS[1], '*', 'd', data, 't', t)
     end
-    out[#out + 1] = id
-    out[#out + 1] = 0
   end
+  out[#out + 1] = id
+  out[#out + 1] = dup
   ids[#ids + 1] = id
 end
 

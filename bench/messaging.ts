@@ -1,0 +1,124 @@
+// bench:messaging — exactly-once messages per second through knobos messaging (batching
+// producer; consumer whose handler makes one small write, applied with its dedup record and
+// XACK in one Lua step per batch) against the raw peer on the same Redis in the same run:
+// pipelined XADD, XREADGROUP and one XACK per batch, with no dedup, no writes and no
+// exactly-once. One producer process and one consumer process per peer, 4 partitions,
+// messaging.batch_size = 64. Rounds alternate the peers; each peer's best round counts.
+// Writes bench/results/messaging.json.
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { MessagingKeys } from '../controlplane/messaging/keys.ts';
+import { Topics } from '../controlplane/messaging/topics.ts';
+import { ManagedRedis } from '../controlplane/redis/managed.ts';
+import { Keys } from '../controlplane/store/keys.ts';
+import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { forkChild } from './lib/children.ts';
+import { round } from './lib/stats.ts';
+import type { WorkerConfig, WorkerReport } from './messaging-worker.ts';
+
+const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 100_000);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 2);
+const PARTITIONS = 4;
+const BATCH = 64;
+const WORKER = join(import.meta.dirname, 'messaging-worker.ts');
+
+const json = wantsJson();
+const say = (s: string) => process.stderr.write(s + '\n');
+
+interface RunResult {
+  msgs_per_s: number;
+  seconds: number;
+  duplicates: number;
+}
+
+async function runOnce(
+  server: ManagedRedis,
+  mode: 'knobos' | 'raw',
+  r: number,
+): Promise<RunResult> {
+  const prefix = `bench${r}${mode}`;
+  const keys = new Keys(prefix);
+  const admin = new Redis(server.url);
+  const topic = 'bench';
+  if (mode === 'knobos') {
+    await new KnobTable(admin, { keys }).seed();
+    await new Topics(admin, new MessagingKeys(keys)).ensure(topic, { partitions: PARTITIONS });
+  } else {
+    for (let p = 0; p < PARTITIONS; p++)
+      await admin.xgroup('CREATE', keys.key(`raw:${p}`, 'stream'), 'bench', '0', 'MKSTREAM');
+  }
+  const base = {
+    url: server.url,
+    mode,
+    prefix,
+    topic,
+    partitions: PARTITIONS,
+    messages: MESSAGES,
+    batch: BATCH,
+  };
+  const child = (role: WorkerConfig['role']) =>
+    forkChild<WorkerReport>(WORKER, [JSON.stringify({ ...base, role } satisfies WorkerConfig)]);
+  const consumer = child('consumer');
+  await consumer.ready;
+  const producer = child('producer');
+  await producer.ready;
+  const [c, p] = [await consumer.finish(), await producer.finish()];
+  admin.disconnect();
+  const seconds = (c.endAt - p.startAt) / 1000;
+  say(`  ${mode}: produced in ${(p.endAt - p.startAt) / 1000} s, consumed by ${(c.endAt - p.startAt) / 1000} s`);
+  return {
+    msgs_per_s: Math.round(MESSAGES / seconds),
+    seconds: round(seconds),
+    duplicates: c.duplicates,
+  };
+}
+
+const server = await ManagedRedis.start({ appendfsync: 'everysec' });
+try {
+  const runs: Record<'knobos' | 'raw', RunResult[]> = { knobos: [], raw: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const mode of ['raw', 'knobos'] as const) {
+      const res = await runOnce(server, mode, r);
+      runs[mode].push(res);
+      say(`round ${r + 1} ${mode}: ${res.msgs_per_s} msgs/s (${res.seconds} s)`);
+    }
+  }
+  const best = (rs: RunResult[]) => Math.max(...rs.map((x) => x.msgs_per_s));
+  const knobos = best(runs.knobos);
+  const raw = best(runs.raw);
+  const result = {
+    knobos_msgs_per_s: knobos,
+    raw_msgs_per_s: raw,
+    ratio: round(knobos / raw),
+    messages: MESSAGES,
+    rounds: ROUNDS,
+    partitions: PARTITIONS,
+    batch_size: BATCH,
+    knobos_runs: runs.knobos,
+    raw_runs: runs.raw,
+    knobos_path:
+      'Producer (publish.lua per batch) -> Consumer (XREADGROUP BLOCK; handler INCR through the output API; commit.lua per batch: write + dedup record + XACK)',
+    peer: 'pipelined XADD per batch; XREADGROUP BLOCK; one XACK per batch (no dedup, no writes, not exactly-once)',
+    redis:
+      'managed redis-server, appendfsync everysec, loopback; one producer and one consumer process per peer',
+  };
+  const path = writeResultFile(
+    join(import.meta.dirname, 'results', 'messaging.json'),
+    'bench:messaging',
+    result,
+  );
+  emitResult(
+    [
+      `exactly-once messaging, ${MESSAGES} messages, ${PARTITIONS} partitions, batch ${BATCH} (best of ${ROUNDS}):`,
+      `  knobos  ${knobos} msgs/s`,
+      `  raw     ${raw} msgs/s   (XADD + XREADGROUP + XACK, no exactly-once)`,
+      `  ratio   ${result.ratio} (target >= 0.5)`,
+      `result file: ${path}`,
+    ].join('\n'),
+    result,
+    json,
+  );
+} finally {
+  await server.stop();
+}
