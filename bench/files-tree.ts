@@ -8,7 +8,7 @@ import {
   openSync,
   readdirSync,
   statSync,
-  utimesSync,
+  futimesSync,
 } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -57,9 +57,12 @@ export function writeTree(root: string, files: readonly ImportFile[]): void {
       made.add(dir);
     }
     const fd = openSync(path, 'w');
-    ftruncateSync(fd, f.sizeBytes);
-    closeSync(fd);
-    utimesSync(path, f.mtimeMs / 1000, f.mtimeMs / 1000);
+    try {
+      ftruncateSync(fd, f.sizeBytes);
+      futimesSync(fd, f.mtimeMs / 1000, f.mtimeMs / 1000);
+    } finally {
+      closeSync(fd);
+    }
   }
 }
 
