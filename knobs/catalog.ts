@@ -100,6 +100,19 @@ export const CATALOG: readonly KnobSpec[] = [
     safety: { cooldownMs: MINUTE_MS },
   },
   {
+    name: 'scheduler.policy_version',
+    service: 'scheduler',
+    type: 'int',
+    min: 0,
+    max: 1_000_000,
+    default: 0,
+    unit: 'version',
+    description:
+      "0 = the heuristic named by scheduler.policy; N = version N of the registry's 'scheduler' policy.",
+    cost: 'light',
+    safety: { cooldownMs: MINUTE_MS },
+  },
+  {
     name: 'messaging.batch_size',
     service: 'messaging',
     type: 'int',

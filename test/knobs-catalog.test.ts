@@ -29,6 +29,7 @@ describe('knob catalog', () => {
       'scheduler.retry_limit',
       'scheduler.straggler_threshold',
       'scheduler.speculative_execution',
+      'scheduler.policy_version',
       'messaging.batch_size',
       'messaging.linger_ms',
       'messaging.partitions',
