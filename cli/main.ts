@@ -12,6 +12,10 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
     help: 'replay a cache trace under a policy and size',
     load: () => import('./commands/sim-cache.ts'),
   },
+  'sim scheduler': {
+    help: 'run a job trace through the cluster scheduling simulator',
+    load: () => import('./commands/sim-scheduler.ts'),
+  },
   serve: {
     help: 'run the API server and dashboard against an existing Redis',
     load: () => import('./commands/serve.ts'),

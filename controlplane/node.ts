@@ -5,6 +5,9 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { serveApi, type ServedApi } from './api/serve.ts';
 import { KnobTable } from './knobs/table.ts';
+import { LoopDaemon } from './loop/daemon.ts';
+import { ProposalTable } from './loop/proposals.ts';
+import { startFilesStack, type FilesStack } from './run/files-stack.ts';
 import type { Logger } from './log.ts';
 import { connect, type RedisClient, type RedisTarget } from './redis/connect.ts';
 import { ManagedRedis } from './redis/managed.ts';
@@ -19,6 +22,9 @@ export interface NodeOptions {
   log: Logger;
   /** Serve the API and dashboard (default true). */
   api?: boolean;
+  /** Run the live services with their workload and the control loop (default true). */
+  services?: boolean;
+  seed?: number;
 }
 
 export interface KnobosNode {
@@ -30,6 +36,8 @@ export interface KnobosNode {
   managed?: ManagedRedis;
   target: RedisTarget;
   api?: ServedApi;
+  files?: FilesStack;
+  loop?: LoopDaemon;
   stop(): Promise<void>;
 }
 
@@ -58,6 +66,26 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   const knobs = new KnobTable(redis, { keys });
   const { created } = await knobs.seed('knobos-start');
   log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
+  let files: FilesStack | undefined;
+  let loop: LoopDaemon | undefined;
+  if (opts.services !== false) {
+    const seed = opts.seed ?? 1;
+    files = await startFilesStack(knobs, log.child({ component: 'files' }), {
+      seed,
+      ratePerS: 400,
+    });
+    loop = new LoopDaemon({
+      knobs,
+      proposals: new ProposalTable(knobs),
+      targets: [files.target],
+      log: log.child({ component: 'loop' }),
+      // At most one change per target every two minutes.
+      minChangeIntervalMs: 120_000,
+      tickMs: 2_000,
+      seed,
+    }).start();
+    log.info('live services, workload and control loop started');
+  }
   const api =
     opts.api === false
       ? undefined
@@ -70,8 +98,12 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     target,
     ...(managed ? { managed } : {}),
     ...(api ? { api } : {}),
+    ...(files ? { files } : {}),
+    ...(loop ? { loop } : {}),
     stop: async () => {
       await api?.close();
+      await loop?.stop();
+      await files?.stop();
       redis.disconnect();
       await managed?.stop();
       log.info('stopped');

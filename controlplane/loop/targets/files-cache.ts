@@ -78,6 +78,12 @@ export class FilesCacheTarget implements TuningTarget {
     };
   }
 
+  /**
+   * Cost of a configuration on requests [start, end) of the trace, the cache warmed by every
+   * request before `start` (a live cache is warm: judging a bigger cache on a cold slice would
+   * charge its memory without its hits). Replay is deterministic, so the window's hits are the
+   * hits up to `end` minus the hits up to `start`.
+   */
   private cost(
     trace: CacheTrace,
     values: KnobValues,
@@ -85,11 +91,16 @@ export class FilesCacheTarget implements TuningTarget {
     end = trace.keys.length,
   ): { cost: number; missRatio: number } {
     const bytes = values[BYTES] as number;
-    const r = simulateCache(trace, values[POLICY] as string, bytes, { unit: 'bytes', start, end });
-    return {
-      cost: cacheCost(r.miss_ratio, bytes, this.o.memoryPricePerGiB),
-      missRatio: r.miss_ratio,
-    };
+    const hitsUpTo = (to: number) =>
+      to === 0
+        ? 0
+        : simulateCache(trace, values[POLICY] as string, bytes, {
+            unit: 'bytes',
+            start: 0,
+            end: to,
+          }).hits;
+    const missRatio = 1 - (hitsUpTo(end) - hitsUpTo(start)) / Math.max(1, end - start);
+    return { cost: cacheCost(missRatio, bytes, this.o.memoryPricePerGiB), missRatio };
   }
 
   async calibrate(): Promise<CacheCalibration | null> {

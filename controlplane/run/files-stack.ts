@@ -1,0 +1,61 @@
+// The file service as `npm start` runs it: one instance following its knobs, a paced Zipf
+// read workload over a set of files, and the loop's read-cache target. Sizes are chosen so
+// the embedded Redis holds the data set comfortably (~100 MB) and the loop has something to
+// find within minutes.
+import { FileService, FILE_KNOBS } from '../files/service.ts';
+import { KnobClient } from '../knobs/client.ts';
+import type { KnobTable } from '../knobs/table.ts';
+import type { Logger } from '../log.ts';
+import { FilesCacheTarget } from '../loop/targets/files-cache.ts';
+import { FilesWorkload } from '../workload/files.ts';
+
+export interface FilesStack {
+  files: FileService;
+  workload: FilesWorkload;
+  target: FilesCacheTarget;
+  stop(): Promise<void>;
+}
+
+export async function startFilesStack(
+  knobs: KnobTable,
+  log: Logger,
+  opts: { seed: number; ratePerS: number },
+): Promise<FilesStack> {
+  const client = await KnobClient.start({ table: knobs, names: FILE_KNOBS });
+  const files = await FileService.start({
+    redis: knobs.redis,
+    keys: knobs.keys,
+    knobs: client,
+    instance: 'files-0',
+    // Every access is traced: shadow mode's ghost caches are exact only on the whole stream.
+    traceSampleRate: 1,
+  });
+  files.telemetry.ratio('cache_interval_hit_ratio', 'cache_hits', ['cache_misses']);
+  log.info('files: creating the workload data set');
+  const workload = await FilesWorkload.start({
+    files,
+    source: { kind: 'zipf', files: 1500, alpha: 0.8, fileBytes: 64 * 1024, writeFraction: 0.01 },
+    ratePerS: opts.ratePerS,
+    seed: opts.seed,
+  });
+  const target = new FilesCacheTarget({
+    knobs,
+    memoryPricePerGiB: 0.1,
+    windowMs: 60_000,
+    minRecords: 5_000,
+    maxRecords: 50_000,
+    budget: 20,
+    shadowMs: 20_000,
+    shadowMinRequests: 3_000,
+  });
+  return {
+    files,
+    workload,
+    target,
+    stop: async () => {
+      await workload.stop();
+      await files.close();
+      await client.close();
+    },
+  };
+}
