@@ -125,17 +125,17 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     await f.topics.ensure('seq', { partitions: 1 });
     const k = f.mkeys;
     const keys = [k.stream('seq', 0), k.publishIds('seq', 0), k.publishAt('seq', 0)];
+    const base = {
+      now: Date.now(),
+      maxLen: 1000,
+      minIdMs: undefined,
+      dedupCutoffMs: 0,
+      dedupMax: 100,
+      seqKey: 'prod-1',
+    };
     const args = (seq: number) =>
       publishArgv(
-        {
-          now: Date.now(),
-          maxLen: 1000,
-          minIdMs: undefined,
-          dedupCutoffMs: 0,
-          dedupMax: 100,
-          seqKey: 'prod-1',
-          seq,
-        },
+        { ...base, seq },
         ['a', 'b', 'c'].map((data) => ({ key: undefined, enqueuedAt: 1, data })),
       );
     const r1 = await messagingScripts.run(f.redis, 'publish', keys, args(1));
@@ -148,6 +148,21 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     expect(await f.redis.xlen(keys[0] as string)).toBe(3);
     await messagingScripts.run(f.redis, 'publish', keys, args(2));
     expect(await f.redis.xlen(keys[0] as string)).toBe(6);
+    // A batch holding a keyed duplicate is not one run of the stream; its resend too.
+    const keyed = (seq: number) =>
+      publishArgv(
+        { ...base, seq },
+        [{ key: 'k1' }, { key: undefined }, { key: 'k1' }].map((m) => ({
+          ...m,
+          enqueuedAt: 1,
+          data: 'x',
+        })),
+      );
+    const r3 = await messagingScripts.run(f.redis, 'publish', keys, keyed(3));
+    const r4 = await messagingScripts.run(f.redis, 'publish', keys, keyed(3));
+    expect(r3[6]).toBe(r3[2]); // the key's second use got the first id
+    expect(r4.slice(2)).toEqual([r3[2], 1, r3[4], 1, r3[6], 1]);
+    expect(await f.redis.xlen(keys[0] as string)).toBe(8);
   });
 
   it('detects a redelivered message that was already committed as a duplicate', async () => {

@@ -9,7 +9,8 @@
 
   Input:
     KEYS[1] the partition stream
-    KEYS[2] publish ids (hash: 'k:' idempotency key -> id; 's:' producer -> 'seq|id,id,...')
+    KEYS[2] publish ids (hash: 'k:' idempotency key -> id; 's:' producer -> its last batch:
+            'seq|r|first id,last id' (a contiguous run) or 'seq|l|id,id,...')
     KEYS[3] publish retention index (sorted set: the same members -> ms recorded)
     ARGV[1] now (ms)
     ARGV[2] retention: MAXLEN ~ bound
@@ -23,6 +24,7 @@
 
   Output:
     { 0, batch_duplicate (0|1), id_1, duplicate_1 (0|1), ..., id_n, duplicate_n }
+    (a resent batch whose entries were trimmed away since gets '0-0' for those ids)
 ]]
 --@include "includes/codes.lua"
 --@include "includes/dedup.lua"
@@ -35,11 +37,21 @@ local n = tonumber(ARGV[8])
 if seq_key then
   local prev = redis.call('HGET', KEYS[2], seq_key)
   if prev then
-    local bar = string.find(prev, '|', 1, true)
-    if tonumber(string.sub(prev, 1, bar - 1)) >= seq then
+    local prev_seq, form, rest = string.match(prev, '^(%d+)|(%a)|(.*)$')
+    if tonumber(prev_seq) >= seq then
+      local ids = {}
+      if form == 'r' then
+        -- A batch without keyed duplicates is one contiguous run of the stream.
+        local first, last = string.match(rest, '^([^,]+),(.+)$')
+        for _, e in ipairs(redis.call('XRANGE', KEYS[1], first, last, 'COUNT', n)) do
+          ids[#ids + 1] = e[1]
+        end
+      else
+        for id in string.gmatch(rest, '[^,]+') do ids[#ids + 1] = id end
+      end
       local out = { OK, 1 }
-      for id in string.gmatch(string.sub(prev, bar + 1), '[^,]+') do
-        out[#out + 1] = id
+      for i = 1, n do
+        out[#out + 1] = ids[i] or '0-0' -- '0-0': stored, but trimmed away since
         out[#out + 1] = 1
       end
       return out
@@ -49,6 +61,7 @@ end
 
 local out = { OK, 0 }
 local ids = {}
+local keyed_dups = 0
 for i = 0, n - 1 do
   local key = ARGV[9 + i * 3]
   local t = ARGV[10 + i * 3]
@@ -61,6 +74,7 @@ for i = 0, n - 1 do
     id = redis.call('HGET', KEYS[2], member)
     if id then
       dup = 1
+      keyed_dups = keyed_dups + 1
     else
       id = redis.call('XADD', KEYS[1], '*', 'd', data, 't', t, 'k', key)
       redis.call('HSET', KEYS[2], member, id)
@@ -73,7 +87,13 @@ for i = 0, n - 1 do
 end
 
 if seq_key then
-  redis.call('HSET', KEYS[2], seq_key, seq .. '|' .. table.concat(ids, ','))
+  local record
+  if keyed_dups == 0 then
+    record = seq .. '|r|' .. ids[1] .. ',' .. ids[#ids]
+  else
+    record = seq .. '|l|' .. table.concat(ids, ',')
+  end
+  redis.call('HSET', KEYS[2], seq_key, record)
   redis.call('ZADD', KEYS[3], now, seq_key)
 end
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])

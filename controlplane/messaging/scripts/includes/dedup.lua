@@ -7,8 +7,10 @@
 local TRIM_STEP = 1000
 
 local function dedup_trim(zkey, hkey, cutoff, max_count)
+  local card = redis.call('ZCARD', zkey)
+  if card == 0 then return 0 end
   local old = redis.call('ZRANGEBYSCORE', zkey, '-inf', '(' .. cutoff, 'LIMIT', 0, TRIM_STEP)
-  local over = redis.call('ZCARD', zkey) - #old - max_count
+  local over = card - #old - max_count
   if over > 0 then
     local extra = redis.call('ZRANGE', zkey, #old, #old + math.min(over, TRIM_STEP) - 1)
     for _, m in ipairs(extra) do old[#old + 1] = m end
