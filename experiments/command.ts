@@ -2,14 +2,15 @@
 // experiments/results/<name>/ and print a summary; with --json the last stdout line is one JSON
 // object (experiments/report.ts). Progress and logs go to stderr.
 import { parseArgs } from 'node:util';
-import { basename } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { emitResult } from './report.ts';
 import { fmt } from './markdown.ts';
-import { cliSummary, defaultOutDir, writeOutputs } from './output.ts';
+import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from './output.ts';
 import { terminalReporter, type Reporter } from './progress.ts';
 import type { ExperimentResult } from './results.ts';
 import { runExperiment, type RunOptions } from './runner.ts';
 import type { ExperimentSpec, TraceKind } from './spec.ts';
+import { writeResultsIndex } from './summary.ts';
 import { EXPERIMENTS, EXPERIMENT_NAMES } from './specs/index.ts';
 import { TRACE_FORMATS, TraceOptionError } from './workloads.ts';
 
@@ -25,7 +26,7 @@ const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] 
   --quick         few seeds, small budget, a slice of the workload: seconds
   --load X        offered load a jobs trace is replayed at (default 0.85)
   --out DIR       where to write result.json, result.md and the SVGs
-                  (default experiments/results/<name>[-<trace>][-quick])
+                  (default experiments/results/<name>[-<trace>]; --quick: the temp dir)
   --json          print one JSON object as the last line of stdout
 `;
 
@@ -145,6 +146,7 @@ async function runOne(name: string, a: ExpArgs, reporter: Reporter) {
   const traceName = a.run.trace ? basename(a.run.trace.path).replace(/\.[^.]*$/, '') : undefined;
   const dir = a.out ?? defaultOutDir(name, a.run.quick ?? false, traceName);
   await writeOutputs(r, dir, commandLine(name, a));
+  if (resolve(dir, '..') === RESULTS_DIR) writeResultsIndex(RESULTS_DIR);
   return { r, dir };
 }
 

@@ -3,6 +3,7 @@
 // CLI prints with --json: {experiment, metric, direction, results: [{name, kind, mean, std,
 // seeds}], best, studies}. Extra detail (trajectories, configurations) stays in result.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { renderMarkdown } from './markdown.ts';
 import { studyPlots } from './plots.ts';
@@ -10,10 +11,18 @@ import { writeResultFile } from './report.ts';
 import type { EntryResult, ExperimentResult, StudyResult } from './results.ts';
 import { PROJECT_ROOT } from './workloads.ts';
 
-/** Where a run writes by default: the committed results, or a -quick / -<trace> sibling. */
+/** The committed results: experiments/results/<name>/. */
+export const RESULTS_DIR = resolve(PROJECT_ROOT, 'experiments', 'results');
+
+/**
+ * Where a run writes by default: experiments/results/<name> (the committed results), or
+ * <name>-<trace> for another trace. A quick run is a check, not a result: it goes to the
+ * system's temp dir, so it never overwrites or clutters the committed results.
+ */
 export function defaultOutDir(name: string, quick: boolean, traceName?: string): string {
-  const suffix = `${traceName ? `-${traceName.replace(/[^A-Za-z0-9_.-]/g, '_')}` : ''}${quick ? '-quick' : ''}`;
-  return resolve(PROJECT_ROOT, 'experiments', 'results', `${name}${suffix}`);
+  const suffix = traceName ? `-${traceName.replace(/[^A-Za-z0-9_.-]/g, '_')}` : '';
+  if (quick) return join(tmpdir(), 'knobos-exp', `${name}${suffix}-quick`);
+  return join(RESULTS_DIR, `${name}${suffix}`);
 }
 
 export interface WrittenFiles {

@@ -51,6 +51,8 @@ export interface WorkloadSpec<W> {
 export interface JobsScenario {
   name: string;
   scenario(seed: number): { workload: Workload; workers: readonly WorkerSpec[] };
+  /** The same generator drawing `jobs` jobs per seed (absent for a fixed trace). */
+  withJobs?(jobs: number): JobsScenario;
 }
 
 /** A trace read by experiments/workloads.ts, tagged with its family. */

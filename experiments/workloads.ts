@@ -83,19 +83,24 @@ function clusterFor(workload: Workload, quick: boolean): WorkerSpec[] {
 }
 
 /** TPC-H: DAGs drawn per seed with Poisson arrivals at the target load. */
-export function tpchScenario(dags: readonly TpchDag[], ctx: RunContext): JobsScenario {
+export function tpchScenario(
+  dags: readonly TpchDag[],
+  ctx: RunContext,
+  jobsWanted: number = TPCH_JOBS.jobs,
+): JobsScenario {
   const workers = uniformWorkers(ctx.quick ? JOBS_CLUSTER.quickWorkers : JOBS_CLUSTER.workers, {
     cpu: 1,
     memMb: 4_096,
     gpu: 0,
   });
-  const jobs = ctx.quick ? TPCH_JOBS.quickJobs : TPCH_JOBS.jobs;
+  const jobs = ctx.quick ? Math.min(jobsWanted, TPCH_JOBS.quickJobs) : jobsWanted;
   return {
     name: `tpch(${jobs} jobs, ${workers.length} workers, load ${ctx.load})`,
     scenario: (seed) => ({
       workload: tpchWorkloadFrom(dags, { workers, jobs, load: ctx.load, seed }),
       workers,
     }),
+    withJobs: (n) => tpchScenario(dags, ctx, n),
   };
 }
 

@@ -1,0 +1,49 @@
+// experiments/results/README.md: one page over every result folder, so a reader sees every
+// experiment's headline numbers and claims without opening each result.md. Rebuilt from the
+// result.json files after each run that writes into experiments/results.
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fmt } from './markdown.ts';
+import { readResultFile } from './report.ts';
+import type { ExperimentResult, StudyResult } from './results.ts';
+
+function studyLines(dir: string, s: StudyResult): string[] {
+  const oracle = s.results.find((e) => e.name === s.oracle);
+  const head =
+    `- **${s.title}** (\`${s.metric}\`, ${s.direction === 'min' ? 'lower' : 'higher'} is better): ` +
+    `best ${s.best ? `${s.best.name} ${fmt(s.best.mean)}` : '–'}` +
+    `${oracle ? `; oracle ${oracle.name} ${fmt(oracle.mean)}` : ''}. [details](${dir}/result.md)`;
+  return [
+    head,
+    ...s.comparisons.map((c) => `  - ${c.holds ? 'holds' : 'does not hold'}: ${c.text}`),
+  ];
+}
+
+/** Rewrites `<resultsDir>/README.md` from the result.json files below it; returns its path. */
+export function writeResultsIndex(resultsDir: string): string {
+  const dirs = readdirSync(resultsDir, { withFileTypes: true })
+    .filter((d) => d.isDirectory() && existsSync(join(resultsDir, d.name, 'result.json')))
+    .map((d) => d.name)
+    .sort();
+  const lines = [
+    '# Experiment results',
+    '',
+    'Written by `npx knobos exp <name>` (`npm run exp:<name>`); each folder holds result.json,',
+    'result.md and the SVG plots. Claims are judged on means over seeds; see each result.md.',
+    '',
+  ];
+  for (const dir of dirs) {
+    const r = readResultFile<ExperimentResult & { date?: string }>(
+      join(resultsDir, dir, 'result.json'),
+    );
+    const trace = r.workload.trace ? ` on \`${r.workload.trace.path}\`` : '';
+    const tuned = r.studies.some((s) => s.type === 'tuning');
+    const budget = tuned ? `, tuner budget ${r.budget} evaluations` : '';
+    lines.push(`## ${r.title}`, '', `${r.seeds.length} seeds${budget}${trace}.`, '');
+    for (const s of r.studies) lines.push(...studyLines(dir, s));
+    lines.push('');
+  }
+  const path = join(resultsDir, 'README.md');
+  writeFileSync(path, lines.join('\n'));
+  return path;
+}
