@@ -28,6 +28,18 @@ export const CATALOG: readonly KnobSpec[] = [
     safety: { cooldownMs: MINUTE_MS },
   },
   {
+    name: 'scheduler.shadow_policy',
+    service: 'scheduler',
+    type: 'enum',
+    values: ['none', ...SCHEDULER_POLICIES],
+    default: 'none',
+    description:
+      'A policy the dispatcher runs beside the live one on every decision, never acting: its picks and their divergence from the live picks are traced (shadow mode).',
+    cost: 'light',
+    // Shadowing changes nothing live, so it needs no cooldown.
+    safety: { cooldownMs: 0 },
+  },
+  {
     name: 'scheduler.dispatch_batch',
     service: 'scheduler',
     type: 'int',

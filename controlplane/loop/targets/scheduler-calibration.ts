@@ -1,0 +1,107 @@
+// Calibrating the cluster simulator from the scheduler's trace tables: the arrivals of the
+// window become jobs (each task a stage, its parents the DAG), with run times from the
+// durations trace. `durationSource: 'estimates'` uses the submitters' estimates instead of the
+// measured run times: a simulator calibrated that way believes what users claim, which is the
+// mis-calibration the fault tests use on purpose.
+import type { JobSpec, StageSpec, Workload } from '../../../envs/scheduler/index.ts';
+import type { KnobTable } from '../../knobs/table.ts';
+import { traceRecords } from '../../telemetry/read.ts';
+
+export type DurationSource = 'measured' | 'estimates';
+
+interface Arrival {
+  at: number;
+  id: string;
+  job: string;
+  tenant: string;
+  priority: number;
+  cpu: number;
+  memMb: number;
+  gpu: number;
+  estimateMs: number;
+  parents: string[];
+}
+
+export interface SchedulerTraceWindow {
+  workload: Workload;
+  /** Jobs whose every task finished in the window (the ones calibration can judge). */
+  jobs: number;
+  /** Mean job completion time observed in the window, ms; null without completions. */
+  observedMeanJctMs: number | null;
+}
+
+export async function workloadFromTraces(
+  knobs: KnobTable,
+  opts: { fromMs: number; toMs: number; maxRecords: number; durationSource: DurationSource },
+): Promise<SchedulerTraceWindow> {
+  const read = (kind: string) =>
+    traceRecords(knobs.redis, knobs.keys, 'scheduler', kind, {
+      fromMs: opts.fromMs,
+      toMs: opts.toMs,
+      count: opts.maxRecords,
+    });
+  const [arrivals, durations, completions] = await Promise.all([
+    read('arrivals'),
+    read('durations'),
+    read('jobs'),
+  ]);
+  const measured = new Map<string, number>();
+  for (const d of durations) {
+    if (d.fields['outcome'] === undefined || d.fields['outcome'] === 'ok')
+      measured.set(d.fields['id'] ?? '', Number(d.fields['duration_ms']));
+  }
+  const byJob = new Map<string, Arrival[]>();
+  for (const e of arrivals) {
+    const f = e.fields;
+    const a: Arrival = {
+      at: Number(f['at']),
+      id: f['id'] ?? '',
+      job: f['job'] ?? f['id'] ?? '',
+      tenant: f['tenant'] ?? 'default',
+      priority: Number(f['priority'] ?? 0),
+      cpu: Number(f['cpu'] ?? 1),
+      memMb: Number(f['mem_mb'] ?? 0),
+      gpu: Number(f['gpu'] ?? 0),
+      estimateMs: Number(f['estimate_ms'] ?? -1),
+      parents: f['parents'] ? (f['parents'] as string).split(',').filter(Boolean) : [],
+    };
+    const list = byJob.get(a.job) ?? [];
+    list.push(a);
+    byJob.set(a.job, list);
+  }
+  const known = [...measured.values()].sort((a, b) => a - b);
+  const medianMs = known.length ? (known[Math.floor(known.length / 2)] as number) : 1_000;
+  const start = Math.min(...[...byJob.values()].flat().map((a) => a.at));
+  const jobs: JobSpec[] = [];
+  for (const [id, tasks] of byJob) {
+    const index = new Map(tasks.map((t, i) => [t.id, i]));
+    const stages: StageSpec[] = tasks.map((t) => {
+      const estimate = t.estimateMs >= 0 ? t.estimateMs : medianMs;
+      const run = opts.durationSource === 'estimates' ? estimate : (measured.get(t.id) ?? estimate);
+      return {
+        numTasks: 1,
+        parents: t.parents.flatMap((p) => (index.has(p) ? [index.get(p) as number] : [])),
+        demand: { cpu: t.cpu, memMb: t.memMb, gpu: t.gpu },
+        durationsMs: [Math.max(1, run)],
+        estimateMs: estimate,
+      };
+    });
+    const first = tasks[0] as Arrival;
+    jobs.push({
+      id,
+      arrivalMs: Math.min(...tasks.map((t) => t.at)) - start,
+      tenant: first.tenant,
+      priority: first.priority,
+      stages,
+    });
+  }
+  jobs.sort((a, b) => a.arrivalMs - b.arrivalMs);
+  const jct = completions
+    .filter((c) => c.fields['failed'] !== 'true')
+    .map((c) => Number(c.fields['completion_ms']));
+  return {
+    workload: { name: 'live scheduler traces', jobs },
+    jobs: jobs.length,
+    observedMeanJctMs: jct.length ? jct.reduce((a, b) => a + b, 0) / jct.length : null,
+  };
+}
