@@ -27,6 +27,8 @@ export interface WorkerReport {
   endAt: number;
   count: number;
   duplicates: number;
+  /** Calls that carried messages (publish batches or consumed batches). */
+  batches: number;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
@@ -38,7 +40,7 @@ const payload = 'x'.repeat(100);
 /** Producer window: chunks of this many publishes, two chunks in flight. */
 const CHUNK = 4_096;
 
-const report: WorkerReport = { startAt: 0, endAt: 0, count: 0, duplicates: 0 };
+const report: WorkerReport = { startAt: 0, endAt: 0, count: 0, duplicates: 0, batches: 0 };
 let finished: () => void = () => {};
 const done = new Promise<void>((r) => (finished = r));
 let cleanup: () => Promise<void> = async () => {};
@@ -54,6 +56,7 @@ async function knobsClient(): Promise<KnobClient> {
 async function knobosProducer(): Promise<void> {
   const knobs = await knobsClient();
   const producer = new Producer({ redis, keys: mkeys, knobs, maxBuffered: 4 * CHUNK });
+  producer.on('flush', () => report.batches++);
   process.send?.({ type: 'ready' });
   report.startAt = Date.now();
   let prev: Promise<unknown> = Promise.resolve();
@@ -87,6 +90,7 @@ async function rawProducer(): Promise<void> {
         const n = Math.min(cfg.batch, total - sent);
         for (let j = 0; j < n; j++) pipe.xadd(rawStream(p), '*', 'd', payload, 't', Date.now());
         await pipe.exec();
+        report.batches++;
       }
     }),
   );
@@ -96,6 +100,7 @@ async function rawProducer(): Promise<void> {
 }
 
 function counted(n: number): void {
+  if (n > 0) report.batches++;
   if (report.count === 0 && n > 0) report.startAt = Date.now();
   report.count += n;
   if (report.count >= cfg.messages && report.endAt === 0) {

@@ -35,6 +35,9 @@ interface RunResult {
   duplicates: number;
   /** Redis CPU time per message (the shared resource both peers are bound by). */
   redis_cpu_us_per_msg: number;
+  /** Mean messages per publish call and per consumed batch. */
+  publish_batch: number;
+  consume_batch: number;
 }
 
 /** CPU time (user + system, ms) the redis-server process has used so far (Linux /proc). */
@@ -93,6 +96,8 @@ async function runOnce(
     seconds: round(seconds),
     duplicates: c.duplicates,
     redis_cpu_us_per_msg: round((cpuMs * 1000) / MESSAGES, 2),
+    publish_batch: round(p.count / Math.max(1, p.batches), 1),
+    consume_batch: round(c.count / Math.max(1, c.batches), 1),
   };
 }
 
@@ -108,7 +113,7 @@ try {
       const res = await runOnce(server, mode, r);
       runs[mode].push(res);
       say(
-        `round ${r + 1} ${mode}: ${res.msgs_per_s} msgs/s (${res.seconds} s, redis ${res.redis_cpu_us_per_msg} us cpu/msg)`,
+        `round ${r + 1} ${mode}: ${res.msgs_per_s} msgs/s (${res.seconds} s, redis ${res.redis_cpu_us_per_msg} us cpu/msg, batches ${res.publish_batch} / ${res.consume_batch})`,
       );
     }
   }

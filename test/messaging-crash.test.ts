@@ -182,7 +182,6 @@ describe('messaging across a Redis crash (AOF, appendfsync always)', () => {
 
     const n = 1_500;
     const acked = new Set<string>();
-    let failed = 0;
     // Each message has an idempotency key; a publish that failed is retried by the caller
     // with the same key, as a client should, until it is acknowledged.
     const publishOne = async (i: number): Promise<void> => {
@@ -193,7 +192,6 @@ describe('messaging across a Redis crash (AOF, appendfsync always)', () => {
           return;
         } catch (err) {
           if (!(err instanceof PublishFailedError)) throw err;
-          failed++;
           await new Promise((r) => setTimeout(r, 50));
         }
       }
@@ -232,6 +230,5 @@ describe('messaging across a Redis crash (AOF, appendfsync always)', () => {
     await consumer.stop();
     await producer.close();
     await f.close();
-    void failed;
   });
 });

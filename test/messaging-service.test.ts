@@ -370,6 +370,25 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     expect(Math.max(...batches.map((e) => e.size))).toBeLessThanOrEqual(8);
   });
 
+  it('applies a changed linger to a running producer', async () => {
+    const f = await fixture({ 'messaging.linger_ms': 0 });
+    await f.topics.ensure('linger', { partitions: 1 });
+    const p = producer(f);
+    const flushes: number[] = [];
+    p.on('flush', (e) => flushes.push(e.size));
+    // No linger: the first message leaves at once, the others gather behind it.
+    await Promise.all([1, 2, 3].map((i) => p.publish('linger', `a${i}`)));
+    expect(flushes).toEqual([1, 2]);
+    await f.setKnob('messaging.linger_ms', 250);
+    await eventually(() => f.knobs.get('messaging.linger_ms') === 250, 'knob client sees 250');
+    flushes.length = 0;
+    // Lingering: all three wait in one batch (flush() sends it without waiting the 250 ms).
+    const sent = Promise.all([1, 2, 3].map((i) => p.publish('linger', `b${i}`)));
+    await p.flush();
+    await sent;
+    expect(flushes).toEqual([3]);
+  });
+
   it('grows a topic when the partitions knob goes up, and running consumers follow', async () => {
     const f = await fixture();
     await f.topics.ensure('grow', { partitions: 2 });
