@@ -19,7 +19,7 @@ import { forkChild } from './lib/children.ts';
 import { percentile, round } from './lib/stats.ts';
 import type { WorkerConfig, WorkerReport } from './messaging-worker.ts';
 
-const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 100_000);
+const MESSAGES = Number(process.env['BENCH_MESSAGES'] ?? 60_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const PARTITIONS = 4;
 const BATCH = 64;
