@@ -74,6 +74,27 @@ const FILES_CODES = {
   KNOBOS_FILES_NO_VOLUME: { status: 503, summary: 'the volume does not exist (yet)' },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
+/** controlplane/registry/errors.ts: the policy registry. */
+const REGISTRY_CODES = {
+  KNOBOS_REGISTRY_INVALID: {
+    status: 400,
+    summary:
+      'a policy registration (name, kind, decision point, lineage) or evaluation spec breaks a rule',
+  },
+  KNOBOS_REGISTRY_INVALID_ARTIFACT: {
+    status: 400,
+    summary: 'a malformed policy artifact; names the field inside it and the rule',
+  },
+  KNOBOS_REGISTRY_UNSUPPORTED: {
+    status: 422,
+    summary: 'the registry cannot simulate, run or promote this policy in this build',
+  },
+  KNOBOS_REGISTRY_BUSY: {
+    status: 429,
+    summary: 'the simulation queue is full; retry later',
+  },
+} as const satisfies Record<string, ErrorCodeSpec>;
+
 /** Codes the API itself adds (request shape, auth, limits, availability). */
 export const API_CODES = {
   KNOBOS_API_VALIDATION: {
@@ -116,5 +137,6 @@ export const ERROR_CODES: Readonly<Record<string, ErrorCodeSpec>> = {
   ...SCHEDULER_CODES,
   ...MESSAGING_CODES,
   ...FILES_CODES,
+  ...REGISTRY_CODES,
   ...API_CODES,
 };

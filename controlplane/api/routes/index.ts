@@ -1,12 +1,14 @@
-// Every route module of the authenticated API, one per resource. A new resource (the
-// proposals table, the policy registry, the services' state) adds its module here; when the
-// proposals or policies table lands, its module replaces the pending one.
+// Every route module of the authenticated API, one per resource. A new resource adds its
+// module here.
 import { auditRoutes } from './audit.ts';
 import { eventRoutes } from './events.ts';
+import { experimentRoutes } from './experiments.ts';
 import { freezeRoutes } from './freeze.ts';
 import { knobActionRoutes } from './knob-actions.ts';
 import { knobRoutes } from './knobs.ts';
-import { pendingRoutes, POLICIES, PROPOSALS } from './pending.ts';
+import { policyRoutes } from './policies.ts';
+import { proposalRoutes } from './proposals.ts';
+import { serviceRoutes } from './services.ts';
 import { telemetryRoutes } from './telemetry.ts';
 import { tokenRoutes } from './tokens.ts';
 import type { RouteModule } from './types.ts';
@@ -19,6 +21,8 @@ export const API_ROUTES: readonly RouteModule[] = [
   telemetryRoutes,
   eventRoutes,
   tokenRoutes,
-  pendingRoutes(PROPOSALS),
-  pendingRoutes(POLICIES),
+  proposalRoutes,
+  policyRoutes,
+  serviceRoutes(),
+  experimentRoutes(),
 ];

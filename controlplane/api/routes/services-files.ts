@@ -1,0 +1,278 @@
+// The file service's state: stat, readdir and the metadata queries (files by size and mtime
+// under a directory; a user's largest directories), through a read-only use of FileService
+// (the same Lua steps and permission checks as every caller; the API reads as root). A volume
+// is opened on first use, only if it exists (reading never creates one).
+// Tenant views: a tenant-scoped token sees the subtree `<tenantRoot>/<tenant>` as its whole
+// volume: its paths are taken relative to that directory and results are given back so, so
+// nothing outside it can be named or seen.
+import type { FastifyInstance } from 'fastify';
+import { FileKeys } from '../../files/keys.ts';
+import { normalizePath } from '../../files/paths.ts';
+import { FILE_KNOBS, FileService } from '../../files/service.ts';
+import { VolumeMissingError } from '../../files/errors.ts';
+import { ROOT, type QueryPlan } from '../../files/types.ts';
+import { KnobClient } from '../../knobs/client.ts';
+import type { ApiDeps, RequestAuth } from '../context.ts';
+import { errors, headers } from '../schemas.ts';
+import type { ServiceViewOptions } from './services.ts';
+
+const TAGS = ['services: files'];
+const anyObject = { type: 'object', additionalProperties: true } as const;
+const path = { type: 'string', minLength: 1, maxLength: 4_096 } as const;
+const bytes = { type: 'integer', minimum: 0, maximum: 2 ** 50 } as const;
+const ms = { type: 'integer', minimum: 0, maximum: 2 ** 50 } as const;
+
+/** A tenant's view of the volume: paths in and out of its subtree. */
+export class TenantView {
+  constructor(readonly root: string) {}
+
+  static of(auth: RequestAuth, tenantRoot: string): TenantView | null {
+    return auth.tenant === null
+      ? null
+      : new TenantView(normalizePath(`${tenantRoot}/${auth.tenant}`));
+  }
+
+  /** The volume path of a path the tenant names (normalised first: no '..' escapes). */
+  inside(p: string, field = 'path'): string {
+    const n = normalizePath(p, field);
+    return n === '/' ? this.root : this.root + n;
+  }
+
+  /** The tenant's name for a volume path; null when it is outside the subtree. */
+  outside(p: string): string | null {
+    if (p === this.root) return '/';
+    return p.startsWith(this.root + '/') ? p.slice(this.root.length) : null;
+  }
+}
+
+export function filesRoutes(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  opts: Required<Pick<ServiceViewOptions, 'fileVolumes' | 'tenantRoot'>>,
+): void {
+  const { redis, keys, knobs } = deps;
+  let client: Promise<KnobClient> | undefined;
+  const services = new Map<string, Promise<FileService>>();
+  app.addHook('onClose', async () => {
+    await Promise.all([...services.values()].map(async (s) => (await s).close().catch(() => {})));
+    await (await client)?.close();
+  });
+
+  const open = (volume?: string): Promise<FileService> => {
+    const v = volume ?? (opts.fileVolumes[0] as string);
+    let s = services.get(v);
+    if (!s) {
+      s = (async () => {
+        const fk = new FileKeys(keys, v);
+        if ((await redis.exists(fk.volumeRow())) === 0)
+          throw new VolumeMissingError(
+            `volume ${v} does not exist (no file service created it yet)`,
+            '/',
+            {
+              volume: v,
+            },
+          );
+        client ??= KnobClient.start({ table: knobs, names: FILE_KNOBS });
+        return FileService.start({
+          redis,
+          keys,
+          knobs: await client,
+          volume: v,
+          instance: `api-${process.pid}`,
+        });
+      })();
+      services.set(v, s);
+      // A failed open (no volume yet) is retried by the next request.
+      s.catch(() => services.delete(v));
+    }
+    return s;
+  };
+  const volume = {
+    type: 'string',
+    enum: [...opts.fileVolumes],
+    description: `a volume (default ${opts.fileVolumes[0]})`,
+  } as const;
+  const view = (auth: RequestAuth) => TenantView.of(auth, opts.tenantRoot);
+
+  app.get<{ Querystring: { volume?: string; path: string } }>(
+    '/api/services/files/stat',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'An inode: type, owner, mode, size, subtree bytes, times, version',
+        headers,
+        querystring: {
+          type: 'object',
+          required: ['path'],
+          additionalProperties: false,
+          properties: { volume, path },
+        },
+        response: { 200: anyObject, ...errors(404, 503) },
+      },
+    },
+    async (request) => {
+      const v = view(request.auth);
+      const p = v ? v.inside(request.query.path) : request.query.path;
+      const st = await (await open(request.query.volume)).stat(ROOT, p);
+      return { ...st, path: v ? (v.outside(st.path) ?? '/') : st.path };
+    },
+  );
+
+  app.get<{ Querystring: { volume?: string; path: string; cursor?: string; count: number } }>(
+    '/api/services/files/readdir',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "One page of a directory's entries; pass `cursor` back for the next",
+        headers,
+        querystring: {
+          type: 'object',
+          required: ['path'],
+          additionalProperties: false,
+          properties: {
+            volume,
+            path,
+            cursor: { type: 'string', pattern: '^[0-9]{1,20}$' },
+            count: { type: 'integer', minimum: 1, maximum: 1_000, default: 100 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              path: { type: 'string' },
+              entries: { type: 'array', items: anyObject },
+              cursor: { type: ['string', 'null'] },
+            },
+          },
+          ...errors(404, 409, 503),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const v = view(request.auth);
+      const page = await (
+        await open(q.volume)
+      ).readdir(ROOT, v ? v.inside(q.path) : q.path, {
+        count: q.count,
+        ...(q.cursor ? { cursor: q.cursor } : {}),
+      });
+      return { path: normalizePath(q.path), entries: page.entries, cursor: page.cursor ?? null };
+    },
+  );
+
+  app.get<{
+    Querystring: {
+      volume?: string;
+      under: string;
+      minSizeBytes?: number;
+      modifiedFromMs?: number;
+      modifiedToMs?: number;
+      limit: number;
+      cursor?: string;
+    };
+  }>(
+    '/api/services/files/find',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Files under a directory by size and modification time, from the indexes',
+        description:
+          "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` say which and how many. A `cursor` means more may follow.",
+        headers,
+        querystring: {
+          type: 'object',
+          required: ['under'],
+          additionalProperties: false,
+          properties: {
+            volume,
+            under: path,
+            minSizeBytes: bytes,
+            modifiedFromMs: ms,
+            modifiedToMs: ms,
+            limit: { type: 'integer', minimum: 1, maximum: 1_000, default: 100 },
+            cursor: { type: 'string', pattern: '^(path|size|mtime):[0-9]{1,15}$' },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              files: { type: 'array', items: anyObject },
+              plan: { type: 'string' },
+              candidates: { type: 'integer' },
+              cursor: { type: ['string', 'null'] },
+            },
+          },
+          ...errors(404, 409, 503),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const v = view(request.auth);
+      const [plan, examined] = q.cursor ? q.cursor.split(':') : [];
+      const res = await (
+        await open(q.volume)
+      ).findFiles(ROOT, {
+        under: v ? v.inside(q.under, 'under') : q.under,
+        limit: q.limit,
+        ...(q.minSizeBytes !== undefined ? { minSizeBytes: q.minSizeBytes } : {}),
+        ...(q.modifiedFromMs !== undefined ? { modifiedFromMs: q.modifiedFromMs } : {}),
+        ...(q.modifiedToMs !== undefined ? { modifiedToMs: q.modifiedToMs } : {}),
+        ...(plan ? { cursor: { plan: plan as QueryPlan, examined: Number(examined) } } : {}),
+      });
+      const files = v
+        ? res.files.flatMap((f) => {
+            const p = v.outside(f.path);
+            return p ? [{ ...f, path: p }] : [];
+          })
+        : res.files;
+      return {
+        files,
+        plan: res.plan,
+        candidates: res.candidates,
+        cursor: res.cursor ? `${res.cursor.plan}:${res.cursor.examined}` : null,
+      };
+    },
+  );
+
+  app.get<{ Querystring: { volume?: string; uid: number; n: number } }>(
+    '/api/services/files/largest-dirs',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "A user's directories with the most bytes in their subtree",
+        description:
+          "A tenant token sees only directories inside its subtree (the user's largest 1,000 are examined).",
+        headers,
+        querystring: {
+          type: 'object',
+          required: ['uid'],
+          additionalProperties: false,
+          properties: {
+            volume,
+            uid: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
+            n: { type: 'integer', minimum: 1, maximum: 1_000, default: 10 },
+          },
+        },
+        response: {
+          200: { type: 'object', properties: { dirs: { type: 'array', items: anyObject } } },
+          ...errors(503),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const v = view(request.auth);
+      const fs = await open(q.volume);
+      if (!v) return { dirs: await fs.largestDirs(ROOT, q.uid, q.n) };
+      const dirs = (await fs.largestDirs(ROOT, q.uid, 1_000)).flatMap((d) => {
+        const p = v.outside(d.path);
+        return p ? [{ ...d, path: p }] : [];
+      });
+      return { dirs: dirs.slice(0, q.n) };
+    },
+  );
+}

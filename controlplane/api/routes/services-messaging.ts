@@ -1,0 +1,218 @@
+// The messaging service's state, read from its tables: topics, and per partition the stream's
+// length and each consumer group's lag (entries not yet delivered) and pending (delivered, not
+// acknowledged), from XINFO GROUPS. Topics are shared infrastructure without a tenant: every
+// token sees them (like knobs).
+import type { FastifyInstance } from 'fastify';
+import { MessagingKeys } from '../../messaging/keys.ts';
+import { Topics, type TopicInfo } from '../../messaging/topics.ts';
+import type { RedisClient } from '../../redis/connect.ts';
+import type { ApiDeps } from '../context.ts';
+import { errors, headers } from '../schemas.ts';
+import type { ServiceViewOptions } from './services.ts';
+
+const TAGS = ['services: messaging'];
+/** Topics listed at most, and partitions inspected at most per call (then `truncated`). */
+export const TOPICS_MAX = 100;
+export const PARTITIONS_READ_MAX = 1_024;
+
+export interface GroupLag {
+  group: string;
+  consumers: number;
+  /** Entries not yet delivered to the group; null when Redis cannot tell (after trims). */
+  lag: number | null;
+  pending: number;
+}
+
+export interface PartitionState {
+  partition: number;
+  length: number;
+  groups: GroupLag[];
+}
+
+async function partitionState(
+  redis: RedisClient,
+  mkeys: MessagingKeys,
+  topic: string,
+  partition: number,
+): Promise<PartitionState> {
+  const stream = mkeys.stream(topic, partition);
+  const [length, raw] = await Promise.all([
+    redis.xlen(stream),
+    (redis.call('XINFO', 'GROUPS', stream) as Promise<unknown[][]>).catch((err: Error) => {
+      if (/no such key/i.test(err.message)) return [];
+      throw err;
+    }),
+  ]);
+  const groups = raw.map((g) => {
+    const f = new Map<string, unknown>();
+    for (let i = 0; i + 1 < g.length; i += 2) f.set(String(g[i]), g[i + 1]);
+    const lag = f.get('lag');
+    return {
+      group: String(f.get('name')),
+      consumers: Number(f.get('consumers') ?? 0),
+      lag: lag === null || lag === undefined ? null : Number(lag),
+      pending: Number(f.get('pending') ?? 0),
+    };
+  });
+  return { partition, length, groups };
+}
+
+/** Per group over all partitions: lag summed (null if any partition's is unknown). */
+function totals(parts: readonly PartitionState[]): { messages: number; groups: GroupLag[] } {
+  const by = new Map<string, GroupLag>();
+  for (const p of parts)
+    for (const g of p.groups) {
+      const t = by.get(g.group) ?? { group: g.group, consumers: 0, lag: 0, pending: 0 };
+      t.consumers = Math.max(t.consumers, g.consumers);
+      t.lag = t.lag === null || g.lag === null ? null : t.lag + g.lag;
+      t.pending += g.pending;
+      by.set(g.group, t);
+    }
+  return { messages: parts.reduce((s, p) => s + p.length, 0), groups: [...by.values()] };
+}
+
+const topicName = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' } as const;
+const groupSchema = {
+  type: 'object',
+  properties: {
+    group: { type: 'string' },
+    consumers: { type: 'integer' },
+    lag: { type: ['integer', 'null'] },
+    pending: { type: 'integer' },
+  },
+} as const;
+const topicSchema = {
+  type: 'object',
+  properties: {
+    name: { type: 'string' },
+    partitions: { type: 'integer' },
+    maxLen: { type: 'number' },
+    maxAgeMs: { type: 'number' },
+    createdAt: { type: 'number' },
+    messages: { type: ['integer', 'null'] },
+    groups: { type: ['array', 'null'], items: groupSchema },
+  },
+} as const;
+
+export function messagingRoutes(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  opts: Required<Pick<ServiceViewOptions, 'messagingShards'>>,
+): void {
+  const { redis, keys } = deps;
+  const shardParam = {
+    type: 'string',
+    enum: [...opts.messagingShards],
+    description: `a messaging shard (default ${opts.messagingShards[0]})`,
+  } as const;
+  const open = (shard?: string) => {
+    const mkeys = new MessagingKeys(keys, shard ?? (opts.messagingShards[0] as string));
+    return { mkeys, topics: new Topics(redis, mkeys) };
+  };
+  const states = (mkeys: MessagingKeys, t: TopicInfo) =>
+    Promise.all(
+      Array.from({ length: t.partitions }, (_, p) => partitionState(redis, mkeys, t.name, p)),
+    );
+  const info = (t: TopicInfo) => ({
+    name: t.name,
+    partitions: t.partitions,
+    maxLen: t.maxLen,
+    maxAgeMs: t.maxAgeMs,
+    createdAt: t.createdAt,
+  });
+
+  app.get<{ Querystring: { shard?: string } }>(
+    '/api/services/messaging/topics',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Topics with their message counts and each consumer group lag, oldest first',
+        description: `At most ${TOPICS_MAX} topics; partitions are inspected up to ${PARTITIONS_READ_MAX} per call, later topics then have messages and groups null (truncated).`,
+        headers,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { shard: shardParam },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              topics: { type: 'array', items: topicSchema },
+              truncated: { type: 'boolean' },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const { mkeys, topics } = open(request.query.shard);
+      const names = await topics.list(TOPICS_MAX);
+      const rows = (await Promise.all(names.map((n) => topics.find(n)))).flatMap((t) =>
+        t ? [t] : [],
+      );
+      let budget = PARTITIONS_READ_MAX;
+      let truncated = false;
+      const out = [];
+      for (const t of rows) {
+        if (t.partitions > budget) {
+          truncated = true;
+          out.push({ ...info(t), messages: null, groups: null });
+          continue;
+        }
+        budget -= t.partitions;
+        out.push({ ...info(t), ...totals(await states(mkeys, t)) });
+      }
+      return { topics: out, truncated };
+    },
+  );
+
+  app.get<{ Params: { topic: string }; Querystring: { shard?: string } }>(
+    '/api/services/messaging/topics/:topic',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "A topic's partitions: stream length and each group's lag and pending",
+        headers,
+        params: {
+          type: 'object',
+          required: ['topic'],
+          additionalProperties: false,
+          properties: { topic: topicName },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { shard: shardParam },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              ...topicSchema.properties,
+              partitionStates: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: {
+                    partition: { type: 'integer' },
+                    length: { type: 'integer' },
+                    groups: { type: 'array', items: groupSchema },
+                  },
+                },
+              },
+            },
+          },
+          ...errors(404),
+        },
+      },
+    },
+    async (request) => {
+      const { mkeys, topics } = open(request.query.shard);
+      const t = await topics.get(request.params.topic);
+      const parts = await states(mkeys, t);
+      return { ...info(t), ...totals(parts), partitionStates: parts };
+    },
+  );
+}

@@ -1,0 +1,417 @@
+// The scheduler's state, read from its tables (no scheduler instance needed): tasks by state,
+// one task, counts, workers and their load, stragglers, usage per tenant over a window.
+// Tenant views (DBOS-style): a tenant-scoped token sees only its tenant's tasks, stragglers,
+// counts and usage; workers are shared infrastructure without a tenant and are visible to
+// every token (like knobs). An unscoped token may narrow tasks with ?tenant=.
+import type { FastifyInstance } from 'fastify';
+import { SchedulerQueries } from '../../scheduler/queries.ts';
+import { SchedulerClient } from '../../scheduler/client.ts';
+import { decodeAttrs } from '../../scheduler/schema.ts';
+import { SchedShard } from '../../scheduler/shard.ts';
+import { UnknownTaskError } from '../../scheduler/errors.ts';
+import { ValidationError } from '../../store/errors.ts';
+import type { ApiDeps, RequestAuth } from '../context.ts';
+import { canSee } from '../context.ts';
+import { errors, headers } from '../schemas.ts';
+import type { ServiceViewOptions } from './services.ts';
+
+const TAGS = ['services: scheduler'];
+export const TASK_STATES = ['runnable', 'delayed', 'leased', 'done', 'dead'] as const;
+type TaskState = (typeof TASK_STATES)[number];
+/** Index entries examined at most per call when a tenant filter skips rows. */
+export const TASKS_SCAN_MAX = 2_000;
+const HOUR_MS = 3_600_000;
+/** The scheduler's tenantUsage reads at most this many buckets; a longer window is refused. */
+const USAGE_BUCKETS_MAX = 10_000;
+
+const anyObject = { type: 'object', additionalProperties: true } as const;
+const tenantName = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9._-]+$',
+} as const;
+const ms = { type: 'integer', minimum: 0, maximum: 8.64e15 } as const;
+
+/** The tenant a request may see: its token's, or (unscoped) the one it asks for, or all. */
+function tenantView(auth: RequestAuth, asked?: string): string | null {
+  return auth.tenant ?? asked ?? null;
+}
+
+export function schedulerRoutes(
+  app: FastifyInstance,
+  deps: ApiDeps,
+  opts: Required<Pick<ServiceViewOptions, 'schedulerShards' | 'usageBucketMs'>>,
+): void {
+  const { redis, keys, knobs, clock } = deps;
+  const shards = new Map<
+    string,
+    { shard: SchedShard; queries: SchedulerQueries; client: SchedulerClient }
+  >();
+  const open = (name?: string) => {
+    const id = name ?? (opts.schedulerShards[0] as string);
+    let s = shards.get(id);
+    if (!s) {
+      const shard = new SchedShard(redis, keys, id);
+      s = { shard, queries: new SchedulerQueries(shard), client: new SchedulerClient({ shard }) };
+      shards.set(id, s);
+    }
+    return s;
+  };
+  const shardParam = {
+    type: 'string',
+    enum: [...opts.schedulerShards],
+    description: `a scheduler shard (default ${opts.schedulerShards[0]})`,
+  } as const;
+
+  /** Task ids in a state's index, in its natural order (at most `n`). */
+  async function ids(shard: SchedShard, state: TaskState, n: number): Promise<string[]> {
+    const fam = shard.k.family;
+    switch (state) {
+      case 'runnable':
+      case 'delayed':
+        return shard.tables.tasks.range(fam, state, { limit: n });
+      case 'done':
+        return shard.tables.tasks.range(fam, 'done', { rev: true, limit: n });
+      case 'dead':
+        return shard.tables.dead.range(fam, 'dead_at', { rev: true, limit: n });
+      case 'leased': {
+        const members = await redis.zrange(shard.k.leases(), 0, n - 1);
+        return [...new Set(members.map((m) => m.slice(0, m.lastIndexOf('|'))))];
+      }
+    }
+  }
+
+  /** The tenant of each id (one pipelined read of one field per row). */
+  async function tenants(
+    shard: SchedShard,
+    state: TaskState,
+    list: string[],
+  ): Promise<(string | null)[]> {
+    if (list.length === 0) return [];
+    const pipe = redis.pipeline();
+    for (const id of list)
+      if (state === 'dead') pipe.hget(shard.k.deadRow(id), 'tenant');
+      else pipe.hget(shard.k.task(id), 'attrs');
+    return ((await pipe.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      if (typeof v !== 'string') return null;
+      return state === 'dead' ? v : decodeAttrs(v).tenant;
+    });
+  }
+
+  app.get<{ Querystring: { shard?: string } }>(
+    '/api/services/scheduler',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Tasks per state (a tenant token: its own, counted over the newest indexed)',
+        headers,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { shard: shardParam },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              shard: { type: 'string' },
+              tenant: { type: ['string', 'null'] },
+              counts: { type: 'object', additionalProperties: { type: 'integer' } },
+              truncated: { type: 'boolean' },
+              liveWorkers: { type: 'integer' },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const { shard, queries } = open(request.query.shard);
+      const tenant = request.auth.tenant;
+      const loads = await queries.workerLoads(clock.now());
+      const liveWorkers = loads.filter((w) => w.live).length;
+      if (tenant === null) {
+        const c = await queries.counts();
+        const counts = {
+          runnable: c.runnable,
+          delayed: c.delayed,
+          leased: c.leases,
+          done: c.done,
+          dead: c.dead,
+        };
+        return { shard: shard.shard, tenant, counts, truncated: false, liveWorkers };
+      }
+      const counts: Record<string, number> = {};
+      let truncated = false;
+      for (const state of TASK_STATES) {
+        const list = await ids(shard, state, TASKS_SCAN_MAX);
+        truncated ||= list.length >= TASKS_SCAN_MAX;
+        counts[state] = (await tenants(shard, state, list)).filter((t) => t === tenant).length;
+      }
+      return { shard: shard.shard, tenant, counts, truncated, liveWorkers };
+    },
+  );
+
+  app.get<{ Querystring: { shard?: string; state: TaskState; tenant?: string; limit: number } }>(
+    '/api/services/scheduler/tasks',
+    {
+      schema: {
+        tags: TAGS,
+        summary:
+          'Tasks in a state: runnable and delayed by ready time, leased by lease expiry, done and dead newest first',
+        description: `A tenant-scoped token sees only its tenant's tasks (\`tenant\` is then ignored). With a tenant filter at most ${TASKS_SCAN_MAX} index entries are examined (\`truncated\` says the scan stopped there). Dead tasks are rows of the dead-letter table.`,
+        headers,
+        querystring: {
+          type: 'object',
+          required: ['state'],
+          additionalProperties: false,
+          properties: {
+            shard: shardParam,
+            state: { type: 'string', enum: [...TASK_STATES] },
+            tenant: tenantName,
+            limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              state: { type: 'string' },
+              tenant: { type: ['string', 'null'] },
+              tasks: { type: 'array', items: anyObject },
+              truncated: { type: 'boolean' },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const { shard, queries, client } = open(q.shard);
+      const tenant = tenantView(request.auth, q.tenant);
+      const n = tenant === null ? q.limit : TASKS_SCAN_MAX;
+      if (q.state === 'dead') {
+        const dead = await queries.deadLetters(n);
+        return {
+          state: q.state,
+          tenant,
+          tasks: dead.filter((r) => tenant === null || r.tenant === tenant).slice(0, q.limit),
+          truncated: tenant !== null && dead.length >= n,
+        };
+      }
+      const list = await ids(shard, q.state, n);
+      // The tenant of each entry is one field; whole rows are read for the page only.
+      const owners = tenant === null ? [] : await tenants(shard, q.state, list);
+      const page = (tenant === null ? list : list.filter((_, i) => owners[i] === tenant)).slice(
+        0,
+        q.limit,
+      );
+      const rows = await Promise.all(page.map((id) => client.get(id)));
+      const tasks = rows.flatMap((r) => (r ? [r] : []));
+      return {
+        state: q.state,
+        tenant,
+        tasks,
+        truncated: tenant !== null && list.length >= TASKS_SCAN_MAX,
+      };
+    },
+  );
+
+  app.get<{ Params: { id: string }; Querystring: { shard?: string } }>(
+    '/api/services/scheduler/tasks/:id',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "One task's row (another tenant's task is reported missing)",
+        headers,
+        params: {
+          type: 'object',
+          required: ['id'],
+          additionalProperties: false,
+          properties: {
+            id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^{}\\s]+$' },
+          },
+        },
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { shard: shardParam },
+        },
+        response: { 200: anyObject, ...errors(404) },
+      },
+    },
+    async (request) => {
+      const { shard, client } = open(request.query.shard);
+      const row = await client.get(request.params.id);
+      if (!row || !canSee(request.auth, row.tenant))
+        throw new UnknownTaskError(
+          `task ${request.params.id} does not exist in shard ${shard.shard}`,
+          {
+            field: 'id',
+            rule: 'exists',
+          },
+        );
+      return row;
+    },
+  );
+
+  app.get<{ Querystring: { shard?: string } }>(
+    '/api/services/scheduler/workers',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Registered workers with their load (shared infrastructure: every token)',
+        headers,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { shard: shardParam },
+        },
+        response: {
+          200: { type: 'object', properties: { workers: { type: 'array', items: anyObject } } },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => ({
+      workers: await open(request.query.shard).queries.workerLoads(clock.now()),
+    }),
+  );
+
+  app.get<{ Querystring: { shard?: string; high: number; low: number } }>(
+    '/api/services/scheduler/workers/loaded',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Live workers at or above `high` utilisation, and at or below `low`',
+        headers,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            shard: shardParam,
+            high: { type: 'number', minimum: 0, maximum: 1, default: 0.9 },
+            low: { type: 'number', minimum: 0, maximum: 1, default: 0.25 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              overloaded: { type: 'array', items: anyObject },
+              underloaded: { type: 'array', items: anyObject },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      return open(q.shard).queries.loadedWorkers({ now: clock.now(), high: q.high, low: q.low });
+    },
+  );
+
+  app.get<{ Querystring: { shard?: string; threshold?: number; minSamples: number } }>(
+    '/api/services/scheduler/stragglers',
+    {
+      schema: {
+        tags: TAGS,
+        summary: "Running tasks past `threshold` x their stage's median (a tenant token: its own)",
+        description: 'The threshold defaults to the scheduler.straggler_threshold knob.',
+        headers,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            shard: shardParam,
+            threshold: { type: 'number', minimum: 1, maximum: 1000 },
+            minSamples: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+          },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              threshold: { type: 'number' },
+              stragglers: { type: 'array', items: anyObject },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const threshold =
+        q.threshold ?? ((await knobs.get('scheduler.straggler_threshold')).value as number);
+      const all = await open(q.shard).queries.stragglers({
+        now: clock.now(),
+        threshold,
+        minSamples: q.minSamples,
+      });
+      return { threshold, stragglers: all.filter((s) => canSee(request.auth, s.row.tenant)) };
+    },
+  );
+
+  app.get<{ Querystring: { shard?: string; fromMs?: number; toMs?: number } }>(
+    '/api/services/scheduler/usage',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'Completed work per tenant (task-ms) over a window (a tenant token: its own)',
+        description: `Default window: the last hour. Read from the usage buckets completions write (${opts.usageBucketMs} ms wide); a window spans at most 10,000 buckets.`,
+        headers,
+        querystring: {
+          type: 'object',
+          additionalProperties: false,
+          properties: { shard: shardParam, fromMs: ms, toMs: ms },
+        },
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              fromMs: { type: 'number' },
+              toMs: { type: 'number' },
+              bucketMs: { type: 'number' },
+              tenants: {
+                type: 'array',
+                items: {
+                  type: 'object',
+                  properties: { tenant: { type: 'string' }, taskMs: { type: 'number' } },
+                },
+              },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const q = request.query;
+      const toMs = q.toMs ?? clock.now();
+      const fromMs = q.fromMs ?? toMs - HOUR_MS;
+      if (fromMs >= toMs)
+        throw new ValidationError(
+          'query.fromMs must be before query.toMs',
+          'query.fromMs',
+          'before_to',
+        );
+      if ((toMs - fromMs) / opts.usageBucketMs > USAGE_BUCKETS_MAX)
+        throw new ValidationError(
+          `the window spans more than ${USAGE_BUCKETS_MAX} usage buckets of ${opts.usageBucketMs} ms`,
+          'query.fromMs',
+          'max_window',
+        );
+      const usage = await open(q.shard).queries.tenantUsage(fromMs, toMs, opts.usageBucketMs);
+      const tenants = [...usage.entries()]
+        .filter(([t]) => canSee(request.auth, t))
+        .map(([tenant, taskMs]) => ({ tenant, taskMs }))
+        .sort((a, b) => b.taskMs - a.taskMs);
+      return { fromMs, toMs, bucketMs: opts.usageBucketMs, tenants };
+    },
+  );
+}

@@ -1,0 +1,293 @@
+// Promotion and rollback of a policy version go through the knobs table, so they are versioned,
+// audited and guarded like every knob: the knob `scheduler.policy_version` selects the live
+// version of the 'scheduler' policy (0 = the heuristic named by scheduler.policy).
+//   promote  = a proposal with that knob change (ProposalTable.create, moved through simulated
+//              and shadow with the version's reports), then KnobTable.promoteAll with the
+//              proposal id: the knob row, its history, the audit entry and the proposal's move
+//              to live are one atomic step in the {knobs} family.
+//   rollback = the knob back to the version the live one replaced (its promotion's `old`),
+//              marking the live proposal rolled_back in the same step.
+// The registry rows live in another family ({policies}, another cluster slot), so their
+// live/retired statuses follow in a second step. The knob is the truth: if a process dies
+// between the two steps, or someone moves the knob directly (an operator, the SLO guard),
+// reconcile() brings the rows in line, idempotently; every registry write runs it first.
+import type { KnobTable } from '../knobs/table.ts';
+import type { Proposal } from '../loop/proposal.ts';
+import type { ProposalTable } from '../loop/proposals.ts';
+import { AlreadyExistsError, KnobosError, StaleVersionError, StateError } from '../store/errors.ts';
+import { RegistryUnsupportedError } from './errors.ts';
+import { policyId, type PolicyRow } from './model.ts';
+import type { PolicyTable, RowWrite } from './table.ts';
+
+/** Which knob selects the live version of a policy name. */
+export const PROMOTION_KNOBS: Readonly<Record<string, string>> = {
+  scheduler: 'scheduler.policy_version',
+};
+
+const RECONCILE_TRIES = 5;
+/** Proposal ids tried per promotion base (a retried promotion reuses an open one). */
+const PROPOSAL_ATTEMPTS = 5;
+/** Knob history entries searched for the promotion a rollback undoes. */
+const HISTORY_SCAN = 1_000;
+
+export interface Actor {
+  actor: string;
+  reason: string;
+}
+
+export function promotionKnob(name: string): string {
+  const knob = PROMOTION_KNOBS[name];
+  if (!knob)
+    throw new RegistryUnsupportedError(
+      `policy ${name}: no knob selects its live version (promotable: ${Object.keys(PROMOTION_KNOBS).join(', ')})`,
+      { field: 'name', rule: 'promotable', name },
+    );
+  return knob;
+}
+
+export class Promotion {
+  constructor(
+    private readonly table: PolicyTable,
+    private readonly knobs: KnobTable,
+    private readonly proposals: ProposalTable,
+  ) {}
+
+  /** The live version of a promotable name, from its knob (0 = the heuristic). */
+  async live(name: string): Promise<number> {
+    return (await this.knobs.get(promotionKnob(name))).value as number;
+  }
+
+  /**
+   * Makes the rows agree with the knob: the version it selects is live, no other is. Returns
+   * the rows it changed. Safe to run any time, by anyone, any number of times.
+   */
+  async reconcile(name: string, actor: string): Promise<PolicyRow[]> {
+    const selected = await this.live(name);
+    const reason = `reconciled: ${promotionKnob(name)} selects ${selected === 0 ? 'the heuristic' : policyId(name, selected)}`;
+    return this.follow(name, () => this.live(name), { actor, reason }, 'policy.reconcile');
+  }
+
+  /**
+   * One atomic step of the registry that makes `selected()` the only live version of `name`,
+   * with an audit entry per row it changes; retried when a row moved meanwhile.
+   */
+  private async follow(
+    name: string,
+    selected: () => Promise<number>,
+    by: Actor,
+    action: string,
+    extra: Partial<PolicyRow> = {},
+  ): Promise<PolicyRow[]> {
+    for (let attempt = 1; ; attempt++) {
+      const value = await selected();
+      const { policies: live } = await this.table.list({ name, status: 'live', limit: 100 });
+      const writes: RowWrite[] = [];
+      for (const r of live) {
+        if (r.version === value) continue;
+        writes.push(this.write(await this.table.get(name, r.version), 'retired', by, action));
+      }
+      const sel = value > 0 ? await this.table.find(name, value) : null;
+      if (sel && (sel.row.status !== 'live' || Object.keys(extra).length > 0))
+        writes.push(this.write(sel, 'live', by, action, extra));
+      if (writes.length === 0) return [];
+      try {
+        await this.table.writeRows(writes);
+        return writes.map((w) => w.row);
+      } catch (err) {
+        if (!(err instanceof StaleVersionError) || attempt >= RECONCILE_TRIES) throw err;
+      }
+    }
+  }
+
+  private write(
+    got: { row: PolicyRow; v: number },
+    to: PolicyRow['status'],
+    by: Actor,
+    action: string,
+    extra: Partial<PolicyRow> = {},
+  ): RowWrite {
+    // The knob already moved: the rows follow it whatever their status was.
+    const row = { ...got.row, ...extra, status: to, reason: by.reason } as PolicyRow;
+    row.updatedAt = this.table.clock.now();
+    row.updatedBy = by.actor;
+    return {
+      row,
+      v: got.v,
+      previous: got.row,
+      audit: { actor: by.actor, action, detail: { from: got.row.status, to, reason: by.reason } },
+    };
+  }
+
+  /** A proposal for this promotion: an open one of an earlier try on the same base, or new. */
+  private async proposal(row: PolicyRow, knob: string, base: number, by: Actor): Promise<Proposal> {
+    const stem = `reg-${row.name}-${row.version}-k${base}`;
+    for (let i = 1; i <= PROPOSAL_ATTEMPTS; i++) {
+      const id = i === 1 ? stem : `${stem}-${i}`;
+      try {
+        return await this.proposals.create({
+          id,
+          learner: by.actor,
+          actorKind: 'operator',
+          changes: [{ name: knob, value: row.version, baseVersion: base }],
+          evidence: {
+            policy: row.id,
+            artifact: row.artifactSummary,
+            lineage: row.lineage,
+            simVerdict: verdictOf(row.simReport),
+            shadowVerdict: verdictOf(row.shadowReport),
+          },
+          reason: by.reason,
+        });
+      } catch (err) {
+        if (!(err instanceof AlreadyExistsError)) throw err;
+        const { proposal } = await this.proposals.get(id);
+        if (['proposed', 'simulated', 'shadow'].includes(proposal.status)) return proposal;
+      }
+    }
+    throw new StateError(
+      `policy ${row.id}: ${PROPOSAL_ATTEMPTS} promotion attempts on knob version ${base} failed`,
+      {
+        field: 'proposal',
+        rule: 'attempts',
+      },
+    );
+  }
+
+  /** Carries the version's reports onto the proposal, moving it as far as they go. */
+  private async advance(p: Proposal, row: PolicyRow, actor: string): Promise<void> {
+    if (p.status === 'proposed')
+      p = await this.proposals.transition(p.id, 'simulated', {
+        actor,
+        reason: `registry simulation: ${verdictOf(row.simReport) ?? 'no report'}`,
+        ...(row.simReport !== undefined ? { simReport: row.simReport } : {}),
+      });
+    if (p.status === 'simulated' && row.status === 'shadow')
+      await this.proposals.transition(p.id, 'shadow', {
+        actor,
+        reason: `registry shadow: ${verdictOf(row.shadowReport) ?? 'no report'}`,
+        ...(row.shadowReport !== undefined ? { shadowReport: row.shadowReport } : {}),
+      });
+  }
+
+  async promote(name: string, version: number, by: Actor): Promise<PolicyRow> {
+    const knob = promotionKnob(name);
+    await this.reconcile(name, by.actor);
+    const got = await this.table.get(name, version);
+    const row = got.row;
+    if (row.status !== 'candidate' && row.status !== 'shadow')
+      throw new StateError(
+        `policy ${row.id}: is ${row.status}; only a candidate (evaluated) or shadow version is promoted`,
+        { target: row.id, field: 'status', rule: 'promotable', status: row.status },
+      );
+    if (verdictOf(row.shadowReport) === 'worse')
+      throw new StateError(`policy ${row.id}: its shadow report found it worse than live`, {
+        target: row.id,
+        field: 'shadowReport',
+        rule: 'not_worse',
+      });
+    const current = await this.knobs.get(knob);
+    const p = await this.proposal(row, knob, current.version, by);
+    let knobVersion: number;
+    try {
+      await this.advance(p, row, by.actor);
+      const [res] = await this.knobs.promoteAll({
+        actor: by.actor,
+        actorKind: 'operator',
+        reason: by.reason,
+        proposalId: p.id,
+        evidence: { policy: row.id, artifact: row.artifactSummary },
+        changes: [{ name: knob, value: version, baseVersion: current.version }],
+      });
+      knobVersion = res?.version ?? current.version + 1;
+    } catch (err) {
+      if (err instanceof KnobosError)
+        await this.proposals
+          .transition(p.id, 'rejected', {
+            actor: by.actor,
+            reason: `promotion refused: ${err.message}`,
+          })
+          .catch(() => undefined);
+      throw err;
+    }
+    const promotion = {
+      proposalId: p.id,
+      knob,
+      knobVersion,
+      replaced: current.value as number,
+      at: this.table.clock.now(),
+      by: by.actor,
+    };
+    // The knob says `version` now, unless it moved again since: then the rows follow that.
+    const moved = (await this.live(name)) !== version;
+    await this.follow(
+      name,
+      () => this.live(name),
+      by,
+      'policy.promote',
+      moved ? {} : { promotion },
+    );
+    return (await this.table.get(name, version)).row;
+  }
+
+  /** The knob back to the version the live one replaced; the live proposal is rolled back. */
+  async rollback(
+    name: string,
+    by: Actor,
+  ): Promise<{
+    rolledBack: PolicyRow | null;
+    live: PolicyRow | null;
+    value: number;
+    knobVersion: number;
+  }> {
+    const knob = promotionKnob(name);
+    await this.reconcile(name, by.actor);
+    const current = await this.knobs.get(knob);
+    const from = current.value as number;
+    if (from === 0)
+      throw new StateError(
+        `policy ${name}: no registry version is live (${knob} is 0); nothing to roll back`,
+        {
+          target: name,
+          field: knob,
+          rule: 'live_version',
+        },
+      );
+    const history = await this.knobs.history(knob, { limit: HISTORY_SCAN });
+    const promoted = history.find((e) => e.kind === 'promote' && e.new === from);
+    const to = typeof promoted?.old === 'number' ? promoted.old : 0;
+    let proposalId: string | undefined;
+    if (current.proposalId) {
+      const p = await this.proposals.get(current.proposalId).catch(() => null);
+      if (p?.proposal.status === 'live') proposalId = current.proposalId;
+    }
+    const res = await this.knobs.promote(
+      {
+        name: knob,
+        value: to,
+        baseVersion: current.version,
+        actor: by.actor,
+        actorKind: 'operator',
+        reason: by.reason,
+        evidence: { policy: policyId(name, from), rolled_back_to: to },
+        ...(proposalId ? { proposalId } : {}),
+      },
+      'rollback',
+    );
+    await this.follow(name, () => this.live(name), by, 'policy.rollback');
+    const [a, b] = await Promise.all([
+      this.table.find(name, from),
+      to > 0 ? this.table.find(name, to) : null,
+    ]);
+    return {
+      rolledBack: a?.row ?? null,
+      live: b?.row ?? null,
+      value: to,
+      knobVersion: res.version,
+    };
+  }
+}
+
+function verdictOf(report: unknown): string | undefined {
+  const v = (report as { verdict?: unknown } | undefined)?.verdict;
+  return typeof v === 'string' ? v : undefined;
+}
