@@ -192,7 +192,7 @@ describe('API operations and read routes', () => {
     });
   });
 
-  it('lists proposals and policies from their tables, with the placeholders\' shape', async () => {
+  it("lists proposals and policies from their tables, with the placeholders' shape", async () => {
     for (const key of ['proposals', 'policies']) {
       const res = await api.app.inject({ url: `/api/${key}`, headers: ADMIN });
       expect(res.statusCode).toBe(200);

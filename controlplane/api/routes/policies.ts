@@ -335,8 +335,7 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
         response: { 200: policyFull, ...errors(404) },
       },
     },
-    async (request) =>
-      (await registry.table.get(request.params.name, request.params.version)).row,
+    async (request) => (await registry.table.get(request.params.name, request.params.version)).row,
   );
 
   app.get<Versioned>(
