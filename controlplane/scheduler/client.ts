@@ -6,7 +6,7 @@ import type { Telemetry } from '../telemetry/metrics.ts';
 import type { TraceWriter } from '../telemetry/traces.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { UnknownTaskError } from './errors.ts';
-import type { TaskRow } from './schema.ts';
+import { decodeTaskRow, type TaskRow } from './schema.ts';
 import type { SchedShard } from './shard.ts';
 import { normalizeBatch, type NormalTask } from './tasks.ts';
 import type { SubmitResult, TaskSpec } from './types.ts';
@@ -79,7 +79,8 @@ export class SchedulerClient {
   }
 
   async get(id: string): Promise<TaskRow | null> {
-    return (await this.shard.tables.tasks.get(this.shard.k.family, id))?.row ?? null;
+    const got = await this.shard.tables.tasks.get(this.shard.k.family, id);
+    return got ? decodeTaskRow(id, got.row) : null;
   }
 
   async mustGet(id: string): Promise<TaskRow> {

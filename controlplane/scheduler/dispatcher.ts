@@ -16,7 +16,7 @@ import type { TraceWriter } from '../telemetry/traces.ts';
 import type { Clock } from './clock.ts';
 import { BlockingList } from './doorbell.ts';
 import type { AssignmentArg, DispatchReply, FreeWorker, SchedShard } from './shard.ts';
-import { ViewCache } from './views.ts';
+import { taskViews } from './views.ts';
 
 export interface DispatcherOptions {
   shard: SchedShard;
@@ -29,6 +29,8 @@ export interface DispatcherOptions {
   windowMax: number;
   /** Most workers the policy sees per round. */
   workersMax: number;
+  /** Runnable tasks the policy sees per free slot at most (the window shrinks to it). */
+  windowPerSlot: number;
   /** Longest wait on the doorbell before looking again anyway. */
   idleWaitMs: number;
 }
@@ -36,27 +38,38 @@ export interface DispatcherOptions {
 /** Task ids recorded per decision trace entry, so one entry stays small. */
 const TRACE_TASKS_MAX = 64;
 
+/** An assignment to claim next round, with the task's ready time (for dispatch latency). */
+export interface Pending extends AssignmentArg {
+  readyAt: number;
+}
+
 /** Keeps the policy's assignments in its order, at most `batch`, within each worker's slots. */
 export function capAssignments(
   picked: readonly Assignment[],
   workers: readonly FreeWorker[],
   batch: number,
-): AssignmentArg[] {
+  readyAt: ReadonlyMap<string, number>,
+): Pending[] {
   const slots = new Map(workers.map((w) => [w.view.id, w.freeSlots]));
-  const out: AssignmentArg[] = [];
+  const out: Pending[] = [];
   for (const a of picked) {
     if (out.length >= batch) break;
     const left = slots.get(a.workerId) ?? 0;
     if (left <= 0) continue;
     slots.set(a.workerId, left - 1);
-    out.push(a.gpus ? { taskId: a.taskId, workerId: a.workerId, gpus: a.gpus } : a);
+    const p: Pending = {
+      taskId: a.taskId,
+      workerId: a.workerId,
+      readyAt: readyAt.get(a.taskId) ?? 0,
+    };
+    if (a.gpus) p.gpus = a.gpus;
+    out.push(p);
   }
   return out;
 }
 
 export class Dispatcher {
   private policy: SchedulingPolicy | undefined;
-  private readonly views = new ViewCache();
   private readonly bell: BlockingList;
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -82,7 +95,7 @@ export class Dispatcher {
   }
 
   private async run(): Promise<void> {
-    let pending: AssignmentArg[] = [];
+    let pending: Pending[] = [];
     let failures = 0;
     while (!this.stopped) {
       try {
@@ -104,7 +117,7 @@ export class Dispatcher {
   }
 
   /** One round: claims `pending`, and returns what to claim next (empty: wait). */
-  async round(pending: readonly AssignmentArg[]): Promise<AssignmentArg[]> {
+  async round(pending: readonly Pending[]): Promise<Pending[]> {
     const k = this.o.knobs;
     const batch = k.get<number>('scheduler.dispatch_batch');
     const startedNs = process.hrtime.bigint();
@@ -116,20 +129,26 @@ export class Dispatcher {
         backoffMs: k.get<number>('scheduler.retry_backoff_ms'),
         window: Math.max(batch, this.o.windowMax),
         workersMax: this.o.workersMax,
+        windowPerSlot: this.o.windowPerSlot,
         assignments: pending,
       },
       now,
     );
-    this.record(pending, reply, startedNs);
+    this.record(pending, reply, now, startedNs);
     if (reply.tasks.length === 0 || reply.workers.length === 0) return [];
     const policy = this.currentPolicy();
-    const views = this.views.views(reply);
+    const views = taskViews(reply);
     const picked = policy.pick(
       views,
       reply.workers.map((w) => w.view),
       now,
     );
-    const next = capAssignments(picked, reply.workers, batch);
+    const next = capAssignments(
+      picked,
+      reply.workers,
+      batch,
+      new Map(views.map((v) => [v.id, v.readyAt])),
+    );
     if (next.length > 0) {
       this.o.decisions.record({
         at: now,
@@ -151,20 +170,24 @@ export class Dispatcher {
     return next;
   }
 
-  private record(pending: readonly AssignmentArg[], reply: DispatchReply, startedNs: bigint): void {
+  private record(
+    pending: readonly Pending[],
+    reply: DispatchReply,
+    now: number,
+    startedNs: bigint,
+  ): void {
     const t = this.o.telemetry;
     t.gauge('queue_length', reply.queued);
     t.observe('dispatch_round_ms', Number(process.hrtime.bigint() - startedNs) / 1e6);
-    reply.claims.forEach((c, i) => {
-      if (c.status === 'ok') {
+    reply.claims.forEach((status, i) => {
+      if (status === 'ok') {
         t.inc('tasks_started');
-        t.observe('dispatch_latency_ms', c.waitMs);
+        // From ready (runnable) to claimed; the ready time came with last round's snapshot.
+        const a = pending[i];
+        if (a) t.observe('dispatch_latency_ms', now - a.readyAt);
       } else {
-        t.inc(`claims_${c.status}`);
+        t.inc(`claims_${status}`);
       }
-      // A claimed task leaves the window for good; its cached view is not needed again.
-      const id = pending[i]?.taskId;
-      if (id !== undefined && c.status !== 'full' && c.status !== 'noworker') this.views.forget(id);
     });
   }
 

@@ -1,7 +1,11 @@
 // A worker's inbox entries, written by dispatch-12.lua and speculate-12.lua (a task copy to
-// run) and by settle-12.lua and reap-12.lua (a copy to stop), tab-separated. Payloads are JSON,
+// run; runEntry in scripts/includes/shard.lua) and by settle-12.lua and reap-12.lua (a copy to
+// stop), tab-separated. Payloads are JSON,
 // which never holds a raw tab, so the payload is simply the rest of the entry.
 import type { LeasedTask } from './types.ts';
+
+/** token, id, type, attempt, lease_ms, retry_limit, retry_backoff_ms, payload */
+const RUN_FIELDS = 8;
 
 export type InboxEntry =
   { kind: 'run'; task: LeasedTask } | { kind: 'cancel'; token: string; id: string };
@@ -14,13 +18,21 @@ export function parseInboxEntry(entry: string): InboxEntry | null {
   }
   const parts: string[] = [];
   let from = 0;
-  for (let i = 0; i < 5; i++) {
+  for (let i = 0; i < RUN_FIELDS - 1; i++) {
     const tab = entry.indexOf('\t', from);
     if (tab < 0) return null;
     parts.push(entry.slice(from, tab));
     from = tab + 1;
   }
-  const [token, id, type, attempt, leaseMs] = parts as [string, string, string, string, string];
+  const [token, id, type, attempt, leaseMs, retryLimit, backoffMs] = parts as string[] as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   let payload: unknown;
   try {
     payload = JSON.parse(entry.slice(from));
@@ -29,6 +41,15 @@ export function parseInboxEntry(entry: string): InboxEntry | null {
   }
   return {
     kind: 'run',
-    task: { token, id, type, attempt: Number(attempt), leaseMs: Number(leaseMs), payload },
+    task: {
+      token,
+      id,
+      type,
+      attempt: Number(attempt),
+      leaseMs: Number(leaseMs),
+      retryLimit: Number(retryLimit),
+      backoffMs: Number(backoffMs),
+      payload,
+    },
   };
 }

@@ -3,7 +3,7 @@
 // under-loaded workers, usage per tenant over a time window, and counts per state. Every query
 // reads a bounded number of rows.
 import type { WorkerView } from '../../policies/scheduling/index.ts';
-import type { TaskRow, WorkerRow } from './schema.ts';
+import { decodeTaskRow, type TaskRow, type WorkerRow } from './schema.ts';
 import type { SchedShard } from './shard.ts';
 
 export interface Straggler {
@@ -93,8 +93,8 @@ export class SchedulerQueries {
       (opts.limit ?? 1000) - 1,
     );
     const ids = [...new Set(members.map((m) => m.slice(0, m.lastIndexOf('|'))))];
-    const rows = (await this.shard.tables.tasks.getMany(this.family, ids)).flatMap((r) =>
-      r && r.row.state === 'leased' && r.row.lease ? [r.row] : [],
+    const rows = (await this.shard.tables.tasks.getMany(this.family, ids)).flatMap((r, i) =>
+      r && r.row.state === 'leased' && r.row.lease ? [decodeTaskRow(ids[i] as string, r.row)] : [],
     );
     const medians = await this.stageMedians([...new Set(rows.map((r) => r.stage))]);
     const out: Straggler[] = [];

@@ -2,6 +2,7 @@
 // expired, makes tasks whose backoff ended runnable, and drops workers whose heartbeat ran
 // out; and, every `pruneIntervalMs`, retention of completed and dead-lettered tasks. Several
 // service instances may reap at once: each step is atomic and checks what it relies on.
+import type { KnobClient } from '../knobs/client.ts';
 import type { Logger } from '../log.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
 import type { Clock } from './clock.ts';
@@ -18,6 +19,8 @@ export interface Retention {
 
 export interface ReaperOptions {
   shard: SchedShard;
+  /** Retry settings for copies whose lease expired come from the knobs. */
+  knobs: KnobClient;
   clock: Clock;
   telemetry: Telemetry;
   log: Logger;
@@ -69,7 +72,17 @@ export class Reaper {
   }
 
   async pass(): Promise<ReapReply> {
-    const r = await this.o.shard.reap(this.o.batchMax, this.o.jobTtlMs, this.o.clock.now());
+    const k = this.o.knobs;
+    const r = await this.o.shard.reap(
+      {
+        max: this.o.batchMax,
+        jobTtlMs: this.o.jobTtlMs,
+        retryLimit: k.get<number>('scheduler.retry_limit'),
+        backoffMs: k.get<number>('scheduler.retry_backoff_ms'),
+        leaseMs: k.get<number>('scheduler.lease_ms'),
+      },
+      this.o.clock.now(),
+    );
     const t = this.o.telemetry;
     if (r.expired > 0) {
       t.inc('leases_expired', r.expired);
@@ -78,6 +91,7 @@ export class Reaper {
     }
     if (r.dead > 0) t.inc('tasks_dead', r.dead);
     if (r.workersRemoved > 0) t.inc('workers_removed', r.workersRemoved);
+    if (r.renewed > 0) t.inc('leases_renewed', r.renewed);
     return r;
   }
 

@@ -10,51 +10,129 @@ const num = { type: 'number' } as const;
 const optStr = { type: 'string', optional: true } as const;
 const optNum = { type: 'number', optional: true } as const;
 
-export const TASK_FIELDS = {
-  id: str,
-  type: str,
-  stage: str,
-  tenant: str,
-  job: str,
-  priority: num,
-  cpu_m: num,
-  mem_mb: num,
-  gpu: num,
-  gpu_milli: num,
-  gpu_models: optStr,
-  estimate_ms: optNum,
+/** A task row as stored: what never changes packed in `attrs` (see scripts/includes/shard.lua). */
+export const STORED_TASK_FIELDS = {
+  /** The key carries the id; the hash does not (decodeTaskRow puts it back). */
+  id: optStr,
+  /** type, stage, tenant, job, priority, cpu_m, mem_mb, gpu, gpu_milli, gpu_models,
+   * estimate_ms, critical_ms, submitted_at, depth, tab-separated. */
+  attrs: str,
   payload: str,
   parents: optStr,
   idempotency_key: optStr,
   /** pending | runnable | leased | delayed | done | dead | upstream_failed */
   state: str,
-  /** Parents not yet completed. */
-  pending: num,
-  depth: num,
-  critical_ms: num,
-  /** The static part of the policy's view, denormalized so dispatch reads one field. */
-  view: str,
-  attempts: num,
-  submitted_at: num,
+  /** Parents not yet completed (absent = 0). */
+  pending: optNum,
+  /** Attempts made (absent = 0). */
+  attempts: optNum,
   ready_at: optNum,
+  /** The current copy (the winning one, once done): token, worker, leased_at, GPU devices,
+   * the worker's incarnation. */
   lease: optStr,
-  worker: optStr,
-  gpus: optStr,
-  leased_at: optNum,
-  lease_ms: optNum,
-  retry_limit: optNum,
-  backoff_ms: optNum,
+  /** A speculative copy, packed the same way. */
   spec_lease: optStr,
-  spec_worker: optStr,
-  spec_gpus: optStr,
-  spec_at: optNum,
-  done_token: optStr,
-  ran_on: optStr,
+  /** 1 once another task depends on this one. */
+  has_children: optNum,
   finished_at: optNum,
-  duration_ms: optNum,
   result: optStr,
   error: optStr,
 } satisfies Fields;
+
+export type StoredTaskRow = RowOf<typeof STORED_TASK_FIELDS>;
+
+/** What `attrs` holds, decoded. */
+export interface TaskAttrs {
+  type: string;
+  stage: string;
+  tenant: string;
+  job: string;
+  priority: number;
+  cpu_m: number;
+  mem_mb: number;
+  gpu: number;
+  gpu_milli: number;
+  /** csv; '' for any */
+  gpu_models: string;
+  estimate_ms?: number;
+  critical_ms: number;
+  submitted_at: number;
+  depth: number;
+}
+
+/** A copy's lease, unpacked. */
+export interface LeaseFields {
+  /** The lease token (of the winning copy, once done). */
+  lease?: string;
+  /** The worker of the lease (that ran it, once done). */
+  worker?: string;
+  leased_at?: number;
+  gpus?: string;
+  spec_lease?: string;
+  spec_worker?: string;
+  spec_at?: number;
+  spec_gpus?: string;
+  /** finished_at - leased_at, once done. */
+  duration_ms?: number;
+}
+
+/** A task row with its packed fields decoded: what queries and clients see. */
+export type TaskRow = Omit<
+  StoredTaskRow,
+  'id' | 'attrs' | 'pending' | 'attempts' | 'lease' | 'spec_lease'
+> & { id: string } & TaskAttrs &
+  LeaseFields & { pending: number; attempts: number };
+
+export function decodeAttrs(attrs: string): TaskAttrs {
+  const f = attrs.split('\t');
+  const num = (i: number) => Number(f[i]);
+  const out: TaskAttrs = {
+    type: f[0] ?? '',
+    stage: f[1] ?? '',
+    tenant: f[2] ?? '',
+    job: f[3] ?? '',
+    priority: num(4),
+    cpu_m: num(5),
+    mem_mb: num(6),
+    gpu: num(7),
+    gpu_milli: num(8),
+    gpu_models: f[9] ?? '',
+    critical_ms: num(11),
+    submitted_at: num(12),
+    depth: num(13),
+  };
+  if (f[10] !== undefined && f[10] !== '') out.estimate_ms = num(10);
+  return out;
+}
+
+function unpackLease(packed: string | undefined, prefix: '' | 'spec_'): LeaseFields {
+  if (packed === undefined) return {};
+  // token, worker, leased_at, GPU devices, worker incarnation (see scripts/includes/shard.lua)
+  const [token = '', worker = '', at = '', gpus = ''] = packed.split('\t');
+  return prefix === ''
+    ? { lease: token, worker, leased_at: Number(at), gpus }
+    : { spec_lease: token, spec_worker: worker, spec_at: Number(at), spec_gpus: gpus };
+}
+
+/** The row as clients see it; `id` is the row's id (the key carries it, the hash does not). */
+export function decodeTaskRow(id: string, stored: StoredTaskRow): TaskRow {
+  const { attrs, pending, attempts, lease, spec_lease, ...rest } = stored;
+  const row: TaskRow = {
+    ...rest,
+    id,
+    ...decodeAttrs(attrs),
+    ...unpackLease(lease, ''),
+    ...unpackLease(spec_lease, 'spec_'),
+    pending: pending ?? 0,
+    attempts: attempts ?? 0,
+  };
+  if (row.state === 'done' && row.finished_at !== undefined && row.leased_at !== undefined)
+    row.duration_ms = row.finished_at - row.leased_at;
+  // A task runnable from the start was ready when it was submitted.
+  if (row.ready_at === undefined && row.state !== 'pending') row.ready_at = row.submitted_at;
+  if (row.state === 'done' && row.result === undefined) row.result = 'null';
+  return row;
+}
 
 export const WORKER_FIELDS = {
   id: str,
@@ -68,6 +146,8 @@ export const WORKER_FIELDS = {
   used_mem_mb: num,
   used_gpu_m: num,
   gpu_free: optStr,
+  /** Changes each time the row is created: copies of an older incarnation are void. */
+  inc: str,
   heartbeat_at: num,
   heartbeat_ms: num,
   heartbeat_deadline: num,
@@ -99,7 +179,6 @@ export const DEAD_FIELDS = {
   payload: str,
 } satisfies Fields;
 
-export type TaskRow = RowOf<typeof TASK_FIELDS>;
 export type WorkerRow = RowOf<typeof WORKER_FIELDS>;
 export type JobRow = RowOf<typeof JOB_FIELDS>;
 export type DeadLetterRow = RowOf<typeof DEAD_FIELDS>;
@@ -107,10 +186,10 @@ export type DeadLetterRow = RowOf<typeof DEAD_FIELDS>;
 /** Table specs of one shard's family. Index scores are what the scripts write. */
 export function tableSpecs(family: string) {
   const fam = () => family;
-  const tasks: TableSpec<typeof TASK_FIELDS> = {
+  const tasks: TableSpec<typeof STORED_TASK_FIELDS> = {
     name: TASKS_TABLE,
-    fields: TASK_FIELDS,
-    id: (r) => r.id,
+    fields: STORED_TASK_FIELDS,
+    id: (r) => r.id ?? '',
     family: fam,
     indexes: {
       runnable: (r) => (r.state === 'runnable' ? r.ready_at : undefined),

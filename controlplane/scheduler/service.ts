@@ -40,6 +40,7 @@ export interface SchedulerServiceOptions {
   instance?: string;
   log?: Logger;
   windowMax?: number;
+  windowPerSlot?: number;
   workersMax?: number;
   idleWaitMs?: number;
   reapIntervalMs?: number;
@@ -69,7 +70,7 @@ export const DEFAULT_TRACE_SAMPLE_RATE: Record<TraceKind, number> = {
   arrivals: 0.1,
   durations: 0.1,
   decisions: 0.1,
-  jobs: 1,
+  jobs: 0.1,
 };
 
 export function traceWriters(
@@ -103,6 +104,8 @@ export class SchedulerService {
   readonly reaper: Reaper;
   readonly speculator: Speculator;
   private readonly background: boolean;
+  /** The dispatcher's own connection: a long submit on the shared one must not delay it. */
+  private readonly dispatchConn: RedisClient;
 
   private constructor(o: SchedulerServiceOptions) {
     const keys = o.keys ?? new Keys();
@@ -125,8 +128,10 @@ export class SchedulerService {
       telemetry: this.telemetry,
       arrivals: this.traces.arrivals,
     });
+    this.dispatchConn = o.redis.duplicate();
+    this.dispatchConn.on('error', () => {}); // reconnects on its own; rounds retry
     this.dispatcher = new Dispatcher({
-      shard: this.shard,
+      shard: new SchedShard(this.dispatchConn, keys, o.shard ?? '0'),
       knobs: o.knobs,
       clock,
       telemetry: this.telemetry,
@@ -134,10 +139,12 @@ export class SchedulerService {
       log,
       windowMax: o.windowMax ?? 128,
       workersMax: o.workersMax ?? 256,
+      windowPerSlot: o.windowPerSlot ?? 2,
       idleWaitMs: o.idleWaitMs ?? 250,
     });
     this.reaper = new Reaper({
       shard: this.shard,
+      knobs: o.knobs,
       clock,
       telemetry: this.telemetry,
       log,
@@ -179,5 +186,6 @@ export class SchedulerService {
     await Promise.all([this.dispatcher.stop(), this.reaper.stop(), this.speculator.stop()]);
     await Promise.all(Object.values(this.traces).map((t) => t.flush().catch(() => 0)));
     await this.telemetry.stop();
+    this.dispatchConn.disconnect();
   }
 }

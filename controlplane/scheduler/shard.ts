@@ -6,9 +6,9 @@ import type { Keys } from '../store/keys.ts';
 import { Table } from '../store/table.ts';
 import { schedulerErrorFromReply } from './errors.ts';
 import { SchedKeys } from './keys.ts';
-import { tableSpecs } from './schema.ts';
+import { decodeAttrs, tableSpecs, type TaskAttrs } from './schema.ts';
 import { schedulerScripts, type SchedulerScript } from './scripts.ts';
-import { encodeTask, SUBMIT_STRIDE, type NormalTask } from './tasks.ts';
+import { encodeTask, type NormalTask } from './tasks.ts';
 import type {
   SettleItem,
   SettleResult,
@@ -29,11 +29,8 @@ export interface AssignmentArg {
 export interface RawTask {
   id: string;
   readyAt: number;
-  view: string;
   attempts: number;
-  depth: number;
-  tenant: string;
-  job: string;
+  attrs: TaskAttrs;
 }
 
 /** A live worker with free capacity, as the policy sees it, plus its free slots. */
@@ -43,7 +40,8 @@ export interface FreeWorker {
 }
 
 export interface DispatchReply {
-  claims: { status: ClaimStatus; waitMs: number }[];
+  /** The outcome of each assignment sent, in order. */
+  claims: ClaimStatus[];
   /** Runnable tasks in the shard (not just the window). */
   queued: number;
   tasks: RawTask[];
@@ -58,6 +56,7 @@ export interface DispatchArgs {
   backoffMs: number;
   window: number;
   workersMax: number;
+  windowPerSlot: number;
   assignments: readonly AssignmentArg[];
 }
 
@@ -75,6 +74,8 @@ export interface ReapReply {
   dropped: number;
   promoted: number;
   workersRemoved: number;
+  /** Leases that came due while their worker still beat, extended. */
+  renewed: number;
   expiredTasks: { id: string; attempt: number }[];
 }
 
@@ -85,10 +86,8 @@ export interface HeartbeatArgs {
   slots: number;
   host: string;
   pid: number;
-  held: readonly { taskId: string; token: string }[];
 }
 
-const SETTLE_REPLY_STRIDE = 7;
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 
 export class SchedShard {
@@ -119,11 +118,7 @@ export class SchedShard {
   async submit(tasks: readonly NormalTask[], now: number): Promise<SubmitResult[]> {
     if (tasks.length === 0) return [];
     const args: (string | number)[] = [tasks.length];
-    for (const t of tasks) {
-      const enc = encodeTask(t, now);
-      if (enc.length !== SUBMIT_STRIDE) throw new Error('submit stride mismatch');
-      args.push(...enc);
-    }
+    for (const t of tasks) args.push(encodeTask(t));
     const reply = await this.run('submit', now, args);
     const err = schedulerErrorFromReply(reply, `scheduler shard ${this.shard}`);
     if (err) throw err;
@@ -140,30 +135,30 @@ export class SchedShard {
       a.backoffMs,
       a.window,
       a.workersMax,
+      a.windowPerSlot,
       a.assignments.length,
     ];
-    for (const x of a.assignments) args.push(x.taskId, x.workerId, (x.gpus ?? []).join(','));
+    for (const x of a.assignments)
+      args.push(`${x.taskId}\t${x.workerId}\t${(x.gpus ?? []).join(',')}`);
     const r = await this.run('dispatch', now, args);
     let i = 0;
     const next = (): unknown => r[i++];
     const n = Number(next());
-    const claims: DispatchReply['claims'] = [];
-    for (let c = 0; c < n; c++) {
-      const status = String(next()) as ClaimStatus;
-      claims.push({ status, waitMs: Number(next()) });
-    }
+    const claims: ClaimStatus[] = [];
+    for (let c = 0; c < n; c++) claims.push(String(next()) as ClaimStatus);
     const queued = Number(next());
     const tasks: RawTask[] = [];
     const nt = Number(next());
     for (let t = 0; t < nt; t++) {
+      const entry = String(next());
+      const a = entry.indexOf('\t');
+      const b = entry.indexOf('\t', a + 1);
+      const c = entry.indexOf('\t', b + 1);
       tasks.push({
-        id: String(next()),
-        readyAt: Number(next()),
-        view: String(next()),
-        attempts: Number(next()),
-        depth: Number(next()),
-        tenant: String(next()),
-        job: String(next()),
+        id: entry.slice(0, a),
+        readyAt: Number(entry.slice(a + 1, b)),
+        attempts: Number(entry.slice(b + 1, c)),
+        attrs: decodeAttrs(entry.slice(c + 1)),
       });
     }
     const tenants = new Map<string, { running: number; servedMs: number }>();
@@ -212,31 +207,37 @@ export class SchedShard {
       items.length,
     ];
     for (const it of items) {
+      // The detail is the entry's last field, so it may hold tabs; a result is JSON.
       const detail =
         it.outcome === 'ok' ? JSON.stringify(it.detail ?? null) : String(it.detail ?? 'failed');
-      args.push(it.taskId, it.token, it.outcome, detail);
+      args.push(
+        `${it.taskId}\t${it.token}\t${it.outcome}\t${it.retryLimit ?? 0}\t${it.backoffMs ?? 0}\t${detail}`,
+      );
     }
     const r = await this.run('settle', now, args);
     return items.map((it, j) => {
-      const o = SETTLE_REPLY_STRIDE * j;
-      const jobMs = Number(r[o + 3]);
+      const f = String(r[j]).split('\t');
+      const jobMs = Number(f[3]);
       return {
         taskId: it.taskId,
-        status: String(r[o]) as SettleStatus,
-        ms: Number(r[o + 1]),
-        attempts: Number(r[o + 2]),
+        status: f[0] as SettleStatus,
+        ms: Number(f[1]),
+        attempts: Number(f[2]),
         ...(jobMs >= 0 ? { jobCompletionMs: jobMs } : {}),
-        jobId: String(r[o + 4]),
-        stage: String(r[o + 5]),
-        tenant: String(r[o + 6]),
+        jobId: f[4] ?? '',
+        stage: f[5] ?? '',
+        tenant: f[6] ?? '',
       };
     });
   }
 
-  /** Returns whether the worker was (re)registered, and the tokens it no longer holds. */
-  async heartbeat(a: HeartbeatArgs, now: number): Promise<{ registered: boolean; lost: string[] }> {
+  /** Returns whether the worker's row was created by this beat, and its incarnation. */
+  async heartbeat(
+    a: HeartbeatArgs,
+    now: number,
+  ): Promise<{ registered: boolean; incarnation: string }> {
     const c = a.capacity;
-    const args: (string | number)[] = [
+    const r = await this.run('heartbeat', now, [
       a.workerId,
       a.heartbeatMs,
       Math.round(c.cpu * 1000),
@@ -246,11 +247,8 @@ export class SchedShard {
       a.slots,
       a.host,
       a.pid,
-      a.held.length,
-    ];
-    for (const h of a.held) args.push(h.taskId, h.token);
-    const r = await this.run('heartbeat', now, args);
-    return { registered: Number(r[0]) === 1, lost: r.slice(1).map(String) };
+    ]);
+    return { registered: Number(r[0]) === 1, incarnation: String(r[1]) };
   }
 
   async deregister(workerId: string, now: number): Promise<boolean> {
@@ -258,10 +256,15 @@ export class SchedShard {
     return Number(r[0]) === 1;
   }
 
-  async reap(max: number, jobTtlMs: number, now: number): Promise<ReapReply> {
-    const r = (await this.run('reap', now, [max, jobTtlMs])).map((x) => x as string | number);
+  async reap(
+    a: { max: number; jobTtlMs: number; retryLimit: number; backoffMs: number; leaseMs: number },
+    now: number,
+  ): Promise<ReapReply> {
+    const r = (
+      await this.run('reap', now, [a.max, a.jobTtlMs, a.retryLimit, a.backoffMs, a.leaseMs])
+    ).map((x) => x as string | number);
     const expiredTasks: ReapReply['expiredTasks'] = [];
-    for (let i = 6; i + 1 < r.length; i += 2)
+    for (let i = 7; i + 1 < r.length; i += 2)
       expiredTasks.push({ id: String(r[i]), attempt: Number(r[i + 1]) });
     return {
       expired: Number(r[0]),
@@ -270,12 +273,13 @@ export class SchedShard {
       dropped: Number(r[3]),
       promoted: Number(r[4]),
       workersRemoved: Number(r[5]),
+      renewed: Number(r[6]),
       expiredTasks,
     };
   }
 
   async speculate(
-    leaseMs: number,
+    knobs: { leaseMs: number; retryLimit: number; backoffMs: number },
     items: readonly {
       taskId: string;
       seenToken: string;
@@ -285,7 +289,12 @@ export class SchedShard {
     now: number,
   ): Promise<{ status: string; token: string }[]> {
     if (items.length === 0) return [];
-    const args: (string | number)[] = [leaseMs, items.length];
+    const args: (string | number)[] = [
+      knobs.leaseMs,
+      knobs.retryLimit,
+      knobs.backoffMs,
+      items.length,
+    ];
     for (const it of items)
       args.push(it.taskId, it.seenToken, it.workerId, (it.gpus ?? []).join(','));
     const r = await this.run('speculate', now, args);

@@ -85,8 +85,13 @@ export class Speculator {
         ...(a.gpus ? { gpus: a.gpus } : {}),
       });
     }
+    const k = this.o.knobs;
     const res = await this.o.shard.speculate(
-      this.o.knobs.get<number>('scheduler.lease_ms'),
+      {
+        leaseMs: k.get<number>('scheduler.lease_ms'),
+        retryLimit: k.get<number>('scheduler.retry_limit'),
+        backoffMs: k.get<number>('scheduler.retry_backoff_ms'),
+      },
       items,
       now,
     );

@@ -9,8 +9,6 @@ export const SUBMIT_BATCH_MAX = 5_000;
 export const PARENTS_MAX = 1_000;
 const IDEM_KEY_MAX = 256;
 const GPU_MILLI = 1000;
-/** Fields per task in submit-12.lua's ARGV. */
-export const SUBMIT_STRIDE = 17;
 
 export interface SubmitLimits {
   payloadBytesMax: number;
@@ -92,9 +90,9 @@ export function normalizeTask(
   for (const p of parents) checkName(p, 'parents', where);
   if (spec.idempotencyKey !== undefined) {
     const k = spec.idempotencyKey;
-    if (typeof k !== 'string' || k.length === 0 || k.length > IDEM_KEY_MAX)
+    if (typeof k !== 'string' || k.length === 0 || k.length > IDEM_KEY_MAX || /[\t\n]/.test(k))
       throw new SchedulerInputError(
-        `${where}: idempotencyKey must be a string of 1-${IDEM_KEY_MAX} characters`,
+        `${where}: idempotencyKey must be 1-${IDEM_KEY_MAX} characters without tabs or newlines`,
         'idempotencyKey',
         'length',
       );
@@ -187,41 +185,19 @@ export function normalizeBatch(
   return tasks;
 }
 
-/** The static part of a task's policy view, stored once on the row (see views.ts). */
-export interface StaticView {
-  j: string;
-  t: string;
-  p: number;
-  c: number;
-  m: number;
-  g: number;
-  gm: number;
-  gl?: string[];
-  e?: number;
-  s: number;
-  cp: number;
-}
-
-export function staticView(t: NormalTask, submittedAt: number): StaticView {
-  return {
-    j: t.jobId,
-    t: t.tenant,
-    p: t.priority,
-    c: t.cpuMilli / 1000,
-    m: t.memMb,
-    g: t.gpu,
-    gm: t.gpuMilli,
-    ...(t.gpuModels.length > 0 ? { gl: t.gpuModels } : {}),
-    ...(t.estimateMs !== undefined ? { e: t.estimateMs } : {}),
-    s: submittedAt,
-    cp: t.criticalPathMs,
-  };
-}
-
-export function encodeTask(t: NormalTask, now: number): (string | number)[] {
+/**
+ * One packed submit entry (submit-12.lua): id, idempotency key, parents, job, tenant, estimate,
+ * the first 12 attrs fields, and the JSON payload (tab-free) last.
+ */
+export function encodeTask(t: NormalTask): string {
+  const estimate = t.estimateMs === undefined ? '' : t.estimateMs;
   return [
     t.id,
     t.idempotencyKey,
+    t.parents.join(','),
+    t.jobId,
+    t.tenant,
+    estimate,
     t.type,
     t.stage,
     t.tenant,
@@ -232,10 +208,8 @@ export function encodeTask(t: NormalTask, now: number): (string | number)[] {
     t.gpu,
     t.gpuMilli,
     t.gpuModels.join(','),
-    t.estimateMs === undefined ? '' : t.estimateMs,
-    t.payload,
-    t.parents.join(','),
+    estimate,
     t.criticalPathMs,
-    JSON.stringify(staticView(t, now)),
-  ];
+    t.payload,
+  ].join('\t');
 }

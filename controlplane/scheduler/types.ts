@@ -52,6 +52,9 @@ export interface SettleItem {
   outcome: SettleOutcome;
   /** The result (ok) or the error message (fail). */
   detail?: unknown;
+  /** The retry settings the copy was handed (LeasedTask); a failure uses them. */
+  retryLimit?: number;
+  backoffMs?: number;
 }
 
 export type SettleStatus = 'ok' | 'again' | 'stale' | 'unknown' | 'retry' | 'dead' | 'dropped';
@@ -84,6 +87,9 @@ export interface LeasedTask {
   token: string;
   type: string;
   attempt: number;
+  /** The lease time and retry settings (knob values) it was claimed with. */
   leaseMs: number;
+  retryLimit: number;
+  backoffMs: number;
   payload: unknown;
 }

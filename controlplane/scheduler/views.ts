@@ -1,85 +1,69 @@
-// Builds the policy's TaskView from what the dispatch script returns: the static part stored on
-// the row at submit (parsed once per task and cached, bounded), and the parts that move (ready
-// time, attempts, the tenant's running count and service, the job's remaining work).
+// Builds the policy's views from rows: a TaskView from what the dispatch script returns for a
+// runnable task (its attrs, attempts and ready time, the tenant's running count and service,
+// the job's remaining work), or from a full task row (speculation).
 import type { Demand, TaskView } from '../../policies/scheduling/index.ts';
-import type { TaskRow } from './schema.ts';
-import type { DispatchReply, RawTask } from './shard.ts';
-import type { StaticView } from './tasks.ts';
+import type { TaskAttrs, TaskRow } from './schema.ts';
+import type { DispatchReply } from './shard.ts';
 
-function demandOf(s: StaticView): Demand {
+function demandOf(a: TaskAttrs): Demand {
   return {
-    cpu: s.c,
-    memMb: s.m,
-    gpu: s.g,
-    ...(s.g > 0 ? { gpuMilli: s.gm } : {}),
-    ...(s.gl ? { gpuModels: s.gl } : {}),
+    cpu: a.cpu_m / 1000,
+    memMb: a.mem_mb,
+    gpu: a.gpu,
+    ...(a.gpu > 0 ? { gpuMilli: a.gpu_milli } : {}),
+    ...(a.gpu_models !== '' ? { gpuModels: a.gpu_models.split(',') } : {}),
   };
 }
 
-export class ViewCache {
-  private readonly cache = new Map<string, StaticView>();
-  constructor(private readonly max = 50_000) {}
-
-  private parse(raw: RawTask): StaticView {
-    let v = this.cache.get(raw.id);
-    if (v) return v;
-    v = JSON.parse(raw.view) as StaticView;
-    // Map order is insertion order: dropping the first entry drops the oldest.
-    if (this.cache.size >= this.max) {
-      const first = this.cache.keys().next();
-      if (!first.done) this.cache.delete(first.value);
-    }
-    this.cache.set(raw.id, v);
-    return v;
-  }
-
-  forget(id: string): void {
-    this.cache.delete(id);
-  }
-
-  views(reply: DispatchReply): TaskView[] {
-    return reply.tasks.map((raw) => {
-      const s = this.parse(raw);
-      const tenant = reply.tenants.get(raw.tenant);
-      const view: TaskView = {
-        id: raw.id,
-        jobId: s.j,
-        tenant: s.t,
-        priority: s.p,
-        demand: demandOf(s),
-        jobRemainingWorkMs: reply.jobRemainingWorkMs.get(raw.job) ?? 0,
-        criticalPathMs: s.cp,
-        submittedAt: s.s,
-        readyAt: raw.readyAt,
-        attempts: raw.attempts,
-        stageDepth: raw.depth,
-        tenantRunning: tenant?.running ?? 0,
-        tenantServedMs: tenant?.servedMs ?? 0,
-      };
-      if (s.e !== undefined) view.estimateMs = s.e;
-      return view;
-    });
-  }
+function view(
+  id: string,
+  a: TaskAttrs,
+  readyAt: number,
+  attempts: number,
+  jobRemainingWorkMs: number,
+  tenant: { running: number; servedMs: number } | undefined,
+): TaskView {
+  const v: TaskView = {
+    id,
+    jobId: a.job,
+    tenant: a.tenant,
+    priority: a.priority,
+    demand: demandOf(a),
+    jobRemainingWorkMs,
+    criticalPathMs: a.critical_ms,
+    submittedAt: a.submitted_at,
+    readyAt,
+    attempts,
+    stageDepth: a.depth,
+    tenantRunning: tenant?.running ?? 0,
+    tenantServedMs: tenant?.servedMs ?? 0,
+  };
+  if (a.estimate_ms !== undefined) v.estimateMs = a.estimate_ms;
+  return v;
 }
 
-/** The view of a task from its full row (speculation, queries); tenant numbers left at 0. */
+export function taskViews(reply: DispatchReply): TaskView[] {
+  return reply.tasks.map((raw) =>
+    view(
+      raw.id,
+      raw.attrs,
+      raw.readyAt,
+      raw.attempts,
+      // A task that is its own job has no job row: its job's remaining work is its own.
+      reply.jobRemainingWorkMs.get(raw.attrs.job) ?? raw.attrs.estimate_ms ?? 0,
+      reply.tenants.get(raw.attrs.tenant),
+    ),
+  );
+}
+
+/** The view of a task from its row; tenant numbers left at 0, job work its own estimate. */
 export function viewFromRow(row: TaskRow): TaskView {
-  const s = JSON.parse(row.view) as StaticView;
-  const view: TaskView = {
-    id: row.id,
-    jobId: s.j,
-    tenant: s.t,
-    priority: s.p,
-    demand: demandOf(s),
-    jobRemainingWorkMs: 0,
-    criticalPathMs: s.cp,
-    submittedAt: s.s,
-    readyAt: row.ready_at ?? s.s,
-    attempts: row.attempts,
-    stageDepth: row.depth,
-    tenantRunning: 0,
-    tenantServedMs: 0,
-  };
-  if (s.e !== undefined) view.estimateMs = s.e;
-  return view;
+  return view(
+    row.id,
+    row,
+    row.ready_at ?? row.submitted_at,
+    row.attempts,
+    row.estimate_ms ?? 0,
+    undefined,
+  );
 }

@@ -24,7 +24,36 @@ import type { LeasedTask, SettleItem, SettleResult, WorkerCapacity } from './typ
 export interface TaskContext extends LeasedTask {
   workerId: string;
   /** Aborted when the scheduler cancels this copy or the worker stops without draining. */
-  signal: AbortSignal;
+  readonly signal: AbortSignal;
+}
+
+/** A handler's view of its copy; the abort controller is made only if `signal` is read. */
+class Context implements TaskContext {
+  readonly id: string;
+  readonly token: string;
+  readonly type: string;
+  readonly attempt: number;
+  readonly leaseMs: number;
+  readonly retryLimit: number;
+  readonly backoffMs: number;
+  readonly payload: unknown;
+  constructor(
+    task: LeasedTask,
+    readonly workerId: string,
+    private readonly run: Running,
+  ) {
+    this.id = task.id;
+    this.token = task.token;
+    this.type = task.type;
+    this.attempt = task.attempt;
+    this.leaseMs = task.leaseMs;
+    this.retryLimit = task.retryLimit;
+    this.backoffMs = task.backoffMs;
+    this.payload = task.payload;
+  }
+  get signal(): AbortSignal {
+    return (this.run.controller ??= abortedIf(this.run.cancelled, this.run.task)).signal;
+  }
 }
 
 export type TaskHandler = (task: TaskContext) => unknown;
@@ -67,7 +96,8 @@ export const DEFAULT_SETTLE_ARGS: SettleArgs = {
 
 interface Running {
   task: LeasedTask;
-  controller: AbortController;
+  /** Made when the handler first reads `signal` (most never do; making one costs). */
+  controller: AbortController | undefined;
   cancelled: boolean;
   /** Set once the handler finished and the settle item is queued or sent. */
   settling: boolean;
@@ -75,6 +105,16 @@ interface Running {
 }
 
 const RESULT_BYTES_MAX = 64 * 1024;
+
+function cancelReason(task: LeasedTask): Error {
+  return new Error(`task ${task.id} copy ${task.token} was cancelled`);
+}
+
+function abortedIf(cancelled: boolean, task: LeasedTask): AbortController {
+  const c = new AbortController();
+  if (cancelled) c.abort(cancelReason(task));
+  return c;
+}
 const STOP_SETTLE_TRIES = 5;
 
 export class WorkerRuntime {
@@ -97,6 +137,8 @@ export class WorkerRuntime {
   private slotWaiters: (() => void)[] = [];
   private stopping = false;
   private heartbeatStopped = false;
+  /** The worker row's incarnation, once registered. */
+  private incarnation: string | undefined;
   private fetchLoop: Promise<void> | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
   private hbRunning: Promise<void> | undefined;
@@ -187,17 +229,17 @@ export class WorkerRuntime {
     }
     const task = entry.task;
     if (this.active.has(task.token)) return; // the same copy twice: run it once
-    const controller = new AbortController();
+    const now = this.clock.now();
     const run: Running = {
       task,
-      controller,
+      controller: undefined,
       cancelled: false,
       settling: false,
-      startedAt: this.clock.now(),
+      startedAt: now,
     };
     this.active.set(task.token, run);
     const handler = this.o.handlers[task.type];
-    const ctx: TaskContext = { ...task, workerId: this.id, signal: controller.signal };
+    const ctx = new Context(task, this.id, run);
     const exec = handler
       ? (async () => handler(ctx))()
       : Promise.reject(new Error(`no handler for task type ${task.type} on worker ${this.id}`));
@@ -230,7 +272,14 @@ export class WorkerRuntime {
       }
     }
     run.settling = true;
-    this.queue.push({ taskId: run.task.id, token: run.task.token, outcome, detail });
+    this.queue.push({
+      taskId: run.task.id,
+      token: run.task.token,
+      outcome,
+      detail,
+      retryLimit: run.task.retryLimit,
+      backoffMs: run.task.backoffMs,
+    });
     this.kick();
   }
 
@@ -247,7 +296,7 @@ export class WorkerRuntime {
     const run = this.active.get(token);
     if (!run || run.settling) return;
     run.cancelled = true;
-    run.controller.abort(new Error(`task ${run.task.id} copy ${token} was cancelled`));
+    run.controller?.abort(cancelReason(run.task));
     this.telemetry.inc('tasks_cancelled');
   }
 
@@ -297,13 +346,15 @@ export class WorkerRuntime {
     if (r.status === 'ok') t.observe('task_duration_ms', r.ms);
     if (r.jobCompletionMs !== undefined) {
       t.observe('job_completion_ms', r.jobCompletionMs);
-      this.traces.jobs.record({
-        at: now,
-        job: r.jobId,
-        tenant: r.tenant,
-        completion_ms: r.jobCompletionMs,
-        failed: r.status === 'dead',
-      });
+      // A task that is its own job is traced by its arrival and duration already.
+      if (r.jobId !== item.taskId)
+        this.traces.jobs.record({
+          at: now,
+          job: r.jobId,
+          tenant: r.tenant,
+          completion_ms: r.jobCompletionMs,
+          failed: r.status === 'dead',
+        });
     }
     if (run && r.status !== 'again' && r.status !== 'unknown') {
       this.traces.durations.record({
@@ -324,36 +375,46 @@ export class WorkerRuntime {
 
   private scheduleHeartbeat(): void {
     if (this.heartbeatStopped) return;
-    let every = this.o.heartbeatMs;
-    for (const run of this.active.values()) every = Math.min(every, run.task.leaseMs / 3);
-    this.hbTimer = setTimeout(
-      () => {
-        this.hbRunning = this.heartbeat()
-          .catch((err: Error) => this.log.warn({ err: err.message }, 'heartbeat failed'))
-          .finally(() => this.scheduleHeartbeat());
-      },
-      Math.max(50, every),
-    );
+    this.hbTimer = setTimeout(() => {
+      this.hbRunning = this.heartbeat()
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'heartbeat failed'))
+        .finally(() => this.scheduleHeartbeat());
+    }, this.beatEveryMs());
   }
 
-  /** Beats, renews the leases of running copies and stops the copies it lost. */
+  /**
+   * Beats: one constant-cost call, whatever the worker runs (the reaper extends the leases of a
+   * worker that beats). When the beat had to create the worker's row, the worker had been
+   * declared dead: the copies it runs were claimed under its old incarnation and are void
+   * (requeued by the reaper, their completions stale), so it drops them.
+   */
   async heartbeat(): Promise<void> {
-    const held = [...this.active.values()]
-      .filter((r) => !r.cancelled)
-      .map((r) => ({ taskId: r.task.id, token: r.task.token }));
     const res = await this.shard.heartbeat(
       {
         workerId: this.id,
-        heartbeatMs: this.o.heartbeatMs,
+        heartbeatMs: this.beatEveryMs(),
         capacity: this.capacity,
         slots: this.o.concurrency,
         host: hostname(),
         pid: process.pid,
-        held,
       },
       this.clock.now(),
     );
-    for (const token of res.lost) this.cancel(token);
+    if (res.registered && this.incarnation !== undefined) {
+      this.log.warn({ worker: this.id }, 're-registered after being declared dead');
+      for (const run of this.active.values()) if (!run.settling) this.cancel(run.task.token);
+    }
+    this.incarnation = res.incarnation;
+  }
+
+  /**
+   * The beat interval: the configured one, shorter while a copy's lease is shorter, so a
+   * worker that dies is noticed within about one lease time.
+   */
+  private beatEveryMs(): number {
+    let every = this.o.heartbeatMs;
+    for (const run of this.active.values()) every = Math.min(every, run.task.leaseMs / 3);
+    return Math.max(50, Math.floor(every));
   }
 
   /**
@@ -374,7 +435,7 @@ export class WorkerRuntime {
     }
     for (const run of this.active.values()) {
       run.cancelled = true;
-      run.controller.abort(new Error('worker stopped'));
+      run.controller?.abort(new Error('worker stopped'));
     }
     this.heartbeatStopped = true;
     if (this.hbTimer) clearTimeout(this.hbTimer);

@@ -1,41 +1,45 @@
 --[[
   One dispatch round trip: claims the assignments the policy chose last round, then reads the
   snapshot the policy needs for the next one (live workers with free capacity, and a window of
-  the oldest runnable tasks with what their views need). A claim checks everything it relies on:
-  the task is still runnable, the worker is alive and has the slots, cores, memory and GPU
-  devices; it then leases the task (a fresh token, an attempt counted, the lease expiry indexed)
-  and pushes it to the worker's inbox, which the worker blocks on.
+  the oldest runnable tasks). A claim checks everything it relies on: the task is still
+  runnable, the worker is alive and has the slots, cores, memory and GPU devices; it then
+  leases the task (a fresh token, an attempt counted, the lease expiry indexed) and pushes it
+  to the worker's inbox, which the worker blocks on.
 
   Input:
     KEYS[1..12]  the shard keys (includes/shard.lua); touches runnable, leases, workers,
                  tenant_running, tenant_served, seq
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     lease_ms for these claims
-    ARGV[11]     retry_limit recorded on the claimed tasks
-    ARGV[12]     retry_backoff_ms recorded on the claimed tasks
+    ARGV[11]     retry_limit handed to the worker with each claimed copy
+    ARGV[12]     retry_backoff_ms handed likewise
     ARGV[13]     window: most runnable tasks to return (0 = no snapshot)
     ARGV[14]     most workers to return
-    ARGV[15]     number of assignments n
-    ARGV[16..]   n assignments of 3 fields: task id, worker id, GPU devices (csv)
+    ARGV[15]     most runnable tasks returned per free slot (the window shrinks to it)
+    ARGV[16]     number of assignments n
+    ARGV[17..]   n assignments, one entry each, 3 tab-separated fields: task id, worker id,
+                 GPU devices (csv)
 
   Output:
-    { n, status_1, wait_ms_1, ... status_n, wait_ms_n,
+    { n, status_1, ... status_n,
       runnable count,
-      t, (id, ready_at, view, attempts, depth, tenant, job) x t,
+      t, t tasks, one tab-separated entry each: id, ready_at, attempts, then the 14 attrs fields,
       m, (tenant, running, served_ms) x m,
-      j, (job, remaining_work_ms) x j,
+      j, (job, remaining_work_ms) x j (jobs with a row; a task that is its own job has none),
       w, (id, cpu_m, mem_mb, gpu, free_cpu_m, free_mem_mb, gpu_free csv, free_slots, gpu_model) x w }
     status: 'ok' | 'gone' (no longer runnable) | 'noworker' (missing or dead) | 'full'
 ]]
 --@include "includes/shard.lua"
 
-local leaseMs = tonumber(ARGV[FIRST_ARG])
+local leaseMsS = ARGV[FIRST_ARG]
+local leaseUntil = tostring(NOW + tonumber(leaseMsS))
 local retryLimit = ARGV[FIRST_ARG + 1]
 local backoffMs = ARGV[FIRST_ARG + 2]
 local window = tonumber(ARGV[FIRST_ARG + 3])
 local workersMax = tonumber(ARGV[FIRST_ARG + 4])
-local n = tonumber(ARGV[FIRST_ARG + 5])
-local base = FIRST_ARG + 6
+local windowPerSlot = tonumber(ARGV[FIRST_ARG + 5])
+local n = tonumber(ARGV[FIRST_ARG + 6])
+local base = FIRST_ARG + 7
 
 local function gpuFits(w, gpu, milli, gpus)
   local devices = split(gpus, ',')
@@ -47,50 +51,46 @@ local function gpuFits(w, gpu, milli, gpus)
   return true
 end
 
+local P_ASSIGNMENT = packedPattern(3)
 local out = { n }
 local inbox = {}
 local seqTop = 0
 if n > 0 then seqTop = redis.call('INCRBY', K_SEQ, n) end
 for i = 1, n do
-  local o = base + (i - 1) * 3
-  local id, wid, gpus = ARGV[o], ARGV[o + 1], ARGV[o + 2]
+  local id, wid, gpus = string.match(ARGV[base + i - 1], P_ASSIGNMENT)
+  if not gpus then return malformed(ARGV[base + i - 1]) end
   local key = P_TASK .. id
-  local r = redis.call('HMGET', key, 'state', 'cpu_m', 'mem_mb', 'gpu', 'gpu_milli', 'tenant',
-    'attempts', 'ready_at', 'type', 'payload')
-  local status, wait = 'ok', 0
+  local r = redis.call('HMGET', key, 'state', 'attrs', 'attempts', 'payload', '_v')
+  local status = 'ok'
   if r[1] ~= 'runnable' then
     status = 'gone'
   else
+    local t = decodeAttrs(r[2])
     local w = loadWorker(wid)
-    local cpu, mem, gpu, milli = tonumber(r[2]), tonumber(r[3]), tonumber(r[4]), tonumber(r[5])
     if not w or w.deadline < NOW then
       status = 'noworker'
-    elseif w.usedSlots + 1 > w.slots or w.usedCpu + cpu > w.cpu or w.usedMem + mem > w.mem
-      or (gpu > 0 and not gpuFits(w, gpu, milli, gpus)) then
+    elseif w.usedSlots + 1 > w.slots or w.usedCpu + t.cpu > w.cpu or w.usedMem + t.mem > w.mem
+      or (t.gpu > 0 and not gpuFits(w, t.gpu, t.gpuMilli, gpus)) then
       status = 'full'
     else
       local token = tostring(seqTop - n + i)
-      local attempts = tonumber(r[7]) + 1
-      redis.call('HSET', key, 'state', 'leased', 'lease', token, 'worker', wid, 'gpus', gpus,
-        'leased_at', NOW, 'lease_ms', leaseMs, 'retry_limit', retryLimit, 'backoff_ms',
-        backoffMs, 'attempts', attempts)
-      redis.call('HINCRBY', key, '_v', 1)
+      local attempts = tonumber(r[3] or '0') + 1
+      redis.call('HSET', key, 'state', 'leased', 'lease', packLease(token, wid, NOW_S, gpus,
+        w.inc), 'attempts', attempts, '_v', tonumber(r[5]) + 1)
       redis.call('ZREM', K_RUNNABLE, id)
-      redis.call('ZADD', K_LEASES, NOW + leaseMs, id .. '|' .. token)
-      account(w, 1, cpu, mem, gpu, milli, gpus)
-      tenantRunning(r[6], 1)
+      redis.call('ZADD', K_LEASES, leaseUntil, id .. '|' .. token)
+      account(w, 1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus)
+      tenantRunning(t.tenant, 1)
       local list = inbox[wid]
       if list == nil then
         list = {}
         inbox[wid] = list
       end
-      list[#list + 1] = token .. '\t' .. id .. '\t' .. r[9] .. '\t' .. attempts .. '\t' ..
-        leaseMs .. '\t' .. r[10]
-      wait = NOW - tonumber(r[8] or NOW)
+      list[#list + 1] = runEntry(token, id, t.type, attempts, leaseMsS, retryLimit, backoffMs,
+        r[4])
     end
   end
   out[#out + 1] = status
-  out[#out + 1] = wait
 end
 flushWorkers()
 flushTenants()
@@ -99,15 +99,20 @@ for wid, list in pairs(inbox) do redis.call('RPUSH', P_INBOX .. wid, unpack(list
 -- The snapshot. Workers first: without free capacity there is nothing to choose.
 local queued = redis.call('ZCARD', K_RUNNABLE)
 out[#out + 1] = queued
-local free = {}
+local free, freeSlots = {}, 0
 if window > 0 and queued > 0 then
   for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, NOW, '+inf', 'LIMIT', 0,
     workersMax)) do
     local w = loadWorker(wid)
-    if w and w.usedSlots < w.slots then free[#free + 1] = w end
+    if w and w.usedSlots < w.slots then
+      free[#free + 1] = w
+      freeSlots = freeSlots + w.slots - w.usedSlots
+    end
   end
 end
-if #free == 0 then window = 0 end
+-- The policy chooses among at most windowPerSlot candidates per free slot: re-reading a long
+-- window to fill two slots would cost more than the choice is worth.
+if window > freeSlots * windowPerSlot then window = freeSlots * windowPerSlot end
 
 local tasks = {}
 if window > 0 then tasks = redis.call('ZRANGE', K_RUNNABLE, 0, window - 1, 'WITHSCORES') end
@@ -115,21 +120,17 @@ out[#out + 1] = #tasks / 2
 local tenants, tenantList, jobs, jobList = {}, {}, {}, {}
 for i = 1, #tasks, 2 do
   local id = tasks[i]
-  local r = redis.call('HMGET', P_TASK .. id, 'view', 'attempts', 'depth', 'tenant', 'job')
-  out[#out + 1] = id
-  out[#out + 1] = tasks[i + 1]
-  out[#out + 1] = r[1] or '{}'
-  out[#out + 1] = r[2] or '0'
-  out[#out + 1] = r[3] or '0'
-  out[#out + 1] = r[4] or ''
-  out[#out + 1] = r[5] or ''
-  if r[4] and not tenants[r[4]] then
-    tenants[r[4]] = true
-    tenantList[#tenantList + 1] = r[4]
+  local r = redis.call('HMGET', P_TASK .. id, 'attempts', 'attrs')
+  local attrs = r[2] or ''
+  out[#out + 1] = id .. '\t' .. tasks[i + 1] .. '\t' .. (r[1] or '0') .. '\t' .. attrs
+  local tenant, job = string.match(attrs, '^[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
+  if tenant and not tenants[tenant] then
+    tenants[tenant] = true
+    tenantList[#tenantList + 1] = tenant
   end
-  if r[5] and not jobs[r[5]] then
-    jobs[r[5]] = true
-    jobList[#jobList + 1] = r[5]
+  if job and job ~= id and not jobs[job] then
+    jobs[job] = true
+    jobList[#jobList + 1] = job
   end
 end
 

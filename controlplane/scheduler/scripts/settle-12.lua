@@ -15,12 +15,14 @@
     ARGV[12]     usage bucket time to live (ms)
     ARGV[13]     finished job row time to live (ms)
     ARGV[14]     number of items n
-    ARGV[15..]   n items of 4 fields: task id, lease token, outcome ('ok' | 'fail' | 'final'
-                 = fail without retry), detail (the result JSON, or the error message)
+    ARGV[15..]   n items, one entry each, 6 tab-separated fields: task id, lease token,
+                 outcome ('ok' | 'fail' | 'final' = fail without retry), retry_limit and
+                 retry_backoff_ms (as handed out with the copy; used by failures), detail (the
+                 result JSON, or the error message)
 
   Output:
-    { status_1, a_1, attempts_1, job_ms_1, job_1, stage_1, tenant_1, ... } per item, where
-    status is
+    one entry per item, 7 tab-separated fields: status, a, attempts, job_ms, job, stage,
+    tenant, where status is
       'ok'      completed now; a = duration (ms), job_ms = the job's completion time or -1
       'again'   this same copy had completed it already
       'stale'   not the lease holder (expired, re-leased, or the other copy won): ignored
@@ -38,6 +40,7 @@ JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 3])
 local n = tonumber(ARGV[FIRST_ARG + 4])
 local base = FIRST_ARG + 5
 
+local P_ITEM = packedPattern(6)
 local out = {}
 local served, usage, durations = {}, {}, {}
 local stale, released = 0, false
@@ -54,13 +57,23 @@ local function complete(t, spec, token, result)
     releaseCopy(t, true)
     cancelCopy(t.specWorker, t.specLease, t.id)
   end
-  clearLeaseFields(t.key)
-  local ranOn = t.worker
-  if spec then ranOn = t.specWorker end
-  redis.call('HSET', t.key, 'state', 'done', 'done_token', token, 'finished_at', NOW,
-    'duration_ms', dur, 'result', result, 'ran_on', ranOn)
-  redis.call('HINCRBY', t.key, '_v', 1)
-  redis.call('ZADD', K_DONE, NOW, t.id)
+  -- The winning copy's lease and worker stay on the row: a repeated completion of it answers
+  -- 'again', and the row says where it ran.
+  if t.specLease ~= '' then
+    redis.call('HDEL', t.key, 'spec_lease')
+    if spec then
+      redis.call('HSET', t.key, 'lease', packLease(token, t.specWorker, t.specAt, t.specGpus,
+        t.specInc))
+    end
+  end
+  -- A null result is not stored (absent reads as null).
+  if result == 'null' then
+    redis.call('HSET', t.key, 'state', 'done', 'finished_at', NOW_S, '_v', t.v + 1)
+  else
+    redis.call('HSET', t.key, 'state', 'done', 'finished_at', NOW_S, 'result', result, '_v',
+      t.v + 1)
+  end
+  redis.call('ZADD', K_DONE, NOW_S, t.id)
   served[t.tenant] = (served[t.tenant] or 0) + dur
   usage[t.tenant] = (usage[t.tenant] or 0) + dur * t.cpu / 1000
   local list = durations[t.stage]
@@ -69,21 +82,24 @@ local function complete(t, spec, token, result)
     durations[t.stage] = list
   end
   list[#list + 1] = dur
-  local jobMs = jobTaskEnded(t.job, t.estimate)
-  local ck = P_CHILDREN .. t.id
-  for _, child in ipairs(redis.call('SMEMBERS', ck)) do
-    local k = P_TASK .. child
-    if redis.call('HINCRBY', k, 'pending', -1) <= 0 and redis.call('HGET', k, 'state') == 'pending' then
-      makeRunnable(k, child, NOW)
+  local jobMs = jobTaskEnded(t.id, t.job, t.estimate, t.submittedAt)
+  if t.hasChildren then
+    local ck = P_CHILDREN .. t.id
+    for _, child in ipairs(redis.call('SMEMBERS', ck)) do
+      local k = P_TASK .. child
+      if redis.call('HINCRBY', k, 'pending', -1) <= 0 and redis.call('HGET', k, 'state') == 'pending' then
+        makeRunnable(k, child, NOW_S)
+      end
     end
+    redis.call('DEL', ck)
   end
-  redis.call('DEL', ck)
   return dur, jobMs
 end
 
 for i = 1, n do
-  local o = base + (i - 1) * 4
-  local id, token, outcome, detail = ARGV[o], ARGV[o + 1], ARGV[o + 2], ARGV[o + 3]
+  local id, token, outcome, retryLimit, backoffMs, detail = string.match(ARGV[base + i - 1],
+    P_ITEM)
+  if not detail then return malformed(ARGV[base + i - 1]) end
   local t = loadTask(id)
   local status, a, attempts, jobMs = 'unknown', 0, 0, -1
   if t then
@@ -98,7 +114,8 @@ for i = 1, n do
         local started = t.leasedAt
         if spec then started = t.specAt end
         local x
-        status, x = failCopy(t, spec, detail, outcome == 'final')
+        status, x = failCopy(t, spec, detail, outcome == 'final', tonumber(retryLimit),
+          tonumber(backoffMs))
         if status == 'retry' then
           a = x
         else
@@ -106,25 +123,18 @@ for i = 1, n do
           if status == 'dead' then jobMs = x end
         end
       end
-    elseif t.state == 'done' and t.doneToken == token then
+    elseif t.state == 'done' and t.lease == token then
       status = 'again'
     else
       status = 'stale'
       if outcome == 'ok' then stale = stale + 1 end
     end
   end
-  out[#out + 1] = status
-  out[#out + 1] = a
-  out[#out + 1] = attempts
-  out[#out + 1] = jobMs
   if t then
-    out[#out + 1] = t.job
-    out[#out + 1] = t.stage
-    out[#out + 1] = t.tenant
+    out[i] = status .. '\t' .. a .. '\t' .. attempts .. '\t' .. jobMs .. '\t' .. t.job .. '\t' ..
+      t.stage .. '\t' .. t.tenant
   else
-    out[#out + 1] = ''
-    out[#out + 1] = ''
-    out[#out + 1] = ''
+    out[i] = status .. '\t0\t0\t-1\t\t\t'
   end
 end
 

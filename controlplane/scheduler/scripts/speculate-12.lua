@@ -8,8 +8,10 @@
     KEYS[1..12]  the shard keys (includes/shard.lua)
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     lease_ms of the copies
-    ARGV[11]     number of items n
-    ARGV[12..]   n items of 4 fields: task id, the primary lease token seen, worker id, GPU
+    ARGV[11]     retry_limit handed to the worker with each copy
+    ARGV[12]     retry_backoff_ms likewise
+    ARGV[13]     number of items n
+    ARGV[14..]   n items of 4 fields: task id, the primary lease token seen, worker id, GPU
                  devices (csv)
 
   Output:
@@ -19,8 +21,10 @@
 --@include "includes/shard.lua"
 
 local leaseMs = tonumber(ARGV[FIRST_ARG])
-local n = tonumber(ARGV[FIRST_ARG + 1])
-local base = FIRST_ARG + 2
+local retryLimit = ARGV[FIRST_ARG + 1]
+local backoffMs = ARGV[FIRST_ARG + 2]
+local n = tonumber(ARGV[FIRST_ARG + 3])
+local base = FIRST_ARG + 4
 
 local out = {}
 for i = 1, n do
@@ -41,15 +45,13 @@ for i = 1, n do
       status = 'full'
     else
       token = tostring(redis.call('INCR', K_SEQ))
-      redis.call('HSET', t.key, 'spec_lease', token, 'spec_worker', wid, 'spec_gpus', gpus,
-        'spec_at', NOW)
-      redis.call('HINCRBY', t.key, '_v', 1)
+      redis.call('HSET', t.key, 'spec_lease', packLease(token, wid, NOW_S, gpus, w.inc), '_v',
+        t.v + 1)
       redis.call('ZADD', K_LEASES, NOW + leaseMs, id .. '|' .. token)
       account(w, 1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus)
       tenantRunning(t.tenant, 1)
-      local r = redis.call('HMGET', t.key, 'type', 'payload')
-      redis.call('RPUSH', P_INBOX .. wid, token .. '\t' .. id .. '\t' .. r[1] .. '\t' ..
-        t.attempts .. '\t' .. leaseMs .. '\t' .. r[2])
+      redis.call('RPUSH', P_INBOX .. wid, runEntry(token, id, t.type, t.attempts, leaseMs,
+        retryLimit, backoffMs, redis.call('HGET', t.key, 'payload')))
     end
   end
   out[#out + 1] = status

@@ -9,10 +9,10 @@
     KEYS[1..12]  the shard keys (includes/shard.lua); writes runnable, idem, doorbell
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     number of tasks n
-    ARGV[11..]   n tasks of 17 fields each: id, idempotency key ('' = none), type, stage,
-                 tenant, job, priority, cpu_m, mem_mb, gpu, gpu_milli, gpu_models (csv),
-                 estimate_ms ('' = none), payload (JSON), parents (csv of ids), critical_ms,
-                 view (the static part of the policy's task view, JSON)
+    ARGV[11..]   n tasks, one entry each, tab-separated: id, idempotency key ('' = none),
+                 parents (csv of ids), job, tenant, estimate_ms ('' = none), then the first 12
+                 attrs fields (type, stage, tenant, job, priority, cpu_m, mem_mb, gpu,
+                 gpu_milli, gpu_models, estimate_ms, critical_ms), then the payload (JSON)
 
   Output:
     { 0, id1, created1, id2, created2, ... } created = 1 for a new task, 0 for an existing one
@@ -21,16 +21,26 @@
 --@include "includes/shard.lua"
 
 local n = tonumber(ARGV[FIRST_ARG])
-local S = 17
 local base = FIRST_ARG + 1
+-- The 12 attrs fields travel as one block, copied into the row's attrs as they are.
+local ITEM = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(' ..
+  string.rep('[^\t]*\t', 11) .. '[^\t]*)\t(.*)$'
+local T_ID, T_IDEM, T_PARENTS, T_JOB, T_TENANT, T_EST, T_ATTRS, T_PAYLOAD = 1, 2, 3, 4, 5, 6, 7, 8
+
+local tasks = {}
+for i = 1, n do
+  local f = { string.match(ARGV[base + i - 1], ITEM) }
+  if #f ~= 8 then return malformed(ARGV[base + i - 1]) end
+  tasks[i] = f
+end
 
 -- Phase 1: resolve idempotency keys and check parents; nothing is written yet.
 local alias = {}     -- submitted id -> the id of the task it is
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
 for i = 1, n do
-  local o = base + (i - 1) * S
-  local id, idem = ARGV[o], ARGV[o + 1]
+  local f = tasks[i]
+  local id, idem = f[T_ID], f[T_IDEM]
   local existing = false
   if fresh[id] ~= nil then existing = id end
   if not existing and idem ~= '' then
@@ -42,7 +52,7 @@ for i = 1, n do
   else
     fresh[id] = i
     if idem ~= '' then batchIdem[idem] = id end
-    for _, p in ipairs(split(ARGV[o + 14], ',')) do
+    for _, p in ipairs(split(f[T_PARENTS], ',')) do
       local pid = alias[p] or p
       local earlier = fresh[pid] ~= nil and fresh[pid] < i
       if not earlier and redis.call('EXISTS', P_TASK .. pid) == 0 then
@@ -53,19 +63,13 @@ for i = 1, n do
 end
 
 -- Phase 2: write the new tasks.
-local function addField(fields, f, v)
-  if v ~= '' then
-    fields[#fields + 1] = f
-    fields[#fields + 1] = v
-  end
-end
 local out = { OK }
-local stateOf, depthOf = {}, {}
+local stateOf, depthOf, hasChildren = {}, {}, {}
 local jobs = {}
 local anyRunnable = false
 for i = 1, n do
-  local o = base + (i - 1) * S
-  local id = ARGV[o]
+  local f = tasks[i]
+  local id = f[T_ID]
   if alias[id] ~= nil then
     out[#out + 1] = alias[id]
     out[#out + 1] = 0
@@ -73,54 +77,70 @@ for i = 1, n do
     local key = P_TASK .. id
     local open, depth, failedParent = 0, 0, false
     local resolved = {}
-    for _, p in ipairs(split(ARGV[o + 14], ',')) do
+    for _, p in ipairs(split(f[T_PARENTS], ',')) do
       local pid = alias[p] or p
       resolved[#resolved + 1] = pid
       local st, d = stateOf[pid], depthOf[pid]
       if st == nil then
-        local r = redis.call('HMGET', P_TASK .. pid, 'state', 'depth')
-        st, d = r[1], tonumber(r[2] or '0')
+        local r = redis.call('HMGET', P_TASK .. pid, 'state', 'attrs')
+        st, d = r[1], decodeAttrs(r[2]).depth
       end
       if st == 'dead' or st == 'upstream_failed' then
         failedParent = pid
       elseif st ~= 'done' then
         open = open + 1
         redis.call('SADD', P_CHILDREN .. pid, id)
+        if not hasChildren[pid] then
+          hasChildren[pid] = true
+          redis.call('HSET', P_TASK .. pid, 'has_children', 1)
+        end
       end
       if d + 1 > depth then depth = d + 1 end
     end
     local state = 'runnable'
     if failedParent then state = 'upstream_failed' elseif open > 0 then state = 'pending' end
     stateOf[id], depthOf[id] = state, depth
-    local job, est = ARGV[o + 5], ARGV[o + 12]
-    local fields = { '_v', 1, 'id', id, 'type', ARGV[o + 2], 'stage', ARGV[o + 3], 'tenant',
-      ARGV[o + 4], 'job', job, 'priority', ARGV[o + 6], 'cpu_m', ARGV[o + 7], 'mem_mb',
-      ARGV[o + 8], 'gpu', ARGV[o + 9], 'gpu_milli', ARGV[o + 10], 'payload', ARGV[o + 13],
-      'critical_ms', ARGV[o + 15], 'view', ARGV[o + 16], 'state', state, 'attempts', 0,
-      'submitted_at', NOW, 'pending', open, 'depth', depth }
-    addField(fields, 'idempotency_key', ARGV[o + 1])
-    addField(fields, 'gpu_models', ARGV[o + 11])
-    addField(fields, 'estimate_ms', est)
-    addField(fields, 'parents', table.concat(resolved, ','))
-    if failedParent then
-      addField(fields, 'error', 'parent ' .. failedParent .. ' failed')
-      addField(fields, 'finished_at', NOW)
+    -- The key carries the id, and a task runnable at once is ready when it was submitted: the
+    -- row stores neither (every field costs a write and an AOF append).
+    local row = { '_v', '1', 'attrs', f[T_ATTRS] .. '\t' .. NOW_S .. '\t' .. depth, 'payload',
+      f[T_PAYLOAD], 'state', state }
+    if f[T_IDEM] ~= '' then
+      row[#row + 1] = 'idempotency_key'
+      row[#row + 1] = f[T_IDEM]
+      redis.call('HSET', K_IDEM, f[T_IDEM], id)
     end
-    if state == 'runnable' then addField(fields, 'ready_at', NOW) end
-    redis.call('HSET', key, unpack(fields))
-    if ARGV[o + 1] ~= '' then redis.call('HSET', K_IDEM, ARGV[o + 1], id) end
+    if #resolved > 0 then
+      row[#row + 1] = 'parents'
+      row[#row + 1] = table.concat(resolved, ',')
+    end
+    if open > 0 then
+      row[#row + 1] = 'pending'
+      row[#row + 1] = open
+    end
+    if failedParent then
+      row[#row + 1] = 'error'
+      row[#row + 1] = 'parent ' .. failedParent .. ' failed'
+      row[#row + 1] = 'finished_at'
+      row[#row + 1] = NOW_S
+    end
     if state == 'runnable' then
-      redis.call('ZADD', K_RUNNABLE, NOW, id)
+      redis.call('ZADD', K_RUNNABLE, NOW_S, id)
       anyRunnable = true
     end
-    local j = jobs[job]
-    if j == nil then
-      j = { n = 0, ended = 0, work = 0, tenant = ARGV[o + 4] }
-      jobs[job] = j
+    redis.call('HSET', key, unpack(row))
+    -- A task that is its own job (the default) needs no job row.
+    local job = f[T_JOB]
+    if job ~= id then
+      local j = jobs[job]
+      if j == nil then
+        j = { n = 0, ended = 0, work = 0, tenant = f[T_TENANT] }
+        jobs[job] = j
+      end
+      j.n = j.n + 1
+      if failedParent then j.ended = j.ended + 1 end
+      local est = f[T_EST]
+      if est ~= '' and not failedParent then j.work = j.work + tonumber(est) end
     end
-    j.n = j.n + 1
-    if failedParent then j.ended = j.ended + 1 end
-    if est ~= '' and not failedParent then j.work = j.work + tonumber(est) end
     out[#out + 1] = id
     out[#out + 1] = 1
   end
@@ -130,7 +150,7 @@ for job, j in pairs(jobs) do
   local k = P_JOB .. job
   redis.call('HSETNX', k, 'id', job)
   redis.call('HSETNX', k, 'tenant', j.tenant)
-  redis.call('HSETNX', k, 'submitted_at', NOW)
+  redis.call('HSETNX', k, 'submitted_at', NOW_S)
   redis.call('HINCRBY', k, 'total', j.n)
   redis.call('HINCRBY', k, 'remaining', j.n - j.ended)
   if j.ended > 0 then redis.call('HINCRBY', k, 'dead', j.ended) end

@@ -1,7 +1,7 @@
 --[[
   What every scheduler script shares: the shard's fixed keys, the id prefixes, the clock, the
-  failure codes, and the small steps several transitions take (release a lease, retry or
-  dead-letter, make a task runnable, ring the dispatcher's doorbell).
+  failure codes, the task row layout, and the small steps several transitions take (release a
+  lease, retry or dead-letter, make a task runnable, ring the dispatcher's doorbell).
 
   Every scheduler script takes the same 12 KEYS, all in the shard's hash tag {sched:<shard>}:
     KEYS[1] runnable        zset task id -> ready time
@@ -21,6 +21,16 @@
     ARGV[2..9] id prefixes: task row, children set, job row, worker row, worker inbox,
                stage durations, tenant usage bucket, dead-letter row
   Ids are appended to a prefix to reach a row (same slot: the prefix carries the hash tag).
+
+  A task row holds what never changes in one field, `attrs`, 14 tab-separated fields (one
+  field costs far less to write, and to append to the AOF, than fourteen):
+    type, stage, tenant, job, priority, cpu_m, mem_mb, gpu, gpu_milli, gpu_models (csv),
+    estimate_ms ('' = none), critical_ms, submitted_at, depth
+  and what changes in fields of its own: state, attempts, ready_at, pending, lease (the
+  current copy: token, worker, leased_at, GPU devices, the worker's incarnation,
+  tab-separated), spec_lease (a speculative copy, the same way), finished_at, result, error, has_children, and _v (the row
+  version every change bumps). Packed fields are split with one string.match (a find/sub loop
+  costs three times as much; a field read or written costs more than splitting it).
 ]]
 --@include "includes/codes.lua"
 local ERR_UNKNOWN_PARENT = -101
@@ -31,12 +41,31 @@ local K_IDEM, K_TRUN, K_TSERVED, K_STATS, K_BELL, K_SEQ = KEYS[7], KEYS[8], KEYS
   KEYS[11], KEYS[12]
 
 local NOW = tonumber(ARGV[1])
+-- NOW as given, for writes: a Lua number handed to redis.call is formatted with sprintf.
+local NOW_S = ARGV[1]
 local P_TASK, P_CHILDREN, P_JOB, P_WORKER, P_INBOX, P_DUR, P_USAGE, P_DEAD = ARGV[2], ARGV[3],
   ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local FIRST_ARG = 10
 
+local A_TYPE, A_STAGE, A_TENANT, A_JOB, A_PRIO, A_CPU, A_MEM, A_GPU, A_GPUM, A_MODELS, A_EST,
+  A_CRIT, A_SUBMITTED, A_DEPTH = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14
+local ATTRS = 14
+
 local function ring()
   if redis.call('LLEN', K_BELL) == 0 then redis.call('LPUSH', K_BELL, '1') end
+end
+
+-- Items travel packed, one ARGV entry per item with its fields separated by tabs (one string
+-- costs far less to send and to receive than many); the last field takes the rest of the
+-- entry, so it may be anything (a JSON payload, an error message).
+local function packedPattern(n)
+  return '^' .. string.rep('([^\t]*)\t', n - 1) .. '(.*)$'
+end
+local P_LEASE = packedPattern(5)
+local P_ATTRS = packedPattern(ATTRS)
+
+local function malformed(s)
+  return redis.error_reply('malformed packed item: ' .. string.sub(s, 1, 80))
 end
 
 local function split(s, sep)
@@ -54,7 +83,8 @@ local function loadWorker(id)
   local w = workerCache[id]
   if w ~= nil then return w end
   local r = redis.call('HMGET', P_WORKER .. id, 'slots', 'used_slots', 'cpu_m', 'used_cpu_m',
-    'mem_mb', 'used_mem_mb', 'gpu', 'used_gpu_m', 'gpu_free', 'heartbeat_deadline', 'gpu_model')
+    'mem_mb', 'used_mem_mb', 'gpu', 'used_gpu_m', 'gpu_free', 'heartbeat_deadline', 'gpu_model',
+    '_v', 'inc', 'heartbeat_at')
   if not r[1] then
     workerCache[id] = false
     return false
@@ -62,7 +92,8 @@ local function loadWorker(id)
   w = { id = id, slots = tonumber(r[1]), usedSlots = tonumber(r[2]), cpu = tonumber(r[3]),
     usedCpu = tonumber(r[4]), mem = tonumber(r[5]), usedMem = tonumber(r[6]), gpu = tonumber(r[7]),
     usedGpu = tonumber(r[8]), gpuFree = split(r[9], ','), deadline = tonumber(r[10]),
-    model = r[11] or '', dirty = false }
+    model = r[11] or '', v = tonumber(r[12] or '0'), inc = r[13] or '',
+    heartbeatAt = tonumber(r[14] or '0'), dirty = false }
   for i, f in ipairs(w.gpuFree) do w.gpuFree[i] = tonumber(f) end
   workerCache[id] = w
   return w
@@ -71,10 +102,16 @@ end
 local function flushWorkers()
   for id, w in pairs(workerCache) do
     if w and w.dirty then
-      local k = P_WORKER .. id
-      redis.call('HSET', k, 'used_slots', w.usedSlots, 'used_cpu_m', w.usedCpu, 'used_mem_mb',
-        w.usedMem, 'used_gpu_m', w.usedGpu, 'gpu_free', table.concat(w.gpuFree, ','))
-      redis.call('HINCRBY', k, '_v', 1)
+      w.v = w.v + 1
+      local args = { 'used_slots', w.usedSlots, 'used_cpu_m', w.usedCpu, 'used_mem_mb',
+        w.usedMem, '_v', w.v }
+      if w.gpu > 0 then
+        args[#args + 1] = 'used_gpu_m'
+        args[#args + 1] = w.usedGpu
+        args[#args + 1] = 'gpu_free'
+        args[#args + 1] = table.concat(w.gpuFree, ',')
+      end
+      redis.call('HSET', P_WORKER .. id, unpack(args))
       w.dirty = false
     end
   end
@@ -107,31 +144,62 @@ local function flushTenants()
   tenantDelta = {}
 end
 
--- The fields of a task row a lease transition needs.
+-- A task's attrs as a table with numbers decoded.
+local function decodeAttrs(attrs)
+  local typ, stage, tenant, job, _, cpu, mem, gpu, gpuMilli, _, est, _, submitted, depth =
+    string.match(attrs, P_ATTRS)
+  return { type = typ, stage = stage, tenant = tenant, job = job, cpu = tonumber(cpu),
+    mem = tonumber(mem), gpu = tonumber(gpu), gpuMilli = tonumber(gpuMilli),
+    estimate = tonumber(est) or 0, submittedAt = tonumber(submitted), depth = tonumber(depth) }
+end
+
+-- A lease field: token, worker, leased_at, GPU devices (csv), and the incarnation of the
+-- worker row it was claimed under. A worker declared dead and registered again gets a new
+-- incarnation: copies of the old one are void (no longer counted on the row, never renewed).
+local function packLease(token, worker, at, gpus, inc)
+  return token .. '\t' .. worker .. '\t' .. at .. '\t' .. gpus .. '\t' .. inc
+end
+
+-- What a lease transition needs of a task row (nil when there is no such task).
 local function loadTask(id)
-  local r = redis.call('HMGET', P_TASK .. id, 'state', 'lease', 'worker', 'gpus', 'spec_lease',
-    'spec_worker', 'spec_gpus', 'cpu_m', 'mem_mb', 'gpu', 'gpu_milli', 'tenant', 'attempts',
-    'retry_limit', 'backoff_ms', 'leased_at', 'spec_at', 'stage', 'job', 'estimate_ms',
-    'done_token', 'submitted_at')
+  local key = P_TASK .. id
+  local r = redis.call('HMGET', key, 'state', 'lease', 'spec_lease', 'attrs', 'attempts',
+    'has_children', '_v')
   if not r[1] then return nil end
-  return { id = id, key = P_TASK .. id, state = r[1], lease = r[2] or '', worker = r[3] or '',
-    gpus = r[4] or '', specLease = r[5] or '', specWorker = r[6] or '', specGpus = r[7] or '',
-    cpu = tonumber(r[8]), mem = tonumber(r[9]), gpu = tonumber(r[10]),
-    gpuMilli = tonumber(r[11]), tenant = r[12], attempts = tonumber(r[13] or '0'),
-    retryLimit = tonumber(r[14] or '0'), backoffMs = tonumber(r[15] or '0'),
-    leasedAt = tonumber(r[16] or '0'), specAt = tonumber(r[17] or '0'), stage = r[18],
-    job = r[19], estimate = tonumber(r[20] or '0'), doneToken = r[21] or '',
-    submittedAt = tonumber(r[22] or '0') }
+  local t = decodeAttrs(r[4])
+  t.id, t.key, t.state = id, key, r[1]
+  t.lease, t.worker, t.gpus, t.leasedAt, t.inc = '', '', '', 0, ''
+  if r[2] then
+    local token, worker, at, gpus, inc = string.match(r[2], P_LEASE)
+    t.lease, t.worker, t.leasedAt, t.gpus, t.inc = token, worker, tonumber(at), gpus, inc
+  end
+  t.specLease, t.specWorker, t.specGpus, t.specAt, t.specInc = '', '', '', 0, ''
+  if r[3] then
+    local token, worker, at, gpus, inc = string.match(r[3], P_LEASE)
+    t.specLease, t.specWorker, t.specAt, t.specGpus, t.specInc = token, worker, tonumber(at),
+      gpus, inc
+  end
+  t.attempts = tonumber(r[5] or '0')
+  t.hasChildren, t.v = r[6] == '1', tonumber(r[7] or '0')
+  return t
+end
+
+-- The inbox entry that hands a worker a copy to run (see inbox.ts): the lease time and retry
+-- settings travel with it, so the worker renews and fails the copy under the knob values it
+-- was claimed with, and no row has to store them.
+local function runEntry(token, id, typ, attempts, leaseMs, retryLimit, backoffMs, payload)
+  return token .. '\t' .. id .. '\t' .. typ .. '\t' .. attempts .. '\t' .. leaseMs .. '\t' ..
+    retryLimit .. '\t' .. backoffMs .. '\t' .. payload
 end
 
 -- Ends one copy (primary or speculative) of a leased task: its lease entry, the capacity it
 -- held on its worker, the tenant's running count. Row fields are cleared by the caller.
 local function releaseCopy(t, spec)
-  local token, workerId, gpus = t.lease, t.worker, t.gpus
-  if spec then token, workerId, gpus = t.specLease, t.specWorker, t.specGpus end
+  local token, workerId, gpus, inc = t.lease, t.worker, t.gpus, t.inc
+  if spec then token, workerId, gpus, inc = t.specLease, t.specWorker, t.specGpus, t.specInc end
   redis.call('ZREM', K_LEASES, t.id .. '|' .. token)
   local w = loadWorker(workerId)
-  if w then account(w, -1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus) end
+  if w and w.inc == inc then account(w, -1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus) end
   tenantRunning(t.tenant, -1)
 end
 
@@ -148,16 +216,18 @@ local function makeRunnable(key, id, readyAt)
   redis.call('ZADD', K_RUNNABLE, readyAt, id)
 end
 
--- A task of `job` ended (done, dead or upstream_failed). Returns the job's completion time
--- (ms since its first submission) when this was its last open task, else -1. A finished job's
--- row expires after JOB_TTL_MS (a script that ends tasks sets it from its ARGV).
+-- A task ended (done, dead or upstream_failed). Returns its job's completion time (ms since
+-- the job's first submission) when this was the job's last open task, else -1. A task that is
+-- its own job (job = id, the default) has no job row: its submission time is its own. A
+-- finished job's row expires after JOB_TTL_MS (a script that ends tasks sets it from ARGV).
 local JOB_TTL_MS = 0
-local function jobTaskEnded(job, estimate)
+local function jobTaskEnded(id, job, estimate, submittedAt)
+  if job == id then return NOW - submittedAt end
   local k = P_JOB .. job
   local left = redis.call('HINCRBY', k, 'remaining', -1)
   if estimate > 0 then redis.call('HINCRBYFLOAT', k, 'remaining_work_ms', -estimate) end
   if left > 0 then return -1 end
-  redis.call('HSET', k, 'finished_at', NOW)
+  redis.call('HSET', k, 'finished_at', NOW_S)
   if JOB_TTL_MS > 0 then redis.call('PEXPIRE', k, JOB_TTL_MS) end
   return NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW)
 end
@@ -173,13 +243,14 @@ local function cascadeUpstreamFailed(rootId)
     local ck = P_CHILDREN .. id
     for _, child in ipairs(redis.call('SMEMBERS', ck)) do
       local k = P_TASK .. child
-      local r = redis.call('HMGET', k, 'state', 'job', 'estimate_ms')
+      local r = redis.call('HMGET', k, 'state', 'attrs')
       if r[1] == 'pending' then
+        local a = decodeAttrs(r[2])
         redis.call('HSET', k, 'state', 'upstream_failed', 'error', 'parent ' .. id .. ' failed',
-          'finished_at', NOW)
+          'finished_at', NOW_S)
         redis.call('HINCRBY', k, '_v', 1)
-        redis.call('HINCRBY', P_JOB .. r[2], 'dead', 1)
-        jobTaskEnded(r[2], tonumber(r[3] or '0'))
+        if a.job ~= child then redis.call('HINCRBY', P_JOB .. a.job, 'dead', 1) end
+        jobTaskEnded(child, a.job, a.estimate, a.submittedAt)
         marked = marked + 1
         queue[#queue + 1] = child
       end
@@ -190,43 +261,42 @@ local function cascadeUpstreamFailed(rootId)
 end
 
 local function clearLeaseFields(key)
-  redis.call('HDEL', key, 'lease', 'worker', 'gpus', 'spec_lease', 'spec_worker', 'spec_gpus',
-    'spec_at')
+  redis.call('HDEL', key, 'lease', 'spec_lease')
 end
 
 -- A copy failed (the handler threw, or its lease ran out). Returns 'dropped' when the other
--- copy runs on, 'retry' with the delay, or 'dead' once the attempts are spent (or `final`).
+-- copy runs on; 'retry' and the backoff (ms); or, once the attempts are spent (or `final`),
+-- 'dead' and the job's completion time (or -1).
 local MAX_BACKOFF_MS = 3600000
-local function failCopy(t, spec, err, final)
+local function failCopy(t, spec, err, final, retryLimit, backoffMs)
   releaseCopy(t, spec)
   local otherRuns = (spec and t.lease ~= '') or ((not spec) and t.specLease ~= '')
   if otherRuns then
     if spec then
-      redis.call('HDEL', t.key, 'spec_lease', 'spec_worker', 'spec_gpus', 'spec_at')
+      redis.call('HDEL', t.key, 'spec_lease')
     else
       -- The speculative copy carries on as the task's only copy.
-      redis.call('HSET', t.key, 'lease', t.specLease, 'worker', t.specWorker, 'gpus', t.specGpus,
-        'leased_at', t.specAt)
-      redis.call('HDEL', t.key, 'spec_lease', 'spec_worker', 'spec_gpus', 'spec_at')
+      redis.call('HSET', t.key, 'lease', packLease(t.specLease, t.specWorker, t.specAt,
+        t.specGpus, t.specInc))
+      redis.call('HDEL', t.key, 'spec_lease')
     end
     redis.call('HINCRBY', t.key, '_v', 1)
     return 'dropped', 0
   end
   clearLeaseFields(t.key)
-  if final or t.attempts > t.retryLimit then
-    redis.call('HSET', t.key, 'state', 'dead', 'error', err, 'finished_at', NOW)
+  if final or t.attempts > retryLimit then
+    redis.call('HSET', t.key, 'state', 'dead', 'error', err, 'finished_at', NOW_S)
     redis.call('HINCRBY', t.key, '_v', 1)
-    redis.call('ZADD', K_DEAD, NOW, t.id)
-    local r = redis.call('HMGET', t.key, 'type', 'payload')
-    redis.call('HSET', P_DEAD .. t.id, '_v', 1, 'id', t.id, 'type', r[1], 'stage', t.stage,
-      'tenant', t.tenant, 'job', t.job, 'attempts', t.attempts, 'error', err, 'dead_at', NOW,
-      'payload', r[2])
-    redis.call('HINCRBY', P_JOB .. t.job, 'dead', 1)
-    local jct = jobTaskEnded(t.job, t.estimate)
-    cascadeUpstreamFailed(t.id)
+    redis.call('ZADD', K_DEAD, NOW_S, t.id)
+    redis.call('HSET', P_DEAD .. t.id, '_v', 1, 'id', t.id, 'type', t.type, 'stage', t.stage,
+      'tenant', t.tenant, 'job', t.job, 'attempts', t.attempts, 'error', err, 'dead_at', NOW_S,
+      'payload', redis.call('HGET', t.key, 'payload'))
+    if t.job ~= t.id then redis.call('HINCRBY', P_JOB .. t.job, 'dead', 1) end
+    local jct = jobTaskEnded(t.id, t.job, t.estimate, t.submittedAt)
+    if t.hasChildren then cascadeUpstreamFailed(t.id) end
     return 'dead', jct
   end
-  local delay = t.backoffMs * (2 ^ math.max(0, t.attempts - 1))
+  local delay = backoffMs * (2 ^ math.max(0, t.attempts - 1))
   if delay > MAX_BACKOFF_MS then delay = MAX_BACKOFF_MS end
   local readyAt = NOW + delay
   redis.call('HSET', t.key, 'state', 'delayed', 'ready_at', readyAt, 'error', err)

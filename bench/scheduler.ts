@@ -1,0 +1,304 @@
+// bench:scheduler — end-to-end no-op tasks per second (submit, run, complete) of the knobos
+// scheduler against BullMQ, with the same worker processes and concurrency, on the same
+// managed redis-server in the same run. Rounds alternate the two systems (the machine's load
+// drifts, so each gets the same conditions) and the medians are compared. In each phase the
+// database starts empty; the producer submits N tasks in batches while the workers run them;
+// the clock stops when the last completion is recorded in Redis. Besides tasks per second, it
+// reports CPU per task of Redis and of the Node processes, which the machine's load disturbs
+// less. Writes bench/results/scheduler.json.
+import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { Queue } from 'bullmq';
+import { CATALOG, type KnobSpec } from '../knobs/index.ts';
+import { KnobClient } from '../controlplane/knobs/client.ts';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { createLogger } from '../controlplane/log.ts';
+import { ManagedRedis } from '../controlplane/redis/managed.ts';
+import { SCHEDULER_KNOBS, SchedulerService } from '../controlplane/scheduler/service.ts';
+import { Keys } from '../controlplane/store/keys.ts';
+import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { forkChild, type Child } from './lib/children.ts';
+import { percentile, round } from './lib/stats.ts';
+import { callgrindEnabled, redisInstructions, startProfile } from './scheduler-profile.ts';
+
+const TASKS = Number(process.env['BENCH_TASKS'] ?? 10_000);
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
+const BULLMQ_VERSION = (
+  createRequire(import.meta.url)('bullmq/package.json') as { version: string }
+).version;
+const WORKERS = Number(process.env['BENCH_WORKERS'] ?? 2);
+const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 100);
+const SUBMIT_BATCH = 1_000;
+const DISPATCH_BATCH = Number(process.env['BENCH_DISPATCH_BATCH'] ?? 128);
+const TIMEOUT_MS = Number(process.env['BENCH_TIMEOUT_MS'] ?? 40_000);
+/** Development aid: BENCH_ONLY=knobos skips the peer (no result file is written then). */
+const ONLY = process.env['BENCH_ONLY'] as 'knobos' | 'bullmq' | undefined;
+
+const json = wantsJson();
+const say = (s: string) => process.stderr.write(s + '\n');
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+interface Phase {
+  tasks_per_s: number;
+  /** Redis CPU time per task (INFO commandstats): what the system costs the shared server. */
+  redis_cpu_us_per_task?: number;
+  redis_calls_per_task?: number;
+  /** Thousands of instructions redis-server executed per task (only under callgrind). */
+  redis_kinstructions_per_task?: number;
+  /** CPU of the producer (and, for knobos, dispatcher) process and of the workers, per task. */
+  producer_cpu_us_per_task: number;
+  workers_cpu_us_per_task: number;
+  calls_per_task_by_command?: Record<string, number>;
+  seconds: number;
+  completed: number;
+  ran_by_workers: number;
+}
+
+type BenchWorker = Child<Record<string, never>>;
+
+function request<T>(w: BenchWorker, msg: object, reply: string): Promise<T> {
+  return new Promise((resolve) => {
+    const on = (m: { type: string }) => {
+      if (m.type !== reply) return;
+      w.proc.off('message', on);
+      resolve(m as T);
+    };
+    w.proc.on('message', on);
+    w.proc.send(msg);
+  });
+}
+
+async function withWorkers(
+  workers: BenchWorker[],
+  system: 'knobos' | 'bullmq',
+  url: string,
+  name: string,
+  body: () => Promise<{ seconds: number; completed: number }>,
+): Promise<Phase> {
+  await Promise.all(
+    workers.map((w) =>
+      request(w, { type: 'start', system, url, name, concurrency: CONCURRENCY }, 'started'),
+    ),
+  );
+  const cpu0 = process.cpuUsage();
+  const stopProfile = await startProfile(`${system}-producer`);
+  const { seconds, completed } = await body();
+  const cpu = process.cpuUsage(cpu0);
+  await stopProfile();
+  const reports = await Promise.all(
+    workers.map((w) => request<{ ran: number; cpuUs: number }>(w, { type: 'stop' }, 'stopped')),
+  );
+  return {
+    tasks_per_s: Math.round(completed / seconds),
+    seconds: round(seconds),
+    completed,
+    ran_by_workers: reports.reduce((s, r) => s + r.ran, 0),
+    producer_cpu_us_per_task: round((cpu.user + cpu.system) / completed, 1),
+    workers_cpu_us_per_task: round(reports.reduce((s, r) => s + r.cpuUs, 0) / completed, 1),
+  };
+}
+
+/** Submits in batches, then waits until `done()` reaches TASKS; returns the elapsed time. */
+async function drive(
+  submit: (from: number, n: number) => Promise<unknown>,
+  done: () => Promise<number>,
+  progress: () => Promise<string> = async () => '',
+): Promise<{ seconds: number; completed: number }> {
+  const t0 = process.hrtime.bigint();
+  for (let i = 0; i < TASKS; i += SUBMIT_BATCH) await submit(i, Math.min(SUBMIT_BATCH, TASKS - i));
+  if (process.env['BENCH_TRACE'])
+    say(
+      `  submitted all in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s: ${await progress()}`,
+    );
+  const deadline = Date.now() + TIMEOUT_MS;
+  let completed = 0;
+  let lastLog = 0;
+  while ((completed = await done()) < TASKS && Date.now() < deadline) {
+    if (process.env['BENCH_TRACE'] && Date.now() - lastLog > 250) {
+      lastLog = Date.now();
+      say(`  ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s: ${await progress()}`);
+    }
+    await sleep(5);
+  }
+  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, completed };
+}
+
+async function bullmq(workers: BenchWorker[], url: string): Promise<Phase> {
+  const connection = new Redis(url, { maxRetriesPerRequest: null });
+  const queue = new Queue('bench', { connection });
+  const phase = await withWorkers(workers, 'bullmq', url, 'bench', () =>
+    drive(
+      (from, n) =>
+        queue.addBulk(
+          Array.from({ length: n }, (_, i) => ({ name: 'noop', data: { i: from + i } })),
+        ),
+      () => queue.getCompletedCount(),
+    ),
+  );
+  await queue.close();
+  connection.disconnect();
+  return phase;
+}
+
+async function knobos(workers: BenchWorker[], url: string): Promise<Phase> {
+  const redis = new Redis(url);
+  const keys = new Keys('bench');
+  const catalog = CATALOG.map((k) =>
+    k.name === 'scheduler.dispatch_batch' ? ({ ...k, default: DISPATCH_BATCH } as KnobSpec) : k,
+  );
+  const table = new KnobTable(redis, { keys, catalog });
+  await table.seed();
+  const knobs = await KnobClient.start({ table, names: SCHEDULER_KNOBS });
+  const service = SchedulerService.start({
+    redis,
+    knobs,
+    keys,
+    log: createLogger('bench', 'warn'),
+  });
+  const phase = await withWorkers(workers, 'knobos', url, 'bench', () =>
+    drive(
+      (from, n) =>
+        service.client.submitMany(
+          Array.from({ length: n }, (_, i) => ({ type: 'noop', payload: { i: from + i } })),
+        ),
+      async () => (await service.queries.counts()).done,
+      async () => JSON.stringify(await service.queries.counts()),
+    ),
+  );
+  const stale = await service.queries.staleCompletions();
+  if (stale > 0) say(`knobos: ${stale} stale completions`);
+  await service.stop();
+  await knobs.close();
+  redis.disconnect();
+  return phase;
+}
+
+/** Redis CPU seconds (user + sys, INFO cpu) so far. */
+async function redisCpuS(admin: Redis): Promise<number> {
+  const info = (await admin.info('cpu')) as string;
+  const get = (f: string) => Number(new RegExp(`${f}:([0-9.]+)`).exec(info)?.[1] ?? 0);
+  return get('used_cpu_user') + get('used_cpu_sys');
+}
+
+/** Redis CPU µs and calls per task since the last RESETSTAT, and the busiest commands. */
+async function redisCost(admin: Redis, tasks: number, cpuBeforeS: number) {
+  const info = (await admin.info('commandstats')) as string;
+  let calls = 0;
+  const per: [string, number][] = [];
+  for (const m of info.matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)) {
+    calls += Number(m[2]);
+    per.push([m[1] as string, round(Number(m[2]) / tasks, 2)]);
+  }
+  per.sort((a, b) => b[1] - a[1]);
+  return {
+    redis_cpu_us_per_task: round((((await redisCpuS(admin)) - cpuBeforeS) * 1e6) / tasks, 1),
+    redis_calls_per_task: round(calls / tasks, 2),
+    calls_per_task_by_command: Object.fromEntries(per.slice(0, 16)),
+  };
+}
+
+const median = (xs: number[]) => percentile(xs, 50);
+
+const server = await ManagedRedis.start({ appendfsync: 'everysec', startTimeoutMs: 120_000 });
+const workers = Array.from({ length: WORKERS }, () =>
+  forkChild<Record<string, never>>(join(import.meta.dirname, 'scheduler-worker.ts'), []),
+);
+try {
+  await Promise.all(workers.map((w) => w.ready));
+  const admin = new Redis(server.url);
+  say(
+    `redis ${server.url}; ${ROUNDS} rounds of ${TASKS} no-op tasks, ${WORKERS} worker processes x ${CONCURRENCY}`,
+  );
+  const phases: Record<'knobos' | 'bullmq', Phase[]> = { knobos: [], bullmq: [] };
+  for (let r = 0; r < ROUNDS; r++) {
+    const order: ('knobos' | 'bullmq')[] =
+      r % 2 === 0 ? ['bullmq', 'knobos'] : ['knobos', 'bullmq'];
+    for (const system of order) {
+      if (ONLY && system !== ONLY) continue;
+      await admin.flushall();
+      await admin.config('RESETSTAT');
+      const cpu = await redisCpuS(admin);
+      let phase: Phase | undefined;
+      const ins = await redisInstructions(server.pid, async () => {
+        phase =
+          system === 'knobos'
+            ? await knobos(workers, server.url)
+            : await bullmq(workers, server.url);
+      });
+      if (!phase) throw new Error(`${system} phase did not run`);
+      const p: Phase = phase;
+      Object.assign(p, await redisCost(admin, p.completed, cpu));
+      if (callgrindEnabled) p.redis_kinstructions_per_task = round(ins / p.completed / 1000, 1);
+      phases[system].push(p);
+      say(`round ${r + 1} ${system}: ${JSON.stringify(p)}`);
+    }
+  }
+  admin.disconnect();
+  if (phases.knobos.length > 0 && phases.bullmq.length > 0) report(phases.knobos, phases.bullmq);
+} finally {
+  await Promise.all(workers.map((w) => w.finish().catch(() => undefined)));
+  await server.stop();
+}
+
+/** The median of each numeric field over the phases. */
+function summary(ps: Phase[]): Record<string, number> {
+  const keys = [
+    'tasks_per_s',
+    'producer_cpu_us_per_task',
+    'workers_cpu_us_per_task',
+    'redis_cpu_us_per_task',
+    'redis_calls_per_task',
+  ] as const;
+  const out: Record<string, number> = {};
+  for (const k of keys) out[k] = round(median(ps.map((p) => p[k] ?? Number.NaN)), 1);
+  out['total_cpu_us_per_task'] = round(
+    out['producer_cpu_us_per_task']! +
+      out['workers_cpu_us_per_task']! +
+      out['redis_cpu_us_per_task']!,
+    1,
+  );
+  return out;
+}
+
+function report(k: Phase[], b: Phase[]): void {
+  const ks = summary(k);
+  const bs = summary(b);
+  const result = {
+    knobos_tasks_per_s: ks['tasks_per_s'],
+    bullmq_tasks_per_s: bs['tasks_per_s'],
+    ratio: round(ks['tasks_per_s']! / bs['tasks_per_s']!, 2),
+    ratio_per_round: k.map((p, i) => round(p.tasks_per_s / (b[i]?.tasks_per_s ?? NaN), 2)),
+    cpu_ratio: round(bs['total_cpu_us_per_task']! / ks['total_cpu_us_per_task']!, 2),
+    tasks_per_round: TASKS,
+    rounds: ROUNDS,
+    worker_processes: WORKERS,
+    concurrency: CONCURRENCY,
+    submit_batch: SUBMIT_BATCH,
+    dispatch_batch: DISPATCH_BATCH,
+    knobos: ks,
+    bullmq: bs,
+    knobos_rounds: k,
+    bullmq_rounds: b,
+    bullmq_version: BULLMQ_VERSION,
+    load_average_1m: round(loadavg()[0] ?? NaN, 2),
+    redis: 'managed redis-server, appendfsync everysec, loopback',
+  };
+  const path = writeResultFile(
+    join(import.meta.dirname, 'results', 'scheduler.json'),
+    'bench:scheduler',
+    result,
+  );
+  emitResult(
+    [
+      `end-to-end no-op tasks, median of ${ROUNDS} rounds of ${TASKS} (${WORKERS} workers x ${CONCURRENCY}):`,
+      `  knobos  ${result.knobos_tasks_per_s} tasks/s  (${ks['total_cpu_us_per_task']} us CPU per task: redis ${ks['redis_cpu_us_per_task']}, producer+dispatcher ${ks['producer_cpu_us_per_task']}, workers ${ks['workers_cpu_us_per_task']})`,
+      `  bullmq  ${result.bullmq_tasks_per_s} tasks/s  (${bs['total_cpu_us_per_task']} us CPU per task: redis ${bs['redis_cpu_us_per_task']}, producer ${bs['producer_cpu_us_per_task']}, workers ${bs['workers_cpu_us_per_task']})`,
+      `  ratio   ${result.ratio}x throughput (per round ${result.ratio_per_round.join(', ')}), ${result.cpu_ratio}x less CPU per task`,
+      `result file: ${path}`,
+    ].join('\n'),
+    result,
+    json,
+  );
+}
