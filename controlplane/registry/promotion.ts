@@ -255,10 +255,11 @@ export class Promotion {
     const history = await this.knobs.history(knob, { limit: HISTORY_SCAN });
     const promoted = history.find((e) => e.kind === 'promote' && e.new === from);
     const to = typeof promoted?.old === 'number' ? promoted.old : 0;
+    // The proposal that made `from` live is rolled back in the same step, if it still is live.
     let proposalId: string | undefined;
-    if (current.proposalId) {
-      const p = await this.proposals.get(current.proposalId).catch(() => null);
-      if (p?.proposal.status === 'live') proposalId = current.proposalId;
+    if (promoted?.proposalId) {
+      const p = await this.proposals.get(promoted.proposalId).catch(() => null);
+      if (p?.proposal.status === 'live') proposalId = promoted.proposalId;
     }
     const res = await this.knobs.promote(
       {

@@ -194,6 +194,13 @@ export class PolicyRegistry {
           `policy ${policyId(name, version)}: is live; roll back or promote another version first`,
           { target: cur.id, field: 'status', rule: 'not_live', status: cur.status },
         );
+      if (cur.status === 'retired')
+        throw new StateError(`policy ${cur.id}: is already retired`, {
+          target: cur.id,
+          field: 'status',
+          rule: 'transition',
+          status: cur.status,
+        });
       return {
         row: this.table.moved(cur, 'retired', by),
         audit: {
