@@ -1,10 +1,21 @@
 // Fixtures for the policy registry's tests: a tiny TPC-H trace in the loaders' format (three
 // query DAGs with a few duration samples per stage) in a temp directory, so evaluations run in
-// milliseconds instead of loading the shared 1.6 M-row durations file.
+// milliseconds instead of loading the shared 1.6 M-row durations file; and an API server whose
+// registry simulates on it inline (attached before the server is built).
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Role } from '../../controlplane/api/auth/roles.ts';
+import { TokenStore } from '../../controlplane/api/auth/tokens.ts';
+import { attachRegistry } from '../../controlplane/api/routes/policies.ts';
+import { buildServer } from '../../controlplane/api/server.ts';
+import { KnobTable } from '../../controlplane/knobs/table.ts';
+import type { RedisClient } from '../../controlplane/redis/connect.ts';
+import { PolicyRegistry } from '../../controlplane/registry/registry.ts';
 import type { TraceFiles } from '../../controlplane/registry/sim.ts';
+import { ADMIN_TOKEN, HOUR_MS, TestClock } from './api-server.ts';
+import { uniqueKeys, type TestRedis } from './redis.ts';
 
 /** query -> stages: [num_tasks, parents (';'-separated), durations ms] */
 const DAGS: Record<string, [number, string, number[]][]> = {
@@ -47,5 +58,61 @@ export function tinyTpchTrace(): TraceFiles & { dir: string; remove(): void } {
     stagesFile,
     durationsFile,
     remove: () => rmSync(dir, { recursive: true, force: true }),
+  };
+}
+
+/** An API server whose policy routes use a registry on the tiny trace, simulating inline. */
+export interface RegistryApi {
+  app: FastifyInstance;
+  knobs: KnobTable;
+  registry: PolicyRegistry;
+  redis: RedisClient;
+  clock: TestClock;
+  token(role: Role, tenant?: string): Promise<string>;
+  bearer(token: string): { authorization: string };
+  close(): Promise<void>;
+}
+
+export async function startRegistryApi(
+  redis: TestRedis,
+  opts: { knobs?: KnobTable; trace?: TraceFiles; listen?: boolean } = {},
+): Promise<RegistryApi & { url: string }> {
+  const client = redis.client();
+  const clock = new TestClock(Date.now() - 2 * HOUR_MS);
+  const knobs = opts.knobs ?? new KnobTable(client, { keys: uniqueKeys(), clock });
+  await knobs.seed();
+  const registry = new PolicyRegistry({
+    knobs,
+    evaluator: { mode: 'inline', ...(opts.trace ? { trace: opts.trace } : {}) },
+  });
+  attachRegistry(registry);
+  const app = await buildServer({
+    redis: client,
+    knobs,
+    clock,
+    auth: { mode: 'tokens', adminToken: ADMIN_TOKEN },
+  });
+  let url = '';
+  if (opts.listen) {
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const addr = app.server.address();
+    url = `http://127.0.0.1:${addr && typeof addr === 'object' ? addr.port : 0}`;
+  }
+  const tokens = new TokenStore(client, knobs.keys, clock);
+  return {
+    app,
+    knobs,
+    registry,
+    redis: client,
+    clock,
+    url,
+    token: async (role, tenant) =>
+      (await tokens.create({ name: `test-${role}`, role, tenant: tenant ?? null, actor: 'test' }))
+        .token,
+    bearer: (token) => ({ authorization: `Bearer ${token}` }),
+    close: async () => {
+      await app.close();
+      await registry.close();
+    },
   };
 }

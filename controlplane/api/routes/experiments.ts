@@ -9,6 +9,11 @@ import type { RouteModule } from './types.ts';
 
 const TAGS = ['experiments'];
 export const RESULTS_DIR = resolve(import.meta.dirname, '..', '..', '..', 'experiments', 'results');
+
+/** Where results are read from: KNOBOS_RESULTS_DIR when set (results kept elsewhere), else the repo's. */
+export function resultsDir(env: NodeJS.ProcessEnv = process.env): string {
+  return env['KNOBOS_RESULTS_DIR'] ? resolve(env['KNOBOS_RESULTS_DIR']) : RESULTS_DIR;
+}
 /** Results listed at most, and the largest result file served. */
 export const EXPERIMENTS_MAX = 200;
 export const RESULT_BYTES_MAX = 8 * 1024 * 1024;
@@ -70,7 +75,7 @@ async function readResult(dir: string, name: string): Promise<{ json: unknown; b
   }
 }
 
-export function experimentRoutes(dir: string = RESULTS_DIR): RouteModule {
+export function experimentRoutes(dir: string = resultsDir()): RouteModule {
   return (app) => {
     app.get(
       '/api/experiments',

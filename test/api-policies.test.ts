@@ -1,0 +1,276 @@
+// The policy registry's routes with inject: register, list, versions and lineage, evaluate,
+// shadow, promote, retire, roll back, the registry's audit; each with its rejections (bad
+// body, malformed artifact, unknown policy or version, wrong role, tenant scope) and exact
+// error bodies. Writes are audited under the token's identity.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ADMIN_TOKEN, HOUR_MS } from './helpers/api-server.ts';
+import { startRegistryApi, tinyTpchTrace, type RegistryApi } from './helpers/registry-fixtures.ts';
+import { startTestRedis, type TestRedis } from './helpers/redis.ts';
+
+const SPEC = { seeds: [1, 2], jobs: 20, workers: 4 };
+
+describe('policy registry API', () => {
+  let redis: TestRedis;
+  let api: RegistryApi;
+  const trace = tinyTpchTrace();
+  let operator: { authorization: string };
+  let operatorId: string;
+  let viewer: { authorization: string };
+  let tenantOperator: { authorization: string };
+  let tenantViewer: { authorization: string };
+
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+    api = await startRegistryApi(redis, { trace });
+    api.clock.advance(HOUR_MS);
+    const op = await api.token('operator');
+    operator = api.bearer(op);
+    operatorId = `test-operator#${op.split('_')[1]}`;
+    viewer = api.bearer(await api.token('viewer'));
+    tenantOperator = api.bearer(await api.token('operator', 'acme'));
+    tenantViewer = api.bearer(await api.token('viewer', 'acme'));
+  });
+  afterAll(async () => {
+    await api?.close();
+    await redis?.stop();
+    trace.remove();
+  });
+
+  const post = (url: string, payload: unknown, headers = operator) =>
+    api.app.inject({ method: 'POST', url, headers, payload: payload as object });
+  const get = (url: string, headers = viewer) => api.app.inject({ url, headers });
+  const register = (artifact: unknown, extra: object = {}) =>
+    post('/api/policies', { name: 'scheduler', kind: 'scheduling', artifact, ...extra });
+
+  it('registers versions with their artifacts, as drafts, audited under the token', async () => {
+    const res = await register(
+      { heuristic: 'srpt', meta: { note: 'baseline' } },
+      {
+        lineage: { learner: 'ppo', run: 'run-7' },
+        reason: 'first try',
+      },
+    );
+    expect(res.statusCode).toBe(201);
+    expect(res.json()).toMatchObject({
+      id: 'scheduler@1',
+      version: 1,
+      kind: 'scheduling',
+      decisionPoint: 'scheduler.dispatch',
+      status: 'draft',
+      artifact: { heuristic: 'srpt', meta: { note: 'baseline' } },
+      artifactSummary: 'heuristic:srpt',
+      lineage: { learner: 'ppo', run: 'run-7' },
+      createdBy: operatorId,
+    });
+    const second = await register({ heuristic: 'srpt' }, { lineage: { parent: 1 } });
+    expect(second.json()).toMatchObject({ version: 2, lineage: { parent: 1 } });
+    const audit = await get('/api/registry/audit?limit=5');
+    expect(audit.json().audit[0]).toMatchObject({
+      actor: operatorId,
+      action: 'policy.register',
+      target: 'scheduler@2',
+    });
+  });
+
+  it('refuses bad bodies, malformed artifacts, wrong roles and tenant tokens, writing nothing', async () => {
+    const before = (await get('/api/policies')).json().policies.length;
+    const missing = await post('/api/policies', { name: 'scheduler', kind: 'scheduling' });
+    expect(missing.statusCode).toBe(400);
+    expect(missing.json()).toEqual({
+      error: {
+        code: 'KNOBOS_API_VALIDATION',
+        message: "body.artifact must have required property 'artifact'",
+        field: 'body.artifact',
+        rule: 'required',
+      },
+    });
+    const extra = await register({ heuristic: 'srpt' }, { owner: 'me' });
+    expect(extra.json().error).toMatchObject({ field: 'body.owner', rule: 'additionalProperties' });
+    const artifact = await register({ heuristic: 'round_robin' });
+    expect(artifact.statusCode).toBe(400);
+    expect(artifact.json()).toEqual({
+      error: {
+        code: 'KNOBOS_REGISTRY_INVALID_ARTIFACT',
+        message:
+          'artifact.heuristic: must be a scheduling heuristic (fifo, sjf, srpt, critical_path, fair, priority), got "round_robin"',
+        field: 'artifact.heuristic',
+        rule: 'enum',
+      },
+    });
+    const parent = await register({ heuristic: 'srpt' }, { lineage: { parent: 99 } });
+    expect(parent.statusCode).toBe(400);
+    expect(parent.json().error).toMatchObject({
+      code: 'KNOBOS_REGISTRY_INVALID',
+      field: 'lineage.parent',
+      rule: 'exists',
+    });
+    const denied = await post(
+      '/api/policies',
+      { name: 'scheduler', kind: 'scheduling', artifact: { heuristic: 'srpt' } },
+      viewer,
+    );
+    expect(denied.statusCode).toBe(403);
+    expect(denied.json()).toEqual({
+      error: {
+        code: 'KNOBOS_API_FORBIDDEN',
+        message: 'this action needs the operator role; the token has viewer',
+        field: 'role',
+        rule: 'operator',
+        role: 'viewer',
+      },
+    });
+    const tenant = await post(
+      '/api/policies',
+      { name: 'scheduler', kind: 'scheduling', artifact: { heuristic: 'srpt' } },
+      tenantOperator,
+    );
+    expect(tenant.statusCode).toBe(403);
+    expect(tenant.json().error).toMatchObject({ field: 'tenant', rule: 'global_scope' });
+    const noToken = await api.app.inject({ method: 'POST', url: '/api/policies', payload: {} });
+    expect(noToken.statusCode).toBe(401);
+    expect((await get('/api/policies')).json().policies.length).toBe(before);
+  });
+
+  it('lists versions without artifacts, shows one with it, its lineage, and 404s', async () => {
+    expect((await register({ heuristic: 'fair' })).json().version).toBe(3);
+    const list = await get('/api/policies?name=scheduler&limit=2', tenantViewer);
+    expect(list.statusCode).toBe(200);
+    const body = list.json();
+    expect(body.available).toBe(true);
+    expect(body.live).toEqual({ scheduler: 0 });
+    expect(body.policies.map((p: { version: number }) => p.version)).toEqual([3, 2]);
+    expect(body.policies[0].artifact).toBeUndefined();
+    const page2 = await get(`/api/policies?name=scheduler&limit=2&cursor=${body.next}`);
+    expect(page2.json().policies.map((p: { version: number }) => p.version)).toEqual([1]);
+    const byStatus = await get('/api/policies?status=live');
+    expect(byStatus.json().policies).toEqual([]);
+
+    const one = await get('/api/policies/scheduler/versions/1');
+    expect(one.json().artifact).toEqual({ heuristic: 'srpt', meta: { note: 'baseline' } });
+    const named = await get('/api/policies/scheduler');
+    expect(named.json()).toMatchObject({
+      name: 'scheduler',
+      kind: 'scheduling',
+      latest: 3,
+      live: 0,
+    });
+    const lineage = await get('/api/policies/scheduler/versions/2/lineage');
+    expect(lineage.json().ancestors.map((p: { version: number }) => p.version)).toEqual([1]);
+    expect(
+      (await get('/api/policies/scheduler/versions/1/lineage'))
+        .json()
+        .children.map((p: { version: number }) => p.version),
+    ).toEqual([2]);
+
+    const unknown = await get('/api/policies/scheduler/versions/42');
+    expect(unknown.statusCode).toBe(404);
+    expect(unknown.json()).toEqual({
+      error: {
+        code: 'KNOBOS_NOT_FOUND',
+        message: 'policy scheduler@42 does not exist',
+        target: 'scheduler@42',
+        field: 'version',
+        rule: 'exists',
+      },
+    });
+    const noName = await get('/api/policies/nosuch');
+    expect(noName.statusCode).toBe(404);
+    expect(noName.json().error).toMatchObject({ code: 'KNOBOS_NOT_FOUND', field: 'name' });
+    const badName = await get('/api/policies/Bad!');
+    expect(badName.statusCode).toBe(400);
+    expect(badName.json().error).toMatchObject({ field: 'params.name', rule: 'pattern' });
+  });
+
+  it('evaluates, shadows and promotes a version through the knobs table, then rolls it back', async () => {
+    const bad = await post('/api/policies/scheduler/versions/1/evaluate', { reason: 'x', jobs: 1 });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatchObject({ field: 'body.jobs', rule: 'minimum' });
+    const early = await post('/api/policies/scheduler/versions/1/shadow', { reason: 'x', ...SPEC });
+    expect(early.statusCode).toBe(409);
+    expect(early.json().error).toMatchObject({ code: 'KNOBOS_STATE', rule: 'candidate' });
+    const denied = await post(
+      '/api/policies/scheduler/versions/1/evaluate',
+      { reason: 'x', ...SPEC },
+      viewer,
+    );
+    expect(denied.statusCode).toBe(403);
+
+    const ev = await post('/api/policies/scheduler/versions/1/evaluate', {
+      reason: 'sim',
+      ...SPEC,
+    });
+    expect(ev.statusCode).toBe(200);
+    expect(ev.json()).toMatchObject({
+      status: 'candidate',
+      simReport: { kind: 'scheduling-sim', incumbent: { name: 'live:fifo' }, by: operatorId },
+    });
+    const sh = await post('/api/policies/scheduler/versions/1/shadow', {
+      reason: 'shadow',
+      ...SPEC,
+    });
+    expect(sh.json()).toMatchObject({
+      status: 'shadow',
+      shadowReport: { kind: 'scheduling-shadow' },
+    });
+
+    const promoted = await post('/api/policies/scheduler/versions/1/promote', { reason: 'better' });
+    expect(promoted.statusCode).toBe(200);
+    expect(promoted.json()).toMatchObject({ status: 'live', promotion: { replaced: 0 } });
+    const knob = await api.knobs.get('scheduler.policy_version');
+    expect(knob).toMatchObject({ value: 1, updatedBy: operatorId });
+    const proposalId = promoted.json().promotion.proposalId as string;
+    const proposal = await get(`/api/proposals/${proposalId}`);
+    expect(proposal.json()).toMatchObject({
+      status: 'live',
+      simReport: { kind: 'scheduling-sim' },
+      shadowReport: { kind: 'scheduling-shadow' },
+    });
+    expect((await get('/api/policies')).json().live).toEqual({ scheduler: 1 });
+
+    const retireLive = await post('/api/policies/scheduler/versions/1/retire', { reason: 'x' });
+    expect(retireLive.statusCode).toBe(409);
+    expect(retireLive.json().error).toMatchObject({ code: 'KNOBOS_STATE', rule: 'not_live' });
+    const again = await post('/api/policies/scheduler/versions/1/promote', { reason: 'again' });
+    expect(again.statusCode).toBe(409);
+
+    const back = await post('/api/policies/scheduler/rollback', { reason: 'p99 regressed' });
+    expect(back.statusCode).toBe(200);
+    expect(back.json()).toMatchObject({ value: 0, live: null, rolledBack: { status: 'retired' } });
+    expect((await get(`/api/proposals/${proposalId}`)).json().status).toBe('rolled_back');
+    const none = await post('/api/policies/scheduler/rollback', { reason: 'again' });
+    expect(none.statusCode).toBe(409);
+    expect(none.json().error).toMatchObject({ rule: 'live_version' });
+    const unsupported = await post('/api/policies/other/rollback', { reason: 'x' });
+    expect(unsupported.statusCode).toBe(422);
+    expect(unsupported.json().error).toMatchObject({
+      code: 'KNOBOS_REGISTRY_UNSUPPORTED',
+      field: 'name',
+      rule: 'promotable',
+    });
+    const retired = await post('/api/policies/scheduler/versions/2/retire', { reason: 'unused' });
+    expect(retired.json()).toMatchObject({ status: 'retired', updatedBy: operatorId });
+    const unknown = await post('/api/policies/scheduler/versions/9/evaluate', { reason: 'x' });
+    expect(unknown.statusCode).toBe(404);
+  });
+
+  it('refuses to simulate what it cannot run: a learned artifact without its factory', async () => {
+    const learned = await register({
+      kind: 'policy.task-scorer',
+      version: 1,
+      config: {},
+      state: { featureNames: ['a'], net: { layers: [] } },
+    });
+    expect(learned.statusCode).toBe(201);
+    const res = await post(
+      `/api/policies/scheduler/versions/${learned.json().version}/evaluate`,
+      { reason: 'try', ...SPEC },
+      api.bearer(ADMIN_TOKEN),
+    );
+    expect(res.statusCode).toBe(422);
+    expect(res.json().error).toMatchObject({
+      code: 'KNOBOS_REGISTRY_UNSUPPORTED',
+      field: 'artifact.kind',
+      rule: 'runnable',
+    });
+  });
+});
