@@ -13,6 +13,7 @@ import type { KnobClient } from '../knobs/client.ts';
 import type { Logger } from '../log.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
 import type { TraceWriter } from '../telemetry/traces.ts';
+import type { ShadowDecisions } from './shadow.ts';
 import type { Clock } from './clock.ts';
 import { BlockingList } from './doorbell.ts';
 import type { AssignmentArg, DispatchReply, FreeWorker, SchedShard } from './shard.ts';
@@ -24,6 +25,8 @@ export interface DispatcherOptions {
   clock: Clock;
   telemetry: Telemetry;
   decisions: TraceWriter;
+  /** Shadow mode: a policy asked beside the live one on every round, never acting. */
+  shadow?: ShadowDecisions;
   log: Logger;
   /** Most runnable tasks (oldest first) the policy chooses among per round. */
   windowMax: number;
@@ -143,11 +146,15 @@ export class Dispatcher {
       reply.workers.map((w) => w.view),
       now,
     );
-    const next = capAssignments(
-      picked,
-      reply.workers,
-      batch,
-      new Map(views.map((v) => [v.id, v.readyAt])),
+    const readyAt = new Map(views.map((v) => [v.id, v.readyAt]));
+    const next = capAssignments(picked, reply.workers, batch, readyAt);
+    this.o.shadow?.observe(
+      policy.name,
+      views,
+      reply.workers.map((w) => w.view),
+      now,
+      next,
+      (p) => capAssignments(p, reply.workers, batch, readyAt),
     );
     if (next.length > 0) {
       this.o.decisions.record({

@@ -10,6 +10,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import { Keys } from '../store/keys.ts';
 import { Telemetry } from '../telemetry/metrics.ts';
 import { TraceWriter } from '../telemetry/traces.ts';
+import { ShadowDecisions } from './shadow.ts';
 import { SchedulerClient } from './client.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -28,6 +29,7 @@ export const SCHEDULER_KNOBS = [
   'scheduler.retry_limit',
   'scheduler.straggler_threshold',
   'scheduler.speculative_execution',
+  'scheduler.shadow_policy',
 ] as const;
 
 export interface SchedulerServiceOptions {
@@ -71,6 +73,8 @@ export const DEFAULT_TRACE_SAMPLE_RATE: Record<TraceKind, number> = {
   durations: 0.1,
   decisions: 0.1,
   jobs: 0.1,
+  // Shadow rounds happen only while a shadow runs; all of them make the shadow's report.
+  shadow: 1,
 };
 
 export function traceWriters(
@@ -136,6 +140,11 @@ export class SchedulerService {
       clock,
       telemetry: this.telemetry,
       decisions: this.traces.decisions,
+      shadow: new ShadowDecisions({
+        knobs: o.knobs,
+        trace: this.traces.shadow,
+        telemetry: this.telemetry,
+      }),
       log,
       windowMax: o.windowMax ?? 128,
       workersMax: o.workersMax ?? 256,

@@ -6,7 +6,14 @@
 //   decisions  at, policy, window, queued, free_workers, assigned, tasks (csv), workers (csv)
 //              (kind = 'speculate' for speculative copies)
 //   jobs       at, job, tenant, completion_ms, failed
+//   shadow     at, live, shadow, divergence, window, live_tasks (csv), shadow_tasks (csv)
 export const SCHEDULER_SERVICE = 'scheduler';
 
-export const SCHEDULER_TRACE_KINDS = ['arrivals', 'durations', 'decisions', 'jobs'] as const;
+export const SCHEDULER_TRACE_KINDS = [
+  'arrivals',
+  'durations',
+  'decisions',
+  'jobs',
+  'shadow',
+] as const;
 export type TraceKind = (typeof SCHEDULER_TRACE_KINDS)[number];
