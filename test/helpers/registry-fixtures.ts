@@ -75,10 +75,10 @@ export interface RegistryApi {
 
 export async function startRegistryApi(
   redis: TestRedis,
-  opts: { knobs?: KnobTable; trace?: TraceFiles; listen?: boolean } = {},
+  opts: { knobs?: KnobTable; trace?: TraceFiles; listen?: boolean; clock?: TestClock } = {},
 ): Promise<RegistryApi & { url: string }> {
   const client = redis.client();
-  const clock = new TestClock(Date.now() - 2 * HOUR_MS);
+  const clock = opts.clock ?? new TestClock(Date.now() - 2 * HOUR_MS);
   const knobs = opts.knobs ?? new KnobTable(client, { keys: uniqueKeys(), clock });
   await knobs.seed();
   const registry = new PolicyRegistry({

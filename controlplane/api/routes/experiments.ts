@@ -75,8 +75,10 @@ async function readResult(dir: string, name: string): Promise<{ json: unknown; b
   }
 }
 
-export function experimentRoutes(dir: string = resultsDir()): RouteModule {
+/** `dir` defaults to resultsDir() when the server is built (so KNOBOS_RESULTS_DIR applies). */
+export function experimentRoutes(fixedDir?: string): RouteModule {
   return (app) => {
+    const dir = fixedDir ?? resultsDir();
     app.get(
       '/api/experiments',
       {
