@@ -1,0 +1,198 @@
+// The live messaging workload against a real redis-server: a generated profile and the first
+// rows of the shared Azure trace are published and consumed with every message's effect
+// applied exactly once (per-tenant counters equal what was published), a batch_size change
+// through the knobs table reaches the running producer and consumer, and the npm start stack
+// runs and stops.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { createLogger } from '../controlplane/log.ts';
+import type { FlushEvent } from '../controlplane/messaging/producer.ts';
+import type { BatchEvent } from '../controlplane/messaging/partition-worker.ts';
+import {
+  STACK_GROUP,
+  STACK_TOPIC,
+  startMessagingStack,
+} from '../controlplane/run/messaging-stack.ts';
+import { MessagingKeys } from '../controlplane/messaging/keys.ts';
+import {
+  MessagingWorkload,
+  buildSchedule,
+  tenantCounts,
+  type MessagingSource,
+  type MessagingWorkloadOptions,
+} from '../controlplane/workload/messaging.ts';
+import { AZURE_CODE_TRACE, loadAzureRequests } from '../envs/loaders/requests-azure.ts';
+import { WorkloadConfigError } from '../envs/workload/index.ts';
+import { messagingFixture, type MessagingFixture } from './helpers/messaging-fixture.ts';
+import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+
+const log = createLogger('test-workload-messaging');
+
+describe('messaging workload on single redis', () => {
+  let redis: TestRedis;
+  const open: { stop(): Promise<unknown> }[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    for (const o of open.reverse()) await o.stop();
+    await redis?.stop();
+  });
+
+  async function fixture(knobs: Record<string, number> = {}): Promise<MessagingFixture> {
+    const f = await messagingFixture(redis, knobs);
+    open.push({ stop: () => f.close() });
+    return f;
+  }
+  async function start(
+    f: MessagingFixture,
+    topic: string,
+    source: MessagingSource,
+    extra: Partial<MessagingWorkloadOptions> = {},
+  ): Promise<MessagingWorkload> {
+    const w = await MessagingWorkload.start({
+      redis: f.redis,
+      keys: f.mkeys,
+      knobs: f.knobs,
+      topics: f.topics,
+      topic,
+      source,
+      seed: 7,
+      cost: { perBatchMs: 1, perMessageMs: 0.05 },
+      log,
+      ...extra,
+    });
+    open.push(w);
+    return w;
+  }
+
+  /** Runs the workload to the end of its schedule and until everything is consumed. */
+  async function runToEnd(f: MessagingFixture, topic: string, w: MessagingWorkload) {
+    const published = await w.finished();
+    await eventually(() => w.stats.consumed >= published.published, 'everything consumed');
+    const stats = await w.stop();
+    const partitions = (await f.topics.get(topic)).partitions;
+    const counts = await tenantCounts(f.redis, f.mkeys, topic, 'workload', partitions);
+    return { stats, counts };
+  }
+
+  it('publishes a generated profile and applies each message once', async () => {
+    const f = await fixture();
+    await f.topics.ensure('gen');
+    const source: MessagingSource = {
+      kind: 'generated',
+      config: {
+        durationMs: 500,
+        arrivals: { kind: 'poisson', ratePerS: 600 },
+        tokensPerMessage: 32,
+      },
+    };
+    const w = await start(f, 'gen', source);
+    const { stats, counts } = await runToEnd(f, 'gen', w);
+    const expected = buildSchedule(source, 7, { minBytes: 16, maxBytes: 1024 }).tMs.length;
+    expect(expected).toBeGreaterThan(200);
+    expect(stats.published).toBe(expected);
+    expect(stats.publishFailed).toBe(0);
+    expect(stats.consumed).toBe(stats.published);
+    expect(stats.duplicates).toBe(0);
+    expect(Object.fromEntries(counts)).toEqual(stats.publishedByTenant);
+    expect(stats.e2eP99Ms).toBeGreaterThanOrEqual(stats.e2eP50Ms);
+    expect(stats.e2eP50Ms).toBeGreaterThan(0);
+    // Every message sits in the stream once, with the payload size of the profile (32 * 4).
+    const [first] = await f.redis.xrange(f.mkeys.stream('gen', 0), '-', '+', 'COUNT', 1);
+    expect(first?.[1][first[1].indexOf('d') + 1]?.length).toBe(128);
+  });
+
+  it('replays the first rows of the shared trace, sizes bounded, effects once', async () => {
+    const f = await fixture();
+    await f.topics.ensure('trace', { partitions: 2 });
+    const trace = await loadAzureRequests(AZURE_CODE_TRACE, { maxRows: 200 });
+    // 200 rows span about a minute; 400x faster they take a fraction of a second.
+    const w = await start(f, 'trace', { kind: 'trace', trace, speedup: 400 }, { tenants: 5 });
+    const { stats, counts } = await runToEnd(f, 'trace', w);
+    expect(stats.published).toBe(200);
+    expect(stats.consumed).toBe(200);
+    expect(Object.fromEntries(counts)).toEqual(stats.publishedByTenant);
+    expect([...counts.values()].reduce((a, b) => a + b, 0)).toBe(200);
+    expect(counts.size).toBeLessThanOrEqual(5);
+    const entries = [
+      ...(await f.redis.xrange(f.mkeys.stream('trace', 0), '-', '+')),
+      ...(await f.redis.xrange(f.mkeys.stream('trace', 1), '-', '+')),
+    ];
+    const sizes = entries.map(([, flat]) => (flat[flat.indexOf('d') + 1] as string).length);
+    expect(sizes).toHaveLength(200);
+    expect(Math.max(...sizes)).toBe(1024); // context tokens * 4 bytes, bounded
+    expect(Math.min(...sizes)).toBeGreaterThanOrEqual(16);
+  });
+
+  it('follows a messaging.batch_size change while running', async () => {
+    const f = await fixture({ 'messaging.linger_ms': 50 });
+    await f.topics.ensure('knob', { partitions: 1 });
+    const w = await start(
+      f,
+      'knob',
+      {
+        kind: 'generated',
+        config: {
+          durationMs: 1_000,
+          arrivals: { kind: 'poisson', ratePerS: 2_000 },
+          tokensPerMessage: 8,
+        },
+      },
+      { loop: true, cost: { perBatchMs: 5, perMessageMs: 0 } },
+    );
+    const flushes: number[] = [];
+    const batches: number[] = [];
+    w.producer.on('flush', (e: FlushEvent) => flushes.push(e.size));
+    w.consumer.on('batch', (e: BatchEvent) => batches.push(e.size));
+    // 2000/s against a 50 ms linger: batches are sealed full, at the default 64.
+    await eventually(() => flushes.includes(64) && batches.includes(64), 'full batches of 64');
+    await f.setKnob('messaging.batch_size', 8);
+    await eventually(() => f.knobs.get('messaging.batch_size') === 8, 'knob client sees 8');
+    const [fromFlush, fromBatch] = [flushes.length, batches.length];
+    await eventually(
+      () => flushes.length >= fromFlush + 30 && batches.length >= fromBatch + 30,
+      'more batches after the change',
+    );
+    // The first batch after the change may have been read or sealed under the old size.
+    expect(Math.max(...flushes.slice(fromFlush + 2))).toBe(8);
+    expect(Math.max(...batches.slice(fromBatch + 2))).toBe(8);
+    const stats = await w.stop();
+    expect(stats.publishFailed).toBe(0);
+    expect(stats.duplicates).toBe(0);
+  });
+
+  it('refuses bad options with the field named', async () => {
+    const f = await fixture();
+    await f.topics.ensure('bad');
+    const source: MessagingSource = {
+      kind: 'generated',
+      config: {
+        durationMs: 100,
+        arrivals: { kind: 'poisson', ratePerS: 100 },
+        tokensPerMessage: 4,
+      },
+    };
+    await expect(start(f, 'bad', source, { maxInFlight: 0 })).rejects.toThrow(/maxInFlight/);
+    await expect(start(f, 'bad', source, { maxMessageBytes: 8 })).rejects.toBeInstanceOf(
+      WorkloadConfigError,
+    );
+    const trace = await loadAzureRequests(AZURE_CODE_TRACE, { maxRows: 3 });
+    await expect(start(f, 'bad', { kind: 'trace', trace, speedup: 0 })).rejects.toThrow(/speedup/);
+  });
+
+  it('runs the npm start stack and stops it', async () => {
+    const client = redis.client();
+    const keys = uniqueKeys();
+    const knobs = new KnobTable(client, { keys });
+    await knobs.seed();
+    const stack = await startMessagingStack(knobs, log, { seed: 1, ratePerS: 300 });
+    open.push(stack);
+    await eventually(() => stack.workload.stats.consumed >= 50, '50 messages consumed');
+    await stack.stop();
+    const mkeys = new MessagingKeys(keys);
+    const counts = await tenantCounts(client, mkeys, STACK_TOPIC, STACK_GROUP, 4);
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    expect(total).toBe(stack.workload.stats.consumed);
+  });
+});
