@@ -1,8 +1,8 @@
 // A cache trace as the simulators replay it: one dense integer id per request (keys are
 // interned at load time, so replay indexes flat arrays instead of hashing strings) and, when
 // the trace has them, request sizes in bytes. Also the pieces every cache trace loader shares:
-// the error type, a bounded line reader and the builder.
-import { closeSync, openSync, readSync } from 'node:fs';
+// the builder and the checks of sizes and of maxRequests (lines and CSV come from csv.ts).
+import { TraceFormatError } from './errors.ts';
 
 export interface CacheTrace {
   /** Where the requests came from (the path as given), for messages and reports. */
@@ -14,54 +14,12 @@ export interface CacheTrace {
   readonly keyCount: number;
 }
 
-/** A malformed trace file: names the file, the 1-based line and the reason. */
-export class CacheTraceError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly reason: string,
-  ) {
-    super(`${file}:${line}: ${reason}`);
-    this.name = 'CacheTraceError';
-  }
-}
+/** The loaders' one error type, under the name callers of the cache loaders know it by. */
+export { TraceFormatError as CacheTraceError } from './errors.ts';
 
 export interface CacheLoadOptions {
   /** Stop after this many requests (tests that need only the first rows). Default: all. */
   maxRequests?: number;
-}
-
-const CHUNK_BYTES = 1 << 20;
-
-/**
- * Calls fn for each line (without its line ending) with its 1-based number, reading the file
- * in 1 MiB chunks so memory stays bounded by the longest line. fn returns false to stop early.
- * Returns the number of the last line read.
- */
-export function forEachLine(file: string, fn: (line: string, lineNo: number) => boolean): number {
-  const fd = openSync(file, 'r');
-  const strip = (raw: string): string => (raw.endsWith('\r') ? raw.slice(0, -1) : raw);
-  try {
-    const buf = Buffer.allocUnsafe(CHUNK_BYTES);
-    const decoder = new TextDecoder('utf-8');
-    let carry = '';
-    let lineNo = 0;
-    for (;;) {
-      const n = readSync(fd, buf, 0, CHUNK_BYTES, null);
-      if (n === 0) {
-        const rest = carry + decoder.decode();
-        if (rest !== '') fn(strip(rest), ++lineNo);
-        return lineNo;
-      }
-      const lines = (carry + decoder.decode(buf.subarray(0, n), { stream: true })).split('\n');
-      carry = lines.pop() ?? '';
-      for (const raw of lines) {
-        if (!fn(strip(raw), ++lineNo)) return lineNo;
-      }
-    }
-  } finally {
-    closeSync(fd);
-  }
 }
 
 /** Collects requests, interning keys to dense ids; arrays grow by doubling. */
@@ -95,7 +53,7 @@ export class CacheTraceBuilder {
   }
 
   build(lastLine: number): CacheTrace {
-    if (this.n === 0) throw new CacheTraceError(this.source, lastLine, 'no requests in the file');
+    if (this.n === 0) throw new TraceFormatError(this.source, lastLine, 'no requests in the file');
     return {
       source: this.source,
       keys: this.keys.slice(0, this.n),

@@ -13,7 +13,9 @@
 //   notes.running_censored.
 import type { Demand } from '../../policies/scheduling/index.ts';
 import type { JobSpec, Workload, WorkerSpec } from '../scheduler/types.ts';
-import { FieldReader, columns, readCsv, sharedTrace, type CsvRow } from './jobs-common.ts';
+import { columns, readCsv, type CsvRow } from './csv.ts';
+import { FieldReader } from './jobs-common.ts';
+import { sharedTrace } from './shared-traces.ts';
 
 export const ALIBABA_PODS_FILE = sharedTrace('jobs/alibaba_gpu2023_pods.csv');
 export const ALIBABA_NODES_FILE = sharedTrace('jobs/alibaba_gpu2023_nodes.csv');

@@ -5,7 +5,8 @@
 // column is an error, so a misspelt name is not silently ignored.
 import type { Demand } from '../../policies/scheduling/index.ts';
 import type { JobSpec, Workload } from '../scheduler/types.ts';
-import { FieldReader, columns, readCsv } from './jobs-common.ts';
+import { columns, readCsv } from './csv.ts';
+import { FieldReader } from './jobs-common.ts';
 
 export const JOBS_CSV_COLUMNS = [
   'arrival_s',
@@ -50,7 +51,6 @@ export function loadJobsCsv(file: string): Workload {
       stages: [{ numTasks: 1, parents: [], demand, durationsMs: [runMs], estimateMs: runMs }],
     };
   });
-  if (jobs.length === 0)
-    r.fail({ line: 2, fields: [] }, 'no jobs: the file has a header but no rows');
+  if (jobs.length === 0) r.fail({ line: 2 }, 'no jobs: the file has a header but no rows');
   return { name: file, jobs };
 }

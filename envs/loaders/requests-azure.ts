@@ -4,9 +4,12 @@
 // milliseconds relative to the earliest request (the first row of a sorted file). Rows out of
 // time order are kept, counted and sorted, since a merged trace may interleave slightly.
 // Malformed input fails with the file, the line and the reason.
-import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { findColumn, forEachCsvRow, type CsvRow, type LineSource } from './csv.ts';
+import { TraceFormatError } from './errors.ts';
 import { diffMs, parseDatetime, type Instant } from './requests-timestamp.ts';
+import { sharedTrace } from './shared-traces.ts';
+
+export { TraceFormatError } from './errors.ts';
 
 export interface RequestTrace {
   file: string;
@@ -26,27 +29,11 @@ export interface LoadOptions {
 /** Most rows a trace may hold unless the caller says otherwise (~24 bytes a row in memory). */
 export const DEFAULT_MAX_REQUEST_ROWS = 20_000_000;
 
-export class TraceFormatError extends Error {
-  constructor(
-    readonly file: string,
-    readonly line: number,
-    readonly reason: string,
-  ) {
-    super(`${file}:${line}: ${reason}`);
-    this.name = 'TraceFormatError';
-  }
-}
-
 const COLUMNS = ['TIMESTAMP', 'ContextTokens', 'GeneratedTokens'] as const;
 
-function splitCsv(line: string): string[] {
-  // The format has no embedded commas; quotes around a field are tolerated and removed.
-  return line.split(',').map((f) => f.trim().replace(/^"(.*)"$/, '$1'));
-}
-
-/** Parses lines one at a time, so a file can be streamed and a string parsed the same way. */
+/** Takes the header and then rows one at a time, from a file or a string alike. */
 class AzureRequestParser {
-  private cols: number[] | undefined;
+  private cols: [number, number, number] | undefined;
   private base: Instant | undefined;
   private last = -Infinity;
   private readonly t: number[] = [];
@@ -59,33 +46,38 @@ class AzureRequestParser {
     private readonly maxRows: number,
   ) {}
 
-  get rows(): number {
-    return this.t.length;
-  }
-
   get full(): boolean {
     return this.t.length >= this.maxRows;
   }
 
-  /** Feeds one line (1-based number); blank lines are skipped. */
-  line(text: string, lineNo: number): void {
-    const raw = lineNo === 1 ? text.replace(/^\uFEFF/, '') : text;
-    if (raw.trim() === '') return;
-    if (!this.cols) return this.header(raw, lineNo);
-    const fields = splitCsv(raw);
+  header(names: string[], lineNo: number): void {
+    const [ti, ci, gi] = COLUMNS.map((c) => {
+      const i = findColumn(names, [c], true);
+      if (i < 0) {
+        const got = names.join(',');
+        throw new TraceFormatError(this.file, lineNo, `header lacks column ${c} (got: ${got})`);
+      }
+      return i;
+    });
+    this.cols = [ti as number, ci as number, gi as number];
+  }
+
+  /** One data row; the format tolerates extra or missing fields past the ones it reads. */
+  row({ line, fields }: CsvRow): boolean {
     const [ti, ci, gi] = this.cols as [number, number, number];
-    if (fields.length < this.cols.length || fields.length < Math.max(ti, ci, gi) + 1) {
+    const need = Math.max(ti, ci, gi) + 1;
+    if (fields.length < need) {
       throw new TraceFormatError(
         this.file,
-        lineNo,
-        `expected at least ${Math.max(ti, ci, gi) + 1} fields, got ${fields.length}`,
+        line,
+        `expected at least ${need} fields, got ${fields.length}`,
       );
     }
-    const when = parseDatetime(fields[ti] as string);
-    if (typeof when === 'string')
-      throw new TraceFormatError(this.file, lineNo, `TIMESTAMP: ${when}`);
-    const context = this.tokens('ContextTokens', fields[ci] as string, lineNo);
-    const generated = this.tokens('GeneratedTokens', fields[gi] as string, lineNo);
+    const field = (i: number): string => (fields[i] as string).trim();
+    const when = parseDatetime(field(ti));
+    if (typeof when === 'string') throw new TraceFormatError(this.file, line, `TIMESTAMP: ${when}`);
+    const context = this.tokens('ContextTokens', field(ci), line);
+    const generated = this.tokens('GeneratedTokens', field(gi), line);
     this.base ??= when;
     const tMs = diffMs(this.base, when);
     if (tMs < this.last) this.outOfOrder++;
@@ -93,20 +85,7 @@ class AzureRequestParser {
     this.t.push(tMs);
     this.ctx.push(context);
     this.gen.push(generated);
-  }
-
-  private header(text: string, lineNo: number): void {
-    const names = splitCsv(text).map((n) => n.toLowerCase());
-    this.cols = COLUMNS.map((c) => {
-      const i = names.indexOf(c.toLowerCase());
-      if (i < 0)
-        throw new TraceFormatError(
-          this.file,
-          lineNo,
-          `header lacks column ${c} (got: ${text.trim()})`,
-        );
-      return i;
-    });
+    return !this.full;
   }
 
   private tokens(column: string, text: string, lineNo: number): number {
@@ -122,7 +101,6 @@ class AzureRequestParser {
   }
 
   finish(): RequestTrace {
-    if (!this.cols) throw new TraceFormatError(this.file, 1, 'empty file: no header');
     if (this.t.length === 0) throw new TraceFormatError(this.file, 2, 'no data rows');
     const order = Array.from(this.t.keys());
     if (this.outOfOrder > 0) order.sort((a, b) => (this.t[a] as number) - (this.t[b] as number));
@@ -138,38 +116,38 @@ class AzureRequestParser {
   }
 }
 
+function parse(source: LineSource, opts: LoadOptions): RequestTrace {
+  const p = new AzureRequestParser(source.file, opts.maxRows ?? DEFAULT_MAX_REQUEST_ROWS);
+  if (!p.full) {
+    forEachCsvRow(
+      source,
+      { exactFields: false },
+      (names, line) => p.header(names, line),
+      (row) => p.row(row),
+    );
+  }
+  return p.finish();
+}
+
 /** Parses a trace held in a string; `file` names it in errors. */
 export function parseAzureRequests(
   text: string,
   file: string,
   opts: LoadOptions = {},
 ): RequestTrace {
-  const p = new AzureRequestParser(file, opts.maxRows ?? DEFAULT_MAX_REQUEST_ROWS);
-  const lines = text.split(/\r?\n/);
-  for (let i = 0; i < lines.length && !p.full; i++) p.line(lines[i] as string, i + 1);
-  return p.finish();
+  return parse({ file, content: text }, opts);
 }
 
-/** Streams a trace file, stopping after maxRows data rows. */
+/**
+ * Streams a trace file, stopping after maxRows data rows. Async for its callers' sake; the
+ * reading itself is synchronous, in bounded chunks, like every loader's.
+ */
 export async function loadAzureRequests(
   path: string,
   opts: LoadOptions = {},
 ): Promise<RequestTrace> {
-  const p = new AzureRequestParser(path, opts.maxRows ?? DEFAULT_MAX_REQUEST_ROWS);
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
-  let lineNo = 0;
-  try {
-    for await (const line of lines) {
-      p.line(line, ++lineNo);
-      if (p.full) break;
-    }
-  } finally {
-    lines.close();
-    stream.destroy();
-  }
-  return p.finish();
+  return parse({ file: path }, opts);
 }
 
-/** The shared Azure code-completion trace, relative to the project root. */
-export const AZURE_CODE_TRACE = '../shared/traces/requests/azure_llm2023_code.csv';
+/** The shared Azure code-completion trace (`../shared/traces/requests/`). */
+export const AZURE_CODE_TRACE = sharedTrace('requests/azure_llm2023_code.csv');
