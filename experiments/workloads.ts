@@ -7,7 +7,6 @@ import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { CACHE_TRACE_FORMATS, loadCacheTrace } from '../envs/loaders/cache-load.ts';
 import type { CacheTrace } from '../envs/loaders/cache-trace.ts';
 import { loadAlibabaGpu } from '../envs/loaders/jobs-alibaba.ts';
-import { PROJECT_ROOT } from '../envs/loaders/jobs-common.ts';
 import { loadJobsCsv } from '../envs/loaders/jobs-csv.ts';
 import { loadTpchDags, tpchWorkloadFrom, type TpchDag } from '../envs/loaders/jobs-tpch.ts';
 import { traceSource, type MessageSource } from '../envs/messaging/index.ts';
@@ -15,7 +14,8 @@ import { rescaleToLoad } from '../envs/scheduler/load.ts';
 import { uniformWorkers, type Workload, type WorkerSpec } from '../envs/scheduler/types.ts';
 import type { JobsScenario, LoadedTrace, RunContext, TraceKind, TraceSource } from './spec.ts';
 
-export { PROJECT_ROOT };
+/** The project root (this file is experiments/workloads.ts): spec trace paths are relative to it. */
+export const PROJECT_ROOT = resolve(import.meta.dirname, '..');
 
 /** The formats of each trace family (the values of --format). */
 export const TRACE_FORMATS: Record<TraceKind, readonly string[]> = {
