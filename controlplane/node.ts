@@ -8,6 +8,8 @@ import { KnobTable } from './knobs/table.ts';
 import { LoopDaemon } from './loop/daemon.ts';
 import { ProposalTable } from './loop/proposals.ts';
 import { startFilesStack, type FilesStack } from './run/files-stack.ts';
+import { startMessagingStack, type MessagingStack } from './run/messaging-stack.ts';
+import { startSchedulerStack, type SchedulerStack } from './run/scheduler-stack.ts';
 import type { Logger } from './log.ts';
 import { connect, type RedisClient, type RedisTarget } from './redis/connect.ts';
 import { ManagedRedis } from './redis/managed.ts';
@@ -37,6 +39,8 @@ export interface KnobosNode {
   target: RedisTarget;
   api?: ServedApi;
   files?: FilesStack;
+  messaging?: MessagingStack;
+  scheduler?: SchedulerStack;
   loop?: LoopDaemon;
   stop(): Promise<void>;
 }
@@ -67,6 +71,8 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   const { created } = await knobs.seed('knobos-start');
   log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
   let files: FilesStack | undefined;
+  let messaging: MessagingStack | undefined;
+  let scheduler: SchedulerStack | undefined;
   let loop: LoopDaemon | undefined;
   if (opts.services !== false) {
     const seed = opts.seed ?? 1;
@@ -74,10 +80,19 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
       seed,
       ratePerS: 400,
     });
+    messaging = await startMessagingStack(knobs, log.child({ component: 'messaging' }), {
+      seed,
+      ratePerS: 200,
+    });
+    // About 60% load on the 4 slots: queues form in bursts, so dispatch order matters.
+    scheduler = await startSchedulerStack(knobs, log.child({ component: 'scheduler' }), {
+      seed,
+      ratePerS: 20,
+    });
     loop = new LoopDaemon({
       knobs,
       proposals: new ProposalTable(knobs),
-      targets: [files.target],
+      targets: [files.target, scheduler.target],
       log: log.child({ component: 'loop' }),
       // At most one change per target every two minutes.
       minChangeIntervalMs: 120_000,
@@ -99,10 +114,14 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     ...(managed ? { managed } : {}),
     ...(api ? { api } : {}),
     ...(files ? { files } : {}),
+    ...(messaging ? { messaging } : {}),
+    ...(scheduler ? { scheduler } : {}),
     ...(loop ? { loop } : {}),
     stop: async () => {
       await api?.close();
       await loop?.stop();
+      await scheduler?.stop();
+      await messaging?.stop();
       await files?.stop();
       redis.disconnect();
       await managed?.stop();
