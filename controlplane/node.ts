@@ -87,7 +87,7 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     // About 60% load on the 4 slots: queues form in bursts, so dispatch order matters.
     scheduler = await startSchedulerStack(knobs, log.child({ component: 'scheduler' }), {
       seed,
-      ratePerS: 20,
+      ratePerS: 29,
     });
     loop = new LoopDaemon({
       knobs,
