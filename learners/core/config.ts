@@ -36,14 +36,47 @@ function holds(rule: FieldRule, v: number): boolean {
   }
 }
 
-/** Throws LearnerConfigError unless `value` is a finite number obeying `rule`. */
-export function checkField(learner: string, field: string, value: unknown, rule: FieldRule): void {
+/**
+ * Throws LearnerConfigError unless `value` is a finite number obeying `rule` and, when `max`
+ * is given, at most `max` (`maxWhy` names the bound: a constant or another field).
+ */
+export function checkField(
+  learner: string,
+  field: string,
+  value: unknown,
+  rule: FieldRule,
+  max?: number,
+  maxWhy?: string,
+): void {
   const ok = typeof value === 'number' && Number.isFinite(value) && holds(rule, value);
   if (!ok) {
     throw new LearnerConfigError(
       field,
       rule,
       `${learner}.${field} must be ${rule}, got ${JSON.stringify(value)}`,
+    );
+  }
+  if (max !== undefined && (value as number) > max) {
+    throw new LearnerConfigError(
+      field,
+      'max',
+      `${learner}.${field} must be <= ${maxWhy ?? max} (${max}), got ${String(value)}`,
+    );
+  }
+}
+
+/** Throws LearnerConfigError unless `value` is one of `allowed` (strings or booleans). */
+export function checkOneOf<T extends string | boolean>(
+  learner: string,
+  field: string,
+  value: unknown,
+  allowed: readonly T[],
+): void {
+  if (!(allowed as readonly unknown[]).includes(value)) {
+    throw new LearnerConfigError(
+      field,
+      'one_of',
+      `${learner}.${field} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
     );
   }
 }

@@ -1,54 +1,10 @@
-// Checks for the numeric fields of the learners' typed configs, so every config reports a bad
-// field the same way: the learner, the field, the rule and the value.
-import { LearnerConfigError } from './errors.ts';
+// Config checks of the deep learners: the field checks every learner shares (re-exported from
+// learners/core/config.ts) and the few that only networks need (layer sizes, gradient clip,
+// schedules).
+import { checkField } from '../core/config.ts';
+import { LearnerConfigError } from '../core/errors.ts';
 
-type Rule = 'integer>=1' | 'integer>=0' | '>0' | '[0,1]' | '(0,1]' | '>=0';
-
-function holds(rule: Rule, v: number): boolean {
-  switch (rule) {
-    case 'integer>=1':
-      return Number.isInteger(v) && v >= 1;
-    case 'integer>=0':
-      return Number.isInteger(v) && v >= 0;
-    case '>0':
-      return v > 0;
-    case '>=0':
-      return v >= 0;
-    case '[0,1]':
-      return v >= 0 && v <= 1;
-    case '(0,1]':
-      return v > 0 && v <= 1;
-  }
-}
-
-/**
- * Throws LearnerConfigError unless `value` is a finite number obeying `rule` and, when `max`
- * is given, at most `max` (`maxWhy` names the bound: a constant or another field).
- */
-export function checkField(
-  learner: string,
-  field: string,
-  value: unknown,
-  rule: Rule,
-  max?: number,
-  maxWhy?: string,
-): void {
-  const ok = typeof value === 'number' && Number.isFinite(value) && holds(rule, value);
-  if (!ok) {
-    throw new LearnerConfigError(
-      field,
-      rule,
-      `${learner}.${field} must be ${rule}, got ${JSON.stringify(value)}`,
-    );
-  }
-  if (max !== undefined && (value as number) > max) {
-    throw new LearnerConfigError(
-      field,
-      'max',
-      `${learner}.${field} must be <= ${maxWhy ?? max} (${max}), got ${String(value)}`,
-    );
-  }
-}
+export { checkField, checkOneOf } from '../core/config.ts';
 
 /** Hidden layer sizes: a non-empty list (at most 8 layers) of positive integers. */
 export function checkHiddenSizes(learner: string, sizes: unknown): void {
@@ -76,22 +32,6 @@ export function linearSchedule(
   if (durationSteps <= 0) return end;
   const frac = Math.min(1, Math.max(0, step / durationSteps));
   return start + (end - start) * frac;
-}
-
-/** Throws LearnerConfigError unless `value` is one of `allowed` (strings or booleans). */
-export function checkOneOf<T extends string | boolean>(
-  learner: string,
-  field: string,
-  value: unknown,
-  allowed: readonly T[],
-): void {
-  if (!(allowed as readonly unknown[]).includes(value)) {
-    throw new LearnerConfigError(
-      field,
-      'one_of',
-      `${learner}.${field} must be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
-    );
-  }
 }
 
 /** A gradient-norm clip: a positive number, or null for none (JSON has no Infinity). */
