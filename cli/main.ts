@@ -16,6 +16,10 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
     help: 'run a job trace through the cluster scheduling simulator',
     load: () => import('./commands/sim-scheduler.ts'),
   },
+  exp: {
+    help: 'run an experiment on the simulators (scheduler, cache, placement, messaging, all)',
+    load: () => import('./commands/exp.ts'),
+  },
   serve: {
     help: 'run the API server and dashboard against an existing Redis',
     load: () => import('./commands/serve.ts'),
