@@ -60,6 +60,7 @@ try {
       slots: 1e5,
       host: 'h',
       pid: 1,
+      renew: [],
     },
     now,
   );
@@ -76,6 +77,7 @@ try {
           window: 0,
           workersMax: 10,
           windowPerSlot: 4,
+          windowMin: 0,
           assignments: part.map((taskId) => ({ taskId, workerId: 'w1' })),
         },
         now,

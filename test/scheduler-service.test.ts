@@ -1,9 +1,14 @@
 // The scheduler service against real redis-server processes, on one node and on a 3-node
-// cluster: submit, dispatch, run and complete; idempotent submit; DAG order; retries then dead
-// letters; stale completions ignored; knob changes applied live; stragglers and speculation.
+// cluster: submit, dispatch, run and complete; idempotent submit; DAG order; retries with
+// backoff, then dead letters; duplicate completions ignored; knob changes applied live;
+// stragglers and speculation; decision-support queries; telemetry and traces. The state
+// machine tests drive the shard's transitions with explicit times (no timers, no waiting).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { UnknownParentError, SchedulerInputError } from '../controlplane/scheduler/errors.ts';
+import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { PermanentTaskError } from '../controlplane/scheduler/worker.ts';
+import { traceRecords, telemetryEntries } from '../controlplane/telemetry/read.ts';
 import { eventually, startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
 import { startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
 
@@ -135,5 +140,329 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     const { id } = await h.service.client.submit({ type: 'bad' });
     await eventually(async () => (await h.service.client.mustGet(id)).state === 'dead', 'dead');
     expect((await h.service.client.mustGet(id)).attempts).toBe(1);
+  });
+
+  const SETTLE = {
+    durationsKept: 101,
+    usageBucketMs: 1_000,
+    usageTtlMs: 600_000,
+    jobTtlMs: 600_000,
+  };
+  const T0 = 1_700_000_000_000;
+
+  /** Registers a worker at `now` (2 slots, 2 cores unless said otherwise). */
+  async function register(
+    shard: SchedShard,
+    id: string,
+    now: number,
+    capacity: { cpu: number; memMb: number; gpu?: number } = { cpu: 2, memMb: 1024 },
+    slots = 2,
+  ) {
+    return shard.heartbeat(
+      { workerId: id, heartbeatMs: 1_000, capacity, slots, host: 'test', pid: 1, renew: [] },
+      now,
+    );
+  }
+
+  /** Claims `taskId` on `workerId` at `now`; returns the lease token. */
+  async function claim(shard: SchedShard, taskId: string, workerId: string, now: number) {
+    const r = await shard.dispatch(
+      {
+        leaseMs: 1_000,
+        retryLimit: 3,
+        backoffMs: 100,
+        window: 0,
+        workersMax: 10,
+        windowPerSlot: 2,
+        windowMin: 0,
+        assignments: [{ taskId, workerId }],
+      },
+      now,
+    );
+    expect(r.claims).toEqual(['ok']);
+    const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
+    return String(lease).split('\t')[0] as string;
+  }
+
+  it('completes once: a duplicate completion is ignored and counted, a repeated one is answered again', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'wa', T0);
+    await register(shard, 'wb', T0);
+    const { id } = await h.service.client.submit({ id: 'x', type: 'job' });
+    const first = await claim(shard, id, 'wa', T0);
+    // wa stalls; its lease (1 s) runs out; the task backs off 100 ms and is claimed by wb.
+    const reaped = await shard.reap(
+      { max: 100, jobTtlMs: 1, retryLimit: 3, backoffMs: 100 },
+      T0 + 1_001,
+    );
+    expect(reaped).toMatchObject({ expired: 1, retried: 1 });
+    expect(await shard.redis.lrange(shard.k.inbox('wa'), 0, -1)).toContain(`!${first}\tx`);
+    expect(
+      (await shard.reap({ max: 100, jobTtlMs: 1, retryLimit: 3, backoffMs: 100 }, T0 + 1_101))
+        .promoted,
+    ).toBe(1);
+    const second = await claim(shard, id, 'wb', T0 + 1_200);
+    const ok = await shard.settle(
+      [{ taskId: id, token: second, outcome: 'ok', detail: 'b' }],
+      SETTLE,
+      T0 + 1_300,
+    );
+    const again = await shard.settle(
+      [{ taskId: id, token: second, outcome: 'ok', detail: 'b' }],
+      SETTLE,
+      T0 + 1_400,
+    );
+    const late = await shard.settle(
+      [{ taskId: id, token: first, outcome: 'ok', detail: 'a' }],
+      SETTLE,
+      T0 + 1_500,
+    );
+    expect([ok[0]!.status, again[0]!.status, late[0]!.status]).toEqual(['ok', 'again', 'stale']);
+    const row = await h.service.client.mustGet(id);
+    expect(row).toMatchObject({ state: 'done', worker: 'wb', attempts: 2, duration_ms: 100 });
+    expect(JSON.parse(row.result!)).toBe('b');
+    expect(await h.service.queries.staleCompletions()).toBe(1);
+    const loads = await h.service.queries.workerLoads(T0 + 1_500);
+    expect(loads.map((w) => w.usedSlots)).toEqual([0, 0]);
+  });
+
+  it('backs off exponentially between attempts (retry_backoff_ms x 2^(attempt-1))', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'w', T0);
+    const { id } = await h.service.client.submit({ id: 'flaky', type: 'job' });
+    let now = T0;
+    const delays: number[] = [];
+    for (let attempt = 1; attempt <= 3; attempt++) {
+      const token = await claim(shard, id, 'w', now);
+      const [r] = await shard.settle(
+        [{ taskId: id, token, outcome: 'fail', detail: 'boom', retryLimit: 5, backoffMs: 250 }],
+        SETTLE,
+        now + 10,
+      );
+      expect(r!.status).toBe('retry');
+      delays.push(r!.ms);
+      expect(Number(await shard.redis.zscore(shard.k.delayed(), id))).toBe(now + 10 + r!.ms);
+      now += 10 + r!.ms;
+      expect(
+        (await shard.reap({ max: 10, jobTtlMs: 1, retryLimit: 5, backoffMs: 250 }, now)).promoted,
+      ).toBe(1);
+    }
+    expect(delays).toEqual([250, 500, 1_000]);
+  });
+
+  it('applies a changed policy and lease time to the running scheduler without a restart', async () => {
+    const h = await harness();
+    // Four waiting tasks, the newest the most urgent; no worker yet, so nothing is dispatched.
+    await h.service.client.submitMany([
+      ...[1, 2, 3].map((i) => ({ id: `low${i}`, type: 'job', priority: 0 })),
+      { id: 'urgent', type: 'job', priority: 10 },
+    ]);
+    await h.setKnob('scheduler.policy', 'priority');
+    await h.setKnob('scheduler.lease_ms', 5_000);
+    // The worker runs copies in the order the dispatcher pushed them: the policy's order.
+    const order: string[] = [];
+    const w = await h.worker({
+      concurrency: 2,
+      handlers: {
+        job: (t) => void order.push(t.id),
+        // Runs until the worker stops, so its lease can be looked at.
+        slow: (t) => new Promise((resolve) => t.signal.addEventListener('abort', resolve)),
+      },
+    });
+    await eventually(() => order.length === 4, 'four ran');
+    expect(order[0]).toBe('urgent');
+    // The lease of a new claim is the changed one.
+    await h.service.client.submit({ id: 'timed', type: 'slow' });
+    await eventually(
+      async () => (await h.service.client.mustGet('timed')).state === 'leased',
+      'leased',
+    );
+    const row = await h.service.client.mustGet('timed');
+    const expiry = await h.redis.zscore(h.service.shard.k.leases(), `timed|${row.lease}`);
+    expect(Number(expiry) - row.leased_at!).toBe(5_000);
+    await w.stop({ drain: false });
+    await h.service.traces.decisions.flush();
+    const decisions = await traceRecords(h.redis, h.keys, 'scheduler', 'decisions');
+    expect(decisions.map((d) => d.fields['policy'])).toContain('priority');
+  });
+
+  it('finds a straggler, copies it to another worker, and the first copy to finish wins', async () => {
+    const clock = new ManualClock(T0);
+    const h = await harness({
+      knobs: { 'scheduler.speculative_execution': true, 'scheduler.straggler_threshold': 3 },
+      service: { background: false, clock },
+    });
+    const shard = h.service.shard;
+    await register(shard, 'wa', T0, { cpu: 8, memMb: 1024 }, 8);
+    await register(shard, 'wb', T0, { cpu: 8, memMb: 1024 }, 8);
+    await h.service.client.submitMany(
+      Array.from({ length: 6 }, (_, i) => ({
+        id: `s${i}`,
+        type: 'job',
+        stage: 'map',
+        tenant: 'acme',
+      })),
+    );
+    for (let i = 0; i < 5; i++) {
+      const token = await claim(shard, `s${i}`, 'wa', T0);
+      await shard.settle([{ taskId: `s${i}`, token, outcome: 'ok' }], SETTLE, T0 + 100);
+    }
+    const primary = await claim(shard, 's5', 'wa', T0 + 100);
+    clock.advance(350); // 250 ms running, under 3 x the 100 ms median
+    expect(await h.service.queries.stragglers({ now: clock.now(), threshold: 3 })).toEqual([]);
+    expect(await h.service.speculator.pass()).toEqual([]);
+    clock.advance(650); // 900 ms: a straggler
+    const [st] = await h.service.queries.stragglers({ now: clock.now(), threshold: 3 });
+    expect(st).toMatchObject({
+      id: 's5',
+      stage: 'map',
+      worker: 'wa',
+      medianMs: 100,
+      runningMs: 900,
+    });
+    expect(await h.service.speculator.pass()).toEqual(['s5']);
+    const row = await h.service.client.mustGet('s5');
+    expect(row.spec_worker).toBe('wb');
+    const copy = row.spec_lease!;
+    expect(
+      (await shard.redis.lrange(shard.k.inbox('wb'), 0, -1)).some((e) =>
+        e.startsWith(`${copy}\ts5\t`),
+      ),
+    ).toBe(true);
+    // The copy finishes first; the primary is told to stop and its completion is stale.
+    const [won] = await shard.settle(
+      [{ taskId: 's5', token: copy, outcome: 'ok', detail: 'copy' }],
+      SETTLE,
+      clock.now() + 50,
+    );
+    expect(won!.status).toBe('ok');
+    expect(await shard.redis.lrange(shard.k.inbox('wa'), 0, -1)).toContain(`!${primary}\ts5`);
+    const [lost] = await shard.settle(
+      [{ taskId: 's5', token: primary, outcome: 'ok' }],
+      SETTLE,
+      clock.now() + 60,
+    );
+    expect(lost!.status).toBe('stale');
+    const done = await h.service.client.mustGet('s5');
+    expect(done).toMatchObject({ state: 'done', worker: 'wb', lease: copy });
+    expect((await h.service.queries.workerLoads(clock.now())).map((w) => w.usedSlots)).toEqual([
+      0, 0,
+    ]);
+    // Usage per tenant over the window: five 100 ms tasks and the 50 ms copy, one core each.
+    const usage = await h.service.queries.tenantUsage(
+      T0 - 1_000,
+      clock.now() + 1_000,
+      SETTLE.usageBucketMs,
+    );
+    expect(usage.get('acme')).toBe(550);
+  });
+
+  it('reports over- and under-loaded workers', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'busy', T0, { cpu: 2, memMb: 1024 }, 2);
+    await register(shard, 'idle', T0, { cpu: 2, memMb: 1024 }, 2);
+    await h.service.client.submitMany([
+      { id: 'a', type: 'j' },
+      { id: 'b', type: 'j' },
+    ]);
+    await claim(shard, 'a', 'busy', T0);
+    await claim(shard, 'b', 'busy', T0);
+    const { overloaded, underloaded } = await h.service.queries.loadedWorkers({ now: T0 + 10 });
+    expect(overloaded.map((w) => w.id)).toEqual(['busy']);
+    expect(underloaded.map((w) => w.id)).toEqual(['idle']);
+    expect(overloaded[0]!.utilization).toBe(1);
+  });
+
+  it('places a GPU task on a worker with a free device and accounts the device', async () => {
+    const h = await harness();
+    let ranOn = '';
+    const cpuOnly = await h.worker({
+      id: 'cpu-only',
+      concurrency: 4,
+      handlers: { train: () => (ranOn = 'cpu-only') },
+    });
+    const gpuBox = await h.worker({
+      id: 'gpu-box',
+      concurrency: 4,
+      capacity: { cpu: 4, memMb: 4096, gpu: 2, gpuModel: 'A100' },
+      handlers: { train: () => (ranOn = 'gpu-box') },
+    });
+    const { id } = await h.service.client.submit({
+      type: 'train',
+      demand: { cpu: 1, memMb: 100, gpu: 1, gpuModels: ['A100'] },
+    });
+    await eventually(async () => (await h.service.client.mustGet(id)).state === 'done', 'done');
+    expect(ranOn).toBe('gpu-box');
+    expect((await h.service.client.mustGet(id)).gpus).toBe('0');
+    const rows = await h.service.queries.workerRows();
+    expect(rows.find((w) => w.id === 'gpu-box')).toMatchObject({
+      gpu_free: '1000,1000',
+      used_gpu_m: 0,
+    });
+    void cpuOnly;
+    void gpuBox;
+  });
+
+  it('writes telemetry and the traces the simulator replays', async () => {
+    const h = await harness();
+    const w = await h.worker({ concurrency: 2, handlers: { t: () => null } });
+    await h.service.client.submitMany(
+      Array.from({ length: 6 }, (_, i) => ({
+        type: 't',
+        tenant: 'acme',
+        estimateMs: 5,
+        demand: { cpu: 0.5 },
+        payload: i,
+      })),
+    );
+    await eventually(async () => (await h.service.queries.counts()).done === 6, 'done');
+    await w.stop();
+    await h.service.telemetry.flush();
+    await Promise.all(Object.values(h.service.traces).map((t) => t.flush()));
+    const arrivals = await traceRecords(h.redis, h.keys, 'scheduler', 'arrivals');
+    expect(arrivals).toHaveLength(6);
+    expect(arrivals[0]!.fields).toMatchObject({
+      tenant: 'acme',
+      cpu: '0.5',
+      estimate_ms: '5',
+      stage: 't',
+    });
+    const durations = await traceRecords(h.redis, h.keys, 'scheduler', 'durations');
+    expect(durations).toHaveLength(6);
+    expect(durations[0]!.fields).toMatchObject({ outcome: 'ok', stage: 't', tenant: 'acme' });
+    const entries = await telemetryEntries(h.redis, h.keys, 'scheduler', 0, Date.now() + 1_000);
+    const sum = (f: string) => entries.reduce((s, e) => s + Number(e.fields[f] ?? 0), 0);
+    expect(sum('tasks_submitted')).toBe(6);
+    expect(sum('tasks_started')).toBe(6);
+    expect(sum('tasks_completed')).toBe(6);
+    expect(entries.some((e) => e.fields['dispatch_latency_ms_p50'] !== undefined)).toBe(true);
+    expect(entries.some((e) => e.fields['queue_length'] !== undefined)).toBe(true);
+  });
+
+  it('prunes completed tasks past retention, and their idempotency keys with them', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'w', T0);
+    const { id } = await h.service.client.submit({ type: 'job', idempotencyKey: 'nightly' });
+    const token = await claim(shard, id, 'w', T0);
+    await shard.settle([{ taskId: id, token, outcome: 'ok' }], SETTLE, T0 + 5);
+    expect(
+      await shard.prune(
+        { doneBefore: T0, doneMax: 10, deadBefore: T0, deadMax: 10, budget: 10 },
+        T0,
+      ),
+    ).toEqual({ done: 0, dead: 0 });
+    expect(
+      await shard.prune(
+        { doneBefore: T0 + 6, doneMax: 10, deadBefore: T0, deadMax: 10, budget: 10 },
+        T0,
+      ),
+    ).toEqual({ done: 1, dead: 0 });
+    expect(await h.service.client.get(id)).toBeNull();
+    const again = await h.service.client.submit({ type: 'job', idempotencyKey: 'nightly' });
+    expect(again.created).toBe(true);
   });
 });

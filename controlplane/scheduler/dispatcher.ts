@@ -32,8 +32,10 @@ export interface DispatcherOptions {
   windowMax: number;
   /** Most workers the policy sees per round. */
   workersMax: number;
-  /** Runnable tasks the policy sees per free slot at most (the window shrinks to it). */
+  /** Runnable tasks the policy sees per free slot at most (the window shrinks to it) ... */
   windowPerSlot: number;
+  /** ... but never fewer than this (or all runnable tasks, when fewer). */
+  windowMin: number;
   /** Longest wait on the doorbell before looking again anyway. */
   idleWaitMs: number;
 }
@@ -133,6 +135,7 @@ export class Dispatcher {
         window: Math.max(batch, this.o.windowMax),
         workersMax: this.o.workersMax,
         windowPerSlot: this.o.windowPerSlot,
+        windowMin: this.o.windowMin,
         assignments: pending,
       },
       now,

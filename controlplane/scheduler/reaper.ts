@@ -79,7 +79,6 @@ export class Reaper {
         jobTtlMs: this.o.jobTtlMs,
         retryLimit: k.get<number>('scheduler.retry_limit'),
         backoffMs: k.get<number>('scheduler.retry_backoff_ms'),
-        leaseMs: k.get<number>('scheduler.lease_ms'),
       },
       this.o.clock.now(),
     );
@@ -91,7 +90,6 @@ export class Reaper {
     }
     if (r.dead > 0) t.inc('tasks_dead', r.dead);
     if (r.workersRemoved > 0) t.inc('workers_removed', r.workersRemoved);
-    if (r.renewed > 0) t.inc('leases_renewed', r.renewed);
     return r;
   }
 

@@ -43,6 +43,7 @@ export interface SchedulerServiceOptions {
   log?: Logger;
   windowMax?: number;
   windowPerSlot?: number;
+  windowMin?: number;
   workersMax?: number;
   idleWaitMs?: number;
   reapIntervalMs?: number;
@@ -149,6 +150,7 @@ export class SchedulerService {
       windowMax: o.windowMax ?? 128,
       workersMax: o.workersMax ?? 256,
       windowPerSlot: o.windowPerSlot ?? 2,
+      windowMin: o.windowMin ?? 32,
       idleWaitMs: o.idleWaitMs ?? 250,
     });
     this.reaper = new Reaper({

@@ -57,6 +57,7 @@ export interface DispatchArgs {
   window: number;
   workersMax: number;
   windowPerSlot: number;
+  windowMin: number;
   assignments: readonly AssignmentArg[];
 }
 
@@ -74,8 +75,6 @@ export interface ReapReply {
   dropped: number;
   promoted: number;
   workersRemoved: number;
-  /** Leases that came due while their worker still beat, extended. */
-  renewed: number;
   expiredTasks: { id: string; attempt: number }[];
 }
 
@@ -86,6 +85,8 @@ export interface HeartbeatArgs {
   slots: number;
   host: string;
   pid: number;
+  /** Copies whose lease renewal is due. */
+  renew: readonly { taskId: string; token: string; leaseMs: number }[];
 }
 
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
@@ -136,6 +137,7 @@ export class SchedShard {
       a.window,
       a.workersMax,
       a.windowPerSlot,
+      a.windowMin,
       a.assignments.length,
     ];
     for (const x of a.assignments)
@@ -231,13 +233,16 @@ export class SchedShard {
     });
   }
 
-  /** Returns whether the worker's row was created by this beat, and its incarnation. */
+  /**
+   * Returns whether the worker's row was created by this beat, its incarnation, and the tokens
+   * of the copies sent for renewal that it no longer holds.
+   */
   async heartbeat(
     a: HeartbeatArgs,
     now: number,
-  ): Promise<{ registered: boolean; incarnation: string }> {
+  ): Promise<{ registered: boolean; incarnation: string; lost: string[] }> {
     const c = a.capacity;
-    const r = await this.run('heartbeat', now, [
+    const args: (string | number)[] = [
       a.workerId,
       a.heartbeatMs,
       Math.round(c.cpu * 1000),
@@ -247,8 +252,15 @@ export class SchedShard {
       a.slots,
       a.host,
       a.pid,
-    ]);
-    return { registered: Number(r[0]) === 1, incarnation: String(r[1]) };
+      a.renew.length,
+    ];
+    for (const x of a.renew) args.push(x.taskId, x.token, x.leaseMs);
+    const r = await this.run('heartbeat', now, args);
+    return {
+      registered: Number(r[0]) === 1,
+      incarnation: String(r[1]),
+      lost: r.slice(2).map(String),
+    };
   }
 
   async deregister(workerId: string, now: number): Promise<boolean> {
@@ -257,14 +269,14 @@ export class SchedShard {
   }
 
   async reap(
-    a: { max: number; jobTtlMs: number; retryLimit: number; backoffMs: number; leaseMs: number },
+    a: { max: number; jobTtlMs: number; retryLimit: number; backoffMs: number },
     now: number,
   ): Promise<ReapReply> {
-    const r = (
-      await this.run('reap', now, [a.max, a.jobTtlMs, a.retryLimit, a.backoffMs, a.leaseMs])
-    ).map((x) => x as string | number);
+    const r = (await this.run('reap', now, [a.max, a.jobTtlMs, a.retryLimit, a.backoffMs])).map(
+      (x) => x as string | number,
+    );
     const expiredTasks: ReapReply['expiredTasks'] = [];
-    for (let i = 7; i + 1 < r.length; i += 2)
+    for (let i = 6; i + 1 < r.length; i += 2)
       expiredTasks.push({ id: String(r[i]), attempt: Number(r[i + 1]) });
     return {
       expired: Number(r[0]),
@@ -273,7 +285,6 @@ export class SchedShard {
       dropped: Number(r[3]),
       promoted: Number(r[4]),
       workersRemoved: Number(r[5]),
-      renewed: Number(r[6]),
       expiredTasks,
     };
   }

@@ -85,6 +85,8 @@ export interface WorkerRuntimeOptions {
   log?: Logger;
   telemetryIntervalMs?: number;
   traceSampleRate?: Partial<Record<TraceKind, number>>;
+  /** Called once a settle is acknowledged by Redis (and so durable as far as Redis is). */
+  onSettled?: (item: SettleItem, result: SettleResult) => void;
 }
 
 export const DEFAULT_SETTLE_ARGS: SettleArgs = {
@@ -96,6 +98,8 @@ export const DEFAULT_SETTLE_ARGS: SettleArgs = {
 
 interface Running {
   task: LeasedTask;
+  /** When its lease must be renewed next (a third of the lease after the last grant). */
+  renewAt: number;
   /** Made when the handler first reads `signal` (most never do; making one costs). */
   controller: AbortController | undefined;
   cancelled: boolean;
@@ -116,6 +120,8 @@ function abortedIf(cancelled: boolean, task: LeasedTask): AbortController {
   return c;
 }
 const STOP_SETTLE_TRIES = 5;
+/** Heartbeats come at least this far apart; renewals are sent this much early. */
+const MIN_BEAT_GAP_MS = 50;
 
 export class WorkerRuntime {
   readonly id: string;
@@ -141,6 +147,7 @@ export class WorkerRuntime {
   private incarnation: string | undefined;
   private fetchLoop: Promise<void> | undefined;
   private hbTimer: NodeJS.Timeout | undefined;
+  private nextBeatAt = 0;
   private hbRunning: Promise<void> | undefined;
   /** Settle acknowledgements seen, by status; for tests and reports. */
   readonly settled = new Map<string, number>();
@@ -232,12 +239,14 @@ export class WorkerRuntime {
     const now = this.clock.now();
     const run: Running = {
       task,
+      renewAt: now + task.leaseMs / 3,
       controller: undefined,
       cancelled: false,
       settling: false,
       startedAt: now,
     };
     this.active.set(task.token, run);
+    this.beatBy(run.renewAt);
     const handler = this.o.handlers[task.type];
     const ctx = new Context(task, this.id, run);
     const exec = handler
@@ -335,6 +344,7 @@ export class WorkerRuntime {
 
   private acknowledged(item: SettleItem, r: SettleResult): void {
     const run = this.active.get(item.token);
+    this.o.onSettled?.(item, r);
     this.settled.set(r.status, (this.settled.get(r.status) ?? 0) + 1);
     const t = this.telemetry;
     const now = this.clock.now();
@@ -375,46 +385,63 @@ export class WorkerRuntime {
 
   private scheduleHeartbeat(): void {
     if (this.heartbeatStopped) return;
+    const now = this.clock.now();
+    let next = now + this.o.heartbeatMs;
+    for (const run of this.active.values()) next = Math.min(next, run.renewAt);
+    const waitMs = Math.max(MIN_BEAT_GAP_MS, next - now);
+    this.nextBeatAt = now + waitMs;
     this.hbTimer = setTimeout(() => {
+      this.hbTimer = undefined;
       this.hbRunning = this.heartbeat()
         .catch((err: Error) => this.log.warn({ err: err.message }, 'heartbeat failed'))
         .finally(() => this.scheduleHeartbeat());
-    }, this.beatEveryMs());
+    }, waitMs);
+  }
+
+  /** A copy whose renewal is due before the next beat moves the beat forward. */
+  private beatBy(at: number): void {
+    if (this.hbTimer === undefined || at >= this.nextBeatAt - MIN_BEAT_GAP_MS) return;
+    clearTimeout(this.hbTimer);
+    this.scheduleHeartbeat();
   }
 
   /**
-   * Beats: one constant-cost call, whatever the worker runs (the reaper extends the leases of a
-   * worker that beats). When the beat had to create the worker's row, the worker had been
-   * declared dead: the copies it runs were claimed under its old incarnation and are void
-   * (requeued by the reaper, their completions stale), so it drops them.
+   * Beats, and renews the leases of copies whose renewal is due (a third of their lease after
+   * the last grant; a short task finishes before, so most beats renew nothing). Copies it no
+   * longer holds are stopped. When the beat had to create the worker's row, the worker had
+   * been declared dead: its copies belong to the old incarnation and come back lost.
    */
   async heartbeat(): Promise<void> {
+    const now = this.clock.now();
+    // Renew a little early, so a renewal is never later than the lease.
+    const due = [...this.active.values()].filter(
+      (r) => !r.cancelled && r.renewAt <= now + MIN_BEAT_GAP_MS,
+    );
     const res = await this.shard.heartbeat(
       {
         workerId: this.id,
-        heartbeatMs: this.beatEveryMs(),
+        heartbeatMs: this.o.heartbeatMs,
         capacity: this.capacity,
         slots: this.o.concurrency,
         host: hostname(),
         pid: process.pid,
+        renew: due.map((r) => ({
+          taskId: r.task.id,
+          token: r.task.token,
+          leaseMs: r.task.leaseMs,
+        })),
       },
-      this.clock.now(),
+      now,
     );
+    const lost = new Set(res.lost);
+    for (const r of due) if (!lost.has(r.task.token)) r.renewAt = now + r.task.leaseMs / 3;
+    for (const token of lost) this.cancel(token);
     if (res.registered && this.incarnation !== undefined) {
       this.log.warn({ worker: this.id }, 're-registered after being declared dead');
+      // Everything it ran was claimed under the old incarnation: void.
       for (const run of this.active.values()) if (!run.settling) this.cancel(run.task.token);
     }
     this.incarnation = res.incarnation;
-  }
-
-  /**
-   * The beat interval: the configured one, shorter while a copy's lease is shorter, so a
-   * worker that dies is noticed within about one lease time.
-   */
-  private beatEveryMs(): number {
-    let every = this.o.heartbeatMs;
-    for (const run of this.active.values()) every = Math.min(every, run.task.leaseMs / 3);
-    return Math.max(50, Math.floor(every));
   }
 
   /**

@@ -96,6 +96,7 @@ export async function startScheduler(
         log: quietLog,
         heartbeatMs: 200,
         idleWaitMs: 200,
+        traceSampleRate: { arrivals: 1, durations: 1, decisions: 1, jobs: 1 },
         ...o,
       });
       workers.push(w);

@@ -15,9 +15,10 @@
     ARGV[12]     retry_backoff_ms handed likewise
     ARGV[13]     window: most runnable tasks to return (0 = no snapshot)
     ARGV[14]     most workers to return
-    ARGV[15]     most runnable tasks returned per free slot (the window shrinks to it)
-    ARGV[16]     number of assignments n
-    ARGV[17..]   n assignments, one entry each, 3 tab-separated fields: task id, worker id,
+    ARGV[15]     most runnable tasks returned per free slot (the window shrinks to it) ...
+    ARGV[16]     ... but not below this many
+    ARGV[17]     number of assignments n
+    ARGV[18..]   n assignments, one entry each, 3 tab-separated fields: task id, worker id,
                  GPU devices (csv)
 
   Output:
@@ -38,8 +39,9 @@ local backoffMs = ARGV[FIRST_ARG + 2]
 local window = tonumber(ARGV[FIRST_ARG + 3])
 local workersMax = tonumber(ARGV[FIRST_ARG + 4])
 local windowPerSlot = tonumber(ARGV[FIRST_ARG + 5])
-local n = tonumber(ARGV[FIRST_ARG + 6])
-local base = FIRST_ARG + 7
+local windowMin = tonumber(ARGV[FIRST_ARG + 6])
+local n = tonumber(ARGV[FIRST_ARG + 7])
+local base = FIRST_ARG + 8
 
 local function gpuFits(w, gpu, milli, gpus)
   local devices = split(gpus, ',')
@@ -110,9 +112,14 @@ if window > 0 and queued > 0 then
     end
   end
 end
--- The policy chooses among at most windowPerSlot candidates per free slot: re-reading a long
--- window to fill two slots would cost more than the choice is worth.
-if window > freeSlots * windowPerSlot then window = freeSlots * windowPerSlot end
+-- The policy chooses among at least windowMin candidates, and beyond that at most
+-- windowPerSlot per free slot: re-reading a long window to fill two slots costs more than the
+-- choice is worth, but a window of two would leave the policy no choice at all.
+if freeSlots == 0 then
+  window = 0
+elseif window > math.max(windowMin, freeSlots * windowPerSlot) then
+  window = math.max(windowMin, freeSlots * windowPerSlot)
+end
 
 local tasks = {}
 if window > 0 then tasks = redis.call('ZRANGE', K_RUNNABLE, 0, window - 1, 'WITHSCORES') end

@@ -1,27 +1,33 @@
 --[[
   A worker's heartbeat: registers the worker when its row is missing (its first beat, or after
-  it was declared dead) and moves its liveness deadline. A beat costs the same whatever the
-  worker runs: leases are not renewed here, the reaper extends a lease whose worker is still
-  alive when it comes due (reap-12.lua). A row created for a worker that had been declared
-  dead gets a new incarnation: the copies it ran before are void (the reaper requeues them and
-  their completions are stale), so the worker drops them, and the capacity counts stay exact.
+  it was declared dead), moves its liveness deadline, and renews the leases of the copies the
+  worker sends: those whose renewal is due (a third of their lease after the last grant), so
+  short tasks finish without ever being renewed and most beats carry nothing. A copy the
+  worker no longer holds (expired and requeued, lost to the other copy, or claimed under an
+  older incarnation of the worker) comes back as lost, and the worker stops it. A row created
+  for a worker that had been declared dead gets a new incarnation: its older copies are void,
+  so the capacity counts of the new row stay exact.
 
   Input:
-    KEYS[1..12]  the shard keys (includes/shard.lua); touches workers, seq, doorbell
+    KEYS[1..12]  the shard keys (includes/shard.lua); touches workers, leases, seq, doorbell
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     worker id
     ARGV[11]     heartbeat interval (ms); the worker counts as dead 3 intervals after a beat
     ARGV[12..17] capacity: cpu_m, mem_mb, gpu devices, gpu model ('' = none), slots, host
     ARGV[18]     pid
+    ARGV[19]     number of copies to renew n
+    ARGV[20..]   n copies of 3 fields: task id, lease token, lease_ms it was claimed with
 
   Output:
-    { registered (1 = the row was created now), incarnation }
+    { registered (1 = the row was created now), incarnation, lost token, ... }
 ]]
 --@include "includes/shard.lua"
 
 local wid = ARGV[FIRST_ARG]
 local hb = tonumber(ARGV[FIRST_ARG + 1])
 local gpu = tonumber(ARGV[FIRST_ARG + 4])
+local n = tonumber(ARGV[FIRST_ARG + 9])
+local base = FIRST_ARG + 10
 local k = P_WORKER .. wid
 local deadline = NOW + 3 * hb
 
@@ -40,5 +46,26 @@ if not inc then
 end
 redis.call('HSET', k, 'heartbeat_at', NOW_S, 'heartbeat_ms', hb, 'heartbeat_deadline', deadline)
 redis.call('ZADD', K_WORKERS, deadline, wid)
+
+local out = { created, inc }
+for i = 1, n do
+  local o = base + (i - 1) * 3
+  local id, token, leaseMs = ARGV[o], ARGV[o + 1], tonumber(ARGV[o + 2])
+  local r = redis.call('HMGET', P_TASK .. id, 'state', 'lease', 'spec_lease')
+  local held = false
+  if r[1] == 'leased' then
+    for j = 2, 3 do
+      if r[j] then
+        local tk, worker, _, _, copyInc = string.match(r[j], P_LEASE)
+        if tk == token and worker == wid and copyInc == inc then held = true end
+      end
+    end
+  end
+  if held then
+    redis.call('ZADD', K_LEASES, 'XX', NOW + leaseMs, id .. '|' .. token)
+  else
+    out[#out + 1] = token
+  end
+end
 if created == 1 then ring() end
-return { created, inc }
+return out
