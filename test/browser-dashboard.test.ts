@@ -1,14 +1,18 @@
 // The dashboard in a real browser (Debian's Chromium through playwright-core) against a real
 // server and Redis: it signs in once per tab, shows the seeded knobs, updates live when a knob
-// changes through the API, and lets an operator pin, unpin and roll back a knob through the
+// changes through the API, shows proposals, shadow runs and registry versions as they are
+// written to their tables, and lets an operator pin, unpin and roll back a knob through the
 // confirmation dialog. A screenshot is kept in test-artifacts/dashboard.png.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ProposalTable } from '../controlplane/loop/proposals.ts';
+import { PolicyRegistry } from '../controlplane/registry/registry.ts';
 import { Telemetry } from '../controlplane/telemetry/metrics.ts';
 import { launchBrowser, type Browser } from './helpers/api-browser.ts';
 import { HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
+import { tinyTpchTrace } from './helpers/registry-fixtures.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 const ARTIFACTS = resolve(import.meta.dirname, '..', 'test-artifacts');
@@ -90,6 +94,76 @@ describe('dashboard in Chromium', () => {
     expect(await page.evaluate(() => (window as unknown as { marker: number }).marker)).toBe(
       marker,
     );
+  });
+
+  it('shows proposals, shadow runs and registry versions as they reach their tables', async () => {
+    const proposals = new ProposalTable(api.knobs);
+    const p = await proposals.create({
+      learner: 'bo-files',
+      reason: 'calibrated on 5000 live records',
+      changes: [{ name: 'files.cache_policy', value: 'arc', baseVersion: 1 }],
+    });
+    await proposals.transition(p.id, 'simulated', {
+      actor: 'loop:files',
+      reason: 'gate passed',
+      simReport: { outcome: 'successful', improvement: 0.12, reasons: ['better on 9/10 slices'] },
+    });
+    await proposals.annotate(p.id, {
+      shadowReport: {
+        verdict: 'better',
+        details: {
+          incumbent: { hitRatio: 0.41, requests: 5000 },
+          candidate: { hitRatio: 0.63, requests: 5000 },
+        },
+      },
+    });
+    const trace = tinyTpchTrace();
+    const registry = new PolicyRegistry({ knobs: api.knobs, evaluator: { mode: 'inline', trace } });
+    try {
+      await registry.register(
+        {
+          name: 'scheduler',
+          kind: 'scheduling',
+          artifact: { heuristic: 'srpt' },
+          lineage: { learner: 'ppo', run: 'run-7' },
+        },
+        'ppo#learner',
+      );
+      const spec = { seeds: [1, 2], jobs: 20, workers: 4 };
+      await registry.evaluate('scheduler', 1, { actor: 'op#1', reason: 'sim', spec });
+      await registry.shadow('scheduler', 1, { actor: 'op#1', reason: 'shadow', spec });
+    } finally {
+      await registry.close();
+      trace.remove();
+    }
+
+    // No reload: the panels poll and follow knob events.
+    // (A poll may land between two of the writes above: wait for the last state.)
+    const row = page.locator(`tr[data-proposal="${p.id}"]`);
+    await row.locator('[data-col="shadow"]', { hasText: 'better' }).waitFor(WAIT);
+    expect(await row.locator('[data-col="sim"]').innerText()).toBe('successful +12.0%');
+    expect(await row.locator('[data-col="shadow"]').innerText()).toBe('better');
+    expect(await page.locator('[data-stage="simulated"] .count').innerText()).toBe('1');
+    const version = page.locator('tr[data-version="scheduler@1"]', { hasText: 'shadow' });
+    await version.waitFor(WAIT);
+    expect(await version.innerText()).toContain('shadow');
+    expect(await version.innerText()).toContain('heuristic:srpt');
+    expect(await version.innerText()).toContain('ppo');
+    expect(await page.locator('[data-shadow="scheduler@1"]').innerText()).toMatch(
+      /% of decisions diverge/,
+    );
+    expect(await page.locator(`[data-shadow="${p.id}"]`).innerText()).toContain(
+      'hit ratio 41.0% → 63.0%',
+    );
+
+    // Details open from the proposal's link.
+    await row.locator('a').click();
+    await page.locator('#detail-dialog[open]').waitFor(WAIT);
+    const detail = await page.locator('#detail-dialog').innerText();
+    expect(detail).toContain(p.id);
+    expect(detail).toContain('files.cache_policy → arc');
+    expect(detail).toContain('better on 9/10 slices');
+    await page.locator('#detail-close').click();
   });
 
   it('lets an operator pin, unpin and roll back a knob through the confirmation dialog', async () => {

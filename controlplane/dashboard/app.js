@@ -5,13 +5,9 @@ import { ApiFailure, api, followEvents, getToken, setToken } from './api.js';
 import { askToken, toast } from './dialogs.js';
 import { byId, fmtActor } from './dom.js';
 import { loadDetail, renderDetail, renderKnobTable } from './knobs-view.js';
-import {
-  loadAudit,
-  loadPipeline,
-  loadTelemetry,
-  renderFreeze,
-  toggleFreeze,
-} from './panels-view.js';
+import { loadAudit, loadTelemetry, renderFreeze, toggleFreeze } from './panels-view.js';
+import { loadPipeline, renderShadows, showProposal } from './pipeline-view.js';
+import { loadRegistry, showPolicy } from './registry-view.js';
 
 const TELEMETRY_REFRESH_MS = 5_000;
 const FLASH_MS = 2_500;
@@ -67,7 +63,32 @@ async function loadAll() {
   renderKnobTable(state);
   renderFreeze(state);
   renderDetail(state);
-  await Promise.all([loadDetail(state), loadAudit(), loadPipeline(), loadTelemetry(state)]);
+  await Promise.all([loadDetail(state), loadAudit(), loadLoop(), loadTelemetry(state)]);
+}
+
+let loopLoading;
+/** The pipeline, the registry and the shadow reports; one load at a time (polls overlap). */
+function loadLoop() {
+  loopLoading ??= Promise.all([loadPipeline(), loadRegistry()])
+    .then(([proposals, policies]) => renderShadows(proposals, policies))
+    .finally(() => {
+      loopLoading = undefined;
+    });
+  return loopLoading;
+}
+
+let loopTimer;
+function loopSoon() {
+  clearTimeout(loopTimer);
+  loopTimer = setTimeout(() => void loadLoop().catch(report), 300);
+}
+
+/** `#proposal=<id>` and `#policy=<name>@<version>` open that row's details. */
+function followLink() {
+  const m = /^#(proposal|policy)=(.+)$/.exec(window.location.hash);
+  if (!m || !state.auth) return;
+  const id = decodeURIComponent(m[2]);
+  void (m[1] === 'proposal' ? showProposal(id) : showPolicy(id)).catch(report);
 }
 
 let auditTimer;
@@ -86,6 +107,7 @@ function onEvent(event, data) {
   } else if (event === 'knob') {
     applyRow(data.row, true);
     auditSoon();
+    loopSoon(); // a promotion or rollback moves proposals and policy versions too
   } else if (event === 'freeze') {
     state.frozen = data.frozen;
     renderFreeze(state);
@@ -144,6 +166,7 @@ async function start() {
   document.body.dataset.role = who.role;
   await loadAll();
   startEvents();
+  followLink();
 }
 
 function wire() {
@@ -156,9 +179,11 @@ function wire() {
     events?.abort();
     void signIn();
   });
+  window.addEventListener('hashchange', followLink);
   setInterval(() => {
     if (!state.auth) return;
     void loadTelemetry(state).catch(() => {});
+    void loadLoop().catch(() => {}); // proposals and registry rows have no change events
     renderKnobTable(state); // refreshes the "x min ago" labels
   }, TELEMETRY_REFRESH_MS);
 }

@@ -1,5 +1,6 @@
-// The other panels: the freeze switch, live telemetry charts per service, the proposal
-// pipeline and the policy registry (placeholders until their tables land), and the audit log.
+// The other panels: the freeze switch, live telemetry charts per service, and the audit log.
+// The proposal pipeline and shadow reports are in pipeline-view.js, the registry in
+// registry-view.js.
 import { api } from './api.js';
 import { lineChart } from './chart.js';
 import { confirmAction, toast } from './dialogs.js';
@@ -148,58 +149,6 @@ export async function loadTelemetry(state) {
     }),
   );
   clear(grid, charts);
-}
-
-const STAGES = [
-  ['proposed', 'Proposed'],
-  ['simulated', 'Sim-evaluated'],
-  ['shadow', 'Shadow'],
-  ['live', 'Live'],
-  ['rolled_back', 'Rolled back'],
-];
-
-export async function loadPipeline() {
-  const [{ proposals, available }, reg] = await Promise.all([
-    api('/api/proposals?limit=100'),
-    api('/api/policies?limit=100'),
-  ]);
-  clear(
-    byId('pipeline-stages'),
-    STAGES.map(([key, label]) =>
-      h(
-        'div',
-        { class: 'stage' },
-        h('div', { class: 'count' }, String(proposals.filter((p) => p.status === key).length)),
-        h('div', { class: 'label' }, label),
-      ),
-    ),
-  );
-  clear(
-    byId('pipeline-list'),
-    proposals.length
-      ? proposals.slice(0, 10).map((p) => h('div', { class: 'row' }, `${p.id} · ${p.status}`))
-      : h(
-          'p',
-          { class: 'empty', id: 'no-proposals' },
-          available
-            ? 'No proposals yet.'
-            : 'No proposals yet: the proposal pipeline has not started reporting to this API.',
-        ),
-  );
-  clear(
-    byId('registry-list'),
-    reg.policies.length
-      ? reg.policies
-          .slice(0, 10)
-          .map((p) => h('div', { class: 'row' }, `${p.name ?? p.id} · ${p.status}`))
-      : h(
-          'p',
-          { class: 'empty', id: 'no-policies' },
-          reg.available
-            ? 'No policies registered yet.'
-            : 'No policies yet: the policy registry has not started reporting to this API.',
-        ),
-  );
 }
 
 export async function loadAudit() {
