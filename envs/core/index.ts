@@ -2,3 +2,4 @@ export * from './rng.ts';
 export * from './spaces.ts';
 export * from './env.ts';
 export * from './checker.ts';
+export * from './stats.ts';

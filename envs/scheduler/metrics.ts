@@ -1,4 +1,5 @@
 // Summary statistics of a run: completion times, slowdowns, fairness.
+import { percentileSorted } from '../core/stats.ts';
 
 /** Jain's fairness index (sum x)^2 / (n sum x^2): 1 when all equal, 1/n when one takes all. */
 export function jainIndex(xs: readonly number[]): number {
@@ -12,14 +13,6 @@ export function jainIndex(xs: readonly number[]): number {
     s2 += x * x;
   }
   return s2 === 0 ? 1 : (s * s) / (xs.length * s2);
-}
-
-/** The q-quantile (0..1) of sorted values, nearest rank; NaN for none. */
-export function quantileSorted(sorted: ArrayLike<number>, q: number): number {
-  const n = sorted.length;
-  if (n === 0) return Number.NaN;
-  const rank = Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1));
-  return sorted[rank] as number;
 }
 
 export function medianOf(xs: number[]): number {
@@ -73,8 +66,8 @@ export function summariseJobs(outcomes: readonly JobOutcome[], tenants: number):
   }
   return {
     mean_jct_s: sum / outcomes.length / 1000,
-    p50_jct_s: quantileSorted(jct, 0.5) / 1000,
-    p99_jct_s: quantileSorted(jct, 0.99) / 1000,
+    p50_jct_s: percentileSorted(jct, 50) / 1000,
+    p99_jct_s: percentileSorted(jct, 99) / 1000,
     mean_slowdown: slowSum / outcomes.length,
     jain_fairness: jainIndex(perTenant),
   };
