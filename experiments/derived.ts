@@ -63,6 +63,11 @@ function atText(evaluations: number | undefined, asked: number | undefined): str
   return `after ${evaluations} evaluations${short}`;
 }
 
+/** "better by 3.1%" or "worse by 3.1%". */
+function signed(improvement: number): string {
+  return improvement >= 0 ? `better by ${pct(improvement)}` : `worse by ${pct(-improvement)}`;
+}
+
 function verdict(holds: boolean, improvement: number): string {
   if (holds) return `better by ${pct(improvement)}`;
   return improvement === 0 ? 'NOT better: tied' : `NOT better: worse by ${pct(-improvement)}`;
@@ -148,18 +153,23 @@ function beatsBestOf(
   const e = entry(entries, c.entry);
   const others = c.others.map((n) => entry(entries, n));
   const best = others.reduce((x, y) => (better(d, y.mean, x.mean) ? y : x));
-  const holds = better(d, e.mean, best.mean);
+  const improvement = improvementOver(d, e.mean, best.mean);
+  const holds = c.by === undefined ? better(d, e.mean, best.mean) : improvement >= c.by;
+  const target =
+    c.by === undefined ? 'beat it' : c.by === 0 ? 'be no worse' : `beat it by ${pct(c.by)}`;
   return {
     type: 'beats-best-of',
     entry: c.entry,
     others: [...c.others],
+    by: c.by ?? null,
     best_other: best.name,
     entry_mean: e.mean,
     best_other_mean: best.mean,
+    improvement,
     holds,
     text:
       `${c.entry} ${num(e.mean)} vs the best of ${c.others.join(', ')} (${best.name} ` +
-      `${num(best.mean)}): ${holds ? 'beats it' : 'does NOT beat it'}`,
+      `${num(best.mean)}): ${signed(improvement)} (${holds ? 'does' : 'does NOT'} ${target})`,
   };
 }
 
@@ -180,7 +190,7 @@ function improvesOn(
     improvement,
     holds,
     text:
-      `${c.entry} ${num(e.mean)} vs ${c.reference} ${num(r.mean)}: better by ${pct(improvement)} ` +
+      `${c.entry} ${num(e.mean)} vs ${c.reference} ${num(r.mean)}: ${signed(improvement)} ` +
       `(${holds ? 'meets' : 'does NOT meet'} the ${pct(c.by)} target)`,
   };
 }

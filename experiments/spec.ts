@@ -79,8 +79,11 @@ export type ComparisonSpec =
   | { type: 'within'; entry: string; reference: string; tolerance: number; evaluations?: number }
   /** `a` against `b` at the same budget (or at `evaluations`), paired by seed. */
   | { type: 'versus'; a: string; b: string; evaluations?: number }
-  /** Does `entry` beat the best of `others` (by mean)? */
-  | { type: 'beats-best-of'; entry: string; others: readonly string[] }
+  /**
+   * Does `entry` beat the best of `others` (by mean)? With `by`, it must be better by at least
+   * that relative margin (0: no worse).
+   */
+  | { type: 'beats-best-of'; entry: string; others: readonly string[]; by?: number }
   /** Is `entry` better than `reference` by at least the relative margin `by`? */
   | { type: 'improves-on'; entry: string; reference: string; by: number };
 

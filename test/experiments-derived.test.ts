@@ -1,0 +1,119 @@
+// Derived comparisons on hand-made entries: the gap to the oracle, and each claim type judged
+// on means, at a given number of evaluations, in both directions.
+import { describe, expect, it } from 'vitest';
+import { addOracleGaps, compare } from '../experiments/derived.ts';
+import { summarise, type EntryResult } from '../experiments/results.ts';
+
+function entry(
+  name: string,
+  kind: EntryResult['kind'],
+  values: number[],
+  trajectories?: number[][],
+): EntryResult {
+  return {
+    name,
+    kind,
+    ...summarise(
+      values.map((_, i) => i + 1),
+      values,
+    ),
+    ...(trajectories ? { trajectories } : {}),
+  };
+}
+
+describe('derived comparisons', () => {
+  const entries = [
+    entry('grid-optimum', 'oracle', [100, 100]),
+    // BO: 120 and 104 after 2 evaluations, 101 and 99 at the end.
+    entry(
+      'bo',
+      'learner',
+      [101, 99],
+      [
+        [130, 120, 101],
+        [110, 104, 99],
+      ],
+    ),
+    entry(
+      'random',
+      'learner',
+      [105, 99],
+      [
+        [125, 118, 105],
+        [140, 104, 99],
+      ],
+    ),
+    entry('fifo', 'baseline', [150, 150]),
+    entry('sjf', 'baseline', [125, 135]),
+  ];
+  addOracleGaps(entries, 'min', 'grid-optimum');
+
+  it('gives every entry its gap to the oracle, relative and absolute', () => {
+    const fifo = entries.find((e) => e.name === 'fifo')!;
+    expect(fifo.gap_to_oracle).toBeCloseTo(0.5, 12);
+    expect(fifo.gap_to_oracle_abs).toBeCloseTo(50, 12);
+    expect(entries[0]!.gap_to_oracle).toBeUndefined();
+  });
+
+  it('judges "within" at the asked number of evaluations and counts seeds', () => {
+    const [at2, atEnd] = compare(entries, 'min', [
+      { type: 'within', entry: 'bo', reference: 'grid-optimum', tolerance: 0.05, evaluations: 2 },
+      { type: 'within', entry: 'bo', reference: 'grid-optimum', tolerance: 0.05 },
+    ]);
+    expect(at2!.mean_value).toBe(112);
+    expect(at2!.holds).toBe(false);
+    expect(at2!.seeds_within).toBe(1);
+    expect(atEnd!.holds).toBe(true);
+    expect(atEnd!.seeds_within).toBe(2);
+    // Runs shorter than asked: judged at their end, and the text says so.
+    const [long] = compare(entries, 'min', [
+      { type: 'within', entry: 'bo', reference: 'grid-optimum', tolerance: 0.05, evaluations: 30 },
+    ]);
+    expect(long!.evaluations).toBe(3);
+    expect(long!.text).toContain('runs shorter than 30');
+  });
+
+  it('pairs "versus" by seed, with ties', () => {
+    const [v] = compare(entries, 'min', [{ type: 'versus', a: 'bo', b: 'random' }]);
+    expect(v!).toMatchObject({ wins: 1, ties: 1, losses: 0, holds: true });
+    expect(v!.improvement).toBeCloseTo((102 - 100) / 102, 12);
+    const [early] = compare(entries, 'min', [
+      { type: 'versus', a: 'bo', b: 'random', evaluations: 1 },
+    ]);
+    expect(early!).toMatchObject({ wins: 1, losses: 1, holds: true });
+  });
+
+  it('checks "beats-best-of" with and without a margin, and "improves-on"', () => {
+    const [strict, margin, noWorse, onFifo] = compare(entries, 'min', [
+      { type: 'beats-best-of', entry: 'bo', others: ['fifo', 'sjf'] },
+      { type: 'beats-best-of', entry: 'bo', others: ['fifo', 'sjf'], by: 0.25 },
+      { type: 'beats-best-of', entry: 'sjf', others: ['sjf', 'fifo'], by: 0 },
+      { type: 'improves-on', entry: 'bo', reference: 'fifo', by: 0.2 },
+    ]);
+    expect(strict!.best_other).toBe('sjf');
+    expect(strict!.holds).toBe(true);
+    // 100 vs 130 is 23% better: short of a 25% margin.
+    expect(margin!.improvement).toBeCloseTo(30 / 130, 12);
+    expect(margin!.holds).toBe(false);
+    expect(noWorse!.holds).toBe(true);
+    expect(onFifo!.improvement).toBeCloseTo(50 / 150, 12);
+    expect(onFifo!.holds).toBe(true);
+  });
+
+  it('reads "better" the other way for a metric to maximise', () => {
+    const hits = [entry('belady', 'oracle', [0.5]), entry('lru', 'baseline', [0.4])];
+    addOracleGaps(hits, 'max', 'belady');
+    expect(hits[1]!.gap_to_oracle).toBeCloseTo(0.2, 12);
+    const [c] = compare(hits, 'max', [
+      { type: 'improves-on', entry: 'belady', reference: 'lru', by: 0.2 },
+    ]);
+    expect(c!.improvement).toBeCloseTo(0.25, 12);
+    expect(c!.holds).toBe(true);
+  });
+
+  it('names a missing entry', () => {
+    expect(() => compare(entries, 'min', [{ type: 'versus', a: 'bo', b: 'cem' }])).toThrow(
+      /lacks.*cem|cem.*lacks|entry cem/,
+    );
+  });
+});
