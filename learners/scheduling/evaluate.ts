@@ -1,0 +1,86 @@
+// Scores scheduling policies on workload seeds: mean job completion time of each policy on each
+// seed's workload, in one of two simulated worlds:
+//   'clean'     the work as the trace gives it (no stragglers, failures or dispatch cost): the
+//               world the env trains in, where only the order of tasks differs between policies;
+//   'objective' the scheduler knob objective's world at default knobs (stragglers, transient
+//               failures, a dispatcher with a round-trip cost): what the experiment runner's
+//               heuristic entries are scored in, so a learned entry scored here is comparable.
+import { CATALOG, defaultValues } from '../../knobs/index.ts';
+import { DEFAULT_OBJECTIVE_WORLD, simulate, type SimConfig } from '../../envs/scheduler/index.ts';
+import type { Metrics } from '../../envs/core/index.ts';
+import { createSchedulingPolicy, type SchedulingPolicy } from '../../policies/scheduling/index.ts';
+import type { Scenario } from './scenario.ts';
+
+export type World = 'clean' | 'objective';
+
+/** The sim config of a world for a seed (the objective's: its world plus the knob defaults). */
+export function worldConfig(world: World, seed: number): Partial<SimConfig> {
+  if (world === 'clean') return { seed };
+  const k = defaultValues(CATALOG);
+  return {
+    ...DEFAULT_OBJECTIVE_WORLD,
+    seed,
+    retryLimit: k['scheduler.retry_limit'] as number,
+    retryBackoffMs: k['scheduler.retry_backoff_ms'] as number,
+    speculative: k['scheduler.speculative_execution'] as boolean,
+    stragglerThreshold: k['scheduler.straggler_threshold'] as number,
+    dispatchBatch: k['scheduler.dispatch_batch'] as number,
+  };
+}
+
+/** One run of `policy` on the workload of `seed`: the simulator's metrics. */
+export function runPolicy(
+  policy: SchedulingPolicy,
+  scenario: Scenario,
+  seed: number,
+  world: World = 'clean',
+): Metrics {
+  const { workload, workers } = scenario(seed);
+  return simulate(workload, policy, { workers, config: worldConfig(world, seed) });
+}
+
+export interface Summary {
+  mean: number;
+  /** Sample standard deviation (0 for one value). */
+  std: number;
+  min: number;
+  max: number;
+}
+
+export function summarise(xs: readonly number[]): Summary {
+  const n = xs.length;
+  const mean = xs.reduce((a, b) => a + b, 0) / Math.max(1, n);
+  const v = n > 1 ? xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1) : 0;
+  return { mean, std: Math.sqrt(v), min: Math.min(...xs), max: Math.max(...xs) };
+}
+
+export interface PolicyScores extends Summary {
+  name: string;
+  /** mean_jct_s per seed, in the order of the seeds. */
+  values: number[];
+}
+
+/** Policies by name: a heuristic's name, or a factory for any other (a learned one). */
+export type PolicyMaker = string | (() => SchedulingPolicy);
+
+export function makePolicy(maker: PolicyMaker): SchedulingPolicy {
+  return typeof maker === 'string' ? createSchedulingPolicy(maker) : maker();
+}
+
+/** mean_jct_s of each policy on each seed; `onRun` reports progress. */
+export function comparePolicies(
+  makers: Record<string, PolicyMaker>,
+  scenario: Scenario,
+  seeds: readonly number[],
+  world: World = 'clean',
+  onRun?: (name: string, seed: number, jctS: number) => void,
+): PolicyScores[] {
+  return Object.entries(makers).map(([name, maker]) => {
+    const values = seeds.map((seed) => {
+      const jct = runPolicy(makePolicy(maker), scenario, seed, world)['mean_jct_s'] as number;
+      onRun?.(name, seed, jct);
+      return jct;
+    });
+    return { name, values, ...summarise(values) };
+  });
+}

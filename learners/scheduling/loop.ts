@@ -1,0 +1,196 @@
+// The training loop of a candidate scorer, whatever the decisions are about (tasks to run,
+// shard moves), top to bottom:
+//   1. behaviour cloning with DAgger: follow the teacher, then the learner, always labelling
+//      with the teacher's choice, and fit the scorer to the labels;
+//   2. PPO: each iteration replays one training workload several times with the sampled
+//      policy, takes advantages from the input-driven baseline (advantage.ts) and runs the
+//      clipped update on a sample of the decisions;
+//   3. model selection: the net is scored on validation workloads after cloning and every few
+//      PPO iterations, and the best one is kept (PPO on a budget of minutes is noisy: a worse
+//      net is not kept just because it came last).
+// A domain (the scheduler, placement) supplies a ScorerTask: how to run an episode and how to
+// validate a net.
+import { createRng, type Rng } from '../../envs/core/index.ts';
+import { loadTfBackend, tf } from '../tf/backend.ts';
+import { inputDrivenAdvantages, type EpisodeTrace } from './advantage.ts';
+import { packDecisions, type Decision } from './decisions.ts';
+import type { ScorerLoopConfig } from './loop-config.ts';
+import { ScorerModel, columnStats } from './model.ts';
+import type { ScoreNet } from './net.ts';
+import { behaviourCloning, ppoUpdate } from './update.ts';
+
+/** Who acts in an episode: the teacher, or a net (sampling with `rng`, or greedy if null). */
+export type ActorSpec = { kind: 'teacher' } | { kind: 'net'; net: ScoreNet; rng: Rng | null };
+
+export interface EpisodeResult {
+  trace: EpisodeTrace;
+  /** The kept decisions (a uniform sample of at most `keep`), labelled by the teacher if asked. */
+  kept: Decision[];
+  /** The episode's cost in the domain's unit (mean JCT, objective), for logs. */
+  cost: number;
+}
+
+export interface ScorerTask {
+  rowSize: number;
+  /** What the costs are called in logs ('mean JCT (s)'). */
+  costName: string;
+  episode(
+    seed: number,
+    actor: ActorSpec,
+    opts: { keep: number; label: boolean; rng: Rng },
+  ): EpisodeResult;
+  /** The net's cost on the validation workloads (lower is better). */
+  validate(net: ScoreNet): number;
+  /** The teacher's cost on the same workloads, for reference (null: no teacher). */
+  teacherValidation(): number | null;
+  /** The linear path's starting weights (the teacher's criterion), or null for zeros. */
+  prior: number[] | null;
+}
+
+export interface ValidationPoint {
+  /** 'bc' after cloning ('init' without), else 'ppo <iteration>'. */
+  after: string;
+  cost: number;
+}
+
+export interface ScorerTrainResult {
+  /** The selected net (best validation cost). */
+  net: ScoreNet;
+  best: ValidationPoint;
+  validation: ValidationPoint[];
+  teacherValidation: number | null;
+  bc: { round: number; decisions: number; loss: number; agreement: number }[];
+  ppo: {
+    iteration: number;
+    rolloutCost: number;
+    approxKl: number;
+    entropy: number;
+    clipFraction: number;
+  }[];
+  episodes: number;
+  seconds: { bc: number; ppo: number; total: number };
+}
+
+export async function trainScorer(
+  task: ScorerTask,
+  c: ScorerLoopConfig,
+  /** Discount of returns in the trace's time unit (null: none). */
+  horizon: number | null,
+  log: (line: string) => void = () => {},
+): Promise<ScorerTrainResult> {
+  const t0 = Date.now();
+  await loadTfBackend();
+  const rng = createRng(c.seed);
+  const model = new ScorerModel(
+    { inputSize: task.rowSize, hiddenSizes: c.hiddenSizes, activation: c.activation },
+    rng.int(2 ** 31),
+  );
+  const actRng = rng.fork();
+  const keepRng = rng.fork();
+  const shuffleRng = rng.fork();
+  let used = 0;
+  const nextSeed = () => c.trainSeedBase + used++;
+  const steps = { minibatchSize: c.minibatchSize, maxGradNorm: c.maxGradNorm, rng: shuffleRng };
+  const out: ScorerTrainResult = {
+    net: model.toNet(),
+    best: { after: 'none', cost: Infinity },
+    validation: [],
+    teacherValidation: task.teacherValidation(),
+    bc: [],
+    ppo: [],
+    episodes: 0,
+    seconds: { bc: 0, ppo: 0, total: 0 },
+  };
+  if (out.teacherValidation !== null) {
+    log(`teacher on validation: ${task.costName} ${out.teacherValidation.toFixed(4)}`);
+  }
+  const episode = (seed: number, actor: ActorSpec, label: boolean) => {
+    out.episodes++;
+    return task.episode(seed, actor, { keep: c.decisionsPerEpisode, label, rng: keepRng });
+  };
+  const consider = (after: string) => {
+    const net = model.toNet();
+    const cost = task.validate(net);
+    out.validation.push({ after, cost });
+    const better = cost < out.best.cost;
+    if (better) [out.best, out.net] = [{ after, cost }, net];
+    log(`validate after ${after}: ${task.costName} ${cost.toFixed(4)}${better ? ' (best)' : ''}`);
+  };
+
+  // 1. Behaviour cloning (DAgger).
+  const data: Decision[] = [];
+  const bcOpt = tf.train.adam(c.bcLearningRate);
+  for (let r = 0; r < c.bcRounds; r++) {
+    const actor: ActorSpec =
+      r === 0 ? { kind: 'teacher' } : { kind: 'net', net: model.toNet(), rng: null };
+    for (let e = 0; e < c.bcEpisodesPerRound; e++)
+      data.push(...episode(nextSeed(), actor, true).kept);
+    if (r === 0) startFrom(model, data, task);
+    const stats = behaviourCloning(model, bcOpt, packDecisions(data, task.rowSize), {
+      ...steps,
+      epochs: c.bcEpochs,
+    });
+    out.bc.push({ round: r, decisions: data.length, ...stats });
+    log(
+      `bc round ${r + 1}/${c.bcRounds}: ${data.length} decisions, loss ${stats.loss.toFixed(4)}, ` +
+        `agreement with the teacher ${(100 * stats.agreement).toFixed(1)}%`,
+    );
+  }
+  bcOpt.dispose();
+  if (c.bcRounds === 0)
+    startFrom(model, episode(nextSeed(), { kind: 'teacher' }, false).kept, task);
+  out.seconds.bc = (Date.now() - t0) / 1000;
+  consider(c.bcRounds > 0 ? 'bc' : 'init');
+
+  // 2. PPO with the input-driven baseline.
+  const t1 = Date.now();
+  const opt = tf.train.adam(c.ppoLearningRate);
+  for (let it = 1; it <= c.ppoIterations; it++) {
+    const seed = nextSeed();
+    const actor: ActorSpec = { kind: 'net', net: model.toNet(), rng: actRng };
+    const runs = Array.from({ length: c.rolloutsPerIteration }, () => episode(seed, actor, false));
+    const adv = inputDrivenAdvantages(
+      runs.map((x) => x.trace),
+      runs.map((x) => x.kept.map((d) => d.step)),
+      horizon,
+    );
+    const all = runs.flatMap((x) => x.kept);
+    const advantages = new Float32Array(all.length);
+    adv.reduce((at, a) => (advantages.set(a, at), at + a.length), 0);
+    const stats = ppoUpdate(model, opt, packDecisions(all, task.rowSize), advantages, {
+      ...steps,
+      epochs: c.ppoEpochs,
+      clipCoef: c.clipCoef,
+      entCoef: c.entCoef,
+      targetKl: c.targetKl,
+    });
+    const rolloutCost = runs.reduce((a, x) => a + x.cost, 0) / runs.length;
+    out.ppo.push({ iteration: it, rolloutCost, ...stats });
+    log(
+      `ppo ${it}/${c.ppoIterations}: rollout ${task.costName} ${rolloutCost.toFixed(4)}, ` +
+        `kl ${stats.approxKl.toFixed(4)}, entropy ${stats.entropy.toFixed(3)}, ` +
+        `clip ${stats.clipFraction.toFixed(3)}, epochs ${stats.epochs}`,
+    );
+    if (it % c.validateEvery === 0 || it === c.ppoIterations) consider(`ppo ${it}`);
+  }
+  opt.dispose();
+  model.dispose();
+  out.seconds.ppo = (Date.now() - t1) / 1000;
+  out.seconds.total = (Date.now() - t0) / 1000;
+  return out;
+}
+
+/** Input standardisation from the first decisions seen; the linear path from the prior. */
+function startFrom(model: ScorerModel, ds: readonly Decision[], task: ScorerTask): void {
+  const d = task.rowSize;
+  const count = ds.reduce((a, x) => a + x.count, 0);
+  const rows = new Float32Array(count * d);
+  let at = 0;
+  for (const x of ds) {
+    rows.set(x.rows.subarray(0, x.count * d), at);
+    at += x.count * d;
+  }
+  const { mean, std } = columnStats(rows, d, count);
+  model.setNormaliser(mean, std);
+  if (task.prior) model.setSkip(task.prior);
+}
