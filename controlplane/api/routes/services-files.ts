@@ -14,7 +14,7 @@ import { ROOT, type QueryPlan } from '../../files/types.ts';
 import { KnobClient } from '../../knobs/client.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
 import { errors, headers } from '../schemas.ts';
-import type { ServiceViewOptions } from './services.ts';
+import type { ServiceViewOptions } from './services-options.ts';
 
 const TAGS = ['services: files'];
 const anyObject = { type: 'object', additionalProperties: true } as const;

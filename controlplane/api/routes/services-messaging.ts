@@ -8,7 +8,7 @@ import { Topics, type TopicInfo } from '../../messaging/topics.ts';
 import type { RedisClient } from '../../redis/connect.ts';
 import type { ApiDeps } from '../context.ts';
 import { errors, headers } from '../schemas.ts';
-import type { ServiceViewOptions } from './services.ts';
+import type { ServiceViewOptions } from './services-options.ts';
 
 const TAGS = ['services: messaging'];
 /** Topics listed at most, and partitions inspected at most per call (then `truncated`). */

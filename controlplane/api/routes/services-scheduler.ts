@@ -13,7 +13,7 @@ import { ValidationError } from '../../store/errors.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
 import { canSee } from '../context.ts';
 import { errors, headers } from '../schemas.ts';
-import type { ServiceViewOptions } from './services.ts';
+import type { ServiceViewOptions } from './services-options.ts';
 
 const TAGS = ['services: scheduler'];
 export const TASK_STATES = ['runnable', 'delayed', 'leased', 'done', 'dead'] as const;

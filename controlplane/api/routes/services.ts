@@ -10,20 +10,10 @@ import { errors, headers } from '../schemas.ts';
 import { filesRoutes } from './services-files.ts';
 import { messagingRoutes } from './services-messaging.ts';
 import { schedulerRoutes } from './services-scheduler.ts';
+import type { ServiceViewOptions } from './services-options.ts';
 import type { RouteModule } from './types.ts';
 
-export interface ServiceViewOptions {
-  /** Scheduler shards the API reads (default ['0']). */
-  schedulerShards?: readonly string[];
-  /** Width of the scheduler's usage buckets (default: the worker runtime's, 10 s). */
-  usageBucketMs?: number;
-  /** Messaging shards (default ['0']). */
-  messagingShards?: readonly string[];
-  /** File volumes (default ['default']). */
-  fileVolumes?: readonly string[];
-  /** Where tenants' subtrees live in every volume (default '/tenants'). */
-  tenantRoot?: string;
-}
+export type { ServiceViewOptions };
 
 export function serviceRoutes(options: ServiceViewOptions = {}): RouteModule {
   const opts = {
