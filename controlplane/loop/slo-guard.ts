@@ -30,6 +30,22 @@ export interface SloSpec {
   stepMs: number;
 }
 
+/** A target's SLO: its metric, with the guard's default windows unless overridden. */
+export function sloSpec(
+  metric: Pick<SloSpec, 'service' | 'metric' | 'direction' | 'maxRegression'>,
+  over: Partial<SloSpec> = {},
+): SloSpec {
+  return {
+    baselineMs: 60_000,
+    watchMs: 120_000,
+    settleMs: 5_000,
+    minPoints: 5,
+    stepMs: 1_000,
+    ...metric,
+    ...over,
+  };
+}
+
 export type GuardVerdict = 'watching' | 'ok' | 'regressed' | 'no_baseline';
 
 export interface GuardReport {

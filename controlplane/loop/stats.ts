@@ -2,9 +2,9 @@
 // for two-sided 95% intervals (a table: the gates use n = 3..60, where the table is exact to
 // the printed digits and beyond which the normal quantile is within 1.5%).
 
-export function mean(xs: readonly number[]): number {
-  return xs.reduce((a, b) => a + b, 0) / xs.length;
-}
+import { mean } from '../../envs/core/stats.ts';
+
+export { mean };
 
 export function sampleStd(xs: readonly number[]): number {
   if (xs.length < 2) return 0;

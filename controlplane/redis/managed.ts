@@ -116,7 +116,8 @@ export class ManagedRedis {
     );
   }
 
-  private async ping(): Promise<boolean> {
+  /** A one-shot connection that fails at once instead of retrying (probes, shutdown). */
+  private probe(): Redis {
     const c = new Redis({
       port: this.port,
       host: this.host,
@@ -125,6 +126,11 @@ export class ManagedRedis {
       retryStrategy: () => null,
     });
     c.on('error', () => {});
+    return c;
+  }
+
+  private async ping(): Promise<boolean> {
+    const c = this.probe();
     try {
       await c.connect();
       // While loading the AOF the server answers PING with -LOADING; wait for it to finish.
@@ -166,14 +172,7 @@ export class ManagedRedis {
   /** Clean shutdown; removes the data folder when it was a temporary one. */
   async stop(): Promise<void> {
     if (this.running) {
-      const c = new Redis({
-        port: this.port,
-        host: this.host,
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      });
-      c.on('error', () => {});
+      const c = this.probe();
       try {
         await c.connect();
         await c.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);

@@ -19,7 +19,7 @@ import type { KnobTable } from '../../knobs/table.ts';
 import type { RedisClient } from '../../redis/connect.ts';
 import { telemetryEntries } from '../../telemetry/read.ts';
 import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
-import type { SloSpec } from '../slo-guard.ts';
+import { sloSpec, type SloSpec } from '../slo-guard.ts';
 import { GhostCaches, type CacheConfig } from '../ghost-caches.ts';
 import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
 
@@ -64,18 +64,15 @@ export class FilesCacheTarget implements TuningTarget {
     this.redis = o.knobs.redis;
     this.gate = { ...DEFAULT_GATE, direction: 'min', slices: 4, ...o.gate };
     this.shadowMs = o.shadowMs;
-    this.slo = {
-      service: 'files',
-      metric: 'cache_interval_hit_ratio',
-      direction: 'max',
-      maxRegression: 0.1,
-      baselineMs: 60_000,
-      watchMs: 120_000,
-      settleMs: 5_000,
-      minPoints: 5,
-      stepMs: 1_000,
-      ...o.slo,
-    };
+    this.slo = sloSpec(
+      {
+        service: 'files',
+        metric: 'cache_interval_hit_ratio',
+        direction: 'max',
+        maxRegression: 0.1,
+      },
+      o.slo,
+    );
   }
 
   /**

@@ -19,7 +19,7 @@ import { GridSearch } from '../../../learners/tuners/index.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import { traceRecords } from '../../telemetry/read.ts';
 import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
-import type { SloSpec } from '../slo-guard.ts';
+import { sloSpec, type SloSpec } from '../slo-guard.ts';
 import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
 import { workloadFromTraces, type DurationSource } from './scheduler-calibration.ts';
 
@@ -56,18 +56,15 @@ export class SchedulerPolicyTarget implements TuningTarget {
   constructor(private readonly o: SchedulerTargetOptions) {
     this.gate = { ...DEFAULT_GATE, direction: 'min', slices: 3, ...o.gate };
     this.shadowMs = o.shadowMs;
-    this.slo = {
-      service: 'scheduler',
-      metric: 'job_completion_ms_mean',
-      direction: 'min',
-      maxRegression: 0.25,
-      baselineMs: 60_000,
-      watchMs: 120_000,
-      settleMs: 5_000,
-      minPoints: 5,
-      stepMs: 1_000,
-      ...o.slo,
-    };
+    this.slo = sloSpec(
+      {
+        service: 'scheduler',
+        metric: 'job_completion_ms_mean',
+        direction: 'min',
+        maxRegression: 0.25,
+      },
+      o.slo,
+    );
   }
 
   private meanJctMs(workload: Workload, policy: string, seed: number): number {
