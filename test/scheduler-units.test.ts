@@ -112,7 +112,7 @@ describe('dispatch', () => {
       taskId: t,
       workerId: i < 3 ? 'w1' : 'w2',
     }));
-    const ready = new Map([['a', 5]]);
+    const ready = new Map([['a', { readyAt: 5 }]]);
     const out = capAssignments(picked, [worker('w1', 2), worker('w2', 5)], 3, ready);
     expect(out.map((a) => a.taskId)).toEqual(['a', 'b', 'd']);
     expect(out[0]!.readyAt).toBe(5);

@@ -17,7 +17,7 @@ import type { ShadowDecisions } from './shadow.ts';
 import type { Clock } from './clock.ts';
 import { BlockingList } from './doorbell.ts';
 import type { AssignmentArg, DispatchReply, FreeWorker, SchedShard } from './shard.ts';
-import { taskViews } from './views.ts';
+import { taskViews, type KnownTask } from './views.ts';
 
 export interface DispatcherOptions {
   shard: SchedShard;
@@ -53,7 +53,7 @@ export function capAssignments(
   picked: readonly Assignment[],
   workers: readonly FreeWorker[],
   batch: number,
-  readyAt: ReadonlyMap<string, number>,
+  known: ReadonlyMap<string, { readyAt: number }>,
 ): Pending[] {
   const slots = new Map(workers.map((w) => [w.view.id, w.freeSlots]));
   const out: Pending[] = [];
@@ -65,7 +65,7 @@ export function capAssignments(
     const p: Pending = {
       taskId: a.taskId,
       workerId: a.workerId,
-      readyAt: readyAt.get(a.taskId) ?? 0,
+      readyAt: known.get(a.taskId)?.readyAt ?? 0,
     };
     if (a.gpus) p.gpus = a.gpus;
     out.push(p);
@@ -73,8 +73,18 @@ export function capAssignments(
   return out;
 }
 
+/** Tasks whose attrs the dispatcher holds at most; past it the oldest are forgotten. */
+const KNOWN_MAX = 50_000;
+/** Tenants and jobs of the window whose numbers are asked for each round, at most. */
+const STATS_MAX = 64;
+
 export class Dispatcher {
   private policy: SchedulingPolicy | undefined;
+  /** What never changes of the runnable tasks seen, so a window is not sent twice. */
+  private readonly known = new Map<string, KnownTask>();
+  private marker: { readyAt: number; id: string } | undefined;
+  private tenants: string[] = [];
+  private jobs: string[] = [];
   private readonly bell: BlockingList;
   private stopped = false;
   private loop: Promise<void> | undefined;
@@ -136,28 +146,32 @@ export class Dispatcher {
         workersMax: this.o.workersMax,
         windowPerSlot: this.o.windowPerSlot,
         windowMin: this.o.windowMin,
+        ...(this.marker ? { marker: this.marker } : {}),
+        tenants: this.tenants,
+        jobs: this.jobs,
         assignments: pending,
       },
       now,
     );
     this.record(pending, reply, now, startedNs);
+    this.forgetClaimed(pending, reply);
     if (reply.tasks.length === 0 || reply.workers.length === 0) return [];
     const policy = this.currentPolicy();
-    const views = taskViews(reply);
+    const { views, unresolved } = taskViews(reply, this.known);
+    this.remember(reply, unresolved);
     const picked = policy.pick(
       views,
       reply.workers.map((w) => w.view),
       now,
     );
-    const readyAt = new Map(views.map((v) => [v.id, v.readyAt]));
-    const next = capAssignments(picked, reply.workers, batch, readyAt);
+    const next = capAssignments(picked, reply.workers, batch, this.known);
     this.o.shadow?.observe(
       policy.name,
       views,
       reply.workers.map((w) => w.view),
       now,
       next,
-      (p) => capAssignments(p, reply.workers, batch, readyAt),
+      (p) => capAssignments(p, reply.workers, batch, this.known),
     );
     if (next.length > 0) {
       this.o.decisions.record({
@@ -178,6 +192,35 @@ export class Dispatcher {
       });
     }
     return next;
+  }
+
+  /** Claimed (or vanished) tasks leave the window for good. */
+  private forgetClaimed(pending: readonly Pending[], reply: DispatchReply): void {
+    reply.claims.forEach((status, i) => {
+      const a = pending[i];
+      if (a && (status === 'ok' || status === 'gone')) this.known.delete(a.taskId);
+    });
+    while (this.known.size > KNOWN_MAX) {
+      const first = this.known.keys().next();
+      if (first.done) break;
+      this.known.delete(first.value);
+    }
+  }
+
+  /** The marker, tenants and jobs for the next round, from this round's window. */
+  private remember(reply: DispatchReply, unresolved: number): void {
+    const last = reply.tasks[reply.tasks.length - 1];
+    this.marker = unresolved === 0 && last ? { readyAt: last.readyAt, id: last.id } : undefined;
+    const tenants = new Set<string>();
+    const jobs = new Set<string>();
+    for (const t of reply.tasks) {
+      const k = this.known.get(t.id);
+      if (!k) continue;
+      if (tenants.size < STATS_MAX) tenants.add(k.attrs.tenant);
+      if (jobs.size < STATS_MAX && k.attrs.job !== t.id) jobs.add(k.attrs.job);
+    }
+    this.tenants = [...tenants];
+    this.jobs = [...jobs];
   }
 
   private record(

@@ -85,23 +85,22 @@ export type TaskRow = Omit<
 
 export function decodeAttrs(attrs: string): TaskAttrs {
   const f = attrs.split('\t');
-  const num = (i: number) => Number(f[i]);
   const out: TaskAttrs = {
     type: f[0] ?? '',
     stage: f[1] ?? '',
     tenant: f[2] ?? '',
     job: f[3] ?? '',
-    priority: num(4),
-    cpu_m: num(5),
-    mem_mb: num(6),
-    gpu: num(7),
-    gpu_milli: num(8),
+    priority: Number(f[4]),
+    cpu_m: Number(f[5]),
+    mem_mb: Number(f[6]),
+    gpu: Number(f[7]),
+    gpu_milli: Number(f[8]),
     gpu_models: f[9] ?? '',
-    critical_ms: num(11),
-    submitted_at: num(12),
-    depth: num(13),
+    critical_ms: Number(f[11]),
+    submitted_at: Number(f[12]),
+    depth: Number(f[13]),
   };
-  if (f[10] !== undefined && f[10] !== '') out.estimate_ms = num(10);
+  if (f[10] !== undefined && f[10] !== '') out.estimate_ms = Number(f[10]);
   return out;
 }
 

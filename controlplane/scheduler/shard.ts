@@ -29,8 +29,9 @@ export interface AssignmentArg {
 export interface RawTask {
   id: string;
   readyAt: number;
-  attempts: number;
-  attrs: TaskAttrs;
+  /** Absent for entries up to the caller's marker (it holds them already). */
+  attempts?: number;
+  attrs?: TaskAttrs;
 }
 
 /** A live worker with free capacity, as the policy sees it, plus its free slots. */
@@ -58,6 +59,11 @@ export interface DispatchArgs {
   workersMax: number;
   windowPerSlot: number;
   windowMin: number;
+  /** The last window entry whose attrs the caller holds, or undefined. */
+  marker?: { readyAt: number; id: string };
+  /** Tenants and jobs whose numbers the caller wants besides those of new entries. */
+  tenants?: readonly string[];
+  jobs?: readonly string[];
   assignments: readonly AssignmentArg[];
 }
 
@@ -138,6 +144,9 @@ export class SchedShard {
       a.workersMax,
       a.windowPerSlot,
       a.windowMin,
+      a.marker ? `${a.marker.readyAt}\t${a.marker.id}` : '',
+      (a.tenants ?? []).join(','),
+      (a.jobs ?? []).join(','),
       a.assignments.length,
     ];
     for (const x of a.assignments)
@@ -155,6 +164,10 @@ export class SchedShard {
       const entry = String(next());
       const a = entry.indexOf('\t');
       const b = entry.indexOf('\t', a + 1);
+      if (b < 0) {
+        tasks.push({ id: entry.slice(0, a), readyAt: Number(entry.slice(a + 1)) });
+        continue;
+      }
       const c = entry.indexOf('\t', b + 1);
       tasks.push({
         id: entry.slice(0, a),

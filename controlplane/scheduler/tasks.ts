@@ -9,6 +9,7 @@ export const SUBMIT_BATCH_MAX = 5_000;
 export const PARENTS_MAX = 1_000;
 const IDEM_KEY_MAX = 256;
 const GPU_MILLI = 1000;
+const NO_MODELS: string[] = [];
 
 export interface SubmitLimits {
   payloadBytesMax: number;
@@ -25,20 +26,35 @@ export function checkName(value: unknown, field: string, where: string): string 
   return value;
 }
 
+function badNumber(value: unknown, field: string, where: string, rule: string, what: string) {
+  return new SchedulerInputError(`${where}: ${field} ${what}, got ${String(value)}`, field, rule);
+}
+
+// Submit checks every field of every task: no closures or option objects per call here.
 function checkNumber(
   value: unknown,
   field: string,
   where: string,
-  opts: { min?: number; max?: number; integer?: boolean } = {},
+  min: number,
+  max: number,
 ): number {
-  const bad = (rule: string, what: string) =>
-    new SchedulerInputError(`${where}: ${field} ${what}, got ${String(value)}`, field, rule);
   if (typeof value !== 'number' || !Number.isFinite(value))
-    throw bad('type', 'must be a finite number');
-  if (opts.integer && !Number.isInteger(value)) throw bad('integer', 'must be an integer');
-  if (opts.min !== undefined && value < opts.min) throw bad('min', `must be >= ${opts.min}`);
-  if (opts.max !== undefined && value > opts.max) throw bad('max', `must be <= ${opts.max}`);
+    throw badNumber(value, field, where, 'type', 'must be a finite number');
+  if (value < min) throw badNumber(value, field, where, 'min', `must be >= ${min}`);
+  if (value > max) throw badNumber(value, field, where, 'max', `must be <= ${max}`);
   return value;
+}
+
+function checkInteger(
+  value: unknown,
+  field: string,
+  where: string,
+  min: number,
+  max: number,
+): number {
+  const v = checkNumber(value, field, where, min, max);
+  if (!Number.isInteger(v)) throw badNumber(value, field, where, 'integer', 'must be an integer');
+  return v;
 }
 
 export interface NormalTask {
@@ -71,15 +87,12 @@ export function normalizeTask(
   const where = `task ${id}`;
   const type = checkName(spec.type, 'type', where);
   const d = spec.demand ?? {};
-  const cpu = checkNumber(d.cpu ?? 1, 'demand.cpu', where, { min: 0, max: 1e6 });
-  const memMb = checkNumber(d.memMb ?? 0, 'demand.memMb', where, { min: 0, max: 1e9 });
-  const gpu = checkNumber(d.gpu ?? 0, 'demand.gpu', where, { min: 0, max: 64, integer: true });
-  const gpuMilli = checkNumber(d.gpuMilli ?? GPU_MILLI, 'demand.gpuMilli', where, {
-    min: 1,
-    max: GPU_MILLI,
-    integer: true,
-  });
-  const gpuModels = (d.gpuModels ?? []).map((m) => checkName(m, 'demand.gpuModels', where));
+  const cpu = checkNumber(d.cpu ?? 1, 'demand.cpu', where, 0, 1e6);
+  const memMb = checkNumber(d.memMb ?? 0, 'demand.memMb', where, 0, 1e9);
+  const gpu = checkInteger(d.gpu ?? 0, 'demand.gpu', where, 0, 64);
+  const gpuMilli = checkInteger(d.gpuMilli ?? GPU_MILLI, 'demand.gpuMilli', where, 1, GPU_MILLI);
+  const gpuModels = d.gpuModels ?? NO_MODELS;
+  for (const m of gpuModels) checkName(m, 'demand.gpuModels', where);
   const parents = spec.parents ?? [];
   if (!Array.isArray(parents) || parents.length > PARENTS_MAX)
     throw new SchedulerInputError(
@@ -116,7 +129,7 @@ export function normalizeTask(
   const estimateMs =
     spec.estimateMs === undefined
       ? undefined
-      : checkNumber(spec.estimateMs, 'estimateMs', where, { min: 0, max: 1e12 });
+      : checkNumber(spec.estimateMs, 'estimateMs', where, 0, 1e12);
   return {
     id,
     idempotencyKey: spec.idempotencyKey ?? '',
@@ -124,7 +137,7 @@ export function normalizeTask(
     stage: spec.stage === undefined ? type : checkName(spec.stage, 'stage', where),
     tenant: spec.tenant === undefined ? 'default' : checkName(spec.tenant, 'tenant', where),
     jobId: spec.jobId === undefined ? id : checkName(spec.jobId, 'jobId', where),
-    priority: checkNumber(spec.priority ?? 0, 'priority', where, { min: -1e9, max: 1e9 }),
+    priority: checkNumber(spec.priority ?? 0, 'priority', where, -1e9, 1e9),
     cpuMilli: Math.round(cpu * 1000),
     memMb: Math.ceil(memMb),
     gpu,
@@ -136,7 +149,7 @@ export function normalizeTask(
     criticalPathMs:
       spec.criticalPathMs === undefined
         ? -1
-        : checkNumber(spec.criticalPathMs, 'criticalPathMs', where, { min: 0 }),
+        : checkNumber(spec.criticalPathMs, 'criticalPathMs', where, 0, 1e12),
   };
 }
 

@@ -42,18 +42,49 @@ function view(
   return v;
 }
 
-export function taskViews(reply: DispatchReply): TaskView[] {
-  return reply.tasks.map((raw) =>
-    view(
-      raw.id,
-      raw.attrs,
-      raw.readyAt,
-      raw.attempts,
-      // A task that is its own job has no job row: its job's remaining work is its own.
-      reply.jobRemainingWorkMs.get(raw.attrs.job) ?? raw.attrs.estimate_ms ?? 0,
-      reply.tenants.get(raw.attrs.tenant),
-    ),
-  );
+/** What the dispatcher holds of a runnable task between rounds. */
+export interface KnownTask {
+  readyAt: number;
+  attempts: number;
+  attrs: TaskAttrs;
+}
+
+/**
+ * Views of the window's tasks, from their entries and, for entries up to the marker, what the
+ * caller held already (`known`, updated here). Entries it cannot resolve are left out and
+ * reported, so the next round asks for everything again.
+ */
+export function taskViews(
+  reply: DispatchReply,
+  known: Map<string, KnownTask>,
+): { views: TaskView[]; unresolved: number } {
+  const views: TaskView[] = [];
+  let unresolved = 0;
+  for (const raw of reply.tasks) {
+    let k: KnownTask | undefined;
+    if (raw.attrs) {
+      k = { readyAt: raw.readyAt, attempts: raw.attempts ?? 0, attrs: raw.attrs };
+      known.set(raw.id, k);
+    } else {
+      k = known.get(raw.id);
+      if (!k || k.readyAt !== raw.readyAt) {
+        unresolved++;
+        continue;
+      }
+    }
+    views.push(
+      view(
+        raw.id,
+        k.attrs,
+        raw.readyAt,
+        k.attempts,
+        // A task that is its own job has no job row: its job's remaining work is its own.
+        reply.jobRemainingWorkMs.get(k.attrs.job) ?? k.attrs.estimate_ms ?? 0,
+        reply.tenants.get(k.attrs.tenant),
+      ),
+    );
+  }
+  return { views, unresolved };
 }
 
 /** The view of a task from its row; tenant numbers left at 0, job work its own estimate. */

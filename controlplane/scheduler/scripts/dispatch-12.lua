@@ -17,14 +17,19 @@
     ARGV[14]     most workers to return
     ARGV[15]     most runnable tasks returned per free slot (the window shrinks to it) ...
     ARGV[16]     ... but not below this many
-    ARGV[17]     number of assignments n
-    ARGV[18..]   n assignments, one entry each, 3 tab-separated fields: task id, worker id,
+    ARGV[17]     the dispatcher's marker: '<ready time>\t<id>' of the last window entry whose
+                 attrs it holds ('' = none); entries up to it come back without their attrs
+    ARGV[18]     tenants (csv) whose running count and service to return besides the new ones
+    ARGV[19]     jobs (csv) whose remaining work to return besides the new ones
+    ARGV[20]     number of assignments n
+    ARGV[21..]   n assignments, one entry each, 3 tab-separated fields: task id, worker id,
                  GPU devices (csv)
 
   Output:
     { n, status_1, ... status_n,
       runnable count,
-      t, t tasks, one tab-separated entry each: id, ready_at, attempts, then the 14 attrs fields,
+      t, t tasks, one tab-separated entry each: id, ready_at, and (past the marker) attempts
+         and the 14 attrs fields,
       m, (tenant, running, served_ms) x m,
       j, (job, remaining_work_ms) x j (jobs with a row; a task that is its own job has none),
       w, (id, cpu_m, mem_mb, gpu, free_cpu_m, free_mem_mb, gpu_free csv, free_slots, gpu_model) x w }
@@ -40,8 +45,12 @@ local window = tonumber(ARGV[FIRST_ARG + 3])
 local workersMax = tonumber(ARGV[FIRST_ARG + 4])
 local windowPerSlot = tonumber(ARGV[FIRST_ARG + 5])
 local windowMin = tonumber(ARGV[FIRST_ARG + 6])
-local n = tonumber(ARGV[FIRST_ARG + 7])
-local base = FIRST_ARG + 8
+local markScore, markId = string.match(ARGV[FIRST_ARG + 7], '^([^\t]+)\t(.*)$')
+markScore = tonumber(markScore)
+local knownTenants = split(ARGV[FIRST_ARG + 8], ',')
+local knownJobs = split(ARGV[FIRST_ARG + 9], ',')
+local n = tonumber(ARGV[FIRST_ARG + 10])
+local base = FIRST_ARG + 11
 
 local function gpuFits(w, gpu, milli, gpus)
   local devices = split(gpus, ',')
@@ -125,19 +134,34 @@ local tasks = {}
 if window > 0 then tasks = redis.call('ZRANGE', K_RUNNABLE, 0, window - 1, 'WITHSCORES') end
 out[#out + 1] = #tasks / 2
 local tenants, tenantList, jobs, jobList = {}, {}, {}, {}
-for i = 1, #tasks, 2 do
-  local id = tasks[i]
-  local r = redis.call('HMGET', P_TASK .. id, 'attempts', 'attrs')
-  local attrs = r[2] or ''
-  out[#out + 1] = id .. '\t' .. tasks[i + 1] .. '\t' .. (r[1] or '0') .. '\t' .. attrs
-  local tenant, job = string.match(attrs, '^[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
-  if tenant and not tenants[tenant] then
-    tenants[tenant] = true
-    tenantList[#tenantList + 1] = tenant
+local function wantTenant(t)
+  if t and t ~= '' and not tenants[t] then
+    tenants[t] = true
+    tenantList[#tenantList + 1] = t
   end
-  if job and job ~= id and not jobs[job] then
-    jobs[job] = true
-    jobList[#jobList + 1] = job
+end
+local function wantJob(j, id)
+  if j and j ~= '' and j ~= id and not jobs[j] then
+    jobs[j] = true
+    jobList[#jobList + 1] = j
+  end
+end
+for _, t in ipairs(knownTenants) do wantTenant(t) end
+for _, j in ipairs(knownJobs) do wantJob(j, '') end
+for i = 1, #tasks, 2 do
+  local id, score = tasks[i], tasks[i + 1]
+  local s = tonumber(score)
+  -- The dispatcher holds what never changes of every task up to its marker: id and ready time
+  -- are enough for those (a retried task comes back with a later ready time, past the marker).
+  if markScore and (s < markScore or (s == markScore and id <= markId)) then
+    out[#out + 1] = id .. '\t' .. score
+  else
+    local r = redis.call('HMGET', P_TASK .. id, 'attempts', 'attrs')
+    local attrs = r[2] or ''
+    out[#out + 1] = id .. '\t' .. score .. '\t' .. (r[1] or '0') .. '\t' .. attrs
+    local tenant, job = string.match(attrs, '^[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
+    wantTenant(tenant)
+    wantJob(job, id)
   end
 end
 
