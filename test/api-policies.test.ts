@@ -3,8 +3,13 @@
 // body, malformed artifact, unknown policy or version, wrong role, tenant scope) and exact
 // error bodies. Writes are audited under the token's identity.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ADMIN_TOKEN, HOUR_MS } from './helpers/api-server.ts';
-import { startRegistryApi, tinyTpchTrace, type RegistryApi } from './helpers/registry-fixtures.ts';
+import { HOUR_MS } from './helpers/api-server.ts';
+import {
+  linearScorerArtifact,
+  startRegistryApi,
+  tinyTpchTrace,
+  type RegistryApi,
+} from './helpers/registry-fixtures.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 const SPEC = { seeds: [1, 2], jobs: 20, workers: 4 };
@@ -253,19 +258,30 @@ describe('policy registry API', () => {
     expect(unknown.statusCode).toBe(404);
   });
 
-  it('refuses to simulate what it cannot run: a learned artifact without its factory', async () => {
-    const learned = await register({
-      kind: 'policy.task-scorer',
-      version: 1,
-      config: {},
-      state: { featureNames: ['a'], net: { layers: [] } },
+  it('registers and evaluates a learned task scorer; refuses a malformed one and an unrunnable kind', async () => {
+    const malformed = await register(linearScorerArtifact(['estimate_log_s']));
+    expect(malformed.statusCode).toBe(400);
+    expect(malformed.json().error).toMatchObject({
+      code: 'KNOBOS_REGISTRY_INVALID_ARTIFACT',
+      field: 'artifact.state.featureNames',
+      rule: 'learned_check',
     });
+    const learned = await register(linearScorerArtifact(), { lineage: { learner: 'ppo' } });
     expect(learned.statusCode).toBe(201);
-    const res = await post(
-      `/api/policies/scheduler/versions/${learned.json().version}/evaluate`,
-      { reason: 'try', ...SPEC },
-      api.bearer(ADMIN_TOKEN),
-    );
+    const v = learned.json().version as number;
+    const ev = await post(`/api/policies/scheduler/versions/${v}/evaluate`, {
+      reason: 'sim',
+      ...SPEC,
+    });
+    expect(ev.statusCode).toBe(200);
+    expect(ev.json().simReport.candidate.name).toBe(`scheduler@${v}`);
+
+    const other = await register({ kind: 'policy.other', version: 1, config: {}, state: {} });
+    expect(other.statusCode).toBe(201);
+    const res = await post(`/api/policies/scheduler/versions/${other.json().version}/evaluate`, {
+      reason: 'try',
+      ...SPEC,
+    });
     expect(res.statusCode).toBe(422);
     expect(res.json().error).toMatchObject({
       code: 'KNOBOS_REGISTRY_UNSUPPORTED',

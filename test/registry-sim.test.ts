@@ -16,7 +16,7 @@ import {
   type SimReport,
 } from '../controlplane/registry/index.ts';
 import { fromWire, toWire } from '../controlplane/registry/jobs.ts';
-import { tinyTpchTrace } from './helpers/registry-fixtures.ts';
+import { linearScorerArtifact, tinyTpchTrace } from './helpers/registry-fixtures.ts';
 
 const trace = tinyTpchTrace();
 afterAll(() => trace.remove());
@@ -24,7 +24,8 @@ afterAll(() => trace.remove());
 const SPEC = checkEvalSpec({ seeds: [1, 2], jobs: 20, workers: 4 });
 const SRPT = { name: 'scheduler@1', artifact: { heuristic: 'srpt' } };
 const FIFO = { name: 'live:fifo', artifact: { heuristic: 'fifo' } };
-const LEARNED = { kind: 'policy.task-scorer', version: 1, config: {}, state: { net: {} } };
+/** A learned kind this build has no factory for. */
+const UNKNOWN_LEARNED = { kind: 'policy.other', version: 1, config: {}, state: { w: [1] } };
 
 describe('evaluation spec', () => {
   it('defaults to the experiments’ TPC-H setting and checks every bound', () => {
@@ -101,8 +102,23 @@ describe('simulation on a TPC-H trace', () => {
     expect(other.predicted.candidateMean).toBeCloseTo(evaluated.candidate.mean, 12);
   });
 
-  it('refuses to run a learned artifact it has no factory for, as unsupported', () => {
-    const { artifact } = checkArtifact('scheduling', LEARNED);
+  it("runs a learned task scorer through the learners' factory, like the heuristic it learned", () => {
+    // Scoring by least remaining job work is SRPT's ranking: the same schedule, the same runs.
+    const { artifact } = checkArtifact('scheduling', linearScorerArtifact());
+    const r = sims.evaluate({ name: 'scheduler@9', artifact }, FIFO, SPEC);
+    expect(r.candidate.name).toBe('scheduler@9');
+    expect(r.candidate.perSeed).toEqual(r.baselines.find((b) => b.name === 'srpt')?.perSeed);
+    const s = sims.shadow(
+      { name: 'scheduler@9', artifact },
+      { name: 'srpt', artifact: { heuristic: 'srpt' } },
+      SPEC,
+    );
+    expect(s.decisions).toBeGreaterThan(0);
+    expect(s.predicted.improvement).toBe(0);
+  });
+
+  it('refuses to run a learned kind it has no factory for, as unsupported', () => {
+    const { artifact } = checkArtifact('scheduling', UNKNOWN_LEARNED);
     expect(() => schedulingPolicyOf(artifact)).toThrow(RegistryUnsupportedError);
     expect(() => sims.evaluate({ name: 'l', artifact }, FIFO, SPEC)).toThrow(
       RegistryUnsupportedError,
@@ -119,7 +135,7 @@ describe('evaluator', () => {
       const [a, b] = (await Promise.all([thread.run(job), inline.run(job)])) as SimReport[];
       expect(a?.candidate).toEqual(b?.candidate);
       expect(a?.baselines).toEqual(b?.baselines);
-      const learned = checkArtifact('scheduling', LEARNED).artifact;
+      const learned = checkArtifact('scheduling', UNKNOWN_LEARNED).artifact;
       const err = await thread
         .run({ ...job, candidate: { name: 'l', artifact: learned } })
         .catch((e: unknown) => e);

@@ -12,6 +12,7 @@ import {
   type NewPolicy,
 } from '../controlplane/registry/index.ts';
 import { StateError } from '../controlplane/store/errors.ts';
+import { linearScorerArtifact } from './helpers/registry-fixtures.ts';
 import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
 
 const SRPT = { heuristic: 'srpt' };
@@ -123,6 +124,25 @@ describe.each<Backend>(['single', 'cluster'])('policies table on %s redis', (bac
       expect(await redis.client().exists(rk.row('scheduler@1'), rk.versions(), rk.audit())).toBe(0);
     },
   );
+
+  it('checks a learned task scorer as its learner would, before writing', async () => {
+    const { table } = await setup();
+    const bad = linearScorerArtifact(['estimate_log_s']);
+    const err = await table
+      .register({ name: 'scheduler', kind: 'scheduling', artifact: bad }, 'op')
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ArtifactInvalidError);
+    expect((err as ArtifactInvalidError).details).toMatchObject({
+      field: 'artifact.state.featureNames',
+      rule: 'learned_check',
+    });
+    expect(await table.latest('scheduler')).toBe(0);
+    const ok = await table.register(
+      { name: 'scheduler', kind: 'scheduling', artifact: linearScorerArtifact() },
+      'ppo#run-7',
+    );
+    expect(ok.artifactSummary).toBe('policy.task-scorer@1');
+  });
 
   it('checks name, kind, decision point and lineage before writing', async () => {
     const { table } = await setup();

@@ -29,5 +29,9 @@ export {
 } from './sim.ts';
 export { Evaluator, type EvaluatorOptions } from './evaluator.ts';
 export { Promotion, PROMOTION_KNOBS, promotionKnob, type Actor } from './promotion.ts';
-export { schedulingPolicyOf } from './policy-factory.ts';
+export {
+  schedulingPolicyOf,
+  checkLearnedScheduling,
+  RUNNABLE_LEARNED_KINDS,
+} from './policy-factory.ts';
 export { PolicyRegistry, type RegistryOptions, type EvaluateOptions } from './registry.ts';

@@ -1,17 +1,55 @@
 // The policy object an artifact stands for, the same object the simulator and the live side
-// run (policies/ is shared verbatim). Heuristic artifacts name a policy of policies/scheduling.
-// Learned scheduling artifacts (the task scorer of learners/scheduling) are stored and listed,
-// but this build has no committed factory for them yet, so running one is refused as
-// unsupported rather than guessed at.
+// run (policies/ is shared verbatim). Heuristic artifacts name a policy of policies/scheduling;
+// a learned task scorer (learners/scheduling, `kind: 'policy.task-scorer'`) runs through the
+// learners' plain-TS factory (no TF.js on this path). Other learned kinds are stored and
+// listed, but this build cannot run them: refused as unsupported rather than guessed at.
+import { ArtifactError } from '../../learners/core/errors.ts';
+import { checkScorerArtifact } from '../../learners/scheduling/artifact.ts';
+import { policyFromArtifact, TASK_SCORER_KIND } from '../../learners/scheduling/policy.ts';
 import { createSchedulingPolicy } from '../../policies/scheduling/factory.ts';
+import { TASK_FEATURE_NAMES } from '../../policies/scheduling/features.ts';
 import type { SchedulingPolicy } from '../../policies/scheduling/types.ts';
-import { RegistryUnsupportedError } from './errors.ts';
+import { ArtifactInvalidError, RegistryUnsupportedError } from './errors.ts';
 import type { PolicyArtifact } from './model.ts';
 
-export function schedulingPolicyOf(artifact: PolicyArtifact): SchedulingPolicy {
+/** Learned scheduling artifact kinds this build can run. */
+export const RUNNABLE_LEARNED_KINDS: readonly string[] = [TASK_SCORER_KIND];
+
+/** A learner's loader refusal, as the registry's: the field inside the artifact and the rule. */
+function asInvalid(err: unknown): never {
+  if (err instanceof ArtifactError)
+    throw new ArtifactInvalidError(
+      `artifact: ${err.message}`,
+      `artifact.${err.field}`,
+      'learned_check',
+    );
+  throw err;
+}
+
+/**
+ * Checks a learned scheduling artifact of a kind this build runs as its learner's loader
+ * would (kind, version, feature layout, net shapes); other artifacts pass unchanged.
+ */
+export function checkLearnedScheduling(artifact: PolicyArtifact): void {
+  if (artifact.kind !== TASK_SCORER_KIND) return;
+  try {
+    checkScorerArtifact(artifact, TASK_SCORER_KIND, TASK_FEATURE_NAMES);
+  } catch (err) {
+    asInvalid(err);
+  }
+}
+
+export function schedulingPolicyOf(artifact: PolicyArtifact, name = 'registry'): SchedulingPolicy {
   if (artifact.heuristic !== undefined) return createSchedulingPolicy(artifact.heuristic);
+  if (artifact.kind === TASK_SCORER_KIND) {
+    try {
+      return policyFromArtifact(artifact, name);
+    } catch (err) {
+      asInvalid(err);
+    }
+  }
   throw new RegistryUnsupportedError(
-    `a learned scheduling artifact (${String(artifact.kind)}@${String(artifact.version)}) cannot run in this build: learners/scheduling has no committed policy factory yet; register heuristic artifacts ({ heuristic }) to evaluate`,
+    `a learned scheduling artifact of kind ${String(artifact.kind)} cannot run in this build (runnable: heuristics, ${RUNNABLE_LEARNED_KINDS.join(', ')})`,
     { field: 'artifact.kind', rule: 'runnable', kind: artifact.kind },
   );
 }

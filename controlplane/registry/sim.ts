@@ -211,7 +211,7 @@ export class SchedulingSims {
     const hit = key ? this.memo.get(key) : undefined;
     if (hit) return hit;
     const s = this.scenario(spec, seed);
-    const m = simulate(s.workload, schedulingPolicyOf(a.artifact), {
+    const m = simulate(s.workload, schedulingPolicyOf(a.artifact, a.name), {
       workers: s.workers,
       config: s.config,
     });
@@ -274,8 +274,8 @@ export class SchedulingSims {
     const liveP99: number[] = [];
     for (const seed of spec.seeds) {
       const s = this.scenario(spec, seed);
-      const acting = schedulingPolicyOf(incumbent.artifact);
-      const shadow = schedulingPolicyOf(candidate.artifact);
+      const acting = schedulingPolicyOf(incumbent.artifact, incumbent.name);
+      const shadow = schedulingPolicyOf(candidate.artifact, candidate.name);
       const sim = createSim(s.workload, { workers: s.workers, config: s.config });
       sim.run((runnable, free, now) => {
         // The candidate is asked first and its answer only compared: it never acts.

@@ -14,6 +14,7 @@ import { ScriptSet } from '../store/scripts.ts';
 import { Table, type LogWrite } from '../store/table.ts';
 import { ARTIFACT_BYTES_MAX, checkArtifact } from './artifact.ts';
 import { RegistryInputError } from './errors.ts';
+import { checkLearnedScheduling } from './policy-factory.ts';
 import { POLICIES_FAMILY, POLICIES_TABLE, RegistryKeys } from './keys.ts';
 import {
   DECISION_POINTS,
@@ -165,6 +166,7 @@ export class PolicyTable {
   async register(p: NewPolicy, actor: string): Promise<PolicyRow> {
     const { decisionPoint, lineage } = checkRegistration(p);
     const art = checkArtifact(p.kind, p.artifact, this.opts.artifactBytesMax ?? ARTIFACT_BYTES_MAX);
+    if (p.kind === 'scheduling') checkLearnedScheduling(art.artifact);
     const reason = checkText('reason', p.reason) ?? 'registered';
     const now = this.clock.now();
     const draft: PolicyRow = {

@@ -13,6 +13,7 @@ import { buildServer } from '../../controlplane/api/server.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import type { RedisClient } from '../../controlplane/redis/connect.ts';
 import { PolicyRegistry } from '../../controlplane/registry/registry.ts';
+import { TASK_FEATURE_NAMES } from '../../policies/scheduling/features.ts';
 import type { TraceFiles } from '../../controlplane/registry/sim.ts';
 import { ADMIN_TOKEN, HOUR_MS, TestClock } from './api-server.ts';
 import { uniqueKeys, type TestRedis } from './redis.ts';
@@ -114,5 +115,36 @@ export async function startRegistryApi(
       await app.close();
       await registry.close();
     },
+  };
+}
+
+/**
+ * A learned task-scorer artifact (learners/scheduling's format) whose net is linear: score =
+ * -remaining job work, so it runs the task of the job with the least work left first (an
+ * SRPT-like ranking). `featureNames` may be changed to make a malformed one.
+ */
+export function linearScorerArtifact(
+  featureNames: readonly string[] = TASK_FEATURE_NAMES,
+): Record<string, unknown> {
+  const d = TASK_FEATURE_NAMES.length;
+  const skip = TASK_FEATURE_NAMES.map((n) => (n === 'job_remaining_work_log_s' ? -1 : 0));
+  return {
+    kind: 'policy.task-scorer',
+    version: 1,
+    config: { note: 'a fixture, not trained' },
+    state: {
+      featureNames: [...featureNames],
+      net: {
+        inputSize: d,
+        hiddenSizes: [],
+        activation: 'relu',
+        inputMean: new Array(d).fill(0),
+        inputStd: new Array(d).fill(1),
+        skip,
+        shapes: [[d, 1], [1]],
+        weights: [new Array(d).fill(0), [0]],
+      },
+    },
+    meta: { run: 'fixture' },
   };
 }
