@@ -6,11 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { messagingObjective, traceSource } from '../envs/messaging/index.ts';
+import { schedulerObjective } from '../envs/scheduler/index.ts';
+import { runPolicy } from '../learners/scheduling/evaluate.ts';
+import { createSchedulingPolicy } from '../policies/scheduling/index.ts';
 import { runExpCommand } from '../experiments/command.ts';
 import type { ExperimentResult } from '../experiments/results.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { EXPERIMENTS } from '../experiments/specs/index.ts';
-import { TRACE_FORMATS, TraceOptionError } from '../experiments/workloads.ts';
+import { TRACE_FORMATS, TraceOptionError, loadTrace } from '../experiments/workloads.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'knobos-exp-traces-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -142,6 +145,21 @@ describe('experiments on traces outside the repository', () => {
         const m = await objective.evaluate(config, study.train_seeds![0]!);
         expect(e.seeds[i]!.value).toBeCloseTo(m['objective_ms']!, 9);
       }
+    }
+  });
+
+  it('scores a policy object in the world the knob objective scores a policy name in', async () => {
+    // The learned scheduling entry runs a policy object; the heuristic entries run the knob
+    // objective by name: the two paths must agree, or the comparison would be unfair.
+    const t = await loadTrace('jobs', { path: files.jobsCsv, format: 'csv' }, files.jobsCsv, {
+      quick: true,
+      load: 0.85,
+    });
+    if (t.kind !== 'jobs') throw new Error('expected a jobs trace');
+    const objective = schedulerObjective({ scenario: t.jobs.scenario });
+    for (const p of ['fifo', 'srpt', 'fair']) {
+      const byObject = runPolicy(createSchedulingPolicy(p), t.jobs.scenario, 3, 'objective');
+      expect(byObject).toEqual(await objective.evaluate({ 'scheduler.policy': p }, 3));
     }
   });
 
