@@ -14,6 +14,7 @@ import type { Logger } from '../log.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
 import type { TraceWriter } from '../telemetry/traces.ts';
 import type { ShadowDecisions } from './shadow.ts';
+import type { RegistryPolicies } from './registry-policies.ts';
 import type { Clock } from './clock.ts';
 import { BlockingList } from './doorbell.ts';
 import type { AssignmentArg, DispatchReply, FreeWorker, SchedShard } from './shard.ts';
@@ -25,6 +26,8 @@ export interface DispatcherOptions {
   clock: Clock;
   telemetry: Telemetry;
   decisions: TraceWriter;
+  /** Learned policy versions from the registry (scheduler.policy_version). */
+  registry?: RegistryPolicies;
   /** Shadow mode: a policy asked beside the live one on every round, never acting. */
   shadow?: ShadowDecisions;
   log: Logger;
@@ -93,14 +96,24 @@ export class Dispatcher {
     this.bell = new BlockingList(o.shard.redis, o.shard.k.doorbell());
   }
 
-  /** The policy of the current knob value (a new object when the knob changed). */
+  /**
+   * The policy of the current knob values: version N of the registry's scheduler policy when
+   * scheduler.policy_version is N > 0 and it is loaded, else the heuristic scheduler.policy
+   * names (a new object when a knob changed).
+   */
   currentPolicy(): SchedulingPolicy {
-    const name = this.o.knobs.get<string>('scheduler.policy');
-    if (this.policy?.name !== name) {
-      const previous = this.policy?.name;
-      this.policy = createSchedulingPolicy(name);
-      if (previous) this.o.log.info({ from: previous, to: name }, 'scheduling policy changed');
-    }
+    const version = this.o.knobs.get<number>('scheduler.policy_version');
+    const learned = version > 0 ? this.o.registry?.policy(version) : undefined;
+    const next =
+      learned ??
+      (this.policy?.name === this.o.knobs.get<string>('scheduler.policy')
+        ? this.policy
+        : undefined);
+    if (next && next === this.policy) return next;
+    const previous = this.policy?.name;
+    this.policy = next ?? createSchedulingPolicy(this.o.knobs.get<string>('scheduler.policy'));
+    if (previous)
+      this.o.log.info({ from: previous, to: this.policy.name }, 'scheduling policy changed');
     return this.policy;
   }
 

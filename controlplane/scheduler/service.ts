@@ -11,6 +11,8 @@ import { Keys } from '../store/keys.ts';
 import { Telemetry } from '../telemetry/metrics.ts';
 import { TraceWriter } from '../telemetry/traces.ts';
 import { ShadowDecisions } from './shadow.ts';
+import { RegistryPolicies } from './registry-policies.ts';
+import { PolicyTable } from '../registry/table.ts';
 import { SchedulerClient } from './client.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { Dispatcher } from './dispatcher.ts';
@@ -30,6 +32,7 @@ export const SCHEDULER_KNOBS = [
   'scheduler.straggler_threshold',
   'scheduler.speculative_execution',
   'scheduler.shadow_policy',
+  'scheduler.policy_version',
 ] as const;
 
 export interface SchedulerServiceOptions {
@@ -141,6 +144,7 @@ export class SchedulerService {
       clock,
       telemetry: this.telemetry,
       decisions: this.traces.decisions,
+      registry: new RegistryPolicies(new PolicyTable(o.redis, keys, clock), log),
       shadow: new ShadowDecisions({
         knobs: o.knobs,
         trace: this.traces.shadow,
