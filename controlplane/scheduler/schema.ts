@@ -28,7 +28,7 @@ export const STORED_TASK_FIELDS = {
   attempts: optNum,
   ready_at: optNum,
   /** The current copy (the winning one, once done): token, worker, leased_at, GPU devices,
-   * the worker's incarnation. */
+   * the worker's incarnation, the attempt. */
   lease: optStr,
   /** A speculative copy, packed the same way. */
   spec_lease: optStr,
@@ -106,11 +106,16 @@ export function decodeAttrs(attrs: string): TaskAttrs {
 
 function unpackLease(packed: string | undefined, prefix: '' | 'spec_'): LeaseFields {
   if (packed === undefined) return {};
-  // token, worker, leased_at, GPU devices, worker incarnation (see scripts/includes/shard.lua)
+  // token, worker, leased_at, GPU devices, worker incarnation, attempt (scripts/includes/shard.lua)
   const [token = '', worker = '', at = '', gpus = ''] = packed.split('\t');
   return prefix === ''
     ? { lease: token, worker, leased_at: Number(at), gpus }
     : { spec_lease: token, spec_worker: worker, spec_at: Number(at), spec_gpus: gpus };
+}
+
+/** The attempt a lease was granted for (0 without one). */
+function leaseAttempt(packed: string | undefined): number {
+  return packed === undefined ? 0 : Number(packed.split('\t')[5] ?? 0) || 0;
 }
 
 /** The row as clients see it; `id` is the row's id (the key carries it, the hash does not). */
@@ -123,7 +128,8 @@ export function decodeTaskRow(id: string, stored: StoredTaskRow): TaskRow {
     ...unpackLease(lease, ''),
     ...unpackLease(spec_lease, 'spec_'),
     pending: pending ?? 0,
-    attempts: attempts ?? 0,
+    // A running or completed copy carries its attempt in its lease; past ones are on the row.
+    attempts: Math.max(attempts ?? 0, leaseAttempt(lease)),
   };
   if (row.state === 'done' && row.finished_at !== undefined && row.leased_at !== undefined)
     row.duration_ms = row.finished_at - row.leased_at;

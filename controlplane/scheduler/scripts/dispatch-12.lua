@@ -86,8 +86,9 @@ for i = 1, n do
     else
       local token = tostring(seqTop - n + i)
       local attempts = tonumber(r[3] or '0') + 1
+      -- The attempt count lives in the lease while the copy runs (a failure writes it back).
       redis.call('HSET', key, 'state', 'leased', 'lease', packLease(token, wid, NOW_S, gpus,
-        w.inc), 'attempts', attempts, '_v', tonumber(r[5]) + 1)
+        w.inc, attempts), '_v', tonumber(r[5]) + 1)
       redis.call('ZREM', K_RUNNABLE, id)
       redis.call('ZADD', K_LEASES, leaseUntil, id .. '|' .. token)
       account(w, 1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus)

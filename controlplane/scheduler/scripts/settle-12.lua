@@ -63,7 +63,7 @@ local function complete(t, spec, token, result)
     redis.call('HDEL', t.key, 'spec_lease')
     if spec then
       redis.call('HSET', t.key, 'lease', packLease(token, t.specWorker, t.specAt, t.specGpus,
-        t.specInc))
+        t.specInc, t.attempts))
     end
   end
   -- A null result is not stored (absent reads as null).

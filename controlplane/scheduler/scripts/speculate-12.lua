@@ -45,8 +45,8 @@ for i = 1, n do
       status = 'full'
     else
       token = tostring(redis.call('INCR', K_SEQ))
-      redis.call('HSET', t.key, 'spec_lease', packLease(token, wid, NOW_S, gpus, w.inc), '_v',
-        t.v + 1)
+      redis.call('HSET', t.key, 'spec_lease', packLease(token, wid, NOW_S, gpus, w.inc,
+        t.attempts), '_v', t.v + 1)
       redis.call('ZADD', K_LEASES, NOW + leaseMs, id .. '|' .. token)
       account(w, 1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus)
       tenantRunning(t.tenant, 1)

@@ -83,7 +83,7 @@ for i = 1, n do
       local st, d = stateOf[pid], depthOf[pid]
       if st == nil then
         local r = redis.call('HMGET', P_TASK .. pid, 'state', 'attrs')
-        st, d = r[1], decodeAttrs(r[2]).depth
+        st, d = r[1], attrsDepth(r[2])
       end
       if st == 'dead' or st == 'upstream_failed' then
         failedParent = pid

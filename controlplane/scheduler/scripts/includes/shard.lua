@@ -26,8 +26,9 @@
   field costs far less to write, and to append to the AOF, than fourteen):
     type, stage, tenant, job, priority, cpu_m, mem_mb, gpu, gpu_milli, gpu_models (csv),
     estimate_ms ('' = none), critical_ms, submitted_at, depth
-  and what changes in fields of its own: state, attempts, ready_at, pending, lease (the
-  current copy: token, worker, leased_at, GPU devices, the worker's incarnation,
+  and what changes in fields of its own: state, attempts (of the past copies; a running
+  copy's attempt is in its lease), ready_at, pending, lease (the
+  current copy: token, worker, leased_at, GPU devices, the worker's incarnation, the attempt,
   tab-separated), spec_lease (a speculative copy, the same way), finished_at, result, error, has_children, and _v (the row
   version every change bumps). Packed fields are split with one string.match (a find/sub loop
   costs three times as much; a field read or written costs more than splitting it).
@@ -61,7 +62,7 @@ end
 local function packedPattern(n)
   return '^' .. string.rep('([^\t]*)\t', n - 1) .. '(.*)$'
 end
-local P_LEASE = packedPattern(5)
+local P_LEASE = packedPattern(6)
 local P_ATTRS = packedPattern(ATTRS)
 
 local function malformed(s)
@@ -144,34 +145,42 @@ local function flushTenants()
   tenantDelta = {}
 end
 
--- A task's attrs as a table with numbers decoded.
+-- What the lease transitions use of a task's attrs (priority, GPU models, critical path and
+-- depth are the policy's, read by the dispatcher), decoded in one match.
+local P_ATTRS_USED = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t([^\t]*)\t' ..
+  '([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t([^\t]*)'
 local function decodeAttrs(attrs)
-  local typ, stage, tenant, job, _, cpu, mem, gpu, gpuMilli, _, est, _, submitted, depth =
-    string.match(attrs, P_ATTRS)
+  local typ, stage, tenant, job, cpu, mem, gpu, gpuMilli, est, submitted =
+    string.match(attrs, P_ATTRS_USED)
   return { type = typ, stage = stage, tenant = tenant, job = job, cpu = tonumber(cpu),
     mem = tonumber(mem), gpu = tonumber(gpu), gpuMilli = tonumber(gpuMilli),
-    estimate = tonumber(est) or 0, submittedAt = tonumber(submitted), depth = tonumber(depth) }
+    estimate = tonumber(est) or 0, submittedAt = tonumber(submitted) }
 end
 
--- A lease field: token, worker, leased_at, GPU devices (csv), and the incarnation of the
--- worker row it was claimed under. A worker declared dead and registered again gets a new
--- incarnation: copies of the old one are void (no longer counted on the row, never renewed).
-local function packLease(token, worker, at, gpus, inc)
-  return token .. '\t' .. worker .. '\t' .. at .. '\t' .. gpus .. '\t' .. inc
+local function attrsDepth(attrs)
+  return tonumber(string.match(attrs, '([^\t]*)$'))
+end
+
+-- A lease field: token, worker, leased_at, GPU devices (csv), the incarnation of the worker
+-- row it was claimed under, and the attempt. A worker declared dead and registered again gets
+-- a new incarnation: copies of the old one are void (no longer counted on the row, never
+-- renewed). The attempt rides along so a settle need not read the attempts field.
+local function packLease(token, worker, at, gpus, inc, attempt)
+  return token .. '\t' .. worker .. '\t' .. at .. '\t' .. gpus .. '\t' .. inc .. '\t' .. attempt
 end
 
 -- What a lease transition needs of a task row (nil when there is no such task).
 local function loadTask(id)
   local key = P_TASK .. id
-  local r = redis.call('HMGET', key, 'state', 'lease', 'spec_lease', 'attrs', 'attempts',
-    'has_children', '_v')
+  local r = redis.call('HMGET', key, 'state', 'lease', 'spec_lease', 'attrs', 'has_children', '_v')
   if not r[1] then return nil end
   local t = decodeAttrs(r[4])
   t.id, t.key, t.state = id, key, r[1]
-  t.lease, t.worker, t.gpus, t.leasedAt, t.inc = '', '', '', 0, ''
+  t.lease, t.worker, t.gpus, t.leasedAt, t.inc, t.attempts = '', '', '', 0, '', 0
   if r[2] then
-    local token, worker, at, gpus, inc = string.match(r[2], P_LEASE)
+    local token, worker, at, gpus, inc, attempt = string.match(r[2], P_LEASE)
     t.lease, t.worker, t.leasedAt, t.gpus, t.inc = token, worker, tonumber(at), gpus, inc
+    t.attempts = tonumber(attempt) or 0
   end
   t.specLease, t.specWorker, t.specGpus, t.specAt, t.specInc = '', '', '', 0, ''
   if r[3] then
@@ -179,8 +188,7 @@ local function loadTask(id)
     t.specLease, t.specWorker, t.specAt, t.specGpus, t.specInc = token, worker, tonumber(at),
       gpus, inc
   end
-  t.attempts = tonumber(r[5] or '0')
-  t.hasChildren, t.v = r[6] == '1', tonumber(r[7] or '0')
+  t.hasChildren, t.v = r[5] == '1', tonumber(r[6] or '0')
   return t
 end
 
@@ -277,7 +285,7 @@ local function failCopy(t, spec, err, final, retryLimit, backoffMs)
     else
       -- The speculative copy carries on as the task's only copy.
       redis.call('HSET', t.key, 'lease', packLease(t.specLease, t.specWorker, t.specAt,
-        t.specGpus, t.specInc))
+        t.specGpus, t.specInc, t.attempts))
       redis.call('HDEL', t.key, 'spec_lease')
     end
     redis.call('HINCRBY', t.key, '_v', 1)
@@ -285,7 +293,8 @@ local function failCopy(t, spec, err, final, retryLimit, backoffMs)
   end
   clearLeaseFields(t.key)
   if final or t.attempts > retryLimit then
-    redis.call('HSET', t.key, 'state', 'dead', 'error', err, 'finished_at', NOW_S)
+    redis.call('HSET', t.key, 'state', 'dead', 'error', err, 'finished_at', NOW_S, 'attempts',
+      t.attempts)
     redis.call('HINCRBY', t.key, '_v', 1)
     redis.call('ZADD', K_DEAD, NOW_S, t.id)
     redis.call('HSET', P_DEAD .. t.id, '_v', 1, 'id', t.id, 'type', t.type, 'stage', t.stage,
@@ -299,7 +308,8 @@ local function failCopy(t, spec, err, final, retryLimit, backoffMs)
   local delay = backoffMs * (2 ^ math.max(0, t.attempts - 1))
   if delay > MAX_BACKOFF_MS then delay = MAX_BACKOFF_MS end
   local readyAt = NOW + delay
-  redis.call('HSET', t.key, 'state', 'delayed', 'ready_at', readyAt, 'error', err)
+  redis.call('HSET', t.key, 'state', 'delayed', 'ready_at', readyAt, 'error', err, 'attempts',
+    t.attempts)
   redis.call('HINCRBY', t.key, '_v', 1)
   redis.call('ZADD', K_DELAYED, readyAt, t.id)
   return 'retry', delay
