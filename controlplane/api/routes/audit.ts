@@ -1,8 +1,9 @@
-// The audit trail of control-plane actions, newest first, across the audit logs (knobs,
-// tokens). A tenant-scoped token sees only entries of its tenant (detail.tenant).
+// The audit trail of control-plane actions, newest first, across the audit logs (knobs and
+// proposals, tokens, the policy registry). A tenant-scoped token sees only entries of its tenant (detail.tenant).
 import { readAudit, type AuditSource } from '../audit-read.ts';
 import { canSee } from '../context.ts';
 import { tokenAuditKey } from '../keys.ts';
+import { RegistryKeys } from '../../registry/keys.ts';
 import { errors, headers, limit, ref, streamId } from '../schemas.ts';
 import type { RouteModule } from './types.ts';
 
@@ -17,6 +18,7 @@ export const auditRoutes: RouteModule = (app, { redis, keys }) => {
   const sources: AuditSource[] = [
     { name: 'knobs', key: keys.knobAudit() },
     { name: 'tokens', key: tokenAuditKey(keys) },
+    { name: 'policies', key: new RegistryKeys(keys).audit() },
   ];
   app.get<{ Querystring: AuditQuery }>(
     '/api/audit',
