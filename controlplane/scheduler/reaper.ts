@@ -64,7 +64,11 @@ export class Reaper {
       const now = this.o.clock.now();
       if (now - this.lastPrune >= this.o.pruneIntervalMs) {
         this.lastPrune = now;
-        await this.prune();
+        // A full pass is followed by another, so retention keeps up with a busy shard.
+        for (let i = 0; i < BACK_TO_BACK_MAX && !this.stopped; i++) {
+          const p = await this.prune();
+          if (p.done + p.dead < this.o.batchMax) break;
+        }
       }
     } catch (err) {
       this.o.log.warn({ err: (err as Error).message }, 'reaper pass failed');
