@@ -42,11 +42,15 @@ function view(
   return v;
 }
 
-/** What the dispatcher holds of a runnable task between rounds. */
+/**
+ * What the dispatcher holds of a runnable task between rounds: its attrs and its view, built
+ * once and refreshed in place each round (policies are pure and keep nothing between calls, so
+ * reusing the object is safe, and a round allocates nothing for the tasks it saw before).
+ */
 export interface KnownTask {
   readyAt: number;
-  attempts: number;
   attrs: TaskAttrs;
+  view: TaskView;
 }
 
 /**
@@ -63,7 +67,12 @@ export function taskViews(
   for (const raw of reply.tasks) {
     let k: KnownTask | undefined;
     if (raw.attrs) {
-      k = { readyAt: raw.readyAt, attempts: raw.attempts ?? 0, attrs: raw.attrs };
+      const a = raw.attrs;
+      k = {
+        readyAt: raw.readyAt,
+        attrs: a,
+        view: view(raw.id, a, raw.readyAt, raw.attempts ?? 0, 0, undefined),
+      };
       known.set(raw.id, k);
     } else {
       k = known.get(raw.id);
@@ -72,17 +81,13 @@ export function taskViews(
         continue;
       }
     }
-    views.push(
-      view(
-        raw.id,
-        k.attrs,
-        raw.readyAt,
-        k.attempts,
-        // A task that is its own job has no job row: its job's remaining work is its own.
-        reply.jobRemainingWorkMs.get(k.attrs.job) ?? k.attrs.estimate_ms ?? 0,
-        reply.tenants.get(k.attrs.tenant),
-      ),
-    );
+    const v = k.view;
+    // A task that is its own job has no job row: its job's remaining work is its own.
+    v.jobRemainingWorkMs = reply.jobRemainingWorkMs.get(k.attrs.job) ?? k.attrs.estimate_ms ?? 0;
+    const tenant = reply.tenants.get(k.attrs.tenant);
+    v.tenantRunning = tenant?.running ?? 0;
+    v.tenantServedMs = tenant?.servedMs ?? 0;
+    views.push(v);
   }
   return { views, unresolved };
 }
