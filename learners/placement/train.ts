@@ -97,6 +97,13 @@ function evaluate(
 
 function table(title: string, rows: readonly Row[]): string {
   const f = (s: Summary, d = 4) => `${s.mean.toFixed(d)} ± ${s.std.toFixed(d)}`;
+  const mine = rows.find((r) => r.name === 'learned')?.metrics.objective.values ?? [];
+  const wins = rows
+    .filter((r) => r.name !== 'learned')
+    .map((r) => {
+      const below = mine.filter((v, i) => v < (r.metrics.objective.values[i] as number)).length;
+      return `${r.name} ${below}/${mine.length}`;
+    });
   return [
     `### ${title}`,
     '',
@@ -109,6 +116,8 @@ function table(title: string, rows: readonly Row[]): string {
           `| ${r.name} | ${f(r.metrics.objective)} | ${f(r.metrics.mean_imbalance)} | ` +
           `${f(r.metrics.migration_cost, 2)} | ${f(r.metrics.moves, 1)} |`,
       ),
+    '',
+    `Seeds where the learned policy's objective is below (paired): ${wins.join(', ')}.`,
   ].join('\n');
 }
 
