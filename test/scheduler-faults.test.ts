@@ -32,7 +32,7 @@ async function scheduler(redis: TestRedis, knobs: Record<string, number> = {}) {
 describe.each<Backend>(['single', 'cluster'])('scheduler faults on %s redis', (backend) => {
   it('completes a task exactly once after its worker process is killed mid-task', async () => {
     const redis = await setup(backend);
-    const h: SchedulerHarness = await scheduler(redis, { 'scheduler.lease_ms': 1_000 });
+    const h: SchedulerHarness = await scheduler(redis, { 'scheduler.lease_ms': 500 });
     const doomed: ForkedWorker = forkWorker({
       target: redis.target,
       prefix: h.keys.prefix,
