@@ -169,7 +169,7 @@ describe('experiment runner', () => {
     expect(r['metric']).toBe('objective');
     expect(r['direction']).toBe('min');
     const results = r['results'] as Record<string, unknown>[];
-    expect(results.map((e) => e['name'])).toEqual(['hash', 'greedy', 'greedy-payback4']);
+    expect(results.map((e) => e['name'])).toEqual(['hash', 'greedy', 'greedy-payback4', 'learned']);
     for (const e of results) {
       expect(Object.keys(e).sort()).toEqual(['kind', 'mean', 'name', 'seeds', 'std']);
       expect(['baseline', 'learner', 'oracle']).toContain(e['kind']);

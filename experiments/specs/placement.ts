@@ -1,8 +1,8 @@
 // The placement experiment: shard placement of tenants whose load drifts (default: the generated
 // Zipf-drift workload, 24 tenants on 3 shards, 200 steps of 10 s, one workload per seed), scored
 // by mean imbalance plus the migration cost per step (envs/placement/evaluate.ts). Entries: the
-// static hash placement and greedy rebalancing (payback over 1 and over 4 intervals). A learned
-// placement policy joins as a `learner` entry. A jobs trace can be given instead: its jobs'
+// static hash placement, greedy rebalancing (payback over 1 and over 4 intervals) and the
+// learned move scorer (learners/placement). A jobs trace can be given instead: its jobs'
 // work, binned per tenant into 200 steps, is the tenants' load (a tenant's state size is not in
 // such traces: 1 GiB each).
 import {
@@ -13,6 +13,7 @@ import {
   type GroupEvent,
   type PlacementWorkload,
 } from '../../envs/placement/index.ts';
+import { trainedPlacementPolicy } from '../../learners/placement/policy.ts';
 import { greedyPolicy, hashPolicy, type PlacementPolicy } from '../../policies/placement/index.ts';
 import type { EntrySpec, ExperimentSpec, JobsScenario, RunContext } from '../spec.ts';
 
@@ -60,7 +61,7 @@ function loadWorkload(jobs: JobsScenario | undefined, ctx: RunContext): Placemen
 
 export const placementExperiment: ExperimentSpec<PlacementWorkload> = {
   name: 'placement',
-  title: 'Placement: hash against greedy rebalancing',
+  title: 'Placement: hash, greedy rebalancing and a learned move scorer',
   workload: {
     kind: 'generated',
     accepts: 'jobs',
@@ -84,8 +85,15 @@ export const placementExperiment: ExperimentSpec<PlacementWorkload> = {
         policyEntry('hash', 'baseline', hashPolicy),
         policyEntry('greedy', 'baseline', () => greedyPolicy()),
         policyEntry('greedy-payback4', 'baseline', () => greedyPolicy({ paybackIntervals: 4 })),
+        // The committed move scorer (learners/placement/train.ts --seed 1): cloned from greedy,
+        // then PPO, on Zipf-drift workload seeds from 100,000 on (these seeds are held out).
+        policyEntry('learned', 'learner', () => trainedPlacementPolicy()),
       ],
-      comparisons: [{ type: 'improves-on', entry: 'greedy', reference: 'hash', by: 0 }],
+      comparisons: [
+        { type: 'improves-on', entry: 'greedy', reference: 'hash', by: 0 },
+        { type: 'improves-on', entry: 'learned', reference: 'hash', by: 0 },
+        { type: 'beats-best-of', entry: 'learned', others: ['greedy', 'greedy-payback4'] },
+      ],
     },
   ],
 };
