@@ -34,6 +34,8 @@ async function errorClasses(): Promise<{ file: string; code: string; status: num
       } catch {
         continue; // abstract or needs specific arguments: its subclasses are checked
       }
+      // An abstract base (FieldError) has no code of its own: its subclasses are checked.
+      if (e.code === undefined) continue;
       out.push({ file, code: e.code, status: e.status });
     }
   }

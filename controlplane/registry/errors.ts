@@ -2,34 +2,18 @@
 // listed in controlplane/api/error-codes.ts and documented in docs/api-errors.md. A missing
 // row is the store's NotFoundError and a move the row's status does not allow is the store's
 // StateError, so a client sees the same codes as for knobs and proposals.
-import { KnobosError } from '../store/errors.ts';
+import { FieldError, KnobosError } from '../store/errors.ts';
 
 /** A registration (name, kind, decision point, lineage) breaks a rule; names field and rule. */
-export class RegistryInputError extends KnobosError {
+export class RegistryInputError extends FieldError {
   readonly code = 'KNOBOS_REGISTRY_INVALID';
   readonly status = 400;
-  constructor(
-    message: string,
-    readonly field: string,
-    readonly rule: string,
-    details: Record<string, unknown> = {},
-  ) {
-    super(message, { field, rule, ...details });
-  }
 }
 
 /** A malformed artifact: names the field inside it (`artifact.heuristic`) and the rule. */
-export class ArtifactInvalidError extends KnobosError {
+export class ArtifactInvalidError extends FieldError {
   readonly code = 'KNOBOS_REGISTRY_INVALID_ARTIFACT';
   readonly status = 400;
-  constructor(
-    message: string,
-    readonly field: string,
-    readonly rule: string,
-    details: Record<string, unknown> = {},
-  ) {
-    super(message, { field, rule, ...details });
-  }
 }
 
 /**

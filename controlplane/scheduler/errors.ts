@@ -2,20 +2,12 @@
 // typed with a stable code and an HTTP status; scripts return coded failures and ONE function
 // (schedulerErrorFromReply) maps them. Per-task outcomes that are not failures of the call (a
 // stale completion, a task someone else claimed first) are results, not errors.
-import { errorFromCode, KnobosError } from '../store/errors.ts';
+import { errorFromCode, FieldError, KnobosError } from '../store/errors.ts';
 
 /** A task or worker description breaks a rule; names the field and the rule. */
-export class SchedulerInputError extends KnobosError {
+export class SchedulerInputError extends FieldError {
   readonly code = 'KNOBOS_SCHEDULER_INVALID';
   readonly status = 400;
-  constructor(
-    message: string,
-    readonly field: string,
-    readonly rule: string,
-    details: Record<string, unknown> = {},
-  ) {
-    super(message, { field, rule, ...details });
-  }
 }
 
 /** A submitted task depends on a task the shard does not know. */

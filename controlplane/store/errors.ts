@@ -24,10 +24,11 @@ export class StaleVersionError extends KnobosError {
   readonly status = 409;
 }
 
-/** A value or change breaks a rule of the knob's declaration (type, domain, step, cooldown). */
-export class ValidationError extends KnobosError {
-  readonly code = 'KNOBOS_INVALID';
-  readonly status = 400;
+/**
+ * Bad input: names the field and the rule it broke. Each area's input errors extend it with
+ * their own stable code, so every one carries `field` and `rule` the same way.
+ */
+export abstract class FieldError extends KnobosError {
   constructor(
     message: string,
     readonly field: string,
@@ -36,6 +37,12 @@ export class ValidationError extends KnobosError {
   ) {
     super(message, { field, rule, ...details });
   }
+}
+
+/** A value or change breaks a rule of the knob's declaration (type, domain, step, cooldown). */
+export class ValidationError extends FieldError {
+  readonly code = 'KNOBOS_INVALID';
+  readonly status = 400;
 }
 
 export class PinnedError extends KnobosError {
