@@ -36,6 +36,7 @@ export class KnobClient extends EventEmitter<{
   private readonly cache = new Map<string, Cached>();
   private readonly names: readonly string[];
   private epochSeen = -1;
+  private loaded = false;
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private resyncing: Promise<void> | undefined;
@@ -64,7 +65,18 @@ export class KnobClient extends EventEmitter<{
     // (it re-subscribes silently), so there the periodic epoch check is what recovers.
     sub.on('ready', () => void client.resync());
     sub.on('+node', () => void client.resync());
-    await client.resync();
+    // The first load must succeed: a client without values would fail every read.
+    let lastError: Error | undefined;
+    for (let attempt = 0; attempt < 100 && !client.loaded; attempt++) {
+      lastError = await client.doResync(true);
+      if (!client.loaded) await new Promise((r) => setTimeout(r, 100));
+    }
+    if (!client.loaded) {
+      await client.close();
+      throw new Error(
+        `knob client: could not load the knobs: ${lastError?.message ?? 'unknown error'}`,
+      );
+    }
     const every = opts.resyncIntervalMs ?? 5_000;
     if (every > 0) {
       client.timer = setInterval(() => void client.resync(), every);
@@ -111,8 +123,9 @@ export class KnobClient extends EventEmitter<{
     if (msg.name === undefined || msg.value === undefined || msg.version === undefined) return;
     if (!this.names.includes(msg.name)) return;
     this.apply(msg.name, JSON.parse(msg.value) as KnobValue, msg.version);
-    // Epochs arrive in order on one connection; a gap means a missed message.
-    if (msg.epoch !== undefined) {
+    // Epochs arrive in order on one connection; a gap means a missed message. Before the
+    // first load completes, the load itself sets the epoch.
+    if (msg.epoch !== undefined && this.loaded) {
       if (this.epochSeen >= 0 && msg.epoch > this.epochSeen + 1) void this.resync();
       else this.epochSeen = Math.max(this.epochSeen, msg.epoch);
     }
@@ -122,16 +135,19 @@ export class KnobClient extends EventEmitter<{
   resync(): Promise<void> {
     if (this.closed) return Promise.resolve();
     // One resync at a time; callers during one share it.
-    this.resyncing ??= this.doResync().finally(() => {
-      this.resyncing = undefined;
-    });
+    this.resyncing ??= this.doResync()
+      .then(() => {})
+      .finally(() => {
+        this.resyncing = undefined;
+      });
     return this.resyncing;
   }
 
-  private async doResync(): Promise<void> {
+  /** Reloads when the epoch moved (always when forced); returns the error it met, if any. */
+  private async doResync(force = false): Promise<Error | undefined> {
     try {
       const epoch = await this.table.epoch();
-      if (epoch === this.epochSeen) return;
+      if (!force && this.loaded && epoch === this.epochSeen) return undefined;
       const pipe = this.table.redis.pipeline();
       for (const n of this.names) pipe.hmget(this.table.keys.knobRow(n), 'value', 'version');
       const res = (await pipe.exec()) ?? [];
@@ -148,10 +164,13 @@ export class KnobClient extends EventEmitter<{
       });
       // The epoch was read before the rows: anything after it arrives by message or next check.
       this.epochSeen = Math.max(this.epochSeen, epoch);
+      this.loaded = true;
       this.emit('resync', { epoch, changed });
+      return undefined;
     } catch (err) {
       // Disconnected: the next 'ready' or timer tick tries again.
       this.reportError(err as Error);
+      return err as Error;
     }
   }
 
