@@ -155,8 +155,7 @@ function beatsBestOf(
   const best = others.reduce((x, y) => (better(d, y.mean, x.mean) ? y : x));
   const improvement = improvementOver(d, e.mean, best.mean);
   const holds = c.by === undefined ? better(d, e.mean, best.mean) : improvement >= c.by;
-  const target =
-    c.by === undefined ? 'beat it' : c.by === 0 ? 'be no worse' : `beat it by ${pct(c.by)}`;
+  const target = c.by === undefined ? 'better' : c.by === 0 ? 'no worse' : `better by ${pct(c.by)}`;
   return {
     type: 'beats-best-of',
     entry: c.entry,
@@ -169,7 +168,7 @@ function beatsBestOf(
     holds,
     text:
       `${c.entry} ${num(e.mean)} vs the best of ${c.others.join(', ')} (${best.name} ` +
-      `${num(best.mean)}): ${signed(improvement)} (${holds ? 'does' : 'does NOT'} ${target})`,
+      `${num(best.mean)}): ${signed(improvement)} (target ${target}: ${holds ? 'met' : 'NOT met'})`,
   };
 }
 
