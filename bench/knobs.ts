@@ -2,6 +2,7 @@
 // promotions per second, against the peer: a bare HSET + PUBLISH with no validation,
 // versions, history or audit. Writes bench/results/knobs.json.
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { Redis } from 'ioredis';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
@@ -128,6 +129,8 @@ try {
     raw_p99_ms: round(percentile(lat.raw, 99)),
     raw_writes_per_s: Math.round(rawCounts.reduce((a, b) => a + b, 0) / (THROUGHPUT_MS / 1000)),
     redis: 'managed redis-server, appendfsync everysec, loopback',
+    // Latency tails on a 2-core machine depend on what else runs: recorded with the figures.
+    load_average_1m: Math.round(loadavg()[0]! * 100) / 100,
   };
   const path = writeResultFile(
     join(import.meta.dirname, 'results', 'knobs.json'),
