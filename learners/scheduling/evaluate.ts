@@ -58,6 +58,8 @@ export interface PolicyScores extends Summary {
   name: string;
   /** mean_jct_s per seed, in the order of the seeds. */
   values: number[];
+  /** Mean over the seeds of the jobs given up after their retry limit (0 in the clean world). */
+  jobsFailed: number;
 }
 
 /** Policies by name: a heuristic's name, or a factory for any other (a learned one). */
@@ -76,11 +78,14 @@ export function comparePolicies(
   onRun?: (name: string, seed: number, jctS: number) => void,
 ): PolicyScores[] {
   return Object.entries(makers).map(([name, maker]) => {
+    let failed = 0;
     const values = seeds.map((seed) => {
-      const jct = runPolicy(makePolicy(maker), scenario, seed, world)['mean_jct_s'] as number;
+      const m = runPolicy(makePolicy(maker), scenario, seed, world);
+      const jct = m['mean_jct_s'] as number;
+      failed += (m['jobs_failed'] as number) / seeds.length;
       onRun?.(name, seed, jct);
       return jct;
     });
-    return { name, values, ...summarise(values) };
+    return { name, values, ...summarise(values), jobsFailed: failed };
   });
 }

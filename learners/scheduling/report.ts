@@ -2,7 +2,7 @@
 // TPC-H workloads, as a result object (JSON) and a markdown table. Shared by train.ts and by
 // evaluate-trained.ts (the committed artifact, no training).
 import { SCHEDULING_POLICY_NAMES, type SchedulingPolicy } from '../../policies/scheduling/index.ts';
-import { comparePolicies, type PolicyScores, type World } from './evaluate.ts';
+import { comparePolicies, summarise, type PolicyScores, type World } from './evaluate.ts';
 import type { Scenario, TpchScenarioOptions } from './scenario.ts';
 
 export interface WorldResult {
@@ -17,6 +17,8 @@ export interface WorldResult {
   learnedVsBestHeuristic: number;
   /** Seeds on which the learned policy's JCT is below the best heuristic's. */
   seedsBeatingBestHeuristic: number;
+  /** Paired per-seed difference learned - best heuristic, s: mean and its standard error. */
+  pairedDiffS: { mean: number; stdErr: number };
 }
 
 export function evaluateWorld(
@@ -35,6 +37,7 @@ export function evaluateWorld(
   const heuristics = policies.filter((p) => p.name !== 'learned');
   const best = heuristics.reduce((a, b) => (b.mean < a.mean ? b : a));
   const l = get('learned');
+  const diffs = summarise(l.values.map((v, i) => v - (best.values[i] as number)));
   return {
     world,
     seeds: [...seeds],
@@ -44,6 +47,7 @@ export function evaluateWorld(
     learnedVsFifo: (get('fifo').mean - l.mean) / get('fifo').mean,
     learnedVsBestHeuristic: (best.mean - l.mean) / best.mean,
     seedsBeatingBestHeuristic: l.values.filter((v, i) => v < (best.values[i] as number)).length,
+    pairedDiffS: { mean: diffs.mean, stdErr: diffs.std / Math.sqrt(Math.max(1, seeds.length)) },
   };
 }
 
@@ -54,18 +58,20 @@ export function worldMarkdown(r: WorldResult): string {
     `### ${r.world} world: TPC-H, ${r.scenario.jobs} jobs, ${r.scenario.workers} workers, ` +
       `load ${r.scenario.load}, seeds ${r.seeds.join(', ')}`,
     '',
-    '| policy | mean JCT (s) | std | min | max |',
-    '|---|---:|---:|---:|---:|',
+    '| policy | mean JCT (s) | std | min | max | jobs given up (mean) |',
+    '|---|---:|---:|---:|---:|---:|',
     ...[...r.policies]
       .sort((a, b) => a.mean - b.mean)
       .map(
         (p) =>
-          `| ${p.name} | ${p.mean.toFixed(2)} | ${p.std.toFixed(2)} | ${p.min.toFixed(2)} | ${p.max.toFixed(2)} |`,
+          `| ${p.name} | ${p.mean.toFixed(2)} | ${p.std.toFixed(2)} | ${p.min.toFixed(2)} | ` +
+          `${p.max.toFixed(2)} | ${p.jobsFailed.toFixed(1)} |`,
       ),
     '',
     `Learned vs FIFO: ${pct(r.learnedVsFifo)} lower mean JCT; vs the best heuristic ` +
       `(${r.bestHeuristic}): ${pct(r.learnedVsBestHeuristic)}; below it on ` +
-      `${r.seedsBeatingBestHeuristic} of ${r.seeds.length} seeds.`,
+      `${r.seedsBeatingBestHeuristic} of ${r.seeds.length} seeds; paired difference ` +
+      `${r.pairedDiffS.mean.toFixed(2)} ± ${r.pairedDiffS.stdErr.toFixed(2)} s (mean ± s.e.).`,
   ];
   return lines.join('\n');
 }
