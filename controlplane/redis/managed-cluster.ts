@@ -13,6 +13,8 @@ export interface ClusterOptions {
   appendfsync?: AppendFsync;
   /** Bound on the wait for the cluster to become ready. */
   readyTimeoutMs?: number;
+  /** cluster-node-timeout of every node (default 5 s). */
+  nodeTimeoutMs?: number;
 }
 
 const SLOTS = 16_384;
@@ -61,11 +63,12 @@ export class ManagedCluster {
             dir: join(dir, `node-${i}`),
             cluster: true,
             ...(opts.appendfsync ? { appendfsync: opts.appendfsync } : {}),
+            ...(opts.nodeTimeoutMs ? { clusterNodeTimeoutMs: opts.nodeTimeoutMs } : {}),
           }),
         );
       }
       const cluster = new ManagedCluster(nodes, primaries, dir);
-      await cluster.form(replicas, opts.readyTimeoutMs ?? 20_000);
+      await cluster.form(replicas, opts.readyTimeoutMs ?? 60_000);
       return cluster;
     } catch (err) {
       await Promise.all(nodes.map((n) => n.stop()));
@@ -115,7 +118,7 @@ export class ManagedCluster {
   }
 
   /** Waits until every running node reports the cluster ok with all slots served. */
-  async waitReady(deadline = Date.now() + 20_000): Promise<void> {
+  async waitReady(deadline = Date.now() + 60_000): Promise<void> {
     while (true) {
       const infos = await Promise.all(
         this.nodes

@@ -18,6 +18,11 @@ export interface RedisServerOptions {
   /** Append-only file: off by default; with `appendfsync` set it turns on. */
   appendfsync?: AppendFsync;
   cluster?: boolean;
+  /**
+   * How long a cluster node may be silent before the others mark it failing. Short timeouts
+   * fail over fast but flap on a machine whose CPU is saturated (heartbeats come late).
+   */
+  clusterNodeTimeoutMs?: number;
   /** Extra config lines, e.g. ['maxmemory 100mb']. */
   extraConfig?: string[];
   /** Bound on the wait for the server to answer PING. */
@@ -80,7 +85,7 @@ export class ManagedRedis {
         ? [
             'cluster-enabled yes',
             `cluster-config-file nodes-${port}.conf`,
-            'cluster-node-timeout 2000',
+            `cluster-node-timeout ${opts.clusterNodeTimeoutMs ?? 5_000}`,
           ]
         : []),
       ...(opts.extraConfig ?? []),
