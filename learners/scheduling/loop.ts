@@ -80,104 +80,152 @@ export async function trainScorer(
 ): Promise<ScorerTrainResult> {
   const t0 = Date.now();
   await loadTfBackend();
-  const rng = createRng(c.seed);
-  const model = new ScorerModel(
-    { inputSize: task.rowSize, hiddenSizes: c.hiddenSizes, activation: c.activation },
-    rng.int(2 ** 31),
-  );
-  const actRng = rng.fork();
-  const keepRng = rng.fork();
-  const shuffleRng = rng.fork();
-  let used = 0;
-  const nextSeed = () => c.trainSeedBase + used++;
-  const steps = { minibatchSize: c.minibatchSize, maxGradNorm: c.maxGradNorm, rng: shuffleRng };
-  const out: ScorerTrainResult = {
-    net: model.toNet(),
-    best: { after: 'none', cost: Infinity },
-    validation: [],
-    teacherValidation: task.teacherValidation(),
-    bc: [],
-    ppo: [],
-    episodes: 0,
-    seconds: { bc: 0, ppo: 0, total: 0 },
-  };
-  if (out.teacherValidation !== null) {
-    log(`teacher on validation: ${task.costName} ${out.teacherValidation.toFixed(4)}`);
+  const run = new Training(task, c, log);
+  try {
+    run.clone();
+    run.out.seconds.bc = (Date.now() - t0) / 1000;
+    const t1 = Date.now();
+    run.improve(horizon);
+    run.out.seconds.ppo = (Date.now() - t1) / 1000;
+  } finally {
+    run.model.dispose();
   }
-  const episode = (seed: number, actor: ActorSpec, label: boolean) => {
-    out.episodes++;
-    return task.episode(seed, actor, { keep: c.decisionsPerEpisode, label, rng: keepRng });
-  };
-  const consider = (after: string) => {
-    const net = model.toNet();
-    const cost = task.validate(net);
-    out.validation.push({ after, cost });
-    const better = cost < out.best.cost;
-    if (better) [out.best, out.net] = [{ after, cost }, net];
-    log(`validate after ${after}: ${task.costName} ${cost.toFixed(4)}${better ? ' (best)' : ''}`);
-  };
+  run.out.seconds.total = (Date.now() - t0) / 1000;
+  return run.out;
+}
 
-  // 1. Behaviour cloning (DAgger).
-  const data: Decision[] = [];
-  const bcOpt = tf.train.adam(c.bcLearningRate);
-  for (let r = 0; r < c.bcRounds; r++) {
-    const actor: ActorSpec =
-      r === 0 ? { kind: 'teacher' } : { kind: 'net', net: model.toNet(), rng: null };
-    for (let e = 0; e < c.bcEpisodesPerRound; e++)
-      data.push(...episode(nextSeed(), actor, true).kept);
-    if (r === 0) startFrom(model, data, task);
-    const stats = behaviourCloning(model, bcOpt, packDecisions(data, task.rowSize), {
-      ...steps,
-      epochs: c.bcEpochs,
-    });
-    out.bc.push({ round: r, decisions: data.length, ...stats });
-    log(
-      `bc round ${r + 1}/${c.bcRounds}: ${data.length} decisions, loss ${stats.loss.toFixed(4)}, ` +
-        `agreement with the teacher ${(100 * stats.agreement).toFixed(1)}%`,
-    );
-  }
-  bcOpt.dispose();
-  if (c.bcRounds === 0)
-    startFrom(model, episode(nextSeed(), { kind: 'teacher' }, false).kept, task);
-  out.seconds.bc = (Date.now() - t0) / 1000;
-  consider(c.bcRounds > 0 ? 'bc' : 'init');
+/** One training run's state: the model, its random streams, the results so far. */
+class Training {
+  readonly model: ScorerModel;
+  readonly out: ScorerTrainResult;
+  private readonly actRng: Rng;
+  private readonly keepRng: Rng;
+  private readonly shuffleRng: Rng;
+  private seedsUsed = 0;
 
-  // 2. PPO with the input-driven baseline.
-  const t1 = Date.now();
-  const opt = tf.train.adam(c.ppoLearningRate);
-  for (let it = 1; it <= c.ppoIterations; it++) {
-    const seed = nextSeed();
-    const actor: ActorSpec = { kind: 'net', net: model.toNet(), rng: actRng };
-    const runs = Array.from({ length: c.rolloutsPerIteration }, () => episode(seed, actor, false));
-    const adv = inputDrivenAdvantages(
-      runs.map((x) => x.trace),
-      runs.map((x) => x.kept.map((d) => d.step)),
-      horizon,
+  constructor(
+    private readonly task: ScorerTask,
+    private readonly c: ScorerLoopConfig,
+    private readonly log: (line: string) => void,
+  ) {
+    // One root stream, used in a fixed order: network init, then forks for acting, reservoir
+    // sampling and minibatch shuffling. The same seed replays the same run.
+    const rng = createRng(c.seed);
+    this.model = new ScorerModel(
+      { inputSize: task.rowSize, hiddenSizes: c.hiddenSizes, activation: c.activation },
+      rng.int(2 ** 31),
     );
-    const all = runs.flatMap((x) => x.kept);
-    const advantages = new Float32Array(all.length);
-    adv.reduce((at, a) => (advantages.set(a, at), at + a.length), 0);
-    const stats = ppoUpdate(model, opt, packDecisions(all, task.rowSize), advantages, {
-      ...steps,
-      epochs: c.ppoEpochs,
-      clipCoef: c.clipCoef,
-      entCoef: c.entCoef,
-      targetKl: c.targetKl,
-    });
-    const rolloutCost = runs.reduce((a, x) => a + x.cost, 0) / runs.length;
-    out.ppo.push({ iteration: it, rolloutCost, ...stats });
-    log(
-      `ppo ${it}/${c.ppoIterations}: rollout ${task.costName} ${rolloutCost.toFixed(4)}, ` +
-        `kl ${stats.approxKl.toFixed(4)}, entropy ${stats.entropy.toFixed(3)}, ` +
-        `clip ${stats.clipFraction.toFixed(3)}, epochs ${stats.epochs}`,
-    );
-    if (it % c.validateEvery === 0 || it === c.ppoIterations) consider(`ppo ${it}`);
+    this.actRng = rng.fork();
+    this.keepRng = rng.fork();
+    this.shuffleRng = rng.fork();
+    this.out = {
+      net: this.model.toNet(),
+      best: { after: 'none', cost: Infinity },
+      validation: [],
+      teacherValidation: task.teacherValidation(),
+      bc: [],
+      ppo: [],
+      episodes: 0,
+      seconds: { bc: 0, ppo: 0, total: 0 },
+    };
+    if (this.out.teacherValidation !== null) {
+      log(`teacher on validation: ${task.costName} ${this.out.teacherValidation.toFixed(4)}`);
+    }
   }
-  opt.dispose();
-  model.dispose();
-  out.seconds.ppo = (Date.now() - t1) / 1000;
-  out.seconds.total = (Date.now() - t0) / 1000;
-  return out;
+
+  /** 1. Behaviour cloning (DAgger), then the first validation. */
+  clone(): void {
+    const { c, task } = this;
+    const data: Decision[] = [];
+    const opt = tf.train.adam(c.bcLearningRate);
+    for (let r = 0; r < c.bcRounds; r++) {
+      const actor: ActorSpec =
+        r === 0 ? { kind: 'teacher' } : { kind: 'net', net: this.model.toNet(), rng: null };
+      for (let e = 0; e < c.bcEpisodesPerRound; e++) {
+        data.push(...this.episode(this.nextSeed(), actor, true).kept);
+      }
+      if (r === 0) startFrom(this.model, data, task);
+      const stats = behaviourCloning(this.model, opt, packDecisions(data, task.rowSize), {
+        ...this.steps(),
+        epochs: c.bcEpochs,
+      });
+      this.out.bc.push({ round: r, decisions: data.length, ...stats });
+      this.log(
+        `bc round ${r + 1}/${c.bcRounds}: ${data.length} decisions, ` +
+          `loss ${stats.loss.toFixed(4)}, agreement with the teacher ` +
+          `${(100 * stats.agreement).toFixed(1)}%`,
+      );
+    }
+    opt.dispose();
+    if (c.bcRounds === 0) {
+      startFrom(this.model, this.episode(this.nextSeed(), { kind: 'teacher' }, false).kept, task);
+    }
+    this.consider(c.bcRounds > 0 ? 'bc' : 'init');
+  }
+
+  /** 2. PPO with the input-driven baseline, validating every few iterations. */
+  improve(horizon: number | null): void {
+    const { c, task } = this;
+    const opt = tf.train.adam(c.ppoLearningRate);
+    for (let it = 1; it <= c.ppoIterations; it++) {
+      const seed = this.nextSeed();
+      const actor: ActorSpec = { kind: 'net', net: this.model.toNet(), rng: this.actRng };
+      const runs = Array.from({ length: c.rolloutsPerIteration }, () =>
+        this.episode(seed, actor, false),
+      );
+      const adv = inputDrivenAdvantages(
+        runs.map((x) => x.trace),
+        runs.map((x) => x.kept.map((d) => d.step)),
+        horizon,
+      );
+      const all = runs.flatMap((x) => x.kept);
+      const advantages = new Float32Array(all.length);
+      adv.reduce((at, a) => (advantages.set(a, at), at + a.length), 0);
+      const stats = ppoUpdate(this.model, opt, packDecisions(all, task.rowSize), advantages, {
+        ...this.steps(),
+        epochs: c.ppoEpochs,
+        clipCoef: c.clipCoef,
+        entCoef: c.entCoef,
+        targetKl: c.targetKl,
+      });
+      const rolloutCost = runs.reduce((a, x) => a + x.cost, 0) / runs.length;
+      this.out.ppo.push({ iteration: it, rolloutCost, ...stats });
+      this.log(
+        `ppo ${it}/${c.ppoIterations}: rollout ${task.costName} ${rolloutCost.toFixed(4)}, ` +
+          `kl ${stats.approxKl.toFixed(4)}, entropy ${stats.entropy.toFixed(3)}, ` +
+          `clip ${stats.clipFraction.toFixed(3)}, epochs ${stats.epochs}`,
+      );
+      if (it % c.validateEvery === 0 || it === c.ppoIterations) this.consider(`ppo ${it}`);
+    }
+    opt.dispose();
+  }
+
+  private nextSeed(): number {
+    return this.c.trainSeedBase + this.seedsUsed++;
+  }
+
+  private steps() {
+    const c = this.c;
+    return { minibatchSize: c.minibatchSize, maxGradNorm: c.maxGradNorm, rng: this.shuffleRng };
+  }
+
+  private episode(seed: number, actor: ActorSpec, label: boolean): EpisodeResult {
+    this.out.episodes++;
+    const opts = { keep: this.c.decisionsPerEpisode, label, rng: this.keepRng };
+    return this.task.episode(seed, actor, opts);
+  }
+
+  /** Validates the current net and keeps it if it is the best so far. */
+  private consider(after: string): void {
+    const net = this.model.toNet();
+    const cost = this.task.validate(net);
+    this.out.validation.push({ after, cost });
+    const better = cost < this.out.best.cost;
+    if (better) [this.out.best, this.out.net] = [{ after, cost }, net];
+    this.log(
+      `validate after ${after}: ${this.task.costName} ${cost.toFixed(4)}${better ? ' (best)' : ''}`,
+    );
+  }
 }
 
 /** Input standardisation from the first decisions seen; the linear path from the prior. */
