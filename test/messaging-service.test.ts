@@ -376,9 +376,12 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     const p = producer(f);
     const flushes: number[] = [];
     p.on('flush', (e) => flushes.push(e.size));
-    // No linger: the first message leaves at once, the others gather behind it.
+    // No linger: the first message leaves at once and the others follow without waiting for a
+    // batch to fill: never one batch of three. (Whether the last two share a batch depends on
+    // how fast the first round trip returns, so that is not asserted.)
     await Promise.all([1, 2, 3].map((i) => p.publish('linger', `a${i}`)));
-    expect(flushes).toEqual([1, 2]);
+    expect(flushes[0]).toBe(1);
+    expect(flushes.reduce((a, b) => a + b, 0)).toBe(3);
     await f.setKnob('messaging.linger_ms', 250);
     await eventually(() => f.knobs.get('messaging.linger_ms') === 250, 'knob client sees 250');
     flushes.length = 0;
