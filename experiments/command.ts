@@ -146,7 +146,14 @@ async function runOne(name: string, a: ExpArgs, reporter: Reporter) {
   const traceName = a.run.trace ? basename(a.run.trace.path).replace(/\.[^.]*$/, '') : undefined;
   const dir = a.out ?? defaultOutDir(name, a.run.quick ?? false, traceName);
   await writeOutputs(r, dir, commandLine(name, a));
-  if (resolve(dir, '..') === RESULTS_DIR) writeResultsIndex(RESULTS_DIR);
+  if (resolve(dir, '..') === RESULTS_DIR) {
+    // The index is a convenience: a failure to rebuild it must not fail the run it follows.
+    try {
+      writeResultsIndex(RESULTS_DIR);
+    } catch (err) {
+      reporter.log.warn({ err: (err as Error).message }, 'results index not rebuilt');
+    }
+  }
   return { r, dir };
 }
 

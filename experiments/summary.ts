@@ -19,6 +19,10 @@ function studyLines(dir: string, s: StudyResult): string[] {
   ];
 }
 
+function isExperimentResult(r: Partial<ExperimentResult>): r is ExperimentResult {
+  return Array.isArray(r.studies) && typeof r.workload === 'object' && Array.isArray(r.seeds);
+}
+
 /** Rewrites `<resultsDir>/README.md` from the result.json files below it; returns its path. */
 export function writeResultsIndex(resultsDir: string): string {
   const dirs = readdirSync(resultsDir, { withFileTypes: true })
@@ -33,9 +37,10 @@ export function writeResultsIndex(resultsDir: string): string {
     '',
   ];
   for (const dir of dirs) {
-    const r = readResultFile<ExperimentResult & { date?: string }>(
-      join(resultsDir, dir, 'result.json'),
-    );
+    const r = readResultFile<Partial<ExperimentResult>>(join(resultsDir, dir, 'result.json'));
+    // Other writers keep their own reports here too (a learner's training report): only
+    // results of this runner have studies and a workload.
+    if (!isExperimentResult(r)) continue;
     const trace = r.workload.trace ? ` on \`${r.workload.trace.path}\`` : '';
     const tuned = r.studies.some((s) => s.type === 'tuning');
     const budget = tuned ? `, tuner budget ${r.budget} evaluations` : '';

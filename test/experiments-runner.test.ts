@@ -1,7 +1,7 @@
 // The experiment runner: the same seeds give the same result; the result and the CLI's --json
 // line have the documented shape; the files (result.json, result.md, SVG plots) are written
 // and the SVGs are well-formed XML. Runs the quick variants on a small trace in a temp dir.
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
@@ -11,6 +11,7 @@ import type { ExperimentResult } from '../experiments/results.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { cacheExperiment } from '../experiments/specs/cache.ts';
 import { placementExperiment } from '../experiments/specs/placement.ts';
+import { writeResultsIndex } from '../experiments/summary.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'knobos-exp-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -131,6 +132,17 @@ describe('experiment runner', () => {
       // The plot has marks (paths), not just axes.
       expect(svg.match(/<path/g)?.length ?? 0).toBeGreaterThan(5);
     }
+  });
+
+  it('indexes the result folders, skipping reports of other writers', async () => {
+    const results = join(dir, 'results');
+    await writeOutputs(first, join(results, 'cache'), 'npx knobos exp cache --quick');
+    mkdirSync(join(results, 'foreign'));
+    writeFileSync(join(results, 'foreign', 'result.json'), '{"name": "training report"}\n');
+    const index = readFileSync(writeResultsIndex(results), 'utf8');
+    expect(index).toContain(`## ${first.title}`);
+    expect(index).toContain('(cache/result.md)');
+    expect(index).not.toContain('foreign');
   });
 
   it('rejects a well-formedness violation (the checker itself can fail)', () => {
