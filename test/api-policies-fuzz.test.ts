@@ -15,6 +15,7 @@ import {
   randomPayload,
   randomQuery,
   randomString,
+  sendAndJudge,
   type FuzzRequest,
 } from './helpers/api-fuzz.ts';
 import { startRegistryApi, tinyTpchTrace, type RegistryApi } from './helpers/registry-fixtures.ts';
@@ -157,22 +158,11 @@ describe('API fuzz: registry, proposals, services, experiments', () => {
     const reqs = Array.from({ length: REQUESTS }, (_, i) =>
       request(rng, all[i % all.length] as Route),
     );
-    const statuses = new Map<number, number>();
-    for (let i = 0; i < reqs.length; i += IN_FLIGHT) {
-      const batch = reqs.slice(i, i + IN_FLIGHT);
-      const answers = await Promise.all(batch.map((r) => api.app.inject(r)));
-      answers.forEach((res, j) => {
-        const req = batch[j] as FuzzRequest;
-        statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
-        const where = `seed ${SEED}, request ${i + j}: ${req.method} ${req.url.slice(0, 200)} ${String(req.payload).slice(0, 200)} -> ${res.statusCode} ${res.body.slice(0, 300)}`;
-        expect(res.statusCode, where).toBeLessThan(500);
-        if (res.statusCode >= 400) {
-          const body = res.json() as { error?: { code?: string; message?: string } };
-          expect(ERROR_CODES[body.error?.code ?? ''], where).toBeDefined();
-          expect(typeof body.error?.message, where).toBe('string');
-        }
-      });
-    }
+    const statuses = await sendAndJudge(api.app, reqs, {
+      seed: SEED,
+      inFlight: IN_FLIGHT,
+      codes: ERROR_CODES,
+    });
     // The mix reached past the schema layer: successes and the registry's own rejections.
     expect(statuses.get(200) ?? 0).toBeGreaterThan(50);
     for (const s of [400, 401, 403, 404, 409, 422])

@@ -131,3 +131,32 @@ export function randomParam(rng: Rng, real: readonly string[]): string {
   const s = randomString(rng);
   return rng.next() < 0.85 ? enc(s) || 'x' : s.replace(/[/?#\s]/g, '') || '%';
 }
+
+/**
+ * Sends the requests a few at a time (their Redis round trips overlap) and checks each answer:
+ * below 500, and a 4xx carries a registry error body. Returns the count of each status.
+ */
+export async function sendAndJudge(
+  app: { inject(r: FuzzRequest): Promise<{ statusCode: number; body: string; json(): unknown }> },
+  reqs: readonly FuzzRequest[],
+  opts: { seed: number; inFlight: number; codes: Record<string, unknown> },
+): Promise<Map<number, number>> {
+  const { expect } = await import('vitest');
+  const statuses = new Map<number, number>();
+  for (let i = 0; i < reqs.length; i += opts.inFlight) {
+    const batch = reqs.slice(i, i + opts.inFlight);
+    const answers = await Promise.all(batch.map((r) => app.inject(r)));
+    answers.forEach((res, j) => {
+      const req = batch[j] as FuzzRequest;
+      statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
+      const where = `seed ${opts.seed}, request ${i + j}: ${req.method} ${req.url.slice(0, 200)} ${String(req.payload).slice(0, 200)} -> ${res.statusCode} ${res.body.slice(0, 300)}`;
+      expect(res.statusCode, where).toBeLessThan(500);
+      if (res.statusCode >= 400) {
+        const body = res.json() as { error?: { code?: string; message?: string } };
+        expect(opts.codes[body.error?.code ?? ''], where).toBeDefined();
+        expect(typeof body.error?.message, where).toBe('string');
+      }
+    });
+  }
+  return statuses;
+}
