@@ -7,10 +7,10 @@
 //
 // Progress goes to stderr; with --json the last stdout line is one JSON object. Training
 // workloads use seeds from 100000 and validation 200001-200004; evaluation seeds are 1..N.
+import { elapsedLog, intArg, parseTrainArgs } from '../core/script.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   DEFAULT_PLACEMENT_SIM,
   evaluatePlacementPolicy,
@@ -41,29 +41,12 @@ const QUICK: Partial<PlacementTrainConfig> = {
   validationSeeds: [200_001],
 };
 
-const { values: args } = parseArgs({
-  options: {
-    seed: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    'eval-only': { type: 'boolean', default: false },
-    'eval-seeds': { type: 'string', default: '10' },
-    artifact: { type: 'string', default: TRAINED_PLACEMENT_FILE },
-    results: { type: 'string', default: 'experiments/results/learned-scheduler/placement' },
-  },
+const args = parseTrainArgs({
+  artifact: TRAINED_PLACEMENT_FILE,
+  results: 'experiments/results/learned-scheduler/placement',
 });
-
-function intArg(name: string, raw: string | undefined, min: number): number {
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) {
-    throw new RangeError(`--${name} must be an integer >= ${min}, got ${String(raw)}`);
-  }
-  return v;
-}
-
 const started = Date.now();
-const log = (line: string) =>
-  process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
+const log = elapsedLog(started);
 
 const METRICS = ['objective', 'mean_imbalance', 'migration_cost', 'moves'] as const;
 

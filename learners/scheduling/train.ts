@@ -9,10 +9,10 @@
 // Progress goes to stderr; with --json the last stdout line is one JSON object. --eval-only
 // skips training and evaluates the artifact as it is. Training workloads use seeds from
 // 100000 and validation 200001-200003, so evaluation seeds 1..N are never trained on.
+import { elapsedLog, intArg, parseTrainArgs } from '../core/script.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { TASK_FEATURE_NAMES } from '../../policies/scheduling/index.ts';
 import { loadTfBackend } from '../tf/backend.ts';
 import { scorerArtifact, writeArtifactFile } from './artifact.ts';
@@ -40,29 +40,12 @@ const QUICK: Partial<SchedulerTrainConfig> = {
   validationJobs: 10,
 };
 
-const { values: args } = parseArgs({
-  options: {
-    seed: { type: 'string', default: '1' },
-    json: { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
-    'eval-only': { type: 'boolean', default: false },
-    'eval-seeds': { type: 'string', default: '10' },
-    artifact: { type: 'string', default: TRAINED_SCHEDULER_FILE },
-    results: { type: 'string', default: 'experiments/results/learned-scheduler' },
-  },
+const args = parseTrainArgs({
+  artifact: TRAINED_SCHEDULER_FILE,
+  results: 'experiments/results/learned-scheduler',
 });
-
-function intArg(name: string, raw: string | undefined, min: number): number {
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) {
-    throw new RangeError(`--${name} must be an integer >= ${min}, got ${String(raw)}`);
-  }
-  return v;
-}
-
 const started = Date.now();
-const log = (line: string) =>
-  process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
+const log = elapsedLog(started);
 
 async function main(): Promise<void> {
   const seed = intArg('seed', args.seed, 0);
