@@ -13,7 +13,26 @@ export interface MachineInfo {
   arch: string;
   node: string;
   redis_server?: string;
+  /**
+   * Share of CPU time the hypervisor gave to other guests while this run lasted (Linux
+   * `steal`, in %). On a shared VM, latency tails move with it, so it is kept with the figures.
+   */
+  cpu_steal_pct?: number;
 }
+
+/** The `cpu` line of /proc/stat: total and steal jiffies; undefined off Linux. */
+function cpuTimes(): { total: number; steal: number } | undefined {
+  try {
+    const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? '';
+    const f = line.trim().split(/\s+/).slice(1, 9).map(Number);
+    if (f.length < 8 || f.some((x) => !Number.isFinite(x))) return undefined;
+    return { total: f.reduce((a, b) => a + b, 0), steal: f[7] as number };
+  } catch {
+    return undefined;
+  }
+}
+
+const atStart = cpuTimes();
 
 function redisVersion(): string | undefined {
   try {
@@ -33,6 +52,10 @@ export function machineInfo(): MachineInfo {
     arch: arch(),
     node: process.version,
   };
+  const now = cpuTimes();
+  if (atStart && now && now.total > atStart.total)
+    info.cpu_steal_pct =
+      Math.round(((now.steal - atStart.steal) / (now.total - atStart.total)) * 1000) / 10;
   const redis = redisVersion();
   if (redis) info.redis_server = redis.replace(/^v=/, '');
   return info;

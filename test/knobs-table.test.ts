@@ -185,6 +185,27 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
     ]);
   });
 
+  it('a row remembered from its own promotion never hides another writer’s pin or change', async () => {
+    const { table, clock } = await seeded();
+    const other = new KnobTable(table.redis, { keys: table.keys, clock });
+    await table.promote(base({ value: 4 })); // `table` now remembers version 2
+    await other.pin('scheduler.retry_limit', 'alice', 'incident 43');
+    clock.advance(HOUR);
+    const pinned = await table.promote(base({ value: 5, baseVersion: 2 })).catch((e: unknown) => e);
+    expect(pinned).toBeInstanceOf(PinnedError);
+    await other.unpin('scheduler.retry_limit', 'alice', 'resolved');
+    await other.promote(base({ value: 6, baseVersion: 2 }));
+    clock.advance(HOUR);
+    const stale = await table.promote(base({ value: 5, baseVersion: 2 })).catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(StaleVersionError);
+    expect((await table.get('scheduler.retry_limit')).value).toBe(6);
+    // Within the cooldown of its own last change, the remembered row still enforces it.
+    await table.promote(base({ value: 5, baseVersion: 3 }));
+    clock.advance(10);
+    const cool = await table.promote(base({ value: 7, baseVersion: 4 })).catch((e: unknown) => e);
+    expect((cool as ValidationError).rule).toBe('cooldown');
+  });
+
   it('the kill switch freezes automation but not operators', async () => {
     const { table, clock } = await seeded();
     expect(await table.freeze('bob', 'bad night')).toBe(true);

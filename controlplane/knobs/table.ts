@@ -81,6 +81,13 @@ export class KnobTable {
   readonly clock: Clock;
   private readonly historyMaxLen: number;
   private readonly auditMaxLen: number;
+  /**
+   * The last row this table read or wrote per knob. A row's value and update time are fixed by
+   * its version, so when a change is based on that version the value-level checks can use it
+   * without a read; the promote script re-checks the version, pin and freeze atomically. Only
+   * unpinned rows are kept, so a stale entry can never refuse a change the script would allow.
+   */
+  private readonly known = new Map<string, KnobRow>();
 
   constructor(
     readonly redis: RedisClient,
@@ -143,7 +150,13 @@ export class KnobTable {
       throw new NotFoundError(`knob ${name} has no row; seed the knobs table first`, {
         knob: name,
       });
-    return decodeKnobRow(h);
+    return this.remember(decodeKnobRow(h));
+  }
+
+  private remember(row: KnobRow): KnobRow {
+    if (row.pinned) this.known.delete(row.name);
+    else this.known.set(row.name, row);
+    return row;
   }
 
   /** Every seeded knob of the catalog, in catalog order, read in one round trip. */
@@ -179,7 +192,8 @@ export class KnobTable {
     const spec = this.spec(change.name);
     const bad = validateValue(spec, change.value);
     if (bad) throw new ValidationError(bad.message, bad.field, bad.rule, { knob: change.name });
-    const row = await this.get(change.name);
+    const known = this.known.get(change.name);
+    const row = known?.version === change.baseVersion ? known : await this.get(change.name);
     if (row.version !== change.baseVersion) {
       throw errorFromCode([-2, row.version], {
         target: `knob ${change.name}`,
@@ -243,7 +257,8 @@ export class KnobTable {
         'unique',
         { knob: dup },
       );
-    for (const c of set.changes) await this.check({ ...set, ...c }, kind);
+    const bases = new Map<string, KnobRow>();
+    for (const c of set.changes) bases.set(c.name, await this.check({ ...set, ...c }, kind));
     const k = this.keys;
     const common = {
       actor: set.actor,
@@ -293,12 +308,20 @@ export class KnobTable {
     });
     if (err) throw err;
     const epoch = Number(reply[1]);
-    return set.changes.map((c, i) => ({
-      name: c.name,
-      value: c.value,
-      version: Number(reply[2 + i]),
-      epoch,
-    }));
+    return set.changes.map((c, i) => {
+      const version = Number(reply[2 + i]);
+      const base = bases.get(c.name) as KnobRow;
+      this.remember({
+        ...base,
+        value: c.value,
+        version,
+        updatedAt: common.now,
+        updatedBy: common.actor,
+        reason: common.reason,
+        proposalId: common.proposalId,
+      });
+      return { name: c.name, value: c.value, version, epoch };
+    });
   }
 
   /**
