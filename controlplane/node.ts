@@ -11,7 +11,8 @@ import { startFilesStack, type FilesStack } from './run/files-stack.ts';
 import { startMessagingStack, type MessagingStack } from './run/messaging-stack.ts';
 import { startSchedulerStack, type SchedulerStack } from './run/scheduler-stack.ts';
 import type { Logger } from './log.ts';
-import { connect, type RedisClient, type RedisTarget } from './redis/connect.ts';
+import { AclConnections } from './redis/acl-connect.ts';
+import type { RedisClient, RedisTarget } from './redis/connect.ts';
 import { ManagedRedis } from './redis/managed.ts';
 import { detectFeatures, type RedisFeatures } from './store/features.ts';
 import { Keys } from './store/keys.ts';
@@ -27,6 +28,8 @@ export interface NodeOptions {
   /** Run the live services with their workload and the control loop (default true). */
   services?: boolean;
   seed?: number;
+  /** Where KNOBOS_REDIS_ACL and KNOBOS_REDIS_PASSWORD_<USER> are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface KnobosNode {
@@ -37,6 +40,8 @@ export interface KnobosNode {
   /** The embedded Redis, when this node started one. */
   managed?: ManagedRedis;
   target: RedisTarget;
+  /** The admin user's login when Redis ACLs are on (for the CLI; never log it). */
+  adminLogin?: { username: string; password: string };
   api?: ServedApi;
   files?: FilesStack;
   messaging?: MessagingStack;
@@ -57,9 +62,19 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     target = { url: managed.url };
     log.info({ url: managed.url, dir }, 'started embedded redis-server');
   }
-  const redis = connect(target, { name: 'knobos-node' });
-  redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
   const keys = new Keys(opts.prefix ?? 'knobos');
+  // Each service stack, the loop and the API connect as their own Redis ACL user
+  // (docs/security.md); the node itself (seeding, feature detection) as the admin user.
+  const conns = await AclConnections.open({
+    target,
+    keys,
+    env: opts.env ?? process.env,
+    embedded: managed !== undefined,
+    log,
+  });
+  const redis = conns.as('admin');
+  const tableAs = (user: 'files' | 'messaging' | 'scheduler' | 'loop' | 'api'): KnobTable =>
+    conns.mode === 'off' ? knobs : new KnobTable(conns.as(user), { keys });
   const features = await detectFeatures(redis);
   log.info(
     { ...features },
@@ -76,22 +91,31 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   let loop: LoopDaemon | undefined;
   if (opts.services !== false) {
     const seed = opts.seed ?? 1;
-    files = await startFilesStack(knobs, log.child({ component: 'files' }), {
+    // The tuning targets the stacks build are the loop's: they read with the loop's user.
+    const loopKnobs = tableAs('loop');
+    files = await startFilesStack(tableAs('files'), log.child({ component: 'files' }), {
       seed,
       ratePerS: 400,
+      loopKnobs,
     });
-    messaging = await startMessagingStack(knobs, log.child({ component: 'messaging' }), {
-      seed,
-      ratePerS: 200,
-    });
+    messaging = await startMessagingStack(
+      tableAs('messaging'),
+      log.child({ component: 'messaging' }),
+      { seed, ratePerS: 200 },
+    );
     // About 60% load on the 4 slots: queues form in bursts, so dispatch order matters.
-    scheduler = await startSchedulerStack(knobs, log.child({ component: 'scheduler' }), {
-      seed,
-      ratePerS: 29,
-    });
+    scheduler = await startSchedulerStack(
+      tableAs('scheduler'),
+      log.child({ component: 'scheduler' }),
+      {
+        seed,
+        ratePerS: 29,
+        loopKnobs,
+      },
+    );
     loop = new LoopDaemon({
-      knobs,
-      proposals: new ProposalTable(knobs),
+      knobs: loopKnobs,
+      proposals: new ProposalTable(loopKnobs),
       targets: [files.target, scheduler.target],
       log: log.child({ component: 'loop' }),
       // At most one change per target every two minutes.
@@ -104,13 +128,22 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   const api =
     opts.api === false
       ? undefined
-      : await serveApi({ redis, knobs, log: log.child({ component: 'api' }) });
+      : await (async () => {
+          const apiKnobs = tableAs('api');
+          return serveApi({
+            redis: apiKnobs.redis,
+            knobs: apiKnobs,
+            log: log.child({ component: 'api' }),
+          });
+        })();
+  const adminLogin = conns.login('admin');
   return {
     redis,
     keys,
     knobs,
     features,
     target,
+    ...(adminLogin ? { adminLogin } : {}),
     ...(managed ? { managed } : {}),
     ...(api ? { api } : {}),
     ...(files ? { files } : {}),
@@ -123,7 +156,7 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
       await scheduler?.stop();
       await messaging?.stop();
       await files?.stop();
-      redis.disconnect();
+      conns.close();
       await managed?.stop();
       log.info('stopped');
     },

@@ -19,7 +19,12 @@ export interface FilesStack {
 export async function startFilesStack(
   knobs: KnobTable,
   log: Logger,
-  opts: { seed: number; ratePerS: number },
+  opts: {
+    seed: number;
+    ratePerS: number;
+    /** The loop's table (its Redis user) for the tuning target; default `knobs`. */
+    loopKnobs?: KnobTable;
+  },
 ): Promise<FilesStack> {
   const client = await KnobClient.start({ table: knobs, names: FILE_KNOBS });
   const files = await FileService.start({
@@ -39,7 +44,7 @@ export async function startFilesStack(
     seed: opts.seed,
   });
   const target = new FilesCacheTarget({
-    knobs,
+    knobs: opts.loopKnobs ?? knobs,
     memoryPricePerGiB: 0.1,
     windowMs: 60_000,
     minRecords: 5_000,

@@ -23,7 +23,12 @@ const SLOTS = 2;
 export async function startSchedulerStack(
   knobs: KnobTable,
   log: Logger,
-  opts: { seed: number; ratePerS: number },
+  opts: {
+    seed: number;
+    ratePerS: number;
+    /** The loop's table (its Redis user) for the tuning target; default `knobs`. */
+    loopKnobs?: KnobTable;
+  },
 ): Promise<SchedulerStack> {
   const client = await KnobClient.start({ table: knobs, names: SCHEDULER_KNOBS });
   // Every arrival and run time is traced: calibration needs the whole workload, not a sample.
@@ -59,7 +64,7 @@ export async function startSchedulerStack(
     tenants: 4,
   });
   const target = new SchedulerPolicyTarget({
-    knobs,
+    knobs: opts.loopKnobs ?? knobs,
     workers: uniformWorkers(WORKERS * SLOTS, { cpu: 1, memMb: 2048, gpu: 0 }),
     windowMs: 60_000,
     minJobs: 500,
