@@ -198,6 +198,33 @@ export const CATALOG: readonly KnobSpec[] = [
     safety: { cooldownMs: MINUTE_MS },
   },
   {
+    name: 'store.replica_acks',
+    service: 'store',
+    type: 'int',
+    min: 0,
+    max: 2,
+    default: 0,
+    unit: 'replicas',
+    description:
+      'Replicas that must acknowledge a state change (Redis WAIT) before the service reports it done; 0 = reply as soon as the primary has it.',
+    cost: 'light',
+    safety: { maxStep: 1, cooldownMs: 10_000 },
+  },
+  {
+    name: 'store.replica_ack_timeout_ms',
+    service: 'store',
+    type: 'duration',
+    min: 10,
+    max: 10_000,
+    default: 1_000,
+    log: true,
+    unit: 'ms',
+    description:
+      'How long a write waits for store.replica_acks acknowledgements before it fails as not durable.',
+    cost: 'light',
+    safety: { maxStepRatio: 10, cooldownMs: 10_000 },
+  },
+  {
     name: 'placement.map',
     service: 'placement',
     type: 'placement',

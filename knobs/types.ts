@@ -1,7 +1,8 @@
 // A knob declaration is data (MLOS-style tunables): type, domain, default, unit, owner,
 // safety limits and the cost of changing it. Pure: no I/O, no imports of ours.
 
-export type KnobService = 'scheduler' | 'messaging' | 'files' | 'placement';
+/** `store`: the table store under every service (durability of its writes). */
+export type KnobService = 'scheduler' | 'messaging' | 'files' | 'placement' | 'store';
 
 /** A placement map: tenant or partition name -> shard index. */
 export type PlacementMap = Record<string, number>;

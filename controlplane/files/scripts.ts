@@ -6,6 +6,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { RedisClient } from '../redis/connect.ts';
+import { beginWrite, confirmWrite } from '../store/replica-acks.ts';
 import { ScriptSet } from '../store/scripts.ts';
 
 export type FileScriptName =
@@ -56,6 +57,18 @@ interface BufferEval {
 
 const isNoScript = (err: unknown): boolean => /NOSCRIPT/.test(String((err as Error)?.message));
 
+/** Scripts that change nothing: they never wait for replicas (store.replica_acks). */
+const READS: ReadonlySet<FileScriptName> = new Set(['read', 'stat', 'readdir', 'find']);
+
+/** Sends a script; a write waits for the replica acknowledgements its client asks for. */
+async function send<T>(c: RedisClient, name: FileScriptName, key: string, go: () => Promise<T>) {
+  const durable = READS.has(name) ? undefined : beginWrite(c, key);
+  if (!durable) return go();
+  const reply = await go();
+  await confirmWrite(c, durable);
+  return reply;
+}
+
 /** Runs a file script; replies keep bulk strings as strings. */
 export async function runFileScript(
   client: RedisClient,
@@ -64,12 +77,14 @@ export async function runFileScript(
   args: readonly ScriptArg[],
 ): Promise<unknown[]> {
   const s = script(name);
-  try {
-    return (await client.evalsha(s.sha, 1, volumeKey, ...args)) as unknown[];
-  } catch (err) {
-    if (!isNoScript(err)) throw err;
-    return (await client.eval(s.lua, 1, volumeKey, ...args)) as unknown[];
-  }
+  return send(client, name, volumeKey, async () => {
+    try {
+      return (await client.evalsha(s.sha, 1, volumeKey, ...args)) as unknown[];
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return (await client.eval(s.lua, 1, volumeKey, ...args)) as unknown[];
+    }
+  });
 }
 
 /** Runs a file script; bulk strings in the reply come back as Buffers. */
@@ -81,12 +96,14 @@ export async function runFileScriptBuffer(
 ): Promise<unknown[]> {
   const s = script(name);
   const c = client as unknown as BufferEval;
-  try {
-    return (await c.evalshaBuffer(s.sha, 1, volumeKey, ...args)) as unknown[];
-  } catch (err) {
-    if (!isNoScript(err)) throw err;
-    return (await c.evalBuffer(s.lua, 1, volumeKey, ...args)) as unknown[];
-  }
+  return send(client, name, volumeKey, async () => {
+    try {
+      return (await c.evalshaBuffer(s.sha, 1, volumeKey, ...args)) as unknown[];
+    } catch (err) {
+      if (!isNoScript(err)) throw err;
+      return (await c.evalBuffer(s.lua, 1, volumeKey, ...args)) as unknown[];
+    }
+  });
 }
 
 /** The expanded source of a file script (for tests and docs). */

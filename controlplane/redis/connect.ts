@@ -34,6 +34,22 @@ export function targetFromEnv(env: NodeJS.ProcessEnv = process.env): RedisTarget
   return url ? { url } : undefined;
 }
 
+/**
+ * How a cluster client rides through a failover. When a primary dies, its commands fail with
+ * "Connection is closed" and are retried every retryDelayOnFailover after a slot-map refresh;
+ * once the cluster marks it failed (cluster-node-timeout, 5 s on managed clusters) the other
+ * nodes answer CLUSTERDOWN until a replica is promoted, then MOVED to the new primary. Every
+ * retry counts against maxRedirections, so the budget (64 x 250 ms = 16 s) must outlast
+ * detection plus election; ioredis's default (16 x 100 ms) gives up before a replica is promoted.
+ */
+export const RIDE_THROUGH_FAILOVER = {
+  maxRedirections: 64,
+  retryDelayOnFailover: 250,
+  retryDelayOnClusterDown: 250,
+  retryDelayOnTryAgain: 100,
+  slotsRefreshTimeout: 2_000,
+} as const;
+
 export function connect(target: RedisTarget, opts: ConnectOptions = {}): RedisClient {
   const common = {
     ...(opts.name ? { connectionName: opts.name } : {}),
@@ -51,6 +67,7 @@ export function connect(target: RedisTarget, opts: ConnectOptions = {}): RedisCl
     scaleReads: 'master',
     clusterRetryStrategy: retryStrategy,
     enableOfflineQueue: true,
+    ...RIDE_THROUGH_FAILOVER,
   });
 }
 

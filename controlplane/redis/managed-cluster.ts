@@ -1,6 +1,7 @@
 // A local Redis Cluster of managed nodes: N primaries splitting the 16384 slots evenly,
 // optionally with replicas, joined with CLUSTER MEET / ADDSLOTSRANGE / REPLICATE and ready
-// once every node reports cluster_state:ok with all slots covered.
+// once every node reports cluster_state:ok with all slots covered and every replica is synced.
+// killPrimaryForSlot / waitFailover drive failover tests.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -115,6 +116,31 @@ export class ManagedCluster {
       }
     }
     await this.waitReady(deadline);
+    if (replicas > 0) await this.waitReplicasOnline(replicas, deadline);
+  }
+
+  /**
+   * Waits until every running primary has `replicas` replicas online (synced), so a write can
+   * be acknowledged by them (WAIT): after forming, and after a failed node came back as a
+   * replica of the node that took its place.
+   */
+  async waitReplicasOnline(replicas: number, deadline = Date.now() + 60_000): Promise<void> {
+    while (true) {
+      const infos = await Promise.all(
+        this.nodes
+          .filter((n) => n.running)
+          .map((n) =>
+            withClient(n, (c) => c.call('INFO', 'replication') as Promise<string>).catch(() => ''),
+          ),
+      );
+      const online = infos
+        .filter((i) => field(i, 'role') === 'master')
+        .map((i) => (i.match(/^slave\d+:.*state=online/gm) ?? []).length);
+      if (online.length >= this.primaries && online.every((k) => k >= replicas)) return;
+      if (Date.now() > deadline)
+        throw new Error(`cluster: replicas online per primary ${online.join(',')} < ${replicas}`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
   }
 
   /** Waits until every running node reports the cluster ok with all slots served. */
@@ -167,6 +193,32 @@ export class ManagedCluster {
       break;
     }
     throw new Error(`cluster: no online primary serves slot ${slot}`);
+  }
+
+  /** SIGKILLs the primary that serves `slot` now; returns the killed node. */
+  async killPrimaryForSlot(slot: number): Promise<ManagedRedis> {
+    const node = await this.primaryForSlot(slot);
+    await node.kill();
+    return node;
+  }
+
+  /**
+   * After a primary died: waits until a running node serves `slot` as primary (its replica,
+   * promoted once the others mark the dead one failed, after cluster-node-timeout) and every
+   * running node reports the cluster ok. Returns the new primary.
+   */
+  async waitFailover(slot: number, timeoutMs = 60_000): Promise<ManagedRedis> {
+    const deadline = Date.now() + timeoutMs;
+    while (true) {
+      const primary = await this.primaryForSlot(slot).catch(() => undefined);
+      if (primary?.running) {
+        await this.waitReady(deadline);
+        return primary;
+      }
+      if (Date.now() > deadline)
+        throw new Error(`cluster: no replica took over slot ${slot} within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
   }
 
   async stop(): Promise<void> {

@@ -3,10 +3,12 @@
 // inlines a shared fragment, looked up beside the script and then in the store's shared
 // includes (store/scripts/includes). Each area keeps its scripts in its own folder and makes
 // one ScriptSet of it; a set registers its scripts once per client with defineCommand, which
-// sends EVALSHA and falls back to EVAL, on one node and on a cluster alike.
+// sends EVALSHA and falls back to EVAL, on one node and on a cluster alike. When the client's
+// writes must reach replicas (store.replica_acks), run() returns only once they have.
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisClient } from '../redis/connect.ts';
+import { beginWrite, confirmWrite } from './replica-acks.ts';
 
 const SHARED_INCLUDES = join(import.meta.dirname, 'scripts', 'includes');
 
@@ -85,7 +87,12 @@ export class ScriptSet<N extends string = string> {
       this.command(name)
     ] as (...a: unknown[]) => Promise<unknown[]>;
     const head = src.numberOfKeys === undefined ? [keys.length] : [];
-    return fn.call(client, ...head, ...keys, ...args);
+    // With store.replica_acks > 0 the step counts only once replicas have it (replica-acks.ts).
+    const durable = keys[0] === undefined ? undefined : beginWrite(client, keys[0]);
+    if (!durable) return fn.call(client, ...head, ...keys, ...args);
+    const reply = await fn.call(client, ...head, ...keys, ...args);
+    await confirmWrite(client, durable);
+    return reply;
   }
 
   /** The expanded source of a script, for tests and documentation. */
