@@ -13,14 +13,25 @@ import { Keys } from '../controlplane/store/keys.ts';
 export const STATE_DIR = process.env['KNOBOS_HOME'] ?? join(process.cwd(), '.knobos');
 export const EMBEDDED_FILE = join(STATE_DIR, 'redis.json');
 
+interface EmbeddedFile {
+  url: string;
+  /** The admin login when the embedded server runs with ACL users (docs/security.md). */
+  username?: string;
+  password?: string;
+}
+
+function embedded(): EmbeddedFile | undefined {
+  return existsSync(EMBEDDED_FILE)
+    ? (JSON.parse(readFileSync(EMBEDDED_FILE, 'utf8')) as EmbeddedFile)
+    : undefined;
+}
+
 export function resolveTarget(flag: string | undefined): RedisTarget {
   if (flag) return { url: flag };
   const env = targetFromEnv();
   if (env) return env;
-  if (existsSync(EMBEDDED_FILE)) {
-    const { url } = JSON.parse(readFileSync(EMBEDDED_FILE, 'utf8')) as { url: string };
-    return { url };
-  }
+  const e = embedded();
+  if (e) return { url: e.url };
   throw new Error(
     'no Redis to talk to: run `npm start` (embedded Redis), or set REDIS_URL, or pass --redis URL',
   );
@@ -32,7 +43,14 @@ export function keysFromEnv(): Keys {
 
 export function connectCli(flag: string | undefined): RedisClient {
   // A CLI call should fail fast when Redis is away, not queue forever.
-  const client = connect(resolveTarget(flag), { name: 'knobos-cli', maxRetriesPerRequest: 1 });
+  const target = resolveTarget(flag);
+  // The embedded server's admin login, when the CLI talks to that server.
+  const e = embedded();
+  const login =
+    'url' in target && e?.url === target.url && e.username && e.password
+      ? { username: e.username, password: e.password }
+      : {};
+  const client = connect(target, { name: 'knobos-cli', maxRetriesPerRequest: 1, ...login });
   client.on('error', () => {});
   return client;
 }

@@ -22,9 +22,13 @@ export async function run(argv: string[]): Promise<number> {
   });
   if (node.managed) {
     mkdirSync(STATE_DIR, { recursive: true });
+    // The admin login of the embedded server's ACL users (docs/security.md): readable by this
+    // user only, so the CLI can connect; removed on stop.
     writeFileSync(
       EMBEDDED_FILE,
-      JSON.stringify({ url: node.managed.url, pid: process.pid }) + '\n',
+      JSON.stringify({ url: node.managed.url, pid: process.pid, ...(node.adminLogin ?? {}) }) +
+        '\n',
+      { mode: 0o600 },
     );
   }
   const rows = await node.knobs.list();
@@ -39,7 +43,10 @@ export async function run(argv: string[]): Promise<number> {
       `  npx knobos knobs list`,
       `  npx knobos knobs history scheduler.policy`,
       `  npx knobos knobs set scheduler.policy sjf --base ${rows.find((r) => r.name === 'scheduler.policy')?.version ?? 1} --reason "try sjf"`,
-      `  redis-cli -p ${node.managed?.port ?? '<port>'} hgetall '${node.keys.knobRow('scheduler.policy')}'`,
+      `  redis-cli -p ${node.managed?.port ?? '<port>'}${node.adminLogin ? ` --user ${node.adminLogin.username} --askpass` : ''} hgetall '${node.keys.knobRow('scheduler.policy')}'`,
+      ...(node.adminLogin && node.managed
+        ? [`  (Redis ACLs are on: the admin password is in ${EMBEDDED_FILE})`]
+        : []),
       ...(node.api
         ? [
             `Dashboard: ${node.api.dashboardUrl}`,
