@@ -195,6 +195,17 @@ export class ManagedCluster {
     throw new Error(`cluster: no online primary serves slot ${slot}`);
   }
 
+  /** The running nodes that replicate `primary` now. */
+  async replicasOf(primary: ManagedRedis): Promise<ManagedRedis[]> {
+    const out: ManagedRedis[] = [];
+    for (const n of this.nodes.filter((x) => x.running && x !== primary)) {
+      const info = await withClient(n, (c) => c.call('INFO', 'replication') as Promise<string>);
+      if (field(info, 'role') === 'slave' && field(info, 'master_port') === String(primary.port))
+        out.push(n);
+    }
+    return out;
+  }
+
   /** SIGKILLs the primary that serves `slot` now; returns the killed node. */
   async killPrimaryForSlot(slot: number): Promise<ManagedRedis> {
     const node = await this.primaryForSlot(slot);

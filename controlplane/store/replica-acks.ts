@@ -56,7 +56,7 @@ export function replicaAcks(client: RedisClient): ReplicaAckPolicy | undefined {
 
 /** The part of a KnobClient this module needs (kept structural: knobs/ imports the store). */
 export interface ReplicaAckKnobs {
-  get<T>(name: string): T;
+  get(name: string): unknown;
   on(event: 'change', fn: (e: { name: string }) => void): unknown;
   off(event: 'change', fn: (e: { name: string }) => void): unknown;
 }
@@ -68,8 +68,8 @@ export interface ReplicaAckKnobs {
 export function followReplicaAcks(client: RedisClient, knobs: ReplicaAckKnobs): () => void {
   const apply = () =>
     setReplicaAcks(client, {
-      replicas: knobs.get<number>('store.replica_acks'),
-      timeoutMs: knobs.get<number>('store.replica_ack_timeout_ms'),
+      replicas: Number(knobs.get('store.replica_acks')),
+      timeoutMs: Number(knobs.get('store.replica_ack_timeout_ms')),
     });
   const onChange = (e: { name: string }) => {
     if ((REPLICA_ACK_KNOBS as readonly string[]).includes(e.name)) apply();
