@@ -75,6 +75,13 @@ export const SERVICE_COMMANDS: readonly string[] = [
   '+readwrite',
 ];
 
+/**
+ * A service follows the knob channel but never announces on it: only the knob scripts the loop
+ * and the API run publish there (a channel grant covers both directions, so publishing is
+ * taken away by command).
+ */
+const FOLLOWER_COMMANDS: readonly string[] = [...SERVICE_COMMANDS, '-publish', '-spublish'];
+
 const KNOB_CHANGES = ['knobs', 'changes'] as const;
 
 /**
@@ -91,19 +98,19 @@ export const ACL_USERS: Readonly<Record<AclUserName, AclUserSpec>> = {
     write: ['sched:*', 'telemetry:scheduler', 'traces:scheduler'],
     read: ['knobs', 'policies'],
     channels: [KNOB_CHANGES],
-    commands: SERVICE_COMMANDS,
+    commands: FOLLOWER_COMMANDS,
   },
   messaging: {
     write: ['msg:*', 'telemetry:messaging', 'traces:messaging'],
     read: ['knobs'],
     channels: [KNOB_CHANGES],
-    commands: SERVICE_COMMANDS,
+    commands: FOLLOWER_COMMANDS,
   },
   files: {
     write: ['files:*', 'telemetry:files', 'traces:files'],
     read: ['knobs'],
     channels: [KNOB_CHANGES],
-    commands: SERVICE_COMMANDS,
+    commands: FOLLOWER_COMMANDS,
   },
   loop: {
     write: ['knobs'],
@@ -123,7 +130,7 @@ export const ACL_USERS: Readonly<Record<AclUserName, AclUserSpec>> = {
     ],
     read: ['knobs', 'telemetry:*', 'traces:*'],
     channels: [KNOB_CHANGES],
-    commands: SERVICE_COMMANDS,
+    commands: FOLLOWER_COMMANDS,
   },
   api: {
     write: ['knobs', 'tokens', 'policies', 'files:*', 'telemetry:files', 'traces:files'],
