@@ -47,7 +47,16 @@ export class SchedulerClient {
 
   /** Submits a batch atomically: all of it or (on an error) none of it. */
   async submitMany(tasks: readonly TaskSpec[]): Promise<SubmitResult[]> {
-    const normal = normalizeBatch(tasks, this.newId, { payloadBytesMax: this.payloadBytesMax });
+    return this.submitPrepared(this.prepare(tasks));
+  }
+
+  /** Checks a batch and fills its defaults (ids included) without sending it. */
+  prepare(tasks: readonly TaskSpec[]): NormalTask[] {
+    return normalizeBatch(tasks, this.newId, { payloadBytesMax: this.payloadBytesMax });
+  }
+
+  /** Submits a batch `prepare` returned, atomically. */
+  async submitPrepared(normal: readonly NormalTask[]): Promise<SubmitResult[]> {
     const now = this.clock.now();
     const results = await this.shard.submit(normal, now);
     let created = 0;

@@ -1,0 +1,140 @@
+// The sharded scheduler's submit side and its per-shard services. A router sends each task to
+// its tenant's shard (placement.ts, following the `placement.map` knob live); every shard is
+// an ordinary scheduler shard (`{sched:<shard>}`, its own Redis Cluster slot) with its own
+// dispatcher and reaper, so shards on different primaries run in parallel.
+//
+// Cross-shard DAGs are designed away: a task's shard is its tenant's, so a job whose tasks share
+// a tenant lives on one shard, and a parent named in the same batch must have the child's
+// tenant's shard (else a typed error and nothing is submitted). A parent submitted earlier is
+// looked up on the child's shard, as on one shard (UnknownParentError if it is elsewhere).
+// A batch that spans shards is one atomic submit per shard, sent in parallel after the whole
+// batch passed its checks.
+import { hostname } from 'node:os';
+import type { KnobClient } from '../knobs/client.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { Keys } from '../store/keys.ts';
+import type { Telemetry } from '../telemetry/metrics.ts';
+import type { TraceWriter } from '../telemetry/traces.ts';
+import { idGenerator, SchedulerClient } from './client.ts';
+import type { Clock } from './clock.ts';
+import { SchedulerInputError } from './errors.ts';
+import { Placement } from './placement.ts';
+import type { TaskRow } from './schema.ts';
+import { SchedulerService, type SchedulerServiceOptions } from './service.ts';
+import { SchedShard } from './shard.ts';
+import type { SubmitResult, TaskSpec } from './types.ts';
+
+export interface SchedulerRouterOptions {
+  redis: RedisClient;
+  /** A knob client following `placement.map`. */
+  knobs: KnobClient;
+  /** Shard names by placement index; `0`..`n-1` when omitted. */
+  shards?: readonly string[];
+  keys?: Keys;
+  clock?: Clock;
+  telemetry?: Telemetry;
+  arrivals?: TraceWriter;
+  newId?: () => string;
+}
+
+export class SchedulerRouter {
+  readonly placement: Placement;
+  private readonly clients = new Map<string, SchedulerClient>();
+
+  constructor(o: SchedulerRouterOptions) {
+    this.placement = new Placement(o.knobs, o.shards);
+    const keys = o.keys ?? new Keys();
+    // One id generator for every shard: ids stay unique across the shards of this router.
+    const newId = o.newId ?? idGenerator();
+    for (const name of this.placement.shards)
+      this.clients.set(
+        name,
+        new SchedulerClient({
+          shard: new SchedShard(o.redis, keys, name),
+          newId,
+          ...(o.clock ? { clock: o.clock } : {}),
+          ...(o.telemetry ? { telemetry: o.telemetry } : {}),
+          ...(o.arrivals ? { arrivals: o.arrivals } : {}),
+        }),
+      );
+  }
+
+  /** The client of one shard by name. */
+  client(shard: string): SchedulerClient {
+    const c = this.clients.get(shard);
+    if (!c)
+      throw new SchedulerInputError(
+        `router: no shard named ${JSON.stringify(shard)}`,
+        'shard',
+        'exists',
+      );
+    return c;
+  }
+
+  /** The client of a tenant's current shard. */
+  clientOf(tenant: string): SchedulerClient {
+    return this.client(this.placement.shardOf(tenant));
+  }
+
+  async submit(task: TaskSpec): Promise<SubmitResult> {
+    const [r] = await this.submitMany([task]);
+    return r as SubmitResult;
+  }
+
+  /** Submits a batch, each task to its tenant's shard; atomic per shard (see the header). */
+  async submitMany(tasks: readonly TaskSpec[]): Promise<SubmitResult[]> {
+    const groups = new Map<string, { at: number[]; specs: TaskSpec[] }>();
+    const shardOfId = new Map<string, string>();
+    tasks.forEach((t, i) => {
+      const shard = this.placement.shardOf(t.tenant ?? 'default');
+      for (const p of t.parents ?? []) {
+        const ps = shardOfId.get(p);
+        if (ps !== undefined && ps !== shard)
+          throw new SchedulerInputError(
+            `task ${t.id ?? `#${i}`}: parent ${p} is on shard ${ps}, the task on ${shard} (a job's tasks must share a tenant's shard)`,
+            'parents',
+            'same_shard',
+          );
+      }
+      if (t.id !== undefined) shardOfId.set(t.id, shard);
+      let g = groups.get(shard);
+      if (!g) groups.set(shard, (g = { at: [], specs: [] }));
+      g.at.push(i);
+      g.specs.push(t);
+    });
+    // Every group passes its checks before any is sent, so bad input changes nothing.
+    const prepared = [...groups].map(([shard, g]) => {
+      const client = this.client(shard);
+      return { client, at: g.at, normal: client.prepare(g.specs) };
+    });
+    const out = new Array<SubmitResult>(tasks.length);
+    await Promise.all(
+      prepared.map(async ({ client, at, normal }) => {
+        const rs = await client.submitPrepared(normal);
+        rs.forEach((r, j) => (out[at[j] as number] = r));
+      }),
+    );
+    return out;
+  }
+
+  /** A task by id: on its tenant's shard when the tenant is given, else on whichever has it. */
+  async get(id: string, tenant?: string): Promise<TaskRow | null> {
+    if (tenant !== undefined) return this.clientOf(tenant).get(id);
+    const rows = await Promise.all([...this.clients.values()].map((c) => c.get(id)));
+    return rows.find((r) => r !== null) ?? null;
+  }
+}
+
+/** Starts one scheduler service per named shard (a process may run any subset of the shards). */
+export function startShardServices(
+  shards: readonly string[],
+  o: Omit<SchedulerServiceOptions, 'shard'>,
+): SchedulerService[] {
+  return shards.map((shard) =>
+    SchedulerService.start({
+      ...o,
+      shard,
+      instance: `${o.instance ?? `${hostname()}-${process.pid}`}-${shard}`,
+    }),
+  );
+}
