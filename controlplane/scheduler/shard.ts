@@ -129,9 +129,10 @@ export class SchedShard {
     const reply = await this.run('submit', now, args);
     const err = schedulerErrorFromReply(reply, `scheduler shard ${this.shard}`);
     if (err) throw err;
-    const out: SubmitResult[] = [];
+    // The reply lists only the tasks that existed already (batch position, their id).
+    const out: SubmitResult[] = tasks.map((t) => ({ id: t.id, created: true }));
     for (let i = 1; i + 1 < reply.length; i += 2)
-      out.push({ id: String(reply[i]), created: Number(reply[i + 1]) === 1 });
+      out[Number(reply[i]) - 1] = { id: String(reply[i + 1]), created: false };
     return out;
   }
 

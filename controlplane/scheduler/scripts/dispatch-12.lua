@@ -38,7 +38,7 @@
 --@include "includes/shard.lua"
 
 local leaseMsS = ARGV[FIRST_ARG]
-local leaseUntil = tostring(NOW + tonumber(leaseMsS))
+local leaseUntil = STR[NOW + tonumber(leaseMsS)]
 local retryLimit = ARGV[FIRST_ARG + 1]
 local backoffMs = ARGV[FIRST_ARG + 2]
 local window = tonumber(ARGV[FIRST_ARG + 3])
@@ -62,7 +62,9 @@ local function gpuFits(w, gpu, milli, gpus)
   return true
 end
 
-local P_ASSIGNMENT = packedPattern(3)
+local P_ASSIGNMENT = '^([^\t]*)\t([^\t]*)\t(.*)$'
+-- What a claim uses of the attrs: type, tenant, cpu_m, mem_mb, gpu, gpu_milli.
+local P_ATTRS_CLAIM = '^([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)'
 local out = { n }
 local inbox = {}
 local seqTop = 0
@@ -76,37 +78,38 @@ for i = 1, n do
   if r[1] ~= 'runnable' then
     status = 'gone'
   else
-    local t = decodeAttrs(r[2])
+    local typ, tenant, cpu, mem, gpu, gpuMilli = string.match(r[2], P_ATTRS_CLAIM)
+    cpu, mem, gpu = NUM[cpu], NUM[mem], NUM[gpu]
     local w = loadWorker(wid)
     if not w or w.deadline < NOW then
       status = 'noworker'
-    elseif w.usedSlots + 1 > w.slots or w.usedCpu + t.cpu > w.cpu or w.usedMem + t.mem > w.mem
-      or (t.gpu > 0 and not gpuFits(w, t.gpu, t.gpuMilli, gpus)) then
+    elseif w.usedSlots + 1 > w.slots or w.usedCpu + cpu > w.cpu or w.usedMem + mem > w.mem
+      or (gpu > 0 and not gpuFits(w, gpu, NUM[gpuMilli], gpus)) then
       status = 'full'
     else
-      local token = tostring(seqTop - n + i)
-      local attempts = tonumber(r[3] or '0') + 1
+      local token = string.format('%d', seqTop - n + i)
+      local attempts = STR[NUM[r[3] or '0'] + 1]
       -- The attempt count lives in the lease while the copy runs (a failure writes it back).
       redis.call('HSET', key, 'state', 'leased', 'lease', packLease(token, wid, NOW_S, gpus,
-        w.inc, attempts), '_v', tonumber(r[5]) + 1)
-      redis.call('ZREM', K_RUNNABLE, id)
-      redis.call('ZADD', K_LEASES, leaseUntil, id .. '|' .. token)
-      account(w, 1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus)
-      tenantRunning(t.tenant, 1)
+        w.inc, attempts), '_v', STR[NUM[r[5]] + 1])
+      zremLater(K_RUNNABLE, id)
+      zaddLater(K_LEASES, leaseUntil, id .. '|' .. token)
+      account(w, 1, cpu, mem, gpu, NUM[gpuMilli], gpus)
+      tenantRunning(tenant, 1)
       local list = inbox[wid]
       if list == nil then
         list = {}
         inbox[wid] = list
       end
-      list[#list + 1] = runEntry(token, id, t.type, attempts, leaseMsS, retryLimit, backoffMs,
-        r[4])
+      list[#list + 1] = runEntry(token, id, typ, attempts, leaseMsS, retryLimit, backoffMs, r[4])
     end
   end
   out[#out + 1] = status
 end
+-- Before the snapshot: the claimed tasks leave the runnable index here.
 flushWorkers()
 flushTenants()
-for wid, list in pairs(inbox) do redis.call('RPUSH', P_INBOX .. wid, unpack(list)) end
+for wid, list in pairs(inbox) do bulk('RPUSH', P_INBOX .. wid, list) end
 
 -- The snapshot. Workers first: without free capacity there is nothing to choose.
 local queued = redis.call('ZCARD', K_RUNNABLE)
@@ -151,7 +154,7 @@ for _, t in ipairs(knownTenants) do wantTenant(t) end
 for _, j in ipairs(knownJobs) do wantJob(j, '') end
 for i = 1, #tasks, 2 do
   local id, score = tasks[i], tasks[i + 1]
-  local s = tonumber(score)
+  local s = NUM[score]
   -- The dispatcher holds what never changes of every task up to its marker: id and ready time
   -- are enough for those (a retried task comes back with a later ready time, past the marker).
   if markScore and (s < markScore or (s == markScore and id <= markId)) then

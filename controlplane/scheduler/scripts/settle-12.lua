@@ -40,7 +40,7 @@ JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 3])
 local n = tonumber(ARGV[FIRST_ARG + 4])
 local base = FIRST_ARG + 5
 
-local P_ITEM = packedPattern(6)
+local P_ITEM = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$'
 local out = {}
 local served, usage, durations = {}, {}, {}
 local stale, released = 0, false
@@ -68,12 +68,12 @@ local function complete(t, spec, token, result)
   end
   -- A null result is not stored (absent reads as null).
   if result == 'null' then
-    redis.call('HSET', t.key, 'state', 'done', 'finished_at', NOW_S, '_v', t.v + 1)
+    redis.call('HSET', t.key, 'state', 'done', 'finished_at', NOW_S, '_v', STR[t.v + 1])
   else
     redis.call('HSET', t.key, 'state', 'done', 'finished_at', NOW_S, 'result', result, '_v',
-      t.v + 1)
+      STR[t.v + 1])
   end
-  redis.call('ZADD', K_DONE, NOW_S, t.id)
+  zaddLater(K_DONE, NOW_S, t.id)
   served[t.tenant] = (served[t.tenant] or 0) + dur
   usage[t.tenant] = (usage[t.tenant] or 0) + dur * t.cpu / 1000
   local list = durations[t.stage]
@@ -81,7 +81,7 @@ local function complete(t, spec, token, result)
     list = {}
     durations[t.stage] = list
   end
-  list[#list + 1] = dur
+  list[#list + 1] = STR[dur]
   local jobMs = jobTaskEnded(t.id, t.job, t.estimate, t.submittedAt)
   if t.hasChildren then
     local ck = P_CHILDREN .. t.id
@@ -131,8 +131,8 @@ for i = 1, n do
     end
   end
   if t then
-    out[i] = status .. '\t' .. a .. '\t' .. attempts .. '\t' .. jobMs .. '\t' .. t.job .. '\t' ..
-      t.stage .. '\t' .. t.tenant
+    out[i] = string.format('%s\t%d\t%d\t%d\t%s\t%s\t%s', status, a, attempts, jobMs, t.job,
+      t.stage, t.tenant)
   else
     out[i] = status .. '\t0\t0\t-1\t\t\t'
   end

@@ -15,7 +15,8 @@
                  gpu_milli, gpu_models, estimate_ms, critical_ms), then the payload (JSON)
 
   Output:
-    { 0, id1, created1, id2, created2, ... } created = 1 for a new task, 0 for an existing one
+    { 0, (batch position, existing id) for each task not created because it exists already }
+    (every other task was created under the id it was sent with)
     { -101, task id, parent id } a parent does not exist; nothing was written
 ]]
 --@include "includes/shard.lua"
@@ -23,8 +24,8 @@
 local n = tonumber(ARGV[FIRST_ARG])
 local base = FIRST_ARG + 1
 -- The 12 attrs fields travel as one block, copied into the row's attrs as they are.
-local ITEM = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(' ..
-  string.rep('[^\t]*\t', 11) .. '[^\t]*)\t(.*)$'
+local ITEM =
+  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*)\t(.*)$'
 local T_ID, T_IDEM, T_PARENTS, T_JOB, T_TENANT, T_EST, T_ATTRS, T_PAYLOAD = 1, 2, 3, 4, 5, 6, 7, 8
 
 local tasks = {}
@@ -34,7 +35,14 @@ for i = 1, n do
   tasks[i] = f
 end
 
--- Phase 1: resolve idempotency keys and check parents; nothing is written yet.
+-- Phase 1: resolve idempotency keys and check parents; nothing is written yet. One EXISTS
+-- over the whole batch's ids answers the usual case (none exists) for all of them at once.
+local rowKeys = {}
+for i = 1, n do rowKeys[i] = P_TASK .. tasks[i][T_ID] end
+local someExist = false
+for i = 1, n, 4000 do
+  if redis.call('EXISTS', unpack(rowKeys, i, math.min(n, i + 3999))) > 0 then someExist = true end
+end
 local alias = {}     -- submitted id -> the id of the task it is
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
@@ -46,7 +54,7 @@ for i = 1, n do
   if not existing and idem ~= '' then
     existing = batchIdem[idem] or redis.call('HGET', K_IDEM, idem)
   end
-  if not existing and redis.call('EXISTS', P_TASK .. id) == 1 then existing = id end
+  if not existing and someExist and redis.call('EXISTS', rowKeys[i]) == 1 then existing = id end
   if existing then
     alias[id] = existing
   else
@@ -71,10 +79,10 @@ for i = 1, n do
   local f = tasks[i]
   local id = f[T_ID]
   if alias[id] ~= nil then
+    out[#out + 1] = i
     out[#out + 1] = alias[id]
-    out[#out + 1] = 0
   else
-    local key = P_TASK .. id
+    local key = rowKeys[i]
     local open, depth, failedParent = 0, 0, false
     local resolved = {}
     for _, p in ipairs(split(f[T_PARENTS], ',')) do
@@ -102,7 +110,7 @@ for i = 1, n do
     stateOf[id], depthOf[id] = state, depth
     -- The key carries the id, and a task runnable at once is ready when it was submitted: the
     -- row stores neither (every field costs a write and an AOF append).
-    local row = { '_v', '1', 'attrs', f[T_ATTRS] .. '\t' .. NOW_S .. '\t' .. depth, 'payload',
+    local row = { '_v', '1', 'attrs', f[T_ATTRS] .. '\t' .. NOW_S .. '\t' .. STR[depth], 'payload',
       f[T_PAYLOAD], 'state', state }
     if f[T_IDEM] ~= '' then
       row[#row + 1] = 'idempotency_key'
@@ -124,7 +132,7 @@ for i = 1, n do
       row[#row + 1] = NOW_S
     end
     if state == 'runnable' then
-      redis.call('ZADD', K_RUNNABLE, NOW_S, id)
+      zaddLater(K_RUNNABLE, NOW_S, id)
       anyRunnable = true
     end
     redis.call('HSET', key, unpack(row))
@@ -141,10 +149,9 @@ for i = 1, n do
       local est = f[T_EST]
       if est ~= '' and not failedParent then j.work = j.work + tonumber(est) end
     end
-    out[#out + 1] = id
-    out[#out + 1] = 1
   end
 end
+flushIndexes()
 
 for job, j in pairs(jobs) do
   local k = P_JOB .. job

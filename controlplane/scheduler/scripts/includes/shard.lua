@@ -56,14 +56,62 @@ local function ring()
   if redis.call('LLEN', K_BELL) == 0 then redis.call('LPUSH', K_BELL, '1') end
 end
 
+-- Numbers read from and written to rows, converted once per call: tonumber (strtod) and
+-- tostring (sprintf '%.14g') cost more than most Redis commands, and a batch repeats the same
+-- values (times, demands, attempts, versions) over and over. NUM[s] is tonumber(s); STR[n] is
+-- the decimal string of the integer n (other numbers as tostring does).
+local NUM = setmetatable({}, { __index = function(t, s)
+  if s == nil then return nil end
+  local v = tonumber(s)
+  if v ~= nil then t[s] = v end
+  return v
+end })
+local STR = setmetatable({}, { __index = function(t, n)
+  local s
+  if n % 1 == 0 and n > -1e15 and n < 1e15 then s = string.format('%d', n) else s = tostring(n) end
+  t[n] = s
+  return s
+end })
+
+-- Index writes of a call gathered per sorted set and sent as one command each (flushIndexes),
+-- so a batch of 100 settles adds to `done` once, not 100 times. Members are unique per call
+-- (task ids, lease tokens), so deferring never reorders two writes of the same member.
+local zadds, zrems = {}, {}
+local function zaddLater(key, score, member)
+  local l = zadds[key]
+  if l == nil then
+    l = {}
+    zadds[key] = l
+  end
+  l[#l + 1] = score
+  l[#l + 1] = member
+end
+local function zremLater(key, member)
+  local l = zrems[key]
+  if l == nil then
+    l = {}
+    zrems[key] = l
+  end
+  l[#l + 1] = member
+end
+-- unpack passes at most ~8000 values through the C stack: longer lists go in chunks.
+local BULK = 4000
+local function bulk(cmd, key, args)
+  local n = #args
+  for i = 1, n, BULK do redis.call(cmd, key, unpack(args, i, math.min(n, i + BULK - 1))) end
+end
+local function flushIndexes()
+  for key, l in pairs(zrems) do bulk('ZREM', key, l) end
+  for key, l in pairs(zadds) do bulk('ZADD', key, l) end
+  zadds, zrems = {}, {}
+end
+
 -- Items travel packed, one ARGV entry per item with its fields separated by tabs (one string
 -- costs far less to send and to receive than many); the last field takes the rest of the
 -- entry, so it may be anything (a JSON payload, an error message).
-local function packedPattern(n)
-  return '^' .. string.rep('([^\t]*)\t', n - 1) .. '(.*)$'
-end
-local P_LEASE = packedPattern(6)
-local P_ATTRS = packedPattern(ATTRS)
+-- Patterns are literals: a pattern built at run time (string.rep, ..) is built again on every
+-- call of the script, and costs more than a Redis command.
+local P_LEASE = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$'
 
 local function malformed(s)
   return redis.error_reply('malformed packed item: ' .. string.sub(s, 1, 80))
@@ -72,7 +120,9 @@ end
 local function split(s, sep)
   local out = {}
   if s == nil or s == false or s == '' then return out end
-  for part in string.gmatch(s, '([^' .. sep .. ']+)') do out[#out + 1] = part end
+  local pattern = '([^,]+)'
+  if sep ~= ',' then pattern = '([^' .. sep .. ']+)' end
+  for part in string.gmatch(s, pattern) do out[#out + 1] = part end
   return out
 end
 
@@ -90,25 +140,28 @@ local function loadWorker(id)
     workerCache[id] = false
     return false
   end
-  w = { id = id, slots = tonumber(r[1]), usedSlots = tonumber(r[2]), cpu = tonumber(r[3]),
-    usedCpu = tonumber(r[4]), mem = tonumber(r[5]), usedMem = tonumber(r[6]), gpu = tonumber(r[7]),
-    usedGpu = tonumber(r[8]), gpuFree = split(r[9], ','), deadline = tonumber(r[10]),
-    model = r[11] or '', v = tonumber(r[12] or '0'), inc = r[13] or '',
-    heartbeatAt = tonumber(r[14] or '0'), dirty = false }
+  w = { id = id, slots = NUM[r[1]], usedSlots = NUM[r[2]], cpu = NUM[r[3]],
+    usedCpu = NUM[r[4]], mem = NUM[r[5]], usedMem = NUM[r[6]], gpu = NUM[r[7]],
+    usedGpu = NUM[r[8]], gpuFree = split(r[9], ','), deadline = NUM[r[10]],
+    model = r[11] or '', v = NUM[r[12] or '0'], inc = r[13] or '',
+    heartbeatAt = NUM[r[14] or '0'], dirty = false }
   for i, f in ipairs(w.gpuFree) do w.gpuFree[i] = tonumber(f) end
   workerCache[id] = w
   return w
 end
 
 local function flushWorkers()
+  -- Every script that changes worker counts releases or takes leases: their index writes go
+  -- out here too, so no deferred write is forgotten.
+  flushIndexes()
   for id, w in pairs(workerCache) do
     if w and w.dirty then
       w.v = w.v + 1
-      local args = { 'used_slots', w.usedSlots, 'used_cpu_m', w.usedCpu, 'used_mem_mb',
-        w.usedMem, '_v', w.v }
+      local args = { 'used_slots', STR[w.usedSlots], 'used_cpu_m', STR[w.usedCpu],
+        'used_mem_mb', STR[w.usedMem], '_v', STR[w.v] }
       if w.gpu > 0 then
         args[#args + 1] = 'used_gpu_m'
-        args[#args + 1] = w.usedGpu
+        args[#args + 1] = STR[w.usedGpu]
         args[#args + 1] = 'gpu_free'
         args[#args + 1] = table.concat(w.gpuFree, ',')
       end
@@ -147,18 +200,18 @@ end
 
 -- What the lease transitions use of a task's attrs (priority, GPU models, critical path and
 -- depth are the policy's, read by the dispatcher), decoded in one match.
-local P_ATTRS_USED = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t([^\t]*)\t' ..
-  '([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t([^\t]*)'
+local P_ATTRS_USED =
+  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t([^\t]*)'
 local function decodeAttrs(attrs)
   local typ, stage, tenant, job, cpu, mem, gpu, gpuMilli, est, submitted =
     string.match(attrs, P_ATTRS_USED)
-  return { type = typ, stage = stage, tenant = tenant, job = job, cpu = tonumber(cpu),
-    mem = tonumber(mem), gpu = tonumber(gpu), gpuMilli = tonumber(gpuMilli),
-    estimate = tonumber(est) or 0, submittedAt = tonumber(submitted) }
+  return { type = typ, stage = stage, tenant = tenant, job = job, cpu = NUM[cpu],
+    mem = NUM[mem], gpu = NUM[gpu], gpuMilli = NUM[gpuMilli],
+    estimate = NUM[est] or 0, submittedAt = NUM[submitted] }
 end
 
 local function attrsDepth(attrs)
-  return tonumber(string.match(attrs, '([^\t]*)$'))
+  return NUM[string.match(attrs, '([^\t]*)$')]
 end
 
 -- A lease field: token, worker, leased_at, GPU devices (csv), the incarnation of the worker
@@ -170,26 +223,30 @@ local function packLease(token, worker, at, gpus, inc, attempt)
 end
 
 -- What a lease transition needs of a task row (nil when there is no such task).
+-- One table constructor with every field: a table grown field by field rehashes at each
+-- power of two.
 local function loadTask(id)
   local key = P_TASK .. id
   local r = redis.call('HMGET', key, 'state', 'lease', 'spec_lease', 'attrs', 'has_children', '_v')
   if not r[1] then return nil end
-  local t = decodeAttrs(r[4])
-  t.id, t.key, t.state = id, key, r[1]
-  t.lease, t.worker, t.gpus, t.leasedAt, t.inc, t.attempts = '', '', '', 0, '', 0
+  local typ, stage, tenant, job, cpu, mem, gpu, gpuMilli, est, submitted =
+    string.match(r[4], P_ATTRS_USED)
+  local token, worker, at, gpus, inc, attempt = '', '', 0, '', '', 0
   if r[2] then
-    local token, worker, at, gpus, inc, attempt = string.match(r[2], P_LEASE)
-    t.lease, t.worker, t.leasedAt, t.gpus, t.inc = token, worker, tonumber(at), gpus, inc
-    t.attempts = tonumber(attempt) or 0
+    token, worker, at, gpus, inc, attempt = string.match(r[2], P_LEASE)
+    at, attempt = NUM[at], NUM[attempt] or 0
   end
-  t.specLease, t.specWorker, t.specGpus, t.specAt, t.specInc = '', '', '', 0, ''
+  local sToken, sWorker, sAt, sGpus, sInc = '', '', 0, '', ''
   if r[3] then
-    local token, worker, at, gpus, inc = string.match(r[3], P_LEASE)
-    t.specLease, t.specWorker, t.specAt, t.specGpus, t.specInc = token, worker, tonumber(at),
-      gpus, inc
+    sToken, sWorker, sAt, sGpus, sInc = string.match(r[3], P_LEASE)
+    sAt = NUM[sAt]
   end
-  t.hasChildren, t.v = r[5] == '1', tonumber(r[6] or '0')
-  return t
+  return { id = id, key = key, state = r[1], type = typ, stage = stage, tenant = tenant,
+    job = job, cpu = NUM[cpu], mem = NUM[mem], gpu = NUM[gpu], gpuMilli = NUM[gpuMilli],
+    estimate = NUM[est] or 0, submittedAt = NUM[submitted], lease = token, worker = worker,
+    leasedAt = at, gpus = gpus, inc = inc, attempts = attempt, specLease = sToken,
+    specWorker = sWorker, specAt = sAt, specGpus = sGpus, specInc = sInc,
+    hasChildren = r[5] == '1', v = NUM[r[6] or '0'] }
 end
 
 -- The inbox entry that hands a worker a copy to run (see inbox.ts): the lease time and retry
@@ -205,7 +262,7 @@ end
 local function releaseCopy(t, spec)
   local token, workerId, gpus, inc = t.lease, t.worker, t.gpus, t.inc
   if spec then token, workerId, gpus, inc = t.specLease, t.specWorker, t.specGpus, t.specInc end
-  redis.call('ZREM', K_LEASES, t.id .. '|' .. token)
+  zremLater(K_LEASES, t.id .. '|' .. token)
   local w = loadWorker(workerId)
   if w and w.inc == inc then account(w, -1, t.cpu, t.mem, t.gpu, t.gpuMilli, gpus) end
   tenantRunning(t.tenant, -1)
