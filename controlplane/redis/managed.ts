@@ -79,6 +79,8 @@ export class ManagedRedis {
       'daemonize no',
       'loglevel warning',
       'logfile ""',
+      // A replica's first sync starts at once (the default waits 5 s for more replicas to join).
+      'repl-diskless-sync-delay 0',
       opts.appendfsync ? 'appendonly yes' : 'appendonly no',
       ...(opts.appendfsync ? [`appendfsync ${opts.appendfsync}`] : []),
       ...(opts.cluster

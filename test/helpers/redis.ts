@@ -1,5 +1,6 @@
-// Test fixtures: real redis-server processes (one node or a 3-node cluster) started per
-// suite, a unique key prefix per test, and clients that are closed afterwards.
+// Test fixtures: real redis-server processes (one node, or a cluster of 3 primaries with one
+// replica each, as deployed) started per suite, a unique key prefix per test, and clients that
+// are closed afterwards.
 import { randomBytes } from 'node:crypto';
 import { ManagedCluster } from '../../controlplane/redis/managed-cluster.ts';
 import { ManagedRedis, type AppendFsync } from '../../controlplane/redis/managed.ts';
@@ -20,6 +21,7 @@ export interface TestRedis {
 
 export async function startTestRedis(
   backend: Backend,
+  /** replicas: per primary of a cluster (default 1; 0 for a cluster of primaries only). */
   opts: { appendfsync?: AppendFsync; replicas?: number } = {},
 ): Promise<TestRedis> {
   const clients: RedisClient[] = [];
@@ -46,7 +48,7 @@ export async function startTestRedis(
   }
   const cluster = await ManagedCluster.start({
     primaries: 3,
-    replicasPerPrimary: opts.replicas ?? 0,
+    replicasPerPrimary: opts.replicas ?? 1,
     ...(opts.appendfsync ? { appendfsync: opts.appendfsync } : {}),
   });
   const target = { cluster: cluster.seeds };
