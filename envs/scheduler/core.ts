@@ -34,6 +34,8 @@ export class SimCore {
   /** The runnable tasks as policies see them (stage heads and tasks awaiting a retry). */
   readonly runnable: TaskView[] = [];
   protected readonly owners: (SimStage | SimTask)[] = [];
+  /** The job of each runnable entry (kept beside `owners` so a refresh reads one class). */
+  private readonly ownerJobs: SimJob[] = [];
   protected readonly workerById = new Map<string, SimWorker>();
   /** Views of the workers with free cores or GPU, kept in worker order as capacity moves. */
   private readonly freeList: WorkerView[] = [];
@@ -145,12 +147,17 @@ export class SimCore {
 
   /** Brings the dynamic fields of the runnable views up to date. */
   refreshViews(): void {
-    for (let i = 0; i < this.runnable.length; i++) {
-      const v = this.runnable[i] as TaskView;
-      const job = (this.owners[i] as SimStage | SimTask).job;
+    const views = this.runnable;
+    const jobs = this.ownerJobs;
+    const running = this.tenantRunning;
+    const served = this.tenantServedMs;
+    for (let i = 0; i < views.length; i++) {
+      const v = views[i] as TaskView;
+      const job = jobs[i] as SimJob;
+      const t = job.tenant;
       v.jobRemainingWorkMs = job.remainingEstMs;
-      v.tenantRunning = this.tenantRunning[job.tenant] as number;
-      v.tenantServedMs = this.tenantServedMs[job.tenant] as number;
+      v.tenantRunning = running[t] as number;
+      v.tenantServedMs = served[t] as number;
     }
   }
 
@@ -169,6 +176,7 @@ export class SimCore {
     owner.runPos = this.runnable.length;
     this.runnable.push(view);
     this.owners.push(owner);
+    this.ownerJobs.push(owner.job);
   }
 
   /**
@@ -177,7 +185,12 @@ export class SimCore {
    */
   protected ownerOf(taskId: string): SimStage | SimTask | undefined {
     const r = this.runnable;
-    for (let i = 0; i < r.length; i++) if ((r[i] as TaskView).id === taskId) return this.owners[i];
+    const len = taskId.length;
+    // Lengths first: most ids differ in length, and the check is cheaper than a string compare.
+    for (let i = 0; i < r.length; i++) {
+      const id = (r[i] as TaskView).id;
+      if (id.length === len && id === taskId) return this.owners[i];
+    }
     return undefined;
   }
 
@@ -188,10 +201,12 @@ export class SimCore {
       const moved = this.owners[last] as SimStage | SimTask;
       this.runnable[i] = this.runnable[last] as TaskView;
       this.owners[i] = moved;
+      this.ownerJobs[i] = moved.job;
       moved.runPos = i;
     }
     this.runnable.pop();
     this.owners.pop();
+    this.ownerJobs.pop();
     owner.runPos = -1;
   }
 

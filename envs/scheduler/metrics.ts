@@ -16,7 +16,7 @@ export function jainIndex(xs: readonly number[]): number {
 }
 
 export function medianOf(xs: number[]): number {
-  const s = Float64Array.from(xs).sort();
+  const s = new Float64Array(xs).sort();
   const n = s.length;
   if (n === 0) return Number.NaN;
   return n % 2 === 1

@@ -62,7 +62,11 @@ export function adjust(
 ): number {
   w.cpuFreeMilli -= sign * st.cpuMilli;
   w.memFreeMb -= sign * st.spec.demand.memMb;
-  for (const g of gpus) w.gpuFree[g] = (w.gpuFree[g] as number) - sign * st.gpuMilli;
+  // Indexed loops: a for-of over the shared empty device list still builds an iterator.
+  for (let i = 0; i < gpus.length; i++) {
+    const g = gpus[i] as number;
+    w.gpuFree[g] = (w.gpuFree[g] as number) - sign * st.gpuMilli;
+  }
   w.syncView();
   if (classes === null) return 0;
   const before = w.fragMilli;

@@ -351,7 +351,8 @@ export class ClusterSim extends SimCore {
   /** Records a run time; once the quorum of the stage is in, fixes its median. */
   private observe(st: SimStage, runMs: number): void {
     const obs = st.observed;
-    if (obs === null) return;
+    // The median only serves speculation: without it, sorting the quorum is wasted work.
+    if (obs === null || !this.cfg.speculative) return;
     obs.push(runMs);
     if (obs.length < st.quorum) return;
     st.medianMs = medianOf(obs);

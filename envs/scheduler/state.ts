@@ -56,7 +56,8 @@ export class SimWorker {
 
   hasFree(): boolean {
     if (this.cpuFreeMilli > 0) return true;
-    for (const g of this.gpuFree) if (g > 0) return true;
+    const gpus = this.gpuFree;
+    for (let i = 0; i < gpus.length; i++) if ((gpus[i] as number) > 0) return true;
     return false;
   }
 
@@ -65,8 +66,10 @@ export class SimWorker {
     const f = this.view.free;
     f.cpu = this.cpuFreeMilli / 1000;
     f.memMb = this.memFreeMb;
+    const gpus = this.gpuFree;
+    if (gpus.length === 0) return; // no devices: f.gpu stays 0
     let g = 0;
-    for (const x of this.gpuFree) g += x;
+    for (let i = 0; i < gpus.length; i++) g += gpus[i] as number;
     f.gpu = g / 1000;
   }
 }

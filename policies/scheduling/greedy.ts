@@ -63,7 +63,8 @@ export function greedyAssign(
   if (n === 0 || free.length === 0) return [];
   if (scratchBusy) return assignWith(new Uint8Array(n), runnable, free, ranking, placement);
   if (scratch.length < n) scratch = new Uint8Array(Math.max(n, 2 * scratch.length));
-  scratch.fill(0, 0, n);
+  // By hand: the fill builtin's call costs more than clearing a few dozen flags.
+  for (let i = 0; i < n; i++) scratch[i] = 0;
   scratchBusy = true;
   try {
     return assignWith(scratch, runnable, free, ranking, placement);
@@ -99,14 +100,25 @@ function assignWith(
   let workers: WorkerView[] | null = null; // copied on the first assignment
   let left = n;
   let zeroDemand = true;
+  const primary = ranking.primary;
   while (left > 0 && (roomy > 0 || zeroDemand)) {
     let best = -1;
+    let bestPrimary = 0;
     zeroDemand = false;
     for (let i = 0; i < n; i++) {
       if (taken[i] !== 0) continue;
       const d = (runnable[i] as TaskView).demand;
       if (d.cpu <= 0 && d.gpu <= 0) zeroDemand = true;
-      if (best < 0 || ranksBefore(i, best, ranking, runnable)) best = i;
+      // `ranksBefore` with its first comparison inlined: most candidates lose on the primary key.
+      const p = primary[i] as number;
+      if (
+        best < 0 ||
+        p > bestPrimary ||
+        (p === bestPrimary && ranksBefore(i, best, ranking, runnable))
+      ) {
+        best = i;
+        bestPrimary = p;
+      }
     }
     const task = runnable[best] as TaskView;
     taken[best] = 1;
