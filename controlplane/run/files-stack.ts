@@ -7,6 +7,7 @@ import { KnobClient } from '../knobs/client.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
 import { FilesCacheTarget } from '../loop/targets/files-cache.ts';
+import { followReplicaAcks, REPLICA_ACK_KNOBS } from '../store/replica-acks.ts';
 import { FilesWorkload } from '../workload/files.ts';
 
 export interface FilesStack {
@@ -26,7 +27,11 @@ export async function startFilesStack(
     loopKnobs?: KnobTable;
   },
 ): Promise<FilesStack> {
-  const client = await KnobClient.start({ table: knobs, names: FILE_KNOBS });
+  const client = await KnobClient.start({
+    table: knobs,
+    names: [...FILE_KNOBS, ...REPLICA_ACK_KNOBS],
+  });
+  followReplicaAcks(knobs.redis, client);
   const files = await FileService.start({
     redis: knobs.redis,
     keys: knobs.keys,

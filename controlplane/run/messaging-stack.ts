@@ -6,6 +6,7 @@ import { AZURE_CODE_TRACE, loadAzureRequests } from '../../envs/loaders/requests
 import { KnobClient } from '../knobs/client.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
+import { followReplicaAcks, REPLICA_ACK_KNOBS } from '../store/replica-acks.ts';
 import { MessagingKeys } from '../messaging/keys.ts';
 import { Topics, type TopicOptions } from '../messaging/topics.ts';
 import { MessagingWorkload, speedupForRate, type MessagingSource } from '../workload/messaging.ts';
@@ -60,7 +61,8 @@ export async function startMessagingStack(
   opts: { seed: number; ratePerS: number; shard?: string },
 ): Promise<MessagingStack> {
   const names = knobs.catalog.filter((k) => k.service === 'messaging').map((k) => k.name);
-  const client = await KnobClient.start({ table: knobs, names });
+  const client = await KnobClient.start({ table: knobs, names: [...names, ...REPLICA_ACK_KNOBS] });
+  followReplicaAcks(knobs.redis, client);
   try {
     const mkeys = new MessagingKeys(knobs.keys, opts.shard ?? '0');
     const topics = new Topics(knobs.redis, mkeys, { knobs: client });

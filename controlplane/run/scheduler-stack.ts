@@ -5,6 +5,7 @@ import { uniformWorkers } from '../../envs/scheduler/index.ts';
 import { KnobClient } from '../knobs/client.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
+import { followReplicaAcks, REPLICA_ACK_KNOBS } from '../store/replica-acks.ts';
 import { SchedulerPolicyTarget } from '../loop/targets/scheduler-policy.ts';
 import { SCHEDULER_KNOBS, SchedulerService } from '../scheduler/service.ts';
 import { WorkerRuntime } from '../scheduler/worker.ts';
@@ -30,7 +31,11 @@ export async function startSchedulerStack(
     loopKnobs?: KnobTable;
   },
 ): Promise<SchedulerStack> {
-  const client = await KnobClient.start({ table: knobs, names: SCHEDULER_KNOBS });
+  const client = await KnobClient.start({
+    table: knobs,
+    names: [...SCHEDULER_KNOBS, ...REPLICA_ACK_KNOBS],
+  });
+  followReplicaAcks(knobs.redis, client);
   // Every arrival and run time is traced: calibration needs the whole workload, not a sample.
   const traceSampleRate = { arrivals: 1, durations: 1, decisions: 0.1, jobs: 1, shadow: 1 };
   const service = SchedulerService.start({
