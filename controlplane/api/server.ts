@@ -14,7 +14,7 @@ import type { KnobTable } from '../knobs/table.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { installAuth, type AuthOptions } from './auth/hook.ts';
 import { TokenStore } from './auth/tokens.ts';
-import type { ApiDeps } from './context.ts';
+import type { ApiDeps, RouteAccess } from './context.ts';
 import { frameworkErrors, installErrorHandlers } from './error-handler.ts';
 import { ApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
@@ -29,6 +29,26 @@ export const DASHBOARD_DIR = join(import.meta.dirname, '..', 'dashboard');
 /** The dashboard loads nothing from elsewhere: scripts, styles and data come from this origin. */
 const DASHBOARD_CSP =
   "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'none'";
+
+/** One route of a built server, as registered (method, URL template, access rule, schema). */
+export interface RouteEntry {
+  methods: readonly string[];
+  url: string;
+  config: RouteAccess;
+  schema: Record<string, unknown> | undefined;
+}
+
+const ROUTE_TABLES = new WeakMap<FastifyInstance, RouteEntry[]>();
+
+/**
+ * Every route of a server built by buildServer(), in registration order: what tests walk so a
+ * new route is checked (tenant isolation, fuzzing) without being listed by hand.
+ */
+export function routeTable(app: FastifyInstance): readonly RouteEntry[] {
+  const t = ROUTE_TABLES.get(app);
+  if (!t) throw new Error('routeTable: not a server built by buildServer()');
+  return t;
+}
 
 export interface ServerOptions {
   redis: RedisClient;
@@ -63,6 +83,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
       // Unknown properties are rejected, not silently dropped; query strings are coerced.
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true },
     },
+  });
+  const routes: RouteEntry[] = [];
+  ROUTE_TABLES.set(app, routes);
+  // Added first, so it sees every route, those of child contexts included.
+  app.addHook('onRoute', (r) => {
+    routes.push({
+      methods: ([] as string[]).concat(r.method),
+      url: r.url,
+      config: (r.config ?? {}) as RouteAccess,
+      schema: r.schema as Record<string, unknown> | undefined,
+    });
   });
   const { redis, knobs } = opts;
   const clock = opts.clock ?? systemClock;

@@ -1,12 +1,14 @@
 // The messaging service's state, read from its tables: topics, and per partition the stream's
 // length and each consumer group's lag (entries not yet delivered) and pending (delivered, not
-// acknowledged), from XINFO GROUPS. Topics are shared infrastructure without a tenant: every
-// token sees them (like knobs).
+// acknowledged), from XINFO GROUPS. Tenant views: a topic named `<tenant>.<name>` belongs to
+// that tenant (tenant names have no '.'); a tenant-scoped token sees its own topics and the
+// shared ones (names without '.'), and another tenant's topic is reported missing.
 import type { FastifyInstance } from 'fastify';
 import { MessagingKeys } from '../../messaging/keys.ts';
 import { Topics, type TopicInfo } from '../../messaging/topics.ts';
 import type { RedisClient } from '../../redis/connect.ts';
-import type { ApiDeps } from '../context.ts';
+import { TopicNotFoundError } from '../../messaging/errors.ts';
+import { canSee, type ApiDeps, type RequestAuth } from '../context.ts';
 import { errors, headers } from '../schemas.ts';
 import type { ServiceViewOptions } from './services-options.ts';
 
@@ -69,6 +71,17 @@ function totals(parts: readonly PartitionState[]): { messages: number; groups: G
       by.set(g.group, t);
     }
   return { messages: parts.reduce((s, p) => s + p.length, 0), groups: [...by.values()] };
+}
+
+/** The tenant owning a topic: the part before the first '.', or null for a shared topic. */
+export function topicTenant(topic: string): string | null {
+  const dot = topic.indexOf('.');
+  return dot > 0 ? topic.slice(0, dot) : null;
+}
+
+function topicVisible(auth: RequestAuth, topic: string): boolean {
+  const owner = topicTenant(topic);
+  return owner === null || canSee(auth, owner);
 }
 
 const topicName = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' } as const;
@@ -148,7 +161,7 @@ export function messagingRoutes(
     },
     async (request) => {
       const { mkeys, topics } = open(request.query.shard);
-      const names = await topics.list(TOPICS_MAX);
+      const names = (await topics.list(TOPICS_MAX)).filter((n) => topicVisible(request.auth, n));
       const rows = (await Promise.all(names.map((n) => topics.find(n)))).flatMap((t) =>
         t ? [t] : [],
       );
@@ -210,7 +223,9 @@ export function messagingRoutes(
     },
     async (request) => {
       const { mkeys, topics } = open(request.query.shard);
-      const t = await topics.get(request.params.topic);
+      const name = request.params.topic;
+      if (!topicVisible(request.auth, name)) throw new TopicNotFoundError(name);
+      const t = await topics.get(name);
       const parts = await states(mkeys, t);
       return { ...info(t), ...totals(parts), partitionStates: parts };
     },

@@ -3,7 +3,8 @@
 // files (services-files.ts), plus an index of what is configured. What each route shows a
 // tenant-scoped token (DBOS-style views):
 //   scheduler tasks, one task, counts, stragglers, usage: only rows of the token's tenant
-//   scheduler workers, messaging topics: shared infrastructure without a tenant, shown to all
+//   scheduler workers: shared infrastructure without a tenant, shown to all
+//   messaging topics: `<tenant>.<name>` only to that tenant; names without '.' are shared
 //   files: the subtree <tenantRoot>/<tenant>, seen as the whole volume
 import { DEFAULT_SETTLE_ARGS } from '../../scheduler/worker.ts';
 import { errors, headers } from '../schemas.ts';
@@ -55,7 +56,10 @@ export function serviceRoutes(options: ServiceViewOptions = {}): RouteModule {
           shards: opts.schedulerShards,
           tenantView: 'tasks, counts, stragglers and usage of the tenant only; workers shared',
         },
-        messaging: { shards: opts.messagingShards, tenantView: 'topics are shared' },
+        messaging: {
+          shards: opts.messagingShards,
+          tenantView: "topics named <tenant>.<name> of the tenant only; topics without '.' shared",
+        },
         files: {
           volumes: opts.fileVolumes,
           tenantView: `the subtree ${opts.tenantRoot}/<tenant> as the whole volume`,
