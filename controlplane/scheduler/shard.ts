@@ -159,23 +159,21 @@ export class SchedShard {
     const claims: ClaimStatus[] = [];
     for (let c = 0; c < n; c++) claims.push(String(next()) as ClaimStatus);
     const queued = Number(next());
+    // The window (id, ready time, ...); entries past the first `held` bring attempts and attrs.
+    const window = next() as string[];
+    const held = Number(next());
     const tasks: RawTask[] = [];
-    const nt = Number(next());
-    for (let t = 0; t < nt; t++) {
-      const entry = String(next());
-      const a = entry.indexOf('\t');
-      const b = entry.indexOf('\t', a + 1);
-      if (b < 0) {
-        tasks.push({ id: entry.slice(0, a), readyAt: Number(entry.slice(a + 1)) });
-        continue;
-      }
-      const c = entry.indexOf('\t', b + 1);
-      tasks.push({
-        id: entry.slice(0, a),
-        readyAt: Number(entry.slice(a + 1, b)),
-        attempts: Number(entry.slice(b + 1, c)),
-        attrs: decodeAttrs(entry.slice(c + 1)),
-      });
+    for (let t = 0; t < window.length; t += 2) {
+      const id = String(window[t]);
+      const readyAt = Number(window[t + 1]);
+      if (t < 2 * held) tasks.push({ id, readyAt });
+      else
+        tasks.push({
+          id,
+          readyAt,
+          attempts: Number(next()),
+          attrs: decodeAttrs(String(next())),
+        });
     }
     const tenants = new Map<string, { running: number; servedMs: number }>();
     const nm = Number(next());

@@ -28,8 +28,9 @@
   Output:
     { n, status_1, ... status_n,
       runnable count,
-      t, t tasks, one tab-separated entry each: id, ready_at, and (past the marker) attempts
-         and the 14 attrs fields,
+      { id, ready_at, ... } the window (oldest runnable first),
+      h, how many of its first entries are up to the marker,
+      (attempts, attrs) for each later entry,
       m, (tenant, running, served_ms) x m,
       j, (job, remaining_work_ms) x j (jobs with a row; a task that is its own job has none),
       w, (id, cpu_m, mem_mb, gpu, free_cpu_m, free_mem_mb, gpu_free csv, free_slots, gpu_model) x w }
@@ -42,7 +43,6 @@ local leaseUntil = STR[NOW + tonumber(leaseMsS)]
 local retryLimit = ARGV[FIRST_ARG + 1]
 local backoffMs = ARGV[FIRST_ARG + 2]
 local window = tonumber(ARGV[FIRST_ARG + 3])
-local workersMax = tonumber(ARGV[FIRST_ARG + 4])
 local windowPerSlot = tonumber(ARGV[FIRST_ARG + 5])
 local windowMin = tonumber(ARGV[FIRST_ARG + 6])
 local markScore, markId = string.match(ARGV[FIRST_ARG + 7], '^([^\t]+)\t(.*)$')
@@ -68,7 +68,7 @@ local P_ATTRS_CLAIM = '^([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([
 local out = { n }
 local inbox = {}
 local seqTop = 0
-if n > 0 then seqTop = redis.call('INCRBY', K_SEQ, n) end
+if n > 0 then seqTop = redis.call('INCRBY', K_SEQ, ARGV[FIRST_ARG + 10]) end
 for i = 1, n do
   local id, wid, gpus = string.match(ARGV[base + i - 1], P_ASSIGNMENT)
   if not gpus then return malformed(ARGV[base + i - 1]) end
@@ -116,8 +116,8 @@ local queued = redis.call('ZCARD', K_RUNNABLE)
 out[#out + 1] = queued
 local free, freeSlots = {}, 0
 if window > 0 and queued > 0 then
-  for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, NOW, '+inf', 'LIMIT', 0,
-    workersMax)) do
+  for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, NOW_S, '+inf', 'LIMIT', '0',
+    ARGV[FIRST_ARG + 4])) do
     local w = loadWorker(wid)
     if w and w.usedSlots < w.slots then
       free[#free + 1] = w
@@ -135,8 +135,20 @@ elseif window > math.max(windowMin, freeSlots * windowPerSlot) then
 end
 
 local tasks = {}
-if window > 0 then tasks = redis.call('ZRANGE', K_RUNNABLE, 0, window - 1, 'WITHSCORES') end
-out[#out + 1] = #tasks / 2
+if window > 0 then tasks = redis.call('ZRANGE', K_RUNNABLE, '0', STR[window - 1], 'WITHSCORES') end
+-- The window goes back as Redis gave it (no string is built per entry), then how many of its
+-- first entries the dispatcher holds already: what never changes of every task up to its
+-- marker (a retried task comes back with a later ready time, past the marker). The window is
+-- in (ready time, id) order, so those entries come first.
+out[#out + 1] = tasks
+local held = 0
+if markScore then
+  for i = 1, #tasks, 2 do
+    local s, id = NUM[tasks[i + 1]], tasks[i]
+    if s < markScore or (s == markScore and id <= markId) then held = held + 1 else break end
+  end
+end
+out[#out + 1] = held
 local tenants, tenantList, jobs, jobList = {}, {}, {}, {}
 local function wantTenant(t)
   if t and t ~= '' and not tenants[t] then
@@ -152,21 +164,15 @@ local function wantJob(j, id)
 end
 for _, t in ipairs(knownTenants) do wantTenant(t) end
 for _, j in ipairs(knownJobs) do wantJob(j, '') end
-for i = 1, #tasks, 2 do
-  local id, score = tasks[i], tasks[i + 1]
-  local s = NUM[score]
-  -- The dispatcher holds what never changes of every task up to its marker: id and ready time
-  -- are enough for those (a retried task comes back with a later ready time, past the marker).
-  if markScore and (s < markScore or (s == markScore and id <= markId)) then
-    out[#out + 1] = id .. '\t' .. score
-  else
-    local r = redis.call('HMGET', P_TASK .. id, 'attempts', 'attrs')
-    local attrs = r[2] or ''
-    out[#out + 1] = id .. '\t' .. score .. '\t' .. (r[1] or '0') .. '\t' .. attrs
-    local tenant, job = string.match(attrs, '^[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
-    wantTenant(tenant)
-    wantJob(job, id)
-  end
+for i = 2 * held + 1, #tasks, 2 do
+  local id = tasks[i]
+  local r = redis.call('HMGET', P_TASK .. id, 'attempts', 'attrs')
+  local attrs = r[2] or ''
+  out[#out + 1] = r[1] or '0'
+  out[#out + 1] = attrs
+  local tenant, job = string.match(attrs, '^[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
+  wantTenant(tenant)
+  wantJob(job, id)
 end
 
 out[#out + 1] = #tenantList

@@ -44,8 +44,10 @@ if not inc then
     'used_cpu_m', 0, 'used_mem_mb', 0, 'used_gpu_m', 0, 'gpu_free', table.concat(gpuFree, ','),
     'started_at', NOW_S)
 end
-redis.call('HSET', k, 'heartbeat_at', NOW_S, 'heartbeat_ms', hb, 'heartbeat_deadline', deadline)
-redis.call('ZADD', K_WORKERS, deadline, wid)
+local deadlineS = STR[deadline]
+redis.call('HSET', k, 'heartbeat_at', NOW_S, 'heartbeat_ms', ARGV[FIRST_ARG + 1], 'heartbeat_deadline',
+  deadlineS)
+redis.call('ZADD', K_WORKERS, deadlineS, wid)
 
 local out = { created, inc }
 for i = 1, n do

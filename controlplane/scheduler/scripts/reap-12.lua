@@ -17,14 +17,13 @@
 ]]
 --@include "includes/shard.lua"
 
-local max = tonumber(ARGV[FIRST_ARG])
 JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 1])
 local retryLimit = tonumber(ARGV[FIRST_ARG + 2])
 local backoffMs = tonumber(ARGV[FIRST_ARG + 3])
 
 local expired, retried, dead, dropped, promoted, removed = 0, 0, 0, 0, 0, 0
 local expiredIds = {}
-for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW, 'LIMIT', 0, max)) do
+for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW_S, 'LIMIT', '0', ARGV[FIRST_ARG])) do
   local id, token = string.match(member, '^(.*)|([^|]*)$')
   local t = id and loadTask(id)
   if t and t.state == 'leased' and token ~= '' and (token == t.lease or token == t.specLease) then
@@ -45,7 +44,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW, 'LIMI
   end
 end
 
-for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW, 'LIMIT', 0, max)) do
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW_S, 'LIMIT', '0', ARGV[FIRST_ARG])) do
   local k = P_TASK .. id
   redis.call('ZREM', K_DELAYED, id)
   if redis.call('HGET', k, 'state') == 'delayed' then
@@ -54,7 +53,7 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW, 'LIMIT',
   end
 end
 
-for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, '-inf', '(' .. NOW, 'LIMIT', 0, max)) do
+for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, '-inf', '(' .. NOW_S, 'LIMIT', '0', ARGV[FIRST_ARG])) do
   redis.call('DEL', P_WORKER .. wid, P_INBOX .. wid)
   redis.call('ZREM', K_WORKERS, wid)
   workerCache[wid] = false

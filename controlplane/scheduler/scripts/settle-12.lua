@@ -35,7 +35,6 @@
 
 local keep = tonumber(ARGV[FIRST_ARG])
 local bucketMs = tonumber(ARGV[FIRST_ARG + 1])
-local bucketTtlMs = tonumber(ARGV[FIRST_ARG + 2])
 JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 3])
 local n = tonumber(ARGV[FIRST_ARG + 4])
 local base = FIRST_ARG + 5
@@ -131,8 +130,8 @@ for i = 1, n do
     end
   end
   if t then
-    out[i] = string.format('%s\t%d\t%d\t%d\t%s\t%s\t%s', status, a, attempts, jobMs, t.job,
-      t.stage, t.tenant)
+    out[i] = status .. '\t' .. STR[a] .. '\t' .. STR[attempts] .. '\t' .. STR[jobMs] .. '\t' ..
+      t.job .. '\t' .. t.stage .. '\t' .. t.tenant
   else
     out[i] = status .. '\t0\t0\t-1\t\t\t'
   end
@@ -140,16 +139,16 @@ end
 
 flushWorkers()
 flushTenants()
-for tenant, ms in pairs(served) do redis.call('HINCRBYFLOAT', K_TSERVED, tenant, ms) end
+for tenant, ms in pairs(served) do redis.call('HINCRBYFLOAT', K_TSERVED, tenant, STR[ms]) end
 if next(usage) ~= nil then
-  local bucket = P_USAGE .. (NOW - NOW % bucketMs)
+  local bucket = P_USAGE .. STR[NOW - NOW % bucketMs]
   for tenant, ms in pairs(usage) do redis.call('HINCRBYFLOAT', bucket, tenant, ms) end
-  redis.call('PEXPIRE', bucket, bucketTtlMs)
+  redis.call('PEXPIRE', bucket, ARGV[FIRST_ARG + 2])
 end
 for stage, list in pairs(durations) do
   local k = P_DUR .. stage
   redis.call('LPUSH', k, unpack(list))
-  redis.call('LTRIM', k, 0, keep - 1)
+  redis.call('LTRIM', k, '0', STR[keep - 1])
 end
 if stale > 0 then redis.call('HINCRBY', K_STATS, 'stale_completions', stale) end
 if released then ring() end

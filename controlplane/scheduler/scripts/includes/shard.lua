@@ -193,7 +193,7 @@ local function tenantRunning(tenant, by)
 end
 local function flushTenants()
   for t, d in pairs(tenantDelta) do
-    if d ~= 0 then redis.call('HINCRBY', K_TRUN, t, d) end
+    if d ~= 0 then redis.call('HINCRBY', K_TRUN, t, STR[d]) end
   end
   tenantDelta = {}
 end
