@@ -10,7 +10,9 @@
 // A batch that spans shards is one atomic submit per shard, sent in parallel after the whole
 // batch passed its checks.
 import { hostname } from 'node:os';
-import type { KnobClient } from '../knobs/client.ts';
+import type { PlacementMap } from '../../knobs/index.ts';
+import { shardOf } from '../../policies/placement/hash.ts';
+import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { Keys } from '../store/keys.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
@@ -18,7 +20,8 @@ import type { TraceWriter } from '../telemetry/traces.ts';
 import { idGenerator, SchedulerClient } from './client.ts';
 import type { Clock } from './clock.ts';
 import { SchedulerInputError } from './errors.ts';
-import { Placement } from './placement.ts';
+import { migrationIndex, readMigration, released, TenantMovingError } from './migration.ts';
+import { Placement, PLACEMENT_KNOB } from './placement.ts';
 import type { TaskRow } from './schema.ts';
 import { SchedulerService, type SchedulerServiceOptions } from './service.ts';
 import { SchedShard } from './shard.ts';
@@ -35,15 +38,32 @@ export interface SchedulerRouterOptions {
   telemetry?: Telemetry;
   arrivals?: TraceWriter;
   newId?: () => string;
+  /** Longest wait for a moving tenant's switch before its submit fails. */
+  holdMaxMs?: number;
+  pollMs?: number;
 }
 
 export class SchedulerRouter {
   readonly placement: Placement;
   private readonly clients = new Map<string, SchedulerClient>();
+  private readonly keys: Keys;
+  /** Tenants whose move is under way: submits wait for the switch (the knob version asked). */
+  private readonly held = new Map<string, number>();
+  private readonly loaded: Promise<void>;
+  private readonly onChange = (e: KnobChangeEvent) => {
+    if (e.name !== PLACEMENT_KNOB) return;
+    const n = this.placement.shards.length;
+    const from = e.previous as PlacementMap;
+    const to = e.value as PlacementMap;
+    for (const t of new Set([...Object.keys(from ?? {}), ...Object.keys(to)]))
+      if (shardOf(from ?? {}, t, n) !== shardOf(to, t, n)) this.held.set(t, e.version);
+  };
 
-  constructor(o: SchedulerRouterOptions) {
+  constructor(private readonly o: SchedulerRouterOptions) {
     this.placement = new Placement(o.knobs, o.shards);
-    const keys = o.keys ?? new Keys();
+    const keys = (this.keys = o.keys ?? new Keys());
+    o.knobs.on('change', this.onChange);
+    this.loaded = this.holdActive();
     // One id generator for every shard: ids stay unique across the shards of this router.
     const newId = o.newId ?? idGenerator();
     for (const name of this.placement.shards)
@@ -57,6 +77,33 @@ export class SchedulerRouter {
           ...(o.arrivals ? { arrivals: o.arrivals } : {}),
         }),
       );
+  }
+
+  /** Holds the tenants of migrations under way when this router starts. */
+  private async holdActive(): Promise<void> {
+    const tenants = await this.o.redis.smembers(migrationIndex(this.keys));
+    for (const t of tenants) {
+      const row = await readMigration(this.o.redis, this.keys, t);
+      if (row && !released(row, row.knobVersion)) this.held.set(t, row.knobVersion);
+    }
+  }
+
+  /** Waits until a held tenant's move has switched (the pause its submits see). */
+  private async release(tenant: string, version: number): Promise<void> {
+    const deadline = Date.now() + (this.o.holdMaxMs ?? 30_000);
+    for (;;) {
+      if (released(await readMigration(this.o.redis, this.keys, tenant), version)) break;
+      if (Date.now() > deadline)
+        throw new TenantMovingError(`tenant ${tenant} is moving between shards; try again`, {
+          tenant,
+        });
+      await new Promise((r) => setTimeout(r, this.o.pollMs ?? 10));
+    }
+    if (this.held.get(tenant) === version) this.held.delete(tenant);
+  }
+
+  close(): void {
+    this.o.knobs.off('change', this.onChange);
   }
 
   /** The client of one shard by name. */
@@ -83,6 +130,12 @@ export class SchedulerRouter {
 
   /** Submits a batch, each task to its tenant's shard; atomic per shard (see the header). */
   async submitMany(tasks: readonly TaskSpec[]): Promise<SubmitResult[]> {
+    await this.loaded;
+    if (this.held.size > 0)
+      for (const t of new Set(tasks.map((x) => x.tenant ?? 'default'))) {
+        const v = this.held.get(t);
+        if (v !== undefined) await this.release(t, v);
+      }
     const groups = new Map<string, { at: number[]; specs: TaskSpec[] }>();
     const shardOfId = new Map<string, string>();
     tasks.forEach((t, i) => {

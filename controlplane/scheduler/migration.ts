@@ -1,0 +1,546 @@
+// Live placement migration: when `placement.map` moves a tenant from shard A to shard B, its
+// rows move while tasks keep being submitted and run. Redis runs nothing atomically across two
+// slots, so the move is a sequence of per-shard steps, each safe to repeat, and the step
+// reached is kept in a migration row (`{placement}:migration:<tenant>`): a migrator that
+// crashes anywhere is restarted and carries on from the row.
+//
+//   hold    routers hold the tenant's new submits (they see the knob change, or the row)
+//   freeze  on A, the tenant's runnable and delayed tasks leave play (state 'moving'), pass
+//           after pass, until none is left, no copy of the tenant is leased on A (leased
+//           copies finish on A), and a grace period for submits already in flight has passed
+//   copy    the tenant's rows on A (every state; DAG edges, idempotency keys, dead-letter and
+//           job rows with them) are written to B in bounded batches; a row B has is skipped
+//   switch  the row says 'switched': routers release the held submits to B (the pause)
+//   clean   on A, each copied row becomes a tombstone (a late resubmission of an id answers
+//           "exists"), then A is swept for late arrivals (a router that missed the change)
+//           for `sweepMs`, each moved the same way; the row says 'done'
+//
+// Nothing is lost or run twice: a task is in play on exactly one shard at every moment (frozen
+// on A before it is written to B, and leased copies finish on A first). A task of the tenant
+// whose parent or child belongs to another tenant of A that has not finished would lose its
+// edge by moving, so the copy waits for that task to finish (edges across tenants are rare:
+// a job's tasks share a tenant).
+import { Cluster, type Redis } from 'ioredis';
+import { join } from 'node:path';
+import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
+import { createLogger, type Logger } from '../log.ts';
+import type { RedisClient } from '../redis/connect.ts';
+import { KnobosError } from '../store/errors.ts';
+import { Keys } from '../store/keys.ts';
+import { ScriptSet } from '../store/scripts.ts';
+import { Placement, PLACEMENT_KNOB } from './placement.ts';
+import { SchedShard } from './shard.ts';
+import { shardOf } from '../../policies/placement/hash.ts';
+import type { PlacementMap } from '../../knobs/index.ts';
+
+type MigrateScript = 'migrateFreeze' | 'migrateCopy' | 'migrateClean';
+const migrateScripts = new ScriptSet<MigrateScript>(
+  join(import.meta.dirname, 'scripts'),
+  'knobos_migrate',
+);
+
+export const MIGRATION_PHASES = ['freeze', 'copy', 'switched', 'clean', 'done'] as const;
+export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
+
+export interface MigrationRow {
+  tenant: string;
+  from: string;
+  to: string;
+  phase: MigrationPhase;
+  /** The placement knob version that asked for this move. */
+  knobVersion: number;
+  startedAt: number;
+  switchedAt?: number;
+  doneAt?: number;
+  moved: number;
+}
+
+export interface MigrationOptions {
+  redis: RedisClient;
+  keys?: Keys;
+  /** Shard names by placement index, as the routers have them. */
+  shards: readonly string[];
+  log?: Logger;
+  /** Least time between the hold and the switch (submits already in flight land first). */
+  graceMs?: number;
+  /** How long A is swept for late arrivals after the switch. */
+  sweepMs?: number;
+  /** Rows per copy or clean step. */
+  batch?: number;
+  /** Tombstones on A expire after this long (the completed-task retention). */
+  tombstoneTtlMs?: number;
+  pollMs?: number;
+}
+
+/** A moving tenant's submit waited longer than the hold allows (the migration is stuck). */
+export class TenantMovingError extends KnobosError {
+  readonly code = 'KNOBOS_SCHEDULER_TENANT_MOVING';
+  readonly status = 503;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export function migrationKey(keys: Keys, tenant: string): string {
+  return keys.key('placement', 'migration', tenant);
+}
+export function migrationIndex(keys: Keys): string {
+  return keys.key('placement', 'migrations');
+}
+
+export async function readMigration(
+  redis: RedisClient,
+  keys: Keys,
+  tenant: string,
+): Promise<MigrationRow | null> {
+  const h = await redis.hgetall(migrationKey(keys, tenant));
+  if (!h['tenant']) return null;
+  return {
+    tenant: h['tenant'],
+    from: h['from'] as string,
+    to: h['to'] as string,
+    phase: h['phase'] as MigrationPhase,
+    knobVersion: Number(h['knob_version']),
+    startedAt: Number(h['started_at']),
+    ...(h['switched_at'] ? { switchedAt: Number(h['switched_at']) } : {}),
+    ...(h['done_at'] ? { doneAt: Number(h['done_at']) } : {}),
+    moved: Number(h['moved'] ?? 0),
+  };
+}
+
+/** Whether submits of the row's tenant may go to the new shard. */
+export function released(row: MigrationRow | null, knobVersion: number): boolean {
+  return (
+    row !== null && row.knobVersion >= knobVersion && row.phase !== 'freeze' && row.phase !== 'copy'
+  );
+}
+
+/** The primary (or the one node) that serves a key's slot, for SCAN. */
+async function nodeOf(redis: RedisClient, key: string): Promise<Redis> {
+  if (!(redis instanceof Cluster)) return redis;
+  const slot = Number(await redis.call('CLUSTER', 'KEYSLOT', key));
+  const ranges = (await redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+  const r = ranges.find(([lo, hi]) => slot >= lo && slot <= hi);
+  const node = redis
+    .nodes('master')
+    .find((n) => r && n.options.port === r[2][1] && (n.options.host === r[2][0] || r[2][0] === ''));
+  if (!node) throw new Error(`migration: no primary serves slot ${slot}`);
+  return node;
+}
+
+interface Found {
+  id: string;
+  row: Record<string, string>;
+}
+
+/** One tenant's move from one shard to another. */
+export class Migration {
+  private readonly keys: Keys;
+  private readonly log: Logger;
+  private readonly from: SchedShard;
+  private readonly to: SchedShard;
+  private readonly frozenKey: string;
+  private readonly rowKey: string;
+
+  constructor(
+    private readonly o: MigrationOptions,
+    readonly row: MigrationRow,
+  ) {
+    this.keys = o.keys ?? new Keys();
+    this.log = o.log ?? createLogger('placement');
+    this.from = new SchedShard(o.redis, this.keys, row.from);
+    this.to = new SchedShard(o.redis, this.keys, row.to);
+    this.frozenKey = this.keys.key(this.from.k.family, 'migrating', row.tenant);
+    this.rowKey = migrationKey(this.keys, row.tenant);
+  }
+
+  /** Writes the row of a new move (phase freeze) unless one for this knob version exists. */
+  static async begin(
+    o: MigrationOptions,
+    tenant: string,
+    from: string,
+    to: string,
+    knobVersion: number,
+  ): Promise<Migration> {
+    const keys = o.keys ?? new Keys();
+    const existing = await readMigration(o.redis, keys, tenant);
+    if (existing && existing.knobVersion >= knobVersion) return new Migration(o, existing);
+    const row: MigrationRow = {
+      tenant,
+      from,
+      to,
+      phase: 'freeze',
+      knobVersion,
+      startedAt: Date.now(),
+      moved: 0,
+    };
+    await o.redis.del(migrationKey(keys, tenant));
+    await o.redis.hset(migrationKey(keys, tenant), {
+      tenant,
+      from,
+      to,
+      phase: 'freeze',
+      knob_version: knobVersion,
+      started_at: row.startedAt,
+      moved: 0,
+    });
+    await o.redis.sadd(migrationIndex(keys), tenant);
+    return new Migration(o, row);
+  }
+
+  private async setPhase(
+    phase: MigrationPhase,
+    extra: Record<string, string | number> = {},
+  ): Promise<void> {
+    await this.o.redis.hset(this.rowKey, { phase, ...extra });
+    this.row.phase = phase;
+  }
+
+  /** Runs the move from the phase its row records to the end (or to `stopAfter`, for tests). */
+  async run(stopAfter?: MigrationPhase): Promise<MigrationRow> {
+    const at = (p: MigrationPhase) =>
+      MIGRATION_PHASES.indexOf(this.row.phase) <= MIGRATION_PHASES.indexOf(p);
+    if (this.row.from === this.row.to) {
+      await this.setPhase('done', { done_at: Date.now() });
+    }
+    if (at('freeze') && this.row.phase === 'freeze') {
+      await this.freezeUntilQuiet();
+      await this.setPhase('copy');
+      if (stopAfter === 'freeze') return this.row;
+    }
+    if (this.row.phase === 'copy') {
+      await this.copyAll();
+      this.row.switchedAt = Date.now();
+      await this.setPhase('switched', { switched_at: this.row.switchedAt, moved: this.row.moved });
+      this.log.info(
+        {
+          tenant: this.row.tenant,
+          from: this.row.from,
+          to: this.row.to,
+          pauseMs: this.row.switchedAt - this.row.startedAt,
+          moved: this.row.moved,
+        },
+        'tenant switched to its new shard',
+      );
+      if (stopAfter === 'copy') return this.row;
+    }
+    if (this.row.phase === 'switched') {
+      await this.setPhase('clean');
+      if (stopAfter === 'switched') return this.row;
+    }
+    if (this.row.phase === 'clean') {
+      await this.cleanAll();
+      await this.sweep();
+      this.row.doneAt = Date.now();
+      await this.setPhase('done', { done_at: this.row.doneAt });
+      await this.o.redis.srem(migrationIndex(this.keys), this.row.tenant);
+    }
+    return this.row;
+  }
+
+  private get batch(): number {
+    return this.o.batch ?? 200;
+  }
+
+  /** Freezes the tenant's runnable and delayed tasks on A in passes until A holds none in play. */
+  private async freezeUntilQuiet(): Promise<void> {
+    const graceEnd = this.row.startedAt + (this.o.graceMs ?? 500);
+    for (;;) {
+      const froze = await this.freezePass();
+      const leased = Number(
+        (await this.o.redis.hget(this.from.k.tenantRunning(), this.row.tenant)) ?? 0,
+      );
+      if (froze === 0 && leased <= 0 && Date.now() >= graceEnd) return;
+      await sleep(this.o.pollMs ?? 20);
+    }
+  }
+
+  private async freezePass(): Promise<number> {
+    let froze = 0;
+    for (const index of [this.from.k.runnable(), this.from.k.delayed()]) {
+      for (let offset = 0; ; offset += this.batch) {
+        const ids = await this.o.redis.zrange(index, offset, offset + this.batch - 1);
+        if (ids.length === 0) break;
+        const tenants = await this.tenantsOf(this.from, ids);
+        const mine = ids.filter((_, i) => tenants[i] === this.row.tenant);
+        if (mine.length > 0) {
+          froze += Number(
+            await migrateScripts.run(
+              this.o.redis,
+              'migrateFreeze',
+              [this.from.k.runnable(), this.from.k.delayed(), this.frozenKey],
+              [this.from.k.prefixes()[0] as string, this.row.tenant, ...mine],
+            ),
+          );
+          offset -= mine.length; // they left the index
+        }
+      }
+    }
+    return froze;
+  }
+
+  private async tenantsOf(shard: SchedShard, ids: readonly string[]): Promise<(string | null)[]> {
+    const pipe = this.o.redis.pipeline();
+    for (const id of ids) pipe.hget(shard.k.task(id), 'attrs');
+    const res = (await pipe.exec()) ?? [];
+    return res.map(([, v]) => (typeof v === 'string' ? (v.split('\t')[2] ?? null) : null));
+  }
+
+  /** Every row of the tenant on A that is not a tombstone, in SCAN pages. */
+  private async *tenantRows(): AsyncGenerator<Found[]> {
+    const node = await nodeOf(this.o.redis, this.from.k.task('x'));
+    const match = `${this.from.k.prefixes()[0] as string}*`;
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', this.batch);
+      cursor = next;
+      if (keys.length === 0) continue;
+      const pipe = this.o.redis.pipeline();
+      for (const k of keys) pipe.hgetall(k);
+      const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as Record<string, string>);
+      const prefixLen = (this.from.k.prefixes()[0] as string).length;
+      const found: Found[] = [];
+      keys.forEach((k, i) => {
+        const row = rows[i];
+        if (!row || row['state'] === 'moved' || !row['attrs']) return;
+        if (row['attrs'].split('\t')[2] !== this.row.tenant) return;
+        found.push({ id: k.slice(prefixLen), row });
+      });
+      if (found.length > 0) yield found;
+    } while (cursor !== '0');
+  }
+
+  /** Copies every row of the tenant on A to B; waits while an edge to another tenant is open. */
+  private async copyAll(): Promise<void> {
+    for (;;) {
+      let blocked = false;
+      let moved = 0;
+      for await (const page of this.tenantRows()) {
+        const r = await this.copyPage(page);
+        blocked ||= r.blocked;
+        moved += r.written;
+      }
+      this.row.moved += moved;
+      if (!blocked) return;
+      await sleep(this.o.pollMs ?? 20);
+    }
+  }
+
+  private async copyPage(page: Found[]): Promise<{ blocked: boolean; written: number }> {
+    const a = this.from.k;
+    const pipe = this.o.redis.pipeline();
+    for (const { id } of page) {
+      pipe.zscore(this.frozenKey, `r|${id}`);
+      pipe.zscore(this.frozenKey, `d|${id}`);
+      pipe.zscore(a.done(), id);
+      pipe.zscore(a.dead(), id);
+      pipe.smembers(a.children(id));
+      pipe.hgetall(a.deadRow(id));
+    }
+    const res = ((await pipe.exec()) ?? []).map(([, v]) => v);
+    const items = page.map(({ id, row }, i) => {
+      const [r, d, done, dead, children, deadRow] = res.slice(i * 6, i * 6 + 6) as [
+        string | null,
+        string | null,
+        string | null,
+        string | null,
+        string[],
+        Record<string, string>,
+      ];
+      const [index, score] =
+        r !== null
+          ? ['r', r]
+          : d !== null
+            ? ['d', d]
+            : done !== null
+              ? ['done', done]
+              : dead !== null
+                ? ['dead', dead]
+                : ['', '0'];
+      return {
+        id,
+        row,
+        index,
+        score: Number(score),
+        children,
+        dead: Object.entries(deadRow).flat(),
+      };
+    });
+    // Edges to rows that are not this tenant's and not finished: those would break by moving.
+    const mine = new Set(page.map((p) => p.id));
+    const linked = new Set<string>();
+    for (const it of items) {
+      for (const p of (it.row['parents'] ?? '').split(',')) if (p && !mine.has(p)) linked.add(p);
+      for (const c of it.children) if (!mine.has(c)) linked.add(c);
+    }
+    if (linked.size > 0) {
+      const ids = [...linked];
+      const lp = this.o.redis.pipeline();
+      for (const id of ids) lp.hmget(a.task(id), 'attrs', 'state');
+      const states = ((await lp.exec()) ?? []).map(([, v]) => v as [string | null, string | null]);
+      const open = states.some(([attrs, state]) => {
+        if (attrs === null || state === 'moved') return false; // gone, or already moved
+        if (attrs.split('\t')[2] === this.row.tenant) return false; // ours: moves too
+        return !['done', 'dead', 'upstream_failed'].includes(state ?? '');
+      });
+      if (open) return { blocked: true, written: 0 };
+    }
+    const jobIds = [
+      ...new Set(
+        page
+          .map((p) => p.row['attrs']?.split('\t')[3] ?? '')
+          .filter((j, i) => j && j !== page[i]?.id),
+      ),
+    ];
+    const jp = this.o.redis.pipeline();
+    for (const j of jobIds) jp.hgetall(a.job(j));
+    const jobs = ((await jp.exec()) ?? []).map(([, v], i) => ({
+      id: jobIds[i] as string,
+      row: Object.entries(v as Record<string, string>).flat(),
+    }));
+    const b = this.to.k;
+    const [written] = (await migrateScripts.run(
+      this.o.redis,
+      'migrateCopy',
+      [b.runnable(), b.delayed(), b.done(), b.dead(), b.idem(), b.doorbell()],
+      [
+        ...this.prefixes(this.to),
+        JSON.stringify(items.map((it) => ({ ...it, row: Object.entries(it.row).flat() }))),
+        JSON.stringify(jobs),
+      ],
+    )) as [number, number];
+    return { blocked: false, written };
+  }
+
+  private prefixes(s: SchedShard): string[] {
+    const p = s.k.prefixes();
+    // task row, children set, job row, dead-letter row (PREFIX_NAMES order in keys.ts)
+    return [p[0], p[1], p[2], p[7]] as string[];
+  }
+
+  /** Turns every copied row on A into a tombstone. */
+  private async cleanAll(): Promise<void> {
+    for await (const page of this.tenantRows()) await this.cleanPage(page);
+  }
+
+  private async cleanPage(page: Found[]): Promise<void> {
+    const a = this.from.k;
+    const jobIds = [
+      ...new Set(
+        page
+          .map((p) => p.row['attrs']?.split('\t')[3] ?? '')
+          .filter((j, i) => j && j !== page[i]?.id),
+      ),
+    ];
+    await migrateScripts.run(
+      this.o.redis,
+      'migrateClean',
+      [a.runnable(), a.delayed(), a.done(), a.dead(), this.frozenKey],
+      [
+        ...this.prefixes(this.from),
+        this.row.to,
+        this.o.tombstoneTtlMs ?? 24 * 3_600_000,
+        page.length,
+        ...page.map((p) => p.id),
+        ...jobIds,
+      ],
+    );
+  }
+
+  /** After the switch: late arrivals on A (a router that had not seen the change) move too. */
+  private async sweep(): Promise<void> {
+    const end = (this.row.switchedAt ?? Date.now()) + (this.o.sweepMs ?? 6_000);
+    while (Date.now() < end) {
+      await sleep(this.o.pollMs ?? 20);
+      let late = false;
+      for await (const _ of this.tenantRows()) late = true;
+      if (!late) continue;
+      await this.freezeUntilQuiet();
+      await this.copyAll();
+      await this.cleanAll();
+    }
+  }
+}
+
+/**
+ * Follows `placement.map` and runs a migration for every tenant whose shard a change moves,
+ * one at a time; on start it resumes the migrations a crash left unfinished, and starts those
+ * of a change it never saw (the map it last applied is kept beside the migration rows).
+ */
+export class PlacementMigrator {
+  private queue: Promise<void> = Promise.resolve();
+  private readonly keys: Keys;
+  private readonly placement: Placement;
+  private readonly log: Logger;
+  private readonly onChange = (e: KnobChangeEvent) => {
+    if (e.name !== PLACEMENT_KNOB) return;
+    this.enqueue(() => this.apply(e.previous as PlacementMap, e.value as PlacementMap, e.version));
+  };
+
+  private constructor(private readonly o: MigrationOptions & { knobs: KnobClient }) {
+    this.keys = o.keys ?? new Keys();
+    this.placement = new Placement(o.knobs, o.shards);
+    this.log = o.log ?? createLogger('placement');
+  }
+
+  static async start(o: MigrationOptions & { knobs: KnobClient }): Promise<PlacementMigrator> {
+    const m = new PlacementMigrator(o);
+    o.knobs.on('change', m.onChange);
+    const appliedKey = m.keys.key('placement', 'applied');
+    const applied = await o.redis.hgetall(appliedKey);
+    const previous = applied['map'] ? (JSON.parse(applied['map']) as PlacementMap) : {};
+    const tenants = await o.redis.smembers(migrationIndex(m.keys));
+    for (const t of tenants) {
+      const row = await readMigration(o.redis, m.keys, t);
+      if (row && row.phase !== 'done')
+        m.enqueue(() => new Migration(m.opts, row).run().then(() => undefined));
+    }
+    m.enqueue(() =>
+      m.apply(previous, o.knobs.get(PLACEMENT_KNOB), o.knobs.version(PLACEMENT_KNOB)),
+    );
+    return m;
+  }
+
+  private get opts(): MigrationOptions {
+    return { ...this.o, keys: this.keys, shards: this.placement.shards, log: this.log };
+  }
+
+  private enqueue(step: () => Promise<unknown>): void {
+    this.queue = this.queue.then(step).then(
+      () => undefined,
+      (err: unknown) =>
+        this.log.error({ err: (err as Error).message }, 'placement migration failed'),
+    );
+  }
+
+  /** Resolves once every migration asked for so far has finished. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private async apply(from: PlacementMap, to: PlacementMap, version: number): Promise<void> {
+    const n = this.placement.shards.length;
+    const names = new Set([...Object.keys(from), ...Object.keys(to)]);
+    const moves = [...names].filter((t) => shardOf(from, t, n) !== shardOf(to, t, n));
+    const migrations = await Promise.all(
+      moves.map((t) =>
+        Migration.begin(
+          this.opts,
+          t,
+          this.placement.shards[shardOf(from, t, n)] as string,
+          this.placement.shards[shardOf(to, t, n)] as string,
+          version,
+        ),
+      ),
+    );
+    await this.o.redis.hset(this.keys.key('placement', 'applied'), {
+      map: JSON.stringify(to),
+      version,
+    });
+    for (const m of migrations) await m.run();
+  }
+
+  close(): Promise<void> {
+    this.o.knobs.off('change', this.onChange);
+    return this.queue;
+  }
+}
