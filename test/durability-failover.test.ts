@@ -5,6 +5,7 @@
 // clients writes the same way with the knob at 0 beside them; whether they lose writes is
 // reported, not asserted (it is a race the replica usually wins). The cluster clients ride
 // through the failover: calls in flight when the primary dies complete on the new primary.
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileKeys } from '../controlplane/files/keys.ts';
 import { FileService } from '../controlplane/files/service.ts';
@@ -17,7 +18,7 @@ import { Producer } from '../controlplane/messaging/producer.ts';
 import { Topics } from '../controlplane/messaging/topics.ts';
 import { createLogger } from '../controlplane/log.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
-import type { ManagedRedis } from '../controlplane/redis/managed.ts';
+import { ManagedRedis } from '../controlplane/redis/managed.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import {
@@ -88,6 +89,34 @@ function writer(depth: number, write: (n: number) => Promise<string>): Writer {
   };
 }
 
+describe('durability on one node with a replica', () => {
+  it('acknowledges a knob-1 write once the replica has it, and not without a replica', async () => {
+    const primary = await ManagedRedis.start();
+    const replica = await ManagedRedis.start({
+      extraConfig: [`replicaof ${primary.host} ${primary.port}`],
+    });
+    const c = new Redis(primary.url);
+    const r = new Redis(replica.url);
+    r.on('error', () => {}); // the replica is stopped halfway
+    try {
+      const sched = new SchedulerClient({ shard: new SchedShard(c, uniqueKeys(), 'one') });
+      setReplicaAcks(c, { replicas: 1, timeoutMs: 5_000 });
+      await sched.submit({ id: 'warm', type: 'noop' }).catch(() => undefined); // replica syncing
+      await sched.submit({ id: 'a', type: 'noop' });
+      // Acknowledged by the replica: it holds the task the moment the call returns.
+      expect(await r.exists(sched.shard.k.task('a'))).toBe(1);
+      await replica.stop();
+      setReplicaAcks(c, { replicas: 1, timeoutMs: 100 });
+      await expect(sched.submit({ id: 'b', type: 'noop' })).rejects.toBeInstanceOf(ReplicaAckError);
+    } finally {
+      c.disconnect();
+      r.disconnect();
+      await replica.stop();
+      await primary.stop();
+    }
+  });
+});
+
 describe('durability and failover on 3 primaries with a replica each', () => {
   it('waits for a replica only when the knob asks, and refuses to call a write durable that is not', async () => {
     const c = redis.client();
@@ -125,6 +154,21 @@ describe('durability and failover on 3 primaries with a replica each', () => {
       replica!.resume();
     }
     expect(await write('five')).toMatchObject({ id: 'five', created: true });
+
+    // Writes in flight together share WAITs (group commit), and every one is acknowledged.
+    const waits = async () => {
+      const info = (await probe.call('INFO', 'commandstats')) as string;
+      return Number(/^cmdstat_wait:calls=(\d+)/m.exec(info)?.[1] ?? 0);
+    };
+    const probe = new Redis({ port: primary.port, host: primary.host });
+    setReplicaAcks(c, { replicas: 1, timeoutMs: 2_000 });
+    const w0 = await waits();
+    const burst = await Promise.all(Array.from({ length: 64 }, (_, i) => write(`g${i}`)));
+    const used = (await waits()) - w0;
+    probe.disconnect();
+    expect(burst.filter((r) => r instanceof Error)).toEqual([]);
+    expect(used).toBeGreaterThan(0);
+    expect(used).toBeLessThan(64);
     expect(() => setReplicaAcks(c, { replicas: 1, timeoutMs: 0 })).toThrow(/timeoutMs/);
     setReplicaAcks(c, { replicas: 0, timeoutMs: 1 });
     expect(replicaAcks(c)).toBeUndefined();

@@ -8,10 +8,11 @@
 // connection that ran the script: on a cluster, the connection of the primary that serves the
 // key's slot. The route is read before the script is sent and again when its reply is back; if
 // it changed (a redirect, a failover, a reconnect) the write may have run elsewhere, and it is
-// reported as not durable rather than guessed. One WAIT covers every write sent on its
-// connection before it, so writes whose replies arrive together share one (group commit): the
-// cost is one blocking WAIT per connection per burst, not per write. With the knob at 0 (the
-// default) the runners take no extra step at all.
+// reported as not durable rather than guessed (a write answered through an ASK redirect, which
+// only a slot migration causes and knobos does not do, would be checked against the slot's
+// owner). One WAIT covers every write its connection ran before it, so writes whose replies
+// arrive together share one (group commit): one blocking WAIT per connection per burst, not per
+// write. With the knob at 0 (the default) the runners take no extra step at all.
 import { Command, type Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.ts';
 import { KnobosError } from './errors.ts';
@@ -102,35 +103,43 @@ function routeOf(client: RedisClient, slot: number): Route | undefined {
   return conn && conn.status === 'ready' ? { conn, stream: conn.stream } : undefined;
 }
 
-/** One WAIT in flight on a connection; writes sent before it was sent may share it. */
-interface SharedWait {
+/**
+ * The next WAIT of a connection, not sent yet: every write whose reply is back before it leaves
+ * (replies read in the same turn of the event loop) shares it. A WAIT sent after a write's reply
+ * is sure to cover that write, even one that ioredis resent after TRYAGAIN or CLUSTERDOWN.
+ */
+interface NextWait {
   stream: unknown;
-  /** How many WAITs this connection had sent before this one (its ticket). */
-  ticket: number;
   replicas: number;
+  timeoutMs: number;
   acks: Promise<number>;
 }
 
-interface ConnState {
-  sent: number;
-  last?: SharedWait;
+const nextWaits = new WeakMap<object, NextWait>();
+
+function sharedWait(route: Route, replicas: number, timeoutMs: number): Promise<number> {
+  const next = nextWaits.get(route.conn);
+  if (next && next.stream === route.stream) {
+    next.replicas = Math.max(next.replicas, replicas);
+    next.timeoutMs = Math.max(next.timeoutMs, timeoutMs);
+    return next.acks;
+  }
+  const wait: NextWait = { stream: route.stream, replicas, timeoutMs, acks: Promise.resolve(0) };
+  wait.acks = new Promise<number>((resolve, reject) =>
+    setImmediate(() => {
+      if (nextWaits.get(route.conn) === wait) nextWaits.delete(route.conn);
+      route.conn.wait(wait.replicas, wait.timeoutMs).then(resolve, reject);
+    }),
+  );
+  nextWaits.set(route.conn, wait);
+  return wait.acks;
 }
 
-const connStates = new WeakMap<object, ConnState>();
-
-function connState(conn: object): ConnState {
-  let s = connStates.get(conn);
-  if (!s) connStates.set(conn, (s = { sent: 0 }));
-  return s;
-}
-
-/** What a write notes before it is sent, to be checked by `confirm` after its reply. */
+/** What a write notes before it is sent, to be checked by `confirmWrite` after its reply. */
 export interface PendingWrite {
   policy: ReplicaAckPolicy;
   slot: number;
   before: Route | undefined;
-  /** WAITs its connection had sent when the write was sent; a later one covers it. */
-  ticket: number;
 }
 
 /**
@@ -142,10 +151,7 @@ export function beginWrite(client: RedisClient, key: string): PendingWrite | und
   if (!policy) return undefined;
   // ioredis's own slot function (hash tags included), reached through a Command.
   const slot = isCluster(client) ? (new Command('exists', [key]).getSlot() ?? 0) : 0;
-  const before = routeOf(client, slot);
-  // Without a ready route the write waits in an offline queue: it may be sent after any WAIT
-  // sent now, so it must not share one (Infinity never matches a ticket).
-  return { policy, slot, before, ticket: before ? connState(before.conn).sent : Infinity };
+  return { policy, slot, before: routeOf(client, slot) };
 }
 
 /**
@@ -161,23 +167,17 @@ export async function confirmWrite(client: RedisClient, w: PendingWrite): Promis
       { replicas, acked: 0, reason: 'route_changed' },
     );
   }
-  const state = connState(now.conn);
-  const last = state.last;
-  let acks: Promise<number>;
-  if (last && last.ticket >= w.ticket && last.stream === now.stream && last.replicas >= replicas) {
-    acks = last.acks;
-  } else {
-    const ticket = state.sent++;
-    acks = now.conn.wait(replicas, timeoutMs);
-    state.last = { stream: now.stream, ticket, replicas, acks };
-  }
   let acked: number;
   try {
-    acked = await acks;
+    acked = await sharedWait(now, replicas, timeoutMs);
   } catch (err) {
     throw new ReplicaAckError(
       `write not confirmed durable: WAIT failed: ${(err as Error).message}`,
-      { replicas, acked: 0, reason: 'wait_failed' },
+      {
+        replicas,
+        acked: 0,
+        reason: 'wait_failed',
+      },
     );
   }
   if (acked < replicas) {
