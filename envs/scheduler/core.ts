@@ -2,7 +2,7 @@
 // time integrals, the runnable list policies see, the free-worker list, and claiming and
 // releasing capacity. Kept apart so each file reads on its own.
 import { nodeFragMilli, type WorkloadClass } from '../../policies/gpu/index.ts';
-import type { TaskView, WorkerView } from '../../policies/scheduling/index.ts';
+import type { WorkerView } from '../../policies/scheduling/index.ts';
 import { simConfig, type SimConfig } from './config.ts';
 import type { JobOutcome } from './metrics.ts';
 import { adjust, fitsCapacity } from './resources.ts';
@@ -11,6 +11,8 @@ import {
   SimJob,
   SimStage,
   SimTask,
+  SimTaskView,
+  SimTenant,
   SimWorker,
   WorkloadError,
   buildJob,
@@ -32,18 +34,15 @@ export class SimCore {
   readonly name: string;
   now = 0;
   /** The runnable tasks as policies see them (stage heads and tasks awaiting a retry). */
-  readonly runnable: TaskView[] = [];
+  readonly runnable: SimTaskView[] = [];
   protected readonly owners: (SimStage | SimTask)[] = [];
-  /** The job of each runnable entry (kept beside `owners` so a refresh reads one class). */
-  private readonly ownerJobs: SimJob[] = [];
   protected readonly workerById = new Map<string, SimWorker>();
   /** Views of the workers with free cores or GPU, kept in worker order as capacity moves. */
   private readonly freeList: WorkerView[] = [];
   private readonly freeIndex: number[] = [];
   /** Attempts claimed and not yet over (running, or in a dispatch round trip). */
   protected readonly live: SimAttempt[] = [];
-  protected readonly tenantRunning: Float64Array;
-  protected readonly tenantServedMs: Float64Array;
+  protected readonly tenantStates: SimTenant[] = [];
   protected readonly classes: readonly WorkloadClass[] | null;
 
   // Counters, and time integrals of the values below them.
@@ -101,8 +100,9 @@ export class SimCore {
         t = this.tenants.length;
         tenantIndex.set(spec.tenant, t);
         this.tenants.push(spec.tenant);
+        this.tenantStates.push(new SimTenant());
       }
-      const job = new SimJob(i, spec, t);
+      const job = new SimJob(i, spec, t, this.tenantStates[t] as SimTenant);
       buildJob(job, this.cfg.speculationQuorum);
       for (const st of job.stages) {
         if (!this.workers.some((w) => fitsCapacity(st, w))) {
@@ -117,8 +117,6 @@ export class SimCore {
       }
       return job;
     });
-    this.tenantRunning = new Float64Array(this.tenants.length);
-    this.tenantServedMs = new Float64Array(this.tenants.length);
     this.classes = opts.gpuClasses && opts.gpuClasses.length > 0 ? opts.gpuClasses : null;
     if (this.classes) {
       for (const w of this.workers) {
@@ -145,22 +143,6 @@ export class SimCore {
     return this.freeList;
   }
 
-  /** Brings the dynamic fields of the runnable views up to date. */
-  refreshViews(): void {
-    const views = this.runnable;
-    const jobs = this.ownerJobs;
-    const running = this.tenantRunning;
-    const served = this.tenantServedMs;
-    for (let i = 0; i < views.length; i++) {
-      const v = views[i] as TaskView;
-      const job = jobs[i] as SimJob;
-      const t = job.tenant;
-      v.jobRemainingWorkMs = job.remainingEstMs;
-      v.tenantRunning = running[t] as number;
-      v.tenantServedMs = served[t] as number;
-    }
-  }
-
   protected advanceClock(t: number): void {
     const dt = t - this.now;
     if (dt > 0) {
@@ -172,11 +154,10 @@ export class SimCore {
     this.now = t;
   }
 
-  protected addRunnable(view: TaskView, owner: SimStage | SimTask): void {
+  protected addRunnable(view: SimTaskView, owner: SimStage | SimTask): void {
     owner.runPos = this.runnable.length;
     this.runnable.push(view);
     this.owners.push(owner);
-    this.ownerJobs.push(owner.job);
   }
 
   /**
@@ -188,7 +169,7 @@ export class SimCore {
     const len = taskId.length;
     // Lengths first: most ids differ in length, and the check is cheaper than a string compare.
     for (let i = 0; i < r.length; i++) {
-      const id = (r[i] as TaskView).id;
+      const id = (r[i] as SimTaskView).id;
       if (id.length === len && id === taskId) return this.owners[i];
     }
     return undefined;
@@ -199,14 +180,12 @@ export class SimCore {
     const last = this.runnable.length - 1;
     if (i !== last) {
       const moved = this.owners[last] as SimStage | SimTask;
-      this.runnable[i] = this.runnable[last] as TaskView;
+      this.runnable[i] = this.runnable[last] as SimTaskView;
       this.owners[i] = moved;
-      this.ownerJobs[i] = moved.job;
       moved.runPos = i;
     }
     this.runnable.pop();
     this.owners.pop();
-    this.ownerJobs.pop();
     owner.runPos = -1;
   }
 
@@ -239,8 +218,7 @@ export class SimCore {
     task.addLive(a);
     this.attempts++;
     // Claimed counts as running for fair share: the task is on its way to the worker.
-    const t = task.stage.job.tenant;
-    this.tenantRunning[t] = (this.tenantRunning[t] as number) + 1;
+    task.job.tenantState.running++;
     return a;
   }
 
@@ -256,12 +234,12 @@ export class SimCore {
     const st = a.task.stage;
     this.fragMilli += adjust(st, a.worker, a.gpus, -1, this.classes);
     this.relist(a.worker);
-    const t = st.job.tenant;
-    this.tenantRunning[t] = (this.tenantRunning[t] as number) - 1;
+    const tenant = st.job.tenantState;
+    tenant.running--;
     if (a.started) {
       this.usedCpuMilli -= st.cpuMilli;
       this.usedGpuMilli -= st.gpuMilli * a.gpus.length;
-      this.tenantServedMs[t] = (this.tenantServedMs[t] as number) + (this.now - a.startMs);
+      tenant.servedMs += this.now - a.startMs;
     }
   }
 

@@ -122,7 +122,6 @@ export class SchedulerEnv implements Env<Float64Array, number> {
   }
 
   private windowOf(sim: ClusterSim): TaskView[] {
-    sim.refreshViews();
     const free = sim.freeWorkers();
     const fitting = sim.runnable.filter((t) => free.some((w) => fits(t.demand, w)));
     fitting.sort((a, b) => (fifoBefore(a, b) ? -1 : fifoBefore(b, a) ? 1 : 0));

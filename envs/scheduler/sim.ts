@@ -84,7 +84,6 @@ export class ClusterSim extends SimCore {
     while (again && batch.length < this.cfg.dispatchBatch && this.runnable.length > 0) {
       const free = this.freeWorkers();
       if (free.length === 0) break;
-      this.refreshViews();
       const picks = pick(this.runnable, free, this.now);
       const n = Math.min(this.cfg.dispatchBatch - batch.length, picks.length);
       again = false;
@@ -160,12 +159,7 @@ export class ClusterSim extends SimCore {
 
   private makeRetryRunnable(task: SimTask): void {
     const st = task.stage;
-    const view: TaskView = {
-      ...st.view,
-      id: st.taskId(task.index),
-      readyAt: this.now,
-      attempts: task.launched,
-    };
+    const view = st.view.copyFor(st.taskId(task.index), this.now, task.launched);
     task.view = view;
     this.addRunnable(view, task);
   }

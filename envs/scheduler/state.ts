@@ -89,8 +89,69 @@ export class SimJob {
     readonly index: number,
     readonly spec: JobSpec,
     readonly tenant: number,
+    readonly tenantState: SimTenant,
   ) {
     this.stagesLeft = spec.stages.length;
+  }
+}
+
+/** A tenant's attempts claimed and not yet over, and the task-ms it has been served. */
+export class SimTenant {
+  running = 0;
+  servedMs = 0;
+}
+
+/**
+ * A task as policies see it. The fields that move as the run goes (the job's remaining work, its
+ * tenant's running count and service) are getters onto the simulator's state rather than copies,
+ * so a view is always current and nothing is refreshed before a decision.
+ */
+export class SimTaskView implements TaskView {
+  id = '';
+  readonly jobId: string;
+  readonly tenant: string;
+  readonly priority: number;
+  readonly demand: Demand;
+  readonly estimateMs: number;
+  criticalPathMs = 0;
+  readonly submittedAt: number;
+  readyAt = 0;
+  attempts = 0;
+  stageDepth = 0;
+  // A private field, so the view's own properties stay plain data (no cycle through the job).
+  readonly #job: SimJob;
+
+  constructor(job: SimJob, demand: Demand, estimateMs: number) {
+    this.#job = job;
+    this.jobId = job.spec.id;
+    this.tenant = job.spec.tenant;
+    this.priority = job.spec.priority;
+    this.demand = demand;
+    this.estimateMs = estimateMs;
+    this.submittedAt = job.spec.arrivalMs;
+  }
+
+  get jobRemainingWorkMs(): number {
+    return this.#job.remainingEstMs;
+  }
+
+  get tenantRunning(): number {
+    return this.#job.tenantState.running;
+  }
+
+  get tenantServedMs(): number {
+    return this.#job.tenantState.servedMs;
+  }
+
+  /** The view of a task of the same stage: this one's fields with the task's own id and times. */
+  copyFor(id: string, readyAt: number, attempts: number): SimTaskView {
+    const v = new SimTaskView(this.#job, this.demand, this.estimateMs);
+    v.id = id;
+    v.criticalPathMs = this.criticalPathMs;
+    v.readyAt = readyAt;
+    v.attempts = attempts;
+    v.stageDepth = this.stageDepth;
+    return v;
   }
 }
 
@@ -112,7 +173,7 @@ export class SimStage {
   observed: number[] | null = [];
   readonly quorum: number;
   /** The view of the next fresh task; in the runnable list while `runPos >= 0`. */
-  readonly view: TaskView;
+  readonly view: SimTaskView;
   runPos = -1;
 
   constructor(
@@ -128,22 +189,7 @@ export class SimStage {
     this.gpuMilli = spec.demand.gpu > 0 ? (spec.demand.gpuMilli ?? 1000) : 0;
     this.quorum = Math.max(1, Math.ceil(quorumShare * this.total));
     this.idPrefix = `${job.spec.id}/${index}/`;
-    this.view = {
-      id: '',
-      jobId: job.spec.id,
-      tenant: job.spec.tenant,
-      priority: job.spec.priority,
-      demand: spec.demand,
-      estimateMs: this.estimateMs,
-      jobRemainingWorkMs: 0,
-      criticalPathMs: 0,
-      submittedAt: job.spec.arrivalMs,
-      readyAt: 0,
-      attempts: 0,
-      stageDepth: 0,
-      tenantRunning: 0,
-      tenantServedMs: 0,
-    };
+    this.view = new SimTaskView(job, spec.demand, this.estimateMs);
   }
 
   /** `job/stage/`, the prefix of this stage's task ids. */
@@ -166,7 +212,7 @@ export class SimTask {
   faultUntilMs = -Infinity;
   specQueued = false;
   /** The view while waiting to be retried; in the runnable list while `runPos >= 0`. */
-  view: TaskView | null = null;
+  view: SimTaskView | null = null;
   runPos = -1;
   readonly job: SimJob;
 
