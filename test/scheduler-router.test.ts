@@ -13,6 +13,7 @@ import {
   PLACEMENT_KNOB,
   shardNamesOnPrimaries,
 } from '../controlplane/scheduler/placement.ts';
+import { PlacementMigrator, TenantMovingError } from '../controlplane/scheduler/migration.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
 import { SCHEDULER_KNOBS, type SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
@@ -79,6 +80,15 @@ describe('sharded scheduler on a 3-primary cluster', () => {
     const keys = uniqueKeys();
     const { knobs, setMap } = await setup(keys);
     const router = new SchedulerRouter({ redis: client, knobs, keys, shards });
+    const migrator = await PlacementMigrator.start({
+      redis: client,
+      knobs,
+      keys,
+      shards,
+      log: quietLog,
+      graceMs: 0,
+      sweepMs: 0,
+    });
     const tenant = 'acme';
     const home = hashShard(tenant, 3);
     const a = await router.submit({ type: 't', tenant });
@@ -86,11 +96,30 @@ describe('sharded scheduler on a 3-primary cluster', () => {
     const moved = (home + 1) % 3;
     await setMap({ [tenant]: moved });
     expect(router.placement.shardOf(tenant)).toBe(shards[moved]);
+    // The submit waits for the tenant's switch, then goes to its new shard.
     const b = await router.submit({ type: 't', tenant });
     expect(await router.client(shards[moved] as string).get(b.id)).not.toBeNull();
     expect(await router.client(shards[home] as string).get(b.id)).toBeNull();
+    await migrator.idle();
+    // The task submitted before the move moved with its tenant.
+    expect(await router.client(shards[home] as string).get(a.id)).toBeNull();
     expect((await router.get(a.id))?.tenant).toBe(tenant);
     expect((await router.get(b.id, tenant))?.id).toBe(b.id);
+    await migrator.close();
+    router.close();
+    await knobs.close();
+  });
+
+  it("fails a moving tenant's submit with a typed error when no migrator switches it", async () => {
+    const keys = uniqueKeys();
+    const { knobs, setMap } = await setup(keys);
+    const router = new SchedulerRouter({ redis: client, knobs, keys, shards, holdMaxMs: 200 });
+    const tenant = 'acme';
+    await setMap({ [tenant]: (hashShard(tenant, 3) + 1) % 3 });
+    await expect(router.submit({ type: 't', tenant })).rejects.toBeInstanceOf(TenantMovingError);
+    // Other tenants are not held.
+    expect((await router.submit({ type: 't', tenant: 'other' })).created).toBe(true);
+    router.close();
     await knobs.close();
   });
 

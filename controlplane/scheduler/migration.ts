@@ -20,6 +20,7 @@
 // whose parent or child belongs to another tenant of A that has not finished would lose its
 // edge by moving, so the copy waits for that task to finish (edges across tenants are rare:
 // a job's tasks share a tenant).
+import { randomBytes } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { join } from 'node:path';
 import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
@@ -70,6 +71,8 @@ export interface MigrationOptions {
   /** Tombstones on A expire after this long (the completed-task retention). */
   tombstoneTtlMs?: number;
   pollMs?: number;
+  /** The lease a migrator holds on a tenant's move while it runs it. */
+  lockMs?: number;
 }
 
 /** A moving tenant's submit waited longer than the hold allows (the migration is stuck). */
@@ -195,14 +198,35 @@ export class Migration {
     this.row.phase = phase;
   }
 
-  /** Runs the move from the phase its row records to the end (or to `stopAfter`, for tests). */
+  /**
+   * Runs the move from the phase its row records to the end (or to `stopAfter`, for tests).
+   * One migrator at a time runs a tenant's move (a lease renewed while it runs; a crashed
+   * migrator's lease runs out and the next one carries on); another gets the row as it is.
+   */
   async run(stopAfter?: MigrationPhase): Promise<MigrationRow> {
-    const at = (p: MigrationPhase) =>
-      MIGRATION_PHASES.indexOf(this.row.phase) <= MIGRATION_PHASES.indexOf(p);
-    if (this.row.from === this.row.to) {
-      await this.setPhase('done', { done_at: Date.now() });
+    const lockKey = `${this.rowKey}:lock`;
+    const owner = randomBytes(8).toString('hex');
+    const lockMs = this.o.lockMs ?? 10_000;
+    if ((await this.o.redis.set(lockKey, owner, 'PX', lockMs, 'NX')) !== 'OK') return this.row;
+    const renew = setInterval(() => {
+      void this.o.redis.pexpire(lockKey, lockMs).catch(() => 0);
+    }, lockMs / 3);
+    try {
+      // The row as it is now: another migrator may have moved it on before this one got the lease.
+      Object.assign(this.row, await readMigration(this.o.redis, this.keys, this.row.tenant));
+      return await this.steps(stopAfter);
+    } finally {
+      clearInterval(renew);
+      if ((await this.o.redis.get(lockKey)) === owner) await this.o.redis.del(lockKey);
     }
-    if (at('freeze') && this.row.phase === 'freeze') {
+  }
+
+  private async steps(stopAfter?: MigrationPhase): Promise<MigrationRow> {
+    if (this.row.from === this.row.to && this.row.phase !== 'done') {
+      await this.setPhase('done', { done_at: Date.now() });
+      await this.o.redis.srem(migrationIndex(this.keys), this.row.tenant);
+    }
+    if (this.row.phase === 'freeze') {
       await this.freezeUntilQuiet();
       await this.setPhase('copy');
       if (stopAfter === 'freeze') return this.row;
@@ -536,7 +560,8 @@ export class PlacementMigrator {
       map: JSON.stringify(to),
       version,
     });
-    for (const m of migrations) await m.run();
+    // Tenants move independently (each its own rows, frozen set and migration row).
+    await Promise.all(migrations.map((m) => m.run()));
   }
 
   close(): Promise<void> {
