@@ -256,8 +256,10 @@ describe('durability and failover on 3 primaries with a replica each', () => {
     const before = Object.fromEntries(
       Object.entries(sides).map(([k, s]) => [k, all(s).map((w) => w.acked.length)]),
     );
+    const killedAt = Date.now();
     await redis.cluster!.killPrimaryForSlot(slot);
     const promoted = await redis.cluster!.waitFailover(slot);
+    const failoverMs = Date.now() - killedAt;
     expect(promoted).not.toBe(victim);
     const riding = Object.fromEntries(
       Object.entries(sides).map(([k, s]) => [k, all(s).map((w) => w.acked.length)]),
@@ -303,6 +305,7 @@ describe('durability and failover on 3 primaries with a replica each', () => {
     const durableLost = await lost(sides.durable);
     const fastLost = await lost(sides.fast);
     const report = {
+      failover_ms: failoverMs,
       acked_before_kill: before,
       acked_until_promotion: riding,
       acked_total: Object.fromEntries(
