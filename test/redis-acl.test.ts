@@ -18,8 +18,13 @@ import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import { Consumer, MessagingKeys, Producer, Topics } from '../controlplane/messaging/index.ts';
 import {
   aclLogin,
+  aclModeFromEnv,
   aclPasswords,
+  aclRules,
+  aclUserName,
+  ACL_USERS_NAMES,
   applyAcl,
+  passwordEnvName,
   type AclPasswords,
   type AclUserName,
 } from '../controlplane/redis/acl.ts';
@@ -28,7 +33,8 @@ import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
 import { SCHEDULER_KNOBS, SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
-import type { Keys } from '../controlplane/store/keys.ts';
+import { ValidationError } from '../controlplane/store/errors.ts';
+import { Keys } from '../controlplane/store/keys.ts';
 import {
   eventually,
   startTestRedis,
@@ -141,6 +147,45 @@ function probeKey(keys: Keys, family: Family): string {
   return keys.key(f, 'acl-probe');
 }
 
+describe('redis ACL settings', () => {
+  it('refuses a short or odd password, naming the variable, and a bad mode', () => {
+    const env = { [passwordEnvName('scheduler')]: 'short' };
+    const err = (() => {
+      try {
+        aclPasswords(env, { generate: true });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err).toMatchObject({ field: 'KNOBOS_REDIS_PASSWORD_SCHEDULER', rule: 'password' });
+    expect(() =>
+      aclPasswords({ KNOBOS_REDIS_PASSWORD_API: 'has a space in it 1234' }, { generate: true }),
+    ).toThrow(/KNOBOS_REDIS_PASSWORD_API/);
+    expect(() => aclPasswords({}, { generate: false })).toThrow(
+      expect.objectContaining({ field: 'KNOBOS_REDIS_PASSWORD_ADMIN', rule: 'required' }),
+    );
+    expect(() => aclModeFromEnv({ KNOBOS_REDIS_ACL: 'yes' }, true)).toThrow(
+      expect.objectContaining({ field: 'KNOBOS_REDIS_ACL', rule: 'enum' }),
+    );
+    expect(aclModeFromEnv({}, true)).toBe('apply');
+    expect(aclModeFromEnv({}, false)).toBe('off');
+  });
+
+  it('takes passwords from the environment, or generates distinct ones', () => {
+    const given = 'a-password-from-the-env-0123';
+    const a = aclPasswords({ KNOBOS_REDIS_PASSWORD_FILES: given }, { generate: true });
+    expect(a.files).toBe(given);
+    const b = aclPasswords({}, { generate: true });
+    expect(new Set(Object.values(b)).size).toBe(ACL_USERS_NAMES.length);
+    expect(b.files).not.toBe(aclPasswords({}, { generate: true }).files);
+    // The password reaches Redis only as the `>` rule.
+    expect(aclRules(new Keys('k'), 'files', given).filter((r) => r.includes(given))).toEqual([
+      `>${given}`,
+    ]);
+  });
+});
+
 describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (backend) => {
   let redis: TestRedis;
   let admin: RedisClient;
@@ -150,7 +195,8 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
   const closers: (() => Promise<unknown>)[] = [];
 
   beforeAll(async () => {
-    redis = await startTestRedis(backend);
+    // The cluster has a replica per primary: the users must reach replicas too.
+    redis = await startTestRedis(backend, backend === 'cluster' ? { replicas: 1 } : {});
     admin = redis.client();
     keys = uniqueKeys();
     passwords = aclPasswords({}, { generate: true });
@@ -171,6 +217,34 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
     conns.push(c);
     return c;
   }
+
+  it('creates every user on every node, replicas included', async () => {
+    // Each node on its own connection, from the processes started (not the client's pool).
+    const servers = redis.cluster?.nodes ?? [redis.single!];
+    expect(servers.length).toBe(backend === 'cluster' ? 6 : 1);
+    for (const server of servers) {
+      const node = connect({ url: server.url });
+      node.on('error', () => {});
+      conns.push(node);
+      const users = (await node.call('ACL', 'USERS')) as string[];
+      for (const u of ACL_USERS_NAMES) expect(users, server.url).toContain(aclUserName(keys, u));
+    }
+  });
+
+  it('escapes glob characters of the key prefix', async () => {
+    const odd = new Keys('p*');
+    const pw = aclPasswords({}, { generate: true });
+    await applyAcl(admin, odd, pw, { users: ['files'] });
+    const lookalike = new Keys('pX');
+    await admin.set(new FileKeys(lookalike, 'default').volumeRow(), 'other install');
+    const files = connect(redis.target, aclLogin(odd, pw, 'files'));
+    files.on('error', () => {});
+    conns.push(files);
+    await expect(files.get(new FileKeys(lookalike, 'default').volumeRow())).rejects.toThrow(
+      /NOPERM/,
+    );
+    await expect(files.get(new FileKeys(odd, 'default').volumeRow())).resolves.toBeNull();
+  });
 
   it('refuses a wrong password', async () => {
     // One node (a cluster client would retry the refused login forever).

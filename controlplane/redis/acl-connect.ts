@@ -45,6 +45,10 @@ export class AclConnections {
       setup.on('error', () => {});
       try {
         await applyAcl(setup, opts.keys, passwords, { lockDefault: opts.embedded });
+      } catch (err) {
+        throw new Error(
+          `applying the Redis ACL users failed (they need Redis 7 or newer, and a login allowed ACL SETUSER; KNOBOS_REDIS_ACL=off runs without them): ${(err as Error).message}`,
+        );
       } finally {
         setup.disconnect();
       }

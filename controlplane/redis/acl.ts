@@ -10,7 +10,7 @@
 // permissions: every key a script touches, declared or not, is checked, and EVAL/EVALSHA count
 // their declared KEYS as written, so a script over a family needs `%RW~` on it.
 import { randomBytes } from 'node:crypto';
-import { Cluster, type Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { ValidationError } from '../store/errors.ts';
 import type { Keys } from '../store/keys.ts';
 import type { ConnectOptions, RedisClient } from './connect.ts';
@@ -229,12 +229,37 @@ export function aclLogin(
   return { username: aclUserName(keys, user), password: passwords[user], name: `knobos-${user}` };
 }
 
-/** Every node a command must reach: the one server, or all primaries and replicas. */
-async function nodesOf(redis: RedisClient): Promise<Redis[]> {
-  if (!(redis instanceof Cluster)) return [redis];
-  // The node list is known once the client has read the slots.
+/**
+ * Runs `fn` on every node: the one server, or every node CLUSTER NODES lists (primaries and
+ * replicas; a cluster client's own pool can miss a replica that is not serving slots yet).
+ */
+async function onEveryNode(redis: RedisClient, fn: (node: Redis) => Promise<void>): Promise<void> {
+  if (!(redis instanceof Cluster)) return fn(redis);
   if (redis.status !== 'ready') await new Promise((r) => redis.once('ready', r));
-  return redis.nodes('all');
+  const listing = (await redis.call('CLUSTER', 'NODES')) as string;
+  const addresses = listing
+    .split('\n')
+    .filter((l) => l.trim() && !/\b(fail|noaddr|handshake)\b/.test(l.split(' ')[2] ?? ''))
+    .map((l) => (l.split(' ')[1] ?? '').split('@')[0] as string);
+  const pool = new Map(redis.nodes('all').map((n) => [`${n.options.host}:${n.options.port}`, n]));
+  for (const addr of addresses) {
+    const known = pool.get(addr);
+    if (known) {
+      await fn(known);
+      continue;
+    }
+    const [host, port] = [
+      addr.slice(0, addr.lastIndexOf(':')),
+      Number(addr.slice(addr.lastIndexOf(':') + 1)),
+    ];
+    const node = new Redis({ ...redis.options.redisOptions, host, port, lazyConnect: true });
+    node.on('error', () => {});
+    try {
+      await fn(node);
+    } finally {
+      node.disconnect();
+    }
+  }
 }
 
 /**
@@ -250,17 +275,17 @@ export async function applyAcl(
   opts: { users?: readonly AclUserName[]; lockDefault?: boolean } = {},
 ): Promise<void> {
   const users = opts.users ?? ACL_USERS_NAMES;
-  for (const node of await nodesOf(redis)) {
+  await onEveryNode(redis, async (node) => {
     for (const user of users)
-      await node.call(
-        'ACL',
-        'SETUSER',
-        aclUserName(keys, user),
-        ...aclRules(keys, user, passwords[user]),
-      );
+      await node
+        .call('ACL', 'SETUSER', aclUserName(keys, user), ...aclRules(keys, user, passwords[user]))
+        .catch((err: Error) => {
+          // Redis quotes the rule it refused; never let that be a password.
+          throw new Error(err.message.split(passwords[user]).join('***'));
+        });
     // Last: after this the connection, if it is default's, may do nothing else.
     if (opts.lockDefault) await node.call('ACL', 'SETUSER', 'default', ...LOCKED_DEFAULT_RULES);
-  }
+  });
 }
 
 export type AclMode = 'apply' | 'on' | 'off';
