@@ -1,0 +1,238 @@
+// Tenant placement over the scheduler's shards as a tuning target (placement.map):
+// - calibration: each tenant's completed core-ms per usage bucket over a window, read from
+//   every shard's usage table; the fit compares the shard-load imbalance the live map predicts
+//   from the tenants' loads with the imbalance of what each shard actually completed;
+// - learner: the trained placement move scorer (learners/placement, the committed artifact)
+//   decides on the live view (tenant loads, the live map, the knob's move limit) as it does in
+//   the placement simulator; its moves make the candidate map;
+// - gate: paired imbalances of the live and candidate maps on seeded windows of bucket slices,
+//   the candidate paying its migration (moved state at the simulator's price) over the window;
+// - shadow: the same imbalance on the usage completed since shadow began (live load, both
+//   maps): a placement cannot run beside the live one, but its load split can be computed.
+// A promotion goes through KnobTable.promote on `placement.map`, which the placement migrator
+// (controlplane/scheduler/migration.ts) turns into live migrations.
+import { findKnob, type KnobValues, type PlacementMap } from '../../../knobs/index.ts';
+import { createRng } from '../../../envs/core/index.ts';
+import { DEFAULT_PLACEMENT_SIM } from '../../../envs/placement/evaluate.ts';
+import { trainedPlacementPolicy } from '../../../learners/placement/policy.ts';
+import {
+  imbalance,
+  shardLoads,
+  shardOf,
+  type GroupView,
+  type PlacementPolicy,
+} from '../../../policies/placement/index.ts';
+import type { KnobTable } from '../../knobs/table.ts';
+import { PLACEMENT_KNOB } from '../../scheduler/placement.ts';
+import { SchedulerQueries } from '../../scheduler/queries.ts';
+import { SchedShard } from '../../scheduler/shard.ts';
+import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
+import { sloSpec, type SloSpec } from '../slo-guard.ts';
+import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
+
+const GIB = 1024 ** 3;
+
+export interface PlacementTargetOptions {
+  knobs: KnobTable;
+  /** Scheduler shard names by placement index (as the routers have them). */
+  shards: readonly string[];
+  windowMs: number;
+  /** Width of the scheduler's usage buckets (the settle's usageBucketMs). */
+  bucketMs: number;
+  /** Least total core-ms in the window before calibrating. */
+  minLoadMs: number;
+  /** State a tenant moves with it, in bytes (the migration's price); per tenant or one for all. */
+  stateBytes: number | ((tenant: string) => number);
+  /** The deciding policy; the committed trained scorer by default. */
+  policy?: PlacementPolicy;
+  shadowMs: number;
+  /** Buckets of live usage shadow needs before a verdict. */
+  shadowMinBuckets: number;
+  gate?: Partial<GateOptions & { slices: number }>;
+  slo?: Partial<SloSpec>;
+}
+
+/** Core-ms per tenant in each bucket of the window, oldest first. */
+interface LoadSeries {
+  tenants: string[];
+  /** buckets[b][i]: load of tenants[i] in bucket b. */
+  buckets: number[][];
+}
+
+interface PlacementCalibration extends Calibration {
+  data: LoadSeries;
+}
+
+export class PlacementTarget implements TuningTarget {
+  readonly name = 'placement';
+  readonly knobs = [PLACEMENT_KNOB];
+  readonly gate: GateOptions & { slices: number };
+  readonly slo: SloSpec;
+  readonly shadowMs: number;
+  private readonly queries: SchedulerQueries[];
+  private readonly policy: PlacementPolicy;
+
+  constructor(private readonly o: PlacementTargetOptions) {
+    this.gate = { ...DEFAULT_GATE, direction: 'min', slices: 4, ...o.gate };
+    this.shadowMs = o.shadowMs;
+    this.slo = sloSpec(
+      {
+        service: 'scheduler',
+        metric: 'dispatch_latency_ms_p99',
+        direction: 'min',
+        maxRegression: 0.25,
+      },
+      o.slo,
+    );
+    this.queries = o.shards.map(
+      (s) => new SchedulerQueries(new SchedShard(o.knobs.redis, o.knobs.keys, s)),
+    );
+    this.policy = o.policy ?? trainedPlacementPolicy();
+  }
+
+  /** Tenant loads per bucket in [fromMs, toMs), summed over the shards. */
+  private async series(fromMs: number, toMs: number): Promise<LoadSeries & { perShard: number[] }> {
+    const first = fromMs - (fromMs % this.o.bucketMs);
+    const byBucket: Map<string, number>[] = [];
+    const perShard = this.o.shards.map(() => 0);
+    for (let b = first; b < toMs; b += this.o.bucketMs) {
+      const m = new Map<string, number>();
+      const used = await Promise.all(
+        this.queries.map((q) => q.tenantUsage(b, b + this.o.bucketMs, this.o.bucketMs)),
+      );
+      used.forEach((u, s) => {
+        for (const [t, v] of u) {
+          m.set(t, (m.get(t) ?? 0) + v);
+          perShard[s] = (perShard[s] as number) + v;
+        }
+      });
+      byBucket.push(m);
+    }
+    const tenants = [...new Set(byBucket.flatMap((m) => [...m.keys()]))].sort();
+    return {
+      tenants,
+      buckets: byBucket.map((m) => tenants.map((t) => m.get(t) ?? 0)),
+      perShard,
+    };
+  }
+
+  private groups(s: LoadSeries, from = 0, to = s.buckets.length): GroupView[] {
+    const load = s.tenants.map(() => 0);
+    for (let b = from; b < to; b++)
+      (s.buckets[b] as number[]).forEach((v, i) => (load[i] = (load[i] as number) + v));
+    const bytes = this.o.stateBytes;
+    return s.tenants.map((name, i) => ({
+      name,
+      load: load[i] as number,
+      stateBytes: typeof bytes === 'number' ? bytes : bytes(name),
+    }));
+  }
+
+  private imbalanceOf(groups: readonly GroupView[], map: PlacementMap): number {
+    return imbalance(shardLoads(groups, map, this.o.shards.length));
+  }
+
+  /** Bytes a change of map moves (tenants whose shard changes), at the simulator's price. */
+  private migrationCost(groups: readonly GroupView[], from: PlacementMap, to: PlacementMap) {
+    const n = this.o.shards.length;
+    let bytes = 0;
+    for (const g of groups)
+      if (shardOf(from, g.name, n) !== shardOf(to, g.name, n)) bytes += g.stateBytes;
+    return (bytes / GIB) * DEFAULT_PLACEMENT_SIM.moveCostPerGiB;
+  }
+
+  async calibrate(): Promise<PlacementCalibration | null> {
+    const now = this.o.knobs.clock.now();
+    const s = await this.series(now - this.o.windowMs, now);
+    const total = s.perShard.reduce((a, b) => a + b, 0);
+    if (total < this.o.minLoadMs) return null;
+    const live = (await this.o.knobs.get(PLACEMENT_KNOB)).value as PlacementMap;
+    const predicted = this.imbalanceOf(this.groups(s), live);
+    const observed = imbalance(s.perShard);
+    return {
+      data: { tenants: s.tenants, buckets: s.buckets },
+      records: s.tenants.length,
+      fit: {
+        metric: 'shard_imbalance',
+        predicted,
+        observed,
+        relativeError: Math.abs(predicted - observed) / Math.max(observed, 1e-9),
+      },
+    };
+  }
+
+  async propose(cal: Calibration, current: KnobValues): Promise<Candidate | null> {
+    const s = cal.data as LoadSeries;
+    const map = (current[PLACEMENT_KNOB] ?? {}) as PlacementMap;
+    const spec = findKnob(this.o.knobs.catalog, PLACEMENT_KNOB);
+    const groups = this.groups(s);
+    const moves = this.policy.decide({
+      shards: this.o.shards.length,
+      groups,
+      map,
+      maxMoves: spec?.safety.maxMoves ?? DEFAULT_PLACEMENT_SIM.maxMovesPerStep,
+      moveCostPerByte: DEFAULT_PLACEMENT_SIM.moveCostPerGiB / GIB,
+    });
+    if (moves.length === 0) return null;
+    const next: PlacementMap = { ...map };
+    for (const m of moves) next[m.group] = m.to;
+    const before = this.imbalanceOf(groups, map);
+    const after = this.imbalanceOf(groups, next);
+    if (after + this.migrationCost(groups, map, next) >= before * (1 - this.gate.minEffect))
+      return null;
+    return {
+      values: { [PLACEMENT_KNOB]: next },
+      evidence: {
+        predicted: { imbalance: after, liveImbalance: before },
+        moves,
+        learner: this.policy.name,
+      },
+    };
+  }
+
+  async evaluate(
+    cal: Calibration,
+    values: KnobValues,
+    seed: number,
+    slice: number,
+  ): Promise<number> {
+    const s = cal.data as LoadSeries;
+    const n = s.buckets.length;
+    const sliceLen = Math.max(1, Math.floor(n / this.gate.slices));
+    // A seeded window of 80% of the slice, so repeated seeds sample the slice's variation.
+    const window = Math.max(1, Math.floor(sliceLen * 0.8));
+    const start =
+      Math.min(n - 1, slice * sliceLen) + createRng(seed * 7919 + slice).int(sliceLen - window + 1);
+    const groups = this.groups(s, start, Math.min(n, start + window));
+    const live = (await this.o.knobs.get(PLACEMENT_KNOB)).value as PlacementMap;
+    const map = values[PLACEMENT_KNOB] as PlacementMap;
+    // The migration is paid once over the window's buckets, as the simulator's objective does.
+    return this.imbalanceOf(groups, map) + this.migrationCost(groups, live, map) / window;
+  }
+
+  async startShadow(
+    incumbent: KnobValues,
+    candidate: KnobValues,
+    sinceMs: number,
+  ): Promise<ShadowRun> {
+    return {
+      report: async (): Promise<ShadowReport> => {
+        const now = this.o.knobs.clock.now();
+        const s = await this.series(sinceMs, now);
+        const groups = this.groups(s);
+        const inc = this.imbalanceOf(groups, incumbent[PLACEMENT_KNOB] as PlacementMap);
+        const cand = this.imbalanceOf(groups, candidate[PLACEMENT_KNOB] as PlacementMap);
+        const details = {
+          buckets: s.buckets.length,
+          incumbentImbalance: inc,
+          candidateImbalance: cand,
+        };
+        if (s.buckets.length < this.o.shadowMinBuckets) return { verdict: 'pending', details };
+        if (cand < inc * (1 - this.gate.minEffect)) return { verdict: 'better', details };
+        if (cand > inc) return { verdict: 'worse', details };
+        return { verdict: 'inconclusive', details };
+      },
+      stop: async () => {},
+    };
+  }
+}
