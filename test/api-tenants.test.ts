@@ -4,16 +4,21 @@
 // entries; tenant "acme"'s admin token then calls every route with globex's identifiers in the
 // path, the query and the body. Every answer must be a refusal (400/403/404) or a success that
 // shows nothing of globex; after every write, globex's rows and the shared configuration are
-// unchanged. As a control, globex's own token does see its rows through the same routes.
+// unchanged. As a control, globex's own token does see its rows through the same routes. The
+// API runs as its Redis ACL user (docs/security.md), as `npm start` runs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../controlplane/api/auth/tokens.ts';
 import { routeTable, type RouteEntry } from '../controlplane/api/server.ts';
 import { FileService, FILE_KNOBS } from '../controlplane/files/service.ts';
 import { ROOT } from '../controlplane/files/types.ts';
 import { KnobClient } from '../controlplane/knobs/client.ts';
+import { KnobTable } from '../controlplane/knobs/table.ts';
 import { MessagingKeys } from '../controlplane/messaging/keys.ts';
 import { Topics } from '../controlplane/messaging/topics.ts';
+import { aclLogin, aclPasswords, applyAcl } from '../controlplane/redis/acl.ts';
+import { connect, type RedisClient } from '../controlplane/redis/connect.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
+import { SchedKeys } from '../controlplane/scheduler/keys.ts';
 import { PermanentTaskError } from '../controlplane/scheduler/worker.ts';
 import { TestClock } from './helpers/api-server.ts';
 import { startRegistryApi, type RegistryApi } from './helpers/registry-fixtures.ts';
@@ -107,6 +112,7 @@ function probes(route: RouteEntry, method: string, hints: Record<string, unknown
 
 describe('tenant isolation over every API route', () => {
   let redis: TestRedis;
+  let admin: RedisClient;
   let h: SchedulerHarness;
   let api: RegistryApi;
   let fs: FileService;
@@ -120,8 +126,19 @@ describe('tenant isolation over every API route', () => {
 
   beforeAll(async () => {
     redis = await startTestRedis('single');
+    admin = redis.client();
     h = await startScheduler(redis);
-    api = await startRegistryApi(redis, { knobs: h.table, clock: new WallClock(0) });
+    // The API runs as its own Redis ACL user, as under `npm start`.
+    const passwords = aclPasswords({}, { generate: true });
+    await applyAcl(admin, h.keys, passwords);
+    const apiUser = connect(redis.target, aclLogin(h.keys, passwords, 'api'));
+    apiUser.on('error', () => {});
+    api = await startRegistryApi(
+      { ...redis, client: () => apiUser },
+      { knobs: new KnobTable(apiUser, { keys: h.keys }), clock: new WallClock(0) },
+    );
+    // It is that user: Redis refuses it a write to the scheduler's tables.
+    await expect(api.redis.set(new SchedKeys(h.keys).seq(), '0')).rejects.toThrow(/NOPERM/);
     acme = api.bearer(await api.token('admin', A));
     bToken = await api.token('admin', B);
     globex = api.bearer(bToken);
@@ -178,15 +195,15 @@ describe('tenant isolation over every API route', () => {
     );
 
     // Messaging: a topic of each tenant and a shared one.
-    const topics = new Topics(api.redis, mkeys());
+    const topics = new Topics(admin, mkeys());
     for (const t of ['globex.orders', 'acme.orders', 'requests']) {
       await topics.ensure(t, { partitions: 1 });
-      await api.redis.xadd(mkeys().stream(t, 0), '*', 'n', t);
+      await admin.xadd(mkeys().stream(t, 0), '*', 'n', t);
     }
 
     // Files: each tenant's subtree.
     fileKnobs = await KnobClient.start({ table: h.table, names: FILE_KNOBS });
-    fs = await FileService.start({ redis: api.redis, keys: h.keys, knobs: fileKnobs });
+    fs = await FileService.start({ redis: admin, keys: h.keys, knobs: fileKnobs });
     await fs.mkdir(ROOT, '/tenants/globex/deep', { parents: true });
     await fs.mkdir(ROOT, '/tenants/acme', { parents: true });
     for (const [p, n] of [
@@ -206,6 +223,7 @@ describe('tenant isolation over every API route', () => {
     await fileKnobs?.close();
     await api?.close();
     await h?.stop();
+    api?.redis.disconnect();
     await redis?.stop();
   });
 
@@ -218,7 +236,7 @@ describe('tenant isolation over every API route', () => {
       }),
     );
     const st = await fs.stat(ROOT, '/tenants/globex/secret-globex');
-    const tokens = (await new TokenStore(api.redis, h.keys, new WallClock(0)).list(B)).map((t) => ({
+    const tokens = (await new TokenStore(admin, h.keys, new WallClock(0)).list(B)).map((t) => ({
       id: t.id,
       role: t.role,
       tenant: t.tenant,
@@ -228,13 +246,13 @@ describe('tenant isolation over every API route', () => {
       tasks,
       file: [st.sizeBytes, st.version, st.mode, st.uid],
       dir: (await fs.readdir(ROOT, '/tenants/globex')).entries.map((e) => e.name).sort(),
-      topic: await new Topics(api.redis, mkeys()).find('globex.orders'),
-      messages: await api.redis.xlen(mkeys().stream('globex.orders', 0)),
+      topic: await new Topics(admin, mkeys()).find('globex.orders'),
+      messages: await admin.xlen(mkeys().stream('globex.orders', 0)),
       tokens,
-      tokenWorks: (await new TokenStore(api.redis, h.keys, new WallClock(0)).verify(bToken))?.id,
+      tokenWorks: (await new TokenStore(admin, h.keys, new WallClock(0)).verify(bToken))?.id,
       knobs,
-      freeze: await api.redis.hgetall(h.keys.knobFreeze()),
-      policies: await api.redis.zcard(new RegistryKeys(h.keys).names()),
+      freeze: await admin.hgetall(h.keys.knobFreeze()),
+      policies: await admin.zcard(new RegistryKeys(h.keys).names()),
     });
   }
 
