@@ -3,9 +3,10 @@
 // off that shard, the gate's evaluations prefer the candidate, shadow on live usage agrees, and
 // promoting it through KnobTable.promote makes the migrator move the tenant.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { PlacementMap } from '../knobs/index.ts';
+import type { KnobValues, PlacementMap } from '../knobs/index.ts';
 import { KnobClient } from '../controlplane/knobs/client.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
+import { runGate } from '../controlplane/loop/gate.ts';
 import { PlacementTarget } from '../controlplane/loop/targets/placement.ts';
 import { PlacementMigrator, readMigration } from '../controlplane/scheduler/migration.ts';
 import { PLACEMENT_KNOB } from '../controlplane/scheduler/placement.ts';
@@ -103,10 +104,15 @@ describe('placement loop target', () => {
     const next = cand!.values[PLACEMENT_KNOB] as PlacementMap;
     const movedOff = Object.keys(skewed).filter((t) => skewed[t] === 0 && next[t] !== 0);
     expect(movedOff.length).toBeGreaterThan(0);
-    for (let slice = 0; slice < target.gate.slices; slice++)
-      expect(await target.evaluate(cal!, cand!.values, 1, slice)).toBeLessThan(
-        await target.evaluate(cal!, current, 1, slice),
-      );
+    // The loop's gate: paired evaluations of both maps on seeded slices of the window.
+    const gate = await runGate(
+      (v: KnobValues, seed, slice) => target.evaluate(cal!, v, seed, slice),
+      current,
+      cand!.values,
+      { ...target.gate, seed: 1 },
+    );
+    expect(gate.outcome).toBe('successful');
+    expect(gate.candidateMean).toBeLessThan(gate.incumbentMean);
     const shadow = await target.startShadow(current, cand!.values, start);
     expect((await shadow.report()).verdict).toBe('better');
 

@@ -150,7 +150,8 @@ export class PlacementTarget implements TuningTarget {
     const predicted = this.imbalanceOf(this.groups(s), live);
     const observed = imbalance(s.perShard);
     return {
-      data: { tenants: s.tenants, buckets: s.buckets },
+      // Idle buckets say nothing about a placement (every map splits nothing equally).
+      data: { tenants: s.tenants, buckets: s.buckets.filter((b) => b.some((v) => v > 0)) },
       records: s.tenants.length,
       fit: {
         metric: 'shard_imbalance',
