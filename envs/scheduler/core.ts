@@ -36,7 +36,7 @@ export class SimCore {
   /** The runnable tasks as policies see them (stage heads and tasks awaiting a retry). */
   readonly runnable: SimTaskView[] = [];
   protected readonly owners: (SimStage | SimTask)[] = [];
-  protected readonly workerById = new Map<string, SimWorker>();
+  private readonly workerById = new Map<string, SimWorker>();
   /** Views of the workers with free cores or GPU, kept in worker order as capacity moves. */
   private readonly freeList: WorkerView[] = [];
   private readonly freeIndex: number[] = [];
@@ -143,6 +143,15 @@ export class SimCore {
     return this.freeList;
   }
 
+  /** The worker with this id. Policies assign to free workers, so the short free list first. */
+  protected workerNamed(id: string): SimWorker | undefined {
+    const views = this.freeList;
+    for (let i = 0; i < views.length; i++) {
+      if ((views[i] as WorkerView).id === id) return this.workers[this.freeIndex[i] as number];
+    }
+    return this.workerById.get(id);
+  }
+
   protected advanceClock(t: number): void {
     const dt = t - this.now;
     if (dt > 0) {
@@ -161,8 +170,9 @@ export class SimCore {
   }
 
   /**
-   * The runnable entry whose view has this id, or undefined. A scan rather than a map: the list
-   * is short next to the work a map would do (hash a fresh id string per task launched).
+   * The runnable entry whose view has this id (the first in list order), or undefined. A scan
+   * rather than a map: the list is short next to the work a map would do (hash a fresh id string
+   * per task launched; measured, the map costs more).
    */
   protected ownerOf(taskId: string): SimStage | SimTask | undefined {
     const r = this.runnable;

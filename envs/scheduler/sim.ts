@@ -176,7 +176,7 @@ export class ClusterSim extends SimCore {
     if (owner === undefined) {
       throw new Error(`policy assigned task ${a.taskId}, which is not runnable (or twice)`);
     }
-    const w = this.workerById.get(a.workerId);
+    const w = this.workerNamed(a.workerId);
     if (w === undefined)
       throw new Error(`policy assigned ${a.taskId} to unknown worker ${a.workerId}`);
     const st = owner instanceof SimStage ? owner : owner.stage;
