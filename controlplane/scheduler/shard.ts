@@ -101,6 +101,8 @@ export class SchedShard {
   readonly k: SchedKeys;
   readonly tables;
   private readonly head: string[];
+  /** The shard's fixed keys, built once (every script call takes them). */
+  private readonly shardKeys: string[];
 
   constructor(
     readonly redis: RedisClient,
@@ -116,10 +118,11 @@ export class SchedShard {
       dead: new Table(redis, keys, specs.dead),
     };
     this.head = this.k.prefixes();
+    this.shardKeys = this.k.shardKeys();
   }
 
   private run(name: SchedulerScript, now: number, args: (string | number)[]): Promise<unknown[]> {
-    return schedulerScripts.run(this.redis, name, this.k.shardKeys(), [now, ...this.head, ...args]);
+    return schedulerScripts.run(this.redis, name, this.shardKeys, [now, ...this.head, ...args]);
   }
 
   async submit(tasks: readonly NormalTask[], now: number): Promise<SubmitResult[]> {
