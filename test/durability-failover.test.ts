@@ -22,9 +22,9 @@ import type { RedisClient } from '../controlplane/redis/connect.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
+import { ReplicaAckError } from '../controlplane/store/errors.ts';
 import {
   followReplicaAcks,
-  ReplicaAckError,
   replicaAcks,
   setReplicaAcks,
 } from '../controlplane/store/replica-acks.ts';
@@ -178,7 +178,10 @@ describe('durability and failover on 3 primaries with a replica each', () => {
     expect(burst.filter((r) => r instanceof Error)).toEqual([]);
     expect(used).toBeGreaterThan(0);
     expect(used).toBeLessThan(64);
-    expect(() => setReplicaAcks(c, { replicas: 1, timeoutMs: 0 })).toThrow(/timeoutMs/);
+    expect(() => setReplicaAcks(c, { replicas: 1, timeoutMs: 0 })).toThrow(
+      expect.objectContaining({ field: 'timeoutMs', rule: 'min' }),
+    );
+    expect(replicaAcks(c)).toEqual({ replicas: 1, timeoutMs: 2_000 }); // unchanged
     setReplicaAcks(c, { replicas: 0, timeoutMs: 1 });
     expect(replicaAcks(c)).toBeUndefined();
   });

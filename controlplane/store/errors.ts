@@ -66,6 +66,17 @@ export class AlreadyExistsError extends KnobosError {
   readonly status = 409;
 }
 
+/**
+ * A write ran on the primary, but fewer replicas than store.replica_acks asks for acknowledged
+ * it in time (or its node connection changed under it): it may be lost if that primary fails
+ * now. Its outcome is unknown either way: retry only what is safe to repeat (idempotency keys,
+ * versioned writes). See store/replica-acks.ts.
+ */
+export class ReplicaAckError extends KnobosError {
+  readonly code = 'KNOBOS_NOT_DURABLE';
+  readonly status = 503;
+}
+
 /** Script failure codes; keep in step with scripts/includes/codes.lua. */
 export const SCRIPT_CODES = {
   OK: 0,

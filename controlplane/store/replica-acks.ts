@@ -15,7 +15,7 @@
 // write. With the knob at 0 (the default) the runners take no extra step at all.
 import { Command, type Cluster, type Redis } from 'ioredis';
 import type { RedisClient } from '../redis/connect.ts';
-import { KnobosError } from './errors.ts';
+import { ReplicaAckError, ValidationError } from './errors.ts';
 
 export interface ReplicaAckPolicy {
   /** Replicas that must acknowledge each write; 0 = none. */
@@ -27,25 +27,22 @@ export interface ReplicaAckPolicy {
 /** The knobs a service follows to set its client's policy (see followReplicaAcks). */
 export const REPLICA_ACK_KNOBS = ['store.replica_acks', 'store.replica_ack_timeout_ms'] as const;
 
-/**
- * The write ran on the primary, but fewer replicas than required acknowledged it in time (or
- * its route changed under it): it may be lost if that primary fails now. The outcome is not
- * known either way, so callers retry only operations that are safe to repeat (idempotency keys,
- * versioned writes) and report the rest.
- */
-export class ReplicaAckError extends KnobosError {
-  readonly code = 'KNOBOS_NOT_DURABLE';
-  readonly status = 503;
-}
-
 const policies = new WeakMap<object, ReplicaAckPolicy>();
 
 /** Sets how many replica acknowledgements the writes of this client wait for. */
 export function setReplicaAcks(client: RedisClient, policy: ReplicaAckPolicy): void {
   if (!Number.isInteger(policy.replicas) || policy.replicas < 0)
-    throw new RangeError(`replicas: must be an integer >= 0, got ${policy.replicas}`);
+    throw new ValidationError(
+      `replicas: must be an integer >= 0, got ${policy.replicas}`,
+      'replicas',
+      'min',
+    );
   if (!Number.isInteger(policy.timeoutMs) || policy.timeoutMs < 1)
-    throw new RangeError(`timeoutMs: must be an integer >= 1, got ${policy.timeoutMs}`);
+    throw new ValidationError(
+      `timeoutMs: must be an integer >= 1 (WAIT 0 blocks forever), got ${policy.timeoutMs}`,
+      'timeoutMs',
+      'min',
+    );
   if (policy.replicas === 0) policies.delete(client);
   else policies.set(client, { ...policy });
 }
