@@ -64,8 +64,9 @@ export interface MigrationOptions {
   log?: Logger;
   /** Least time between the hold and the switch (submits already in flight land first). */
   graceMs?: number;
-  /** How long A is swept for late arrivals after the switch. */
+  /** How long A is swept for late arrivals after the switch, and how often. */
   sweepMs?: number;
+  sweepEveryMs?: number;
   /** Rows per copy or clean step. */
   batch?: number;
   /** Tombstones on A expire after this long (the completed-task retention). */
@@ -474,7 +475,8 @@ export class Migration {
   private async sweep(): Promise<void> {
     const end = (this.row.switchedAt ?? Date.now()) + (this.o.sweepMs ?? 6_000);
     while (Date.now() < end) {
-      await sleep(this.o.pollMs ?? 20);
+      // A look is a SCAN of A's primary: a few per second, not every poll.
+      await sleep(this.o.sweepEveryMs ?? 250);
       let late = false;
       for await (const _ of this.tenantRows()) late = true;
       if (!late) continue;
@@ -511,7 +513,10 @@ export class PlacementMigrator {
     o.knobs.on('change', m.onChange);
     const appliedKey = m.keys.key('placement', 'applied');
     const applied = await o.redis.hgetall(appliedKey);
-    const previous = applied['map'] ? (JSON.parse(applied['map']) as PlacementMap) : {};
+    // The first migrator ever takes the map as it finds it: rows were placed by it.
+    const previous = applied['map']
+      ? (JSON.parse(applied['map']) as PlacementMap)
+      : o.knobs.get<PlacementMap>(PLACEMENT_KNOB);
     const tenants = await o.redis.smembers(migrationIndex(m.keys));
     for (const t of tenants) {
       const row = await readMigration(o.redis, m.keys, t);
