@@ -317,6 +317,8 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
       // ... and the probes every connection makes still work.
       expect(await c.ping()).toBe('PONG');
       expect(await c.info('server')).toMatch(/redis_version/);
+      // WAIT: durable writes wait for replica acknowledgements (store.replica_acks).
+      expect(await c.call('WAIT', '0', '0')).toBeTypeOf('number');
     },
   );
 
@@ -514,4 +516,30 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
     });
     expect(created.statusCode, created.body).toBe(201);
   });
+  // Cluster only (one node has no replica to promote); declared only there, so nothing is skipped.
+  if (backend === 'cluster')
+    it('keeps the users through a failover: the promoted replica refuses and serves the same', async () => {
+      const cluster = redis.cluster!;
+      const c = as('files');
+      const mine = probeKey(keys, 'files');
+      const slot = Number(await admin.call('CLUSTER', 'KEYSLOT', mine));
+      await expect(c.set(mine, 'before')).resolves.toBe('OK');
+      const killed = await cluster.killPrimaryForSlot(slot);
+      const promoted = await cluster.waitFailover(slot);
+      expect(promoted.port).not.toBe(killed.port);
+      // The files user logs in on the promoted node and writes its own family ...
+      await eventually(
+        async () => (await c.set(mine, 'after').catch(() => null)) === 'OK',
+        'files user writes after failover',
+        30_000,
+      );
+      // ... and is still refused another service's keys there.
+      await expect(c.get(probeKey(keys, 'sched'))).rejects.toThrow(/NOPERM/);
+      // On the promoted node itself: the files user's login works and is not an admin.
+      const direct = connect({ url: promoted.url }, aclLogin(keys, passwords, 'files'));
+      direct.on('error', () => {});
+      conns.push(direct);
+      await expect(direct.call('ACL', 'WHOAMI')).rejects.toThrow(/NOPERM/);
+      expect(await direct.ping()).toBe('PONG');
+    }, 90_000);
 });
