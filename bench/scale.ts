@@ -8,7 +8,7 @@
 // over the shards. Rounds alternate the two clusters and medians are compared. It also reports
 // CPU per task of every Redis primary and of every process role, the numbers of the throughput
 // model in controlplane/scheduler/README.md. Writes bench/results/scale.json.
-import { loadavg } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { CATALOG, type KnobSpec } from '../knobs/index.ts';
@@ -211,11 +211,37 @@ function summary(ps: Phase[]) {
     redis_cpu_us_per_task_busiest_primary: m((p) =>
       Math.max(...p.redis_cpu_us_per_task_by_primary),
     ),
-    redis_busiest_core_share: m((p) => p.redis_busiest_core_share),
+    redis_busiest_core_share: round(median(ps.map((p) => p.redis_busiest_core_share)), 2),
     producer_cpu_us_per_task: m((p) => p.producer_cpu_us_per_task),
     services_cpu_us_per_task: m((p) => p.services_cpu_us_per_task),
     workers_cpu_us_per_task: m((p) => p.workers_cpu_us_per_task),
     client_cpu_us_per_task: m((p) => p.client_cpu_us_per_task),
+  };
+}
+
+/**
+ * The throughput model of controlplane/scheduler/README.md with this run's numbers: the share
+ * of a core the lone primary got (busy CPU / time), the throughput that share allows
+ * (share / Redis CPU per task, against the measured one), and what the same per-task costs
+ * predict on an idle machine with all its cores for this run.
+ */
+function model(one: ReturnType<typeof summary>, three: ReturnType<typeof summary>) {
+  const cores = cpus().length;
+  const idle = (s: ReturnType<typeof summary>, primaries: number) =>
+    Math.round(
+      Math.min(
+        (1e6 * Math.min(primaries, cores)) / s.redis_cpu_us_per_task_busiest_primary / primaries,
+        (1e6 * cores) / (s.redis_cpu_us_per_task + s.client_cpu_us_per_task),
+      ),
+    );
+  const x1 = idle(one, 1);
+  const x3 = idle(three, 3);
+  return {
+    redis_core_share_1: one.redis_busiest_core_share,
+    predicted_tasks_per_s_1: Math.round(
+      (one.redis_busiest_core_share * 1e6) / one.redis_cpu_us_per_task,
+    ),
+    idle_machine: { cores, tasks_per_s_1: x1, tasks_per_s_3: x3, speedup: round(x3 / x1, 2) },
   };
 }
 
@@ -267,6 +293,7 @@ try {
       round((phases[3][i] as Phase).tasks_per_s / p.tasks_per_s, 2),
     ),
     target_speedup: 1.5,
+    model: model(one, three),
     tasks_per_round: TASKS,
     rounds: ROUNDS,
     shards,
