@@ -204,25 +204,11 @@ export function normalizeBatch(
  */
 export function encodeTask(t: NormalTask): string {
   const estimate = t.estimateMs === undefined ? '' : t.estimateMs;
-  return [
-    t.id,
-    t.idempotencyKey,
-    t.parents.join(','),
-    t.jobId,
-    t.tenant,
-    estimate,
-    t.type,
-    t.stage,
-    t.tenant,
-    t.jobId,
-    t.priority,
-    t.cpuMilli,
-    t.memMb,
-    t.gpu,
-    t.gpuMilli,
-    t.gpuModels.join(','),
-    estimate,
-    t.criticalPathMs,
-    t.payload,
-  ].join('\t');
+  const parents = t.parents.length === 0 ? '' : t.parents.join(',');
+  const models = t.gpuModels.length === 0 ? '' : t.gpuModels.join(',');
+  return (
+    `${t.id}\t${t.idempotencyKey}\t${parents}\t${t.jobId}\t${t.tenant}\t${estimate}\t` +
+    `${t.type}\t${t.stage}\t${t.tenant}\t${t.jobId}\t${t.priority}\t${t.cpuMilli}\t${t.memMb}\t` +
+    `${t.gpu}\t${t.gpuMilli}\t${models}\t${estimate}\t${t.criticalPathMs}\t${t.payload}`
+  );
 }

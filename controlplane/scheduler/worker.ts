@@ -119,6 +119,14 @@ function abortedIf(cancelled: boolean, task: LeasedTask): AbortController {
   if (cancelled) c.abort(cancelReason(task));
   return c;
 }
+function isThenable(v: unknown): v is PromiseLike<unknown> {
+  return (
+    v !== null &&
+    (typeof v === 'object' || typeof v === 'function') &&
+    typeof (v as { then?: unknown }).then === 'function'
+  );
+}
+
 const STOP_SETTLE_TRIES = 5;
 /** Heartbeats come at least this far apart; renewals are sent this much early. */
 const MIN_BEAT_GAP_MS = 50;
@@ -248,19 +256,28 @@ export class WorkerRuntime {
     this.active.set(task.token, run);
     this.beatBy(run.renewAt);
     const handler = this.o.handlers[task.type];
-    const ctx = new Context(task, this.id, run);
-    const exec = handler
-      ? (async () => handler(ctx))()
-      : Promise.reject(new Error(`no handler for task type ${task.type} on worker ${this.id}`));
-    exec.then(
-      (result) => this.finished(run, 'ok', result),
-      (err: unknown) =>
-        this.finished(
-          run,
-          err instanceof PermanentTaskError ? 'final' : 'fail',
-          err instanceof Error ? err.message : String(err),
-        ),
-    );
+    const failed = (err: unknown) =>
+      this.finished(
+        run,
+        err instanceof PermanentTaskError ? 'final' : 'fail',
+        err instanceof Error ? err.message : String(err),
+      );
+    if (!handler) {
+      failed(new Error(`no handler for task type ${task.type} on worker ${this.id}`));
+      return;
+    }
+    // A handler that returns a plain value has finished: no promise is made for it (most
+    // short tasks), and its settle still waits for the next turn (kick).
+    let result: unknown;
+    try {
+      result = handler(new Context(task, this.id, run));
+    } catch (err) {
+      failed(err);
+      return;
+    }
+    if (isThenable(result))
+      Promise.resolve(result).then((r) => this.finished(run, 'ok', r), failed);
+    else this.finished(run, 'ok', result);
   }
 
   private finished(run: Running, outcome: SettleItem['outcome'], detail: unknown): void {
