@@ -31,6 +31,7 @@ import {
 import { connect, type RedisClient } from '../controlplane/redis/connect.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
+import { migrationKey } from '../controlplane/scheduler/migration.ts';
 import { SCHEDULER_KNOBS, SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import { ValidationError } from '../controlplane/store/errors.ts';
@@ -49,6 +50,7 @@ const HOUR_MS = 3_600_000;
 type Access = 'rw' | 'r' | '-';
 const FAMILIES = [
   'sched',
+  'placement',
   'msg',
   'files',
   'knobs',
@@ -64,6 +66,7 @@ type Family = (typeof FAMILIES)[number];
 const EXPECTED: Record<Exclude<AclUserName, 'admin' | 'learner'>, Record<Family, Access>> = {
   scheduler: {
     sched: 'rw',
+    placement: 'rw',
     msg: '-',
     files: '-',
     knobs: 'r',
@@ -75,6 +78,7 @@ const EXPECTED: Record<Exclude<AclUserName, 'admin' | 'learner'>, Record<Family,
   },
   messaging: {
     sched: '-',
+    placement: '-',
     msg: 'rw',
     files: '-',
     knobs: 'r',
@@ -86,6 +90,7 @@ const EXPECTED: Record<Exclude<AclUserName, 'admin' | 'learner'>, Record<Family,
   },
   files: {
     sched: '-',
+    placement: '-',
     msg: '-',
     files: 'rw',
     knobs: 'r',
@@ -96,7 +101,8 @@ const EXPECTED: Record<Exclude<AclUserName, 'admin' | 'learner'>, Record<Family,
     'traces:messaging': '-',
   },
   loop: {
-    sched: '-',
+    sched: 'r',
+    placement: 'r',
     msg: '-',
     files: '-',
     knobs: 'rw',
@@ -108,6 +114,7 @@ const EXPECTED: Record<Exclude<AclUserName, 'admin' | 'learner'>, Record<Family,
   },
   api: {
     sched: 'r',
+    placement: 'r',
     msg: 'r',
     files: 'rw',
     knobs: 'rw',
@@ -123,6 +130,7 @@ const EXPECTED: Record<Exclude<AclUserName, 'admin' | 'learner'>, Record<Family,
 function realKeys(keys: Keys): Record<Family, string> {
   return {
     sched: new SchedKeys(keys, '0').task('t1'),
+    placement: migrationKey(keys, 'acme'),
     msg: new MessagingKeys(keys, '0').stream('orders', 0),
     files: new FileKeys(keys, 'default').inode(1),
     knobs: keys.knobRow('scheduler.policy'),
@@ -297,7 +305,6 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
         ['CONFIG', 'GET', 'maxmemory'],
         ['CONFIG', 'SET', 'maxmemory', '1'],
         ['KEYS', '*'],
-        ['SCAN', '0'],
         ['RANDOMKEY'],
         ['ACL', 'LIST'],
         ['ACL', 'SETUSER', 'intruder', 'on', '+@all', '~*'],
@@ -310,6 +317,9 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
         ['MODULE', 'LIST'],
         ['SWAPDB', '0', '1'],
       ];
+      // SCAN lists every key name of a node: only the scheduler (migrations) may.
+      if (user === 'scheduler') expect(await c.call('SCAN', '0')).toHaveLength(2);
+      else refused.push(['SCAN', '0']);
       for (const [cmd, ...args] of refused)
         await expect(c.call(cmd, ...args), `${user}: ${cmd} ${args.join(' ')}`).rejects.toThrow(
           /NOPERM/,

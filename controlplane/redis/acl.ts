@@ -95,10 +95,13 @@ const KNOB_CHANGES = ['knobs', 'changes'] as const;
 export const ACL_USERS: Readonly<Record<AclUserName, AclUserSpec>> = {
   admin: { write: ['*'], read: [], channels: [['*', '*']], commands: ['+@all'] },
   scheduler: {
-    write: ['sched:*', 'telemetry:scheduler', 'traces:scheduler'],
+    // `placement`: the tenant migrations a placement change runs (scheduler/migration.ts).
+    write: ['sched:*', 'placement', 'telemetry:scheduler', 'traces:scheduler'],
     read: ['knobs', 'policies'],
     channels: [KNOB_CHANGES],
-    commands: FOLLOWER_COMMANDS,
+    // A migration pages through the moved tenant's rows with SCAN; Redis shows SCAN every key
+    // name of the node (names, not values): the one user allowed it.
+    commands: [...FOLLOWER_COMMANDS, '+scan'],
   },
   messaging: {
     write: ['msg:*', 'telemetry:messaging', 'traces:messaging'],
@@ -114,7 +117,8 @@ export const ACL_USERS: Readonly<Record<AclUserName, AclUserSpec>> = {
   },
   loop: {
     write: ['knobs'],
-    read: ['telemetry:*', 'traces:*', 'policies'],
+    // The placement target calibrates from the scheduler shards' usage tables.
+    read: ['telemetry:*', 'traces:*', 'policies', 'sched:*', 'placement'],
     channels: [KNOB_CHANGES],
     commands: SERVICE_COMMANDS,
   },
@@ -134,7 +138,7 @@ export const ACL_USERS: Readonly<Record<AclUserName, AclUserSpec>> = {
   },
   api: {
     write: ['knobs', 'tokens', 'policies', 'files:*', 'telemetry:files', 'traces:files'],
-    read: ['sched:*', 'msg:*', 'telemetry:*', 'traces:*'],
+    read: ['sched:*', 'msg:*', 'placement', 'telemetry:*', 'traces:*'],
     channels: [KNOB_CHANGES],
     commands: SERVICE_COMMANDS,
   },
