@@ -136,6 +136,10 @@ interface Found {
   row: Record<string, string>;
 }
 
+/** A row that can still be started or change on its shard (runnable, delayed or leased). */
+const inPlay = (f: Found): boolean =>
+  f.row['state'] === 'runnable' || f.row['state'] === 'delayed' || f.row['state'] === 'leased';
+
 /** One tenant's move from one shard to another. */
 export class Migration {
   private readonly keys: Keys;
@@ -279,26 +283,32 @@ export class Migration {
     }
   }
 
+  /**
+   * One pass over A's delayed, then runnable, index (ZSCAN: every entry present for the whole
+   * pass is seen, whatever else moves): freezes what is the tenant's. Delayed first, so a task
+   * the reaper promotes during the pass is met in one of the two.
+   */
   private async freezePass(): Promise<number> {
     let froze = 0;
-    for (const index of [this.from.k.runnable(), this.from.k.delayed()]) {
-      for (let offset = 0; ; offset += this.batch) {
-        const ids = await this.o.redis.zrange(index, offset, offset + this.batch - 1);
-        if (ids.length === 0) break;
+    for (const index of [this.from.k.delayed(), this.from.k.runnable()]) {
+      let cursor = '0';
+      do {
+        const [next, flat] = await this.o.redis.zscan(index, cursor, 'COUNT', this.batch);
+        cursor = next;
+        const ids = flat.filter((_, i) => i % 2 === 0);
+        if (ids.length === 0) continue;
         const tenants = await this.tenantsOf(this.from, ids);
         const mine = ids.filter((_, i) => tenants[i] === this.row.tenant);
-        if (mine.length > 0) {
-          froze += Number(
-            await migrateScripts.run(
-              this.o.redis,
-              'migrateFreeze',
-              [this.from.k.runnable(), this.from.k.delayed(), this.frozenKey],
-              [this.from.k.prefixes()[0] as string, this.row.tenant, ...mine],
-            ),
-          );
-          offset -= mine.length; // they left the index
-        }
-      }
+        if (mine.length === 0) continue;
+        froze += Number(
+          await migrateScripts.run(
+            this.o.redis,
+            'migrateFreeze',
+            [this.from.k.runnable(), this.from.k.delayed(), this.frozenKey],
+            [this.from.k.prefixes()[0] as string, this.row.tenant, ...mine],
+          ),
+        );
+      } while (cursor !== '0');
     }
     return froze;
   }
@@ -337,6 +347,13 @@ export class Migration {
   /** Copies every row of the tenant on A to B; waits while an edge to another tenant is open. */
   private async copyAll(): Promise<void> {
     for (;;) {
+      // Only once nothing of the tenant is in play on A: rows then change only by a late
+      // arrival (a router that missed the change) or an edge to another tenant, both of which
+      // leave a row in play that the copy skips and the next round freezes.
+      if (await this.anyInPlay()) {
+        await this.freezeUntilQuiet();
+        continue;
+      }
       let blocked = false;
       let moved = 0;
       for await (const page of this.tenantRows()) {
@@ -350,7 +367,15 @@ export class Migration {
     }
   }
 
-  private async copyPage(page: Found[]): Promise<{ blocked: boolean; written: number }> {
+  /** Whether a row of the tenant on A can still start or change (not frozen, not finished). */
+  private async anyInPlay(): Promise<boolean> {
+    for await (const page of this.tenantRows()) if (page.some(inPlay)) return true;
+    return false;
+  }
+
+  private async copyPage(all: Found[]): Promise<{ blocked: boolean; written: number }> {
+    const page = all.filter((f) => !inPlay(f));
+    if (page.length < all.length) return { blocked: true, written: 0 };
     const a = this.from.k;
     const pipe = this.o.redis.pipeline();
     for (const { id } of page) {
@@ -447,7 +472,14 @@ export class Migration {
     for await (const page of this.tenantRows()) await this.cleanPage(page);
   }
 
-  private async cleanPage(page: Found[]): Promise<void> {
+  private async cleanPage(all: Found[]): Promise<void> {
+    // A row in play, or one B lacks (a late arrival), is left for the sweep to move.
+    const candidates = all.filter((f) => !inPlay(f));
+    const pipe = this.o.redis.pipeline();
+    for (const f of candidates) pipe.exists(this.to.k.task(f.id));
+    const onB = ((await pipe.exec()) ?? []).map(([, v]) => Number(v) === 1);
+    const page = candidates.filter((_, i) => onB[i]);
+    if (page.length === 0) return;
     const a = this.from.k;
     const jobIds = [
       ...new Set(
