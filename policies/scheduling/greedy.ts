@@ -48,9 +48,12 @@ function ranksBefore(i: number, j: number, r: Ranking, tasks: readonly TaskView[
   return fifoBefore(tasks[i] as TaskView, tasks[j] as TaskView);
 }
 
-// Scratch for the taken flags, reused between calls: a typed array per call costs more than the
-// selection itself when only a few tasks are runnable. A nested call gets its own.
-let scratch = new Uint8Array(256);
+// Scratch for the taken marks, reused between calls: a typed array per call costs more than the
+// selection itself when only a few tasks are runnable. Task i is taken in a call when its entry
+// equals that call's mark, so nothing needs clearing between calls. A nested call gets its own.
+let scratch = new Uint32Array(256);
+let lastMark = 0;
+const MAX_MARK = 2 ** 30;
 let scratchBusy = false;
 
 export function greedyAssign(
@@ -61,13 +64,17 @@ export function greedyAssign(
 ): Assignment[] {
   const n = runnable.length;
   if (n === 0 || free.length === 0) return [];
-  if (scratchBusy) return assignWith(new Uint8Array(n), runnable, free, ranking, placement);
-  if (scratch.length < n) scratch = new Uint8Array(Math.max(n, 2 * scratch.length));
-  // By hand: the fill builtin's call costs more than clearing a few dozen flags.
-  for (let i = 0; i < n; i++) scratch[i] = 0;
+  if (scratchBusy) return assignWith(new Uint32Array(n), 1, runnable, free, ranking, placement);
+  // Marks stay small integers (fast to compare); on wrapping, a cleared array starts over.
+  if (scratch.length < n || lastMark === MAX_MARK) {
+    scratch = new Uint32Array(
+      scratch.length < n ? Math.max(n, 2 * scratch.length) : scratch.length,
+    );
+    lastMark = 0;
+  }
   scratchBusy = true;
   try {
-    return assignWith(scratch, runnable, free, ranking, placement);
+    return assignWith(scratch, ++lastMark, runnable, free, ranking, placement);
   } finally {
     scratchBusy = false;
   }
@@ -84,7 +91,8 @@ function roomAfter(w: WorkerView, d: Demand): boolean {
 }
 
 function assignWith(
-  taken: Uint8Array,
+  taken: Uint32Array,
+  mark: number,
   runnable: readonly TaskView[],
   free: readonly WorkerView[],
   ranking: Ranking,
@@ -106,7 +114,7 @@ function assignWith(
     let bestPrimary = 0;
     zeroDemand = false;
     for (let i = 0; i < n; i++) {
-      if (taken[i] !== 0) continue;
+      if (taken[i] === mark) continue;
       const d = (runnable[i] as TaskView).demand;
       if (d.cpu <= 0 && d.gpu <= 0) zeroDemand = true;
       // `ranksBefore` with its first comparison inlined: most candidates lose on the primary key.
@@ -121,13 +129,13 @@ function assignWith(
       }
     }
     const task = runnable[best] as TaskView;
-    taken[best] = 1;
+    taken[best] = mark;
     left--;
     const spot = placement.place(task.demand, workers ?? free);
     if (spot === null) {
       for (let i = 0; i < n; i++) {
-        if (taken[i] === 0 && needsAtLeast((runnable[i] as TaskView).demand, task.demand)) {
-          taken[i] = 1;
+        if (taken[i] !== mark && needsAtLeast((runnable[i] as TaskView).demand, task.demand)) {
+          taken[i] = mark;
           left--;
         }
       }

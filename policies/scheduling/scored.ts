@@ -3,16 +3,16 @@
 // plugs in as the scorer (see `featureScorer`).
 import { firstFit, type PlacementPolicy } from '../gpu/placement.ts';
 import { TASK_FEATURES, taskFeatures } from './features.ts';
-import { greedyAssign } from './greedy.ts';
+import { greedyAssign, type Ranking } from './greedy.ts';
 import type { Assignment, SchedulingPolicy, TaskView, WorkerView } from './types.ts';
 
 /** Higher first. Must be a pure function of the task and the time. */
 export type TaskScorer = (t: TaskView, now: number) => number;
 
 export class ScoredPolicy implements SchedulingPolicy {
-  // Scores of the current call, reused between calls (allocating them costs more than scoring a
-  // short list); a call made from inside a scorer gets its own.
-  private scratch = new Float64Array(64);
+  // Scores of the current call, and the ranking holding them, reused between calls (allocating
+  // them costs more than scoring a short list); a call made from inside a scorer gets its own.
+  private ranking: Ranking = { primary: new Float64Array(64) };
   private busy = false;
 
   constructor(
@@ -24,23 +24,24 @@ export class ScoredPolicy implements SchedulingPolicy {
   pick(runnable: readonly TaskView[], free: readonly WorkerView[], now: number): Assignment[] {
     const n = runnable.length;
     if (n === 0 || free.length === 0) return [];
-    if (this.busy) return this.rank(new Float64Array(n), runnable, free, now);
-    if (this.scratch.length < n)
-      this.scratch = new Float64Array(Math.max(n, 2 * this.scratch.length));
+    if (this.busy) return this.rank({ primary: new Float64Array(n) }, runnable, free, now);
+    if (this.ranking.primary.length < n)
+      this.ranking = { primary: new Float64Array(Math.max(n, 2 * this.ranking.primary.length)) };
     this.busy = true;
     try {
-      return this.rank(this.scratch, runnable, free, now);
+      return this.rank(this.ranking, runnable, free, now);
     } finally {
       this.busy = false;
     }
   }
 
   private rank(
-    primary: Float64Array,
+    ranking: Ranking,
     runnable: readonly TaskView[],
     free: readonly WorkerView[],
     now: number,
   ): Assignment[] {
+    const primary = ranking.primary;
     for (let i = 0; i < runnable.length; i++) {
       const t = runnable[i] as TaskView;
       const s = this.score(t, now);
@@ -48,7 +49,7 @@ export class ScoredPolicy implements SchedulingPolicy {
       if (Number.isNaN(s)) throw new Error(`policy ${this.name}: score of task ${t.id} is NaN`);
       primary[i] = s;
     }
-    return greedyAssign(runnable, free, { primary }, this.placement);
+    return greedyAssign(runnable, free, ranking, this.placement);
   }
 }
 
