@@ -31,7 +31,13 @@ import {
 import { connect, type RedisClient } from '../controlplane/redis/connect.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
-import { migrationKey } from '../controlplane/scheduler/migration.ts';
+import {
+  migrationKey,
+  PlacementMigrator,
+  readMigration,
+} from '../controlplane/scheduler/migration.ts';
+import { PLACEMENT_KNOB, shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
+import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
 import { SCHEDULER_KNOBS, SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import { ValidationError } from '../controlplane/store/errors.ts';
@@ -526,6 +532,68 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
     });
     expect(created.statusCode, created.body).toBe(201);
   });
+  it('a placement change migrates a tenant under the scheduler and loop users', async () => {
+    const sched = as('scheduler');
+    const clock = new ManualClock(Date.now());
+    const knobs = await KnobClient.start({
+      table: new KnobTable(sched, { keys, clock }),
+      names: [...SCHEDULER_KNOBS, PLACEMENT_KNOB],
+      resyncIntervalMs: 200,
+    });
+    closers.push(() => knobs.close());
+    const shards = await shardNamesOnPrimaries(sched, 3, 'm');
+    const services = startShardServices(shards, { redis: sched, knobs, keys, log: quiet });
+    for (const svc of services) closers.push(() => svc.stop());
+    const migrator = await PlacementMigrator.start({
+      redis: sched,
+      knobs,
+      keys,
+      shards,
+      log: quiet,
+      graceMs: 100,
+      sweepMs: 500,
+    });
+    closers.push(() => migrator.close());
+    const router = new SchedulerRouter({ redis: sched, knobs, keys, shards });
+    closers.push(async () => router.close());
+    const mover = 'acl-mover';
+    const home = router.placement.indexOf(mover);
+    const target = (home + 1) % shards.length;
+    // Queued before the move, with no worker yet: the rows must travel.
+    await router.submitMany(
+      Array.from({ length: 20 }, (_, i) => ({ id: `mv${i}`, type: 't', tenant: mover })),
+    );
+    // The loop promotes the new map; the scheduler's migrator carries it out.
+    const loopKnobs = new KnobTable(as('loop'), { keys, clock });
+    const row = await loopKnobs.get(PLACEMENT_KNOB);
+    await loopKnobs.promote({
+      name: PLACEMENT_KNOB,
+      value: { [mover]: target },
+      baseVersion: row.version,
+      actor: 'loop',
+      reason: 'move under ACL users',
+    });
+    await eventually(
+      async () => (await readMigration(sched, keys, mover))?.phase === 'done',
+      'migration done',
+      30_000,
+    );
+    const worker = await WorkerRuntime.start({
+      redis: sched,
+      keys,
+      shard: shards[target],
+      concurrency: 4,
+      handlers: { t: async () => null },
+      log: quiet,
+    });
+    closers.push(() => worker.stop({ drain: false }));
+    await eventually(
+      async () => (await services[target]!.queries.counts()).done === 20,
+      'every moved task ran on the new shard',
+      30_000,
+    );
+  }, 90_000);
+
   // Cluster only (one node has no replica to promote); declared only there, so nothing is skipped.
   if (backend === 'cluster')
     it('keeps the users through a failover: the promoted replica refuses and serves the same', async () => {

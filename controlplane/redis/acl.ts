@@ -71,6 +71,7 @@ export const SERVICE_COMMANDS: readonly string[] = [
   '+cluster|nodes',
   '+cluster|info',
   '+cluster|myid',
+  '+cluster|keyslot',
   '+readonly',
   '+readwrite',
 ];
