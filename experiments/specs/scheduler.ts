@@ -7,14 +7,22 @@
 //    Baselines: each heuristic policy with every other knob at its default. A TPC-H draw here
 //    has 30 jobs (same cluster, same load): a TPC-H job averages ~1,150 tasks, and the
 //    exhaustive grid alone is ~1,000 simulations, so this halves the experiment's time.
-// 2. scheduler-policies: the heuristics at default knobs on fresh workloads, one per seed (60
-//    TPC-H jobs), and the learned scheduling policy (learners/scheduling: a task scorer cloned
-//    from a heuristic, then PPO; its committed artifact, trained with seed 1 on workload seeds
-//    from 100,000 on, so these seeds are held out), in the same world at the same knobs.
+// 2. scheduler-policies: the heuristics and the learned scheduling policy (learners/scheduling:
+//    a task scorer cloned from a heuristic, then PPO; its committed artifact, trained with seed 1
+//    on workload seeds from 100,000 on, so these seeds are held out) on fresh workloads, one per
+//    seed (60 TPC-H jobs), in the issue's and Decima's setting: TPC-H at 85% load, where only the
+//    order of tasks differs between policies. This is where the learned policy's claims are
+//    judged.
+// 3. scheduler-policies-faults: the same entries in the knob objective's world at default knobs
+//    (stragglers, transient failures with retry limit 3, dispatch cost). There a fifth of the jobs
+//    are given up after their retry limit and charged until the end of the run under every
+//    policy, which dominates the mean and compresses every gap between policies; it is reported
+//    for context, without claims.
 import { schedulerObjective } from '../../envs/scheduler/index.ts';
 import { SCHEDULER_POLICIES } from '../../knobs/index.ts';
-import { runPolicy } from '../../learners/scheduling/evaluate.ts';
+import { runPolicy, type World } from '../../learners/scheduling/evaluate.ts';
 import { trainedSchedulingPolicy } from '../../learners/scheduling/policy.ts';
+import { createSchedulingPolicy } from '../../policies/scheduling/index.ts';
 import type { EntrySpec, ExperimentSpec, JobsScenario } from '../spec.ts';
 import { STANDARD_TUNERS, TUNER_CLAIMS } from './tuners.ts';
 
@@ -23,21 +31,21 @@ export const KNOB_STUDY_JOBS = 30;
 
 const objectiveOf = (w: JobsScenario) => schedulerObjective({ scenario: w.scenario });
 
-function heuristicEntry(policy: string): EntrySpec<JobsScenario> {
-  return {
-    name: policy,
-    kind: 'baseline',
-    // Each seed is its own workload draw (and its own stragglers and failures).
-    run: (w, seed) => objectiveOf(w).evaluate({ 'scheduler.policy': policy }, seed),
-  };
+/** Every heuristic and the committed learned policy, each run on the workload of each seed. */
+function policyEntries(world: World): EntrySpec<JobsScenario>[] {
+  return [
+    ...SCHEDULER_POLICIES.map((policy): EntrySpec<JobsScenario> => ({
+      name: policy,
+      kind: 'baseline',
+      run: (w, seed) => runPolicy(createSchedulingPolicy(policy), w.scenario, seed, world),
+    })),
+    {
+      name: 'learned',
+      kind: 'learner',
+      run: (w, seed) => runPolicy(trainedSchedulingPolicy(), w.scenario, seed, world),
+    },
+  ];
 }
-
-/** The committed learned policy, scored where the heuristics are (the objective's world). */
-const learnedEntry: EntrySpec<JobsScenario> = {
-  name: 'learned',
-  kind: 'learner',
-  run: (w, seed) => runPolicy(trainedSchedulingPolicy(), w.scenario, seed, 'objective'),
-};
 
 export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
   name: 'scheduler',
@@ -76,11 +84,15 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
     {
       type: 'comparison',
       name: 'scheduler-policies',
-      title: 'Heuristic and learned scheduling policies at default knobs, one workload per seed',
+      title:
+        'Heuristic and learned scheduling policies on TPC-H at 85% load, one workload per seed',
       metric: 'mean_jct_s',
       direction: 'min',
       unit: 's',
-      entries: [...SCHEDULER_POLICIES.map(heuristicEntry), learnedEntry],
+      note:
+        "Decima's setting: the work as the trace gives it (no stragglers, failures or dispatch " +
+        'cost), so only the order in which tasks run differs between policies.',
+      entries: policyEntries('clean'),
       comparisons: [
         // The issue's bar: 20% better than FIFO, no worse than the best heuristic; the aim is
         // Decima's margin, 20% better than the best heuristic.
@@ -88,6 +100,21 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
         { type: 'beats-best-of', entry: 'learned', others: SCHEDULER_POLICIES, by: 0 },
         { type: 'beats-best-of', entry: 'learned', others: SCHEDULER_POLICIES, by: 0.2 },
       ],
+    },
+    {
+      type: 'comparison',
+      name: 'scheduler-policies-faults',
+      title: 'The same policies with stragglers, failures and dispatch cost, at default knobs',
+      metric: 'mean_jct_s',
+      direction: 'min',
+      unit: 's',
+      note:
+        "The knob objective's world at default knobs (retry limit 3, no speculation): about a " +
+        'fifth of the jobs are given up and charged until the end of the run under every ' +
+        'policy (`jobs_failed`), which compresses the gaps between policies. For context; ' +
+        'no claims.',
+      entries: policyEntries('objective'),
+      comparisons: [],
     },
   ],
 };

@@ -23,13 +23,45 @@ export const DEFAULT_GP_BOUNDS: GpBounds = {
 
 export interface GpFitOptions {
   kinds: readonly DimKind[];
-  /** Optimiser starts: the first from `init`, the others log-uniform in the bounds. */
+  /** Optimiser starts: `init`, the default start, then log-uniform ones in the bounds. */
   restarts: number;
   /** Rprop iterations per start. */
   iterations: number;
   bounds?: GpBounds;
   /** The first start (a warm start from the previous fit); defaults to mid-range values. */
   init?: GpHyper;
+  /**
+   * A Gamma(shape, rate) prior on the length scales of continuous dimensions: the fit maximises
+   * the posterior (MAP) instead of the likelihood alone. Absent: plain maximum likelihood.
+   * Categorical dimensions keep the likelihood alone: their distance is 0 or 1 (same category
+   * or not), not a distance in the unit cube, so a unit-cube prior says nothing about them, and
+   * it would tie how much categories share to a fixed value (in the scheduler study a prior
+   * there kept BO on the first good policy it met instead of trying the others).
+   */
+  lengthScalePrior?: GammaPrior;
+}
+
+export interface GammaPrior {
+  shape: number;
+  rate: number;
+}
+
+/**
+ * Gamma(3, 6) on length scales in the unit cube (mode 1/3, mean 1/2): BoTorch's long-standing
+ * default. With a few dozen points in several dimensions the likelihood alone swings length
+ * scales between their bounds from one step to the next (a dimension "irrelevant" at 10, then
+ * decisive at 0.1); the prior keeps them where a unit-cube problem usually has them unless the
+ * data insist.
+ */
+export const DEFAULT_LENGTH_SCALE_PRIOR: GammaPrior = { shape: 3, rate: 6 };
+
+/**
+ * log p(log ℓ) of a Gamma(k, β) prior on ℓ, with the Jacobian of θ = log ℓ, up to a constant:
+ * k θ - β e^θ; its derivative in θ is k - β ℓ.
+ */
+function logPriorTheta(theta: number, p: GammaPrior): { value: number; grad: number } {
+  const l = Math.exp(theta);
+  return { value: p.shape * theta - p.rate * l, grad: p.shape - p.rate * l };
 }
 
 const toTheta = (h: GpHyper): number[] => [
@@ -121,12 +153,25 @@ export function fitGp(
   const lb = logBounds(bounds, d);
   const xs = x.map((r) => [...r]);
   const { z } = standardise(y);
+  const prior = opts.lengthScalePrior;
   const f = (theta: number[]): { value: number; grad?: number[] } => {
     const r = logMarginalLikelihood(xs, z, opts.kinds, fromTheta(theta, d), true);
-    return r.grad ? { value: r.lml, grad: r.grad } : { value: r.lml };
+    if (!r.grad) return { value: r.lml };
+    const grad = [...r.grad];
+    let value = r.lml;
+    for (let i = 0; prior && i < d; i++) {
+      if (opts.kinds[i] === 'categorical') continue;
+      const p = logPriorTheta(theta[i] as number, prior);
+      value += p.value;
+      grad[i] = (grad[i] as number) + p.grad;
+    }
+    return { value, grad };
   };
+  // A warm start can sit in the all-noise basin of an early fit on a handful of points, which
+  // the likelihood of later data no longer favours; the default start is always tried too.
   const starts = [toTheta(opts.init ?? defaultHyper(opts.kinds, bounds))];
-  for (let s = 1; s < opts.restarts; s++) starts.push(lb.map(([lo, hi]) => rng.uniform(lo, hi)));
+  if (opts.init && opts.restarts > 1) starts.push(toTheta(defaultHyper(opts.kinds, bounds)));
+  while (starts.length < opts.restarts) starts.push(lb.map(([lo, hi]) => rng.uniform(lo, hi)));
   let best = { theta: starts[0] as number[], value: -Infinity };
   for (const start of starts) {
     const r = rprop(f, start, lb, opts.iterations);

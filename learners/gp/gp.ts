@@ -9,13 +9,7 @@ import {
   solveLower,
   type Lower,
 } from './linalg.ts';
-import {
-  matern52,
-  matern52LogScaleFactor,
-  scaledSquares,
-  type DimKind,
-  type GpHyper,
-} from './kernel.ts';
+import { correlation, type DimKind, type GpHyper } from './kernel.ts';
 
 export interface GpPrediction {
   mean: number[];
@@ -42,8 +36,8 @@ function signalMatrix(x: readonly number[][], kinds: readonly DimKind[], h: GpHy
   for (let i = 0; i < n; i++) {
     (k[i] as number[])[i] = h.signalVariance;
     for (let j = 0; j < i; j++) {
-      const r = Math.sqrt(scaledSquares(x[i] as number[], x[j] as number[], kinds, h.lengthScales));
-      const v = h.signalVariance * matern52(r);
+      const v =
+        h.signalVariance * correlation(x[i] as number[], x[j] as number[], kinds, h.lengthScales);
       (k[i] as number[])[j] = v;
       (k[j] as number[])[i] = v;
     }
@@ -92,8 +86,8 @@ export function logMarginalLikelihood(
       // Off-diagonal pairs appear twice in the trace: ½ · 2 · W_ij · ∂K_ij.
       const w = ai * (f.alpha[j] as number) - (kinvRow[j] as number);
       gSignal += w * ((ksig[i] as number[])[j] as number);
-      const r2 = scaledSquares(x[i] as number[], x[j] as number[], kinds, h.lengthScales, sq);
-      const common = w * h.signalVariance * matern52LogScaleFactor(Math.sqrt(r2));
+      correlation(x[i] as number[], x[j] as number[], kinds, h.lengthScales, sq);
+      const common = w * h.signalVariance;
       for (let k = 0; k < d; k++) grad[k] = (grad[k] as number) + common * (sq[k] as number);
     }
   }
@@ -166,8 +160,7 @@ export class GaussianProcess {
     const h = this.hyper;
     for (const p of points) {
       const ks = this.x.map(
-        (xi) =>
-          h.signalVariance * matern52(Math.sqrt(scaledSquares(p, xi, this.kinds, h.lengthScales))),
+        (xi) => h.signalVariance * correlation(p, xi, this.kinds, h.lengthScales),
       );
       const v = solveLower(this.factor.l, ks);
       mean.push(this.yMean + this.yStd * dot(ks, this.factor.alpha));
