@@ -28,6 +28,7 @@ import {
   type AclPasswords,
   type AclUserName,
 } from '../controlplane/redis/acl.ts';
+import { AclConnections } from '../controlplane/redis/acl-connect.ts';
 import { connect, type RedisClient } from '../controlplane/redis/connect.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
@@ -197,6 +198,69 @@ describe('redis ACL settings', () => {
     expect(aclRules(new Keys('k'), 'files', given).filter((r) => r.includes(given))).toEqual([
       `>${given}`,
     ]);
+  });
+});
+
+describe("the node's connections (AclConnections)", () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => redis?.stop());
+
+  it('embedded: applies the users, locks the default user, one connection per user', async () => {
+    const keys = uniqueKeys();
+    const conns = await AclConnections.open({
+      target: redis.target,
+      keys,
+      env: {},
+      embedded: true,
+      log: quiet,
+    });
+    try {
+      expect(conns.mode).toBe('apply');
+      const files = conns.as('files');
+      expect(conns.as('files')).toBe(files);
+      expect(conns.as('admin')).not.toBe(files);
+      await expect(files.set(keys.key('sched:0', 'x'), '1')).rejects.toThrow(/NOPERM/);
+      await expect(conns.as('admin').set(keys.key('sched:0', 'x'), '1')).resolves.toBe('OK');
+      expect(conns.login('admin')?.username).toBe(aclUserName(keys, 'admin'));
+      // A connection without a login: PING, and SHUTDOWN for the managed stop(), nothing else.
+      const anon = redis.client();
+      expect(await anon.ping()).toBe('PONG');
+      await expect(anon.get(keys.key('sched:0', 'x'))).rejects.toThrow(/NOPERM/);
+      await expect(anon.call('ACL', 'LIST')).rejects.toThrow(/NOPERM/);
+      expect(await conns.as('admin').call('ACL', 'DRYRUN', 'default', 'SHUTDOWN')).toBe('OK');
+    } finally {
+      conns.close();
+    }
+  });
+
+  it('off: one shared connection; on without passwords: an error naming the variable', async () => {
+    const keys = uniqueKeys();
+    const env = { KNOBOS_REDIS_ACL: 'off' };
+    const off = await AclConnections.open({
+      target: redis.target,
+      keys,
+      env,
+      embedded: true,
+      log: quiet,
+    });
+    try {
+      expect(off.as('files')).toBe(off.as('scheduler'));
+      expect(off.login('admin')).toBeUndefined();
+    } finally {
+      off.close();
+    }
+    await expect(
+      AclConnections.open({
+        target: redis.target,
+        keys,
+        env: { KNOBOS_REDIS_ACL: 'on' },
+        embedded: false,
+        log: quiet,
+      }),
+    ).rejects.toMatchObject({ field: 'KNOBOS_REDIS_PASSWORD_ADMIN', rule: 'required' });
   });
 });
 
