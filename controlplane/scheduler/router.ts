@@ -49,7 +49,8 @@ export class SchedulerRouter {
   private readonly keys: Keys;
   /** Tenants whose move is under way: submits wait for the switch (the knob version asked). */
   private readonly held = new Map<string, number>();
-  private readonly loaded: Promise<void>;
+  /** The migrations under way when this router started, read on the first submit. */
+  private loaded: Promise<void> | undefined;
   private readonly onChange = (e: KnobChangeEvent) => {
     if (e.name !== PLACEMENT_KNOB) return;
     const n = this.placement.shards.length;
@@ -63,7 +64,6 @@ export class SchedulerRouter {
     this.placement = new Placement(o.knobs, o.shards);
     const keys = (this.keys = o.keys ?? new Keys());
     o.knobs.on('change', this.onChange);
-    this.loaded = this.holdActive();
     // One id generator for every shard: ids stay unique across the shards of this router.
     const newId = o.newId ?? idGenerator();
     for (const name of this.placement.shards)
@@ -130,7 +130,11 @@ export class SchedulerRouter {
 
   /** Submits a batch, each task to its tenant's shard; atomic per shard (see the header). */
   async submitMany(tasks: readonly TaskSpec[]): Promise<SubmitResult[]> {
-    await this.loaded;
+    // A failed read is tried again by the next submit.
+    await (this.loaded ??= this.holdActive().catch((err: unknown) => {
+      this.loaded = undefined;
+      throw err;
+    }));
     if (this.held.size > 0)
       for (const t of new Set(tasks.map((x) => x.tenant ?? 'default'))) {
         const v = this.held.get(t);
