@@ -199,6 +199,43 @@ describe('live placement migration on a 3-primary cluster', () => {
     await w.stop();
   }, 90_000);
 
+  it('moves a task a stale router lands on the old shard after the switch (the sweep)', async () => {
+    const keys = uniqueKeys();
+    const w = await world(keys);
+    await w.startWorkers();
+    const migrator = await PlacementMigrator.start({
+      redis: client,
+      knobs: w.knobs,
+      keys,
+      shards,
+      log: quietLog,
+      graceMs: 0,
+      sweepMs: 2_000,
+      sweepEveryMs: 50,
+    });
+    await w.moveMover();
+    await eventually(
+      async () => (await readMigration(client, keys, MOVER))?.phase === 'clean',
+      'the switch',
+    );
+    // A router that never saw the change submits to the old shard.
+    const stale = w.router.client(shards[home] as string);
+    await stale.submitMany([
+      { id: 'late-p', type: 't', tenant: MOVER },
+      { id: 'late-c', type: 't', tenant: MOVER, parents: ['late-p'] },
+    ]);
+    await migrator.idle();
+    expect((await readMigration(client, keys, MOVER))?.phase).toBe('done');
+    await eventually(async () => (await w.doneEverywhere()) === 2, 'both late tasks done', 20_000);
+    expect(w.runs.get('late-p')).toBe(1);
+    expect(w.runs.get('late-c')).toBe(1);
+    // Whichever shard ran the parent, both end up as done rows on the new shard only.
+    expect((await w.router.client(shards[target] as string).get('late-c'))?.state).toBe('done');
+    expect(await stale.get('late-p')).toBeNull();
+    await migrator.close();
+    await w.stop();
+  }, 60_000);
+
   for (const crashAfter of ['freeze', 'copy', 'switched'] as MigrationPhase[]) {
     it(`a migrator that stops after ${crashAfter} is completed by the next one`, async () => {
       const keys = uniqueKeys();
