@@ -73,8 +73,6 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     log,
   });
   const redis = conns.as('admin');
-  const tableAs = (user: 'files' | 'messaging' | 'scheduler' | 'loop' | 'api'): KnobTable =>
-    conns.mode === 'off' ? knobs : new KnobTable(conns.as(user), { keys });
   const features = await detectFeatures(redis);
   log.info(
     { ...features },
@@ -83,6 +81,9 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
       : 'redis without RediSearch: indexes are our own sorted sets',
   );
   const knobs = new KnobTable(redis, { keys });
+  /** The knobs table over a user's own connection (the one table when ACLs are off). */
+  const tableAs = (user: 'files' | 'messaging' | 'scheduler' | 'loop' | 'api'): KnobTable =>
+    conns.mode === 'off' ? knobs : new KnobTable(conns.as(user), { keys });
   const { created } = await knobs.seed('knobos-start');
   log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
   let files: FilesStack | undefined;
@@ -125,17 +126,14 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     }).start();
     log.info('live services, workload and control loop started');
   }
+  const apiKnobs = opts.api === false ? undefined : tableAs('api');
   const api =
-    opts.api === false
-      ? undefined
-      : await (async () => {
-          const apiKnobs = tableAs('api');
-          return serveApi({
-            redis: apiKnobs.redis,
-            knobs: apiKnobs,
-            log: log.child({ component: 'api' }),
-          });
-        })();
+    apiKnobs &&
+    (await serveApi({
+      redis: apiKnobs.redis,
+      knobs: apiKnobs,
+      log: log.child({ component: 'api' }),
+    }));
   const adminLogin = conns.login('admin');
   return {
     redis,
