@@ -1,6 +1,6 @@
 // The simulator's internal state: jobs, stages, tasks, attempts and workers as mutable objects,
 // built once from a workload. Policies never see these; they see the TaskView and WorkerView
-// objects each holds, which the simulator keeps up to date in place.
+// objects each holds (the task views read the moving fields live, see SimTaskView).
 import type { Demand, TaskView, WorkerView } from '../../policies/scheduling/index.ts';
 import type { JobSpec, StageSpec, WorkerSpec } from './types.ts';
 
