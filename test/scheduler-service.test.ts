@@ -82,6 +82,8 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     expect(at('a')).toBe(0);
     expect(at('d')).toBeGreaterThan(Math.max(at('b'), at('c')));
     expect(at('e')).toBe(4);
+    // A handler has returned before its completion is settled: wait for the last one.
+    await eventually(async () => (await h.service.client.get('e'))?.state === 'done', 'e done');
     const job = await h.service.queries.job('j1');
     expect(job).toMatchObject({ total: 5, remaining: 0 });
     expect(job!.finished_at).toBeGreaterThan(0);

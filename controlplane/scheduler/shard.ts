@@ -127,9 +127,10 @@ export class SchedShard {
 
   async submit(tasks: readonly NormalTask[], now: number): Promise<SubmitResult[]> {
     if (tasks.length === 0) return [];
-    const args: (string | number)[] = [tasks.length];
-    for (const t of tasks) args.push(encodeTask(t));
-    const reply = await this.run('submit', now, args);
+    // One argument for the whole batch, each entry ended by a newline (submit-12.lua).
+    const entries: string[] = [];
+    for (const t of tasks) entries.push(encodeTask(t), '\n');
+    const reply = await this.run('submit', now, [tasks.length, entries.join('')]);
     const err = schedulerErrorFromReply(reply, `scheduler shard ${this.shard}`);
     if (err) throw err;
     // The reply lists only the tasks that existed already (batch position, their id).

@@ -9,8 +9,10 @@
     KEYS[1..12]  the shard keys (includes/shard.lua); writes runnable, idem, doorbell
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     number of tasks n
-    ARGV[11..]   n tasks, one entry each, tab-separated: id, idempotency key ('' = none),
-                 parents (csv of ids), job, tenant, estimate_ms ('' = none), then the first 12
+    ARGV[11]     the n tasks in one string, each ended by a newline (no field holds one: names
+                 are checked, JSON escapes it; a malformed batch fails the end check),
+                 tab-separated: id, idempotency key ('' = none), parents (csv of ids), job,
+                 tenant, estimate_ms ('' = none), then the first 12
                  attrs fields (type, stage, tenant, job, priority, cpu_m, mem_mb, gpu,
                  gpu_milli, gpu_models, estimate_ms, critical_ms), then the payload (JSON)
 
@@ -22,18 +24,23 @@
 --@include "includes/shard.lua"
 
 local n = tonumber(ARGV[FIRST_ARG])
-local base = FIRST_ARG + 1
--- The 12 attrs fields travel as one block, copied into the row's attrs as they are.
+local batch = ARGV[FIRST_ARG + 1]
+-- The 12 attrs fields travel as one block, copied into the row's attrs as they are. One
+-- string for the whole batch: the client writes one argument, not one per task (half its CPU
+-- per submitted task). The last capture is where the next entry starts ('^' anchors at it).
 local ITEM =
-  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*)\t(.*)$'
+  '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*)\t([^\n]*)\n()'
 local T_ID, T_IDEM, T_PARENTS, T_JOB, T_TENANT, T_EST, T_ATTRS, T_PAYLOAD = 1, 2, 3, 4, 5, 6, 7, 8
 
 local tasks = {}
+local at = 1
 for i = 1, n do
-  local f = { string.match(ARGV[base + i - 1], ITEM) }
-  if #f ~= 8 then return malformed(ARGV[base + i - 1]) end
+  local f = { string.match(batch, ITEM, at) }
+  if #f ~= 9 then return malformed(string.sub(batch, at, at + 200)) end
+  at = f[9]
   tasks[i] = f
 end
+if at ~= #batch + 1 then return malformed(string.sub(batch, at, at + 200)) end
 
 -- Phase 1: resolve idempotency keys and check parents; nothing is written yet. One EXISTS
 -- over the whole batch's ids answers the usual case (none exists) for all of them at once.
