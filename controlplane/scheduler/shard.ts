@@ -154,8 +154,11 @@ export class SchedShard {
       (a.jobs ?? []).join(','),
       a.assignments.length,
     ];
+    // One argument for all assignments, each ended by a newline (dispatch-12.lua).
+    let entries = '';
     for (const x of a.assignments)
-      args.push(`${x.taskId}\t${x.workerId}\t${(x.gpus ?? []).join(',')}`);
+      entries += `${x.taskId}\t${x.workerId}\t${x.gpus ? x.gpus.join(',') : ''}\n`;
+    args.push(entries);
     const r = await this.run('dispatch', now, args);
     let i = 0;
     const next = (): unknown => r[i++];

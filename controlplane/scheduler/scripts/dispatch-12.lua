@@ -22,8 +22,8 @@
     ARGV[18]     tenants (csv) whose running count and service to return besides the new ones
     ARGV[19]     jobs (csv) whose remaining work to return besides the new ones
     ARGV[20]     number of assignments n
-    ARGV[21..]   n assignments, one entry each, 3 tab-separated fields: task id, worker id,
-                 GPU devices (csv)
+    ARGV[21]     the n assignments in one string, each ended by a newline, 3 tab-separated
+                 fields: task id, worker id, GPU devices (csv)
 
   Output:
     { n, status_1, ... status_n,
@@ -50,7 +50,7 @@ markScore = tonumber(markScore)
 local knownTenants = split(ARGV[FIRST_ARG + 8], ',')
 local knownJobs = split(ARGV[FIRST_ARG + 9], ',')
 local n = tonumber(ARGV[FIRST_ARG + 10])
-local base = FIRST_ARG + 11
+local assignments = ARGV[FIRST_ARG + 11]
 
 local function gpuFits(w, gpu, milli, gpus)
   local devices = split(gpus, ',')
@@ -62,16 +62,20 @@ local function gpuFits(w, gpu, milli, gpus)
   return true
 end
 
-local P_ASSIGNMENT = '^([^\t]*)\t([^\t]*)\t(.*)$'
+-- One string for all assignments (the client writes one argument); the last capture is where
+-- the next entry starts ('^' anchors at it).
+local P_ASSIGNMENT = '^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\n()'
 -- What a claim uses of the attrs: type, tenant, cpu_m, mem_mb, gpu, gpu_milli.
 local P_ATTRS_CLAIM = '^([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)'
 local out = { n }
 local inbox = {}
 local seqTop = 0
 if n > 0 then seqTop = redis.call('INCRBY', K_SEQ, ARGV[FIRST_ARG + 10]) end
+local at = 1
 for i = 1, n do
-  local id, wid, gpus = string.match(ARGV[base + i - 1], P_ASSIGNMENT)
-  if not gpus then return malformed(ARGV[base + i - 1]) end
+  local id, wid, gpus, nextAt = string.match(assignments, P_ASSIGNMENT, at)
+  if not nextAt then return malformed(string.sub(assignments, at, at + 200)) end
+  at = nextAt
   local key = P_TASK .. id
   local r = redis.call('HMGET', key, 'state', 'attrs', 'attempts', 'payload', '_v')
   local status = 'ok'
