@@ -22,7 +22,7 @@ import {
   aclPasswords,
   aclRules,
   aclUserName,
-  ACL_USERS_NAMES,
+  ACL_USER_NAMES,
   applyAcl,
   passwordEnvName,
   type AclPasswords,
@@ -192,7 +192,7 @@ describe('redis ACL settings', () => {
     const a = aclPasswords({ KNOBOS_REDIS_PASSWORD_FILES: given }, { generate: true });
     expect(a.files).toBe(given);
     const b = aclPasswords({}, { generate: true });
-    expect(new Set(Object.values(b)).size).toBe(ACL_USERS_NAMES.length);
+    expect(new Set(Object.values(b)).size).toBe(ACL_USER_NAMES.length);
     expect(b.files).not.toBe(aclPasswords({}, { generate: true }).files);
     // The password reaches Redis only as the `>` rule.
     expect(aclRules(new Keys('k'), 'files', given).filter((r) => r.includes(given))).toEqual([
@@ -305,7 +305,7 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
       node.on('error', () => {});
       conns.push(node);
       const users = (await node.call('ACL', 'USERS')) as string[];
-      for (const u of ACL_USERS_NAMES) expect(users, server.url).toContain(aclUserName(keys, u));
+      for (const u of ACL_USER_NAMES) expect(users, server.url).toContain(aclUserName(keys, u));
     }
   });
 

@@ -15,7 +15,7 @@ import { ValidationError } from '../store/errors.ts';
 import type { Keys } from '../store/keys.ts';
 import type { ConnectOptions, RedisClient } from './connect.ts';
 
-export const ACL_USERS_NAMES = [
+export const ACL_USER_NAMES = [
   'admin',
   'scheduler',
   'messaging',
@@ -24,7 +24,7 @@ export const ACL_USERS_NAMES = [
   'learner',
   'api',
 ] as const;
-export type AclUserName = (typeof ACL_USERS_NAMES)[number];
+export type AclUserName = (typeof ACL_USER_NAMES)[number];
 
 export interface AclUserSpec {
   /** Families read and written (a hash tag, `*` as a glob: 'sched:*'). */
@@ -44,7 +44,8 @@ export interface AclUserSpec {
  * transactions, pub/sub on its granted channels. Dangerous and admin commands (FLUSHALL,
  * CONFIG, KEYS, DEBUG, ACL, MONITOR, ...) are off; SCAN and RANDOMKEY are off too, since Redis
  * does not filter them by key grant (they would list every service's key names). INFO stays
- * (ioredis's ready check), and the CLUSTER subcommands a cluster client asks for its topology.
+ * (ioredis's ready check), WAIT (durable writes, @connection), and the CLUSTER subcommands a
+ * cluster client asks for its topology, plus KEYSLOT (shard naming).
  */
 export const SERVICE_COMMANDS: readonly string[] = [
   '-@all',
@@ -201,7 +202,7 @@ const MIN_PASSWORD_CHARS = 16;
  */
 export function aclPasswords(env: NodeJS.ProcessEnv, opts: { generate: boolean }): AclPasswords {
   const out = {} as Record<AclUserName, string>;
-  for (const user of ACL_USERS_NAMES) {
+  for (const user of ACL_USER_NAMES) {
     const name = passwordEnvName(user);
     const value = env[name];
     if (value === undefined || value === '') {
@@ -279,7 +280,7 @@ export async function applyAcl(
   passwords: AclPasswords,
   opts: { users?: readonly AclUserName[]; lockDefault?: boolean } = {},
 ): Promise<void> {
-  const users = opts.users ?? ACL_USERS_NAMES;
+  const users = opts.users ?? ACL_USER_NAMES;
   await onEveryNode(redis, async (node) => {
     for (const user of users)
       await node
