@@ -149,8 +149,8 @@ describe('experiments on traces outside the repository', () => {
   });
 
   it('scores a policy object in the world the knob objective scores a policy name in', async () => {
-    // The learned scheduling entry runs a policy object; the heuristic entries run the knob
-    // objective by name: the two paths must agree, or the comparison would be unfair.
+    // The policy studies run policy objects through runPolicy; in the 'objective' world that
+    // must be exactly the knob objective's world (what the knob study scores a policy name in).
     const t = await loadTrace('jobs', { path: files.jobsCsv, format: 'csv' }, files.jobsCsv, {
       quick: true,
       load: 0.85,
