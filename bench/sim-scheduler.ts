@@ -9,7 +9,11 @@ import { createSim, summarise, uniformWorkers } from '../envs/scheduler/index.ts
 import { SCHEDULING_POLICY_NAMES, createSchedulingPolicy } from '../policies/scheduling/index.ts';
 
 const MIN_MS = 1500;
-const MIN_RUNS = 2;
+/**
+ * At least this many timed runs, however long they take: the best of two was mostly the
+ * neighbours' load on a shared machine (a run takes a second or more there).
+ */
+const MIN_RUNS = 5;
 /** Bound on timed runs per policy, whatever the clock says. */
 const MAX_RUNS = 1000;
 

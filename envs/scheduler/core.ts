@@ -36,6 +36,8 @@ export class SimCore {
   /** The runnable tasks as policies see them (stage heads and tasks awaiting a retry). */
   readonly runnable: SimTaskView[] = [];
   protected readonly owners: (SimStage | SimTask)[] = [];
+  /** The length of each runnable view's id, so a lookup touches only views that could match. */
+  private readonly idLengths: number[] = [];
   private readonly workerById = new Map<string, SimWorker>();
   /** Views of the workers with free cores or GPU, kept in worker order as capacity moves. */
   private readonly freeList: WorkerView[] = [];
@@ -167,6 +169,7 @@ export class SimCore {
     owner.runPos = this.runnable.length;
     this.runnable.push(view);
     this.owners.push(owner);
+    this.idLengths.push(view.id.length);
   }
 
   /**
@@ -175,14 +178,15 @@ export class SimCore {
    * per task launched; measured, the map costs more).
    */
   protected ownerOf(taskId: string): SimStage | SimTask | undefined {
-    const r = this.runnable;
+    const lengths = this.idLengths;
     const len = taskId.length;
-    // Lengths first: many ids differ in length, and the check is cheaper than a string compare
-    // (which must first flatten both: ids are concatenations). The match itself is the very
-    // string the policy read, so its compare is a pointer check.
-    for (let i = 0; i < r.length; i++) {
-      const id = (r[i] as SimTaskView).id;
-      if (id.length === len && id === taskId) return this.owners[i];
+    // Lengths first, from a dense array: many ids differ in length, and the check touches no
+    // view or string, while a string compare must first flatten both (ids are concatenations).
+    // The match itself is the very string the policy read, so its compare is a pointer check.
+    for (let i = 0; i < lengths.length; i++) {
+      if (lengths[i] === len && (this.runnable[i] as SimTaskView).id === taskId) {
+        return this.owners[i];
+      }
     }
     return undefined;
   }
@@ -194,10 +198,12 @@ export class SimCore {
       const moved = this.owners[last] as SimStage | SimTask;
       this.runnable[i] = this.runnable[last] as SimTaskView;
       this.owners[i] = moved;
+      this.idLengths[i] = this.idLengths[last] as number;
       moved.runPos = i;
     }
     this.runnable.pop();
     this.owners.pop();
+    this.idLengths.pop();
     owner.runPos = -1;
   }
 
@@ -206,7 +212,10 @@ export class SimCore {
     const task = new SimTask(st, st.next, st.spec.durationsMs[st.next] as number);
     st.next++;
     if (st.next === st.total) this.removeRunnable(st);
-    else st.view.id = st.taskId(st.next);
+    else {
+      st.view.id = st.taskId(st.next);
+      this.idLengths[st.runPos] = st.view.id.length;
+    }
     return task;
   }
 
