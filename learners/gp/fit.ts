@@ -1,7 +1,8 @@
 // Hyperparameters by maximising the log marginal likelihood (plus a log prior, if one is
-// given: MAP) over log-parameters, with iRprop- (sign-based steps that adapt per parameter: robust to the very different scales of
-// the gradient components and needs no line search), from a few starts. The work is bounded:
-// restarts × iterations evaluations of an O(n³) likelihood.
+// given: MAP) over log-parameters, with iRprop- (sign-based steps that adapt per parameter:
+// robust to the very different scales of the gradient components and needs no line search),
+// from a few starts. The work is bounded: restarts × iterations evaluations of an O(n³)
+// likelihood.
 import type { Rng } from '../../envs/core/index.ts';
 import { GaussianProcess, logMarginalLikelihood, standardise } from './gp.ts';
 import type { DimKind, GpHyper } from './kernel.ts';
