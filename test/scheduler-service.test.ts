@@ -135,13 +135,16 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
       concurrency: 1,
       handlers: {
         bad: () => {
-          throw new PermanentTaskError('malformed input');
+          // Newlines, tabs and multi-byte characters travel intact (settle items are packed).
+          throw new PermanentTaskError('malformed input\n\tat line 2: «é»');
         },
       },
     });
     const { id } = await h.service.client.submit({ type: 'bad' });
     await eventually(async () => (await h.service.client.mustGet(id)).state === 'dead', 'dead');
-    expect((await h.service.client.mustGet(id)).attempts).toBe(1);
+    const row = await h.service.client.mustGet(id);
+    expect(row.attempts).toBe(1);
+    expect(row.error).toBe('malformed input\n\tat line 2: «é»');
   });
 
   const SETTLE = {

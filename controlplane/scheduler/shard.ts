@@ -227,14 +227,15 @@ export class SchedShard {
       a.jobTtlMs,
       items.length,
     ];
+    // One argument for all items, each ended by a newline (settle-12.lua). The detail (a
+    // result is JSON; an error message may hold anything) is sent with its length in bytes.
+    let entries = '';
     for (const it of items) {
-      // The detail is the entry's last field, so it may hold tabs; a result is JSON.
       const detail =
         it.outcome === 'ok' ? JSON.stringify(it.detail ?? null) : String(it.detail ?? 'failed');
-      args.push(
-        `${it.taskId}\t${it.token}\t${it.outcome}\t${it.retryLimit ?? 0}\t${it.backoffMs ?? 0}\t${detail}`,
-      );
+      entries += `${it.taskId}\t${it.token}\t${it.outcome}\t${it.retryLimit ?? 0}\t${it.backoffMs ?? 0}\t${Buffer.byteLength(detail)}\t${detail}\n`;
     }
+    args.push(entries);
     const r = await this.run('settle', now, args);
     return items.map((it, j) => {
       const f = String(r[j]).split('\t');

@@ -15,10 +15,11 @@
     ARGV[12]     usage bucket time to live (ms)
     ARGV[13]     finished job row time to live (ms)
     ARGV[14]     number of items n
-    ARGV[15..]   n items, one entry each, 6 tab-separated fields: task id, lease token,
-                 outcome ('ok' | 'fail' | 'final' = fail without retry), retry_limit and
-                 retry_backoff_ms (as handed out with the copy; used by failures), detail (the
-                 result JSON, or the error message)
+    ARGV[15]     the n items in one string, each ended by a newline, 7 tab-separated fields:
+                 task id, lease token, outcome ('ok' | 'fail' | 'final' = fail without retry),
+                 retry_limit and retry_backoff_ms (as handed out with the copy; used by
+                 failures), the detail's length in bytes, and the detail (the result JSON, or
+                 the error message, which may hold anything: its length says where it ends)
 
   Output:
     one entry per item, 7 tab-separated fields: status, a, attempts, job_ms, job, stage,
@@ -37,9 +38,11 @@ local keep = tonumber(ARGV[FIRST_ARG])
 local bucketMs = tonumber(ARGV[FIRST_ARG + 1])
 JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 3])
 local n = tonumber(ARGV[FIRST_ARG + 4])
-local base = FIRST_ARG + 5
+local items = ARGV[FIRST_ARG + 5]
 
-local P_ITEM = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$'
+-- One string for all items (the client writes one argument); the last capture is where the
+-- detail starts ('^' anchors at the item's start).
+local P_ITEM = '^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t()'
 local out = {}
 local served, usage, durations = {}, {}, {}
 local stale, released = 0, false
@@ -95,10 +98,15 @@ local function complete(t, spec, token, result)
   return dur, jobMs
 end
 
+local at = 1
 for i = 1, n do
-  local id, token, outcome, retryLimit, backoffMs, detail = string.match(ARGV[base + i - 1],
-    P_ITEM)
-  if not detail then return malformed(ARGV[base + i - 1]) end
+  local id, token, outcome, retryLimit, backoffMs, len, from = string.match(items, P_ITEM, at)
+  len = NUM[len]
+  if not len or string.sub(items, from + len, from + len) ~= '\n' then
+    return malformed(string.sub(items, at, at + 200))
+  end
+  local detail = string.sub(items, from, from + len - 1)
+  at = from + len + 1
   local t = loadTask(id)
   local status, a, attempts, jobMs = 'unknown', 0, 0, -1
   if t then
@@ -136,7 +144,6 @@ for i = 1, n do
     out[i] = status .. '\t0\t0\t-1\t\t\t'
   end
 end
-
 flushWorkers()
 flushTenants()
 for tenant, ms in pairs(served) do redis.call('HINCRBYFLOAT', K_TSERVED, tenant, STR[ms]) end
