@@ -250,13 +250,6 @@ const clusters = {
   1: await ManagedCluster.start({ primaries: 1, appendfsync: 'everysec' }),
   3: await ManagedCluster.start({ primaries: 3, appendfsync: 'everysec' }),
 };
-// A lone node does not know its own address (it learns it from a peer), so CLUSTER SLOTS
-// names it "" and a cluster client cannot reach it; announcing it fixes that.
-for (const n of clusters[1].nodes) {
-  const c = nodeClient(n.port);
-  await c.config('SET', 'cluster-announce-ip', n.host);
-  c.disconnect();
-}
 const children: ScaleChild[] = [];
 try {
   const probe = connect({ cluster: clusters[3].seeds });

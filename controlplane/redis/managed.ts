@@ -39,6 +39,14 @@ export class RedisNotInstalledError extends Error {
   }
 }
 
+// Servers of this process still running. They live in their own process group (see launch()),
+// so a signal to ours does not reach them: when this process exits without stopping them
+// (an uncaught error, process.exit), they are killed here rather than left behind.
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const c of live) c.kill('SIGKILL');
+});
+
 export function redisServerAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
@@ -88,6 +96,9 @@ export class ManagedRedis {
             'cluster-enabled yes',
             `cluster-config-file nodes-${port}.conf`,
             `cluster-node-timeout ${opts.clusterNodeTimeoutMs ?? 5_000}`,
+            // A lone node learns its own address only from a peer; until then CLUSTER SLOTS
+            // names it "" and cluster clients cannot reach a 1-primary cluster.
+            'cluster-announce-ip 127.0.0.1',
           ]
         : []),
       ...(opts.extraConfig ?? []),
@@ -100,8 +111,16 @@ export class ManagedRedis {
   }
 
   private async launch(): Promise<void> {
-    const child = spawn('redis-server', [this.confPath], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Its own process group: a Ctrl-C in the terminal reaches only us, and stop() then shuts
+    // the server down in order (services first). Were it in our group, it would die first and
+    // every connection would retry against a dead server while we stop.
+    const child = spawn('redis-server', [this.confPath], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      detached: true,
+    });
     this.child = child;
+    live.add(child);
+    child.once('exit', () => live.delete(child));
     let stderr = '';
     child.stderr?.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-4000);
@@ -129,6 +148,8 @@ export class ManagedRedis {
       port: this.port,
       host: this.host,
       lazyConnect: true,
+      // The embedded server's default user may be locked to PING/SHUTDOWN (ACLs on): no INFO.
+      enableReadyCheck: false,
       maxRetriesPerRequest: 0,
       retryStrategy: () => null,
     });
