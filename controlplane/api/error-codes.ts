@@ -32,7 +32,7 @@ const STORE_CODES = {
   },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
-/** controlplane/scheduler/errors.ts */
+/** controlplane/scheduler/errors.ts, and migration.ts (TenantMovingError) */
 const SCHEDULER_CODES = {
   KNOBOS_SCHEDULER_INVALID: { status: 400, summary: 'a task or worker description breaks a rule' },
   KNOBOS_SCHEDULER_UNKNOWN_PARENT: {
@@ -40,6 +40,10 @@ const SCHEDULER_CODES = {
     summary: 'a submitted task depends on a task the shard does not know',
   },
   KNOBOS_SCHEDULER_UNKNOWN_TASK: { status: 404, summary: 'the task does not exist' },
+  KNOBOS_SCHEDULER_TENANT_MOVING: {
+    status: 503,
+    summary: "the tenant's move between shards outlasted the submit's hold; retry later",
+  },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
 /** controlplane/messaging/errors.ts */
