@@ -9,7 +9,12 @@ import { LoopDaemon } from './loop/daemon.ts';
 import { ProposalTable } from './loop/proposals.ts';
 import { startFilesStack, type FilesStack } from './run/files-stack.ts';
 import { startMessagingStack, type MessagingStack } from './run/messaging-stack.ts';
-import { startSchedulerStack, type SchedulerStack } from './run/scheduler-stack.ts';
+import {
+  schedulerShardNames,
+  startSchedulerStack,
+  STACK_USAGE_BUCKET_MS,
+  type SchedulerStack,
+} from './run/scheduler-stack.ts';
 import type { Logger } from './log.ts';
 import { AclConnections } from './redis/acl-connect.ts';
 import type { RedisClient, RedisTarget } from './redis/connect.ts';
@@ -28,7 +33,10 @@ export interface NodeOptions {
   /** Run the live services with their workload and the control loop (default true). */
   services?: boolean;
   seed?: number;
-  /** Where KNOBOS_REDIS_ACL and KNOBOS_REDIS_PASSWORD_<USER> are read (default process.env). */
+  /**
+   * Where KNOBOS_REDIS_ACL, KNOBOS_REDIS_PASSWORD_<USER> and the API's settings (PORT, ...) are
+   * read (default process.env).
+   */
   env?: NodeJS.ProcessEnv;
 }
 
@@ -86,6 +94,8 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     conns.mode === 'off' ? knobs : new KnobTable(conns.as(user), { keys });
   const { created } = await knobs.seed('knobos-start');
   log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
+  // The scheduler's shards, named once: the stack runs them and the API reads them.
+  const schedulerShards = await schedulerShardNames(redis);
   let files: FilesStack | undefined;
   let messaging: MessagingStack | undefined;
   let scheduler: SchedulerStack | undefined;
@@ -104,20 +114,22 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
       log.child({ component: 'messaging' }),
       { seed, ratePerS: 200 },
     );
-    // About 60% load on the 4 slots: queues form in bursts, so dispatch order matters.
+    // About 40% load on the 6 slots of 3 shards, skewed by tenant: the busiest shard is about
+    // 70% busy, so queues form in bursts there (dispatch order matters) and placement matters.
     scheduler = await startSchedulerStack(
       tableAs('scheduler'),
       log.child({ component: 'scheduler' }),
       {
         seed,
         ratePerS: 29,
+        shards: schedulerShards,
         loopKnobs,
       },
     );
     loop = new LoopDaemon({
       knobs: loopKnobs,
       proposals: new ProposalTable(loopKnobs),
-      targets: [files.target, scheduler.target],
+      targets: [files.target, scheduler.target, scheduler.placementTarget],
       log: log.child({ component: 'loop' }),
       // At most one change per target every two minutes.
       minChangeIntervalMs: 120_000,
@@ -133,6 +145,8 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
       redis: apiKnobs.redis,
       knobs: apiKnobs,
       log: log.child({ component: 'api' }),
+      ...(opts.env ? { env: opts.env } : {}),
+      services: { schedulerShards, usageBucketMs: STACK_USAGE_BUCKET_MS },
     }));
   const adminLogin = conns.login('admin');
   return {

@@ -5,6 +5,7 @@ import type { Logger } from 'pino';
 import type { KnobTable } from '../knobs/table.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { serverEnv } from './config.ts';
+import type { ServiceViewOptions } from './routes/services-options.ts';
 import type { RouteModule } from './routes/types.ts';
 import { startServer, type StartedServer } from './server.ts';
 
@@ -16,6 +17,8 @@ export interface ApiServeOptions {
   /** Generate an admin token when KNOBOS_ADMIN_TOKEN is unset (default true). */
   generateAdminToken?: boolean;
   routes?: readonly RouteModule[];
+  /** What the services' state routes read (the scheduler shards the node runs, ...). */
+  services?: ServiceViewOptions;
 }
 
 export interface ServedApi extends StartedServer {
@@ -39,6 +42,7 @@ export async function serveApi(opts: ApiServeOptions): Promise<ServedApi> {
     publicMetrics: env.publicMetrics,
     ...(opts.log ? { logger: opts.log } : {}),
     ...(opts.routes ? { routes: opts.routes } : {}),
+    ...(opts.services ? { services: opts.services } : {}),
   });
   return {
     ...server,

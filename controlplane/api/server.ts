@@ -18,7 +18,8 @@ import type { ApiDeps, RouteAccess } from './context.ts';
 import { frameworkErrors, installErrorHandlers } from './error-handler.ts';
 import { ApiMetrics } from './metrics.ts';
 import { healthRoutes } from './routes/health.ts';
-import { API_ROUTES } from './routes/index.ts';
+import { apiRoutes } from './routes/index.ts';
+import type { ServiceViewOptions } from './routes/services-options.ts';
 import { metricsRoutes } from './routes/metrics.ts';
 import type { RouteModule } from './routes/types.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
@@ -68,6 +69,8 @@ export interface ServerOptions {
   bodyLimitBytes?: number;
   /** More route modules (the services' state, the loop), added to the authenticated API. */
   routes?: readonly RouteModule[];
+  /** What the services' state routes read (the scheduler shards the node runs, ...). */
+  services?: ServiceViewOptions;
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
@@ -160,7 +163,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   await app.register(async (api) => {
     installAuth(api, opts.auth, deps.tokens);
     for (const mod of [
-      ...API_ROUTES,
+      ...apiRoutes(opts.services),
       metricsRoutes(opts.publicMetrics ?? false),
       ...(opts.routes ?? []),
     ])

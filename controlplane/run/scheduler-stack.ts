@@ -1,25 +1,66 @@
-// The scheduler as `npm start` runs it: the service of one shard, two worker processes' worth
-// of runtimes in this process (2 slots each), the paced job workload, and the loop's policy
-// target calibrated from the service's traces (measured run times).
+// The scheduler as `npm start` runs it: three shards (each its own `{sched:<shard>}` slot; on a
+// cluster, named so that they spread over the primaries), one service per shard (dispatcher,
+// reaper, speculator, shadow decisions), one worker runtime of two slots per shard, the paced
+// job workload submitting through the router (each tenant's tasks to its shard under the
+// `placement.map` knob), the placement migrator that moves a tenant's rows live when that knob
+// changes, and the loop's two scheduler targets:
+// - scheduler.policy, calibrated from the scheduler's trace streams. Traces (and telemetry) are
+//   per service, not per shard: every shard writes to the same streams, so the target sees all
+//   shards' arrivals, run times and shadow rounds, and simulates them as ONE pool of all the
+//   shards' slots. The live shards are separate queues, so a hot shard queues more than the
+//   pooled simulator predicts (the fit's relative error shows it); the policy is one knob for
+//   every shard's dispatcher, so one pooled calibration is what it is tuned on.
+// - placement, calibrated from every shard's usage tables (core-ms per tenant per bucket).
+// The workload's four tenants have Zipf shares (48/24/16/12 %); hashed over three shards the
+// busiest shard carries about 60% of the load (71% busy on its two slots, the others 20-30%),
+// so where tenants live matters and the placement target has something to fix.
 import { uniformWorkers } from '../../envs/scheduler/index.ts';
 import { KnobClient } from '../knobs/client.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
+import type { RedisClient } from '../redis/connect.ts';
 import { followReplicaAcks, REPLICA_ACK_KNOBS } from '../store/replica-acks.ts';
+import { PlacementTarget } from '../loop/targets/placement.ts';
 import { SchedulerPolicyTarget } from '../loop/targets/scheduler-policy.ts';
-import { SCHEDULER_KNOBS, SchedulerService } from '../scheduler/service.ts';
+import { PlacementMigrator } from '../scheduler/migration.ts';
+import { PLACEMENT_KNOB, shardNamesOnPrimaries } from '../scheduler/placement.ts';
+import { SchedulerRouter, startShardServices } from '../scheduler/router.ts';
+import { SCHEDULER_KNOBS, type SchedulerService } from '../scheduler/service.ts';
+import { SCHEDULER_SERVICE } from '../scheduler/traces.ts';
 import { WorkerRuntime } from '../scheduler/worker.ts';
+import { Telemetry } from '../telemetry/metrics.ts';
+import { TraceWriter } from '../telemetry/traces.ts';
 import { SchedulerWorkload, SLEEP_TASK, sleepHandler } from '../workload/scheduler.ts';
 
 export interface SchedulerStack {
-  service: SchedulerService;
+  /** Shard names by placement index. */
+  shards: readonly string[];
+  services: SchedulerService[];
+  router: SchedulerRouter;
+  migrator: PlacementMigrator;
   workload: SchedulerWorkload;
+  /** The scheduler.policy target (calibrated from all shards' traces, pooled). */
   target: SchedulerPolicyTarget;
+  placementTarget: PlacementTarget;
   stop(): Promise<void>;
 }
 
-const WORKERS = 2;
+/** The placement knob's domain: one shard per index (knobs/catalog.ts `placement.map`). */
+export const SCHEDULER_SHARDS = 3;
+const WORKERS_PER_SHARD = 1;
 const SLOTS = 2;
+/**
+ * Width of the usage buckets the workers write and the placement target and the API read:
+ * short enough for a two-minute window to hold a few dozen, with a short TTL so the embedded
+ * default does not keep a week of them.
+ */
+export const STACK_USAGE_BUCKET_MS = 5_000;
+const USAGE_TTL_MS = 3_600_000;
+
+/** The stack's shard names: spread over the primaries on a cluster, s0..s2 on one Redis. */
+export function schedulerShardNames(redis: RedisClient): Promise<string[]> {
+  return shardNamesOnPrimaries(redis, SCHEDULER_SHARDS);
+}
 
 export async function startSchedulerStack(
   knobs: KnobTable,
@@ -27,40 +68,80 @@ export async function startSchedulerStack(
   opts: {
     seed: number;
     ratePerS: number;
-    /** The loop's table (its Redis user) for the tuning target; default `knobs`. */
+    /** Shard names by placement index (schedulerShardNames); computed when omitted. */
+    shards?: readonly string[];
+    /** The loop's table (its Redis user) for the tuning targets; default `knobs`. */
     loopKnobs?: KnobTable;
   },
 ): Promise<SchedulerStack> {
+  const { redis, keys } = knobs;
+  const shards = opts.shards ?? (await schedulerShardNames(redis));
   const client = await KnobClient.start({
     table: knobs,
-    names: [...SCHEDULER_KNOBS, ...REPLICA_ACK_KNOBS],
+    names: [...SCHEDULER_KNOBS, ...REPLICA_ACK_KNOBS, PLACEMENT_KNOB],
   });
-  followReplicaAcks(knobs.redis, client);
+  followReplicaAcks(redis, client);
   // Every arrival and run time is traced: calibration needs the whole workload, not a sample.
-  const traceSampleRate = { arrivals: 1, durations: 1, decisions: 0.1, jobs: 1, shadow: 1 };
-  const service = SchedulerService.start({
-    redis: knobs.redis,
+  const services = startShardServices(shards, {
+    redis,
     knobs: client,
-    keys: knobs.keys,
+    keys,
     log,
-    traceSampleRate,
+    traceSampleRate: { arrivals: 1, durations: 1, decisions: 0.1, jobs: 1, shadow: 1 },
   });
   const workers = await Promise.all(
-    Array.from({ length: WORKERS }, (_, i) =>
-      WorkerRuntime.start({
-        redis: knobs.redis,
-        keys: knobs.keys,
-        id: `worker-${i}`,
-        concurrency: SLOTS,
-        capacity: { cpu: SLOTS, memMb: 4096, gpu: 0 },
-        handlers: { [SLEEP_TASK]: sleepHandler },
-        traceSampleRate: { durations: 1, jobs: 1 },
-        log,
-      }),
+    shards.flatMap((shard) =>
+      Array.from({ length: WORKERS_PER_SHARD }, (_, i) =>
+        WorkerRuntime.start({
+          redis,
+          keys,
+          shard,
+          id: `${shard}-worker-${i}`,
+          concurrency: SLOTS,
+          capacity: { cpu: SLOTS, memMb: 4096, gpu: 0 },
+          handlers: { [SLEEP_TASK]: sleepHandler },
+          settle: { usageBucketMs: STACK_USAGE_BUCKET_MS, usageTtlMs: USAGE_TTL_MS },
+          traceSampleRate: { durations: 1, jobs: 1 },
+          log,
+        }),
+      ),
     ),
   );
+  // The router's submits are the scheduler's arrivals and submit counts, as a service's own
+  // client's are (same streams; its own telemetry instance).
+  const routerTelemetry = new Telemetry({
+    redis,
+    keys,
+    service: SCHEDULER_SERVICE,
+    instance: `router-${process.pid}`,
+  });
+  routerTelemetry.start();
+  const arrivals = new TraceWriter({
+    redis,
+    keys,
+    service: SCHEDULER_SERVICE,
+    kind: 'arrivals',
+    sampleRate: 1,
+  });
+  const router = new SchedulerRouter({
+    redis,
+    knobs: client,
+    keys,
+    shards,
+    telemetry: routerTelemetry,
+    arrivals,
+  });
+  const migrator = await PlacementMigrator.start({
+    redis,
+    knobs: client,
+    keys,
+    shards,
+    log,
+    // A short sweep: Ctrl-C waits for a migration under way to finish.
+    sweepMs: 2_000,
+  });
   const workload = SchedulerWorkload.start({
-    service,
+    submitter: router,
     ratePerS: opts.ratePerS,
     seed: opts.seed,
     medianMs: 40,
@@ -68,27 +149,52 @@ export async function startSchedulerStack(
     estimateSigma: 0.3,
     tenants: 4,
   });
+  const loopKnobs = opts.loopKnobs ?? knobs;
   const target = new SchedulerPolicyTarget({
-    knobs: opts.loopKnobs ?? knobs,
-    workers: uniformWorkers(WORKERS * SLOTS, { cpu: 1, memMb: 2048, gpu: 0 }),
+    knobs: loopKnobs,
+    workers: uniformWorkers(shards.length * WORKERS_PER_SHARD * SLOTS, {
+      cpu: 1,
+      memMb: 2048,
+      gpu: 0,
+    }),
     windowMs: 60_000,
     minJobs: 500,
     maxRecords: 50_000,
     shadowMs: 15_000,
     shadowMinRounds: 50,
   });
+  const placementTarget = new PlacementTarget({
+    knobs: loopKnobs,
+    shards,
+    windowMs: 120_000,
+    bucketMs: STACK_USAGE_BUCKET_MS,
+    // A few seconds of the workload's core time (it completes about 2.4 core-s per second).
+    minLoadMs: 20_000,
+    stateBytes: 64 * 1024 ** 2,
+    shadowMs: 30_000,
+    shadowMinBuckets: 6,
+  });
   log.info(
-    { workers: WORKERS, slots: SLOTS, ratePerS: opts.ratePerS },
-    'scheduler: workload started',
+    { shards, workersPerShard: WORKERS_PER_SHARD, slots: SLOTS, ratePerS: opts.ratePerS },
+    'scheduler: shards and workload started',
   );
   return {
-    service,
+    shards,
+    services,
+    router,
+    migrator,
     workload,
     target,
+    placementTarget,
     stop: async () => {
       await workload.stop();
+      router.close();
+      // A migration under way finishes first (workers still run its leased tasks to the end).
+      await migrator.close();
       await Promise.all(workers.map((w) => w.stop({ drain: false }).catch(() => undefined)));
-      await service.stop();
+      await Promise.all(services.map((s) => s.stop()));
+      await arrivals.flush().catch(() => 0);
+      await routerTelemetry.stop();
       await client.close();
     },
   };

@@ -2,12 +2,19 @@
 // shares, whose run times are heavy-tailed (log-normal) and whose estimates are the run time
 // times a log-normal error, as submitters' estimates are. The handler sleeps the run time, so
 // dispatch order (the scheduler.policy knob) decides the completion times the loop tunes.
+// It submits through any submitter: one shard's client, or the sharded router (npm start),
+// which sends each tenant's tasks to its shard, so the tenants' skew is the shards' skew.
 import { createRng } from '../../envs/core/index.ts';
-import type { SchedulerService } from '../scheduler/service.ts';
+import type { SubmitResult, TaskSpec } from '../scheduler/types.ts';
 import { Paced, type PacedStats } from './paced.ts';
 
+/** Where the workload's tasks go: a SchedulerClient or a SchedulerRouter. */
+export interface TaskSubmitter {
+  submit(task: TaskSpec): Promise<SubmitResult>;
+}
+
 export interface SchedulerWorkloadOptions {
-  service: SchedulerService;
+  submitter: TaskSubmitter;
   ratePerS: number;
   seed: number;
   /** Median run time; the log-normal's sigma sets the tail. */
@@ -54,7 +61,7 @@ export class SchedulerWorkload {
       async () => {
         const ms = Math.round(o.medianMs * Math.exp(o.sigma * rng.normal()));
         const estimateMs = Math.max(1, Math.round(ms * Math.exp(o.estimateSigma * rng.normal())));
-        await o.service.client.submit({
+        await o.submitter.submit({
           type: SLEEP_TASK,
           tenant: tenant(),
           estimateMs,

@@ -1,5 +1,5 @@
 // Every route module of the authenticated API, one per resource. A new resource adds its
-// module here.
+// module here. The services' state routes read the shards and volumes the node runs.
 import { auditRoutes } from './audit.ts';
 import { eventRoutes } from './events.ts';
 import { experimentRoutes } from './experiments.ts';
@@ -8,12 +8,12 @@ import { knobActionRoutes } from './knob-actions.ts';
 import { knobRoutes } from './knobs.ts';
 import { policyRoutes } from './policies.ts';
 import { proposalRoutes } from './proposals.ts';
-import { serviceRoutes } from './services.ts';
+import { serviceRoutes, type ServiceViewOptions } from './services.ts';
 import { telemetryRoutes } from './telemetry.ts';
 import { tokenRoutes } from './tokens.ts';
 import type { RouteModule } from './types.ts';
 
-export const API_ROUTES: readonly RouteModule[] = [
+export const apiRoutes = (services: ServiceViewOptions = {}): readonly RouteModule[] => [
   knobRoutes,
   knobActionRoutes,
   freezeRoutes,
@@ -23,6 +23,6 @@ export const API_ROUTES: readonly RouteModule[] = [
   tokenRoutes,
   proposalRoutes,
   policyRoutes,
-  serviceRoutes(),
+  serviceRoutes(services),
   experimentRoutes(),
 ];
