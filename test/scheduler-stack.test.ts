@@ -1,0 +1,82 @@
+// The scheduler stack `npm start` runs, on a 3-primary cluster (ACLs off): its three shard
+// names hash to slots on three different primaries, the skewed workload submitted through the
+// router completes tasks on every shard, the busiest shard is the one the hot tenant hashes
+// to, both loop targets calibrate from all shards (the policy target's window holds every
+// shard's jobs), and stop() ends the stack.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { createLogger } from '../controlplane/log.ts';
+import { startSchedulerStack, type SchedulerStack } from '../controlplane/run/scheduler-stack.ts';
+import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('npm start scheduler stack on a cluster', () => {
+  let redis: TestRedis;
+  let stack: SchedulerStack | undefined;
+  beforeAll(async () => {
+    redis = await startTestRedis('cluster', { replicas: 0 });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.stop();
+    await redis?.stop();
+  });
+
+  it('spreads three shards over the primaries and runs the workload on all of them', async () => {
+    const client = redis.client();
+    const knobs = new KnobTable(client, { keys: uniqueKeys() });
+    await knobs.seed();
+    stack = await startSchedulerStack(knobs, createLogger('stack-test', 'silent'), {
+      seed: 1,
+      ratePerS: 29,
+    });
+    const s = stack;
+    expect(s.shards).toHaveLength(3);
+    const ranges = (await client.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
+    const primaryOf = async (shard: string) => {
+      const slot = Number(await client.call('CLUSTER', 'KEYSLOT', `{sched:${shard}}`));
+      const r = ranges.find(([lo, hi]) => slot >= lo && slot <= hi)!;
+      return `${r[2][0]}:${r[2][1]}`;
+    };
+    expect(new Set(await Promise.all(s.shards.map(primaryOf))).size).toBe(3);
+
+    const done = () =>
+      Promise.all(s.services.map(async (svc) => (await svc.queries.counts()).done ?? 0));
+    await eventually(
+      async () => (await done()).every((d) => d > 0) || (await sleep(250), false),
+      'tasks done on every shard',
+      30_000,
+    );
+    // tenant-0 has about half of the load: its shard completes the most.
+    const hot = s.router.placement.indexOf('tenant-0');
+    await sleep(5_000);
+    const counts = await done();
+    expect(counts[hot]).toBe(Math.max(...counts));
+
+    // The policy target needs minJobs (500): about 17 s of the workload.
+    let before: number[] = [];
+    let records = 0;
+    await eventually(
+      async () => {
+        before = await done();
+        records = (await s.target.calibrate())?.records ?? 0;
+        return records > 0 || (await sleep(1_000), false);
+      },
+      'the policy target calibrated',
+      60_000,
+    );
+    // Its window holds every shard's jobs, not one shard's.
+    expect(records).toBeGreaterThan(Math.max(...before) * 1.2);
+
+    const placement = await s.placementTarget.calibrate();
+    expect(placement).not.toBeNull();
+    // Its window holds every shard's usage: the shards' loads differ.
+    expect(placement!.fit.observed).toBeGreaterThan(0);
+
+    await s.stop();
+    stack = undefined;
+    const after = s.workload.stats;
+    await sleep(300);
+    expect(s.workload.stats).toEqual(after); // nothing submitted after stop
+  }, 120_000);
+});
