@@ -56,15 +56,35 @@ let lastMark = 0;
 const MAX_MARK = 2 ** 30;
 let scratchBusy = false;
 
+/** A task that asks for neither cores nor GPU: it can still be placed on a full worker. */
+export function asksNothing(d: Demand): boolean {
+  return d.cpu <= 0 && d.gpu <= 0;
+}
+
+/**
+ * Assigns the runnable tasks in `ranking`'s order. A caller that ranked them in one pass may pass
+ * what it found on the way: `best`, the index of the best-ranked task (as `ranksBefore` orders
+ * them), and `zeroDemand`, how many tasks ask for neither cores nor GPU (see `asksNothing`), which
+ * spares the first scan.
+ */
 export function greedyAssign(
   runnable: readonly TaskView[],
   free: readonly WorkerView[],
   ranking: Ranking,
   placement: PlacementPolicy,
+  best = -1,
+  zeroDemand = 0,
 ): Assignment[] {
   const n = runnable.length;
   if (n === 0 || free.length === 0) return [];
-  if (scratchBusy) return assignWith(new Uint32Array(n), 1, runnable, free, ranking, placement);
+  if (best < 0) {
+    for (let i = 0; i < n; i++) {
+      if (asksNothing((runnable[i] as TaskView).demand)) zeroDemand++;
+    }
+  }
+  if (scratchBusy) {
+    return assignWith(new Uint32Array(n), 1, runnable, free, ranking, placement, best, zeroDemand);
+  }
   // Marks stay small integers (fast to compare); on wrapping, a cleared array starts over.
   if (scratch.length < n || lastMark === MAX_MARK) {
     scratch = new Uint32Array(
@@ -74,7 +94,7 @@ export function greedyAssign(
   }
   scratchBusy = true;
   try {
-    return assignWith(scratch, ++lastMark, runnable, free, ranking, placement);
+    return assignWith(scratch, ++lastMark, runnable, free, ranking, placement, best, zeroDemand);
   } finally {
     scratchBusy = false;
   }
@@ -90,6 +110,32 @@ function roomAfter(w: WorkerView, d: Demand): boolean {
   return w.free.cpu - d.cpu > FIT_EPS || w.free.gpu - gpu > FIT_EPS;
 }
 
+/** The best-ranked task not taken in this call (some must be left). */
+function bestLeft(
+  taken: Uint32Array,
+  mark: number,
+  runnable: readonly TaskView[],
+  ranking: Ranking,
+): number {
+  const primary = ranking.primary;
+  let best = -1;
+  let bestPrimary = 0;
+  for (let i = 0; i < runnable.length; i++) {
+    if (taken[i] === mark) continue;
+    // `ranksBefore` with its first comparison inlined: most candidates lose on the primary key.
+    const p = primary[i] as number;
+    if (
+      best < 0 ||
+      p > bestPrimary ||
+      (p === bestPrimary && ranksBefore(i, best, ranking, runnable))
+    ) {
+      best = i;
+      bestPrimary = p;
+    }
+  }
+  return best;
+}
+
 function assignWith(
   taken: Uint32Array,
   mark: number,
@@ -97,48 +143,40 @@ function assignWith(
   free: readonly WorkerView[],
   ranking: Ranking,
   placement: PlacementPolicy,
+  first: number,
+  zeroDemand: number,
 ): Assignment[] {
   const n = runnable.length;
   const out: Assignment[] = [];
   // Once no worker has cores or GPU left only a task asking for neither could still be placed,
-  // so the loop stops there unless the last pass saw such a task (the common case: one worker
-  // freed, one task assigned, done).
+  // so the loop stops there unless such a task was still untaken when the last pick was made
+  // (the common case: one worker freed, one task assigned, done). `zeroLeft` counts them.
   let roomy = 0;
-  for (const w of free) if (hasRoom(w)) roomy++;
+  for (let i = 0; i < free.length; i++) if (hasRoom(free[i] as WorkerView)) roomy++;
   let workers: WorkerView[] | null = null; // copied on the first assignment
   let left = n;
-  let zeroDemand = true;
-  const primary = ranking.primary;
-  while (left > 0 && (roomy > 0 || zeroDemand)) {
-    let best = -1;
-    let bestPrimary = 0;
-    zeroDemand = false;
-    for (let i = 0; i < n; i++) {
-      if (taken[i] === mark) continue;
-      const d = (runnable[i] as TaskView).demand;
-      if (d.cpu <= 0 && d.gpu <= 0) zeroDemand = true;
-      // `ranksBefore` with its first comparison inlined: most candidates lose on the primary key.
-      const p = primary[i] as number;
-      if (
-        best < 0 ||
-        p > bestPrimary ||
-        (p === bestPrimary && ranksBefore(i, best, ranking, runnable))
-      ) {
-        best = i;
-        bestPrimary = p;
-      }
-    }
+  let zeroLeft = zeroDemand;
+  let best = first >= 0 ? first : bestLeft(taken, mark, runnable, ranking);
+  while (true) {
     const task = runnable[best] as TaskView;
+    // Whether a task asking for nothing was untaken when `best` was chosen.
+    const zeroBefore = zeroLeft > 0;
     taken[best] = mark;
     left--;
+    if (zeroBefore && asksNothing(task.demand)) zeroLeft--;
     const spot = placement.place(task.demand, workers ?? free);
     if (spot === null) {
       for (let i = 0; i < n; i++) {
-        if (taken[i] !== mark && needsAtLeast((runnable[i] as TaskView).demand, task.demand)) {
+        if (taken[i] === mark) continue;
+        const d = (runnable[i] as TaskView).demand;
+        if (needsAtLeast(d, task.demand)) {
           taken[i] = mark;
           left--;
+          if (zeroLeft > 0 && asksNothing(d)) zeroLeft--;
         }
       }
+      if (left === 0 || (roomy === 0 && !zeroBefore)) break;
+      best = bestLeft(taken, mark, runnable, ranking);
       continue;
     }
     const w = (workers ?? free)[spot.worker] as WorkerView;
@@ -148,10 +186,11 @@ function assignWith(
         : { taskId: task.id, workerId: w.id },
     );
     if (hasRoom(w) && !roomAfter(w, task.demand)) roomy--;
-    if (left === 0 || (roomy === 0 && !zeroDemand)) break; // done: skip building the next state
+    if (left === 0 || (roomy === 0 && !zeroBefore)) break; // done: skip building the next state
     workers ??= free.slice();
     workers[spot.worker] = afterPlacing(w, task.demand, spot.gpus);
     ranking.onAssign?.(best, ranking, runnable);
+    best = bestLeft(taken, mark, runnable, ranking);
   }
   return out;
 }

@@ -3,7 +3,7 @@
 // plugs in as the scorer (see `featureScorer`).
 import { firstFit, type PlacementPolicy } from '../gpu/placement.ts';
 import { TASK_FEATURES, taskFeatures } from './features.ts';
-import { greedyAssign, type Ranking } from './greedy.ts';
+import { asksNothing, fifoBefore, greedyAssign, type Ranking } from './greedy.ts';
 import type { Assignment, SchedulingPolicy, TaskView, WorkerView } from './types.ts';
 
 /** Higher first. Must be a pure function of the task and the time. */
@@ -42,14 +42,28 @@ export class ScoredPolicy implements SchedulingPolicy {
     now: number,
   ): Assignment[] {
     const primary = ranking.primary;
+    // Scores, the best task and the count of tasks asking for nothing in one pass, so the
+    // assignment loop starts without scanning (`greedyAssign`'s first pick, same order).
+    let best = 0;
+    let bestScore = 0;
+    let zeroDemand = 0;
     for (let i = 0; i < runnable.length; i++) {
       const t = runnable[i] as TaskView;
       const s = this.score(t, now);
       // A NaN would make the order depend on the input order: a scorer bug, so crash loudly.
       if (Number.isNaN(s)) throw new Error(`policy ${this.name}: score of task ${t.id} is NaN`);
       primary[i] = s;
+      if (asksNothing(t.demand)) zeroDemand++;
+      if (
+        i === 0 ||
+        s > bestScore ||
+        (s === bestScore && fifoBefore(t, runnable[best] as TaskView))
+      ) {
+        best = i;
+        bestScore = s;
+      }
     }
-    return greedyAssign(runnable, free, ranking, this.placement);
+    return greedyAssign(runnable, free, ranking, this.placement, best, zeroDemand);
   }
 }
 
