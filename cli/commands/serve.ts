@@ -5,6 +5,10 @@ import { serveApi } from '../../controlplane/api/serve.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import { createLogger } from '../../controlplane/log.ts';
 import { connect } from '../../controlplane/redis/connect.ts';
+import {
+  schedulerShardNames,
+  STACK_USAGE_BUCKET_MS,
+} from '../../controlplane/run/scheduler-stack.ts';
 import { keysFromEnv, resolveTarget } from '../context.ts';
 
 export async function run(argv: string[]): Promise<number> {
@@ -15,7 +19,16 @@ export async function run(argv: string[]): Promise<number> {
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
   const knobs = new KnobTable(redis, { keys: keysFromEnv() });
   await knobs.seed('knobos-serve'); // creates only missing knobs
-  const api = await serveApi({ redis, knobs, log: log.child({ component: 'api' }) });
+  // The scheduler shards `knobos start` runs on this Redis, so the dashboard reads them.
+  const api = await serveApi({
+    redis,
+    knobs,
+    log: log.child({ component: 'api' }),
+    services: {
+      schedulerShards: await schedulerShardNames(redis),
+      usageBucketMs: STACK_USAGE_BUCKET_MS,
+    },
+  });
   process.stdout.write(
     [
       `Dashboard: ${api.dashboardUrl}`,
