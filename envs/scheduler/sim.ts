@@ -32,6 +32,8 @@ export type PickFn = (
 export class ClusterSim extends SimCore {
   private readonly queue = new EventQueue<Event>();
   private nextArrival = 0;
+  /** Arrival times in job order, then Infinity: the step loop reads numbers, not job specs. */
+  private readonly arrivals: Float64Array;
   private specQueue: SimTask[] = [];
   /** The round being built (reused; a round trip in flight keeps its own copy). */
   private readonly batch: SimAttempt[] = [];
@@ -51,6 +53,11 @@ export class ClusterSim extends SimCore {
     opts: SimOptions = {},
   ) {
     super(workload, workers, cfg, opts);
+    this.arrivals = new Float64Array(this.jobs.length + 1);
+    for (let i = 0; i < this.jobs.length; i++) {
+      this.arrivals[i] = (this.jobs[i] as SimJob).spec.arrivalMs;
+    }
+    this.arrivals[this.jobs.length] = Infinity;
   }
 
   /** Every job has finished or been given up, and no event is pending. */
@@ -95,9 +102,7 @@ export class ClusterSim extends SimCore {
 
   /** Processes every event at the next event time; false when nothing is left. */
   step(): boolean {
-    const tq = this.queue.peekTime();
-    const next = this.jobs[this.nextArrival];
-    const t = next === undefined ? tq : Math.min(tq, next.spec.arrivalMs);
+    const t = Math.min(this.queue.peekTime(), this.arrivals[this.nextArrival] as number);
     if (t === Infinity) return false;
     if (this.events >= this.cfg.maxEvents) {
       this.truncated = true;
@@ -105,10 +110,8 @@ export class ClusterSim extends SimCore {
     }
     this.advanceClock(t);
     while (this.queue.peekTime() === t) this.handle(this.queue.pop() as Event);
-    let job = this.jobs[this.nextArrival];
-    while (job !== undefined && job.spec.arrivalMs === t) {
-      this.arrive(job);
-      job = this.jobs[++this.nextArrival];
+    while ((this.arrivals[this.nextArrival] as number) === t) {
+      this.arrive(this.jobs[this.nextArrival++] as SimJob);
     }
     this.blocked = false;
     return true;
@@ -179,7 +182,8 @@ export class ClusterSim extends SimCore {
     const w = this.workerNamed(a.workerId);
     if (w === undefined)
       throw new Error(`policy assigned ${a.taskId} to unknown worker ${a.workerId}`);
-    const st = owner instanceof SimStage ? owner : owner.stage;
+    const head = owner instanceof SimStage;
+    const st = head ? owner : owner.stage;
     if (!fitsWorker(st, w)) {
       throw new Error(`policy assigned ${a.taskId} to worker ${a.workerId}, which lacks capacity`);
     }
@@ -187,14 +191,14 @@ export class ClusterSim extends SimCore {
     const bad = st.gpuMilli === 0 && gpus.length === 0 ? null : badDevices(st, w, gpus);
     if (bad !== null) throw new Error(`policy assigned ${a.taskId} to ${a.workerId}: ${bad}`);
     let task: SimTask;
-    if (owner instanceof SimStage) task = this.advanceHead(owner);
+    if (head) task = this.advanceHead(owner);
     else {
       task = owner;
       this.removeRunnable(owner);
       task.view = null;
     }
     batch.push(this.reserve(task, w, gpus, false));
-    return owner instanceof SimStage && owner.runPos >= 0;
+    return head && owner.runPos >= 0;
   }
 
   /** Speculative copies, oldest request first, on the first free worker but the original's. */

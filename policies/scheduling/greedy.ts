@@ -147,7 +147,9 @@ function assignWith(
   zeroDemand: number,
 ): Assignment[] {
   const n = runnable.length;
-  const out: Assignment[] = [];
+  // Built on the first assignment as a one-element literal: an empty array's first push
+  // allocates room for 17, and most calls assign one task.
+  let out: Assignment[] | null = null;
   // Once no worker has cores or GPU left only a task asking for neither could still be placed,
   // so the loop stops there unless such a task was still untaken when the last pick was made
   // (the common case: one worker freed, one task assigned, done). `zeroLeft` counts them.
@@ -180,11 +182,12 @@ function assignWith(
       continue;
     }
     const w = (workers ?? free)[spot.worker] as WorkerView;
-    out.push(
+    const a: Assignment =
       spot.gpus.length > 0
         ? { taskId: task.id, workerId: w.id, gpus: spot.gpus }
-        : { taskId: task.id, workerId: w.id },
-    );
+        : { taskId: task.id, workerId: w.id };
+    if (out === null) out = [a];
+    else out.push(a);
     if (hasRoom(w) && !roomAfter(w, task.demand)) roomy--;
     if (left === 0 || (roomy === 0 && !zeroBefore)) break; // done: skip building the next state
     workers ??= free.slice();
@@ -192,5 +195,5 @@ function assignWith(
     ranking.onAssign?.(best, ranking, runnable);
     best = bestLeft(taken, mark, runnable, ranking);
   }
-  return out;
+  return out ?? [];
 }
