@@ -56,10 +56,13 @@ describe('npm start scheduler stack on a cluster', () => {
     // The policy target needs minJobs (500): about 17 s of the workload.
     let before: number[] = [];
     let records = 0;
+    let observed: number | null = null;
     await eventually(
       async () => {
         before = await done();
-        records = (await s.target.calibrate())?.records ?? 0;
+        const cal = await s.target.calibrate();
+        records = cal?.records ?? 0;
+        observed = cal?.fit.observed ?? null;
         return records > 0 || (await sleep(1_000), false);
       },
       'the policy target calibrated',
@@ -67,6 +70,8 @@ describe('npm start scheduler stack on a cluster', () => {
     );
     // Its window holds every shard's jobs, not one shard's.
     expect(records).toBeGreaterThan(Math.max(...before) * 1.2);
+    // Its jobs are single tasks: their completion times come from arrivals and durations.
+    expect(observed).toBeGreaterThan(0);
 
     const placement = await s.placementTarget.calibrate();
     expect(placement).not.toBeNull();

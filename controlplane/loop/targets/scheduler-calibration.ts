@@ -46,9 +46,13 @@ export async function workloadFromTraces(
     read('jobs'),
   ]);
   const measured = new Map<string, number>();
+  /** When each task's successful run was recorded: a one-task job completed then. */
+  const doneAt = new Map<string, number>();
   for (const d of durations) {
-    if (d.fields['outcome'] === undefined || d.fields['outcome'] === 'ok')
+    if (d.fields['outcome'] === undefined || d.fields['outcome'] === 'ok') {
       measured.set(d.fields['id'] ?? '', Number(d.fields['duration_ms']));
+      doneAt.set(d.fields['id'] ?? '', Number(d.fields['at']));
+    }
   }
   const byJob = new Map<string, Arrival[]>();
   for (const e of arrivals) {
@@ -96,9 +100,16 @@ export async function workloadFromTraces(
     });
   }
   jobs.sort((a, b) => a.arrivalMs - b.arrivalMs);
+  // Workers trace only multi-task jobs to the jobs stream; a task that is its own job completed
+  // when its successful run was recorded, counted from its arrival.
   const jct = completions
     .filter((c) => c.fields['failed'] !== 'true')
     .map((c) => Number(c.fields['completion_ms']));
+  for (const [id, tasks] of byJob) {
+    const only = tasks.length === 1 ? (tasks[0] as Arrival) : undefined;
+    const end = only && only.id === id ? doneAt.get(id) : undefined;
+    if (only && end !== undefined && end >= only.at) jct.push(end - only.at);
+  }
   return {
     workload: { name: 'live scheduler traces', jobs },
     jobs: jobs.length,
