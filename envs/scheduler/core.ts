@@ -44,6 +44,9 @@ export class SimCore {
   private readonly freeIndex: number[] = [];
   /** Attempts claimed and not yet over (running, or in a dispatch round trip). */
   protected readonly live: SimAttempt[] = [];
+  /** Ended attempts nothing refers to any more, reused by `reserve` (one object per attempt
+   * made the young-generation collector a visible share of a run). */
+  protected readonly spareAttempts: SimAttempt[] = [];
   protected readonly tenantStates: SimTenant[] = [];
   protected readonly classes: readonly WorkloadClass[] | null;
 
@@ -225,13 +228,12 @@ export class SimCore {
     gpus: readonly number[],
     copy: boolean,
   ): SimAttempt {
-    const a = new SimAttempt(
-      task,
-      w,
-      gpus.length === 0 ? NO_GPUS : gpus.slice(),
-      copy,
-      task.launched++,
-    );
+    const devices = gpus.length === 0 ? NO_GPUS : gpus.slice();
+    const spare = this.spareAttempts.pop();
+    const a =
+      spare === undefined
+        ? new SimAttempt(task, w, devices, copy, task.launched++)
+        : spare.reuse(task, w, devices, copy, task.launched++);
     this.fragMilli += adjust(task.stage, w, a.gpus, 1, this.classes);
     this.relist(w);
     a.pos = this.live.length;

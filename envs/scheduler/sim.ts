@@ -131,6 +131,9 @@ export class ClusterSim extends SimCore {
       this.events++;
       if (ev.fails) this.onFail(ev);
       else this.onComplete(ev);
+      // Its end was its last reference (retired, out of the queue), unless a straggler check
+      // may still hold it: then it is left to the collector.
+      if (!this.cfg.speculative) this.spareAttempts.push(ev);
     } else if (ev.kind === EV_RETRY) {
       this.events++;
       const task = ev.task;

@@ -253,12 +253,34 @@ export class SimAttempt {
   pos = -1;
 
   constructor(
-    readonly task: SimTask,
-    readonly worker: SimWorker,
-    readonly gpus: readonly number[],
-    readonly copy: boolean,
-    readonly number: number,
+    public task: SimTask,
+    public worker: SimWorker,
+    public gpus: readonly number[],
+    public copy: boolean,
+    public number: number,
   ) {}
+
+  /** Makes a spent attempt a new one, as if constructed with these arguments. */
+  reuse(
+    task: SimTask,
+    worker: SimWorker,
+    gpus: readonly number[],
+    copy: boolean,
+    number: number,
+  ): SimAttempt {
+    this.task = task;
+    this.worker = worker;
+    this.gpus = gpus;
+    this.copy = copy;
+    this.number = number;
+    this.alive = true;
+    this.started = false;
+    this.fails = false;
+    this.startMs = 0;
+    this.endMs = 0;
+    this.pos = -1;
+    return this;
+  }
 }
 
 function mean(xs: ArrayLike<number>): number {
