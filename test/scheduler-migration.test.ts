@@ -4,9 +4,6 @@
 // migrator that stops after any phase (a crash) is completed by the next one.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashShard } from '../policies/placement/hash.ts';
-import { KnobClient } from '../controlplane/knobs/client.ts';
-import { ManualClock } from '../controlplane/knobs/clock.ts';
-import { KnobTable } from '../controlplane/knobs/table.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
 import {
   Migration,
@@ -14,16 +11,16 @@ import {
   readMigration,
   type MigrationPhase,
 } from '../controlplane/scheduler/migration.ts';
-import { PLACEMENT_KNOB, shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
+import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
-import { SCHEDULER_KNOBS, type SchedulerService } from '../controlplane/scheduler/service.ts';
+import type { SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import type { Keys } from '../controlplane/store/keys.ts';
-import { catalogWith, quietLog } from './helpers/scheduler-harness.ts';
+import { placementKnobs } from './helpers/placement-knobs.ts';
+import { quietLog } from './helpers/scheduler-harness.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
-const HOUR = 3_600_000;
 const MOVER = 'mover';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -42,18 +39,7 @@ describe('live placement migration on a 3-primary cluster', () => {
   afterAll(async () => redis?.stop());
 
   async function world(keys: Keys) {
-    const clock = new ManualClock(Date.now());
-    const table = new KnobTable(client, {
-      keys,
-      clock,
-      catalog: catalogWith({ 'scheduler.lease_ms': 5_000 }),
-    });
-    await table.seed();
-    const knobs = await KnobClient.start({
-      table,
-      names: [...SCHEDULER_KNOBS, PLACEMENT_KNOB],
-      resyncIntervalMs: 200,
-    });
+    const { knobs, setMap } = await placementKnobs(client, keys, 5_000);
     const services: SchedulerService[] = startShardServices(shards, {
       redis: client,
       knobs,
@@ -88,20 +74,12 @@ describe('live placement migration on a 3-primary cluster', () => {
     };
     const router = new SchedulerRouter({ redis: client, knobs, keys, shards });
     const moveMover = async () => {
-      clock.advance(HOUR);
-      const row = await table.get(PLACEMENT_KNOB);
-      await table.promote({
-        name: PLACEMENT_KNOB,
-        value: { [MOVER]: target },
-        baseVersion: row.version,
-        actor: 'test',
-        reason: 'move',
-      });
+      const version = await setMap({ [MOVER]: target });
       await eventually(
         () => router.placement.indexOf(MOVER) === target,
         'the router sees the move',
       );
-      return row.version + 1;
+      return version;
     };
     const doneEverywhere = async () =>
       (await Promise.all(services.map((s) => s.queries.counts()))).reduce((n, c) => n + c.done, 0);

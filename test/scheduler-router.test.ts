@@ -3,25 +3,17 @@
 // service per shard running every shard's tasks exactly once, each shard on its own primary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashShard } from '../policies/placement/hash.ts';
-import { KnobClient } from '../controlplane/knobs/client.ts';
-import { ManualClock } from '../controlplane/knobs/clock.ts';
-import { KnobTable } from '../controlplane/knobs/table.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
 import { SchedulerInputError } from '../controlplane/scheduler/errors.ts';
-import {
-  Placement,
-  PLACEMENT_KNOB,
-  shardNamesOnPrimaries,
-} from '../controlplane/scheduler/placement.ts';
+import { Placement, shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { PlacementMigrator, TenantMovingError } from '../controlplane/scheduler/migration.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
-import { SCHEDULER_KNOBS, type SchedulerService } from '../controlplane/scheduler/service.ts';
+import type { SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import type { Keys } from '../controlplane/store/keys.ts';
-import { catalogWith, quietLog } from './helpers/scheduler-harness.ts';
+import { placementKnobs } from './helpers/placement-knobs.ts';
+import { quietLog } from './helpers/scheduler-harness.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
-
-const HOUR = 3_600_000;
 
 describe('sharded scheduler on a 3-primary cluster', () => {
   let redis: TestRedis;
@@ -35,36 +27,7 @@ describe('sharded scheduler on a 3-primary cluster', () => {
   }, 120_000);
   afterAll(async () => redis?.stop());
 
-  async function setup(keys: Keys) {
-    const clock = new ManualClock(Date.now());
-    const table = new KnobTable(client, {
-      keys,
-      clock,
-      catalog: catalogWith({ 'scheduler.lease_ms': 2_000 }),
-    });
-    await table.seed();
-    const knobs = await KnobClient.start({
-      table,
-      names: [...SCHEDULER_KNOBS, PLACEMENT_KNOB],
-      resyncIntervalMs: 200,
-    });
-    const setMap = async (value: Record<string, number>) => {
-      clock.advance(HOUR);
-      const row = await table.get(PLACEMENT_KNOB);
-      await table.promote({
-        name: PLACEMENT_KNOB,
-        value,
-        baseVersion: row.version,
-        actor: 'test',
-        reason: 'test',
-      });
-      await eventually(
-        () => JSON.stringify(knobs.get(PLACEMENT_KNOB)) === JSON.stringify(value),
-        'the knob client sees the new map',
-      );
-    };
-    return { knobs, setMap };
-  }
+  const setup = (keys: Keys) => placementKnobs(client, keys, 2_000);
 
   it('names shards whose slots are on three different primaries', async () => {
     const primaries = await Promise.all(
