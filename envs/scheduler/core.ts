@@ -47,6 +47,8 @@ export class SimCore {
   /** Ended attempts nothing refers to any more, reused by `reserve` (one object per attempt
    * made the young-generation collector a visible share of a run). */
   protected readonly spareAttempts: SimAttempt[] = [];
+  /** Finished tasks nothing refers to any more, reused for fresh tasks (as attempts are). */
+  protected readonly spareTasks: SimTask[] = [];
   protected readonly tenantStates: SimTenant[] = [];
   protected readonly classes: readonly WorkloadClass[] | null;
 
@@ -212,7 +214,10 @@ export class SimCore {
 
   /** Moves a stage head on to its next fresh task (or out of the list when none is left). */
   protected advanceHead(st: SimStage): SimTask {
-    const task = new SimTask(st, st.next, st.spec.durationsMs[st.next] as number);
+    const baseMs = st.spec.durationsMs[st.next] as number;
+    const spare = this.spareTasks.pop();
+    const task =
+      spare === undefined ? new SimTask(st, st.next, baseMs) : spare.reuse(st, st.next, baseMs);
     st.next++;
     if (st.next === st.total) this.removeRunnable(st);
     else {

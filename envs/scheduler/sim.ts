@@ -131,9 +131,13 @@ export class ClusterSim extends SimCore {
       this.events++;
       if (ev.fails) this.onFail(ev);
       else this.onComplete(ev);
-      // Its end was its last reference (retired, out of the queue), unless a straggler check
-      // may still hold it: then it is left to the collector.
-      if (!this.cfg.speculative) this.spareAttempts.push(ev);
+      // Its end was its last reference (retired, out of the queue), and a completed task's
+      // (no retry pending, out of the runnable list), unless speculation may still hold them
+      // (straggler checks, the copy queue): then they are left to the collector.
+      if (!this.cfg.speculative) {
+        this.spareAttempts.push(ev);
+        if (!ev.fails) this.spareTasks.push(ev.task);
+      }
     } else if (ev.kind === EV_RETRY) {
       this.events++;
       const task = ev.task;

@@ -214,14 +214,32 @@ export class SimTask {
   /** The view while waiting to be retried; in the runnable list while `runPos >= 0`. */
   view: SimTaskView | null = null;
   runPos = -1;
-  readonly job: SimJob;
+  job: SimJob;
 
   constructor(
-    readonly stage: SimStage,
-    readonly index: number,
-    readonly baseMs: number,
+    public stage: SimStage,
+    public index: number,
+    public baseMs: number,
   ) {
     this.job = stage.job;
+  }
+
+  /** Makes a finished task a new one, as if constructed with these arguments. */
+  reuse(stage: SimStage, index: number, baseMs: number): SimTask {
+    this.stage = stage;
+    this.index = index;
+    this.baseMs = baseMs;
+    this.job = stage.job;
+    this.failures = 0;
+    this.launched = 0;
+    this.done = false;
+    this.live0 = null;
+    this.live1 = null;
+    this.faultUntilMs = -Infinity;
+    this.specQueued = false;
+    this.view = null;
+    this.runPos = -1;
+    return this;
   }
 
   get liveCount(): number {
