@@ -30,7 +30,7 @@ const BULLMQ_VERSION = (
 ).version;
 const WORKERS = Number(process.env['BENCH_WORKERS'] ?? 2);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 100);
-const SUBMIT_BATCH = 1_000;
+const SUBMIT_BATCH = Number(process.env['BENCH_SUBMIT_BATCH'] ?? 1_000);
 const DISPATCH_BATCH = Number(process.env['BENCH_DISPATCH_BATCH'] ?? 128);
 const TIMEOUT_MS = Number(process.env['BENCH_TIMEOUT_MS'] ?? 40_000);
 /** Development aid: BENCH_ONLY=knobos skips the peer (no result file is written then). */
