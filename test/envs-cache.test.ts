@@ -91,7 +91,7 @@ describe('the cloudphysics trace against libCacheSim (key lbn, size 1)', () => {
     trace = loadCacheCsv(CLOUDPHYSICS, { keyColumn: 'lbn' });
   });
 
-  // Miss ratios from /work/shared/traces/README.md, printed there to 4 decimals. All seven
+  // Miss ratios from ../shared/traces/README.md, printed there to 4 decimals. All seven
   // reproduce to the printed digit. Details that had to match for that:
   // - LFU: ties among equal counts go first-in-first-out by the time an entry reached its
   //   count (libCacheSim LFU.c); counts restart at 1 on readmission.

@@ -1,5 +1,6 @@
 // What the training scripts (`learners/*/train.ts`) share: their command line, an integer
 // argument check, and a progress log on stderr stamped with the seconds since start.
+import { isAbsolute, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
 export function parseTrainArgs(defaults: { artifact: string; results: string }) {
@@ -14,6 +15,13 @@ export function parseTrainArgs(defaults: { artifact: string; results: string }) 
       results: { type: 'string', default: defaults.results },
     },
   }).values;
+}
+
+/** A path as result files record it: relative to the working directory, so no machine's
+ * layout ends up in a committed result. */
+export function reportedPath(path: string): string {
+  const rel = relative(process.cwd(), path);
+  return rel.startsWith('..') || isAbsolute(rel) ? path : rel;
 }
 
 export function intArg(name: string, raw: string | undefined, min: number): number {

@@ -7,7 +7,7 @@
 //
 // Progress goes to stderr; with --json the last stdout line is one JSON object. Training
 // workloads use seeds from 100000 and validation 200001-200004; evaluation seeds are 1..N.
-import { elapsedLog, intArg, parseTrainArgs } from '../core/script.ts';
+import { elapsedLog, intArg, parseTrainArgs, reportedPath } from '../core/script.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -148,7 +148,7 @@ async function main(): Promise<void> {
     name: 'learned-placement',
     metric: 'objective',
     direction: 'min',
-    artifact: args.artifact,
+    artifact: reportedPath(args.artifact),
     seed,
     seeds,
     training: training && {

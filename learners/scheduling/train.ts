@@ -9,7 +9,7 @@
 // Progress goes to stderr; with --json the last stdout line is one JSON object. --eval-only
 // skips training and evaluates the artifact as it is. Training workloads use seeds from
 // 100000 and validation 200001-200003, so evaluation seeds 1..N are never trained on.
-import { elapsedLog, intArg, parseTrainArgs } from '../core/script.ts';
+import { elapsedLog, intArg, parseTrainArgs, reportedPath } from '../core/script.ts';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
@@ -85,7 +85,7 @@ async function main(): Promise<void> {
     name: 'learned-scheduler',
     metric: 'mean_jct_s',
     direction: 'min',
-    artifact: args.artifact,
+    artifact: reportedPath(args.artifact),
     seed,
     training: training && {
       config: training.config,
