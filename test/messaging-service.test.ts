@@ -295,6 +295,28 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     await eventually(() => events.reduce((s, e) => s + e.applied, 0) === 3, 'three reported');
   });
 
+  it('sums increments of one key exactly and flags only the increment that overflows', async () => {
+    const f = await fixture();
+    await f.topics.ensure('sums', { partitions: 1 });
+    // 500 below the largest 64-bit integer: the first +500 fits, the second overflows.
+    await f.redis.set(f.mkeys.output('sums', 0, 'big'), '9223372036854775000');
+    const p = producer(f);
+    // Published before the consumer starts, so they arrive as one batch: runs of increments
+    // of 'sum' around a run on 'big' whose summed increment fails.
+    const data = ['sum:7', 'sum:-3', 'sum:100000000000000', 'big:500', 'big:500', 'sum:5'];
+    for (const d of data) await p.publish('sums', d);
+    const events: BatchEvent[] = [];
+    const c = await consumer(f, 'sums', (m, out) => {
+      const [name, by] = m.data.split(':') as [string, string];
+      out.incr(name, Number(by));
+    });
+    c.on('batch', (e) => events.push(e));
+    await eventually(() => events.reduce((s, e) => s + e.applied, 0) === data.length, 'applied');
+    expect(await f.redis.get(f.mkeys.output('sums', 0, 'sum'))).toBe('100000000000009');
+    expect(await f.redis.get(f.mkeys.output('sums', 0, 'big'))).toBe('9223372036854775500');
+    expect(events.reduce((s, e) => s + e.writeErrors, 0)).toBe(1);
+  });
+
   it('applies two stream entries with the same idempotency key once', async () => {
     const f = await fixture();
     await f.topics.ensure('twice', { partitions: 1 });

@@ -10,6 +10,8 @@ import type { TopicInfo, Topics } from './topics.ts';
 
 export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
   private readonly rows = new Map<string, TopicInfo>();
+  /** Loads under way: the first publishes to a topic wait for one read, not one each. */
+  private readonly loading = new Map<string, Promise<TopicInfo>>();
   private timer: NodeJS.Timeout | undefined;
   private readonly onKnob = (e: KnobChangeEvent) => {
     if (e.name === 'messaging.partitions') void this.growToKnob(Number(e.value));
@@ -33,9 +35,14 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
   async get(name: string): Promise<TopicInfo> {
     const cached = this.rows.get(name);
     if (cached) return cached;
-    const row = await this.topics.get(name);
-    this.rows.set(name, row);
-    return row;
+    let load = this.loading.get(name);
+    if (!load) {
+      load = this.topics.get(name).finally(() => this.loading.delete(name));
+      this.loading.set(name, load);
+    }
+    const row = await load;
+    if (!this.rows.has(name)) this.rows.set(name, row);
+    return this.rows.get(name) as TopicInfo;
   }
 
   peek(name: string): TopicInfo | undefined {
