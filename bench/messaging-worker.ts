@@ -10,6 +10,7 @@ import { Consumer } from '../controlplane/messaging/consumer.ts';
 import { MessagingKeys } from '../controlplane/messaging/keys.ts';
 import { Producer } from '../controlplane/messaging/producer.ts';
 import { Keys } from '../controlplane/store/keys.ts';
+import { startProfile } from './scheduler-profile.ts';
 
 export interface WorkerConfig {
   url: string;
@@ -29,6 +30,8 @@ export interface WorkerReport {
   duplicates: number;
   /** Calls that carried messages (publish batches or consumed batches). */
   batches: number;
+  /** CPU time (user + system, µs) this process used from start to end. */
+  cpuUs: number;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
@@ -40,7 +43,20 @@ const payload = 'x'.repeat(100);
 /** Producer window: chunks of this many publishes, two chunks in flight. */
 const CHUNK = 4_096;
 
-const report: WorkerReport = { startAt: 0, endAt: 0, count: 0, duplicates: 0, batches: 0 };
+const report: WorkerReport = {
+  startAt: 0,
+  endAt: 0,
+  count: 0,
+  duplicates: 0,
+  batches: 0,
+  cpuUs: 0,
+};
+/** Process CPU time when the peer's work started (set-up before 'ready' does not count). */
+let cpu0 = 0;
+const cpuNow = () => {
+  const u = process.cpuUsage();
+  return u.user + u.system;
+};
 let finished: () => void = () => {};
 const done = new Promise<void>((r) => (finished = r));
 let cleanup: () => Promise<void> = async () => {};
@@ -58,6 +74,7 @@ async function knobosProducer(): Promise<void> {
   const producer = new Producer({ redis, keys: mkeys, knobs, maxBuffered: 4 * CHUNK });
   producer.on('flush', () => report.batches++);
   process.send?.({ type: 'ready' });
+  cpu0 = cpuNow();
   report.startAt = Date.now();
   let prev: Promise<unknown> = Promise.resolve();
   for (let i = 0; i < cfg.messages; i += CHUNK) {
@@ -80,6 +97,7 @@ async function knobosProducer(): Promise<void> {
 
 async function rawProducer(): Promise<void> {
   process.send?.({ type: 'ready' });
+  cpu0 = cpuNow();
   report.startAt = Date.now();
   const perLane = Math.ceil(cfg.messages / cfg.partitions);
   await Promise.all(
@@ -129,6 +147,7 @@ async function knobosConsumer(): Promise<void> {
     await consumer.stop();
     await knobs.close();
   };
+  cpu0 = cpuNow();
   process.send?.({ type: 'ready' });
 }
 
@@ -163,6 +182,7 @@ async function rawConsumer(): Promise<void> {
     conns.forEach((c) => c.disconnect());
     await Promise.all(loops);
   };
+  cpu0 = cpuNow();
   process.send?.({ type: 'ready' });
 }
 
@@ -170,6 +190,8 @@ process.on('message', (m: { type: string }) => {
   if (m.type !== 'finish') return;
   void (async () => {
     await done;
+    report.cpuUs = cpuNow() - cpu0;
+    await stopProfile();
     await cleanup();
     process.send?.({ type: 'report', report }, () => {
       redis.disconnect();
@@ -178,6 +200,8 @@ process.on('message', (m: { type: string }) => {
   })();
 });
 
+// With BENCH_PROFILE_DIR set, each process writes a V8 CPU profile there (see scheduler-profile.ts).
+const stopProfile = await startProfile(`messaging-${cfg.mode}-${cfg.role}`);
 const run =
   cfg.role === 'producer'
     ? cfg.mode === 'knobos'

@@ -4,7 +4,8 @@
 // pipelined XADD, XREADGROUP and one XACK per batch, with no dedup, no writes and no
 // exactly-once. One producer process and one consumer process per peer, 4 partitions,
 // messaging.batch_size = 64. Rounds alternate the peers; each peer's median round counts.
-// Also reported: Redis CPU time per message of each peer (from /proc), the shared resource.
+// Also reported: Redis CPU time per message of each peer (from /proc), the shared resource,
+// and the CPU time per message of each peer's producer and consumer process.
 // Writes bench/results/messaging.json.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -35,6 +36,9 @@ interface RunResult {
   duplicates: number;
   /** Redis CPU time per message (the shared resource both peers are bound by). */
   redis_cpu_us_per_msg: number;
+  /** CPU time per message of the producer and the consumer process (the machine has 2 CPUs). */
+  producer_cpu_us_per_msg: number;
+  consumer_cpu_us_per_msg: number;
   /** Mean messages per publish call and per consumed batch. */
   publish_batch: number;
   consume_batch: number;
@@ -96,6 +100,8 @@ async function runOnce(
     seconds: round(seconds),
     duplicates: c.duplicates,
     redis_cpu_us_per_msg: round((cpuMs * 1000) / MESSAGES, 2),
+    producer_cpu_us_per_msg: round(p.cpuUs / MESSAGES, 2),
+    consumer_cpu_us_per_msg: round(c.cpuUs / MESSAGES, 2),
     publish_batch: round(p.count / Math.max(1, p.batches), 1),
     consume_batch: round(c.count / Math.max(1, c.batches), 1),
   };
@@ -113,7 +119,7 @@ try {
       const res = await runOnce(server, mode, r);
       runs[mode].push(res);
       say(
-        `round ${r + 1} ${mode}: ${res.msgs_per_s} msgs/s (${res.seconds} s, redis ${res.redis_cpu_us_per_msg} us cpu/msg, batches ${res.publish_batch} / ${res.consume_batch})`,
+        `round ${r + 1} ${mode}: ${res.msgs_per_s} msgs/s (${res.seconds} s, cpu us/msg: redis ${res.redis_cpu_us_per_msg}, producer ${res.producer_cpu_us_per_msg}, consumer ${res.consumer_cpu_us_per_msg}; batches ${res.publish_batch} / ${res.consume_batch})`,
       );
     }
   }
@@ -132,6 +138,12 @@ try {
     redis_cpu_us_per_msg: {
       knobos: median(runs.knobos.map((x) => x.redis_cpu_us_per_msg)),
       raw: median(runs.raw.map((x) => x.redis_cpu_us_per_msg)),
+    },
+    client_cpu_us_per_msg: {
+      knobos_producer: median(runs.knobos.map((x) => x.producer_cpu_us_per_msg)),
+      knobos_consumer: median(runs.knobos.map((x) => x.consumer_cpu_us_per_msg)),
+      raw_producer: median(runs.raw.map((x) => x.producer_cpu_us_per_msg)),
+      raw_consumer: median(runs.raw.map((x) => x.consumer_cpu_us_per_msg)),
     },
     knobos_runs: runs.knobos,
     raw_runs: runs.raw,
