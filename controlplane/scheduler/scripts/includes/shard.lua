@@ -56,22 +56,7 @@ local function ring()
   if redis.call('LLEN', K_BELL) == 0 then redis.call('LPUSH', K_BELL, '1') end
 end
 
--- Numbers read from and written to rows, converted once per call: tonumber (strtod) and
--- tostring (sprintf '%.14g') cost more than most Redis commands, and a batch repeats the same
--- values (times, demands, attempts, versions) over and over. NUM[s] is tonumber(s); STR[n] is
--- the decimal string of the integer n (other numbers as tostring does).
-local NUM = setmetatable({}, { __index = function(t, s)
-  if s == nil then return nil end
-  local v = tonumber(s)
-  if v ~= nil then t[s] = v end
-  return v
-end })
-local STR = setmetatable({}, { __index = function(t, n)
-  local s
-  if n % 1 == 0 and n > -1e15 and n < 1e15 then s = string.format('%d', n) else s = tostring(n) end
-  t[n] = s
-  return s
-end })
+--@include "includes/num.lua"
 
 -- Index writes of a call gathered per sorted set and sent as one command each (flushIndexes),
 -- so a batch of 100 settles adds to `done` once, not 100 times. Members are unique per call
