@@ -7,10 +7,15 @@
 //
 // Progress goes to stderr; with --json the last stdout line is one JSON object. Training
 // workloads use seeds from 100000 and validation 200001-200004; evaluation seeds are 1..N.
-import { elapsedLog, intArg, parseTrainArgs, reportedPath } from '../core/script.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import {
+  elapsedLog,
+  emitTrainResult,
+  intArg,
+  parseTrainArgs,
+  reportedPath,
+  runScript,
+} from '../core/script.ts';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import {
   DEFAULT_PLACEMENT_SIM,
   evaluatePlacementPolicy,
@@ -178,16 +183,7 @@ async function main(): Promise<void> {
     '',
     ...results.flatMap((r) => [table(r.workload, r.rows), '']),
   ].join('\n');
-  if (args.results !== '') {
-    mkdirSync(args.results, { recursive: true });
-    writeFileSync(join(args.results, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-    writeFileSync(join(args.results, 'result.md'), md);
-    log(`results written to ${args.results}`);
-  }
-  process.stdout.write(args.json ? JSON.stringify(result) + '\n' : md);
+  emitTrainResult({ folder: args.results, json: args.json, log }, result, md);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+runScript(main);

@@ -9,10 +9,15 @@
 // Progress goes to stderr; with --json the last stdout line is one JSON object. --eval-only
 // skips training and evaluates the artifact as it is. Training workloads use seeds from
 // 100000 and validation 200001-200003, so evaluation seeds 1..N are never trained on.
-import { elapsedLog, intArg, parseTrainArgs, reportedPath } from '../core/script.ts';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import {
+  elapsedLog,
+  emitTrainResult,
+  intArg,
+  parseTrainArgs,
+  reportedPath,
+  runScript,
+} from '../core/script.ts';
 import { cpus } from 'node:os';
-import { join } from 'node:path';
 import { TASK_FEATURE_NAMES } from '../../policies/scheduling/index.ts';
 import { loadTfBackend } from '../tf/backend.ts';
 import { scorerArtifact, writeArtifactFile } from './artifact.ts';
@@ -115,16 +120,7 @@ async function main(): Promise<void> {
     '',
     ...worlds.map(worldMarkdown).flatMap((s) => [s, '']),
   ].join('\n');
-  if (args.results !== '') {
-    mkdirSync(args.results, { recursive: true });
-    writeFileSync(join(args.results, 'result.json'), JSON.stringify(result, null, 2) + '\n');
-    writeFileSync(join(args.results, 'result.md'), md);
-    log(`results written to ${args.results}`);
-  }
-  process.stdout.write(args.json ? JSON.stringify(result) + '\n' : md);
+  emitTrainResult({ folder: args.results, json: args.json, log }, result, md);
 }
 
-main().catch((err: unknown) => {
-  process.stderr.write(`${(err as Error).stack ?? String(err)}\n`);
-  process.exit(1);
-});
+runScript(main);
