@@ -287,7 +287,12 @@ function report(k: Phase[], b: Phase[]): void {
     redis: 'managed redis-server, appendfsync everysec, loopback',
   };
   const path = writeResultFile(
-    join(import.meta.dirname, 'results', 'scheduler.json'),
+    // A run with another submit batch is a variant: its own file, the headline file stays.
+    join(
+      import.meta.dirname,
+      'results',
+      SUBMIT_BATCH === 1_000 ? 'scheduler.json' : `scheduler-submit-batch-${SUBMIT_BATCH}.json`,
+    ),
     'bench:scheduler',
     result,
   );
