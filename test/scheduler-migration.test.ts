@@ -89,22 +89,27 @@ describe('live placement migration on a 3-primary cluster', () => {
       await Promise.all(services.map((s) => s.stop()));
       await knobs.close();
     };
-    return { knobs, router, runs, ranOn, startWorkers, moveMover, doneEverywhere, stop };
+    /** A migrator over this world's shards, with the given grace and sweep settings. */
+    const startMigrator = (o: { graceMs: number; sweepMs: number; sweepEveryMs?: number }) =>
+      PlacementMigrator.start({ redis: client, knobs, keys, shards, log: quietLog, ...o });
+    return {
+      knobs,
+      router,
+      runs,
+      ranOn,
+      startWorkers,
+      moveMover,
+      doneEverywhere,
+      startMigrator,
+      stop,
+    };
   }
 
   it('moves a tenant under load: every task completes exactly once, the pause is bounded', async () => {
     const keys = uniqueKeys();
     const w = await world(keys);
     await w.startWorkers();
-    const migrator = await PlacementMigrator.start({
-      redis: client,
-      knobs: w.knobs,
-      keys,
-      shards,
-      log: quietLog,
-      graceMs: 200,
-      sweepMs: 1_000,
-    });
+    const migrator = await w.startMigrator({ graceMs: 200, sweepMs: 1_000 });
     const created = new Map<string, string>(); // id -> tenant
     const submittedAt = new Map<string, number>();
     let stopping = false;
@@ -181,16 +186,7 @@ describe('live placement migration on a 3-primary cluster', () => {
     const keys = uniqueKeys();
     const w = await world(keys);
     await w.startWorkers();
-    const migrator = await PlacementMigrator.start({
-      redis: client,
-      knobs: w.knobs,
-      keys,
-      shards,
-      log: quietLog,
-      graceMs: 0,
-      sweepMs: 2_000,
-      sweepEveryMs: 50,
-    });
+    const migrator = await w.startMigrator({ graceMs: 0, sweepMs: 2_000, sweepEveryMs: 50 });
     await w.moveMover();
     await eventually(
       async () => (await readMigration(client, keys, MOVER))?.phase === 'clean',
