@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import type { RedisClient } from '../redis/connect.ts';
-import { beginWrite, confirmWrite } from '../store/replica-acks.ts';
+import { durableWrite } from '../store/replica-acks.ts';
 import { ScriptSet } from '../store/scripts.ts';
 
 export type FileScriptName =
@@ -61,12 +61,8 @@ const isNoScript = (err: unknown): boolean => /NOSCRIPT/.test(String((err as Err
 const READS: ReadonlySet<FileScriptName> = new Set(['read', 'stat', 'readdir', 'find']);
 
 /** Sends a script; a write waits for the replica acknowledgements its client asks for. */
-async function send<T>(c: RedisClient, name: FileScriptName, key: string, go: () => Promise<T>) {
-  const durable = READS.has(name) ? undefined : beginWrite(c, key);
-  if (!durable) return go();
-  const reply = await go();
-  await confirmWrite(c, durable);
-  return reply;
+function send<T>(c: RedisClient, name: FileScriptName, key: string, go: () => Promise<T>) {
+  return READS.has(name) ? go() : durableWrite(c, key, go);
 }
 
 /** Runs a file script; replies keep bulk strings as strings. */

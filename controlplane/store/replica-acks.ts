@@ -143,7 +143,7 @@ export interface PendingWrite {
  * Call just before sending a write on `client` for `key`; undefined when the client's writes
  * wait for no replica (the hot path: one WeakMap lookup).
  */
-export function beginWrite(client: RedisClient, key: string): PendingWrite | undefined {
+function beginWrite(client: RedisClient, key: string): PendingWrite | undefined {
   const policy = policies.get(client);
   if (!policy) return undefined;
   // ioredis's own slot function (hash tags included), reached through a Command.
@@ -155,7 +155,7 @@ export function beginWrite(client: RedisClient, key: string): PendingWrite | und
  * Call after the write's reply: resolves when enough replicas acknowledged it, throws
  * ReplicaAckError otherwise.
  */
-export async function confirmWrite(client: RedisClient, w: PendingWrite): Promise<void> {
+async function confirmWrite(client: RedisClient, w: PendingWrite): Promise<void> {
   const { replicas, timeoutMs } = w.policy;
   const now = routeOf(client, w.slot);
   if (!now || (w.before && (w.before.conn !== now.conn || w.before.stream !== now.stream))) {
@@ -183,4 +183,20 @@ export async function confirmWrite(client: RedisClient, w: PendingWrite): Promis
       { replicas, acked, reason: 'timeout' },
     );
   }
+}
+
+/**
+ * Sends a write (`go`) for `key` and returns its reply once the replicas the client asks for
+ * have it; with no key, or a client that waits for none, it is just `go()`.
+ */
+export async function durableWrite<T>(
+  client: RedisClient,
+  key: string | undefined,
+  go: () => Promise<T>,
+): Promise<T> {
+  const pending = key === undefined ? undefined : beginWrite(client, key);
+  if (!pending) return go();
+  const reply = await go();
+  await confirmWrite(client, pending);
+  return reply;
 }

@@ -8,7 +8,7 @@
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisClient } from '../redis/connect.ts';
-import { beginWrite, confirmWrite } from './replica-acks.ts';
+import { durableWrite } from './replica-acks.ts';
 
 const SHARED_INCLUDES = join(import.meta.dirname, 'scripts', 'includes');
 
@@ -88,11 +88,7 @@ export class ScriptSet<N extends string = string> {
     ] as (...a: unknown[]) => Promise<unknown[]>;
     const head = src.numberOfKeys === undefined ? [keys.length] : [];
     // With store.replica_acks > 0 the step counts only once replicas have it (replica-acks.ts).
-    const durable = keys[0] === undefined ? undefined : beginWrite(client, keys[0]);
-    if (!durable) return fn.call(client, ...head, ...keys, ...args);
-    const reply = await fn.call(client, ...head, ...keys, ...args);
-    await confirmWrite(client, durable);
-    return reply;
+    return durableWrite(client, keys[0], () => fn.call(client, ...head, ...keys, ...args));
   }
 
   /** The expanded source of a script, for tests and documentation. */
