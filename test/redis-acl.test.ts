@@ -4,7 +4,7 @@
 // channels of others; keys touched inside Lua scripts are checked too. And each service still
 // works under its own user: a short scenario of the scheduler, messaging, files, the loop, a
 // learner and the API, each over a connection logged in as that user.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../controlplane/api/server.ts';
 import { tokenAuditKey } from '../controlplane/api/keys.ts';
 import { FileKeys } from '../controlplane/files/keys.ts';
@@ -283,11 +283,13 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
     await table.seed();
     for (const f of FAMILIES) await admin.set(probeKey(keys, f), 'seeded');
   });
-  afterAll(async () => {
-    for (const c of closers.reverse()) await c().catch(() => undefined);
-    conns.forEach((c) => c.disconnect());
-    await redis?.stop();
+  // Each test's services stop when it ends: none is left retrying against the node the
+  // failover test kills, which made that test and the teardown slow past their limits.
+  afterEach(async () => {
+    for (const c of closers.splice(0).reverse()) await c().catch(() => undefined);
+    conns.splice(0).forEach((c) => c.disconnect());
   });
+  afterAll(async () => redis?.stop());
 
   function as(user: AclUserName): RedisClient {
     const c = connect(redis.target, aclLogin(keys, passwords, user));
