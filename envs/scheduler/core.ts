@@ -190,9 +190,9 @@ export class SimCore {
    * per task launched; measured, the map costs more).
    */
   protected ownerOf(taskId: string): SimStage | SimTask | undefined {
-    // Policies mostly take the same stage's next task again (FIFO: 99% of lookups on TPC-H),
-    // whose id is then the very string held by the last entry found: a pointer check. With
-    // duplicate ids only the scan gives the first match.
+    // Policies mostly take the same stage's next task again, whose id is then the very string
+    // held by the last entry found: a pointer check. With duplicate ids only the scan gives the
+    // first match.
     const last = this.lastOwner;
     if (
       last !== null &&

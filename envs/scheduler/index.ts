@@ -9,3 +9,4 @@ export * from './run.ts';
 export * from './generator.ts';
 export * from './env.ts';
 export * from './objective.ts';
+export * from './bound.ts';

@@ -12,13 +12,14 @@
 //    on workload seeds from 100,000 on, so these seeds are held out) on fresh workloads, one per
 //    seed (60 TPC-H jobs), in the and Decima's setting: TPC-H at 85% load, where only the
 //    order of tasks differs between policies. This is where the learned policy's claims are
-//    judged.
+//    judged. Its oracle is a lower bound on mean JCT that no policy can beat (envs/scheduler/
+//    bound.ts): the gap of the best heuristic to it caps what any policy could still gain.
 // 3. scheduler-policies-faults: the same entries in the knob objective's world at default knobs
 //    (stragglers, transient failures with retry limit 3, dispatch cost). There a fifth of the jobs
 //    are given up after their retry limit and charged until the end of the run under every
 //    policy, which dominates the mean and compresses every gap between policies; it is reported
 //    for context, without claims.
-import { schedulerObjective } from '../../envs/scheduler/index.ts';
+import { meanJctLowerBound, schedulerObjective } from '../../envs/scheduler/index.ts';
 import { SCHEDULER_POLICIES } from '../../knobs/index.ts';
 import { runPolicy, type World } from '../../learners/scheduling/evaluate.ts';
 import { trainedSchedulingPolicy } from '../../learners/scheduling/policy.ts';
@@ -46,6 +47,16 @@ function policyEntries(world: World): EntrySpec<JobsScenario>[] {
     },
   ];
 }
+
+/** No policy's mean JCT on a seed's workload is below this (the clean world's oracle). */
+const lowerBoundEntry: EntrySpec<JobsScenario> = {
+  name: 'lower-bound',
+  kind: 'oracle',
+  run: (w, seed) => {
+    const { workload, workers } = w.scenario(seed);
+    return { mean_jct_s: meanJctLowerBound(workload, workers) };
+  },
+};
 
 export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
   name: 'scheduler',
@@ -91,8 +102,10 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
       unit: 's',
       note:
         "Decima's setting: the work as the trace gives it (no stragglers, failures or dispatch " +
-        'cost), so only the order in which tasks run differs between policies.',
-      entries: policyEntries('clean'),
+        'cost), so only the order in which tasks run differs between policies. The oracle is a ' +
+        'lower bound no policy can beat (per job: its critical path; all jobs: the cluster as ' +
+        "one preemptive SRPT machine), so an entry's gap to it caps what any policy could gain.",
+      entries: [...policyEntries('clean'), lowerBoundEntry],
       comparisons: [
         // The bar: 20% better than FIFO, no worse than the best heuristic; the aim is
         // Decima's margin, 20% better than the best heuristic.
