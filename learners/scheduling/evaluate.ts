@@ -54,6 +54,20 @@ export function summarise(xs: readonly number[]): Summary {
   return { mean, std: Math.sqrt(v), min: Math.min(...xs), max: Math.max(...xs) };
 }
 
+/** Per-seed differences `values - ref`: their mean, its standard error, and the seeds below. */
+export function pairedVs(
+  values: readonly number[],
+  ref: readonly number[],
+): { mean: number; stdErr: number; wins: number } {
+  const d = values.map((v, i) => v - (ref[i] as number));
+  const s = summarise(d);
+  return {
+    mean: s.mean,
+    stdErr: s.std / Math.sqrt(Math.max(1, d.length)),
+    wins: d.filter((x) => x < 0).length,
+  };
+}
+
 export interface PolicyScores extends Summary {
   name: string;
   /** mean_jct_s per seed, in the order of the seeds. */

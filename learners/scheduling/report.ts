@@ -1,8 +1,8 @@
 // The evaluation a training run ends with: the learned policy and every heuristic on held-out
-// TPC-H workloads, as a result object (JSON) and a markdown table. Shared by train.ts and by
-// evaluate-trained.ts (the committed artifact, no training).
+// TPC-H workloads, as a result object (JSON) and a markdown table. Used by train.ts, also with
+// --eval-only (the committed artifact, no training).
 import { SCHEDULING_POLICY_NAMES, type SchedulingPolicy } from '../../policies/scheduling/index.ts';
-import { comparePolicies, summarise, type PolicyScores, type World } from './evaluate.ts';
+import { comparePolicies, pairedVs, type PolicyScores, type World } from './evaluate.ts';
 import type { Scenario, TpchScenarioOptions } from './scenario.ts';
 
 export interface WorldResult {
@@ -37,7 +37,7 @@ export function evaluateWorld(
   const heuristics = policies.filter((p) => p.name !== 'learned');
   const best = heuristics.reduce((a, b) => (b.mean < a.mean ? b : a));
   const l = get('learned');
-  const diffs = summarise(l.values.map((v, i) => v - (best.values[i] as number)));
+  const paired = pairedVs(l.values, best.values);
   return {
     world,
     seeds: [...seeds],
@@ -46,8 +46,8 @@ export function evaluateWorld(
     bestHeuristic: best.name,
     learnedVsFifo: (get('fifo').mean - l.mean) / get('fifo').mean,
     learnedVsBestHeuristic: (best.mean - l.mean) / best.mean,
-    seedsBeatingBestHeuristic: l.values.filter((v, i) => v < (best.values[i] as number)).length,
-    pairedDiffS: { mean: diffs.mean, stdErr: diffs.std / Math.sqrt(Math.max(1, seeds.length)) },
+    seedsBeatingBestHeuristic: paired.wins,
+    pairedDiffS: { mean: paired.mean, stdErr: paired.stdErr },
   };
 }
 

@@ -12,12 +12,15 @@
 import {
   elapsedLog,
   emitTrainResult,
+  evalSeedList,
   intArg,
   parseTrainArgs,
+  producedBy,
   reportedPath,
+  runFooter,
   runScript,
+  trainingRecord,
 } from '../core/script.ts';
-import { cpus } from 'node:os';
 import { TASK_FEATURE_NAMES } from '../../policies/scheduling/index.ts';
 import { loadTfBackend } from '../tf/backend.ts';
 import { scorerArtifact, writeArtifactFile } from './artifact.ts';
@@ -54,10 +57,7 @@ const log = elapsedLog(started);
 
 async function main(): Promise<void> {
   const seed = intArg('seed', args.seed, 0);
-  const evalSeeds = Array.from(
-    { length: intArg('eval-seeds', args['eval-seeds'], 1) },
-    (_, i) => i + 1,
-  );
+  const evalSeeds = evalSeedList(args['eval-seeds']);
   const backend = await loadTfBackend();
   const dags = sharedTpchDags();
 
@@ -92,24 +92,14 @@ async function main(): Promise<void> {
     direction: 'min',
     artifact: reportedPath(args.artifact),
     seed,
-    training: training && {
-      config: training.config,
-      selected: training.best,
-      validation: training.validation,
-      teacherValidationJctS: training.teacherValidation,
-      bc: training.bc,
-      ppo: training.ppo,
-      episodes: training.episodes,
-      seconds: training.seconds,
-    },
+    training: training && trainingRecord(training, 'teacherValidationJctS'),
     evaluation: worlds,
-    machine: { node: process.version, cpus: cpus().length, tfBackend: backend.name },
-    seconds: (Date.now() - started) / 1000,
+    ...runFooter(started, backend.name),
   };
   const md = [
     '# Learned scheduler (per-task scorer, BC warm start + PPO) on TPC-H',
     '',
-    `Produced by \`npx tsx learners/scheduling/train.ts --seed ${seed}${args['eval-only'] ? ' --eval-only' : ''}\`. ` +
+    producedBy('learners/scheduling/train.ts', seed, args['eval-only']) +
       'Held-out workload seeds; training used seeds from 100000, validation 200001-200003.',
     training
       ? `Training: ${training.episodes} episodes, ${training.seconds.total.toFixed(0)} s ` +

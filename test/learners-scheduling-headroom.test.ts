@@ -1,0 +1,54 @@
+// learners/scheduling/headroom.ts, run as a user runs it: one JSON object as the last stdout
+// line, result files written, no entry below the lower bound, SRPT its own reference.
+import { execFile } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const dir = mkdtempSync(join(tmpdir(), 'knobos-headroom-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+interface Entry {
+  name: string;
+  mean: number;
+  values: number[];
+  vsSrpt: { mean: number; wins: number };
+}
+
+describe('learned scheduler headroom script', () => {
+  it('reports every policy against SRPT and the bound, as JSON and markdown', async () => {
+    const { stdout } = await run(
+      process.execPath,
+      [
+        '--import',
+        'tsx',
+        'learners/scheduling/headroom.ts',
+        '--eval-seeds',
+        '1',
+        '--json',
+        '--results',
+        dir,
+      ],
+      { maxBuffer: 16 << 20 },
+    );
+    const result = JSON.parse(stdout.trimEnd().split('\n').pop()!) as {
+      seeds: number[];
+      lowerBound: { mean: number };
+      srptAboveBound: { mean: number };
+      entries: Entry[];
+    };
+    expect(result.seeds).toEqual([1]);
+    const names = result.entries.map((e) => e.name);
+    expect(names).toEqual(expect.arrayContaining(['srpt', 'fifo', 'learned (committed)']));
+    expect(names.filter((n) => n.startsWith('srpt, '))).toHaveLength(5);
+    for (const e of result.entries) expect(e.mean, e.name).toBeGreaterThan(result.lowerBound.mean);
+    const srpt = result.entries.find((e) => e.name === 'srpt')!;
+    expect(srpt.vsSrpt).toMatchObject({ mean: 0, wins: 0 });
+    expect(result.srptAboveBound.mean).toBeCloseTo(srpt.mean / result.lowerBound.mean - 1, 9);
+    expect(existsSync(join(dir, 'result.json'))).toBe(true);
+    expect(readFileSync(join(dir, 'result.md'), 'utf8')).toMatch(/\| srpt, shortest task first \|/);
+  }, 120_000);
+});
