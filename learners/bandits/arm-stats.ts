@@ -1,6 +1,8 @@
 // Per-arm running statistics (Welford): pull counts, reward means and the sums of squared
-// deviations. UCB1 and both Thompson models are functions of these three arrays.
-import { ArtifactError, checkNumbers } from '../core/index.ts';
+// deviations. UCB1 and both Thompson models are functions of these three arrays, so they share
+// ArmStatsBandit below and differ only in how they choose.
+import { ArtifactError, checkNumbers, type BanditOutcome } from '../core/index.ts';
+import { BaseBandit, type BanditConfig } from './base.ts';
 
 export class ArmStats {
   counts: number[];
@@ -41,5 +43,39 @@ export class ArmStats {
     this.counts = [...counts];
     this.means = [...checkNumbers(kind, 'stats.means', s.means, arms)];
     this.m2 = [...checkNumbers(kind, 'stats.m2', s.m2, arms)];
+  }
+}
+
+/** A bandit whose whole state is ArmStats: learning, reset and save/load are the same. */
+export abstract class ArmStatsBandit<
+  C extends BanditConfig,
+  I extends BanditConfig = C,
+> extends BaseBandit<C, I> {
+  protected s = new ArmStats(0);
+
+  protected constructor(kind: string, version: number, resolve: (input: I) => C, input: I) {
+    super(kind, version, resolve, input);
+    this.reset(); // after `s`'s initialiser, which runs once the base constructor returns
+  }
+
+  /** Pulls and mean reward per arm. */
+  get statistics(): { counts: number[]; means: number[] } {
+    return { counts: [...this.s.counts], means: [...this.s.means] };
+  }
+
+  protected update(o: BanditOutcome): void {
+    this.s.add(o.arm, o.reward);
+  }
+
+  protected reset(): void {
+    this.s = new ArmStats(this.config.arms.length);
+  }
+
+  protected stats(): Record<string, number[]> {
+    return this.s.toJson();
+  }
+
+  protected restore(stats: Record<string, unknown>): void {
+    this.s.restore(this.kind, stats);
   }
 }

@@ -20,8 +20,8 @@ import {
   type BanditContext,
   type BanditOutcome,
 } from '../core/index.ts';
-import { ArmStats } from './arm-stats.ts';
-import { BaseBandit, argmaxRandomTie, type BanditConfig } from './base.ts';
+import { ArmStatsBandit } from './arm-stats.ts';
+import { argmaxRandomTie, type BanditConfig } from './base.ts';
 import { sampleBeta, sampleGamma } from './sampling.ts';
 
 export interface BetaPrior {
@@ -69,18 +69,11 @@ function resolve(c: ThompsonConfig): Resolved {
   return r;
 }
 
-export class ThompsonSampling extends BaseBandit<Resolved, ThompsonConfig> {
+export class ThompsonSampling extends ArmStatsBandit<Resolved, ThompsonConfig> {
   static readonly KIND = 'bandit.thompson';
-  private s = new ArmStats(0);
 
   constructor(config: ThompsonConfig) {
     super(ThompsonSampling.KIND, 1, resolve, config);
-    this.reset();
-  }
-
-  /** Pulls and mean reward per arm. */
-  get statistics(): { counts: number[]; means: number[] } {
-    return { counts: [...this.s.counts], means: [...this.s.means] };
   }
 
   protected choose(_ctx: BanditContext, rng: Rng): number {
@@ -110,25 +103,13 @@ export class ThompsonSampling extends BaseBandit<Resolved, ThompsonConfig> {
     return rng.normal(mu, 1 / Math.sqrt(kappa * tau));
   }
 
-  protected update(o: BanditOutcome): void {
+  protected override update(o: BanditOutcome): void {
     if (this.config.model === 'beta' && (o.reward < 0 || o.reward > 1)) {
       throw new LearnerInputError(
         'reward',
         `${this.kind}: model 'beta' needs rewards in [0, 1], got ${o.reward}`,
       );
     }
-    this.s.add(o.arm, o.reward);
-  }
-
-  protected reset(): void {
-    this.s = new ArmStats(this.config.arms.length);
-  }
-
-  protected stats(): Record<string, number[]> {
-    return this.s.toJson();
-  }
-
-  protected restore(stats: Record<string, unknown>): void {
-    this.s.restore(this.kind, stats);
+    super.update(o);
   }
 }

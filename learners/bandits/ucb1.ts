@@ -3,9 +3,9 @@
 // The bound assumes rewards in [0, 1]; for other scales raise `exploration` to the reward
 // range (or rescale rewards), else the bandit under-explores.
 import type { Rng } from '../../envs/core/index.ts';
-import { checkField, withDefaults, type BanditContext, type BanditOutcome } from '../core/index.ts';
-import { ArmStats } from './arm-stats.ts';
-import { BaseBandit, argmaxRandomTie, type BanditConfig } from './base.ts';
+import { checkField, withDefaults, type BanditContext } from '../core/index.ts';
+import { ArmStatsBandit } from './arm-stats.ts';
+import { argmaxRandomTie, type BanditConfig } from './base.ts';
 
 export interface Ucb1Config extends BanditConfig {
   /** c, the multiplier of the confidence radius. Default 1 (the textbook UCB1). */
@@ -20,18 +20,11 @@ function resolve(c: Ucb1Config): Resolved {
   return r;
 }
 
-export class Ucb1 extends BaseBandit<Resolved, Ucb1Config> {
+export class Ucb1 extends ArmStatsBandit<Resolved, Ucb1Config> {
   static readonly KIND = 'bandit.ucb1';
-  private s = new ArmStats(0);
 
   constructor(config: Ucb1Config) {
     super(Ucb1.KIND, 1, resolve, config);
-    this.reset();
-  }
-
-  /** Pulls and mean reward per arm. */
-  get statistics(): { counts: number[]; means: number[] } {
-    return { counts: [...this.s.counts], means: [...this.s.means] };
   }
 
   protected choose(_ctx: BanditContext, rng: Rng): number {
@@ -42,21 +35,5 @@ export class Ucb1 extends BaseBandit<Resolved, Ucb1Config> {
         : (this.s.means[a] as number) + this.config.exploration * Math.sqrt((2 * Math.log(t)) / n),
     );
     return argmaxRandomTie(scores, rng);
-  }
-
-  protected update(o: BanditOutcome): void {
-    this.s.add(o.arm, o.reward);
-  }
-
-  protected reset(): void {
-    this.s = new ArmStats(this.config.arms.length);
-  }
-
-  protected stats(): Record<string, number[]> {
-    return this.s.toJson();
-  }
-
-  protected restore(stats: Record<string, unknown>): void {
-    this.s.restore(this.kind, stats);
   }
 }

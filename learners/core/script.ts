@@ -1,6 +1,8 @@
 // What the training scripts (`learners/*/train.ts`) share: their command line, an integer
-// argument check, and a progress log on stderr stamped with the seconds since start.
+// argument check, a progress log on stderr stamped with the seconds since start, and the
+// parts of result.json / result.md that do not depend on what was trained.
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { isAbsolute, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
@@ -33,9 +35,54 @@ export function intArg(name: string, raw: string | undefined, min: number): numb
   return v;
 }
 
+/** Evaluation seeds 1..N (`--eval-seeds N`); training and validation use seeds far above. */
+export function evalSeedList(raw: string | undefined): number[] {
+  return Array.from({ length: intArg('eval-seeds', raw, 1) }, (_, i) => i + 1);
+}
+
 export function elapsedLog(started = Date.now()): (line: string) => void {
   return (line) =>
     process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);
+}
+
+/** The opening of result.md's provenance line: the command that reproduces the run. */
+export function producedBy(script: string, seed: number, evalOnly: boolean): string {
+  return `Produced by \`npx tsx ${script} --seed ${seed}${evalOnly ? ' --eval-only' : ''}\`. `;
+}
+
+/** What result.json records of a scorer training run (BC + PPO, `trainScorer`'s result). The
+ * teacher's validation cost goes under `teacherKey`, named with its unit as each script has it. */
+export function trainingRecord(
+  t: {
+    config: object;
+    best: object;
+    validation: object[];
+    teacherValidation: number | null;
+    bc: object[];
+    ppo: object[];
+    episodes: number;
+    seconds: object;
+  },
+  teacherKey: string,
+): Record<string, unknown> {
+  return {
+    config: t.config,
+    selected: t.best,
+    validation: t.validation,
+    [teacherKey]: t.teacherValidation,
+    bc: t.bc,
+    ppo: t.ppo,
+    episodes: t.episodes,
+    seconds: t.seconds,
+  };
+}
+
+/** result.json's last fields: where the run ran and how long it took since `started`. */
+export function runFooter(started: number, tfBackend: string) {
+  return {
+    machine: { node: process.version, cpus: cpus().length, tfBackend },
+    seconds: (Date.now() - started) / 1000,
+  };
 }
 
 /**

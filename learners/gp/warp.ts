@@ -25,16 +25,15 @@ const LAMBDA_STEP = 0.05;
 
 /**
  * Profile log-likelihood of λ for standardised outputs `z` (a Gaussian fitted to the transformed
- * values, plus the log-Jacobian of the transform).
+ * values, plus the log-Jacobian of the transform, (λ - 1) · `logJac` with `logJac` the sum of
+ * sign(z) log(1 + |z|), which does not depend on λ).
  */
-function profileLikelihood(z: readonly number[], lambda: number): number {
+function profileLikelihood(z: readonly number[], logJac: number, lambda: number): number {
   const t = z.map((v) => yeoJohnson(v, lambda));
   const n = t.length;
   const mean = t.reduce((s, v) => s + v, 0) / n;
   const variance = t.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
   if (!(variance > 1e-24) || !Number.isFinite(variance)) return -Infinity;
-  let logJac = 0;
-  for (const v of z) logJac += Math.sign(v) * Math.log1p(Math.abs(v));
   return -0.5 * n * Math.log(variance) + (lambda - 1) * logJac;
 }
 
@@ -56,9 +55,11 @@ export function warpOutputs(y: readonly number[]): OutputWarp {
   if (n < 3 || !(sd > 1e-12))
     return { lambda: 1, values: y.map((v) => (sd > 1e-12 ? (v - mean) / sd : 0)) };
   const z = y.map((v) => (v - mean) / sd);
-  let best = { lambda: 1, ll: profileLikelihood(z, 1) };
+  let logJac = 0;
+  for (const v of z) logJac += Math.sign(v) * Math.log1p(Math.abs(v));
+  let best = { lambda: 1, ll: profileLikelihood(z, logJac, 1) };
   for (let l = LAMBDA_MIN; l <= LAMBDA_MAX + 1e-9; l += LAMBDA_STEP) {
-    const ll = profileLikelihood(z, l);
+    const ll = profileLikelihood(z, logJac, l);
     if (ll > best.ll) best = { lambda: l, ll };
   }
   return { lambda: best.lambda, values: z.map((v) => yeoJohnson(v, best.lambda)) };

@@ -10,12 +10,15 @@
 import {
   elapsedLog,
   emitTrainResult,
+  evalSeedList,
   intArg,
   parseTrainArgs,
+  producedBy,
   reportedPath,
+  runFooter,
   runScript,
+  trainingRecord,
 } from '../core/script.ts';
-import { cpus } from 'node:os';
 import {
   DEFAULT_PLACEMENT_SIM,
   evaluatePlacementPolicy,
@@ -111,8 +114,7 @@ function table(title: string, rows: readonly Row[]): string {
 
 async function main(): Promise<void> {
   const seed = intArg('seed', args.seed, 0);
-  const n = intArg('eval-seeds', args['eval-seeds'], 1);
-  const seeds = Array.from({ length: n }, (_, i) => i + 1);
+  const seeds = evalSeedList(args['eval-seeds']);
   const backend = await loadTfBackend();
   const workload = zipfDriftWorkload();
   let training: PlacementTrainResult | null = null;
@@ -156,24 +158,14 @@ async function main(): Promise<void> {
     artifact: reportedPath(args.artifact),
     seed,
     seeds,
-    training: training && {
-      config: training.config,
-      selected: training.best,
-      validation: training.validation,
-      teacherValidation: training.teacherValidation,
-      bc: training.bc,
-      ppo: training.ppo,
-      episodes: training.episodes,
-      seconds: training.seconds,
-    },
+    training: training && trainingRecord(training, 'teacherValidation'),
     evaluation: results,
-    machine: { node: process.version, cpus: cpus().length, tfBackend: backend.name },
-    seconds: (Date.now() - started) / 1000,
+    ...runFooter(started, backend.name),
   };
   const md = [
     '# Learned placement (per-move scorer, BC from greedy + PPO)',
     '',
-    `Produced by \`npx tsx learners/placement/train.ts --seed ${seed}${args['eval-only'] ? ' --eval-only' : ''}\`. ` +
+    producedBy('learners/placement/train.ts', seed, args['eval-only']) +
       `Objective per interval: imbalance (max/mean - 1) + migration cost (0.05 per GiB); mean ± std over held-out seeds ${seeds.join(', ')}.`,
     training
       ? `Training: ${training.episodes} episodes in ${training.seconds.total.toFixed(0)} s; ` +

@@ -5,7 +5,8 @@
 // 2006): with noise, it stops favouring points whose remaining uncertainty is mostly noise.
 //
 // What makes it quick on system objectives (each measured on the scheduler and messaging
-// studies, tuner seeds 101-120, not the experiment's seeds 1-5):
+// studies, tuner seeds 101-140, not the experiment's seeds 1-5; development runs, not kept as
+// result files):
 // - Output warping (Yeo-Johnson, λ by likelihood, as in HEBO): cliffs such as jobs given up or
 //   a p99 exploding at linger 0 otherwise set the GP's scale, and the good region looks flat.
 // - A Gamma(3, 6) prior on the continuous length scales (MAP, BoTorch's classic default):
@@ -76,8 +77,8 @@ export interface BayesOptConfig extends TunerConfig {
   /**
    * Upper bound of the fitted noise variance (standardised units). Default 0.1: on the first
    * handful of points an "all noise, no signal" fit explains them about as well as a function
-   * does, and EI under it is flat, so early steps are wasted (messaging study, tuner seeds
-   * 101-140: 5.5% from the grid optimum at 30 evaluations with a bound of 1, 2.1% with 0.1).
+   * does, and EI under it is flat, so early steps are wasted (seen on the messaging study's
+   * development seeds, 101-140).
    * Noise larger than this is still seen, and met with repeats, which measure it directly.
    */
   noiseVarianceMax?: number;
