@@ -9,7 +9,6 @@
 //   shadow began: exact hit ratios of what each would have done.
 import { findKnob, isNumericKnob, type KnobSpec, type KnobValues } from '../../../knobs/index.ts';
 import type { KnobObjective } from '../../../envs/core/index.ts';
-import { createRng } from '../../../envs/core/index.ts';
 import { simulateCache } from '../../../envs/cache/index.ts';
 import { CacheTraceBuilder, type CacheTrace } from '../../../envs/loaders/cache-trace.ts';
 import { BayesOpt } from '../../../learners/tuners/index.ts';
@@ -18,16 +17,16 @@ import { accessRecords } from '../../files/traces.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import type { RedisClient } from '../../redis/connect.ts';
 import { telemetryEntries } from '../../telemetry/read.ts';
-import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
-import { sloSpec, type SloSpec } from '../slo-guard.ts';
 import { GhostCaches, type CacheConfig } from '../ghost-caches.ts';
 import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
+import { TargetSettings, calibrationFit, costVerdict, sliceWindow } from './common.ts';
+import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 
 const GIB = 2 ** 30;
 const BYTES = 'files.cache_bytes';
 const POLICY = 'files.cache_policy';
 
-export interface FilesCacheTargetOptions {
+export interface FilesCacheTargetOptions extends TargetLoopOptions {
   knobs: KnobTable;
   /** Cost of cache memory, in miss-ratio units per GiB: what a GiB must save to be worth it. */
   memoryPricePerGiB: number;
@@ -37,42 +36,27 @@ export interface FilesCacheTargetOptions {
   maxRecords: number;
   /** Learner evaluations per proposal. */
   budget: number;
-  shadowMs: number;
   /** Requests the ghosts must see before shadow gives a verdict. */
   shadowMinRequests: number;
-  gate?: Partial<GateOptions & { slices: number }>;
-  slo?: Partial<SloSpec>;
-}
-
-interface CacheCalibration extends Calibration {
-  data: CacheTrace;
 }
 
 export function cacheCost(missRatio: number, cacheBytes: number, pricePerGiB: number): number {
   return missRatio + (pricePerGiB * cacheBytes) / GIB;
 }
 
-export class FilesCacheTarget implements TuningTarget {
+export class FilesCacheTarget extends TargetSettings implements TuningTarget {
   readonly name = 'files.cache';
   readonly knobs = [BYTES, POLICY];
-  readonly gate: GateOptions & { slices: number };
-  readonly slo: SloSpec;
-  readonly shadowMs: number;
   private readonly redis: RedisClient;
 
   constructor(private readonly o: FilesCacheTargetOptions) {
+    super(o, 4, {
+      service: 'files',
+      metric: 'cache_interval_hit_ratio',
+      direction: 'max',
+      maxRegression: 0.1,
+    });
     this.redis = o.knobs.redis;
-    this.gate = { ...DEFAULT_GATE, direction: 'min', slices: 4, ...o.gate };
-    this.shadowMs = o.shadowMs;
-    this.slo = sloSpec(
-      {
-        service: 'files',
-        metric: 'cache_interval_hit_ratio',
-        direction: 'max',
-        maxRegression: 0.1,
-      },
-      o.slo,
-    );
   }
 
   /**
@@ -100,7 +84,7 @@ export class FilesCacheTarget implements TuningTarget {
     return { cost: cacheCost(missRatio, bytes, this.o.memoryPricePerGiB), missRatio };
   }
 
-  async calibrate(): Promise<CacheCalibration | null> {
+  async calibrate(): Promise<CalibrationOf<CacheTrace> | null> {
     const now = this.o.knobs.clock.now();
     const records = (
       await accessRecords(this.redis, this.o.knobs.keys, {
@@ -122,13 +106,7 @@ export class FilesCacheTarget implements TuningTarget {
     return {
       data: trace,
       records: records.length,
-      fit: {
-        metric: 'cache_hit_ratio',
-        predicted,
-        observed,
-        relativeError:
-          observed === null ? null : Math.abs(predicted - observed) / Math.max(observed, 1e-9),
-      },
+      fit: calibrationFit('cache_hit_ratio', predicted, observed),
     };
   }
 
@@ -190,12 +168,8 @@ export class FilesCacheTarget implements TuningTarget {
     slice: number,
   ): Promise<number> {
     const trace = cal.data as CacheTrace;
-    const n = trace.keys.length;
-    const sliceLen = Math.floor(n / this.gate.slices);
-    // A seeded window of 80% of the slice, so repeated seeds sample the slice's variation.
-    const window = Math.max(1, Math.floor(sliceLen * 0.8));
-    const start = slice * sliceLen + createRng(seed * 7919 + slice).int(sliceLen - window + 1);
-    return this.cost(trace, values, start, start + window).cost;
+    const { start, end } = sliceWindow(trace.keys.length, this.gate.slices, slice, seed);
+    return this.cost(trace, values, start, end).cost;
   }
 
   async startShadow(
@@ -272,10 +246,10 @@ export class ShadowCacheRun implements ShadowRun {
     if (cand.requests < this.opts.minRequests) return { verdict: 'pending', details };
     const cost = (s: typeof inc) => cacheCost(1 - s.hitRatio, s.config.cacheBytes, this.opts.price);
     const [ci, cc] = [cost(inc), cost(cand)];
-    const withCosts = { ...details, incumbentCost: ci, candidateCost: cc };
-    if (cc < ci * (1 - this.opts.minEffect)) return { verdict: 'better', details: withCosts };
-    if (cc > ci) return { verdict: 'worse', details: withCosts };
-    return { verdict: 'inconclusive', details: withCosts };
+    return {
+      verdict: costVerdict(ci, cc, this.opts.minEffect),
+      details: { ...details, incumbentCost: ci, candidateCost: cc },
+    };
   }
 
   async stop(): Promise<void> {

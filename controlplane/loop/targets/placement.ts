@@ -12,7 +12,6 @@
 // A promotion goes through KnobTable.promote on `placement.map`, which the placement migrator
 // (controlplane/scheduler/migration.ts) turns into live migrations.
 import { findKnob, type KnobValues, type PlacementMap } from '../../../knobs/index.ts';
-import { createRng } from '../../../envs/core/index.ts';
 import { DEFAULT_PLACEMENT_SIM } from '../../../envs/placement/evaluate.ts';
 import { trainedPlacementPolicy } from '../../../learners/placement/policy.ts';
 import {
@@ -26,13 +25,13 @@ import type { KnobTable } from '../../knobs/table.ts';
 import { PLACEMENT_KNOB } from '../../scheduler/placement.ts';
 import { SchedulerQueries } from '../../scheduler/queries.ts';
 import { SchedShard } from '../../scheduler/shard.ts';
-import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
-import { sloSpec, type SloSpec } from '../slo-guard.ts';
 import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
+import { TargetSettings, calibrationFit, costVerdict, sliceWindow } from './common.ts';
+import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 
 const GIB = 1024 ** 3;
 
-export interface PlacementTargetOptions {
+export interface PlacementTargetOptions extends TargetLoopOptions {
   knobs: KnobTable;
   /** Scheduler shard names by placement index (as the routers have them). */
   shards: readonly string[];
@@ -45,11 +44,8 @@ export interface PlacementTargetOptions {
   stateBytes: number | ((tenant: string) => number);
   /** The deciding policy; the committed trained scorer by default. */
   policy?: PlacementPolicy;
-  shadowMs: number;
   /** Buckets of live usage shadow needs before a verdict. */
   shadowMinBuckets: number;
-  gate?: Partial<GateOptions & { slices: number }>;
-  slo?: Partial<SloSpec>;
 }
 
 /** Core-ms per tenant in each bucket of the window, oldest first. */
@@ -59,31 +55,24 @@ interface LoadSeries {
   buckets: number[][];
 }
 
-interface PlacementCalibration extends Calibration {
-  data: LoadSeries;
+/** What the gate scores on: the window's loads and the map live when they were read. */
+interface PlacementCalibration extends LoadSeries {
+  live: PlacementMap;
 }
 
-export class PlacementTarget implements TuningTarget {
+export class PlacementTarget extends TargetSettings implements TuningTarget {
   readonly name = 'placement';
   readonly knobs = [PLACEMENT_KNOB];
-  readonly gate: GateOptions & { slices: number };
-  readonly slo: SloSpec;
-  readonly shadowMs: number;
   private readonly queries: SchedulerQueries[];
   private readonly policy: PlacementPolicy;
 
   constructor(private readonly o: PlacementTargetOptions) {
-    this.gate = { ...DEFAULT_GATE, direction: 'min', slices: 4, ...o.gate };
-    this.shadowMs = o.shadowMs;
-    this.slo = sloSpec(
-      {
-        service: 'scheduler',
-        metric: 'dispatch_latency_ms_p99',
-        direction: 'min',
-        maxRegression: 0.25,
-      },
-      o.slo,
-    );
+    super(o, 4, {
+      service: 'scheduler',
+      metric: 'dispatch_latency_ms_p99',
+      direction: 'min',
+      maxRegression: 0.25,
+    });
     this.queries = o.shards.map(
       (s) => new SchedulerQueries(new SchedShard(o.knobs.redis, o.knobs.keys, s)),
     );
@@ -92,22 +81,21 @@ export class PlacementTarget implements TuningTarget {
 
   /** Tenant loads per bucket in [fromMs, toMs), summed over the shards. */
   private async series(fromMs: number, toMs: number): Promise<LoadSeries & { perShard: number[] }> {
-    const first = fromMs - (fromMs % this.o.bucketMs);
-    const byBucket: Map<string, number>[] = [];
+    // One pipeline per shard for the whole window.
+    const perShardBuckets = await Promise.all(
+      this.queries.map((q) => q.tenantUsageByBucket(fromMs, toMs, this.o.bucketMs)),
+    );
     const perShard = this.o.shards.map(() => 0);
-    for (let b = first; b < toMs; b += this.o.bucketMs) {
+    const byBucket = (perShardBuckets[0] ?? []).map((_, b) => {
       const m = new Map<string, number>();
-      const used = await Promise.all(
-        this.queries.map((q) => q.tenantUsage(b, b + this.o.bucketMs, this.o.bucketMs)),
-      );
-      used.forEach((u, s) => {
-        for (const [t, v] of u) {
+      perShardBuckets.forEach((buckets, s) => {
+        for (const [t, v] of buckets[b] ?? []) {
           m.set(t, (m.get(t) ?? 0) + v);
           perShard[s] = (perShard[s] as number) + v;
         }
       });
-      byBucket.push(m);
-    }
+      return m;
+    });
     const tenants = [...new Set(byBucket.flatMap((m) => [...m.keys()]))].sort();
     return {
       tenants,
@@ -141,7 +129,7 @@ export class PlacementTarget implements TuningTarget {
     return (bytes / GIB) * DEFAULT_PLACEMENT_SIM.moveCostPerGiB;
   }
 
-  async calibrate(): Promise<PlacementCalibration | null> {
+  async calibrate(): Promise<CalibrationOf<PlacementCalibration> | null> {
     const now = this.o.knobs.clock.now();
     const s = await this.series(now - this.o.windowMs, now);
     const total = s.perShard.reduce((a, b) => a + b, 0);
@@ -151,14 +139,9 @@ export class PlacementTarget implements TuningTarget {
     const observed = imbalance(s.perShard);
     return {
       // Idle buckets say nothing about a placement (every map splits nothing equally).
-      data: { tenants: s.tenants, buckets: s.buckets.filter((b) => b.some((v) => v > 0)) },
+      data: { tenants: s.tenants, buckets: s.buckets.filter((b) => b.some((v) => v > 0)), live },
       records: s.tenants.length,
-      fit: {
-        metric: 'shard_imbalance',
-        predicted,
-        observed,
-        relativeError: Math.abs(predicted - observed) / Math.max(observed, 1e-9),
-      },
+      fit: calibrationFit('shard_imbalance', predicted, observed),
     };
   }
 
@@ -197,18 +180,13 @@ export class PlacementTarget implements TuningTarget {
     seed: number,
     slice: number,
   ): Promise<number> {
-    const s = cal.data as LoadSeries;
-    const n = s.buckets.length;
-    const sliceLen = Math.max(1, Math.floor(n / this.gate.slices));
-    // A seeded window of 80% of the slice, so repeated seeds sample the slice's variation.
-    const window = Math.max(1, Math.floor(sliceLen * 0.8));
-    const start =
-      Math.min(n - 1, slice * sliceLen) + createRng(seed * 7919 + slice).int(sliceLen - window + 1);
-    const groups = this.groups(s, start, Math.min(n, start + window));
-    const live = (await this.o.knobs.get(PLACEMENT_KNOB)).value as PlacementMap;
+    const s = cal.data as PlacementCalibration;
+    const { start, end } = sliceWindow(s.buckets.length, this.gate.slices, slice, seed);
+    const groups = this.groups(s, start, end);
+    const live = s.live;
     const map = values[PLACEMENT_KNOB] as PlacementMap;
     // The migration is paid once over the window's buckets, as the simulator's objective does.
-    return this.imbalanceOf(groups, map) + this.migrationCost(groups, live, map) / window;
+    return this.imbalanceOf(groups, map) + this.migrationCost(groups, live, map) / (end - start);
   }
 
   async startShadow(
@@ -229,9 +207,7 @@ export class PlacementTarget implements TuningTarget {
           candidateImbalance: cand,
         };
         if (s.buckets.length < this.o.shadowMinBuckets) return { verdict: 'pending', details };
-        if (cand < inc * (1 - this.gate.minEffect)) return { verdict: 'better', details };
-        if (cand > inc) return { verdict: 'worse', details };
-        return { verdict: 'inconclusive', details };
+        return { verdict: costVerdict(inc, cand, this.gate.minEffect), details };
       },
       stop: async () => {},
     };

@@ -18,15 +18,15 @@ import { tune } from '../../../learners/core/index.ts';
 import { GridSearch } from '../../../learners/tuners/index.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import { traceRecords } from '../../telemetry/read.ts';
-import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
-import { sloSpec, type SloSpec } from '../slo-guard.ts';
 import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
+import { TargetSettings, calibrationFit } from './common.ts';
+import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 import { workloadFromTraces, type DurationSource } from './scheduler-calibration.ts';
 
 const POLICY = 'scheduler.policy';
 const SHADOW = 'scheduler.shadow_policy';
 
-export interface SchedulerTargetOptions {
+export interface SchedulerTargetOptions extends TargetLoopOptions {
   knobs: KnobTable;
   /** The cluster the simulator runs: the live workers' capacity. */
   workers: readonly WorkerSpec[];
@@ -36,35 +36,20 @@ export interface SchedulerTargetOptions {
   durationSource?: DurationSource;
   /** Simulations per policy in the learner's search. */
   seedsPerPolicy?: number;
-  shadowMs: number;
   shadowMinRounds: number;
-  gate?: Partial<GateOptions & { slices: number }>;
-  slo?: Partial<SloSpec>;
 }
 
-interface SchedCalibration extends Calibration {
-  data: Workload;
-}
-
-export class SchedulerPolicyTarget implements TuningTarget {
+export class SchedulerPolicyTarget extends TargetSettings implements TuningTarget {
   readonly name = 'scheduler.policy';
   readonly knobs = [POLICY];
-  readonly gate: GateOptions & { slices: number };
-  readonly slo: SloSpec;
-  readonly shadowMs: number;
 
   constructor(private readonly o: SchedulerTargetOptions) {
-    this.gate = { ...DEFAULT_GATE, direction: 'min', slices: 3, ...o.gate };
-    this.shadowMs = o.shadowMs;
-    this.slo = sloSpec(
-      {
-        service: 'scheduler',
-        metric: 'job_completion_ms_mean',
-        direction: 'min',
-        maxRegression: 0.25,
-      },
-      o.slo,
-    );
+    super(o, 3, {
+      service: 'scheduler',
+      metric: 'job_completion_ms_mean',
+      direction: 'min',
+      maxRegression: 0.25,
+    });
   }
 
   private meanJctMs(workload: Workload, policy: string, seed: number): number {
@@ -75,7 +60,7 @@ export class SchedulerPolicyTarget implements TuningTarget {
     return (m['mean_jct_s'] as number) * 1000;
   }
 
-  async calibrate(): Promise<SchedCalibration | null> {
+  async calibrate(): Promise<CalibrationOf<Workload> | null> {
     const now = this.o.knobs.clock.now();
     const w = await workloadFromTraces(this.o.knobs, {
       fromMs: now - this.o.windowMs,
@@ -90,13 +75,7 @@ export class SchedulerPolicyTarget implements TuningTarget {
     return {
       data: w.workload,
       records: w.jobs,
-      fit: {
-        metric: 'mean_jct_ms',
-        predicted,
-        observed,
-        relativeError:
-          observed === null ? null : Math.abs(predicted - observed) / Math.max(observed, 1e-9),
-      },
+      fit: calibrationFit('mean_jct_ms', predicted, observed),
     };
   }
 
