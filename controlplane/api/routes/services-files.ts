@@ -15,6 +15,7 @@ import { KnobClient } from '../../knobs/client.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
 import { errors, headers } from '../schemas.ts';
 import type { ServiceViewOptions } from './services-options.ts';
+import { closed, pickShard, shardChoice } from './params.ts';
 
 const TAGS = ['services: files'];
 const anyObject = { type: 'object', additionalProperties: true } as const;
@@ -59,7 +60,7 @@ export function filesRoutes(
   });
 
   const open = (volume?: string): Promise<FileService> => {
-    const v = volume ?? (opts.fileVolumes[0] as string);
+    const v = pickShard(opts.fileVolumes, volume);
     let s = services.get(v);
     if (!s) {
       s = (async () => {
@@ -87,11 +88,7 @@ export function filesRoutes(
     }
     return s;
   };
-  const volume = {
-    type: 'string',
-    enum: [...opts.fileVolumes],
-    description: `a volume (default ${opts.fileVolumes[0]})`,
-  } as const;
+  const volume = shardChoice('volume', opts.fileVolumes);
   const view = (auth: RequestAuth) => TenantView.of(auth, opts.tenantRoot);
 
   app.get<{ Querystring: { volume?: string; path: string } }>(
@@ -101,12 +98,7 @@ export function filesRoutes(
         tags: TAGS,
         summary: 'An inode: type, owner, mode, size, subtree bytes, times, version',
         headers,
-        querystring: {
-          type: 'object',
-          required: ['path'],
-          additionalProperties: false,
-          properties: { volume, path },
-        },
+        querystring: closed({ volume, path }, ['path']),
         response: { 200: anyObject, ...errors(404, 503) },
       },
     },
@@ -125,17 +117,15 @@ export function filesRoutes(
         tags: TAGS,
         summary: "One page of a directory's entries; pass `cursor` back for the next",
         headers,
-        querystring: {
-          type: 'object',
-          required: ['path'],
-          additionalProperties: false,
-          properties: {
+        querystring: closed(
+          {
             volume,
             path,
             cursor: { type: 'string', pattern: '^[0-9]{1,20}$' },
             count: { type: 'integer', minimum: 1, maximum: 1_000, default: 100 },
           },
-        },
+          ['path'],
+        ),
         response: {
           200: {
             type: 'object',
@@ -181,11 +171,8 @@ export function filesRoutes(
         description:
           "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` say which and how many. A `cursor` means more may follow.",
         headers,
-        querystring: {
-          type: 'object',
-          required: ['under'],
-          additionalProperties: false,
-          properties: {
+        querystring: closed(
+          {
             volume,
             under: path,
             minSizeBytes: bytes,
@@ -194,7 +181,8 @@ export function filesRoutes(
             limit: { type: 'integer', minimum: 1, maximum: 1_000, default: 100 },
             cursor: { type: 'string', pattern: '^(path|size|mtime):[0-9]{1,15}$' },
           },
-        },
+          ['under'],
+        ),
         response: {
           200: {
             type: 'object',
@@ -247,16 +235,14 @@ export function filesRoutes(
         description:
           "A tenant token sees only directories inside its subtree (the user's largest 1,000 are examined).",
         headers,
-        querystring: {
-          type: 'object',
-          required: ['uid'],
-          additionalProperties: false,
-          properties: {
+        querystring: closed(
+          {
             volume,
             uid: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
             n: { type: 'integer', minimum: 1, maximum: 1_000, default: 10 },
           },
-        },
+          ['uid'],
+        ),
         response: {
           200: { type: 'object', properties: { dirs: { type: 'array', items: anyObject } } },
           ...errors(503),

@@ -10,6 +10,7 @@ import type { RedisClient } from '../../redis/connect.ts';
 import { TopicNotFoundError } from '../../messaging/errors.ts';
 import { canSee, type ApiDeps, type RequestAuth } from '../context.ts';
 import { errors, headers } from '../schemas.ts';
+import { closed, pickShard, shardChoice } from './params.ts';
 import type { ServiceViewOptions } from './services-options.ts';
 
 const TAGS = ['services: messaging'];
@@ -74,7 +75,7 @@ function totals(parts: readonly PartitionState[]): { messages: number; groups: G
 }
 
 /** The tenant owning a topic: the part before the first '.', or null for a shared topic. */
-export function topicTenant(topic: string): string | null {
+function topicTenant(topic: string): string | null {
   const dot = topic.indexOf('.');
   return dot > 0 ? topic.slice(0, dot) : null;
 }
@@ -113,13 +114,9 @@ export function messagingRoutes(
   opts: Required<Pick<ServiceViewOptions, 'messagingShards'>>,
 ): void {
   const { redis, keys } = deps;
-  const shardParam = {
-    type: 'string',
-    enum: [...opts.messagingShards],
-    description: `a messaging shard (default ${opts.messagingShards[0]})`,
-  } as const;
+  const shardQuery = closed({ shard: shardChoice('messaging shard', opts.messagingShards) });
   const open = (shard?: string) => {
-    const mkeys = new MessagingKeys(keys, shard ?? (opts.messagingShards[0] as string));
+    const mkeys = new MessagingKeys(keys, pickShard(opts.messagingShards, shard));
     return { mkeys, topics: new Topics(redis, mkeys) };
   };
   const states = (mkeys: MessagingKeys, t: TopicInfo) =>
@@ -142,11 +139,7 @@ export function messagingRoutes(
         summary: 'Topics with their message counts and each consumer group lag, oldest first',
         description: `At most ${TOPICS_MAX} topics; partitions are inspected up to ${PARTITIONS_READ_MAX} per call, later topics then have messages and groups null (truncated).`,
         headers,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { shard: shardParam },
-        },
+        querystring: shardQuery,
         response: {
           200: {
             type: 'object',
@@ -188,17 +181,8 @@ export function messagingRoutes(
         tags: TAGS,
         summary: "A topic's partitions: stream length and each group's lag and pending",
         headers,
-        params: {
-          type: 'object',
-          required: ['topic'],
-          additionalProperties: false,
-          properties: { topic: topicName },
-        },
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { shard: shardParam },
-        },
+        params: closed({ topic: topicName }, ['topic']),
+        querystring: shardQuery,
         response: {
           200: {
             type: 'object',

@@ -12,7 +12,8 @@ import { UnknownTaskError } from '../../scheduler/errors.ts';
 import { ValidationError } from '../../store/errors.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
 import { canSee } from '../context.ts';
-import { errors, headers } from '../schemas.ts';
+import { errors, headers, limit } from '../schemas.ts';
+import { closed, pickShard, shardChoice, timeWindow, windowParams } from './params.ts';
 import type { ServiceViewOptions } from './services-options.ts';
 
 const TAGS = ['services: scheduler'];
@@ -31,7 +32,6 @@ const tenantName = {
   maxLength: 100,
   pattern: '^[A-Za-z0-9._-]+$',
 } as const;
-const ms = { type: 'integer', minimum: 0, maximum: 8.64e15 } as const;
 
 /** The tenant a request may see: its token's, or (unscoped) the one it asks for, or all. */
 function tenantView(auth: RequestAuth, asked?: string): string | null {
@@ -49,7 +49,7 @@ export function schedulerRoutes(
     { shard: SchedShard; queries: SchedulerQueries; client: SchedulerClient }
   >();
   const open = (name?: string) => {
-    const id = name ?? (opts.schedulerShards[0] as string);
+    const id = pickShard(opts.schedulerShards, name);
     let s = shards.get(id);
     if (!s) {
       const shard = new SchedShard(redis, keys, id);
@@ -58,11 +58,8 @@ export function schedulerRoutes(
     }
     return s;
   };
-  const shardParam = {
-    type: 'string',
-    enum: [...opts.schedulerShards],
-    description: `a scheduler shard (default ${opts.schedulerShards[0]})`,
-  } as const;
+  const shardParam = shardChoice('scheduler shard', opts.schedulerShards);
+  const shardQuery = closed({ shard: shardParam });
 
   /** Task ids in a state's index, in its natural order (at most `n`). */
   async function ids(shard: SchedShard, state: TaskState, n: number): Promise<string[]> {
@@ -107,11 +104,7 @@ export function schedulerRoutes(
         tags: TAGS,
         summary: 'Tasks per state (a tenant token: its own, counted over the newest indexed)',
         headers,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { shard: shardParam },
-        },
+        querystring: shardQuery,
         response: {
           200: {
             type: 'object',
@@ -163,17 +156,15 @@ export function schedulerRoutes(
           'Tasks in a state: runnable and delayed by ready time, leased by lease expiry, done and dead newest first',
         description: `A tenant-scoped token sees only its tenant's tasks (\`tenant\` is then ignored). With a tenant filter at most ${TASKS_SCAN_MAX} index entries are examined (\`truncated\` says the scan stopped there). Dead tasks are rows of the dead-letter table.`,
         headers,
-        querystring: {
-          type: 'object',
-          required: ['state'],
-          additionalProperties: false,
-          properties: {
+        querystring: closed(
+          {
             shard: shardParam,
             state: { type: 'string', enum: [...TASK_STATES] },
             tenant: tenantName,
-            limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
+            limit: limit(500, 100),
           },
-        },
+          ['state'],
+        ),
         response: {
           200: {
             type: 'object',
@@ -227,19 +218,11 @@ export function schedulerRoutes(
         tags: TAGS,
         summary: "One task's row (another tenant's task is reported missing)",
         headers,
-        params: {
-          type: 'object',
-          required: ['id'],
-          additionalProperties: false,
-          properties: {
-            id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^{}\\s]+$' },
-          },
-        },
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { shard: shardParam },
-        },
+        params: closed(
+          { id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^{}\\s]+$' } },
+          ['id'],
+        ),
+        querystring: shardQuery,
         response: { 200: anyObject, ...errors(404) },
       },
     },
@@ -265,11 +248,7 @@ export function schedulerRoutes(
         tags: TAGS,
         summary: 'Registered workers with their load (shared infrastructure: every token)',
         headers,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { shard: shardParam },
-        },
+        querystring: shardQuery,
         response: {
           200: { type: 'object', properties: { workers: { type: 'array', items: anyObject } } },
           ...errors(),
@@ -288,15 +267,11 @@ export function schedulerRoutes(
         tags: TAGS,
         summary: 'Live workers at or above `high` utilisation, and at or below `low`',
         headers,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            shard: shardParam,
-            high: { type: 'number', minimum: 0, maximum: 1, default: 0.9 },
-            low: { type: 'number', minimum: 0, maximum: 1, default: 0.25 },
-          },
-        },
+        querystring: closed({
+          shard: shardParam,
+          high: { type: 'number', minimum: 0, maximum: 1, default: 0.9 },
+          low: { type: 'number', minimum: 0, maximum: 1, default: 0.25 },
+        }),
         response: {
           200: {
             type: 'object',
@@ -323,15 +298,11 @@ export function schedulerRoutes(
         summary: "Running tasks past `threshold` x their stage's median (a tenant token: its own)",
         description: 'The threshold defaults to the scheduler.straggler_threshold knob.',
         headers,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            shard: shardParam,
-            threshold: { type: 'number', minimum: 1, maximum: 1000 },
-            minSamples: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
-          },
-        },
+        querystring: closed({
+          shard: shardParam,
+          threshold: { type: 'number', minimum: 1, maximum: 1000 },
+          minSamples: { type: 'integer', minimum: 1, maximum: 1000, default: 5 },
+        }),
         response: {
           200: {
             type: 'object',
@@ -365,11 +336,7 @@ export function schedulerRoutes(
         summary: 'Completed work per tenant (task-ms) over a window (a tenant token: its own)',
         description: `Default window: the last hour. Read from the usage buckets completions write (${opts.usageBucketMs} ms wide); a window spans at most 10,000 buckets.`,
         headers,
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: { shard: shardParam, fromMs: ms, toMs: ms },
-        },
+        querystring: closed({ shard: shardParam, ...windowParams }),
         response: {
           200: {
             type: 'object',
@@ -392,14 +359,7 @@ export function schedulerRoutes(
     },
     async (request) => {
       const q = request.query;
-      const toMs = q.toMs ?? clock.now();
-      const fromMs = q.fromMs ?? toMs - HOUR_MS;
-      if (fromMs >= toMs)
-        throw new ValidationError(
-          'query.fromMs must be before query.toMs',
-          'query.fromMs',
-          'before_to',
-        );
+      const { fromMs, toMs } = timeWindow(q, clock, HOUR_MS);
       if ((toMs - fromMs) / opts.usageBucketMs > USAGE_BUCKETS_MAX)
         throw new ValidationError(
           `the window spans more than ${USAGE_BUCKETS_MAX} usage buckets of ${opts.usageBucketMs} ms`,

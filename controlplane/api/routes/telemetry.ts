@@ -1,9 +1,10 @@
 // Telemetry of the live services: which services report, which metrics a service reports,
 // and one metric as a range query downsampled to fixed steps (telemetrySeries).
 import { telemetrySeries } from '../../telemetry/read.ts';
-import { Log } from '../../store/log.ts';
+import { Log, type LogEntry } from '../../store/log.ts';
 import { ValidationError } from '../../store/errors.ts';
 import { errors, headers } from '../schemas.ts';
+import { closed, timeWindow, windowParams } from './params.ts';
 import type { RouteModule } from './types.ts';
 
 const TAGS = ['telemetry'];
@@ -15,7 +16,10 @@ const NOT_METRICS = new Set(['instance', 'at', 'interval_s']);
 
 const service = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,39}$' } as const;
 const metric = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,99}$' } as const;
-const ms = { type: 'integer', minimum: 0, maximum: 8.64e15 } as const;
+
+/** When a service last reported: its entry's own time, else the stream's; null if never. */
+const lastAt = (e: LogEntry | undefined): number | null =>
+  e ? Number(e.fields['at'] ?? e.ms) : null;
 
 interface RangeQuery {
   fromMs?: number;
@@ -62,7 +66,7 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
           return {
             service: s,
             entries,
-            lastAt: last ? Number(last.fields['at'] ?? last.ms) : null,
+            lastAt: lastAt(last),
           };
         }),
       ),
@@ -76,12 +80,7 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
         tags: TAGS,
         summary: 'Metric names a service reported in its latest entries',
         headers,
-        params: {
-          type: 'object',
-          required: ['service'],
-          additionalProperties: false,
-          properties: { service },
-        },
+        params: closed({ service }, ['service']),
         response: {
           200: {
             type: 'object',
@@ -105,7 +104,7 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
       return {
         service: s,
         metrics: [...names].sort(),
-        lastAt: last ? Number(last.fields['at'] ?? last.ms) : null,
+        lastAt: lastAt(last),
       };
     },
   );
@@ -118,21 +117,11 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
         summary: 'One metric over a time range, one point per step',
         description: `Rates and counts of several instances in one step add up; other metrics average. Defaults: the last 15 minutes, about 300 points; at most ${MAX_POINTS} points.`,
         headers,
-        params: {
-          type: 'object',
-          required: ['service', 'metric'],
-          additionalProperties: false,
-          properties: { service, metric },
-        },
-        querystring: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            fromMs: ms,
-            toMs: ms,
-            stepMs: { type: 'integer', minimum: 1, maximum: 8.64e7 },
-          },
-        },
+        params: closed({ service, metric }, ['service', 'metric']),
+        querystring: closed({
+          ...windowParams,
+          stepMs: { type: 'integer', minimum: 1, maximum: 8.64e7 },
+        }),
         response: {
           200: {
             type: 'object',
@@ -162,14 +151,7 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
     async (request) => {
       const { service: s, metric: m } = request.params;
       const q = request.query;
-      const toMs = q.toMs ?? clock.now();
-      const fromMs = q.fromMs ?? toMs - DEFAULT_RANGE_MS;
-      if (fromMs >= toMs)
-        throw new ValidationError(
-          'query.fromMs must be before query.toMs',
-          'query.fromMs',
-          'before_to',
-        );
+      const { fromMs, toMs } = timeWindow(q, clock, DEFAULT_RANGE_MS);
       const stepMs = q.stepMs ?? Math.max(1_000, Math.ceil((toMs - fromMs) / 300));
       if ((toMs - fromMs) / stepMs > MAX_POINTS)
         throw new ValidationError(
