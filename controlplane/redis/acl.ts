@@ -45,7 +45,7 @@ export interface AclUserSpec {
  * CONFIG, KEYS, DEBUG, ACL, MONITOR, ...) are off; SCAN and RANDOMKEY are off too, since Redis
  * does not filter them by key grant (they would list every service's key names). INFO stays
  * (ioredis's ready check), WAIT (durable writes, @connection), and the CLUSTER subcommands a
- * cluster client asks for its topology, plus KEYSLOT (shard naming).
+ * cluster client asks for its topology (slots are computed client-side, redis/slots.ts).
  */
 export const SERVICE_COMMANDS: readonly string[] = [
   '-@all',
@@ -72,7 +72,6 @@ export const SERVICE_COMMANDS: readonly string[] = [
   '+cluster|nodes',
   '+cluster|info',
   '+cluster|myid',
-  '+cluster|keyslot',
   '+readonly',
   '+readwrite',
 ];

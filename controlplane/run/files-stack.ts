@@ -3,11 +3,10 @@
 // the embedded Redis holds the data set comfortably (~100 MB) and the loop has something to
 // find within minutes.
 import { FileService, FILE_KNOBS } from '../files/service.ts';
-import { KnobClient } from '../knobs/client.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
 import { FilesCacheTarget } from '../loop/targets/files-cache.ts';
-import { followReplicaAcks, REPLICA_ACK_KNOBS } from '../store/replica-acks.ts';
+import { startStackKnobs } from './stack-knobs.ts';
 import { FilesWorkload } from '../workload/files.ts';
 
 export interface FilesStack {
@@ -27,11 +26,7 @@ export async function startFilesStack(
     loopKnobs?: KnobTable;
   },
 ): Promise<FilesStack> {
-  const client = await KnobClient.start({
-    table: knobs,
-    names: [...FILE_KNOBS, ...REPLICA_ACK_KNOBS],
-  });
-  followReplicaAcks(knobs.redis, client);
+  const client = await startStackKnobs(knobs, FILE_KNOBS);
   const files = await FileService.start({
     redis: knobs.redis,
     keys: knobs.keys,

@@ -3,10 +3,9 @@
 // ratePerS, looped, into a consumer group counting per tenant). Retention is kept small so the
 // embedded Redis holds a few minutes of messages next to the other services (~20 MB).
 import { AZURE_CODE_TRACE, loadAzureRequests } from '../../envs/loaders/requests-azure.ts';
-import { KnobClient } from '../knobs/client.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
-import { followReplicaAcks, REPLICA_ACK_KNOBS } from '../store/replica-acks.ts';
+import { startStackKnobs } from './stack-knobs.ts';
 import { MessagingKeys } from '../messaging/keys.ts';
 import { Topics, type TopicOptions } from '../messaging/topics.ts';
 import { MessagingWorkload, speedupForRate, type MessagingSource } from '../workload/messaging.ts';
@@ -61,8 +60,7 @@ export async function startMessagingStack(
   opts: { seed: number; ratePerS: number; shard?: string },
 ): Promise<MessagingStack> {
   const names = knobs.catalog.filter((k) => k.service === 'messaging').map((k) => k.name);
-  const client = await KnobClient.start({ table: knobs, names: [...names, ...REPLICA_ACK_KNOBS] });
-  followReplicaAcks(knobs.redis, client);
+  const client = await startStackKnobs(knobs, names);
   try {
     const mkeys = new MessagingKeys(knobs.keys, opts.shard ?? '0');
     const topics = new Topics(knobs.redis, mkeys, { knobs: client });

@@ -15,11 +15,10 @@
 // busiest shard carries about 60% of the load (71% busy on its two slots, the others 20-30%),
 // so where tenants live matters and the placement target has something to fix.
 import { uniformWorkers } from '../../envs/scheduler/index.ts';
-import { KnobClient } from '../knobs/client.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis/connect.ts';
-import { followReplicaAcks, REPLICA_ACK_KNOBS } from '../store/replica-acks.ts';
+import { startStackKnobs } from './stack-knobs.ts';
 import { PlacementTarget } from '../loop/targets/placement.ts';
 import { SchedulerPolicyTarget } from '../loop/targets/scheduler-policy.ts';
 import { PlacementMigrator } from '../scheduler/migration.ts';
@@ -76,11 +75,7 @@ export async function startSchedulerStack(
 ): Promise<SchedulerStack> {
   const { redis, keys } = knobs;
   const shards = opts.shards ?? (await schedulerShardNames(redis));
-  const client = await KnobClient.start({
-    table: knobs,
-    names: [...SCHEDULER_KNOBS, ...REPLICA_ACK_KNOBS, PLACEMENT_KNOB],
-  });
-  followReplicaAcks(redis, client);
+  const client = await startStackKnobs(knobs, [...SCHEDULER_KNOBS, PLACEMENT_KNOB], redis);
   // Every arrival and run time is traced: calibration needs the whole workload, not a sample.
   const services = startShardServices(shards, {
     redis,

@@ -5,12 +5,24 @@
 // memory on every call, so a promotion applies live without a round trip.
 import { Cluster } from 'ioredis';
 import { shardOf } from '../../policies/placement/hash.ts';
+import type { PlacementMap } from '../../knobs/index.ts';
 import type { KnobClient } from '../knobs/client.ts';
 import type { RedisClient } from '../redis/connect.ts';
+import { keySlot } from '../redis/slots.ts';
 import { assertKeyPart } from '../store/keys.ts';
 import { SchedulerInputError } from './errors.ts';
 
 export const PLACEMENT_KNOB = 'placement.map';
+
+/** Tenants whose shard differs between two maps over `n` shards (listed, or hashed). */
+export function movedTenants(
+  from: PlacementMap | undefined,
+  to: PlacementMap,
+  n: number,
+): string[] {
+  const names = new Set([...Object.keys(from ?? {}), ...Object.keys(to)]);
+  return [...names].filter((t) => shardOf(from ?? {}, t, n) !== shardOf(to, t, n));
+}
 
 /** Shard names `0`..`n-1`: the default layout for a knob with n shards. */
 export function defaultShardNames(n: number): string[] {
@@ -76,7 +88,7 @@ export async function shardNamesOnPrimaries(
   const want = Math.ceil(count / primaries.length);
   for (let n = 0; n < 100_000 && [...per.values()].some((l) => l.length < want); n++) {
     const name = `${stem}${n}`;
-    const slot = Number(await redis.call('CLUSTER', 'KEYSLOT', `{sched:${name}}`));
+    const slot = keySlot(`{sched:${name}}`);
     const list = per.get(primaryOf(slot));
     if (list && list.length < want) list.push(name);
   }

@@ -13,7 +13,8 @@
 // owner). One WAIT covers every write its connection ran before it, so writes whose replies
 // arrive together share one (group commit): one blocking WAIT per connection per burst, not per
 // write. With the knob at 0 (the default) the runners take no extra step at all.
-import { Command, type Cluster, type Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { keySlot } from '../redis/slots.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { ReplicaAckError, ValidationError } from './errors.ts';
 
@@ -133,7 +134,7 @@ function sharedWait(route: Route, replicas: number, timeoutMs: number): Promise<
 }
 
 /** What a write notes before it is sent, to be checked by `confirmWrite` after its reply. */
-export interface PendingWrite {
+interface PendingWrite {
   policy: ReplicaAckPolicy;
   slot: number;
   before: Route | undefined;
@@ -146,8 +147,7 @@ export interface PendingWrite {
 function beginWrite(client: RedisClient, key: string): PendingWrite | undefined {
   const policy = policies.get(client);
   if (!policy) return undefined;
-  // ioredis's own slot function (hash tags included), reached through a Command.
-  const slot = isCluster(client) ? (new Command('exists', [key]).getSlot() ?? 0) : 0;
+  const slot = isCluster(client) ? keySlot(key) : 0;
   return { policy, slot, before: routeOf(client, slot) };
 }
 
@@ -189,14 +189,16 @@ async function confirmWrite(client: RedisClient, w: PendingWrite): Promise<void>
  * Sends a write (`go`) for `key` and returns its reply once the replicas the client asks for
  * have it; with no key, or a client that waits for none, it is just `go()`.
  */
-export async function durableWrite<T>(
+export function durableWrite<T>(
   client: RedisClient,
   key: string | undefined,
   go: () => Promise<T>,
 ): Promise<T> {
   const pending = key === undefined ? undefined : beginWrite(client, key);
+  // Not async: with no replica to wait for, the write's own promise goes back as it is.
   if (!pending) return go();
-  const reply = await go();
-  await confirmWrite(client, pending);
-  return reply;
+  return go().then(async (reply) => {
+    await confirmWrite(client, pending);
+    return reply;
+  });
 }
