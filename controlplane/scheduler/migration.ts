@@ -26,10 +26,12 @@ import { join } from 'node:path';
 import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis/connect.ts';
+import { keySlot } from '../redis/slots.ts';
 import { KnobosError } from '../store/errors.ts';
 import { Keys } from '../store/keys.ts';
 import { ScriptSet } from '../store/scripts.ts';
-import { Placement, PLACEMENT_KNOB } from './placement.ts';
+import { movedTenants, Placement, PLACEMENT_KNOB } from './placement.ts';
+import { decodeAttrs } from './schema.ts';
 import { SchedShard } from './shard.ts';
 import { shardOf } from '../../policies/placement/hash.ts';
 import type { PlacementMap } from '../../knobs/index.ts';
@@ -121,7 +123,7 @@ export function released(row: MigrationRow | null, knobVersion: number): boolean
 /** The primary (or the one node) that serves a key's slot, for SCAN. */
 async function nodeOf(redis: RedisClient, key: string): Promise<Redis> {
   if (!(redis instanceof Cluster)) return redis;
-  const slot = Number(await redis.call('CLUSTER', 'KEYSLOT', key));
+  const slot = keySlot(key);
   const ranges = (await redis.call('CLUSTER', 'SLOTS')) as [number, number, [string, number]][];
   const r = ranges.find(([lo, hi]) => slot >= lo && slot <= hi);
   const node = redis
@@ -129,6 +131,12 @@ async function nodeOf(redis: RedisClient, key: string): Promise<Redis> {
     .find((n) => r && n.options.port === r[2][1] && (n.options.host === r[2][0] || r[2][0] === ''));
   if (!node) throw new Error(`migration: no primary serves slot ${slot}`);
   return node;
+}
+
+/** The job rows a page's tasks belong to (a task that is its own job has none). */
+function jobsOf(page: readonly Found[]): string[] {
+  const jobs = page.map((p) => (p.row['attrs'] ? decodeAttrs(p.row['attrs']).job : ''));
+  return [...new Set(jobs.filter((j, i) => j && j !== page[i]?.id))];
 }
 
 interface Found {
@@ -297,27 +305,18 @@ export class Migration {
         cursor = next;
         const ids = flat.filter((_, i) => i % 2 === 0);
         if (ids.length === 0) continue;
-        const tenants = await this.tenantsOf(this.from, ids);
-        const mine = ids.filter((_, i) => tenants[i] === this.row.tenant);
-        if (mine.length === 0) continue;
+        // The script itself leaves other tenants' tasks alone: no read of their rows first.
         froze += Number(
           await migrateScripts.run(
             this.o.redis,
             'migrateFreeze',
             [this.from.k.runnable(), this.from.k.delayed(), this.frozenKey],
-            [this.from.k.prefixes()[0] as string, this.row.tenant, ...mine],
+            [this.from.k.prefixes()[0] as string, this.row.tenant, ...ids],
           ),
         );
       } while (cursor !== '0');
     }
     return froze;
-  }
-
-  private async tenantsOf(shard: SchedShard, ids: readonly string[]): Promise<(string | null)[]> {
-    const pipe = this.o.redis.pipeline();
-    for (const id of ids) pipe.hget(shard.k.task(id), 'attrs');
-    const res = (await pipe.exec()) ?? [];
-    return res.map(([, v]) => (typeof v === 'string' ? (v.split('\t')[2] ?? null) : null));
   }
 
   /** Every row of the tenant on A that is not a tombstone, in SCAN pages. */
@@ -329,15 +328,24 @@ export class Migration {
       const [next, keys] = await node.scan(cursor, 'MATCH', match, 'COUNT', this.batch);
       cursor = next;
       if (keys.length === 0) continue;
+      // The node holds every tenant's rows: read whole rows only of this tenant's live ones.
+      const heads = this.o.redis.pipeline();
+      for (const k of keys) heads.hmget(k, 'state', 'attrs');
+      const mine = ((await heads.exec()) ?? []).flatMap(([, v], i) => {
+        const [state, attrs] = (v ?? []) as (string | null)[];
+        if (!attrs || state === 'moved' || decodeAttrs(attrs).tenant !== this.row.tenant) return [];
+        return [keys[i] as string];
+      });
+      if (mine.length === 0) continue;
       const pipe = this.o.redis.pipeline();
-      for (const k of keys) pipe.hgetall(k);
+      for (const k of mine) pipe.hgetall(k);
       const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as Record<string, string>);
       const prefixLen = (this.from.k.prefixes()[0] as string).length;
       const found: Found[] = [];
-      keys.forEach((k, i) => {
+      mine.forEach((k, i) => {
         const row = rows[i];
+        // Gone or moved between the two reads: nothing of the tenant's to copy.
         if (!row || row['state'] === 'moved' || !row['attrs']) return;
-        if (row['attrs'].split('\t')[2] !== this.row.tenant) return;
         found.push({ id: k.slice(prefixLen), row });
       });
       if (found.length > 0) yield found;
@@ -429,18 +437,12 @@ export class Migration {
       const states = ((await lp.exec()) ?? []).map(([, v]) => v as [string | null, string | null]);
       const open = states.some(([attrs, state]) => {
         if (attrs === null || state === 'moved') return false; // gone, or already moved
-        if (attrs.split('\t')[2] === this.row.tenant) return false; // ours: moves too
+        if (decodeAttrs(attrs).tenant === this.row.tenant) return false; // ours: moves too
         return !['done', 'dead', 'upstream_failed'].includes(state ?? '');
       });
       if (open) return { blocked: true, written: 0 };
     }
-    const jobIds = [
-      ...new Set(
-        page
-          .map((p) => p.row['attrs']?.split('\t')[3] ?? '')
-          .filter((j, i) => j && j !== page[i]?.id),
-      ),
-    ];
+    const jobIds = jobsOf(page);
     const jp = this.o.redis.pipeline();
     for (const j of jobIds) jp.hgetall(a.job(j));
     const jobs = ((await jp.exec()) ?? []).map(([, v], i) => ({
@@ -481,13 +483,7 @@ export class Migration {
     const page = candidates.filter((_, i) => onB[i]);
     if (page.length === 0) return;
     const a = this.from.k;
-    const jobIds = [
-      ...new Set(
-        page
-          .map((p) => p.row['attrs']?.split('\t')[3] ?? '')
-          .filter((j, i) => j && j !== page[i]?.id),
-      ),
-    ];
+    const jobIds = jobsOf(page);
     await migrateScripts.run(
       this.o.redis,
       'migrateClean',
@@ -510,7 +506,10 @@ export class Migration {
       // A look is a SCAN of A's primary: a few per second, not every poll.
       await sleep(this.o.sweepEveryMs ?? 250);
       let late = false;
-      for await (const _ of this.tenantRows()) late = true;
+      for await (const _ of this.tenantRows()) {
+        late = true;
+        break; // one row is enough to know: the passes below read them all
+      }
       if (!late) continue;
       await this.freezeUntilQuiet();
       await this.copyAll();
@@ -580,8 +579,7 @@ export class PlacementMigrator {
 
   private async apply(from: PlacementMap, to: PlacementMap, version: number): Promise<void> {
     const n = this.placement.shards.length;
-    const names = new Set([...Object.keys(from), ...Object.keys(to)]);
-    const moves = [...names].filter((t) => shardOf(from, t, n) !== shardOf(to, t, n));
+    const moves = movedTenants(from, to, n);
     const migrations = await Promise.all(
       moves.map((t) =>
         Migration.begin(

@@ -189,19 +189,31 @@ export class SchedulerQueries {
    * completions write (`bucketMs` wide, the service's setting); at most 10,000 buckets.
    */
   async tenantUsage(fromMs: number, toMs: number, bucketMs: number): Promise<Map<string, number>> {
+    const out = new Map<string, number>();
+    for (const m of await this.tenantUsageByBucket(fromMs, toMs, bucketMs))
+      for (const [tenant, v] of m) out.set(tenant, (out.get(tenant) ?? 0) + v);
+    return out;
+  }
+
+  /** Usage per tenant in each bucket of [fromMs, toMs), oldest first: one pipeline. */
+  async tenantUsageByBucket(
+    fromMs: number,
+    toMs: number,
+    bucketMs: number,
+  ): Promise<Map<string, number>[]> {
     const first = fromMs - (fromMs % bucketMs);
     const buckets: number[] = [];
     for (let b = first; b < toMs && buckets.length < 10_000; b += bucketMs) buckets.push(b);
-    const out = new Map<string, number>();
-    if (buckets.length === 0) return out;
+    if (buckets.length === 0) return [];
     const pipe = this.shard.redis.pipeline();
     for (const b of buckets) pipe.hgetall(this.shard.k.usage(b));
-    for (const [err, h] of (await pipe.exec()) ?? []) {
+    return ((await pipe.exec()) ?? []).map(([err, h]) => {
       if (err) throw err;
+      const m = new Map<string, number>();
       for (const [tenant, v] of Object.entries(h as Record<string, string>))
-        out.set(tenant, (out.get(tenant) ?? 0) + Number(v));
-    }
-    return out;
+        m.set(tenant, (m.get(tenant) ?? 0) + Number(v));
+      return m;
+    });
   }
 
   async counts(): Promise<StateCounts> {

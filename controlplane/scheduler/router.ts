@@ -11,7 +11,6 @@
 // batch passed its checks.
 import { hostname } from 'node:os';
 import type { PlacementMap } from '../../knobs/index.ts';
-import { shardOf } from '../../policies/placement/hash.ts';
 import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { Keys } from '../store/keys.ts';
@@ -21,7 +20,7 @@ import { idGenerator, SchedulerClient } from './client.ts';
 import type { Clock } from './clock.ts';
 import { SchedulerInputError } from './errors.ts';
 import { migrationIndex, readMigration, released, TenantMovingError } from './migration.ts';
-import { Placement, PLACEMENT_KNOB } from './placement.ts';
+import { movedTenants, Placement, PLACEMENT_KNOB } from './placement.ts';
 import type { TaskRow } from './schema.ts';
 import { SchedulerService, type SchedulerServiceOptions } from './service.ts';
 import { SchedShard } from './shard.ts';
@@ -49,15 +48,18 @@ export class SchedulerRouter {
   private readonly keys: Keys;
   /** Tenants whose move is under way: submits wait for the switch (the knob version asked). */
   private readonly held = new Map<string, number>();
+  /** Waits of held tenants under way, by tenant and version (one poll each). */
+  private readonly releasing = new Map<string, Promise<void>>();
   /** The migrations under way when this router started, read on the first submit. */
   private loaded: Promise<void> | undefined;
   private readonly onChange = (e: KnobChangeEvent) => {
     if (e.name !== PLACEMENT_KNOB) return;
-    const n = this.placement.shards.length;
-    const from = e.previous as PlacementMap;
-    const to = e.value as PlacementMap;
-    for (const t of new Set([...Object.keys(from ?? {}), ...Object.keys(to)]))
-      if (shardOf(from ?? {}, t, n) !== shardOf(to, t, n)) this.held.set(t, e.version);
+    const moved = movedTenants(
+      e.previous as PlacementMap | undefined,
+      e.value as PlacementMap,
+      this.placement.shards.length,
+    );
+    for (const t of moved) this.held.set(t, e.version);
   };
 
   constructor(private readonly o: SchedulerRouterOptions) {
@@ -86,6 +88,17 @@ export class SchedulerRouter {
       const row = await readMigration(this.o.redis, this.keys, t);
       if (row && !released(row, row.knobVersion)) this.held.set(t, row.knobVersion);
     }
+  }
+
+  /** The one wait per held tenant and version that every submit of that tenant shares. */
+  private waitRelease(tenant: string, version: number): Promise<void> {
+    const key = `${tenant}@${version}`;
+    let w = this.releasing.get(key);
+    if (!w) {
+      w = this.release(tenant, version).finally(() => this.releasing.delete(key));
+      this.releasing.set(key, w);
+    }
+    return w;
   }
 
   /** Waits until a held tenant's move has switched (the pause its submits see). */
@@ -138,7 +151,7 @@ export class SchedulerRouter {
     if (this.held.size > 0)
       for (const t of new Set(tasks.map((x) => x.tenant ?? 'default'))) {
         const v = this.held.get(t);
-        if (v !== undefined) await this.release(t, v);
+        if (v !== undefined) await this.waitRelease(t, v);
       }
     const groups = new Map<string, { at: number[]; specs: TaskSpec[] }>();
     const shardOfId = new Map<string, string>();

@@ -91,9 +91,10 @@ local function flushIndexes()
   zadds, zrems = {}, {}
 end
 
--- Items travel packed, one ARGV entry per item with its fields separated by tabs (one string
--- costs far less to send and to receive than many); the last field takes the rest of the
--- entry, so it may be anything (a JSON payload, an error message).
+-- Rows and batches travel packed: a row's fields separated by tabs in one value, a batch's items
+-- in one ARGV string, each ended by a newline (one string costs far less to send and to
+-- receive than many); an item's last field takes the rest of it, so it may hold anything its
+-- script allows (a JSON payload; settle gives a detail's length instead).
 -- Patterns are literals: a pattern built at run time (string.rep, ..) is built again on every
 -- call of the script, and costs more than a Redis command.
 local P_LEASE = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$'
