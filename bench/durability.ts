@@ -13,9 +13,11 @@ import { connect, type RedisClient } from '../controlplane/redis/connect.ts';
 import { ManagedCluster } from '../controlplane/redis/managed-cluster.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
+import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 import { setReplicaAcks } from '../controlplane/store/replica-acks.ts';
 import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { cpuSeconds } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 
 const ROUNDS = 3;
@@ -45,8 +47,7 @@ async function serverCounters(probe: RedisClient[]): Promise<{ cpuMs: number; wa
   let waits = 0;
   for (const c of probe) {
     const info = (await c.call('INFO', 'all')) as string;
-    const num = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1]);
-    cpuMs += (num('used_cpu_user') + num('used_cpu_sys')) * 1000;
+    cpuMs += cpuSeconds(info) * 1000;
     waits += Number(/^cmdstat_wait:calls=(\d+)/m.exec(info)?.[1] ?? 0);
   }
   return { cpuMs, waits };
@@ -121,16 +122,7 @@ const probe = cluster.nodes.map((n) => connect({ url: n.url }, { name: 'bench-pr
 try {
   const keys = new Keys('bench');
   // Three shards whose hash tags land on three different primaries.
-  const shards: string[] = [];
-  const primaries = new Set<number>();
-  for (let i = 0; shards.length < 3 && i < 200; i++) {
-    const slot = Number(await client0.call('CLUSTER', 'KEYSLOT', `{sched:s${i}}`));
-    const p = (await cluster.primaryForSlot(slot)).port;
-    if (!primaries.has(p)) {
-      primaries.add(p);
-      shards.push(`s${i}`);
-    }
-  }
+  const shards = await shardNamesOnPrimaries(client0, 3);
   const side = (c: RedisClient) =>
     shards.map((s) => new SchedulerClient({ shard: new SchedShard(c, keys, s) }));
   const sides = { knob0: side(client0), knob1: side(client1) };

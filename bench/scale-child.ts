@@ -5,7 +5,6 @@
 //                                  one WorkerRuntime per shard, the concurrency split evenly
 //   -> { type: 'started' };  { type: 'stop' } -> { type: 'stopped', ran, cpuUs }
 // and reports nothing more at 'finish' (forkChild's protocol).
-import { CATALOG, type KnobSpec } from '../knobs/index.ts';
 import { KnobClient } from '../controlplane/knobs/client.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
@@ -14,6 +13,7 @@ import { startShardServices } from '../controlplane/scheduler/router.ts';
 import { SCHEDULER_KNOBS } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import { Keys } from '../controlplane/store/keys.ts';
+import { servePhases } from './lib/children.ts';
 
 export interface ScaleStart {
   type: 'start';
@@ -22,15 +22,13 @@ export interface ScaleStart {
   prefix: string;
   shards: string[];
   concurrency: number;
-  dispatchBatch: number;
 }
 
 let ran = 0;
-let cpu0 = process.cpuUsage();
 let stopRun: () => Promise<unknown> = async () => {};
 
 /** Splits n slots over k parts as evenly as integers allow. */
-export function split(n: number, k: number): number[] {
+function split(n: number, k: number): number[] {
   return Array.from({ length: k }, (_, i) => Math.floor(n / k) + (i < n % k ? 1 : 0));
 }
 
@@ -40,11 +38,9 @@ async function start(c: ScaleStart): Promise<void> {
   const keys = new Keys(c.prefix);
   const log = createLogger('bench-scale', 'warn');
   if (c.role === 'service') {
-    const catalog = CATALOG.map((k) =>
-      k.name === 'scheduler.dispatch_batch' ? ({ ...k, default: c.dispatchBatch } as KnobSpec) : k,
-    );
+    // The parent seeded the table (with the benchmark's dispatch batch): this only reads it.
     const knobs = await KnobClient.start({
-      table: new KnobTable(redis, { keys, catalog }),
+      table: new KnobTable(redis, { keys }),
       names: SCHEDULER_KNOBS,
     });
     const services = startShardServices(c.shards, { redis, knobs, keys, log });
@@ -72,19 +68,9 @@ async function start(c: ScaleStart): Promise<void> {
       redis.disconnect();
     };
   }
-  cpu0 = process.cpuUsage();
 }
 
-process.on('message', (m: { type: string } & Partial<ScaleStart>) => {
-  if (m.type === 'start') {
-    void start(m as ScaleStart).then(() => process.send?.({ type: 'started' }));
-  } else if (m.type === 'stop') {
-    const cpu = process.cpuUsage(cpu0);
-    void stopRun().then(() =>
-      process.send?.({ type: 'stopped', ran, cpuUs: cpu.user + cpu.system }),
-    );
-  } else if (m.type === 'finish') {
-    process.send?.({ type: 'report', report: {} }, () => process.exit(0));
-  }
+servePhases<ScaleStart>(start, async () => {
+  await stopRun();
+  return { ran };
 });
-process.send?.({ type: 'ready' });

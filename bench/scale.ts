@@ -2,7 +2,7 @@
 // managed Redis Cluster of 1 primary and of 3 primaries, in the same run, with the same shards,
 // processes and concurrency: only the number of primaries differs. Three scheduler shards are
 // named so that their hash slots land on three different primaries of the 3-primary cluster
-// (CLUSTER KEYSLOT); on the 1-primary cluster they share one. Each shard has its own
+// (shardNamesOnPrimaries); on the 1-primary cluster they share one. Each shard has its own
 // scheduler service process (dispatcher + reaper); each worker process runs one worker runtime
 // per shard; the producer (this process) submits through the router, tenants spread evenly
 // over the shards. Rounds alternate the two clusters and medians are compared. It also reports
@@ -11,7 +11,6 @@
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { CATALOG, type KnobSpec } from '../knobs/index.ts';
 import { hashShard } from '../policies/placement/hash.ts';
 import { KnobClient } from '../controlplane/knobs/client.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
@@ -23,7 +22,9 @@ import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
-import { forkChild, type Child } from './lib/children.ts';
+import { forkChild, request, type Child } from './lib/children.ts';
+import { benchCatalog } from './lib/catalog.ts';
+import { redisCpuS } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 import type { ScaleStart } from './scale-child.ts';
 
@@ -60,18 +61,6 @@ interface Phase {
   load_avg_1m: number;
 }
 
-function request<T>(c: ScaleChild, msg: object, reply: string): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (m: { type: string }) => {
-      if (m.type !== reply) return;
-      c.proc.off('message', on);
-      resolve(m as T);
-    };
-    c.proc.on('message', on);
-    c.proc.send(msg);
-  });
-}
-
 function nodeClient(port: number): Redis {
   const c = new Redis({ port, host: '127.0.0.1', maxRetriesPerRequest: 1 });
   c.on('error', () => {});
@@ -94,10 +83,9 @@ async function primaryCpuS(cluster: ManagedCluster): Promise<number[]> {
   return Promise.all(
     cluster.nodes.slice(0, cluster.primaries).map(async (n) => {
       const c = nodeClient(n.port);
-      const info = (await c.info('cpu')) as string;
+      const s = await redisCpuS(c);
       c.disconnect();
-      const get = (f: string) => Number(new RegExp(`${f}:([0-9.]+)`).exec(info)?.[1] ?? 0);
-      return get('used_cpu_user') + get('used_cpu_sys');
+      return s;
     }),
   );
 }
@@ -122,10 +110,7 @@ async function phase(
   const seeds = cluster.seeds;
   const redis: RedisClient = connect({ cluster: seeds });
   const keys = new Keys(PREFIX);
-  const catalog = CATALOG.map((k) =>
-    k.name === 'scheduler.dispatch_batch' ? ({ ...k, default: DISPATCH_BATCH } as KnobSpec) : k,
-  );
-  const table = new KnobTable(redis, { keys, catalog });
+  const table = new KnobTable(redis, { keys, catalog: benchCatalog(DISPATCH_BATCH) });
   await table.seed();
   const knobs = await KnobClient.start({ table, names: [PLACEMENT_KNOB] });
   const router = new SchedulerRouter({ redis, knobs, keys, shards });
@@ -137,7 +122,6 @@ async function phase(
     seeds,
     prefix: PREFIX,
     concurrency: CONCURRENCY,
-    dispatchBatch: DISPATCH_BATCH,
   };
   // One service process per shard; every worker process serves every shard.
   await Promise.all([

@@ -8,16 +8,11 @@ import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { normalizeBatch } from '../controlplane/scheduler/tasks.ts';
 import { DEFAULT_SETTLE_ARGS } from '../controlplane/scheduler/worker.ts';
 import { Keys } from '../controlplane/store/keys.ts';
+import { redisCpuS } from './lib/redis-cpu.ts';
 import { redisInstructions } from './scheduler-profile.ts';
 
 const N = Number(process.env['BENCH_TASKS'] ?? 20_000);
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
-
-async function cpuS(r: Redis): Promise<number> {
-  const info = (await r.info('cpu')) as string;
-  const get = (f: string) => Number(new RegExp(`${f}:([0-9.]+)`).exec(info)?.[1] ?? 0);
-  return get('used_cpu_user') + get('used_cpu_sys');
-}
 
 const server = await ManagedRedis.start({
   ...(process.env['AOF'] === 'no' ? {} : { appendfsync: 'everysec' as const }),
@@ -30,12 +25,12 @@ try {
   const r = new Redis(server.url);
   const shard = new SchedShard(r, new Keys('p'), '0');
   const measure = async (what: string, fn: () => Promise<void>) => {
-    const c0 = await cpuS(r);
+    const c0 = await redisCpuS(r);
     const t0 = Date.now();
     const n0 = process.cpuUsage();
     const ins = await redisInstructions(server.pid, fn);
     const n1 = process.cpuUsage(n0);
-    const us = ((await cpuS(r)) - c0) * 1e6;
+    const us = ((await redisCpuS(r)) - c0) * 1e6;
     process.stdout.write(
       `${what}: ${(us / N).toFixed(1)} us redis cpu, ${(ins / N / 1000).toFixed(1)} k redis instructions, ${((n1.user + n1.system) / N).toFixed(1)} us node cpu per task, ${Date.now() - t0} ms wall\n`,
     );

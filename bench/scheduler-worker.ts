@@ -8,6 +8,7 @@ import { Worker } from 'bullmq';
 import { createLogger } from '../controlplane/log.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import { Keys } from '../controlplane/store/keys.ts';
+import { servePhases } from './lib/children.ts';
 import { startProfile } from './scheduler-profile.ts';
 
 export interface StartCommand {
@@ -19,7 +20,6 @@ export interface StartCommand {
 }
 
 let ran = 0;
-let cpu0 = process.cpuUsage();
 let stopRun: () => Promise<unknown> = async () => {};
 let stopProfile: () => Promise<void> = async () => {};
 
@@ -51,19 +51,10 @@ async function start(c: StartCommand): Promise<void> {
     };
   }
   stopProfile = await startProfile(`${c.system}-worker`);
-  cpu0 = process.cpuUsage();
 }
 
-process.on('message', (m: { type: string } & Partial<StartCommand>) => {
-  if (m.type === 'start') {
-    void start(m as StartCommand).then(() => process.send?.({ type: 'started' }));
-  } else if (m.type === 'stop') {
-    const cpu = process.cpuUsage(cpu0);
-    void stopProfile()
-      .then(stopRun)
-      .then(() => process.send?.({ type: 'stopped', ran, cpuUs: cpu.user + cpu.system }));
-  } else if (m.type === 'finish') {
-    process.send?.({ type: 'report', report: {} }, () => process.exit(0));
-  }
+servePhases<StartCommand>(start, async () => {
+  await stopProfile();
+  await stopRun();
+  return { ran };
 });
-process.send?.({ type: 'ready' });

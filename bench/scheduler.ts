@@ -3,7 +3,9 @@
 // managed redis-server in the same run. Rounds alternate the two systems (the machine's load
 // drifts, so each gets the same conditions) and the medians are compared. In each phase the
 // database starts empty; the producer submits N tasks in batches while the workers run them;
-// the clock stops when the last completion is recorded in Redis. Besides tasks per second, it
+// the clock stops when the last completion is recorded in Redis. The knobos dispatcher runs in
+// a scheduler-service process of its own (scheduler-service.ts), as `npm start` and bench:scale
+// run it: the producer is a client of the scheduler, as the API and the workloads are. Besides tasks per second, it
 // reports CPU per task of Redis and of the Node processes, which the machine's load disturbs
 // less. Writes bench/results/scheduler.json.
 import { createRequire } from 'node:module';
@@ -11,15 +13,17 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { Queue } from 'bullmq';
-import { CATALOG, type KnobSpec } from '../knobs/index.ts';
-import { KnobClient } from '../controlplane/knobs/client.ts';
-import { KnobTable } from '../controlplane/knobs/table.ts';
-import { createLogger } from '../controlplane/log.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
-import { SCHEDULER_KNOBS, SchedulerService } from '../controlplane/scheduler/service.ts';
+import { SchedulerClient } from '../controlplane/scheduler/client.ts';
+import { traceWriters } from '../controlplane/scheduler/service.ts';
+import { SCHEDULER_SERVICE } from '../controlplane/scheduler/traces.ts';
+import { SchedulerQueries } from '../controlplane/scheduler/queries.ts';
+import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { Keys } from '../controlplane/store/keys.ts';
+import { Telemetry } from '../controlplane/telemetry/metrics.ts';
 import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
-import { forkChild, type Child } from './lib/children.ts';
+import { forkChild, request, type Child } from './lib/children.ts';
+import { redisCpuS } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 import { callgrindEnabled, redisInstructions, startProfile } from './scheduler-profile.ts';
 
@@ -47,8 +51,9 @@ interface Phase {
   redis_calls_per_task?: number;
   /** Thousands of instructions redis-server executed per task (only under callgrind). */
   redis_kinstructions_per_task?: number;
-  /** CPU of the producer (and, for knobos, dispatcher) process and of the workers, per task. */
+  /** CPU of the producer process, of the knobos scheduler service and of the workers, per task. */
   producer_cpu_us_per_task: number;
+  service_cpu_us_per_task?: number;
   workers_cpu_us_per_task: number;
   calls_per_task_by_command?: Record<string, number>;
   seconds: number;
@@ -57,18 +62,6 @@ interface Phase {
 }
 
 type BenchWorker = Child<Record<string, never>>;
-
-function request<T>(w: BenchWorker, msg: object, reply: string): Promise<T> {
-  return new Promise((resolve) => {
-    const on = (m: { type: string }) => {
-      if (m.type !== reply) return;
-      w.proc.off('message', on);
-      resolve(m as T);
-    };
-    w.proc.on('message', on);
-    w.proc.send(msg);
-  });
-}
 
 async function withWorkers(
   workers: BenchWorker[],
@@ -145,42 +138,46 @@ async function bullmq(workers: BenchWorker[], url: string): Promise<Phase> {
 async function knobos(workers: BenchWorker[], url: string): Promise<Phase> {
   const redis = new Redis(url);
   const keys = new Keys('bench');
-  const catalog = CATALOG.map((k) =>
-    k.name === 'scheduler.dispatch_batch' ? ({ ...k, default: DISPATCH_BATCH } as KnobSpec) : k,
+  await request(
+    service,
+    { type: 'start', url, name: 'bench', dispatchBatch: DISPATCH_BATCH },
+    'started',
   );
-  const table = new KnobTable(redis, { keys, catalog });
-  await table.seed();
-  const knobs = await KnobClient.start({ table, names: SCHEDULER_KNOBS });
-  const service = SchedulerService.start({
+  // A client of the scheduler as the API's router is: it records the arrivals trace and the
+  // submit counts as a service's own client would.
+  const shard = new SchedShard(redis, keys, '0');
+  const telemetry = new Telemetry({
     redis,
-    knobs,
     keys,
-    log: createLogger('bench', 'warn'),
-  });
-  const phase = await withWorkers(workers, 'knobos', url, 'bench', () =>
-    drive(
+    service: SCHEDULER_SERVICE,
+    instance: `bench-${process.pid}`,
+  }).start();
+  const { arrivals } = traceWriters(redis, keys);
+  const client = new SchedulerClient({ shard, telemetry, arrivals });
+  // The service's CPU over the same window as the producer's: marks around the drive.
+  const mark = () => request<{ cpuUs: number }>(service, { type: 'mark' }, 'marked');
+  let serviceCpuUs = 0;
+  const phase = await withWorkers(workers, 'knobos', url, 'bench', async () => {
+    await mark();
+    const driven = await drive(
       (from, n) =>
-        service.client.submitMany(
+        client.submitMany(
           Array.from({ length: n }, (_, i) => ({ type: 'noop', payload: { i: from + i } })),
         ),
       // One ZCARD, as BullMQ's getCompletedCount.
-      () => redis.zcard(service.shard.k.done()),
-      async () => JSON.stringify(await service.queries.counts()),
-    ),
-  );
-  const stale = await service.queries.staleCompletions();
+      () => redis.zcard(shard.k.done()),
+      async () => JSON.stringify(await new SchedulerQueries(shard).counts()),
+    );
+    serviceCpuUs = (await mark()).cpuUs;
+    return driven;
+  });
+  const { stale } = await request<{ stale: number }>(service, { type: 'stop' }, 'stopped');
+  phase.service_cpu_us_per_task = round(serviceCpuUs / phase.completed, 1);
   if (stale > 0) say(`knobos: ${stale} stale completions`);
-  await service.stop();
-  await knobs.close();
+  await arrivals.flush();
+  await telemetry.stop();
   redis.disconnect();
   return phase;
-}
-
-/** Redis CPU seconds (user + sys, INFO cpu) so far. */
-async function redisCpuS(admin: Redis): Promise<number> {
-  const info = (await admin.info('cpu')) as string;
-  const get = (f: string) => Number(new RegExp(`${f}:([0-9.]+)`).exec(info)?.[1] ?? 0);
-  return get('used_cpu_user') + get('used_cpu_sys');
 }
 
 /** Redis CPU µs and calls per task since the last RESETSTAT, and the busiest commands. */
@@ -203,11 +200,15 @@ async function redisCost(admin: Redis, tasks: number, cpuBeforeS: number) {
 const median = (xs: number[]) => percentile(xs, 50);
 
 const server = await ManagedRedis.start({ appendfsync: 'everysec', startTimeoutMs: 120_000 });
+const service = forkChild<Record<string, never>>(
+  join(import.meta.dirname, 'scheduler-service.ts'),
+  [],
+);
 const workers = Array.from({ length: WORKERS }, () =>
   forkChild<Record<string, never>>(join(import.meta.dirname, 'scheduler-worker.ts'), []),
 );
 try {
-  await Promise.all(workers.map((w) => w.ready));
+  await Promise.all([service, ...workers].map((w) => w.ready));
   const admin = new Redis(server.url);
   say(
     `redis ${server.url}; ${ROUNDS} rounds of ${TASKS} no-op tasks, ${WORKERS} worker processes x ${CONCURRENCY}`,
@@ -239,7 +240,7 @@ try {
   admin.disconnect();
   if (phases.knobos.length > 0 && phases.bullmq.length > 0) report(phases.knobos, phases.bullmq);
 } finally {
-  await Promise.all(workers.map((w) => w.finish().catch(() => undefined)));
+  await Promise.all([service, ...workers].map((w) => w.finish().catch(() => undefined)));
   await server.stop();
 }
 
@@ -248,16 +249,27 @@ function summary(ps: Phase[]): Record<string, number> {
   const keys = [
     'tasks_per_s',
     'producer_cpu_us_per_task',
+    'service_cpu_us_per_task',
     'workers_cpu_us_per_task',
     'redis_cpu_us_per_task',
     'redis_calls_per_task',
   ] as const;
   const out: Record<string, number> = {};
-  for (const k of keys) out[k] = round(median(ps.map((p) => p[k] ?? Number.NaN)), 1);
+  for (const k of keys) {
+    const v = median(ps.map((p) => p[k] ?? Number.NaN));
+    if (Number.isFinite(v)) out[k] = round(v, 1);
+  }
+  // The median of each round's total (the parts' medians may come from different rounds).
   out['total_cpu_us_per_task'] = round(
-    out['producer_cpu_us_per_task']! +
-      out['workers_cpu_us_per_task']! +
-      out['redis_cpu_us_per_task']!,
+    median(
+      ps.map(
+        (p) =>
+          p.producer_cpu_us_per_task +
+          (p.service_cpu_us_per_task ?? 0) +
+          p.workers_cpu_us_per_task +
+          (p.redis_cpu_us_per_task ?? Number.NaN),
+      ),
+    ),
     1,
   );
   return out;
@@ -299,7 +311,7 @@ function report(k: Phase[], b: Phase[]): void {
   emitResult(
     [
       `end-to-end no-op tasks, median of ${ROUNDS} rounds of ${TASKS} (${WORKERS} workers x ${CONCURRENCY}):`,
-      `  knobos  ${result.knobos_tasks_per_s} tasks/s  (${ks['total_cpu_us_per_task']} us CPU per task: redis ${ks['redis_cpu_us_per_task']}, producer+dispatcher ${ks['producer_cpu_us_per_task']}, workers ${ks['workers_cpu_us_per_task']})`,
+      `  knobos  ${result.knobos_tasks_per_s} tasks/s  (${ks['total_cpu_us_per_task']} us CPU per task: redis ${ks['redis_cpu_us_per_task']}, producer ${ks['producer_cpu_us_per_task']}, scheduler service ${ks['service_cpu_us_per_task']}, workers ${ks['workers_cpu_us_per_task']})`,
       `  bullmq  ${result.bullmq_tasks_per_s} tasks/s  (${bs['total_cpu_us_per_task']} us CPU per task: redis ${bs['redis_cpu_us_per_task']}, producer ${bs['producer_cpu_us_per_task']}, workers ${bs['workers_cpu_us_per_task']})`,
       `  ratio   ${result.ratio}x throughput (per round ${result.ratio_per_round.join(', ')}), ${result.cpu_ratio}x less CPU per task`,
       `result file: ${path}`,
