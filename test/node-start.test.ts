@@ -65,6 +65,8 @@ describe('npm start node (embedded default)', () => {
     // The loop's placement target proposes, the loop promotes, the migrator moves the tenant.
     const proposals = new ProposalTable(n.knobs);
     let promoted: PlacementMap | undefined;
+    // A proposal the gate or shadow turns down under a loaded machine costs a whole cycle
+    // (about 35 s) before the next one; on a timeout the error lists what the loop decided.
     await eventually(
       slowly(async () => {
         const p = (await proposals.list({ limit: 200 })).find(
@@ -74,8 +76,13 @@ describe('npm start node (embedded default)', () => {
         return promoted !== undefined;
       }),
       'a placement proposal promoted by the loop',
-      90_000,
-    );
+      150_000,
+    ).catch(async (e: Error) => {
+      const seen = (await proposals.list({ limit: 200 })).map(
+        (x) => `${x.learner} ${x.status}: ${x.reason}`,
+      );
+      throw new Error(`${e.message}; proposals: ${JSON.stringify(seen)}`);
+    });
     const [tenant, index] = Object.entries(promoted!)[0] as [string, number];
     const to = sched.shards[index] as string;
     await eventually(
@@ -95,5 +102,5 @@ describe('npm start node (embedded default)', () => {
     await n.stop();
     node = undefined;
     expect(managed.running).toBe(false);
-  }, 180_000);
+  }, 240_000);
 });
