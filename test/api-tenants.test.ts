@@ -8,6 +8,7 @@
 // API runs as its Redis ACL user (docs/security.md), as `npm start` runs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../controlplane/api/auth/tokens.ts';
+import { TOPICS_MAX } from '../controlplane/api/routes/services-messaging.ts';
 import { routeTable, type RouteEntry } from '../controlplane/api/server.ts';
 import { FileService, FILE_KNOBS } from '../controlplane/files/service.ts';
 import { ROOT } from '../controlplane/files/types.ts';
@@ -24,6 +25,8 @@ import { TestClock } from './helpers/api-server.ts';
 import { startRegistryApi, type RegistryApi } from './helpers/registry-fixtures.ts';
 import { eventually, startTestRedis, type TestRedis } from './helpers/redis.ts';
 import { startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const A = 'acme';
 const B = 'globex';
@@ -194,8 +197,11 @@ describe('tenant isolation over every API route', () => {
       'bad task dead',
     );
 
-    // Messaging: a topic of each tenant and a shared one.
+    // Messaging: a topic of each tenant and a shared one. Globex's come first and fill more
+    // than a page of the topic list, so acme's view must look past them.
     const topics = new Topics(admin, mkeys());
+    for (let i = 0; i < TOPICS_MAX; i++) await topics.ensure(`globex.t${i}`, { partitions: 1 });
+    await sleep(5); // later creation times than globex's
     for (const t of ['globex.orders', 'acme.orders', 'requests']) {
       await topics.ensure(t, { partitions: 1 });
       await admin.xadd(mkeys().stream(t, 0), '*', 'n', t);

@@ -152,8 +152,8 @@ export class Topics {
     return this.get(name);
   }
 
-  /** Topic names, oldest first (bounded by `limit`). */
-  async list(limit = 1000): Promise<string[]> {
-    return this.table.range(this.mkeys.topicsFamily(), 'created_at', { limit });
+  /** Topic names, oldest first: `limit` of them from the `offset`-th on. */
+  async list(limit = 1000, offset = 0): Promise<string[]> {
+    return this.table.range(this.mkeys.topicsFamily(), 'created_at', { limit, offset });
   }
 }

@@ -85,6 +85,21 @@ function topicVisible(auth: RequestAuth, topic: string): boolean {
   return owner === null || canSee(auth, owner);
 }
 
+/**
+ * The oldest `max` topics the caller may see. Pages past the ones it may not, so a tenant
+ * whose topics come after other tenants' still sees its own.
+ */
+async function visibleTopics(topics: Topics, auth: RequestAuth, max: number): Promise<string[]> {
+  const page = 1_000;
+  const out: string[] = [];
+  for (let offset = 0; out.length < max; offset += page) {
+    const names = await topics.list(page, offset);
+    out.push(...names.filter((n) => topicVisible(auth, n)));
+    if (names.length < page) break;
+  }
+  return out.slice(0, max);
+}
+
 const topicName = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' } as const;
 const groupSchema = {
   type: 'object',
@@ -154,7 +169,7 @@ export function messagingRoutes(
     },
     async (request) => {
       const { mkeys, topics } = open(request.query.shard);
-      const names = (await topics.list(TOPICS_MAX)).filter((n) => topicVisible(request.auth, n));
+      const names = await visibleTopics(topics, request.auth, TOPICS_MAX);
       const rows = (await Promise.all(names.map((n) => topics.find(n)))).flatMap((t) =>
         t ? [t] : [],
       );
