@@ -100,6 +100,20 @@ describe('SLO guard', () => {
     expect((await proposals.get(proposal.id)).proposal.status).toBe('live');
   });
 
+  it("ignores the metric while the change settles in, as a migration's spike", async () => {
+    const { knobs, proposals, emit, proposal, guard } = await livePromotion();
+    const settling = { ...SLO, settleMs: 600 };
+    await emit(40, 300); // the spike of applying the change, well inside the settle time
+    await emit(10.5, 700);
+    const report = await guard.check(proposal, settling);
+    expect(['watching', 'ok']).toContain(report.verdict); // 'ok' if the watch window ran out
+    expect(report.observed).toBeLessThan(12);
+    expect((await proposals.get(proposal.id)).proposal.status).toBe('live');
+    // The control: the same telemetry judged from the promotion on is a regression.
+    expect((await guard.check(proposal, SLO)).verdict).toBe('regressed');
+    expect((await knobs.get('scheduler.policy')).value).toBe('fifo');
+  });
+
   it('does not overwrite a newer change made after the promotion', async () => {
     const { knobs, proposals, emit, proposal, guard } = await livePromotion();
     clock.offsetMs = 120_000; // past the knob's cooldown

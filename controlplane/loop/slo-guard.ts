@@ -30,9 +30,9 @@ export interface SloSpec {
   stepMs: number;
 }
 
-/** A target's SLO: its metric, with the guard's default windows unless overridden. */
+/** A target's SLO: its metric, with its own or else the guard's default windows unless overridden. */
 export function sloSpec(
-  metric: Pick<SloSpec, 'service' | 'metric' | 'direction' | 'maxRegression'>,
+  metric: Pick<SloSpec, 'service' | 'metric' | 'direction' | 'maxRegression'> & Partial<SloSpec>,
   over: Partial<SloSpec> = {},
 ): SloSpec {
   return {
