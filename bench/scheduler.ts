@@ -27,7 +27,11 @@ import { redisCpuS } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 import { callgrindEnabled, redisInstructions, startProfile } from './scheduler-profile.ts';
 
-const TASKS = Number(process.env['BENCH_TASKS'] ?? 10_000);
+// Phases long enough for steady state: at 10,000 tasks a knobos phase lasted 0.6 s and
+// BullMQ's first phase of a run paid its workers' warm-up (see the README).
+const TASKS = Number(process.env['BENCH_TASKS'] ?? 50_000);
+/** Tasks of the unrecorded warm-up phase each system runs first (JIT, connections, scripts). */
+const WARMUP_TASKS = Number(process.env['BENCH_WARMUP_TASKS'] ?? 10_000);
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const BULLMQ_VERSION = (
   createRequire(import.meta.url)('bullmq/package.json') as { version: string }
@@ -93,14 +97,15 @@ async function withWorkers(
   };
 }
 
-/** Submits in batches, then waits until `done()` reaches TASKS; returns the elapsed time. */
+/** Submits `tasks` in batches, then waits until `done()` reaches them; returns the elapsed time. */
 async function drive(
+  tasks: number,
   submit: (from: number, n: number) => Promise<unknown>,
   done: () => Promise<number>,
   progress: () => Promise<string> = async () => '',
 ): Promise<{ seconds: number; completed: number }> {
   const t0 = process.hrtime.bigint();
-  for (let i = 0; i < TASKS; i += SUBMIT_BATCH) await submit(i, Math.min(SUBMIT_BATCH, TASKS - i));
+  for (let i = 0; i < tasks; i += SUBMIT_BATCH) await submit(i, Math.min(SUBMIT_BATCH, tasks - i));
   if (process.env['BENCH_TRACE'])
     say(
       `  submitted all in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s: ${await progress()}`,
@@ -108,7 +113,7 @@ async function drive(
   const deadline = Date.now() + TIMEOUT_MS;
   let completed = 0;
   let lastLog = 0;
-  while ((completed = await done()) < TASKS && Date.now() < deadline) {
+  while ((completed = await done()) < tasks && Date.now() < deadline) {
     if (process.env['BENCH_TRACE'] && Date.now() - lastLog > 250) {
       lastLog = Date.now();
       say(`  ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s: ${await progress()}`);
@@ -118,11 +123,12 @@ async function drive(
   return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, completed };
 }
 
-async function bullmq(workers: BenchWorker[], url: string): Promise<Phase> {
+async function bullmq(workers: BenchWorker[], url: string, tasks = TASKS): Promise<Phase> {
   const connection = new Redis(url, { maxRetriesPerRequest: null });
   const queue = new Queue('bench', { connection });
   const phase = await withWorkers(workers, 'bullmq', url, 'bench', () =>
     drive(
+      tasks,
       (from, n) =>
         queue.addBulk(
           Array.from({ length: n }, (_, i) => ({ name: 'noop', data: { i: from + i } })),
@@ -135,7 +141,7 @@ async function bullmq(workers: BenchWorker[], url: string): Promise<Phase> {
   return phase;
 }
 
-async function knobos(workers: BenchWorker[], url: string): Promise<Phase> {
+async function knobos(workers: BenchWorker[], url: string, tasks = TASKS): Promise<Phase> {
   const redis = new Redis(url);
   const keys = new Keys('bench');
   await request(
@@ -160,6 +166,7 @@ async function knobos(workers: BenchWorker[], url: string): Promise<Phase> {
   const phase = await withWorkers(workers, 'knobos', url, 'bench', async () => {
     await mark();
     const driven = await drive(
+      tasks,
       (from, n) =>
         client.submitMany(
           Array.from({ length: n }, (_, i) => ({ type: 'noop', payload: { i: from + i } })),
@@ -214,6 +221,12 @@ try {
     `redis ${server.url}; ${ROUNDS} rounds of ${TASKS} no-op tasks, ${WORKERS} worker processes x ${CONCURRENCY}`,
   );
   const phases: Record<'knobos' | 'bullmq', Phase[]> = { knobos: [], bullmq: [] };
+  for (const system of ['bullmq', 'knobos'] as const) {
+    if (WARMUP_TASKS <= 0 || (ONLY && system !== ONLY)) continue;
+    await admin.flushall();
+    const p = await (system === 'knobos' ? knobos : bullmq)(workers, server.url, WARMUP_TASKS);
+    say(`warm-up ${system}: ${p.tasks_per_s} tasks/s (not recorded)`);
+  }
   for (let r = 0; r < ROUNDS; r++) {
     const order: ('knobos' | 'bullmq')[] =
       r % 2 === 0 ? ['bullmq', 'knobos'] : ['knobos', 'bullmq'];
@@ -285,6 +298,7 @@ function report(k: Phase[], b: Phase[]): void {
     ratio_per_round: k.map((p, i) => round(p.tasks_per_s / (b[i]?.tasks_per_s ?? NaN), 2)),
     cpu_ratio: round(bs['total_cpu_us_per_task']! / ks['total_cpu_us_per_task']!, 2),
     tasks_per_round: TASKS,
+    warmup_tasks: WARMUP_TASKS,
     rounds: ROUNDS,
     worker_processes: WORKERS,
     concurrency: CONCURRENCY,
