@@ -191,7 +191,10 @@ export class PlacementTarget extends TargetSettings implements TuningTarget {
     const groups = this.groups(s, start, end);
     const live = s.live;
     const map = values[PLACEMENT_KNOB] as PlacementMap;
-    // The migration is paid once over the window's buckets, as the simulator's objective does.
+    // The imbalance of the window's total loads, not the simulator's mean of per-step
+    // imbalances: a live bucket is short, and one in which a stalled shard completed nothing
+    // swings a per-bucket imbalance far more than the placement does. The migration is paid
+    // once over the window's buckets, as the simulator's objective does.
     return this.imbalanceOf(groups, map) + this.migrationCost(groups, live, map) / (end - start);
   }
 
