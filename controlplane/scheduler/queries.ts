@@ -13,7 +13,7 @@ export interface Straggler {
   token: string;
   runningMs: number;
   medianMs: number;
-  /** runningMs / medianMs */
+  /** runningMs / medianMs (the stage median, at least 1 ms: durations are whole ms) */
   ratio: number;
   /** A speculative copy already runs. */
   speculated: boolean;
@@ -100,17 +100,20 @@ export class SchedulerQueries {
     const out: Straggler[] = [];
     for (const row of rows) {
       const m = medians.get(row.stage);
-      if (!m || m.samples < (opts.minSamples ?? 5) || !(m.medianMs > 0)) continue;
+      if (!m || m.samples < (opts.minSamples ?? 5)) continue;
+      // Durations are whole milliseconds: a median of 0 means under 1 ms, and a copy that has
+      // run for seconds in such a stage is a straggler all the more.
+      const medianMs = Math.max(m.medianMs, 1);
       const runningMs = opts.now - (row.leased_at ?? opts.now);
-      if (runningMs <= opts.threshold * m.medianMs) continue;
+      if (runningMs <= opts.threshold * medianMs) continue;
       out.push({
         id: row.id,
         stage: row.stage,
         worker: row.worker ?? '',
         token: row.lease ?? '',
         runningMs,
-        medianMs: m.medianMs,
-        ratio: runningMs / m.medianMs,
+        medianMs,
+        ratio: runningMs / medianMs,
         speculated: Boolean(row.spec_lease),
         row,
       });
