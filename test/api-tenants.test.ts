@@ -8,7 +8,8 @@
 // API runs as its Redis ACL user (docs/security.md), as `npm start` runs it.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TokenStore } from '../controlplane/api/auth/tokens.ts';
-import { TOPICS_MAX } from '../controlplane/api/routes/services-messaging.ts';
+import type { RequestAuth } from '../controlplane/api/context.ts';
+import { TOPICS_MAX, visibleTopics } from '../controlplane/api/routes/services-messaging.ts';
 import { routeTable, type RouteEntry } from '../controlplane/api/server.ts';
 import { FileService, FILE_KNOBS } from '../controlplane/files/service.ts';
 import { ROOT } from '../controlplane/files/types.ts';
@@ -340,5 +341,30 @@ describe('tenant isolation over every API route', () => {
     expect((await get('/api/services/messaging/topics/globex.orders')).statusCode).toBe(404);
     const dir = (await get('/api/services/files/readdir?path=/')).json();
     expect(dir.entries.map((e: { name: string }) => e.name)).toEqual(['mine']);
+  });
+
+  it("acme's topic list pages past globex's topics, and says where it stopped", async () => {
+    const topics = new Topics(admin, mkeys());
+    const auth: RequestAuth = {
+      actor: 'a',
+      role: 'viewer',
+      tenant: A,
+      tokenId: null,
+      via: 'token',
+    };
+    // Pages of 7 names: acme's topics are on the 15th page, after 101 of globex's.
+    expect(await visibleTopics(topics, auth, TOPICS_MAX, { page: 7 })).toEqual({
+      names: ['acme.orders', 'requests'],
+      truncated: false,
+    });
+    expect(await visibleTopics(topics, auth, 1, { page: 7 })).toEqual({
+      names: ['acme.orders'],
+      truncated: true,
+    });
+    // A scan bounded before acme's topics finds none, and says it was cut.
+    expect(await visibleTopics(topics, auth, TOPICS_MAX, { page: 7, scanMax: 50 })).toEqual({
+      names: [],
+      truncated: true,
+    });
   });
 });

@@ -85,19 +85,30 @@ function topicVisible(auth: RequestAuth, topic: string): boolean {
   return owner === null || canSee(auth, owner);
 }
 
+/** Topic names read at most per call while looking for the caller's (then `truncated`). */
+export const TOPICS_SCANNED_MAX = 20_000;
+
 /**
  * The oldest `max` topics the caller may see. Pages past the ones it may not, so a tenant
- * whose topics come after other tenants' still sees its own.
+ * whose topics come after other tenants' still sees its own; reads at most `scanMax` names.
+ * `truncated`: more visible topics than `max`, or the scan stopped before the list ended.
  */
-async function visibleTopics(topics: Topics, auth: RequestAuth, max: number): Promise<string[]> {
-  const page = 1_000;
+export async function visibleTopics(
+  topics: Topics,
+  auth: RequestAuth,
+  max: number,
+  opts: { page?: number; scanMax?: number } = {},
+): Promise<{ names: string[]; truncated: boolean }> {
+  const page = opts.page ?? 1_000;
+  const scanMax = opts.scanMax ?? TOPICS_SCANNED_MAX;
   const out: string[] = [];
-  for (let offset = 0; out.length < max; offset += page) {
-    const names = await topics.list(page, offset);
+  for (let offset = 0; out.length <= max; offset += page) {
+    if (offset >= scanMax) return { names: out.slice(0, max), truncated: true };
+    const names = await topics.list(Math.min(page, scanMax - offset), offset);
     out.push(...names.filter((n) => topicVisible(auth, n)));
-    if (names.length < page) break;
+    if (names.length < Math.min(page, scanMax - offset)) break;
   }
-  return out.slice(0, max);
+  return { names: out.slice(0, max), truncated: out.length > max };
 }
 
 const topicName = { type: 'string', pattern: '^[A-Za-z0-9._-]{1,100}$' } as const;
@@ -152,7 +163,7 @@ export function messagingRoutes(
       schema: {
         tags: TAGS,
         summary: 'Topics with their message counts and each consumer group lag, oldest first',
-        description: `At most ${TOPICS_MAX} topics; partitions are inspected up to ${PARTITIONS_READ_MAX} per call, later topics then have messages and groups null (truncated).`,
+        description: `At most ${TOPICS_MAX} of the topics the caller may see, looked for among the oldest ${TOPICS_SCANNED_MAX}; partitions are inspected up to ${PARTITIONS_READ_MAX} per call, later topics then have messages and groups null. \`truncated\` says a list or a count was cut.`,
         headers,
         querystring: shardQuery,
         response: {
@@ -169,12 +180,13 @@ export function messagingRoutes(
     },
     async (request) => {
       const { mkeys, topics } = open(request.query.shard);
-      const names = await visibleTopics(topics, request.auth, TOPICS_MAX);
+      const listed = await visibleTopics(topics, request.auth, TOPICS_MAX);
+      const names = listed.names;
       const rows = (await Promise.all(names.map((n) => topics.find(n)))).flatMap((t) =>
         t ? [t] : [],
       );
       let budget = PARTITIONS_READ_MAX;
-      let truncated = false;
+      let truncated = listed.truncated;
       const out = [];
       for (const t of rows) {
         if (t.partitions > budget) {
