@@ -207,9 +207,9 @@ function summary(ps: Phase[]) {
 
 /**
  * The throughput model of controlplane/scheduler/README.md with this run's numbers: the share
- * of a core the lone primary got (busy CPU / time), the throughput that share allows
- * (share / Redis CPU per task, against the measured one), and what the same per-task costs
- * predict on an idle machine with all its cores for this run.
+ * of a core the lone primary got (busy CPU / time; share / Redis CPU per task is the measured
+ * throughput itself, so no prediction), and what the same per-task costs predict on an idle
+ * machine with all its cores for this run.
  */
 function model(one: ReturnType<typeof summary>, three: ReturnType<typeof summary>) {
   const cores = cpus().length;
@@ -224,9 +224,6 @@ function model(one: ReturnType<typeof summary>, three: ReturnType<typeof summary
   const x3 = idle(three, 3);
   return {
     redis_core_share_1: one.redis_busiest_core_share,
-    predicted_tasks_per_s_1: Math.round(
-      (one.redis_busiest_core_share * 1e6) / one.redis_cpu_us_per_task,
-    ),
     idle_machine: { cores, tasks_per_s_1: x1, tasks_per_s_3: x3, speedup: round(x3 / x1, 2) },
   };
 }
