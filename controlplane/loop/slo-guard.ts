@@ -76,7 +76,9 @@ export class SloGuard {
         toMs,
         stepMs: slo.stepMs,
       });
-    const before = await series(liveAt - slo.baselineMs, liveAt);
+    // Up to the millisecond before the promotion: a point written in its millisecond may
+    // already be the change's (a range's ends are inclusive).
+    const before = await series(liveAt - slo.baselineMs, liveAt - 1);
     const after = await series(liveAt + slo.settleMs, Math.min(now, liveAt + slo.watchMs));
     const report: GuardReport = {
       verdict: 'watching',
