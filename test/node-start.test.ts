@@ -102,5 +102,5 @@ describe('npm start node (embedded default)', () => {
     await n.stop();
     node = undefined;
     expect(managed.running).toBe(false);
-  }, 240_000);
+  }, 300_000);
 });
