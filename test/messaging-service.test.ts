@@ -120,6 +120,24 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     expect(await f.redis.xlen(f.mkeys.stream('pay', first.partition))).toBe(1);
   });
 
+  it('keeps every publish of a producer restarted with the same id', async () => {
+    const f = await fixture();
+    await f.topics.ensure('restart', { partitions: 1 });
+    const run = async (prefix: string) => {
+      const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, id: 'svc-a' });
+      const out = [];
+      for (let i = 0; i < 3; i++) out.push(await p.publish('restart', `${prefix}${i}`));
+      await p.close();
+      return out;
+    };
+    const first = await run('a');
+    const second = await run('b'); // its sequence starts at 1 again, as after a restart
+    expect([...first, ...second].every((r) => !r.duplicate)).toBe(true);
+    const stored = await f.redis.xrange(f.mkeys.stream('restart', 0), '-', '+');
+    expect(stored).toHaveLength(6);
+    expect(new Set([...first, ...second].map((r) => r.id)).size).toBe(6);
+  });
+
   it('appends nothing when a producer resends a batch whose reply it lost', async () => {
     const f = await fixture();
     await f.topics.ensure('seq', { partitions: 1 });

@@ -33,7 +33,11 @@ export interface ProducerOptions {
   knobs: KnobClient;
   topics?: Topics;
   clock?: Clock;
-  /** Producer id (the sequence key of its batches); random when omitted. */
+  /**
+   * Producer id (telemetry names it); random when omitted. Its batches' sequence key is the id
+   * plus a part of this instance's own, so a producer restarted with the same id, or two
+   * running with one, start sequences of their own instead of resending each other's.
+   */
   id?: string;
   /** Bound on messages buffered or in flight over all partitions; beyond it publish fails. */
   maxBuffered?: number;
@@ -86,6 +90,7 @@ const NO_OPTIONS: PublishOptions = {};
 
 export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   readonly id: string;
+  private readonly seqKey: string;
   /** Per topic, the lanes by partition. */
   private readonly lanes = new Map<string, Lane[]>();
   private readonly cache: TopicCache;
@@ -110,6 +115,7 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   constructor(private readonly opts: ProducerOptions) {
     super();
     this.id = opts.id ?? randomBytes(8).toString('hex');
+    this.seqKey = `${this.id}:${randomBytes(6).toString('hex')}`;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? createLogger('messaging-producer');
     this.maxBuffered = opts.maxBuffered ?? 100_000;
@@ -288,7 +294,7 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
           minIdMs: info.maxAgeMs > 0 ? now - info.maxAgeMs : undefined,
           dedupCutoffMs: now - info.dedupMs,
           dedupMax: info.dedupMax,
-          seqKey: this.id,
+          seqKey: this.seqKey,
           seq: lane.seq,
         },
         batch,
