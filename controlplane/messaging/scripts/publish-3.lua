@@ -41,11 +41,12 @@ if seq_key then
     if tonumber(prev_seq) >= seq then
       local ids = {}
       if form == 'r' then
-        -- A batch without keyed duplicates is one contiguous run of the stream.
+        -- A batch without keyed duplicates is one contiguous run of the stream. Trimming
+        -- takes the oldest entries, so the ones still there are the batch's last.
         local first, last = string.match(rest, '^([^,]+),(.+)$')
-        for _, e in ipairs(redis.call('XRANGE', KEYS[1], first, last, 'COUNT', n)) do
-          ids[#ids + 1] = e[1]
-        end
+        local got = redis.call('XRANGE', KEYS[1], first, last, 'COUNT', n)
+        for i = 1, n - #got do ids[i] = '0-0' end
+        for i, e in ipairs(got) do ids[n - #got + i] = e[1] end
       else
         for id in string.gmatch(rest, '[^,]+') do ids[#ids + 1] = id end
       end
