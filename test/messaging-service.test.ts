@@ -189,6 +189,26 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     expect(await f.redis.xlen(keys[0] as string)).toBe(7);
   });
 
+  it('forgets idle consumers that hold nothing, and no other', async () => {
+    const f = await fixture();
+    await f.topics.ensure('gone', { partitions: 1 });
+    const stream = f.mkeys.stream('gone', 0);
+    await f.redis.xgroup('CREATE', stream, 'g', '0', 'MKSTREAM');
+    await f.redis.xadd(stream, '*', 'n', '1');
+    await f.redis.call('XGROUP', 'CREATECONSUMER', stream, 'g', 'idle');
+    await f.redis.xreadgroup('GROUP', 'g', 'holder', 'COUNT', 1, 'STREAMS', stream, '>');
+    await f.redis.call('XGROUP', 'CREATECONSUMER', stream, 'g', 'me');
+    await new Promise((r) => setTimeout(r, 30));
+    const forget = (goneMs: number) =>
+      messagingScripts.run(f.redis, 'forgetConsumers', [stream], ['g', 'me', goneMs]);
+    expect(await forget(60_000)).toBe(0); // none idle that long
+    expect(await forget(10)).toBe(1);
+    const names = ((await f.redis.call('XINFO', 'CONSUMERS', stream, 'g')) as unknown[][]).map(
+      (c) => String(c[1]),
+    );
+    expect(names.sort()).toEqual(['holder', 'me']); // a pending entry, and the caller
+  });
+
   it('detects a redelivered message that was already committed as a duplicate', async () => {
     const f = await fixture();
     await f.topics.ensure('slow', { partitions: 1 });

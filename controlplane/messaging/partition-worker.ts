@@ -206,24 +206,17 @@ export class PartitionWorker {
 
   /**
    * Removes consumers of the group that hold nothing and have not read for a long time
-   * (crashed instances), so the group's consumer list stays bounded.
+   * (crashed instances), so the group's consumer list stays bounded; in one atomic step.
    */
   private async forgetGoneConsumers(): Promise<void> {
     const { ctx } = this;
     const goneMs = Math.max(60_000, 10 * ctx.visibilityMs);
-    const list = (await ctx.redis.call(
-      'XINFO',
-      'CONSUMERS',
-      this.stream,
-      ctx.group,
-    )) as unknown[][];
-    for (const c of list) {
-      const f = new Map<string, unknown>();
-      for (let i = 0; i + 1 < c.length; i += 2) f.set(String(c[i]), c[i + 1]);
-      const name = String(f.get('name'));
-      if (name !== ctx.consumer && Number(f.get('pending')) === 0 && Number(f.get('idle')) > goneMs)
-        await ctx.redis.call('XGROUP', 'DELCONSUMER', this.stream, ctx.group, name);
-    }
+    await messagingScripts.run(
+      ctx.redis,
+      'forgetConsumers',
+      [this.stream],
+      [ctx.group, ctx.consumer, goneMs],
+    );
   }
 
   /** Runs the handler on each message, then commits the batch in one script call. */

@@ -2,7 +2,7 @@
 import { join } from 'node:path';
 import { ScriptSet } from '../store/scripts.ts';
 
-export const messagingScripts = new ScriptSet<'publish' | 'commit' | 'claim'>(
+export const messagingScripts = new ScriptSet<'publish' | 'commit' | 'claim' | 'forgetConsumers'>(
   join(import.meta.dirname, 'scripts'),
   'knobosMessaging',
 );
