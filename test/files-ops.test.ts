@@ -175,6 +175,15 @@ describe.each<Backend>(['single', 'cluster'])('file operations on %s redis', (ba
     expect([...new Set(seen)].sort()).toEqual(names);
     expect(pages).toBeGreaterThan(1);
     expect((await fs.list(ROOT, '/many')).map((e) => e.name)).toEqual(names);
+    // A page of 0 entries would never move on: refused, naming the field, as a query limit of 0.
+    await expect(fs.readdir(ROOT, '/many', { count: 0 })).rejects.toMatchObject({
+      field: 'count',
+      rule: 'range',
+    });
+    await expect(fs.findAllFiles(ROOT, { under: '/many', limit: 0 })).rejects.toMatchObject({
+      field: 'limit',
+      rule: 'range',
+    });
   });
 
   it('unlinks files and removes only empty directories, keeping sizes and indexes', async () => {

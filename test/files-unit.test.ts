@@ -61,12 +61,14 @@ describe('file service pieces', () => {
   it('normalises paths and names the rule a bad one breaks', () => {
     expect(normalizePath('//a///b/')).toBe('/a/b');
     expect(normalizePath('/')).toBe('/');
+    expect(normalizePath(`/${'é'.repeat(127)}`)).toBe(`/${'é'.repeat(127)}`); // 254 bytes
     for (const [bad, rule] of [
       ['a/b', 'absolute'],
       ['/a/../b', 'no_dot_segments'],
       ['/a/./b', 'no_dot_segments'],
       ['/a\0', 'no_nul'],
       [`/${'x'.repeat(256)}`, 'max_name'],
+      [`/${'é'.repeat(128)}`, 'max_name'], // 128 characters, 256 bytes
       ['/a'.repeat(65), 'max_depth'],
       [42, 'type'],
     ] as const) {

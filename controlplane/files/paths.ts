@@ -4,7 +4,7 @@ import { FileInputError } from './errors.ts';
 import type { Caller } from './types.ts';
 
 const PATH_CHARS_MAX = 4_096;
-const NAME_CHARS_MAX = 255;
+const NAME_BYTES_MAX = 255;
 const DEPTH_MAX = 64;
 const GIDS_MAX = 64;
 const ID_MAX = 2 ** 31 - 1;
@@ -22,7 +22,8 @@ export function normalizePath(path: unknown, field = 'path'): string {
   if (parts.length > DEPTH_MAX) bad('max_depth', `must be at most ${DEPTH_MAX} levels deep`);
   for (const p of parts) {
     if (p === '.' || p === '..') bad('no_dot_segments', "must not contain '.' or '..'");
-    if (p.length > NAME_CHARS_MAX) bad('max_name', `names must be at most ${NAME_CHARS_MAX} chars`);
+    if (Buffer.byteLength(p) > NAME_BYTES_MAX)
+      bad('max_name', `names must be at most ${NAME_BYTES_MAX} bytes (UTF-8)`);
   }
   return '/' + parts.join('/');
 }
@@ -62,11 +63,11 @@ export function checkMode(mode: unknown, field = 'mode'): number {
   return mode;
 }
 
-/** A non-negative integer no larger than max. */
-export function checkCount(v: unknown, field: string, max: number, path = ''): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > max) {
+/** An integer in min..max (min 0 unless given). */
+export function checkCount(v: unknown, field: string, max: number, path = '', min = 0): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
     throw new FileInputError(
-      `${field} must be an integer in 0..${max}, got ${String(v)}`,
+      `${field} must be an integer in ${min}..${max}, got ${String(v)}`,
       path,
       field,
       'range',

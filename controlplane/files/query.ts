@@ -35,14 +35,22 @@ export async function findFiles(
   const under = normalizePath(q.under, 'under');
   const opt = (v: number | undefined, field: string, max: number): ScriptArg =>
     v === undefined ? '' : checkCount(v, field, max, under);
-  const limit = checkCount(q.limit ?? limits.queryResultsMax, 'limit', limits.queryResultsMax);
+  // At least one result and one entry examined per call, so paging always moves on.
+  const limit = checkCount(
+    q.limit ?? limits.queryResultsMax,
+    'limit',
+    limits.queryResultsMax,
+    under,
+    1,
+  );
+  const scanMax = checkCount(limits.queryScanMax, 'limits.queryScanMax', 2 ** 31 - 1, under, 1);
   const reply = await call('find', 'find', caller, [
     under,
     opt(q.minSizeBytes, 'minSizeBytes', limits.fileBytesMax),
     opt(q.modifiedFromMs, 'modifiedFromMs', TIME_MAX),
     opt(q.modifiedToMs, 'modifiedToMs', TIME_MAX),
     limit,
-    limits.queryScanMax,
+    scanMax,
     q.cursor?.plan ?? '',
     q.cursor?.examined ?? 0,
   ]);

@@ -113,15 +113,21 @@ export class FileService {
   static async start(opts: FileServiceOptions): Promise<FileService> {
     const s = new FileService(opts);
     const root = opts.root ?? { uid: 0, gid: 0, mode: 0o755 };
-    await runFileScript(opts.redis, 'init', s.fileKeys.volumeRow(), [
-      ...s.layout,
-      '0:0',
-      s.clock.now(),
-      checkCount(root.uid, 'root.uid', 2 ** 31 - 1),
-      checkCount(root.gid, 'root.gid', 2 ** 31 - 1),
-      checkMode(root.mode, 'root.mode'),
-    ]);
+    // Following the knobs before the first await: a change while the volume is set up applies.
     opts.knobs.on('change', s.onKnob);
+    try {
+      await runFileScript(opts.redis, 'init', s.fileKeys.volumeRow(), [
+        ...s.layout,
+        '0:0',
+        s.clock.now(),
+        checkCount(root.uid, 'root.uid', 2 ** 31 - 1),
+        checkCount(root.gid, 'root.gid', 2 ** 31 - 1),
+        checkMode(root.mode, 'root.mode'),
+      ]);
+    } catch (err) {
+      opts.knobs.off('change', s.onKnob);
+      throw err;
+    }
     s.telemetry.start();
     return s;
   }
@@ -242,7 +248,7 @@ export class FileService {
     opts: { cursor?: string; count?: number } = {},
   ): Promise<{ entries: DirEntry[]; cursor?: string }> {
     const p = normalizePath(path);
-    const count = checkCount(opts.count ?? 100, 'count', this.limits.readdirPageMax, p);
+    const count = checkCount(opts.count ?? 100, 'count', this.limits.readdirPageMax, p, 1);
     const r = await this.call('readdir', 'readdir', caller, [p, opts.cursor ?? '0', count]);
     const entries: DirEntry[] = [];
     for (let i = 2; i + 2 < r.length; i += 3) {
