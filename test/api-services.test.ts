@@ -251,6 +251,19 @@ describe('services API', () => {
         '/tenants/globex/secret',
         '/top',
       ]);
+      // Page by page through the API: the cursor it hands out is taken back.
+      const paged: string[] = [];
+      let cursor: string | null = null;
+      do {
+        const page: { files: { path: string }[]; cursor: string | null } = (
+          await get(
+            `/api/services/files/find?under=/&minSizeBytes=1000&limit=1${cursor ? `&cursor=${cursor}` : ''}`,
+          )
+        ).json();
+        paged.push(...page.files.map((f: { path: string }) => f.path));
+        cursor = page.cursor;
+      } while (cursor && paged.length < 10);
+      expect(paged.sort()).toEqual(all.files.map((f: { path: string }) => f.path).sort());
       const dirs = (await get('/api/services/files/largest-dirs?uid=0&n=10', acme)).json().dirs;
       expect(dirs.map((d: { path: string }) => d.path)).toEqual(['/', '/docs']);
       const rootDirs = (await get('/api/services/files/largest-dirs?uid=0&n=2')).json().dirs;

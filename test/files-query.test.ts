@@ -208,4 +208,61 @@ describe.each<Backend>(['single', 'cluster'])('metadata queries on %s redis', (b
     const tight = await fx.instance({ limits: { queryScanMax: 11 } });
     expect(sortFound(await tight.findAllFiles(ROOT, q))).toEqual(want);
   });
+
+  it('pages by position: a file written or removed between pages makes none skipped', async () => {
+    await fs.mkdir(ROOT, '/paging');
+    for (let i = 0; i < 6; i++) await fs.create(ROOT, `/paging/old${i}`);
+    fx.clock.advance(1_000);
+    const t0 = fx.clock.now();
+    for (const n of ['f1', 'f2', 'f3', 'f4']) {
+      fx.clock.advance(1_000);
+      await fs.create(ROOT, `/paging/${n}`);
+    }
+    const rest = async (q: Parameters<FileService['findFiles']>[1]) => {
+      const out: string[] = [];
+      for (let c = q.cursor; c;) {
+        const page = await fs.findFiles(ROOT, { ...q, cursor: c });
+        out.push(...page.files.map((f) => f.path));
+        c = page.cursor;
+      }
+      return out;
+    };
+    // The mtime plan (4 files in the window against 10 under the directory).
+    const q = { under: '/paging', modifiedFromMs: t0, limit: 2 };
+    const first = await fs.findFiles(ROOT, q);
+    expect(first.plan).toBe('mtime');
+    expect(first.files.map((f) => f.path)).toEqual(['/paging/f1', '/paging/f2']);
+    fx.clock.advance(1_000);
+    await fs.write(ROOT, '/paging/f1', 0, Buffer.from('y')); // now the window's newest
+    // f3 and f4 still come; f1 again, as it changed (a rank cursor skipped f3).
+    expect(await rest({ ...q, cursor: first.cursor })).toEqual([
+      '/paging/f3',
+      '/paging/f4',
+      '/paging/f1',
+    ]);
+    // The path plan: a file removed before the position shifts nothing after it.
+    const byPath = { under: '/paging', limit: 2 };
+    const a = await fs.findFiles(ROOT, byPath);
+    expect(a.plan).toBe('path');
+    expect(a.files.map((f) => f.path)).toEqual(['/paging/f1', '/paging/f2']);
+    await fs.unlink(ROOT, '/paging/f1');
+    const b = await fs.findFiles(ROOT, { ...byPath, ...(a.cursor ? { cursor: a.cursor } : {}) });
+    expect(b.files.map((f) => f.path)).toEqual(['/paging/f3', '/paging/f4']);
+    // The size plan, files of one size (ordered by path): the page's last file shrinks out of
+    // the range, and the next page starts after where it was.
+    const big = 20_000_001; // sparse: one byte at the end
+    for (const n of ['s1', 's2', 's3', 's4']) {
+      await fs.create(ROOT, `/paging/${n}`);
+      await fs.write(ROOT, `/paging/${n}`, big - 1, Buffer.from('z'));
+    }
+    const bySize = { under: '/paging', minSizeBytes: big - 1, limit: 2 };
+    const c = await fs.findFiles(ROOT, bySize);
+    expect(c.plan).toBe('size');
+    expect(c.files.map((f) => f.path)).toEqual(['/paging/s1', '/paging/s2']);
+    await fs.truncate(ROOT, '/paging/s2', 0);
+    expect(await rest({ ...bySize, ...(c.cursor ? { cursor: c.cursor } : {}) })).toEqual([
+      '/paging/s3',
+      '/paging/s4',
+    ]);
+  });
 });

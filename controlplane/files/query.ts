@@ -52,7 +52,7 @@ export async function findFiles(
     limit,
     scanMax,
     q.cursor?.plan ?? '',
-    q.cursor?.examined ?? 0,
+    q.cursor ? `${q.cursor.after.score}\t${q.cursor.after.path}` : '',
   ]);
   const files: FoundFile[] = [];
   for (let i = 4; i + 2 < reply.length; i += 3) {
@@ -63,12 +63,15 @@ export async function findFiles(
     });
   }
   const plan = String(reply[1]) as QueryPlan;
-  const examined = Number(reply[3]);
+  const at = String(reply[3]);
+  const tab = at.indexOf('\t');
   return {
     files,
     plan,
     candidates: Number(reply[2]),
-    ...(examined >= 0 ? { cursor: { plan, examined } } : {}),
+    ...(tab > 0
+      ? { cursor: { plan, after: { score: Number(at.slice(0, tab)), path: at.slice(tab + 1) } } }
+      : {}),
   };
 }
 

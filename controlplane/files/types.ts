@@ -86,9 +86,10 @@ export interface FileQuery {
 
 export type QueryPlan = 'path' | 'size' | 'mtime';
 
+/** Where a query stopped: the plan and its last examined index entry (score and path). */
 export interface QueryCursor {
   plan: QueryPlan;
-  examined: number;
+  after: { score: number; path: string };
 }
 
 export interface FoundFile {

@@ -179,7 +179,11 @@ export function filesRoutes(
             modifiedFromMs: ms,
             modifiedToMs: ms,
             limit: { type: 'integer', minimum: 1, maximum: 1_000, default: 100 },
-            cursor: { type: 'string', pattern: '^(path|size|mtime):[0-9]{1,15}$' },
+            // plan:score:path (base64url): the position the last page stopped at.
+            cursor: {
+              type: 'string',
+              pattern: '^(path|size|mtime):[0-9]{1,16}:[A-Za-z0-9_-]{1,16384}$',
+            },
           },
           ['under'],
         ),
@@ -200,7 +204,7 @@ export function filesRoutes(
     async (request) => {
       const q = request.query;
       const v = view(request.auth);
-      const [plan, examined] = q.cursor ? q.cursor.split(':') : [];
+      const [plan, score, path] = q.cursor ? q.cursor.split(':') : [];
       const res = await (
         await open(q.volume)
       ).findFiles(ROOT, {
@@ -209,7 +213,17 @@ export function filesRoutes(
         ...(q.minSizeBytes !== undefined ? { minSizeBytes: q.minSizeBytes } : {}),
         ...(q.modifiedFromMs !== undefined ? { modifiedFromMs: q.modifiedFromMs } : {}),
         ...(q.modifiedToMs !== undefined ? { modifiedToMs: q.modifiedToMs } : {}),
-        ...(plan ? { cursor: { plan: plan as QueryPlan, examined: Number(examined) } } : {}),
+        ...(plan
+          ? {
+              cursor: {
+                plan: plan as QueryPlan,
+                after: {
+                  score: Number(score),
+                  path: Buffer.from(path ?? '', 'base64url').toString('utf8'),
+                },
+              },
+            }
+          : {}),
       });
       const files = v
         ? res.files.flatMap((f) => {
@@ -221,7 +235,9 @@ export function filesRoutes(
         files,
         plan: res.plan,
         candidates: res.candidates,
-        cursor: res.cursor ? `${res.cursor.plan}:${res.cursor.examined}` : null,
+        cursor: res.cursor
+          ? `${res.cursor.plan}:${res.cursor.after.score}:${Buffer.from(res.cursor.after.path).toString('base64url')}`
+          : null,
       };
     },
   );

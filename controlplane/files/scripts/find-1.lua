@@ -11,13 +11,15 @@
     ARGV[10] directory, ARGV[11] min size in bytes, exclusive ('' = any)
     ARGV[12] mtime from, ms inclusive ('' = any), ARGV[13] mtime to, ms inclusive ('' = any)
     ARGV[14] most results to return, ARGV[15] most candidates to examine in this call
-    ARGV[16] plan to continue ('' = let the planner choose), ARGV[17] candidates of that plan
-             already examined (the cursor a previous call returned)
+    ARGV[16] plan to continue ('' = let the planner choose), ARGV[17] where the previous call
+             stopped in that plan's index: '<score>\t<path>' of the last candidate it examined
+             ('' = from the start). A position, not a rank: files written, created or removed
+             between calls do not make the next page skip or repeat the others.
   Permissions: x on every directory passed and r and x on the directory; a file is listed only
     when the caller also has r and x on every directory between it and the query's directory
     (what find(1) needs to reach it). Root sees every file.
-  Output: { 0, plan ('path' | 'size' | 'mtime'), candidates in the plan, cursor (-1 = done),
-            path, size, mtime, path, size, mtime, ... }, or { code, path, detail }
+  Output: { 0, plan ('path' | 'size' | 'mtime'), candidates in the plan, cursor ('' = done;
+            else '<score>\t<path>' to pass back), path, size, mtime, ... }, or { code, path, detail }
 ]]
 --@include "includes/fs.lua"
 
@@ -26,7 +28,9 @@ local PAGE = 512
 return run(function()
   local dir = ARGV[10]
   local minSize, from, to = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
-  local limit, budget, plan, offset = tonumber(ARGV[14]), tonumber(ARGV[15]), ARGV[16], tonumber(ARGV[17])
+  local limit, budget, plan = tonumber(ARGV[14]), tonumber(ARGV[15]), ARGV[16]
+  local afterScore, afterPath = string.match(ARGV[17], '^([^\t]*)\t(.*)$')
+  afterScore = tonumber(afterScore)
   local _, base = lookup(dir)
   if not base then fail(ERR_NOENT, dir) end
   if base.t ~= 'd' then fail(ERR_NOTDIR, dir) end
@@ -54,9 +58,41 @@ return run(function()
   if plan == '' or not plans[plan] then
     plan = 'path'
     for name, p in pairs(plans) do if p.n < plans[plan].n then plan = name end end
-    offset = 0
+    afterScore = nil
   end
   local chosen = plans[plan]
+
+  -- Byte order, as sorted sets order members (Lua's own < follows the locale).
+  local function bytesLE(a, b)
+    for i = 1, math.min(#a, #b) do
+      local x, y = string.byte(a, i), string.byte(b, i)
+      if x ~= y then return x < y end
+    end
+    return #a <= #b
+  end
+  -- The rank of the first entry after (afterScore, afterPath) in the index's order (score,
+  -- then path), whether or not that entry is still there or has moved since.
+  local function resumeRank()
+    if plan == 'path' then return redis.call('ZLEXCOUNT', IDX_PATH, '-', '[' .. afterPath) end
+    local key = chosen.key
+    if tonumber(redis.call('ZSCORE', key, afterPath)) == afterScore then
+      return redis.call('ZRANK', key, afterPath) + 1
+    end
+    -- Gone or moved: binary search among the entries of that score (ordered by path).
+    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. afterScore)
+    local hi = lo + redis.call('ZCOUNT', key, afterScore, afterScore)
+    while lo < hi do
+      local mid = math.floor((lo + hi) / 2)
+      if bytesLE(redis.call('ZRANGE', key, mid, mid)[1], afterPath) then
+        lo = mid + 1
+      else
+        hi = mid
+      end
+    end
+    return lo
+  end
+  local offset = 0
+  if afterScore then offset = math.max(0, resumeRank() - chosen.start) end
 
   local seen = {} -- directory path -> its node, or false when the caller may not list it
   local function visible(path)
@@ -77,11 +113,12 @@ return run(function()
     return true
   end
 
-  local out = { OK, plan, chosen.n, -1 }
+  local out = { OK, plan, chosen.n, '' }
   local found, examined = 0, 0
+  local last = nil -- '<score>\t<path>' of the last candidate examined
   while offset < chosen.n do
     if found >= limit or examined >= budget then
-      out[4] = offset
+      out[4] = last or ARGV[17]
       break
     end
     local lo = chosen.start + offset
@@ -91,6 +128,7 @@ return run(function()
       offset = offset + 1
       examined = examined + 1
       local path, score = page[i], tonumber(page[i + 1])
+      last = page[i + 1] .. '\t' .. path
       if string.sub(path, 1, #prefix) == prefix then
         local size = score
         if plan ~= 'size' then size = tonumber(redis.call('ZSCORE', IDX_SIZE, path)) end
@@ -108,6 +146,6 @@ return run(function()
       end
     end
   end
-  if found >= limit and offset < chosen.n then out[4] = offset end
+  if found >= limit and offset < chosen.n then out[4] = last end
   return out
 end)
