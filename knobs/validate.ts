@@ -142,8 +142,13 @@ export function validateStep(
         `may change by at most ${safety.maxStep} per step, got ${from} -> ${to}`,
       );
     }
-    if (safety.maxStepRatio !== undefined && from > 0 && to > 0) {
-      const ratio = Math.max(to / from, from / to);
+    if (safety.maxStepRatio !== undefined && from !== to) {
+      // Zero (or less) counts as the knob's smallest positive unit: 1 for integers and
+      // durations. Skipped, a ratio-limited knob could go to 0 and then to its maximum in two
+      // steps. A float has no such unit, so it never steps between 0 and a positive value.
+      const unit = spec.type === 'float' ? Number.MIN_VALUE : 1;
+      const [a, b] = [Math.max(from, unit), Math.max(to, unit)];
+      const ratio = Math.max(a / b, b / a);
       if (ratio > safety.maxStepRatio) {
         return violation(
           spec,

@@ -95,6 +95,12 @@ describe('validateStep', () => {
       'max_step_ratio',
     );
     expect(validateStep(knob('scheduler.dispatch_batch'), 16, 64, Infinity)).toBeNull();
+    // Through 0 (files.cache_bytes may be 0): 0 counts as 1 byte, so 0 is no shortcut.
+    const cache = knob('files.cache_bytes');
+    expect(validateStep(cache, 2 ** 26, 0, Infinity)?.rule).toBe('max_step_ratio');
+    expect(validateStep(cache, 0, 2 ** 34, Infinity)?.rule).toBe('max_step_ratio');
+    expect(validateStep(cache, 0, 4, Infinity)).toBeNull();
+    expect(validateStep(cache, 4, 0, Infinity)).toBeNull();
     expect(validateStep(knob('scheduler.dispatch_batch'), 16, 3, Infinity)?.rule).toBe(
       'max_step_ratio',
     );
