@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable, type KnobChange } from '../controlplane/knobs/table.ts';
+import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import {
   FrozenError,
   NotFoundError,
@@ -137,6 +138,34 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
       expect(await snapshot(table, change.name)).toEqual(before);
     },
   );
+
+  it('takes a proposal live only with its own changes, once it passed its gates', async () => {
+    const { table, clock } = await seeded();
+    clock.advance(HOUR);
+    const proposals = new ProposalTable(table);
+    const p = await proposals.create({
+      learner: 'bo',
+      reason: 'try srpt',
+      changes: [{ name: 'scheduler.policy', value: 'srpt', baseVersion: 1 }],
+    });
+    const other = { name: 'scheduler.retry_limit', value: 4, baseVersion: 1 };
+    const before = await snapshot(table, 'scheduler.retry_limit');
+    // Another knob in its name: refused, naming the field and the rule; nothing changes.
+    await expect(
+      table.promote({ ...other, actor: 'op', reason: 'x', proposalId: p.id }),
+    ).rejects.toMatchObject({ field: 'proposalId', rule: 'matches_changes' });
+    expect(await snapshot(table, 'scheduler.retry_limit')).toEqual(before);
+    // Its own change, but not yet through the gate: refused by its status.
+    const own = { name: 'scheduler.policy', value: 'srpt', baseVersion: 1 };
+    await expect(
+      table.promote({ ...own, actor: 'op', reason: 'x', proposalId: p.id }),
+    ).rejects.toThrow(/proposal/);
+    expect((await proposals.get(p.id)).proposal.status).toBe('proposed');
+    await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
+    await table.promote({ ...own, actor: 'loop', reason: 'gated', proposalId: p.id });
+    expect((await proposals.get(p.id)).proposal.status).toBe('live');
+    expect((await table.get('scheduler.policy')).value).toBe('srpt');
+  });
 
   it('rejects an unknown knob', async () => {
     const { table } = await seeded();

@@ -259,6 +259,7 @@ export class KnobTable {
       );
     const bases = new Map<string, KnobRow>();
     for (const c of set.changes) bases.set(c.name, await this.check({ ...set, ...c }, kind));
+    if (set.proposalId && kind === 'promote') await this.checkProposalChanges(set);
     const k = this.keys;
     const common = {
       actor: set.actor,
@@ -272,7 +273,7 @@ export class KnobTable {
       auditMaxLen: this.auditMaxLen,
       kind,
       // A promotion takes a proposal that passed its gates live; a rollback undoes a live one.
-      proposalFrom: kind === 'rollback' ? ['live'] : ['proposed', 'simulated', 'shadow'],
+      proposalFrom: kind === 'rollback' ? ['live'] : ['simulated', 'shadow'],
       proposalTo: kind === 'rollback' ? 'rolled_back' : 'live',
     };
     const reply = await storeScripts.run(
@@ -322,6 +323,29 @@ export class KnobTable {
       });
       return { name: c.name, value: c.value, version, epoch };
     });
+  }
+
+  /**
+   * A promotion naming a proposal of the proposals table carries exactly its changes (names,
+   * base versions, values): the id marks that proposal live, so it must not take another
+   * change live in its name. A proposal's changes never change after it is made, so reading
+   * them before the atomic step is sound. An id with no row is provenance only.
+   */
+  private async checkProposalChanges(set: KnobChangeSet): Promise<void> {
+    const raw = await this.redis.hget(this.keys.proposalRow(set.proposalId as string), 'changes');
+    if (raw === null) return;
+    const key = (c: { name: string; baseVersion: number; value: unknown }) =>
+      `${c.name}\t${c.baseVersion}\t${canonicalJson(c.value as KnobValue)}`;
+    const proposed = (JSON.parse(raw) as { name: string; baseVersion: number; value: unknown }[])
+      .map(key)
+      .sort();
+    const given = set.changes.map(key).sort();
+    if (proposed.join('\n') !== given.join('\n'))
+      throw new ValidationError(
+        `promote: proposal ${set.proposalId} proposes other changes than these`,
+        'proposalId',
+        'matches_changes',
+      );
   }
 
   /**
