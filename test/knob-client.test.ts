@@ -114,6 +114,25 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
     void admin;
   });
 
+  it('following some knobs, counts changes to the others without reloading', async () => {
+    const { keys, admin } = await setup();
+    const knobs = await KnobClient.start({
+      table: new KnobTable(redis.client(), { keys }),
+      names: ['scheduler.policy'],
+      resyncIntervalMs: 0,
+    });
+    let resyncs = 0;
+    knobs.on('resync', () => resyncs++);
+    const base = { actor: 'op', reason: 'other knobs', baseVersion: 1 };
+    await admin.promote({ ...base, name: 'scheduler.retry_limit', value: 4 });
+    await admin.promote({ ...base, name: 'scheduler.dispatch_batch', value: 32 });
+    await admin.promote({ ...base, name: 'scheduler.policy', value: 'sjf' });
+    await eventually(() => knobs.get('scheduler.policy') === 'sjf', 'client sees sjf');
+    await new Promise((r) => setTimeout(r, 50)); // a resync the message started would be done
+    expect(resyncs).toBe(0); // no epoch gap: every change's message was seen
+    await knobs.close();
+  });
+
   it('sees a promotion as it happens', async () => {
     const { keys, admin } = await setup();
     const knobs = await KnobClient.start({

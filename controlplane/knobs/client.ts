@@ -121,10 +121,11 @@ export class KnobClient extends EventEmitter<{
       return;
     }
     if (msg.name === undefined || msg.value === undefined || msg.version === undefined) return;
-    if (!this.names.includes(msg.name)) return;
-    this.apply(msg.name, JSON.parse(msg.value) as KnobValue, msg.version);
-    // Epochs arrive in order on one connection; a gap means a missed message. Before the
-    // first load completes, the load itself sets the epoch.
+    const followed = this.names.includes(msg.name);
+    if (followed) this.apply(msg.name, JSON.parse(msg.value) as KnobValue, msg.version);
+    // Epochs arrive in order on one connection; a gap means a missed message. Every change
+    // counts, followed or not: else each change to another knob looked like a gap and cost a
+    // resync. Before the first load completes, the load itself sets the epoch.
     if (msg.epoch !== undefined && this.loaded) {
       if (this.epochSeen >= 0 && msg.epoch > this.epochSeen + 1) void this.resync();
       else this.epochSeen = Math.max(this.epochSeen, msg.epoch);
