@@ -129,6 +129,9 @@ describe.each<Backend>(['single', 'cluster'])('proposals table on %s redis', (ba
       reason: 'b',
       changes: [{ name: 'messaging.batch_size', value: 32, baseVersion: 1 }],
     });
+    // Both passed their gate (a proposal is taken live only from there).
+    for (const p of [a, b])
+      await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
     const results = await Promise.allSettled(
       [a, b].map((p) =>
         knobs.promoteAll({
@@ -147,7 +150,7 @@ describe.each<Backend>(['single', 'cluster'])('proposals table on %s redis', (ba
     const statuses = await Promise.all(
       [a, b].map(async (p) => (await proposals.get(p.id)).proposal.status),
     );
-    expect(statuses.sort()).toEqual(['live', 'proposed']);
+    expect(statuses.sort()).toEqual(['live', 'simulated']);
   });
 
   it('will not promote a rejected proposal, nor roll back one that is not live', async () => {
