@@ -75,6 +75,22 @@ describe('submitted tasks', () => {
     expect(bad({ type: 'x y' })).toMatchObject({ field: 'type', rule: 'name' });
     expect(bad({ type: 'x', payload: 'y'.repeat(2000) })).toMatchObject({ rule: 'max_bytes' });
     expect(bad({ type: 'x', idempotencyKey: 'a\tb' })).toMatchObject({ field: 'idempotencyKey' });
+    expect(bad({ type: 'x', demand: { gpuModels: 'abc' } })).toMatchObject({
+      field: 'demand.gpuModels',
+      rule: 'type',
+    });
+    expect(bad({ type: 'x', payload: () => 1 })).toMatchObject({ field: 'payload', rule: 'json' });
+    // One id twice in a batch: which task a parent or an idempotency match means is ambiguous.
+    expect(() =>
+      normalizeBatch(
+        [
+          { id: 'a', type: 'x', idempotencyKey: 'k' },
+          { id: 'a', type: 'x', idempotencyKey: 'other' },
+        ],
+        ids(),
+        limits,
+      ),
+    ).toThrow(expect.objectContaining({ field: 'id', rule: 'unique' }));
     expect(() =>
       normalizeBatch(
         [

@@ -92,6 +92,12 @@ export function normalizeTask(
   const gpu = checkInteger(d.gpu ?? 0, 'demand.gpu', where, 0, 64);
   const gpuMilli = checkInteger(d.gpuMilli ?? GPU_MILLI, 'demand.gpuMilli', where, 1, GPU_MILLI);
   const gpuModels = d.gpuModels ?? NO_MODELS;
+  if (!Array.isArray(gpuModels))
+    throw new SchedulerInputError(
+      `${where}: demand.gpuModels must be an array of model names`,
+      'demand.gpuModels',
+      'type',
+    );
   for (const m of gpuModels) checkName(m, 'demand.gpuModels', where);
   const parents = spec.parents ?? [];
   if (!Array.isArray(parents) || parents.length > PARENTS_MAX)
@@ -110,9 +116,9 @@ export function normalizeTask(
         'length',
       );
   }
-  let payload: string;
+  let payload: string | undefined;
   try {
-    payload = JSON.stringify(spec.payload ?? null);
+    payload = JSON.stringify(spec.payload ?? null) as string | undefined;
   } catch (err) {
     throw new SchedulerInputError(
       `${where}: payload must be JSON-serializable: ${(err as Error).message}`,
@@ -120,6 +126,9 @@ export function normalizeTask(
       'json',
     );
   }
+  // A function or a symbol stringifies to nothing rather than throwing.
+  if (payload === undefined)
+    throw new SchedulerInputError(`${where}: payload must be JSON-serializable`, 'payload', 'json');
   if (Buffer.byteLength(payload) > limits.payloadBytesMax)
     throw new SchedulerInputError(
       `${where}: payload must be at most ${limits.payloadBytesMax} bytes as JSON`,
@@ -170,9 +179,17 @@ export function normalizeBatch(
       'max',
     );
   const tasks = specs.map((s, i) => normalizeTask(s, i, newId, limits));
+  // One id names one task of a batch: with an id twice, which one a parent or an idempotency
+  // match meant is ambiguous (the second could be dropped as "exists" though nothing was made).
   const position = new Map<string, number>();
   tasks.forEach((t, i) => {
-    if (!position.has(t.id)) position.set(t.id, i);
+    if (position.has(t.id))
+      throw new SchedulerInputError(
+        `task ${t.id}: id appears twice in one batch (#${position.get(t.id)} and #${i})`,
+        'id',
+        'unique',
+      );
+    position.set(t.id, i);
   });
   tasks.forEach((t, i) => {
     for (const p of t.parents) {
