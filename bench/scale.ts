@@ -23,7 +23,7 @@ import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { forkChild, request, type Child } from './lib/children.ts';
-import { benchCatalog } from './lib/catalog.ts';
+import { catalogWithDispatchBatch } from './lib/catalog.ts';
 import { redisCpuS } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 import type { ScaleStart } from './scale-child.ts';
@@ -110,7 +110,7 @@ async function phase(
   const seeds = cluster.seeds;
   const redis: RedisClient = connect({ cluster: seeds });
   const keys = new Keys(PREFIX);
-  const table = new KnobTable(redis, { keys, catalog: benchCatalog(DISPATCH_BATCH) });
+  const table = new KnobTable(redis, { keys, catalog: catalogWithDispatchBatch(DISPATCH_BATCH) });
   await table.seed();
   const knobs = await KnobClient.start({ table, names: [PLACEMENT_KNOB] });
   const router = new SchedulerRouter({ redis, knobs, keys, shards });

@@ -11,7 +11,7 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { SCHEDULER_KNOBS, SchedulerService } from '../controlplane/scheduler/service.ts';
 import { Keys } from '../controlplane/store/keys.ts';
-import { benchCatalog } from './lib/catalog.ts';
+import { catalogWithDispatchBatch } from './lib/catalog.ts';
 import { servePhases } from './lib/children.ts';
 import { startProfile } from './scheduler-profile.ts';
 
@@ -28,7 +28,7 @@ let stopProfile: () => Promise<void> = async () => {};
 async function start(c: ServiceStartCommand): Promise<void> {
   const redis = new Redis(c.url);
   const keys = new Keys(c.name);
-  const table = new KnobTable(redis, { keys, catalog: benchCatalog(c.dispatchBatch) });
+  const table = new KnobTable(redis, { keys, catalog: catalogWithDispatchBatch(c.dispatchBatch) });
   await table.seed();
   const knobs = await KnobClient.start({ table, names: SCHEDULER_KNOBS });
   const service = SchedulerService.start({

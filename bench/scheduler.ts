@@ -27,8 +27,9 @@ import { redisCpuS } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 import { callgrindEnabled, redisInstructions, startProfile } from './scheduler-profile.ts';
 
-// Phases long enough for steady state: at 10,000 tasks a knobos phase lasted 0.6 s and
-// BullMQ's first phase of a run paid its workers' warm-up (see the README).
+// Phases long enough for steady state: at 10,000 tasks a knobos phase lasted 0.61-0.64 s
+// (bench/results/scheduler.json at 6566b85) and BullMQ's first phase of a run paid its
+// workers' warm-up (see the README).
 const TASKS = Number(process.env['BENCH_TASKS'] ?? 50_000);
 /** Tasks of the unrecorded warm-up phase each system runs first (JIT, connections, scripts). */
 const WARMUP_TASKS = Number(process.env['BENCH_WARMUP_TASKS'] ?? 10_000);
@@ -152,6 +153,7 @@ async function knobos(workers: BenchWorker[], url: string, tasks = TASKS): Promi
   // A client of the scheduler as the API's router is: it records the arrivals trace and the
   // submit counts as a service's own client would.
   const shard = new SchedShard(redis, keys, '0');
+  const queries = new SchedulerQueries(shard); // progress lines (BENCH_TRACE)
   const telemetry = new Telemetry({
     redis,
     keys,
@@ -173,7 +175,7 @@ async function knobos(workers: BenchWorker[], url: string, tasks = TASKS): Promi
         ),
       // One ZCARD, as BullMQ's getCompletedCount.
       () => redis.zcard(shard.k.done()),
-      async () => JSON.stringify(await new SchedulerQueries(shard).counts()),
+      async () => JSON.stringify(await queries.counts()),
     );
     serviceCpuUs = (await mark()).cpuUs;
     return driven;

@@ -3,7 +3,7 @@
 import type { RedisClient } from '../../controlplane/redis/connect.ts';
 
 /** The value of `field` in an INFO reply (NaN when absent). */
-export function infoField(info: string, field: string): number {
+function infoField(info: string, field: string): number {
   return Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1]);
 }
 

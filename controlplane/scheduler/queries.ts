@@ -212,10 +212,7 @@ export class SchedulerQueries {
     for (const b of buckets) pipe.hgetall(this.shard.k.usage(b));
     return ((await pipe.exec()) ?? []).map(([err, h]) => {
       if (err) throw err;
-      const m = new Map<string, number>();
-      for (const [tenant, v] of Object.entries(h as Record<string, string>))
-        m.set(tenant, (m.get(tenant) ?? 0) + Number(v));
-      return m;
+      return new Map(Object.entries(h as Record<string, string>).map(([t, v]) => [t, Number(v)]));
     });
   }
 

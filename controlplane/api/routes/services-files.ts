@@ -13,7 +13,7 @@ import { VolumeMissingError } from '../../files/errors.ts';
 import { ROOT, type QueryPlan } from '../../files/types.ts';
 import { KnobClient } from '../../knobs/client.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
-import { errors, headers } from '../schemas.ts';
+import { errors, headers, limit } from '../schemas.ts';
 import type { ServiceViewOptions } from './services-options.ts';
 import { closed, pickShard, shardChoice } from './params.ts';
 
@@ -122,7 +122,7 @@ export function filesRoutes(
             volume,
             path,
             cursor: { type: 'string', pattern: '^[0-9]{1,20}$' },
-            count: { type: 'integer', minimum: 1, maximum: 1_000, default: 100 },
+            count: limit(1_000, 100),
           },
           ['path'],
         ),
@@ -178,7 +178,7 @@ export function filesRoutes(
             minSizeBytes: bytes,
             modifiedFromMs: ms,
             modifiedToMs: ms,
-            limit: { type: 'integer', minimum: 1, maximum: 1_000, default: 100 },
+            limit: limit(1_000, 100),
             // plan:score:path (base64url): the position the last page stopped at.
             cursor: {
               type: 'string',
@@ -255,7 +255,7 @@ export function filesRoutes(
           {
             volume,
             uid: { type: 'integer', minimum: 0, maximum: 2 ** 31 - 1 },
-            n: { type: 'integer', minimum: 1, maximum: 1_000, default: 10 },
+            n: limit(1_000, 10),
           },
           ['uid'],
         ),

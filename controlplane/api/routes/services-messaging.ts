@@ -104,9 +104,10 @@ export async function visibleTopics(
   const out: string[] = [];
   for (let offset = 0; out.length <= max; offset += page) {
     if (offset >= scanMax) return { names: out.slice(0, max), truncated: true };
-    const names = await topics.list(Math.min(page, scanMax - offset), offset);
+    const want = Math.min(page, scanMax - offset);
+    const names = await topics.list(want, offset);
     out.push(...names.filter((n) => topicVisible(auth, n)));
-    if (names.length < Math.min(page, scanMax - offset)) break;
+    if (names.length < want) break;
   }
   return { names: out.slice(0, max), truncated: out.length > max };
 }

@@ -115,10 +115,15 @@ return run(function()
 
   local out = { OK, plan, chosen.n, '' }
   local found, examined = 0, 0
-  local last = nil -- '<score>\t<path>' of the last candidate examined
+  local lastScore, lastPath = nil, nil -- the last candidate examined
+  -- Where this call stopped, as the next call takes it back.
+  local function cursor()
+    if lastPath == nil then return ARGV[17] end
+    return lastScore .. '\t' .. lastPath
+  end
   while offset < chosen.n do
     if found >= limit or examined >= budget then
-      out[4] = last or ARGV[17]
+      out[4] = cursor()
       break
     end
     local lo = chosen.start + offset
@@ -128,7 +133,7 @@ return run(function()
       offset = offset + 1
       examined = examined + 1
       local path, score = page[i], tonumber(page[i + 1])
-      last = page[i + 1] .. '\t' .. path
+      lastScore, lastPath = page[i + 1], path
       if string.sub(path, 1, #prefix) == prefix then
         local size = score
         if plan ~= 'size' then size = tonumber(redis.call('ZSCORE', IDX_SIZE, path)) end
@@ -146,6 +151,6 @@ return run(function()
       end
     end
   end
-  if found >= limit and offset < chosen.n then out[4] = last end
+  if found >= limit and offset < chosen.n then out[4] = cursor() end
   return out
 end)

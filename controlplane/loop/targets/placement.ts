@@ -74,8 +74,9 @@ export class PlacementTarget extends TargetSettings implements TuningTarget {
       maxRegression: 0.25,
       // Judged from 15 s after the promotion, past a migration's usual length: moved tasks
       // keep their ready time, so the destination's dispatch latency spikes while the moved
-      // backlog runs (seen in `npm start`: up to 1 s, for about 8 s after the promotion). A
-      // migration held up longer still falls in the judged window. Per-second p99s of a
+      // backlog runs (in a probe of `npm start`'s per-shard telemetry, not kept as a script,
+      // the spike outlasted the guard's default 5 s). A migration held up longer still falls
+      // in the judged window. Per-second p99s of a
       // lightly loaded shard swing by orders of magnitude, so the verdict waits for more points.
       settleMs: 15_000,
       minPoints: 10,
