@@ -78,6 +78,13 @@ export interface PolicyRow {
   simReport?: unknown;
   shadowReport?: unknown;
   promotion?: Promotion;
+  /**
+   * Proposals of promotions of this version that are in flight: each promote writes its
+   * proposal's id here before the knob step, and a retire rejects them before it commits
+   * (promotion.ts explains why). Cleared when the version goes live or is retired; internal,
+   * not shown by the API.
+   */
+  promoting?: string[];
   /** Why it is in its current status. */
   reason: string;
   createdAt: number;
@@ -102,6 +109,7 @@ export const POLICY_FIELDS = {
   simReport: { type: 'json', optional: true },
   shadowReport: { type: 'json', optional: true },
   promotion: { type: 'json', optional: true },
+  promoting: { type: 'json', optional: true },
   reason: { type: 'string' },
   createdAt: { type: 'number' },
   createdBy: { type: 'string' },

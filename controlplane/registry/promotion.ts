@@ -11,10 +11,36 @@
 // live/retired statuses follow in a second step. The knob is the truth: if a process dies
 // between the two steps, or someone moves the knob directly (an operator, the SLO guard),
 // reconcile() brings the rows in line, idempotently; every registry write runs it first.
+//
+// A retire racing a promote of the same version. No MULTI or script spans the two slots, so
+// each side marks its intent in one family and then checks the other (as Dekker's lock does):
+//   promote: C  create (or reuse) proposal P                                     {knobs}
+//            T  append P to the row's `promoting` list, at the row version read,
+//               refused unless the row is a candidate or shadow                  {policies}
+//            S  the knob step, which takes P live only from simulated/shadow     {knobs}
+//   retire:  R  read the row (version w); for each P in `promoting`:
+//            X  P open -> reject it; P live -> refuse (the version went live)    {knobs}
+//               (unless the knob has moved on from the version since: then it is not live)
+//            W  write the row retired at version w                               {policies}
+// Both cannot win. A winning promote had T succeed and then S. If T came after retire's read
+// R, either W came first (T re-reads, sees retired and refuses) or W's write at version w fails
+// because T changed the row (the retire starts over, and reads P). So T came before R, R saw P
+// in the list (entries leave it only when their proposal can no longer go live, or when the
+// version goes live, and then the retire refuses it as live), and X handled P before W: if S
+// came first, X finds P live and the retire is refused; otherwise X rejected P and S, which
+// needs P simulated or shadow, refuses. Marks of a crashed promote cost nothing: the next
+// retire rejects their proposals, the next promote prunes the rejected ones. A refused retire
+// has written nothing; a refused promote rejects its proposal and takes it off the list.
 import type { KnobTable } from '../knobs/table.ts';
-import type { Proposal } from '../loop/proposal.ts';
+import { isOpen, type Proposal } from '../loop/proposal.ts';
 import type { ProposalTable } from '../loop/proposals.ts';
-import { AlreadyExistsError, KnobosError, StaleVersionError, StateError } from '../store/errors.ts';
+import {
+  AlreadyExistsError,
+  KnobosError,
+  NotFoundError,
+  StaleVersionError,
+  StateError,
+} from '../store/errors.ts';
 import { RegistryUnsupportedError } from './errors.ts';
 import { policyId, type PolicyRow } from './model.ts';
 import type { PolicyTable, RowWrite } from './table.ts';
@@ -108,6 +134,7 @@ export class Promotion {
   ): RowWrite {
     // The knob already moved: the rows follow it whatever their status was.
     const row = { ...got.row, ...extra, status: to, reason: by.reason } as PolicyRow;
+    delete row.promoting; // live or retired: no promotion of it is in flight any more
     row.updatedAt = this.table.clock.now();
     row.updatedBy = by.actor;
     return {
@@ -169,6 +196,79 @@ export class Promotion {
       });
   }
 
+  /**
+   * Step T: the promotion's proposal on the row's `promoting` list, written at the version the
+   * status was checked at (retried when the row moved). Entries whose proposal was rejected or
+   * rolled back cannot go live any more and are pruned.
+   */
+  private async mark(name: string, version: number, proposalId: string): Promise<void> {
+    await this.table.update(name, version, async (cur) => {
+      if (cur.status !== 'candidate' && cur.status !== 'shadow') throw retiredDuring(cur);
+      const keep: string[] = [];
+      for (const id of cur.promoting ?? []) {
+        if (id === proposalId) continue;
+        const status = await this.proposalStatus(id);
+        if (status !== null && (isOpen(status) || status === 'live')) keep.push(id);
+      }
+      return { row: { ...cur, promoting: [...keep, proposalId] } };
+    });
+  }
+
+  /** A refused promotion's proposal off the list, once it can no longer go live. */
+  private async unmark(name: string, version: number, proposalId: string): Promise<void> {
+    const got = await this.table.find(name, version);
+    if (!got?.row.promoting?.includes(proposalId)) return;
+    if ((await this.proposalStatus(proposalId)) !== 'rejected') return;
+    await this.table.update(name, version, (cur) => {
+      const promoting = (cur.promoting ?? []).filter((id) => id !== proposalId);
+      const row: PolicyRow = { ...cur, promoting };
+      if (promoting.length === 0) delete row.promoting;
+      return { row };
+    });
+  }
+
+  private async proposalStatus(id: string): Promise<Proposal['status'] | null> {
+    try {
+      return (await this.proposals.get(id)).proposal.status;
+    } catch (err) {
+      if (err instanceof NotFoundError) return null;
+      throw err;
+    }
+  }
+
+  /**
+   * Step X of a retire: every promotion of `row` in flight is stopped (its open proposal
+   * rejected in the {knobs} family, so the knob step refuses it), or, if one already took the
+   * knob and the knob still selects this version, the retire is refused. Writes nothing in the
+   * registry; the caller writes the row at the version it read `row` at.
+   */
+  async stopPromotions(row: PolicyRow, by: Actor): Promise<void> {
+    for (const id of row.promoting ?? []) {
+      for (let attempt = 1; ; attempt++) {
+        const status = await this.proposalStatus(id);
+        // Taken live but the knob has moved on since (directly, before the rows followed): the
+        // version is not live and that proposal cannot take the knob again.
+        if (status === 'live' && (await this.live(row.name)) !== row.version) break;
+        if (status === 'live')
+          throw new StateError(
+            `policy ${row.id}: its promotion (proposal ${id}) took the knob meanwhile, so it is live; roll back or promote another version first`,
+            { target: row.id, field: 'status', rule: 'not_live', status: 'live', proposal: id },
+          );
+        if (status === null || !isOpen(status)) break;
+        try {
+          await this.proposals.transition(id, 'rejected', {
+            actor: by.actor,
+            reason: `policy ${row.id} retired: ${by.reason}`,
+          });
+          break;
+        } catch (err) {
+          // The proposal moved meanwhile (advanced, or taken live): read it again.
+          if (!(err instanceof KnobosError) || attempt >= RECONCILE_TRIES) throw err;
+        }
+      }
+    }
+  }
+
   async promote(name: string, version: number, by: Actor): Promise<PolicyRow> {
     const knob = promotionKnob(name);
     await this.reconcile(name, by.actor);
@@ -190,6 +290,7 @@ export class Promotion {
     let knobVersion: number;
     try {
       await this.advance(p, row, by.actor);
+      await this.mark(name, version, p.id);
       const [res] = await this.knobs.promoteAll({
         actor: by.actor,
         actorKind: 'operator',
@@ -200,13 +301,17 @@ export class Promotion {
       });
       knobVersion = res?.version ?? current.version + 1;
     } catch (err) {
-      if (err instanceof KnobosError)
-        await this.proposals
-          .transition(p.id, 'rejected', {
-            actor: by.actor,
-            reason: `promotion refused: ${err.message}`,
-          })
-          .catch(() => undefined);
+      if (!(err instanceof KnobosError)) throw err;
+      await this.proposals
+        .transition(p.id, 'rejected', {
+          actor: by.actor,
+          reason: `promotion refused: ${err.message}`,
+        })
+        .catch(() => undefined);
+      await this.unmark(name, version, p.id).catch(() => undefined);
+      // A retire that won the race rejected P (the knob step then refuses it): say so.
+      const now = await this.table.find(name, version).catch(() => null);
+      if (now?.row.status === 'retired') throw retiredDuring(now.row);
       throw err;
     }
     const promotion = {
@@ -286,6 +391,14 @@ export class Promotion {
       knobVersion: res.version,
     };
   }
+}
+
+/** A promotion refused because a retire of its version won the race. */
+function retiredDuring(row: PolicyRow): StateError {
+  return new StateError(
+    `policy ${row.id}: is ${row.status}; it was ${row.status === 'retired' ? 'retired' : `moved to ${row.status}`} while its promotion was under way, which is refused (only a candidate or shadow version is promoted)`,
+    { target: row.id, field: 'status', rule: 'promotable', status: row.status },
+  );
 }
 
 function verdictOf(report: unknown): string | undefined {

@@ -185,10 +185,16 @@ export class PolicyRegistry {
     return this.promotion.rollback(name, by);
   }
 
-  /** Retires a version that is not live (roll back or promote another one first). */
+  /**
+   * Retires a version that is not live (roll back or promote another one first). A promotion
+   * of it in flight is stopped first (its proposal rejected, so the knob step refuses it), or
+   * the retire is refused if that promotion already took the knob; the row is then written at
+   * the version it was read at, so a promotion marked meanwhile makes the retire start over
+   * (promotion.ts has the argument).
+   */
   async retire(name: string, version: number, by: Actor): Promise<PolicyRow> {
     if (PROMOTION_KNOBS[name]) await this.promotion.reconcile(name, by.actor);
-    return this.table.update(name, version, (cur) => {
+    return this.table.update(name, version, async (cur) => {
       if (cur.status === 'live')
         throw new StateError(
           `policy ${policyId(name, version)}: is live; roll back or promote another version first`,
@@ -201,8 +207,11 @@ export class PolicyRegistry {
           rule: 'transition',
           status: cur.status,
         });
+      await this.promotion.stopPromotions(cur, by);
+      const row = this.table.moved(cur, 'retired', by);
+      delete row.promoting;
       return {
-        row: this.table.moved(cur, 'retired', by),
+        row,
         audit: {
           actor: by.actor,
           action: 'policy.retire',

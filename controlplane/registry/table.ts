@@ -63,12 +63,12 @@ export interface ListQuery {
   cursor?: number;
 }
 
-/** A row written at the version `v` it was read at, with its audit entry. */
+/** A row written at the version `v` it was read at, with its audit entry (bookkeeping: none). */
 export interface RowWrite {
   row: PolicyRow;
   v: number;
   previous: PolicyRow;
-  audit: Audited;
+  audit?: Audited;
 }
 
 export interface Audited {
@@ -358,22 +358,26 @@ export class PolicyTable {
         expect: w.v,
         previous: w.previous as never,
       })),
-      writes.map((w) => this.auditEntry(w.row.id, w.audit)),
+      writes.flatMap((w) => (w.audit ? [this.auditEntry(w.row.id, w.audit)] : [])),
     );
   }
 
   /**
    * Read, change, write with the audit entry, retrying when another writer moved the row in
-   * between. `change` sees the current row and returns the new one (or throws).
+   * between. `change` sees the current row and returns the new one (or throws); the write is
+   * at the version `change` saw, so whatever `change` checked elsewhere before it returned
+   * happened before the row was written and after it was read. No audit: bookkeeping only.
    */
   async update(
     name: string,
     version: number,
-    change: (row: PolicyRow) => { row: PolicyRow; audit: Audited },
+    change: (
+      row: PolicyRow,
+    ) => { row: PolicyRow; audit?: Audited } | Promise<{ row: PolicyRow; audit?: Audited }>,
   ): Promise<PolicyRow> {
     for (let attempt = 1; ; attempt++) {
       const { row, v } = await this.get(name, version);
-      const next = change(row);
+      const next = await change(row);
       try {
         await this.writeRows([{ row: next.row, v, previous: row, audit: next.audit }]);
         return next.row;
