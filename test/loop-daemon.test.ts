@@ -10,6 +10,7 @@ import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import type { ShadowReport, TuningTarget } from '../controlplane/loop/target.ts';
+import { Telemetry } from '../controlplane/telemetry/metrics.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 /** A target whose simulated objective is the batch size's distance from 256 (smaller is better). */
@@ -176,5 +177,116 @@ describe('loop daemon', () => {
     expect(await daemon.tick()).toEqual([{ kind: 'frozen' }]);
     expect(await proposals.list()).toEqual([]);
     expect(target.calls).toEqual([]);
+  });
+
+  describe('the SLO guard inside the loop', () => {
+    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+    /** A live promotion of the target's knob on the real clock (telemetry ids are real time),
+     * with a p99 latency of 10 before it and `after` once it is live. */
+    async function regressedLive(target: TuningTarget, after: number) {
+      const knobs = new KnobTable(redis.client(), { keys: uniqueKeys() });
+      await knobs.seed();
+      const proposals = new ProposalTable(knobs);
+      const telemetry = new Telemetry({
+        redis: knobs.redis,
+        keys: knobs.keys,
+        service: 'messaging',
+        instance: 'i1',
+      });
+      const emit = async (p99: number, forMs: number) => {
+        const until = Date.now() + forMs;
+        while (Date.now() < until) {
+          telemetry.observe('latency_ms', p99);
+          await telemetry.flush();
+          await sleep(50);
+        }
+      };
+      await emit(10, 1_000);
+      const p = await proposals.create({
+        learner: target.name,
+        reason: 'bigger batches',
+        changes: [{ name: 'messaging.batch_size', value: 128, baseVersion: 1 }],
+      });
+      await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
+      await knobs.promoteAll({
+        actor: target.name,
+        actorKind: 'automation',
+        reason: 'promote',
+        proposalId: p.id,
+        changes: p.changes,
+      });
+      await emit(after, 400);
+      const daemon = new LoopDaemon({
+        knobs,
+        proposals,
+        targets: [target, { ...scripted({ shadow: 'better' }), name: 'other' }],
+        log: createLogger('test', 'silent'),
+        minChangeIntervalMs: 60_000,
+      });
+      return { knobs, proposals, daemon, id: p.id };
+    }
+
+    it('rolls back a regressed promotion while automation is frozen, and proposes nothing', async () => {
+      const target = scripted({ shadow: 'better' });
+      const { knobs, proposals, daemon, id } = await regressedLive(target, 30);
+      await knobs.freeze('op', 'incident');
+      const events = await daemon.tick();
+      expect(events).toContainEqual({ kind: 'frozen' });
+      expect(events).toContainEqual({
+        kind: 'guard',
+        target: 'messaging.batching',
+        id,
+        verdict: 'regressed',
+      });
+      expect(events.some((e) => e.kind === 'proposed' || e.kind === 'no_proposal')).toBe(false);
+      expect((await knobs.get('messaging.batch_size')).version).toBe(3); // the rollback
+      expect((await proposals.get(id)).proposal.status).toBe('rolled_back');
+      expect(target.calls).toEqual([]);
+    });
+
+    it('leaves a pinned knob to its operator, and the pass goes on to the next target', async () => {
+      const target = scripted({ shadow: 'better' });
+      const { knobs, proposals, daemon, id } = await regressedLive(target, 30);
+      await knobs.pin('messaging.batch_size', 'op', 'holding it');
+      const events = await daemon.tick();
+      expect(events).toContainEqual({
+        kind: 'guard',
+        target: 'messaging.batching',
+        id,
+        verdict: 'regressed',
+      });
+      expect((await knobs.get('messaging.batch_size')).value).toBe(128);
+      expect((await proposals.get(id)).proposal.status).toBe('live');
+      // The next target was reached: it looked for a proposal of its own.
+      expect(events).toContainEqual(
+        expect.objectContaining({ kind: 'no_proposal', target: 'other' }),
+      );
+    });
+
+    it('reports a target whose pass fails and goes on to the next', async () => {
+      const broken = {
+        ...scripted({ shadow: 'better' }),
+        calibrate: async () => {
+          throw new Error('simulator unavailable');
+        },
+      };
+      const other = { ...scripted({ shadow: 'better' }), name: 'other' };
+      const { knobs, proposals } = await setup(broken);
+      const daemon = new LoopDaemon({
+        knobs,
+        proposals,
+        targets: [broken, other],
+        log: createLogger('test', 'silent'),
+        minChangeIntervalMs: 60_000,
+      });
+      const events = await daemon.tick();
+      expect(events).toContainEqual({
+        kind: 'error',
+        target: 'messaging.batching',
+        message: 'simulator unavailable',
+      });
+      expect(events).toContainEqual(expect.objectContaining({ kind: 'proposed', target: 'other' }));
+    });
   });
 });

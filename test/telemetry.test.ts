@@ -51,12 +51,15 @@ describe('telemetry and traces', () => {
     const a = new Telemetry({ redis: redis.client(), keys, service: 'svc', instance: 'a' });
     const b = new Telemetry({ redis: redis.client(), keys, service: 'svc', instance: 'b' });
     const now = Date.now();
-    for (const [t, n, lat] of [
-      [a, 10, 2],
-      [b, 30, 4],
+    for (const [t, n, lat, hits] of [
+      [a, 10, 2, 8],
+      [b, 30, 4, 6],
     ] as const) {
+      t.ratio('hit_ratio', 'hits', ['misses']);
       t.inc('ops', n);
       t.observe('lat_ms', lat);
+      t.inc('hits', hits);
+      t.inc('misses', 10 - hits);
       await t.flush(now);
     }
     const q = { fromMs: now - 5000, toMs: now + 5000, stepMs: 60_000 };
@@ -64,6 +67,9 @@ describe('telemetry and traces', () => {
     expect((await telemetrySeries(redis.client(), keys, 'svc', 'lat_ms_mean', q))[0]?.value).toBe(
       3,
     );
+    // Ratios average too (0.8 and 0.6 are 0.7, not 1.4: the SLO guard compares them).
+    const ratio = await telemetrySeries(redis.client(), keys, 'svc', 'hit_ratio', q);
+    expect(ratio[0]?.value).toBeCloseTo(0.7, 12);
   });
 
   it('samples traces at the stated rate and writes them in one pipeline', async () => {

@@ -32,7 +32,8 @@ export type LoopEvent =
   | { kind: 'gate'; target: string; id: string; outcome: string }
   | { kind: 'shadow_started' | 'shadow_pending'; target: string; id: string }
   | { kind: 'promoted' | 'rejected'; target: string; id: string; why: string }
-  | { kind: 'guard'; target: string; id: string; verdict: string };
+  | { kind: 'guard'; target: string; id: string; verdict: string }
+  | { kind: 'error'; target: string; message: string };
 
 export class LoopDaemon {
   private readonly shadows = new Map<string, ShadowRun>();
@@ -78,29 +79,47 @@ export class LoopDaemon {
 
   private async pass(): Promise<LoopEvent[]> {
     const { knobs, proposals, targets } = this.opts;
-    if (await knobs.frozen()) return [{ kind: 'frozen' }];
-    const events: LoopEvent[] = [];
+    // A freeze stops new proposals and promotions, not the SLO guard: an incident, when
+    // operators freeze, is when a regressed promotion most needs rolling back.
+    const frozen = (await knobs.frozen()) !== null;
+    const events: LoopEvent[] = frozen ? [{ kind: 'frozen' }] : [];
     const recent = await proposals.list({ limit: 200 });
     for (const target of targets) {
-      const mine = recent.filter((p) => p.learner === target.name);
-      const open = mine.filter(
-        (p) => p.status === 'proposed' || p.status === 'simulated' || p.status === 'shadow',
-      );
-      for (const p of open) events.push(...(await this.advance(target, p)));
-      for (const p of mine.filter(
-        (x) =>
-          x.status === 'live' && this.now() < x.updatedAt + target.slo.watchMs + target.slo.stepMs,
-      )) {
-        const r = await this.guard.check(p, target.slo);
-        if (r.verdict !== 'watching')
-          this.opts.log.info(
-            { target: target.name, proposal: p.id, ...r },
-            `slo guard: ${r.verdict}`,
-          );
-        events.push({ kind: 'guard', target: target.name, id: p.id, verdict: r.verdict });
+      // One target's failure (Redis, its simulator) must not starve the targets after it.
+      try {
+        events.push(...(await this.passTarget(target, recent, frozen)));
+      } catch (err) {
+        this.opts.log.error({ err, target: target.name }, 'loop: target pass failed');
+        events.push({ kind: 'error', target: target.name, message: (err as Error).message });
       }
-      if (open.length === 0) events.push(await this.proposeNew(target, mine));
     }
+    return events;
+  }
+
+  private async passTarget(
+    target: TuningTarget,
+    recent: readonly Proposal[],
+    frozen: boolean,
+  ): Promise<LoopEvent[]> {
+    const events: LoopEvent[] = [];
+    const mine = recent.filter((p) => p.learner === target.name);
+    const open = mine.filter(
+      (p) => p.status === 'proposed' || p.status === 'simulated' || p.status === 'shadow',
+    );
+    if (!frozen) for (const p of open) events.push(...(await this.advance(target, p)));
+    for (const p of mine.filter(
+      (x) =>
+        x.status === 'live' && this.now() < x.updatedAt + target.slo.watchMs + target.slo.stepMs,
+    )) {
+      const r = await this.guard.check(p, target.slo);
+      if (r.verdict !== 'watching')
+        this.opts.log.info(
+          { target: target.name, proposal: p.id, ...r },
+          `slo guard: ${r.verdict}`,
+        );
+      events.push({ kind: 'guard', target: target.name, id: p.id, verdict: r.verdict });
+    }
+    if (!frozen && open.length === 0) events.push(await this.proposeNew(target, mine));
     return events;
   }
 

@@ -5,7 +5,7 @@
 // it went live, and the telemetry tables say what happened before and after.
 import type { KnobTable } from '../knobs/table.ts';
 import type { PromoteResult } from '../knobs/table.ts';
-import { StaleVersionError } from '../store/errors.ts';
+import { PinnedError, StaleVersionError } from '../store/errors.ts';
 import { telemetrySeries } from '../telemetry/read.ts';
 import type { Proposal } from './proposal.ts';
 import type { ProposalTable } from './proposals.ts';
@@ -158,7 +158,8 @@ export class SloGuard {
         'rollback',
       );
     } catch (err) {
-      if (err instanceof StaleVersionError) return [];
+      // Changed since (stale) or held by an operator (pinned): their decision stands.
+      if (err instanceof StaleVersionError || err instanceof PinnedError) return [];
       throw err;
     }
   }

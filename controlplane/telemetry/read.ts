@@ -29,7 +29,8 @@ export async function telemetryEntries(
 
 /**
  * One metric as a series with one point per `stepMs`. Rates and counts from several instances
- * in the same step add up; other metrics average.
+ * in the same step add up; summaries (mean, percentiles, max) and ratios average: two
+ * instances at 80% hits are at 80%, not 160%.
  */
 export async function telemetrySeries(
   redis: RedisClient,
@@ -40,7 +41,7 @@ export async function telemetrySeries(
 ): Promise<SeriesPoint[]> {
   if (!(opts.stepMs > 0)) throw new Error('stepMs must be positive');
   const entries = await telemetryEntries(redis, keys, service, opts.fromMs, opts.toMs);
-  const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max)$/.test(metric);
+  const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max|ratio)$/.test(metric);
   const buckets = new Map<number, { perInstance: Map<string, number[]> }>();
   for (const e of entries) {
     const raw = e.fields[metric];
