@@ -100,6 +100,23 @@ describe.each<Backend>(['single', 'cluster'])('API auth on %s redis', (backend) 
     const badRole = await create(admin, { name: 'x', role: 'root' });
     expect(badRole.statusCode).toBe(400);
     expect(badRole.json().error).toMatchObject({ field: 'body.role', rule: 'enum' });
+    // JSON bodies are not coerced: a number is not a name, a list is not a role.
+    const before = (await api.app.inject({ url: '/api/tokens', headers: ADMIN })).json().tokens;
+    for (const [body, field] of [
+      [{ name: 12345, role: 'viewer' }, 'body.name'],
+      [{ name: 'x', role: ['admin'] }, 'body.role'],
+      [{ name: 12345, role: ['admin'] }, 'body.name'],
+    ] as const) {
+      const res = await create(ADMIN, body);
+      expect(res.statusCode, JSON.stringify(body)).toBe(400);
+      expect(res.json().error, JSON.stringify(body)).toMatchObject({
+        code: 'KNOBOS_API_VALIDATION',
+        field,
+        rule: 'type',
+      });
+    }
+    const after = (await api.app.inject({ url: '/api/tokens', headers: ADMIN })).json().tokens;
+    expect(after).toHaveLength(before.length);
   });
 
   it('revokes a token at once, and audits creation and revocation under the admin', async () => {

@@ -2,6 +2,8 @@
 // unknown knob, stale version, wrong role, out-of-domain value, pinned, tenant scope) with
 // exact status codes and error bodies; every write audited with the token's identity.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { tokenAuditKey } from '../controlplane/api/keys.ts';
+import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { ADMIN_TOKEN, HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
@@ -387,5 +389,118 @@ describe('knob routes', () => {
     );
     expect(res.statusCode).toBe(200);
     expect(res.json().row.updatedBy).toBe('admin#env');
+  });
+
+  it('refuses body fields of the wrong JSON type (no coercion) and writes nothing', async () => {
+    const cases: [string, object, string][] = [
+      [
+        '/api/knobs/scheduler.dispatch_batch/promote',
+        { value: 32, baseVersion: true, reason: 'x' },
+        'body.baseVersion',
+      ],
+      [
+        '/api/knobs/scheduler.dispatch_batch/promote',
+        { value: 32, baseVersion: '1', reason: 'x' },
+        'body.baseVersion',
+      ],
+      [
+        '/api/knobs/scheduler.dispatch_batch/promote',
+        { value: 32, baseVersion: 1, reason: ['because'] },
+        'body.reason',
+      ],
+      [
+        '/api/knobs/scheduler.dispatch_batch/rollback',
+        { toVersion: [1], reason: 'x' },
+        'body.toVersion',
+      ],
+      ['/api/knobs/scheduler.dispatch_batch/pin', { reason: false }, 'body.reason'],
+    ];
+    for (const [url, body, field] of cases) {
+      const res = await post(url, body);
+      expect(res.statusCode, `${url} ${JSON.stringify(body)}`).toBe(400);
+      expect(res.json().error, field).toMatchObject({
+        code: 'KNOBOS_API_VALIDATION',
+        field,
+        rule: 'type',
+      });
+    }
+    const row = await api.knobs.get('scheduler.dispatch_batch');
+    expect(row).toMatchObject({ value: 16, version: 1, pinned: false });
+    expect(await api.knobs.history('scheduler.dispatch_batch')).toHaveLength(1);
+  });
+
+  it('answers an empty page for before=0-0 (nothing is older) on every log cursor', async () => {
+    for (const url of [
+      '/api/knobs/scheduler.policy/history?before=0-0',
+      '/api/audit?before=0-0',
+      '/api/audit?before=0-0:knobs',
+      '/api/registry/audit?before=0-0',
+    ]) {
+      const res = await api.app.inject({ url, headers: viewer });
+      expect(res.statusCode, url).toBe(200);
+      const body = res.json();
+      expect(body.history ?? body.audit, url).toEqual([]);
+      if ('next' in body) expect(body.next, url).toBeNull();
+    }
+  });
+
+  it('pages the audit trail across logs without losing entries that share an id', async () => {
+    // Stream ids are unique per log only: write entries that share ids across the three logs
+    // (past every real entry), as concurrent writers to different logs can.
+    const keys = api.knobs.keys;
+    const logs = {
+      knobs: keys.knobAudit(),
+      tokens: tokenAuditKey(keys),
+      policies: new RegistryKeys(keys).audit(),
+    };
+    const t = Date.now() + HOUR_MS;
+    const entry = (target: string) =>
+      ['at', t, 'actor', 'test', 'action', 'probe', 'target', target, 'outcome', 'ok'] as const;
+    for (const seq of [0, 1])
+      for (const [source, key] of Object.entries(logs))
+        await api.redis.xadd(key, `${t}-${seq}`, ...entry(`${source}-${seq}`));
+    await api.redis.xadd(logs.knobs, `${t}-2`, ...entry('knobs-2'));
+
+    type Page = { audit: { id: string; source: string }[]; next: string | null };
+    const get = async (query: string): Promise<Page> => {
+      const res = await api.app.inject({ url: `/api/audit?${query}`, headers: ADMIN });
+      expect(res.statusCode, query).toBe(200);
+      return res.json();
+    };
+    const whole = (await get('limit=500')).audit.map((e) => `${e.id}:${e.source}`);
+    // Newest first; entries of one id by source name.
+    expect(whole.slice(0, 7)).toEqual([
+      `${t}-2:knobs`,
+      `${t}-1:knobs`,
+      `${t}-1:policies`,
+      `${t}-1:tokens`,
+      `${t}-0:knobs`,
+      `${t}-0:policies`,
+      `${t}-0:tokens`,
+    ]);
+    for (const limit of [1, 2, 3]) {
+      const paged: string[] = [];
+      let next: string | null = null;
+      do {
+        const page: Page = await get(`limit=${limit}${next ? `&before=${next}` : ''}`);
+        paged.push(...page.audit.map((e) => `${e.id}:${e.source}`));
+        next = page.next;
+        if (next) expect(next).toBe(paged[paged.length - 1]);
+      } while (next && paged.length <= whole.length);
+      expect(paged, `limit=${limit}`).toEqual(whole);
+    }
+    // A plain id, the older form, still means "older than this id in every log".
+    const older = await get(`limit=3&before=${t}-1`);
+    expect(older.audit.map((e) => `${e.id}:${e.source}`)).toEqual(whole.slice(4, 7));
+    const bad = await api.app.inject({
+      url: `/api/audit?before=${t}-1:nowhere`,
+      headers: ADMIN,
+    });
+    expect(bad.statusCode).toBe(400);
+    expect(bad.json().error).toMatchObject({
+      code: 'KNOBOS_API_VALIDATION',
+      field: 'query.before',
+      rule: 'pattern',
+    });
   });
 });

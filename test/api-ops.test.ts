@@ -2,6 +2,7 @@
 // metrics, the OpenAPI document (a schema on every route) and its UI, the dashboard's static
 // files, telemetry range queries, the pending proposals and policies lists, and the
 // server-sent-events stream over a real socket.
+import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildServer } from '../controlplane/api/server.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
@@ -258,5 +259,68 @@ describe('API operations and read routes', () => {
     }, 'a stream slot to free up');
     const unauth = await fetch(`${api.url}/api/events`);
     expect(unauth.status).toBe(401);
+  });
+
+  /** Open event streams, as /metrics counts them. */
+  const openStreams = async () =>
+    Number(
+      /knobos_sse_clients (\d+)/.exec(
+        (await api.app.inject({ url: '/metrics', headers: ADMIN })).body,
+      )?.[1],
+    );
+  /** Holds every Redis command for `ms` (from another client), so a stream's open waits. */
+  const pauseRedis = async (ms: number) => {
+    const ctl = redis.client();
+    await ctl.call('CLIENT', 'PAUSE', String(ms), 'ALL');
+    ctl.disconnect();
+  };
+
+  it('answers two streams opened at once for the last slot: one 200, one 429 (none hangs)', async () => {
+    await eventually(async () => (await openStreams()) === 0, 'no open streams');
+    const a = await openStream(api.url, ADMIN_TOKEN); // one of the two slots
+    const aborts: AbortController[] = [];
+    try {
+      await pauseRedis(300); // both pass the first room check, then wait for the epoch
+      const open = () => {
+        const abort = new AbortController();
+        aborts.push(abort);
+        const timer = setTimeout(() => abort.abort(), 5_000);
+        return fetch(`${api.url}/api/events`, { headers: ADMIN, signal: abort.signal })
+          .then(async (res) => ({
+            status: res.status,
+            body: res.status === 200 ? null : await res.json(),
+          }))
+          .catch(() => ({ status: 0, body: null })) // no answer within 5 s
+          .finally(() => clearTimeout(timer));
+      };
+      const answers = await Promise.all([open(), open()]);
+      expect(answers.map((r) => r.status).sort()).toEqual([200, 429]);
+      expect(answers.find((r) => r.status === 429)?.body.error).toMatchObject({
+        code: 'KNOBOS_API_TOO_MANY_STREAMS',
+        limit: 2,
+      });
+      expect(await openStreams()).toBe(2);
+    } finally {
+      a.close();
+      aborts.forEach((x) => x.abort());
+    }
+    await eventually(async () => (await openStreams()) === 0, 'the streams to close');
+  });
+
+  it('gives back the slot of a client that left while its stream was being opened', async () => {
+    await eventually(async () => (await openStreams()) === 0, 'no open streams');
+    await pauseRedis(300); // the handler waits for the epoch ...
+    const req = http.get(`${api.url}/api/events`, { headers: ADMIN });
+    req.on('error', () => {});
+    await new Promise((r) => setTimeout(r, 100));
+    req.destroy(); // ... and the client leaves meanwhile
+    await new Promise((r) => setTimeout(r, 600)); // the pause is over, the handler has run
+    expect(await openStreams()).toBe(0);
+    // Both slots are free: two streams open.
+    const a = await openStream(api.url, ADMIN_TOKEN);
+    const b = await openStream(api.url, ADMIN_TOKEN);
+    a.close();
+    b.close();
+    await eventually(async () => (await openStreams()) === 0, 'the streams to close');
   });
 });

@@ -1,6 +1,6 @@
 // The experiment result routes with inject, over a results directory of its own
 // (KNOBOS_RESULTS_DIR): the list with each result's headline facts, one result whole, and
-// the rejections (unknown name, bad name, an unreadable result).
+// the rejections (unknown name, bad name, an unreadable result, one that is not an object).
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +34,15 @@ describe('experiments API', () => {
     mkdirSync(join(dir, 'broken'));
     writeFileSync(join(dir, 'broken', 'result.json'), '{ not json');
     mkdirSync(join(dir, 'empty'));
+    // Valid JSON, but not a result object.
+    for (const [name, text] of [
+      ['array', '[1, 2]'],
+      ['null', 'null'],
+      ['string', '"a result"'],
+    ]) {
+      mkdirSync(join(dir, name as string));
+      writeFileSync(join(dir, name as string, 'result.json'), text as string);
+    }
     process.env['KNOBOS_RESULTS_DIR'] = dir;
     redis = await startTestRedis('single');
     api = await startApi(redis);
@@ -85,6 +94,16 @@ describe('experiments API', () => {
     const bad = await api.app.inject({ url: '/api/experiments/..%2Fetc', headers: viewer });
     expect(bad.statusCode).toBe(400);
     expect(bad.json().error).toMatchObject({ field: 'params.name', rule: 'pattern' });
+    for (const name of ['array', 'null', 'string']) {
+      const notObject = await api.app.inject({ url: `/api/experiments/${name}`, headers: viewer });
+      expect(notObject.statusCode, name).toBe(404);
+      expect(notObject.json().error, name).toMatchObject({
+        code: 'KNOBOS_NOT_FOUND',
+        message: `experiment ${name}: result.json is not a JSON object`,
+        field: 'name',
+        rule: 'json',
+      });
+    }
     const anon = await api.app.inject({ url: '/api/experiments' });
     expect(anon.statusCode).toBe(401);
   });

@@ -269,5 +269,19 @@ describe('services API', () => {
       const rootDirs = (await get('/api/services/files/largest-dirs?uid=0&n=2')).json().dirs;
       expect(rootDirs[0]).toMatchObject({ path: '/', subtreeBytes: 21010 });
     });
+
+    it('refuses a readdir cursor beyond 64 bits with a 400, and takes the largest one', async () => {
+      for (const cursor of ['18446744073709551616', '99999999999999999999']) {
+        const res = await get(`/api/services/files/readdir?path=/&cursor=${cursor}`);
+        expect(res.statusCode, cursor).toBe(400);
+        expect(res.json().error, cursor).toMatchObject({
+          code: 'KNOBOS_API_VALIDATION',
+          field: 'query.cursor',
+          rule: 'cursor',
+        });
+      }
+      const max = await get('/api/services/files/readdir?path=/&cursor=18446744073709551615');
+      expect(max.statusCode).toBe(200);
+    });
   });
 });

@@ -131,7 +131,9 @@ describe('tenant isolation over every API route', () => {
   beforeAll(async () => {
     redis = await startTestRedis('single');
     admin = redis.client();
-    h = await startScheduler(redis);
+    // Long leases and heartbeats: the snapshot compares task states, which a lease expiring or
+    // a worker declared dead under load (the harness's 2 s and 200 ms) would change by itself.
+    h = await startScheduler(redis, { knobs: { 'scheduler.lease_ms': 600_000 } });
     // The API runs as its own Redis ACL user, as under `npm start`.
     const passwords = aclPasswords({}, { generate: true });
     await applyAcl(admin, h.keys, passwords);
@@ -152,6 +154,7 @@ describe('tenant isolation over every API route', () => {
     // The scheduler: done, dead, leased (a straggler) and waiting tasks of both tenants.
     const held = new Promise<void>((r) => (release = r));
     await h.worker({
+      heartbeatMs: 5_000,
       concurrency: 4,
       handlers: {
         quick: async () => 'ok',

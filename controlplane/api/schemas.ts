@@ -98,7 +98,7 @@ export const auditEntry = {
   type: 'object',
   properties: {
     id: { type: 'string' },
-    source: { type: 'string', description: 'which audit log: knobs, tokens' },
+    source: { type: 'string', description: 'which audit log: knobs, tokens, policies' },
     at: { type: 'number' },
     actor: { type: 'string' },
     action: { type: 'string' },

@@ -3,6 +3,7 @@
 // the dashboard's static files, the OpenAPI document and UI) in the root context; everything
 // under /api and /metrics in a child context whose onRequest hook authenticates.
 import { join } from 'node:path';
+import AjvCompiler from '@fastify/ajv-compiler';
 import fastifyStatic from '@fastify/static';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
@@ -73,6 +74,30 @@ export interface ServerOptions {
   services?: ServiceViewOptions;
 }
 
+/**
+ * Two validators over the same shared schemas ($ref): query strings, params and headers are
+ * text, so their numbers and booleans are coerced from it; JSON bodies carry their own types
+ * and are never coerced (`"baseVersion": true` is not the integer 1, `"role": ["admin"]` is
+ * not "admin"). Header schemas reach the compiler as written, so their names are lowercase.
+ * One pool per server, as fastify's default (its ajv instances keep every schema compiled).
+ */
+function buildValidator(): AjvCompiler.BuildCompilerFromPool {
+  const pool = AjvCompiler();
+  return (externalSchemas, options) => {
+    const text = pool(externalSchemas, options);
+    const json = pool(externalSchemas, {
+      ...options,
+      customOptions: { ...options?.customOptions, coerceTypes: false },
+    } as typeof options);
+    // fastify calls the compiler with the route's schema and its part (ajv-compiler's own
+    // signature; its typings describe a plain ajv compile).
+    type Compile = (route: { httpPart?: string }) => ReturnType<typeof text>;
+    const compile: Compile = (route) =>
+      ((route.httpPart === 'body' ? json : text) as unknown as Compile)(route);
+    return compile as unknown as typeof text;
+  };
+}
+
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
   const startedAt = Date.now();
   const app = Fastify({
@@ -83,9 +108,11 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     routerOptions: { maxParamLength: 200 },
     frameworkErrors,
     ajv: {
-      // Unknown properties are rejected, not silently dropped; query strings are coerced.
+      // Unknown properties are rejected, not silently dropped; query strings are coerced
+      // (bodies are not: buildValidator).
       customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true },
     },
+    schemaController: { compilersFactory: { buildValidator: buildValidator() } },
   });
   const routes: RouteEntry[] = [];
   ROUTE_TABLES.set(app, routes);

@@ -91,7 +91,10 @@ export class ChangeHub {
       );
   }
 
-  /** Starts an event stream on `res`; returns the function that ends it. */
+  /**
+   * Starts an event stream on `res`; returns the function that ends it. The stream ends by
+   * itself when the connection closes (at once if it is closed already).
+   */
   attach(res: ServerResponse, epoch: number): () => void {
     this.assertRoom();
     res.writeHead(200, {
@@ -101,12 +104,16 @@ export class ChangeHub {
       'x-accel-buffering': 'no',
     });
     res.write('retry: 2000\n\n');
-    this.clients.add(res);
-    this.write(res, { event: 'hello', data: { epoch } });
-    return () => {
+    const end = () => {
       this.clients.delete(res);
       if (!res.writableEnded) res.end();
     };
+    this.clients.add(res);
+    // 'close' is emitted once: a response already closed never emits it again, so check.
+    res.once('close', end);
+    if (res.destroyed) end();
+    else this.write(res, { event: 'hello', data: { epoch } });
+    return end;
   }
 
   broadcast(e: HubEvent): void {

@@ -32,7 +32,13 @@ export const auditRoutes: RouteModule = (app, { redis, keys }) => {
           additionalProperties: false,
           properties: {
             limit: limit(500, 100),
-            before: { ...streamId, description: 'an entry id: only older entries' },
+            before: {
+              type: 'string',
+              // `<id>:<source>` as `next` gives it, or a plain entry id (only older entries).
+              pattern: `^${streamId.pattern.slice(1, -1)}(:(${sources.map((s) => s.name).join('|')}))?$`,
+              description:
+                'pass `next` here for the following page (`<entry id>:<source>`); a plain entry id means only older entries',
+            },
             target: {
               type: 'string',
               minLength: 1,
@@ -48,7 +54,10 @@ export const auditRoutes: RouteModule = (app, { redis, keys }) => {
             required: ['audit', 'next'],
             properties: {
               audit: { type: 'array', items: ref('AuditEntry') },
-              next: { type: ['string', 'null'] },
+              next: {
+                type: ['string', 'null'],
+                description: 'pass as `before` for the next page; null on the last page',
+              },
             },
           },
           ...errors(),

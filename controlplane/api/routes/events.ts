@@ -25,9 +25,18 @@ export const eventRoutes: RouteModule = (app, { hub, knobs }) => {
     async (request, reply) => {
       hub.assertRoom(); // refuse before taking over the socket, so the error body is JSON
       const epoch = await knobs.epoch();
+      // The client may have left during the await: its 'close' has fired already, so a stream
+      // attached now would hold a slot for ever. Nobody is there to answer.
+      if (reply.raw.destroyed || request.raw.socket.destroyed) {
+        reply.hijack();
+        reply.raw.destroy();
+        return;
+      }
+      // Again: other streams may have taken the last slots during the await. Checking, taking
+      // over the socket and attaching run with no await between them, so none can slip in.
+      hub.assertRoom();
       reply.hijack();
-      const end = hub.attach(reply.raw, epoch);
-      request.raw.on('close', end);
+      hub.attach(reply.raw, epoch);
     },
   );
 };

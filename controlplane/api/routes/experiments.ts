@@ -54,7 +54,10 @@ function missing(name: string): NotFoundError {
   });
 }
 
-async function readResult(dir: string, name: string): Promise<{ json: unknown; bytes: number }> {
+async function readResult(
+  dir: string,
+  name: string,
+): Promise<{ json: Record<string, unknown>; bytes: number }> {
   const file = join(dir, name, 'result.json');
   const st = await stat(file).catch(() => null);
   if (!st?.isFile()) throw missing(name);
@@ -64,8 +67,9 @@ async function readResult(dir: string, name: string): Promise<{ json: unknown; b
       field: 'name',
       rule: 'max_bytes',
     });
+  let json: unknown;
   try {
-    return { json: JSON.parse(await readFile(file, 'utf8')) as unknown, bytes: st.size };
+    json = JSON.parse(await readFile(file, 'utf8'));
   } catch {
     throw new NotFoundError(`experiment ${name}: result.json is not valid JSON`, {
       target: name,
@@ -73,6 +77,15 @@ async function readResult(dir: string, name: string): Promise<{ json: unknown; b
       rule: 'json',
     });
   }
+  // A result is a JSON object; an array, null or a scalar is not one (and would not serialize
+  // as the route's object response).
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new NotFoundError(`experiment ${name}: result.json is not a JSON object`, {
+      target: name,
+      field: 'name',
+      rule: 'json',
+    });
+  return { json: json as Record<string, unknown>, bytes: st.size };
 }
 
 /** `dir` defaults to resultsDir() when the server is built (so KNOBOS_RESULTS_DIR applies). */
@@ -109,7 +122,7 @@ export function experimentRoutes(fixedDir?: string): RouteModule {
           names.map(async (n) => {
             try {
               const { json, bytes } = await readResult(dir, n);
-              return [headline(n, json as Record<string, unknown>, bytes)];
+              return [headline(n, json, bytes)];
             } catch {
               return []; // a directory without a readable result is not an experiment result
             }

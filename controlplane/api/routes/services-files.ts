@@ -13,6 +13,7 @@ import { VolumeMissingError } from '../../files/errors.ts';
 import { ROOT, type QueryPlan } from '../../files/types.ts';
 import { KnobClient } from '../../knobs/client.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
+import { ApiError } from '../errors.ts';
 import { errors, headers, limit } from '../schemas.ts';
 import type { ServiceViewOptions } from './services-options.ts';
 import { closed, pickShard, shardChoice } from './params.ts';
@@ -22,6 +23,8 @@ const anyObject = { type: 'object', additionalProperties: true } as const;
 const path = { type: 'string', minLength: 1, maxLength: 4_096 } as const;
 const bytes = { type: 'integer', minimum: 0, maximum: 2 ** 50 } as const;
 const ms = { type: 'integer', minimum: 0, maximum: 2 ** 50 } as const;
+/** HSCAN cursors are unsigned 64-bit: Redis fails on a larger one (a 500 if passed on). */
+const SCAN_CURSOR_MAX = 2n ** 64n - 1n;
 
 /** A tenant's view of the volume: paths in and out of its subtree. */
 export class TenantView {
@@ -141,6 +144,13 @@ export function filesRoutes(
     },
     async (request) => {
       const q = request.query;
+      // The same code as the schema's own refusals: the cursor is malformed, like a 21-digit one.
+      if (q.cursor !== undefined && BigInt(q.cursor) > SCAN_CURSOR_MAX)
+        throw new ApiError(
+          'KNOBOS_API_VALIDATION',
+          'query.cursor must be below 2^64 (pass back a cursor readdir returned)',
+          { field: 'query.cursor', rule: 'cursor' },
+        );
       const v = view(request.auth);
       const page = await (
         await open(q.volume)
