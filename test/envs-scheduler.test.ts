@@ -148,6 +148,43 @@ describe('completion times by hand', () => {
   });
 });
 
+describe('moving between jobs (moveDelayMs)', () => {
+  const move = { moveDelayMs: 500 };
+
+  it('a worker pays the delay to reach a job, not between tasks of the job it is on', () => {
+    // One worker; A has two 1 s tasks, B one. A's first task waits for the worker to arrive
+    // (0.5-1.5 s), its second runs at once (1.5-2.5 s); B waits for the move back (3.0-4.0 s).
+    const jobs = [job('A', 0, [stage([1_000, 1_000])]), single('B', 1_000)];
+    expect(run(jobs, 'fifo', 1, move)['mean_jct_s']).toBeCloseTo((2.5 + 4) / 2, 9);
+    expect(run(jobs, 'fifo', 1)['mean_jct_s']).toBeCloseTo((2 + 3) / 2, 9);
+  });
+
+  it('a task given to a worker on another job runs on a free worker already on its job', () => {
+    // x (1 s) on w0 and y's first stage on w1 both end at 1.5 s. First fit gives y's second
+    // stage w0, which would move (ends 3.0 s); w1 is on y and free, so it runs there (2.5 s).
+    const jobs = [single('x', 1_000), job('y', 0, [stage([1_000]), stage([1_000], [0])])];
+    const seen: [string, number | undefined][] = [];
+    const fifo = createSchedulingPolicy('fifo');
+    const policy: SchedulingPolicy = {
+      name: 'fifo',
+      pick(r, f, now) {
+        for (const t of r) seen.push([`${now}:${t.id}`, t.jobFreeWorkers]);
+        return fifo.pick(r, f, now);
+      },
+    };
+    expect(run(jobs, policy, 2, move)['mean_jct_s']).toBeCloseTo((1.5 + 2.5) / 2, 9);
+    // What the policy saw: no worker on any job at the start; at 1.5 s one free worker on y.
+    expect(seen.filter(([k]) => k.startsWith('0:')).map(([, n]) => n)).toEqual([0, 0]);
+    expect(seen.filter(([k]) => k.startsWith('1500:')).map(([, n]) => n)).toEqual([1]);
+  });
+
+  it('refuses a negative delay, naming the field', () => {
+    expect(() => run([single('A', 1_000)], 'fifo', 1, { moveDelayMs: -1 })).toThrow(
+      /moveDelayMs must be >= 0/,
+    );
+  });
+});
+
 describe('DAG stages', () => {
   it('a stage starts only when all its parents are done', () => {
     // 0 (two 1 s tasks) -> 1 (3 s) and 2 (1 s) -> 3 (2 s), on two workers.

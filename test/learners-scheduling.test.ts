@@ -34,6 +34,7 @@ import {
   returnAt,
   returnsToGo,
   runPolicy,
+  schedulerTrainConfig,
   scorerArtifact,
   sharedTpchDags,
   taskScorerPolicy,
@@ -213,6 +214,12 @@ describe('evaluation worlds', () => {
     const mine = runPolicy(createSchedulingPolicy('srpt'), scenario, 5, 'objective');
     expect(mine).toEqual(viaObjective);
     expect(worldConfig('clean', 5)).toEqual({ seed: 5 });
+  });
+
+  it("the 'moving' world is the clean one with Decima's moving delay; training refuses others", () => {
+    expect(worldConfig('moving', 5)).toEqual({ seed: 5, moveDelayMs: 2_000 });
+    expect(schedulerTrainConfig({ world: 'moving' }).world).toBe('moving');
+    expect(() => schedulerTrainConfig({ world: 'mars' as never })).toThrow(/world/);
   });
 });
 

@@ -189,6 +189,12 @@ describe('score-based policy', () => {
     expect(() => bad.pick([task('a')], [worker('w', 1)], 0)).toThrow(/NaN/);
   });
 
+  it('reads the free workers already on the task job, 0 where the caller does not track them', () => {
+    const col = TASK_FEATURE_NAMES.indexOf('job_free_workers_log');
+    expect(taskFeatures(task('a', { jobFreeWorkers: 3 }), 0)[col]).toBeCloseTo(Math.log(4), 12);
+    expect(taskFeatures(task('a'), 0)[col]).toBe(0);
+  });
+
   it('describes a task with finite features above the declared floor', () => {
     const f = taskFeatures(task('a', { priority: -3, estimateMs: undefined }), 5000);
     expect(f.length).toBe(TASK_FEATURES);

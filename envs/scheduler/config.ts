@@ -30,6 +30,12 @@ export interface SimConfig {
   dispatchRttMs: number;
   /** Added cost per task claimed in a round trip, ms. */
   dispatchPerTaskMs: number;
+  /**
+   * Time a worker spends moving to another job before it runs that job's task (Decima's
+   * simulator's `moving_delay`, 2,000 ms there): a worker that last ran a task of job J runs
+   * J's next task at once, any other job's after this delay. 0 (the default): no cost.
+   */
+  moveDelayMs: number;
   /** Bound on events processed; a run that hits it is cut short and says so. */
   maxEvents: number;
 }
@@ -50,6 +56,7 @@ export const DEFAULT_SIM_CONFIG: Readonly<SimConfig> = {
   dispatchBatch: 16,
   dispatchRttMs: 0,
   dispatchPerTaskMs: 0,
+  moveDelayMs: 0,
   maxEvents: 200_000_000,
 };
 
@@ -71,6 +78,7 @@ const RULES: Rule[] = [
   ['dispatchBatch', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1'],
   ['dispatchRttMs', (v) => v >= 0, '>= 0'],
   ['dispatchPerTaskMs', (v) => v >= 0, '>= 0'],
+  ['moveDelayMs', (v) => v >= 0, '>= 0'],
   ['maxEvents', (v) => Number.isInteger(v) && v >= 1, 'an integer >= 1'],
 ];
 

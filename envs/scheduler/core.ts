@@ -264,6 +264,15 @@ export class SimCore {
       spare === undefined
         ? new SimAttempt(task, w, devices, copy, task.launched++)
         : spare.reuse(task, w, devices, copy, task.launched++);
+    const job = task.stage.job;
+    a.moveMs = w.lastJob === job ? 0 : this.cfg.moveDelayMs;
+    if (w.lastJob !== job) {
+      if (w.listed) {
+        if (w.lastJob !== null) w.lastJob.freeHere--;
+        job.freeHere++;
+      }
+      w.lastJob = job;
+    }
     this.fragMilli += adjust(task.stage, w, a.gpus, 1, this.classes);
     this.relist(w);
     a.pos = this.live.length;
@@ -292,7 +301,7 @@ export class SimCore {
     if (a.started) {
       this.usedCpuMilli -= st.cpuMilli;
       this.usedGpuMilli -= st.gpuMilli * a.gpus.length;
-      tenant.servedMs += this.now - a.startMs;
+      tenant.servedMs += Math.max(0, this.now - a.startMs); // 0 if ended while moving
     }
   }
 
@@ -301,6 +310,7 @@ export class SimCore {
     const has = w.hasFree();
     if (w.listed === has) return;
     w.listed = has;
+    if (w.lastJob !== null) w.lastJob.freeHere += has ? 1 : -1;
     const idx = this.freeIndex;
     let lo = 0;
     let hi = idx.length;

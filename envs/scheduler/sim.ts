@@ -10,7 +10,7 @@ import * as D from './draws.ts';
 import { EventQueue } from './heap.ts';
 import { medianOf } from './metrics.ts';
 import { badDevices, firstDevices, fitsWorker } from './resources.ts';
-import { SimAttempt, SimJob, SimStage, SimTask } from './state.ts';
+import { SimAttempt, SimJob, SimStage, SimTask, SimWorker } from './state.ts';
 import type { Workload, WorkerSpec } from './types.ts';
 
 const EV_RETRY = 1;
@@ -22,6 +22,23 @@ type Event =
   | { kind: typeof EV_SPEC; a: SimAttempt }
   | { kind: typeof EV_RETRY; task: SimTask }
   | { kind: typeof EV_DISPATCH; batch: SimAttempt[] };
+
+/** Worker names in a policy's answer -> the workers meant (`to`), and back (`from`). */
+interface Renaming {
+  to: Map<string, string>;
+  from: Map<string, string>;
+}
+
+function newRenaming(): Renaming {
+  return { to: new Map(), from: new Map() };
+}
+
+/** Same free capacity, devices and model: either can take what the other was given. */
+function sameState(a: SimWorker, b: SimWorker): boolean {
+  if (a.cpuFreeMilli !== b.cpuFreeMilli || a.memFreeMb !== b.memFreeMb) return false;
+  if (a.spec.gpuModel !== b.spec.gpuModel || a.gpuFree.length !== b.gpuFree.length) return false;
+  return a.gpuFree.every((g, i) => g === b.gpuFree[i]);
+}
 
 export type PickFn = (
   runnable: readonly TaskView[],
@@ -93,8 +110,10 @@ export class ClusterSim extends SimCore {
       if (free.length === 0) break;
       const picks = pick(this.runnable, free, this.now);
       const n = Math.min(this.cfg.dispatchBatch - batch.length, picks.length);
+      const names = this.cfg.moveDelayMs > 0 ? newRenaming() : null;
       again = false;
-      for (let i = 0; i < n && !again; i++) again = this.claim(picks[i] as Assignment, batch);
+      for (let i = 0; i < n && !again; i++)
+        again = this.claim(picks[i] as Assignment, batch, names);
     }
     this.dispatch(batch);
     return batch.length;
@@ -181,19 +200,21 @@ export class ClusterSim extends SimCore {
    * attempt to `batch`. True when the task was a stage's view and the view moved on to the
    * stage's next task.
    */
-  private claim(a: Assignment, batch: SimAttempt[]): boolean {
+  private claim(a: Assignment, batch: SimAttempt[], names: Renaming | null): boolean {
     const owner = this.ownerOf(a.taskId);
     if (owner === undefined) {
       throw new Error(`policy assigned task ${a.taskId}, which is not runnable (or twice)`);
     }
-    const w = this.workerNamed(a.workerId);
-    if (w === undefined)
+    const named = this.workerNamed(names?.to.get(a.workerId) ?? a.workerId);
+    if (named === undefined)
       throw new Error(`policy assigned ${a.taskId} to unknown worker ${a.workerId}`);
+    let w = named;
     const head = owner instanceof SimStage;
     const st = head ? owner : owner.stage;
     if (!fitsWorker(st, w)) {
       throw new Error(`policy assigned ${a.taskId} to worker ${a.workerId}, which lacks capacity`);
     }
+    if (names !== null && w.lastJob !== st.job) w = this.warmSwap(st.job, w, names);
     const gpus = a.gpus ?? firstDevices(st, w);
     const bad = st.gpuMilli === 0 && gpus.length === 0 ? null : badDevices(st, w, gpus);
     if (bad !== null) throw new Error(`policy assigned ${a.taskId} to ${a.workerId}: ${bad}`);
@@ -206,6 +227,24 @@ export class ClusterSim extends SimCore {
     }
     batch.push(this.reserve(task, w, gpus, false));
     return head && owner.runPos >= 0;
+  }
+
+  /**
+   * In a world with moves, a worker away from the task's job is swapped for a free worker in
+   * the same state that is already on that job (Spark keeps an executor with its job): the
+   * policy chose the task and a worker, the cluster runs it on the equivalent one that need not
+   * move. The rest of the same answer sees the two names swapped, so it means what it meant.
+   */
+  private warmSwap(job: SimJob, w: SimWorker, names: Renaming): SimWorker {
+    const x = this.workers.find((v) => v.listed && v !== w && v.lastJob === job && sameState(v, w));
+    if (x === undefined) return w;
+    const wName = names.from.get(w.spec.id) ?? w.spec.id;
+    const xName = names.from.get(x.spec.id) ?? x.spec.id;
+    names.to.set(wName, x.spec.id);
+    names.from.set(x.spec.id, wName);
+    names.to.set(xName, w.spec.id);
+    names.from.set(w.spec.id, xName);
+    return x;
   }
 
   /** Speculative copies, oldest request first, on the first free worker but the original's. */
@@ -263,22 +302,24 @@ export class ClusterSim extends SimCore {
     const t = a.task;
     const st = t.stage;
     a.started = true;
-    a.startMs = this.now;
+    // A worker moving to another job runs the task once it has moved.
+    const at = this.now + a.moveMs;
+    a.startMs = at;
     const run = this.runTime(a);
-    a.endMs = this.now + run;
+    a.endMs = at + run;
     const failP = this.now < t.faultUntilMs ? c.refailProb : c.failureProb;
     const j = st.job.index;
     if (failP > 0 && D.drawUniform(c.seed, j, st.index, t.index, a.number, D.STREAM_FAIL) < failP) {
       const u = D.drawUniform(c.seed, j, st.index, t.index, a.number, D.STREAM_FAIL_POINT);
       a.fails = true;
-      a.endMs = this.now + Math.floor(u * run);
+      a.endMs = at + Math.floor(u * run);
     }
     this.queue.push(a.endMs, a);
     this.usedCpuMilli += st.cpuMilli;
     this.usedGpuMilli += st.gpuMilli * a.gpus.length;
     if (c.speculative && !a.copy) {
       const ref = st.medianMs >= 0 ? st.medianMs : st.estimateMs;
-      if (ref > 0) this.queue.push(this.now + c.stragglerThreshold * ref, { kind: EV_SPEC, a });
+      if (ref > 0) this.queue.push(at + c.stragglerThreshold * ref, { kind: EV_SPEC, a });
     }
   }
 

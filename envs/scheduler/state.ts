@@ -26,6 +26,8 @@ export class SimWorker {
   /** Whether the worker is in the free list (has free cores or GPU). */
   listed = false;
   fragMilli = 0;
+  /** The job of the last task claimed on this worker (a move elsewhere costs `moveDelayMs`). */
+  lastJob: SimJob | null = null;
 
   constructor(
     readonly index: number,
@@ -79,6 +81,8 @@ export class SimJob {
   stagesLeft: number;
   /** Estimated task-ms left (the `jobRemainingWorkMs` policies see). */
   remainingEstMs = 0;
+  /** Free workers whose last task was this job's (the `jobFreeWorkers` policies see). */
+  freeHere = 0;
   /** Time the job finished or was given up; -1 while it runs. */
   endMs = -1;
   failed = false;
@@ -137,6 +141,10 @@ export class SimTaskView implements TaskView {
 
   get tenantRunning(): number {
     return this.#job.tenantState.running;
+  }
+
+  get jobFreeWorkers(): number {
+    return this.#job.freeHere;
   }
 
   get tenantServedMs(): number {
@@ -267,6 +275,8 @@ export class SimAttempt {
   fails = false;
   startMs = 0;
   endMs = 0;
+  /** Time the worker spends moving to this attempt's job before it runs (0: it was there). */
+  moveMs = 0;
   /** Position in the simulator's live-attempt list. */
   pos = -1;
 
@@ -296,6 +306,7 @@ export class SimAttempt {
     this.fails = false;
     this.startMs = 0;
     this.endMs = 0;
+    this.moveMs = 0;
     this.pos = -1;
     return this;
   }

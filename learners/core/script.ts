@@ -16,8 +16,22 @@ export function parseTrainArgs(defaults: { artifact: string; results: string }) 
       'eval-seeds': { type: 'string', default: '10' },
       artifact: { type: 'string', default: defaults.artifact },
       results: { type: 'string', default: defaults.results },
+      // Only scripts that train in several simulated worlds read it (see worldArg).
+      world: { type: 'string' },
     },
   }).values;
+}
+
+/** `--world`: one of `worlds` (the first when absent). */
+export function worldArg<W extends string>(
+  raw: string | undefined,
+  worlds: readonly [W, ...W[]],
+): W {
+  const w = raw ?? worlds[0];
+  if (!(worlds as readonly string[]).includes(w)) {
+    throw new RangeError(`--world must be one of ${worlds.join(', ')}, got ${w}`);
+  }
+  return w as W;
 }
 
 /** A path as result files record it: relative to the working directory, so no machine's

@@ -113,6 +113,7 @@ function table(title: string, rows: readonly Row[]): string {
 }
 
 async function main(): Promise<void> {
+  if (args.world !== undefined) throw new RangeError('--world is not an option of this script');
   const seed = intArg('seed', args.seed, 0);
   const seeds = evalSeedList(args['eval-seeds']);
   const backend = await loadTfBackend();

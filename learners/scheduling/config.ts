@@ -4,9 +4,12 @@
 import { checkField, checkOneOf } from '../tf/config.ts';
 import { LearnerConfigError } from '../tf/errors.ts';
 import { checkLoopConfig, type ScorerLoopConfig } from './loop-config.ts';
+import { WORLDS, type World } from './evaluate.ts';
 import { TEACHER_NAMES, type TeacherName } from './teacher.ts';
 
 export interface SchedulerTrainConfig extends ScorerLoopConfig {
+  /** The simulated world of training episodes and validation (evaluate.ts). */
+  world: World;
   /** Candidates the env offers per decision (its oldest runnable tasks that fit). */
   window: number;
   /** Training episodes: TPC-H jobs per episode, workers, offered load. */
@@ -52,6 +55,7 @@ export const SCHEDULER_TRAIN_DEFAULTS: Readonly<SchedulerTrainConfig> = Object.f
   targetKl: 0.02,
   maxGradNorm: 0.5,
   validateEvery: 3,
+  world: 'clean',
   window: 32,
   jobs: 20,
   workers: 25,
@@ -76,6 +80,7 @@ export function schedulerTrainConfig(
   };
   const L = 'scheduler';
   checkLoopConfig(L, c);
+  checkOneOf(L, 'world', c.world, WORLDS);
   checkField(L, 'window', c.window, 'integer>=1', 256);
   checkField(L, 'jobs', c.jobs, 'integer>=1', 1_000);
   checkField(L, 'workers', c.workers, 'integer>=1', 1_000);

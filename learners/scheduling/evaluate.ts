@@ -1,7 +1,9 @@
 // Scores scheduling policies on workload seeds: mean job completion time of each policy on each
-// seed's workload, in one of two simulated worlds:
+// seed's workload, in one of three simulated worlds:
 //   'clean'     the work as the trace gives it (no stragglers, failures or dispatch cost): the
 //               world the env trains in, where only the order of tasks differs between policies;
+//   'moving'    the clean world where a worker moving to another job first spends Decima's
+//               simulator's moving delay (MOVE_DELAY_MS), so where tasks run matters too;
 //   'objective' the scheduler knob objective's world at default knobs (stragglers, transient
 //               failures, a dispatcher with a round-trip cost): what the experiment runner's
 //               heuristic entries are scored in, so a learned entry scored here is comparable.
@@ -11,11 +13,16 @@ import type { Metrics } from '../../envs/core/index.ts';
 import { createSchedulingPolicy, type SchedulingPolicy } from '../../policies/scheduling/index.ts';
 import type { Scenario } from './scenario.ts';
 
-export type World = 'clean' | 'objective';
+export const WORLDS = ['clean', 'moving', 'objective'] as const;
+export type World = (typeof WORLDS)[number];
+
+/** Decima's simulator's executor `moving_delay` (its default, ms), the 'moving' world's. */
+export const MOVE_DELAY_MS = 2_000;
 
 /** The sim config of a world for a seed (the objective's: its world plus the knob defaults). */
 export function worldConfig(world: World, seed: number): Partial<SimConfig> {
   if (world === 'clean') return { seed };
+  if (world === 'moving') return { seed, moveDelayMs: MOVE_DELAY_MS };
   const k = defaultValues(CATALOG);
   return {
     ...DEFAULT_OBJECTIVE_WORLD,

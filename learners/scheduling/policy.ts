@@ -18,6 +18,11 @@ export const TRAINED_SCHEDULER_FILE = fileURLToPath(
   new URL('./trained/tpch-scorer.json', import.meta.url),
 );
 
+/** The same, trained where moving a worker to another job costs (`--world moving`). */
+export const TRAINED_MOVING_SCHEDULER_FILE = fileURLToPath(
+  new URL('./trained/tpch-moving-scorer.json', import.meta.url),
+);
+
 export function taskScorerPolicy(net: ScoreNet, name = 'learned'): SchedulingPolicy {
   const score = compileScoreNet(net);
   return new ScoredPolicy(

@@ -1,9 +1,11 @@
 // Trains the learned scheduler from a seed, writes its artifact, and evaluates it against the
-// heuristics on held-out TPC-H workloads (60 jobs, 25 workers, 85% load) in the clean world
-// (the work as given) and in the knob objective's world (stragglers, failures, dispatch cost).
+// heuristics on held-out TPC-H workloads (60 jobs, 25 workers, 85% load). `--world clean` (the
+// default) trains on the work as given and evaluates there and in the knob objective's world
+// (stragglers, failures, dispatch cost); `--world moving` trains where a worker moving to
+// another job pays Decima's moving delay, and evaluates there and in the clean world.
 //
-//   npx tsx learners/scheduling/train.ts --seed 1 [--json] [--quick] [--eval-seeds 10]
-//        [--artifact learners/scheduling/trained/tpch-scorer.json]
+//   npx tsx learners/scheduling/train.ts --seed 1 [--world clean|moving] [--json] [--quick]
+//        [--eval-seeds 10] [--artifact learners/scheduling/trained/tpch-scorer.json]
 //        [--results experiments/results/learned-scheduler] [--eval-only]
 //
 // Progress goes to stderr; with --json the last stdout line is one JSON object. --eval-only
@@ -20,14 +22,17 @@ import {
   runFooter,
   runScript,
   trainingRecord,
+  worldArg,
 } from '../core/script.ts';
 import { TASK_FEATURE_NAMES } from '../../policies/scheduling/index.ts';
 import { loadTfBackend } from '../tf/backend.ts';
 import { scorerArtifact, writeArtifactFile } from './artifact.ts';
 import type { SchedulerTrainConfig } from './config.ts';
 import { evaluateWorld, worldMarkdown, type WorldResult } from './report.ts';
+import type { World } from './evaluate.ts';
 import {
   TASK_SCORER_KIND,
+  TRAINED_MOVING_SCHEDULER_FILE,
   TRAINED_SCHEDULER_FILE,
   loadTaskScorerArtifact,
   taskScorerPolicy,
@@ -48,10 +53,24 @@ const QUICK: Partial<SchedulerTrainConfig> = {
   validationJobs: 10,
 };
 
-const args = parseTrainArgs({
-  artifact: TRAINED_SCHEDULER_FILE,
-  results: 'experiments/results/learned-scheduler',
-});
+// Per training world: where its artifact and results go, and the worlds it is evaluated in.
+const WORLD_RUNS = {
+  clean: {
+    artifact: TRAINED_SCHEDULER_FILE,
+    results: 'experiments/results/learned-scheduler',
+    evaluated: ['clean', 'objective'],
+  },
+  moving: {
+    artifact: TRAINED_MOVING_SCHEDULER_FILE,
+    results: 'experiments/results/learned-scheduler/moving',
+    evaluated: ['moving', 'clean'],
+  },
+} as const satisfies Record<string, { artifact: string; results: string; evaluated: World[] }>;
+
+const args = parseTrainArgs({ artifact: '', results: '' });
+const world = worldArg(args.world, ['clean', 'moving'] as const);
+const run = WORLD_RUNS[world];
+const artifactFile = args.artifact || run.artifact;
 const started = Date.now();
 const log = elapsedLog(started);
 
@@ -63,7 +82,7 @@ async function main(): Promise<void> {
 
   let training: SchedulerTrainResult | null = null;
   if (!args['eval-only']) {
-    training = await trainScheduler({ seed, ...(args.quick ? QUICK : {}) }, { dags, log });
+    training = await trainScheduler({ seed, world, ...(args.quick ? QUICK : {}) }, { dags, log });
     const artifact = scorerArtifact(
       TASK_SCORER_KIND,
       TASK_FEATURE_NAMES,
@@ -76,13 +95,13 @@ async function main(): Promise<void> {
         episodes: training.episodes,
       },
     );
-    await writeArtifactFile(args.artifact, artifact);
-    log(`artifact written to ${args.artifact} (selected after ${training.best.after})`);
+    await writeArtifactFile(artifactFile, artifact);
+    log(`artifact written to ${artifactFile} (selected after ${training.best.after})`);
   }
-  const net = loadTaskScorerArtifact(args.artifact).state.net;
+  const net = loadTaskScorerArtifact(artifactFile).state.net;
   const learned = () => taskScorerPolicy(net);
   const scenario = tpchScenario(dags, EVAL_SCENARIO);
-  const worlds: WorldResult[] = (['clean', 'objective'] as const).map((w) =>
+  const worlds: WorldResult[] = run.evaluated.map((w) =>
     evaluateWorld(learned, scenario, EVAL_SCENARIO, evalSeeds, w, log),
   );
 
@@ -90,16 +109,17 @@ async function main(): Promise<void> {
     name: 'learned-scheduler',
     metric: 'mean_jct_s',
     direction: 'min',
-    artifact: reportedPath(args.artifact),
+    artifact: reportedPath(artifactFile),
+    world,
     seed,
     training: training && trainingRecord(training, 'teacherValidationJctS'),
     evaluation: worlds,
     ...runFooter(started, backend.name),
   };
   const md = [
-    '# Learned scheduler (per-task scorer, BC warm start + PPO) on TPC-H',
+    `# Learned scheduler (per-task scorer, BC warm start + PPO) on TPC-H, trained in the ${world} world`,
     '',
-    producedBy('learners/scheduling/train.ts', seed, args['eval-only']) +
+    producedBy(`learners/scheduling/train.ts --world ${world}`, seed, args['eval-only']) +
       'Held-out workload seeds; training used seeds from 100000, validation 200001-200003.',
     training
       ? `Training: ${training.episodes} episodes, ${training.seconds.total.toFixed(0)} s ` +
@@ -110,7 +130,7 @@ async function main(): Promise<void> {
     '',
     ...worlds.map(worldMarkdown).flatMap((s) => [s, '']),
   ].join('\n');
-  emitTrainResult({ folder: args.results, json: args.json, log }, result, md);
+  emitTrainResult({ folder: args.results || run.results, json: args.json, log }, result, md);
 }
 
 runScript(main);

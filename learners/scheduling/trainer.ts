@@ -9,7 +9,7 @@ import { TASK_FEATURES, createSchedulingPolicy } from '../../policies/scheduling
 import { schedulerTrainConfig, type SchedulerTrainConfig } from './config.ts';
 import { DecisionReservoir } from './decisions.ts';
 import { chooserActor, runEpisode, scorerActor, type Actor } from './episode.ts';
-import { runPolicy, summarise, type World } from './evaluate.ts';
+import { runPolicy, summarise, worldConfig } from './evaluate.ts';
 import { trainScorer, type ActorSpec, type ScorerTask, type ScorerTrainResult } from './loop.ts';
 import { compileScoreNet, type ScoreNet } from './net.ts';
 import { taskScorerPolicy } from './policy.ts';
@@ -24,18 +24,14 @@ export interface TrainOptions {
   dags?: readonly TpchDag[];
   /** Progress lines (the CLI sends them to stderr). */
   log?: (line: string) => void;
-  /** World of validation (default 'clean', the world the env trains in). */
-  validationWorld?: World;
 }
 
-export function schedulerTask(
-  c: SchedulerTrainConfig,
-  dags: readonly TpchDag[],
-  world: World = 'clean',
-): ScorerTask {
+export function schedulerTask(c: SchedulerTrainConfig, dags: readonly TpchDag[]): ScorerTask {
+  const world = c.world;
   const env = new SchedulerEnv({
     window: c.window,
     scenario: tpchScenario(dags, { jobs: c.jobs, workers: c.workers, load: c.load }),
+    config: worldConfig(world, 0), // the env sets each episode's seed
   });
   const validation = tpchScenario(dags, {
     jobs: c.validationJobs,
@@ -78,7 +74,7 @@ export async function trainScheduler(
 ): Promise<SchedulerTrainResult> {
   const c = schedulerTrainConfig(partial);
   const rounds = c.teacher === null ? { bcRounds: 0 } : {};
-  const task = schedulerTask(c, opts.dags ?? sharedTpchDags(), opts.validationWorld);
+  const task = schedulerTask(c, opts.dags ?? sharedTpchDags());
   const horizonMs = c.horizonS === null ? null : c.horizonS * 1000;
   const r = await trainScorer(task, { ...c, ...rounds }, horizonMs, opts.log);
   return { ...r, config: c };

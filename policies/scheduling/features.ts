@@ -16,6 +16,7 @@ export const TASK_FEATURE_NAMES = [
   'priority_squashed',
   'cpu_log',
   'gpu',
+  'job_free_workers_log',
 ] as const;
 
 export const TASK_FEATURES = TASK_FEATURE_NAMES.length;
@@ -46,5 +47,6 @@ export function taskFeatures(
   out[offset + 9] = t.priority / (1 + Math.abs(t.priority));
   out[offset + 10] = Math.log1p(Math.max(0, t.demand.cpu));
   out[offset + 11] = (t.demand.gpu * (t.demand.gpuMilli ?? 1000)) / 1000;
+  out[offset + 12] = Math.log1p(Math.max(0, t.jobFreeWorkers ?? 0));
   return out;
 }

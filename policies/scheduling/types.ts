@@ -48,6 +48,12 @@ export interface TaskView {
   tenantRunning: number;
   /** Service this tenant received so far (task-ms); breaks fair-share ties. */
   tenantServedMs: number;
+  /**
+   * Free workers whose last task was of this task's job, so they run it without moving to
+   * another job (where moving has a cost, as in the simulator's `moveDelayMs` world). Absent
+   * where the caller does not track it (the live service: a worker runs many jobs at once).
+   */
+  jobFreeWorkers?: number;
 }
 
 /** A worker with some free capacity. */
