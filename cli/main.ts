@@ -41,10 +41,10 @@ async function main(argv: string[]): Promise<number> {
     process.stdout.write(usage());
     return first ? 0 : 2;
   }
-  const two = `${first} ${second ?? ''}`;
-  const [cmd, rest] = COMMANDS[two]
-    ? [COMMANDS[two], argv.slice(2)]
-    : [COMMANDS[first], argv.slice(1)];
+  // Own keys only: `knobos toString` is an unknown command, not Object.prototype's.
+  const command = (name: string) => (Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined);
+  const two = command(`${first} ${second ?? ''}`);
+  const [cmd, rest] = two ? [two, argv.slice(2)] : [command(first), argv.slice(1)];
   if (!cmd) {
     process.stderr.write(`knobos: unknown command '${first}'\n\n${usage()}`);
     return 2;

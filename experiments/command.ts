@@ -2,7 +2,8 @@
 // experiments/results/<name>/ and print a summary; with --json the last stdout line is one JSON
 // object (experiments/report.ts). Progress and logs go to stderr.
 import { parseArgs } from 'node:util';
-import { basename, resolve } from 'node:path';
+import { resolve } from 'node:path';
+import { defaultCacheFormat } from '../envs/loaders/cache-load.ts';
 import { emitResult } from './report.ts';
 import { fmt } from './markdown.ts';
 import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from './output.ts';
@@ -11,7 +12,7 @@ import type { ExperimentResult } from './results.ts';
 import { runExperiment, type RunOptions } from './runner.ts';
 import type { ExperimentSpec, TraceKind } from './spec.ts';
 import { writeResultsIndex } from './summary.ts';
-import { EXPERIMENTS, EXPERIMENT_NAMES } from './specs/index.ts';
+import { EXPERIMENT_NAMES, experimentByName } from './specs/index.ts';
 import { TRACE_FORMATS, TraceOptionError } from './workloads.ts';
 
 const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] [--budget N]
@@ -25,8 +26,8 @@ const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] 
   --budget N      evaluations per tuner run (default: the experiment's)
   --quick         few seeds, small budget, a slice of the workload: seconds
   --load X        offered load a jobs trace is replayed at (default 0.85)
-  --out DIR       where to write result.json, result.md and the SVGs
-                  (default experiments/results/<name>[-<trace>]; --quick: the temp dir)
+  --out DIR       where to write result.json, result.md and the SVGs (default
+                  experiments/results/<name>[-<trace>][-load<X>]; --quick: the temp dir)
   --json          print one JSON object as the last line of stdout
 `;
 
@@ -41,9 +42,9 @@ interface ExpArgs {
 
 function intOption(name: string, v: string | undefined): number | undefined {
   if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1)
-    throw new UsageError(`--${name} must be an integer >= 1, got ${v}`);
+  const n = /^[0-9]+$/.test(v) ? Number(v) : Number.NaN;
+  if (!(n >= 1))
+    throw new UsageError(`--${name} must be an integer >= 1 in decimal digits, got ${v}`);
   return n;
 }
 
@@ -53,7 +54,7 @@ function traceKind(spec: ExperimentSpec<never>): TraceKind | undefined {
 }
 
 function defaultFormat(kind: TraceKind, file: string): string {
-  if (kind === 'cache') return file.toLowerCase().endsWith('.csv') ? 'csv' : 'keys';
+  if (kind === 'cache') return defaultCacheFormat(file);
   if (kind === 'requests') return 'azure';
   throw new UsageError(`--format is required for a jobs trace (${TRACE_FORMATS.jobs.join(', ')})`);
 }
@@ -79,7 +80,8 @@ function parse(argv: string[]): ExpArgs | 'help' {
   const [name, ...rest] = positionals;
   if (!name) throw new UsageError('an experiment name is required');
   if (rest.length > 0) throw new UsageError(`unexpected arguments: ${rest.join(' ')}`);
-  if (name !== 'all' && !EXPERIMENTS[name]) {
+  const spec = experimentByName(name);
+  if (name !== 'all' && !spec) {
     throw new UsageError(
       `unknown experiment ${name} (known: ${[...EXPERIMENT_NAMES, 'all'].join(', ')})`,
     );
@@ -89,13 +91,13 @@ function parse(argv: string[]): ExpArgs | 'help' {
   let trace: RunOptions['trace'];
   if (values.trace) {
     if (names.length > 1) throw new UsageError('--trace needs one experiment, not all');
-    const kind = traceKind(EXPERIMENTS[name] as ExperimentSpec<never>);
+    const kind = traceKind(spec as ExperimentSpec<never>);
     if (!kind) throw new UsageError(`experiment ${name} takes no trace`);
     trace = { path: values.trace, format: values.format ?? defaultFormat(kind, values.trace) };
   }
-  const load = values.load === undefined ? undefined : Number(values.load);
-  if (load !== undefined && !(load > 0 && load < 10)) {
-    throw new UsageError(`--load must be a number in (0, 10), got ${values.load}`);
+  const load = loadOption(values.load);
+  if (load !== undefined && spec && (spec.workload.accepts ?? spec.workload.kind) !== 'jobs') {
+    throw new UsageError(`--load: experiment ${name} replays no jobs trace`);
   }
   if (values.out && names.length > 1) throw new UsageError('--out needs one experiment, not all');
   const seeds = intOption('seeds', values.seeds);
@@ -112,6 +114,16 @@ function parse(argv: string[]): ExpArgs | 'help' {
     out: values.out,
     json: values.json,
   };
+}
+
+/** `--load`: a plain decimal number in (0, 10) (no hex, exponent, sign or spaces). */
+function loadOption(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const v = Number(raw);
+  if (!/^(\d+\.?\d*|\.\d+)$/.test(raw) || !(v > 0 && v < 10)) {
+    throw new UsageError(`--load must be a decimal number in (0, 10), got ${raw}`);
+  }
+  return v;
 }
 
 function humanSummary(r: ExperimentResult, dir: string): string {
@@ -131,21 +143,24 @@ function humanSummary(r: ExperimentResult, dir: string): string {
   return lines.join('\n');
 }
 
-function commandLine(name: string, a: ExpArgs): string {
+/** The command that reproduces run `r` of experiment `name`. */
+function commandLine(name: string, a: ExpArgs, r: ExperimentResult): string {
   const parts = [`npx knobos exp ${name}`];
   if (a.run.trace) parts.push(`--trace ${a.run.trace.path} --format ${a.run.trace.format}`);
   if (a.run.seeds !== undefined) parts.push(`--seeds ${a.run.seeds}`);
   if (a.run.budget !== undefined) parts.push(`--budget ${a.run.budget}`);
   if (a.run.quick) parts.push('--quick');
+  // Only where the run used it: a workload that is no jobs trace ignores --load.
+  if (a.run.load !== undefined && r.load !== undefined) parts.push(`--load ${r.load}`);
+  if (a.out !== undefined) parts.push(`--out ${a.out}`);
   return parts.join(' ');
 }
 
 async function runOne(name: string, a: ExpArgs, reporter: Reporter) {
-  const spec = EXPERIMENTS[name] as ExperimentSpec<never>;
+  const spec = experimentByName(name) as ExperimentSpec<never>;
   const r = await runExperiment(spec, { ...a.run, reporter });
-  const traceName = a.run.trace ? basename(a.run.trace.path).replace(/\.[^.]*$/, '') : undefined;
-  const dir = a.out ?? defaultOutDir(name, a.run.quick ?? false, traceName);
-  await writeOutputs(r, dir, commandLine(name, a));
+  const dir = a.out ?? defaultOutDir(name, a.run.quick ?? false, a.run.trace?.path, r.load);
+  await writeOutputs(r, dir, commandLine(name, a, r));
   if (resolve(dir, '..') === RESULTS_DIR) {
     // The index is a convenience: a failure to rebuild it must not fail the run it follows.
     try {

@@ -5,7 +5,7 @@
 import type { Metrics } from '../envs/core/index.ts';
 import { addOracleGaps, compare } from './derived.ts';
 import { bestContender, mean, summarise, type EntryResult, type StudyResult } from './results.ts';
-import type { ComparisonStudySpec } from './spec.ts';
+import { titleOf, type ComparisonStudySpec } from './spec.ts';
 import type { StudyOptions } from './tuning.ts';
 
 function meanMetrics(runs: readonly Metrics[]): Record<string, number> {
@@ -59,7 +59,7 @@ export async function runComparisonStudy<W>(
   addOracleGaps(entries, spec.direction, oracle);
   return {
     name: spec.name,
-    title: spec.title,
+    title: titleOf(spec.title, ctx),
     type: 'comparison',
     metric: spec.metric,
     direction: spec.direction,

@@ -4,11 +4,12 @@
 // seeds}], best, studies}. Extra detail (trajectories, configurations) stays in result.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { renderMarkdown } from './markdown.ts';
 import { studyPlots } from './plots.ts';
 import { writeResultFile } from './report.ts';
 import type { EntryResult, ExperimentResult, StudyResult } from './results.ts';
+import { DEFAULT_JOBS_LOAD } from './runner.ts';
 import { PROJECT_ROOT } from './workloads.ts';
 
 /** The committed results: experiments/results/<name>/. */
@@ -16,11 +17,22 @@ export const RESULTS_DIR = resolve(PROJECT_ROOT, 'experiments', 'results');
 
 /**
  * Where a run writes by default: experiments/results/<name> (the committed results), or
- * <name>-<trace> for another trace. A quick run is a check, not a result: it goes to the
- * system's temp dir, so it never overwrites or clutters the committed results.
+ * <name>-<trace> for another trace (the file name without its last extension; all of it when
+ * that leaves nothing, as for `.keys`), plus -load<X> for a jobs trace replayed at another load
+ * than the default. A quick run is a check, not a result: it goes to the system's temp dir, so
+ * it never overwrites or clutters the committed results.
  */
-export function defaultOutDir(name: string, quick: boolean, traceName?: string): string {
-  const suffix = traceName ? `-${traceName.replace(/[^A-Za-z0-9_.-]/g, '_')}` : '';
+export function defaultOutDir(
+  name: string,
+  quick: boolean,
+  tracePath?: string,
+  load?: number,
+): string {
+  const file = tracePath === undefined ? '' : basename(tracePath);
+  const stem = file.replace(/\.[^.]*$/, '') || file;
+  const suffix =
+    (stem ? `-${stem.replace(/[^A-Za-z0-9_.-]/g, '_')}` : '') +
+    (load === undefined || load === DEFAULT_JOBS_LOAD ? '' : `-load${load}`);
   if (quick) return join(tmpdir(), 'knobos-exp', `${name}${suffix}-quick`);
   return join(RESULTS_DIR, `${name}${suffix}`);
 }
@@ -82,6 +94,7 @@ export function cliSummary(r: ExperimentResult) {
     seeds: r.seeds,
     budget: r.budget,
     quick: r.quick,
+    ...(r.load === undefined ? {} : { load: r.load }),
     studies: r.studies.map(slimStudy),
   };
 }

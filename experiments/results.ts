@@ -76,6 +76,8 @@ export interface ExperimentResult {
   quick: boolean;
   seeds: number[];
   budget: number;
+  /** Offered load the jobs trace was replayed at; absent when the workload is not a jobs trace. */
+  load?: number;
   /** The headline study's metric, direction, results and best (the CLI contract). */
   metric: string;
   direction: Direction;

@@ -6,7 +6,13 @@ import { resolve } from 'node:path';
 import { runComparisonStudy } from './compare.ts';
 import { silentReporter, type Reporter } from './progress.ts';
 import type { ExperimentResult, StudyResult } from './results.ts';
-import type { ExperimentSpec, LoadedTrace, RunContext, TraceSource } from './spec.ts';
+import {
+  titleOf,
+  type ExperimentSpec,
+  type LoadedTrace,
+  type RunContext,
+  type TraceSource,
+} from './spec.ts';
 import { runTuningStudy } from './tuning.ts';
 import { TraceOptionError, loadTrace, specPath } from './workloads.ts';
 
@@ -41,7 +47,7 @@ async function loadWorkload<W>(
   spec: ExperimentSpec<W>,
   opts: RunOptions,
   ctx: RunContext,
-): Promise<{ w: W; trace?: TraceSource }> {
+): Promise<{ w: W; trace?: TraceSource; jobs: boolean }> {
   const kind = spec.workload.accepts ?? spec.workload.kind;
   let loaded: LoadedTrace | undefined;
   if (opts.trace) {
@@ -54,7 +60,7 @@ async function loadWorkload<W>(
     loaded = await loadTrace(kind, d, specPath(d.path), ctx);
   }
   const w = await spec.workload.load(loaded, ctx);
-  return { w, ...(loaded ? { trace: loaded.source } : {}) };
+  return { w, ...(loaded ? { trace: loaded.source } : {}), jobs: loaded?.kind === 'jobs' };
 }
 
 export async function runExperiment<W>(
@@ -76,7 +82,7 @@ export async function runExperiment<W>(
     { experiment: spec.name, seeds: nSeeds, budget, quick, trace: opts.trace ?? null },
     'experiment started',
   );
-  const { w, trace } = await loadWorkload(spec, opts, ctx);
+  const { w, trace, jobs } = await loadWorkload(spec, opts, ctx);
   const studies: StudyResult[] = [];
   for (const s of spec.studies) {
     studies.push(
@@ -89,11 +95,13 @@ export async function runExperiment<W>(
   if (!head) throw new RangeError(`experiment ${spec.name} has no studies`);
   return {
     experiment: spec.name,
-    title: spec.title,
+    title: titleOf(spec.title, ctx),
     workload: { ...(trace ? { trace } : {}), description: spec.workload.description },
     quick,
     seeds,
     budget,
+    // Only a jobs trace is replayed at a load; another workload's result does not depend on it.
+    ...(jobs ? { load } : {}),
     metric: head.metric,
     direction: head.direction,
     results: head.results,

@@ -31,6 +31,13 @@ export interface RunContext {
   load: number;
 }
 
+/** A title, fixed or built from the run (a jobs workload's title names the load it ran at). */
+export type Title = string | ((ctx: RunContext) => string);
+
+export function titleOf(title: Title, ctx: RunContext): string {
+  return typeof title === 'string' ? title : title(ctx);
+}
+
 /**
  * Where an experiment's workload comes from. `load` turns the trace (undefined for a
  * generated workload with no --trace) into the value W the studies share.
@@ -90,7 +97,7 @@ export type ComparisonSpec =
 export interface TuningStudySpec<W> {
   type: 'tuning';
   name: string;
-  title: string;
+  title: Title;
   /** The env objective the knobs are tuned on; workload seeds choose the workload draw. */
   objective(w: W, ctx: RunContext): KnobObjective;
   /** The search space (default: the objective's knobs); may narrow a knob's domain. */
@@ -130,7 +137,7 @@ export interface EntrySpec<W> {
 export interface ComparisonStudySpec<W> {
   type: 'comparison';
   name: string;
-  title: string;
+  title: Title;
   metric: string;
   direction: Direction;
   unit?: string;
@@ -143,7 +150,7 @@ export type StudySpec<W> = TuningStudySpec<W> | ComparisonStudySpec<W>;
 
 export interface ExperimentSpec<W = unknown> {
   name: string;
-  title: string;
+  title: Title;
   workload: WorkloadSpec<W>;
   /** Seeds and tuner budget (evaluations) of a full run, and of a --quick one. */
   defaults: { seeds: number; budget: number };

@@ -19,7 +19,7 @@ import {
   type EntryResult,
   type StudyResult,
 } from './results.ts';
-import type { RunContext, TuningStudySpec } from './spec.ts';
+import { titleOf, type RunContext, type TuningStudySpec } from './spec.ts';
 
 /** Most distinct configurations a study memoises (bounds memory on long runs). */
 export const MAX_MEMO_ENTRIES = 100_000;
@@ -259,7 +259,7 @@ export async function runTuningStudy<W>(
   addOracleGaps(entries, direction, oracle);
   return {
     name: spec.name,
-    title: spec.title,
+    title: titleOf(spec.title, ctx),
     type: 'tuning',
     metric,
     direction,

@@ -10,7 +10,8 @@ import { loadAlibabaGpu } from '../envs/loaders/jobs-alibaba.ts';
 import { loadJobsCsv } from '../envs/loaders/jobs-csv.ts';
 import { loadTpchDags, tpchWorkloadFrom, type TpchDag } from '../envs/loaders/jobs-tpch.ts';
 import { traceSource, type MessageSource } from '../envs/messaging/index.ts';
-import { rescaleToLoad } from '../envs/scheduler/load.ts';
+import { TraceFormatError } from '../envs/loaders/errors.ts';
+import { offeredLoad, rescaleToLoad } from '../envs/scheduler/load.ts';
 import { uniformWorkers, type Workload, type WorkerSpec } from '../envs/scheduler/types.ts';
 import type { JobsScenario, LoadedTrace, RunContext, TraceKind, TraceSource } from './spec.ts';
 
@@ -104,12 +105,35 @@ export function tpchScenario(
   };
 }
 
+/**
+ * Can `workload` be replayed at an offered load on `workers`? Its jobs must arrive at two or
+ * more times and bring work the cluster has the resources for; else a TraceFormatError on `file`.
+ */
+function checkReplayable(file: string, workload: Workload, workers: readonly WorkerSpec[]): void {
+  const rule = 'a jobs trace replayed at an offered load needs';
+  const fail = (reason: string): never => {
+    throw new TraceFormatError(file, 0, reason);
+  };
+  const jobs = workload.jobs;
+  if (new Set(jobs.map((j) => j.arrivalMs)).size < 2) {
+    const got =
+      jobs.length === 1 ? 'it has one job' : `all ${jobs.length} of its jobs arrive at once`;
+    fail(`${rule} jobs arriving at two or more different times; ${got}`);
+  }
+  const load = offeredLoad(jobs, workers);
+  if (load === 0) fail(`${rule} work: every job's duration is 0`);
+  if (!Number.isFinite(load)) {
+    fail(`${rule} a cluster with each resource its jobs ask for (cpu, memory, gpu)`);
+  }
+}
+
 /** A fixed jobs trace: the same jobs for every seed (the seed drives the sim's own draws). */
-function fixedScenario(workload: Workload, ctx: RunContext): JobsScenario {
+function fixedScenario(file: string, workload: Workload, ctx: RunContext): JobsScenario {
   const cut = ctx.quick
     ? { ...workload, jobs: [...workload.jobs].slice(0, QUICK_TRACE_JOBS) }
     : workload;
   const workers = cut.workers ?? clusterFor(cut, ctx.quick);
+  checkReplayable(file, cut, workers);
   const scaled = rescaleToLoad(cut, workers, ctx.load);
   return {
     name: `${basename(workload.name)}(${scaled.jobs.length} jobs, load ${ctx.load})`,
@@ -133,7 +157,7 @@ function loadJobs(file: string, format: string, ctx: RunContext): JobsScenario {
       return tpchScenario(loadTpchDags(file, durations), ctx);
     }
     case 'csv':
-      return fixedScenario(loadJobsCsv(file), ctx);
+      return fixedScenario(file, loadJobsCsv(file), ctx);
     case 'alibaba': {
       const nodes = siblingFile(file, basename(file).replace(/pods/, 'nodes'));
       if (!nodes || nodes === file) {
@@ -142,7 +166,7 @@ function loadJobs(file: string, format: string, ctx: RunContext): JobsScenario {
           `an alibaba pods file needs its nodes file next to it (the name with pods -> nodes)`,
         );
       }
-      return fixedScenario(loadAlibabaGpu({ podsFile: file, nodesFile: nodes }), ctx);
+      return fixedScenario(file, loadAlibabaGpu({ podsFile: file, nodesFile: nodes }), ctx);
     }
     default:
       throw new TraceOptionError('format', `unknown jobs format ${format}`);

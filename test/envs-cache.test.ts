@@ -1,6 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run as simCache } from '../cli/commands/sim-cache.ts';
 import {
@@ -42,7 +43,7 @@ function skewedTrace(n: number, count: number, seed: number, withSizes = false):
   return cacheTraceFromKeys(keys, sizes, `skewed-${seed}`);
 }
 
-function tempFile(name: string, text: string): string {
+function tempFile(name: string, text: string | Buffer): string {
   const dir = mkdtempSync(join(tmpdir(), 'knobos-cache-'));
   const file = join(dir, name);
   writeFileSync(file, text);
@@ -305,6 +306,18 @@ describe('cache trace loaders', () => {
     expect([...t.keys]).toEqual([0, 1, 0, 2]);
     expect(t.sizes).toBeUndefined();
     expect(loadCacheKeys(file, { maxRequests: 2 }).keys.length).toBe(2);
+  });
+
+  it('read a gzipped CSV (*.csv.gz) as CSV by default, not as one key per line', () => {
+    const csv = 'obj_id,obj_size\n7,1\n8,2\n7,1\n';
+    for (const name of ['t.csv.gz', 'T.CSV.GZ']) {
+      const t = loadCacheTrace(tempFile(name, gzipSync(csv)));
+      expect([...t.keys, ...t.sizes!]).toEqual([0, 1, 0, 1, 2, 1]);
+    }
+    // A gzipped keys file stays keys.
+    expect([...loadCacheTrace(tempFile('t.keys.gz', gzipSync('a\nb\na\n'))).keys]).toEqual([
+      0, 1, 0,
+    ]);
   });
 
   it.each([

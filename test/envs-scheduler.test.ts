@@ -442,6 +442,9 @@ describe('loaders', () => {
       ['arrival_s,duration_s\n1,2,3\n', /:2: expected 2 fields like the header, got 3/],
       ['arrival_s,duration_s,gpu\n1,2,1.5\n', /:2: gpu above 1 must be a whole number/],
       ['arrival_s,duration_s,cpu\n1,2,0\n', /:2: a job must ask for cpu > 0 or gpu > 0/],
+      // Times are bounded (1e9 s): 1e300 s is no job length, and overflows once in ms.
+      ['arrival_s,duration_s\n1,2\n2,1e300\n', /:3: duration_s must be <= 1000000000, got 1e300/],
+      ['arrival_s,duration_s\n1e300,2\n', /:2: arrival_s must be <= 1000000000, got 1e300/],
     ];
     for (const [text, want] of cases) {
       const f = tmp('bad.csv', text);
@@ -509,6 +512,11 @@ describe('loaders', () => {
     expect(() => loadTpchDags(badChild, durations)).toThrow(/:3: child 0 does not list stage 1/);
     const badTasks = tmp('s.csv', STAGES.replace('2g,9,0,1,', '2g,9,0,zero,'));
     expect(() => loadTpchDags(badTasks, durations)).toThrow(/:5: num_tasks must be a number/);
+    // A stage's task count is bounded: each task gets a slot in a duration array.
+    const hugeTasks = tmp('s.csv', STAGES.replace('2g,9,0,1,', '2g,9,0,10000000000,'));
+    expect(() => loadTpchDags(hugeTasks, durations)).toThrow(
+      /s\.csv:5: num_tasks must be <= 1000000, got 10000000000/,
+    );
     const badDur = tmp('d2.csv.gz', gzipSync(DURATIONS.replace('first_wave,50', 'first_wave,-5')));
     expect(() => loadTpchDags(tmp('s.csv', STAGES), badDur)).toThrow(
       /d2\.csv\.gz:4: duration_ms must be a number >= 0/,
@@ -543,6 +551,10 @@ describe('loaders', () => {
       ['p3', 8_000, 12_000, false],
     ]);
     expect(w.jobs[2]?.stages[0]?.demand.gpuModels).toEqual(['T4']);
+    expect(w.jobs.map((j) => j.priority)).toEqual([2, 0, 0]);
+    // A QoS class that is an Object.prototype member is unknown too: priority 0, not a function.
+    const odd = tmp('pods.csv', PODS.replace('LS,Succeeded', 'constructor,Succeeded'));
+    expect(loadAlibabaGpu({ podsFile: odd, nodesFile: nodes }).jobs[0]?.priority).toBe(0);
     expect(loadAlibabaNodes(nodes)[0]).toEqual({
       id: 'n0',
       capacity: { cpu: 8, memMb: 65_536, gpu: 2 },
@@ -567,6 +579,15 @@ describe('loaders', () => {
     );
     expect(() => loadAlibabaNodes(tmp('n.csv', NODES.replace('n1,4000', 'n1,lots')))).toThrow(
       /n\.csv:3: cpu_milli must be a number/,
+    );
+    // No nodes, no pods, or no pod that ever ran: nothing to replay.
+    const [podsHeader, , , pending] = PODS.split('\n');
+    expect(() => loadAlibabaNodes(tmp('n.csv', NODES.split('\n')[0] + '\n'))).toThrow(
+      /n\.csv:2: no nodes: the file has a header but no rows/,
+    );
+    expect(load(tmp('pods.csv', `${podsHeader}\n`))).toThrow(/pods\.csv:2: no pods/);
+    expect(load(tmp('pods.csv', `${podsHeader}\n${pending}\n`))).toThrow(
+      /pods\.csv:0: no scheduled pods: every pod row \(1\) has an empty scheduled_time/,
     );
   });
 

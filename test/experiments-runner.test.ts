@@ -1,16 +1,27 @@
 // The experiment runner: the same seeds give the same result; the result and the CLI's --json
 // line have the documented shape; the files (result.json, result.md, SVG plots) are written
 // and the SVGs are well-formed XML. Runs the quick variants on a small trace in a temp dir.
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runExpCommand } from '../experiments/command.ts';
-import { writeOutputs } from '../experiments/output.ts';
+import { RESULTS_DIR, defaultOutDir, writeOutputs } from '../experiments/output.ts';
 import type { ExperimentResult } from '../experiments/results.ts';
 import { runExperiment } from '../experiments/runner.ts';
+import { titleOf } from '../experiments/spec.ts';
 import { cacheExperiment } from '../experiments/specs/cache.ts';
 import { placementExperiment } from '../experiments/specs/placement.ts';
+import { schedulerExperiment } from '../experiments/specs/scheduler.ts';
 import { writeResultsIndex } from '../experiments/summary.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'knobos-exp-'));
@@ -53,6 +64,29 @@ function checkWellFormedSvg(svg: string): void {
   expect(body.slice(at).trim()).toBe('');
   expect(stack).toEqual([]);
   expect(roots).toBe(1);
+}
+
+/**
+ * Runs the exp command with the system temp dir at `tmp` (where a run without --out writes)
+ * and its output captured; returns the exit code and the stdout.
+ */
+async function runIn(tmp: string, argv: string[]): Promise<{ code: number; stdout: string }> {
+  const out: string[] = [];
+  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
+    out.push(String(chunk));
+    return true;
+  });
+  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  const saved = process.env['TMPDIR'];
+  process.env['TMPDIR'] = tmp;
+  try {
+    return { code: await runExpCommand(argv), stdout: out.join('') };
+  } finally {
+    stdout.mockRestore();
+    stderr.mockRestore();
+    if (saved === undefined) delete process.env['TMPDIR'];
+    else process.env['TMPDIR'] = saved;
+  }
 }
 
 const trace = writeCacheCsv(join(dir, 'small.csv'), 3000);
@@ -175,6 +209,10 @@ describe('experiment runner', () => {
       else process.env['KNOBOS_LOG_LEVEL'] = level;
     }
     expect(code).toBe(0);
+    // result.md names the command that reproduces the run, --out included.
+    expect(readFileSync(join(dir, 'placement', 'result.md'), 'utf8')).toContain(
+      `\`npx knobos exp placement --seeds 3 --quick --out ${join(dir, 'placement')}\``,
+    );
     const last = out.join('').trimEnd().split('\n').pop()!;
     const r = JSON.parse(last) as Record<string, unknown>;
     expect(r['experiment']).toBe('placement');
@@ -196,13 +234,160 @@ describe('experiment runner', () => {
 
   it('refuses bad options with a usage error', async () => {
     const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    // --quick and --out: should a check fail, the run it let through writes to a temp dir.
+    const safe = ['--quick', '--out', join(dir, 'never')];
     try {
       expect(await runExpCommand(['nosuch'])).toBe(2);
       expect(await runExpCommand(['cache', '--seeds', '0'])).toBe(2);
       expect(await runExpCommand(['placement', '--format', 'csv'])).toBe(2);
       expect(await runExpCommand(['scheduler', '--trace', trace])).toBe(2);
+      // Object.prototype's members are no experiments.
+      for (const name of ['constructor', 'toString', '__proto__', 'hasOwnProperty']) {
+        expect(await runExpCommand([name, ...safe]), name).toBe(2);
+      }
+      // Counts are plain decimal digits: no hex, exponent, sign, fraction or spaces.
+      for (const v of ['0x10', '1e1', ' 3', '3 ', '+3', '-1', '1.0', '0']) {
+        expect(await runExpCommand(['cache', `--seeds=${v}`, ...safe]), v).toBe(2);
+        expect(await runExpCommand(['cache', `--budget=${v}`, ...safe]), v).toBe(2);
+      }
+      // --load: a decimal number in (0, 10), and only where a jobs trace is replayed.
+      for (const v of ['0x1', '1e-1', ' 0.5', '-0.5', '0', '10']) {
+        expect(await runExpCommand(['scheduler', `--load=${v}`, ...safe]), v).toBe(2);
+      }
+      expect(await runExpCommand(['cache', '--load', '0.5', ...safe])).toBe(2);
+      expect(existsSync(join(dir, 'never'))).toBe(false);
     } finally {
       err.mockRestore();
     }
   });
+
+  it('records the offered load of a jobs trace: result, --json, command line, titles, folder', async () => {
+    const jobs = join(dir, 'jobs.csv');
+    writeFileSync(
+      jobs,
+      ['arrival_s,duration_s,cpu', ...Array.from({ length: 30 }, (_, i) => `${i},${1 + (i % 4)},1`)]
+        .join('\n')
+        .concat('\n'),
+    );
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const argv = ['scheduler', '--quick', '--seeds', '1', '--budget', '2'];
+    const { code, stdout } = await runIn(tmp, [
+      ...argv,
+      ...['--trace', jobs, '--format', 'csv', '--load', '0.5', '--json'],
+    ]);
+    expect(code).toBe(0);
+    expect(JSON.parse(stdout.trimEnd().split('\n').pop()!)).toMatchObject({
+      experiment: 'scheduler',
+      load: 0.5,
+    });
+    // Its own folder: not the one of a run at the default load.
+    const out = join(tmp, 'knobos-exp', 'scheduler-jobs-load0.5-quick');
+    const r = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as ExperimentResult;
+    expect(r.load).toBe(0.5);
+    expect(r.title).toBe(
+      'Scheduler: knob tuning on TPC-H at 50% load; heuristic and learned policies',
+    );
+    expect(r.studies.map((s) => s.title).filter((t) => t.includes('% load'))).toEqual([
+      'Scheduler knobs on TPC-H at 50% load (30-job draws)',
+      'Heuristic and learned scheduling policies on TPC-H at 50% load, one workload per seed',
+    ]);
+    const md = readFileSync(join(out, 'result.md'), 'utf8');
+    expect(md).toContain(
+      `\`npx knobos exp scheduler --trace ${jobs} --format csv --seeds 1 --budget 2 --quick --load 0.5\``,
+    );
+    // A workload that is no jobs trace has no load to record.
+    expect(first.load).toBeUndefined();
+
+    // At the default load, the committed results' folder and titles stay as they are.
+    expect(defaultOutDir('scheduler', false)).toBe(join(RESULTS_DIR, 'scheduler'));
+    expect(defaultOutDir('scheduler', false, undefined, 0.85)).toBe(join(RESULTS_DIR, 'scheduler'));
+    expect(defaultOutDir('scheduler', false, undefined, 0.5)).toBe(
+      join(RESULTS_DIR, 'scheduler-load0.5'),
+    );
+    expect(defaultOutDir('scheduler', false, '/x/jobs.csv', 2)).toBe(
+      join(RESULTS_DIR, 'scheduler-jobs-load2'),
+    );
+    const ctx = { quick: false, load: 0.85 };
+    expect(titleOf(schedulerExperiment.title, ctx)).toBe(
+      'Scheduler: knob tuning on TPC-H at 85% load; heuristic and learned policies',
+    );
+    expect(schedulerExperiment.studies.slice(0, 2).map((s) => titleOf(s.title, ctx))).toEqual([
+      'Scheduler knobs on TPC-H at 85% load (30-job draws)',
+      'Heuristic and learned scheduling policies on TPC-H at 85% load, one workload per seed',
+    ]);
+  });
+
+  it('names the folder of a trace whose name is only an extension by the whole name', async () => {
+    const keys = join(dir, '.keys');
+    writeFileSync(keys, Array.from({ length: 500 }, (_, i) => `k${(i * 7) % 50}`).join('\n'));
+    const tmp = mkdtempSync(join(dir, 'tmp-'));
+    const { code } = await runIn(tmp, [
+      'cache',
+      '--quick',
+      '--seeds',
+      '1',
+      '--budget',
+      '2',
+      '--trace',
+      keys,
+    ]);
+    expect(code).toBe(0);
+    expect(readdirSync(join(tmp, 'knobos-exp'))).toEqual(['cache-.keys-quick']);
+    expect(defaultOutDir('cache', false, keys)).toBe(join(RESULTS_DIR, 'cache-.keys'));
+    expect(defaultOutDir('cache', false, '/x/my trace.csv.gz')).toBe(
+      join(RESULTS_DIR, 'cache-my_trace.csv'),
+    );
+  });
+});
+
+describe('the knobos command line', () => {
+  const bin = resolve(import.meta.dirname, '..', 'bin', 'knobos.mjs');
+
+  /** Runs `knobos args` in a child process; code null when it had to be killed (it hung). */
+  function knobos(
+    args: string[],
+    timeoutMs = 20_000,
+  ): Promise<{ code: number | null; err: string }> {
+    return new Promise((done) => {
+      const child = spawn(process.execPath, [bin, ...args], {
+        env: { ...process.env, KNOBOS_HOME: dir, KNOBOS_LOG_LEVEL: 'silent' },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        done({ code, err });
+      });
+    });
+  }
+
+  it('answers a name that is an Object.prototype member as an unknown command', async () => {
+    const runs = await Promise.all(
+      [['toString'], ['constructor'], ['__proto__'], ['exp', 'constructor']].map((a) => knobos(a)),
+    );
+    for (const [i, c] of ['toString', 'constructor', '__proto__'].entries()) {
+      expect(runs[i]!.code, c).toBe(2);
+      expect(runs[i]!.err).toContain(`knobos: unknown command '${c}'`);
+    }
+    expect(runs[3]!.code).toBe(2);
+    expect(runs[3]!.err).toContain('knobos exp: unknown experiment constructor');
+  }, 60_000);
+
+  it('checks knobs options before it connects to Redis, and exits', async () => {
+    // Nothing listens on port 1: a client opened before the check would retry forever.
+    const redis = ['--redis', 'redis://127.0.0.1:1'];
+    const cases: [string[], string][] = [
+      [['list', '--limit', 'abc'], '--limit must be an integer >= 1, got abc'],
+      [['history', 'scheduler.policy', '--limit=0'], '--limit must be an integer >= 1, got 0'],
+      [['audit', '--limit=-2'], '--limit must be an integer >= 1, got -2'],
+      [['nosuch'], "knobs: unknown command 'nosuch'"],
+    ];
+    const runs = await Promise.all(cases.map(([a]) => knobos(['knobs', ...a, ...redis])));
+    runs.forEach((r, i) => {
+      expect(r.code, cases[i]![0].join(' ')).toBe(1);
+      expect(r.err).toContain(cases[i]![1]);
+    });
+  }, 60_000);
 });

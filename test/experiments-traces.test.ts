@@ -1,9 +1,10 @@
 // Experiments run on any trace of a supported format, not only the shared ones: each format is
 // written as a small file to a temp dir and run through the quick variant of its experiment.
 // A bad file or format fails with a message naming the file, the line or the rule.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { messagingObjective, traceSource } from '../envs/messaging/index.ts';
 import { schedulerObjective } from '../envs/scheduler/index.ts';
@@ -22,6 +23,18 @@ function write(name: string, lines: string[]): string {
   const file = join(dir, name);
   writeFileSync(file, lines.join('\n') + '\n');
   return file;
+}
+
+/** Runs the exp command with its stdout and stderr swallowed; returns its exit code. */
+async function quietly(argv: string[]): Promise<number> {
+  const out = vi.spyOn(process.stdout, 'write').mockImplementation(() => true);
+  const err = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+  try {
+    return await runExpCommand(argv);
+  } finally {
+    out.mockRestore();
+    err.mockRestore();
+  }
 }
 
 /** A deterministic pseudo-random stream for the fixtures. */
@@ -183,6 +196,76 @@ describe('experiments on traces outside the repository', () => {
     for (const r of [light, heavy]) {
       const bound = r.studies[1]!.results.find((e) => e.kind === 'oracle')!.mean;
       for (const e of policies(r)) expect(e.mean, e.name).toBeGreaterThanOrEqual(bound);
+    }
+  });
+
+  it('reads a gzipped cache CSV (*.csv.gz) as CSV when no --format is given', async () => {
+    const gz = join(dir, 'cache.csv.gz');
+    writeFileSync(gz, gzipSync(readFileSync(files.cacheCsv)));
+    const out = join(dir, 'gz-out');
+    const argv = ['cache', '--quick', '--seeds', '2', '--budget', '4', '--trace', gz];
+    expect(await quietly([...argv, '--out', out])).toBe(0);
+    const r = JSON.parse(readFileSync(join(out, 'result.json'), 'utf8')) as ExperimentResult;
+    expect(r.workload.trace).toEqual({ path: gz, format: 'csv' });
+    // The same numbers as the plain CSV.
+    const plain = await runExperiment(EXPERIMENTS['cache']!, {
+      quick: true,
+      seeds: 2,
+      budget: 4,
+      trace: { path: files.cacheCsv, format: 'csv' },
+    });
+    expect(r.studies[1]!.results.map((e) => e.mean)).toEqual(
+      plain.studies[1]!.results.map((e) => e.mean),
+    );
+  });
+
+  it('refuses a jobs trace it cannot replay at a load, naming the file and the rule', async () => {
+    const pods = readFileSync(files.alibabaPods, 'utf8');
+    const [podsHeader, ...podRows] = pods.trim().split('\n');
+    const alibaba = (name: string, podsText: string, nodes: string[]) => {
+      write(`${name}_nodes.csv`, ['sn,cpu_milli,memory_mib,gpu,model', ...nodes]);
+      writeFileSync(join(dir, `${name}_pods.csv`), podsText);
+      return join(dir, `${name}_pods.csv`);
+    };
+    const pendingPod = podRows[0]!.replace(/Succeeded,(\d+),(\d+),\d+$/, 'Pending,$1,$2,');
+    const cases: [string, string, RegExp][] = [
+      [write('one.csv', ['arrival_s,duration_s', '0,5']), 'csv', /:0: .* two or more .*one job/],
+      [
+        write('same.csv', ['arrival_s,duration_s', '3,5', '3,1']),
+        'csv',
+        /:0: .* two or more different times; all 2 of its jobs arrive at once/,
+      ],
+      [
+        write('idle.csv', ['arrival_s,duration_s', '0,0', '1,0']),
+        'csv',
+        /:0: .* needs work: every job's duration is 0/,
+      ],
+      [alibaba('nonodes', pods, []), 'alibaba', /nonodes_nodes\.csv:2: no nodes/],
+      [
+        alibaba('pending', `${podsHeader}\n${pendingPod}\n`, ['n0,8000,16384,1,T4']),
+        'alibaba',
+        /pending_pods\.csv:0: no scheduled pods/,
+      ],
+      [
+        alibaba('nogpu', pods, ['n0,8000,16384,0,']),
+        'alibaba',
+        /nogpu_pods\.csv:0: .* a cluster with each resource its jobs ask for/,
+      ],
+    ];
+    for (const [file, format, want] of cases) {
+      const run = runExperiment(EXPERIMENTS['scheduler']!, {
+        quick: true,
+        seeds: 1,
+        budget: 1,
+        trace: { path: file, format },
+      });
+      await expect(run, file).rejects.toThrow(want);
+      await expect(run, file).rejects.toHaveProperty('name', 'TraceFormatError');
+      // The CLI: a message and exit code 1, not a stack trace; nothing written.
+      const out = join(dir, 'never');
+      const argv = ['scheduler', '--quick', '--trace', file, '--format', format, '--out', out];
+      expect(await quietly(argv)).toBe(1);
+      expect(existsSync(out)).toBe(false);
     }
   });
 

@@ -21,6 +21,19 @@ const USAGE = `usage: knobos knobs <command> [options]
 options: --redis URL, --actor NAME (default: your user name), --json
 `;
 
+const COMMANDS = [
+  'list',
+  'get',
+  'history',
+  'audit',
+  'set',
+  'rollback',
+  'pin',
+  'unpin',
+  'freeze',
+  'unfreeze',
+];
+
 function parseValue(raw: string): KnobValue {
   try {
     return JSON.parse(raw) as KnobValue;
@@ -82,10 +95,15 @@ export async function run(argv: string[]): Promise<number> {
     if (!Number.isInteger(n)) throw new Error(`knobs ${cmd}: ${what} must be an integer, got ${v}`);
     return n;
   };
+  // Every check that needs no Redis comes before the connection: an error thrown once it is
+  // open must pass the finally below, or the open client keeps the process alive.
+  if (!COMMANDS.includes(cmd)) throw new Error(`knobs: unknown command '${cmd}'\n\n${USAGE}`);
+  const limit = o.limit === undefined ? 20 : Number(o.limit);
+  if (!Number.isInteger(limit) || limit < 1)
+    throw new Error(`knobs ${cmd}: --limit must be an integer >= 1, got ${o.limit}`);
+  const actor = o.actor ?? `cli:${userInfo().username}`;
   const redis = connectCli(o.redis);
   const knobs = new KnobTable(redis, { keys: keysFromEnv() });
-  const actor = o.actor ?? `cli:${userInfo().username}`;
-  const limit = o.limit ? int(o.limit, '--limit') : 20;
   try {
     let result: unknown;
     let human: string;
@@ -169,7 +187,7 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       default:
-        throw new Error(`knobs: unknown command '${cmd}'\n\n${USAGE}`);
+        throw new Error(`knobs: unhandled command '${cmd}'`);
     }
     emitResult(human, result as object, o.json);
     return 0;

@@ -14,7 +14,7 @@ const USAGE = `usage: knobos sim cache --trace FILE [--format csv|keys] [--key-c
          [--size-column NAME] --policy NAME --size N [--bytes] [--json]
 
   --trace FILE        cache trace: CSV with a header, or one key per line
-  --format csv|keys   trace format (default: csv for *.csv, keys otherwise)
+  --format csv|keys   trace format (default: csv for *.csv[.gz], keys otherwise)
   --key-column NAME   CSV key column (default: the first named obj_id, key or lbn)
   --size-column NAME  CSV size column in bytes (default: the first named obj_size or size)
   --policy NAME       ${SIM_POLICIES.join(', ')}

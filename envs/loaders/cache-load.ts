@@ -7,12 +7,17 @@ export const CACHE_TRACE_FORMATS = ['csv', 'keys'] as const;
 export type CacheTraceFormat = (typeof CACHE_TRACE_FORMATS)[number];
 
 export interface LoadCacheTraceOptions extends CacheCsvOptions {
-  /** Default: csv for a .csv file, keys otherwise. */
+  /** Default: `defaultCacheFormat(file)`. */
   format?: CacheTraceFormat;
 }
 
+/** The format a cache trace file is read in when none is given: csv for *.csv or *.csv.gz. */
+export function defaultCacheFormat(file: string): CacheTraceFormat {
+  return /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'keys';
+}
+
 export function loadCacheTrace(file: string, opts: LoadCacheTraceOptions = {}): CacheTrace {
-  const format = opts.format ?? (file.toLowerCase().endsWith('.csv') ? 'csv' : 'keys');
+  const format = opts.format ?? defaultCacheFormat(file);
   switch (format) {
     case 'csv':
       return loadCacheCsv(file, opts);

@@ -14,7 +14,7 @@
 import type { Demand } from '../../policies/scheduling/index.ts';
 import type { JobSpec, Workload, WorkerSpec } from '../scheduler/types.ts';
 import { columns, readCsv, type CsvRow } from './csv.ts';
-import { FieldReader } from './jobs-common.ts';
+import { FieldReader, MAX_TRACE_SECONDS } from './jobs-common.ts';
 import { sharedTrace } from './shared-traces.ts';
 
 export const ALIBABA_PODS_FILE = sharedTrace('jobs/alibaba_gpu2023_pods.csv');
@@ -28,6 +28,7 @@ export function loadAlibabaNodes(file: string = ALIBABA_NODES_FILE): WorkerSpec[
   const csv = readCsv(file);
   const col = columns(csv, ['sn', 'cpu_milli', 'memory_mib', 'gpu'], ['model']);
   const r = new FieldReader(file, csv.header);
+  if (csv.rows.length === 0) r.fail({ line: 2 }, 'no nodes: the file has a header but no rows');
   const seen = new Set<string>();
   return csv.rows.map((row) => {
     const id = r.text(row, col.sn);
@@ -111,8 +112,8 @@ export function loadAlibabaGpu(opts: AlibabaLoadOptions = {}): Workload {
       r.fail(row, `pod_phase must be one of ${PHASES.join(', ')}, got ${JSON.stringify(phase)}`);
     }
     const demand = podDemand(r, row, col);
-    const created = r.number(row, col.creation_time, { min: 0 });
-    const deleted = r.number(row, col.deletion_time, { min: 0 });
+    const created = r.number(row, col.creation_time, { min: 0, max: MAX_TRACE_SECONDS });
+    const deleted = r.number(row, col.deletion_time, { min: 0, max: MAX_TRACE_SECONDS });
     if (deleted < created)
       r.fail(row, `deletion_time ${deleted} is before creation_time ${created}`);
     if (r.text(row, col.scheduled_time) === '') {
@@ -130,10 +131,17 @@ export function loadAlibabaGpu(opts: AlibabaLoadOptions = {}): Workload {
       id: name,
       arrivalMs: Math.round(created * 1000),
       tenant: qos === '' ? 'default' : qos,
-      priority: QOS_PRIORITY[qos] ?? 0,
+      priority: Object.hasOwn(QOS_PRIORITY, qos) ? (QOS_PRIORITY[qos] as number) : 0,
       stages: [{ numTasks: 1, parents: [], demand, durationsMs: [runMs], estimateMs: runMs }],
       ...(isCensored ? { censored: true } : {}),
     });
+  }
+  if (rows.length === 0) r.fail({ line: 2 }, 'no pods: the file has a header but no rows');
+  if (jobs.length === 0) {
+    r.fail(
+      { line: 0 },
+      `no scheduled pods: every pod row (${rows.length}) has an empty scheduled_time`,
+    );
   }
   return {
     name: 'alibaba-gpu',

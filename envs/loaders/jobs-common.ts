@@ -8,6 +8,9 @@ export { PROJECT_ROOT, sharedTrace } from './shared-traces.ts';
 /** The loaders' one error type, under the name callers of the job loaders know it by. */
 export { TraceFormatError as JobTraceError } from './errors.ts';
 
+/** Largest time a job trace may give (arrival, duration), in seconds: about 32 years. */
+export const MAX_TRACE_SECONDS = 1e9;
+
 interface NumberRule {
   min?: number;
   max?: number;

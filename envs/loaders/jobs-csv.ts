@@ -6,7 +6,7 @@
 import type { Demand } from '../../policies/scheduling/index.ts';
 import type { JobSpec, Workload } from '../scheduler/types.ts';
 import { columns, readCsv } from './csv.ts';
-import { FieldReader } from './jobs-common.ts';
+import { FieldReader, MAX_TRACE_SECONDS } from './jobs-common.ts';
 
 export const JOBS_CSV_COLUMNS = [
   'arrival_s',
@@ -41,11 +41,15 @@ export function loadJobsCsv(file: string): Workload {
       if (demand.gpuMilli < 1) r.fail(row, `gpu share must be at least 0.001, got ${gpu}`);
     }
     if (demand.cpu <= 0 && demand.gpu === 0) r.fail(row, 'a job must ask for cpu > 0 or gpu > 0');
-    const runMs = Math.round(r.number(row, col.duration_s, { min: 0 }) * 1000);
+    const runMs = Math.round(
+      r.number(row, col.duration_s, { min: 0, max: MAX_TRACE_SECONDS }) * 1000,
+    );
     const tenant = col.tenant >= 0 ? r.text(row, col.tenant) : '';
     return {
       id: `job${k}`,
-      arrivalMs: Math.round(r.number(row, col.arrival_s, { min: 0 }) * 1000),
+      arrivalMs: Math.round(
+        r.number(row, col.arrival_s, { min: 0, max: MAX_TRACE_SECONDS }) * 1000,
+      ),
       tenant: tenant === '' ? 'default' : tenant,
       priority: r.optionalNumber(row, col.priority, 0),
       stages: [{ numTasks: 1, parents: [], demand, durationsMs: [runMs], estimateMs: runMs }],

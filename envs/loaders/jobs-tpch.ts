@@ -15,6 +15,8 @@ import { sharedTrace } from './shared-traces.ts';
 
 export { TPCH_DURATIONS_FILE, loadTpchDurations } from './jobs-tpch-durations.ts';
 export const TPCH_STAGES_FILE = sharedTrace('jobs/tpch_stages.csv');
+/** Most tasks a stage may have (the shared trace's largest has 593): each gets a duration array. */
+export const MAX_STAGE_TASKS = 1_000_000;
 
 export interface TpchStage {
   /** The stage id in the file. */
@@ -72,7 +74,11 @@ export function loadTpchDags(
     const query = r.text(row, col.query);
     if (scale === '' || query === '') r.fail(row, 'scale and query must not be empty');
     const id = r.number(row, col.stage, { integer: true, min: 0 });
-    const numTasks = r.number(row, col.num_tasks, { integer: true, min: 1 });
+    const numTasks = r.number(row, col.num_tasks, {
+      integer: true,
+      min: 1,
+      max: MAX_STAGE_TASKS,
+    });
     const parents = stageIds(r, row, col.parents);
     const children = col.children >= 0 ? stageIds(r, row, col.children) : null;
     const key = `${scale},${query}`;

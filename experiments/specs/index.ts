@@ -13,3 +13,8 @@ export const EXPERIMENTS: Readonly<Record<string, ExperimentSpec<never>>> = {
 };
 
 export const EXPERIMENT_NAMES = Object.keys(EXPERIMENTS);
+
+/** The experiment called `name`, or undefined (never an Object.prototype member). */
+export function experimentByName(name: string): ExperimentSpec<never> | undefined {
+  return Object.hasOwn(EXPERIMENTS, name) ? EXPERIMENTS[name] : undefined;
+}

@@ -33,11 +33,14 @@ import {
   trainedSchedulingPolicy,
 } from '../../learners/scheduling/policy.ts';
 import { createSchedulingPolicy } from '../../policies/scheduling/index.ts';
-import type { EntrySpec, ExperimentSpec, JobsScenario } from '../spec.ts';
+import type { EntrySpec, ExperimentSpec, JobsScenario, RunContext } from '../spec.ts';
 import { STANDARD_TUNERS, TUNER_CLAIMS } from './tuners.ts';
 
 /** TPC-H jobs per workload draw in the knob-tuning study (the policy study draws 60). */
 export const KNOB_STUDY_JOBS = 30;
+
+/** The run's offered load in titles: "85% load" at the default. */
+const atLoad = (ctx: RunContext) => `${Number((ctx.load * 100).toFixed(1))}% load`;
 
 const objectiveOf = (w: JobsScenario) => schedulerObjective({ scenario: w.scenario });
 
@@ -80,7 +83,8 @@ const lowerBoundEntry: EntrySpec<JobsScenario> = {
 
 export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
   name: 'scheduler',
-  title: 'Scheduler: knob tuning on TPC-H at 85% load; heuristic and learned policies',
+  title: (ctx) =>
+    `Scheduler: knob tuning on TPC-H at ${atLoad(ctx)}; heuristic and learned policies`,
   workload: {
     kind: 'jobs',
     default: { path: '../shared/traces/jobs/tpch_stages.csv', format: 'tpch' },
@@ -99,7 +103,7 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
     {
       type: 'tuning',
       name: 'scheduler-knobs',
-      title: 'Scheduler knobs on TPC-H at 85% load (30-job draws)',
+      title: (ctx) => `Scheduler knobs on TPC-H at ${atLoad(ctx)} (30-job draws)`,
       unit: 's',
       note: 'Mean job completion time of the jobs of one workload draw; lost jobs count until the end.',
       objective: (w) => objectiveOf(w.withJobs?.(KNOB_STUDY_JOBS) ?? w),
@@ -115,8 +119,8 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
     {
       type: 'comparison',
       name: 'scheduler-policies',
-      title:
-        'Heuristic and learned scheduling policies on TPC-H at 85% load, one workload per seed',
+      title: (ctx) =>
+        `Heuristic and learned scheduling policies on TPC-H at ${atLoad(ctx)}, one workload per seed`,
       metric: 'mean_jct_s',
       direction: 'min',
       unit: 's',
