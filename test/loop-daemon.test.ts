@@ -10,7 +10,7 @@ import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import type { ShadowReport, TuningTarget } from '../controlplane/loop/target.ts';
-import { Telemetry } from '../controlplane/telemetry/metrics.ts';
+import { livePromotion } from './helpers/live-promotion.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 /** A target whose simulated objective is the batch size's distance from 256 (smaller is better). */
@@ -180,41 +180,16 @@ describe('loop daemon', () => {
   });
 
   describe('the SLO guard inside the loop', () => {
-    const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-    /** A live promotion of the target's knob on the real clock (telemetry ids are real time),
-     * with a p99 latency of 10 before it and `after` once it is live. */
+    /** A live promotion of the target's knob, with a p99 latency of 10 before it and `after`
+     * once it is live. */
     async function regressedLive(target: TuningTarget, after: number) {
-      const knobs = new KnobTable(redis.client(), { keys: uniqueKeys() });
-      await knobs.seed();
-      const proposals = new ProposalTable(knobs);
-      const telemetry = new Telemetry({
-        redis: knobs.redis,
-        keys: knobs.keys,
+      const { knobs, proposals, proposal, emit } = await livePromotion({
+        redis: redis.client(),
         service: 'messaging',
-        instance: 'i1',
-      });
-      const emit = async (p99: number, forMs: number) => {
-        const until = Date.now() + forMs;
-        while (Date.now() < until) {
-          telemetry.observe('latency_ms', p99);
-          await telemetry.flush();
-          await sleep(50);
-        }
-      };
-      await emit(10, 1_000);
-      const p = await proposals.create({
+        metric: 'latency_ms',
+        before: 10,
         learner: target.name,
-        reason: 'bigger batches',
-        changes: [{ name: 'messaging.batch_size', value: 128, baseVersion: 1 }],
-      });
-      await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
-      await knobs.promoteAll({
-        actor: target.name,
-        actorKind: 'automation',
-        reason: 'promote',
-        proposalId: p.id,
-        changes: p.changes,
+        change: { name: 'messaging.batch_size', value: 128 },
       });
       await emit(after, 400);
       const daemon = new LoopDaemon({
@@ -224,7 +199,7 @@ describe('loop daemon', () => {
         log: createLogger('test', 'silent'),
         minChangeIntervalMs: 60_000,
       });
-      return { knobs, proposals, daemon, id: p.id };
+      return { knobs, proposals, daemon, id: proposal.id };
     }
 
     it('rolls back a regressed promotion while automation is frozen, and proposes nothing', async () => {

@@ -1,11 +1,9 @@
 // The SLO guard on real Redis with real telemetry streams: a promotion that worsens the live
 // metric beyond the bound is rolled back by itself; one that holds stands.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KnobTable } from '../controlplane/knobs/table.ts';
-import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import { SloGuard, type SloSpec } from '../controlplane/loop/slo-guard.ts';
-import { Telemetry } from '../controlplane/telemetry/metrics.ts';
-import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+import { livePromotion as promoted } from './helpers/live-promotion.ts';
+import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 const SLO: SloSpec = {
   service: 'scheduler',
@@ -18,8 +16,6 @@ const SLO: SloSpec = {
   minPoints: 3,
   stepMs: 100,
 };
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('SLO guard', () => {
   let redis: TestRedis;
@@ -35,39 +31,16 @@ describe('SLO guard', () => {
 
   async function livePromotion() {
     clock.offsetMs = 0;
-    const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
-    await knobs.seed();
-    const proposals = new ProposalTable(knobs);
-    const telemetry = new Telemetry({
-      redis: knobs.redis,
-      keys: knobs.keys,
+    const live = await promoted({
+      redis: redis.client(),
+      clock,
       service: 'scheduler',
-      instance: 'i1',
-    });
-    const emit = async (p99: number, forMs: number) => {
-      const until = Date.now() + forMs;
-      while (Date.now() < until) {
-        telemetry.observe('jct_ms', p99);
-        await telemetry.flush();
-        await sleep(50);
-      }
-    };
-    await emit(10, 1_000);
-    const p = await proposals.create({
+      metric: 'jct_ms',
+      before: 10,
       learner: 'bo',
-      reason: 'try srpt',
-      changes: [{ name: 'scheduler.policy', value: 'srpt', baseVersion: 1 }],
+      change: { name: 'scheduler.policy', value: 'srpt' },
     });
-    await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
-    await knobs.promoteAll({
-      actor: 'loop',
-      actorKind: 'automation',
-      reason: 'promote',
-      proposalId: p.id,
-      changes: p.changes,
-    });
-    const { proposal } = await proposals.get(p.id);
-    return { knobs, proposals, emit, proposal, guard: new SloGuard(knobs, proposals) };
+    return { ...live, guard: new SloGuard(live.knobs, live.proposals) };
   }
 
   it('rolls back a promotion that worsens the metric beyond the bound', async () => {

@@ -2,41 +2,22 @@
 // 3-node cluster: a proposal carries the version's reports, the knob change marks it live in
 // the same step, history and audit name the token identity, the knob's guards apply, and the
 // registry rows follow the knob (reconcile repairs them when they did not).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../controlplane/knobs/clock.ts';
-import { KnobTable } from '../controlplane/knobs/table.ts';
+import { describe, expect, it } from 'vitest';
 import {
   PolicyRegistry,
   RegistryUnsupportedError,
   type PolicyRow,
 } from '../controlplane/registry/index.ts';
 import { PinnedError, StateError, ValidationError } from '../controlplane/store/errors.ts';
-import { tinyTpchTrace } from './helpers/registry-fixtures.ts';
-import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
+import { registrySuite } from './helpers/registry-fixtures.ts';
+import type { Backend } from './helpers/redis.ts';
 
 const KNOB = 'scheduler.policy_version';
 const SPEC = { seeds: [1, 2], jobs: 20, workers: 4 };
 const ALICE = { actor: 'alice#t1', reason: 'faster in sim and shadow' };
 
 describe.each<Backend>(['single', 'cluster'])('registry promotion on %s redis', (backend) => {
-  let redis: TestRedis;
-  const trace = tinyTpchTrace();
-  beforeAll(async () => {
-    redis = await startTestRedis(backend);
-  });
-  afterAll(async () => {
-    await redis?.stop();
-    trace.remove();
-  });
-
-  async function setup() {
-    const clock = new ManualClock();
-    const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
-    await knobs.seed();
-    clock.advance(3_600_000);
-    const registry = new PolicyRegistry({ knobs, evaluator: { mode: 'inline', trace } });
-    return { knobs, registry, clock };
-  }
+  const { setup } = registrySuite(backend);
 
   /** Registers an srpt version and takes it to candidate (srpt is never worse than itself). */
   async function candidate(registry: PolicyRegistry, parent?: number): Promise<PolicyRow> {

@@ -4,13 +4,11 @@
 // table): before the knob step a retire wins and the promotion is refused (its proposal
 // rejected, the knob untouched); after the knob step the retire is refused (the version is
 // live). Never both: a retired version does not go live.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ManualClock } from '../controlplane/knobs/clock.ts';
-import { KnobTable } from '../controlplane/knobs/table.ts';
+import { describe, expect, it } from 'vitest';
 import { PolicyRegistry, type PolicyRow } from '../controlplane/registry/index.ts';
 import { StateError } from '../controlplane/store/errors.ts';
-import { tinyTpchTrace } from './helpers/registry-fixtures.ts';
-import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
+import { registrySuite } from './helpers/registry-fixtures.ts';
+import type { Backend } from './helpers/redis.ts';
 
 const KNOB = 'scheduler.policy_version';
 const SPEC = { seeds: [1], jobs: 20, workers: 4 };
@@ -20,22 +18,10 @@ const BOB = { actor: 'bob#t2', reason: 'pulled: bad artifact' };
 describe.each<Backend>(['single', 'cluster'])(
   'registry retire racing promote on %s redis',
   (backend) => {
-    let redis: TestRedis;
-    const trace = tinyTpchTrace();
-    beforeAll(async () => {
-      redis = await startTestRedis(backend);
-    });
-    afterAll(async () => {
-      await redis?.stop();
-      trace.remove();
-    });
+    const suite = registrySuite(backend);
 
     async function setup() {
-      const clock = new ManualClock();
-      const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
-      await knobs.seed();
-      clock.advance(3_600_000);
-      const registry = new PolicyRegistry({ knobs, evaluator: { mode: 'inline', trace } });
+      const { knobs, registry } = await suite.setup();
       const row = await registry.register(
         { name: 'scheduler', kind: 'scheduling', artifact: { heuristic: 'srpt' } },
         'ppo#learner',

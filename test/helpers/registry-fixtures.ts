@@ -6,17 +6,19 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
+import { afterAll, beforeAll } from 'vitest';
 import type { Role } from '../../controlplane/api/auth/roles.ts';
 import { TokenStore } from '../../controlplane/api/auth/tokens.ts';
 import { attachRegistry } from '../../controlplane/api/routes/policies.ts';
 import { buildServer } from '../../controlplane/api/server.ts';
+import { ManualClock } from '../../controlplane/knobs/clock.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import type { RedisClient } from '../../controlplane/redis/connect.ts';
 import { PolicyRegistry } from '../../controlplane/registry/registry.ts';
 import { TASK_FEATURE_NAMES } from '../../policies/scheduling/features.ts';
 import type { TraceFiles } from '../../controlplane/registry/sim.ts';
 import { ADMIN_TOKEN, HOUR_MS, TestClock } from './api-server.ts';
-import { uniqueKeys, type TestRedis } from './redis.ts';
+import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './redis.ts';
 
 /** query -> stages: [num_tasks, parents (';'-separated), durations ms] */
 const DAGS: Record<string, [number, string, number[]][]> = {
@@ -146,5 +148,34 @@ export function linearScorerArtifact(
       },
     },
     meta: { run: 'fixture' },
+  };
+}
+
+/**
+ * Inside a describe: a Redis of `backend` and the tiny TPC-H trace for the suite; each `setup()`
+ * gives a fresh knobs table (seeded, its clock past every cooldown) and a registry simulating
+ * inline on the trace.
+ */
+export function registrySuite(backend: Backend): {
+  setup(): Promise<{ knobs: KnobTable; registry: PolicyRegistry; clock: ManualClock }>;
+} {
+  let redis: TestRedis;
+  const trace = tinyTpchTrace();
+  beforeAll(async () => {
+    redis = await startTestRedis(backend);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+    trace.remove();
+  });
+  return {
+    async setup() {
+      const clock = new ManualClock();
+      const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
+      await knobs.seed();
+      clock.advance(HOUR_MS);
+      const registry = new PolicyRegistry({ knobs, evaluator: { mode: 'inline', trace } });
+      return { knobs, registry, clock };
+    },
   };
 }
