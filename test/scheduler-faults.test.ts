@@ -142,6 +142,63 @@ describe.each<Backend>(['single', 'cluster'])('scheduler faults on %s redis', (b
     // recorded complete once: every row completed by one lease.
     expect(runs.size).toBe(total);
   });
+
+  it('runs on a copy claimed under the new incarnation before the re-registering beat returns', async () => {
+    const redis = await setup(backend);
+    const h = await startScheduler(redis, { service: { background: false } });
+    cleanup.push(() => h.stop());
+    const shard = h.service.shard;
+    const ran: string[] = [];
+    const settled: string[] = [];
+    const w = await h.worker({
+      id: 'w',
+      concurrency: 2,
+      heartbeatMs: 200,
+      idleWaitMs: 100,
+      handlers: {
+        job: async (t) => {
+          ran.push(t.id);
+          await new Promise((r) => setTimeout(r, 300));
+          return 'done';
+        },
+      },
+      onSettled: (_item, r) => settled.push(`${r.taskId}:${r.status}`),
+    });
+    // The worker is declared dead (its row goes); its next beat creates the row again.
+    const reap = { max: 100, jobTtlMs: 1, retryLimit: 3, backoffMs: 100 };
+    expect((await shard.reap(reap, Date.now() + 60_000)).workersRemoved).toBe(1);
+    // Before that beat's reply arrives, the dispatcher (rung by the beat) claims a task on the
+    // new incarnation and the worker accepts it.
+    const wShard = w.shard as { heartbeat: SchedShard['heartbeat'] };
+    const beat = wShard.heartbeat.bind(w.shard);
+    let raced = false;
+    wShard.heartbeat = async (a, now) => {
+      const res = await beat(a, now);
+      if (res.registered && !raced) {
+        raced = true;
+        await h.service.client.submit({ id: 'x', type: 'job' });
+        const d = await shard.dispatch(
+          {
+            leaseMs: 5_000,
+            retryLimit: 3,
+            backoffMs: 100,
+            window: 0,
+            workersMax: 10,
+            windowPerSlot: 2,
+            windowMin: 0,
+            assignments: [{ taskId: 'x', workerId: 'w' }],
+          },
+          Date.now(),
+        );
+        expect(d.claims).toEqual(['ok']);
+        await eventually(() => ran.includes('x'), 'x accepted');
+      }
+      return res;
+    };
+    await eventually(async () => (await h.service.client.get('x'))?.state === 'done', 'done');
+    expect(settled).toEqual(['x:ok']);
+    expect(ran).toEqual(['x']);
+  });
 });
 
 /** The cluster slot of the shard's hash tag. */

@@ -470,4 +470,227 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     const again = await h.service.client.submit({ type: 'job', idempotencyKey: 'nightly' });
     expect(again.created).toBe(true);
   });
+
+  /** Claims `taskId` on `workerId` on the given GPU devices; returns the claim status and token. */
+  async function claimGpus(
+    shard: SchedShard,
+    taskId: string,
+    workerId: string,
+    now: number,
+    gpus: number[],
+  ) {
+    const r = await shard.dispatch(
+      {
+        leaseMs: 10_000,
+        retryLimit: 3,
+        backoffMs: 100,
+        window: 0,
+        workersMax: 10,
+        windowPerSlot: 2,
+        windowMin: 0,
+        assignments: [{ taskId, workerId, gpus }],
+      },
+      now,
+    );
+    const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
+    return { status: r.claims[0], token: String(lease).split('\t')[0] as string };
+  }
+
+  it('refuses a speculative copy on a full or missing GPU device, as dispatch does', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    const gpuBox = { cpu: 4, memMb: 4096, gpu: 1 };
+    await register(shard, 'wa', T0, gpuBox, 4);
+    await register(shard, 'wb', T0, gpuBox, 4);
+    await register(shard, 'wc', T0, gpuBox, 4);
+    const gpuTask = { type: 'job', demand: { cpu: 1, gpu: 1, gpuMilli: 1000 } };
+    await h.service.client.submitMany([
+      { id: 'g1', ...gpuTask },
+      { id: 'g2', ...gpuTask },
+    ]);
+    const g1 = await claimGpus(shard, 'g1', 'wb', T0, [0]);
+    const g2 = await claimGpus(shard, 'g2', 'wa', T0, [0]);
+    expect([g1.status, g2.status]).toEqual(['ok', 'ok']);
+    const knobs = { leaseMs: 10_000, retryLimit: 3, backoffMs: 100 };
+    // wb's only device is taken whole by g1; wc has no device 7.
+    const res = await shard.speculate(
+      knobs,
+      [
+        { taskId: 'g2', seenToken: g2.token, workerId: 'wb', gpus: [0] },
+        { taskId: 'g1', seenToken: g1.token, workerId: 'wc', gpus: [7] },
+      ],
+      T0 + 2_000,
+    );
+    expect(res.map((r) => r.status)).toEqual(['full', 'full']);
+    const rows = await h.service.queries.workerRows();
+    expect(rows.find((w) => w.id === 'wb')).toMatchObject({ used_gpu_m: 1000, gpu_free: '0' });
+    expect(rows.find((w) => w.id === 'wc')).toMatchObject({ used_gpu_m: 0, gpu_free: '1000' });
+  });
+
+  it('sends two stragglers of one speculation pass to different GPU devices', async () => {
+    const clock = new ManualClock(T0);
+    const h = await harness({
+      knobs: { 'scheduler.speculative_execution': true, 'scheduler.straggler_threshold': 3 },
+      service: { background: false, clock },
+    });
+    const shard = h.service.shard;
+    await register(shard, 'wa', T0, { cpu: 8, memMb: 4096, gpu: 1 }, 8);
+    await register(shard, 'wb', T0, { cpu: 8, memMb: 4096, gpu: 1 }, 8);
+    await register(shard, 'wc', T0, { cpu: 8, memMb: 4096, gpu: 2 }, 8);
+    const gpuTask = { type: 'job', stage: 'train', demand: { cpu: 1, gpu: 1 } };
+    await h.service.client.submitMany(
+      Array.from({ length: 7 }, (_, i) => ({ id: `t${i}`, ...gpuTask })),
+    );
+    for (let i = 0; i < 5; i++) {
+      const { token } = await claimGpus(shard, `t${i}`, 'wa', T0, [0]);
+      await shard.settle([{ taskId: `t${i}`, token, outcome: 'ok' }], SETTLE, T0 + 100);
+    }
+    expect((await claimGpus(shard, 't5', 'wa', T0 + 100, [0])).status).toBe('ok');
+    expect((await claimGpus(shard, 't6', 'wb', T0 + 100, [0])).status).toBe('ok');
+    clock.advance(1_000);
+    expect((await h.service.speculator.pass()).sort()).toEqual(['t5', 't6']);
+    const copies = await Promise.all(['t5', 't6'].map((id) => h.service.client.mustGet(id)));
+    expect(copies.map((r) => r.spec_worker)).toEqual(['wc', 'wc']);
+    expect(copies.map((r) => r.spec_gpus).sort()).toEqual(['0', '1']);
+    const wc = (await h.service.queries.workerRows()).find((w) => w.id === 'wc');
+    expect(wc).toMatchObject({ used_gpu_m: 2000, gpu_free: '0,0' });
+  });
+
+  it('prunes upstream_failed tasks with the dead letters, and their idempotency keys', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    const client = h.service.client;
+    await register(shard, 'w', T0);
+    await client.submitMany([
+      { id: 'P', type: 'job', jobId: 'J' },
+      { id: 'C', type: 'job', jobId: 'J', parents: ['P'], idempotencyKey: 'child-key' },
+      { id: 'G', type: 'job', jobId: 'J', parents: ['C'] },
+    ]);
+    const token = await claim(shard, 'P', 'w', T0);
+    const [r] = await shard.settle(
+      [{ taskId: 'P', token, outcome: 'final', detail: 'boom' }],
+      SETTLE,
+      T0 + 10,
+    );
+    expect(r!.status).toBe('dead');
+    // A child of an already dead parent is upstream_failed at submit.
+    const late = await client.submit({ id: 'L', type: 'job', parents: ['P'], idempotencyKey: 'l' });
+    expect(late.created).toBe(true);
+    for (const id of ['C', 'G', 'L'])
+      expect((await client.mustGet(id)).state).toBe('upstream_failed');
+    // Kept as long as dead letters are ...
+    expect(
+      await shard.prune(
+        { doneBefore: T0 + 1e9, doneMax: 0, deadBefore: T0, deadMax: 10, budget: 10 },
+        T0 + 1e9,
+      ),
+    ).toEqual({ done: 0, dead: 0 });
+    // ... and removed with them.
+    expect(
+      await shard.prune(
+        { doneBefore: T0 + 1e9, doneMax: 0, deadBefore: T0 + 1e9, deadMax: 0, budget: 10 },
+        T0 + 1e9,
+      ),
+    ).toEqual({ done: 0, dead: 4 });
+    for (const id of ['P', 'C', 'G', 'L']) expect(await client.get(id)).toBeNull();
+    expect(await shard.redis.hlen(shard.k.idem())).toBe(0);
+    expect(await shard.redis.exists(shard.k.children('P'), shard.k.children('C'))).toBe(0);
+    expect((await client.submit({ type: 'job', idempotencyKey: 'child-key' })).created).toBe(true);
+  });
+
+  it('reports the completion of a job its dead task ended through the cascade', async () => {
+    const h = await harness({ service: { background: false, clock: new ManualClock(T0) } });
+    const shard = h.service.shard;
+    await register(shard, 'w', T0);
+    await h.service.client.submitMany([
+      { id: 'P', type: 'job', jobId: 'J' },
+      { id: 'C', type: 'job', jobId: 'J', parents: ['P'] },
+    ]);
+    const token = await claim(shard, 'P', 'w', T0 + 100);
+    const [r] = await shard.settle(
+      [{ taskId: 'P', token, outcome: 'final', detail: 'boom' }],
+      SETTLE,
+      T0 + 250,
+    );
+    expect(r).toMatchObject({ status: 'dead', jobId: 'J', jobCompletionMs: 250 });
+    expect(await h.service.queries.job('J')).toMatchObject({ remaining: 0, dead: 2 });
+  });
+
+  it('reports a job whose last task dies of lease expiry (metric and jobs trace)', async () => {
+    const clock = new ManualClock(T0);
+    const h = await harness({
+      knobs: { 'scheduler.retry_limit': 0 },
+      service: { background: false, clock },
+    });
+    const shard = h.service.shard;
+    await register(shard, 'w', T0);
+    await h.service.client.submitMany([
+      { id: 'A', type: 'job', jobId: 'J', tenant: 'acme' },
+      { id: 'B', type: 'job', jobId: 'J', tenant: 'acme' },
+    ]);
+    const a = await claim(shard, 'A', 'w', T0);
+    await claim(shard, 'B', 'w', T0);
+    await shard.settle([{ taskId: 'A', token: a, outcome: 'ok' }], SETTLE, T0 + 10);
+    clock.advance(1_001); // B's 1 s lease runs out; no retries left
+    const reaped = await h.service.reaper.pass();
+    expect(reaped).toMatchObject({ expired: 1, dead: 1 });
+    expect(reaped.jobsEnded).toEqual([
+      { taskId: 'B', jobId: 'J', tenant: 'acme', completionMs: 1_001 },
+    ]);
+    await h.service.telemetry.flush();
+    await h.service.traces.jobs.flush();
+    const jobs = await traceRecords(h.redis, h.keys, 'scheduler', 'jobs');
+    expect(jobs.map((j) => j.fields)).toEqual([
+      expect.objectContaining({ job: 'J', tenant: 'acme', completion_ms: '1001', failed: 'true' }),
+    ]);
+    const entries = await telemetryEntries(h.redis, h.keys, 'scheduler', 0, Date.now() + 1e12);
+    expect(entries.some((e) => e.fields['job_completion_ms_p50'] === '1001')).toBe(true);
+  });
+
+  it('never records a negative duration when the worker clock is behind the dispatcher', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'w', T0);
+    await h.service.client.submit({ id: 'a', type: 'job', stage: 's', tenant: 't1' });
+    const token = await claim(shard, 'a', 'w', T0 + 100); // the dispatcher's clock
+    const [r] = await shard.settle([{ taskId: 'a', token, outcome: 'ok' }], SETTLE, T0 + 95);
+    expect(r).toMatchObject({ status: 'ok', ms: 0 });
+    expect((await h.service.client.mustGet('a')).duration_ms).toBe(0);
+    expect(await shard.redis.lrange(shard.k.durations('s'), 0, -1)).toEqual(['0']);
+    expect(await shard.redis.hget(shard.k.tenantServed(), 't1')).toBe('0');
+    const usage = await h.service.queries.tenantUsage(T0, T0 + 1_000, SETTLE.usageBucketMs);
+    expect(usage.get('t1') ?? 0).toBe(0);
+    // A failure's run time likewise.
+    await h.service.client.submit({ id: 'b', type: 'job' });
+    const tb = await claim(shard, 'b', 'w', T0 + 200);
+    const [f] = await shard.settle(
+      [{ taskId: 'b', token: tb, outcome: 'final', detail: 'x' }],
+      SETTLE,
+      T0 + 190,
+    );
+    expect(f).toMatchObject({ status: 'dead', ms: 0 });
+  });
+
+  it("accepts the completion of a copy claimed under the worker's old incarnation, once", async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'w', T0);
+    await h.service.client.submit({ id: 'x', type: 'job' });
+    const { token } = await claimGpus(shard, 'x', 'w', T0, []); // a 10 s lease
+    // No beat for 3 s: w is declared dead while its copy's lease still runs; then it is back.
+    const reaped = await shard.reap(
+      { max: 100, jobTtlMs: 1, retryLimit: 3, backoffMs: 100 },
+      T0 + 3_001,
+    );
+    expect(reaped).toMatchObject({ workersRemoved: 1, expired: 0 });
+    expect((await register(shard, 'w', T0 + 3_500)).registered).toBe(true);
+    const [ok] = await shard.settle([{ taskId: 'x', token, outcome: 'ok' }], SETTLE, T0 + 3_600);
+    expect(ok!.status).toBe('ok');
+    expect((await h.service.client.mustGet('x')).state).toBe('done');
+    // The copy was never counted on the new row: nothing is given back to it.
+    const row = (await h.service.queries.workerRows()).find((w) => w.id === 'w');
+    expect(row).toMatchObject({ used_slots: 0, used_cpu_m: 0 });
+    const [again] = await shard.settle([{ taskId: 'x', token, outcome: 'ok' }], SETTLE, T0 + 3_700);
+    expect(again!.status).toBe('again');
+  });
 });

@@ -36,6 +36,7 @@ export interface StateCounts {
   /** Leased copies (a speculated task counts twice). */
   leases: number;
   done: number;
+  /** Dead-lettered and upstream_failed tasks (the dead index; both kept as dead letters are). */
   dead: number;
 }
 

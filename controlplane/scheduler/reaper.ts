@@ -5,8 +5,10 @@
 import type { KnobClient } from '../knobs/client.ts';
 import type { Logger } from '../log.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
+import type { TraceWriter } from '../telemetry/traces.ts';
 import type { Clock } from './clock.ts';
 import type { ReapReply, SchedShard } from './shard.ts';
+import { recordJobCompletion } from './traces.ts';
 
 export interface Retention {
   /** Completed tasks are kept this long after they finish ... */
@@ -23,6 +25,8 @@ export interface ReaperOptions {
   knobs: KnobClient;
   clock: Clock;
   telemetry: Telemetry;
+  /** The `jobs` trace: jobs that end when a task dies of lease expiry are recorded here. */
+  jobs: TraceWriter;
   log: Logger;
   intervalMs: number;
   /** Entries of each kind one pass handles; a full pass is followed by another at once. */
@@ -77,6 +81,7 @@ export class Reaper {
 
   async pass(): Promise<ReapReply> {
     const k = this.o.knobs;
+    const now = this.o.clock.now();
     const r = await this.o.shard.reap(
       {
         max: this.o.batchMax,
@@ -84,9 +89,18 @@ export class Reaper {
         retryLimit: k.get<number>('scheduler.retry_limit'),
         backoffMs: k.get<number>('scheduler.retry_backoff_ms'),
       },
-      this.o.clock.now(),
+      now,
     );
     const t = this.o.telemetry;
+    for (const j of r.jobsEnded)
+      recordJobCompletion(t, this.o.jobs, {
+        at: now,
+        taskId: j.taskId,
+        jobId: j.jobId,
+        tenant: j.tenant,
+        ms: j.completionMs,
+        failed: true,
+      });
     if (r.expired > 0) {
       t.inc('leases_expired', r.expired);
       t.inc('tasks_failed', r.expired - r.dropped);

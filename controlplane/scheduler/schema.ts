@@ -131,8 +131,10 @@ export function decodeTaskRow(id: string, stored: StoredTaskRow): TaskRow {
     // A running or completed copy carries its attempt in its lease; past ones are on the row.
     attempts: Math.max(attempts ?? 0, leaseAttempt(lease)),
   };
+  // finished_at is the worker's clock, leased_at the dispatcher's: a skew never goes below 0
+  // (as settle-12.lua counts it).
   if (row.state === 'done' && row.finished_at !== undefined && row.leased_at !== undefined)
-    row.duration_ms = row.finished_at - row.leased_at;
+    row.duration_ms = Math.max(0, row.finished_at - row.leased_at);
   // A task runnable from the start was ready when it was submitted.
   if (row.ready_at === undefined && row.state !== 'pending') row.ready_at = row.submitted_at;
   if (row.state === 'done' && row.result === undefined) row.result = 'null';

@@ -162,6 +162,7 @@ export class SchedulerService {
       knobs: o.knobs,
       clock,
       telemetry: this.telemetry,
+      jobs: this.traces.jobs,
       log,
       intervalMs: o.reapIntervalMs ?? 100,
       batchMax: o.reapBatchMax ?? 500,

@@ -82,6 +82,8 @@ export interface ReapReply {
   promoted: number;
   workersRemoved: number;
   expiredTasks: { id: string; attempt: number }[];
+  /** Jobs ended by a task dead-lettered in this pass (lease expired, attempts spent). */
+  jobsEnded: { taskId: string; jobId: string; tenant: string; completionMs: number }[];
 }
 
 export interface HeartbeatArgs {
@@ -295,8 +297,18 @@ export class SchedShard {
     const r = (await this.run('reap', now, [a.max, a.jobTtlMs, a.retryLimit, a.backoffMs])).map(
       (x) => x as string | number,
     );
+    const jobsEnded: ReapReply['jobsEnded'] = [];
+    const nj = Number(r[6]);
+    let i = 7;
+    for (let j = 0; j < nj; j++, i += 4)
+      jobsEnded.push({
+        taskId: String(r[i]),
+        jobId: String(r[i + 1]),
+        tenant: String(r[i + 2]),
+        completionMs: Number(r[i + 3]),
+      });
     const expiredTasks: ReapReply['expiredTasks'] = [];
-    for (let i = 6; i + 1 < r.length; i += 2)
+    for (; i + 1 < r.length; i += 2)
       expiredTasks.push({ id: String(r[i]), attempt: Number(r[i + 1]) });
     return {
       expired: Number(r[0]),
@@ -306,6 +318,7 @@ export class SchedShard {
       promoted: Number(r[4]),
       workersRemoved: Number(r[5]),
       expiredTasks,
+      jobsEnded,
     };
   }
 

@@ -7,6 +7,9 @@
 //              (kind = 'speculate' for speculative copies)
 //   jobs       at, job, tenant, completion_ms, failed
 //   shadow     at, live, shadow, divergence, window, live_tasks (csv), shadow_tasks (csv)
+import type { Telemetry } from '../telemetry/metrics.ts';
+import type { TraceWriter } from '../telemetry/traces.ts';
+
 export const SCHEDULER_SERVICE = 'scheduler';
 
 export const SCHEDULER_TRACE_KINDS = [
@@ -17,3 +20,25 @@ export const SCHEDULER_TRACE_KINDS = [
   'shadow',
 ] as const;
 export type TraceKind = (typeof SCHEDULER_TRACE_KINDS)[number];
+
+/**
+ * A job ended (its last open task completed, died or became upstream_failed): the
+ * `job_completion_ms` metric, and a `jobs` trace record for a multi-task job (a task that is
+ * its own job is traced by its arrival and duration already). Used by the worker's settle and
+ * by the reaper (a task dead of lease expiry), so both report a job the same way.
+ */
+export function recordJobCompletion(
+  telemetry: Telemetry,
+  jobs: TraceWriter,
+  e: { at: number; taskId: string; jobId: string; tenant: string; ms: number; failed: boolean },
+): void {
+  telemetry.observe('job_completion_ms', e.ms);
+  if (e.jobId !== e.taskId)
+    jobs.record({
+      at: e.at,
+      job: e.jobId,
+      tenant: e.tenant,
+      completion_ms: e.ms,
+      failed: e.failed,
+    });
+}

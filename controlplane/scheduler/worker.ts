@@ -18,7 +18,7 @@ import { parseInboxEntry } from './inbox.ts';
 import { traceWriters } from './service.ts';
 import { SchedShard, type SettleArgs } from './shard.ts';
 import { checkName } from './tasks.ts';
-import { SCHEDULER_SERVICE, type TraceKind } from './traces.ts';
+import { recordJobCompletion, SCHEDULER_SERVICE, type TraceKind } from './traces.ts';
 import type { LeasedTask, SettleItem, SettleResult, WorkerCapacity } from './types.ts';
 
 export interface TaskContext extends LeasedTask {
@@ -106,6 +106,8 @@ interface Running {
   /** Set once the handler finished and the settle item is queued or sent. */
   settling: boolean;
   startedAt: number;
+  /** Its place in the order copies were accepted (see heartbeat). */
+  seq: number;
 }
 
 const RESULT_BYTES_MAX = 64 * 1024;
@@ -157,6 +159,8 @@ export class WorkerRuntime {
   private hbTimer: NodeJS.Timeout | undefined;
   private nextBeatAt = 0;
   private hbRunning: Promise<void> | undefined;
+  /** Copies accepted so far: a beat notes it when sent, to tell older copies from newer. */
+  private acceptedCount = 0;
   /** Settle acknowledgements seen, by status; for tests and reports. */
   readonly settled = new Map<string, number>();
 
@@ -252,6 +256,7 @@ export class WorkerRuntime {
       cancelled: false,
       settling: false,
       startedAt: now,
+      seq: ++this.acceptedCount,
     };
     this.active.set(task.token, run);
     this.beatBy(run.renewAt);
@@ -378,18 +383,15 @@ export class WorkerRuntime {
     else t.inc('tasks_stale');
     if (r.status === 'dead') t.inc('tasks_dead');
     if (r.status === 'ok') t.observe('task_duration_ms', r.ms);
-    if (r.jobCompletionMs !== undefined) {
-      t.observe('job_completion_ms', r.jobCompletionMs);
-      // A task that is its own job is traced by its arrival and duration already.
-      if (r.jobId !== item.taskId)
-        this.traces.jobs.record({
-          at: now,
-          job: r.jobId,
-          tenant: r.tenant,
-          completion_ms: r.jobCompletionMs,
-          failed: r.status === 'dead',
-        });
-    }
+    if (r.jobCompletionMs !== undefined)
+      recordJobCompletion(t, this.traces.jobs, {
+        at: now,
+        taskId: item.taskId,
+        jobId: r.jobId,
+        tenant: r.tenant,
+        ms: r.jobCompletionMs,
+        failed: r.status === 'dead',
+      });
     if (run && r.status !== 'again' && r.status !== 'unknown') {
       this.traces.durations.record({
         at: now,
@@ -433,7 +435,10 @@ export class WorkerRuntime {
    * Beats, and renews the leases of copies whose renewal is due (a third of their lease after
    * the last grant; a short task finishes before, so most beats renew nothing). Copies it no
    * longer holds are stopped. When the beat had to create the worker's row, the worker had
-   * been declared dead: its copies belong to the old incarnation and come back lost.
+   * been declared dead: the copies accepted before the beat was sent belong to the old
+   * incarnation and are stopped. Copies accepted later may have been claimed under the new one
+   * (the beat rings the doorbell, so the dispatcher may claim before the reply arrives): they
+   * run on.
    */
   async heartbeat(): Promise<void> {
     const now = this.clock.now();
@@ -441,6 +446,7 @@ export class WorkerRuntime {
     const due = [...this.active.values()].filter(
       (r) => !r.cancelled && r.renewAt <= now + MIN_BEAT_GAP_MS,
     );
+    const acceptedBefore = this.acceptedCount;
     const res = await this.shard.heartbeat(
       {
         workerId: this.id,
@@ -462,8 +468,9 @@ export class WorkerRuntime {
     for (const token of lost) this.cancel(token);
     if (res.registered && this.incarnation !== undefined) {
       this.log.warn({ worker: this.id }, 're-registered after being declared dead');
-      // Everything it ran was claimed under the old incarnation: void.
-      for (const run of this.active.values()) if (!run.settling) this.cancel(run.task.token);
+      // What it accepted before this beat was claimed under the old incarnation: void.
+      for (const run of this.active.values())
+        if (run.seq <= acceptedBefore && !run.settling) this.cancel(run.task.token);
     }
     this.incarnation = res.incarnation;
   }

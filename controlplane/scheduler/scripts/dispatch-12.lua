@@ -52,16 +52,6 @@ local knownJobs = split(ARGV[FIRST_ARG + 9], ',')
 local n = tonumber(ARGV[FIRST_ARG + 10])
 local assignments = ARGV[FIRST_ARG + 11]
 
-local function gpuFits(w, gpu, milli, gpus)
-  local devices = split(gpus, ',')
-  if #devices ~= gpu then return false end
-  for _, d in ipairs(devices) do
-    local free = w.gpuFree[tonumber(d) + 1]
-    if free == nil or free < milli then return false end
-  end
-  return true
-end
-
 -- One string for all assignments (the client writes one argument); the last capture is where
 -- the next entry starts ('^' anchors at it).
 local P_ASSIGNMENT = '^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\n()'

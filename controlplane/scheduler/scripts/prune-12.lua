@@ -1,19 +1,21 @@
 --[[
   Retention, bounded per pass: removes completed tasks finished before a cutoff or beyond a
   count (oldest first), and dead-lettered tasks likewise, with their rows, idempotency keys and
-  dead-letter rows. A resubmission with a pruned task's idempotency key creates a new task.
+  dead-letter rows. The dead index also holds upstream_failed tasks (by the time they ended, no
+  dead-letter row): they go with the dead letters. A resubmission with a pruned task's
+  idempotency key creates a new task.
 
   Input:
     KEYS[1..12]  the shard keys (includes/shard.lua); touches done, dead, idem
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     done cutoff (ms): completed before it are removed
     ARGV[11]     most completed tasks kept
-    ARGV[12]     dead cutoff (ms)
-    ARGV[13]     most dead-lettered tasks kept
+    ARGV[12]     dead cutoff (ms) (dead letters and upstream_failed tasks)
+    ARGV[13]     most of them kept
     ARGV[14]     most tasks removed in this pass
 
   Output:
-    { completed removed, dead removed }
+    { completed removed, dead (and upstream_failed) removed }
 ]]
 --@include "includes/shard.lua"
 

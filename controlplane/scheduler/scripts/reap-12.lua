@@ -13,7 +13,9 @@
     ARGV[13]     retry_backoff_ms likewise
 
   Output:
-    { expired, retried, dead, dropped, promoted, workers removed, (expired id, attempt) ... }
+    { expired, retried, dead, dropped, promoted, workers removed,
+      j, (task id, job, tenant, job completion ms) x j (jobs a dead-lettered task ended),
+      (expired id, attempt) ... }
 ]]
 --@include "includes/shard.lua"
 
@@ -22,7 +24,7 @@ local retryLimit = tonumber(ARGV[FIRST_ARG + 2])
 local backoffMs = tonumber(ARGV[FIRST_ARG + 3])
 
 local expired, retried, dead, dropped, promoted, removed = 0, 0, 0, 0, 0, 0
-local expiredIds = {}
+local expiredIds, jobsEnded = {}, {}
 for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW_S, 'LIMIT', '0', ARGV[FIRST_ARG])) do
   local id, token = string.match(member, '^(.*)|([^|]*)$')
   local t = id and loadTask(id)
@@ -30,14 +32,22 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW_S, 'LI
     local spec = token == t.specLease
     local workerId = t.worker
     if spec then workerId = t.specWorker end
-    local status = failCopy(t, spec, 'lease expired on worker ' .. workerId, false, retryLimit,
-      backoffMs)
+    local status, x = failCopy(t, spec, 'lease expired on worker ' .. workerId, false,
+      retryLimit, backoffMs)
     cancelCopy(workerId, token, id)
     expired = expired + 1
     expiredIds[#expiredIds + 1] = id
     expiredIds[#expiredIds + 1] = t.attempts
     if status == 'retry' then retried = retried + 1 end
-    if status == 'dead' then dead = dead + 1 end
+    if status == 'dead' then
+      dead = dead + 1
+      if x >= 0 then
+        jobsEnded[#jobsEnded + 1] = id
+        jobsEnded[#jobsEnded + 1] = t.job
+        jobsEnded[#jobsEnded + 1] = t.tenant
+        jobsEnded[#jobsEnded + 1] = STR[x]
+      end
+    end
     if status == 'dropped' then dropped = dropped + 1 end
   else
     redis.call('ZREM', K_LEASES, member)
@@ -63,6 +73,7 @@ end
 flushWorkers()
 flushTenants()
 if expired > 0 or promoted > 0 then ring() end
-local out = { expired, retried, dead, dropped, promoted, removed }
+local out = { expired, retried, dead, dropped, promoted, removed, #jobsEnded / 4 }
+for _, v in ipairs(jobsEnded) do out[#out + 1] = v end
 for _, v in ipairs(expiredIds) do out[#out + 1] = v end
 return out

@@ -24,12 +24,14 @@
   Output:
     one entry per item, 7 tab-separated fields: status, a, attempts, job_ms, job, stage,
     tenant, where status is
-      'ok'      completed now; a = duration (ms), job_ms = the job's completion time or -1
+      'ok'      completed now; a = duration (ms, now - leased_at: two clocks, so at least 0),
+                job_ms = the job's completion time or -1
       'again'   this same copy had completed it already
       'stale'   not the lease holder (expired, re-leased, or the other copy won): ignored
       'unknown' no such task
       'retry'   failed; a = backoff (ms) before it is runnable again
-      'dead'    failed for the last time: in the dead-letter table; job_ms as for 'ok'
+      'dead'    failed for the last time: in the dead-letter table; job_ms as for 'ok' (also
+                when the job ended because its remaining tasks became upstream_failed)
       'dropped' failed, but its other (speculative) copy runs on
 ]]
 --@include "includes/shard.lua"
@@ -50,7 +52,10 @@ local stale, released = 0, false
 local function complete(t, spec, token, result)
   local started = t.leasedAt
   if spec then started = t.specAt end
+  -- NOW is the worker's clock, leased_at the dispatcher's: a worker clock behind gives a
+  -- negative difference, counted as 0.
   local dur = NOW - started
+  if dur < 0 then dur = 0 end
   releaseCopy(t, spec)
   if spec and t.lease ~= '' then
     releaseCopy(t, false)
@@ -127,6 +132,7 @@ for i = 1, n do
           a = x
         else
           a = NOW - started
+          if a < 0 then a = 0 end
           if status == 'dead' then jobMs = x end
         end
       end

@@ -2,7 +2,8 @@
   Launches speculative copies of stragglers: a second lease of a running task on another
   worker. Whichever copy completes first wins (settle-12.lua); the other is cancelled.
   Checks that the task still runs under the lease the caller saw, has no copy yet, and that
-  the chosen worker is another live worker with room.
+  the chosen worker is another live worker with room (slots, cores, memory, and the chosen GPU
+  devices, as dispatch checks them: gpuFits in includes/shard.lua).
 
   Input:
     KEYS[1..12]  the shard keys (includes/shard.lua)
@@ -41,7 +42,7 @@ for i = 1, n do
     if not w or w.deadline < NOW then
       status = 'noworker'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + t.cpu > w.cpu or w.usedMem + t.mem > w.mem
-      or (t.gpu > 0 and #split(gpus, ',') ~= t.gpu) then
+      or (t.gpu > 0 and not gpuFits(w, t.gpu, t.gpuMilli, gpus)) then
       status = 'full'
     else
       token = tostring(redis.call('INCR', K_SEQ))

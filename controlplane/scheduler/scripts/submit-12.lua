@@ -6,7 +6,7 @@
   runnable when its last parent completes; a task whose parent is dead is 'upstream_failed'.
 
   Input:
-    KEYS[1..12]  the shard keys (includes/shard.lua); writes runnable, idem, doorbell
+    KEYS[1..12]  the shard keys (includes/shard.lua); writes runnable, dead, idem, doorbell
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     number of tasks n
     ARGV[11]     the n tasks in one string, each ended by a newline (no field holds one: names
@@ -141,6 +141,9 @@ for i = 1, n do
     if state == 'runnable' then
       zaddLater(K_RUNNABLE, NOW_S, id)
       anyRunnable = true
+    elseif failedParent then
+      -- Ended already: in the dead index, so retention removes it like a dead letter.
+      zaddLater(K_DEAD, NOW_S, id)
     end
     redis.call('HSET', key, unpack(row))
     -- A task that is its own job (the default) needs no job row.

@@ -8,7 +8,8 @@
     KEYS[2] delayed         zset task id -> time its retry backoff ends
     KEYS[3] leases          zset '<task id>|<token>' -> lease expiry
     KEYS[4] done            zset task id -> finish time
-    KEYS[5] dead            zset task id -> dead-letter time
+    KEYS[5] dead            zset task id -> dead-letter time (and upstream_failed tasks, with
+                            the time they ended and no dead-letter row: kept as long)
     KEYS[6] workers         zset worker id -> heartbeat deadline
     KEYS[7] idem            hash idempotency key -> task id
     KEYS[8] tenant_running  hash tenant -> leased copies
@@ -172,6 +173,18 @@ local function account(w, sign, cpu, mem, gpu, gpuMilli, gpus)
   w.dirty = true
 end
 
+-- Whether a task's GPU demand fits the devices chosen for it on a worker: exactly `gpu` devices,
+-- each one on the worker with at least `milli` thousandths free (dispatch and speculate).
+local function gpuFits(w, gpu, milli, gpus)
+  local devices = split(gpus, ',')
+  if #devices ~= gpu then return false end
+  for _, d in ipairs(devices) do
+    local free = w.gpuFree[tonumber(d) + 1]
+    if free == nil or free < milli then return false end
+  end
+  return true
+end
+
 -- Tenant counters changed by one call, summed and written once at the end.
 local tenantDelta = {}
 local function tenantRunning(tenant, by)
@@ -271,23 +284,27 @@ end
 -- the job's first submission) when this was the job's last open task, else -1. A task that is
 -- its own job (job = id, the default) has no job row: its submission time is its own. A
 -- finished job's row expires after JOB_TTL_MS (a script that ends tasks sets it from ARGV).
+-- Times are clamped at 0: NOW may be a worker's clock, submitted_at a producer's.
 local JOB_TTL_MS = 0
 local function jobTaskEnded(id, job, estimate, submittedAt)
-  if job == id then return NOW - submittedAt end
+  if job == id then return math.max(0, NOW - submittedAt) end
   local k = P_JOB .. job
   local left = redis.call('HINCRBY', k, 'remaining', -1)
   if estimate > 0 then redis.call('HINCRBYFLOAT', k, 'remaining_work_ms', -estimate) end
   if left > 0 then return -1 end
   redis.call('HSET', k, 'finished_at', NOW_S)
   if JOB_TTL_MS > 0 then redis.call('PEXPIRE', k, JOB_TTL_MS) end
-  return NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW)
+  return math.max(0, NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW))
 end
 
 -- Marks every task downstream of a dead task 'upstream_failed' (they can never run), breadth
--- first and bounded: past the bound the rest stay pending and the count says so.
+-- first and bounded: past the bound the rest stay pending and the count says so. A marked task
+-- joins the dead index (K_DEAD, by the time it ended, with no dead-letter row), so retention
+-- removes it as it removes dead letters. Returns the count and the completion time of job
+-- `job` if marking one of its tasks ended it (else -1).
 local CASCADE_MAX = 1000
-local function cascadeUpstreamFailed(rootId)
-  local queue, head, marked = { rootId }, 1, 0
+local function cascadeUpstreamFailed(rootId, job)
+  local queue, head, marked, jobMs = { rootId }, 1, 0, -1
   while head <= #queue and marked < CASCADE_MAX do
     local id = queue[head]
     head = head + 1
@@ -300,15 +317,17 @@ local function cascadeUpstreamFailed(rootId)
         redis.call('HSET', k, 'state', 'upstream_failed', 'error', 'parent ' .. id .. ' failed',
           'finished_at', NOW_S)
         redis.call('HINCRBY', k, '_v', 1)
+        zaddLater(K_DEAD, NOW_S, child)
         if a.job ~= child then redis.call('HINCRBY', P_JOB .. a.job, 'dead', 1) end
-        jobTaskEnded(child, a.job, a.estimate, a.submittedAt)
+        local ms = jobTaskEnded(child, a.job, a.estimate, a.submittedAt)
+        if ms >= 0 and a.job == job then jobMs = ms end
         marked = marked + 1
         queue[#queue + 1] = child
       end
     end
     redis.call('DEL', ck)
   end
-  return marked
+  return marked, jobMs
 end
 
 local function clearLeaseFields(key)
@@ -317,7 +336,8 @@ end
 
 -- A copy failed (the handler threw, or its lease ran out). Returns 'dropped' when the other
 -- copy runs on; 'retry' and the backoff (ms); or, once the attempts are spent (or `final`),
--- 'dead' and the job's completion time (or -1).
+-- 'dead' and the job's completion time (or -1) when this death, or the cascade it started,
+-- ended the task's job.
 local MAX_BACKOFF_MS = 3600000
 local function failCopy(t, spec, err, final, retryLimit, backoffMs)
   releaseCopy(t, spec)
@@ -345,7 +365,11 @@ local function failCopy(t, spec, err, final, retryLimit, backoffMs)
       'payload', redis.call('HGET', t.key, 'payload'))
     if t.job ~= t.id then redis.call('HINCRBY', P_JOB .. t.job, 'dead', 1) end
     local jct = jobTaskEnded(t.id, t.job, t.estimate, t.submittedAt)
-    if t.hasChildren then cascadeUpstreamFailed(t.id) end
+    -- The job may end only once the cascade has ended its dependent tasks: report it then.
+    if t.hasChildren then
+      local _, cascadeJct = cascadeUpstreamFailed(t.id, t.job)
+      if cascadeJct >= 0 then jct = cascadeJct end
+    end
     return 'dead', jct
   end
   local delay = backoffMs * (2 ^ math.max(0, t.attempts - 1))
