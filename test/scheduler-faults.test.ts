@@ -7,7 +7,7 @@ import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import type { SettleResult } from '../controlplane/scheduler/types.ts';
 import { eventually, startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
 import { forkWorker, type ForkedWorker } from './helpers/scheduler-fork.ts';
-import { startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
+import { claim, startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
 
 const cleanup: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
@@ -177,20 +177,7 @@ describe.each<Backend>(['single', 'cluster'])('scheduler faults on %s redis', (b
       if (res.registered && !raced) {
         raced = true;
         await h.service.client.submit({ id: 'x', type: 'job' });
-        const d = await shard.dispatch(
-          {
-            leaseMs: 5_000,
-            retryLimit: 3,
-            backoffMs: 100,
-            window: 0,
-            workersMax: 10,
-            windowPerSlot: 2,
-            windowMin: 0,
-            assignments: [{ taskId: 'x', workerId: 'w' }],
-          },
-          Date.now(),
-        );
-        expect(d.claims).toEqual(['ok']);
+        await claim(shard, 'x', 'w', Date.now(), 5_000);
         await eventually(() => ran.includes('x'), 'x accepted');
       }
       return res;

@@ -10,7 +10,7 @@ import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { PermanentTaskError } from '../controlplane/scheduler/worker.ts';
 import { traceRecords, telemetryEntries } from '../controlplane/telemetry/read.ts';
 import { eventually, startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
-import { startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
+import { claim, startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
 
 describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend) => {
   let redis: TestRedis;
@@ -167,26 +167,6 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
       { workerId: id, heartbeatMs: 1_000, capacity, slots, host: 'test', pid: 1, renew: [] },
       now,
     );
-  }
-
-  /** Claims `taskId` on `workerId` at `now`; returns the lease token. */
-  async function claim(shard: SchedShard, taskId: string, workerId: string, now: number) {
-    const r = await shard.dispatch(
-      {
-        leaseMs: 1_000,
-        retryLimit: 3,
-        backoffMs: 100,
-        window: 0,
-        workersMax: 10,
-        windowPerSlot: 2,
-        windowMin: 0,
-        assignments: [{ taskId, workerId }],
-      },
-      now,
-    );
-    expect(r.claims).toEqual(['ok']);
-    const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
-    return String(lease).split('\t')[0] as string;
   }
 
   it('completes once: a duplicate completion is ignored and counted, a repeated one is answered again', async () => {

@@ -11,6 +11,7 @@ import {
   SchedulerService,
   type SchedulerServiceOptions,
 } from '../../controlplane/scheduler/service.ts';
+import type { SchedShard } from '../../controlplane/scheduler/shard.ts';
 import { WorkerRuntime, type WorkerRuntimeOptions } from '../../controlplane/scheduler/worker.ts';
 import type { Keys } from '../../controlplane/store/keys.ts';
 import { uniqueKeys, type TestRedis } from './redis.ts';
@@ -108,4 +109,33 @@ export async function startScheduler(
       await knobs.close();
     },
   };
+}
+
+/**
+ * Claims `taskId` on `workerId` at `now` by a dispatch call of its own (as the dispatcher would
+ * after picking it); throws unless the claim is 'ok'. Returns the lease token.
+ */
+export async function claim(
+  shard: SchedShard,
+  taskId: string,
+  workerId: string,
+  now: number,
+  leaseMs = 1_000,
+): Promise<string> {
+  const r = await shard.dispatch(
+    {
+      leaseMs,
+      retryLimit: 3,
+      backoffMs: 100,
+      window: 0,
+      workersMax: 10,
+      windowPerSlot: 2,
+      windowMin: 0,
+      assignments: [{ taskId, workerId }],
+    },
+    now,
+  );
+  if (r.claims[0] !== 'ok') throw new Error(`claim of ${taskId} on ${workerId}: ${r.claims[0]}`);
+  const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
+  return String(lease).split('\t')[0] as string;
 }
