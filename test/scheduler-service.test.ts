@@ -10,7 +10,12 @@ import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { PermanentTaskError } from '../controlplane/scheduler/worker.ts';
 import { traceRecords, telemetryEntries } from '../controlplane/telemetry/read.ts';
 import { eventually, startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
-import { claim, startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
+import {
+  claim,
+  dispatchOne,
+  startScheduler,
+  type SchedulerHarness,
+} from './helpers/scheduler-harness.ts';
 
 describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend) => {
   let redis: TestRedis;
@@ -451,31 +456,6 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     expect(again.created).toBe(true);
   });
 
-  /** Claims `taskId` on `workerId` on the given GPU devices; returns the claim status and token. */
-  async function claimGpus(
-    shard: SchedShard,
-    taskId: string,
-    workerId: string,
-    now: number,
-    gpus: number[],
-  ) {
-    const r = await shard.dispatch(
-      {
-        leaseMs: 10_000,
-        retryLimit: 3,
-        backoffMs: 100,
-        window: 0,
-        workersMax: 10,
-        windowPerSlot: 2,
-        windowMin: 0,
-        assignments: [{ taskId, workerId, gpus }],
-      },
-      now,
-    );
-    const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
-    return { status: r.claims[0], token: String(lease).split('\t')[0] as string };
-  }
-
   it('refuses a speculative copy on a full or missing GPU device, as dispatch does', async () => {
     const h = await harness({ service: { background: false } });
     const shard = h.service.shard;
@@ -488,8 +468,8 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
       { id: 'g1', ...gpuTask },
       { id: 'g2', ...gpuTask },
     ]);
-    const g1 = await claimGpus(shard, 'g1', 'wb', T0, [0]);
-    const g2 = await claimGpus(shard, 'g2', 'wa', T0, [0]);
+    const g1 = await dispatchOne(shard, 'g1', 'wb', T0, { leaseMs: 10_000, gpus: [0] });
+    const g2 = await dispatchOne(shard, 'g2', 'wa', T0, { leaseMs: 10_000, gpus: [0] });
     expect([g1.status, g2.status]).toEqual(['ok', 'ok']);
     const knobs = { leaseMs: 10_000, retryLimit: 3, backoffMs: 100 };
     // wb's only device is taken whole by g1; wc has no device 7.
@@ -522,11 +502,15 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
       Array.from({ length: 7 }, (_, i) => ({ id: `t${i}`, ...gpuTask })),
     );
     for (let i = 0; i < 5; i++) {
-      const { token } = await claimGpus(shard, `t${i}`, 'wa', T0, [0]);
+      const { token } = await dispatchOne(shard, `t${i}`, 'wa', T0, { leaseMs: 10_000, gpus: [0] });
       await shard.settle([{ taskId: `t${i}`, token, outcome: 'ok' }], SETTLE, T0 + 100);
     }
-    expect((await claimGpus(shard, 't5', 'wa', T0 + 100, [0])).status).toBe('ok');
-    expect((await claimGpus(shard, 't6', 'wb', T0 + 100, [0])).status).toBe('ok');
+    expect(
+      (await dispatchOne(shard, 't5', 'wa', T0 + 100, { leaseMs: 10_000, gpus: [0] })).status,
+    ).toBe('ok');
+    expect(
+      (await dispatchOne(shard, 't6', 'wb', T0 + 100, { leaseMs: 10_000, gpus: [0] })).status,
+    ).toBe('ok');
     clock.advance(1_000);
     expect((await h.service.speculator.pass()).sort()).toEqual(['t5', 't6']);
     const copies = await Promise.all(['t5', 't6'].map((id) => h.service.client.mustGet(id)));
@@ -656,7 +640,7 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     const shard = h.service.shard;
     await register(shard, 'w', T0);
     await h.service.client.submit({ id: 'x', type: 'job' });
-    const { token } = await claimGpus(shard, 'x', 'w', T0, []); // a 10 s lease
+    const { token } = await dispatchOne(shard, 'x', 'w', T0, { leaseMs: 10_000, gpus: [] }); // a 10 s lease
     // No beat for 3 s: w is declared dead while its copy's lease still runs; then it is back.
     const reaped = await shard.reap(
       { max: 100, jobTtlMs: 1, retryLimit: 3, backoffMs: 100 },

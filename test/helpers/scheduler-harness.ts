@@ -112,9 +112,34 @@ export async function startScheduler(
 }
 
 /**
- * Claims `taskId` on `workerId` at `now` by a dispatch call of its own (as the dispatcher would
- * after picking it); throws unless the claim is 'ok'. Returns the lease token.
+ * Claims `taskId` on `workerId` (on `gpus`, if given) at `now` by a dispatch call of its own, as
+ * the dispatcher would after picking it. Returns the claim's status and the row's lease token.
  */
+export async function dispatchOne(
+  shard: SchedShard,
+  taskId: string,
+  workerId: string,
+  now: number,
+  o: { leaseMs?: number; gpus?: number[] } = {},
+): Promise<{ status: string | undefined; token: string }> {
+  const r = await shard.dispatch(
+    {
+      leaseMs: o.leaseMs ?? 1_000,
+      retryLimit: 3,
+      backoffMs: 100,
+      window: 0,
+      workersMax: 10,
+      windowPerSlot: 2,
+      windowMin: 0,
+      assignments: [{ taskId, workerId, ...(o.gpus ? { gpus: o.gpus } : {}) }],
+    },
+    now,
+  );
+  const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
+  return { status: r.claims[0], token: String(lease).split('\t')[0] as string };
+}
+
+/** `dispatchOne` that must succeed: returns the lease token. */
 export async function claim(
   shard: SchedShard,
   taskId: string,
@@ -122,20 +147,7 @@ export async function claim(
   now: number,
   leaseMs = 1_000,
 ): Promise<string> {
-  const r = await shard.dispatch(
-    {
-      leaseMs,
-      retryLimit: 3,
-      backoffMs: 100,
-      window: 0,
-      workersMax: 10,
-      windowPerSlot: 2,
-      windowMin: 0,
-      assignments: [{ taskId, workerId }],
-    },
-    now,
-  );
-  if (r.claims[0] !== 'ok') throw new Error(`claim of ${taskId} on ${workerId}: ${r.claims[0]}`);
-  const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
-  return String(lease).split('\t')[0] as string;
+  const { status, token } = await dispatchOne(shard, taskId, workerId, now, { leaseMs });
+  if (status !== 'ok') throw new Error(`claim of ${taskId} on ${workerId}: ${status}`);
+  return token;
 }
