@@ -4,7 +4,9 @@
 // server-sent-events stream over a real socket.
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TokenStore } from '../controlplane/api/auth/tokens.ts';
 import { buildServer } from '../controlplane/api/server.ts';
+import { ChangeHub } from '../controlplane/api/sse.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { connect } from '../controlplane/redis/connect.ts';
 import { Telemetry } from '../controlplane/telemetry/metrics.ts';
@@ -259,6 +261,107 @@ describe('API operations and read routes', () => {
     }, 'a stream slot to free up');
     const unauth = await fetch(`${api.url}/api/events`);
     expect(unauth.status).toBe(401);
+  });
+
+  /** Opens /api/events with `token`; `ended` resolves when the server ends the stream. */
+  const rawStream = async (base: string, token: string) => {
+    const abort = new AbortController();
+    const res = await fetch(`${base}/api/events`, {
+      headers: { authorization: `Bearer ${token}` },
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    const events: string[] = [];
+    const ended = (async () => {
+      const decoder = new TextDecoder();
+      try {
+        for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>)
+          for (const m of decoder.decode(chunk, { stream: true }).matchAll(/^event: (\w+)$/gm))
+            events.push(m[1] as string);
+        return 'ended';
+      } catch {
+        return 'aborted';
+      }
+    })();
+    return { events, ended, close: () => abort.abort() };
+  };
+  const within = <T>(p: Promise<T>, ms: number) =>
+    Promise.race([p, new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), ms))]);
+
+  it("ends a token's open event streams when the token is revoked", async () => {
+    await eventually(async () => (await openStreams()) === 0, 'no open streams');
+    const store = new TokenStore(api.redis, api.knobs.keys, api.clock);
+    const { token, info } = await store.create({
+      name: 'mallory',
+      role: 'viewer',
+      tenant: null,
+      actor: 'test',
+    });
+    const s = await rawStream(api.url, token);
+    try {
+      await eventually(async () => s.events.includes('hello'), 'the hello event');
+      const res = await fetch(`${api.url}/api/tokens/${info.id}`, {
+        method: 'DELETE',
+        headers: ADMIN,
+      });
+      expect(res.status).toBe(200);
+      expect(await within(s.ended, 2_000)).toBe('ended');
+      await api.app.inject({
+        method: 'POST',
+        url: '/api/freeze',
+        headers: ADMIN,
+        payload: { reason: 'after revoke' },
+      });
+      await api.app.inject({
+        method: 'POST',
+        url: '/api/unfreeze',
+        headers: ADMIN,
+        payload: { reason: 'after revoke' },
+      });
+      await new Promise((r) => setTimeout(r, 200));
+      expect(s.events).toEqual(['hello']);
+    } finally {
+      s.close();
+    }
+    await eventually(async () => (await openStreams()) === 0, 'the stream to close');
+  });
+
+  it('ends a stream on its heartbeat once its token no longer verifies (revoked elsewhere)', async () => {
+    const store = new TokenStore(api.redis, api.knobs.keys, api.clock);
+    const { token, info } = await store.create({
+      name: 'eve',
+      role: 'viewer',
+      tenant: null,
+      actor: 'test',
+    });
+    // A second "process": its own hub with a short heartbeat, behind a bare HTTP server.
+    const hub = new ChangeHub({ redis: api.redis, knobs: api.knobs, heartbeatMs: 100 });
+    await hub.start();
+    const server = http.createServer((_req, res) => {
+      const auth = {
+        actor: 'eve',
+        role: 'viewer',
+        tenant: null,
+        tokenId: info.id,
+        via: 'token',
+      } as const;
+      hub.attach(res, 0, { auth, verify: () => store.isLive(info.id) });
+    });
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+    const { port } = server.address() as { port: number };
+    const s = await rawStream(`http://127.0.0.1:${port}`, token);
+    try {
+      await eventually(async () => s.events.includes('hello'), 'the hello event');
+      await new Promise((r) => setTimeout(r, 300)); // heartbeats pass: the token still holds
+      expect(hub.size).toBe(1);
+      await store.revoke(info.id, { actor: 'test', tenant: null }); // not through this hub
+      expect(await within(s.ended, 2_000)).toBe('ended');
+      expect(hub.size).toBe(0);
+    } finally {
+      s.close();
+      await hub.close();
+      await new Promise((r) => server.close(r));
+    }
   });
 
   /** Open event streams, as /metrics counts them. */

@@ -11,7 +11,7 @@ import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import { PolicyRegistry } from '../controlplane/registry/registry.ts';
 import { Telemetry } from '../controlplane/telemetry/metrics.ts';
 import { launchBrowser, type Browser } from './helpers/api-browser.ts';
-import { HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
+import { ADMIN_TOKEN, HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
 import { tinyTpchTrace } from './helpers/registry-fixtures.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
@@ -209,6 +209,63 @@ describe('dashboard in Chromium', () => {
     await page.waitForTimeout(2_600); // let the change highlight fade before the picture
     await page.evaluate(() => document.getElementById('toasts')?.replaceChildren());
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+  });
+
+  it('goes live and draws every panel it can when one panel fails, a metric name is bad, and a policy is old', async () => {
+    // A gauge whose name the :metric route refuses (camelCase), next to good ones.
+    const tel = new Telemetry({
+      redis: api.redis,
+      keys: api.knobs.keys,
+      service: 'scheduler',
+      instance: 'w2',
+    });
+    const now = Date.now();
+    await tel.flush(now - 30_000);
+    for (const t of [now - 20_000, now - 10_000]) {
+      tel.gauge('cacheHitRatio', 0.5);
+      tel.gauge('queue_depth', 7);
+      await tel.flush(t);
+    }
+    // A policy whose only version is older than the registry's newest 100.
+    const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+    const register = async (name: string) => {
+      const res = await fetch(`${api.url}/api/policies`, {
+        method: 'POST',
+        headers: admin,
+        body: JSON.stringify({
+          name,
+          kind: 'scheduling',
+          artifact: { heuristic: 'srpt' },
+          reason: 'r',
+        }),
+      });
+      expect(res.status).toBe(201);
+    };
+    await register('alpha');
+    for (let i = 0; i < 100; i++) await register('scheduler');
+
+    const tab = await browser.context.newPage();
+    try {
+      // One panel's load fails: the audit log answers 500.
+      await tab.route('**/api/audit?*', (route) =>
+        route.fulfill({
+          status: 500,
+          contentType: 'application/json',
+          body: JSON.stringify({ error: { code: 'KNOBOS_TEST', message: 'audit is down' } }),
+        }),
+      );
+      await tab.goto(`${api.url}/`);
+      await tab.locator('#login-token').fill(operatorToken, WAIT);
+      await tab.locator('#login-ok').click();
+      await tab.locator('#live[data-status="live"]').waitFor(WAIT);
+      await tab.locator('#toasts .toast', { hasText: 'audit is down' }).first().waitFor(WAIT);
+      await tab.locator('.tchart[data-metric="queue_depth"] svg').waitFor(WAIT);
+      expect(await tab.locator('.tchart[data-metric="cacheHitRatio"]').count()).toBe(0);
+      await tab.locator('[data-policy="alpha"]').waitFor(WAIT);
+      expect(await tab.locator('[data-policy="alpha"] tr[data-version="alpha@1"]').count()).toBe(1);
+    } finally {
+      await tab.close();
+    }
   });
 });
 

@@ -2,8 +2,12 @@
 // of its Redis client) on the knobs change channel, fanned out to every open event stream.
 // Each message is turned into the full row it announces (one read per change, not per
 // client), in order. Bounds: open streams, pending messages, bytes buffered per slow client.
+// Each stream remembers who opened it (identity and token id): revoking a token ends its
+// streams at once (endToken), and every heartbeat re-verifies each stream's token, so a token
+// revoked through another API process stops receiving within one heartbeat.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
+import type { RequestAuth } from './context.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { ApiError } from './errors.ts';
@@ -25,6 +29,20 @@ const MAX_BUFFERED_BYTES = 1 << 20;
 /** How long start() waits for the subscription when Redis is up, so no change is missed. */
 const SUBSCRIBE_WAIT_MS = 5_000;
 
+/** Who a stream belongs to, and how to check that its token still holds. */
+export interface StreamOwner {
+  auth: RequestAuth;
+  /**
+   * Resolves false once the stream's token no longer verifies (revoked); the stream is then
+   * ended. A rejection (e.g. Redis away) keeps the stream: it is checked again next heartbeat.
+   */
+  verify?: () => Promise<boolean>;
+}
+
+interface StreamClient extends StreamOwner {
+  end: () => void;
+}
+
 export type HubEvent =
   | { event: 'knob'; data: { kind: 'value' | 'pin' | 'unpin'; row: unknown } }
   | { event: 'freeze'; data: { frozen: unknown } }
@@ -32,12 +50,13 @@ export type HubEvent =
   | { event: 'hello'; data: { epoch: number } };
 
 export class ChangeHub {
-  private readonly clients = new Set<ServerResponse>();
+  private readonly clients = new Map<ServerResponse, StreamClient>();
   private sub: RedisClient | undefined;
   private pending: string[] = [];
   private draining = false;
   private seq = 0;
   private heartbeat: NodeJS.Timeout | undefined;
+  private verifying = false;
   private closed = false;
   private readonly maxClients: number;
 
@@ -62,7 +81,8 @@ export class ChangeHub {
     if (this.opts.redis.status === 'ready')
       await Promise.race([subscribed, new Promise((r) => setTimeout(r, SUBSCRIBE_WAIT_MS))]);
     this.heartbeat = setInterval(() => {
-      for (const c of this.clients) c.write(': ping\n\n');
+      for (const c of this.clients.keys()) c.write(': ping\n\n');
+      void this.reverify();
     }, this.opts.heartbeatMs ?? 15_000);
     this.heartbeat.unref();
   }
@@ -91,11 +111,49 @@ export class ChangeHub {
       );
   }
 
+  /** Ends every open stream of token `tokenId` (it was revoked); returns how many. */
+  endToken(tokenId: string): number {
+    let n = 0;
+    for (const c of [...this.clients.values()])
+      if (c.auth.tokenId === tokenId) {
+        c.end();
+        n++;
+      }
+    return n;
+  }
+
+  /** Re-verifies every stream's token (one check per token); ends those that fail. */
+  private async reverify(): Promise<void> {
+    if (this.verifying || this.closed) return;
+    this.verifying = true;
+    try {
+      const byToken = new Map<string, { verify: () => Promise<boolean>; list: StreamClient[] }>();
+      for (const c of this.clients.values()) {
+        const id = c.auth.tokenId;
+        if (id === null || !c.verify) continue;
+        const entry = byToken.get(id) ?? { verify: c.verify, list: [] };
+        entry.list.push(c);
+        byToken.set(id, entry);
+      }
+      await Promise.all(
+        [...byToken.values()].map(async ({ verify, list }) => {
+          const ok = await verify().catch((err: Error) => {
+            this.opts.log?.warn({ err: err.message }, 'sse: could not re-verify a token');
+            return true;
+          });
+          if (!ok) for (const c of list) c.end();
+        }),
+      );
+    } finally {
+      this.verifying = false;
+    }
+  }
+
   /**
-   * Starts an event stream on `res`; returns the function that ends it. The stream ends by
-   * itself when the connection closes (at once if it is closed already).
+   * Starts an event stream on `res` for `owner`; returns the function that ends it. The
+   * stream ends by itself when the connection closes (at once if it is closed already).
    */
-  attach(res: ServerResponse, epoch: number): () => void {
+  attach(res: ServerResponse, epoch: number, owner: StreamOwner): () => void {
     this.assertRoom();
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
@@ -108,7 +166,7 @@ export class ChangeHub {
       this.clients.delete(res);
       if (!res.writableEnded) res.end();
     };
-    this.clients.add(res);
+    this.clients.set(res, { ...owner, end });
     // 'close' is emitted once: a response already closed never emits it again, so check.
     res.once('close', end);
     if (res.destroyed) end();
@@ -117,7 +175,7 @@ export class ChangeHub {
   }
 
   broadcast(e: HubEvent): void {
-    for (const c of this.clients) this.write(c, e);
+    for (const c of this.clients.keys()) this.write(c, e);
   }
 
   private write(res: ServerResponse, e: HubEvent): void {
@@ -173,7 +231,7 @@ export class ChangeHub {
   async close(): Promise<void> {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const c of this.clients) c.end();
+    for (const c of this.clients.keys()) c.end();
     this.clients.clear();
     this.sub?.disconnect();
   }

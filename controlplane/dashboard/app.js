@@ -54,6 +54,10 @@ function applyRow(row, flash) {
   if (row.name === state.selected) void loadDetail(state).catch(report);
 }
 
+/**
+ * Loads the knobs, then every panel on its own: a panel that fails to load is reported (a
+ * toast naming it) and the others still render. Rejects only when the knobs themselves fail.
+ */
 async function loadAll() {
   const res = await api('/api/knobs');
   state.knobs = new Map(res.knobs.map((r) => [r.name, r]));
@@ -63,14 +67,35 @@ async function loadAll() {
   renderKnobTable(state);
   renderFreeze(state);
   renderDetail(state);
-  await Promise.all([loadDetail(state), loadAudit(), loadLoop(), loadTelemetry(state)]);
+  const panels = [
+    ['Knob details', loadDetail(state)],
+    ['Audit log', loadAudit()],
+    ['Pipeline and registry', loadLoop()],
+    ['Telemetry', loadTelemetry(state)],
+  ];
+  const results = await Promise.allSettled(panels.map(([, p]) => p));
+  results.forEach((r, i) => {
+    if (r.status === 'rejected') reportPanel(panels[i][0], r.reason);
+  });
+}
+
+/** A panel's load failure: a refused token signs out; anything else is a toast naming it. */
+function reportPanel(panel, err) {
+  if (err instanceof ApiFailure && err.status === 401) return report(err);
+  toast(`${panel} could not be loaded: ${err?.message ?? String(err)}`, 'error');
 }
 
 let loopLoading;
 /** The pipeline, the registry and the shadow reports; one load at a time (polls overlap). */
 function loadLoop() {
-  loopLoading ??= Promise.all([loadPipeline(), loadRegistry()])
-    .then(([proposals, policies]) => renderShadows(proposals, policies))
+  loopLoading ??= Promise.allSettled([loadPipeline(), loadRegistry()])
+    .then(([proposals, policies]) => {
+      // Each of the two renders by itself; the shadow panel needs both.
+      if (proposals.status === 'fulfilled' && policies.status === 'fulfilled')
+        renderShadows(proposals.value, policies.value);
+      const failed = [proposals, policies].find((r) => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    })
     .finally(() => {
       loopLoading = undefined;
     });
@@ -147,16 +172,33 @@ async function whoami() {
   }
 }
 
-async function signIn(error) {
-  setToken('');
-  for (let msg = error; ; msg = 'That token was not accepted.') {
-    setToken(await askToken(msg));
-    state.auth = await whoami();
-    if (state.auth) break;
-  }
-  await start();
+let signingIn;
+/** Asks for a token until one is accepted, then starts; one sign-in at a time. */
+function signIn(error) {
+  signingIn ??= (async () => {
+    events?.abort();
+    setToken('');
+    for (let msg = error; ; msg = 'That token was not accepted.') {
+      setToken(await askToken(msg));
+      state.auth = await whoami().catch((err) => {
+        toast(`Could not check the token: ${err?.message ?? String(err)}`, 'error');
+        return null;
+      });
+      if (state.auth) break;
+    }
+    signingIn = undefined;
+    await start();
+  })().catch((err) => {
+    signingIn = undefined;
+    toast(`Sign-in failed: ${err?.message ?? String(err)}`, 'error');
+  });
+  return signingIn;
 }
 
+/**
+ * Shows who is signed in, then starts the live stream and the hash links before loading the
+ * panels: a panel that fails to load must not keep the stream (or the links) from starting.
+ */
 async function start() {
   const who = state.auth;
   byId('who').textContent = `${fmtActor(who.actor)}${who.tenant ? ' · tenant ' + who.tenant : ''}`;
@@ -164,9 +206,9 @@ async function start() {
   byId('role').textContent = who.role;
   byId('signout').hidden = who.via === 'off';
   document.body.dataset.role = who.role;
-  await loadAll();
   startEvents();
   followLink();
+  await loadAll().catch(report);
 }
 
 function wire() {
@@ -175,10 +217,7 @@ function wire() {
     renderKnobTable(state);
   });
   byId('freeze-btn').addEventListener('click', () => void toggleFreeze(state));
-  byId('signout').addEventListener('click', () => {
-    events?.abort();
-    void signIn();
-  });
+  byId('signout').addEventListener('click', () => void signIn());
   window.addEventListener('hashchange', followLink);
   setInterval(() => {
     if (!state.auth) return;

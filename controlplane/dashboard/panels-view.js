@@ -8,6 +8,8 @@ import { byId, clear, fmtActor, fmtAgo, fmtTime, h } from './dom.js';
 
 const TELEMETRY_WINDOW_MS = 15 * 60_000;
 const MAX_CHARTS = 6;
+/** The metric names GET /api/telemetry/:service/:metric accepts; others cannot be charted. */
+const METRIC_NAME = /^[a-z][a-z0-9_]{0,99}$/;
 
 export function renderFreeze(state) {
   const f = state.frozen;
@@ -110,14 +112,24 @@ export async function loadTelemetry(state) {
     );
     return;
   }
-  const { metrics } = await api(`/api/telemetry/${svc}`);
+  const path = `/api/telemetry/${encodeURIComponent(svc)}`;
+  const { metrics } = await api(path);
   const toMs = Date.now();
   const fromMs = toMs - TELEMETRY_WINDOW_MS;
-  const charts = await Promise.all(
-    rankMetrics(metrics).map(async (m) => {
+  // Names come from the raw stream: one the route refuses is skipped, and each chart loads on
+  // its own, so one failure shows in its own box and never blanks the others.
+  const settled = await Promise.allSettled(
+    rankMetrics(metrics.filter((m) => METRIC_NAME.test(m))).map(async (m) => {
       const res = await api(
-        `/api/telemetry/${svc}/${m}?fromMs=${fromMs}&toMs=${toMs}&stepMs=10000`,
-      );
+        `${path}/${encodeURIComponent(m)}?fromMs=${fromMs}&toMs=${toMs}&stepMs=10000`,
+      ).catch((err) => ({ error: err }));
+      if (res.error)
+        return h(
+          'figure',
+          { class: 'tchart failed', 'data-metric': m },
+          h('figcaption', {}, h('span', {}, m)),
+          h('p', { class: 'empty' }, `could not be loaded: ${res.error.message ?? res.error}`),
+        );
       const pts = res.points.map((p) => ({
         x: p.at,
         y: p.value,
@@ -148,7 +160,11 @@ export async function loadTelemetry(state) {
       );
     }),
   );
-  clear(grid, charts);
+  const charts = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  clear(
+    grid,
+    charts.length ? charts : h('p', { class: 'empty' }, `No chartable metrics for ${svc} yet.`),
+  );
 }
 
 export async function loadAudit() {

@@ -7,6 +7,9 @@ import { byId, clear, fmtActor, fmtAgo, fmtTime, h } from './dom.js';
 import { openDetail, statusBadge, verdictChip } from './pipeline-view.js';
 
 const VERSIONS_SHOWN = 8;
+/** Versions read per page, and at most this many pages (the newest 5000 versions). */
+const PAGE = 500;
+const MAX_PAGES = 10;
 
 function lineageText(p) {
   const l = p.lineage ?? {};
@@ -79,7 +82,16 @@ function policyBlock(name, versions, live) {
 
 /** Loads and renders the registry; returns the versions (for the shadow panel). */
 export async function loadRegistry() {
-  const { policies, live } = await api('/api/policies?limit=100');
+  // Every page (newest first), so a policy whose versions are all older than another's
+  // newest hundred still shows; capped so a huge registry cannot stall the dashboard.
+  const first = await api(`/api/policies?limit=${PAGE}`);
+  const { live } = first;
+  const policies = [...first.policies];
+  for (let next = first.next, n = 1; next !== null && n < MAX_PAGES; n++) {
+    const page = await api(`/api/policies?limit=${PAGE}&cursor=${encodeURIComponent(next)}`);
+    policies.push(...page.policies);
+    next = page.next;
+  }
   const byName = new Map();
   for (const p of policies) {
     if (!byName.has(p.name)) byName.set(p.name, []);

@@ -103,6 +103,11 @@ export class TokenStore {
     return toInfo(got.row);
   }
 
+  /** true while the token with this id exists (not revoked); streams re-check it by id. */
+  async isLive(id: string): Promise<boolean> {
+    return (await this.table.get(TOKENS_FAMILY, id)) !== null;
+  }
+
   /** Newest first; only `tenant`'s tokens when given. */
   async list(tenant: string | null): Promise<TokenInfo[]> {
     const ids = await this.table.range(TOKENS_FAMILY, 'created', {

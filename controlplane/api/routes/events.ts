@@ -5,7 +5,7 @@
 import { errors, headers } from '../schemas.ts';
 import type { RouteModule } from './types.ts';
 
-export const eventRoutes: RouteModule = (app, { hub, knobs }) => {
+export const eventRoutes: RouteModule = (app, { hub, knobs, tokens }) => {
   app.get(
     '/api/events',
     {
@@ -13,7 +13,7 @@ export const eventRoutes: RouteModule = (app, { hub, knobs }) => {
         tags: ['events'],
         summary: 'Server-sent events: knob changes, pins, freezes',
         description:
-          'text/event-stream. Events: hello {epoch}; knob {kind: value|pin|unpin, row}; freeze {frozen}; resync {reason}. A comment line every 15 s keeps the stream alive.',
+          'text/event-stream. Events: hello {epoch}; knob {kind: value|pin|unpin, row}; freeze {frozen}; resync {reason}. A comment line every 15 s keeps the stream alive. The stream ends when its token is revoked (at once through this server; within a heartbeat through another).',
         headers,
         produces: ['text/event-stream'],
         response: {
@@ -36,7 +36,14 @@ export const eventRoutes: RouteModule = (app, { hub, knobs }) => {
       // over the socket and attaching run with no await between them, so none can slip in.
       hub.assertRoom();
       reply.hijack();
-      hub.attach(reply.raw, epoch);
+      // The stream keeps who opened it: revoking the token ends it (routes/tokens.ts), and each
+      // heartbeat re-checks the token, in case another API process revoked it.
+      const { auth } = request;
+      const tokenId = auth.tokenId;
+      hub.attach(reply.raw, epoch, {
+        auth,
+        ...(tokenId !== null ? { verify: () => tokens.isLive(tokenId) } : {}),
+      });
     },
   );
 };

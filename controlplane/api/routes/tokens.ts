@@ -20,7 +20,7 @@ const tokenInfo = {
   },
 } as const;
 
-export const tokenRoutes: RouteModule = (app, { tokens }) => {
+export const tokenRoutes: RouteModule = (app, { tokens, hub }) => {
   app.get(
     '/api/whoami',
     {
@@ -121,7 +121,7 @@ export const tokenRoutes: RouteModule = (app, { tokens }) => {
       config: { access: 'admin' },
       schema: {
         tags: TAGS,
-        summary: 'Revoke a token: it stops working at once',
+        summary: 'Revoke a token: it stops working at once, and its open event streams end',
         headers,
         params: {
           type: 'object',
@@ -135,11 +135,14 @@ export const tokenRoutes: RouteModule = (app, { tokens }) => {
         },
       },
     },
-    async (request) => ({
-      revoked: await tokens.revoke(request.params.id, {
+    async (request) => {
+      const revoked = await tokens.revoke(request.params.id, {
         actor: request.auth.actor,
         tenant: request.auth.tenant,
-      }),
-    }),
+      });
+      // Its open event streams end now; other API processes end theirs on their heartbeat.
+      hub.endToken(revoked.id);
+      return { revoked };
+    },
   );
 };
