@@ -7,7 +7,6 @@
 // revoked through another API process stops receiving within one heartbeat.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
-import type { RequestAuth } from './context.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { ApiError } from './errors.ts';
@@ -31,7 +30,8 @@ const SUBSCRIBE_WAIT_MS = 5_000;
 
 /** Who a stream belongs to, and how to check that its token still holds. */
 export interface StreamOwner {
-  auth: RequestAuth;
+  /** The request's identity (`RequestAuth`; only its token id matters here). */
+  auth: { tokenId: string | null };
   /**
    * Resolves false once the stream's token no longer verifies (revoked); the stream is then
    * ended. A rejection (e.g. Redis away) keeps the stream: it is checked again next heartbeat.
