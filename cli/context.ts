@@ -8,6 +8,7 @@ import {
   type RedisClient,
   type RedisTarget,
 } from '../controlplane/redis/connect.ts';
+import { pidAlive } from '../controlplane/run/state-lock.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 
 export const STATE_DIR = process.env['KNOBOS_HOME'] ?? join(process.cwd(), '.knobos');
@@ -15,6 +16,8 @@ export const EMBEDDED_FILE = join(STATE_DIR, 'redis.json');
 
 interface EmbeddedFile {
   url: string;
+  /** The `knobos start` process serving it. */
+  pid?: number;
   /** The admin login when the embedded server runs with ACL users (docs/security.md). */
   username?: string;
   password?: string;
@@ -31,7 +34,14 @@ export function resolveTarget(flag: string | undefined): RedisTarget {
   const env = targetFromEnv();
   if (env) return env;
   const e = embedded();
-  if (e) return { url: e.url };
+  if (e) {
+    // A node killed with -9 leaves its file behind: say so, not "max retries per request".
+    if (typeof e.pid === 'number' && !pidAlive(e.pid))
+      throw new Error(
+        `the embedded knobos (pid ${e.pid}) is not running; run npm start (or set REDIS_URL, or pass --redis URL). Its stale ${EMBEDDED_FILE} is left for npm start to clean up`,
+      );
+    return { url: e.url };
+  }
   throw new Error(
     'no Redis to talk to: run `npm start` (embedded Redis), or set REDIS_URL, or pass --redis URL',
   );

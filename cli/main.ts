@@ -59,6 +59,7 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`knobos: ${err instanceof Error ? err.message : String(err)}\n`);
-    process.exitCode = 1;
+    // Exit, not just set the code: a failed command must not live on in a handle it left.
+    process.exit(1);
   },
 );

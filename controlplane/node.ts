@@ -3,12 +3,14 @@
 // services, the control loop and the API server. stop() undoes everything in reverse order.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { serverEnv } from './api/config.ts';
 import { serveApi, type ServedApi } from './api/serve.ts';
 import { KnobTable } from './knobs/table.ts';
 import { LoopDaemon } from './loop/daemon.ts';
 import { ProposalTable } from './loop/proposals.ts';
 import { startFilesStack, type FilesStack } from './run/files-stack.ts';
 import { startMessagingStack, type MessagingStack } from './run/messaging-stack.ts';
+import { StateLock, stopOrphanedRedis } from './run/state-lock.ts';
 import {
   schedulerShardNames,
   startSchedulerStack,
@@ -16,6 +18,7 @@ import {
   type SchedulerStack,
 } from './run/scheduler-stack.ts';
 import type { Logger } from './log.ts';
+import { aclModeFromEnv, aclPasswords } from './redis/acl.ts';
 import { AclConnections } from './redis/acl-connect.ts';
 import type { RedisClient, RedisTarget } from './redis/connect.ts';
 import { ManagedRedis } from './redis/managed.ts';
@@ -35,9 +38,15 @@ export interface NodeOptions {
   seed?: number;
   /**
    * Where KNOBOS_REDIS_ACL, KNOBOS_REDIS_PASSWORD_<USER> and the API's settings (PORT, ...) are
-   * read (default process.env).
+   * read (default process.env). All are checked before anything starts.
    */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Called once when the node cannot go on: the embedded redis-server exited while the node ran.
+   * The error has been logged; the caller stops the node (`knobos start` exits with 1). Without
+   * it, the node stops itself.
+   */
+  onFatal?: (err: Error) => void;
 }
 
 export interface KnobosNode {
@@ -55,32 +64,104 @@ export interface KnobosNode {
   messaging?: MessagingStack;
   scheduler?: SchedulerStack;
   loop?: LoopDaemon;
+  /**
+   * Stops everything in reverse order. Every step runs even when one fails (each failure is
+   * logged); it then rejects with the failures. Calling it again returns the same promise.
+   */
   stop(): Promise<void>;
 }
 
 export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   const { log } = opts;
+  const env = opts.env ?? process.env;
+  // Every setting is read (and refused) before anything starts: a bad PORT must not leave a
+  // redis-server and three services running behind an error message.
+  const aclMode = aclModeFromEnv(env, opts.target === undefined);
+  if (aclMode !== 'off') aclPasswords(env, { generate: opts.target === undefined });
+  if (opts.api !== false) serverEnv(env, { generateAdminToken: false });
+
+  // What has started, in order; stop() and a failed start undo it in reverse.
+  const steps: { name: string; undo: () => Promise<void> | void }[] = [];
+  let stopping: Promise<void> | undefined;
+  const stop = (): Promise<void> =>
+    (stopping ??= (async () => {
+      const failures: string[] = [];
+      for (const { name, undo } of steps.reverse()) {
+        try {
+          log.debug({ step: name }, 'stopping');
+          await undo();
+        } catch (err) {
+          failures.push(`${name}: ${(err as Error).message}`);
+          log.error({ err: (err as Error).message, step: name }, `stopping ${name} failed`);
+        }
+      }
+      steps.length = 0;
+      if (failures.length) throw new Error(`stopping the node failed (${failures.join('; ')})`);
+      log.info('stopped');
+    })());
+
+  try {
+    return await startSteps(opts, env, steps, stop);
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'startup failed: stopping what had started');
+    await stop().catch(() => undefined); // each failure was logged
+    throw err;
+  }
+}
+
+async function startSteps(
+  opts: NodeOptions,
+  env: NodeJS.ProcessEnv,
+  steps: { name: string; undo: () => Promise<void> | void }[],
+  stop: () => Promise<void>,
+): Promise<KnobosNode> {
+  const { log } = opts;
   let managed: ManagedRedis | undefined;
+  /** What to drop at once if the embedded server dies (its connections). */
+  const onServerGone: (() => void)[] = [];
   let target = opts.target;
   if (!target) {
+    // One node per data directory: a second server on the same AOF would corrupt it.
+    mkdirSync(opts.dataDir, { recursive: true });
+    const { lock, stale } = StateLock.acquire(opts.dataDir);
+    steps.push({ name: 'data directory lock', undo: () => lock.release() });
+    await stopOrphanedRedis(opts.dataDir, stale, log);
     const dir = join(opts.dataDir, 'redis');
     mkdirSync(dir, { recursive: true });
     // everysec: at most a second of writes lost on a crash of the embedded default.
-    managed = await ManagedRedis.start({ dir, appendfsync: 'everysec' });
-    target = { url: managed.url };
-    log.info({ url: managed.url, dir }, 'started embedded redis-server');
+    const m = await ManagedRedis.start({ dir, appendfsync: 'everysec' });
+    managed = m;
+    steps.push({ name: 'embedded redis-server', undo: () => m.stop() });
+    lock.update({ redisPid: m.pid, redisPort: m.port, url: m.url });
+    target = { url: m.url };
+    log.info({ url: m.url, dir, pid: m.pid }, 'started embedded redis-server');
+    let fatal = false;
+    const unwatch = m.onUnplannedExit((reason) => {
+      if (fatal) return;
+      fatal = true;
+      const err = new Error(`${reason}; the node stops`);
+      log.error({ err: err.message }, 'the embedded redis-server died');
+      // Nothing will answer: close the connections, so that stopping fails fast instead of
+      // retrying against a dead server.
+      for (const drop of onServerGone) drop();
+      if (opts.onFatal) opts.onFatal(err);
+      else void stop().catch(() => undefined);
+    });
+    steps.push({ name: 'redis-server watch', undo: () => void unwatch() });
   }
   const keys = new Keys(opts.prefix ?? 'knobos');
   // Each service stack, the loop and the API connect as their own Redis ACL user
   // (docs/security.md); the node itself (seeding, feature detection) as the admin user.
-  const conns = await AclConnections.open({
+  const acl = await AclConnections.open({
     target,
     keys,
-    env: opts.env ?? process.env,
+    env,
     embedded: managed !== undefined,
     log,
   });
-  const redis = conns.as('admin');
+  onServerGone.push(() => acl.close());
+  steps.push({ name: 'redis connections', undo: () => acl.close() });
+  const redis = acl.as('admin');
   const features = await detectFeatures(redis);
   log.info(
     { ...features },
@@ -91,7 +172,7 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   const knobs = new KnobTable(redis, { keys });
   /** The knobs table over a user's own connection (the one table when ACLs are off). */
   const tableAs = (user: 'files' | 'messaging' | 'scheduler' | 'loop' | 'api'): KnobTable =>
-    conns.mode === 'off' ? knobs : new KnobTable(conns.as(user), { keys });
+    acl.mode === 'off' ? knobs : new KnobTable(acl.as(user), { keys });
   const { created } = await knobs.seed('knobos-start');
   log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
   // The scheduler's shards, named once: the stack runs them and the API reads them.
@@ -104,19 +185,23 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     const seed = opts.seed ?? 1;
     // The tuning targets the stacks build are the loop's: they read with the loop's user.
     const loopKnobs = tableAs('loop');
-    files = await startFilesStack(tableAs('files'), log.child({ component: 'files' }), {
+    const f = await startFilesStack(tableAs('files'), log.child({ component: 'files' }), {
       seed,
       ratePerS: 400,
       loopKnobs,
     });
-    messaging = await startMessagingStack(
+    files = f;
+    steps.push({ name: 'files stack', undo: () => f.stop() });
+    const ms = await startMessagingStack(
       tableAs('messaging'),
       log.child({ component: 'messaging' }),
       { seed, ratePerS: 200 },
     );
+    messaging = ms;
+    steps.push({ name: 'messaging stack', undo: () => ms.stop() });
     // About 40% load on the 6 slots of 3 shards, skewed by tenant: the busiest shard is about
     // 70% busy, so queues form in bursts there (dispatch order matters) and placement matters.
-    scheduler = await startSchedulerStack(
+    const sc = await startSchedulerStack(
       tableAs('scheduler'),
       log.child({ component: 'scheduler' }),
       {
@@ -126,16 +211,20 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
         loopKnobs,
       },
     );
-    loop = new LoopDaemon({
+    scheduler = sc;
+    steps.push({ name: 'scheduler stack', undo: () => sc.stop() });
+    const l = new LoopDaemon({
       knobs: loopKnobs,
       proposals: new ProposalTable(loopKnobs),
-      targets: [files.target, scheduler.target, scheduler.placementTarget],
+      targets: [f.target, sc.target, sc.placementTarget],
       log: log.child({ component: 'loop' }),
       // At most one change per target every two minutes.
       minChangeIntervalMs: 120_000,
       tickMs: 2_000,
       seed,
     }).start();
+    loop = l;
+    steps.push({ name: 'control loop', undo: () => l.stop() });
     log.info('live services, workload and control loop started');
   }
   const apiKnobs = opts.api === false ? undefined : tableAs('api');
@@ -145,10 +234,11 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
       redis: apiKnobs.redis,
       knobs: apiKnobs,
       log: log.child({ component: 'api' }),
-      ...(opts.env ? { env: opts.env } : {}),
+      env,
       services: { schedulerShards, usageBucketMs: STACK_USAGE_BUCKET_MS },
     }));
-  const adminLogin = conns.login('admin');
+  if (api) steps.push({ name: 'api server', undo: () => api.close() });
+  const adminLogin = acl.login('admin');
   return {
     redis,
     keys,
@@ -162,15 +252,6 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
     ...(messaging ? { messaging } : {}),
     ...(scheduler ? { scheduler } : {}),
     ...(loop ? { loop } : {}),
-    stop: async () => {
-      await api?.close();
-      await loop?.stop();
-      await scheduler?.stop();
-      await messaging?.stop();
-      await files?.stop();
-      conns.close();
-      await managed?.stop();
-      log.info('stopped');
-    },
+    stop,
   };
 }

@@ -264,4 +264,55 @@ describe('loop daemon', () => {
       expect(events).toContainEqual(expect.objectContaining({ kind: 'proposed', target: 'other' }));
     });
   });
+
+  // Redis away: a pass hangs, then fails. The interval must not join the stuck pass once per
+  // tick (each join logged the same failure again), and stop() must still stop.
+  describe('while a pass is stuck', () => {
+    function stuckDaemon(failAfterMs: number) {
+      const errors: string[] = [];
+      const fake = {
+        error: (_o: unknown, msg: string) => errors.push(msg),
+        info: () => {},
+        warn: () => {},
+        child: () => fake,
+      } as unknown as ReturnType<typeof createLogger>;
+      let passes = 0;
+      const knobs = { frozen: async () => null } as unknown as KnobTable;
+      const proposals = {
+        list: () => {
+          passes++;
+          return new Promise((_, reject) =>
+            setTimeout(() => reject(new Error('redis is away')), failAfterMs),
+          );
+        },
+      } as unknown as ProposalTable;
+      const daemon = new LoopDaemon({
+        knobs,
+        proposals,
+        targets: [],
+        log: fake,
+        minChangeIntervalMs: 60_000,
+        tickMs: 10,
+      });
+      return { daemon, errors, passes: () => passes };
+    }
+
+    it('logs one failure once, not once per interval', async () => {
+      const { daemon, errors, passes } = stuckDaemon(200);
+      daemon.start();
+      await new Promise((r) => setTimeout(r, 260));
+      await daemon.stop().catch(() => undefined); // (that it resolves is the next test's)
+      // Each pass (the second started after the first failed, and stop() waited for it)
+      // logged its failure once: about 20 ticks fell in each.
+      expect(passes()).toBe(2);
+      expect(errors.filter((m) => m === 'loop tick failed')).toHaveLength(passes());
+    });
+
+    it('stop() resolves although the running pass fails', async () => {
+      const { daemon } = stuckDaemon(50);
+      daemon.start();
+      await new Promise((r) => setTimeout(r, 20));
+      await expect(daemon.stop()).resolves.toBeUndefined();
+    });
+  });
 });

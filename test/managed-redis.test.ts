@@ -1,7 +1,7 @@
 // Managed redis-server processes: start, stop, SIGKILL and restart with the AOF.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedRedis, RedisNotInstalledError } from '../controlplane/redis/managed.ts';
@@ -55,6 +55,36 @@ describe('managed redis-server', () => {
     const d = new Redis(r.url);
     expect(await d.get('k')).toBeNull();
     d.disconnect();
+  });
+
+  it('a server that fails to start says why (its log is on stdout)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'knobos-badaof-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    mkdirSync(join(dir, 'appendonlydir'));
+    writeFileSync(join(dir, 'appendonlydir', 'appendonly.aof.manifest'), 'not a manifest\n');
+    const err = await ManagedRedis.start({ dir, appendfsync: 'everysec' }).catch((e: unknown) => e);
+    expect((err as Error).message).toMatch(
+      /exited with 1: [\s\S]*Invalid AOF manifest file format/,
+    );
+  });
+
+  it('reports an unplanned exit, and not a stop() or kill()', async () => {
+    const r = await ManagedRedis.start();
+    cleanup.push(() => r.stop());
+    const reasons: string[] = [];
+    r.onUnplannedExit((why) => reasons.push(why));
+    await r.kill();
+    await r.restart();
+    process.kill(r.pid as number, 'SIGKILL');
+    for (let i = 0; i < 200 && reasons.length === 0; i++)
+      await new Promise((s) => setTimeout(s, 10));
+    expect(reasons).toHaveLength(1);
+    expect(reasons[0]).toMatch(
+      new RegExp(`redis-server on port ${r.port} .*exited unexpectedly with SIGKILL`),
+    );
+    await r.restart();
+    await r.stop();
+    expect(reasons).toHaveLength(1);
   });
 
   it('names the install command when redis-server is missing', async () => {

@@ -7,6 +7,11 @@ import { startNode } from '../../controlplane/node.ts';
 import { targetFromEnv } from '../../controlplane/redis/connect.ts';
 import { EMBEDDED_FILE, STATE_DIR } from '../context.ts';
 
+/** How long Ctrl-C may take before the process exits anyway (with 1). */
+const STOP_DEADLINE_MS = 20_000;
+/** The same after the embedded redis-server died. */
+const FATAL_STOP_DEADLINE_MS = 5_000;
+
 export async function run(argv: string[]): Promise<number> {
   const { values: o } = parseArgs({
     args: argv,
@@ -14,11 +19,22 @@ export async function run(argv: string[]): Promise<number> {
   });
   const log = createLogger('knobos');
   const target = o.redis ? { url: o.redis } : targetFromEnv();
+  // Set once the node has started; an embedded server dying before that fails startNode.
+  const running: { stop?: (code: number, deadlineMs?: number) => Promise<void> } = {};
+  let fatalBeforeStarted: Error | undefined;
+  // A startup failure stops what had started and rejects: main() exits with 1.
   const node = await startNode({
     ...(target ? { target } : {}),
     dataDir: STATE_DIR,
     prefix: process.env['KNOBOS_PREFIX'] ?? 'knobos',
     log,
+    // The embedded redis-server died under us: stop and exit 1 (the error is logged).
+    onFatal: (err) => {
+      // Redis is gone: nothing left to save, so a short deadline (a client retrying the dead
+      // server would otherwise hold the stop for the full one).
+      if (running.stop) void running.stop(1, FATAL_STOP_DEADLINE_MS);
+      else fatalBeforeStarted = err;
+    },
   });
   if (node.managed) {
     mkdirSync(STATE_DIR, { recursive: true });
@@ -26,8 +42,14 @@ export async function run(argv: string[]): Promise<number> {
     // user only, so the CLI can connect; removed on stop.
     writeFileSync(
       EMBEDDED_FILE,
-      JSON.stringify({ url: node.managed.url, pid: process.pid, ...(node.adminLogin ?? {}) }) +
-        '\n',
+      JSON.stringify({
+        url: node.managed.url,
+        pid: process.pid,
+        // The server's own pid: a next start shuts it down if this node dies with -9.
+        redisPid: node.managed.pid,
+        redisPort: node.managed.port,
+        ...(node.adminLogin ?? {}),
+      }) + '\n',
       { mode: 0o600 },
     );
   }
@@ -67,19 +89,37 @@ export async function run(argv: string[]): Promise<number> {
     ].join('\n'),
   );
   let stopping = false;
-  const stop = async () => {
+  const stop = async (code: number, deadlineMs = STOP_DEADLINE_MS) => {
     if (stopping) return;
     stopping = true;
     if (node.managed) rmSync(EMBEDDED_FILE, { force: true });
-    await node.stop();
-    process.exit(0);
+    // A service stuck on a Redis that is away must not hold the process forever.
+    const deadline = setTimeout(() => {
+      log.error({ afterMs: deadlineMs }, 'stopping took too long: exiting');
+      process.exit(1);
+    }, deadlineMs);
+    let exitCode = code;
+    try {
+      await node.stop();
+    } catch (err) {
+      log.error({ err: (err as Error).message }, 'stop failed');
+      exitCode = 1;
+    }
+    clearTimeout(deadline);
+    process.exit(exitCode);
   };
+  running.stop = stop;
+  if (fatalBeforeStarted) {
+    await stop(1, FATAL_STOP_DEADLINE_MS);
+    return 1;
+  }
   if (o['exit-after-start']) {
-    await stop();
+    await stop(0);
     return 0;
   }
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  const onSignal = () => void stop(0);
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
   await new Promise(() => {}); // until a signal
   return 0;
 }

@@ -55,6 +55,9 @@ export class ManagedRedis {
   readonly host = '127.0.0.1';
   private child: ChildProcess | undefined;
   private exited: Promise<void> = Promise.resolve();
+  /** Set by stop() and kill(): the next exit is planned, not a crash. */
+  private exitPlanned = false;
+  private readonly unplannedExitListeners = new Set<(reason: string) => void>();
 
   private constructor(
     readonly port: number,
@@ -70,6 +73,16 @@ export class ManagedRedis {
 
   get pid(): number | undefined {
     return this.child?.pid;
+  }
+
+  /**
+   * Calls `listener` when the server exits without stop() or kill() (a crash, an OOM kill, a
+   * SHUTDOWN from a client). The reason names the server, its exit code or signal and the last
+   * lines it logged. Returns a function that removes the listener.
+   */
+  onUnplannedExit(listener: (reason: string) => void): () => void {
+    this.unplannedExitListeners.add(listener);
+    return () => this.unplannedExitListeners.delete(listener);
   }
 
   static async start(opts: RedisServerOptions = {}): Promise<ManagedRedis> {
@@ -114,31 +127,53 @@ export class ManagedRedis {
     // Its own process group: a Ctrl-C in the terminal reaches only us, and stop() then shuts
     // the server down in order (services first). Were it in our group, it would die first and
     // every connection would retry against a dead server while we stop.
+    // stdout too: with `logfile ""` the server logs there, startup errors (a corrupt AOF) included.
     const child = spawn('redis-server', [this.confPath], {
-      stdio: ['ignore', 'ignore', 'pipe'],
+      stdio: ['ignore', 'pipe', 'pipe'],
       detached: true,
     });
     this.child = child;
+    this.exitPlanned = false;
     live.add(child);
-    child.once('exit', () => live.delete(child));
-    let stderr = '';
-    child.stderr?.on('data', (d: Buffer) => {
-      stderr = (stderr + d.toString()).slice(-4000);
-    });
-    this.exited = new Promise((resolve) => child.once('exit', () => resolve()));
+    let output = '';
+    const keep = (d: Buffer) => {
+      output = (output + d.toString()).slice(-8000);
+    };
+    child.stdout?.on('data', keep);
+    child.stderr?.on('data', keep);
+    /** The last lines the server wrote (its log and stderr). */
+    const lastLines = () => output.trim().split('\n').slice(-20).join('\n');
+    let started = false;
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    this.exited = new Promise((resolve) =>
+      child.once('exit', (code, signal) => {
+        live.delete(child);
+        if (started && !this.exitPlanned) {
+          const reason = `redis-server on port ${this.port} (pid ${child.pid}) exited unexpectedly with ${signal ?? code}${output.trim() ? `: ${lastLines()}` : ''}`;
+          for (const l of this.unplannedExitListeners) l(reason);
+        }
+        resolve();
+      }),
+    );
     const deadline = Date.now() + this.startTimeoutMs;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) {
+      if (child.exitCode !== null || child.signalCode !== null) {
+        // Its last output is in once the pipes close (bounded: a forked child may hold them).
+        await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000))]);
         throw new Error(
-          `redis-server on port ${this.port} exited with ${child.exitCode}: ${stderr.trim()}`,
+          `redis-server on port ${this.port} exited with ${child.signalCode ?? child.exitCode}: ${lastLines()}`,
         );
       }
-      if (await this.ping()) return;
+      if (await this.ping()) {
+        started = true;
+        return;
+      }
       await new Promise((r) => setTimeout(r, 25));
     }
+    this.exitPlanned = true;
     child.kill('SIGKILL');
     throw new Error(
-      `redis-server on port ${this.port} did not answer within ${this.startTimeoutMs} ms`,
+      `redis-server on port ${this.port} did not answer within ${this.startTimeoutMs} ms${output.trim() ? `: ${lastLines()}` : ''}`,
     );
   }
 
@@ -179,6 +214,7 @@ export class ManagedRedis {
   /** SIGKILL: the process dies at once, losing whatever it had not written. */
   async kill(): Promise<void> {
     if (!this.running) return;
+    this.exitPlanned = true;
     this.child?.kill('SIGKILL');
     await this.exited;
   }
@@ -200,6 +236,7 @@ export class ManagedRedis {
   /** Clean shutdown; removes the data folder when it was a temporary one. */
   async stop(): Promise<void> {
     if (this.running) {
+      this.exitPlanned = true;
       const c = this.probe();
       try {
         await c.connect();

@@ -27,22 +27,32 @@ export async function startFilesStack(
   },
 ): Promise<FilesStack> {
   const client = await startStackKnobs(knobs, FILE_KNOBS);
-  const files = await FileService.start({
-    redis: knobs.redis,
-    keys: knobs.keys,
-    knobs: client,
-    instance: 'files-0',
-    // Every access is traced: shadow mode's ghost caches are exact only on the whole stream.
-    traceSampleRate: 1,
-  });
-  files.telemetry.ratio('cache_interval_hit_ratio', 'cache_hits', ['cache_misses']);
-  log.info('files: creating the workload data set');
-  const workload = await FilesWorkload.start({
-    files,
-    source: { kind: 'zipf', files: 1500, alpha: 0.8, fileBytes: 64 * 1024, writeFraction: 0.01 },
-    ratePerS: opts.ratePerS,
-    seed: opts.seed,
-  });
+  let files: FileService | undefined;
+  let workload: FilesWorkload;
+  try {
+    files = await FileService.start({
+      redis: knobs.redis,
+      keys: knobs.keys,
+      knobs: client,
+      instance: 'files-0',
+      // Every access is traced: shadow mode's ghost caches are exact only on the whole stream.
+      traceSampleRate: 1,
+    });
+    files.telemetry.ratio('cache_interval_hit_ratio', 'cache_hits', ['cache_misses']);
+    log.info('files: creating the workload data set');
+    workload = await FilesWorkload.start({
+      files,
+      source: { kind: 'zipf', files: 1500, alpha: 0.8, fileBytes: 64 * 1024, writeFraction: 0.01 },
+      ratePerS: opts.ratePerS,
+      seed: opts.seed,
+    });
+  } catch (err) {
+    // What started is stopped: a failed start leaves nothing running.
+    await files?.close().catch(() => undefined);
+    await client.close().catch(() => undefined);
+    throw err;
+  }
+  const started = files;
   const target = new FilesCacheTarget({
     knobs: opts.loopKnobs ?? knobs,
     memoryPricePerGiB: 0.1,
@@ -54,12 +64,12 @@ export async function startFilesStack(
     shadowMinRequests: 3_000,
   });
   return {
-    files,
+    files: started,
     workload,
     target,
     stop: async () => {
       await workload.stop();
-      await files.close();
+      await started.close();
       await client.close();
     },
   };
