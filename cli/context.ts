@@ -8,11 +8,11 @@ import {
   type RedisClient,
   type RedisTarget,
 } from '../controlplane/redis/connect.ts';
-import { pidAlive } from '../controlplane/run/state-lock.ts';
+import { EMBEDDED_FILE_NAME, pidAlive } from '../controlplane/run/state-lock.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 
 export const STATE_DIR = process.env['KNOBOS_HOME'] ?? join(process.cwd(), '.knobos');
-export const EMBEDDED_FILE = join(STATE_DIR, 'redis.json');
+export const EMBEDDED_FILE = join(STATE_DIR, EMBEDDED_FILE_NAME);
 
 interface EmbeddedFile {
   url: string;

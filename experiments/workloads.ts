@@ -11,7 +11,7 @@ import { loadJobsCsv } from '../envs/loaders/jobs-csv.ts';
 import { loadTpchDags, tpchWorkloadFrom, type TpchDag } from '../envs/loaders/jobs-tpch.ts';
 import { traceSource, type MessageSource } from '../envs/messaging/index.ts';
 import { TraceFormatError } from '../envs/loaders/errors.ts';
-import { offeredLoad, rescaleToLoad } from '../envs/scheduler/load.ts';
+import { notRescalable, rescaleToLoad } from '../envs/scheduler/load.ts';
 import { uniformWorkers, type Workload, type WorkerSpec } from '../envs/scheduler/types.ts';
 import type { JobsScenario, LoadedTrace, RunContext, TraceKind, TraceSource } from './spec.ts';
 
@@ -105,35 +105,15 @@ export function tpchScenario(
   };
 }
 
-/**
- * Can `workload` be replayed at an offered load on `workers`? Its jobs must arrive at two or
- * more times and bring work the cluster has the resources for; else a TraceFormatError on `file`.
- */
-function checkReplayable(file: string, workload: Workload, workers: readonly WorkerSpec[]): void {
-  const rule = 'a jobs trace replayed at an offered load needs';
-  const fail = (reason: string): never => {
-    throw new TraceFormatError(file, 0, reason);
-  };
-  const jobs = workload.jobs;
-  if (new Set(jobs.map((j) => j.arrivalMs)).size < 2) {
-    const got =
-      jobs.length === 1 ? 'it has one job' : `all ${jobs.length} of its jobs arrive at once`;
-    fail(`${rule} jobs arriving at two or more different times; ${got}`);
-  }
-  const load = offeredLoad(jobs, workers);
-  if (load === 0) fail(`${rule} work: every job's duration is 0`);
-  if (!Number.isFinite(load)) {
-    fail(`${rule} a cluster with each resource its jobs ask for (cpu, memory, gpu)`);
-  }
-}
-
 /** A fixed jobs trace: the same jobs for every seed (the seed drives the sim's own draws). */
 function fixedScenario(file: string, workload: Workload, ctx: RunContext): JobsScenario {
   const cut = ctx.quick
     ? { ...workload, jobs: [...workload.jobs].slice(0, QUICK_TRACE_JOBS) }
     : workload;
   const workers = cut.workers ?? clusterFor(cut, ctx.quick);
-  checkReplayable(file, cut, workers);
+  const why = notRescalable(cut.jobs, workers);
+  if (why !== null)
+    throw new TraceFormatError(file, 0, `a jobs trace replayed at an offered load needs ${why}`);
   const scaled = rescaleToLoad(cut, workers, ctx.load);
   return {
     name: `${basename(workload.name)}(${scaled.jobs.length} jobs, load ${ctx.load})`,

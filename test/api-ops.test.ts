@@ -338,14 +338,7 @@ describe('API operations and read routes', () => {
     const hub = new ChangeHub({ redis: api.redis, knobs: api.knobs, heartbeatMs: 100 });
     await hub.start();
     const server = http.createServer((_req, res) => {
-      const auth = {
-        actor: 'eve',
-        role: 'viewer',
-        tenant: null,
-        tokenId: info.id,
-        via: 'token',
-      } as const;
-      hub.attach(res, 0, { auth, verify: () => store.isLive(info.id) });
+      hub.attach(res, 0, { tokenId: info.id, verify: () => store.isLive(info.id) });
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const { port } = server.address() as { port: number };

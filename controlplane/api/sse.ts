@@ -2,7 +2,7 @@
 // of its Redis client) on the knobs change channel, fanned out to every open event stream.
 // Each message is turned into the full row it announces (one read per change, not per
 // client), in order. Bounds: open streams, pending messages, bytes buffered per slow client.
-// Each stream remembers who opened it (identity and token id): revoking a token ends its
+// Each stream remembers the token it was opened with: revoking a token ends its
 // streams at once (endToken), and every heartbeat re-verifies each stream's token, so a token
 // revoked through another API process stops receiving within one heartbeat.
 import type { ServerResponse } from 'node:http';
@@ -30,8 +30,8 @@ const SUBSCRIBE_WAIT_MS = 5_000;
 
 /** Who a stream belongs to, and how to check that its token still holds. */
 export interface StreamOwner {
-  /** The request's identity (`RequestAuth`; only its token id matters here). */
-  auth: { tokenId: string | null };
+  /** The token the stream was opened with (null: no token, e.g. auth off). */
+  tokenId: string | null;
   /**
    * Resolves false once the stream's token no longer verifies (revoked); the stream is then
    * ended. A rejection (e.g. Redis away) keeps the stream: it is checked again next heartbeat.
@@ -115,7 +115,7 @@ export class ChangeHub {
   endToken(tokenId: string): number {
     let n = 0;
     for (const c of [...this.clients.values()])
-      if (c.auth.tokenId === tokenId) {
+      if (c.tokenId === tokenId) {
         c.end();
         n++;
       }
@@ -129,7 +129,7 @@ export class ChangeHub {
     try {
       const byToken = new Map<string, { verify: () => Promise<boolean>; list: StreamClient[] }>();
       for (const c of this.clients.values()) {
-        const id = c.auth.tokenId;
+        const id = c.tokenId;
         if (id === null || !c.verify) continue;
         const entry = byToken.get(id) ?? { verify: c.verify, list: [] };
         entry.list.push(c);

@@ -9,7 +9,7 @@ import { KnobosError } from '../store/errors.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
 import { runGate } from './gate.ts';
-import type { Proposal } from './proposal.ts';
+import { isOpen, type Proposal } from './proposal.ts';
 import type { ProposalTable } from './proposals.ts';
 import { SloGuard } from './slo-guard.ts';
 import type { ShadowRun, TuningTarget } from './target.ts';
@@ -105,9 +105,7 @@ export class LoopDaemon {
   ): Promise<LoopEvent[]> {
     const events: LoopEvent[] = [];
     const mine = recent.filter((p) => p.learner === target.name);
-    const open = mine.filter(
-      (p) => p.status === 'proposed' || p.status === 'simulated' || p.status === 'shadow',
-    );
+    const open = mine.filter((p) => isOpen(p.status));
     if (!frozen) for (const p of open) events.push(...(await this.advance(target, p)));
     for (const p of mine.filter(
       (x) =>

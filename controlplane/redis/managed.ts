@@ -177,23 +177,8 @@ export class ManagedRedis {
     );
   }
 
-  /** A one-shot connection that fails at once instead of retrying (probes, shutdown). */
-  private probe(): Redis {
-    const c = new Redis({
-      port: this.port,
-      host: this.host,
-      lazyConnect: true,
-      // The embedded server's default user may be locked to PING/SHUTDOWN (ACLs on): no INFO.
-      enableReadyCheck: false,
-      maxRetriesPerRequest: 0,
-      retryStrategy: () => null,
-    });
-    c.on('error', () => {});
-    return c;
-  }
-
   private async ping(): Promise<boolean> {
-    const c = this.probe();
+    const c = probeClient(this.host, this.port);
     try {
       await c.connect();
       // While loading the AOF the server answers PING with -LOADING; wait for it to finish.
@@ -237,19 +222,43 @@ export class ManagedRedis {
   async stop(): Promise<void> {
     if (this.running) {
       this.exitPlanned = true;
-      const c = this.probe();
-      try {
-        await c.connect();
-        await c.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
-      } catch {
-        this.child?.kill('SIGTERM');
-      } finally {
-        c.disconnect();
-      }
+      if (!(await shutdownAt(this.host, this.port))) this.child?.kill('SIGTERM');
       const timer = setTimeout(() => this.child?.kill('SIGKILL'), 5_000);
       await this.exited;
       clearTimeout(timer);
     }
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** A one-shot connection that fails at once instead of retrying (probes, shutdown). */
+function probeClient(host: string, port: number): Redis {
+  const c = new Redis({
+    port,
+    host,
+    lazyConnect: true,
+    // The embedded server's default user may be locked to PING/SHUTDOWN (ACLs on): no INFO.
+    enableReadyCheck: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  c.on('error', () => {});
+  return c;
+}
+
+/**
+ * SHUTDOWN NOSAVE through a one-shot connection (the AOF is fsynced on SHUTDOWN; NOSAVE only
+ * skips an RDB). False when the server could not be reached.
+ */
+export async function shutdownAt(host: string, port: number): Promise<boolean> {
+  const c = probeClient(host, port);
+  try {
+    await c.connect();
+    await c.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    c.disconnect();
   }
 }

@@ -6,12 +6,12 @@
 // start shuts it down before starting its own.
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { Logger } from '../log.ts';
+import { shutdownAt } from '../redis/managed.ts';
 
 export const LOCK_FILE = 'knobos.pid';
 /** Written by `knobos start` for the CLI: the embedded server's address and admin login. */
-export const EMBEDDED_FILE = 'redis.json';
+export const EMBEDDED_FILE_NAME = 'redis.json';
 
 /** What the lock file and redis.json record about a running node. */
 export interface NodeRecord {
@@ -119,7 +119,7 @@ export async function stopOrphanedRedis(
   stale: readonly NodeRecord[],
   log: Logger,
 ): Promise<void> {
-  const candidates = [...stale, readRecord(join(dir, EMBEDDED_FILE))].filter(
+  const candidates = [...stale, readRecord(join(dir, EMBEDDED_FILE_NAME))].filter(
     (r): r is NodeRecord & { redisPid: number } =>
       r !== undefined &&
       r.redisPid !== undefined &&
@@ -137,7 +137,7 @@ export async function stopOrphanedRedis(
       'a redis-server left behind by a dead knobos node is running on this data directory: shutting it down',
     );
     const port = r.redisPort ?? portOf(r.url);
-    if (port !== undefined) await shutdownVia(port);
+    if (port !== undefined) await shutdownAt('127.0.0.1', port);
     if (!(await exits(r.redisPid, 5_000))) {
       signal(r.redisPid, 'SIGTERM');
       if (!(await exits(r.redisPid, 5_000))) {
@@ -163,27 +163,6 @@ function portOf(url: string | undefined): number | undefined {
     return Number.isInteger(p) && p > 0 ? p : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function shutdownVia(port: number): Promise<void> {
-  const c = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  c.on('error', () => {});
-  try {
-    await c.connect();
-    // Not NOSAVE's data loss: the AOF is fsynced on SHUTDOWN; NOSAVE only skips an RDB.
-    await c.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
-  } catch {
-    // Not reachable: the signals below.
-  } finally {
-    c.disconnect();
   }
 }
 

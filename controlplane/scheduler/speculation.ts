@@ -2,14 +2,15 @@
 // each pass finds running copies past `scheduler.straggler_threshold` x their stage's median
 // (SchedulerQueries.stragglers) and starts a second copy on another worker the policy picks.
 // The first copy to complete wins; settle-12.lua cancels the other.
-import type { Demand, SchedulingPolicy } from '../../policies/scheduling/index.ts';
+import { afterPlacing } from '../../policies/gpu/index.ts';
+import type { SchedulingPolicy } from '../../policies/scheduling/index.ts';
 import type { KnobClient } from '../knobs/client.ts';
 import type { Logger } from '../log.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
 import type { TraceWriter } from '../telemetry/traces.ts';
 import type { Clock } from './clock.ts';
 import type { SchedulerQueries } from './queries.ts';
-import type { FreeWorker, SchedShard } from './shard.ts';
+import type { SchedShard } from './shard.ts';
 import { viewFromRow } from './views.ts';
 
 export interface SpeculatorOptions {
@@ -25,28 +26,6 @@ export interface SpeculatorOptions {
   /** Copies launched per pass at most. */
   perPassMax: number;
   minSamples: number;
-}
-
-/** Takes a copy's demand from a free worker's view: a slot, cores, memory, its GPU devices. */
-function take(w: FreeWorker, d: Demand, gpus: readonly number[] | undefined): void {
-  w.freeSlots--;
-  const milli = d.gpuMilli ?? 1000;
-  const view = w.view;
-  let gpuFreeMilli = view.gpuFreeMilli;
-  if (gpus && gpus.length > 0 && gpuFreeMilli) {
-    const next = gpuFreeMilli.slice();
-    for (const g of gpus) if (next[g] !== undefined) next[g] -= milli;
-    gpuFreeMilli = next;
-  }
-  w.view = {
-    ...view,
-    free: {
-      cpu: view.free.cpu - d.cpu,
-      memMb: view.free.memMb - d.memMb,
-      gpu: view.free.gpu - ((gpus?.length ?? 0) * milli) / 1000,
-    },
-    ...(gpuFreeMilli ? { gpuFreeMilli } : {}),
-  };
 }
 
 export class Speculator {
@@ -101,7 +80,10 @@ export class Speculator {
       if (!a) continue;
       const w = others.find((x) => x.view.id === a.workerId);
       // The next straggler of this pass sees what this copy takes (as the claim will).
-      if (w) take(w, task.demand, a.gpus);
+      if (w) {
+        w.freeSlots--;
+        w.view = afterPlacing(w.view, task.demand, a.gpus ?? []);
+      }
       items.push({
         taskId: s.id,
         seenToken: s.token,

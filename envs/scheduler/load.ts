@@ -45,6 +45,26 @@ export function offeredLoad(jobs: readonly JobSpec[], workers: readonly WorkerSp
   return load;
 }
 
+/**
+ * What `jobs` lack to be replayed at an offered load on `workers` (what they need, then what
+ * they have); null when they can be.
+ */
+export function notRescalable(
+  jobs: readonly JobSpec[],
+  workers: readonly WorkerSpec[],
+): string | null {
+  if (new Set(jobs.map((j) => j.arrivalMs)).size < 2) {
+    const got =
+      jobs.length === 1 ? 'it has one job' : `all ${jobs.length} of its jobs arrive at once`;
+    return `jobs arriving at two or more different times; ${got}`;
+  }
+  const load = offeredLoad(jobs, workers);
+  if (load === 0) return "work: every job's duration is 0";
+  if (!Number.isFinite(load))
+    return 'a cluster with each resource its jobs ask for (cpu, memory, gpu)';
+  return null;
+}
+
 /** The workload with arrivals stretched or squeezed (about the first) to offered load `target`. */
 export function rescaleToLoad(
   workload: Workload,
@@ -54,12 +74,9 @@ export function rescaleToLoad(
   if (!(target > 0) || !Number.isFinite(target)) {
     throw new RangeError(`load must be a finite number > 0, got ${target}`);
   }
+  const why = notRescalable(workload.jobs, workers);
+  if (why !== null) throw new RangeError(`load: cannot rescale ${workload.name}: it needs ${why}`);
   const now = offeredLoad(workload.jobs, workers);
-  if (!Number.isFinite(now) || now <= 0) {
-    throw new RangeError(
-      `load: cannot rescale ${workload.name}: its jobs need ${now === 0 ? 'no work' : 'a span of arrival times'}`,
-    );
-  }
   const first = workload.jobs.reduce((m, j) => Math.min(m, j.arrivalMs), Infinity);
   const factor = now / target;
   return {

@@ -38,10 +38,9 @@ export const eventRoutes: RouteModule = (app, { hub, knobs, tokens }) => {
       reply.hijack();
       // The stream keeps who opened it: revoking the token ends it (routes/tokens.ts), and each
       // heartbeat re-checks the token, in case another API process revoked it.
-      const { auth } = request;
-      const tokenId = auth.tokenId;
+      const tokenId = request.auth.tokenId;
       hub.attach(reply.raw, epoch, {
-        auth,
+        tokenId,
         ...(tokenId !== null ? { verify: () => tokens.isLive(tokenId) } : {}),
       });
     },
