@@ -86,9 +86,28 @@ local function bulk(cmd, key, args)
   local n = #args
   for i = 1, n, BULK do redis.call(cmd, key, unpack(args, i, math.min(n, i + BULK - 1))) end
 end
+-- The hot indexes (runnable, leases) are kept in Redis's skiplist encoding. A sorted set is
+-- created as a listpack unless its first ZADD carries a member longer than
+-- zset-max-listpack-value (64 bytes by default), and stays one up to 128 entries; and an
+-- emptied set is deleted, so a queue that drains now and then is a listpack again. A listpack
+-- insert scans the set from its head, parsing each score (new leases and new runnable tasks
+-- go to the tail): ~200 instructions per entry, ~20k per lease at 100 leases, against ~2k for a
+-- skiplist. So a ZADD that creates one of them first adds a long placeholder member and
+-- removes it at once, in the same atomic call: no reader ever sees it, and ZREM never turns
+-- a skiplist back into a listpack. (With other encoding settings it only costs one ZREM.)
+-- (A literal: a string built at run time is built again on every call.)
+local SKIPLIST_SEED =
+  '~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~'
+local keepSkiplist = { [K_RUNNABLE] = true, [K_LEASES] = true }
+local function zadd(key, args)
+  local seeded = keepSkiplist[key] and redis.call('EXISTS', key) == 0
+  if seeded then redis.call('ZADD', key, '0', SKIPLIST_SEED) end
+  bulk('ZADD', key, args)
+  if seeded then redis.call('ZREM', key, SKIPLIST_SEED) end
+end
 local function flushIndexes()
   for key, l in pairs(zrems) do bulk('ZREM', key, l) end
-  for key, l in pairs(zadds) do bulk('ZADD', key, l) end
+  for key, l in pairs(zadds) do zadd(key, l) end
   zadds, zrems = {}, {}
 end
 

@@ -1,0 +1,73 @@
+// The hot indexes of a shard (runnable, leases) stay in Redis's skiplist encoding, also when they
+// are created anew after draining, and the placeholder member that makes them so is never seen
+// (includes/shard.lua, `zadd`). A listpack costs O(n) score parses per insert at the tail.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { SchedShard } from '../controlplane/scheduler/shard.ts';
+import { startTestRedis, type TestRedis } from './helpers/redis.ts';
+import { claim, startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
+
+const T0 = 1_700_000_000_000;
+const SETTLE = { durationsKept: 101, usageBucketMs: 1_000, usageTtlMs: 600_000, jobTtlMs: 1 };
+
+describe('scheduler index encoding', () => {
+  let redis: TestRedis;
+  const harnesses: SchedulerHarness[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await Promise.all(harnesses.map((h) => h.stop()));
+    await redis?.stop();
+  });
+
+  const encoding = (shard: SchedShard, key: string) =>
+    shard.redis.object('ENCODING', key) as Promise<string | null>;
+
+  it('keeps runnable and leases as skiplists, through draining, with only real members', async () => {
+    const h = await startScheduler(redis, { service: { background: false } });
+    harnesses.push(h);
+    const shard = h.service.shard;
+    await shard.heartbeat(
+      {
+        workerId: 'w',
+        heartbeatMs: 60_000,
+        capacity: { cpu: 8, memMb: 1024 },
+        slots: 8,
+        host: 'test',
+        pid: 1,
+        renew: [],
+      },
+      T0,
+    );
+    for (const round of [1, 2]) {
+      await h.service.client.submitMany([
+        { id: `a${round}`, type: 'x' },
+        { id: `b${round}`, type: 'x' },
+      ]);
+      expect(await encoding(shard, shard.k.runnable())).toBe('skiplist');
+      expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual([
+        `a${round}`,
+        `b${round}`,
+      ]);
+      const ta = await claim(shard, `a${round}`, 'w', T0);
+      const tb = await claim(shard, `b${round}`, 'w', T0);
+      expect(await encoding(shard, shard.k.leases())).toBe('skiplist');
+      expect(await shard.redis.zrange(shard.k.leases(), 0, -1)).toEqual([
+        `a${round}|${ta}`,
+        `b${round}|${tb}`,
+      ]);
+      expect(await h.service.queries.counts()).toMatchObject({ runnable: 0, leases: 2 });
+      const settled = await shard.settle(
+        [
+          { taskId: `a${round}`, token: ta, outcome: 'ok' },
+          { taskId: `b${round}`, token: tb, outcome: 'ok' },
+        ],
+        SETTLE,
+        T0 + 10,
+      );
+      expect(settled.map((s) => s.status)).toEqual(['ok', 'ok']);
+      // Both drained: the keys are gone, and the next round creates them again.
+      expect(await shard.redis.exists(shard.k.runnable(), shard.k.leases())).toBe(0);
+    }
+  });
+});
