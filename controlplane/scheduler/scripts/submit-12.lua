@@ -53,6 +53,8 @@ end
 local alias = {}     -- submitted id -> the id of the task it is
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
+local anyParents = false -- whether a task of the batch names a parent
+local NONE = {}
 for i = 1, n do
   local f = tasks[i]
   local id, idem = f[T_ID], f[T_IDEM]
@@ -67,7 +69,9 @@ for i = 1, n do
   else
     fresh[id] = i
     if idem ~= '' then batchIdem[idem] = id end
-    for _, p in ipairs(split(f[T_PARENTS], ',')) do
+    -- Most tasks have no parents: no list is made for them (a table and an iterator per task).
+    if f[T_PARENTS] ~= '' then anyParents = true end
+    for _, p in ipairs(f[T_PARENTS] == '' and NONE or split(f[T_PARENTS], ',')) do
       local pid = alias[p] or p
       local earlier = fresh[pid] ~= nil and fresh[pid] < i
       if not earlier and redis.call('EXISTS', P_TASK .. pid) == 0 then
@@ -91,8 +95,9 @@ for i = 1, n do
   else
     local key = rowKeys[i]
     local open, depth, failedParent = 0, 0, false
-    local resolved = {}
-    for _, p in ipairs(split(f[T_PARENTS], ',')) do
+    local resolved = NONE
+    if f[T_PARENTS] ~= '' then resolved = {} end
+    for _, p in ipairs(f[T_PARENTS] == '' and NONE or split(f[T_PARENTS], ',')) do
       local pid = alias[p] or p
       resolved[#resolved + 1] = pid
       local st, d = stateOf[pid], depthOf[pid]
@@ -114,7 +119,8 @@ for i = 1, n do
     end
     local state = 'runnable'
     if failedParent then state = 'upstream_failed' elseif open > 0 then state = 'pending' end
-    stateOf[id], depthOf[id] = state, depth
+    -- Only a later task of this batch naming it as a parent reads these.
+    if anyParents then stateOf[id], depthOf[id] = state, depth end
     -- The key carries the id, and a task runnable at once is ready when it was submitted: the
     -- row stores neither (every field costs a write and an AOF append).
     local row = { '_v', '1', 'attrs', f[T_ATTRS] .. '\t' .. NOW_S .. '\t' .. STR[depth], 'payload',
