@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import {
   box,
   checkEnv,
+  cloneGraph,
   contains,
   createRng,
   discrete,
@@ -116,5 +117,65 @@ describe('checkEnv', () => {
       }
     }
     expect(() => checkEnv(() => new OutOfSpace())).toThrow(/observationSpace/);
+  });
+});
+
+describe('cloneGraph', () => {
+  class Node {
+    next: Node | null = null;
+    constructor(public value: number) {}
+    double(): number {
+      return this.value * 2;
+    }
+  }
+
+  it('keeps classes, shared references, cycles and non-enumerable properties', () => {
+    const a = new Node(1);
+    const b = new Node(2);
+    a.next = b;
+    b.next = a; // a cycle
+    const hidden = {};
+    Object.defineProperty(hidden, 'owner', { value: a, enumerable: false });
+    const root = {
+      a,
+      again: a,
+      hidden,
+      map: new Map([[a, b]]),
+      set: new Set([b]),
+      times: Float64Array.from([1, 2]),
+      frozen: Object.freeze([3]),
+    };
+    const c = cloneGraph(root);
+    expect(c.a).not.toBe(a);
+    expect(c.a).toBeInstanceOf(Node);
+    expect(c.a.double()).toBe(2);
+    expect(c.again).toBe(c.a);
+    expect(c.a.next?.next).toBe(c.a);
+    const owner = Object.getOwnPropertyDescriptor(c.hidden, 'owner');
+    expect(owner?.value).toBe(c.a);
+    expect(owner?.enumerable).toBe(false);
+    expect([...c.map]).toEqual([[c.a, c.a.next]]);
+    expect([...c.set][0]).toBe(c.a.next);
+    expect(c.frozen).toBe(root.frozen); // immutable: shared
+    // The copy is independent.
+    c.a.value = 10;
+    (c.times as Float64Array)[0] = 9;
+    expect(a.value).toBe(1);
+    expect(root.times[0]).toBe(1);
+  });
+
+  it('copies a long chain without overflowing the stack', () => {
+    const head = new Node(0);
+    let tail = head;
+    for (let i = 1; i < 200_000; i++) tail = tail.next = new Node(i);
+    let n = cloneGraph(head) as Node | null;
+    let count = 0;
+    while (n) [n, count] = [n.next, count + 1];
+    expect(count).toBe(200_000);
+  });
+
+  it('refuses what it cannot copy faithfully', () => {
+    expect(() => cloneGraph({ v: new DataView(new ArrayBuffer(4)) })).toThrow(/DataView/);
+    expect(() => cloneGraph({ [Symbol('s')]: 1 })).toThrow(/symbol/);
   });
 });

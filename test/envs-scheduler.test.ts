@@ -401,6 +401,51 @@ describe('gym env and knob objective', () => {
     expect(total).toBeCloseTo(-(m['mean_jct_s'] as number) * 20, 6);
   });
 
+  it('with speculation on, every offered candidate can be taken', () => {
+    // A copy claims its worker before the round's pick: the pick then waits (a no-op step).
+    const env = new SchedulerEnv({ config: { stragglerProb: 0.1, speculative: true } });
+    let r = { ...env.reset({ seed: 7 }), terminated: false };
+    let steps = 0;
+    while (!r.terminated && steps++ < 100_000) r = env.step(0);
+    expect(r.terminated).toBe(true);
+  });
+
+  it('a fork continues exactly as the original would, and stepping it leaves the original be', () => {
+    // Stragglers, failures and moves, so the fork must carry the random draws' state too.
+    const config = { moveDelayMs: 300, stragglerProb: 0.1, failureProb: 0.05, speculative: true };
+    const legal = (info: Record<string, unknown>) =>
+      (info['actionMask'] as boolean[]).filter(Boolean).length;
+    /** Resets to seed 7, takes the newest candidate 40 times, then to a choice: fork there. */
+    const reach = (e: SchedulerEnv): number => {
+      let { info } = e.reset({ seed: 7 });
+      for (let i = 0; i < 40 || legal(info) < 2; i++) info = e.step(legal(info) - 1).info;
+      return legal(info);
+    };
+    /** Takes `first`, then candidate `pick(count)` to the end: the rewards. */
+    const play = (e: SchedulerEnv, first: number, pick: (count: number) => number) => {
+      const rewards: number[] = [];
+      for (let a = first; rewards.length < 100_000;) {
+        const r = e.step(a);
+        rewards.push(r.reward);
+        if (r.terminated) return rewards;
+        a = pick(legal(r.info));
+      }
+      throw new Error('did not end');
+    };
+    const newest = (count: number) => count - 1;
+    const env = new SchedulerEnv({ config });
+    const n = reach(env);
+    expect(n).toBeGreaterThan(1);
+    const other = play(env.fork(), 0, () => 0);
+    const original = play(env, n - 1, newest);
+    expect(other).not.toEqual(original);
+    // A fresh env at the same decision: its fork, and then itself, continue as the original.
+    const ref = new SchedulerEnv({ config });
+    reach(ref);
+    expect(play(ref.fork(), n - 1, newest)).toEqual(original);
+    expect(play(ref, n - 1, newest)).toEqual(original);
+  });
+
   it('evaluates the scheduler knobs, rejecting bad values and unknown knobs', async () => {
     const workers = uniformWorkers(4, { cpu: 4, memMb: 16_384, gpu: 0 });
     const obj = schedulerObjective({

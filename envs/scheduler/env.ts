@@ -13,7 +13,14 @@ import {
   type TaskView,
   type WorkerView,
 } from '../../policies/scheduling/index.ts';
-import { box, maskedDiscrete, type Env, type Info, type StepResult } from '../core/index.ts';
+import {
+  box,
+  cloneGraph,
+  maskedDiscrete,
+  type Env,
+  type Info,
+  type StepResult,
+} from '../core/index.ts';
 import type { SimConfig } from './config.ts';
 import { syntheticWorkload } from './generator.ts';
 import { createSim } from './run.ts';
@@ -75,6 +82,15 @@ export class SchedulerEnv implements Env<Float64Array, number> {
     return { obs: this.observe(), info: this.info() };
   }
 
+  /**
+   * An independent copy at this decision point, with the same pending events and the same
+   * future: stepping either leaves the other as it was (counterfactual rollouts). The scenario
+   * function is shared.
+   */
+  fork(): SchedulerEnv {
+    return cloneGraph(this);
+  }
+
   step(action: number): StepResult<Float64Array> {
     const sim = this.sim;
     if (sim === null) throw new Error(`${this.id}: step before reset`);
@@ -87,11 +103,13 @@ export class SchedulerEnv implements Env<Float64Array, number> {
     const before = sim.jobTimeMs;
     let asked = false;
     // One task per step: the sim asks again after a stage's view moves on; answer nothing then.
+    // A speculative copy claims its worker before the round's picks, so the chosen task may no
+    // longer fit: then nothing starts this step, and the task is offered again.
     sim.decide((_r, free) => {
       if (asked) return [];
       asked = true;
       const spot = firstFit.place(task.demand, free);
-      if (spot === null) throw new Error(`${this.id}: candidate ${task.id} fits no free worker`);
+      if (spot === null) return [];
       const w = free[spot.worker] as WorkerView;
       return [{ taskId: task.id, workerId: w.id, gpus: spot.gpus }];
     });

@@ -122,11 +122,12 @@ export class SimTaskView implements TaskView {
   readyAt = 0;
   attempts = 0;
   stageDepth = 0;
-  // A private field, so the view's own properties stay plain data (no cycle through the job).
-  readonly #job: SimJob;
+  // Not enumerable, so the view's listed properties stay plain data (no cycle through the job);
+  // a property rather than a #private field, so a forked simulator (cloneGraph) copies it.
+  declare private readonly job: SimJob;
 
   constructor(job: SimJob, demand: Demand, estimateMs: number) {
-    this.#job = job;
+    Object.defineProperty(this, 'job', { value: job });
     this.jobId = job.spec.id;
     this.tenant = job.spec.tenant;
     this.priority = job.spec.priority;
@@ -136,24 +137,24 @@ export class SimTaskView implements TaskView {
   }
 
   get jobRemainingWorkMs(): number {
-    return this.#job.remainingEstMs;
+    return this.job.remainingEstMs;
   }
 
   get tenantRunning(): number {
-    return this.#job.tenantState.running;
+    return this.job.tenantState.running;
   }
 
   get jobFreeWorkers(): number {
-    return this.#job.freeHere;
+    return this.job.freeHere;
   }
 
   get tenantServedMs(): number {
-    return this.#job.tenantState.servedMs;
+    return this.job.tenantState.servedMs;
   }
 
   /** The view of a task of the same stage: this one's fields with the task's own id and times. */
   copyFor(id: string, readyAt: number, attempts: number): SimTaskView {
-    const v = new SimTaskView(this.#job, this.demand, this.estimateMs);
+    const v = new SimTaskView(this.job, this.demand, this.estimateMs);
     v.id = id;
     v.criticalPathMs = this.criticalPathMs;
     v.readyAt = readyAt;
