@@ -13,6 +13,8 @@ import { redisInstructions } from './scheduler-profile.ts';
 
 const N = Number(process.env['BENCH_TASKS'] ?? 20_000);
 const BATCH = Number(process.env['BENCH_BATCH'] ?? 100);
+/** Bytes of each submitted task's payload (a JSON string), 0 = none. */
+const PAYLOAD_BYTES = Number(process.env['BENCH_PAYLOAD_BYTES'] ?? 0);
 
 const server = await ManagedRedis.start({
   ...(process.env['AOF'] === 'no' ? {} : { appendfsync: 'everysec' as const }),
@@ -40,7 +42,10 @@ try {
   await measure('submit', async () => {
     for (let i = 0; i < N; i += 1000) {
       const tasks = normalizeBatch(
-        Array.from({ length: 1000 }, () => ({ type: 'noop' })),
+        Array.from({ length: 1000 }, () => ({
+          type: 'noop',
+          ...(PAYLOAD_BYTES > 0 ? { payload: 'x'.repeat(PAYLOAD_BYTES - 2) } : {}),
+        })),
         newId,
         { payloadBytesMax: 65536 },
       );

@@ -52,6 +52,25 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     expect(row.attempts).toBe(1);
   });
 
+  it('stores payloads with non-ASCII text, escapes and a large body intact', async () => {
+    const h = await harness({ service: { background: false } });
+    const payloads = [
+      { u: 'é€😀', tab: 'a\tb', nl: 'a\nb' },
+      { big: 'x'.repeat(20_000) },
+      null,
+      'plain',
+    ];
+    const res = await h.service.client.submitMany(
+      payloads.map((payload, i) => ({ id: `p${i}`, type: 'x', payload })),
+    );
+    expect(res.every((r) => r.created)).toBe(true);
+    for (const [i, payload] of payloads.entries()) {
+      const row = await h.service.client.mustGet(`p${i}`);
+      expect(JSON.parse(row.payload)).toEqual(payload);
+      expect(row.state).toBe('runnable');
+    }
+  });
+
   it('returns the existing task for a resubmitted idempotency key', async () => {
     const h = await harness({ service: { background: false } });
     const a = await h.service.client.submit({ type: 'x', idempotencyKey: 'order-42' });

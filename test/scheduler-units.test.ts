@@ -103,17 +103,25 @@ describe('submitted tasks', () => {
     ).toThrow(/parent parent must come earlier/);
   });
 
-  it('packs a task as one tab-separated entry, the payload last', () => {
+  it('packs a task as a tab-separated head, then its attrs block and payload cut by byte length', () => {
     const [t] = normalizeBatch(
-      [{ id: 'a', type: 'x', payload: { s: 'tab\there' } }],
+      [{ id: 'a', type: 'x', payload: { s: 'tab\there', u: 'é€' } }],
       ids(),
       limits,
     );
-    // id, idempotency key, parents, job, tenant, estimate, the 12 attrs fields, the payload:
-    // JSON escapes a tab inside a string, so the entry splits cleanly.
-    const fields = encodeTask(t!).split('\t');
-    expect(fields).toHaveLength(19);
-    expect(JSON.parse(fields[18]!)).toEqual({ s: 'tab\there' });
+    // id, idempotency key, parents, job, tenant, estimate, the byte lengths of the attrs
+    // block and of the payload, then both blocks back to back.
+    const entry = encodeTask(t!);
+    const head = entry.split('\t').slice(0, 8);
+    const attrsBytes = Number(head[6]);
+    const payloadBytes = Number(head[7]);
+    const blocks = Buffer.from(entry.slice(head.join('\t').length + 1));
+    expect(blocks.length).toBe(attrsBytes + payloadBytes);
+    const attrs = blocks.subarray(0, attrsBytes).toString().split('\t');
+    expect(attrs).toHaveLength(12);
+    expect(attrs[0]).toBe('x');
+    // Lengths count bytes, not characters: the non-ASCII payload is cut where it ends.
+    expect(JSON.parse(blocks.subarray(attrsBytes).toString())).toEqual({ s: 'tab\there', u: 'é€' });
   });
 });
 

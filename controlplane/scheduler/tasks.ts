@@ -217,15 +217,20 @@ export function normalizeBatch(
 
 /**
  * One packed submit entry (submit-12.lua): id, idempotency key, parents, job, tenant, estimate,
- * the first 12 attrs fields, and the JSON payload (tab-free) last.
+ * then the byte lengths of the attrs block (the first 12 attrs fields, tab-separated) and of
+ * the JSON payload, then the two blocks back to back. The script cuts the blocks by their
+ * lengths instead of scanning them with a pattern (~40 Redis instructions per byte: a
+ * payload of 1 KB cost ~40k per task).
  */
 export function encodeTask(t: NormalTask): string {
   const estimate = t.estimateMs === undefined ? '' : t.estimateMs;
   const parents = t.parents.length === 0 ? '' : t.parents.join(',');
   const models = t.gpuModels.length === 0 ? '' : t.gpuModels.join(',');
+  const attrs =
+    `${t.type}\t${t.stage}\t${t.tenant}\t${t.jobId}\t${t.priority}\t${t.cpuMilli}\t${t.memMb}\t` +
+    `${t.gpu}\t${t.gpuMilli}\t${models}\t${estimate}\t${t.criticalPathMs}`;
   return (
     `${t.id}\t${t.idempotencyKey}\t${parents}\t${t.jobId}\t${t.tenant}\t${estimate}\t` +
-    `${t.type}\t${t.stage}\t${t.tenant}\t${t.jobId}\t${t.priority}\t${t.cpuMilli}\t${t.memMb}\t` +
-    `${t.gpu}\t${t.gpuMilli}\t${models}\t${estimate}\t${t.criticalPathMs}\t${t.payload}`
+    `${Buffer.byteLength(attrs)}\t${Buffer.byteLength(t.payload)}\t${attrs}${t.payload}`
   );
 }
