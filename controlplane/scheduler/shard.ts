@@ -67,6 +67,17 @@ export interface DispatchArgs {
   assignments: readonly AssignmentArg[];
 }
 
+/** The positions of `assignments` grouped by worker (first seen first), each group in order. */
+export function byWorker(assignments: readonly AssignmentArg[]): number[] {
+  const groups = new Map<string, number[]>();
+  assignments.forEach((x, k) => {
+    const g = groups.get(x.workerId);
+    if (g) g.push(k);
+    else groups.set(x.workerId, [k]);
+  });
+  return [...groups.values()].flat();
+}
+
 export interface SettleArgs {
   durationsKept: number;
   usageBucketMs: number;
@@ -156,17 +167,26 @@ export class SchedShard {
       (a.jobs ?? []).join(','),
       a.assignments.length,
     ];
-    // One argument for all assignments, each ended by a newline (dispatch-12.lua).
+    // One argument for all assignments, grouped by worker (dispatch-12.lua): a line
+    // `\t<worker id>` starts a group, then one line `<task id>\t<GPU devices>` per task, so a
+    // worker id is scanned once per group, not once per task. Claims of different workers do
+    // not compete, and within a worker the policy's order is kept.
+    const order = byWorker(a.assignments);
     let entries = '';
-    for (const x of a.assignments)
-      entries += `${x.taskId}\t${x.workerId}\t${x.gpus ? x.gpus.join(',') : ''}\n`;
+    let group: string | undefined;
+    for (const k of order) {
+      const x = a.assignments[k] as AssignmentArg;
+      if (x.workerId !== group) entries += `\t${(group = x.workerId)}\n`;
+      entries += `${x.taskId}\t${x.gpus ? x.gpus.join(',') : ''}\n`;
+    }
     args.push(entries);
     const r = await this.run('dispatch', now, args);
     let i = 0;
     const next = (): unknown => r[i++];
     const n = Number(next());
-    const claims: ClaimStatus[] = [];
-    for (let c = 0; c < n; c++) claims.push(String(next()) as ClaimStatus);
+    // The statuses come in the order sent: each goes back to its assignment's place.
+    const claims: ClaimStatus[] = new Array<ClaimStatus>(n);
+    for (let c = 0; c < n; c++) claims[order[c] as number] = String(next()) as ClaimStatus;
     const queued = Number(next());
     // The window (id, ready time, ...); entries past the first `held` bring attempts and attrs.
     const window = next() as string[];

@@ -1,6 +1,8 @@
-// The hot indexes of a shard (runnable, leases) stay in Redis's skiplist encoding, also when they
-// are created anew after draining, and the placeholder member that makes them so is never seen
-// (includes/shard.lua, `zadd`). A listpack costs O(n) score parses per insert at the tail.
+// The hot path's packing: the hot indexes of a shard (runnable, leases) stay in Redis's skiplist
+// encoding, also when they are created anew after draining, and the placeholder member that
+// makes them so is never seen (includes/shard.lua, `zadd`; a listpack costs O(n) score parses
+// per insert at the tail); a dispatch call's assignments travel grouped by worker and each
+// status comes back to its own assignment.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
@@ -9,7 +11,7 @@ import { claim, startScheduler, type SchedulerHarness } from './helpers/schedule
 const T0 = 1_700_000_000_000;
 const SETTLE = { durationsKept: 101, usageBucketMs: 1_000, usageTtlMs: 600_000, jobTtlMs: 1 };
 
-describe('scheduler index encoding', () => {
+describe('scheduler hot-path packing', () => {
   let redis: TestRedis;
   const harnesses: SchedulerHarness[] = [];
   beforeAll(async () => {
@@ -69,5 +71,51 @@ describe('scheduler index encoding', () => {
       // Both drained: the keys are gone, and the next round creates them again.
       expect(await shard.redis.exists(shard.k.runnable(), shard.k.leases())).toBe(0);
     }
+  });
+
+  it('answers each claim of assignments interleaved across workers in the order given', async () => {
+    const h = await startScheduler(redis, { service: { background: false } });
+    harnesses.push(h);
+    const shard = h.service.shard;
+    for (const w of ['w1', 'w2'])
+      await shard.heartbeat(
+        {
+          workerId: w,
+          heartbeatMs: 60_000,
+          capacity: { cpu: 8, memMb: 1024 },
+          slots: 1,
+          host: 'test',
+          pid: 1,
+          renew: [],
+        },
+        T0,
+      );
+    await h.service.client.submitMany(['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, type: 'x' })));
+    const r = await shard.dispatch(
+      {
+        leaseMs: 10_000,
+        retryLimit: 3,
+        backoffMs: 100,
+        window: 0,
+        workersMax: 10,
+        windowPerSlot: 2,
+        windowMin: 0,
+        assignments: [
+          { taskId: 'a', workerId: 'w1' },
+          { taskId: 'b', workerId: 'nobody' },
+          { taskId: 'c', workerId: 'w1' }, // w1 has one slot
+          { taskId: 'd', workerId: 'w2' },
+          { taskId: 'zz', workerId: 'w2' },
+        ],
+      },
+      T0,
+    );
+    expect(r.claims).toEqual(['ok', 'noworker', 'full', 'ok', 'gone']);
+    const rows = await Promise.all(['a', 'c', 'd'].map((id) => h.service.client.mustGet(id)));
+    expect(rows.map((t) => [t.state, t.worker])).toEqual([
+      ['leased', 'w1'],
+      ['runnable', undefined],
+      ['leased', 'w2'],
+    ]);
   });
 });
