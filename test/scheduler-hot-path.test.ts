@@ -73,6 +73,33 @@ describe('scheduler hot-path packing', () => {
     }
   });
 
+  it('creates runnable as a skiplist also when a completed parent makes its child runnable', async () => {
+    const h = await startScheduler(redis, { service: { background: false } });
+    harnesses.push(h);
+    const shard = h.service.shard;
+    await shard.heartbeat(
+      {
+        workerId: 'w',
+        heartbeatMs: 60_000,
+        capacity: { cpu: 8, memMb: 1024 },
+        slots: 8,
+        host: 'test',
+        pid: 1,
+        renew: [],
+      },
+      T0,
+    );
+    await h.service.client.submitMany([
+      { id: 'p', type: 'x' },
+      { id: 'c', type: 'x', parents: ['p'] },
+    ]);
+    const token = await claim(shard, 'p', 'w', T0);
+    expect(await shard.redis.exists(shard.k.runnable())).toBe(0);
+    await shard.settle([{ taskId: 'p', token, outcome: 'ok' }], SETTLE, T0 + 10);
+    expect(await encoding(shard, shard.k.runnable())).toBe('skiplist');
+    expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual(['c']);
+  });
+
   it('answers each claim of assignments interleaved across workers in the order given', async () => {
     const h = await startScheduler(redis, { service: { background: false } });
     harnesses.push(h);

@@ -296,7 +296,7 @@ end
 local function makeRunnable(key, id, readyAt)
   redis.call('HSET', key, 'state', 'runnable', 'ready_at', readyAt)
   redis.call('HINCRBY', key, '_v', 1)
-  redis.call('ZADD', K_RUNNABLE, readyAt, id)
+  zadd(K_RUNNABLE, { readyAt, id }) -- a skiplist also when this creates the set
 end
 
 -- A task ended (done, dead or upstream_failed). Returns its job's completion time (ms since
