@@ -225,7 +225,7 @@ local function decodeAttrs(attrs)
     string.match(attrs, P_ATTRS_USED)
   return { type = typ, stage = stage, tenant = tenant, job = job, cpu = NUM[cpu],
     mem = NUM[mem], gpu = NUM[gpu], gpuMilli = NUM[gpuMilli],
-    estimate = NUM[est] or 0, submittedAt = NUM[submitted] }
+    estimate = est ~= '' and NUM[est] or 0, submittedAt = NUM[submitted] }
 end
 
 local function attrsDepth(attrs)
@@ -259,11 +259,12 @@ local function loadTask(id)
     sToken, sWorker, sAt, sGpus, sInc = string.match(r[3], P_LEASE)
     sAt = NUM[sAt]
   end
+  -- No estimate is '', which NUM cannot memoize (tonumber gives nil): it is tested first.
   return { id = id, key = key, state = r[1], type = typ, stage = stage, tenant = tenant,
     job = job, cpu = NUM[cpu], mem = NUM[mem], gpu = NUM[gpu], gpuMilli = NUM[gpuMilli],
-    estimate = NUM[est] or 0, submittedAt = NUM[submitted], lease = token, worker = worker,
-    leasedAt = at, gpus = gpus, inc = inc, attempts = attempt, specLease = sToken,
-    specWorker = sWorker, specAt = sAt, specGpus = sGpus, specInc = sInc,
+    estimate = est ~= '' and NUM[est] or 0, submittedAt = NUM[submitted], lease = token,
+    worker = worker, leasedAt = at, gpus = gpus, inc = inc, attempts = attempt,
+    specLease = sToken, specWorker = sWorker, specAt = sAt, specGpus = sGpus, specInc = sInc,
     hasChildren = r[5] == '1', v = NUM[r[6] or '0'] }
 end
 
