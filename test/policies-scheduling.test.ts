@@ -18,6 +18,7 @@ import {
   TASK_FEATURE_NAMES,
   createSchedulingPolicy,
   featureScorer,
+  srptWarmFirst,
   taskFeatures,
   type Demand,
   type TaskView,
@@ -298,5 +299,27 @@ describe('GPU placement', () => {
       0,
     );
     expect(out.map((a) => a.gpus)).toEqual([[0], [0]]);
+  });
+});
+
+describe('srptWarmFirst (move-aware SRPT, simulator only)', () => {
+  it('runs the jobs a free worker is already on first, then by least remaining work', () => {
+    const tasks = [
+      task('short', { jobRemainingWorkMs: 1_000 }),
+      task('warm-long', { jobRemainingWorkMs: 9_000, jobFreeWorkers: 1 }),
+      task('warm-mid', { jobRemainingWorkMs: 5_000, jobFreeWorkers: 2 }),
+      task('mid', { jobRemainingWorkMs: 3_000 }),
+    ];
+    const order = srptWarmFirst()
+      .pick(tasks, [worker('w', 4)], 0)
+      .map((a) => a.taskId);
+    expect(order).toEqual(['warm-mid', 'warm-long', 'short', 'mid']);
+    // Without the field (the live scheduler does not report it) it is SRPT.
+    const plain = tasks.map(({ jobFreeWorkers: _, ...t }) => t);
+    expect(
+      srptWarmFirst()
+        .pick(plain, [worker('w', 4)], 0)
+        .map((a) => a.taskId),
+    ).toEqual(['short', 'mid', 'warm-mid', 'warm-long']);
   });
 });

@@ -30,6 +30,17 @@ export interface SchedulerTrainConfig extends ScorerLoopConfig {
   priorWeight: number;
   /** Discount of the return in simulated time, s (null: none, Decima's choice). */
   horizonS: number | null;
+  /**
+   * Generations of the search over the linear path after cloning (search.ts; 0: none): the
+   * cross-entropy method in a box of half-width `searchRadius` around the teacher's criterion
+   * (weight 1 on its standardised feature; only the weights' ratios matter to the ranking),
+   * each candidate scored as a policy on `searchSeeds` training workloads of `searchJobs` jobs.
+   */
+  searchGenerations: number;
+  searchPopulation: number;
+  searchSeeds: number;
+  searchJobs: number;
+  searchRadius: number;
   /** Workload seeds of validation (model selection); the checkpoint kept is the best there. */
   validationSeeds: number[];
   validationJobs: number;
@@ -64,6 +75,11 @@ export const SCHEDULER_TRAIN_DEFAULTS: Readonly<SchedulerTrainConfig> = Object.f
   cloneTies: false,
   priorWeight: 0,
   horizonS: null,
+  searchGenerations: 0,
+  searchPopulation: 16,
+  searchSeeds: 3,
+  searchJobs: 60,
+  searchRadius: 3,
   validationSeeds: [200_001, 200_002, 200_003],
   validationJobs: 30,
 });
@@ -89,6 +105,18 @@ export function schedulerTrainConfig(
   checkOneOf(L, 'cloneTies', c.cloneTies, [true, false]);
   checkField(L, 'priorWeight', c.priorWeight, '>=0');
   if (c.horizonS !== null) checkField(L, 'horizonS', c.horizonS, '>0');
+  checkField(L, 'searchGenerations', c.searchGenerations, 'integer>=0', 1_000);
+  if (c.searchGenerations > 0 && c.teacher === null) {
+    throw new LearnerConfigError(
+      'searchGenerations',
+      'teacher',
+      `${L}.searchGenerations must be 0 without a teacher (the search is centred on its criterion), got ${c.searchGenerations}`,
+    );
+  }
+  checkField(L, 'searchPopulation', c.searchPopulation, 'integer>=2', 1_000);
+  checkField(L, 'searchSeeds', c.searchSeeds, 'integer>=1', 100);
+  checkField(L, 'searchJobs', c.searchJobs, 'integer>=1', 1_000);
+  checkField(L, 'searchRadius', c.searchRadius, '>0');
   if (c.validationSeeds.length === 0 || !c.validationSeeds.every((s) => Number.isInteger(s))) {
     throw new LearnerConfigError(
       'validationSeeds',

@@ -17,7 +17,7 @@
 // Progress goes to stderr; with --json the last stdout line is one JSON object.
 import { parseArgs } from 'node:util';
 import { meanJctLowerBound } from '../../envs/scheduler/index.ts';
-import { ScoredPolicy, type TaskScorer } from '../../policies/scheduling/index.ts';
+import { ScoredPolicy, srptWarmFirst, type TaskScorer } from '../../policies/scheduling/index.ts';
 import { elapsedLog, emitTrainResult, evalSeedList, runScript, worldArg } from '../core/script.ts';
 import { loadTfBackend } from '../tf/backend.ts';
 import type { SchedulerTrainConfig } from './config.ts';
@@ -66,13 +66,6 @@ const TIE_BREAKS: Record<string, TaskScorer> = {
   'srpt, longest task first': (t) => t.estimateMs ?? 0,
 };
 
-/** SRPT, but the jobs a free worker is already on first (they need no move). */
-function srptWarmFirst(): ScoredPolicy {
-  return new ScoredPolicy('srpt, jobs a free worker is on first', (t) =>
-    (t.jobFreeWorkers ?? 0) > 0 ? 1e15 - t.jobRemainingWorkMs : -t.jobRemainingWorkMs,
-  );
-}
-
 /** Per world: the policies compared besides SRPT and FIFO, and where the results go. */
 const WORLD_STUDIES = {
   clean: {
@@ -92,7 +85,7 @@ const WORLD_STUDIES = {
     title: "moving world: Decima's 2 s moving delay",
     results: 'experiments/results/learned-scheduler/headroom-moving',
     makers: (): Record<string, PolicyMaker> => ({
-      'srpt, jobs a free worker is on first': srptWarmFirst,
+      'srpt, jobs a free worker is on first': () => srptWarmFirst(),
       'learned (committed, trained in this world)': () =>
         trainedSchedulingPolicy(TRAINED_MOVING_SCHEDULER_FILE),
     }),

@@ -16,3 +16,4 @@ export * from './loop-config.ts';
 export * from './loop.ts';
 export * from './trainer.ts';
 export * from './report.ts';
+export * from './search.ts';

@@ -2,11 +2,14 @@
 // shard moves), top to bottom:
 //   1. behaviour cloning with DAgger: follow the teacher, then the learner, always labelling
 //      with the teacher's choice, and fit the scorer to the labels;
-//   2. PPO: each iteration replays one training workload several times with the sampled
+//   2. search, when the domain asks for it (search.ts): the cross-entropy method over the
+//      linear path's weights, each candidate scored as a whole policy on training workloads;
+//      the net becomes the answer (its MLP output zeroed), which PPO then starts from;
+//   3. PPO: each iteration replays one training workload several times with the sampled
 //      policy, takes advantages from the input-driven baseline (advantage.ts) and runs the
 //      clipped update on a sample of the decisions;
-//   3. model selection: the net is scored on validation workloads after cloning and every few
-//      PPO iterations, and the best one is kept (PPO on a budget of minutes is noisy: a worse
+//   4. model selection: the net is scored on validation workloads after cloning, after the
+//      search and every few PPO iterations, and the best one is kept (PPO on a budget of minutes is noisy: a worse
 //      net is not kept just because it came last).
 // A domain (the scheduler, placement) supplies a ScorerTask: how to run an episode and how to
 // validate a net.
@@ -17,6 +20,12 @@ import { packDecisions, type Decision } from './decisions.ts';
 import type { ScorerLoopConfig } from './loop-config.ts';
 import { ScorerModel, columnStats } from './model.ts';
 import type { ScoreNet } from './net.ts';
+import {
+  linearNet,
+  searchLinear,
+  type LinearSearchOptions,
+  type SearchGeneration,
+} from './search.ts';
 import { behaviourCloning, ppoUpdate } from './update.ts';
 
 /** Who acts in an episode: the teacher, or a net (sampling with `rng`, or greedy if null). */
@@ -45,10 +54,15 @@ export interface ScorerTask {
   teacherValidation(): number | null;
   /** The linear path's starting weights (the teacher's criterion), or null for zeros. */
   prior: number[] | null;
+  /** A search over the linear path after cloning (absent: none). */
+  search?: Omit<LinearSearchOptions, 'seed'> & {
+    /** Mean cost of `net` on the training workloads `seeds`. */
+    cost(net: ScoreNet, seeds: number[]): number;
+  };
 }
 
 export interface ValidationPoint {
-  /** 'bc' after cloning ('init' without), else 'ppo <iteration>'. */
+  /** 'bc' after cloning ('init' without), 'search', or 'ppo <iteration>'. */
   after: string;
   cost: number;
 }
@@ -60,6 +74,7 @@ export interface ScorerTrainResult {
   validation: ValidationPoint[];
   teacherValidation: number | null;
   bc: { round: number; decisions: number; loss: number; agreement: number }[];
+  search: SearchGeneration[];
   ppo: {
     iteration: number;
     rolloutCost: number;
@@ -68,7 +83,7 @@ export interface ScorerTrainResult {
     clipFraction: number;
   }[];
   episodes: number;
-  seconds: { bc: number; ppo: number; total: number };
+  seconds: { bc: number; search: number; ppo: number; total: number };
 }
 
 export async function trainScorer(
@@ -85,8 +100,11 @@ export async function trainScorer(
     run.clone();
     run.out.seconds.bc = (Date.now() - t0) / 1000;
     const t1 = Date.now();
+    await run.search();
+    run.out.seconds.search = (Date.now() - t1) / 1000;
+    const t2 = Date.now();
     run.improve(horizon);
-    run.out.seconds.ppo = (Date.now() - t1) / 1000;
+    run.out.seconds.ppo = (Date.now() - t2) / 1000;
   } finally {
     run.model.dispose();
   }
@@ -124,9 +142,10 @@ class Training {
       validation: [],
       teacherValidation: task.teacherValidation(),
       bc: [],
+      search: [],
       ppo: [],
       episodes: 0,
-      seconds: { bc: 0, ppo: 0, total: 0 },
+      seconds: { bc: 0, search: 0, ppo: 0, total: 0 },
     };
     if (this.out.teacherValidation !== null) {
       log(`teacher on validation: ${task.costName} ${this.out.teacherValidation.toFixed(4)}`);
@@ -163,7 +182,24 @@ class Training {
     this.consider(c.bcRounds > 0 ? 'bc' : 'init');
   }
 
-  /** 2. PPO with the input-driven baseline, validating every few iterations. */
+  /** 2. The search over the linear path; the net becomes its answer. */
+  async search(): Promise<void> {
+    const s = this.task.search;
+    if (!s || s.generations === 0) return;
+    const base = this.model.toNet();
+    const r = await searchLinear(
+      { ...s, seed: this.c.seed },
+      (skip, seeds) => s.cost(linearNet(base, skip), seeds),
+      (n) => Array.from({ length: n }, () => this.nextSeed()),
+      this.log,
+    );
+    this.out.search = r.generations;
+    this.out.episodes += s.generations * s.population * s.seedsPerGeneration;
+    this.model.setLinear(r.skip);
+    this.consider('search');
+  }
+
+  /** 3. PPO with the input-driven baseline, validating every few iterations. */
   improve(horizon: number | null): void {
     const { c, task } = this;
     const opt = tf.train.adam(c.ppoLearningRate);

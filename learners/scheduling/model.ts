@@ -87,6 +87,15 @@ export class ScorerModel {
     this.skip.assign(tf.tensor1d([...weights]));
   }
 
+  /** Makes the net the linear scorer `skip`: the MLP's output layer is zeroed (still trained). */
+  setLinear(skip: readonly number[]): void {
+    this.setSkip(skip);
+    const w = this.mlp.getWeights();
+    const last = w.weights.length - 2;
+    w.weights = w.weights.map((a, k) => (k >= last ? a.map(() => 0) : a));
+    this.mlp.setWeights(w);
+  }
+
   get params(): tf.Variable[] {
     return [...this.mlp.params, this.skip];
   }

@@ -51,21 +51,36 @@ const QUICK: Partial<SchedulerTrainConfig> = {
   rolloutsPerIteration: 2,
   validationSeeds: [200_001],
   validationJobs: 10,
+  searchPopulation: 4,
+  searchSeeds: 1,
+  searchJobs: 8,
 };
 
-// Per training world: where its artifact and results go, and the worlds it is evaluated in.
+// Per training world: its settings over the defaults, where its artifact and results go, and
+// the worlds it is evaluated in. In the moving world, validation uses 60-job workloads, as the
+// evaluation does: with 30 the cluster is rarely congested enough for moves to matter.
 const WORLD_RUNS = {
   clean: {
+    config: {},
     artifact: TRAINED_SCHEDULER_FILE,
     results: 'experiments/results/learned-scheduler',
     evaluated: ['clean', 'objective'],
   },
   moving: {
+    config: { searchGenerations: 32, validationJobs: 60 },
     artifact: TRAINED_MOVING_SCHEDULER_FILE,
     results: 'experiments/results/learned-scheduler/moving',
     evaluated: ['moving', 'clean'],
   },
-} as const satisfies Record<string, { artifact: string; results: string; evaluated: World[] }>;
+} as const satisfies Record<
+  string,
+  {
+    config: Partial<SchedulerTrainConfig>;
+    artifact: string;
+    results: string;
+    evaluated: World[];
+  }
+>;
 
 const args = parseTrainArgs({ artifact: '', results: '' });
 const world = worldArg(args.world, ['clean', 'moving'] as const);
@@ -82,7 +97,12 @@ async function main(): Promise<void> {
 
   let training: SchedulerTrainResult | null = null;
   if (!args['eval-only']) {
-    training = await trainScheduler({ seed, world, ...(args.quick ? QUICK : {}) }, { dags, log });
+    const quick = {
+      ...QUICK,
+      ...('searchGenerations' in run.config ? { searchGenerations: 2 } : {}),
+    };
+    const config = { seed, world, ...run.config, ...(args.quick ? quick : {}) };
+    training = await trainScheduler(config, { dags, log });
     const artifact = scorerArtifact(
       TASK_SCORER_KIND,
       TASK_FEATURE_NAMES,
@@ -123,7 +143,8 @@ async function main(): Promise<void> {
       'Held-out workload seeds; training used seeds from 100000, validation 200001-200003.',
     training
       ? `Training: ${training.episodes} episodes, ${training.seconds.total.toFixed(0)} s ` +
-        `(BC ${training.seconds.bc.toFixed(0)} s, PPO ${training.seconds.ppo.toFixed(0)} s); ` +
+        `(BC ${training.seconds.bc.toFixed(0)} s, search ${training.seconds.search.toFixed(0)} s, ` +
+        `PPO ${training.seconds.ppo.toFixed(0)} s); ` +
         `checkpoint kept: after ${training.best.after} (validation ${training.best.cost.toFixed(2)} s, ` +
         `teacher ${training.teacherValidation?.toFixed(2) ?? '-'} s).`
       : '',

@@ -5,15 +5,19 @@
 import type { Rng } from '../../envs/core/index.ts';
 import type { TpchDag } from '../../envs/loaders/jobs-tpch.ts';
 import { SchedulerEnv } from '../../envs/scheduler/index.ts';
-import { TASK_FEATURES, createSchedulingPolicy } from '../../policies/scheduling/index.ts';
+import {
+  TASK_FEATURES,
+  createSchedulingPolicy,
+  type SchedulingPolicy,
+} from '../../policies/scheduling/index.ts';
 import { schedulerTrainConfig, type SchedulerTrainConfig } from './config.ts';
 import { DecisionReservoir } from './decisions.ts';
 import { chooserActor, runEpisode, scorerActor, type Actor } from './episode.ts';
-import { runPolicy, summarise, worldConfig } from './evaluate.ts';
+import { comparePolicies, worldConfig, type PolicyScores, type World } from './evaluate.ts';
 import { trainScorer, type ActorSpec, type ScorerTask, type ScorerTrainResult } from './loop.ts';
 import { compileScoreNet, type ScoreNet } from './net.ts';
 import { taskScorerPolicy } from './policy.ts';
-import { sharedTpchDags, tpchScenario } from './scenario.ts';
+import { sharedTpchDags, tpchScenario, type Scenario } from './scenario.ts';
 import { criterionWeights, exactTeacher, teacher, teacherChooser } from './teacher.ts';
 
 export interface SchedulerTrainResult extends ScorerTrainResult {
@@ -38,12 +42,7 @@ export function schedulerTask(c: SchedulerTrainConfig, dags: readonly TpchDag[])
     workers: c.workers,
     load: c.load,
   });
-  const jct = (make: () => ReturnType<typeof taskScorerPolicy>) =>
-    summarise(
-      c.validationSeeds.map(
-        (seed) => runPolicy(make(), validation, seed, world)['mean_jct_s'] as number,
-      ),
-    ).mean;
+  const jct = (make: () => SchedulingPolicy) => meanJct(make, validation, c.validationSeeds, world);
   const name = c.teacher;
   const label = name === null ? undefined : c.cloneTies ? teacher(name) : exactTeacher(name);
   const actorOf = (a: ActorSpec, rng: Rng | null): Actor => {
@@ -65,7 +64,35 @@ export function schedulerTask(c: SchedulerTrainConfig, dags: readonly TpchDag[])
     validate: (net: ScoreNet) => jct(() => taskScorerPolicy(net)),
     teacherValidation: () => (name === null ? null : jct(() => createSchedulingPolicy(name))),
     prior: name !== null && c.priorWeight > 0 ? criterionWeights(name, c.priorWeight) : null,
+    ...(name !== null && c.searchGenerations > 0 ? { search: linearSearch(c, name, dags) } : {}),
   };
+}
+
+/** The search over the linear path: whole policies on training workloads of `searchJobs`. */
+function linearSearch(
+  c: SchedulerTrainConfig,
+  teacherName: string,
+  dags: readonly TpchDag[],
+): NonNullable<ScorerTask['search']> {
+  const scenario = tpchScenario(dags, { jobs: c.searchJobs, workers: c.workers, load: c.load });
+  return {
+    generations: c.searchGenerations,
+    population: c.searchPopulation,
+    seedsPerGeneration: c.searchSeeds,
+    centre: criterionWeights(teacherName, 1),
+    radius: c.searchRadius,
+    cost: (net, seeds) => meanJct(() => taskScorerPolicy(net), scenario, seeds, c.world),
+  };
+}
+
+/** Mean over `seeds` of the mean JCT (s) of a fresh `make()` on each seed's workload. */
+function meanJct(
+  make: () => SchedulingPolicy,
+  scenario: Scenario,
+  seeds: readonly number[],
+  world: World,
+): number {
+  return (comparePolicies({ policy: make }, scenario, seeds, world)[0] as PolicyScores).mean;
 }
 
 export async function trainScheduler(

@@ -21,6 +21,19 @@ export const sjf = (p?: PlacementPolicy): SchedulingPolicy =>
 export const srpt = (p?: PlacementPolicy): SchedulingPolicy =>
   new ScoredPolicy('srpt', (t) => -t.jobRemainingWorkMs, p);
 
+/**
+ * SRPT, but the jobs a free worker is already on first (they need no move): a move-aware
+ * one-liner for a world where moving to another job costs (the simulator's moveDelayMs), the
+ * rule a learned policy there is compared with. Not a registry policy: the live scheduler does
+ * not report where workers were (`jobFreeWorkers`), and without it this is SRPT.
+ */
+export const srptWarmFirst = (p?: PlacementPolicy): SchedulingPolicy =>
+  new ScoredPolicy(
+    'srpt_warm_first',
+    (t) => ((t.jobFreeWorkers ?? 0) > 0 ? 1e15 - t.jobRemainingWorkMs : -t.jobRemainingWorkMs),
+    p,
+  );
+
 /** Longest remaining critical path first: unblocks the DAG's longest chain early. */
 export const criticalPath = (p?: PlacementPolicy): SchedulingPolicy =>
   new ScoredPolicy('critical_path', (t) => t.criticalPathMs, p);
