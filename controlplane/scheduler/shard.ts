@@ -169,8 +169,8 @@ export class SchedShard {
     ];
     // One argument for all assignments, grouped by worker (dispatch-12.lua): a line
     // `\t<worker id>` starts a group, then one line `<task id>\t<GPU devices>` per task, so a
-    // worker id is scanned once per group, not once per task. Claims of different workers do
-    // not compete, and within a worker the policy's order is kept.
+    // worker id is scanned once per group, not once per task. Claims on different workers do
+    // not compete for capacity, and within a worker the policy's order is kept.
     const order = byWorker(a.assignments);
     let entries = '';
     let group: string | undefined;

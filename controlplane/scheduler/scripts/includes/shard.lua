@@ -94,7 +94,8 @@ end
 -- go to the tail): ~200 instructions per entry, ~20k per lease at 100 leases, against ~2k for a
 -- skiplist. So a ZADD that creates one of them first adds a long placeholder member and
 -- removes it at once, in the same atomic call: no reader ever sees it, and ZREM never turns
--- a skiplist back into a listpack. (With other encoding settings it only costs one ZREM.)
+-- a skiplist back into a listpack. (Under settings that keep even the placeholder in a
+-- listpack, it only costs the three extra commands at creation.)
 -- (A literal: a string built at run time is built again on every call.)
 local SKIPLIST_SEED =
   '~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~'
