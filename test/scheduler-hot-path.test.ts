@@ -5,6 +5,7 @@
 // status comes back to its own assignment.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
+import { normalizeBatch } from '../controlplane/scheduler/tasks.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 import { claim, startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
 
@@ -98,6 +99,34 @@ describe('scheduler hot-path packing', () => {
     await shard.settle([{ taskId: 'p', token, outcome: 'ok' }], SETTLE, T0 + 10);
     expect(await encoding(shard, shard.k.runnable())).toBe('skiplist');
     expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual(['c']);
+  });
+
+  it('a submit that fails creating runnable leaves no placeholder: the next task dispatches', async () => {
+    const h = await startScheduler(redis, { service: { background: false } });
+    harnesses.push(h);
+    const shard = h.service.shard;
+    let n = 0;
+    const tasks = (id: string) => normalizeBatch([{ id, type: 'x' }], () => `t${n++}`, {});
+    // A NaN time is an invalid score: the script fails at the ZADD that creates runnable (after
+    // the row is written: scripts do not roll back). The placeholder used to stay, first in line.
+    await expect(shard.submit(tasks('a'), NaN)).rejects.toThrow(/float/);
+    expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual([]);
+    await shard.submit(tasks('b'), T0);
+    expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual(['b']);
+    await shard.heartbeat(
+      {
+        workerId: 'w',
+        heartbeatMs: 60_000,
+        capacity: { cpu: 8, memMb: 1024 },
+        slots: 8,
+        host: 'test',
+        pid: 1,
+        renew: [],
+      },
+      T0,
+    );
+    await claim(shard, 'b', 'w', T0);
+    expect(await h.service.queries.counts()).toMatchObject({ runnable: 0, leases: 1 });
   });
 
   it('answers each claim of assignments interleaved across workers in the order given', async () => {

@@ -141,6 +141,16 @@ describe('dispatch', () => {
     expect(out.map((a) => a.taskId)).toEqual(['a', 'b', 'd']);
     expect(out[0]!.readyAt).toBe(5);
   });
+
+  it("keeps a task's first assignment only (claims are sent grouped by worker)", () => {
+    const picked = [
+      { taskId: 'b', workerId: 'w1' },
+      { taskId: 'a', workerId: 'w2' },
+      { taskId: 'a', workerId: 'w1' },
+    ];
+    const out = capAssignments(picked, [worker('w1', 2), worker('w2', 2)], 10, new Map());
+    expect(out.map((a) => `${a.taskId}@${a.workerId}`)).toEqual(['b@w1', 'a@w2']);
+  });
 });
 
 describe('inbox entries', () => {

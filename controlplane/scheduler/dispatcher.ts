@@ -51,7 +51,11 @@ export interface Pending extends AssignmentArg {
   readyAt: number;
 }
 
-/** Keeps the policy's assignments in its order, at most `batch`, within each worker's slots. */
+/**
+ * Keeps the policy's assignments in its order, at most `batch`, within each worker's slots, and
+ * only the first of a task's: claims travel grouped by worker, so a later duplicate on another
+ * worker could otherwise win the task.
+ */
 export function capAssignments(
   picked: readonly Assignment[],
   workers: readonly FreeWorker[],
@@ -59,11 +63,13 @@ export function capAssignments(
   known: ReadonlyMap<string, { readyAt: number }>,
 ): Pending[] {
   const slots = new Map(workers.map((w) => [w.view.id, w.freeSlots]));
+  const taken = new Set<string>();
   const out: Pending[] = [];
   for (const a of picked) {
     if (out.length >= batch) break;
     const left = slots.get(a.workerId) ?? 0;
-    if (left <= 0) continue;
+    if (left <= 0 || taken.has(a.taskId)) continue;
+    taken.add(a.taskId);
     slots.set(a.workerId, left - 1);
     const p: Pending = {
       taskId: a.taskId,

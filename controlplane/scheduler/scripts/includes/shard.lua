@@ -92,19 +92,25 @@ end
 -- emptied set is deleted, so a queue that drains now and then is a listpack again. A listpack
 -- insert scans the set from its head, parsing each score (new leases and new runnable tasks
 -- go to the tail): ~200 instructions per entry, ~20k per lease at 100 leases, against ~2k for a
--- skiplist. So a ZADD that creates one of them first adds a long placeholder member and
--- removes it at once, in the same atomic call: no reader ever sees it, and ZREM never turns
--- a skiplist back into a listpack. (Under settings that keep even the placeholder in a
--- listpack, it only costs the three extra commands at creation.)
+-- skiplist. So the ZADD that creates one of them carries a long placeholder member too, which
+-- is removed at once, in the same atomic call: no reader ever sees it, and ZREM never turns a
+-- skiplist back into a listpack. The placeholder rides in that first ZADD rather than in one of
+-- its own: Redis checks every score before it writes, so a bad score leaves nothing behind (a
+-- placeholder left first in the runnable queue would stop every dispatch of the shard). Under
+-- settings that keep even the placeholder in a listpack, it only costs two extra commands at
+-- creation; and a set loaded from an RDB (a restart, a replica's sync, a resharding) may be a
+-- listpack again until it drains or passes 128 entries.
 -- (A literal: a string built at run time is built again on every call.)
 local SKIPLIST_SEED =
   '~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~~'
 local keepSkiplist = { [K_RUNNABLE] = true, [K_LEASES] = true }
 local function zadd(key, args)
-  local seeded = keepSkiplist[key] and redis.call('EXISTS', key) == 0
-  if seeded then redis.call('ZADD', key, '0', SKIPLIST_SEED) end
-  bulk('ZADD', key, args)
-  if seeded then redis.call('ZREM', key, SKIPLIST_SEED) end
+  if not (keepSkiplist[key] and redis.call('EXISTS', key) == 0) then return bulk('ZADD', key, args) end
+  local n = #args
+  local first = math.min(n, BULK) -- BULK is even: chunks never split a score from its member
+  redis.call('ZADD', key, '0', SKIPLIST_SEED, unpack(args, 1, first))
+  redis.call('ZREM', key, SKIPLIST_SEED)
+  for i = first + 1, n, BULK do redis.call('ZADD', key, unpack(args, i, math.min(n, i + BULK - 1))) end
 end
 local function flushIndexes()
   for key, l in pairs(zrems) do bulk('ZREM', key, l) end
