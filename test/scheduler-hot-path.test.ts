@@ -106,7 +106,8 @@ describe('scheduler hot-path packing', () => {
     harnesses.push(h);
     const shard = h.service.shard;
     let n = 0;
-    const tasks = (id: string) => normalizeBatch([{ id, type: 'x' }], () => `t${n++}`, {});
+    const tasks = (id: string) =>
+      normalizeBatch([{ id, type: 'x' }], () => `t${n++}`, { payloadBytesMax: 65_536 });
     // A NaN time is an invalid score: the script fails at the ZADD that creates runnable (after
     // the row is written: scripts do not roll back). The placeholder used to stay, first in line.
     await expect(shard.submit(tasks('a'), NaN)).rejects.toThrow(/float/);
