@@ -7,7 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { normalizeBatch } from '../controlplane/scheduler/tasks.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
-import { claim, startScheduler, type SchedulerHarness } from './helpers/scheduler-harness.ts';
+import {
+  claim,
+  dispatchArgs,
+  heartbeatWorker,
+  startScheduler,
+  type SchedulerHarness,
+} from './helpers/scheduler-harness.ts';
 
 const T0 = 1_700_000_000_000;
 const SETTLE = { durationsKept: 101, usageBucketMs: 1_000, usageTtlMs: 600_000, jobTtlMs: 1 };
@@ -30,18 +36,7 @@ describe('scheduler hot-path packing', () => {
     const h = await startScheduler(redis, { service: { background: false } });
     harnesses.push(h);
     const shard = h.service.shard;
-    await shard.heartbeat(
-      {
-        workerId: 'w',
-        heartbeatMs: 60_000,
-        capacity: { cpu: 8, memMb: 1024 },
-        slots: 8,
-        host: 'test',
-        pid: 1,
-        renew: [],
-      },
-      T0,
-    );
+    await heartbeatWorker(shard, 'w', T0);
     for (const round of [1, 2]) {
       await h.service.client.submitMany([
         { id: `a${round}`, type: 'x' },
@@ -78,18 +73,7 @@ describe('scheduler hot-path packing', () => {
     const h = await startScheduler(redis, { service: { background: false } });
     harnesses.push(h);
     const shard = h.service.shard;
-    await shard.heartbeat(
-      {
-        workerId: 'w',
-        heartbeatMs: 60_000,
-        capacity: { cpu: 8, memMb: 1024 },
-        slots: 8,
-        host: 'test',
-        pid: 1,
-        renew: [],
-      },
-      T0,
-    );
+    await heartbeatWorker(shard, 'w', T0);
     await h.service.client.submitMany([
       { id: 'p', type: 'x' },
       { id: 'c', type: 'x', parents: ['p'] },
@@ -114,18 +98,7 @@ describe('scheduler hot-path packing', () => {
     expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual([]);
     await shard.submit(tasks('b'), T0);
     expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual(['b']);
-    await shard.heartbeat(
-      {
-        workerId: 'w',
-        heartbeatMs: 60_000,
-        capacity: { cpu: 8, memMb: 1024 },
-        slots: 8,
-        host: 'test',
-        pid: 1,
-        renew: [],
-      },
-      T0,
-    );
+    await heartbeatWorker(shard, 'w', T0);
     await claim(shard, 'b', 'w', T0);
     expect(await h.service.queries.counts()).toMatchObject({ runnable: 0, leases: 1 });
   });
@@ -134,37 +107,19 @@ describe('scheduler hot-path packing', () => {
     const h = await startScheduler(redis, { service: { background: false } });
     harnesses.push(h);
     const shard = h.service.shard;
-    for (const w of ['w1', 'w2'])
-      await shard.heartbeat(
-        {
-          workerId: w,
-          heartbeatMs: 60_000,
-          capacity: { cpu: 8, memMb: 1024 },
-          slots: 1,
-          host: 'test',
-          pid: 1,
-          renew: [],
-        },
-        T0,
-      );
+    for (const w of ['w1', 'w2']) await heartbeatWorker(shard, w, T0, 1);
     await h.service.client.submitMany(['a', 'b', 'c', 'd', 'e'].map((id) => ({ id, type: 'x' })));
     const r = await shard.dispatch(
-      {
-        leaseMs: 10_000,
-        retryLimit: 3,
-        backoffMs: 100,
-        window: 0,
-        workersMax: 10,
-        windowPerSlot: 2,
-        windowMin: 0,
-        assignments: [
+      dispatchArgs(
+        [
           { taskId: 'a', workerId: 'w1' },
           { taskId: 'b', workerId: 'nobody' },
           { taskId: 'c', workerId: 'w1' }, // w1 has one slot
           { taskId: 'd', workerId: 'w2' },
           { taskId: 'zz', workerId: 'w2' },
         ],
-      },
+        10_000,
+      ),
       T0,
     );
     expect(r.claims).toEqual(['ok', 'noworker', 'full', 'ok', 'gone']);

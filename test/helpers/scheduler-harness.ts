@@ -11,7 +11,7 @@ import {
   SchedulerService,
   type SchedulerServiceOptions,
 } from '../../controlplane/scheduler/service.ts';
-import type { SchedShard } from '../../controlplane/scheduler/shard.ts';
+import type { DispatchArgs, SchedShard } from '../../controlplane/scheduler/shard.ts';
 import { WorkerRuntime, type WorkerRuntimeOptions } from '../../controlplane/scheduler/worker.ts';
 import type { Keys } from '../../controlplane/store/keys.ts';
 import { uniqueKeys, type TestRedis } from './redis.ts';
@@ -111,6 +111,44 @@ export async function startScheduler(
   };
 }
 
+/** A dispatch call that claims `assignments` and reads no window (retry limit 3, backoff 100). */
+export function dispatchArgs(
+  assignments: DispatchArgs['assignments'],
+  leaseMs = 1_000,
+): DispatchArgs {
+  return {
+    leaseMs,
+    retryLimit: 3,
+    backoffMs: 100,
+    window: 0,
+    workersMax: 10,
+    windowPerSlot: 2,
+    windowMin: 0,
+    assignments,
+  };
+}
+
+/** Registers `workerId` (8 cores, `slots` slots, a 60 s heartbeat) at `now`. */
+export async function heartbeatWorker(
+  shard: SchedShard,
+  workerId: string,
+  now: number,
+  slots = 8,
+): Promise<void> {
+  await shard.heartbeat(
+    {
+      workerId,
+      heartbeatMs: 60_000,
+      capacity: { cpu: 8, memMb: 1024 },
+      slots,
+      host: 'test',
+      pid: 1,
+      renew: [],
+    },
+    now,
+  );
+}
+
 /**
  * Claims `taskId` on `workerId` (on `gpus`, if given) at `now` by a dispatch call of its own, as
  * the dispatcher would after picking it. Returns the claim's status and the row's lease token.
@@ -122,19 +160,8 @@ export async function dispatchOne(
   now: number,
   o: { leaseMs?: number; gpus?: number[] } = {},
 ): Promise<{ status: string | undefined; token: string }> {
-  const r = await shard.dispatch(
-    {
-      leaseMs: o.leaseMs ?? 1_000,
-      retryLimit: 3,
-      backoffMs: 100,
-      window: 0,
-      workersMax: 10,
-      windowPerSlot: 2,
-      windowMin: 0,
-      assignments: [{ taskId, workerId, ...(o.gpus ? { gpus: o.gpus } : {}) }],
-    },
-    now,
-  );
+  const assignment = { taskId, workerId, ...(o.gpus ? { gpus: o.gpus } : {}) };
+  const r = await shard.dispatch(dispatchArgs([assignment], o.leaseMs), now);
   const lease = await shard.redis.hget(shard.k.task(taskId), 'lease');
   return { status: r.claims[0], token: String(lease).split('\t')[0] as string };
 }
