@@ -174,8 +174,42 @@ describe('cloneGraph', () => {
     expect(count).toBe(200_000);
   });
 
+  it('copies a shallowly frozen object, keeps own __proto__ keys, and shadows no setter', () => {
+    const inner = { n: 1 };
+    const root = { f: Object.freeze({ inner }) };
+    const c = cloneGraph(root);
+    c.f.inner.n = 5;
+    expect(inner.n).toBe(1);
+    const parsed = JSON.parse('{"__proto__": {"x": 1}, "a": 2}') as Record<string, unknown>;
+    const p = cloneGraph(parsed);
+    expect(Object.keys(p)).toEqual(['__proto__', 'a']);
+    expect(Object.getPrototypeOf(p)).toBe(Object.prototype);
+    class WithSetter {
+      set v(_x: number) {
+        throw new Error('setter ran');
+      }
+    }
+    const w = new WithSetter();
+    Object.defineProperty(w, 'v', {
+      value: 3,
+      writable: true,
+      enumerable: true,
+      configurable: true,
+    });
+    expect(cloneGraph(w).v).toBe(3);
+  });
+
   it('refuses what it cannot copy faithfully', () => {
     expect(() => cloneGraph({ v: new DataView(new ArrayBuffer(4)) })).toThrow(/DataView/);
     expect(() => cloneGraph({ [Symbol('s')]: 1 })).toThrow(/symbol/);
+    expect(() => cloneGraph({ r: /x/g })).toThrow(/RegExp/);
+    expect(() => cloneGraph({ w: new WeakMap() })).toThrow(/WeakMap/);
+    expect(() => cloneGraph({ b: new ArrayBuffer(8) })).toThrow(/ArrayBuffer/);
+    const buf = new Float64Array(4);
+    expect(() => cloneGraph({ part: buf.subarray(1) })).toThrow(/part of a buffer/);
+    class Bag extends Map<string, number> {}
+    expect(() => cloneGraph({ m: new Bag() })).toThrow(/subclass of Bag/);
+    const tagged = Object.assign(new Map(), { label: 'x' });
+    expect(() => cloneGraph({ tagged })).toThrow(/own properties/);
   });
 });

@@ -401,13 +401,19 @@ describe('gym env and knob objective', () => {
     expect(total).toBeCloseTo(-(m['mean_jct_s'] as number) * 20, 6);
   });
 
-  it('with speculation on, every offered candidate can be taken', () => {
-    // A copy claims its worker before the round's pick: the pick then waits (a no-op step).
+  it('with speculation on, taking any offered candidate is legal; a step a copy pre-empts is idle', () => {
+    // A copy claims its worker before the round's pick: the pick then waits (an idle step).
     const env = new SchedulerEnv({ config: { stragglerProb: 0.1, speculative: true } });
     let r = { ...env.reset({ seed: 7 }), terminated: false };
     let steps = 0;
-    while (!r.terminated && steps++ < 100_000) r = env.step(0);
+    let idle = 0;
+    while (!r.terminated && steps++ < 100_000) {
+      r = env.step(0);
+      if (r.info['idle'] === true) idle++;
+    }
     expect(r.terminated).toBe(true);
+    expect(idle).toBeGreaterThan(0);
+    expect(idle).toBeLessThan(steps / 5);
   });
 
   it('a fork continues exactly as the original would, and stepping it leaves the original be', () => {

@@ -348,6 +348,22 @@ describe('search over the linear path', () => {
     expect(a.generations).toHaveLength(25);
     expect(a.generations[24]!.mean).toBeLessThan(a.generations[0]!.mean);
     expect((await run()).skip).toEqual(a.skip);
+    // A pinned weight (a feature that never varied) stays at the centre's value.
+    const pinned = await searchLinear(
+      {
+        generations: 5,
+        population: 8,
+        seedsPerGeneration: 1,
+        centre: [0, 0.25, 0],
+        radius: 4,
+        seed: 3,
+        pinned: [false, true, false],
+      },
+      (w) => cost(w),
+      (n) => Array.from({ length: n }, () => next++),
+    );
+    expect(pinned.skip[1]).toBe(0.25);
+    expect(pinned.skip[0]).not.toBe(0);
   });
 
   it('refuses a search without a teacher to centre it on, naming the field', () => {

@@ -309,17 +309,18 @@ describe('srptWarmFirst (move-aware SRPT, simulator only)', () => {
       task('warm-long', { jobRemainingWorkMs: 9_000, jobFreeWorkers: 1 }),
       task('warm-mid', { jobRemainingWorkMs: 5_000, jobFreeWorkers: 2 }),
       task('mid', { jobRemainingWorkMs: 3_000 }),
+      task('warm-long-less', { jobRemainingWorkMs: 8_999.95, jobFreeWorkers: 1 }),
     ];
     const order = srptWarmFirst()
-      .pick(tasks, [worker('w', 4)], 0)
+      .pick(tasks, [worker('w', 8)], 0)
       .map((a) => a.taskId);
-    expect(order).toEqual(['warm-mid', 'warm-long', 'short', 'mid']);
+    expect(order).toEqual(['warm-mid', 'warm-long-less', 'warm-long', 'short', 'mid']);
     // Without the field (the live scheduler does not report it) it is SRPT.
     const plain = tasks.map(({ jobFreeWorkers: _, ...t }) => t);
     expect(
       srptWarmFirst()
-        .pick(plain, [worker('w', 4)], 0)
+        .pick(plain, [worker('w', 8)], 0)
         .map((a) => a.taskId),
-    ).toEqual(['short', 'mid', 'warm-mid', 'warm-long']);
+    ).toEqual(['short', 'mid', 'warm-mid', 'warm-long-less', 'warm-long']);
   });
 });

@@ -2,7 +2,8 @@
 // point the agent sees a bounded window of runnable tasks that fit a free worker (oldest first),
 // each described by the same features a learned scorer reads live (policies/scheduling
 // taskFeatures), plus a few cluster-wide ones; it picks one, which starts on the first free
-// worker that fits. The reward is minus the job-time integral over the step (job-seconds), so
+// worker that fits (unless a speculative copy took the room first: `info.idle` then says the
+// step started nothing). The reward is minus the job-time integral over the step (job-seconds), so
 // the return of an episode is minus the sum of job completion times.
 import { firstFit, fits } from '../../policies/gpu/index.ts';
 import {
@@ -102,15 +103,18 @@ export class SchedulerEnv implements Env<Float64Array, number> {
     }
     const before = sim.jobTimeMs;
     let asked = false;
+    let started = false;
     // One task per step: the sim asks again after a stage's view moves on; answer nothing then.
-    // A speculative copy claims its worker before the round's picks, so the chosen task may no
-    // longer fit: then nothing starts this step, and the task is offered again.
+    // Speculative copies are claimed before the round's picks, so the chosen task may no longer
+    // fit (or, with dispatchBatch 1, not be asked for): then nothing starts this step, `idle`
+    // says so, and the task is offered again.
     sim.decide((_r, free) => {
       if (asked) return [];
       asked = true;
       const spot = firstFit.place(task.demand, free);
       if (spot === null) return [];
       const w = free[spot.worker] as WorkerView;
+      started = true;
       return [{ taskId: task.id, workerId: w.id, gpus: spot.gpus }];
     });
     this.steps++;
@@ -120,7 +124,7 @@ export class SchedulerEnv implements Env<Float64Array, number> {
       reward: -(sim.jobTimeMs - before) / 1000,
       terminated: done,
       truncated: !done && this.steps >= this.maxSteps,
-      info: this.info(),
+      info: { ...this.info(), idle: !started },
     };
   }
 

@@ -73,7 +73,7 @@ const LEARNED_CLAIMS = [
   { type: 'beats-best-of', entry: 'learned', others: SCHEDULER_POLICIES, by: 0.2 },
 ] as const;
 
-/** The move-aware one-liner of the moving world, and the claim that the learned policy beats it. */
+/** The move-aware one-liner of the moving world (the claim: the learned policy is no worse). */
 const WARM_FIRST = 'srpt_warm_first';
 const warmFirstEntry: EntrySpec<JobsScenario> = {
   name: WARM_FIRST,

@@ -64,7 +64,8 @@ export function producedBy(script: string, seed: number, evalOnly: boolean): str
   return `Produced by \`npx tsx ${script} --seed ${seed}${evalOnly ? ' --eval-only' : ''}\`. `;
 }
 
-/** What result.json records of a scorer training run (BC + PPO, `trainScorer`'s result). The
+/** What result.json records of a scorer training run (`trainScorer`'s result: BC, the linear
+ * search's generations when it ran, PPO). The
  * teacher's validation cost goes under `teacherKey`, named with its unit as each script has it. */
 export function trainingRecord(
   t: {
@@ -73,6 +74,7 @@ export function trainingRecord(
     validation: object[];
     teacherValidation: number | null;
     bc: object[];
+    search?: object[];
     ppo: object[];
     episodes: number;
     seconds: object;
@@ -85,6 +87,7 @@ export function trainingRecord(
     validation: t.validation,
     [teacherKey]: t.teacherValidation,
     bc: t.bc,
+    ...(t.search?.length ? { search: t.search } : {}),
     ppo: t.ppo,
     episodes: t.episodes,
     seconds: t.seconds,

@@ -120,6 +120,8 @@ class Training {
   private readonly keepRng: Rng;
   private readonly shuffleRng: Rng;
   private seedsUsed = 0;
+  /** The input columns that never varied in the decisions the normaliser was fitted on. */
+  private constantColumns: boolean[] = [];
 
   constructor(
     private readonly task: ScorerTask,
@@ -163,7 +165,7 @@ class Training {
       for (let e = 0; e < c.bcEpisodesPerRound; e++) {
         data.push(...this.episode(this.nextSeed(), actor, true).kept);
       }
-      if (r === 0) startFrom(this.model, data, task);
+      if (r === 0) this.constantColumns = startFrom(this.model, data, task);
       const stats = behaviourCloning(this.model, opt, packDecisions(data, task.rowSize), {
         ...this.steps(),
         epochs: c.bcEpochs,
@@ -177,7 +179,8 @@ class Training {
     }
     opt.dispose();
     if (c.bcRounds === 0) {
-      startFrom(this.model, this.episode(this.nextSeed(), { kind: 'teacher' }, false).kept, task);
+      const first = this.episode(this.nextSeed(), { kind: 'teacher' }, false).kept;
+      this.constantColumns = startFrom(this.model, first, task);
     }
     this.consider(c.bcRounds > 0 ? 'bc' : 'init');
   }
@@ -188,7 +191,7 @@ class Training {
     if (!s || s.generations === 0) return;
     const base = this.model.toNet();
     const r = await searchLinear(
-      { ...s, seed: this.c.seed },
+      { ...s, seed: this.c.seed, pinned: this.constantColumns },
       (skip, seeds) => s.cost(linearNet(base, skip), seeds),
       (n) => Array.from({ length: n }, () => this.nextSeed()),
       this.log,
@@ -264,8 +267,11 @@ class Training {
   }
 }
 
-/** Input standardisation from the first decisions seen; the linear path from the prior. */
-function startFrom(model: ScorerModel, ds: readonly Decision[], task: ScorerTask): void {
+/**
+ * Input standardisation from the first decisions seen; the linear path from the prior. Returns
+ * which columns never varied there.
+ */
+function startFrom(model: ScorerModel, ds: readonly Decision[], task: ScorerTask): boolean[] {
   const d = task.rowSize;
   const count = ds.reduce((a, x) => a + x.count, 0);
   const rows = new Float32Array(count * d);
@@ -274,7 +280,8 @@ function startFrom(model: ScorerModel, ds: readonly Decision[], task: ScorerTask
     rows.set(x.rows.subarray(0, x.count * d), at);
     at += x.count * d;
   }
-  const { mean, std } = columnStats(rows, d, count);
+  const { mean, std, constant } = columnStats(rows, d, count);
   model.setNormaliser(mean, std);
   if (task.prior) model.setSkip(task.prior);
+  return constant;
 }

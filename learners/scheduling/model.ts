@@ -22,7 +22,7 @@ export function columnStats(
   rows: Float32Array,
   width: number,
   count: number,
-): { mean: number[]; std: number[] } {
+): { mean: number[]; std: number[]; constant: boolean[] } {
   const mean = new Array<number>(width).fill(0);
   const sq = new Array<number>(width).fill(0);
   for (let r = 0; r < count; r++) {
@@ -34,11 +34,9 @@ export function columnStats(
   }
   const n = Math.max(1, count);
   const m = mean.map((s) => s / n);
-  const std = sq.map((s, c) => {
-    const sd = Math.sqrt(Math.max(0, s / n - (m[c] as number) ** 2));
-    return sd > STD_FLOOR ? sd : 1;
-  });
-  return { mean: m, std };
+  const sd = sq.map((s, c) => Math.sqrt(Math.max(0, s / n - (m[c] as number) ** 2)));
+  const constant = sd.map((x) => !(x > STD_FLOOR));
+  return { mean: m, std: sd.map((x, c) => (constant[c] ? 1 : x)), constant };
 }
 
 export class ScorerModel {

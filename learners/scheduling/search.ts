@@ -18,6 +18,12 @@ export interface LinearSearchOptions {
   /** The search box: each weight within `radius` of the centre's. */
   centre: readonly number[];
   radius: number;
+  /**
+   * Weights held at the centre's value: those of features that never varied in training, whose
+   * weight no cost can tell apart (the search would leave them wherever noise took them, to act
+   * on wherever the feature does vary: retries, priorities, GPUs).
+   */
+  pinned?: readonly boolean[];
   /** Seeds the sampling. */
   seed: number;
 }
@@ -44,13 +50,13 @@ export function linearNet(base: ScoreNet, skip: readonly number[]): ScoreNet {
   };
 }
 
-function weightKnobs(centre: readonly number[], radius: number): KnobSpec[] {
-  return centre.map((c, i): KnobSpec => ({
+function weightKnobs(centre: readonly number[], radius: number, free: number[]): KnobSpec[] {
+  return free.map((i): KnobSpec => ({
     name: `w${i}`,
     type: 'float',
-    min: c - radius,
-    max: c + radius,
-    default: c,
+    min: (centre[i] as number) - radius,
+    max: (centre[i] as number) + radius,
+    default: centre[i] as number,
     description: `linear weight ${i}`,
     service: 'scheduler',
     cost: 'light',
@@ -69,9 +75,14 @@ export async function searchLinear(
   nextSeeds: (n: number) => number[],
   log: (line: string) => void = () => {},
 ): Promise<{ skip: number[]; generations: SearchGeneration[] }> {
-  const knobs = weightKnobs(o.centre, o.radius);
+  const free = o.centre.flatMap((_, i) => (o.pinned?.[i] ? [] : [i]));
+  const knobs = weightKnobs(o.centre, o.radius, free);
   const space = searchSpace(knobs);
-  const toSkip = (v: Record<string, unknown>) => knobs.map((k) => v[k.name] as number);
+  const toSkip = (v: Record<string, unknown>) => {
+    const skip = [...o.centre];
+    free.forEach((i, k) => (skip[i] = v[(knobs[k] as KnobSpec).name] as number));
+    return skip;
+  };
   const cem = new CrossEntropy({
     knobs,
     objective: { metric: 'cost', direction: 'min' },

@@ -118,7 +118,10 @@ async function main(): Promise<void> {
     await writeArtifactFile(artifactFile, artifact);
     log(`artifact written to ${artifactFile} (selected after ${training.best.after})`);
   }
-  const net = loadTaskScorerArtifact(artifactFile).state.net;
+  const loaded = loadTaskScorerArtifact(artifactFile);
+  const net = loaded.state.net;
+  // From the artifact, so an --eval-only run names the stages its policy went through too.
+  const searched = Number((loaded.config as { searchGenerations?: unknown }).searchGenerations) > 0;
   const learned = () => taskScorerPolicy(net);
   const scenario = tpchScenario(dags, EVAL_SCENARIO);
   const worlds: WorldResult[] = run.evaluated.map((w) =>
@@ -137,7 +140,8 @@ async function main(): Promise<void> {
     ...runFooter(started, backend.name),
   };
   const md = [
-    `# Learned scheduler (per-task scorer, BC warm start + PPO) on TPC-H, trained in the ${world} world`,
+    `# Learned scheduler (per-task scorer, BC warm start${searched ? ', linear search' : ''} + PPO) ` +
+      `on TPC-H, trained in the ${world} world`,
     '',
     producedBy(`learners/scheduling/train.ts --world ${world}`, seed, args['eval-only']) +
       'Held-out workload seeds; training used seeds from 100000, validation 200001-200003.',

@@ -30,7 +30,9 @@ export const srpt = (p?: PlacementPolicy): SchedulingPolicy =>
 export const srptWarmFirst = (p?: PlacementPolicy): SchedulingPolicy =>
   new ScoredPolicy(
     'srpt_warm_first',
-    (t) => ((t.jobFreeWorkers ?? 0) > 0 ? 1e15 - t.jobRemainingWorkMs : -t.jobRemainingWorkMs),
+    // 1 for a warm job, plus a term in (0, 1] that falls with the remaining work: the order is
+    // lexicographic, and (unlike an offset of 1e15 ms) keeps sub-millisecond differences.
+    (t) => ((t.jobFreeWorkers ?? 0) > 0 ? 1 : 0) + 1 / (1 + Math.max(0, t.jobRemainingWorkMs)),
     p,
   );
 
