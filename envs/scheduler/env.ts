@@ -3,8 +3,8 @@
 // each described by the same features a learned scorer reads live (policies/scheduling
 // taskFeatures), plus a few cluster-wide ones; it picks one, which starts on the first free
 // worker that fits (unless a speculative copy took the room first: `info.idle` then says the
-// step started nothing). The reward is minus the job-time integral over the step (job-seconds), so
-// the return of an episode is minus the sum of job completion times.
+// step started nothing). The reward is minus the job-time integral over the step (job-seconds),
+// so the return of an episode is minus the sum of job completion times.
 import { firstFit, fits } from '../../policies/gpu/index.ts';
 import {
   TASK_FEATURES,

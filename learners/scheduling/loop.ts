@@ -9,8 +9,8 @@
 //      policy, takes advantages from the input-driven baseline (advantage.ts) and runs the
 //      clipped update on a sample of the decisions;
 //   4. model selection: the net is scored on validation workloads after cloning, after the
-//      search and every few PPO iterations, and the best one is kept (PPO on a budget of minutes is noisy: a worse
-//      net is not kept just because it came last).
+//      search and every few PPO iterations, and the best one is kept (PPO on a budget of
+//      minutes is noisy: a worse net is not kept just because it came last).
 // A domain (the scheduler, placement) supplies a ScorerTask: how to run an episode and how to
 // validate a net.
 import { createRng, type Rng } from '../../envs/core/index.ts';

@@ -8,6 +8,7 @@
 import type { KnobSpec } from '../../knobs/index.ts';
 import { searchSpace } from '../../knobs/index.ts';
 import { CrossEntropy } from '../tuners/index.ts';
+import { summarise } from './evaluate.ts';
 import type { ScoreNet } from './net.ts';
 
 export interface LinearSearchOptions {
@@ -99,11 +100,8 @@ export async function searchLinear(
       cem.observe({ values: p.values, value, seed: seeds[0] as number });
       costs.push(value);
     }
-    const row = {
-      generation: g,
-      mean: costs.reduce((a, b) => a + b, 0) / costs.length,
-      best: Math.min(...costs),
-    };
+    const { mean, min } = summarise(costs);
+    const row = { generation: g, mean, best: min };
     generations.push(row);
     log(
       `search generation ${g}/${o.generations}: cost mean ${row.mean.toFixed(4)}, ` +

@@ -33,6 +33,9 @@ local batch = ARGV[FIRST_ARG + 1]
 local HEAD = '^([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(%d+)\t(%d+)\t()'
 local T_ID, T_IDEM, T_PARENTS, T_JOB, T_TENANT, T_EST, T_ATTRS, T_PAYLOAD = 1, 2, 3, 4, 5, 6, 7, 8
 
+-- Most tasks have no parents: they share one empty list (no table and no split per task).
+local NONE = {}
+local anyParents = false -- whether a task of the batch names a parent
 local tasks = {}
 local at = 1
 for i = 1, n do
@@ -44,8 +47,9 @@ for i = 1, n do
   if string.sub(batch, at, at) ~= '\n' then
     return malformed(string.sub(batch, from, from + 200))
   end
-  tasks[i] = { id, idem, parents, job, tenant, est, string.sub(batch, from, payloadAt - 1),
-    string.sub(batch, payloadAt, at - 1) }
+  if parents ~= '' then anyParents = true end
+  tasks[i] = { id, idem, parents == '' and NONE or split(parents, ','), job, tenant, est,
+    string.sub(batch, from, payloadAt - 1), string.sub(batch, payloadAt, at - 1) }
   at = at + 1
 end
 if at ~= #batch + 1 then return malformed(string.sub(batch, at, at + 200)) end
@@ -61,8 +65,6 @@ end
 local alias = {}     -- submitted id -> the id of the task it is
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
-local anyParents = false -- whether a task of the batch names a parent
-local NONE = {}
 for i = 1, n do
   local f = tasks[i]
   local id, idem = f[T_ID], f[T_IDEM]
@@ -77,9 +79,7 @@ for i = 1, n do
   else
     fresh[id] = i
     if idem ~= '' then batchIdem[idem] = id end
-    -- Most tasks have no parents: no list is made for them (a table and an iterator per task).
-    if f[T_PARENTS] ~= '' then anyParents = true end
-    for _, p in ipairs(f[T_PARENTS] == '' and NONE or split(f[T_PARENTS], ',')) do
+    for _, p in ipairs(f[T_PARENTS]) do
       local pid = alias[p] or p
       local earlier = fresh[pid] ~= nil and fresh[pid] < i
       if not earlier and redis.call('EXISTS', P_TASK .. pid) == 0 then
@@ -103,9 +103,8 @@ for i = 1, n do
   else
     local key = rowKeys[i]
     local open, depth, failedParent = 0, 0, false
-    local resolved = NONE
-    if f[T_PARENTS] ~= '' then resolved = {} end
-    for _, p in ipairs(f[T_PARENTS] == '' and NONE or split(f[T_PARENTS], ',')) do
+    local resolved = f[T_PARENTS] == NONE and NONE or {}
+    for _, p in ipairs(f[T_PARENTS]) do
       local pid = alias[p] or p
       resolved[#resolved + 1] = pid
       local st, d = stateOf[pid], depthOf[pid]
