@@ -7,6 +7,7 @@ import { dirname, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../envs/core/index.ts';
 import {
+  SchedulerEnv,
   createSim,
   schedulerObjective,
   syntheticWorkload,
@@ -25,9 +26,12 @@ import {
   ScorerModel,
   TASK_SCORER_KIND,
   behaviourCloning,
+  chooserActor,
+  costToGo,
   checkScorerArtifact,
   compileScoreNet,
   inputDrivenAdvantages,
+  jobRepresentatives,
   linearNet,
   loadTaskScorerArtifact,
   packDecisions,
@@ -41,6 +45,7 @@ import {
   sharedTpchDags,
   taskScorerPolicy,
   teacher,
+  teacherChooser,
   tpchScenario,
   trainScheduler,
   worldConfig,
@@ -398,5 +403,53 @@ describe('training with the search', () => {
     const best = Math.min(...r.validation.map((v) => v.cost));
     expect(r.best.cost).toBe(best);
     expect(r.episodes).toBe(1 + 2 * 4 * 1);
+  });
+});
+
+describe('cost-to-go on a fork', () => {
+  it("prices each job's task under SRPT's continuation, and leaves the env as it was", () => {
+    // One worker, moves cost 1 s. W: 1 s, then 3 s; S (arrives at 0.5 s): 2 s. At 2 s the worker
+    // is on W; SRPT picks S (2 s left against W's 3 s) and moves twice: S ends at 5 s, W at 9 s
+    // (10 job-s from 2 s on). Staying on W: W ends at 5 s, S at 8 s (9 job-s).
+    const cpu = { cpu: 1, memMb: 0, gpu: 0 };
+    const stage = (ms: number[], parents: number[] = []) => ({
+      numTasks: ms.length,
+      parents,
+      demand: cpu,
+      durationsMs: ms,
+    });
+    const job = (id: string, arrivalMs: number, stages: ReturnType<typeof stage>[]) => ({
+      id,
+      arrivalMs,
+      tenant: 't',
+      priority: 0,
+      stages,
+    });
+    const workload = {
+      name: 'warm',
+      jobs: [job('W', 0, [stage([1_000]), stage([3_000], [0])]), job('S', 500, [stage([2_000])])],
+    };
+    const env = new SchedulerEnv({
+      window: 4,
+      scenario: () => ({ workload, workers: uniformWorkers(1, { cpu: 1, memMb: 1_024, gpu: 0 }) }),
+      config: { moveDelayMs: 1_000 },
+    });
+    let { obs, info } = env.reset({ seed: 1 });
+    ({ obs, info } = env.step(0)); // W's first task, the only candidate
+    expect(info['nowMs']).toBe(2_000);
+    const ids = info['candidates'] as string[];
+    const [w, s] = [ids.findIndex((id) => id.startsWith('W')), ids.indexOf('S/0/0')];
+    const srpt = chooserActor(teacherChooser('srpt', 4));
+    expect(srpt(obs, 2).action).toBe(s);
+    expect(costToGo(env, 2_000, s, srpt, null)).toBeCloseTo(10, 9);
+    expect(costToGo(env, 2_000, w, srpt, null)).toBeCloseTo(9, 9);
+    expect(jobRepresentatives(obs, 2).sort()).toEqual([0, 1]);
+    // The env itself is still at the decision: SRPT's choice from here costs the 10 job-s.
+    let cost = 0;
+    for (let r = env.step(s); ; r = env.step(srpt(r.obs, 1).action)) {
+      cost -= r.reward;
+      if (r.terminated) break;
+    }
+    expect(cost).toBeCloseTo(10, 9);
   });
 });

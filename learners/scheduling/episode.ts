@@ -51,7 +51,7 @@ export interface EpisodeRecord extends EpisodeTrace {
   terminated: boolean;
 }
 
-function countLegal(mask: unknown): number {
+export function countLegal(mask: unknown): number {
   if (!Array.isArray(mask)) throw new Error('scheduler env: info.actionMask missing');
   let n = 0;
   while (n < mask.length && mask[n] === true) n++;

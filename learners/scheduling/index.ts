@@ -17,3 +17,4 @@ export * from './loop.ts';
 export * from './trainer.ts';
 export * from './report.ts';
 export * from './search.ts';
+export * from './cost-to-go.ts';
