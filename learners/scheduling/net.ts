@@ -98,6 +98,17 @@ export function compileScoreNet(raw: ScoreNet): RowScorer {
   const B = net.weights.filter((_, k) => k % 2 === 1).map((b) => Float64Array.from(b));
   const bufs = sizes.map((s) => new Float64Array(s));
   const relu = net.activation === 'relu';
+  // An output layer of zeros (the search's answer, or a net with its MLP switched off) makes
+  // the MLP a constant: skip it, exactly (a linear policy then scores ~10x faster).
+  if ((W[layers - 1] as Float64Array).every((v) => v === 0)) {
+    const bias = (B[layers - 1] as Float64Array)[0] as number;
+    return (x, offset = 0) => {
+      let linear = bias;
+      for (let i = 0; i < d; i++)
+        linear += skip[i]! * ((x[offset + i] as number) - mean[i]!) * invStd[i]!;
+      return linear;
+    };
+  }
   return (x, offset = 0) => {
     const x0 = bufs[0] as Float64Array;
     let linear = 0;
