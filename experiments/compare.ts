@@ -20,7 +20,7 @@ function meanMetrics(runs: readonly Metrics[]): Record<string, number> {
 export async function runComparisonStudy<W>(
   spec: ComparisonStudySpec<W>,
   w: W,
-  opts: Omit<StudyOptions, 'budget'>,
+  opts: Omit<StudyOptions, 'budget'> & { ownSeeds?: boolean },
 ): Promise<StudyResult> {
   const { seeds, ctx, reporter } = opts;
   const oracles = spec.entries.filter((e) => e.kind === 'oracle');
@@ -69,5 +69,6 @@ export async function runComparisonStudy<W>(
     best: bestContender(entries, spec.direction),
     ...(oracle ? { oracle } : {}),
     comparisons: compare(entries, spec.direction, spec.comparisons),
+    ...(opts.ownSeeds ? { seeds: [...seeds] } : {}),
   };
 }

@@ -17,7 +17,13 @@ const pct = (x: number | undefined): string =>
 function row(e: EntryResult, s: StudyResult): string {
   const perSeed = e.seeds.map((v) => fmt(v.value));
   const distinct = new Set(perSeed);
-  const seeds = distinct.size === 1 ? `${perSeed[0]} (all seeds)` : perSeed.join(', ');
+  // Past a dozen seeds the list stops being readable: their range instead (all in result.json).
+  const seeds =
+    distinct.size === 1
+      ? `${perSeed[0]} (all seeds)`
+      : perSeed.length > 12
+        ? `${perSeed.length} seeds, ${fmt(Math.min(...e.seeds.map((v) => v.value)))} to ${fmt(Math.max(...e.seeds.map((v) => v.value)))}`
+        : perSeed.join(', ');
   const cells = [
     e.name,
     e.kind,
@@ -68,6 +74,12 @@ function tuningSetup(s: StudyResult): string[] {
   ];
 }
 
+/** "1 to 30" for consecutive seeds, else the list. */
+const seedSpan = (s: readonly number[]): string =>
+  s.length > 2 && s.every((x, i) => x === (s[0] as number) + i)
+    ? `${s[0]} to ${s[s.length - 1]}`
+    : s.join(', ');
+
 function studySection(s: StudyResult, plots: readonly string[]): string[] {
   const dir = s.direction === 'min' ? 'lower is better' : 'higher is better';
   const lines = [`## ${s.title}`, ''];
@@ -75,6 +87,7 @@ function studySection(s: StudyResult, plots: readonly string[]): string[] {
     `Metric: \`${s.metric}\`${s.unit ? ` (${s.unit})` : ''}, ${dir}.${s.note ? ` ${s.note}` : ''}`,
   );
   if (s.type === 'tuning') lines.push('', ...tuningSetup(s));
+  if (s.seeds) lines.push('', `This study runs on its own workload seeds: ${seedSpan(s.seeds)}.`);
   lines.push('', ...table(s));
   if (s.best) lines.push('', `Best non-oracle entry: **${s.best.name}** (${fmt(s.best.mean)}).`);
   if (s.comparisons.length > 0) {

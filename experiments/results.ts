@@ -66,6 +66,8 @@ export interface StudyResult {
   space?: { name: string; domain: string }[];
   train_seeds?: number[];
   test_seeds?: number[];
+  /** Comparison studies: the workload seeds, when not the experiment's (the study's own). */
+  seeds?: number[];
 }
 
 export interface ExperimentResult {

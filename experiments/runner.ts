@@ -43,6 +43,8 @@ function checkCount(field: string, v: number, max: number): number {
   return v;
 }
 
+const seedList = (n: number): number[] => Array.from({ length: n }, (_, i) => i + 1);
+
 async function loadWorkload<W>(
   spec: ExperimentSpec<W>,
   opts: RunOptions,
@@ -77,7 +79,7 @@ export async function runExperiment<W>(
   }
   const reporter = opts.reporter ?? silentReporter();
   const ctx: RunContext = { quick, load };
-  const seeds = Array.from({ length: nSeeds }, (_, i) => i + 1);
+  const seeds = seedList(nSeeds);
   reporter.log.info(
     { experiment: spec.name, seeds: nSeeds, budget, quick, trace: opts.trace ?? null },
     'experiment started',
@@ -88,7 +90,13 @@ export async function runExperiment<W>(
     studies.push(
       s.type === 'tuning'
         ? await runTuningStudy(s, w, { seeds, budget, ctx, reporter })
-        : await runComparisonStudy(s, w, { seeds, ctx, reporter }),
+        : await runComparisonStudy(s, w, {
+            ...(s.seeds && !quick && opts.seeds === undefined
+              ? { seeds: seedList(s.seeds), ownSeeds: true }
+              : { seeds }),
+            ctx,
+            reporter,
+          }),
     );
   }
   const head = studies[0];

@@ -144,6 +144,12 @@ export interface ComparisonStudySpec<W> {
   note?: string;
   entries: readonly EntrySpec<W>[];
   comparisons: readonly ComparisonSpec[];
+  /**
+   * Seeds of a full run of this study when --seeds is not given, if not the experiment's: for
+   * cheap runs whose entries differ by workload more than the experiment's seeds resolve.
+   * --seeds and --quick set every study's.
+   */
+  seeds?: number;
 }
 
 export type StudySpec<W> = TuningStudySpec<W> | ComparisonStudySpec<W>;

@@ -18,7 +18,7 @@ import { runExpCommand } from '../experiments/command.ts';
 import { RESULTS_DIR, defaultOutDir, writeOutputs } from '../experiments/output.ts';
 import type { ExperimentResult } from '../experiments/results.ts';
 import { runExperiment } from '../experiments/runner.ts';
-import { titleOf } from '../experiments/spec.ts';
+import { titleOf, type ExperimentSpec } from '../experiments/spec.ts';
 import { cacheExperiment } from '../experiments/specs/cache.ts';
 import { placementExperiment } from '../experiments/specs/placement.ts';
 import { schedulerExperiment } from '../experiments/specs/scheduler.ts';
@@ -337,6 +337,45 @@ describe('experiment runner', () => {
     expect(defaultOutDir('cache', false, '/x/my trace.csv.gz')).toBe(
       join(RESULTS_DIR, 'cache-my_trace.csv'),
     );
+  });
+});
+
+describe('a study with its own seeds', () => {
+  // Two comparison studies of one seed-dependent entry; the second asks for 4 seeds.
+  const spec: ExperimentSpec<null> = {
+    name: 'own-seeds',
+    title: 'own seeds',
+    workload: { kind: 'generated', description: 'none', load: () => null },
+    defaults: { seeds: 2, budget: 1 },
+    quick: { seeds: 1, budget: 1 },
+    studies: (['shared', 'own'] as const).map((name) => ({
+      type: 'comparison' as const,
+      name,
+      title: name,
+      metric: 'x',
+      direction: 'min' as const,
+      entries: [
+        { name: 'seed', kind: 'baseline' as const, run: (_w: null, seed: number) => ({ x: seed }) },
+      ],
+      comparisons: [],
+      ...(name === 'own' ? { seeds: 4 } : {}),
+    })),
+  };
+  const seedsOf = (r: ExperimentResult, i: number) =>
+    r.studies[i]!.results[0]!.seeds.map((s) => s.seed);
+
+  it('runs on them in a full run without --seeds, and says so in the result', async () => {
+    const r = await runExperiment(spec);
+    expect(seedsOf(r, 0)).toEqual([1, 2]);
+    expect(seedsOf(r, 1)).toEqual([1, 2, 3, 4]);
+    expect(r.studies[1]!.results[0]!.mean).toBe(2.5);
+    expect(r.studies[1]!.seeds).toEqual([1, 2, 3, 4]);
+    expect(r.studies[0]!.seeds).toBeUndefined();
+  });
+
+  it('gives way to --seeds and to --quick', async () => {
+    expect(seedsOf(await runExperiment(spec, { seeds: 3 }), 1)).toEqual([1, 2, 3]);
+    expect(seedsOf(await runExperiment(spec, { quick: true }), 1)).toEqual([1]);
   });
 });
 
