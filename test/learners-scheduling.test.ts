@@ -330,6 +330,32 @@ describe('search over the linear path', () => {
     m.dispose();
   });
 
+  it('a net whose output layer is zero scores as its MLP path would (the linear shortcut)', async () => {
+    const m = await randomModel(4);
+    m.setLinear(Array.from({ length: TASK_FEATURES }, (_, i) => 0.3 - i / 20));
+    const net = m.toNet();
+    m.dispose();
+    const last = net.weights.length - 1;
+    const zeroOut = { ...net, weights: net.weights.map((w, k) => (k === last ? [0.7] : w)) };
+    // A tiny weight keeps the full MLP path, whose output then differs by ~1e-300.
+    const outW = net.weights[last - 1] as number[];
+    const fullPath = {
+      ...zeroOut,
+      weights: zeroOut.weights.map((w, k) =>
+        k === last - 1 ? outW.map((_, j) => (j ? 0 : 1e-300)) : w,
+      ),
+    };
+    const rows = randomRows(20, TASK_FEATURES, 9);
+    const [fast, full] = [compileScoreNet(zeroOut), compileScoreNet(fullPath)];
+    for (let i = 0; i < 20; i++) {
+      expect(fast(rows, i * TASK_FEATURES)).toBeCloseTo(full(rows, i * TASK_FEATURES), 12);
+    }
+    expect(fast(rows)).not.toBeCloseTo(
+      compileScoreNet({ ...zeroOut, weights: net.weights })(rows),
+      3,
+    );
+  });
+
   it('the cross-entropy search moves to the least cost, seeded', async () => {
     const target = [2, -1, 0.5];
     const cost = (w: number[]) => w.reduce((s, x, i) => s + (x - (target[i] as number)) ** 2, 0);
@@ -397,9 +423,11 @@ describe('training with the search', () => {
       validationJobs: 6,
     });
     expect(r.search.map((g) => g.generation)).toEqual([1, 2]);
-    expect(r.validation.map((v) => v.after)).toEqual(['bc', 'search']);
-    // Model selection kept the better of the two (setLinear's own test shows the search's net
-    // is exactly its linear policy).
+    expect(r.validation.map((v) => v.after)).toEqual(['bc', 'criterion', 'search']);
+    // The teacher's criterion as a linear net is the teacher (SRPT) on validation, exactly.
+    expect(r.validation[1]!.cost).toBe(r.teacherValidation);
+    // Model selection kept the best of them (setLinear's own test shows the search's net is
+    // exactly its linear policy).
     const best = Math.min(...r.validation.map((v) => v.cost));
     expect(r.best.cost).toBe(best);
     expect(r.episodes).toBe(1 + 2 * 4 * 1);

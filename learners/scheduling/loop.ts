@@ -10,7 +10,8 @@
 //      clipped update on a sample of the decisions;
 //   4. model selection: the net is scored on validation workloads after cloning, after the
 //      search and every few PPO iterations, and the best one is kept (PPO on a budget of
-//      minutes is noisy: a worse net is not kept just because it came last).
+//      minutes is noisy: a worse net is not kept just because it came last); so is the
+//      teacher's own criterion as a linear net, so nothing worse than the teacher is kept.
 // A domain (the scheduler, placement) supplies a ScorerTask: how to run an episode and how to
 // validate a net.
 import { createRng, type Rng } from '../../envs/core/index.ts';
@@ -54,6 +55,13 @@ export interface ScorerTask {
   teacherValidation(): number | null;
   /** The linear path's starting weights (the teacher's criterion), or null for zeros. */
   prior: number[] | null;
+  /**
+   * The teacher's criterion as weights on the row (absent: none). A linear net with them ranks
+   * as the teacher does (ties aside) and is a candidate of model selection, so the net kept is
+   * never worse than the teacher on validation: a learner that finds nothing better falls
+   * back to it, as a promotion gate would.
+   */
+  criterion?: number[];
   /** A search over the linear path after cloning (absent: none). */
   search?: Omit<LinearSearchOptions, 'seed'> & {
     /** Mean cost of `net` on the training workloads `seeds`. */
@@ -62,7 +70,7 @@ export interface ScorerTask {
 }
 
 export interface ValidationPoint {
-  /** 'bc' after cloning ('init' without), 'search', or 'ppo <iteration>'. */
+  /** 'bc' after cloning ('init' without), 'criterion', 'search', or 'ppo <iteration>'. */
   after: string;
   cost: number;
 }
@@ -183,6 +191,7 @@ class Training {
       this.constantColumns = startFrom(this.model, first, task);
     }
     this.consider(c.bcRounds > 0 ? 'bc' : 'init');
+    if (task.criterion) this.consider('criterion', linearNet(this.model.toNet(), task.criterion));
   }
 
   /** 2. The search over the linear path; the net becomes its answer. */
@@ -254,9 +263,8 @@ class Training {
     return this.task.episode(seed, actor, opts);
   }
 
-  /** Validates the current net and keeps it if it is the best so far. */
-  private consider(after: string): void {
-    const net = this.model.toNet();
+  /** Validates `net` (the current one by default) and keeps it if it is the best so far. */
+  private consider(after: string, net: ScoreNet = this.model.toNet()): void {
     const cost = this.task.validate(net);
     this.out.validation.push({ after, cost });
     const better = cost < this.out.best.cost;
