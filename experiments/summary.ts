@@ -11,6 +11,7 @@ function studyLines(dir: string, s: StudyResult): string[] {
   const oracle = s.results.find((e) => e.name === s.oracle);
   const head =
     `- **${s.title}** (\`${s.metric}\`, ${s.direction === 'min' ? 'lower' : 'higher'} is better): ` +
+    `${s.seeds ? `${s.seeds.length} seeds of its own; ` : ''}` +
     `best ${s.best ? `${s.best.name} ${fmt(s.best.mean)}` : '–'}` +
     `${oracle ? `; oracle ${oracle.name} ${fmt(oracle.mean)}` : ''}. [details](${dir}/result.md)`;
   return [

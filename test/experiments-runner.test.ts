@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runExpCommand } from '../experiments/command.ts';
+import { renderMarkdown } from '../experiments/markdown.ts';
 import { RESULTS_DIR, defaultOutDir, writeOutputs } from '../experiments/output.ts';
 import type { ExperimentResult } from '../experiments/results.ts';
 import { runExperiment } from '../experiments/runner.ts';
@@ -371,6 +372,8 @@ describe('a study with its own seeds', () => {
     expect(r.studies[1]!.results[0]!.mean).toBe(2.5);
     expect(r.studies[1]!.seeds).toEqual([1, 2, 3, 4]);
     expect(r.studies[0]!.seeds).toBeUndefined();
+    const md = renderMarkdown(r, new Map(), 'cmd');
+    expect(md.match(/runs on its own workload seeds: 1 to 4\./g)).toHaveLength(1);
   });
 
   it('gives way to --seeds and to --quick', async () => {
