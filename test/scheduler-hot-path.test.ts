@@ -2,7 +2,9 @@
 // encoding, also when they are created anew after draining, and the placeholder member that
 // makes them so is never seen (includes/shard.lua, `zadd`; a listpack costs O(n) score parses
 // per insert at the tail); a dispatch call's assignments travel grouped by worker and each
-// status comes back to its own assignment.
+// status comes back to its own assignment; a settle batch answers the usual completion (the
+// only copy, ok), which takes a path of its own in settle-12.lua, as it answers every other
+// item.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { normalizeBatch } from '../controlplane/scheduler/tasks.ts';
@@ -101,6 +103,93 @@ describe('scheduler hot-path packing', () => {
     await heartbeatWorker(shard, 'w', T0);
     await claim(shard, 'b', 'w', T0);
     expect(await h.service.queries.counts()).toMatchObject({ runnable: 0, leases: 1 });
+  });
+
+  it('settles the usual completion on its own path and every other item as before, in one batch', async () => {
+    const h = await startScheduler(redis, { service: { background: false } });
+    harnesses.push(h);
+    const shard = h.service.shard;
+    await heartbeatWorker(shard, 'w', T0);
+    let n = 0;
+    await shard.submit(
+      normalizeBatch(
+        [
+          { id: 'solo', type: 'x' },
+          { id: 'j1', type: 'x', jobId: 'J', tenant: 't1', estimateMs: 30 },
+          { id: 'j2', type: 'x', jobId: 'J', tenant: 't1', estimateMs: 30 },
+          { id: 'pre', type: 'x' },
+          { id: 'f', type: 'x' },
+        ],
+        () => `t${n++}`,
+        { payloadBytesMax: 65_536 },
+      ),
+      T0,
+    );
+    // Tokens of several digits, so that one token can be a prefix of another.
+    await shard.redis.set(shard.k.seq(), 1000);
+    const tok: Record<string, string> = {};
+    for (const id of ['solo', 'j1', 'j2', 'pre', 'f'])
+      tok[id] = await claim(shard, id, 'w', T0 + 5);
+    const settled = await shard.settle(
+      [
+        { taskId: 'solo', token: tok['solo']!, outcome: 'ok' },
+        { taskId: 'j1', token: tok['j1']!, outcome: 'ok', detail: { n: 1 } },
+        // A prefix of the holder's token is another copy's token: stale, not the holder.
+        { taskId: 'pre', token: tok['pre']!.slice(0, -1), outcome: 'ok' },
+        {
+          taskId: 'f',
+          token: tok['f']!,
+          outcome: 'fail',
+          detail: 'boom',
+          retryLimit: 3,
+          backoffMs: 7,
+        },
+        { taskId: 'solo', token: tok['solo']!, outcome: 'ok' },
+        { taskId: 'nope', token: '1', outcome: 'ok' },
+      ],
+      SETTLE,
+      T0 + 50,
+    );
+    expect(settled.map((s) => [s.taskId, s.status, s.ms, s.attempts, s.jobCompletionMs])).toEqual([
+      // A task that is its own job ended with it: submitted at T0, done at T0 + 50.
+      ['solo', 'ok', 45, 1, 50],
+      ['j1', 'ok', 45, 1, undefined],
+      ['pre', 'stale', 0, 1, undefined],
+      ['f', 'retry', 7, 1, undefined],
+      ['solo', 'again', 0, 1, undefined],
+      ['nope', 'unknown', 0, 0, undefined],
+    ]);
+    expect(settled[0]).toMatchObject({ jobId: 'solo', stage: 'x', tenant: 'default' });
+    expect(settled[1]).toMatchObject({ jobId: 'J', stage: 'x', tenant: 't1' });
+    // The job's last task reports the job's time from its row.
+    const [last] = await shard.settle(
+      [{ taskId: 'j2', token: tok['j2']!, outcome: 'ok' }],
+      SETTLE,
+      T0 + 80,
+    );
+    expect(last).toMatchObject({ status: 'ok', ms: 75, jobCompletionMs: 80, jobId: 'J' });
+    const solo = await h.service.client.mustGet('solo');
+    expect(solo).toMatchObject({
+      state: 'done',
+      finished_at: T0 + 50,
+      duration_ms: 45,
+      result: 'null',
+      attempts: 1,
+      worker: 'w',
+    });
+    expect((await h.service.client.mustGet('j1')).result).toBe('{"n":1}');
+    // Only `pre` still holds its lease: the worker row and the tenant's count say so.
+    const w = await shard.redis.hmget(shard.k.worker('w'), 'used_slots', 'used_cpu_m');
+    const pre = await h.service.client.mustGet('pre');
+    expect(w).toEqual(['1', String(pre.cpu_m)]);
+    expect(await shard.redis.hgetall(shard.k.tenantRunning())).toMatchObject({
+      default: '1',
+      t1: '0',
+    });
+    expect(await shard.redis.zrange(shard.k.leases(), 0, -1)).toEqual([`pre|${tok['pre']}`]);
+    expect(await shard.redis.zrange(shard.k.done(), 0, -1)).toEqual(['j1', 'solo', 'j2']);
+    expect(await shard.redis.llen(shard.k.durations('x'))).toBe(3);
+    expect(await shard.redis.hget(shard.k.stats(), 'stale_completions')).toBe('1');
   });
 
   it('answers each claim of assignments interleaved across workers in the order given', async () => {

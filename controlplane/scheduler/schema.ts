@@ -1,6 +1,7 @@
 // The scheduler's tables as the store declares them, for the read side (Table.get, getMany,
 // range, count). Writes go through the scheduler's own Lua scripts (hot transitions), which
-// keep the same encoding (numbers as decimal strings) and bump the same `_v` versions.
+// keep the same encoding (numbers as decimal strings) and a `_v` version on every row (a task's
+// claim and completion leave it as it is: see scripts/includes/shard.lua).
 import type { Fields, RowOf } from '../store/schema.ts';
 import type { TableSpec } from '../store/table.ts';
 import { DEAD_TABLE, JOBS_TABLE, TASKS_TABLE, WORKERS_TABLE } from './keys.ts';

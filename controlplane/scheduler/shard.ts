@@ -255,13 +255,17 @@ export class SchedShard {
     for (const it of items) {
       const detail =
         it.outcome === 'ok' ? JSON.stringify(it.detail ?? null) : String(it.detail ?? 'failed');
-      entries += `${it.taskId}\t${it.token}\t${it.outcome}\t${it.retryLimit ?? 0}\t${it.backoffMs ?? 0}\t${Buffer.byteLength(detail)}\t${detail}\n`;
+      // Only a failure uses the retry settings (fewer bytes for the script to scan).
+      const retry = it.outcome === 'ok' ? '\t' : `${it.retryLimit ?? 0}\t${it.backoffMs ?? 0}`;
+      entries += `${it.taskId}\t${it.token}\t${it.outcome}\t${retry}\t${Buffer.byteLength(detail)}\t${detail}\n`;
     }
     args.push(entries);
     const r = await this.run('settle', now, args);
     return items.map((it, j) => {
       const f = String(r[j]).split('\t');
-      const jobMs = Number(f[3]);
+      // '@<submitted_at>': a task that is its own job, ended now (settle-12.lua).
+      const j3 = f[3] ?? '-1';
+      const jobMs = j3.startsWith('@') ? Math.max(0, now - Number(j3.slice(1))) : Number(j3);
       return {
         taskId: it.taskId,
         status: f[0] as SettleStatus,

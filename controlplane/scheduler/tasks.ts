@@ -216,11 +216,12 @@ export function normalizeBatch(
 }
 
 /**
- * One packed submit entry (submit-12.lua): id, idempotency key, parents, job, tenant, estimate,
- * then the byte lengths of the attrs block (the first 12 attrs fields, tab-separated) and of
- * the JSON payload, then the two blocks back to back. The script cuts the blocks by their
- * lengths instead of scanning them with a pattern (~50 Redis instructions per byte: a
- * payload of 1 KB cost ~49k per task).
+ * One packed submit entry (submit-12.lua): id, idempotency key, parents, job, tenant, estimate
+ * (the last three empty for a task that is its own job: only a job row uses them, and the
+ * script scans fewer bytes), then the byte lengths of the attrs block (the first 12 attrs
+ * fields, tab-separated) and of the JSON payload, then the two blocks back to back. The script
+ * cuts the blocks by their lengths instead of scanning them with a pattern (~50 Redis
+ * instructions per byte: a payload of 1 KB cost ~49k per task).
  */
 export function encodeTask(t: NormalTask): string {
   const estimate = t.estimateMs === undefined ? '' : t.estimateMs;
@@ -229,8 +230,9 @@ export function encodeTask(t: NormalTask): string {
   const attrs =
     `${t.type}\t${t.stage}\t${t.tenant}\t${t.jobId}\t${t.priority}\t${t.cpuMilli}\t${t.memMb}\t` +
     `${t.gpu}\t${t.gpuMilli}\t${models}\t${estimate}\t${t.criticalPathMs}`;
+  const job = t.jobId === t.id ? '\t\t' : `${t.jobId}\t${t.tenant}\t${estimate}`;
   return (
-    `${t.id}\t${t.idempotencyKey}\t${parents}\t${t.jobId}\t${t.tenant}\t${estimate}\t` +
+    `${t.id}\t${t.idempotencyKey}\t${parents}\t${job}\t` +
     `${Buffer.byteLength(attrs)}\t${Buffer.byteLength(t.payload)}\t${attrs}${t.payload}`
   );
 }

@@ -64,12 +64,23 @@ local out = { n }
 local inbox = {}
 local seqTop = 0
 if n > 0 then seqTop = redis.call('INCRBY', K_SEQ, ARGV[FIRST_ARG + 10]) end
+-- The claim loop appends to the index lists and counters itself and builds the lease and the
+-- inbox entry from parts that are the same for the whole call (or the worker's group): a
+-- helper call or a string piece per claim costs more than the append.
+local runnableRems, leaseAdds = zremList(K_RUNNABLE), zaddList(K_LEASES)
+local entryTail = '\t' .. leaseMsS .. '\t' .. retryLimit .. '\t' .. backoffMs .. '\t'
 local at = 1
-local wid = nil
+local wid, list, leaseMid = nil, nil, nil
 for i = 1, n do
   local id, gpus, nextAt = string.match(assignments, P_ASSIGNMENT, at)
   if id == '' then
     wid = gpus
+    list = inbox[wid]
+    if list == nil then
+      list = {}
+      inbox[wid] = list
+    end
+    leaseMid = '\t' .. wid .. '\t' .. NOW_S .. '\t'
     at = nextAt
     id, gpus, nextAt = string.match(assignments, P_ASSIGNMENT, at)
   end
@@ -78,14 +89,15 @@ for i = 1, n do
   end
   at = nextAt
   local key = P_TASK .. id
-  local r = redis.call('HMGET', key, 'state', 'attrs', 'attempts', 'payload', '_v')
+  local r = redis.call('HMGET', key, 'state', 'attrs', 'attempts', 'payload')
   local status = 'ok'
   if r[1] ~= 'runnable' then
     status = 'gone'
   else
     local typ, tenant, cpu, mem, gpu, gpuMilli = string.match(r[2], P_ATTRS_CLAIM)
     cpu, mem, gpu = NUM[cpu], NUM[mem], NUM[gpu]
-    local w = loadWorker(wid)
+    local w = workerCache[wid]
+    if w == nil then w = loadWorker(wid) end
     if not w or w.deadline < NOW then
       status = 'noworker'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + cpu > w.cpu or w.usedMem + mem > w.mem
@@ -95,21 +107,29 @@ for i = 1, n do
       local token = string.format('%d', seqTop - n + i)
       local attempts = STR[NUM[r[3] or '0'] + 1]
       -- The attempt count lives in the lease while the copy runs (a failure writes it back).
-      redis.call('HSET', key, 'state', 'leased', 'lease', packLease(token, wid, NOW_S, gpus,
-        w.inc, attempts), '_v', STR[NUM[r[5]] + 1])
-      zremLater(K_RUNNABLE, id)
-      zaddLater(K_LEASES, leaseUntil, id .. '|' .. token)
-      account(w, 1, cpu, mem, gpu, NUM[gpuMilli], gpus)
-      tenantRunning(tenant, 1)
-      local list = inbox[wid]
-      if list == nil then
-        list = {}
-        inbox[wid] = list
+      -- The lease: token, worker, leased_at, GPU devices, incarnation, attempt (packLease).
+      -- The claim leaves `_v` as it is (see includes/shard.lua).
+      redis.call('HSET', key, 'state', 'leased', 'lease', token .. leaseMid .. gpus .. '\t' ..
+        w.inc .. '\t' .. attempts)
+      runnableRems[#runnableRems + 1] = id
+      leaseAdds[#leaseAdds + 1] = leaseUntil
+      leaseAdds[#leaseAdds + 1] = id .. '|' .. token
+      if gpu > 0 then
+        account(w, 1, cpu, mem, gpu, NUM[gpuMilli], gpus)
+      else
+        -- account() without the call (no GPU devices to take).
+        w.usedSlots = w.usedSlots + 1
+        w.usedCpu = w.usedCpu + cpu
+        w.usedMem = w.usedMem + mem
+        w.dirty = true
       end
-      list[#list + 1] = runEntry(token, id, typ, attempts, leaseMsS, retryLimit, backoffMs, r[4])
+      tenantDelta[tenant] = (tenantDelta[tenant] or 0) + 1
+      -- The inbox entry (runEntry): token, id, type, attempt, lease_ms, retry_limit,
+      -- retry_backoff_ms, payload.
+      list[#list + 1] = token .. '\t' .. id .. '\t' .. typ .. '\t' .. attempts .. entryTail .. r[4]
     end
   end
-  out[#out + 1] = status
+  out[i + 1] = status
 end
 -- Before the snapshot: the claimed tasks leave the runnable index here.
 flushWorkers()
@@ -169,15 +189,19 @@ local function wantJob(j, id)
 end
 for _, t in ipairs(knownTenants) do wantTenant(t) end
 for _, j in ipairs(knownJobs) do wantJob(j, '') end
+local no = #out
 for i = 2 * held + 1, #tasks, 2 do
   local id = tasks[i]
   local r = redis.call('HMGET', P_TASK .. id, 'attempts', 'attrs')
   local attrs = r[2] or ''
-  out[#out + 1] = r[1] or '0'
-  out[#out + 1] = attrs
+  out[no + 1] = r[1] or '0'
+  out[no + 2] = attrs
+  no = no + 2
   local tenant, job = string.match(attrs, '^[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)')
-  wantTenant(tenant)
-  wantJob(job, id)
+  -- The helpers only for a tenant or job not seen yet (a call per entry costs ~400
+  -- instructions; a task that is its own job has no job row).
+  if tenant and not tenants[tenant] then wantTenant(tenant) end
+  if job and job ~= id and not jobs[job] then wantJob(job, id) end
 end
 
 out[#out + 1] = #tenantList

@@ -18,12 +18,14 @@
     ARGV[15]     the n items in one string, each ended by a newline, 7 tab-separated fields:
                  task id, lease token, outcome ('ok' | 'fail' | 'final' = fail without retry),
                  retry_limit and retry_backoff_ms (as handed out with the copy; used by
-                 failures), the detail's length in bytes, and the detail (the result JSON, or
-                 the error message, which may hold anything: its length says where it ends)
+                 failures, '' for 'ok'), the detail's length in bytes, and the detail (the
+                 result JSON, or the error message, which may hold anything: its length says
+                 where it ends)
 
   Output:
     one entry per item, 7 tab-separated fields: status, a, attempts, job_ms, job, stage,
-    tenant, where status is
+    tenant (job_ms of a completed task that is its own job may come as '@<submitted_at>': the
+    job's time is max(0, now - submitted_at)), where status is
       'ok'      completed now; a = duration (ms, now - leased_at: two clocks, so at least 0),
                 job_ms = the job's completion time or -1
       'again'   this same copy had completed it already
@@ -48,6 +50,51 @@ local P_ITEM = '^([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^\t\n]*)\t([^
 local out = {}
 local served, usage, durations = {}, {}, {}
 local stale, released = 0, false
+-- The deferred index writes every completion makes (zaddLater, zremLater without the call).
+local doneAdds, leaseRems = zaddList(K_DONE), zremList(K_LEASES)
+
+-- What a completed task's row, index and counters get, whichever way it completed: the row
+-- says done (a null result is not stored: absent reads as null), the task joins `done`, its
+-- tenant's service and usage and its stage's durations grow, its job may end, and children
+-- whose last parent this was become runnable. Returns the job's completion time or -1.
+local function recordDone(id, key, result, tenant, stage, cpu, dur, job, estimate,
+  submittedAt, hasChildren)
+  -- A completion leaves `_v` as it is (see includes/shard.lua).
+  if result == 'null' then
+    redis.call('HSET', key, 'state', 'done', 'finished_at', NOW_S)
+  else
+    redis.call('HSET', key, 'state', 'done', 'finished_at', NOW_S, 'result', result)
+  end
+  doneAdds[#doneAdds + 1] = NOW_S
+  doneAdds[#doneAdds + 1] = id
+  served[tenant] = (served[tenant] or 0) + dur
+  usage[tenant] = (usage[tenant] or 0) + dur * cpu / 1000
+  local list = durations[stage]
+  if list == nil then
+    list = {}
+    durations[stage] = list
+  end
+  list[#list + 1] = STR[dur]
+  local jobMs
+  if job == id then
+    -- A task that is its own job (jobTaskEnded without the call).
+    jobMs = NOW - submittedAt
+    if jobMs < 0 then jobMs = 0 end
+  else
+    jobMs = jobTaskEnded(id, job, estimate, submittedAt)
+  end
+  if hasChildren then
+    local ck = P_CHILDREN .. id
+    for _, child in ipairs(redis.call('SMEMBERS', ck)) do
+      local k = P_TASK .. child
+      if redis.call('HINCRBY', k, 'pending', -1) <= 0 and redis.call('HGET', k, 'state') == 'pending' then
+        makeRunnable(k, child, NOW_S)
+      end
+    end
+    redis.call('DEL', ck)
+  end
+  return jobMs
+end
 
 local function complete(t, spec, token, result)
   local started = t.leasedAt
@@ -73,35 +120,18 @@ local function complete(t, spec, token, result)
         t.specInc, t.attempts))
     end
   end
-  -- A null result is not stored (absent reads as null).
-  if result == 'null' then
-    redis.call('HSET', t.key, 'state', 'done', 'finished_at', NOW_S, '_v', STR[t.v + 1])
-  else
-    redis.call('HSET', t.key, 'state', 'done', 'finished_at', NOW_S, 'result', result, '_v',
-      STR[t.v + 1])
-  end
-  zaddLater(K_DONE, NOW_S, t.id)
-  served[t.tenant] = (served[t.tenant] or 0) + dur
-  usage[t.tenant] = (usage[t.tenant] or 0) + dur * t.cpu / 1000
-  local list = durations[t.stage]
-  if list == nil then
-    list = {}
-    durations[t.stage] = list
-  end
-  list[#list + 1] = STR[dur]
-  local jobMs = jobTaskEnded(t.id, t.job, t.estimate, t.submittedAt)
-  if t.hasChildren then
-    local ck = P_CHILDREN .. t.id
-    for _, child in ipairs(redis.call('SMEMBERS', ck)) do
-      local k = P_TASK .. child
-      if redis.call('HINCRBY', k, 'pending', -1) <= 0 and redis.call('HGET', k, 'state') == 'pending' then
-        makeRunnable(k, child, NOW_S)
-      end
-    end
-    redis.call('DEL', ck)
-  end
-  return dur, jobMs
+  return dur, recordDone(t.id, t.key, result, t.tenant, t.stage, t.cpu, dur, t.job,
+    t.estimate, t.submittedAt, t.hasChildren)
 end
+
+-- The usual item, a success of a task's only copy, takes a path of its own with no table per
+-- task (a table of the row's 27 fields cost ~10k instructions, as much as a Redis command).
+-- What it uses of the attrs: stage, tenant, job, cpu_m, mem_mb, gpu, gpu_milli, estimate_ms,
+-- submitted_at; and of the lease after its token: worker, leased_at, GPU devices,
+-- incarnation, attempt.
+local P_ATTRS_SETTLE =
+  '^[^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t([^\t]*)'
+local P_LEASE_REST = '^\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)\t(.*)$'
 
 local at = 1
 for i = 1, n do
@@ -112,42 +142,85 @@ for i = 1, n do
   end
   local detail = string.sub(items, from, from + len - 1)
   at = from + len + 1
-  local t = loadTask(id)
-  local status, a, attempts, jobMs = 'unknown', 0, 0, -1
-  if t then
-    attempts = t.attempts
-    if t.state == 'leased' and token ~= '' and (token == t.lease or token == t.specLease) then
-      local spec = token == t.specLease
-      released = true
-      if outcome == 'ok' then
-        status = 'ok'
-        a, jobMs = complete(t, spec, token, detail)
-      else
-        local started = t.leasedAt
-        if spec then started = t.specAt end
-        local x
-        status, x = failCopy(t, spec, detail, outcome == 'final', tonumber(retryLimit),
-          tonumber(backoffMs))
-        if status == 'retry' then
-          a = x
-        else
-          a = NOW - started
-          if a < 0 then a = 0 end
-          if status == 'dead' then jobMs = x end
-        end
-      end
-    elseif t.state == 'done' and t.lease == token then
-      status = 'again'
-    else
-      status = 'stale'
-      if outcome == 'ok' then stale = stale + 1 end
-    end
+  local key = P_TASK .. id
+  -- loadTask's fields but `_v`, which no path of settle uses.
+  local r = redis.call('HMGET', key, 'state', 'lease', 'spec_lease', 'attrs', 'has_children')
+  local lease, worker, leasedAt, gpus, inc, attempt = r[2], nil, nil, nil, nil, nil
+  if outcome == 'ok' and r[1] == 'leased' and not r[3] and lease and token ~= ''
+    and string.sub(lease, 1, #token) == token then
+    -- The token is the lease's first field when a tab follows it ('^' anchors at the init).
+    worker, leasedAt, gpus, inc, attempt = string.match(lease, P_LEASE_REST, #token + 1)
   end
-  if t then
-    out[i] = status .. '\t' .. STR[a] .. '\t' .. STR[attempts] .. '\t' .. STR[jobMs] .. '\t' ..
-      t.job .. '\t' .. t.stage .. '\t' .. t.tenant
+  if worker then
+    released = true
+    local stage, tenant, job, cpu, mem, gpu, gpuMilli, est, submitted =
+      string.match(r[4], P_ATTRS_SETTLE)
+    cpu = NUM[cpu]
+    local dur = NOW - NUM[leasedAt]
+    if dur < 0 then dur = 0 end
+    -- releaseCopy without the calls (a call costs ~300 instructions, and most tasks take no
+    -- GPU devices).
+    leaseRems[#leaseRems + 1] = id .. '|' .. token
+    local w = workerCache[worker]
+    if w == nil then w = loadWorker(worker) end
+    if w and w.inc == inc then
+      if gpu == '0' then
+        w.usedSlots = w.usedSlots - 1
+        w.usedCpu = w.usedCpu - cpu
+        w.usedMem = w.usedMem - NUM[mem]
+        w.dirty = true
+      else
+        account(w, -1, cpu, NUM[mem], NUM[gpu], NUM[gpuMilli], gpus)
+      end
+    end
+    tenantDelta[tenant] = (tenantDelta[tenant] or 0) - 1
+    -- No estimate is '', which NUM cannot memoize (tonumber gives nil): it is tested first.
+    local jobMs = recordDone(id, key, detail, tenant, stage, cpu, dur, job,
+      est ~= '' and NUM[est] or 0, NUM[submitted], r[5] == '1')
+    -- A task that is its own job reports '@' and its submission time, from which the caller
+    -- computes the job's time as this script does (max(0, now - submitted_at)): a number made
+    -- a string costs ~2k instructions, and every task's differs.
+    if job == id then jobMs = '@' .. submitted else jobMs = STR[jobMs] end
+    out[i] = 'ok\t' .. STR[dur] .. '\t' .. STR[NUM[attempt] or 0] .. '\t' .. jobMs .. '\t' ..
+      job .. '\t' .. stage .. '\t' .. tenant
   else
-    out[i] = status .. '\t0\t0\t-1\t\t\t'
+    local t = taskFromRow(id, key, r)
+    local status, a, attempts, jobMs = 'unknown', 0, 0, -1
+    if t then
+      attempts = t.attempts
+      if t.state == 'leased' and token ~= '' and (token == t.lease or token == t.specLease) then
+        local spec = token == t.specLease
+        released = true
+        if outcome == 'ok' then
+          status = 'ok'
+          a, jobMs = complete(t, spec, token, detail)
+        else
+          local started = t.leasedAt
+          if spec then started = t.specAt end
+          local x
+          status, x = failCopy(t, spec, detail, outcome == 'final', tonumber(retryLimit),
+            tonumber(backoffMs))
+          if status == 'retry' then
+            a = x
+          else
+            a = NOW - started
+            if a < 0 then a = 0 end
+            if status == 'dead' then jobMs = x end
+          end
+        end
+      elseif t.state == 'done' and t.lease == token then
+        status = 'again'
+      else
+        status = 'stale'
+        if outcome == 'ok' then stale = stale + 1 end
+      end
+    end
+    if t then
+      out[i] = status .. '\t' .. STR[a] .. '\t' .. STR[attempts] .. '\t' .. STR[jobMs] .. '\t' ..
+        t.job .. '\t' .. t.stage .. '\t' .. t.tenant
+    else
+      out[i] = status .. '\t0\t0\t-1\t\t\t'
+    end
   end
 end
 flushWorkers()

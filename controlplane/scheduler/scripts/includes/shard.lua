@@ -30,8 +30,12 @@
   and what changes in fields of its own: state, attempts (of the past copies; a running
   copy's attempt is in its lease), ready_at, pending, lease (the
   current copy: token, worker, leased_at, GPU devices, the worker's incarnation, the attempt,
-  tab-separated), spec_lease (a speculative copy, the same way), finished_at, result, error, has_children, and _v (the row
-  version every change bumps). Packed fields are split with one string.match (a find/sub loop
+  tab-separated), spec_lease (a speculative copy, the same way), finished_at, result, error,
+  has_children, and _v (the row version: the store's tables read a row only with one). Every
+  transition bumps _v but the two every task takes, a claim and a completion: their state and
+  lease say what changed, nothing compares task-row versions (the scripts are the only writers
+  and check state and lease tokens), and each saved a field read and a field write (~4k
+  instructions) per task. Packed fields are split with one string.match (a find/sub loop
   costs three times as much; a field read or written costs more than splitting it).
 ]]
 --@include "includes/codes.lua"
@@ -112,9 +116,30 @@ local function zadd(key, args)
   redis.call('ZREM', key, SKIPLIST_SEED)
   for i = first + 1, n, BULK do redis.call('ZADD', key, unpack(args, i, math.min(n, i + BULK - 1))) end
 end
+-- The list of a sorted set's deferred adds (score, member, ...) or removals, for a loop that
+-- appends to it directly (a call of zaddLater per task costs more than the append).
+local function zaddList(key)
+  local l = zadds[key]
+  if l == nil then
+    l = {}
+    zadds[key] = l
+  end
+  return l
+end
+local function zremList(key)
+  local l = zrems[key]
+  if l == nil then
+    l = {}
+    zrems[key] = l
+  end
+  return l
+end
 local function flushIndexes()
+  -- A list asked for and left empty sends nothing.
   for key, l in pairs(zrems) do bulk('ZREM', key, l) end
-  for key, l in pairs(zadds) do zadd(key, l) end
+  for key, l in pairs(zadds) do
+    if #l > 0 then zadd(key, l) end
+  end
   zadds, zrems = {}, {}
 end
 
@@ -250,9 +275,10 @@ end
 -- What a lease transition needs of a task row (nil when there is no such task).
 -- One table constructor with every field: a table grown field by field rehashes at each
 -- power of two.
-local function loadTask(id)
-  local key = P_TASK .. id
-  local r = redis.call('HMGET', key, 'state', 'lease', 'spec_lease', 'attrs', 'has_children', '_v')
+-- taskFromRow takes the reply of loadTask's HMGET (state, lease, spec_lease, attrs,
+-- has_children, _v): settle reads them itself (without `_v`, v = 0) for its fast path, and
+-- hands the reply over.
+local function taskFromRow(id, key, r)
   if not r[1] then return nil end
   local typ, stage, tenant, job, cpu, mem, gpu, gpuMilli, est, submitted =
     string.match(r[4], P_ATTRS_USED)
@@ -273,6 +299,11 @@ local function loadTask(id)
     worker = worker, leasedAt = at, gpus = gpus, inc = inc, attempts = attempt,
     specLease = sToken, specWorker = sWorker, specAt = sAt, specGpus = sGpus, specInc = sInc,
     hasChildren = r[5] == '1', v = NUM[r[6] or '0'] }
+end
+local function loadTask(id)
+  local key = P_TASK .. id
+  return taskFromRow(id, key,
+    redis.call('HMGET', key, 'state', 'lease', 'spec_lease', 'attrs', 'has_children', '_v'))
 end
 
 -- The inbox entry that hands a worker a copy to run (see inbox.ts): the lease time and retry
