@@ -11,7 +11,7 @@
 //     jobs a free worker is already on (a move-aware one-liner, not a registry heuristic), and
 //     the learned policy committed for that world.
 //
-//   npx tsx learners/scheduling/headroom.ts [--world clean|moving] [--eval-seeds 10]
+//   npx tsx learners/scheduling/headroom.ts [--world clean|moving] [--eval-seeds N]
 //        [--train-variants] [--json] [--results experiments/results/learned-scheduler/headroom]
 //
 // Progress goes to stderr; with --json the last stdout line is one JSON object.
@@ -22,6 +22,7 @@ import { elapsedLog, emitTrainResult, evalSeedList, runScript, worldArg } from '
 import { loadTfBackend } from '../tf/backend.ts';
 import type { SchedulerTrainConfig } from './config.ts';
 import {
+  EVAL_SEEDS,
   comparePolicies,
   pairedVs,
   summarise,
@@ -38,7 +39,7 @@ import { trainScheduler } from './trainer.ts';
 
 const args = parseArgs({
   options: {
-    'eval-seeds': { type: 'string', default: '10' },
+    'eval-seeds': { type: 'string' },
     'train-variants': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
     results: { type: 'string' },
@@ -84,6 +85,8 @@ const WORLD_STUDIES = {
   moving: {
     title: "moving world: Decima's 2 s moving delay",
     results: 'experiments/results/learned-scheduler/headroom-moving',
+    // The bar a learned policy here is held to: each entry is also compared with it, per seed.
+    reference: 'srpt, jobs a free worker is on first',
     makers: (): Record<string, PolicyMaker> => ({
       'srpt, jobs a free worker is on first': () => srptWarmFirst(),
       'learned (committed, trained in this world)': () =>
@@ -101,13 +104,15 @@ const VARIANTS: Record<string, Partial<SchedulerTrainConfig>> = {
 interface Entry extends PolicyScores {
   /** Per-seed difference from SRPT, s: mean and standard error (negative: better). */
   vsSrpt: { mean: number; stdErr: number; wins: number };
+  /** The same from the world's reference policy, where it has one. */
+  vsReference?: { mean: number; stdErr: number; wins: number };
 }
 
 async function main(): Promise<void> {
   const started = Date.now();
   const log = elapsedLog(started);
-  const seeds = evalSeedList(args['eval-seeds']);
   const world = worldArg(args.world, ['clean', 'moving'] as const);
+  const seeds = evalSeedList(args['eval-seeds'], EVAL_SEEDS[world]);
   const study = WORLD_STUDIES[world];
   const dags = sharedTpchDags();
   const scenario = tpchScenario(dags, EVAL_SCENARIO);
@@ -128,7 +133,13 @@ async function main(): Promise<void> {
     log(`${name} seed ${seed}: mean JCT ${jct.toFixed(3)} s`),
   );
   const srpt = scores.find((s) => s.name === 'srpt') as PolicyScores;
-  const entries: Entry[] = scores.map((s) => ({ ...s, vsSrpt: pairedVs(s.values, srpt.values) }));
+  const refName = 'reference' in study ? study.reference : undefined;
+  const ref = scores.find((s) => s.name === refName);
+  const entries: Entry[] = scores.map((s) => ({
+    ...s,
+    vsSrpt: pairedVs(s.values, srpt.values),
+    ...(ref ? { vsReference: pairedVs(s.values, ref.values) } : {}),
+  }));
   const bound = seeds.map((seed) => {
     const { workload, workers } = scenario(seed);
     return meanJctLowerBound(workload, workers);
@@ -171,6 +182,21 @@ async function main(): Promise<void> {
         `${pct(e.mean / srpt.mean - 1)} | ${e.vsSrpt.wins} of ${seeds.length} |`,
     ),
     '',
+    ...(ref
+      ? [
+          `Against ${ref.name} (per seed, s, mean ± s.e.; negative: better): ` +
+            entries
+              .filter((e) => e.name !== ref.name && e.vsReference)
+              .map(
+                (e) =>
+                  `${e.name} ${e.vsReference!.mean.toFixed(3)} ± ${e.vsReference!.stdErr.toFixed(3)} ` +
+                  `(${pct(e.mean / ref.mean - 1)}, better on ${e.vsReference!.wins} of ${seeds.length})`,
+              )
+              .join('; ') +
+            '.',
+          '',
+        ]
+      : []),
   ].join('\n');
   emitTrainResult({ folder: args.results ?? study.results, json: args.json, log }, result, md);
 }
