@@ -13,7 +13,8 @@ export function parseTrainArgs(defaults: { artifact: string; results: string }) 
       json: { type: 'boolean', default: false },
       quick: { type: 'boolean', default: false },
       'eval-only': { type: 'boolean', default: false },
-      'eval-seeds': { type: 'string', default: '10' },
+      // Absent: the script's default (evalSeedList's fallback).
+      'eval-seeds': { type: 'string' },
       artifact: { type: 'string', default: defaults.artifact },
       results: { type: 'string', default: defaults.results },
       // Only scripts that train in several simulated worlds read it (see worldArg).
@@ -49,9 +50,12 @@ export function intArg(name: string, raw: string | undefined, min: number): numb
   return v;
 }
 
-/** Evaluation seeds 1..N (`--eval-seeds N`); training and validation use seeds far above. */
-export function evalSeedList(raw: string | undefined): number[] {
-  return Array.from({ length: intArg('eval-seeds', raw, 1) }, (_, i) => i + 1);
+/**
+ * Evaluation seeds 1..N (`--eval-seeds N`, else `fallback`); training and validation use seeds
+ * far above.
+ */
+export function evalSeedList(raw: string | undefined, fallback = 10): number[] {
+  return Array.from({ length: intArg('eval-seeds', raw ?? String(fallback), 1) }, (_, i) => i + 1);
 }
 
 export function elapsedLog(started = Date.now()): (line: string) => void {

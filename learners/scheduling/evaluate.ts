@@ -16,6 +16,13 @@ import type { Scenario } from './scenario.ts';
 export const WORLDS = ['clean', 'moving', 'objective'] as const;
 export type World = (typeof WORLDS)[number];
 
+/**
+ * Held-out workloads (seeds 1..N) the scripts evaluate on by default, per world. In the moving
+ * world 50: policies there differ by workload so much that workloads 1-10 ranked a learned
+ * policy and the move-aware one-liner the other way round from 40 other workloads.
+ */
+export const EVAL_SEEDS: Record<World, number> = { clean: 10, moving: 50, objective: 10 };
+
 /** Decima's simulator's executor `moving_delay` (its default, ms), the 'moving' world's. */
 export const MOVE_DELAY_MS = 2_000;
 

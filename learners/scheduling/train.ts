@@ -5,12 +5,12 @@
 // another job pays Decima's moving delay, and evaluates there and in the clean world.
 //
 //   npx tsx learners/scheduling/train.ts --seed 1 [--world clean|moving] [--json] [--quick]
-//        [--eval-seeds 10] [--artifact learners/scheduling/trained/tpch-scorer.json]
+//        [--eval-seeds N] [--artifact learners/scheduling/trained/tpch-scorer.json]
 //        [--results experiments/results/learned-scheduler] [--eval-only]
 //
 // Progress goes to stderr; with --json the last stdout line is one JSON object. --eval-only
 // skips training and evaluates the artifact as it is. Training workloads use seeds from
-// 100000 and validation 200001-200003, so evaluation seeds 1..N are never trained on.
+// 100000 and validation from 200001, so evaluation seeds 1..N are never trained on.
 import {
   elapsedLog,
   emitTrainResult,
@@ -29,7 +29,7 @@ import { loadTfBackend } from '../tf/backend.ts';
 import { scorerArtifact, writeArtifactFile } from './artifact.ts';
 import type { SchedulerTrainConfig } from './config.ts';
 import { evaluateWorld, worldMarkdown, type WorldResult } from './report.ts';
-import type { World } from './evaluate.ts';
+import { EVAL_SEEDS, type World } from './evaluate.ts';
 import {
   TASK_SCORER_KIND,
   TRAINED_MOVING_SCHEDULER_FILE,
@@ -58,7 +58,9 @@ const QUICK: Partial<SchedulerTrainConfig> = {
 
 // Per training world: its settings over the defaults, where its artifact and results go, and
 // the worlds it is evaluated in. In the moving world, validation uses 60-job workloads, as the
-// evaluation does: with 30 the cluster is rarely congested enough for moves to matter.
+// evaluation does (with 30 the cluster is rarely congested enough for moves to matter), and 10
+// of them, as do the search's 6 per candidate: policies there differ by workload so much that
+// 3 ranked them differently from 30 others.
 const WORLD_RUNS = {
   clean: {
     config: {},
@@ -67,7 +69,12 @@ const WORLD_RUNS = {
     evaluated: ['clean', 'objective'],
   },
   moving: {
-    config: { searchGenerations: 32, validationJobs: 60 },
+    config: {
+      searchGenerations: 32,
+      searchSeeds: 6,
+      validationJobs: 60,
+      validationSeeds: Array.from({ length: 10 }, (_, i) => 200_001 + i),
+    },
     artifact: TRAINED_MOVING_SCHEDULER_FILE,
     results: 'experiments/results/learned-scheduler/moving',
     evaluated: ['moving', 'clean'],
@@ -87,11 +94,17 @@ const world = worldArg(args.world, ['clean', 'moving'] as const);
 const run = WORLD_RUNS[world];
 const artifactFile = args.artifact || run.artifact;
 const started = Date.now();
+
+/** "200001-200010" for consecutive seeds, else the list. */
+const seedRange = (s: readonly number[]): string =>
+  s.length > 1 && s.every((x, i) => x === (s[0] as number) + i)
+    ? `${s[0]}-${s[s.length - 1]}`
+    : s.join(', ');
 const log = elapsedLog(started);
 
 async function main(): Promise<void> {
   const seed = intArg('seed', args.seed, 0);
-  const evalSeeds = evalSeedList(args['eval-seeds']);
+  const evalSeeds = evalSeedList(args['eval-seeds'], EVAL_SEEDS[world]);
   const backend = await loadTfBackend();
   const dags = sharedTpchDags();
 
@@ -123,6 +136,7 @@ async function main(): Promise<void> {
   // From the artifact, so an --eval-only run names the stages its policy went through too.
   const searched = Number((loaded.config as { searchGenerations?: unknown }).searchGenerations) > 0;
   const learned = () => taskScorerPolicy(net);
+  const validationSeeds = (loaded.config as { validationSeeds?: number[] }).validationSeeds ?? [];
   const scenario = tpchScenario(dags, EVAL_SCENARIO);
   const worlds: WorldResult[] = run.evaluated.map((w) =>
     evaluateWorld(learned, scenario, EVAL_SCENARIO, evalSeeds, w, log),
@@ -144,7 +158,7 @@ async function main(): Promise<void> {
       `on TPC-H, trained in the ${world} world`,
     '',
     producedBy(`learners/scheduling/train.ts --world ${world}`, seed, args['eval-only']) +
-      'Held-out workload seeds; training used seeds from 100000, validation 200001-200003.',
+      `Held-out workload seeds; training used seeds from 100000, validation ${seedRange(validationSeeds)}.`,
     training
       ? `Training: ${training.episodes} episodes, ${training.seconds.total.toFixed(0)} s ` +
         `(BC ${training.seconds.bc.toFixed(0)} s, search ${training.seconds.search.toFixed(0)} s, ` +
