@@ -402,6 +402,7 @@ describe('search over the linear path', () => {
       /searchGenerations must be 0 without a teacher/,
     );
     expect(() => schedulerTrainConfig({ searchPopulation: 1 })).toThrow(/searchPopulation/);
+    expect(() => schedulerTrainConfig({ keepTeacher: 1 as never })).toThrow(/keepTeacher/);
   });
 });
 
@@ -431,6 +432,22 @@ describe('training with the search', () => {
     const best = Math.min(...r.validation.map((v) => v.cost));
     expect(r.best.cost).toBe(best);
     expect(r.episodes).toBe(1 + 2 * 4 * 1);
+  });
+
+  it('without keepTeacher, the teacher is not a candidate', async () => {
+    const r = await trainScheduler({
+      jobs: 6,
+      bcRounds: 1,
+      bcEpisodesPerRound: 1,
+      decisionsPerEpisode: 200,
+      bcEpochs: 1,
+      ppoIterations: 0,
+      validationSeeds: [200_001],
+      validationJobs: 6,
+      keepTeacher: false,
+    });
+    expect(r.validation.map((v) => v.after)).toEqual(['bc']);
+    expect(r.best.after).toBe('bc');
   });
 });
 

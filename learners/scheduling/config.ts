@@ -44,6 +44,11 @@ export interface SchedulerTrainConfig extends ScorerLoopConfig {
   /** Workload seeds of validation (model selection); the checkpoint kept is the best there. */
   validationSeeds: number[];
   validationJobs: number;
+  /**
+   * The teacher's criterion (as a linear net) is a candidate of model selection too, so a run
+   * that finds nothing better keeps the teacher. Off: what training itself found.
+   */
+  keepTeacher: boolean;
 }
 
 export const SCHEDULER_TRAIN_DEFAULTS: Readonly<SchedulerTrainConfig> = Object.freeze({
@@ -82,6 +87,7 @@ export const SCHEDULER_TRAIN_DEFAULTS: Readonly<SchedulerTrainConfig> = Object.f
   searchRadius: 3,
   validationSeeds: [200_001, 200_002, 200_003],
   validationJobs: 30,
+  keepTeacher: true,
 });
 
 /** Defaults overlaid with `partial`, each field checked; throws LearnerConfigError. */
@@ -104,6 +110,7 @@ export function schedulerTrainConfig(
   if (c.teacher !== null) checkOneOf(L, 'teacher', c.teacher, TEACHER_NAMES);
   checkOneOf(L, 'cloneTies', c.cloneTies, [true, false]);
   checkField(L, 'priorWeight', c.priorWeight, '>=0');
+  checkOneOf(L, 'keepTeacher', c.keepTeacher, [true, false]);
   if (c.horizonS !== null) checkField(L, 'horizonS', c.horizonS, '>0');
   checkField(L, 'searchGenerations', c.searchGenerations, 'integer>=0', 1_000);
   if (c.searchGenerations > 0 && c.teacher === null) {

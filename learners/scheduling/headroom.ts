@@ -96,9 +96,22 @@ const WORLD_STUDIES = {
 } as const;
 
 /** The training settings tried besides the committed artifact's (seed 1 in both). */
+// Without the fallback to the teacher (keepTeacher), so each shows what its training found;
+// the first is the committed artifact's own settings.
 const VARIANTS: Record<string, Partial<SchedulerTrainConfig>> = {
-  'learned, prior 3, 24 PPO iterations': { seed: 1, priorWeight: 3, ppoIterations: 24 },
-  'learned, prior 20, ties cloned freely': { seed: 1, priorWeight: 20, cloneTies: true },
+  'learned, committed settings, no fallback to SRPT': { seed: 1, keepTeacher: false },
+  'learned, prior 3, 24 PPO iterations': {
+    seed: 1,
+    priorWeight: 3,
+    ppoIterations: 24,
+    keepTeacher: false,
+  },
+  'learned, prior 20, ties cloned freely': {
+    seed: 1,
+    priorWeight: 20,
+    cloneTies: true,
+    keepTeacher: false,
+  },
 };
 
 interface Entry extends PolicyScores {

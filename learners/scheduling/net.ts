@@ -99,14 +99,16 @@ export function compileScoreNet(raw: ScoreNet): RowScorer {
   const bufs = sizes.map((s) => new Float64Array(s));
   const relu = net.activation === 'relu';
   // An output layer of zeros (the search's answer, or a net with its MLP switched off) makes
-  // the MLP a constant: skip it, exactly (a linear policy then scores ~10x faster).
+  // the MLP its output bias: skip it (a linear policy then scores ~10x faster). The same
+  // operations in the same order as below, so the scores are bit for bit the same.
   if ((W[layers - 1] as Float64Array).every((v) => v === 0)) {
     const bias = (B[layers - 1] as Float64Array)[0] as number;
     return (x, offset = 0) => {
-      let linear = bias;
-      for (let i = 0; i < d; i++)
-        linear += skip[i]! * ((x[offset + i] as number) - mean[i]!) * invStd[i]!;
-      return linear;
+      let linear = 0;
+      for (let i = 0; i < d; i++) {
+        linear += skip[i]! * (((x[offset + i] as number) - mean[i]!) * invStd[i]!);
+      }
+      return linear + bias;
     };
   }
   return (x, offset = 0) => {

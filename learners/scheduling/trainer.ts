@@ -64,7 +64,7 @@ export function schedulerTask(c: SchedulerTrainConfig, dags: readonly TpchDag[])
     validate: (net: ScoreNet) => jct(() => taskScorerPolicy(net)),
     teacherValidation: () => (name === null ? null : jct(() => createSchedulingPolicy(name))),
     prior: name !== null && c.priorWeight > 0 ? criterionWeights(name, c.priorWeight) : null,
-    ...(name !== null ? { criterion: criterionWeights(name, 1) } : {}),
+    ...(name !== null && c.keepTeacher ? { criterion: criterionWeights(name, 1) } : {}),
     ...(name !== null && c.searchGenerations > 0 ? { search: linearSearch(c, name, dags) } : {}),
   };
 }
