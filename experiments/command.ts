@@ -22,7 +22,8 @@ const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] 
   --trace FILE    run on this trace instead of the default one
   --format FMT    its format: cache ${TRACE_FORMATS.cache.join('|')} (default by extension),
                   jobs ${TRACE_FORMATS.jobs.join('|')} (required), requests ${TRACE_FORMATS.requests.join('|')}
-  --seeds N       seeds 1..N (default: the experiment's, at least 5)
+  --seeds N       seeds 1..N of every study (default: the experiment's, at least 5;
+                  a study may have more of its own)
   --budget N      evaluations per tuner run (default: the experiment's)
   --quick         few seeds, small budget, a slice of the workload: seconds
   --load X        offered load a jobs trace is replayed at (default 0.85)

@@ -80,6 +80,7 @@ function slimStudy(s: StudyResult) {
     results: s.results.map(slimEntry),
     best: s.best,
     comparisons: s.comparisons.map((c) => ({ type: c.type, holds: c.holds, text: c.text })),
+    ...(s.seeds ? { seeds: s.seeds } : {}),
   };
 }
 

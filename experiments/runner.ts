@@ -92,7 +92,7 @@ export async function runExperiment<W>(
         ? await runTuningStudy(s, w, { seeds, budget, ctx, reporter })
         : await runComparisonStudy(s, w, {
             ...(s.seeds && !quick && opts.seeds === undefined
-              ? { seeds: seedList(s.seeds), ownSeeds: true }
+              ? { seeds: seedList(checkCount('seeds', s.seeds, MAX_SEEDS)), ownSeeds: true }
               : { seeds }),
             ctx,
             reporter,

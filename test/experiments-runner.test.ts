@@ -16,7 +16,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { runExpCommand } from '../experiments/command.ts';
 import { renderMarkdown } from '../experiments/markdown.ts';
-import { RESULTS_DIR, defaultOutDir, writeOutputs } from '../experiments/output.ts';
+import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from '../experiments/output.ts';
 import type { ExperimentResult } from '../experiments/results.ts';
 import { runExperiment } from '../experiments/runner.ts';
 import { titleOf, type ExperimentSpec } from '../experiments/spec.ts';
@@ -374,6 +374,8 @@ describe('a study with its own seeds', () => {
     expect(r.studies[0]!.seeds).toBeUndefined();
     const md = renderMarkdown(r, new Map(), 'cmd');
     expect(md.match(/runs on its own workload seeds: 1 to 4\./g)).toHaveLength(1);
+    const json = cliSummary(r);
+    expect(json.studies.map((s) => 'seeds' in s && s.seeds)).toEqual([false, [1, 2, 3, 4]]);
   });
 
   it('gives way to --seeds and to --quick', async () => {

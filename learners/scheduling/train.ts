@@ -104,7 +104,8 @@ const log = elapsedLog(started);
 
 async function main(): Promise<void> {
   const seed = intArg('seed', args.seed, 0);
-  const evalSeeds = evalSeedList(args['eval-seeds'], EVAL_SEEDS[world]);
+  // A quick run checks the pipeline: a couple of workloads, not the world's full set.
+  const evalSeeds = evalSeedList(args['eval-seeds'], args.quick ? 2 : EVAL_SEEDS[world]);
   const backend = await loadTfBackend();
   const dags = sharedTpchDags();
 
