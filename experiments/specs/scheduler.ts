@@ -8,14 +8,16 @@
 //    has 30 jobs (same cluster, same load): a TPC-H job averages ~1,150 tasks, and the
 //    exhaustive grid alone is ~1,000 simulations, so this halves the experiment's time.
 // 2. scheduler-policies: the heuristics and the learned scheduling policy (learners/scheduling:
-//    a task scorer cloned from a heuristic, then PPO; its committed artifact, trained with seed 1
-//    on workload seeds from 100,000 on, so these seeds are held out) on fresh workloads, one per
-//    seed (60 TPC-H jobs), in the issue's and Decima's setting: TPC-H at 85% load, where only the
-//    order of tasks differs between policies. This is where the learned policy's claims are
+//    a task scorer cloned from a heuristic, then PPO, model selection on validation, where the
+//    teacher's own criterion is a candidate too and, in this world, was kept; its committed
+//    artifact, trained with seed 1 on workload seeds from 100,000 on, so these seeds are held
+//    out) on fresh workloads, one per seed (60 TPC-H jobs), in the issue's and Decima's
+//    setting: TPC-H at 85% load, where only the order of tasks differs between policies. This is where the learned policy's claims are
 //    judged. Its oracle is a lower bound on mean JCT that no policy can beat (envs/scheduler/
 //    bound.ts): the gap of the best heuristic to it caps what any policy could still gain.
 // 3. scheduler-policies-moving: the heuristics and the policy learned in the 'moving' world
-//    (learners/scheduling/evaluate.ts), the same workloads where a worker moving to another job
+//    (learners/scheduling/evaluate.ts), on 50 workloads of its own (the first 5 are the other
+//    studies' workloads): the same kind of workloads where a worker moving to another job
 //    first spends Decima's simulator's moving delay (2 s): what Decima's margins were measured
 //    with. The heuristics do not look at where workers are; the learned scorer sees, per task,
 //    how many free workers are already on its job, and so does one more baseline here, SRPT
