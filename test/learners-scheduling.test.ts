@@ -407,21 +407,26 @@ describe('search over the linear path', () => {
 });
 
 describe('training with the search', () => {
+  /** One round of cloning on a 6-job episode, no PPO, one 6-job validation workload. */
+  const TINY = {
+    jobs: 6,
+    bcRounds: 1,
+    bcEpisodesPerRound: 1,
+    decisionsPerEpisode: 200,
+    bcEpochs: 1,
+    ppoIterations: 0,
+    validationSeeds: [200_001],
+    validationJobs: 6,
+  };
+
   it('clones, searches the linear path, validates its answer and keeps the better net', async () => {
     const r = await trainScheduler({
+      ...TINY,
       world: 'moving',
-      jobs: 6,
-      bcRounds: 1,
-      bcEpisodesPerRound: 1,
-      decisionsPerEpisode: 200,
-      bcEpochs: 1,
-      ppoIterations: 0,
       searchGenerations: 2,
       searchPopulation: 4,
       searchSeeds: 1,
       searchJobs: 6,
-      validationSeeds: [200_001],
-      validationJobs: 6,
     });
     expect(r.search.map((g) => g.generation)).toEqual([1, 2]);
     expect(r.validation.map((v) => v.after)).toEqual(['bc', 'criterion', 'search']);
@@ -435,17 +440,7 @@ describe('training with the search', () => {
   });
 
   it('without keepTeacher, the teacher is not a candidate', async () => {
-    const r = await trainScheduler({
-      jobs: 6,
-      bcRounds: 1,
-      bcEpisodesPerRound: 1,
-      decisionsPerEpisode: 200,
-      bcEpochs: 1,
-      ppoIterations: 0,
-      validationSeeds: [200_001],
-      validationJobs: 6,
-      keepTeacher: false,
-    });
+    const r = await trainScheduler({ ...TINY, keepTeacher: false });
     expect(r.validation.map((v) => v.after)).toEqual(['bc']);
     expect(r.best.after).toBe('bc');
   });

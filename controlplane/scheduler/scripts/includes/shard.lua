@@ -118,22 +118,16 @@ local function zadd(key, args)
 end
 -- The list of a sorted set's deferred adds (score, member, ...) or removals, for a loop that
 -- appends to it directly (a call of zaddLater per task costs more than the append).
-local function zaddList(key)
-  local l = zadds[key]
+local function deferredList(lists, key)
+  local l = lists[key]
   if l == nil then
     l = {}
-    zadds[key] = l
+    lists[key] = l
   end
   return l
 end
-local function zremList(key)
-  local l = zrems[key]
-  if l == nil then
-    l = {}
-    zrems[key] = l
-  end
-  return l
-end
+local function zaddList(key) return deferredList(zadds, key) end
+local function zremList(key) return deferredList(zrems, key) end
 local function flushIndexes()
   -- A list asked for and left empty sends nothing.
   for key, l in pairs(zrems) do bulk('ZREM', key, l) end
