@@ -67,21 +67,25 @@ end
 -- so a batch of 100 settles adds to `done` once, not 100 times. Members are unique per call
 -- (task ids, lease tokens), so deferring never reorders two writes of the same member.
 local zadds, zrems = {}, {}
-local function zaddLater(key, score, member)
-  local l = zadds[key]
+-- The list of a sorted set's deferred adds (score, member, ...) or removals. A loop over many
+-- tasks takes it once and appends directly (zaddList, zremList: a call per task costs more).
+local function deferredList(lists, key)
+  local l = lists[key]
   if l == nil then
     l = {}
-    zadds[key] = l
+    lists[key] = l
   end
+  return l
+end
+local function zaddList(key) return deferredList(zadds, key) end
+local function zremList(key) return deferredList(zrems, key) end
+local function zaddLater(key, score, member)
+  local l = deferredList(zadds, key)
   l[#l + 1] = score
   l[#l + 1] = member
 end
 local function zremLater(key, member)
-  local l = zrems[key]
-  if l == nil then
-    l = {}
-    zrems[key] = l
-  end
+  local l = deferredList(zrems, key)
   l[#l + 1] = member
 end
 -- unpack passes at most ~8000 values through the C stack: longer lists go in chunks.
@@ -116,18 +120,6 @@ local function zadd(key, args)
   redis.call('ZREM', key, SKIPLIST_SEED)
   for i = first + 1, n, BULK do redis.call('ZADD', key, unpack(args, i, math.min(n, i + BULK - 1))) end
 end
--- The list of a sorted set's deferred adds (score, member, ...) or removals, for a loop that
--- appends to it directly (a call of zaddLater per task costs more than the append).
-local function deferredList(lists, key)
-  local l = lists[key]
-  if l == nil then
-    l = {}
-    lists[key] = l
-  end
-  return l
-end
-local function zaddList(key) return deferredList(zadds, key) end
-local function zremList(key) return deferredList(zrems, key) end
 local function flushIndexes()
   -- A list asked for and left empty sends nothing.
   for key, l in pairs(zrems) do bulk('ZREM', key, l) end
