@@ -3,7 +3,7 @@
 // per data directory (a lock, taken over from a dead holder, and the redis-server a node killed
 // with -9 left behind shut down); the embedded server dying under a running node is fatal; and
 // the CLI names a dead embedded node instead of timing out against its address.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -139,6 +139,42 @@ describe('node life cycle', () => {
     expect(node.managed?.running).toBe(true);
     expect(node.managed?.port).not.toBe(orphan.port);
   });
+
+  it('Ctrl-C while `knobos start` is starting stops the node once started, Redis too', async () => {
+    const dir = tempDir();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      KNOBOS_HOME: dir,
+      PORT: '0',
+      KNOBOS_ADMIN_TOKEN: 'node-lifecycle-admin-token',
+    };
+    delete env['REDIS_URL'];
+    delete env['KNOBOS_REDIS_CLUSTER'];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'start'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    cleanup.push(() => void child.kill('SIGKILL'));
+    let stdout = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+    // The signal goes in as soon as the embedded server is up, long before the node is.
+    const redisPid = await new Promise<number>((resolve, reject) => {
+      let err = '';
+      child.stderr.on('data', (b: Buffer) => {
+        err += b.toString();
+        const m = /"pid":(\d+),"msg":"started embedded redis-server"/.exec(err);
+        if (m) resolve(Number(m[1]));
+      });
+      child.once('exit', () => reject(new Error(`exited before Redis started: ${err}`)));
+    });
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+    // It finished starting (the banner) and then stopped, its redis-server with it.
+    expect(stdout).toMatch(/knobos is running/);
+    expect(() => process.kill(redisPid, 0)).toThrow();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  }, 60_000);
 
   it('the embedded redis-server dying under a running node is fatal', async () => {
     const dir = tempDir();

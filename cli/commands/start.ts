@@ -22,6 +22,17 @@ export async function run(argv: string[]): Promise<number> {
   // Set once the node has started; an embedded server dying before that fails startNode.
   const running: { stop?: (code: number, deadlineMs?: number) => Promise<void> } = {};
   let fatalBeforeStarted: Error | undefined;
+  // Ctrl-C while starting: exiting then would leave the embedded redis-server (in its own
+  // process group) running, so the node stops as soon as it has started; a second Ctrl-C
+  // exits at once.
+  let signalledBeforeStarted = false;
+  const early = () => {
+    if (signalledBeforeStarted) process.exit(130);
+    signalledBeforeStarted = true;
+    log.warn('stopping once started (Ctrl-C again to exit now, leaving Redis running)');
+  };
+  process.on('SIGINT', early);
+  process.on('SIGTERM', early);
   // A startup failure stops what had started and rejects: main() exits with 1.
   const node = await startNode({
     ...(target ? { target } : {}),
@@ -113,7 +124,9 @@ export async function run(argv: string[]): Promise<number> {
     await stop(1, FATAL_STOP_DEADLINE_MS);
     return 1;
   }
-  if (o['exit-after-start']) {
+  process.off('SIGINT', early);
+  process.off('SIGTERM', early);
+  if (o['exit-after-start'] || signalledBeforeStarted) {
     await stop(0);
     return 0;
   }
