@@ -106,6 +106,19 @@ describe('knob routes', () => {
     });
     expect(older.json().history.map((e: { version: number }) => e.version)).toEqual([1]);
     expect(older.json().next).toBeNull();
+    // A coerced query number must be finite: ajv checks its bounds only on finite numbers.
+    for (const bad of ['Infinity', '-Infinity', '1e400']) {
+      const r = await api.app.inject({
+        url: `/api/knobs/scheduler.policy/history?limit=${bad}`,
+        headers: viewer,
+      });
+      expect(r.statusCode, bad).toBe(400);
+      expect(r.json().error, bad).toMatchObject({
+        code: 'KNOBOS_API_VALIDATION',
+        field: 'query.limit',
+        rule: 'finite',
+      });
+    }
 
     const stale = await post('/api/knobs/scheduler.policy/promote', {
       value: 'fair',

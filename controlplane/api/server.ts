@@ -93,9 +93,41 @@ function buildValidator(): AjvCompiler.BuildCompilerFromPool {
     // signature; its typings describe a plain ajv compile).
     type Compile = (route: { httpPart?: string }) => ReturnType<typeof text>;
     const compile: Compile = (route) =>
-      ((route.httpPart === 'body' ? json : text) as unknown as Compile)(route);
+      route.httpPart === 'body'
+        ? (json as unknown as Compile)(route)
+        : finiteOnly((text as unknown as Compile)(route));
     return compile as unknown as typeof text;
   };
+}
+
+type Validate = ((data: unknown) => boolean) & { errors?: unknown[] | null };
+
+/**
+ * Text parts are flat (a name to a value or a list of values): a number coerced from
+ * "Infinity" or "1e400" is refused, naming it. ajv coerces those to non-finite numbers and
+ * then checks minimum and maximum only on finite ones, so a bound would be skipped.
+ */
+function finiteOnly<V>(validate: V): V {
+  const v = validate as unknown as Validate;
+  const wrapped: Validate = (data) => {
+    if (!v(data)) {
+      wrapped.errors = v.errors ?? null;
+      return false;
+    }
+    for (const [name, value] of Object.entries((data ?? {}) as Record<string, unknown>)) {
+      for (const x of Array.isArray(value) ? value : [value]) {
+        if (typeof x === 'number' && !Number.isFinite(x)) {
+          wrapped.errors = [
+            { instancePath: `/${name}`, keyword: 'finite', message: 'must be a finite number' },
+          ];
+          return false;
+        }
+      }
+    }
+    wrapped.errors = null;
+    return true;
+  };
+  return wrapped as unknown as V;
 }
 
 export async function buildServer(opts: ServerOptions): Promise<FastifyInstance> {
