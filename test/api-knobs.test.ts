@@ -140,6 +140,28 @@ describe('knob routes', () => {
     expect((await api.knobs.get('scheduler.policy')).value).toBe('sjf');
   });
 
+  it('leaves a learned policy version to the registry: only 0 goes through the knob route', async () => {
+    for (const route of ['promote', 'check']) {
+      const r = await post(`/api/knobs/scheduler.policy_version/${route}`, {
+        value: 1,
+        baseVersion: 1,
+        reason: 'skip the gates',
+      });
+      expect(r.statusCode, route).toBe(409);
+      expect(r.json().error, route).toMatchObject({
+        code: 'KNOBOS_STATE',
+        field: 'body.value',
+        rule: 'registry',
+        knob: 'scheduler.policy_version',
+      });
+    }
+    const row = await api.app.inject({
+      url: '/api/knobs/scheduler.policy_version',
+      headers: operator,
+    });
+    expect(row.json()).toMatchObject({ value: 0, version: 1 });
+  });
+
   it('rejects out-of-domain values and safety-limit breaks with the knob rule', async () => {
     const enumBad = await post('/api/knobs/scheduler.policy/promote', {
       value: 'random',
