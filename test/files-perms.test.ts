@@ -120,6 +120,14 @@ describe('file permissions', () => {
       '/home/alice/shared.txt',
       'group',
     );
+    // Not even to the values it has (that would move the ctime): only the owner or root.
+    for (const same of [{ uid: 1000 }, { gid: 2000 }, {}]) {
+      await refused(
+        fs.chown(bob, '/home/alice/shared.txt', same),
+        '/home/alice/shared.txt',
+        'owner',
+      );
+    }
     // Queries: the directory must be readable and searchable; other users' sizes are theirs.
     await refused(fs.findFiles(carol, { under: '/home/alice' }), '/home/alice', 'rx');
     await refused(fs.largestDirs(bob, 1000), 'uid:1000', 'owner');

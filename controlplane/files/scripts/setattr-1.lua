@@ -3,8 +3,9 @@
 
   Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
     ARGV[10] path, ARGV[11] mode ('' = keep), ARGV[12] uid ('' = keep), ARGV[13] gid ('' = keep)
-  Permissions (POSIX): x on every directory passed; the mode only by the owner or root; the
-    owner only by root; the group by root, or by the owner to a group the owner is in.
+  Permissions (POSIX): x on every directory passed; only the owner or root changes anything
+    (even to the same values: the ctime moves); the owner only by root; the group by root, or
+    by the owner to a group the owner is in.
   Output: { 0 }, or { code, path, detail }
 ]]
 --@include "includes/fs.lua"
@@ -15,11 +16,9 @@ return run(function()
   local _, n = lookup(path)
   if not n then fail(ERR_NOENT, path) end
   local root, owner = CALLER_UID == 0, n.uid == CALLER_UID
-  if mode and not (root or owner) then fail(ERR_PERM, path, 'owner') end
+  if not (root or owner) then fail(ERR_PERM, path, 'owner') end
   if uid and uid ~= n.uid and not root then fail(ERR_PERM, path, 'root') end
-  if gid and gid ~= n.gid and not (root or (owner and CALLER_GIDS[gid])) then
-    fail(ERR_PERM, path, 'group')
-  end
+  if gid and gid ~= n.gid and not (root or CALLER_GIDS[gid]) then fail(ERR_PERM, path, 'group') end
   local set = { 'ctime', NOW }
   if mode then set[#set + 1] = 'mode'; set[#set + 1] = mode end
   if gid then set[#set + 1] = 'gid'; set[#set + 1] = gid end
