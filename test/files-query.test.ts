@@ -265,4 +265,28 @@ describe.each<Backend>(['single', 'cluster'])('metadata queries on %s redis', (b
       '/paging/s4',
     ]);
   });
+
+  it('bounds a window exactly at mtimes past 14 digits', async () => {
+    // 1e15 + i: text of 14 significant digits would round the bound down to 1e15.
+    const far = 1e15;
+    await fs.importFiles(ROOT, [
+      ...Array.from({ length: 5 }, (_, i) => ({
+        path: `/far/f${i}`,
+        sizeBytes: 1,
+        mtimeMs: far + i,
+      })),
+      ...Array.from({ length: 20 }, (_, i) => ({
+        path: `/far/e${i}`,
+        sizeBytes: 1,
+        mtimeMs: far - 100 + i,
+      })),
+    ]);
+    const r = await fs.findFiles(ROOT, {
+      under: '/far',
+      modifiedFromMs: far + 1,
+      modifiedToMs: far + 4,
+    });
+    expect(r.plan).toBe('mtime');
+    expect(r.files.map((f) => f.path).sort()).toEqual(['/far/f1', '/far/f2', '/far/f3', '/far/f4']);
+  });
 });

@@ -25,6 +25,14 @@
 
 local PAGE = 512
 
+-- A score as text, exactly: `..` writes numbers with 14 significant digits, which moves a
+-- bound such as 1e15 + 4 (an mtime Redis keeps exactly) and so the ranks counted from it.
+local function exact(x)
+  if type(x) ~= 'number' then return x end
+  if x == math.floor(x) and math.abs(x) < 2 ^ 53 then return string.format('%d', x) end
+  return string.format('%.17g', x)
+end
+
 return run(function()
   local dir = ARGV[10]
   local minSize, from, to = tonumber(ARGV[11]), tonumber(ARGV[12]), tonumber(ARGV[13])
@@ -49,10 +57,10 @@ return run(function()
   }
   if minSize then
     plans.size = { key = IDX_SIZE, start = redis.call('ZCOUNT', IDX_SIZE, '-inf', minSize),
-                   n = redis.call('ZCOUNT', IDX_SIZE, '(' .. minSize, '+inf') }
+                   n = redis.call('ZCOUNT', IDX_SIZE, '(' .. exact(minSize), '+inf') }
   end
   if from or to then
-    plans.mtime = { key = mtimes, start = redis.call('ZCOUNT', mtimes, '-inf', '(' .. sFrom),
+    plans.mtime = { key = mtimes, start = redis.call('ZCOUNT', mtimes, '-inf', '(' .. exact(sFrom)),
                     n = redis.call('ZCOUNT', mtimes, sFrom, sTo) }
   end
   if plan == '' or not plans[plan] then
@@ -79,7 +87,7 @@ return run(function()
       return redis.call('ZRANK', key, afterPath) + 1
     end
     -- Gone or moved: binary search among the entries of that score (ordered by path).
-    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. afterScore)
+    local lo = redis.call('ZCOUNT', key, '-inf', '(' .. exact(afterScore))
     local hi = lo + redis.call('ZCOUNT', key, afterScore, afterScore)
     while lo < hi do
       local mid = math.floor((lo + hi) / 2)
