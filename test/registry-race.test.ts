@@ -40,6 +40,25 @@ describe.each<Backend>(['single', 'cluster'])(
       );
     }
 
+    it('two promotions of one version at once: one goes live, the other is refused as stale', async () => {
+      const { knobs, registry } = await setup();
+      const [a, b] = await Promise.allSettled([
+        registry.promote('scheduler', 1, ALICE),
+        registry.promote('scheduler', 1, BOB),
+      ]);
+      const won = [a, b].filter((r) => r.status === 'fulfilled');
+      const lost = [a, b].filter((r) => r.status === 'rejected');
+      expect(won).toHaveLength(1);
+      expect(lost).toHaveLength(1);
+      // The loser shared the winner's proposal, which went live first: a conflict (409), not
+      // a validation error, and it rejected nothing the winner needed.
+      const reason = (lost[0] as PromiseRejectedResult).reason as { status: number; code: string };
+      expect(reason.status).toBe(409);
+      expect(reason.code).toBe('KNOBOS_STATE');
+      expect((await knobs.get(KNOB)).value).toBe(1);
+      expect(await status(registry)).toBe('live');
+    });
+
     it('a retire landing just before the knob step wins: the promotion is refused', async () => {
       const { knobs, registry } = await setup();
       const knobStep = knobs.promoteAll.bind(knobs);

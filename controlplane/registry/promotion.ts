@@ -61,6 +61,14 @@ export interface Actor {
   reason: string;
 }
 
+/** How far a promotion's proposal has come: a step to a lower rank is already behind it. */
+const STEP_RANK: Partial<Record<Proposal['status'], number>> = {
+  proposed: 0,
+  simulated: 1,
+  shadow: 2,
+  live: 3,
+};
+
 export function promotionKnob(name: string): string {
   const knob = PROMOTION_KNOBS[name];
   if (!knob)
@@ -180,16 +188,33 @@ export class Promotion {
     );
   }
 
-  /** Carries the version's reports onto the proposal, moving it as far as they go. */
+  /**
+   * Carries the version's reports onto the proposal, moving it as far as they go. A concurrent
+   * promotion of the same version shares the proposal and may have moved it first: a step it
+   * already took is not an error (the knob step then decides which of the two goes live).
+   */
   private async advance(p: Proposal, row: PolicyRow, actor: string): Promise<void> {
+    const step = async (
+      to: 'simulated' | 'shadow',
+      opts: Parameters<ProposalTable['transition']>[2],
+    ): Promise<Proposal> => {
+      try {
+        return await this.proposals.transition(p.id, to, opts);
+      } catch (err) {
+        if (!(err instanceof KnobosError)) throw err;
+        const now = (await this.proposals.get(p.id)).proposal;
+        if ((STEP_RANK[now.status] ?? -1) >= (STEP_RANK[to] as number)) return now;
+        throw err;
+      }
+    };
     if (p.status === 'proposed')
-      p = await this.proposals.transition(p.id, 'simulated', {
+      p = await step('simulated', {
         actor,
         reason: `registry simulation: ${verdictOf(row.simReport) ?? 'no report'}`,
         ...(row.simReport !== undefined ? { simReport: row.simReport } : {}),
       });
     if (p.status === 'simulated' && row.status === 'shadow')
-      await this.proposals.transition(p.id, 'shadow', {
+      await step('shadow', {
         actor,
         reason: `registry shadow: ${verdictOf(row.shadowReport) ?? 'no report'}`,
         ...(row.shadowReport !== undefined ? { shadowReport: row.shadowReport } : {}),
