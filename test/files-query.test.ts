@@ -266,6 +266,16 @@ describe.each<Backend>(['single', 'cluster'])('metadata queries on %s redis', (b
     ]);
   });
 
+  it('imports nothing when any entry is malformed, even past the first batch', async () => {
+    const files = Array.from({ length: 1_500 }, (_, i) => ({
+      path: `/bad/f${i}`,
+      sizeBytes: i === 1_400 ? -1 : 1,
+      mtimeMs: 1,
+    }));
+    await expect(fs.importFiles(ROOT, files)).rejects.toThrow(/sizeBytes/);
+    await expect(fs.stat(ROOT, '/bad')).rejects.toThrow(/no such file or directory/);
+  });
+
   it('bounds a window exactly at mtimes past 14 digits', async () => {
     // 1e15 + i: text of 14 significant digits would round the bound down to 1e15.
     const far = 1e15;

@@ -132,7 +132,8 @@ export interface ImportFile {
 /**
  * Creates many sparse files (size and mtime, no data) and their missing directories, in
  * batches of limits.bulkBatchMax: each batch is one atomic step (all or nothing); earlier
- * batches stay when a later one fails.
+ * batches stay when a later one fails in Redis (a path that exists, a permission). Every
+ * entry is checked first, so a malformed one anywhere changes nothing.
  */
 export async function importFiles(
   call: ScriptCall,
@@ -143,17 +144,18 @@ export async function importFiles(
 ): Promise<{ files: number; dirs: number }> {
   checkMode(opts.mode);
   checkMode(opts.dirMode, 'dirMode');
+  const entries = files.map((f): ScriptArg[] => {
+    const p = normalizePath(f.path);
+    return [
+      p,
+      checkCount(f.sizeBytes, 'sizeBytes', limits.fileBytesMax, p),
+      checkCount(f.mtimeMs, 'mtimeMs', TIME_MAX, p),
+    ];
+  });
   let made = { files: 0, dirs: 0 };
-  for (let at = 0; at < files.length; at += limits.bulkBatchMax) {
+  for (let at = 0; at < entries.length; at += limits.bulkBatchMax) {
     const args: ScriptArg[] = [opts.mode, opts.chunkBytes, opts.dirMode];
-    for (const f of files.slice(at, at + limits.bulkBatchMax)) {
-      const p = normalizePath(f.path);
-      args.push(
-        p,
-        checkCount(f.sizeBytes, 'sizeBytes', limits.fileBytesMax, p),
-        checkCount(f.mtimeMs, 'mtimeMs', TIME_MAX, p),
-      );
-    }
+    for (const e of entries.slice(at, at + limits.bulkBatchMax)) args.push(...e);
     const reply = await call('import', 'bulk', caller, args);
     made = { files: made.files + Number(reply[1]), dirs: made.dirs + Number(reply[2]) };
   }
