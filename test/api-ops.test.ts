@@ -261,6 +261,10 @@ describe('API operations and read routes', () => {
     }, 'a stream slot to free up');
     const unauth = await fetch(`${api.url}/api/events`);
     expect(unauth.status).toBe(401);
+    // HEAD is no way to open one: it is not a route (fastify would run the stream for it).
+    const head = await api.app.inject({ method: 'HEAD', url: '/api/events', headers: ADMIN });
+    expect(head.statusCode).toBe(404);
+    expect(api.app.hasRoute({ method: 'HEAD', url: '/api/events' })).toBe(false);
   });
 
   /** Opens /api/events with `token`; `ended` resolves when the server ends the stream. */

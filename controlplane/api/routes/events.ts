@@ -9,6 +9,8 @@ export const eventRoutes: RouteModule = (app, { hub, knobs, tokens }) => {
   app.get(
     '/api/events',
     {
+      // fastify would answer HEAD with this handler: an endless stream holding a slot.
+      exposeHeadRoute: false,
       schema: {
         tags: ['events'],
         summary: 'Server-sent events: knob changes, pins, freezes',
