@@ -276,6 +276,17 @@ describe.each<Backend>(['single', 'cluster'])('metadata queries on %s redis', (b
     await expect(fs.stat(ROOT, '/bad')).rejects.toThrow(/no such file or directory/);
   });
 
+  it('refuses a cursor it did not hand out, naming it', async () => {
+    const bad = { field: 'cursor', rule: 'format' };
+    await expect(fs.readdir(ROOT, '/bulk', { cursor: 'abc' })).rejects.toMatchObject(bad);
+    for (const cursor of [
+      { plan: 'path' as const, after: { score: Number.NaN, path: '/x' } },
+      { plan: 'nope' as never, after: { score: 1, path: '/x' } },
+    ]) {
+      await expect(fs.findFiles(ROOT, { under: '/', cursor })).rejects.toMatchObject(bad);
+    }
+  });
+
   it('bounds a window exactly at mtimes past 14 digits', async () => {
     // 1e15 + i: text of 14 significant digits would round the bound down to 1e15.
     const far = 1e15;

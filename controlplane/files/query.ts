@@ -2,7 +2,7 @@
 // README.md): files under a directory filtered by size and mtime, the largest directories of
 // a user, and loading many files in few steps.
 import type { RedisClient } from '../redis/connect.ts';
-import { FileLimitError, FilePermissionError } from './errors.ts';
+import { FileInputError, FileLimitError, FilePermissionError } from './errors.ts';
 import type { FileKeys } from './keys.ts';
 import { checkCount, checkMode, normalizePath } from './paths.ts';
 import type { FileScriptName, ScriptArg } from './scripts.ts';
@@ -44,6 +44,20 @@ export async function findFiles(
     1,
   );
   const scanMax = checkCount(limits.queryScanMax, 'limits.queryScanMax', 2 ** 31 - 1, under, 1);
+  const c = q.cursor;
+  if (
+    c !== undefined &&
+    (!['path', 'size', 'mtime'].includes(c.plan) ||
+      !Number.isFinite(c.after?.score) ||
+      typeof c.after?.path !== 'string')
+  ) {
+    throw new FileInputError(
+      `findFiles ${under}: cursor must be one a previous page returned`,
+      under,
+      'cursor',
+      'format',
+    );
+  }
   const reply = await call('find', 'find', caller, [
     under,
     opt(q.minSizeBytes, 'minSizeBytes', limits.fileBytesMax),

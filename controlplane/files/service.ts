@@ -12,7 +12,7 @@ import type { Keys } from '../store/keys.ts';
 import { Telemetry } from '../telemetry/metrics.ts';
 import { TraceWriter } from '../telemetry/traces.ts';
 import type { CacheStats } from './cache.ts';
-import { FileLimitError, fileErrorFromReply } from './errors.ts';
+import { FileInputError, FileLimitError, fileErrorFromReply } from './errors.ts';
 import { FileKeys } from './keys.ts';
 import { callerArg, checkCount, checkMode, normalizePath } from './paths.ts';
 import {
@@ -249,7 +249,17 @@ export class FileService {
   ): Promise<{ entries: DirEntry[]; cursor?: string }> {
     const p = normalizePath(path);
     const count = checkCount(opts.count ?? 100, 'count', this.limits.readdirPageMax, p, 1);
-    const r = await this.call('readdir', 'readdir', caller, [p, opts.cursor ?? '0', count]);
+    // HSCAN's cursor, as a previous page returned it: decimal digits.
+    const cursor = opts.cursor ?? '0';
+    if (typeof cursor !== 'string' || !/^\d{1,20}$/.test(cursor)) {
+      throw new FileInputError(
+        `readdir ${p}: cursor must be one a previous page returned`,
+        p,
+        'cursor',
+        'format',
+      );
+    }
+    const r = await this.call('readdir', 'readdir', caller, [p, cursor, count]);
     const entries: DirEntry[] = [];
     for (let i = 2; i + 2 < r.length; i += 3) {
       entries.push({
