@@ -2,6 +2,7 @@
 // unknown knob, stale version, wrong role, out-of-domain value, pinned, tenant scope) with
 // exact status codes and error bodies; every write audited with the token's identity.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { readAudit } from '../controlplane/api/audit-read.ts';
 import { tokenAuditKey } from '../controlplane/api/keys.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { ADMIN_TOKEN, HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
@@ -477,6 +478,44 @@ describe('knob routes', () => {
       expect(body.history ?? body.audit, url).toEqual([]);
       if ('next' in body) expect(body.next, url).toBeNull();
     }
+  });
+
+  it('pages on past a scan bound: a short page names where it stopped, not the end', async () => {
+    // Two logs of 30 entries; only the oldest entry of each matches. Scans of 2 pages of 5.
+    const logs = ['audit-scan-a', 'audit-scan-b'].map((k) => ({ name: k, key: `{t}:${k}` }));
+    const t = Date.now() + 2 * HOUR_MS;
+    for (const [n, log] of logs.entries())
+      for (let i = 0; i < 30; i++) {
+        const target = i === 0 ? 'needle' : 'hay';
+        await api.redis.xadd(
+          log.key,
+          `${t + i}-${n}`,
+          'at',
+          t,
+          'actor',
+          'x',
+          'action',
+          'probe',
+          'target',
+          target,
+          'outcome',
+          'ok',
+        );
+      }
+    const found: string[] = [];
+    let before: string | undefined;
+    for (let pages = 0; pages < 20; pages++) {
+      const r = await readAudit(
+        api.redis,
+        logs,
+        { limit: 10, target: 'needle', visible: () => true, ...(before ? { before } : {}) },
+        { page: 5, maxPages: 2 },
+      );
+      found.push(...r.entries.map((e) => `${e.id}:${e.source}`));
+      if (r.next === null) break;
+      before = r.next;
+    }
+    expect(found).toEqual([`${t}-1:audit-scan-b`, `${t}-0:audit-scan-a`]);
   });
 
   it('pages the audit trail across logs without losing entries that share an id', async () => {

@@ -66,39 +66,62 @@ function trailOrder(a: { id: string; source: string }, b: { id: string; source: 
   return compareIds(b.id, a.id) || (a.source < b.source ? -1 : a.source > b.source ? 1 : 0);
 }
 
+/** How much of a log one request scans (tests make it small). */
+export interface AuditScan {
+  page: number;
+  maxPages: number;
+}
+
+/**
+ * The entries of one log after the cursor that pass the filters, at most `limit`; `stoppedAt`
+ * is the last id scanned when the scan bound ended it with the log not exhausted (entries
+ * older than it were not looked at).
+ */
 async function readSource(
   redis: RedisClient,
   src: AuditSource,
   q: AuditQuery,
-): Promise<AuditEntry[]> {
+  scan: AuditScan,
+): Promise<{ entries: AuditEntry[]; stoppedAt?: string }> {
   const log = new Log(redis, src.key, 1);
   const out: AuditEntry[] = [];
   let before = sourceBefore(q.before, src.name);
-  for (let page = 0; page < MAX_PAGES && out.length < q.limit; page++) {
-    const entries = await log.latest({ count: PAGE, ...(before ? { before } : {}) });
+  for (let page = 0; out.length < q.limit; page++) {
+    if (page === scan.maxPages) return { entries: out, ...(before ? { stoppedAt: before } : {}) };
+    const entries = await log.latest({ count: scan.page, ...(before ? { before } : {}) });
     for (const e of entries.map(decodeAudit)) {
       if (out.length >= q.limit) break;
       if ((q.target === undefined || e.target === q.target) && q.visible(e)) out.push(e);
     }
-    if (entries.length < PAGE) break;
+    if (entries.length < scan.page) break;
     before = entries[entries.length - 1]?.id;
   }
-  return out;
+  return { entries: out };
 }
 
-/** The newest `limit` entries of all sources; `next` is the cursor of the following page. */
+/**
+ * The newest `limit` entries of all sources; `next` is the cursor of the following page. A log
+ * whose scan stopped at its bound is complete only down to where it stopped: the page keeps
+ * to the newest such point and, if short, ends there with a cursor, so paging goes on past
+ * entries that the filters skipped (a null `next` means the trail is done).
+ */
 export async function readAudit(
   redis: RedisClient,
   sources: readonly AuditSource[],
   q: AuditQuery,
+  scan: AuditScan = { page: PAGE, maxPages: MAX_PAGES },
 ): Promise<{ entries: (AuditEntry & { source: string })[]; next: string | null }> {
-  const lists = await Promise.all(
-    sources.map(async (s) =>
-      (await readSource(redis, s, q)).map((e) => ({ ...e, source: s.name })),
-    ),
-  );
-  const merged = lists.flat().sort(trailOrder);
+  const read = await Promise.all(sources.map((s) => readSource(redis, s, q, scan)));
+  let cut: { id: string; source: string } | undefined;
+  read.forEach((r, i) => {
+    const stop = r.stoppedAt && { id: r.stoppedAt, source: (sources[i] as AuditSource).name };
+    if (stop && (!cut || trailOrder(stop, cut) < 0)) cut = stop;
+  });
+  const merged = read
+    .flatMap((r, i) => r.entries.map((e) => ({ ...e, source: (sources[i] as AuditSource).name })))
+    .filter((e) => !cut || trailOrder(e, cut) <= 0)
+    .sort(trailOrder);
   const entries = merged.slice(0, q.limit);
-  const last = entries.length === q.limit ? entries[entries.length - 1] : undefined;
+  const last = entries.length === q.limit ? entries[entries.length - 1] : cut;
   return { entries, next: last ? `${last.id}:${last.source}` : null };
 }
