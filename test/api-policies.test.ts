@@ -91,6 +91,12 @@ describe('policy registry API', () => {
     });
     const extra = await register({ heuristic: 'srpt' }, { owner: 'me' });
     expect(extra.json().error).toMatchObject({ field: 'body.owner', rule: 'additionalProperties' });
+    // The registry's reason rule (1-200 printable ASCII), checked by the schema: body.reason.
+    for (const bad of ['r'.repeat(201), 'naïve']) {
+      const r = await register({ heuristic: 'srpt' }, { reason: bad });
+      expect(r.statusCode, bad).toBe(400);
+      expect(r.json().error, bad).toMatchObject({ field: 'body.reason', rule: 'pattern' });
+    }
     const artifact = await register({ heuristic: 'round_robin' });
     expect(artifact.statusCode).toBe(400);
     expect(artifact.json()).toEqual({

@@ -22,7 +22,7 @@ import {
   type PolicyStatus,
 } from '../../registry/index.ts';
 import { SCHEDULING_POLICY_NAMES } from '../../../policies/scheduling/names.ts';
-import { errors, headers, reason, ref, streamId } from '../schemas.ts';
+import { errors, headers, ref, streamId } from '../schemas.ts';
 import type { RouteModule } from './types.ts';
 
 const TAGS = ['policies'];
@@ -108,6 +108,13 @@ const policySummary = {
 const policyFull = {
   ...policySummary,
   properties: { ...policySummary.properties, artifact: anyJson },
+} as const;
+
+/** The registry keeps reasons in its rows: the rule its table checks (1-200 printable ASCII). */
+const reason = {
+  type: 'string',
+  pattern: '^[\\x20-\\x7e]{1,200}$',
+  description: 'why (1-200 printable ASCII characters): kept in the row and its audit',
 } as const;
 
 const reasonBody = {
