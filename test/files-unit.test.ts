@@ -62,11 +62,14 @@ describe('file service pieces', () => {
     expect(normalizePath('//a///b/')).toBe('/a/b');
     expect(normalizePath('/')).toBe('/');
     expect(normalizePath(`/${'é'.repeat(127)}`)).toBe(`/${'é'.repeat(127)}`); // 254 bytes
+    expect(normalizePath('/a\u{1F600}')).toBe('/a\u{1F600}'); // a surrogate pair is fine
     for (const [bad, rule] of [
       ['a/b', 'absolute'],
       ['/a/../b', 'no_dot_segments'],
       ['/a/./b', 'no_dot_segments'],
       ['/a\0', 'no_nul'],
+      ['/a\uD800', 'unicode'], // lone surrogates: both would be stored as U+FFFD
+      ['/a\uDC00', 'unicode'],
       [`/${'x'.repeat(256)}`, 'max_name'],
       [`/${'é'.repeat(128)}`, 'max_name'], // 128 characters, 256 bytes
       ['/a'.repeat(65), 'max_depth'],

@@ -18,6 +18,8 @@ export function normalizePath(path: unknown, field = 'path'): string {
   if (!path.startsWith('/')) bad('absolute', 'must start with /');
   if (path.length > PATH_CHARS_MAX) bad('max_length', `must be at most ${PATH_CHARS_MAX} chars`);
   if (path.includes('\0')) bad('no_nul', 'must not contain NUL');
+  // A lone surrogate has no UTF-8 form: two of them would both become U+FFFD, one name.
+  if (/\p{Cs}/u.test(path)) bad('unicode', 'must be well-formed Unicode (no lone surrogates)');
   const parts = path.split('/').filter((p) => p !== '');
   if (parts.length > DEPTH_MAX) bad('max_depth', `must be at most ${DEPTH_MAX} levels deep`);
   for (const p of parts) {

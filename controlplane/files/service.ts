@@ -272,22 +272,25 @@ export class FileService {
     return next === '0' ? { entries } : { entries, cursor: next };
   }
 
-  /** Every entry of a directory, sorted by name, at most `max`. */
+  /**
+   * Every entry of a directory, sorted by name, at most `max`. HSCAN may return an entry twice
+   * when the directory grows or shrinks between pages: each name is kept once.
+   */
   async list(caller: Caller, path: string, max = 100_000): Promise<DirEntry[]> {
-    const out: DirEntry[] = [];
+    const out = new Map<string, DirEntry>();
     let cursor: string | undefined;
     do {
       const page = await this.readdir(caller, path, {
         ...(cursor ? { cursor } : {}),
         count: this.limits.readdirPageMax,
       });
-      out.push(...page.entries);
+      for (const e of page.entries) out.set(e.name, e);
       cursor = page.cursor;
-      if (out.length > max) {
+      if (out.size > max) {
         throw new FileLimitError(`list ${path}: more than ${max} entries`, path, 'max', max);
       }
     } while (cursor);
-    return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
   /** POSIX rename: atomic, replaces a file or an empty directory at `to`. */
