@@ -103,6 +103,8 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
       schema: {
         tags: TAGS,
         summary: 'Change a knob on a base version (one atomic step with history and audit)',
+        description:
+          'A knob that selects a registry policy version (scheduler.policy_version) takes only 0 here (learned policies off); a version goes live through POST /api/policies/{name}/versions/{version}/promote.',
         headers,
         params: knobParams,
         body: changeBody,
