@@ -427,6 +427,11 @@ describe('the knobos command line', () => {
       [['history', 'scheduler.policy', '--limit=0'], '--limit must be an integer >= 1, got 0'],
       [['audit', '--limit=-2'], '--limit must be an integer >= 1, got -2'],
       [['nosuch'], "knobs: unknown command 'nosuch'"],
+      // A learned policy version goes live through the registry's checks, not a direct set.
+      [
+        ['set', 'scheduler.policy_version', '3', '--base', '1', '--reason', 'x'],
+        'scheduler.policy_version selects the live scheduler policy version',
+      ],
     ];
     const runs = await Promise.all(cases.map(([a]) => knobos(['knobs', ...a, ...redis])));
     runs.forEach((r, i) => {

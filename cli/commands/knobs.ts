@@ -5,6 +5,7 @@ import { userInfo } from 'node:os';
 import type { KnobValue } from '../../knobs/index.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import type { KnobRow } from '../../controlplane/knobs/row.ts';
+import { checkDirectKnobChange } from '../../controlplane/registry/promotion.ts';
 import { KnobosError } from '../../controlplane/store/errors.ts';
 import { emitResult } from '../../experiments/report.ts';
 import { connectCli, keysFromEnv } from '../context.ts';
@@ -101,6 +102,7 @@ export async function run(argv: string[]): Promise<number> {
   const limit = o.limit === undefined ? 20 : Number(o.limit);
   if (!Number.isInteger(limit) || limit < 1)
     throw new Error(`knobs ${cmd}: --limit must be an integer >= 1, got ${o.limit}`);
+  if (cmd === 'set') checkDirectKnobChange(need(name, 'NAME'), parseValue(need(rawValue, 'VALUE')));
   const actor = o.actor ?? `cli:${userInfo().username}`;
   const redis = connectCli(o.redis);
   const knobs = new KnobTable(redis, { keys: keysFromEnv() });

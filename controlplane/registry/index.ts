@@ -28,7 +28,13 @@ export {
   type Verdict,
 } from './sim.ts';
 export { Evaluator, type EvaluatorOptions } from './evaluator.ts';
-export { Promotion, PROMOTION_KNOBS, promotionKnob, type Actor } from './promotion.ts';
+export {
+  Promotion,
+  PROMOTION_KNOBS,
+  checkDirectKnobChange,
+  promotionKnob,
+  type Actor,
+} from './promotion.ts';
 export {
   schedulingPolicyOf,
   checkLearnedScheduling,

@@ -69,6 +69,24 @@ const STEP_RANK: Partial<Record<Proposal['status'], number>> = {
   live: 3,
 };
 
+/**
+ * A direct change of a knob (an operator's, outside the registry): a knob that selects a
+ * registry policy's live version takes only 0 that way (learned policies off, the way out in
+ * an emergency); a version goes live through the registry, which checks its status and
+ * reports. `field` names the value where the caller took it from.
+ */
+export function checkDirectKnobChange(knob: string, value: unknown, field = 'value'): void {
+  const policy = Object.keys(PROMOTION_KNOBS).find((p) => PROMOTION_KNOBS[p] === knob);
+  if (policy !== undefined && value !== 0) {
+    throw new StateError(
+      `${knob} selects the live ${policy} policy version: promote one through the registry ` +
+        `(POST /api/policies/${policy}/versions/<n>/promote), which checks its status and ` +
+        `reports; set directly, it takes only 0, which turns learned policies off`,
+      { field, rule: 'registry', knob, value },
+    );
+  }
+}
+
 export function promotionKnob(name: string): string {
   const knob = PROMOTION_KNOBS[name];
   if (!knob)

@@ -5,8 +5,7 @@
 import type { KnobValue } from '../../../knobs/index.ts';
 import type { FastifyRequest } from 'fastify';
 import { errors, headers, knobParams, knobValue, reason, ref, version } from '../schemas.ts';
-import { PROMOTION_KNOBS } from '../../registry/promotion.ts';
-import { StateError } from '../../store/errors.ts';
+import { checkDirectKnobChange } from '../../registry/promotion.ts';
 import type { RouteModule } from './types.ts';
 
 const TAGS = ['knob actions'];
@@ -44,22 +43,9 @@ const promoteResult = {
 
 type Named = { Params: { name: string } };
 
-/** The knobs that select a registry policy's live version, and the policy of each. */
-const REGISTRY_KNOBS = new Map(Object.entries(PROMOTION_KNOBS).map(([p, k]) => [k, p]));
-
 function change(request: FastifyRequest<Named & { Body: ChangeBody }>) {
   const b = request.body;
-  // A version goes live through the registry, which checks its status and reports first; here
-  // only 0 (no learned policy: the heuristic) is accepted, the way out in an emergency.
-  const policy = REGISTRY_KNOBS.get(request.params.name);
-  if (policy !== undefined && b.value !== 0) {
-    throw new StateError(
-      `${request.params.name} selects the live ${policy} policy version: promote one through ` +
-        `POST /api/policies/${policy}/versions/<n>/promote (its status and reports are checked ` +
-        `there); this route accepts only 0, which turns learned policies off`,
-      { field: 'body.value', rule: 'registry', knob: request.params.name, value: b.value },
-    );
-  }
+  checkDirectKnobChange(request.params.name, b.value, 'body.value');
   return {
     name: request.params.name,
     value: b.value,
