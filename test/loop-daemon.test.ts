@@ -179,6 +179,69 @@ describe('loop daemon', () => {
     expect(target.calls).toEqual([]);
   });
 
+  it('keeps a proposal in shadow when a freeze lands during the pass, and promotes it after', async () => {
+    const target = scripted({ shadow: 'better' });
+    const { clock, knobs, proposals, daemon } = await setup(target);
+    const id = ((await daemon.tick())[0] as { id: string }).id;
+    await daemon.tick(); // gate
+    await daemon.tick(); // shadow started
+    clock.advance(5_000);
+    // The shadow's report is read after the pass checked the freeze switch: freeze then.
+    const start = target.startShadow.bind(target);
+    target.startShadow = async (...a) => {
+      const run = await start(...a);
+      return {
+        ...run,
+        report: async () => {
+          await knobs.freeze('oncall', 'incident');
+          return run.report();
+        },
+      };
+    };
+    (daemon as unknown as { shadows: Map<string, unknown> }).shadows.clear();
+    expect(await daemon.tick()).toEqual([{ kind: 'frozen' }]);
+    expect((await proposals.get(id)).proposal.status).toBe('shadow');
+    target.startShadow = start;
+    (daemon as unknown as { shadows: Map<string, unknown> }).shadows.clear();
+    await knobs.unfreeze('oncall', 'over');
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'promoted', id });
+  });
+
+  it('refuses a proposal naming a knob outside its target, without failing the pass', async () => {
+    const target = scripted({ shadow: 'better' });
+    target.propose = async () => ({
+      values: { 'messaging.batch_size': 64, 'scheduler.policy': 'srpt' },
+      evidence: {},
+    });
+    const { proposals, daemon } = await setup(target);
+    expect(await daemon.tick()).toEqual([
+      {
+        kind: 'no_proposal',
+        target: 'messaging.batching',
+        why: "the learner proposed knob scheduler.policy, not one of its target's knobs",
+      },
+    ]);
+    expect(await proposals.list()).toEqual([]);
+  });
+
+  it('moves on an open proposal older than the 200 newest', async () => {
+    const target = scripted({ shadow: 'better' });
+    const { clock, proposals, daemon } = await setup(target);
+    const id = ((await daemon.tick())[0] as { id: string }).id;
+    for (let i = 0; i < 201; i++) {
+      clock.advance(1); // each one newer than the last
+      const p = await proposals.create({
+        learner: 'someone.else',
+        changes: [{ name: 'files.cache_bytes', value: 1 << 20, baseVersion: 1 }],
+        evidence: {},
+        reason: 'noise',
+      });
+      await proposals.transition(p.id, 'rejected', { actor: 'x', reason: 'noise' });
+    }
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'gate', id });
+    expect((await proposals.list({ open: true })).map((p) => p.id)).toEqual([id]);
+  });
+
   describe('the SLO guard inside the loop', () => {
     /** A live promotion of the target's knob, with a p99 latency of 10 before it and `after`
      * once it is live. */
@@ -279,8 +342,9 @@ describe('loop daemon', () => {
       let passes = 0;
       const knobs = { frozen: async () => null } as unknown as KnobTable;
       const proposals = {
-        list: () => {
-          passes++;
+        // A pass reads the open proposals and the recent ones: count it once.
+        list: (o?: { open?: boolean }) => {
+          if (!o?.open) passes++;
           return new Promise((_, reject) =>
             setTimeout(() => reject(new Error('redis is away')), failAfterMs),
           );

@@ -5,7 +5,7 @@
 // target's learner for a proposal. All its state is in the tables: any daemon instance can
 // take over, and a shadow run is rebuilt from the trace stream since the shadow began.
 import type { KnobValues } from '../../knobs/index.ts';
-import { KnobosError } from '../store/errors.ts';
+import { FrozenError, KnobosError } from '../store/errors.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
 import { runGate } from './gate.ts';
@@ -34,6 +34,9 @@ export type LoopEvent =
   | { kind: 'promoted' | 'rejected'; target: string; id: string; why: string }
   | { kind: 'guard'; target: string; id: string; verdict: string }
   | { kind: 'error'; target: string; message: string };
+
+/** Open proposals read per pass: far more than targets ever hold open (one each). */
+const OPEN_MAX = 1_000;
 
 export class LoopDaemon {
   private readonly shadows = new Map<string, ShadowRun>();
@@ -85,7 +88,14 @@ export class LoopDaemon {
     // operators freeze, is when a regressed promotion most needs rolling back.
     const frozen = (await knobs.frozen()) !== null;
     const events: LoopEvent[] = frozen ? [{ kind: 'frozen' }] : [];
-    const recent = await proposals.list({ limit: 200 });
+    // Every open proposal (from the open index: an old one must not drop out of view behind
+    // newer ones, or it is never moved on and a second one opens on the same knob), and the
+    // recent ones, for the guard's watch windows and the rate limit.
+    const [open, latest] = await Promise.all([
+      proposals.list({ open: true, limit: OPEN_MAX }),
+      proposals.list({ limit: 200 }),
+    ]);
+    const recent = [...new Map([...latest, ...open].map((p) => [p.id, p])).values()];
     for (const target of targets) {
       // One target's failure (Redis, its simulator) must not starve the targets after it.
       try {
@@ -146,6 +156,11 @@ export class LoopDaemon {
     if (!cal) return none('not enough live data to calibrate a simulator');
     const cand = await target.propose(cal, cur.values, (this.opts.seed ?? 1) + this.seq++);
     if (!cand) return none('the learner found nothing better than the live configuration');
+    const foreign = Object.keys(cand.values).find((n) => !target.knobs.includes(n));
+    if (foreign !== undefined) {
+      this.opts.log.warn({ target: target.name, knob: foreign }, 'learner proposed a foreign knob');
+      return none(`the learner proposed knob ${foreign}, not one of its target's knobs`);
+    }
     const changes = Object.entries(cand.values)
       .filter(([n, v]) => JSON.stringify(v) !== JSON.stringify(cur.values[n]))
       .map(([name, value]) => ({ name, value, baseVersion: cur.versions[name] as number }));
@@ -263,6 +278,9 @@ export class LoopDaemon {
         changes: p.changes,
       });
     } catch (err) {
+      // A freeze that landed during this pass: the proposal waits in shadow for the unfreeze
+      // (a stale base or a pin, by contrast, will not pass later either).
+      if (err instanceof FrozenError) return [{ kind: 'frozen' }];
       if (err instanceof KnobosError) return reject(`promotion refused: ${err.message}`);
       throw err;
     }
