@@ -283,6 +283,25 @@ describe('loop daemon', () => {
       expect(target.calls).toEqual([]);
     });
 
+    it('judges a promotion whose watch window passed while the loop was down, once', async () => {
+      const target = scripted({ shadow: 'better' });
+      const { knobs, proposals, daemon, id } = await regressedLive(target, 30);
+      // No pass ran during the 1 s watch window (plus a step): the daemon was down.
+      await new Promise((r) => setTimeout(r, 1_300));
+      const events = await daemon.tick();
+      expect(events).toContainEqual({
+        kind: 'guard',
+        target: 'messaging.batching',
+        id,
+        verdict: 'regressed',
+      });
+      expect((await knobs.get('messaging.batch_size')).version).toBe(3); // the rollback
+      const { proposal } = await proposals.get(id);
+      expect(proposal.status).toBe('rolled_back');
+      expect(proposal.guardReport).toMatchObject({ verdict: 'regressed' });
+      expect((await daemon.tick()).some((e) => e.kind === 'guard')).toBe(false);
+    });
+
     it('leaves a pinned knob to its operator, and the pass goes on to the next target', async () => {
       const target = scripted({ shadow: 'better' });
       const { knobs, proposals, daemon, id } = await regressedLive(target, 30);

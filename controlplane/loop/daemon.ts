@@ -117,16 +117,18 @@ export class LoopDaemon {
     const mine = recent.filter((p) => p.learner === target.name);
     const open = mine.filter((p) => isOpen(p.status));
     if (!frozen) for (const p of open) events.push(...(await this.advance(target, p)));
-    for (const p of mine.filter(
-      (x) =>
-        x.status === 'live' && this.now() < x.updatedAt + target.slo.watchMs + target.slo.stepMs,
-    )) {
+    // Every live promotion without a final verdict: the guard judges from stored telemetry
+    // over the watch window, so a daemon that was down through it still judges it on return.
+    for (const p of mine.filter((x) => x.status === 'live' && x.guardReport === undefined)) {
       const r = await this.guard.check(p, target.slo);
-      if (r.verdict !== 'watching')
+      if (r.verdict !== 'watching') {
         this.opts.log.info(
           { target: target.name, proposal: p.id, ...r },
           `slo guard: ${r.verdict}`,
         );
+        // Kept on the proposal: judged once, and the verdict is there to read.
+        await this.opts.proposals.annotate(p.id, { guardReport: r });
+      }
       events.push({ kind: 'guard', target: target.name, id: p.id, verdict: r.verdict });
     }
     if (!frozen && open.length === 0) events.push(await this.proposeNew(target, mine));
