@@ -59,7 +59,10 @@ describe('SLO guard', () => {
     const [last] = await knobs.history('scheduler.policy', { limit: 1 });
     expect(last?.kind).toBe('rollback');
     expect(last?.actor).toBe('slo-guard');
-    expect((await knobs.audit({ limit: 1 }))[0]?.action).toBe('knob.rollback');
+    const audit = await knobs.audit({ limit: 2 });
+    expect(audit.map((a) => a.action)).toEqual(['proposal.rolled_back', 'knob.rollback']);
+    expect(audit[0]).toMatchObject({ target: proposal.id, actor: 'slo-guard' });
+    expect(audit[0]?.detail).toMatchObject({ from: 'live' });
   });
 
   it('lets a promotion stand when the metric holds through the watch window', async () => {

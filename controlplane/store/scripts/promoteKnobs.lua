@@ -3,7 +3,7 @@
   its pin, and (for automation) the global freeze; only if all pass, writes every row, bumps
   each version, appends one history entry per knob and one audit entry per knob, bumps the
   epoch once per knob and publishes each change. Optionally marks the proposal the change
-  came from as live in the same step. Value-level rules (type, domain, step, cooldown) are
+  came from as live (or rolled_back) in the same step, with its own audit entry. Value-level rules (type, domain, step, cooldown) are
   checked by the caller against the rows at the base versions; the version checks here make
   that sound.
 
@@ -38,8 +38,10 @@ if c.actorKind == 'automation' and redis.call('EXISTS', KEYS[2]) == 1 then
   return { ERR_FROZEN, 0, redis.call('HGET', KEYS[2], 'by') or '' }
 end
 local hasProposal = c.proposalId ~= '' and redis.call('EXISTS', KEYS[5]) == 1
+local proposalFrom
 if hasProposal then
   local status = redis.call('HGET', KEYS[5], 'status')
+  proposalFrom = status
   local allowed = false
   for _, s in ipairs(c.proposalFrom) do if s == status then allowed = true end end
   if not allowed then return { ERR_STATE, 0, status } end
@@ -76,5 +78,8 @@ if hasProposal then
   redis.call('HSET', KEYS[5], 'status', c.proposalTo, 'updatedAt', c.now, 'reason', c.reason)
   redis.call('HINCRBY', KEYS[5], '_v', 1)
   redis.call('ZREM', KEYS[6], c.proposalId)
+  -- The proposal's move is audited like every other move of it (ProposalTable.transition).
+  appendAudit(KEYS[1], c.auditMaxLen, c.now, c.actor, 'proposal.' .. c.proposalTo, c.proposalId,
+    cjson.encode({ from = proposalFrom, reason = c.reason }))
 end
 return out
