@@ -209,6 +209,31 @@ describe('loop daemon', () => {
     expect((await daemon.tick())[0]).toMatchObject({ kind: 'promoted', id });
   });
 
+  it('stops the shadow run of a proposal an operator took live meanwhile', async () => {
+    const target = scripted({ shadow: 'pending' });
+    let stopped = 0;
+    const start = target.startShadow.bind(target);
+    target.startShadow = async (...a) => ({
+      ...(await start(...a)),
+      stop: async () => void stopped++,
+    });
+    const { knobs, proposals, daemon } = await setup(target);
+    const id = ((await daemon.tick())[0] as { id: string }).id;
+    await daemon.tick(); // gate
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_started', id });
+    const { proposal } = await proposals.get(id);
+    await knobs.promoteAll({
+      actor: 'op',
+      actorKind: 'operator',
+      reason: 'ship it',
+      proposalId: id,
+      changes: proposal.changes,
+    });
+    expect(stopped).toBe(0);
+    await daemon.tick();
+    expect(stopped).toBe(1);
+  });
+
   it('refuses a proposal naming a knob outside its target, without failing the pass', async () => {
     const target = scripted({ shadow: 'better' });
     target.propose = async () => ({

@@ -96,6 +96,14 @@ export class LoopDaemon {
       proposals.list({ limit: 200 }),
     ]);
     const recent = [...new Map([...latest, ...open].map((p) => [p.id, p])).values()];
+    // A shadow run whose proposal left shadow some other way (an operator promoted it, another
+    // daemon decided it) would read the live stream for ever: stop it.
+    const inShadow = new Set(open.filter((p) => p.status === 'shadow').map((p) => p.id));
+    for (const [id, run] of this.shadows) {
+      if (inShadow.has(id)) continue;
+      this.shadows.delete(id);
+      await run.stop();
+    }
     for (const target of targets) {
       // One target's failure (Redis, its simulator) must not starve the targets after it.
       try {
