@@ -270,6 +270,10 @@ describe('loop daemon', () => {
   });
 
   describe('the SLO guard inside the loop', () => {
+    /** The guard's event for a regressed promotion of the scripted target. */
+    const regressed = (id: string) =>
+      ({ kind: 'guard', target: 'messaging.batching', id, verdict: 'regressed' }) as const;
+
     /** A live promotion of the target's knob, with a p99 latency of 10 before it and `after`
      * once it is live. */
     async function regressedLive(target: TuningTarget, after: number) {
@@ -298,12 +302,7 @@ describe('loop daemon', () => {
       await knobs.freeze('op', 'incident');
       const events = await daemon.tick();
       expect(events).toContainEqual({ kind: 'frozen' });
-      expect(events).toContainEqual({
-        kind: 'guard',
-        target: 'messaging.batching',
-        id,
-        verdict: 'regressed',
-      });
+      expect(events).toContainEqual(regressed(id));
       expect(events.some((e) => e.kind === 'proposed' || e.kind === 'no_proposal')).toBe(false);
       expect((await knobs.get('messaging.batch_size')).version).toBe(3); // the rollback
       expect((await proposals.get(id)).proposal.status).toBe('rolled_back');
@@ -316,12 +315,7 @@ describe('loop daemon', () => {
       // No pass ran during the 1 s watch window (plus a step): the daemon was down.
       await new Promise((r) => setTimeout(r, 1_300));
       const events = await daemon.tick();
-      expect(events).toContainEqual({
-        kind: 'guard',
-        target: 'messaging.batching',
-        id,
-        verdict: 'regressed',
-      });
+      expect(events).toContainEqual(regressed(id));
       expect((await knobs.get('messaging.batch_size')).version).toBe(3); // the rollback
       const { proposal } = await proposals.get(id);
       expect(proposal.status).toBe('rolled_back');
@@ -334,12 +328,7 @@ describe('loop daemon', () => {
       const { knobs, proposals, daemon, id } = await regressedLive(target, 30);
       await knobs.pin('messaging.batch_size', 'op', 'holding it');
       const events = await daemon.tick();
-      expect(events).toContainEqual({
-        kind: 'guard',
-        target: 'messaging.batching',
-        id,
-        verdict: 'regressed',
-      });
+      expect(events).toContainEqual(regressed(id));
       expect((await knobs.get('messaging.batch_size')).value).toBe(128);
       expect((await proposals.get(id)).proposal.status).toBe('live');
       // The next target was reached: it looked for a proposal of its own.
