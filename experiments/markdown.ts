@@ -1,6 +1,7 @@
 // result.md: the experiment as a reader wants it: per study a table of every entry (mean,
 // spread, gap to the oracle, held-out score, every seed's value), the claims with their
 // verdicts, and the plots next to it.
+import { seedSpan } from '../learners/core/script.ts';
 import type { EntryResult, ExperimentResult, StudyResult } from './results.ts';
 
 /** Four significant digits, no exponent for everyday magnitudes. */
@@ -73,12 +74,6 @@ function tuningSetup(s: StudyResult): string[] {
     ].join(' '),
   ];
 }
-
-/** "1 to 30" for consecutive seeds, else the list. */
-const seedSpan = (s: readonly number[]): string =>
-  s.length > 2 && s.every((x, i) => x === (s[0] as number) + i)
-    ? `${s[0]} to ${s[s.length - 1]}`
-    : s.join(', ');
 
 function studySection(s: StudyResult, plots: readonly string[]): string[] {
   const dir = s.direction === 'min' ? 'lower is better' : 'higher is better';

@@ -63,3 +63,15 @@ export const PROPOSAL_FIELDS = {
 export function isOpen(status: ProposalStatus): boolean {
   return status === 'proposed' || status === 'simulated' || status === 'shadow';
 }
+
+/** The way to live, in order (PROPOSAL_STATUSES lists it first). */
+const PIPELINE: readonly ProposalStatus[] = PROPOSAL_STATUSES.slice(
+  0,
+  PROPOSAL_STATUSES.indexOf('live') + 1,
+);
+
+/** Whether a proposal in `status` is at `step` or past it on the way to live. */
+export function reached(status: ProposalStatus, step: ProposalStatus): boolean {
+  const at = PIPELINE.indexOf(status);
+  return at >= 0 && at >= PIPELINE.indexOf(step);
+}

@@ -32,7 +32,7 @@
 // retire rejects their proposals, the next promote prunes the rejected ones. A refused retire
 // has written nothing; a refused promote rejects its proposal and takes it off the list.
 import type { KnobTable } from '../knobs/table.ts';
-import { isOpen, type Proposal } from '../loop/proposal.ts';
+import { isOpen, reached, type Proposal } from '../loop/proposal.ts';
 import type { ProposalTable } from '../loop/proposals.ts';
 import {
   AlreadyExistsError,
@@ -60,14 +60,6 @@ export interface Actor {
   actor: string;
   reason: string;
 }
-
-/** How far a promotion's proposal has come: a step to a lower rank is already behind it. */
-const STEP_RANK: Partial<Record<Proposal['status'], number>> = {
-  proposed: 0,
-  simulated: 1,
-  shadow: 2,
-  live: 3,
-};
 
 /**
  * A direct change of a knob (an operator's, outside the registry): a knob that selects a
@@ -221,7 +213,7 @@ export class Promotion {
       } catch (err) {
         if (!(err instanceof KnobosError)) throw err;
         const now = (await this.proposals.get(p.id)).proposal;
-        if ((STEP_RANK[now.status] ?? -1) >= (STEP_RANK[to] as number)) return now;
+        if (reached(now.status, to)) return now;
         throw err;
       }
     };

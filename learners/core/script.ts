@@ -58,6 +58,13 @@ export function evalSeedList(raw: string | undefined, fallback = 10): number[] {
   return Array.from({ length: intArg('eval-seeds', raw ?? String(fallback), 1) }, (_, i) => i + 1);
 }
 
+/** Seeds as a report names them: "1 to 30" when consecutive (three or more), else the list. */
+export function seedSpan(s: readonly number[]): string {
+  return s.length > 2 && s.every((x, i) => x === (s[0] as number) + i)
+    ? `${s[0]} to ${s[s.length - 1]}`
+    : s.join(', ');
+}
+
 export function elapsedLog(started = Date.now()): (line: string) => void {
   return (line) =>
     process.stderr.write(`[${((Date.now() - started) / 1000).toFixed(1)}s] ${line}\n`);

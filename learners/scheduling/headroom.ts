@@ -67,6 +67,8 @@ const TIE_BREAKS: Record<string, TaskScorer> = {
   'srpt, longest task first': (t) => t.estimateMs ?? 0,
 };
 
+const WARM_FIRST = 'srpt, jobs a free worker is on first';
+
 /** Per world: the policies compared besides SRPT and FIFO, and where the results go. */
 const WORLD_STUDIES = {
   clean: {
@@ -86,9 +88,9 @@ const WORLD_STUDIES = {
     title: "moving world: Decima's 2 s moving delay",
     results: 'experiments/results/learned-scheduler/headroom-moving',
     // The bar a learned policy here is held to: each entry is also compared with it, per seed.
-    reference: 'srpt, jobs a free worker is on first',
+    reference: WARM_FIRST,
     makers: (): Record<string, PolicyMaker> => ({
-      'srpt, jobs a free worker is on first': () => srptWarmFirst(),
+      [WARM_FIRST]: () => srptWarmFirst(),
       'learned (committed, trained in this world)': () =>
         trainedSchedulingPolicy(TRAINED_MOVING_SCHEDULER_FILE),
     }),
@@ -116,9 +118,9 @@ const VARIANTS: Record<string, Partial<SchedulerTrainConfig>> = {
 
 interface Entry extends PolicyScores {
   /** Per-seed difference from SRPT, s: mean and standard error (negative: better). */
-  vsSrpt: { mean: number; stdErr: number; wins: number };
+  vsSrpt: ReturnType<typeof pairedVs>;
   /** The same from the world's reference policy, where it has one. */
-  vsReference?: { mean: number; stdErr: number; wins: number };
+  vsReference?: ReturnType<typeof pairedVs>;
 }
 
 async function main(): Promise<void> {

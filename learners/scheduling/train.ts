@@ -21,6 +21,7 @@ import {
   reportedPath,
   runFooter,
   runScript,
+  seedSpan,
   trainingRecord,
   worldArg,
 } from '../core/script.ts';
@@ -60,7 +61,7 @@ const QUICK: Partial<SchedulerTrainConfig> = {
 // the worlds it is evaluated in. In the moving world, validation uses 60-job workloads, as the
 // evaluation does (with 30 the cluster is rarely congested enough for moves to matter), and 10
 // of them, as do the search's 6 per candidate: policies there differ by workload so much that
-// 3 ranked them differently from 30 others.
+// a few workloads rank them unreliably (evaluate.ts EVAL_SEEDS).
 const WORLD_RUNS = {
   clean: {
     config: {},
@@ -95,11 +96,6 @@ const run = WORLD_RUNS[world];
 const artifactFile = args.artifact || run.artifact;
 const started = Date.now();
 
-/** "200001-200010" for consecutive seeds, else the list. */
-const seedRange = (s: readonly number[]): string =>
-  s.length > 1 && s.every((x, i) => x === (s[0] as number) + i)
-    ? `${s[0]}-${s[s.length - 1]}`
-    : s.join(', ');
 const log = elapsedLog(started);
 
 async function main(): Promise<void> {
@@ -159,7 +155,7 @@ async function main(): Promise<void> {
       `on TPC-H, trained in the ${world} world`,
     '',
     producedBy(`learners/scheduling/train.ts --world ${world}`, seed, args['eval-only']) +
-      `Held-out workload seeds; training used seeds from 100000, validation ${seedRange(validationSeeds)}.`,
+      `Held-out workload seeds; training used seeds from 100000, validation ${seedSpan(validationSeeds)}.`,
     training
       ? `Training: ${training.episodes} episodes, ${training.seconds.total.toFixed(0)} s ` +
         `(BC ${training.seconds.bc.toFixed(0)} s, search ${training.seconds.search.toFixed(0)} s, ` +
