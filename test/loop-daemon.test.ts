@@ -155,6 +155,50 @@ describe('loop daemon', () => {
     expect((await knobs.get('messaging.batch_size')).version).toBe(1);
   });
 
+  it('rejects a shadow still undecided after its patience, and stops its run', async () => {
+    const target = scripted({ shadow: 'pending' });
+    let stopped = 0;
+    const start = target.startShadow.bind(target);
+    target.startShadow = async (...a) => {
+      const run = await start(...a);
+      return { report: run.report, stop: async () => void stopped++ };
+    };
+    const { clock, knobs, daemon } = await setup(target);
+    await daemon.tick();
+    await daemon.tick();
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_started' });
+    clock.advance(5_000 * 4 - 1);
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_pending' });
+    clock.advance(1);
+    expect((await daemon.tick())[0]).toMatchObject({
+      kind: 'rejected',
+      why: 'shadow undecided after 20000 ms (limit 20000 ms)',
+    });
+    expect(stopped).toBe(1);
+    expect((await knobs.get('messaging.batch_size')).version).toBe(1);
+  });
+
+  it('rejects a proposal that waits too long for a calibration, freeing its knob', async () => {
+    const target = scripted({ shadow: 'better' });
+    // Live data enough to propose, then none: the gate can never calibrate.
+    const calibrate = target.calibrate.bind(target);
+    let calibrations = 0;
+    target.calibrate = async () => (calibrations++ === 0 ? calibrate() : null);
+    const { clock, proposals, daemon } = await setup(target);
+    const [e1] = await daemon.tick();
+    const id = (e1 as { id: string }).id;
+    expect(await daemon.tick()).toEqual([]);
+    clock.advance(30 * 60_000 - 1);
+    expect(await daemon.tick()).toEqual([]);
+    clock.advance(1);
+    expect((await daemon.tick())[0]).toMatchObject({
+      kind: 'rejected',
+      id,
+      why: 'no calibration after 1800000 ms (limit 1800000 ms): too little live data',
+    });
+    expect((await proposals.get(id)).proposal.status).toBe('rejected');
+  });
+
   it('drops a proposal whose base moved under it', async () => {
     const target = scripted({ shadow: 'better' });
     const { knobs, daemon } = await setup(target);

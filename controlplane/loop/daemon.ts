@@ -23,7 +23,20 @@ export interface DaemonOptions {
   minChangeIntervalMs: number;
   tickMs?: number;
   seed?: number;
+  /**
+   * Longest a proposal waits for a calibration before the simulation gate (its target's
+   * calibrate() finding too little live data), before it is rejected. Default 30 minutes.
+   */
+  calibrateWaitMs?: number;
+  /**
+   * Longest a shadow may stay undecided, as a multiple of its target's shadowMs, before the
+   * proposal is rejected. Default 4.
+   */
+  shadowPatience?: number;
 }
+
+const CALIBRATE_WAIT_MS = 30 * 60_000;
+const SHADOW_PATIENCE = 4;
 
 export type LoopEvent =
   | { kind: 'frozen' }
@@ -226,7 +239,17 @@ export class LoopDaemon {
 
     if (p.status === 'proposed') {
       const cal = await target.calibrate();
-      if (!cal) return [];
+      if (!cal) {
+        // An open proposal holds its knobs (no other opens on them), so it cannot wait for
+        // ever on data that does not come.
+        const waited = this.now() - p.updatedAt;
+        const limit = this.opts.calibrateWaitMs ?? CALIBRATE_WAIT_MS;
+        if (waited >= limit)
+          return reject(
+            `no calibration after ${waited} ms (limit ${limit} ms): too little live data`,
+          );
+        return [];
+      }
       const report = await runGate(
         (v: KnobValues, seed, slice) => target.evaluate(cal, v, seed, slice),
         incumbent,
@@ -273,8 +296,15 @@ export class LoopDaemon {
     if (this.now() - p.updatedAt < target.shadowMs)
       return [{ kind: 'shadow_pending', target: target.name, id: p.id }];
     const shadow = await run.report();
-    if (shadow.verdict === 'pending')
+    if (shadow.verdict === 'pending') {
+      const ran = this.now() - p.updatedAt;
+      const limit = target.shadowMs * (this.opts.shadowPatience ?? SHADOW_PATIENCE);
+      if (ran >= limit)
+        return reject(`shadow undecided after ${ran} ms (limit ${limit} ms)`, {
+          shadowReport: shadow,
+        });
       return [{ kind: 'shadow_pending', target: target.name, id: p.id }];
+    }
     if (shadow.verdict !== 'better')
       return reject(`shadow: candidate ${shadow.verdict} than live`, { shadowReport: shadow });
     await proposals.annotate(p.id, { shadowReport: shadow });
