@@ -78,6 +78,40 @@ describe.each<Backend>(['single', 'cluster'])('proposals table on %s redis', (ba
     expect(await proposals.list()).toEqual([]);
   });
 
+  it('refuses a knob twice, a base that is not a version, and a change to the current value', async () => {
+    const { knobs, proposals } = await setup();
+    const auditBefore = await knobs.audit({ limit: 1000 });
+    const refused = async (changes: { name: string; value: unknown; baseVersion: unknown }[]) => {
+      const err = await proposals
+        .create({ learner: 'bo', reason: 'x', changes } as Parameters<typeof proposals.create>[0])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      return { field: (err as ValidationError).field, rule: (err as ValidationError).rule };
+    };
+    expect(
+      await refused([
+        { name: 'scheduler.retry_limit', value: 4, baseVersion: 1 },
+        { name: 'scheduler.retry_limit', value: 5, baseVersion: 1 },
+      ]),
+    ).toEqual({ field: 'changes[1].name', rule: 'unique' });
+    expect(
+      await refused([{ name: 'scheduler.retry_limit', value: 4, baseVersion: undefined }]),
+    ).toEqual({ field: 'changes[0].baseVersion', rule: 'integer' });
+    expect(await refused([{ name: 'scheduler.retry_limit', value: 4, baseVersion: 0 }])).toEqual({
+      field: 'changes[0].baseVersion',
+      rule: 'integer',
+    });
+    // The catalog default of scheduler.retry_limit is 3.
+    expect(
+      await refused([
+        { name: 'scheduler.policy', value: 'srpt', baseVersion: 1 },
+        { name: 'scheduler.retry_limit', value: 3, baseVersion: 1 },
+      ]),
+    ).toEqual({ field: 'changes[1].value', rule: 'unchanged' });
+    expect(await proposals.list()).toEqual([]);
+    expect(await knobs.audit({ limit: 1000 })).toEqual(auditBefore);
+  });
+
   it('moves through the pipeline with audit entries, refusing moves backwards', async () => {
     const { knobs, proposals } = await setup();
     const p = await proposals.create({

@@ -61,10 +61,27 @@ export class ProposalTable {
   async create(p: NewProposal): Promise<Proposal> {
     if (p.changes.length === 0)
       throw new ValidationError('proposal: changes must not be empty', 'changes', 'non_empty');
-    for (const c of p.changes) {
+    const seen = new Set<string>();
+    for (const [i, c] of p.changes.entries()) {
       const bad = validateValue(this.knobs.spec(c.name), c.value);
       if (bad) throw new ValidationError(bad.message, bad.field, bad.rule, { knob: c.name });
+      if (seen.has(c.name))
+        throw new ValidationError(
+          `proposal: knob ${c.name} is changed twice`,
+          `changes[${i}].name`,
+          'unique',
+          { knob: c.name },
+        );
+      seen.add(c.name);
+      if (!Number.isSafeInteger(c.baseVersion) || c.baseVersion < 1)
+        throw new ValidationError(
+          `proposal: the base version of knob ${c.name} must be a positive integer, got ${String(c.baseVersion)}`,
+          `changes[${i}].baseVersion`,
+          'integer',
+          { knob: c.name },
+        );
     }
+    await this.refuseUnchanged(p.changes);
     const now = this.now();
     const row: Proposal = {
       id: p.id ?? `p-${now.toString(36)}-${randomBytes(3).toString('hex')}`,
@@ -112,6 +129,25 @@ export class ProposalTable {
     });
     if (err) throw err;
     return row;
+  }
+
+  /**
+   * A change to the value its knob has at its base version changes nothing. (A knob past its
+   * base is left to the create script, which answers stale; the version fixes the value, so
+   * this read needs no transaction.)
+   */
+  private async refuseUnchanged(changes: readonly KnobProposalChange[]): Promise<void> {
+    const rows = await Promise.all(changes.map((c) => this.knobs.get(c.name)));
+    changes.forEach((c, i) => {
+      const row = rows[i];
+      if (row?.version === c.baseVersion && canonicalJson(row.value) === canonicalJson(c.value))
+        throw new ValidationError(
+          `proposal: knob ${c.name} is ${canonicalJson(c.value)} at version ${c.baseVersion} already`,
+          `changes[${i}].value`,
+          'unchanged',
+          { knob: c.name },
+        );
+    });
   }
 
   async get(id: string): Promise<{ proposal: Proposal; version: number }> {

@@ -14,7 +14,8 @@ for (let i = 0; ; i++) {
     reason: `proposal ${i}`,
     evidence: { blob: 'x'.repeat(2000), i },
     changes: [
-      { name: 'scheduler.retry_limit', value: 1 + (i % 5), baseVersion: 1 },
+      // Never 3, the catalog default: a change to the current value is refused.
+      { name: 'scheduler.retry_limit', value: [1, 2, 4, 5, 6][i % 5] as number, baseVersion: 1 },
       { name: 'scheduler.dispatch_batch', value: 32, baseVersion: 1 },
       { name: 'messaging.linger_ms', value: 10, baseVersion: 1 },
     ],
