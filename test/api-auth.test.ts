@@ -4,6 +4,7 @@
 // node and on a 3-node cluster (the tokens table and its audit log share one slot).
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MAX_TOKENS_LISTED } from '../controlplane/api/auth/tokens.ts';
 import { serverEnv } from '../controlplane/api/config.ts';
 import { serveApi } from '../controlplane/api/serve.ts';
 import { buildServer, startServer } from '../controlplane/api/server.ts';
@@ -149,6 +150,23 @@ describe.each<Backend>(['single', 'cluster'])('API auth on %s redis', (backend) 
       ['token.revoke', 'admin#env'],
       ['token.create', 'admin#env'],
     ]);
+  });
+
+  it("lists a tenant's token behind more than a listing's worth of other tenants' newer ones", async () => {
+    const acmeAdmin = api.bearer(await api.token('admin', 'acme'));
+    const old = (await create(acmeAdmin, { name: 'acme-old', role: 'viewer' })).json().info.id;
+    // More newer tokens of another tenant than one listing returns (MAX_TOKENS_LISTED).
+    api.clock.advance(1_000);
+    await Promise.all(
+      Array.from({ length: MAX_TOKENS_LISTED + 1 }, () => api.token('viewer', 'globex')),
+    );
+    const listed = (await api.app.inject({ url: '/api/tokens', headers: acmeAdmin })).json()
+      .tokens as { id: string; tenant: string }[];
+    expect(listed.map((t) => t.id)).toContain(old);
+    expect(listed.every((t) => t.tenant === 'acme')).toBe(true);
+    const all = (await api.app.inject({ url: '/api/tokens', headers: ADMIN })).json().tokens;
+    expect(all).toHaveLength(MAX_TOKENS_LISTED);
+    expect(new Set(all.map((t: { id: string }) => t.id)).size).toBe(MAX_TOKENS_LISTED);
   });
 
   it("scopes a tenant's admin to its tenant's tokens and audit entries", async () => {

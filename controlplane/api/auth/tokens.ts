@@ -13,8 +13,11 @@ import { TOKENS_FAMILY, tokenAuditKey } from '../keys.ts';
 
 const TOKEN_RE = /^knobos_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 const AUDIT_MAX_LEN = 10_000;
-/** Listing reads at most this many tokens (a bound, not a page size). */
+/** Listing returns at most this many tokens (a bound, not a page size) ... */
 export const MAX_TOKENS_LISTED = 1_000;
+/** ... reading at most this many rows, in chunks. */
+const TOKENS_SCANNED_MAX = 100_000;
+const LIST_CHUNK = 500;
 
 const tokenFields = {
   id: { type: 'string' },
@@ -108,16 +111,31 @@ export class TokenStore {
     return (await this.table.get(TOKENS_FAMILY, id)) !== null;
   }
 
-  /** Newest first; only `tenant`'s tokens when given. */
+  /**
+   * Newest first, at most MAX_TOKENS_LISTED; only `tenant`'s tokens when given. Read in chunks
+   * until enough match, so a tenant's tokens behind many newer ones of other tenants are found
+   * (up to TOKENS_SCANNED_MAX rows read).
+   */
   async list(tenant: string | null): Promise<TokenInfo[]> {
-    const ids = await this.table.range(TOKENS_FAMILY, 'created', {
-      rev: true,
-      limit: MAX_TOKENS_LISTED,
-    });
-    const rows = await this.table.getMany(TOKENS_FAMILY, ids);
-    return rows
-      .flatMap((r) => (r ? [toInfo(r.row)] : []))
-      .filter((t) => tenant === null || t.tenant === tenant);
+    const out: TokenInfo[] = [];
+    const seen = new Set<string>();
+    for (let offset = 0; offset < TOKENS_SCANNED_MAX; offset += LIST_CHUNK) {
+      const ids = await this.table.range(TOKENS_FAMILY, 'created', {
+        rev: true,
+        offset,
+        limit: LIST_CHUNK,
+      });
+      for (const r of await this.table.getMany(TOKENS_FAMILY, ids)) {
+        // A token created meanwhile shifts the offsets by one: a row may come twice.
+        if (!r || seen.has(r.row.id)) continue;
+        seen.add(r.row.id);
+        if (tenant !== null && r.row.tenant !== tenant) continue;
+        out.push(toInfo(r.row));
+        if (out.length >= MAX_TOKENS_LISTED) return out;
+      }
+      if (ids.length < LIST_CHUNK) break;
+    }
+    return out;
   }
 
   /** Revokes a token; another tenant's token is reported missing, not forbidden. */
