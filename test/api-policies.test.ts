@@ -75,6 +75,20 @@ describe('policy registry API', () => {
       action: 'policy.register',
       target: 'scheduler@2',
     });
+    // Paged one entry at a time, `next` walks the whole log once, newest first, then says null.
+    const all = (await get('/api/registry/audit?limit=500')).json();
+    expect(all.next).toBeNull();
+    const walked: string[] = [];
+    let before: string | null = null;
+    do {
+      const page = (
+        await get(`/api/registry/audit?limit=1${before ? `&before=${before}` : ''}`)
+      ).json() as { audit: { id: string }[]; next: string | null };
+      walked.push(...page.audit.map((e) => e.id));
+      before = page.next;
+    } while (before !== null);
+    expect(walked).toEqual(all.audit.map((e: { id: string }) => e.id));
+    expect(walked.length).toBeGreaterThanOrEqual(2);
   });
 
   it('refuses bad bodies, malformed artifacts, wrong roles and tenant tokens, writing nothing', async () => {

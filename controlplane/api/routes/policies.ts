@@ -517,17 +517,25 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
         response: {
           200: {
             type: 'object',
-            properties: { audit: { type: 'array', items: ref('AuditEntry') } },
+            required: ['audit', 'next'],
+            properties: {
+              audit: { type: 'array', items: ref('AuditEntry') },
+              next: {
+                type: ['string', 'null'],
+                description: 'pass as `before` for the next page; null on the last page',
+              },
+            },
           },
           ...errors(),
         },
       },
     },
-    async (request) => ({
-      audit: await registry.table.audit({
-        limit: request.query.limit,
-        ...(request.query.before ? { before: request.query.before } : {}),
-      }),
-    }),
+    async (request) => {
+      const { limit, before } = request.query;
+      // One entry more than asked says whether a next page exists.
+      const got = await registry.table.audit({ limit: limit + 1, ...(before ? { before } : {}) });
+      const audit = got.slice(0, limit);
+      return { audit, next: got.length > limit ? (audit[audit.length - 1]?.id ?? null) : null };
+    },
   );
 };
