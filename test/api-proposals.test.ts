@@ -132,11 +132,45 @@ describe('proposals API', () => {
     });
     const badLimit = await get('/api/proposals?limit=0');
     expect(badLimit.json().error).toMatchObject({ field: 'query.limit', rule: 'minimum' });
+    const badCursor = await get('/api/proposals?cursor=12');
+    expect(badCursor.json().error).toMatchObject({ field: 'query.cursor', rule: 'pattern' });
     const noToken = await api.app.inject({ url: '/api/proposals' });
     expect(noToken.statusCode).toBe(401);
     expect(noToken.json().error).toMatchObject({
       code: 'KNOBOS_API_UNAUTHENTICATED',
       rule: 'required',
     });
+  });
+
+  // Last: it adds proposals.
+  it('pages by place: proposals created between pages, or in the same millisecond, come once', async () => {
+    const first = (await get('/api/proposals?limit=2')).json();
+    expect(first.proposals.map((p: { id: string }) => p.id)).toEqual([ids[4], ids[3]]);
+    // Newer proposals meanwhile, three of them in one millisecond: an offset would shift.
+    api.clock.advance(1);
+    const same: string[] = [];
+    for (let i = 0; i < 3; i++)
+      same.push(
+        (
+          await proposals.create({
+            learner: 'bo-files',
+            reason: `same ms ${i}`,
+            changes: [{ name: 'files.cache_bytes', value: 2 ** 28 + i, baseVersion: 2 }],
+          })
+        ).id,
+      );
+    const second = (await get(`/api/proposals?limit=2&cursor=${first.next}`)).json();
+    expect(second.proposals.map((p: { id: string }) => p.id)).toEqual([ids[2], ids[1]]);
+    // One at a time from the top: every proposal once, the three of one millisecond too.
+    const walked: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page = (
+        await get(`/api/proposals?limit=1${cursor ? `&cursor=${cursor}` : ''}`)
+      ).json() as { proposals: { id: string }[]; next: string | null };
+      walked.push(...page.proposals.map((p) => p.id));
+      cursor = page.next;
+    } while (cursor !== null);
+    expect(walked).toEqual([...same.sort().reverse(), ...[...ids].reverse()]);
   });
 });

@@ -49,35 +49,66 @@ interface ListQuery {
   status?: ProposalStatus;
   learner?: string;
   limit: number;
-  cursor?: number;
+  cursor?: string;
 }
 
-/** Newest first from offset `cursor`; `next` is the offset to continue from (null at the end). */
+/** A place in the created index: `<created at>:<id>` of the last proposal a page returned. */
+const CURSOR_RE = /^(\d{1,16}):([A-Za-z0-9_.:-]{1,200})$/;
+interface Place {
+  score: number;
+  id: string;
+}
+
+/**
+ * Newest first, after the place `cursor` names; `next` names the last proposal returned (null
+ * at the end). A place, not an offset: proposals created meanwhile do not shift the pages.
+ */
 async function listProposals(
   proposals: ProposalTable,
   q: ListQuery,
-): Promise<{ proposals: Proposal[]; next: number | null }> {
+): Promise<{ proposals: Proposal[]; next: string | null }> {
+  const key = proposals.table.indexKey('knobs', 'created');
+  const m = q.cursor === undefined ? null : CURSOR_RE.exec(q.cursor);
+  let at: Place | undefined = m ? { score: Number(m[1]), id: m[2] as string } : undefined;
   const out: Proposal[] = [];
-  let offset = q.cursor ?? 0;
-  for (let scanned = 0; scanned < PROPOSALS_SCAN_MAX; scanned += CHUNK) {
-    const ids = await proposals.table.range('knobs', 'created', {
-      rev: true,
-      offset,
-      limit: CHUNK,
-    });
-    const rows = await proposals.table.getMany('knobs', ids);
-    for (let i = 0; i < ids.length; i++) {
-      offset++;
+  // Entries at `at`'s score with an id not below its own come first (equal scores go in
+  // descending id order) and were returned already: skipped, by an offset when a whole chunk
+  // of them comes back.
+  let skip = 0;
+  for (let scanned = 0; scanned < PROPOSALS_SCAN_MAX;) {
+    const raw = await proposals.knobs.redis.zrevrangebyscore(
+      key,
+      at ? at.score : '+inf',
+      '-inf',
+      'WITHSCORES',
+      'LIMIT',
+      skip,
+      CHUNK,
+    );
+    const page: Place[] = [];
+    for (let i = 0; i + 1 < raw.length; i += 2)
+      page.push({ id: raw[i] as string, score: Number(raw[i + 1]) });
+    const from = at;
+    const fresh = from ? page.filter((e) => e.score < from.score || e.id < from.id) : page;
+    scanned += page.length - fresh.length;
+    const rows = await proposals.table.getMany(
+      'knobs',
+      fresh.map((e) => e.id),
+    );
+    for (let i = 0; i < fresh.length; i++) {
+      scanned++;
+      at = fresh[i] as Place;
       const r = rows[i]?.row as unknown as Proposal | undefined;
       if (!r) continue;
       if (q.status !== undefined && r.status !== q.status) continue;
       if (q.learner !== undefined && r.learner !== q.learner) continue;
       out.push(r);
-      if (out.length >= q.limit) return { proposals: out, next: offset };
+      if (out.length >= q.limit) return { proposals: out, next: `${at.score}:${at.id}` };
     }
-    if (ids.length < CHUNK) return { proposals: out, next: null };
+    if (page.length < CHUNK) return { proposals: out, next: null };
+    skip = fresh.length > 0 ? 0 : skip + page.length;
   }
-  return { proposals: out, next: offset };
+  return { proposals: out, next: at ? `${at.score}:${at.id}` : null };
 }
 
 /** Proposals per status among the newest PROPOSALS_SCAN_MAX (one pipelined read of statuses). */
@@ -121,7 +152,11 @@ export const proposalRoutes: RouteModule = (app, { knobs }) => {
             status: { type: 'string', enum: [...PROPOSAL_STATUSES] },
             learner: { type: 'string', minLength: 1, maxLength: 200 },
             limit: { type: 'integer', minimum: 1, maximum: 500, default: 100 },
-            cursor: { type: 'integer', minimum: 0, maximum: 1_000_000_000 },
+            cursor: {
+              type: 'string',
+              pattern: CURSOR_RE.source,
+              description: '`next` of the previous page',
+            },
           },
         },
         response: {
@@ -130,7 +165,7 @@ export const proposalRoutes: RouteModule = (app, { knobs }) => {
             required: ['proposals', 'next', 'available', 'counts', 'countedOver'],
             properties: {
               proposals: { type: 'array', items: proposalSchema },
-              next: { type: ['integer', 'null'] },
+              next: { type: ['string', 'null'] },
               available: { type: 'boolean', description: 'always true: the table exists' },
               counts: {
                 type: 'object',
