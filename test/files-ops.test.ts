@@ -158,6 +158,43 @@ describe.each<Backend>(['single', 'cluster'])('file operations on %s redis', (ba
     expect(await fs.stat(ROOT, '//p//q/')).toMatchObject({ path: '/p/q', type: 'dir', entries: 1 });
   });
 
+  it('takes a trailing / as naming a directory, as POSIX does, changing nothing otherwise', async () => {
+    await fs.mkdir(ROOT, '/slash/d', { parents: true });
+    await fs.create(ROOT, '/slash/f');
+    await fs.write(ROOT, '/slash/f', 0, 'abc');
+    const before = await fs.stat(ROOT, '/slash/f');
+    // Operations on files refuse it as input, naming the rule.
+    for (const op of [
+      () => fs.create(ROOT, '/slash/g/'),
+      () => fs.write(ROOT, '/slash/f/', 0, 'x'),
+      () => fs.read(ROOT, '/slash/f/'),
+      () => fs.truncate(ROOT, '/slash/f/', 0),
+      () => fs.unlink(ROOT, '/slash/f/'),
+    ]) {
+      const err = await op().catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(FileInputError);
+      expect(err).toMatchObject({
+        field: 'path',
+        rule: 'file_path',
+      });
+    }
+    // Operations on either kind accept it for a directory only.
+    for (const op of [
+      () => fs.stat(ROOT, '/slash/f/'),
+      () => fs.chmod(ROOT, '/slash/f/', 0o600),
+      () => fs.chown(ROOT, '/slash/f/', { uid: 7 }),
+      () => fs.rename(ROOT, '/slash/f/', '/slash/h'),
+      () => fs.rename(ROOT, '/slash/f', '/slash/h/'),
+    ])
+      await expect(op()).rejects.toBeInstanceOf(NotADirectoryError);
+    expect(await fs.stat(ROOT, '/slash/f')).toEqual(before);
+    await expect(fs.stat(ROOT, '/slash/g')).rejects.toBeInstanceOf(FileNotFoundError);
+    expect(await fs.stat(ROOT, '/slash/d/')).toMatchObject({ path: '/slash/d', type: 'dir' });
+    await fs.chmod(ROOT, '/slash/d/', 0o700);
+    await fs.rename(ROOT, '/slash/d/', '/slash/e/');
+    expect(await fs.stat(ROOT, '/slash/e')).toMatchObject({ type: 'dir', mode: 0o700 });
+  });
+
   it('pages through a directory', async () => {
     await fs.mkdir(ROOT, '/many');
     // More than hash-max-listpack-entries (512), so HSCAN really pages.

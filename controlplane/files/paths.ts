@@ -30,6 +30,24 @@ export function normalizePath(path: unknown, field = 'path'): string {
   return '/' + parts.join('/');
 }
 
+/** A path ending in / (not the root) names a directory, as in POSIX. */
+export function namesDir(path: unknown): boolean {
+  return typeof path === 'string' && path.length > 1 && path.endsWith('/');
+}
+
+/** The path of an operation on a file: one ending in / names a directory and is refused. */
+export function filePath(path: unknown, op: string): string {
+  const p = normalizePath(path);
+  if (namesDir(path))
+    throw new FileInputError(
+      `${op} ${p}/: a path ending in / names a directory; ${op} takes a file`,
+      p,
+      'path',
+      'file_path',
+    );
+  return p;
+}
+
 function checkId(v: unknown, field: string): number {
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > ID_MAX) {
     throw new FileInputError(

@@ -12,9 +12,14 @@ import type { Keys } from '../store/keys.ts';
 import { Telemetry } from '../telemetry/metrics.ts';
 import { TraceWriter } from '../telemetry/traces.ts';
 import type { CacheStats } from './cache.ts';
-import { FileInputError, FileLimitError, fileErrorFromReply } from './errors.ts';
+import {
+  FileInputError,
+  FileLimitError,
+  NotADirectoryError,
+  fileErrorFromReply,
+} from './errors.ts';
 import { FileKeys } from './keys.ts';
-import { callerArg, checkCount, checkMode, normalizePath } from './paths.ts';
+import { callerArg, checkCount, checkMode, filePath, namesDir, normalizePath } from './paths.ts';
 import {
   findAllFiles,
   findFiles,
@@ -181,7 +186,7 @@ export class FileService {
     path: string,
     opts: { mode?: number } = {},
   ): Promise<{ ino: number; chunkBytes: number }> {
-    const p = normalizePath(path);
+    const p = filePath(path, 'create');
     const chunkBytes = this.opts.knobs.get<number>('files.chunk_bytes');
     const r = await this.call('create', 'create', caller, [
       p,
@@ -197,7 +202,7 @@ export class FileService {
     offset: number,
     data: Uint8Array | string,
   ): Promise<{ sizeBytes: number; version: number }> {
-    const p = normalizePath(path);
+    const p = filePath(path, 'write');
     const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
     checkCount(buf.length, 'data.length', this.limits.ioBytesMax, p);
     checkCount(offset, 'offset', this.limits.fileBytesMax - buf.length, p);
@@ -210,12 +215,12 @@ export class FileService {
   }
 
   /** Bytes [offset, offset + length) of a file (to the end when length is omitted). */
-  read(
+  async read(
     caller: Caller,
     path: string,
     opts: { offset?: number; length?: number } = {},
   ): Promise<Buffer> {
-    return this.reader.read(caller, normalizePath(path), opts);
+    return this.reader.read(caller, filePath(path, 'read'), opts);
   }
 
   async stat(caller: Caller, path: string): Promise<FileStat> {
@@ -224,6 +229,8 @@ export class FileService {
       i === 2 ? v : Number(v),
     );
     const n = (i: number) => r[i] as number;
+    if (namesDir(path) && r[2] !== 'd')
+      throw new NotADirectoryError(`stat ${p}/: not a directory`, p);
     return {
       path: p,
       ino: n(1),
@@ -297,6 +304,8 @@ export class FileService {
   async rename(caller: Caller, from: string, to: string): Promise<{ moved: number }> {
     const f = normalizePath(from, 'from');
     const t = normalizePath(to, 'to');
+    // A trailing / on either side asks for a directory: the source must be one.
+    if (namesDir(from) || namesDir(to)) await this.mustBeDir(caller, f, 'rename');
     const r = await this.call('rename', 'rename', caller, [f, t, this.limits.renameSubtreeMax]);
     this.reader.forget(f);
     this.reader.forget(t);
@@ -304,7 +313,7 @@ export class FileService {
   }
 
   async unlink(caller: Caller, path: string): Promise<void> {
-    const p = normalizePath(path);
+    const p = filePath(path, 'unlink');
     await this.call('unlink', 'remove', caller, [p, 'f']);
     this.reader.forget(p);
   }
@@ -318,25 +327,32 @@ export class FileService {
     path: string,
     sizeBytes: number,
   ): Promise<{ sizeBytes: number; version: number }> {
-    const p = normalizePath(path);
+    const p = filePath(path, 'truncate');
     checkCount(sizeBytes, 'sizeBytes', this.limits.fileBytesMax, p);
     const r = await this.call('truncate', 'truncate', caller, [p, sizeBytes]);
     return { sizeBytes: Number(r[1]), version: Number(r[2]) };
   }
 
   async chmod(caller: Caller, path: string, mode: number): Promise<void> {
-    await this.call('chmod', 'setattr', caller, [normalizePath(path), checkMode(mode), '', '']);
+    const p = normalizePath(path);
+    const m = checkMode(mode);
+    if (namesDir(path)) await this.mustBeDir(caller, p, 'chmod');
+    await this.call('chmod', 'setattr', caller, [p, m, '', '']);
   }
 
   async chown(caller: Caller, path: string, owner: { uid?: number; gid?: number }): Promise<void> {
     const id = (v: number | undefined, f: string) =>
       v === undefined ? '' : checkCount(v, f, 2 ** 31 - 1);
-    await this.call('chown', 'setattr', caller, [
-      normalizePath(path),
-      '',
-      id(owner.uid, 'uid'),
-      id(owner.gid, 'gid'),
-    ]);
+    const p = normalizePath(path);
+    const args = [p, '', id(owner.uid, 'uid'), id(owner.gid, 'gid')];
+    if (namesDir(path)) await this.mustBeDir(caller, p, 'chown');
+    await this.call('chown', 'setattr', caller, args);
+  }
+
+  /** For a path given with a trailing /: refuses unless it is a directory (POSIX ENOTDIR). */
+  private async mustBeDir(caller: Caller, p: string, op: string): Promise<void> {
+    if ((await this.stat(caller, p)).type !== 'dir')
+      throw new NotADirectoryError(`${op} ${p}/: not a directory`, p);
   }
 
   /** Files under a directory by size and mtime, from the indexes (see README.md). */

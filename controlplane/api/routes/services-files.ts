@@ -7,7 +7,7 @@
 // nothing outside it can be named or seen.
 import type { FastifyInstance } from 'fastify';
 import { FileKeys } from '../../files/keys.ts';
-import { normalizePath } from '../../files/paths.ts';
+import { namesDir, normalizePath } from '../../files/paths.ts';
 import { FILE_KNOBS, FileService } from '../../files/service.ts';
 import { VolumeMissingError } from '../../files/errors.ts';
 import { ROOT, type QueryPlan } from '../../files/types.ts';
@@ -39,7 +39,8 @@ export class TenantView {
   /** The volume path of a path the tenant names (normalised first: no '..' escapes). */
   inside(p: string, field = 'path'): string {
     const n = normalizePath(p, field);
-    return n === '/' ? this.root : this.root + n;
+    // A trailing / stays: it asks for a directory (FileService).
+    return (n === '/' ? this.root : this.root + n) + (namesDir(p) ? '/' : '');
   }
 
   /** The tenant's name for a volume path; null when it is outside the subtree. */
