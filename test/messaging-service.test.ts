@@ -138,7 +138,7 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     expect(new Set([...first, ...second].map((r) => r.id)).size).toBe(6);
   });
 
-  it('appends nothing when a producer resends a batch whose reply it lost', async () => {
+  it('appends nothing when a producer resends a batch whose reply it lost, and says so', async () => {
     const f = await fixture();
     await f.topics.ensure('seq', { partitions: 1 });
     const k = f.mkeys;
@@ -160,9 +160,9 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     const r2 = await messagingScripts.run(f.redis, 'publish', keys, args(1));
     expect(r1[1]).toBe(0);
     expect(r2[1]).toBe(1);
-    expect(r2.slice(2).filter((_, i) => i % 2 === 0)).toEqual(
-      r1.slice(2).filter((_, i) => i % 2 === 0),
-    );
+    // The resend answers as the attempt that stored the batch: same ids, no duplicates.
+    expect(r2.slice(2)).toEqual(r1.slice(2));
+    expect(r1.slice(2).filter((_, i) => i % 2 === 1)).toEqual([0, 0, 0]);
     expect(await f.redis.xlen(keys[0] as string)).toBe(3);
     // Trimmed since (the oldest entry first): the trimmed message answers '0-0', the others
     // their own ids.
@@ -173,9 +173,9 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     await messagingScripts.run(f.redis, 'publish', keys, args(2));
     expect(await f.redis.xlen(keys[0] as string)).toBe(5);
     // A batch holding a keyed duplicate is not one run of the stream; its resend too.
-    const keyed = (seq: number) =>
+    const keyed = (seq: number, seqKey = base.seqKey) =>
       publishArgv(
-        { ...base, seq },
+        { ...base, seqKey, seq },
         [{ key: 'k1' }, { key: undefined }, { key: 'k1' }].map((m) => ({
           ...m,
           enqueuedAt: 1,
@@ -185,7 +185,14 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     const r3 = await messagingScripts.run(f.redis, 'publish', keys, keyed(3));
     const r4 = await messagingScripts.run(f.redis, 'publish', keys, keyed(3));
     expect(r3[6]).toBe(r3[2]); // the key's second use got the first id
-    expect(r4.slice(2)).toEqual([r3[2], 1, r3[4], 1, r3[6], 1]);
+    expect(r3.slice(2).filter((_, i) => i % 2 === 1)).toEqual([0, 0, 1]);
+    expect(r4[1]).toBe(1);
+    expect(r4.slice(2)).toEqual(r3.slice(2)); // only the keyed duplicate is one
+    expect(await f.redis.xlen(keys[0] as string)).toBe(7);
+    // A record of the older form (ids without flags) still answers, all as duplicates.
+    await f.redis.hset(keys[1] as string, 's:prod-old', `3|l|${r3[2]},${r3[4]},${r3[6]}`);
+    const old = await messagingScripts.run(f.redis, 'publish', keys, keyed(3, 'prod-old'));
+    expect(old.slice(2)).toEqual([r3[2], 1, r3[4], 1, r3[6], 1]);
     expect(await f.redis.xlen(keys[0] as string)).toBe(7);
   });
 

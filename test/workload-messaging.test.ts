@@ -3,7 +3,7 @@
 // applied exactly once (per-tenant counters equal what was published), a batch_size change
 // through the knobs table reaches the running producer and consumer, and the npm start stack
 // runs and stops.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import type { FlushEvent } from '../controlplane/messaging/producer.ts';
@@ -14,6 +14,8 @@ import {
   startMessagingStack,
 } from '../controlplane/run/messaging-stack.ts';
 import { MessagingKeys } from '../controlplane/messaging/keys.ts';
+import { Producer } from '../controlplane/messaging/producer.ts';
+import { messagingScripts } from '../controlplane/messaging/scripts.ts';
 import {
   MessagingWorkload,
   buildSchedule,
@@ -33,6 +35,9 @@ describe('messaging workload on single redis', () => {
   const open: { stop(): Promise<unknown> }[] = [];
   beforeAll(async () => {
     redis = await startTestRedis('single');
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
   });
   afterAll(async () => {
     for (const o of open.reverse()) await o.stop();
@@ -160,6 +165,62 @@ describe('messaging workload on single redis', () => {
     const stats = await w.stop();
     expect(stats.publishFailed).toBe(0);
     expect(stats.duplicates).toBe(0);
+  });
+
+  it('counts a publish whose batch was resent after a lost reply as published', async () => {
+    const f = await fixture();
+    await f.topics.ensure('resent', { partitions: 1 });
+    // The first publish.lua call is applied by Redis, but its reply is lost.
+    const run = messagingScripts.run.bind(messagingScripts);
+    let publishCalls = 0;
+    vi.spyOn(messagingScripts, 'run').mockImplementation(async (client, name, keys, argv) => {
+      const reply = await run(client, name, keys, argv);
+      if (name === 'publish' && ++publishCalls === 1) throw new Error('connection lost');
+      return reply;
+    });
+    const source: MessagingSource = {
+      kind: 'generated',
+      config: {
+        durationMs: 200,
+        arrivals: { kind: 'poisson', ratePerS: 500 },
+        tokensPerMessage: 4,
+      },
+    };
+    const w = await start(f, 'resent', source);
+    const { stats, counts } = await runToEnd(f, 'resent', w);
+    const expected = buildSchedule(source, 7, { minBytes: 16, maxBytes: 1024 }).tMs.length;
+    expect(publishCalls).toBeGreaterThan(1);
+    expect(await f.redis.xlen(f.mkeys.stream('resent', 0))).toBe(expected);
+    expect(stats.published).toBe(expected);
+    expect(stats.consumed).toBe(expected);
+    expect(Object.fromEntries(counts)).toEqual(stats.publishedByTenant);
+  });
+
+  it('leaves nothing running when its consumer fails to start', async () => {
+    const f = await fixture();
+    await f.topics.ensure('half', { partitions: 3 });
+    // Partition 1's stream key holds a string: its consumer group cannot be made.
+    await f.redis.set(f.mkeys.stream('half', 1), 'not a stream');
+    const listeners = f.knobs.listenerCount('change');
+    const source: MessagingSource = {
+      kind: 'generated',
+      config: {
+        durationMs: 100,
+        arrivals: { kind: 'poisson', ratePerS: 100 },
+        tokensPerMessage: 4,
+      },
+    };
+    await expect(start(f, 'half', source)).rejects.toThrow(/WRONGTYPE/);
+    expect(f.knobs.listenerCount('change')).toBe(listeners);
+    // Partition 0's worker had started before partition 1 failed: it must not consume.
+    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs });
+    await p.publish('half', 't1 0 x', { partition: 0 });
+    await p.close();
+    await new Promise((r) => setTimeout(r, 300));
+    const counts = await tenantCounts(f.redis, f.mkeys, 'half', 'workload', 3);
+    expect(counts.size).toBe(0);
+    const pending = (await f.redis.xpending(f.mkeys.stream('half', 0), 'workload')) as unknown[];
+    expect(Number(pending[0])).toBe(0); // not even read
   });
 
   it('refuses bad options with the field named', async () => {

@@ -56,6 +56,36 @@ function checkRange(field: string, v: number, min: number, max: number): number 
   return v;
 }
 
+type Settings = Pick<
+  WorkerContext,
+  | 'visibilityMs'
+  | 'maxDeliveries'
+  | 'blockMs'
+  | 'claimIntervalMs'
+  | 'maxClaimRounds'
+  | 'deadMaxLen'
+  | 'commitAttempts'
+>;
+
+/** Every numeric option, checked before anything (listener, timer, connection) is created. */
+function checkSettings(opts: ConsumerOptions): Settings {
+  const visibilityMs = checkRange('visibilityMs', opts.visibilityMs ?? 30_000, 10, 86_400_000);
+  return {
+    visibilityMs,
+    maxDeliveries: checkRange('maxDeliveries', opts.maxDeliveries ?? 5, 1, 1000),
+    blockMs: checkRange('blockMs', opts.blockMs ?? 1_000, 1, 60_000),
+    claimIntervalMs: checkRange(
+      'claimIntervalMs',
+      opts.claimIntervalMs ?? Math.max(5, visibilityMs / 2),
+      1,
+      86_400_000,
+    ),
+    maxClaimRounds: checkRange('maxClaimRounds', opts.maxClaimRounds ?? 10, 1, 1000),
+    deadMaxLen: checkRange('deadMaxLen', opts.deadMaxLen ?? 100_000, 1, 2 ** 40),
+    commitAttempts: checkRange('commitAttempts', opts.commitAttempts ?? 5, 1, 100),
+  };
+}
+
 export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
   private readonly workers = new Map<number, PartitionWorker>();
   private readonly ctx: WorkerContext;
@@ -66,6 +96,7 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
 
   private constructor(
     private readonly opts: ConsumerOptions,
+    settings: Settings,
     private topicRow: TopicInfo,
     cache: TopicCache,
     telemetry: MessagingTelemetry,
@@ -74,7 +105,6 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
     super();
     this.cache = cache;
     this.ownsTelemetry = opts.telemetry === undefined;
-    const visibilityMs = checkRange('visibilityMs', opts.visibilityMs ?? 30_000, 10, 86_400_000);
     this.ctx = {
       redis: opts.redis,
       keys: opts.keys,
@@ -83,18 +113,7 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
       group: opts.group,
       consumer: opts.name ?? `c-${randomBytes(6).toString('hex')}`,
       handler: opts.handler,
-      visibilityMs,
-      maxDeliveries: checkRange('maxDeliveries', opts.maxDeliveries ?? 5, 1, 1000),
-      blockMs: checkRange('blockMs', opts.blockMs ?? 1_000, 1, 60_000),
-      claimIntervalMs: checkRange(
-        'claimIntervalMs',
-        opts.claimIntervalMs ?? Math.max(5, visibilityMs / 2),
-        1,
-        86_400_000,
-      ),
-      maxClaimRounds: checkRange('maxClaimRounds', opts.maxClaimRounds ?? 10, 1, 1000),
-      deadMaxLen: checkRange('deadMaxLen', opts.deadMaxLen ?? 100_000, 1, 2 ** 40),
-      commitAttempts: checkRange('commitAttempts', opts.commitAttempts ?? 5, 1, 100),
+      ...settings,
       clock: opts.clock ?? systemClock,
       log,
       telemetry,
@@ -107,22 +126,32 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
     return this.ctx.consumer;
   }
 
+  /**
+   * Starts a worker per partition. If any part fails (e.g. a stream key of the wrong type),
+   * everything started so far is stopped before the error is rethrown: the caller has no
+   * handle to stop it with.
+   */
   static async start(opts: ConsumerOptions): Promise<Consumer> {
     checkName('topic', opts.topic);
     checkName('group', opts.group);
+    const settings = checkSettings(opts);
+    for (const p of opts.partitions ?? []) {
+      if (!Number.isInteger(p) || p < 0)
+        throw new MessagingOptionError('partitions', `${p} is not an integer >= 0`);
+    }
     const log = opts.log ?? createLogger('messaging-consumer');
     const topics = opts.topics ?? new Topics(opts.redis, opts.keys, { knobs: opts.knobs });
     const cache = new TopicCache(topics, opts.knobs, log, opts.topicRefreshMs);
     let row: TopicInfo;
     try {
       row = await cache.get(opts.topic);
+      for (const p of opts.partitions ?? []) {
+        if (p >= row.partitions)
+          throw new MessagingOptionError('partitions', `${p} is not in [0, ${row.partitions - 1}]`);
+      }
     } catch (err) {
       cache.close();
       throw err;
-    }
-    for (const p of opts.partitions ?? []) {
-      if (!Number.isInteger(p) || p < 0 || p >= row.partitions)
-        throw new MessagingOptionError('partitions', `${p} is not in [0, ${row.partitions - 1}]`);
     }
     const telemetry =
       opts.telemetry ??
@@ -131,9 +160,14 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
         keys: opts.keys.keys,
         instance: `consumer-${opts.name ?? randomBytes(4).toString('hex')}`,
       }).start();
-    const consumer = new Consumer(opts, row, cache, telemetry, log);
+    const consumer = new Consumer(opts, settings, row, cache, telemetry, log);
     cache.on('change', (r) => consumer.onTopicChange(r));
-    await consumer.startWorkers();
+    try {
+      await consumer.startWorkers();
+    } catch (err) {
+      await consumer.stop().catch(() => undefined); // the start's error is the one to report
+      throw err;
+    }
     return consumer;
   }
 
@@ -152,8 +186,14 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
     for (const p of this.wanted()) {
       if (this.workers.has(p) || this.stopped) continue;
       const w = new PartitionWorker(this.ctx, p);
-      this.workers.set(p, w);
-      await w.start();
+      this.workers.set(p, w); // before the await: a concurrent call must not start it again
+      try {
+        await w.start();
+      } catch (err) {
+        // Nothing of it runs; a later topic change may try it again.
+        this.workers.delete(p);
+        throw err;
+      }
     }
   }
 

@@ -71,8 +71,10 @@ type StreamReply = [string, [string, string[]][]][] | null;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export class PartitionWorker {
-  private readonly conn: RedisClient;
+  /** Blocking reads get their own connection: a blocked connection carries nothing else. */
+  private conn: RedisClient | undefined;
   private running = false;
+  private stopped = false;
   private done: Promise<void> = Promise.resolve();
   private nextClaimAt = 0;
   private readonly stream: string;
@@ -81,22 +83,25 @@ export class PartitionWorker {
     private readonly ctx: WorkerContext,
     readonly partition: number,
   ) {
-    // Blocking reads get their own connection: a blocked connection carries nothing else.
-    this.conn = ctx.redis.duplicate();
-    this.conn.on('error', () => {});
     this.stream = ctx.keys.stream(ctx.topic, partition);
   }
 
   async start(): Promise<void> {
     await this.ensureGroup();
+    // Made only now, so a worker whose group could not be made leaves no connection behind.
+    if (this.stopped) return;
+    const conn = this.ctx.redis.duplicate();
+    conn.on('error', () => {});
+    this.conn = conn;
     this.running = true;
-    this.done = this.loop();
+    this.done = this.loop(conn);
   }
 
   /** Waits for the batch in hand to finish, at most timeoutMs (a hung handler is abandoned). */
   async stop(timeoutMs: number): Promise<void> {
+    this.stopped = true;
     this.running = false;
-    this.conn.disconnect();
+    this.conn?.disconnect();
     let timer: NodeJS.Timeout | undefined;
     await Promise.race([this.done, new Promise((r) => (timer = setTimeout(r, timeoutMs)))]);
     clearTimeout(timer);
@@ -111,7 +116,7 @@ export class PartitionWorker {
     }
   }
 
-  private async loop(): Promise<void> {
+  private async loop(conn: RedisClient): Promise<void> {
     const { ctx } = this;
     let failures = 0;
     while (this.running) {
@@ -122,7 +127,7 @@ export class PartitionWorker {
         }
         const count = ctx.knobs.get<number>('messaging.batch_size');
         const blockMs = Math.max(1, Math.min(ctx.blockMs, this.nextClaimAt - ctx.clock.now()));
-        const reply = (await this.conn.call(
+        const reply = (await conn.call(
           'XREADGROUP',
           'GROUP',
           ctx.group,

@@ -5,7 +5,9 @@
 // load batches fill by themselves. A publish resolves once Redis has acknowledged its batch
 // (with appendfsync always: once it is on disk). A batch whose reply was lost is retried
 // with the same producer sequence number, which publish.lua recognises, so a retry never
-// appends twice; an idempotency key makes a publish retried by the caller not duplicate.
+// appends twice and reports each message as the attempt that stored it did (a first publish
+// stays duplicate: false); an idempotency key makes a publish retried by the caller not
+// duplicate.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { hashShard } from '../../policies/placement/hash.ts';

@@ -4,13 +4,15 @@
   - a message whose idempotency key was already published (within the dedup retention):
     it is not appended again and gets the id it got the first time;
   - a whole batch a producer retries after losing the reply (same producer sequence key and
-    a sequence number not above the last one recorded): nothing is appended, and the ids
-    of the first attempt come back.
+    a sequence number not above the last one recorded): nothing is appended, and the ids and
+    duplicate flags of the attempt that stored it come back (a message that attempt appended
+    is not a duplicate: this publish stored it once).
 
   Input:
     KEYS[1] the partition stream
     KEYS[2] publish ids (hash: 'k:' idempotency key -> id; 's:' producer -> its last batch:
-            'seq|r|first id,last id' (a contiguous run) or 'seq|l|id,id,...')
+            'seq|r|first id,last id' (a contiguous run, no duplicates) or
+            'seq|l|duplicate flags (one 0|1 per message)|id,id,...')
     KEYS[3] publish retention index (sorted set: the same members -> ms recorded)
     ARGV[1] now (ms)
     ARGV[2] retention: MAXLEN ~ bound
@@ -24,7 +26,8 @@
 
   Output:
     { 0, batch_duplicate (0|1), id_1, duplicate_1 (0|1), ..., id_n, duplicate_n }
-    (a resent batch whose entries were trimmed away since gets '0-0' for those ids)
+    (a resent batch whose entries were trimmed away since gets '0-0' for those ids; its
+    duplicate flags are those of the first attempt)
 ]]
 --@include "includes/codes.lua"
 --@include "includes/dedup.lua"
@@ -39,7 +42,7 @@ if seq_key then
   if prev then
     local prev_seq, form, rest = string.match(prev, '^(%d+)|(%a)|(.*)$')
     if tonumber(prev_seq) >= seq then
-      local ids = {}
+      local ids, flags = {}, ''
       if form == 'r' then
         -- A batch without keyed duplicates is one contiguous run of the stream. Trimming
         -- takes the oldest entries, so the ones still there are the batch's last.
@@ -48,12 +51,15 @@ if seq_key then
         for i = 1, n - #got do ids[i] = '0-0' end
         for i, e in ipairs(got) do ids[n - #got + i] = e[1] end
       else
-        for id in string.gmatch(rest, '[^,]+') do ids[#ids + 1] = id end
+        local f, list = string.match(rest, '^([01]*)|(.*)$')
+        -- A record without flags (written by an older script): all duplicates, as it said.
+        flags = f or string.rep('1', n)
+        for id in string.gmatch(list or rest, '[^,]+') do ids[#ids + 1] = id end
       end
       local out = { OK, 1 }
       for i = 1, n do
         out[#out + 1] = ids[i] or '0-0' -- '0-0': stored, but trimmed away since
-        out[#out + 1] = 1
+        out[#out + 1] = string.sub(flags, i, i) == '1' and 1 or 0
       end
       return out
     end
@@ -62,6 +68,7 @@ end
 
 local out = { OK, 0 }
 local ids = {}
+local flags = {}
 local keyed_dups = 0
 for i = 0, n - 1 do
   local key = ARGV[9 + i * 3]
@@ -85,6 +92,7 @@ for i = 0, n - 1 do
   out[#out + 1] = id
   out[#out + 1] = dup
   ids[#ids + 1] = id
+  flags[#flags + 1] = dup
 end
 
 if seq_key then
@@ -92,7 +100,7 @@ if seq_key then
   if keyed_dups == 0 then
     record = seq .. '|r|' .. ids[1] .. ',' .. ids[#ids]
   else
-    record = seq .. '|l|' .. table.concat(ids, ',')
+    record = seq .. '|l|' .. table.concat(flags) .. '|' .. table.concat(ids, ',')
   end
   redis.call('HSET', KEYS[2], seq_key, record)
   redis.call('ZADD', KEYS[3], now, seq_key)
