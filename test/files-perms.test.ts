@@ -177,4 +177,19 @@ describe('file permissions', () => {
     // carol may pass /home/bob/secret but not list it, so find cannot reach note.txt.
     expect(await paths(carol)).toEqual(['/home/bob/x']);
   });
+
+  it("leaves out of a user's largest directories its own ones inside directories it cannot search", async () => {
+    await fs.mkdir(ROOT, '/locked/inner', { parents: true });
+    await fs.chmod(ROOT, '/locked', 0o700);
+    await fs.chown(ROOT, '/locked/inner', { uid: 1000, gid: 1000 });
+    await fs.create(ROOT, '/locked/inner/big');
+    await fs.chown(ROOT, '/locked/inner/big', { uid: 1000, gid: 1000 });
+    await fs.truncate(ROOT, '/locked/inner/big', 10_000_000); // the largest of alice's
+    const asRoot = (await fs.largestDirs(ROOT, 1000, 6)).map((d) => d.path);
+    expect(asRoot[0]).toBe('/locked/inner');
+    const asAlice = (await fs.largestDirs(alice, 1000, 5)).map((d) => d.path);
+    expect(asAlice).not.toContain('/locked/inner');
+    expect(asAlice).toEqual(asRoot.filter((p) => p !== '/locked/inner').slice(0, 5));
+    expect(asAlice).toContain('/home/alice');
+  });
 });

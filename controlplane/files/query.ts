@@ -111,12 +111,22 @@ export async function findAllFiles(
 }
 
 /** The n directories owned by uid with the most bytes below them (the caller or root only). */
+/** Index entries read per step of largestDirs, and at most in all, for a caller not root. */
+const LARGEST_CHUNK = 64;
+const LARGEST_SCANNED_MAX = 100_000;
+
+/**
+ * A user's `n` largest directories by subtree bytes, from its index. For a caller other than
+ * root, a directory it cannot reach (no search permission on an ancestor: `reachable` says) is
+ * left out, as find(1) would not see it, although it is the caller's own.
+ */
 export async function largestDirs(
   redis: RedisClient,
   keys: FileKeys,
   caller: Caller,
   uid: number,
   n: number,
+  reachable: (path: string) => Promise<boolean>,
 ): Promise<DirSize[]> {
   checkCount(uid, 'uid', 2 ** 31 - 1);
   checkCount(n, 'n', 10_000);
@@ -128,11 +138,21 @@ export async function largestDirs(
       caller.uid,
     );
   }
-  if (n === 0) return [];
-  const flat = await redis.zrevrange(keys.dirBytes(uid), 0, n - 1, 'WITHSCORES');
   const out: DirSize[] = [];
-  for (let i = 0; i + 1 < flat.length; i += 2) {
-    out.push({ path: flat[i] as string, subtreeBytes: Number(flat[i + 1]) });
+  const step = caller.uid === 0 ? n : LARGEST_CHUNK;
+  for (let from = 0; out.length < n && from < LARGEST_SCANNED_MAX; from += step) {
+    const flat = await redis.zrevrange(keys.dirBytes(uid), from, from + step - 1, 'WITHSCORES');
+    const page: DirSize[] = [];
+    for (let i = 0; i + 1 < flat.length; i += 2)
+      page.push({ path: flat[i] as string, subtreeBytes: Number(flat[i + 1]) });
+    const seen =
+      caller.uid === 0
+        ? page.map(() => true)
+        : await Promise.all(page.map((d) => reachable(d.path)));
+    page.forEach((d, i) => {
+      if (seen[i] && out.length < n) out.push(d);
+    });
+    if (page.length < step) break;
   }
   return out;
 }

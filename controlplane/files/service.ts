@@ -15,6 +15,8 @@ import type { CacheStats } from './cache.ts';
 import {
   FileInputError,
   FileLimitError,
+  FileNotFoundError,
+  FilePermissionError,
   NotADirectoryError,
   fileErrorFromReply,
 } from './errors.ts';
@@ -367,7 +369,16 @@ export class FileService {
 
   /** The n directories of a user with the most bytes in their subtree. */
   largestDirs(caller: Caller, uid: number, n = 10): Promise<DirSize[]> {
-    return largestDirs(this.opts.redis, this.fileKeys, caller, uid, n);
+    return largestDirs(this.opts.redis, this.fileKeys, caller, uid, n, (path) =>
+      this.stat(caller, path).then(
+        () => true,
+        (err: unknown) => {
+          // Unreachable (or gone since the index was read): not listed.
+          if (err instanceof FilePermissionError || err instanceof FileNotFoundError) return false;
+          throw err;
+        },
+      ),
+    );
   }
 
   /** Many sparse files in few atomic steps (see query.ts importFiles). */
