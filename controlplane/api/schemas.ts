@@ -118,6 +118,19 @@ export const SHARED_SCHEMAS = [errorBodySchema, knobRow, historyEntry, auditEntr
 
 export const ref = (id: string) => ({ $ref: `${id}#` }) as const;
 
+/** A page of an audit log, newest first (/api/audit, /api/registry/audit). */
+export const auditPage = {
+  type: 'object',
+  required: ['audit', 'next'],
+  properties: {
+    audit: { type: 'array', items: ref('AuditEntry') },
+    next: {
+      type: ['string', 'null'],
+      description: 'pass as `before` for the next page; null on the last page',
+    },
+  },
+} as const;
+
 /** Error responses a route may give, for the OpenAPI document. */
 export function errors(...statuses: number[]): Record<number, { $ref: string }> {
   return Object.fromEntries(

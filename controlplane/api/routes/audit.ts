@@ -4,7 +4,7 @@ import { readAudit, type AuditSource } from '../audit-read.ts';
 import { canSee } from '../context.ts';
 import { tokenAuditKey } from '../keys.ts';
 import { RegistryKeys } from '../../registry/keys.ts';
-import { errors, headers, limit, ref, streamId } from '../schemas.ts';
+import { auditPage, errors, headers, limit, streamId } from '../schemas.ts';
 import type { RouteModule } from './types.ts';
 
 interface AuditQuery {
@@ -49,17 +49,7 @@ export const auditRoutes: RouteModule = (app, { redis, keys }) => {
           },
         },
         response: {
-          200: {
-            type: 'object',
-            required: ['audit', 'next'],
-            properties: {
-              audit: { type: 'array', items: ref('AuditEntry') },
-              next: {
-                type: ['string', 'null'],
-                description: 'pass as `before` for the next page; null on the last page',
-              },
-            },
-          },
+          200: auditPage,
           ...errors(),
         },
       },

@@ -22,7 +22,7 @@ import {
   type PolicyStatus,
 } from '../../registry/index.ts';
 import { SCHEDULING_POLICY_NAMES } from '../../../policies/scheduling/names.ts';
-import { errors, headers, ref, streamId } from '../schemas.ts';
+import { auditPage, errors, headers, streamId } from '../schemas.ts';
 import type { RouteModule } from './types.ts';
 
 const TAGS = ['policies'];
@@ -515,17 +515,7 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
           },
         },
         response: {
-          200: {
-            type: 'object',
-            required: ['audit', 'next'],
-            properties: {
-              audit: { type: 'array', items: ref('AuditEntry') },
-              next: {
-                type: ['string', 'null'],
-                description: 'pass as `before` for the next page; null on the last page',
-              },
-            },
-          },
+          200: auditPage,
           ...errors(),
         },
       },
