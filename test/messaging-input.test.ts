@@ -3,45 +3,26 @@
 // dead-lettered, not acknowledged with its write lost), a consumer that fails to start
 // leaves nothing running, and a producer's own resend of a batch whose reply was lost
 // reports each message as the attempt that stored it did.
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { Consumer, type ConsumerOptions } from '../controlplane/messaging/consumer.ts';
 import { readDeadLetters } from '../controlplane/messaging/dead-letters.ts';
 import { MessagingOptionError } from '../controlplane/messaging/errors.ts';
 import { Output } from '../controlplane/messaging/output.ts';
 import type { BatchEvent, Handler } from '../controlplane/messaging/partition-worker.ts';
-import { Producer, type FlushEvent } from '../controlplane/messaging/producer.ts';
+import type { FlushEvent } from '../controlplane/messaging/producer.ts';
 import { messagingScripts } from '../controlplane/messaging/scripts.ts';
 import { MessagingTelemetry } from '../controlplane/messaging/telemetry.ts';
 import { readArrivals } from '../controlplane/messaging/trace.ts';
-import { messagingFixture, type MessagingFixture } from './helpers/messaging-fixture.ts';
-import { eventually, startTestRedis, type TestRedis } from './helpers/redis.ts';
+import { messagingSuite, type MessagingFixture } from './helpers/messaging-fixture.ts';
+import { eventually } from './helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('messaging input checks and partial failures on single redis', () => {
-  let redis: TestRedis;
-  const open: { close?: () => Promise<void>; stop?: () => Promise<void> }[] = [];
-  beforeAll(async () => {
-    redis = await startTestRedis('single');
-  });
+  const { fixture, producer, track } = messagingSuite('single');
   afterEach(() => {
     vi.restoreAllMocks();
   });
-  afterAll(async () => {
-    for (const o of open.reverse()) await (o.stop ?? o.close)?.call(o);
-    await redis?.stop();
-  });
-
-  async function fixture(knobs: Record<string, number> = {}): Promise<MessagingFixture> {
-    const f = await messagingFixture(redis, knobs);
-    open.push(f);
-    return f;
-  }
-  function producer(f: MessagingFixture, extra: { telemetry?: MessagingTelemetry } = {}) {
-    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, ...extra });
-    open.push(p);
-    return p;
-  }
   function consumerOpts(
     f: MessagingFixture,
     topic: string,
@@ -116,7 +97,7 @@ describe('messaging input checks and partial failures on single redis', () => {
         { visibilityMs: 20, claimIntervalMs: 10, maxDeliveries: 2 },
       ),
     );
-    open.push(c);
+    track(c);
     c.on('batch', (e) => events.push(e));
     const p = producer(f);
     await p.publish('bad-args', 'neg-ttl');

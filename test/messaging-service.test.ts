@@ -1,7 +1,7 @@
 // The messaging service against real redis-server processes, on one node and on a 3-node
 // cluster: exactly-once effects, idempotent publishes, duplicate detection on redelivery,
 // dead letters, retention bounds, live knobs, topic growth, telemetry and traces.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Consumer, type ConsumerOptions } from '../controlplane/messaging/consumer.ts';
 import { readDeadLetters } from '../controlplane/messaging/dead-letters.ts';
 import {
@@ -18,11 +18,11 @@ import { publishArgv } from '../controlplane/messaging/wire.ts';
 import { telemetryEntries } from '../controlplane/telemetry/read.ts';
 import { checkMessages, fixedSource, simulateMessaging } from '../envs/messaging/index.ts';
 import {
-  messagingFixture,
+  messagingSuite,
   outputHashes,
   type MessagingFixture,
 } from './helpers/messaging-fixture.ts';
-import { eventually, startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
+import { eventually, type Backend } from './helpers/redis.ts';
 
 const countSeen: Handler = (m, out) => {
   out.hincr('seen', m.data);
@@ -30,26 +30,7 @@ const countSeen: Handler = (m, out) => {
 };
 
 describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend) => {
-  let redis: TestRedis;
-  const open: { close?: () => Promise<void>; stop?: () => Promise<void> }[] = [];
-  beforeAll(async () => {
-    redis = await startTestRedis(backend);
-  });
-  afterAll(async () => {
-    for (const o of open.reverse()) await (o.stop ?? o.close)?.call(o);
-    await redis?.stop();
-  });
-
-  async function fixture(knobs: Record<string, number> = {}): Promise<MessagingFixture> {
-    const f = await messagingFixture(redis, knobs);
-    open.push(f);
-    return f;
-  }
-  function producer(f: MessagingFixture): Producer {
-    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs });
-    open.push(p);
-    return p;
-  }
+  const { fixture, producer, track } = messagingSuite(backend);
   async function consumer(
     f: MessagingFixture,
     topic: string,
@@ -65,8 +46,7 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
       handler,
       ...extra,
     });
-    open.push(c);
-    return c;
+    return track(c);
   }
   async function totals(f: MessagingFixture, topic: string, partitions: number, name = 'total') {
     let sum = 0;
@@ -111,8 +91,7 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     const p = producer(f);
     const first = await p.publish('pay', 'charge 10', { key: 'order-17' });
     const again = await p.publish('pay', 'charge 10', { key: 'order-17' });
-    const other = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs });
-    open.push(other);
+    const other = producer(f);
     const third = await other.publish('pay', 'charge 10', { key: 'order-17' });
     expect(first.duplicate).toBe(false);
     expect(again).toEqual({ ...first, duplicate: true });
@@ -525,8 +504,7 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
       instance: 'test',
       traceSampleRate: 1,
     });
-    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, telemetry });
-    open.push(p);
+    const p = producer(f, { telemetry });
     const c = await consumer(f, 'tele', countSeen, { telemetry });
     await Promise.all(Array.from({ length: 50 }, (_, i) => p.publish('tele', `payload-${i}`)));
     await p.publish('tele', 'dup', { key: 'd' });

@@ -30,6 +30,15 @@ import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helper
 
 const log = createLogger('test-workload-messaging');
 
+/** A generated profile: Poisson arrivals for `durationMs`, messages of `tokens` tokens. */
+const generated = (durationMs: number, ratePerS: number, tokens: number): MessagingSource => ({
+  kind: 'generated',
+  config: { durationMs, arrivals: { kind: 'poisson', ratePerS }, tokensPerMessage: tokens },
+});
+/** How many messages a source's schedule holds (the workload's seed, 7). */
+const scheduled = (source: MessagingSource) =>
+  buildSchedule(source, 7, { minBytes: 16, maxBytes: 1024 }).tMs.length;
+
 describe('messaging workload on single redis', () => {
   let redis: TestRedis;
   const open: { stop(): Promise<unknown> }[] = [];
@@ -84,17 +93,10 @@ describe('messaging workload on single redis', () => {
   it('publishes a generated profile and applies each message once', async () => {
     const f = await fixture();
     await f.topics.ensure('gen');
-    const source: MessagingSource = {
-      kind: 'generated',
-      config: {
-        durationMs: 500,
-        arrivals: { kind: 'poisson', ratePerS: 600 },
-        tokensPerMessage: 32,
-      },
-    };
+    const source = generated(500, 600, 32);
     const w = await start(f, 'gen', source);
     const { stats, counts } = await runToEnd(f, 'gen', w);
-    const expected = buildSchedule(source, 7, { minBytes: 16, maxBytes: 1024 }).tMs.length;
+    const expected = scheduled(source);
     expect(expected).toBeGreaterThan(200);
     expect(stats.published).toBe(expected);
     expect(stats.publishFailed).toBe(0);
@@ -133,19 +135,10 @@ describe('messaging workload on single redis', () => {
   it('follows a messaging.batch_size change while running', async () => {
     const f = await fixture({ 'messaging.linger_ms': 50 });
     await f.topics.ensure('knob', { partitions: 1 });
-    const w = await start(
-      f,
-      'knob',
-      {
-        kind: 'generated',
-        config: {
-          durationMs: 1_000,
-          arrivals: { kind: 'poisson', ratePerS: 2_000 },
-          tokensPerMessage: 8,
-        },
-      },
-      { loop: true, cost: { perBatchMs: 5, perMessageMs: 0 } },
-    );
+    const w = await start(f, 'knob', generated(1_000, 2_000, 8), {
+      loop: true,
+      cost: { perBatchMs: 5, perMessageMs: 0 },
+    });
     const flushes: number[] = [];
     const batches: number[] = [];
     w.producer.on('flush', (e: FlushEvent) => flushes.push(e.size));
@@ -178,17 +171,10 @@ describe('messaging workload on single redis', () => {
       if (name === 'publish' && ++publishCalls === 1) throw new Error('connection lost');
       return reply;
     });
-    const source: MessagingSource = {
-      kind: 'generated',
-      config: {
-        durationMs: 200,
-        arrivals: { kind: 'poisson', ratePerS: 500 },
-        tokensPerMessage: 4,
-      },
-    };
+    const source = generated(200, 500, 4);
     const w = await start(f, 'resent', source);
     const { stats, counts } = await runToEnd(f, 'resent', w);
-    const expected = buildSchedule(source, 7, { minBytes: 16, maxBytes: 1024 }).tMs.length;
+    const expected = scheduled(source);
     expect(publishCalls).toBeGreaterThan(1);
     expect(await f.redis.xlen(f.mkeys.stream('resent', 0))).toBe(expected);
     expect(stats.published).toBe(expected);
@@ -202,14 +188,7 @@ describe('messaging workload on single redis', () => {
     // Partition 1's stream key holds a string: its consumer group cannot be made.
     await f.redis.set(f.mkeys.stream('half', 1), 'not a stream');
     const listeners = f.knobs.listenerCount('change');
-    const source: MessagingSource = {
-      kind: 'generated',
-      config: {
-        durationMs: 100,
-        arrivals: { kind: 'poisson', ratePerS: 100 },
-        tokensPerMessage: 4,
-      },
-    };
+    const source = generated(100, 100, 4);
     await expect(start(f, 'half', source)).rejects.toThrow(/WRONGTYPE/);
     expect(f.knobs.listenerCount('change')).toBe(listeners);
     // Partition 0's worker had started before partition 1 failed: it must not consume.
@@ -226,14 +205,7 @@ describe('messaging workload on single redis', () => {
   it('refuses bad options with the field named', async () => {
     const f = await fixture();
     await f.topics.ensure('bad');
-    const source: MessagingSource = {
-      kind: 'generated',
-      config: {
-        durationMs: 100,
-        arrivals: { kind: 'poisson', ratePerS: 100 },
-        tokensPerMessage: 4,
-      },
-    };
+    const source = generated(100, 100, 4);
     await expect(start(f, 'bad', source, { maxInFlight: 0 })).rejects.toThrow(/maxInFlight/);
     await expect(start(f, 'bad', source, { maxMessageBytes: 8 })).rejects.toBeInstanceOf(
       WorkloadConfigError,

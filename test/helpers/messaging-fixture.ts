@@ -1,14 +1,16 @@
 // Messaging test fixture: a seeded knobs table (its clock past every cooldown), a knob client,
 // the topics table and a key prefix of its own, all over a TestRedis.
+import { afterAll, beforeAll } from 'vitest';
 import { KnobClient } from '../../controlplane/knobs/client.ts';
 import { ManualClock } from '../../controlplane/knobs/clock.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import { MessagingKeys } from '../../controlplane/messaging/keys.ts';
+import { Producer, type ProducerOptions } from '../../controlplane/messaging/producer.ts';
 import { Topics } from '../../controlplane/messaging/topics.ts';
 import type { RedisClient } from '../../controlplane/redis/connect.ts';
 import type { Keys } from '../../controlplane/store/keys.ts';
 import type { KnobValue } from '../../knobs/index.ts';
-import { uniqueKeys, type TestRedis } from './redis.ts';
+import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './redis.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -71,4 +73,36 @@ export async function outputHashes(
     for (const [k, v] of Object.entries(h)) all.set(k, (all.get(k) ?? 0) + Number(v));
   }
   return all;
+}
+
+type Closable = { close?: () => Promise<void>; stop?: () => Promise<void> };
+
+/**
+ * A messaging suite's scaffolding: a redis-server of `backend` for the suite, and what is made
+ * through it (fixtures, producers, anything `track`ed) stopped newest first after it.
+ */
+export function messagingSuite(backend: Backend) {
+  let redis: TestRedis | undefined;
+  const open: Closable[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis(backend);
+  });
+  afterAll(async () => {
+    for (const o of open.reverse()) await (o.stop ?? o.close)?.call(o);
+    await redis?.stop();
+  });
+  const track = <T extends Closable>(o: T): T => {
+    open.push(o);
+    return o;
+  };
+  return {
+    track,
+    async fixture(knobs: Record<string, KnobValue> = {}): Promise<MessagingFixture> {
+      if (!redis) throw new Error('messagingSuite: fixture() before the suite started');
+      return track(await messagingFixture(redis, knobs));
+    },
+    producer(f: MessagingFixture, extra: Partial<ProducerOptions> = {}): Producer {
+      return track(new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, ...extra }));
+    },
+  };
 }
