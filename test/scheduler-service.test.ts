@@ -153,6 +153,49 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     expect((await h.service.client.mustGet('g')).state).toBe('upstream_failed');
   });
 
+  it('marks every dependent of a dead task, also past the bound of 1,000 marks per step', async () => {
+    const h = await harness();
+    // 1,200 children of the root (more than one step marks), and a grandchild under five.
+    const children = Array.from({ length: 1_200 }, (_, i) => ({
+      id: `c${i}`,
+      type: 'ok',
+      jobId: 'J',
+      parents: ['root'],
+    }));
+    const grandchildren = Array.from({ length: 5 }, (_, i) => ({
+      id: `g${i}`,
+      type: 'ok',
+      jobId: 'J',
+      parents: [`c${i}`],
+    }));
+    await h.service.client.submitMany([
+      { id: 'root', type: 'bad', jobId: 'J' },
+      ...children,
+      ...grandchildren,
+    ]);
+    await h.worker({
+      concurrency: 2,
+      handlers: {
+        bad: () => {
+          throw new PermanentTaskError('no');
+        },
+        ok: () => 1,
+      },
+    });
+    const states = async (ids: string[]) =>
+      Promise.all(ids.map(async (id) => (await h.service.client.mustGet(id)).state));
+    await eventually(
+      async () =>
+        (await states(grandchildren.map((g) => g.id))).every((s) => s === 'upstream_failed'),
+      'the grandchildren past the bound are marked too',
+    );
+    expect(new Set(await states(children.map((c) => c.id)))).toEqual(new Set(['upstream_failed']));
+    expect(await h.service.queries.counts()).toMatchObject({ runnable: 0, leases: 0, dead: 1_206 });
+    expect(await h.service.queries.job('J')).toMatchObject({ remaining: 0, dead: 1_206 });
+    const job = await h.service.queries.job('J');
+    expect(job).toMatchObject({ remaining: 0, dead: 1_206 });
+  });
+
   it('dead-letters at once on a permanent error', async () => {
     const h = await harness();
     await h.worker({
@@ -295,6 +338,61 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
     await h.service.traces.decisions.flush();
     const decisions = await traceRecords(h.redis, h.keys, 'scheduler', 'decisions');
     expect(decisions.map((d) => d.fields['policy'])).toContain('priority');
+  });
+
+  it('claims nothing more for a draining worker: a task arriving meanwhile runs elsewhere, once', async () => {
+    const h = await harness({
+      knobs: { 'scheduler.retry_limit': 0, 'scheduler.lease_ms': 1_000 },
+    });
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const ran: string[] = [];
+    const w1 = await h.worker({
+      id: 'w1',
+      concurrency: 2,
+      handlers: { job: async (t) => (ran.push(t.id), t.id === 'A' ? gate : 1) },
+    });
+    await h.service.client.submit({ id: 'A', type: 'job' });
+    await eventually(() => ran.includes('A'), 'A runs');
+    const stopping = w1.stop({ drain: true, timeoutMs: 10_000 });
+    await eventually(
+      async () =>
+        (await h.service.queries.workerLoads(Date.now())).find((l) => l.id === 'w1')?.slots === 0,
+      'the draining row has no slots',
+    );
+    // w1 has a free slot, but drains: B must wait for another worker, not sit in w1's inbox.
+    await h.service.client.submit({ id: 'B', type: 'job' });
+    await new Promise((r) => setTimeout(r, 300));
+    expect((await h.service.client.mustGet('B')).state).toBe('runnable');
+    release();
+    await stopping;
+    expect((await h.service.client.mustGet('A')).state).toBe('done');
+    await h.worker({ id: 'w2', concurrency: 1, handlers: { job: (t) => (ran.push(t.id), 2) } });
+    await eventually(async () => (await h.service.client.mustGet('B')).state === 'done', 'B done');
+    expect(ran).toEqual(['A', 'B']);
+    expect((await h.service.client.mustGet('B')).attempts).toBe(1);
+  });
+
+  it('refuses worker settings that would spin, drop or mis-count it, naming the field', async () => {
+    const h = await harness({ service: { background: false } });
+    const cases: [Record<string, unknown>, string][] = [
+      [{ settleBatchMax: 0 }, 'settleBatchMax'],
+      [{ heartbeatMs: 0 }, 'heartbeatMs'],
+      [{ heartbeatMs: -5 }, 'heartbeatMs'],
+      [{ idleWaitMs: 0.5 }, 'idleWaitMs'],
+      [{ capacity: { cpu: -2, memMb: 1024, gpu: 0 } }, 'capacity.cpu'],
+      [{ capacity: { cpu: NaN, memMb: 1024, gpu: 0 } }, 'capacity.cpu'],
+      [{ capacity: { cpu: 1, memMb: 0, gpu: 0 } }, 'capacity.memMb'],
+      [{ capacity: { cpu: 1, memMb: 1024, gpu: 1.5 } }, 'capacity.gpu'],
+    ];
+    for (const [extra, field] of cases) {
+      const err = await h
+        .worker({ concurrency: 1, handlers: {}, ...extra })
+        .catch((e: unknown) => e);
+      expect(err, field).toBeInstanceOf(SchedulerInputError);
+      expect((err as SchedulerInputError).field).toBe(field);
+    }
+    expect(await h.service.queries.workerRows()).toEqual([]);
   });
 
   it('finds a straggler, copies it to another worker, and the first copy to finish wins', async () => {

@@ -129,6 +129,31 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
   );
 }
 
+/** Bad settings fail at start, naming the field and the rule. */
+function checkSettings(o: WorkerRuntimeOptions & { heartbeatMs: number; idleWaitMs: number; settleBatchMax: number }): void {
+  const bad = (field: string, rule: string, what: string, v: unknown): never => {
+    throw new SchedulerInputError(`worker: ${field} must be ${what}, got ${String(v)}`, field, rule);
+  };
+  const int = (field: string, v: number, min: number, max: number) => {
+    if (!Number.isInteger(v) || v < min || v > max)
+      bad(field, 'range', `an integer in ${min}..${max}`, v);
+  };
+  // settleBatchMax 0 would spin the settle loop for ever; a beat interval of 0 or less would
+  // set a deadline already past, and the reaper would drop the worker at every pass.
+  int('settleBatchMax', o.settleBatchMax, 1, 100_000);
+  int('heartbeatMs', o.heartbeatMs, 10, 3_600_000);
+  int('idleWaitMs', o.idleWaitMs, 1, 3_600_000);
+  const c = o.capacity;
+  if (!c) return;
+  if (!Number.isFinite(c.cpu) || c.cpu <= 0) bad('capacity.cpu', 'range', 'a number > 0', c.cpu);
+  if (!Number.isFinite(c.memMb) || c.memMb <= 0)
+    bad('capacity.memMb', 'range', 'a number > 0', c.memMb);
+  int('capacity.gpu', c.gpu ?? 0, 0, 64);
+}
+
+/** Pushed to its own inbox by a draining worker after its last claim: the end of the inbox. */
+const INBOX_END = '#end';
+
 const STOP_SETTLE_TRIES = 5;
 /** Heartbeats come at least this far apart; renewals are sent this much early. */
 const MIN_BEAT_GAP_MS = 50;
@@ -152,6 +177,10 @@ export class WorkerRuntime {
   private flushing: Promise<void> | undefined;
   private slotWaiters: (() => void)[] = [];
   private stopping = false;
+  /** Set by stop(): the row's slots are 0 from the next beat, so no claim lands here. */
+  private draining = false;
+  /** The fetch loop took every inbox entry up to INBOX_END. */
+  private inboxEnded = false;
   private heartbeatStopped = false;
   /** The worker row's incarnation, once registered. */
   private incarnation: string | undefined;
@@ -172,6 +201,7 @@ export class WorkerRuntime {
         'range',
       );
     this.o = { heartbeatMs: 1_000, idleWaitMs: 1_000, settleBatchMax: 500, ...o };
+    checkSettings(this.o);
     const keys = o.keys ?? new Keys();
     this.id = checkName(
       o.id ?? `${hostname()}-${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
@@ -232,7 +262,11 @@ export class WorkerRuntime {
         await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
         continue;
       }
-      for (const e of entries) this.accept(e);
+      for (const e of entries) {
+        if (e === INBOX_END) this.inboxEnded = true;
+        else this.accept(e);
+      }
+      if (this.inboxEnded) return;
     }
   }
 
@@ -452,7 +486,7 @@ export class WorkerRuntime {
         workerId: this.id,
         heartbeatMs: this.o.heartbeatMs,
         capacity: this.capacity,
-        slots: this.o.concurrency,
+        slots: this.draining ? 0 : this.o.concurrency,
         host: hostname(),
         pid: process.pid,
         renew: due.map((r) => ({
@@ -476,21 +510,33 @@ export class WorkerRuntime {
   }
 
   /**
-   * Stops taking work. With `drain` (the default) running copies finish and are settled first
-   * (at most `timeoutMs`); without, they are aborted and left to their leases. Then the worker
-   * leaves the workers table.
+   * Stops taking work. First a beat sets the row's slots to 0, so no claim lands here any
+   * more. With `drain` (the default) the copies claimed before it (running, or still in the
+   * inbox) run and are settled (at most `timeoutMs`); without, running copies are aborted and
+   * left to their leases, as are any still in the inbox. Then the worker leaves the workers
+   * table.
    */
   async stop(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
+    const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    this.draining = true;
+    await this.hbRunning;
+    await this.heartbeat().catch((err: Error) =>
+      this.log.warn({ err: err.message }, 'draining heartbeat failed'),
+    );
+    if (opts.drain ?? true) {
+      // Everything claimed before that beat is ahead of this entry in the inbox: the fetch
+      // loop runs it all, and ends at the entry (a closed connection could drop a popped reply).
+      await this.shard.redis
+        .rpush(this.shard.k.inbox(this.id), INBOX_END)
+        .catch((err: Error) => this.log.warn({ err: err.message }, 'inbox end not written'));
+      while ((!this.inboxEnded || this.active.size > 0) && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 10));
+    }
     this.stopping = true;
     this.inbox.close();
     for (const w of this.slotWaiters) w();
     this.slotWaiters = [];
     await this.fetchLoop;
-    if (opts.drain ?? true) {
-      const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-      while (this.active.size > 0 && Date.now() < deadline)
-        await new Promise((r) => setTimeout(r, 10));
-    }
     for (const run of this.active.values()) {
       run.cancelled = true;
       run.controller?.abort(new Error('worker stopped'));

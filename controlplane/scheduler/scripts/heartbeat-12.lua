@@ -13,7 +13,8 @@
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     worker id
     ARGV[11]     heartbeat interval (ms); the worker counts as dead 3 intervals after a beat
-    ARGV[12..17] capacity: cpu_m, mem_mb, gpu devices, gpu model ('' = none), slots, host
+    ARGV[12..17] capacity: cpu_m, mem_mb, gpu devices, gpu model ('' = none), slots (also
+                 written to an existing row: 0 while the worker drains), host
     ARGV[18]     pid
     ARGV[19]     number of copies to renew n
     ARGV[20..]   n copies of 3 fields: task id, lease token, lease_ms it was claimed with
@@ -45,8 +46,9 @@ if not inc then
     'started_at', NOW_S)
 end
 local deadlineS = STR[deadline]
+-- Slots are written on every beat: a draining worker beats with 0, so no claim lands on it.
 redis.call('HSET', k, 'heartbeat_at', NOW_S, 'heartbeat_ms', ARGV[FIRST_ARG + 1], 'heartbeat_deadline',
-  deadlineS)
+  deadlineS, 'slots', ARGV[FIRST_ARG + 6])
 redis.call('ZADD', K_WORKERS, deadlineS, wid)
 
 local out = { created, inc }
