@@ -1,8 +1,9 @@
 --[[
   The reaper's pass, bounded: requeues copies whose lease came due without a renewal (a failed
   attempt: retry with backoff or dead-letter, as a failure would) and tells their worker, if
-  still there, to stop them; makes tasks whose backoff ended runnable; and removes workers
-  whose heartbeat deadline passed.
+  still there, to stop them; makes tasks whose backoff ended runnable; carries on a dead task's
+  cascade that reached its bound (includes/shard.lua, cascadeUpstreamFailed); and removes
+  workers whose heartbeat deadline passed.
 
   Input:
     KEYS[1..12]  the shard keys (includes/shard.lua)
@@ -14,7 +15,8 @@
 
   Output:
     { expired, retried, dead, dropped, promoted, workers removed,
-      j, (task id, job, tenant, job completion ms) x j (jobs a dead-lettered task ended),
+      j, (task id, job, tenant, job completion ms) x j (jobs a dead-lettered task, or the
+         cascade carried on here, ended),
       (expired id, attempt) ... }
 ]]
 --@include "includes/shard.lua"
@@ -62,6 +64,10 @@ for _, id in ipairs(redis.call('ZRANGEBYSCORE', K_DELAYED, '-inf', NOW_S, 'LIMIT
     promoted = promoted + 1
   end
 end
+
+-- A failure's cascade that reached its bound goes on here, a bound's worth per pass.
+local frontier = redis.call('LPOP', K_CASCADE, ARGV[FIRST_ARG])
+if frontier then cascadeUpstreamFailed(frontier, '', jobsEnded) end
 
 for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, '-inf', '(' .. NOW_S, 'LIMIT', '0', ARGV[FIRST_ARG])) do
   redis.call('DEL', P_WORKER .. wid, P_INBOX .. wid)

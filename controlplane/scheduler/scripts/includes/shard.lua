@@ -341,14 +341,19 @@ local function jobTaskEnded(id, job, estimate, submittedAt)
   return math.max(0, NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW))
 end
 
--- Marks every task downstream of a dead task 'upstream_failed' (they can never run), breadth
--- first and bounded: past the bound the rest stay pending and the count says so. A marked task
--- joins the dead index (K_DEAD, by the time it ended, with no dead-letter row), so retention
--- removes it as it removes dead letters. Returns the count and the completion time of job
--- `job` if marking one of its tasks ended it (else -1).
+-- Marks every task downstream of dead tasks 'upstream_failed' (they can never run), breadth
+-- first from `roots` and bounded by CASCADE_MAX marks per call: past the bound, the marked
+-- tasks whose children were not visited yet go to the shard's cascade list (K_CASCADE), where
+-- the reaper carries on (a bound's worth per pass), so no dependent stays pending for ever. A
+-- marked task joins the dead index (K_DEAD, by the time it ended, with no dead-letter row), so
+-- retention removes it as it removes dead letters. Returns the count and the completion time
+-- of job `job` if marking one of its tasks ended it (else -1); with `ended`, every job it
+-- ended is appended there too (task id, job, tenant, completion ms).
 local CASCADE_MAX = 1000
-local function cascadeUpstreamFailed(rootId, job)
-  local queue, head, marked, jobMs = { rootId }, 1, 0, -1
+-- A list under the children prefix with an id no task can have ('*' is not allowed in ids).
+local K_CASCADE = P_CHILDREN .. '*'
+local function cascadeUpstreamFailed(roots, job, ended)
+  local queue, head, marked, jobMs = roots, 1, 0, -1
   while head <= #queue and marked < CASCADE_MAX do
     local id = queue[head]
     head = head + 1
@@ -365,11 +370,22 @@ local function cascadeUpstreamFailed(rootId, job)
         if a.job ~= child then redis.call('HINCRBY', P_JOB .. a.job, 'dead', 1) end
         local ms = jobTaskEnded(child, a.job, a.estimate, a.submittedAt)
         if ms >= 0 and a.job == job then jobMs = ms end
+        if ms >= 0 and ended then
+          ended[#ended + 1] = child
+          ended[#ended + 1] = a.job
+          ended[#ended + 1] = a.tenant
+          ended[#ended + 1] = STR[ms]
+        end
         marked = marked + 1
         queue[#queue + 1] = child
       end
     end
     redis.call('DEL', ck)
+  end
+  if head <= #queue then
+    local rest = {}
+    for i = head, #queue do rest[#rest + 1] = queue[i] end
+    bulk('RPUSH', K_CASCADE, rest)
   end
   return marked, jobMs
 end
@@ -411,7 +427,7 @@ local function failCopy(t, spec, err, final, retryLimit, backoffMs)
     local jct = jobTaskEnded(t.id, t.job, t.estimate, t.submittedAt)
     -- The job may end only once the cascade has ended its dependent tasks: report it then.
     if t.hasChildren then
-      local _, cascadeJct = cascadeUpstreamFailed(t.id, t.job)
+      local _, cascadeJct = cascadeUpstreamFailed({ t.id }, t.job)
       if cascadeJct >= 0 then jct = cascadeJct end
     end
     return 'dead', jct
