@@ -5,7 +5,7 @@
 // confirmation dialog. A screenshot is kept in test-artifacts/dashboard.png.
 import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import type { Page } from 'playwright-core';
+import type { Page, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import { PolicyRegistry } from '../controlplane/registry/registry.ts';
@@ -52,6 +52,56 @@ describe('dashboard in Chromium', () => {
 
   const row = (name: string) => page.locator(`tr[data-knob="${name}"]`);
   const cell = (name: string, col: string) => row(name).locator(`[data-col="${col}"]`).first();
+
+  /** Changes a knob through the API (one step up, past its cooldown); returns its new version. */
+  const bump = async (name: string): Promise<number> => {
+    const cur = await api.knobs.get(name);
+    api.clock.advance(60_000);
+    const res = await fetch(`${api.url}/api/knobs/${name}/promote`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${operatorToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({
+        value: (cur.value as number) + 1,
+        baseVersion: cur.version,
+        reason: 'bump',
+      }),
+    });
+    expect(res.status).toBe(200);
+    return cur.version + 1;
+  };
+  const versionShown = (name: string, version: number) =>
+    page.waitForFunction(
+      ([n, v]) =>
+        document.querySelector(`tr[data-knob="${n}"] [data-col="version"]`)?.textContent === v,
+      [name, `v${version}`] as const,
+      WAIT,
+    );
+  /** What has the keyboard focus: `row:<knob>`, `rollback:<version>`, an id or a tag name. */
+  const focused = () =>
+    page.evaluate(() => {
+      const el = document.activeElement as HTMLElement | null;
+      if (el?.dataset['knob']) return `row:${el.dataset['knob']}`;
+      if (el?.dataset['rollback']) return `rollback:${el.dataset['rollback']}`;
+      return el?.id || el?.tagName;
+    });
+  /** Answers the requests a route matches only after release(), with what the server said before. */
+  const hold = () => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let seen!: () => void;
+    const first = new Promise<void>((r) => (seen = r));
+    const passed: Promise<void>[] = [];
+    const handler = (route: Route) => {
+      const p = route.fetch().then(async (response) => {
+        seen();
+        await released;
+        await route.fulfill({ response });
+      });
+      passed.push(p);
+      return p;
+    };
+    return { handler, first, release, settled: () => Promise.all(passed) };
+  };
 
   it('asks for a token once, then shows every seeded knob', async () => {
     await page.goto(`${api.url}/`);
@@ -265,6 +315,118 @@ describe('dashboard in Chromium', () => {
       expect(await tab.locator('[data-policy="alpha"] tr[data-version="alpha@1"]').count()).toBe(1);
     } finally {
       await tab.close();
+    }
+  });
+
+  it('keeps a live change that arrives while the knob list is still loading', async () => {
+    // The list is read, then held: the change below is newer than the snapshot.
+    const list = hold();
+    await page.route(/\/api\/knobs$/, list.handler);
+    try {
+      await page.reload();
+      await list.first;
+      await page.locator('#live[data-status="live"]').waitFor(WAIT);
+      const version = await bump('messaging.linger_ms');
+      await versionShown('messaging.linger_ms', version); // the event is in
+      list.release();
+      await list.settled();
+      await row('scheduler.policy').waitFor(WAIT); // the snapshot is in
+      expect(await page.locator('tr[data-knob]').count()).toBe(api.knobs.catalog.length);
+      expect(await cell('messaging.linger_ms', 'version').innerText()).toBe(`v${version}`);
+    } finally {
+      await page.unroute(/\/api\/knobs$/, list.handler);
+    }
+  });
+
+  it('draws the telemetry of the tab clicked last, not of a slower load before it', async () => {
+    const tel = new Telemetry({
+      redis: api.redis,
+      keys: api.knobs.keys,
+      service: 'files',
+      instance: 'w1',
+    });
+    const now = Date.now();
+    await tel.flush(now - 30_000);
+    for (const t of [now - 20_000, now - 10_000]) {
+      tel.gauge('hit_ratio', 0.6);
+      await tel.flush(t);
+    }
+    const charts = /\/api\/telemetry\/scheduler\/[^/?]+\?/;
+    const slow = hold();
+    await page.route(charts, slow.handler);
+    try {
+      await page.locator('#telemetry-tabs .tab', { hasText: 'scheduler' }).click();
+      await slow.first; // the scheduler's charts are loading
+      await page.locator('#telemetry-tabs .tab:not([disabled])', { hasText: 'files' }).click();
+      await page.locator('.tchart[data-metric="hit_ratio"] svg').waitFor(WAIT);
+      slow.release();
+      await slow.settled();
+      await page.waitForTimeout(300); // the older load would render now
+      expect(await page.locator('#telemetry-tabs .tab.active').innerText()).toBe('files');
+      expect(await page.locator('.tchart[data-metric="hit_ratio"]').count()).toBe(1);
+      expect(await page.locator('.tchart[data-metric="queue_depth"]').count()).toBe(0);
+    } finally {
+      await page.unroute(charts, slow.handler);
+    }
+  });
+
+  it('keeps the keyboard focus on knob rows and detail buttons through selects and live changes', async () => {
+    await page.locator('#live[data-status="live"]').waitFor(WAIT);
+    expect(await page.getByRole('searchbox', { name: 'Filter knobs' }).count()).toBe(1);
+    expect(await page.locator('#live').getAttribute('aria-live')).toBe('polite');
+
+    // Enter and Space select the focused row, which keeps the focus.
+    await row('messaging.linger_ms').focus();
+    await page.keyboard.press('Enter');
+    await page.locator('#detail-name', { hasText: 'messaging.linger_ms' }).waitFor(WAIT);
+    expect(await row('messaging.linger_ms').getAttribute('aria-selected')).toBe('true');
+    expect(await focused()).toBe('row:messaging.linger_ms');
+    await row('scheduler.policy').focus();
+    await page.keyboard.press('Space');
+    await page.locator('#detail-name', { hasText: 'scheduler.policy' }).waitFor(WAIT);
+    expect(await row('scheduler.policy').getAttribute('aria-selected')).toBe('true');
+    expect(await row('messaging.linger_ms').getAttribute('aria-selected')).toBe('false');
+    expect(await focused()).toBe('row:scheduler.policy');
+
+    // A live change redraws the table (as the 5 s refresh does): the focus stays.
+    await row('scheduler.policy').focus();
+    await versionShown('messaging.linger_ms', await bump('messaging.linger_ms'));
+    expect(await focused()).toBe('row:scheduler.policy');
+
+    // A live change of the selected knob redraws its panel: the focused button keeps it.
+    await row('messaging.linger_ms').click();
+    const detail = page.locator('#knob-detail');
+    await detail.locator('button[data-rollback="1"]').waitFor(WAIT);
+    await page.locator('#pin-btn').focus();
+    let version = await bump('messaging.linger_ms');
+    await detail.locator(`tr[data-version="${version}"]`).waitFor(WAIT);
+    expect(await focused()).toBe('pin-btn');
+    await detail.locator('button[data-rollback="1"]').focus();
+    version = await bump('messaging.linger_ms');
+    await detail.locator(`tr[data-version="${version}"]`).waitFor(WAIT);
+    expect(await focused()).toBe('rollback:1');
+  });
+
+  it('reports an error page that is not JSON by its status, and a network failure by its message', async () => {
+    // A proxy's HTML page for the audit log, which reloads after a knob event.
+    const audit = /\/api\/audit\?/;
+    await page.route(audit, (route) =>
+      route.fulfill({ status: 502, contentType: 'text/html', body: '<html>Bad gateway</html>' }),
+    );
+    await page.route('**/api/freeze', (route) => route.abort('failed'));
+    try {
+      await bump('messaging.linger_ms');
+      await page.locator('#toasts .toast.error', { hasText: 'HTTP 502' }).first().waitFor(WAIT);
+      await page.locator('#freeze-btn').click();
+      await page.locator('#confirm-reason').fill('network test');
+      await page.locator('#confirm-ok').click();
+      const toast = page.locator('#toasts .toast.error', { hasText: 'Failed to fetch' }).first();
+      await toast.waitFor(WAIT);
+      expect(await toast.innerText()).toBe('error: Failed to fetch');
+      expect(await api.knobs.frozen()).toBeNull();
+    } finally {
+      await page.unroute(audit);
+      await page.unroute('**/api/freeze');
     }
   });
 });

@@ -38,9 +38,15 @@ export async function api(path, { method = 'GET', body } = {}) {
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
-  const data = text ? JSON.parse(text) : null;
-  if (!res.ok) throw new ApiFailure(res.status, data);
-  return data;
+  if (res.ok) return text ? JSON.parse(text) : null;
+  // An error body may not be ours (a proxy's HTML page): then the status is the message.
+  let data = null;
+  try {
+    data = text ? JSON.parse(text) : null;
+  } catch {
+    // not JSON
+  }
+  throw new ApiFailure(res.status, data);
 }
 
 /** Parses one `event:`/`data:` block of a text/event-stream. */

@@ -21,7 +21,7 @@ const state = {
   history: [],
   knobAudit: [],
   filter: '',
-  flash: new Set(),
+  flash: new Map(), // knob name -> the live change that flashes its row
   telemetry: { service: null, services: [] },
   select(name) {
     state.selected = name;
@@ -29,8 +29,8 @@ const state = {
     void loadDetail(state).catch(report);
   },
   async refreshKnob(name) {
-    const row = await api(`/api/knobs/${encodeURIComponent(name)}`);
-    applyRow(row, false);
+    const { res, seen } = await snapshot(() => api(`/api/knobs/${encodeURIComponent(name)}`));
+    mergeChanges([{ row: res }, ...seen]);
   },
 };
 
@@ -40,28 +40,77 @@ function report(err) {
   toast(err.message ?? String(err), 'error');
 }
 
-/** Puts a row into the table, flashing it when it came from a live change. */
-function applyRow(row, flash) {
-  state.knobs.set(row.name, row);
-  if (flash) {
-    state.flash.add(row.name);
-    setTimeout(() => {
-      state.flash.delete(row.name);
-      renderKnobTable(state);
-    }, FLASH_MS);
+/**
+ * A snapshot (the list, one knob) may have been read before changes whose events reach us
+ * while it loads: those events are kept and replayed on top of it, so the older snapshot
+ * never wins. Each load has its own list; a knob or freeze event goes to every load in flight.
+ */
+const inflight = new Set();
+async function snapshot(load) {
+  const seen = [];
+  inflight.add(seen);
+  try {
+    return { res: await load(), seen };
+  } finally {
+    inflight.delete(seen);
   }
-  renderKnobTable(state);
-  if (row.name === state.selected) void loadDetail(state).catch(report);
 }
 
+/**
+ * Puts knob rows and freeze states in, in order; skips a row older than the one held (a lower
+ * version). Pins keep the version, so a row at the same version is taken: events replay in
+ * the order they came, the latest last. Returns whether the selected knob changed.
+ */
+function putChanges(items) {
+  let selected = false;
+  for (const { row, frozen } of items) {
+    if (!row) {
+      state.frozen = frozen;
+      continue;
+    }
+    const held = state.knobs.get(row.name);
+    if (held && held.version > row.version) continue;
+    state.knobs.set(row.name, row);
+    selected ||= row.name === state.selected;
+  }
+  return selected;
+}
+
+function mergeChanges(items) {
+  const selected = putChanges(items);
+  renderKnobTable(state);
+  if (selected) void loadDetail(state).catch(report);
+}
+
+let flashes = 0;
+/** A live change: its row flashes, and the loads in flight will replay it. */
+function applyRow(row) {
+  for (const seen of inflight) seen.push({ row });
+  const stamp = ++flashes;
+  state.flash.set(row.name, stamp);
+  setTimeout(() => {
+    if (state.flash.get(row.name) !== stamp) return; // a later change flashes on
+    state.flash.delete(row.name);
+    renderKnobTable(state);
+  }, FLASH_MS);
+  mergeChanges([{ row }]);
+}
+
+let loadSeq = 0;
+let loadShown = 0;
 /**
  * Loads the knobs, then every panel on its own: a panel that fails to load is reported (a
  * toast naming it) and the others still render. Rejects only when the knobs themselves fail.
  */
 async function loadAll() {
-  const res = await api('/api/knobs');
+  // Loads overlap (a reconnect's hello and a resync): one older than the last shown is dropped.
+  const seq = ++loadSeq;
+  const { res, seen } = await snapshot(() => api('/api/knobs'));
+  if (seq < loadShown) return;
+  loadShown = seq;
   state.knobs = new Map(res.knobs.map((r) => [r.name, r]));
   state.frozen = res.frozen;
+  putChanges(seen);
   state.epoch = res.epoch;
   state.selected ??= res.knobs[0]?.name ?? null;
   renderKnobTable(state);
@@ -130,10 +179,11 @@ function onEvent(event, data) {
     if (helloSeen) void loadAll().catch(report);
     helloSeen = true;
   } else if (event === 'knob') {
-    applyRow(data.row, true);
+    applyRow(data.row);
     auditSoon();
     loopSoon(); // a promotion or rollback moves proposals and policy versions too
   } else if (event === 'freeze') {
+    for (const seen of inflight) seen.push({ frozen: data.frozen });
     state.frozen = data.frozen;
     renderFreeze(state);
     auditSoon();

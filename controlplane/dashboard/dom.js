@@ -97,3 +97,8 @@ export function fmtActor(actor) {
   const i = actor.indexOf('#');
   return i > 0 ? actor.slice(0, i) : actor;
 }
+
+/** An action's failure for a toast: `CODE: message` (a network failure has no code). */
+export function fmtError(err) {
+  return `${err?.code ?? 'error'}: ${err?.message ?? String(err)}`;
+}

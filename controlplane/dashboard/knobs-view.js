@@ -1,10 +1,11 @@
 // The knob table and the selected knob's panel: its declaration, its history as a chart
 // annotated with rollbacks, proposals and pins, and the operator actions (pin, unpin, roll
 // back to a version), each behind a confirmation dialog.
+/* global document */
 import { api } from './api.js';
 import { lineChart } from './chart.js';
 import { confirmAction, toast } from './dialogs.js';
-import { byId, clear, fmtActor, fmtAgo, fmtDomain, fmtTime, fmtValue, h } from './dom.js';
+import { byId, clear, fmtActor, fmtAgo, fmtDomain, fmtError, fmtTime, fmtValue, h } from './dom.js';
 
 const HISTORY_LIMIT = 200;
 
@@ -20,6 +21,10 @@ function sameValue(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
 }
 
+/**
+ * The rows are updated in place, kept by knob name: it is rendered on every select, live
+ * change and the 5 s refresh, and a rebuilt row would throw the keyboard focus to the body.
+ */
 export function renderKnobTable(state) {
   const filter = state.filter.trim().toLowerCase();
   const rows = [...state.knobs.values()].filter(
@@ -29,72 +34,104 @@ export function renderKnobTable(state) {
       r.service.includes(filter) ||
       r.reason.toLowerCase().includes(filter),
   );
-  const body = rows.map((r) => {
-    const modified = !sameValue(r.value, r.default);
-    return h(
-      'tr',
-      {
-        'data-knob': r.name,
-        class: [r.name === state.selected ? 'selected' : '', state.flash.has(r.name) ? 'flash' : '']
-          .join(' ')
-          .trim(),
-        onclick: () => state.select(r.name),
-        tabindex: 0,
-        onkeydown: (e) => e.key === 'Enter' && state.select(r.name),
-      },
+  const tbody = byId('knob-rows');
+  const held = new Map(
+    [...tbody.querySelectorAll('tr[data-knob]')].map((tr) => [tr.dataset.knob, tr]),
+  );
+  const trs = rows.map((r) => {
+    const tr = held.get(r.name) ?? knobRow(state, r.name);
+    const selected = r.name === state.selected;
+    tr.classList.toggle('selected', selected);
+    flash(tr, state.flash.get(r.name));
+    tr.setAttribute('aria-selected', String(selected));
+    tr.replaceChildren(...knobCells(r));
+    return tr;
+  });
+  if (!trs.length)
+    trs.push(h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No knob matches the filter.')));
+  // Drop the rows no longer shown, then move only the misplaced ones (moving one blurs it).
+  const keep = new Set(trs);
+  for (const el of [...tbody.children]) if (!keep.has(el)) el.remove();
+  trs.forEach((tr, i) => {
+    if (tbody.children[i] !== tr) tbody.insertBefore(tr, tbody.children[i] ?? null);
+  });
+  byId('knob-count').textContent = `${rows.length} of ${state.knobs.size}`;
+}
+
+/** Flashes a row once per live change: the row is kept, so the animation is restarted. */
+function flash(tr, stamp) {
+  if (!stamp) {
+    tr.classList.remove('flash');
+    delete tr.dataset.flash;
+  } else if (tr.dataset.flash !== String(stamp)) {
+    tr.classList.remove('flash');
+    void tr.offsetWidth; // a reflow, so adding the class again restarts the animation
+    tr.classList.add('flash');
+    tr.dataset.flash = String(stamp);
+  }
+}
+
+function knobRow(state, name) {
+  return h('tr', {
+    'data-knob': name,
+    tabindex: 0,
+    onclick: () => state.select(name),
+    onkeydown: (e) => {
+      if (e.key !== 'Enter' && e.key !== ' ') return;
+      e.preventDefault(); // Space would scroll the page
+      state.select(name);
+    },
+  });
+}
+
+function knobCells(r) {
+  const modified = !sameValue(r.value, r.default);
+  return [
+    h(
+      'td',
+      { class: 'knob-name' },
       h(
-        'td',
-        { class: 'knob-name' },
-        h(
-          'div',
-          { class: 'name' },
-          r.name,
-          h('span', { class: 'svc svc-' + r.service }, r.service),
-          r.pinned
-            ? h(
-                'span',
-                {
-                  class: 'badge pinned',
-                  'data-col': 'status',
-                  title: `pinned by ${r.pinnedBy}: ${r.pinReason}`,
-                },
-                'pinned',
-              )
-            : null,
-        ),
-        h('div', { class: 'desc', title: r.spec.description ?? '' }, r.spec.description ?? ''),
-      ),
-      h(
-        'td',
-        { class: 'value' + (modified ? ' modified' : ''), 'data-col': 'value' },
-        h('div', {}, fmtValue(r.value, r.spec.unit)),
-        modified
-          ? h('div', { class: 'default' }, 'default ', fmtValue(r.default, r.spec.unit))
+        'div',
+        { class: 'name' },
+        r.name,
+        h('span', { class: 'svc svc-' + r.service }, r.service),
+        r.pinned
+          ? h(
+              'span',
+              {
+                class: 'badge pinned',
+                'data-col': 'status',
+                title: `pinned by ${r.pinnedBy}: ${r.pinReason}`,
+              },
+              'pinned',
+            )
           : null,
       ),
-      h('td', { class: 'domain muted' }, fmtDomain(r.spec)),
-      h('td', { class: 'mono', 'data-col': 'version' }, `v${r.version}`),
+      h('div', { class: 'desc', title: r.spec.description ?? '' }, r.spec.description ?? ''),
+    ),
+    h(
+      'td',
+      { class: 'value' + (modified ? ' modified' : ''), 'data-col': 'value' },
+      h('div', {}, fmtValue(r.value, r.spec.unit)),
+      modified
+        ? h('div', { class: 'default' }, 'default ', fmtValue(r.default, r.spec.unit))
+        : null,
+    ),
+    h('td', { class: 'domain muted' }, fmtDomain(r.spec)),
+    h('td', { class: 'mono', 'data-col': 'version' }, `v${r.version}`),
+    h(
+      'td',
+      { class: 'change' },
       h(
-        'td',
-        { class: 'change' },
-        h(
-          'div',
-          {},
-          h('span', { title: fmtTime(r.updatedAt) }, fmtAgo(r.updatedAt)),
-          ' · ',
-          h('span', { class: 'who' }, fmtActor(r.updatedBy)),
-        ),
-        h('div', { class: 'why', title: r.reason }, r.reason),
+        'div',
+        {},
+        h('span', { title: fmtTime(r.updatedAt) }, fmtAgo(r.updatedAt)),
+        ' · ',
+        h('span', { class: 'who' }, fmtActor(r.updatedBy)),
       ),
-    );
-  });
-  clear(
-    byId('knob-rows'),
-    body.length
-      ? body
-      : h('tr', {}, h('td', { colspan: 5, class: 'empty' }, 'No knob matches the filter.')),
-  );
-  byId('knob-count').textContent = `${rows.length} of ${state.knobs.size}`;
+      h('div', { class: 'why', title: r.reason }, r.reason),
+    ),
+  ];
 }
 
 /** History entries -> chart series, with categories for enums, booleans and placements. */
@@ -168,8 +205,29 @@ export async function loadDetail(state) {
   renderDetail(state);
 }
 
+/** The focused control of the detail panel, as a selector for its twin once rebuilt. */
+function focusedControl(host) {
+  const el = document.activeElement;
+  if (!el || el === host || !host.contains(el)) return null;
+  if (el.dataset.rollback) return `[data-rollback="${el.dataset.rollback}"]`;
+  return '[data-action="pin"]';
+}
+
+/**
+ * Rebuilt on every live change of the selected knob: the control that had the focus gets it
+ * back (the same rollback button, else the pin button), not the body.
+ */
 export function renderDetail(state) {
   const host = byId('knob-detail');
+  const focused = focusedControl(host);
+  buildDetail(state, host);
+  if (focused)
+    (host.querySelector(focused) ?? host.querySelector('[data-action="pin"]'))?.focus({
+      preventScroll: true,
+    });
+}
+
+function buildDetail(state, host) {
   const row = state.knobs.get(state.selected);
   if (!row) {
     clear(host, h('p', { class: 'empty' }, 'Select a knob to see its history.'));
@@ -206,6 +264,7 @@ export function renderDetail(state) {
     {
       class: 'btn' + (row.pinned ? '' : ' warn'),
       id: row.pinned ? 'unpin-btn' : 'pin-btn',
+      'data-action': 'pin',
       disabled: !operate,
       title: operate ? '' : 'needs an operator token without a tenant scope',
       onclick: () => (row.pinned ? unpin(state, row) : pin(state, row)),
@@ -319,10 +378,10 @@ async function act(state, what, call) {
     toast(what, 'ok');
     return res;
   } catch (err) {
-    toast(`${err.code ?? 'error'}: ${err.message}`, 'error');
+    toast(fmtError(err), 'error');
     return null;
   } finally {
-    await state.refreshKnob(state.selected);
+    await state.refreshKnob(state.selected).catch((err) => toast(fmtError(err), 'error'));
   }
 }
 

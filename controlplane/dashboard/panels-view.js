@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { lineChart } from './chart.js';
 import { confirmAction, toast } from './dialogs.js';
-import { byId, clear, fmtActor, fmtAgo, fmtTime, h } from './dom.js';
+import { byId, clear, fmtActor, fmtAgo, fmtError, fmtTime, h } from './dom.js';
 
 const TELEMETRY_WINDOW_MS = 15 * 60_000;
 const MAX_CHARTS = 6;
@@ -52,7 +52,7 @@ export async function toggleFreeze(state) {
     renderFreeze(state);
     toast(freeze ? 'automation frozen' : 'automation unfrozen', 'ok');
   } catch (err) {
-    toast(`${err.code}: ${err.message}`, 'error');
+    toast(fmtError(err), 'error');
   }
 }
 
@@ -71,8 +71,17 @@ function rankMetrics(names) {
   return (main.length >= 3 ? main : ranked).slice(0, MAX_CHARTS);
 }
 
+// Loads overlap (the 5 s poll, a tab click): a load renders its tabs, and then its charts,
+// only if no later load rendered them first, and its charts only for the service still shown.
+let telemetrySeq = 0;
+let tabsShown = 0;
+let chartsShown = 0;
+
 export async function loadTelemetry(state) {
+  const seq = ++telemetrySeq;
   const { services } = await api('/api/telemetry');
+  if (seq < tabsShown) return;
+  tabsShown = seq;
   const live = services.filter((s) => s.entries > 0);
   state.telemetry.services = services;
   if (!live.some((s) => s.service === state.telemetry.service))
@@ -93,7 +102,7 @@ export async function loadTelemetry(state) {
               : `${s.entries} entries, last ${fmtAgo(s.lastAt)}`,
           onclick: () => {
             state.telemetry.service = s.service;
-            void loadTelemetry(state);
+            loadTelemetry(state).catch((err) => toast(fmtError(err), 'error'));
           },
         },
         s.service,
@@ -102,6 +111,7 @@ export async function loadTelemetry(state) {
   );
   const grid = byId('telemetry-charts');
   if (!svc) {
+    chartsShown = seq;
     clear(
       grid,
       h(
@@ -160,6 +170,8 @@ export async function loadTelemetry(state) {
       );
     }),
   );
+  if (seq < chartsShown || svc !== state.telemetry.service) return;
+  chartsShown = seq;
   const charts = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
   clear(
     grid,
