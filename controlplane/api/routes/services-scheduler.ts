@@ -333,8 +333,8 @@ export function schedulerRoutes(
     {
       schema: {
         tags: TAGS,
-        summary: 'Completed work per tenant (task-ms) over a window (a tenant token: its own)',
-        description: `Default window: the last hour. Read from the usage buckets completions write (${opts.usageBucketMs} ms wide); a window spans at most 10,000 buckets.`,
+        summary: 'Completed work per tenant (core-ms) over a window (a tenant token: its own)',
+        description: `Default window: the last hour. Read from the usage buckets completions write (${opts.usageBucketMs} ms wide), whole buckets: the one holding fromMs counts in full; a window spans at most 10,000 buckets.`,
         headers,
         querystring: closed({ shard: shardParam, ...windowParams }),
         response: {
@@ -348,7 +348,13 @@ export function schedulerRoutes(
                 type: 'array',
                 items: {
                   type: 'object',
-                  properties: { tenant: { type: 'string' }, taskMs: { type: 'number' } },
+                  properties: {
+                    tenant: { type: 'string' },
+                    taskMs: {
+                      type: 'number',
+                      description: "core-ms: each completed task's duration times its cores",
+                    },
+                  },
                 },
               },
             },
