@@ -231,7 +231,12 @@ export class WorkerRuntime {
   /** Registers the worker (its first heartbeat) and starts taking work. */
   static async start(o: WorkerRuntimeOptions): Promise<WorkerRuntime> {
     const w = new WorkerRuntime(o);
-    await w.heartbeat();
+    try {
+      await w.heartbeat();
+    } catch (err) {
+      w.inbox.close(); // its connection is the runtime's own
+      throw err;
+    }
     w.telemetry.start();
     w.fetchLoop = w.fetch();
     w.scheduleHeartbeat();
