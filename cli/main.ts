@@ -38,7 +38,8 @@ function usage(): string {
 async function main(argv: string[]): Promise<number> {
   const [first, second] = argv;
   if (!first || first === '--help' || first === '-h') {
-    process.stdout.write(usage());
+    // Asked for, the usage is the output; for a missing command it is the error message.
+    (first ? process.stdout : process.stderr).write(usage());
     return first ? 0 : 2;
   }
   // Own keys only: `knobos toString` is an unknown command, not Object.prototype's.
@@ -59,7 +60,12 @@ main(process.argv.slice(2)).then(
   },
   (err: unknown) => {
     process.stderr.write(`knobos: ${err instanceof Error ? err.message : String(err)}\n`);
+    // An unknown option or a stray argument (node:util parseArgs), or a bad flag value, that a
+    // command let through: a usage error all the same.
+    const code = String((err as { code?: unknown } | undefined)?.code ?? '');
+    const usage =
+      code.startsWith('ERR_PARSE_ARGS') || (err as Error | undefined)?.name === 'FlagError';
     // Exit, not just set the code: a failed command must not live on in a handle it left.
-    process.exit(1);
+    process.exit(usage ? 2 : 1);
   },
 );

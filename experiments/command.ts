@@ -5,26 +5,36 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { defaultCacheFormat } from '../envs/loaders/cache-load.ts';
 import { emitResult } from './report.ts';
+import { parseFlagNumber } from './flags.ts';
 import { fmt } from './markdown.ts';
 import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from './output.ts';
 import { terminalReporter, type Reporter } from './progress.ts';
 import type { ExperimentResult } from './results.ts';
-import { runExperiment, type RunOptions } from './runner.ts';
+import { MAX_BUDGET, MAX_SEEDS, runExperiment, type RunOptions } from './runner.ts';
 import type { ExperimentSpec, TraceKind } from './spec.ts';
 import { writeResultsIndex } from './summary.ts';
 import { EXPERIMENT_NAMES, experimentByName } from './specs/index.ts';
 import { TRACE_FORMATS, TraceOptionError } from './workloads.ts';
+
+/** Whether the experiment runs a tuner, the only thing `--budget` sets. */
+function tunes(studies: readonly { type: string }[]): boolean {
+  return studies.some((s) => s.type === 'tuning');
+}
+
+const UNTUNED = EXPERIMENT_NAMES.filter((n) => !tunes(experimentByName(n)?.studies ?? []));
+const NO_BUDGET =
+  UNTUNED.length > 0 ? `;\n${' '.repeat(18)}not for ${UNTUNED.join(', ')} (no tuning study)` : '';
 
 const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] [--budget N]
                   [--quick] [--load X] [--out DIR] [--json]
 
   <name>          ${[...EXPERIMENT_NAMES, 'all'].join(', ')}
   --trace FILE    run on this trace instead of the default one
-  --format FMT    its format: cache ${TRACE_FORMATS.cache.join('|')} (default by extension),
+  --format FMT    its format: cache ${TRACE_FORMATS.cache.join('|')} (default: from its first line),
                   jobs ${TRACE_FORMATS.jobs.join('|')} (required), requests ${TRACE_FORMATS.requests.join('|')}
-  --seeds N       seeds 1..N of every study (default: the experiment's, at least 5;
-                  a study may have more of its own)
-  --budget N      evaluations per tuner run (default: the experiment's)
+  --seeds N       seeds 1..N of every study, N in 1..${MAX_SEEDS} (default: the experiment's,
+                  at least 5; a study may have more of its own)
+  --budget N      evaluations per tuner run, in 1..${MAX_BUDGET} (default: the experiment's)${NO_BUDGET}
   --quick         few seeds, small budget, a slice of the workload: seconds
   --load X        offered load a jobs trace is replayed at (default 0.85)
   --out DIR       where to write result.json, result.md and the SVGs (default
@@ -41,12 +51,9 @@ interface ExpArgs {
   json: boolean;
 }
 
-function intOption(name: string, v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = /^[0-9]+$/.test(v) ? Number(v) : Number.NaN;
-  if (!(n >= 1))
-    throw new UsageError(`--${name} must be an integer >= 1 in decimal digits, got ${v}`);
-  return n;
+/** `--seeds`, `--budget`: a count in 1..max, in decimal digits (a FlagError otherwise). */
+function intOption(name: string, v: string | undefined, max: number): number | undefined {
+  return v === undefined ? undefined : parseFlagNumber(name, v, { integer: true, min: 1, max });
 }
 
 function traceKind(spec: ExperimentSpec<never>): TraceKind | undefined {
@@ -94,15 +101,28 @@ function parse(argv: string[]): ExpArgs | 'help' {
     if (names.length > 1) throw new UsageError('--trace needs one experiment, not all');
     const kind = traceKind(spec as ExperimentSpec<never>);
     if (!kind) throw new UsageError(`experiment ${name} takes no trace`);
-    trace = { path: values.trace, format: values.format ?? defaultFormat(kind, values.trace) };
+    const format = values.format ?? defaultFormat(kind, values.trace);
+    if (!TRACE_FORMATS[kind].includes(format)) {
+      throw new UsageError(
+        `--format for a ${kind} trace must be one of ${TRACE_FORMATS[kind].join(', ')}, got ${format}`,
+      );
+    }
+    trace = { path: values.trace, format };
   }
   const load = loadOption(values.load);
   if (load !== undefined && spec && (spec.workload.accepts ?? spec.workload.kind) !== 'jobs') {
     throw new UsageError(`--load: experiment ${name} replays no jobs trace`);
   }
   if (values.out && names.length > 1) throw new UsageError('--out needs one experiment, not all');
-  const seeds = intOption('seeds', values.seeds);
-  const budget = intOption('budget', values.budget);
+  const seeds = intOption('seeds', values.seeds, MAX_SEEDS);
+  const budget = intOption('budget', values.budget, MAX_BUDGET);
+  // --budget sets the tuners' evaluations: an experiment with no tuning study has none to set.
+  // (`all` passes it to the experiments that tune.)
+  if (budget !== undefined && spec && !tunes(spec.studies)) {
+    throw new UsageError(
+      `--budget applies only to an experiment with a tuning study; ${name} has none`,
+    );
+  }
   return {
     names,
     run: {
@@ -119,12 +139,7 @@ function parse(argv: string[]): ExpArgs | 'help' {
 
 /** `--load`: a plain decimal number in (0, 10) (no hex, exponent, sign or spaces). */
 function loadOption(raw: string | undefined): number | undefined {
-  if (raw === undefined) return undefined;
-  const v = Number(raw);
-  if (!/^(\d+\.?\d*|\.\d+)$/.test(raw) || !(v > 0 && v < 10)) {
-    throw new UsageError(`--load must be a decimal number in (0, 10), got ${raw}`);
-  }
-  return v;
+  return raw === undefined ? undefined : parseFlagNumber('load', raw, { above: 0, below: 10 });
 }
 
 function humanSummary(r: ExperimentResult, dir: string): string {
@@ -149,7 +164,8 @@ function commandLine(name: string, a: ExpArgs, r: ExperimentResult): string {
   const parts = [`npx knobos exp ${name}`];
   if (a.run.trace) parts.push(`--trace ${a.run.trace.path} --format ${a.run.trace.format}`);
   if (a.run.seeds !== undefined) parts.push(`--seeds ${a.run.seeds}`);
-  if (a.run.budget !== undefined) parts.push(`--budget ${a.run.budget}`);
+  // Only where a tuner used it (`all` passes it on to the experiments that tune).
+  if (a.run.budget !== undefined && tunes(r.studies)) parts.push(`--budget ${a.run.budget}`);
   if (a.run.quick) parts.push('--quick');
   // Only where the run used it: a workload that is no jobs trace ignores --load.
   if (a.run.load !== undefined && r.load !== undefined) parts.push(`--load ${r.load}`);

@@ -105,7 +105,9 @@ export function renderMarkdown(
   const lines = [
     `# ${r.title}`,
     '',
-    `Workload: ${trace}. Seeds ${r.seeds.join(', ')}; tuner budget ${r.budget} evaluations` +
+    `Workload: ${trace}. Seeds ${r.seeds.join(', ')}` +
+      // The budget only means something where a tuner ran (as in summary.ts).
+      `${r.studies.some((s) => s.type === 'tuning') ? `; tuner budget ${r.budget} evaluations` : ''}` +
       `${r.quick ? ' (quick run)' : ''}. Produced by \`${command}\`; the numbers are in result.json.`,
     '',
   ];

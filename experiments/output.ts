@@ -93,7 +93,7 @@ export function cliSummary(r: ExperimentResult) {
     results: r.results.map(slimEntry),
     best: r.best,
     seeds: r.seeds,
-    budget: r.budget,
+    ...(r.budget === undefined ? {} : { budget: r.budget }),
     quick: r.quick,
     ...(r.load === undefined ? {} : { load: r.load }),
     studies: r.studies.map(slimStudy),

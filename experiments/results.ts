@@ -77,7 +77,8 @@ export interface ExperimentResult {
   workload: { trace?: TraceSource; description: string };
   quick: boolean;
   seeds: number[];
-  budget: number;
+  /** A tuner's evaluations per run; absent when no tuning study ran (it changed nothing). */
+  budget?: number;
   /** Offered load the jobs trace was replayed at; absent when the workload is not a jobs trace. */
   load?: number;
   /** The headline study's metric, direction, results and best (the CLI contract). */

@@ -107,7 +107,7 @@ export async function runExperiment<W>(
     workload: { ...(trace ? { trace } : {}), description: spec.workload.description },
     quick,
     seeds,
-    budget,
+    ...(spec.studies.some((s) => s.type === 'tuning') ? { budget } : {}),
     // Only a jobs trace is replayed at a load; another workload's result does not depend on it.
     ...(jobs ? { load } : {}),
     metric: head.metric,

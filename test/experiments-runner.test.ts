@@ -154,6 +154,8 @@ describe('experiment runner', () => {
     const md = readFileSync(files.markdown, 'utf8');
     expect(md).toContain('| entry | kind | mean | std |');
     expect(md).toContain('cache-memory-curve.svg');
+    // A tuner ran: the header says with what budget.
+    expect(md).toContain('Seeds 1, 2; tuner budget 8 evaluations (quick run).');
     const svgs = readdirSync(out).filter((f) => f.endsWith('.svg'));
     expect(svgs.sort()).toEqual([
       'cache-memory-bars.svg',
@@ -422,20 +424,27 @@ describe('the knobos command line', () => {
   it('checks knobs options before it connects to Redis, and exits', async () => {
     // Nothing listens on port 1: a client opened before the check would retry forever.
     const redis = ['--redis', 'redis://127.0.0.1:1'];
-    const cases: [string[], string][] = [
-      [['list', '--limit', 'abc'], '--limit must be an integer >= 1, got abc'],
-      [['history', 'scheduler.policy', '--limit=0'], '--limit must be an integer >= 1, got 0'],
-      [['audit', '--limit=-2'], '--limit must be an integer >= 1, got -2'],
-      [['nosuch'], "knobs: unknown command 'nosuch'"],
+    // Bad usage exits 2; a direct set the registry must make is refused (1), before connecting.
+    const cases: [string[], string, number][] = [
+      [['audit', '--limit', 'abc'], '--limit must be an integer >= 1 in decimal digits', 2],
+      [
+        ['history', 'scheduler.policy', '--limit=0'],
+        "--limit must be an integer >= 1 in decimal digits, got '0'",
+        2,
+      ],
+      [['audit', '--limit=-2'], "--limit must be an integer >= 1 in decimal digits, got '-2'", 2],
+      [['list', '--limit', '5'], 'knobs list: --limit applies only to knobs history, audit', 2],
+      [['nosuch'], "knobs: unknown command 'nosuch'", 2],
       // A learned policy version goes live through the registry's checks, not a direct set.
       [
         ['set', 'scheduler.policy_version', '3', '--base', '1', '--reason', 'x'],
         'scheduler.policy_version selects the live scheduler policy version',
+        1,
       ],
     ];
     const runs = await Promise.all(cases.map(([a]) => knobos(['knobs', ...a, ...redis])));
     runs.forEach((r, i) => {
-      expect(r.code, cases[i]![0].join(' ')).toBe(1);
+      expect(r.code, cases[i]![0].join(' ')).toBe(cases[i]![2]);
       expect(r.err).toContain(cases[i]![1]);
     });
   }, 60_000);

@@ -8,6 +8,7 @@ import type { KnobRow } from '../../controlplane/knobs/row.ts';
 import { checkDirectKnobChange } from '../../controlplane/registry/promotion.ts';
 import { KnobosError } from '../../controlplane/store/errors.ts';
 import { emitResult } from '../../experiments/report.ts';
+import { numberFlag } from '../args.ts';
 import { connectCli, keysFromEnv } from '../context.ts';
 
 const USAGE = `usage: knobos knobs <command> [options]
@@ -20,6 +21,7 @@ const USAGE = `usage: knobos knobs <command> [options]
   pin NAME --reason R | unpin NAME --reason R
   freeze --reason R | unfreeze --reason R   the kill switch for all automation
 options: --redis URL, --actor NAME (default: your user name), --json
+An argument or a flag the command does not take is refused; numbers are decimal digits.
 `;
 
 const COMMANDS = [
@@ -33,7 +35,108 @@ const COMMANDS = [
   'unpin',
   'freeze',
   'unfreeze',
-];
+] as const;
+type Cmd = (typeof COMMANDS)[number];
+
+/** Each command's positional arguments, and the flags that apply to it besides the global ones. */
+const TAKES: Record<Cmd, { args: readonly string[]; flags: readonly Flag[] }> = {
+  list: { args: [], flags: [] },
+  get: { args: ['NAME'], flags: [] },
+  history: { args: ['NAME'], flags: ['limit'] },
+  audit: { args: [], flags: ['limit', 'target'] },
+  set: { args: ['NAME', 'VALUE'], flags: ['base', 'reason'] },
+  rollback: { args: ['NAME'], flags: ['to', 'reason'] },
+  pin: { args: ['NAME'], flags: ['reason'] },
+  unpin: { args: ['NAME'], flags: ['reason'] },
+  freeze: { args: [], flags: ['reason'] },
+  unfreeze: { args: [], flags: ['reason'] },
+};
+type Flag = 'reason' | 'base' | 'to' | 'limit' | 'target';
+/** Where they apply, these are required; --limit and --target are not. */
+const REQUIRED: readonly Flag[] = ['reason', 'base', 'to'];
+
+const OPTIONS = {
+  redis: { type: 'string' },
+  actor: { type: 'string' },
+  reason: { type: 'string' },
+  base: { type: 'string' },
+  to: { type: 'string' },
+  limit: { type: 'string' },
+  target: { type: 'string' },
+  json: { type: 'boolean', default: false },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+class UsageError extends Error {}
+
+interface KnobsArgs {
+  cmd: Cmd;
+  /** NAME, where the command takes one. */
+  name: string;
+  /** VALUE of `set`, parsed. */
+  value: KnobValue;
+  base: number;
+  to: number;
+  reason: string;
+  limit: number;
+  target: string | undefined;
+  actor: string;
+  redis: string | undefined;
+  json: boolean;
+}
+
+/**
+ * Every check that needs no Redis, before the connection: the command, its arguments (no more,
+ * no fewer), the flags that apply to it (each required one given, none that does not apply),
+ * and the numbers. Throws a UsageError or a FlagError.
+ */
+function parse(argv: string[]): KnobsArgs | 'help' | 'usage' {
+  const { values: o, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    strict: true,
+    options: OPTIONS,
+  });
+  if (o.help) return 'help';
+  const [cmd, ...args] = positionals;
+  if (cmd === undefined) return 'usage';
+  if (!(COMMANDS as readonly string[]).includes(cmd))
+    throw new UsageError(`knobs: unknown command '${cmd}'`);
+  const takes = TAKES[cmd as Cmd];
+  const extra = args.slice(takes.args.length);
+  if (extra.length > 0)
+    throw new UsageError(`knobs ${cmd}: unexpected arguments: ${extra.join(' ')}`);
+  takes.args.forEach((what, i) => {
+    if (!args[i]) throw new UsageError(`knobs ${cmd}: ${what} is required`);
+  });
+  for (const [flag, v] of Object.entries(o)) {
+    if (v === '') throw new UsageError(`knobs ${cmd}: --${flag} must not be empty`);
+    // --redis and --actor are global; the others, given where they do nothing, are refused.
+    const global = flag === 'redis' || flag === 'actor';
+    if (typeof v === 'string' && !global && !takes.flags.includes(flag as Flag)) {
+      const where = COMMANDS.filter((c) => TAKES[c].flags.includes(flag as Flag));
+      throw new UsageError(`knobs ${cmd}: --${flag} applies only to knobs ${where.join(', ')}`);
+    }
+  }
+  for (const flag of REQUIRED) {
+    if (takes.flags.includes(flag) && o[flag] === undefined)
+      throw new UsageError(`knobs ${cmd}: --${flag} is required`);
+  }
+  const version = { integer: true, min: 1 };
+  return {
+    cmd: cmd as Cmd,
+    name: args[0] ?? '',
+    value: parseValue(args[1] ?? ''),
+    base: numberFlag('base', o.base, version, 0),
+    to: numberFlag('to', o.to, version, 0),
+    reason: o.reason ?? '',
+    limit: numberFlag('limit', o.limit, { integer: true, min: 1 }, 20),
+    target: o.target,
+    actor: o.actor ?? `cli:${userInfo().username}`,
+    redis: o.redis,
+    json: o.json,
+  };
+}
 
 function parseValue(raw: string): KnobValue {
   try {
@@ -66,45 +169,39 @@ function table(rows: KnobRow[]): string {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { values: o, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      redis: { type: 'string' },
-      actor: { type: 'string' },
-      reason: { type: 'string' },
-      base: { type: 'string' },
-      to: { type: 'string' },
-      limit: { type: 'string' },
-      target: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      help: { type: 'boolean', short: 'h', default: false },
-    },
-  });
-  const [cmd, name, rawValue] = positionals;
-  if (o.help || !cmd) {
-    process.stdout.write(USAGE);
-    return o.help ? 0 : 2;
+  let a: KnobsArgs | 'help' | 'usage';
+  try {
+    a = parse(argv);
+  } catch (err) {
+    // A UsageError names its command; parseArgs' and the number parser's errors do not.
+    const msg = err instanceof UsageError ? err.message : `knobs: ${(err as Error).message}`;
+    process.stderr.write(`knobos ${msg}\n\n${USAGE}`);
+    return 2;
   }
-  const need = (v: string | undefined, what: string): string => {
-    if (v === undefined || v === '')
-      throw new Error(`knobs ${cmd}: ${what} is required\n\n${USAGE}`);
-    return v;
+  if (a === 'help' || a === 'usage') {
+    (a === 'help' ? process.stdout : process.stderr).write(USAGE);
+    return a === 'help' ? 0 : 2;
+  }
+  const { cmd, name, actor, reason, limit } = a;
+  const failed = (err: KnobosError): number => {
+    if (a.json)
+      process.stdout.write(
+        JSON.stringify({ error: { code: err.code, message: err.message, ...err.details } }) + '\n',
+      );
+    else process.stderr.write(`knobos: ${err.message}\n`);
+    return 1;
   };
-  const int = (v: string | undefined, what: string): number => {
-    const n = Number(need(v, what));
-    if (!Number.isInteger(n)) throw new Error(`knobs ${cmd}: ${what} must be an integer, got ${v}`);
-    return n;
-  };
-  // Every check that needs no Redis comes before the connection: an error thrown once it is
-  // open must pass the finally below, or the open client keeps the process alive.
-  if (!COMMANDS.includes(cmd)) throw new Error(`knobs: unknown command '${cmd}'\n\n${USAGE}`);
-  const limit = o.limit === undefined ? 20 : Number(o.limit);
-  if (!Number.isInteger(limit) || limit < 1)
-    throw new Error(`knobs ${cmd}: --limit must be an integer >= 1, got ${o.limit}`);
-  if (cmd === 'set') checkDirectKnobChange(need(name, 'NAME'), parseValue(need(rawValue, 'VALUE')));
-  const actor = o.actor ?? `cli:${userInfo().username}`;
-  const redis = connectCli(o.redis);
+  if (cmd === 'set') {
+    try {
+      checkDirectKnobChange(name, a.value);
+    } catch (err) {
+      if (err instanceof KnobosError) return failed(err);
+      throw err;
+    }
+  }
+  // An error thrown once the client is open must pass the finally below, or the open client
+  // keeps the process alive.
+  const redis = connectCli(a.redis);
   const knobs = new KnobTable(redis, { keys: keysFromEnv() });
   try {
     let result: unknown;
@@ -119,7 +216,7 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       case 'get': {
-        const row = await knobs.get(need(name, 'NAME'));
+        const row = await knobs.get(name);
         result = row;
         human = Object.entries(row)
           .map(([k, v]) => `${k.padEnd(11)} ${fmt(v)}`)
@@ -127,7 +224,7 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       case 'history': {
-        const h = await knobs.history(need(name, 'NAME'), { limit });
+        const h = await knobs.history(name, { limit });
         result = { history: h };
         human = h
           .map(
@@ -138,9 +235,9 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       case 'audit': {
-        const a = await knobs.audit({ limit, ...(o.target ? { target: o.target } : {}) });
-        result = { audit: a };
-        human = a
+        const entries = await knobs.audit({ limit, ...(a.target ? { target: a.target } : {}) });
+        result = { audit: entries };
+        human = entries
           .map(
             (e) =>
               `${new Date(e.at).toISOString()}  ${e.action.padEnd(15)} ${e.target.padEnd(30)} ${e.actor}  ${JSON.stringify(e.detail)}`,
@@ -150,11 +247,11 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'set': {
         const r = await knobs.promote({
-          name: need(name, 'NAME'),
-          value: parseValue(need(rawValue, 'VALUE')),
-          baseVersion: int(o.base, '--base'),
+          name,
+          value: a.value,
+          baseVersion: a.base,
           actor,
-          reason: need(o.reason, '--reason'),
+          reason,
         });
         result = r;
         human = `${r.name} = ${fmt(r.value)} (version ${r.version})`;
@@ -162,26 +259,25 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'rollback': {
         const r = await knobs.rollback({
-          name: need(name, 'NAME'),
-          toVersion: int(o.to, '--to'),
+          name,
+          toVersion: a.to,
           actor,
-          reason: need(o.reason, '--reason'),
+          reason,
         });
         result = r;
-        human = `${r.name} = ${fmt(r.value)} (version ${r.version}, restored from version ${o.to})`;
+        human = `${r.name} = ${fmt(r.value)} (version ${r.version}, restored from version ${a.to})`;
         break;
       }
       case 'pin':
       case 'unpin': {
-        const n = need(name, 'NAME');
-        await knobs[cmd](n, actor, need(o.reason, '--reason'));
-        result = { name: n, pinned: cmd === 'pin' };
-        human = `${n} ${cmd}ned`;
+        await knobs[cmd](name, actor, reason);
+        result = { name, pinned: cmd === 'pin' };
+        human = `${name} ${cmd}ned`;
         break;
       }
       case 'freeze':
       case 'unfreeze': {
-        const changed = await knobs[cmd](actor, need(o.reason, '--reason'));
+        const changed = await knobs[cmd](actor, reason);
         result = { frozen: cmd === 'freeze', changed };
         human = changed
           ? `automation ${cmd === 'freeze' ? 'frozen' : 'unfrozen'}`
@@ -189,20 +285,12 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       default:
-        throw new Error(`knobs: unhandled command '${cmd}'`);
+        throw new Error(`knobs: unhandled command '${cmd satisfies never}'`);
     }
-    emitResult(human, result as object, o.json);
+    emitResult(human, result as object, a.json);
     return 0;
   } catch (err) {
-    if (err instanceof KnobosError) {
-      if (o.json)
-        process.stdout.write(
-          JSON.stringify({ error: { code: err.code, message: err.message, ...err.details } }) +
-            '\n',
-        );
-      else process.stderr.write(`knobos: ${err.message}\n`);
-      return 1;
-    }
+    if (err instanceof KnobosError) return failed(err);
     throw err;
   } finally {
     redis.disconnect();

@@ -9,12 +9,13 @@ import {
 } from '../../envs/loaders/cache-load.ts';
 import { CacheTraceError } from '../../envs/loaders/cache-trace.ts';
 import { emitResult } from '../../experiments/report.ts';
+import { parseFlagNumber } from '../args.ts';
 
 const USAGE = `usage: knobos sim cache --trace FILE [--format csv|keys] [--key-column NAME]
          [--size-column NAME] --policy NAME --size N [--bytes] [--json]
 
   --trace FILE        cache trace: CSV with a header, or one key per line
-  --format csv|keys   trace format (default: csv for *.csv[.gz], keys otherwise)
+  --format csv|keys   trace format (default: from the first line: csv when it has a comma or names a key column, else keys)
   --key-column NAME   CSV key column (default: the first named obj_id, key or lbn)
   --size-column NAME  CSV size column in bytes (default: the first named obj_size or size)
   --policy NAME       ${SIM_POLICIES.join(', ')}
@@ -67,10 +68,8 @@ function parse(argv: string[]): SimCacheArgs | 'help' {
       `--format must be one of ${CACHE_TRACE_FORMATS.join(', ')}, got ${format}`,
     );
   }
-  const size = Number(values.size);
-  if (values.size === undefined || !Number.isSafeInteger(size) || size < 0) {
-    throw new UsageError(`--size must be an integer >= 0, got ${values.size ?? 'nothing'}`);
-  }
+  if (values.size === undefined) throw new UsageError('--size is required');
+  const size = parseFlagNumber('size', values.size, { integer: true, min: 0 });
   return {
     trace: values.trace,
     format: format as CacheTraceFormat | undefined,

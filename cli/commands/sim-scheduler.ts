@@ -18,6 +18,7 @@ import {
   type WorkerSpec,
 } from '../../envs/scheduler/index.ts';
 import { emitResult } from '../../experiments/report.ts';
+import { numberFlag, type FlagRule } from '../args.ts';
 import {
   PLACEMENT_POLICIES,
   createPlacementPolicy,
@@ -43,21 +44,22 @@ const USAGE = `usage: knobos sim scheduler --trace FILE --format tpch|alibaba-gp
                         (tpch: default 0.85, Poisson arrivals as in Decima)
   --workers N           tpch/jobs-csv: N identical workers (default 50 / 10);
                         alibaba-gpu: the first N nodes of the nodes file (default all)
-  --worker-cpu C        cores per worker (default tpch 1, jobs-csv 8)
-  --worker-mem MB       memory per worker (default tpch 4096, jobs-csv 32768)
-  --worker-gpu G        GPUs per worker (default 0)
-  --seed S              seed of the workload draw and of stragglers/failures (default 1)
+  --worker-cpu C        tpch/jobs-csv: cores per worker (default tpch 1, jobs-csv 8)
+  --worker-mem MB       tpch/jobs-csv: memory per worker (default tpch 4096, jobs-csv 32768)
+  --worker-gpu G        tpch/jobs-csv: GPUs per worker (default 0)
+  --seed S              integer seed of the workload draw and of stragglers/failures (default 1)
   --durations FILE      tpch: task durations (default tpch_task_durations.csv.gz beside --trace)
   --nodes FILE          alibaba-gpu: nodes CSV (default alibaba_gpu2023_nodes.csv beside --trace)
   --jobs N              tpch: jobs to draw (default 100)
   --tenants N           tpch: tenants (default 4)
-  --straggler-prob P    share of attempts that straggle (Pareto slowdown; default 0)
-  --failure-prob P      share of attempts that fail (default 0)
+  --straggler-prob P    share of attempts that straggle, in [0, 1] (Pareto slowdown; default 0)
+  --failure-prob P      share of attempts that fail, in [0, 1) (default 0)
   --speculative         launch a copy of stragglers (threshold: --straggler-threshold, default 3)
-  --straggler-threshold T
+  --straggler-threshold T  with --speculative: a straggler runs T times its stage's median (> 1)
   --retry-limit N       retries after the first attempt (default 3)
   --dispatch-batch N    tasks per dispatch round trip (default 16)
   --json                print the result as one JSON object on the last line
+A flag that does not apply to the --format given is refused; numbers are plain decimals.
 `;
 
 class UsageError extends Error {}
@@ -88,35 +90,69 @@ const OPTIONS = {
 } as const;
 
 type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+type StringFlag = {
+  [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K]['type'] extends 'string' ? K : never;
+}[keyof typeof OPTIONS];
 
-/** A numeric option, or `fallback` when absent; `integer` and `min` are checked. */
-function num(
-  values: Values,
-  name: keyof typeof OPTIONS,
-  fallback: number,
-  rule: { integer?: boolean; min?: number; above?: number } = {},
-): number {
-  const raw = values[name];
-  if (raw === undefined) return fallback;
-  const v = Number(raw);
-  const bad =
-    typeof raw !== 'string' ||
-    raw.trim() === '' ||
-    !Number.isFinite(v) ||
-    (rule.integer === true && !Number.isInteger(v)) ||
-    (rule.min !== undefined && v < rule.min) ||
-    (rule.above !== undefined && v <= rule.above);
-  if (bad) {
-    const what = [
-      rule.integer ? 'an integer' : 'a number',
-      rule.min !== undefined ? `>= ${rule.min}` : '',
-      rule.above !== undefined ? `> ${rule.above}` : '',
-    ]
-      .filter(Boolean)
-      .join(' ');
-    throw new UsageError(`--${name} must be ${what}, got ${String(raw)}`);
+/** Flags that apply to some formats only; given with another, they are refused, not ignored. */
+const FORMAT_ONLY: Partial<Record<StringFlag, readonly Format[]>> = {
+  jobs: ['tpch'],
+  tenants: ['tpch'],
+  durations: ['tpch'],
+  nodes: ['alibaba-gpu'],
+  // An Alibaba trace brings its own nodes.
+  'worker-cpu': ['tpch', 'jobs-csv'],
+  'worker-mem': ['tpch', 'jobs-csv'],
+  'worker-gpu': ['tpch', 'jobs-csv'],
+};
+
+/** Every numeric option, checked before any file is read; undefined: the format's default. */
+interface Numbers {
+  seed: number;
+  load: number | undefined;
+  workers: number | undefined;
+  workerCpu: number;
+  workerMem: number;
+  workerGpu: number;
+  jobs: number;
+  tenants: number;
+  stragglerProb: number;
+  failureProb: number;
+  stragglerThreshold: number;
+  retryLimit: number;
+  dispatchBatch: number;
+}
+
+function numbers(values: Values, format: Format): Numbers {
+  for (const [flag, formats] of Object.entries(FORMAT_ONLY)) {
+    if (values[flag as StringFlag] !== undefined && !formats.includes(format)) {
+      throw new UsageError(`--${flag} applies only to --format ${formats.join(', ')}`);
+    }
   }
-  return v;
+  if (values['straggler-threshold'] !== undefined && !values.speculative) {
+    throw new UsageError('--straggler-threshold applies only with --speculative');
+  }
+  const tpch = format === 'tpch';
+  const n = (flag: StringFlag, rule: FlagRule, fallback: number): number =>
+    numberFlag(flag, values[flag], rule, fallback);
+  const count = { integer: true, min: 1 };
+  return {
+    seed: n('seed', { integer: true }, 1),
+    load: numberFlag('load', values.load, { above: 0 }) ?? (tpch ? 0.85 : undefined),
+    workers:
+      numberFlag('workers', values.workers, count) ??
+      (format === 'alibaba-gpu' ? undefined : tpch ? 50 : 10),
+    workerCpu: n('worker-cpu', { above: 0 }, tpch ? 1 : 8),
+    workerMem: n('worker-mem', { min: 0 }, tpch ? 4096 : 32_768),
+    workerGpu: n('worker-gpu', { integer: true, min: 0 }, 0),
+    jobs: n('jobs', { integer: true, min: 2 }, 100),
+    tenants: n('tenants', count, 4),
+    stragglerProb: n('straggler-prob', { min: 0, max: 1 }, 0),
+    failureProb: n('failure-prob', { min: 0, below: 1 }, 0),
+    stragglerThreshold: n('straggler-threshold', { above: 1 }, 3),
+    retryLimit: n('retry-limit', { integer: true, min: 0 }, 3),
+    dispatchBatch: n('dispatch-batch', count, 16),
+  };
 }
 
 function oneOf<T extends string>(
@@ -132,17 +168,15 @@ function oneOf<T extends string>(
   return value as T;
 }
 
-function clusterFor(format: Format, values: Values, workload: Workload): readonly WorkerSpec[] {
+function clusterFor(format: Format, nums: Numbers, workload: Workload): readonly WorkerSpec[] {
   if (format === 'alibaba-gpu') {
     const nodes = workload.workers ?? [];
-    const n = num(values, 'workers', nodes.length, { integer: true, min: 1 });
-    return nodes.slice(0, n);
+    return nodes.slice(0, nums.workers ?? nodes.length);
   }
-  const tpch = format === 'tpch';
-  return uniformWorkers(num(values, 'workers', tpch ? 50 : 10, { integer: true, min: 1 }), {
-    cpu: num(values, 'worker-cpu', tpch ? 1 : 8, { above: 0 }),
-    memMb: num(values, 'worker-mem', tpch ? 4096 : 32_768, { min: 0 }),
-    gpu: num(values, 'worker-gpu', 0, { integer: true, min: 0 }),
+  return uniformWorkers(nums.workers ?? 1, {
+    cpu: nums.workerCpu,
+    memMb: nums.workerMem,
+    gpu: nums.workerGpu,
   });
 }
 
@@ -150,18 +184,18 @@ function loadWorkload(
   format: Format,
   trace: string,
   values: Values,
-  seed: number,
+  nums: Numbers,
 ): { workload: Workload; workers: readonly WorkerSpec[] } {
   if (format === 'tpch') {
-    const workers = clusterFor(format, values, { name: 'tpch', jobs: [] });
+    const workers = clusterFor(format, nums, { name: 'tpch', jobs: [] });
     const workload = tpchWorkload({
       stagesFile: trace,
       durationsFile: values.durations ?? join(dirname(trace), 'tpch_task_durations.csv.gz'),
-      jobs: num(values, 'jobs', 100, { integer: true, min: 2 }),
-      load: num(values, 'load', 0.85, { above: 0 }),
-      tenants: num(values, 'tenants', 4, { integer: true, min: 1 }),
+      jobs: nums.jobs,
+      load: nums.load ?? 0.85,
+      tenants: nums.tenants,
       workers,
-      seed,
+      seed: nums.seed,
     });
     return { workload, workers };
   }
@@ -172,8 +206,8 @@ function loadWorkload(
           nodesFile: values.nodes ?? join(dirname(trace), 'alibaba_gpu2023_nodes.csv'),
         })
       : loadJobsCsv(trace);
-  const workers = clusterFor(format, values, loaded);
-  const load = values.load === undefined ? undefined : num(values, 'load', 1, { above: 0 });
+  const workers = clusterFor(format, nums, loaded);
+  const load = nums.load;
   return { workload: load === undefined ? loaded : rescaleToLoad(loaded, workers, load), workers };
 }
 
@@ -182,6 +216,7 @@ export async function run(argv: string[]): Promise<number> {
   let format: Format;
   let policyName: string;
   let placementName: string;
+  let nums: Numbers;
   try {
     values = parseArgs({
       args: argv,
@@ -197,21 +232,21 @@ export async function run(argv: string[]): Promise<number> {
     format = oneOf('format', values.format, FORMATS);
     policyName = oneOf('policy', values.policy, SCHEDULING_POLICY_NAMES);
     placementName = oneOf('placement', values.placement ?? 'first_fit', PLACEMENT_POLICIES);
+    nums = numbers(values, format);
   } catch (err) {
     process.stderr.write(`knobos sim scheduler: ${(err as Error).message}\n\n${USAGE}`);
     return 2;
   }
   try {
-    const seed = num(values, 'seed', 1, { integer: true });
-    const { workload, workers } = loadWorkload(format, values.trace, values, seed);
+    const { workload, workers } = loadWorkload(format, values.trace, values, nums);
     const config = {
-      seed,
-      stragglerProb: num(values, 'straggler-prob', 0, { min: 0 }),
-      failureProb: num(values, 'failure-prob', 0, { min: 0 }),
+      seed: nums.seed,
+      stragglerProb: nums.stragglerProb,
+      failureProb: nums.failureProb,
       speculative: values.speculative,
-      stragglerThreshold: num(values, 'straggler-threshold', 3, { above: 1 }),
-      retryLimit: num(values, 'retry-limit', 3, { integer: true, min: 0 }),
-      dispatchBatch: num(values, 'dispatch-batch', 16, { integer: true, min: 1 }),
+      stragglerThreshold: nums.stragglerThreshold,
+      retryLimit: nums.retryLimit,
+      dispatchBatch: nums.dispatchBatch,
     };
     const sim = createSim(workload, { workers, config });
     const classes = placementName === 'fgd' ? workloadClasses(taskDemands(workload)) : [];
@@ -227,9 +262,9 @@ export async function run(argv: string[]): Promise<number> {
       format,
       policy: policyName,
       placement: placementName,
-      load: values.load === undefined ? (format === 'tpch' ? 0.85 : null) : Number(values.load),
+      load: nums.load ?? null,
       workers: workers.length,
-      seed,
+      seed: nums.seed,
       ...metrics,
       ...Object.fromEntries(
         Object.entries(workload.notes ?? {}).map(([k, v]) => [`trace_${k}`, v]),
@@ -240,10 +275,6 @@ export async function run(argv: string[]): Promise<number> {
     emitResult(human(result, metrics), result, values.json);
     return 0;
   } catch (err) {
-    if (err instanceof UsageError) {
-      process.stderr.write(`knobos sim scheduler: ${err.message}\n\n${USAGE}`);
-      return 2;
-    }
     if (err instanceof JobTraceError || err instanceof WorkloadError || err instanceof RangeError) {
       process.stderr.write(`knobos sim scheduler: ${err.message}\n`);
       return 1;

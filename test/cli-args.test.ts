@@ -1,0 +1,321 @@
+// The command line refuses what it would otherwise drop or misread: extra arguments, flags a
+// command or format does not use, required flags missing (checked before any connection), and
+// numbers that are not plain decimals or out of range. Each is a usage error: exit 2, a message
+// naming the flag (or argument) and its rule, and nothing run or written.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { run as simCache } from '../cli/commands/sim-cache.ts';
+import { run as simScheduler } from '../cli/commands/sim-scheduler.ts';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { runExpCommand } from '../experiments/command.ts';
+import { FlagError, parseFlagNumber } from '../experiments/flags.ts';
+import { renderMarkdown } from '../experiments/markdown.ts';
+import { runExperiment } from '../experiments/runner.ts';
+import type { ExperimentSpec } from '../experiments/spec.ts';
+import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'knobos-cli-args-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const bin = resolve(import.meta.dirname, '..', 'bin', 'knobos.mjs');
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+/** `knobos args` in a child process with no Redis to find unless `env` names one. */
+function knobos(args: string[], env: Record<string, string> = {}, timeoutMs = 30_000) {
+  const base = { ...process.env };
+  delete base['REDIS_URL'];
+  delete base['KNOBOS_REDIS_CLUSTER'];
+  return new Promise<Run>((done) => {
+    const child = spawn(process.execPath, [bin, ...args], {
+      env: { ...base, KNOBOS_HOME: dir, KNOBOS_LOG_LEVEL: 'silent', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    child.on('close', (code) => {
+      clearTimeout(timer);
+      done({ code, out, err });
+    });
+  });
+}
+
+/** Captures what an in-process command writes. */
+function capture(): { out: string[]; err: string[] } {
+  const out: string[] = [];
+  const err: string[] = [];
+  vi.spyOn(process.stdout, 'write').mockImplementation((s) => (out.push(String(s)), true));
+  vi.spyOn(process.stderr, 'write').mockImplementation((s) => (err.push(String(s)), true));
+  return { out, err };
+}
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('parseFlagNumber', () => {
+  const message = (f: () => unknown): string => {
+    try {
+      f();
+    } catch (e) {
+      expect(e).toBeInstanceOf(FlagError);
+      return (e as Error).message;
+    }
+    return 'no error';
+  };
+
+  it('takes plain decimals only, within the rule, and names the flag and the rule', () => {
+    const count = { integer: true, min: 0 };
+    expect(parseFlagNumber('size', '16', count)).toBe(16);
+    for (const raw of [
+      '0x10',
+      '1e2',
+      '',
+      ' 3',
+      '3 ',
+      '+3',
+      '-1',
+      '-0',
+      '1.0',
+      '99999999999999999999',
+    ])
+      expect(
+        message(() => parseFlagNumber('size', raw, count)),
+        raw,
+      ).toBe(`--size must be an integer >= 0 in decimal digits, got '${raw}'`);
+    expect(parseFlagNumber('seed', '-3', { integer: true })).toBe(-3);
+    const prob = { min: 0, below: 1 };
+    expect(parseFlagNumber('p', '0.25', prob)).toBe(0.25);
+    expect(parseFlagNumber('p', '.5', prob)).toBe(0.5);
+    for (const raw of ['1', '5', '1e-1', '0x0', '-0.1', '.'])
+      expect(
+        message(() => parseFlagNumber('p', raw, prob)),
+        raw,
+      ).toBe(`--p must be a decimal number in [0, 1), got '${raw}'`);
+    expect(
+      message(() => parseFlagNumber('seeds', '1000', { integer: true, min: 1, max: 100 })),
+    ).toBe(`--seeds must be an integer in 1..100 in decimal digits, got '1000'`);
+  });
+});
+
+describe('knobos (no command)', () => {
+  it('prints its usage on stderr and exits 2; on stdout with --help', async () => {
+    const [none, help] = await Promise.all([knobos([]), knobos(['--help'])]);
+    expect(none.code).toBe(2);
+    expect(none.out).toBe('');
+    expect(none.err).toContain('usage: knobos <command>');
+    expect(help.code).toBe(0);
+    expect(help.out).toContain('usage: knobos <command>');
+  }, 60_000);
+});
+
+describe('knobos knobs without a Redis', () => {
+  it('refuses bad arguments before it looks for a Redis', async () => {
+    // No REDIS_URL, no embedded Redis: a check made after the lookup says "no Redis to talk to".
+    const cases: [string[], string][] = [
+      [['set', 'scheduler.policy', 'sjf'], 'knobs set: --reason is required'],
+      [['set', 'scheduler.policy', 'sjf', '--reason', 'x'], 'knobs set: --base is required'],
+      [
+        ['set', 'scheduler.policy', 'sjf', '--base', 'abc', '--reason', 'x'],
+        "--base must be an integer >= 1 in decimal digits, got 'abc'",
+      ],
+      [['set', 'scheduler.policy', '--base', '1', '--reason', 'x'], 'knobs set: VALUE is required'],
+      [['get'], 'knobs get: NAME is required'],
+      [['history'], 'knobs history: NAME is required'],
+      [['pin'], 'knobs pin: NAME is required'],
+      [['pin', 'scheduler.policy'], 'knobs pin: --reason is required'],
+      [['unpin', 'scheduler.policy', '--reason='], 'knobs unpin: --reason must not be empty'],
+      [['rollback', 'scheduler.policy', '--reason', 'x'], 'knobs rollback: --to is required'],
+      [['freeze'], 'knobs freeze: --reason is required'],
+      [['freeze', '--reason', 'try', 'it'], 'knobs freeze: unexpected arguments: it'],
+      [['unfreeze', '--reason', 'x', 'extra'], 'knobs unfreeze: unexpected arguments: extra'],
+      [['list', 'extra', 'junk'], 'knobs list: unexpected arguments: extra junk'],
+      [['get', 'a', 'b'], 'knobs get: unexpected arguments: b'],
+      [['list', '--reason', 'x'], '--reason applies only to knobs set, rollback, pin, unpin'],
+      [['freeze', '--reason', 'x', '--base', '1'], '--base applies only to knobs set'],
+      [['audit', '--limit', '0x2'], "--limit must be an integer >= 1 in decimal digits, got '0x2'"],
+      [['audit', '--nosuch'], "Unknown option '--nosuch'"],
+    ];
+    const runs = await Promise.all(cases.map(([a]) => knobos(['knobs', ...a])));
+    runs.forEach((r, i) => {
+      const what = cases[i]![0].join(' ');
+      expect(r.err, what).toContain(cases[i]![1]);
+      expect(r.err, what).not.toContain('no Redis');
+      expect(r.code, what).toBe(2);
+      expect(r.out, what).toBe('');
+    });
+  }, 120_000);
+});
+
+describe('knobos knobs on a Redis', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  }, 60_000);
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it('writes nothing when a command has more arguments than it takes', async () => {
+    const keys = uniqueKeys();
+    const table = new KnobTable(redis.client(), { keys });
+    await table.seed('test');
+    const env = { KNOBOS_PREFIX: keys.prefix };
+    const url = ['--redis', (redis.target as { url: string }).url];
+    const before = await table.audit({ limit: 1000 });
+    const extra: [string[], string][] = [
+      [['freeze', '--reason', 'try', 'it'], 'unexpected arguments: it'],
+      [['set', 'scheduler.policy', 'sjf', 'EXTRA', '--base', '1', '--reason', 'x'], 'EXTRA'],
+      [['pin', 'scheduler.policy', 'now', '--reason', 'x'], 'unexpected arguments: now'],
+      [['rollback', 'scheduler.policy', '1', '--to', '1', '--reason', 'x'], 'arguments: 1'],
+    ];
+    for (const [a, want] of extra) {
+      const r = await knobos(['knobs', ...a, ...url], env);
+      expect(r.err, a.join(' ')).toContain(want);
+      expect(r.code, a.join(' ')).toBe(2);
+    }
+    expect(await table.frozen()).toBeNull();
+    const row = await table.get('scheduler.policy');
+    expect([row.version, row.pinned]).toEqual([1, false]);
+    expect(await table.audit({ limit: 1000 })).toEqual(before);
+    // The same command, well formed, does write: the checks above ran against this table.
+    const ok = await knobos(
+      ['knobs', 'set', 'scheduler.policy', 'sjf', '--base', '1', '--reason', 'x', '--json', ...url],
+      env,
+    );
+    expect(ok.code, ok.err).toBe(0);
+    expect(JSON.parse(ok.out.trimEnd().split('\n').at(-1)!)).toMatchObject({ version: 2 });
+    expect((await table.get('scheduler.policy')).value).toBe('sjf');
+  }, 120_000);
+});
+
+describe('knobos sim scheduler', () => {
+  const jobs = join(dir, 'jobs.csv');
+  writeFileSync(jobs, 'arrival_s,duration_s,cpu\n0,1,1\n1,2,1\n2,1,1\n');
+  const base = ['--trace', jobs, '--format', 'jobs-csv', '--policy', 'fifo'];
+
+  it('refuses a flag that does not apply to the format, naming the formats it applies to', async () => {
+    const { out, err } = capture();
+    const cases: [string[], string][] = [
+      [['--jobs', 'abc'], '--jobs applies only to --format tpch'],
+      [['--tenants', '2'], '--tenants applies only to --format tpch'],
+      [['--durations', jobs], '--durations applies only to --format tpch'],
+      [['--nodes', jobs], '--nodes applies only to --format alibaba-gpu'],
+      [['--straggler-threshold', '2'], '--straggler-threshold applies only with --speculative'],
+    ];
+    for (const [a, want] of cases) {
+      err.length = 0;
+      expect(await simScheduler([...base, ...a]), a.join(' ')).toBe(2);
+      expect(err.join(''), a.join(' ')).toContain(want);
+    }
+    for (const flag of ['--worker-cpu', '--worker-mem', '--worker-gpu']) {
+      err.length = 0;
+      const argv = ['--trace', jobs, '--format', 'alibaba-gpu', '--policy', 'fifo', flag, '1'];
+      expect(await simScheduler(argv), flag).toBe(2);
+      expect(err.join('')).toContain(`${flag} applies only to --format tpch, jobs-csv`);
+    }
+    expect(out.join('')).toBe('');
+  });
+
+  it('takes numbers as plain decimals in their range, probabilities in [0, 1)', async () => {
+    const { out, err } = capture();
+    const cases: [string[], string][] = [
+      [['--seed', '0x1f'], "--seed must be an integer in decimal digits, got '0x1f'"],
+      [['--failure-prob', '5'], "--failure-prob must be a decimal number in [0, 1), got '5'"],
+      [['--failure-prob', '1'], '--failure-prob must be a decimal number in [0, 1)'],
+      [['--straggler-prob', '1.5'], '--straggler-prob must be a decimal number in [0, 1]'],
+      [['--workers', '1e1'], '--workers must be an integer >= 1 in decimal digits'],
+      [['--load', '0x1'], '--load must be a decimal number > 0'],
+      [['--retry-limit='], "--retry-limit must be an integer >= 0 in decimal digits, got ''"],
+    ];
+    for (const [a, want] of cases) {
+      err.length = 0;
+      expect(await simScheduler([...base, ...a]), a.join(' ')).toBe(2);
+      expect(err.join(''), a.join(' ')).toContain(want);
+    }
+    expect(out.join('')).toBe('');
+    // In range, it runs.
+    expect(await simScheduler([...base, '--seed=-3', '--failure-prob', '0.5', '--json'])).toBe(0);
+    expect(JSON.parse(out.join('').trimEnd().split('\n').at(-1)!)).toMatchObject({ seed: -3 });
+  });
+});
+
+describe('knobos sim cache', () => {
+  it('takes --size in decimal digits only', async () => {
+    const trace = join(dir, 'keys.txt');
+    writeFileSync(trace, 'a\nb\na\nc\n');
+    const { out, err } = capture();
+    for (const size of ['0x10', '1e2', '', '-1', '2.5']) {
+      err.length = 0;
+      expect(await simCache(['--trace', trace, '--policy', 'lru', `--size=${size}`]), size).toBe(2);
+      expect(err.join('')).toContain(
+        `--size must be an integer >= 0 in decimal digits, got '${size}'`,
+      );
+    }
+    expect(out.join('')).toBe('');
+    expect(await simCache(['--trace', trace, '--policy', 'lru', '--size', '16', '--json'])).toBe(0);
+    expect(JSON.parse(out.join('').trimEnd().split('\n').at(-1)!)).toMatchObject({ size: 16 });
+  });
+});
+
+describe('knobos exp', () => {
+  it('refuses --budget for an experiment that tunes nothing, and out-of-range counts, with 2', async () => {
+    const { err } = capture();
+    const out = join(dir, 'never');
+    const cases: [string[], string][] = [
+      [
+        ['placement', '--budget', '3'],
+        '--budget applies only to an experiment with a tuning study',
+      ],
+      [
+        ['cache', '--seeds', '1000'],
+        "--seeds must be an integer in 1..100 in decimal digits, got '1000'",
+      ],
+      [['cache', '--budget', '99999'], '--budget must be an integer in 1..10000'],
+      [
+        ['cache', '--trace', join(dir, 'x.csv'), '--format', 'nosuch'],
+        '--format for a cache trace',
+      ],
+    ];
+    for (const [a, want] of cases) {
+      err.length = 0;
+      expect(await runExpCommand([...a, '--quick', '--out', out]), a.join(' ')).toBe(2);
+      expect(err.join(''), a.join(' ')).toContain(want);
+    }
+    expect(existsSync(out)).toBe(false);
+  });
+
+  it('says nothing of a tuner budget in result.md where no tuner ran', async () => {
+    const spec: ExperimentSpec<null> = {
+      name: 'untuned',
+      title: 'untuned',
+      workload: { kind: 'generated', description: 'none', load: () => null },
+      defaults: { seeds: 1, budget: 7 },
+      quick: { seeds: 1, budget: 7 },
+      studies: [
+        {
+          type: 'comparison',
+          name: 'c',
+          title: 'c',
+          metric: 'x',
+          direction: 'min',
+          entries: [{ name: 'one', kind: 'baseline', run: () => ({ x: 1 }) }],
+          comparisons: [],
+        },
+      ],
+    };
+    const md = renderMarkdown(await runExperiment(spec), new Map(), 'cmd');
+    expect(md).toContain('Seeds 1. Produced by `cmd`');
+    expect(md).not.toContain('budget');
+  });
+});
