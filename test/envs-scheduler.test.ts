@@ -487,15 +487,23 @@ describe('loaders', () => {
   it('rejects malformed job rows with file, line and reason', () => {
     const cases: [string, RegExp][] = [
       ['arrival_s\n1\n', /:1: header lacks column\(s\) duration_s/],
-      ['arrival_s,duration_s\n1,2\n3,x\n', /:3: duration_s must be a number, got "x"/],
+      [
+        'arrival_s,duration_s\n1,2\n3,x\n',
+        /:3: duration_s must be a number in decimal digits, got "x"/,
+      ],
       ['arrival_s,duration_s\n-1,2\n', /:2: arrival_s must be >= 0/],
       ['arrival_s,duration_s,gpus\n1,2,1\n', /:1: unknown column "gpus"/],
       ['arrival_s,duration_s\n1,2,3\n', /:2: expected 2 fields like the header, got 3/],
       ['arrival_s,duration_s,gpu\n1,2,1.5\n', /:2: gpu above 1 must be a whole number/],
       ['arrival_s,duration_s,cpu\n1,2,0\n', /:2: a job must ask for cpu > 0 or gpu > 0/],
-      // Times are bounded (1e9 s): 1e300 s is no job length, and overflows once in ms.
-      ['arrival_s,duration_s\n1,2\n2,1e300\n', /:3: duration_s must be <= 1000000000, got 1e300/],
-      ['arrival_s,duration_s\n1e300,2\n', /:2: arrival_s must be <= 1000000000, got 1e300/],
+      // Durations and arrival spans are bounded (1e9 s), absolute times too (1e11 s: epoch
+      // seconds, not milliseconds): 1e300 s is no job length, and overflows once in ms.
+      [
+        `arrival_s,duration_s\n1,2\n2,1${'0'.repeat(300)}\n`,
+        /:3: duration_s must be <= 1000000000/,
+      ],
+      [`arrival_s,duration_s\n1${'0'.repeat(300)},2\n`, /:2: arrival_s must be <= 100000000000/],
+      ['arrival_s,duration_s\n1e3,2\n', /:2: arrival_s must be a number in decimal digits/],
     ];
     for (const [text, want] of cases) {
       const f = tmp('bad.csv', text);

@@ -1,7 +1,11 @@
 // libCacheSim-style CSV cache traces: a header row naming the columns, then one request per
 // row. The key column is chosen by name (default: the first column called obj_id, key or lbn);
 // the size column by name (default: the first called obj_size or size, if any). Any file of
-// this shape loads, not only the shipped ones.
+// this shape loads, not only the shipped ones. Columns not replayed are still checked where a
+// rule is known, so a file that is not what it claims to be is refused, not half-read: `time`,
+// when present, is a decimal number >= 0 (libCacheSim's CSV traces, ours included, all write
+// one); `op` is 2a (write) or 28 (read) in a file of the traces README's block I/O format
+// (`version,time,op,size,lbn`); other CSVs name their ops as they like (read/write, get/set).
 import {
   CacheTraceBuilder,
   checkMaxRequests,
@@ -9,7 +13,7 @@ import {
   type CacheLoadOptions,
   type CacheTrace,
 } from './cache-trace.ts';
-import { findColumn, forEachCsvRow } from './csv.ts';
+import { findColumnOnce, forEachCsvRow, parseDecimal } from './csv.ts';
 import { TraceFormatError } from './errors.ts';
 
 export interface CacheCsvOptions extends CacheLoadOptions {
@@ -21,8 +25,12 @@ export interface CacheCsvOptions extends CacheLoadOptions {
   delimiter?: string;
 }
 
-const DEFAULT_KEY_COLUMNS = ['obj_id', 'key', 'lbn'];
+/** Key columns looked for, in this order and any case, when none is named. */
+export const DEFAULT_KEY_COLUMNS: readonly string[] = ['obj_id', 'key', 'lbn'];
 const DEFAULT_SIZE_COLUMNS = ['obj_size', 'size'];
+/** The columns of the traces README's block I/O format, and its op codes (SCSI). */
+const BLOCK_IO_COLUMNS = ['version', 'time', 'op', 'size', 'lbn'];
+const BLOCK_IO_OPS = ['2a', '28'];
 
 /** The named column (an error when absent), else the first of `defaults`, any case (or -1). */
 function pickColumn(
@@ -30,11 +38,12 @@ function pickColumn(
   line: number,
   header: string[],
   wanted: string | undefined,
-  defaults: string[],
+  defaults: readonly string[],
   what: string,
 ): number {
-  if (wanted === undefined) return findColumn(header, defaults, true);
-  const i = findColumn(header, [wanted]);
+  const csv = { file, header, headerLine: line };
+  if (wanted === undefined) return findColumnOnce(csv, defaults, true);
+  const i = findColumnOnce(csv, [wanted]);
   if (i < 0) {
     throw new TraceFormatError(
       file,
@@ -50,7 +59,16 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
   let header: string[] = [];
   let keyCol = -1;
   let sizeCol = -1;
+  let timeCol = -1;
+  let opCol = -1;
   let builder = new CacheTraceBuilder(file, false);
+  const fail = (line: number, col: number, rule: string, got: string): never => {
+    throw new TraceFormatError(
+      file,
+      line,
+      `${header[col]} must be ${rule}, got ${JSON.stringify(got.trim())}`,
+    );
+  };
   const lastLine = forEachCsvRow(
     { file },
     { delimiter: opts.delimiter },
@@ -68,6 +86,12 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
         opts.sizeColumn === null
           ? -1
           : pickColumn(file, line, header, opts.sizeColumn, DEFAULT_SIZE_COLUMNS, 'size');
+      const csv = { file, header, headerLine: line };
+      const blockIo = BLOCK_IO_COLUMNS.every((c) => findColumnOnce(csv, [c], true) >= 0);
+      timeCol = findColumnOnce(csv, ['time'], true);
+      opCol = blockIo ? findColumnOnce(csv, ['op'], true) : -1;
+      if (timeCol === keyCol || timeCol === sizeCol) timeCol = -1;
+      if (opCol === keyCol || opCol === sizeCol) opCol = -1;
       builder = new CacheTraceBuilder(file, sizeCol >= 0);
     },
     ({ line, fields }) => {
@@ -87,6 +111,15 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
         }
         size = parsed;
       }
+      if (timeCol >= 0 && !(parseDecimal(fields[timeCol] as string) >= 0))
+        fail(line, timeCol, 'a time, a decimal number >= 0', fields[timeCol] as string);
+      if (opCol >= 0 && !BLOCK_IO_OPS.includes((fields[opCol] as string).trim().toLowerCase()))
+        fail(
+          line,
+          opCol,
+          `one of ${BLOCK_IO_OPS.join(', ')} (write, read)`,
+          fields[opCol] as string,
+        );
       builder.push(key, size);
       return builder.length < maxRequests;
     },

@@ -1,7 +1,9 @@
 // Loads a cache trace of either format; what the CLI and the experiments call.
-import { loadCacheCsv, type CacheCsvOptions } from './cache-csv.ts';
+import { DEFAULT_KEY_COLUMNS, loadCacheCsv, type CacheCsvOptions } from './cache-csv.ts';
 import { loadCacheKeys } from './cache-keys.ts';
 import type { CacheTrace } from './cache-trace.ts';
+import { firstLine, splitCsvLine } from './csv.ts';
+import { TraceFormatError } from './errors.ts';
 
 export const CACHE_TRACE_FORMATS = ['csv', 'keys'] as const;
 export type CacheTraceFormat = (typeof CACHE_TRACE_FORMATS)[number];
@@ -11,13 +13,30 @@ export interface LoadCacheTraceOptions extends CacheCsvOptions {
   format?: CacheTraceFormat;
 }
 
-/** The format a cache trace file is read in when none is given: csv for *.csv or *.csv.gz. */
+/**
+ * The format a cache trace file is read in when none is given, from its first non-blank line
+ * (not its name: a CSV may be called anything, and gzipped): csv when that line holds a `,` or
+ * names a key column (obj_id, key or lbn, any case) — a header — else keys. A file that cannot
+ * be read falls back to its name (csv for *.csv or *.csv.gz), and loading it then says why.
+ */
 export function defaultCacheFormat(file: string): CacheTraceFormat {
-  return /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'keys';
+  let line: string | undefined;
+  try {
+    line = firstLine(file);
+  } catch (err) {
+    if (!(err instanceof TraceFormatError)) throw err;
+    return /\.csv(\.gz)?$/i.test(file) ? 'csv' : 'keys';
+  }
+  if (line === undefined) return 'keys';
+  if (line.includes(',')) return 'csv';
+  const name = (splitCsvLine(line)?.[0] ?? line).trim().toLowerCase();
+  return DEFAULT_KEY_COLUMNS.includes(name) ? 'csv' : 'keys';
 }
 
 export function loadCacheTrace(file: string, opts: LoadCacheTraceOptions = {}): CacheTrace {
-  const format = opts.format ?? defaultCacheFormat(file);
+  // Naming a column or a delimiter only makes sense for a CSV.
+  const csvOnly = opts.keyColumn !== undefined || opts.delimiter !== undefined;
+  const format = opts.format ?? (csvOnly ? 'csv' : defaultCacheFormat(file));
   switch (format) {
     case 'csv':
       return loadCacheCsv(file, opts);

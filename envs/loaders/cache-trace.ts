@@ -92,8 +92,10 @@ export function parseSizeBytes(field: string): number | null {
   return Number.isSafeInteger(v) ? v : null;
 }
 
+/** maxRequests as given (an integer >= 1, or Infinity), Infinity when not given. */
 export function checkMaxRequests(maxRequests: number | undefined): number {
-  const m = maxRequests ?? Infinity;
-  if (!(m >= 1)) throw new RangeError(`maxRequests must be >= 1, got ${maxRequests}`);
-  return m;
+  if (maxRequests === undefined || maxRequests === Infinity) return Infinity;
+  if (!(Number.isInteger(maxRequests) && maxRequests >= 1))
+    throw new RangeError(`maxRequests must be an integer >= 1, got ${maxRequests}`);
+  return maxRequests;
 }

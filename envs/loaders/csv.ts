@@ -8,7 +8,7 @@
 //   skipped, fields may be double-quoted with "" for a quote (no newlines inside a field).
 // Bad input throws TraceFormatError with the file, the line and the reason.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { gunzipSync } from 'node:zlib';
+import { constants as zlibConstants, gunzipSync } from 'node:zlib';
 import { TraceFormatError } from './errors.ts';
 
 const CHUNK_BYTES = 1 << 20;
@@ -329,4 +329,88 @@ export function columns<K extends string>(
   if (missing.length > 0) fail(`header lacks column(s) ${missing.join(', ')}`);
   for (const k of optional) if (at[k] === undefined) at[k] = -1;
   return at;
+}
+
+/**
+ * Index of the first header name in `names`, as findColumn; a TraceFormatError when the name
+ * found appears twice in the header (which of the two to read would be a guess).
+ */
+export function findColumnOnce(
+  csv: Pick<Csv, 'file' | 'header' | 'headerLine'>,
+  names: readonly string[],
+  ignoreCase = false,
+): number {
+  const i = findColumn(csv.header, names, ignoreCase);
+  if (i >= 0 && findColumn(csv.header.slice(i + 1), [csv.header[i] as string], ignoreCase) >= 0) {
+    throw new TraceFormatError(
+      csv.file,
+      csv.headerLine,
+      `column ${csv.header[i]} appears twice in the header`,
+    );
+  }
+  return i;
+}
+
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+
+/**
+ * A finite number written in plain decimal digits (sign and fraction allowed, surrounding
+ * blanks ignored), or NaN. Every loader reads numbers through this one check: Number() alone would
+ * also take hex (0x10), binary, exponents (1e3) and Infinity, which no trace format writes.
+ */
+export function parseDecimal(text: string): number {
+  const s = text.trim();
+  const v = DECIMAL.test(s) ? Number(s) : Number.NaN;
+  return Number.isFinite(v) ? v : Number.NaN;
+}
+
+/** Bytes read to find a file's first line. */
+const HEAD_BYTES = 64 << 10;
+/** Of those, the ones decompressed when the file is gzipped: at most ~1000x as many out. */
+const GZIP_HEAD_BYTES = 8 << 10;
+
+/**
+ * The first non-blank line of a file (a byte-order mark dropped, a gzipped file decompressed as
+ * far as its first bytes go), without reading the rest; undefined for a file with no such line.
+ * A first line longer than the bytes read comes back cut. Throws TraceFormatError when the file
+ * cannot be read.
+ */
+export function firstLine(file: string): string | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    throw cannotRead(file, 'read', err);
+  }
+  let head: Buffer;
+  try {
+    const buf = Buffer.allocUnsafe(HEAD_BYTES);
+    let have = 0;
+    for (;;) {
+      const n = readChunk(file, fd, buf, have);
+      if (n === 0) break;
+      have += n;
+    }
+    head = buf.subarray(0, have);
+  } finally {
+    closeSync(fd);
+  }
+  if (isGzip(head, head.length)) {
+    try {
+      // A sync flush decompresses what the bytes read hold, without needing the stream's end.
+      head = gunzipSync(head.subarray(0, GZIP_HEAD_BYTES), {
+        finishFlush: zlibConstants.Z_SYNC_FLUSH,
+        maxOutputLength: MAX_LINE_BYTES,
+      });
+    } catch (err) {
+      throw cannotRead(file, 'decompress', err);
+    }
+  }
+  let first: string | undefined;
+  forEachLine({ file, content: head }, (line) => {
+    if (line.trim() === '') return true;
+    first = line;
+    return false;
+  });
+  return first;
 }

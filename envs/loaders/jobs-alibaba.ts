@@ -11,10 +11,13 @@
 //   a lower bound. Kept (they hold capacity, which is what fragmentation is about) with that
 //   lower bound, marked censored: left out of completion-time statistics, counted in
 //   notes.running_censored.
+// Arrivals are replayed from the earliest creation_time of the pods replayed (a trace in epoch
+// seconds loads like one that starts at 0); the pods file is streamed, so maxPods reads only
+// that many rows.
 import type { Demand } from '../../policies/scheduling/index.ts';
 import type { JobSpec, Workload, WorkerSpec } from '../scheduler/types.ts';
-import { columns, readCsv, type CsvRow } from './csv.ts';
-import { FieldReader, MAX_TRACE_SECONDS } from './jobs-common.ts';
+import { columns, forEachCsvRow, readCsv, type CsvRow } from './csv.ts';
+import { Arrivals, FieldReader, MAX_TIME_SECONDS, MAX_TRACE_SECONDS } from './jobs-common.ts';
 import { sharedTrace } from './shared-traces.ts';
 
 export const ALIBABA_PODS_FILE = sharedTrace('jobs/alibaba_gpu2023_pods.csv');
@@ -77,32 +80,35 @@ export interface AlibabaLoadOptions {
   maxPods?: number;
 }
 
+const POD_COLUMNS = [
+  'name',
+  'cpu_milli',
+  'memory_mib',
+  'num_gpu',
+  'gpu_milli',
+  'pod_phase',
+  'creation_time',
+  'deletion_time',
+  'scheduled_time',
+] as const;
+
 export function loadAlibabaGpu(opts: AlibabaLoadOptions = {}): Workload {
   const podsFile = opts.podsFile ?? ALIBABA_PODS_FILE;
+  const maxPods = opts.maxPods ?? Infinity;
+  if (maxPods !== Infinity && !(Number.isInteger(maxPods) && maxPods >= 1)) {
+    throw new RangeError(`maxPods must be an integer >= 1, got ${opts.maxPods}`);
+  }
   const workers = loadAlibabaNodes(opts.nodesFile ?? ALIBABA_NODES_FILE);
-  const csv = readCsv(podsFile);
-  const col = columns(
-    csv,
-    [
-      'name',
-      'cpu_milli',
-      'memory_mib',
-      'num_gpu',
-      'gpu_milli',
-      'pod_phase',
-      'creation_time',
-      'deletion_time',
-      'scheduled_time',
-    ],
-    ['gpu_spec', 'qos'],
-  );
-  const r = new FieldReader(podsFile, csv.header);
+  let col = {} as Record<(typeof POD_COLUMNS)[number] | 'gpu_spec' | 'qos', number>;
+  let r = new FieldReader(podsFile, []);
+  const arrivals = new Arrivals(r, 'creation_time');
   const jobs: JobSpec[] = [];
   const names = new Set<string>();
+  let pods = 0;
   let neverScheduled = 0;
   let censored = 0;
-  const rows = opts.maxPods === undefined ? csv.rows : csv.rows.slice(0, opts.maxPods);
-  for (const row of rows) {
+  const onRow = (row: CsvRow): boolean => {
+    pods++;
     const name = r.text(row, col.name);
     if (name === '') r.fail(row, 'name must not be empty');
     if (names.has(name)) r.fail(row, `pod ${name} appears twice`);
@@ -112,43 +118,56 @@ export function loadAlibabaGpu(opts: AlibabaLoadOptions = {}): Workload {
       r.fail(row, `pod_phase must be one of ${PHASES.join(', ')}, got ${JSON.stringify(phase)}`);
     }
     const demand = podDemand(r, row, col);
-    const created = r.number(row, col.creation_time, { min: 0, max: MAX_TRACE_SECONDS });
-    const deleted = r.number(row, col.deletion_time, { min: 0, max: MAX_TRACE_SECONDS });
+    const created = r.number(row, col.creation_time, { min: 0, max: MAX_TIME_SECONDS });
+    const deleted = r.number(row, col.deletion_time, { min: 0, max: MAX_TIME_SECONDS });
     if (deleted < created)
       r.fail(row, `deletion_time ${deleted} is before creation_time ${created}`);
-    if (r.text(row, col.scheduled_time) === '') {
-      neverScheduled++;
-      continue;
+    if (deleted - created > MAX_TRACE_SECONDS) {
+      r.fail(
+        row,
+        `deletion_time - creation_time must be <= ${MAX_TRACE_SECONDS} s, got ${deleted - created}`,
+      );
     }
-    const scheduled = r.number(row, col.scheduled_time, { min: created });
-    if (deleted < scheduled)
-      r.fail(row, `deletion_time ${deleted} is before scheduled_time ${scheduled}`);
-    const runMs = Math.round((deleted - scheduled) * 1000);
-    const qos = col.qos >= 0 ? r.text(row, col.qos) : '';
-    const isCensored = phase === 'Running';
-    if (isCensored) censored++;
-    jobs.push({
-      id: name,
-      arrivalMs: Math.round(created * 1000),
-      tenant: qos === '' ? 'default' : qos,
-      priority: Object.hasOwn(QOS_PRIORITY, qos) ? (QOS_PRIORITY[qos] as number) : 0,
-      stages: [{ numTasks: 1, parents: [], demand, durationsMs: [runMs], estimateMs: runMs }],
-      ...(isCensored ? { censored: true } : {}),
-    });
-  }
-  if (rows.length === 0) r.fail({ line: 2 }, 'no pods: the file has a header but no rows');
+    if (r.text(row, col.scheduled_time) !== '') {
+      const scheduled = r.number(row, col.scheduled_time, { min: created });
+      if (deleted < scheduled)
+        r.fail(row, `deletion_time ${deleted} is before scheduled_time ${scheduled}`);
+      const runMs = Math.round((deleted - scheduled) * 1000);
+      const qos = col.qos >= 0 ? r.text(row, col.qos) : '';
+      const isCensored = phase === 'Running';
+      if (isCensored) censored++;
+      arrivals.add(row, created);
+      jobs.push({
+        id: name,
+        arrivalMs: 0,
+        tenant: qos === '' ? 'default' : qos,
+        priority: Object.hasOwn(QOS_PRIORITY, qos) ? (QOS_PRIORITY[qos] as number) : 0,
+        stages: [{ numTasks: 1, parents: [], demand, durationsMs: [runMs], estimateMs: runMs }],
+        ...(isCensored ? { censored: true } : {}),
+      });
+    } else neverScheduled++;
+    return pods < maxPods;
+  };
+  forEachCsvRow(
+    { file: podsFile },
+    {},
+    (header, headerLine) => {
+      col = columns({ file: podsFile, header, headerLine }, POD_COLUMNS, ['gpu_spec', 'qos']);
+      r = new FieldReader(podsFile, header);
+    },
+    onRow,
+  );
+  if (pods === 0) r.fail({ line: 2 }, 'no pods: the file has a header but no rows');
   if (jobs.length === 0) {
-    r.fail(
-      { line: 0 },
-      `no scheduled pods: every pod row (${rows.length}) has an empty scheduled_time`,
-    );
+    r.fail({ line: 0 }, `no scheduled pods: every pod row (${pods}) has an empty scheduled_time`);
   }
+  arrivals.rebasedMs().forEach((ms, k) => ((jobs[k] as JobSpec).arrivalMs = ms));
   return {
     name: 'alibaba-gpu',
     jobs,
     workers,
     notes: {
-      pods: rows.length,
+      pods,
       never_scheduled_dropped: neverScheduled,
       running_censored: censored,
     },

@@ -2,11 +2,12 @@
 // `arrival_s` and `duration_s` are required; `cpu` (cores, default 1), `mem` (MB, default 0),
 // `gpu` (default 0: a fraction below 1 is a share of one device, else a whole number of
 // devices), `tenant` (default "default") and `priority` (default 0) are optional. Any other
-// column is an error, so a misspelt name is not silently ignored.
+// column is an error, so a misspelt name is not silently ignored. Arrivals are replayed from the
+// earliest one (a trace in epoch seconds loads like one that starts at 0).
 import type { Demand } from '../../policies/scheduling/index.ts';
 import type { JobSpec, Workload } from '../scheduler/types.ts';
 import { columns, readCsv } from './csv.ts';
-import { FieldReader, MAX_TRACE_SECONDS } from './jobs-common.ts';
+import { Arrivals, FieldReader, MAX_TIME_SECONDS, MAX_TRACE_SECONDS } from './jobs-common.ts';
 
 export const JOBS_CSV_COLUMNS = [
   'arrival_s',
@@ -27,6 +28,7 @@ export function loadJobsCsv(file: string): Workload {
     false,
   );
   const r = new FieldReader(file, csv.header);
+  const arrivals = new Arrivals(r, 'arrival_s');
   const jobs: JobSpec[] = csv.rows.map((row, k) => {
     const gpu = r.optionalNumber(row, col.gpu, 0, { min: 0 });
     if (gpu > 1 && !Number.isInteger(gpu))
@@ -45,16 +47,16 @@ export function loadJobsCsv(file: string): Workload {
       r.number(row, col.duration_s, { min: 0, max: MAX_TRACE_SECONDS }) * 1000,
     );
     const tenant = col.tenant >= 0 ? r.text(row, col.tenant) : '';
+    arrivals.add(row, r.number(row, col.arrival_s, { min: 0, max: MAX_TIME_SECONDS }));
     return {
       id: `job${k}`,
-      arrivalMs: Math.round(
-        r.number(row, col.arrival_s, { min: 0, max: MAX_TRACE_SECONDS }) * 1000,
-      ),
+      arrivalMs: 0,
       tenant: tenant === '' ? 'default' : tenant,
       priority: r.optionalNumber(row, col.priority, 0),
       stages: [{ numTasks: 1, parents: [], demand, durationsMs: [runMs], estimateMs: runMs }],
     };
   });
   if (jobs.length === 0) r.fail({ line: 2 }, 'no jobs: the file has a header but no rows');
+  arrivals.rebasedMs().forEach((ms, k) => ((jobs[k] as JobSpec).arrivalMs = ms));
   return { name: file, jobs };
 }

@@ -1,10 +1,13 @@
-// The TPC-H task durations file (`scale,query,stage,...,duration_ms`, usually gzipped): 1.6 M
-// rows, so rows are scanned as bytes rather than split into strings (about 3x faster on the
-// shared file), and the result is cached per file and process. Lines come from csv.ts like every
-// loader's; only a line holding a quote goes through the general CSV splitter.
+// The TPC-H task durations file (`scale,query,stage,num_executors,wave,duration_ms`, usually
+// gzipped): 1.6 M rows, so rows are scanned as bytes rather than split into strings (about 3x
+// faster on the shared file), and the result is cached per file and process. Lines come from
+// csv.ts like every loader's; only a line holding a quote goes through the general CSV splitter.
+// Columns are found by name, in any order; when scale,query,stage lead (as in the shared file)
+// a run of rows of one stage is recognised by its byte prefix, without decoding it. Of the
+// columns not replayed, num_executors is checked when present (an integer >= 1).
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { forEachLineBytes, splitCsvLine } from './csv.ts';
+import { columns, forEachLineBytes, parseDecimal, splitCsvLine } from './csv.ts';
 import { TraceFormatError } from './errors.ts';
 import { sharedTrace } from './shared-traces.ts';
 
@@ -40,18 +43,32 @@ const QUOTE = 0x22;
 /** Where the fields are, from the header. */
 interface Layout {
   ncols: number;
-  durCol: number;
+  scale: number;
+  query: number;
+  stage: number;
+  dur: number;
+  /** -1 when absent. */
+  executors: number;
+  /** scale,query,stage are the first three columns, so they are a prefix of each row. */
+  keyLeads: boolean;
 }
 
 function layoutOf(file: string, line: number, text: string): Layout {
   const header = (splitCsvLine(text) ?? []).map((s) => s.trim());
-  // The stage's identity must lead the row, so a run of rows of one stage shares a byte prefix.
-  if (header[0] !== 'scale' || header[1] !== 'query' || header[2] !== 'stage') {
-    throw new TraceFormatError(file, line, 'header must start with scale,query,stage');
-  }
-  const durCol = header.indexOf('duration_ms');
-  if (durCol < 3) throw new TraceFormatError(file, line, 'header lacks column duration_ms');
-  return { ncols: header.length, durCol };
+  const col = columns(
+    { file, header, headerLine: line },
+    ['scale', 'query', 'stage', 'duration_ms'],
+    ['num_executors'],
+  );
+  return {
+    ncols: header.length,
+    scale: col.scale,
+    query: col.query,
+    stage: col.stage,
+    dur: col.duration_ms,
+    executors: col.num_executors,
+    keyLeads: col.scale === 0 && col.query === 1 && col.stage === 2,
+  };
 }
 
 function isBlank(buf: Buffer, from: number, to: number): boolean {
@@ -74,7 +91,7 @@ function parseDurations(file: string): Map<string, Float64Array> {
       commas = new Int32Array(layout.ncols + 1);
       return;
     }
-    const { ncols, durCol } = layout;
+    const { ncols } = layout;
     // Commas found in one pass; a quote sends the line to the general splitter instead.
     let n = 0;
     let quoted = false;
@@ -90,9 +107,11 @@ function parseDurations(file: string): Map<string, Float64Array> {
     }
     if (quoted) {
       const fields = quotedRow(file, line, buf.toString('utf8', from, to), ncols);
-      bucket = bucketFor(file, line, fields[0], fields[1], fields[2], buckets);
+      const f = (k: number) => fields[k] as string;
+      bucket = bucketFor(file, line, f(layout.scale), f(layout.query), f(layout.stage), buckets);
       prevLen = -1;
-      bucket.push(durationOf(file, line, fields[durCol] as string));
+      if (layout.executors >= 0) executorsOf(file, line, f(layout.executors));
+      bucket.push(durationOf(file, line, f(layout.dur)));
       return;
     }
     if (n !== ncols - 1) {
@@ -102,23 +121,43 @@ function parseDurations(file: string): Map<string, Float64Array> {
         `expected ${ncols} fields like the header, got ${n + 1}`,
       );
     }
-    const keyEnd = commas[2] as number;
-    if (prevLen !== keyEnd - from || buf.compare(prevKey, 0, prevLen, from, keyEnd) !== 0) {
-      const at = (k: number) => commas[k] as number;
+    if (!layout.keyLeads) {
+      const { scale, query, stage } = layout;
       bucket = bucketFor(
         file,
         line,
-        buf.toString('utf8', from, at(0)),
-        buf.toString('utf8', at(0) + 1, at(1)),
-        buf.toString('utf8', at(1) + 1, at(2)),
+        fieldText(buf, from, to, commas, ncols, scale),
+        fieldText(buf, from, to, commas, ncols, query),
+        fieldText(buf, from, to, commas, ncols, stage),
         buckets,
       );
-      if (keyEnd - from > prevKey.length) prevKey = Buffer.alloc(2 * (keyEnd - from));
-      prevLen = buf.copy(prevKey, 0, from, keyEnd);
+    } else {
+      const keyEnd = commas[2] as number;
+      if (prevLen !== keyEnd - from || buf.compare(prevKey, 0, prevLen, from, keyEnd) !== 0) {
+        bucket = bucketFor(
+          file,
+          line,
+          buf.toString('utf8', from, commas[0]),
+          buf.toString('utf8', (commas[0] as number) + 1, commas[1]),
+          buf.toString('utf8', (commas[1] as number) + 1, keyEnd),
+          buckets,
+        );
+        if (keyEnd - from > prevKey.length) prevKey = Buffer.alloc(2 * (keyEnd - from));
+        prevLen = buf.copy(prevKey, 0, from, keyEnd);
+      }
     }
-    const start = durCol === 0 ? from : (commas[durCol - 1] as number) + 1;
-    const end = durCol === ncols - 1 ? to : (commas[durCol] as number);
-    bucket.push(parseDuration(file, line, buf, start, end));
+    const ex = layout.executors;
+    if (ex >= 0) {
+      const a = ex === 0 ? from : (commas[ex - 1] as number) + 1;
+      const b = ex === ncols - 1 ? to : (commas[ex] as number);
+      if (!(digitsValue(buf, a, b) >= 1))
+        executorsOf(file, line, fieldText(buf, from, to, commas, ncols, ex));
+    }
+    const d = layout.dur;
+    const a = d === 0 ? from : (commas[d - 1] as number) + 1;
+    const b = d === ncols - 1 ? to : (commas[d] as number);
+    const ms = digitsValue(buf, a, b);
+    bucket.push(ms >= 0 ? ms : durationOf(file, line, buf.toString('utf8', a, b)));
   });
   if (!layout) throw new TraceFormatError(file, 1, 'empty file: expected a header line');
   const out = new Map<string, Float64Array>();
@@ -150,7 +189,7 @@ function bucketFor(
   const scale = (scaleText ?? '').trim();
   const query = (queryText ?? '').trim();
   const stageText = (stageField ?? '').trim();
-  const stage = Number(stageText);
+  const stage = parseDecimal(stageText);
   if (scale === '' || query === '')
     throw new TraceFormatError(file, line, 'scale and query must not be empty');
   if (stageText === '' || !Number.isInteger(stage) || stage < 0) {
@@ -166,27 +205,50 @@ function bucketFor(
   return b;
 }
 
-/** Digits fast; anything else through durationOf. */
-function parseDuration(file: string, line: number, buf: Buffer, from: number, to: number): number {
+/** Field k of the row buf[from, to), whose commas are at `commas`. */
+function fieldText(
+  buf: Buffer,
+  from: number,
+  to: number,
+  commas: Int32Array,
+  ncols: number,
+  k: number,
+): string {
+  const a = k === 0 ? from : (commas[k - 1] as number) + 1;
+  return buf.toString('utf8', a, k === ncols - 1 ? to : (commas[k] as number));
+}
+
+/** The value of buf[from, to) when it is all decimal digits (at most 15), else -1. */
+function digitsValue(buf: Buffer, from: number, to: number): number {
+  if (to <= from || to - from > 15) return -1;
   let v = 0;
-  let i = from;
-  for (; i < to; i++) {
+  for (let i = from; i < to; i++) {
     const c = buf[i] as number;
-    if (c < 0x30 || c > 0x39) break;
+    if (c < 0x30 || c > 0x39) return -1;
     v = v * 10 + (c - 0x30);
   }
-  if (i === to && to > from) return v;
-  return durationOf(file, line, buf.toString('utf8', from, to));
+  return v;
 }
 
 function durationOf(file: string, line: number, text: string): number {
-  const s = text.trim();
-  const x = s === '' ? Number.NaN : Number(s);
-  if (!Number.isFinite(x) || x < 0) {
+  const x = parseDecimal(text);
+  if (!(x >= 0)) {
     throw new TraceFormatError(
       file,
       line,
-      `duration_ms must be a number >= 0, got ${JSON.stringify(s)}`,
+      `duration_ms must be a number >= 0 in decimal digits, got ${JSON.stringify(text.trim())}`,
+    );
+  }
+  return x;
+}
+
+function executorsOf(file: string, line: number, text: string): number {
+  const x = parseDecimal(text);
+  if (!(Number.isInteger(x) && x >= 1)) {
+    throw new TraceFormatError(
+      file,
+      line,
+      `num_executors must be an integer >= 1, got ${JSON.stringify(text.trim())}`,
     );
   }
   return x;

@@ -7,7 +7,7 @@
 import { createRng } from '../core/index.ts';
 import { rescaleToLoad } from '../scheduler/load.ts';
 import type { JobSpec, StageSpec, Workload, WorkerSpec } from '../scheduler/types.ts';
-import { columns, readCsv, type CsvRow } from './csv.ts';
+import { columns, parseDecimal, readCsv, type CsvRow } from './csv.ts';
 import { TraceFormatError } from './errors.ts';
 import { FieldReader } from './jobs-common.ts';
 import { TPCH_DURATIONS_FILE, loadTpchDurations, stageKey } from './jobs-tpch-durations.ts';
@@ -41,7 +41,7 @@ function stageIds(reader: FieldReader, row: CsvRow, col: number): number[] {
   const s = reader.text(row, col);
   if (s === '') return [];
   return s.split(';').map((part) => {
-    const v = Number(part.trim());
+    const v = parseDecimal(part);
     if (part.trim() === '' || !Number.isInteger(v) || v < 0) {
       reader.fail(
         row,
@@ -50,6 +50,16 @@ function stageIds(reader: FieldReader, row: CsvRow, col: number): number[] {
     }
     return v;
   });
+}
+
+/** A stage as its row gives it: ids, not yet indices. */
+interface Raw {
+  id: number;
+  numTasks: number;
+  parents: number[];
+  /** null when the file has no children column. */
+  children: number[] | null;
+  line: number;
 }
 
 /** The DAGs of a stages file, each stage with its duration samples. */
@@ -61,13 +71,6 @@ export function loadTpchDags(
   const col = columns(csv, ['scale', 'query', 'stage', 'num_tasks', 'parents'], ['children']);
   const r = new FieldReader(stagesFile, csv.header);
   const samples = loadTpchDurations(durationsFile);
-  interface Raw {
-    id: number;
-    numTasks: number;
-    parents: number[];
-    children: number[] | null;
-    line: number;
-  }
   const dags = new Map<string, { scale: string; query: string; raw: Raw[] }>();
   for (const row of csv.rows) {
     const scale = r.text(row, col.scale);
@@ -89,12 +92,15 @@ export function loadTpchDags(
   }
   return [...dags.values()].map(({ scale, query, raw }) => {
     const index = new Map(raw.map((s, i) => [s.id, i]));
-    const stages = raw.map((s): TpchStage => {
+    const dag = `${scale},${query}`;
+    // The links, both ways: a parent is another stage of the DAG, a child lists this stage
+    // among its parents and, when the file has children, a parent lists it among its children.
+    const parentsOf = raw.map((s) => {
       const where = (reason: string) => new TraceFormatError(stagesFile, s.line, reason);
       const parents = s.parents.map((p) => {
         const i = index.get(p);
         if (i === undefined || p === s.id)
-          throw where(`parent ${p} is not another stage of ${scale},${query}`);
+          throw where(`parent ${p} is not another stage of ${dag}`);
         return i;
       });
       for (const c of s.children ?? []) {
@@ -103,16 +109,89 @@ export function loadTpchDags(
           throw where(`child ${c} does not list stage ${s.id} among its parents`);
         }
       }
+      return parents;
+    });
+    raw.forEach((s, k) => {
+      for (const i of parentsOf[k] as number[]) {
+        const parent = raw[i] as Raw;
+        if (parent.children && !parent.children.includes(s.id)) {
+          throw new TraceFormatError(
+            stagesFile,
+            s.line,
+            `parent ${parent.id} does not list stage ${s.id} among its children (line ${parent.line})`,
+          );
+        }
+      }
+    });
+    checkAcyclic(stagesFile, dag, raw, parentsOf);
+    const stages = raw.map((s, k): TpchStage => {
       const got = samples.get(stageKey(scale, query, s.id));
       if (!got || got.length === 0) {
-        throw where(`no duration samples for ${stageKey(scale, query, s.id)} in ${durationsFile}`);
+        throw new TraceFormatError(
+          stagesFile,
+          s.line,
+          `no duration samples for ${stageKey(scale, query, s.id)} in ${durationsFile}`,
+        );
       }
       let sum = 0;
       for (const x of got) sum += x;
-      return { id: s.id, numTasks: s.numTasks, parents, samples: got, meanMs: sum / got.length };
+      return {
+        id: s.id,
+        numTasks: s.numTasks,
+        parents: parentsOf[k] as number[],
+        samples: got,
+        meanMs: sum / got.length,
+      };
     });
     return { scale, query, stages };
   });
+}
+
+/**
+ * A DAG's stages must have an order in which each comes after its parents (Kahn's algorithm);
+ * a cycle fails at the line of its first stage in the file, naming the stages around it.
+ */
+function checkAcyclic(
+  file: string,
+  dag: string,
+  raw: readonly Raw[],
+  parentsOf: readonly (readonly number[])[],
+): void {
+  const lineOf = (k: number | undefined) => (raw[k as number] as Raw).line;
+  const waiting = parentsOf.map((ps) => ps.length);
+  const children: number[][] = raw.map(() => []);
+  parentsOf.forEach((ps, k) => ps.forEach((p) => (children[p] as number[]).push(k)));
+  const ready = waiting.flatMap((w, k) => (w === 0 ? [k] : []));
+  let done = 0;
+  while (ready.length > 0) {
+    const k = ready.pop() as number;
+    done++;
+    for (const c of children[k] as number[]) {
+      waiting[c] = (waiting[c] as number) - 1;
+      if (waiting[c] === 0) ready.push(c);
+    }
+  }
+  if (done === raw.length) return;
+  // Walk parents among the stages left (each has one left) until a stage repeats: a cycle.
+  const left = (k: number) => (waiting[k] as number) > 0;
+  let k = waiting.findIndex((w) => w > 0);
+  const seen = new Map<number, number>();
+  const path: number[] = [];
+  while (!seen.has(k)) {
+    seen.set(k, path.length);
+    path.push(k);
+    k = (parentsOf[k] as number[]).find(left) as number;
+  }
+  // The cycle from its stage first in the file, each a parent of the next.
+  const cycle = path.slice(seen.get(k)).reverse();
+  let at = 0;
+  for (let i = 1; i < cycle.length; i++) if (lineOf(cycle[i]) < lineOf(cycle[at])) at = i;
+  const ids = [...cycle.slice(at), ...cycle.slice(0, at + 1)].map((i) => (raw[i] as Raw).id);
+  throw new TraceFormatError(
+    file,
+    lineOf(cycle[at]),
+    `stages ${ids.join(' -> ')} of ${dag} form a cycle (each a parent of the next)`,
+  );
 }
 
 export interface TpchWorkloadOptions {

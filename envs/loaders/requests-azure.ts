@@ -4,7 +4,13 @@
 // milliseconds relative to the earliest request (the first row of a sorted file). Rows out of
 // time order are kept, counted and sorted, since a merged trace may interleave slightly.
 // Malformed input fails with the file, the line and the reason.
-import { findColumn, forEachCsvRow, type CsvRow, type LineSource } from './csv.ts';
+import {
+  findColumnOnce,
+  forEachCsvRow,
+  parseDecimal,
+  type CsvRow,
+  type LineSource,
+} from './csv.ts';
 import { TraceFormatError } from './errors.ts';
 import { diffMs, parseDatetime, type Instant } from './requests-timestamp.ts';
 import { sharedTrace } from './shared-traces.ts';
@@ -22,11 +28,14 @@ export interface RequestTrace {
 }
 
 export interface LoadOptions {
-  /** Read at most this many data rows (tests read a few; a bound for huge files). */
+  /** Read the first this many data rows only, an integer >= 1 (tests read a few). */
   maxRows?: number;
 }
 
-/** Most rows a trace may hold unless the caller says otherwise (~24 bytes a row in memory). */
+/**
+ * Most rows a trace may hold unless the caller says otherwise (~24 bytes a row in memory): a
+ * longer trace is an error, never cut silently; pass maxRows to read its first rows.
+ */
 export const DEFAULT_MAX_REQUEST_ROWS = 20_000_000;
 
 const COLUMNS = ['TIMESTAMP', 'ContextTokens', 'GeneratedTokens'] as const;
@@ -43,7 +52,9 @@ class AzureRequestParser {
 
   constructor(
     private readonly file: string,
+    /** Rows to read; with `cap`, rows at most (one more is an error) instead. */
     private readonly maxRows: number,
+    private readonly cap: boolean,
   ) {}
 
   get full(): boolean {
@@ -51,8 +62,9 @@ class AzureRequestParser {
   }
 
   header(names: string[], lineNo: number): void {
+    const csv = { file: this.file, header: names, headerLine: lineNo };
     const [ti, ci, gi] = COLUMNS.map((c) => {
-      const i = findColumn(names, [c], true);
+      const i = findColumnOnce(csv, [c], true);
       if (i < 0) {
         const got = names.join(',');
         throw new TraceFormatError(this.file, lineNo, `header lacks column ${c} (got: ${got})`);
@@ -64,6 +76,13 @@ class AzureRequestParser {
 
   /** One data row; the format tolerates extra or missing fields past the ones it reads. */
   row({ line, fields }: CsvRow): boolean {
+    if (this.cap && this.full) {
+      throw new TraceFormatError(
+        this.file,
+        line,
+        `more than ${this.maxRows} data rows; pass maxRows to read only the first ones`,
+      );
+    }
     const [ti, ci, gi] = this.cols as [number, number, number];
     const need = Math.max(ti, ci, gi) + 1;
     if (fields.length < need) {
@@ -85,11 +104,11 @@ class AzureRequestParser {
     this.t.push(tMs);
     this.ctx.push(context);
     this.gen.push(generated);
-    return !this.full;
+    return this.cap || !this.full;
   }
 
   private tokens(column: string, text: string, lineNo: number): number {
-    const x = text === '' ? Number.NaN : Number(text);
+    const x = parseDecimal(text);
     if (!Number.isInteger(x) || x < 0) {
       throw new TraceFormatError(
         this.file,
@@ -116,26 +135,32 @@ class AzureRequestParser {
   }
 }
 
-function parse(source: LineSource, opts: LoadOptions): RequestTrace {
-  const p = new AzureRequestParser(source.file, opts.maxRows ?? DEFAULT_MAX_REQUEST_ROWS);
-  if (!p.full) {
-    forEachCsvRow(
-      source,
-      { exactFields: false },
-      (names, line) => p.header(names, line),
-      (row) => p.row(row),
-    );
+function parse(source: LineSource, opts: LoadOptions, cap: number): RequestTrace {
+  const { maxRows } = opts;
+  if (maxRows !== undefined && !(Number.isInteger(maxRows) && maxRows >= 1)) {
+    throw new RangeError(`maxRows must be an integer >= 1, got ${maxRows}`);
   }
+  const p = new AzureRequestParser(source.file, maxRows ?? cap, maxRows === undefined);
+  forEachCsvRow(
+    source,
+    { exactFields: false },
+    (names, line) => p.header(names, line),
+    (row) => p.row(row),
+  );
   return p.finish();
 }
 
-/** Parses a trace held in a string; `file` names it in errors. */
+/**
+ * Parses a trace held in a string; `file` names it in errors. `cap`, the most rows read when
+ * maxRows is not given (more is an error), is DEFAULT_MAX_REQUEST_ROWS unless a test lowers it.
+ */
 export function parseAzureRequests(
   text: string,
   file: string,
   opts: LoadOptions = {},
+  cap: number = DEFAULT_MAX_REQUEST_ROWS,
 ): RequestTrace {
-  return parse({ file, content: text }, opts);
+  return parse({ file, content: text }, opts, cap);
 }
 
 /**
@@ -146,7 +171,7 @@ export async function loadAzureRequests(
   path: string,
   opts: LoadOptions = {},
 ): Promise<RequestTrace> {
-  return parse({ file: path }, opts);
+  return parse({ file: path }, opts, DEFAULT_MAX_REQUEST_ROWS);
 }
 
 /** The shared Azure code-completion trace (`../shared/traces/requests/`). */
