@@ -39,6 +39,7 @@ import {
   type Demand,
   type SchedulingPolicy,
 } from '../policies/scheduling/index.ts';
+import { TPCH_DURATIONS, TPCH_STAGES } from './helpers/tpch-fixture.ts';
 
 const CPU1: Demand = { cpu: 1, memMb: 0, gpu: 0 };
 
@@ -513,21 +514,8 @@ describe('loaders', () => {
     }
   });
 
-  const STAGES = [
-    'scale,query,stage,num_tasks,parents,children,mean_first_wave_ms',
-    '1g,7,0,2,,2,10',
-    '1g,7,1,1,,2,10',
-    '1g,7,2,3,0;1,,10',
-    '2g,9,0,1,,,10',
-  ].join('\n');
-  const DURATIONS = [
-    'scale,query,stage,num_executors,wave,duration_ms',
-    '1g,7,0,2,first_wave,100',
-    '1g,7,0,2,rest_wave,300',
-    '1g,7,1,2,first_wave,50',
-    '1g,7,2,2,first_wave,70',
-    '2g,9,0,5,fresh_durations,1000',
-  ].join('\n');
+  const STAGES = TPCH_STAGES;
+  const DURATIONS = TPCH_DURATIONS;
 
   it('reads TPC-H DAGs and samples task durations from the stage’s measurements', () => {
     const stages = tmp('stages.csv', STAGES);

@@ -17,6 +17,7 @@ import { loadJobsCsv } from '../envs/loaders/jobs-csv.ts';
 import { loadTpchDags, loadTpchDurations } from '../envs/loaders/jobs-tpch.ts';
 import { loadAzureRequests, parseAzureRequests } from '../envs/loaders/requests-azure.ts';
 import type { Workload } from '../envs/scheduler/types.ts';
+import { TPCH_DURATIONS, TPCH_STAGES } from './helpers/tpch-fixture.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'knobos-loaders-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -321,22 +322,12 @@ describe('generic jobs CSV (arrival_s, duration_s)', () => {
 });
 
 describe('TPC-H stages and task durations', () => {
-  const STAGES = [
-    'scale,query,stage,num_tasks,parents,children,mean_first_wave_ms',
-    '1g,7,0,2,,2,10',
-    '1g,7,1,1,,2,10',
-    '1g,7,2,3,0;1,,10',
-    '2g,9,0,1,,,10',
-  ].join('\n');
-  const DURATIONS = [
-    'scale,query,stage,num_executors,wave,duration_ms',
-    '1g,7,0,2,first_wave,100',
-    '1g,7,0,2,rest_wave,300',
-    '1g,7,1,2,first_wave,50',
+  const STAGES = TPCH_STAGES;
+  // A second sample of one stage's wave too.
+  const DURATIONS = TPCH_DURATIONS.replace(
     '1g,7,2,2,first_wave,70',
-    '1g,7,2,2,first_wave,75',
-    '2g,9,0,5,fresh_durations,1000',
-  ].join('\n');
+    '1g,7,2,2,first_wave,70\n1g,7,2,2,first_wave,75',
+  );
   const samples = (m: Map<string, Float64Array>) =>
     Object.fromEntries([...m].map(([k, v]) => [k, Array.from(v)]));
 
