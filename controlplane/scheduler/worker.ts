@@ -130,9 +130,15 @@ function isThenable(v: unknown): v is PromiseLike<unknown> {
 }
 
 /** Bad settings fail at start, naming the field and the rule. */
-function checkSettings(o: WorkerRuntimeOptions & { heartbeatMs: number; idleWaitMs: number; settleBatchMax: number }): void {
+function checkSettings(
+  o: WorkerRuntimeOptions & { heartbeatMs: number; idleWaitMs: number; settleBatchMax: number },
+): void {
   const bad = (field: string, rule: string, what: string, v: unknown): never => {
-    throw new SchedulerInputError(`worker: ${field} must be ${what}, got ${String(v)}`, field, rule);
+    throw new SchedulerInputError(
+      `worker: ${field} must be ${what}, got ${String(v)}`,
+      field,
+      rule,
+    );
   };
   const int = (field: string, v: number, min: number, max: number) => {
     if (!Number.isInteger(v) || v < min || v > max)
