@@ -1,7 +1,12 @@
 // The simulation gate: candidate against incumbent in the calibrated simulator over several
 // seeds and workload slices, decided statistically with three outcomes, as canary analysis
-// does (Kayenta, Argo Rollouts): successful, failed, or inconclusive. Each sample is a paired
-// run (same seed, same slice) so workload noise cancels in the difference.
+// does (Kayenta, Argo Rollouts): successful, failed, or inconclusive. Each run is paired (same
+// seed, same slice) so workload noise cancels in the difference. The unit of the statistics is
+// the slice, not the run: runs of one slice on other seeds share its data (a deterministic
+// simulator gives the very same numbers; a seeded window of the slice overlaps the others), so
+// counting them as independent samples would narrow the interval without new information.
+// Each slice contributes the mean of its runs' improvements, and the interval has slices - 1
+// degrees of freedom.
 import { ci95, mean } from './stats.ts';
 
 export type GateOutcome = 'successful' | 'failed' | 'inconclusive';
@@ -10,9 +15,9 @@ export interface GateOptions {
   direction: 'min' | 'max';
   /** Least relative improvement worth a change (0.01 = 1%). */
   minEffect: number;
-  /** Fewest paired samples before any verdict. */
+  /** Fewest slices judged before any verdict (at least 3, and no more than the slices). */
   minSamples: number;
-  /** Most paired samples; still undecided then = inconclusive. */
+  /** Most paired runs; still undecided then = inconclusive. */
   maxSamples: number;
 }
 
@@ -20,7 +25,7 @@ export const DEFAULT_GATE: GateOptions = {
   direction: 'min',
   minEffect: 0.01,
   minSamples: 4,
-  maxSamples: 16,
+  maxSamples: 24,
 };
 
 export interface Pair {
@@ -32,6 +37,7 @@ export interface Pair {
 
 export interface GateReport {
   outcome: GateOutcome;
+  /** Slices judged (the units of the interval); `pairs` holds every run. */
   samples: number;
   incumbentMean: number;
   candidateMean: number;
@@ -48,23 +54,35 @@ export function improvementOf(p: Pair, direction: 'min' | 'max'): number {
   return (direction === 'min' ? p.incumbent - p.candidate : p.candidate - p.incumbent) / scale;
 }
 
-/** The verdict on the pairs so far. */
+/** Each slice's mean improvement over its runs, in the order the slices first came. */
+export function sliceImprovements(pairs: readonly Pair[], direction: 'min' | 'max'): number[] {
+  const bySlice = new Map<number, number[]>();
+  for (const p of pairs) {
+    const d = improvementOf(p, direction);
+    const runs = bySlice.get(p.slice);
+    if (runs) runs.push(d);
+    else bySlice.set(p.slice, [d]);
+  }
+  return [...bySlice.values()].map((runs) => mean(runs));
+}
+
+/** The verdict on the pairs so far, judged on their slices. */
 export function judge(pairs: readonly Pair[], opts: GateOptions): GateReport {
-  const d = pairs.map((p) => improvementOf(p, opts.direction));
+  const d = sliceImprovements(pairs, opts.direction);
   const base = {
-    samples: pairs.length,
+    samples: d.length,
     incumbentMean: pairs.length ? mean(pairs.map((p) => p.incumbent)) : Number.NaN,
     candidateMean: pairs.length ? mean(pairs.map((p) => p.candidate)) : Number.NaN,
-    improvement: pairs.length ? mean(d) : Number.NaN,
-    ci: (pairs.length ? ci95(d) : [Number.NaN, Number.NaN]) as [number, number],
+    improvement: d.length ? mean(d) : Number.NaN,
+    ci: (d.length ? ci95(d) : [Number.NaN, Number.NaN]) as [number, number],
     pairs: [...pairs],
   };
   const pct = (x: number) => `${(x * 100).toFixed(2)}%`;
-  if (pairs.length < opts.minSamples) {
+  if (d.length < opts.minSamples) {
     return {
       ...base,
       outcome: 'inconclusive',
-      reasons: [`${pairs.length} of at least ${opts.minSamples} samples`],
+      reasons: [`${d.length} of at least ${opts.minSamples} slices`],
     };
   }
   const [lo, hi] = base.ci;
@@ -99,14 +117,16 @@ export function judge(pairs: readonly Pair[], opts: GateOptions): GateReport {
     ...base,
     outcome: 'inconclusive',
     reasons: [
-      `95% CI [${pct(lo)}, ${pct(hi)}] straddles ${pct(opts.minEffect)} after ${pairs.length} samples`,
+      `95% CI [${pct(lo)}, ${pct(hi)}] straddles ${pct(opts.minEffect)} over ${d.length} slices (${pairs.length} runs)`,
     ],
   };
 }
 
 /**
- * Runs paired evaluations, seeds by slices, until the verdict is no longer inconclusive or
- * maxSamples is reached. `evaluate` runs one configuration on one seed and slice.
+ * Runs paired evaluations, round by round over the slices (each round on the next seed), until
+ * the verdict is no longer inconclusive or maxSamples runs are spent. A round that repeats the
+ * last one exactly (a simulator that ignores the seed) ends it: more rounds would add nothing.
+ * `evaluate` runs one configuration on one seed and slice.
  */
 export async function runGate<C>(
   evaluate: (config: C, seed: number, slice: number) => Promise<number>,
@@ -114,8 +134,15 @@ export async function runGate<C>(
   candidate: C,
   opts: GateOptions & { slices: number; seed: number },
 ): Promise<GateReport> {
+  if (!Number.isInteger(opts.minSamples) || opts.minSamples < 3)
+    throw new RangeError(`gate: minSamples must be an integer >= 3, got ${opts.minSamples}`);
+  if (!Number.isInteger(opts.slices) || opts.slices < opts.minSamples)
+    throw new RangeError(
+      `gate: slices (${opts.slices}) must be an integer >= minSamples (${opts.minSamples}): the gate judges slices`,
+    );
   const pairs: Pair[] = [];
   let report = judge(pairs, opts);
+  let repeated = true;
   for (let i = 0; i < opts.maxSamples; i++) {
     const slice = i % opts.slices;
     const seed = opts.seed + Math.floor(i / opts.slices);
@@ -123,9 +150,18 @@ export async function runGate<C>(
       await evaluate(incumbent, seed, slice),
       await evaluate(candidate, seed, slice),
     ];
+    const before = pairs[i - opts.slices];
+    if (!before || before.incumbent !== inc || before.candidate !== cand) repeated = false;
     pairs.push({ incumbent: inc, candidate: cand, seed, slice });
     report = judge(pairs, opts);
     if (report.outcome !== 'inconclusive') return report;
+    if (slice === opts.slices - 1) {
+      if (i >= opts.slices && repeated) {
+        report.reasons.push('the simulator gave every slice the same result on a new seed');
+        return report;
+      }
+      repeated = true;
+    }
   }
   return report;
 }
