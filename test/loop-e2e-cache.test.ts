@@ -53,7 +53,6 @@ describe('control loop end to end: the file service read cache', () => {
       traceSampleRate: 1,
       telemetryIntervalMs: 250,
     });
-    files.telemetry.ratio('cache_interval_hit_ratio', 'cache_hits', ['cache_misses']);
     const paths = Array.from({ length: 300 }, (_, i) => `/data/f${i}`);
     await files.mkdir(ROOT, '/data');
     const chunk = Buffer.alloc(64 * 1024, 7);

@@ -96,6 +96,9 @@ export class FileService {
       ...(opts.telemetryIntervalMs ? { intervalMs: opts.telemetryIntervalMs } : {}),
       ...(opts.rand ? { rand: opts.rand } : {}),
     });
+    // The cache's hit ratio per interval: what the files-cache tuning target's SLO guard
+    // watches after a promotion (registered here, so every file service reports it).
+    this.telemetry.ratio('cache_interval_hit_ratio', 'cache_hits', ['cache_misses']);
     this.trace = new TraceWriter({
       ...common,
       kind: ACCESS_TRACE_KIND,

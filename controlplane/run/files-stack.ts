@@ -38,7 +38,6 @@ export async function startFilesStack(
       // Every access is traced: shadow mode's ghost caches are exact only on the whole stream.
       traceSampleRate: 1,
     });
-    files.telemetry.ratio('cache_interval_hit_ratio', 'cache_hits', ['cache_misses']);
     log.info('files: creating the workload data set');
     workload = await FilesWorkload.start({
       files,
