@@ -46,6 +46,26 @@ describe('telemetry and traces', () => {
     expect(mean[0]?.value).toBe(22);
   });
 
+  it('writes a counter as 0 in intervals where nothing was counted, so rates average right', async () => {
+    const keys = uniqueKeys();
+    const t = new Telemetry({ redis: redis.client(), keys, service: 'svc', instance: 'a' });
+    const now = Date.now();
+    // Entries stamped within one step (the stream ids, which the read's window selects, are
+    // the real time of the writes).
+    const step = 120_000;
+    const base = Math.floor(now / step) * step;
+    await t.flush(base);
+    t.inc('ops', 5);
+    // One busy second among ten: 0.5 ops/s over the ten.
+    for (let i = 1; i <= 10; i++) await t.flush(base + i * 1000);
+    const rate = await telemetrySeries(redis.client(), keys, 'svc', 'ops_per_s', {
+      fromMs: now - 60_000,
+      toMs: now + 60_000,
+      stepMs: step,
+    });
+    expect(rate.map((p) => p.value)).toEqual([0.5]);
+  });
+
   it('adds rates of several instances and averages their other metrics', async () => {
     const keys = uniqueKeys();
     const a = new Telemetry({ redis: redis.client(), keys, service: 'svc', instance: 'a' });

@@ -53,7 +53,7 @@ export interface TelemetryOptions {
 }
 
 export class Telemetry {
-  private counters = new Map<string, number>();
+  private readonly counters = new Map<string, number>();
   private readonly gauges = new Map<string, number>();
   private readonly summaries = new Map<string, Summary>();
   private readonly ratios = new Map<string, { part: string; others: readonly string[] }>();
@@ -108,7 +108,9 @@ export class Telemetry {
       const total = p + others.reduce((a, o) => a + (this.counters.get(o) ?? 0), 0);
       if (total > 0) fields[name] = p / total;
     }
-    this.counters = new Map();
+    // A counter seen once is written in every later interval, 0 when nothing counted: a reader
+    // averaging a step's entries would otherwise average over the busy intervals alone.
+    for (const k of this.counters.keys()) this.counters.set(k, 0);
     for (const [k, v] of this.gauges) fields[k] = v;
     for (const [k, s] of this.summaries) {
       const d = s.drain();
