@@ -117,6 +117,10 @@ describe('placement loop target', () => {
     expect(gate.candidateMean).toBeLessThan(gate.incumbentMean);
     const shadow = await target.startShadow(current, cand!.values, start);
     expect((await shadow.report()).verdict).toBe('better');
+    // A shadow begun after the load stopped sees only idle buckets: no verdict on time alone.
+    const idle = await target.startShadow(current, cand!.values, Date.now());
+    await sleep(4 * BUCKET_MS);
+    expect(await idle.report()).toMatchObject({ verdict: 'pending', details: { buckets: 0 } });
 
     // The loop promotes through the knob table; the migrator moves the tenant.
     await table.promote({

@@ -208,16 +208,20 @@ export class PlacementTarget extends TargetSettings implements TuningTarget {
     return {
       report: async (): Promise<ShadowReport> => {
         const now = this.o.knobs.clock.now();
-        const s = await this.series(sinceMs, now);
+        // Whole buckets since the shadow began (the bucket it began in holds usage from before),
+        // and only those with usage count: idle time alone says nothing of the two maps.
+        const from = Math.ceil(sinceMs / this.o.bucketMs) * this.o.bucketMs;
+        const s = await this.series(from, now);
+        const busy = s.buckets.filter((b) => b.some((v) => v > 0)).length;
         const groups = this.groups(s);
         const inc = this.imbalanceOf(groups, incumbent[PLACEMENT_KNOB] as PlacementMap);
         const cand = this.imbalanceOf(groups, candidate[PLACEMENT_KNOB] as PlacementMap);
         const details = {
-          buckets: s.buckets.length,
+          buckets: busy,
           incumbentImbalance: inc,
           candidateImbalance: cand,
         };
-        if (s.buckets.length < this.o.shadowMinBuckets) return { verdict: 'pending', details };
+        if (busy < this.o.shadowMinBuckets) return { verdict: 'pending', details };
         return { verdict: costVerdict(inc, cand, this.gate.minEffect), details };
       },
       stop: async () => {},
