@@ -90,6 +90,21 @@ describe('telemetry and traces', () => {
     // Ratios average too (0.8 and 0.6 are 0.7, not 1.4: the SLO guard compares them).
     const ratio = await telemetrySeries(redis.client(), keys, 'svc', 'hit_ratio', q);
     expect(ratio[0]?.value).toBeCloseTo(0.7, 12);
+    // A percentile read across instances: their mean by default, or the worst one (the SLO
+    // guard's choice for percentiles), largest or smallest.
+    const p99 = async (across?: 'max' | 'min') =>
+      (
+        await telemetrySeries(redis.client(), keys, 'svc', 'lat_ms_p99', {
+          ...q,
+          ...(across ? { across } : {}),
+        })
+      )[0]?.value;
+    expect([await p99(), await p99('max'), await p99('min')]).toEqual([3, 4, 2]);
+    // Rates and counts still add up.
+    expect(
+      (await telemetrySeries(redis.client(), keys, 'svc', 'ops', { ...q, across: 'max' }))[0]
+        ?.value,
+    ).toBe(40);
   });
 
   it('samples traces at the stated rate and writes them in one pipeline', async () => {

@@ -75,6 +75,11 @@ export class SloGuard {
         fromMs,
         toMs,
         stepMs: slo.stepMs,
+        // A percentile or maximum is judged on the worst instance (shard): averaged, a
+        // regression of one of three shards would show a third of its size.
+        ...(/_(p50|p99|max)$/.test(slo.metric)
+          ? { across: slo.direction === 'min' ? ('max' as const) : ('min' as const) }
+          : {}),
       });
     // Up to the millisecond before the promotion: a point written in its millisecond may
     // already be the change's (a range's ends are inclusive).

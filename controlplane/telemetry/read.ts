@@ -30,14 +30,15 @@ export async function telemetryEntries(
 /**
  * One metric as a series with one point per `stepMs`. Rates and counts from several instances
  * in the same step add up; summaries (mean, percentiles, max) and ratios average: two
- * instances at 80% hits are at 80%, not 160%.
+ * instances at 80% hits are at 80%, not 160%. With `across`, those instead take the largest or
+ * smallest instance (a percentile averaged over instances is no percentile of anything).
  */
 export async function telemetrySeries(
   redis: RedisClient,
   keys: Keys,
   service: string,
   metric: string,
-  opts: { fromMs: number; toMs: number; stepMs: number },
+  opts: { fromMs: number; toMs: number; stepMs: number; across?: 'mean' | 'max' | 'min' },
 ): Promise<SeriesPoint[]> {
   if (!(opts.stepMs > 0)) throw new Error('stepMs must be positive');
   const entries = await telemetryEntries(redis, keys, service, opts.fromMs, opts.toMs);
@@ -60,9 +61,17 @@ export async function telemetrySeries(
     .map(([at, { perInstance }]) => {
       const means = [...perInstance.values()].map((l) => l.reduce((x, y) => x + y, 0) / l.length);
       const total = means.reduce((x, y) => x + y, 0);
+      const across = opts.across ?? 'mean';
+      const value = additive
+        ? total
+        : across === 'max'
+          ? Math.max(...means)
+          : across === 'min'
+            ? Math.min(...means)
+            : total / means.length;
       return {
         at,
-        value: additive ? total : total / means.length,
+        value,
         n: [...perInstance.values()].reduce((x, l) => x + l.length, 0),
       };
     });
