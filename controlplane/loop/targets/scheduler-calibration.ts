@@ -24,7 +24,7 @@ interface Arrival {
 
 export interface SchedulerTraceWindow {
   workload: Workload;
-  /** Jobs whose every task finished in the window (the ones calibration can judge). */
+  /** Jobs with an arrival traced in the window (finished or not: `minJobs` counts these). */
   jobs: number;
   /** Mean job completion time observed in the window, ms; null without completions. */
   observedMeanJctMs: number | null;
