@@ -5,7 +5,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { serverEnv } from './api/config.ts';
 import { serveApi, type ServedApi } from './api/serve.ts';
-import { KnobTable } from './knobs/table.ts';
+import { KnobTable, warnOutOfDomain } from './knobs/table.ts';
 import { LoopDaemon } from './loop/daemon.ts';
 import { ProposalTable } from './loop/proposals.ts';
 import { startFilesStack, type FilesStack } from './run/files-stack.ts';
@@ -173,8 +173,9 @@ async function startSteps(
   /** The knobs table over a user's own connection (the one table when ACLs are off). */
   const tableAs = (user: 'files' | 'messaging' | 'scheduler' | 'loop' | 'api'): KnobTable =>
     acl.mode === 'off' ? knobs : new KnobTable(acl.as(user), { keys });
-  const { created } = await knobs.seed('knobos-start');
+  const { created, outOfDomain } = await knobs.seed('knobos-start');
   log.info({ created: created.length, total: knobs.catalog.length }, 'knobs table seeded');
+  warnOutOfDomain(log, outOfDomain);
   // The scheduler's shards, named once: the stack runs them and the API reads them.
   const schedulerShards = await schedulerShardNames(redis);
   let files: FilesStack | undefined;

@@ -10,6 +10,7 @@ export type KnobRule =
   | 'enum'
   | 'shard_range'
   | 'max_entries'
+  | 'non_empty_key'
   | 'max_step'
   | 'max_step_ratio'
   | 'max_moves'
@@ -82,6 +83,9 @@ export function validateValue(spec: KnobSpec, value: unknown): KnobViolation | n
         );
       }
       for (const [key, shard] of entries) {
+        if (key === '') {
+          return violation(spec, 'value', 'non_empty_key', 'must not map an empty name');
+        }
         if (typeof shard !== 'number' || !Number.isInteger(shard)) {
           return violation(
             spec,

@@ -4,7 +4,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAudit } from '../controlplane/api/audit-read.ts';
 import { tokenAuditKey } from '../controlplane/api/keys.ts';
+import { KnobTable } from '../controlplane/knobs/table.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
+import { Keys } from '../controlplane/store/keys.ts';
 import { ADMIN_TOKEN, HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
@@ -161,6 +163,100 @@ describe('knob routes', () => {
       headers: operator,
     });
     expect(row.json()).toMatchObject({ value: 0, version: 1 });
+  });
+
+  it('rolls a registry knob back only to 0 here, never to a policy version', async () => {
+    const K = 'scheduler.policy_version';
+    // The registry took versions 7 and then 3 live (through the table, as it does).
+    await api.knobs.promote({ name: K, value: 7, baseVersion: 1, actor: 'registry', reason: 'a' });
+    api.clock.advance(HOUR_MS);
+    await api.knobs.promote({ name: K, value: 3, baseVersion: 2, actor: 'registry', reason: 'b' });
+    api.clock.advance(HOUR_MS);
+    for (const toVersion of [2, 3]) {
+      const r = await post(`/api/knobs/${K}/rollback`, { toVersion, reason: 'sneak it back' });
+      expect(r.statusCode, `to v${toVersion}`).toBe(409);
+      expect(r.json().error, `to v${toVersion}`).toMatchObject({
+        code: 'KNOBOS_STATE',
+        field: 'body.toVersion',
+        rule: 'registry',
+        knob: K,
+      });
+    }
+    expect(await api.knobs.get(K)).toMatchObject({ value: 3, version: 3 });
+    // Version 1 (0: learned policies off) is what a direct change may set.
+    const off = await post(`/api/knobs/${K}/rollback`, { toVersion: 1, reason: 'heuristic' });
+    expect(off.statusCode).toBe(200);
+    expect(off.json()).toMatchObject({ value: 0, version: 4 });
+  });
+
+  it('refuses a non-finite number as a body error naming body.value', async () => {
+    const raw = (url: string, payload: string) =>
+      api.app.inject({
+        method: 'POST',
+        url,
+        headers: { ...operator, 'content-type': 'application/json' },
+        payload,
+      });
+    for (const [url, payload, field] of [
+      [
+        '/api/knobs/scheduler.dispatch_batch/promote',
+        '{"value":1e400,"baseVersion":1,"reason":"x"}',
+        'body.value',
+      ],
+      [
+        '/api/knobs/scheduler.dispatch_batch/check',
+        '{"value":-1e400,"baseVersion":1,"reason":"x"}',
+        'body.value',
+      ],
+      [
+        '/api/knobs/placement.map/promote',
+        '{"value":{"t1":1e400},"baseVersion":1,"reason":"x"}',
+        'body.value.t1',
+      ],
+    ]) {
+      const r = await raw(url as string, payload as string);
+      expect(r.statusCode, payload).toBe(400);
+      expect(r.json().error, payload).toMatchObject({
+        code: 'KNOBOS_API_VALIDATION',
+        field,
+        rule: 'type',
+      });
+    }
+    expect((await api.knobs.get('scheduler.dispatch_batch')).version).toBe(1);
+  });
+
+  it('refuses a placement map with an empty tenant name', async () => {
+    const r = await post('/api/knobs/placement.map/promote', {
+      value: { '': 0 },
+      baseVersion: 1,
+      reason: 'x',
+    });
+    expect(r.statusCode).toBe(400);
+    expect(r.json().error).toMatchObject({
+      code: 'KNOBOS_INVALID',
+      field: 'value',
+      rule: 'non_empty_key',
+      knob: 'placement.map',
+    });
+    expect(await api.knobs.get('placement.map')).toMatchObject({ value: {}, version: 1 });
+  });
+
+  it('the dry run answers the pin another process set, not a remembered row', async () => {
+    const body = { value: 'sjf', baseVersion: 1, reason: 'x' };
+    expect((await post('/api/knobs/scheduler.policy/check', body)).statusCode).toBe(200);
+    // Another process pins; its notification never reaches this server (pub/sub delivers at
+    // most once: a subscriber reconnecting misses it), so nothing here re-reads the row.
+    class LostNotice extends Keys {
+      override knobChanges(): string {
+        return `${super.knobChanges()}:lost`;
+      }
+    }
+    const keys = new LostNotice(api.knobs.keys.prefix);
+    const other = new KnobTable(api.knobs.redis, { keys, clock: api.clock });
+    await other.pin('scheduler.policy', 'alice', 'incident 9');
+    const r = await post('/api/knobs/scheduler.policy/check', body);
+    expect(r.statusCode).toBe(423);
+    expect(r.json().error).toMatchObject({ code: 'KNOBOS_PINNED' });
   });
 
   it('rejects out-of-domain values and safety-limit breaks with the knob rule', async () => {
@@ -372,6 +468,15 @@ describe('knob routes', () => {
       reason: 'undo',
     });
     expect(stale.statusCode).toBe(409);
+    // Back past the last change is no undo: held to the cooldown as a promotion is.
+    const early = await post('/api/knobs/scheduler.policy/rollback', {
+      toVersion: 1,
+      baseVersion: 3,
+      reason: 'fair hurts p99',
+    });
+    expect(early.statusCode).toBe(400);
+    expect(early.json().error).toMatchObject({ code: 'KNOBOS_INVALID', rule: 'cooldown' });
+    api.clock.advance(HOUR_MS);
     const res = await post('/api/knobs/scheduler.policy/rollback', {
       toVersion: 1,
       baseVersion: 3,

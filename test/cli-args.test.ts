@@ -9,6 +9,7 @@ import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run as simCache } from '../cli/commands/sim-cache.ts';
 import { run as simScheduler } from '../cli/commands/sim-scheduler.ts';
+import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { runExpCommand } from '../experiments/command.ts';
 import { FlagError, parseFlagNumber } from '../experiments/flags.ts';
@@ -197,6 +198,25 @@ describe('knobos knobs on a Redis', () => {
     expect(JSON.parse(ok.out.trimEnd().split('\n').at(-1)!)).toMatchObject({ version: 2 });
     expect((await table.get('scheduler.policy')).value).toBe('sjf');
   }, 120_000);
+
+  it('rolls a registry-owned knob back only to 0, as the API does', async () => {
+    const keys = uniqueKeys();
+    // Two hours back, so the second change is past the knob's cooldown.
+    const clock = new ManualClock(Date.now() - 7_200_000);
+    const table = new KnobTable(redis.client(), { keys, clock });
+    await table.seed('test');
+    const env = { KNOBOS_PREFIX: keys.prefix };
+    const url = ['--redis', (redis.target as { url: string }).url];
+    // Version 7 of the registry's policy went live (as the registry promotes), then 0.
+    const knob = 'scheduler.policy_version';
+    await table.promote({ name: knob, value: 7, baseVersion: 1, actor: 'registry', reason: 'x' });
+    clock.advance(3_600_000);
+    await table.promote({ name: knob, value: 0, baseVersion: 2, actor: 'op', reason: 'x' });
+    const r = await knobos(['knobs', 'rollback', knob, '--to', '2', '--reason', 'x', ...url], env);
+    expect(r.code, r.err).toBe(1);
+    expect(r.err).toMatch(/registry/);
+    expect((await table.get(knob)).value).toBe(0);
+  }, 60_000);
 });
 
 describe('knobos sim scheduler', () => {

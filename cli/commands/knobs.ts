@@ -258,6 +258,8 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       case 'rollback': {
+        // A registry-owned knob goes back only to 0 here, as through the API.
+        checkDirectKnobChange(name, await knobs.valueAt(name, a.to), 'to');
         const r = await knobs.rollback({
           name,
           toVersion: a.to,

@@ -2,7 +2,7 @@
 // KNOBOS_REDIS_CLUSTER, --redis, or the embedded one `knobos start` runs).
 import { parseArgs } from 'node:util';
 import { serveApi } from '../../controlplane/api/serve.ts';
-import { KnobTable } from '../../controlplane/knobs/table.ts';
+import { KnobTable, warnOutOfDomain } from '../../controlplane/knobs/table.ts';
 import { createLogger } from '../../controlplane/log.ts';
 import { connect } from '../../controlplane/redis/connect.ts';
 import {
@@ -18,7 +18,8 @@ export async function run(argv: string[]): Promise<number> {
   const redis = connect(resolveTarget(o.redis), { name: 'knobos-api' });
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
   const knobs = new KnobTable(redis, { keys: keysFromEnv() });
-  await knobs.seed('knobos-serve'); // creates only missing knobs
+  // Creates only missing knobs.
+  warnOutOfDomain(log, (await knobs.seed('knobos-serve')).outOfDomain);
   // The scheduler shards `knobos start` runs on this Redis, so the dashboard reads them.
   const api = await serveApi({
     redis,

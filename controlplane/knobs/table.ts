@@ -60,6 +60,34 @@ export interface PromoteResult {
   epoch: number;
 }
 
+/** A seeded knob whose stored value its (refreshed) declaration no longer admits. */
+export interface OutOfDomain {
+  name: string;
+  value: KnobValue;
+  field: string;
+  rule: string;
+  message: string;
+}
+
+/** Logs, for an operator, each seeded knob whose stored value its declaration no longer admits. */
+export function warnOutOfDomain(
+  log: { warn: (obj: object, msg: string) => void },
+  outOfDomain: readonly OutOfDomain[],
+): void {
+  for (const o of outOfDomain)
+    log.warn(
+      { knob: o.name, value: o.value, field: o.field, rule: o.rule },
+      `knob ${o.name} holds a value its declaration no longer admits (${o.message}); its next change must bring it back`,
+    );
+}
+
+export interface SeedResult {
+  /** Knobs created at their default by this seed. */
+  created: string[];
+  /** Existing knobs whose stored value is outside their declared domain (left unchanged). */
+  outOfDomain: OutOfDomain[];
+}
+
 export interface FreezeState {
   by: string;
   reason: string;
@@ -111,9 +139,15 @@ export class KnobTable {
     return spec;
   }
 
-  /** Creates every missing knob at its default; refreshes declarations of existing ones. */
-  async seed(actor = 'system'): Promise<{ created: string[] }> {
+  /**
+   * Creates every missing knob at its default; refreshes declarations of existing ones. A
+   * stored value the refreshed declaration no longer admits (a catalog change narrowed the
+   * domain) is kept as it is, never changed silently, and reported in `outOfDomain` so the
+   * caller can warn: the next promotion of that knob must bring it back into its domain.
+   */
+  async seed(actor = 'system'): Promise<SeedResult> {
     const created: string[] = [];
+    const outOfDomain: OutOfDomain[] = [];
     const now = this.clock.now();
     for (const spec of this.catalog) {
       const reply = await storeScripts.run(
@@ -138,9 +172,23 @@ export class KnobTable {
           this.auditMaxLen,
         ],
       );
-      if (Number(reply[0]) === 1) created.push(spec.name);
+      this.known.delete(spec.name);
+      if (Number(reply[0]) === 1) {
+        created.push(spec.name);
+        continue;
+      }
+      const value = JSON.parse(String(reply[1] ?? 'null')) as KnobValue;
+      const bad = validateValue(spec, value);
+      if (bad)
+        outOfDomain.push({
+          name: spec.name,
+          value,
+          field: bad.field,
+          rule: bad.rule,
+          message: bad.message,
+        });
     }
-    return { created };
+    return { created, outOfDomain };
   }
 
   async get(name: string): Promise<KnobRow> {
@@ -185,15 +233,45 @@ export class KnobTable {
    * Checks a change without writing it (what a proposal is checked against): the knob is
    * declared and seeded, the value is in its domain, the base version is current, the knob
    * is not pinned, automation is not frozen, and the step and cooldown limits hold. Returns
-   * the current row. Rollbacks skip the step and cooldown limits: they restore a value the
-   * knob already had.
+   * the current row. The version and the pin are read fresh (a remembered row cannot see
+   * another process's pin, which does not bump the version).
+   *
+   * A rollback must restore a value in the knob's history (rule `in_history`). Only an undo
+   * skips the step and cooldown limits: a return to the value the current version replaced
+   * (its history entry's `old`, what the SLO guard restores), or, when the current version is
+   * itself an undo, to the value the change it went back to replaced (so the registry rolls a
+   * policy back version by version). Each undo reverses one change that passed its limits;
+   * undoing an undo is a redo, not an undo, so a knob cannot flap between two values at once.
+   * A rollback to any other earlier value is checked against the limits as a promotion is.
    */
   async check(change: KnobChange, kind: 'promote' | 'rollback' = 'promote'): Promise<KnobRow> {
+    return this.checkOne(change, kind, true);
+  }
+
+  /**
+   * check(), optionally trusting a remembered row at the base version without a read: the
+   * promote script re-checks the version, the pin and the freeze atomically, so promoteAll
+   * need not read them first; the dry run must.
+   */
+  private async checkOne(
+    change: KnobChange,
+    kind: 'promote' | 'rollback',
+    fresh: boolean,
+  ): Promise<KnobRow> {
     const spec = this.spec(change.name);
     const bad = validateValue(spec, change.value);
     if (bad) throw new ValidationError(bad.message, bad.field, bad.rule, { knob: change.name });
-    const known = this.known.get(change.name);
-    const row = known?.version === change.baseVersion ? known : await this.get(change.name);
+    let row = this.known.get(change.name);
+    if (row?.version !== change.baseVersion) row = undefined;
+    if (row && fresh) {
+      const [version, pinned] = await this.redis.hmget(
+        this.keys.knobRow(change.name),
+        'version',
+        'pinned',
+      );
+      if (Number(version) !== row.version || pinned === '1') row = undefined;
+    }
+    row ??= await this.get(change.name);
     if (row.version !== change.baseVersion) {
       throw errorFromCode([-2, row.version], {
         target: `knob ${change.name}`,
@@ -214,14 +292,55 @@ export class KnobTable {
         { knob: change.name },
       );
     }
-    if (kind === 'promote') {
-      // Version 1 is the seeded default: seeding is not a tuning change, so no cooldown yet.
-      const sinceMs = row.version === 1 ? Infinity : this.clock.now() - row.updatedAt;
-      const step = validateStep(spec, row.value, change.value, sinceMs);
-      if (step)
-        throw new ValidationError(step.message, step.field, step.rule, { knob: change.name });
-    }
+    if (kind === 'rollback' && (await this.isUndo(row, change.value))) return row;
+    // Version 1 is the seeded default: seeding is not a tuning change, so no cooldown yet.
+    const sinceMs = row.version === 1 ? Infinity : this.clock.now() - row.updatedAt;
+    const step = validateStep(spec, row.value, change.value, sinceMs);
+    if (step) throw new ValidationError(step.message, step.field, step.rule, { knob: change.name });
     return row;
+  }
+
+  /**
+   * Whether a rollback to `value` is an undo (see check()); when it is not, also that `value`
+   * is in the knob's history at all (else a ValidationError, rule `in_history`). History
+   * entries never change once written, and the promote script re-checks the base version, so
+   * reading them before the atomic step is sound.
+   */
+  private async isUndo(row: KnobRow, value: KnobValue): Promise<boolean> {
+    const want = canonicalJson(value);
+    const log = new Log(this.redis, this.keys.knobHistory(row.name), this.historyMaxLen);
+    const [last] = (await log.latest({ count: 1 })).map(decodeHistory);
+    // The common case, read in one step: undoing a promotion (what the SLO guard does). After
+    // a rollback, the replay below decides: undoing an undo is a redo, held to the limits.
+    if (
+      last?.version === row.version &&
+      last.kind !== 'rollback' &&
+      last.old !== null &&
+      canonicalJson(last.old) === want
+    )
+      return true;
+    // Replay the retained history as an undo stack: a change pushes the value it sets; a
+    // rollback to the value below the top pops (it undid the top's change).
+    const history = await this.historyAll(row.name);
+    const stack: string[] = [];
+    let had = false;
+    for (const e of history) {
+      const next = canonicalJson(e.new);
+      if (e.old !== null && canonicalJson(e.old) === want) had = true;
+      if (next === want) had = true;
+      if (stack.length === 0 && e.old !== null) stack.push(canonicalJson(e.old));
+      if (e.kind === 'seed') stack.splice(0, stack.length, next);
+      else if (e.kind === 'rollback' && stack.at(-2) === next) stack.pop();
+      else stack.push(next);
+    }
+    if (!had)
+      throw new ValidationError(
+        `knob ${row.name}: a rollback restores a value from the knob's history; ${want} is not in it`,
+        'value',
+        'in_history',
+        { knob: row.name },
+      );
+    return history.at(-1)?.version === row.version && stack.at(-2) === want;
   }
 
   /** Checks and applies a change in one atomic step; see check() for the rules. */
@@ -258,7 +377,8 @@ export class KnobTable {
         { knob: dup },
       );
     const bases = new Map<string, KnobRow>();
-    for (const c of set.changes) bases.set(c.name, await this.check({ ...set, ...c }, kind));
+    for (const c of set.changes)
+      bases.set(c.name, await this.checkOne({ ...set, ...c }, kind, false));
     if (set.proposalId && kind === 'promote') await this.checkProposalChanges(set);
     const k = this.keys;
     const common = {
@@ -348,9 +468,26 @@ export class KnobTable {
       );
   }
 
+  /** The value a knob took at one version of its (retained) history. */
+  async valueAt(name: string, version: number): Promise<KnobValue> {
+    this.spec(name);
+    const entry = (await this.historyAll(name)).find((e) => e.version === version);
+    if (!entry) {
+      throw new ValidationError(
+        `knob ${name}: no version ${version} in its history`,
+        'toVersion',
+        'exists',
+        { knob: name },
+      );
+    }
+    return entry.new;
+  }
+
   /**
    * Restores the value a knob had at an earlier version, as a new version. Based on the
    * current version unless `baseVersion` is given (then a concurrent change fails as stale).
+   * Undoing the last change skips the step and cooldown limits; going back further is held
+   * to them as a promotion is (see check()).
    */
   async rollback(opts: {
     name: string;
@@ -361,20 +498,12 @@ export class KnobTable {
     baseVersion?: number;
     proposalId?: string;
   }): Promise<PromoteResult> {
-    const entry = (await this.historyAll(opts.name)).find((e) => e.version === opts.toVersion);
-    if (!entry) {
-      throw new ValidationError(
-        `knob ${opts.name}: no version ${opts.toVersion} in its history`,
-        'toVersion',
-        'exists',
-        { knob: opts.name },
-      );
-    }
+    const value = await this.valueAt(opts.name, opts.toVersion);
     const base = opts.baseVersion ?? (await this.get(opts.name)).version;
     return this.promote(
       {
         name: opts.name,
-        value: entry.new,
+        value,
         baseVersion: base,
         actor: opts.actor,
         reason: opts.reason,
@@ -419,6 +548,8 @@ export class KnobTable {
         this.keys.knobChanges(),
       ],
     );
+    // A pin does not bump the version, so a remembered row cannot tell: forget it.
+    this.known.delete(name);
     const err = errorFromCode(reply, { target: `knob ${name}` });
     if (err) throw err;
   }

@@ -6,6 +6,7 @@ import type { KnobValue } from '../../../knobs/index.ts';
 import type { FastifyRequest } from 'fastify';
 import { errors, headers, knobParams, knobValue, reason, ref, version } from '../schemas.ts';
 import { checkDirectKnobChange } from '../../registry/promotion.ts';
+import { ApiError } from '../errors.ts';
 import type { RouteModule } from './types.ts';
 
 const TAGS = ['knob actions'];
@@ -43,8 +44,28 @@ const promoteResult = {
 
 type Named = { Params: { name: string } };
 
+/** The path of a non-finite number inside a body value, or null when there is none. */
+function nonFinite(v: unknown, path: string): string | null {
+  if (typeof v === 'number') return Number.isFinite(v) ? null : path;
+  if (typeof v !== 'object' || v === null) return null;
+  for (const [k, x] of Object.entries(v)) {
+    const at = nonFinite(x, `${path}.${k}`);
+    if (at) return at;
+  }
+  return null;
+}
+
 function change(request: FastifyRequest<Named & { Body: ChangeBody }>) {
   const b = request.body;
+  // JSON has no Infinity, but a number beyond the double range (1e400) parses to it: the body
+  // is at fault, refused like the schema's own refusals, not as a knob domain rule.
+  const inf = nonFinite(b.value, 'body.value');
+  if (inf)
+    throw new ApiError(
+      'KNOBOS_API_VALIDATION',
+      `${inf} must be a finite number (a JSON number beyond the double range is not one)`,
+      { field: inf, rule: 'type' },
+    );
   checkDirectKnobChange(request.params.name, b.value, 'body.value');
   return {
     name: request.params.name,
@@ -111,7 +132,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Restore the value of an earlier version, as a new version',
         description:
-          'Rollbacks skip the step and cooldown limits (they restore a value the knob had). Give baseVersion so a concurrent change fails as stale instead of being overwritten.',
+          'Undoing the last change (restoring the value the current version replaced) skips the step and cooldown limits; a rollback to any older version is held to them as a promotion is. Give baseVersion so a concurrent change fails as stale instead of being overwritten. A knob that selects a registry policy version (scheduler.policy_version) rolls back here only to 0; roll a policy back through POST /api/policies/{name}/rollback.',
         headers,
         params: knobParams,
         body: {
@@ -125,6 +146,10 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
     },
     async (request) => {
       const b = request.body;
+      // The value a rollback restores is held to the same rule as a promoted one: a registry
+      // knob takes only 0 here, never a (perhaps retired) policy version from its history.
+      const restores = await knobs.valueAt(request.params.name, b.toVersion);
+      checkDirectKnobChange(request.params.name, restores, 'body.toVersion');
       const res = await knobs.rollback({
         name: request.params.name,
         toVersion: b.toVersion,

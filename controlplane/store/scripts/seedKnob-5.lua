@@ -1,6 +1,8 @@
 --[[
   Creates a knob row at version 1 with its default value when it does not exist, with one
-  history and one audit entry; when it exists, refreshes only its stored declaration.
+  history and one audit entry; when it exists, refreshes only its stored declaration and
+  returns its stored value (never changed here), so the caller can check it against the
+  refreshed declaration and report a value a catalog change left out of the domain.
   Idempotent.
 
   Input:
@@ -9,13 +11,13 @@
     ARGV[5] default value (JSON), ARGV[6] now (ms), ARGV[7] actor,
     ARGV[8] history max length, ARGV[9] audit max length
 
-  Output: { 1 } created, { 0 } already there (declaration refreshed)
+  Output: { 1 } created, { 0, value (JSON) } already there (declaration refreshed)
 ]]
 --@include "includes/audit.lua"
 
 if redis.call('EXISTS', KEYS[1]) == 1 then
   redis.call('HSET', KEYS[1], 'spec', ARGV[4], 'service', ARGV[2], 'type', ARGV[3], 'default', ARGV[5])
-  return { 0 }
+  return { 0, redis.call('HGET', KEYS[1], 'value') or 'null' }
 end
 redis.call('HSET', KEYS[1], 'name', ARGV[1], 'service', ARGV[2], 'type', ARGV[3], 'spec', ARGV[4],
   'default', ARGV[5], 'value', ARGV[5], 'version', 1, 'updated_at', ARGV[6], 'updated_by', ARGV[7],

@@ -1,0 +1,192 @@
+// The knobs table's rollback limits, seeding over a narrowed catalog, pins seen by the dry
+// run, and placement names, against real redis-server processes (one node and a cluster).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CATALOG, type KnobSpec } from '../knobs/index.ts';
+import { ManualClock } from '../controlplane/knobs/clock.ts';
+import { KnobTable, type KnobChange } from '../controlplane/knobs/table.ts';
+import { PinnedError, StaleVersionError, ValidationError } from '../controlplane/store/errors.ts';
+import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
+
+const HOUR = 3_600_000;
+const BATCH = 'scheduler.dispatch_batch'; // 1..1024, at most x4 per step, 10 s cooldown
+
+describe.each<Backend>(['single', 'cluster'])('knobs table rollbacks on %s redis', (backend) => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis(backend);
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  async function seeded() {
+    const clock = new ManualClock();
+    const table = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
+    await table.seed();
+    clock.advance(HOUR); // past every cooldown
+    return { table, clock };
+  }
+
+  /** dispatch_batch 16 (v1) -> 64 (v2) -> 256 (v3) -> 1024 (v4), an hour apart. */
+  async function climbed() {
+    const s = await seeded();
+    let version = 1;
+    for (const value of [64, 256, 1024]) {
+      s.clock.advance(HOUR);
+      ({ version } = await s.table.promote({
+        name: BATCH,
+        value,
+        baseVersion: version,
+        actor: 'bot',
+        actorKind: 'automation',
+        reason: 'up',
+      }));
+    }
+    return s;
+  }
+
+  const auto = { actor: 'bot', actorKind: 'automation' as const, reason: 'rb' };
+
+  it('holds a rollback past the last change to the step limit; an undo is exempt', async () => {
+    const { table, clock } = await climbed();
+    clock.advance(HOUR); // past the cooldown: only the step limit is left to hold it
+    const far = await table
+      .rollback({ name: BATCH, toVersion: 1, ...auto })
+      .catch((e: unknown) => e);
+    expect(far).toBeInstanceOf(ValidationError);
+    expect(far).toMatchObject({ details: { knob: BATCH, field: 'value', rule: 'max_step_ratio' } });
+    expect(await table.get(BATCH)).toMatchObject({ value: 1024, version: 4 });
+    // Undoing the last change skips the limits: at once, inside the cooldown of that change.
+    await table.promote({ name: BATCH, value: 512, baseVersion: 4, ...auto });
+    expect(await table.rollback({ name: BATCH, toVersion: 4, ...auto })).toMatchObject({
+      value: 1024,
+      version: 6,
+    });
+  });
+
+  it('holds a redo (undoing an undo) to the cooldown, so a knob cannot flap at once', async () => {
+    const { table, clock } = await climbed();
+    await table.rollback({ name: BATCH, toVersion: 3, ...auto }); // undo: 1024 -> 256, v5
+    const back = await table
+      .rollback({ name: BATCH, toVersion: 4, ...auto }) // 256 -> 1024 again: no undo
+      .catch((e: unknown) => e);
+    expect(back).toBeInstanceOf(ValidationError);
+    expect(back).toMatchObject({ details: { field: 'updated_at', rule: 'cooldown' } });
+    expect(await table.get(BATCH)).toMatchObject({ value: 256, version: 5 });
+    clock.advance(HOUR);
+    expect(await table.rollback({ name: BATCH, toVersion: 4, ...auto })).toMatchObject({
+      value: 1024,
+      version: 6,
+    });
+  });
+
+  it('undoes change after change at once, back down the chain, as the registry does', async () => {
+    const { table } = await climbed();
+    for (const [toVersion, value] of [
+      [3, 256],
+      [2, 64],
+      [1, 16],
+    ] as const)
+      expect(await table.rollback({ name: BATCH, toVersion, ...auto })).toMatchObject({ value });
+    const history = await table.history(BATCH, { limit: 3 });
+    expect(history.map((h) => [h.kind, h.old, h.new])).toEqual([
+      ['rollback', 64, 16],
+      ['rollback', 256, 64],
+      ['rollback', 1024, 256],
+    ]);
+  });
+
+  it('refuses a rollback to a value the knob never had, naming the field and rule', async () => {
+    const { table } = await climbed();
+    const dry = await table
+      .check({ name: BATCH, value: 1, baseVersion: 4, ...auto }, 'rollback')
+      .catch((e: unknown) => e);
+    expect(dry).toBeInstanceOf(ValidationError);
+    expect(dry).toMatchObject({ details: { knob: BATCH, field: 'value', rule: 'in_history' } });
+    const all = await table
+      .promoteAll({ ...auto, changes: [{ name: BATCH, value: 1, baseVersion: 4 }] }, 'rollback')
+      .catch((e: unknown) => e);
+    expect(all).toBeInstanceOf(ValidationError);
+    expect(all).toMatchObject({ details: { field: 'value', rule: 'in_history' } });
+    expect(await table.get(BATCH)).toMatchObject({ value: 1024, version: 4 });
+    expect(await table.history(BATCH, { limit: 100 })).toHaveLength(4);
+  });
+
+  it('reports a stored value a narrowed catalog leaves out of its domain, and keeps it', async () => {
+    const { table, clock } = await seeded();
+    await table.promote({
+      name: 'scheduler.retry_limit',
+      value: 8,
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'x',
+    });
+    clock.advance(HOUR);
+    await table.promote({
+      name: 'scheduler.retry_limit',
+      value: 12,
+      baseVersion: 2,
+      actor: 'op',
+      reason: 'x',
+    });
+    const narrowed = CATALOG.map((k) =>
+      k.name === 'scheduler.retry_limit' ? { ...k, max: 10 } : k,
+    ) as KnobSpec[];
+    const next = new KnobTable(table.redis, { keys: table.keys, clock, catalog: narrowed });
+    const seeded2 = await next.seed();
+    expect(seeded2.created).toEqual([]);
+    expect(seeded2.outOfDomain).toEqual([
+      {
+        name: 'scheduler.retry_limit',
+        value: 12,
+        field: 'value',
+        rule: 'max',
+        message: 'knob scheduler.retry_limit: value must be <= 10, got 12',
+      },
+    ]);
+    // Nothing changed but the declaration.
+    expect(await next.get('scheduler.retry_limit')).toMatchObject({
+      value: 12,
+      version: 3,
+      spec: { max: 10 },
+    });
+    expect(await next.history('scheduler.retry_limit')).toHaveLength(3);
+    expect((await table.seed()).outOfDomain).toEqual([]);
+  });
+
+  it('the dry run sees a pin made by another process or by this table', async () => {
+    const { table, clock } = await seeded();
+    const change: KnobChange = {
+      name: 'scheduler.lease_ms',
+      value: 60_000,
+      baseVersion: 1,
+      actor: 'a',
+      reason: 'x',
+    };
+    await table.check(change); // remembers the unpinned row at version 1
+    const other = new KnobTable(table.redis, { keys: table.keys, clock });
+    await other.pin('scheduler.lease_ms', 'alice', 'incident 7');
+    expect(await table.check(change).catch((e: unknown) => e)).toBeInstanceOf(PinnedError);
+    await other.unpin('scheduler.lease_ms', 'alice', 'over');
+    await table.check(change); // remembered again, unpinned
+    await table.pin('scheduler.lease_ms', 'bob', 'incident 8');
+    expect(await table.check(change).catch((e: unknown) => e)).toBeInstanceOf(PinnedError);
+    await table.unpin('scheduler.lease_ms', 'bob', 'over');
+    // A change another process made since is stale in the dry run too.
+    await table.check(change);
+    await other.promote(change);
+    expect(await table.check(change).catch((e: unknown) => e)).toBeInstanceOf(StaleVersionError);
+  });
+
+  it('refuses a placement map with an empty name', async () => {
+    const { table } = await seeded();
+    const err = await table
+      .promote({ name: 'placement.map', value: { '': 0 }, baseVersion: 1, actor: 'a', reason: 'x' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect(err).toMatchObject({
+      details: { knob: 'placement.map', field: 'value', rule: 'non_empty_key' },
+    });
+    expect(await table.get('placement.map')).toMatchObject({ value: {}, version: 1 });
+  });
+});
