@@ -1,31 +1,16 @@
 // The knobs table's rollback limits, seeding over a narrowed catalog, pins seen by the dry
 // run, and placement names, against real redis-server processes (one node and a cluster).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CATALOG, type KnobSpec } from '../knobs/index.ts';
-import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable, type KnobChange } from '../controlplane/knobs/table.ts';
 import { PinnedError, StaleVersionError, ValidationError } from '../controlplane/store/errors.ts';
-import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
+import { HOUR, knobsSuite } from './helpers/knobs-fixture.ts';
+import type { Backend } from './helpers/redis.ts';
 
-const HOUR = 3_600_000;
 const BATCH = 'scheduler.dispatch_batch'; // 1..1024, at most x4 per step, 10 s cooldown
 
 describe.each<Backend>(['single', 'cluster'])('knobs table rollbacks on %s redis', (backend) => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis(backend);
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-
-  async function seeded() {
-    const clock = new ManualClock();
-    const table = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
-    await table.seed();
-    clock.advance(HOUR); // past every cooldown
-    return { table, clock };
-  }
+  const { seeded } = knobsSuite(backend);
 
   /** dispatch_batch 16 (v1) -> 64 (v2) -> 256 (v3) -> 1024 (v4), an hour apart. */
   async function climbed() {

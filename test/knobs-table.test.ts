@@ -1,5 +1,5 @@
 // The knobs table against real redis-server processes, on one node and on a 3-node cluster.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable, type KnobChange } from '../controlplane/knobs/table.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
@@ -10,26 +10,11 @@ import {
   StaleVersionError,
   ValidationError,
 } from '../controlplane/store/errors.ts';
-import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
-
-const HOUR = 3_600_000;
+import { HOUR, knobsSuite } from './helpers/knobs-fixture.ts';
+import { uniqueKeys, type Backend } from './helpers/redis.ts';
 
 describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backend) => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis(backend);
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-
-  async function seeded() {
-    const clock = new ManualClock();
-    const table = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
-    await table.seed();
-    clock.advance(HOUR); // past every cooldown
-    return { table, clock };
-  }
+  const { server, seeded } = knobsSuite(backend);
 
   /** Everything a rejected change must leave untouched. */
   async function snapshot(table: KnobTable, name: string) {
@@ -60,7 +45,7 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
     const clients = Array.from(
       { length: 5 },
       () =>
-        new KnobTable(redis.client(), {
+        new KnobTable(server().client(), {
           keys: table.keys,
           clock: new ManualClock(Date.now() + HOUR * 1000),
         }),
@@ -375,17 +360,11 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
 });
 
 describe('seeding and the cooldown', () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis('single');
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
+  const { server } = knobsSuite('single');
 
   it('the seed is not a tuning change: the first promotion is not held by the cooldown', async () => {
     const clock = new ManualClock();
-    const table = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
+    const table = new KnobTable(server().client(), { keys: uniqueKeys(), clock });
     await table.seed();
     const r = await table.promote({
       name: 'scheduler.policy',
