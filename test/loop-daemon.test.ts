@@ -23,7 +23,7 @@ function scripted(opts: {
     calls,
     name: 'messaging.batching',
     knobs: ['messaging.batch_size'],
-    gate: { direction: 'min', minEffect: 0.01, minSamples: 4, maxSamples: 8, slices: 4 },
+    gate: { direction: 'min', minEffect: 0.01, minSamples: 4, maxSamples: 8, slices: 2 },
     slo: {
       service: 'messaging',
       metric: 'latency_ms_p99',

@@ -69,7 +69,7 @@ describe('control loop fault: a bad policy through a mis-calibrated simulator', 
       durationSource: 'estimates', // the mis-calibration: trust the submitters
       shadowMs: 1_000,
       shadowMinRounds: 5,
-      gate: { slices: 6, minSamples: 4, maxSamples: 12 },
+      gate: { slices: 3, minSamples: 3, maxSamples: 9 },
       slo: {
         baselineMs: 5_000,
         watchMs: ROLLBACK_WITHIN_MS,

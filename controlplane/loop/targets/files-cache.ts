@@ -50,7 +50,7 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
   private readonly redis: RedisClient;
 
   constructor(private readonly o: FilesCacheTargetOptions) {
-    super(o, 6, {
+    super(o, 4, {
       service: 'files',
       metric: 'cache_interval_hit_ratio',
       direction: 'max',

@@ -67,7 +67,7 @@ export class PlacementTarget extends TargetSettings implements TuningTarget {
   private readonly policy: PlacementPolicy;
 
   constructor(private readonly o: PlacementTargetOptions) {
-    super(o, 6, {
+    super(o, 4, {
       service: 'scheduler',
       metric: 'dispatch_latency_ms_p99',
       direction: 'min',

@@ -44,7 +44,7 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
   readonly knobs = [POLICY];
 
   constructor(private readonly o: SchedulerTargetOptions) {
-    super(o, 6, {
+    super(o, 3, {
       service: 'scheduler',
       metric: 'job_completion_ms_mean',
       direction: 'min',
