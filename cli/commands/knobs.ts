@@ -5,7 +5,10 @@ import { userInfo } from 'node:os';
 import type { KnobValue } from '../../knobs/index.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import type { KnobRow } from '../../controlplane/knobs/row.ts';
-import { checkDirectKnobChange } from '../../controlplane/registry/promotion.ts';
+import {
+  checkDirectKnobChange,
+  checkDirectRollback,
+} from '../../controlplane/registry/promotion.ts';
 import { KnobosError } from '../../controlplane/store/errors.ts';
 import { emitResult } from '../../experiments/report.ts';
 import { numberFlag } from '../args.ts';
@@ -258,8 +261,7 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       case 'rollback': {
-        // A registry-owned knob goes back only to 0 here, as through the API.
-        checkDirectKnobChange(name, await knobs.valueAt(name, a.to), 'to');
+        await checkDirectRollback(knobs, name, a.to, 'to');
         const r = await knobs.rollback({
           name,
           toVersion: a.to,

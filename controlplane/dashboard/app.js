@@ -16,7 +16,6 @@ const state = {
   auth: null,
   knobs: new Map(),
   frozen: null,
-  epoch: 0,
   selected: null,
   history: [],
   knobAudit: [],
@@ -111,7 +110,6 @@ async function loadAll() {
   state.knobs = new Map(res.knobs.map((r) => [r.name, r]));
   state.frozen = res.frozen;
   putChanges(seen);
-  state.epoch = res.epoch;
   state.selected ??= res.knobs[0]?.name ?? null;
   renderKnobTable(state);
   renderFreeze(state);

@@ -68,7 +68,7 @@ export interface Actor {
  * reports. `field` names the value where the caller took it from.
  */
 export function checkDirectKnobChange(knob: string, value: unknown, field = 'value'): void {
-  const policy = Object.keys(PROMOTION_KNOBS).find((p) => PROMOTION_KNOBS[p] === knob);
+  const policy = registryPolicyOf(knob);
   if (policy !== undefined && value !== 0) {
     throw new StateError(
       `${knob} selects the live ${policy} policy version: promote one through the registry ` +
@@ -77,6 +77,26 @@ export function checkDirectKnobChange(knob: string, value: unknown, field = 'val
       { field, rule: 'registry', knob, value },
     );
   }
+}
+
+/** The registry policy whose live version `knob` selects, if any. */
+function registryPolicyOf(knob: string): string | undefined {
+  return Object.keys(PROMOTION_KNOBS).find((p) => PROMOTION_KNOBS[p] === knob);
+}
+
+/**
+ * checkDirectKnobChange for a direct rollback to `toVersion`: the value it would restore is
+ * held to the same rule (never a perhaps retired policy version from the knob's history). The
+ * history is read only for a knob the registry owns.
+ */
+export async function checkDirectRollback(
+  knobs: KnobTable,
+  knob: string,
+  toVersion: number,
+  field: string,
+): Promise<void> {
+  if (registryPolicyOf(knob) === undefined) return;
+  checkDirectKnobChange(knob, await knobs.valueAt(knob, toVersion), field);
 }
 
 export function promotionKnob(name: string): string {

@@ -5,7 +5,7 @@
 import type { KnobValue } from '../../../knobs/index.ts';
 import type { FastifyRequest } from 'fastify';
 import { errors, headers, knobParams, knobValue, reason, ref, version } from '../schemas.ts';
-import { checkDirectKnobChange } from '../../registry/promotion.ts';
+import { checkDirectKnobChange, checkDirectRollback } from '../../registry/promotion.ts';
 import { ApiError } from '../errors.ts';
 import type { RouteModule } from './types.ts';
 
@@ -146,10 +146,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
     },
     async (request) => {
       const b = request.body;
-      // The value a rollback restores is held to the same rule as a promoted one: a registry
-      // knob takes only 0 here, never a (perhaps retired) policy version from its history.
-      const restores = await knobs.valueAt(request.params.name, b.toVersion);
-      checkDirectKnobChange(request.params.name, restores, 'body.toVersion');
+      await checkDirectRollback(knobs, request.params.name, b.toVersion, 'body.toVersion');
       const res = await knobs.rollback({
         name: request.params.name,
         toVersion: b.toVersion,
