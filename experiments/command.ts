@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { defaultCacheFormat } from '../envs/loaders/cache-load.ts';
 import { emitResult } from './report.ts';
-import { parseFlagNumber } from './flags.ts';
+import { parseFlagNumber, UsageError } from './flags.ts';
 import { fmt } from './markdown.ts';
 import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from './output.ts';
 import { terminalReporter, type Reporter } from './progress.ts';
@@ -41,8 +41,6 @@ const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] 
                   experiments/results/<name>[-<trace>][-load<X>]; --quick: the temp dir)
   --json          print one JSON object as the last line of stdout
 `;
-
-class UsageError extends Error {}
 
 interface ExpArgs {
   names: string[];

@@ -1,7 +1,10 @@
-// Numeric command-line flags, the one way for every knobos command (`knobos ...` in cli/ and
+// Command-line usage errors, and numeric flags, the one way for every knobos command (`knobos ...` in cli/ and
 // `npm run exp:*` here): plain decimal digits, a range checked, an error naming the flag and
 // its rule. Here, not in cli/, because experiments/ may not import cli/; and a module of its
 // own, so the CLI loads nothing else of the experiments to parse a flag.
+
+/** A command's arguments break its usage (every knobos command answers it with exit 2). */
+export class UsageError extends Error {}
 
 /**
  * A command-line flag whose value breaks its rule; the message names the flag and the rule.

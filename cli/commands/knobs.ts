@@ -11,7 +11,7 @@ import {
 } from '../../controlplane/registry/promotion.ts';
 import { KnobosError } from '../../controlplane/store/errors.ts';
 import { emitResult } from '../../experiments/report.ts';
-import { numberFlag } from '../args.ts';
+import { numberFlag, UsageError } from '../args.ts';
 import { connectCli, keysFromEnv } from '../context.ts';
 
 const USAGE = `usage: knobos knobs <command> [options]
@@ -69,8 +69,6 @@ const OPTIONS = {
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
-
-class UsageError extends Error {}
 
 interface KnobsArgs {
   cmd: Cmd;

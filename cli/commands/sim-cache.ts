@@ -9,7 +9,7 @@ import {
 } from '../../envs/loaders/cache-load.ts';
 import { CacheTraceError } from '../../envs/loaders/cache-trace.ts';
 import { emitResult } from '../../experiments/report.ts';
-import { parseFlagNumber } from '../args.ts';
+import { parseFlagNumber, UsageError } from '../args.ts';
 
 const USAGE = `usage: knobos sim cache --trace FILE [--format csv|keys] [--key-column NAME]
          [--size-column NAME] --policy NAME --size N [--bytes] [--json]
@@ -23,8 +23,6 @@ const USAGE = `usage: knobos sim cache --trace FILE [--format csv|keys] [--key-c
   --bytes             count object sizes against the cache size
   --json              print the result as one JSON object on the last line
 `;
-
-class UsageError extends Error {}
 
 interface SimCacheArgs {
   trace: string;

@@ -18,7 +18,7 @@ import {
   type WorkerSpec,
 } from '../../envs/scheduler/index.ts';
 import { emitResult } from '../../experiments/report.ts';
-import { numberFlag, type FlagRule } from '../args.ts';
+import { numberFlag, UsageError, type FlagRule } from '../args.ts';
 import {
   PLACEMENT_POLICIES,
   createPlacementPolicy,
@@ -61,8 +61,6 @@ const USAGE = `usage: knobos sim scheduler --trace FILE --format tpch|alibaba-gp
   --json                print the result as one JSON object on the last line
 A flag that does not apply to the --format given is refused; numbers are plain decimals.
 `;
-
-class UsageError extends Error {}
 
 const OPTIONS = {
   trace: { type: 'string' },
