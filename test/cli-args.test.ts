@@ -217,6 +217,37 @@ describe('knobos knobs on a Redis', () => {
     expect(r.err).toMatch(/registry/);
     expect((await table.get(knob)).value).toBe(0);
   }, 60_000);
+
+  it('pages the audit of one target: a full page ends with the cursor of the next', async () => {
+    const keys = uniqueKeys();
+    const table = new KnobTable(redis.client(), { keys });
+    await table.seed('test');
+    const env = { KNOBOS_PREFIX: keys.prefix };
+    const url = ['--redis', (redis.target as { url: string }).url];
+    const knob = 'scheduler.policy';
+    await table.promote({ name: knob, value: 'sjf', baseVersion: 1, actor: 'op', reason: 'x' });
+    const page = async (...more: string[]) => {
+      const r = await knobos(
+        ['knobs', 'audit', '--target', knob, '--limit', '1', '--json', ...more, ...url],
+        env,
+      );
+      expect(r.code, r.err).toBe(0);
+      return JSON.parse(r.out.trimEnd().split('\n').at(-1)!) as {
+        audit: { action: string; target: string }[];
+        next: string | null;
+      };
+    };
+    const first = await page();
+    expect(first.audit.map((e) => [e.action, e.target])).toEqual([['knob.promote', knob]]);
+    expect(first.next).toMatch(/^\d+-\d+:knobs$/);
+    const second = await page('--before', first.next!);
+    expect(second.audit.map((e) => [e.action, e.target])).toEqual([['knob.seed', knob]]);
+    const last = await page('--before', second.next!);
+    expect(last).toEqual({ audit: [], next: null });
+    const bad = await knobos(['knobs', 'audit', '--before', 'yesterday', ...url], env);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain("--before must be a cursor '<ms>-<seq>:knobs'");
+  }, 60_000);
 });
 
 describe('knobos sim scheduler', () => {

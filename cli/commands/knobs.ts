@@ -3,6 +3,7 @@
 import { parseArgs } from 'node:util';
 import { userInfo } from 'node:os';
 import type { KnobValue } from '../../knobs/index.ts';
+import { readAudit } from '../../controlplane/api/audit-read.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import type { KnobRow } from '../../controlplane/knobs/row.ts';
 import {
@@ -18,7 +19,9 @@ const USAGE = `usage: knobos knobs <command> [options]
   list                                   every knob: value, version, last change
   get NAME                               one knob's row
   history NAME [--limit N]               its changes, newest first
-  audit [--limit N] [--target NAME]      control-plane actions, newest first
+  audit [--limit N] [--target NAME] [--before CURSOR]
+                                         control-plane actions, newest first; a page that
+                                         ends early prints the cursor of the next one
   set NAME VALUE --base V --reason R     promote a value (VALUE is JSON: 8, "sjf", true, {"t1":2})
   rollback NAME --to V --reason R        restore the value of version V as a new version
   pin NAME --reason R | unpin NAME --reason R
@@ -46,7 +49,7 @@ const TAKES: Record<Cmd, { args: readonly string[]; flags: readonly Flag[] }> = 
   list: { args: [], flags: [] },
   get: { args: ['NAME'], flags: [] },
   history: { args: ['NAME'], flags: ['limit'] },
-  audit: { args: [], flags: ['limit', 'target'] },
+  audit: { args: [], flags: ['limit', 'target', 'before'] },
   set: { args: ['NAME', 'VALUE'], flags: ['base', 'reason'] },
   rollback: { args: ['NAME'], flags: ['to', 'reason'] },
   pin: { args: ['NAME'], flags: ['reason'] },
@@ -54,7 +57,7 @@ const TAKES: Record<Cmd, { args: readonly string[]; flags: readonly Flag[] }> = 
   freeze: { args: [], flags: ['reason'] },
   unfreeze: { args: [], flags: ['reason'] },
 };
-type Flag = 'reason' | 'base' | 'to' | 'limit' | 'target';
+type Flag = 'reason' | 'base' | 'to' | 'limit' | 'target' | 'before';
 /** Where they apply, these are required; --limit and --target are not. */
 const REQUIRED: readonly Flag[] = ['reason', 'base', 'to'];
 
@@ -66,6 +69,7 @@ const OPTIONS = {
   to: { type: 'string' },
   limit: { type: 'string' },
   target: { type: 'string' },
+  before: { type: 'string' },
   json: { type: 'boolean', default: false },
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
@@ -81,6 +85,8 @@ interface KnobsArgs {
   reason: string;
   limit: number;
   target: string | undefined;
+  /** The audit page cursor (`next` of the previous page). */
+  before: string | undefined;
   actor: string;
   redis: string | undefined;
   json: boolean;
@@ -133,10 +139,20 @@ function parse(argv: string[]): KnobsArgs | 'help' | 'usage' {
     reason: o.reason ?? '',
     limit: numberFlag('limit', o.limit, { integer: true, min: 1 }, 20),
     target: o.target,
+    before: auditCursor(o.before),
     actor: o.actor ?? `cli:${userInfo().username}`,
     redis: o.redis,
     json: o.json,
   };
+}
+
+/** `<entry id>:knobs` as a page's `next` gives it, or a plain entry id (only older entries). */
+function auditCursor(raw: string | undefined): string | undefined {
+  if (raw !== undefined && !/^\d+-\d+(:knobs)?$/.test(raw))
+    throw new UsageError(
+      `knobs audit: --before must be a cursor '<ms>-<seq>:knobs' or an entry id '<ms>-<seq>', got '${raw}'`,
+    );
+  return raw;
 }
 
 function parseValue(raw: string): KnobValue {
@@ -236,13 +252,26 @@ export async function run(argv: string[]): Promise<number> {
         break;
       }
       case 'audit': {
-        const entries = await knobs.audit({ limit, ...(a.target ? { target: a.target } : {}) });
-        result = { audit: entries };
-        human = entries
+        // The API's reader: a target filter scans a bounded number of pages per call, and a
+        // page it ends early carries the cursor to go on from (never a silently short answer).
+        const { entries, next } = await readAudit(
+          redis,
+          [{ name: 'knobs', key: knobs.keys.knobAudit() }],
+          {
+            limit,
+            visible: () => true,
+            ...(a.target ? { target: a.target } : {}),
+            ...(a.before ? { before: a.before } : {}),
+          },
+        );
+        const audit = entries.map(({ source: _source, ...e }) => e);
+        result = { audit, next };
+        human = audit
           .map(
             (e) =>
               `${new Date(e.at).toISOString()}  ${e.action.padEnd(15)} ${e.target.padEnd(30)} ${e.actor}  ${JSON.stringify(e.detail)}`,
           )
+          .concat(next ? [`(more: --before ${next})`] : [])
           .join('\n');
         break;
       }

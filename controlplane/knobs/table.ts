@@ -595,26 +595,17 @@ export class KnobTable {
     return (await log.range({ count: this.historyMaxLen * 2 })).map(decodeHistory);
   }
 
-  /** Control-plane actions on knobs, newest first; optionally only those on one target. */
-  async audit(
-    opts: { limit?: number; before?: string; target?: string } = {},
-  ): Promise<AuditEntry[]> {
+  /**
+   * Control-plane actions on knobs, newest first. Filtered reads (by target) go through the
+   * API's audit reader (`readAudit`), which bounds its scan and says where it stopped.
+   */
+  async audit(opts: { limit?: number; before?: string } = {}): Promise<AuditEntry[]> {
     const log = new Log(this.redis, this.keys.knobAudit(), this.auditMaxLen);
-    const limit = opts.limit ?? 100;
-    if (!opts.target)
-      return (
-        await log.latest({ count: limit, ...(opts.before ? { before: opts.before } : {}) })
-      ).map(decodeAudit);
-    // Filtering by target scans pages of the stream, newest first, until the limit is met.
-    const out: AuditEntry[] = [];
-    let before = opts.before;
-    for (let page = 0; page < 100 && out.length < limit; page++) {
-      const entries = await log.latest({ count: 500, ...(before ? { before } : {}) });
-      if (entries.length === 0) break;
-      for (const e of entries.map(decodeAudit))
-        if (e.target === opts.target && out.length < limit) out.push(e);
-      before = entries[entries.length - 1]?.id;
-    }
-    return out;
+    return (
+      await log.latest({
+        count: opts.limit ?? 100,
+        ...(opts.before ? { before: opts.before } : {}),
+      })
+    ).map(decodeAudit);
   }
 }
