@@ -147,6 +147,32 @@ describe('evaluator', () => {
     }
   });
 
+  it('runs the job queued behind one that timed out on a new thread, untouched by the old one exiting', async () => {
+    const e = new Evaluator({ trace, timeoutMs: 120_000 });
+    const small = { type: 'evaluate' as const, candidate: SRPT, incumbent: FIFO, spec: SPEC };
+    const big = {
+      ...small,
+      spec: checkEvalSpec({ seeds: [1, 2, 3, 4, 5], jobs: 200, workers: 1, load: 0.99 }),
+    };
+    try {
+      await e.run(small); // the thread is up: the limit below times the job, not the boot
+      const opts = (e as unknown as { opts: { timeoutMs: number } }).opts;
+      opts.timeoutMs = 100;
+      // The limit goes back up before the next job starts: it must finish, on a new thread.
+      const timedOut = e.run(big).catch((err: unknown) => {
+        opts.timeoutMs = 120_000;
+        return err;
+      });
+      const next = e.run(small);
+      expect(String(await timedOut)).toMatch(/exceeded 100 ms/);
+      // The old thread exits while the next job runs on its successor; before, that exit
+      // failed every pending job ('simulation thread exited with code 1').
+      await expect(next).resolves.toMatchObject({ kind: 'scheduling-sim' });
+    } finally {
+      await e.close();
+    }
+  });
+
   it('bounds its queue: past it a job is refused as busy', async () => {
     const e = new Evaluator({ trace, mode: 'inline', queueMax: 0 });
     const job = { type: 'evaluate' as const, candidate: SRPT, incumbent: FIFO, spec: SPEC };

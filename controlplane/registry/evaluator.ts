@@ -23,6 +23,8 @@ type Reply =
 interface Pending {
   resolve: (r: SimResult) => void;
   reject: (e: Error) => void;
+  /** The thread running it: a thread that dies fails its own jobs only. */
+  worker: Worker;
 }
 
 /** The worker runs TypeScript: register tsx's loader in the thread, then load the module. */
@@ -90,6 +92,7 @@ export class Evaluator {
           clearTimeout(timer);
           reject(e);
         },
+        worker,
       });
       worker.postMessage({ id, job });
     });
@@ -115,9 +118,14 @@ export class Evaluator {
       if (m.ok) p.resolve(m.result);
       else p.reject(fromWire(m.error));
     });
+    // A timed-out thread is dropped at once and exits later, while the next job already runs
+    // on its successor: its exit must not fail that job.
     const fail = (err: Error) => {
-      for (const p of this.pending.values()) p.reject(err);
-      this.pending.clear();
+      for (const [id, p] of this.pending)
+        if (p.worker === w) {
+          this.pending.delete(id);
+          p.reject(err);
+        }
       if (this.worker === w) this.worker = undefined;
     };
     w.on('error', (err) => fail(err));
