@@ -185,4 +185,60 @@ describe.each<Backend>(['single', 'cluster'])('registry promotion on %s redis', 
       rule: 'promotable',
     });
   });
+
+  it('keeps a candidate that a later evaluation found worse than live from going live', async () => {
+    const { knobs, registry } = await setup();
+    expect((await knobs.get('scheduler.policy')).value).toBe('fifo'); // the catalog's default
+    const row = await registry.register(
+      { name: 'scheduler', kind: 'scheduling', artifact: { heuristic: 'fifo' } },
+      'op',
+    );
+    // The same policy as live: not worse, a candidate.
+    expect((await registry.evaluate('scheduler', 1, { ...ALICE, spec: SPEC })).status).toBe(
+      'candidate',
+    );
+    // Live moves to a better heuristic; evaluated again, the version is worse than live now.
+    await knobs.promote({
+      name: 'scheduler.policy',
+      value: 'srpt',
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'a better heuristic',
+    });
+    const again = await registry.evaluate('scheduler', row.version, { ...ALICE, spec: SPEC });
+    expect(again.status).toBe('candidate');
+    expect(again.simReport).toMatchObject({ verdict: 'worse' });
+    const refused = await registry.promote('scheduler', 1, ALICE).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(StateError);
+    expect((refused as StateError).details).toMatchObject({
+      field: 'simReport',
+      rule: 'not_worse',
+    });
+    expect((await knobs.get(KNOB)).value).toBe(0);
+    expect(await registry.proposals.list({ limit: 10 })).toEqual([]);
+  });
+
+  it('writes no report on a version retired while its evaluation ran', async () => {
+    const { registry } = await setup();
+    await registry.register(
+      { name: 'scheduler', kind: 'scheduling', artifact: { heuristic: 'srpt' } },
+      'op',
+    );
+    const run = registry.evaluator.run.bind(registry.evaluator);
+    registry.evaluator.run = async (job) => {
+      const report = await run(job);
+      await registry.retire('scheduler', 1, { actor: 'bob', reason: 'pulled' });
+      return report;
+    };
+    const err = await registry
+      .evaluate('scheduler', 1, { ...ALICE, spec: SPEC })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateError);
+    expect((err as StateError).details).toMatchObject({ field: 'status', rule: 'not_retired' });
+    const row = (await registry.table.get('scheduler', 1)).row;
+    expect(row.status).toBe('retired');
+    expect(row.simReport).toBeUndefined();
+    const actions = (await registry.table.audit({ limit: 10 })).map((a) => a.action);
+    expect(actions).not.toContain('policy.evaluate');
+  });
 });

@@ -334,12 +334,18 @@ export class Promotion {
         `policy ${row.id}: is ${row.status}; only a candidate (evaluated) or shadow version is promoted`,
         { target: row.id, field: 'status', rule: 'promotable', status: row.status },
       );
-    if (verdictOf(row.shadowReport) === 'worse')
-      throw new StateError(`policy ${row.id}: its shadow report found it worse than live`, {
-        target: row.id,
-        field: 'shadowReport',
-        rule: 'not_worse',
-      });
+    // The latest report of each kind must not find it worse: a candidate evaluated again (say
+    // against a better live policy) and found worse stays a candidate, but does not go live.
+    for (const [field, what] of [
+      ['simReport', 'evaluation'],
+      ['shadowReport', 'shadow report'],
+    ] as const)
+      if (verdictOf(row[field]) === 'worse')
+        throw new StateError(`policy ${row.id}: its ${what} found it worse than live`, {
+          target: row.id,
+          field,
+          rule: 'not_worse',
+        });
     const current = await this.knobs.get(knob);
     const p = await this.proposal(row, knob, current.version, by);
     let knobVersion: number;

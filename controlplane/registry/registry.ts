@@ -115,6 +115,14 @@ export class PolicyRegistry {
     })) as SimReport;
     const simReport = { ...report, evaluatedAt: this.table.clock.now(), by: o.actor };
     return this.table.update(name, version, (cur) => {
+      // Retired while the simulation ran: a retired row takes no report (as shadow refuses).
+      if (cur.status === 'retired')
+        throw new StateError(`policy ${cur.id}: was retired during the evaluation`, {
+          target: cur.id,
+          field: 'status',
+          rule: 'not_retired',
+          status: cur.status,
+        });
       const to = cur.status === 'draft' && report.verdict !== 'worse' ? 'candidate' : cur.status;
       return {
         row: { ...this.table.moved(cur, to, o), simReport },
