@@ -9,6 +9,7 @@ import {
   type PolicyRow,
 } from '../controlplane/registry/index.ts';
 import { PinnedError, StateError, ValidationError } from '../controlplane/store/errors.ts';
+import { HOUR_MS } from './helpers/api-server.ts';
 import { registrySuite } from './helpers/registry-fixtures.ts';
 import type { Backend } from './helpers/redis.ts';
 
@@ -241,4 +242,68 @@ describe.each<Backend>(['single', 'cluster'])('registry promotion on %s redis', 
     const actions = (await registry.table.audit({ limit: 10 })).map((a) => a.action);
     expect(actions).not.toContain('policy.evaluate');
   });
+
+  it("leaves a promotion's record off another version the knob moved to meanwhile", async () => {
+    const { knobs, registry, clock } = await setup();
+    await candidate(registry);
+    await candidate(registry); // version 2, which an operator selects mid-promotion
+    const knobStep = knobs.promoteAll.bind(knobs);
+    const get = knobs.get.bind(knobs);
+    let armed = false;
+    knobs.promoteAll = async (...args) => {
+      knobs.promoteAll = knobStep; // once: the direct change below takes the real step
+      const res = await knobStep(...args);
+      armed = true;
+      return res;
+    };
+    // The first read of the knob after its step still says 1; right after it, the knob moves
+    // to 2 (a direct change, an hour later).
+    knobs.get = async (name) => {
+      const row = await get(name);
+      if (armed && name === KNOB) {
+        armed = false;
+        clock.advance(HOUR_MS);
+        await knobs.promote({
+          name: KNOB,
+          value: 2,
+          baseVersion: row.version,
+          actor: 'op',
+          reason: 'x',
+        });
+      }
+      return row;
+    };
+    await registry.promote('scheduler', 1, ALICE);
+    const v2 = (await registry.table.get('scheduler', 2)).row;
+    // Before, the record of version 1's promotion was written onto version 2's row.
+    expect(v2.promotion).toBeUndefined();
+    knobs.get = get;
+    await registry.promotion.reconcile('scheduler', 'repair#1');
+    expect(await statuses(registry)).toEqual({ 1: 'retired', 2: 'live' });
+    expect((await registry.table.get('scheduler', 2)).row.promotion).toBeUndefined();
+  });
+});
+
+describe('registry promotion past 2,000 versions', () => {
+  const { setup } = registrySuite('single');
+
+  it('retires a live version older than the newest 2,000 when another goes live', async () => {
+    const { registry, clock } = await setup();
+    const register = () =>
+      registry.register(
+        { name: 'scheduler', kind: 'scheduling', artifact: { heuristic: 'srpt' } },
+        'op',
+      );
+    await register();
+    await registry.evaluate('scheduler', 1, { ...ALICE, spec: SPEC });
+    await registry.promote('scheduler', 1, ALICE);
+    for (let i = 0; i < 2_001; i += 100) await Promise.all(Array.from({ length: 100 }, register));
+    const newest = await registry.table.latest('scheduler');
+    await registry.evaluate('scheduler', newest, { ...ALICE, spec: SPEC });
+    clock.advance(HOUR_MS); // past the knob's cooldown
+    await registry.promote('scheduler', newest, ALICE);
+    // Before, the rows were scanned newest first up to 2,000: version 1 stayed live beside it.
+    expect((await registry.table.get('scheduler', 1)).row.status).toBe('retired');
+    expect((await registry.table.get('scheduler', newest)).row.status).toBe('live');
+  }, 120_000);
 });

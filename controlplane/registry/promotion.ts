@@ -51,6 +51,8 @@ export const PROMOTION_KNOBS: Readonly<Record<string, string>> = {
 };
 
 const RECONCILE_TRIES = 5;
+/** Knob history entries read for the versions that may be live (the knobs table keeps 10,000). */
+const KNOB_HISTORY_READ = 10_000;
 /** Proposal ids tried per promotion base (a retried promotion reuses an open one). */
 const PROPOSAL_ATTEMPTS = 5;
 /** Knob history entries searched for the promotion a rollback undoes. */
@@ -128,31 +130,31 @@ export class Promotion {
   async reconcile(name: string, actor: string): Promise<PolicyRow[]> {
     const selected = await this.live(name);
     const reason = `reconciled: ${promotionKnob(name)} selects ${selected === 0 ? 'the heuristic' : policyId(name, selected)}`;
-    return this.follow(name, () => this.live(name), { actor, reason }, 'policy.reconcile');
+    return this.follow(name, { actor, reason }, 'policy.reconcile');
   }
 
   /**
-   * One atomic step of the registry that makes `selected()` the only live version of `name`,
-   * with an audit entry per row it changes; retried when a row moved meanwhile.
+   * One atomic step of the registry that makes the version the knob selects the only live
+   * version of `name`, with an audit entry per row it changes; retried when a row moved
+   * meanwhile. `extra` goes on the selected row only while the knob still selects
+   * `extra.version`: a promotion's record belongs to the version promoted, not to one the knob
+   * moved to since.
    */
   private async follow(
     name: string,
-    selected: () => Promise<number>,
     by: Actor,
     action: string,
-    extra: Partial<PolicyRow> = {},
+    extra?: { version: number; fields: Partial<PolicyRow> },
   ): Promise<PolicyRow[]> {
     for (let attempt = 1; ; attempt++) {
-      const value = await selected();
-      const { policies: live } = await this.table.list({ name, status: 'live', limit: 100 });
+      const value = await this.live(name);
       const writes: RowWrite[] = [];
-      for (const r of live) {
-        if (r.version === value) continue;
-        writes.push(this.write(await this.table.get(name, r.version), 'retired', by, action));
-      }
+      for (const got of await this.liveRows(name))
+        if (got.row.version !== value) writes.push(this.write(got, 'retired', by, action));
+      const fields = extra?.version === value ? extra.fields : {};
       const sel = value > 0 ? await this.table.find(name, value) : null;
-      if (sel && (sel.row.status !== 'live' || Object.keys(extra).length > 0))
-        writes.push(this.write(sel, 'live', by, action, extra));
+      if (sel && (sel.row.status !== 'live' || Object.keys(fields).length > 0))
+        writes.push(this.write(sel, 'live', by, action, fields));
       if (writes.length === 0) return [];
       try {
         await this.table.writeRows(writes);
@@ -161,6 +163,20 @@ export class Promotion {
         if (!(err instanceof StaleVersionError) || attempt >= RECONCILE_TRIES) throw err;
       }
     }
+  }
+
+  /**
+   * The rows of `name` marked live. A row goes live only as its knob's value (follow), so every
+   * one is a value in the knob's history: read from there, not by a scan of the rows, which is
+   * bounded (SCAN_MAX) and missed a live row older than the newest 2,000 versions.
+   */
+  private async liveRows(name: string): Promise<{ row: PolicyRow; v: number }[]> {
+    const history = await this.knobs.history(promotionKnob(name), { limit: KNOB_HISTORY_READ });
+    const versions = new Set<number>();
+    for (const h of history)
+      for (const v of [h.old, h.new]) if (typeof v === 'number' && v > 0) versions.add(v);
+    const rows = await Promise.all([...versions].map((v) => this.table.find(name, v)));
+    return rows.filter((g): g is { row: PolicyRow; v: number } => g?.row.status === 'live');
   }
 
   private write(
@@ -384,14 +400,7 @@ export class Promotion {
       by: by.actor,
     };
     // The knob says `version` now, unless it moved again since: then the rows follow that.
-    const moved = (await this.live(name)) !== version;
-    await this.follow(
-      name,
-      () => this.live(name),
-      by,
-      'policy.promote',
-      moved ? {} : { promotion },
-    );
+    await this.follow(name, by, 'policy.promote', { version, fields: { promotion } });
     return (await this.table.get(name, version)).row;
   }
 
@@ -440,7 +449,7 @@ export class Promotion {
       },
       'rollback',
     );
-    await this.follow(name, () => this.live(name), by, 'policy.rollback');
+    await this.follow(name, by, 'policy.rollback');
     const [a, b] = await Promise.all([
       this.table.find(name, from),
       to > 0 ? this.table.find(name, to) : null,
