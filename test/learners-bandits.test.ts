@@ -188,6 +188,36 @@ describe('bandit save, load and seeding', () => {
     });
   }
 
+  // Each artifact comes from a bandit with another seed and its step moved, one bad field
+  // planted: a refused load must take none of its config, step or statistics.
+  const setA =
+    (arm: number, flat: number[]) =>
+    (s: Record<string, unknown>): void => {
+      (s.a as number[][])[arm] = flat;
+    };
+  const refusals: Array<[string, number, (stats: Record<string, unknown>) => void, string]> = [
+    ['ucb1', 0, (s) => (s.m2 = [0]), 'stats.m2'],
+    ['thompson normal', 2, (s) => (s.means = [0, 0, 0, Number.MAX_VALUE * 2]), 'stats.means'],
+    ['linucb', 3, (s) => (s.b = [[0, 0, 0]]), 'stats.b'],
+    // Each choice solves with A_a's Cholesky factor: refuse an A_a that has none.
+    ['linucb', 3, setA(1, [-1, 0, 0, 0, 1, 0, 0, 0, 1]), 'stats.a[1]'], // not positive definite
+    ['linucb', 3, setA(2, [1, 0, 0, 0.5, 1, 0, 0, 0, 1]), 'stats.a[2]'], // not symmetric
+  ];
+  for (const [name, at, plant, field] of refusals) {
+    const make = (makers[at] as (typeof makers)[number])[1];
+    const ctx = name === 'linucb' ? (rng: Rng) => [rng.next(), rng.next()] : undefined;
+    const reward = (arm: number, rng: Rng): number => (P[arm] as number) + rng.normal(0, 0.1);
+    it(`${name}: a load refused for ${field} leaves the bandit as it was`, async () => {
+      const [bandit, twin, other] = [make(5), make(5), make(6)];
+      for (const b of [bandit, twin, other]) await play(b, 30, reward, 1, ctx);
+      const bad = JSON.parse(JSON.stringify(await other.save()));
+      bad.state.step = 99;
+      plant(bad.state.stats);
+      await expect(bandit.load(bad)).rejects.toMatchObject({ name: 'ArtifactError', field });
+      expect(await play(bandit, 20, reward, 2, ctx)).toEqual(await play(twin, 20, reward, 2, ctx));
+    });
+  }
+
   it('refuses bad configs and outcomes, naming the field', () => {
     const field = (f: () => unknown): string | undefined => {
       try {

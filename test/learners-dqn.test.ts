@@ -123,6 +123,23 @@ describe('DQN', () => {
     expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
+  it('a refused load names the bad weight and frees the agent it had built', async () => {
+    const env = new MaskedBanditEnv(4);
+    const agent = await DqnAgent.create(env.observationSpace, env.actionSpace, {
+      ...SMALL,
+      seed: 3,
+    });
+    const tensorsBefore = tf.memory().numTensors;
+    const short = JSON.parse(JSON.stringify(agent.save()));
+    short.weights[2] = short.weights[2].slice(1);
+    const reshaped = JSON.parse(JSON.stringify(agent.save()));
+    reshaped.shapes[3] = [reshaped.shapes[3][0] + 1];
+    await expect(DqnAgent.load(short)).rejects.toMatchObject({ field: 'weights[2]' });
+    await expect(DqnAgent.load(reshaped)).rejects.toMatchObject({ field: 'weights[3]' });
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    agent.dispose();
+  });
+
   it('rejects a bad config naming the field and the rule', () => {
     expect(() => dqnConfig({ gamma: 1.5 })).toThrow(LearnerConfigError);
     expect(() => dqnConfig({ gamma: 1.5 })).toThrow(/dqn.gamma must be \[0,1\], got 1.5/);

@@ -168,6 +168,24 @@ describe('PPO agent', () => {
     expect(tf.memory().numTensors).toBe(tensorsBefore);
   });
 
+  it('a refused load names the bad weight and frees the agent it had built', async () => {
+    const env = new MaskedBanditEnv(4);
+    const agent = await PpoAgent.create(env.observationSpace, env.actionSpace, {
+      ...SMALL,
+      seed: 4,
+    });
+    const tensorsBefore = tf.memory().numTensors;
+    const missing = JSON.parse(JSON.stringify(agent.save()));
+    missing.weights.pop();
+    missing.shapes.pop();
+    const critic = JSON.parse(JSON.stringify(agent.save()));
+    critic.weights[5] = critic.weights[5].slice(1); // the critic's first bias
+    await expect(PpoAgent.load(missing)).rejects.toMatchObject({ field: 'weights' });
+    await expect(PpoAgent.load(critic)).rejects.toMatchObject({ field: 'weights (critic)[1]' });
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    agent.dispose();
+  });
+
   it('rejects a bad config naming the field and the rule', () => {
     expect(() => ppoConfig({ clipCoef: 0 })).toThrow(LearnerConfigError);
     expect(() => ppoConfig({ nSteps: 8, numMinibatches: 16 })).toThrow(

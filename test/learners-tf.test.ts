@@ -74,7 +74,13 @@ describe('Mlp', () => {
     const bad = a.getWeights();
     bad.shapes[0] = [5, 3];
     expect(() => b.setWeights(bad)).toThrow(ArtifactError);
-    [a, b].forEach((m) => m.dispose());
+    // A bad last tensor refuses the whole set: the earlier ones are not assigned either.
+    const c = new Mlp(spec, 3);
+    const lateBad = c.getWeights();
+    lateBad.weights[3] = [1];
+    expect(() => b.setWeights(lateBad)).toThrow(/weights\[3\]/);
+    expect(b.getWeights()).toEqual(a.getWeights());
+    [a, b, c].forEach((m) => m.dispose());
   });
 
   it('copyFrom makes an exact copy (the target-network sync)', async () => {

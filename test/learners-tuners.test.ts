@@ -224,6 +224,36 @@ describe('save and load', () => {
     });
   }
 
+  // Each artifact comes from a tuner with another seed and its step moved, one bad field
+  // planted: a refused load must take none of its config, step or history.
+  interface Art {
+    config: Record<string, unknown>;
+    state: { step: number; history: unknown[]; extra: Record<string, unknown> };
+  }
+  const make = Object.fromEntries(makers);
+  const refusals: Array<[string, (a: Art) => void, string]> = [
+    ...makers.map(([name]): [string, (a: Art) => void, string] => [
+      name,
+      (a) => a.state.history.push({ values: { x: 5, n: 7, mode: 'b' }, value: 1, seed: 0 }),
+      'history[5].values.x',
+    ]),
+    ['bayesopt', (a) => (a.state.extra.lastHyper = {}), 'extra.lastHyper.lengthScales'],
+    ['grid', (a) => (a.config.maxPoints = 2), 'maxPoints'],
+  ];
+  for (const [name, plant, field] of refusals) {
+    it(`${name}: a load refused for ${field} leaves the tuner as it was`, async () => {
+      const build = make[name] as (seed: number) => Tuner;
+      const [tuner, twin, other] = [build(11), build(11), build(12)];
+      for (let i = 0; i < 5; i++) for (const t of [tuner, twin, other]) await step(t);
+      const bad = JSON.parse(JSON.stringify(await other.save())) as Art;
+      bad.state.step = 2;
+      plant(bad);
+      await expect(tuner.load(bad as never)).rejects.toMatchObject({ field });
+      for (let i = 0; i < 4; i++) expect(await step(tuner)).toEqual(await step(twin));
+      expect(tuner.best()).toEqual(twin.best());
+    });
+  }
+
   it('refuses an artifact of another kind or version', async () => {
     const art = await new RandomSearch(cfg(mixed, 1)).save();
     const cem = new CrossEntropy(cfg(mixed, 1));

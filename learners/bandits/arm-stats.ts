@@ -34,15 +34,19 @@ export class ArmStats {
     return { counts: [...this.counts], means: [...this.means], m2: [...this.m2] };
   }
 
-  restore(kind: string, s: Record<string, unknown>): void {
-    const arms = this.counts.length;
+  /** Statistics of `arms` arms from toJson() output; ArtifactError names a bad field. */
+  static fromJson(kind: string, arms: number, s: Record<string, unknown>): ArmStats {
     const counts = checkNumbers(kind, 'stats.counts', s.counts, arms);
     if (!counts.every((n) => Number.isInteger(n) && n >= 0)) {
       throw new ArtifactError('stats.counts', `${kind}: state.stats.counts must be integers >= 0`);
     }
-    this.counts = [...counts];
-    this.means = [...checkNumbers(kind, 'stats.means', s.means, arms)];
-    this.m2 = [...checkNumbers(kind, 'stats.m2', s.m2, arms)];
+    const means = checkNumbers(kind, 'stats.means', s.means, arms);
+    const m2 = checkNumbers(kind, 'stats.m2', s.m2, arms);
+    const out = new ArmStats(arms);
+    out.counts = [...counts];
+    out.means = [...means];
+    out.m2 = [...m2];
+    return out;
   }
 }
 
@@ -75,7 +79,7 @@ export abstract class ArmStatsBandit<
     return this.s.toJson();
   }
 
-  protected restore(stats: Record<string, unknown>): void {
-    this.s.restore(this.kind, stats);
+  protected restore(stats: Record<string, unknown>, config: C): void {
+    this.s = ArmStats.fromJson(this.kind, config.arms.length, stats);
   }
 }

@@ -128,10 +128,11 @@ export abstract class BaseBandit<
     if (typeof state.stats !== 'object' || state.stats === null) {
       throw new ArtifactError('stats', `${this.kind}: state.stats must be an object`);
     }
+    // restore checks the stats against the loaded config before it replaces anything, so a
+    // refused load leaves the bandit as it was.
+    this.restore(state.stats, config);
     this.config = config;
     this.step = state.step as number;
-    this.reset();
-    this.restore(state.stats);
   }
 
   /** The arm for this context, drawing only from `rng`. */
@@ -140,10 +141,13 @@ export abstract class BaseBandit<
   protected abstract update(outcome: BanditOutcome): void;
   /**
    * Sets the statistics to their prior. Subclasses call it at the end of their constructor
-   * (their field initialisers run after this base constructor); load calls it too.
+   * (their field initialisers run after this base constructor).
    */
   protected abstract reset(): void;
   protected abstract stats(): Record<string, number[] | number[][]>;
-  /** Restores `stats()` output; checks shapes (ArtifactError naming the field). */
-  protected abstract restore(stats: Record<string, unknown>): void;
+  /**
+   * Replaces the statistics with `stats()` output saved under `config`. Checks every shape
+   * and value first (ArtifactError naming the field) and throws before changing anything.
+   */
+  protected abstract restore(stats: Record<string, unknown>, config: C): void;
 }

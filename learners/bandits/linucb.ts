@@ -81,10 +81,6 @@ export class LinUcb extends BaseBandit<Resolved, LinUcbConfig> {
     });
   }
 
-  private get width(): number {
-    return this.config.dims + (this.config.intercept ? 1 : 0);
-  }
-
   private featureVector(f: readonly number[] | undefined, field: string): number[] {
     const ok =
       Array.isArray(f) &&
@@ -100,7 +96,7 @@ export class LinUcb extends BaseBandit<Resolved, LinUcbConfig> {
   }
 
   protected reset(): void {
-    const d = this.width;
+    const d = featureWidth(this.config);
     const arms = this.config.arms.length;
     this.a = Array.from({ length: arms }, () =>
       Array.from({ length: d }, (_, i) =>
@@ -115,19 +111,39 @@ export class LinUcb extends BaseBandit<Resolved, LinUcbConfig> {
     return { a: this.a.map((m) => m.flat()), b: this.b.map((v) => [...v]) };
   }
 
-  protected restore(stats: Record<string, unknown>): void {
-    const d = this.width;
-    const arms = this.config.arms.length;
+  protected restore(stats: Record<string, unknown>, config: Resolved): void {
+    const d = featureWidth(config);
+    const arms = config.arms.length;
     const rows = (field: string, v: unknown, len: number): number[][] => {
       if (!Array.isArray(v) || v.length !== arms) {
-        throw new ArtifactError(field, `${this.kind}: state.stats.${field} must have ${arms} rows`);
+        throw new ArtifactError(
+          `stats.${field}`,
+          `${this.kind}: state.stats.${field} must have ${arms} rows`,
+        );
       }
       return v.map((r) => [...checkNumbers(this.kind, `stats.${field}`, r, len)]);
     };
     const flat = rows('a', stats.a, d * d);
-    this.a = flat.map((m) => Array.from({ length: d }, (_, i) => m.slice(i * d, (i + 1) * d)));
-    this.b = rows('b', stats.b, d);
+    const a = flat.map((m) => Array.from({ length: d }, (_, i) => m.slice(i * d, (i + 1) * d)));
+    // Every choice solves with A_a's Cholesky factor, which exists only for an SPD matrix.
+    a.forEach((m, i) => {
+      const matrix = new Matrix(m);
+      if (!matrix.isSymmetric() || !new CholeskyDecomposition(matrix).isPositiveDefinite()) {
+        throw new ArtifactError(
+          `stats.a[${i}]`,
+          `${this.kind}: state.stats.a[${i}] must be a symmetric positive definite matrix`,
+        );
+      }
+    });
+    const b = rows('b', stats.b, d);
+    this.a = a;
+    this.b = b;
   }
+}
+
+/** Length of the feature vector: the context plus the intercept's constant 1. */
+function featureWidth(c: Resolved): number {
+  return c.dims + (c.intercept ? 1 : 0);
 }
 
 function dot(a: readonly number[], b: readonly number[]): number {

@@ -79,7 +79,14 @@ export class DqnAgent {
       spaceFromJson(a.spaces.action, 'spaces.action'),
       a.config as Partial<DqnConfig>,
     );
-    agent.online.setWeights(a);
+    // The networks and optimizer exist before the weights can be checked against them: free
+    // them if the artifact is refused, else each refused load leaks their tensors.
+    try {
+      agent.online.setWeights(a);
+    } catch (e) {
+      agent.dispose();
+      throw e;
+    }
     agent.target.copyFrom(agent.online);
     return agent;
   }

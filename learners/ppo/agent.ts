@@ -105,12 +105,19 @@ export class PpoAgent {
       spaceFromJson(a.spaces.action, 'spaces.action'),
       a.config as Partial<PpoConfig>,
     );
-    const [actor, critic] = splitWeights(a, [
-      agent.actor.params.length,
-      agent.critic.params.length,
-    ]);
-    agent.actor.setWeights(actor as typeof a, 'weights (actor)');
-    agent.critic.setWeights(critic as typeof a, 'weights (critic)');
+    // The networks and optimizer exist before the weights can be checked against them: free
+    // them if the artifact is refused, else each refused load leaks their tensors.
+    try {
+      const [actor, critic] = splitWeights(a, [
+        agent.actor.params.length,
+        agent.critic.params.length,
+      ]);
+      agent.actor.setWeights(actor as typeof a, 'weights (actor)');
+      agent.critic.setWeights(critic as typeof a, 'weights (critic)');
+    } catch (e) {
+      agent.dispose();
+      throw e;
+    }
     return agent;
   }
 

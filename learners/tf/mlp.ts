@@ -74,7 +74,10 @@ export class Mlp {
     };
   }
 
-  /** Loads weights saved by getWeights; shapes must match this network's exactly. */
+  /**
+   * Loads weights saved by getWeights; shapes must match this network's exactly. All are
+   * checked before any is assigned, so a refused load leaves the network as it was.
+   */
   setWeights(w: WeightArrays, field = 'weights'): void {
     if (w.shapes.length !== this.params.length || w.weights.length !== this.params.length) {
       throw new ArtifactError(
@@ -95,8 +98,10 @@ export class Mlp {
       if (values.length !== p.size || !values.every(Number.isFinite)) {
         throw new ArtifactError(`${field}[${i}]`, `${field}[${i}]: need ${p.size} finite numbers`);
       }
-      tf.tidy(() => p.assign(tf.tensor(values, p.shape)));
     });
+    this.params.forEach((p, i) =>
+      tf.tidy(() => p.assign(tf.tensor(w.weights[i] as number[], p.shape))),
+    );
   }
 
   dispose(): void {

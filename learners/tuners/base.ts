@@ -158,13 +158,33 @@ export abstract class BaseTuner<C extends TunerConfig, I extends TunerConfig = C
     if (!Array.isArray(state.history)) {
       throw new ArtifactError('history', `${this.kind}: state.history must be a list`);
     }
+    // Everything is checked before anything is assigned, so a refused load leaves the tuner
+    // as it was: history entries become observations under the loaded config first.
+    const history = state.history.map((h, i) => {
+      if (typeof h !== 'object' || h === null) {
+        throw new ArtifactError(
+          `history[${i}]`,
+          `${this.kind}: state.history[${i}] must be an object`,
+        );
+      }
+      try {
+        return this.toObservation(h, config, space);
+      } catch (e) {
+        if (!(e instanceof LearnerInputError)) throw e;
+        throw new ArtifactError(
+          `history[${i}].${e.field}`,
+          `${this.kind}: state.history[${i}]: ${e.message}`,
+        );
+      }
+    });
+    const applyExtra = this.loadExtra(state.extra ?? {}, config, space);
     this.config = config;
     this.space = space;
     this.step = state.step as number;
     this.history = [];
     this.reset();
-    for (const h of state.history) this.record(this.toObservation(h));
-    this.loadExtra(state.extra ?? {});
+    for (const obs of history) this.record(obs);
+    applyExtra();
   }
 
   /** The proposal of the current step, drawing only from `rng`. */
@@ -185,10 +205,20 @@ export abstract class BaseTuner<C extends TunerConfig, I extends TunerConfig = C
     return {};
   }
 
-  protected loadExtra(_extra: Record<string, unknown>): void {}
+  /**
+   * Checks what a load needs beyond (step, history) under the loaded config and returns the
+   * step that applies it; it runs before the load changes anything, so it must throw there.
+   */
+  protected loadExtra(
+    _extra: Record<string, unknown>,
+    _config: C,
+    _space: SearchSpace,
+  ): () => void {
+    return () => {};
+  }
 
-  protected keyOf(values: KnobValues): string {
-    return JSON.stringify(this.space.knobs.map((k) => values[k.name]));
+  protected keyOf(values: KnobValues, space = this.space): string {
+    return JSON.stringify(space.knobs.map((k) => values[k.name]));
   }
 
   protected proposal(x: readonly number[], reason: TunerProposal['reason']): TunerProposal {
@@ -200,9 +230,14 @@ export abstract class BaseTuner<C extends TunerConfig, I extends TunerConfig = C
     this.onObserve(obs);
   }
 
-  private toObservation(outcome: TunerOutcome): Observation {
-    const { metric, direction } = this.config.objective;
-    for (const k of this.space.knobs) {
+  /** `config` and `space` are the tuner's own except while a load checks its history. */
+  private toObservation(
+    outcome: TunerOutcome,
+    config: C = this.config,
+    space = this.space,
+  ): Observation {
+    const { metric, direction } = config.objective;
+    for (const k of space.knobs) {
       const violation = validateValue(k, outcome.values?.[k.name]);
       if (violation) throw new LearnerInputError(`values.${k.name}`, violation.message);
     }
@@ -213,15 +248,13 @@ export abstract class BaseTuner<C extends TunerConfig, I extends TunerConfig = C
         `${this.kind}: outcome needs a finite value or metrics.${metric}, got ${String(value)}`,
       );
     }
-    const values = Object.fromEntries(
-      this.space.knobs.map((k) => [k.name, outcome.values[k.name]]),
-    );
+    const values = Object.fromEntries(space.knobs.map((k) => [k.name, outcome.values[k.name]]));
     return {
       values: values as KnobValues,
       value,
       loss: direction === 'min' ? value : -value,
-      x: this.space.encode(values as KnobValues),
-      key: this.keyOf(values as KnobValues),
+      x: space.encode(values as KnobValues),
+      key: this.keyOf(values as KnobValues, space),
       seed: outcome.seed,
     };
   }

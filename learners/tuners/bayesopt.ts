@@ -33,9 +33,11 @@
 // incumbent is the evaluated configuration with the lowest posterior mean, and so is `best()`.
 import type { Rng } from '../../envs/core/index.ts';
 import { createRng } from '../../envs/core/index.ts';
+import type { SearchSpace } from '../../knobs/index.ts';
 import {
   STREAM,
   checkField,
+  checkNumbers,
   checkOneOf,
   LearnerConfigError,
   withDefaults,
@@ -405,11 +407,22 @@ export class BayesOpt extends BaseTuner<BayesOptResolved, BayesOptConfig> {
     return { lastHyper: this.lastHyper ?? null, lastRepeatStep: this.lastRepeatStep };
   }
 
-  protected override loadExtra(extra: Record<string, unknown>): void {
+  protected override loadExtra(
+    extra: Record<string, unknown>,
+    _config: BayesOptResolved,
+    space: SearchSpace,
+  ): () => void {
+    // Checked here, before the load commits, so a malformed warm start refuses the load.
     const h = extra.lastHyper as GpHyper | null | undefined;
-    this.lastHyper = h ? { ...h, lengthScales: [...h.lengthScales] } : undefined;
+    const field = 'extra.lastHyper.lengthScales';
+    const hyper = h
+      ? { ...h, lengthScales: [...checkNumbers(this.kind, field, h.lengthScales, space.dims)] }
+      : undefined;
     const r = extra.lastRepeatStep;
-    this.lastRepeatStep = typeof r === 'number' && Number.isInteger(r) ? r : -1;
+    return () => {
+      this.lastHyper = hyper;
+      this.lastRepeatStep = typeof r === 'number' && Number.isInteger(r) ? r : -1;
+    };
   }
 }
 

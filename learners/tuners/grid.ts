@@ -11,7 +11,6 @@ import {
   checkField,
   withDefaults,
   deriveSeed,
-  type Artifact,
   type TunerProposal,
 } from '../core/index.ts';
 import { BaseTuner, checkTunerConfig, type TunerConfig } from './base.ts';
@@ -40,7 +39,7 @@ export class GridSearch extends BaseTuner<Resolved, GridSearchConfig> {
 
   constructor(config: GridSearchConfig) {
     super(GridSearch.KIND, 1, resolve, config);
-    this.points = this.buildPoints();
+    this.points = this.buildPoints(this.config);
   }
 
   /** Number of points in the grid. */
@@ -56,14 +55,16 @@ export class GridSearch extends BaseTuner<Resolved, GridSearchConfig> {
     return { values: this.points[this.step] as KnobValues, reason: 'grid' };
   }
 
-  override async load(a: Artifact): Promise<void> {
-    await super.load(a);
-    this.points = this.buildPoints();
+  // Built while the load is still checking, so an oversized grid refuses the load unchanged.
+  protected override loadExtra(_extra: Record<string, unknown>, config: Resolved): () => void {
+    const points = this.buildPoints(config);
+    return () => {
+      this.points = points;
+    };
   }
 
   /** The grid, in visiting order; a pure function of the config. */
-  private buildPoints(): KnobValues[] {
-    const c = this.config;
+  private buildPoints(c: Resolved): KnobValues[] {
     const space = checkTunerConfig(this.kind, c);
     // An upper bound of the size (int knobs may dedupe), checked before building anything.
     const bound = space.knobs.reduce(
