@@ -34,12 +34,14 @@ describe('EventQueue', () => {
     expect(pending.length).toBeGreaterThan(64); // the arrays grew past their first size
     while (q.size > 0) {
       expect(q.peekTime()).toBe(pending[0]?.t);
+      expect(q.peek()).toBe(pending[0]?.s); // the head, left in place
       popped.push(q.pop() as number);
       expected.push((pending.shift() as { s: number }).s);
     }
     expect(popped).toEqual(expected);
     expect(q.pop()).toBeUndefined();
     expect(q.peekTime()).toBe(Infinity);
+    expect(q.peek()).toBeUndefined();
   });
 
   it('refuses a NaN time and more events than its bound, and stays usable', () => {

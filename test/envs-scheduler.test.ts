@@ -19,6 +19,7 @@ import {
   SCHEDULER_KNOB_NAMES,
   SchedulerEnv,
   WorkloadError,
+  createSim,
   jainIndex,
   offeredLoad,
   rescaleToLoad,
@@ -32,7 +33,12 @@ import {
   type StageSpec,
   type Workload,
 } from '../envs/scheduler/index.ts';
-import { drawUniform, STREAM_SLOWDOWN, STREAM_STRAGGLE } from '../envs/scheduler/draws.ts';
+import {
+  drawUniform,
+  STREAM_FAIL_POINT,
+  STREAM_SLOWDOWN,
+  STREAM_STRAGGLE,
+} from '../envs/scheduler/draws.ts';
 import {
   createSchedulingPolicy,
   type Assignment,
@@ -260,6 +266,34 @@ describe('failures and retries', () => {
     expect(m['jobs_failed']).toBe(2);
     expect(m['mean_jct_s']).toBeGreaterThanOrEqual(0);
   });
+
+  it('a job given up early is charged to the last live event, not to its killed attempts’ ends', () => {
+    // One job, tasks of 1 s and 100 s on two workers, every attempt failing and no retry: the
+    // first failure gives the job up and kills the other attempt, whose end event stays queued
+    // (dead). Pick a seed where the short task fails first, from the declared draws.
+    const failAt = (seed: number, task: number, ms: number) =>
+      Math.floor(drawUniform(seed, 0, 0, task, 0, STREAM_FAIL_POINT) * ms);
+    let seed = 0;
+    while (!(failAt(seed, 0, 1_000) < failAt(seed, 1, 100_000))) seed++;
+    const givenUp = failAt(seed, 0, 1_000);
+    const w: Workload = { name: 'g', jobs: [job('bad', 0, [stage([1_000, 100_000])])] };
+    const sim = createSim(w, {
+      workers: uniformWorkers(2, { cpu: 1, memMb: 1024, gpu: 0 }),
+      config: { ...always, seed, retryLimit: 0 },
+    });
+    const fifo = createSchedulingPolicy('fifo');
+    sim.run((r, f, n) => fifo.pick(r, f, n));
+    const m = summarise(sim);
+    expect(m['jobs_failed']).toBe(1);
+    expect(sim.lastEndMs).toBe(givenUp);
+    // The killed attempt's end (at failAt(seed, 1, 100 s)) moves neither the clock nor the charge.
+    expect(sim.now).toBe(givenUp);
+    expect(sim.finished).toBe(true);
+    expect(m['mean_jct_s']).toBe(givenUp / 1000);
+    // Both workers were busy from the arrival to the give-up.
+    expect(m['utilization']).toBe(1);
+    expect(sim.jobTimeMs).toBe(givenUp);
+  });
 });
 
 describe('speculative execution', () => {
@@ -274,6 +308,30 @@ describe('speculative execution', () => {
     expect(on['speculative_wins']).toBe(0);
     expect(on['mean_jct_s']).toBe(1);
     expect(on['attempts']).toBe(6);
+    // The losing copy's end (at 1300 ms) is dead: the run ends when the task does.
+    const sim = createSim(
+      { name: 'test', jobs: [j] },
+      {
+        workers: uniformWorkers(6, { cpu: 1, memMb: 1024, gpu: 0 }),
+        config: { speculative: true, stragglerThreshold: 3 },
+      },
+    );
+    const fifo = createSchedulingPolicy('fifo');
+    sim.run((r, f, n) => fifo.pick(r, f, n));
+    expect(sim.now).toBe(1_000);
+    expect(sim.finished).toBe(true);
+  });
+
+  it('a straggler check after its attempt ended does not move the clock', () => {
+    // One 1 s task on one worker: its check is due at 3 x 1 s, after it has finished.
+    for (const speculative of [false, true]) {
+      const m = run([single('T', 1_000)], 'fifo', 1, { speculative, stragglerThreshold: 3 });
+      expect(m['utilization']).toBe(1);
+      expect(m['cpu_utilization']).toBe(1);
+      expect(m['makespan_s']).toBe(1);
+      expect(m['mean_jct_s']).toBe(1);
+      expect(m['events']).toBe(2); // the arrival and the end; the dead check is not counted
+    }
   });
 
   it('a copy that beats a slowed original ends the task at the copy’s end', () => {
@@ -400,6 +458,40 @@ describe('gym env and knob objective', () => {
     const m = simulate(w, createSchedulingPolicy('fifo'), { workers: ws, config: { seed: 4 } });
     expect(m['attempts']).toBe(steps + 1);
     expect(total).toBeCloseTo(-(m['mean_jct_s'] as number) * 20, 6);
+  });
+
+  it('with jobs given up, the return is still minus the sum of the JCTs the summary counts', () => {
+    // Job A (1 s and 100 s tasks) and job B (50 s) on three workers, half the attempts failing
+    // and no retry: A and B are given up in some seeds. A given-up job is charged until the end
+    // of the run (the last live event) in the reward as in the summary, so with no censored job
+    // the return is exactly -(mean_jct_s x jobs), whatever is given up.
+    const workers = uniformWorkers(3, { cpu: 1, memMb: 1024, gpu: 0 });
+    const workload: Workload = {
+      name: 'g',
+      jobs: [job('A', 0, [stage([1_000, 100_000])]), job('B', 0, [stage([50_000])])],
+    };
+    const config: Partial<SimConfig> = { failureProb: 0.5, retryLimit: 0 };
+    let earlyGiveUps = 0;
+    for (let seed = 1; seed <= 8; seed++) {
+      const env = new SchedulerEnv({ scenario: () => ({ workload, workers }), config });
+      let { info } = env.reset({ seed });
+      let total = 0;
+      let done = false;
+      while (!done) {
+        const r = env.step((info['actionMask'] as boolean[]).indexOf(true));
+        total += r.reward;
+        info = r.info;
+        done = r.terminated;
+      }
+      const sim = createSim(workload, { workers, config: { ...config, seed } });
+      const fifo = createSchedulingPolicy('fifo');
+      sim.run((r, f, n) => fifo.pick(r, f, n));
+      const m = summarise(sim);
+      expect(info['nowMs']).toBe(sim.now);
+      expect(total).toBeCloseTo(-(m['mean_jct_s'] as number) * 2, 9);
+      if (sim.failedJobs.some((j) => j.endMs < sim.now)) earlyGiveUps++;
+    }
+    expect(earlyGiveUps).toBeGreaterThan(0); // a job given up before the run's end was charged
   });
 
   it('with speculation on, taking any offered candidate is legal; a step a copy pre-empts is idle', () => {

@@ -11,8 +11,8 @@
 //    One such machine per resource (cores, memory-time, GPUs); each is a bound.
 // Censored jobs are left out: dropping work only makes the bound smaller, so it stays a bound.
 // It bounds runs in which every job finishes (the clean world, where the policy studies use it):
-// the simulator charges a job it gives up after its retry limit only until then, which can be
-// sooner than the job could have finished.
+// the simulator charges a job it gives up after its retry limit until the end of the run (the
+// last live event), which can be sooner than the job could have finished.
 import { SimJob, SimTenant, buildJob } from './state.ts';
 import type { JobSpec, WorkerSpec, Workload } from './types.ts';
 

@@ -60,7 +60,11 @@ export class SimCore {
   events = 0;
   decisions = 0;
   attempts = 0;
+  /** Jobs arrived and neither finished nor given up. */
   jobsInSystem = 0;
+  /** Job-ms: the integral of `jobsInSystem` plus the jobs given up, which stay charged until the
+   * end of the run as the summary charges them (a lost job is not a fast one). At the end of a
+   * run it is the sum of the completion times `summarise` counts, plus censored jobs' time. */
   jobTimeMs = 0;
   cpuBusyMilliMs = 0;
   gpuBusyMilliMs = 0;
@@ -169,7 +173,7 @@ export class SimCore {
   protected advanceClock(t: number): void {
     const dt = t - this.now;
     if (dt > 0) {
-      this.jobTimeMs += this.jobsInSystem * dt;
+      this.jobTimeMs += (this.jobsInSystem + this.failedJobs.length) * dt;
       this.cpuBusyMilliMs += this.usedCpuMilli * dt;
       this.gpuBusyMilliMs += this.usedGpuMilli * dt;
       this.fragMilliMs += this.fragMilli * dt;

@@ -4,7 +4,9 @@
 // taskFeatures), plus a few cluster-wide ones; it picks one, which starts on the first free
 // worker that fits (unless a speculative copy took the room first: `info.idle` then says the
 // step started nothing). The reward is minus the job-time integral over the step (job-seconds),
-// so the return of an episode is minus the sum of job completion times.
+// so the return of an episode is minus the sum of job completion times, jobs given up charged
+// until the end of the run as the summary charges them (censored jobs count their time in the
+// system too, though the summary leaves them out).
 import { firstFit, fits } from '../../policies/gpu/index.ts';
 import {
   TASK_FEATURES,

@@ -20,6 +20,11 @@ export class EventQueue<T> {
     return this.n > 0 ? (this.times[0] as number) : Infinity;
   }
 
+  /** The earliest item, left in the queue; undefined when empty. */
+  peek(): T | undefined {
+    return this.n > 0 ? this.items[0] : undefined;
+  }
+
   push(time: number, item: T): void {
     const n = this.n;
     if (n >= this.maxSize) throw new Error(`event queue: more than ${this.maxSize} events pending`);

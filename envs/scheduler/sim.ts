@@ -77,8 +77,9 @@ export class ClusterSim extends SimCore {
     this.arrivals[this.jobs.length] = Infinity;
   }
 
-  /** Every job has finished or been given up, and no event is pending. */
+  /** Every job has finished or been given up, and no live event is pending. */
   get finished(): boolean {
+    this.dropDead();
     return this.nextArrival >= this.jobs.length && this.queue.size === 0;
   }
 
@@ -119,8 +120,13 @@ export class ClusterSim extends SimCore {
     return batch.length;
   }
 
-  /** Processes every event at the next event time; false when nothing is left. */
+  /**
+   * Processes every event at the next live event time; false when nothing is left. Dead events
+   * (see `isDead`) at the head of the queue are dropped first, so they never move the clock:
+   * `now` is always the time of a live event, and at the end of a run the time of the last one.
+   */
   step(): boolean {
+    this.dropDead();
     const t = Math.min(this.queue.peekTime(), this.arrivals[this.nextArrival] as number);
     if (t === Infinity) return false;
     if (this.events >= this.cfg.maxEvents) {
@@ -144,10 +150,29 @@ export class ClusterSim extends SimCore {
     }
   }
 
+  /**
+   * An event that no longer does anything: the end of an attempt retired before it (the losing
+   * copy, an attempt of a job given up), a straggler check of such an attempt, a retry of a task
+   * of a job given up. A dispatch is never dead: it frees the dispatcher even if every attempt it
+   * carries was retired on the way.
+   */
+  private isDead(ev: Event): boolean {
+    if (ev instanceof SimAttempt) return !ev.alive;
+    if (ev.kind === EV_RETRY) return ev.task.stage.job.failed || ev.task.done;
+    if (ev.kind === EV_DISPATCH) return false;
+    return !ev.a.alive;
+  }
+
+  /** Drops the dead events at the head of the queue. */
+  private dropDead(): void {
+    while (this.queue.size > 0 && this.isDead(this.queue.peek() as Event)) this.queue.pop();
+  }
+
   private handle(ev: Event): void {
+    // Events at the same time as a live one may have died while it was handled.
+    if (this.isDead(ev)) return;
+    this.events++;
     if (ev instanceof SimAttempt) {
-      if (!ev.alive) return;
-      this.events++;
       if (ev.fails) this.onFail(ev);
       else this.onComplete(ev);
       // Its end was its last reference (retired, out of the queue), and a completed task's
@@ -157,18 +182,11 @@ export class ClusterSim extends SimCore {
         this.spareAttempts.push(ev);
         if (!ev.fails) this.spareTasks.push(ev.task);
       }
-    } else if (ev.kind === EV_RETRY) {
-      this.events++;
-      const task = ev.task;
-      if (!task.stage.job.failed && !task.done) this.makeRetryRunnable(task);
-    } else if (ev.kind === EV_DISPATCH) {
-      this.events++;
+    } else if (ev.kind === EV_RETRY) this.makeRetryRunnable(ev.task);
+    else if (ev.kind === EV_DISPATCH) {
       this.dispatcherBusy = false;
       for (const a of ev.batch) if (a.alive) this.start(a);
-    } else if (ev.a.alive) {
-      this.events++;
-      this.checkStraggler(ev.a);
-    }
+    } else this.checkStraggler(ev.a);
   }
 
   // ---- arrivals and runnable tasks ----
@@ -372,7 +390,8 @@ export class ClusterSim extends SimCore {
     this.jobsInSystem--;
     this.lastEndMs = this.now;
     if (failed) {
-      // Given up: nothing of it runs any more. Its completion time is charged at the summary.
+      // Given up: nothing of it runs any more. It is charged until the end of the run, in the
+      // job-time integral (via `failedJobs`) and in the summary.
       job.failed = true;
       this.failedJobs.push(job);
       for (let i = this.runnable.length - 1; i >= 0; i--) {

@@ -6,7 +6,7 @@ import { summariseJobs, type JobOutcome } from './metrics.ts';
 import type { ClusterSim } from './sim.ts';
 
 export function summarise(sim: ClusterSim): Metrics {
-  const endMs = sim.now;
+  const endMs = sim.now; // the time of the last live event (dead ones never move the clock)
   const outcomes: JobOutcome[] = [...sim.outcomes];
   let unfinished = 0;
   let censored = 0;
