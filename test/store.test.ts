@@ -78,7 +78,7 @@ describe.each<Backend>(['single', 'cluster'])('table store on %s redis', (backen
     expect(await table.range('jobs:acme', 'size')).toEqual(['r1', 'r2', 'r0']);
     expect(await table.range('jobs:acme', 'queued', { min: 15 })).toEqual(['r2', 'r0']);
     const prev = (await table.mustGet('jobs:acme', 'r2')).row;
-    await table.write([{ row: { ...prev, state: 'running' }, expect: 1, previous: prev }]);
+    await table.write([{ row: { ...prev, state: 'running' }, expect: 1 }]);
     expect(await table.range('jobs:acme', 'queued')).toEqual(['r1', 'r0']);
     expect(await table.count('jobs:acme', 'size')).toBe(3);
     await table.remove(prev, 2);
@@ -111,6 +111,128 @@ describe.each<Backend>(['single', 'cluster'])('table store on %s redis', (backen
     );
     expect((await table.mustGet('jobs:acme', 'a')).row.state).toBe('done');
     expect(await new Log(redis.client(), log, 100).length()).toBe(1);
+  });
+
+  it('leaves an index when a row stops scoring in it', async () => {
+    const { table } = jobs();
+    await table.insert(row('d'));
+    await table.insert(row('e'));
+    expect(await table.range('jobs:acme', 'queued')).toEqual(['d', 'e']);
+    expect(await table.write([{ row: row('d', { state: 'running' }), expect: 1 }])).toEqual([2]);
+    expect(await table.range('jobs:acme', 'queued')).toEqual(['e']);
+    expect(await table.range('jobs:acme', 'size')).toEqual(['d', 'e']);
+    // And back in when it scores again.
+    await table.write([{ row: row('d'), expect: 2 }]);
+    expect(await table.range('jobs:acme', 'queued')).toEqual(['d', 'e']);
+  });
+
+  it('refuses a batch naming one row twice and leaves the row as it was', async () => {
+    const { table } = jobs();
+    await table.insert(row('a'));
+    const err = await table
+      .write([
+        { row: row('a', { sizeBytes: 10 }), expect: 1 },
+        { row: row('a', { sizeBytes: 20 }), expect: 1 },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ValidationError);
+    expect((err as ValidationError).rule).toBe('unique');
+    expect((err as ValidationError).details['id']).toBe('a');
+    // A write and a remove of the same row are refused alike.
+    await expect(
+      table.write(
+        [{ row: row('a', { sizeBytes: 30 }), expect: 1 }],
+        [],
+        [{ row: row('a'), expect: 1 }],
+      ),
+    ).rejects.toBeInstanceOf(ValidationError);
+    expect(await table.mustGet('jobs:acme', 'a')).toEqual({ version: 1, row: row('a') });
+  });
+
+  describe('a refused write changes nothing', () => {
+    const events = () => {
+      const keys = uniqueKeys();
+      const table = new Table(redis.client(), keys, {
+        name: 'events',
+        fields: { id: { type: 'string' }, at: { type: 'string', optional: true } },
+        id: (r) => r.id,
+        family: () => 'ev',
+        indexes: { byAt: (r) => (r.at === undefined ? undefined : Date.parse(r.at)) },
+      });
+      const log = keys.log('ev', 'audit');
+      const state = async () => ({
+        a: await table.get('ev', 'a'),
+        b: await table.get('ev', 'b'),
+        index: await table.range('ev', 'byAt'),
+        log: await new Log(redis.client(), log, 100).length(),
+      });
+      const empty = { a: null, b: null, index: [], log: 0 };
+      return { table, log, state, empty, client: redis.client(), keys };
+    };
+
+    it('refuses a non-finite index score before writing any row, then takes the corrected batch', async () => {
+      const { table, log, state, empty } = events();
+      const entry = [{ key: log, maxLen: 100, fields: { event: 'two' } }];
+      const err = await table
+        .write(
+          [
+            { row: { id: 'a', at: '2024-01-01' }, expect: 0 },
+            { row: { id: 'b', at: 'garbage' }, expect: 0 },
+          ],
+          entry,
+        )
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect((err as ValidationError).field).toBe('index.byAt');
+      expect((err as ValidationError).rule).toBe('finite_score');
+      expect((err as ValidationError).details['id']).toBe('b');
+      expect(await state()).toEqual(empty);
+      const versions = await table.write(
+        [
+          { row: { id: 'a', at: '2024-01-01' }, expect: 0 },
+          { row: { id: 'b', at: '2024-01-02' }, expect: 0 },
+        ],
+        entry,
+      );
+      expect(versions).toEqual([1, 1]);
+      expect(await state()).toMatchObject({ index: ['a', 'b'], log: 1 });
+    });
+
+    it('refuses a log entry the script could not append, before writing any row', async () => {
+      const { table, log, state, empty } = events();
+      const rows = [
+        { row: { id: 'a', at: '2024-01-01' }, expect: 0 as const },
+        { row: { id: 'b' }, expect: 0 as const },
+      ];
+      for (const [bad, rule] of [
+        [{ key: log, maxLen: 100, fields: {} }, 'non_empty'],
+        [{ key: log, maxLen: -1, fields: { event: 'x' } }, 'non_negative_integer'],
+        [{ key: log, maxLen: 1.5, fields: { event: 'x' } }, 'non_negative_integer'],
+      ] as const) {
+        const err = await table.write(rows, [bad]).catch((e: unknown) => e);
+        expect(err).toBeInstanceOf(ValidationError);
+        expect((err as ValidationError).rule).toBe(rule);
+        expect(await state()).toEqual(empty);
+      }
+      await table.write(rows, [{ key: log, maxLen: 100, fields: { event: 'x' } }]);
+      expect(await state()).toMatchObject({ index: ['a'], log: 1 });
+      expect((await table.mustGet('ev', 'b')).version).toBe(1);
+    });
+
+    it('checks the keys it writes before the first write', async () => {
+      const { table, state, empty, client, keys } = events();
+      // An index key holding the wrong type: ZADD would fail after the row was written.
+      const index = keys.index('ev', 'events', 'byAt');
+      await client.set(index, 'not a sorted set');
+      await expect(
+        table.write([
+          { row: { id: 'a' }, expect: 0 },
+          { row: { id: 'b', at: '2024-01-01' }, expect: 0 },
+        ]),
+      ).rejects.toThrow(/holds a string/);
+      await client.del(index);
+      expect(await state()).toEqual(empty);
+    });
   });
 
   it('refuses one atomic write across two families (two cluster slots)', async () => {

@@ -177,7 +177,7 @@ export class ProposalTable {
   ): Promise<Proposal> {
     const { proposal, version } = await this.get(id);
     const next: Proposal = { ...proposal, ...reports, updatedAt: proposal.updatedAt };
-    await this.table.write([{ row: next, expect: version, previous: proposal }]);
+    await this.table.write([{ row: next, expect: version }]);
     return next;
   }
 
@@ -216,7 +216,6 @@ export class ProposalTable {
         {
           row: next,
           expect: version,
-          previous: proposal,
         },
       ],
       [

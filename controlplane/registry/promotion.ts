@@ -194,7 +194,6 @@ export class Promotion {
     return {
       row,
       v: got.v,
-      previous: got.row,
       audit: { actor: by.actor, action, detail: { from: got.row.status, to, reason: by.reason } },
     };
   }

@@ -67,7 +67,6 @@ export interface ListQuery {
 export interface RowWrite {
   row: PolicyRow;
   v: number;
-  previous: PolicyRow;
   audit?: Audited;
 }
 
@@ -356,7 +355,6 @@ export class PolicyTable {
       writes.map((w) => ({
         row: w.row as never,
         expect: w.v,
-        previous: w.previous as never,
       })),
       writes.flatMap((w) => (w.audit ? [this.auditEntry(w.row.id, w.audit)] : [])),
     );
@@ -379,7 +377,7 @@ export class PolicyTable {
       const { row, v } = await this.get(name, version);
       const next = await change(row);
       try {
-        await this.writeRows([{ row: next.row, v, previous: row, audit: next.audit }]);
+        await this.writeRows([{ row: next.row, v, audit: next.audit }]);
         return next.row;
       } catch (err) {
         if (!(err instanceof StaleVersionError) || attempt >= WRITE_TRIES) throw err;

@@ -3,7 +3,7 @@
 // version `_v`. All rows of a table share one hash-tag family by default, or each row names
 // its family (a shard, a tenant) so the same code runs on Redis Cluster.
 import type { RedisClient } from '../redis/connect.ts';
-import { errorFromCode, NotFoundError } from './errors.ts';
+import { errorFromCode, NotFoundError, ValidationError } from './errors.ts';
 import type { Keys } from './keys.ts';
 import { decodeRow, encodeRow, type Fields, type RowOf } from './schema.ts';
 import { storeScripts } from './scripts.ts';
@@ -29,8 +29,6 @@ export interface RowWrite<R> {
   row: R;
   /** Expected current version: a number, 0 = must not exist, 'any' = no check. */
   expect: number | 'any';
-  /** The row as it was, so indexes it left are cleaned; read it first. */
-  previous?: R;
 }
 
 /** One row of a writeRows.lua plan; `k` numbers refer to the script's KEYS. */
@@ -130,12 +128,16 @@ export class Table<F extends Fields> {
   /**
    * Writes and removes rows of one family in one atomic step, with log entries beside them;
    * every expected version is checked before anything is written. Returns the new versions.
+   * A refused write changes nothing: the input is validated here first (a row named twice,
+   * index scores, log entries), and the script checks everything else that could fail before
+   * its first write. Each row leaves every index whose score for it is undefined.
    */
   async write(
     writes: readonly RowWrite<RowOf<F>>[],
     logs: readonly LogWrite[] = [],
     removes: readonly { row: RowOf<F>; expect: number | 'any' }[] = [],
   ): Promise<number[]> {
+    const table = this.spec.name;
     const keys: string[] = [];
     const keyNo = (k: string): number => {
       const i = keys.indexOf(k);
@@ -147,16 +149,25 @@ export class Table<F extends Fields> {
     const indexes = Object.entries(this.spec.indexes ?? {});
     const ids: string[] = [];
     const rows: PlanRow[] = [];
-    const plan = (
-      row: RowOf<F>,
-      expect: number | 'any',
-      previous: RowOf<F> | undefined,
-      remove: boolean,
-    ) => {
+    const plan = (row: RowOf<F>, expect: number | 'any', remove: boolean) => {
       const family = this.spec.family(row);
       families.add(family);
       const id = this.spec.id(row);
+      if (ids.includes(id))
+        throw new ValidationError(
+          `${table}: row ${id} appears twice in one atomic write`,
+          'rows',
+          'unique',
+          { table, id },
+        );
       ids.push(id);
+      if (expect !== 'any' && !(Number.isSafeInteger(expect) && expect >= 0))
+        throw new ValidationError(
+          `${table} row ${id}: expected version must be 'any' or a non-negative integer, got ${String(expect)}`,
+          'expect',
+          'version',
+          { table, id },
+        );
       const p: PlanRow = {
         k: keyNo(this.rowKey(family, id)),
         expect: expect === 'any' ? -1 : expect,
@@ -167,42 +178,63 @@ export class Table<F extends Fields> {
         p.remove = true;
         p.unidx = indexes.map(([name]) => ({ k: keyNo(this.indexKey(family, name)), member: id }));
       } else {
-        const { set, del } = encodeRow(
-          this.spec.name,
-          this.spec.fields,
-          row as Record<string, unknown>,
-        );
+        const { set, del } = encodeRow(table, this.spec.fields, row as Record<string, unknown>);
         p.set = set;
         p.del = del;
         for (const [name, score] of indexes) {
-          const s = score(row);
-          if (s !== undefined)
-            p.idx.push({ k: keyNo(this.indexKey(family, name)), member: id, score: s });
-          else if (previous && score(previous) !== undefined)
-            p.unidx.push({ k: keyNo(this.indexKey(family, name)), member: id });
+          const s: unknown = score(row);
+          const k = keyNo(this.indexKey(family, name));
+          if (s === undefined) {
+            // Not in this index (any more): a ZREM of a non-member is harmless.
+            p.unidx.push({ k, member: id });
+          } else if (typeof s === 'number' && Number.isFinite(s)) {
+            p.idx.push({ k, member: id, score: s });
+          } else {
+            throw new ValidationError(
+              `${table} row ${id}: index ${name} score must be a finite number or undefined, got ${String(s)}`,
+              `index.${name}`,
+              'finite_score',
+              { table, index: name, id },
+            );
+          }
         }
       }
       rows.push(p);
     };
-    for (const w of writes) plan(w.row, w.expect, w.previous, false);
-    for (const r of removes) plan(r.row, r.expect, undefined, true);
+    for (const w of writes) plan(w.row, w.expect, false);
+    for (const r of removes) plan(r.row, r.expect, true);
     if (families.size > 1) {
       throw new Error(
-        `table ${this.spec.name}: one atomic write must stay in one family, got ${[...families].join(', ')}`,
+        `table ${table}: one atomic write must stay in one family, got ${[...families].join(', ')}`,
       );
     }
     const body = {
       rows,
-      logs: logs.map((l) => ({
-        k: keyNo(l.key),
-        maxLen: l.maxLen,
-        fields: Object.entries(l.fields).flat(),
-      })),
+      logs: logs.map((l, i) => {
+        const bad = (field: string, rule: string, msg: string) =>
+          new ValidationError(`${table}: log ${l.key}: ${msg}`, `logs[${i}].${field}`, rule, {
+            table,
+            key: l.key,
+          });
+        if (!Number.isSafeInteger(l.maxLen) || l.maxLen < 0)
+          throw bad(
+            'maxLen',
+            'non_negative_integer',
+            `maxLen must be a non-negative integer, got ${String(l.maxLen)}`,
+          );
+        const fields = Object.entries(l.fields);
+        if (fields.length === 0)
+          throw bad('fields', 'non_empty', 'an entry needs at least one field');
+        for (const [name, value] of fields)
+          if (typeof value !== 'string')
+            throw bad('fields', 'type', `field ${name} must be a string, got ${typeof value}`);
+        return { k: keyNo(l.key), maxLen: l.maxLen, fields: fields.flat() };
+      }),
     };
     const reply = await storeScripts.run(this.redis, 'writeRows', keys, [JSON.stringify(body)]);
     const failed = Number(reply[1]) - 1;
     const err = errorFromCode(reply, {
-      target: `${this.spec.name} row ${ids[failed] ?? '?'}`,
+      target: `${table} row ${ids[failed] ?? '?'}`,
       ...((rows[failed]?.expect ?? -1) >= 0 ? { baseVersion: rows[failed]?.expect } : {}),
     });
     if (err) throw err;

@@ -3,6 +3,11 @@
   every row's expected version is checked before anything is written. Each row's secondary
   indexes (sorted sets) and any log entries are written in the same step.
 
+  A refused write changes nothing: every check that could fail (versions, a row named twice,
+  index scores, log entries, the types of the keys written) runs before the first write.
+  table.ts validates the plan first, so the error replies below only guard against a caller
+  that bypassed it; a version mismatch is the one expected refusal.
+
   Input:
     KEYS[...] every row, index and log key the plan names (all in one hash-tag family)
     ARGV[1]   the plan (JSON):
@@ -14,16 +19,81 @@
   Output:
     { 0, v1, v2, ... } the new version of each row (0 for a removed row)
     { -2, row number (1-based), current version } a row's version did not match
+    an error reply (nothing written) for a malformed plan or a key of the wrong type
 ]]
 --@include "includes/codes.lua"
 
+-- unpack() fails past Lua's C stack limit (8000 values): refuse larger commands up front.
+local MAX_ARGS = 7900
+
 local plan = cjson.decode(ARGV[1])
+local function refuse(msg) return redis.error_reply('writeRows: ' .. msg) end
+local function finite(n) return type(n) == 'number' and n == n and n ~= math.huge and n ~= -math.huge end
+local function keyOf(k)
+  if type(k) ~= 'number' or KEYS[k] == nil then return nil end
+  return KEYS[k]
+end
+
+-- Checks, before any write.
 local versions = {}
+local seen = {}
+local keyTypes = {}
+local function needType(k, want)
+  local key = keyOf(k)
+  if not key then return 'bad key number ' .. tostring(k) end
+  if keyTypes[k] == nil then keyTypes[k] = redis.call('TYPE', key).ok end
+  if keyTypes[k] ~= 'none' and keyTypes[k] ~= want then
+    return key .. ' holds a ' .. keyTypes[k] .. ', not a ' .. want
+  end
+  return nil
+end
 for i, r in ipairs(plan.rows) do
-  local v = tonumber(redis.call('HGET', KEYS[r.k], '_v') or '0')
+  local key = keyOf(r.k)
+  if not key then return refuse('row ' .. i .. ': bad key number') end
+  if seen[r.k] then return refuse('row ' .. i .. ': ' .. key .. ' appears twice') end
+  seen[r.k] = true
+  if type(r.expect) ~= 'number' then return refuse('row ' .. i .. ': bad expected version') end
+  local n = 0
+  for f, val in pairs(r.set or {}) do
+    if type(f) ~= 'string' or type(val) ~= 'string' then
+      return refuse('row ' .. i .. ': field values must be strings')
+    end
+    n = n + 2
+  end
+  if n + 2 > MAX_ARGS or #(r.del or {}) > MAX_ARGS then
+    return refuse('row ' .. i .. ': too many fields')
+  end
+  for _, ix in ipairs(r.idx or {}) do
+    if not finite(ix.score) then return refuse('row ' .. i .. ': index score not a finite number') end
+    if type(ix.member) ~= 'string' then return refuse('row ' .. i .. ': bad index member') end
+    local bad = needType(ix.k, 'zset')
+    if bad then return refuse(bad) end
+  end
+  for _, ix in ipairs(r.unidx or {}) do
+    if type(ix.member) ~= 'string' then return refuse('row ' .. i .. ': bad index member') end
+    local bad = needType(ix.k, 'zset')
+    if bad then return refuse(bad) end
+  end
+  local v = tonumber(redis.call('HGET', key, '_v') or '0')
   if r.expect ~= -1 and v ~= r.expect then return { ERR_STALE, i, v } end
   versions[i] = v
 end
+for i, l in ipairs(plan.logs or {}) do
+  if type(l.maxLen) ~= 'number' or l.maxLen < 0 or l.maxLen % 1 ~= 0 then
+    return refuse('log ' .. i .. ': maxLen must be a non-negative integer')
+  end
+  local n = #(l.fields or {})
+  if n == 0 or n % 2 ~= 0 or n + 5 > MAX_ARGS then
+    return refuse('log ' .. i .. ': fields must be 1 to ' .. math.floor((MAX_ARGS - 5) / 2) .. ' pairs')
+  end
+  for _, s in ipairs(l.fields) do
+    if type(s) ~= 'string' then return refuse('log ' .. i .. ': field names and values must be strings') end
+  end
+  local bad = needType(l.k, 'stream')
+  if bad then return refuse(bad) end
+end
+
+-- Writes.
 local out = { OK }
 for i, r in ipairs(plan.rows) do
   if r.remove then
