@@ -168,6 +168,7 @@ describe('API operations and read routes', () => {
       headers: ADMIN,
     });
     expect(series.statusCode).toBe(200);
+    expect(series.json().truncated).toBe(false); // 7 entries: the whole range was read
     const pts = series.json().points;
     expect(pts.map((p: { at: number }) => p.at)).toEqual([t0, t0 + 30_000]);
     expect(pts[0].value).toBeCloseTo(0.51, 6); // mean of 0.50, 0.51, 0.52

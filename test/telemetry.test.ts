@@ -1,6 +1,7 @@
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Telemetry } from '../controlplane/telemetry/metrics.ts';
-import { telemetrySeries, traceRecords } from '../controlplane/telemetry/read.ts';
+import { telemetryEntries, telemetrySeries, traceRecords } from '../controlplane/telemetry/read.ts';
 import { TraceWriter } from '../controlplane/telemetry/traces.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
@@ -124,5 +125,135 @@ describe('telemetry and traces', () => {
     const got = await traceRecords(redis.client(), keys, 'svc', 'access');
     expect(got).toHaveLength(50);
     expect(got[0]?.fields).toEqual({ key: 'k0', size: '10' });
+  });
+  it('reads a whole range in pages, and keeps its newest entries when the cap cuts it', async () => {
+    const keys = uniqueKeys();
+    const c = redis.client();
+    // 12 instances reporting each second for 15 minutes (the API's default range): 10,800
+    // entries in one stream, more than one XRANGE page of 10,000.
+    const step = 3_000;
+    const t0 = Math.floor(1_700_000_000_000 / step) * step;
+    const pipe = c.pipeline();
+    for (let s = 0; s < 900; s++)
+      for (let i = 0; i < 12; i++) {
+        const at = String(t0 + s * 1000);
+        pipe.xadd(
+          keys.telemetry('svc'),
+          `${at}-${i}`,
+          'instance',
+          `i${i}`,
+          'at',
+          at,
+          'req_per_s',
+          '1',
+        );
+      }
+    await pipe.exec();
+    const q = { fromMs: t0, toMs: t0 + 900_000, stepMs: step };
+    const all = await telemetrySeries(c, keys, 'svc', 'req_per_s', q);
+    expect(all).toHaveLength(300);
+    expect(all.at(-1)).toEqual({ at: t0 + 897_000, value: 12, n: 36 });
+    expect(all.truncated).toBe(false);
+    expect(all.every((p) => p.value === 12)).toBe(true);
+    const entries = await telemetryEntries(c, keys, 'svc', t0, t0 + 900_000);
+    expect(entries).toHaveLength(10_800);
+    expect(entries.truncated).toBe(false);
+    expect(entries[0]?.id).toBe(`${t0}-0`);
+    expect(entries.at(-1)?.id).toBe(`${t0 + 899_000}-11`);
+    // Over the cap: the newest entries are kept and the result says it was cut.
+    const cut = await telemetryEntries(c, keys, 'svc', t0, t0 + 900_000, 1_000);
+    expect(cut).toHaveLength(1_000);
+    expect(cut.truncated).toBe(true);
+    expect(cut.at(-1)?.id).toBe(`${t0 + 899_000}-11`);
+    expect(cut[0]?.id).toBe(`${t0 + 816_000}-8`); // 1,000 = 83 x 12 + 4
+    // Exactly at the cap is not cut.
+    expect((await telemetryEntries(c, keys, 'svc', t0, t0 + 9_999, 120)).truncated).toBe(false);
+    // A cut series leaves out the step the cut falls in (some of its entries were not read).
+    const newest = await telemetrySeries(c, keys, 'svc', 'req_per_s', { ...q, maxEntries: 1_000 });
+    expect(newest.truncated).toBe(true);
+    expect(newest[0]?.at).toBe(t0 + 819_000);
+    expect(newest.at(-1)?.at).toBe(t0 + 897_000);
+    expect(newest.every((p) => p.value === 12 && p.n === 36)).toBe(true);
+  });
+
+  it('keeps the counts and the interval of a flush whose write failed', async () => {
+    const keys = uniqueKeys();
+    const c = redis.client();
+    const t = new Telemetry({ redis: c, keys, service: 'svc', instance: 'a' });
+    const base = Date.now();
+    await t.flush(base);
+    t.inc('req', 5);
+    t.observe('lat_ms', 10);
+    // The write fails: the key holds another type.
+    await c.set(keys.telemetry('svc'), 'not a stream');
+    await expect(t.flush(base + 1_000)).rejects.toThrow(/WRONGTYPE/);
+    await c.del(keys.telemetry('svc'));
+    t.inc('req', 2);
+    t.observe('lat_ms', 30);
+    const fields = await t.flush(base + 2_000);
+    expect(fields).toMatchObject({
+      interval_s: 2,
+      req: 7,
+      req_per_s: 3.5,
+      lat_ms_count: 2,
+      lat_ms_mean: 20,
+      lat_ms_max: 30,
+    });
+    // Through a client that is not connected, too.
+    const live = redis.client();
+    const dead = redis.client();
+    dead.disconnect();
+    let via = live;
+    const switched = new Proxy(live, {
+      get: (_t, p) => {
+        const v: unknown = Reflect.get(via, p);
+        return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(via) : v;
+      },
+    });
+    const d = new Telemetry({ redis: switched, keys, service: 'svc', instance: 'b' });
+    await d.flush(base);
+    via = dead;
+    d.inc('req', 5);
+    await expect(d.flush(base + 1_000)).rejects.toThrow(/closed/i);
+    via = live;
+    expect(await d.flush(base + 3_000)).toMatchObject({ interval_s: 3, req: 5 });
+  });
+
+  it('bounds what a trace writer holds while Redis lags: one flush in flight, the rest dropped', async () => {
+    const keys = uniqueKeys();
+    const c = redis.client();
+    const admin = redis.client();
+    const w = new TraceWriter({
+      redis: c,
+      keys,
+      service: 'svc',
+      kind: 'k',
+      bufferMax: 100,
+      flushMs: 5,
+    });
+    await admin.call('CLIENT', 'PAUSE', '1000', 'WRITE');
+    try {
+      for (let round = 0; round < 5; round++) {
+        for (let i = 0; i < 100; i++) w.record({ round, i });
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      // The first 100 are being written; everything after them is over the bound.
+      expect(w.dropped).toBe(400);
+      expect((c as Redis).commandQueue.length).toBeLessThanOrEqual(100);
+    } finally {
+      await admin.call('CLIENT', 'UNPAUSE');
+    }
+    await w.flush();
+    expect(await c.xlen(keys.trace('svc', 'k'))).toBe(100);
+  });
+
+  it('counts trace records Redis refused as dropped', async () => {
+    const keys = uniqueKeys();
+    const c = redis.client();
+    const w = new TraceWriter({ redis: c, keys, service: 'svc', kind: 'k' });
+    await c.set(keys.trace('svc', 'k'), 'not a stream');
+    for (let i = 0; i < 10; i++) w.record({ i });
+    expect(await w.flush()).toBe(0);
+    expect(w.dropped).toBe(10);
   });
 });

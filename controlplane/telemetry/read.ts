@@ -11,20 +11,91 @@ export interface SeriesPoint {
   n: number;
 }
 
-/** Raw telemetry entries of a service between two times (ms), oldest first. */
+/**
+ * At most this many telemetry entries are read per call. All instances of a service share one
+ * stream, so a range holds (instances x seconds) entries: 15 minutes of 12 instances reporting
+ * each second are 10,800. Beyond the cap the oldest entries of the range are left out (the
+ * newest are what the SLO guard judges) and the result says `truncated`.
+ */
+export const MAX_TELEMETRY_ENTRIES = 50_000;
+/** Entries per XREVRANGE page. */
+const PAGE = 5_000;
+
+/** A result that may have been cut at the cap; `truncated` is not enumerable (nor serialized). */
+export type Truncatable<T> = T[] & { readonly truncated: boolean };
+
+function truncatable<T>(items: T[], truncated: boolean): Truncatable<T> {
+  return Object.defineProperty(items, 'truncated', {
+    value: truncated,
+    enumerable: false,
+  }) as Truncatable<T>;
+}
+
+function toEntries(raw: [string, string[]][]): LogEntry[] {
+  return raw.map(([id, flat]) => {
+    const fields: Record<string, string> = {};
+    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
+    return { id, ms: Number(id.split('-')[0]), fields };
+  });
+}
+
+/**
+ * The entries of a stream with ids in [fromMs, toMs], newest first, page by page, at most
+ * `maxEntries` of them; `state.truncated` is set when older entries of the range were left.
+ */
+async function* newestFirst(
+  redis: RedisClient,
+  key: string,
+  fromMs: number,
+  toMs: number,
+  maxEntries: number,
+  state: { truncated: boolean },
+): AsyncGenerator<LogEntry[]> {
+  if (!(maxEntries > 0)) throw new Error('maxEntries must be positive');
+  const start = String(Math.floor(fromMs));
+  let end = String(Math.ceil(toMs));
+  let left = maxEntries;
+  for (;;) {
+    // One more than may be kept, to tell a range that ends at the cap from a cut one.
+    const want = Math.min(PAGE, left + 1);
+    const page = toEntries(await redis.xrevrange(key, end, start, 'COUNT', want));
+    if (page.length > left) {
+      state.truncated = true;
+      page.length = left;
+    }
+    left -= page.length;
+    if (page.length > 0) yield page;
+    if (state.truncated || page.length < want || left === 0) return;
+    // The next page starts just before the oldest entry read (an exclusive bound).
+    end = `(${(page[page.length - 1] as LogEntry).id}`;
+  }
+}
+
+/**
+ * Raw telemetry entries of a service between two times (ms), oldest first. Reads the whole
+ * range in pages, up to `maxEntries` (the newest of them); `truncated` says whether older
+ * entries of the range were left out.
+ */
 export async function telemetryEntries(
   redis: RedisClient,
   keys: Keys,
   service: string,
   fromMs: number,
   toMs: number,
-  count = 10_000,
-): Promise<LogEntry[]> {
-  return new Log(redis, keys.telemetry(service), 1).range({
-    start: String(Math.floor(fromMs)),
-    end: String(Math.ceil(toMs)),
-    count,
-  });
+  maxEntries = MAX_TELEMETRY_ENTRIES,
+): Promise<Truncatable<LogEntry>> {
+  const state = { truncated: false };
+  const pages: LogEntry[][] = [];
+  for await (const page of newestFirst(
+    redis,
+    keys.telemetry(service),
+    fromMs,
+    toMs,
+    maxEntries,
+    state,
+  ))
+    pages.push(page);
+  return truncatable(pages.flat().reverse(), state.truncated);
 }
 
 /**
@@ -32,31 +103,56 @@ export async function telemetryEntries(
  * in the same step add up; summaries (mean, percentiles, max) and ratios average: two
  * instances at 80% hits are at 80%, not 160%. With `across`, those instead take the largest or
  * smallest instance (a percentile averaged over instances is no percentile of anything).
+ *
+ * Reads at most `maxEntries` entries (the newest of the range). When that cuts the range,
+ * `truncated` is true and the series starts at the first step read whole: the step the cut
+ * falls in is left out, since some of its entries were not read.
  */
 export async function telemetrySeries(
   redis: RedisClient,
   keys: Keys,
   service: string,
   metric: string,
-  opts: { fromMs: number; toMs: number; stepMs: number; across?: 'mean' | 'max' | 'min' },
-): Promise<SeriesPoint[]> {
+  opts: {
+    fromMs: number;
+    toMs: number;
+    stepMs: number;
+    across?: 'mean' | 'max' | 'min';
+    maxEntries?: number;
+  },
+): Promise<Truncatable<SeriesPoint>> {
   if (!(opts.stepMs > 0)) throw new Error('stepMs must be positive');
-  const entries = await telemetryEntries(redis, keys, service, opts.fromMs, opts.toMs);
   const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max|ratio)$/.test(metric);
   const buckets = new Map<number, { perInstance: Map<string, number[]> }>();
-  for (const e of entries) {
-    const raw = e.fields[metric];
-    if (raw === undefined) continue;
-    const at = Number(e.fields['at'] ?? e.ms);
-    const b = Math.floor(at / opts.stepMs) * opts.stepMs;
-    let bucket = buckets.get(b);
-    if (!bucket) buckets.set(b, (bucket = { perInstance: new Map() }));
-    const inst = e.fields['instance'] ?? '';
-    const list = bucket.perInstance.get(inst) ?? [];
-    list.push(Number(raw));
-    bucket.perInstance.set(inst, list);
+  const state = { truncated: false };
+  // The step of the oldest entry read (whatever its fields): a cut falls in it.
+  let oldestStep = Infinity;
+  const stepOf = (e: LogEntry) =>
+    Math.floor(Number(e.fields['at'] ?? e.ms) / opts.stepMs) * opts.stepMs;
+  // Pages are folded into the steps as they come: only one page of entries is held at a time.
+  for await (const page of newestFirst(
+    redis,
+    keys.telemetry(service),
+    opts.fromMs,
+    opts.toMs,
+    opts.maxEntries ?? MAX_TELEMETRY_ENTRIES,
+    state,
+  )) {
+    for (const e of page) {
+      const b = stepOf(e);
+      if (b < oldestStep) oldestStep = b;
+      const raw = e.fields[metric];
+      if (raw === undefined) continue;
+      let bucket = buckets.get(b);
+      if (!bucket) buckets.set(b, (bucket = { perInstance: new Map() }));
+      const inst = e.fields['instance'] ?? '';
+      const list = bucket.perInstance.get(inst) ?? [];
+      list.push(Number(raw));
+      bucket.perInstance.set(inst, list);
+    }
   }
-  return [...buckets.entries()]
+  const points = [...buckets.entries()]
+    .filter(([at]) => !state.truncated || at > oldestStep)
     .sort((a, b) => a[0] - b[0])
     .map(([at, { perInstance }]) => {
       const means = [...perInstance.values()].map((l) => l.reduce((x, y) => x + y, 0) / l.length);
@@ -75,6 +171,7 @@ export async function telemetrySeries(
         n: [...perInstance.values()].reduce((x, l) => x + l.length, 0),
       };
     });
+  return truncatable(points, state.truncated);
 }
 
 /** Sampled trace records of a service and kind between two times, oldest first. */

@@ -1,6 +1,7 @@
 // Sampled traces (arrivals, durations, decisions, accesses) written to a stream per service
 // and kind, in the shape the simulators replay. Records are buffered and written in one
-// pipeline per flush; the buffer is bounded and drops (counting the drops) when Redis lags.
+// pipeline per flush, one flush in flight at a time; records buffered and in flight together are
+// bounded by `bufferMax`, and beyond it are dropped (counted, as are failed writes) when Redis lags.
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
 
@@ -20,6 +21,10 @@ export interface TraceOptions {
 export class TraceWriter {
   private buffer: Record<string, string>[] = [];
   private timer: NodeJS.Timeout | undefined;
+  /** The flush whose pipeline is being written, and how many records it holds. */
+  private inFlight: Promise<number> | undefined;
+  private inFlightCount = 0;
+  /** Records not written: over the bound while Redis lags, or refused by Redis. */
   dropped = 0;
   private readonly key: string;
   private readonly rand: () => number;
@@ -34,23 +39,50 @@ export class TraceWriter {
 
   record(fields: Record<string, string | number | boolean>): void {
     if ((this.opts.sampleRate ?? 1) < 1 && this.rand() >= (this.opts.sampleRate ?? 1)) return;
-    if (this.buffer.length >= (this.opts.bufferMax ?? 10_000)) {
+    // What is still being written counts too: otherwise a lagging Redis would take a new
+    // buffer's worth every flush, queued in the client without bound.
+    if (this.buffer.length + this.inFlightCount >= (this.opts.bufferMax ?? 10_000)) {
       this.dropped++;
       return;
     }
     this.buffer.push(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)])));
-    this.timer ??= setTimeout(
+    this.schedule();
+  }
+
+  /** A timed flush, unless one is due or in flight (which schedules the next when it ends). */
+  private schedule(): void {
+    if (this.timer || this.inFlight || this.buffer.length === 0) return;
+    this.timer = setTimeout(
       () => void this.flush().catch(() => undefined),
       this.opts.flushMs ?? 100,
     );
   }
 
+  /**
+   * Writes the buffer, after the flush in flight if there is one; returns how many records
+   * were written. Records Redis refused are counted in `dropped`; a pipeline that fails as a
+   * whole counts its batch as dropped and rejects.
+   */
   async flush(): Promise<number> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    while (this.inFlight) await this.inFlight.catch(() => undefined);
     const batch = this.buffer;
     this.buffer = [];
     if (batch.length === 0) return 0;
+    const run = this.write(batch);
+    this.inFlight = run;
+    this.inFlightCount = batch.length;
+    try {
+      return await run;
+    } finally {
+      this.inFlight = undefined;
+      this.inFlightCount = 0;
+      this.schedule();
+    }
+  }
+
+  private async write(batch: Record<string, string>[]): Promise<number> {
     const pipe = this.opts.redis.pipeline();
     for (const f of batch)
       pipe.xadd(
@@ -61,7 +93,15 @@ export class TraceWriter {
         '*',
         ...Object.entries(f).flat(),
       );
-    await pipe.exec();
-    return batch.length;
+    let results: [Error | null, unknown][] | null;
+    try {
+      results = await pipe.exec();
+    } catch (err) {
+      this.dropped += batch.length;
+      throw err;
+    }
+    const failed = results ? results.filter(([err]) => err).length : batch.length;
+    this.dropped += failed;
+    return batch.length - failed;
   }
 }

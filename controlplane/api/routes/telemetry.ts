@@ -131,6 +131,11 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
               fromMs: { type: 'number' },
               toMs: { type: 'number' },
               stepMs: { type: 'number' },
+              truncated: {
+                type: 'boolean',
+                description:
+                  'True when the range held more entries than one query reads: the points then cover only its newest part',
+              },
               points: {
                 type: 'array',
                 items: {
@@ -161,7 +166,7 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
           { maxPoints: MAX_POINTS },
         );
       const points = await telemetrySeries(redis, keys, s, m, { fromMs, toMs, stepMs });
-      return { service: s, metric: m, fromMs, toMs, stepMs, points };
+      return { service: s, metric: m, fromMs, toMs, stepMs, truncated: points.truncated, points };
     },
   );
 };
