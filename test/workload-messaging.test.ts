@@ -2,7 +2,8 @@
 // rows of the shared Azure trace are published and consumed with every message's effect
 // applied exactly once (per-tenant counters equal what was published), a batch_size change
 // through the knobs table reaches the running producer and consumer, and the npm start stack
-// runs and stops.
+// runs and stops. A stalled driver skips (and counts) its backlog instead of bursting it, stop
+// runs every step even when one fails, and the stack's bursty fallback averages its rate.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
@@ -11,6 +12,7 @@ import type { BatchEvent } from '../controlplane/messaging/partition-worker.ts';
 import {
   STACK_GROUP,
   STACK_TOPIC,
+  burstySource,
   startMessagingStack,
 } from '../controlplane/run/messaging-stack.ts';
 import { MessagingKeys } from '../controlplane/messaging/keys.ts';
@@ -38,6 +40,26 @@ const generated = (durationMs: number, ratePerS: number, tokens: number): Messag
 /** How many messages a source's schedule holds (the workload's seed, 7). */
 const scheduled = (source: MessagingSource) =>
   buildSchedule(source, 7, { minBytes: 16, maxBytes: 1024 }).tMs.length;
+
+describe('the npm start stack bursty fallback', () => {
+  it('averages ratePerS whatever the seed, keeping its bursts', () => {
+    for (const ratePerS of [50, 200]) {
+      for (let seed = 1; seed <= 8; seed++) {
+        const s = buildSchedule(burstySource(ratePerS), seed, { minBytes: 16, maxBytes: 512 });
+        const n = s.tMs.length;
+        // Unscaled, one 60 s realisation averaged 0.7x-1.6x the target over seeds 1-20.
+        expect(n / (s.periodMs / 1000)).toBeGreaterThan(0.98 * ratePerS);
+        expect(n / (s.periodMs / 1000)).toBeLessThan(1.02 * ratePerS);
+        expect(s.tMs[n - 1]).toBeLessThanOrEqual(s.periodMs);
+        // Still bursty: its busiest second runs at several times the mean rate.
+        const perS = new Map<number, number>();
+        for (const t of s.tMs)
+          perS.set(Math.floor(t / 1000), (perS.get(Math.floor(t / 1000)) ?? 0) + 1);
+        expect(Math.max(...perS.values())).toBeGreaterThan(2.5 * ratePerS);
+      }
+    }
+  });
+});
 
 describe('messaging workload on single redis', () => {
   let redis: TestRedis;
@@ -202,11 +224,53 @@ describe('messaging workload on single redis', () => {
     expect(Number(pending[0])).toBe(0); // not even read
   });
 
+  it('skips the backlog of a stall instead of publishing it at once', async () => {
+    const f = await fixture();
+    await f.topics.ensure('stall', { partitions: 1 });
+    const w = await start(f, 'stall', generated(5_000, 200, 4), { maxLagMs: 200 });
+    const calls: number[] = [];
+    const publish = w.producer.publish.bind(w.producer);
+    vi.spyOn(w.producer, 'publish').mockImplementation((...args) => {
+      calls.push(performance.now());
+      return publish(...args);
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    const from = performance.now();
+    while (performance.now() - from < 1_000); // ~200 messages fall due meanwhile
+    const resumed = performance.now();
+    await new Promise((r) => setTimeout(r, 300));
+    const stats = await w.stop();
+    // At 200/s about 10 go out in 50 ms; the old driver published the whole backlog at once.
+    expect(calls.filter((t) => t >= resumed && t < resumed + 50).length).toBeLessThanOrEqual(60);
+    expect(stats.skipped).toBeGreaterThanOrEqual(100);
+    expect(stats.skipped).toBeLessThanOrEqual(300);
+    expect(stats.publishFailed).toBe(0);
+  });
+
+  it('runs every stop step when one fails, then throws the first failure', async () => {
+    const f = await fixture();
+    await f.topics.ensure('stopfail', { partitions: 1 });
+    const w = await start(f, 'stopfail', generated(100, 100, 4));
+    open.splice(open.indexOf(w), 1); // its stop is expected to reject
+    await w.finished();
+    const close = w.producer.close.bind(w.producer);
+    vi.spyOn(w.producer, 'close').mockImplementation(async () => {
+      await close();
+      throw new Error('close failed');
+    });
+    const consumerStop = vi.spyOn(w.consumer, 'stop');
+    await expect(w.stop()).rejects.toThrow('close failed');
+    expect(consumerStop).toHaveBeenCalledOnce();
+    await expect(consumerStop.mock.results[0]?.value).resolves.toBeUndefined();
+    await expect(w.stop()).rejects.toThrow('close failed'); // the same outcome again
+  });
+
   it('refuses bad options with the field named', async () => {
     const f = await fixture();
     await f.topics.ensure('bad');
     const source = generated(100, 100, 4);
     await expect(start(f, 'bad', source, { maxInFlight: 0 })).rejects.toThrow(/maxInFlight/);
+    await expect(start(f, 'bad', source, { maxLagMs: -1 })).rejects.toThrow(/maxLagMs/);
     await expect(start(f, 'bad', source, { maxMessageBytes: 8 })).rejects.toBeInstanceOf(
       WorkloadConfigError,
     );

@@ -3,7 +3,8 @@
 // the batching Producer, so `messaging.batch_size` and `messaging.linger_ms` act live; and a
 // consumer group whose exactly-once handler counts messages per tenant and pays a simulated
 // processing cost (per batch and per message), so batching has a real trade-off: bigger
-// batches amortise the per-batch cost, lingering adds latency.
+// batches amortise the per-batch cost, lingering adds latency. A driver that falls more than
+// maxLagMs behind its schedule skips the overdue messages (counted) rather than bursting them.
 import { randomBytes } from 'node:crypto';
 import { createRng } from '../../envs/core/index.ts';
 import type { RequestTrace } from '../../envs/loaders/requests-azure.ts';
@@ -26,12 +27,17 @@ import { MessagingTelemetry } from '../messaging/telemetry.ts';
 import { BYTES_PER_TOKEN } from '../messaging/trace.ts';
 import type { Topics } from '../messaging/topics.ts';
 import type { RedisClient } from '../redis/connect.ts';
+import { Timeline } from './timeline.ts';
 
 export type MessagingSource =
   /** A request trace replayed `speedup` times faster than it was recorded. */
   | { kind: 'trace'; trace: RequestTrace; speedup: number }
-  /** Seeded Poisson or bursty arrivals (envs/messaging's generator). */
-  | { kind: 'generated'; config: GeneratedMessagesConfig };
+  /**
+   * Seeded Poisson or bursty arrivals (envs/messaging's generator). With ratePerS, the
+   * realisation's time axis is scaled so that one pass averages exactly that rate: a short
+   * bursty realisation holds few calm/burst cycles, so its own mean rate depends on the seed.
+   */
+  | { kind: 'generated'; config: GeneratedMessagesConfig; ratePerS?: number };
 
 /** Simulated handler cost: a batch of n messages takes about perBatchMs + n * perMessageMs. */
 export interface ProcessingCost {
@@ -54,6 +60,11 @@ export interface MessagingWorkloadOptions {
   maxMessages?: number;
   /** Publishes awaiting Redis's acknowledgement; beyond it the driver falls behind. */
   maxInFlight?: number;
+  /**
+   * How far behind its schedule the driver catches up (default DEFAULT_MAX_LAG_MS); a message
+   * later than that is published and the others already due are skipped (stats.skipped).
+   */
+  maxLagMs?: number;
   tenants?: number;
   /** Zipf exponent of tenant popularity (0 = uniform). */
   tenantSkew?: number;
@@ -81,6 +92,8 @@ export interface MessagingWorkloadStats {
   handlerErrors: number;
   batches: number;
   meanBatchSize: number;
+  /** Scheduled messages not published because the driver was more than maxLagMs behind. */
+  skipped: number;
   /** How far the last publish started behind its scheduled time. */
   lagMs: number;
   /** Publish to commit, over the last LATENCY_WINDOW messages of fully applied batches. */
@@ -130,6 +143,12 @@ export function buildSchedule(
   } else {
     m = generatedMessages(createRng(seed), source.config);
     periodMs = source.config.durationMs;
+    if (source.ratePerS !== undefined && m.tMs.length > 0) {
+      requirePositive('ratePerS', source.ratePerS);
+      const scale = m.tMs.length / (periodMs / 1000) / source.ratePerS;
+      m = { tMs: m.tMs.map((t) => t * scale), tokens: m.tokens };
+      periodMs *= scale;
+    }
   }
   if (m.tMs.length === 0) throw new WorkloadConfigError('source', 'yields no messages');
   if (!(periodMs > 0)) throw new WorkloadConfigError('source', 'must span a positive time');
@@ -162,6 +181,11 @@ function tenantsOutput(group: string): string {
   return `${group}-tenants`;
 }
 
+/** The schedule's arrival times (ms from 0), once or looped pass after pass. */
+function* schedulePlan({ tMs, periodMs }: Schedule, loop: boolean): Generator<number> {
+  for (let pass = 0; pass === 0 || loop; pass++) for (const t of tMs) yield pass * periodMs + t;
+}
+
 function checkInt(field: string, v: number, min: number): number {
   if (!Number.isInteger(v) || v < min)
     throw new WorkloadConfigError(field, `must be an integer >= ${min}, got ${v}`);
@@ -188,6 +212,7 @@ export class MessagingWorkload {
     handlerErrors: 0,
     batches: 0,
     batchMessages: 0,
+    skipped: 0,
     lagMs: 0,
   };
   private readonly byTenant = new Map<string, number>();
@@ -228,6 +253,8 @@ export class MessagingWorkload {
     const minBytes = checkInt('minMessageBytes', o.minMessageBytes ?? 16, 16);
     const maxBytes = checkInt('maxMessageBytes', o.maxMessageBytes ?? 1024, minBytes);
     checkInt('maxInFlight', o.maxInFlight ?? 1024, 1);
+    if (o.maxLagMs !== undefined && !(o.maxLagMs >= 0))
+      throw new WorkloadConfigError('maxLagMs', `must be >= 0, got ${o.maxLagMs}`);
     checkInt('tenants', o.tenants ?? 16, 1);
     if (o.maxMessages !== undefined) checkInt('maxMessages', o.maxMessages, 0);
     const cost = o.cost ?? DEFAULT_COST;
@@ -295,6 +322,7 @@ export class MessagingWorkload {
       handlerErrors: s.handlerErrors,
       batches: s.batches,
       meanBatchSize: s.batches > 0 ? s.batchMessages / s.batches : 0,
+      skipped: s.skipped,
       lagMs: s.lagMs,
       e2eP50Ms: percentile(lat, 50),
       e2eP99Ms: percentile(lat, 99),
@@ -308,19 +336,29 @@ export class MessagingWorkload {
     return this.stats;
   }
 
-  /** Publishes the schedule's messages at their (scaled) times, at most maxInFlight pending. */
+  /**
+   * Publishes the schedule's messages at their (scaled) times, at most maxInFlight pending;
+   * more than maxLagMs behind, it skips the overdue ones (Timeline).
+   */
   private async drive(): Promise<void> {
-    const { tMs, bytes, periodMs } = this.schedule;
+    const { tMs, bytes } = this.schedule;
     const n = tMs.length;
     const max = this.o.maxMessages ?? (this.o.loop ? Number.MAX_SAFE_INTEGER : n);
     const padding = 'x'.repeat(this.o.maxMessageBytes ?? 1024);
-    const startMs = this.clock.now();
+    const timeline = new Timeline(
+      schedulePlan(this.schedule, this.o.loop ?? false),
+      this.clock.now(),
+      this.o.maxLagMs,
+    );
     let burst = 0;
-    for (let i = 0; i < max && !this.stopped; i++) {
-      const pass = Math.floor(i / n);
-      if (pass > 0 && !this.o.loop) break;
-      const j = i % n;
-      const waitMs = startMs + pass * periodMs + (tMs[j] as number) - this.clock.now();
+    for (let sent = 0; sent < max && !this.stopped; sent++) {
+      const op = timeline.next();
+      if (timeline.skipped > this.stats0.skipped) {
+        this.telemetry.metrics.inc('workload_skipped', timeline.skipped - this.stats0.skipped);
+        this.stats0.skipped = timeline.skipped;
+      }
+      if (!op) break;
+      const waitMs = op.dueMs - this.clock.now();
       // Sub-millisecond waits are not worth a timer: those messages go out together.
       if (waitMs >= 1) {
         await this.sleep(waitMs);
@@ -329,10 +367,13 @@ export class MessagingWorkload {
         await new Promise((r) => setImmediate(r));
         burst = 0;
       }
-      this.stats0.lagMs = Math.max(0, -waitMs);
       while (this.inFlight >= this.maxInFlight && !this.stopped)
         await new Promise<void>((r) => (this.slotFree = r));
       if (this.stopped) break;
+      timeline.started(op.dueMs, this.clock.now());
+      this.stats0.lagMs = timeline.lagMs;
+      const i = op.index;
+      const j = i % n;
       const tenant = `t${this.tenants.sample()}`;
       const head = `${tenant} ${i} `;
       const size = bytes[j] as number;
@@ -437,15 +478,23 @@ export class MessagingWorkload {
     lane.publishedAt.length = 0;
   }
 
-  /** Stops publishing, waits for pending publishes, stops the consumer; the final stats. */
+  /**
+   * Stops publishing, waits for pending publishes, stops the consumer; the final stats. Each
+   * step runs even when an earlier one fails; then the first failure is thrown.
+   */
   stop(): Promise<MessagingWorkloadStats> {
     this.stopping ??= (async () => {
       this.stopped = true;
       this.wake?.();
-      await this.driving;
-      await this.producer.close();
-      await this.consumer.stop();
-      if (this.ownsTelemetry) await this.telemetry.stop();
+      // Every step runs even if one fails; the first failure is rethrown after the last.
+      const failures: unknown[] = [];
+      const step = (run: () => Promise<unknown>) =>
+        run().catch((err: unknown) => failures.push(err));
+      await step(() => this.driving);
+      await step(() => this.producer.close());
+      await step(() => this.consumer.stop());
+      if (this.ownsTelemetry) await step(() => this.telemetry.stop());
+      if (failures.length > 0) throw failures[0];
       return this.stats;
     })();
     return this.stopping;

@@ -1,26 +1,37 @@
 // A paced driver for live workloads: issues operations at a target rate with Poisson
 // (seeded) gaps and at most `concurrency` in flight, until stopped or `maxOps` is reached.
 // When the service is slower than the rate, the driver falls behind rather than queueing
-// without bound; it reports how far behind it is.
-import { createRng } from '../../envs/core/index.ts';
+// without bound; it reports how far behind it is, and once it is more than maxLagMs behind
+// it skips (and counts) the overdue operations instead of starting them back to back.
+import { createRng, type Rng } from '../../envs/core/index.ts';
+import { Timeline } from './timeline.ts';
 
 export interface PacedOptions {
   ratePerS: number;
   concurrency: number;
   seed: number;
   maxOps?: number;
+  /** Lateness beyond which the overdue operations are skipped (default DEFAULT_MAX_LAG_MS). */
+  maxLagMs?: number;
 }
 
 export interface PacedStats {
   started: number;
   done: number;
   failed: number;
+  /** Overdue ops not started because the driver was more than maxLagMs behind. */
+  skipped: number;
   /** How far the last op started behind its scheduled time. */
   lagMs: number;
 }
 
+/** Poisson arrival times (ms from 0) at ratePerS. */
+function* poissonPlan(rng: Rng, ratePerS: number): Generator<number> {
+  for (let t = 0; ;) yield (t += rng.exponential(ratePerS) * 1000);
+}
+
 export class Paced {
-  readonly stats: PacedStats = { started: 0, done: 0, failed: 0, lagMs: 0 };
+  readonly stats: PacedStats = { started: 0, done: 0, failed: 0, skipped: 0, lagMs: 0 };
   private stopped = false;
   private readonly loop: Promise<void>;
 
@@ -31,21 +42,25 @@ export class Paced {
   ) {
     if (!(opts.ratePerS > 0) || !(opts.concurrency >= 1))
       throw new Error('paced: ratePerS > 0 and concurrency >= 1 required');
+    if (opts.maxLagMs !== undefined && !(opts.maxLagMs >= 0))
+      throw new Error('paced: maxLagMs >= 0 required');
     this.loop = this.run();
   }
 
   private async run(): Promise<void> {
-    const rng = createRng(this.opts.seed);
+    const plan = poissonPlan(createRng(this.opts.seed), this.opts.ratePerS);
+    const timeline = new Timeline(plan, performance.now(), this.opts.maxLagMs);
     const inFlight = new Set<Promise<void>>();
-    let due = performance.now();
     const max = this.opts.maxOps ?? Number.MAX_SAFE_INTEGER;
     while (!this.stopped && this.stats.started < max) {
-      due += rng.exponential(this.opts.ratePerS) * 1000;
-      const wait = due - performance.now();
+      const { dueMs } = timeline.next() as { dueMs: number }; // the plan never ends
+      this.stats.skipped = timeline.skipped;
+      const wait = dueMs - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
-      this.stats.lagMs = Math.max(0, -wait);
       if (inFlight.size >= this.opts.concurrency) await Promise.race(inFlight);
       if (this.stopped) break;
+      timeline.started(dueMs, performance.now());
+      this.stats.lagMs = timeline.lagMs;
       const i = this.stats.started++;
       const p: Promise<void> = this.op(i).then(
         () => {
