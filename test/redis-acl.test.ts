@@ -396,6 +396,17 @@ describe.each<Backend>(['single', 'cluster'])('redis ACL users on %s redis', (ba
         await expect(c.call(cmd, ...args), `${user}: ${cmd} ${args.join(' ')}`).rejects.toThrow(
           /NOPERM/,
         );
+      // Asked with ACL DRYRUN, not run: a sync script debug session would block the server,
+      // and BCAST tracking reports key names outside the user's grants.
+      for (const cmd of [
+        ['SCRIPT', 'DEBUG', 'SYNC'],
+        ['CLIENT', 'TRACKING', 'ON', 'BCAST', 'PREFIX', 'knobos:'],
+        ['CLIENT', 'CACHING', 'YES'],
+      ])
+        expect(
+          await admin.call('ACL', 'DRYRUN', aclUserName(keys, user), ...cmd),
+          `${user}: ${cmd.join(' ')}`,
+        ).toMatch(/no permissions/);
       // ... and the probes every connection makes still work.
       expect(await c.ping()).toBe('PONG');
       expect(await c.info('server')).toMatch(/redis_version/);

@@ -42,8 +42,9 @@ export interface AclUserSpec {
 /**
  * What a service process needs and nothing it does not: data commands, scripts, blocking pops,
  * transactions, pub/sub on its granted channels. Dangerous and admin commands (FLUSHALL,
- * CONFIG, KEYS, DEBUG, ACL, MONITOR, ...) are off; SCAN and RANDOMKEY are off too, since Redis
- * does not filter them by key grant (they would list every service's key names). INFO stays
+ * CONFIG, KEYS, DEBUG, ACL, MONITOR, SCRIPT DEBUG, ...) are off; SCAN, RANDOMKEY and CLIENT
+ * TRACKING are off too, since Redis does not filter them by key grant (they would list every
+ * service's key names). INFO stays
  * (ioredis's ready check), WAIT (durable writes, @connection), and the CLUSTER subcommands a
  * cluster client asks for its topology (slots are computed client-side, redis/slots.ts).
  */
@@ -66,6 +67,12 @@ export const SERVICE_COMMANDS: readonly string[] = [
   '-fcall_ro',
   '-script|flush',
   '-script|kill',
+  // A synchronous debug session blocks the whole server until its client leaves.
+  '-script|debug',
+  // BCAST tracking is not checked against key grants: it would report every service's key
+  // names as they change (the reason SCAN is off).
+  '-client|tracking',
+  '-client|caching',
   '+info',
   '+cluster|slots',
   '+cluster|shards',
