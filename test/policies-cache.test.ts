@@ -138,6 +138,19 @@ describe('every policy', () => {
   });
 
   it.each(CACHE_POLICY_NAMES)(
+    '%s: a dense key that is negative or fractional is a miss and refused, never a hit',
+    (name) => {
+      const dense = createCachePolicy<number>(name, 4, { denseKeys: true });
+      dense.access(0);
+      for (const bad of [-1, 1.5]) {
+        expect(dense.has(bad), `has(${bad})`).toBe(false);
+        expect(() => dense.access(bad), `access(${bad})`).toThrow(RangeError);
+      }
+      expect(dense.count).toBe(1);
+    },
+  );
+
+  it.each(CACHE_POLICY_NAMES)(
     '%s: stays within capacity; count, has, delete, clear agree',
     (name) => {
       const cache = createCachePolicy<number>(name, 25);

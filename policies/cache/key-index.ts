@@ -40,10 +40,11 @@ export class DenseKeyIndex implements KeyIndex<number> {
   }
 
   get(key: number): number {
-    return key < this.slotOf.length ? this.slotOf[key]! : -1;
+    // A negative or fractional key reads no element (undefined): a miss, never a phantom hit.
+    return this.slotOf[key] ?? -1;
   }
   set(key: number, slot: number): void {
-    if (key >= this.slotOf.length) this.grow(key);
+    if (!(key < this.slotOf.length && Number.isInteger(key) && key >= 0)) this.grow(key);
     this.slotOf[key] = slot;
   }
   delete(key: number): void {
