@@ -3,7 +3,8 @@
 // committed artifact beats FIFO on held-out TPC-H workloads, and the pieces of training
 // (cloning, the input-driven advantage, the PPO step) do what they claim.
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createRng } from '../envs/core/index.ts';
 import {
@@ -21,6 +22,7 @@ import {
   type WorkerView,
 } from '../policies/scheduling/index.ts';
 import { ArtifactError } from '../learners/core/index.ts';
+import { trainOutputs } from '../learners/core/script.ts';
 import {
   DecisionReservoir,
   ScorerModel,
@@ -491,5 +493,35 @@ describe('cost-to-go on a fork', () => {
       if (r.terminated) break;
     }
     expect(cost).toBeCloseTo(10, 9);
+  });
+});
+
+describe('training script outputs', () => {
+  const committed = {
+    artifact: 'learners/scheduling/trained/x.json',
+    results: 'experiments/results/x',
+  };
+  const scratch = (name: string) => join(tmpdir(), 'knobos-train', name);
+
+  it('writes the committed paths only for the reference run (seed 1, full size)', () => {
+    expect(trainOutputs({ seed: '1' }, committed, 'w')).toEqual(committed);
+    // A smoke run or a seed study goes to the temp directory, never over the committed policy.
+    expect(trainOutputs({ seed: '1', quick: true }, committed, 'w')).toEqual({
+      artifact: join(scratch('w-seed1-quick'), 'x.json'),
+      results: scratch('w-seed1-quick'),
+    });
+    expect(trainOutputs({ seed: '2' }, committed, 'w')).toEqual({
+      artifact: join(scratch('w-seed2'), 'x.json'),
+      results: scratch('w-seed2'),
+    });
+    // --eval-only reads the committed artifact; a quick evaluation still writes elsewhere.
+    expect(trainOutputs({ seed: '1', quick: true, 'eval-only': true }, committed, 'w')).toEqual({
+      artifact: committed.artifact,
+      results: scratch('w-seed1-quick'),
+    });
+    // Flags win.
+    expect(trainOutputs({ seed: '2', artifact: 'a.json', results: 'out' }, committed, 'w')).toEqual(
+      { artifact: 'a.json', results: 'out' },
+    );
   });
 });

@@ -2,11 +2,15 @@
 // argument check, a progress log on stderr stamped with the seconds since start, and the
 // parts of result.json / result.md that do not depend on what was trained.
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
-import { isAbsolute, join, relative } from 'node:path';
+import { cpus, tmpdir } from 'node:os';
+import { basename, isAbsolute, join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 
-export function parseTrainArgs(defaults: { artifact: string; results: string }) {
+/**
+ * The command line of a training script. `--artifact` and `--results` default to where this run
+ * may write (see trainOutputs), not to the committed paths directly.
+ */
+export function parseTrainArgs() {
   return parseArgs({
     options: {
       seed: { type: 'string', default: '1' },
@@ -15,12 +19,45 @@ export function parseTrainArgs(defaults: { artifact: string; results: string }) 
       'eval-only': { type: 'boolean', default: false },
       // Absent: the script's default (evalSeedList's fallback).
       'eval-seeds': { type: 'string' },
-      artifact: { type: 'string', default: defaults.artifact },
-      results: { type: 'string', default: defaults.results },
+      artifact: { type: 'string' },
+      results: { type: 'string' },
       // Only scripts that train in several simulated worlds read it (see worldArg).
       world: { type: 'string' },
     },
   }).values;
+}
+
+/**
+ * Where a run writes its artifact and results: the flags when given; else the committed paths
+ * for the reference run (seed 1, full size) and a folder of the temp directory for any other
+ * (`--quick`, another seed), so a smoke run or a seed study never overwrites the committed
+ * policy and its results. `--eval-only` reads the committed artifact unless told otherwise.
+ */
+export function trainOutputs(
+  args: {
+    seed?: string;
+    quick?: boolean;
+    'eval-only'?: boolean;
+    artifact?: string;
+    results?: string;
+  },
+  committed: { artifact: string; results: string },
+  tag: string,
+): { artifact: string; results: string } {
+  const reference = !args.quick && (args.seed ?? '1') === '1';
+  const scratch = join(
+    tmpdir(),
+    'knobos-train',
+    `${tag}-seed${args.seed ?? '1'}${args.quick ? '-quick' : ''}`,
+  );
+  return {
+    artifact:
+      args.artifact ||
+      (reference || args['eval-only']
+        ? committed.artifact
+        : join(scratch, basename(committed.artifact))),
+    results: args.results || (reference ? committed.results : scratch),
+  };
 }
 
 /** `--world`: one of `worlds` (the first when absent). */

@@ -18,6 +18,7 @@ import {
   runFooter,
   runScript,
   trainingRecord,
+  trainOutputs,
 } from '../core/script.ts';
 import {
   DEFAULT_PLACEMENT_SIM,
@@ -49,10 +50,12 @@ const QUICK: Partial<PlacementTrainConfig> = {
   validationSeeds: [200_001],
 };
 
-const args = parseTrainArgs({
-  artifact: TRAINED_PLACEMENT_FILE,
-  results: 'experiments/results/learned-scheduler/placement',
-});
+const args = parseTrainArgs();
+const out = trainOutputs(
+  args,
+  { artifact: TRAINED_PLACEMENT_FILE, results: 'experiments/results/learned-scheduler/placement' },
+  'placement',
+);
 const started = Date.now();
 const log = elapsedLog(started);
 
@@ -134,10 +137,10 @@ async function main(): Promise<void> {
         episodes: training.episodes,
       },
     );
-    await writeArtifactFile(args.artifact, artifact);
-    log(`artifact written to ${args.artifact} (selected after ${training.best.after})`);
+    await writeArtifactFile(out.artifact, artifact);
+    log(`artifact written to ${out.artifact} (selected after ${training.best.after})`);
   }
-  const net = loadMoveScorerArtifact(args.artifact).state.net;
+  const net = loadMoveScorerArtifact(out.artifact).state.net;
   const makers: Record<string, () => PlacementPolicy> = {
     learned: () => moveScorerPolicy(net),
     hash: hashPolicy,
@@ -156,7 +159,7 @@ async function main(): Promise<void> {
     name: 'learned-placement',
     metric: 'objective',
     direction: 'min',
-    artifact: reportedPath(args.artifact),
+    artifact: reportedPath(out.artifact),
     seed,
     seeds,
     training: training && trainingRecord(training, 'teacherValidation'),
@@ -176,7 +179,7 @@ async function main(): Promise<void> {
     '',
     ...results.flatMap((r) => [table(r.workload, r.rows), '']),
   ].join('\n');
-  emitTrainResult({ folder: args.results, json: args.json, log }, result, md);
+  emitTrainResult({ folder: out.results, json: args.json, log }, result, md);
 }
 
 runScript(main);

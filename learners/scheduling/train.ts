@@ -23,6 +23,7 @@ import {
   runScript,
   seedSpan,
   trainingRecord,
+  trainOutputs,
   worldArg,
 } from '../core/script.ts';
 import { TASK_FEATURE_NAMES } from '../../policies/scheduling/index.ts';
@@ -90,10 +91,11 @@ const WORLD_RUNS = {
   }
 >;
 
-const args = parseTrainArgs({ artifact: '', results: '' });
+const args = parseTrainArgs();
 const world = worldArg(args.world, ['clean', 'moving'] as const);
 const run = WORLD_RUNS[world];
-const artifactFile = args.artifact || run.artifact;
+const out = trainOutputs(args, run, `scheduler-${world}`);
+const artifactFile = out.artifact;
 const started = Date.now();
 
 const log = elapsedLog(started);
@@ -166,7 +168,7 @@ async function main(): Promise<void> {
     '',
     ...worlds.map(worldMarkdown).flatMap((s) => [s, '']),
   ].join('\n');
-  emitTrainResult({ folder: args.results || run.results, json: args.json, log }, result, md);
+  emitTrainResult({ folder: out.results, json: args.json, log }, result, md);
 }
 
 runScript(main);
