@@ -11,6 +11,7 @@ import { ProposalTable } from './loop/proposals.ts';
 import { startFilesStack, type FilesStack } from './run/files-stack.ts';
 import { startMessagingStack, type MessagingStack } from './run/messaging-stack.ts';
 import { StateLock, stopOrphanedRedis } from './run/state-lock.ts';
+import { undoSteps, type UndoStep } from './run/steps.ts';
 import {
   schedulerShardNames,
   startSchedulerStack,
@@ -81,22 +82,15 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
   if (opts.api !== false) serverEnv(env, { generateAdminToken: false });
 
   // What has started, in order; stop() and a failed start undo it in reverse.
-  const steps: { name: string; undo: () => Promise<void> | void }[] = [];
+  const steps: UndoStep[] = [];
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
-      const failures: string[] = [];
-      for (const { name, undo } of steps.reverse()) {
-        try {
-          log.debug({ step: name }, 'stopping');
-          await undo();
-        } catch (err) {
-          failures.push(`${name}: ${(err as Error).message}`);
-          log.error({ err: (err as Error).message, step: name }, `stopping ${name} failed`);
-        }
-      }
-      steps.length = 0;
-      if (failures.length) throw new Error(`stopping the node failed (${failures.join('; ')})`);
+      const failures = await undoSteps(steps, log);
+      if (failures.length)
+        throw new Error(
+          `stopping the node failed (${failures.map((f) => `${f.step}: ${f.err.message}`).join('; ')})`,
+        );
       log.info('stopped');
     })());
 
@@ -112,7 +106,7 @@ export async function startNode(opts: NodeOptions): Promise<KnobosNode> {
 async function startSteps(
   opts: NodeOptions,
   env: NodeJS.ProcessEnv,
-  steps: { name: string; undo: () => Promise<void> | void }[],
+  steps: UndoStep[],
   stop: () => Promise<void>,
 ): Promise<KnobosNode> {
   const { log } = opts;

@@ -1,12 +1,24 @@
-// Managed redis-server processes: start, stop, SIGKILL and restart with the AOF.
+// Managed redis-server processes: start, stop, SIGKILL and restart with the AOF; a server still
+// running when its process exits gets SIGTERM (a clean shutdown, AOF fsynced), not SIGKILL.
 import { afterEach, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ManagedRedis, RedisNotInstalledError } from '../controlplane/redis/managed.ts';
+import { eventually } from './helpers/redis.ts';
 
 const cleanup: (() => Promise<void>)[] = [];
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
 afterEach(async () => {
   while (cleanup.length) await cleanup.pop()?.();
 });
@@ -43,6 +55,48 @@ describe('managed redis-server', () => {
     expect(await d.get('acked')).toBe('200');
     d.disconnect();
   });
+
+  it('a server still running when its process exits is sent SIGTERM: it shuts down cleanly', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'knobos-exit-'));
+    cleanup.push(async () => rmSync(dir, { recursive: true, force: true }));
+    const logfile = join(dir, 'redis.log');
+    // A process (as `knobos start` past its stop deadline, or a second Ctrl-C) that exits with
+    // its embedded server running and writes acknowledged.
+    const code = `
+      const { ManagedRedis } = await import(${JSON.stringify(join(process.cwd(), 'controlplane/redis/managed.ts'))});
+      const { connect } = await import(${JSON.stringify(join(process.cwd(), 'controlplane/redis/connect.ts'))});
+      const m = await ManagedRedis.start({
+        dir: ${JSON.stringify(join(dir, 'data'))},
+        appendfsync: 'everysec',
+        extraConfig: ['logfile ${logfile}'],
+      });
+      const c = connect({ url: m.url });
+      for (let i = 0; i < 500; i++) await c.incr('acked');
+      console.log(m.pid);
+      process.exit(0);
+    `;
+    const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => (out += b.toString()));
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    const exitCode = await new Promise<number | null>((r) => child.once('exit', (c) => r(c)));
+    expect(exitCode, err).toBe(0);
+    const pid = Number(out.trim());
+    expect(pid).toBeGreaterThan(0);
+    await eventually(() => !alive(pid), 'the orphaned server exited', 10_000);
+    const log = readFileSync(logfile, 'utf8');
+    expect(log).toMatch(/Received SIGTERM/);
+    expect(log).toMatch(/ready to exit, bye bye/);
+    // Every acknowledged write is there on the next start on the same folder.
+    const again = await ManagedRedis.start({ dir: join(dir, 'data'), appendfsync: 'everysec' });
+    cleanup.push(() => again.stop());
+    const d = new Redis(again.url);
+    expect(await d.get('acked')).toBe('500');
+    d.disconnect();
+  }, 30_000);
 
   it('without AOF, a SIGKILL loses the data (the contrast that makes the test above mean something)', async () => {
     const r = await ManagedRedis.start();

@@ -1,10 +1,20 @@
 // The node's life cycle around its embedded redis-server (controlplane/node.ts): settings are
 // refused before anything starts; a failure late in startup stops what had started; one node
 // per data directory (a lock, taken over from a dead holder, and the redis-server a node killed
-// with -9 left behind shut down); the embedded server dying under a running node is fatal; and
-// the CLI names a dead embedded node instead of timing out against its address.
+// with -9 left behind shut down); the lock is never taken from a live node while it rewrites
+// the file, and of several starters taking over a dead node's lock one wins; the embedded server
+// dying under a running node is fatal; `knobos start` failing after the node started stops it
+// in order; and the CLI names a dead embedded node instead of timing out against its address.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,7 +22,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../controlplane/log.ts';
 import { startNode, type KnobosNode } from '../controlplane/node.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
-import { LOCK_FILE } from '../controlplane/run/state-lock.ts';
+import { LOCK_FILE, StateLock } from '../controlplane/run/state-lock.ts';
 import { eventually } from './helpers/redis.ts';
 
 const log = createLogger('node-lifecycle-test', 'silent');
@@ -46,6 +56,23 @@ async function start(dataDir: string, more: Partial<Parameters<typeof startNode>
   cleanup.push(() => node.stop().catch(() => undefined));
   return node;
 }
+
+/** Runs `code` (an ES module; project files by absolute path) in a child node with tsx. */
+function tsxChild(code: string, env: NodeJS.ProcessEnv = process.env) {
+  const child = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', code], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanup.push(() => void child.kill('SIGKILL'));
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
+  child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, exited, out: () => stdout, err: () => stderr };
+}
+
+const STATE_LOCK_TS = join(process.cwd(), 'controlplane/run/state-lock.ts');
 
 function answers(port: number): Promise<boolean> {
   return new Promise((resolve) => {
@@ -119,6 +146,95 @@ describe('node life cycle', () => {
     await again.stop();
   });
 
+  it('never takes the lock from a live node while it rewrites the lock file', async () => {
+    const dir = tempDir();
+    // The holder rewrites its lock as fast as it can: with update(), and as an older knobos
+    // did (truncate, then write: briefly empty).
+    const holder = tsxChild(`
+      import { writeFileSync } from 'node:fs';
+      const { StateLock } = await import(${JSON.stringify(STATE_LOCK_TS)});
+      const { lock } = StateLock.acquire(${JSON.stringify(dir)});
+      console.log('held');
+      const end = Date.now() + 2500;
+      for (let i = 0; Date.now() < end; i++) {
+        if (i % 2) lock.update({ redisPid: i, redisPort: 6379, url: 'redis://127.0.0.1:6379' });
+        else writeFileSync(lock.path, JSON.stringify({ pid: process.pid, redisPid: i }) + '\\n');
+      }
+    `);
+    await eventually(() => holder.out().includes('held'), 'the holder took the lock', 20_000);
+    let taken = 0;
+    const refusals = new Set<string>();
+    const end = Date.now() + 1_500;
+    while (Date.now() < end) {
+      try {
+        StateLock.acquire(dir).lock.release();
+        taken++;
+      } catch (err) {
+        refusals.add((err as Error).message.replace(/\d+/g, 'N'));
+      }
+    }
+    expect(taken).toBe(0);
+    expect([...refusals].join('\n')).toMatch(/another knobos node \(pid N\) is running/);
+    expect(await holder.exited, holder.err()).toBe(0);
+    // It let go of the lock when it exited.
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  }, 30_000);
+
+  it('refuses a lock that stays unreadable, naming the file', () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, LOCK_FILE), '');
+    expect(() => StateLock.acquire(dir)).toThrow(
+      `the lock file ${join(dir, LOCK_FILE)} names no process`,
+    );
+    expect(readFileSync(join(dir, LOCK_FILE), 'utf8')).toBe(''); // left alone
+  });
+
+  it('of several starters taking over a dead node’s lock at once, one wins', async () => {
+    const root = tempDir();
+    const rounds = 40;
+    const dirs = Array.from({ length: rounds }, (_, r) => {
+      const d = join(root, `r${r}`);
+      mkdirSync(d);
+      writeFileSync(join(d, LOCK_FILE), JSON.stringify({ pid: deadPid(), redisPid: 1 }) + '\n');
+      return d;
+    });
+    // Every starter takes its turn at the same instant of each round (once all have loaded),
+    // and holds what it won until every starter is done (a lock goes when its holder exits).
+    const t0 = Date.now() + 4_000;
+    const release = join(root, 'release');
+    const starters = Array.from({ length: 6 }, () =>
+      tsxChild(`
+        import { existsSync, writeFileSync } from 'node:fs';
+        const { StateLock } = await import(${JSON.stringify(STATE_LOCK_TS)});
+        const dirs = ${JSON.stringify(dirs)};
+        for (let r = 0; r < dirs.length; r++) {
+          while (Date.now() < ${t0} + r * 25);
+          try {
+            const { stale } = StateLock.acquire(dirs[r]);
+            writeFileSync(dirs[r] + '/won-' + process.pid, JSON.stringify(stale));
+          } catch {}
+        }
+        console.log('done');
+        while (!existsSync(${JSON.stringify(release)})) await new Promise((r) => setTimeout(r, 20));
+        process.exit(0);
+      `),
+    );
+    await eventually(
+      () => starters.every((s) => s.out().includes('done') || s.child.exitCode !== null),
+      'every starter done',
+      25_000,
+    );
+    writeFileSync(release, '');
+    for (const s of starters) expect(await s.exited, s.err()).toBe(0);
+    for (const d of dirs) {
+      const won = readdirSync(d).filter((f) => f.startsWith('won-'));
+      expect(won, d).toHaveLength(1);
+      // The winner took over the dead node's record (for its redis-server's cleanup).
+      const stale = JSON.parse(readFileSync(join(d, won[0] as string), 'utf8')) as unknown[];
+      expect(stale).toEqual([expect.objectContaining({ redisPid: 1 })]);
+    }
+  }, 30_000);
+
   it('shuts down the redis-server a dead node left behind before starting its own', async () => {
     const dir = tempDir();
     mkdirSync(dir, { recursive: true });
@@ -172,6 +288,35 @@ describe('node life cycle', () => {
     expect(await exited).toBe(0);
     // It finished starting (the banner) and then stopped, its redis-server with it.
     expect(stdout).toMatch(/knobos is running/);
+    expect(() => process.kill(redisPid, 0)).toThrow();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  }, 60_000);
+
+  it('`knobos start` failing after the node started stops it in order, then exits 1', async () => {
+    const dir = tempDir();
+    // redis.json, written right after the node has started, cannot be: it is a directory.
+    mkdirSync(join(dir, 'redis.json'));
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      KNOBOS_HOME: dir,
+      PORT: '0',
+      KNOBOS_ADMIN_TOKEN: 'node-lifecycle-admin-token',
+    };
+    delete env['REDIS_URL'];
+    delete env['KNOBOS_REDIS_CLUSTER'];
+    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'start'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    cleanup.push(() => void child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    expect(await exited, stderr).toBe(1);
+    expect(stderr).toMatch(/"msg":"startup failed after the node started: stopping"/);
+    // node.stop() ran (the services, then the server: SHUTDOWN, its AOF fsynced).
+    expect(stderr).toMatch(/"msg":"stopped"/);
+    const redisPid = Number(/"pid":(\d+),"msg":"started embedded redis-server"/.exec(stderr)?.[1]);
     expect(() => process.kill(redisPid, 0)).toThrow();
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   }, 60_000);

@@ -2,11 +2,16 @@
 // names hash to slots on three different primaries, the skewed workload submitted through the
 // router completes tasks on every shard, the busiest shard is the one the hot tenant hashes
 // to, both loop targets calibrate from all shards (the policy target's window holds every
-// shard's jobs), and stop() ends the stack.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+// shard's jobs), and stop() ends the stack. On one Redis: a start that fails part way (the
+// migrator, or one shard's worker) leaves nothing running, and stop() runs every step even when
+// one fails.
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
+import type { RedisClient } from '../controlplane/redis/connect.ts';
 import { startSchedulerStack, type SchedulerStack } from '../controlplane/run/scheduler-stack.ts';
+import { PlacementMigrator } from '../controlplane/scheduler/migration.ts';
+import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,4 +89,96 @@ describe('npm start scheduler stack on a cluster', () => {
     await sleep(300);
     expect(s.workload.stats).toEqual(after); // nothing submitted after stop
   }, 120_000);
+});
+
+describe('scheduler stack start and stop on one Redis', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  }, 30_000);
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  const clients = async (c: RedisClient) =>
+    String(await c.call('CLIENT', 'LIST'))
+      .split('\n')
+      .filter(Boolean).length;
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const commands = async (c: RedisClient) =>
+    Number(/total_commands_processed:(\d+)/.exec(await c.info('stats'))?.[1]);
+  /** Nothing of the stack is left: no connection, no timer, no command sent any more. */
+  async function nothingLeft(client: RedisClient, baseline: { clients: number; timers: number }) {
+    await eventually(
+      async () => (await clients(client)) === baseline.clients || (await sleep(100), false),
+      'the stack’s connections closed',
+      10_000,
+    );
+    await eventually(() => timers() <= baseline.timers, 'the stack’s timers cleared', 10_000);
+    const before = await commands(client);
+    await sleep(1_000);
+    // Only this check's own INFO commands.
+    expect((await commands(client)) - before).toBeLessThanOrEqual(2);
+  }
+
+  async function setup() {
+    const client = redis.client();
+    const knobs = new KnobTable(client, { keys: uniqueKeys() });
+    await knobs.seed();
+    return { client, knobs, baseline: { clients: await clients(client), timers: timers() } };
+  }
+
+  it('a start that fails part way stops what it had started', async () => {
+    const realWorkerStart = WorkerRuntime.start.bind(WorkerRuntime);
+    const failures: [string, () => void][] = [
+      [
+        'the placement migrator',
+        () =>
+          vi
+            .spyOn(PlacementMigrator, 'start')
+            .mockRejectedValueOnce(new Error('injected: the migrator did not start')),
+      ],
+      [
+        'the last shard’s worker',
+        () =>
+          vi.spyOn(WorkerRuntime, 'start').mockImplementation(async (o) => {
+            if (o.shard === 's2') {
+              await sleep(200); // the other shards' workers are up by then
+              throw new Error('injected: a worker did not start');
+            }
+            return realWorkerStart(o);
+          }),
+      ],
+    ];
+    for (const [what, inject] of failures) {
+      const { client, knobs, baseline } = await setup();
+      inject();
+      const err = await startSchedulerStack(knobs, createLogger('stack-test', 'silent'), {
+        seed: 1,
+        ratePerS: 29,
+        shards: ['s0', 's1', 's2'],
+      }).catch((e: unknown) => e);
+      expect((err as Error).message, what).toMatch(/^injected/);
+      await nothingLeft(client, baseline);
+      vi.restoreAllMocks();
+    }
+  }, 60_000);
+
+  it('stop() runs every step even when one fails, then rejects with that failure', async () => {
+    const { client, knobs, baseline } = await setup();
+    const s = await startSchedulerStack(knobs, createLogger('stack-test', 'silent'), {
+      seed: 1,
+      ratePerS: 29,
+      shards: ['s0', 's1', 's2'],
+    });
+    expect(await clients(client)).toBeGreaterThan(baseline.clients);
+    vi.spyOn(s.migrator, 'close').mockRejectedValueOnce(new Error('injected: close failed'));
+    await expect(s.stop()).rejects.toThrow('injected: close failed');
+    // The steps after it (workers, services, telemetry, the knob client) ran all the same.
+    await nothingLeft(client, baseline);
+    await s.stop(); // again: nothing left to stop
+  }, 60_000);
 });

@@ -22,14 +22,17 @@ export async function run(argv: string[]): Promise<number> {
   // Set once the node has started; an embedded server dying before that fails startNode.
   const running: { stop?: (code: number, deadlineMs?: number) => Promise<void> } = {};
   let fatalBeforeStarted: Error | undefined;
-  // Ctrl-C while starting: exiting then would leave the embedded redis-server (in its own
-  // process group) running, so the node stops as soon as it has started; a second Ctrl-C
-  // exits at once.
+  // Ctrl-C while starting: the node stops in order (services, then the embedded redis-server
+  // in its own process group) as soon as it has started; a second Ctrl-C exits at once,
+  // skipping that: the services stop where they are, and the embedded server gets SIGTERM
+  // (redis/managed.ts) and shuts down on its own, its AOF fsynced.
   let signalledBeforeStarted = false;
   const early = () => {
     if (signalledBeforeStarted) process.exit(130);
     signalledBeforeStarted = true;
-    log.warn('stopping once started (Ctrl-C again to exit now, leaving Redis running)');
+    log.warn(
+      'stopping once started (Ctrl-C again to exit now without stopping the services in order; an embedded Redis is then sent SIGTERM and saves its data)',
+    );
   };
   process.on('SIGINT', early);
   process.on('SIGTERM', early);
@@ -47,63 +50,16 @@ export async function run(argv: string[]): Promise<number> {
       else fatalBeforeStarted = err;
     },
   });
-  if (node.managed) {
-    mkdirSync(STATE_DIR, { recursive: true });
-    // The admin login of the embedded server's ACL users (docs/security.md): readable by this
-    // user only, so the CLI can connect; removed on stop.
-    writeFileSync(
-      EMBEDDED_FILE,
-      JSON.stringify({
-        url: node.managed.url,
-        pid: process.pid,
-        // The server's own pid: a next start shuts it down if this node dies with -9.
-        redisPid: node.managed.pid,
-        redisPort: node.managed.port,
-        ...(node.adminLogin ?? {}),
-      }) + '\n',
-      { mode: 0o600 },
-    );
-  }
-  const rows = await node.knobs.list();
-  const where =
-    'url' in node.target
-      ? node.target.url
-      : node.target.cluster.map((s) => `${s.host}:${s.port}`).join(',');
-  process.stdout.write(
-    [
-      `knobos is running on ${where}${node.managed ? ` (embedded, data in ${node.managed.dir})` : ''}`,
-      `${rows.length} knobs in the knobs table. See them with:`,
-      `  npx knobos knobs list`,
-      `  npx knobos knobs history scheduler.policy`,
-      `  npx knobos knobs set scheduler.policy sjf --base ${rows.find((r) => r.name === 'scheduler.policy')?.version ?? 1} --reason "try sjf"`,
-      `  redis-cli -p ${node.managed?.port ?? '<port>'}${node.adminLogin ? ` --user ${node.adminLogin.username} --askpass` : ''} hgetall '${node.keys.knobRow('scheduler.policy')}'`,
-      ...(node.adminLogin && node.managed
-        ? [`  (Redis ACLs are on: the admin password is in ${EMBEDDED_FILE})`]
-        : []),
-      ...(node.api
-        ? [
-            `Dashboard: ${node.api.dashboardUrl}`,
-            `API docs:  ${node.api.url}/docs`,
-            ...(node.api.generatedAdminToken
-              ? [
-                  `Admin token for this run (paste it into the dashboard; set KNOBOS_ADMIN_TOKEN to choose your own):`,
-                  `  ${node.api.generatedAdminToken}`,
-                ]
-              : []),
-            ...(node.api.authMode === 'off'
-              ? ['WARNING: API authentication is off (KNOBOS_AUTH=off).']
-              : []),
-          ]
-        : []),
-      'Ctrl-C stops it.',
-      '',
-    ].join('\n'),
-  );
   let stopping = false;
   const stop = async (code: number, deadlineMs = STOP_DEADLINE_MS) => {
     if (stopping) return;
     stopping = true;
-    if (node.managed) rmSync(EMBEDDED_FILE, { force: true });
+    try {
+      if (node.managed) rmSync(EMBEDDED_FILE, { force: true });
+    } catch (err) {
+      // Not a reason to skip stopping the node.
+      log.warn({ err: (err as Error).message }, `could not remove ${EMBEDDED_FILE}`);
+    }
     // A service stuck on a Redis that is away must not hold the process forever.
     const deadline = setTimeout(() => {
       log.error({ afterMs: deadlineMs }, 'stopping took too long: exiting');
@@ -120,6 +76,66 @@ export async function run(argv: string[]): Promise<number> {
     process.exit(exitCode);
   };
   running.stop = stop;
+  // Anything failing from here on stops the node in order (Redis last, its AOF fsynced) and
+  // exits 1, instead of reaching main()'s process.exit without node.stop().
+  try {
+    if (node.managed) {
+      mkdirSync(STATE_DIR, { recursive: true });
+      // The admin login of the embedded server's ACL users (docs/security.md): readable by this
+      // user only, so the CLI can connect; removed on stop.
+      writeFileSync(
+        EMBEDDED_FILE,
+        JSON.stringify({
+          url: node.managed.url,
+          pid: process.pid,
+          // The server's own pid: a next start shuts it down if this node dies with -9.
+          redisPid: node.managed.pid,
+          redisPort: node.managed.port,
+          ...(node.adminLogin ?? {}),
+        }) + '\n',
+        { mode: 0o600 },
+      );
+    }
+    const rows = await node.knobs.list();
+    const where =
+      'url' in node.target
+        ? node.target.url
+        : node.target.cluster.map((s) => `${s.host}:${s.port}`).join(',');
+    process.stdout.write(
+      [
+        `knobos is running on ${where}${node.managed ? ` (embedded, data in ${node.managed.dir})` : ''}`,
+        `${rows.length} knobs in the knobs table. See them with:`,
+        `  npx knobos knobs list`,
+        `  npx knobos knobs history scheduler.policy`,
+        `  npx knobos knobs set scheduler.policy sjf --base ${rows.find((r) => r.name === 'scheduler.policy')?.version ?? 1} --reason "try sjf"`,
+        `  redis-cli -p ${node.managed?.port ?? '<port>'}${node.adminLogin ? ` --user ${node.adminLogin.username} --askpass` : ''} hgetall '${node.keys.knobRow('scheduler.policy')}'`,
+        ...(node.adminLogin && node.managed
+          ? [`  (Redis ACLs are on: the admin password is in ${EMBEDDED_FILE})`]
+          : []),
+        ...(node.api
+          ? [
+              `Dashboard: ${node.api.dashboardUrl}`,
+              `API docs:  ${node.api.url}/docs`,
+              ...(node.api.generatedAdminToken
+                ? [
+                    `Admin token for this run (paste it into the dashboard; set KNOBOS_ADMIN_TOKEN to choose your own):`,
+                    `  ${node.api.generatedAdminToken}`,
+                  ]
+                : []),
+              ...(node.api.authMode === 'off'
+                ? ['WARNING: API authentication is off (KNOBOS_AUTH=off).']
+                : []),
+            ]
+          : []),
+        'Ctrl-C stops it.',
+        '',
+      ].join('\n'),
+    );
+  } catch (err) {
+    log.error({ err: (err as Error).message }, 'startup failed after the node started: stopping');
+    await stop(1);
+    return 1;
+  }
   if (fatalBeforeStarted) {
     await stop(1, FATAL_STOP_DEADLINE_MS);
     return 1;

@@ -1,7 +1,8 @@
 // Managed redis-server processes: the embedded default of `npm start`, and what every test
 // and benchmark starts for itself. A child on a free loopback port with its own data folder;
 // stop() shuts it down cleanly (SHUTDOWN NOSAVE), kill() sends SIGKILL for fault tests, and
-// restart() brings the same node back on the same port and data (AOF replay).
+// restart() brings the same node back on the same port and data (AOF replay). A server still
+// running when this process exits is sent SIGTERM (it fsyncs its AOF and exits).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,10 +42,18 @@ export class RedisNotInstalledError extends Error {
 
 // Servers of this process still running. They live in their own process group (see launch()),
 // so a signal to ours does not reach them: when this process exits without stopping them
-// (an uncaught error, process.exit), they are killed here rather than left behind.
+// (an uncaught error, process.exit), they are sent SIGTERM here rather than left behind. An
+// 'exit' handler cannot wait for them, and SIGTERM is what needs no waiting: the server shuts
+// down on its own as on SHUTDOWN, writing and fsyncing its AOF first (under appendfsync
+// everysec a SIGKILL can lose acknowledged writes: ones whose write to the AOF Redis put off
+// behind a slow fsync, and, should the machine go down next, ones not fsynced yet). SIGCONT
+// follows for a paused server.
 const live = new Set<ChildProcess>();
 process.once('exit', () => {
-  for (const c of live) c.kill('SIGKILL');
+  for (const c of live) {
+    c.kill('SIGTERM');
+    c.kill('SIGCONT');
+  }
 });
 
 export function redisServerAvailable(): boolean {

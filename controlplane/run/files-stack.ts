@@ -7,6 +7,7 @@ import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
 import { FilesCacheTarget } from '../loop/targets/files-cache.ts';
 import { startStackKnobs } from './stack-knobs.ts';
+import { undoSteps, type UndoStep } from './steps.ts';
 import { FilesWorkload } from '../workload/files.ts';
 
 export interface FilesStack {
@@ -26,11 +27,19 @@ export async function startFilesStack(
     loopKnobs?: KnobTable;
   },
 ): Promise<FilesStack> {
-  const client = await startStackKnobs(knobs, FILE_KNOBS);
-  let files: FileService | undefined;
+  // What has started, in order; stop() and a failed start undo it newest first, every step
+  // even when one fails.
+  const steps: UndoStep[] = [];
+  const undo = async (): Promise<void> => {
+    const failures = await undoSteps(steps, log);
+    if (failures[0]) throw failures[0].err;
+  };
+  let files: FileService;
   let workload: FilesWorkload;
   try {
-    files = await FileService.start({
+    const client = await startStackKnobs(knobs, FILE_KNOBS);
+    steps.push({ name: 'knob client', undo: () => client.close() });
+    const f = await FileService.start({
       redis: knobs.redis,
       keys: knobs.keys,
       knobs: client,
@@ -38,20 +47,22 @@ export async function startFilesStack(
       // Every access is traced: shadow mode's ghost caches are exact only on the whole stream.
       traceSampleRate: 1,
     });
+    files = f;
+    steps.push({ name: 'file service', undo: () => f.close() });
     log.info('files: creating the workload data set');
-    workload = await FilesWorkload.start({
+    const w = await FilesWorkload.start({
       files,
       source: { kind: 'zipf', files: 1500, alpha: 0.8, fileBytes: 64 * 1024, writeFraction: 0.01 },
       ratePerS: opts.ratePerS,
       seed: opts.seed,
     });
+    workload = w;
+    steps.push({ name: 'workload', undo: () => w.stop() });
   } catch (err) {
     // What started is stopped: a failed start leaves nothing running.
-    await files?.close().catch(() => undefined);
-    await client.close().catch(() => undefined);
+    await undo().catch(() => undefined); // each failure was logged
     throw err;
   }
-  const started = files;
   const target = new FilesCacheTarget({
     knobs: opts.loopKnobs ?? knobs,
     memoryPricePerGiB: 0.1,
@@ -63,13 +74,10 @@ export async function startFilesStack(
     shadowMinRequests: 3_000,
   });
   return {
-    files: started,
+    files,
     workload,
     target,
-    stop: async () => {
-      await workload.stop();
-      await started.close();
-      await client.close();
-    },
+    // Every step runs even when one fails; it then rejects with the first failure.
+    stop: undo,
   };
 }

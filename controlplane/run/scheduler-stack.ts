@@ -19,6 +19,7 @@ import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { startStackKnobs } from './stack-knobs.ts';
+import { undoSteps, type UndoStep } from './steps.ts';
 import { PlacementTarget } from '../loop/targets/placement.ts';
 import { SchedulerPolicyTarget } from '../loop/targets/scheduler-policy.ts';
 import { PlacementMigrator } from '../scheduler/migration.ts';
@@ -75,75 +76,111 @@ export async function startSchedulerStack(
 ): Promise<SchedulerStack> {
   const { redis, keys } = knobs;
   const shards = opts.shards ?? (await schedulerShardNames(redis));
-  const client = await startStackKnobs(knobs, [...SCHEDULER_KNOBS, PLACEMENT_KNOB], redis);
-  // Every arrival and run time is traced: calibration needs the whole workload, not a sample.
-  const services = startShardServices(shards, {
-    redis,
-    knobs: client,
-    keys,
-    log,
-    traceSampleRate: { arrivals: 1, durations: 1, decisions: 0.1, jobs: 1, shadow: 1 },
-  });
-  const workers = await Promise.all(
-    shards.flatMap((shard) =>
-      Array.from({ length: WORKERS_PER_SHARD }, (_, i) =>
-        WorkerRuntime.start({
-          redis,
-          keys,
-          shard,
-          id: `${shard}-worker-${i}`,
-          concurrency: SLOTS,
-          capacity: { cpu: SLOTS, memMb: 4096, gpu: 0 },
-          handlers: { [SLEEP_TASK]: sleepHandler },
-          settle: { usageBucketMs: STACK_USAGE_BUCKET_MS, usageTtlMs: USAGE_TTL_MS },
-          traceSampleRate: { durations: 1, jobs: 1 },
-          log,
-        }),
+  // What has started, in order; stop() and a failed start undo it newest first, every step
+  // even when one fails.
+  const steps: UndoStep[] = [];
+  const undo = async (): Promise<void> => {
+    const failures = await undoSteps(steps, log);
+    if (failures[0]) throw failures[0].err;
+  };
+  let router: SchedulerRouter;
+  let services: SchedulerService[];
+  let migrator: PlacementMigrator;
+  let workload: SchedulerWorkload;
+  try {
+    const client = await startStackKnobs(knobs, [...SCHEDULER_KNOBS, PLACEMENT_KNOB], redis);
+    steps.push({ name: 'knob client', undo: () => client.close() });
+    // The router's submits are the scheduler's arrivals and submit counts, as a service's own
+    // client's are (same streams; its own telemetry instance).
+    const routerTelemetry = new Telemetry({
+      redis,
+      keys,
+      service: SCHEDULER_SERVICE,
+      instance: `router-${process.pid}`,
+    });
+    routerTelemetry.start();
+    steps.push({ name: 'router telemetry', undo: () => routerTelemetry.stop() });
+    const arrivals = new TraceWriter({
+      redis,
+      keys,
+      service: SCHEDULER_SERVICE,
+      kind: 'arrivals',
+      sampleRate: 1,
+    });
+    steps.push({ name: 'router arrivals', undo: () => arrivals.flush().catch(() => 0) });
+    // Every arrival and run time is traced: calibration needs the whole workload, not a sample.
+    const started = startShardServices(shards, {
+      redis,
+      knobs: client,
+      keys,
+      log,
+      traceSampleRate: { arrivals: 1, durations: 1, decisions: 0.1, jobs: 1, shadow: 1 },
+    });
+    services = started;
+    steps.push({ name: 'shard services', undo: () => Promise.all(started.map((s) => s.stop())) });
+    const workers = await Promise.allSettled(
+      shards.flatMap((shard) =>
+        Array.from({ length: WORKERS_PER_SHARD }, (_, i) =>
+          WorkerRuntime.start({
+            redis,
+            keys,
+            shard,
+            id: `${shard}-worker-${i}`,
+            concurrency: SLOTS,
+            capacity: { cpu: SLOTS, memMb: 4096, gpu: 0 },
+            handlers: { [SLEEP_TASK]: sleepHandler },
+            settle: { usageBucketMs: STACK_USAGE_BUCKET_MS, usageTtlMs: USAGE_TTL_MS },
+            traceSampleRate: { durations: 1, jobs: 1 },
+            log,
+          }),
+        ),
       ),
-    ),
-  );
-  // The router's submits are the scheduler's arrivals and submit counts, as a service's own
-  // client's are (same streams; its own telemetry instance).
-  const routerTelemetry = new Telemetry({
-    redis,
-    keys,
-    service: SCHEDULER_SERVICE,
-    instance: `router-${process.pid}`,
-  });
-  routerTelemetry.start();
-  const arrivals = new TraceWriter({
-    redis,
-    keys,
-    service: SCHEDULER_SERVICE,
-    kind: 'arrivals',
-    sampleRate: 1,
-  });
-  const router = new SchedulerRouter({
-    redis,
-    knobs: client,
-    keys,
-    shards,
-    telemetry: routerTelemetry,
-    arrivals,
-  });
-  const migrator = await PlacementMigrator.start({
-    redis,
-    knobs: client,
-    keys,
-    shards,
-    log,
-    // A short sweep: Ctrl-C waits for a migration under way to finish.
-    sweepMs: 2_000,
-  });
-  const workload = SchedulerWorkload.start({
-    submitter: router,
-    ratePerS: opts.ratePerS,
-    seed: opts.seed,
-    medianMs: 40,
-    sigma: 1.2,
-    estimateSigma: 0.3,
-    tenants: 4,
-  });
+    );
+    // The workers that started are stopped even when another did not.
+    const running = workers.flatMap((w) => (w.status === 'fulfilled' ? [w.value] : []));
+    steps.push({
+      name: 'workers',
+      undo: () => Promise.all(running.map((w) => w.stop({ drain: false }).catch(() => undefined))),
+    });
+    for (const w of workers) if (w.status === 'rejected') throw w.reason;
+    const m = await PlacementMigrator.start({
+      redis,
+      knobs: client,
+      keys,
+      shards,
+      log,
+      // A short sweep: Ctrl-C waits for a migration under way to finish.
+      sweepMs: 2_000,
+    });
+    migrator = m;
+    // A migration under way finishes first (workers still run its leased tasks to the end).
+    steps.push({ name: 'placement migrator', undo: () => m.close() });
+    const r = new SchedulerRouter({
+      redis,
+      knobs: client,
+      keys,
+      shards,
+      telemetry: routerTelemetry,
+      arrivals,
+    });
+    router = r;
+    steps.push({ name: 'router', undo: () => r.close() });
+    const w = SchedulerWorkload.start({
+      submitter: r,
+      ratePerS: opts.ratePerS,
+      seed: opts.seed,
+      medianMs: 40,
+      sigma: 1.2,
+      estimateSigma: 0.3,
+      tenants: 4,
+    });
+    workload = w;
+    steps.push({ name: 'workload', undo: () => w.stop() });
+  } catch (err) {
+    // What started is stopped: a failed start leaves nothing running.
+    await undo().catch(() => undefined); // each failure was logged
+    throw err;
+  }
   const loopKnobs = opts.loopKnobs ?? knobs;
   const target = new SchedulerPolicyTarget({
     knobs: loopKnobs,
@@ -181,16 +218,7 @@ export async function startSchedulerStack(
     workload,
     target,
     placementTarget,
-    stop: async () => {
-      await workload.stop();
-      router.close();
-      // A migration under way finishes first (workers still run its leased tasks to the end).
-      await migrator.close();
-      await Promise.all(workers.map((w) => w.stop({ drain: false }).catch(() => undefined)));
-      await Promise.all(services.map((s) => s.stop()));
-      await arrivals.flush().catch(() => 0);
-      await routerTelemetry.stop();
-      await client.close();
-    },
+    // Every step runs even when one fails; it then rejects with the first failure.
+    stop: undo,
   };
 }
