@@ -10,6 +10,7 @@ import { LoopDaemon } from './loop/daemon.ts';
 import { ProposalTable } from './loop/proposals.ts';
 import { startFilesStack, type FilesStack } from './run/files-stack.ts';
 import { startMessagingStack, type MessagingStack } from './run/messaging-stack.ts';
+import { NodeLease } from './run/node-lease.ts';
 import { StateLock, stopOrphanedRedis } from './run/state-lock.ts';
 import { undoSteps, type UndoStep } from './run/steps.ts';
 import {
@@ -34,8 +35,13 @@ export interface NodeOptions {
   log: Logger;
   /** Serve the API and dashboard (default true). */
   api?: boolean;
-  /** Run the live services with their workload and the control loop (default true). */
+  /**
+   * Run the live services with their workload and the control loop (default true). Such a node
+   * holds the deployment's node lease (run/node-lease.ts): a second one is refused.
+   */
   services?: boolean;
+  /** The node lease's time to live (default NODE_LEASE_TTL_MS); tests shorten it. */
+  nodeLeaseTtlMs?: number;
   seed?: number;
   /**
    * Where KNOBOS_REDIS_ACL, KNOBOS_REDIS_PASSWORD_<USER> and the API's settings (PORT, ...) are
@@ -43,8 +49,8 @@ export interface NodeOptions {
    */
   env?: NodeJS.ProcessEnv;
   /**
-   * Called once when the node cannot go on: the embedded redis-server exited while the node ran.
-   * The error has been logged; the caller stops the node (`knobos start` exits with 1). Without
+   * Called once when the node cannot go on: the embedded redis-server exited while the node ran,
+   * or it lost its node lease. The error has been logged; the caller stops the node (`knobos start` exits with 1). Without
    * it, the node stops itself.
    */
   onFatal?: (err: Error) => void;
@@ -172,6 +178,18 @@ async function startSteps(
   warnOutOfDomain(log, outOfDomain);
   // The scheduler's shards, named once: the stack runs them and the API reads them.
   const schedulerShards = await schedulerShardNames(redis);
+  if (opts.services !== false) {
+    // One node with the services per deployment (run/node-lease.ts).
+    const lease = await NodeLease.acquire(redis, keys, {
+      log,
+      ...(opts.nodeLeaseTtlMs !== undefined ? { ttlMs: opts.nodeLeaseTtlMs } : {}),
+      onLost: (err) => {
+        if (opts.onFatal) opts.onFatal(err);
+        else void stop().catch(() => undefined);
+      },
+    });
+    steps.push({ name: 'node lease', undo: () => lease.release() });
+  }
   let files: FilesStack | undefined;
   let messaging: MessagingStack | undefined;
   let scheduler: SchedulerStack | undefined;
