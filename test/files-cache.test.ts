@@ -151,4 +151,29 @@ describe('file read cache on one redis node', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('traces each chunk read at the length it is cached at, not the chunk size', async () => {
+    // A 10,000-byte file is one short chunk; a file one chunk and 100 bytes long ends in one.
+    const { chunkBytes } = await a.stat(ROOT, '/c/after'); // the knob's value for new files
+    expect(chunkBytes).toBeGreaterThan(10_000);
+    const sizes = { '/c/short': 10_000, '/c/tail': chunkBytes + 100 };
+    const inos: Record<string, number> = {};
+    for (const [p, n] of Object.entries(sizes)) {
+      const made = await a.create(ROOT, p);
+      expect(made.chunkBytes).toBe(chunkBytes);
+      inos[p] = made.ino;
+      await a.write(ROOT, p, 0, fill(n, 5));
+      const h = a.cacheStats().hits;
+      await a.read(ROOT, p); // fetched
+      await a.read(ROOT, p); // held by the cache
+      expect(a.cacheStats().hits).toBeGreaterThan(h);
+    }
+    await a.flush();
+    const reads = (await accessRecords(redis.client(), fx.keys)).filter((r) => r.op === 'read');
+    const sizesOf = (p: string, index: number) =>
+      reads.filter((r) => r.key === `default:${inos[p]}:${index}`).map((r) => r.sizeBytes);
+    expect(sizesOf('/c/short', 0)).toEqual([10_000, 10_000]);
+    expect(sizesOf('/c/tail', 0)).toEqual([chunkBytes, chunkBytes]);
+    expect(sizesOf('/c/tail', 1)).toEqual([100, 100]);
+  });
 });

@@ -9,6 +9,7 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
+import { SchedulerPolicyTarget } from '../controlplane/loop/targets/scheduler-policy.ts';
 import type { ShadowReport, TuningTarget } from '../controlplane/loop/target.ts';
 import { livePromotion } from './helpers/live-promotion.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
@@ -276,6 +277,141 @@ describe('loop daemon', () => {
     expect(stopped).toBe(0);
     await daemon.tick();
     expect(stopped).toBe(1);
+  });
+
+  it('gives a shadow run rebuilt after a restart a pass to read the stream before its patience', async () => {
+    // A rebuilt run has read nothing yet: its first report is pending, whatever the stream holds.
+    const target = scripted({ shadow: 'better' });
+    const start = target.startShadow.bind(target);
+    target.startShadow = async (...a) => {
+      const run = await start(...a);
+      let reports = 0;
+      return {
+        ...run,
+        report: async () =>
+          reports++ === 0 ? { verdict: 'pending', details: { requests: 0 } } : run.report(),
+      };
+    };
+    const { clock, proposals, daemon } = await setup(target);
+    const id = ((await daemon.tick())[0] as { id: string }).id;
+    await daemon.tick(); // gate
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_started', id });
+    // The daemon is down for longer than the patience, then comes back.
+    clock.advance(5_000 * 4 + 1_000);
+    (daemon as unknown as { shadows: Map<string, unknown> }).shadows.clear();
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_pending', id });
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'promoted', id });
+    expect((await proposals.get(id)).proposal.status).toBe('live');
+  });
+
+  it('waits past its patience for a shadow run still reading its backlog', async () => {
+    const target = scripted({ shadow: 'better' });
+    const start = target.startShadow.bind(target);
+    let behind = 3;
+    target.startShadow = async (...a) => {
+      const run = await start(...a);
+      return {
+        ...run,
+        report: async () =>
+          behind-- > 0 ? { verdict: 'pending', catchingUp: true, details: {} } : run.report(),
+      };
+    };
+    const { clock, daemon } = await setup(target);
+    const id = ((await daemon.tick())[0] as { id: string }).id;
+    await daemon.tick(); // gate
+    await daemon.tick(); // shadow started
+    clock.advance(5_000 * 4 + 1);
+    for (let i = 0; i < 3; i++)
+      expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_pending', id });
+    expect((await daemon.tick())[0]).toMatchObject({ kind: 'promoted', id });
+  });
+
+  describe('a shadow the knobs table refuses to start', () => {
+    /** The scheduler target, its simulator replaced: every gate says srpt beats fifo. */
+    async function schedulerSetup() {
+      const clock = new ManualClock();
+      const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
+      await knobs.seed();
+      clock.advance(3_600_000);
+      const target = new SchedulerPolicyTarget({
+        knobs,
+        workers: [{ id: 'w0', slots: 1 }] as never,
+        windowMs: 60_000,
+        minJobs: 1,
+        maxRecords: 1_000,
+        shadowMs: 5_000,
+        shadowMinRounds: 1,
+      });
+      target.calibrate = async () => ({
+        data: { name: 'none', jobs: [] },
+        fit: { metric: 'mean_jct_ms', predicted: 1, observed: 1, relativeError: 0 },
+        records: 100,
+      });
+      target.propose = async () => ({ values: { 'scheduler.policy': 'srpt' }, evidence: {} });
+      target.evaluate = async (_c, v, seed, slice) =>
+        (v['scheduler.policy'] === 'srpt' ? 80 : 100) + ((seed * 7 + slice) % 3) * 0.01;
+      const proposals = new ProposalTable(knobs);
+      const daemon = new LoopDaemon({
+        knobs,
+        proposals,
+        targets: [target],
+        log: createLogger('test', 'silent'),
+        minChangeIntervalMs: 60_000,
+      });
+      return { clock, knobs, proposals, daemon };
+    }
+
+    it('rejects the proposal when the shadow knob is pinned, freeing its knob', async () => {
+      const { knobs, proposals, daemon } = await schedulerSetup();
+      await knobs.pin('scheduler.shadow_policy', 'op', 'hands off');
+      const id = ((await daemon.tick())[0] as { id: string }).id;
+      expect((await daemon.tick())[0]).toMatchObject({ kind: 'gate', id });
+      expect((await daemon.tick())[0]).toMatchObject({
+        kind: 'rejected',
+        id,
+        why: expect.stringMatching(/^shadow could not start: .*pinned/),
+      });
+      expect((await proposals.get(id)).proposal.status).toBe('rejected');
+      expect((await knobs.get('scheduler.policy')).value).toBe('fifo');
+    });
+
+    it('rejects a proposal whose rebuilt shadow is refused, and retries other failures', async () => {
+      const { knobs, proposals, daemon } = await schedulerSetup();
+      const id = ((await daemon.tick())[0] as { id: string }).id;
+      await daemon.tick(); // gate
+      expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_started', id });
+      expect((await knobs.get('scheduler.shadow_policy')).value).toBe('srpt');
+      // While the daemon is away, an operator turns the shadow off and pins it.
+      const row = await knobs.get('scheduler.shadow_policy');
+      await knobs.promote({
+        name: 'scheduler.shadow_policy',
+        value: 'none',
+        baseVersion: row.version,
+        actor: 'op',
+        reason: 'no shadows today',
+      });
+      await knobs.pin('scheduler.shadow_policy', 'op', 'hands off');
+      const shadows = (daemon as unknown as { shadows: Map<string, unknown> }).shadows;
+      shadows.clear();
+      // A failure that is not the knobs table's refusal: logged, retried on the next pass.
+      const target = (daemon as unknown as { opts: { targets: TuningTarget[] } }).opts.targets[0]!;
+      const start = target.startShadow.bind(target);
+      target.startShadow = async () => {
+        target.startShadow = start;
+        throw new Error('redis away');
+      };
+      expect(await daemon.tick()).toEqual([
+        { kind: 'error', target: 'scheduler.policy', message: 'redis away' },
+      ]);
+      expect((await proposals.get(id)).proposal.status).toBe('shadow');
+      expect((await daemon.tick())[0]).toMatchObject({
+        kind: 'rejected',
+        id,
+        why: expect.stringMatching(/^shadow could not start: .*pinned/),
+      });
+      expect((await proposals.get(id)).proposal.status).toBe('rejected');
+      expect(shadows.size).toBe(0);
+    });
   });
 
   it('refuses a proposal naming a knob outside its target, without failing the pass', async () => {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { judge, runGate, type Pair } from '../controlplane/loop/gate.ts';
 import { ci95, t975 } from '../controlplane/loop/stats.ts';
+import { sliceWindow } from '../controlplane/loop/targets/common.ts';
 import { createRng } from '../envs/core/index.ts';
 
 const opts = { direction: 'min' as const, minEffect: 0.01, minSamples: 4, maxSamples: 16 };
@@ -92,5 +93,49 @@ describe('the simulation gate', () => {
     expect(r.outcome).toBe('successful');
     expect(r.samples).toBeGreaterThanOrEqual(4);
     expect(calls).toBe(2 * r.samples);
+  });
+});
+
+describe("the gate's slice windows", () => {
+  /** Every item any seed's window of a slice covers, per slice. */
+  const covered = (n: number, slices: number) =>
+    Array.from({ length: slices }, (_, slice) => {
+      const seen = new Set<number>();
+      for (let seed = 1; seed < 300; seed++) {
+        const w = sliceWindow(n, slices, slice, seed);
+        expect(w.start).toBeGreaterThanOrEqual(0);
+        expect(w.end).toBeLessThanOrEqual(n);
+        expect(w.end).toBeGreaterThan(w.start);
+        for (let i = w.start; i < w.end; i++) seen.add(i);
+      }
+      return [...seen].sort((a, b) => a - b);
+    });
+
+  it('cover every item, the newest n mod slices too, each in exactly one slice', () => {
+    for (const [n, slices] of [
+      [10, 4],
+      [7, 3],
+      [23, 4],
+      [1003, 4],
+    ] as const) {
+      const per = covered(n, slices);
+      expect(per.flat()).toEqual([...Array(n).keys()]);
+      // Slices no more than one item apart in length.
+      const lens = per.map((s) => s.length);
+      expect(Math.max(...lens) - Math.min(...lens)).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('with fewer items than slices, give n slices of one item each and wrap onto them', () => {
+    for (const [n, slices] of [
+      [3, 4],
+      [1, 3],
+      [5, 8],
+    ] as const) {
+      const per = covered(n, slices);
+      expect(per.slice(0, n)).toEqual([...Array(n).keys()].map((i) => [i]));
+      per.slice(n).forEach((s, k) => expect(s).toEqual(per[k % n]));
+    }
+    expect(sliceWindow(0, 4, 2, 1)).toEqual({ start: 0, end: 0 });
   });
 });

@@ -34,12 +34,32 @@ export interface ReaderDeps {
   cache: { policy: string; capacityBytes: number };
 }
 
+/**
+ * The read cache, also noting the length of every chunk a read is served (fetched or held):
+ * chunks are stored and cached at their real length, which is what the access trace records.
+ */
+class ServedChunkCache extends ChunkCache {
+  /** Chunk key -> bytes served, for the read being assembled (assemble() is synchronous). */
+  readonly served = new Map<string, number>();
+
+  override hit(key: string, version: number): { bytes: Buffer; policyHit: boolean } | undefined {
+    const got = super.hit(key, version);
+    if (got) this.served.set(key, got.bytes.length);
+    return got;
+  }
+
+  override miss(key: string, version: number, bytes: Buffer): void {
+    this.served.set(key, bytes.length);
+    super.miss(key, version, bytes);
+  }
+}
+
 export class Reader {
-  private readonly cache: ChunkCache;
+  private readonly cache: ServedChunkCache;
   private readonly hints = new Map<string, Hint>();
 
   constructor(private readonly d: ReaderDeps) {
-    this.cache = new ChunkCache(d.cache.policy, d.cache.capacityBytes);
+    this.cache = new ServedChunkCache(d.cache.policy, d.cache.capacityBytes);
   }
 
   /** Bytes [offset, offset + length) of a file at a normalised path (to the end by default). */
@@ -61,15 +81,20 @@ export class Reader {
       const args = [p, offset, length, ...held, whole ? '1' : '0'];
       const reply = decodeReadReply(await this.d.call('read', 'read', caller, args));
       this.remember(p, reply);
+      this.cache.served.clear();
       const got = assemble(reply, offset, length, this.cache);
       if (!got) continue;
-      this.account(p, reply, got.hits, got.misses, got.bytes.length);
+      this.account(p, reply, got.hits, got.misses, got.bytes.length, this.cache.served);
       return got.bytes;
     }
     throw new Error(`read ${p}: the cache lost a chunk twice in a row`);
   }
 
-  /** This instance wrote these chunks: its copies are stale. Also traces the writes. */
+  /**
+   * This instance wrote these chunks: its copies are stale. Also traces the writes; a write
+   * record's size is the chunk size, an upper bound (the writer does not know the lengths the
+   * chunks now have); the loop's calibration and ghost caches use only its key (invalidation).
+   */
   wrote(path: string, ino: number, chunkBytes: number, first: number, last: number): void {
     for (let i = first; i <= last; i++) {
       this.cache.invalidate(ChunkCache.key(ino, i));
@@ -110,7 +135,14 @@ export class Reader {
     }
   }
 
-  private account(path: string, r: ReadReply, hits: number, misses: number, bytes: number): void {
+  private account(
+    path: string,
+    r: ReadReply,
+    hits: number,
+    misses: number,
+    bytes: number,
+    served: ReadonlyMap<string, number>,
+  ): void {
     const t = this.d.telemetry;
     t.inc('bytes_read', bytes);
     t.inc('cache_hits', hits);
@@ -119,8 +151,14 @@ export class Reader {
     t.gauge('cache_hit_ratio', s.hits / Math.max(1, s.hits + s.misses));
     t.gauge('cache_used_bytes', s.usedBytes);
     t.gauge('cache_capacity_bytes', s.capacityBytes);
+    // Each chunk read at the length it is stored and cached at (a file's last chunk, or one
+    // written only in part, is shorter than the file's chunk size): what the live cache was
+    // charged, so the simulator and the ghost caches charge the same.
     r.chunks.forEach((c, i) => {
-      if (c.version !== 0) this.traceAccess('read', r.ino, r.firstChunk + i, r.chunkBytes, path);
+      if (c.version === 0) return;
+      const index = r.firstChunk + i;
+      const size = served.get(ChunkCache.key(r.ino, index)) ?? c.bytes?.length ?? r.chunkBytes;
+      this.traceAccess('read', r.ino, index, size, path);
     });
   }
 

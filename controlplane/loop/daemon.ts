@@ -281,16 +281,34 @@ export class LoopDaemon {
       return [{ kind: 'gate', target: target.name, id: p.id, outcome: report.outcome }];
     }
 
+    // A shadow the knobs table refuses to start (the scheduler's shadow knob pinned, or moved
+    // under it) will not start on a later pass either: reject, or it would hold its knobs for
+    // ever. A freeze passes: the proposal waits in shadow, as at promotion.
+    const startShadow = async (sinceMs: number): Promise<ShadowRun | LoopEvent[]> => {
+      try {
+        return await target.startShadow(incumbent, candidate, sinceMs);
+      } catch (err) {
+        if (err instanceof FrozenError) return [{ kind: 'frozen' }];
+        if (err instanceof KnobosError) return reject(`shadow could not start: ${err.message}`);
+        throw err;
+      }
+    };
+
     if (p.status === 'simulated') {
       const moved = await proposals.transition(p.id, 'shadow', { actor, reason: 'shadow started' });
-      this.shadows.set(p.id, await target.startShadow(incumbent, candidate, moved.updatedAt));
+      const started = await startShadow(moved.updatedAt);
+      if (Array.isArray(started)) return started;
+      this.shadows.set(p.id, started);
       return [{ kind: 'shadow_started', target: target.name, id: p.id }];
     }
 
-    // status 'shadow': rebuild the run if this daemon did not start it.
+    // status 'shadow': rebuild the run if this daemon did not start it (a restart, a takeover).
     let run = this.shadows.get(p.id);
+    const rebuilt = !run;
     if (!run) {
-      run = await target.startShadow(incumbent, candidate, p.updatedAt);
+      const started = await startShadow(p.updatedAt);
+      if (Array.isArray(started)) return started;
+      run = started;
       this.shadows.set(p.id, run);
     }
     if (this.now() - p.updatedAt < target.shadowMs)
@@ -299,7 +317,9 @@ export class LoopDaemon {
     if (shadow.verdict === 'pending') {
       const ran = this.now() - p.updatedAt;
       const limit = target.shadowMs * (this.opts.shadowPatience ?? SHADOW_PATIENCE);
-      if (ran >= limit)
+      // Patience runs out on a run that has seen the traffic, not on one rebuilt this pass or
+      // still reading its backlog: all that traffic is in the stream, waiting to be read.
+      if (ran >= limit && !rebuilt && !shadow.catchingUp)
         return reject(`shadow undecided after ${ran} ms (limit ${limit} ms)`, {
           shadowReport: shadow,
         });

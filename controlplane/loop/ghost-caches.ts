@@ -1,7 +1,12 @@
 // Ghost caches for shadow mode: caches that hold keys and sizes but no data, fed the live
 // access stream, one per candidate configuration. They run the very policy objects the live
-// file service runs, so a ghost of the live configuration sees exactly the live hits, and a
-// ghost of another size or policy tells exactly what that configuration would have hit.
+// file service runs, so fed the same accesses a ghost of the live configuration counts exactly
+// what the live cache counts, and a ghost of another size or policy tells what that
+// configuration would have hit. A live cache is warm when shadow begins: the ghosts are warmed
+// first (warm(): the stream of a window before shadow, offered but not counted), or a bigger
+// cache would be charged its memory without its hits. A warm-up window shorter than the live
+// cache's history (or a live cache resized within it) leaves the ghosts' starting contents an
+// approximation of the live one's; what they count from then on is exact for that start.
 import { createCachePolicy, type CachePolicy } from '../../policies/cache/index.ts';
 
 export interface CacheConfig {
@@ -48,6 +53,11 @@ export class GhostCaches {
         g.stats.bytesHit += sizeBytes;
       }
     }
+  }
+
+  /** One access before the measured period: changes the ghosts' contents, counts nothing. */
+  warm(key: string, sizeBytes: number): void {
+    for (const g of this.ghosts) g.cache.access(key, sizeBytes);
   }
 
   /** Drops a key from every ghost (a write invalidated it in the live caches too). */

@@ -9,6 +9,11 @@ import type { SloSpec } from './slo-guard.ts';
 export interface ShadowReport {
   /** pending: still collecting; better/worse/inconclusive: the candidate against the live one. */
   verdict: 'pending' | 'better' | 'worse' | 'inconclusive';
+  /**
+   * Pending because the run has not yet read up to the present (a run rebuilt after a restart
+   * replays its backlog): the loop's patience does not run out on it.
+   */
+  catchingUp?: boolean;
   /** What the shadow measured; kept in the proposal row and shown by the API. */
   details: Record<string, unknown>;
 }

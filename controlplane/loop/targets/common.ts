@@ -1,5 +1,5 @@
 // What the tuning targets share: the gate, SLO and shadow settings each target takes, the
-// calibration fit, the gate's seeded slice windows and shadow's verdict on two costs. Each
+// calibration fit, the gate's slices and their seeded windows and shadow's verdict on two costs. Each
 // target keeps what is its own: the simulator, the learner, what shadow watches.
 import { createRng } from '../../../envs/core/index.ts';
 import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
@@ -49,9 +49,27 @@ export function calibrationFit(
 }
 
 /**
- * The gate's window [start, end) on slice `slice` of `n` ordered items: a seeded 80% of the
- * slice, so repeated seeds sample the slice's variation. Fewer items than slices still give
- * each slice one item inside the data.
+ * Slice `slice` of `n` ordered items cut into `slices` slices: [start, end), the boundaries at
+ * the rounded multiples of n / slices, so every item is in exactly one slice and no slice is
+ * more than one item longer than another. With fewer items than slices there are only `n`
+ * slices of one item each, and a slice index wraps onto them (slice n is slice 0 again): the
+ * gate cycles its `slices` slices, so a short trace gives repeated samples of its `n` slices,
+ * never one item counted as several slices nor a slice outside the data. `n` = 0: empty.
+ */
+export function sliceBounds(
+  n: number,
+  slices: number,
+  slice: number,
+): { start: number; end: number } {
+  if (n <= 0) return { start: 0, end: 0 };
+  const k = Math.max(1, Math.min(Math.floor(slices), n));
+  const s = ((Math.floor(slice) % k) + k) % k;
+  return { start: Math.round((s * n) / k), end: Math.round(((s + 1) * n) / k) };
+}
+
+/**
+ * The gate's window [start, end) on slice `slice` of `n` ordered items (sliceBounds): a seeded
+ * 80% of the slice (at least one item), so repeated seeds sample the slice's variation.
  */
 export function sliceWindow(
   n: number,
@@ -59,12 +77,12 @@ export function sliceWindow(
   slice: number,
   seed: number,
 ): { start: number; end: number } {
-  if (n === 0) return { start: 0, end: 0 };
-  const sliceLen = Math.max(1, Math.floor(n / slices));
-  const window = Math.max(1, Math.floor(sliceLen * 0.8));
-  const start =
-    Math.min(n - 1, slice * sliceLen) + createRng(seed * 7919 + slice).int(sliceLen - window + 1);
-  return { start, end: Math.min(n, start + window) };
+  const b = sliceBounds(n, slices, slice);
+  const len = b.end - b.start;
+  if (len === 0) return b;
+  const window = Math.max(1, Math.floor(len * 0.8));
+  const start = b.start + createRng(seed * 7919 + slice).int(len - window + 1);
+  return { start, end: start + window };
 }
 
 /** Shadow's verdict on two costs: better only by the gate's least effect, as the gate judges. */

@@ -5,8 +5,9 @@
 // - learner: Bayesian optimisation over policy x size, the size bounded by the knob's step
 //   limit around the live value, minimising miss ratio + a memory price per GiB;
 // - gate: paired replays of live and candidate on seeded windows of trace slices;
-// - shadow: ghost caches of both configurations fed the live access stream from the moment
-//   shadow began: exact hit ratios of what each would have done.
+// - shadow: ghost caches of both configurations, warmed on the access stream of the
+//   calibration window before shadow began (the live cache is warm too) and then fed the live
+//   stream: hit ratios of what each would have done, counted from the moment shadow began.
 import { findKnob, isNumericKnob, type KnobSpec, type KnobValues } from '../../../knobs/index.ts';
 import type { KnobObjective } from '../../../envs/core/index.ts';
 import { simulateCache } from '../../../envs/cache/index.ts';
@@ -190,59 +191,195 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
         price: this.o.memoryPricePerGiB,
         minRequests: this.o.shadowMinRequests,
         minEffect: this.gate.minEffect,
+        // Warmed as calibration reads: the access records of its window, at most its count.
+        warmupMs: this.o.windowMs,
+        warmupMaxEntries: this.o.maxRecords,
       },
     );
   }
 }
 
-/** Feeds ghost caches from the access stream with blocking reads, from a start time on. */
+export interface ShadowCacheOptions {
+  /** Memory price per GiB, least requests and least effect for a verdict (the gate's). */
+  price: number;
+  minRequests: number;
+  minEffect: number;
+  /**
+   * The ghosts are warmed on the stream of this window before `sinceMs` (offered, not counted),
+   * as the live cache was warmed by the traffic before shadow began. Default 0: cold ghosts.
+   */
+  warmupMs?: number;
+  /** At most this many warm-up entries, the newest before `sinceMs`. Default: no bound. */
+  warmupMaxEntries?: number;
+  /** How long report() waits for the reader to reach the stream's newest entry. Default 1 s. */
+  catchUpWaitMs?: number;
+}
+
+/** A stream entry id as [ms, seq]. */
+type StreamId = readonly [number, bigint];
+
+function parseId(id: string): StreamId {
+  const [ms, seq] = id.split('-');
+  return [Number(ms), BigInt(seq ?? 0)];
+}
+
+function compareIds(a: StreamId, b: StreamId): number {
+  if (a[0] !== b[0]) return a[0] < b[0] ? -1 : 1;
+  return a[1] === b[1] ? 0 : a[1] < b[1] ? -1 : 1;
+}
+
+/** The id just before [ms, seq]: XREAD returns the entries after the id it is given. */
+function idBefore([ms, seq]: StreamId): string {
+  if (seq > 0n) return `${ms}-${seq - 1n}`;
+  return ms > 0 ? `${ms - 1}-18446744073709551615` : '0-0';
+}
+
+type XreadReply = [string, [string, string[]][]][] | null;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Feeds ghost caches from the access stream with blocking reads: the entries of a warm-up
+ * window before `sinceMs` warm them, the entries from `sinceMs` on are counted. A run rebuilt
+ * after a restart starts behind the stream: report() gives no verdict on a partial prefix, it
+ * is `pending` (with `catchingUp`) until the reader has reached the stream's newest entry as it
+ * was when report() was called.
+ */
 export class ShadowCacheRun implements ShadowRun {
   private stopped = false;
   private loop: Promise<void> = Promise.resolve();
+  /** The id of the last entry read (the next read starts after it). */
+  private last: StreamId;
+  /** The last read failed: the run is not catching up, it is stuck. */
+  private failing = false;
+  private readonly waiters = new Set<() => void>();
+
   private constructor(
+    private readonly redis: RedisClient,
     private readonly reader: RedisClient,
+    private readonly stream: string,
     readonly ghosts: GhostCaches,
-    private readonly opts: { price: number; minRequests: number; minEffect: number },
-  ) {}
+    private readonly sinceMs: number,
+    from: string,
+    private readonly opts: ShadowCacheOptions,
+  ) {
+    this.last = parseId(from);
+  }
 
   static async start(
     redis: RedisClient,
     stream: string,
     configs: CacheConfig[],
     sinceMs: number,
-    opts: { price: number; minRequests: number; minEffect: number },
+    opts: ShadowCacheOptions,
   ): Promise<ShadowCacheRun> {
+    const since = Math.max(0, Math.floor(sinceMs));
+    const warmupMs = Math.max(0, Math.floor(opts.warmupMs ?? 0));
+    let from = idBefore([Math.max(0, since - warmupMs), 0n]);
+    const max = opts.warmupMaxEntries;
+    if (warmupMs > 0 && since > 0 && max !== undefined) {
+      // The newest `max` entries of the window: a busy stream's warm-up stays bounded.
+      const newest = (await redis.xrevrange(
+        stream,
+        String(since - 1),
+        String(Math.max(0, since - warmupMs)),
+        'COUNT',
+        Math.max(1, Math.floor(max)),
+      )) as [string, string[]][];
+      const oldest = newest.at(-1)?.[0];
+      if (oldest !== undefined && newest.length >= max) from = idBefore(parseId(oldest));
+    }
     const reader = redis.duplicate();
     reader.on('error', () => {});
-    const run = new ShadowCacheRun(reader, new GhostCaches(configs), opts);
-    run.loop = run.follow(stream, `${Math.max(0, Math.floor(sinceMs))}-0`);
+    const run = new ShadowCacheRun(
+      redis,
+      reader,
+      stream,
+      new GhostCaches(configs),
+      since,
+      from,
+      opts,
+    );
+    run.loop = run.follow();
     return run;
   }
 
-  private async follow(stream: string, from: string): Promise<void> {
-    let last = from;
+  private async follow(): Promise<void> {
     while (!this.stopped) {
-      const res = (await this.reader
-        .xread('COUNT', 1000, 'BLOCK', 500, 'STREAMS', stream, last)
-        .catch(() => null)) as [string, [string, string[]][]][] | null;
+      let res: XreadReply = null;
+      try {
+        res = (await this.reader.xread(
+          'COUNT',
+          1000,
+          'BLOCK',
+          500,
+          'STREAMS',
+          this.stream,
+          `${this.last[0]}-${this.last[1]}`,
+        )) as XreadReply;
+        this.failing = false;
+      } catch {
+        this.failing = true;
+      }
       for (const [, entries] of res ?? []) {
         for (const [id, flat] of entries) {
-          last = id;
+          const at = parseId(id);
+          this.last = at;
           const f: Record<string, string> = {};
           for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i] as string] = flat[i + 1] as string;
-          if (f['op'] === 'read' && f['key']) this.ghosts.access(f['key'], Number(f['size'] ?? 0));
-          else if (f['op'] === 'write' && f['key']) this.ghosts.invalidate(f['key']);
+          const counted = at[0] >= this.sinceMs;
+          if (f['op'] === 'read' && f['key']) {
+            const size = Number(f['size'] ?? 0);
+            if (counted) this.ghosts.access(f['key'], size);
+            else this.ghosts.warm(f['key'], size);
+          } else if (f['op'] === 'write' && f['key']) this.ghosts.invalidate(f['key']);
         }
       }
+      for (const w of [...this.waiters]) w();
+      if (this.failing && !this.stopped) await sleep(100);
     }
+    for (const w of [...this.waiters]) w();
+  }
+
+  /** Waits until the reader has read up to `target`, at most catchUpWaitMs; true if it did. */
+  private async catchUp(target: StreamId | undefined): Promise<boolean> {
+    if (!target) return true;
+    const deadline = Date.now() + (this.opts.catchUpWaitMs ?? 1_000);
+    while (compareIds(this.last, target) < 0) {
+      const left = deadline - Date.now();
+      if (this.stopped || left <= 0) return false;
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          clearTimeout(timer);
+          this.waiters.delete(done);
+          resolve();
+        };
+        const timer = setTimeout(done, left);
+        this.waiters.add(done);
+      });
+    }
+    return true;
   }
 
   async report(): Promise<ShadowReport> {
+    // The present: the stream's newest entry now. Ghost counts on less are a partial prefix.
+    const newest = (await this.redis.xrevrange(this.stream, '+', '-', 'COUNT', 1)) as [
+      string,
+      string[],
+    ][];
+    const target = newest[0] ? parseId(newest[0][0]) : undefined;
+    const caughtUp = await this.catchUp(target);
     const [inc, cand] = this.ghosts.stats() as [
       ReturnType<GhostCaches['stats']>[number],
       ReturnType<GhostCaches['stats']>[number],
     ];
     const details = { incumbent: inc, candidate: cand };
+    if (!caughtUp) {
+      const readUpTo = `${this.last[0]}-${this.last[1]}`;
+      const behind = { ...details, readUpTo, streamNewest: newest[0]?.[0] };
+      // A reader whose reads fail is stuck, not catching up: the daemon's patience applies.
+      return { verdict: 'pending', catchingUp: !this.failing, details: behind };
+    }
     if (cand.requests < this.opts.minRequests) return { verdict: 'pending', details };
     const cost = (s: typeof inc) => cacheCost(1 - s.hitRatio, s.config.cacheBytes, this.opts.price);
     const [ci, cc] = [cost(inc), cost(cand)];
