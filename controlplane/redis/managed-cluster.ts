@@ -20,20 +20,52 @@ export interface ClusterOptions {
 
 const SLOTS = 16_384;
 
-async function withClient<T>(node: ManagedRedis, fn: (c: Redis) => Promise<T>): Promise<T> {
+/** Bound on one withClient() call (connect and command) unless the caller gives one. */
+const CALL_TIMEOUT_MS = 5_000;
+
+/**
+ * Runs `fn` on a one-shot connection to `node`. A node that refuses the connection fails the
+ * call at once (no reconnecting client is left behind), and one that accepts it but does not
+ * answer (paused, hung) fails it after `timeoutMs`. Exported for tests.
+ */
+export async function withClient<T>(
+  node: Pick<ManagedRedis, 'host' | 'port'>,
+  fn: (c: Redis) => Promise<T>,
+  timeoutMs = CALL_TIMEOUT_MS,
+): Promise<T> {
+  const timeout = Math.max(1, Math.round(timeoutMs));
   const c = new Redis({
     port: node.port,
     host: node.host,
-    maxRetriesPerRequest: 1,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    // No CLIENT SETINFO before the ready check: connect() would wait on its reply too.
+    disableClientInfo: true,
+    connectTimeout: timeout,
+    commandTimeout: timeout,
     lazyConnect: true,
   });
   c.on('error', () => {});
-  await c.connect();
+  let timer: NodeJS.Timeout | undefined;
+  // The whole call is bounded too: a failed ready check ends the connection, and ioredis
+  // waits up to 2 s for a silent peer to close it before connect() rejects.
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`${node.host}:${node.port} did not answer within ${timeout} ms`)),
+      timeout,
+    );
+  });
   try {
-    return await fn(c);
+    return await Promise.race([c.connect().then(() => fn(c)), expired]);
   } finally {
+    clearTimeout(timer);
     c.disconnect();
   }
+}
+
+/** What is left of `deadline` for one call, within [250 ms, CALL_TIMEOUT_MS]. */
+function callTimeout(deadline: number): number {
+  return Math.min(CALL_TIMEOUT_MS, Math.max(250, deadline - Date.now()));
 }
 
 function field(info: string, name: string): string | undefined {
@@ -130,7 +162,11 @@ export class ManagedCluster {
         this.nodes
           .filter((n) => n.running)
           .map((n) =>
-            withClient(n, (c) => c.call('INFO', 'replication') as Promise<string>).catch(() => ''),
+            withClient(
+              n,
+              (c) => c.call('INFO', 'replication') as Promise<string>,
+              callTimeout(deadline),
+            ).catch(() => ''),
           ),
       );
       const online = infos
@@ -150,7 +186,11 @@ export class ManagedCluster {
         this.nodes
           .filter((n) => n.running)
           .map((n) =>
-            withClient(n, (c) => c.call('CLUSTER', 'INFO') as Promise<string>).catch(() => ''),
+            withClient(
+              n,
+              (c) => c.call('CLUSTER', 'INFO') as Promise<string>,
+              callTimeout(deadline),
+            ).catch(() => ''),
           ),
       );
       const known = this.nodes.filter((n) => n.running).length;

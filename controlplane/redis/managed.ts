@@ -3,11 +3,24 @@
 // stop() shuts it down cleanly (SHUTDOWN NOSAVE), kill() sends SIGKILL for fault tests, and
 // restart() brings the same node back on the same port and data (AOF replay). A server still
 // running when this process exits is sent SIGTERM (it fsyncs its AOF and exits).
+// A start succeeds only when the server answering on the port is the child started here
+// (INFO process_id, or on Linux its listening socket): a port taken by another server (a
+// freePort race between parallel workers) fails the start, or, on a port start() picked
+// itself, moves it to another free port.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, ReplyError } from 'ioredis';
 import { freePort } from './ports.ts';
 
 export type AppendFsync = 'always' | 'everysec' | 'no';
@@ -56,6 +69,21 @@ process.once('exit', () => {
   }
 });
 
+/** Free ports start() tries when another process takes the one it picked first. */
+const PORT_ATTEMPTS = 4;
+/**
+ * stop(): SIGKILL after this long. Past Redis's shutdown-timeout (10 s), the longest a SHUTDOWN
+ * waits for lagging replicas before it exits on its own.
+ */
+const STOP_KILL_AFTER_MS = 15_000;
+/** Bound on the SHUTDOWN reply (a hung server), after which stop() sends SIGTERM. */
+const SHUTDOWN_TIMEOUT_MS = 12_000;
+/** Bound on one start-up probe (a connect, PING or INFO); the probe loop retries after it. */
+const PROBE_TIMEOUT_MS = 2_000;
+
+/** Our child could not listen on its port: another process holds it. */
+class PortTakenError extends Error {}
+
 export function redisServerAvailable(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
 }
@@ -98,38 +126,39 @@ export class ManagedRedis {
     if (!redisServerAvailable()) throw new RedisNotInstalledError();
     const ownsDir = opts.dir === undefined;
     const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'knobos-redis-'));
-    mkdirSync(dir, { recursive: true });
-    const port = opts.port ?? (await freePort({ clusterBus: opts.cluster === true }));
-    const conf = [
-      `port ${port}`,
-      'bind 127.0.0.1',
-      'protected-mode yes',
-      `dir ${dir}`,
-      'save ""',
-      'daemonize no',
-      'loglevel warning',
-      'logfile ""',
-      // A replica's first sync starts at once (the default waits 5 s for more replicas to join).
-      'repl-diskless-sync-delay 0',
-      opts.appendfsync ? 'appendonly yes' : 'appendonly no',
-      ...(opts.appendfsync ? [`appendfsync ${opts.appendfsync}`] : []),
-      ...(opts.cluster
-        ? [
-            'cluster-enabled yes',
-            `cluster-config-file nodes-${port}.conf`,
-            `cluster-node-timeout ${opts.clusterNodeTimeoutMs ?? 5_000}`,
-            // A lone node learns its own address only from a peer; until then CLUSTER SLOTS
-            // names it "" and cluster clients cannot reach a 1-primary cluster.
-            'cluster-announce-ip 127.0.0.1',
-          ]
-        : []),
-      ...(opts.extraConfig ?? []),
-    ];
-    const confPath = join(dir, `redis-${port}.conf`);
-    writeFileSync(confPath, conf.join('\n') + '\n');
-    const server = new ManagedRedis(port, dir, ownsDir, confPath, opts.startTimeoutMs ?? 10_000);
-    await server.launch();
-    return server;
+    try {
+      mkdirSync(dir, { recursive: true });
+      for (let attempt = 1; ; attempt++) {
+        const port = opts.port ?? (await freePort({ clusterBus: opts.cluster === true }));
+        const confPath = join(dir, `redis-${port}.conf`);
+        const nodesConf = join(dir, `nodes-${port}.conf`);
+        const hadNodesConf = existsSync(nodesConf);
+        writeFileSync(confPath, serverConfig(port, dir, opts).join('\n') + '\n');
+        const server = new ManagedRedis(
+          port,
+          dir,
+          ownsDir,
+          confPath,
+          opts.startTimeoutMs ?? 10_000,
+        );
+        try {
+          await server.launch();
+          return server;
+        } catch (err) {
+          // A port given by the caller is theirs to pick again; one picked here is retried.
+          if (!(err instanceof PortTakenError) || opts.port !== undefined) throw err;
+          rmSync(confPath, { force: true });
+          if (!hadNodesConf) rmSync(nodesConf, { force: true });
+          if (attempt >= PORT_ATTEMPTS)
+            throw new Error(
+              `redis-server could not listen on a free port after ${attempt} attempts: ${err.message}`,
+            );
+        }
+      }
+    } catch (err) {
+      if (ownsDir) rmSync(dir, { recursive: true, force: true });
+      throw err;
+    }
   }
 
   private async launch(): Promise<void> {
@@ -169,13 +198,24 @@ export class ManagedRedis {
       if (child.exitCode !== null || child.signalCode !== null) {
         // Its last output is in once the pipes close (bounded: a forked child may hold them).
         await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000))]);
-        throw new Error(
-          `redis-server on port ${this.port} exited with ${child.signalCode ?? child.exitCode}: ${lastLines()}`,
-        );
+        const message = `redis-server on port ${this.port} exited with ${child.signalCode ?? child.exitCode}: ${lastLines()}`;
+        throw /address already in use/i.test(output)
+          ? new PortTakenError(message)
+          : new Error(message);
       }
-      if (await this.ping()) {
+      const answer = await this.probe(child);
+      if (answer === 'ours') {
         started = true;
         return;
+      }
+      if (answer === 'foreign') {
+        // Another server holds the port: ours cannot listen on it (and exits, or is about to).
+        this.exitPlanned = true;
+        child.kill('SIGKILL');
+        await Promise.race([this.exited, new Promise((r) => setTimeout(r, 2_000))]);
+        throw new PortTakenError(
+          `port ${this.port} is held by another server, not the redis-server started here (pid ${child.pid})`,
+        );
       }
       await new Promise((r) => setTimeout(r, 25));
     }
@@ -186,14 +226,35 @@ export class ManagedRedis {
     );
   }
 
-  private async ping(): Promise<boolean> {
-    const c = probeClient(this.host, this.port);
+  /**
+   * Who answers on the port: 'ours' (PONG from the child started here, still running),
+   * 'foreign' (PONG from another process), or undefined (no PONG yet: not listening, or
+   * loading its AOF). A PONG alone proves nothing: when another server holds the port, ours
+   * fails to bind and exits, and the probe reaches the other one.
+   */
+  private async probe(child: ChildProcess): Promise<'ours' | 'foreign' | undefined> {
+    const c = probeClient(this.host, this.port, PROBE_TIMEOUT_MS);
     try {
       await c.connect();
       // While loading the AOF the server answers PING with -LOADING; wait for it to finish.
-      return (await c.ping()) === 'PONG';
+      if ((await c.ping()) !== 'PONG') return undefined;
+      let pid: number | undefined;
+      try {
+        const info = (await c.call('INFO', 'server')) as string;
+        const m = /^process_id:(\d+)/m.exec(info);
+        if (m) pid = Number(m[1]);
+      } catch (err) {
+        // A default user locked by the config (ACLs) may not run INFO: ask the kernel instead.
+        if (!(err instanceof ReplyError)) return undefined;
+      }
+      const alive = child.exitCode === null && child.signalCode === null;
+      // Our pid from a child that has just exited: the loop reports its exit.
+      if (pid !== undefined) return pid !== child.pid ? 'foreign' : alive ? 'ours' : undefined;
+      const holds = child.pid === undefined ? undefined : listensOn(child.pid, this.port);
+      if (holds === undefined) return alive ? 'ours' : undefined; // no /proc: the best we know
+      return holds && alive ? 'ours' : 'foreign';
     } catch {
-      return false;
+      return undefined;
     } finally {
       c.disconnect();
     }
@@ -229,27 +290,104 @@ export class ManagedRedis {
 
   /** Clean shutdown; removes the data folder when it was a temporary one. */
   async stop(): Promise<void> {
-    if (this.running) {
+    const child = this.child;
+    if (child && this.running) {
       this.exitPlanned = true;
-      if (!(await shutdownAt(this.host, this.port))) this.child?.kill('SIGTERM');
-      const timer = setTimeout(() => this.child?.kill('SIGKILL'), 5_000);
-      await this.exited;
-      clearTimeout(timer);
+      // A paused server (pause()) answers nothing, SHUTDOWN included: wake it first. The kill
+      // timer runs from the start, so a server that never answers cannot hold stop() up.
+      child.kill('SIGCONT');
+      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_KILL_AFTER_MS);
+      try {
+        if (!(await shutdownAt(this.host, this.port))) child.kill('SIGTERM');
+        await this.exited;
+      } finally {
+        clearTimeout(timer);
+      }
     }
     if (this.ownsDir) rmSync(this.dir, { recursive: true, force: true });
   }
 }
 
-/** A one-shot connection that fails at once instead of retrying (probes, shutdown). */
-function probeClient(host: string, port: number): Redis {
+function serverConfig(port: number, dir: string, opts: RedisServerOptions): string[] {
+  return [
+    `port ${port}`,
+    'bind 127.0.0.1',
+    'protected-mode yes',
+    `dir ${dir}`,
+    'save ""',
+    'daemonize no',
+    'loglevel warning',
+    'logfile ""',
+    // A replica's first sync starts at once (the default waits 5 s for more replicas to join).
+    'repl-diskless-sync-delay 0',
+    opts.appendfsync ? 'appendonly yes' : 'appendonly no',
+    ...(opts.appendfsync ? [`appendfsync ${opts.appendfsync}`] : []),
+    ...(opts.cluster
+      ? [
+          'cluster-enabled yes',
+          `cluster-config-file nodes-${port}.conf`,
+          `cluster-node-timeout ${opts.clusterNodeTimeoutMs ?? 5_000}`,
+          // A lone node learns its own address only from a peer; until then CLUSTER SLOTS
+          // names it "" and cluster clients cannot reach a 1-primary cluster.
+          'cluster-announce-ip 127.0.0.1',
+        ]
+      : []),
+    ...(opts.extraConfig ?? []),
+  ];
+}
+
+/**
+ * Whether process `pid` holds the listening TCP socket of `port` (Linux: /proc); undefined
+ * where that cannot be read.
+ */
+function listensOn(pid: number, port: number): boolean | undefined {
+  try {
+    if (!existsSync(`/proc/${pid}/net/tcp`)) return undefined;
+    const inodes = new Set<string>();
+    for (const table of ['tcp', 'tcp6']) {
+      let text: string;
+      try {
+        text = readFileSync(`/proc/${pid}/net/${table}`, 'utf8');
+      } catch {
+        continue;
+      }
+      for (const line of text.split('\n').slice(1)) {
+        const f = line.trim().split(/\s+/);
+        const local = f[1]?.split(':')[1];
+        // State 0A: LISTEN.
+        if (local && f[3] === '0A' && parseInt(local, 16) === port && f[9]) inodes.add(f[9]);
+      }
+    }
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        return m !== null && inodes.has(m[1] as string);
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A one-shot connection that fails at once instead of retrying (probes, shutdown), and gives
+ * up on a server that accepts the connection but does not answer (paused, hung).
+ */
+function probeClient(host: string, port: number, timeoutMs: number): Redis {
   const c = new Redis({
     port,
     host,
     lazyConnect: true,
     // The embedded server's default user may be locked to PING/SHUTDOWN (ACLs on): no INFO.
     enableReadyCheck: false,
+    // No CLIENT SETINFO before the first command: connect() would wait on its reply too.
+    disableClientInfo: true,
     maxRetriesPerRequest: 0,
     retryStrategy: () => null,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
   });
   c.on('error', () => {});
   return c;
@@ -257,16 +395,24 @@ function probeClient(host: string, port: number): Redis {
 
 /**
  * SHUTDOWN NOSAVE through a one-shot connection (the AOF is fsynced on SHUTDOWN; NOSAVE only
- * skips an RDB). False when the server could not be reached.
+ * skips an RDB). True when the server took it (it closes the connection as it exits); false
+ * when it could not be reached, refused (an error reply: NOPERM, a failed AOF write) or did
+ * not answer in time.
  */
 export async function shutdownAt(host: string, port: number): Promise<boolean> {
-  const c = probeClient(host, port);
+  const c = probeClient(host, port, SHUTDOWN_TIMEOUT_MS);
   try {
     await c.connect();
-    await c.call('SHUTDOWN', 'NOSAVE').catch(() => undefined);
-    return true;
   } catch {
+    c.disconnect();
     return false;
+  }
+  try {
+    await c.call('SHUTDOWN', 'NOSAVE');
+    return true;
+  } catch (err) {
+    // The connection closing under the command is the server exiting: success.
+    return !(err instanceof ReplyError) && !/timed out/i.test((err as Error).message);
   } finally {
     c.disconnect();
   }
