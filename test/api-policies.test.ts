@@ -47,6 +47,28 @@ describe('policy registry API', () => {
   const register = (artifact: unknown, extra: object = {}) =>
     post('/api/policies', { name: 'scheduler', kind: 'scheduling', artifact, ...extra });
 
+  it('registers once per Idempotency-Key and caller: a retry answers the first version', async () => {
+    const withKey = (h: Record<string, string>, key: string) => ({ ...h, 'idempotency-key': key });
+    const body = { name: 'idem', kind: 'scheduling', artifact: { heuristic: 'srpt' } };
+    const first = await post('/api/policies', body, withKey(operator, 'k-1'));
+    const retry = await post('/api/policies', body, withKey(operator, 'k-1'));
+    expect([first.statusCode, retry.statusCode]).toEqual([201, 201]);
+    expect(retry.json().id).toBe(first.json().id);
+    // Another caller's key of the same text is its own request.
+    const other = await post(
+      '/api/policies',
+      body,
+      withKey(api.bearer(await api.token('operator')), 'k-1'),
+    );
+    expect(other.statusCode).toBe(201);
+    expect(other.json().version).toBe(first.json().version + 1);
+    const next = await post('/api/policies', body, withKey(operator, 'k-2'));
+    expect(next.json().version).toBe(first.json().version + 2);
+    const bad = await post('/api/policies', body, withKey(operator, 'not ok'));
+    expect(bad.statusCode).toBe(400);
+    expect(bad.body).toMatch(/idempotency-key/);
+  });
+
   it('registers versions with their artifacts, as drafts, audited under the token', async () => {
     const res = await register(
       { heuristic: 'srpt', meta: { note: 'baseline' } },

@@ -125,6 +125,27 @@ describe.each<Backend>(['single', 'cluster'])('policies table on %s redis', (bac
     },
   );
 
+  it('registers once per request id: a repeated call answers the first version', async () => {
+    const { table } = await setup();
+    const p = { name: 'scheduler', kind: 'scheduling' as const, artifact: SRPT };
+    // The same request run twice, as a client resending it after a lost reply does.
+    const [a, b] = await Promise.all([
+      table.register(p, 'learner', 'req-1'),
+      table.register(p, 'learner', 'req-1'),
+    ]);
+    expect([a.version, b.version]).toEqual([1, 1]);
+    expect(b).toEqual(a);
+    expect(await table.latest('scheduler')).toBe(1);
+    expect((await table.audit({ limit: 10 })).map((e) => e.action)).toEqual(['policy.register']);
+    // Another request registers the next version; a malformed id is refused, writing nothing.
+    expect((await table.register(p, 'learner', 'req-2')).version).toBe(2);
+    expect((await table.register(p, 'learner')).version).toBe(3);
+    await expect(table.register(p, 'learner', 'has space')).rejects.toMatchObject({
+      details: { field: 'requestId', rule: 'format' },
+    });
+    expect(await table.latest('scheduler')).toBe(3);
+  });
+
   it('checks a learned task scorer as its learner would, before writing', async () => {
     const { table } = await setup();
     const bad = linearScorerArtifact(['estimate_log_s']);

@@ -35,6 +35,11 @@ export class RegistryKeys {
     return this.keys.key(POLICIES_FAMILY, 'names');
   }
 
+  /** What one register request made ('<version> <seq>'), so a repeat of it registers nothing. */
+  registerRequest(requestId: string): string {
+    return this.keys.key(POLICIES_FAMILY, 'register_request', requestId);
+  }
+
   /** The registry's audit stream (who registered, evaluated, promoted, retired what). */
   audit(): string {
     return this.keys.key(POLICIES_FAMILY, 'audit');

@@ -57,8 +57,8 @@ export class PolicyRegistry {
     return this.opts.knobs;
   }
 
-  register(p: NewPolicy, actor: string): Promise<PolicyRow> {
-    return this.table.register(p, actor);
+  register(p: NewPolicy, actor: string, requestId?: string): Promise<PolicyRow> {
+    return this.table.register(p, actor, requestId);
   }
 
   /** The live version of a name whose live version a knob selects; null for other names. */

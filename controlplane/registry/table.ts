@@ -1,7 +1,8 @@
 // The policies table: versions of named policies as rows of the `{policies}` family. Registering
-// assigns the next version of the name in one Lua step (registerPolicy-4.lua) with the row, its
+// assigns the next version of the name in one Lua step (registerPolicy-5.lua, once per request) with the row, its
 // index and its audit entry; every later change (a report, a status move) is an optimistic-
 // version write of the row with its audit entry in the same step (the store's writeRows).
+import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../knobs/clock.ts';
 import { decodeAudit, type AuditEntry } from '../knobs/row.ts';
@@ -34,7 +35,7 @@ const scripts = new ScriptSet<'registerPolicy'>(
   'knobos_registry',
 );
 
-/** Registry script codes beyond the store's; keep in step with scripts/registerPolicy-4.lua. */
+/** Registry script codes beyond the store's; keep in step with scripts/registerPolicy-5.lua. */
 const REG_CODES = { PARENT_MISSING: -201, KIND_MISMATCH: -202 } as const;
 
 /** Rows examined at most by one list or lineage call (filters may skip most of them). */
@@ -44,6 +45,9 @@ const CHUNK = 200;
 const WRITE_TRIES = 5;
 const LINEAGE_DEPTH_MAX = 100;
 const TEXT_RE = /^[\x20-\x7e]{1,200}$/;
+const REQUEST_ID_RE = /^[A-Za-z0-9_.:-]{1,200}$/;
+/** How long a register request is remembered (a retry within it registers nothing more). */
+export const REGISTER_REQUEST_TTL_MS = 24 * 3_600_000;
 
 export interface NewPolicy {
   name: string;
@@ -162,7 +166,23 @@ export class PolicyTable {
    * Registers the next version of `p.name` as a draft. Everything is checked before the one
    * atomic step; a refused registration writes nothing.
    */
-  async register(p: NewPolicy, actor: string): Promise<PolicyRow> {
+  /**
+   * Registers the next version of `p.name`. `requestId` (default: a fresh one per call) makes
+   * it once-only: the script run again with the same id (a client resending it after a lost
+   * reply, or a caller retrying with an idempotency key within REGISTER_REQUEST_TTL_MS) answers
+   * the version the first run registered.
+   */
+  async register(
+    p: NewPolicy,
+    actor: string,
+    requestId: string = randomUUID(),
+  ): Promise<PolicyRow> {
+    if (!REQUEST_ID_RE.test(requestId))
+      throw new RegistryInputError(
+        `requestId: 1 to 200 letters, digits, '-', '_', '.' or ':', got ${JSON.stringify(requestId.slice(0, 120))}`,
+        'requestId',
+        'format',
+      );
     const { decisionPoint, lineage } = checkRegistration(p);
     const art = checkArtifact(p.kind, p.artifact, this.opts.artifactBytesMax ?? ARTIFACT_BYTES_MAX);
     if (p.kind === 'scheduling') checkLearnedScheduling(art.artifact);
@@ -203,9 +223,11 @@ export class PolicyTable {
         this.rk.names(),
         this.table.indexKey(POLICIES_FAMILY, 'seq'),
         this.rk.audit(),
+        this.rk.registerRequest(requestId),
       ],
       [
         JSON.stringify({
+          requestTtlMs: REGISTER_REQUEST_TTL_MS,
           prefix: this.rk.rowPrefix(),
           name: p.name,
           kind: p.kind,
@@ -234,8 +256,8 @@ export class PolicyTable {
       );
     const err = errorFromCode(reply, { target: `policy ${p.name}` });
     if (err) throw err;
-    const version = Number(reply[1]);
-    return { ...draft, id: policyId(p.name, version), version, seq: Number(reply[2]) };
+    // The row as stored: this call's, or the one an earlier run of the request registered.
+    return (await this.get(p.name, Number(reply[1]))).row;
   }
 
   /** The latest version of a name (0 = none). */
