@@ -48,7 +48,10 @@ describe('policy registry API', () => {
     post('/api/policies', { name: 'scheduler', kind: 'scheduling', artifact, ...extra });
 
   it('registers once per Idempotency-Key and caller: a retry answers the first version', async () => {
-    const withKey = (h: Record<string, string>, key: string) => ({ ...h, 'idempotency-key': key });
+    const withKey = (h: { authorization: string }, key: string) => ({
+      ...h,
+      'idempotency-key': key,
+    });
     const body = { name: 'idem', kind: 'scheduling', artifact: { heuristic: 'srpt' } };
     const first = await post('/api/policies', body, withKey(operator, 'k-1'));
     const retry = await post('/api/policies', body, withKey(operator, 'k-1'));
