@@ -2,7 +2,14 @@
 // producer; exactly-once consumer whose handler makes one small write) or of the raw peer
 // (pipelined XADD; XREADGROUP + one XACK per batch, no dedup, no writes). Both peers batch
 // the same way: messaging.batch_size messages per call, one call in flight per partition.
-// It says 'ready' once set up (a producer then starts at once), and on 'finish' reports.
+// Protocol with bench/messaging.ts: it says 'ready' once set up; on 'go' (the consumer first,
+// then the producer) it starts its measured window: the consumer replies 'going' and starts its
+// CPU clock, the producer reads Redis's CPU (INFO cpu) and starts publishing at once. The
+// consumer closes its window when the last message is applied (its CPU and Redis's CPU read
+// there), so both peers' CPU covers the throughput clock only: from the producer's first
+// publish to the consumer's last applied message. 'status' replies with the progress so far (a
+// run past its deadline names its counts); on 'finish' it waits for the end, cleans up and
+// reports.
 import { Redis } from 'ioredis';
 import { KnobClient } from '../controlplane/knobs/client.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
@@ -10,6 +17,7 @@ import { Consumer } from '../controlplane/messaging/consumer.ts';
 import { MessagingKeys } from '../controlplane/messaging/keys.ts';
 import { Producer } from '../controlplane/messaging/producer.ts';
 import { Keys } from '../controlplane/store/keys.ts';
+import { redisCpuS } from './lib/redis-cpu.ts';
 import { startProfile } from './scheduler-profile.ts';
 
 export interface WorkerConfig {
@@ -26,18 +34,29 @@ export interface WorkerConfig {
 export interface WorkerReport {
   startAt: number;
   endAt: number;
+  /** Messages published (producer) or applied (consumer). */
   count: number;
   duplicates: number;
+  /** Consumer (knobos): messages whose handler threw, stale commits, dead-lettered, write errors. */
+  failed: number;
   /** Calls that carried messages (publish batches or consumed batches). */
   batches: number;
-  /** CPU time (user + system, µs) this process used from start to end. */
+  /**
+   * CPU time (user + system, µs) this process used in its window: the producer from its first
+   * publish to its last one confirmed, the consumer from 'go' to its last applied message.
+   */
   cpuUs: number;
+  /** Redis's CPU seconds (INFO cpu): the producer's before its first publish, the consumer's
+   * after its last applied message. */
+  redisCpuS: number;
 }
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as WorkerConfig;
 const keys = new Keys(cfg.prefix);
 const mkeys = new MessagingKeys(keys);
 const redis = new Redis(cfg.url);
+/** A connection of its own for INFO cpu, so the reading does not queue behind the peer's calls. */
+const probe = new Redis(cfg.url);
 const rawStream = (p: number) => keys.key(`raw:${p}`, 'stream');
 const payload = 'x'.repeat(100);
 /** Producer window: chunks of this many publishes, two chunks in flight. */
@@ -48,10 +67,12 @@ const report: WorkerReport = {
   endAt: 0,
   count: 0,
   duplicates: 0,
+  failed: 0,
   batches: 0,
   cpuUs: 0,
+  redisCpuS: Number.NaN,
 };
-/** Process CPU time when the peer's work started (set-up before 'ready' does not count). */
+/** Process CPU time when the peer's window started (set-up before 'go' does not count). */
 let cpu0 = 0;
 const cpuNow = () => {
   const u = process.cpuUsage();
@@ -60,6 +81,16 @@ const cpuNow = () => {
 let finished: () => void = () => {};
 const done = new Promise<void>((r) => (finished = r));
 let cleanup: () => Promise<void> = async () => {};
+let go: () => void = () => {};
+const started = new Promise<void>((r) => (go = r));
+
+/** Producer: waits for 'go', reads Redis's CPU, then starts its window and clock. */
+async function startWindow(): Promise<void> {
+  await started;
+  report.redisCpuS = await redisCpuS(probe);
+  cpu0 = cpuNow();
+  report.startAt = Date.now();
+}
 
 async function knobsClient(): Promise<KnobClient> {
   return KnobClient.start({
@@ -73,21 +104,21 @@ async function knobosProducer(): Promise<void> {
   const knobs = await knobsClient();
   const producer = new Producer({ redis, keys: mkeys, knobs, maxBuffered: 4 * CHUNK });
   producer.on('flush', () => report.batches++);
+  await probe.ping();
   process.send?.({ type: 'ready' });
-  cpu0 = cpuNow();
-  report.startAt = Date.now();
+  await startWindow();
   let prev: Promise<unknown> = Promise.resolve();
   for (let i = 0; i < cfg.messages; i += CHUNK) {
     const n = Math.min(CHUNK, cfg.messages - i);
     const chunk = Promise.all(
       Array.from({ length: n }, () => producer.publish(cfg.topic, payload)),
-    );
+    ).then(() => (report.count += n));
     await prev;
     prev = chunk;
   }
   await prev;
   report.endAt = Date.now();
-  report.count = cfg.messages;
+  report.cpuUs = cpuNow() - cpu0;
   cleanup = async () => {
     await producer.close();
     await knobs.close();
@@ -96,9 +127,9 @@ async function knobosProducer(): Promise<void> {
 }
 
 async function rawProducer(): Promise<void> {
+  await probe.ping();
   process.send?.({ type: 'ready' });
-  cpu0 = cpuNow();
-  report.startAt = Date.now();
+  await startWindow();
   const perLane = Math.ceil(cfg.messages / cfg.partitions);
   await Promise.all(
     Array.from({ length: cfg.partitions }, async (_, p) => {
@@ -107,23 +138,37 @@ async function rawProducer(): Promise<void> {
         const pipe = redis.pipeline();
         const n = Math.min(cfg.batch, total - sent);
         for (let j = 0; j < n; j++) pipe.xadd(rawStream(p), '*', 'd', payload, 't', Date.now());
-        await pipe.exec();
+        const replies = (await pipe.exec()) ?? [];
+        report.count += replies.filter(([err]) => !err).length;
         report.batches++;
       }
     }),
   );
   report.endAt = Date.now();
-  report.count = cfg.messages;
+  report.cpuUs = cpuNow() - cpu0;
   finished();
 }
 
+/**
+ * The consumer's count of applied messages. At the last one (or past it: bench/messaging.ts
+ * then fails the run, the count must equal the messages sent) its window closes: the clock,
+ * its CPU and Redis's CPU are read there. It keeps counting afterwards, so a message applied
+ * twice or more than was sent shows in the report.
+ */
 function counted(n: number): void {
   if (n > 0) report.batches++;
   if (report.count === 0 && n > 0) report.startAt = Date.now();
   report.count += n;
   if (report.count >= cfg.messages && report.endAt === 0) {
     report.endAt = Date.now();
-    finished();
+    report.cpuUs = cpuNow() - cpu0;
+    void redisCpuS(probe).then(
+      (s) => {
+        report.redisCpuS = s;
+        finished();
+      },
+      () => finished(),
+    );
   }
 }
 
@@ -141,13 +186,14 @@ async function knobosConsumer(): Promise<void> {
   });
   consumer.on('batch', (e) => {
     report.duplicates += e.duplicates;
+    report.failed += e.failed + e.stale + e.deadLettered + e.writeErrors;
     counted(e.applied);
   });
   cleanup = async () => {
     await consumer.stop();
     await knobs.close();
   };
-  cpu0 = cpuNow();
+  await probe.ping();
   process.send?.({ type: 'ready' });
 }
 
@@ -182,19 +228,31 @@ async function rawConsumer(): Promise<void> {
     conns.forEach((c) => c.disconnect());
     await Promise.all(loops);
   };
-  cpu0 = cpuNow();
+  await probe.ping();
   process.send?.({ type: 'ready' });
 }
 
 process.on('message', (m: { type: string }) => {
+  if (m.type === 'go') {
+    if (cfg.role === 'consumer') {
+      cpu0 = cpuNow();
+      process.send?.({ type: 'going' });
+    }
+    go();
+    return;
+  }
+  if (m.type === 'status') {
+    process.send?.({ type: 'status', count: report.count, duplicates: report.duplicates });
+    return;
+  }
   if (m.type !== 'finish') return;
   void (async () => {
     await done;
-    report.cpuUs = cpuNow() - cpu0;
     await stopProfile();
     await cleanup();
     process.send?.({ type: 'report', report }, () => {
       redis.disconnect();
+      probe.disconnect();
       process.exit(0);
     });
   })();
