@@ -5,7 +5,9 @@
 // (shardNamesOnPrimaries); on the 1-primary cluster they share one. Each shard has its own
 // scheduler service process (dispatcher + reaper); each worker process runs one worker runtime
 // per shard; the producer (this process) submits through the router, tenants spread evenly
-// over the shards. Rounds alternate the two clusters and medians are compared. It also reports
+// over the shards. Each cluster first runs an unrecorded warm-up phase (fresh processes, cold
+// JIT, connections), then rounds alternate the two clusters and medians are compared. A phase
+// that lost or duplicated work fails the benchmark (checkPhase). It also reports
 // CPU per task of every Redis primary and of every process role, the numbers of the throughput
 // model in controlplane/scheduler/README.md. Writes bench/results/scale.json.
 import { cpus, loadavg } from 'node:os';
@@ -29,6 +31,8 @@ import { percentile, round } from './lib/stats.ts';
 import type { ScaleStart } from './scale-child.ts';
 
 const TASKS = Number(process.env['BENCH_TASKS'] ?? 30_000);
+/** Tasks of the unrecorded warm-up phase each cluster runs first (as bench:scheduler's). */
+const WARMUP_TASKS = Number(process.env['BENCH_WARMUP_TASKS'] ?? Math.round(TASKS / 5));
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 const WORKERS = Number(process.env['BENCH_WORKERS'] ?? 2);
 const CONCURRENCY = Number(process.env['BENCH_CONCURRENCY'] ?? 150);
@@ -49,6 +53,8 @@ interface Phase {
   seconds: number;
   completed: number;
   ran_by_workers: number;
+  /** Completions the scheduler ignored because their copy no longer held the lease. */
+  stale_completions: number;
   /** Redis CPU (user + sys) per task, summed over primaries and per primary. */
   redis_cpu_us_per_task: number;
   redis_cpu_us_per_task_by_primary: number[];
@@ -105,6 +111,7 @@ async function phase(
   shards: string[],
   services: ScaleChild[],
   workers: ScaleChild[],
+  tasks = TASKS,
 ): Promise<Phase> {
   await flush(cluster);
   const seeds = cluster.seeds;
@@ -135,9 +142,9 @@ async function phase(
   const cpu0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   // Batches cycle over the tenants, so every shard gets a third of the tasks.
-  for (let i = 0, b = 0; i < TASKS; i += SUBMIT_BATCH, b++) {
+  for (let i = 0, b = 0; i < tasks; i += SUBMIT_BATCH, b++) {
     const tenant = tenants[b % tenants.length] as string;
-    const n = Math.min(SUBMIT_BATCH, TASKS - i);
+    const n = Math.min(SUBMIT_BATCH, tasks - i);
     await router.submitMany(
       Array.from({ length: n }, (_, j) => ({ type: 'noop', tenant, payload: { i: i + j } })),
     );
@@ -148,7 +155,7 @@ async function phase(
     (await Promise.all(shardRows.map((s) => redis.zcard(s.k.done())))).reduce((a, b) => a + b, 0);
   let completed = 0;
   let lastLog = 0;
-  while ((completed = await doneCount()) < TASKS && Date.now() < deadline) {
+  while ((completed = await doneCount()) < tasks && Date.now() < deadline) {
     if (process.env['BENCH_TRACE'] && Date.now() - lastLog > 1_000) {
       lastLog = Date.now();
       say(`  ${JSON.stringify(await Promise.all(queries.map((q) => q.counts())))}`);
@@ -163,6 +170,11 @@ async function phase(
       cs.map((c) => request<{ ran: number; cpuUs: number }>(c, { type: 'stop' }, 'stopped')),
     );
   const [sv, wk] = await Promise.all([stopped(services), stopped(workers)]);
+  // Read after the workers stopped (drained): every completion they sent has been settled.
+  const stale = (await Promise.all(queries.map((q) => q.staleCompletions()))).reduce(
+    (a, b) => a + b,
+    0,
+  );
   await knobs.close();
   redis.disconnect();
 
@@ -176,6 +188,7 @@ async function phase(
     seconds: round(seconds),
     completed,
     ran_by_workers: wk.reduce((s, r) => s + r.ran, 0),
+    stale_completions: stale,
     redis_cpu_us_per_task: per(cpuRedis.reduce((a, b) => a + b, 0) * 1e6),
     redis_cpu_us_per_task_by_primary: cpuRedis.map((s) => per(s * 1e6)),
     redis_busiest_core_share: round(Math.max(...cpuRedis) / seconds, 2),
@@ -188,6 +201,30 @@ async function phase(
 }
 
 const median = (xs: number[]) => percentile(xs, 50);
+
+/**
+ * Throws unless the phase ran all its tasks as the scheduler promises; a failed phase fails the
+ * benchmark (no result file). The rule: completed === tasks (every submitted task completed
+ * before the timeout), and completed <= ran_by_workers <= completed + stale_completions, i.e.
+ * every run beyond one per task is a copy the scheduler counted as a stale completion (its lease
+ * had expired or another copy won), so a task that ran twice is allowed only if it was counted.
+ */
+function checkPhase(label: string, tasks: number, p: Phase): void {
+  const fail = (why: string) => {
+    throw new Error(
+      `bench:scale: ${p.primaries} primar${p.primaries === 1 ? 'y' : 'ies'}, ${label} failed: ${why} ` +
+        `(completed ${p.completed} of ${tasks} tasks, ran_by_workers ${p.ran_by_workers}, ` +
+        `stale_completions ${p.stale_completions})`,
+    );
+  };
+  if (p.completed !== tasks)
+    fail(
+      p.completed < tasks ? `lost work or timed out after ${TIMEOUT_MS} ms` : 'extra completions',
+    );
+  if (p.ran_by_workers < p.completed) fail('fewer runs than completions');
+  if (!(p.ran_by_workers - p.completed <= p.stale_completions))
+    fail('runs beyond one per task not accounted for by stale completions');
+}
 
 function summary(ps: Phase[]) {
   const m = (f: (p: Phase) => number) => round(median(ps.map(f)), 1);
@@ -250,11 +287,20 @@ try {
     `shards ${shards.join(', ')} (one per primary of the 3-primary cluster); ${ROUNDS} rounds of ${TASKS} no-op tasks; ` +
       `${shards.length} service processes, ${WORKERS} worker processes x ${CONCURRENCY}`,
   );
+  // Unrecorded warm-up phases first, one per cluster: the processes' first phase pays their
+  // JIT and connections, which would otherwise fall on the first recorded round's cluster.
+  for (const p of [1, 3] as const) {
+    if (WARMUP_TASKS <= 0) continue;
+    const ph = await phase(clusters[p], shards, services, workers, WARMUP_TASKS);
+    checkPhase('warm-up', WARMUP_TASKS, ph);
+    say(`warm-up, ${p} primar${p === 1 ? 'y' : 'ies'}: ${ph.tasks_per_s} tasks/s (not recorded)`);
+  }
   const phases: Record<1 | 3, Phase[]> = { 1: [], 3: [] };
   for (let r = 0; r < ROUNDS; r++) {
     const order: (1 | 3)[] = r % 2 === 0 ? [1, 3] : [3, 1];
     for (const p of order) {
       const ph = await phase(clusters[p], shards, services, workers);
+      checkPhase(`round ${r + 1}`, TASKS, ph);
       phases[p].push(ph);
       say(`round ${r + 1}, ${p} primar${p === 1 ? 'y' : 'ies'}: ${JSON.stringify(ph)}`);
     }
@@ -271,6 +317,7 @@ try {
     target_speedup: 1.5,
     model: model(one, three),
     tasks_per_round: TASKS,
+    warmup_tasks: WARMUP_TASKS,
     rounds: ROUNDS,
     shards,
     worker_processes: WORKERS,

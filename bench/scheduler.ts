@@ -3,11 +3,13 @@
 // managed redis-server in the same run. Rounds alternate the two systems (the machine's load
 // drifts, so each gets the same conditions) and the medians are compared. In each phase the
 // database starts empty; the producer submits N tasks in batches while the workers run them;
-// the clock stops when the last completion is recorded in Redis. The knobos dispatcher runs in
+// the clock stops when the last completion is recorded in Redis and the producer has written
+// what it still buffered (knobos's arrivals trace). The knobos dispatcher runs in
 // a scheduler-service process of its own (scheduler-service.ts), as `npm start` and bench:scale
 // run it: the producer is a client of the scheduler, as the API and the workloads are. Besides tasks per second, it
-// reports CPU per task of Redis and of the Node processes, which the machine's load disturbs
-// less. Writes bench/results/scheduler.json.
+// reports CPU per task of Redis (over the timed window only: not the processes' start and stop)
+// and of the Node processes, which the machine's load disturbs less. A phase that lost or
+// duplicated work fails the benchmark (checkPhase). Writes bench/results/scheduler.json.
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -64,6 +66,21 @@ interface Phase {
   seconds: number;
   completed: number;
   ran_by_workers: number;
+  /** knobos: completions the scheduler ignored because their copy no longer held the lease. */
+  stale_completions?: number;
+}
+
+/** What Redis did during a drive: INFO commandstats and INFO cpu (seconds) at its end. */
+interface RedisReading {
+  commandstats: string;
+  cpuS: number;
+  cpuBeforeS: number;
+}
+
+interface Driven {
+  seconds: number;
+  completed: number;
+  redis: RedisReading;
 }
 
 type BenchWorker = Child<Record<string, never>>;
@@ -73,8 +90,8 @@ async function withWorkers(
   system: 'knobos' | 'bullmq',
   url: string,
   name: string,
-  body: () => Promise<{ seconds: number; completed: number }>,
-): Promise<Phase> {
+  body: () => Promise<Driven>,
+): Promise<{ phase: Phase; redis: RedisReading }> {
   await Promise.all(
     workers.map((w) =>
       request(w, { type: 'start', system, url, name, concurrency: CONCURRENCY }, 'started'),
@@ -82,13 +99,13 @@ async function withWorkers(
   );
   const cpu0 = process.cpuUsage();
   const stopProfile = await startProfile(`${system}-producer`);
-  const { seconds, completed } = await body();
+  const { seconds, completed, redis } = await body();
   const cpu = process.cpuUsage(cpu0);
   await stopProfile();
   const reports = await Promise.all(
     workers.map((w) => request<{ ran: number; cpuUs: number }>(w, { type: 'stop' }, 'stopped')),
   );
-  return {
+  const phase: Phase = {
     tasks_per_s: Math.round(completed / seconds),
     seconds: round(seconds),
     completed,
@@ -96,15 +113,25 @@ async function withWorkers(
     producer_cpu_us_per_task: round((cpu.user + cpu.system) / completed, 1),
     workers_cpu_us_per_task: round(reports.reduce((s, r) => s + r.cpuUs, 0) / completed, 1),
   };
+  return { phase, redis };
 }
 
-/** Submits `tasks` in batches, then waits until `done()` reaches them; returns the elapsed time. */
+/**
+ * Submits `tasks` in batches, then waits until `done()` reaches them (or the timeout), then runs
+ * `finish` (the producer's own pending writes) before the clock stops; returns the elapsed time.
+ * Redis's CPU and command counts cover the same window: RESETSTAT and the first INFO cpu just
+ * before the clock starts, INFO commandstats and cpu right after it stops.
+ */
 async function drive(
+  admin: Redis,
   tasks: number,
   submit: (from: number, n: number) => Promise<unknown>,
   done: () => Promise<number>,
-  progress: () => Promise<string> = async () => '',
-): Promise<{ seconds: number; completed: number }> {
+  o: { progress?: () => Promise<string>; finish?: () => Promise<unknown> } = {},
+): Promise<Driven> {
+  const progress = o.progress ?? (async () => '');
+  await admin.config('RESETSTAT');
+  const cpuBeforeS = await redisCpuS(admin);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < tasks; i += SUBMIT_BATCH) await submit(i, Math.min(SUBMIT_BATCH, tasks - i));
   if (process.env['BENCH_TRACE'])
@@ -121,14 +148,26 @@ async function drive(
     }
     await sleep(5);
   }
-  return { seconds: Number(process.hrtime.bigint() - t0) / 1e9, completed };
+  await o.finish?.();
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const commandstats = (await admin.info('commandstats')) as string;
+  const cpuS = await redisCpuS(admin);
+  return { seconds, completed, redis: { commandstats, cpuS, cpuBeforeS } };
 }
 
-async function bullmq(workers: BenchWorker[], url: string, tasks = TASKS): Promise<Phase> {
+type Measured = { phase: Phase; redis: RedisReading };
+
+async function bullmq(
+  workers: BenchWorker[],
+  admin: Redis,
+  url: string,
+  tasks = TASKS,
+): Promise<Measured> {
   const connection = new Redis(url, { maxRetriesPerRequest: null });
   const queue = new Queue('bench', { connection });
-  const phase = await withWorkers(workers, 'bullmq', url, 'bench', () =>
+  const measured = await withWorkers(workers, 'bullmq', url, 'bench', () =>
     drive(
+      admin,
       tasks,
       (from, n) =>
         queue.addBulk(
@@ -139,10 +178,15 @@ async function bullmq(workers: BenchWorker[], url: string, tasks = TASKS): Promi
   );
   await queue.close();
   connection.disconnect();
-  return phase;
+  return measured;
 }
 
-async function knobos(workers: BenchWorker[], url: string, tasks = TASKS): Promise<Phase> {
+async function knobos(
+  workers: BenchWorker[],
+  admin: Redis,
+  url: string,
+  tasks = TASKS,
+): Promise<Measured> {
   const redis = new Redis(url);
   const keys = new Keys('bench');
   await request(
@@ -165,9 +209,10 @@ async function knobos(workers: BenchWorker[], url: string, tasks = TASKS): Promi
   // The service's CPU over the same window as the producer's: marks around the drive.
   const mark = () => request<{ cpuUs: number }>(service, { type: 'mark' }, 'marked');
   let serviceCpuUs = 0;
-  const phase = await withWorkers(workers, 'knobos', url, 'bench', async () => {
+  const measured = await withWorkers(workers, 'knobos', url, 'bench', async () => {
     await mark();
     const driven = await drive(
+      admin,
       tasks,
       (from, n) =>
         client.submitMany(
@@ -175,38 +220,74 @@ async function knobos(workers: BenchWorker[], url: string, tasks = TASKS): Promi
         ),
       // One ZCARD, as BullMQ's getCompletedCount.
       () => redis.zcard(shard.k.done()),
-      async () => JSON.stringify(await queries.counts()),
+      {
+        progress: async () => JSON.stringify(await queries.counts()),
+        // The arrivals trace the producer still buffers is its work for these tasks: written
+        // before the clock stops.
+        finish: () => arrivals.flush(),
+      },
     );
     serviceCpuUs = (await mark()).cpuUs;
     return driven;
   });
+  // After the workers stopped (drained): every completion they sent has been settled.
   const { stale } = await request<{ stale: number }>(service, { type: 'stop' }, 'stopped');
+  const { phase } = measured;
   phase.service_cpu_us_per_task = round(serviceCpuUs / phase.completed, 1);
-  if (stale > 0) say(`knobos: ${stale} stale completions`);
+  phase.stale_completions = stale;
   await arrivals.flush();
   await telemetry.stop();
   redis.disconnect();
-  return phase;
+  return measured;
 }
 
-/** Redis CPU µs and calls per task since the last RESETSTAT, and the busiest commands. */
-async function redisCost(admin: Redis, tasks: number, cpuBeforeS: number) {
-  const info = (await admin.info('commandstats')) as string;
+/** Redis CPU µs and calls per task over a drive (RedisReading), and the busiest commands. */
+function redisCost(r: RedisReading, tasks: number) {
   let calls = 0;
   const per: [string, number][] = [];
-  for (const m of info.matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)) {
+  for (const m of r.commandstats.matchAll(/cmdstat_([^:]+):calls=(\d+),usec=(\d+)/g)) {
     calls += Number(m[2]);
     per.push([m[1] as string, round(Number(m[2]) / tasks, 2)]);
   }
   per.sort((a, b) => b[1] - a[1]);
   return {
-    redis_cpu_us_per_task: round((((await redisCpuS(admin)) - cpuBeforeS) * 1e6) / tasks, 1),
+    redis_cpu_us_per_task: round(((r.cpuS - r.cpuBeforeS) * 1e6) / tasks, 1),
     redis_calls_per_task: round(calls / tasks, 2),
     calls_per_task_by_command: Object.fromEntries(per.slice(0, 16)),
   };
 }
 
 const median = (xs: number[]) => percentile(xs, 50);
+
+/**
+ * Throws unless the phase ran all its tasks exactly as the systems promise; a failed phase fails
+ * the benchmark (no result file). The rule:
+ *   - completed === tasks: every submitted task completed before the timeout;
+ *   - BullMQ: ran_by_workers === completed (a job run twice, e.g. after a stall, is a failure);
+ *   - knobos: completed <= ran_by_workers <= completed + stale_completions, i.e. every run
+ *     beyond one per task is a copy the scheduler counted as a stale completion (its lease had
+ *     expired or another copy won), so a task that ran twice is allowed only if it was counted.
+ */
+function checkPhase(system: 'knobos' | 'bullmq', label: string, tasks: number, p: Phase): void {
+  const counts = `completed ${p.completed} of ${tasks} tasks, ran_by_workers ${p.ran_by_workers}${
+    system === 'knobos' ? `, stale_completions ${p.stale_completions ?? 'unknown'}` : ''
+  }`;
+  const fail = (why: string) => {
+    throw new Error(`bench:scheduler: ${system} ${label} failed: ${why} (${counts})`);
+  };
+  if (p.completed !== tasks)
+    fail(
+      p.completed < tasks ? `lost work or timed out after ${TIMEOUT_MS} ms` : 'extra completions',
+    );
+  if (system === 'bullmq') {
+    if (p.ran_by_workers !== p.completed) fail('workers ran a different number of jobs');
+  } else {
+    const stale = p.stale_completions ?? Number.NaN;
+    if (p.ran_by_workers < p.completed) fail('fewer runs than completions');
+    if (!(p.ran_by_workers - p.completed <= stale))
+      fail('runs beyond one per task not accounted for by stale completions');
+  }
+}
 
 const server = await ManagedRedis.start({ appendfsync: 'everysec', startTimeoutMs: 120_000 });
 const service = forkChild<Record<string, never>>(
@@ -226,7 +307,13 @@ try {
   for (const system of ['bullmq', 'knobos'] as const) {
     if (WARMUP_TASKS <= 0 || (ONLY && system !== ONLY)) continue;
     await admin.flushall();
-    const p = await (system === 'knobos' ? knobos : bullmq)(workers, server.url, WARMUP_TASKS);
+    const { phase: p } = await (system === 'knobos' ? knobos : bullmq)(
+      workers,
+      admin,
+      server.url,
+      WARMUP_TASKS,
+    );
+    checkPhase(system, 'warm-up', WARMUP_TASKS, p);
     say(`warm-up ${system}: ${p.tasks_per_s} tasks/s (not recorded)`);
   }
   for (let r = 0; r < ROUNDS; r++) {
@@ -235,18 +322,17 @@ try {
     for (const system of order) {
       if (ONLY && system !== ONLY) continue;
       await admin.flushall();
-      await admin.config('RESETSTAT');
-      const cpu = await redisCpuS(admin);
-      let phase: Phase | undefined;
+      let measured: Measured | undefined;
       const ins = await redisInstructions(server.pid, async () => {
-        phase =
+        measured =
           system === 'knobos'
-            ? await knobos(workers, server.url)
-            : await bullmq(workers, server.url);
+            ? await knobos(workers, admin, server.url)
+            : await bullmq(workers, admin, server.url);
       });
-      if (!phase) throw new Error(`${system} phase did not run`);
-      const p: Phase = phase;
-      Object.assign(p, await redisCost(admin, p.completed, cpu));
+      if (!measured) throw new Error(`${system} phase did not run`);
+      const { phase: p, redis } = measured as Measured;
+      checkPhase(system, `round ${r + 1}`, TASKS, p);
+      Object.assign(p, redisCost(redis, p.completed));
       if (callgrindEnabled) p.redis_kinstructions_per_task = round(ins / p.completed / 1000, 1);
       phases[system].push(p);
       say(`round ${r + 1} ${system}: ${JSON.stringify(p)}`);
