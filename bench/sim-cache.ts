@@ -1,7 +1,8 @@
 // Replay throughput of every cache policy on the cloudphysics trace, in requests per second.
 // Loading is excluded; each policy replays the whole trace from an empty cache until at least
 // MIN_MS have passed (and at least MIN_REPLAYS times), after one untimed warm-up replay so the
-// JIT has compiled the hot path.
+// JIT has compiled the hot path. The rate is the mean over all timed replays (requests
+// replayed / total time), not a best or median run.
 import { resolve } from 'node:path';
 import { SIM_POLICIES, simulateCache } from '../envs/cache/index.ts';
 import { loadCacheCsv } from '../envs/loaders/cache-csv.ts';
@@ -40,7 +41,9 @@ export async function benchCacheSim(opts: CacheBenchOptions = {}): Promise<Recor
     out[`${policy}_requests_per_s`] = Math.round(
       (replays * trace.keys.length) / (elapsedMs / 1000),
     );
-    process.stderr.write(`sim-cache: ${policy} ${out[`${policy}_requests_per_s`]} requests/s\n`);
+    process.stderr.write(
+      `sim-cache: ${policy} ${out[`${policy}_requests_per_s`]} requests/s, mean of ${replays} replays\n`,
+    );
   }
   return out;
 }
