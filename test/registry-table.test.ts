@@ -137,6 +137,12 @@ describe.each<Backend>(['single', 'cluster'])('policies table on %s redis', (bac
     expect(b).toEqual(a);
     expect(await table.latest('scheduler')).toBe(1);
     expect((await table.audit({ limit: 10 })).map((e) => e.action)).toEqual(['policy.register']);
+    // The same id for another registration (another name, or another artifact) is refused.
+    for (const other of [{ ...p, name: 'other' }, { ...p, artifact: { heuristic: 'fifo' } }])
+      await expect(table.register(other, 'learner', 'req-1')).rejects.toMatchObject({
+        details: { field: 'requestId', rule: 'same_request' },
+      });
+    expect(await table.latest('other')).toBe(0);
     // Another request registers the next version; a malformed id is refused, writing nothing.
     expect((await table.register(p, 'learner', 'req-2')).version).toBe(2);
     expect((await table.register(p, 'learner')).version).toBe(3);

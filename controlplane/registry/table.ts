@@ -2,7 +2,7 @@
 // assigns the next version of the name in one Lua step (registerPolicy-5.lua, once per request) with the row, its
 // index and its audit entry; every later change (a report, a status move) is an optimistic-
 // version write of the row with its audit entry in the same step (the store's writeRows).
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../knobs/clock.ts';
 import { decodeAudit, type AuditEntry } from '../knobs/row.ts';
@@ -36,7 +36,7 @@ const scripts = new ScriptSet<'registerPolicy'>(
 );
 
 /** Registry script codes beyond the store's; keep in step with scripts/registerPolicy-5.lua. */
-const REG_CODES = { PARENT_MISSING: -201, KIND_MISMATCH: -202 } as const;
+const REG_CODES = { PARENT_MISSING: -201, KIND_MISMATCH: -202, REQUEST_REUSED: -203 } as const;
 
 /** Rows examined at most by one list or lineage call (filters may skip most of them). */
 export const SCAN_MAX = 2_000;
@@ -228,6 +228,10 @@ export class PolicyTable {
       [
         JSON.stringify({
           requestTtlMs: REGISTER_REQUEST_TTL_MS,
+          // What the request asks for (not when or by whom): a repeat must ask the same.
+          requestHash: createHash('sha256')
+            .update(JSON.stringify([p.name, p.kind, decisionPoint, art.sha256, lineage, reason]))
+            .digest('hex'),
           prefix: this.rk.rowPrefix(),
           name: p.name,
           kind: p.kind,
@@ -246,6 +250,12 @@ export class PolicyTable {
         `lineage.parent: ${p.name} has no version ${String(reply[1])}`,
         'lineage.parent',
         'exists',
+      );
+    if (code === REG_CODES.REQUEST_REUSED)
+      throw new RegistryInputError(
+        `requestId: ${requestId} registered another policy or version (a retry must send the same request)`,
+        'requestId',
+        'same_request',
       );
     if (code === REG_CODES.KIND_MISMATCH)
       throw new RegistryInputError(

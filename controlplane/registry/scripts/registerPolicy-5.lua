@@ -11,11 +11,11 @@
     KEYS[2] 'names'     sorted set: policy name -> registered at
     KEYS[3] 'seq'       the table's index: row id -> its registration number (field seq)
     KEYS[4] 'audit'     the registry's audit stream
-    KEYS[5] the request's record: '<version> <seq>' of the version this request registered,
-            kept requestTtlMs
+    KEYS[5] the request's record: '<version> <seq> <request hash>' of the version this
+            request registered, kept requestTtlMs
 
     ARGV[1] (JSON): { prefix = row key without the id, name, kind, parent (0 = none), now,
-            actor, auditMaxLen, requestTtlMs, fields = [ f1, v1, ... ] (every field but id,
+            actor, auditMaxLen, requestTtlMs, requestHash (of name, kind and fields), fields = [ f1, v1, ... ] (every field but id,
             version and seq), detail = audit detail (JSON text) }
     The row key is prefix .. name .. '@' .. version: in the same hash-tag family as KEYS
     (built by RegistryKeys.rowPrefix), so the step stays in one cluster slot.
@@ -24,6 +24,7 @@
     { 0, version, seq }      registered (now, or by an earlier run of this request)
     { -201, parent }         lineage.parent is not a version of this name
     { -202, existing kind }  the name's earlier versions are of another kind
+    { -203 }                 the request id was used for another registration
 ]]
 --@include "includes/codes.lua"
 --@include "includes/audit.lua"
@@ -31,7 +32,8 @@
 local a = cjson.decode(ARGV[1])
 local done = redis.call('GET', KEYS[5])
 if done then
-  local version, seq = string.match(done, '^(%d+) (%d+)$')
+  local version, seq, hash = string.match(done, '^(%d+) (%d+) (%x+)$')
+  if hash ~= a.requestHash then return { -203 } end
   return { OK, tonumber(version), tonumber(seq) }
 end
 local latest = tonumber(redis.call('HGET', KEYS[1], a.name) or '0')
@@ -50,5 +52,5 @@ redis.call('HSET', a.prefix .. id, '_v', 1, 'id', id, 'version', version, 'seq',
 redis.call('ZADD', KEYS[2], a.now, a.name)
 redis.call('ZADD', KEYS[3], seq, id)
 appendAudit(KEYS[4], a.auditMaxLen, a.now, a.actor, 'policy.register', id, a.detail)
-redis.call('SET', KEYS[5], version .. ' ' .. seq, 'PX', a.requestTtlMs)
+redis.call('SET', KEYS[5], version .. ' ' .. seq .. ' ' .. a.requestHash, 'PX', a.requestTtlMs)
 return { OK, version, seq }
