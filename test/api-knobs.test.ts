@@ -223,6 +223,13 @@ describe('knob routes', () => {
       });
     }
     expect((await api.knobs.get('scheduler.dispatch_batch')).version).toBe(1);
+    // A value nested 5,000 deep (10 KB) overflowed the check's recursion: a 500 before.
+    for (const action of ['promote', 'check']) {
+      const deep = `{"value":${'['.repeat(5_000)}1${']'.repeat(5_000)},"baseVersion":1,"reason":"x"}`;
+      const r = await raw(`/api/knobs/files.cache_bytes/${action}`, deep);
+      expect(r.statusCode, action).toBe(400);
+      expect(r.json().error, action).toMatchObject({ field: 'body.value', rule: 'depth' });
+    }
   });
 
   it('refuses a placement map with an empty tenant name', async () => {

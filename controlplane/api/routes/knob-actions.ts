@@ -44,12 +44,25 @@ const promoteResult = {
 
 type Named = { Params: { name: string } };
 
-/** The path of a non-finite number inside a body value, or null when there is none. */
-function nonFinite(v: unknown, path: string): string | null {
+/** Nesting refused in a body value: far deeper than any knob's (a placement map is two). */
+const VALUE_DEPTH_MAX = 32;
+
+/**
+ * The path of a non-finite number inside a body value, or null when there is none. A value
+ * nested deeper than VALUE_DEPTH_MAX is refused (a 10 KB body of nested arrays overflowed the
+ * stack here: a 500).
+ */
+function nonFinite(v: unknown, path: string, depth = 0): string | null {
   if (typeof v === 'number') return Number.isFinite(v) ? null : path;
   if (typeof v !== 'object' || v === null) return null;
+  if (depth >= VALUE_DEPTH_MAX)
+    throw new ApiError(
+      'KNOBOS_API_VALIDATION',
+      `body.value is nested deeper than ${VALUE_DEPTH_MAX} levels`,
+      { field: 'body.value', rule: 'depth' },
+    );
   for (const [k, x] of Object.entries(v)) {
-    const at = nonFinite(x, `${path}.${k}`);
+    const at = nonFinite(x, `${path}.${k}`, depth + 1);
     if (at) return at;
   }
   return null;
