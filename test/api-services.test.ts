@@ -245,7 +245,10 @@ describe('services API', () => {
 
       const big = (await get('/api/services/files/find?under=/&minSizeBytes=1000', acme)).json();
       expect(big.files.map((f: { path: string }) => f.path)).toEqual(['/docs/a']);
+      // The planner's count covers the whole volume: a tenant does not see it.
+      expect(big).not.toHaveProperty('candidates');
       const all = (await get('/api/services/files/find?under=/&minSizeBytes=1000')).json();
+      expect(all.candidates).toBeGreaterThanOrEqual(3);
       expect(all.files.map((f: { path: string }) => f.path).sort()).toEqual([
         '/tenants/acme/docs/a',
         '/tenants/globex/secret',

@@ -180,7 +180,7 @@ export function filesRoutes(
         tags: TAGS,
         summary: 'Files under a directory by size and modification time, from the indexes',
         description:
-          "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` say which and how many. A `cursor` means more may follow.",
+          "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` (not in a tenant's view: it counts the whole volume) say which and how many. A `cursor` means more may follow.",
         headers,
         querystring: closed(
           {
@@ -245,7 +245,10 @@ export function filesRoutes(
       return {
         files,
         plan: res.plan,
-        candidates: res.candidates,
+        // A tenant view leaves out the count of rows the planner checked: it counts files of
+        // the whole volume, so bisecting a filter on it would tell how many other tenants'
+        // files match.
+        ...(v ? {} : { candidates: res.candidates }),
         cursor: res.cursor
           ? `${res.cursor.plan}:${res.cursor.after.score}:${Buffer.from(res.cursor.after.path).toString('base64url')}`
           : null,
