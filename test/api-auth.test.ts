@@ -3,11 +3,12 @@
 // admin token from the environment, and auth 'off' confined to loopback. Runs on one Redis
 // node and on a 3-node cluster (the tokens table and its audit log share one slot).
 import { createHash } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { MAX_TOKENS_LISTED } from '../controlplane/api/auth/tokens.ts';
 import { serverEnv } from '../controlplane/api/config.ts';
 import { serveApi } from '../controlplane/api/serve.ts';
 import { buildServer, startServer } from '../controlplane/api/server.ts';
+import { ChangeHub } from '../controlplane/api/sse.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { ADMIN_TOKEN, startApi, type ApiFixture } from './helpers/api-server.ts';
 import { startTestRedis, uniqueKeys, type Backend, type TestRedis } from './helpers/redis.ts';
@@ -245,6 +246,16 @@ describe('auth off and server settings', () => {
     expect(server.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
     const res = await fetch(`${server.url}/healthz`);
     expect(res.status).toBe(200);
+    // A second server on the same port fails to listen, and closes what it started (its
+    // change hub's subscriber connection, which stayed up before).
+    const closed = vi.spyOn(ChangeHub.prototype, 'close');
+    try {
+      const port = Number(new URL(server.url).port);
+      await expect(startServer({ ...base, host: '127.0.0.1', port })).rejects.toThrow(/EADDRINUSE/);
+      expect(closed).toHaveBeenCalledTimes(1);
+    } finally {
+      closed.mockRestore();
+    }
     await server.close();
   });
 

@@ -158,8 +158,6 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     });
   });
   const { redis, knobs } = opts;
-  const clock = opts.clock ?? systemClock;
-  const metrics = new ApiMetrics();
   const hub = new ChangeHub({
     redis,
     knobs,
@@ -168,6 +166,24 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
   });
   await hub.start();
   app.addHook('preClose', async () => hub.close());
+  try {
+    return await buildRoutes(app, opts, hub, startedAt);
+  } catch (err) {
+    // The hub's subscriber connection is up: a build that fails must not leave it running.
+    await app.close();
+    throw err;
+  }
+}
+
+async function buildRoutes(
+  app: FastifyInstance,
+  opts: ServerOptions,
+  hub: ChangeHub,
+  startedAt: number,
+): Promise<FastifyInstance> {
+  const { redis, knobs } = opts;
+  const clock = opts.clock ?? systemClock;
+  const metrics = new ApiMetrics();
 
   const deps: ApiDeps = {
     redis,
@@ -251,7 +267,13 @@ export async function startServer(
       `auth is off: the API may only listen on a loopback address, not ${opts.host} (set KNOBOS_ADMIN_TOKEN and leave KNOBOS_AUTH unset)`,
     );
   const app = await buildServer(opts);
-  await app.listen({ port: opts.port, host: opts.host });
+  try {
+    await app.listen({ port: opts.port, host: opts.host });
+  } catch (err) {
+    // A port in use: close what the build started (the change hub's subscriber).
+    await app.close();
+    throw err;
+  }
   const addr = app.server.address();
   const port = addr && typeof addr === 'object' ? addr.port : opts.port;
   const host = opts.host.includes(':') ? `[${opts.host}]` : opts.host;
