@@ -313,6 +313,9 @@ describe('knob routes', () => {
       [{ value: 'sjf', baseVersion: 0, reason: 'x' }, 'body.baseVersion', 'minimum'],
       [{ value: 'sjf', baseVersion: 1.5, reason: 'x' }, 'body.baseVersion', 'type'],
       [{ value: 'sjf', baseVersion: 1, reason: '   ' }, 'body.reason', 'pattern'],
+      // Control characters would land in history and audit as they are.
+      [{ value: 'sjf', baseVersion: 1, reason: '\u0000x' }, 'body.reason', 'pattern'],
+      [{ value: 'sjf', baseVersion: 1, reason: 'two\nlines' }, 'body.reason', 'pattern'],
       [{ value: 'sjf', baseVersion: 1, reason: 'r'.repeat(501) }, 'body.reason', 'maxLength'],
       [[1, 2], 'body', 'type'],
     ];

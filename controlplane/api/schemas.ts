@@ -34,8 +34,10 @@ export const reason = {
   type: 'string',
   minLength: 1,
   maxLength: 500,
-  pattern: '\\S',
-  description: 'why: kept in history and audit',
+  // One line of text: something besides spaces, and no control characters (they would land in
+  // history and audit as they are, and in every terminal that shows them).
+  pattern: '^[^\\u0000-\\u001f\\u007f]*[^\\s\\u0000-\\u001f\\u007f][^\\u0000-\\u001f\\u007f]*$',
+  description: 'why: kept in history and audit (one line, no control characters)',
 } as const;
 
 export const version = { type: 'integer', minimum: 1, maximum: 2 ** 31 } as const;
