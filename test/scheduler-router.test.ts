@@ -6,7 +6,11 @@ import { hashShard } from '../policies/placement/hash.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
 import { SchedulerInputError } from '../controlplane/scheduler/errors.ts';
 import { Placement, shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
-import { PlacementMigrator, TenantMovingError } from '../controlplane/scheduler/migration.ts';
+import {
+  migrationKey,
+  PlacementMigrator,
+  TenantMovingError,
+} from '../controlplane/scheduler/migration.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
 import type { SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
@@ -14,6 +18,8 @@ import type { Keys } from '../controlplane/store/keys.ts';
 import { placementKnobs } from './helpers/placement-knobs.ts';
 import { quietLog } from './helpers/scheduler-harness.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('sharded scheduler on a 3-primary cluster', () => {
   let redis: TestRedis;
@@ -82,6 +88,44 @@ describe('sharded scheduler on a 3-primary cluster', () => {
     await expect(router.submit({ type: 't', tenant })).rejects.toBeInstanceOf(TenantMovingError);
     // Other tenants are not held.
     expect((await router.submit({ type: 't', tenant: 'other' })).created).toBe(true);
+    router.close();
+    await knobs.close();
+  });
+
+  it('waits for a tenant held while it waited for another of the batch', async () => {
+    const keys = uniqueKeys();
+    const { knobs, setMap } = await setup(keys);
+    const router = new SchedulerRouter({ redis: client, knobs, keys, shards, holdMaxMs: 5_000 });
+    const [acme, bob] = ['acme', 'bob'];
+    const moveTo = (t: string) => (hashShard(t, 3) + 1) % 3;
+    await setMap({ [acme]: moveTo(acme) });
+    const switched = async (tenant: string, version: number) => {
+      // What a migrator writes when the move has switched (the router polls for it).
+      await client.hset(migrationKey(keys, tenant), {
+        tenant,
+        from: 'x',
+        to: 'y',
+        phase: 'switched',
+        knob_version: version,
+      });
+    };
+    let done = false;
+    const submitted = router
+      .submitMany([
+        { type: 't', tenant: acme },
+        { type: 't', tenant: bob },
+      ])
+      .finally(() => (done = true));
+    await sleep(100);
+    // While the batch waits for acme, bob starts moving too; then acme's move switches.
+    const version = await setMap({ [acme]: moveTo(acme), [bob]: moveTo(bob) });
+    await switched(acme, version);
+    await sleep(300);
+    // Before, the batch went out here, bob's task to its new shard in the middle of its move.
+    expect(done).toBe(false);
+    await switched(bob, version);
+    const [ra, rb] = await submitted;
+    expect([ra?.created, rb?.created]).toEqual([true, true]);
     router.close();
     await knobs.close();
   });

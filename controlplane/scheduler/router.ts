@@ -148,11 +148,15 @@ export class SchedulerRouter {
       this.loaded = undefined;
       throw err;
     }));
-    if (this.held.size > 0)
-      for (const t of new Set(tasks.map((x) => x.tenant ?? 'default'))) {
-        const v = this.held.get(t);
-        if (v !== undefined) await this.waitRelease(t, v);
-      }
+    // Until one pass finds none of the batch's tenants held, with nothing awaited in between:
+    // a knob change during a wait can hold a tenant this loop had already passed, and the
+    // groups below are built on the map as it is now.
+    const tenants = [...new Set(tasks.map((x) => x.tenant ?? 'default'))];
+    for (;;) {
+      const held = tenants.find((t) => this.held.has(t));
+      if (held === undefined) break;
+      await this.waitRelease(held, this.held.get(held) as number);
+    }
     const groups = new Map<string, { at: number[]; specs: TaskSpec[] }>();
     const shardOfId = new Map<string, string>();
     tasks.forEach((t, i) => {
