@@ -92,7 +92,7 @@ describe('sharded scheduler on a 3-primary cluster', () => {
     await knobs.close();
   });
 
-  it('waits for a tenant held while it waited for another of the batch', async () => {
+  it('waits for a tenant that became held while the batch waited for another', async () => {
     const keys = uniqueKeys();
     const { knobs, setMap } = await setup(keys);
     const router = new SchedulerRouter({ redis: client, knobs, keys, shards, holdMaxMs: 5_000 });
@@ -112,8 +112,9 @@ describe('sharded scheduler on a 3-primary cluster', () => {
     let done = false;
     const submitted = router
       .submitMany([
-        { type: 't', tenant: acme },
+        // bob first: it is checked (not held) before the wait for acme starts.
         { type: 't', tenant: bob },
+        { type: 't', tenant: acme },
       ])
       .finally(() => (done = true));
     await sleep(100);
