@@ -148,4 +148,21 @@ describe.each<Backend>(['single', 'cluster'])('rename on %s redis', (backend) =>
     expect(await fs.rename(ROOT, '/bad/file', '/bad/file')).toEqual({ moved: 0 });
     expect(await scanVolume(fs)).toEqual(before);
   });
+
+  it('refuses a rename that would put entries past the path limits, and changes nothing', async () => {
+    // A tree moved under a deep directory would put files past 64 levels, where no call can
+    // name them (only find listed them).
+    const deep = (top: string) =>
+      `/deep/${top}/` + Array.from({ length: 40 }, (_, i) => `d${i}`).join('/');
+    await fs.mkdir(ROOT, deep('a'), { parents: true });
+    await fs.mkdir(ROOT, deep('b'), { parents: true });
+    await fs.create(ROOT, `${deep('b')}/f`);
+    const before = await scanVolume(fs);
+    const err = await fs.rename(ROOT, '/deep/b', `${deep('a')}/x`).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(FileLimitError);
+    expect(err).toMatchObject({ limit: 'max_depth', max: 64 });
+    expect(await scanVolume(fs)).toEqual(before);
+    // Within the limits it moves.
+    expect((await fs.rename(ROOT, '/deep/b', '/deep/a/x')).moved).toBe(42);
+  });
 });

@@ -3,9 +3,9 @@
 import { FileInputError } from './errors.ts';
 import type { Caller } from './types.ts';
 
-const PATH_CHARS_MAX = 4_096;
+export const PATH_CHARS_MAX = 4_096;
 const NAME_BYTES_MAX = 255;
-const DEPTH_MAX = 64;
+export const DEPTH_MAX = 64;
 const GIDS_MAX = 64;
 const ID_MAX = 2 ** 31 - 1;
 

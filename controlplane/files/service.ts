@@ -21,7 +21,16 @@ import {
   fileErrorFromReply,
 } from './errors.ts';
 import { FileKeys } from './keys.ts';
-import { callerArg, checkCount, checkMode, filePath, namesDir, normalizePath } from './paths.ts';
+import {
+  callerArg,
+  checkCount,
+  checkMode,
+  DEPTH_MAX,
+  filePath,
+  namesDir,
+  normalizePath,
+  PATH_CHARS_MAX,
+} from './paths.ts';
 import {
   findAllFiles,
   findFiles,
@@ -311,7 +320,13 @@ export class FileService {
     const t = normalizePath(to, 'to');
     // A trailing / on either side asks for a directory: the source must be one.
     if (namesDir(from) || namesDir(to)) await this.mustBeDir(caller, f, 'rename');
-    const r = await this.call('rename', 'rename', caller, [f, t, this.limits.renameSubtreeMax]);
+    const r = await this.call('rename', 'rename', caller, [
+      f,
+      t,
+      this.limits.renameSubtreeMax,
+      DEPTH_MAX,
+      PATH_CHARS_MAX,
+    ]);
     this.reader.forget(f);
     this.reader.forget(t);
     return { moved: Number(r[1]) };

@@ -6,6 +6,8 @@
 
   Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
     ARGV[10] from, ARGV[11] to, ARGV[12] the most entries a moved directory may hold (subtree)
+    ARGV[13] the most levels a path may have, ARGV[14] the most characters (UTF-16 units, as
+    the service counts them): no entry of a moved directory may end up past either
   Permissions: x on every directory passed on both paths, w and x on both parents.
   Output: { 0, entries moved (the entry and everything below it) }, or { code, path, detail }
 ]]
@@ -29,6 +31,14 @@ local function subtree(dir, path, maxEntries)
     end
   end
   return out
+end
+
+-- A path's length as the service measures it (UTF-16 units): bytes, less UTF-8 continuation
+-- bytes, plus one for each 4-byte sequence (a surrogate pair).
+local function utf16Length(s)
+  local _, cont = string.gsub(s, '[\128-\191]', '')
+  local _, quad = string.gsub(s, '[\240-\247]', '')
+  return #s - cont + quad
 end
 
 local function rekeyDir(node, old, new, bytes)
@@ -55,6 +65,7 @@ end
 
 return run(function()
   local from, to, maxEntries = ARGV[10], ARGV[11], tonumber(ARGV[12])
+  local depthMax, charsMax = tonumber(ARGV[13]), tonumber(ARGV[14])
   local fdirs, src, fparts = lookup(from)
   if #fparts == 0 then fail(ERR_INVAL, '/', 'root') end
   if not src then fail(ERR_NOENT, from) end
@@ -75,6 +86,14 @@ return run(function()
   end
   local below = {}
   if src.t == 'd' then below = subtree(src, from, maxEntries) end
+  -- Every path below must stay within the limits every other call enforces, or its files
+  -- could be reached by no call (only found).
+  for _, e in ipairs(below) do
+    local path = to .. string.sub(e.path, #from + 1)
+    local _, depth = string.gsub(path, '/', '')
+    if depth > depthMax then fail(ERR_LIMIT, path, 'max_depth:' .. depthMax) end
+    if utf16Length(path) > charsMax then fail(ERR_LIMIT, path, 'max_length:' .. charsMax) end
+  end
 
   -- Writes. First the replaced target, then the entry itself, then sizes, then indexes.
   if dst then
