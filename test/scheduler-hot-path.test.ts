@@ -94,15 +94,40 @@ describe('scheduler hot-path packing', () => {
     let n = 0;
     const tasks = (id: string) =>
       normalizeBatch([{ id, type: 'x' }], () => `t${n++}`, { payloadBytesMax: 65_536 });
-    // A NaN time is an invalid score: the script fails at the ZADD that creates runnable (after
-    // the row is written: scripts do not roll back). The placeholder used to stay, first in line.
+    // A NaN time is an invalid score. The script used to fail at the ZADD that creates runnable,
+    // after the row was written (scripts do not roll back), and the placeholder used to stay,
+    // first in line; submit now refuses it before it writes anything.
     await expect(shard.submit(tasks('a'), NaN)).rejects.toThrow(/float/);
     expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual([]);
+    expect(await shard.redis.exists(shard.k.task('a'))).toBe(0);
     await shard.submit(tasks('b'), T0);
     expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual(['b']);
     await heartbeatWorker(shard, 'w', T0);
     await claim(shard, 'b', 'w', T0);
     expect(await h.service.queries.counts()).toMatchObject({ runnable: 0, leases: 1 });
+  });
+
+  it('a submit with an estimate the job row cannot sum writes nothing', async () => {
+    const h = await startScheduler(redis, { service: { background: false } });
+    harnesses.push(h);
+    const shard = h.service.shard;
+    let n = 0;
+    const batch = normalizeBatch(
+      [
+        { id: 'e1', type: 'x', jobId: 'J' },
+        { id: 'e2', type: 'x', jobId: 'J', estimateMs: 5 },
+      ],
+      () => `t${n++}`,
+      { payloadBytesMax: 65_536 },
+    );
+    // Past the client's checks (a caller of the shard directly): the script summed it into the
+    // job row after writing the batch's rows, and failed there (rows written, never indexed).
+    (batch[1] as { estimateMs: unknown }).estimateMs = '5ms';
+    await expect(shard.submit(batch, T0)).rejects.toThrow(/malformed.*estimate 5ms/);
+    expect(await shard.redis.exists(shard.k.task('e1'), shard.k.task('e2'), shard.k.job('J'))).toBe(
+      0,
+    );
+    expect(await shard.redis.zrange(shard.k.runnable(), 0, -1)).toEqual([]);
   });
 
   it('settles the usual completion on its own path and every other item as before, in one batch', async () => {

@@ -14,11 +14,14 @@ import {
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
+import { SchedulerClient } from '../controlplane/scheduler/client.ts';
+import { ParentMovedError, UnknownParentError } from '../controlplane/scheduler/errors.ts';
+import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import type { SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import type { Keys } from '../controlplane/store/keys.ts';
 import { placementKnobs } from './helpers/placement-knobs.ts';
-import { quietLog } from './helpers/scheduler-harness.ts';
+import { claim, heartbeatWorker, quietLog } from './helpers/scheduler-harness.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 const MOVER = 'mover';
@@ -81,6 +84,12 @@ describe('live placement migration on a 3-primary cluster', () => {
       );
       return version;
     };
+    /** Moves the mover back to its home shard (a later placement version). */
+    const moveMoverBack = async () => {
+      const version = await setMap({ [MOVER]: home });
+      await eventually(() => router.placement.indexOf(MOVER) === home, 'the router sees it');
+      return version;
+    };
     const doneEverywhere = async () =>
       (await Promise.all(services.map((s) => s.queries.counts()))).reduce((n, c) => n + c.done, 0);
     const stop = async () => {
@@ -99,6 +108,7 @@ describe('live placement migration on a 3-primary cluster', () => {
       ranOn,
       startWorkers,
       moveMover,
+      moveMoverBack,
       doneEverywhere,
       startMigrator,
       stop,
@@ -262,4 +272,118 @@ describe('live placement migration on a 3-primary cluster', () => {
       await w.stop();
     }, 60_000);
   }
+  it("moves a tenant back within the tombstones' lifetime: every task stays live and runs", async () => {
+    const keys = uniqueKeys();
+    const homeShard = shards[home] as string;
+    const targetShard = shards[target] as string;
+    // A task done on the home shard before anything moves (a worker of its own, then gone).
+    const A = new SchedShard(client, keys, homeShard);
+    await new SchedulerClient({ shard: A }).submitMany([{ id: 'd', type: 't', tenant: MOVER }]);
+    const now = Date.now();
+    await heartbeatWorker(A, 'w0', now);
+    const token = await claim(A, 'd', 'w0', now);
+    const settled = await A.settle(
+      [{ taskId: 'd', token, outcome: 'ok', detail: null }],
+      { durationsKept: 101, usageBucketMs: 60_000, usageTtlMs: 3_600_000, jobTtlMs: 3_600_000 },
+      now + 1,
+    );
+    expect(settled[0]?.status).toBe('ok');
+    await A.deregister('w0', now + 2);
+
+    const w = await world(keys);
+    const migrator = await w.startMigrator({ graceMs: 0, sweepMs: 100, sweepEveryMs: 20 });
+    await w.router.submitMany([
+      { id: 'x1', type: 't', tenant: MOVER },
+      { id: 'p', type: 't', tenant: MOVER, jobId: 'j' },
+      { id: 'c', type: 't', tenant: MOVER, parents: ['p'], jobId: 'j', idempotencyKey: 'kc' },
+    ]);
+    await w.moveMover();
+    await migrator.idle();
+    expect((await readMigration(client, keys, MOVER))?.phase).toBe('done');
+    const version = await w.moveMoverBack();
+    await migrator.idle();
+    const row = await readMigration(client, keys, MOVER);
+    expect(row).toMatchObject({ phase: 'done', knobVersion: version, from: targetShard });
+    expect(row?.to).toBe(homeShard);
+
+    // Home has the live rows again (not tombstones, no expiry), indexed as before the moves.
+    const a = new SchedKeys(keys, homeShard);
+    const b = new SchedKeys(keys, targetShard);
+    const state = async (k: SchedKeys, id: string) => client.hget(k.task(id), 'state');
+    expect(await state(a, 'x1')).toBe('runnable');
+    expect(await state(a, 'p')).toBe('runnable');
+    expect(await state(a, 'c')).toBe('pending');
+    expect(await state(a, 'd')).toBe('done');
+    expect(await client.zscore(a.runnable(), 'x1')).not.toBeNull();
+    expect(await client.zscore(a.runnable(), 'p')).not.toBeNull();
+    expect(await client.zscore(a.runnable(), 'c')).toBeNull();
+    expect(await client.zscore(a.done(), 'd')).not.toBeNull();
+    expect(await client.hmget(a.task('c'), 'parents', 'pending')).toEqual(['p', '1']);
+    expect(await client.smembers(a.children('p'))).toEqual(['c']);
+    expect(await client.hget(a.idem(), 'kc')).toBe('c');
+    for (const id of ['x1', 'p', 'c', 'd']) {
+      expect(await client.pttl(a.task(id)), id).toBe(-1);
+      expect(await client.hget(a.task(id), 'moved_to'), id).toBeNull();
+      // The target keeps only a tombstone pointing home.
+      expect(await client.hmget(b.task(id), 'state', 'moved_to'), id).toEqual(['moved', homeShard]);
+    }
+    expect(await w.router.submit({ type: 't', tenant: MOVER, idempotencyKey: 'kc' })).toEqual({
+      id: 'c',
+      created: false,
+    });
+
+    await w.startWorkers();
+    await eventually(async () => (await w.doneEverywhere()) === 4, 'every task done', 20_000);
+    expect(Object.fromEntries(w.runs)).toEqual({ x1: 1, p: 1, c: 1 });
+    expect([...w.ranOn.values()].every((s) => s === homeShard)).toBe(true);
+    for (const id of ['x1', 'p', 'c', 'd'])
+      expect((await w.router.get(id, MOVER))?.state, id).toBe('done');
+    await migrator.close();
+    await w.stop();
+  }, 60_000);
+
+  it('refuses a late submit to the old shard naming a moved parent, and writes nothing', async () => {
+    const keys = uniqueKeys();
+    const w = await world(keys);
+    const migrator = await w.startMigrator({ graceMs: 0, sweepMs: 100, sweepEveryMs: 20 });
+    await w.router.submitMany([{ id: 'p', type: 't', tenant: MOVER }]);
+    await w.moveMover();
+    await migrator.idle();
+    expect((await readMigration(client, keys, MOVER))?.phase).toBe('done');
+    const a = new SchedKeys(keys, shards[home] as string);
+    expect(await client.hget(a.task('p'), 'state')).toBe('moved');
+
+    // A router that never saw the change submits to the old shard: n1 first, then a child of p.
+    const stale = w.router.client(shards[home] as string);
+    const err = await stale
+      .submitMany([
+        { id: 'n1', type: 't', tenant: MOVER },
+        { id: 'n2', type: 't', tenant: MOVER, parents: ['p'], idempotencyKey: 'k2' },
+      ])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ParentMovedError);
+    expect(err).toBeInstanceOf(UnknownParentError);
+    expect((err as ParentMovedError).code).toBe('KNOBOS_SCHEDULER_UNKNOWN_PARENT');
+    expect((err as ParentMovedError).details).toMatchObject({
+      field: 'parents',
+      rule: 'parent_moved',
+      task: 'n2',
+      parent: 'p',
+    });
+    expect((err as Error).message).toMatch(/n2.*parent p moved/);
+    // Nothing of the batch was written: no rows, no index entries, no edge, no idempotency key.
+    expect(await client.exists(a.task('n1'), a.task('n2'), a.children('p'))).toBe(0);
+    expect(await client.zscore(a.runnable(), 'n1')).toBeNull();
+    expect(await client.hget(a.idem(), 'k2')).toBeNull();
+    expect(await client.hgetall(a.task('p'))).toEqual({
+      state: 'moved',
+      moved_to: shards[target],
+    });
+    // So the same batch without the moved parent is created whole.
+    expect(await stale.submitMany([{ id: 'n1', type: 't', tenant: MOVER }])).toEqual([
+      { id: 'n1', created: true },
+    ]);
+    await migrator.close();
+    await w.stop();
+  }, 60_000);
 });

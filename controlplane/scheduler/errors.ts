@@ -16,13 +16,23 @@ export class UnknownParentError extends KnobosError {
   readonly status = 422;
 }
 
+/**
+ * A submitted task depends on a task that moved to another shard (a live placement migration
+ * left a tombstone here): the submit reached the tenant's old shard. Same code and status as
+ * an unknown parent (the parent is not on this shard), rule `parent_moved`; nothing was written.
+ */
+export class ParentMovedError extends UnknownParentError {}
+
 export class UnknownTaskError extends KnobosError {
   readonly code = 'KNOBOS_SCHEDULER_UNKNOWN_TASK';
   readonly status = 404;
 }
 
-/** Script codes of the scheduler; keep in step with scripts/includes/shard.lua. */
-export const SCHED_CODES = { UNKNOWN_PARENT: -101 } as const;
+/**
+ * Script codes of the scheduler; keep in step with scripts/includes/shard.lua (-101) and
+ * scripts/submit-12.lua (-102).
+ */
+export const SCHED_CODES = { UNKNOWN_PARENT: -101, PARENT_MOVED: -102 } as const;
 
 export const SCHEDULER_ERROR_CODES = [
   'KNOBOS_SCHEDULER_INVALID',
@@ -45,6 +55,14 @@ export function schedulerErrorFromReply(reply: readonly unknown[], target: strin
       task,
       parent,
     });
+  }
+  if (code === SCHED_CODES.PARENT_MOVED) {
+    const task = String(reply[1]);
+    const parent = String(reply[2]);
+    return new ParentMovedError(
+      `task ${task}: parent ${parent} moved from ${target} to another shard (tenant migrated)`,
+      { field: 'parents', rule: 'parent_moved', task, parent },
+    );
   }
   return errorFromCode(reply, { target });
 }

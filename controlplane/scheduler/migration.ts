@@ -9,7 +9,8 @@
 //           after pass, until none is left, no copy of the tenant is leased on A (leased
 //           copies finish on A), and a grace period for submits already in flight has passed
 //   copy    the tenant's rows on A (every state; DAG edges, idempotency keys, dead-letter and
-//           job rows with them) are written to B in bounded batches; a row B has is skipped
+//           job rows with them) are written to B in bounded batches; a row B has is skipped,
+//           a tombstone B has (an earlier move off B, within its 24 h) is replaced
 //   switch  the row says 'switched': routers release the held submits to B (the pause)
 //   clean   on A, each copied row becomes a tombstone (a late resubmission of an id answers
 //           "exists"), then A is swept for late arrivals (a router that missed the change)
@@ -475,11 +476,13 @@ export class Migration {
   }
 
   private async cleanPage(all: Found[]): Promise<void> {
-    // A row in play, or one B lacks (a late arrival), is left for the sweep to move.
+    // A row in play, or one B lacks (a late arrival), is left for the sweep to move. A
+    // tombstone on B (state 'moved', left by an earlier move of the tenant off B) is not the
+    // row: taking it for one would tombstone the only live copy (a move back within 24 h).
     const candidates = all.filter((f) => !inPlay(f));
     const pipe = this.o.redis.pipeline();
-    for (const f of candidates) pipe.exists(this.to.k.task(f.id));
-    const onB = ((await pipe.exec()) ?? []).map(([, v]) => Number(v) === 1);
+    for (const f of candidates) pipe.hget(this.to.k.task(f.id), 'state');
+    const onB = ((await pipe.exec()) ?? []).map(([, v]) => v !== null && v !== 'moved');
     const page = candidates.filter((_, i) => onB[i]);
     if (page.length === 0) return;
     const a = this.from.k;

@@ -3,6 +3,11 @@
   (task rows with their index entries, DAG edges, idempotency keys, dead-letter rows, job
   rows). A task row that exists already is skipped, so a copy step repeated after a crash
   changes nothing it wrote before. Frozen tasks ('moving') get back the state they had.
+  A tombstone (state 'moved') is not a row: it is what an earlier move of the tenant OUT of
+  this shard left (a move back within the tombstones' 24 h). It is replaced: deleted, with
+  anything of the task still kept beside it here (DAG edges, dead-letter row; its idempotency
+  key is written again below), then the row is copied as if it were absent. Job rows leave
+  no tombstone (the clean step deletes them), so an existing one is a live one.
 
   Input:
     KEYS[1] runnable  KEYS[2] delayed  KEYS[3] done  KEYS[4] dead  KEYS[5] idem  KEYS[6] doorbell
@@ -18,7 +23,14 @@ local STATE = { r = 'runnable', d = 'delayed' }
 local written, jobs, ring = 0, 0, false
 for _, t in ipairs(cjson.decode(ARGV[5])) do
   local key = P_TASK .. t.id
-  if redis.call('EXISTS', key) == 0 then
+  local state = redis.call('HGET', key, 'state')
+  if state == 'moved' then
+    -- Also drops the tombstone's expiry: the copied row must not expire with it.
+    redis.call('DEL', key, P_CHILDREN .. t.id, P_DEAD .. t.id)
+    for _, index in pairs(INDEX) do redis.call('ZREM', index, t.id) end
+    state = false
+  end
+  if not state and redis.call('EXISTS', key) == 0 then
     local row = t.row
     local idem = nil
     for i = 1, #row, 2 do

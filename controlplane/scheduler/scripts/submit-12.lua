@@ -21,9 +21,20 @@
     { 0, (batch position, existing id) for each task not created because it exists already }
     (every other task was created under the id it was sent with)
     { -101, task id, parent id } a parent does not exist; nothing was written
+    { -102, task id, parent id } a parent moved to another shard (its row here is a tombstone,
+                                 state 'moved', left by a live placement migration); nothing
+                                 was written
+
+  Every check is made, and everything phase 2 reads is read, before the first write: a call
+  that fails part way (a Lua error) keeps what it wrote before, so phase 2 must not raise
+  (a row written but not indexed is never run, and a resubmission answers "exists").
 ]]
 --@include "includes/shard.lua"
+local ERR_PARENT_MOVED = -102
 
+-- The time is written into every row and index entry: a NaN (which ZADD refuses) must fail
+-- here, not at the first ZADD after the rows are written.
+if NOW == nil or NOW ~= NOW then return redis.error_reply('ERR now is not a valid float: ' .. NOW_S) end
 local n = tonumber(ARGV[FIRST_ARG])
 local batch = ARGV[FIRST_ARG + 1]
 -- The 12 attrs fields travel as one block, copied into the row's attrs as they are. One
@@ -49,6 +60,13 @@ for i = 1, n do
   if string.sub(batch, at, at) ~= '\n' then
     return malformed(string.sub(batch, from, from + 200))
   end
+  -- The estimate is summed into the job row in phase 2: a bad one must fail here.
+  if est ~= '' then
+    local e = NUM[est]
+    if e == nil or e ~= e or e == math.huge or e == -math.huge then
+      return malformed('estimate ' .. est)
+    end
+  end
   ids[i], idems[i], jobOf[i], tenantOf[i], estOf[i] = id, idem, job, tenant, est
   rowKeys[i] = P_TASK .. id
   if parents == '' then
@@ -65,11 +83,15 @@ if at ~= #batch + 1 then return malformed(string.sub(batch, at, at + 200)) end
 
 -- Phase 1: resolve idempotency keys and check parents; nothing is written yet. One EXISTS
 -- over the whole batch's ids answers the usual case (none exists) for all of them at once.
+-- An existing parent's state and depth are read here, for phase 2 (stateOf, depthOf): a
+-- parent with no attrs is refused now, a tombstone (state 'moved': it moved to another shard)
+-- as such, any other as unknown, so phase 2 never meets a row it cannot read.
 local someExist = false
 for i = 1, n, 4000 do
   if redis.call('EXISTS', unpack(rowKeys, i, math.min(n, i + 3999))) > 0 then someExist = true end
 end
 local alias = {}     -- submitted id -> the id of the task it is
+local stateOf, depthOf = {}, {} -- id -> state and depth of parents and of the batch's tasks
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
 for i = 1, n do
@@ -89,8 +111,12 @@ for i = 1, n do
       for _, p in ipairs(parentsOf[i]) do
         local pid = alias[p] or p
         local earlier = fresh[pid] ~= nil and fresh[pid] < i
-        if not earlier and redis.call('EXISTS', P_TASK .. pid) == 0 then
-          return { ERR_UNKNOWN_PARENT, id, p }
+        if not earlier and stateOf[pid] == nil then
+          local r = redis.call('HMGET', P_TASK .. pid, 'state', 'attrs')
+          if r[1] == 'moved' then return { ERR_PARENT_MOVED, id, p } end
+          local d = r[1] and r[2] and attrsDepth(r[2])
+          if not d then return { ERR_UNKNOWN_PARENT, id, p } end
+          stateOf[pid], depthOf[pid] = r[1], d
         end
       end
     end
@@ -99,7 +125,7 @@ end
 
 -- Phase 2: write the new tasks.
 local out = { OK }
-local stateOf, depthOf, hasChildren = {}, {}, {}
+local hasChildren = {}
 local jobs = {}
 local runnableAdds = zaddList(K_RUNNABLE)
 -- What follows a task's attrs block in its attrs: submitted_at, then the depth.
@@ -116,7 +142,7 @@ local function countJob(i, failedParent)
   j.n = j.n + 1
   if failedParent then j.ended = j.ended + 1 end
   local est = estOf[i]
-  if est ~= '' and not failedParent then j.work = j.work + tonumber(est) end
+  if est ~= '' and not failedParent then j.work = j.work + NUM[est] end
 end
 for i = 1, n do
   local id = ids[i]
@@ -143,11 +169,8 @@ for i = 1, n do
     for _, p in ipairs(parents) do
       local pid = alias[p] or p
       resolved[#resolved + 1] = pid
+      -- Read in phase 1 (a parent of the store), or written earlier in this batch.
       local st, d = stateOf[pid], depthOf[pid]
-      if st == nil then
-        local r = redis.call('HMGET', P_TASK .. pid, 'state', 'attrs')
-        st, d = r[1], attrsDepth(r[2])
-      end
       if st == 'dead' or st == 'upstream_failed' then
         failedParent = pid
       elseif st ~= 'done' then
