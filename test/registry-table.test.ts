@@ -138,7 +138,10 @@ describe.each<Backend>(['single', 'cluster'])('policies table on %s redis', (bac
     expect(await table.latest('scheduler')).toBe(1);
     expect((await table.audit({ limit: 10 })).map((e) => e.action)).toEqual(['policy.register']);
     // The same id for another registration (another name, or another artifact) is refused.
-    for (const other of [{ ...p, name: 'other' }, { ...p, artifact: { heuristic: 'fifo' } }])
+    for (const other of [
+      { ...p, name: 'other' },
+      { ...p, artifact: { heuristic: 'fifo' } },
+    ])
       await expect(table.register(other, 'learner', 'req-1')).rejects.toMatchObject({
         details: { field: 'requestId', rule: 'same_request' },
       });
