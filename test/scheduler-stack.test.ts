@@ -8,10 +8,10 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
-import type { RedisClient } from '../controlplane/redis/connect.ts';
 import { startSchedulerStack, type SchedulerStack } from '../controlplane/run/scheduler-stack.ts';
 import { PlacementMigrator } from '../controlplane/scheduler/migration.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
+import { baselineOf, clientCount, nothingLeft } from './helpers/leftovers.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,32 +103,11 @@ describe('scheduler stack start and stop on one Redis', () => {
     await redis?.stop();
   });
 
-  const clients = async (c: RedisClient) =>
-    String(await c.call('CLIENT', 'LIST'))
-      .split('\n')
-      .filter(Boolean).length;
-  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
-  const commands = async (c: RedisClient) =>
-    Number(/total_commands_processed:(\d+)/.exec(await c.info('stats'))?.[1]);
-  /** Nothing of the stack is left: no connection, no timer, no command sent any more. */
-  async function nothingLeft(client: RedisClient, baseline: { clients: number; timers: number }) {
-    await eventually(
-      async () => (await clients(client)) === baseline.clients || (await sleep(100), false),
-      'the stack’s connections closed',
-      10_000,
-    );
-    await eventually(() => timers() <= baseline.timers, 'the stack’s timers cleared', 10_000);
-    const before = await commands(client);
-    await sleep(1_000);
-    // Only this check's own INFO commands.
-    expect((await commands(client)) - before).toBeLessThanOrEqual(2);
-  }
-
   async function setup() {
     const client = redis.client();
     const knobs = new KnobTable(client, { keys: uniqueKeys() });
     await knobs.seed();
-    return { client, knobs, baseline: { clients: await clients(client), timers: timers() } };
+    return { client, knobs, baseline: await baselineOf(client) };
   }
 
   it('a start that fails part way stops what it had started', async () => {
@@ -174,7 +153,7 @@ describe('scheduler stack start and stop on one Redis', () => {
       ratePerS: 29,
       shards: ['s0', 's1', 's2'],
     });
-    expect(await clients(client)).toBeGreaterThan(baseline.clients);
+    expect(await clientCount(client)).toBeGreaterThan(baseline.clients);
     vi.spyOn(s.migrator, 'close').mockRejectedValueOnce(new Error('injected: close failed'));
     await expect(s.stop()).rejects.toThrow('injected: close failed');
     // The steps after it (workers, services, telemetry, the knob client) ran all the same.
