@@ -72,6 +72,25 @@ function tsxChild(code: string, env: NodeJS.ProcessEnv = process.env) {
   return { child, exited, out: () => stdout, err: () => stderr };
 }
 
+/** `knobos start` in a child process, on the embedded default with its data in `dir`. */
+function knobosStart(dir: string) {
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KNOBOS_HOME: dir,
+    PORT: '0',
+    KNOBOS_ADMIN_TOKEN: 'node-lifecycle-admin-token',
+  };
+  delete env['REDIS_URL'];
+  delete env['KNOBOS_REDIS_CLUSTER'];
+  const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'start'], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  cleanup.push(() => void child.kill('SIGKILL'));
+  return { child, exited };
+}
+
 const STATE_LOCK_TS = join(process.cwd(), 'controlplane/run/state-lock.ts');
 
 function answers(port: number): Promise<boolean> {
@@ -258,20 +277,7 @@ describe('node life cycle', () => {
 
   it('Ctrl-C while `knobos start` is starting stops the node once started, Redis too', async () => {
     const dir = tempDir();
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      KNOBOS_HOME: dir,
-      PORT: '0',
-      KNOBOS_ADMIN_TOKEN: 'node-lifecycle-admin-token',
-    };
-    delete env['REDIS_URL'];
-    delete env['KNOBOS_REDIS_CLUSTER'];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'start'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    cleanup.push(() => void child.kill('SIGKILL'));
+    const { child, exited } = knobosStart(dir);
     let stdout = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b.toString()));
     // The signal goes in as soon as the embedded server is up, long before the node is.
@@ -296,20 +302,7 @@ describe('node life cycle', () => {
     const dir = tempDir();
     // redis.json, written right after the node has started, cannot be: it is a directory.
     mkdirSync(join(dir, 'redis.json'));
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      KNOBOS_HOME: dir,
-      PORT: '0',
-      KNOBOS_ADMIN_TOKEN: 'node-lifecycle-admin-token',
-    };
-    delete env['REDIS_URL'];
-    delete env['KNOBOS_REDIS_CLUSTER'];
-    const child = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'start'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-    cleanup.push(() => void child.kill('SIGKILL'));
+    const { child, exited } = knobosStart(dir);
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
     expect(await exited, stderr).toBe(1);
