@@ -78,7 +78,8 @@ describe('loop daemon', () => {
     await redis?.stop();
   });
 
-  async function setup(target: TuningTarget) {
+  /** A daemon over a fresh knobs table, past every cooldown, with one target (or its maker). */
+  async function setup(target: TuningTarget | ((knobs: KnobTable) => TuningTarget)) {
     const clock = new ManualClock();
     const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
     await knobs.seed();
@@ -87,7 +88,7 @@ describe('loop daemon', () => {
     const daemon = new LoopDaemon({
       knobs,
       proposals,
-      targets: [target],
+      targets: [typeof target === 'function' ? target(knobs) : target],
       log: createLogger('test', 'silent'),
       minChangeIntervalMs: 60_000,
     });
@@ -329,36 +330,26 @@ describe('loop daemon', () => {
   describe('a shadow the knobs table refuses to start', () => {
     /** The scheduler target, its simulator replaced: every gate says srpt beats fifo. */
     async function schedulerSetup() {
-      const clock = new ManualClock();
-      const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
-      await knobs.seed();
-      clock.advance(3_600_000);
-      const target = new SchedulerPolicyTarget({
-        knobs,
-        workers: [{ id: 'w0', slots: 1 }] as never,
-        windowMs: 60_000,
-        minJobs: 1,
-        maxRecords: 1_000,
-        shadowMs: 5_000,
-        shadowMinRounds: 1,
+      return setup((knobs) => {
+        const target = new SchedulerPolicyTarget({
+          knobs,
+          workers: [{ id: 'w0', slots: 1 }] as never,
+          windowMs: 60_000,
+          minJobs: 1,
+          maxRecords: 1_000,
+          shadowMs: 5_000,
+          shadowMinRounds: 1,
+        });
+        target.calibrate = async () => ({
+          data: { name: 'none', jobs: [] },
+          fit: { metric: 'mean_jct_ms', predicted: 1, observed: 1, relativeError: 0 },
+          records: 100,
+        });
+        target.propose = async () => ({ values: { 'scheduler.policy': 'srpt' }, evidence: {} });
+        target.evaluate = async (_c, v, seed, slice) =>
+          (v['scheduler.policy'] === 'srpt' ? 80 : 100) + ((seed * 7 + slice) % 3) * 0.01;
+        return target;
       });
-      target.calibrate = async () => ({
-        data: { name: 'none', jobs: [] },
-        fit: { metric: 'mean_jct_ms', predicted: 1, observed: 1, relativeError: 0 },
-        records: 100,
-      });
-      target.propose = async () => ({ values: { 'scheduler.policy': 'srpt' }, evidence: {} });
-      target.evaluate = async (_c, v, seed, slice) =>
-        (v['scheduler.policy'] === 'srpt' ? 80 : 100) + ((seed * 7 + slice) % 3) * 0.01;
-      const proposals = new ProposalTable(knobs);
-      const daemon = new LoopDaemon({
-        knobs,
-        proposals,
-        targets: [target],
-        log: createLogger('test', 'silent'),
-        minChangeIntervalMs: 60_000,
-      });
-      return { clock, knobs, proposals, daemon };
     }
 
     it('rejects the proposal when the shadow knob is pinned, freeing its knob', async () => {
