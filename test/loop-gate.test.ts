@@ -1,7 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { judge, runGate, type Pair } from '../controlplane/loop/gate.ts';
 import { ci95, t975 } from '../controlplane/loop/stats.ts';
+import type { Calibration } from '../controlplane/loop/target.ts';
 import { sliceWindow } from '../controlplane/loop/targets/common.ts';
+import { SchedulerPolicyTarget } from '../controlplane/loop/targets/scheduler-policy.ts';
+import { syntheticWorkload, uniformWorkers } from '../envs/scheduler/index.ts';
 import { createRng } from '../envs/core/index.ts';
 
 const opts = { direction: 'min' as const, minEffect: 0.01, minSamples: 4, maxSamples: 16 };
@@ -137,5 +140,33 @@ describe("the gate's slice windows", () => {
       per.slice(n).forEach((s, k) => expect(s).toEqual(per[k % n]));
     }
     expect(sliceWindow(0, 4, 2, 1)).toEqual({ start: 0, end: 0 });
+  });
+});
+
+describe("the scheduler target's gate evaluations", () => {
+  it('sample a slice on each seed: repeated seeds are not the same run', async () => {
+    const workers = uniformWorkers(4, { cpu: 4, memMb: 16_384, gpu: 0 });
+    const target = new SchedulerPolicyTarget({
+      knobs: {} as never, // evaluate reads no knob
+      workers,
+      windowMs: 60_000,
+      minJobs: 1,
+      maxRecords: 1_000,
+      shadowMs: 5_000,
+      shadowMinRounds: 1,
+    });
+    const cal: Calibration = {
+      data: syntheticWorkload({ jobs: 60, workers, seed: 3, load: 0.9 }),
+      fit: { metric: 'mean_jct_ms', predicted: 1, observed: 1, relativeError: 0 },
+      records: 60,
+    };
+    const fifo = { 'scheduler.policy': 'fifo' };
+    const runs = await Promise.all(
+      [1, 2, 3, 4, 5].map((seed) => target.evaluate(cal, fifo, seed, 0)),
+    );
+    // Before, the simulator without stragglers ignored the seed: five identical numbers.
+    expect(new Set(runs).size).toBeGreaterThan(1);
+    // The same seed and slice repeat exactly (a paired run compares like with like).
+    expect(await target.evaluate(cal, fifo, 2, 0)).toBe(runs[1]);
   });
 });

@@ -4,7 +4,8 @@
 //   policy with the completions observed in the window;
 // - learner: grid search over the policies (a small enum: every value is tried) on the
 //   calibrated simulator, over a few seeds;
-// - gate: paired simulations of live and candidate on slices of the window's jobs (sliceBounds);
+// - gate: paired simulations of live and candidate on seeded windows of slices of the window's
+//   jobs (sliceWindow: 80% of a slice, so repeated seeds sample the slice's variation);
 // - shadow: the dispatcher runs the candidate beside the live policy on every live decision
 //   (the scheduler.shadow_policy knob) and traces its picks and their divergence. Outcomes of
 //   decisions never taken cannot be measured: the shadow confirms the candidate runs on live
@@ -19,7 +20,7 @@ import { GridSearch } from '../../../learners/tuners/index.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import { traceRecords } from '../../telemetry/read.ts';
 import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
-import { TargetSettings, calibrationFit, sliceBounds } from './common.ts';
+import { TargetSettings, calibrationFit, sliceWindow } from './common.ts';
 import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 import { workloadFromTraces, type DurationSource } from './scheduler-calibration.ts';
 
@@ -119,7 +120,7 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
     slice: number,
   ): Promise<number> {
     const workload = cal.data as Workload;
-    const { start, end } = sliceBounds(workload.jobs.length, this.gate.slices, slice);
+    const { start, end } = sliceWindow(workload.jobs.length, this.gate.slices, slice, seed);
     const jobs = workload.jobs.slice(start, end);
     const t0 = jobs[0]?.arrivalMs ?? 0;
     const part: Workload = {
