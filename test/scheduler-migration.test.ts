@@ -272,6 +272,41 @@ describe('live placement migration on a 3-primary cluster', () => {
       await w.stop();
     }, 60_000);
   }
+  it('keeps the copied tasks frozen on the new shard until every row is there', async () => {
+    const keys = uniqueKeys();
+    const w = await world(keys);
+    await w.router.submitMany([
+      { id: 'p', type: 't', tenant: MOVER, jobId: 'j' },
+      { id: 'c', type: 't', tenant: MOVER, parents: ['p'], jobId: 'j' },
+    ]);
+    const version = await w.moveMover();
+    const opts = { redis: client, keys, shards, log: quietLog, graceMs: 0, sweepMs: 100 };
+    const m = await Migration.begin(
+      opts,
+      MOVER,
+      shards[home] as string,
+      shards[target] as string,
+      version,
+    );
+    await m.run('freeze');
+    // The copy alone (the step that runs page by page while B's dispatcher runs): p must not
+    // be runnable on B yet, or it could finish there before c's page is copied, and its
+    // completion would update a c that B does not have (c was lost).
+    await (m as unknown as { copyAll(): Promise<void> }).copyAll();
+    const B = new SchedKeys(keys, shards[target] as string);
+    expect(await client.hget(B.task('p'), 'state')).toBe('moving');
+    expect(await client.zscore(B.runnable(), 'p')).toBeNull();
+    expect(await client.hget(B.task('c'), 'state')).toBe('pending');
+    // The rest of the move thaws it: p runs on B, then c.
+    await m.run();
+    expect(await client.hget(B.task('p'), 'state')).toBe('runnable');
+    expect(await client.hlen(B.staged(MOVER))).toBe(0);
+    await w.startWorkers();
+    await eventually(async () => (await w.doneEverywhere()) === 2, 'p and c done', 20_000);
+    expect(w.runs.get('c')).toBe(1);
+    await w.stop();
+  });
+
   it("moves a tenant back within the tombstones' lifetime: every task stays live and runs", async () => {
     const keys = uniqueKeys();
     const homeShard = shards[home] as string;

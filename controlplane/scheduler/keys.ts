@@ -127,6 +127,14 @@ export class SchedKeys {
   doorbell(): string {
     return this.k('doorbell');
   }
+  /**
+   * A moving tenant's copied runnable and delayed tasks on its new shard, kept frozen and out
+   * of the indexes until every row of the tenant is copied (migration.ts thaws them): task id
+   * -> '<index> <score>' (index 'r' runnable, 'd' delayed).
+   */
+  staged(tenant: string): string {
+    return this.k('staged', tenant);
+  }
   /** Lease token counter. */
   seq(): string {
     return this.k('seq');

@@ -37,7 +37,7 @@ import { SchedShard } from './shard.ts';
 import { shardOf } from '../../policies/placement/hash.ts';
 import type { PlacementMap } from '../../knobs/index.ts';
 
-type MigrateScript = 'migrateFreeze' | 'migrateCopy' | 'migrateClean';
+type MigrateScript = 'migrateFreeze' | 'migrateCopy' | 'migrateThaw' | 'migrateClean';
 const migrateScripts = new ScriptSet<MigrateScript>(
   join(import.meta.dirname, 'scripts'),
   'knobos_migrate',
@@ -247,6 +247,7 @@ export class Migration {
     }
     if (this.row.phase === 'copy') {
       await this.copyAll();
+      await this.thawAll();
       this.row.switchedAt = Date.now();
       await this.setPhase('switched', { switched_at: this.row.switchedAt, moved: this.row.moved });
       this.log.info(
@@ -454,7 +455,15 @@ export class Migration {
     const [written] = (await migrateScripts.run(
       this.o.redis,
       'migrateCopy',
-      [b.runnable(), b.delayed(), b.done(), b.dead(), b.idem(), b.doorbell()],
+      [
+        b.runnable(),
+        b.delayed(),
+        b.done(),
+        b.dead(),
+        b.idem(),
+        b.doorbell(),
+        b.staged(this.row.tenant),
+      ],
       [
         ...this.prefixes(this.to),
         JSON.stringify(items.map((it) => ({ ...it, row: Object.entries(it.row).flat() }))),
@@ -516,8 +525,28 @@ export class Migration {
       if (!late) continue;
       await this.freezeUntilQuiet();
       await this.copyAll();
+      await this.thawAll();
       await this.cleanAll();
     }
+  }
+
+  /**
+   * Lets the tenant's copied runnable and delayed tasks run on B: the copy keeps them frozen
+   * and out of B's indexes until every row of the tenant is on B, so no task of it runs there
+   * while a child of it is still to be copied (its completion would update a child row B does
+   * not have yet, and the child was lost). Safe to repeat.
+   */
+  private async thawAll(): Promise<void> {
+    const b = this.to.k;
+    const staged = b.staged(this.row.tenant);
+    const ids = await this.o.redis.hkeys(staged);
+    for (let i = 0; i < ids.length; i += 500)
+      await migrateScripts.run(
+        this.o.redis,
+        'migrateThaw',
+        [b.runnable(), b.delayed(), staged, b.doorbell()],
+        [this.prefixes(this.to)[0] as string, JSON.stringify(ids.slice(i, i + 500))],
+      );
   }
 }
 

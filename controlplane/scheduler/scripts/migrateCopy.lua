@@ -2,7 +2,10 @@
   Live placement migration, step 2 on the NEW shard: writes copies of a moving tenant's rows
   (task rows with their index entries, DAG edges, idempotency keys, dead-letter rows, job
   rows). A task row that exists already is skipped, so a copy step repeated after a crash
-  changes nothing it wrote before. Frozen tasks ('moving') get back the state they had.
+  changes nothing it wrote before. Frozen tasks ('moving') stay frozen here, out of the
+  runnable and delayed indexes, and are staged (KEYS[7]: id -> '<index> <score>') until the
+  whole tenant is copied (migrateThaw.lua): a task that ran on this shard before its children
+  were copied would update child rows that are not here yet.
   A tombstone (state 'moved') is not a row: it is what an earlier move of the tenant OUT of
   this shard left (a move back within the tombstones' 24 h). It is replaced: deleted, with
   anything of the task still kept beside it here (DAG edges, dead-letter row; its idempotency
@@ -11,6 +14,7 @@
 
   Input:
     KEYS[1] runnable  KEYS[2] delayed  KEYS[3] done  KEYS[4] dead  KEYS[5] idem  KEYS[6] doorbell
+    KEYS[7] the tenant's staged tasks on this shard
     ARGV[1..4] prefixes: task row, children set, job row, dead-letter row
     ARGV[5]    JSON list of { id, row = {field, value, ...}, index = 'r'|'d'|'done'|'dead'|'',
                score, children = {...}, dead = {field, value, ...} or absent }
@@ -20,7 +24,7 @@
 local P_TASK, P_CHILDREN, P_JOB, P_DEAD = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local INDEX = { r = KEYS[1], d = KEYS[2], done = KEYS[3], dead = KEYS[4] }
 local STATE = { r = 'runnable', d = 'delayed' }
-local written, jobs, ring = 0, 0, false
+local written, jobs = 0, 0
 for _, t in ipairs(cjson.decode(ARGV[5])) do
   local key = P_TASK .. t.id
   local state = redis.call('HGET', key, 'state')
@@ -34,14 +38,16 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     local row = t.row
     local idem = nil
     for i = 1, #row, 2 do
-      if row[i] == 'state' and row[i + 1] == 'moving' and STATE[t.index] then
-        row[i + 1] = STATE[t.index]
-      end
       if row[i] == 'idempotency_key' then idem = row[i + 1] end
     end
     redis.call('HSET', key, unpack(row))
-    if INDEX[t.index] then redis.call('ZADD', INDEX[t.index], t.score, t.id) end
-    if t.index == 'r' then ring = true end
+    if STATE[t.index] then
+      -- Frozen on the old shard: frozen here too, until the thaw.
+      redis.call('HSET', key, 'state', 'moving')
+      redis.call('HSET', KEYS[7], t.id, t.index .. ' ' .. t.score)
+    elseif INDEX[t.index] then
+      redis.call('ZADD', INDEX[t.index], t.score, t.id)
+    end
     if #t.children > 0 then redis.call('SADD', P_CHILDREN .. t.id, unpack(t.children)) end
     if t.dead and #t.dead > 0 then redis.call('HSET', P_DEAD .. t.id, unpack(t.dead)) end
     if idem then redis.call('HSET', KEYS[5], idem, t.id) end
@@ -54,5 +60,4 @@ for _, j in ipairs(cjson.decode(ARGV[6])) do
     jobs = jobs + 1
   end
 end
-if ring and redis.call('LLEN', KEYS[6]) == 0 then redis.call('LPUSH', KEYS[6], '1') end
 return { written, jobs }
