@@ -7,6 +7,7 @@ import { hashShard } from '../policies/placement/hash.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
 import {
   Migration,
+  released,
   PlacementMigrator,
   readMigration,
   type MigrationPhase,
@@ -154,7 +155,14 @@ describe('live placement migration on a 3-primary cluster', () => {
     })();
     await sleep(600);
     const version = await w.moveMover();
-    await sleep(1_500);
+    // The producer runs on past the switch (however long a loaded machine makes the move), so
+    // some of the mover's tasks are submitted after it.
+    await eventually(
+      async () => released(await readMigration(client, keys, MOVER), version),
+      'the mover switched',
+      30_000,
+    );
+    await sleep(500);
     stopping = true;
     await producer;
     await migrator.idle();
