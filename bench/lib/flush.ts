@@ -1,11 +1,7 @@
 // Puts a benchmark's Redis back to the same state before each measured run: empty, and with no
 // AOF rewrite running, scheduled or about to be triggered by what earlier runs appended.
 import type { Redis } from 'ioredis';
-
-/** The value of `field` in an INFO reply ('' when absent). */
-function infoValue(info: string, field: string): string {
-  return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
-}
+import { infoValue } from './redis-cpu.ts';
 
 /** Waits until no AOF rewrite or RDB save is in progress or scheduled. */
 async function waitForPersistenceIdle(admin: Redis, deadline: number): Promise<string> {

@@ -2,9 +2,15 @@
 // benchmarks read it before and after a phase to charge Redis its share per operation.
 import type { RedisClient } from '../../controlplane/redis/connect.ts';
 
-/** The value of `field` in an INFO reply (NaN when absent). */
+/** The text of `field` in an INFO reply ('' when absent). */
+export function infoValue(info: string, field: string): string {
+  return new RegExp(`^${field}:(.*)$`, 'm').exec(info)?.[1]?.trim() ?? '';
+}
+
+/** The number `field` holds in an INFO reply (NaN when absent). */
 function infoField(info: string, field: string): number {
-  return Number(new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info)?.[1]);
+  const v = infoValue(info, field);
+  return v === '' ? Number.NaN : Number(v);
 }
 
 /** CPU seconds (user + sys) in an INFO reply that has the cpu section. */

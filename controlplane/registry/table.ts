@@ -266,8 +266,10 @@ export class PolicyTable {
       );
     const err = errorFromCode(reply, { target: `policy ${p.name}` });
     if (err) throw err;
-    // The row as stored: this call's, or the one an earlier run of the request registered.
-    return (await this.get(p.name, Number(reply[1]))).row;
+    const version = Number(reply[1]);
+    // A repeat answers the row an earlier run of the request registered, as stored.
+    if (Number(reply[3]) === 1) return (await this.get(p.name, version)).row;
+    return { ...draft, id: policyId(p.name, version), version, seq: Number(reply[2]) };
   }
 
   /** The latest version of a name (0 = none). */

@@ -43,20 +43,22 @@ export function pidAlive(pid: number): boolean {
   }
 }
 
-function readRecord(path: string): NodeRecord | undefined {
-  let text: string;
+/** A node record's text: JSON, or (an older lock) the bare pid; {} when it is neither. */
+function parseRecord(text: string): NodeRecord {
   try {
-    text = readFileSync(path, 'utf8');
+    const r = JSON.parse(text) as unknown;
+    return r && typeof r === 'object' ? (r as NodeRecord) : {};
   } catch {
-    return undefined;
-  }
-  try {
-    const r = JSON.parse(text) as NodeRecord;
-    return r && typeof r === 'object' ? r : {};
-  } catch {
-    // An older lock holding the bare pid, or a half-written file.
     const pid = Number(text.trim());
     return Number.isInteger(pid) && pid > 0 ? { pid } : {};
+  }
+}
+
+function readRecord(path: string): NodeRecord | undefined {
+  try {
+    return parseRecord(readFileSync(path, 'utf8'));
+  } catch {
+    return undefined;
   }
 }
 
@@ -74,14 +76,7 @@ function readLock(
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     return 'unreadable';
   }
-  let record: NodeRecord;
-  try {
-    const r = JSON.parse(text) as unknown;
-    record = r && typeof r === 'object' ? (r as NodeRecord) : {};
-  } catch {
-    // An older lock holding the bare pid.
-    record = { pid: Number(text.trim()) };
-  }
+  const record = parseRecord(text);
   const pid = record.pid;
   return typeof pid === 'number' && Number.isInteger(pid) && pid > 0
     ? { record: { ...record, pid }, text }

@@ -44,12 +44,23 @@ export class Log {
     return toEntries(raw);
   }
 
-  /** The newest entries first, at most `count`, optionally before an id (exclusive). */
-  async latest(opts: { count?: number; before?: string } = {}): Promise<LogEntry[]> {
+  /**
+   * The newest entries first, at most `count`, optionally before an id (exclusive) and from an
+   * id or a time in ms (`since`, inclusive).
+   */
+  async latest(
+    opts: { count?: number; before?: string; since?: string } = {},
+  ): Promise<LogEntry[]> {
     // Nothing is before 0-0 (and XREVRANGE refuses the exclusive bound `(0-0`).
     if (opts.before !== undefined && /^0+-0+$/.test(opts.before)) return [];
     const end = opts.before ? `(${opts.before}` : '+';
-    const raw = await this.redis.xrevrange(this.key, end, '-', 'COUNT', opts.count ?? 100);
+    const raw = await this.redis.xrevrange(
+      this.key,
+      end,
+      opts.since ?? '-',
+      'COUNT',
+      opts.count ?? 100,
+    );
     return toEntries(raw);
   }
 

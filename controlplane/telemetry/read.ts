@@ -31,14 +31,6 @@ function truncatable<T>(items: T[], truncated: boolean): Truncatable<T> {
   }) as Truncatable<T>;
 }
 
-function toEntries(raw: [string, string[]][]): LogEntry[] {
-  return raw.map(([id, flat]) => {
-    const fields: Record<string, string> = {};
-    for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i] as string] = flat[i + 1] as string;
-    return { id, ms: Number(id.split('-')[0]), fields };
-  });
-}
-
 /**
  * The entries of a stream with ids in [fromMs, toMs], newest first, page by page, at most
  * `maxEntries` of them; `state.truncated` is set when older entries of the range were left.
@@ -52,13 +44,15 @@ async function* newestFirst(
   state: { truncated: boolean },
 ): AsyncGenerator<LogEntry[]> {
   if (!(maxEntries > 0)) throw new Error('maxEntries must be positive');
-  const start = String(Math.floor(fromMs));
-  let end = String(Math.ceil(toMs));
+  const log = new Log(redis, key, 1);
+  const since = String(Math.floor(fromMs));
+  // Exclusive: every entry of the ms toMs is before it.
+  let before = `${Math.ceil(toMs) + 1}-0`;
   let left = maxEntries;
   for (;;) {
     // One more than may be kept, to tell a range that ends at the cap from a cut one.
     const want = Math.min(PAGE, left + 1);
-    const page = toEntries(await redis.xrevrange(key, end, start, 'COUNT', want));
+    const page = await log.latest({ count: want, before, since });
     if (page.length > left) {
       state.truncated = true;
       page.length = left;
@@ -66,8 +60,8 @@ async function* newestFirst(
     left -= page.length;
     if (page.length > 0) yield page;
     if (state.truncated || page.length < want || left === 0) return;
-    // The next page starts just before the oldest entry read (an exclusive bound).
-    end = `(${(page[page.length - 1] as LogEntry).id}`;
+    // The next page starts just before the oldest entry read.
+    before = (page[page.length - 1] as LogEntry).id;
   }
 }
 

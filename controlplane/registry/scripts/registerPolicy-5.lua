@@ -21,7 +21,8 @@
     (built by RegistryKeys.rowPrefix), so the step stays in one cluster slot.
 
   Output:
-    { 0, version, seq }      registered (now, or by an earlier run of this request)
+    { 0, version, seq, 0 }   registered now
+    { 0, version, seq, 1 }   registered by an earlier run of this request
     { -201, parent }         lineage.parent is not a version of this name
     { -202, existing kind }  the name's earlier versions are of another kind
     { -203 }                 the request id was used for another registration
@@ -34,7 +35,7 @@ local done = redis.call('GET', KEYS[5])
 if done then
   local version, seq, hash = string.match(done, '^(%d+) (%d+) (%x+)$')
   if hash ~= a.requestHash then return { -203 } end
-  return { OK, tonumber(version), tonumber(seq) }
+  return { OK, tonumber(version), tonumber(seq), 1 }
 end
 local latest = tonumber(redis.call('HGET', KEYS[1], a.name) or '0')
 if latest > 0 then
@@ -53,4 +54,4 @@ redis.call('ZADD', KEYS[2], a.now, a.name)
 redis.call('ZADD', KEYS[3], seq, id)
 appendAudit(KEYS[4], a.auditMaxLen, a.now, a.actor, 'policy.register', id, a.detail)
 redis.call('SET', KEYS[5], version .. ' ' .. seq .. ' ' .. a.requestHash, 'PX', a.requestTtlMs)
-return { OK, version, seq }
+return { OK, version, seq, 0 }
