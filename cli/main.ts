@@ -5,7 +5,7 @@ type Command = { run(argv: string[]): Promise<number | void> };
 
 const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> = {
   start: {
-    help: 'run the embedded default: Redis, the knobs table (npm start)',
+    help: 'run the embedded default: Redis, the knobs table, the services and their workloads, the loop, the API and dashboard (npm start)',
     load: () => import('./commands/start.ts'),
   },
   'sim cache': {

@@ -1,10 +1,11 @@
 // A deliberately bad policy that passes a mis-calibrated simulator is rolled back by the SLO
 // guard. The live scheduler runs FIFO over two slots; jobs carry estimates that lie (long jobs
 // claim 5 ms, short ones 500 ms). A simulator calibrated on those estimates instead of the
-// measured run times believes SJF cuts the mean completion time by about a fifth; the gate
+// measured run times believes SJF cuts the mean completion time by a tenth or more; the gate
 // passes it, shadow sees it decide differently, and it is promoted. Live, SJF on lying
-// estimates runs the long jobs first and the mean completion time rises by about half: the
-// guard rolls it back within its watch window, and the SLO cost is bounded by that window.
+// estimates runs the long jobs first and the mean completion time rises severalfold (six- to
+// sevenfold in two runs; the test asks for more than 15%): the guard rolls it back within its
+// watch window, and the SLO cost is bounded by that window.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRng } from '../envs/core/index.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
