@@ -108,7 +108,11 @@ const PERM_WORDS: Record<string, string> = {
 const INVAL_RULES: Record<string, string> = {
   root: 'the root directory cannot be removed, renamed or replaced',
   subtree: 'a directory cannot move into its own subtree',
+  same_request: 'requestId was used for another request (a retry must send the same request)',
 };
+
+/** The field an invalid-input rule is about, when it is not the path. */
+const INVAL_FIELDS: Record<string, string> = { same_request: 'requestId' };
 
 function text(v: unknown): string {
   return Buffer.isBuffer(v) ? v.toString('utf8') : String(v ?? '');
@@ -154,7 +158,12 @@ export function fileErrorFromReply(
       );
     }
     case FILE_CODES.INVAL:
-      return new FileInputError(`${where}: ${INVAL_RULES[detail] ?? detail}`, path, 'path', detail);
+      return new FileInputError(
+        `${where}: ${INVAL_RULES[detail] ?? detail}`,
+        path,
+        INVAL_FIELDS[detail] ?? 'path',
+        detail,
+      );
     case FILE_CODES.LIMIT: {
       const [limit = detail, max = '0'] = detail.split(':');
       return new FileLimitError(`${where}: over the bound ${limit} = ${max}`, path, limit, +max);

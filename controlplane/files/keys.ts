@@ -64,6 +64,11 @@ export class FileKeys {
     return this.keys.key(this.family, 'dirmtime', String(ino));
   }
 
+  /** What one create or rename request did, so a repeat of it does nothing more (once.lua). */
+  request(requestId: string): string {
+    return this.keys.key(this.family, 'request', requestId);
+  }
+
   layout(): FileKeyLayout {
     return {
       inode: this.keys.key(this.family, 'inode'),

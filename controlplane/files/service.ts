@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { systemClock, type Clock } from '../knobs/clock.ts';
 import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
+import { requestHash, requestRecord } from '../store/request-id.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
 import { Telemetry } from '../telemetry/metrics.ts';
@@ -194,20 +195,25 @@ export class FileService {
     return { ino: Number(r[1]), created: Number(r[2]) };
   }
 
-  /** An empty file; its chunk size is the files.chunk_bytes knob now, kept for its life. */
+  /**
+   * An empty file; its chunk size is the files.chunk_bytes knob now, kept for its life.
+   * `requestId` makes it once-only (see store/request-id.ts); default: a fresh id per call.
+   */
   async create(
     caller: Caller,
     path: string,
-    opts: { mode?: number } = {},
+    opts: { mode?: number; requestId?: string } = {},
   ): Promise<{ ino: number; chunkBytes: number }> {
     const p = filePath(path, 'create');
-    const chunkBytes = this.opts.knobs.get<number>('files.chunk_bytes');
+    const mode = checkMode(opts.mode ?? 0o644);
     const r = await this.call('create', 'create', caller, [
       p,
-      checkMode(opts.mode ?? 0o644),
-      chunkBytes,
+      mode,
+      this.opts.knobs.get<number>('files.chunk_bytes'),
+      ...this.once(p, opts.requestId, ['create', callerArg(caller), p, mode]),
     ]);
-    return { ino: Number(r[1]), chunkBytes };
+    // The file's own chunk size: a repeat answers the one its first run used.
+    return { ino: Number(r[1]), chunkBytes: Number(r[2]) };
   }
 
   async write(
@@ -314,8 +320,16 @@ export class FileService {
     return [...out.values()].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  /** POSIX rename: atomic, replaces a file or an empty directory at `to`. */
-  async rename(caller: Caller, from: string, to: string): Promise<{ moved: number }> {
+  /**
+   * POSIX rename: atomic, replaces a file or an empty directory at `to`. `requestId` makes it
+   * once-only, as for create().
+   */
+  async rename(
+    caller: Caller,
+    from: string,
+    to: string,
+    opts: { requestId?: string } = {},
+  ): Promise<{ moved: number }> {
     const f = normalizePath(from, 'from');
     const t = normalizePath(to, 'to');
     // A trailing / on either side asks for a directory: the source must be one.
@@ -326,6 +340,7 @@ export class FileService {
       this.limits.renameSubtreeMax,
       DEPTH_MAX,
       PATH_CHARS_MAX,
+      ...this.once(f, opts.requestId, ['rename', callerArg(caller), f, t]),
     ]);
     this.reader.forget(f);
     this.reader.forget(t);
@@ -367,6 +382,12 @@ export class FileService {
     const args = [p, '', id(owner.uid, 'uid'), id(owner.gid, 'gid')];
     if (namesDir(path)) await this.mustBeDir(caller, p, 'chown');
     await this.call('chown', 'setattr', caller, args);
+  }
+
+  /** The record arguments of a once-only write (includes/once.lua): key, request hash, TTL. */
+  private once(path: string, requestId: string | undefined, request: unknown[]): ScriptArg[] {
+    const r = requestRecord(requestId, (m) => new FileInputError(m, path, 'requestId', 'format'));
+    return [this.fileKeys.request(r.id), requestHash(request), r.ttlMs];
   }
 
   /** For a path given with a trailing /: refuses unless it is a directory (POSIX ENOTDIR). */

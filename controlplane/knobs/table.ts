@@ -23,6 +23,7 @@ import { Keys } from '../store/keys.ts';
 import { Log } from '../store/log.ts';
 import { storeScripts } from '../store/scripts.ts';
 import { systemClock, type Clock } from './clock.ts';
+import { requestHash, requestIdReused, requestRecord } from '../store/request-id.ts';
 import {
   canonicalJson,
   decodeAudit,
@@ -46,12 +47,22 @@ export interface KnobChange {
   proposalId?: string;
   /** Why the change is good (a sim report, a shadow report); kept in history. */
   evidence?: unknown;
+  /**
+   * Makes the promotion once-only (see request-id.ts). Default: a fresh id per call, which
+   * covers a client resending the script after a lost reply; pass your own (an API
+   * Idempotency-Key) to make your retries safe too.
+   */
+  requestId?: string;
 }
 
 /** Several knob changes made together, by one actor for one reason. */
 export interface KnobChangeSet extends Omit<KnobChange, 'name' | 'value' | 'baseVersion'> {
   changes: { name: string; value: KnobValue; baseVersion: number }[];
 }
+
+/** The promote script's code for a request id used for another request (promoteKnobs.lua). */
+const REQUEST_REUSED = -301;
+const badRequestId = (message: string) => new ValidationError(message, 'requestId', 'format');
 
 export interface PromoteResult {
   name: string;
@@ -376,11 +387,13 @@ export class KnobTable {
         'unique',
         { knob: dup },
       );
-    const bases = new Map<string, KnobRow>();
-    for (const c of set.changes)
-      bases.set(c.name, await this.checkOne({ ...set, ...c }, kind, false));
-    if (set.proposalId && kind === 'promote') await this.checkProposalChanges(set);
     const k = this.keys;
+    const request = requestRecord(set.requestId, badRequestId);
+    const changes = set.changes.map((c) => ({
+      name: c.name,
+      base: c.baseVersion,
+      value: canonicalJson(c.value),
+    }));
     const common = {
       actor: set.actor,
       actorKind: set.actorKind ?? 'operator',
@@ -395,30 +408,49 @@ export class KnobTable {
       // A promotion takes a proposal that passed its gates live; a rollback undoes a live one.
       proposalFrom: kind === 'rollback' ? ['live'] : ['simulated', 'shadow'],
       proposalTo: kind === 'rollback' ? 'rolled_back' : 'live',
+      // What the request asks for (not when, by whom or with what evidence).
+      requestHash: requestHash([
+        kind,
+        set.actorKind ?? 'operator',
+        set.proposalId ?? '',
+        set.reason,
+        changes,
+      ]),
+      requestTtlMs: request.ttlMs,
     };
-    const reply = await storeScripts.run(
-      this.redis,
-      'promoteKnobs',
-      [
-        k.knobAudit(),
-        k.knobFreeze(),
-        k.knobEpoch(),
-        k.knobIndex(),
-        set.proposalId ? k.proposalRow(set.proposalId) : k.knobAudit(),
-        set.proposalId ? k.proposalIndex('open') : k.knobAudit(),
-        ...set.changes.flatMap((c) => [k.knobRow(c.name), k.knobHistory(c.name)]),
-      ],
-      [
-        JSON.stringify(common),
-        JSON.stringify(
-          set.changes.map((c) => ({
-            name: c.name,
-            base: c.baseVersion,
-            value: canonicalJson(c.value),
-          })),
-        ),
-      ],
-    );
+    const requestKey = this.requestKey(request.id);
+    const bases = new Map<string, KnobRow>();
+    const checkAndRun = async (): Promise<unknown[]> => {
+      for (const c of set.changes)
+        bases.set(c.name, await this.checkOne({ ...set, ...c }, kind, false));
+      if (set.proposalId && kind === 'promote') await this.checkProposalChanges(set);
+      return storeScripts.run(
+        this.redis,
+        'promoteKnobs',
+        [
+          k.knobAudit(),
+          k.knobFreeze(),
+          k.knobEpoch(),
+          k.knobIndex(),
+          set.proposalId ? k.proposalRow(set.proposalId) : k.knobAudit(),
+          set.proposalId ? k.proposalIndex('open') : k.knobAudit(),
+          requestKey,
+          ...set.changes.flatMap((c) => [k.knobRow(c.name), k.knobHistory(c.name)]),
+        ],
+        [JSON.stringify(common), JSON.stringify(changes)],
+      );
+    };
+    // A caller's id may be an earlier call's: its outcome answers before any check, which
+    // would see the state that call made (stale) and refuse.
+    const reply =
+      (request.given ? await this.earlierReply(requestKey, common.requestHash) : null) ??
+      (await checkAndRun());
+    if (Number(reply[0]) === REQUEST_REUSED)
+      throw new ValidationError(
+        requestIdReused(request.id, 'promotion'),
+        'requestId',
+        'same_request',
+      );
     const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
     const err = errorFromCode(reply, {
       target:
@@ -431,18 +463,36 @@ export class KnobTable {
     const epoch = Number(reply[1]);
     return set.changes.map((c, i) => {
       const version = Number(reply[2 + i]);
-      const base = bases.get(c.name) as KnobRow;
-      this.remember({
-        ...base,
-        value: c.value,
-        version,
-        updatedAt: common.now,
-        updatedBy: common.actor,
-        reason: common.reason,
-        proposalId: common.proposalId,
-      });
+      const base = bases.get(c.name);
+      // An answer from the record alone has no row read: nothing to remember.
+      if (base)
+        this.remember({
+          ...base,
+          value: c.value,
+          version,
+          updatedAt: common.now,
+          updatedBy: common.actor,
+          reason: common.reason,
+          proposalId: common.proposalId,
+        });
       return { name: c.name, value: c.value, version, epoch };
     });
+  }
+
+  /**
+   * The record of a promotion request, in the knobs family so the promote script writes it in
+   * its own step (the loop's and the API's ACL grants cover the whole family).
+   */
+  private requestKey(id: string): string {
+    return this.keys.key('knobs', 'promote_request', id);
+  }
+
+  /** What an earlier run of a request answered (as the script would now), or null. */
+  private async earlierReply(key: string, hash: string): Promise<unknown[] | null> {
+    const done = await this.redis.get(key);
+    if (done === null) return null;
+    const rec = JSON.parse(done) as { hash: string; out: unknown[] };
+    return rec.hash === hash ? rec.out : [REQUEST_REUSED];
   }
 
   /**
@@ -487,7 +537,7 @@ export class KnobTable {
    * Restores the value a knob had at an earlier version, as a new version. Based on the
    * current version unless `baseVersion` is given (then a concurrent change fails as stale).
    * Undoing the last change skips the step and cooldown limits; going back further is held
-   * to them as a promotion is (see check()).
+   * to them as a promotion is (see check()). `requestId` as for promote().
    */
   async rollback(opts: {
     name: string;
@@ -497,9 +547,13 @@ export class KnobTable {
     reason: string;
     baseVersion?: number;
     proposalId?: string;
+    requestId?: string;
   }): Promise<PromoteResult> {
     const value = await this.valueAt(opts.name, opts.toVersion);
-    const base = opts.baseVersion ?? (await this.get(opts.name)).version;
+    const base =
+      opts.baseVersion ??
+      (await this.recordedBase(opts.requestId)) ??
+      (await this.get(opts.name)).version;
     return this.promote(
       {
         name: opts.name,
@@ -510,9 +564,24 @@ export class KnobTable {
         evidence: { rolled_back_to: opts.toVersion },
         ...(opts.actorKind ? { actorKind: opts.actorKind } : {}),
         ...(opts.proposalId ? { proposalId: opts.proposalId } : {}),
+        ...(opts.requestId !== undefined ? { requestId: opts.requestId } : {}),
       },
       'rollback',
     );
+  }
+
+  /**
+   * The base version an earlier run of a caller's rollback request was on (its new version
+   * less one), so a retry without a base version asks what that run asked, not a rollback of
+   * the version it made. Undefined when there was no such run.
+   */
+  private async recordedBase(requestId: string | undefined): Promise<number | undefined> {
+    if (requestId === undefined) return undefined;
+    const { id } = requestRecord(requestId, badRequestId);
+    const done = await this.redis.get(this.requestKey(id));
+    if (done === null) return undefined;
+    const [code, , version] = (JSON.parse(done) as { out: unknown[] }).out;
+    return Number(code) === 0 ? Number(version) - 1 : undefined;
   }
 
   async pin(name: string, actor: string, reason: string): Promise<void> {

@@ -10,6 +10,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import { errorFromCode, NotFoundError, StaleVersionError, StateError } from '../store/errors.ts';
 import type { Keys } from '../store/keys.ts';
 import { Log } from '../store/log.ts';
+import { checkRequestId } from '../store/request-id.ts';
 import { encodeRow } from '../store/schema.ts';
 import { ScriptSet } from '../store/scripts.ts';
 import { Table, type LogWrite } from '../store/table.ts';
@@ -45,7 +46,6 @@ const CHUNK = 200;
 const WRITE_TRIES = 5;
 const LINEAGE_DEPTH_MAX = 100;
 const TEXT_RE = /^[\x20-\x7e]{1,200}$/;
-const REQUEST_ID_RE = /^[A-Za-z0-9_.:-]{1,200}$/;
 /** How long a register request is remembered (a retry within it registers nothing more). */
 export const REGISTER_REQUEST_TTL_MS = 24 * 3_600_000;
 
@@ -177,12 +177,7 @@ export class PolicyTable {
     actor: string,
     requestId: string = randomUUID(),
   ): Promise<PolicyRow> {
-    if (!REQUEST_ID_RE.test(requestId))
-      throw new RegistryInputError(
-        `requestId: 1 to 200 letters, digits, '-', '_', '.' or ':', got ${JSON.stringify(requestId.slice(0, 120))}`,
-        'requestId',
-        'format',
-      );
+    checkRequestId(requestId, (m) => new RegistryInputError(m, 'requestId', 'format'));
     const { decisionPoint, lineage } = checkRegistration(p);
     const art = checkArtifact(p.kind, p.artifact, this.opts.artifactBytesMax ?? ARTIFACT_BYTES_MAX);
     if (p.kind === 'scheduling') checkLearnedScheduling(art.artifact);

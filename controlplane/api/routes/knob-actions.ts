@@ -4,6 +4,7 @@
 // is one atomic step of the knobs table, audited with the token's identity as the actor.
 import type { KnobValue } from '../../../knobs/index.ts';
 import type { FastifyRequest } from 'fastify';
+import { idempotentHeaders, requestIdOf } from '../idempotency.ts';
 import { errors, headers, knobParams, knobValue, reason, ref, version } from '../schemas.ts';
 import { checkDirectKnobChange, checkDirectRollback } from '../../registry/promotion.ts';
 import { ApiError } from '../errors.ts';
@@ -43,6 +44,12 @@ const promoteResult = {
 } as const;
 
 type Named = { Params: { name: string } };
+
+/** The knob write's request id (from its Idempotency-Key), as an option. */
+function requestId(request: FastifyRequest): { requestId?: string } {
+  const id = requestIdOf(request);
+  return id === undefined ? {} : { requestId: id };
+}
 
 /** Nesting refused in a body value: far deeper than any knob's (a placement map is two). */
 const VALUE_DEPTH_MAX = 32;
@@ -88,6 +95,7 @@ function change(request: FastifyRequest<Named & { Body: ChangeBody }>) {
     actor: request.auth.actor,
     actorKind: 'operator' as const,
     ...(b.proposalId ? { proposalId: b.proposalId } : {}),
+    ...requestId(request),
   };
 }
 
@@ -124,8 +132,8 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Change a knob on a base version (one atomic step with history and audit)',
         description:
-          'A knob that selects a registry policy version (scheduler.policy_version) takes only 0 here (learned policies off); a version goes live through POST /api/policies/{name}/versions/{version}/promote.',
-        headers,
+          'A knob that selects a registry policy version (scheduler.policy_version) takes only 0 here (learned policies off); a version goes live through POST /api/policies/{name}/versions/{version}/promote. With an `Idempotency-Key` header, a retry of the same request within 24 h answers the version the first one made (it is not refused as stale); the key with another request is refused (field requestId, rule same_request).',
+        headers: idempotentHeaders,
         params: knobParams,
         body: changeBody,
         response: { 200: promoteResult, ...errors(404, 409, 423) },
@@ -145,8 +153,8 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Restore the value of an earlier version, as a new version',
         description:
-          'Undoing the last change (restoring the value the current version replaced) skips the step and cooldown limits; a rollback to any older version is held to them as a promotion is. Give baseVersion so a concurrent change fails as stale instead of being overwritten. A knob that selects a registry policy version (scheduler.policy_version) rolls back here only to 0; roll a policy back through POST /api/policies/{name}/rollback.',
-        headers,
+          'Undoing the last change (restoring the value the current version replaced) skips the step and cooldown limits; a rollback to any older version is held to them as a promotion is. Give baseVersion so a concurrent change fails as stale instead of being overwritten. A knob that selects a registry policy version (scheduler.policy_version) rolls back here only to 0; roll a policy back through POST /api/policies/{name}/rollback. An `Idempotency-Key` header works as for promote.',
+        headers: idempotentHeaders,
         params: knobParams,
         body: {
           type: 'object',
@@ -167,6 +175,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         actor: request.auth.actor,
         actorKind: 'operator',
         ...(b.baseVersion !== undefined ? { baseVersion: b.baseVersion } : {}),
+        ...requestId(request),
       });
       return { ...res, row: await knobs.get(res.name) };
     },

@@ -3,7 +3,6 @@
 // table), retire, roll back; and the registry's audit log. Policies are shared by all tenants
 // (like knobs): every token reads them; writes need the operator role and no tenant scope.
 // Every write is audited under the token's identity.
-import { createHash } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { KnobTable } from '../../knobs/table.ts';
 import { NotFoundError } from '../../store/errors.ts';
@@ -23,6 +22,7 @@ import {
   type PolicyStatus,
 } from '../../registry/index.ts';
 import { SCHEDULING_POLICY_NAMES } from '../../../policies/scheduling/names.ts';
+import { idempotentHeaders, requestIdOf } from '../idempotency.ts';
 import { auditPage, errors, headers, streamId } from '../schemas.ts';
 import type { RouteModule } from './types.ts';
 
@@ -253,18 +253,7 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
         summary: 'Register the next version of a policy with its artifact (as a draft)',
         description:
           'The artifact is `{ heuristic: name }` or a learned artifact `{ kind, version, config, state }`, with optional `meta`. It is checked before anything is written; a malformed one is refused with KNOBOS_REGISTRY_INVALID_ARTIFACT naming the field inside it (`artifact.heuristic`) and the rule. Versions are assigned atomically: concurrent registers get distinct consecutive versions. With an `Idempotency-Key` header, a retry of the same request within 24 h answers the version the first one registered and registers nothing more.',
-        headers: {
-          ...headers,
-          properties: {
-            ...headers.properties,
-            'idempotency-key': {
-              type: 'string',
-              pattern: '^[A-Za-z0-9_.:-]{1,100}$',
-              description:
-                'a key for this request (1 to 100 letters, digits, - _ . :): a retry with the same key within 24 h registers nothing more',
-            },
-          },
-        },
+        headers: idempotentHeaders,
         body: {
           type: 'object',
           required: ['name', 'kind', 'artifact'],
@@ -290,13 +279,7 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
       },
     },
     async (request, reply) => {
-      const key = request.headers['idempotency-key'];
-      // Scoped by the actor, so two callers' keys never meet.
-      const requestId =
-        typeof key === 'string'
-          ? `${createHash('sha256').update(request.auth.actor).digest('hex').slice(0, 16)}:${key}`
-          : undefined;
-      const row = await registry.register(request.body, request.auth.actor, requestId);
+      const row = await registry.register(request.body, request.auth.actor, requestIdOf(request));
       return reply.code(201).send(row);
     },
   );

@@ -8,10 +8,13 @@
     ARGV[10] from, ARGV[11] to, ARGV[12] the most entries a moved directory may hold (subtree)
     ARGV[13] the most levels a path may have, ARGV[14] the most characters (UTF-16 units, as
     the service counts them): no entry of a moved directory may end up past either
+    ARGV[15] the request's record key, ARGV[16] the request hash, ARGV[17] the record's TTL in
+    ms (includes/once.lua: a repeat of the request answers the first run's output)
   Permissions: x on every directory passed on both paths, w and x on both parents.
   Output: { 0, entries moved (the entry and everything below it) }, or { code, path, detail }
 ]]
 --@include "includes/fs.lua"
+--@include "includes/once.lua"
 
 -- Every entry below a directory, breadth first: { node, path } each. Fails past maxEntries.
 local function subtree(dir, path, maxEntries)
@@ -66,6 +69,10 @@ end
 return run(function()
   local from, to, maxEntries = ARGV[10], ARGV[11], tonumber(ARGV[12])
   local depthMax, charsMax = tonumber(ARGV[13]), tonumber(ARGV[14])
+  local reqKey, reqHash, reqTtl = ARGV[15], ARGV[16], ARGV[17]
+  -- First: a repeat must not be checked against what its first run moved.
+  local earlier = earlierRun(reqKey, reqHash, from)
+  if earlier then return earlier end
   local fdirs, src, fparts = lookup(from)
   if #fparts == 0 then fail(ERR_INVAL, '/', 'root') end
   if not src then fail(ERR_NOENT, from) end
@@ -78,7 +85,7 @@ return run(function()
   if #tparts == 0 then fail(ERR_INVAL, '/', 'root') end
   local tparent = tdirs[#tparts]
   need(tparent, PERM_W + PERM_X, joinPath(tparts, #tparts - 1))
-  if from == to then return { OK, 0 } end
+  if from == to then return recordRun(reqKey, reqHash, reqTtl, { OK, 0 }) end
   if dst then
     if src.t ~= 'd' and dst.t == 'd' then fail(ERR_ISDIR, to) end
     if src.t == 'd' and dst.t ~= 'd' then fail(ERR_NOTDIR, to) end
@@ -118,7 +125,7 @@ return run(function()
   if src.t ~= 'd' then
     unindexFile(from, fdirs)
     indexFile(to, src.size, src.mtime, tdirs)
-    return { OK, 1 }
+    return recordRun(reqKey, reqHash, reqTtl, { OK, 1 })
   end
   -- Every file below the moved directory, from its own mtime index: a new path in the global
   -- indexes, out of the old ancestors' mtime indexes and into the new ones'.
@@ -140,5 +147,5 @@ return run(function()
       rekeyMtimes(e.node, from, to)
     end
   end
-  return { OK, #below + 1 }
+  return recordRun(reqKey, reqHash, reqTtl, { OK, #below + 1 })
 end)

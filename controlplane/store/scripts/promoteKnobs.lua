@@ -5,7 +5,9 @@
   epoch once per knob and publishes each change. Optionally marks the proposal the change
   came from as live (or rolled_back) in the same step, with its own audit entry. Value-level rules (type, domain, step, cooldown) are
   checked by the caller against the rows at the base versions; the version checks here make
-  that sound.
+  that sound. A promotion is done once per request id: the same call run again (a client
+  resending it after a lost reply, or a caller retrying with its idempotency key) answers what
+  the first run made, and changes nothing more.
 
   Input:
     KEYS[1] 'audit'     audit stream
@@ -14,25 +16,38 @@
     KEYS[4] 'index'     sorted set name -> updated_at
     KEYS[5] 'proposal'  the proposal row to mark live, or any key when there is none
     KEYS[6] 'open'      the index of undecided proposals (the proposal leaves it)
-    KEYS[7], KEYS[8]    knob 1: row hash, history stream
-    KEYS[9], KEYS[10]   knob 2 ... and so on
+    KEYS[7] 'request'   the request's record: { hash, out = the first run's output } as JSON,
+                        kept requestTtlMs
+    KEYS[8], KEYS[9]    knob 1: row hash, history stream
+    KEYS[10], KEYS[11]  knob 2 ... and so on
 
     ARGV[1] common (JSON): { actor, actorKind: operator|automation|system, reason, proposalId,
             evidence (JSON text), now (ms), channel, historyMaxLen, auditMaxLen,
             kind: promote|rollback, proposalFrom: [ statuses the proposal may be in ],
-            proposalTo: the status it moves to }
+            proposalTo: the status it moves to, requestHash (what the request asks for),
+            requestTtlMs }
     ARGV[2] changes (JSON): [ { name, base, value (JSON text) } ] in KEYS order
 
   Output:
     { 0, epoch, v1, v2, ... } on success: the last epoch and each knob's new version
     { -1, i } knob i missing, { -2, i, current version } stale, { -3, i, pinned by } pinned,
-    { -4, 0, frozen by } frozen, { -6, 0, proposal status } the proposal is in another status
+    { -4, 0, frozen by } frozen, { -6, 0, proposal status } the proposal is in another status,
+    { -301 } the request id was used for another request
 ]]
 --@include "includes/codes.lua"
 --@include "includes/audit.lua"
 
 local c = cjson.decode(ARGV[1])
 local changes = cjson.decode(ARGV[2])
+local ERR_REQUEST_REUSED = -301
+
+-- First: a repeat must not be checked against the state its first run made.
+local done = redis.call('GET', KEYS[7])
+if done then
+  local rec = cjson.decode(done)
+  if rec.hash ~= c.requestHash then return { ERR_REQUEST_REUSED } end
+  return rec.out
+end
 
 if c.actorKind == 'automation' and redis.call('EXISTS', KEYS[2]) == 1 then
   return { ERR_FROZEN, 0, redis.call('HGET', KEYS[2], 'by') or '' }
@@ -48,7 +63,7 @@ if hasProposal then
 end
 local olds = {}
 for i, ch in ipairs(changes) do
-  local rowKey = KEYS[5 + 2 * i]
+  local rowKey = KEYS[6 + 2 * i]
   if redis.call('EXISTS', rowKey) == 0 then return { ERR_MISSING, i } end
   local row = redis.call('HMGET', rowKey, 'version', 'value', 'pinned', 'pinned_by')
   if tonumber(row[1]) ~= tonumber(ch.base) then return { ERR_STALE, i, tonumber(row[1]) } end
@@ -59,7 +74,7 @@ end
 local out = { OK, 0 }
 local epoch = 0
 for i, ch in ipairs(changes) do
-  local rowKey, historyKey = KEYS[5 + 2 * i], KEYS[6 + 2 * i]
+  local rowKey, historyKey = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
   local v = tonumber(ch.base) + 1
   redis.call('HSET', rowKey, 'value', ch.value, 'version', v, 'updated_at', c.now,
     'updated_by', c.actor, 'reason', c.reason, 'proposal_id', c.proposalId)
@@ -82,4 +97,5 @@ if hasProposal then
   appendAudit(KEYS[1], c.auditMaxLen, c.now, c.actor, 'proposal.' .. c.proposalTo, c.proposalId,
     cjson.encode({ from = proposalFrom, reason = c.reason }))
 end
+redis.call('SET', KEYS[7], cjson.encode({ hash = c.requestHash, out = out }), 'PX', c.requestTtlMs)
 return out

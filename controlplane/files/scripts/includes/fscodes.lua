@@ -9,6 +9,6 @@ local ERR_NOTDIR = -103   -- path: a component that is not a directory
 local ERR_ISDIR = -104    -- path: a directory where a file was needed
 local ERR_NOTEMPTY = -105 -- path: the directory that still has entries
 local ERR_PERM = -106     -- path: where the permission is missing; detail: r, w, x, owner, root
-local ERR_INVAL = -107    -- path; detail: the rule broken (root, subtree, ...)
+local ERR_INVAL = -107    -- path; detail: the rule broken (root, subtree, same_request, ...)
 local ERR_LIMIT = -108    -- path; detail: the bound and its value
 local ERR_NOVOL = -109    -- the volume was never initialised
