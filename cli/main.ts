@@ -1,6 +1,8 @@
 // The `knobos` command line. Each command lives in its own file under commands/ and is
 // loaded only when called, so `knobos sim cache` does not pay for the API server's imports.
 // A command name may be two words (`sim cache`).
+import { writeErrorLine } from '../experiments/report.ts';
+
 type Command = { run(argv: string[]): Promise<number | void> };
 
 const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> = {
@@ -48,6 +50,7 @@ async function main(argv: string[]): Promise<number> {
   const [cmd, rest] = two ? [two, argv.slice(2)] : [command(first), argv.slice(1)];
   if (!cmd) {
     process.stderr.write(`knobos: unknown command '${first}'\n\n${usage()}`);
+    if (argv.includes('--json')) writeErrorLine(new Error(`unknown command '${first}'`), 'usage');
     return 2;
   }
   const code = await (await cmd.load()).run(rest);
@@ -59,6 +62,8 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
+    // With --json the last stdout line is the error as JSON (the run's one object).
+    if (process.argv.includes('--json')) writeErrorLine(err);
     process.stderr.write(`knobos: ${err instanceof Error ? err.message : String(err)}\n`);
     // An unknown option or a stray argument (node:util parseArgs), or a bad flag value, that a
     // command let through: a usage error all the same.

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { resolve } from 'node:path';
 import { defaultCacheFormat } from '../envs/loaders/cache-load.ts';
-import { emitResult } from './report.ts';
+import { emitResult, writeErrorLine } from './report.ts';
 import { parseFlagNumber, UsageError } from './flags.ts';
 import { fmt } from './markdown.ts';
 import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from './output.ts';
@@ -194,6 +194,7 @@ export async function runExpCommand(argv: string[]): Promise<number> {
     args = parse(argv);
   } catch (err) {
     process.stderr.write(`knobos exp: ${(err as Error).message}\n\n${USAGE}`);
+    if (argv.includes('--json')) writeErrorLine(err, 'usage');
     return 2;
   }
   if (args === 'help') {
@@ -208,6 +209,7 @@ export async function runExpCommand(argv: string[]): Promise<number> {
     reporter.progress.stop();
     if (isInputError(err)) {
       process.stderr.write(`knobos exp: ${(err as Error).message}\n`);
+      if (args.json) writeErrorLine(err);
       return 1;
     }
     throw err;

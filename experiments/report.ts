@@ -73,9 +73,43 @@ export function readResultFile<T = Record<string, unknown>>(path: string): T {
   return JSON.parse(readFileSync(path, 'utf8')) as T;
 }
 
-/** Whether the command line asks for machine-readable output. */
+let failureLine = false;
+
+/**
+ * Whether the command line asks for machine-readable output. When it does, a run that fails
+ * with an uncaught error still ends with one JSON object on stdout: `{ error }` (errorJson).
+ */
 export function wantsJson(argv: readonly string[] = process.argv): boolean {
-  return argv.includes('--json');
+  const json = argv.includes('--json');
+  if (json && !failureLine) {
+    failureLine = true;
+    // The monitor sees uncaught exceptions and unhandled rejections before the process exits;
+    // stdout to a pipe or a file is written synchronously on Linux, so the line is not lost.
+    process.on('uncaughtExceptionMonitor', (err) => writeErrorLine(err));
+  }
+  return json;
+}
+
+/**
+ * Prints `{ error }` as a line of stdout: the error's code (`code`, else its own code or
+ * name), message, and the details a typed error carries.
+ */
+export function writeErrorLine(err: unknown, code?: string): void {
+  const e = (err instanceof Error ? err : new Error(String(err))) as Error & {
+    code?: unknown;
+    details?: unknown;
+  };
+  const details = e.details && typeof e.details === 'object' ? e.details : {};
+  const error = { ...details, code: code ?? String(e.code ?? e.name), message: e.message };
+  process.stdout.write(JSON.stringify({ error }) + '\n');
+}
+
+/** Reports a failed run: on stderr, and with `json` also as `{ error }`, the last stdout line. */
+export function emitError(prefix: string, err: unknown, json: boolean): void {
+  process.stderr.write(
+    `${prefix}: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`,
+  );
+  if (json) writeErrorLine(err);
 }
 
 /**

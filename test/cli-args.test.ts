@@ -370,3 +370,49 @@ describe('knobos exp', () => {
     expect(md).not.toContain('budget');
   });
 });
+
+describe('--json on failure', () => {
+  const lastJson = (out: string): unknown => JSON.parse(out.trimEnd().split('\n').pop() ?? '');
+
+  it('ends stdout with { error } for a usage error and for a failed command', async () => {
+    const unknown = await knobos(['nosuch', '--json']);
+    expect(unknown.code).toBe(2);
+    expect(lastJson(unknown.out)).toEqual({
+      error: { code: 'usage', message: "unknown command 'nosuch'" },
+    });
+    const exp = await knobos(['exp', 'cache', '--seeds', '0', '--json']);
+    expect(exp.code).toBe(2);
+    expect(lastJson(exp.out)).toMatchObject({
+      error: { code: 'usage', message: expect.stringContaining('--seeds') },
+    });
+    // No Redis at this address: the command fails after its arguments were accepted.
+    const down = await knobos(['knobs', 'list', '--redis', 'redis://127.0.0.1:1', '--json']);
+    expect(down.code).toBe(1);
+    expect(lastJson(down.out)).toMatchObject({ error: { message: expect.any(String) } });
+  });
+
+  it('ends a benchmark that dies of an uncaught error with { error }', async () => {
+    const script = join(dir, 'dies.mts');
+    const report = resolve(import.meta.dirname, '..', 'experiments', 'report.ts');
+    writeFileSync(
+      script,
+      `import { wantsJson } from ${JSON.stringify(report)};\n` +
+        `wantsJson(['node', 'bench', '--json']);\n` +
+        `process.stdout.write('a progress line\\n');\n` +
+        `await new Promise((r) => setTimeout(r, 5));\n` +
+        `throw Object.assign(new Error('lost work'), { code: 'E_LOST', details: { phase: 2 } });\n`,
+    );
+    const tsx = resolve(import.meta.dirname, '..', 'node_modules', 'tsx', 'dist', 'cli.mjs');
+    const r = await new Promise<Run>((done) => {
+      const child = spawn(process.execPath, [tsx, script], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('close', (code) => done({ code, out, err }));
+    });
+    expect(r.code).toBe(1);
+    expect(r.out.startsWith('a progress line\n')).toBe(true);
+    expect(lastJson(r.out)).toEqual({ error: { phase: 2, code: 'E_LOST', message: 'lost work' } });
+  });
+});

@@ -11,7 +11,7 @@ import {
   checkDirectRollback,
 } from '../../controlplane/registry/promotion.ts';
 import { KnobosError } from '../../controlplane/store/errors.ts';
-import { emitResult } from '../../experiments/report.ts';
+import { emitResult, writeErrorLine } from '../../experiments/report.ts';
 import { numberFlag, UsageError } from '../args.ts';
 import { connectCli, keysFromEnv } from '../context.ts';
 
@@ -201,10 +201,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const { cmd, name, actor, reason, limit } = a;
   const failed = (err: KnobosError): number => {
-    if (a.json)
-      process.stdout.write(
-        JSON.stringify({ error: { code: err.code, message: err.message, ...err.details } }) + '\n',
-      );
+    if (a.json) writeErrorLine(err);
     else process.stderr.write(`knobos: ${err.message}\n`);
     return 1;
   };
