@@ -17,10 +17,13 @@
 //           for `sweepMs`, each moved the same way; the row says 'done'
 //
 // Nothing is lost or run twice: a task is in play on exactly one shard at every moment (frozen
-// on A before it is written to B, and leased copies finish on A first). A task of the tenant
-// whose parent or child belongs to another tenant of A that has not finished would lose its
-// edge by moving, so the copy waits for that task to finish (edges across tenants are rare:
-// a job's tasks share a tenant).
+// on A before it is written to B, and leased copies finish on A first). Edges across tenants
+// are rare (a job's tasks share a tenant) and would break by moving: a task of the tenant with
+// a parent of another tenant that has not finished is copied once that parent has; a task of
+// the tenant that another tenant's unfinished task depends on makes the move refused (phase
+// 'refused', MigrationRefusedError), up front or, if the dependent arrives during the move, by
+// undoing it: the freeze would stop that task, so the copy would wait for ever. Nothing of the
+// tenant stays frozen; its submits stay held, and the migrator tries the move again later.
 import { randomBytes } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { join } from 'node:path';
@@ -37,13 +40,22 @@ import { SchedShard } from './shard.ts';
 import { shardOf } from '../../policies/placement/hash.ts';
 import type { PlacementMap } from '../../knobs/index.ts';
 
-type MigrateScript = 'migrateFreeze' | 'migrateCopy' | 'migrateThaw' | 'migrateClean';
+type MigrateScript =
+  | 'migrateFreeze'
+  | 'migrateDetach'
+  | 'migrateCopy'
+  | 'migrateThaw'
+  | 'migrateClean'
+  | 'migrateUnfreeze'
+  | 'migrateForget'
+  | 'migrateLock';
 const migrateScripts = new ScriptSet<MigrateScript>(
   join(import.meta.dirname, 'scripts'),
   'knobos_migrate',
 );
 
-export const MIGRATION_PHASES = ['freeze', 'copy', 'switched', 'clean', 'done'] as const;
+/** `refused`: nothing moved (another tenant's task depends on the tenant's); tried again later. */
+export const MIGRATION_PHASES = ['freeze', 'copy', 'switched', 'clean', 'done', 'refused'] as const;
 export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
 
 export interface MigrationRow {
@@ -57,6 +69,8 @@ export interface MigrationRow {
   switchedAt?: number;
   doneAt?: number;
   moved: number;
+  /** Why the move was refused (phase `refused`). */
+  error?: string;
 }
 
 export interface MigrationOptions {
@@ -77,6 +91,10 @@ export interface MigrationOptions {
   pollMs?: number;
   /** The lease a migrator holds on a tenant's move while it runs it. */
   lockMs?: number;
+  /** How long a migrator waits before it tries a refused move again. */
+  retryRefusedMs?: number;
+  /** How often a migrator forgets moved idempotency keys whose tombstones expired. */
+  forgetEveryMs?: number;
 }
 
 /** A moving tenant's submit waited longer than the hold allows (the migration is stuck). */
@@ -85,13 +103,44 @@ export class TenantMovingError extends KnobosError {
   readonly status = 503;
 }
 
+/**
+ * A move refused: a task of the tenant has a dependent of another tenant that has not finished
+ * (moving the task would break the edge; freezing it would stop the dependent for ever).
+ */
+export class MigrationRefusedError extends KnobosError {
+  readonly code = 'KNOBOS_PLACEMENT_MOVE_REFUSED';
+  readonly status = 409;
+}
+
+/** A migrator's lease on a move ran out and another took it: this one stopped. */
+export class MigrationLockLostError extends KnobosError {
+  readonly code = 'KNOBOS_PLACEMENT_LOCK_LOST';
+  readonly status = 409;
+}
+
+/** A task of the moving tenant and a dependent of another tenant that has not finished. */
+interface Blocker {
+  task: string;
+  dependent: string;
+  dependentTenant: string;
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const ENDED = new Set(['done', 'dead', 'upstream_failed']);
 
 export function migrationKey(keys: Keys, tenant: string): string {
   return keys.key('placement', 'migration', tenant);
 }
 export function migrationIndex(keys: Keys): string {
   return keys.key('placement', 'migrations');
+}
+/** A shard's idempotency keys of moved tasks, by the time their tombstones expire. */
+function forgetKey(keys: Keys, shard: SchedShard): string {
+  return keys.key(shard.k.family, 'moved_idem');
+}
+/** A shard's cascade list (includes/shard.lua: the children prefix and an id no task has). */
+function cascadeKey(shard: SchedShard): string {
+  return `${shard.k.prefixes()[1] as string}*`;
 }
 
 export async function readMigration(
@@ -111,13 +160,19 @@ export async function readMigration(
     ...(h['switched_at'] ? { switchedAt: Number(h['switched_at']) } : {}),
     ...(h['done_at'] ? { doneAt: Number(h['done_at']) } : {}),
     moved: Number(h['moved'] ?? 0),
+    ...(h['error'] ? { error: h['error'] } : {}),
   };
 }
 
 /** Whether submits of the row's tenant may go to the new shard. */
 export function released(row: MigrationRow | null, knobVersion: number): boolean {
+  // A refused move holds them too: the tenant's rows are still on the old shard.
   return (
-    row !== null && row.knobVersion >= knobVersion && row.phase !== 'freeze' && row.phase !== 'copy'
+    row !== null &&
+    row.knobVersion >= knobVersion &&
+    row.phase !== 'freeze' &&
+    row.phase !== 'copy' &&
+    row.phase !== 'refused'
   );
 }
 
@@ -157,6 +212,8 @@ export class Migration {
   private readonly to: SchedShard;
   private readonly frozenKey: string;
   private readonly rowKey: string;
+  /** Set once this migrator's lease was found taken by another: every step stops. */
+  private lockLost = false;
 
   constructor(
     private readonly o: MigrationOptions,
@@ -208,8 +265,17 @@ export class Migration {
     phase: MigrationPhase,
     extra: Record<string, string | number> = {},
   ): Promise<void> {
+    this.assertLock();
     await this.o.redis.hset(this.rowKey, { phase, ...extra });
     this.row.phase = phase;
+  }
+
+  private assertLock(): void {
+    if (this.lockLost)
+      throw new MigrationLockLostError(
+        `migration of tenant ${this.row.tenant}: its lease ran out and another migrator took it; this one stopped`,
+        { tenant: this.row.tenant },
+      );
   }
 
   /**
@@ -222,8 +288,17 @@ export class Migration {
     const owner = randomBytes(8).toString('hex');
     const lockMs = this.o.lockMs ?? 10_000;
     if ((await this.o.redis.set(lockKey, owner, 'PX', lockMs, 'NX')) !== 'OK') return this.row;
+    // Renewed only while this migrator holds it: once its lease ran out (a long pause), it may
+    // be another's, which must not be extended, and this migrator stops at its next step.
+    const lock = (ms: number) =>
+      migrateScripts.run(this.o.redis, 'migrateLock', [lockKey], [owner, ms]).then(Number);
     const renew = setInterval(() => {
-      void this.o.redis.pexpire(lockKey, lockMs).catch(() => 0);
+      void lock(lockMs).then(
+        (held) => {
+          if (held !== 1) this.lockLost = true;
+        },
+        () => 0, // a failed renewal is tried again; the lease outlasts two
+      );
     }, lockMs / 3);
     try {
       // The row as it is now: another migrator may have moved it on before this one got the lease.
@@ -231,7 +306,7 @@ export class Migration {
       return await this.steps(stopAfter);
     } finally {
       clearInterval(renew);
-      if ((await this.o.redis.get(lockKey)) === owner) await this.o.redis.del(lockKey);
+      await lock(0).catch(() => 0);
     }
   }
 
@@ -240,13 +315,19 @@ export class Migration {
       await this.setPhase('done', { done_at: Date.now() });
       await this.o.redis.srem(migrationIndex(this.keys), this.row.tenant);
     }
+    // Tried again: the checks below refuse it again, or it goes through.
+    if (this.row.phase === 'refused') await this.setPhase('freeze');
     if (this.row.phase === 'freeze') {
+      // Before anything is frozen; a dependent arriving later is met by the copy.
+      const blocker = await this.foreignDependent();
+      if (blocker) await this.refuse(blocker);
       await this.freezeUntilQuiet();
       await this.setPhase('copy');
       if (stopAfter === 'freeze') return this.row;
     }
     if (this.row.phase === 'copy') {
-      await this.copyAll();
+      const blocker = await this.copyAll(false);
+      if (blocker) await this.refuse(blocker);
       await this.thawAll();
       this.row.switchedAt = Date.now();
       await this.setPhase('switched', { switched_at: this.row.switchedAt, moved: this.row.moved });
@@ -284,6 +365,7 @@ export class Migration {
   private async freezeUntilQuiet(): Promise<void> {
     const graceEnd = this.row.startedAt + (this.o.graceMs ?? 500);
     for (;;) {
+      this.assertLock();
       const froze = await this.freezePass();
       const leased = Number(
         (await this.o.redis.hget(this.from.k.tenantRunning(), this.row.tenant)) ?? 0,
@@ -299,7 +381,15 @@ export class Migration {
    * the reaper promotes during the pass is met in one of the two.
    */
   private async freezePass(): Promise<number> {
-    let froze = 0;
+    // A dead task's cascade left for A's reaper: the tenant's part of it moves too.
+    let froze = Number(
+      await migrateScripts.run(
+        this.o.redis,
+        'migrateDetach',
+        [cascadeKey(this.from), this.frozenKey],
+        [this.from.k.prefixes()[0] as string, this.row.tenant],
+      ),
+    );
     for (const index of [this.from.k.delayed(), this.from.k.runnable()]) {
       let cursor = '0';
       do {
@@ -354,9 +444,14 @@ export class Migration {
     } while (cursor !== '0');
   }
 
-  /** Copies every row of the tenant on A to B; waits while an edge to another tenant is open. */
-  private async copyAll(): Promise<void> {
+  /**
+   * Copies every row of the tenant on A to B (`late`: rows that arrived after the switch);
+   * waits while a parent of another tenant has not finished. Returns, having written nothing
+   * more, a task of the tenant that another tenant's unfinished task depends on.
+   */
+  private async copyAll(late: boolean): Promise<Blocker | null> {
     for (;;) {
+      this.assertLock();
       // Only once nothing of the tenant is in play on A: rows then change only by a late
       // arrival (a router that missed the change) or an edge to another tenant, both of which
       // leave a row in play that the copy skips and the next round freezes.
@@ -367,12 +462,13 @@ export class Migration {
       let blocked = false;
       let moved = 0;
       for await (const page of this.tenantRows()) {
-        const r = await this.copyPage(page);
+        const r = await this.copyPage(page, late);
+        if (r.refused) return r.refused;
         blocked ||= r.blocked;
         moved += r.written;
       }
       this.row.moved += moved;
-      if (!blocked) return;
+      if (!blocked) return null;
       await sleep(this.o.pollMs ?? 20);
     }
   }
@@ -383,7 +479,97 @@ export class Migration {
     return false;
   }
 
-  private async copyPage(all: Found[]): Promise<{ blocked: boolean; written: number }> {
+  /** A task of the tenant on A with a dependent of another tenant that has not finished. */
+  private async foreignDependent(): Promise<Blocker | null> {
+    for await (const page of this.tenantRows()) {
+      // Only a task that was given a child can have one (a finished task's are gone).
+      const parents = page.filter((f) => f.row['has_children'] === '1');
+      if (parents.length === 0) continue;
+      const pipe = this.o.redis.pipeline();
+      for (const f of parents) pipe.smembers(this.from.k.children(f.id));
+      const children = ((await pipe.exec()) ?? []).map(([, v]) => v as string[]);
+      const b = await this.openForeignChild(parents.map((f, i) => [f.id, children[i] ?? []]));
+      if (b) return b;
+    }
+    return null;
+  }
+
+  /** Of (task, its children) pairs: a child of another tenant that has not finished, or null. */
+  private async openForeignChild(tasks: [string, string[]][]): Promise<Blocker | null> {
+    const pairs = tasks.flatMap(([task, children]) => children.map((c) => [task, c] as const));
+    if (pairs.length === 0) return null;
+    const pipe = this.o.redis.pipeline();
+    for (const [, c] of pairs) pipe.hmget(this.from.k.task(c), 'attrs', 'state');
+    const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
+    for (const [i, [task, dependent]] of pairs.entries()) {
+      const [attrs, state] = rows[i] ?? [];
+      if (!attrs || state === 'moved' || ENDED.has(state ?? '')) continue;
+      const dependentTenant = decodeAttrs(attrs).tenant;
+      if (dependentTenant !== this.row.tenant) return { task, dependent, dependentTenant };
+    }
+    return null;
+  }
+
+  /**
+   * Refuses the move (nothing of it stays: see undo), records why in the row (phase
+   * `refused`: the tenant's submits stay held until a retry goes through) and throws.
+   */
+  private async refuse(b: Blocker): Promise<never> {
+    const { tenant, from, to } = this.row;
+    const message =
+      `tenant ${tenant} cannot move from shard ${from} to ${to}: its task ${b.task} has a dependent ` +
+      `${b.dependent} of tenant ${b.dependentTenant} that has not finished (an edge between ` +
+      `tenants cannot span shards); the move is tried again later`;
+    await this.undo();
+    await this.setPhase('refused', { error: message });
+    this.row.error = message;
+    this.log.warn({ tenant, from, to, ...b }, 'placement move refused');
+    throw new MigrationRefusedError(message, {
+      field: PLACEMENT_KNOB,
+      rule: 'cross_tenant_dependent',
+      tenant,
+      ...b,
+    });
+  }
+
+  /**
+   * Undoes what a move did to the tenant's live rows on A (all of them before the switch, the
+   * late arrivals after): their copies on B become tombstones naming A (as the clean step
+   * makes them on A), and their frozen tasks and cascade entries on A are back in play. Safe
+   * to repeat.
+   */
+  private async undo(): Promise<void> {
+    for await (const page of this.tenantRows()) {
+      const pipe = this.o.redis.pipeline();
+      for (const f of page) pipe.hget(this.to.k.task(f.id), 'state');
+      const onB = ((await pipe.exec()) ?? []).map(([, v]) => v !== null && v !== 'moved');
+      const copied = page.filter((_, i) => onB[i]);
+      if (copied.length > 0)
+        await this.tombstone(this.to, this.row.from, copied, this.frozenKeyOn(this.to));
+    }
+    await this.o.redis.del(this.to.k.staged(this.row.tenant));
+    const a = this.from.k;
+    for (;;) {
+      const left = Number(
+        await migrateScripts.run(
+          this.o.redis,
+          'migrateUnfreeze',
+          [a.runnable(), a.delayed(), this.frozenKey, a.doorbell(), cascadeKey(this.from)],
+          [a.prefixes()[0] as string, 500],
+        ),
+      );
+      if (left === 0) return;
+    }
+  }
+
+  private frozenKeyOn(s: SchedShard): string {
+    return this.keys.key(s.k.family, 'migrating', this.row.tenant);
+  }
+
+  private async copyPage(
+    all: Found[],
+    late: boolean,
+  ): Promise<{ blocked: boolean; written: number; refused?: Blocker }> {
     const page = all.filter((f) => !inPlay(f));
     if (page.length < all.length) return { blocked: true, written: 0 };
     const a = this.from.k;
@@ -395,16 +581,18 @@ export class Migration {
       pipe.zscore(a.dead(), id);
       pipe.smembers(a.children(id));
       pipe.hgetall(a.deadRow(id));
+      pipe.zscore(this.frozenKey, `c|${id}`);
     }
     const res = ((await pipe.exec()) ?? []).map(([, v]) => v);
     const items = page.map(({ id, row }, i) => {
-      const [r, d, done, dead, children, deadRow] = res.slice(i * 6, i * 6 + 6) as [
+      const [r, d, done, dead, children, deadRow, cascade] = res.slice(i * 7, i * 7 + 7) as [
         string | null,
         string | null,
         string | null,
         string | null,
         string[],
         Record<string, string>,
+        string | null,
       ];
       const [index, score] =
         r !== null
@@ -416,6 +604,8 @@ export class Migration {
               : dead !== null
                 ? ['dead', dead]
                 : ['', '0'];
+      const attrs = decodeAttrs(row['attrs'] as string);
+      const state = row['state'] ?? '';
       return {
         id,
         row,
@@ -423,26 +613,55 @@ export class Migration {
         score: Number(score),
         children,
         dead: Object.entries(deadRow).flat(),
+        cascade: cascade !== null,
+        // What the task counts for in its job's row (a late arrival's, on B: migrateCopy.lua).
+        job: attrs.job === id ? '' : attrs.job,
+        ended: ENDED.has(state),
+        failed: state === 'dead' || state === 'upstream_failed',
+        est: attrs.estimate_ms ?? 0,
       };
     });
-    // Edges to rows that are not this tenant's and not finished: those would break by moving.
+    // Edges to other tenants' tasks, which would break by moving. A child that has not
+    // finished: refused (frozen here, its parent would keep it waiting for ever).
     const mine = new Set(page.map((p) => p.id));
-    const linked = new Set<string>();
+    const refused = await this.openForeignChild(
+      items.map((it) => [it.id, it.children.filter((c) => !mine.has(c))]),
+    );
+    if (refused) return { blocked: true, written: 0, refused };
+    // A parent that has not finished, or failed with its cascade not at the task yet: the task
+    // waits, and is copied as that parent's end left it.
+    const foreign = new Map<string, string[]>(); // task -> its parents on other pages
     for (const it of items) {
-      for (const p of (it.row['parents'] ?? '').split(',')) if (p && !mine.has(p)) linked.add(p);
-      for (const c of it.children) if (!mine.has(c)) linked.add(c);
+      const ps = (it.row['parents'] ?? '').split(',').filter((p) => p && !mine.has(p));
+      if (ps.length > 0) foreign.set(it.id, ps);
     }
-    if (linked.size > 0) {
-      const ids = [...linked];
+    if (foreign.size > 0) {
+      const ids = [...new Set([...foreign.values()].flat())];
       const lp = this.o.redis.pipeline();
       for (const id of ids) lp.hmget(a.task(id), 'attrs', 'state');
       const states = ((await lp.exec()) ?? []).map(([, v]) => v as [string | null, string | null]);
-      const open = states.some(([attrs, state]) => {
-        if (attrs === null || state === 'moved') return false; // gone, or already moved
-        if (decodeAttrs(attrs).tenant === this.row.tenant) return false; // ours: moves too
-        return !['done', 'dead', 'upstream_failed'].includes(state ?? '');
+      const parent = new Map(ids.map((id, i) => [id, states[i] ?? [null, null]]));
+      for (const it of items) {
+        for (const p of foreign.get(it.id) ?? []) {
+          const [attrs, state] = parent.get(p) ?? [null, null];
+          if (attrs === null || state === 'moved') continue; // gone, or already moved
+          if (decodeAttrs(attrs).tenant === this.row.tenant) continue; // ours: moves too
+          if (!ENDED.has(state ?? '')) return { blocked: true, written: 0 };
+          if (state !== 'done' && it.row['state'] === 'pending')
+            return { blocked: true, written: 0 };
+        }
+      }
+      // Read after the parents: a parent that finished after the row was read (it was read
+      // before this page) changed the row, which is then read again by the next round.
+      const rp = this.o.redis.pipeline();
+      for (const id of foreign.keys()) rp.hmget(a.task(id), 'state', 'pending');
+      const now = ((await rp.exec()) ?? []).map(([, v]) => v as (string | null)[]);
+      const changed = [...foreign.keys()].some((id, i) => {
+        const row = page.find((f) => f.id === id)?.row ?? {};
+        const [state, pending] = now[i] ?? [];
+        return state !== (row['state'] ?? null) || pending !== (row['pending'] ?? null);
       });
-      if (open) return { blocked: true, written: 0 };
+      if (changed) return { blocked: true, written: 0 };
     }
     const jobIds = jobsOf(page);
     const jp = this.o.redis.pipeline();
@@ -468,6 +687,7 @@ export class Migration {
         ...this.prefixes(this.to),
         JSON.stringify(items.map((it) => ({ ...it, row: Object.entries(it.row).flat() }))),
         JSON.stringify(jobs),
+        late ? '1' : '0',
       ],
     )) as [number, number];
     return { blocked: false, written };
@@ -493,20 +713,38 @@ export class Migration {
     for (const f of candidates) pipe.hget(this.to.k.task(f.id), 'state');
     const onB = ((await pipe.exec()) ?? []).map(([, v]) => v !== null && v !== 'moved');
     const page = candidates.filter((_, i) => onB[i]);
-    if (page.length === 0) return;
-    const a = this.from.k;
-    const jobIds = jobsOf(page);
+    if (page.length > 0) await this.tombstone(this.from, this.row.to, page, this.frozenKey);
+  }
+
+  /** Turns rows of the tenant on shard `s` into tombstones naming the shard they live on. */
+  private async tombstone(
+    s: SchedShard,
+    movedTo: string,
+    page: Found[],
+    frozen: string,
+  ): Promise<void> {
+    const k = s.k;
     await migrateScripts.run(
       this.o.redis,
       'migrateClean',
-      [a.runnable(), a.delayed(), a.done(), a.dead(), this.frozenKey],
       [
-        ...this.prefixes(this.from),
-        this.row.to,
+        k.runnable(),
+        k.delayed(),
+        k.done(),
+        k.dead(),
+        frozen,
+        k.staged(this.row.tenant),
+        k.idem(),
+        forgetKey(this.keys, s),
+      ],
+      [
+        ...this.prefixes(s),
+        movedTo,
         this.o.tombstoneTtlMs ?? 24 * 3_600_000,
+        Date.now(),
         page.length,
         ...page.map((p) => p.id),
-        ...jobIds,
+        ...jobsOf(page),
       ],
     );
   }
@@ -515,6 +753,7 @@ export class Migration {
   private async sweep(): Promise<void> {
     const end = (this.row.switchedAt ?? Date.now()) + (this.o.sweepMs ?? 6_000);
     while (Date.now() < end) {
+      this.assertLock();
       // A look is a SCAN of A's primary: a few per second, not every poll.
       await sleep(this.o.sweepEveryMs ?? 250);
       let late = false;
@@ -524,7 +763,17 @@ export class Migration {
       }
       if (!late) continue;
       await this.freezeUntilQuiet();
-      await this.copyAll();
+      const blocker = await this.copyAll(true);
+      if (blocker) {
+        // Too late to refuse: the late arrivals stay on A and run there (as a router that
+        // misses the change for longer than the sweep lands them).
+        await this.undo();
+        this.log.warn(
+          { tenant: this.row.tenant, ...blocker },
+          'late arrivals left on the old shard',
+        );
+        return;
+      }
       await this.thawAll();
       await this.cleanAll();
     }
@@ -534,7 +783,8 @@ export class Migration {
    * Lets the tenant's copied runnable and delayed tasks run on B: the copy keeps them frozen
    * and out of B's indexes until every row of the tenant is on B, so no task of it runs there
    * while a child of it is still to be copied (its completion would update a child row B does
-   * not have yet, and the child was lost). Safe to repeat.
+   * not have yet, and the child was lost); likewise a dead task's cascade goes on in B's
+   * cascade list only then. Safe to repeat.
    */
   private async thawAll(): Promise<void> {
     const b = this.to.k;
@@ -544,7 +794,7 @@ export class Migration {
       await migrateScripts.run(
         this.o.redis,
         'migrateThaw',
-        [b.runnable(), b.delayed(), staged, b.doorbell()],
+        [b.runnable(), b.delayed(), staged, b.doorbell(), cascadeKey(this.to)],
         [this.prefixes(this.to)[0] as string, JSON.stringify(ids.slice(i, i + 500))],
       );
   }
@@ -553,13 +803,17 @@ export class Migration {
 /**
  * Follows `placement.map` and runs a migration for every tenant whose shard a change moves,
  * one at a time; on start it resumes the migrations a crash left unfinished, and starts those
- * of a change it never saw (the map it last applied is kept beside the migration rows).
+ * of a change it never saw (the map it last applied is kept beside the migration rows). A
+ * refused move is tried again after `retryRefusedMs`; and every `forgetEveryMs` each shard
+ * forgets the idempotency keys of moved tasks whose tombstones have expired.
  */
 export class PlacementMigrator {
   private queue: Promise<void> = Promise.resolve();
   private readonly keys: Keys;
   private readonly placement: Placement;
   private readonly log: Logger;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private closed = false;
   private readonly onChange = (e: KnobChangeEvent) => {
     if (e.name !== PLACEMENT_KNOB) return;
     this.enqueue(() => this.apply(e.previous as PlacementMap, e.value as PlacementMap, e.version));
@@ -583,9 +837,15 @@ export class PlacementMigrator {
     const tenants = await o.redis.smembers(migrationIndex(m.keys));
     for (const t of tenants) {
       const row = await readMigration(o.redis, m.keys, t);
-      if (row && row.phase !== 'done')
-        m.enqueue(() => new Migration(m.opts, row).run().then(() => undefined));
+      if (row && row.phase !== 'done') m.enqueue(() => m.runMove(new Migration(m.opts, row)));
     }
+    const forget = setInterval(() => {
+      m.forgetMovedKeys().catch((err: unknown) =>
+        m.log.error({ err: (err as Error).message }, 'forgetting moved idempotency keys failed'),
+      );
+    }, o.forgetEveryMs ?? 60_000);
+    forget.unref();
+    m.timers.add(forget);
     m.enqueue(() =>
       m.apply(previous, o.knobs.get(PLACEMENT_KNOB), o.knobs.version(PLACEMENT_KNOB)),
     );
@@ -613,25 +873,74 @@ export class PlacementMigrator {
     const n = this.placement.shards.length;
     const moves = movedTenants(from, to, n);
     const migrations = await Promise.all(
-      moves.map((t) =>
-        Migration.begin(
+      moves.map(async (t) => {
+        // A refused move left the tenant's rows where they were, not where the map said.
+        const row = await readMigration(this.o.redis, this.keys, t);
+        const at =
+          row?.phase === 'refused'
+            ? row.from
+            : (this.placement.shards[shardOf(from, t, n)] as string);
+        return Migration.begin(
           this.opts,
           t,
-          this.placement.shards[shardOf(from, t, n)] as string,
+          at,
           this.placement.shards[shardOf(to, t, n)] as string,
           version,
-        ),
-      ),
+        );
+      }),
     );
     await this.o.redis.hset(this.keys.key('placement', 'applied'), {
       map: JSON.stringify(to),
       version,
     });
     // Tenants move independently (each its own rows, frozen set and migration row).
-    await Promise.all(migrations.map((m) => m.run()));
+    await Promise.all(migrations.map((m) => this.runMove(m)));
+  }
+
+  /** Runs a move; a refused one is tried again later (its tenant's submits stay held). */
+  private async runMove(m: Migration): Promise<void> {
+    try {
+      await m.run();
+    } catch (err) {
+      if (!(err instanceof MigrationRefusedError)) throw err;
+      const { tenant, knobVersion } = m.row;
+      if (this.closed) return;
+      const retry = setTimeout(() => {
+        this.timers.delete(retry);
+        this.enqueue(async () => {
+          const row = await readMigration(this.o.redis, this.keys, tenant);
+          // A later change replaced the row, or another migrator took it on: not this retry's.
+          if (row?.phase === 'refused' && row.knobVersion === knobVersion)
+            await this.runMove(new Migration(this.opts, row));
+        });
+      }, this.o.retryRefusedMs ?? 5_000);
+      retry.unref();
+      this.timers.add(retry);
+    }
+  }
+
+  /** On every shard: forgets moved tasks' idempotency keys whose tombstones expired. */
+  private async forgetMovedKeys(): Promise<void> {
+    for (const name of this.placement.shards) {
+      const s = new SchedShard(this.o.redis, this.keys, name);
+      for (;;) {
+        const n = Number(
+          await migrateScripts.run(
+            this.o.redis,
+            'migrateForget',
+            [forgetKey(this.keys, s), s.k.idem()],
+            [Date.now(), s.k.prefixes()[0] as string, 1_000],
+          ),
+        );
+        if (n < 1_000) break;
+      }
+    }
   }
 
   close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     this.o.knobs.off('change', this.onChange);
     return this.queue;
   }

@@ -10,21 +10,54 @@
   this shard left (a move back within the tombstones' 24 h). It is replaced: deleted, with
   anything of the task still kept beside it here (DAG edges, dead-letter row; its idempotency
   key is written again below), then the row is copied as if it were absent. Job rows leave
-  no tombstone (the clean step deletes them), so an existing one is a live one.
+  no tombstone (the clean step deletes them), so an existing one is a live one: after the
+  switch (a late arrival swept over, ARGV[7] = '1'), each task written here counts in it, as
+  its submit counted it in the old shard's row (which the clean step deletes); before, the old
+  shard's row, copied whole, counts every task of the job there.
+  A task of a dead task's cascade still under way there (its entry taken from the old shard's
+  cascade list by the freeze) is staged too ('c|<id>'), and the thaw hands it to this shard's
+  cascade list: the cascade goes on here, once every row it may reach is here.
 
   Input:
     KEYS[1] runnable  KEYS[2] delayed  KEYS[3] done  KEYS[4] dead  KEYS[5] idem  KEYS[6] doorbell
     KEYS[7] the tenant's staged tasks on this shard
     ARGV[1..4] prefixes: task row, children set, job row, dead-letter row
     ARGV[5]    JSON list of { id, row = {field, value, ...}, index = 'r'|'d'|'done'|'dead'|'',
-               score, children = {...}, dead = {field, value, ...} or absent }
+               score, children = {...}, dead = {field, value, ...} or absent, cascade = bool,
+               job = its job's id ('' for a task that is its own job), ended = bool,
+               failed = bool (dead or upstream_failed), est = estimate (ms, 0 = none) }
     ARGV[6]    JSON list of { id, row = {field, value, ...} } job rows
+    ARGV[7]    '1' when the copy moves late arrivals (after the switch), else '0'
   Output: { tasks written, job rows written }
 ]]
 local P_TASK, P_CHILDREN, P_JOB, P_DEAD = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local INDEX = { r = KEYS[1], d = KEYS[2], done = KEYS[3], dead = KEYS[4] }
 local STATE = { r = 'runnable', d = 'delayed' }
 local written, jobs = 0, 0
+local late = ARGV[7] == '1'
+-- Job rows first: one copied whole now counts the tasks below already.
+local copiedNow = {}
+for _, j in ipairs(cjson.decode(ARGV[6])) do
+  if redis.call('EXISTS', P_JOB .. j.id) == 0 and #j.row > 0 then
+    redis.call('HSET', P_JOB .. j.id, unpack(j.row))
+    copiedNow[j.id] = true
+    jobs = jobs + 1
+  end
+end
+local function countInJob(t)
+  local k = P_JOB .. t.job
+  if not late or t.job == '' or copiedNow[t.job] or redis.call('EXISTS', k) == 0 then return end
+  redis.call('HINCRBY', k, 'total', 1)
+  if t.failed then redis.call('HINCRBY', k, 'dead', 1) end
+  if not t.ended then
+    redis.call('HINCRBY', k, 'remaining', 1)
+    if t.est > 0 then redis.call('HINCRBYFLOAT', k, 'remaining_work_ms', t.est) end
+    -- A job that had finished and gets a task is open again (as a submit does).
+    redis.call('HDEL', k, 'finished_at')
+    redis.call('PERSIST', k)
+  end
+  redis.call('HINCRBY', k, '_v', 1)
+end
 for _, t in ipairs(cjson.decode(ARGV[5])) do
   local key = P_TASK .. t.id
   local state = redis.call('HGET', key, 'state')
@@ -51,13 +84,9 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     if #t.children > 0 then redis.call('SADD', P_CHILDREN .. t.id, unpack(t.children)) end
     if t.dead and #t.dead > 0 then redis.call('HSET', P_DEAD .. t.id, unpack(t.dead)) end
     if idem then redis.call('HSET', KEYS[5], idem, t.id) end
+    countInJob(t)
     written = written + 1
   end
-end
-for _, j in ipairs(cjson.decode(ARGV[6])) do
-  if redis.call('EXISTS', P_JOB .. j.id) == 0 and #j.row > 0 then
-    redis.call('HSET', P_JOB .. j.id, unpack(j.row))
-    jobs = jobs + 1
-  end
+  if t.cascade then redis.call('HSET', KEYS[7], 'c|' .. t.id, 'c') end
 end
 return { written, jobs }

@@ -1,11 +1,14 @@
 --[[
   Live placement migration, on the NEW shard once every row of the moving tenant is copied:
   its staged tasks (frozen by the copy) get back the state they had and their index entry, so
-  they run here from now on. A task no longer frozen (or gone) only leaves the staging. Safe to
-  repeat.
+  they run here from now on; a dead task's cascade still under way on the old shard ('c|<id>')
+  goes on in this shard's cascade list (the reaper carries it on). A task no longer frozen (or
+  gone) only leaves the staging. Safe to repeat (a cascade entry handed over twice finds its
+  children done the second time).
 
   Input:
     KEYS[1] runnable  KEYS[2] delayed  KEYS[3] the tenant's staged tasks  KEYS[4] doorbell
+    KEYS[5] the cascade list
     ARGV[1] task row prefix
     ARGV[2] JSON list of task ids to thaw (staged ones)
   Output: tasks thawed
@@ -15,7 +18,10 @@ local STATE = { r = 'runnable', d = 'delayed' }
 local thawed, ring = 0, false
 for _, id in ipairs(cjson.decode(ARGV[2])) do
   local entry = redis.call('HGET', KEYS[3], id)
-  if entry then
+  if entry == 'c' then
+    redis.call('RPUSH', KEYS[5], string.sub(id, 3))
+    redis.call('HDEL', KEYS[3], id)
+  elseif entry then
     local index, score = string.match(entry, '^(%a) (%S+)$')
     local key = ARGV[1] .. id
     if INDEX[index] and redis.call('HGET', key, 'state') == 'moving' then
