@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../knobs/clock.ts';
 import type { KnobClient } from '../knobs/client.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis/connect.ts';
-import { MessagingOptionError } from './errors.ts';
+import { checkInt, errorText, MessagingOptionError } from './errors.ts';
 import { checkName, type MessagingKeys } from './keys.ts';
 import {
   PartitionWorker,
@@ -50,12 +50,6 @@ export interface ConsumerOptions {
   topicRefreshMs?: number;
 }
 
-function checkRange(field: string, v: number, min: number, max: number): number {
-  if (!Number.isFinite(v) || v < min || v > max)
-    throw new MessagingOptionError(field, `must be in [${min}, ${max}], got ${v}`);
-  return v;
-}
-
 type Settings = Pick<
   WorkerContext,
   | 'visibilityMs'
@@ -65,25 +59,44 @@ type Settings = Pick<
   | 'maxClaimRounds'
   | 'deadMaxLen'
   | 'commitAttempts'
->;
+> & { topicRefreshMs: number };
 
-/** Every numeric option, checked before anything (listener, timer, connection) is created. */
+/**
+ * Every numeric option, checked before anything (listener, timer, connection) is created.
+ * All are integers: Redis refuses a fractional BLOCK, XAUTOCLAIM min-idle or MAXLEN, which
+ * would fail every read or dead-letter step instead of the start.
+ */
 function checkSettings(opts: ConsumerOptions): Settings {
-  const visibilityMs = checkRange('visibilityMs', opts.visibilityMs ?? 30_000, 10, 86_400_000);
+  const visibilityMs = checkInt('visibilityMs', opts.visibilityMs ?? 30_000, 10, 86_400_000);
+  const topicRefreshMs = opts.topicRefreshMs ?? 5_000;
+  if (topicRefreshMs !== 0) checkInt('topicRefreshMs', topicRefreshMs, 10, 86_400_000);
   return {
     visibilityMs,
-    maxDeliveries: checkRange('maxDeliveries', opts.maxDeliveries ?? 5, 1, 1000),
-    blockMs: checkRange('blockMs', opts.blockMs ?? 1_000, 1, 60_000),
-    claimIntervalMs: checkRange(
+    maxDeliveries: checkInt('maxDeliveries', opts.maxDeliveries ?? 5, 1, 1000),
+    blockMs: checkInt('blockMs', opts.blockMs ?? 1_000, 1, 60_000),
+    claimIntervalMs: checkInt(
       'claimIntervalMs',
-      opts.claimIntervalMs ?? Math.max(5, visibilityMs / 2),
+      opts.claimIntervalMs ?? Math.max(5, Math.floor(visibilityMs / 2)),
       1,
       86_400_000,
     ),
-    maxClaimRounds: checkRange('maxClaimRounds', opts.maxClaimRounds ?? 10, 1, 1000),
-    deadMaxLen: checkRange('deadMaxLen', opts.deadMaxLen ?? 100_000, 1, 2 ** 40),
-    commitAttempts: checkRange('commitAttempts', opts.commitAttempts ?? 5, 1, 100),
+    maxClaimRounds: checkInt('maxClaimRounds', opts.maxClaimRounds ?? 10, 1, 1000),
+    deadMaxLen: checkInt('deadMaxLen', opts.deadMaxLen ?? 100_000, 1, 2 ** 40),
+    // Each attempt waits at most COMMIT_BACKOFF_MAX_MS: 20 bound a batch's retries to ~40 s.
+    commitAttempts: checkInt('commitAttempts', opts.commitAttempts ?? 5, 1, 20),
+    topicRefreshMs,
   };
+}
+
+/** `partitions`, when given: a non-empty array of distinct integers >= 0. */
+function checkPartitions(partitions: unknown): void {
+  if (partitions === undefined) return;
+  if (!Array.isArray(partitions) || partitions.length === 0)
+    throw new MessagingOptionError('partitions', 'must be a non-empty array (omit it for all)');
+  for (const p of partitions as unknown[]) {
+    if (typeof p !== 'number' || !Number.isInteger(p) || p < 0)
+      throw new MessagingOptionError('partitions', `${String(p)} is not an integer >= 0`);
+  }
 }
 
 export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
@@ -135,13 +148,10 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
     checkName('topic', opts.topic);
     checkName('group', opts.group);
     const settings = checkSettings(opts);
-    for (const p of opts.partitions ?? []) {
-      if (!Number.isInteger(p) || p < 0)
-        throw new MessagingOptionError('partitions', `${p} is not an integer >= 0`);
-    }
+    checkPartitions(opts.partitions);
     const log = opts.log ?? createLogger('messaging-consumer');
     const topics = opts.topics ?? new Topics(opts.redis, opts.keys, { knobs: opts.knobs });
-    const cache = new TopicCache(topics, opts.knobs, log, opts.topicRefreshMs);
+    const cache = new TopicCache(topics, opts.knobs, log, settings.topicRefreshMs);
     let row: TopicInfo;
     try {
       row = await cache.get(opts.topic);
@@ -202,8 +212,8 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
     this.topicRow = row;
     this.growing = this.growing
       .then(() => this.startWorkers())
-      .catch((err: Error) =>
-        this.ctx.log.warn({ err: err.message }, 'starting new partitions failed'),
+      .catch((err: unknown) =>
+        this.ctx.log.warn({ err: errorText(err) }, 'starting new partitions failed'),
       );
   }
 

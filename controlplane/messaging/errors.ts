@@ -96,3 +96,26 @@ export class OutputTypeError extends KnobosError {
     });
   }
 }
+
+/**
+ * Checks an integer option (counts, and milliseconds, which Redis takes as integers only:
+ * BLOCK or XAUTOCLAIM's min-idle with a fraction fail with "ERR timeout is not an integer").
+ */
+export function checkInt(field: string, v: number, min: number, max: number): number {
+  if (!Number.isInteger(v) || v < min || v > max)
+    throw new MessagingOptionError(field, `must be an integer in [${min}, ${max}], got ${v}`);
+  return v;
+}
+
+/**
+ * An error's text for logs and dead-letter reasons. A handler may throw or reject with
+ * anything (undefined, null, an object without toString): describing it must not throw, or
+ * the error would escape the per-message handling and sink the whole batch.
+ */
+export function errorText(err: unknown): string {
+  try {
+    return err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    return Object.prototype.toString.call(err);
+  }
+}

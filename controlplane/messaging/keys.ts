@@ -9,8 +9,9 @@ import { MessagingOptionError } from './errors.ts';
 const NAME = /^[A-Za-z0-9._-]{1,100}$/;
 
 export function checkName(field: string, value: string): void {
-  if (!NAME.test(value)) {
-    throw new MessagingOptionError(field, `must match ${NAME.source}, got '${value}'`);
+  // typeof first: test() would accept 5 as '5'.
+  if (typeof value !== 'string' || !NAME.test(value)) {
+    throw new MessagingOptionError(field, `must match ${NAME.source}, got '${String(value)}'`);
   }
 }
 

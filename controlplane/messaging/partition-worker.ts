@@ -13,7 +13,7 @@ import { Output } from './output.ts';
 import { messagingScripts } from './scripts.ts';
 import type { MessagingTelemetry } from './telemetry.ts';
 import type { TopicInfo } from './topics.ts';
-import { OutputTypeError } from './errors.ts';
+import { errorText, OutputTypeError } from './errors.ts';
 import {
   COMMIT_OUTPUT_TYPE,
   COMMIT_RESULT,
@@ -70,6 +70,9 @@ type StreamReply = [string, [string, string[]][]][] | null;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/** Bound on one wait between commit attempts (the backoff doubles per attempt). */
+export const COMMIT_BACKOFF_MAX_MS = 2_000;
+
 export class PartitionWorker {
   /** Blocking reads get their own connection: a blocked connection carries nothing else. */
   private conn: RedisClient | undefined;
@@ -107,12 +110,31 @@ export class PartitionWorker {
     clearTimeout(timer);
   }
 
-  /** The group reads the partition from its beginning, so nothing published earlier is missed. */
-  private async ensureGroup(): Promise<void> {
+  /**
+   * Makes the group if it does not exist. A new group reads the partition from its beginning,
+   * so nothing published earlier is missed. A group that existed before (lost: NOGROUP while
+   * reading, or its dedup table has records) must not: messages older than its dedup records
+   * would be applied a second time (maxAgeMs outlives dedupMs by default). It restarts at
+   * the dedup horizon instead: the later of now - dedupMs and the oldest record still kept
+   * (trims remove the oldest records first, so every message applied after that one still
+   * has its record). Unconsumed messages older than the horizon are skipped, not replayed.
+   */
+  private async ensureGroup(existed = false): Promise<void> {
+    const { ctx } = this;
+    const done = ctx.keys.done(ctx.topic, this.partition, ctx.group);
+    const oldest = (await ctx.redis.zrange(done, 0, 0, 'WITHSCORES'))[1];
+    let start = '0';
+    if (existed || oldest !== undefined) {
+      const horizon = Math.max(
+        ctx.clock.now() - ctx.topicInfo().dedupMs,
+        oldest === undefined ? 0 : Number(oldest) + 1,
+      );
+      start = `${Math.max(0, Math.ceil(horizon))}-0`;
+    }
     try {
-      await this.ctx.redis.xgroup('CREATE', this.stream, this.ctx.group, '0', 'MKSTREAM');
+      await ctx.redis.xgroup('CREATE', this.stream, ctx.group, start, 'MKSTREAM');
     } catch (err) {
-      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+      if (!/BUSYGROUP/.test(errorText(err))) throw err;
     }
   }
 
@@ -126,7 +148,11 @@ export class PartitionWorker {
           this.nextClaimAt = ctx.clock.now() + ctx.claimIntervalMs;
         }
         const count = ctx.knobs.get<number>('messaging.batch_size');
-        const blockMs = Math.max(1, Math.min(ctx.blockMs, this.nextClaimAt - ctx.clock.now()));
+        // An integer (Redis refuses a fractional BLOCK), whatever the clock returns.
+        const blockMs = Math.max(
+          1,
+          Math.ceil(Math.min(ctx.blockMs, this.nextClaimAt - ctx.clock.now())),
+        );
         const reply = (await conn.call(
           'XREADGROUP',
           'GROUP',
@@ -151,10 +177,10 @@ export class PartitionWorker {
       } catch (err) {
         if (!this.running) break;
         failures++;
-        const message = (err as Error).message;
+        const message = errorText(err);
         ctx.log.warn({ err: message, partition: this.partition, failures }, 'consumer loop error');
-        // The group is gone (a Redis that lost its data): make it again, from the start.
-        if (/NOGROUP/.test(message)) await this.ensureGroup().catch(() => undefined);
+        // The group is gone (a Redis that lost its data): make it again, past what it applied.
+        if (/NOGROUP/.test(message)) await this.ensureGroup(true).catch(() => undefined);
         await sleep(Math.min(2_000, 25 * 2 ** Math.min(failures, 7)));
       }
     }
@@ -199,7 +225,7 @@ export class PartitionWorker {
       }
       if (msgs.length > 0) {
         m.inc('claimed', msgs.length);
-        await this.process(msgs, 'claim');
+        await this.process(msgs, 'claim', dead);
       } else if (dead > 0) {
         ctx.onBatch(emptyBatch(ctx.topic, this.partition, dead));
       }
@@ -224,8 +250,16 @@ export class PartitionWorker {
     );
   }
 
-  /** Runs the handler on each message, then commits the batch in one script call. */
-  private async process(msgs: readonly Message[], source: 'read' | 'claim'): Promise<void> {
+  /**
+   * Runs the handler on each message, then commits the batch in one script call. claimDead:
+   * messages the claim step that delivered this batch dead-lettered (already counted in the
+   * metrics), reported in the batch's event.
+   */
+  private async process(
+    msgs: readonly Message[],
+    source: 'read' | 'claim',
+    claimDead = 0,
+  ): Promise<void> {
     const { ctx } = this;
     const items: CommitItem[] = [];
     let failed = 0;
@@ -238,7 +272,7 @@ export class PartitionWorker {
       } catch (err) {
         failed++;
         if (message.deliveries >= ctx.maxDeliveries) {
-          const reason = `handler: ${(err as Error).message ?? String(err)}`.slice(0, 200);
+          const reason = `handler: ${errorText(err)}`.slice(0, 200);
           items.push({ kind: 'dead', message, reason });
         }
       }
@@ -280,13 +314,17 @@ export class PartitionWorker {
     if (failed > 0) m.inc('handler_errors', failed);
     if (ev.writeErrors > 0) m.inc('write_errors', ev.writeErrors);
     m.observe('consume_batch_size', msgs.length);
+    ev.deadLettered += claimDead;
     ctx.onBatch(ev);
   }
 
   /**
    * One commit.lua call; retried on a lost connection, which is safe: a retry of a commit
-   * that did apply comes back as duplicates. Gives up after commitAttempts (the messages stay
-   * pending and are taken over after the visibility timeout).
+   * that did apply finds the dedup records it wrote. Every attempt carries the first one's
+   * `now`, and a retry says it is one, so commit.lua counts a message whose record bears
+   * that time as applied (by the attempt whose reply was lost), not as a duplicate. Gives up
+   * after commitAttempts (the messages stay pending and are taken over after the visibility
+   * timeout).
    */
   private async commit(
     items: readonly CommitItem[],
@@ -294,8 +332,8 @@ export class PartitionWorker {
     const { ctx } = this;
     const info = ctx.topicInfo();
     const k = ctx.keys;
+    const now = ctx.clock.now();
     for (let attempt = 1; ; attempt++) {
-      const now = ctx.clock.now();
       const { keys, argv, order } = commitCall(
         [
           this.stream,
@@ -308,6 +346,7 @@ export class PartitionWorker {
           dedupCutoffMs: now - info.dedupMs,
           dedupMax: info.dedupMax,
           deadMaxLen: ctx.deadMaxLen,
+          retry: attempt > 1,
         },
         items,
         (name) => k.output(ctx.topic, this.partition, name),
@@ -317,13 +356,10 @@ export class PartitionWorker {
         reply = await messagingScripts.run(ctx.redis, 'commit', keys, argv);
       } catch (err) {
         if (attempt >= ctx.commitAttempts || !this.running) {
-          ctx.log.warn(
-            { err: (err as Error).message, partition: this.partition },
-            'commit gave up',
-          );
+          ctx.log.warn({ err: errorText(err), partition: this.partition }, 'commit gave up');
           return { order, results: [] };
         }
-        await sleep(25 * 2 ** attempt);
+        await sleep(Math.min(COMMIT_BACKOFF_MAX_MS, 25 * 2 ** attempt));
         continue;
       }
       if (Number(reply[0]) === COMMIT_OUTPUT_TYPE) {

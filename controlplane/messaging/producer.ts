@@ -17,12 +17,14 @@ import { createLogger, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import {
   BackpressureError,
+  checkInt,
+  errorText,
   MessagingOptionError,
   ProducerClosedError,
   PublishFailedError,
 } from './errors.ts';
 import { Fifo } from './fifo.ts';
-import type { MessagingKeys } from './keys.ts';
+import { checkName, type MessagingKeys } from './keys.ts';
 import { messagingScripts } from './scripts.ts';
 import { MessagingTelemetry } from './telemetry.ts';
 import { TopicCache } from './topic-cache.ts';
@@ -89,6 +91,8 @@ export interface FlushEvent {
 
 const MAX_KEY_CHARS = 256;
 const NO_OPTIONS: PublishOptions = {};
+/** Bound on one wait between a batch's attempts (the backoff doubles per attempt). */
+export const PUBLISH_BACKOFF_MAX_MS = 2_000;
 
 export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   readonly id: string;
@@ -120,13 +124,20 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
     this.seqKey = `${this.id}:${randomBytes(6).toString('hex')}`;
     this.clock = opts.clock ?? systemClock;
     this.log = opts.log ?? createLogger('messaging-producer');
-    this.maxBuffered = opts.maxBuffered ?? 100_000;
-    this.maxAttempts = opts.maxAttempts ?? 6;
-    this.retryBaseMs = opts.retryBaseMs ?? 50;
-    if (!(this.maxBuffered >= 1)) throw new MessagingOptionError('maxBuffered', 'must be >= 1');
-    if (!(this.maxAttempts >= 1)) throw new MessagingOptionError('maxAttempts', 'must be >= 1');
+    // Checked before anything (cache timer, telemetry, knob listener) is made.
+    this.maxBuffered = checkInt(
+      'maxBuffered',
+      opts.maxBuffered ?? 100_000,
+      1,
+      Number.MAX_SAFE_INTEGER,
+    );
+    // Each wait is at most PUBLISH_BACKOFF_MAX_MS: 100 attempts bound a batch to ~200 s.
+    this.maxAttempts = checkInt('maxAttempts', opts.maxAttempts ?? 6, 1, 100);
+    this.retryBaseMs = checkInt('retryBaseMs', opts.retryBaseMs ?? 50, 1, PUBLISH_BACKOFF_MAX_MS);
+    const topicRefreshMs = opts.topicRefreshMs ?? 5_000;
+    if (topicRefreshMs !== 0) checkInt('topicRefreshMs', topicRefreshMs, 10, 86_400_000);
     const topics = opts.topics ?? new Topics(opts.redis, opts.keys, { knobs: opts.knobs });
-    this.cache = new TopicCache(topics, opts.knobs, this.log, opts.topicRefreshMs);
+    this.cache = new TopicCache(topics, opts.knobs, this.log, topicRefreshMs);
     this.ownsTelemetry = opts.telemetry === undefined;
     this.telemetry =
       opts.telemetry ??
@@ -151,15 +162,63 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
     if (typeof data !== 'string')
       return Promise.reject(new MessagingOptionError('data', 'must be a string'));
     const key = opts.key;
-    if (key !== undefined && (key.length === 0 || key.length > MAX_KEY_CHARS))
+    // Type checks too: a number or an object would be stored and routed as its String()
+    // ('[object Object]'), so unrelated messages would collide as duplicates.
+    if (
+      key !== undefined &&
+      (typeof key !== 'string' || key.length === 0 || key.length > MAX_KEY_CHARS)
+    )
       return Promise.reject(
-        new MessagingOptionError('key', `must be 1-${MAX_KEY_CHARS} characters`),
+        new MessagingOptionError('key', `must be a string of 1-${MAX_KEY_CHARS} characters`),
       );
+    if (opts.partitionKey !== undefined && typeof opts.partitionKey !== 'string')
+      return Promise.reject(new MessagingOptionError('partitionKey', 'must be a string'));
     if (this.outstanding >= this.maxBuffered)
       return Promise.reject(new BackpressureError(this.outstanding));
     const info = this.cache.peek(topic);
     // First publish to a topic: load its row, then publish (the hot path stays synchronous).
-    if (!info) return this.cache.get(topic).then(() => this.publish(topic, data, opts));
+    if (!info) return this.publishAfterLoad(topic, data, opts);
+    return this.enqueue(info, topic, data, opts);
+  }
+
+  /**
+   * A publish to a topic not cached yet. It holds its place in maxBuffered while the row
+   * loads (a burst to a new topic must not bypass the bound), and hands it to its lane
+   * synchronously, so flush() never sees it at zero in between.
+   */
+  private async publishAfterLoad(
+    topic: string,
+    data: string,
+    opts: PublishOptions,
+  ): Promise<PublishResult> {
+    // Checked here, off the hot path: a cached topic's name is valid.
+    checkName('topic', topic);
+    this.outstanding++;
+    let info: TopicInfo;
+    try {
+      info = await this.cache.get(topic);
+    } catch (err) {
+      this.release(1);
+      throw err;
+    }
+    // Accepted before any close(), so sent even if close() came meanwhile (it waits for it).
+    const sent = this.enqueue(info, topic, data, opts);
+    this.release(1);
+    return sent;
+  }
+
+  private release(n: number): void {
+    this.outstanding -= n;
+    if (this.outstanding === 0) this.idleWaiters.splice(0).forEach((f) => f());
+  }
+
+  private enqueue(
+    info: TopicInfo,
+    topic: string,
+    data: string,
+    opts: PublishOptions,
+  ): Promise<PublishResult> {
+    const key = opts.key;
     let lane: Lane;
     try {
       lane = this.lane(topic, this.route(info, opts));
@@ -271,10 +330,9 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
       this.telemetry.metrics.inc('publish_failed', batch.length);
       for (const w of batch) w.reject(err as Error);
     } finally {
-      this.outstanding -= batch.length;
       lane.sending = false;
       this.pump(lane);
-      if (this.outstanding === 0) this.idleWaiters.splice(0).forEach((f) => f());
+      this.release(batch.length);
     }
   }
 
@@ -308,8 +366,9 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
       } catch (err) {
         if (attempt >= this.maxAttempts)
           throw new PublishFailedError(lane.topic, lane.partition, attempt, err as Error);
-        this.log.warn({ err: (err as Error).message, attempt, topic: lane.topic }, 'publish retry');
-        await new Promise((r) => setTimeout(r, this.retryBaseMs * 2 ** (attempt - 1)));
+        this.log.warn({ err: errorText(err), attempt, topic: lane.topic }, 'publish retry');
+        const waitMs = Math.min(PUBLISH_BACKOFF_MAX_MS, this.retryBaseMs * 2 ** (attempt - 1));
+        await new Promise((r) => setTimeout(r, waitMs));
       }
     }
   }

@@ -1,7 +1,9 @@
 // What producers and consumers know of their topics: the rows, cached in memory and reloaded
 // when the `messaging.partitions` knob changes (after growing each known topic to the knob's
 // value, which any instance may do: the version check makes it safe) and every refreshMs, so
-// a topic grown elsewhere is picked up without a restart.
+// a topic grown elsewhere is picked up without a restart. A topic first loaded after a raise
+// it missed (no process had it cached) is grown on load: its row records the knob version it
+// reflects.
 import { EventEmitter } from 'node:events';
 import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
 import { StaleVersionError } from '../store/errors.ts';
@@ -14,7 +16,7 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
   private readonly loading = new Map<string, Promise<TopicInfo>>();
   private timer: NodeJS.Timeout | undefined;
   private readonly onKnob = (e: KnobChangeEvent) => {
-    if (e.name === 'messaging.partitions') void this.growToKnob(Number(e.value));
+    if (e.name === 'messaging.partitions') void this.growToKnob(Number(e.value), e.version);
   };
 
   constructor(
@@ -37,12 +39,34 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
     if (cached) return cached;
     let load = this.loading.get(name);
     if (!load) {
-      load = this.topics.get(name).finally(() => this.loading.delete(name));
+      load = this.load(name).finally(() => this.loading.delete(name));
       this.loading.set(name, load);
     }
     const row = await load;
     if (!this.rows.has(name)) this.rows.set(name, row);
     return this.rows.get(name) as TopicInfo;
+  }
+
+  /**
+   * Reads a row; grows it first when the partitions knob was raised (a newer version, a larger
+   * value) since the row last reflected it: that raise happened while no process had the
+   * topic cached, so nobody grew it. A row created with fewer partitions than the knob on
+   * purpose records the knob version it saw, and is left alone.
+   */
+  private async load(name: string): Promise<TopicInfo> {
+    const row = await this.topics.get(name);
+    const knobVersion = this.knobs.version('messaging.partitions');
+    if (row.knobVersion === undefined || row.knobVersion >= knobVersion) return row;
+    const partitions = Number(this.knobs.get('messaging.partitions'));
+    if (!(partitions > row.partitions)) return row;
+    try {
+      return await this.topics.grow(name, partitions, knobVersion);
+    } catch (err) {
+      // Grown by another instance meanwhile (its row is the one to read), or not growable.
+      if (!(err instanceof StaleVersionError))
+        this.log.warn({ err: (err as Error).message, topic: name }, 'topic grow failed');
+      return this.topics.get(name);
+    }
   }
 
   peek(name: string): TopicInfo | undefined {
@@ -62,7 +86,7 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
     }
   }
 
-  private async growToKnob(partitions: number): Promise<void> {
+  private async growToKnob(partitions: number, knobVersion: number): Promise<void> {
     for (const [name, row] of this.rows) {
       if (partitions < row.partitions) {
         this.log.warn(
@@ -72,7 +96,7 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
         continue;
       }
       try {
-        await this.topics.grow(name, partitions);
+        await this.topics.grow(name, partitions, knobVersion);
       } catch (err) {
         // Another instance grew it at the same time: its row is the one to read.
         if (!(err instanceof StaleVersionError))

@@ -7,7 +7,7 @@ import type { KnobClient } from '../knobs/client.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { AlreadyExistsError, StaleVersionError } from '../store/errors.ts';
 import { Table } from '../store/table.ts';
-import { MessagingOptionError, ShrinkRefusedError, TopicNotFoundError } from './errors.ts';
+import { checkInt, ShrinkRefusedError, TopicNotFoundError } from './errors.ts';
 import { checkName, type MessagingKeys } from './keys.ts';
 
 const DAY_MS = 86_400_000;
@@ -35,6 +35,13 @@ export interface TopicInfo {
   dedupMs: number;
   dedupMax: number;
   createdAt: number;
+  /**
+   * The `messaging.partitions` knob version the partition count reflects (set at creation
+   * and by growing to the knob): a loader seeing a newer version with a larger value grows
+   * the topic, so a raise made while no process had the topic cached is not lost. Undefined
+   * for rows written before it was recorded, and without a knob client.
+   */
+  knobVersion?: number;
   version: number;
 }
 
@@ -53,13 +60,8 @@ const FIELDS = {
   dedup_ms: { type: 'number' },
   dedup_max: { type: 'number' },
   created_at: { type: 'number' },
+  knob_version: { type: 'number', optional: true },
 } as const;
-
-function checkInt(field: string, v: number, min: number, max: number): void {
-  if (!Number.isInteger(v) || v < min || v > max) {
-    throw new MessagingOptionError(field, `must be an integer in [${min}, ${max}], got ${v}`);
-  }
-}
 
 export class Topics {
   private readonly table: Table<typeof FIELDS>;
@@ -86,6 +88,7 @@ export class Topics {
     if (existing) return existing;
     const partitions = opts.partitions ?? this.opts.knobs?.get<number>('messaging.partitions') ?? 4;
     checkInt('partitions', partitions, 1, MAX_PARTITIONS);
+    const knobVersion = this.opts.knobs?.version('messaging.partitions');
     const row = {
       name,
       partitions,
@@ -94,6 +97,7 @@ export class Topics {
       dedup_ms: opts.dedupMs ?? TOPIC_DEFAULTS.dedupMs,
       dedup_max: opts.dedupMax ?? TOPIC_DEFAULTS.dedupMax,
       created_at: (this.opts.clock ?? systemClock).now(),
+      ...(knobVersion ? { knob_version: knobVersion } : {}),
     };
     checkInt('maxLen', row.max_len, 1, 2 ** 40);
     checkInt('maxAgeMs', row.max_age_ms, 0, 2 ** 50);
@@ -120,6 +124,7 @@ export class Topics {
       dedupMs: r.dedup_ms,
       dedupMax: r.dedup_max,
       createdAt: r.created_at,
+      ...(r.knob_version !== undefined ? { knobVersion: r.knob_version } : {}),
       version: got.version,
     };
   }
@@ -133,12 +138,14 @@ export class Topics {
   /**
    * Raises the partition count (e.g. after the `messaging.partitions` knob went up), checked
    * against the version read, so two instances growing at once cannot lose an update.
+   * knobVersion: the knob version applied (growing to the knob), recorded in the row.
    */
-  async grow(name: string, partitions: number): Promise<TopicInfo> {
+  async grow(name: string, partitions: number, knobVersion?: number): Promise<TopicInfo> {
     checkInt('partitions', partitions, 1, MAX_PARTITIONS);
     const t = await this.get(name);
     if (partitions < t.partitions) throw new ShrinkRefusedError(name, t.partitions, partitions);
     if (partitions === t.partitions) return t;
+    const kv = Math.max(knobVersion ?? 0, t.knobVersion ?? 0);
     const row = {
       name,
       partitions,
@@ -147,6 +154,7 @@ export class Topics {
       dedup_ms: t.dedupMs,
       dedup_max: t.dedupMax,
       created_at: t.createdAt,
+      ...(kv > 0 ? { knob_version: kv } : {}),
     };
     await this.table.write([{ row, expect: t.version }]);
     return this.get(name);

@@ -126,6 +126,8 @@ export function commitCall(
     dedupCutoffMs: number;
     dedupMax: number;
     deadMaxLen: number;
+    /** A retry after an attempt whose reply was lost (it may have been applied). */
+    retry: boolean;
   },
   items: readonly CommitItem[],
   outputKey: (name: string) => string,
@@ -142,6 +144,7 @@ export function commitCall(
     head.deadMaxLen,
     apply.length,
     dead.length,
+    head.retry ? 1 : 0,
   ];
   for (const it of apply) {
     const m = it.message;

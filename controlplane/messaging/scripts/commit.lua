@@ -26,7 +26,8 @@
     ARGV[3] dedup cutoff (ms): records older than this are forgotten
     ARGV[4] dedup count bound
     ARGV[5] dead-letter stream MAXLEN ~ bound
-    ARGV[6] number of messages to apply, ARGV[7] number to dead-letter; then
+    ARGV[6] number of messages to apply, ARGV[7] number to dead-letter
+    ARGV[8] 1 = a retry of an attempt with the same `now` whose reply was lost; then
       per message to apply: stream id, identity ('' = the stream id), number of writes, and
            per write: command, output key number (index into KEYS), number of arguments,
            arguments...
@@ -35,7 +36,8 @@
 
   Output:
     { 0, r_1, ..., r_n } in input order, with r = 1 applied, 2 duplicate, 3 stale,
-    4 dead-lettered, 5 applied but a write failed (e.g. INCRBY on a non-number)
+    4 dead-lettered, 5 applied but a write failed (e.g. INCRBY on a non-number); on a retry,
+    a message whose dedup record bears this `now` was applied by the lost attempt: 1 (not 2)
     { -10, key number, type needed, type found } a write's key holds another type; nothing
     was done
 ]]
@@ -58,13 +60,14 @@ local group = ARGV[1]
 local now = ARGV[2]
 local n_apply = tonumber(ARGV[6])
 local n_dead = tonumber(ARGV[7])
+local retry = ARGV[8] == '1'
 
 -- Where each message to apply starts in ARGV, its id and identity. Every write is checked
 -- here (command, key, the key's type), before anything is written: a script cannot roll back
 -- what it already did.
 local starts, ids, identities = {}, {}, {}
 local needs = {}
-local a = 8
+local a = 9
 for i = 1, n_apply do
   starts[i] = a
   ids[i] = ARGV[a]
@@ -115,16 +118,23 @@ if n_apply > 0 then
   for i = 1, n_apply do
     local identity = identities[i]
     local id = ids[i]
-    local r
-    if scores[i] or seen[identity] then
+    local r, reported
+    if seen[identity] then
       redis.call('XACK', KEYS[1], group, id)
       r = 2
+    elseif scores[i] then
+      redis.call('XACK', KEYS[1], group, id)
+      r = 2
+      seen[identity] = true
+      -- Recorded at this very `now` by the lost attempt of this batch: reported applied
+      -- (its writes are not made again), once per identity.
+      if retry and tonumber(scores[i]) == tonumber(now) then reported = 1 end
     elseif redis.call('XACK', KEYS[1], group, id) == 0 then
       r = 3
     else
       r = 1
     end
-    out[#out + 1] = r
+    out[#out + 1] = reported or r
     if r == 1 then
       local slot = #out
       seen[identity] = true
