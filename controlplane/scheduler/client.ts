@@ -7,8 +7,9 @@ import type { TraceWriter } from '../telemetry/traces.ts';
 import { systemClock, type Clock } from './clock.ts';
 import { UnknownTaskError } from './errors.ts';
 import { decodeTaskRow, type TaskRow } from './schema.ts';
-import type { SchedShard } from './shard.ts';
+import { DEFAULT_JOB_TTL_MS, type SchedShard } from './shard.ts';
 import { normalizeBatch, type NormalTask } from './tasks.ts';
+import { recordJobCompletion } from './traces.ts';
 import type { SubmitResult, TaskSpec } from './types.ts';
 
 export interface SchedulerClientOptions {
@@ -16,6 +17,10 @@ export interface SchedulerClientOptions {
   clock?: Clock;
   telemetry?: Telemetry;
   arrivals?: TraceWriter;
+  /** `jobs` traces of jobs a submit finished (all its tasks upstream_failed at once). */
+  jobs?: TraceWriter;
+  /** A finished job row's time to live (as the reaper's and the settle's `jobTtlMs`). */
+  jobTtlMs?: number;
   /** Id generator for tasks submitted without one. */
   newId?: () => string;
   payloadBytesMax?: number;
@@ -58,7 +63,11 @@ export class SchedulerClient {
   /** Submits a batch `prepare` returned, atomically. */
   async submitPrepared(normal: readonly NormalTask[]): Promise<SubmitResult[]> {
     const now = this.clock.now();
-    const results = await this.shard.submit(normal, now);
+    const { results, jobsEnded } = await this.shard.submitBatch(
+      normal,
+      now,
+      this.o.jobTtlMs ?? DEFAULT_JOB_TTL_MS,
+    );
     let created = 0;
     results.forEach((r, i) => {
       if (!r.created) return;
@@ -66,6 +75,21 @@ export class SchedulerClient {
       this.trace(normal[i] as NormalTask, now);
     });
     this.o.telemetry?.inc('tasks_submitted', created);
+    // Reported as a settle or the reaper reports the jobs they end (failed: its tasks did).
+    const t = this.o.telemetry;
+    for (const j of jobsEnded) {
+      if (!t) break;
+      if (!this.o.jobs) t.observe('job_completion_ms', j.completionMs);
+      else
+        recordJobCompletion(t, this.o.jobs, {
+          at: now,
+          taskId: '',
+          jobId: j.jobId,
+          tenant: j.tenant,
+          ms: j.completionMs,
+          failed: true,
+        });
+    }
     return results;
   }
 

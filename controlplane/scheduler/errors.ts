@@ -30,9 +30,9 @@ export class UnknownTaskError extends KnobosError {
 
 /**
  * Script codes of the scheduler; keep in step with scripts/includes/shard.lua (-101) and
- * scripts/submit-12.lua (-102).
+ * scripts/submit-12.lua (-102, -103).
  */
-export const SCHED_CODES = { UNKNOWN_PARENT: -101, PARENT_MOVED: -102 } as const;
+export const SCHED_CODES = { UNKNOWN_PARENT: -101, PARENT_MOVED: -102, JOB_IS_TASK: -103 } as const;
 
 export const SCHEDULER_ERROR_CODES = [
   'KNOBOS_SCHEDULER_INVALID',
@@ -62,6 +62,15 @@ export function schedulerErrorFromReply(reply: readonly unknown[], target: strin
     return new ParentMovedError(
       `task ${task}: parent ${parent} moved from ${target} to another shard (tenant migrated)`,
       { field: 'parents', rule: 'parent_moved', task, parent },
+    );
+  }
+  if (code === SCHED_CODES.JOB_IS_TASK) {
+    const task = String(reply[1]);
+    const job = String(reply[2]);
+    return new SchedulerInputError(
+      `task ${task}: jobId ${job} is the id of a task in ${target} (a job of several tasks needs an id no task has)`,
+      'jobId',
+      'not_task_id',
     );
   }
   return errorFromCode(reply, { target });

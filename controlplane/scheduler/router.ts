@@ -36,6 +36,8 @@ export interface SchedulerRouterOptions {
   clock?: Clock;
   telemetry?: Telemetry;
   arrivals?: TraceWriter;
+  /** `jobs` traces of jobs a submit finished (see SchedulerClient). */
+  jobs?: TraceWriter;
   newId?: () => string;
   /** Longest wait for a moving tenant's switch before its submit fails. */
   holdMaxMs?: number;
@@ -77,6 +79,7 @@ export class SchedulerRouter {
           ...(o.clock ? { clock: o.clock } : {}),
           ...(o.telemetry ? { telemetry: o.telemetry } : {}),
           ...(o.arrivals ? { arrivals: o.arrivals } : {}),
+          ...(o.jobs ? { jobs: o.jobs } : {}),
         }),
       );
   }
@@ -157,20 +160,47 @@ export class SchedulerRouter {
       if (held === undefined) break;
       await this.waitRelease(held, this.held.get(held) as number);
     }
-    const groups = new Map<string, { at: number[]; specs: TaskSpec[] }>();
-    const shardOfId = new Map<string, string>();
+    // The whole batch is checked before any group is made: each group's own checks see only
+    // its shard's tasks, so a parent later in the batch on another shard (or an id given twice
+    // on two shards) would pass them, and the parent's shard would commit while the child's
+    // failed (UnknownParentError).
+    const shardOf = tasks.map((t) => this.placement.shardOf(t.tenant ?? 'default'));
+    const positionOf = new Map<string, number>();
     tasks.forEach((t, i) => {
-      const shard = this.placement.shardOf(t.tenant ?? 'default');
-      for (const p of t.parents ?? []) {
-        const ps = shardOfId.get(p);
-        if (ps !== undefined && ps !== shard)
+      if (t.id === undefined) return;
+      const at = positionOf.get(t.id);
+      if (at !== undefined)
+        throw new SchedulerInputError(
+          `task ${t.id}: id appears twice in one batch (#${at} and #${i})`,
+          'id',
+          'unique',
+        );
+      positionOf.set(t.id, i);
+    });
+    tasks.forEach((t, i) => {
+      const shard = shardOf[i] as string;
+      // Bad parents lists fail in the groups' checks, naming the rule.
+      for (const p of Array.isArray(t.parents) ? t.parents : []) {
+        const at = positionOf.get(p);
+        if (at === undefined) continue;
+        const ps = shardOf[at] as string;
+        if (ps !== shard)
           throw new SchedulerInputError(
             `task ${t.id ?? `#${i}`}: parent ${p} is on shard ${ps}, the task on ${shard} (a job's tasks must share a tenant's shard)`,
             'parents',
             'same_shard',
           );
+        if (at >= i)
+          throw new SchedulerInputError(
+            `task ${t.id ?? `#${i}`}: parent ${p} must come earlier in the batch (a DAG, listed parents first)`,
+            'parents',
+            'order',
+          );
       }
-      if (t.id !== undefined) shardOfId.set(t.id, shard);
+    });
+    const groups = new Map<string, { at: number[]; specs: TaskSpec[] }>();
+    tasks.forEach((t, i) => {
+      const shard = shardOf[i] as string;
       let g = groups.get(shard);
       if (!g) groups.set(shard, (g = { at: [], specs: [] }));
       g.at.push(i);

@@ -135,6 +135,7 @@ export class SchedulerService {
       clock,
       telemetry: this.telemetry,
       arrivals: this.traces.arrivals,
+      jobs: this.traces.jobs,
     });
     this.dispatchConn = o.redis.duplicate();
     this.dispatchConn.on('error', () => {}); // reconnects on its own; rounds retry

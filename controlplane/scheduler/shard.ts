@@ -110,6 +110,16 @@ export interface HeartbeatArgs {
 
 const str = (v: unknown): string => (v === null || v === undefined ? '' : String(v));
 
+/** A finished job row's time to live when the caller gives none (the reaper's default). */
+export const DEFAULT_JOB_TTL_MS = 24 * 3_600_000;
+
+/** A job of several tasks that a submit finished (every task of it upstream_failed at once). */
+export interface JobEnded {
+  jobId: string;
+  tenant: string;
+  completionMs: number;
+}
+
 export class SchedShard {
   readonly k: SchedKeys;
   readonly tables;
@@ -139,18 +149,37 @@ export class SchedShard {
   }
 
   async submit(tasks: readonly NormalTask[], now: number): Promise<SubmitResult[]> {
-    if (tasks.length === 0) return [];
+    return (await this.submitBatch(tasks, now)).results;
+  }
+
+  /** `submit`, also returning the jobs the batch finished (they need reporting). */
+  async submitBatch(
+    tasks: readonly NormalTask[],
+    now: number,
+    jobTtlMs = DEFAULT_JOB_TTL_MS,
+  ): Promise<{ results: SubmitResult[]; jobsEnded: JobEnded[] }> {
+    if (tasks.length === 0) return { results: [], jobsEnded: [] };
     // One argument for the whole batch, each entry ended by a newline (submit-12.lua).
     const entries: string[] = [];
     for (const t of tasks) entries.push(encodeTask(t), '\n');
-    const reply = await this.run('submit', now, [tasks.length, entries.join('')]);
+    const reply = await this.run('submit', now, [tasks.length, entries.join(''), jobTtlMs]);
     const err = schedulerErrorFromReply(reply, `scheduler shard ${this.shard}`);
     if (err) throw err;
-    // The reply lists only the tasks that existed already (batch position, their id).
-    const out: SubmitResult[] = tasks.map((t) => ({ id: t.id, created: true }));
-    for (let i = 1; i + 1 < reply.length; i += 2)
-      out[Number(reply[i]) - 1] = { id: String(reply[i + 1]), created: false };
-    return out;
+    // The reply lists only the tasks that existed already (batch position, their id), then
+    // the jobs the batch finished.
+    const results: SubmitResult[] = tasks.map((t) => ({ id: t.id, created: true }));
+    const k = Number(reply[1]);
+    let i = 2;
+    for (; i < 2 + 2 * k; i += 2)
+      results[Number(reply[i]) - 1] = { id: String(reply[i + 1]), created: false };
+    const jobsEnded: JobEnded[] = [];
+    for (; i + 2 < reply.length; i += 3)
+      jobsEnded.push({
+        jobId: String(reply[i]),
+        tenant: String(reply[i + 1]),
+        completionMs: Number(reply[i + 2]),
+      });
+    return { results, jobsEnded };
   }
 
   async dispatch(a: DispatchArgs, now: number): Promise<DispatchReply> {

@@ -99,7 +99,7 @@ export function normalizeTask(
       'type',
     );
   for (const m of gpuModels) checkName(m, 'demand.gpuModels', where);
-  const parents = spec.parents ?? [];
+  let parents = spec.parents ?? [];
   if (!Array.isArray(parents) || parents.length > PARENTS_MAX)
     throw new SchedulerInputError(
       `${where}: parents must be an array of at most ${PARENTS_MAX} ids`,
@@ -107,6 +107,12 @@ export function normalizeTask(
       'max',
     );
   for (const p of parents) checkName(p, 'parents', where);
+  // A parent listed twice is one edge: the script counts each open parent once (a count per
+  // listing would leave the child pending for ever). Only tasks with 2+ parents pay for it.
+  if (parents.length > 1) {
+    const distinct = new Set(parents);
+    if (distinct.size < parents.length) parents = [...distinct];
+  }
   if (spec.idempotencyKey !== undefined) {
     const k = spec.idempotencyKey;
     if (typeof k !== 'string' || k.length === 0 || k.length > IDEM_KEY_MAX || /[\t\n]/.test(k))
@@ -192,6 +198,15 @@ export function normalizeBatch(
     position.set(t.id, i);
   });
   tasks.forEach((t, i) => {
+    // A job named after one of its tasks is ambiguous: the scripts take job == id to mean "a
+    // job of this one task, no job row", so that task would leave the job uncounted and report
+    // it finished on its own. A job of several tasks needs an id no task of the batch has.
+    if (t.jobId !== t.id && position.has(t.jobId))
+      throw new SchedulerInputError(
+        `task ${t.id}: jobId ${t.jobId} is the id of a task of the batch (a job of several tasks needs an id no task has; a task's own id is a job of that task alone)`,
+        'jobId',
+        'not_task_id',
+      );
     for (const p of t.parents) {
       const at = position.get(p);
       if (p === t.id || (at !== undefined && at > i))

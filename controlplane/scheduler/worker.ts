@@ -395,11 +395,9 @@ export class WorkerRuntime {
     let failures = 0;
     while (this.queue.length > 0) {
       const batch = this.queue.slice(0, this.o.settleBatchMax);
+      let results: SettleResult[];
       try {
-        const results = await this.shard.settle(batch, this.settleArgs, this.clock.now());
-        this.queue = this.queue.slice(batch.length);
-        failures = 0;
-        batch.forEach((item, i) => this.acknowledged(item, results[i] as SettleResult));
+        results = await this.shard.settle(batch, this.settleArgs, this.clock.now());
       } catch (err) {
         // The call may or may not have run: sending it again is safe (a repeated completion
         // answers 'again'; a repeated failure of a requeued copy is 'stale').
@@ -412,13 +410,31 @@ export class WorkerRuntime {
         }
         this.log.warn({ err: (err as Error).message, failures }, 'settle failed; retrying');
         await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+        continue;
       }
+      // Acknowledged: what follows is bookkeeping, outside the try, so nothing it throws is
+      // taken for a failed settle (the items are settled; a retry would only answer 'again').
+      this.queue = this.queue.slice(batch.length);
+      failures = 0;
+      batch.forEach((item, i) => this.acknowledged(item, results[i] as SettleResult));
     }
   }
 
   private acknowledged(item: SettleItem, r: SettleResult): void {
     const run = this.active.get(item.token);
-    this.o.onSettled?.(item, r);
+    // The slot first: a throw below (the caller's callback above all) must not keep it.
+    this.release(item.token);
+    try {
+      this.report(item, r, run);
+    } catch (err) {
+      this.log.error(
+        { err: (err as Error).message, task: item.taskId, status: r.status },
+        'settle acknowledgement handling failed',
+      );
+    }
+  }
+
+  private report(item: SettleItem, r: SettleResult, run: Running | undefined): void {
     this.settled.set(r.status, (this.settled.get(r.status) ?? 0) + 1);
     const t = this.telemetry;
     const now = this.clock.now();
@@ -451,7 +467,16 @@ export class WorkerRuntime {
         outcome: r.status,
       });
     }
-    this.release(item.token);
+    // Last: the runtime's own accounting is done whatever the caller's callback does (an
+    // async one's rejection is logged as a throw is).
+    const done: unknown = this.o.onSettled?.(item, r);
+    if (isThenable(done))
+      Promise.resolve(done).catch((err: unknown) =>
+        this.log.error(
+          { err: err instanceof Error ? err.message : String(err), task: item.taskId },
+          'settle acknowledgement handling failed',
+        ),
+      );
   }
 
   private scheduleHeartbeat(): void {

@@ -14,7 +14,8 @@
     ARGV[11]     retry_limit handed to the worker with each claimed copy
     ARGV[12]     retry_backoff_ms handed likewise
     ARGV[13]     window: most runnable tasks to return (0 = no snapshot)
-    ARGV[14]     most workers to return
+    ARGV[14]     most workers to return (read in pages of this many until as many free ones
+                 are found, at most max(this, WORKERS_SCANNED_MAX) live workers read)
     ARGV[15]     most runnable tasks returned per free slot (the window shrinks to it) ...
     ARGV[16]     ... but not below this many
     ARGV[17]     the dispatcher's marker: '<ready time>\t<id>' of the last window entry whose
@@ -58,9 +59,34 @@ local assignments = ARGV[FIRST_ARG + 11]
 -- line with an empty first field starts a group (task ids are never empty). The last capture
 -- is where the next line starts ('^' anchors at it).
 local P_ASSIGNMENT = '^([^\t\n]*)\t([^\n]*)\n()'
+-- Most live workers one round reads looking for free ones (each is a row read).
+local WORKERS_SCANNED_MAX = 1024
 -- What a claim uses of the attrs: type, tenant, cpu_m, mem_mb, gpu, gpu_milli.
 local P_ATTRS_CLAIM = '^([^\t]*)\t[^\t]*\t([^\t]*)\t[^\t]*\t[^\t]*\t([^\t]*)\t([^\t]*)\t([^\t]*)\t([^\t]*)'
 local out = { n }
+-- The whole string is parsed before the first write (into one array per field, no table per
+-- claim): a malformed line found after some claims were written would leave those tasks
+-- leased with no lease entry, no inbox entry and nothing counted on their worker.
+local idOf, gpusOf, widOf = {}, {}, {}
+local at = 1
+local wid = nil
+for i = 1, n do
+  local id, gpus, nextAt = string.match(assignments, P_ASSIGNMENT, at)
+  if id == '' then
+    wid = gpus
+    at = nextAt
+    id, gpus, nextAt = string.match(assignments, P_ASSIGNMENT, at)
+  end
+  if not nextAt or id == '' or not wid then
+    return malformed(string.sub(assignments, at, at + 200))
+  end
+  at = nextAt
+  idOf[i], gpusOf[i], widOf[i] = id, gpus, wid
+end
+if n > 0 and at ~= #assignments + 1 then
+  return malformed(string.sub(assignments, at, at + 200))
+end
+
 local inbox = {}
 local seqTop = 0
 if n > 0 then seqTop = redis.call('INCRBY', K_SEQ, ARGV[FIRST_ARG + 10]) end
@@ -69,25 +95,19 @@ if n > 0 then seqTop = redis.call('INCRBY', K_SEQ, ARGV[FIRST_ARG + 10]) end
 -- helper call or a string piece per claim costs more than the append.
 local runnableRems, leaseAdds = zremList(K_RUNNABLE), zaddList(K_LEASES)
 local entryTail = '\t' .. leaseMsS .. '\t' .. retryLimit .. '\t' .. backoffMs .. '\t'
-local at = 1
-local wid, list, leaseMid = nil, nil, nil
+local list, leaseMid = nil, nil
+wid = nil
 for i = 1, n do
-  local id, gpus, nextAt = string.match(assignments, P_ASSIGNMENT, at)
-  if id == '' then
-    wid = gpus
+  local id, gpus = idOf[i], gpusOf[i]
+  if widOf[i] ~= wid then
+    wid = widOf[i]
     list = inbox[wid]
     if list == nil then
       list = {}
       inbox[wid] = list
     end
     leaseMid = '\t' .. wid .. '\t' .. NOW_S .. '\t'
-    at = nextAt
-    id, gpus, nextAt = string.match(assignments, P_ASSIGNMENT, at)
   end
-  if not nextAt or id == '' or not wid then
-    return malformed(string.sub(assignments, at, at + 200))
-  end
-  at = nextAt
   local key = P_TASK .. id
   local r = redis.call('HMGET', key, 'state', 'attrs', 'attempts', 'payload')
   local status = 'ok'
@@ -141,13 +161,25 @@ local queued = redis.call('ZCARD', K_RUNNABLE)
 out[#out + 1] = queued
 local free, freeSlots = {}, 0
 if window > 0 and queued > 0 then
-  for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, NOW_S, '+inf', 'LIMIT', '0',
-    ARGV[FIRST_ARG + 4])) do
-    local w = loadWorker(wid)
-    if w and w.usedSlots < w.slots then
-      free[#free + 1] = w
-      freeSlots = freeSlots + w.slots - w.usedSlots
+  -- Live workers in pages of workersMax until workersMax free ones are found: a single page
+  -- would hide idle workers behind busy ones with earlier deadlines. Bounded: at most
+  -- WORKERS_SCANNED_MAX live workers are read per round (more only if workersMax is larger).
+  -- With at most workersMax live workers (the usual case) this is the one page as before.
+  local workersMax = tonumber(ARGV[FIRST_ARG + 4])
+  local scanMax = math.max(workersMax, WORKERS_SCANNED_MAX)
+  local offset = 0
+  while #free < workersMax and offset < scanMax do
+    local page = redis.call('ZRANGEBYSCORE', K_WORKERS, NOW_S, '+inf', 'LIMIT', STR[offset],
+      STR[math.min(workersMax, scanMax - offset)])
+    for _, wid in ipairs(page) do
+      local w = loadWorker(wid)
+      if w and w.usedSlots < w.slots and #free < workersMax then
+        free[#free + 1] = w
+        freeSlots = freeSlots + w.slots - w.usedSlots
+      end
     end
+    if #page < workersMax then break end
+    offset = offset + #page
   end
 end
 -- The policy chooses among at least windowMin candidates, and beyond that at most

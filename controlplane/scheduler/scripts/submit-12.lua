@@ -16,13 +16,19 @@
                  payload, then the two back to back: the first 12 attrs fields (type, stage,
                  tenant, job, priority, cpu_m, mem_mb, gpu, gpu_milli, gpu_models,
                  estimate_ms, critical_ms, tab-separated) and the payload (JSON)
+    ARGV[12]     finished job row time to live (ms): a job whose every task ended at submit
+                 (upstream_failed) finishes here
 
   Output:
-    { 0, (batch position, existing id) for each task not created because it exists already }
-    (every other task was created under the id it was sent with)
+    { 0, k, (batch position, existing id) x k for each task not created because it exists
+      already (every other task was created under the id it was sent with),
+      (job, tenant, completion ms) for each job of several tasks this batch finished }
     { -101, task id, parent id } a parent does not exist; nothing was written
     { -102, task id, parent id } a parent moved to another shard (its row here is a tombstone,
                                  state 'moved', left by a live placement migration); nothing
+                                 was written
+    { -103, task id, job }       the job of several tasks a task names is the id of a task
+                                 here (job == id means "a job of that task alone"); nothing
                                  was written
 
   Every check is made, and everything phase 2 reads is read, before the first write: a call
@@ -31,12 +37,14 @@
 ]]
 --@include "includes/shard.lua"
 local ERR_PARENT_MOVED = -102
+local ERR_JOB_IS_TASK = -103
 
 -- The time is written into every row and index entry: a NaN (which ZADD refuses) must fail
 -- here, not at the first ZADD after the rows are written.
 if NOW == nil or NOW ~= NOW then return redis.error_reply('ERR now is not a valid float: ' .. NOW_S) end
 local n = tonumber(ARGV[FIRST_ARG])
 local batch = ARGV[FIRST_ARG + 1]
+JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 2]) or 0
 -- The 12 attrs fields travel as one block, copied into the row's attrs as they are. One
 -- string for the whole batch: the client writes one argument, not one per task (half its CPU
 -- per submitted task). The attrs block and the payload are cut by their lengths: a pattern
@@ -94,6 +102,7 @@ local alias = {}     -- submitted id -> the id of the task it is
 local stateOf, depthOf = {}, {} -- id -> state and depth of parents and of the batch's tasks
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
+local jobChecked = nil -- jobs of several tasks checked against task ids (made at the first)
 for i = 1, n do
   local id, idem = ids[i], idems[i]
   local existing = false
@@ -107,6 +116,17 @@ for i = 1, n do
   else
     fresh[id] = i
     if idem ~= '' then batchIdem[idem] = id end
+    -- A job of several tasks named after a task of the shard: that task (job == id) counts as
+    -- a job of its own, so the job's row would miss it (the client refuses this within a
+    -- batch). Once per job and call; a task that is its own job sends no job.
+    local job = jobOf[i]
+    if job ~= '' then
+      if jobChecked == nil then jobChecked = {} end
+      if not jobChecked[job] then
+        jobChecked[job] = true
+        if redis.call('EXISTS', P_TASK .. job) == 1 then return { ERR_JOB_IS_TASK, id, job } end
+      end
+    end
     if parentsOf[i] ~= NONE then
       for _, p in ipairs(parentsOf[i]) do
         local pid = alias[p] or p
@@ -124,7 +144,7 @@ for i = 1, n do
 end
 
 -- Phase 2: write the new tasks.
-local out = { OK }
+local out = { OK, 0 }
 local hasChildren = {}
 local jobs = {}
 local runnableAdds = zaddList(K_RUNNABLE)
@@ -150,6 +170,7 @@ for i = 1, n do
   if alias[id] ~= nil then
     out[#out + 1] = i
     out[#out + 1] = alias[id]
+    out[2] = out[2] + 1
   elseif parentsOf[i] == NONE and idem == '' then
     -- The usual task, with no parents and no idempotency key: runnable at once, depth 0.
     -- The key carries the id, and a task runnable at once is ready when it was submitted: the
@@ -166,22 +187,28 @@ for i = 1, n do
     local open, depth, failedParent = 0, 0, false
     local parents = parentsOf[i]
     local resolved = parents == NONE and NONE or {}
+    -- A parent named twice (or twice through idempotency aliases) is one edge: the children
+    -- set holds it once and its completion counts down `pending` once.
+    local seen = #parents > 1 and {} or nil
     for _, p in ipairs(parents) do
       local pid = alias[p] or p
-      resolved[#resolved + 1] = pid
-      -- Read in phase 1 (a parent of the store), or written earlier in this batch.
-      local st, d = stateOf[pid], depthOf[pid]
-      if st == 'dead' or st == 'upstream_failed' then
-        failedParent = pid
-      elseif st ~= 'done' then
-        open = open + 1
-        redis.call('SADD', P_CHILDREN .. pid, id)
-        if not hasChildren[pid] then
-          hasChildren[pid] = true
-          redis.call('HSET', P_TASK .. pid, 'has_children', 1)
+      if seen == nil or not seen[pid] then
+        if seen then seen[pid] = true end
+        resolved[#resolved + 1] = pid
+        -- Read in phase 1 (a parent of the store), or written earlier in this batch.
+        local st, d = stateOf[pid], depthOf[pid]
+        if st == 'dead' or st == 'upstream_failed' then
+          failedParent = pid
+        elseif st ~= 'done' then
+          open = open + 1
+          redis.call('SADD', P_CHILDREN .. pid, id)
+          if not hasChildren[pid] then
+            hasChildren[pid] = true
+            redis.call('HSET', P_TASK .. pid, 'has_children', 1)
+          end
         end
+        if d + 1 > depth then depth = d + 1 end
       end
-      if d + 1 > depth then depth = d + 1 end
     end
     local state = 'runnable'
     if failedParent then state = 'upstream_failed' elseif open > 0 then state = 'pending' end
@@ -228,13 +255,23 @@ for job, j in pairs(jobs) do
   redis.call('HSETNX', k, 'tenant', j.tenant)
   redis.call('HSETNX', k, 'submitted_at', NOW_S)
   redis.call('HINCRBY', k, 'total', j.n)
-  redis.call('HINCRBY', k, 'remaining', j.n - j.ended)
+  local left = redis.call('HINCRBY', k, 'remaining', j.n - j.ended)
   if j.ended > 0 then redis.call('HINCRBY', k, 'dead', j.ended) end
   if j.work > 0 then redis.call('HINCRBYFLOAT', k, 'remaining_work_ms', j.work) end
   redis.call('HINCRBY', k, '_v', 1)
-  -- A job that had finished and gets more tasks is open again.
-  redis.call('HDEL', k, 'finished_at')
-  redis.call('PERSIST', k)
+  if left > 0 then
+    -- A job that had finished and gets more tasks is open again.
+    redis.call('HDEL', k, 'finished_at')
+    redis.call('PERSIST', k)
+  else
+    -- Every task of it ended here (upstream_failed at submit): no later step would end it,
+    -- so it finishes now, as jobTaskEnded finishes a job, and the caller reports it.
+    redis.call('HSET', k, 'finished_at', NOW_S)
+    if JOB_TTL_MS > 0 then redis.call('PEXPIRE', k, JOB_TTL_MS) end
+    out[#out + 1] = job
+    out[#out + 1] = j.tenant
+    out[#out + 1] = math.max(0, NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW))
+  end
 end
 if anyRunnable then ring() end
 return out

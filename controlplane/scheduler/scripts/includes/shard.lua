@@ -210,14 +210,24 @@ local function account(w, sign, cpu, mem, gpu, gpuMilli, gpus)
   w.dirty = true
 end
 
--- Whether a task's GPU demand fits the devices chosen for it on a worker: exactly `gpu` devices,
--- each one on the worker with at least `milli` thousandths free (dispatch and speculate).
+-- Whether a task's GPU demand fits the devices chosen for it on a worker: exactly `gpu`
+-- distinct devices, each a device index of the worker (an integer 0..gpu-1, digits only: the
+-- lease keeps the string, and account() gives back what it names) with at least `milli`
+-- thousandths free (dispatch and speculate). A device named twice would be taken twice from
+-- one free count (driving it negative); one that is no index, nothing (or a Lua error).
 local function gpuFits(w, gpu, milli, gpus)
   local devices = split(gpus, ',')
   if #devices ~= gpu then return false end
+  local seen = gpu > 1 and {} or nil
   for _, d in ipairs(devices) do
-    local free = w.gpuFree[tonumber(d) + 1]
+    if not string.match(d, '^%d+$') then return false end
+    local i = tonumber(d) + 1
+    local free = w.gpuFree[i]
     if free == nil or free < milli then return false end
+    if seen then
+      if seen[i] then return false end
+      seen[i] = true
+    end
   end
   return true
 end
