@@ -148,7 +148,7 @@ describe('placement migration: the open bugs', () => {
     expect(await client.hget(s.a.task('y'), 'state')).toBe('done');
   }, 30_000);
 
-  it('a migrator tries a refused move again: the held submits go through once it can move', async () => {
+  it('a migrator tries a refused move again: and moves once nothing depends across tenants', async () => {
     const keys = uniqueKeys();
     const s = setup(keys);
     const { knobs, setMap } = await placementKnobs(client, keys, 5_000);
@@ -159,19 +159,67 @@ describe('placement migration: the open bugs', () => {
       { id: 'y', type: 't', tenant: OTHER, parents: ['x'] },
     ]);
     await setMap({ [MOVER]: target });
-    const held = router.submit({ id: 'n', type: 't', tenant: MOVER });
     await eventually(
       async () => (await readMigration(client, keys, MOVER))?.phase === 'refused',
       'the move refused',
     );
-    // Meanwhile x and y run on A (nothing of the mover is frozen), and the retry goes through.
+    // Meanwhile the mover's submits go to A (see the next test), x and y run on A (nothing of
+    // the mover is frozen), and the retry goes through.
+    expect(await router.submit({ id: 'n', type: 't', tenant: MOVER })).toEqual({
+      id: 'n',
+      created: true,
+    });
     await s.finish(s.A, 'x');
     await s.finish(s.A, 'y');
-    expect(await within(held, 10_000, 'the held submit')).toEqual({ id: 'n', created: true });
-    await migrator.idle();
-    expect((await readMigration(client, keys, MOVER))?.phase).toBe('done');
+    await eventually(
+      async () => (await readMigration(client, keys, MOVER))?.phase === 'done',
+      'the retried move done',
+    );
     expect(await client.hget(s.b.task('x'), 'state')).toBe('done');
     expect(await client.hget(s.b.task('n'), 'state')).toBe('runnable');
+    router.close();
+    await migrator.close();
+    await knobs.close();
+  }, 30_000);
+
+  it("while a move is refused, the tenant's submits go to the shard its rows are on", async () => {
+    const keys = uniqueKeys();
+    const s = setup(keys);
+    const { knobs, setMap } = await placementKnobs(client, keys, 5_000);
+    const router = new SchedulerRouter({ redis: client, knobs, keys, shards, holdMaxMs: 3_000 });
+    const migrator = await PlacementMigrator.start({ ...s.opts, knobs, retryRefusedMs: 200 });
+    await s.onA.submitMany([
+      { id: 'x', type: 't', tenant: MOVER },
+      { id: 'y', type: 't', tenant: OTHER, parents: ['x'] },
+    ]);
+    await setMap({ [MOVER]: target });
+    await eventually(
+      async () => (await readMigration(client, keys, MOVER))?.phase === 'refused',
+      'the move refused',
+    );
+    // Before, the submit was held until the move went through, which needs y to finish: it
+    // failed with TenantMovingError after holdMaxMs, and so did every submit of the mover.
+    expect(
+      await within(router.submit({ id: 'n1', type: 't', tenant: MOVER }), 1_500, 'n1'),
+    ).toEqual({ id: 'n1', created: true });
+    expect(await client.hget(s.a.task('n1'), 'state')).toBe('runnable');
+    // Once nothing depends across tenants, a retry moves everything, n1 too, and later submits
+    // go to the new shard.
+    await s.finish(s.A, 'x');
+    await s.finish(s.A, 'y');
+    await eventually(
+      async () => (await readMigration(client, keys, MOVER))?.phase === 'done',
+      'the retried move done',
+      10_000,
+    );
+    await sleep(150); // past the router's recheck of a refused move
+    expect(await router.submit({ id: 'n2', type: 't', tenant: MOVER })).toEqual({
+      id: 'n2',
+      created: true,
+    });
+    expect(await client.hget(s.b.task('n1'), 'state')).toBe('runnable');
+    expect(await client.hget(s.b.task('n2'), 'state')).toBe('runnable');
+    expect(await client.exists(s.a.task('n2'))).toBe(0);
     router.close();
     await migrator.close();
     await knobs.close();

@@ -166,7 +166,8 @@ export async function readMigration(
 
 /** Whether submits of the row's tenant may go to the new shard. */
 export function released(row: MigrationRow | null, knobVersion: number): boolean {
-  // A refused move holds them too: the tenant's rows are still on the old shard.
+  // Not after a refused move either: the tenant's rows are still on the old shard, where the
+  // routers send its submits meanwhile (router.ts).
   return (
     row !== null &&
     row.knobVersion >= knobVersion &&
@@ -512,7 +513,8 @@ export class Migration {
 
   /**
    * Refuses the move (nothing of it stays: see undo), records why in the row (phase
-   * `refused`: the tenant's submits stay held until a retry goes through) and throws.
+   * `refused`: routers send the tenant's submits to the old shard until a retry starts) and
+   * throws.
    */
   private async refuse(b: Blocker): Promise<never> {
     const { tenant, from, to } = this.row;
@@ -897,7 +899,7 @@ export class PlacementMigrator {
     await Promise.all(migrations.map((m) => this.runMove(m)));
   }
 
-  /** Runs a move; a refused one is tried again later (its tenant's submits stay held). */
+  /** Runs a move; a refused one is tried again later (its tenant's submits go to its old shard). */
   private async runMove(m: Migration): Promise<void> {
     try {
       await m.run();

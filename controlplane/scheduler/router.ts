@@ -9,6 +9,11 @@
 // looked up on the child's shard, as on one shard (UnknownParentError if it is elsewhere).
 // A batch that spans shards is one atomic submit per shard, sent in parallel after the whole
 // batch passed its checks.
+//
+// While a tenant moves (a placement change), its submits are held until the switch. A move the
+// migrator refused (migration.ts: another tenant's task depends on one of this tenant's) leaves
+// the tenant's rows on the old shard: its submits go there meanwhile, and are held again when a
+// retry of the move starts.
 import { hostname } from 'node:os';
 import type { PlacementMap } from '../../knobs/index.ts';
 import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
@@ -44,12 +49,20 @@ export interface SchedulerRouterOptions {
   pollMs?: number;
 }
 
+/** How often a stayed tenant's refused move is read again (a retry holds its submits). */
+const STAY_RECHECK_MS = 100;
+
 export class SchedulerRouter {
   readonly placement: Placement;
   private readonly clients = new Map<string, SchedulerClient>();
   private readonly keys: Keys;
   /** Tenants whose move is under way: submits wait for the switch (the knob version asked). */
   private readonly held = new Map<string, number>();
+  /**
+   * Tenants whose move was refused, with the shard their rows are on (the move's old one):
+   * their submits go there, and the row is read again at most every STAY_RECHECK_MS.
+   */
+  private readonly stay = new Map<string, { shard: string; checkedAt: number }>();
   /** Waits of held tenants under way, by tenant and version (one poll each). */
   private readonly releasing = new Map<string, Promise<void>>();
   /** The migrations under way when this router started, read on the first submit. */
@@ -61,7 +74,10 @@ export class SchedulerRouter {
       e.value as PlacementMap,
       this.placement.shards.length,
     );
-    for (const t of moved) this.held.set(t, e.version);
+    for (const t of moved) {
+      this.held.set(t, e.version);
+      this.stay.delete(t);
+    }
   };
 
   constructor(private readonly o: SchedulerRouterOptions) {
@@ -93,6 +109,30 @@ export class SchedulerRouter {
     }
   }
 
+  /**
+   * Stayed tenants whose row was not read for STAY_RECHECK_MS: still refused, they stay; a
+   * retry under way holds them again; a move done (or gone) ends the stay.
+   */
+  private async recheckStays(tenants: readonly string[]): Promise<void> {
+    const now = Date.now();
+    for (const t of tenants) {
+      const s = this.stay.get(t);
+      if (!s || now - s.checkedAt < STAY_RECHECK_MS) continue;
+      const row = await readMigration(this.o.redis, this.keys, t);
+      if (this.stay.get(t) !== s) continue; // a knob change meanwhile decided for it
+      if (row?.phase === 'refused') s.checkedAt = now;
+      else {
+        this.stay.delete(t);
+        if (row && !released(row, row.knobVersion)) this.held.set(t, row.knobVersion);
+      }
+    }
+  }
+
+  /** A tenant's shard for submits: where its rows are while its move is refused. */
+  private shardFor(tenant: string): string {
+    return this.stay.get(tenant)?.shard ?? this.placement.shardOf(tenant);
+  }
+
   /** The one wait per held tenant and version that every submit of that tenant shares. */
   private waitRelease(tenant: string, version: number): Promise<void> {
     const key = `${tenant}@${version}`;
@@ -104,11 +144,20 @@ export class SchedulerRouter {
     return w;
   }
 
-  /** Waits until a held tenant's move has switched (the pause its submits see). */
+  /**
+   * Waits until a held tenant's move has switched (the pause its submits see), or was refused
+   * (its submits then stay on the old shard).
+   */
   private async release(tenant: string, version: number): Promise<void> {
     const deadline = Date.now() + (this.o.holdMaxMs ?? 30_000);
     for (;;) {
-      if (released(await readMigration(this.o.redis, this.keys, tenant), version)) break;
+      const row = await readMigration(this.o.redis, this.keys, tenant);
+      if (released(row, version)) break;
+      if (row?.phase === 'refused' && row.knobVersion >= version) {
+        if (this.held.get(tenant) === version)
+          this.stay.set(tenant, { shard: row.from, checkedAt: Date.now() });
+        break;
+      }
       if (Date.now() > deadline)
         throw new TenantMovingError(`tenant ${tenant} is moving between shards; try again`, {
           tenant,
@@ -136,7 +185,7 @@ export class SchedulerRouter {
 
   /** The client of a tenant's current shard. */
   clientOf(tenant: string): SchedulerClient {
-    return this.client(this.placement.shardOf(tenant));
+    return this.client(this.shardFor(tenant));
   }
 
   async submit(task: TaskSpec): Promise<SubmitResult> {
@@ -156,6 +205,7 @@ export class SchedulerRouter {
     // groups below are built on the map as it is now.
     const tenants = [...new Set(tasks.map((x) => x.tenant ?? 'default'))];
     for (;;) {
+      await this.recheckStays(tenants);
       const held = tenants.find((t) => this.held.has(t));
       if (held === undefined) break;
       await this.waitRelease(held, this.held.get(held) as number);
@@ -164,7 +214,7 @@ export class SchedulerRouter {
     // its shard's tasks, so a parent later in the batch on another shard (or an id given twice
     // on two shards) would pass them, and the parent's shard would commit while the child's
     // failed (UnknownParentError).
-    const shardOf = tasks.map((t) => this.placement.shardOf(t.tenant ?? 'default'));
+    const shardOf = tasks.map((t) => this.shardFor(t.tenant ?? 'default'));
     const positionOf = new Map<string, number>();
     tasks.forEach((t, i) => {
       if (t.id === undefined) return;
