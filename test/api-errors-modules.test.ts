@@ -6,7 +6,7 @@ import { readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ERROR_CODES } from '../controlplane/api/errors.ts';
-import { TenantMovingError } from '../controlplane/scheduler/migration.ts';
+import { TenantMovingError } from '../controlplane/scheduler/migration-row.ts';
 import { KnobosError } from '../controlplane/store/errors.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', 'controlplane');

@@ -13,7 +13,7 @@ import type { PlacementMap } from '../knobs/index.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import { startNode, type KnobosNode } from '../controlplane/node.ts';
-import { readMigration } from '../controlplane/scheduler/migration.ts';
+import { readMigration } from '../controlplane/scheduler/migration-row.ts';
 import { PLACEMENT_KNOB } from '../controlplane/scheduler/placement.ts';
 import { eventually } from './helpers/redis.ts';
 

@@ -32,11 +32,8 @@ import { AclConnections } from '../controlplane/redis/acl-connect.ts';
 import { connect, type RedisClient } from '../controlplane/redis/connect.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
-import {
-  migrationKey,
-  PlacementMigrator,
-  readMigration,
-} from '../controlplane/scheduler/migration.ts';
+import { migrationKey, readMigration } from '../controlplane/scheduler/migration-row.ts';
+import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { PLACEMENT_KNOB, shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
 import { SCHEDULER_KNOBS, SchedulerService } from '../controlplane/scheduler/service.ts';

@@ -6,13 +6,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
 import {
-  Migration,
   MigrationLockLostError,
   MigrationRefusedError,
-  PlacementMigrator,
   readMigration,
   type MigrationOptions,
-} from '../controlplane/scheduler/migration.ts';
+} from '../controlplane/scheduler/migration-row.ts';
+import { Migration } from '../controlplane/scheduler/migration.ts';
+import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';

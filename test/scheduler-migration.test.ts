@@ -6,12 +6,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hashShard } from '../policies/placement/hash.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
 import {
-  Migration,
   released,
-  PlacementMigrator,
   readMigration,
   type MigrationPhase,
-} from '../controlplane/scheduler/migration.ts';
+} from '../controlplane/scheduler/migration-row.ts';
+import { Migration } from '../controlplane/scheduler/migration.ts';
+import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';

@@ -6,11 +6,8 @@ import { hashShard } from '../policies/placement/hash.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
 import { SchedulerInputError } from '../controlplane/scheduler/errors.ts';
 import { Placement, shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
-import {
-  migrationKey,
-  PlacementMigrator,
-  TenantMovingError,
-} from '../controlplane/scheduler/migration.ts';
+import { migrationKey, TenantMovingError } from '../controlplane/scheduler/migration-row.ts';
+import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { SchedulerRouter, startShardServices } from '../controlplane/scheduler/router.ts';
 import type { SchedulerService } from '../controlplane/scheduler/service.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';

@@ -9,7 +9,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { startSchedulerStack, type SchedulerStack } from '../controlplane/run/scheduler-stack.ts';
-import { PlacementMigrator } from '../controlplane/scheduler/migration.ts';
+import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
 import { baselineOf, clientCount, nothingLeft } from './helpers/leftovers.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';

@@ -32,7 +32,7 @@ const STORE_CODES = {
   },
 } as const satisfies Record<string, ErrorCodeSpec>;
 
-/** controlplane/scheduler/errors.ts, and migration.ts (TenantMovingError) */
+/** controlplane/scheduler/errors.ts, and migration-row.ts (a tenant's move between shards) */
 const SCHEDULER_CODES = {
   KNOBOS_SCHEDULER_INVALID: { status: 400, summary: 'a task or worker description breaks a rule' },
   KNOBOS_SCHEDULER_UNKNOWN_PARENT: {
@@ -43,6 +43,14 @@ const SCHEDULER_CODES = {
   KNOBOS_SCHEDULER_TENANT_MOVING: {
     status: 503,
     summary: "the tenant's move between shards outlasted the submit's hold; retry later",
+  },
+  KNOBOS_PLACEMENT_MOVE_REFUSED: {
+    status: 409,
+    summary: "a tenant's move was refused: another tenant's unfinished task depends on one of its",
+  },
+  KNOBOS_PLACEMENT_LOCK_LOST: {
+    status: 409,
+    summary: "a migrator's lease on a move ran out and another took the move over",
   },
 } as const satisfies Record<string, ErrorCodeSpec>;
 

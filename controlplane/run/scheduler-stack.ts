@@ -22,7 +22,7 @@ import { startStackKnobs } from './stack-knobs.ts';
 import { undoSteps, type UndoStep } from './steps.ts';
 import { PlacementTarget } from '../loop/targets/placement.ts';
 import { SchedulerPolicyTarget } from '../loop/targets/scheduler-policy.ts';
-import { PlacementMigrator } from '../scheduler/migration.ts';
+import { PlacementMigrator } from '../scheduler/placement-migrator.ts';
 import { PLACEMENT_KNOB, shardNamesOnPrimaries } from '../scheduler/placement.ts';
 import { SchedulerRouter, startShardServices } from '../scheduler/router.ts';
 import { SCHEDULER_KNOBS, type SchedulerService } from '../scheduler/service.ts';

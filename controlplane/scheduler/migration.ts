@@ -23,22 +23,30 @@
 // the tenant that another tenant's unfinished task depends on makes the move refused (phase
 // 'refused', MigrationRefusedError), up front or, if the dependent arrives during the move, by
 // undoing it: the freeze would stop that task, so the copy would wait for ever. Nothing of the
-// tenant stays frozen; its submits stay held, and the migrator tries the move again later.
+// tenant stays frozen; routers send its submits to the old shard meanwhile (router.ts), and the
+// migrator (placement-migrator.ts) tries the move again later.
 import { randomBytes } from 'node:crypto';
 import { Cluster, type Redis } from 'ioredis';
 import { join } from 'node:path';
-import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
 import { createLogger, type Logger } from '../log.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { keySlot } from '../redis/slots.ts';
-import { KnobosError } from '../store/errors.ts';
 import { Keys } from '../store/keys.ts';
 import { ScriptSet } from '../store/scripts.ts';
-import { movedTenants, Placement, PLACEMENT_KNOB } from './placement.ts';
+import {
+  forgetKey,
+  MigrationLockLostError,
+  migrationIndex,
+  migrationKey,
+  MigrationRefusedError,
+  readMigration,
+  type MigrationOptions,
+  type MigrationPhase,
+  type MigrationRow,
+} from './migration-row.ts';
+import { PLACEMENT_KNOB } from './placement.ts';
 import { decodeAttrs } from './schema.ts';
 import { SchedShard } from './shard.ts';
-import { shardOf } from '../../policies/placement/hash.ts';
-import type { PlacementMap } from '../../knobs/index.ts';
 
 type MigrateScript =
   | 'migrateFreeze'
@@ -49,74 +57,10 @@ type MigrateScript =
   | 'migrateUnfreeze'
   | 'migrateForget'
   | 'migrateLock';
-const migrateScripts = new ScriptSet<MigrateScript>(
+export const migrateScripts = new ScriptSet<MigrateScript>(
   join(import.meta.dirname, 'scripts'),
   'knobos_migrate',
 );
-
-/** `refused`: nothing moved (another tenant's task depends on the tenant's); tried again later. */
-export const MIGRATION_PHASES = ['freeze', 'copy', 'switched', 'clean', 'done', 'refused'] as const;
-export type MigrationPhase = (typeof MIGRATION_PHASES)[number];
-
-export interface MigrationRow {
-  tenant: string;
-  from: string;
-  to: string;
-  phase: MigrationPhase;
-  /** The placement knob version that asked for this move. */
-  knobVersion: number;
-  startedAt: number;
-  switchedAt?: number;
-  doneAt?: number;
-  moved: number;
-  /** Why the move was refused (phase `refused`). */
-  error?: string;
-}
-
-export interface MigrationOptions {
-  redis: RedisClient;
-  keys?: Keys;
-  /** Shard names by placement index, as the routers have them. */
-  shards: readonly string[];
-  log?: Logger;
-  /** Least time between the hold and the switch (submits already in flight land first). */
-  graceMs?: number;
-  /** How long A is swept for late arrivals after the switch, and how often. */
-  sweepMs?: number;
-  sweepEveryMs?: number;
-  /** Rows per copy or clean step. */
-  batch?: number;
-  /** Tombstones on A expire after this long (the completed-task retention). */
-  tombstoneTtlMs?: number;
-  pollMs?: number;
-  /** The lease a migrator holds on a tenant's move while it runs it. */
-  lockMs?: number;
-  /** How long a migrator waits before it tries a refused move again. */
-  retryRefusedMs?: number;
-  /** How often a migrator forgets moved idempotency keys whose tombstones expired. */
-  forgetEveryMs?: number;
-}
-
-/** A moving tenant's submit waited longer than the hold allows (the migration is stuck). */
-export class TenantMovingError extends KnobosError {
-  readonly code = 'KNOBOS_SCHEDULER_TENANT_MOVING';
-  readonly status = 503;
-}
-
-/**
- * A move refused: a task of the tenant has a dependent of another tenant that has not finished
- * (moving the task would break the edge; freezing it would stop the dependent for ever).
- */
-export class MigrationRefusedError extends KnobosError {
-  readonly code = 'KNOBOS_PLACEMENT_MOVE_REFUSED';
-  readonly status = 409;
-}
-
-/** A migrator's lease on a move ran out and another took it: this one stopped. */
-export class MigrationLockLostError extends KnobosError {
-  readonly code = 'KNOBOS_PLACEMENT_LOCK_LOST';
-  readonly status = 409;
-}
 
 /** A task of the moving tenant and a dependent of another tenant that has not finished. */
 interface Blocker {
@@ -128,53 +72,9 @@ interface Blocker {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const ENDED = new Set(['done', 'dead', 'upstream_failed']);
 
-export function migrationKey(keys: Keys, tenant: string): string {
-  return keys.key('placement', 'migration', tenant);
-}
-export function migrationIndex(keys: Keys): string {
-  return keys.key('placement', 'migrations');
-}
-/** A shard's idempotency keys of moved tasks, by the time their tombstones expire. */
-function forgetKey(keys: Keys, shard: SchedShard): string {
-  return keys.key(shard.k.family, 'moved_idem');
-}
 /** A shard's cascade list (includes/shard.lua: the children prefix and an id no task has). */
 function cascadeKey(shard: SchedShard): string {
   return `${shard.k.prefixes()[1] as string}*`;
-}
-
-export async function readMigration(
-  redis: RedisClient,
-  keys: Keys,
-  tenant: string,
-): Promise<MigrationRow | null> {
-  const h = await redis.hgetall(migrationKey(keys, tenant));
-  if (!h['tenant']) return null;
-  return {
-    tenant: h['tenant'],
-    from: h['from'] as string,
-    to: h['to'] as string,
-    phase: h['phase'] as MigrationPhase,
-    knobVersion: Number(h['knob_version']),
-    startedAt: Number(h['started_at']),
-    ...(h['switched_at'] ? { switchedAt: Number(h['switched_at']) } : {}),
-    ...(h['done_at'] ? { doneAt: Number(h['done_at']) } : {}),
-    moved: Number(h['moved'] ?? 0),
-    ...(h['error'] ? { error: h['error'] } : {}),
-  };
-}
-
-/** Whether submits of the row's tenant may go to the new shard. */
-export function released(row: MigrationRow | null, knobVersion: number): boolean {
-  // Not after a refused move either: the tenant's rows are still on the old shard, where the
-  // routers send its submits meanwhile (router.ts).
-  return (
-    row !== null &&
-    row.knobVersion >= knobVersion &&
-    row.phase !== 'freeze' &&
-    row.phase !== 'copy' &&
-    row.phase !== 'refused'
-  );
 }
 
 /** The primary (or the one node) that serves a key's slot, for SCAN. */
@@ -799,151 +699,5 @@ export class Migration {
         [b.runnable(), b.delayed(), staged, b.doorbell(), cascadeKey(this.to)],
         [this.prefixes(this.to)[0] as string, JSON.stringify(ids.slice(i, i + 500))],
       );
-  }
-}
-
-/**
- * Follows `placement.map` and runs a migration for every tenant whose shard a change moves,
- * one at a time; on start it resumes the migrations a crash left unfinished, and starts those
- * of a change it never saw (the map it last applied is kept beside the migration rows). A
- * refused move is tried again after `retryRefusedMs`; and every `forgetEveryMs` each shard
- * forgets the idempotency keys of moved tasks whose tombstones have expired.
- */
-export class PlacementMigrator {
-  private queue: Promise<void> = Promise.resolve();
-  private readonly keys: Keys;
-  private readonly placement: Placement;
-  private readonly log: Logger;
-  private readonly timers = new Set<NodeJS.Timeout>();
-  private closed = false;
-  private readonly onChange = (e: KnobChangeEvent) => {
-    if (e.name !== PLACEMENT_KNOB) return;
-    this.enqueue(() => this.apply(e.previous as PlacementMap, e.value as PlacementMap, e.version));
-  };
-
-  private constructor(private readonly o: MigrationOptions & { knobs: KnobClient }) {
-    this.keys = o.keys ?? new Keys();
-    this.placement = new Placement(o.knobs, o.shards);
-    this.log = o.log ?? createLogger('placement');
-  }
-
-  static async start(o: MigrationOptions & { knobs: KnobClient }): Promise<PlacementMigrator> {
-    const m = new PlacementMigrator(o);
-    o.knobs.on('change', m.onChange);
-    const appliedKey = m.keys.key('placement', 'applied');
-    const applied = await o.redis.hgetall(appliedKey);
-    // The first migrator ever takes the map as it finds it: rows were placed by it.
-    const previous = applied['map']
-      ? (JSON.parse(applied['map']) as PlacementMap)
-      : o.knobs.get<PlacementMap>(PLACEMENT_KNOB);
-    const tenants = await o.redis.smembers(migrationIndex(m.keys));
-    for (const t of tenants) {
-      const row = await readMigration(o.redis, m.keys, t);
-      if (row && row.phase !== 'done') m.enqueue(() => m.runMove(new Migration(m.opts, row)));
-    }
-    const forget = setInterval(() => {
-      m.forgetMovedKeys().catch((err: unknown) =>
-        m.log.error({ err: (err as Error).message }, 'forgetting moved idempotency keys failed'),
-      );
-    }, o.forgetEveryMs ?? 60_000);
-    forget.unref();
-    m.timers.add(forget);
-    m.enqueue(() =>
-      m.apply(previous, o.knobs.get(PLACEMENT_KNOB), o.knobs.version(PLACEMENT_KNOB)),
-    );
-    return m;
-  }
-
-  private get opts(): MigrationOptions {
-    return { ...this.o, keys: this.keys, shards: this.placement.shards, log: this.log };
-  }
-
-  private enqueue(step: () => Promise<unknown>): void {
-    this.queue = this.queue.then(step).then(
-      () => undefined,
-      (err: unknown) =>
-        this.log.error({ err: (err as Error).message }, 'placement migration failed'),
-    );
-  }
-
-  /** Resolves once every migration asked for so far has finished. */
-  idle(): Promise<void> {
-    return this.queue;
-  }
-
-  private async apply(from: PlacementMap, to: PlacementMap, version: number): Promise<void> {
-    const n = this.placement.shards.length;
-    const moves = movedTenants(from, to, n);
-    const migrations = await Promise.all(
-      moves.map(async (t) => {
-        // A refused move left the tenant's rows where they were, not where the map said.
-        const row = await readMigration(this.o.redis, this.keys, t);
-        const at =
-          row?.phase === 'refused'
-            ? row.from
-            : (this.placement.shards[shardOf(from, t, n)] as string);
-        return Migration.begin(
-          this.opts,
-          t,
-          at,
-          this.placement.shards[shardOf(to, t, n)] as string,
-          version,
-        );
-      }),
-    );
-    await this.o.redis.hset(this.keys.key('placement', 'applied'), {
-      map: JSON.stringify(to),
-      version,
-    });
-    // Tenants move independently (each its own rows, frozen set and migration row).
-    await Promise.all(migrations.map((m) => this.runMove(m)));
-  }
-
-  /** Runs a move; a refused one is tried again later (its tenant's submits go to its old shard). */
-  private async runMove(m: Migration): Promise<void> {
-    try {
-      await m.run();
-    } catch (err) {
-      if (!(err instanceof MigrationRefusedError)) throw err;
-      const { tenant, knobVersion } = m.row;
-      if (this.closed) return;
-      const retry = setTimeout(() => {
-        this.timers.delete(retry);
-        this.enqueue(async () => {
-          const row = await readMigration(this.o.redis, this.keys, tenant);
-          // A later change replaced the row, or another migrator took it on: not this retry's.
-          if (row?.phase === 'refused' && row.knobVersion === knobVersion)
-            await this.runMove(new Migration(this.opts, row));
-        });
-      }, this.o.retryRefusedMs ?? 5_000);
-      retry.unref();
-      this.timers.add(retry);
-    }
-  }
-
-  /** On every shard: forgets moved tasks' idempotency keys whose tombstones expired. */
-  private async forgetMovedKeys(): Promise<void> {
-    for (const name of this.placement.shards) {
-      const s = new SchedShard(this.o.redis, this.keys, name);
-      for (;;) {
-        const n = Number(
-          await migrateScripts.run(
-            this.o.redis,
-            'migrateForget',
-            [forgetKey(this.keys, s), s.k.idem()],
-            [Date.now(), s.k.prefixes()[0] as string, 1_000],
-          ),
-        );
-        if (n < 1_000) break;
-      }
-    }
-  }
-
-  close(): Promise<void> {
-    this.closed = true;
-    for (const t of this.timers) clearTimeout(t);
-    this.timers.clear();
-    this.o.knobs.off('change', this.onChange);
-    return this.queue;
   }
 }

@@ -24,7 +24,7 @@ import type { TraceWriter } from '../telemetry/traces.ts';
 import { idGenerator, SchedulerClient } from './client.ts';
 import type { Clock } from './clock.ts';
 import { SchedulerInputError } from './errors.ts';
-import { migrationIndex, readMigration, released, TenantMovingError } from './migration.ts';
+import { migrationIndex, readMigration, released, TenantMovingError } from './migration-row.ts';
 import { movedTenants, Placement, PLACEMENT_KNOB } from './placement.ts';
 import type { TaskRow } from './schema.ts';
 import { SchedulerService, type SchedulerServiceOptions } from './service.ts';
