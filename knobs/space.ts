@@ -70,7 +70,15 @@ export function searchSpace(knobs: readonly KnobSpec[]): SearchSpace {
           `searchSpace.decode: expected ${searchable.length} coordinates, got ${x.length}`,
         );
       }
-      return Object.fromEntries(searchable.map((k, i) => [k.name, decodeOne(k, x[i] as number)]));
+      return Object.fromEntries(
+        searchable.map((k, i) => {
+          const u = x[i] as number;
+          // Clamping cannot place NaN; decoded, it became a NaN (or null in JSON) value.
+          if (Number.isNaN(u))
+            throw new Error(`searchSpace.decode: coordinate ${i} (${k.name}) is NaN`);
+          return [k.name, decodeOne(k, u)];
+        }),
+      );
     },
     grid: (pointsPerNumeric) => {
       const axes = searchable.map((k) => {

@@ -27,8 +27,11 @@ function violation(spec: KnobSpec, field: string, rule: KnobRule, message: strin
   return { knob: spec.name, field, rule, message: `knob ${spec.name}: ${field} ${message}` };
 }
 
+/** A plain object (what JSON decodes to): a Map or a Date has no entries JSON would keep. */
 function isPlacementMap(v: unknown): v is PlacementMap {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (typeof v !== 'object' || v === null) return false;
+  const proto = Object.getPrototypeOf(v) as unknown;
+  return proto === Object.prototype || proto === null;
 }
 
 /** Checks that a value has the knob's type and lies in its domain. */
@@ -128,7 +131,8 @@ export function validateStep(
   sinceLastChangeMs: number,
 ): KnobViolation | null {
   const { safety } = spec;
-  if (sinceLastChangeMs < safety.cooldownMs) {
+  // Written so that NaN (a missing or corrupt update time) fails the cooldown, never skips it.
+  if (!(sinceLastChangeMs >= safety.cooldownMs)) {
     return violation(
       spec,
       'updated_at',

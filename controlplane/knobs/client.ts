@@ -1,16 +1,23 @@
 // The knob client services read their knobs through. Values live in process memory, so a read
 // on a hot path costs no Redis round trip; a subscription to the change channel keeps them
 // fresh, and an epoch check recovers changes published while the connection was cut (on
-// every reconnect, and every `resyncIntervalMs` as a safety net against lost messages).
+// every reconnect, and every `resyncIntervalMs` as a safety net against lost messages). A value
+// is named by its version and change id: after Redis loses writes (a failover to a lagging
+// replica, an AOF everysec restart) a version comes back with another value, and the epoch
+// goes back; the client then takes what Redis holds.
 import { EventEmitter } from 'node:events';
 import { findKnob, type KnobSpec, type KnobValue } from '../../knobs/index.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { NotFoundError } from '../store/errors.ts';
+import { frozenValue } from './row.ts';
 import { KnobTable } from './table.ts';
 
 interface Cached {
+  /** Frozen: every reader shares it. */
   value: KnobValue;
   version: number;
+  /** The row's change id ('' for a row written before change ids). */
+  change: string;
 }
 
 export interface KnobClientOptions {
@@ -30,7 +37,8 @@ export interface KnobChangeEvent {
 
 export class KnobClient extends EventEmitter<{
   change: [KnobChangeEvent];
-  resync: [{ epoch: number; changed: number }];
+  /** `lost`: Redis held less than this client had seen (lost writes); it took what Redis holds. */
+  resync: [{ epoch: number; changed: number; lost: boolean }];
   error: [Error];
 }> {
   private readonly cache = new Map<string, Cached>();
@@ -40,6 +48,10 @@ export class KnobClient extends EventEmitter<{
   private timer: NodeJS.Timeout | undefined;
   private closed = false;
   private resyncing: Promise<void> | undefined;
+  /** A resync asked for while one ran (it may have read before the reason): runs after it. */
+  private queued: Promise<void> | undefined;
+  /** The next resync reloads even if the epoch did not move (a message hinted at lost writes). */
+  private verify = false;
 
   private constructor(
     private readonly table: KnobTable,
@@ -63,7 +75,7 @@ export class KnobClient extends EventEmitter<{
     // After the first connection, every 'ready' is a reconnect: changes may have been missed.
     // A Redis Cluster client stays 'ready' while single node connections drop and come back
     // (it re-subscribes silently), so there the periodic epoch check is what recovers.
-    sub.on('ready', () => void client.resync());
+    sub.on('ready', () => void client.resubscribed());
     sub.on('+node', () => void client.resync());
     // The first load must succeed: a client without values would fail every read.
     let lastError: Error | undefined;
@@ -85,7 +97,7 @@ export class KnobClient extends EventEmitter<{
     return client;
   }
 
-  /** The current value of a knob, from memory. */
+  /** The current value of a knob, from memory (frozen: shared by every reader). */
   get<T extends KnobValue = KnobValue>(name: string): T {
     const c = this.cache.get(name);
     if (!c) throw new NotFoundError(`knob ${name} is not followed by this client`, { knob: name });
@@ -105,24 +117,48 @@ export class KnobClient extends EventEmitter<{
     return Object.fromEntries([...this.cache].map(([n, c]) => [n, c.value]));
   }
 
-  private apply(name: string, value: KnobValue, version: number): boolean {
+  /**
+   * Takes a value unless it is the cached one or, without `replace`, older. The same version
+   * with another change id is taken: only a lost write makes that, and the newer word wins.
+   */
+  private apply(
+    name: string,
+    json: string,
+    version: number,
+    change: string,
+    replace = false,
+  ): boolean {
     const cur = this.cache.get(name);
-    if (cur && cur.version >= version) return false;
-    this.cache.set(name, { value, version });
+    if (cur && cur.version === version && cur.change === change) return false;
+    if (cur && cur.version > version && !replace) return false;
+    const value = frozenValue(json);
+    this.cache.set(name, { value, version, change });
     if (cur) this.emit('change', { name, value, version, previous: cur.value });
     return true;
   }
 
   private onMessage(message: string): void {
-    let msg: { name?: string; version?: number; value?: string; epoch?: number };
+    let msg: { name?: string; version?: number; value?: string; epoch?: number; change?: string };
     try {
       msg = JSON.parse(message) as typeof msg;
     } catch {
       return;
     }
     if (msg.name === undefined || msg.value === undefined || msg.version === undefined) return;
-    const followed = this.names.includes(msg.name);
-    if (followed) this.apply(msg.name, JSON.parse(msg.value) as KnobValue, msg.version);
+    if (this.names.includes(msg.name)) {
+      const cur = this.cache.get(msg.name);
+      const change = msg.change ?? '';
+      // An older version (or ours under another change id) is a late message from before the
+      // last load, or Redis lost writes this client saw: a full reload tells them apart.
+      if (
+        cur &&
+        (msg.version < cur.version || (msg.version === cur.version && change !== cur.change))
+      ) {
+        this.verify = true;
+        void this.resync();
+      }
+      this.apply(msg.name, msg.value, msg.version, change);
+    }
     // Epochs arrive in order on one connection; a gap means a missed message. Every change
     // counts, followed or not: else each change to another knob looked like a gap and cost a
     // resync. Before the first load completes, the load itself sets the epoch.
@@ -135,38 +171,76 @@ export class KnobClient extends EventEmitter<{
   /** Reloads every followed knob when the epoch moved since we last saw it. */
   resync(): Promise<void> {
     if (this.closed) return Promise.resolve();
-    // One resync at a time; callers during one share it.
-    this.resyncing ??= this.doResync()
-      .then(() => {})
-      .finally(() => {
-        this.resyncing = undefined;
-      });
-    return this.resyncing;
+    if (!this.resyncing) {
+      this.resyncing = this.doResync()
+        .then(() => {})
+        .finally(() => {
+          this.resyncing = undefined;
+        });
+      return this.resyncing;
+    }
+    // One resync at a time. The running one may have read before what prompted this call (a
+    // gap, a reconnect), so one more runs after it; callers meanwhile share that one.
+    this.queued ??= this.resyncing.then(() => {
+      this.queued = undefined;
+      return this.resync();
+    });
+    return this.queued;
+  }
+
+  /**
+   * After a reconnect. ioredis emits 'ready' before its own SUBSCRIBE is answered, so a resync
+   * now could read before a change whose message the connection does not get yet; subscribing
+   * again (a no-op when subscribed) and waiting for the answer orders the resync after it.
+   */
+  private async resubscribed(): Promise<void> {
+    try {
+      await this.sub.subscribe(this.table.keys.knobChanges());
+    } catch (err) {
+      // Cut again: the next 'ready' or timer tick tries again.
+      this.reportError(err as Error);
+      return;
+    }
+    await this.resync();
   }
 
   /** Reloads when the epoch moved (always when forced); returns the error it met, if any. */
   private async doResync(force = false): Promise<Error | undefined> {
+    const verify = force || this.verify;
+    this.verify = false;
     try {
       const epoch = await this.table.epoch();
-      if (!force && this.loaded && epoch === this.epochSeen) return undefined;
+      // The epoch only grows: below what this client saw, Redis lost writes it had seen.
+      const regressed = this.loaded && epoch < this.epochSeen;
+      if (!verify && this.loaded && epoch === this.epochSeen) return undefined;
+      // What this client had when it sent the read: Redis had each of these before the read.
+      const before = new Map(this.cache);
       const pipe = this.table.redis.pipeline();
-      for (const n of this.names) pipe.hmget(this.table.keys.knobRow(n), 'value', 'version');
+      for (const n of this.names)
+        pipe.hmget(this.table.keys.knobRow(n), 'value', 'version', 'change_id');
       const res = (await pipe.exec()) ?? [];
       let changed = 0;
+      let lost = regressed;
       res.forEach(([err, r], i) => {
         if (err) throw err;
-        const [value, version] = r as [string | null, string | null];
-        if (
-          value !== null &&
-          version !== null &&
-          this.apply(this.names[i] as string, JSON.parse(value) as KnobValue, Number(version))
-        )
-          changed++;
+        const [value, version, change] = r as [string | null, string | null, string | null];
+        if (value === null || version === null) return;
+        const name = this.names[i] as string;
+        const v = Number(version);
+        const c = change ?? '';
+        const seen = before.get(name);
+        // Below (or beside) a version Redis had before this read: that write was lost.
+        const rowLost =
+          seen !== undefined && (v < seen.version || (v === seen.version && c !== seen.change));
+        lost ||= rowLost;
+        if (this.apply(name, value, v, c, regressed || rowLost)) changed++;
       });
       // The epoch was read before the rows: anything after it arrives by message or next check.
-      this.epochSeen = Math.max(this.epochSeen, epoch);
+      // After lost writes the epoch seen restarts from Redis's (a message applied during this
+      // read and overwritten here has a later epoch, so the next check reloads it).
+      this.epochSeen = lost ? epoch : Math.max(this.epochSeen, epoch);
       this.loaded = true;
-      this.emit('resync', { epoch, changed });
+      this.emit('resync', { epoch, changed, lost });
       return undefined;
     } catch (err) {
       // Disconnected: the next 'ready' or timer tick tries again.

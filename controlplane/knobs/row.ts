@@ -12,6 +12,13 @@ export interface KnobRow {
   value: KnobValue;
   default: KnobValue;
   version: number;
+  /**
+   * Names the change that set this version (random per promotion or seed; '' on rows written
+   * before change ids). A version alone does not name a value: after a write is lost (a
+   * failover to a lagging replica, an AOF everysec restart) the same version can be written
+   * again with another value.
+   */
+  changeId: string;
   updatedAt: number;
   updatedBy: string;
   reason: string;
@@ -56,6 +63,22 @@ export function canonicalJson(v: unknown): string {
     .join(',')}}`;
 }
 
+/**
+ * A value parsed from its JSON and deep-frozen: a value a cache hands out (many readers share
+ * it) cannot be changed by one of them; freezing once costs less than copying per read.
+ */
+export function frozenValue(json: string): KnobValue {
+  return deepFreeze(JSON.parse(json) as KnobValue);
+}
+
+function deepFreeze<T>(v: T): T {
+  if (v !== null && typeof v === 'object') {
+    for (const x of Object.values(v)) deepFreeze(x);
+    Object.freeze(v);
+  }
+  return v;
+}
+
 export function decodeKnobRow(h: Record<string, string>): KnobRow {
   return {
     name: h['name'] ?? '',
@@ -65,6 +88,7 @@ export function decodeKnobRow(h: Record<string, string>): KnobRow {
     value: JSON.parse(h['value'] ?? 'null') as KnobValue,
     default: JSON.parse(h['default'] ?? 'null') as KnobValue,
     version: Number(h['version']),
+    changeId: h['change_id'] ?? '',
     updatedAt: Number(h['updated_at']),
     updatedBy: h['updated_by'] ?? '',
     reason: h['reason'] ?? '',

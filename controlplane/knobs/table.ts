@@ -1,6 +1,7 @@
 // The knobs table: every knob a versioned row. Each operation is one atomic step in Redis
 // (a Lua script per operation): seed, promote, roll back, pin, freeze. A rejected change
 // throws a typed error naming the knob, the field and the rule, and changes nothing.
+import { randomUUID } from 'node:crypto';
 import {
   CATALOG,
   findKnob,
@@ -29,6 +30,7 @@ import {
   decodeAudit,
   decodeHistory,
   decodeKnobRow,
+  frozenValue,
   type ActorKind,
   type AuditEntry,
   type HistoryEntry,
@@ -121,10 +123,13 @@ export class KnobTable {
   private readonly historyMaxLen: number;
   private readonly auditMaxLen: number;
   /**
-   * The last row this table read or wrote per knob. A row's value and update time are fixed by
-   * its version, so when a change is based on that version the value-level checks can use it
-   * without a read; the promote script re-checks the version, pin and freeze atomically. Only
-   * unpinned rows are kept, so a stale entry can never refuse a change the script would allow.
+   * The last row this table read or wrote per knob (a copy, its value frozen: what a caller
+   * does with a row or value it holds must not change what the next change is checked
+   * against). A row's value and update time are fixed by its version and change id, so when a
+   * change is based on that version the value-level checks can use it without a read; the
+   * promote script re-checks the version and change id (a version written again after a lost
+   * write is another change), the pin and the freeze atomically. Only unpinned rows are kept,
+   * so a stale entry can never refuse a change the script would allow.
    */
   private readonly known = new Map<string, KnobRow>();
 
@@ -181,6 +186,7 @@ export class KnobTable {
           actor,
           this.historyMaxLen,
           this.auditMaxLen,
+          randomUUID(),
         ],
       );
       this.known.delete(spec.name);
@@ -214,7 +220,7 @@ export class KnobTable {
 
   private remember(row: KnobRow): KnobRow {
     if (row.pinned) this.known.delete(row.name);
-    else this.known.set(row.name, row);
+    else this.known.set(row.name, { ...row, value: frozenValue(canonicalJson(row.value)) });
     return row;
   }
 
@@ -256,7 +262,8 @@ export class KnobTable {
    * A rollback to any other earlier value is checked against the limits as a promotion is.
    */
   async check(change: KnobChange, kind: 'promote' | 'rollback' = 'promote'): Promise<KnobRow> {
-    return this.checkOne(change, kind, true);
+    // A copy: the row may be the remembered one.
+    return { ...(await this.checkOne(change, kind, true)) };
   }
 
   /**
@@ -275,12 +282,14 @@ export class KnobTable {
     let row = this.known.get(change.name);
     if (row?.version !== change.baseVersion) row = undefined;
     if (row && fresh) {
-      const [version, pinned] = await this.redis.hmget(
+      const [version, pinned, changeId] = await this.redis.hmget(
         this.keys.knobRow(change.name),
         'version',
         'pinned',
+        'change_id',
       );
-      if (Number(version) !== row.version || pinned === '1') row = undefined;
+      if (Number(version) !== row.version || (changeId ?? '') !== row.changeId || pinned === '1')
+        row = undefined;
     }
     row ??= await this.get(change.name);
     if (row.version !== change.baseVersion) {
@@ -395,6 +404,8 @@ export class KnobTable {
       value: canonicalJson(c.value),
     }));
     const common = {
+      // Names this change on its rows and in its messages (a resend sends the same one).
+      changeId: randomUUID(),
       actor: set.actor,
       actorKind: set.actorKind ?? 'operator',
       reason: set.reason,
@@ -424,6 +435,8 @@ export class KnobTable {
       for (const c of set.changes)
         bases.set(c.name, await this.checkOne({ ...set, ...c }, kind, false));
       if (set.proposalId && kind === 'promote') await this.checkProposalChanges(set);
+      // The script refuses a base whose change id is not the one checked here (lost write).
+      const checked = changes.map((c) => ({ ...c, baseChange: bases.get(c.name)?.changeId ?? '' }));
       return storeScripts.run(
         this.redis,
         'promoteKnobs',
@@ -437,7 +450,7 @@ export class KnobTable {
           requestKey,
           ...set.changes.flatMap((c) => [k.knobRow(c.name), k.knobHistory(c.name)]),
         ],
-        [JSON.stringify(common), JSON.stringify(changes)],
+        [JSON.stringify(common), JSON.stringify(checked)],
       );
     };
     // A caller's id may be an earlier call's: its outcome answers before any check, which
@@ -452,6 +465,21 @@ export class KnobTable {
         'same_request',
       );
     const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
+    if (Number(reply[0]) === SCRIPT_CODES.STALE && failed) {
+      // What this table remembered is not what Redis holds: read it next time.
+      this.known.delete(failed.name);
+      if (Number(reply[2]) === failed.baseVersion)
+        throw new StaleVersionError(
+          `knob ${failed.name}: version ${failed.baseVersion} was written again since it was read (a write was lost); read the knob again`,
+          {
+            target: `knob ${failed.name}`,
+            field: 'version',
+            rule: 'base_version',
+            baseVersion: failed.baseVersion,
+            currentVersion: failed.baseVersion,
+          },
+        );
+    }
     const err = errorFromCode(reply, {
       target:
         Number(reply[0]) === SCRIPT_CODES.STATE
@@ -470,6 +498,7 @@ export class KnobTable {
           ...base,
           value: c.value,
           version,
+          changeId: common.changeId,
           updatedAt: common.now,
           updatedBy: common.actor,
           reason: common.reason,
@@ -659,9 +688,14 @@ export class KnobTable {
     ).map(decodeHistory);
   }
 
+  /**
+   * The retained history, oldest first. Read newest first: `MAXLEN ~` trims whole stream nodes,
+   * so the stream can hold far more than the bound, and a bounded read from the oldest end
+   * would miss the newest versions.
+   */
   private async historyAll(name: string): Promise<HistoryEntry[]> {
     const log = new Log(this.redis, this.keys.knobHistory(name), this.historyMaxLen);
-    return (await log.range({ count: this.historyMaxLen * 2 })).map(decodeHistory);
+    return (await log.latest({ count: this.historyMaxLen * 2 })).map(decodeHistory).reverse();
   }
 
   /**

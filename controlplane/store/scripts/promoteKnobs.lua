@@ -1,11 +1,13 @@
 --[[
-  Changes one or more knobs in one atomic step: for every knob, checks its base version and
-  its pin, and (for automation) the global freeze; only if all pass, writes every row, bumps
-  each version, appends one history entry per knob and one audit entry per knob, bumps the
+  Changes one or more knobs in one atomic step: for every knob, checks its base (version and
+  change id) and its pin, and (for automation) the global freeze; only if all pass, writes
+  every row, bumps each version, appends one history entry per knob and one audit entry per knob, bumps the
   epoch once per knob and publishes each change. Optionally marks the proposal the change
   came from as live (or rolled_back) in the same step, with its own audit entry. Value-level rules (type, domain, step, cooldown) are
   checked by the caller against the rows at the base versions; the version checks here make
-  that sound. A promotion is done once per request id: the same call run again (a client
+  that sound; the change id too, as a version is written again with another value after a
+  write is lost (a failover to a lagging replica), and the caller's checks held against the
+  lost value. A promotion is done once per request id: the same call run again (a client
   resending it after a lost reply, or a caller retrying with its idempotency key) answers what
   the first run made, and changes nothing more.
 
@@ -25,12 +27,15 @@
             evidence (JSON text), now (ms), channel, historyMaxLen, auditMaxLen,
             kind: promote|rollback, proposalFrom: [ statuses the proposal may be in ],
             proposalTo: the status it moves to, requestHash (what the request asks for),
-            requestTtlMs }
-    ARGV[2] changes (JSON): [ { name, base, value (JSON text) } ] in KEYS order
+            requestTtlMs, changeId (names this change on each row it writes and in its
+            messages) }
+    ARGV[2] changes (JSON): [ { name, base, baseChange (the change id the caller checked
+            against; '' for a row without one), value (JSON text) } ] in KEYS order
 
   Output:
     { 0, epoch, v1, v2, ... } on success: the last epoch and each knob's new version
-    { -1, i } knob i missing, { -2, i, current version } stale, { -3, i, pinned by } pinned,
+    { -1, i } knob i missing, { -2, i, current version } stale (also at the base version
+    when its change id differs), { -3, i, pinned by } pinned,
     { -4, 0, frozen by } frozen, { -6, 0, proposal status } the proposal is in another status,
     { -301 } the request id was used for another request
 ]]
@@ -65,8 +70,10 @@ local olds = {}
 for i, ch in ipairs(changes) do
   local rowKey = KEYS[6 + 2 * i]
   if redis.call('EXISTS', rowKey) == 0 then return { ERR_MISSING, i } end
-  local row = redis.call('HMGET', rowKey, 'version', 'value', 'pinned', 'pinned_by')
-  if tonumber(row[1]) ~= tonumber(ch.base) then return { ERR_STALE, i, tonumber(row[1]) } end
+  local row = redis.call('HMGET', rowKey, 'version', 'value', 'pinned', 'pinned_by', 'change_id')
+  if tonumber(row[1]) ~= tonumber(ch.base) or (row[5] or '') ~= (ch.baseChange or '') then
+    return { ERR_STALE, i, tonumber(row[1]) }
+  end
   if row[3] == '1' then return { ERR_PINNED, i, row[4] or '' } end
   olds[i] = row[2]
 end
@@ -77,7 +84,7 @@ for i, ch in ipairs(changes) do
   local rowKey, historyKey = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
   local v = tonumber(ch.base) + 1
   redis.call('HSET', rowKey, 'value', ch.value, 'version', v, 'updated_at', c.now,
-    'updated_by', c.actor, 'reason', c.reason, 'proposal_id', c.proposalId)
+    'updated_by', c.actor, 'reason', c.reason, 'proposal_id', c.proposalId, 'change_id', c.changeId)
   redis.call('ZADD', KEYS[4], c.now, ch.name)
   redis.call('XADD', historyKey, 'MAXLEN', '~', c.historyMaxLen, '*',
     'version', v, 'old', olds[i], 'new', ch.value, 'actor', c.actor, 'actor_kind', c.actorKind,
@@ -85,7 +92,8 @@ for i, ch in ipairs(changes) do
   appendAudit(KEYS[1], c.auditMaxLen, c.now, c.actor, 'knob.' .. c.kind, ch.name,
     cjson.encode({ version = v, reason = c.reason, proposal_id = c.proposalId }))
   epoch = redis.call('INCR', KEYS[3])
-  redis.call('PUBLISH', c.channel, cjson.encode({ name = ch.name, version = v, value = ch.value, epoch = epoch }))
+  redis.call('PUBLISH', c.channel, cjson.encode({ name = ch.name, version = v, change = c.changeId,
+    value = ch.value, epoch = epoch }))
   out[#out + 1] = v
 end
 out[2] = epoch

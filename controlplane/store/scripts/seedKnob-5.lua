@@ -9,7 +9,8 @@
     KEYS[1] 'knob', KEYS[2] 'history', KEYS[3] 'audit', KEYS[4] 'epoch', KEYS[5] 'index'
     ARGV[1] name, ARGV[2] service, ARGV[3] type, ARGV[4] declaration (JSON),
     ARGV[5] default value (JSON), ARGV[6] now (ms), ARGV[7] actor,
-    ARGV[8] history max length, ARGV[9] audit max length
+    ARGV[8] history max length, ARGV[9] audit max length, ARGV[10] change id (names the
+    seeded version 1: a re-seed after lost writes is another change than the first seed)
 
   Output: { 1 } created, { 0, value (JSON) } already there (declaration refreshed)
 ]]
@@ -22,7 +23,7 @@ end
 redis.call('HSET', KEYS[1], 'name', ARGV[1], 'service', ARGV[2], 'type', ARGV[3], 'spec', ARGV[4],
   'default', ARGV[5], 'value', ARGV[5], 'version', 1, 'updated_at', ARGV[6], 'updated_by', ARGV[7],
   'reason', 'seeded from the catalog default', 'proposal_id', '', 'pinned', '0', 'pinned_by', '',
-  'pin_reason', '')
+  'pin_reason', '', 'change_id', ARGV[10])
 redis.call('ZADD', KEYS[5], ARGV[6], ARGV[1])
 redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[8], '*',
   'version', 1, 'old', 'null', 'new', ARGV[5], 'actor', ARGV[7], 'actor_kind', 'system',
