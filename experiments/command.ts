@@ -2,11 +2,11 @@
 // experiments/results/<name>/ and print a summary; with --json the last stdout line is one JSON
 // object (experiments/report.ts). Progress and logs go to stderr.
 import { parseArgs } from 'node:util';
-import { resolve } from 'node:path';
+import { isAbsolute, relative, resolve } from 'node:path';
 import { defaultCacheFormat } from '../envs/loaders/cache-load.ts';
 import { emitResult, writeErrorLine } from './report.ts';
 import { parseFlagNumber, UsageError } from './flags.ts';
-import { fmt } from './markdown.ts';
+import { fmt, verdictLabel } from './markdown.ts';
 import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from './output.ts';
 import { terminalReporter, type Reporter } from './progress.ts';
 import type { ExperimentResult } from './results.ts';
@@ -38,7 +38,8 @@ const USAGE = `usage: knobos exp <name> [--trace FILE --format FMT] [--seeds N] 
   --quick         few seeds, small budget, a slice of the workload: seconds
   --load X        offered load a jobs trace is replayed at (default 0.85)
   --out DIR       where to write result.json, result.md and the SVGs (default
-                  experiments/results/<name>[-<trace>][-load<X>]; --quick: the temp dir)
+                  experiments/results/<name>[-<trace>][-load<X>]; --quick: the temp dir,
+                  and never inside experiments/results)
   --json          print one JSON object as the last line of stdout
 `;
 
@@ -112,6 +113,13 @@ function parse(argv: string[]): ExpArgs | 'help' {
     throw new UsageError(`--load: experiment ${name} replays no jobs trace`);
   }
   if (values.out && names.length > 1) throw new UsageError('--out needs one experiment, not all');
+  // A quick run is a plumbing check: it must never replace (or sit among) the committed results.
+  if (values.quick && values.out && isUnder(resolve(values.out), RESULTS_DIR)) {
+    throw new UsageError(
+      `--out ${values.out} is inside ${RESULTS_DIR}: --quick runs may not write there ` +
+        '(they are checks, not results); give --out another folder, or drop --quick',
+    );
+  }
   const seeds = intOption('seeds', values.seeds, MAX_SEEDS);
   const budget = intOption('budget', values.budget, MAX_BUDGET);
   // --budget sets the tuners' evaluations: an experiment with no tuning study has none to set.
@@ -135,6 +143,12 @@ function parse(argv: string[]): ExpArgs | 'help' {
   };
 }
 
+/** Whether `path` is `dir` or below it (both absolute). */
+function isUnder(path: string, dir: string): boolean {
+  const rel = relative(dir, path);
+  return rel === '' || (!rel.startsWith('..') && !isAbsolute(rel));
+}
+
 /** `--load`: a plain decimal number in (0, 10) (no hex, exponent, sign or spaces). */
 function loadOption(raw: string | undefined): number | undefined {
   return raw === undefined ? undefined : parseFlagNumber('load', raw, { above: 0, below: 10 });
@@ -151,8 +165,7 @@ function humanSummary(r: ExperimentResult, dir: string): string {
         `    ${e.name.padEnd(18)} ${e.kind.padEnd(8)} ${fmt(e.mean).padStart(10)} ± ${fmt(e.std)}`,
       );
     }
-    for (const c of s.comparisons)
-      lines.push(`    ${c.holds ? 'holds' : 'does not hold'}: ${c.text}`);
+    for (const c of s.comparisons) lines.push(`    ${verdictLabel(c)}: ${c.text}`);
   }
   return lines.join('\n');
 }

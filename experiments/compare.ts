@@ -3,7 +3,7 @@
 // deterministic replay of a fixed trace) runs once and its value is repeated for every seed,
 // which the table then shows as a spread of 0.
 import type { Metrics } from '../envs/core/index.ts';
-import { addOracleGaps, compare } from './derived.ts';
+import { addOracleGaps, deriveStudy } from './derived.ts';
 import { bestContender, mean, summarise, type EntryResult, type StudyResult } from './results.ts';
 import { titleOf, type ComparisonStudySpec } from './spec.ts';
 import type { StudyOptions } from './tuning.ts';
@@ -57,6 +57,10 @@ export async function runComparisonStudy<W>(
   );
   const oracle = oracles[0]?.name;
   addOracleGaps(entries, spec.direction, oracle);
+  const derived = deriveStudy(
+    { type: 'comparison', results: entries, direction: spec.direction, oracle },
+    spec.comparisons,
+  );
   return {
     name: spec.name,
     title: titleOf(spec.title, ctx),
@@ -68,7 +72,7 @@ export async function runComparisonStudy<W>(
     results: entries,
     best: bestContender(entries, spec.direction),
     ...(oracle ? { oracle } : {}),
-    comparisons: compare(entries, spec.direction, spec.comparisons),
+    ...derived,
     ...(opts.ownSeeds ? { seeds: [...seeds] } : {}),
   };
 }

@@ -79,7 +79,12 @@ function slimStudy(s: StudyResult) {
     direction: s.direction,
     results: s.results.map(slimEntry),
     best: s.best,
-    comparisons: s.comparisons.map((c) => ({ type: c.type, holds: c.holds, text: c.text })),
+    comparisons: s.comparisons.map((c) => ({
+      type: c.type,
+      verdict: c.verdict,
+      holds: c.holds,
+      text: c.text,
+    })),
     ...(s.seeds ? { seeds: s.seeds } : {}),
   };
 }

@@ -1,8 +1,10 @@
 // Plots of a study, drawn by Vega-Lite: the spec is data, compiled to Vega and rendered to SVG
 // headless (renderer 'none', no canvas or browser). Learning curves show the best value found
 // so far against evaluations, the mean over seeds as a line and the min-max spread as a band,
-// with the grid optimum and the best baseline as reference rules. Bar charts show every
-// entry's mean with its standard deviation.
+// with the grid optimum, the best known value (when a tuner beat the grid) and the best
+// baseline as reference rules. Bar charts show every entry's mean with its standard deviation
+// (on a log axis, a bar whose mean - std is not above 0 has its lower whisker cut at the axis,
+// and the subtitle says so).
 import * as vega from 'vega';
 import { compile, type TopLevelSpec } from 'vega-lite';
 import type { StudyResult } from './results.ts';
@@ -53,6 +55,11 @@ export function learningCurveSpec(s: StudyResult): TopLevelSpec | undefined {
   const refs = s.results
     .filter((e) => e.kind === 'oracle')
     .map((e) => ({ label: e.name, value: e.mean }));
+  if (s.oracle_beaten_by && s.oracle_beaten_by.length > 0) {
+    const all = s.results.flatMap((e) => e.seeds.map((v) => v.value));
+    const best = s.direction === 'min' ? Math.min(...all) : Math.max(...all);
+    refs.push({ label: 'best known', value: best });
+  }
   const baselines = s.results.filter((e) => e.kind === 'baseline');
   const bestBaseline = baselines.reduce<(typeof baselines)[number] | undefined>(
     (a, e) => (!a || (s.direction === 'min' ? e.mean < a.mean : e.mean > a.mean) ? e : a),
@@ -83,7 +90,10 @@ export function learningCurveSpec(s: StudyResult): TopLevelSpec | undefined {
   const color = { field: 'learner', type: 'nominal' as const, title: 'tuner' };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: s.title, subtitle: 'best so far: mean over seeds (line), min-max (band)' },
+    title: {
+      text: s.title,
+      subtitle: 'best so far: mean over tuner seeds on one fixed objective (line), min-max (band)',
+    },
     width: WIDTH,
     height: HEIGHT,
     layer: [
@@ -126,23 +136,34 @@ export function barsSpec(s: StudyResult): TopLevelSpec {
   // a chart is drawn on a log scale, its error bars kept above 0.
   const means = ordered.map((e) => e.mean);
   const log = Math.min(...means) > 0 && Math.max(...means) / Math.min(...means) > LOG_SCALE_RATIO;
-  const rows = ordered.map((e) => ({
-    name: e.name,
-    kind: e.kind,
-    mean: e.mean,
-    lo: log ? Math.max(e.mean - e.std, e.mean / 2) : e.mean - e.std,
-    hi: e.mean + e.std,
-  }));
+  // A log bar needs a finite base: the left end of an explicit domain, below every bar and
+  // every lower whisker that is above 0; a whisker that is not is cut at the base.
+  const positiveLows = ordered.map((e) => e.mean - e.std).filter((x) => x > 0);
+  const base = Math.min(...means, ...positiveLows) / 2;
+  let cut = false;
+  const rows = ordered.map((e) => {
+    const lo = e.mean - e.std;
+    if (log && lo <= 0) cut = true;
+    return {
+      name: e.name,
+      kind: e.kind,
+      mean: e.mean,
+      lo: log && lo <= 0 ? base : lo,
+      hi: e.mean + e.std,
+    };
+  });
   const yAxis = { field: 'name', type: 'nominal' as const, title: null, sort: null };
   const xTitle = `${axisTitle(s)}${log ? ' (log scale)' : ''}`;
-  // A log bar needs a finite base: the left end of an explicit domain.
-  const base = Math.min(...rows.map((r) => r.lo)) / 2;
+  const over = s.type === 'tuning' ? 'tuner seeds on one fixed objective' : 'seeds';
+  const subtitle =
+    `mean over ${over}, error bar = one standard deviation` +
+    (cut ? ' (a lower end at or below 0 is cut at the axis)' : '');
   const xScale = log
     ? { type: 'log' as const, domain: [base, Math.max(...rows.map((r) => r.hi)) * 1.2] }
     : { zero: true };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-    title: { text: s.title, subtitle: 'mean over seeds, error bar = one standard deviation' },
+    title: { text: s.title, subtitle },
     width: WIDTH,
     data: { values: rows },
     layer: [

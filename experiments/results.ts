@@ -30,17 +30,29 @@ export interface EntryResult extends Summary {
   configs?: KnobValues[];
   /** Scores of those configurations on held-out workload seeds (mean over them, per seed). */
   test?: Summary;
-  /** Evaluations the entry spent (the oracle's grid size; a tuner's budget). */
+  /**
+   * Evaluations the entry spent: the oracle's grid size; a tuner's evaluations per run (the
+   * most of any seed), which is less than the budget when the tuner ran out of points.
+   */
   evaluations?: number;
   /** Means over seeds of the other metrics the runs reported. */
   metrics?: Record<string, number>;
 }
 
+/**
+ * A claim's verdict (experiments/derived.ts): `holds` and `fails` when the evidence decides it,
+ * `inconclusive` when the 95% interval or test does not, `tied` when the two entries gave
+ * identical values on every seed, `not judged` when the runs cannot answer it (shorter than
+ * the claim asks, or without the scores it needs).
+ */
+export type Verdict = 'holds' | 'fails' | 'inconclusive' | 'tied' | 'not judged';
+
 export interface ComparisonResult {
   type: 'within' | 'versus' | 'beats-best-of' | 'improves-on';
   /** One sentence with the numbers, as it appears in result.md. */
   text: string;
-  /** Whether the claim holds (on the means; see `text` for the per-seed count). */
+  verdict: Verdict;
+  /** verdict === 'holds'. */
   holds: boolean;
   [key: string]: unknown;
 }
@@ -58,6 +70,11 @@ export interface StudyResult {
   best: { name: string; kind: EntryKind; mean: number } | null;
   /** Name of the oracle entry, if the study has one. */
   oracle?: string;
+  /**
+   * Entries that beat the oracle on some seed (absent when none did): the oracle (a coarse
+   * grid) is then a reference, not an optimum; claims use the best known value instead.
+   */
+  oracle_beaten_by?: string[];
   comparisons: ComparisonResult[];
   /** Tuning studies: evaluations per tuner run, the searched knobs and the workload seeds. */
   budget?: number;

@@ -80,19 +80,42 @@ export interface TunerSpec {
   make(config: TunerConfig): Tuner;
 }
 
-/** Derived comparisons a study reports on top of the gap of every entry to the oracle. */
+/**
+ * Derived comparisons a study reports on top of the gap of every entry to the oracle, each
+ * judged in experiments/derived.ts (paired 95% CI where seeds are workload draws, an exact rank
+ * test where they are tuner seeds on one fixed objective). `on: 'held-out'` judges a tuning
+ * study's claim on the held-out scores of the final configurations instead of the training
+ * objective (no `evaluations` then: only final configurations are re-scored).
+ */
 export type ComparisonSpec =
-  /** Does `entry` come within `tolerance` (relative) of `reference` by `evaluations`? */
-  | { type: 'within'; entry: string; reference: string; tolerance: number; evaluations?: number }
-  /** `a` against `b` at the same budget (or at `evaluations`), paired by seed. */
-  | { type: 'versus'; a: string; b: string; evaluations?: number }
   /**
-   * Does `entry` beat the best of `others` (by mean)? With `by`, it must be better by at least
-   * that relative margin (0: no worse).
+   * Does `entry` come within `tolerance` (relative) of `reference` by `evaluations`? The
+   * reference 'best-known' (derived.ts BEST_KNOWN) is the best value any entry reached.
    */
-  | { type: 'beats-best-of'; entry: string; others: readonly string[]; by?: number }
-  /** Is `entry` better than `reference` by at least the relative margin `by`? */
-  | { type: 'improves-on'; entry: string; reference: string; by: number };
+  | {
+      type: 'within';
+      entry: string;
+      reference: string;
+      tolerance: number;
+      evaluations?: number;
+      on?: 'train' | 'held-out';
+    }
+  /** Is `a` better than `b` at the same budget (or at `evaluations`)? */
+  | { type: 'versus'; a: string; b: string; evaluations?: number; on?: 'train' | 'held-out' }
+  /**
+   * Is `entry` better than the best of `others` (by mean)? With `by`, better by at least that
+   * relative margin; `by: 0` is "no worse", where `margin` says how much worse (relative) still
+   * counts as no worse (the improvement's interval must lie above -margin).
+   */
+  | {
+      type: 'beats-best-of';
+      entry: string;
+      others: readonly string[];
+      by?: number;
+      margin?: number;
+    }
+  /** Is `entry` better than `reference` by at least the relative margin `by` (and `margin`)? */
+  | { type: 'improves-on'; entry: string; reference: string; by: number; margin?: number };
 
 export interface TuningStudySpec<W> {
   type: 'tuning';

@@ -1,6 +1,7 @@
 // A tuning study: every tuner, for every seed, tunes the knobs on one training objective (the
 // env objective averaged over fixed workload seeds, so all tuners, baselines and the grid
-// oracle see the same deterministic function and the grid optimum is exact on it). A run's
+// oracle see the same deterministic function and the grid's best point is exact on it; it is
+// the best of the grid, not of the space: tuners find better points between its levels). A run's
 // value is the best configuration it found; that configuration is also scored on held-out
 // workload seeds to show whether it generalises. Evaluations are memoised by configuration:
 // the function is deterministic, so a memo hit changes nothing but the time.
@@ -8,7 +9,7 @@ import type { KnobObjective, Metrics } from '../envs/core/index.ts';
 import type { KnobSpec, KnobValues } from '../knobs/index.ts';
 import { tune, type ObjectiveSpec } from '../learners/core/index.ts';
 import { GridSearch } from '../learners/tuners/index.ts';
-import { addOracleGaps, compare } from './derived.ts';
+import { addOracleGaps, deriveStudy } from './derived.ts';
 import { logMetricObjective } from './objectives.ts';
 import type { Reporter } from './progress.ts';
 import {
@@ -43,9 +44,17 @@ function configKey(knobs: readonly KnobSpec[], values: KnobValues): string {
   return JSON.stringify(knobs.map((k) => values[k.name] ?? k.default));
 }
 
-function meanMetrics(runs: readonly Metrics[]): Metrics {
+/** The mean of every metric over the runs; a metric some run lacks is an error, not a 0. */
+export function meanMetrics(runs: readonly Metrics[]): Metrics {
   const out: Metrics = {};
-  for (const name of Object.keys(runs[0] ?? {})) out[name] = mean(runs.map((m) => m[name] ?? 0));
+  const names = new Set(runs.flatMap((m) => Object.keys(m)));
+  for (const name of names) {
+    const v = mean(runs.map((m) => m[name] ?? Number.NaN));
+    if (Number.isNaN(v)) {
+      throw new RangeError(`the objective reported ${name} on some workload seeds, not on all`);
+    }
+    out[name] = v;
+  }
   return out;
 }
 
@@ -215,6 +224,7 @@ export async function runTuningStudy<W>(
 
   for (const l of spec.learners) {
     const values: number[] = [];
+    let spent = 0;
     const trajectories: number[][] = [];
     const configs: KnobValues[] = [];
     const tests: number[] = [];
@@ -230,6 +240,7 @@ export async function runTuningStudy<W>(
         r.evaluations.map((e) => ({ values: e.values, value: valueOf(e.metrics, metric, l.name) })),
         direction,
       );
+      spent = Math.max(spent, r.evaluations.length);
       values.push(run.best.value);
       trajectories.push(run.trajectory);
       configs.push(run.best.values);
@@ -241,7 +252,8 @@ export async function runTuningStudy<W>(
       ...summarise(seeds, values),
       trajectories,
       configs,
-      evaluations: budget,
+      // What the runs spent: a finite grid stops after its points, short of the budget.
+      evaluations: spent,
       ...(testSeeds.length > 0 ? { test: summarise(seeds, tests) } : {}),
     });
     reporter.log.info(
@@ -257,6 +269,10 @@ export async function runTuningStudy<W>(
 
   const oracle = spec.oracle ? 'grid-optimum' : undefined;
   addOracleGaps(entries, direction, oracle);
+  const derived = deriveStudy(
+    { type: 'tuning', results: entries, direction, oracle, budget },
+    spec.comparisons,
+  );
   return {
     name: spec.name,
     title: titleOf(spec.title, ctx),
@@ -268,7 +284,7 @@ export async function runTuningStudy<W>(
     results: entries,
     best: bestContender(entries, direction),
     ...(oracle ? { oracle } : {}),
-    comparisons: compare(entries, direction, spec.comparisons),
+    ...derived,
     budget,
     tuner_scale: spec.tunerScale ?? 'linear',
     space: space.map((k) => ({ name: k.name, domain: describeDomain(k) })),

@@ -139,9 +139,23 @@ describe('experiment runner', () => {
       // Belady's MIN is optimal: no online policy has fewer misses.
       expect(e.gap_to_oracle_abs).toBeGreaterThanOrEqual(0);
     }
+    // The claim at 30 evaluations is not judged on runs of 8.
     const claim = tuning.comparisons.find((c) => c.type === 'within')!;
-    expect(claim.evaluations).toBe(8);
-    expect(typeof claim.holds).toBe('boolean');
+    expect(claim.evaluations).toBe(30);
+    expect(claim).toMatchObject({ verdict: 'not judged', holds: false });
+    expect(claim.text).toContain('runs have 8 evaluations, fewer than the 30 asked');
+  });
+
+  it('records the evaluations a tuner spent, not its budget, when it runs out of points', async () => {
+    // The grid tuner has 5 sizes x 6 policies = 30 points on the cache study.
+    const r = await runExperiment(cacheExperiment, { ...opts, seeds: 1, budget: 40 });
+    const tuners = r.studies[0]!.results.filter((e) => e.kind === 'learner');
+    const grid = tuners.find((e) => e.name === 'grid')!;
+    expect(grid.trajectories![0]).toHaveLength(30);
+    expect(grid.evaluations).toBe(30);
+    for (const e of tuners.filter((x) => x.name !== 'grid')) expect(e.evaluations).toBe(40);
+    const md = renderMarkdown(r, new Map(), 'npx knobos exp cache --quick --budget 40');
+    expect(md).toContain('grid stopped after 30: it ran out of points');
   });
 
   it('writes result.json, result.md and well-formed SVG plots', async () => {
@@ -180,6 +194,30 @@ describe('experiment runner', () => {
     expect(index).toContain(`## ${first.title}`);
     expect(index).toContain('(cache/result.md)');
     expect(index).not.toContain('foreign');
+    // A quick run is marked as one, and its claims are not listed as results.
+    expect(index).toContain(`## ${first.title} (QUICK RUN: not a result)`);
+    expect(index).not.toContain(first.studies[0]!.comparisons[0]!.text);
+  });
+
+  it('refuses --quick with an --out inside the committed results, naming --out', async () => {
+    // A folder that does not exist (removed below, should the refusal ever fail), two levels
+    // down so that even a run let through would not rebuild the results index.
+    const scratch = join(RESULTS_DIR, `quick-refusal-${process.pid}`);
+    const out = join(scratch, 'cache');
+    const err: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
+      err.push(String(chunk));
+      return true;
+    });
+    try {
+      expect(await runExpCommand(['cache', '--quick', '--out', out])).toBe(2);
+      expect(await runExpCommand(['placement', '--out', `${out}/../x`, '--quick'])).toBe(2);
+    } finally {
+      spy.mockRestore();
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    expect(err.join('')).toContain(`--out ${out} is inside ${RESULTS_DIR}`);
+    expect(err.join('')).toContain('--quick runs may not write there');
   });
 
   it('rejects a well-formedness violation (the checker itself can fail)', () => {

@@ -8,7 +8,7 @@
 import { messagingObjective, type MessageSource } from '../../envs/messaging/index.ts';
 import { reshapeKnob } from '../objectives.ts';
 import type { ExperimentSpec } from '../spec.ts';
-import { STANDARD_TUNERS, TUNER_CLAIMS } from './tuners.ts';
+import { HELD_OUT_TUNER_CLAIMS, STANDARD_TUNERS, TUNER_CLAIMS } from './tuners.ts';
 
 export const messagingExperiment: ExperimentSpec<MessageSource> = {
   name: 'messaging',
@@ -52,7 +52,7 @@ export const messagingExperiment: ExperimentSpec<MessageSource> = {
       ],
       learners: STANDARD_TUNERS,
       oracle: { type: 'grid', pointsPerNumeric: 13, quickPointsPerNumeric: 3 },
-      comparisons: TUNER_CLAIMS,
+      comparisons: [...TUNER_CLAIMS, ...HELD_OUT_TUNER_CLAIMS],
     },
   ],
 };

@@ -38,7 +38,7 @@ import {
 } from '../../learners/scheduling/policy.ts';
 import { createSchedulingPolicy, srptWarmFirst } from '../../policies/scheduling/index.ts';
 import type { EntrySpec, ExperimentSpec, JobsScenario, RunContext } from '../spec.ts';
-import { STANDARD_TUNERS, TUNER_CLAIMS } from './tuners.ts';
+import { HELD_OUT_TUNER_CLAIMS, STANDARD_TUNERS, TUNER_CLAIMS } from './tuners.ts';
 
 /** TPC-H jobs per workload draw in the knob-tuning study (the policy study draws 60). */
 export const KNOB_STUDY_JOBS = 30;
@@ -67,13 +67,31 @@ function policyEntries(world: World, artifact = TRAINED_SCHEDULER_FILE): EntrySp
   ];
 }
 
+/**
+ * How much worse than the other entry (relative) still counts as "no worse": the paired 95%
+ * interval of the improvement must lie above -1%.
+ */
+export const NO_WORSE_MARGIN = 0.01;
+
 /** The issue's bar: 20% better than FIFO, no worse than the best heuristic; the aim is
- * Decima's margin, 20% better than the best heuristic. */
+ * Decima's margin, 20% better than the best heuristic. `priority` is FIFO on TPC-H (every job
+ * has priority 0, and ties go to the earliest arrival), so "the best of" is of 5 distinct
+ * heuristics there; the claim's text says so. */
 const LEARNED_CLAIMS = [
   { type: 'improves-on', entry: 'learned', reference: 'fifo', by: 0.2 },
-  { type: 'beats-best-of', entry: 'learned', others: SCHEDULER_POLICIES, by: 0 },
+  {
+    type: 'beats-best-of',
+    entry: 'learned',
+    others: SCHEDULER_POLICIES,
+    by: 0,
+    margin: NO_WORSE_MARGIN,
+  },
   { type: 'beats-best-of', entry: 'learned', others: SCHEDULER_POLICIES, by: 0.2 },
 ] as const;
+
+/** Why two of the heuristics give the same numbers in every study here. */
+const PRIORITY_IS_FIFO =
+  '`priority` is `fifo` on TPC-H: every job has priority 0 and ties fall back to FIFO order.';
 
 /** The move-aware one-liner of the moving world (the claim: the learned policy is no worse). */
 const WARM_FIRST = 'srpt_warm_first';
@@ -117,7 +135,9 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
       name: 'scheduler-knobs',
       title: (ctx) => `Scheduler knobs on TPC-H at ${atLoad(ctx)} (30-job draws)`,
       unit: 's',
-      note: 'Mean job completion time of the jobs of one workload draw; lost jobs count until the end.',
+      note:
+        'Mean job completion time of the jobs of one workload draw; lost jobs count until the end. ' +
+        PRIORITY_IS_FIFO,
       objective: (w) => objectiveOf(w.withJobs?.(KNOB_STUDY_JOBS) ?? w),
       // The metric spans orders of magnitude across the space: tuners see its log.
       tunerScale: 'log',
@@ -126,7 +146,7 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
       baselines: SCHEDULER_POLICIES.map((p) => ({ name: p, values: { 'scheduler.policy': p } })),
       learners: STANDARD_TUNERS,
       oracle: { type: 'grid', pointsPerNumeric: 3, quickPointsPerNumeric: 1 },
-      comparisons: TUNER_CLAIMS,
+      comparisons: [...TUNER_CLAIMS, ...HELD_OUT_TUNER_CLAIMS],
     },
     {
       type: 'comparison',
@@ -140,7 +160,8 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
         "Decima's setting: the work as the trace gives it (no stragglers, failures or dispatch " +
         'cost), so only the order in which tasks run differs between policies. The oracle is a ' +
         'lower bound no policy can beat (per job: its critical path; all jobs: the cluster as ' +
-        "one preemptive SRPT machine), so an entry's gap to it caps what any policy could gain.",
+        "one preemptive SRPT machine), so an entry's gap to it caps what any policy could gain. " +
+        PRIORITY_IS_FIFO,
       entries: [...policyEntries('clean'), lowerBoundEntry],
       comparisons: [...LEARNED_CLAIMS],
     },
@@ -160,7 +181,8 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
         'world (`learners/scheduling/train.ts --world moving`) and sees, per task, the free ' +
         'workers already on its job. So does `srpt_warm_first`, SRPT with the jobs a free ' +
         'worker is already on first: a hand-written one-liner, not a registry policy. The lower ' +
-        'bound ignores moves, so it is looser here.',
+        'bound ignores moves, so it is looser here. ' +
+        PRIORITY_IS_FIFO,
       // 50 workloads, not the experiment's 5: the learned policy and the one-liner differ by
       // workload a lot in this world (evaluate.ts EVAL_SEEDS); a run costs 0.1-5 s.
       seeds: EVAL_SEEDS.moving,
@@ -171,7 +193,13 @@ export const schedulerExperiment: ExperimentSpec<JobsScenario> = {
       ],
       comparisons: [
         ...LEARNED_CLAIMS,
-        { type: 'beats-best-of', entry: 'learned', others: [WARM_FIRST], by: 0 },
+        {
+          type: 'beats-best-of',
+          entry: 'learned',
+          others: [WARM_FIRST],
+          by: 0,
+          margin: NO_WORSE_MARGIN,
+        },
       ],
     },
     {

@@ -1,0 +1,203 @@
+// The statistics the claims are judged with: a paired 95% confidence interval (Student's t)
+// where seeds are workload draws shared by both entries, and an exact rank test (Mann-Whitney
+// U, the permutation distribution of U with ties) where seeds are independent runs of a tuner
+// on one fixed objective, which pairing by seed number would not make comparable. Everything
+// here is deterministic (no resampling), so a result file's claims do not change on a re-run.
+import { mean } from './results.ts';
+
+/** Two-sided level of every interval and test here. */
+export const CONFIDENCE = 0.95;
+
+/** ln Γ(x) for x > 0 (Lanczos, g = 7, 9 terms: ~15 significant digits). */
+function lnGamma(x: number): number {
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313,
+    -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6,
+    1.5056327351493116e-7,
+  ];
+  if (x < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * x)) - lnGamma(1 - x);
+  const z = x - 1;
+  let a = c[0] as number;
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += (c[i] as number) / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+/** Continued fraction of the incomplete beta function (modified Lentz). */
+function betaContinuedFraction(a: number, b: number, x: number): number {
+  const tiny = 1e-300;
+  let c = 1;
+  let d = 1 - ((a + b) * x) / (a + 1);
+  if (Math.abs(d) < tiny) d = tiny;
+  d = 1 / d;
+  let h = d;
+  for (let m = 1; m <= 300; m++) {
+    const m2 = 2 * m;
+    let aa = (m * (b - m) * x) / ((a + m2 - 1) * (a + m2));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    h *= d * c;
+    aa = (-(a + m) * (a + b + m) * x) / ((a + m2) * (a + m2 + 1));
+    d = 1 + aa * d;
+    if (Math.abs(d) < tiny) d = tiny;
+    c = 1 + aa / c;
+    if (Math.abs(c) < tiny) c = tiny;
+    d = 1 / d;
+    const del = d * c;
+    h *= del;
+    if (Math.abs(del - 1) < 1e-15) break;
+  }
+  return h;
+}
+
+/** The regularised incomplete beta function I_x(a, b). */
+function incompleteBeta(x: number, a: number, b: number): number {
+  if (x <= 0) return 0;
+  if (x >= 1) return 1;
+  const front = Math.exp(
+    lnGamma(a + b) - lnGamma(a) - lnGamma(b) + a * Math.log(x) + b * Math.log(1 - x),
+  );
+  return x < (a + 1) / (a + b + 2)
+    ? (front * betaContinuedFraction(a, b, x)) / a
+    : 1 - (front * betaContinuedFraction(b, a, 1 - x)) / b;
+}
+
+/** P(T <= t) for Student's t with `df` degrees of freedom. */
+export function studentTCdf(t: number, df: number): number {
+  const tail = 0.5 * incompleteBeta(df / (df + t * t), df / 2, 0.5);
+  return t >= 0 ? 1 - tail : tail;
+}
+
+/** The quantile of Student's t at probability p in (0.5, 1) (bisection on the CDF). */
+export function studentTQuantile(p: number, df: number): number {
+  if (!(p > 0.5 && p < 1) || !(df >= 1)) throw new RangeError(`studentTQuantile(${p}, ${df})`);
+  let lo = 0;
+  let hi = 1;
+  while (studentTCdf(hi, df) < p) hi *= 2;
+  for (let i = 0; i < 200 && hi - lo > 1e-12 * hi; i++) {
+    const mid = (lo + hi) / 2;
+    if (studentTCdf(mid, df) < p) lo = mid;
+    else hi = mid;
+  }
+  return (lo + hi) / 2;
+}
+
+export interface Interval {
+  mean: number;
+  lo: number;
+  hi: number;
+  n: number;
+}
+
+/**
+ * The 95% confidence interval of the mean of `xs` (Student's t, n - 1 degrees of freedom).
+ * With one value the interval is unbounded; with no spread it is the mean itself.
+ */
+export function meanInterval(xs: readonly number[], confidence = CONFIDENCE): Interval {
+  const n = xs.length;
+  const m = mean(xs);
+  if (n < 2) return { mean: m, lo: -Infinity, hi: Infinity, n };
+  const sd = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (n - 1));
+  const half = sd === 0 ? 0 : (studentTQuantile(0.5 + confidence / 2, n - 1) * sd) / Math.sqrt(n);
+  return { mean: m, lo: m - half, hi: m + half, n };
+}
+
+/** Most group assignments the exact rank test enumerates; beyond, the normal approximation. */
+const MAX_EXACT_SPLITS = 200_000;
+
+function binomial(n: number, k: number): number {
+  let r = 1;
+  for (let i = 1; i <= k; i++) r = (r * (n - k + i)) / i;
+  return r;
+}
+
+/** U of group x against y: pairs where x is larger, ties counting one half. */
+function uStatistic(x: readonly number[], y: readonly number[]): number {
+  let u = 0;
+  for (const a of x) for (const b of y) u += a > b ? 1 : a === b ? 0.5 : 0;
+  return u;
+}
+
+export interface RankTest {
+  /** Pairs (x_i, y_j) with x_i > y_j, ties counting one half; out of `pairs`. */
+  u: number;
+  pairs: number;
+  /** Two-sided p-value of "x and y come from the same distribution". */
+  p: number;
+  exact: boolean;
+}
+
+/**
+ * The Mann-Whitney U test of x against y, two-sided. Exact (the permutation distribution of
+ * U over every split of the pooled values, ties included) while the splits are few enough,
+ * else the normal approximation with the tie correction.
+ */
+export function mannWhitney(x: readonly number[], y: readonly number[]): RankTest {
+  const [n, m] = [x.length, y.length];
+  const pairs = n * m;
+  const u = uStatistic(x, y);
+  if (n === 0 || m === 0) return { u, pairs, p: 1, exact: true };
+  const centre = pairs / 2;
+  const observed = Math.abs(u - centre);
+  const pooled = [...x, ...y];
+  const total = pooled.length;
+  if (binomial(total, n) <= MAX_EXACT_SPLITS) {
+    let extreme = 0;
+    let splits = 0;
+    const pick: number[] = [];
+    const walk = (from: number): void => {
+      if (pick.length === n) {
+        const inX = new Set(pick);
+        const gx = pick.map((i) => pooled[i] as number);
+        const gy = pooled.filter((_, i) => !inX.has(i));
+        splits++;
+        if (Math.abs(uStatistic(gx, gy) - centre) >= observed - 1e-9) extreme++;
+        return;
+      }
+      for (let i = from; i <= total - (n - pick.length); i++) {
+        pick.push(i);
+        walk(i + 1);
+        pick.pop();
+      }
+    };
+    walk(0);
+    return { u, pairs, p: extreme / splits, exact: true };
+  }
+  const counts = new Map<number, number>();
+  for (const v of pooled) counts.set(v, (counts.get(v) ?? 0) + 1);
+  let tieTerm = 0;
+  for (const c of counts.values()) tieTerm += c ** 3 - c;
+  const variance = ((n * m) / 12) * (total + 1 - tieTerm / (total * (total - 1)));
+  if (variance <= 0) return { u, pairs, p: 1, exact: false };
+  const z = Math.max(0, observed - 0.5) / Math.sqrt(variance);
+  return { u, pairs, p: Math.min(1, 2 * (1 - normalCdf(z))), exact: false };
+}
+
+/** Φ(z), the standard normal CDF (erfc by its Chebyshev fit: relative error below 1.2e-7). */
+function normalCdf(z: number): number {
+  const x = Math.abs(z) / Math.SQRT2;
+  const t = 1 / (1 + 0.5 * x);
+  const erfc =
+    t *
+    Math.exp(
+      -x * x -
+        1.26551223 +
+        t *
+          (1.00002368 +
+            t *
+              (0.37409196 +
+                t *
+                  (0.09678418 +
+                    t *
+                      (-0.18628806 +
+                        t *
+                          (0.27886807 +
+                            t *
+                              (-1.13520398 +
+                                t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
+    );
+  return z >= 0 ? 1 - erfc / 2 : erfc / 2;
+}
