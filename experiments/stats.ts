@@ -3,6 +3,7 @@
 // U, the permutation distribution of U with ties) where seeds are independent runs of a tuner
 // on one fixed objective, which pairing by seed number would not make comparable. Everything
 // here is deterministic (no resampling), so a result file's claims do not change on a re-run.
+import { normalCdf } from '../learners/gp/acquisition.ts';
 import { mean } from './results.ts';
 
 /** Two-sided level of every interval and test here. */
@@ -174,30 +175,4 @@ export function mannWhitney(x: readonly number[], y: readonly number[]): RankTes
   if (variance <= 0) return { u, pairs, p: 1, exact: false };
   const z = Math.max(0, observed - 0.5) / Math.sqrt(variance);
   return { u, pairs, p: Math.min(1, 2 * (1 - normalCdf(z))), exact: false };
-}
-
-/** Φ(z), the standard normal CDF (erfc by its Chebyshev fit: relative error below 1.2e-7). */
-function normalCdf(z: number): number {
-  const x = Math.abs(z) / Math.SQRT2;
-  const t = 1 / (1 + 0.5 * x);
-  const erfc =
-    t *
-    Math.exp(
-      -x * x -
-        1.26551223 +
-        t *
-          (1.00002368 +
-            t *
-              (0.37409196 +
-                t *
-                  (0.09678418 +
-                    t *
-                      (-0.18628806 +
-                        t *
-                          (0.27886807 +
-                            t *
-                              (-1.13520398 +
-                                t * (1.48851587 + t * (-0.82215223 + t * 0.17087277)))))))),
-    );
-  return z >= 0 ? 1 - erfc / 2 : erfc / 2;
 }
