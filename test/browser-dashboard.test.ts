@@ -417,13 +417,17 @@ describe('dashboard in Chromium', () => {
     try {
       await bump('messaging.linger_ms');
       await page.locator('#toasts .toast.error', { hasText: 'HTTP 502' }).first().waitFor(WAIT);
+      // An action's failure shows in its dialog, which stays open with the reason typed.
       await page.locator('#freeze-btn').click();
       await page.locator('#confirm-reason').fill('network test');
       await page.locator('#confirm-ok').click();
-      const toast = page.locator('#toasts .toast.error', { hasText: 'Failed to fetch' }).first();
-      await toast.waitFor(WAIT);
-      expect(await toast.innerText()).toBe('error: Failed to fetch');
+      const error = page.locator('#confirm-dialog[open] #confirm-error[role="alert"]');
+      await error.waitFor(WAIT);
+      expect(await error.innerText()).toBe('error: Failed to fetch');
+      expect(await page.locator('#confirm-reason').inputValue()).toBe('network test');
       expect(await api.knobs.frozen()).toBeNull();
+      await page.locator('#confirm-cancel').click();
+      expect(await page.locator('#confirm-dialog').getAttribute('open')).toBeNull();
     } finally {
       await page.unroute(audit);
       await page.unroute('**/api/freeze');

@@ -66,6 +66,8 @@ export interface ServerOptions {
   telemetryServices?: readonly string[];
   /** Most open event streams (default 100). */
   maxStreams?: number;
+  /** Most open event streams of one token (default 10). */
+  maxStreamsPerToken?: number;
   /** Largest request body (default 64 KiB). */
   bodyLimitBytes?: number;
   /** More route modules (the services' state, the loop), added to the authenticated API. */
@@ -163,6 +165,7 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     knobs,
     ...(opts.logger ? { log: opts.logger } : {}),
     ...(opts.maxStreams ? { maxClients: opts.maxStreams } : {}),
+    ...(opts.maxStreamsPerToken ? { maxPerToken: opts.maxStreamsPerToken } : {}),
   });
   await hub.start();
   app.addHook('preClose', async () => hub.close());
@@ -206,6 +209,20 @@ async function buildRoutes(
       reply.statusCode,
       reply.elapsedTime / 1000,
     );
+  });
+  // Every answer (the API's JSON, errors, /docs, health), not only the dashboard's files: no
+  // type sniffing, no referrer, no framing (the Swagger UI has buttons worth clickjacking),
+  // and nothing of /api kept by a browser or proxy cache. Event streams set theirs (sse.ts).
+  app.addHook('onSend', async (request, reply, payload) => {
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'no-referrer');
+    reply.header('x-frame-options', 'DENY');
+    if (!reply.hasHeader('content-security-policy'))
+      reply.header('content-security-policy', "frame-ancestors 'none'");
+    const path = request.url.split('?', 1)[0] ?? '';
+    if (path === '/api' || path.startsWith('/api/') || path === '/metrics')
+      reply.header('cache-control', 'no-store');
+    return payload;
   });
   for (const s of SHARED_SCHEMAS) app.addSchema(s);
   await app.register(fastifySwagger, {

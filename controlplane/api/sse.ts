@@ -1,7 +1,8 @@
 // The change stream behind GET /api/events: ONE subscriber connection per server (a duplicate
 // of its Redis client) on the knobs change channel, fanned out to every open event stream.
 // Each message is turned into the full row it announces (one read per change, not per
-// client), in order. Bounds: open streams, pending messages, bytes buffered per slow client.
+// client), in order. Bounds: open streams (in all and per token), pending messages, bytes
+// buffered per slow client (one past it is cut off: its socket destroyed, its buffer freed).
 // Each stream remembers the token it was opened with: revoking a token ends its
 // streams at once (endToken), and every heartbeat re-verifies each stream's token, so a token
 // revoked through another API process stops receiving within one heartbeat.
@@ -17,6 +18,8 @@ export interface HubOptions {
   log?: Logger;
   /** Most open streams at once (default 100). */
   maxClients?: number;
+  /** Most open streams of one token (or actor, for streams without one; default 10). */
+  maxPerToken?: number;
   /** Keep-alive comment period (default 15 s), so proxies do not cut idle streams. */
   heartbeatMs?: number;
 }
@@ -37,6 +40,8 @@ export interface StreamOwner {
    * ended. A rejection (e.g. Redis away) keeps the stream: it is checked again next heartbeat.
    */
   verify?: () => Promise<boolean>;
+  /** Who opened it; counts against the per-token limit when there is no token id. */
+  actor?: string;
 }
 
 interface StreamClient extends StreamOwner {
@@ -49,6 +54,11 @@ export type HubEvent =
   | { event: 'resync'; data: { reason: string } }
   | { event: 'hello'; data: { epoch: number } };
 
+/** What the per-token limit counts a stream under: its token, else its actor (env admin, auth off). */
+function ownerKey(owner: StreamOwner): string | null {
+  return owner.tokenId ?? owner.actor ?? null;
+}
+
 export class ChangeHub {
   private readonly clients = new Map<ServerResponse, StreamClient>();
   private sub: RedisClient | undefined;
@@ -59,9 +69,11 @@ export class ChangeHub {
   private verifying = false;
   private closed = false;
   private readonly maxClients: number;
+  private readonly maxPerToken: number;
 
   constructor(private readonly opts: HubOptions) {
     this.maxClients = opts.maxClients ?? 100;
+    this.maxPerToken = opts.maxPerToken ?? 10;
   }
 
   get size(): number {
@@ -81,7 +93,7 @@ export class ChangeHub {
     if (this.opts.redis.status === 'ready')
       await Promise.race([subscribed, new Promise((r) => setTimeout(r, SUBSCRIBE_WAIT_MS))]);
     this.heartbeat = setInterval(() => {
-      for (const c of this.clients.keys()) c.write(': ping\n\n');
+      for (const c of [...this.clients.keys()]) this.send(c, ': ping\n\n');
       void this.reverify();
     }, this.opts.heartbeatMs ?? 15_000);
     this.heartbeat.unref();
@@ -101,13 +113,26 @@ export class ChangeHub {
     }
   }
 
-  /** Refuses a new stream when full (before the response is hijacked). */
-  assertRoom(): void {
+  /**
+   * Refuses a new stream when full, or when its token (else its actor) has its share already,
+   * so one token cannot take every slot (before the response is hijacked).
+   */
+  assertRoom(owner?: StreamOwner): void {
     if (this.clients.size >= this.maxClients)
       throw new ApiError(
         'KNOBOS_API_TOO_MANY_STREAMS',
         `the server already serves ${this.maxClients} event streams; try again later`,
         { limit: this.maxClients },
+      );
+    const key = owner && ownerKey(owner);
+    if (key === null || key === undefined) return;
+    let n = 0;
+    for (const c of this.clients.values()) if (ownerKey(c) === key) n++;
+    if (n >= this.maxPerToken)
+      throw new ApiError(
+        'KNOBOS_API_TOO_MANY_STREAMS',
+        `this token already has ${this.maxPerToken} open event streams; close one or try again later`,
+        { limit: this.maxPerToken, scope: 'token' },
       );
   }
 
@@ -154,17 +179,22 @@ export class ChangeHub {
    * stream ends by itself when the connection closes (at once if it is closed already).
    */
   attach(res: ServerResponse, epoch: number, owner: StreamOwner): () => void {
-    this.assertRoom();
+    this.assertRoom(owner);
+    // The response is hijacked: the server's onSend hook never sees it.
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
+      'cache-control': 'no-store, no-transform',
+      'x-content-type-options': 'nosniff',
       connection: 'keep-alive',
       'x-accel-buffering': 'no',
     });
     res.write('retry: 2000\n\n');
     const end = () => {
       this.clients.delete(res);
-      if (!res.writableEnded) res.end();
+      // end() waits for the buffer to drain, which a stalled reader never does: the socket
+      // and its buffer would stay for ever. Whatever is still unsent is dropped with it.
+      if (res.writableLength > 0) res.destroy();
+      else if (!res.writableEnded) res.end();
     };
     this.clients.set(res, { ...owner, end });
     // 'close' is emitted once: a response already closed never emits it again, so check.
@@ -179,12 +209,16 @@ export class ChangeHub {
   }
 
   private write(res: ServerResponse, e: HubEvent): void {
+    this.send(res, `id: ${++this.seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+  }
+
+  /** Writes to a stream, or cuts off one whose reader let MAX_BUFFERED_BYTES pile up. */
+  private send(res: ServerResponse, text: string): void {
     if (res.writableLength > MAX_BUFFERED_BYTES) {
-      this.clients.delete(res);
-      res.end();
+      this.clients.get(res)?.end(); // destroys the socket: its slot and buffer are freed
       return;
     }
-    res.write(`id: ${++this.seq}\nevent: ${e.event}\ndata: ${JSON.stringify(e.data)}\n\n`);
+    res.write(text);
   }
 
   private enqueue(msg: string): void {
@@ -231,7 +265,7 @@ export class ChangeHub {
   async close(): Promise<void> {
     this.closed = true;
     if (this.heartbeat) clearInterval(this.heartbeat);
-    for (const c of this.clients.keys()) c.end();
+    for (const c of [...this.clients.values()]) c.end();
     this.clients.clear();
     this.sub?.disconnect();
   }

@@ -14,6 +14,16 @@ export class ApiFailure extends Error {
   }
 }
 
+/**
+ * The answer to a request sent with another token than the one held now (the user signed
+ * out, or in as someone else, meanwhile): dropped, so it never shows after the sign-out.
+ */
+export class SignedOut extends Error {
+  constructor() {
+    super('signed out');
+  }
+}
+
 export function getToken() {
   return sessionStorage.getItem(TOKEN_KEY) ?? '';
 }
@@ -32,12 +42,14 @@ function headers(json) {
 }
 
 export async function api(path, { method = 'GET', body } = {}) {
+  const token = getToken();
   const res = await fetch(path, {
     method,
     headers: headers(body !== undefined),
     ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
   });
   const text = await res.text();
+  if (getToken() !== token) throw new SignedOut();
   if (res.ok) return text ? JSON.parse(text) : null;
   // An error body may not be ours (a proxy's HTML page): then the status is the message.
   let data = null;
@@ -97,4 +109,13 @@ export async function followEvents({ onEvent, onStatus, signal }) {
     await new Promise((r) => setTimeout(r, pauseMs));
     pauseMs = Math.min(10_000, pauseMs * 2);
   }
+}
+
+/** Whether the signed-in token may change knobs: an operator or admin not scoped to a tenant. */
+export function canOperate(state) {
+  return Boolean(
+    state.auth &&
+    (state.auth.role === 'operator' || state.auth.role === 'admin') &&
+    !state.auth.tenant,
+  );
 }

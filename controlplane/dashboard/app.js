@@ -1,9 +1,9 @@
 // The dashboard's entry point: sign in (a token kept in sessionStorage), load the knobs, then
 // follow the change stream so every panel updates without a reload. Telemetry is polled.
 /* global window, setInterval, setTimeout, clearTimeout, document, AbortController */
-import { ApiFailure, api, followEvents, getToken, setToken } from './api.js';
+import { ApiFailure, SignedOut, api, followEvents, getToken, setToken } from './api.js';
 import { askToken, toast } from './dialogs.js';
-import { byId, fmtActor } from './dom.js';
+import { byId, clear, fmtActor, h } from './dom.js';
 import { loadDetail, renderDetail, renderKnobTable } from './knobs-view.js';
 import { loadAudit, loadTelemetry, renderFreeze, toggleFreeze } from './panels-view.js';
 import { loadPipeline, renderShadows, showProposal } from './pipeline-view.js';
@@ -11,6 +11,10 @@ import { loadRegistry, showPolicy } from './registry-view.js';
 
 const TELEMETRY_REFRESH_MS = 5_000;
 const FLASH_MS = 2_500;
+/** How long the first load waits for the stream's hello (which loads) before going ahead. */
+const HELLO_WAIT_MS = 2_000;
+/** Pauses between tries of /api/whoami while the server is unavailable (ms). */
+const RETRY_MS = [1_000, 2_000, 5_000, 10_000];
 
 const state = {
   auth: null,
@@ -34,9 +38,10 @@ const state = {
 };
 
 function report(err) {
+  if (err instanceof SignedOut) return; // an answer for the session that ended
   if (err instanceof ApiFailure && err.status === 401)
     return void signIn('Your token was refused.');
-  toast(err.message ?? String(err), 'error');
+  toast(err?.message ?? String(err), 'error');
 }
 
 /**
@@ -97,16 +102,24 @@ function applyRow(row) {
 
 let loadSeq = 0;
 let loadShown = 0;
-/**
- * Loads the knobs, then every panel on its own: a panel that fails to load is reported (a
- * toast naming it) and the others still render. Rejects only when the knobs themselves fail.
- */
-async function loadAll() {
+/** Whether the knobs on screen may be behind: the last load of the list failed. */
+let knobsStale = false;
+
+/** Loads the knob list and the freeze switch (the events in flight replayed on top). */
+async function loadKnobs() {
   // Loads overlap (a reconnect's hello and a resync): one older than the last shown is dropped.
   const seq = ++loadSeq;
-  const { res, seen } = await snapshot(() => api('/api/knobs'));
-  if (seq < loadShown) return;
+  let got;
+  try {
+    got = await snapshot(() => api('/api/knobs'));
+  } catch (err) {
+    knobsStale = true;
+    throw err;
+  }
+  const { res, seen } = got;
+  if (seq < loadShown || !state.auth) return false;
   loadShown = seq;
+  knobsStale = false;
   state.knobs = new Map(res.knobs.map((r) => [r.name, r]));
   state.frozen = res.frozen;
   putChanges(seen);
@@ -114,6 +127,15 @@ async function loadAll() {
   renderKnobTable(state);
   renderFreeze(state);
   renderDetail(state);
+  return true;
+}
+
+/**
+ * Loads the knobs, then every panel on its own: a panel that fails to load is reported (a
+ * toast naming it) and the others still render. Rejects only when the knobs themselves fail.
+ */
+async function loadAll() {
+  if (!(await loadKnobs())) return;
   const panels = [
     ['Knob details', loadDetail(state)],
     ['Audit log', loadAudit()],
@@ -128,6 +150,7 @@ async function loadAll() {
 
 /** A panel's load failure: a refused token signs out; anything else is a toast naming it. */
 function reportPanel(panel, err) {
+  if (err instanceof SignedOut) return;
   if (err instanceof ApiFailure && err.status === 401) return report(err);
   toast(`${panel} could not be loaded: ${err?.message ?? String(err)}`, 'error');
 }
@@ -152,7 +175,10 @@ function loadLoop() {
 let loopTimer;
 function loopSoon() {
   clearTimeout(loopTimer);
-  loopTimer = setTimeout(() => void loadLoop().catch(report), 300);
+  loopTimer = setTimeout(
+    () => void loadLoop().catch((err) => reportPanel('Pipeline and registry', err)),
+    300,
+  );
 }
 
 /** `#proposal=<id>` and `#policy=<name>@<version>` open that row's details. */
@@ -166,16 +192,22 @@ function followLink() {
 let auditTimer;
 function auditSoon() {
   clearTimeout(auditTimer);
-  auditTimer = setTimeout(() => void loadAudit().catch(report), 300);
+  auditTimer = setTimeout(
+    () => void loadAudit().catch((err) => reportPanel('Audit log', err)),
+    300,
+  );
 }
 
-let helloSeen = false;
+/** Called with the first sign of the stream (its hello, or its failure to connect). */
+let streamSettled = () => {};
 
 function onEvent(event, data) {
   if (event === 'hello') {
-    // A second hello means the stream reconnected: changes may have been missed meanwhile.
-    if (helloSeen) void loadAll().catch(report);
-    helloSeen = true;
+    // Every hello, the first too: changes made before the stream was attached (before the
+    // first, while it was refused or down) were never sent on it, so the panels reload. The
+    // epoch cannot tell that nothing was missed: pins and the freeze switch leave it alone.
+    streamSettled('hello');
+    void loadAll().catch(report);
   } else if (event === 'knob') {
     applyRow(data.row);
     auditSoon();
@@ -190,7 +222,9 @@ function onEvent(event, data) {
   }
 }
 
+let liveStatus = 'connecting';
 function setLive(status) {
+  liveStatus = status;
   const el = byId('live');
   el.className = `live ${status}`;
   el.textContent = {
@@ -198,19 +232,27 @@ function setLive(status) {
     connecting: 'Connecting…',
     offline: 'Reconnecting…',
     unauthorized: 'Signed out',
+    signedout: 'Signed out',
+    unavailable: 'Server unavailable',
   }[status];
   el.dataset.status = status;
+  if (status !== 'unavailable') el.title = '';
+}
+
+function onStreamStatus(status) {
+  setLive(status);
+  if (status === 'offline' || status === 'unauthorized') streamSettled(status);
   if (status === 'unauthorized') void signIn('Your token was refused.');
 }
 
 let events;
 function startEvents() {
   events?.abort();
-  helloSeen = false;
   events = new AbortController();
-  void followEvents({ onEvent, onStatus: setLive, signal: events.signal });
+  void followEvents({ onEvent, onStatus: onStreamStatus, signal: events.signal });
 }
 
+/** Who the token is; null when it is refused (401). Other failures reject. */
 async function whoami() {
   try {
     return await api('/api/whoami');
@@ -220,18 +262,78 @@ async function whoami() {
   }
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * Who the token is, asking again while the server cannot tell (a 5xx, the network): only a
+ * refusal (401) means the token is bad, so nothing else drops it.
+ */
+async function whoamiRetrying() {
+  for (let i = 0; ; i++) {
+    try {
+      return await whoami();
+    } catch (err) {
+      if (err instanceof SignedOut) throw err;
+      setLive('unavailable');
+      byId('live').title = `${err?.message ?? String(err)}; trying again`;
+      await sleep(RETRY_MS[Math.min(i, RETRY_MS.length - 1)]);
+    }
+  }
+}
+
+/**
+ * Ends the session on screen: the stream stops, loads in flight are dropped (api.js), and
+ * every panel showing the old token's data is emptied, so nothing of it stays after a
+ * sign-out or a refused token.
+ */
+function signOutView(status) {
+  events?.abort();
+  state.auth = null;
+  state.knobs = new Map();
+  state.frozen = null;
+  state.selected = null;
+  state.history = [];
+  state.knobAudit = [];
+  state.flash.clear();
+  state.telemetry = { service: null, services: [] };
+  for (const id of [
+    'knob-rows',
+    'telemetry-tabs',
+    'telemetry-charts',
+    'pipeline-stages',
+    'pipeline-list',
+    'shadow-list',
+    'registry-list',
+    'audit-rows',
+  ])
+    clear(byId(id));
+  clear(byId('knob-detail'), h('p', { class: 'empty' }, 'Signed out.'));
+  for (const id of ['knob-count', 'pipeline-note', 'who', 'role']) byId(id).textContent = '';
+  byId('who').title = '';
+  byId('signout').hidden = true;
+  byId('freeze-banner').hidden = true;
+  byId('freeze-btn').disabled = true;
+  delete document.body.dataset.role;
+  if (byId('detail-dialog').open) byId('detail-dialog').close();
+  if (byId('confirm-dialog').open) byId('confirm-dialog').close();
+  setLive(status);
+}
+
 let signingIn;
 /** Asks for a token until one is accepted, then starts; one sign-in at a time. */
 function signIn(error) {
   signingIn ??= (async () => {
-    events?.abort();
     setToken('');
-    for (let msg = error; ; msg = 'That token was not accepted.') {
+    signOutView(error ? 'unauthorized' : 'signedout');
+    for (let msg = error; ;) {
       setToken(await askToken(msg));
-      state.auth = await whoami().catch((err) => {
-        toast(`Could not check the token: ${err?.message ?? String(err)}`, 'error');
-        return null;
-      });
+      try {
+        state.auth = await whoami();
+        msg = 'That token was not accepted.';
+      } catch (err) {
+        // Not a refusal: the token may be fine, the server could not say.
+        msg = `Could not check the token (server unavailable: ${err?.message ?? String(err)}). Try again.`;
+      }
       if (state.auth) break;
     }
     signingIn = undefined;
@@ -246,6 +348,8 @@ function signIn(error) {
 /**
  * Shows who is signed in, then starts the live stream and the hash links before loading the
  * panels: a panel that fails to load must not keep the stream (or the links) from starting.
+ * The first load is the stream's hello's (so nothing between the snapshot and the stream is
+ * missed); a stream that is refused (429) or slow does not hold the panels back.
  */
 async function start() {
   const who = state.auth;
@@ -254,9 +358,14 @@ async function start() {
   byId('role').textContent = who.role;
   byId('signout').hidden = who.via === 'off';
   document.body.dataset.role = who.role;
+  let settle;
+  const settled = new Promise((resolve) => (settle = resolve));
+  streamSettled = settle;
   startEvents();
   followLink();
-  await loadAll().catch(report);
+  const first = await Promise.race([settled, sleep(HELLO_WAIT_MS)]);
+  if (streamSettled === settle) streamSettled = () => {}; // a later start() has its own
+  if (first !== 'hello' && state.auth === who) await loadAll().catch(report);
 }
 
 function wire() {
@@ -269,6 +378,9 @@ function wire() {
   window.addEventListener('hashchange', followLink);
   setInterval(() => {
     if (!state.auth) return;
+    // Without a live stream (refused, down) knob changes come only from here; a list that
+    // failed to load is tried again too.
+    if (liveStatus !== 'live' || knobsStale) void loadKnobs().catch(() => {});
     void loadTelemetry(state).catch(() => {});
     void loadLoop().catch(() => {}); // proposals and registry rows have no change events
     renderKnobTable(state); // refreshes the "x min ago" labels
@@ -278,7 +390,8 @@ function wire() {
 window.addEventListener('DOMContentLoaded', async () => {
   wire();
   // With auth off (local only) whoami answers without a token; else the saved token is tried.
-  state.auth = await whoami().catch(() => null);
+  // Only a refusal asks for another; an unavailable server is asked again.
+  state.auth = await whoamiRetrying().catch(() => null);
   if (!state.auth) return void signIn(getToken() ? 'Your saved token was refused.' : undefined);
   await start().catch(report);
 });

@@ -1,11 +1,16 @@
 // Modal dialogs: the confirmation every operator action goes through (with the reason that
 // is written to history and audit), and the sign-in dialog that asks for an API token once.
-/* global setTimeout */
-import { byId, clear, h } from './dom.js';
+// The dialog elements live as long as the page: each showing's listeners are removed when it
+// ends (an AbortController), so they do not pile up on them.
+/* global setTimeout, AbortController */
+import { byId, clear, fmtError, h } from './dom.js';
 
 /**
- * Asks to confirm an action; resolves to the reason entered, or null when cancelled.
- * opts: { title, body: string | Node, confirmLabel, danger?, defaultReason? }
+ * Asks to confirm an action. opts: { title, body: string | Node, confirmLabel, danger?,
+ * defaultReason?, action? }. Without `action`, resolves to the reason entered, or null when
+ * cancelled. With `action(reason)`, the dialog stays open while it runs: it resolves to what
+ * the action resolved to once it succeeds; a failure is shown inside the dialog (field and
+ * rule too), keeping the reason typed, until it succeeds or is cancelled (null).
  */
 export function confirmAction(opts) {
   const dlg = byId('confirm-dialog');
@@ -23,6 +28,7 @@ export function confirmAction(opts) {
     opts.confirmLabel ?? 'Confirm',
   );
   const cancel = h('button', { type: 'button', class: 'btn', id: 'confirm-cancel' }, 'Cancel');
+  const error = h('p', { class: 'form-error', id: 'confirm-error', role: 'alert', hidden: true });
   const form = h(
     'form',
     { method: 'dialog', class: 'dialog-form' },
@@ -30,28 +36,61 @@ export function confirmAction(opts) {
     h('div', { class: 'dialog-body' }, opts.body),
     h('label', { for: 'confirm-reason' }, 'Reason'),
     reason,
+    error,
     h('div', { class: 'dialog-actions' }, cancel, ok),
   );
   clear(dlg, form);
   return new Promise((resolve) => {
+    const listening = new AbortController();
+    const signal = listening.signal;
     let done = false;
+    let busy = false;
     const finish = (v) => {
       if (done) return;
       done = true;
+      listening.abort();
       if (dlg.open) dlg.close();
       resolve(v);
     };
-    cancel.addEventListener('click', () => finish(null));
-    dlg.addEventListener('cancel', () => finish(null), { once: true });
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const text = reason.value.trim();
-      if (!text) {
-        reason.focus();
-        return;
-      }
-      finish(text);
-    });
+    cancel.addEventListener('click', () => finish(null), { signal });
+    dlg.addEventListener('close', () => finish(null), { signal }); // closed from outside (sign-out)
+    dlg.addEventListener(
+      'cancel',
+      (e) => {
+        if (busy)
+          e.preventDefault(); // Escape while the request runs: its answer is awaited
+        else finish(null);
+      },
+      { signal },
+    );
+    form.addEventListener(
+      'submit',
+      async (e) => {
+        e.preventDefault();
+        if (busy) return;
+        const text = reason.value.trim();
+        if (!text) {
+          reason.focus();
+          return;
+        }
+        if (!opts.action) return finish(text);
+        busy = true;
+        ok.disabled = cancel.disabled = true;
+        error.hidden = true;
+        try {
+          finish(await opts.action(text));
+        } catch (err) {
+          error.textContent = fmtError(err);
+          error.hidden = false;
+          reason.setAttribute('aria-describedby', 'confirm-error');
+          reason.focus();
+        } finally {
+          busy = false;
+          ok.disabled = cancel.disabled = false;
+        }
+      },
+      { signal },
+    );
     dlg.showModal();
     reason.focus();
   });
@@ -87,23 +126,59 @@ export function askToken(error) {
   );
   clear(dlg, form);
   return new Promise((resolve) => {
-    form.addEventListener('submit', (e) => {
-      e.preventDefault();
-      const token = input.value.trim();
-      if (!token) return;
-      dlg.close();
-      resolve(token);
-    });
-    dlg.addEventListener('cancel', (e) => e.preventDefault());
+    const listening = new AbortController();
+    const signal = listening.signal;
+    form.addEventListener(
+      'submit',
+      (e) => {
+        e.preventDefault();
+        const token = input.value.trim();
+        if (!token) return;
+        listening.abort();
+        dlg.close();
+        resolve(token);
+      },
+      { signal },
+    );
+    dlg.addEventListener('cancel', (e) => e.preventDefault(), { signal });
     dlg.showModal();
     input.focus();
   });
 }
 
-/** A short message at the bottom of the page. */
+const MAX_ERRORS = 5;
+
+/**
+ * A short message at the bottom of the page. Errors are alerts that stay until dismissed (an
+ * 8 s toast was easy to miss); the same error again replaces the old one, and only the newest
+ * few are kept.
+ */
 export function toast(text, kind = 'info') {
   const host = byId('toasts');
-  const el = h('div', { class: `toast ${kind}`, role: 'status' }, text);
+  if (kind !== 'error') {
+    const el = h('div', { class: `toast ${kind}`, role: 'status' }, text);
+    host.append(el);
+    setTimeout(() => el.remove(), 4000);
+    return;
+  }
+  for (const old of host.querySelectorAll('.toast.error'))
+    if (old.dataset.text === text) old.remove();
+  const el = h(
+    'div',
+    { class: 'toast error', role: 'alert', 'data-text': text },
+    h('span', {}, text),
+    h(
+      'button',
+      {
+        type: 'button',
+        class: 'toast-close',
+        'aria-label': 'Dismiss',
+        onclick: () => el.remove(),
+      },
+      '×',
+    ),
+  );
   host.append(el);
-  setTimeout(() => el.remove(), kind === 'error' ? 8000 : 4000);
+  const errors = host.querySelectorAll('.toast.error');
+  for (let i = 0; i < errors.length - MAX_ERRORS; i++) errors[i].remove();
 }

@@ -41,12 +41,38 @@ export function clear(el, ...children) {
   return el;
 }
 
+/** The key an element is found again by after a rebuild: its data-key, else a link's href. */
+function focusKey(el) {
+  return el.dataset?.key ?? (el.tagName === 'A' ? el.getAttribute('href') : null) ?? null;
+}
+
+/**
+ * Shows `children` in `el` for a panel that is rebuilt on every poll. Nothing is touched when
+ * they equal what is shown (so focus, selection and hover stay); otherwise the element that
+ * had the keyboard focus gets it back through its twin (same data-key or href), not the body.
+ */
+export function update(el, ...children) {
+  const next = document.createElement(el.tagName);
+  append(next, children);
+  const now = [...el.childNodes];
+  const fresh = [...next.childNodes];
+  if (now.length === fresh.length && now.every((n, i) => n.isEqualNode(fresh[i]))) return el;
+  const active = document.activeElement;
+  const key = active && active !== el && el.contains(active) ? focusKey(active) : null;
+  el.replaceChildren(...fresh);
+  if (key !== null)
+    [...el.querySelectorAll('[data-key], a[href]')]
+      .find((x) => focusKey(x) === key)
+      ?.focus({ preventScroll: true });
+  return el;
+}
+
 export function byId(id) {
   return document.getElementById(id);
 }
 
-/** A knob value as text: strings bare, placement maps as `a→1, b→0`. */
-export function fmtValue(v, unit) {
+/** A knob value as text: strings bare, placement maps as `a→1, b→0`, floats to `digits`. */
+export function fmtValue(v, unit, digits = 4) {
   if (v === null || v === undefined) return '—';
   if (typeof v === 'object')
     return (
@@ -55,10 +81,24 @@ export function fmtValue(v, unit) {
         .join(', ') || '{}'
     );
   if (typeof v === 'number') {
-    const n = Number.isInteger(v) ? v.toLocaleString('en-US') : String(Number(v.toPrecision(4)));
+    const n = Number.isInteger(v)
+      ? v.toLocaleString('en-US')
+      : String(Number(v.toPrecision(digits)));
     return unit ? `${n} ${unit}` : n;
   }
   return String(v);
+}
+
+/**
+ * Two values as text for an `old → new` line: numbers get as many digits as it takes to tell
+ * them apart (12.345 and 12.3449 are not both "12.35"), so a change never reads as no change.
+ */
+export function fmtPair(a, b, unit) {
+  for (let digits = 4; digits < 17; digits++) {
+    const pair = [fmtValue(a, unit, digits), fmtValue(b, unit, digits)];
+    if (pair[0] !== pair[1] || a === b) return pair;
+  }
+  return [fmtValue(a, unit, 17), fmtValue(b, unit, 17)];
 }
 
 /** The domain a knob's declaration allows, in a few words. */
@@ -98,7 +138,16 @@ export function fmtActor(actor) {
   return i > 0 ? actor.slice(0, i) : actor;
 }
 
-/** An action's failure for a toast: `CODE: message` (a network failure has no code). */
+/**
+ * An action's failure as text: `CODE: message`, then the field and rule the API named (a
+ * network failure has no code).
+ */
 export function fmtError(err) {
-  return `${err?.code ?? 'error'}: ${err?.message ?? String(err)}`;
+  const e = err?.body?.error;
+  const where = [
+    typeof e?.field === 'string' ? `field ${e.field}` : null,
+    typeof e?.rule === 'string' ? `rule ${e.rule}` : null,
+  ].filter(Boolean);
+  const text = `${err?.code ?? 'error'}: ${err?.message ?? String(err)}`;
+  return where.length ? `${text} (${where.join(', ')})` : text;
 }

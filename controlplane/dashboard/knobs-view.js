@@ -1,21 +1,26 @@
 // The knob table and the selected knob's panel: its declaration, its history as a chart
-// annotated with rollbacks, proposals and pins, and the operator actions (pin, unpin, roll
-// back to a version), each behind a confirmation dialog.
+// annotated with rollbacks, proposals and pins, and the operator actions: change the value
+// (knob-editor.js), pin, unpin, roll back to a version (each of the last three behind a
+// confirmation dialog).
 /* global document */
-import { api } from './api.js';
+import { api, canOperate } from './api.js';
 import { lineChart } from './chart.js';
 import { confirmAction, toast } from './dialogs.js';
-import { byId, clear, fmtActor, fmtAgo, fmtDomain, fmtError, fmtTime, fmtValue, h } from './dom.js';
+import { valueEditor } from './knob-editor.js';
+import {
+  byId,
+  clear,
+  fmtActor,
+  fmtAgo,
+  fmtDomain,
+  fmtError,
+  fmtPair,
+  fmtTime,
+  fmtValue,
+  h,
+} from './dom.js';
 
 const HISTORY_LIMIT = 200;
-
-function canOperate(state) {
-  return (
-    state.auth &&
-    (state.auth.role === 'operator' || state.auth.role === 'admin') &&
-    !state.auth.tenant
-  );
-}
 
 function sameValue(a, b) {
   return JSON.stringify(a) === JSON.stringify(b);
@@ -209,13 +214,15 @@ export async function loadDetail(state) {
 function focusedControl(host) {
   const el = document.activeElement;
   if (!el || el === host || !host.contains(el)) return null;
+  if (el.closest('.knob-editor')) return null; // the editor is kept, focus and all
   if (el.dataset.rollback) return `[data-rollback="${el.dataset.rollback}"]`;
   return '[data-action="pin"]';
 }
 
 /**
  * Rebuilt on every live change of the selected knob: the control that had the focus gets it
- * back (the same rollback button, else the pin button), not the body.
+ * back (the same rollback button, else the pin button), not the body. The value editor is
+ * kept while the same knob is shown, so a live change never loses what is being typed.
  */
 export function renderDetail(state) {
   const host = byId('knob-detail');
@@ -227,14 +234,30 @@ export function renderDetail(state) {
     });
 }
 
+/** The detail panel's parts for the knob shown; the editor part is never rebuilt. */
+let shown = null;
+
 function buildDetail(state, host) {
   const row = state.knobs.get(state.selected);
   if (!row) {
+    shown = null;
     clear(host, h('p', { class: 'empty' }, 'Select a knob to see its history.'));
     return;
   }
   const spec = row.spec;
   const operate = canOperate(state);
+  if (!shown || shown.name !== row.name || !host.contains(shown.head)) {
+    shown = {
+      name: row.name,
+      head: h('div', { class: 'detail-head' }),
+      note: h('div'),
+      facts: h('dl', { class: 'facts' }),
+      editor: valueEditor(state, row),
+      rest: h('div'),
+    };
+    clear(host, shown.head, shown.note, shown.facts, shown.editor.el, shown.rest);
+  }
+  shown.editor.update(row, operate);
   const facts = [
     ['Value', fmtValue(row.value, spec.unit)],
     ['Default', fmtValue(row.default, spec.unit)],
@@ -272,18 +295,17 @@ function buildDetail(state, host) {
     row.pinned ? 'Unpin' : 'Pin',
   );
   clear(
-    host,
+    shown.head,
     h(
       'div',
-      { class: 'detail-head' },
-      h(
-        'div',
-        {},
-        h('h3', { id: 'detail-name' }, row.name),
-        h('p', { class: 'muted' }, spec.description),
-      ),
-      h('div', { class: 'detail-actions' }, pinBtn),
+      {},
+      h('h3', { id: 'detail-name' }, row.name),
+      h('p', { class: 'muted' }, spec.description),
     ),
+    h('div', { class: 'detail-actions' }, pinBtn),
+  );
+  clear(
+    shown.note,
     row.pinned
       ? h(
           'div',
@@ -291,11 +313,13 @@ function buildDetail(state, host) {
           `Pinned by ${fmtActor(row.pinnedBy)}: ${row.pinReason}. Promotions are refused until it is unpinned.`,
         )
       : null,
-    h(
-      'dl',
-      { class: 'facts' },
-      facts.map(([k, v]) => h('div', { class: 'fact' }, h('dt', {}, k), h('dd', {}, v))),
-    ),
+  );
+  clear(
+    shown.facts,
+    facts.map(([k, v]) => h('div', { class: 'fact' }, h('dt', {}, k), h('dd', {}, v))),
+  );
+  clear(
+    shown.rest,
     h('div', { class: 'chart-box' }, chart),
     h(
       'div',
@@ -372,70 +396,84 @@ function historyTable(state, row, operate) {
   );
 }
 
-async function act(state, what, call) {
-  try {
-    const res = await call();
-    toast(what, 'ok');
-    return res;
-  } catch (err) {
-    toast(fmtError(err), 'error');
-    return null;
-  } finally {
-    await state.refreshKnob(state.selected).catch((err) => toast(fmtError(err), 'error'));
-  }
+/** Runs a confirmed action: a toast when it succeeds; a failure stays in the dialog. */
+async function confirmed(state, opts, what, call) {
+  const done = await confirmAction({
+    ...opts,
+    action: async (reason) => {
+      try {
+        await call(reason);
+        return true;
+      } finally {
+        // Refused or not, the row may have moved on (a stale base version, a pin).
+        void state.refreshKnob(state.selected).catch((err) => toast(fmtError(err), 'error'));
+      }
+    },
+  });
+  if (done) toast(what, 'ok');
 }
 
-async function pin(state, row) {
-  const reason = await confirmAction({
-    title: `Pin ${row.name}?`,
-    body: `Every promotion of ${row.name} (by learners and operators) is refused while it is pinned at ${fmtValue(row.value, row.spec.unit)}.`,
-    confirmLabel: 'Pin knob',
-  });
-  if (reason === null) return;
-  await act(state, `${row.name} pinned`, () =>
-    api(`/api/knobs/${encodeURIComponent(row.name)}/pin`, { method: 'POST', body: { reason } }),
+function pin(state, row) {
+  return confirmed(
+    state,
+    {
+      title: `Pin ${row.name}?`,
+      body: `Every promotion of ${row.name} (by learners and operators) is refused while it is pinned at ${fmtValue(row.value, row.spec.unit)}.`,
+      confirmLabel: 'Pin knob',
+    },
+    `${row.name} pinned`,
+    (reason) =>
+      api(`/api/knobs/${encodeURIComponent(row.name)}/pin`, { method: 'POST', body: { reason } }),
   );
 }
 
-async function unpin(state, row) {
-  const reason = await confirmAction({
-    title: `Unpin ${row.name}?`,
-    body: 'Promotions of this knob are accepted again.',
-    confirmLabel: 'Unpin knob',
-  });
-  if (reason === null) return;
-  await act(state, `${row.name} unpinned`, () =>
-    api(`/api/knobs/${encodeURIComponent(row.name)}/unpin`, { method: 'POST', body: { reason } }),
+function unpin(state, row) {
+  return confirmed(
+    state,
+    {
+      title: `Unpin ${row.name}?`,
+      body: 'Promotions of this knob are accepted again.',
+      confirmLabel: 'Unpin knob',
+    },
+    `${row.name} unpinned`,
+    (reason) =>
+      api(`/api/knobs/${encodeURIComponent(row.name)}/unpin`, {
+        method: 'POST',
+        body: { reason },
+      }),
   );
 }
 
-async function rollback(state, row, entry) {
-  const reason = await confirmAction({
-    title: `Roll back ${row.name} to v${entry.version}?`,
-    body: h(
-      'div',
-      {},
-      h(
-        'p',
+function rollback(state, row, entry) {
+  const [from, to] = fmtPair(row.value, entry.new, row.spec.unit);
+  return confirmed(
+    state,
+    {
+      title: `Roll back ${row.name} to v${entry.version}?`,
+      body: h(
+        'div',
         {},
-        `The value of version ${entry.version} is restored as version ${row.version + 1}:`,
+        h(
+          'p',
+          {},
+          `The value of version ${entry.version} is restored as version ${row.version + 1}:`,
+        ),
+        h(
+          'p',
+          { class: 'diff' },
+          h('span', { class: 'old' }, from),
+          ' → ',
+          h('span', { class: 'new' }, to),
+        ),
       ),
-      h(
-        'p',
-        { class: 'diff' },
-        h('span', { class: 'old' }, fmtValue(row.value, row.spec.unit)),
-        ' → ',
-        h('span', { class: 'new' }, fmtValue(entry.new, row.spec.unit)),
-      ),
-    ),
-    confirmLabel: `Roll back to v${entry.version}`,
-    danger: true,
-  });
-  if (reason === null) return;
-  await act(state, `${row.name} rolled back to v${entry.version}`, () =>
-    api(`/api/knobs/${encodeURIComponent(row.name)}/rollback`, {
-      method: 'POST',
-      body: { toVersion: entry.version, baseVersion: row.version, reason },
-    }),
+      confirmLabel: `Roll back to v${entry.version}`,
+      danger: true,
+    },
+    `${row.name} rolled back to v${entry.version}`,
+    (reason) =>
+      api(`/api/knobs/${encodeURIComponent(row.name)}/rollback`, {
+        method: 'POST',
+        body: { toVersion: entry.version, baseVersion: row.version, reason },
+      }),
   );
 }

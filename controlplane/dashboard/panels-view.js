@@ -4,7 +4,7 @@
 import { api } from './api.js';
 import { lineChart } from './chart.js';
 import { confirmAction, toast } from './dialogs.js';
-import { byId, clear, fmtActor, fmtAgo, fmtError, fmtTime, h } from './dom.js';
+import { byId, clear, fmtActor, fmtAgo, fmtError, fmtTime, h, update } from './dom.js';
 
 const TELEMETRY_WINDOW_MS = 15 * 60_000;
 const MAX_CHARTS = 6;
@@ -34,26 +34,21 @@ export function renderFreeze(state) {
 
 export async function toggleFreeze(state) {
   const freeze = !state.frozen;
-  const reason = await confirmAction({
+  // A failure stays in the dialog, with the reason typed (dialogs.js).
+  const res = await confirmAction({
     title: freeze ? 'Freeze all automation?' : 'Unfreeze automation?',
     body: freeze
       ? 'The kill switch: every knob change by automation (learners, the promotion pipeline) is refused until unfrozen. Operators can still act.'
       : 'Learners and the promotion pipeline may change knobs again.',
     confirmLabel: freeze ? 'Freeze' : 'Unfreeze',
     danger: freeze,
+    action: (reason) =>
+      api(freeze ? '/api/freeze' : '/api/unfreeze', { method: 'POST', body: { reason } }),
   });
-  if (reason === null) return;
-  try {
-    const res = await api(freeze ? '/api/freeze' : '/api/unfreeze', {
-      method: 'POST',
-      body: { reason },
-    });
-    state.frozen = res.frozen;
-    renderFreeze(state);
-    toast(freeze ? 'automation frozen' : 'automation unfrozen', 'ok');
-  } catch (err) {
-    toast(fmtError(err), 'error');
-  }
+  if (res === null) return;
+  state.frozen = res.frozen;
+  renderFreeze(state);
+  toast(freeze ? 'automation frozen' : 'automation unfrozen', 'ok');
 }
 
 /** Which metrics to chart first: rates, tails, then gauges; raw counters and sums last. */
@@ -88,12 +83,15 @@ export async function loadTelemetry(state) {
     state.telemetry.service = live[0]?.service ?? null;
   const svc = state.telemetry.service;
   const tabs = byId('telemetry-tabs');
-  clear(
+  // Redrawn every poll: unchanged tabs are left alone, a changed one keeps the focus (data-key).
+  update(
     tabs,
     services.map((s) =>
       h(
         'button',
         {
+          type: 'button',
+          'data-key': `tab:${s.service}`,
           class: 'tab' + (s.service === svc ? ' active' : ''),
           disabled: s.entries === 0,
           title:
@@ -112,7 +110,7 @@ export async function loadTelemetry(state) {
   const grid = byId('telemetry-charts');
   if (!svc) {
     chartsShown = seq;
-    clear(
+    update(
       grid,
       h(
         'p',
@@ -173,7 +171,7 @@ export async function loadTelemetry(state) {
   if (seq < chartsShown || svc !== state.telemetry.service) return;
   chartsShown = seq;
   const charts = settled.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
-  clear(
+  update(
     grid,
     charts.length ? charts : h('p', { class: 'empty' }, `No chartable metrics for ${svc} yet.`),
   );
@@ -181,7 +179,7 @@ export async function loadTelemetry(state) {
 
 export async function loadAudit() {
   const { audit } = await api('/api/audit?limit=12');
-  clear(
+  update(
     byId('audit-rows'),
     audit.map((a) =>
       h(

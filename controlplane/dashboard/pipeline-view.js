@@ -4,7 +4,7 @@
 // link (#proposal=<id>) so a proposal can be pointed at.
 /* global window */
 import { api } from './api.js';
-import { byId, clear, fmtActor, fmtAgo, fmtTime, fmtValue, h } from './dom.js';
+import { byId, clear, fmtActor, fmtAgo, fmtTime, fmtValue, h, update } from './dom.js';
 
 const STAGES = [
   ['proposed', 'Proposed'],
@@ -16,10 +16,40 @@ const STAGES = [
 const LATEST = 12;
 const SHADOWS = 6;
 
+// Reports are free-form JSON written by learners, the loop and the registry: every field is
+// read for what it is, never assumed, so one odd report cannot break a panel.
+
 /** The verdict word of any report: the loop's gate says `outcome`, the others `verdict`. */
 export function verdictOf(report) {
   if (!report || typeof report !== 'object') return null;
-  return report.verdict ?? report.outcome ?? null;
+  const v = report.verdict ?? report.outcome;
+  return typeof v === 'string' && v ? v : null;
+}
+
+/** A report's reasons as one line: a list of texts, or one text. */
+export function reasonsOf(report) {
+  const r = report && typeof report === 'object' ? report.reasons : undefined;
+  if (typeof r === 'string') return r;
+  if (!Array.isArray(r)) return '';
+  return r
+    .map((x) => (typeof x === 'string' ? x : JSON.stringify(x)))
+    .filter(Boolean)
+    .join('; ');
+}
+
+const num = (v) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+const obj = (v) => (v && typeof v === 'object' && !Array.isArray(v) ? v : {});
+
+/**
+ * One row (of proposals, versions, shadow runs) drawn on its own: one whose data cannot be
+ * drawn shows as such, and its neighbours still show.
+ */
+export function safeRow(draw, fallback) {
+  try {
+    return draw();
+  } catch (err) {
+    return fallback(err);
+  }
 }
 
 /** Relative improvement a report claims (positive = better), when it has one. */
@@ -42,7 +72,7 @@ export function verdictChip(report, compact = false) {
   const cls = GOOD.has(v) ? 'good' : BAD.has(v) ? 'bad' : 'neutral';
   const imp = improvementOf(report);
   const pct = imp === null ? '' : `${imp >= 0 ? '+' : ''}${(imp * 100).toFixed(1)}%`;
-  const reasons = (report.reasons ?? []).join('; ');
+  const reasons = reasonsOf(report);
   return h(
     'span',
     { class: `verdict ${cls}`, title: compact && pct ? `${pct} · ${reasons}` : reasons },
@@ -52,16 +82,38 @@ export function verdictChip(report, compact = false) {
 }
 
 export function statusBadge(status) {
-  return h('span', { class: `status st-${status}` }, status.replace('_', ' '));
+  const s = String(status);
+  return h('span', { class: `status st-${s}` }, s.replace('_', ' '));
 }
 
 function changesText(p) {
-  return p.changes.map((c) => `${c.name} → ${fmtValue(c.value)}`).join(', ');
+  return (Array.isArray(p.changes) ? p.changes : [])
+    .map((c) => `${c?.name} → ${fmtValue(c?.value)}`)
+    .join(', ');
+}
+
+function proposalRow(p) {
+  return h(
+    'tr',
+    { 'data-proposal': p.id },
+    h(
+      'td',
+      {},
+      h('a', { href: `#proposal=${encodeURIComponent(p.id)}`, class: 'mono' }, p.id),
+      h('div', { class: 'muted small' }, fmtActor(String(p.learner))),
+    ),
+    h('td', { class: 'mono change' }, changesText(p)),
+    h('td', {}, statusBadge(p.status)),
+    h('td', { 'data-col': 'sim' }, verdictChip(p.simReport)),
+    h('td', { 'data-col': 'shadow' }, verdictChip(p.shadowReport)),
+    h('td', { title: fmtTime(p.updatedAt) }, fmtAgo(p.updatedAt)),
+  );
 }
 
 export async function loadPipeline() {
   const { proposals, counts, countedOver } = await api(`/api/proposals?limit=${LATEST}`);
-  clear(
+  // Redrawn every poll: nothing changes when nothing did, and a focused link keeps the focus.
+  update(
     byId('pipeline-stages'),
     STAGES.map(([key, label]) =>
       h(
@@ -74,7 +126,7 @@ export async function loadPipeline() {
   );
   byId('pipeline-note').textContent =
     `${counts.rejected ?? 0} rejected · newest ${countedOver} counted`;
-  clear(
+  update(
     byId('pipeline-list'),
     proposals.length
       ? h(
@@ -98,20 +150,14 @@ export async function loadPipeline() {
               'tbody',
               {},
               proposals.map((p) =>
-                h(
-                  'tr',
-                  { 'data-proposal': p.id },
-                  h(
-                    'td',
-                    {},
-                    h('a', { href: `#proposal=${encodeURIComponent(p.id)}`, class: 'mono' }, p.id),
-                    h('div', { class: 'muted small' }, fmtActor(p.learner)),
-                  ),
-                  h('td', { class: 'mono change' }, changesText(p)),
-                  h('td', {}, statusBadge(p.status)),
-                  h('td', { 'data-col': 'sim' }, verdictChip(p.simReport)),
-                  h('td', { 'data-col': 'shadow' }, verdictChip(p.shadowReport)),
-                  h('td', { title: fmtTime(p.updatedAt) }, fmtAgo(p.updatedAt)),
+                safeRow(
+                  () => proposalRow(p),
+                  () =>
+                    h(
+                      'tr',
+                      { 'data-proposal': p.id },
+                      h('td', { colspan: 6, class: 'muted' }, `${p.id}: cannot be shown`),
+                    ),
                 ),
               ),
             ),
@@ -124,9 +170,11 @@ export async function loadPipeline() {
 
 /** One shadow report as a row: what ran beside what, and how far apart they were. */
 function shadowRow(subject, href, report) {
-  const d = report.details ?? {};
+  const d = obj(report.details);
+  const inc = num(obj(d.incumbent).hitRatio);
+  const cand = num(obj(d.candidate).hitRatio);
   let measure;
-  if (typeof report.divergenceRate === 'number') {
+  if (num(report.divergenceRate) !== null) {
     const pct = report.divergenceRate * 100;
     const fill = h('span');
     // A property, not a style attribute: the page's CSP allows no inline styles.
@@ -140,11 +188,11 @@ function shadowRow(subject, href, report) {
       h('div', { class: 'bar' }, fill),
       h('span', { class: 'mono' }, `${pct.toFixed(1)}% of decisions diverge`),
     );
-  } else if (d.incumbent?.hitRatio !== undefined && d.candidate?.hitRatio !== undefined) {
+  } else if (inc !== null && cand !== null) {
     measure = h(
       'span',
       { class: 'mono' },
-      `hit ratio ${(d.incumbent.hitRatio * 100).toFixed(1)}% → ${(d.candidate.hitRatio * 100).toFixed(1)}% (ghost cache, ${d.candidate.requests ?? '?'} requests)`,
+      `hit ratio ${(inc * 100).toFixed(1)}% → ${(cand * 100).toFixed(1)}% (ghost cache, ${num(d.candidate.requests) ?? '?'} requests)`,
     );
   } else measure = h('span', { class: 'muted' }, 'no measure yet');
   return h(
@@ -162,23 +210,24 @@ function shadowRow(subject, href, report) {
 
 /** Shadow reports of recent proposals and policy versions, newest first. */
 export function renderShadows(proposals, policies) {
+  const row = (id, href, report, at) => ({
+    at: num(report.at) ?? num(at) ?? 0,
+    node: safeRow(
+      () => shadowRow(id, href, report),
+      () => h('div', { class: 'shadow-row muted', 'data-shadow': id }, `${id}: cannot be shown`),
+    ),
+  });
   const rows = [
     ...proposals
-      .filter((p) => p.shadowReport)
-      .map((p) => ({
-        at: p.updatedAt,
-        node: shadowRow(p.id, `#proposal=${encodeURIComponent(p.id)}`, p.shadowReport),
-      })),
+      .filter((p) => p.shadowReport && typeof p.shadowReport === 'object')
+      .map((p) => row(p.id, `#proposal=${encodeURIComponent(p.id)}`, p.shadowReport, p.updatedAt)),
     ...policies
-      .filter((p) => p.shadowReport)
-      .map((p) => ({
-        at: p.shadowReport.at ?? p.updatedAt,
-        node: shadowRow(p.id, `#policy=${encodeURIComponent(p.id)}`, p.shadowReport),
-      })),
+      .filter((p) => p.shadowReport && typeof p.shadowReport === 'object')
+      .map((p) => row(p.id, `#policy=${encodeURIComponent(p.id)}`, p.shadowReport, p.updatedAt)),
   ]
     .sort((a, b) => b.at - a.at)
     .slice(0, SHADOWS);
-  clear(
+  update(
     byId('shadow-list'),
     rows.length
       ? rows.map((r) => r.node)
@@ -190,11 +239,11 @@ function section(title, ...children) {
   return h('div', { class: 'report' }, h('h3', {}, title), ...children);
 }
 
-function reportBlock(title, report) {
+export function reportBlock(title, report) {
   if (!report) return null;
   return section(
     title,
-    h('p', {}, verdictChip(report), ' ', (report.reasons ?? []).join('; ')),
+    h('p', {}, verdictChip(report), ' ', reasonsOf(report)),
     h('pre', { class: 'json' }, JSON.stringify(report, null, 2)),
   );
 }
@@ -219,8 +268,12 @@ export async function showProposal(id) {
         h(
           'ul',
           {},
-          p.changes.map((c) =>
-            h('li', { class: 'mono' }, `${c.name} → ${fmtValue(c.value)} (on v${c.baseVersion})`),
+          (Array.isArray(p.changes) ? p.changes : []).map((c) =>
+            h(
+              'li',
+              { class: 'mono' },
+              `${c?.name} → ${fmtValue(c?.value)} (on v${c?.baseVersion})`,
+            ),
           ),
         ),
       ),

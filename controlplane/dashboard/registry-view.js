@@ -3,8 +3,8 @@
 // shadow verdicts; a version's details (reports, artifact, lineage) open in a dialog from a
 // link (#policy=<name>@<version>).
 import { api } from './api.js';
-import { byId, clear, fmtActor, fmtAgo, fmtTime, h } from './dom.js';
-import { openDetail, statusBadge, verdictChip } from './pipeline-view.js';
+import { byId, fmtActor, fmtAgo, fmtTime, h, update } from './dom.js';
+import { openDetail, reportBlock, safeRow, statusBadge, verdictChip } from './pipeline-view.js';
 
 const VERSIONS_SHOWN = 8;
 /** Versions read per page, and at most this many pages (the newest 5000 versions). */
@@ -12,7 +12,7 @@ const PAGE = 500;
 const MAX_PAGES = 10;
 
 function lineageText(p) {
-  const l = p.lineage ?? {};
+  const l = p.lineage && typeof p.lineage === 'object' ? p.lineage : {};
   const parts = [];
   if (l.parent) parts.push(`from v${l.parent}`);
   if (l.learner) parts.push(l.learner);
@@ -74,7 +74,21 @@ function policyBlock(name, versions, live) {
             head.map((t) => h('th', {}, t)),
           ),
         ),
-        h('tbody', {}, versions.slice(0, VERSIONS_SHOWN).map(versionRow)),
+        h(
+          'tbody',
+          {},
+          versions.slice(0, VERSIONS_SHOWN).map((p) =>
+            safeRow(
+              () => versionRow(p),
+              () =>
+                h(
+                  'tr',
+                  { 'data-version': p.id },
+                  h('td', { colspan: 5, class: 'muted' }, `${p.id}: cannot be shown`),
+                ),
+            ),
+          ),
+        ),
       ),
     ),
   );
@@ -97,7 +111,8 @@ export async function loadRegistry() {
     if (!byName.has(p.name)) byName.set(p.name, []);
     byName.get(p.name).push(p);
   }
-  clear(
+  // Redrawn every poll: nothing changes when nothing did, and a focused link keeps the focus.
+  update(
     byId('registry-list'),
     byName.size
       ? [...byName.entries()].map(([name, versions]) => policyBlock(name, versions, live))
@@ -120,16 +135,6 @@ export async function showPolicy(id) {
         `/api/policies/${encodeURIComponent(name)}/versions/${encodeURIComponent(version)}/lineage`,
       ),
     ]);
-    const block = (title, report) =>
-      report
-        ? h(
-            'div',
-            { class: 'report' },
-            h('h3', {}, title),
-            h('p', {}, verdictChip(report), ' ', (report.reasons ?? []).join('; ')),
-            h('pre', { class: 'json' }, JSON.stringify(report, null, 2)),
-          )
-        : null;
     body = [
       h('h2', {}, 'Policy ', h('span', { class: 'mono' }, p.id)),
       h(
@@ -168,8 +173,8 @@ export async function showPolicy(id) {
             `, ${p.promotion.knob} v${p.promotion.knobVersion})`,
           )
         : null,
-      block('Simulation', p.simReport),
-      block('Shadow', p.shadowReport),
+      reportBlock('Simulation', p.simReport),
+      reportBlock('Shadow', p.shadowReport),
       h(
         'div',
         { class: 'report' },

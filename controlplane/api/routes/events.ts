@@ -25,7 +25,16 @@ export const eventRoutes: RouteModule = (app, { hub, knobs, tokens }) => {
       },
     },
     async (request, reply) => {
-      hub.assertRoom(); // refuse before taking over the socket, so the error body is JSON
+      // The stream keeps who opened it: revoking the token ends it (routes/tokens.ts), and each
+      // heartbeat re-checks the token, in case another API process revoked it. It also counts
+      // against the token's share of the streams.
+      const tokenId = request.auth.tokenId;
+      const owner = {
+        tokenId,
+        actor: request.auth.actor,
+        ...(tokenId !== null ? { verify: () => tokens.isLive(tokenId) } : {}),
+      };
+      hub.assertRoom(owner); // refuse before taking over the socket, so the error body is JSON
       const epoch = await knobs.epoch();
       // The client may have left during the await: its 'close' has fired already, so a stream
       // attached now would hold a slot for ever. Nobody is there to answer.
@@ -36,15 +45,9 @@ export const eventRoutes: RouteModule = (app, { hub, knobs, tokens }) => {
       }
       // Again: other streams may have taken the last slots during the await. Checking, taking
       // over the socket and attaching run with no await between them, so none can slip in.
-      hub.assertRoom();
+      hub.assertRoom(owner);
       reply.hijack();
-      // The stream keeps who opened it: revoking the token ends it (routes/tokens.ts), and each
-      // heartbeat re-checks the token, in case another API process revoked it.
-      const tokenId = request.auth.tokenId;
-      hub.attach(reply.raw, epoch, {
-        tokenId,
-        ...(tokenId !== null ? { verify: () => tokens.isLive(tokenId) } : {}),
-      });
+      hub.attach(reply.raw, epoch, owner);
     },
   );
 };
