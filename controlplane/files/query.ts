@@ -15,6 +15,7 @@ import type {
   FoundFile,
   QueryPlan,
 } from './types.ts';
+import { FILE_BYTES_MAX, FILE_TIME_MAX_MS } from './types.ts';
 
 /** How query code runs a script: the service's call, which checks and maps errors. */
 export type ScriptCall = (
@@ -23,8 +24,6 @@ export type ScriptCall = (
   caller: Caller,
   args: ScriptArg[],
 ) => Promise<unknown[]>;
-
-const TIME_MAX = 2 ** 50;
 
 export async function findFiles(
   call: ScriptCall,
@@ -60,9 +59,10 @@ export async function findFiles(
   }
   const reply = await call('find', 'find', caller, [
     under,
-    opt(q.minSizeBytes, 'minSizeBytes', limits.fileBytesMax),
-    opt(q.modifiedFromMs, 'modifiedFromMs', TIME_MAX),
-    opt(q.modifiedToMs, 'modifiedToMs', TIME_MAX),
+    // FILE_BYTES_MAX, not this instance's limits: the API's schema has the same bound.
+    opt(q.minSizeBytes, 'minSizeBytes', FILE_BYTES_MAX),
+    opt(q.modifiedFromMs, 'modifiedFromMs', FILE_TIME_MAX_MS),
+    opt(q.modifiedToMs, 'modifiedToMs', FILE_TIME_MAX_MS),
     limit,
     scanMax,
     q.cursor?.plan ?? '',
@@ -183,7 +183,7 @@ export async function importFiles(
     return [
       p,
       checkCount(f.sizeBytes, 'sizeBytes', limits.fileBytesMax, p),
-      checkCount(f.mtimeMs, 'mtimeMs', TIME_MAX, p),
+      checkCount(f.mtimeMs, 'mtimeMs', FILE_TIME_MAX_MS, p),
     ];
   });
   let made = { files: 0, dirs: 0 };

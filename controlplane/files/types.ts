@@ -58,9 +58,17 @@ export interface FileLimits {
   cacheHintsMax: number;
 }
 
+/**
+ * The largest file (1 TiB), and so the largest size a query may name: one constant for the
+ * service's default limits and the API's schema, so neither accepts what the other refuses.
+ */
+export const FILE_BYTES_MAX = 2 ** 40;
+/** The largest mtime (ms) a query or an import may name: the API's schema uses it too. */
+export const FILE_TIME_MAX_MS = 2 ** 50;
+
 export const DEFAULT_LIMITS: FileLimits = {
   ioBytesMax: 16 * 1024 * 1024,
-  fileBytesMax: 2 ** 40,
+  fileBytesMax: FILE_BYTES_MAX,
   renameSubtreeMax: 100_000,
   readdirPageMax: 1_000,
   queryResultsMax: 10_000,
@@ -72,11 +80,11 @@ export const DEFAULT_LIMITS: FileLimits = {
 export interface FileQuery {
   /** Directory whose subtree is searched. */
   under: string;
-  /** Only files strictly larger than this. */
+  /** Only files strictly larger than this (0..FILE_BYTES_MAX). */
   minSizeBytes?: number;
-  /** Only files with mtime >= this (ms). */
+  /** Only files with mtime >= this (ms, 0..FILE_TIME_MAX_MS). */
   modifiedFromMs?: number;
-  /** Only files with mtime <= this (ms). */
+  /** Only files with mtime <= this (ms, 0..FILE_TIME_MAX_MS). */
   modifiedToMs?: number;
   /** Most results (default and max: limits.queryResultsMax). */
   limit?: number;

@@ -122,6 +122,33 @@ export class SchedulerQueries {
     return out.sort((a, b) => b.ratio - a.ratio);
   }
 
+  /**
+   * Ids of leased tasks, the soonest lease expiry first: `limit` of them while that many run.
+   * The leases index holds one member per running copy (`<id>|<token>`), so a speculated task
+   * is there twice, and reading `limit` members named fewer tasks while more ran. Reads from
+   * the index until it has `limit` ids or reaches its end, at most `scanMax` members; each
+   * read asks for two members per id still missing (a task runs at most two copies), so one
+   * read is enough unless leases change in between. `truncated`: stopped at `scanMax` first.
+   */
+  async leasedTaskIds(
+    limit: number,
+    scanMax = 4 * limit,
+  ): Promise<{ ids: string[]; truncated: boolean }> {
+    const ids = new Set<string>();
+    let from = 0;
+    while (ids.size < limit && from < scanMax) {
+      const want = Math.min(2 * (limit - ids.size), scanMax - from);
+      const members = await this.shard.redis.zrange(this.shard.k.leases(), from, from + want - 1);
+      for (const m of members) {
+        ids.add(m.slice(0, m.lastIndexOf('|')));
+        if (ids.size === limit) break;
+      }
+      if (members.length < want) return { ids: [...ids], truncated: false };
+      from += want;
+    }
+    return { ids: [...ids], truncated: ids.size < limit };
+  }
+
   /** Every registered worker's row (bounded), live ones first. */
   async workerRows(limit = 1000): Promise<WorkerRow[]> {
     const ids = await this.shard.tables.workers.range(this.family, 'deadline', {

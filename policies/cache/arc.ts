@@ -2,7 +2,9 @@
 // (seen at least twice), each with a ghost list of recently evicted keys (B1, B2); a ghost hit
 // moves the target size p of T1 toward the list that would have hit. Follows libCacheSim's
 // ARC.c: p is a real number, REPLACE runs only when the cache is full, and sizes are summed
-// per entry so byte mode works the same way.
+// per entry so byte mode works the same way. One departure: after each miss the ghosts are
+// trimmed to the paper's bounds in the cache's unit (T1 + B1 <= c, B1 + B2 <= c). Count mode
+// keeps them anyway; in byte mode ARC.c does not (see trimGhosts), and its ghosts grow.
 import { CacheBase } from './base.ts';
 import { NIL, SlotList } from './slots.ts';
 import type { CachePolicyOptions } from './types.ts';
@@ -30,6 +32,10 @@ export class ArcCache<K> extends CacheBase<K> {
   }
   get count(): number {
     return this.t1.length + this.t2.length;
+  }
+  /** What the ghost lists B1 and B2 hold, in the cache's unit (at most the capacity). */
+  get ghostUsed(): number {
+    return this.b1.used + this.b2.used;
   }
   /** The adaptive target size of T1 (for tests and telemetry). */
   get target(): number {
@@ -71,7 +77,24 @@ export class ArcCache<K> extends CacheBase<K> {
     const slot = this.admit(key, size);
     this.pool.tag[slot] = ghost !== 0 ? T2 : T1;
     (ghost !== 0 ? this.t2 : this.t1).pushFront(slot);
+    this.trimGhosts();
     return false;
+  }
+
+  /**
+   * The paper's bounds on the ghosts, by the cache's unit: T1 + B1 <= c and B1 + B2 <= c. In
+   * count mode each eviction step moves one entry in and drops one, so they hold already and
+   * this drops nothing (unless delete() shrank the resident lists). In byte mode a step may
+   * demote a large entry and drop one small ghost, so without this the ghosts grew without
+   * bound (dozens of times the capacity on a mixed-size trace), each one a slot in memory.
+   */
+  private trimGhosts(): void {
+    while (this.b1.length > 0 && this.t1.used + this.b1.used > this.capacity) {
+      this.dropTail(this.b1);
+    }
+    while (this.b1.used + this.b2.used > this.capacity) {
+      this.dropTail(this.b2.length > 0 ? this.b2 : this.b1);
+    }
   }
 
   /** The paper's REPLACE: demote the LRU end of T1 or T2 to its ghost list. */

@@ -10,7 +10,7 @@ import { FileKeys } from '../../files/keys.ts';
 import { namesDir, normalizePath } from '../../files/paths.ts';
 import { FILE_KNOBS, FileService } from '../../files/service.ts';
 import { VolumeMissingError } from '../../files/errors.ts';
-import { ROOT, type QueryPlan } from '../../files/types.ts';
+import { FILE_BYTES_MAX, FILE_TIME_MAX_MS, ROOT, type QueryPlan } from '../../files/types.ts';
 import { KnobClient } from '../../knobs/client.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
 import { ApiError } from '../errors.ts';
@@ -21,8 +21,19 @@ import { closed, pickShard, shardChoice } from './params.ts';
 const TAGS = ['services: files'];
 const anyObject = { type: 'object', additionalProperties: true } as const;
 const path = { type: 'string', minLength: 1, maxLength: 4_096 } as const;
-const bytes = { type: 'integer', minimum: 0, maximum: 2 ** 50 } as const;
-const ms = { type: 'integer', minimum: 0, maximum: 2 ** 50 } as const;
+// The service's own bounds (its default limits), so the schema refuses exactly what it would.
+const bytes = {
+  type: 'integer',
+  minimum: 0,
+  maximum: FILE_BYTES_MAX,
+  description: `bytes, at most ${FILE_BYTES_MAX} (2^40, the largest file)`,
+} as const;
+const ms = {
+  type: 'integer',
+  minimum: 0,
+  maximum: FILE_TIME_MAX_MS,
+  description: `ms since the epoch, at most ${FILE_TIME_MAX_MS} (2^50)`,
+} as const;
 /** HSCAN cursors are unsigned 64-bit: Redis fails on a larger one (a 500 if passed on). */
 const SCAN_CURSOR_MAX = 2n ** 64n - 1n;
 
