@@ -44,6 +44,7 @@ export type LoopEvent =
   | { kind: 'no_proposal'; target: string; why: string }
   | { kind: 'gate'; target: string; id: string; outcome: string }
   | { kind: 'shadow_started' | 'shadow_pending'; target: string; id: string }
+  | { kind: 'held'; target: string; id: string; why: string }
   | { kind: 'promoted' | 'rejected'; target: string; id: string; why: string }
   | { kind: 'guard'; target: string; id: string; verdict: string }
   | { kind: 'error'; target: string; message: string };
@@ -137,11 +138,11 @@ export class LoopDaemon {
     const events: LoopEvent[] = [];
     const mine = recent.filter((p) => p.learner === target.name);
     const open = mine.filter((p) => isOpen(p.status));
-    if (!frozen) for (const p of open) events.push(...(await this.advance(target, p)));
+    if (!frozen) for (const p of open) events.push(...(await this.advance(target, p, recent)));
     // Every live promotion without a final verdict: the guard judges from stored telemetry
     // over the watch window, so a daemon that was down through it still judges it on return.
     for (const p of mine.filter((x) => x.status === 'live' && x.guardReport === undefined)) {
-      const r = await this.guard.check(p, target.slo);
+      const r = await this.guard.check(p, target.slo, this.relatedKnobs(target));
       if (r.verdict !== 'watching') {
         this.opts.log.info(
           { target: target.name, proposal: p.id, ...r },
@@ -152,8 +153,67 @@ export class LoopDaemon {
       }
       events.push({ kind: 'guard', target: target.name, id: p.id, verdict: r.verdict });
     }
+    // A rollback whose verdict was not written (the annotate after it failed): the verdict is
+    // in the rollback's history entry, so it is written now rather than lost.
+    for (const p of mine.filter((x) => x.status === 'rolled_back' && x.guardReport === undefined))
+      await this.recoverGuardReport(p);
     if (!frozen && open.length === 0) events.push(await this.proposeNew(target, mine));
     return events;
+  }
+
+  /** Knobs of the other targets guarded on the same service: their changes move its metric. */
+  private relatedKnobs(target: TuningTarget): string[] {
+    return this.opts.targets
+      .filter((t) => t !== target && t.slo.service === target.slo.service)
+      .flatMap((t) => t.knobs);
+  }
+
+  /** The services a proposal's change moves: its target's SLO service, else its knobs'. */
+  private servicesOf(p: Proposal): Set<string> {
+    const owner = this.opts.targets.find((t) => t.name === p.learner);
+    if (owner) return new Set([owner.slo.service]);
+    return new Set(p.changes.map((c) => this.opts.knobs.spec(c.name).service as string));
+  }
+
+  /**
+   * A promotion on the target's service still under watch: live without a final verdict, and
+   * either guarded by one of this daemon's targets (which gives one by its window's end) or
+   * inside the target's own watch window.
+   */
+  private watchedOnService(
+    target: TuningTarget,
+    recent: readonly Proposal[],
+  ): Proposal | undefined {
+    const now = this.now();
+    return recent.find(
+      (p) =>
+        p.status === 'live' &&
+        p.guardReport === undefined &&
+        this.servicesOf(p).has(target.slo.service) &&
+        (this.opts.targets.some((t) => t.name === p.learner) ||
+          now < p.updatedAt + target.slo.watchMs),
+    );
+  }
+
+  /** Writes the guard's verdict of a rollback from the rollback's history entry. */
+  private async recoverGuardReport(p: Proposal): Promise<void> {
+    for (const c of p.changes) {
+      const entry = (await this.opts.knobs.history(c.name, { limit: 100 })).find(
+        (h) => h.kind === 'rollback' && h.proposalId === p.id,
+      );
+      if (!entry) continue;
+      const evidence = (entry.evidence ?? {}) as Record<string, unknown>;
+      await this.opts.proposals.annotate(p.id, {
+        guardReport: {
+          ...evidence,
+          verdict: typeof evidence['verdict'] === 'string' ? evidence['verdict'] : 'regressed',
+          reason: entry.reason,
+          rollbackBy: entry.actor,
+          recoveredFrom: `history of ${c.name}, version ${entry.version}`,
+        },
+      });
+      return;
+    }
   }
 
   private async currentValues(
@@ -215,7 +275,11 @@ export class LoopDaemon {
     return { ...base, ...Object.fromEntries(p.changes.map((c) => [c.name, c.value])) };
   }
 
-  private async advance(target: TuningTarget, p: Proposal): Promise<LoopEvent[]> {
+  private async advance(
+    target: TuningTarget,
+    p: Proposal,
+    recent: readonly Proposal[],
+  ): Promise<LoopEvent[]> {
     const { proposals, knobs, log } = this.opts;
     const actor = `loop:${target.name}`;
     const reject = async (
@@ -295,9 +359,17 @@ export class LoopDaemon {
     };
 
     if (p.status === 'simulated') {
-      const moved = await proposals.transition(p.id, 'shadow', { actor, reason: 'shadow started' });
-      const started = await startShadow(moved.updatedAt);
+      // Started before the move is audited: a start the knobs table refuses leaves no audit
+      // entry for a shadow that never ran. The run counts from now; the move, a moment later,
+      // is where a rebuilt run counts from.
+      const started = await startShadow(this.now());
       if (Array.isArray(started)) return started;
+      try {
+        await proposals.transition(p.id, 'shadow', { actor, reason: 'shadow started' });
+      } catch (err) {
+        await started.stop();
+        throw err;
+      }
       this.shadows.set(p.id, started);
       return [{ kind: 'shadow_started', target: target.name, id: p.id }];
     }
@@ -327,6 +399,13 @@ export class LoopDaemon {
     }
     if (shadow.verdict !== 'better')
       return reject(`shadow: candidate ${shadow.verdict} than live`, { shadowReport: shadow });
+    // Two promotions watched at once on one service confound each other's guard: this one
+    // waits (its shadow keeps running) until the other has its verdict.
+    const watched = this.watchedOnService(target, recent);
+    if (watched) {
+      const why = `waiting for the SLO guard's verdict on ${watched.id}, live on ${target.slo.service}`;
+      return [{ kind: 'held', target: target.name, id: p.id, why }];
+    }
     await proposals.annotate(p.id, { shadowReport: shadow });
     try {
       await knobs.promoteAll({

@@ -13,12 +13,15 @@ export const PROPOSAL_STATUSES = [
 ] as const;
 export type ProposalStatus = (typeof PROPOSAL_STATUSES)[number];
 
-/** Which statuses each status may move to. */
+/**
+ * Which statuses transition() may move each status to. Never live nor rolled_back: those
+ * change knobs, and only promoteKnobs.lua sets them, in the same step as the knobs.
+ */
 export const NEXT_STATUS: Record<ProposalStatus, readonly ProposalStatus[]> = {
   proposed: ['simulated', 'rejected'],
-  simulated: ['shadow', 'live', 'rejected'],
-  shadow: ['live', 'rejected'],
-  live: ['rolled_back'],
+  simulated: ['shadow', 'rejected'],
+  shadow: ['rejected'],
+  live: [],
   rejected: [],
   rolled_back: [],
 };

@@ -183,7 +183,8 @@ export class ProposalTable {
 
   /**
    * Moves a proposal to its next status with a report, checking the allowed moves and the
-   * row's version; appends an audit entry in the same step.
+   * row's version; appends an audit entry in the same step. Not to live nor rolled_back: a
+   * proposal gets there only with its knobs, through the knobs table's promoteAll.
    */
   async transition(
     id: string,
@@ -198,8 +199,9 @@ export class ProposalTable {
   ): Promise<Proposal> {
     const { proposal, version } = await this.get(id);
     if (!NEXT_STATUS[proposal.status].includes(to)) {
+      const knobStep = to === 'live' || to === 'rolled_back';
       throw new ValidationError(
-        `proposal ${id}: cannot move from ${proposal.status} to ${to}`,
+        `proposal ${id}: cannot move from ${proposal.status} to ${to}${knobStep ? ' here: only a knob promotion or rollback sets it' : ''}`,
         'status',
         'transition',
         {

@@ -2,7 +2,7 @@
 // calibration fit, the gate's slices and their seeded windows and shadow's verdict on two costs. Each
 // target keeps what is its own: the simulator, the learner, what shadow watches.
 import { createRng } from '../../../envs/core/index.ts';
-import { DEFAULT_GATE, type GateOptions } from '../gate.ts';
+import { DEFAULT_GATE, validateGate, type GateOptions } from '../gate.ts';
 import { sloSpec, type SloSpec } from '../slo-guard.ts';
 import type { Calibration, ShadowReport } from '../target.ts';
 
@@ -28,6 +28,8 @@ export abstract class TargetSettings {
   protected constructor(o: TargetLoopOptions, slices: number, slo: Parameters<typeof sloSpec>[0]) {
     // Every target's gate objective is a cost: lower is better.
     this.gate = { ...DEFAULT_GATE, direction: 'min', slices, ...o.gate };
+    // Checked here, where a target's options are read, not at its first gate minutes later.
+    validateGate(this.gate);
     this.slo = sloSpec(slo, o.slo);
     this.shadowMs = o.shadowMs;
   }
