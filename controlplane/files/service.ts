@@ -387,7 +387,7 @@ export class FileService {
   /** The record arguments of a once-only write (includes/once.lua): key, request hash, TTL. */
   private once(path: string, requestId: string | undefined, request: unknown[]): ScriptArg[] {
     const r = requestRecord(requestId, (m) => new FileInputError(m, path, 'requestId', 'format'));
-    return [this.fileKeys.request(r.id), requestHash(request), r.ttlMs];
+    return [this.fileKeys.request(r.id), requestHash(r, () => request), r.ttlMs];
   }
 
   /** For a path given with a trailing /: refuses unless it is a directory (POSIX ENOTDIR). */

@@ -420,7 +420,7 @@ export class KnobTable {
       proposalFrom: kind === 'rollback' ? ['live'] : ['simulated', 'shadow'],
       proposalTo: kind === 'rollback' ? 'rolled_back' : 'live',
       // What the request asks for (not when, by whom or with what evidence).
-      requestHash: requestHash([
+      requestHash: requestHash(request, () => [
         kind,
         set.actorKind ?? 'operator',
         set.proposalId ?? '',

@@ -51,7 +51,12 @@ export function requestIdReused(id: string, what: string): string {
   return `requestId: ${id} was used for another ${what} (a retry must send the same request)`;
 }
 
-/** What a request asks for, as a hash: a repeat must ask the same. */
-export function requestHash(parts: readonly unknown[]): string {
-  return createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 32);
+/**
+ * What a request asks for, as a hash: a repeat under a caller's id must ask the same. A
+ * generated id is repeated only by a resend of the very same call, so it needs no hash ('':
+ * the hot path of every write skips hashing).
+ */
+export function requestHash(record: RequestRecord, parts: () => readonly unknown[]): string {
+  if (!record.given) return '';
+  return createHash('sha256').update(JSON.stringify(parts())).digest('hex').slice(0, 32);
 }
