@@ -53,10 +53,10 @@ export function requestIdReused(id: string, what: string): string {
 
 /**
  * What a request asks for, as a hash: a repeat under a caller's id must ask the same. A
- * generated id is repeated only by a resend of the very same call, so it needs no hash ('':
- * the hot path of every write skips hashing).
+ * generated id is repeated only by a resend of the very same call, so it needs no hash ('-', a
+ * word the records can hold: the hot path of every write skips hashing).
  */
 export function requestHash(record: RequestRecord, parts: () => readonly unknown[]): string {
-  if (!record.given) return '';
+  if (!record.given) return '-';
   return createHash('sha256').update(JSON.stringify(parts())).digest('hex').slice(0, 32);
 }
