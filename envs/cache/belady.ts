@@ -3,6 +3,9 @@
 // takes next-use times precomputed from the trace and lives here rather than in policies/.
 // Like libCacheSim's Belady, the missing object is always admitted (no bypass). In byte mode
 // it is the same farthest-next-use rule, a heuristic there rather than the optimum.
+// Invalidations (writes) end a key's reuse: the request after a write misses whatever the
+// cache holds, so a key's next use before a write is NEVER (first to go) and the write drops
+// it. That is MIN on the trace where each write gives its key a new name, so still optimal.
 import { CachePolicyError, entryUnits, type CacheUnit } from '../../policies/cache/index.ts';
 import type { CacheTrace } from '../loaders/cache-trace.ts';
 import { makeResult, segmentOf, type ReplayOptions, type ReplayResult } from './result.ts';
@@ -10,10 +13,24 @@ import { makeResult, segmentOf, type ReplayOptions, type ReplayResult } from './
 /** Next-use time of a request whose key is never requested again. */
 export const NEVER = 0x7fffffff;
 
-/** For each request i, the index of the next request for the same key (or NEVER), within [start, end). */
+/**
+ * For each request i, the index of the next request for the same key within [start, end), or
+ * NEVER when there is none or an invalidation of the key comes first (NEVER for an
+ * invalidation itself).
+ */
 export function nextUseTimes(trace: CacheTrace, start = 0, end = trace.keys.length): Int32Array {
   const next = new Int32Array(end - start);
   const seen = new Int32Array(trace.keyCount).fill(NEVER);
+  const inv = trace.invalidations;
+  if (inv) {
+    for (let i = end - 1; i >= start; i--) {
+      const k = trace.keys[i]!;
+      const write = inv[i] === 1;
+      next[i - start] = write ? NEVER : seen[k]!;
+      seen[k] = write ? NEVER : i;
+    }
+    return next;
+  }
   for (let i = end - 1; i >= start; i--) {
     const k = trace.keys[i]!;
     next[i - start] = seen[k]!;
@@ -46,6 +63,18 @@ class NextUseHeap {
   raise(k: number, p: number): void {
     this.pri[k] = p;
     this.up(this.pos[k]!);
+  }
+
+  /** Removes a resident key wherever it sits. */
+  remove(k: number): void {
+    const i = this.pos[k]!;
+    this.pos[k] = -1;
+    const last = this.heap[--this.n]!;
+    if (i === this.n) return;
+    this.heap[i] = last;
+    this.pos[last] = i;
+    this.up(i);
+    this.down(this.pos[last]!);
   }
 
   pop(): number {
@@ -113,6 +142,10 @@ export function simulateBelady(
   const next = nextUseTimes(trace, start, end);
   const heap = new NextUseHeap(trace.keyCount);
   const stored = new Float64Array(trace.keyCount);
+  // Writes take their own loop, so a trace without them keeps this branch-free one.
+  if (trace.invalidations) {
+    return beladyWithInvalidations(trace, capacity, unit, start, end, next, heap, stored);
+  }
   const keys = trace.keys;
   const sizes = trace.sizes;
   let used = 0;
@@ -137,5 +170,52 @@ export function simulateBelady(
     heap.push(k, next[i - start]!);
   }
   const counts = { requests: end - start, hits, bytesRequested, bytesHit };
+  return makeResult('belady', capacity, unit, counts);
+}
+
+function beladyWithInvalidations(
+  trace: CacheTrace,
+  capacity: number,
+  unit: CacheUnit,
+  start: number,
+  end: number,
+  next: Int32Array,
+  heap: NextUseHeap,
+  stored: Float64Array,
+): ReplayResult {
+  const keys = trace.keys;
+  const sizes = trace.sizes;
+  const inv = trace.invalidations!;
+  let requests = 0;
+  let used = 0;
+  let hits = 0;
+  let bytesRequested = 0;
+  let bytesHit = 0;
+  for (let i = start; i < end; i++) {
+    const k = keys[i]!;
+    if (inv[i] === 1) {
+      if (heap.pos[k]! >= 0) {
+        heap.remove(k);
+        used -= stored[k]!;
+      }
+      continue;
+    }
+    requests++;
+    const bytes = sizes ? sizes[i]! : 1;
+    bytesRequested += bytes;
+    if (heap.pos[k]! >= 0) {
+      hits++;
+      bytesHit += bytes;
+      heap.raise(k, next[i - start]!);
+      continue;
+    }
+    const size = entryUnits(unit, bytes);
+    if (size > capacity) continue;
+    while (used + size > capacity) used -= stored[heap.pop()]!;
+    stored[k] = size;
+    used += size;
+    heap.push(k, next[i - start]!);
+  }
+  const counts = { requests, hits, bytesRequested, bytesHit };
   return makeResult('belady', capacity, unit, counts);
 }

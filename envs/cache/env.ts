@@ -3,7 +3,8 @@
 // LFU by default); on a miss with a full cache the action picks whose victim is evicted. The
 // reward is the number of hits until the next decision, so an agent learns which expert
 // fits the workload at this moment. The experts are the very policy objects of
-// policies/cache; the env only keeps them in step.
+// policies/cache; the env only keeps them in step. A trace's invalidations (writes) drop the
+// key from every expert, as the live cache does, and are neither requests nor decisions.
 import {
   createVictimPolicy,
   entryUnits,
@@ -31,7 +32,10 @@ export interface CacheEnvOptions {
   unit?: CacheUnit;
   /** Action i evicts experts[i]'s victim. Default ['lru', 'lfu'] as in LeCaR. */
   experts?: readonly VictimPolicyName[];
-  /** Requests per episode; each reset replays a window of this length at a seeded offset. Default: the whole trace. */
+  /**
+   * Trace entries per episode (requests and invalidations); each reset replays a window of this
+   * length at a seeded offset. Default: the whole trace.
+   */
   episodeRequests?: number;
   /** Decisions per episode before it is truncated. Default: no limit but the episode's end. */
   maxSteps?: number;
@@ -131,8 +135,15 @@ export class CacheEvictionEnv implements Env<number[], number> {
   /** Replays requests until one needs an eviction decision or the episode ends. */
   private advance(): void {
     const lead = this.experts[0]!;
+    const inv = this.trace.invalidations;
     while (this.pos < this.end) {
       const key = this.trace.keys[this.pos]!;
+      if (inv !== undefined && inv[this.pos] === 1) {
+        // Only a resident entry goes, as in the live cache: ghost history stays.
+        for (const e of this.experts) if (e.has(key)) e.delete(key);
+        this.pos++;
+        continue;
+      }
       const hit = lead.has(key);
       const size = this.unitsAt(this.pos);
       if (!hit && size <= this.capacity && lead.used + size > this.capacity) {

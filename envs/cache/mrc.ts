@@ -7,9 +7,13 @@
 // Object mode is exact for every trace. Byte mode is exact when every key keeps one size and
 // no request is larger than the capacity asked about (an LRU cache does not admit an object
 // bigger than itself, which breaks inclusion); each point says whether that held.
+//
+// A trace with invalidations (writes) is refused: a deletion breaks inclusion too (an LRU
+// cache of 1 that read a then b and dropped b holds nothing, not a), so no stack distance is
+// exact; replay each size with simulateCache instead.
 import { entryUnits, type CacheUnit } from '../../policies/cache/index.ts';
 import type { CacheTrace } from '../loaders/cache-trace.ts';
-import { segmentOf, type ReplayOptions } from './result.ts';
+import { refuseInvalidations, segmentOf, type ReplayOptions } from './result.ts';
 
 export interface MrcPoint {
   capacity: number;
@@ -56,6 +60,12 @@ export function lruStackDistances(trace: CacheTrace, opts: ReplayOptions = {}): 
     throw new RangeError(`byte mode needs request sizes, and ${trace.source} has none`);
   }
   const [start, end] = segmentOf(trace, opts);
+  refuseInvalidations(
+    trace,
+    [start, end],
+    'the one-pass LRU miss-ratio curve',
+    'a deletion breaks the inclusion property stack distances rest on; replay each size with simulateCache',
+  );
   const n = end - start;
   const tree = new Fenwick(n);
   const last = new Int32Array(trace.keyCount).fill(-1);

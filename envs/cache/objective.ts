@@ -22,7 +22,10 @@ export interface CacheObjectiveOptions {
    * Ignored when the trace has sizes (the cache is then simulated in bytes). Default 4096.
    */
   objectBytes?: number;
-  /** Replay a seeded window of this many requests instead of the whole trace. */
+  /**
+   * Replay a seeded window of this many trace entries (invalidations included) instead of the
+   * whole trace. Ratios are over the window's requests; writes in it are applied, not counted.
+   */
   windowRequests?: number;
 }
 

@@ -1,6 +1,7 @@
 // Trace replay: feed every request of a trace to a cache policy and count hits, in requests
-// and in bytes. The policy objects are the ones the live file service runs (policies/cache);
-// Belady's oracle, which needs the future, lives in belady.ts.
+// and in bytes; an invalidation (a write) drops the key's cached copy and is not a request.
+// The policy objects are the ones the live file service runs (policies/cache); Belady's
+// oracle, which needs the future, lives in belady.ts.
 import { createCachePolicy, type CachePolicy } from '../../policies/cache/index.ts';
 import type { CacheTrace } from '../loaders/cache-trace.ts';
 import { simulateBelady } from './belady.ts';
@@ -16,6 +17,8 @@ export function replayTrace(
   opts: ReplayOptions = {},
 ): ReplayResult {
   const [start, end] = segmentOf(trace, opts);
+  // A trace with writes takes its own loop, so one without keeps this branch-free one.
+  if (trace.invalidations) return replayWithInvalidations(trace, policy, start, end);
   const keys = trace.keys;
   const sizes = trace.sizes;
   let hits = 0;
@@ -36,6 +39,39 @@ export function replayTrace(
     bytesHit = hits;
   }
   const counts = { requests: end - start, hits, bytesRequested, bytesHit };
+  return makeResult(policy.name, policy.capacity, policy.unit, counts);
+}
+
+function replayWithInvalidations(
+  trace: CacheTrace,
+  policy: CachePolicy<number>,
+  start: number,
+  end: number,
+): ReplayResult {
+  const keys = trace.keys;
+  const sizes = trace.sizes;
+  const inv = trace.invalidations!;
+  let requests = 0;
+  let hits = 0;
+  let bytesRequested = 0;
+  let bytesHit = 0;
+  for (let i = start; i < end; i++) {
+    const k = keys[i]!;
+    if (inv[i] === 1) {
+      // As the live cache drops a chunk it wrote: only a resident entry goes; a ghost entry
+      // (ARC's B1/B2, S3-FIFO's ghost queue) is history the policy learns from, and stays.
+      if (policy.has(k)) policy.delete(k);
+      continue;
+    }
+    const size = sizes ? sizes[i]! : 1;
+    requests++;
+    bytesRequested += size;
+    if (policy.access(k, size)) {
+      hits++;
+      bytesHit += size;
+    }
+  }
+  const counts = { requests, hits, bytesRequested, bytesHit };
   return makeResult(policy.name, policy.capacity, policy.unit, counts);
 }
 

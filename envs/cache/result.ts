@@ -6,6 +6,7 @@ export interface ReplayResult {
   policy: string;
   capacity: number;
   unit: CacheUnit;
+  /** Requests replayed; a trace's invalidations (writes) are applied but not counted. */
   requests: number;
   hits: number;
   /** Bytes requested and bytes served from the cache (requests count 1 byte without sizes). */
@@ -18,7 +19,7 @@ export interface ReplayResult {
 
 export interface ReplayOptions {
   unit?: CacheUnit;
-  /** Replay requests [start, end) of the trace; default the whole trace. */
+  /** Replay entries [start, end) of the trace (invalidations included); default all of it. */
   start?: number;
   end?: number;
 }
@@ -39,6 +40,24 @@ export function segmentOf(trace: CacheTrace, opts: ReplayOptions): [number, numb
     );
   }
   return [start, end];
+}
+
+/**
+ * Refuses a segment holding invalidations, for an analysis whose rule does not survive them:
+ * better an error than writes silently replayed as reads.
+ */
+export function refuseInvalidations(
+  trace: CacheTrace,
+  [start, end]: readonly [number, number],
+  what: string,
+  rule: string,
+): void {
+  const inv = trace.invalidations;
+  if (inv && inv.subarray(start, end).includes(1)) {
+    throw new RangeError(
+      `${what} does not take invalidations (writes), and ${trace.source} has them: ${rule}`,
+    );
+  }
 }
 
 export function makeResult(

@@ -6,6 +6,11 @@
 // when present, is a decimal number >= 0 (libCacheSim's CSV traces, ours included, all write
 // one); `op` is 2a (write) or 28 (read) in a file of the traces README's block I/O format
 // (`version,time,op,size,lbn`); other CSVs name their ops as they like (read/write, get/set).
+//
+// A row whose `op` is `write` (any case) is an invalidation, not a request: in the file
+// service's access trace (`time,key,size,op`) a write drops the reader's cached chunk. In the
+// block I/O format a write stays a request, as libCacheSim replays it (a block cache takes the
+// written block in). `invalidatingOps` says otherwise for a given file.
 import {
   CacheTraceBuilder,
   checkMaxRequests,
@@ -23,6 +28,12 @@ export interface CacheCsvOptions extends CacheLoadOptions {
   sizeColumn?: string | null;
   /** Field separator, default ','. */
   delimiter?: string;
+  /**
+   * Values of the `op` column (any case) whose rows are invalidations: the key's cached copy
+   * is dropped and no request is counted. Default ['write'], or none in the block I/O format;
+   * [] replays every row as a request. Naming some needs an `op` column.
+   */
+  invalidatingOps?: readonly string[];
 }
 
 /** Key columns looked for, in this order and any case, when none is named. */
@@ -31,6 +42,8 @@ const DEFAULT_SIZE_COLUMNS = ['obj_size', 'size'];
 /** The columns of the traces README's block I/O format, and its op codes (SCSI). */
 const BLOCK_IO_COLUMNS = ['version', 'time', 'op', 'size', 'lbn'];
 const BLOCK_IO_OPS = ['2a', '28'];
+/** Op values that invalidate by default: the file service's access trace writes `write`. */
+const DEFAULT_INVALIDATING_OPS = ['write'];
 
 /** The named column (an error when absent), else the first of `defaults`, any case (or -1). */
 function pickColumn(
@@ -61,6 +74,8 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
   let sizeCol = -1;
   let timeCol = -1;
   let opCol = -1;
+  let blockIo = false;
+  let invalidating = new Set<string>();
   let builder = new CacheTraceBuilder(file, false);
   const fail = (line: number, col: number, rule: string, got: string): never => {
     throw new TraceFormatError(
@@ -87,11 +102,20 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
           ? -1
           : pickColumn(file, line, header, opts.sizeColumn, DEFAULT_SIZE_COLUMNS, 'size');
       const csv = { file, header, headerLine: line };
-      const blockIo = BLOCK_IO_COLUMNS.every((c) => findColumnOnce(csv, [c], true) >= 0);
+      blockIo = BLOCK_IO_COLUMNS.every((c) => findColumnOnce(csv, [c], true) >= 0);
       timeCol = findColumnOnce(csv, ['time'], true);
-      opCol = blockIo ? findColumnOnce(csv, ['op'], true) : -1;
+      opCol = findColumnOnce(csv, ['op'], true);
       if (timeCol === keyCol || timeCol === sizeCol) timeCol = -1;
       if (opCol === keyCol || opCol === sizeCol) opCol = -1;
+      const ops = opts.invalidatingOps ?? (blockIo ? [] : DEFAULT_INVALIDATING_OPS);
+      invalidating = new Set(ops.map((o) => o.trim().toLowerCase()));
+      if (opts.invalidatingOps?.length && opCol < 0) {
+        throw new TraceFormatError(
+          file,
+          line,
+          `invalidatingOps (${opts.invalidatingOps.join(', ')}) needs an op column (columns: ${header.join(', ')})`,
+        );
+      }
       builder = new CacheTraceBuilder(file, sizeCol >= 0);
     },
     ({ line, fields }) => {
@@ -113,15 +137,17 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
       }
       if (timeCol >= 0 && !(parseDecimal(fields[timeCol] as string) >= 0))
         fail(line, timeCol, 'a time, a decimal number >= 0', fields[timeCol] as string);
-      if (opCol >= 0 && !BLOCK_IO_OPS.includes((fields[opCol] as string).trim().toLowerCase()))
+      const op = opCol >= 0 ? (fields[opCol] as string).trim().toLowerCase() : '';
+      if (blockIo && opCol >= 0 && !BLOCK_IO_OPS.includes(op))
         fail(
           line,
           opCol,
           `one of ${BLOCK_IO_OPS.join(', ')} (write, read)`,
           fields[opCol] as string,
         );
-      builder.push(key, size);
-      return builder.length < maxRequests;
+      if (invalidating.has(op)) builder.invalidate(key, size);
+      else builder.push(key, size);
+      return builder.requests < maxRequests;
     },
   );
   return builder.build(lastLine);

@@ -1,7 +1,8 @@
 // The file service's read cache as a tuning target (files.cache_bytes, files.cache_policy):
 // - calibration: the live access trace (the file service's sampled access records) becomes
-//   the cache simulator's trace; the fit compares the replayed hit ratio of the live
-//   configuration with the live hit ratio over the same window;
+//   the cache simulator's trace, reads as requests and writes as invalidations (a write drops
+//   the writer's cached chunk: reader.ts wrote()); the fit compares the replayed hit ratio of
+//   the live configuration with the live hit ratio over the same window;
 // - learner: Bayesian optimisation over policy x size, the size bounded by the knob's step
 //   limit around the live value, minimising miss ratio + a memory price per GiB;
 // - gate: paired replays of live and candidate on seeded windows of trace slices;
@@ -33,6 +34,7 @@ export interface FilesCacheTargetOptions extends TargetLoopOptions {
   memoryPricePerGiB: number;
   /** Calibration reads the access records of this window. */
   windowMs: number;
+  /** Least reads in the window for a calibration (writes are replayed but are not reads). */
   minRecords: number;
   maxRecords: number;
   /** Learner evaluations per proposal. */
@@ -62,9 +64,9 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
 
   /**
    * Cost of a configuration on requests [start, end) of the trace, the cache warmed by every
-   * request before `start` (a live cache is warm: judging a bigger cache on a cold slice would
-   * charge its memory without its hits). Replay is deterministic, so the window's hits are the
-   * hits up to `end` minus the hits up to `start`.
+   * entry before `start` (a live cache is warm: judging a bigger cache on a cold slice would
+   * charge its memory without its hits). Replay is deterministic, so the window's hits (and
+   * reads: writes are not requests) are those up to `end` minus those up to `start`.
    */
   private cost(
     trace: CacheTrace,
@@ -73,15 +75,16 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
     end = trace.keys.length,
   ): { cost: number; missRatio: number } {
     const bytes = values[BYTES] as number;
-    const hitsUpTo = (to: number) =>
+    const upTo = (to: number) =>
       to === 0
-        ? 0
+        ? { hits: 0, requests: 0 }
         : simulateCache(trace, values[POLICY] as string, bytes, {
             unit: 'bytes',
             start: 0,
             end: to,
-          }).hits;
-    const missRatio = 1 - (hitsUpTo(end) - hitsUpTo(start)) / Math.max(1, end - start);
+          });
+    const [a, b] = [upTo(start), upTo(end)];
+    const missRatio = 1 - (b.hits - a.hits) / Math.max(1, b.requests - a.requests);
     return { cost: cacheCost(missRatio, bytes, this.o.memoryPricePerGiB), missRatio };
   }
 
@@ -92,10 +95,15 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
         fromMs: now - this.o.windowMs,
         count: this.o.maxRecords,
       })
-    ).filter((r) => r.op === 'read');
-    if (records.length < this.o.minRecords) return null;
+    ).filter((r) => r.op === 'read' || r.op === 'write');
     const b = new CacheTraceBuilder('live files access trace', true);
-    for (const r of records) b.push(r.key, r.sizeBytes);
+    // A write is no request, but the live reader drops the chunk it wrote: replay must too, or
+    // read/write/read of a chunk predicts a hit the live cache never had.
+    for (const r of records) {
+      if (r.op === 'write') b.invalidate(r.key, r.sizeBytes);
+      else b.push(r.key, r.sizeBytes);
+    }
+    if (b.requests < Math.max(1, this.o.minRecords)) return null;
     const trace = b.build(records.length);
     const live = Object.fromEntries(
       (await this.o.knobs.list())
