@@ -20,6 +20,16 @@ export interface MigrationRow {
   /** The placement knob version that asked for this move. */
   knobVersion: number;
   startedAt: number;
+  /**
+   * When the current attempt's freeze started (the first one's `startedAt`; a retry of a
+   * refused move sets it anew): the grace and the pause are measured from it.
+   */
+  freezeAt?: number;
+  /**
+   * Written just before B's copies are thawed: from then on B may run them, so the move only
+   * goes forward (a resumed migrator thaws and switches; it never undoes the copy).
+   */
+  thawedAt?: number;
   switchedAt?: number;
   doneAt?: number;
   moved: number;
@@ -96,6 +106,8 @@ export async function readMigration(
     phase: h['phase'] as MigrationPhase,
     knobVersion: Number(h['knob_version']),
     startedAt: Number(h['started_at']),
+    ...(h['freeze_at'] ? { freezeAt: Number(h['freeze_at']) } : {}),
+    ...(h['thawed_at'] ? { thawedAt: Number(h['thawed_at']) } : {}),
     ...(h['switched_at'] ? { switchedAt: Number(h['switched_at']) } : {}),
     ...(h['done_at'] ? { doneAt: Number(h['done_at']) } : {}),
     moved: Number(h['moved'] ?? 0),

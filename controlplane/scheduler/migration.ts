@@ -216,8 +216,15 @@ export class Migration {
       await this.setPhase('done', { done_at: Date.now() });
       await this.o.redis.srem(migrationIndex(this.keys), this.row.tenant);
     }
-    // Tried again: the checks below refuse it again, or it goes through.
-    if (this.row.phase === 'refused') await this.setPhase('freeze');
+    // Tried again: the checks below refuse it again, or it goes through. The grace for submits
+    // in flight (routers sent the tenant's submits to A until they saw this) starts now.
+    if (this.row.phase === 'refused') {
+      this.row.freezeAt = Date.now();
+      delete this.row.thawedAt;
+      await this.setPhase('freeze', { freeze_at: this.row.freezeAt });
+      await this.o.redis.hdel(this.rowKey, 'thawed_at', 'error');
+      delete this.row.error;
+    }
     if (this.row.phase === 'freeze') {
       // Before anything is frozen; a dependent arriving later is met by the copy.
       const blocker = await this.foreignDependent();
@@ -227,8 +234,16 @@ export class Migration {
       if (stopAfter === 'freeze') return this.row;
     }
     if (this.row.phase === 'copy') {
-      const blocker = await this.copyAll(false);
-      if (blocker) await this.refuse(blocker);
+      // Once thawed (recorded first), B may run the copies: a resumed migrator goes on to the
+      // switch, and rows that reached A meanwhile are the sweep's late arrivals. Before, it
+      // copied again and could undo (tombstone) copies B was running, A's originals back in play.
+      if (this.row.thawedAt === undefined) {
+        const blocker = await this.copyAll(false);
+        if (blocker) await this.refuse(blocker);
+        const thawedAt = Date.now();
+        await this.setPhase('copy', { thawed_at: thawedAt, moved: this.row.moved });
+        this.row.thawedAt = thawedAt;
+      }
       await this.thawAll();
       this.row.switchedAt = Date.now();
       await this.setPhase('switched', { switched_at: this.row.switchedAt, moved: this.row.moved });
@@ -237,7 +252,7 @@ export class Migration {
           tenant: this.row.tenant,
           from: this.row.from,
           to: this.row.to,
-          pauseMs: this.row.switchedAt - this.row.startedAt,
+          pauseMs: this.row.switchedAt - (this.row.freezeAt ?? this.row.startedAt),
           moved: this.row.moved,
         },
         'tenant switched to its new shard',
@@ -249,6 +264,9 @@ export class Migration {
       if (stopAfter === 'switched') return this.row;
     }
     if (this.row.phase === 'clean') {
+      // A sweep round stopped between its copy and its thaw: its staged copies run on B (the
+      // clean below tombstones their rows on A).
+      await this.thawAll();
       await this.cleanAll();
       await this.sweep();
       this.row.doneAt = Date.now();
@@ -264,7 +282,7 @@ export class Migration {
 
   /** Freezes the tenant's runnable and delayed tasks on A in passes until A holds none in play. */
   private async freezeUntilQuiet(): Promise<void> {
-    const graceEnd = this.row.startedAt + (this.o.graceMs ?? 500);
+    const graceEnd = (this.row.freezeAt ?? this.row.startedAt) + (this.o.graceMs ?? 500);
     for (;;) {
       this.assertLock();
       const froze = await this.freezePass();
@@ -422,7 +440,7 @@ export class Migration {
       `tenant ${tenant} cannot move from shard ${from} to ${to}: its task ${b.task} has a dependent ` +
       `${b.dependent} of tenant ${b.dependentTenant} that has not finished (an edge between ` +
       `tenants cannot span shards); the move is tried again later`;
-    await this.undo();
+    await this.undo(false);
     await this.setPhase('refused', { error: message });
     this.row.error = message;
     this.log.warn({ tenant, from, to, ...b }, 'placement move refused');
@@ -440,14 +458,21 @@ export class Migration {
    * makes them on A), and their frozen tasks and cascade entries on A are back in play. Safe
    * to repeat.
    */
-  private async undo(): Promise<void> {
+  private async undo(late: boolean): Promise<void> {
+    // Never after the thaw: B may run the copies (a resumed move goes forward instead).
+    if (!late && this.row.thawedAt !== undefined)
+      throw new Error(`migration of tenant ${this.row.tenant}: no undo after the thaw`);
     for await (const page of this.tenantRows()) {
       const pipe = this.o.redis.pipeline();
       for (const f of page) pipe.hget(this.to.k.task(f.id), 'state');
+      // A copy B runs (runnable, delayed, leased) is never undone: migrateClean.lua skips it.
       const onB = ((await pipe.exec()) ?? []).map(([, v]) => v !== null && v !== 'moved');
       const copied = page.filter((_, i) => onB[i]);
+      // Late arrivals: B's job rows are live (they count the tasks moved before), so each
+      // undone copy's count is taken back instead of the rows being deleted.
       if (copied.length > 0)
-        await this.tombstone(this.to, this.row.from, copied, this.frozenKeyOn(this.to));
+        await this.tombstone(this.to, this.row.from, copied, this.frozenKeyOn(this.to), late);
+      if (late) await this.restoreJobsOnA(page);
     }
     await this.o.redis.del(this.to.k.staged(this.row.tenant));
     const a = this.from.k;
@@ -461,6 +486,42 @@ export class Migration {
         ),
       );
       if (left === 0) return;
+    }
+  }
+
+  /**
+   * Late arrivals left on A: a job row the clean step deleted on A (the job's earlier tasks
+   * moved) is written again with what these rows count in it (as their submits counted them),
+   * so their completion on A ends it there. A job row A still has already counts them.
+   */
+  private async restoreJobsOnA(page: readonly Found[]): Promise<void> {
+    const byJob = new Map<string, Found[]>();
+    for (const f of page) {
+      const job = decodeAttrs(f.row['attrs'] as string).job;
+      if (job && job !== f.id) byJob.set(job, [...(byJob.get(job) ?? []), f]);
+    }
+    for (const [job, rows] of byJob) {
+      const key = this.from.k.job(job);
+      if ((await this.o.redis.exists(key)) === 1) continue;
+      const onB = await this.o.redis.hmget(this.to.k.job(job), 'submitted_at');
+      const submitted = Math.min(
+        ...rows.map((f) => decodeAttrs(f.row['attrs'] as string).submitted_at),
+      );
+      const open = rows.filter((f) => !ENDED.has(f.row['state'] ?? ''));
+      const work = open.reduce(
+        (n, f) => n + (decodeAttrs(f.row['attrs'] as string).estimate_ms ?? 0),
+        0,
+      );
+      await this.o.redis.hset(key, {
+        id: job,
+        tenant: this.row.tenant,
+        submitted_at: onB[0] ?? submitted,
+        total: rows.length,
+        remaining: open.length,
+        remaining_work_ms: work,
+        dead: rows.filter((f) => ['dead', 'upstream_failed'].includes(f.row['state'] ?? '')).length,
+        _v: 1,
+      });
     }
   }
 
@@ -590,6 +651,8 @@ export class Migration {
         JSON.stringify(items.map((it) => ({ ...it, row: Object.entries(it.row).flat() }))),
         JSON.stringify(jobs),
         late ? '1' : '0',
+        this.row.thawedAt ?? 0,
+        Date.now(),
       ],
     )) as [number, number];
     return { blocked: false, written };
@@ -624,6 +687,7 @@ export class Migration {
     movedTo: string,
     page: Found[],
     frozen: string,
+    undoLate = false,
   ): Promise<void> {
     const k = s.k;
     await migrateScripts.run(
@@ -644,9 +708,10 @@ export class Migration {
         movedTo,
         this.o.tombstoneTtlMs ?? 24 * 3_600_000,
         Date.now(),
+        undoLate ? 'undo' : 'clean',
         page.length,
         ...page.map((p) => p.id),
-        ...jobsOf(page),
+        ...(undoLate ? [] : jobsOf(page)),
       ],
     );
   }
@@ -669,7 +734,7 @@ export class Migration {
       if (blocker) {
         // Too late to refuse: the late arrivals stay on A and run there (as a router that
         // misses the change for longer than the sweep lands them).
-        await this.undo();
+        await this.undo(true);
         this.log.warn(
           { tenant: this.row.tenant, ...blocker },
           'late arrivals left on the old shard',

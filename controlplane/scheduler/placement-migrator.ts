@@ -113,26 +113,42 @@ export class PlacementMigrator {
     await Promise.all(migrations.map((m) => this.runMove(m)));
   }
 
-  /** Runs a move; a refused one is tried again later (its tenant's submits go to its old shard). */
+  /**
+   * Runs a move; a refused one is tried again later (its tenant's submits go to its old shard).
+   * One left unfinished (its lease lost, another migrator running it, or a transient error) is
+   * looked at again after `lockMs` while its row is unfinished: before, a lease that ran out
+   * stopped the move and nothing resumed it (its tasks stayed frozen, its submits held).
+   */
   private async runMove(m: Migration): Promise<void> {
+    const { tenant, knobVersion } = m.row;
+    let refused = false;
     try {
-      await m.run();
+      const row = await m.run();
+      if (row.phase === 'done' || row.phase === 'refused') return;
     } catch (err) {
-      if (!(err instanceof MigrationRefusedError)) throw err;
-      const { tenant, knobVersion } = m.row;
-      if (this.closed) return;
-      const retry = setTimeout(() => {
+      refused = err instanceof MigrationRefusedError;
+      if (!refused)
+        this.log.warn(
+          { tenant, err: (err as Error).message },
+          'placement move stopped; it is resumed later',
+        );
+    }
+    if (this.closed) return;
+    const retry = setTimeout(
+      () => {
         this.timers.delete(retry);
         this.enqueue(async () => {
           const row = await readMigration(this.o.redis, this.keys, tenant);
           // A later change replaced the row, or another migrator took it on: not this retry's.
-          if (row?.phase === 'refused' && row.knobVersion === knobVersion)
-            await this.runMove(new Migration(this.opts, row));
+          if (!row || row.knobVersion !== knobVersion || row.phase === 'done') return;
+          if (refused !== (row.phase === 'refused')) return;
+          await this.runMove(new Migration(this.opts, row));
         });
-      }, this.o.retryRefusedMs ?? 5_000);
-      retry.unref();
-      this.timers.add(retry);
-    }
+      },
+      refused ? (this.o.retryRefusedMs ?? 5_000) : (this.o.lockMs ?? 10_000),
+    );
+    retry.unref();
+    this.timers.add(retry);
   }
 
   /** On every shard: forgets moved tasks' idempotency keys whose tombstones expired. */

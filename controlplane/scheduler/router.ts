@@ -49,9 +49,6 @@ export interface SchedulerRouterOptions {
   pollMs?: number;
 }
 
-/** How often a stayed tenant's refused move is read again (a retry holds its submits). */
-const STAY_RECHECK_MS = 100;
-
 export class SchedulerRouter {
   readonly placement: Placement;
   private readonly clients = new Map<string, SchedulerClient>();
@@ -60,9 +57,9 @@ export class SchedulerRouter {
   private readonly held = new Map<string, number>();
   /**
    * Tenants whose move was refused, with the shard their rows are on (the move's old one):
-   * their submits go there, and the row is read again at most every STAY_RECHECK_MS.
+   * their submits go there, and the row is read again by every submit (a retry holds them).
    */
-  private readonly stay = new Map<string, { shard: string; checkedAt: number }>();
+  private readonly stay = new Map<string, { shard: string }>();
   /** Waits of held tenants under way, by tenant and version (one poll each). */
   private readonly releasing = new Map<string, Promise<void>>();
   /** The migrations under way when this router started, read on the first submit. */
@@ -110,18 +107,19 @@ export class SchedulerRouter {
   }
 
   /**
-   * Stayed tenants whose row was not read for STAY_RECHECK_MS: still refused, they stay; a
-   * retry under way holds them again; a move done (or gone) ends the stay.
+   * Stayed tenants, their row read again on every submit: still refused, they stay; a retry
+   * under way holds them again; a move done (or gone) ends the stay. Every submit, not at most
+   * every 100 ms as before: a submit sent to the old shard after a retry's freeze started (and
+   * its grace, measured from that freeze, ran out) could land after its parent's page was
+   * copied. One read per submit of a stayed tenant only (a refused move is rare).
    */
   private async recheckStays(tenants: readonly string[]): Promise<void> {
-    const now = Date.now();
     for (const t of tenants) {
       const s = this.stay.get(t);
-      if (!s || now - s.checkedAt < STAY_RECHECK_MS) continue;
+      if (!s) continue;
       const row = await readMigration(this.o.redis, this.keys, t);
       if (this.stay.get(t) !== s) continue; // a knob change meanwhile decided for it
-      if (row?.phase === 'refused') s.checkedAt = now;
-      else {
+      if (row?.phase !== 'refused') {
         this.stay.delete(t);
         if (row && !released(row, row.knobVersion)) this.held.set(t, row.knobVersion);
       }
@@ -154,8 +152,7 @@ export class SchedulerRouter {
       const row = await readMigration(this.o.redis, this.keys, tenant);
       if (released(row, version)) break;
       if (row?.phase === 'refused' && row.knobVersion >= version) {
-        if (this.held.get(tenant) === version)
-          this.stay.set(tenant, { shard: row.from, checkedAt: Date.now() });
+        if (this.held.get(tenant) === version) this.stay.set(tenant, { shard: row.from });
         break;
       }
       if (Date.now() > deadline)

@@ -18,6 +18,17 @@
   cascade list by the freeze) is staged too ('c|<id>'), and the thaw hands it to this shard's
   cascade list: the cascade goes on here, once every row it may reach is here.
 
+  A row copied here after its parent's row was (a late child submitted on the old shard naming
+  a parent already copied, frozen there) is missing from that parent's children set here, which
+  was copied before the child arrived: each written row's `parents` are read here, and for each
+  parent live here (not a tombstone) that lacks the edge it is added (SADD, has_children), as
+  submit would. A parent that ended here after the thaw (ARGV[8]; it ran here, so the child's
+  row on the old shard, which counted it, never saw it end) is counted down as its settle would
+  have: the child's `pending` drops and, at 0, it is staged runnable (the thaw lets it run). A
+  parent that failed here after the thaw is staged as a cascade entry ('c|<id>'): the thaw hands
+  it to this shard's cascade list and the reaper marks the child upstream_failed. A parent that
+  ended before the thaw was copied ended: the child's row already has it right.
+
   Input:
     KEYS[1] runnable  KEYS[2] delayed  KEYS[3] done  KEYS[4] dead  KEYS[5] idem  KEYS[6] doorbell
     KEYS[7] the tenant's staged tasks on this shard
@@ -28,6 +39,8 @@
                failed = bool (dead or upstream_failed), est = estimate (ms, 0 = none) }
     ARGV[6]    JSON list of { id, row = {field, value, ...} } job rows
     ARGV[7]    '1' when the copy moves late arrivals (after the switch), else '0'
+    ARGV[8]    when the tenant's copies here were thawed (ms; 0 = not yet)
+    ARGV[9]    now (ms)
   Output: { tasks written, job rows written }
 ]]
 local P_TASK, P_CHILDREN, P_JOB, P_DEAD = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -35,6 +48,7 @@ local INDEX = { r = KEYS[1], d = KEYS[2], done = KEYS[3], dead = KEYS[4] }
 local STATE = { r = 'runnable', d = 'delayed' }
 local written, jobs = 0, 0
 local late = ARGV[7] == '1'
+local wrote = {} -- written rows that name parents
 -- Job rows first: one copied whole now counts the tasks below already.
 local copiedNow = {}
 for _, j in ipairs(cjson.decode(ARGV[6])) do
@@ -72,6 +86,7 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     local idem = nil
     for i = 1, #row, 2 do
       if row[i] == 'idempotency_key' then idem = row[i + 1] end
+      if row[i] == 'parents' then t.parents = true end
     end
     redis.call('HSET', key, unpack(row))
     if STATE[t.index] then
@@ -86,7 +101,35 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     if idem then redis.call('HSET', KEYS[5], idem, t.id) end
     countInJob(t)
     written = written + 1
+    if t.parents then wrote[#wrote + 1] = t.id end
   end
   if t.cascade then redis.call('HSET', KEYS[7], 'c|' .. t.id, 'c') end
+end
+-- Edges from the written rows' parents (see the header); after every row of the batch is here.
+local thawedAt = tonumber(ARGV[8])
+local OPEN = { pending = true, moving = true, runnable = true, delayed = true, leased = true }
+for _, id in ipairs(wrote) do
+  local key = P_TASK .. id
+  local parents = redis.call('HGET', key, 'parents')
+  for p in string.gmatch(parents or '', '[^,]+') do
+    local pr = redis.call('HMGET', P_TASK .. p, 'state', 'attrs', 'finished_at')
+    local ps = pr[1]
+    if ps and pr[2] and redis.call('SISMEMBER', P_CHILDREN .. p, id) == 0 then
+      local after = thawedAt > 0 and tonumber(pr[3] or '0') >= thawedAt
+      if OPEN[ps] then
+        redis.call('SADD', P_CHILDREN .. p, id)
+        redis.call('HSET', P_TASK .. p, 'has_children', 1)
+      elseif ps == 'done' and after then
+        if redis.call('HINCRBY', key, 'pending', -1) <= 0
+          and redis.call('HGET', key, 'state') == 'pending' then
+          redis.call('HSET', key, 'state', 'moving', 'ready_at', ARGV[9])
+          redis.call('HSET', KEYS[7], id, 'r ' .. ARGV[9])
+        end
+      elseif (ps == 'dead' or ps == 'upstream_failed') and after then
+        redis.call('SADD', P_CHILDREN .. p, id)
+        redis.call('HSET', KEYS[7], 'c|' .. p, 'c')
+      end
+    end
+  end
 end
 return { written, jobs }

@@ -275,7 +275,8 @@ end
 -- has_children, _v): settle reads them itself (without `_v`, v = 0) for its fast path, and
 -- hands the reply over.
 local function taskFromRow(id, key, r)
-  if not r[1] then return nil end
+  -- No attrs: a tombstone (state 'moved': the task moved to another shard), an unknown task.
+  if not r[1] or not r[4] then return nil end
   local typ, stage, tenant, job, cpu, mem, gpu, gpuMilli, est, submitted =
     string.match(r[4], P_ATTRS_USED)
   local token, worker, at, gpus, inc, attempt = '', '', 0, '', '', 0
