@@ -85,6 +85,31 @@ describe.each<Backend>(['single', 'cluster'])(
       expect(after.history.map((h) => h.length)).toEqual([2, 2]);
     });
 
+    it('takes the next change after two concurrent calls with one id (not refused as a lost write)', async () => {
+      const { table, clock } = await seeded();
+      const change = {
+        name: 'scheduler.retry_limit',
+        value: 5,
+        baseVersion: 1,
+        actor: 'op',
+        reason: 'test',
+        requestId: 'idem-1',
+      };
+      // The second call's script answers from the first's record: the table must remember
+      // the change id the row holds (the first call's), not its own.
+      const both = await Promise.all([table.promote(change), table.promote(change)]);
+      expect(both.map((r) => r.version)).toEqual([2, 2]);
+      clock.advance(HOUR);
+      const next = await table.promote({
+        name: 'scheduler.retry_limit',
+        value: 4,
+        baseVersion: 2,
+        actor: 'op',
+        reason: 'next',
+      });
+      expect(next.version).toBe(3);
+    });
+
     it("answers a caller's retry with its id (not stale), even after the knob moved on", async () => {
       const { table, clock } = await seeded();
       const change = {

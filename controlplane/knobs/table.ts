@@ -489,6 +489,11 @@ export class KnobTable {
     });
     if (err) throw err;
     const epoch = Number(reply[1]);
+    // A reply from an earlier call's record carries that call's change id after the versions
+    // (its rows hold that id, not this call's); a record without one (written before ids were
+    // kept) leaves nothing to remember.
+    const fromRecord = reply.length > 2 + set.changes.length;
+    const changeId = fromRecord ? String(reply[2 + set.changes.length]) : common.changeId;
     return set.changes.map((c, i) => {
       const version = Number(reply[2 + i]);
       const base = bases.get(c.name);
@@ -498,7 +503,7 @@ export class KnobTable {
           ...base,
           value: c.value,
           version,
-          changeId: common.changeId,
+          changeId,
           updatedAt: common.now,
           updatedBy: common.actor,
           reason: common.reason,

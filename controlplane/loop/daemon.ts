@@ -33,10 +33,22 @@ export interface DaemonOptions {
    * proposal is rejected. Default 4.
    */
   shadowPatience?: number;
+  /**
+   * Passes in a row a proposal's advance may fail (an error thrown: its simulator, Redis)
+   * before the proposal is rejected with the error. Default 5.
+   */
+  advanceFailures?: number;
+  /**
+   * How long after a watched promotion's window ends the daemon still holds other promotions
+   * on its service waiting for its verdict. Default 5 minutes.
+   */
+  guardGraceMs?: number;
 }
 
 const CALIBRATE_WAIT_MS = 30 * 60_000;
 const SHADOW_PATIENCE = 4;
+const ADVANCE_FAILURES = 5;
+const GUARD_GRACE_MS = 5 * 60_000;
 
 export type LoopEvent =
   | { kind: 'frozen' }
@@ -58,6 +70,8 @@ export class LoopDaemon {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<LoopEvent[]> | undefined;
   private seq = 0;
+  /** Failed advances in a row, per proposal id (in memory: a restart gives it a fresh count). */
+  private readonly failures = new Map<string, number>();
 
   constructor(private readonly opts: DaemonOptions) {
     this.guard = new SloGuard(opts.knobs, opts.proposals);
@@ -118,10 +132,13 @@ export class LoopDaemon {
       this.shadows.delete(id);
       await run.stop();
     }
+    // Services promoted on during this pass: `recent` was read before it, so a second target
+    // on the same service would not see the first one's promotion there.
+    const promotedOn = new Set<string>();
     for (const target of targets) {
       // One target's failure (Redis, its simulator) must not starve the targets after it.
       try {
-        events.push(...(await this.passTarget(target, recent, frozen)));
+        events.push(...(await this.passTarget(target, recent, frozen, promotedOn)));
       } catch (err) {
         this.opts.log.error({ err, target: target.name }, 'loop: target pass failed');
         events.push({ kind: 'error', target: target.name, message: (err as Error).message });
@@ -134,11 +151,70 @@ export class LoopDaemon {
     target: TuningTarget,
     recent: readonly Proposal[],
     frozen: boolean,
+    promotedOn: Set<string>,
   ): Promise<LoopEvent[]> {
     const events: LoopEvent[] = [];
     const mine = recent.filter((p) => p.learner === target.name);
     const open = mine.filter((p) => isOpen(p.status));
-    if (!frozen) for (const p of open) events.push(...(await this.advance(target, p, recent)));
+    // The guard first, on its own: a proposal whose advance fails must not keep the target's
+    // live promotion from being judged (nor, unjudged, hold the service's other targets).
+    try {
+      events.push(...(await this.guardTarget(target, mine)));
+    } catch (err) {
+      this.opts.log.error({ err, target: target.name }, 'loop: slo guard failed');
+      events.push({ kind: 'error', target: target.name, message: (err as Error).message });
+    }
+    if (!frozen)
+      for (const p of open) {
+        try {
+          const out = await this.advance(target, p, recent, promotedOn);
+          this.failures.delete(p.id);
+          events.push(...out);
+        } catch (err) {
+          events.push(...(await this.advanceFailed(target, p, err as Error)));
+        }
+      }
+    if (!frozen && open.length === 0) events.push(await this.proposeNew(target, mine));
+    return events;
+  }
+
+  /**
+   * A failed advance: reported; after `advanceFailures` in a row the proposal is rejected with
+   * the error, or it would hold its knobs (and its target's next proposal) for ever.
+   */
+  private async advanceFailed(target: TuningTarget, p: Proposal, err: Error): Promise<LoopEvent[]> {
+    const n = (this.failures.get(p.id) ?? 0) + 1;
+    const limit = this.opts.advanceFailures ?? ADVANCE_FAILURES;
+    this.opts.log.error(
+      { err, target: target.name, proposal: p.id, failures: n },
+      'loop: advance failed',
+    );
+    const events: LoopEvent[] = [{ kind: 'error', target: target.name, message: err.message }];
+    if (n < limit) {
+      this.failures.set(p.id, n);
+      return events;
+    }
+    const why = `advance failed ${n} passes in a row: ${err.message}`;
+    try {
+      await this.opts.proposals.transition(p.id, 'rejected', {
+        actor: `loop:${target.name}`,
+        reason: why,
+      });
+      this.failures.delete(p.id);
+      await this.shadows.get(p.id)?.stop();
+      this.shadows.delete(p.id);
+      events.push({ kind: 'rejected', target: target.name, id: p.id, why });
+    } catch (e) {
+      // Redis away as well: tried again on the next pass.
+      this.failures.set(p.id, n);
+      events.push({ kind: 'error', target: target.name, message: (e as Error).message });
+    }
+    return events;
+  }
+
+  /** The guard over the target's live promotions without a final verdict, and lost verdicts. */
+  private async guardTarget(target: TuningTarget, mine: readonly Proposal[]): Promise<LoopEvent[]> {
+    const events: LoopEvent[] = [];
     // Every live promotion without a final verdict: the guard judges from stored telemetry
     // over the watch window, so a daemon that was down through it still judges it on return.
     for (const p of mine.filter((x) => x.status === 'live' && x.guardReport === undefined)) {
@@ -157,7 +233,6 @@ export class LoopDaemon {
     // in the rollback's history entry, so it is written now rather than lost.
     for (const p of mine.filter((x) => x.status === 'rolled_back' && x.guardReport === undefined))
       await this.recoverGuardReport(p);
-    if (!frozen && open.length === 0) events.push(await this.proposeNew(target, mine));
     return events;
   }
 
@@ -177,22 +252,23 @@ export class LoopDaemon {
 
   /**
    * A promotion on the target's service still under watch: live without a final verdict, and
-   * either guarded by one of this daemon's targets (which gives one by its window's end) or
-   * inside the target's own watch window.
+   * inside its watch window (its own target's, else this target's) plus a grace for the guard
+   * to give its verdict. A verdict that never comes (its target gone, its guard failing) holds
+   * the service no longer than that.
    */
   private watchedOnService(
     target: TuningTarget,
     recent: readonly Proposal[],
   ): Proposal | undefined {
     const now = this.now();
-    return recent.find(
-      (p) =>
-        p.status === 'live' &&
-        p.guardReport === undefined &&
-        this.servicesOf(p).has(target.slo.service) &&
-        (this.opts.targets.some((t) => t.name === p.learner) ||
-          now < p.updatedAt + target.slo.watchMs),
-    );
+    const grace = this.opts.guardGraceMs ?? GUARD_GRACE_MS;
+    return recent.find((p) => {
+      if (p.status !== 'live' || p.guardReport !== undefined) return false;
+      if (!this.servicesOf(p).has(target.slo.service)) return false;
+      const owner = this.opts.targets.find((t) => t.name === p.learner);
+      const watchMs = (owner ?? target).slo.watchMs;
+      return now < p.updatedAt + watchMs + (owner ? grace : 0);
+    });
   }
 
   /** Writes the guard's verdict of a rollback from the rollback's history entry. */
@@ -203,10 +279,13 @@ export class LoopDaemon {
       );
       if (!entry) continue;
       const evidence = (entry.evidence ?? {}) as Record<string, unknown>;
+      // The guard's rollback carries its report (with its verdict) as evidence; any other
+      // (an operator's, through the API) is no guard verdict and is not labelled as one.
+      const byGuard = entry.actor === 'slo-guard' && typeof evidence['verdict'] === 'string';
       await this.opts.proposals.annotate(p.id, {
         guardReport: {
           ...evidence,
-          verdict: typeof evidence['verdict'] === 'string' ? evidence['verdict'] : 'regressed',
+          verdict: byGuard ? evidence['verdict'] : 'operator_rollback',
           reason: entry.reason,
           rollbackBy: entry.actor,
           recoveredFrom: `history of ${c.name}, version ${entry.version}`,
@@ -279,6 +358,7 @@ export class LoopDaemon {
     target: TuningTarget,
     p: Proposal,
     recent: readonly Proposal[],
+    promotedOn: Set<string>,
   ): Promise<LoopEvent[]> {
     const { proposals, knobs, log } = this.opts;
     const actor = `loop:${target.name}`;
@@ -401,6 +481,10 @@ export class LoopDaemon {
       return reject(`shadow: candidate ${shadow.verdict} than live`, { shadowReport: shadow });
     // Two promotions watched at once on one service confound each other's guard: this one
     // waits (its shadow keeps running) until the other has its verdict.
+    if (promotedOn.has(target.slo.service)) {
+      const why = `another promotion on ${target.slo.service} this pass: waiting for its SLO guard's verdict`;
+      return [{ kind: 'held', target: target.name, id: p.id, why }];
+    }
     const watched = this.watchedOnService(target, recent);
     if (watched) {
       const why = `waiting for the SLO guard's verdict on ${watched.id}, live on ${target.slo.service}`;
@@ -423,6 +507,7 @@ export class LoopDaemon {
       if (err instanceof KnobosError) return reject(`promotion refused: ${err.message}`);
       throw err;
     }
+    promotedOn.add(target.slo.service);
     await run.stop();
     this.shadows.delete(p.id);
     log.info({ target: target.name, proposal: p.id, changes: p.changes }, 'promoted');

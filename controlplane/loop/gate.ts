@@ -132,11 +132,14 @@ export function judge(
   const incMean = n ? mean(inc) : Number.NaN;
   const scale = Math.max(Math.abs(incMean), 1e-12);
   const rel = n ? mean(d) / scale : Number.NaN;
-  // Delta method for mean(d) / mean(inc): each pair's influence (d - R inc) / mean(inc).
+  // Delta method for mean(d) / |mean(inc)|: each pair's influence is
+  // (d - (mean(d) / mean(inc)) inc) / |mean(inc)| (the ratio with the signed mean: with a
+  // negative incumbent mean, rel's sign is not the ratio's).
+  const ratio = n ? mean(d) / (Math.sign(incMean) * scale || scale) : Number.NaN;
   const half =
     n >= 2
       ? (tQuantile(1 - (1 - level) / 2, n - 1) *
-          sampleStd(pairs.map((_, i) => ((d[i] as number) - rel * (inc[i] as number)) / scale))) /
+          sampleStd(pairs.map((_, i) => ((d[i] as number) - ratio * (inc[i] as number)) / scale))) /
         Math.sqrt(n)
       : 0;
   const base = {

@@ -7,6 +7,7 @@ import type { KnobTable } from '../knobs/table.ts';
 import type { PromoteResult } from '../knobs/table.ts';
 import { PinnedError, StaleVersionError } from '../store/errors.ts';
 import { telemetryEntries, telemetrySeries } from '../telemetry/read.ts';
+import type { LogEntry as TelemetryEntry } from '../store/log.ts';
 import type { Proposal } from './proposal.ts';
 import type { ProposalTable } from './proposals.ts';
 import { mean } from './stats.ts';
@@ -28,7 +29,26 @@ export interface SloSpec {
   minPoints: number;
   /** Step of the telemetry series. */
   stepMs: number;
+  /**
+   * Counters in the service's telemetry whose positive count shows that work arrived (jobs
+   * submitted, reads served): missing metric points are a regression only with demand.
+   * Default: DEMAND_COUNTERS of the service.
+   */
+  demand?: readonly string[];
 }
+
+/**
+ * The counters each service's telemetry carries that count arriving work (a counter seen once
+ * is written, 0 when idle, on every flush of its instance): the scheduler's client counts
+ * submitted tasks and its dispatchers started ones; the files service counts each operation
+ * and its reader the cache hits and misses; messaging's producers count produced messages and
+ * its partition workers consumed ones.
+ */
+export const DEMAND_COUNTERS: Readonly<Record<string, readonly string[]>> = {
+  scheduler: ['tasks_submitted', 'tasks_started'],
+  files: ['ops_read', 'cache_hits', 'cache_misses'],
+  messaging: ['produced', 'consumed'],
+};
 
 /** A target's SLO: its metric, with its own or else the guard's default windows unless overridden. */
 export function sloSpec(
@@ -48,11 +68,14 @@ export function sloSpec(
 
 /**
  * watching: no final verdict yet. ok: held (final). regressed: worsened beyond the bound, or
- * went silent (final; rolled back). no_baseline: too little data before the promotion to judge
- * (final). ambiguous: another change on the service went live inside the watch window before
- * this one could be judged alone (final; left standing: the guard cannot tell whose it is).
+ * the metric stopped while work kept arriving (final; rolled back). no_baseline: too little
+ * data before the promotion to judge (final). no_data: too few points after the promotion
+ * and no demand to show that any were due (an idle service; final, left standing).
+ * ambiguous: another change on the service went live inside the watch window before this one
+ * could be judged alone (final; left standing: the guard cannot tell whose it is).
  */
-export type GuardVerdict = 'watching' | 'ok' | 'regressed' | 'no_baseline' | 'ambiguous';
+export type GuardVerdict =
+  'watching' | 'ok' | 'regressed' | 'no_baseline' | 'no_data' | 'ambiguous';
 
 export interface GuardReport {
   verdict: GuardVerdict;
@@ -60,12 +83,19 @@ export interface GuardReport {
   observed: number | null;
   /** Relative worsening of the observed level against the baseline (positive = worse). */
   worsening: number | null;
-  /** The same over the last minPoints points only: a late regression the mean dilutes. */
+  /**
+   * The same over the last `trailingPoints` points only (a late regression the mean dilutes);
+   * judged once, at the window's end.
+   */
   trailingWorsening?: number | null;
   points: { baseline: number; observed: number };
   /** Another change on the service inside the window: the after-window ends before it. */
   cutBy?: { knob: string; proposalId: string; at: number };
-  /** Instances reporting before the promotion that went silent after it. */
+  /** Other changes on the service made in the promotion's very millisecond: judged jointly. */
+  jointWith?: { knob: string; proposalId: string }[];
+  /** Demand counted (DEMAND_COUNTERS) in the judged window, when it was read. */
+  demand?: number;
+  /** Instances that carried the metric before the promotion and stopped carrying it. */
   silentInstances?: string[];
   checkedAt: number;
   rolledBack?: PromoteResult[];
@@ -75,6 +105,9 @@ export interface GuardReport {
 /** Knob history entries read per knob when looking for other changes in a watch window. */
 const HISTORY_SCAN = 100;
 
+/** The trailing window judged at the window's end: this share of the points since the promotion. */
+const TRAILING_SHARE = 0.25;
+
 export class SloGuard {
   constructor(
     private readonly knobs: KnobTable,
@@ -82,23 +115,26 @@ export class SloGuard {
   ) {}
 
   /**
-   * The first change, not this proposal's, to a knob of the service (the catalog's knobs of
-   * slo.service, the proposal's own and `related`) at or after liveAt and by `until`: another
-   * proposal's promotion or rollback, or an operator's change.
+   * Changes, not this proposal's, to a knob of the service (the catalog's knobs of
+   * slo.service, the proposal's own and `related`) from liveAt to `until`: another proposal's
+   * promotion or rollback, or an operator's change. `cut` is the first after liveAt; `joint`
+   * those in liveAt's own millisecond (promoted together with this one: nothing can be judged
+   * before them, so the guard judges the joint change rather than nothing).
    */
-  private async firstOtherChange(
+  private async otherChanges(
     proposal: Proposal,
     slo: SloSpec,
     related: readonly string[],
     liveAt: number,
     until: number,
-  ): Promise<GuardReport['cutBy'] | undefined> {
+  ): Promise<{ cut?: GuardReport['cutBy']; joint: NonNullable<GuardReport['jointWith']> }> {
     const names = new Set([
       ...this.knobs.catalog.filter((k) => k.service === slo.service).map((k) => k.name),
       ...proposal.changes.map((c) => c.name),
       ...related,
     ]);
     let first: GuardReport['cutBy'] | undefined;
+    const joint: NonNullable<GuardReport['jointWith']> = [];
     for (const name of names) {
       for (const h of await this.knobs.history(name, { limit: HISTORY_SCAN })) {
         if (h.at < liveAt) break; // newest first: the rest is older
@@ -106,55 +142,24 @@ export class SloGuard {
         // Another proposal's promotion or rollback, or an operator's change; not the loop's
         // own bookkeeping without a proposal (a shadow knob set and reset: it never acts).
         if (h.proposalId === '' && h.actorKind !== 'operator') continue;
-        if (!first || h.at < first.at) first = { knob: name, proposalId: h.proposalId, at: h.at };
+        if (h.at <= liveAt) joint.push({ knob: name, proposalId: h.proposalId });
+        else if (!first || h.at < first.at)
+          first = { knob: name, proposalId: h.proposalId, at: h.at };
       }
     }
-    return first;
+    return { ...(first ? { cut: first } : {}), joint };
   }
 
-  /**
-   * Instances that reported in the steps just before the promotion and not for the last
-   * `max(minPoints steps, 3 of its own reporting intervals)` up to `end`; none while the judged
-   * window is shorter than that (a quiet instance is not yet a silent one).
-   */
-  private async silentInstances(slo: SloSpec, liveAt: number, end: number): Promise<string[]> {
-    const { redis, keys } = this.knobs;
-    const before = await telemetryEntries(
-      redis,
-      keys,
-      slo.service,
-      liveAt - slo.baselineMs,
-      liveAt - 1,
-    );
-    const perInstance = new Map<string, number>();
-    for (const e of before) {
-      const inst = e.fields['instance'] ?? '';
-      perInstance.set(inst, (perInstance.get(inst) ?? 0) + 1);
-    }
-    const recentBefore = liveAt - slo.minPoints * slo.stepMs;
-    const alive = new Set(
-      before.filter((e) => e.ms >= recentBefore).map((e) => e.fields['instance'] ?? ''),
-    );
-    const quietMs = (inst: string) =>
-      Math.max(slo.minPoints * slo.stepMs, (3 * slo.baselineMs) / (perInstance.get(inst) ?? 1));
-    const judgedFrom = liveAt + slo.settleMs;
-    const longest = Math.max(0, ...[...alive].map(quietMs));
-    if (alive.size === 0) return [];
-    const after = await telemetryEntries(
-      redis,
-      keys,
-      slo.service,
-      Math.max(judgedFrom, end - longest),
-      end,
-    );
-    const lastSeen = new Map<string, number>();
-    for (const e of after) lastSeen.set(e.fields['instance'] ?? '', e.ms);
-    return [...alive].filter((inst) => {
-      const quiet = quietMs(inst);
-      if (end - judgedFrom < quiet) return false;
-      const seen = lastSeen.get(inst);
-      return seen === undefined || seen < end - quiet;
-    });
+  /** Demand counted in entries (DEMAND_COUNTERS of the service unless the spec names its own). */
+  private static demandOf(slo: SloSpec, entries: readonly TelemetryEntry[]): number {
+    const counters = slo.demand ?? DEMAND_COUNTERS[slo.service] ?? [];
+    let n = 0;
+    for (const e of entries)
+      for (const c of counters) {
+        const v = Number(e.fields[c] ?? 0);
+        if (Number.isFinite(v) && v > 0) n += v;
+      }
+    return n;
   }
 
   /**
@@ -170,8 +175,9 @@ export class SloGuard {
     const now = this.knobs.clock.now();
     const liveAt = proposal.updatedAt;
     const windowEnd = liveAt + slo.watchMs;
+    const { redis, keys } = this.knobs;
     const series = (fromMs: number, toMs: number) =>
-      telemetrySeries(this.knobs.redis, this.knobs.keys, slo.service, slo.metric, {
+      telemetrySeries(redis, keys, slo.service, slo.metric, {
         fromMs,
         toMs,
         stepMs: slo.stepMs,
@@ -183,7 +189,7 @@ export class SloGuard {
       });
     // A change promoted on the same service meanwhile moves the metric too: only the part
     // before it is this proposal's. Once it happened, no later data is clean: final.
-    const cutBy = await this.firstOtherChange(
+    const { cut: cutBy, joint } = await this.otherChanges(
       proposal,
       slo,
       related,
@@ -192,10 +198,11 @@ export class SloGuard {
     );
     const end = Math.min(now, windowEnd, cutBy ? cutBy.at - 1 : Infinity);
     const final = now >= windowEnd || cutBy !== undefined;
+    const judgedFrom = liveAt + slo.settleMs;
     // Up to the millisecond before the promotion: a point written in its millisecond may
     // already be the change's (a range's ends are inclusive).
     const before = await series(liveAt - slo.baselineMs, liveAt - 1);
-    const after = end >= liveAt + slo.settleMs ? await series(liveAt + slo.settleMs, end) : [];
+    const after = end >= judgedFrom ? await series(judgedFrom, end) : [];
     const report: GuardReport = {
       verdict: 'watching',
       baseline: before.length ? mean(before.map((p) => p.value)) : null,
@@ -203,12 +210,17 @@ export class SloGuard {
       worsening: null,
       points: { baseline: before.length, observed: after.length },
       ...(cutBy ? { cutBy } : {}),
+      ...(joint.length ? { jointWith: joint } : {}),
       checkedAt: now,
       reason: '',
     };
-    const cutNote = cutBy
-      ? ` (judged up to ${cutBy.knob}'s change by ${cutBy.proposalId || 'an operator'} at ${cutBy.at}, inside the watch window)`
-      : '';
+    const cutNote =
+      (cutBy
+        ? ` (judged up to ${cutBy.knob}'s change by ${cutBy.proposalId || 'an operator'} at ${cutBy.at}, inside the watch window)`
+        : '') +
+      (joint.length
+        ? ` (promoted in the same millisecond as ${joint.map((j) => `${j.knob} by ${j.proposalId || 'an operator'}`).join(', ')}: judged jointly)`
+        : '');
     if (before.length < slo.minPoints) {
       // Without a baseline the guard cannot judge; it says so rather than guess.
       return {
@@ -226,33 +238,34 @@ export class SloGuard {
       (slo.direction === 'min' ? obs - base : base - obs) / Math.max(Math.abs(base), 1e-12);
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     const bound = `over the ${pct(slo.maxRegression)} bound`;
+    // The raw entries since the settle time: demand, and whether the metric stopped coming.
+    const entries =
+      end >= judgedFrom ? await telemetryEntries(redis, keys, slo.service, judgedFrom, end) : [];
     if (after.length >= slo.minPoints) {
       const obs = report.observed as number;
-      const trailingObs = mean(after.slice(-slo.minPoints).map((p) => p.value));
       const worsening = worse(obs);
-      const trailing = worse(trailingObs);
       report.worsening = worsening;
-      report.trailingWorsening = trailing;
       if (worsening > slo.maxRegression)
         return regressed(
           `${slo.service}.${slo.metric} worsened ${pct(worsening)} (from ${base.toPrecision(4)} to ${obs.toPrecision(4)}), ${bound}${cutNote}`,
           report,
         );
-      // The mean since the promotion dilutes a regression that starts late in the window.
-      if (trailing > slo.maxRegression)
-        return regressed(
-          `${slo.service}.${slo.metric} worsened ${pct(trailing)} over its last ${slo.minPoints} points (from ${base.toPrecision(4)} to ${trailingObs.toPrecision(4)}), ${bound}${cutNote}`,
-          report,
-        );
+      // The mean since the promotion dilutes a regression that starts late in the window; the
+      // trailing part is judged once, at the end: checked on every tick, the noise of a few
+      // points would cross the bound on one look or another (an A/A test rolled back a third
+      // or more of no-op changes so).
+      if (final) {
+        const k = Math.max(slo.minPoints, Math.ceil(after.length * TRAILING_SHARE));
+        const trailingObs = mean(after.slice(-k).map((p) => p.value));
+        const trailing = worse(trailingObs);
+        report.trailingWorsening = trailing;
+        if (trailing > slo.maxRegression)
+          return regressed(
+            `${slo.service}.${slo.metric} worsened ${pct(trailing)} over its last ${k} points (from ${base.toPrecision(4)} to ${trailingObs.toPrecision(4)}), ${bound}${cutNote}`,
+            report,
+          );
+      }
     }
-    // A change that stops the service (or some of its instances) stops its telemetry: silence
-    // is the worst regression, not a lack of evidence.
-    const silent = await this.silentInstances(slo, liveAt, end);
-    if (silent.length > 0)
-      return regressed(
-        `${slo.service} instances ${silent.join(', ')} reported before the promotion and stopped after it${cutNote}`,
-        { ...report, silentInstances: silent },
-      );
     if (after.length < slo.minPoints) {
       const got = `${after.length} of ${slo.minPoints} points since the promotion`;
       if (!final) return { ...report, reason: got };
@@ -262,23 +275,80 @@ export class SloGuard {
           verdict: 'ambiguous',
           reason: `${got} before another change on ${slo.service}${cutNote}: left standing, not judged`,
         };
-      return regressed(
-        `${slo.service}.${slo.metric}: only ${got} over the whole watch window: missing telemetry after a promotion counts as a regression`,
-        report,
-      );
+      // Missing points are a regression only when work arrived that should have made them:
+      // an idle service has nothing to measure.
+      const demand = SloGuard.demandOf(slo, entries);
+      if (demand > 0)
+        return regressed(
+          `${slo.service}.${slo.metric}: only ${got} over the whole watch window while ${demand} units of work arrived: missing telemetry after a promotion counts as a regression`,
+          { ...report, demand },
+        );
+      return {
+        ...report,
+        verdict: 'no_data',
+        demand,
+        reason: `${got} over the whole watch window and no demand counted (${(slo.demand ?? DEMAND_COUNTERS[slo.service] ?? []).join(', ') || 'no demand counters'}): idle, left standing`,
+      };
     }
+    // The metric stopped while work kept arriving: silence is a regression when demand shows
+    // the service is not serving it. Measured against the stream's newest entry (Redis's
+    // clock names the ids), not this process's clock.
+    const stopped = this.stopped(slo, liveAt, before.length, entries);
+    if (stopped)
+      return regressed(
+        `${slo.service}.${slo.metric} stopped for ${stopped.quietMs} ms while ${stopped.demand} units of work arrived${stopped.silent.length ? ` (instances ${stopped.silent.join(', ')} carried it before the promotion)` : ''}${cutNote}`,
+        { ...report, demand: stopped.demand, silentInstances: stopped.silent },
+      );
     if (final)
       return {
         ...report,
         verdict: 'ok',
         reason: cutBy
           ? `held within ${pct(slo.maxRegression)}${cutNote}`
-          : `held within ${pct(slo.maxRegression)} for the watch window`,
+          : `held within ${pct(slo.maxRegression)} for the watch window${cutNote}`,
       };
     return {
       ...report,
       reason: `worsening ${pct(report.worsening as number)} within bound so far`,
     };
+  }
+
+  /**
+   * Whether the metric has been missing from the newest stretch of the judged entries for
+   * `max(minPoints steps, 3 of its baseline intervals)` while demand was counted in that
+   * stretch: the service (or the instances serving it) stopped serving.
+   */
+  private stopped(
+    slo: SloSpec,
+    liveAt: number,
+    baselinePoints: number,
+    entries: readonly TelemetryEntry[],
+  ): { quietMs: number; demand: number; silent: string[] } | undefined {
+    if (entries.length === 0) return undefined;
+    const newest = (entries[entries.length - 1] as TelemetryEntry).ms;
+    const judgedFrom = liveAt + slo.settleMs;
+    let last = judgedFrom;
+    for (const e of entries) if (e.fields[slo.metric] !== undefined) last = Math.max(last, e.ms);
+    const quiet = Math.max(
+      slo.minPoints * slo.stepMs,
+      (3 * slo.baselineMs) / Math.max(1, baselinePoints),
+    );
+    if (newest - last < quiet) return undefined;
+    const demand = SloGuard.demandOf(
+      slo,
+      entries.filter((e) => e.ms > last),
+    );
+    if (demand <= 0) return undefined;
+    // The instances that carried the metric in the judged window (none since `last`): named
+    // in the verdict; none when it never came after the settle time.
+    const silent = [
+      ...new Set(
+        entries
+          .filter((e) => e.fields[slo.metric] !== undefined)
+          .map((e) => e.fields['instance'] ?? ''),
+      ),
+    ];
+    return { quietMs: newest - last, demand, silent };
   }
 
   /**

@@ -51,7 +51,11 @@ local done = redis.call('GET', KEYS[7])
 if done then
   local rec = cjson.decode(done)
   if rec.hash ~= c.requestHash then return { ERR_REQUEST_REUSED } end
-  return rec.out
+  -- The first run's change id follows its output: the caller remembers the rows as that run
+  -- wrote them, not with its own (unused) change id.
+  local out = rec.out
+  if rec.changeId then out[#out + 1] = rec.changeId end
+  return out
 end
 
 if c.actorKind == 'automation' and redis.call('EXISTS', KEYS[2]) == 1 then
@@ -105,5 +109,6 @@ if hasProposal then
   appendAudit(KEYS[1], c.auditMaxLen, c.now, c.actor, 'proposal.' .. c.proposalTo, c.proposalId,
     cjson.encode({ from = proposalFrom, reason = c.reason }))
 end
-redis.call('SET', KEYS[7], cjson.encode({ hash = c.requestHash, out = out }), 'PX', c.requestTtlMs)
+redis.call('SET', KEYS[7], cjson.encode({ hash = c.requestHash, out = out, changeId = c.changeId }),
+  'PX', c.requestTtlMs)
 return out
