@@ -15,40 +15,25 @@ import { Migration } from '../controlplane/scheduler/migration.ts';
 import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
-import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
-import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import type { Keys } from '../controlplane/store/keys.ts';
-import { hashShard } from '../policies/placement/hash.ts';
+import {
+  migrationSetup,
+  MOVER,
+  OTHER,
+  REAP,
+  sleep,
+  TARGET,
+  within,
+} from './helpers/migration-setup.ts';
 import { placementKnobs } from './helpers/placement-knobs.ts';
-import { claim, heartbeatWorker, quietLog } from './helpers/scheduler-harness.ts';
+import { claim, heartbeatWorker } from './helpers/scheduler-harness.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
-
-const MOVER = 'mover';
-const OTHER = 'other';
-const SETTLE = { durationsKept: 101, usageBucketMs: 60_000, usageTtlMs: 3_600_000, jobTtlMs: 0 };
-const REAP = { max: 1_000, jobTtlMs: 0, retryLimit: 3, backoffMs: 100 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** Resolves to what `p` settles with, or fails when it takes longer than `ms` (a hang). */
-async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([p, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 describe('placement migration: the open bugs', () => {
   let redis: TestRedis;
   let client: RedisClient;
   let shards: string[];
-  const home = hashShard(MOVER, 3);
-  const target = (home + 1) % 3;
 
   beforeAll(async () => {
     redis = await startTestRedis('cluster', { replicas: 0 });
@@ -57,46 +42,8 @@ describe('placement migration: the open bugs', () => {
   }, 120_000);
   afterAll(async () => redis?.stop());
 
-  function setup(keys: Keys, o: Partial<MigrationOptions> = {}) {
-    const homeShard = shards[home] as string;
-    const targetShard = shards[target] as string;
-    const A = new SchedShard(client, keys, homeShard);
-    const B = new SchedShard(client, keys, targetShard);
-    const a = new SchedKeys(keys, homeShard);
-    const b = new SchedKeys(keys, targetShard);
-    const opts: MigrationOptions = {
-      redis: client,
-      keys,
-      shards,
-      log: quietLog,
-      graceMs: 0,
-      sweepMs: 100,
-      sweepEveryMs: 20,
-      ...o,
-    };
-    const begin = (version = 1) => Migration.begin(opts, MOVER, homeShard, targetShard, version);
-    /** Runs one task of A to its end on a worker of its own (ok, or a failure without retry). */
-    const finish = async (shard: SchedShard, id: string, outcome: 'ok' | 'final' = 'ok') => {
-      const now = Date.now();
-      await heartbeatWorker(shard, `w-${id}`, now);
-      const token = await claim(shard, id, `w-${id}`, now);
-      const [r] = await shard.settle([{ taskId: id, token, outcome, detail: 'x' }], SETTLE, now);
-      expect(r?.status).toBe(outcome === 'ok' ? 'ok' : 'dead');
-      await shard.deregister(`w-${id}`, now);
-    };
-    return {
-      A,
-      B,
-      a,
-      b,
-      opts,
-      begin,
-      finish,
-      homeShard,
-      targetShard,
-      onA: new SchedulerClient({ shard: A }),
-    };
-  }
+  const setup = (keys: Keys, o: Partial<MigrationOptions> = {}) =>
+    migrationSetup(client, shards, keys, o);
 
   it("refuses at once a move that another tenant's pending task depends on, and leaves it whole", async () => {
     const keys = uniqueKeys();
@@ -158,7 +105,7 @@ describe('placement migration: the open bugs', () => {
       { id: 'x', type: 't', tenant: MOVER },
       { id: 'y', type: 't', tenant: OTHER, parents: ['x'] },
     ]);
-    await setMap({ [MOVER]: target });
+    await setMap({ [MOVER]: TARGET });
     await eventually(
       async () => (await readMigration(client, keys, MOVER))?.phase === 'refused',
       'the move refused',
@@ -192,7 +139,7 @@ describe('placement migration: the open bugs', () => {
       { id: 'x', type: 't', tenant: MOVER },
       { id: 'y', type: 't', tenant: OTHER, parents: ['x'] },
     ]);
-    await setMap({ [MOVER]: target });
+    await setMap({ [MOVER]: TARGET });
     await eventually(
       async () => (await readMigration(client, keys, MOVER))?.phase === 'refused',
       'the move refused',
@@ -235,7 +182,7 @@ describe('placement migration: the open bugs', () => {
       { id: 'x', type: 't', tenant: MOVER },
       { id: 'y', type: 't', tenant: OTHER, parents: ['x'] },
     ]);
-    await setMap({ [MOVER]: target });
+    await setMap({ [MOVER]: TARGET });
     await eventually(
       async () => (await readMigration(client, keys, MOVER))?.phase === 'refused',
       'the move refused',
@@ -244,8 +191,8 @@ describe('placement migration: the open bugs', () => {
     // rows are, not from B, where the refused change would have put them.
     await s.finish(s.A, 'x');
     await s.finish(s.A, 'y');
-    const third = shards[(target + 1) % 3] as string;
-    const version = await setMap({ [MOVER]: (target + 1) % 3 });
+    const third = shards[(TARGET + 1) % 3] as string;
+    const version = await setMap({ [MOVER]: (TARGET + 1) % 3 });
     await migrator.idle();
     expect(await readMigration(client, keys, MOVER)).toMatchObject({
       phase: 'done',
@@ -372,7 +319,7 @@ describe('placement migration: the open bugs', () => {
       { id: 'p', type: 't', tenant: MOVER, idempotencyKey: 'kp' },
       { id: 'q', type: 't', tenant: OTHER, idempotencyKey: 'kq' },
     ]);
-    await setMap({ [MOVER]: target });
+    await setMap({ [MOVER]: TARGET });
     await eventually(
       async () => (await readMigration(client, keys, MOVER))?.phase === 'done',
       'the move',

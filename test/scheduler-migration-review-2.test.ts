@@ -12,28 +12,26 @@ import {
 import { Migration, migrateScripts } from '../controlplane/scheduler/migration.ts';
 import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
-import { SchedKeys } from '../controlplane/scheduler/keys.ts';
-import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
-import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import type { Keys } from '../controlplane/store/keys.ts';
-import { hashShard } from '../policies/placement/hash.ts';
+import {
+  HOME,
+  migrationSetup,
+  MOVER,
+  OTHER,
+  REAP,
+  SETTLE,
+  sleep,
+  TARGET,
+} from './helpers/migration-setup.ts';
 import { placementKnobs } from './helpers/placement-knobs.ts';
-import { claim, heartbeatWorker, quietLog } from './helpers/scheduler-harness.ts';
+import { claim, heartbeatWorker } from './helpers/scheduler-harness.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
-
-const MOVER = 'mover';
-const OTHER = 'other';
-const SETTLE = { durationsKept: 101, usageBucketMs: 60_000, usageTtlMs: 3_600_000, jobTtlMs: 0 };
-const REAP = { max: 1_000, jobTtlMs: 0, retryLimit: 3, backoffMs: 100 };
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('placement migration: the second review', () => {
   let redis: TestRedis;
   let client: RedisClient;
   let shards: string[];
-  const home = hashShard(MOVER, 3);
-  const target = (home + 1) % 3;
 
   beforeAll(async () => {
     redis = await startTestRedis('cluster', { replicas: 0 });
@@ -42,46 +40,8 @@ describe('placement migration: the second review', () => {
   }, 120_000);
   afterAll(async () => redis?.stop());
 
-  function setup(keys: Keys, o: Partial<MigrationOptions> = {}) {
-    const homeShard = shards[home] as string;
-    const targetShard = shards[target] as string;
-    const A = new SchedShard(client, keys, homeShard);
-    const B = new SchedShard(client, keys, targetShard);
-    const opts: MigrationOptions = {
-      redis: client,
-      keys,
-      shards,
-      log: quietLog,
-      graceMs: 0,
-      sweepMs: 100,
-      sweepEveryMs: 20,
-      ...o,
-    };
-    const begin = (version = 1) => Migration.begin(opts, MOVER, homeShard, targetShard, version);
-    const finish = async (shard: SchedShard, id: string) => {
-      const now = Date.now();
-      await heartbeatWorker(shard, `w-${id}`, now);
-      const token = await claim(shard, id, `w-${id}`, now);
-      const [r] = await shard.settle(
-        [{ taskId: id, token, outcome: 'ok', detail: 'x' }],
-        SETTLE,
-        now,
-      );
-      expect(r?.status).toBe('ok');
-      await shard.deregister(`w-${id}`, now);
-    };
-    return {
-      A,
-      B,
-      a: new SchedKeys(keys, homeShard),
-      b: new SchedKeys(keys, targetShard),
-      opts,
-      begin,
-      finish,
-      lockKey: `${keys.key('placement', 'migration', MOVER)}:lock`,
-      onA: new SchedulerClient({ shard: A }),
-    };
-  }
+  const setup = (keys: Keys, o: Partial<MigrationOptions> = {}) =>
+    migrationSetup(client, shards, keys, o);
 
   it('a move stopped after the thaw goes forward: a copy B runs is never undone', async () => {
     const keys = uniqueKeys();
@@ -297,7 +257,7 @@ describe('placement migration: the second review', () => {
     // Another migrator holds the move's lease and stops (a crash): nobody else runs it then.
     await client.set(s.lockKey, 'crashed', 'PX', 400);
     const migrator = await PlacementMigrator.start({ ...s.opts, knobs });
-    await setMap({ [MOVER]: target });
+    await setMap({ [MOVER]: TARGET });
     await eventually(
       async () => (await readMigration(client, keys, MOVER))?.phase === 'done',
       'the move done',
@@ -316,12 +276,12 @@ describe('placement migration: the second review', () => {
       { id: 'x', type: 't', tenant: MOVER },
       { id: 'y', type: 't', tenant: OTHER, parents: ['x'] },
     ]);
-    await setMap({ [MOVER]: target });
+    await setMap({ [MOVER]: TARGET });
     const m0 = await Migration.begin(
       s.opts,
       MOVER,
-      s.opts.shards[home] as string,
-      s.opts.shards[target] as string,
+      s.opts.shards[HOME] as string,
+      s.opts.shards[TARGET] as string,
       knobs.version('placement.map'),
     );
     await m0.run().catch(() => undefined);
