@@ -140,6 +140,45 @@ describe('dashboard review fixes in Chromium', () => {
     }
   });
 
+  it('backs off and reloads at most a few times when the stream connects and ends at once', async () => {
+    await page.goto(`${api.url}/`);
+    // Signed in already when an earlier test left the token in this tab's session.
+    const login = page.locator('#login-token');
+    const signIn = await login.waitFor({ state: 'visible', timeout: 3_000 }).then(
+      () => true,
+      () => false,
+    );
+    if (signIn) {
+      await login.fill(operatorToken, WAIT);
+      await page.locator('#login-ok').click();
+    }
+    await live();
+    const knobLists: number[] = [];
+    const seen = (r: { url(): string }) => {
+      if (new URL(r.url()).pathname === '/api/knobs') knobLists.push(Date.now());
+    };
+    // A stream that answers its hello and ends (a proxy closing it, a server bouncing).
+    const flapping = (route: Route) =>
+      route.fulfill({
+        status: 200,
+        headers: { 'content-type': 'text/event-stream' },
+        body: 'id: 1\nevent: hello\ndata: {"epoch":1}\n\n',
+      });
+    page.on('request', seen);
+    await page.route('**/api/events', flapping);
+    try {
+      api.app.server.closeAllConnections();
+      await page.waitForTimeout(8_000);
+      // Before, the pause went back to 1 s on every connect: a reload every second or so
+      // (8 or more in 8 s). Growing 1, 2, 4 s, with reloads coalesced: at most 5.
+      expect(knobLists.length).toBeGreaterThan(0);
+      expect(knobLists.length).toBeLessThanOrEqual(5);
+    } finally {
+      page.off('request', seen);
+      await page.unroute('**/api/events', flapping);
+    }
+  });
+
   it('shows a knob change made after the list was read but before the stream connected', async () => {
     await ready();
     let release!: () => void;

@@ -72,14 +72,20 @@ function parseBlock(block) {
   return data.length ? { event, data: JSON.parse(data.join('\n')) } : null;
 }
 
+/** How long a stream must have stayed up before the reconnect pause starts from 1 s again. */
+const STREAM_STABLE_MS = 30_000;
+
 /**
  * Follows /api/events until `signal` aborts, reconnecting with a growing pause (1 s to 10 s).
+ * The pause grows also when a stream connects and then ends at once (a proxy ending it, a
+ * server bouncing): reset on connect, a flapping stream reconnected, and reloaded, every second.
  * `onStatus` gets 'live' | 'connecting' | 'offline' | 'unauthorized'.
  */
 export async function followEvents({ onEvent, onStatus, signal }) {
   let pauseMs = 1000;
   while (!signal.aborted) {
     onStatus('connecting');
+    let connectedAt = 0;
     try {
       const res = await fetch('/api/events', { headers: headers(false), signal });
       if (res.status === 401) {
@@ -88,7 +94,7 @@ export async function followEvents({ onEvent, onStatus, signal }) {
       }
       if (!res.ok || !res.body) throw new Error(`HTTP ${res.status}`);
       onStatus('live');
-      pauseMs = 1000;
+      connectedAt = Date.now();
       const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
       let buf = '';
       for (;;) {
@@ -106,6 +112,7 @@ export async function followEvents({ onEvent, onStatus, signal }) {
       void err;
     }
     onStatus('offline');
+    if (connectedAt > 0 && Date.now() - connectedAt >= STREAM_STABLE_MS) pauseMs = 1000;
     await new Promise((r) => setTimeout(r, pauseMs));
     pauseMs = Math.min(10_000, pauseMs * 2);
   }

@@ -134,7 +134,28 @@ async function loadKnobs() {
  * Loads the knobs, then every panel on its own: a panel that fails to load is reported (a
  * toast naming it) and the others still render. Rejects only when the knobs themselves fail.
  */
-async function loadAll() {
+let reload;
+let reloadAgain = false;
+/**
+ * loadAll, coalesced: while one runs, calls share it and at most one more runs after it (a
+ * hello or resync arriving meanwhile may carry changes the running load read too early).
+ */
+function loadAll() {
+  if (reload) {
+    reloadAgain = true;
+    return reload;
+  }
+  reload = loadAllOnce().finally(() => {
+    reload = undefined;
+    if (reloadAgain) {
+      reloadAgain = false;
+      void loadAll().catch(report);
+    }
+  });
+  return reload;
+}
+
+async function loadAllOnce() {
   if (!(await loadKnobs())) return;
   const panels = [
     ['Knob details', loadDetail(state)],
@@ -308,6 +329,8 @@ function signOutView(status) {
   ])
     clear(byId(id));
   clear(byId('knob-detail'), h('p', { class: 'empty' }, 'Signed out.'));
+  // Error toasts stay until dismissed: the old session's must not show to the next user.
+  clear(byId('toasts'));
   for (const id of ['knob-count', 'pipeline-note', 'who', 'role']) byId(id).textContent = '';
   byId('who').title = '';
   byId('signout').hidden = true;

@@ -65,6 +65,9 @@ function parseKnobValue(spec, text, current) {
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value))
         return fail('type', 'must be a JSON object of name → shard');
+      // The server refuses these keys as prototype poisoning (a body it cannot read).
+      if (Object.hasOwn(value, '__proto__') || Object.hasOwn(value, 'constructor'))
+        return fail('name', 'may not be __proto__ or constructor');
       const entries = Object.entries(value);
       if (entries.length > spec.maxEntries)
         return fail('max_entries', `must have at most ${spec.maxEntries} entries`);
@@ -226,7 +229,7 @@ export function valueEditor(state, first) {
       placeError(err?.body?.error?.field, fmtError(err));
     } finally {
       busy = false;
-      submit.disabled = !canOperate(state);
+      submit.disabled = !canOperate(state) || row.pinned;
       await state.refreshKnob(row.name).catch(() => {});
     }
   });
