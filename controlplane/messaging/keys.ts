@@ -62,6 +62,15 @@ export class MessagingKeys {
     return this.keys.key(this.partitionFamily(topic, partition), 'done', group);
   }
 
+  /**
+   * The results of one commit of a group (its attempts share `commit`, a unique id), kept
+   * briefly so a retry after a lost reply reports exactly what the attempt that ran did.
+   */
+  commitResults(topic: string, partition: number, group: string, commit: string): string {
+    checkName('group', group);
+    return this.keys.key(this.partitionFamily(topic, partition), 'commit', group, commit);
+  }
+
   /** A key a handler writes through the output API, in the partition's family. */
   output(topic: string, partition: number, name: string): string {
     return this.keys.key(this.partitionFamily(topic, partition), 'out', name);

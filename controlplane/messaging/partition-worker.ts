@@ -4,6 +4,7 @@
 // commit.lua call per batch that applies the handlers' writes, records dedup and XACKs.
 // Recovery takes over messages idle longer than the visibility timeout (claim.lua), which
 // also dead-letters those past the delivery limit.
+import { randomUUID } from 'node:crypto';
 import type { Clock } from '../knobs/clock.ts';
 import type { KnobClient } from '../knobs/client.ts';
 import type { Logger } from '../log.ts';
@@ -73,6 +74,25 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Bound on one wait between commit attempts (the backoff doubles per attempt). */
 export const COMMIT_BACKOFF_MAX_MS = 2_000;
 
+/**
+ * How long a commit's results are kept for a retry after a lost reply: beyond the longest
+ * series of attempts (commitAttempts <= 20 waits of at most COMMIT_BACKOFF_MAX_MS).
+ */
+export const COMMIT_RESULTS_TTL_MS = 120_000;
+
+/** The largest sequence part of a stream id. */
+const MAX_SEQ = 18446744073709551615n;
+
+/** A stream id as [ms, seq]. */
+function parseId(id: string): [bigint, bigint] {
+  const [ms = '0', seq = '0'] = id.split('-');
+  return [BigInt(ms), BigInt(seq)];
+}
+
+function idBefore(a: [bigint, bigint], b: [bigint, bigint]): boolean {
+  return a[0] < b[0] || (a[0] === b[0] && a[1] < b[1]);
+}
+
 export class PartitionWorker {
   /** Blocking reads get their own connection: a blocked connection carries nothing else. */
   private conn: RedisClient | undefined;
@@ -115,9 +135,14 @@ export class PartitionWorker {
    * so nothing published earlier is missed. A group that existed before (lost: NOGROUP while
    * reading, or its dedup table has records) must not: messages older than its dedup records
    * would be applied a second time (maxAgeMs outlives dedupMs by default). It restarts at
-   * the dedup horizon instead: the later of now - dedupMs and the oldest record still kept
-   * (trims remove the oldest records first, so every message applied after that one still
-   * has its record). Unconsumed messages older than the horizon are skipped, not replayed.
+   * the dedup horizon instead, in stream-id order (dedup records are scored by their
+   * message's stream-id milliseconds, see commit.lua): the later of the dedup cutoff
+   * (now - dedupMs, what commits trim by) and the millisecond after the oldest record still
+   * kept (trims remove the oldest records first, so every message applied at or after that
+   * millisecond still has its record). Messages from the horizon on are delivered again
+   * (the applied ones are duplicates); older unconsumed ones are skipped. Never past the
+   * stream's last id: a consumer clock ahead of Redis's must not skip messages published
+   * after the group was made.
    */
   private async ensureGroup(existed = false): Promise<void> {
     const { ctx } = this;
@@ -126,15 +151,32 @@ export class PartitionWorker {
     let start = '0';
     if (existed || oldest !== undefined) {
       const horizon = Math.max(
-        ctx.clock.now() - ctx.topicInfo().dedupMs,
-        oldest === undefined ? 0 : Number(oldest) + 1,
+        0,
+        Math.ceil(ctx.clock.now() - ctx.topicInfo().dedupMs),
+        oldest === undefined ? 0 : Math.floor(Number(oldest)) + 1,
       );
-      start = `${Math.max(0, Math.ceil(horizon))}-0`;
+      // The group's last-delivered id: just before the horizon's first id.
+      let last: [bigint, bigint] = horizon > 0 ? [BigInt(horizon - 1), MAX_SEQ] : [0n, 0n];
+      const top = await this.lastId();
+      if (idBefore(top, last)) last = top;
+      start = last[0] === 0n && last[1] === 0n ? '0' : `${last[0]}-${last[1]}`;
     }
     try {
       await ctx.redis.xgroup('CREATE', this.stream, ctx.group, start, 'MKSTREAM');
     } catch (err) {
       if (!/BUSYGROUP/.test(errorText(err))) throw err;
+    }
+  }
+
+  /** The stream's last generated id (0-0 for a stream that does not exist yet). */
+  private async lastId(): Promise<[bigint, bigint]> {
+    try {
+      const info = (await this.ctx.redis.call('XINFO', 'STREAM', this.stream)) as unknown[];
+      const at = info.indexOf('last-generated-id');
+      return at >= 0 ? parseId(String(info[at + 1])) : [0n, 0n];
+    } catch (err) {
+      if (/no such key/i.test(errorText(err))) return [0n, 0n];
+      throw err;
     }
   }
 
@@ -319,10 +361,10 @@ export class PartitionWorker {
   }
 
   /**
-   * One commit.lua call; retried on a lost connection, which is safe: a retry of a commit
-   * that did apply finds the dedup records it wrote. Every attempt carries the first one's
-   * `now`, and a retry says it is one, so commit.lua counts a message whose record bears
-   * that time as applied (by the attempt whose reply was lost), not as a duplicate. Gives up
+   * One commit.lua call; retried on a lost connection, which is safe: the attempts of one
+   * commit share a unique results key, where the attempt that ran stored its results, so a
+   * retry after a lost reply reports exactly those (applied stays applied, a duplicate stays
+   * a duplicate) and does nothing again. Gives up
    * after commitAttempts (the messages stay pending and are taken over after the visibility
    * timeout).
    */
@@ -333,12 +375,14 @@ export class PartitionWorker {
     const info = ctx.topicInfo();
     const k = ctx.keys;
     const now = ctx.clock.now();
+    const results = k.commitResults(ctx.topic, this.partition, ctx.group, randomUUID());
     for (let attempt = 1; ; attempt++) {
       const { keys, argv, order } = commitCall(
         [
           this.stream,
           k.done(ctx.topic, this.partition, ctx.group),
           k.dead(ctx.topic, this.partition),
+          results,
         ],
         {
           group: ctx.group,
@@ -347,6 +391,7 @@ export class PartitionWorker {
           dedupMax: info.dedupMax,
           deadMaxLen: ctx.deadMaxLen,
           retry: attempt > 1,
+          resultsTtlMs: COMMIT_RESULTS_TTL_MS,
         },
         items,
         (name) => k.output(ctx.topic, this.partition, name),

@@ -2,11 +2,12 @@
 // when the `messaging.partitions` knob changes (after growing each known topic to the knob's
 // value, which any instance may do: the version check makes it safe) and every refreshMs, so
 // a topic grown elsewhere is picked up without a restart. A topic first loaded after a raise
-// it missed (no process had it cached) is grown on load: its row records the knob version it
-// reflects.
+// it missed (no process had it cached) is grown on load: its row records the knob value it
+// saw, and only a knob above that value grows it.
 import { EventEmitter } from 'node:events';
 import type { KnobChangeEvent, KnobClient } from '../knobs/client.ts';
 import { StaleVersionError } from '../store/errors.ts';
+import { ShrinkRefusedError } from './errors.ts';
 import type { Logger } from '../log.ts';
 import type { TopicInfo, Topics } from './topics.ts';
 
@@ -48,22 +49,25 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
   }
 
   /**
-   * Reads a row; grows it first when the partitions knob was raised (a newer version, a larger
-   * value) since the row last reflected it: that raise happened while no process had the
-   * topic cached, so nobody grew it. A row created with fewer partitions than the knob on
-   * purpose records the knob version it saw, and is left alone.
+   * Reads a row; grows it first when the partitions knob is now above the value the row saw
+   * (`knobValue`): that raise happened while no process had the topic cached, so nobody grew
+   * it. A row created with fewer partitions than the knob on purpose records the knob value
+   * it saw, and is left alone until the knob goes above that value (a lowering, or a write
+   * back to the same value, grows nothing). Rows without a recorded value are left alone.
    */
   private async load(name: string): Promise<TopicInfo> {
     const row = await this.topics.get(name);
     const knobVersion = this.knobs.version('messaging.partitions');
-    if (row.knobVersion === undefined || row.knobVersion >= knobVersion) return row;
-    const partitions = Number(this.knobs.get('messaging.partitions'));
-    if (!(partitions > row.partitions)) return row;
+    const value = Number(this.knobs.get('messaging.partitions'));
+    if (!this.knobRaised(row, value)) return row;
+    // Grown past the knob already (a shrink would be refused): up to date.
+    if (!(value > row.partitions)) return row;
     try {
-      return await this.topics.grow(name, partitions, knobVersion);
+      return await this.topics.grow(name, value, knobVersion, value);
     } catch (err) {
-      // Grown by another instance meanwhile (its row is the one to read), or not growable.
-      if (!(err instanceof StaleVersionError))
+      // Grown by another instance meanwhile (its row is the one to read; past the knob, a
+      // refused shrink, it is up to date), or not growable.
+      if (!(err instanceof StaleVersionError || err instanceof ShrinkRefusedError))
         this.log.warn({ err: (err as Error).message, topic: name }, 'topic grow failed');
       return this.topics.get(name);
     }
@@ -86,20 +90,36 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
     }
   }
 
+  /**
+   * Whether the knob's value is above the one the row saw. A row without a recorded value
+   * (written before it was) counts as having seen nothing: only a knob change
+   * (growToKnob) grows it, not a load.
+   */
+  private knobRaised(row: TopicInfo, value: number, loading = true): boolean {
+    if (!Number.isFinite(value)) return false;
+    if (row.knobValue === undefined) return !loading;
+    return value > row.knobValue;
+  }
+
   private async growToKnob(partitions: number, knobVersion: number): Promise<void> {
     for (const [name, row] of this.rows) {
-      if (partitions < row.partitions) {
-        this.log.warn(
-          { topic: name, partitions: row.partitions, knob: partitions },
-          'messaging.partitions went down: topics only grow, the knob is not applied',
-        );
+      // Only a knob above the value the row saw grows it (a lowering leaves it alone).
+      if (!this.knobRaised(row, partitions, false)) continue;
+      if (partitions <= row.partitions) {
+        // Grown past the knob already (a shrink would be refused): up to date.
+        if (partitions < row.partitions)
+          this.log.info(
+            { topic: name, partitions: row.partitions, knob: partitions },
+            'messaging.partitions is below the topic: topics only grow, the knob is not applied',
+          );
         continue;
       }
       try {
-        await this.topics.grow(name, partitions, knobVersion);
+        await this.topics.grow(name, partitions, knobVersion, partitions);
       } catch (err) {
-        // Another instance grew it at the same time: its row is the one to read.
-        if (!(err instanceof StaleVersionError))
+        // Another instance grew it at the same time (its row is the one to read), or grew
+        // it past the knob (a refused shrink: up to date).
+        if (!(err instanceof StaleVersionError || err instanceof ShrinkRefusedError))
           this.log.warn({ err: (err as Error).message, topic: name }, 'topic grow failed');
       }
     }

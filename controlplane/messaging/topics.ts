@@ -42,6 +42,13 @@ export interface TopicInfo {
    * for rows written before it was recorded, and without a knob client.
    */
   knobVersion?: number;
+  /**
+   * The `messaging.partitions` knob's value the row saw (at creation and when grown to the
+   * knob): a loader grows the topic only when the knob is now above it, so a topic created
+   * below the knob on purpose is not grown by an unrelated knob write (a lowering). Undefined
+   * for rows written before it was recorded, and without a knob client.
+   */
+  knobValue?: number;
   version: number;
 }
 
@@ -61,6 +68,7 @@ const FIELDS = {
   dedup_max: { type: 'number' },
   created_at: { type: 'number' },
   knob_version: { type: 'number', optional: true },
+  knob_value: { type: 'number', optional: true },
 } as const;
 
 export class Topics {
@@ -89,6 +97,7 @@ export class Topics {
     const partitions = opts.partitions ?? this.opts.knobs?.get<number>('messaging.partitions') ?? 4;
     checkInt('partitions', partitions, 1, MAX_PARTITIONS);
     const knobVersion = this.opts.knobs?.version('messaging.partitions');
+    const knobValue = this.opts.knobs?.get<number>('messaging.partitions');
     const row = {
       name,
       partitions,
@@ -98,6 +107,9 @@ export class Topics {
       dedup_max: opts.dedupMax ?? TOPIC_DEFAULTS.dedupMax,
       created_at: (this.opts.clock ?? systemClock).now(),
       ...(knobVersion ? { knob_version: knobVersion } : {}),
+      ...(knobVersion && Number.isFinite(Number(knobValue))
+        ? { knob_value: Number(knobValue) }
+        : {}),
     };
     checkInt('maxLen', row.max_len, 1, 2 ** 40);
     checkInt('maxAgeMs', row.max_age_ms, 0, 2 ** 50);
@@ -125,6 +137,7 @@ export class Topics {
       dedupMax: r.dedup_max,
       createdAt: r.created_at,
       ...(r.knob_version !== undefined ? { knobVersion: r.knob_version } : {}),
+      ...(r.knob_value !== undefined ? { knobValue: r.knob_value } : {}),
       version: got.version,
     };
   }
@@ -138,14 +151,21 @@ export class Topics {
   /**
    * Raises the partition count (e.g. after the `messaging.partitions` knob went up), checked
    * against the version read, so two instances growing at once cannot lose an update.
-   * knobVersion: the knob version applied (growing to the knob), recorded in the row.
+   * knobVersion, knobValue: the knob version and value applied (growing to the knob),
+   * recorded in the row.
    */
-  async grow(name: string, partitions: number, knobVersion?: number): Promise<TopicInfo> {
+  async grow(
+    name: string,
+    partitions: number,
+    knobVersion?: number,
+    knobValue?: number,
+  ): Promise<TopicInfo> {
     checkInt('partitions', partitions, 1, MAX_PARTITIONS);
     const t = await this.get(name);
     if (partitions < t.partitions) throw new ShrinkRefusedError(name, t.partitions, partitions);
     if (partitions === t.partitions) return t;
     const kv = Math.max(knobVersion ?? 0, t.knobVersion ?? 0);
+    const value = knobValue ?? t.knobValue;
     const row = {
       name,
       partitions,
@@ -155,6 +175,7 @@ export class Topics {
       dedup_max: t.dedupMax,
       created_at: t.createdAt,
       ...(kv > 0 ? { knob_version: kv } : {}),
+      ...(value !== undefined ? { knob_value: value } : {}),
     };
     await this.table.write([{ row, expect: t.version }]);
     return this.get(name);

@@ -119,7 +119,7 @@ export const COMMIT_OUTPUT_TYPE = -10;
  * partition family; each distinct key is passed once.
  */
 export function commitCall(
-  fixedKeys: readonly [stream: string, done: string, dead: string],
+  fixedKeys: readonly [stream: string, done: string, dead: string, results: string],
   head: {
     group: string;
     now: number;
@@ -128,6 +128,8 @@ export function commitCall(
     deadMaxLen: number;
     /** A retry after an attempt whose reply was lost (it may have been applied). */
     retry: boolean;
+    /** How long the first attempt that runs keeps its results for a retry (ms). */
+    resultsTtlMs: number;
   },
   items: readonly CommitItem[],
   outputKey: (name: string) => string,
@@ -145,6 +147,7 @@ export function commitCall(
     apply.length,
     dead.length,
     head.retry ? 1 : 0,
+    head.resultsTtlMs,
   ];
   for (const it of apply) {
     const m = it.message;

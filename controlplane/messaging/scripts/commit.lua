@@ -18,16 +18,22 @@
 
   Input:
     KEYS[1] the partition stream
-    KEYS[2] the group's dedup table (sorted set: identity -> ms applied)
+    KEYS[2] the group's dedup table (sorted set: identity -> the stream-id milliseconds of
+            the message applied, i.e. its publish time on Redis's clock, so the table is in
+            stream order and a lost group can be made again past it; see partition-worker.ts)
     KEYS[3] the partition's dead-letter stream
-    KEYS[4..] output keys the writes name (all in the partition's family)
+    KEYS[4] this commit's results key (unique per commit, not per attempt): the first attempt
+            that runs stores its results there for ARGV[9] ms; a retry finding them returns them
+    KEYS[5..] output keys the writes name (all in the partition's family)
     ARGV[1] group
-    ARGV[2] now (ms)
-    ARGV[3] dedup cutoff (ms): records older than this are forgotten
+    ARGV[2] now (ms; the consumer's clock, recorded in dead letters)
+    ARGV[3] dedup cutoff (stream-id ms): records of messages published before this are
+            forgotten
     ARGV[4] dedup count bound
     ARGV[5] dead-letter stream MAXLEN ~ bound
     ARGV[6] number of messages to apply, ARGV[7] number to dead-letter
-    ARGV[8] 1 = a retry of an attempt with the same `now` whose reply was lost; then
+    ARGV[8] 1 = a retry of an attempt (same results key) whose reply was lost
+    ARGV[9] results key TTL (ms); then
       per message to apply: stream id, identity ('' = the stream id), number of writes, and
            per write: command, output key number (index into KEYS), number of arguments,
            arguments...
@@ -36,8 +42,8 @@
 
   Output:
     { 0, r_1, ..., r_n } in input order, with r = 1 applied, 2 duplicate, 3 stale,
-    4 dead-lettered, 5 applied but a write failed (e.g. INCRBY on a non-number); on a retry,
-    a message whose dedup record bears this `now` was applied by the lost attempt: 1 (not 2)
+    4 dead-lettered, 5 applied but a write failed (e.g. INCRBY on a non-number); on a retry
+    of an attempt that did run, exactly that attempt's results (nothing is done again)
     { -10, key number, type needed, type found } a write's key holds another type; nothing
     was done
 ]]
@@ -61,13 +67,24 @@ local now = ARGV[2]
 local n_apply = tonumber(ARGV[6])
 local n_dead = tonumber(ARGV[7])
 local retry = ARGV[8] == '1'
+local FIRST_OUTPUT_KEY = 5
+
+-- The lost attempt ran (atomically, all of it): its results, nothing done again.
+if retry then
+  local stored = redis.call('GET', KEYS[4])
+  if stored then
+    local out = { OK }
+    for r in string.gmatch(stored, '%d+') do out[#out + 1] = tonumber(r) end
+    return out
+  end
+end
 
 -- Where each message to apply starts in ARGV, its id and identity. Every write is checked
 -- here (command, key, the key's type), before anything is written: a script cannot roll back
 -- what it already did.
 local starts, ids, identities = {}, {}, {}
 local needs = {}
-local a = 9
+local a = 10
 for i = 1, n_apply do
   starts[i] = a
   ids[i] = ARGV[a]
@@ -76,7 +93,7 @@ for i = 1, n_apply do
   a = a + 3
   for _ = 1, nw do
     local cmd, k = ARGV[a], NUM[ARGV[a + 1]]
-    if not WRITES[cmd] or not k or k < 4 or not KEYS[k] then
+    if not WRITES[cmd] or not k or k < FIRST_OUTPUT_KEY or not KEYS[k] then
       return redis.error_reply('commit: write ' .. tostring(cmd) .. ' to key ' .. tostring(k) .. ' not allowed')
     end
     if WRITES[cmd] ~= '' then
@@ -118,7 +135,7 @@ if n_apply > 0 then
   for i = 1, n_apply do
     local identity = identities[i]
     local id = ids[i]
-    local r, reported
+    local r
     if seen[identity] then
       redis.call('XACK', KEYS[1], group, id)
       r = 2
@@ -126,19 +143,17 @@ if n_apply > 0 then
       redis.call('XACK', KEYS[1], group, id)
       r = 2
       seen[identity] = true
-      -- Recorded at this very `now` by the lost attempt of this batch: reported applied
-      -- (its writes are not made again), once per identity.
-      if retry and tonumber(scores[i]) == tonumber(now) then reported = 1 end
     elseif redis.call('XACK', KEYS[1], group, id) == 0 then
       r = 3
     else
       r = 1
     end
-    out[#out + 1] = reported or r
+    out[#out + 1] = r
     if r == 1 then
       local slot = #out
       seen[identity] = true
-      recorded[#recorded + 1] = now
+      -- Scored by the message's publish time (its stream id's milliseconds), not `now`.
+      recorded[#recorded + 1] = string.match(id, '^(%d+)')
       recorded[#recorded + 1] = identity
       a = starts[i] + 3
       for _ = 1, NUM[ARGV[starts[i] + 2]] do
@@ -189,4 +204,5 @@ for _ = 1, n_dead do
 end
 
 dedup_trim(KEYS[2], false, ARGV[3], tonumber(ARGV[4]))
+redis.call('SET', KEYS[4], table.concat(out, ',', 2), 'PX', ARGV[9])
 return out
