@@ -3,12 +3,11 @@
 // service and the knob client stop after a workload whose stop failed), and a start that fails
 // part way stops what it had started.
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { startFilesStack } from '../controlplane/run/files-stack.ts';
 import { FilesWorkload } from '../controlplane/workload/files.ts';
-import { baselineOf, clientCount, nothingLeft } from './helpers/leftovers.ts';
-import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+import { clientCount, nothingLeft, stackSetup } from './helpers/leftovers.ts';
+import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 const log = createLogger('files-stack-test', 'silent');
 
@@ -24,12 +23,7 @@ describe('files stack start and stop', () => {
     await redis?.stop();
   });
 
-  async function setup() {
-    const client = redis.client();
-    const knobs = new KnobTable(client, { keys: uniqueKeys() });
-    await knobs.seed();
-    return { client, knobs, baseline: await baselineOf(client) };
-  }
+  const setup = () => stackSetup(redis);
 
   it('stop() runs every step even when one fails, then rejects with that failure', async () => {
     const { client, knobs, baseline } = await setup();

@@ -11,7 +11,7 @@ import { createLogger } from '../controlplane/log.ts';
 import { startSchedulerStack, type SchedulerStack } from '../controlplane/run/scheduler-stack.ts';
 import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { WorkerRuntime } from '../controlplane/scheduler/worker.ts';
-import { baselineOf, clientCount, nothingLeft } from './helpers/leftovers.ts';
+import { clientCount, nothingLeft, stackSetup } from './helpers/leftovers.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,12 +103,7 @@ describe('scheduler stack start and stop on one Redis', () => {
     await redis?.stop();
   });
 
-  async function setup() {
-    const client = redis.client();
-    const knobs = new KnobTable(client, { keys: uniqueKeys() });
-    await knobs.seed();
-    return { client, knobs, baseline: await baselineOf(client) };
-  }
+  const setup = () => stackSetup(redis);
 
   it('a start that fails part way stops what it had started', async () => {
     const realWorkerStart = WorkerRuntime.start.bind(WorkerRuntime);

@@ -465,21 +465,8 @@ export class KnobTable {
         'same_request',
       );
     const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
-    if (Number(reply[0]) === SCRIPT_CODES.STALE && failed) {
-      // What this table remembered is not what Redis holds: read it next time.
-      this.known.delete(failed.name);
-      if (Number(reply[2]) === failed.baseVersion)
-        throw new StaleVersionError(
-          `knob ${failed.name}: version ${failed.baseVersion} was written again since it was read (a write was lost); read the knob again`,
-          {
-            target: `knob ${failed.name}`,
-            field: 'version',
-            rule: 'base_version',
-            baseVersion: failed.baseVersion,
-            currentVersion: failed.baseVersion,
-          },
-        );
-    }
+    // Stale: what this table remembered is not what Redis holds: read it next time.
+    if (Number(reply[0]) === SCRIPT_CODES.STALE && failed) this.known.delete(failed.name);
     const err = errorFromCode(reply, {
       target:
         Number(reply[0]) === SCRIPT_CODES.STATE

@@ -106,7 +106,11 @@ export function errorFromCode(reply: readonly unknown[], ctx: CodeContext): Knob
       return new NotFoundError(`${ctx.target} does not exist`, { target: ctx.target });
     case SCRIPT_CODES.STALE:
       return new StaleVersionError(
-        `${ctx.target}: stale version: based on version ${ctx.baseVersion ?? '?'}, current is ${String(detail)}`,
+        // Stale at its own base version: that version was written again with another change
+        // (the one read was lost, e.g. in a failover to a lagging replica).
+        Number(detail) === ctx.baseVersion
+          ? `${ctx.target}: version ${ctx.baseVersion} was written again since it was read (a write was lost); read it again`
+          : `${ctx.target}: stale version: based on version ${ctx.baseVersion ?? '?'}, current is ${String(detail)}`,
         {
           target: ctx.target,
           field: 'version',

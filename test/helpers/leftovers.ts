@@ -1,8 +1,9 @@
 // What a stopped (or failed) stack may leave behind, and the check that it left nothing: Redis
 // connections, timers of this process, commands still sent.
 import { expect } from 'vitest';
+import { KnobTable } from '../../controlplane/knobs/table.ts';
 import type { RedisClient } from '../../controlplane/redis/connect.ts';
-import { eventually } from './redis.ts';
+import { eventually, uniqueKeys, type TestRedis } from './redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -42,4 +43,12 @@ export async function nothingLeft(client: RedisClient, baseline: Baseline): Prom
   await sleep(1_000);
   // Only this check's own INFO commands.
   expect((await commands()) - before).toBeLessThanOrEqual(2);
+}
+
+/** A client, a seeded knobs table of its own keys, and what the server and process hold now. */
+export async function stackSetup(redis: TestRedis) {
+  const client = redis.client();
+  const knobs = new KnobTable(client, { keys: uniqueKeys() });
+  await knobs.seed();
+  return { client, knobs, baseline: await baselineOf(client) };
 }
