@@ -1,10 +1,12 @@
 // Live placement migration: the bugs a second review found, each driven step by step on a
 // 3-primary cluster with no services running (each test claims, settles and reaps by hand): an
-// undo after the thaw, a late child of a copied parent, the sweep's undo and job rows, a lease
-// that merely ran out, and a retry's grace.
+// undo after the thaw, a late child of a copied parent, another tenant's child of a moving task,
+// the sweep's undo and job rows, a lease that merely ran out, and a retry's grace.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
+import { ParentMovingError } from '../controlplane/scheduler/errors.ts';
 import {
+  MigrationRefusedError,
   readMigration,
   TenantMovingError,
   type MigrationOptions,
@@ -65,6 +67,9 @@ describe('placement migration: the second review', () => {
     const now = Date.now();
     await heartbeatWorker(s.B, 'wB', now);
     const token = await claim(s.B, 'x', 'wB', now, 60_000);
+    // A's submits refuse such a child while the mover is marked (the test above); without the
+    // mark (a shard whose submits ran before it) the move still never undoes after the thaw.
+    await client.srem(s.a.movingTenants(), MOVER);
     await s.onA.submitMany([{ id: 'y', type: 't', tenant: OTHER, parents: ['z'] }]);
     await client.del(s.lockKey);
     const row = await readMigration(client, keys, MOVER);
@@ -128,6 +133,63 @@ describe('placement migration: the second review', () => {
     // Before, C stayed pending for ever.
     expect(await client.hget(s.b.task('C'), 'state')).toBe('runnable');
     expect(await client.zscore(s.b.runnable(), 'C')).not.toBeNull();
+  }, 30_000);
+
+  it("another tenant's child of a moving task is refused at submit, never left pending", async () => {
+    const keys = uniqueKeys();
+    const s = setup(keys);
+    await s.onA.submitMany([
+      { id: 'P', type: 't', tenant: MOVER },
+      { id: 'Q', type: 't', tenant: MOVER, parents: ['P'] },
+      { id: 'D', type: 't', tenant: MOVER },
+      { id: 'U', type: 't', tenant: OTHER },
+    ]);
+    await s.finish(s.A, 'D');
+    const m = await s.begin();
+    expect((await m.run('copy')).phase).toBe('switched');
+    // P (frozen) and Q (pending) run on B now; until the clean step A still has them, and an
+    // edge to either written on A would be lost with A's rows. Before, such a child was
+    // accepted there and stayed pending for ever.
+    for (const parent of ['P', 'Q']) {
+      const err = await s.onA
+        .submitMany([{ id: `C${parent}`, type: 't', tenant: OTHER, parents: [parent] }])
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ParentMovingError);
+      expect((err as ParentMovingError).code).toBe('KNOBOS_SCHEDULER_PARENT_MOVING');
+      expect((err as ParentMovingError).details).toMatchObject({
+        field: 'parents',
+        rule: 'parent_moving',
+        task: `C${parent}`,
+        parent,
+        parentTenant: MOVER,
+      });
+      expect(await client.exists(s.a.task(`C${parent}`))).toBe(0);
+    }
+    // The mover's own late child, a child of a finished task, and an edge between other
+    // tenants' tasks are not refused.
+    await s.onA.submitMany([
+      { id: 'L', type: 't', tenant: MOVER, parents: ['P'] },
+      { id: 'E', type: 't', tenant: OTHER, parents: ['D'] },
+      { id: 'V', type: 't', tenant: OTHER, parents: ['U'] },
+    ]);
+    expect(await client.hget(s.a.task('E'), 'state')).toBe('runnable');
+    expect((await m.run()).phase).toBe('done');
+    // Once the move is done, the mark is gone.
+    expect(await client.sismember(s.a.movingTenants(), MOVER)).toBe(0);
+  }, 30_000);
+
+  it('a refused move lifts the mark: other tenants may depend on its tasks again', async () => {
+    const keys = uniqueKeys();
+    const s = setup(keys);
+    await s.onA.submitMany([
+      { id: 'x', type: 't', tenant: MOVER },
+      { id: 'y', type: 't', tenant: OTHER, parents: ['x'] },
+    ]);
+    const m = await s.begin();
+    expect(await m.run().catch((e: unknown) => e)).toBeInstanceOf(MigrationRefusedError);
+    expect(await client.sismember(s.a.movingTenants(), MOVER)).toBe(0);
+    await s.onA.submitMany([{ id: 'y2', type: 't', tenant: OTHER, parents: ['x'] }]);
+    expect(await client.hget(s.a.task('y2'), 'state')).toBe('pending');
   }, 30_000);
 
   it('a late child copied after its parent ended on B is counted down (or marked failed)', async () => {
@@ -202,6 +264,8 @@ describe('placement migration: the second review', () => {
       const out = await orig(r, name, k, a);
       if (name === 'migrateCopy' && !fired && String(a[4]).includes('"L1"')) {
         fired = true;
+        // Past the mark (A's submits refuse this child while it is set): the undo still holds.
+        await client.srem(s.a.movingTenants(), MOVER);
         await s.onA.submitMany([{ id: 'y', type: 't', tenant: OTHER, parents: ['L1'] }]);
       }
       return out;

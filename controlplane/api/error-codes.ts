@@ -39,6 +39,10 @@ const SCHEDULER_CODES = {
     status: 422,
     summary: 'a submitted task depends on a task the shard does not know',
   },
+  KNOBOS_SCHEDULER_PARENT_MOVING: {
+    status: 409,
+    summary: 'a task depends on an open task of another tenant that is moving to another shard',
+  },
   KNOBOS_SCHEDULER_UNKNOWN_TASK: { status: 404, summary: 'the task does not exist' },
   KNOBOS_SCHEDULER_TENANT_MOVING: {
     status: 503,

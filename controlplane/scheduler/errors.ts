@@ -23,6 +23,17 @@ export class UnknownParentError extends KnobosError {
  */
 export class ParentMovedError extends UnknownParentError {}
 
+/**
+ * A submitted task of one tenant depends on an open task of another tenant that is moving off
+ * this shard (a live placement migration, from its freeze until it is done or refused): the edge
+ * would stay on this shard while the parent moves. Rule `parent_moving`; nothing was written.
+ * After the move the parent is on another shard, where an edge from here cannot reach it.
+ */
+export class ParentMovingError extends KnobosError {
+  readonly code = 'KNOBOS_SCHEDULER_PARENT_MOVING';
+  readonly status = 409;
+}
+
 export class UnknownTaskError extends KnobosError {
   readonly code = 'KNOBOS_SCHEDULER_UNKNOWN_TASK';
   readonly status = 404;
@@ -30,13 +41,19 @@ export class UnknownTaskError extends KnobosError {
 
 /**
  * Script codes of the scheduler; keep in step with scripts/includes/shard.lua (-101) and
- * scripts/submit-12.lua (-102, -103).
+ * scripts/submit-12.lua (-102, -103, -104).
  */
-export const SCHED_CODES = { UNKNOWN_PARENT: -101, PARENT_MOVED: -102, JOB_IS_TASK: -103 } as const;
+export const SCHED_CODES = {
+  UNKNOWN_PARENT: -101,
+  PARENT_MOVED: -102,
+  JOB_IS_TASK: -103,
+  PARENT_MOVING: -104,
+} as const;
 
 export const SCHEDULER_ERROR_CODES = [
   'KNOBOS_SCHEDULER_INVALID',
   'KNOBOS_SCHEDULER_UNKNOWN_PARENT',
+  'KNOBOS_SCHEDULER_PARENT_MOVING',
   'KNOBOS_SCHEDULER_UNKNOWN_TASK',
 ] as const;
 
@@ -62,6 +79,15 @@ export function schedulerErrorFromReply(reply: readonly unknown[], target: strin
     return new ParentMovedError(
       `task ${task}: parent ${parent} moved from ${target} to another shard (tenant migrated)`,
       { field: 'parents', rule: 'parent_moved', task, parent },
+    );
+  }
+  if (code === SCHED_CODES.PARENT_MOVING) {
+    const task = String(reply[1]);
+    const parent = String(reply[2]);
+    const parentTenant = String(reply[3]);
+    return new ParentMovingError(
+      `task ${task}: parent ${parent} is a task of tenant ${parentTenant}, which is moving off ${target}; a task of another tenant cannot depend on it while it moves (the edge would stay behind)`,
+      { field: 'parents', rule: 'parent_moving', task, parent, parentTenant },
     );
   }
   if (code === SCHED_CODES.JOB_IS_TASK) {

@@ -135,6 +135,14 @@ export class SchedKeys {
   staged(tenant: string): string {
     return this.k('staged', tenant);
   }
+  /**
+   * Tenants moving off this shard (migration.ts marks one from its freeze until the move is
+   * done or refused): a submit here refuses another tenant's task naming an open task of
+   * theirs as a parent (its edge would stay here, behind the move).
+   */
+  movingTenants(): string {
+    return this.k('moving_tenants');
+  }
   /** Lease token counter. */
   seq(): string {
     return this.k('seq');

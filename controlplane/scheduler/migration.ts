@@ -226,6 +226,9 @@ export class Migration {
       delete this.row.error;
     }
     if (this.row.phase === 'freeze') {
+      // Marked first: from here A's submits refuse another tenant's child of an open task of
+      // the tenant (its edge would stay on A), so the check below sees every such child.
+      await this.o.redis.sadd(this.from.k.movingTenants(), this.row.tenant);
       // Before anything is frozen; a dependent arriving later is met by the copy.
       const blocker = await this.foreignDependent();
       if (blocker) await this.refuse(blocker);
@@ -269,6 +272,7 @@ export class Migration {
       await this.thawAll();
       await this.cleanAll();
       await this.sweep();
+      await this.o.redis.srem(this.from.k.movingTenants(), this.row.tenant);
       this.row.doneAt = Date.now();
       await this.setPhase('done', { done_at: this.row.doneAt });
       await this.o.redis.srem(migrationIndex(this.keys), this.row.tenant);
@@ -441,6 +445,8 @@ export class Migration {
       `${b.dependent} of tenant ${b.dependentTenant} that has not finished (an edge between ` +
       `tenants cannot span shards); the move is tried again later`;
     await this.undo(false);
+    // The tenant's tasks are back in play on A: other tenants may depend on them again.
+    await this.o.redis.srem(this.from.k.movingTenants(), this.row.tenant);
     await this.setPhase('refused', { error: message });
     this.row.error = message;
     this.log.warn({ tenant, from, to, ...b }, 'placement move refused');

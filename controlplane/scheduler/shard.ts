@@ -162,7 +162,12 @@ export class SchedShard {
     // One argument for the whole batch, each entry ended by a newline (submit-12.lua).
     const entries: string[] = [];
     for (const t of tasks) entries.push(encodeTask(t), '\n');
-    const reply = await this.run('submit', now, [tasks.length, entries.join(''), jobTtlMs]);
+    const reply = await this.run('submit', now, [
+      tasks.length,
+      entries.join(''),
+      jobTtlMs,
+      this.k.movingTenants(),
+    ]);
     const err = schedulerErrorFromReply(reply, `scheduler shard ${this.shard}`);
     if (err) throw err;
     // The reply lists only the tasks that existed already (batch position, their id), then

@@ -18,6 +18,8 @@
                  estimate_ms, critical_ms, tab-separated) and the payload (JSON)
     ARGV[12]     finished job row time to live (ms): a job whose every task ended at submit
                  (upstream_failed) finishes here
+    ARGV[13]     the shard's moving-tenants set (keys.ts movingTenants): tenants a placement
+                 migration is moving off this shard
 
   Output:
     { 0, k, (batch position, existing id) x k for each task not created because it exists
@@ -30,6 +32,11 @@
     { -103, task id, job }       the job of several tasks a task names is the id of a task
                                  here (job == id means "a job of that task alone"); nothing
                                  was written
+    { -104, task id, parent id, parent's tenant }
+                                 the parent is an open task of another tenant that is moving
+                                 off this shard: the edge would stay here while the parent
+                                 moves (the move's copy of the parent never learns of it);
+                                 nothing was written
 
   Every check is made, and everything phase 2 reads is read, before the first write: a call
   that fails part way (a Lua error) keeps what it wrote before, so phase 2 must not raise
@@ -38,6 +45,7 @@
 --@include "includes/shard.lua"
 local ERR_PARENT_MOVED = -102
 local ERR_JOB_IS_TASK = -103
+local ERR_PARENT_MOVING = -104
 
 -- The time is written into every row and index entry: a NaN (which ZADD refuses) must fail
 -- here, not at the first ZADD after the rows are written.
@@ -45,6 +53,7 @@ if NOW == nil or NOW ~= NOW then return redis.error_reply('ERR now is not a vali
 local n = tonumber(ARGV[FIRST_ARG])
 local batch = ARGV[FIRST_ARG + 1]
 JOB_TTL_MS = tonumber(ARGV[FIRST_ARG + 2]) or 0
+local K_MOVING = ARGV[FIRST_ARG + 3]
 -- The 12 attrs fields travel as one block, copied into the row's attrs as they are. One
 -- string for the whole batch: the client writes one argument, not one per task (half its CPU
 -- per submitted task). The attrs block and the payload are cut by their lengths: a pattern
@@ -103,6 +112,9 @@ local stateOf, depthOf = {}, {} -- id -> state and depth of parents and of the b
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
 local jobChecked = nil -- jobs of several tasks checked against task ids (made at the first)
+local tenantOfParent = {} -- id -> tenant, of parents read from the store
+local moving = {} -- tenant -> whether it is moving off this shard (asked once per call)
+local ENDED = { done = true, dead = true, upstream_failed = true }
 for i = 1, n do
   local id, idem = ids[i], idems[i]
   local existing = false
@@ -137,6 +149,17 @@ for i = 1, n do
           local d = r[1] and r[2] and attrsDepth(r[2])
           if not d then return { ERR_UNKNOWN_PARENT, id, p } end
           stateOf[pid], depthOf[pid] = r[1], d
+          tenantOfParent[pid] = string.match(r[2], '^[^\t]*\t[^\t]*\t([^\t]*)')
+        end
+        -- An open parent of another tenant that is moving off this shard: the edge would be
+        -- written here only, after (or while) the move copies the parent. An ended parent
+        -- leaves no edge, and the mover's own late children are moved with it.
+        local pt = (not earlier) and tenantOfParent[pid]
+        if pt and not ENDED[stateOf[pid]] then
+          if moving[pt] == nil then moving[pt] = redis.call('SISMEMBER', K_MOVING, pt) == 1 end
+          if moving[pt] and pt ~= string.match(attrsOf[i], '^[^\t]*\t[^\t]*\t([^\t]*)') then
+            return { ERR_PARENT_MOVING, id, p, pt }
+          end
         end
       end
     end
