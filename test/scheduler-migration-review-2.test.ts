@@ -15,6 +15,7 @@ import { Migration, migrateScripts } from '../controlplane/scheduler/migration.t
 import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.ts';
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
+import { SchedKeys } from '../controlplane/scheduler/keys.ts';
 import type { Keys } from '../controlplane/store/keys.ts';
 import {
   HOME,
@@ -327,6 +328,34 @@ describe('placement migration: the second review', () => {
       'the move done',
     );
     expect(await client.hget(s.b.task('r'), 'state')).toBe('runnable');
+    await migrator.close();
+    await knobs.close();
+  }, 30_000);
+
+  it('a map change while an earlier move is unfinished finishes that move first', async () => {
+    const keys = uniqueKeys();
+    const s = setup(keys, { lockMs: 300, pollMs: 10 });
+    const third = shards[(HOME + 2) % 3] as string;
+    const c = new SchedKeys(keys, third);
+    await s.onA.submitMany([{ id: 'r', type: 't', tenant: MOVER }]);
+    const { knobs, setMap } = await placementKnobs(client, keys, 5_000);
+    // The first move (home -> target) cannot run yet: another migrator holds its lease.
+    await client.set(s.lockKey, 'crashed', 'PX', 1_500);
+    const migrator = await PlacementMigrator.start({ ...s.opts, knobs });
+    await setMap({ [MOVER]: TARGET });
+    await eventually(async () => (await readMigration(client, keys, MOVER)) !== null, 'a row');
+    // Then the map moves the tenant on again, before the first move's retry.
+    const v3 = await setMap({ [MOVER]: (HOME + 2) % 3 });
+    await eventually(async () => {
+      const row = await readMigration(client, keys, MOVER);
+      return row?.knobVersion === v3 && row.phase === 'done';
+    }, 'the second move done');
+    // Before, the second move replaced the first's row and started from the target, where the
+    // tenant's rows never were: r stayed on its home shard, away from where the map says.
+    expect(await client.hget(c.task('r'), 'state')).toBe('runnable');
+    expect(await client.zscore(c.runnable(), 'r')).not.toBeNull();
+    expect(await client.zscore(s.a.runnable(), 'r')).toBeNull();
+    expect(await client.hget(s.a.task('r'), 'state')).toBe('moved');
     await migrator.close();
     await knobs.close();
   }, 30_000);

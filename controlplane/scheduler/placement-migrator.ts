@@ -88,6 +88,7 @@ export class PlacementMigrator {
   private async apply(from: PlacementMap, to: PlacementMap, version: number): Promise<void> {
     const n = this.placement.shards.length;
     const moves = movedTenants(from, to, n);
+    await Promise.all(moves.map((t) => this.finishEarlier(t, version)));
     const migrations = await Promise.all(
       moves.map(async (t) => {
         // A refused move left the tenant's rows where they were, not where the map said.
@@ -111,6 +112,31 @@ export class PlacementMigrator {
     });
     // Tenants move independently (each its own rows, frozen set and migration row).
     await Promise.all(migrations.map((m) => this.runMove(m)));
+  }
+
+  /**
+   * A tenant's earlier move still unfinished (stopped by a lost lease or an error, its retry not
+   * run yet) is run to its end first, however many tries that takes, so the new move starts
+   * from where the rows are. Before, the new move replaced its row and started from the shard
+   * the old map named: the rows stayed behind (frozen, if the old move had begun).
+   */
+  private async finishEarlier(tenant: string, version: number): Promise<void> {
+    for (;;) {
+      const row = await readMigration(this.o.redis, this.keys, tenant);
+      if (!row || row.phase === 'done' || row.phase === 'refused' || row.knobVersion >= version)
+        return;
+      if (this.closed) throw new Error(`placement migrator closed before tenant ${tenant} moved`);
+      try {
+        await new Migration(this.opts, row).run();
+      } catch (err) {
+        if (err instanceof MigrationRefusedError) return;
+        this.log.warn(
+          { tenant, err: (err as Error).message },
+          'an earlier placement move is unfinished; trying it again before the next',
+        );
+        await new Promise((r) => setTimeout(r, this.o.lockMs ?? 10_000));
+      }
+    }
   }
 
   /**
