@@ -94,6 +94,38 @@ describe('messaging review 2 on single redis', () => {
     expect(Object.values(got).every((v) => v === '1')).toBe(true);
   });
 
+  it('(1b) applies a backlog published within one millisecond once when its group is lost', async () => {
+    const f = await batchOfOne();
+    await f.topics.ensure('burst', { partitions: 1, dedupMax: 3 });
+    const names = Array.from({ length: 20 }, (_, i) => `b${i}`);
+    // Published in one millisecond (as a publish batch often is): stream ids <ms>-0 .. <ms>-19.
+    const ms = Date.now();
+    for (const [i, d] of names.entries())
+      await f.redis.xadd(f.mkeys.stream('burst', 0), `${ms}-${i}`, 'd', d, 't', String(ms));
+    await consumer(f, 'burst', async (m, out) => {
+      out.hincr('seen', m.data);
+      await sleep(30);
+    });
+    await eventually(
+      async () => Object.keys(await seen(f, 'burst')).length >= 5,
+      'part of the backlog applied',
+    );
+    await f.redis.xgroup('DESTROY', f.mkeys.stream('burst', 0), 'g');
+    // Before, the group was made again after the millisecond of its oldest kept record: the
+    // rest of the burst, published in that millisecond, was skipped.
+    await eventually(
+      async () => Object.keys(await seen(f, 'burst')).length === 20,
+      'the whole burst applied',
+      5_000,
+    );
+    await sleep(200);
+    const got = await seen(f, 'burst');
+    expect(
+      Object.values(got).every((v) => v === '1'),
+      JSON.stringify(got),
+    ).toBe(true);
+  });
+
   it('(2) makes a lost group again in stream order whatever the consumer clock says', async () => {
     const f = await fixture();
     const p = producer(f);

@@ -83,6 +83,22 @@ export const COMMIT_RESULTS_TTL_MS = 120_000;
 /** The largest sequence part of a stream id. */
 const MAX_SEQ = 18446744073709551615n;
 
+/** Dedup scores tell sequences apart up to this one within a millisecond (commit.lua). */
+const SCORE_SEQ_MAX = 4095;
+
+/**
+ * The id just before the message a dedup score (commit.lua: ms + seq / 4096) names, where a
+ * lost group restarts: every message applied from that one on still has its record. A score
+ * at the last sequence it tells apart may stand for several messages, some of whose records
+ * may be trimmed already: the group restarts after that millisecond instead.
+ */
+function idBeforeRecord(score: number): [bigint, bigint] {
+  const ms = Math.floor(score);
+  const seq = Math.round((score - ms) * (SCORE_SEQ_MAX + 1));
+  if (seq >= SCORE_SEQ_MAX) return [BigInt(ms), MAX_SEQ];
+  return seq > 0 ? [BigInt(ms), BigInt(seq - 1)] : [BigInt(ms - 1), MAX_SEQ];
+}
+
 /** A stream id as [ms, seq]. */
 function parseId(id: string): [bigint, bigint] {
   const [ms = '0', seq = '0'] = id.split('-');
@@ -136,10 +152,10 @@ export class PartitionWorker {
    * reading, or its dedup table has records) must not: messages older than its dedup records
    * would be applied a second time (maxAgeMs outlives dedupMs by default). It restarts at
    * the dedup horizon instead, in stream-id order (dedup records are scored by their
-   * message's stream-id milliseconds, see commit.lua): the later of the dedup cutoff
-   * (now - dedupMs, what commits trim by) and the millisecond after the oldest record still
-   * kept (trims remove the oldest records first, so every message applied at or after that
-   * millisecond still has its record). Messages from the horizon on are delivered again
+   * message's stream id, see commit.lua): the later of the dedup cutoff (now - dedupMs, what
+   * commits trim by) and the oldest record still kept (trims remove the oldest records first,
+   * so every message applied from that one on still has its record). Messages from the
+   * horizon on are delivered again
    * (the applied ones are duplicates); older unconsumed ones are skipped. Never past the
    * stream's last id: a consumer clock ahead of Redis's must not skip messages published
    * after the group was made.
@@ -150,13 +166,14 @@ export class PartitionWorker {
     const oldest = (await ctx.redis.zrange(done, 0, 0, 'WITHSCORES'))[1];
     let start = '0';
     if (existed || oldest !== undefined) {
-      const horizon = Math.max(
-        0,
-        Math.ceil(ctx.clock.now() - ctx.topicInfo().dedupMs),
-        oldest === undefined ? 0 : Math.floor(Number(oldest)) + 1,
-      );
-      // The group's last-delivered id: just before the horizon's first id.
-      let last: [bigint, bigint] = horizon > 0 ? [BigInt(horizon - 1), MAX_SEQ] : [0n, 0n];
+      // The group's last-delivered id: just before the dedup cutoff's first id, or before the
+      // oldest record's own id, whichever is later.
+      const cutoff = Math.ceil(ctx.clock.now() - ctx.topicInfo().dedupMs);
+      let last: [bigint, bigint] = cutoff > 0 ? [BigInt(cutoff - 1), MAX_SEQ] : [0n, 0n];
+      if (oldest !== undefined) {
+        const before = idBeforeRecord(Number(oldest));
+        if (idBefore(last, before)) last = before;
+      }
       const top = await this.lastId();
       if (idBefore(top, last)) last = top;
       start = last[0] === 0n && last[1] === 0n ? '0' : `${last[0]}-${last[1]}`;

@@ -18,9 +18,11 @@
 
   Input:
     KEYS[1] the partition stream
-    KEYS[2] the group's dedup table (sorted set: identity -> the stream-id milliseconds of
-            the message applied, i.e. its publish time on Redis's clock, so the table is in
-            stream order and a lost group can be made again past it; see partition-worker.ts)
+    KEYS[2] the group's dedup table (sorted set: identity -> the stream id of the message
+            applied as a number, its milliseconds (its publish time on Redis's clock) plus its
+            sequence in 4096ths (exact in a double; a sequence past 4095 counts as 4095), so
+            the table is in stream order message by message and a lost group can be made again
+            at its oldest record; see partition-worker.ts)
     KEYS[3] the partition's dead-letter stream
     KEYS[4] this commit's results key (unique per commit, not per attempt): the first attempt
             that runs stores its results there for ARGV[9] ms; a retry finding them returns them
@@ -111,6 +113,8 @@ for k, wants in pairs(needs) do
   end
 end
 
+-- The last stream sequence a dedup score tells apart within its millisecond.
+local SEQ_MAX = 4095
 local out = { OK }
 if n_apply > 0 then
   local scores = {}
@@ -152,8 +156,15 @@ if n_apply > 0 then
     if r == 1 then
       local slot = #out
       seen[identity] = true
-      -- Scored by the message's publish time (its stream id's milliseconds), not `now`.
-      recorded[#recorded + 1] = string.match(id, '^(%d+)')
+      -- Scored by the message's stream id (see KEYS[2]), not `now`: the sequence written as
+      -- the exact decimal of seq / 4096 (244140625e-12 per step), none for the usual 0.
+      local ms, seq = string.match(id, '^(%d+)-(%d+)$')
+      seq = NUM[seq]
+      if seq == 0 then
+        recorded[#recorded + 1] = ms
+      else
+        recorded[#recorded + 1] = ms .. string.format('.%012d', math.min(seq, SEQ_MAX) * 244140625)
+      end
       recorded[#recorded + 1] = identity
       a = starts[i] + 3
       for _ = 1, NUM[ARGV[starts[i] + 2]] do
