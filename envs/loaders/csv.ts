@@ -5,7 +5,8 @@
 //   Node has no synchronous streaming gunzip, and the gzipped traces we know are tens of MB.
 // - Lines end in \n or \r\n; a UTF-8 byte-order mark before the first line is dropped.
 // - CSV: the first non-blank line is the header, columns are found by name, blank lines are
-//   skipped, fields may be double-quoted with "" for a quote (no newlines inside a field).
+//   skipped, fields may be double-quoted with "" for a quote (no newlines inside a field, and
+//   nothing but blanks between the closing quote and the delimiter).
 // Bad input throws TraceFormatError with the file, the line and the reason.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { constants as zlibConstants, gunzipSync } from 'node:zlib';
@@ -172,39 +173,67 @@ export function forEachLine(
 
 /**
  * Splits one CSV line. A field whose first non-blank character is `"` is quoted: `""` inside
- * stands for one quote and the delimiter is literal; other fields are taken as they are.
- * Returns null for an unterminated quoted field.
+ * stands for one quote and the delimiter is literal; after its closing quote only blanks may
+ * come before the delimiter (they are dropped, as are blanks before the opening quote). Other
+ * fields are taken as they are. Returns null for a malformed line (an unterminated quoted
+ * field, text after a closing quote); `csvFields` says why.
  */
 export function splitCsvLine(line: string, delimiter = ','): string[] | null {
+  const out = splitOrWhy(line, delimiter);
+  return typeof out === 'string' ? null : out;
+}
+
+/** As splitCsvLine; a malformed line throws TraceFormatError naming the file, line and field. */
+export function csvFields(file: string, lineNo: number, line: string, delimiter = ','): string[] {
+  const out = splitOrWhy(line, delimiter);
+  if (typeof out === 'string') throw new TraceFormatError(file, lineNo, out);
+  return out;
+}
+
+const isBlank = (c: string): boolean => c === ' ' || c === '\t';
+
+/** The fields of a CSV line, or why it is malformed. */
+function splitOrWhy(line: string, delimiter: string): string[] | string {
   if (!line.includes('"')) return line.split(delimiter);
   const out: string[] = [];
   let field = '';
-  let quoted = false;
+  // 0: unquoted, 1: inside quotes, 2: after the closing quote.
+  let state = 0;
   for (let i = 0; i < line.length;) {
     const c = line[i] as string;
-    if (quoted) {
+    if (state === 1) {
       if (c === '"' && line[i + 1] === '"') {
         field += '"';
         i += 2;
         continue;
       }
-      if (c === '"') quoted = false;
+      if (c === '"') state = 2;
       else field += c;
-      i++;
-    } else if (c === '"' && field.trim() === '') {
-      quoted = true;
-      field = '';
       i++;
     } else if (line.startsWith(delimiter, i)) {
       out.push(field);
       field = '';
+      state = 0;
       i += delimiter.length;
+    } else if (state === 2) {
+      if (!isBlank(c)) {
+        return (
+          `text after the closing quote of field ${out.length + 1} ` +
+          `(${JSON.stringify(line.slice(i, i + 20))}): a quoted field ends at its closing quote ` +
+          '(a quote inside it is written "")'
+        );
+      }
+      i++;
+    } else if (c === '"' && field.trim() === '') {
+      state = 1;
+      field = '';
+      i++;
     } else {
       field += c;
       i++;
     }
   }
-  if (quoted) return null;
+  if (state === 1) return `unterminated quoted field (field ${out.length + 1})`;
   out.push(field);
   return out;
 }
@@ -240,8 +269,7 @@ export function forEachCsvRow(
   let width = -1;
   const last = forEachLine(source, (text, line) => {
     if (text.trim() === '') return true;
-    const fields = splitCsvLine(text, delimiter);
-    if (fields === null) throw new TraceFormatError(source.file, line, 'unterminated quoted field');
+    const fields = csvFields(source.file, line, text, delimiter);
     if (width < 0) {
       width = fields.length;
       onHeader(

@@ -5,8 +5,9 @@
 // time and runs for deletion - scheduled time on a node the simulator's policy picks.
 //
 // Two kinds of pod have no true run time, and are handled explicitly:
-// - never scheduled (scheduled_time empty, phase Pending): deleted without running, so there is
-//   no run time to replay. Dropped, and counted in notes.never_scheduled_dropped.
+// - never scheduled (scheduled_time empty, phase Pending): deleted without running, or still
+//   pending at the trace's end (deletion_time empty too), so there is no run time to replay.
+//   Dropped, and counted in notes.never_scheduled_dropped. A scheduled pod needs a deletion_time.
 // - still Running when the trace ends: the deletion time is the trace's end, so the run time is
 //   a lower bound. Kept (they hold capacity, which is what fragmentation is about) with that
 //   lower bound, marked censored: left out of completion-time statistics, counted in
@@ -119,16 +120,21 @@ export function loadAlibabaGpu(opts: AlibabaLoadOptions = {}): Workload {
     }
     const demand = podDemand(r, row, col);
     const created = r.number(row, col.creation_time, { min: 0, max: MAX_TIME_SECONDS });
-    const deleted = r.number(row, col.deletion_time, { min: 0, max: MAX_TIME_SECONDS });
-    if (deleted < created)
+    const neverRan = r.text(row, col.scheduled_time) === '';
+    // A pod never scheduled and still Pending at the trace's end has no deletion time either.
+    const deleted =
+      neverRan && r.text(row, col.deletion_time) === ''
+        ? undefined
+        : r.number(row, col.deletion_time, { min: 0, max: MAX_TIME_SECONDS });
+    if (deleted !== undefined && deleted < created)
       r.fail(row, `deletion_time ${deleted} is before creation_time ${created}`);
-    if (deleted - created > MAX_TRACE_SECONDS) {
+    if (deleted !== undefined && deleted - created > MAX_TRACE_SECONDS) {
       r.fail(
         row,
         `deletion_time - creation_time must be <= ${MAX_TRACE_SECONDS} s, got ${deleted - created}`,
       );
     }
-    if (r.text(row, col.scheduled_time) !== '') {
+    if (!neverRan && deleted !== undefined) {
       const scheduled = r.number(row, col.scheduled_time, { min: created });
       if (deleted < scheduled)
         r.fail(row, `deletion_time ${deleted} is before scheduled_time ${scheduled}`);

@@ -1,5 +1,6 @@
 // A generic jobs CSV: one single-task job per row. The header names the columns, in any order:
-// `arrival_s` and `duration_s` are required; `cpu` (cores, default 1), `mem` (MB, default 0),
+// `arrival_s` and `duration_s` are required; `cpu` (cores, default 1; counted in millicores, so
+// at least 0.001 unless the job asks for a GPU), `mem` (MB, default 0),
 // `gpu` (default 0: a fraction below 1 is a share of one device, else a whole number of
 // devices), `tenant` (default "default") and `priority` (default 0) are optional. Any other
 // column is an error, so a misspelt name is not silently ignored. Arrivals are replayed from the
@@ -42,7 +43,15 @@ export function loadJobsCsv(file: string): Workload {
       demand.gpuMilli = Math.round(gpu * 1000);
       if (demand.gpuMilli < 1) r.fail(row, `gpu share must be at least 0.001, got ${gpu}`);
     }
-    if (demand.cpu <= 0 && demand.gpu === 0) r.fail(row, 'a job must ask for cpu > 0 or gpu > 0');
+    // The simulator counts cores in millicores: a demand that rounds to 0 takes no CPU at all.
+    if (Math.round(demand.cpu * 1000) === 0 && demand.gpu === 0) {
+      r.fail(
+        row,
+        demand.cpu === 0
+          ? 'a job must ask for cpu > 0 or gpu > 0'
+          : `cpu must be at least 0.001 (cores are counted in millicores), got ${demand.cpu}`,
+      );
+    }
     const runMs = Math.round(
       r.number(row, col.duration_s, { min: 0, max: MAX_TRACE_SECONDS }) * 1000,
     );

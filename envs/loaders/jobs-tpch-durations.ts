@@ -7,7 +7,7 @@
 // columns not replayed, num_executors is checked when present (an integer >= 1).
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { columns, forEachLineBytes, parseDecimal, splitCsvLine } from './csv.ts';
+import { columns, csvFields, forEachLineBytes, parseDecimal } from './csv.ts';
 import { TraceFormatError } from './errors.ts';
 import { sharedTrace } from './shared-traces.ts';
 
@@ -54,7 +54,7 @@ interface Layout {
 }
 
 function layoutOf(file: string, line: number, text: string): Layout {
-  const header = (splitCsvLine(text) ?? []).map((s) => s.trim());
+  const header = csvFields(file, line, text).map((s) => s.trim());
   const col = columns(
     { file, header, headerLine: line },
     ['scale', 'query', 'stage', 'duration_ms'],
@@ -166,8 +166,7 @@ function parseDurations(file: string): Map<string, Float64Array> {
 }
 
 function quotedRow(file: string, line: number, text: string, ncols: number): string[] {
-  const fields = splitCsvLine(text);
-  if (fields === null) throw new TraceFormatError(file, line, 'unterminated quoted field');
+  const fields = csvFields(file, line, text);
   if (fields.length !== ncols) {
     throw new TraceFormatError(
       file,

@@ -227,6 +227,11 @@ export function tpchWorkloadFrom(dags: readonly TpchDag[], opts: TpchWorkloadOpt
   if (dags.length === 0) throw new RangeError('tpch: no DAGs to draw from');
   const rng = createRng(opts.seed ?? 1);
   const demand = { cpu: opts.cpuPerTask ?? 1, memMb: opts.memMbPerTask ?? 0, gpu: 0 };
+  // Cores are counted in millicores: a share that rounds to 0 would take no CPU at all.
+  if (!Number.isFinite(demand.cpu) || Math.round(demand.cpu * 1000) < 1)
+    throw new RangeError(`tpch: cpuPerTask must be at least 0.001, got ${demand.cpu}`);
+  if (!Number.isFinite(demand.memMb) || demand.memMb < 0)
+    throw new RangeError(`tpch: memMbPerTask must be a finite number >= 0, got ${demand.memMb}`);
   const jobs: JobSpec[] = [];
   let t = 0;
   for (let k = 0; k < n; k++) {

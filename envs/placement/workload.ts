@@ -140,7 +140,9 @@ export interface GroupEvent {
 
 /**
  * Bins an event trace grouped by tenant into per-step loads (weight per second). Groups are
- * ordered by first appearance; the steps span from the first event to the last.
+ * ordered by first appearance; the steps span from the first event to the last. Events must come
+ * in time order; a trace spanning more than MAX_PLACEMENT_STEPS steps is an error, never cut
+ * silently (bin it with a larger step, or pass fewer events).
  */
 export function binGroupEvents(
   events: Iterable<GroupEvent>,
@@ -152,21 +154,46 @@ export function binGroupEvents(
   // rows[step][group] grows as steps and groups appear; sparse rows are filled with 0 below.
   const rows: number[][] = [];
   let t0: number | undefined;
+  let prev = -Infinity;
+  let k = 0;
   for (const e of events) {
+    const at = `events[${k}]`;
+    if (!Number.isFinite(e.tMs))
+      throw new WorkloadConfigError(`${at}.tMs`, `must be a finite number, got ${e.tMs}`);
+    if (e.tMs < prev) {
+      throw new WorkloadConfigError(
+        `${at}.tMs`,
+        `must not be before the event before it (events in time order), got ${e.tMs} after ${prev}`,
+      );
+    }
+    const w = e.weight ?? 1;
+    if (!Number.isFinite(w) || w < 0)
+      throw new WorkloadConfigError(`${at}.weight`, `must be a finite number >= 0, got ${w}`);
+    prev = e.tMs;
     t0 ??= e.tMs;
     const step = Math.floor((e.tMs - t0) / stepMs);
-    if (step < 0) throw new WorkloadConfigError('events', `out of order at tMs ${e.tMs}`);
-    if (step >= MAX_PLACEMENT_STEPS) break;
+    if (step >= MAX_PLACEMENT_STEPS) {
+      throw new WorkloadConfigError(
+        `${at}.tMs`,
+        `is ${e.tMs - t0} ms after the first event: more than ${MAX_PLACEMENT_STEPS} steps of ` +
+          `${stepMs} ms (bin it with a step of at least ` +
+          `${Math.floor((e.tMs - t0) / MAX_PLACEMENT_STEPS) + 1} ms, or pass fewer events)`,
+      );
+    }
     let g = index.get(e.group);
     if (g === undefined) {
       if (index.size >= MAX_PLACEMENT_GROUPS) {
-        throw new WorkloadConfigError('events', `more than ${MAX_PLACEMENT_GROUPS} groups`);
+        throw new WorkloadConfigError(
+          `${at}.group`,
+          `makes more than ${MAX_PLACEMENT_GROUPS} groups`,
+        );
       }
       index.set(e.group, (g = index.size));
     }
     while (rows.length <= step) rows.push([]);
     const row = rows[step] as number[];
-    row[g] = (row[g] ?? 0) + ((e.weight ?? 1) * 1000) / stepMs;
+    row[g] = (row[g] ?? 0) + (w * 1000) / stepMs;
+    k++;
   }
   const names = [...index.keys()];
   while (rows.length < 2) rows.push([]);

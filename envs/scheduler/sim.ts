@@ -271,7 +271,7 @@ export class ClusterSim extends SimCore {
     const keep: SimTask[] = [];
     for (const task of this.specQueue) {
       const orig = task.live0;
-      if (task.done || orig === null || task.job.failed) continue;
+      if (task.done || orig === null || task.job.failed || task.liveCount !== 1) continue;
       const w =
         batch.length < this.cfg.dispatchBatch
           ? this.workers.find((x) => x !== orig.worker && fitsWorker(task.stage, x))
@@ -365,6 +365,9 @@ export class ClusterSim extends SimCore {
     this.retire(a);
     task.failures++;
     if (task.live0 !== null) return; // its other copy carries on
+    // No attempt is left: its copy request (if still queued, claimCopies drops it) goes with
+    // it, and the retry, a new attempt, may get a copy of its own.
+    task.specQueued = false;
     const c = this.cfg;
     if (task.failures > c.retryLimit) {
       this.endJob(task.stage.job, true);

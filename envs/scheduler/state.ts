@@ -330,8 +330,18 @@ function checkDemand(where: string, d: Demand): void {
   const m = d.gpuMilli ?? 1000;
   if (!Number.isInteger(m) || m < 1 || m > 1000)
     throw new WorkloadError(where, 'demand.gpuMilli', `must be an integer in 1..1000, got ${m}`);
-  if (d.cpu <= 0 && d.gpu === 0)
+  // Cores are counted in millicores (SimStage.cpuMilli): a demand that rounds to 0 takes no CPU,
+  // so a CPU-only task with it would run with unlimited parallelism.
+  if (Math.round(d.cpu * 1000) === 0 && d.gpu === 0) {
+    if (d.cpu > 0) {
+      throw new WorkloadError(
+        where,
+        'demand.cpu',
+        `must be at least 0.001 (cores are counted in millicores) when gpu is 0, got ${d.cpu}`,
+      );
+    }
     throw new WorkloadError(where, 'demand', 'must ask for cores or a GPU');
+  }
 }
 
 /** Builds a job's stages, checking the DAG, and fills critical paths, depths and the ideal time. */
