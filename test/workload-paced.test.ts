@@ -92,6 +92,17 @@ describe('Paced', () => {
     expect(stats.started).toBeGreaterThanOrEqual(60);
   });
 
+  it('stops at once while it waits for its next arrival', async () => {
+    // At 0.1/s the gaps are seconds long (the old driver slept out the rest of the gap).
+    const p = new Paced({ ratePerS: 0.1, concurrency: 1, seed: 3 }, async () => {});
+    await sleep(50);
+    const from = performance.now();
+    const stopped = await Promise.race([p.stop().then(() => 'stopped'), sleep(1_000)]);
+    expect(stopped).toBe('stopped');
+    expect(performance.now() - from).toBeLessThan(500);
+    expect(p.stats.started).toBe(0);
+  });
+
   it('refuses a negative maxLagMs', () => {
     expect(
       () => new Paced({ ratePerS: 1, concurrency: 1, seed: 1, maxLagMs: -1 }, async () => {}),

@@ -74,6 +74,10 @@ export class Keys {
   index(family: string, table: string, index: string): string {
     return this.key(family, table, 'index', index);
   }
+  /** The highest version a removed row of the table had (writeRows.lua): creates start above. */
+  tableRemovedVersion(family: string, table: string): string {
+    return this.key(family, table, 'meta', 'removed_v');
+  }
   log(family: string, name: string): string {
     return this.key(family, 'log', name);
   }

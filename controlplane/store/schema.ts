@@ -40,8 +40,19 @@ export function encodeField(table: string, name: string, spec: FieldSpec, value:
     case 'boolean':
       if (typeof value !== 'boolean') throw bad('type', `must be a boolean, got ${typeof value}`);
       return value ? '1' : '0';
-    case 'json':
-      return JSON.stringify(value);
+    case 'json': {
+      // JSON.stringify gives undefined for a function, a symbol (or a toJSON returning
+      // undefined), which would drop the field from the write, and throws for a BigInt or a
+      // cycle: all refused here, before anything is written.
+      let text: string | undefined;
+      try {
+        text = JSON.stringify(value) as string | undefined;
+      } catch (err) {
+        throw bad('json', `must be JSON-serializable: ${(err as Error).message}`);
+      }
+      if (text === undefined) throw bad('json', `must be JSON-serializable, got ${typeof value}`);
+      return text;
+    }
   }
 }
 

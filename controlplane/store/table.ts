@@ -204,11 +204,19 @@ export class Table<F extends Fields> {
     for (const w of writes) plan(w.row, w.expect, false);
     for (const r of removes) plan(r.row, r.expect, true);
     if (families.size > 1) {
-      throw new Error(
+      throw new ValidationError(
         `table ${table}: one atomic write must stay in one family, got ${[...families].join(', ')}`,
+        'rows',
+        'one_family',
+        { table, families: [...families] },
       );
     }
+    const family: string | undefined = [...families][0];
     const body = {
+      // The removed-version mark (writeRows.lua): a created row starts above it.
+      ...(family === undefined
+        ? {}
+        : { meta: keyNo(this.keys.tableRemovedVersion(family, table)) }),
       rows,
       logs: logs.map((l, i) => {
         const bad = (field: string, rule: string, msg: string) =>
@@ -241,7 +249,11 @@ export class Table<F extends Fields> {
     return reply.slice(1).map(Number);
   }
 
-  /** Removes a row and its index entries, checking its version. */
+  /**
+   * Removes a row and its index entries, checking its version. The table remembers the
+   * highest version a removed row had, and a row created afterwards starts above it, so a
+   * writer still holding a version of the removed row is refused as stale.
+   */
   async remove(row: RowOf<F>, expect: number | 'any'): Promise<void> {
     await this.write([], [], [{ row, expect }]);
   }

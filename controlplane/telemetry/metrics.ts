@@ -115,10 +115,13 @@ export class Telemetry {
    * One flush at a time: a call waits for the one in flight. When the write fails, the
    * interval's counts and latency records are kept and it goes on, so the next flush reports
    * the whole of it (its counts over its whole length).
+   *
+   * The interval ends when this flush takes its counts, after any flush in flight: `now`
+   * (tests pass one) defaults to the clock read then, not when flush was called.
    */
-  async flush(now = Date.now()): Promise<Record<string, number>> {
+  async flush(now?: number): Promise<Record<string, number>> {
     while (this.inFlight) await this.inFlight.catch(() => undefined);
-    const run = this.write(now);
+    const run = this.write(now ?? Date.now());
     this.inFlight = run;
     try {
       return await run;

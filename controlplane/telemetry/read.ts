@@ -50,7 +50,9 @@ async function* newestFirst(
   let before = `${Math.ceil(toMs) + 1}-0`;
   let left = maxEntries;
   for (;;) {
-    // One more than may be kept, to tell a range that ends at the cap from a cut one.
+    // One more than may be kept, to tell a range that ends at the cap from a cut one. When
+    // the cap falls on a page boundary the page cannot hold that one more: the probe after
+    // the loop asks for it.
     const want = Math.min(PAGE, left + 1);
     const page = await log.latest({ count: want, before, since });
     if (page.length > left) {
@@ -59,10 +61,13 @@ async function* newestFirst(
     }
     left -= page.length;
     if (page.length > 0) yield page;
-    if (state.truncated || page.length < want || left === 0) return;
+    if (state.truncated || page.length < want) return;
     // The next page starts just before the oldest entry read.
     before = (page[page.length - 1] as LogEntry).id;
+    if (left === 0) break;
   }
+  // The cap is reached with a full page: the range is cut if anything older is in it.
+  if ((await log.latest({ count: 1, before, since })).length > 0) state.truncated = true;
 }
 
 /**
@@ -168,17 +173,28 @@ export async function telemetrySeries(
   return truncatable(points, state.truncated);
 }
 
-/** Sampled trace records of a service and kind between two times, oldest first. */
+/**
+ * Sampled trace records of a service and kind between two times, oldest first, at most `count`
+ * (default 10,000) of them: the oldest of the range. `truncated` says whether newer records of
+ * the range were left out.
+ */
 export async function traceRecords(
   redis: RedisClient,
   keys: Keys,
   service: string,
   kind: string,
   opts: { fromMs?: number; toMs?: number; count?: number } = {},
-): Promise<LogEntry[]> {
-  return new Log(redis, keys.trace(service, kind), 1).range({
+): Promise<Truncatable<LogEntry>> {
+  const count = opts.count ?? 10_000;
+  if (!(Number.isSafeInteger(count) && count > 0))
+    throw new Error('count must be a positive integer');
+  // One more than may be kept, to tell a range that ends at `count` from a cut one.
+  const got = await new Log(redis, keys.trace(service, kind), 1).range({
     start: opts.fromMs === undefined ? '-' : String(Math.floor(opts.fromMs)),
     end: opts.toMs === undefined ? '+' : String(Math.ceil(opts.toMs)),
-    count: opts.count ?? 10_000,
+    count: count + 1,
   });
+  const truncated = got.length > count;
+  if (truncated) got.length = count;
+  return truncatable(got, truncated);
 }

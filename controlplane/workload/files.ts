@@ -1,6 +1,8 @@
 // The live file workload: reads (and some writes) against the file service, either over a
-// synthetic set of files with Zipf popularity, or replaying a cache trace (libCacheSim-style:
-// each distinct key becomes one chunk of a file), paced in scaled time.
+// synthetic set of files with Zipf popularity, or replaying a cache trace's key order
+// (libCacheSim-style: each distinct key becomes one chunk of a file, every entry one read).
+// Either way the operations are paced by the driver (paced.ts): Poisson arrivals at ratePerS,
+// not the trace's own timing (a CacheTrace carries no timestamps).
 import type { CacheTrace } from '../../envs/loaders/cache-trace.ts';
 import { createRng } from '../../envs/core/index.ts';
 import type { FileService } from '../files/service.ts';

@@ -27,7 +27,7 @@ import { MessagingTelemetry } from '../messaging/telemetry.ts';
 import { BYTES_PER_TOKEN } from '../messaging/trace.ts';
 import type { Topics } from '../messaging/topics.ts';
 import type { RedisClient } from '../redis/connect.ts';
-import { Timeline } from './timeline.ts';
+import { Sleeper, Timeline } from './timeline.ts';
 
 export type MessagingSource =
   /** A request trace replayed `speedup` times faster than it was recorded. */
@@ -221,7 +221,7 @@ export class MessagingWorkload {
   private readonly lanes = new Map<number, Lane>();
   private inFlight = 0;
   private slotFree: (() => void) | undefined;
-  private wake: (() => void) | undefined;
+  private readonly sleeper = new Sleeper();
   private stopped = false;
   private driving: Promise<void> = Promise.resolve();
   private consumerRef: Consumer | undefined;
@@ -361,7 +361,7 @@ export class MessagingWorkload {
       const waitMs = op.dueMs - this.clock.now();
       // Sub-millisecond waits are not worth a timer: those messages go out together.
       if (waitMs >= 1) {
-        await this.sleep(waitMs);
+        await this.sleeper.sleep(waitMs);
         burst = 0;
       } else if (++burst >= MAX_BURST) {
         await new Promise((r) => setImmediate(r));
@@ -413,19 +413,6 @@ export class MessagingWorkload {
         this.slotFree = undefined;
         free?.();
       });
-  }
-
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.wake = undefined;
-        resolve();
-      }, ms);
-      this.wake = () => {
-        clearTimeout(timer);
-        resolve();
-      };
-    });
   }
 
   private lane(partition: number): Lane {
@@ -485,7 +472,7 @@ export class MessagingWorkload {
   stop(): Promise<MessagingWorkloadStats> {
     this.stopping ??= (async () => {
       this.stopped = true;
-      this.wake?.();
+      this.sleeper.wake();
       // Every step runs even if one fails; the first failure is rethrown after the last.
       const failures: unknown[] = [];
       const step = (run: () => Promise<unknown>) =>

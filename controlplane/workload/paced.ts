@@ -4,7 +4,7 @@
 // without bound; it reports how far behind it is, and once it is more than maxLagMs behind
 // it skips (and counts) the overdue operations instead of starting them back to back.
 import { createRng, type Rng } from '../../envs/core/index.ts';
-import { Timeline } from './timeline.ts';
+import { Sleeper, Timeline } from './timeline.ts';
 
 export interface PacedOptions {
   ratePerS: number;
@@ -33,6 +33,7 @@ function* poissonPlan(rng: Rng, ratePerS: number): Generator<number> {
 export class Paced {
   readonly stats: PacedStats = { started: 0, done: 0, failed: 0, skipped: 0, lagMs: 0 };
   private stopped = false;
+  private readonly sleeper = new Sleeper();
   private readonly loop: Promise<void>;
 
   constructor(
@@ -56,7 +57,7 @@ export class Paced {
       const { dueMs } = timeline.next() as { dueMs: number }; // the plan never ends
       this.stats.skipped = timeline.skipped;
       const wait = dueMs - performance.now();
-      if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+      if (wait > 0) await this.sleeper.sleep(wait);
       if (inFlight.size >= this.opts.concurrency) await Promise.race(inFlight);
       if (this.stopped) break;
       timeline.started(dueMs, performance.now());
@@ -77,8 +78,10 @@ export class Paced {
     await Promise.allSettled([...inFlight]);
   }
 
+  /** Stops starting operations (cutting short the wait for the next) and awaits those running. */
   async stop(): Promise<PacedStats> {
     this.stopped = true;
+    this.sleeper.wake();
     await this.loop;
     return this.stats;
   }

@@ -51,3 +51,30 @@ export class Timeline {
     if (late > this.maxLagMs) this.skipBeforeMs = nowMs;
   }
 }
+
+/**
+ * The wait before a driver's next operation, which stop() can cut short: `sleep` resolves
+ * after ms or at `wake()`, whichever comes first. One sleep at a time (a driver's loop).
+ */
+export class Sleeper {
+  private wakeUp: (() => void) | undefined;
+
+  sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.wakeUp = undefined;
+        resolve();
+      }, ms);
+      this.wakeUp = () => {
+        this.wakeUp = undefined;
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Ends the sleep under way now, if any. */
+  wake(): void {
+    this.wakeUp?.();
+  }
+}

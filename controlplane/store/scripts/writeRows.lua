@@ -3,15 +3,25 @@
   every row's expected version is checked before anything is written. Each row's secondary
   indexes (sorted sets) and any log entries are written in the same step.
 
+  A removed row's version is not forgotten: the table family keeps the highest version any
+  of its rows had when removed (one integer per table and family, the `meta` key), and a row
+  created where none exists starts above it. So a row removed and created again never shows
+  a version its removed self had, and a writer holding a version of the removed row is
+  refused as stale instead of overwriting the new one. (The mark only grows; it costs one
+  key per table and family, written only by removes, and never expires, so the guarantee has
+  no time limit. Rows created after a remove start above 1: versions are compared for
+  equality only.)
+
   A refused write changes nothing: every check that could fail (versions, a row named twice,
   index scores, log entries, the types of the keys written) runs before the first write.
   table.ts validates the plan first, so the error replies below only guard against a caller
   that bypassed it; a version mismatch is the one expected refusal.
 
   Input:
-    KEYS[...] every row, index and log key the plan names (all in one hash-tag family)
+    KEYS[...] every row, index, log and meta key the plan names (all in one hash-tag family)
     ARGV[1]   the plan (JSON):
-      { rows = [ { k = key number, expect = version | -1 (any) | 0 (must not exist),
+      { meta = key number of the table's removed-version mark (a string; required with rows),
+        rows = [ { k = key number, expect = version | -1 (any) | 0 (must not exist),
                    set = { field = value }, del = { field }, remove = bool,
                    idx = [ { k, member, score } ], unidx = [ { k, member } ] } ],
         logs = [ { k, maxLen, fields = [ f1, v1, ... ] } ] }
@@ -35,7 +45,23 @@ local function keyOf(k)
 end
 
 -- Checks, before any write.
+if #plan.rows > 0 then
+  if not keyOf(plan.meta) then return refuse('bad meta key number') end
+  local t = redis.call('TYPE', KEYS[plan.meta]).ok
+  if t ~= 'none' and t ~= 'string' then
+    return refuse(KEYS[plan.meta] .. ' holds a ' .. t .. ', not a string')
+  end
+end
+-- The highest version a removed row of the table had (read at most once).
+local removedMark
+local function removedFloor()
+  if removedMark == nil then
+    removedMark = tonumber(redis.call('GET', KEYS[plan.meta]) or '0') or 0
+  end
+  return removedMark
+end
 local versions = {}
+local bases = {}
 local seen = {}
 local keyTypes = {}
 local function needType(k, want)
@@ -77,6 +103,8 @@ for i, r in ipairs(plan.rows) do
   local v = tonumber(redis.call('HGET', key, '_v') or '0')
   if r.expect ~= -1 and v ~= r.expect then return { ERR_STALE, i, v } end
   versions[i] = v
+  -- A row created (none exists) continues above every removed row's version.
+  if v == 0 and not r.remove then bases[i] = removedFloor() else bases[i] = v end
 end
 for i, l in ipairs(plan.logs or {}) do
   if type(l.maxLen) ~= 'number' or l.maxLen < 0 or l.maxLen % 1 ~= 0 then
@@ -95,22 +123,27 @@ end
 
 -- Writes.
 local out = { OK }
+local removedTop = 0
 for i, r in ipairs(plan.rows) do
   if r.remove then
     redis.call('DEL', KEYS[r.k])
+    if versions[i] > removedTop then removedTop = versions[i] end
     out[#out + 1] = 0
   else
-    local args = { '_v', versions[i] + 1 }
+    local args = { '_v', bases[i] + 1 }
     for f, val in pairs(r.set or {}) do
       args[#args + 1] = f
       args[#args + 1] = val
     end
     redis.call('HSET', KEYS[r.k], unpack(args))
     if r.del and #r.del > 0 then redis.call('HDEL', KEYS[r.k], unpack(r.del)) end
-    out[#out + 1] = versions[i] + 1
+    out[#out + 1] = bases[i] + 1
   end
   for _, ix in ipairs(r.idx or {}) do redis.call('ZADD', KEYS[ix.k], ix.score, ix.member) end
   for _, ix in ipairs(r.unidx or {}) do redis.call('ZREM', KEYS[ix.k], ix.member) end
+end
+if removedTop > 0 and removedTop > removedFloor() then
+  redis.call('SET', KEYS[plan.meta], removedTop)
 end
 for _, l in ipairs(plan.logs or {}) do
   redis.call('XADD', KEYS[l.k], 'MAXLEN', '~', l.maxLen, '*', unpack(l.fields))
