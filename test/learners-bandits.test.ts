@@ -9,6 +9,7 @@ import {
 import {
   LinUcb,
   ThompsonSampling,
+  argmaxRandomTie,
   Ucb1,
   restoreBandit,
   sampleBeta,
@@ -199,6 +200,12 @@ describe('bandit save, load and seeding', () => {
     ['ucb1', 0, (s) => (s.m2 = [0]), 'stats.m2'],
     ['thompson normal', 2, (s) => (s.means = [0, 0, 0, Number.MAX_VALUE * 2]), 'stats.means'],
     ['linucb', 3, (s) => (s.b = [[0, 0, 0]]), 'stats.b'],
+    // A negative sum of squares makes the normal posterior's rate negative (NaN draws); a
+    // beta-model mean outside [0, 1] makes a Beta parameter negative (NaN draws).
+    ['ucb1', 0, (s) => (s.m2 = [0, 0, -0.5, 0]), 'stats.m2'],
+    ['thompson normal', 2, (s) => (s.m2 = [0, -1, 0, 0]), 'stats.m2'],
+    ['thompson beta', 1, (s) => (s.means = [0.5, 1.5, 0, 0]), 'stats.means'],
+    ['thompson beta', 1, (s) => (s.means = [0.5, -0.1, 0, 0]), 'stats.means'],
     // Each choice solves with A_a's Cholesky factor: refuse an A_a that has none.
     ['linucb', 3, setA(1, [-1, 0, 0, 0, 1, 0, 0, 0, 1]), 'stats.a[1]'], // not positive definite
     ['linucb', 3, setA(2, [1, 0, 0, 0.5, 1, 0, 0, 0, 1]), 'stats.a[2]'], // not symmetric
@@ -206,7 +213,8 @@ describe('bandit save, load and seeding', () => {
   for (const [name, at, plant, field] of refusals) {
     const make = (makers[at] as (typeof makers)[number])[1];
     const ctx = name === 'linucb' ? (rng: Rng) => [rng.next(), rng.next()] : undefined;
-    const reward = (arm: number, rng: Rng): number => (P[arm] as number) + rng.normal(0, 0.1);
+    const reward = (arm: number, rng: Rng): number =>
+      Math.min(1, Math.max(0, (P[arm] as number) + rng.normal(0, 0.1)));
     it(`${name}: a load refused for ${field} leaves the bandit as it was`, async () => {
       const [bandit, twin, other] = [make(5), make(5), make(6)];
       for (const b of [bandit, twin, other]) await play(b, 30, reward, 1, ctx);
@@ -217,6 +225,16 @@ describe('bandit save, load and seeding', () => {
       expect(await play(bandit, 20, reward, 2, ctx)).toEqual(await play(twin, 20, reward, 2, ctx));
     });
   }
+
+  it('argmaxRandomTie throws on a NaN score instead of quietly preferring arm 0', () => {
+    const rng = createRng(1);
+    expect(() => argmaxRandomTie([Number.NaN, Number.NaN], rng)).toThrow(/arm 0 is NaN/);
+    expect(() => argmaxRandomTie([0.2, Number.NaN, 0.1], rng)).toThrow(/arm 1 is NaN/);
+    const picks = new Set(
+      Array.from({ length: 40 }, () => argmaxRandomTie([-Infinity, -Infinity], rng)),
+    );
+    expect(picks).toEqual(new Set([0, 1]));
+  });
 
   it('refuses bad configs and outcomes, naming the field', () => {
     const field = (f: () => unknown): string | undefined => {

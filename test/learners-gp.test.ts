@@ -57,6 +57,18 @@ describe('Gaussian process', () => {
     expect(Math.abs(pred - f2(probe))).toBeLessThan(0.1 * spread);
   });
 
+  it('treats a kernel matrix with NaN entries as not factorisable instead of throwing', () => {
+    // A NaN warm start (log of a length scale <= 0) made ml-matrix throw "Matrix is not
+    // symmetric" out of the fit; it must count as a failed start, and the other starts win.
+    const init: GpHyper = { lengthScales: [-1, 0.3], signalVariance: 1, noiseVariance: 1e-3 };
+    const gp = fitGp(x, y, { kinds: CONT2, restarts: 3, iterations: 30, init }, createRng(7));
+    expect(Number.isFinite(gp.lml)).toBe(true);
+    gp.hyper.lengthScales.forEach((l) => expect(l).toBeGreaterThan(0));
+    const nan = { ...FIXED, lengthScales: [Number.NaN, 0.3] };
+    expect(logMarginalLikelihood(x, standardise(y).z, CONT2, nan, true).lml).toBe(-Infinity);
+    expect(() => GaussianProcess.condition(x, y, CONT2, nan)).toThrow(/not positive definite/);
+  });
+
   it('learns irrelevant inputs through ARD length scales', () => {
     const xs = sample(25, 2, 3);
     const ys = xs.map((p) => Math.sin(5 * (p[0] as number)));

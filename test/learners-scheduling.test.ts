@@ -101,6 +101,20 @@ describe('score net', () => {
     }
   });
 
+  it('setting the skip path, a linear scorer or a whole net leaks no tensor', async () => {
+    await loadTfBackend();
+    const spec = { inputSize: TASK_FEATURES, hiddenSizes: [8], activation: 'relu' as const };
+    const [m, other] = [new ScorerModel(spec, 1), new ScorerModel(spec, 2)];
+    const net = other.toNet();
+    const before = tf.memory().numTensors;
+    m.setSkip(Array.from({ length: TASK_FEATURES }, (_, i) => i));
+    m.setLinear(Array(TASK_FEATURES).fill(1));
+    m.fromNet(net);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(m.toNet().skip).toEqual(net.skip);
+    [m, other].forEach((x) => x.dispose());
+  });
+
   it('rejects nets of the wrong shape or with non-finite weights, naming the field', async () => {
     const m = await randomModel(1);
     const net = m.toNet();

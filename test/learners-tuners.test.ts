@@ -238,6 +238,26 @@ describe('save and load', () => {
       'history[5].values.x',
     ]),
     ['bayesopt', (a) => (a.state.extra.lastHyper = {}), 'extra.lastHyper.lengthScales'],
+    ...(
+      [
+        [{ lengthScales: [0.3, -1, 1] }, 'extra.lastHyper.lengthScales'],
+        [{ lengthScales: [0.3, 0, 1] }, 'extra.lastHyper.lengthScales'],
+        [{ lengthScales: [0.3, 1] }, 'extra.lastHyper.lengthScales'],
+        [{ signalVariance: -1 }, 'extra.lastHyper.signalVariance'],
+        [{ signalVariance: 'x' }, 'extra.lastHyper.signalVariance'],
+        [{ noiseVariance: 0 }, 'extra.lastHyper.noiseVariance'],
+        [{ noiseVariance: null }, 'extra.lastHyper.noiseVariance'],
+      ] as Array<[Record<string, unknown>, string]>
+    ).map(([patch, field]): [string, (a: Art) => void, string] => [
+      'bayesopt',
+      (a) => {
+        // A well-formed warm start with one field broken (the artifact has one after 5 steps).
+        const h = a.state.extra.lastHyper as Record<string, unknown>;
+        expect(h).toMatchObject({ signalVariance: expect.any(Number) });
+        Object.assign(h, patch);
+      },
+      field,
+    ]),
     ['grid', (a) => (a.config.maxPoints = 2), 'maxPoints'],
   ];
   for (const [name, plant, field] of refusals) {
@@ -282,6 +302,8 @@ describe('bad input', () => {
     bad(() => new RandomSearch({ ...cfg(mixed, 1), seed: 0.5 }), 'seed');
     const many = Array.from({ length: 8 }, (_, i) => float(`k${i}`, 0, 1));
     bad(() => new GridSearch({ knobs: many, objective: MIN, seed: 1 }), 'maxPoints');
+    // A string 'false' is truthy: it would shuffle while the config reads as unshuffled.
+    bad(() => new GridSearch({ ...cfg(mixed, 1), shuffle: 'false' as never }), 'shuffle');
   });
 
   it('keeps a default when a config field is explicitly undefined', () => {

@@ -42,6 +42,11 @@ export class ArmStats {
     }
     const means = checkNumbers(kind, 'stats.means', s.means, arms);
     const m2 = checkNumbers(kind, 'stats.m2', s.m2, arms);
+    // A sum of squares: a negative one makes the normal model's posterior rate negative, and
+    // every draw NaN.
+    if (!m2.every((v) => v >= 0)) {
+      throw new ArtifactError('stats.m2', `${kind}: state.stats.m2 must be numbers >= 0`);
+    }
     const out = new ArmStats(arms);
     out.counts = [...counts];
     out.means = [...means];
@@ -80,6 +85,14 @@ export abstract class ArmStatsBandit<
   }
 
   protected restore(stats: Record<string, unknown>, config: C): void {
-    this.s = ArmStats.fromJson(this.kind, config.arms.length, stats);
+    const s = ArmStats.fromJson(this.kind, config.arms.length, stats);
+    this.checkStats(s, config);
+    this.s = s;
   }
+
+  /**
+   * What a subclass's model needs of restored statistics beyond their shape (ArtifactError
+   * naming the field); runs before the load changes anything.
+   */
+  protected checkStats(_s: ArmStats, _config: C): void {}
 }

@@ -44,17 +44,25 @@ export function checkBanditConfig(kind: string, c: BanditConfig): void {
   }
 }
 
-/** Index of the largest score; ties broken uniformly at random (so no arm is favoured). */
+/**
+ * Index of the largest score; ties broken uniformly at random (so no arm is favoured). A NaN
+ * score throws: it compares false with everything, so it would silently drop out of the
+ * choice (and an all-NaN list would pick arm 0 for ever). Restored statistics are checked so
+ * none arises from a load; one that does means statistics overflowed (rewards or features
+ * near the float range).
+ */
 export function argmaxRandomTie(scores: readonly number[], rng: Rng): number {
+  if (scores.length === 0) throw new Error('argmaxRandomTie: no scores');
   let max = -Infinity;
   let ties: number[] = [];
   scores.forEach((s, i) => {
+    if (Number.isNaN(s)) throw new Error(`argmaxRandomTie: the score of arm ${i} is NaN`);
     if (s > max) {
       max = s;
       ties = [i];
     } else if (s === max) ties.push(i);
   });
-  return ties.length > 0 ? rng.pick(ties) : 0;
+  return rng.pick(ties);
 }
 
 interface BaseState {

@@ -13,6 +13,7 @@
 //   is the prior guess of the reward variance and should match the reward scale.
 import type { Rng } from '../../envs/core/index.ts';
 import {
+  ArtifactError,
   LearnerConfigError,
   LearnerInputError,
   checkField,
@@ -20,7 +21,7 @@ import {
   type BanditContext,
   type BanditOutcome,
 } from '../core/index.ts';
-import { ArmStatsBandit } from './arm-stats.ts';
+import { ArmStats, ArmStatsBandit } from './arm-stats.ts';
 import { argmaxRandomTie, type BanditConfig } from './base.ts';
 import { sampleBeta, sampleGamma } from './sampling.ts';
 
@@ -101,6 +102,16 @@ export class ThompsonSampling extends ArmStatsBandit<Resolved, ThompsonConfig> {
       p.beta + (this.s.m2[a] as number) / 2 + (p.kappa * n * (xbar - p.mean) ** 2) / (2 * kappa);
     const tau = sampleGamma(rng, alpha, beta);
     return rng.normal(mu, 1 / Math.sqrt(kappa * tau));
+  }
+
+  /** The beta model reads n · mean as successes: a mean outside [0, 1] gives NaN draws. */
+  protected override checkStats(s: ArmStats, config: Resolved): void {
+    if (config.model === 'beta' && !s.means.every((m) => m >= 0 && m <= 1)) {
+      throw new ArtifactError(
+        'stats.means',
+        `${this.kind}: state.stats.means must be in [0, 1] for model 'beta' (rewards in [0, 1])`,
+      );
+    }
   }
 
   protected override update(o: BanditOutcome): void {

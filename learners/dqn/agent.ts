@@ -2,7 +2,13 @@
 // under a legal-action mask. The training loop that drives it is learn.ts; this file holds
 // the pieces the loop calls, each readable on its own.
 import { createRng, type Rng, type Space } from '../../envs/core/index.ts';
-import { checkArtifact, spaceFromJson, spaceToJson, type DeepArtifact } from '../tf/artifact.ts';
+import {
+  checkArtifact,
+  metaCounter,
+  spaceFromJson,
+  spaceToJson,
+  type DeepArtifact,
+} from '../tf/artifact.ts';
 import { loadTfBackend, tf } from '../tf/backend.ts';
 import { argmaxRows, maskScores, maskTensor } from '../tf/categorical.ts';
 import { linearSchedule } from '../tf/config.ts';
@@ -74,6 +80,9 @@ export class DqnAgent {
   /** Rebuilds an agent from save(); its greedy decisions equal the saved agent's. */
   static async load(raw: unknown): Promise<DqnAgent> {
     const a = checkArtifact(raw, DQN_ARTIFACT_KIND, DQN_ARTIFACT_VERSION);
+    // Checked before anything is built, like the spaces (checkArtifact) and the config (create).
+    const envSteps = metaCounter(a.meta, 'envSteps');
+    const gradientSteps = metaCounter(a.meta, 'gradientSteps');
     const agent = await DqnAgent.create(
       spaceFromJson(a.spaces.observation, 'spaces.observation'),
       spaceFromJson(a.spaces.action, 'spaces.action'),
@@ -88,6 +97,10 @@ export class DqnAgent {
       throw e;
     }
     agent.target.copyFrom(agent.online);
+    // The counters drive epsilon, learningStarts, trainFrequency and target syncs: a resumed
+    // run continues their schedules (learn.ts). What it restarts is in learners/tf/README.md.
+    agent.envSteps = envSteps;
+    agent.gradientSteps = gradientSteps;
     return agent;
   }
 
@@ -163,7 +176,11 @@ export class DqnAgent {
     this.target.copyFrom(this.online);
   }
 
-  /** A JSON-serialisable checkpoint of the online network (the optimizer state is not kept). */
+  /**
+   * A JSON-serialisable checkpoint of the online network (the optimizer state is not kept).
+   * `meta` is stored with it, except that envSteps and gradientSteps are always the agent's:
+   * load restores them.
+   */
   save(meta: Record<string, unknown> = {}): DqnArtifact {
     return {
       kind: DQN_ARTIFACT_KIND,
@@ -174,7 +191,7 @@ export class DqnAgent {
         action: spaceToJson(this.actionSpace),
       },
       ...this.online.getWeights(),
-      meta: { envSteps: this.envSteps, gradientSteps: this.gradientSteps, ...meta },
+      meta: { ...meta, envSteps: this.envSteps, gradientSteps: this.gradientSteps },
     };
   }
 

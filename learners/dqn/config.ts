@@ -18,7 +18,11 @@ export interface DqnConfig {
   bufferSize: number;
   /** Transitions per gradient step. */
   batchSize: number;
-  /** Env steps of pure exploration before the first gradient step. */
+  /**
+   * Env steps that only fill the replay buffer before the first gradient step. Not pure
+   * exploration: epsilon decays from step 0 (as in CleanRL), so the untrained network already
+   * chooses a share of these actions.
+   */
   learningStarts: number;
   /** Env steps between gradient steps. */
   trainFrequency: number;

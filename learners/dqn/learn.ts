@@ -1,7 +1,9 @@
 // The DQN training loop (Mnih et al. 2015, after CleanRL's dqn.py), top to bottom: act
 // epsilon-greedily, store the transition, and every `trainFrequency` steps after
 // `learningStarts` take a gradient step on a replay minibatch, syncing the target network every
-// `targetUpdateInterval` gradient steps. Synchronous: TF.js on wasm/cpu runs on this thread.
+// `targetUpdateInterval` gradient steps. The step counters live on the agent (and in its
+// artifact), so a second call, or a loaded agent, continues the schedules.
+// Synchronous: TF.js on wasm/cpu runs on this thread.
 import type { Env } from '../../envs/core/index.ts';
 import { ReplayBuffer } from '../buffers/replay.ts';
 import { checkField } from '../tf/config.ts';
@@ -68,8 +70,15 @@ export function learnDqn(agent: DqnAgent, env: Env, opts: DqnLearnOptions): DqnL
       mask = nextMask;
     }
 
-    // 3. Learn from replay, and periodically refresh the target network.
-    if (agent.envSteps > c.learningStarts && agent.envSteps % c.trainFrequency === 0) {
+    // 3. Learn from replay, and periodically refresh the target network. The buffer test only
+    // matters for an agent resumed from an artifact with a new (empty) buffer: its envSteps
+    // are already past learningStarts, and it waits until the buffer holds as many
+    // transitions as a fresh run would have when it starts learning.
+    if (
+      agent.envSteps > c.learningStarts &&
+      replay.size > Math.min(c.learningStarts, replay.capacity - 1) &&
+      agent.envSteps % c.trainFrequency === 0
+    ) {
       lossSum += agent.trainStep(replay.sample(c.batchSize, agent.replayRng));
       lossCount++;
       agent.gradientSteps++;

@@ -11,9 +11,12 @@ const JITTERS = [0, 1e-10, 1e-8, 1e-6, 1e-4] as const;
 
 /**
  * Cholesky factor of `a` (symmetric), adding the smallest jitter from JITTERS that makes it
- * positive definite. Returns undefined if even the largest jitter fails.
+ * positive definite. Returns undefined if even the largest jitter fails, and for a matrix with
+ * a non-finite entry (NaN hyperparameters or inputs): ml-matrix would throw "Matrix is not
+ * symmetric" there (NaN !== NaN), and callers treat undefined as "not factorisable".
  */
 export function cholesky(a: number[][]): { l: Lower; jitter: number } | undefined {
+  if (!a.every((row) => row.every((v) => Number.isFinite(v)))) return undefined;
   const n = a.length;
   const meanDiag = a.reduce((s, row, i) => s + (row[i] as number), 0) / Math.max(1, n);
   for (const rel of JITTERS) {

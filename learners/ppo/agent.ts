@@ -5,6 +5,7 @@ import { createRng, type Rng, type Space } from '../../envs/core/index.ts';
 import {
   checkArtifact,
   joinWeights,
+  metaCounter,
   spaceFromJson,
   spaceToJson,
   splitWeights,
@@ -100,6 +101,9 @@ export class PpoAgent {
   /** Rebuilds an agent from save(); its deterministic decisions equal the saved agent's. */
   static async load(raw: unknown): Promise<PpoAgent> {
     const a = checkArtifact(raw, PPO_ARTIFACT_KIND, PPO_ARTIFACT_VERSION);
+    // Checked before anything is built, like the spaces (checkArtifact) and the config (create).
+    const envSteps = metaCounter(a.meta, 'envSteps');
+    const updates = metaCounter(a.meta, 'updates');
     const agent = await PpoAgent.create(
       spaceFromJson(a.spaces.observation, 'spaces.observation'),
       spaceFromJson(a.spaces.action, 'spaces.action'),
@@ -118,6 +122,10 @@ export class PpoAgent {
       agent.dispose();
       throw e;
     }
+    // Only reported (onEpisode, onUpdate): no PPO schedule reads them. What a resumed run
+    // restarts is in learners/tf/README.md.
+    agent.envSteps = envSteps;
+    agent.updates = updates;
     return agent;
   }
 
@@ -189,7 +197,11 @@ export class PpoAgent {
     };
   }
 
-  /** A JSON-serialisable checkpoint of actor then critic (the optimizer state is not kept). */
+  /**
+   * A JSON-serialisable checkpoint of actor then critic (the optimizer state is not kept).
+   * `meta` is stored with it, except that envSteps and updates are always the agent's: load
+   * restores them.
+   */
   save(meta: Record<string, unknown> = {}): PpoArtifact {
     return {
       kind: PPO_ARTIFACT_KIND,
@@ -200,7 +212,7 @@ export class PpoAgent {
         action: spaceToJson(this.actionSpace),
       },
       ...joinWeights([this.actor.getWeights(), this.critic.getWeights()]),
-      meta: { envSteps: this.envSteps, updates: this.updates, ...meta },
+      meta: { ...meta, envSteps: this.envSteps, updates: this.updates },
     };
   }
 

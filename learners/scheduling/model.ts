@@ -82,7 +82,8 @@ export class ScorerModel {
     if (weights.length !== this.spec.inputSize || !weights.every(Number.isFinite)) {
       throw new RangeError(`skip must be ${this.spec.inputSize} finite numbers`);
     }
-    this.skip.assign(tf.tensor1d([...weights]));
+    // tidy frees the tensor1d the values arrive in (assign copies it into the variable).
+    tf.tidy(() => this.skip.assign(tf.tensor1d([...weights])));
   }
 
   /** Makes the net the linear scorer `skip`: the MLP's output layer is zeroed (still trained). */

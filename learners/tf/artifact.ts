@@ -17,13 +17,66 @@ export function spaceToJson(s: Space): SpaceJson {
   return { kind: 'box', shape: [...s.shape], low: bound(s.low), high: bound(s.high) };
 }
 
+const isPositiveInt = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isInteger(v) && v >= 1;
+
+/** `v` as a list of positive integers, or ArtifactError naming `field`. */
+function positiveInts(v: unknown, field: string, nonEmpty: boolean): number[] {
+  if (!Array.isArray(v) || (nonEmpty && v.length === 0) || !v.every(isPositiveInt)) {
+    const what = nonEmpty ? 'a non-empty list' : 'a list';
+    throw new ArtifactError(
+      field,
+      `${field} must be ${what} of positive integers, got ${JSON.stringify(v)}`,
+    );
+  }
+  return [...v];
+}
+
+/** A box bound: a number, or null for an infinite one. */
+function bound(v: unknown, field: string, infinite: number): number {
+  if (v === null) return infinite;
+  if (typeof v !== 'number' || Number.isNaN(v)) {
+    throw new ArtifactError(field, `${field} must be a number or null, got ${JSON.stringify(v)}`);
+  }
+  return v;
+}
+
+/**
+ * The space of an artifact, every field checked (ArtifactError naming the field, e.g.
+ * `spaces.action.n`): an agent builds its networks from these sizes, so a bad one must be
+ * refused before anything is built.
+ */
 export function spaceFromJson(j: SpaceJson, field: string): Space {
   const kinds = ['box', 'discrete', 'multi_discrete', 'masked_discrete'];
   if (typeof j !== 'object' || j === null || !kinds.includes(j.kind)) {
     throw new ArtifactError(field, `${field} must be a space (kind one of ${kinds.join(', ')})`);
   }
-  if (j.kind !== 'box') return j;
-  return { kind: 'box', shape: j.shape, low: j.low ?? -Infinity, high: j.high ?? Infinity };
+  const raw = j as unknown as Record<string, unknown>;
+  switch (j.kind) {
+    case 'discrete':
+    case 'masked_discrete':
+      if (!isPositiveInt(raw.n)) {
+        throw new ArtifactError(
+          `${field}.n`,
+          `${field}.n must be a positive integer, got ${JSON.stringify(raw.n)}`,
+        );
+      }
+      return { kind: j.kind, n: raw.n };
+    case 'multi_discrete':
+      return { kind: j.kind, nvec: positiveInts(raw.nvec, `${field}.nvec`, true) };
+    case 'box': {
+      const shape = positiveInts(raw.shape, `${field}.shape`, false);
+      const low = bound(raw.low, `${field}.low`, -Infinity);
+      const high = bound(raw.high, `${field}.high`, Infinity);
+      if (!(low <= high)) {
+        throw new ArtifactError(
+          `${field}.high`,
+          `${field}.high must be >= low (${low}), got ${high}`,
+        );
+      }
+      return { kind: 'box', shape, low, high };
+    }
+  }
 }
 
 export interface DeepArtifact<K extends string = string, C = unknown> extends WeightArrays {
@@ -83,6 +136,23 @@ export function checkArtifact<K extends string>(
     );
   }
   return { ...(a as DeepArtifact<K>), meta: a.meta ?? {} };
+}
+
+/**
+ * A training counter saved in `meta` (envSteps, gradientSteps, updates), so a loaded agent
+ * resumes its schedules where the saved one stood: an integer >= 0, or 0 when the artifact has
+ * none (one written by hand). Anything else refuses the load (ArtifactError naming the field).
+ */
+export function metaCounter(meta: Record<string, unknown>, name: string): number {
+  const v = meta[name];
+  if (v === undefined) return 0;
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) {
+    throw new ArtifactError(
+      `meta.${name}`,
+      `meta.${name} must be an integer >= 0, got ${JSON.stringify(v)}`,
+    );
+  }
+  return v;
 }
 
 /** Concatenates the weights of several networks into one artifact list (actor, then critic). */

@@ -34,17 +34,24 @@ export class Mlp {
   ) {
     const sizes = [spec.inputSize, ...spec.hiddenSizes, spec.outputSize];
     this.params = [];
-    for (let i = 0; i + 1 < sizes.length; i++) {
-      const shape = [sizes[i] as number, sizes[i + 1] as number];
-      const gain = i + 2 === sizes.length ? spec.outputGain : 1;
-      // tidy frees the initial values; the variables made from them are never tidied away.
-      tf.tidy(() => {
-        const init = tf.initializers.glorotUniform({ seed: (seed + 7919 * i) >>> 0 });
-        this.params.push(
-          tf.variable(tf.mul(init.apply(shape), gain)),
-          tf.variable(tf.zeros([shape[1] as number])),
-        );
-      });
+    try {
+      for (let i = 0; i + 1 < sizes.length; i++) {
+        const shape = [sizes[i] as number, sizes[i + 1] as number];
+        const gain = i + 2 === sizes.length ? spec.outputGain : 1;
+        // tidy frees the initial values; the variables made from them are never tidied away.
+        tf.tidy(() => {
+          const init = tf.initializers.glorotUniform({ seed: (seed + 7919 * i) >>> 0 });
+          this.params.push(
+            tf.variable(tf.mul(init.apply(shape), gain)),
+            tf.variable(tf.zeros([shape[1] as number])),
+          );
+        });
+      }
+    } catch (e) {
+      // A bad size met midway (say a layer of NaN width): free the layers already made, or
+      // nobody can (the network is never returned).
+      this.dispose();
+      throw e;
     }
   }
 

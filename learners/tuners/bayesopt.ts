@@ -39,6 +39,7 @@ import { createRng } from '../../envs/core/index.ts';
 import type { SearchSpace } from '../../knobs/index.ts';
 import {
   STREAM,
+  ArtifactError,
   checkField,
   checkNumbers,
   checkOneOf,
@@ -415,18 +416,51 @@ export class BayesOpt extends BaseTuner<BayesOptResolved, BayesOptConfig> {
     _config: BayesOptResolved,
     space: SearchSpace,
   ): () => void {
-    // Checked here, before the load commits, so a malformed warm start refuses the load.
-    const h = extra.lastHyper as GpHyper | null | undefined;
-    const field = 'extra.lastHyper.lengthScales';
-    const hyper = h
-      ? { ...h, lengthScales: [...checkNumbers(this.kind, field, h.lengthScales, space.dims)] }
-      : undefined;
+    // Checked here, before the load commits, so a malformed warm start refuses the load: a
+    // non-positive or non-finite value would make every later fit's start NaN.
+    const hyper = checkHyper(this.kind, extra.lastHyper, space.dims);
     const r = extra.lastRepeatStep;
     return () => {
       this.lastHyper = hyper;
       this.lastRepeatStep = typeof r === 'number' && Number.isInteger(r) ? r : -1;
     };
   }
+}
+
+/**
+ * A stored warm start, or undefined when none was stored (null or absent); throws ArtifactError
+ * naming the field unless every length scale (one per dimension) and both variances are finite
+ * and > 0.
+ */
+function checkHyper(kind: string, h: unknown, dims: number): GpHyper | undefined {
+  if (h === null || h === undefined) return undefined;
+  const field = 'extra.lastHyper';
+  if (typeof h !== 'object') {
+    throw new ArtifactError(field, `${kind}: state.${field} must be an object or null`);
+  }
+  const o = h as Partial<Record<keyof GpHyper, unknown>>;
+  const lengthScales = checkNumbers(kind, `${field}.lengthScales`, o.lengthScales, dims);
+  if (!lengthScales.every((v) => v > 0)) {
+    throw new ArtifactError(
+      `${field}.lengthScales`,
+      `${kind}: state.${field}.lengthScales must be ${dims} finite numbers > 0`,
+    );
+  }
+  const positive = (name: 'signalVariance' | 'noiseVariance'): number => {
+    const v = o[name];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
+      throw new ArtifactError(
+        `${field}.${name}`,
+        `${kind}: state.${field}.${name} must be a finite number > 0, got ${JSON.stringify(v)}`,
+      );
+    }
+    return v;
+  };
+  return {
+    lengthScales: [...lengthScales],
+    signalVariance: positive('signalVariance'),
+    noiseVariance: positive('noiseVariance'),
+  };
 }
 
 function variance(v: readonly number[]): number {

@@ -9,6 +9,7 @@ import {
   LearnerConfigError,
   STREAM,
   checkField,
+  checkOneOf,
   withDefaults,
   deriveSeed,
   type TunerProposal,
@@ -30,6 +31,7 @@ function resolve(c: GridSearchConfig): Resolved {
   const r: Resolved = withDefaults({ pointsPerNumeric: 5, shuffle: true, maxPoints: 10_000 }, c);
   checkField(GridSearch.KIND, 'pointsPerNumeric', r.pointsPerNumeric, 'integer>=1');
   checkField(GridSearch.KIND, 'maxPoints', r.maxPoints, 'integer>=1');
+  checkOneOf(GridSearch.KIND, 'shuffle', r.shuffle, [true, false]);
   return r;
 }
 
