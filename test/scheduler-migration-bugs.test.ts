@@ -229,8 +229,8 @@ describe('placement migration: the open bugs', () => {
     expect(await client.hget(s.b.task('x'), 'state')).toBe('moving');
     expect(await client.hget(s.b.task('d'), 'state')).toBe('done');
     // Another tenant's submit, sent while x was frozen, makes it a parent. A's submits refuse
-    // it while the mover is marked (scheduler-migration-review-2.test.ts); past the mark (a
-    // shard whose submits ran before it) the copy still finds it and the move is undone.
+    // it while the mover is marked (scheduler-migration-review-2.test.ts); with the mark lost
+    // (a failover that dropped it) the copy still finds it and the move is undone.
     await client.srem(s.a.movingTenants(), MOVER);
     await s.onA.submitMany([{ id: 'y', type: 't', tenant: OTHER, parents: ['x'] }]);
     const err = await within(

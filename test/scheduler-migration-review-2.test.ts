@@ -16,6 +16,9 @@ import { PlacementMigrator } from '../controlplane/scheduler/placement-migrator.
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
 import { SchedKeys } from '../controlplane/scheduler/keys.ts';
+import { SchedulerClient } from '../controlplane/scheduler/client.ts';
+import { SchedShard } from '../controlplane/scheduler/shard.ts';
+import { hashShard } from '../policies/placement/hash.ts';
 import type { Keys } from '../controlplane/store/keys.ts';
 import {
   HOME,
@@ -68,8 +71,9 @@ describe('placement migration: the second review', () => {
     const now = Date.now();
     await heartbeatWorker(s.B, 'wB', now);
     const token = await claim(s.B, 'x', 'wB', now, 60_000);
-    // A's submits refuse such a child while the mover is marked (the test above); without the
-    // mark (a shard whose submits ran before it) the move still never undoes after the thaw.
+    // A's submits refuse such a child while the mover is marked (the test above); with the mark
+    // lost (a failover that dropped it; it is set again at the next step) the child gets in,
+    // and the move still never undoes after the thaw (the child's edge is the known limit).
     await client.srem(s.a.movingTenants(), MOVER);
     await s.onA.submitMany([{ id: 'y', type: 't', tenant: OTHER, parents: ['z'] }]);
     await client.del(s.lockKey);
@@ -179,6 +183,23 @@ describe('placement migration: the second review', () => {
     expect(await client.sismember(s.a.movingTenants(), MOVER)).toBe(0);
   }, 30_000);
 
+  it('a mark lost mid-move is set again at the next step', async () => {
+    const keys = uniqueKeys();
+    const s = setup(keys);
+    await s.onA.submitMany([{ id: 'P', type: 't', tenant: MOVER }]);
+    const m = await s.begin();
+    expect((await m.run('copy')).phase).toBe('switched');
+    // A failover that dropped the mark; the next step (the clean) sets it again.
+    await client.srem(s.a.movingTenants(), MOVER);
+    const row = await readMigration(client, keys, MOVER);
+    await new Migration(s.opts, row as NonNullable<typeof row>).run('switched');
+    expect(await client.sismember(s.a.movingTenants(), MOVER)).toBe(1);
+    const err = await s.onA
+      .submitMany([{ id: 'C', type: 't', tenant: OTHER, parents: ['P'] }])
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(ParentMovingError);
+  }, 30_000);
+
   it('a refused move lifts the mark: other tenants may depend on its tasks again', async () => {
     const keys = uniqueKeys();
     const s = setup(keys);
@@ -265,7 +286,7 @@ describe('placement migration: the second review', () => {
       const out = await orig(r, name, k, a);
       if (name === 'migrateCopy' && !fired && String(a[4]).includes('"L1"')) {
         fired = true;
-        // Past the mark (A's submits refuse this child while it is set): the undo still holds.
+        // The mark lost (A's submits refuse this child while it is set): the undo still holds.
         await client.srem(s.a.movingTenants(), MOVER);
         await s.onA.submitMany([{ id: 'y', type: 't', tenant: OTHER, parents: ['L1'] }]);
       }
@@ -356,7 +377,43 @@ describe('placement migration: the second review', () => {
     expect(await client.zscore(c.runnable(), 'r')).not.toBeNull();
     expect(await client.zscore(s.a.runnable(), 'r')).toBeNull();
     expect(await client.hget(s.a.task('r'), 'state')).toBe('moved');
+    // It went through the target: the first move ran to its end first.
+    expect(await client.hget(s.b.task('r'), 'state')).toBe('moved');
     await migrator.close();
+    await knobs.close();
+  }, 30_000);
+
+  it("a move that cannot finish yet holds up neither other tenants' moves nor close()", async () => {
+    const keys = uniqueKeys();
+    const s = setup(keys, { lockMs: 300, pollMs: 10 });
+    const other = 'other-mover';
+    const otherHome = shards[hashShard(other, 3)] as string;
+    const otherTarget = (hashShard(other, 3) + 1) % 3;
+    await s.onA.submitMany([{ id: 'r', type: 't', tenant: MOVER }]);
+    await new SchedulerClient({ shard: new SchedShard(client, keys, otherHome) }).submitMany([
+      { id: 'o', type: 't', tenant: other },
+    ]);
+    const { knobs, setMap } = await placementKnobs(client, keys, 5_000);
+    // The mover's first move cannot run for a while: another migrator holds its lease.
+    await client.set(s.lockKey, 'crashed', 'PX', 6_000);
+    const migrator = await PlacementMigrator.start({ ...s.opts, knobs });
+    await setMap({ [MOVER]: TARGET });
+    await eventually(async () => (await readMigration(client, keys, MOVER)) !== null, 'a row');
+    // A later change moves the mover again and another tenant too.
+    await setMap({ [MOVER]: (HOME + 2) % 3, [other]: otherTarget });
+    const t0 = Date.now();
+    await eventually(
+      async () => (await readMigration(client, keys, other))?.phase === 'done',
+      "the other tenant's move done",
+      3_000,
+    );
+    // Before, the migrator's queue waited (spinning on the lease) until the mover's move ran.
+    expect(await client.pttl(s.lockKey)).toBeGreaterThan(0);
+    expect((await readMigration(client, keys, MOVER))?.phase).toBe('freeze');
+    const c0 = Date.now();
+    await migrator.close();
+    expect(Date.now() - c0).toBeLessThan(1_000);
+    expect(Date.now() - t0).toBeLessThan(6_000);
     await knobs.close();
   }, 30_000);
 

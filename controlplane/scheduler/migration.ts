@@ -167,6 +167,7 @@ export class Migration {
     extra: Record<string, string | number> = {},
   ): Promise<void> {
     this.assertLock();
+    if (phase === 'copy' || phase === 'switched' || phase === 'clean') await this.mark();
     await this.o.redis.hset(this.rowKey, { phase, ...extra });
     this.row.phase = phase;
   }
@@ -211,6 +212,15 @@ export class Migration {
     }
   }
 
+  /**
+   * Marks the tenant moving on A (A's submits refuse other tenants' children of its open
+   * tasks). Set at the freeze and again at every later step and resume, so a mark lost (a
+   * failover that dropped the write) is back at the next step.
+   */
+  private async mark(): Promise<void> {
+    await this.o.redis.sadd(this.from.k.movingTenants(), this.row.tenant);
+  }
+
   private async steps(stopAfter?: MigrationPhase): Promise<MigrationRow> {
     if (this.row.from === this.row.to && this.row.phase !== 'done') {
       await this.setPhase('done', { done_at: Date.now() });
@@ -226,16 +236,21 @@ export class Migration {
       delete this.row.error;
     }
     if (this.row.phase === 'freeze') {
-      // Marked first: from here A's submits refuse another tenant's child of an open task of
-      // the tenant (its edge would stay on A), so the check below sees every such child.
-      await this.o.redis.sadd(this.from.k.movingTenants(), this.row.tenant);
-      // Before anything is frozen; a dependent arriving later is met by the copy.
-      const blocker = await this.foreignDependent();
+      // Before anything is frozen. A move still blocked is refused before the tenant is marked
+      // (a refused move is tried every few seconds: other tenants' children of its tasks are
+      // not refused for each try's scan). Then marked: from here A's submits refuse another
+      // tenant's child of an open task of the tenant (its edge would stay on A), and a second
+      // look finds any that came in between.
+      let blocker = await this.foreignDependent();
+      if (blocker) await this.refuse(blocker);
+      await this.mark();
+      blocker = await this.foreignDependent();
       if (blocker) await this.refuse(blocker);
       await this.freezeUntilQuiet();
       await this.setPhase('copy');
       if (stopAfter === 'freeze') return this.row;
     }
+    if (['copy', 'switched', 'clean'].includes(this.row.phase)) await this.mark();
     if (this.row.phase === 'copy') {
       // Once thawed (recorded first), B may run the copies: a resumed migrator goes on to the
       // switch, and rows that reached A meanwhile are the sweep's late arrivals. Before, it

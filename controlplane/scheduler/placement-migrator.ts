@@ -88,55 +88,85 @@ export class PlacementMigrator {
   private async apply(from: PlacementMap, to: PlacementMap, version: number): Promise<void> {
     const n = this.placement.shards.length;
     const moves = movedTenants(from, to, n);
-    await Promise.all(moves.map((t) => this.finishEarlier(t, version)));
     const migrations = await Promise.all(
-      moves.map(async (t) => {
-        // A refused move left the tenant's rows where they were, not where the map said.
-        const row = await readMigration(this.o.redis, this.keys, t);
-        const at =
-          row?.phase === 'refused'
-            ? row.from
-            : (this.placement.shards[shardOf(from, t, n)] as string);
-        return Migration.begin(
-          this.opts,
-          t,
-          at,
-          this.placement.shards[shardOf(to, t, n)] as string,
-          version,
-        );
-      }),
+      moves.map((t) =>
+        this.begin(t, this.placement.shards[shardOf(from, t, n)] as string, to, version),
+      ),
     );
     await this.o.redis.hset(this.keys.key('placement', 'applied'), {
       map: JSON.stringify(to),
       version,
     });
     // Tenants move independently (each its own rows, frozen set and migration row).
-    await Promise.all(migrations.map((m) => this.runMove(m)));
+    await Promise.all(migrations.map((m) => (m ? this.runMove(m) : undefined)));
   }
 
   /**
-   * A tenant's earlier move still unfinished (stopped by a lost lease or an error, its retry not
-   * run yet) is run to its end first, however many tries that takes, so the new move starts
-   * from where the rows are. Before, the new move replaced its row and started from the shard
-   * the old map named: the rows stayed behind (frozen, if the old move had begun).
+   * Begins tenant t's move to where `map` (of knob `version`) places it, from where its rows
+   * are: where its last move left them (`to` when done, `from` when refused), else `placedAt`
+   * (the shard the previous map named). An earlier move still unfinished (stopped by a lost
+   * lease or an error, its retry not run yet) is run once first; if it still does not finish,
+   * null: the tenant is looked at again after `lockMs` (reconcile), so one stuck move holds
+   * up neither the other tenants' moves nor the migrator's queue. Before, the new move
+   * replaced the row and started from the shard the old map named: the rows stayed behind
+   * (frozen, if the earlier move had begun).
    */
-  private async finishEarlier(tenant: string, version: number): Promise<void> {
-    for (;;) {
-      const row = await readMigration(this.o.redis, this.keys, tenant);
-      if (!row || row.phase === 'done' || row.phase === 'refused' || row.knobVersion >= version)
-        return;
-      if (this.closed) throw new Error(`placement migrator closed before tenant ${tenant} moved`);
+  private async begin(
+    t: string,
+    placedAt: string,
+    map: PlacementMap,
+    version: number,
+  ): Promise<Migration | null> {
+    let row = await readMigration(this.o.redis, this.keys, t);
+    const unfinished = (r: typeof row) => r && r.phase !== 'done' && r.phase !== 'refused';
+    if (unfinished(row) && (row as NonNullable<typeof row>).knobVersion < version) {
       try {
-        await new Migration(this.opts, row).run();
+        await new Migration(this.opts, row as NonNullable<typeof row>).run();
       } catch (err) {
-        if (err instanceof MigrationRefusedError) return;
-        this.log.warn(
-          { tenant, err: (err as Error).message },
-          'an earlier placement move is unfinished; trying it again before the next',
-        );
-        await new Promise((r) => setTimeout(r, this.o.lockMs ?? 10_000));
+        if (!(err instanceof MigrationRefusedError))
+          this.log.warn(
+            { tenant: t, err: (err as Error).message },
+            'an earlier placement move is unfinished; the next waits for it',
+          );
+      }
+      row = await readMigration(this.o.redis, this.keys, t);
+      if (unfinished(row) && (row as NonNullable<typeof row>).knobVersion < version) {
+        this.later(t);
+        return null;
       }
     }
+    const at = row?.phase === 'refused' ? row.from : row?.phase === 'done' ? row.to : placedAt;
+    const n = this.placement.shards.length;
+    return Migration.begin(
+      this.opts,
+      t,
+      at,
+      this.placement.shards[shardOf(map, t, n)] as string,
+      version,
+    );
+  }
+
+  /** Looks at tenant t again after `lockMs`: moves it to where the map now places it. */
+  private later(t: string): void {
+    if (this.closed) return;
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      this.enqueue(async () => {
+        if (this.closed) return;
+        const map = this.o.knobs.get<PlacementMap>(PLACEMENT_KNOB);
+        const version = this.o.knobs.version(PLACEMENT_KNOB);
+        const n = this.placement.shards.length;
+        const m = await this.begin(
+          t,
+          this.placement.shards[shardOf(map, t, n)] as string,
+          map,
+          version,
+        );
+        if (m) await this.runMove(m);
+      });
+    }, this.o.lockMs ?? 10_000);
+    timer.unref();
+    this.timers.add(timer);
   }
 
   /**
