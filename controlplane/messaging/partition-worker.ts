@@ -84,17 +84,17 @@ export const COMMIT_RESULTS_TTL_MS = 120_000;
 const MAX_SEQ = 18446744073709551615n;
 
 /** Dedup scores tell sequences apart up to this one within a millisecond (commit.lua). */
-const SCORE_SEQ_MAX = 4095;
+const SCORE_SEQ_MAX = 999;
 
 /**
- * The id just before the message a dedup score (commit.lua: ms + seq / 4096) names, where a
+ * The id just before the message a dedup score (commit.lua: ms + seq / 1000) names, where a
  * lost group restarts: every message applied from that one on still has its record. A score
  * at the last sequence it tells apart may stand for several messages, some of whose records
  * may be trimmed already: the group restarts after that millisecond instead.
  */
 function idBeforeRecord(score: number): [bigint, bigint] {
   const ms = Math.floor(score);
-  const seq = Math.round((score - ms) * (SCORE_SEQ_MAX + 1));
+  const seq = Math.round((score - ms) * 1000);
   if (seq >= SCORE_SEQ_MAX) return [BigInt(ms), MAX_SEQ];
   return seq > 0 ? [BigInt(ms), BigInt(seq - 1)] : [BigInt(ms - 1), MAX_SEQ];
 }

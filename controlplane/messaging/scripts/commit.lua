@@ -20,9 +20,10 @@
     KEYS[1] the partition stream
     KEYS[2] the group's dedup table (sorted set: identity -> the stream id of the message
             applied as a number, its milliseconds (its publish time on Redis's clock) plus its
-            sequence in 4096ths (exact in a double; a sequence past 4095 counts as 4095), so
-            the table is in stream order message by message and a lost group can be made again
-            at its oldest record; see partition-worker.ts)
+            sequence in thousandths (a sequence past 999 counts as 999; thousandths stay
+            apart in a double at today's milliseconds, whose step is 2^-12), so the table is in
+            stream order message by message and a lost group can be made again at its oldest
+            record; see partition-worker.ts)
     KEYS[3] the partition's dead-letter stream
     KEYS[4] this commit's results key (unique per commit, not per attempt): the first attempt
             that runs stores its results there for ARGV[9] ms; a retry finding them returns them
@@ -113,8 +114,8 @@ for k, wants in pairs(needs) do
   end
 end
 
--- The last stream sequence a dedup score tells apart within its millisecond.
-local SEQ_MAX = 4095
+-- A stream sequence of 1, 2 or 3 digits as thousandths: '.00' .. '7' is 0.007.
+local SEQ_DOT = { '.00', '.0', '.' }
 local out = { OK }
 if n_apply > 0 then
   local scores = {}
@@ -156,14 +157,13 @@ if n_apply > 0 then
     if r == 1 then
       local slot = #out
       seen[identity] = true
-      -- Scored by the message's stream id (see KEYS[2]), not `now`: the sequence written as
-      -- the exact decimal of seq / 4096 (244140625e-12 per step), none for the usual 0.
+      -- Scored by the message's stream id (see KEYS[2]), not `now`: built from its digits
+      -- (formatting a number costs ~2k instructions a message), none for the usual 0.
       local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-      seq = NUM[seq]
-      if seq == 0 then
+      if seq == '0' then
         recorded[#recorded + 1] = ms
       else
-        recorded[#recorded + 1] = ms .. string.format('.%012d', math.min(seq, SEQ_MAX) * 244140625)
+        recorded[#recorded + 1] = ms .. (SEQ_DOT[#seq] or '.') .. (SEQ_DOT[#seq] and seq or '999')
       end
       recorded[#recorded + 1] = identity
       a = starts[i] + 3
