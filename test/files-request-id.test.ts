@@ -1,7 +1,7 @@
-// File creates and renames are once-only per request id, on one node and on a 3-node cluster:
-// the script sent again after a lost reply (as ioredis resends it) answers the first success
-// instead of "exists" or "not found", and an id reused for another request is refused and
-// changes nothing.
+// File creates, renames, mkdirs, unlinks and rmdirs are once-only per request id, on one node
+// and on a 3-node cluster: the script sent again after a lost reply (as ioredis resends it)
+// answers the first success instead of "exists" or "not found", and an id reused for another
+// request is refused and changes nothing.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FileInputError, ROOT, type FileService } from '../controlplane/files/index.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
@@ -87,6 +87,42 @@ describe.each<Backend>(['single', 'cluster'])('once-only file writes on %s redis
       '/r1/e/sub/g',
       '/r1/f2',
     ]);
+  });
+
+  it('answers the first mkdir, unlink and rmdir when sent again after a lost reply', async () => {
+    resendNext();
+    const made = await fs.mkdir(ROOT, '/m1');
+    expect(made.created).toBe(1);
+    resendNext();
+    expect(await fs.mkdir(ROOT, '/m1/a/b', { parents: true })).toMatchObject({ created: 2 });
+    await fs.create(ROOT, '/m1/f');
+    resendNext();
+    await fs.unlink(ROOT, '/m1/f');
+    resendNext();
+    await fs.rmdir(ROOT, '/m1/a/b');
+    // Before, each resend failed: exists, not found, not found.
+    expect((await fs.list(ROOT, '/m1')).map((e) => e.name)).toEqual(['a']);
+    expect(await fs.list(ROOT, '/m1/a')).toEqual([]);
+    expect((await fs.findAllFiles(ROOT, { under: '/m1' })).length).toBe(0);
+  });
+
+  it("answers a caller's mkdir, unlink and rmdir retries with their own ids", async () => {
+    await fs.mkdir(ROOT, '/m2/d', { parents: true, requestId: 'job-8:mkdir' });
+    await fs.create(ROOT, '/m2/f');
+    await fs.unlink(ROOT, '/m2/f', { requestId: 'job-8:unlink' });
+    await fs.rmdir(ROOT, '/m2/d', { requestId: 'job-8:rmdir' });
+    const before = await state('/m2');
+    expect(
+      await fs.mkdir(ROOT, '/m2/d', { parents: true, requestId: 'job-8:mkdir' }),
+    ).toMatchObject({ created: 2 });
+    await fs.unlink(ROOT, '/m2/f', { requestId: 'job-8:unlink' });
+    await fs.rmdir(ROOT, '/m2/d', { requestId: 'job-8:rmdir' });
+    // The retries changed nothing (the directory stays removed, not made again).
+    expect(await state('/m2')).toEqual(before);
+    const err = await fs
+      .rmdir(ROOT, '/m2/x', { requestId: 'job-8:unlink' })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ field: 'requestId', rule: 'same_request' });
   });
 
   it("answers a caller's retry with its own id, even after the entry moved on", async () => {

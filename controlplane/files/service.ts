@@ -181,16 +181,23 @@ export class FileService {
     return reply;
   }
 
+  /**
+   * A directory (with `parents`, every missing one above it too). `requestId` makes it
+   * once-only, as create's (a resend answers the first outcome, not "exists").
+   */
   async mkdir(
     caller: Caller,
     path: string,
-    opts: { mode?: number; parents?: boolean } = {},
+    opts: { mode?: number; parents?: boolean; requestId?: string } = {},
   ): Promise<{ ino: number; created: number }> {
     const p = normalizePath(path);
+    const mode = checkMode(opts.mode ?? 0o755);
+    const parents = opts.parents ? '1' : '0';
     const r = await this.call('mkdir', 'mkdir', caller, [
       p,
-      checkMode(opts.mode ?? 0o755),
-      opts.parents ? '1' : '0',
+      mode,
+      parents,
+      ...this.once(p, opts.requestId, ['mkdir', callerArg(caller), p, mode, parents]),
     ]);
     return { ino: Number(r[1]), created: Number(r[2]) };
   }
@@ -347,14 +354,25 @@ export class FileService {
     return { moved: Number(r[1]) };
   }
 
-  async unlink(caller: Caller, path: string): Promise<void> {
+  /** Removes a file; `requestId` makes it once-only (a resend answers done, not "not found"). */
+  async unlink(caller: Caller, path: string, opts: { requestId?: string } = {}): Promise<void> {
     const p = filePath(path, 'unlink');
-    await this.call('unlink', 'remove', caller, [p, 'f']);
+    await this.call('unlink', 'remove', caller, [
+      p,
+      'f',
+      ...this.once(p, opts.requestId, ['unlink', callerArg(caller), p]),
+    ]);
     this.reader.forget(p);
   }
 
-  async rmdir(caller: Caller, path: string): Promise<void> {
-    await this.call('rmdir', 'remove', caller, [normalizePath(path), 'd']);
+  /** Removes an empty directory; `requestId` makes it once-only, as unlink's. */
+  async rmdir(caller: Caller, path: string, opts: { requestId?: string } = {}): Promise<void> {
+    const p = normalizePath(path);
+    await this.call('rmdir', 'remove', caller, [
+      p,
+      'd',
+      ...this.once(p, opts.requestId, ['rmdir', callerArg(caller), p]),
+    ]);
   }
 
   async truncate(

@@ -4,13 +4,18 @@
 
   Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
     ARGV[10] path, ARGV[11] 'f' (unlink) or 'd' (rmdir)
+    ARGV[12] the request's record key, ARGV[13] the request hash, ARGV[14] the record's TTL in
+    ms (includes/once.lua: a repeat of the request answers the first run's output)
   Permissions: x on every directory passed, w and x on the parent.
   Output: { 0 }, or { code, path, detail }
 ]]
 --@include "includes/fs.lua"
+--@include "includes/once.lua"
 
 return run(function()
   local path, kind = ARGV[10], ARGV[11]
+  local earlier = earlierRun(ARGV[12], ARGV[13], path)
+  if earlier then return earlier end
   local dirs, leaf, parts = lookup(path)
   if #parts == 0 then fail(ERR_INVAL, '/', 'root') end
   if not leaf then fail(ERR_NOENT, path) end
@@ -30,5 +35,5 @@ return run(function()
     unindexFile(path, dirs)
     addBytes(dirs, parts, -leaf.size)
   end
-  return { OK }
+  return recordRun(ARGV[12], ARGV[13], ARGV[14], { OK })
 end)

@@ -1,9 +1,9 @@
 --[[
-  Once-only writes (create, rename; after includes/fs.lua). A write keeps a record of its
-  request, '<request hash> <output numbers after OK>', for a TTL under a key of the volume's
-  family, in the step that makes the change: the same request run again (a client resending
-  the script after a lost reply, or a caller retrying with its own id) answers the first run's
-  output and changes nothing; another request under the id fails ERR_INVAL (rule
+  Once-only writes (create, rename, mkdir, unlink, rmdir; after includes/fs.lua). A write keeps
+  a record of its request, '<request hash> <output numbers after OK>', for a TTL under a key of
+  the volume's family, in the step that makes the change: the same request run again (a client
+  resending the script after a lost reply, or a caller retrying with its own id) answers the
+  first run's output and changes nothing; another request under the id fails ERR_INVAL (rule
   same_request). Only a success is recorded: a refusal changed nothing, so a repeat of it
   checks again.
 ]]
