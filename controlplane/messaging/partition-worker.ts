@@ -87,15 +87,19 @@ const MAX_SEQ = 18446744073709551615n;
 const SCORE_SEQ_MAX = 999;
 
 /**
- * The id just before the message a dedup score (commit.lua: ms + seq / 1000) names, where a
- * lost group restarts: every message applied from that one on still has its record. A score
- * at the last sequence it tells apart may stand for several messages, some of whose records
- * may be trimmed already: the group restarts after that millisecond instead.
+ * The id just before the message a dedup record (commit.lua: scored ms + seq / 1000) names,
+ * where a lost group restarts: every message applied from that one on still has its record.
+ * Where the score may stand for several messages, some of whose records may be trimmed
+ * already, the group restarts after that millisecond instead: at the last sequence a score
+ * tells apart, and at a whole millisecond unless the record is that millisecond's first
+ * message itself (`<ms>-0`): records written before scores carried the sequence tie there
+ * (trims within a tie go by member, not by sequence), and so does a key-identified first
+ * message, which cannot be told from them.
  */
-function idBeforeRecord(score: number): [bigint, bigint] {
+function idBeforeRecord(score: number, member: string): [bigint, bigint] {
   const ms = Math.floor(score);
   const seq = Math.round((score - ms) * 1000);
-  if (seq >= SCORE_SEQ_MAX) return [BigInt(ms), MAX_SEQ];
+  if (seq >= SCORE_SEQ_MAX || (seq === 0 && member !== `${ms}-0`)) return [BigInt(ms), MAX_SEQ];
   return seq > 0 ? [BigInt(ms), BigInt(seq - 1)] : [BigInt(ms - 1), MAX_SEQ];
 }
 
@@ -163,7 +167,7 @@ export class PartitionWorker {
   private async ensureGroup(existed = false): Promise<void> {
     const { ctx } = this;
     const done = ctx.keys.done(ctx.topic, this.partition, ctx.group);
-    const oldest = (await ctx.redis.zrange(done, 0, 0, 'WITHSCORES'))[1];
+    const [oldestMember, oldest] = await ctx.redis.zrange(done, 0, 0, 'WITHSCORES');
     let start = '0';
     if (existed || oldest !== undefined) {
       // The group's last-delivered id: just before the dedup cutoff's first id, or before the
@@ -171,7 +175,7 @@ export class PartitionWorker {
       const cutoff = Math.ceil(ctx.clock.now() - ctx.topicInfo().dedupMs);
       let last: [bigint, bigint] = cutoff > 0 ? [BigInt(cutoff - 1), MAX_SEQ] : [0n, 0n];
       if (oldest !== undefined) {
-        const before = idBeforeRecord(Number(oldest));
+        const before = idBeforeRecord(Number(oldest), oldestMember as string);
         if (idBefore(last, before)) last = before;
       }
       const top = await this.lastId();
