@@ -274,4 +274,25 @@ describe('posterior samplers', () => {
     const bs = Array.from({ length: n }, () => sampleBeta(rng, 2, 5));
     expect(bs.reduce((s, x) => s + x, 0) / n).toBeCloseTo(2 / 7, 2);
   });
+
+  it('draws Beta with tiny shapes without NaN, and Thompson with a tiny prior proposes', async () => {
+    const rng = createRng(2);
+    const n = 20000;
+    // Beta(0.001, 0.003): nearly all mass at 0 or 1, 1 with probability a / (a + b) = 0.25.
+    const bs = Array.from({ length: n }, () => sampleBeta(rng, 0.001, 0.003));
+    expect(bs.every((x) => x >= 0 && x <= 1)).toBe(true);
+    expect(bs.reduce((s, x) => s + x, 0) / n).toBeCloseTo(0.25, 1);
+    // Before, both Gamma draws underflowed to 0 together and the draw was 0 / 0: the arm's
+    // NaN score made propose() throw for most seeds.
+    for (let seed = 1; seed <= 50; seed++) {
+      const ts = new ThompsonSampling({
+        arms: ARMS,
+        seed,
+        model: 'beta',
+        betaPrior: { alpha: 0.001, beta: 0.001 },
+      });
+      const chosen = await play(ts, 5, bernoulli, seed);
+      expect(chosen).toHaveLength(5);
+    }
+  });
 });

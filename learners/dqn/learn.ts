@@ -71,9 +71,10 @@ export function learnDqn(agent: DqnAgent, env: Env, opts: DqnLearnOptions): DqnL
     }
 
     // 3. Learn from replay, and periodically refresh the target network. The buffer test only
-    // matters for an agent resumed from an artifact with a new (empty) buffer: its envSteps
-    // are already past learningStarts, and it waits until the buffer holds as many
-    // transitions as a fresh run would have when it starts learning.
+    // matters for an agent whose envSteps are already past learningStarts with a new (empty)
+    // buffer (a loaded agent, or a second call not given the first call's `replay`): it waits
+    // until the buffer holds as many transitions as a fresh run would have when it starts
+    // learning (before, it trained on minibatches drawn from a handful of transitions).
     if (
       agent.envSteps > c.learningStarts &&
       replay.size > Math.min(c.learningStarts, replay.capacity - 1) &&
