@@ -51,16 +51,22 @@ export function keysFromEnv(): Keys {
   return new Keys(process.env['KNOBOS_PREFIX'] ?? 'knobos');
 }
 
+/** The embedded server's admin login, when `target` is that server (else none). */
+export function embeddedLogin(target: RedisTarget): { username?: string; password?: string } {
+  const e = embedded();
+  return 'url' in target && e?.url === target.url && e.username && e.password
+    ? { username: e.username, password: e.password }
+    : {};
+}
+
 export function connectCli(flag: string | undefined): RedisClient {
   // A CLI call should fail fast when Redis is away, not queue forever.
   const target = resolveTarget(flag);
-  // The embedded server's admin login, when the CLI talks to that server.
-  const e = embedded();
-  const login =
-    'url' in target && e?.url === target.url && e.username && e.password
-      ? { username: e.username, password: e.password }
-      : {};
-  const client = connect(target, { name: 'knobos-cli', maxRetriesPerRequest: 1, ...login });
+  const client = connect(target, {
+    name: 'knobos-cli',
+    maxRetriesPerRequest: 1,
+    ...embeddedLogin(target),
+  });
   client.on('error', () => {});
   return client;
 }

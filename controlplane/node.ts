@@ -182,6 +182,7 @@ async function startSteps(
     // One node with the services per deployment (run/node-lease.ts).
     const lease = await NodeLease.acquire(redis, keys, {
       log,
+      ownRedis: managed !== undefined,
       ...(opts.nodeLeaseTtlMs !== undefined ? { ttlMs: opts.nodeLeaseTtlMs } : {}),
       onLost: (err) => {
         if (opts.onFatal) opts.onFatal(err);

@@ -104,6 +104,22 @@ export function writeErrorLine(err: unknown, code?: string): void {
   process.stdout.write(JSON.stringify({ error }) + '\n');
 }
 
+/**
+ * Reports a failure a command answers itself: `line` on stderr (then `usage`, the command's
+ * usage text, for a usage error: code 'usage'), and when the command line has --json also
+ * `{ error }` as the last stdout line. Returns the exit code: 2 for a usage error, else 1.
+ */
+export function commandFailed(
+  line: string,
+  err: unknown,
+  argv: readonly string[],
+  usage?: string,
+): number {
+  process.stderr.write(`${line}\n${usage === undefined ? '' : `\n${usage}`}`);
+  if (argv.includes('--json')) writeErrorLine(err, usage === undefined ? undefined : 'usage');
+  return usage === undefined ? 1 : 2;
+}
+
 /** Reports a failed run: on stderr, and with `json` also as `{ error }`, the last stdout line. */
 export function emitError(prefix: string, err: unknown, json: boolean): void {
   process.stderr.write(

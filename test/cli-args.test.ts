@@ -391,6 +391,37 @@ describe('--json on failure', () => {
     expect(lastJson(down.out)).toMatchObject({ error: { message: expect.any(String) } });
   });
 
+  it('ends stdout with { error } for the knobs and sim commands usage errors too', async () => {
+    // Before, these printed their usage on stderr and nothing on stdout.
+    for (const [argv, flag] of [
+      [['knobs', 'set', 'scheduler.policy', '--base', '1', '--reason', 'x', '--json'], 'VALUE'],
+      [['knobs', 'list', '--bogus', '--json'], 'bogus'],
+      [['sim', 'cache', '--json'], '--trace'],
+      [['sim', 'scheduler', '--json', '--bogus'], 'bogus'],
+    ] as const) {
+      const r = await knobos([...argv]);
+      expect(r.code, argv.join(' ')).toBe(2);
+      expect(lastJson(r.out), argv.join(' ')).toMatchObject({
+        error: { code: 'usage', message: expect.stringContaining(flag) },
+      });
+    }
+    const missing = await knobos([
+      'sim',
+      'cache',
+      '--trace',
+      join(dir, 'nope.csv'),
+      '--policy',
+      'lru',
+      '--size',
+      '4',
+      '--json',
+    ]);
+    expect(missing.code).toBe(1);
+    expect(lastJson(missing.out)).toMatchObject({
+      error: { message: expect.stringContaining('nope.csv') },
+    });
+  });
+
   it('ends a benchmark that dies of an uncaught error with { error }', async () => {
     const script = join(dir, 'dies.mts');
     const report = resolve(import.meta.dirname, '..', 'experiments', 'report.ts');

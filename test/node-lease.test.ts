@@ -2,6 +2,8 @@
 // and prefix. A second is refused naming the holder; a dead holder's lease frees itself when it
 // expires; a lease that expired while Redis was away is taken again unless another node took
 // it, and then the node is told it lost it.
+import { spawn } from 'node:child_process';
+import { hostname } from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../controlplane/log.ts';
 import { startNode } from '../controlplane/node.ts';
@@ -51,6 +53,36 @@ describe('node lease', () => {
     await sleep(1_000); // three times its time to live: renewed all along
     expect(await r.pttl(keys.key('node', 'lease'))).toBeGreaterThan(0);
     await lease.release();
+  });
+
+  it("takes at once, on its own Redis, the lease of this host's process that is gone", async () => {
+    const keys = uniqueKeys();
+    const r = redis.client();
+    const key = keys.key('node', 'lease');
+    // A process of this host that has exited: its pid names no process now.
+    const child = spawn(process.execPath, ['-e', '0']);
+    await new Promise((resolve) => child.on('exit', resolve));
+    const dead = JSON.stringify({ host: hostname(), pid: child.pid, since: 0 });
+    await r.set(key, dead, 'PX', 60_000);
+    // On a Redis it did not start, a node cannot tell: refused until the lease expires.
+    await expect(NodeLease.acquire(r, keys, { log, onLost: () => {} })).rejects.toThrow(
+      NodeLeaseHeldError,
+    );
+    // Before, its own embedded Redis refused it as well, for up to the lease's 15 s.
+    const lease = await NodeLease.acquire(r, keys, { log, onLost: () => {}, ownRedis: true });
+    expect(JSON.parse((await r.get(key)) as string)).toMatchObject({ pid: process.pid });
+    await lease.release();
+    // A live holder of this host (the test runner's parent) or of another host is never taken.
+    for (const holder of [
+      { host: hostname(), pid: process.ppid, since: 0 },
+      { host: 'elsewhere', pid: child.pid, since: 0 },
+    ]) {
+      await r.set(key, JSON.stringify(holder), 'PX', 60_000);
+      await expect(
+        NodeLease.acquire(r, keys, { log, onLost: () => {}, ownRedis: true }),
+      ).rejects.toThrow(NodeLeaseHeldError);
+    }
+    await r.del(key);
   });
 
   it('takes an expired lease again, but stops when another node has it', async () => {

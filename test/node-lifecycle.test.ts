@@ -298,6 +298,67 @@ describe('node life cycle', () => {
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   }, 60_000);
 
+  it("one Ctrl-C that arrives twice (the group's and npm's copy) stops a running node in order", async () => {
+    const dir = tempDir();
+    const { child, exited } = knobosStart(dir);
+    let stderr = '';
+    child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (/knobos is running/.test(out)) resolve();
+      });
+      child.once('exit', () => reject(new Error(`exited before it was running: ${stderr}`)));
+    });
+    const redisPid = Number(/"pid":(\d+),"msg":"started embedded redis-server"/.exec(stderr)?.[1]);
+    child.kill('SIGINT');
+    child.kill('SIGINT');
+    // Before, the second copy killed the process at once: no stop, Redis and the lock left.
+    expect(await exited).toBe(0);
+    expect(stderr).toMatch(/"msg":"stopped"/);
+    expect(() => process.kill(redisPid, 0)).toThrow();
+    expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
+  }, 60_000);
+
+  it('`knobos serve` serves the API against the embedded Redis `knobos start` runs', async () => {
+    const dir = tempDir();
+    const { child, exited } = knobosStart(dir);
+    await new Promise<void>((resolve, reject) => {
+      let out = '';
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (/knobos is running/.test(out)) resolve();
+      });
+      child.once('exit', () => reject(new Error('exited before it was running')));
+    });
+    const env: NodeJS.ProcessEnv = { ...process.env, KNOBOS_HOME: dir, PORT: '0' };
+    delete env['REDIS_URL'];
+    delete env['KNOBOS_REDIS_CLUSTER'];
+    const serve = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'serve'], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    cleanup.push(() => void serve.kill('SIGKILL'));
+    const served = await new Promise<string>((resolve, reject) => {
+      let out = '';
+      let err = '';
+      serve.stdout.on('data', (b: Buffer) => {
+        out += b.toString();
+        if (/Dashboard: /.test(out)) resolve(out);
+      });
+      serve.stderr.on('data', (b: Buffer) => (err += b.toString()));
+      serve.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
+    });
+    // Before, it connected without the embedded server's admin login: NOPERM on its first eval.
+    expect(served).toMatch(/API docs: {2}http:\/\/127\.0\.0\.1:\d+\/docs/);
+    const serveExited = new Promise((r) => serve.once('exit', r));
+    serve.kill('SIGINT');
+    expect(await serveExited).toBe(0);
+    child.kill('SIGINT');
+    expect(await exited).toBe(0);
+  }, 60_000);
+
   it('`knobos start` failing after the node started stops it in order, then exits 1', async () => {
     const dir = tempDir();
     // redis.json, written right after the node has started, cannot be: it is a directory.

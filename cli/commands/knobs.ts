@@ -11,7 +11,7 @@ import {
   checkDirectRollback,
 } from '../../controlplane/registry/promotion.ts';
 import { KnobosError } from '../../controlplane/store/errors.ts';
-import { emitResult, writeErrorLine } from '../../experiments/report.ts';
+import { commandFailed, emitResult, writeErrorLine } from '../../experiments/report.ts';
 import { numberFlag, UsageError } from '../args.ts';
 import { connectCli, keysFromEnv } from '../context.ts';
 
@@ -192,8 +192,7 @@ export async function run(argv: string[]): Promise<number> {
   } catch (err) {
     // A UsageError names its command; parseArgs' and the number parser's errors do not.
     const msg = err instanceof UsageError ? err.message : `knobs: ${(err as Error).message}`;
-    process.stderr.write(`knobos ${msg}\n\n${USAGE}`);
-    return 2;
+    return commandFailed(`knobos ${msg}`, err, argv, USAGE);
   }
   if (a === 'help' || a === 'usage') {
     (a === 'help' ? process.stdout : process.stderr).write(USAGE);

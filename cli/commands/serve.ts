@@ -9,13 +9,15 @@ import {
   schedulerShardNames,
   STACK_USAGE_BUCKET_MS,
 } from '../../controlplane/run/scheduler-stack.ts';
-import { keysFromEnv, resolveTarget } from '../context.ts';
+import { embeddedLogin, keysFromEnv, resolveTarget } from '../context.ts';
 
 export async function run(argv: string[]): Promise<number> {
   const { values: o } = parseArgs({ args: argv, options: { redis: { type: 'string' } } });
   const log = createLogger('knobos-serve');
-  // Not connectCli: a server retries while Redis is away instead of failing fast.
-  const redis = connect(resolveTarget(o.redis), { name: 'knobos-api' });
+  // Not connectCli: a server retries while Redis is away instead of failing fast. Against the
+  // embedded server it logs in as its admin, as the CLI does (its default user may only PING).
+  const target = resolveTarget(o.redis);
+  const redis = connect(target, { name: 'knobos-api', ...embeddedLogin(target) });
   redis.on('error', (err: Error) => log.warn({ err: err.message }, 'redis connection error'));
   const knobs = new KnobTable(redis, { keys: keysFromEnv() });
   // Creates only missing knobs.
@@ -39,13 +41,17 @@ export async function run(argv: string[]): Promise<number> {
       '',
     ].join('\n'),
   );
+  let stopping = false;
   const stop = async () => {
+    // One Ctrl-C may arrive twice (the process group's and npm's copy): stop once.
+    if (stopping) return;
+    stopping = true;
     await api.close();
     redis.disconnect();
     process.exit(0);
   };
-  process.once('SIGINT', () => void stop());
-  process.once('SIGTERM', () => void stop());
+  process.on('SIGINT', () => void stop());
+  process.on('SIGTERM', () => void stop());
   await new Promise(() => {});
   return 0;
 }

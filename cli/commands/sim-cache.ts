@@ -8,7 +8,7 @@ import {
   type CacheTraceFormat,
 } from '../../envs/loaders/cache-load.ts';
 import { CacheTraceError } from '../../envs/loaders/cache-trace.ts';
-import { emitResult } from '../../experiments/report.ts';
+import { commandFailed, emitResult } from '../../experiments/report.ts';
 import { parseFlagNumber, UsageError } from '../args.ts';
 
 const USAGE = `usage: knobos sim cache --trace FILE [--format csv|keys] [--key-column NAME]
@@ -85,8 +85,7 @@ export async function run(argv: string[]): Promise<number> {
   try {
     args = parse(argv);
   } catch (err) {
-    process.stderr.write(`knobos sim cache: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
+    return commandFailed(`knobos sim cache: ${(err as Error).message}`, err, argv, USAGE);
   }
   if (args === 'help') {
     process.stdout.write(USAGE);
@@ -100,18 +99,14 @@ export async function run(argv: string[]): Promise<number> {
       sizeColumn: args.sizeColumn,
     });
   } catch (err) {
-    if (err instanceof CacheTraceError || (err as NodeJS.ErrnoException).code === 'ENOENT') {
-      process.stderr.write(`knobos sim cache: ${(err as Error).message}\n`);
-      return 1;
-    }
+    if (err instanceof CacheTraceError || (err as NodeJS.ErrnoException).code === 'ENOENT')
+      return commandFailed(`knobos sim cache: ${(err as Error).message}`, err, argv);
     throw err;
   }
   const unit = args.bytes ? 'bytes' : 'objects';
   if (unit === 'bytes' && !trace.sizes) {
-    process.stderr.write(
-      `knobos sim cache: --bytes needs a size column, and ${args.trace} has none\n`,
-    );
-    return 2;
+    const err = new Error(`--bytes needs a size column, and ${args.trace} has none`);
+    return commandFailed(`knobos sim cache: ${err.message}`, err, argv, USAGE);
   }
   const startMs = performance.now();
   const r = simulateCache(trace, args.policy, args.size, { unit });

@@ -17,7 +17,7 @@ import {
   type Workload,
   type WorkerSpec,
 } from '../../envs/scheduler/index.ts';
-import { emitResult } from '../../experiments/report.ts';
+import { commandFailed, emitResult } from '../../experiments/report.ts';
 import { numberFlag, UsageError, type FlagRule } from '../args.ts';
 import {
   PLACEMENT_POLICIES,
@@ -232,8 +232,7 @@ export async function run(argv: string[]): Promise<number> {
     placementName = oneOf('placement', values.placement ?? 'first_fit', PLACEMENT_POLICIES);
     nums = numbers(values, format);
   } catch (err) {
-    process.stderr.write(`knobos sim scheduler: ${(err as Error).message}\n\n${USAGE}`);
-    return 2;
+    return commandFailed(`knobos sim scheduler: ${(err as Error).message}`, err, argv, USAGE);
   }
   try {
     const { workload, workers } = loadWorkload(format, values.trace, values, nums);
@@ -273,10 +272,8 @@ export async function run(argv: string[]): Promise<number> {
     emitResult(human(result, metrics), result, values.json);
     return 0;
   } catch (err) {
-    if (err instanceof JobTraceError || err instanceof WorkloadError || err instanceof RangeError) {
-      process.stderr.write(`knobos sim scheduler: ${err.message}\n`);
-      return 1;
-    }
+    if (err instanceof JobTraceError || err instanceof WorkloadError || err instanceof RangeError)
+      return commandFailed(`knobos sim scheduler: ${(err as Error).message}`, err, argv);
     throw err;
   }
 }

@@ -11,6 +11,25 @@ import { EMBEDDED_FILE, STATE_DIR } from '../context.ts';
 const STOP_DEADLINE_MS = 20_000;
 /** The same after the embedded redis-server died. */
 const FATAL_STOP_DEADLINE_MS = 5_000;
+/**
+ * Signals within this long of the first are the same Ctrl-C: a terminal signals the whole
+ * process group, and `npm start` passes the signal on to this process too, so one Ctrl-C comes
+ * twice. Before, the second copy exited at once, skipping the stop (the embedded Redis and the
+ * pid file were left behind).
+ */
+const SAME_SIGNAL_MS = 1_000;
+
+/** Calls `first` on the first signal, `again` on one that is not a copy of an earlier one. */
+function signals(first: () => void, again: () => void): () => void {
+  let at: number | undefined;
+  return () => {
+    const now = Date.now();
+    if (at === undefined) {
+      at = now;
+      first();
+    } else if (now - at >= SAME_SIGNAL_MS) again();
+  };
+}
 
 export async function run(argv: string[]): Promise<number> {
   const { values: o } = parseArgs({
@@ -27,15 +46,25 @@ export async function run(argv: string[]): Promise<number> {
   // skipping that: the services stop where they are, and the embedded server gets SIGTERM
   // (redis/managed.ts) and shuts down on its own, its AOF fsynced.
   let signalledBeforeStarted = false;
-  const early = () => {
-    if (signalledBeforeStarted) process.exit(130);
-    signalledBeforeStarted = true;
-    log.warn(
-      'stopping once started (Ctrl-C again to exit now without stopping the services in order; an embedded Redis is then sent SIGTERM and saves its data)',
-    );
-  };
-  process.on('SIGINT', early);
-  process.on('SIGTERM', early);
+  let started = false;
+  // One listener for the whole run: removing one and adding another (as before) could drop a
+  // signal that arrived in between, and the node ran on.
+  const onSignal = signals(
+    () => {
+      if (started && running.stop) {
+        void running.stop(0);
+        return;
+      }
+      signalledBeforeStarted = true;
+      log.warn(
+        'stopping once started (Ctrl-C again to exit now without stopping the services in order; an embedded Redis is then sent SIGTERM and saves its data)',
+      );
+    },
+    // A second Ctrl-C (not a copy of the first) exits at once.
+    () => process.exit(130),
+  );
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   // A startup failure stops what had started and rejects: main() exits with 1.
   const node = await startNode({
     ...(target ? { target } : {}),
@@ -140,15 +169,11 @@ export async function run(argv: string[]): Promise<number> {
     await stop(1, FATAL_STOP_DEADLINE_MS);
     return 1;
   }
-  process.off('SIGINT', early);
-  process.off('SIGTERM', early);
+  started = true;
   if (o['exit-after-start'] || signalledBeforeStarted) {
     await stop(0);
     return 0;
   }
-  const onSignal = () => void stop(0);
-  process.once('SIGINT', onSignal);
-  process.once('SIGTERM', onSignal);
   await new Promise(() => {}); // until a signal
   return 0;
 }

@@ -14,7 +14,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
 import { ScriptSet } from '../store/scripts.ts';
 
-const scripts = new ScriptSet<'renewLease' | 'releaseLease'>(
+const scripts = new ScriptSet<'renewLease' | 'releaseLease' | 'takeLease'>(
   join(import.meta.dirname, 'scripts'),
   'knobos_node',
 );
@@ -44,6 +44,19 @@ export class NodeLeaseHeldError extends Error {
   }
 }
 
+/** Whether a lease holder's record names a process of this host that no longer exists. */
+function deadHere(h: NodeLeaseHolder): boolean {
+  if (h.host !== hostname() || !Number.isSafeInteger(h.pid) || h.pid <= 0) return false;
+  if (h.pid === process.pid) return false;
+  try {
+    process.kill(h.pid, 0);
+    return false;
+  } catch (err) {
+    // EPERM: a process of another user has the pid: alive as far as we can tell.
+    return (err as NodeJS.ErrnoException).code === 'ESRCH';
+  }
+}
+
 export class NodeLease {
   private timer: NodeJS.Timeout | undefined;
   private released = false;
@@ -57,11 +70,17 @@ export class NodeLease {
     private readonly onLost: (err: Error) => void,
   ) {}
 
-  /** Takes the lease, or throws NodeLeaseHeldError naming the node that holds it. */
+  /**
+   * Takes the lease, or throws NodeLeaseHeldError naming the node that holds it. With
+   * `ownRedis` (this node started the Redis, holding its data directory's lock: the embedded
+   * default), a holder on this host whose process is gone is the previous run of this data
+   * directory (its lease came back with the AOF after it died without stopping): the lease is
+   * taken from it at once rather than refused until it expires.
+   */
   static async acquire(
     redis: RedisClient,
     keys: Keys,
-    opts: { log: Logger; onLost: (err: Error) => void; ttlMs?: number },
+    opts: { log: Logger; onLost: (err: Error) => void; ttlMs?: number; ownRedis?: boolean },
   ): Promise<NodeLease> {
     const ttlMs = opts.ttlMs ?? NODE_LEASE_TTL_MS;
     const key = keys.key('node', 'lease');
@@ -75,7 +94,14 @@ export class NodeLease {
       } catch {
         parsed = null;
       }
-      throw new NodeLeaseHeldError(parsed, ttlMs);
+      const dead = opts.ownRedis && held !== null && parsed !== null && deadHere(parsed);
+      const taken =
+        dead && Number(await scripts.run(redis, 'takeLease', [key], [held, value, ttlMs])) === 1;
+      if (!taken) throw new NodeLeaseHeldError(parsed, ttlMs);
+      opts.log.warn(
+        { holder: parsed },
+        'node lease taken from a process on this host that is gone (it stopped without releasing it)',
+      );
     }
     const lease = new NodeLease(redis, key, value, ttlMs, opts.log, opts.onLost);
     lease.schedule();
