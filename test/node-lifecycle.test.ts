@@ -87,7 +87,17 @@ function knobosStart(dir: string) {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  cleanup.push(() => void child.kill('SIGKILL'));
+  cleanup.push(() => {
+    child.kill('SIGKILL');
+    // Its redis-server runs in a process group of its own: a node killed by a failed test
+    // leaves it behind unless it is stopped here too (the lock file names it).
+    try {
+      const lock = JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as { redisPid?: number };
+      if (lock.redisPid) process.kill(lock.redisPid, 'SIGKILL');
+    } catch {
+      // No lock (the node stopped, or never started Redis) or the server is gone already.
+    }
+  });
   return { child, exited };
 }
 

@@ -32,15 +32,7 @@ export async function run(argv: string[]): Promise<number> {
       usageBucketMs: STACK_USAGE_BUCKET_MS,
     },
   });
-  process.stdout.write(
-    [
-      `Dashboard: ${api.dashboardUrl}`,
-      `API docs:  ${api.url}/docs`,
-      ...(api.generatedAdminToken ? [`Admin token for this run: ${api.generatedAdminToken}`] : []),
-      'Ctrl-C stops it.',
-      '',
-    ].join('\n'),
-  );
+  // Listening before the banner: a Ctrl-C right after it must stop the server, not kill it.
   let stopping = false;
   const stop = async () => {
     // One Ctrl-C may arrive twice (the process group's and npm's copy): stop once.
@@ -52,6 +44,15 @@ export async function run(argv: string[]): Promise<number> {
   };
   process.on('SIGINT', () => void stop());
   process.on('SIGTERM', () => void stop());
+  process.stdout.write(
+    [
+      `Dashboard: ${api.dashboardUrl}`,
+      `API docs:  ${api.url}/docs`,
+      ...(api.generatedAdminToken ? [`Admin token for this run: ${api.generatedAdminToken}`] : []),
+      'Ctrl-C stops it.',
+      '',
+    ].join('\n'),
+  );
   await new Promise(() => {});
   return 0;
 }
