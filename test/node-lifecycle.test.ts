@@ -5,7 +5,7 @@
 // the file, and of several starters taking over a dead node's lock one wins; the embedded server
 // dying under a running node is fatal; `knobos start` failing after the node started stops it
 // in order; and the CLI names a dead embedded node instead of timing out against its address.
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import {
   existsSync,
   mkdirSync,
@@ -17,6 +17,7 @@ import {
 } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
+import type { Readable } from 'node:stream';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../controlplane/log.ts';
@@ -99,6 +100,23 @@ function knobosStart(dir: string) {
     }
   });
   return { child, exited };
+}
+
+/** Resolves to a child's stdout so far once it matches `re`; fails if the child exits first. */
+function untilOutput(
+  child: ChildProcessByStdio<null, Readable, Readable>,
+  re: RegExp,
+): Promise<string> {
+  return new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (b: Buffer) => {
+      out += b.toString();
+      if (re.test(out)) resolve(out);
+    });
+    child.stderr.on('data', (b: Buffer) => (err += b.toString()));
+    child.once('exit', (code) => reject(new Error(`exited ${code} before ${re}: ${err}`)));
+  });
 }
 
 const STATE_LOCK_TS = join(process.cwd(), 'controlplane/run/state-lock.ts');
@@ -313,14 +331,7 @@ describe('node life cycle', () => {
     const { child, exited } = knobosStart(dir);
     let stderr = '';
     child.stderr.on('data', (b: Buffer) => (stderr += b.toString()));
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-        if (/knobos is running/.test(out)) resolve();
-      });
-      child.once('exit', () => reject(new Error(`exited before it was running: ${stderr}`)));
-    });
+    await untilOutput(child, /knobos is running/);
     const redisPid = Number(/"pid":(\d+),"msg":"started embedded redis-server"/.exec(stderr)?.[1]);
     child.kill('SIGINT');
     child.kill('SIGINT');
@@ -334,14 +345,7 @@ describe('node life cycle', () => {
   it('`knobos serve` serves the API against the embedded Redis `knobos start` runs', async () => {
     const dir = tempDir();
     const { child, exited } = knobosStart(dir);
-    await new Promise<void>((resolve, reject) => {
-      let out = '';
-      child.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-        if (/knobos is running/.test(out)) resolve();
-      });
-      child.once('exit', () => reject(new Error('exited before it was running')));
-    });
+    await untilOutput(child, /knobos is running/);
     const env: NodeJS.ProcessEnv = { ...process.env, KNOBOS_HOME: dir, PORT: '0' };
     delete env['REDIS_URL'];
     delete env['KNOBOS_REDIS_CLUSTER'];
@@ -350,16 +354,7 @@ describe('node life cycle', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     cleanup.push(() => void serve.kill('SIGKILL'));
-    const served = await new Promise<string>((resolve, reject) => {
-      let out = '';
-      let err = '';
-      serve.stdout.on('data', (b: Buffer) => {
-        out += b.toString();
-        if (/Dashboard: /.test(out)) resolve(out);
-      });
-      serve.stderr.on('data', (b: Buffer) => (err += b.toString()));
-      serve.once('exit', (code) => reject(new Error(`serve exited ${code}: ${err}`)));
-    });
+    const served = await untilOutput(serve, /Dashboard: /);
     // Before, it connected without the embedded server's admin login: NOPERM on its first eval.
     expect(served).toMatch(/API docs: {2}http:\/\/127\.0\.0\.1:\d+\/docs/);
     const serveExited = new Promise((r) => serve.once('exit', r));
