@@ -51,10 +51,19 @@ export function keysFromEnv(): Keys {
   return new Keys(process.env['KNOBOS_PREFIX'] ?? 'knobos');
 }
 
-/** The embedded server's admin login, when `target` is that server (else none). */
+/**
+ * The embedded server's admin login, when `target` is that server (else none: a cluster, or a
+ * URL of another server, never reads the file, and a file that cannot be read is no login).
+ */
 export function embeddedLogin(target: RedisTarget): { username?: string; password?: string } {
-  const e = embedded();
-  return 'url' in target && e?.url === target.url && e.username && e.password
+  if (!('url' in target)) return {};
+  let e: EmbeddedFile | undefined;
+  try {
+    e = embedded();
+  } catch {
+    return {};
+  }
+  return e?.url === target.url && e.username && e.password
     ? { username: e.username, password: e.password }
     : {};
 }

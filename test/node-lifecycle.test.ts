@@ -364,6 +364,27 @@ describe('node life cycle', () => {
     expect(await exited).toBe(0);
   }, 60_000);
 
+  it('`knobos serve --redis URL` reads no embedded-server file (an unreadable one is no error)', async () => {
+    const dir = tempDir();
+    const server = await ManagedRedis.start({ dir: join(dir, 'other') });
+    cleanup.push(() => server.stop());
+    writeFileSync(join(dir, 'redis.json'), 'garbage{');
+    const env: NodeJS.ProcessEnv = { ...process.env, KNOBOS_HOME: dir, PORT: '0' };
+    delete env['REDIS_URL'];
+    delete env['KNOBOS_REDIS_CLUSTER'];
+    const serve = spawn(
+      process.execPath,
+      ['--import', 'tsx', 'cli/main.ts', 'serve', '--redis', server.url],
+      { env, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    cleanup.push(() => void serve.kill('SIGKILL'));
+    // Before, it parsed the file for a login it would not use and exited 1 on the bad JSON.
+    expect(await untilOutput(serve, /Dashboard: /)).toMatch(/API docs/);
+    const serveExited = new Promise((r) => serve.once('exit', r));
+    serve.kill('SIGINT');
+    expect(await serveExited).toBe(0);
+  }, 60_000);
+
   it('`knobos start` failing after the node started stops it in order, then exits 1', async () => {
     const dir = tempDir();
     // redis.json, written right after the node has started, cannot be: it is a directory.

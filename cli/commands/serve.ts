@@ -10,6 +10,10 @@ import {
   STACK_USAGE_BUCKET_MS,
 } from '../../controlplane/run/scheduler-stack.ts';
 import { embeddedLogin, keysFromEnv, resolveTarget } from '../context.ts';
+import { signals } from '../signals.ts';
+
+/** How long a stop may take before the server exits anyway (with 1). */
+const STOP_DEADLINE_MS = 10_000;
 
 export async function run(argv: string[]): Promise<number> {
   const { values: o } = parseArgs({ args: argv, options: { redis: { type: 'string' } } });
@@ -33,17 +37,21 @@ export async function run(argv: string[]): Promise<number> {
     },
   });
   // Listening before the banner: a Ctrl-C right after it must stop the server, not kill it.
-  let stopping = false;
+  // One Ctrl-C may arrive twice (the process group's and npm's copy): a second one exits at
+  // once, and so does a stop that takes longer than STOP_DEADLINE_MS (a request in flight on a
+  // Redis that does not answer holds the server's close).
   const stop = async () => {
-    // One Ctrl-C may arrive twice (the process group's and npm's copy): stop once.
-    if (stopping) return;
-    stopping = true;
+    setTimeout(() => process.exit(1), STOP_DEADLINE_MS).unref();
     await api.close();
     redis.disconnect();
     process.exit(0);
   };
-  process.on('SIGINT', () => void stop());
-  process.on('SIGTERM', () => void stop());
+  const onSignal = signals(
+    () => void stop(),
+    () => process.exit(130),
+  );
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
   process.stdout.write(
     [
       `Dashboard: ${api.dashboardUrl}`,

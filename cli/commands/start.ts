@@ -6,30 +6,12 @@ import { createLogger } from '../../controlplane/log.ts';
 import { startNode } from '../../controlplane/node.ts';
 import { targetFromEnv } from '../../controlplane/redis/connect.ts';
 import { EMBEDDED_FILE, STATE_DIR } from '../context.ts';
+import { signals } from '../signals.ts';
 
 /** How long Ctrl-C may take before the process exits anyway (with 1). */
 const STOP_DEADLINE_MS = 20_000;
 /** The same after the embedded redis-server died. */
 const FATAL_STOP_DEADLINE_MS = 5_000;
-/**
- * Signals within this long of the first are the same Ctrl-C: a terminal signals the whole
- * process group, and `npm start` passes the signal on to this process too, so one Ctrl-C comes
- * twice. Before, the second copy exited at once, skipping the stop (the embedded Redis and the
- * pid file were left behind).
- */
-const SAME_SIGNAL_MS = 1_000;
-
-/** Calls `first` on the first signal, `again` on one that is not a copy of an earlier one. */
-function signals(first: () => void, again: () => void): () => void {
-  let at: number | undefined;
-  return () => {
-    const now = Date.now();
-    if (at === undefined) {
-      at = now;
-      first();
-    } else if (now - at >= SAME_SIGNAL_MS) again();
-  };
-}
 
 export async function run(argv: string[]): Promise<number> {
   const { values: o } = parseArgs({
