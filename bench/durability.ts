@@ -134,7 +134,9 @@ try {
   for (const depth of DEPTHS) {
     const runs: { knob0: Run[]; knob1: Run[] } = { knob0: [], knob1: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      for (const k of ['knob0', 'knob1'] as const) {
+      // Each round the other setting goes first (before, knob 0 always did).
+      const order = r % 2 === 0 ? (['knob0', 'knob1'] as const) : (['knob1', 'knob0'] as const);
+      for (const k of order) {
         runs[k].push(await run(sides[k], depth, WRITES[depth], `${k}-d${depth}-r${r}`, probe));
       }
     }

@@ -168,6 +168,18 @@ try {
     }
     missing += sentAt.size - got.size;
   }
+  // A run that lost notifications measured something else: it fails, writing no result file
+  // (before, the counts were recorded and the run passed).
+  const lost = [
+    missing > 0 ? `${missing} latency notifications never arrived` : '',
+    tpSeen.knobs < CLIENTS * tp.knobs.n
+      ? `knobs throughput notifications ${tpSeen.knobs} of ${CLIENTS * tp.knobs.n}`
+      : '',
+    tpSeen.raw < CLIENTS * tp.raw.n
+      ? `raw throughput notifications ${tpSeen.raw} of ${CLIENTS * tp.raw.n}`
+      : '',
+  ].filter(Boolean);
+  if (lost.length > 0) throw new Error(`bench:knobs: ${lost.join('; ')}`);
   const result = {
     clients: CLIENTS,
     promotions: LATENCY_PROMOTIONS,

@@ -400,11 +400,20 @@ function report(k: Phase[], b: Phase[]): void {
     load_average_1m: round(loadavg()[0] ?? NaN, 2),
     redis: 'managed redis-server, appendfsync everysec, loopback',
   };
+  // A development run (any size or setting but the submit batch changed from the headline's)
+  // is not the benchmark: its file goes to tmp, as a callgrind run's does (its timings mean
+  // nothing: Redis runs ~50x slower). Before, such runs overwrote the headline file.
+  const headline =
+    TASKS === 50_000 &&
+    WARMUP_TASKS === 10_000 &&
+    ROUNDS === 3 &&
+    WORKERS === 2 &&
+    CONCURRENCY === 100 &&
+    DISPATCH_BATCH === 128;
   const path = writeResultFile(
-    // A run with another submit batch is a variant: its own file, the headline file stays. A
-    // callgrind run's timings mean nothing (Redis runs ~50x slower): its file goes to tmp.
-    callgrindEnabled
-      ? join(tmpdir(), 'scheduler-callgrind.json')
+    // A run with another submit batch is a variant: its own file, the headline file stays.
+    callgrindEnabled || !headline
+      ? join(tmpdir(), callgrindEnabled ? 'scheduler-callgrind.json' : 'scheduler-dev.json')
       : join(
           import.meta.dirname,
           'results',
