@@ -102,6 +102,19 @@ function knobosStart(dir: string) {
   return { child, exited };
 }
 
+/** `knobos serve` (with `args`) in a child process, its state directory `dir`. */
+function knobosServe(dir: string, args: string[] = []) {
+  const env: NodeJS.ProcessEnv = { ...process.env, KNOBOS_HOME: dir, PORT: '0' };
+  delete env['REDIS_URL'];
+  delete env['KNOBOS_REDIS_CLUSTER'];
+  const serve = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'serve', ...args], {
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanup.push(() => void serve.kill('SIGKILL'));
+  return serve;
+}
+
 /** Resolves to a child's stdout so far once it matches `re`; fails if the child exits first. */
 function untilOutput(
   child: ChildProcessByStdio<null, Readable, Readable>,
@@ -346,14 +359,7 @@ describe('node life cycle', () => {
     const dir = tempDir();
     const { child, exited } = knobosStart(dir);
     await untilOutput(child, /knobos is running/);
-    const env: NodeJS.ProcessEnv = { ...process.env, KNOBOS_HOME: dir, PORT: '0' };
-    delete env['REDIS_URL'];
-    delete env['KNOBOS_REDIS_CLUSTER'];
-    const serve = spawn(process.execPath, ['--import', 'tsx', 'cli/main.ts', 'serve'], {
-      env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    cleanup.push(() => void serve.kill('SIGKILL'));
+    const serve = knobosServe(dir);
     const served = await untilOutput(serve, /Dashboard: /);
     // Before, it connected without the embedded server's admin login: NOPERM on its first eval.
     expect(served).toMatch(/API docs: {2}http:\/\/127\.0\.0\.1:\d+\/docs/);
@@ -369,15 +375,7 @@ describe('node life cycle', () => {
     const server = await ManagedRedis.start({ dir: join(dir, 'other') });
     cleanup.push(() => server.stop());
     writeFileSync(join(dir, 'redis.json'), 'garbage{');
-    const env: NodeJS.ProcessEnv = { ...process.env, KNOBOS_HOME: dir, PORT: '0' };
-    delete env['REDIS_URL'];
-    delete env['KNOBOS_REDIS_CLUSTER'];
-    const serve = spawn(
-      process.execPath,
-      ['--import', 'tsx', 'cli/main.ts', 'serve', '--redis', server.url],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    cleanup.push(() => void serve.kill('SIGKILL'));
+    const serve = knobosServe(dir, ['--redis', server.url]);
     // Before, it parsed the file for a login it would not use and exited 1 on the bad JSON.
     expect(await untilOutput(serve, /Dashboard: /)).toMatch(/API docs/);
     const serveExited = new Promise((r) => serve.once('exit', r));
