@@ -254,23 +254,32 @@ function within(
   const gaps = values.map((v) => relativeGap(d, v, ref));
   const seedsWithin = gaps.filter((g) => g <= c.tolerance).length;
   const meanGap = relativeGap(d, mean(values), ref);
-  const holds = meanGap <= c.tolerance;
+  // Judged on the 95% interval of the per-seed gaps, as every claim is (before, on the mean
+  // gap alone: a spread of seeds on both sides of the tolerance read as within or not).
+  const ci = meanInterval(gaps);
+  const verdict: Verdict =
+    ci.hi <= c.tolerance ? 'holds' : ci.lo > c.tolerance ? 'fails' : 'inconclusive';
   const beatsRef = !isBest && meanGap < 0 ? `; ${c.entry} beats ${c.reference}` : '';
   const spread = ctx.seeds === 'tuner' ? ' (tuner seeds on one fixed objective)' : '';
+  const word =
+    verdict === 'holds' ? 'within' : verdict === 'fails' ? 'NOT within' : 'undecided against';
   return {
     ...base,
     mean_value: mean(values),
     reference_value: ref,
     ...(isBest ? { oracle_beaten: oracleBeaten } : {}),
     mean_gap: meanGap,
+    ci_low: ci.lo,
+    ci_high: ci.hi,
+    confidence: CONFIDENCE,
     seeds_within: seedsWithin,
     seeds: values.length,
-    verdict: holds ? 'holds' : 'fails',
-    holds,
+    verdict,
+    holds: verdict === 'holds',
     text:
       `${head}: mean ${num(mean(values))} vs ${refText}, gap ` +
-      `${pct(meanGap)} (${holds ? 'within' : 'NOT within'} ${pct(c.tolerance)}${beatsRef}); ` +
-      `${seedsWithin}/${values.length} seeds within${spread}`,
+      `${pct(meanGap)}, 95% CI of the per-seed gap ${signedPct(ci.lo)} to ${signedPct(ci.hi)} ` +
+      `(${word} ${pct(c.tolerance)}${beatsRef}); ${seedsWithin}/${values.length} seeds within${spread}`,
   };
 }
 

@@ -64,9 +64,11 @@ describe('derived comparisons', () => {
     ]);
     expect(at2!.mean_value).toBe(112);
     expect(at2!.holds).toBe(false);
-    expect(at2!.verdict).toBe('fails');
+    // Two seeds (gaps 20% and 4%, then 1% and -1%) cannot decide it either way: the interval
+    // of the per-seed gaps decides "within" (experiments-claims.test.ts).
+    expect(at2!.verdict).toBe('inconclusive');
     expect(at2!.seeds_within).toBe(1);
-    expect(atEnd!.holds).toBe(true);
+    expect(atEnd!.verdict).toBe('inconclusive');
     expect(atEnd!.seeds_within).toBe(2);
   });
 

@@ -260,7 +260,14 @@ describe('experiment runner', () => {
     expect(r['metric']).toBe('objective');
     expect(r['direction']).toBe('min');
     const results = r['results'] as Record<string, unknown>[];
-    expect(results.map((e) => e['name'])).toEqual(['hash', 'greedy', 'greedy-payback4', 'learned']);
+    expect(results.map((e) => e['name'])).toEqual([
+      'hash',
+      'greedy',
+      'greedy-payback2',
+      'greedy-payback4',
+      'greedy-payback8',
+      'learned',
+    ]);
     for (const e of results) {
       expect(Object.keys(e).sort()).toEqual(['kind', 'mean', 'name', 'seeds', 'std']);
       expect(['baseline', 'learner', 'oracle']).toContain(e['kind']);
