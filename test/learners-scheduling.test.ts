@@ -120,7 +120,12 @@ describe('score net', () => {
     const net = m.toNet();
     m.dispose();
     expect(() => compileScoreNet({ ...net, inputStd: net.inputStd.map(() => 0) })).toThrow(
-      /inputStd must be > 0/,
+      /inputStd must be at least 0.000001/,
+    );
+    // Positive but tiny: its inverse is Infinity, and a feature at its mean scored NaN (an
+    // artifact the registry took, whose every evaluation then failed with a 500).
+    expect(() => compileScoreNet({ ...net, inputStd: net.inputStd.map(() => 5e-324) })).toThrow(
+      /inputStd must be at least 0.000001/,
     );
     const bad = { ...net, weights: net.weights.map((w, i) => (i === 0 ? w.slice(1) : w)) };
     expect(() => compileScoreNet(bad)).toThrow(/weights\[0\]/);

@@ -5,6 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import {
   checkArtifact,
   checkEvalSpec,
+  EvaluationFailedError,
   Evaluator,
   judge,
   RegistryBusyError,
@@ -164,13 +165,29 @@ describe('evaluator', () => {
         return err;
       });
       const next = e.run(small);
-      expect(String(await timedOut)).toMatch(/exceeded 100 ms/);
+      const err = await timedOut;
+      // A typed 503 naming the limit (before, a plain Error: the API answered 500 internal).
+      expect(err).toBeInstanceOf(EvaluationFailedError);
+      expect(err).toMatchObject({ status: 503, details: { rule: 'time_limit', limitMs: 100 } });
+      expect(String(err)).toMatch(/exceeded its time limit of 100 ms/);
       // The old thread exits while the next job runs on its successor; before, that exit
       // failed every pending job ('simulation thread exited with code 1').
       await expect(next).resolves.toMatchObject({ kind: 'scheduling-sim' });
     } finally {
       await e.close();
     }
+  });
+
+  it('starts no job queued before close(), and no thread for it', async () => {
+    const e = new Evaluator({ trace });
+    const job = { type: 'evaluate' as const, candidate: SRPT, incumbent: FIFO, spec: SPEC };
+    const first = e.run(job);
+    const queued = e.run(job).catch((err: unknown) => err);
+    await first;
+    await e.close();
+    // Before, the queued job started a new thread after close() and ran to its end.
+    expect(await queued).toBeInstanceOf(EvaluationFailedError);
+    expect((e as unknown as { worker: unknown }).worker).toBeUndefined();
   });
 
   it('bounds its queue: past it a job is refused as busy', async () => {

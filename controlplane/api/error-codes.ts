@@ -109,6 +109,10 @@ const REGISTRY_CODES = {
     status: 422,
     summary: 'the registry cannot simulate, run or promote this policy in this build',
   },
+  KNOBOS_REGISTRY_EVALUATION_FAILED: {
+    status: 503,
+    summary: 'an evaluation did not finish (time limit, its thread gone, the server stopping)',
+  },
   KNOBOS_REGISTRY_BUSY: {
     status: 429,
     summary: 'the simulation queue is full; retry later',

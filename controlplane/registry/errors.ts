@@ -26,6 +26,15 @@ export class RegistryUnsupportedError extends KnobosError {
   readonly status = 422;
 }
 
+/**
+ * An evaluation that did not finish, through no fault of the version: past its time limit, its
+ * simulation thread gone, or the server stopping. Retry later.
+ */
+export class EvaluationFailedError extends KnobosError {
+  readonly code = 'KNOBOS_REGISTRY_EVALUATION_FAILED';
+  readonly status = 503;
+}
+
 /** The simulation queue is full (evaluations are CPU-bound and run one at a time). */
 export class RegistryBusyError extends KnobosError {
   readonly code = 'KNOBOS_REGISTRY_BUSY';

@@ -4,7 +4,7 @@
 // (past it the thread is terminated and a new one starts with the next job). 'inline' runs
 // jobs on the caller's thread, for scripts and tests that want no thread.
 import { Worker } from 'node:worker_threads';
-import { RegistryBusyError } from './errors.ts';
+import { EvaluationFailedError, RegistryBusyError } from './errors.ts';
 import { fromWire, runJob, type SimJob, type SimResult, type WireError } from './jobs.ts';
 import { SchedulingSims, type TraceFiles } from './sim.ts';
 
@@ -34,6 +34,14 @@ function bootCode(): string {
   return `import { register } from ${JSON.stringify(tsx)}; register(); await import(${JSON.stringify(entry)});`;
 }
 
+/** A job asked of, or queued at, an evaluator that was closed (the server is stopping). */
+function closedError(): EvaluationFailedError {
+  return new EvaluationFailedError('the evaluator is closed (the server is stopping)', {
+    field: 'evaluation',
+    rule: 'closed',
+  });
+}
+
 export class Evaluator {
   private worker: Worker | undefined;
   private readonly pending = new Map<number, Pending>();
@@ -52,7 +60,7 @@ export class Evaluator {
   /** Queues a job; refused with RegistryBusyError when the queue is full. */
   run(job: SimJob): Promise<SimResult> {
     const max = this.opts.queueMax ?? 4;
-    if (this.closed) return Promise.reject(new Error('evaluator is closed'));
+    if (this.closed) return Promise.reject(closedError());
     if (this.waiting > max)
       return Promise.reject(
         new RegistryBusyError(
@@ -71,6 +79,8 @@ export class Evaluator {
   }
 
   private exec(job: SimJob): Promise<SimResult> {
+    // A job queued before close() does not start a new thread after it (one did, and ran on).
+    if (this.closed) return Promise.reject(closedError());
     if (this.mode === 'inline') {
       this.inline ??= new SchedulingSims(this.opts.trace);
       return Promise.resolve(runJob(this.inline, job));
@@ -80,7 +90,12 @@ export class Evaluator {
     return new Promise<SimResult>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new Error(`simulation job ${job.type} exceeded ${this.timeoutMs} ms`));
+        reject(
+          new EvaluationFailedError(
+            `simulation job ${job.type} exceeded its time limit of ${this.timeoutMs} ms; retry later or with a smaller job`,
+            { field: 'evaluation', rule: 'time_limit', limitMs: this.timeoutMs },
+          ),
+        );
         void this.drop(worker);
       }, this.timeoutMs);
       this.pending.set(id, {
@@ -129,7 +144,15 @@ export class Evaluator {
       if (this.worker === w) this.worker = undefined;
     };
     w.on('error', (err) => fail(err));
-    w.on('exit', (code) => fail(new Error(`simulation thread exited with code ${code}`)));
+    w.on('exit', (code) =>
+      fail(
+        new EvaluationFailedError(`simulation thread exited with code ${code}; retry later`, {
+          field: 'evaluation',
+          rule: 'thread_exit',
+          exitCode: code,
+        }),
+      ),
+    );
     this.worker = w;
     return w;
   }

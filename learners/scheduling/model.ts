@@ -6,7 +6,7 @@
 // in ScoredPolicy, which is what the live scheduler calls.
 import { tf } from '../tf/backend.ts';
 import { Mlp, type Activation } from '../tf/mlp.ts';
-import { cloneScoreNet, type ScoreNet } from './net.ts';
+import { cloneScoreNet, INPUT_STD_MIN, type ScoreNet } from './net.ts';
 
 export interface ScorerSpec {
   inputSize: number;
@@ -14,8 +14,11 @@ export interface ScorerSpec {
   activation: Activation;
 }
 
-/** A constant feature keeps scale 1: dividing by ~0 would blow up any value seen later. */
-const STD_FLOOR = 1e-6;
+/**
+ * A constant feature keeps scale 1: dividing by ~0 would blow up any value seen later (the
+ * same floor artifacts are checked against).
+ */
+const STD_FLOOR = INPUT_STD_MIN;
 
 /** Per-column mean and std of `rows` (row-major, `width` columns), for input standardisation. */
 export function columnStats(

@@ -7,6 +7,9 @@
 import type { Activation, WeightArrays } from '../tf/mlp.ts';
 import { ArtifactError } from '../core/errors.ts';
 
+/** The smallest input scale an artifact may carry (the trainer floors its scales here). */
+export const INPUT_STD_MIN = 1e-6;
+
 export interface ScoreNet extends WeightArrays {
   inputSize: number;
   hiddenSizes: number[];
@@ -57,7 +60,10 @@ export function checkScoreNet(raw: unknown, field = 'net'): ScoreNet {
   const d = n.inputSize as number;
   finiteList(n.inputMean, d, `${field}.inputMean`);
   const std = finiteList(n.inputStd, d, `${field}.inputStd`);
-  if (!std.every((s) => s > 0)) fail(`${field}.inputStd`, 'must be > 0');
+  // The trainer's own floor (model.ts STD_FLOOR): a smaller scale overflows the normalised
+  // input (1 / 5e-324 is Infinity, and a feature at its mean then scores NaN in the simulator).
+  if (!std.every((s) => s >= INPUT_STD_MIN))
+    fail(`${field}.inputStd`, `must be at least ${INPUT_STD_MIN}`);
   finiteList(n.skip, d, `${field}.skip`);
   const sizes = [d, ...hidden, 1];
   const layers = sizes.length - 1;
