@@ -283,10 +283,23 @@ describe('policy registry API', () => {
     const again = await post('/api/policies/scheduler/versions/1/promote', { reason: 'again' });
     expect(again.statusCode).toBe(409);
 
-    const back = await post('/api/policies/scheduler/rollback', { reason: 'p99 regressed' });
+    const keyed = { ...operator, 'idempotency-key': 'rollback-1' };
+    const back = await post('/api/policies/scheduler/rollback', { reason: 'p99 regressed' }, keyed);
     expect(back.statusCode).toBe(200);
     expect(back.json()).toMatchObject({ value: 0, live: null, rolledBack: { status: 'retired' } });
     expect((await get(`/api/proposals/${proposalId}`)).json().status).toBe('rolled_back');
+    // A retry after a lost reply answers the first outcome (before, it was another rollback:
+    // here 409 "nothing to roll back", with two versions back it rolled back one more).
+    const retry = await post(
+      '/api/policies/scheduler/rollback',
+      { reason: 'p99 regressed' },
+      keyed,
+    );
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json()).toEqual(back.json());
+    const otherRequest = await post('/api/policies/scheduler/rollback', { reason: 'x' }, keyed);
+    expect(otherRequest.statusCode).toBe(400);
+    expect(otherRequest.json().error).toMatchObject({ field: 'requestId', rule: 'same_request' });
     const none = await post('/api/policies/scheduler/rollback', { reason: 'again' });
     expect(none.statusCode).toBe(409);
     expect(none.json().error).toMatchObject({ rule: 'live_version' });

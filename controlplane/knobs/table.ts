@@ -573,7 +573,7 @@ export class KnobTable {
     const value = await this.valueAt(opts.name, opts.toVersion);
     const base =
       opts.baseVersion ??
-      (await this.recordedBase(opts.requestId)) ??
+      (await this.requestBase(opts.requestId)) ??
       (await this.get(opts.name)).version;
     return this.promote(
       {
@@ -594,9 +594,10 @@ export class KnobTable {
   /**
    * The base version an earlier run of a caller's rollback request was on (its new version
    * less one), so a retry without a base version asks what that run asked, not a rollback of
-   * the version it made. Undefined when there was no such run.
+   * the version it made. Undefined when there was no such run. (The policy registry's rollback
+   * asks it too: it computes what to restore from the knob as that run found it.)
    */
-  private async recordedBase(requestId: string | undefined): Promise<number | undefined> {
+  async requestBase(requestId: string | undefined): Promise<number | undefined> {
     if (requestId === undefined) return undefined;
     const { id } = requestRecord(requestId, badRequestId);
     const done = await this.redis.get(this.requestKey(id));

@@ -40,7 +40,9 @@ import {
   NotFoundError,
   StaleVersionError,
   StateError,
+  ValidationError,
 } from '../store/errors.ts';
+import { requestIdReused } from '../store/request-id.ts';
 import { RegistryUnsupportedError } from './errors.ts';
 import { policyId, type PolicyRow } from './model.ts';
 import type { PolicyTable, RowWrite } from './table.ts';
@@ -403,18 +405,17 @@ export class Promotion {
     return (await this.table.get(name, version)).row;
   }
 
-  /** The knob back to the version the live one replaced; the live proposal is rolled back. */
-  async rollback(
-    name: string,
-    by: Actor,
-  ): Promise<{
-    rolledBack: PolicyRow | null;
-    live: PolicyRow | null;
-    value: number;
-    knobVersion: number;
-  }> {
+  /**
+   * The knob back to the version the live one replaced; the live proposal is rolled back. With
+   * `requestId` (the API's Idempotency-Key) a retry answers the first run's outcome: it works
+   * from the knob as that run found it (its recorded base), so it asks the same change and the
+   * knob table replays it, instead of rolling back one version more.
+   */
+  async rollback(name: string, by: Actor, requestId?: string): Promise<RollbackOutcome> {
     const knob = promotionKnob(name);
     await this.reconcile(name, by.actor);
+    const base = await this.knobs.requestBase(requestId);
+    if (base !== undefined) return this.rolledBackBefore(name, knob, base, by, requestId as string);
     const current = await this.knobs.get(knob);
     const from = current.value as number;
     if (from === 0)
@@ -445,6 +446,7 @@ export class Promotion {
         reason: by.reason,
         evidence: { policy: policyId(name, from), rolled_back_to: to },
         ...(proposalId ? { proposalId } : {}),
+        ...(requestId !== undefined ? { requestId } : {}),
       },
       'rollback',
     );
@@ -460,7 +462,49 @@ export class Promotion {
       knobVersion: res.version,
     };
   }
+
+  /**
+   * A retry of a rollback request that ran: the knob change its first run made (version
+   * `base` + 1), answered as that run answered, nothing done again. The id with another request
+   * (not that change: another knob's, another reason or caller) is refused.
+   */
+  private async rolledBackBefore(
+    name: string,
+    knob: string,
+    base: number,
+    by: Actor,
+    requestId: string,
+  ): Promise<RollbackOutcome> {
+    const history = await this.knobs.history(knob, { limit: HISTORY_SCAN });
+    const made = history.find((e) => e.version === base + 1);
+    if (!made || made.kind !== 'rollback' || made.actor !== by.actor || made.reason !== by.reason)
+      throw new ValidationError(
+        requestIdReused(requestId, 'rollback'),
+        'requestId',
+        'same_request',
+      );
+    const [from, to] = [made.old as number, made.new as number];
+    await this.follow(name, by, 'policy.rollback');
+    const [a, b] = await Promise.all([
+      this.table.find(name, from),
+      to > 0 ? this.table.find(name, to) : null,
+    ]);
+    return {
+      rolledBack: a?.row ?? null,
+      live: b?.row ?? null,
+      value: to,
+      knobVersion: made.version,
+    };
+  }
 }
+
+/** The outcome of a rollback, whether this call made it or an earlier run of its request. */
+type RollbackOutcome = {
+  rolledBack: PolicyRow | null;
+  live: PolicyRow | null;
+  value: number;
+  knobVersion: number;
+};
 
 /** A promotion refused because a retire of its version won the race. */
 function retiredDuring(row: PolicyRow): StateError {

@@ -189,8 +189,8 @@ export class PolicyRegistry {
     return this.promotion.promote(name, version, by);
   }
 
-  rollback(name: string, by: Actor) {
-    return this.promotion.rollback(name, by);
+  rollback(name: string, by: Actor, requestId?: string) {
+    return this.promotion.rollback(name, by, requestId);
   }
 
   /**

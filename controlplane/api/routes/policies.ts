@@ -468,8 +468,8 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: "Roll the policy's knob back to the version the live one replaced",
         description:
-          'The live proposal is marked rolled_back in the same step as the knob change; the rolled-back version is retired and the restored one (if any) is live again.',
-        headers,
+          'The live proposal is marked rolled_back in the same step as the knob change; the rolled-back version is retired and the restored one (if any) is live again. With an `Idempotency-Key` header, a retry of the same request within 24 h answers the first outcome instead of rolling back one version more; the key with another request is refused (field requestId, rule same_request).',
+        headers: idempotentHeaders,
         params: nameParams,
         body: reasonBody,
         response: {
@@ -487,10 +487,11 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
       },
     },
     async (request) => {
-      const r = await registry.rollback(request.params.name, {
-        actor: request.auth.actor,
-        reason: request.body.reason,
-      });
+      const r = await registry.rollback(
+        request.params.name,
+        { actor: request.auth.actor, reason: request.body.reason },
+        requestIdOf(request),
+      );
       return {
         value: r.value,
         knobVersion: r.knobVersion,
