@@ -131,11 +131,14 @@ try {
   await run(sides.knob1, 8, 300, 'warm1', probe);
 
   const byDepth: Record<string, Record<string, ReturnType<typeof summary>>> = {};
+  // Each round the other setting goes first, counted over the whole run (before, knob 0 always
+  // did; counted per depth, knob 0 would lead 4 of the 6 rounds).
+  let turn = 0;
   for (const depth of DEPTHS) {
     const runs: { knob0: Run[]; knob1: Run[] } = { knob0: [], knob1: [] };
     for (let r = 0; r < ROUNDS; r++) {
-      // Each round the other setting goes first (before, knob 0 always did).
-      const order = r % 2 === 0 ? (['knob0', 'knob1'] as const) : (['knob1', 'knob0'] as const);
+      const order =
+        turn++ % 2 === 0 ? (['knob0', 'knob1'] as const) : (['knob1', 'knob0'] as const);
       for (const k of order) {
         runs[k].push(await run(sides[k], depth, WRITES[depth], `${k}-d${depth}-r${r}`, probe));
       }

@@ -409,7 +409,9 @@ function report(k: Phase[], b: Phase[]): void {
     ROUNDS === 3 &&
     WORKERS === 2 &&
     CONCURRENCY === 100 &&
-    DISPATCH_BATCH === 128;
+    DISPATCH_BATCH === 128 &&
+    !process.env['BENCH_PROFILE_DIR'] &&
+    !process.env['BENCH_TRACE'];
   const path = writeResultFile(
     // A run with another submit batch is a variant: its own file, the headline file stays.
     callgrindEnabled || !headline

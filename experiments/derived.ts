@@ -257,8 +257,9 @@ function within(
   // Judged on the 95% interval of the per-seed gaps, as every claim is (before, on the mean
   // gap alone: a spread of seeds on both sides of the tolerance read as within or not).
   const ci = meanInterval(gaps);
-  const verdict: Verdict =
-    ci.hi <= c.tolerance ? 'holds' : ci.lo > c.tolerance ? 'fails' : 'inconclusive';
+  // A gap exactly at the tolerance (no spread) is within it: float noise must not tip it.
+  const tol = c.tolerance + 1e-12;
+  const verdict: Verdict = ci.hi <= tol ? 'holds' : ci.lo > tol ? 'fails' : 'inconclusive';
   const beatsRef = !isBest && meanGap < 0 ? `; ${c.entry} beats ${c.reference}` : '';
   const spread = ctx.seeds === 'tuner' ? ' (tuner seeds on one fixed objective)' : '';
   const word =
@@ -278,7 +279,10 @@ function within(
     holds: verdict === 'holds',
     text:
       `${head}: mean ${num(mean(values))} vs ${refText}, gap ` +
-      `${pct(meanGap)}, 95% CI of the per-seed gap ${signedPct(ci.lo)} to ${signedPct(ci.hi)} ` +
+      `${pct(meanGap)}, ` +
+      (values.length < 2
+        ? 'one seed: no interval '
+        : `95% CI of the per-seed gap ${signedPct(ci.lo)} to ${signedPct(ci.hi)} `) +
       `(${word} ${pct(c.tolerance)}${beatsRef}); ${seedsWithin}/${values.length} seeds within${spread}`,
   };
 }
