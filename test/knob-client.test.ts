@@ -153,6 +153,31 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
     await knobs.close();
   });
 
+  it('survives a change listener that throws, reporting it as an error', async () => {
+    const { keys, admin } = await setup();
+    const knobs = await KnobClient.start({
+      table: new KnobTable(redis.client(), { keys }),
+      resyncIntervalMs: 0,
+    });
+    const errors: string[] = [];
+    knobs.on('error', (e: Error) => errors.push(e.message));
+    knobs.on('change', () => {
+      throw new Error('listener failed');
+    });
+    // Before, the throw escaped the pub/sub reply parser: an uncaught exception (the process
+    // died; vitest reports it as an unhandled error and fails the run).
+    await admin.promote({
+      name: 'scheduler.policy',
+      value: 'sjf',
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'try sjf',
+    });
+    await eventually(() => knobs.get('scheduler.policy') === 'sjf', 'client sees sjf');
+    await eventually(() => errors.includes('listener failed'), 'the error reported');
+    await knobs.close();
+  });
+
   it('sees a promotion made while its connection was cut, once it reconnects', async () => {
     const { keys, admin, clock } = await setup();
     const { client, cut, restore } = await proxiedClient();

@@ -133,7 +133,15 @@ export class KnobClient extends EventEmitter<{
     if (cur && cur.version > version && !replace) return false;
     const value = frozenValue(json);
     this.cache.set(name, { value, version, change });
-    if (cur) this.emit('change', { name, value, version, previous: cur.value });
+    // A listener that throws must not escape: from a pub/sub message it would be an uncaught
+    // exception in the reply parser (the process died), from a resync it stopped the reload.
+    if (cur) {
+      try {
+        this.emit('change', { name, value, version, previous: cur.value });
+      } catch (err) {
+        this.reportError(err as Error);
+      }
+    }
     return true;
   }
 
