@@ -450,17 +450,7 @@ export class Promotion {
       },
       'rollback',
     );
-    await this.follow(name, by, 'policy.rollback');
-    const [a, b] = await Promise.all([
-      this.table.find(name, from),
-      to > 0 ? this.table.find(name, to) : null,
-    ]);
-    return {
-      rolledBack: a?.row ?? null,
-      live: b?.row ?? null,
-      value: to,
-      knobVersion: res.version,
-    };
+    return this.rolledBack(name, by, from, to, res.version);
   }
 
   /**
@@ -483,18 +473,23 @@ export class Promotion {
         'requestId',
         'same_request',
       );
-    const [from, to] = [made.old as number, made.new as number];
+    return this.rolledBack(name, by, made.old as number, made.new as number, made.version);
+  }
+
+  /** The rows after a rollback from version `from` to `to` (knob version `knobVersion`). */
+  private async rolledBack(
+    name: string,
+    by: Actor,
+    from: number,
+    to: number,
+    knobVersion: number,
+  ): Promise<RollbackOutcome> {
     await this.follow(name, by, 'policy.rollback');
     const [a, b] = await Promise.all([
       this.table.find(name, from),
       to > 0 ? this.table.find(name, to) : null,
     ]);
-    return {
-      rolledBack: a?.row ?? null,
-      live: b?.row ?? null,
-      value: to,
-      knobVersion: made.version,
-    };
+    return { rolledBack: a?.row ?? null, live: b?.row ?? null, value: to, knobVersion };
   }
 }
 
