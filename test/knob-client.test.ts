@@ -6,6 +6,7 @@ import { KnobClient } from '../controlplane/knobs/client.ts';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import type { RedisClient } from '../controlplane/redis/connect.ts';
+import type { Keys } from '../controlplane/store/keys.ts';
 import {
   eventually,
   startTestRedis,
@@ -90,12 +91,23 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
     return { keys, admin, clock };
   }
 
+  /** A client of `keys` on its own connection, with no periodic resync. */
+  const followOnly = (keys: Keys) =>
+    KnobClient.start({ table: new KnobTable(redis.client(), { keys }), resyncIntervalMs: 0 });
+
+  /** The first promotion of scheduler.policy after a seed: sjf at version 2. */
+  const promoteSjf = (admin: KnobTable) =>
+    admin.promote({
+      name: 'scheduler.policy',
+      value: 'sjf',
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'try sjf',
+    });
+
   it('reads knobs from memory: a thousand reads send no command to Redis', async () => {
     const { keys, admin } = await setup();
-    const knobs = await KnobClient.start({
-      table: new KnobTable(redis.client(), { keys }),
-      resyncIntervalMs: 0,
-    });
+    const knobs = await followOnly(keys);
     const probe = redis.single ? redis.client() : undefined;
     const processed = async () => {
       if (!probe) return 0;
@@ -135,19 +147,10 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
 
   it('sees a promotion as it happens', async () => {
     const { keys, admin } = await setup();
-    const knobs = await KnobClient.start({
-      table: new KnobTable(redis.client(), { keys }),
-      resyncIntervalMs: 0,
-    });
+    const knobs = await followOnly(keys);
     const seen: string[] = [];
     knobs.on('change', (e) => seen.push(`${e.name}=${String(e.value)}@${e.version}`));
-    await admin.promote({
-      name: 'scheduler.policy',
-      value: 'sjf',
-      baseVersion: 1,
-      actor: 'op',
-      reason: 'try sjf',
-    });
+    await promoteSjf(admin);
     await eventually(() => knobs.get('scheduler.policy') === 'sjf', 'client sees sjf');
     expect(seen).toEqual(['scheduler.policy=sjf@2']);
     await knobs.close();
@@ -155,10 +158,7 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
 
   it('survives a change listener that throws, reporting it as an error', async () => {
     const { keys, admin } = await setup();
-    const knobs = await KnobClient.start({
-      table: new KnobTable(redis.client(), { keys }),
-      resyncIntervalMs: 0,
-    });
+    const knobs = await followOnly(keys);
     const errors: string[] = [];
     knobs.on('error', (e: Error) => errors.push(e.message));
     knobs.on('change', () => {
@@ -166,13 +166,7 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
     });
     // Before, the throw escaped the pub/sub reply parser: an uncaught exception (the process
     // died; vitest reports it as an unhandled error and fails the run).
-    await admin.promote({
-      name: 'scheduler.policy',
-      value: 'sjf',
-      baseVersion: 1,
-      actor: 'op',
-      reason: 'try sjf',
-    });
+    await promoteSjf(admin);
     await eventually(() => knobs.get('scheduler.policy') === 'sjf', 'client sees sjf');
     await eventually(() => errors.includes('listener failed'), 'the error reported');
     await knobs.close();

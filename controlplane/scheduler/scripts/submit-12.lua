@@ -115,6 +115,8 @@ local jobChecked = nil -- jobs of several tasks checked against task ids (made a
 local tenantOfParent = {} -- id -> tenant, of parents read from the store
 local moving = {} -- tenant -> whether it is moving off this shard (asked once per call)
 local ENDED = { done = true, dead = true, upstream_failed = true }
+-- An attrs block's tenant, its third field.
+local P_TENANT = '^[^\t]*\t[^\t]*\t([^\t]*)'
 for i = 1, n do
   local id, idem = ids[i], idems[i]
   local existing = false
@@ -149,7 +151,7 @@ for i = 1, n do
           local d = r[1] and r[2] and attrsDepth(r[2])
           if not d then return { ERR_UNKNOWN_PARENT, id, p } end
           stateOf[pid], depthOf[pid] = r[1], d
-          tenantOfParent[pid] = string.match(r[2], '^[^\t]*\t[^\t]*\t([^\t]*)')
+          tenantOfParent[pid] = string.match(r[2], P_TENANT)
         end
         -- An open parent of another tenant that is moving off this shard: the edge would be
         -- written here only, after (or while) the move copies the parent. An ended parent
@@ -157,7 +159,7 @@ for i = 1, n do
         local pt = (not earlier) and tenantOfParent[pid]
         if pt and not ENDED[stateOf[pid]] then
           if moving[pt] == nil then moving[pt] = redis.call('SISMEMBER', K_MOVING, pt) == 1 end
-          if moving[pt] and pt ~= string.match(attrsOf[i], '^[^\t]*\t[^\t]*\t([^\t]*)') then
+          if moving[pt] and pt ~= string.match(attrsOf[i], P_TENANT) then
             return { ERR_PARENT_MOVING, id, p, pt }
           end
         end
