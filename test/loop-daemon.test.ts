@@ -352,6 +352,26 @@ describe('loop daemon', () => {
       });
     }
 
+    it('stands down while a learned registry policy is live', async () => {
+      const { knobs, proposals, daemon } = await schedulerSetup();
+      const id = ((await daemon.tick())[0] as { id: string }).id;
+      const row = await knobs.get('scheduler.policy_version');
+      await knobs.promote({
+        name: 'scheduler.policy_version',
+        value: 3,
+        baseVersion: row.version,
+        actor: 'op',
+        reason: 'learned policy v3',
+      });
+      const why = /scheduler.policy_version is 3: the registry's learned policy dispatches/;
+      expect((await daemon.tick())[0]).toMatchObject({ kind: 'rejected', id, why });
+      expect((await proposals.get(id)).proposal.status).toBe('rejected');
+      expect(await daemon.tick()).toEqual([
+        { kind: 'no_proposal', target: 'scheduler.policy', why: expect.stringMatching(why) },
+      ]);
+      expect((await knobs.get('scheduler.policy')).value).toBe('fifo');
+    });
+
     it('rejects the proposal when the shadow knob is pinned, freeing its knob', async () => {
       const { knobs, proposals, daemon } = await schedulerSetup();
       await knobs.pin('scheduler.shadow_policy', 'op', 'hands off');

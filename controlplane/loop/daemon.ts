@@ -308,6 +308,8 @@ export class LoopDaemon {
 
   private async proposeNew(target: TuningTarget, mine: readonly Proposal[]): Promise<LoopEvent> {
     const none = (why: string): LoopEvent => ({ kind: 'no_proposal', target: target.name, why });
+    const down = await target.standDown?.();
+    if (down) return none(down);
     const now = this.now();
     const lastProposal = Math.max(0, ...mine.map((p) => p.createdAt));
     const cur = await this.currentValues(target);
@@ -316,6 +318,7 @@ export class LoopDaemon {
       return none(`rate limit: last change ${now - since} ms ago`);
     const cal = await target.calibrate();
     if (!cal) return none('not enough live data to calibrate a simulator');
+    if ('why' in cal) return none(cal.why);
     const cand = await target.propose(cal, cur.values, (this.opts.seed ?? 1) + this.seq++);
     if (!cand) return none('the learner found nothing better than the live configuration');
     const foreign = Object.keys(cand.values).find((n) => !target.knobs.includes(n));
@@ -378,11 +381,14 @@ export class LoopDaemon {
       return reject(
         `knob ${stale.name} moved from version ${stale.baseVersion} to ${cur.versions[stale.name]}`,
       );
+    const down = await target.standDown?.();
+    if (down) return reject(down);
     const incumbent = cur.values;
     const candidate = this.valuesOf(p, incumbent);
 
     if (p.status === 'proposed') {
       const cal = await target.calibrate();
+      if (cal && 'why' in cal) return reject(`no calibration: ${cal.why}`);
       if (!cal) {
         // An open proposal holds its knobs (no other opens on them), so it cannot wait for
         // ever on data that does not come.

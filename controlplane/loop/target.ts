@@ -40,6 +40,10 @@ export interface Candidate {
   evidence: Record<string, unknown>;
 }
 
+export interface NoCalibration {
+  why: string;
+}
+
 export interface TuningTarget {
   /** Also the learner name on its proposals. */
   readonly name: string;
@@ -48,7 +52,16 @@ export interface TuningTarget {
   readonly slo: SloSpec;
   /** How long shadow runs before its verdict counts. */
   readonly shadowMs: number;
-  calibrate(): Promise<Calibration | null>;
+  /**
+   * A simulator calibrated from the live tables; null while there is too little live data, or
+   * why the data cannot calibrate one (said in the loop's events, not taken for a lack of data).
+   */
+  calibrate(): Promise<Calibration | NoCalibration | null>;
+  /**
+   * Why this target does not tune now (its knobs are not what drives the live service), or
+   * null. It then proposes nothing and its open proposals are rejected.
+   */
+  standDown?(): Promise<string | null>;
   /** A better configuration than `current` on the calibrated simulator, or null. */
   propose(cal: Calibration, current: KnobValues, seed: number): Promise<Candidate | null>;
   /** One gate evaluation: the objective for `values` on a seed and workload slice. */

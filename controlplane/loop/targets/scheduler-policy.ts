@@ -11,6 +11,7 @@
 //   decisions never taken cannot be measured: the shadow confirms the candidate runs on live
 //   decision points and decides differently, and the outcome stays the simulator's prediction;
 //   the SLO guard is what catches a simulator that was wrong.
+// While scheduler.policy_version names a learned registry policy, the target stands down.
 import { CATALOG, findKnob, type KnobSpec, type KnobValues } from '../../../knobs/index.ts';
 import type { KnobObjective } from '../../../envs/core/index.ts';
 import { simulate, type WorkerSpec, type Workload } from '../../../envs/scheduler/index.ts';
@@ -26,6 +27,7 @@ import { workloadFromTraces, type DurationSource } from './scheduler-calibration
 
 const POLICY = 'scheduler.policy';
 const SHADOW = 'scheduler.shadow_policy';
+const VERSION = 'scheduler.policy_version';
 
 export interface SchedulerTargetOptions extends TargetLoopOptions {
   knobs: KnobTable;
@@ -59,6 +61,14 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
       config: { seed },
     });
     return (m['mean_jct_s'] as number) * 1000;
+  }
+
+  /** A learned registry policy, when live, is what dispatches: scheduler.policy is not. */
+  async standDown(): Promise<string | null> {
+    const version = (await this.o.knobs.get(VERSION)).value as number;
+    return version > 0
+      ? `${VERSION} is ${version}: the registry's learned policy dispatches, not ${POLICY}`
+      : null;
   }
 
   async calibrate(): Promise<CalibrationOf<Workload> | null> {
