@@ -220,6 +220,35 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
     await knobs.close();
   });
 
+  it('reloads a version lost and written again while its connection was cut, once it reconnects', async () => {
+    const { keys, admin, clock } = await setup();
+    const { client, cut, restore } = await proxiedClient();
+    // As above: one node reloads on the reconnect, a cluster client on its next periodic check.
+    const knobs = await KnobClient.start({
+      table: new KnobTable(client, { keys }),
+      resyncIntervalMs: backend === 'single' ? 0 : 200,
+    });
+    const r = redis.client();
+    const name = 'files.cache_policy';
+    const before = await r.hgetall(keys.knobRow(name));
+    const epoch = (await r.get(keys.knobEpoch())) as string;
+    await admin.promote({ name, value: 'arc', baseVersion: 1, actor: 'op', reason: 'lost' });
+    await eventually(() => knobs.get(name) === 'arc', 'client sees arc');
+    await cut();
+    // Redis loses that write (row and epoch as before it), then version 2 is written again with
+    // another value: the epoch is back at the one the client saw, and the message went unheard.
+    await r.del(keys.knobRow(name));
+    await r.hset(keys.knobRow(name), before);
+    await r.set(keys.knobEpoch(), epoch);
+    clock.advance(HOUR);
+    const other = new KnobTable(r, { keys, clock });
+    await other.promote({ name, value: 'sieve', baseVersion: 1, actor: 'op', reason: 'again' });
+    await restore();
+    await eventually(() => knobs.get(name) === 'sieve', 'client reloads the rewritten version 2');
+    expect(knobs.version(name)).toBe(2);
+    await knobs.close();
+  });
+
   it('recovers through the periodic epoch check when a message is lost', async () => {
     const { keys, admin } = await setup();
     const knobs = await KnobClient.start({

@@ -1,7 +1,8 @@
 // The knob client services read their knobs through. Values live in process memory, so a read
 // on a hot path costs no Redis round trip; a subscription to the change channel keeps them
-// fresh, and an epoch check recovers changes published while the connection was cut (on
-// every reconnect, and every `resyncIntervalMs` as a safety net against lost messages). A value
+// fresh. Every reconnect reloads every knob (Redis may have lost writes and taken the same
+// versions again while the connection was cut, leaving the epoch where it was), and an epoch
+// check every `resyncIntervalMs` is a safety net against lost messages. A value
 // is named by its version and change id: after Redis loses writes (a failover to a lagging
 // replica, an AOF everysec restart) a version comes back with another value, and the epoch
 // goes back; the client then takes what Redis holds.
@@ -69,25 +70,31 @@ export class KnobClient extends EventEmitter<{
     for (const n of names) table.spec(n);
     const sub = table.redis.duplicate();
     const client = new KnobClient(table, sub, names);
-    sub.on('error', (err: Error) => client.reportError(err));
-    sub.on('message', (_channel: string, message: string) => client.onMessage(message));
-    await sub.subscribe(table.keys.knobChanges());
-    // After the first connection, every 'ready' is a reconnect: changes may have been missed.
-    // A Redis Cluster client stays 'ready' while single node connections drop and come back
-    // (it re-subscribes silently), so there the periodic epoch check is what recovers.
-    sub.on('ready', () => void client.resubscribed());
-    sub.on('+node', () => void client.resync());
-    // The first load must succeed: a client without values would fail every read.
-    let lastError: Error | undefined;
-    for (let attempt = 0; attempt < 100 && !client.loaded; attempt++) {
-      lastError = await client.doResync(true);
-      if (!client.loaded) await new Promise((r) => setTimeout(r, 100));
-    }
-    if (!client.loaded) {
+    try {
+      sub.on('error', (err: Error) => client.reportError(err));
+      sub.on('message', (_channel: string, message: string) => client.onMessage(message));
+      await sub.subscribe(table.keys.knobChanges());
+      // After the first connection, every 'ready' is a reconnect: changes may have been missed.
+      // A Redis Cluster client stays 'ready' while single node connections drop and come back
+      // (it re-subscribes silently, telling no one): a node leaving makes the next periodic
+      // check reload, and a node joining reloads.
+      sub.on('ready', () => void client.resubscribed());
+      sub.on('-node', () => (client.verify = true));
+      sub.on('+node', () => void client.reload());
+      // The first load must succeed: a client without values would fail every read.
+      let lastError: Error | undefined;
+      for (let attempt = 0; attempt < 100 && !client.loaded; attempt++) {
+        lastError = await client.doResync(true);
+        if (!client.loaded) await new Promise((r) => setTimeout(r, 100));
+      }
+      if (!client.loaded)
+        throw new Error(
+          `knob client: could not load the knobs: ${lastError?.message ?? 'unknown error'}`,
+        );
+    } catch (err) {
+      // The subscriber connection would stay open and keep the process alive.
       await client.close();
-      throw new Error(
-        `knob client: could not load the knobs: ${lastError?.message ?? 'unknown error'}`,
-      );
+      throw err;
     }
     const every = opts.resyncIntervalMs ?? 5_000;
     if (every > 0) {
@@ -209,7 +216,16 @@ export class KnobClient extends EventEmitter<{
       this.reportError(err as Error);
       return;
     }
-    await this.resync();
+    await this.reload();
+  }
+
+  /**
+   * Reloads every followed knob even at the epoch seen: while the connection was away, Redis
+   * may have lost writes and had the same versions written again (the epoch back where it was).
+   */
+  private reload(): Promise<void> {
+    this.verify = true;
+    return this.resync();
   }
 
   /** Reloads when the epoch moved (always when forced); returns the error it met, if any. */
@@ -251,7 +267,8 @@ export class KnobClient extends EventEmitter<{
       this.emit('resync', { epoch, changed, lost });
       return undefined;
     } catch (err) {
-      // Disconnected: the next 'ready' or timer tick tries again.
+      // Disconnected: the next 'ready' or timer tick tries again (a reload asked for stays asked).
+      this.verify ||= verify;
       this.reportError(err as Error);
       return err as Error;
     }
