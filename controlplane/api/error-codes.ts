@@ -149,7 +149,10 @@ export const API_CODES = {
     status: 429,
     summary: 'the server already serves its maximum number of event streams',
   },
-  KNOBOS_API_UNAVAILABLE: { status: 503, summary: 'Redis is not reachable right now' },
+  KNOBOS_API_UNAVAILABLE: {
+    status: 503,
+    summary: 'Redis is not reachable right now, or the server is shutting down',
+  },
   KNOBOS_API_INTERNAL: {
     status: 500,
     summary: 'a bug: the server failed in a way it did not expect (logged with the request id)',

@@ -168,7 +168,17 @@ export async function buildServer(opts: ServerOptions): Promise<FastifyInstance>
     ...(opts.maxStreamsPerToken ? { maxPerToken: opts.maxStreamsPerToken } : {}),
   });
   await hub.start();
-  app.addHook('preClose', async () => hub.close());
+  // An answer sent once close began ends its connection: the server's close waits for every
+  // open connection, and one kept alive would hold it up for the keep-alive timeout (72 s).
+  let closing = false;
+  app.addHook('preClose', async () => {
+    closing = true;
+    await hub.close();
+  });
+  app.addHook('onSend', async (_request, reply, payload) => {
+    if (closing) reply.header('connection', 'close');
+    return payload;
+  });
   try {
     return await buildRoutes(app, opts, hub, startedAt);
   } catch (err) {

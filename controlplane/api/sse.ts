@@ -4,8 +4,10 @@
 // client), in order. Bounds: open streams (in all and per token), pending messages, bytes
 // buffered per slow client (one past it is cut off: its socket destroyed, its buffer freed).
 // Each stream remembers the token it was opened with: revoking a token ends its
-// streams at once (endToken), and every heartbeat re-verifies each stream's token, so a token
-// revoked through another API process stops receiving within one heartbeat.
+// streams at once (endToken), a stream's token is checked again once it is registered (a
+// revocation while it was being opened), and every heartbeat re-verifies each stream's token,
+// so a token revoked through another API process stops receiving within one heartbeat. Once
+// closed (the server shutting down) the hub refuses new streams.
 import type { ServerResponse } from 'node:http';
 import type { Logger } from 'pino';
 import type { KnobTable } from '../knobs/table.ts';
@@ -114,10 +116,17 @@ export class ChangeHub {
   }
 
   /**
-   * Refuses a new stream when full, or when its token (else its actor) has its share already,
-   * so one token cannot take every slot (before the response is hijacked).
+   * Refuses a new stream when the hub is closed (the server is shutting down: a stream
+   * attached now would never be ended, and the server's close would wait for it), when full,
+   * or when its token (else its actor) has its share already, so one token cannot take every
+   * slot (before the response is hijacked).
    */
   assertRoom(owner?: StreamOwner): void {
+    if (this.closed)
+      throw new ApiError(
+        'KNOBOS_API_UNAVAILABLE',
+        'the server is shutting down; reconnect shortly',
+      );
     if (this.clients.size >= this.maxClients)
       throw new ApiError(
         'KNOBOS_API_TOO_MANY_STREAMS',
@@ -201,6 +210,15 @@ export class ChangeHub {
     res.once('close', end);
     if (res.destroyed) end();
     else this.write(res, { event: 'hello', data: { epoch } });
+    // The token was checked before the stream was registered: a revocation in between found
+    // nothing to end (endToken). Checking again now, registered, closes that gap; a later
+    // revocation finds the stream.
+    void owner.verify?.().then(
+      (ok) => {
+        if (!ok) end();
+      },
+      () => {}, // Redis away: the next heartbeat checks again
+    );
     return end;
   }
 
