@@ -124,7 +124,8 @@ describe('telemetry and traces', () => {
     expect(await w.flush()).toBe(50);
     const got = await traceRecords(redis.client(), keys, 'svc', 'access');
     expect(got).toHaveLength(50);
-    expect(got[0]?.fields).toEqual({ key: 'k0', size: '10' });
+    // A sampled record says so: a reader must not take the sample for the whole trace.
+    expect(got[0]?.fields).toEqual({ key: 'k0', size: '10', sr: '0.5' });
   });
   it('reads a whole range in pages, and keeps its newest entries when the cap cuts it', async () => {
     const keys = uniqueKeys();

@@ -70,6 +70,21 @@ async function* newestFirst(
   if ((await log.latest({ count: 1, before, since })).length > 0) state.truncated = true;
 }
 
+/** The newest `maxEntries` entries of a stream with ids in [fromMs, toMs], oldest first. */
+async function newestOf(
+  redis: RedisClient,
+  key: string,
+  fromMs: number,
+  toMs: number,
+  maxEntries: number,
+): Promise<Truncatable<LogEntry>> {
+  const state = { truncated: false };
+  const pages: LogEntry[][] = [];
+  for await (const page of newestFirst(redis, key, fromMs, toMs, maxEntries, state))
+    pages.push(page);
+  return truncatable(pages.flat().reverse(), state.truncated);
+}
+
 /**
  * Raw telemetry entries of a service between two times (ms), oldest first. Reads the whole
  * range in pages, up to `maxEntries` (the newest of them); `truncated` says whether older
@@ -83,18 +98,7 @@ export async function telemetryEntries(
   toMs: number,
   maxEntries = MAX_TELEMETRY_ENTRIES,
 ): Promise<Truncatable<LogEntry>> {
-  const state = { truncated: false };
-  const pages: LogEntry[][] = [];
-  for await (const page of newestFirst(
-    redis,
-    keys.telemetry(service),
-    fromMs,
-    toMs,
-    maxEntries,
-    state,
-  ))
-    pages.push(page);
-  return truncatable(pages.flat().reverse(), state.truncated);
+  return newestOf(redis, keys.telemetry(service), fromMs, toMs, maxEntries);
 }
 
 /**
@@ -174,22 +178,25 @@ export async function telemetrySeries(
 }
 
 /**
- * Sampled trace records of a service and kind between two times, oldest first, at most `count`
- * (default 10,000) of them: the oldest of the range. `truncated` says whether newer records of
- * the range were left out.
+ * Trace records of a service and kind between two times, oldest first, at most `count`
+ * (default 10,000) of them: the oldest of the range, or with `newest` the newest. `truncated`
+ * says whether records of the range were left out (newer ones, or with `newest` older ones).
  */
 export async function traceRecords(
   redis: RedisClient,
   keys: Keys,
   service: string,
   kind: string,
-  opts: { fromMs?: number; toMs?: number; count?: number } = {},
+  opts: { fromMs?: number; toMs?: number; count?: number; newest?: boolean } = {},
 ): Promise<Truncatable<LogEntry>> {
   const count = opts.count ?? 10_000;
   if (!(Number.isSafeInteger(count) && count > 0))
     throw new Error('count must be a positive integer');
+  const key = keys.trace(service, kind);
+  if (opts.newest)
+    return newestOf(redis, key, opts.fromMs ?? 0, opts.toMs ?? Number.MAX_SAFE_INTEGER - 1, count);
   // One more than may be kept, to tell a range that ends at `count` from a cut one.
-  const got = await new Log(redis, keys.trace(service, kind), 1).range({
+  const got = await new Log(redis, key, 1).range({
     start: opts.fromMs === undefined ? '-' : String(Math.floor(opts.fromMs)),
     end: opts.toMs === undefined ? '+' : String(Math.ceil(opts.toMs)),
     count: count + 1,

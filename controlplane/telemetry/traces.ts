@@ -1,7 +1,9 @@
 // Sampled traces (arrivals, durations, decisions, accesses) written to a stream per service
-// and kind, in the shape the simulators replay. Records are buffered and written in one
-// pipeline per flush, one flush in flight at a time; records buffered and in flight together are
-// bounded by `bufferMax`, and beyond it are dropped (counted, as are failed writes) when Redis lags.
+// and kind, in the shape the simulators replay. A sampled record (rate below 1) carries its
+// rate in `sr`, so a reader can tell a sample from the whole trace. Records are buffered and
+// written in one pipeline per flush, one flush in flight at a time; records buffered and in
+// flight together are bounded by `bufferMax`, and beyond it are dropped (counted, as are
+// failed writes) when Redis lags.
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
 
@@ -10,7 +12,7 @@ export interface TraceOptions {
   keys: Keys;
   service: string;
   kind: string;
-  /** Fraction of records kept, 0..1. */
+  /** Fraction of records kept, 0..1; below 1, each record kept carries it as `sr`. */
   sampleRate?: number;
   maxLen?: number;
   bufferMax?: number;
@@ -28,6 +30,9 @@ export class TraceWriter {
   dropped = 0;
   private readonly key: string;
   private readonly rand: () => number;
+  private readonly rate: number;
+  /** The rate as written in each sampled record; undefined when every record is kept. */
+  private readonly sr: string | undefined;
 
   constructor(private readonly opts: TraceOptions) {
     this.key = opts.keys.trace(opts.service, opts.kind);
@@ -35,17 +40,21 @@ export class TraceWriter {
     const rate = opts.sampleRate ?? 1;
     if (!(rate >= 0 && rate <= 1))
       throw new Error(`trace ${opts.kind}: sampleRate must be in [0, 1], got ${rate}`);
+    this.rate = rate;
+    this.sr = rate < 1 ? String(rate) : undefined;
   }
 
   record(fields: Record<string, string | number | boolean>): void {
-    if ((this.opts.sampleRate ?? 1) < 1 && this.rand() >= (this.opts.sampleRate ?? 1)) return;
+    if (this.sr !== undefined && this.rand() >= this.rate) return;
     // What is still being written counts too: otherwise a lagging Redis would take a new
     // buffer's worth every flush, queued in the client without bound.
     if (this.buffer.length + this.inFlightCount >= (this.opts.bufferMax ?? 10_000)) {
       this.dropped++;
       return;
     }
-    this.buffer.push(Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)])));
+    const rec = Object.fromEntries(Object.entries(fields).map(([k, v]) => [k, String(v)]));
+    if (this.sr !== undefined) rec['sr'] = this.sr;
+    this.buffer.push(rec);
     this.schedule();
   }
 

@@ -1,10 +1,15 @@
 // What the tuning targets share: the gate, SLO and shadow settings each target takes, the
-// calibration fit, the gate's slices and their seeded windows and shadow's verdict on two costs. Each
-// target keeps what is its own: the simulator, the learner, what shadow watches.
+// trace window a calibration reads, the calibration fit, the gate's slices and their seeded
+// windows and shadow's verdict on two costs. Each target keeps what is its own: the simulator,
+// the learner, what shadow watches.
 import { createRng } from '../../../envs/core/index.ts';
+import type { RedisClient } from '../../redis/connect.ts';
+import type { Keys } from '../../store/keys.ts';
+import type { LogEntry } from '../../store/log.ts';
+import { traceRecords } from '../../telemetry/read.ts';
 import { DEFAULT_GATE, validateGate, type GateOptions } from '../gate.ts';
 import { sloSpec, type SloSpec } from '../slo-guard.ts';
-import type { Calibration, ShadowReport } from '../target.ts';
+import type { Calibration, NoCalibration, ShadowReport } from '../target.ts';
 
 export type TargetGate = GateOptions & { slices: number };
 
@@ -35,19 +40,76 @@ export abstract class TargetSettings {
   }
 }
 
-/** Calibration's fit: the simulator's prediction of the live configuration against live. */
-export function calibrationFit(
+/**
+ * Calibration's fit: the simulator's prediction of the live configuration against live, with
+ * what a target says of how the two were compared (`more`, kept beside them in the report).
+ */
+export function calibrationFit<T extends object = object>(
   metric: string,
   predicted: number,
   observed: number | null,
-): Calibration['fit'] {
+  more?: T,
+): Calibration['fit'] & T {
   return {
     metric,
     predicted,
     observed,
     relativeError:
       observed === null ? null : Math.abs(predicted - observed) / Math.max(observed, 1e-9),
+    ...(more as T),
   };
+}
+
+/**
+ * The trace records one calibration reads, by kind: of each stream the newest `maxRecords` of
+ * the window (the live service as it is now), all cut to the span every stream holds whole, so
+ * arrivals, run times and completions describe the same stretch of time. A why instead when a
+ * record kept was sampled (the writer's `sr`): a sample is a thinner workload than the live one,
+ * and neither arrivals and run times sampled independently (jobs lose stages) nor a key stream
+ * sampled per access (reuse distances stretch) can be scaled back to it.
+ */
+export async function traceWindow<K extends string>(
+  redis: RedisClient,
+  keys: Keys,
+  service: string,
+  kinds: readonly K[],
+  opts: { fromMs: number; toMs: number; maxRecords: number },
+): Promise<Record<K, LogEntry[]> | NoCalibration> {
+  const read = await Promise.all(
+    kinds.map((kind) =>
+      traceRecords(redis, keys, service, kind, {
+        fromMs: opts.fromMs,
+        toMs: opts.toMs,
+        count: opts.maxRecords,
+        newest: true,
+      }),
+    ),
+  );
+  // The span starts where the latest-starting cut stream does (its oldest record kept); a
+  // stream read whole covers the window from its start.
+  let start = -Infinity;
+  for (const s of read) if (s.truncated && s[0]) start = Math.max(start, s[0].ms);
+  const out = {} as Record<K, LogEntry[]>;
+  for (const [i, kind] of kinds.entries()) {
+    const records = (read[i] as LogEntry[]).filter((e) => e.ms >= start);
+    const rates = new Set<string>();
+    let sampled = 0;
+    for (const e of records) {
+      const sr = e.fields['sr'];
+      if (sr === undefined) continue;
+      rates.add(sr);
+      sampled++;
+    }
+    if (sampled > 0)
+      return {
+        why:
+          `trace ${keys.trace(service, kind)} holds ${sampled} of ${records.length} records ` +
+          `of the window sampled at rate ${[...rates].join(', ')}: a sample calibrates a thinner ` +
+          `workload than the live one; set the ${service} service's ${kind} trace sample rate to 1`,
+      };
+    out[kind] = records;
+  }
+  return out;
 }
 
 /**

@@ -1,5 +1,6 @@
 // The file service's read cache as a tuning target (files.cache_bytes, files.cache_policy):
-// - calibration: the live access trace (the file service's sampled access records) becomes
+// - calibration: the live access trace (the newest records of a window; none from a sampled
+//   trace: a 1% key stream has other reuse distances than the live one) becomes
 //   the cache simulator's trace, reads as requests and writes as invalidations (a write drops
 //   the writer's cached chunk: reader.ts wrote()); the fit compares the replayed hit ratio of
 //   the live configuration with the live hit ratio over the same window;
@@ -7,21 +8,29 @@
 //   limit around the live value, minimising miss ratio + a memory price per GiB;
 // - gate: paired replays of live and candidate on seeded windows of trace slices;
 // - shadow: ghost caches of both configurations, warmed on the access stream of the
-//   calibration window before shadow began (the live cache is warm too) and then fed the live
-//   stream: hit ratios of what each would have done, counted from the moment shadow began.
+//   calibration window before shadow began (its newest records, as calibration reads: those
+//   make the live cache's contents) and then fed the live stream: hit ratios of what each
+//   would have done, counted from the moment shadow began; no verdict on sampled records.
 import { findKnob, isNumericKnob, type KnobSpec, type KnobValues } from '../../../knobs/index.ts';
 import type { KnobObjective } from '../../../envs/core/index.ts';
 import { simulateCache } from '../../../envs/cache/index.ts';
 import { CacheTraceBuilder, type CacheTrace } from '../../../envs/loaders/cache-trace.ts';
 import { BayesOpt } from '../../../learners/tuners/index.ts';
 import { tune } from '../../../learners/core/index.ts';
-import { accessRecords } from '../../files/traces.ts';
+import { ACCESS_TRACE_KIND } from '../../files/traces.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import type { RedisClient } from '../../redis/connect.ts';
 import { telemetryEntries } from '../../telemetry/read.ts';
 import { GhostCaches, type CacheConfig } from '../ghost-caches.ts';
-import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
-import { TargetSettings, calibrationFit, costVerdict, sliceWindow } from './common.ts';
+import type {
+  Calibration,
+  Candidate,
+  NoCalibration,
+  ShadowReport,
+  ShadowRun,
+  TuningTarget,
+} from '../target.ts';
+import { TargetSettings, calibrationFit, costVerdict, sliceWindow, traceWindow } from './common.ts';
 import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 
 const GIB = 2 ** 30;
@@ -88,20 +97,24 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
     return { cost: cacheCost(missRatio, bytes, this.o.memoryPricePerGiB), missRatio };
   }
 
-  async calibrate(): Promise<CalibrationOf<CacheTrace> | null> {
+  async calibrate(): Promise<CalibrationOf<CacheTrace> | NoCalibration | null> {
     const now = this.o.knobs.clock.now();
-    const records = (
-      await accessRecords(this.redis, this.o.knobs.keys, {
-        fromMs: now - this.o.windowMs,
-        count: this.o.maxRecords,
-      })
-    ).filter((r) => r.op === 'read' || r.op === 'write');
+    const w = await traceWindow(this.redis, this.o.knobs.keys, 'files', [ACCESS_TRACE_KIND], {
+      fromMs: now - this.o.windowMs,
+      toMs: now,
+      maxRecords: this.o.maxRecords,
+    });
+    if ('why' in w) return w;
+    const records = w[ACCESS_TRACE_KIND].filter(
+      (r) => r.fields['op'] === 'read' || r.fields['op'] === 'write',
+    );
     const b = new CacheTraceBuilder('live files access trace', true);
     // A write is no request, but the live reader drops the chunk it wrote: replay must too, or
     // read/write/read of a chunk predicts a hit the live cache never had.
-    for (const r of records) {
-      if (r.op === 'write') b.invalidate(r.key, r.sizeBytes);
-      else b.push(r.key, r.sizeBytes);
+    for (const { fields: f } of records) {
+      const [key, size] = [f['key'] ?? '', Number(f['size'] ?? 0)];
+      if (f['op'] === 'write') b.invalidate(key, size);
+      else b.push(key, size);
     }
     if (b.requests < Math.max(1, this.o.minRecords)) return null;
     const trace = b.build(records.length);
@@ -192,14 +205,15 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
     });
     return ShadowCacheRun.start(
       this.redis,
-      this.o.knobs.keys.trace('files', 'access'),
+      this.o.knobs.keys.trace('files', ACCESS_TRACE_KIND),
       [cfg(incumbent), cfg(candidate)],
       sinceMs,
       {
         price: this.o.memoryPricePerGiB,
         minRequests: this.o.shadowMinRequests,
         minEffect: this.gate.minEffect,
-        // Warmed as calibration reads: the access records of its window, at most its count.
+        // Warmed as calibration reads: the newest access records of its window, at most its
+        // count. The newest are what the live cache holds when shadow begins.
         warmupMs: this.o.windowMs,
         warmupMaxEntries: this.o.maxRecords,
       },
@@ -260,6 +274,8 @@ export class ShadowCacheRun implements ShadowRun {
   private last: StreamId;
   /** The last read failed: the run is not catching up, it is stuck. */
   private failing = false;
+  /** Sampled records read: ghosts fed a sample do not count what the live cache does. */
+  private sampled = 0;
   private readonly waiters = new Set<() => void>();
 
   private constructor(
@@ -336,6 +352,7 @@ export class ShadowCacheRun implements ShadowRun {
           const f: Record<string, string> = {};
           for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i] as string] = flat[i + 1] as string;
           const counted = at[0] >= this.sinceMs;
+          if (f['sr'] !== undefined) this.sampled++;
           if (f['op'] === 'read' && f['key']) {
             const size = Number(f['size'] ?? 0);
             if (counted) this.ghosts.access(f['key'], size);
@@ -388,6 +405,11 @@ export class ShadowCacheRun implements ShadowRun {
       // A reader whose reads fail is stuck, not catching up: the daemon's patience applies.
       return { verdict: 'pending', catchingUp: !this.failing, details: behind };
     }
+    if (this.sampled > 0)
+      return {
+        verdict: 'inconclusive',
+        details: { ...details, sampled: this.sampled, why: 'the access stream is sampled' },
+      };
     if (cand.requests < this.opts.minRequests) return { verdict: 'pending', details };
     const cost = (s: typeof inc) => cacheCost(1 - s.hitRatio, s.config.cacheBytes, this.opts.price);
     const [ci, cc] = [cost(inc), cost(cand)];

@@ -1,11 +1,13 @@
 // Calibrating the cluster simulator from the scheduler's trace tables: the arrivals of the
 // window become jobs (each task a stage, its parents the DAG), with run times from the
-// durations trace. `durationSource: 'estimates'` uses the submitters' estimates instead of the
-// measured run times: a simulator calibrated that way believes what users claim, which is the
-// mis-calibration the fault tests use on purpose.
+// durations trace. The streams are read as traceWindow cuts them (the newest part of the
+// window, one span for all; none when sampled). `durationSource: 'estimates'` uses the
+// submitters' estimates instead of the measured run times: a simulator calibrated that way
+// believes what users claim, which is the mis-calibration the fault tests use on purpose.
 import type { JobSpec, StageSpec, Workload } from '../../../envs/scheduler/index.ts';
 import type { KnobTable } from '../../knobs/table.ts';
-import { traceRecords } from '../../telemetry/read.ts';
+import type { NoCalibration } from '../target.ts';
+import { traceWindow } from './common.ts';
 
 export type DurationSource = 'measured' | 'estimates';
 
@@ -26,33 +28,39 @@ export interface SchedulerTraceWindow {
   workload: Workload;
   /** Jobs with an arrival traced in the window (finished or not: `minJobs` counts these). */
   jobs: number;
-  /** Mean job completion time observed in the window, ms; null without completions. */
-  observedMeanJctMs: number | null;
+  /**
+   * Completion time (ms) of each job of the workload seen to complete in the window. Jobs still
+   * running at its end are not here: the long ones are the likeliest to be, so a fit compares
+   * the simulated completion times of these jobs only.
+   */
+  completedMs: ReadonlyMap<string, number>;
+  /** Jobs of the workload that failed in the window (left out of the fit too). */
+  failed: number;
 }
 
 export async function workloadFromTraces(
   knobs: KnobTable,
   opts: { fromMs: number; toMs: number; maxRecords: number; durationSource: DurationSource },
-): Promise<SchedulerTraceWindow> {
-  const read = (kind: string) =>
-    traceRecords(knobs.redis, knobs.keys, 'scheduler', kind, {
-      fromMs: opts.fromMs,
-      toMs: opts.toMs,
-      count: opts.maxRecords,
-    });
-  const [arrivals, durations, completions] = await Promise.all([
-    read('arrivals'),
-    read('durations'),
-    read('jobs'),
-  ]);
+): Promise<SchedulerTraceWindow | NoCalibration> {
+  const w = await traceWindow(
+    knobs.redis,
+    knobs.keys,
+    'scheduler',
+    ['arrivals', 'durations', 'jobs'],
+    opts,
+  );
+  if ('why' in w) return w;
+  const { arrivals, durations, jobs: completions } = w;
   const measured = new Map<string, number>();
   /** When each task's successful run was recorded: a one-task job completed then. */
   const doneAt = new Map<string, number>();
+  const dead = new Set<string>();
   for (const d of durations) {
+    const id = d.fields['id'] ?? '';
     if (d.fields['outcome'] === undefined || d.fields['outcome'] === 'ok') {
-      measured.set(d.fields['id'] ?? '', Number(d.fields['duration_ms']));
-      doneAt.set(d.fields['id'] ?? '', Number(d.fields['at']));
-    }
+      measured.set(id, Number(d.fields['duration_ms']));
+      doneAt.set(id, Number(d.fields['at']));
+    } else if (d.fields['outcome'] === 'dead') dead.add(id);
   }
   const byJob = new Map<string, Arrival[]>();
   for (const e of arrivals) {
@@ -100,19 +108,28 @@ export async function workloadFromTraces(
     });
   }
   jobs.sort((a, b) => a.arrivalMs - b.arrivalMs);
+  // Only jobs that arrived in the window: a completion of an earlier job has no arrival here.
   // Workers trace only multi-task jobs to the jobs stream; a task that is its own job completed
   // when its successful run was recorded, counted from its arrival.
-  const jct = completions
-    .filter((c) => c.fields['failed'] !== 'true')
-    .map((c) => Number(c.fields['completion_ms']));
+  const completedMs = new Map<string, number>();
+  let failed = 0;
+  for (const c of completions) {
+    const job = c.fields['job'] ?? '';
+    if (!byJob.has(job)) continue;
+    if (c.fields['failed'] === 'true') failed++;
+    else completedMs.set(job, Number(c.fields['completion_ms']));
+  }
   for (const [id, tasks] of byJob) {
     const only = tasks.length === 1 ? (tasks[0] as Arrival) : undefined;
-    const end = only && only.id === id ? doneAt.get(id) : undefined;
-    if (only && end !== undefined && end >= only.at) jct.push(end - only.at);
+    if (!only || only.id !== id) continue;
+    const end = doneAt.get(id);
+    if (end !== undefined && end >= only.at) completedMs.set(id, end - only.at);
+    else if (dead.has(id)) failed++;
   }
   return {
     workload: { name: 'live scheduler traces', jobs },
     jobs: jobs.length,
-    observedMeanJctMs: jct.length ? jct.reduce((a, b) => a + b, 0) / jct.length : null,
+    completedMs,
+    failed,
   };
 }

@@ -1,7 +1,8 @@
 // The scheduler's dispatch policy as a tuning target (scheduler.policy):
 // - calibration: the cluster simulator's workload from the scheduler's arrival and duration
-//   traces of a window; the fit compares the simulated mean job completion time of the live
-//   policy with the completions observed in the window;
+//   traces of a window (none from sampled traces); the fit compares the simulated mean job
+//   completion time of the live policy with the one observed, over the jobs seen to complete
+//   in the window (those still running or failed are simulated but left out of both);
 // - learner: grid search over the policies (a small enum: every value is tried) on the
 //   calibrated simulator, over a few seeds;
 // - gate: paired simulations of live and candidate on seeded windows of slices of the window's
@@ -20,7 +21,14 @@ import { tune } from '../../../learners/core/index.ts';
 import { GridSearch } from '../../../learners/tuners/index.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import { traceRecords } from '../../telemetry/read.ts';
-import type { Calibration, Candidate, ShadowReport, ShadowRun, TuningTarget } from '../target.ts';
+import type {
+  Calibration,
+  Candidate,
+  NoCalibration,
+  ShadowReport,
+  ShadowRun,
+  TuningTarget,
+} from '../target.ts';
 import { TargetSettings, calibrationFit, sliceWindow } from './common.ts';
 import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 import { workloadFromTraces, type DurationSource } from './scheduler-calibration.ts';
@@ -71,7 +79,7 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
       : null;
   }
 
-  async calibrate(): Promise<CalibrationOf<Workload> | null> {
+  async calibrate(): Promise<CalibrationOf<Workload> | NoCalibration | null> {
     const now = this.o.knobs.clock.now();
     const w = await workloadFromTraces(this.o.knobs, {
       fromMs: now - this.o.windowMs,
@@ -79,14 +87,26 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
       maxRecords: this.o.maxRecords,
       durationSource: this.o.durationSource ?? 'measured',
     });
+    if ('why' in w) return w;
     if (w.jobs < this.o.minJobs) return null;
     const live = (await this.o.knobs.get(POLICY)).value as string;
-    const predicted = this.meanJctMs(w.workload, live, 1);
-    const observed = w.observedMeanJctMs;
+    // Like with like: the jobs not seen to complete still take capacity in the simulation but
+    // are censored, left out of its mean as they are out of the observed one.
+    const done = w.completedMs;
+    const fitted: Workload = {
+      ...w.workload,
+      jobs: w.workload.jobs.map((j) => (done.has(j.id) ? j : { ...j, censored: true })),
+    };
+    const predicted = this.meanJctMs(fitted, live, 1);
+    const observed = done.size ? [...done.values()].reduce((a, b) => a + b, 0) / done.size : null;
     return {
       data: w.workload,
       records: w.jobs,
-      fit: calibrationFit('mean_jct_ms', predicted, observed),
+      fit: calibrationFit('mean_jct_ms', predicted, observed, {
+        compared: done.size,
+        stillRunning: w.jobs - done.size - w.failed,
+        failed: w.failed,
+      }),
     };
   }
 
