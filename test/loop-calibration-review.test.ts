@@ -237,7 +237,6 @@ describe('calibration from live trace streams', () => {
       maxRecords: 60,
       durationSource: 'measured',
     });
-    if ('why' in w) throw new Error(w.why);
     // The newest 60 run records are those of j70..j99, from j70's retry on: the arrivals are
     // cut there too (j71 on), and every job kept has its measured run time, none an estimate.
     const ids = w.workload.jobs.map((j) => j.id);
@@ -311,5 +310,102 @@ describe('calibration from live trace streams', () => {
     expect(cal.fit.relativeError).toBeLessThan(0.01);
     // The simulator's workload still holds every job: the still-running ones take capacity.
     expect(cal.data.jobs).toHaveLength(20);
+  });
+
+  it('calibrates on what follows the newest sampled record once the rate is 1', async () => {
+    const knobs = await knobTable();
+    const c = knobs.redis;
+    const t0 = Date.now() - 10_000;
+    // Written while the trace was sampled: one arrival, older than the rest of the window.
+    await put(c, knobs.keys, 'scheduler', 'arrivals', t0, { ...arrival('old', t0), sr: '0.1' });
+    for (let i = 0; i < 20; i++) {
+      const at = t0 + 1_000 + i;
+      await put(c, knobs.keys, 'scheduler', 'arrivals', at, arrival(`j${i}`, at));
+      await put(c, knobs.keys, 'scheduler', 'durations', at + 50, {
+        at: at + 50,
+        id: `j${i}`,
+        job: `j${i}`,
+        duration_ms: 50,
+        outcome: 'ok',
+      });
+    }
+    const cal = calibrated(await schedulerTarget(knobs).calibrate());
+    expect(cal.data.jobs.map((j) => j.id)).toEqual(Array.from({ length: 20 }, (_, i) => `j${i}`));
+    // Too few records after it: why names the sampled record and when it leaves the window.
+    const thin = new SchedulerPolicyTarget({
+      ...(
+        schedulerTarget(knobs) as unknown as {
+          o: ConstructorParameters<typeof SchedulerPolicyTarget>[0];
+        }
+      ).o,
+      minJobs: 21,
+    });
+    const got = await thin.calibrate();
+    expect(got).toEqual({
+      why: expect.stringMatching(
+        /1 records sampled at rate 0\.1, the newest at .*leaves the window at /,
+      ),
+    });
+  });
+
+  it('the scheduler fit leaves out a job the window cut in two', async () => {
+    const knobs = await knobTable();
+    const c = knobs.redis;
+    const t0 = Date.now() - 5_000;
+    // Job m: task m.a (before the window) then m.b, its child (in it); it completed in 2 s,
+    // counted from m.a. Job n: both tasks in the window, 300 ms.
+    const task = (id: string, job: string, at: number, parents = '') => ({
+      ...arrival(id, at),
+      job,
+      parents,
+    });
+    await put(
+      c,
+      knobs.keys,
+      'scheduler',
+      'arrivals',
+      t0 + 1_000,
+      task('m.b', 'm', t0 + 1_000, 'm.a'),
+    );
+    await put(c, knobs.keys, 'scheduler', 'arrivals', t0 + 1_001, task('n.a', 'n', t0 + 1_001));
+    await put(c, knobs.keys, 'scheduler', 'arrivals', t0 + 1_002, task('n.b', 'n', t0 + 1_002));
+    // Job k: one task in the window and no parents named, but begun 1.5 s before it.
+    await put(c, knobs.keys, 'scheduler', 'arrivals', t0 + 1_003, task('k.b', 'k', t0 + 1_003));
+    for (const [id, job, at] of [
+      ['n.a', 'n', 1_200],
+      ['n.b', 'n', 1_300],
+      ['k.b', 'k', 1_400],
+      ['m.b', 'm', 1_500],
+    ] as const)
+      await put(c, knobs.keys, 'scheduler', 'durations', t0 + at, {
+        at: t0 + at,
+        id,
+        job,
+        duration_ms: 100,
+        outcome: 'ok',
+      });
+    await put(c, knobs.keys, 'scheduler', 'jobs', t0 + 1_501, {
+      at: t0 + 1_500,
+      job: 'm',
+      tenant: 't',
+      completion_ms: 2_000,
+      failed: 'false',
+    });
+    await put(c, knobs.keys, 'scheduler', 'jobs', t0 + 1_502, {
+      at: t0 + 1_301,
+      job: 'n',
+      tenant: 't',
+      completion_ms: 300,
+      failed: 'false',
+    });
+    await put(c, knobs.keys, 'scheduler', 'jobs', t0 + 1_503, {
+      at: t0 + 1_400,
+      job: 'k',
+      tenant: 't',
+      completion_ms: 1_900,
+      failed: 'false',
+    });
+    const cal = calibrated(await schedulerTarget(knobs).calibrate());
+    expect(cal.fit).toMatchObject({ observed: 300, compared: 1, partial: 2, stillRunning: 0 });
   });
 });

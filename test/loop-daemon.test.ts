@@ -201,6 +201,24 @@ describe('loop daemon', () => {
     expect((await proposals.get(id)).proposal.status).toBe('rejected');
   });
 
+  it('waits on a calibration that says why it cannot be had, then rejects naming it', async () => {
+    const target = scripted({ shadow: 'better' });
+    const calibrate = target.calibrate.bind(target);
+    let calibrations = 0;
+    const why = 'trace x holds 3 records sampled at rate 0.1';
+    target.calibrate = async () => (calibrations++ === 0 ? calibrate() : { why });
+    const { clock, daemon } = await setup(target);
+    const id = ((await daemon.tick())[0] as { id: string }).id;
+    clock.advance(30 * 60_000 - 1);
+    expect(await daemon.tick()).toEqual([]);
+    clock.advance(1);
+    expect((await daemon.tick())[0]).toMatchObject({
+      kind: 'rejected',
+      id,
+      why: `no calibration after 1800000 ms (limit 1800000 ms): ${why}`,
+    });
+  });
+
   it('drops a proposal whose base moved under it', async () => {
     const target = scripted({ shadow: 'better' });
     const { knobs, daemon } = await setup(target);
@@ -370,6 +388,29 @@ describe('loop daemon', () => {
         { kind: 'no_proposal', target: 'scheduler.policy', why: expect.stringMatching(why) },
       ]);
       expect((await knobs.get('scheduler.policy')).value).toBe('fifo');
+    });
+
+    it('turns off a shadow started before a restart when it stands down', async () => {
+      const { knobs, proposals, daemon } = await schedulerSetup();
+      const id = ((await daemon.tick())[0] as { id: string }).id;
+      await daemon.tick(); // gate
+      expect((await daemon.tick())[0]).toMatchObject({ kind: 'shadow_started', id });
+      expect((await knobs.get('scheduler.shadow_policy')).value).toBe('srpt');
+      // A new daemon (a restart) that holds no run of that shadow.
+      const opts = (daemon as unknown as { opts: ConstructorParameters<typeof LoopDaemon>[0] })
+        .opts;
+      const restarted = new LoopDaemon(opts);
+      const row = await knobs.get('scheduler.policy_version');
+      await knobs.promote({
+        name: 'scheduler.policy_version',
+        value: 2,
+        baseVersion: row.version,
+        actor: 'op',
+        reason: 'learned policy v2',
+      });
+      expect((await restarted.tick())[0]).toMatchObject({ kind: 'rejected', id });
+      expect((await proposals.get(id)).proposal.status).toBe('rejected');
+      expect((await knobs.get('scheduler.shadow_policy')).value).toBe('none');
     });
 
     it('rejects the proposal when the shadow knob is pinned, freeing its knob', async () => {

@@ -370,7 +370,10 @@ export class LoopDaemon {
       reports: { simReport?: unknown; shadowReport?: unknown } = {},
     ): Promise<LoopEvent[]> => {
       await proposals.transition(p.id, 'rejected', { actor, reason: why, ...reports });
-      await this.shadows.get(p.id)?.stop();
+      const run = this.shadows.get(p.id);
+      // A shadow this daemon does not hold (started before a restart or by another) still runs.
+      if (run) await run.stop();
+      else if (p.status === 'shadow') await target.endShadow?.(this.valuesOf(p, {}));
       this.shadows.delete(p.id);
       log.info({ target: target.name, proposal: p.id, why }, 'rejected');
       return [{ kind: 'rejected', target: target.name, id: p.id, why }];
@@ -388,15 +391,14 @@ export class LoopDaemon {
 
     if (p.status === 'proposed') {
       const cal = await target.calibrate();
-      if (cal && 'why' in cal) return reject(`no calibration: ${cal.why}`);
-      if (!cal) {
+      if (!cal || 'why' in cal) {
         // An open proposal holds its knobs (no other opens on them), so it cannot wait for
         // ever on data that does not come.
         const waited = this.now() - p.updatedAt;
         const limit = this.opts.calibrateWaitMs ?? CALIBRATE_WAIT_MS;
         if (waited >= limit)
           return reject(
-            `no calibration after ${waited} ms (limit ${limit} ms): too little live data`,
+            `no calibration after ${waited} ms (limit ${limit} ms): ${cal?.why ?? 'too little live data'}`,
           );
         return [];
       }

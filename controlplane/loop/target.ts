@@ -67,4 +67,9 @@ export interface TuningTarget {
   /** One gate evaluation: the objective for `values` on a seed and workload slice. */
   evaluate(cal: Calibration, values: KnobValues, seed: number, slice: number): Promise<number>;
   startShadow(incumbent: KnobValues, candidate: KnobValues, sinceMs: number): Promise<ShadowRun>;
+  /**
+   * Ends a shadow of `candidate` (its proposal's changes) that left state outside this process
+   * (a knob) and whose run this process does not hold: one started before a restart.
+   */
+  endShadow?(candidate: KnobValues): Promise<void>;
 }

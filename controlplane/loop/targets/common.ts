@@ -60,13 +60,22 @@ export function calibrationFit<T extends object = object>(
   };
 }
 
+/** The trace records one calibration reads (traceWindow). */
+export interface TraceWindow<K extends string> {
+  records: Record<K, LogEntry[]>;
+  /** Sampled records of the window, left out with everything older than the newest of them. */
+  sampled: { streams: string[]; count: number; rates: string[]; untilMs: number } | null;
+}
+
 /**
  * The trace records one calibration reads, by kind: of each stream the newest `maxRecords` of
  * the window (the live service as it is now), all cut to the span every stream holds whole, so
- * arrivals, run times and completions describe the same stretch of time. A why instead when a
- * record kept was sampled (the writer's `sr`): a sample is a thinner workload than the live one,
- * and neither arrivals and run times sampled independently (jobs lose stages) nor a key stream
- * sampled per access (reuse distances stretch) can be scaled back to it.
+ * arrivals, run times and completions describe the same stretch of time. The span starts after
+ * the newest sampled record (the writer's `sr`) of any stream: a sample is a thinner workload
+ * than the live one, and neither arrivals and run times sampled independently (jobs lose
+ * stages) nor a key stream sampled per access (reuse distances stretch) can be scaled back to
+ * it; what follows it, written at rate 1, can calibrate (the operator set the rate to 1 and the
+ * window still holds the older records).
  */
 export async function traceWindow<K extends string>(
   redis: RedisClient,
@@ -74,7 +83,7 @@ export async function traceWindow<K extends string>(
   service: string,
   kinds: readonly K[],
   opts: { fromMs: number; toMs: number; maxRecords: number },
-): Promise<Record<K, LogEntry[]> | NoCalibration> {
+): Promise<TraceWindow<K>> {
   const read = await Promise.all(
     kinds.map((kind) =>
       traceRecords(redis, keys, service, kind, {
@@ -89,27 +98,44 @@ export async function traceWindow<K extends string>(
   // stream read whole covers the window from its start.
   let start = -Infinity;
   for (const s of read) if (s.truncated && s[0]) start = Math.max(start, s[0].ms);
-  const out = {} as Record<K, LogEntry[]>;
-  for (const [i, kind] of kinds.entries()) {
-    const records = (read[i] as LogEntry[]).filter((e) => e.ms >= start);
-    const rates = new Set<string>();
-    let sampled = 0;
-    for (const e of records) {
+  const streams = new Set<string>();
+  const rates = new Set<string>();
+  let [count, untilMs] = [0, -Infinity];
+  for (const [i, kind] of kinds.entries())
+    for (const e of read[i] as LogEntry[]) {
       const sr = e.fields['sr'];
-      if (sr === undefined) continue;
+      if (sr === undefined || e.ms < start) continue;
+      streams.add(keys.trace(service, kind));
       rates.add(sr);
-      sampled++;
+      count++;
+      untilMs = Math.max(untilMs, e.ms);
     }
-    if (sampled > 0)
-      return {
-        why:
-          `trace ${keys.trace(service, kind)} holds ${sampled} of ${records.length} records ` +
-          `of the window sampled at rate ${[...rates].join(', ')}: a sample calibrates a thinner ` +
-          `workload than the live one; set the ${service} service's ${kind} trace sample rate to 1`,
-      };
-    out[kind] = records;
-  }
-  return out;
+  const sampled = count ? { streams: [...streams], count, rates: [...rates], untilMs } : null;
+  if (sampled) start = untilMs + 1;
+  const records = {} as Record<K, LogEntry[]>;
+  for (const [i, kind] of kinds.entries())
+    records[kind] = (read[i] as LogEntry[]).filter((e) => e.ms >= start);
+  return { records, sampled };
+}
+
+/**
+ * Why a window too thin to calibrate is so, when sampled records were left out of it (else
+ * null: there is simply too little live data yet).
+ */
+export function sampledWhy(
+  s: TraceWindow<string>['sampled'],
+  windowMs: number,
+): NoCalibration | null {
+  if (!s) return null;
+  return {
+    why:
+      `trace ${s.streams.join(', ')} holds ${s.count} records sampled at rate ` +
+      `${s.rates.join(', ')}, the ` +
+      `newest at ${new Date(s.untilMs).toISOString()}: a sample calibrates a thinner workload ` +
+      `than the live one, so only the records after it count, too few yet (that record leaves ` +
+      `the window at ${new Date(s.untilMs + windowMs).toISOString()}); if a trace is still ` +
+      `sampled, set its sample rate to 1`,
+  };
 }
 
 /**

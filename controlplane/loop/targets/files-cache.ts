@@ -30,7 +30,14 @@ import type {
   ShadowRun,
   TuningTarget,
 } from '../target.ts';
-import { TargetSettings, calibrationFit, costVerdict, sliceWindow, traceWindow } from './common.ts';
+import {
+  TargetSettings,
+  calibrationFit,
+  costVerdict,
+  sampledWhy,
+  sliceWindow,
+  traceWindow,
+} from './common.ts';
 import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 
 const GIB = 2 ** 30;
@@ -104,8 +111,7 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
       toMs: now,
       maxRecords: this.o.maxRecords,
     });
-    if ('why' in w) return w;
-    const records = w[ACCESS_TRACE_KIND].filter(
+    const records = w.records[ACCESS_TRACE_KIND].filter(
       (r) => r.fields['op'] === 'read' || r.fields['op'] === 'write',
     );
     const b = new CacheTraceBuilder('live files access trace', true);
@@ -116,7 +122,7 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
       if (f['op'] === 'write') b.invalidate(key, size);
       else b.push(key, size);
     }
-    if (b.requests < Math.max(1, this.o.minRecords)) return null;
+    if (b.requests < Math.max(1, this.o.minRecords)) return sampledWhy(w.sampled, this.o.windowMs);
     const trace = b.build(records.length);
     const live = Object.fromEntries(
       (await this.o.knobs.list())
@@ -352,7 +358,8 @@ export class ShadowCacheRun implements ShadowRun {
           const f: Record<string, string> = {};
           for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i] as string] = flat[i + 1] as string;
           const counted = at[0] >= this.sinceMs;
-          if (f['sr'] !== undefined) this.sampled++;
+          // The warm-up may reach back before the rate was set to 1; what is counted may not.
+          if (counted && f['sr'] !== undefined) this.sampled++;
           if (f['op'] === 'read' && f['key']) {
             const size = Number(f['size'] ?? 0);
             if (counted) this.ghosts.access(f['key'], size);

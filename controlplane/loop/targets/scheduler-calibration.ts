@@ -1,15 +1,17 @@
 // Calibrating the cluster simulator from the scheduler's trace tables: the arrivals of the
 // window become jobs (each task a stage, its parents the DAG), with run times from the
 // durations trace. The streams are read as traceWindow cuts them (the newest part of the
-// window, one span for all; none when sampled). `durationSource: 'estimates'` uses the
+// window, one span for all, after any sampled record). `durationSource: 'estimates'` uses the
 // submitters' estimates instead of the measured run times: a simulator calibrated that way
 // believes what users claim, which is the mis-calibration the fault tests use on purpose.
 import type { JobSpec, StageSpec, Workload } from '../../../envs/scheduler/index.ts';
 import type { KnobTable } from '../../knobs/table.ts';
-import type { NoCalibration } from '../target.ts';
-import { traceWindow } from './common.ts';
+import { traceWindow, type TraceWindow } from './common.ts';
 
 export type DurationSource = 'measured' | 'estimates';
+
+/** How far apart the clocks stamping a job's arrivals and its completion may be. */
+const CLOCK_SLACK_MS = 100;
 
 interface Arrival {
   at: number;
@@ -36,12 +38,18 @@ export interface SchedulerTraceWindow {
   completedMs: ReadonlyMap<string, number>;
   /** Jobs of the workload that failed in the window (left out of the fit too). */
   failed: number;
+  /**
+   * Jobs seen to complete whose first tasks are not in the window (it was cut between them):
+   * their completion time counts tasks the workload does not hold, so the fit leaves them out.
+   */
+  partial: number;
+  sampled: TraceWindow<string>['sampled'];
 }
 
 export async function workloadFromTraces(
   knobs: KnobTable,
   opts: { fromMs: number; toMs: number; maxRecords: number; durationSource: DurationSource },
-): Promise<SchedulerTraceWindow | NoCalibration> {
+): Promise<SchedulerTraceWindow> {
   const w = await traceWindow(
     knobs.redis,
     knobs.keys,
@@ -49,8 +57,7 @@ export async function workloadFromTraces(
     ['arrivals', 'durations', 'jobs'],
     opts,
   );
-  if ('why' in w) return w;
-  const { arrivals, durations, jobs: completions } = w;
+  const { arrivals, durations, jobs: completions } = w.records;
   const measured = new Map<string, number>();
   /** When each task's successful run was recorded: a one-task job completed then. */
   const doneAt = new Map<string, number>();
@@ -113,11 +120,22 @@ export async function workloadFromTraces(
   // when its successful run was recorded, counted from its arrival.
   const completedMs = new Map<string, number>();
   let failed = 0;
+  let partial = 0;
   for (const c of completions) {
     const job = c.fields['job'] ?? '';
-    if (!byJob.has(job)) continue;
+    const tasks = byJob.get(job);
+    if (!tasks) continue;
     if (c.fields['failed'] === 'true') failed++;
-    else completedMs.set(job, Number(c.fields['completion_ms']));
+    else {
+      // A job the window's cut split: a task's parent is not here, or the job began (its
+      // completion time before it ended) before its first task here did.
+      const ids = new Set(tasks.map((t) => t.id));
+      const began = Number(c.fields['at']) - Number(c.fields['completion_ms']);
+      const firstAt = Math.min(...tasks.map((t) => t.at));
+      if (tasks.some((t) => t.parents.some((p) => !ids.has(p))) || began < firstAt - CLOCK_SLACK_MS)
+        partial++;
+      else completedMs.set(job, Number(c.fields['completion_ms']));
+    }
   }
   for (const [id, tasks] of byJob) {
     const only = tasks.length === 1 ? (tasks[0] as Arrival) : undefined;
@@ -131,5 +149,7 @@ export async function workloadFromTraces(
     jobs: jobs.length,
     completedMs,
     failed,
+    partial,
+    sampled: w.sampled,
   };
 }

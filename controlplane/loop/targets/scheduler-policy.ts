@@ -29,7 +29,7 @@ import type {
   ShadowRun,
   TuningTarget,
 } from '../target.ts';
-import { TargetSettings, calibrationFit, sliceWindow } from './common.ts';
+import { TargetSettings, calibrationFit, sampledWhy, sliceWindow } from './common.ts';
 import type { CalibrationOf, TargetLoopOptions } from './common.ts';
 import { workloadFromTraces, type DurationSource } from './scheduler-calibration.ts';
 
@@ -73,6 +73,7 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
 
   /** A learned registry policy, when live, is what dispatches: scheduler.policy is not. */
   async standDown(): Promise<string | null> {
+    if (!findKnob(this.o.knobs.catalog, VERSION)) return null;
     const version = (await this.o.knobs.get(VERSION)).value as number;
     return version > 0
       ? `${VERSION} is ${version}: the registry's learned policy dispatches, not ${POLICY}`
@@ -87,8 +88,7 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
       maxRecords: this.o.maxRecords,
       durationSource: this.o.durationSource ?? 'measured',
     });
-    if ('why' in w) return w;
-    if (w.jobs < this.o.minJobs) return null;
+    if (w.jobs < this.o.minJobs) return sampledWhy(w.sampled, this.o.windowMs);
     const live = (await this.o.knobs.get(POLICY)).value as string;
     // Like with like: the jobs not seen to complete still take capacity in the simulation but
     // are censored, left out of its mean as they are out of the observed one.
@@ -104,8 +104,9 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
       records: w.jobs,
       fit: calibrationFit('mean_jct_ms', predicted, observed, {
         compared: done.size,
-        stillRunning: w.jobs - done.size - w.failed,
+        stillRunning: w.jobs - done.size - w.failed - w.partial,
         failed: w.failed,
+        partial: w.partial,
       }),
     };
   }
@@ -200,21 +201,24 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
         // Identical decisions change nothing: no reason to switch.
         return { verdict: divergence > 0 ? 'better' : 'inconclusive', details };
       },
-      stop: async () => {
-        const cur = await knobs.get(SHADOW);
-        if (cur.value !== 'none') {
-          await knobs
-            .promote({
-              name: SHADOW,
-              value: 'none',
-              baseVersion: cur.version,
-              actor: `loop:${this.name}`,
-              actorKind: 'system',
-              reason: 'shadow ended',
-            })
-            .catch(() => undefined);
-        }
-      },
+      stop: () => this.endShadow(candidate),
     };
+  }
+
+  /** Turns the shadow knob off, unless it names a policy other than `candidate`'s. */
+  async endShadow(candidate: KnobValues): Promise<void> {
+    const knobs = this.o.knobs;
+    const cur = await knobs.get(SHADOW);
+    if (cur.value === 'none' || cur.value !== candidate[POLICY]) return;
+    await knobs
+      .promote({
+        name: SHADOW,
+        value: 'none',
+        baseVersion: cur.version,
+        actor: `loop:${this.name}`,
+        actorKind: 'system',
+        reason: 'shadow ended',
+      })
+      .catch(() => undefined);
   }
 }
