@@ -85,16 +85,17 @@ describe.each<Backend>(['single', 'cluster'])('API auth on %s redis', (backend) 
       expect((await api.app.inject({ url: '/api/audit', headers: h })).statusCode).toBe(200);
       expect((await api.app.inject({ url: '/metrics', headers: h })).statusCode).toBe(200);
     }
-    const pin = (h: Record<string, string>) =>
+    // One knob per role: a pinned knob refuses another pin.
+    const pin = (h: Record<string, string>, knob = 'files.cache_policy') =>
       api.app.inject({
         method: 'POST',
-        url: '/api/knobs/files.cache_policy/pin',
+        url: `/api/knobs/${knob}/pin`,
         headers: h,
         payload: { reason: 'role check' },
       });
     expect((await pin(viewer)).statusCode).toBe(403);
     expect((await pin(operator)).statusCode).toBe(200);
-    expect((await pin(admin)).statusCode).toBe(200);
+    expect((await pin(admin, 'scheduler.policy')).statusCode).toBe(200);
     const opCreate = await create(operator, { name: 'x', role: 'viewer' });
     expect(opCreate.statusCode).toBe(403);
     expect(opCreate.json().error).toMatchObject({ code: 'KNOBOS_API_FORBIDDEN', rule: 'admin' });

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { readAudit } from '../controlplane/api/audit-read.ts';
 import { tokenAuditKey } from '../controlplane/api/keys.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
+import { ProposalTable } from '../controlplane/loop/proposals.ts';
 import { RegistryKeys } from '../controlplane/registry/keys.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 import { ADMIN_TOKEN, HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
@@ -75,6 +76,15 @@ describe('knob routes', () => {
   });
 
   it('promotes on the base version, records actor and reason, and refuses a stale base', async () => {
+    // A promotion may name only a proposal that exists (and proposes this change).
+    const proposals = new ProposalTable(api.knobs);
+    await proposals.create({
+      id: 'p-1',
+      learner: 'op',
+      reason: 'try sjf',
+      changes: [{ name: 'scheduler.policy', value: 'sjf', baseVersion: 1 }],
+    });
+    await proposals.transition('p-1', 'simulated', { actor: 'gate', reason: 'ok' });
     const res = await post('/api/knobs/scheduler.policy/promote', {
       value: 'sjf',
       baseVersion: 1,

@@ -36,7 +36,6 @@ describe('dashboard in Chromium', () => {
       actor: 'ucb-bandit#auto',
       actorKind: 'automation',
       reason: 'bandit: +12% throughput in sim',
-      proposalId: 'p-0007',
     });
     api.clock.set(Date.now() - 60_000);
     await reportTelemetry(api);

@@ -218,6 +218,23 @@ describe('knobos knobs on a Redis', () => {
     expect((await table.get(knob)).value).toBe(0);
   }, 60_000);
 
+  it('says an unpin changed nothing, and refuses a second pin naming who pinned', async () => {
+    const keys = uniqueKeys();
+    const table = new KnobTable(redis.client(), { keys });
+    await table.seed('test');
+    const env = { KNOBOS_PREFIX: keys.prefix };
+    const url = ['--redis', (redis.target as { url: string }).url];
+    const knob = 'scheduler.retry_limit';
+    const run = (cmd: string) => knobos(['knobs', cmd, knob, '--reason', 'x', ...url], env);
+    const noop = await run('unpin');
+    expect(noop.code, noop.err).toBe(0);
+    expect(noop.out).toMatch(/was not pinned/);
+    expect((await run('pin')).code).toBe(0);
+    const again = await run('pin');
+    expect(again.code).toBe(1);
+    expect(again.err).toMatch(/already pinned by/);
+  }, 60_000);
+
   it('pages the audit of one target: a full page ends with the cursor of the next', async () => {
     const keys = uniqueKeys();
     const table = new KnobTable(redis.client(), { keys });

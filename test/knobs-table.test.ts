@@ -296,14 +296,19 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
     expect(err).toBeInstanceOf(StaleVersionError);
     expect((err as Error).message).toMatch(/^knob scheduler\.retry_limit: stale version/);
     expect(await snapshot(table, 'scheduler.policy')).toEqual(before);
+    // The proposal it names must exist (and propose exactly these changes).
+    const changes = [
+      { name: 'scheduler.policy', value: 'srpt', baseVersion: 1 },
+      { name: 'scheduler.dispatch_batch', value: 32, baseVersion: 1 },
+    ];
+    const proposals = new ProposalTable(table);
+    await proposals.create({ id: 'p-1', learner: 'bo', reason: 'tuned', changes });
+    await proposals.transition('p-1', 'simulated', { actor: 'gate', reason: 'ok' });
     const done = await table.promoteAll({
       actor: 'bo',
       reason: 'tuned',
       proposalId: 'p-1',
-      changes: [
-        { name: 'scheduler.policy', value: 'srpt', baseVersion: 1 },
-        { name: 'scheduler.dispatch_batch', value: 32, baseVersion: 1 },
-      ],
+      changes,
     });
     expect(done.map((d) => d.version)).toEqual([2, 2]);
     expect((await table.get('scheduler.policy')).value).toBe('srpt');

@@ -297,9 +297,9 @@ export async function run(argv: string[]): Promise<number> {
       }
       case 'pin':
       case 'unpin': {
-        await knobs[cmd](name, actor, reason);
-        result = { name, pinned: cmd === 'pin' };
-        human = `${name} ${cmd}ned`;
+        const changed = await knobs[cmd](name, actor, reason);
+        result = { name, pinned: cmd === 'pin', changed };
+        human = changed ? `${name} ${cmd}ned` : `${name} was not pinned`;
         break;
       }
       case 'freeze':

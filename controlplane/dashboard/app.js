@@ -4,7 +4,7 @@
 import { ApiFailure, SignedOut, api, followEvents, getToken, setToken } from './api.js';
 import { askToken, toast } from './dialogs.js';
 import { byId, clear, fmtActor, h } from './dom.js';
-import { loadDetail, renderDetail, renderKnobTable } from './knobs-view.js';
+import { detailBehind, loadDetail, renderDetail, renderKnobTable } from './knobs-view.js';
 import { loadAudit, loadTelemetry, renderFreeze, toggleFreeze } from './panels-view.js';
 import { loadPipeline, renderShadows, showProposal } from './pipeline-view.js';
 import { loadRegistry, showPolicy } from './registry-view.js';
@@ -402,10 +402,16 @@ function wire() {
   setInterval(() => {
     if (!state.auth) return;
     // Without a live stream (refused, down) knob changes come only from here; a list that
-    // failed to load is tried again too.
-    if (liveStatus !== 'live' || knobsStale) void loadKnobs().catch(() => {});
+    // failed to load is tried again too. The selected knob's history and pin notes follow
+    // when its row moved (they are loaded only on stream events otherwise).
+    if (liveStatus !== 'live' || knobsStale)
+      void loadKnobs()
+        .then((shown) => shown && detailBehind(state) && loadDetail(state))
+        .catch(() => {});
     void loadTelemetry(state).catch(() => {});
-    void loadLoop().catch(() => {}); // proposals and registry rows have no change events
+    // Proposals, the registry, tokens and their audit entries have no change events.
+    void loadLoop().catch(() => {});
+    void loadAudit().catch(() => {});
     renderKnobTable(state); // refreshes the "x min ago" labels
   }, TELEMETRY_REFRESH_MS);
 }

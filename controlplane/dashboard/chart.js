@@ -18,6 +18,15 @@ export function niceTicks(lo, hi, count = 4) {
   return ticks;
 }
 
+const BINARY = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+
+/** The power of 1024 byte ticks up to `max` are labelled in (4 MiB, not 4.19M). */
+function binaryScale(max) {
+  let k = 0;
+  while (k < BINARY.length - 1 && Math.abs(max) >= 1024 ** (k + 1)) k++;
+  return k;
+}
+
 function fmtTick(v) {
   const a = Math.abs(v);
   if (a >= 1e9) return `${Number((v / 1e9).toPrecision(3))}G`;
@@ -37,7 +46,8 @@ function fmtClock(ms, spanMs) {
 
 /**
  * opts: { width, height, xDomain: [t0, t1], series: [{ points: [{x, y, title?}], step?, cls?,
- * area? }], yCategories?: string[] (y is then an index), yDomain?, annotations?: [{ x, label,
+ * area? }], yCategories?: string[] (y is then an index), yDomain?, yUnit?: string (`bytes`
+ * labels ticks in binary units, another is written above the axis), annotations?: [{ x, label,
  * kind }], empty?: string }
  */
 export function lineChart(opts) {
@@ -70,12 +80,23 @@ export function lineChart(opts) {
   const Y = (y) => height - M.bottom - ((y - y0) / (y1 - y0)) * (height - M.top - M.bottom);
 
   const grid = s('g', { class: 'chart-grid' });
-  const yTicks = cats ? cats.map((_, i) => i) : niceTicks(y0, y1, 4);
+  // Byte ticks fall on round KiB/MiB/GiB, so they read as the sizes people set.
+  const bytes = !cats && opts.yUnit === 'bytes';
+  const scale = bytes ? 1024 ** binaryScale(Math.max(Math.abs(y0), Math.abs(y1))) : 1;
+  const yTicks = cats
+    ? cats.map((_, i) => i)
+    : niceTicks(y0 / scale, y1 / scale, 4).map((t) => t * scale);
   for (const t of yTicks) {
     grid.append(s('line', { x1: M.left, x2: width - M.right, y1: Y(t), y2: Y(t) }));
-    const label = cats ? shorten(cats[t], 9) : fmtTick(t);
+    const label = cats
+      ? shorten(cats[t], 9)
+      : bytes
+        ? `${fmtTick(t / scale)} ${BINARY[Math.log2(scale) / 10]}`
+        : fmtTick(t);
     grid.append(s('text', { x: M.left - 6, y: Y(t) + 4, 'text-anchor': 'end' }, label));
   }
+  if (!cats && !bytes && opts.yUnit)
+    grid.append(s('text', { x: 4, y: M.top - 8, 'text-anchor': 'start' }, opts.yUnit));
   for (const t of timeTicks(x0, x1)) {
     grid.append(s('line', { x1: X(t), x2: X(t), y1: M.top, y2: height - M.bottom, class: 'v' }));
     grid.append(

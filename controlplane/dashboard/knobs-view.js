@@ -3,7 +3,7 @@
 // (knob-editor.js), pin, unpin, roll back to a version (each of the last three behind a
 // confirmation dialog).
 /* global document */
-import { api, canOperate } from './api.js';
+import { ApiFailure, api, canOperate } from './api.js';
 import { lineChart } from './chart.js';
 import { confirmAction, toast } from './dialogs.js';
 import { valueEditor } from './knob-editor.js';
@@ -132,7 +132,7 @@ function knobCells(r) {
         {},
         h('span', { title: fmtTime(r.updatedAt) }, fmtAgo(r.updatedAt)),
         ' · ',
-        h('span', { class: 'who' }, fmtActor(r.updatedBy)),
+        h('span', { class: 'who', title: r.updatedBy }, fmtActor(r.updatedBy)),
       ),
       h('div', { class: 'why', title: r.reason }, r.reason),
     ),
@@ -194,12 +194,26 @@ function annotations(history, audit) {
 }
 
 let detailSeq = 0;
+/** The knob and row state (detailKey) whose history and audit the panel shows. */
+let detailLoaded = null;
+
+/** What the history and pin notes depend on: a new version, or a pin (which keeps it). */
+function detailKey(row) {
+  return JSON.stringify([row?.version, row?.pinned, row?.pinnedBy, row?.pinReason]);
+}
+
+/** Whether the selected knob's row moved on since its history and audit were loaded. */
+export function detailBehind(state) {
+  const name = state.selected;
+  return Boolean(name) && detailLoaded !== `${name} ${detailKey(state.knobs.get(name))}`;
+}
 
 export async function loadDetail(state) {
   const name = state.selected;
   if (!name) return;
   // Loads can overlap (a click, a live change, an action); only the latest one renders.
   const seq = ++detailSeq;
+  const loading = `${name} ${detailKey(state.knobs.get(name))}`;
   const [hist, audit] = await Promise.all([
     api(`/api/knobs/${encodeURIComponent(name)}/history?limit=${HISTORY_LIMIT}`),
     api(`/api/audit?source=knobs&limit=50&target=${encodeURIComponent(name)}`),
@@ -207,6 +221,7 @@ export async function loadDetail(state) {
   if (seq !== detailSeq || state.selected !== name) return;
   state.history = hist.history;
   state.knobAudit = audit.audit;
+  detailLoaded = loading;
   renderDetail(state);
 }
 
@@ -267,7 +282,7 @@ function buildDetail(state, host) {
     ['Cooldown', `${(spec.safety.cooldownMs / 1000).toLocaleString('en-US')} s`],
   ];
   if (spec.safety.maxStepRatio) facts.push(['Max step', `×${spec.safety.maxStepRatio}`]);
-  if (spec.safety.maxStep) facts.push(['Max step', `±${spec.safety.maxStep}`]);
+  if (spec.safety.maxStep) facts.push(['Max step', `±${fmtValue(spec.safety.maxStep, spec.unit)}`]);
   const { points, cats } = historySeries(row, state.history);
   const t0 = points.length ? points[0].x : Date.now() - 60_000;
   const now = Date.now();
@@ -279,6 +294,7 @@ function buildDetail(state, host) {
     xDomain: [t0 - (now - t0) * 0.03, now + (now - t0) * 0.06],
     series: [{ points, step: true, cls: 'line-knob', area: !cats }],
     yCategories: cats,
+    yUnit: spec.unit,
     annotations: annotations(state.history, state.knobAudit),
     empty: 'no history yet',
   });
@@ -353,7 +369,7 @@ function historyTable(state, row, operate) {
           {},
           h('span', { title: fmtTime(e.at) }, fmtAgo(e.at)),
           ' · ',
-          h('span', { class: 'who' }, fmtActor(e.actor)),
+          h('span', { class: 'who', title: e.actor }, fmtActor(e.actor)),
         ),
         h('div', { class: 'why', title: e.reason }, e.reason),
       ),
@@ -396,48 +412,67 @@ function historyTable(state, row, operate) {
   );
 }
 
-/** Runs a confirmed action: a toast when it succeeds; a failure stays in the dialog. */
-async function confirmed(state, opts, what, call) {
+/**
+ * Runs a confirmed action on the knob `first` shows: a toast when it succeeds; a failure stays
+ * in the dialog. opts.body(row) draws the dialog's text from a row, and call(reason, row)
+ * acts on the row drawn. On a 409 (the knob moved or was pinned since it was drawn) the dialog
+ * is drawn again from the refreshed row, so the next confirm acts on what it shows.
+ */
+async function confirmed(state, first, opts, what, call) {
+  let row = first;
+  const body = h('div', {}, opts.body(row));
   const done = await confirmAction({
     ...opts,
+    body,
     action: async (reason) => {
-      try {
-        await call(reason);
-        return true;
-      } finally {
-        // Refused or not, the row may have moved on (a stale base version, a pin).
-        void state.refreshKnob(state.selected).catch((err) => toast(fmtError(err), 'error'));
+      let failure;
+      const res = await call(reason, row).catch((err) => void (failure = err));
+      // Refused or not, the row may have moved on (a stale base version, a pin).
+      const refreshed = state.refreshKnob(row.name).catch((err) => toast(fmtError(err), 'error'));
+      if (!failure) return res ?? true;
+      if (failure instanceof ApiFailure && failure.status === 409) {
+        await refreshed;
+        row = state.knobs.get(row.name) ?? row;
+        clear(body, opts.body(row));
       }
+      throw failure;
     },
   });
-  if (done) toast(what, 'ok');
+  if (done) toast(typeof what === 'function' ? what(done) : what, 'ok');
 }
 
 function pin(state, row) {
   return confirmed(
     state,
+    row,
     {
       title: `Pin ${row.name}?`,
-      body: `Every promotion of ${row.name} (by learners and operators) is refused while it is pinned at ${fmtValue(row.value, row.spec.unit)}.`,
+      body: (r) =>
+        `Every promotion of ${r.name} (by learners and operators) is refused while it is pinned at ${fmtValue(r.value, r.spec.unit)} (v${r.version}).`,
       confirmLabel: 'Pin knob',
     },
     `${row.name} pinned`,
-    (reason) =>
-      api(`/api/knobs/${encodeURIComponent(row.name)}/pin`, { method: 'POST', body: { reason } }),
+    // Pinned on the version shown: the server refuses it (409) if the knob moved meanwhile.
+    (reason, r) =>
+      api(`/api/knobs/${encodeURIComponent(r.name)}/pin`, {
+        method: 'POST',
+        body: { reason, baseVersion: r.version },
+      }),
   );
 }
 
 function unpin(state, row) {
   return confirmed(
     state,
+    row,
     {
       title: `Unpin ${row.name}?`,
-      body: 'Promotions of this knob are accepted again.',
+      body: () => 'Promotions of this knob are accepted again.',
       confirmLabel: 'Unpin knob',
     },
-    `${row.name} unpinned`,
-    (reason) =>
-      api(`/api/knobs/${encodeURIComponent(row.name)}/unpin`, {
+    (res) => (res?.changed === false ? `${row.name} was not pinned` : `${row.name} unpinned`),
+    (reason, r) =>
+      api(`/api/knobs/${encodeURIComponent(r.name)}/unpin`, {
         method: 'POST',
         body: { reason },
       }),
@@ -445,35 +480,36 @@ function unpin(state, row) {
 }
 
 function rollback(state, row, entry) {
-  const [from, to] = fmtPair(row.value, entry.new, row.spec.unit);
   return confirmed(
     state,
+    row,
     {
       title: `Roll back ${row.name} to v${entry.version}?`,
-      body: h(
-        'div',
-        {},
-        h(
-          'p',
-          {},
-          `The value of version ${entry.version} is restored as version ${row.version + 1}:`,
-        ),
-        h(
-          'p',
-          { class: 'diff' },
-          h('span', { class: 'old' }, from),
-          ' → ',
-          h('span', { class: 'new' }, to),
-        ),
-      ),
+      body: (r) => {
+        const [from, to] = fmtPair(r.value, entry.new, r.spec.unit);
+        return [
+          h(
+            'p',
+            {},
+            `The value of version ${entry.version} is restored as version ${r.version + 1}:`,
+          ),
+          h(
+            'p',
+            { class: 'diff' },
+            h('span', { class: 'old' }, from),
+            ' → ',
+            h('span', { class: 'new' }, to),
+          ),
+        ];
+      },
       confirmLabel: `Roll back to v${entry.version}`,
       danger: true,
     },
     `${row.name} rolled back to v${entry.version}`,
-    (reason) =>
-      api(`/api/knobs/${encodeURIComponent(row.name)}/rollback`, {
+    (reason, r) =>
+      api(`/api/knobs/${encodeURIComponent(r.name)}/rollback`, {
         method: 'POST',
-        body: { toVersion: entry.version, baseVersion: row.version, reason },
+        body: { toVersion: entry.version, baseVersion: r.version, reason },
       }),
   );
 }

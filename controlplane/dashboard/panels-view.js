@@ -177,8 +177,15 @@ export async function loadTelemetry(state) {
   );
 }
 
+// Polls and event-driven loads overlap: an answer older than the one shown is dropped.
+let auditSeq = 0;
+let auditShown = 0;
+
 export async function loadAudit() {
+  const seq = ++auditSeq;
   const { audit } = await api('/api/audit?limit=12');
+  if (seq < auditShown) return;
+  auditShown = seq;
   update(
     byId('audit-rows'),
     audit.map((a) =>
@@ -186,7 +193,7 @@ export async function loadAudit() {
         'tr',
         {},
         h('td', { title: fmtTime(a.at) }, fmtAgo(a.at)),
-        h('td', {}, fmtActor(a.actor)),
+        h('td', { title: a.actor }, fmtActor(a.actor)),
         h('td', {}, h('span', { class: 'action' }, a.action)),
         h('td', { class: 'mono' }, a.target),
         h(

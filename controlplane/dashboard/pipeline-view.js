@@ -100,7 +100,7 @@ function proposalRow(p) {
       'td',
       {},
       h('a', { href: `#proposal=${encodeURIComponent(p.id)}`, class: 'mono' }, p.id),
-      h('div', { class: 'muted small' }, fmtActor(String(p.learner))),
+      h('div', { class: 'muted small', title: String(p.learner) }, fmtActor(String(p.learner))),
     ),
     h('td', { class: 'mono change' }, changesText(p)),
     h('td', {}, statusBadge(p.status)),

@@ -18,6 +18,7 @@ import {
   PinnedError,
   SCRIPT_CODES,
   StaleVersionError,
+  StateError,
   ValidationError,
 } from '../store/errors.ts';
 import { Keys } from '../store/keys.ts';
@@ -379,7 +380,8 @@ export class KnobTable {
   /**
    * Applies several knob changes in one atomic step: all of them or none. Each is checked as
    * check() does; the script then re-checks every base version, pin and the freeze before it
-   * writes anything. A proposal id marks that proposal live in the same step.
+   * writes anything. A proposal id marks that proposal live in the same step; a proposal that
+   * does not exist is refused (NotFoundError, field proposalId, rule exists).
    */
   async promoteAll(
     set: KnobChangeSet,
@@ -464,6 +466,12 @@ export class KnobTable {
         'requestId',
         'same_request',
       );
+    if (Number(reply[0]) === SCRIPT_CODES.MISSING && Number(reply[1]) === 0)
+      throw new NotFoundError(`${kind}: proposal ${set.proposalId} does not exist`, {
+        target: `proposal ${set.proposalId}`,
+        field: 'proposalId',
+        rule: 'exists',
+      });
     const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
     // Stale: what this table remembered is not what Redis holds: read it next time.
     if (Number(reply[0]) === SCRIPT_CODES.STALE && failed) this.known.delete(failed.name);
@@ -520,7 +528,7 @@ export class KnobTable {
    * A promotion naming a proposal of the proposals table carries exactly its changes (names,
    * base versions, values): the id marks that proposal live, so it must not take another
    * change live in its name. A proposal's changes never change after it is made, so reading
-   * them before the atomic step is sound. An id with no row is provenance only.
+   * them before the atomic step is sound. An id with no row is refused by the promote script.
    */
   private async checkProposalChanges(set: KnobChangeSet): Promise<void> {
     const raw = await this.redis.hget(this.keys.proposalRow(set.proposalId as string), 'changes');
@@ -606,12 +614,23 @@ export class KnobTable {
     return Number(code) === 0 ? Number(version) - 1 : undefined;
   }
 
-  async pin(name: string, actor: string, reason: string): Promise<void> {
-    await this.setPin(name, true, actor, reason);
+  /**
+   * Pins a knob at the value it has now. With `baseVersion` (the version the caller saw) a knob
+   * that moved since fails as stale. A pinned knob is refused (StateError naming who pinned
+   * it): a second pin would overwrite another operator's decision. Returns true (it changed).
+   */
+  async pin(
+    name: string,
+    actor: string,
+    reason: string,
+    opts: { baseVersion?: number } = {},
+  ): Promise<boolean> {
+    return this.setPin(name, true, actor, reason, opts.baseVersion);
   }
 
-  async unpin(name: string, actor: string, reason: string): Promise<void> {
-    await this.setPin(name, false, actor, reason);
+  /** Returns false when the knob was not pinned (then nothing is written, as for freeze). */
+  async unpin(name: string, actor: string, reason: string): Promise<boolean> {
+    return this.setPin(name, false, actor, reason);
   }
 
   private async setPin(
@@ -619,7 +638,8 @@ export class KnobTable {
     pinned: boolean,
     actor: string,
     reason: string,
-  ): Promise<void> {
+    baseVersion?: number,
+  ): Promise<boolean> {
     this.spec(name);
     if (reason.trim() === '')
       throw new ValidationError(`knob ${name}: a pin needs a reason`, 'reason', 'required', {
@@ -637,12 +657,24 @@ export class KnobTable {
         this.auditMaxLen,
         name,
         this.keys.knobChanges(),
+        baseVersion ?? '',
       ],
     );
     // A pin does not bump the version, so a remembered row cannot tell: forget it.
     this.known.delete(name);
-    const err = errorFromCode(reply, { target: `knob ${name}` });
+    if (Number(reply[0]) === SCRIPT_CODES.STATE) {
+      const [, pinReason, pinnedBy] = reply.map(String);
+      throw new StateError(
+        `knob ${name} is already pinned by ${pinnedBy} (${pinReason}); unpin it first`,
+        { target: `knob ${name}`, field: 'pinned', rule: 'not_pinned', pinnedBy, pinReason },
+      );
+    }
+    const err = errorFromCode(reply, {
+      target: `knob ${name}`,
+      ...(baseVersion !== undefined ? { baseVersion } : {}),
+    });
     if (err) throw err;
+    return Number(reply[2]) === 1;
   }
 
   /** The kill switch. Returns false when automation was already in that state. */

@@ -1,11 +1,21 @@
 // Changing knobs (operator role; refused to tenant-scoped tokens, since knobs are shared by
 // all tenants): check a change without writing it (the dry run a proposal goes through),
-// promote it on a base version, roll back to an earlier version, pin and unpin. Every write
-// is one atomic step of the knobs table, audited with the token's identity as the actor.
+// promote it on a base version, roll back to an earlier version, pin (on a base version) and
+// unpin. Every write is one atomic step of the knobs table, audited with the token's identity
+// as the actor.
 import type { KnobValue } from '../../../knobs/index.ts';
 import type { FastifyRequest } from 'fastify';
 import { idempotentHeaders, requestIdOf } from '../idempotency.ts';
-import { errors, headers, knobParams, knobValue, reason, ref, version } from '../schemas.ts';
+import {
+  errors,
+  headers,
+  knobParams,
+  knobRow,
+  knobValue,
+  reason,
+  ref,
+  version,
+} from '../schemas.ts';
 import { checkDirectKnobChange, checkDirectRollback } from '../../registry/promotion.ts';
 import { ApiError } from '../errors.ts';
 import type { RouteModule } from './types.ts';
@@ -40,6 +50,16 @@ const promoteResult = {
     version: { type: 'integer' },
     epoch: { type: 'integer' },
     row: ref('KnobRow'),
+  },
+} as const;
+
+// The row as the action left it, and whether it changed anything (as freeze answers).
+const pinResult = {
+  type: 'object',
+  required: [...knobRow.required, 'changed'],
+  properties: {
+    ...knobRow.properties,
+    changed: { type: 'boolean', description: 'false when the knob was already unpinned' },
   },
 } as const;
 
@@ -132,7 +152,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Change a knob on a base version (one atomic step with history and audit)',
         description:
-          'A knob that selects a registry policy version (scheduler.policy_version) takes only 0 here (learned policies off); a version goes live through POST /api/policies/{name}/versions/{version}/promote. With an `Idempotency-Key` header, a retry of the same request within 24 h answers the version the first one made (it is not refused as stale); the key with another request is refused (field requestId, rule same_request).',
+          'A knob that selects a registry policy version (scheduler.policy_version) takes only 0 here (learned policies off); a version goes live through POST /api/policies/{name}/versions/{version}/promote. With an `Idempotency-Key` header, a retry of the same request within 24 h answers the version the first one made (it is not refused as stale); the key with another request is refused (field requestId, rule same_request). A proposalId must name an existing proposal (else 404, field proposalId, rule exists) whose changes are exactly this one (else 400, rule matches_changes); it goes live in the same step.',
         headers: idempotentHeaders,
         params: knobParams,
         body: changeBody,
@@ -181,33 +201,63 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
     },
   );
 
-  for (const action of ['pin', 'unpin'] as const) {
-    app.post<Named & { Body: { reason: string } }>(
-      `/api/knobs/:name/${action}`,
-      {
-        config: WRITE,
-        schema: {
-          tags: TAGS,
-          summary:
-            action === 'pin'
-              ? 'Pin a knob: every promotion is refused until it is unpinned'
-              : 'Unpin a knob',
-          headers,
-          params: knobParams,
-          body: {
-            type: 'object',
-            required: ['reason'],
-            additionalProperties: false,
-            properties: { reason },
+  app.post<Named & { Body: { reason: string; baseVersion?: number } }>(
+    '/api/knobs/:name/pin',
+    {
+      config: WRITE,
+      schema: {
+        tags: TAGS,
+        summary: 'Pin a knob: every promotion is refused until it is unpinned',
+        description:
+          'Pins the knob at the value it has now. Give baseVersion (the version shown to the operator) so a pin on a knob that moved since is refused as stale (409 KNOBOS_STALE_VERSION with currentVersion) instead of holding a value nobody saw. A knob already pinned is refused (409 KNOBOS_STATE, field pinned, rule not_pinned, with pinnedBy and pinReason): unpin it first. Answers the row and changed: true.',
+        headers,
+        params: knobParams,
+        body: {
+          type: 'object',
+          required: ['reason'],
+          additionalProperties: false,
+          properties: {
+            reason,
+            baseVersion: { ...version, description: 'the version the pin is based on' },
           },
-          response: { 200: ref('KnobRow'), ...errors(404) },
         },
+        response: { 200: pinResult, ...errors(404, 409) },
       },
-      async (request) => {
-        const { name } = request.params;
-        await knobs[action](name, request.auth.actor, request.body.reason);
-        return knobs.get(name);
+    },
+    async (request) => {
+      const { name } = request.params;
+      const b = request.body;
+      const changed = await knobs.pin(name, request.auth.actor, b.reason, {
+        ...(b.baseVersion !== undefined ? { baseVersion: b.baseVersion } : {}),
+      });
+      return { ...(await knobs.get(name)), changed };
+    },
+  );
+
+  app.post<Named & { Body: { reason: string } }>(
+    '/api/knobs/:name/unpin',
+    {
+      config: WRITE,
+      schema: {
+        tags: TAGS,
+        summary: 'Unpin a knob',
+        description:
+          'Answers the row and changed. A knob that is not pinned is left as it is: changed false, no audit entry, no event.',
+        headers,
+        params: knobParams,
+        body: {
+          type: 'object',
+          required: ['reason'],
+          additionalProperties: false,
+          properties: { reason },
+        },
+        response: { 200: pinResult, ...errors(404) },
       },
-    );
-  }
+    },
+    async (request) => {
+      const { name } = request.params;
+      const changed = await knobs.unpin(name, request.auth.actor, request.body.reason);
+      return { ...(await knobs.get(name)), changed };
+    },
+  );
 };

@@ -16,7 +16,8 @@
     KEYS[2] 'freeze'    freeze switch (exists = frozen)
     KEYS[3] 'epoch'     counter bumped on every value change
     KEYS[4] 'index'     sorted set name -> updated_at
-    KEYS[5] 'proposal'  the proposal row to mark live, or any key when there is none
+    KEYS[5] 'proposal'  the proposal row to mark live (it must exist), or any key when
+                        there is none
     KEYS[6] 'open'      the index of undecided proposals (the proposal leaves it)
     KEYS[7] 'request'   the request's record: { hash, out = the first run's output } as JSON,
                         kept requestTtlMs
@@ -34,7 +35,7 @@
 
   Output:
     { 0, epoch, v1, v2, ... } on success: the last epoch and each knob's new version
-    { -1, i } knob i missing, { -2, i, current version } stale (also at the base version
+    { -1, 0 } the named proposal does not exist, { -1, i } knob i missing, { -2, i, current version } stale (also at the base version
     when its change id differs), { -3, i, pinned by } pinned,
     { -4, 0, frozen by } frozen, { -6, 0, proposal status } the proposal is in another status,
     { -301 } the request id was used for another request
@@ -61,7 +62,9 @@ end
 if c.actorKind == 'automation' and redis.call('EXISTS', KEYS[2]) == 1 then
   return { ERR_FROZEN, 0, redis.call('HGET', KEYS[2], 'by') or '' }
 end
-local hasProposal = c.proposalId ~= '' and redis.call('EXISTS', KEYS[5]) == 1
+-- A named proposal must exist: history and audit would otherwise credit a made-up one.
+local hasProposal = c.proposalId ~= ''
+if hasProposal and redis.call('EXISTS', KEYS[5]) == 0 then return { ERR_MISSING, 0 } end
 local proposalFrom
 if hasProposal then
   local status = redis.call('HGET', KEYS[5], 'status')

@@ -1,0 +1,233 @@
+// Review fixes of the knob API against real redis-server processes: a pin on a base version
+// (checked in the same step), a pin of a pinned knob refused naming who pinned it, an unpin of
+// an unpinned knob writing nothing, and a promotion naming a proposal that does not exist
+// refused before anything is written. Through the table (one node and a cluster) and the API.
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { KnobTable } from '../controlplane/knobs/table.ts';
+import { ProposalTable } from '../controlplane/loop/proposals.ts';
+import { NotFoundError, StaleVersionError, StateError } from '../controlplane/store/errors.ts';
+import { HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
+import { knobsSuite } from './helpers/knobs-fixture.ts';
+import { startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
+
+const KNOB = 'scheduler.retry_limit';
+
+/** Everything a refused or no-op action must leave untouched. */
+async function snapshot(table: KnobTable, name: string) {
+  return {
+    row: await table.get(name),
+    history: await table.history(name, { limit: 1000 }),
+    audit: await table.audit({ limit: 1000 }),
+    epoch: await table.epoch(),
+  };
+}
+
+/**
+ * The messages on the knobs' change channel while `fn` runs: a marker published after it is
+ * the last one, so whatever came before it is what `fn` published.
+ */
+async function published(table: KnobTable, redis: TestRedis, fn: () => Promise<unknown>) {
+  const sub = redis.client();
+  const channel = table.keys.knobChanges();
+  const got: string[] = [];
+  const marker = 'marker';
+  const done = new Promise<void>((resolve) =>
+    sub.on('message', (_ch: string, msg: string) => {
+      if (msg === marker) resolve();
+      else got.push(msg);
+    }),
+  );
+  await sub.subscribe(channel);
+  await fn();
+  await table.redis.publish(channel, marker);
+  await done;
+  sub.disconnect();
+  return got;
+}
+
+describe.each<Backend>(['single', 'cluster'])('knob pins and proposals on %s redis', (backend) => {
+  const { server, seeded } = knobsSuite(backend);
+
+  it('pins on a base version: a knob that moved since is refused as stale, nothing written', async () => {
+    const { table } = await seeded();
+    await table.promote({ name: KNOB, value: 4, baseVersion: 1, actor: 'op', reason: 'r' });
+    const before = await snapshot(table, KNOB);
+    const err = await table
+      .pin(KNOB, 'alice', 'hold it at what I saw', { baseVersion: 1 })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StaleVersionError);
+    expect((err as StaleVersionError).details).toMatchObject({
+      baseVersion: 1,
+      currentVersion: 2,
+      rule: 'base_version',
+    });
+    expect(await snapshot(table, KNOB)).toEqual(before);
+    // On the current version it pins; with no base it pins whatever the knob holds.
+    expect(await table.pin(KNOB, 'alice', 'hold', { baseVersion: 2 })).toBe(true);
+    expect(await table.get(KNOB)).toMatchObject({ pinned: true, pinnedBy: 'alice', version: 2 });
+  });
+
+  it('refuses to pin a pinned knob, naming who pinned it, and keeps their pin', async () => {
+    const { table } = await seeded();
+    await table.pin(KNOB, 'alice', 'incident 42');
+    const before = await snapshot(table, KNOB);
+    const err = await table.pin(KNOB, 'bob', 'mine now').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateError);
+    expect((err as StateError).message).toBe(
+      `knob ${KNOB} is already pinned by alice (incident 42); unpin it first`,
+    );
+    expect((err as StateError).details).toMatchObject({
+      field: 'pinned',
+      rule: 'not_pinned',
+      pinnedBy: 'alice',
+      pinReason: 'incident 42',
+    });
+    expect(await snapshot(table, KNOB)).toEqual(before);
+  });
+
+  it('unpins an unpinned knob as a no-op: false, no audit entry, no event', async () => {
+    const { table } = await seeded();
+    const before = await snapshot(table, KNOB);
+    let changed: boolean | undefined;
+    const msgs = await published(table, server(), async () => {
+      changed = await table.unpin(KNOB, 'alice', 'nothing to do');
+    });
+    expect(changed).toBe(false);
+    expect(msgs).toEqual([]);
+    expect(await snapshot(table, KNOB)).toEqual(before);
+    // A real unpin still answers true, audits and publishes.
+    await table.pin(KNOB, 'alice', 'hold');
+    const real = await published(table, server(), async () => {
+      changed = await table.unpin(KNOB, 'alice', 'done');
+    });
+    expect(changed).toBe(true);
+    expect(real.map((m) => JSON.parse(m) as unknown)).toEqual([
+      { name: KNOB, version: 1, pinned: false },
+    ]);
+    expect((await table.audit({ limit: 1 }))[0]?.action).toBe('knob.unpin');
+  });
+
+  it('refuses a promotion or a rollback naming a proposal that does not exist', async () => {
+    const { table } = await seeded();
+    const before = await snapshot(table, KNOB);
+    const change = { name: KNOB, value: 4, baseVersion: 1, actor: 'op', reason: 'r' };
+    const err = await table
+      .promote({ ...change, proposalId: 'p-made-up' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(NotFoundError);
+    expect((err as NotFoundError).message).toBe('promote: proposal p-made-up does not exist');
+    expect((err as NotFoundError).details).toMatchObject({ field: 'proposalId', rule: 'exists' });
+    expect(await snapshot(table, KNOB)).toEqual(before);
+    // A proposal of the proposals table (its row in the knobs' slot) still goes live with it.
+    const proposals = new ProposalTable(table);
+    const p = await proposals.create({
+      learner: 'bo',
+      reason: 'try 4',
+      changes: [{ name: KNOB, value: 4, baseVersion: 1 }],
+    });
+    await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
+    expect((await table.promote({ ...change, proposalId: p.id })).version).toBe(2);
+    expect((await proposals.get(p.id)).proposal.status).toBe('live');
+    expect((await table.history(KNOB, { limit: 1 }))[0]?.proposalId).toBe(p.id);
+    // A rollback (an undo, past every other check) naming a made-up proposal: refused too.
+    const live = await snapshot(table, KNOB);
+    const rb = await table
+      .promote({ ...change, value: 3, baseVersion: 2, proposalId: 'p-made-up' }, 'rollback')
+      .catch((e: unknown) => e);
+    expect(rb).toBeInstanceOf(NotFoundError);
+    expect((rb as NotFoundError).message).toBe('rollback: proposal p-made-up does not exist');
+    expect(await snapshot(table, KNOB)).toEqual(live);
+  });
+});
+
+describe('knob pin routes and a promotion naming a proposal, through the API', () => {
+  let redis: TestRedis;
+  let api: ApiFixture;
+  let operator: { authorization: string };
+  let other: { authorization: string };
+
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+    api = await startApi(redis);
+  });
+  afterAll(async () => {
+    await api?.close();
+    await redis?.stop();
+  });
+  beforeEach(async () => {
+    await api.reset();
+    api.clock.advance(HOUR_MS); // past every cooldown
+    operator = api.bearer(await api.token('operator'));
+    other = api.bearer(await api.token('operator'));
+  });
+
+  const post = (url: string, payload: unknown, headers = operator) =>
+    api.app.inject({ method: 'POST', url, headers, payload: payload as object });
+  const auditActions = async () => (await api.knobs.audit({ limit: 1000 })).map((a) => a.action);
+
+  it('pins on the baseVersion shown: 409 stale when the knob moved since, nothing pinned', async () => {
+    await post(`/api/knobs/${KNOB}/promote`, { value: 4, baseVersion: 1, reason: 'moved' });
+    const stale = await post(`/api/knobs/${KNOB}/pin`, { reason: 'hold v1', baseVersion: 1 });
+    expect(stale.statusCode).toBe(409);
+    expect(stale.json().error).toMatchObject({
+      code: 'KNOBOS_STALE_VERSION',
+      message: `knob ${KNOB}: stale version: based on version 1, current is 2`,
+      baseVersion: 1,
+      currentVersion: 2,
+    });
+    expect((await api.knobs.get(KNOB)).pinned).toBe(false);
+    const ok = await post(`/api/knobs/${KNOB}/pin`, { reason: 'hold v2', baseVersion: 2 });
+    expect(ok.statusCode).toBe(200);
+    expect(ok.json()).toMatchObject({ name: KNOB, version: 2, pinned: true, changed: true });
+  });
+
+  it('refuses a second pin with 409 naming who pinned it; their pin and reason stay', async () => {
+    const first = await post(`/api/knobs/${KNOB}/pin`, { reason: 'incident 42' });
+    expect(first.statusCode).toBe(200);
+    const alice = first.json().pinnedBy as string;
+    const before = await auditActions();
+    const second = await post(`/api/knobs/${KNOB}/pin`, { reason: 'mine now' }, other);
+    expect(second.statusCode).toBe(409);
+    expect(second.json().error).toEqual({
+      code: 'KNOBOS_STATE',
+      message: `knob ${KNOB} is already pinned by ${alice} (incident 42); unpin it first`,
+      field: 'pinned',
+      rule: 'not_pinned',
+      target: `knob ${KNOB}`,
+      pinnedBy: alice,
+      pinReason: 'incident 42',
+    });
+    expect(await api.knobs.get(KNOB)).toMatchObject({ pinnedBy: alice, pinReason: 'incident 42' });
+    expect(await auditActions()).toEqual(before);
+  });
+
+  it('answers changed: false to an unpin of an unpinned knob, auditing nothing', async () => {
+    const before = await auditActions();
+    const res = await post(`/api/knobs/${KNOB}/unpin`, { reason: 'nothing to do' });
+    expect(res.statusCode).toBe(200);
+    expect(res.json()).toMatchObject({ name: KNOB, pinned: false, changed: false });
+    expect(await auditActions()).toEqual(before);
+    await post(`/api/knobs/${KNOB}/pin`, { reason: 'hold' });
+    const real = await post(`/api/knobs/${KNOB}/unpin`, { reason: 'done' });
+    expect(real.json()).toMatchObject({ pinned: false, changed: true });
+    expect((await auditActions())[0]).toBe('knob.unpin');
+  });
+
+  it('refuses a promotion naming a proposal that does not exist (404, field proposalId)', async () => {
+    const res = await post(`/api/knobs/${KNOB}/promote`, {
+      value: 4,
+      baseVersion: 1,
+      reason: 'made up',
+      proposalId: 'p-made-up',
+    });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error).toMatchObject({
+      code: 'KNOBOS_NOT_FOUND',
+      field: 'proposalId',
+      rule: 'exists',
+    });
+    const row = await api.knobs.get(KNOB);
+    expect(row).toMatchObject({ version: 1, proposalId: '' });
+    expect(await api.knobs.history(KNOB)).toHaveLength(1);
+  });
+});
