@@ -16,7 +16,7 @@ import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { shardNamesOnPrimaries } from '../controlplane/scheduler/placement.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 import { setReplicaAcks } from '../controlplane/store/replica-acks.ts';
-import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { benchResultPath, emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { cpuSeconds } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 
@@ -169,7 +169,10 @@ try {
     load_average: loadavg().map((l) => round(l, 1)),
   };
   const path = writeResultFile(
-    join(import.meta.dirname, 'results', 'durability.json'),
+    benchResultPath(join(import.meta.dirname, 'results', 'durability.json'), [
+      'BENCH_DURABILITY_WRITES_1',
+      'BENCH_DURABILITY_WRITES_32',
+    ]),
     'bench:durability',
     result,
   );

@@ -13,7 +13,7 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 import { createRng } from '../envs/core/rng.ts';
-import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { benchResultPath, emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { knobosTarget, nodeFsTarget, runMix, totalMix, type MixResult } from './files-mix.ts';
 import { makeTree, walkAsync, walkSync, writeTree, type Query } from './files-tree.ts';
 import { percentile, round } from './lib/stats.ts';
@@ -160,7 +160,7 @@ try {
     fs_dir: 'os.tmpdir()',
   };
   const path = writeResultFile(
-    join(import.meta.dirname, 'results', 'files.json'),
+    benchResultPath(join(import.meta.dirname, 'results', 'files.json'), ['BENCH_FILES_MIX']),
     'bench:files',
     result,
   );

@@ -8,7 +8,13 @@ import { Redis } from 'ioredis';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
 import { Keys } from '../controlplane/store/keys.ts';
-import { emitResult, machineInfo, wantsJson, writeResultFile } from '../experiments/report.ts';
+import {
+  benchResultPath,
+  emitResult,
+  machineInfo,
+  wantsJson,
+  writeResultFile,
+} from '../experiments/report.ts';
 import { forkChild } from './lib/children.ts';
 import { percentile, round } from './lib/stats.ts';
 import { benchCatalog } from './knobs-catalog.ts';
@@ -213,7 +219,10 @@ try {
     cpu_steal_pct: machineInfo().cpu_steal_pct,
   };
   const path = writeResultFile(
-    join(import.meta.dirname, 'results', 'knobs.json'),
+    benchResultPath(join(import.meta.dirname, 'results', 'knobs.json'), [
+      'BENCH_PROMOTIONS',
+      'BENCH_THROUGHPUT_MS',
+    ]),
     'bench:knobs',
     result,
   );

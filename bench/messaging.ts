@@ -24,7 +24,7 @@ import { MessagingKeys } from '../controlplane/messaging/keys.ts';
 import { Topics } from '../controlplane/messaging/topics.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
 import { Keys } from '../controlplane/store/keys.ts';
-import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { benchResultPath, emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { forkChild, request, type Child } from './lib/children.ts';
 import { flushAndSettle } from './lib/flush.ts';
 import { percentile, round } from './lib/stats.ts';
@@ -280,10 +280,13 @@ try {
       "from the producer's first publish to the consumer's last applied message (Redis: INFO cpu; producer: to its last publish confirmed)",
   };
   const path = writeResultFile(
-    join(
-      import.meta.dirname,
-      'results',
-      FSYNC === 'everysec' ? 'messaging.json' : `messaging-appendfsync-${FSYNC}.json`,
+    benchResultPath(
+      join(
+        import.meta.dirname,
+        'results',
+        FSYNC === 'everysec' ? 'messaging.json' : `messaging-appendfsync-${FSYNC}.json`,
+      ),
+      ['BENCH_MESSAGES', 'BENCH_ROUNDS'],
     ),
     'bench:messaging',
     result,

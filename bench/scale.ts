@@ -23,7 +23,7 @@ import { SchedulerQueries } from '../controlplane/scheduler/queries.ts';
 import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { Keys } from '../controlplane/store/keys.ts';
-import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { benchResultPath, emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { forkChild, request, type Child } from './lib/children.ts';
 import { catalogWithDispatchBatch } from './lib/catalog.ts';
 import { redisCpuS } from './lib/redis-cpu.ts';
@@ -332,7 +332,15 @@ try {
     rounds_3: phases[3],
   };
   const path = writeResultFile(
-    join(import.meta.dirname, 'results', 'scale.json'),
+    benchResultPath(join(import.meta.dirname, 'results', 'scale.json'), [
+      'BENCH_CONCURRENCY',
+      'BENCH_DISPATCH_BATCH',
+      'BENCH_ROUNDS',
+      'BENCH_TASKS',
+      'BENCH_TRACE',
+      'BENCH_WARMUP_TASKS',
+      'BENCH_WORKERS',
+    ]),
     'bench:scale',
     result,
   );

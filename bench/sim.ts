@@ -4,7 +4,7 @@
 // policy is the others in the same run (and LRU's one-pass stack-distance curve). Writes
 // bench/results/sim.json.
 import { join } from 'node:path';
-import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
+import { benchResultPath, emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { benchCacheSim } from './sim-cache.ts';
 import { benchSchedulerSim } from './sim-scheduler.ts';
 
@@ -34,7 +34,14 @@ const result = {
   cache,
   scheduler,
 };
-const path = writeResultFile(join(import.meta.dirname, 'results', 'sim.json'), 'bench:sim', result);
+const path = writeResultFile(
+  benchResultPath(join(import.meta.dirname, 'results', 'sim.json'), [
+    'BENCH_SIM_JOBS',
+    'BENCH_SIM_MIN_MS',
+  ]),
+  'bench:sim',
+  result,
+);
 const fmt = (x: number | undefined) => (x === undefined ? '?' : `${(x / 1e6).toFixed(2)} M/s`);
 const lines = [
   'cache replay (cloudphysics, requests/s, mean over all timed replays):',

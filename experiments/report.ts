@@ -1,8 +1,8 @@
 // What every benchmark, experiment and CLI run shares: the machine's details for result
 // files, writing those files, and the `--json` contract (one JSON object as the last line).
 import { mkdirSync, writeFileSync, readFileSync } from 'node:fs';
-import { cpus, totalmem, platform, release, arch } from 'node:os';
-import { dirname } from 'node:path';
+import { cpus, totalmem, platform, release, arch, tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 
 export interface MachineInfo {
@@ -67,6 +67,17 @@ export function writeResultFile(path: string, name: string, result: object): str
   const body = { name, date: new Date().toISOString(), machine: machineInfo(), ...result };
   writeFileSync(path, JSON.stringify(body, null, 2) + '\n');
   return path;
+}
+
+/**
+ * Where a benchmark writes its result file: `headline` for the benchmark as documented; the
+ * temp directory for a development run, one that sets any of `devVars` (a size or setting),
+ * so a quick run never replaces the file the README's figures come from.
+ */
+export function benchResultPath(headline: string, devVars: readonly string[]): string {
+  return devVars.some((v) => process.env[v] !== undefined)
+    ? join(tmpdir(), `dev-${basename(headline)}`)
+    : headline;
 }
 
 export function readResultFile<T = Record<string, unknown>>(path: string): T {
