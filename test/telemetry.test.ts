@@ -79,6 +79,7 @@ describe('telemetry and traces', () => {
       t.ratio('hit_ratio', 'hits', ['misses']);
       t.inc('ops', n);
       t.observe('lat_ms', lat);
+      t.gauge('lag_ms', lat * 100);
       t.inc('hits', hits);
       t.inc('misses', 10 - hits);
       await t.flush(now);
@@ -88,6 +89,8 @@ describe('telemetry and traces', () => {
     expect((await telemetrySeries(redis.client(), keys, 'svc', 'lat_ms_mean', q))[0]?.value).toBe(
       3,
     );
+    // A time gauge is no count: 200 and 400 ms of lag are 300 on average, not 600.
+    expect((await telemetrySeries(redis.client(), keys, 'svc', 'lag_ms', q))[0]?.value).toBe(300);
     // Ratios average too (0.8 and 0.6 are 0.7, not 1.4: the SLO guard compares them).
     const ratio = await telemetrySeries(redis.client(), keys, 'svc', 'hit_ratio', q);
     expect(ratio[0]?.value).toBeCloseTo(0.7, 12);

@@ -125,7 +125,9 @@ export async function telemetrySeries(
   },
 ): Promise<Truncatable<SeriesPoint>> {
   if (!(opts.stepMs > 0)) throw new Error('stepMs must be positive');
-  const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max|ratio)$/.test(metric);
+  // Counts and rates add up across instances; summaries, ratios and times (a gauge such as a
+  // lag in ms) do not.
+  const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max|ratio|ms)$/.test(metric);
   const buckets = new Map<number, { perInstance: Map<string, number[]> }>();
   const state = { truncated: false };
   // The step of the oldest entry read (whatever its fields): a cut falls in it.
