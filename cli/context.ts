@@ -1,7 +1,8 @@
 // How a CLI command finds its Redis: --redis URL, else REDIS_URL / KNOBOS_REDIS_CLUSTER, else
-// the embedded Redis that `knobos start` is running (it writes .knobos/redis.json).
+// the embedded Redis that `knobos start` is running (it writes .knobos/redis.json, found from
+// the directory the CLI runs in or any below it).
 import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import {
   connect,
   targetFromEnv,
@@ -11,7 +12,23 @@ import {
 import { EMBEDDED_FILE_NAME, pidAlive } from '../controlplane/run/state-lock.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 
-export const STATE_DIR = process.env['KNOBOS_HOME'] ?? join(process.cwd(), '.knobos');
+/**
+ * The node's data directory: KNOBOS_HOME, else the nearest `.knobos` holding a running node's
+ * file in this directory or above it (as git finds `.git`: a CLI call from a subdirectory
+ * reaches the node `npm start` runs at the project's root), else `.knobos` here.
+ */
+export function stateDir(
+  cwd = process.cwd(),
+  home: string | undefined = process.env['KNOBOS_HOME'],
+): string {
+  if (home) return home;
+  for (let dir = resolve(cwd); ; dir = dirname(dir)) {
+    if (existsSync(join(dir, '.knobos', EMBEDDED_FILE_NAME))) return join(dir, '.knobos');
+    if (dirname(dir) === dir) return join(resolve(cwd), '.knobos');
+  }
+}
+
+export const STATE_DIR = stateDir();
 export const EMBEDDED_FILE = join(STATE_DIR, EMBEDDED_FILE_NAME);
 
 interface EmbeddedFile {
@@ -43,7 +60,7 @@ export function resolveTarget(flag: string | undefined): RedisTarget {
     return { url: e.url };
   }
   throw new Error(
-    'no Redis to talk to: run `npm start` (embedded Redis), or set REDIS_URL, or pass --redis URL',
+    `no Redis to talk to: no running node's ${EMBEDDED_FILE_NAME} in ${STATE_DIR}: run \`npm start\` (embedded Redis; the CLI finds it from the directory it runs in or below, or set KNOBOS_HOME to its .knobos directory), or set REDIS_URL, or pass --redis URL`,
   );
 }
 

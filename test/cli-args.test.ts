@@ -3,7 +3,7 @@
 // numbers that are not plain decimals or out of range. Each is a usage error: exit 2, a message
 // naming the flag (or argument) and its rule, and nothing run or written.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
@@ -218,6 +218,38 @@ describe('knobos knobs on a Redis', () => {
     expect((await table.get(knob)).value).toBe(0);
   }, 60_000);
 
+  it("finds the running node's Redis from a subdirectory of where it was started", async () => {
+    const keys = uniqueKeys();
+    const table = new KnobTable(redis.client(), { keys });
+    await table.seed('test');
+    const root = mkdtempSync(join(tmpdir(), 'knobos-cli-root-'));
+    const sub = join(root, 'a', 'b');
+    mkdirSync(join(root, '.knobos'), { recursive: true });
+    mkdirSync(sub, { recursive: true });
+    // As `npm start` writes it: the URL and the pid serving it (this live process here).
+    const url = (redis.target as { url: string }).url;
+    writeFileSync(join(root, '.knobos', 'redis.json'), JSON.stringify({ url, pid: process.pid }));
+    const env: NodeJS.ProcessEnv = { ...process.env, KNOBOS_PREFIX: keys.prefix };
+    for (const k of ['REDIS_URL', 'KNOBOS_REDIS_CLUSTER', 'KNOBOS_HOME']) delete env[k];
+    const r = await new Promise<Run>((done) => {
+      const child = spawn(process.execPath, [bin, 'knobs', 'get', 'scheduler.policy', '--json'], {
+        cwd: sub,
+        env,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let [out, err] = ['', ''];
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.on('close', (code) => done({ code, out, err }));
+    });
+    rmSync(root, { recursive: true, force: true });
+    expect(r.code, r.err).toBe(0);
+    expect(JSON.parse(r.out.trim().split('\n').at(-1) as string)).toMatchObject({
+      name: 'scheduler.policy',
+      value: 'fifo',
+    });
+  }, 60_000);
+
   it('says an unpin changed nothing, and refuses a second pin naming who pinned', async () => {
     const keys = uniqueKeys();
     const table = new KnobTable(redis.client(), { keys });
@@ -225,12 +257,13 @@ describe('knobos knobs on a Redis', () => {
     const env = { KNOBOS_PREFIX: keys.prefix };
     const url = ['--redis', (redis.target as { url: string }).url];
     const knob = 'scheduler.retry_limit';
-    const run = (cmd: string) => knobos(['knobs', cmd, knob, '--reason', 'x', ...url], env);
+    const run = (cmd: string, reason = 'x') =>
+      knobos(['knobs', cmd, knob, '--reason', reason, ...url], env);
     const noop = await run('unpin');
     expect(noop.code, noop.err).toBe(0);
     expect(noop.out).toMatch(/was not pinned/);
     expect((await run('pin')).code).toBe(0);
-    const again = await run('pin');
+    const again = await run('pin', 'another incident');
     expect(again.code).toBe(1);
     expect(again.err).toMatch(/already pinned by/);
   }, 60_000);
