@@ -233,6 +233,15 @@ describe('dashboard review fixes in Chromium', () => {
     }
   });
 
+  it("draws the header's status group on the dark bar, not as a light status pill", async () => {
+    await ready();
+    const bg = await page.evaluate(
+      () =>
+        getComputedStyle(document.querySelector('#live')?.parentElement as Element).backgroundColor,
+    );
+    expect(bg).toBe('rgba(0, 0, 0, 0)');
+  });
+
   it('keeps the keyboard focus in the telemetry tabs, the pipeline and the registry as they reload', async () => {
     await ready();
     // A tab chosen with the keyboard keeps the focus through the redraw it causes.
