@@ -2,7 +2,9 @@
 // the row they show (Chromium through playwright-core, a real server and Redis, one page): the
 // audit panel is polled; the selected knob's history and pin notes follow the poll while the
 // stream is down; a rollback refused as stale is drawn again and the next confirm goes
-// through; a pin sends the version its dialog shows, and a 409 draws the dialog again.
+// through; a pin sends the version its dialog shows, and a 409 draws the dialog again. A pin
+// refused because another operator pinned says so and offers no pin; an unpin sends whose pin
+// it shows and is drawn again on a 409; a rollback refused as pinned (423) is drawn again.
 import type { Page, Request, Route } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser, type Browser } from './helpers/api-browser.ts';
@@ -161,6 +163,93 @@ describe('dashboard staleness in Chromium', () => {
       expect(await api.knobs.get(name)).toMatchObject({ pinned: true, version: moved, value: 100 });
     } finally {
       page.off('request', seen);
+    }
+  });
+
+  const dialogBody = () => page.locator('#confirm-dialog[open] .dialog-body');
+  const okButton = () => page.locator('#confirm-dialog[open] #confirm-ok');
+
+  it('says who pinned after a 409 "already pinned", and offers no pin', async () => {
+    await ready();
+    const name = 'scheduler.retry_limit';
+    await select(name);
+    await page.locator('#pin-btn').click();
+    expect(await dialogBody().innerText()).toContain('pinned at 3 attempts');
+    // Another operator pins while the dialog is open.
+    await api.knobs.pin(name, 'carol#t2', 'incident 7');
+    let pins = 0;
+    const seen = (r: Request) => {
+      if (r.method() === 'POST' && r.url().endsWith(`/api/knobs/${name}/pin`)) pins++;
+    };
+    page.on('request', seen);
+    try {
+      await page.locator('#confirm-reason').fill('hold retries');
+      await okButton().click();
+      await page.locator('#confirm-error', { hasText: 'KNOBOS_STATE' }).waitFor(WAIT);
+      expect(await dialogBody().innerText()).toBe('Already pinned by carol: incident 7');
+      expect(await okButton().innerText()).toBe('Already pinned');
+      expect(await okButton().isDisabled()).toBe(true);
+      // Enter in the reason does not send it either.
+      await page.locator('#confirm-reason').press('Enter');
+      await page.waitForTimeout(300);
+      expect(pins).toBe(1);
+    } finally {
+      page.off('request', seen);
+      await api.knobs.unpin(name, 'carol#t2', 'done');
+    }
+  });
+
+  it('unpins only the pin its dialog names; a pin set since is refused (409) and drawn', async () => {
+    await ready();
+    const name = 'scheduler.lease_ms';
+    await api.knobs.pin(name, 'bob#t1', 'hold the lease');
+    await select(name);
+    const bodies: unknown[] = [];
+    const seen = (r: Request) => {
+      if (r.method() === 'POST' && r.url().endsWith(`/api/knobs/${name}/unpin`))
+        bodies.push(r.postDataJSON());
+    };
+    page.on('request', seen);
+    try {
+      await page.locator('#unpin-btn').click();
+      expect(await dialogBody().innerText()).toContain('Removes the pin of bob (hold the lease)');
+      // bob unpins and carol pins while the dialog is open.
+      await api.knobs.unpin(name, 'bob#t1', 'done');
+      await api.knobs.pin(name, 'carol#t2', 'mine now');
+      await page.locator('#confirm-reason').fill('lease is fine');
+      await okButton().click();
+      await page.locator('#confirm-error', { hasText: 'KNOBOS_STATE' }).waitFor(WAIT);
+      expect(bodies).toEqual([{ reason: 'lease is fine', pinnedBy: 'bob#t1' }]);
+      expect(await api.knobs.get(name)).toMatchObject({ pinned: true, pinnedBy: 'carol#t2' });
+      expect(await dialogBody().innerText()).toContain('Removes the pin of carol (mine now)');
+      // Confirmed again, knowing whose pin it is.
+      await okButton().click();
+      await page.locator('#pin-btn').waitFor(WAIT);
+      expect(bodies[1]).toEqual({ reason: 'lease is fine', pinnedBy: 'carol#t2' });
+      expect((await api.knobs.get(name)).pinned).toBe(false);
+    } finally {
+      page.off('request', seen);
+    }
+  });
+
+  it('draws a rollback refused as pinned (423) again: it names the pin and offers no rollback', async () => {
+    await ready();
+    const name = 'scheduler.dispatch_batch';
+    const target = await promote(name, 32);
+    await versionShown(name, await promote(name, 64));
+    await select(name);
+    await page.locator(`#knob-detail button[data-rollback="${target}"]`).click();
+    await api.knobs.pin(name, 'carol#t2', 'batches are fine');
+    try {
+      await page.locator('#confirm-reason').fill('back');
+      await okButton().click();
+      await page.locator('#confirm-error', { hasText: 'KNOBOS_PINNED' }).waitFor(WAIT);
+      expect(await dialogBody().innerText()).toContain(
+        'Pinned by carol: batches are fine. Unpin it first.',
+      );
+      expect(await okButton().isDisabled()).toBe(true);
+    } finally {
+      await api.knobs.unpin(name, 'carol#t2', 'done');
     }
   });
 });

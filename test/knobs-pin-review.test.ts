@@ -1,11 +1,18 @@
 // Review fixes of the knob API against real redis-server processes: a pin on a base version
-// (checked in the same step), a pin of a pinned knob refused naming who pinned it, an unpin of
-// an unpinned knob writing nothing, and a promotion naming a proposal that does not exist
-// refused before anything is written. Through the table (one node and a cluster) and the API.
+// (checked in the same step), a pin of a pinned knob refused naming who pinned it (but the
+// caller's own pin again, a retry, a no-op), an unpin of an unpinned knob writing nothing, an
+// unpin of a pin the caller never saw (pinnedBy) refused, and a promotion or its dry run naming
+// a proposal that does not exist refused before anything is written. Through the table (one
+// node and a cluster) and the API.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
-import { NotFoundError, StaleVersionError, StateError } from '../controlplane/store/errors.ts';
+import {
+  NotFoundError,
+  StaleVersionError,
+  StateError,
+  ValidationError,
+} from '../controlplane/store/errors.ts';
 import { HOUR_MS, startApi, type ApiFixture } from './helpers/api-server.ts';
 import { knobsSuite } from './helpers/knobs-fixture.ts';
 import { startTestRedis, type Backend, type TestRedis } from './helpers/redis.ts';
@@ -138,6 +145,85 @@ describe.each<Backend>(['single', 'cluster'])('knob pins and proposals on %s red
     expect((rb as NotFoundError).message).toBe('rollback: proposal p-made-up does not exist');
     expect(await snapshot(table, KNOB)).toEqual(live);
   });
+
+  it("takes the caller's own pin again (a resent or retried pin) as a no-op; any other is refused", async () => {
+    const { table } = await seeded();
+    expect(await table.pin(KNOB, 'alice', 'incident 42', { baseVersion: 1 })).toBe(true);
+    const before = await snapshot(table, KNOB);
+    let again: boolean[] = [];
+    const msgs = await published(table, server(), async () => {
+      again = [
+        await table.pin(KNOB, 'alice', 'incident 42', { baseVersion: 1 }),
+        await table.pin(KNOB, 'alice', 'incident 42'),
+      ];
+    });
+    expect(again).toEqual([false, false]);
+    expect(msgs).toEqual([]);
+    expect(await snapshot(table, KNOB)).toEqual(before);
+    // Another reason is another decision: refused, naming the pin that stays.
+    for (const [actor, reason] of [
+      ['alice', 'incident 43'],
+      ['bob', 'incident 42'],
+    ] as const) {
+      const err = await table.pin(KNOB, actor, reason).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StateError);
+      expect((err as StateError).details).toMatchObject({ rule: 'not_pinned', pinnedBy: 'alice' });
+    }
+    expect(await snapshot(table, KNOB)).toEqual(before);
+  });
+
+  it('unpins only the pin the caller saw (pinnedBy): a pin set since is refused, naming its actor', async () => {
+    const { table } = await seeded();
+    // bob unpins alice's pin and carol pins; an unpin meant for alice's pin must not remove it.
+    await table.pin(KNOB, 'carol', 'my turn');
+    const before = await snapshot(table, KNOB);
+    const err = await table
+      .unpin(KNOB, 'dave', 'done with alice', { pinnedBy: 'alice' })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StateError);
+    expect((err as StateError).message).toBe(
+      `knob ${KNOB} is pinned by carol (my turn), not by alice: a pin set since was not seen`,
+    );
+    expect((err as StateError).details).toMatchObject({
+      field: 'pinnedBy',
+      rule: 'matches_pin',
+      pinnedBy: 'carol',
+      pinReason: 'my turn',
+    });
+    expect(await snapshot(table, KNOB)).toEqual(before);
+    expect(await table.unpin(KNOB, 'dave', 'seen', { pinnedBy: 'carol' })).toBe(true);
+    // Already unpinned: nothing to refuse, nothing written.
+    expect(await table.unpin(KNOB, 'dave', 'again', { pinnedBy: 'carol' })).toBe(false);
+  });
+
+  it('checks a named proposal in the dry run as a promotion does', async () => {
+    const { table } = await seeded();
+    const change = { name: KNOB, value: 4, baseVersion: 1, actor: 'op', reason: 'r' };
+    const missing = await table
+      .check({ ...change, proposalId: 'p-made-up' })
+      .catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(NotFoundError);
+    expect((missing as NotFoundError).message).toBe('promote: proposal p-made-up does not exist');
+    expect((missing as NotFoundError).details).toMatchObject({
+      field: 'proposalId',
+      rule: 'exists',
+    });
+    const proposals = new ProposalTable(table);
+    const p = await proposals.create({
+      learner: 'bo',
+      reason: 'try 4',
+      changes: [{ name: KNOB, value: 4, baseVersion: 1 }],
+    });
+    const other = await table
+      .check({ ...change, value: 5, proposalId: p.id })
+      .catch((e: unknown) => e);
+    expect(other).toBeInstanceOf(ValidationError);
+    expect((other as ValidationError).details).toMatchObject({
+      field: 'proposalId',
+      rule: 'matches_changes',
+    });
+    expect(await table.check({ ...change, proposalId: p.id })).toMatchObject({ version: 1 });
+  });
 });
 
 describe('knob pin routes and a promotion naming a proposal, through the API', () => {
@@ -229,5 +315,61 @@ describe('knob pin routes and a promotion naming a proposal, through the API', (
     const row = await api.knobs.get(KNOB);
     expect(row).toMatchObject({ version: 1, proposalId: '' });
     expect(await api.knobs.history(KNOB)).toHaveLength(1);
+  });
+
+  it('answers a retried pin by the same caller with changed: false, not 409', async () => {
+    const pin = { reason: 'incident 42', baseVersion: 1 };
+    expect((await post(`/api/knobs/${KNOB}/pin`, pin)).json()).toMatchObject({ changed: true });
+    const before = await auditActions();
+    const retry = await post(`/api/knobs/${KNOB}/pin`, pin);
+    expect(retry.statusCode).toBe(200);
+    expect(retry.json()).toMatchObject({ name: KNOB, pinned: true, changed: false });
+    expect(await auditActions()).toEqual(before);
+    // Another caller with the same reason is still refused.
+    expect((await post(`/api/knobs/${KNOB}/pin`, pin, other)).statusCode).toBe(409);
+  });
+
+  it('refuses an unpin naming another pinnedBy than the pin there (409), and takes the right one', async () => {
+    await api.knobs.pin(KNOB, 'carol#t2', 'my turn');
+    const before = await auditActions();
+    const res = await post(`/api/knobs/${KNOB}/unpin`, { reason: 'done', pinnedBy: 'bob#t1' });
+    expect(res.statusCode).toBe(409);
+    expect(res.json().error).toMatchObject({
+      code: 'KNOBOS_STATE',
+      field: 'pinnedBy',
+      rule: 'matches_pin',
+      pinnedBy: 'carol#t2',
+      pinReason: 'my turn',
+    });
+    expect(await api.knobs.get(KNOB)).toMatchObject({ pinned: true, pinnedBy: 'carol#t2' });
+    expect(await auditActions()).toEqual(before);
+    const ok = await post(`/api/knobs/${KNOB}/unpin`, { reason: 'done', pinnedBy: 'carol#t2' });
+    expect(ok.json()).toMatchObject({ pinned: false, changed: true });
+  });
+
+  it('refuses a dry run naming a proposal that does not exist, as promote does (404)', async () => {
+    const res = await post(`/api/knobs/${KNOB}/check`, {
+      value: 4,
+      baseVersion: 1,
+      reason: 'made up',
+      proposalId: 'p-made-up',
+    });
+    expect(res.statusCode).toBe(404);
+    expect(res.json().error).toMatchObject({
+      code: 'KNOBOS_NOT_FOUND',
+      field: 'proposalId',
+      rule: 'exists',
+    });
+  });
+
+  it("describes changed for both pin and unpin in the API's schema", async () => {
+    const doc = (await api.app.inject({ url: '/docs/json' })).json();
+    for (const action of ['pin', 'unpin']) {
+      const schema = doc.paths[`/api/knobs/{name}/${action}`].post.responses['200'].content[
+        'application/json'
+      ].schema as { properties: { changed: { description: string } } };
+      expect(schema.properties.changed.description).toMatch(/unpin of an unpinned knob/);
+      expect(schema.properties.changed.description).toMatch(/a pin the caller already holds/);
+    }
   });
 });

@@ -299,7 +299,11 @@ export async function run(argv: string[]): Promise<number> {
       case 'unpin': {
         const changed = await knobs[cmd](name, actor, reason);
         result = { name, pinned: cmd === 'pin', changed };
-        human = changed ? `${name} ${cmd}ned` : `${name} was not pinned`;
+        human = changed
+          ? `${name} ${cmd}ned`
+          : cmd === 'pin'
+            ? `${name} was already pinned by ${actor} for this reason`
+            : `${name} was not pinned`;
         break;
       }
       case 'freeze':

@@ -7,10 +7,12 @@ import { byId, clear, fmtError, h } from './dom.js';
 
 /**
  * Asks to confirm an action. opts: { title, body: string | Node, confirmLabel, danger?,
- * defaultReason?, action? }. Without `action`, resolves to the reason entered, or null when
- * cancelled. With `action(reason)`, the dialog stays open while it runs: it resolves to what
- * the action resolved to once it succeeds; a failure is shown inside the dialog (field and
- * rule too), keeping the reason typed, until it succeeds or is cancelled (null).
+ * defaultReason?, action?, blocked? }. Without `action`, resolves to the reason entered, or
+ * null when cancelled. With `action(reason)`, the dialog stays open while it runs: it resolves
+ * to what the action resolved to once it succeeds; a failure is shown inside the dialog (field
+ * and rule too), keeping the reason typed, until it succeeds or is cancelled (null). After a
+ * failure, `blocked()` may return a label: the action cannot succeed any more (another
+ * operator's pin), so the confirm button says that and stays disabled; only Cancel is left.
  */
 export function confirmAction(opts) {
   const dlg = byId('confirm-dialog');
@@ -67,7 +69,7 @@ export function confirmAction(opts) {
       'submit',
       async (e) => {
         e.preventDefault();
-        if (busy) return;
+        if (busy || ok.disabled) return;
         const text = reason.value.trim();
         if (!text) {
           reason.focus();
@@ -86,7 +88,10 @@ export function confirmAction(opts) {
           reason.focus();
         } finally {
           busy = false;
-          ok.disabled = cancel.disabled = false;
+          cancel.disabled = false;
+          const blocked = opts.blocked?.() ?? null;
+          ok.disabled = blocked !== null;
+          ok.textContent = blocked ?? opts.confirmLabel ?? 'Confirm';
         }
       },
       { signal },

@@ -415,8 +415,9 @@ function historyTable(state, row, operate) {
 /**
  * Runs a confirmed action on the knob `first` shows: a toast when it succeeds; a failure stays
  * in the dialog. opts.body(row) draws the dialog's text from a row, and call(reason, row)
- * acts on the row drawn. On a 409 (the knob moved or was pinned since it was drawn) the dialog
- * is drawn again from the refreshed row, so the next confirm acts on what it shows.
+ * acts on the row drawn. On a 409 or a 423 (the knob moved, was pinned or its pin changed since
+ * it was drawn) the dialog is drawn again from the refreshed row, so the next confirm acts on
+ * what it shows; opts.blocked(row), when it gives a label, says the row allows no confirm.
  */
 async function confirmed(state, first, opts, what, call) {
   let row = first;
@@ -424,13 +425,14 @@ async function confirmed(state, first, opts, what, call) {
   const done = await confirmAction({
     ...opts,
     body,
+    blocked: () => opts.blocked?.(row) ?? null,
     action: async (reason) => {
       let failure;
       const res = await call(reason, row).catch((err) => void (failure = err));
       // Refused or not, the row may have moved on (a stale base version, a pin).
       const refreshed = state.refreshKnob(row.name).catch((err) => toast(fmtError(err), 'error'));
       if (!failure) return res ?? true;
-      if (failure instanceof ApiFailure && failure.status === 409) {
+      if (failure instanceof ApiFailure && (failure.status === 409 || failure.status === 423)) {
         await refreshed;
         row = state.knobs.get(row.name) ?? row;
         clear(body, opts.body(row));
@@ -448,7 +450,11 @@ function pin(state, row) {
     {
       title: `Pin ${row.name}?`,
       body: (r) =>
-        `Every promotion of ${r.name} (by learners and operators) is refused while it is pinned at ${fmtValue(r.value, r.spec.unit)} (v${r.version}).`,
+        r.pinned
+          ? `Already pinned by ${fmtActor(r.pinnedBy)}: ${r.pinReason}`
+          : `Every promotion of ${r.name} (by learners and operators) is refused while it is pinned at ${fmtValue(r.value, r.spec.unit)} (v${r.version}).`,
+      // Another operator's pin: a pin would be refused until they unpin.
+      blocked: (r) => (r.pinned ? 'Already pinned' : null),
       confirmLabel: 'Pin knob',
     },
     `${row.name} pinned`,
@@ -467,14 +473,18 @@ function unpin(state, row) {
     row,
     {
       title: `Unpin ${row.name}?`,
-      body: () => 'Promotions of this knob are accepted again.',
+      body: (r) =>
+        r.pinned
+          ? `Removes the pin of ${fmtActor(r.pinnedBy)} (${r.pinReason}): promotions of this knob are accepted again.`
+          : `${r.name} is not pinned any more.`,
       confirmLabel: 'Unpin knob',
     },
     (res) => (res?.changed === false ? `${row.name} was not pinned` : `${row.name} unpinned`),
+    // Only the pin shown: the server refuses (409) if another was set since.
     (reason, r) =>
       api(`/api/knobs/${encodeURIComponent(r.name)}/unpin`, {
         method: 'POST',
-        body: { reason },
+        body: { reason, ...(r.pinnedBy ? { pinnedBy: r.pinnedBy } : {}) },
       }),
   );
 }
@@ -500,8 +510,16 @@ function rollback(state, row, entry) {
             ' → ',
             h('span', { class: 'new' }, to),
           ),
+          r.pinned
+            ? h(
+                'p',
+                { class: 'note pinned-note' },
+                `Pinned by ${fmtActor(r.pinnedBy)}: ${r.pinReason}. Unpin it first.`,
+              )
+            : null,
         ];
       },
+      blocked: (r) => (r.pinned ? 'Pinned' : null),
       confirmLabel: `Roll back to v${entry.version}`,
       danger: true,
     },

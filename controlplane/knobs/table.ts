@@ -67,6 +67,14 @@ export interface KnobChangeSet extends Omit<KnobChange, 'name' | 'value' | 'base
 const REQUEST_REUSED = -301;
 const badRequestId = (message: string) => new ValidationError(message, 'requestId', 'format');
 
+/** A promotion or rollback naming a proposal with no row: history would credit a made-up one. */
+const missingProposal = (kind: string, id: string | undefined) =>
+  new NotFoundError(`${kind}: proposal ${id} does not exist`, {
+    target: `proposal ${id}`,
+    field: 'proposalId',
+    rule: 'exists',
+  });
+
 export interface PromoteResult {
   name: string;
   value: KnobValue;
@@ -250,8 +258,9 @@ export class KnobTable {
   /**
    * Checks a change without writing it (what a proposal is checked against): the knob is
    * declared and seeded, the value is in its domain, the base version is current, the knob
-   * is not pinned, automation is not frozen, and the step and cooldown limits hold. Returns
-   * the current row. The version and the pin are read fresh (a remembered row cannot see
+   * is not pinned, automation is not frozen, and the step and cooldown limits hold; a named
+   * proposal exists (and, for a promotion, proposes exactly this change). Returns the current
+   * row. The version and the pin are read fresh (a remembered row cannot see
    * another process's pin, which does not bump the version).
    *
    * A rollback must restore a value in the knob's history (rule `in_history`). Only an undo
@@ -264,7 +273,10 @@ export class KnobTable {
    */
   async check(change: KnobChange, kind: 'promote' | 'rollback' = 'promote'): Promise<KnobRow> {
     // A copy: the row may be the remembered one.
-    return { ...(await this.checkOne(change, kind, true)) };
+    const row = { ...(await this.checkOne(change, kind, true)) };
+    // What promoteAll checks of a named proposal, and the script's refusal of a missing one.
+    if (change.proposalId) await this.checkProposal({ ...change, changes: [change] }, kind, true);
+    return row;
   }
 
   /**
@@ -436,7 +448,7 @@ export class KnobTable {
     const checkAndRun = async (): Promise<unknown[]> => {
       for (const c of set.changes)
         bases.set(c.name, await this.checkOne({ ...set, ...c }, kind, false));
-      if (set.proposalId && kind === 'promote') await this.checkProposalChanges(set);
+      if (set.proposalId && kind === 'promote') await this.checkProposal(set, kind, false);
       // The script refuses a base whose change id is not the one checked here (lost write).
       const checked = changes.map((c) => ({ ...c, baseChange: bases.get(c.name)?.changeId ?? '' }));
       return storeScripts.run(
@@ -467,11 +479,7 @@ export class KnobTable {
         'same_request',
       );
     if (Number(reply[0]) === SCRIPT_CODES.MISSING && Number(reply[1]) === 0)
-      throw new NotFoundError(`${kind}: proposal ${set.proposalId} does not exist`, {
-        target: `proposal ${set.proposalId}`,
-        field: 'proposalId',
-        rule: 'exists',
-      });
+      throw missingProposal(kind, set.proposalId);
     const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
     // Stale: what this table remembered is not what Redis holds: read it next time.
     if (Number(reply[0]) === SCRIPT_CODES.STALE && failed) this.known.delete(failed.name);
@@ -528,11 +536,18 @@ export class KnobTable {
    * A promotion naming a proposal of the proposals table carries exactly its changes (names,
    * base versions, values): the id marks that proposal live, so it must not take another
    * change live in its name. A proposal's changes never change after it is made, so reading
-   * them before the atomic step is sound. An id with no row is refused by the promote script.
+   * them before the atomic step is sound. An id with no row is refused by the promote script,
+   * or here when `mustExist` (the dry run, which runs no script).
    */
-  private async checkProposalChanges(set: KnobChangeSet): Promise<void> {
+  private async checkProposal(
+    set: KnobChangeSet,
+    kind: 'promote' | 'rollback',
+    mustExist: boolean,
+  ): Promise<void> {
     const raw = await this.redis.hget(this.keys.proposalRow(set.proposalId as string), 'changes');
-    if (raw === null) return;
+    if (raw === null && mustExist) throw missingProposal(kind, set.proposalId);
+    // A rollback's proposal is the live one it undoes: its changes are not the rollback's.
+    if (raw === null || kind !== 'promote') return;
     const key = (c: { name: string; baseVersion: number; value: unknown }) =>
       `${c.name}\t${c.baseVersion}\t${canonicalJson(c.value as KnobValue)}`;
     const proposed = (JSON.parse(raw) as { name: string; baseVersion: number; value: unknown }[])
@@ -616,8 +631,10 @@ export class KnobTable {
 
   /**
    * Pins a knob at the value it has now. With `baseVersion` (the version the caller saw) a knob
-   * that moved since fails as stale. A pinned knob is refused (StateError naming who pinned
-   * it): a second pin would overwrite another operator's decision. Returns true (it changed).
+   * that moved since fails as stale. A knob pinned by another actor or for another reason is
+   * refused (StateError naming who pinned it): a second pin would overwrite another operator's
+   * decision. The caller's own pin again (same actor and reason; a retry after a lost reply)
+   * returns false and writes nothing; a new pin returns true.
    */
   async pin(
     name: string,
@@ -625,12 +642,21 @@ export class KnobTable {
     reason: string,
     opts: { baseVersion?: number } = {},
   ): Promise<boolean> {
-    return this.setPin(name, true, actor, reason, opts.baseVersion);
+    return this.setPin(name, true, actor, reason, opts);
   }
 
-  /** Returns false when the knob was not pinned (then nothing is written, as for freeze). */
-  async unpin(name: string, actor: string, reason: string): Promise<boolean> {
-    return this.setPin(name, false, actor, reason);
+  /**
+   * Returns false when the knob was not pinned (then nothing is written, as for freeze). With
+   * `pinnedBy` (who pinned the pin the caller saw) a pin by anyone else is refused (StateError
+   * naming its actor): it was set since, and the caller never saw it.
+   */
+  async unpin(
+    name: string,
+    actor: string,
+    reason: string,
+    opts: { pinnedBy?: string } = {},
+  ): Promise<boolean> {
+    return this.setPin(name, false, actor, reason, opts);
   }
 
   private async setPin(
@@ -638,13 +664,14 @@ export class KnobTable {
     pinned: boolean,
     actor: string,
     reason: string,
-    baseVersion?: number,
+    opts: { baseVersion?: number; pinnedBy?: string },
   ): Promise<boolean> {
     this.spec(name);
     if (reason.trim() === '')
       throw new ValidationError(`knob ${name}: a pin needs a reason`, 'reason', 'required', {
         knob: name,
       });
+    const { baseVersion, pinnedBy: saw } = opts;
     const reply = await storeScripts.run(
       this.redis,
       'pinKnob',
@@ -658,16 +685,23 @@ export class KnobTable {
         name,
         this.keys.knobChanges(),
         baseVersion ?? '',
+        saw ?? '',
       ],
     );
     // A pin does not bump the version, so a remembered row cannot tell: forget it.
     this.known.delete(name);
     if (Number(reply[0]) === SCRIPT_CODES.STATE) {
       const [, pinReason, pinnedBy] = reply.map(String);
-      throw new StateError(
-        `knob ${name} is already pinned by ${pinnedBy} (${pinReason}); unpin it first`,
-        { target: `knob ${name}`, field: 'pinned', rule: 'not_pinned', pinnedBy, pinReason },
-      );
+      const target = `knob ${name}`;
+      throw pinned
+        ? new StateError(
+            `knob ${name} is already pinned by ${pinnedBy} (${pinReason}); unpin it first`,
+            { target, field: 'pinned', rule: 'not_pinned', pinnedBy, pinReason },
+          )
+        : new StateError(
+            `knob ${name} is pinned by ${pinnedBy} (${pinReason}), not by ${saw}: a pin set since was not seen`,
+            { target, field: 'pinnedBy', rule: 'matches_pin', pinnedBy, pinReason },
+          );
     }
     const err = errorFromCode(reply, {
       target: `knob ${name}`,

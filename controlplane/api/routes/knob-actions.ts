@@ -59,7 +59,11 @@ const pinResult = {
   required: [...knobRow.required, 'changed'],
   properties: {
     ...knobRow.properties,
-    changed: { type: 'boolean', description: 'false when the knob was already unpinned' },
+    changed: {
+      type: 'boolean',
+      description:
+        'false when nothing was written: an unpin of an unpinned knob, or a pin the caller already holds (same actor and reason)',
+    },
   },
 } as const;
 
@@ -128,7 +132,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Dry run: would this change be accepted now? Writes nothing',
         description:
-          'Checks the domain, the base version, the pin, the freeze switch, and the step and cooldown limits; answers 200 with the current row, or the error the promotion would get.',
+          'Checks the domain, the base version, the pin, the freeze switch, the step and cooldown limits, and a proposalId as promote does (it exists, and proposes exactly this change); answers 200 with the current row, or the error the promotion would get.',
         headers,
         params: knobParams,
         body: changeBody,
@@ -209,7 +213,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Pin a knob: every promotion is refused until it is unpinned',
         description:
-          'Pins the knob at the value it has now. Give baseVersion (the version shown to the operator) so a pin on a knob that moved since is refused as stale (409 KNOBOS_STALE_VERSION with currentVersion) instead of holding a value nobody saw. A knob already pinned is refused (409 KNOBOS_STATE, field pinned, rule not_pinned, with pinnedBy and pinReason): unpin it first. Answers the row and changed: true.',
+          'Pins the knob at the value it has now. Give baseVersion (the version shown to the operator) so a pin on a knob that moved since is refused as stale (409 KNOBOS_STALE_VERSION with currentVersion) instead of holding a value nobody saw. A knob already pinned is refused (409 KNOBOS_STATE, field pinned, rule not_pinned, with pinnedBy and pinReason): unpin it first. Answers the row and changed: true. A pin the caller already holds, asked again (same actor and reason, the knob still at baseVersion if given), answers changed: false and writes nothing, so a retry after a lost answer (or a 503 KNOBOS_NOT_DURABLE) is safe; no Idempotency-Key is needed or read.',
         headers,
         params: knobParams,
         body: {
@@ -234,7 +238,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
     },
   );
 
-  app.post<Named & { Body: { reason: string } }>(
+  app.post<Named & { Body: { reason: string; pinnedBy?: string } }>(
     '/api/knobs/:name/unpin',
     {
       config: WRITE,
@@ -242,21 +246,32 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Unpin a knob',
         description:
-          'Answers the row and changed. A knob that is not pinned is left as it is: changed false, no audit entry, no event.',
+          'Answers the row and changed. A knob that is not pinned is left as it is: changed false, no audit entry, no event (so a retry is safe; no Idempotency-Key is needed or read). Give pinnedBy (who pinned the pin shown to the operator) so a pin set since by anyone else is refused (409 KNOBOS_STATE, field pinnedBy, rule matches_pin, with the current pinnedBy and pinReason) instead of removing a pin nobody saw.',
         headers,
         params: knobParams,
         body: {
           type: 'object',
           required: ['reason'],
           additionalProperties: false,
-          properties: { reason },
+          properties: {
+            reason,
+            pinnedBy: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 500,
+              description: 'who pinned the pin the unpin is meant for',
+            },
+          },
         },
-        response: { 200: pinResult, ...errors(404) },
+        response: { 200: pinResult, ...errors(404, 409) },
       },
     },
     async (request) => {
       const { name } = request.params;
-      const changed = await knobs.unpin(name, request.auth.actor, request.body.reason);
+      const b = request.body;
+      const changed = await knobs.unpin(name, request.auth.actor, b.reason, {
+        ...(b.pinnedBy !== undefined ? { pinnedBy: b.pinnedBy } : {}),
+      });
       return { ...(await knobs.get(name)), changed };
     },
   );
