@@ -3,7 +3,8 @@
 // under-loaded workers, usage per tenant over a time window, and counts per state. Every query
 // reads a bounded number of rows.
 import type { WorkerView } from '../../policies/scheduling/index.ts';
-import { decodeTaskRow, type TaskRow, type WorkerRow } from './schema.ts';
+import { SchedulerInputError } from './errors.ts';
+import { decodeTaskRow, type DeadLetterRow, type TaskRow, type WorkerRow } from './schema.ts';
 import type { SchedShard } from './shard.ts';
 
 export interface Straggler {
@@ -36,9 +37,19 @@ export interface StateCounts {
   /** Leased copies (a speculated task counts twice). */
   leases: number;
   done: number;
-  /** Dead-lettered and upstream_failed tasks (the dead index; both kept as dead letters are). */
+  /**
+   * Dead-lettered and upstream_failed tasks together: both are in the one dead index, and no
+   * counter or index tells them apart (a count of dead-letter rows alone would read the whole
+   * index). No `pending` count either: waiting tasks are in no index or counter (only their
+   * rows' `state` says so), so counting them would scan every task row.
+   */
   dead: number;
 }
+
+/** Dead-index entries deadLetters reads at most, unless told otherwise: at least this many. */
+export const DEAD_SCAN_MIN = 10_000;
+/** Entries of the dead index read in one page at most (ids, then their rows). */
+const DEAD_PAGE_MAX = 5_000;
 
 export function median(sorted: readonly number[]): number {
   const n = sorted.length;
@@ -176,13 +187,17 @@ export class SchedulerQueries {
     }));
   }
 
-  /** Live workers at or above `high` utilization, and at or below `low`. */
+  /**
+   * Live workers at or above `high` utilization, and at or below `low`. A worker with no slots
+   * (draining: it takes no new work) is in neither list: it is not spare capacity however idle,
+   * and its load only falls.
+   */
   async loadedWorkers(opts: {
     now: number;
     high?: number;
     low?: number;
   }): Promise<{ overloaded: WorkerLoad[]; underloaded: WorkerLoad[] }> {
-    const live = (await this.workerLoads(opts.now)).filter((w) => w.live);
+    const live = (await this.workerLoads(opts.now)).filter((w) => w.live && w.slots > 0);
     const high = opts.high ?? 0.9;
     const low = opts.low ?? 0.25;
     return {
@@ -226,12 +241,41 @@ export class SchedulerQueries {
     return out;
   }
 
-  /** Usage per tenant in each bucket of [fromMs, toMs), oldest first: one pipeline. */
+  /**
+   * Usage per tenant in each bucket of [fromMs, toMs), oldest first: one pipeline. `bucketMs`
+   * must be a positive integer (the width the completions write) and the bounds finite, else a
+   * SchedulerInputError. An empty window (fromMs >= toMs) reads nothing: the placement loop's
+   * shadow report asks for one while its first whole bucket has not begun.
+   */
   async tenantUsageByBucket(
     fromMs: number,
     toMs: number,
     bucketMs: number,
   ): Promise<Map<string, number>[]> {
+    // Unchecked, 0 read nothing (NaN bucket starts), a negative width read 10,000 buckets and a
+    // fraction read keys that are never written.
+    if (!Number.isInteger(bucketMs))
+      throw new SchedulerInputError(
+        `tenant usage: bucketMs must be an integer, got ${String(bucketMs)}`,
+        'bucketMs',
+        'integer',
+      );
+    if (bucketMs < 1)
+      throw new SchedulerInputError(
+        `tenant usage: bucketMs must be >= 1, got ${String(bucketMs)}`,
+        'bucketMs',
+        'min',
+      );
+    for (const [field, v] of [
+      ['fromMs', fromMs],
+      ['toMs', toMs],
+    ] as const)
+      if (!Number.isFinite(v))
+        throw new SchedulerInputError(
+          `tenant usage: ${field} must be a finite number, got ${String(v)}`,
+          field,
+          'type',
+        );
     const first = fromMs - (fromMs % bucketMs);
     const buckets: number[] = [];
     for (let b = first; b < toMs && buckets.length < 10_000; b += bucketMs) buckets.push(b);
@@ -273,11 +317,45 @@ export class SchedulerQueries {
     return Number((await this.shard.redis.hget(this.shard.k.stats(), 'stale_completions')) ?? 0);
   }
 
-  async deadLetters(limit = 100) {
-    const ids = await this.shard.tables.dead.range(this.family, 'dead_at', { limit, rev: true });
-    return (await this.shard.tables.dead.getMany(this.family, ids)).flatMap((r) =>
-      r ? [r.row] : [],
-    );
+  /** The `limit` newest dead letters, newest first (see deadLetterRows for the bound). */
+  async deadLetters(limit = 100, scanMax?: number): Promise<DeadLetterRow[]> {
+    return (await this.deadLetterRows(limit, scanMax)).rows;
+  }
+
+  /**
+   * The `limit` newest dead letters, newest first. The dead index also holds upstream_failed
+   * tasks, which have no dead-letter row (one dead task may have thousands), so reading
+   * `limit` entries found fewer letters than there were: reads pages of the index (the first
+   * `limit` entries, then twice as many each time) until it has `limit` rows or reaches its
+   * end, at most `scanMax` entries. An id read twice (entries added meanwhile move the rest
+   * down) counts once. `truncated`: stopped at `scanMax` first.
+   */
+  async deadLetterRows(
+    limit: number,
+    scanMax = Math.max(DEAD_SCAN_MIN, 20 * limit),
+  ): Promise<{ rows: DeadLetterRow[]; truncated: boolean }> {
+    const rows: DeadLetterRow[] = [];
+    const seen = new Set<string>();
+    let offset = 0;
+    let page = Math.min(Math.max(limit, 1), DEAD_PAGE_MAX);
+    while (rows.length < limit && offset < scanMax) {
+      const want = Math.min(page, scanMax - offset);
+      const ids = await this.shard.tables.dead.range(this.family, 'dead_at', {
+        rev: true,
+        offset,
+        limit: want,
+      });
+      const fresh = ids.filter((id) => !seen.has(id));
+      for (const id of fresh) seen.add(id);
+      for (const r of await this.shard.tables.dead.getMany(this.family, fresh)) {
+        if (r) rows.push(r.row);
+        if (rows.length === limit) break;
+      }
+      if (ids.length < want) return { rows, truncated: false };
+      offset += want;
+      page = Math.min(2 * page, DEAD_PAGE_MAX);
+    }
+    return { rows, truncated: rows.length < limit };
   }
 
   async job(id: string) {
