@@ -2,6 +2,7 @@
 // service-specific parts (calibration, learner, simulator, shadow) are plain functions here, so
 // the test pins down the daemon's own decisions. The end-to-end test with a live service is
 // loop-e2e.test.ts.
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KnobValues } from '../knobs/index.ts';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
@@ -94,6 +95,41 @@ describe('loop daemon', () => {
     });
     return { clock, knobs, proposals, daemon };
   }
+
+  it('logs why a target proposes nothing once per kind of reason, not every tick', async () => {
+    const target = scripted({ shadow: 'better' });
+    target.propose = async () => null;
+    const { clock, knobs, proposals } = await setup(target);
+    const lines: { msg: string; why?: string }[] = [];
+    const log = pino({ level: 'info' }, { write: (l: string) => void lines.push(JSON.parse(l)) });
+    const daemon = new LoopDaemon({
+      knobs,
+      proposals,
+      targets: [target],
+      log,
+      minChangeIntervalMs: 60_000,
+    });
+    for (let i = 0; i < 3; i++) {
+      await daemon.tick();
+      clock.advance(1_000);
+    }
+    const quiet = () => lines.filter((l) => l.msg === 'not proposing').map((l) => l.why);
+    expect(quiet()).toEqual(['the learner found nothing better than the live configuration']);
+    await knobs.promote({
+      name: 'messaging.batch_size',
+      value: 100,
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'x',
+    });
+    for (let i = 0; i < 3; i++) {
+      await daemon.tick();
+      clock.advance(1_000);
+    }
+    // The rate limit's reason, with its changing count of ms, is said once.
+    expect(quiet()).toHaveLength(2);
+    expect(quiet()[1]).toMatch(/^rate limit: last change \d+ ms ago$/);
+  });
 
   it('takes a proposal through the gate and shadow to promotion, with every step audited', async () => {
     const target = scripted({ shadow: 'better' });
@@ -381,7 +417,7 @@ describe('loop daemon', () => {
         actor: 'op',
         reason: 'learned policy v3',
       });
-      const why = /scheduler.policy_version is 3: the registry's learned policy dispatches/;
+      const why = /scheduler.policy_version is 3: the registry's policy version 3 dispatches/;
       expect((await daemon.tick())[0]).toMatchObject({ kind: 'rejected', id, why });
       expect((await proposals.get(id)).proposal.status).toBe('rejected');
       expect(await daemon.tick()).toEqual([

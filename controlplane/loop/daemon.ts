@@ -70,6 +70,8 @@ export class LoopDaemon {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<LoopEvent[]> | undefined;
   private seq = 0;
+  /** Per target, the kind of reason it last gave for proposing nothing (logged once). */
+  private readonly quietWhy = new Map<string, string>();
   /** Failed advances in a row, per proposal id (in memory: a restart gives it a fresh count). */
   private readonly failures = new Map<string, number>();
 
@@ -307,7 +309,16 @@ export class LoopDaemon {
   }
 
   private async proposeNew(target: TuningTarget, mine: readonly Proposal[]): Promise<LoopEvent> {
-    const none = (why: string): LoopEvent => ({ kind: 'no_proposal', target: target.name, why });
+    const none = (why: string): LoopEvent => {
+      // Said once per kind of reason (its numbers aside), so an operator sees why a target is
+      // quiet without a line every tick.
+      const kind = why.replace(/\d+/g, '#');
+      if (this.quietWhy.get(target.name) !== kind) {
+        this.quietWhy.set(target.name, kind);
+        this.opts.log.info({ target: target.name, why }, 'not proposing');
+      }
+      return { kind: 'no_proposal', target: target.name, why };
+    };
     const down = await target.standDown?.();
     if (down) return none(down);
     const now = this.now();
@@ -346,6 +357,7 @@ export class LoopDaemon {
         reason: `calibrated on ${cal.records} live records; predicted ${JSON.stringify(cand.evidence['predicted'] ?? null)}`,
       });
       this.opts.log.info({ target: target.name, proposal: p.id, changes }, 'proposed');
+      this.quietWhy.delete(target.name);
       return { kind: 'proposed', target: target.name, id: p.id };
     } catch (err) {
       if (err instanceof KnobosError) return none(err.message);

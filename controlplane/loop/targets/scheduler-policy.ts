@@ -12,7 +12,7 @@
 //   decisions never taken cannot be measured: the shadow confirms the candidate runs on live
 //   decision points and decides differently, and the outcome stays the simulator's prediction;
 //   the SLO guard is what catches a simulator that was wrong.
-// While scheduler.policy_version names a learned registry policy, the target stands down.
+// While scheduler.policy_version names a registry policy version, the target stands down.
 import { CATALOG, findKnob, type KnobSpec, type KnobValues } from '../../../knobs/index.ts';
 import type { KnobObjective } from '../../../envs/core/index.ts';
 import { simulate, type WorkerSpec, type Workload } from '../../../envs/scheduler/index.ts';
@@ -71,12 +71,12 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
     return (m['mean_jct_s'] as number) * 1000;
   }
 
-  /** A learned registry policy, when live, is what dispatches: scheduler.policy is not. */
+  /** A registry policy version, when live, is what dispatches: scheduler.policy is not. */
   async standDown(): Promise<string | null> {
     if (!findKnob(this.o.knobs.catalog, VERSION)) return null;
     const version = (await this.o.knobs.get(VERSION)).value as number;
     return version > 0
-      ? `${VERSION} is ${version}: the registry's learned policy dispatches, not ${POLICY}`
+      ? `${VERSION} is ${version}: the registry's policy version ${version} dispatches, not ${POLICY}`
       : null;
   }
 
