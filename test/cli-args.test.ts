@@ -259,6 +259,8 @@ describe('knobos knobs on a Redis', () => {
     const knob = 'scheduler.retry_limit';
     const run = (cmd: string, reason = 'x') =>
       knobos(['knobs', cmd, knob, '--reason', reason, ...url], env);
+    const got = await knobos(['knobs', 'get', knob, ...url], env);
+    expect(got.out).toMatch(/^updatedAt +\d{4}-\d\d-\d\dT[\d:.]+Z$/m); // as history prints times
     const noop = await run('unpin');
     expect(noop.code, noop.err).toBe(0);
     expect(noop.out).toMatch(/was not pinned/);

@@ -26,7 +26,7 @@ const USAGE = `usage: knobos knobs <command> [options]
   rollback NAME --to V --reason R        restore the value of version V as a new version
   pin NAME --reason R | unpin NAME --reason R
   freeze --reason R | unfreeze --reason R   the kill switch for all automation
-options: --redis URL, --actor NAME (default: your user name), --json
+options: --redis URL, --actor NAME (default: cli:<your user name>), --json
 An argument or a flag the command does not take is refused; numbers are decimal digits.
 `;
 
@@ -232,7 +232,10 @@ export async function run(argv: string[]): Promise<number> {
         const row = await knobs.get(name);
         result = row;
         human = Object.entries(row)
-          .map(([k, v]) => `${k.padEnd(11)} ${fmt(v)}`)
+          .map(
+            ([k, v]) =>
+              `${k.padEnd(11)} ${k === 'updatedAt' ? new Date(v as number).toISOString() : fmt(v)}`,
+          )
           .join('\n');
         break;
       }
@@ -265,7 +268,7 @@ export async function run(argv: string[]): Promise<number> {
         human = audit
           .map(
             (e) =>
-              `${new Date(e.at).toISOString()}  ${e.action.padEnd(15)} ${e.target.padEnd(30)} ${e.actor}  ${JSON.stringify(e.detail)}`,
+              `${new Date(e.at).toISOString()}  ${e.action.padEnd(19)} ${e.target.padEnd(30)} ${e.actor}  ${JSON.stringify(e.detail)}`,
           )
           .concat(next ? [`(more: --before ${next})`] : [])
           .join('\n');

@@ -299,6 +299,11 @@ export async function startServer(
   } catch (err) {
     // A port in use: close what the build started (the change hub's subscriber).
     await app.close();
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new Error(
+        `the API's address ${opts.host}:${opts.port} is in use (another knobos node, or another server): set PORT (or HOST) to another`,
+        { cause: err },
+      );
     throw err;
   }
   const addr = app.server.address();

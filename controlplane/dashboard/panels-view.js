@@ -38,7 +38,7 @@ export async function toggleFreeze(state) {
   const res = await confirmAction({
     title: freeze ? 'Freeze all automation?' : 'Unfreeze automation?',
     body: freeze
-      ? 'The kill switch: every knob change by automation (learners, the promotion pipeline) is refused until unfrozen. Operators can still act.'
+      ? 'The kill switch: every knob change by automation (learners, the promotion pipeline) is refused until unfrozen; the SLO guard still rolls back a promotion that regressed. Operators can still act.'
       : 'Learners and the promotion pipeline may change knobs again.',
     confirmLabel: freeze ? 'Freeze' : 'Unfreeze',
     danger: freeze,
