@@ -111,6 +111,53 @@ interface Running {
 }
 
 const RESULT_BYTES_MAX = 64 * 1024;
+/**
+ * A failure's message is kept in the task row and again in its dead letter: a longer one is cut
+ * (a 20 MB message once grew Redis by 62 MB).
+ */
+export const ERROR_BYTES_MAX = 8 * 1024;
+
+/**
+ * A thrown value as text. Never throws: a handler may throw anything, including a
+ * null-prototype object (String() throws) or an Error whose `message` getter throws, and a
+ * throw here would kill the fetch loop or leave the copy's slot and lease held for ever.
+ */
+export function describeError(err: unknown): string {
+  try {
+    return err instanceof Error ? String(err.message) : String(err);
+  } catch {
+    try {
+      return Object.prototype.toString.call(err);
+    } catch {
+      return 'unprintable thrown value'; // a proxy whose every trap throws
+    }
+  }
+}
+
+/** `s` cut to ERROR_BYTES_MAX bytes of UTF-8, with a marker saying how long it was. */
+export function truncateError(s: string): string {
+  // At most 3 bytes per UTF-16 unit: short messages (nearly all) skip the byte count.
+  if (s.length <= ERROR_BYTES_MAX / 3) return s;
+  const bytes = Buffer.byteLength(s);
+  if (bytes <= ERROR_BYTES_MAX) return s;
+  // A character cut in two decodes as U+FFFD: dropped.
+  const head = Buffer.from(s)
+    .subarray(0, ERROR_BYTES_MAX)
+    .toString()
+    .replace(/\uFFFD$/, '');
+  return `${head}... [truncated: ${bytes} bytes]`;
+}
+
+/** How a thrown value fails its copy; never throws (see describeError). */
+function failureOf(err: unknown): { outcome: 'fail' | 'final'; detail: string } {
+  let final = false;
+  try {
+    final = err instanceof PermanentTaskError;
+  } catch {
+    // a proxy with a throwing getPrototypeOf trap: an ordinary failure
+  }
+  return { outcome: final ? 'final' : 'fail', detail: truncateError(describeError(err)) };
+}
 
 function cancelReason(task: LeasedTask): Error {
   return new Error(`task ${task.id} copy ${task.token} was cancelled`);
@@ -243,10 +290,53 @@ export class WorkerRuntime {
       w.inbox.close(); // its connection is the runtime's own
       throw err;
     }
+    await w.checkClockSkew();
     w.telemetry.start();
-    w.fetchLoop = w.fetch();
+    // A loop that died is logged here (an unhandled rejection would end the process), and stop()
+    // still cleans up after it.
+    w.fetchLoop = w
+      .fetch()
+      .catch((err: unknown) =>
+        w.log.error({ err: describeError(err) }, 'fetch loop failed; taking no more work'),
+      );
     w.scheduleHeartbeat();
     return w;
+  }
+
+  /**
+   * Heartbeat and lease deadlines are written with this worker's clock and compared by the
+   * reaper with the service's: a worker behind by more than about two beats is declared dead at
+   * every beat and never gets work. Scripts do not take Redis's time (out of scope here), so
+   * the clock is checked against Redis's once at start and a skew over a beat is logged. TIME
+   * is refused to the service ACL users (not in their command categories): INFO's
+   * server_time_usec is read then.
+   */
+  private async checkClockSkew(): Promise<void> {
+    try {
+      const before = this.clock.now();
+      let redisMs: number;
+      try {
+        const [s, us] = await this.o.redis.time();
+        redisMs = Number(s) * 1_000 + Number(us) / 1_000;
+      } catch {
+        const info = await this.o.redis.info('server');
+        const m = /server_time_usec:(\d+)/.exec(info);
+        if (!m) throw new Error('INFO server has no server_time_usec');
+        redisMs = Number(m[1]) / 1_000;
+      }
+      const after = this.clock.now();
+      // Redis read its time somewhere in the round trip: its middle is the best guess.
+      const skewMs = Math.round((before + after) / 2 - redisMs);
+      if (Math.abs(skewMs) > this.o.heartbeatMs)
+        this.log.warn(
+          { skewMs, heartbeatMs: this.o.heartbeatMs, roundTripMs: after - before },
+          `worker clock is ${Math.abs(skewMs)} ms ${skewMs < 0 ? 'behind' : 'ahead of'} Redis's, ` +
+            'more than the heartbeat interval: synchronize clocks (NTP), or the worker may be ' +
+            'declared dead at every beat (behind) or hold leases too long (ahead)',
+        );
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'clock skew against Redis not measured');
+    }
   }
 
   /** Copies running or awaiting their settle acknowledgement. */
@@ -275,7 +365,13 @@ export class WorkerRuntime {
       }
       for (const e of entries) {
         if (e === INBOX_END) this.inboxEnded = true;
-        else this.accept(e);
+        else
+          try {
+            this.accept(e);
+          } catch (err) {
+            // Not a handler's failure (accept handles those): a bug; the loop must go on.
+            this.log.error({ err: describeError(err) }, 'inbox entry not accepted');
+          }
       }
       if (this.inboxEnded) return;
     }
@@ -305,13 +401,15 @@ export class WorkerRuntime {
     };
     this.active.set(task.token, run);
     this.beatBy(run.renewAt);
-    const handler = this.o.handlers[task.type];
-    const failed = (err: unknown) =>
-      this.finished(
-        run,
-        err instanceof PermanentTaskError ? 'final' : 'fail',
-        err instanceof Error ? err.message : String(err),
-      );
+    // Own properties only: 'constructor' or 'toString' must not find Object's methods (the
+    // first returned the context, its token included, as the task's result).
+    const handler = Object.hasOwn(this.o.handlers, task.type)
+      ? this.o.handlers[task.type]
+      : undefined;
+    const failed = (err: unknown) => {
+      const f = failureOf(err);
+      this.finished(run, f.outcome, f.detail);
+    };
     if (!handler) {
       failed(new Error(`no handler for task type ${task.type} on worker ${this.id}`));
       return;
@@ -319,14 +417,15 @@ export class WorkerRuntime {
     // A handler that returns a plain value has finished: no promise is made for it (most
     // short tasks), and its settle still waits for the next turn (kick).
     let result: unknown;
+    let thenable: boolean;
     try {
       result = handler(new Context(task, this.id, run));
+      thenable = isThenable(result); // reads `then`, which may be a throwing getter
     } catch (err) {
       failed(err);
       return;
     }
-    if (isThenable(result))
-      Promise.resolve(result).then((r) => this.finished(run, 'ok', r), failed);
+    if (thenable) Promise.resolve(result).then((r) => this.finished(run, 'ok', r), failed);
     else this.finished(run, 'ok', result);
   }
 
@@ -342,8 +441,9 @@ export class WorkerRuntime {
       } catch {
         json = undefined;
       }
+      // Final: running it again would give the same result and repeat its side effects.
       if (json === undefined || Buffer.byteLength(json) > RESULT_BYTES_MAX) {
-        outcome = 'fail';
+        outcome = 'final';
         detail = `result of task ${run.task.id} is not JSON of at most ${RESULT_BYTES_MAX} bytes`;
       }
     }
@@ -428,7 +528,7 @@ export class WorkerRuntime {
       this.report(item, r, run);
     } catch (err) {
       this.log.error(
-        { err: (err as Error).message, task: item.taskId, status: r.status },
+        { err: describeError(err), task: item.taskId, status: r.status },
         'settle acknowledgement handling failed',
       );
     }
@@ -473,7 +573,7 @@ export class WorkerRuntime {
     if (isThenable(done))
       Promise.resolve(done).catch((err: unknown) =>
         this.log.error(
-          { err: err instanceof Error ? err.message : String(err), task: item.taskId },
+          { err: describeError(err), task: item.taskId },
           'settle acknowledgement handling failed',
         ),
       );
@@ -483,7 +583,9 @@ export class WorkerRuntime {
     if (this.heartbeatStopped) return;
     const now = this.clock.now();
     let next = now + this.o.heartbeatMs;
-    for (const run of this.active.values()) next = Math.min(next, run.renewAt);
+    // A cancelled copy is never renewed (nor its renewAt moved): one whose handler ignores the
+    // abort would otherwise bring every beat down to MIN_BEAT_GAP_MS.
+    for (const run of this.active.values()) if (!run.cancelled) next = Math.min(next, run.renewAt);
     const waitMs = Math.max(MIN_BEAT_GAP_MS, next - now);
     this.nextBeatAt = now + waitMs;
     this.hbTimer = setTimeout(() => {
@@ -513,16 +615,20 @@ export class WorkerRuntime {
   async heartbeat(): Promise<void> {
     const now = this.clock.now();
     // Renew a little early, so a renewal is never later than the lease.
-    const due = [...this.active.values()].filter(
-      (r) => !r.cancelled && r.renewAt <= now + MIN_BEAT_GAP_MS,
-    );
+    const due: Running[] = [];
+    // A cancelled copy still running holds a slot here, but the scheduler freed it: the row's
+    // slots leave it out, or a claim would wait in the inbox behind it.
+    let hung = 0;
+    for (const r of this.active.values())
+      if (r.cancelled) hung++;
+      else if (r.renewAt <= now + MIN_BEAT_GAP_MS) due.push(r);
     const acceptedBefore = this.acceptedCount;
     const res = await this.shard.heartbeat(
       {
         workerId: this.id,
         heartbeatMs: this.o.heartbeatMs,
         capacity: this.capacity,
-        slots: this.draining ? 0 : this.o.concurrency,
+        slots: this.draining ? 0 : this.o.concurrency - hung,
         host: hostname(),
         pid: process.pid,
         renew: due.map((r) => ({
@@ -572,7 +678,7 @@ export class WorkerRuntime {
     this.inbox.close();
     for (const w of this.slotWaiters) w();
     this.slotWaiters = [];
-    await this.fetchLoop;
+    await this.fetchLoop; // never rejects (start() logs its failure)
     for (const run of this.active.values()) {
       run.cancelled = true;
       run.controller?.abort(new Error('worker stopped'));
@@ -580,7 +686,10 @@ export class WorkerRuntime {
     this.heartbeatStopped = true;
     if (this.hbTimer) clearTimeout(this.hbTimer);
     await this.hbRunning;
-    await this.flushing;
+    // The row must go whatever a settle did: log, do not throw before deregistering.
+    await this.flushing?.catch((err: unknown) =>
+      this.log.error({ err: describeError(err) }, 'settle flush failed at stop'),
+    );
     await this.shard.deregister(this.id, this.clock.now()).catch(() => false);
     await Promise.all(Object.values(this.traces).map((t) => t.flush().catch(() => 0)));
     await this.telemetry.stop();
