@@ -1,7 +1,7 @@
 // How a CLI command finds its Redis: --redis URL, else REDIS_URL / KNOBOS_REDIS_CLUSTER, else
 // the embedded Redis that `knobos start` is running (it writes .knobos/redis.json, found from
-// the directory the CLI runs in or any below it).
-import { existsSync, readFileSync } from 'node:fs';
+// the directory it ran in or any directory under it).
+import { existsSync, lstatSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   connect,
@@ -12,19 +12,47 @@ import {
 import { EMBEDDED_FILE_NAME, pidAlive } from '../controlplane/run/state-lock.ts';
 import { Keys } from '../controlplane/store/keys.ts';
 
+/** Where `knobos start` keeps its data: KNOBOS_HOME, else `.knobos` here (never a parent's). */
+export const HOME_DIR = process.env['KNOBOS_HOME'] ?? join(process.cwd(), '.knobos');
+/** The file `knobos start` writes for the CLI: how to reach its Redis. */
+export const HOME_EMBEDDED_FILE = join(HOME_DIR, EMBEDDED_FILE_NAME);
+
 /**
- * The node's data directory: KNOBOS_HOME, else the nearest `.knobos` holding a running node's
- * file in this directory or above it (as git finds `.git`: a CLI call from a subdirectory
- * reaches the node `npm start` runs at the project's root), else `.knobos` here.
+ * Where a CLI command looks for a running node: KNOBOS_HOME, else the nearest `.knobos` in this
+ * directory or one above it (as git finds `.git`: a call from a subdirectory reaches the node
+ * `npm start` runs at the project's root) whose file names a live process. Only directories and
+ * files of this user, not writable by others and not symlinks, are trusted: another user's
+ * file would send the CLI (and its login) elsewhere. Else `.knobos` here.
  */
 export function stateDir(
   cwd = process.cwd(),
   home: string | undefined = process.env['KNOBOS_HOME'],
 ): string {
   if (home) return home;
+  const uid = process.getuid?.();
+  const mine = (path: string, dir: boolean): boolean => {
+    try {
+      const st = lstatSync(path);
+      if (dir ? !st.isDirectory() : !st.isFile()) return false; // a symlink is neither
+      return (uid === undefined || st.uid === uid) && (st.mode & 0o022) === 0;
+    } catch {
+      return false;
+    }
+  };
   for (let dir = resolve(cwd); ; dir = dirname(dir)) {
-    if (existsSync(join(dir, '.knobos', EMBEDDED_FILE_NAME))) return join(dir, '.knobos');
+    const file = join(dir, '.knobos', EMBEDDED_FILE_NAME);
+    if (mine(join(dir, '.knobos'), true) && mine(file, false) && liveNode(file))
+      return join(dir, '.knobos');
     if (dirname(dir) === dir) return join(resolve(cwd), '.knobos');
+  }
+}
+
+function liveNode(file: string): boolean {
+  try {
+    const pid = (JSON.parse(readFileSync(file, 'utf8')) as EmbeddedFile).pid;
+    return typeof pid === 'number' && pidAlive(pid);
+  } catch {
+    return false;
   }
 }
 
@@ -60,7 +88,7 @@ export function resolveTarget(flag: string | undefined): RedisTarget {
     return { url: e.url };
   }
   throw new Error(
-    `no Redis to talk to: no running node's ${EMBEDDED_FILE_NAME} in ${STATE_DIR}: run \`npm start\` (embedded Redis; the CLI finds it from the directory it runs in or below, or set KNOBOS_HOME to its .knobos directory), or set REDIS_URL, or pass --redis URL`,
+    `no Redis to talk to: no running node's ${EMBEDDED_FILE_NAME} in ${STATE_DIR}: run \`npm start\` (embedded Redis; the CLI finds it from the directory npm start ran in or any directory under it, or set KNOBOS_HOME to its .knobos directory), or set REDIS_URL, or pass --redis URL`,
   );
 }
 

@@ -3,11 +3,13 @@
 // numbers that are not plain decimals or out of range. Each is a usage error: exit 2, a message
 // naming the flag (or argument) and its rule, and nothing run or written.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { pathToFileURL } from 'node:url';
 import { join, resolve } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { run as simCache } from '../cli/commands/sim-cache.ts';
+import { stateDir } from '../cli/context.ts';
 import { run as simScheduler } from '../cli/commands/sim-scheduler.ts';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
@@ -248,6 +250,51 @@ describe('knobos knobs on a Redis', () => {
       name: 'scheduler.policy',
       value: 'fifo',
     });
+  }, 60_000);
+
+  it('trusts only a live node file of this user in a parent, and never starts in a parent', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'knobos-cli-walk-'));
+    const sub = join(root, 'p', 'q');
+    mkdirSync(sub, { recursive: true });
+    const file = join(root, '.knobos', 'redis.json');
+    mkdirSync(join(root, '.knobos'));
+    const here = join(sub, '.knobos');
+    try {
+      writeFileSync(file, JSON.stringify({ url: 'redis://127.0.0.1:1', pid: 2 ** 22 + 1 }));
+      expect(stateDir(sub, undefined)).toBe(here); // a dead node's file
+      writeFileSync(file, JSON.stringify({ url: 'redis://127.0.0.1:1', pid: process.pid }));
+      expect(stateDir(sub, undefined)).toBe(join(root, '.knobos'));
+      chmodSync(file, 0o666); // writable by others: anyone could point the CLI elsewhere
+      expect(stateDir(sub, undefined)).toBe(here);
+      chmodSync(file, 0o644);
+      expect(stateDir(sub, '/elsewhere')).toBe('/elsewhere');
+      // `knobos start` keeps its data where it runs, whatever a parent holds.
+      const r = await new Promise<Run>((done) => {
+        const env: NodeJS.ProcessEnv = { ...process.env };
+        delete env['KNOBOS_HOME'];
+        const child = spawn(
+          process.execPath,
+          [
+            '--import',
+            pathToFileURL(
+              resolve(import.meta.dirname, '..', 'node_modules', 'tsx', 'dist', 'esm', 'index.mjs'),
+            ).href,
+            '--input-type=module',
+            '-e',
+            `import { HOME_DIR, STATE_DIR } from ${JSON.stringify(resolve(import.meta.dirname, '..', 'cli', 'context.ts'))}; console.log(JSON.stringify({ HOME_DIR, STATE_DIR }));`,
+          ],
+          { cwd: sub, env, stdio: ['ignore', 'pipe', 'pipe'] },
+        );
+        let [out, err] = ['', ''];
+        child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+        child.on('close', (code) => done({ code, out, err }));
+      });
+      expect(r.code, r.err).toBe(0);
+      expect(JSON.parse(r.out)).toEqual({ HOME_DIR: here, STATE_DIR: join(root, '.knobos') });
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   }, 60_000);
 
   it('says an unpin changed nothing, and refuses a second pin naming who pinned', async () => {

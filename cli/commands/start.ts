@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { createLogger } from '../../controlplane/log.ts';
 import { startNode } from '../../controlplane/node.ts';
 import { targetFromEnv } from '../../controlplane/redis/connect.ts';
-import { EMBEDDED_FILE, STATE_DIR } from '../context.ts';
+import { HOME_DIR, HOME_EMBEDDED_FILE } from '../context.ts';
 import { signals } from '../signals.ts';
 
 /** How long Ctrl-C may take before the process exits anyway (with 1). */
@@ -50,7 +50,7 @@ export async function run(argv: string[]): Promise<number> {
   // A startup failure stops what had started and rejects: main() exits with 1.
   const node = await startNode({
     ...(target ? { target } : {}),
-    dataDir: STATE_DIR,
+    dataDir: HOME_DIR,
     prefix: process.env['KNOBOS_PREFIX'] ?? 'knobos',
     log,
     // The embedded redis-server died under us: stop and exit 1 (the error is logged).
@@ -66,10 +66,10 @@ export async function run(argv: string[]): Promise<number> {
     if (stopping) return;
     stopping = true;
     try {
-      if (node.managed) rmSync(EMBEDDED_FILE, { force: true });
+      if (node.managed) rmSync(HOME_EMBEDDED_FILE, { force: true });
     } catch (err) {
       // Not a reason to skip stopping the node.
-      log.warn({ err: (err as Error).message }, `could not remove ${EMBEDDED_FILE}`);
+      log.warn({ err: (err as Error).message }, `could not remove ${HOME_EMBEDDED_FILE}`);
     }
     // A service stuck on a Redis that is away must not hold the process forever.
     const deadline = setTimeout(() => {
@@ -91,11 +91,11 @@ export async function run(argv: string[]): Promise<number> {
   // exits 1, instead of reaching main()'s process.exit without node.stop().
   try {
     if (node.managed) {
-      mkdirSync(STATE_DIR, { recursive: true });
+      mkdirSync(HOME_DIR, { recursive: true });
       // The admin login of the embedded server's ACL users (docs/security.md): readable by this
       // user only, so the CLI can connect; removed on stop.
       writeFileSync(
-        EMBEDDED_FILE,
+        HOME_EMBEDDED_FILE,
         JSON.stringify({
           url: node.managed.url,
           pid: process.pid,
@@ -121,7 +121,7 @@ export async function run(argv: string[]): Promise<number> {
         `  npx knobos knobs set scheduler.policy sjf --base ${rows.find((r) => r.name === 'scheduler.policy')?.version ?? 1} --reason "try sjf"`,
         `  redis-cli -p ${node.managed?.port ?? '<port>'}${node.adminLogin ? ` --user ${node.adminLogin.username} --askpass` : ''} hgetall '${node.keys.knobRow('scheduler.policy')}'`,
         ...(node.adminLogin && node.managed
-          ? [`  (Redis ACLs are on: the admin password is in ${EMBEDDED_FILE})`]
+          ? [`  (Redis ACLs are on: the admin password is in ${HOME_EMBEDDED_FILE})`]
           : []),
         ...(node.api
           ? [
