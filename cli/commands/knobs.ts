@@ -234,7 +234,7 @@ export async function run(argv: string[]): Promise<number> {
         human = Object.entries(row)
           .map(
             ([k, v]) =>
-              `${k.padEnd(11)} ${k === 'updatedAt' ? new Date(v as number).toISOString() : fmt(v)}`,
+              `${k.padEnd(11)} ${k === 'updatedAt' && Number.isFinite(v) ? new Date(v as number).toISOString() : fmt(v)}`,
           )
           .join('\n');
         break;

@@ -478,6 +478,8 @@ function unpin(state, row) {
           ? `Removes the pin of ${fmtActor(r.pinnedBy)} (${r.pinReason}): promotions of this knob are accepted again.`
           : `${r.name} is not pinned any more.`,
       confirmLabel: 'Unpin knob',
+      // Unpinned meanwhile: a confirm would send no pinnedBy and could remove a pin set since.
+      blocked: (r) => (r.pinned ? null : 'Not pinned'),
     },
     (res) => (res?.changed === false ? `${row.name} was not pinned` : `${row.name} unpinned`),
     // Only the pin shown: the server refuses (409) if another was set since.

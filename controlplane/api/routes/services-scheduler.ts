@@ -184,12 +184,14 @@ export function schedulerRoutes(
       const tenant = tenantView(request.auth, q.tenant);
       const n = tenant === null ? q.limit : TASKS_SCAN_MAX;
       if (q.state === 'dead') {
-        const dead = await queries.deadLetters(n);
+        // With a tenant, the scan is bounded as for the other states (the index also holds
+        // upstream_failed tasks, which have no row).
+        const dead = await queries.deadLetterRows(n, tenant === null ? undefined : TASKS_SCAN_MAX);
         return {
           state: q.state,
           tenant,
-          tasks: dead.filter((r) => tenant === null || r.tenant === tenant).slice(0, q.limit),
-          truncated: tenant !== null && dead.length >= n,
+          tasks: dead.rows.filter((r) => tenant === null || r.tenant === tenant).slice(0, q.limit),
+          truncated: dead.truncated || (tenant !== null && dead.rows.length >= n),
         };
       }
       const list = await ids(shard, q.state, n);
