@@ -3,9 +3,9 @@
 // under-loaded workers, usage per tenant over a time window, and counts per state. Every query
 // reads a bounded number of rows.
 import type { WorkerView } from '../../policies/scheduling/index.ts';
-import { SchedulerInputError } from './errors.ts';
 import { decodeTaskRow, type DeadLetterRow, type TaskRow, type WorkerRow } from './schema.ts';
 import type { SchedShard } from './shard.ts';
+import { checkInteger, checkNumber } from './tasks.ts';
 
 export interface Straggler {
   id: string;
@@ -254,28 +254,9 @@ export class SchedulerQueries {
   ): Promise<Map<string, number>[]> {
     // Unchecked, 0 read nothing (NaN bucket starts), a negative width read 10,000 buckets and a
     // fraction read keys that are never written.
-    if (!Number.isInteger(bucketMs))
-      throw new SchedulerInputError(
-        `tenant usage: bucketMs must be an integer, got ${String(bucketMs)}`,
-        'bucketMs',
-        'integer',
-      );
-    if (bucketMs < 1)
-      throw new SchedulerInputError(
-        `tenant usage: bucketMs must be >= 1, got ${String(bucketMs)}`,
-        'bucketMs',
-        'min',
-      );
-    for (const [field, v] of [
-      ['fromMs', fromMs],
-      ['toMs', toMs],
-    ] as const)
-      if (!Number.isFinite(v))
-        throw new SchedulerInputError(
-          `tenant usage: ${field} must be a finite number, got ${String(v)}`,
-          field,
-          'type',
-        );
+    checkInteger(bucketMs, 'bucketMs', 'tenant usage', 1, Number.MAX_SAFE_INTEGER);
+    checkNumber(fromMs, 'fromMs', 'tenant usage', -Infinity, Infinity);
+    checkNumber(toMs, 'toMs', 'tenant usage', -Infinity, Infinity);
     const first = fromMs - (fromMs % bucketMs);
     const buckets: number[] = [];
     for (let b = first; b < toMs && buckets.length < 10_000; b += bucketMs) buckets.push(b);

@@ -31,7 +31,7 @@ function badNumber(value: unknown, field: string, where: string, rule: string, w
 }
 
 // Submit checks every field of every task: no closures or option objects per call here.
-function checkNumber(
+export function checkNumber(
   value: unknown,
   field: string,
   where: string,
@@ -45,7 +45,7 @@ function checkNumber(
   return value;
 }
 
-function checkInteger(
+export function checkInteger(
   value: unknown,
   field: string,
   where: string,
