@@ -129,6 +129,22 @@ describe('loop daemon', () => {
     // The rate limit's reason, with its changing count of ms, is said once.
     expect(quiet()).toHaveLength(2);
     expect(quiet()[1]).toMatch(/^rate limit: last change \d+ ms ago$/);
+    // Back to the learner's reason, and to the rate limit, within ten minutes: nothing new; a
+    // target alternating between two reasons does not log every tick.
+    clock.advance(60_000);
+    await daemon.tick();
+    await knobs.promote({
+      name: 'messaging.batch_size',
+      value: 90,
+      baseVersion: 2,
+      actor: 'op',
+      reason: 'x',
+    });
+    await daemon.tick();
+    expect(quiet()).toHaveLength(2);
+    clock.advance(10 * 60_000);
+    await daemon.tick();
+    expect(quiet()).toHaveLength(3);
   });
 
   it('takes a proposal through the gate and shadow to promotion, with every step audited', async () => {

@@ -47,6 +47,8 @@ export interface DaemonOptions {
 
 const CALIBRATE_WAIT_MS = 30 * 60_000;
 const SHADOW_PATIENCE = 4;
+/** How long a kind of reason for proposing nothing is not logged again. */
+const QUIET_LOG_MS = 10 * 60_000;
 const ADVANCE_FAILURES = 5;
 const GUARD_GRACE_MS = 5 * 60_000;
 
@@ -70,8 +72,11 @@ export class LoopDaemon {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<LoopEvent[]> | undefined;
   private seq = 0;
-  /** Per target, the kind of reason it last gave for proposing nothing (logged once). */
-  private readonly quietWhy = new Map<string, string>();
+  /**
+   * Per target, when each kind of reason for proposing nothing was last logged: again only
+   * after QUIET_LOG_MS (a target alternating between two reasons logged every tick).
+   */
+  private readonly quietWhy = new Map<string, Map<string, number>>();
   /** Failed advances in a row, per proposal id (in memory: a restart gives it a fresh count). */
   private readonly failures = new Map<string, number>();
 
@@ -313,8 +318,11 @@ export class LoopDaemon {
       // Said once per kind of reason (its numbers aside), so an operator sees why a target is
       // quiet without a line every tick.
       const kind = why.replace(/\d+/g, '#');
-      if (this.quietWhy.get(target.name) !== kind) {
-        this.quietWhy.set(target.name, kind);
+      const logged = this.quietWhy.get(target.name) ?? new Map<string, number>();
+      this.quietWhy.set(target.name, logged);
+      const at = this.now();
+      if (at - (logged.get(kind) ?? -Infinity) >= QUIET_LOG_MS) {
+        logged.set(kind, at);
         this.opts.log.info({ target: target.name, why }, 'not proposing');
       }
       return { kind: 'no_proposal', target: target.name, why };
