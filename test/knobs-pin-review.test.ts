@@ -214,6 +214,9 @@ describe.each<Backend>(['single', 'cluster'])('knob pins and proposals on %s red
       reason: 'try 4',
       changes: [{ name: KNOB, value: 4, baseVersion: 1 }],
     });
+    // Still `proposed`: promote takes a simulated or shadow proposal, and so does its dry run.
+    await expect(table.check({ ...change, proposalId: p.id })).rejects.toBeInstanceOf(StateError);
+    await proposals.transition(p.id, 'simulated', { actor: 'gate', reason: 'ok' });
     const other = await table
       .check({ ...change, value: 5, proposalId: p.id })
       .catch((e: unknown) => e);

@@ -67,6 +67,10 @@ export interface KnobChangeSet extends Omit<KnobChange, 'name' | 'value' | 'base
 const REQUEST_REUSED = -301;
 const badRequestId = (message: string) => new ValidationError(message, 'requestId', 'format');
 
+/** The statuses a named proposal may be in for a promotion or a rollback to take it. */
+const proposalFrom = (kind: 'promote' | 'rollback') =>
+  kind === 'rollback' ? ['live'] : ['simulated', 'shadow'];
+
 /** A promotion or rollback naming a proposal with no row: history would credit a made-up one. */
 const missingProposal = (kind: string, id: string | undefined) =>
   new NotFoundError(`${kind}: proposal ${id} does not exist`, {
@@ -431,7 +435,7 @@ export class KnobTable {
       auditMaxLen: this.auditMaxLen,
       kind,
       // A promotion takes a proposal that passed its gates live; a rollback undoes a live one.
-      proposalFrom: kind === 'rollback' ? ['live'] : ['simulated', 'shadow'],
+      proposalFrom: proposalFrom(kind),
       proposalTo: kind === 'rollback' ? 'rolled_back' : 'live',
       // What the request asks for (not when, by whom or with what evidence).
       requestHash: requestHash(request, () => [
@@ -544,10 +548,21 @@ export class KnobTable {
     kind: 'promote' | 'rollback',
     mustExist: boolean,
   ): Promise<void> {
-    const raw = await this.redis.hget(this.keys.proposalRow(set.proposalId as string), 'changes');
-    if (raw === null && mustExist) throw missingProposal(kind, set.proposalId);
+    const [raw, status] = await this.redis.hmget(
+      this.keys.proposalRow(set.proposalId as string),
+      'changes',
+      'status',
+    );
+    if (raw == null && mustExist) throw missingProposal(kind, set.proposalId);
+    // The dry run refuses what the script would: a proposal in a status this step does not take.
+    if (mustExist && status && !proposalFrom(kind).includes(status)) {
+      const err = errorFromCode([SCRIPT_CODES.STATE, 0, status], {
+        target: `proposal ${set.proposalId}`,
+      });
+      if (err) throw err;
+    }
     // A rollback's proposal is the live one it undoes: its changes are not the rollback's.
-    if (raw === null || kind !== 'promote') return;
+    if (raw == null || kind !== 'promote') return;
     const key = (c: { name: string; baseVersion: number; value: unknown }) =>
       `${c.name}\t${c.baseVersion}\t${canonicalJson(c.value as KnobValue)}`;
     const proposed = (JSON.parse(raw) as { name: string; baseVersion: number; value: unknown }[])
