@@ -219,13 +219,19 @@ describe('dashboard staleness in Chromium', () => {
       await page.locator('#confirm-reason').fill('lease is fine');
       await okButton().click();
       await page.locator('#confirm-error', { hasText: 'KNOBOS_STATE' }).waitFor(WAIT);
-      expect(bodies).toEqual([{ reason: 'lease is fine', pinnedBy: 'bob#t1' }]);
+      expect(bodies).toEqual([
+        { reason: 'lease is fine', pinnedBy: 'bob#t1', pinReason: 'hold the lease' },
+      ]);
       expect(await api.knobs.get(name)).toMatchObject({ pinned: true, pinnedBy: 'carol#t2' });
       expect(await dialogBody().innerText()).toContain('Removes the pin of carol (mine now)');
       // Confirmed again, knowing whose pin it is.
       await okButton().click();
       await page.locator('#pin-btn').waitFor(WAIT);
-      expect(bodies[1]).toEqual({ reason: 'lease is fine', pinnedBy: 'carol#t2' });
+      expect(bodies[1]).toEqual({
+        reason: 'lease is fine',
+        pinnedBy: 'carol#t2',
+        pinReason: 'mine now',
+      });
       expect((await api.knobs.get(name)).pinned).toBe(false);
     } finally {
       page.off('request', seen);

@@ -182,7 +182,7 @@ describe.each<Backend>(['single', 'cluster'])('knob pins and proposals on %s red
       .catch((e: unknown) => e);
     expect(err).toBeInstanceOf(StateError);
     expect((err as StateError).message).toBe(
-      `knob ${KNOB} is pinned by carol (my turn), not by alice: a pin set since was not seen`,
+      `knob ${KNOB} is pinned by carol (my turn), not the pin seen (alice): a pin set since was not seen`,
     );
     expect((err as StateError).details).toMatchObject({
       field: 'pinnedBy',
@@ -191,7 +191,14 @@ describe.each<Backend>(['single', 'cluster'])('knob pins and proposals on %s red
       pinReason: 'my turn',
     });
     expect(await snapshot(table, KNOB)).toEqual(before);
-    expect(await table.unpin(KNOB, 'dave', 'seen', { pinnedBy: 'carol' })).toBe(true);
+    // carol's earlier pin was seen; she unpinned and pinned again for another reason since.
+    await expect(
+      table.unpin(KNOB, 'dave', 'done', { pinnedBy: 'carol', pinReason: 'her first reason' }),
+    ).rejects.toBeInstanceOf(StateError);
+    expect(await snapshot(table, KNOB)).toEqual(before);
+    expect(
+      await table.unpin(KNOB, 'dave', 'seen', { pinnedBy: 'carol', pinReason: 'my turn' }),
+    ).toBe(true);
     // Already unpinned: nothing to refuse, nothing written.
     expect(await table.unpin(KNOB, 'dave', 'again', { pinnedBy: 'carol' })).toBe(false);
   });

@@ -486,7 +486,11 @@ function unpin(state, row) {
     (reason, r) =>
       api(`/api/knobs/${encodeURIComponent(r.name)}/unpin`, {
         method: 'POST',
-        body: { reason, ...(r.pinnedBy ? { pinnedBy: r.pinnedBy } : {}) },
+        body: {
+          reason,
+          ...(r.pinnedBy ? { pinnedBy: r.pinnedBy } : {}),
+          ...(r.pinReason ? { pinReason: r.pinReason } : {}),
+        },
       }),
   );
 }

@@ -669,7 +669,7 @@ export class KnobTable {
     name: string,
     actor: string,
     reason: string,
-    opts: { pinnedBy?: string } = {},
+    opts: { pinnedBy?: string; pinReason?: string } = {},
   ): Promise<boolean> {
     return this.setPin(name, false, actor, reason, opts);
   }
@@ -679,14 +679,14 @@ export class KnobTable {
     pinned: boolean,
     actor: string,
     reason: string,
-    opts: { baseVersion?: number; pinnedBy?: string },
+    opts: { baseVersion?: number; pinnedBy?: string; pinReason?: string },
   ): Promise<boolean> {
     this.spec(name);
     if (reason.trim() === '')
       throw new ValidationError(`knob ${name}: a pin needs a reason`, 'reason', 'required', {
         knob: name,
       });
-    const { baseVersion, pinnedBy: saw } = opts;
+    const { baseVersion, pinnedBy: saw, pinReason: sawReason } = opts;
     const reply = await storeScripts.run(
       this.redis,
       'pinKnob',
@@ -701,6 +701,7 @@ export class KnobTable {
         this.keys.knobChanges(),
         baseVersion ?? '',
         saw ?? '',
+        sawReason ?? '',
       ],
     );
     // A pin does not bump the version, so a remembered row cannot tell: forget it.
@@ -714,7 +715,7 @@ export class KnobTable {
             { target, field: 'pinned', rule: 'not_pinned', pinnedBy, pinReason },
           )
         : new StateError(
-            `knob ${name} is pinned by ${pinnedBy} (${pinReason}), not by ${saw}: a pin set since was not seen`,
+            `knob ${name} is pinned by ${pinnedBy} (${pinReason}), not the pin seen (${[saw, sawReason].filter(Boolean).join(': ')}): a pin set since was not seen`,
             { target, field: 'pinnedBy', rule: 'matches_pin', pinnedBy, pinReason },
           );
     }

@@ -238,7 +238,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
     },
   );
 
-  app.post<Named & { Body: { reason: string; pinnedBy?: string } }>(
+  app.post<Named & { Body: { reason: string; pinnedBy?: string; pinReason?: string } }>(
     '/api/knobs/:name/unpin',
     {
       config: WRITE,
@@ -246,7 +246,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
         tags: TAGS,
         summary: 'Unpin a knob',
         description:
-          'Answers the row and changed. A knob that is not pinned is left as it is: changed false, no audit entry, no event (so a retry is safe; no Idempotency-Key is needed or read). Give pinnedBy (who pinned the pin shown to the operator) so a pin set since by anyone else is refused (409 KNOBOS_STATE, field pinnedBy, rule matches_pin, with the current pinnedBy and pinReason) instead of removing a pin nobody saw.',
+          'Answers the row and changed. A knob that is not pinned is left as it is: changed false, no audit entry, no event (so a retry is safe; no Idempotency-Key is needed or read). Give pinnedBy (who pinned the pin shown to the operator) and pinReason (its reason) so a pin set since (by anyone else, or by the same actor for another reason) is refused (409 KNOBOS_STATE, field pinnedBy, rule matches_pin, with the current pinnedBy and pinReason) instead of removing a pin nobody saw.',
         headers,
         params: knobParams,
         body: {
@@ -261,6 +261,12 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
               maxLength: 500,
               description: 'who pinned the pin the unpin is meant for',
             },
+            pinReason: {
+              type: 'string',
+              minLength: 1,
+              maxLength: 500,
+              description: "that pin's reason (the same actor may have pinned again since)",
+            },
           },
         },
         response: { 200: pinResult, ...errors(404, 409) },
@@ -271,6 +277,7 @@ export const knobActionRoutes: RouteModule = (app, { knobs }) => {
       const b = request.body;
       const changed = await knobs.unpin(name, request.auth.actor, b.reason, {
         ...(b.pinnedBy !== undefined ? { pinnedBy: b.pinnedBy } : {}),
+        ...(b.pinReason !== undefined ? { pinReason: b.pinReason } : {}),
       });
       return { ...(await knobs.get(name)), changed };
     },

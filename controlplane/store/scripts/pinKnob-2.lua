@@ -13,11 +13,11 @@
     ARGV[8] pin only: the version the caller saw, or '' (a pin holds the value the knob has
             now, so one on a knob that moved since would hold a value the caller never saw)
     ARGV[9] unpin only: who pinned the pin the caller saw, or '' (a pin set since is one the
-            caller never saw)
+            caller never saw), ARGV[10] unpin only: that pin's reason, or ''
 
   Output: { 0, version, 1 } changed; { 0, version, 0 } nothing to do (no audit entry);
     { -1 } missing knob; { -2, current version } stale; { -6, pin reason, pinned by } pinned
-    by another (pin), or by another than ARGV[9] (unpin)
+    by another (pin), or not the pin ARGV[9] and ARGV[10] name (unpin)
 ]]
 --@include "includes/codes.lua"
 --@include "includes/audit.lua"
@@ -38,7 +38,9 @@ if ARGV[1] == '1' then
   redis.call('HSET', KEYS[1], 'pinned', '1', 'pinned_by', ARGV[2], 'pin_reason', ARGV[3])
 else
   if not pinned then return { OK, version, 0 } end
-  if ARGV[9] ~= '' and pinnedBy ~= ARGV[9] then return { ERR_STATE, pinReason, pinnedBy } end
+  if (ARGV[9] ~= '' and pinnedBy ~= ARGV[9]) or (ARGV[10] ~= '' and pinReason ~= ARGV[10]) then
+    return { ERR_STATE, pinReason, pinnedBy }
+  end
   redis.call('HSET', KEYS[1], 'pinned', '0', 'pinned_by', '', 'pin_reason', '')
 end
 appendAudit(KEYS[2], ARGV[5], ARGV[4], ARGV[2], ARGV[1] == '1' and 'knob.pin' or 'knob.unpin', ARGV[6],
