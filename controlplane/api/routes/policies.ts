@@ -411,7 +411,7 @@ export const policyRoutes: RouteModule = (app, { knobs }) => {
   simulation(
     'shadow',
     'Run a candidate in shadow beside the live policy (asked at every decision, never acting)',
-    "The live policy acts in the simulator; the candidate is asked at each of its decisions. The report (shadowReport) has the decision divergence and the predicted outcome; the row moves to shadow unless the candidate came out worse. Source: the live policy's decisions on simulated TPC-H traffic (the live scheduler has no shadow hook yet).",
+    "The live policy acts in the simulator; the candidate is asked at each of its decisions. The report (shadowReport) has the decision divergence and the predicted outcome; the row moves to shadow unless the candidate came out worse. Source: the live policy's decisions on simulated TPC-H traffic (the live scheduler's shadow mode, the scheduler.shadow_policy knob, runs the heuristics only, not registry versions).",
   );
 
   app.post<Versioned & { Body: { reason: string } }>(
