@@ -3,6 +3,7 @@
 // envs/loaders reads as it reads the shipped traces (key column 'key', size column 'size').
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
+import type { LogEntry } from '../store/log.ts';
 import { traceRecords } from '../telemetry/read.ts';
 
 export const ACCESS_TRACE_KIND = 'access';
@@ -21,12 +22,17 @@ export async function accessRecords(
   opts: { fromMs?: number; toMs?: number; count?: number } = {},
 ): Promise<AccessRecord[]> {
   const entries = await traceRecords(redis, keys, 'files', ACCESS_TRACE_KIND, opts);
-  return entries.map((e) => ({
+  return entries.map(accessRecordOf);
+}
+
+/** One entry of the access trace stream as a record. */
+export function accessRecordOf(e: LogEntry): AccessRecord {
+  return {
     timeMs: Number(e.fields['time'] ?? e.ms),
     key: e.fields['key'] ?? '',
     sizeBytes: Number(e.fields['size'] ?? 0),
     op: e.fields['op'] ?? 'read',
-  }));
+  };
 }
 
 /** CSV text of records, header first; keys hold no commas (volume names are key parts). */

@@ -662,7 +662,7 @@ export class KnobTable {
 
   /**
    * Returns false when the knob was not pinned (then nothing is written, as for freeze). With
-   * `pinnedBy` (who pinned the pin the caller saw) a pin by anyone else is refused (StateError
+   * `pinnedBy` and `pinReason` (the pin the caller saw) any other pin is refused (StateError
    * naming its actor): it was set since, and the caller never saw it.
    */
   async unpin(

@@ -47,7 +47,7 @@ export interface StateCounts {
 }
 
 /** Dead-index entries deadLetters reads at most, unless told otherwise: at least this many. */
-export const DEAD_SCAN_MIN = 10_000;
+const DEAD_SCAN_MIN = 10_000;
 /** Entries of the dead index read in one page at most (ids, then their rows). */
 const DEAD_PAGE_MAX = 5_000;
 

@@ -113,7 +113,7 @@ interface Running {
 const RESULT_BYTES_MAX = 64 * 1024;
 /**
  * A failure's message is kept in the task row and again in its dead letter: a longer one is cut
- * (a 20 MB message once grew Redis by 62 MB).
+ * (a handler's multi-megabyte message would be stored twice).
  */
 export const ERROR_BYTES_MAX = 8 * 1024;
 

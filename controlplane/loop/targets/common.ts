@@ -130,8 +130,8 @@ export function sampledWhy(
   return {
     why:
       `trace ${s.streams.join(', ')} holds ${s.count} records sampled at rate ` +
-      `${s.rates.join(', ')}, the ` +
-      `newest at ${new Date(s.untilMs).toISOString()}: a sample calibrates a thinner workload ` +
+      `${s.rates.join(', ')}, the newest at ${new Date(s.untilMs).toISOString()}: ` +
+      `a sample calibrates a thinner workload ` +
       `than the live one, so only the records after it count, too few yet (that record leaves ` +
       `the window at ${new Date(s.untilMs + windowMs).toISOString()}); if a trace is still ` +
       `sampled, set its sample rate to 1`,

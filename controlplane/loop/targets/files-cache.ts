@@ -17,7 +17,7 @@ import { simulateCache } from '../../../envs/cache/index.ts';
 import { CacheTraceBuilder, type CacheTrace } from '../../../envs/loaders/cache-trace.ts';
 import { BayesOpt } from '../../../learners/tuners/index.ts';
 import { tune } from '../../../learners/core/index.ts';
-import { ACCESS_TRACE_KIND } from '../../files/traces.ts';
+import { ACCESS_TRACE_KIND, accessRecordOf } from '../../files/traces.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import type { RedisClient } from '../../redis/connect.ts';
 import { telemetryEntries } from '../../telemetry/read.ts';
@@ -111,16 +111,15 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
       toMs: now,
       maxRecords: this.o.maxRecords,
     });
-    const records = w.records[ACCESS_TRACE_KIND].filter(
-      (r) => r.fields['op'] === 'read' || r.fields['op'] === 'write',
+    const records = w.records[ACCESS_TRACE_KIND].map(accessRecordOf).filter(
+      (r) => r.op === 'read' || r.op === 'write',
     );
     const b = new CacheTraceBuilder('live files access trace', true);
     // A write is no request, but the live reader drops the chunk it wrote: replay must too, or
     // read/write/read of a chunk predicts a hit the live cache never had.
-    for (const { fields: f } of records) {
-      const [key, size] = [f['key'] ?? '', Number(f['size'] ?? 0)];
-      if (f['op'] === 'write') b.invalidate(key, size);
-      else b.push(key, size);
+    for (const r of records) {
+      if (r.op === 'write') b.invalidate(r.key, r.sizeBytes);
+      else b.push(r.key, r.sizeBytes);
     }
     if (b.requests < Math.max(1, this.o.minRecords)) return sampledWhy(w.sampled, this.o.windowMs);
     const trace = b.build(records.length);

@@ -209,7 +209,7 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
   async endShadow(candidate: KnobValues): Promise<void> {
     const knobs = this.o.knobs;
     const cur = await knobs.get(SHADOW);
-    if (cur.value === 'none' || cur.value !== candidate[POLICY]) return;
+    if (cur.value !== candidate[POLICY]) return;
     await knobs
       .promote({
         name: SHADOW,
