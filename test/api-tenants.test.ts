@@ -49,14 +49,14 @@ interface Probe {
 /** Values of B to put in each named path parameter, query field or body field. */
 function hintsFor(bTokenId: string): Record<string, unknown[]> {
   return {
-    id: ['globex-done-0', 'globex-dead', 'globex-slow', 'globex-child', bTokenId],
+    id: ['globex-done-0', 'globex-dead', 'globex-slow', 'globex-child', 'globex-gone', bTokenId],
     topic: ['globex.orders'],
     service: ['scheduler', 'files', 'messaging'],
     metric: ['ops_read', 'claims_ok'],
     name: ['scheduler.policy', 'scheduler'],
     version: [1],
     tenant: [B],
-    state: ['runnable', 'delayed', 'leased', 'done', 'dead'],
+    state: ['runnable', 'delayed', 'leased', 'done', 'dead', 'cancelled'],
     path: ['/', '/secret-globex', '/tenants/globex/secret-globex', '/../globex/secret-globex'],
     under: ['/', '/tenants/globex', '/../globex'],
     uid: [0],
@@ -191,7 +191,9 @@ describe('tenant isolation over every API route', () => {
         jobId: 'globex-job',
         parents: ['globex-slow'],
       },
+      { id: 'globex-gone', type: 'quick', stage: 's', tenant: B, parents: ['globex-slow'] },
     ]);
+    await h.service.client.cancel('globex-gone', { actor: 'test', reason: 'a cancelled task' });
     await eventually(
       async () => (await h.service.client.get('globex-slow'))?.state === 'leased',
       'slow task leased',
@@ -250,10 +252,12 @@ describe('tenant isolation over every API route', () => {
   /** What must not change when acme writes: globex's rows and the shared configuration. */
   async function snapshot(): Promise<string> {
     const tasks = await Promise.all(
-      ['globex-done-0', 'globex-dead', 'globex-slow', 'globex-child'].map(async (id) => {
-        const t = await h.service.client.get(id);
-        return t && { id: t.id, state: t.state, tenant: t.tenant, payload: t.payload };
-      }),
+      ['globex-done-0', 'globex-dead', 'globex-slow', 'globex-child', 'globex-gone'].map(
+        async (id) => {
+          const t = await h.service.client.get(id);
+          return t && { id: t.id, state: t.state, tenant: t.tenant, payload: t.payload };
+        },
+      ),
     );
     const st = await fs.stat(ROOT, '/tenants/globex/secret-globex');
     const tokens = (await new TokenStore(admin, h.keys, new WallClock(0)).list(B)).map((t) => ({

@@ -44,9 +44,14 @@ const SCHEDULER_CODES = {
     summary: 'a task depends on an open task of another tenant that is moving to another shard',
   },
   KNOBOS_SCHEDULER_UNKNOWN_TASK: { status: 404, summary: 'the task does not exist' },
+  KNOBOS_SCHEDULER_IDEMPOTENCY_CONFLICT: {
+    status: 409,
+    summary: 'an idempotency key (or id) names a task submitted with other content',
+  },
   KNOBOS_SCHEDULER_TENANT_MOVING: {
     status: 503,
-    summary: "the tenant's move between shards outlasted the submit's hold; retry later",
+    summary:
+      "the tenant is moving between shards: a submit's hold ran out, or a cancel met the move; retry later",
   },
   KNOBOS_PLACEMENT_MOVE_REFUSED: {
     status: 409,

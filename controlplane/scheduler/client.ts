@@ -5,12 +5,35 @@ import { randomBytes } from 'node:crypto';
 import type { Telemetry } from '../telemetry/metrics.ts';
 import type { TraceWriter } from '../telemetry/traces.ts';
 import { systemClock, type Clock } from './clock.ts';
-import { UnknownTaskError } from './errors.ts';
+import { StateError } from '../store/errors.ts';
+import { SchedulerInputError, UnknownTaskError } from './errors.ts';
+import { readMigration, TenantMovingError } from './migration-row.ts';
 import { decodeTaskRow, type TaskRow } from './schema.ts';
-import { DEFAULT_JOB_TTL_MS, type SchedShard } from './shard.ts';
+import { DEFAULT_JOB_TTL_MS, type SchedShard, type TaskJobEnded } from './shard.ts';
 import { normalizeBatch, type NormalTask } from './tasks.ts';
 import { recordJobCompletion } from './traces.ts';
 import type { SubmitResult, TaskSpec } from './types.ts';
+
+/** What `cancel` did: `changed` false when the task was cancelled already. */
+export interface CancelResult {
+  id: string;
+  changed: boolean;
+  /** Tasks downstream marked upstream_failed now (the reaper marks any past the bound). */
+  dependents: number;
+}
+
+const ACTOR_MAX = 200;
+const REASON_MAX = 500;
+
+/** A cancel's actor or reason: a string of at most `max` characters (the actor not empty). */
+function checkText(v: unknown, field: string, max: number, required: boolean): void {
+  if (typeof v !== 'string')
+    throw new SchedulerInputError(`${field} must be a string`, field, 'type');
+  if (required && v === '')
+    throw new SchedulerInputError(`${field} must not be empty`, field, 'min');
+  if (v.length > max)
+    throw new SchedulerInputError(`${field} must be at most ${max} characters`, field, 'max');
+}
 
 export interface SchedulerClientOptions {
   shard: SchedShard;
@@ -75,22 +98,114 @@ export class SchedulerClient {
       this.trace(normal[i] as NormalTask, now);
     });
     this.o.telemetry?.inc('tasks_submitted', created);
-    // Reported as a settle or the reaper reports the jobs they end (failed: its tasks did).
+    this.reportJobsEnded(
+      jobsEnded.map((j) => ({ ...j, taskId: '' })),
+      now,
+    );
+    return results;
+  }
+
+  /**
+   * Cancels a task that has not ended (cancel-12.lua): it leaves its queue, or its running
+   * copies are stopped (their handlers' signals abort; a completion that still comes is
+   * ignored); the row says `cancelled`, `cancelled_by` and, in `error`, who and why; its job
+   * counts it failed, and tasks downstream become upstream_failed. Cancelling a cancelled task
+   * changes nothing (`changed: false`). Refused: an ended task (StateError, 409), a task this
+   * shard does not have or gave to another shard, or of another tenant than `tenant` when given
+   * (UnknownTaskError), and, while its tenant moves between shards, a task whose row the move
+   * may copy or has copied (TenantMovingError, 503: the cancel would be lost with the copy; try
+   * again): on the old shard any task but a running one (the script checks the shard's
+   * moving-tenants set), on the new shard before the switch, on the old one after it (the
+   * migration row, read first: a move's later phase only comes after the switch).
+   */
+  async cancel(
+    id: string,
+    o: { actor: string; reason?: string; tenant?: string },
+  ): Promise<CancelResult> {
+    checkText(o.actor, 'actor', ACTOR_MAX, true);
+    const reason = o.reason ?? '';
+    checkText(reason, 'reason', REASON_MAX, false);
+    const where = `shard ${this.shard.shard}`;
+    const row = await this.get(id);
+    // Another tenant's task is missing to a caller that names its tenant.
+    if (row && o.tenant !== undefined && row.tenant !== o.tenant)
+      throw new UnknownTaskError(`task ${id} of tenant ${o.tenant} does not exist in ${where}`, {
+        task: id,
+        tenant: o.tenant,
+      });
+    if (row) await this.refuseMoving(id, row.tenant);
+    const now = this.clock.now();
+    const r = await this.shard.cancel(
+      id,
+      { actor: o.actor, reason, jobTtlMs: this.o.jobTtlMs ?? DEFAULT_JOB_TTL_MS },
+      now,
+    );
+    switch (r.status) {
+      case 'unknown':
+        throw new UnknownTaskError(`task ${id} does not exist in ${where}`, { task: id });
+      case 'moved':
+        throw new UnknownTaskError(`task ${id} moved from ${where} to another shard`, {
+          task: id,
+          rule: 'moved',
+        });
+      case 'refused':
+        if (r.state === 'moving')
+          throw new TenantMovingError(
+            `task ${id}: tenant ${r.tenant} is moving off ${where} (only a running task can be cancelled meanwhile); try again`,
+            { task: id, tenant: r.tenant },
+          );
+        throw new StateError(
+          `task ${id} has ended (${r.state}); only a task not ended can be cancelled`,
+          {
+            field: 'state',
+            rule: 'not_ended',
+            task: id,
+            state: r.state,
+          },
+        );
+      case 'already':
+        return { id, changed: false, dependents: 0 };
+      case 'cancelled':
+        this.o.telemetry?.inc('tasks_user_cancelled');
+        this.reportJobsEnded(r.jobsEnded, now);
+        return { id, changed: true, dependents: r.dependents };
+    }
+  }
+
+  /**
+   * Throws TenantMovingError where `tenant`'s move has rows of it that are not the live ones:
+   * on its new shard before the switch (copies, frozen), on its old one after it (to become
+   * tombstones). The old shard before the switch is cancel-12.lua's to refuse, atomically.
+   */
+  private async refuseMoving(id: string, tenant: string): Promise<void> {
+    const m = await readMigration(this.shard.redis, this.shard.k.keys, tenant);
+    const here = this.shard.shard;
+    if (!m || m.from === m.to) return;
+    const copying = (m.phase === 'freeze' || m.phase === 'copy') && m.to === here;
+    const leaving = (m.phase === 'switched' || m.phase === 'clean') && m.from === here;
+    if (copying || leaving)
+      throw new TenantMovingError(
+        `task ${id}: tenant ${tenant} is moving from shard ${m.from} to ${m.to} (${m.phase}); try again`,
+        { task: id, tenant, phase: m.phase },
+      );
+  }
+
+  /** Jobs a step of this client ended, reported as a settle or the reaper reports theirs (failed). */
+  private reportJobsEnded(jobs: readonly TaskJobEnded[], now: number): void {
     const t = this.o.telemetry;
-    for (const j of jobsEnded) {
-      if (!t) break;
+    if (!t) return;
+    for (const j of jobs) {
       if (!this.o.jobs) t.observe('job_completion_ms', j.completionMs);
       else
         recordJobCompletion(t, this.o.jobs, {
           at: now,
-          taskId: '',
+          taskId: j.taskId,
           jobId: j.jobId,
           tenant: j.tenant,
           ms: j.completionMs,
           failed: true,
         });
     }
-    return results;
   }
 
   private trace(t: NormalTask, now: number): void {

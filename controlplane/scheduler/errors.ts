@@ -34,6 +34,17 @@ export class ParentMovingError extends KnobosError {
   readonly status = 409;
 }
 
+/**
+ * A submitted task's idempotency key (or its id) names a task submitted with other content
+ * (`differs`: the first field that differs): a retry must send the same task, a new task needs
+ * a new key. Nothing of the batch was written on that shard (a router's batch is atomic per
+ * shard: its parts on other shards may have been).
+ */
+export class IdempotencyConflictError extends FieldError {
+  readonly code = 'KNOBOS_SCHEDULER_IDEMPOTENCY_CONFLICT';
+  readonly status = 409;
+}
+
 export class UnknownTaskError extends KnobosError {
   readonly code = 'KNOBOS_SCHEDULER_UNKNOWN_TASK';
   readonly status = 404;
@@ -41,13 +52,14 @@ export class UnknownTaskError extends KnobosError {
 
 /**
  * Script codes of the scheduler; keep in step with scripts/includes/shard.lua (-101) and
- * scripts/submit-12.lua (-102, -103, -104).
+ * scripts/submit-12.lua (-102 to -105).
  */
 export const SCHED_CODES = {
   UNKNOWN_PARENT: -101,
   PARENT_MOVED: -102,
   JOB_IS_TASK: -103,
   PARENT_MOVING: -104,
+  IDEMPOTENCY_CONFLICT: -105,
 } as const;
 
 export const SCHEDULER_ERROR_CODES = [
@@ -55,6 +67,7 @@ export const SCHEDULER_ERROR_CODES = [
   'KNOBOS_SCHEDULER_UNKNOWN_PARENT',
   'KNOBOS_SCHEDULER_PARENT_MOVING',
   'KNOBOS_SCHEDULER_UNKNOWN_TASK',
+  'KNOBOS_SCHEDULER_IDEMPOTENCY_CONFLICT',
 ] as const;
 
 /**
@@ -97,6 +110,20 @@ export function schedulerErrorFromReply(reply: readonly unknown[], target: strin
       `task ${task}: jobId ${job} is the id of a task in ${target} (a job of several tasks needs an id no task has)`,
       'jobId',
       'not_task_id',
+    );
+  }
+  if (code === SCHED_CODES.IDEMPOTENCY_CONFLICT) {
+    const task = String(reply[1]);
+    const existing = String(reply[2]);
+    const differs = String(reply[3]);
+    const key = String(reply[4] ?? '');
+    // '' when the id matched (a task sent with a new key and a known id).
+    const by = key === '' ? `id ${task}` : `idempotency key ${key}`;
+    return new IdempotencyConflictError(
+      `task ${task}: ${by} names task ${existing} in ${target}, submitted with another ${differs}; a retry must send the same task (a new task needs a new ${key === '' ? 'id' : 'key'})`,
+      key === '' ? 'id' : 'idempotencyKey',
+      'same_content',
+      { task, existing, differs },
     );
   }
   return errorFromCode(reply, { target });

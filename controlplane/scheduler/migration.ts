@@ -70,7 +70,9 @@ interface Blocker {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ENDED = new Set(['done', 'dead', 'upstream_failed']);
+const ENDED = new Set(['done', 'dead', 'upstream_failed', 'cancelled']);
+/** Ended states a job counts as failed. */
+const FAILED = new Set(['dead', 'upstream_failed', 'cancelled']);
 
 /** A shard's cascade list (includes/shard.lua: the children prefix and an id no task has). */
 function cascadeKey(shard: SchedShard): string {
@@ -540,7 +542,7 @@ export class Migration {
         total: rows.length,
         remaining: open.length,
         remaining_work_ms: work,
-        dead: rows.filter((f) => ['dead', 'upstream_failed'].includes(f.row['state'] ?? '')).length,
+        dead: rows.filter((f) => FAILED.has(f.row['state'] ?? '')).length,
         _v: 1,
       });
     }
@@ -601,7 +603,7 @@ export class Migration {
         // What the task counts for in its job's row (a late arrival's, on B: migrateCopy.lua).
         job: attrs.job === id ? '' : attrs.job,
         ended: ENDED.has(state),
-        failed: state === 'dead' || state === 'upstream_failed',
+        failed: FAILED.has(state),
         est: attrs.estimate_ms ?? 0,
       };
     });

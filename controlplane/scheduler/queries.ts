@@ -38,8 +38,8 @@ export interface StateCounts {
   leases: number;
   done: number;
   /**
-   * Dead-lettered and upstream_failed tasks together: both are in the one dead index, and no
-   * counter or index tells them apart (a count of dead-letter rows alone would read the whole
+   * Dead-lettered, upstream_failed and cancelled tasks together: all are in the one dead index,
+   * and no counter or index tells them apart (a count of dead-letter rows alone would read the whole
    * index). No `pending` count either: waiting tasks are in no index or counter (only their
    * rows' `state` says so), so counting them would scan every task row.
    */

@@ -21,7 +21,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import { Keys } from '../store/keys.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
 import type { TraceWriter } from '../telemetry/traces.ts';
-import { idGenerator, SchedulerClient } from './client.ts';
+import { idGenerator, SchedulerClient, type CancelResult } from './client.ts';
 import type { Clock } from './clock.ts';
 import { SchedulerInputError } from './errors.ts';
 import { migrationIndex, readMigration, released, TenantMovingError } from './migration-row.ts';
@@ -190,23 +190,29 @@ export class SchedulerRouter {
     return r as SubmitResult;
   }
 
-  /** Submits a batch, each task to its tenant's shard; atomic per shard (see the header). */
-  async submitMany(tasks: readonly TaskSpec[]): Promise<SubmitResult[]> {
-    // A failed read is tried again by the next submit.
+  /**
+   * Returns once none of `tenants` is held by a move, with nothing awaited after the last check:
+   * the caller then picks their shards from the map as it is now.
+   */
+  private async unheld(tenants: readonly string[]): Promise<void> {
+    // A failed read is tried again by the next call.
     await (this.loaded ??= this.holdActive().catch((err: unknown) => {
       this.loaded = undefined;
       throw err;
     }));
-    // Until one pass finds none of the batch's tenants held, with nothing awaited in between:
-    // a knob change during a wait can hold a tenant this loop had already passed, and the
-    // groups below are built on the map as it is now.
-    const tenants = [...new Set(tasks.map((x) => x.tenant ?? 'default'))];
+    // Until one pass finds none held: a knob change during a wait can hold a tenant this loop
+    // had already passed.
     for (;;) {
       await this.recheckStays(tenants);
       const held = tenants.find((t) => this.held.has(t));
-      if (held === undefined) break;
+      if (held === undefined) return;
       await this.waitRelease(held, this.held.get(held) as number);
     }
+  }
+
+  /** Submits a batch, each task to its tenant's shard; atomic per shard (see the header). */
+  async submitMany(tasks: readonly TaskSpec[]): Promise<SubmitResult[]> {
+    await this.unheld([...new Set(tasks.map((x) => x.tenant ?? 'default'))]);
     // The whole batch is checked before any group is made: each group's own checks see only
     // its shard's tasks, so a parent later in the batch on another shard (or an id given twice
     // on two shards) would pass them, and the parent's shard would commit while the child's
@@ -266,6 +272,19 @@ export class SchedulerRouter {
       }),
     );
     return out;
+  }
+
+  /**
+   * Cancels a task of `tenant` on the tenant's shard (SchedulerClient.cancel), after any move of
+   * the tenant has switched, as a submit waits.
+   */
+  async cancel(
+    id: string,
+    tenant: string,
+    o: { actor: string; reason?: string },
+  ): Promise<CancelResult> {
+    await this.unheld([tenant]);
+    return this.client(this.shardFor(tenant)).cancel(id, { ...o, tenant });
   }
 
   /** A task by id: on its tenant's shard when the tenant is given, else on whichever has it. */

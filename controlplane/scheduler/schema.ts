@@ -21,7 +21,7 @@ export const STORED_TASK_FIELDS = {
   payload: str,
   parents: optStr,
   idempotency_key: optStr,
-  /** pending | runnable | leased | delayed | done | dead | upstream_failed */
+  /** pending | runnable | leased | delayed | done | dead | upstream_failed | cancelled */
   state: str,
   /** Parents not yet completed (absent = 0). */
   pending: optNum,
@@ -38,6 +38,8 @@ export const STORED_TASK_FIELDS = {
   finished_at: optNum,
   result: optStr,
   error: optStr,
+  /** Who cancelled the task (state cancelled; `error` says who and why). */
+  cancelled_by: optStr,
 } satisfies Fields;
 
 export type StoredTaskRow = RowOf<typeof STORED_TASK_FIELDS>;

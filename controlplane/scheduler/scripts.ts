@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { ScriptSet } from '../store/scripts.ts';
 
 export type SchedulerScript =
-  'submit' | 'dispatch' | 'settle' | 'heartbeat' | 'deregister' | 'reap' | 'speculate' | 'prune';
+  | 'submit'
+  | 'dispatch'
+  | 'settle'
+  | 'heartbeat'
+  | 'deregister'
+  | 'reap'
+  | 'speculate'
+  | 'prune'
+  | 'cancel';
 
 export const schedulerScripts = new ScriptSet<SchedulerScript>(
   join(import.meta.dirname, 'scripts'),

@@ -94,7 +94,46 @@ export interface ReapReply {
   workersRemoved: number;
   expiredTasks: { id: string; attempt: number }[];
   /** Jobs ended by a task dead-lettered in this pass (lease expired, attempts spent). */
-  jobsEnded: { taskId: string; jobId: string; tenant: string; completionMs: number }[];
+  jobsEnded: TaskJobEnded[];
+}
+
+/** A job a step ended, with the task whose end (or cascade) ended it. */
+export interface TaskJobEnded {
+  taskId: string;
+  jobId: string;
+  tenant: string;
+  completionMs: number;
+}
+
+/** `n` jobs-ended entries of a script's reply from `at` (4 fields each). */
+function jobsEndedOf(r: readonly unknown[], n: number, at: number): TaskJobEnded[] {
+  const out: TaskJobEnded[] = [];
+  for (let j = 0, i = at; j < n; j++, i += 4)
+    out.push({
+      taskId: String(r[i]),
+      jobId: String(r[i + 1]),
+      tenant: String(r[i + 2]),
+      completionMs: Number(r[i + 3]),
+    });
+  return out;
+}
+
+/** What a cancel did (cancel-12.lua). */
+export interface CancelReply {
+  /**
+   * `cancelled` now; `already` cancelled before (nothing written); `refused`: `state` says why
+   * (ended: done, dead, upstream_failed; or `moving`: frozen by a placement move, or not leased
+   * while its tenant moves off this shard); `moved`: a tombstone, the task is on another shard;
+   * `unknown`: no such task.
+   */
+  status: 'cancelled' | 'already' | 'refused' | 'moved' | 'unknown';
+  /** The task's tenant ('' for moved and unknown). */
+  tenant: string;
+  state?: string;
+  /** Tasks downstream marked upstream_failed by this call (past the cascade's bound, the
+   * reaper marks the rest). */
+  dependents: number;
+  jobsEnded: TaskJobEnded[];
 }
 
 export interface HeartbeatArgs {
@@ -355,16 +394,9 @@ export class SchedShard {
     const r = (await this.run('reap', now, [a.max, a.jobTtlMs, a.retryLimit, a.backoffMs])).map(
       (x) => x as string | number,
     );
-    const jobsEnded: ReapReply['jobsEnded'] = [];
     const nj = Number(r[6]);
-    let i = 7;
-    for (let j = 0; j < nj; j++, i += 4)
-      jobsEnded.push({
-        taskId: String(r[i]),
-        jobId: String(r[i + 1]),
-        tenant: String(r[i + 2]),
-        completionMs: Number(r[i + 3]),
-      });
+    const jobsEnded = jobsEndedOf(r, nj, 7);
+    let i = 7 + 4 * nj;
     const expiredTasks: ReapReply['expiredTasks'] = [];
     for (; i + 1 < r.length; i += 2)
       expiredTasks.push({ id: String(r[i]), attempt: Number(r[i + 1]) });
@@ -377,6 +409,29 @@ export class SchedShard {
       workersRemoved: Number(r[5]),
       expiredTasks,
       jobsEnded,
+    };
+  }
+
+  /** Cancels a task that has not ended (cancel-12.lua); `actor` and `reason` go on its row. */
+  async cancel(
+    id: string,
+    a: { actor: string; reason: string; jobTtlMs: number },
+    now: number,
+  ): Promise<CancelReply> {
+    const r = await this.run('cancel', now, [
+      a.jobTtlMs,
+      id,
+      a.actor,
+      a.reason,
+      this.k.movingTenants(),
+    ]);
+    const n = Number(r[3]);
+    return {
+      status: String(r[0]) as CancelReply['status'],
+      tenant: String(r[1]),
+      ...(r[0] === 'refused' ? { state: String(r[4 + 4 * n]) } : {}),
+      dependents: Number(r[2]),
+      jobsEnded: jobsEndedOf(r, n, 4),
     };
   }
 

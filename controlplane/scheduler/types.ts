@@ -19,7 +19,10 @@ export interface TaskSpec {
   estimateMs?: number;
   /** Any JSON value, handed to the handler. */
   payload?: unknown;
-  /** A resubmission with the same key returns the existing task instead of a new one. */
+  /**
+   * A resubmission with the same key (and the same task: else IdempotencyConflictError) returns
+   * the existing task instead of a new one. Keys are per shard (a tenant's).
+   */
   idempotencyKey?: string;
   /** Ids of tasks that must complete first: existing tasks, or tasks earlier in the batch. */
   parents?: string[];
@@ -41,6 +44,7 @@ export const TASK_STATES = [
   'done',
   'dead',
   'upstream_failed',
+  'cancelled',
 ] as const;
 export type TaskState = (typeof TASK_STATES)[number];
 

@@ -12,13 +12,15 @@ import { UnknownTaskError } from '../../scheduler/errors.ts';
 import { ValidationError } from '../../store/errors.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
 import { canSee } from '../context.ts';
-import { errors, headers, limit } from '../schemas.ts';
+import { errors, headers, limit, reason } from '../schemas.ts';
 import { closed, pickShard, shardChoice, timeWindow, windowParams } from './params.ts';
 import type { ServiceViewOptions } from './services-options.ts';
 
 const TAGS = ['services: scheduler'];
-export const TASK_STATES = ['runnable', 'delayed', 'leased', 'done', 'dead'] as const;
+export const TASK_STATES = ['runnable', 'delayed', 'leased', 'done', 'dead', 'cancelled'] as const;
 type TaskState = (typeof TASK_STATES)[number];
+/** The states counted per tenant (cancelled tasks have no index of their own: `dead` has them). */
+const COUNTED_STATES = TASK_STATES.filter((s) => s !== 'cancelled');
 /** Index entries examined at most per call when a tenant filter skips rows. */
 export const TASKS_SCAN_MAX = 2_000;
 const HOUR_MS = 3_600_000;
@@ -26,6 +28,10 @@ const HOUR_MS = 3_600_000;
 const USAGE_BUCKETS_MAX = 10_000;
 
 const anyObject = { type: 'object', additionalProperties: true } as const;
+const taskIdParams = closed(
+  { id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^{}\\s]+$' } },
+  ['id'],
+);
 const tenantName = {
   type: 'string',
   minLength: 1,
@@ -61,10 +67,24 @@ export function schedulerRoutes(
   const shardParam = shardChoice('scheduler shard', opts.schedulerShards);
   const shardQuery = closed({ shard: shardParam });
 
-  /** Task ids in a state's index, in its natural order (at most `n`). */
+  /**
+   * Task ids in a state's index, in its natural order (at most `n`). Cancelled tasks are those
+   * of the dead index's newest TASKS_SCAN_MAX entries (shared with dead letters and
+   * upstream_failed tasks) whose row says so.
+   */
   async function ids(shard: SchedShard, state: TaskState, n: number): Promise<string[]> {
     const fam = shard.k.family;
     switch (state) {
+      case 'cancelled': {
+        const list = await ids(shard, 'dead', TASKS_SCAN_MAX);
+        const pipe = redis.pipeline();
+        for (const id of list) pipe.hget(shard.k.task(id), 'state');
+        const states = ((await pipe.exec()) ?? []).map(([err, v]) => {
+          if (err) throw err;
+          return v;
+        });
+        return list.filter((_, i) => states[i] === 'cancelled').slice(0, n);
+      }
       case 'runnable':
       case 'delayed':
         return shard.tables.tasks.range(fam, state, { limit: n });
@@ -78,7 +98,11 @@ export function schedulerRoutes(
     }
   }
 
-  /** The tenant of each id (one pipelined read of one field per row). */
+  /**
+   * The tenant of each id (one pipelined read of one field per row): the task row's, or for the
+   * dead index the dead-letter row's, else (upstream_failed and cancelled tasks have none) the
+   * task row's.
+   */
   async function tenants(
     shard: SchedShard,
     state: TaskState,
@@ -86,13 +110,19 @@ export function schedulerRoutes(
   ): Promise<(string | null)[]> {
     if (list.length === 0) return [];
     const pipe = redis.pipeline();
-    for (const id of list)
+    for (const id of list) {
       if (state === 'dead') pipe.hget(shard.k.deadRow(id), 'tenant');
-      else pipe.hget(shard.k.task(id), 'attrs');
-    return ((await pipe.exec()) ?? []).map(([err, v]) => {
+      pipe.hget(shard.k.task(id), 'attrs');
+    }
+    const got = ((await pipe.exec()) ?? []).map(([err, v]) => {
       if (err) throw err;
-      if (typeof v !== 'string') return null;
-      return state === 'dead' ? v : decodeAttrs(v).tenant;
+      return typeof v === 'string' ? v : null;
+    });
+    const per = state === 'dead' ? 2 : 1;
+    return list.map((_, i) => {
+      const dead = state === 'dead' ? got[2 * i] : null;
+      const attrs = got[per * i + per - 1];
+      return dead ?? (attrs ? decodeAttrs(attrs).tenant : null);
     });
   }
 
@@ -137,7 +167,7 @@ export function schedulerRoutes(
       }
       const counts: Record<string, number> = {};
       let truncated = false;
-      for (const state of TASK_STATES) {
+      for (const state of COUNTED_STATES) {
         const list = await ids(shard, state, TASKS_SCAN_MAX);
         truncated ||= list.length >= TASKS_SCAN_MAX;
         counts[state] = (await tenants(shard, state, list)).filter((t) => t === tenant).length;
@@ -153,7 +183,7 @@ export function schedulerRoutes(
         tags: TAGS,
         summary:
           'Tasks in a state: runnable and delayed by ready time, leased by lease expiry, done and dead newest first',
-        description: `A tenant-scoped token sees only its tenant's tasks (\`tenant\` is then ignored). With a tenant filter at most ${TASKS_SCAN_MAX} index entries are examined (\`truncated\` says the scan stopped there). Dead tasks are rows of the dead-letter table.`,
+        description: `A tenant-scoped token sees only its tenant's tasks (\`tenant\` is then ignored). With a tenant filter at most ${TASKS_SCAN_MAX} index entries are examined (\`truncated\` says the scan stopped there). Dead tasks are rows of the dead-letter table. Cancelled tasks, newest first, are found among the ${TASKS_SCAN_MAX} newest entries of the dead index (shared with dead letters and upstream_failed tasks; \`truncated\` when it holds more).`,
         headers,
         querystring: closed(
           {
@@ -203,12 +233,11 @@ export function schedulerRoutes(
       );
       const rows = await Promise.all(page.map((id) => client.get(id)));
       const tasks = rows.flatMap((r) => (r ? [r] : []));
-      return {
-        state: q.state,
-        tenant,
-        tasks,
-        truncated: tenant !== null && list.length >= TASKS_SCAN_MAX,
-      };
+      const truncated =
+        q.state === 'cancelled'
+          ? (await redis.zcard(shard.k.dead())) > TASKS_SCAN_MAX
+          : tenant !== null && list.length >= TASKS_SCAN_MAX;
+      return { state: q.state, tenant, tasks, truncated };
     },
   );
 
@@ -219,10 +248,7 @@ export function schedulerRoutes(
         tags: TAGS,
         summary: "One task's row (another tenant's task is reported missing)",
         headers,
-        params: closed(
-          { id: { type: 'string', minLength: 1, maxLength: 200, pattern: '^[^{}\\s]+$' } },
-          ['id'],
-        ),
+        params: taskIdParams,
         querystring: shardQuery,
         response: { 200: anyObject, ...errors(404) },
       },
@@ -239,6 +265,50 @@ export function schedulerRoutes(
           },
         );
       return row;
+    },
+  );
+
+  app.post<{ Params: { id: string }; Querystring: { shard?: string }; Body: { reason: string } }>(
+    '/api/services/scheduler/tasks/:id/cancel',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: TAGS,
+        summary: 'Cancel a task that has not ended',
+        description:
+          "Queued (pending, runnable, delayed): it leaves its queue. Running: its copies are stopped (the handler's signal aborts; a completion that still comes is ignored). The row says cancelled, cancelled_by (the token's actor) and, in error, who and why; its job counts it failed; tasks downstream become upstream_failed. A cancelled task again: changed false, nothing written. A tenant's token cancels only its tenant's tasks (another's is reported missing). 409 KNOBOS_STATE (field state, rule not_ended) for an ended task; 503 KNOBOS_SCHEDULER_TENANT_MOVING while the tenant moves between shards (retry).",
+        headers,
+        params: taskIdParams,
+        querystring: shardQuery,
+        body: closed({ reason }, ['reason']),
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              id: { type: 'string' },
+              changed: { type: 'boolean' },
+              dependents: {
+                type: 'integer',
+                description: 'tasks downstream marked upstream_failed now',
+              },
+              task: anyObject,
+            },
+          },
+          ...errors(404, 409, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { shard, client } = open(request.query.shard);
+      const id = request.params.id;
+      const row = await client.get(id);
+      if (!row || !canSee(request.auth, row.tenant))
+        throw new UnknownTaskError(`task ${id} does not exist in shard ${shard.shard}`, {
+          field: 'id',
+          rule: 'exists',
+        });
+      const r = await client.cancel(id, { actor: request.auth.actor, reason: request.body.reason });
+      return { ...r, task: await client.mustGet(id) };
     },
   );
 

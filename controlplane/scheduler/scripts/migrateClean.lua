@@ -26,7 +26,8 @@ local expires = tonumber(ARGV[7]) + tonumber(ARGV[6])
 local undo = ARGV[8] == 'undo'
 local n = tonumber(ARGV[9])
 local RUNS = { runnable = true, delayed = true, leased = true }
-local ENDED = { done = true, dead = true, upstream_failed = true }
+local ENDED = { done = true, dead = true, upstream_failed = true, cancelled = true }
+local FAILED = { dead = true, upstream_failed = true, cancelled = true }
 local cleaned = 0
 for i = 10, 9 + n do
   local id = ARGV[i]
@@ -44,7 +45,7 @@ for i = 10, 9 + n do
       local jk = job and P_JOB .. job
       if job and job ~= '' and job ~= id and redis.call('EXISTS', jk) == 1 then
         redis.call('HINCRBY', jk, 'total', -1)
-        if r[1] == 'dead' or r[1] == 'upstream_failed' then redis.call('HINCRBY', jk, 'dead', -1) end
+        if FAILED[r[1]] then redis.call('HINCRBY', jk, 'dead', -1) end
         if not ENDED[r[1]] then
           redis.call('HINCRBY', jk, 'remaining', -1)
           local est = tonumber(string.match(r[4], '^' .. string.rep('[^\t]*\t', 10) .. '([^\t]*)'))

@@ -125,7 +125,7 @@ for _, id in ipairs(wrote) do
           redis.call('HSET', key, 'state', 'moving', 'ready_at', ARGV[9])
           redis.call('HSET', KEYS[7], id, 'r ' .. ARGV[9])
         end
-      elseif (ps == 'dead' or ps == 'upstream_failed') and after then
+      elseif (ps == 'dead' or ps == 'upstream_failed' or ps == 'cancelled') and after then
         redis.call('SADD', P_CHILDREN .. p, id)
         redis.call('HSET', KEYS[7], 'c|' .. p, 'c')
       end

@@ -87,7 +87,11 @@ local function recordDone(id, key, result, tenant, stage, cpu, dur, job, estimat
     local ck = P_CHILDREN .. id
     for _, child in ipairs(redis.call('SMEMBERS', ck)) do
       local k = P_TASK .. child
-      if redis.call('HINCRBY', k, 'pending', -1) <= 0 and redis.call('HGET', k, 'state') == 'pending' then
+      -- Only a child still waiting counts down: a cancelled one may be pruned already, and
+      -- HINCRBY would leave a row of one field behind (no attrs, no expiry) that answers
+      -- "exists" to its id for ever.
+      if redis.call('HGET', k, 'state') == 'pending'
+        and redis.call('HINCRBY', k, 'pending', -1) <= 0 then
         makeRunnable(k, child, NOW_S)
       end
     end

@@ -37,6 +37,11 @@
                                  off this shard: the edge would stay here while the parent
                                  moves (the move's copy of the parent never learns of it);
                                  nothing was written
+    { -105, task id, existing id, field, idempotency key ('' when the id matched) }
+                                 the idempotency key (or the id) names a task submitted with
+                                 other content: `field` is the first that differs (an attrs
+                                 field the client chose, or payload; not parents); a retry
+                                 sends the same task; nothing was written
 
   Every check is made, and everything phase 2 reads is read, before the first write: a call
   that fails part way (a Lua error) keeps what it wrote before, so phase 2 must not raise
@@ -46,6 +51,7 @@
 local ERR_PARENT_MOVED = -102
 local ERR_JOB_IS_TASK = -103
 local ERR_PARENT_MOVING = -104
+local ERR_IDEM_CONFLICT = -105
 
 -- The time is written into every row and index entry: a NaN (which ZADD refuses) must fail
 -- here, not at the first ZADD after the rows are written.
@@ -114,18 +120,83 @@ local batchIdem = {} -- idempotency key -> id, within this batch
 local jobChecked = nil -- jobs of several tasks checked against task ids (made at the first)
 local tenantOfParent = {} -- id -> tenant, of parents read from the store
 local moving = {} -- tenant -> whether it is moving off this shard (asked once per call)
-local ENDED = { done = true, dead = true, upstream_failed = true }
+local ENDED = { done = true, dead = true, upstream_failed = true, cancelled = true }
 -- An attrs block's tenant, its third field.
 local P_TENANT = '^[^\t]*\t[^\t]*\t([^\t]*)'
+
+-- A known idempotency key (or id) sent again is a retry only with the same task: the attrs
+-- fields its client chose (all but job, compared below, and critical_ms, which follows from
+-- the batch) and the payload. Read on that path only (rare), never for a new task.
+local ATTR_NAMES = { 'type', 'stage', 'tenant', 'job', 'priority', 'cpu_m', 'mem_mb', 'gpu',
+  'gpu_milli', 'gpu_models', 'estimate_ms' }
+local CHOSEN = { 1, 2, 3, 5, 6, 7, 8, 9, 11 }
+local A_MODELS_AT = 10
+local function tabFields(s)
+  local out = {}
+  for f in string.gmatch(s .. '\t', '([^\t]*)\t') do out[#out + 1] = f end
+  return out
+end
+-- GPU models are a set: the same ones in another order are the same task.
+local function sortedCsv(s)
+  local l = split(s, ',')
+  table.sort(l)
+  return table.concat(l, ',')
+end
+-- Decoded JSON values, deeply (a payload sent again may have its keys in another order).
+local function sameJson(a, b)
+  if type(a) ~= 'table' or type(b) ~= 'table' then return a == b end
+  for k, v in pairs(a) do
+    if not sameJson(v, b[k]) then return false end
+  end
+  for k in pairs(b) do
+    if a[k] == nil then return false end
+  end
+  return true
+end
+local function samePayload(a, b)
+  if a == b then return true end
+  local okA, x = pcall(cjson.decode, a)
+  local okB, y = pcall(cjson.decode, b)
+  return okA and okB and sameJson(x, y)
+end
+local function conflict(i, existing, attrs, payload)
+  local sent, had = tabFields(attrsOf[i]), tabFields(attrs)
+  for _, k in ipairs(CHOSEN) do
+    if sent[k] ~= had[k] then return ATTR_NAMES[k] end
+  end
+  if sent[A_MODELS_AT] ~= had[A_MODELS_AT]
+    and sortedCsv(sent[A_MODELS_AT]) ~= sortedCsv(had[A_MODELS_AT]) then
+    return 'gpu_models'
+  end
+  -- A task that is its own job sends no job (its job is its id): the existing one must be its
+  -- own job too; a job of several tasks must be the same job.
+  local job = jobOf[i]
+  if job == '' then job = existing end
+  if had[4] ~= job then return 'job' end
+  if not samePayload(payloadOf[i], payload) then return 'payload' end
+  return nil
+end
 for i = 1, n do
   local id, idem = ids[i], idems[i]
   local existing = false
   if fresh[id] ~= nil then existing = id end
+  local byKey = false
   if not existing and idem ~= '' then
     existing = batchIdem[idem] or redis.call('HGET', K_IDEM, idem)
+    byKey = existing and true
   end
   if not existing and someExist and redis.call('EXISTS', rowKeys[i]) == 1 then existing = id end
   if existing then
+    local j, attrs, payload = fresh[existing], nil, nil
+    if j ~= nil then
+      attrs, payload = attrsOf[j], payloadOf[j]
+    else
+      local r = redis.call('HMGET', P_TASK .. existing, 'attrs', 'payload')
+      attrs, payload = r[1], r[2]
+    end
+    -- A tombstone (no attrs) has nothing to compare: the task moved, "exists" as before.
+    local differs = attrs and conflict(i, existing, attrs, payload)
+    if differs then return { ERR_IDEM_CONFLICT, id, existing, differs, byKey and idem or '' } end
     alias[id] = existing
   else
     fresh[id] = i
@@ -222,7 +293,7 @@ for i = 1, n do
         resolved[#resolved + 1] = pid
         -- Read in phase 1 (a parent of the store), or written earlier in this batch.
         local st, d = stateOf[pid], depthOf[pid]
-        if st == 'dead' or st == 'upstream_failed' then
+        if st == 'dead' or st == 'upstream_failed' or st == 'cancelled' then
           failedParent = pid
         elseif st ~= 'done' then
           open = open + 1
