@@ -654,9 +654,11 @@ export class WorkerRuntime {
   /**
    * Stops taking work. First a beat sets the row's slots to 0, so no claim lands here any
    * more. With `drain` (the default) the copies claimed before it (running, or still in the
-   * inbox) run and are settled (at most `timeoutMs`); without, running copies are aborted and
-   * left to their leases, as are any still in the inbox. Then the worker leaves the workers
-   * table.
+   * inbox) run and are settled (at most `timeoutMs`). Copies still running then (all of them
+   * without `drain`) are aborted and settled as failed attempts (retried with backoff, as a lease
+   * that ran out would be, without waiting `lease_ms` for it). Then the worker leaves the workers
+   * table, and copies whose run entries are still in its inbox (never started) go back to the
+   * queue with no attempt counted (deregister-12.lua).
    */
   async stop(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
@@ -680,16 +682,31 @@ export class WorkerRuntime {
     this.slotWaiters = [];
     await this.fetchLoop; // never rejects (start() logs its failure)
     for (const run of this.active.values()) {
+      // A copy already settling keeps its outcome; one the scheduler cancelled is not its own.
+      const theirs = run.settling || run.cancelled;
       run.cancelled = true;
       run.controller?.abort(new Error('worker stopped'));
+      if (theirs) continue;
+      run.settling = true;
+      this.queue.push({
+        taskId: run.task.id,
+        token: run.task.token,
+        outcome: 'fail',
+        detail: `worker ${this.id} stopped before the copy ended`,
+        retryLimit: run.task.retryLimit,
+        backoffMs: run.task.backoffMs,
+      });
     }
+    if (this.queue.length > 0) this.kick();
     this.heartbeatStopped = true;
     if (this.hbTimer) clearTimeout(this.hbTimer);
     await this.hbRunning;
-    // The row must go whatever a settle did: log, do not throw before deregistering.
-    await this.flushing?.catch((err: unknown) =>
-      this.log.error({ err: describeError(err) }, 'settle flush failed at stop'),
-    );
+    // The row must go whatever a settle did: log, do not throw before deregistering. A flush
+    // that ends with items queued starts the next (kick): wait for all of them.
+    while (this.flushing)
+      await this.flushing.catch((err: unknown) =>
+        this.log.error({ err: describeError(err) }, 'settle flush failed at stop'),
+      );
     await this.shard.deregister(this.id, this.clock.now()).catch(() => false);
     await Promise.all(Object.values(this.traces).map((t) => t.flush().catch(() => 0)));
     await this.telemetry.stop();

@@ -1,19 +1,53 @@
 --[[
-  Removes a worker that stops: its row, its liveness entry and its inbox. Copies it still holds
-  keep their leases and are requeued when those expire (a graceful stop drains first).
+  Removes a worker that stops: its row, its liveness entry and its inbox. A copy whose run entry
+  is still in the inbox never started: it goes back to the queue at once (its lease and the
+  capacity it held released, no attempt counted; a speculative copy is dropped, and a primary
+  whose speculative copy runs leaves that one as the task's only copy). Copies the worker still
+  runs keep their leases (the runtime settles those it aborts as failed: worker.ts) and are
+  requeued when those expire.
 
   Input:
-    KEYS[1..12]  the shard keys (includes/shard.lua); touches workers
+    KEYS[1..12]  the shard keys (includes/shard.lua); touches workers, runnable, leases
     ARGV[1..9]   now, id prefixes (includes/shard.lua)
     ARGV[10]     worker id
 
   Output:
-    { 1 } when the worker existed, { 0 } otherwise
+    { 1 when the worker existed else 0, copies given back from its inbox }
 ]]
 --@include "includes/shard.lua"
 
 local wid = ARGV[FIRST_ARG]
+local inbox = P_INBOX .. wid
+-- A run entry starts with its token and task id (runEntry); cancel entries start with '!', the
+-- drain marker with '#'.
+local P_RUN_HEAD = '^([^\t!#][^\t]*)\t([^\t]+)\t'
+local returned = 0
+for _, e in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
+  local token, id = string.match(e, P_RUN_HEAD)
+  local t = token and loadTask(id)
+  if t and t.state == 'leased' and (token == t.lease or token == t.specLease) then
+    local spec = token == t.specLease
+    releaseCopy(t, spec)
+    if spec then
+      redis.call('HDEL', t.key, 'spec_lease')
+      redis.call('HINCRBY', t.key, '_v', 1)
+    elseif t.specLease ~= '' then
+      redis.call('HSET', t.key, 'lease', packLease(t.specLease, t.specWorker, t.specAt,
+        t.specGpus, t.specInc, t.attempts))
+      redis.call('HDEL', t.key, 'spec_lease')
+      redis.call('HINCRBY', t.key, '_v', 1)
+    else
+      clearLeaseFields(t.key)
+      makeRunnable(t.key, id, NOW_S)
+    end
+    returned = returned + 1
+  end
+end
+-- The released capacity is written before the row goes (flushWorkers would write it again).
+flushWorkers()
+flushTenants()
 local existed = redis.call('DEL', P_WORKER .. wid)
-redis.call('DEL', P_INBOX .. wid)
+redis.call('DEL', inbox)
 redis.call('ZREM', K_WORKERS, wid)
-return { existed }
+if returned > 0 then ring() end
+return { existed, returned }
