@@ -6,7 +6,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { migrationKey } from '../controlplane/scheduler/migration-row.ts';
+import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
+import { placementKnobs } from './helpers/placement-knobs.ts';
 import { TestClock } from './helpers/api-server.ts';
 import { startRegistryApi } from './helpers/registry-fixtures.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
@@ -254,6 +256,56 @@ describe('scheduler cancel', () => {
     }
     await row('switched', '1', '0');
     expect((await client.cancel('m1', by)).changed).toBe(true);
+  });
+
+  it('cancels a running task through the router while its tenant moves', async () => {
+    const client = redis.client();
+    const keys = uniqueKeys();
+    const { knobs, setMap } = await placementKnobs(client, keys, 60_000);
+    const router = new SchedulerRouter({
+      redis: client,
+      knobs,
+      keys,
+      shards: ['0', '1', '2'],
+      holdMaxMs: 300,
+    });
+    try {
+      const from = router.placement.shardOf('t1');
+      const to = String((Number(from) + 1) % 3);
+      await router.submitMany([
+        { id: 'r1', type: 'x', tenant: 't1' },
+        { id: 'r2', type: 'x', tenant: 't1' },
+      ]);
+      const old = new SchedShard(client, keys, from);
+      const now = Date.now();
+      await heartbeatWorker(old, 'wr', now);
+      await claim(old, 'r1', 'wr', now, 60_000);
+      // The move is asked for (routers hold the tenant's submits) and frozen on the old shard.
+      const version = await setMap({ t1: Number(to) });
+      await client.hset(migrationKey(keys, 't1'), {
+        tenant: 't1',
+        from,
+        to,
+        phase: 'freeze',
+        knob_version: version,
+        started_at: now,
+      });
+      await client.sadd(old.k.movingTenants(), 't1');
+      expect(await router.cancel('r1', 't1', by)).toEqual({
+        id: 'r1',
+        changed: true,
+        dependents: 0,
+      });
+      await expect(router.cancel('r2', 't1', by)).rejects.toMatchObject({
+        code: 'KNOBOS_SCHEDULER_TENANT_MOVING',
+      });
+      await expect(router.cancel('r2', 't2', by)).rejects.toMatchObject({
+        code: 'KNOBOS_SCHEDULER_UNKNOWN_TASK',
+      });
+    } finally {
+      router.close();
+      await knobs.close();
+    }
   });
 
   it('leaves no row behind when a cancelled child is pruned before its parent completes', async () => {

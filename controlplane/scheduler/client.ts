@@ -31,7 +31,8 @@ function checkText(v: unknown, field: string, max: number, required: boolean): v
     throw new SchedulerInputError(`${field} must be a string`, field, 'type');
   if (required && v === '')
     throw new SchedulerInputError(`${field} must not be empty`, field, 'min');
-  if (v.length > max)
+  // Characters as JSON schemas count them (code points), as the API's checks do.
+  if ([...v].length > max)
     throw new SchedulerInputError(`${field} must be at most ${max} characters`, field, 'max');
 }
 

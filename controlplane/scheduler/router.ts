@@ -275,16 +275,35 @@ export class SchedulerRouter {
   }
 
   /**
-   * Cancels a task of `tenant` on the tenant's shard (SchedulerClient.cancel), after any move of
-   * the tenant has switched, as a submit waits.
+   * Cancels a task of `tenant` (SchedulerClient.cancel) on the shard that holds its live rows.
+   * Not held as a submit is: while the tenant moves, a running task on its old shard may be
+   * cancelled (the freeze waits for that very task; cancel-12.lua refuses the others, 503), so
+   * the cancel goes to the move's old shard until the switch and to its new one after. Only a
+   * move asked for (the knob changed) whose row is not written yet is waited on, at most
+   * `holdMaxMs`.
    */
   async cancel(
     id: string,
     tenant: string,
     o: { actor: string; reason?: string },
   ): Promise<CancelResult> {
-    await this.unheld([tenant]);
-    return this.client(this.shardFor(tenant)).cancel(id, { ...o, tenant });
+    const deadline = Date.now() + (this.o.holdMaxMs ?? 30_000);
+    for (;;) {
+      const m = await readMigration(this.o.redis, this.keys, tenant);
+      const held = this.held.get(tenant);
+      let shard: string | undefined;
+      if (m && (m.phase === 'freeze' || m.phase === 'copy' || m.phase === 'refused'))
+        shard = m.from;
+      else if (m && (m.phase === 'switched' || m.phase === 'clean')) shard = m.to;
+      else if (held === undefined || (m && m.knobVersion >= held))
+        shard = this.placement.shardOf(tenant);
+      if (shard !== undefined) return this.client(shard).cancel(id, { ...o, tenant });
+      if (Date.now() > deadline)
+        throw new TenantMovingError(`tenant ${tenant} is moving between shards; try again`, {
+          tenant,
+        });
+      await new Promise((r) => setTimeout(r, this.o.pollMs ?? 10));
+    }
   }
 
   /** A task by id: on its tenant's shard when the tenant is given, else on whichever has it. */

@@ -235,7 +235,7 @@ export function schedulerRoutes(
       const tasks = rows.flatMap((r) => (r ? [r] : []));
       const truncated =
         q.state === 'cancelled'
-          ? (await redis.zcard(shard.k.dead())) > TASKS_SCAN_MAX
+          ? tasks.length < q.limit && (await redis.zcard(shard.k.dead())) > TASKS_SCAN_MAX
           : tenant !== null && list.length >= TASKS_SCAN_MAX;
       return { state: q.state, tenant, tasks, truncated };
     },
@@ -291,7 +291,11 @@ export function schedulerRoutes(
                 type: 'integer',
                 description: 'tasks downstream marked upstream_failed now',
               },
-              task: anyObject,
+              task: {
+                type: ['object', 'null'],
+                additionalProperties: true,
+                description: 'the row now (null once retention removed it)',
+              },
             },
           },
           ...errors(404, 409, 503),
@@ -307,8 +311,14 @@ export function schedulerRoutes(
           field: 'id',
           rule: 'exists',
         });
-      const r = await client.cancel(id, { actor: request.auth.actor, reason: request.body.reason });
-      return { ...r, task: await client.mustGet(id) };
+      // The tenant again, checked in the same call as the cancel's own read of the row.
+      const r = await client.cancel(id, {
+        actor: request.auth.actor,
+        reason: request.body.reason,
+        tenant: row.tenant,
+      });
+      // Retention may have removed the row since (null then): the cancel happened.
+      return { ...r, task: await client.get(id) };
     },
   );
 

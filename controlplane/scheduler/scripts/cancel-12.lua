@@ -41,17 +41,23 @@ JOB_TTL_MS = tonumber(ARGV[FIRST_ARG])
 local id, actor, reason = ARGV[FIRST_ARG + 1], ARGV[FIRST_ARG + 2], ARGV[FIRST_ARG + 3]
 local K_MOVING = ARGV[FIRST_ARG + 4]
 
--- Takes a copy's run entry out of its worker's inbox if the worker has not taken it yet (an
--- inbox holds at most a claim round's entries per free slot); else tells the worker to stop it.
+-- Takes a copy's run entry out of its worker's inbox if the worker has not taken it yet; else
+-- tells the worker to stop it. Read a page at a time (entries carry payloads), up to the entry.
+local PAGE = 100
 local function stopCopy(workerId, token)
   local inbox = P_INBOX .. workerId
   local head = token .. '\t' .. id .. '\t'
-  for _, e in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
-    if string.sub(e, 1, #head) == head then
-      redis.call('LREM', inbox, 1, e)
-      return
+  local from = 0
+  repeat
+    local page = redis.call('LRANGE', inbox, from, from + PAGE - 1)
+    for _, e in ipairs(page) do
+      if string.sub(e, 1, #head) == head then
+        redis.call('LREM', inbox, 0, e)
+        return
+      end
     end
-  end
+    from = from + PAGE
+  until #page < PAGE
   cancelCopy(workerId, token, id)
 end
 
