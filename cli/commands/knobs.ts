@@ -1,6 +1,5 @@
 // `knobos knobs <list|get|history|audit|set|rollback|pin|unpin|freeze|unfreeze>`: the knobs
 // table from the command line. Every write names an actor and a reason, and is audited.
-import { parseArgs } from 'node:util';
 import { userInfo } from 'node:os';
 import type { KnobValue } from '../../knobs/index.ts';
 import { readAudit } from '../../controlplane/api/audit-read.ts';
@@ -14,6 +13,7 @@ import { KnobosError } from '../../controlplane/store/errors.ts';
 import { commandFailed, emitResult, writeErrorLine } from '../../experiments/report.ts';
 import { numberFlag, UsageError } from '../args.ts';
 import { connectCli, keysFromEnv } from '../context.ts';
+import { parseSubcommand, type SubcommandSpec } from '../subcommands.ts';
 
 const USAGE = `usage: knobos knobs <command> [options]
   list                                   every knob: value, version, last change
@@ -30,49 +30,39 @@ options: --redis URL, --actor NAME (default: cli:<your user name>), --json
 An argument or a flag the command does not take is refused; numbers are decimal digits.
 `;
 
-const COMMANDS = [
-  'list',
-  'get',
-  'history',
-  'audit',
-  'set',
-  'rollback',
-  'pin',
-  'unpin',
-  'freeze',
-  'unfreeze',
-] as const;
-type Cmd = (typeof COMMANDS)[number];
+type Cmd =
+  | 'list'
+  | 'get'
+  | 'history'
+  | 'audit'
+  | 'set'
+  | 'rollback'
+  | 'pin'
+  | 'unpin'
+  | 'freeze'
+  | 'unfreeze';
+
+type Flag = 'reason' | 'base' | 'to' | 'limit' | 'target' | 'before';
 
 /** Each command's positional arguments, and the flags that apply to it besides the global ones. */
-const TAKES: Record<Cmd, { args: readonly string[]; flags: readonly Flag[] }> = {
-  list: { args: [], flags: [] },
-  get: { args: ['NAME'], flags: [] },
-  history: { args: ['NAME'], flags: ['limit'] },
-  audit: { args: [], flags: ['limit', 'target', 'before'] },
-  set: { args: ['NAME', 'VALUE'], flags: ['base', 'reason'] },
-  rollback: { args: ['NAME'], flags: ['to', 'reason'] },
-  pin: { args: ['NAME'], flags: ['reason'] },
-  unpin: { args: ['NAME'], flags: ['reason'] },
-  freeze: { args: [], flags: ['reason'] },
-  unfreeze: { args: [], flags: ['reason'] },
+const SPEC: SubcommandSpec<Cmd, Flag> = {
+  group: 'knobs',
+  takes: {
+    list: { args: [], flags: [] },
+    get: { args: ['NAME'], flags: [] },
+    history: { args: ['NAME'], flags: ['limit'] },
+    audit: { args: [], flags: ['limit', 'target', 'before'] },
+    set: { args: ['NAME', 'VALUE'], flags: ['base', 'reason'] },
+    rollback: { args: ['NAME'], flags: ['to', 'reason'] },
+    pin: { args: ['NAME'], flags: ['reason'] },
+    unpin: { args: ['NAME'], flags: ['reason'] },
+    freeze: { args: [], flags: ['reason'] },
+    unfreeze: { args: [], flags: ['reason'] },
+  },
+  // Where they apply, these are required; --limit and --target are not.
+  required: ['reason', 'base', 'to'],
+  global: ['redis', 'actor'],
 };
-type Flag = 'reason' | 'base' | 'to' | 'limit' | 'target' | 'before';
-/** Where they apply, these are required; --limit and --target are not. */
-const REQUIRED: readonly Flag[] = ['reason', 'base', 'to'];
-
-const OPTIONS = {
-  redis: { type: 'string' },
-  actor: { type: 'string' },
-  reason: { type: 'string' },
-  base: { type: 'string' },
-  to: { type: 'string' },
-  limit: { type: 'string' },
-  target: { type: 'string' },
-  before: { type: 'string' },
-  json: { type: 'boolean', default: false },
-  help: { type: 'boolean', short: 'h', default: false },
-} as const;
 
 interface KnobsArgs {
   cmd: Cmd;
@@ -93,42 +83,14 @@ interface KnobsArgs {
 }
 
 /**
- * Every check that needs no Redis, before the connection: the command, its arguments (no more,
- * no fewer), the flags that apply to it (each required one given, none that does not apply),
- * and the numbers. Throws a UsageError or a FlagError.
+ * Every check that needs no Redis, before the connection (parseSubcommand), and the numbers.
+ * Throws a UsageError or a FlagError.
  */
 function parse(argv: string[]): KnobsArgs | 'help' | 'usage' {
-  const { values: o, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    strict: true,
-    options: OPTIONS,
-  });
-  if (o.help) return 'help';
-  const [cmd, ...args] = positionals;
-  if (cmd === undefined) return 'usage';
-  if (!(COMMANDS as readonly string[]).includes(cmd))
-    throw new UsageError(`knobs: unknown command '${cmd}'`);
-  const takes = TAKES[cmd as Cmd];
-  const extra = args.slice(takes.args.length);
-  if (extra.length > 0)
-    throw new UsageError(`knobs ${cmd}: unexpected arguments: ${extra.join(' ')}`);
-  takes.args.forEach((what, i) => {
-    if (!args[i]) throw new UsageError(`knobs ${cmd}: ${what} is required`);
-  });
-  for (const [flag, v] of Object.entries(o)) {
-    if (v === '') throw new UsageError(`knobs ${cmd}: --${flag} must not be empty`);
-    // --redis and --actor are global; the others, given where they do nothing, are refused.
-    const global = flag === 'redis' || flag === 'actor';
-    if (typeof v === 'string' && !global && !takes.flags.includes(flag as Flag)) {
-      const where = COMMANDS.filter((c) => TAKES[c].flags.includes(flag as Flag));
-      throw new UsageError(`knobs ${cmd}: --${flag} applies only to knobs ${where.join(', ')}`);
-    }
-  }
-  for (const flag of REQUIRED) {
-    if (takes.flags.includes(flag) && o[flag] === undefined)
-      throw new UsageError(`knobs ${cmd}: --${flag} is required`);
-  }
+  const p = parseSubcommand(argv, SPEC);
+  if (p === 'help' || p === 'usage') return p;
+  const { cmd, args } = p;
+  const o = p.values as Partial<Record<Flag | 'redis' | 'actor', string>> & { json?: boolean };
   const version = { integer: true, min: 1 };
   return {
     cmd: cmd as Cmd,
@@ -142,7 +104,7 @@ function parse(argv: string[]): KnobsArgs | 'help' | 'usage' {
     before: auditCursor(o.before),
     actor: o.actor ?? `cli:${userInfo().username}`,
     redis: o.redis,
-    json: o.json,
+    json: o.json ?? false,
   };
 }
 

@@ -3,7 +3,13 @@
 // under-loaded workers, usage per tenant over a time window, and counts per state. Every query
 // reads a bounded number of rows.
 import type { WorkerView } from '../../policies/scheduling/index.ts';
-import { decodeTaskRow, type DeadLetterRow, type TaskRow, type WorkerRow } from './schema.ts';
+import {
+  decodeAttrs,
+  decodeTaskRow,
+  type DeadLetterRow,
+  type TaskRow,
+  type WorkerRow,
+} from './schema.ts';
 import type { SchedShard } from './shard.ts';
 import { checkInteger, checkNumber } from './tasks.ts';
 
@@ -63,6 +69,19 @@ export function median(sorted: readonly number[]): number {
 function share(used: number, cap: number): number {
   return cap > 0 ? used / cap : 0;
 }
+
+/** The states a listing reads (`dead`: dead-letter rows; `cancelled`: see listTasks). */
+export const LISTED_STATES = [
+  'runnable',
+  'delayed',
+  'leased',
+  'done',
+  'dead',
+  'cancelled',
+] as const;
+export type ListedState = (typeof LISTED_STATES)[number];
+/** Index entries examined at most per listing when a filter (a tenant, `cancelled`) skips rows. */
+export const TASKS_SCAN_MAX = 2_000;
 
 export class SchedulerQueries {
   constructor(private readonly shard: SchedShard) {}
@@ -337,6 +356,105 @@ export class SchedulerQueries {
       page = Math.min(2 * page, DEAD_PAGE_MAX);
     }
     return { rows, truncated: rows.length < limit };
+  }
+
+  /**
+   * Task ids in a state's index, in its natural order (at most `n`): runnable and delayed by
+   * ready time, leased by lease expiry, done and dead newest first. Cancelled tasks are those of
+   * the dead index's newest TASKS_SCAN_MAX entries (shared with dead letters and upstream_failed
+   * tasks) whose row says so.
+   */
+  async taskIds(state: ListedState, n: number): Promise<string[]> {
+    const fam = this.family;
+    switch (state) {
+      case 'runnable':
+      case 'delayed':
+        return this.shard.tables.tasks.range(fam, state, { limit: n });
+      case 'done':
+        return this.shard.tables.tasks.range(fam, 'done', { rev: true, limit: n });
+      case 'dead':
+        return this.shard.tables.dead.range(fam, 'dead_at', { rev: true, limit: n });
+      case 'leased':
+        return (await this.leasedTaskIds(n)).ids;
+      case 'cancelled': {
+        const list = await this.taskIds('dead', TASKS_SCAN_MAX);
+        const states = await this.fieldOf(
+          list.map((id) => this.shard.k.task(id)),
+          'state',
+        );
+        return list.filter((_, i) => states[i] === 'cancelled').slice(0, n);
+      }
+    }
+  }
+
+  /** One field of each key, in one pipelined read. */
+  private async fieldOf(keys: readonly string[], field: string): Promise<(string | null)[]> {
+    if (keys.length === 0) return [];
+    const pipe = this.shard.redis.pipeline();
+    for (const k of keys) pipe.hget(k, field);
+    return ((await pipe.exec()) ?? []).map(([err, v]) => {
+      if (err) throw err;
+      return typeof v === 'string' ? v : null;
+    });
+  }
+
+  /**
+   * The tenant of each id: the task row's, or for the dead index the dead-letter row's, else
+   * (upstream_failed and cancelled tasks have none) the task row's. One field per row.
+   */
+  async tenantsOf(state: ListedState, ids: readonly string[]): Promise<(string | null)[]> {
+    const attrs = await this.fieldOf(
+      ids.map((id) => this.shard.k.task(id)),
+      'attrs',
+    );
+    const letters =
+      state === 'dead'
+        ? await this.fieldOf(
+            ids.map((id) => this.shard.k.deadRow(id)),
+            'tenant',
+          )
+        : [];
+    return ids.map((_, i) => {
+      const a = attrs[i];
+      return letters[i] ?? (a ? decodeAttrs(a).tenant : null);
+    });
+  }
+
+  /**
+   * Up to `limit` tasks in `state` (dead: dead-letter rows), of `tenant` when given (null: any);
+   * with a tenant at most TASKS_SCAN_MAX index entries are examined. `truncated`: a bound
+   * stopped the scan before `limit` were found.
+   */
+  async listTasks(
+    state: ListedState,
+    o: { tenant: string | null; limit: number },
+  ): Promise<{ tasks: (TaskRow | DeadLetterRow)[]; truncated: boolean }> {
+    const { tenant, limit } = o;
+    const n = tenant === null ? limit : TASKS_SCAN_MAX;
+    if (state === 'dead') {
+      // With a tenant, the scan is bounded as for the other states (the index also holds
+      // upstream_failed and cancelled tasks, which have no dead-letter row).
+      const dead = await this.deadLetterRows(n, tenant === null ? undefined : TASKS_SCAN_MAX);
+      return {
+        tasks: dead.rows.filter((r) => tenant === null || r.tenant === tenant).slice(0, limit),
+        truncated: dead.truncated || (tenant !== null && dead.rows.length >= n),
+      };
+    }
+    const list = await this.taskIds(state, n);
+    // The tenant of each entry is one field; whole rows are read for the page only.
+    const owners = tenant === null ? [] : await this.tenantsOf(state, list);
+    const page = (tenant === null ? list : list.filter((_, i) => owners[i] === tenant)).slice(
+      0,
+      limit,
+    );
+    const rows = await this.shard.tables.tasks.getMany(this.family, page);
+    const tasks = rows.flatMap((r, i) => (r ? [decodeTaskRow(page[i] as string, r.row)] : []));
+    const truncated =
+      state === 'cancelled'
+        ? tasks.length < limit &&
+          (await this.shard.redis.zcard(this.shard.k.dead())) > TASKS_SCAN_MAX
+        : tenant !== null && list.length >= TASKS_SCAN_MAX;
+    return { tasks, truncated };
   }
 
   async job(id: string) {

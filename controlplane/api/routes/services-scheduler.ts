@@ -4,9 +4,13 @@
 // counts and usage; workers are shared infrastructure without a tenant and are visible to
 // every token (like knobs). An unscoped token may narrow tasks with ?tenant=.
 import type { FastifyInstance } from 'fastify';
-import { SchedulerQueries } from '../../scheduler/queries.ts';
+import {
+  LISTED_STATES,
+  SchedulerQueries,
+  TASKS_SCAN_MAX,
+  type ListedState,
+} from '../../scheduler/queries.ts';
 import { SchedulerClient } from '../../scheduler/client.ts';
-import { decodeAttrs } from '../../scheduler/schema.ts';
 import { SchedShard } from '../../scheduler/shard.ts';
 import { UnknownTaskError } from '../../scheduler/errors.ts';
 import { ValidationError } from '../../store/errors.ts';
@@ -17,12 +21,8 @@ import { closed, pickShard, shardChoice, timeWindow, windowParams } from './para
 import type { ServiceViewOptions } from './services-options.ts';
 
 const TAGS = ['services: scheduler'];
-export const TASK_STATES = ['runnable', 'delayed', 'leased', 'done', 'dead', 'cancelled'] as const;
-type TaskState = (typeof TASK_STATES)[number];
 /** The states counted per tenant (cancelled tasks have no index of their own: `dead` has them). */
-const COUNTED_STATES = TASK_STATES.filter((s) => s !== 'cancelled');
-/** Index entries examined at most per call when a tenant filter skips rows. */
-export const TASKS_SCAN_MAX = 2_000;
+const COUNTED_STATES = LISTED_STATES.filter((s) => s !== 'cancelled');
 const HOUR_MS = 3_600_000;
 /** The scheduler's tenantUsage reads at most this many buckets; a longer window is refused. */
 const USAGE_BUCKETS_MAX = 10_000;
@@ -67,65 +67,6 @@ export function schedulerRoutes(
   const shardParam = shardChoice('scheduler shard', opts.schedulerShards);
   const shardQuery = closed({ shard: shardParam });
 
-  /**
-   * Task ids in a state's index, in its natural order (at most `n`). Cancelled tasks are those
-   * of the dead index's newest TASKS_SCAN_MAX entries (shared with dead letters and
-   * upstream_failed tasks) whose row says so.
-   */
-  async function ids(shard: SchedShard, state: TaskState, n: number): Promise<string[]> {
-    const fam = shard.k.family;
-    switch (state) {
-      case 'cancelled': {
-        const list = await ids(shard, 'dead', TASKS_SCAN_MAX);
-        const pipe = redis.pipeline();
-        for (const id of list) pipe.hget(shard.k.task(id), 'state');
-        const states = ((await pipe.exec()) ?? []).map(([err, v]) => {
-          if (err) throw err;
-          return v;
-        });
-        return list.filter((_, i) => states[i] === 'cancelled').slice(0, n);
-      }
-      case 'runnable':
-      case 'delayed':
-        return shard.tables.tasks.range(fam, state, { limit: n });
-      case 'done':
-        return shard.tables.tasks.range(fam, 'done', { rev: true, limit: n });
-      case 'dead':
-        return shard.tables.dead.range(fam, 'dead_at', { rev: true, limit: n });
-      case 'leased':
-        // A speculated task holds two leases: read on until n distinct tasks (bounded).
-        return (await open(shard.shard).queries.leasedTaskIds(n)).ids;
-    }
-  }
-
-  /**
-   * The tenant of each id (one pipelined read of one field per row): the task row's, or for the
-   * dead index the dead-letter row's, else (upstream_failed and cancelled tasks have none) the
-   * task row's.
-   */
-  async function tenants(
-    shard: SchedShard,
-    state: TaskState,
-    list: string[],
-  ): Promise<(string | null)[]> {
-    if (list.length === 0) return [];
-    const pipe = redis.pipeline();
-    for (const id of list) {
-      if (state === 'dead') pipe.hget(shard.k.deadRow(id), 'tenant');
-      pipe.hget(shard.k.task(id), 'attrs');
-    }
-    const got = ((await pipe.exec()) ?? []).map(([err, v]) => {
-      if (err) throw err;
-      return typeof v === 'string' ? v : null;
-    });
-    const per = state === 'dead' ? 2 : 1;
-    return list.map((_, i) => {
-      const dead = state === 'dead' ? got[2 * i] : null;
-      const attrs = got[per * i + per - 1];
-      return dead ?? (attrs ? decodeAttrs(attrs).tenant : null);
-    });
-  }
-
   app.get<{ Querystring: { shard?: string } }>(
     '/api/services/scheduler',
     {
@@ -168,15 +109,15 @@ export function schedulerRoutes(
       const counts: Record<string, number> = {};
       let truncated = false;
       for (const state of COUNTED_STATES) {
-        const list = await ids(shard, state, TASKS_SCAN_MAX);
+        const list = await queries.taskIds(state, TASKS_SCAN_MAX);
         truncated ||= list.length >= TASKS_SCAN_MAX;
-        counts[state] = (await tenants(shard, state, list)).filter((t) => t === tenant).length;
+        counts[state] = (await queries.tenantsOf(state, list)).filter((t) => t === tenant).length;
       }
       return { shard: shard.shard, tenant, counts, truncated, liveWorkers };
     },
   );
 
-  app.get<{ Querystring: { shard?: string; state: TaskState; tenant?: string; limit: number } }>(
+  app.get<{ Querystring: { shard?: string; state: ListedState; tenant?: string; limit: number } }>(
     '/api/services/scheduler/tasks',
     {
       schema: {
@@ -188,7 +129,7 @@ export function schedulerRoutes(
         querystring: closed(
           {
             shard: shardParam,
-            state: { type: 'string', enum: [...TASK_STATES] },
+            state: { type: 'string', enum: [...LISTED_STATES] },
             tenant: tenantName,
             limit: limit(500, 100),
           },
@@ -210,33 +151,9 @@ export function schedulerRoutes(
     },
     async (request) => {
       const q = request.query;
-      const { shard, queries, client } = open(q.shard);
+      const { queries } = open(q.shard);
       const tenant = tenantView(request.auth, q.tenant);
-      const n = tenant === null ? q.limit : TASKS_SCAN_MAX;
-      if (q.state === 'dead') {
-        // With a tenant, the scan is bounded as for the other states (the index also holds
-        // upstream_failed tasks, which have no row).
-        const dead = await queries.deadLetterRows(n, tenant === null ? undefined : TASKS_SCAN_MAX);
-        return {
-          state: q.state,
-          tenant,
-          tasks: dead.rows.filter((r) => tenant === null || r.tenant === tenant).slice(0, q.limit),
-          truncated: dead.truncated || (tenant !== null && dead.rows.length >= n),
-        };
-      }
-      const list = await ids(shard, q.state, n);
-      // The tenant of each entry is one field; whole rows are read for the page only.
-      const owners = tenant === null ? [] : await tenants(shard, q.state, list);
-      const page = (tenant === null ? list : list.filter((_, i) => owners[i] === tenant)).slice(
-        0,
-        q.limit,
-      );
-      const rows = await Promise.all(page.map((id) => client.get(id)));
-      const tasks = rows.flatMap((r) => (r ? [r] : []));
-      const truncated =
-        q.state === 'cancelled'
-          ? tasks.length < q.limit && (await redis.zcard(shard.k.dead())) > TASKS_SCAN_MAX
-          : tenant !== null && list.length >= TASKS_SCAN_MAX;
+      const { tasks, truncated } = await queries.listTasks(q.state, { tenant, limit: q.limit });
       return { state: q.state, tenant, tasks, truncated };
     },
   );
