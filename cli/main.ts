@@ -30,6 +30,10 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
     help: 'list, get, history, audit, set, rollback, pin, unpin, freeze, unfreeze',
     load: () => import('./commands/knobs.ts'),
   },
+  tasks: {
+    help: "a scheduler shard's tasks: get, list by state, cancel",
+    load: () => import('./commands/tasks.ts'),
+  },
 };
 
 function usage(): string {

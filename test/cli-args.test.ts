@@ -13,6 +13,8 @@ import { stateDir } from '../cli/context.ts';
 import { run as simScheduler } from '../cli/commands/sim-scheduler.ts';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
+import { SchedulerClient } from '../controlplane/scheduler/client.ts';
+import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { runExpCommand } from '../experiments/command.ts';
 import { FlagError, parseFlagNumber } from '../experiments/flags.ts';
 import { renderMarkdown } from '../experiments/markdown.ts';
@@ -157,6 +159,98 @@ describe('knobos knobs without a Redis', () => {
       expect(r.code, what).toBe(2);
       expect(r.out, what).toBe('');
     });
+  }, 120_000);
+});
+
+describe('knobos tasks without a Redis', () => {
+  it('refuses bad arguments before it looks for a Redis', async () => {
+    const cases: [string[], string][] = [
+      [['get'], 'tasks get: ID is required'],
+      [['cancel', 't1'], 'tasks cancel: --reason is required'],
+      [['cancel', 't1', '--reason='], 'tasks cancel: --reason must not be empty'],
+      [['list'], 'tasks list: --state is required'],
+      [
+        ['list', '--state', 'gone'],
+        "--state must be one of runnable, delayed, leased, done, dead, cancelled, got 'gone'",
+      ],
+      [['list', '--state', 'done', '--limit', '501'], '--limit must be an integer in 1..500'],
+      [['get', 't1', '--reason', 'x'], '--reason applies only to tasks cancel'],
+      [['get', 'a', 'b'], 'tasks get: unexpected arguments: b'],
+      [['kill', 'a'], "tasks: unknown command 'kill'"],
+    ];
+    const runs = await Promise.all(cases.map(([a]) => knobos(['tasks', ...a])));
+    runs.forEach((r, i) => {
+      const what = cases[i]![0].join(' ');
+      expect(r.err, what).toContain(cases[i]![1]);
+      expect(r.err, what).not.toContain('no Redis');
+      expect(r.code, what).toBe(2);
+    });
+  }, 120_000);
+});
+
+describe('knobos tasks on a Redis', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  }, 60_000);
+  afterAll(async () => {
+    await redis.stop();
+  });
+
+  it("gets, lists and cancels a shard's tasks, and refuses an ended one", async () => {
+    const keys = uniqueKeys();
+    // The first shard `knobos start` runs on one Redis: the default.
+    const shard = new SchedShard(redis.client(), keys, 's0');
+    const client = new SchedulerClient({ shard });
+    await client.submitMany([
+      { id: 'c1', type: 'x', tenant: 'acme' },
+      { id: 'c2', type: 'x', tenant: 'globex' },
+      { id: 'c3', type: 'x', tenant: 'acme', parents: ['c1'] },
+    ]);
+    const env = { KNOBOS_PREFIX: keys.prefix };
+    const url = ['--redis', (redis.target as { url: string }).url];
+    const last = (r: Run) =>
+      JSON.parse(r.out.trimEnd().split('\n').at(-1)!) as Record<string, unknown>;
+
+    const cancel = await knobos(
+      ['tasks', 'cancel', 'c1', '--reason', 'not needed', '--actor', 'ops', '--json', ...url],
+      env,
+    );
+    expect(cancel.code, cancel.err).toBe(0);
+    expect(last(cancel)).toEqual({ id: 'c1', changed: true, dependents: 1 });
+    expect((await client.mustGet('c1')).error).toBe('cancelled by ops: not needed');
+    expect((await client.mustGet('c3')).state).toBe('upstream_failed');
+
+    const listed = await knobos(
+      ['tasks', 'list', '--state', 'runnable', '--tenant', 'globex', '--json', ...url],
+      env,
+    );
+    expect(listed.code, listed.err).toBe(0);
+    expect((last(listed)['tasks'] as { id: string }[]).map((t) => t.id)).toEqual(['c2']);
+    const cancelled = await knobos(['tasks', 'list', '--state', 'cancelled', ...url], env);
+    expect(cancelled.out).toContain('c1  x  acme');
+    expect(cancelled.out).toContain('cancelled by ops: not needed');
+
+    const got = await knobos(['tasks', 'get', 'c1', ...url], env);
+    expect(got.code, got.err).toBe(0);
+    expect(got.out).toMatch(/^state\s+cancelled$/m);
+    expect(got.out).toMatch(/^finished_at\s+\d{4}-\d\d-\d\dT/m);
+
+    const again = await knobos(['tasks', 'cancel', 'c3', '--reason', 'x', '--json', ...url], env);
+    expect(again.code).toBe(1);
+    expect(last(again)).toMatchObject({
+      error: { code: 'KNOBOS_STATE', state: 'upstream_failed' },
+    });
+    const missing = await knobos(['tasks', 'get', 'nope', ...url], env);
+    expect(missing.code).toBe(1);
+    expect(missing.err).toContain('task nope does not exist in shard s0');
+    expect(missing.err).not.toContain('holds no tasks');
+    // A shard nothing was written under is named as such, with the shards start would run.
+    const empty = await knobos(['tasks', 'list', '--state', 'done', '--shard', '0', ...url], env);
+    expect(empty.code, empty.err).toBe(0);
+    expect(empty.err).toContain(
+      'shard 0 holds no tasks or workers (the shards knobos start runs here: s0, s1, s2)',
+    );
   }, 120_000);
 });
 
