@@ -1,6 +1,7 @@
 // A worker that stops, against a real redis-server: the copies it was running when stopped
-// without draining are settled at once as failed attempts (retried with backoff, not after
-// lease_ms), and copies still queued in its inbox (never started) go back to the queue with no
+// without draining (or left when a drain timed out) whose handlers end on the abort are settled
+// at once as failed attempts (retried with backoff, not after lease_ms), those whose handlers
+// run on keep their leases, and copies still queued in its inbox (never started) go back to the queue with no
 // attempt counted when it deregisters; a speculative copy in it is dropped, and a primary whose
 // speculative copy runs elsewhere leaves that one as the task's only copy.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -31,28 +32,51 @@ describe('worker stop', () => {
     await redis?.stop();
   });
 
-  it('settles the copies it runs as failed attempts when stopped without draining', async () => {
-    const first = await h.worker({
-      concurrency: 1,
-      // Holds the one slot and ignores its abort.
-      handlers: { hold: () => new Promise(() => {}) },
-    });
+  /** A handler that ends when its copy is aborted, and one that runs on regardless. */
+  const handlers = {
+    honours: (ctx: { signal: AbortSignal }) =>
+      new Promise((_, reject) =>
+        ctx.signal.addEventListener('abort', () => reject(new Error('aborted'))),
+      ),
+    ignores: () => new Promise(() => {}),
+  };
+  const running = (shard: SchedShard) => shard.redis.hgetall(shard.k.tenantRunning());
+
+  it('settles copies whose handlers end on the abort as failed attempts, leaves the others their leases', async () => {
+    const first = await h.worker({ concurrency: 2, handlers });
     const c = h.service.client;
-    await c.submit({ id: 'h1', type: 'hold' });
-    await eventually(async () => (await c.get('h1'))?.state === 'leased', 'h1 leased');
+    await c.submitMany([
+      { id: 'h1', type: 'honours' },
+      { id: 'i1', type: 'ignores' },
+    ]);
+    for (const id of ['h1', 'i1'])
+      await eventually(async () => (await c.get(id))?.state === 'leased', `${id} leased`);
     await first.stop({ drain: false });
     const h1 = await c.mustGet('h1');
     expect(['delayed', 'runnable']).toContain(h1.state);
     expect(h1.attempts).toBe(1);
     expect(h1.error).toMatch(/stopped before the copy ended/);
+    // Still running, so not retried beside itself: its lease (600 s) decides.
+    expect((await c.mustGet('i1')).state).toBe('leased');
     const shard = h.service.shard;
-    expect(await shard.redis.zcard(shard.k.leases())).toBe(0);
+    expect(await running(shard)).toEqual({ default: '1' });
     expect(await shard.redis.exists(shard.k.worker(first.id))).toBe(0);
 
-    const second = await h.worker({ concurrency: 1, handlers: { hold: () => 'held' } });
+    const second = await h.worker({ concurrency: 1, handlers: { honours: () => 'done' } });
     await eventually(async () => (await c.get('h1'))?.state === 'done', 'h1 done by another');
     expect((await c.mustGet('h1')).attempts).toBe(2);
     await second.stop();
+  });
+
+  it('settles a copy left running when a drain times out the same way', async () => {
+    const w = await h.worker({ concurrency: 1, handlers });
+    const c = h.service.client;
+    await c.submit({ id: 'h2', type: 'honours' });
+    await eventually(async () => (await c.get('h2'))?.state === 'leased', 'h2 leased');
+    await w.stop({ drain: true, timeoutMs: 300 });
+    const h2 = await c.mustGet('h2');
+    expect(['delayed', 'runnable']).toContain(h2.state);
+    expect(h2.attempts).toBe(1);
   });
 
   it('gives back copies still queued in its inbox when it deregisters', async () => {
@@ -98,6 +122,7 @@ describe('worker stop', () => {
     );
     // 'stays' holds q2's and q3's copies, nothing of 'gone' is left.
     expect(await shard.redis.hget(shard.k.worker('stays'), 'used_slots')).toBe('2');
+    expect(await running(shard)).toEqual({ default: '2' });
     expect(await shard.redis.exists(shard.k.worker('gone'), shard.k.inbox('gone'))).toBe(0);
   });
 });

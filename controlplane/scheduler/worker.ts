@@ -204,6 +204,8 @@ function checkSettings(
   int('capacity.gpu', c.gpu ?? 0, 0, 64);
 }
 
+/** How long stop() waits for aborted handlers to end before it leaves them to their leases. */
+export const STOP_ABORT_GRACE_MS = 1_000;
 /** Pushed to its own inbox by a draining worker after its last claim: the end of the inbox. */
 const INBOX_END = '#end';
 
@@ -654,20 +656,36 @@ export class WorkerRuntime {
   /**
    * Stops taking work. First a beat sets the row's slots to 0, so no claim lands here any
    * more. With `drain` (the default) the copies claimed before it (running, or still in the
-   * inbox) run and are settled (at most `timeoutMs`). Copies still running then (all of them
-   * without `drain`) are aborted and settled as failed attempts (retried with backoff, as a lease
-   * that ran out would be, without waiting `lease_ms` for it). Then the worker leaves the workers
-   * table, and copies whose run entries are still in its inbox (never started) go back to the
-   * queue with no attempt counted (deregister-12.lua).
+   * inbox) run and are settled (at most `timeoutMs`); without, nothing more is taken from the
+   * inbox. Copies still running then are aborted; those whose handlers end within a short grace
+   * (STOP_ABORT_GRACE_MS, after `timeoutMs`) are settled as failed attempts (retried with backoff, as a lease that
+   * ran out would be, without waiting `lease_ms` for it); a handler that runs on keeps its lease.
+   * Then the worker leaves the workers table, and copies whose run entries are still in its
+   * inbox (never started) go back to the queue with no attempt counted (deregister-12.lua).
    */
+  private closeInbox(): void {
+    this.stopping = true;
+    this.inbox.close();
+    for (const w of this.slotWaiters) w();
+    this.slotWaiters = [];
+  }
+
   async stop(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
+    const drain = opts.drain ?? true;
     this.draining = true;
+    // Without a drain, nothing more is taken from the inbox: what the beat below does not keep
+    // out stays there, and the deregistration gives it back unstarted.
+    if (!drain) this.closeInbox();
     await this.hbRunning;
-    await this.heartbeat().catch((err: Error) =>
-      this.log.warn({ err: err.message }, 'draining heartbeat failed'),
+    const beat = await this.heartbeat().then(
+      () => true,
+      (err: Error) => {
+        this.log.warn({ err: err.message }, 'draining heartbeat failed');
+        return false;
+      },
     );
-    if (opts.drain ?? true) {
+    if (drain) {
       // Everything claimed before that beat is ahead of this entry in the inbox: the fetch
       // loop runs it all, and ends at the entry (a closed connection could drop a popped reply).
       await this.shard.redis
@@ -676,18 +694,23 @@ export class WorkerRuntime {
       while ((!this.inboxEnded || this.active.size > 0) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 10));
     }
-    this.stopping = true;
-    this.inbox.close();
-    for (const w of this.slotWaiters) w();
-    this.slotWaiters = [];
+    this.closeInbox();
     await this.fetchLoop; // never rejects (start() logs its failure)
+    // A copy already settling keeps its outcome; one the scheduler cancelled is not its own.
+    const aborted = [...this.active.values()].filter((r) => !r.settling && !r.cancelled);
     for (const run of this.active.values()) {
-      // A copy already settling keeps its outcome; one the scheduler cancelled is not its own.
-      const theirs = run.settling || run.cancelled;
       run.cancelled = true;
       run.controller?.abort(new Error('worker stopped'));
-      if (theirs) continue;
-      run.settling = true;
+    }
+    // Copies whose handlers end on the abort (within a short grace) are settled as failed
+    // attempts, retried at once; a handler that runs on keeps its lease (retried when it runs
+    // out, as before), so it does not run beside its own retry. Not when the beat failed:
+    // Redis is away, and the leases cover it.
+    const graceEnd = Date.now() + STOP_ABORT_GRACE_MS;
+    while (beat && aborted.some((r) => this.active.has(r.task.token)) && Date.now() < graceEnd)
+      await new Promise((r) => setTimeout(r, 10));
+    for (const run of beat ? aborted : []) {
+      if (this.active.has(run.task.token)) continue;
       this.queue.push({
         taskId: run.task.id,
         token: run.task.token,
