@@ -108,12 +108,7 @@ zaddLater(K_DEAD, NOW_S, id)
 if t.job ~= id then redis.call('HINCRBY', P_JOB .. t.job, 'dead', 1) end
 local ended = {}
 local ms = jobTaskEnded(id, t.job, t.estimate, t.submittedAt)
-if ms >= 0 then
-  ended[#ended + 1] = id
-  ended[#ended + 1] = t.job
-  ended[#ended + 1] = t.tenant
-  ended[#ended + 1] = STR[ms]
-end
+if ms >= 0 then appendJobEnded(ended, id, t.job, t.tenant, ms) end
 local marked = 0
 if t.hasChildren then marked = cascadeUpstreamFailed({ id }, t.job, ended) end
 flushWorkers()

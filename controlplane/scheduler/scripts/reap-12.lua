@@ -43,12 +43,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW_S, 'LI
     if status == 'retry' then retried = retried + 1 end
     if status == 'dead' then
       dead = dead + 1
-      if x >= 0 then
-        jobsEnded[#jobsEnded + 1] = id
-        jobsEnded[#jobsEnded + 1] = t.job
-        jobsEnded[#jobsEnded + 1] = t.tenant
-        jobsEnded[#jobsEnded + 1] = STR[x]
-      end
+      if x >= 0 then appendJobEnded(jobsEnded, id, t.job, t.tenant, x) end
     end
     if status == 'dropped' then dropped = dropped + 1 end
   else

@@ -352,6 +352,14 @@ local function jobTaskEnded(id, job, estimate, submittedAt)
   return math.max(0, NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW))
 end
 
+-- Appends a job that a task's end ended to a reply's list (task id, job, tenant, completion ms).
+local function appendJobEnded(list, id, job, tenant, ms)
+  list[#list + 1] = id
+  list[#list + 1] = job
+  list[#list + 1] = tenant
+  list[#list + 1] = STR[ms]
+end
+
 -- Marks every task downstream of dead tasks 'upstream_failed' (they can never run), breadth
 -- first from `roots` and bounded by CASCADE_MAX marks per call: past the bound, the marked
 -- tasks whose children were not visited yet go to the shard's cascade list (K_CASCADE), where
@@ -381,12 +389,7 @@ local function cascadeUpstreamFailed(roots, job, ended)
         if a.job ~= child then redis.call('HINCRBY', P_JOB .. a.job, 'dead', 1) end
         local ms = jobTaskEnded(child, a.job, a.estimate, a.submittedAt)
         if ms >= 0 and a.job == job then jobMs = ms end
-        if ms >= 0 and ended then
-          ended[#ended + 1] = child
-          ended[#ended + 1] = a.job
-          ended[#ended + 1] = a.tenant
-          ended[#ended + 1] = STR[ms]
-        end
+        if ms >= 0 and ended then appendJobEnded(ended, child, a.job, a.tenant, ms) end
         marked = marked + 1
         queue[#queue + 1] = child
       end
