@@ -14,11 +14,11 @@ import { NodeLease } from './run/node-lease.ts';
 import { StateLock, stopOrphanedRedis } from './run/state-lock.ts';
 import { undoSteps, type UndoStep } from './run/steps.ts';
 import {
-  schedulerShardNames,
   startSchedulerStack,
   STACK_USAGE_BUCKET_MS,
   type SchedulerStack,
 } from './run/scheduler-stack.ts';
+import { schedulerShardNames } from './run/stack-shards.ts';
 import type { Logger } from './log.ts';
 import { aclModeFromEnv, aclPasswords } from './redis/acl.ts';
 import { AclConnections } from './redis/acl-connect.ts';

@@ -15,6 +15,7 @@ import { ManualClock } from '../controlplane/knobs/clock.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
+import { claim, heartbeatWorker } from './helpers/scheduler-harness.ts';
 import { runExpCommand } from '../experiments/command.ts';
 import { FlagError, parseFlagNumber } from '../experiments/flags.ts';
 import { renderMarkdown } from '../experiments/markdown.ts';
@@ -177,6 +178,11 @@ describe('knobos tasks without a Redis', () => {
       [['get', 't1', '--reason', 'x'], '--reason applies only to tasks cancel'],
       [['get', 'a', 'b'], 'tasks get: unexpected arguments: b'],
       [['kill', 'a'], "tasks: unknown command 'kill'"],
+      [['list', '--state', 'done', '--shard', 'a}b'], "--shard 'a}b' must be 1-200 characters"],
+      [['get', 'a b'], 'tasks get: ID must be 1-128 letters'],
+      [['list', '--state', 'done', '--tenant', 'x/y'], '--tenant must be 1-128 letters'],
+      [['cancel', 't1', '--reason', 'r'.repeat(501)], 'reason must be at most 500 characters'],
+      [['--json'], 'tasks: a command is required'],
     ];
     const runs = await Promise.all(cases.map(([a]) => knobos(['tasks', ...a])));
     runs.forEach((r, i) => {
@@ -185,6 +191,14 @@ describe('knobos tasks without a Redis', () => {
       expect(r.err, what).not.toContain('no Redis');
       expect(r.code, what).toBe(2);
     });
+    // With --json, a usage error is the last stdout line too (knobs as tasks).
+    for (const group of ['tasks', 'knobs']) {
+      const r = await knobos([group, '--json']);
+      expect(r.code).toBe(2);
+      expect(JSON.parse(r.out.trimEnd().split('\n').at(-1)!)).toMatchObject({
+        error: { message: `${group}: a command is required` },
+      });
+    }
   }, 120_000);
 });
 
@@ -251,6 +265,24 @@ describe('knobos tasks on a Redis', () => {
     expect(empty.err).toContain(
       'shard 0 holds no tasks or workers (the shards knobos start runs here: s0, s1, s2)',
     );
+    // A shard whose only task waits out a retry's backoff (its worker gone) is not empty.
+    const s1 = new SchedShard(redis.client(), keys, 's1');
+    await new SchedulerClient({ shard: s1 }).submit({ id: 'd1', type: 'x' });
+    const now = Date.now();
+    await heartbeatWorker(s1, 'w1', now);
+    const token = await claim(s1, 'd1', 'w1', now);
+    await s1.settle(
+      [{ taskId: 'd1', token, outcome: 'fail', detail: 'boom', retryLimit: 3, backoffMs: 600_000 }],
+      { durationsKept: 10, usageBucketMs: 1_000, usageTtlMs: 60_000, jobTtlMs: 0 },
+      now,
+    );
+    await s1.deregister('w1', now);
+    const delayed = await knobos(
+      ['tasks', 'list', '--state', 'delayed', '--shard', 's1', ...url],
+      env,
+    );
+    expect(delayed.out).toContain('d1  x  default');
+    expect(delayed.err).not.toContain('holds no tasks');
   }, 120_000);
 });
 

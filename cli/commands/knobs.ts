@@ -156,9 +156,13 @@ export async function run(argv: string[]): Promise<number> {
     const msg = err instanceof UsageError ? err.message : `knobs: ${(err as Error).message}`;
     return commandFailed(`knobos ${msg}`, err, argv, USAGE);
   }
-  if (a === 'help' || a === 'usage') {
-    (a === 'help' ? process.stdout : process.stderr).write(USAGE);
-    return a === 'help' ? 0 : 2;
+  if (a === 'help') {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  if (a === 'usage') {
+    const err = new UsageError('knobs: a command is required');
+    return commandFailed(`knobos ${err.message}`, err, argv, USAGE);
   }
   const { cmd, name, actor, reason, limit } = a;
   const failed = (err: KnobosError): number => {

@@ -5,10 +5,8 @@ import { serveApi } from '../../controlplane/api/serve.ts';
 import { KnobTable, warnOutOfDomain } from '../../controlplane/knobs/table.ts';
 import { createLogger } from '../../controlplane/log.ts';
 import { connect } from '../../controlplane/redis/connect.ts';
-import {
-  schedulerShardNames,
-  STACK_USAGE_BUCKET_MS,
-} from '../../controlplane/run/scheduler-stack.ts';
+import { STACK_USAGE_BUCKET_MS } from '../../controlplane/run/scheduler-stack.ts';
+import { schedulerShardNames } from '../../controlplane/run/stack-shards.ts';
 import { embeddedLogin, keysFromEnv, resolveTarget } from '../context.ts';
 import { signals } from '../signals.ts';
 

@@ -1,14 +1,17 @@
 // `knobos tasks <get|list|cancel>`: a scheduler shard's tasks from the command line, read and
 // cancelled as the API does it (SchedulerQueries.listTasks, SchedulerClient.cancel).
 import { userInfo } from 'node:os';
-import { SchedulerClient } from '../../controlplane/scheduler/client.ts';
+import { checkCancelInput, SchedulerClient } from '../../controlplane/scheduler/client.ts';
+import { SchedulerInputError } from '../../controlplane/scheduler/errors.ts';
 import {
   LISTED_STATES,
   SchedulerQueries,
   type ListedState,
 } from '../../controlplane/scheduler/queries.ts';
-import { schedulerShardNames } from '../../controlplane/run/scheduler-stack.ts';
+import { schedulerShardNames } from '../../controlplane/run/stack-shards.ts';
 import { SchedShard } from '../../controlplane/scheduler/shard.ts';
+import { checkName } from '../../controlplane/scheduler/tasks.ts';
+import { assertKeyPart } from '../../controlplane/store/keys.ts';
 import { KnobosError } from '../../controlplane/store/errors.ts';
 import { commandFailed, emitResult, writeErrorLine } from '../../experiments/report.ts';
 import { numberFlag, UsageError } from '../args.ts';
@@ -19,7 +22,8 @@ const USAGE = `usage: knobos tasks <command> [options]
   get ID                                  one task's row
   list --state S [--tenant T] [--limit N] tasks in a state: ${LISTED_STATES.join(', ')}
                                           (runnable and delayed oldest first, leased by lease
-                                          expiry, the others newest first; dead: dead letters)
+                                          expiry, the others newest first; dead: dead letters);
+                                          N in 1..500, default 20
   cancel ID --reason R                    cancel a task that has not ended: it leaves its queue,
                                           or its running copies are stopped; its dependents fail
 options: --redis URL, --shard NAME (default: the first of the shards \`knobos start\` runs: s0 on
@@ -57,12 +61,14 @@ function lines(row: object): string {
 export async function run(argv: string[]): Promise<number> {
   let p: ReturnType<typeof parseSubcommand<Cmd, Flag>>;
   let limit: number;
+  let actor: string;
   try {
     p = parseSubcommand(argv, SPEC);
-    if (p === 'help' || p === 'usage') {
-      (p === 'help' ? process.stdout : process.stderr).write(USAGE);
-      return p === 'help' ? 0 : 2;
+    if (p === 'help') {
+      process.stdout.write(USAGE);
+      return 0;
     }
+    if (p === 'usage') throw new UsageError('tasks: a command is required');
     const state = p.values['state'];
     if (typeof state === 'string' && !(LISTED_STATES as readonly string[]).includes(state))
       throw new UsageError(
@@ -74,8 +80,18 @@ export async function run(argv: string[]): Promise<number> {
       { integer: true, min: 1, max: 500 },
       20,
     );
+    // Every input the commands send, checked before connecting, as their callees check it.
+    const { shard, tenant, reason } = p.values;
+    if (typeof shard === 'string') assertKeyPart('--shard', shard);
+    if (p.args[0] !== undefined) checkName(p.args[0], 'ID', `tasks ${p.cmd}`);
+    if (typeof tenant === 'string') checkName(tenant, '--tenant', 'tasks list');
+    actor =
+      typeof p.values['actor'] === 'string' ? p.values['actor'] : `cli:${userInfo().username}`;
+    if (p.cmd === 'cancel') checkCancelInput({ actor, reason });
   } catch (err) {
-    const msg = err instanceof UsageError ? err.message : `tasks: ${(err as Error).message}`;
+    // UsageError and SchedulerInputError messages name their command or field already.
+    const named = err instanceof UsageError || err instanceof SchedulerInputError;
+    const msg = named ? err.message : `tasks: ${(err as Error).message}`;
     return commandFailed(`knobos ${msg}`, err, argv, USAGE);
   }
   const v = p.values as Partial<Record<Flag | 'redis' | 'actor' | 'shard', string>> & {
@@ -89,7 +105,8 @@ export async function run(argv: string[]): Promise<number> {
     const client = new SchedulerClient({ shard });
     // A shard name nothing was ever written under reads as empty: say so, naming the stack's.
     const k = shard.k;
-    if ((await redis.exists(k.workers(), k.runnable(), k.done(), k.dead(), k.leases())) === 0)
+    const indexes = [k.workers(), k.runnable(), k.delayed(), k.leases(), k.done(), k.dead()];
+    if ((await redis.exists(...indexes)) === 0)
       process.stderr.write(
         `knobos: shard ${shard.shard} holds no tasks or workers (the shards knobos start runs here: ${stack.join(', ')})\n`,
       );
@@ -108,22 +125,27 @@ export async function run(argv: string[]): Promise<number> {
         const tenant = v.tenant ?? null;
         const r = await new SchedulerQueries(shard).listTasks(state, { tenant, limit });
         result = { state, tenant, ...r };
+        // The time that orders the state: ended, leased or ready at.
+        const timeOf = (t: (typeof r.tasks)[number]) =>
+          'dead_at' in t
+            ? t.dead_at
+            : (t.finished_at ?? ('leased_at' in t ? t.leased_at : undefined) ?? t.ready_at);
         human = r.tasks
           .map((t) => {
-            const at = 'finished_at' in t ? t.finished_at : 'dead_at' in t ? t.dead_at : undefined;
-            const when = typeof at === 'number' ? new Date(at).toISOString() : '';
-            const error = 'error' in t && t.error ? `  ${t.error}` : '';
-            return `${t.id}  ${t.type}  ${t.tenant}  ${when}${error}`;
+            const at = timeOf(t);
+            const cells = [t.id, t.type, t.tenant];
+            if (typeof at === 'number') cells.push(new Date(at).toISOString());
+            if ('worker' in t && t.worker && state === 'leased') cells.push(`on ${t.worker}`);
+            if (t.error) cells.push(t.error);
+            return cells.join('  ');
           })
+          .concat(r.tasks.length === 0 ? ['(no tasks)'] : [])
           .concat(r.truncated ? ['(the scan stopped at its bound: more may exist)'] : [])
           .join('\n');
         break;
       }
       case 'cancel': {
-        const r = await client.cancel(id, {
-          actor: v.actor ?? `cli:${userInfo().username}`,
-          reason: v.reason ?? '',
-        });
+        const r = await client.cancel(id, { actor, reason: v.reason ?? '' });
         result = r;
         human = r.changed
           ? `${id} cancelled${r.dependents > 0 ? ` (${r.dependents} dependents upstream_failed)` : ''}`

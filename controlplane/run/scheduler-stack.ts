@@ -17,13 +17,13 @@
 import { uniformWorkers } from '../../envs/scheduler/index.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
-import type { RedisClient } from '../redis/connect.ts';
 import { startStackKnobs } from './stack-knobs.ts';
+import { schedulerShardNames } from './stack-shards.ts';
 import { undoSteps, type UndoStep } from './steps.ts';
 import { PlacementTarget } from '../loop/targets/placement.ts';
 import { SchedulerPolicyTarget } from '../loop/targets/scheduler-policy.ts';
 import { PlacementMigrator } from '../scheduler/placement-migrator.ts';
-import { PLACEMENT_KNOB, shardNamesOnPrimaries } from '../scheduler/placement.ts';
+import { PLACEMENT_KNOB } from '../scheduler/placement.ts';
 import { SchedulerRouter, startShardServices } from '../scheduler/router.ts';
 import { SCHEDULER_KNOBS, type SchedulerService } from '../scheduler/service.ts';
 import { SCHEDULER_SERVICE } from '../scheduler/traces.ts';
@@ -45,8 +45,6 @@ export interface SchedulerStack {
   stop(): Promise<void>;
 }
 
-/** The placement knob's domain: one shard per index (knobs/catalog.ts `placement.map`). */
-export const SCHEDULER_SHARDS = 3;
 const WORKERS_PER_SHARD = 1;
 const SLOTS = 2;
 /**
@@ -56,11 +54,6 @@ const SLOTS = 2;
  */
 export const STACK_USAGE_BUCKET_MS = 5_000;
 const USAGE_TTL_MS = 3_600_000;
-
-/** The stack's shard names: spread over the primaries on a cluster, s0..s2 on one Redis. */
-export function schedulerShardNames(redis: RedisClient): Promise<string[]> {
-  return shardNamesOnPrimaries(redis, SCHEDULER_SHARDS);
-}
 
 export async function startSchedulerStack(
   knobs: KnobTable,

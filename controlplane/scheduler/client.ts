@@ -25,6 +25,12 @@ export interface CancelResult {
 const ACTOR_MAX = 200;
 const REASON_MAX = 500;
 
+/** A cancel's actor and reason, checked as `cancel` checks them (SchedulerInputError). */
+export function checkCancelInput(o: { actor: unknown; reason?: unknown }): void {
+  checkText(o.actor, 'actor', ACTOR_MAX, true);
+  checkText(o.reason ?? '', 'reason', REASON_MAX, false);
+}
+
 /** A cancel's actor or reason: a string of at most `max` characters (the actor not empty). */
 function checkText(v: unknown, field: string, max: number, required: boolean): void {
   if (typeof v !== 'string')
@@ -123,9 +129,8 @@ export class SchedulerClient {
     id: string,
     o: { actor: string; reason?: string; tenant?: string },
   ): Promise<CancelResult> {
-    checkText(o.actor, 'actor', ACTOR_MAX, true);
+    checkCancelInput(o);
     const reason = o.reason ?? '';
-    checkText(reason, 'reason', REASON_MAX, false);
     const where = `shard ${this.shard.shard}`;
     const row = await this.get(id);
     // Another tenant's task is missing to a caller that names its tenant.

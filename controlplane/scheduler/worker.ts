@@ -656,27 +656,18 @@ export class WorkerRuntime {
   /**
    * Stops taking work. First a beat sets the row's slots to 0, so no claim lands here any
    * more. With `drain` (the default) the copies claimed before it (running, or still in the
-   * inbox) run and are settled (at most `timeoutMs`); without, nothing more is taken from the
-   * inbox. Copies still running then are aborted; those whose handlers end within a short grace
-   * (STOP_ABORT_GRACE_MS, after `timeoutMs`) are settled as failed attempts (retried with backoff, as a lease that
-   * ran out would be, without waiting `lease_ms` for it); a handler that runs on keeps its lease.
-   * Then the worker leaves the workers table, and copies whose run entries are still in its
-   * inbox (never started) go back to the queue with no attempt counted (deregister-12.lua).
+   * inbox) run and are settled (at most `timeoutMs`). Then the inbox closes (after the beat:
+   * closing a connection blocked in its pop can drop an entry popped meanwhile), and copies
+   * still running are aborted: those whose handlers read `ctx.signal` and end within a short
+   * grace (STOP_ABORT_GRACE_MS) are settled as failed attempts, whatever they returned (retried
+   * with backoff, as a lease that ran out would be, without waiting `lease_ms` for it); others
+   * keep their leases. Then the worker leaves the workers table, and copies whose run entries
+   * are still in its inbox (never started) go back to the queue with no attempt counted
+   * (deregister-12.lua).
    */
-  private closeInbox(): void {
-    this.stopping = true;
-    this.inbox.close();
-    for (const w of this.slotWaiters) w();
-    this.slotWaiters = [];
-  }
-
   async stop(opts: { drain?: boolean; timeoutMs?: number } = {}): Promise<void> {
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);
-    const drain = opts.drain ?? true;
     this.draining = true;
-    // Without a drain, nothing more is taken from the inbox: what the beat below does not keep
-    // out stays there, and the deregistration gives it back unstarted.
-    if (!drain) this.closeInbox();
     await this.hbRunning;
     const beat = await this.heartbeat().then(
       () => true,
@@ -685,7 +676,7 @@ export class WorkerRuntime {
         return false;
       },
     );
-    if (drain) {
+    if (opts.drain ?? true) {
       // Everything claimed before that beat is ahead of this entry in the inbox: the fetch
       // loop runs it all, and ends at the entry (a closed connection could drop a popped reply).
       await this.shard.redis
@@ -694,7 +685,10 @@ export class WorkerRuntime {
       while ((!this.inboxEnded || this.active.size > 0) && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 10));
     }
-    this.closeInbox();
+    this.stopping = true;
+    this.inbox.close();
+    for (const w of this.slotWaiters) w();
+    this.slotWaiters = [];
     await this.fetchLoop; // never rejects (start() logs its failure)
     // A copy already settling keeps its outcome; one the scheduler cancelled is not its own.
     const aborted = [...this.active.values()].filter((r) => !r.settling && !r.cancelled);
@@ -703,11 +697,12 @@ export class WorkerRuntime {
       run.controller?.abort(new Error('worker stopped'));
     }
     // Copies whose handlers end on the abort (within a short grace) are settled as failed
-    // attempts, retried at once; a handler that runs on keeps its lease (retried when it runs
-    // out, as before), so it does not run beside its own retry. Not when the beat failed:
-    // Redis is away, and the leases cover it.
+    // attempts, retried at once; a handler that runs on keeps its lease (retried when that runs
+    // out, as before, not beside it at once). Not when the beat failed: Redis is away, and the
+    // leases cover it. A handler that never read its signal cannot end on the abort: no wait.
     const graceEnd = Date.now() + STOP_ABORT_GRACE_MS;
-    while (beat && aborted.some((r) => this.active.has(r.task.token)) && Date.now() < graceEnd)
+    const waitFor = aborted.filter((r) => r.controller !== undefined);
+    while (beat && waitFor.some((r) => this.active.has(r.task.token)) && Date.now() < graceEnd)
       await new Promise((r) => setTimeout(r, 10));
     for (const run of beat ? aborted : []) {
       if (this.active.has(run.task.token)) continue;
