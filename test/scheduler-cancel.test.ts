@@ -148,6 +148,29 @@ describe('scheduler cancel', () => {
     expect(Number(wr)).toBe(0);
   });
 
+  it('stops a running copy on a worker with every slot busy at once, not at its renewal', async () => {
+    // A renewal is due a third of the lease after the grant: 20 s here.
+    const h = await harness({ knobs: { 'scheduler.lease_ms': 60_000 } });
+    const aborted: string[] = [];
+    await h.worker({
+      concurrency: 1,
+      handlers: {
+        busy: (ctx) =>
+          new Promise((_, reject) =>
+            ctx.signal.addEventListener('abort', () => {
+              aborted.push(ctx.id);
+              reject(new Error('aborted'));
+            }),
+          ),
+      },
+    });
+    const c = h.service.client;
+    await c.submit({ id: 'b1', type: 'busy' });
+    await eventually(async () => (await c.get('b1'))?.state === 'leased', 'b1 leased');
+    await c.cancel('b1', by);
+    await eventually(() => aborted.includes('b1'), 'b1 aborted on its busy worker', 3_000);
+  });
+
   it('marks dependents upstream_failed and ends the job as failed', async () => {
     const { shard, client } = bare();
     await client.submitMany([

@@ -249,7 +249,7 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
       T0 + 1_001,
     );
     expect(reaped).toMatchObject({ expired: 1, retried: 1 });
-    expect(await shard.redis.lrange(shard.k.inbox('wa'), 0, -1)).toContain(`!${first}\tx`);
+    expect(await shard.redis.lrange(shard.k.stops('wa'), 0, -1)).toContain(`!${first}\tx`);
     expect(
       (await shard.reap({ max: 100, jobTtlMs: 1, retryLimit: 3, backoffMs: 100 }, T0 + 1_101))
         .promoted,
@@ -445,7 +445,7 @@ describe.each<Backend>(['single', 'cluster'])('scheduler on %s redis', (backend)
       clock.now() + 50,
     );
     expect(won!.status).toBe('ok');
-    expect(await shard.redis.lrange(shard.k.inbox('wa'), 0, -1)).toContain(`!${primary}\ts5`);
+    expect(await shard.redis.lrange(shard.k.stops('wa'), 0, -1)).toContain(`!${primary}\ts5`);
     const [lost] = await shard.settle(
       [{ taskId: 's5', token: primary, outcome: 'ok' }],
       SETTLE,

@@ -123,6 +123,12 @@ describe('worker stop', () => {
     // 'stays' holds q2's and q3's copies, nothing of 'gone' is left.
     expect(await shard.redis.hget(shard.k.worker('stays'), 'used_slots')).toBe('2');
     expect(await running(shard)).toEqual({ default: '2' });
-    expect(await shard.redis.exists(shard.k.worker('gone'), shard.k.inbox('gone'))).toBe(0);
+    expect(
+      await shard.redis.exists(
+        shard.k.worker('gone'),
+        shard.k.inbox('gone'),
+        shard.k.stops('gone'),
+      ),
+    ).toBe(0);
   });
 });

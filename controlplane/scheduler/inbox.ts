@@ -1,7 +1,9 @@
 // A worker's inbox entries, written by dispatch-12.lua and speculate-12.lua (a task copy to
-// run; runEntry in scripts/includes/shard.lua) and by settle-12.lua, reap-12.lua and
-// cancel-12.lua (a copy to stop; cancel-12.lua takes a run entry not yet taken out instead, and
-// deregister-12.lua gives back those of a worker that leaves), tab-separated. Payloads are JSON,
+// run; runEntry in scripts/includes/shard.lua), and its stop list's (keys.ts stops), written by
+// settle-12.lua, reap-12.lua and cancel-12.lua (a copy to stop; cancel-12.lua takes a run entry
+// not yet taken out of the inbox instead, and deregister-12.lua gives back those of a worker
+// that leaves), tab-separated. A stop entry in the inbox (written before the stop list) is
+// still read. Payloads are JSON,
 // which never holds a raw tab, so the payload is simply the rest of the entry.
 import type { LeasedTask } from './types.ts';
 

@@ -73,6 +73,14 @@ export class SchedKeys {
   inbox(workerId: string): string {
     return this.k('inbox', workerId);
   }
+  /**
+   * The copies a worker is told to stop, apart from its inbox so that a worker with every slot
+   * busy (it reads its inbox only with a free one) still hears of them at once. '!' is in no
+   * worker id.
+   */
+  stops(workerId: string): string {
+    return `${this.inbox(workerId)}!`;
+  }
   /** Recent completed durations of one stage (a bounded list), for straggler medians. */
   durations(stage: string): string {
     return this.k('durations', stage);

@@ -204,6 +204,8 @@ function checkSettings(
   int('capacity.gpu', c.gpu ?? 0, 0, 64);
 }
 
+/** Most stop entries taken per read of the stop list. */
+const STOPS_PER_POP = 100;
 /** How long stop() waits for aborted handlers to end before it leaves them to their leases. */
 export const STOP_ABORT_GRACE_MS = 1_000;
 /** Pushed to its own inbox by a draining worker after its last claim: the end of the inbox. */
@@ -227,6 +229,9 @@ export class WorkerRuntime {
   private readonly log: Logger;
   private readonly settleArgs: SettleArgs;
   private readonly inbox: BlockingList;
+  /** Copies to stop (keys.ts stops), read by a loop of its own whatever the free slots. */
+  private readonly stops: BlockingList;
+  private stopLoop: Promise<void> | undefined;
   private readonly active = new Map<string, Running>();
   private queue: SettleItem[] = [];
   private flushing: Promise<void> | undefined;
@@ -281,6 +286,7 @@ export class WorkerRuntime {
     });
     this.traces = traceWriters(o.redis, keys, o.traceSampleRate);
     this.inbox = new BlockingList(o.redis, this.shard.k.inbox(this.id));
+    this.stops = new BlockingList(o.redis, this.shard.k.stops(this.id));
   }
 
   /** Registers the worker (its first heartbeat) and starts taking work. */
@@ -289,7 +295,9 @@ export class WorkerRuntime {
     try {
       await w.heartbeat();
     } catch (err) {
-      w.inbox.close(); // its connection is the runtime's own
+      // Their connections are the runtime's own.
+      w.inbox.close();
+      w.stops.close();
       throw err;
     }
     await w.checkClockSkew();
@@ -300,6 +308,11 @@ export class WorkerRuntime {
       .fetch()
       .catch((err: unknown) =>
         w.log.error({ err: describeError(err) }, 'fetch loop failed; taking no more work'),
+      );
+    w.stopLoop = w
+      .readStops()
+      .catch((err: unknown) =>
+        w.log.error({ err: describeError(err) }, 'stop list loop failed; stops come with beats'),
       );
     w.scheduleHeartbeat();
     return w;
@@ -376,6 +389,33 @@ export class WorkerRuntime {
           }
       }
       if (this.inboxEnded) return;
+    }
+  }
+
+  /**
+   * Stops the copies the scheduler cancels as soon as it says so, busy or not (the beat's lost
+   * copies stay the fallback). An entry popped as the connection closes at stop may be lost:
+   * stop() aborts every copy anyway.
+   */
+  private async readStops(): Promise<void> {
+    let failures = 0;
+    while (!this.heartbeatStopped) {
+      let entries: string[];
+      try {
+        entries = await this.stops.pop(STOPS_PER_POP, this.o.idleWaitMs);
+        failures = 0;
+      } catch (err) {
+        if (this.heartbeatStopped) break;
+        failures++;
+        this.log.warn({ err: (err as Error).message }, 'stop list read failed');
+        await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+        continue;
+      }
+      for (const e of entries) {
+        const entry = parseInboxEntry(e);
+        if (entry?.kind === 'cancel') this.cancel(entry.token);
+        else this.log.error({ entry: e.slice(0, 200) }, 'malformed stop entry dropped');
+      }
     }
   }
 
@@ -717,6 +757,8 @@ export class WorkerRuntime {
     }
     if (this.queue.length > 0) this.kick();
     this.heartbeatStopped = true;
+    this.stops.close();
+    await this.stopLoop;
     if (this.hbTimer) clearTimeout(this.hbTimer);
     await this.hbRunning;
     // The row must go whatever a settle did: log, do not throw before deregistering. A flush

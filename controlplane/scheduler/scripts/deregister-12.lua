@@ -47,7 +47,7 @@ end
 flushWorkers()
 flushTenants()
 local existed = redis.call('DEL', P_WORKER .. wid)
-redis.call('DEL', inbox)
+redis.call('DEL', inbox, inbox .. '!')
 redis.call('ZREM', K_WORKERS, wid)
 if returned > 0 then ring() end
 return { existed, returned }

@@ -65,7 +65,7 @@ local frontier = redis.call('LPOP', K_CASCADE, ARGV[FIRST_ARG])
 if frontier then cascadeUpstreamFailed(frontier, '', jobsEnded) end
 
 for _, wid in ipairs(redis.call('ZRANGEBYSCORE', K_WORKERS, '-inf', '(' .. NOW_S, 'LIMIT', '0', ARGV[FIRST_ARG])) do
-  redis.call('DEL', P_WORKER .. wid, P_INBOX .. wid)
+  redis.call('DEL', P_WORKER .. wid, P_INBOX .. wid, P_INBOX .. wid .. '!')
   redis.call('ZREM', K_WORKERS, wid)
   workerCache[wid] = false
   removed = removed + 1

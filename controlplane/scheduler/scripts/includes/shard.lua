@@ -322,10 +322,11 @@ local function releaseCopy(t, spec)
   tenantRunning(t.tenant, -1)
 end
 
--- Tells a worker to stop a copy it runs (the other copy won, or the lease moved on).
+-- Tells a worker to stop a copy it runs (the other copy won, the lease moved on, or it was
+-- cancelled), on its stop list (keys.ts stops: read even while every slot is busy).
 local function cancelCopy(workerId, token, id)
   if workerCache[workerId] ~= false then
-    redis.call('RPUSH', P_INBOX .. workerId, '!' .. token .. '\t' .. id)
+    redis.call('RPUSH', P_INBOX .. workerId .. '!', '!' .. token .. '\t' .. id)
   end
 end
 
