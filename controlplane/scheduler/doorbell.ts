@@ -6,6 +6,13 @@ import type { RedisClient } from '../redis/connect.ts';
 export class BlockingList {
   private readonly conn: RedisClient;
   private closed = false;
+  private onClose: () => void = () => {};
+  /**
+   * Resolves on close(). A pop in flight also ends then: a connection that was reconnecting
+   * when it was closed never fails its queued command (ioredis 5), so without this a close
+   * while Redis is away left the pop, and whoever awaits it, pending for ever.
+   */
+  readonly closedSignal = new Promise<void>((r) => (this.onClose = r));
 
   constructor(
     redis: RedisClient,
@@ -18,19 +25,23 @@ export class BlockingList {
   /** Pops up to `count` entries, waiting at most `timeoutMs` for the first; [] on timeout. */
   async pop(count: number, timeoutMs: number): Promise<string[]> {
     if (this.closed) return [];
-    const reply = (await this.conn.blmpop(
+    const popped = this.conn.blmpop(
       Math.max(0.01, timeoutMs / 1000),
       1,
       this.key,
       'LEFT',
       'COUNT',
       count,
-    )) as [string, string[]] | null;
+    ) as Promise<[string, string[]] | null>;
+    // Once closed, its outcome is nobody's (a rejection is not left unhandled).
+    const reply = await Promise.race([popped, this.closedSignal.then(() => null)]);
+    if (this.closed) popped.catch(() => {});
     return reply ? reply[1] : [];
   }
 
   close(): void {
     this.closed = true;
+    this.onClose();
     this.conn.disconnect();
   }
 }

@@ -204,8 +204,12 @@ function checkSettings(
   int('capacity.gpu', c.gpu ?? 0, 0, 64);
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Most stop entries taken per read of the stop list. */
 const STOPS_PER_POP = 100;
+/** How long, and how many, stops that came before their run entries are kept (cancel()). */
+const STOP_KEPT_MS = 3_600_000;
+const STOPS_KEPT = 10_000;
 /** How long stop() waits for aborted handlers to end before it leaves them to their leases. */
 export const STOP_ABORT_GRACE_MS = 1_000;
 /** Pushed to its own inbox by a draining worker after its last claim: the end of the inbox. */
@@ -408,7 +412,8 @@ export class WorkerRuntime {
         if (this.heartbeatStopped) break;
         failures++;
         this.log.warn({ err: (err as Error).message }, 'stop list read failed');
-        await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+        const backoff = Math.min(2_000, 50 * 2 ** Math.min(failures, 6));
+        await Promise.race([sleep(backoff), this.stops.closedSignal]);
         continue;
       }
       for (const e of entries) {
@@ -431,6 +436,10 @@ export class WorkerRuntime {
     }
     const task = entry.task;
     if (this.active.has(task.token)) return; // the same copy twice: run it once
+    if (this.stoppedEarly.delete(task.token)) {
+      this.telemetry.inc('tasks_cancelled');
+      return;
+    }
     const now = this.clock.now();
     const run: Running = {
       task,
@@ -517,9 +526,25 @@ export class WorkerRuntime {
       });
   }
 
+  /**
+   * Stops that came before their copy's run entry (the two travel on different lists): that
+   * entry, when it comes, is dropped, since the scheduler gave the copy's lease up already.
+   * Oldest first (insertion order); each kept STOP_KEPT_MS, at most STOPS_KEPT.
+   */
+  private readonly stoppedEarly = new Map<string, number>();
+
   private cancel(token: string): void {
     const run = this.active.get(token);
-    if (!run || run.settling) return;
+    if (!run) {
+      const now = Date.now();
+      this.stoppedEarly.set(token, now + STOP_KEPT_MS);
+      for (const [t, until] of this.stoppedEarly) {
+        if (this.stoppedEarly.size <= STOPS_KEPT && until > now) break;
+        this.stoppedEarly.delete(t);
+      }
+      return;
+    }
+    if (run.settling) return;
     run.cancelled = true;
     run.controller?.abort(cancelReason(run.task));
     this.telemetry.inc('tasks_cancelled');
