@@ -65,4 +65,15 @@ describe('worker stop list', () => {
     expect(outcome).toEqual([]);
     client.disconnect();
   });
+
+  it('keeps nothing per pop once the pop ended', async () => {
+    const client = redis.client();
+    const key = 'knobos-test:stops-many';
+    await client.rpush(key, ...Array.from({ length: 200 }, (_, i) => `e${i}`));
+    const list = new BlockingList(client, key);
+    for (let i = 0; i < 200; i++) expect(await list.pop(1, 1_000)).toEqual([`e${i}`]);
+    // Each pop's close hook is gone with it (a shared close promise kept one reaction per pop).
+    expect(list['waiting'].size).toBe(0);
+    list.close();
+  });
 });

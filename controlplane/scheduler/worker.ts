@@ -204,7 +204,6 @@ function checkSettings(
   int('capacity.gpu', c.gpu ?? 0, 0, 64);
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Most stop entries taken per read of the stop list. */
 const STOPS_PER_POP = 100;
 /** How long, and how many, stops that came before their run entries are kept (cancel()). */
@@ -412,8 +411,7 @@ export class WorkerRuntime {
         if (this.heartbeatStopped) break;
         failures++;
         this.log.warn({ err: (err as Error).message }, 'stop list read failed');
-        const backoff = Math.min(2_000, 50 * 2 ** Math.min(failures, 6));
-        await Promise.race([sleep(backoff), this.stops.closedSignal]);
+        await this.stops.wait(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)));
         continue;
       }
       for (const e of entries) {
