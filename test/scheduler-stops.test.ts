@@ -52,6 +52,29 @@ describe('worker stop list', () => {
     expect(ran).toEqual(['after']);
   });
 
+  it('forgets the stops it kept when it registers anew (its lists are gone, tokens may come again)', async () => {
+    const ran: string[] = [];
+    const w = await h.worker({
+      concurrency: 1,
+      handlers: { work: (ctx) => void ran.push(ctx.id) },
+    });
+    const shard = h.service.shard;
+    await shard.redis.rpush(shard.k.stops(w.id), '!7777\tghost2');
+    await eventually(
+      async () => (await shard.redis.llen(shard.k.stops(w.id))) === 0,
+      'the stop read',
+    );
+    // Declared dead (as the reaper does it): its next beat registers a new incarnation.
+    const inc = await shard.redis.hget(shard.k.worker(w.id), 'inc');
+    await shard.redis.del(shard.k.worker(w.id));
+    await eventually(async () => {
+      const now = await shard.redis.hget(shard.k.worker(w.id), 'inc');
+      return now !== null && now !== inc;
+    }, 'registered anew');
+    await shard.redis.rpush(shard.k.inbox(w.id), '7777\tghost2\twork\t1\t60000\t3\t10\tnull');
+    await eventually(() => ran.includes('ghost2'), 'the copy with the reused token ran');
+  });
+
   it('ends a pop in flight when the list closes while Redis is away', async () => {
     const own = await startTestRedis('single');
     const client = own.client();

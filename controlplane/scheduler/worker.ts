@@ -362,25 +362,39 @@ export class WorkerRuntime {
     return this.active.size;
   }
 
+  /**
+   * One pop of `list`; after a failure it logs, waits a backoff that grows with the failures in
+   * a row (ended by the list's close) and answers []. undefined once `ended()`: the loop ends.
+   */
+  private async popOrBackoff(
+    list: BlockingList,
+    count: number,
+    failures: { n: number },
+    ended: () => boolean,
+  ): Promise<string[] | undefined> {
+    try {
+      const entries = await list.pop(count, this.o.idleWaitMs);
+      failures.n = 0;
+      return entries;
+    } catch (err) {
+      if (ended()) return undefined;
+      failures.n++;
+      this.log.warn({ err: (err as Error).message, list: list.key }, 'list read failed');
+      await list.wait(Math.min(2_000, 50 * 2 ** Math.min(failures.n, 6)));
+      return [];
+    }
+  }
+
   private async fetch(): Promise<void> {
-    let failures = 0;
+    const failures = { n: 0 };
     while (!this.stopping) {
       const free = this.o.concurrency - this.active.size;
       if (free <= 0) {
         await new Promise<void>((r) => this.slotWaiters.push(r));
         continue;
       }
-      let entries: string[];
-      try {
-        entries = await this.inbox.pop(free, this.o.idleWaitMs);
-        failures = 0;
-      } catch (err) {
-        if (this.stopping) break;
-        failures++;
-        this.log.warn({ err: (err as Error).message }, 'inbox read failed');
-        await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
-        continue;
-      }
+      const entries = await this.popOrBackoff(this.inbox, free, failures, () => this.stopping);
+      if (entries === undefined) break;
       for (const e of entries) {
         if (e === INBOX_END) this.inboxEnded = true;
         else
@@ -401,19 +415,11 @@ export class WorkerRuntime {
    * stop() aborts every copy anyway.
    */
   private async readStops(): Promise<void> {
-    let failures = 0;
+    const failures = { n: 0 };
     while (!this.heartbeatStopped) {
-      let entries: string[];
-      try {
-        entries = await this.stops.pop(STOPS_PER_POP, this.o.idleWaitMs);
-        failures = 0;
-      } catch (err) {
-        if (this.heartbeatStopped) break;
-        failures++;
-        this.log.warn({ err: (err as Error).message }, 'stop list read failed');
-        await this.stops.wait(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)));
-        continue;
-      }
+      const stopped = () => this.heartbeatStopped;
+      const entries = await this.popOrBackoff(this.stops, STOPS_PER_POP, failures, stopped);
+      if (entries === undefined) break;
       for (const e of entries) {
         const entry = parseInboxEntry(e);
         if (entry?.kind === 'cancel') this.cancel(entry.token);
@@ -535,6 +541,8 @@ export class WorkerRuntime {
     const run = this.active.get(token);
     if (!run) {
       const now = Date.now();
+      // Deleted first, so the map's order stays the order of expiry.
+      this.stoppedEarly.delete(token);
       this.stoppedEarly.set(token, now + STOP_KEPT_MS);
       for (const [t, until] of this.stoppedEarly) {
         if (this.stoppedEarly.size <= STOPS_KEPT && until > now) break;
@@ -709,6 +717,9 @@ export class WorkerRuntime {
     for (const token of lost) this.cancel(token);
     if (res.registered && this.incarnation !== undefined) {
       this.log.warn({ worker: this.id }, 're-registered after being declared dead');
+      // The reaper deleted its inbox and stop list with its row (or Redis lost its data, and
+      // with it the token counter, so old tokens come again): no stop kept is still owed.
+      this.stoppedEarly.clear();
       // What it accepted before this beat was claimed under the old incarnation: void.
       for (const run of this.active.values())
         if (run.seq <= acceptedBefore && !run.settling) this.cancel(run.task.token);
