@@ -89,6 +89,15 @@ describe('worker stop list', () => {
     client.disconnect();
   });
 
+  it('ends a wait (a retry backoff) when the list closes', async () => {
+    const list = new BlockingList(redis.client(), 'knobos-test:stops-wait');
+    const waited = list.wait(10_000).then(() => 'ended');
+    await sleep(50);
+    list.close();
+    expect(await Promise.race([waited, sleep(2_000).then(() => 'still waiting')])).toBe('ended');
+    expect(list['waiting'].size).toBe(0);
+  });
+
   it('keeps nothing per pop once the pop ended', async () => {
     const client = redis.client();
     const key = 'knobos-test:stops-many';

@@ -144,7 +144,8 @@ export class Dispatcher {
         failures++;
         if (!this.stopped) {
           this.o.log.warn({ err: (err as Error).message }, 'dispatch round failed');
-          await new Promise((r) => setTimeout(r, Math.min(2_000, 50 * 2 ** Math.min(failures, 6))));
+          // Ended by stop(), which closes the doorbell.
+          await this.bell.wait(Math.min(2_000, 50 * 2 ** Math.min(failures, 6)));
         }
       }
     }
