@@ -8,7 +8,7 @@ import { systemClock, type Clock } from './clock.ts';
 import { StateError } from '../store/errors.ts';
 import { SchedulerInputError, UnknownTaskError } from './errors.ts';
 import { readMigration, TenantMovingError } from './migration-row.ts';
-import { decodeTaskRow, type TaskRow } from './schema.ts';
+import { decodeAttrs, decodeTaskRow, type TaskRow } from './schema.ts';
 import { DEFAULT_JOB_TTL_MS, type SchedShard, type TaskJobEnded } from './shard.ts';
 import { normalizeBatch, type NormalTask } from './tasks.ts';
 import { recordJobCompletion } from './traces.ts';
@@ -132,14 +132,14 @@ export class SchedulerClient {
     checkCancelInput(o);
     const reason = o.reason ?? '';
     const where = `shard ${this.shard.shard}`;
-    const row = await this.get(id);
+    const tenant = await this.tenantOf(id);
     // Another tenant's task is missing to a caller that names its tenant.
-    if (row && o.tenant !== undefined && row.tenant !== o.tenant)
+    if (tenant !== null && o.tenant !== undefined && tenant !== o.tenant)
       throw new UnknownTaskError(`task ${id} of tenant ${o.tenant} does not exist in ${where}`, {
         task: id,
         tenant: o.tenant,
       });
-    if (row) await this.refuseMoving(id, row.tenant);
+    if (tenant !== null) await this.refuseMoving(id, tenant);
     const now = this.clock.now();
     const r = await this.shard.cancel(
       id,
@@ -230,6 +230,12 @@ export class SchedulerClient {
       estimate_ms: t.estimateMs ?? -1,
       parents: t.parents.join(','),
     });
+  }
+
+  /** A task's tenant (one field of its row), null when this shard has no such task. */
+  async tenantOf(id: string): Promise<string | null> {
+    const attrs = await this.shard.redis.hget(this.shard.k.task(id), 'attrs');
+    return attrs === null ? null : decodeAttrs(attrs).tenant;
   }
 
   async get(id: string): Promise<TaskRow | null> {

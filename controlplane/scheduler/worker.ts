@@ -416,8 +416,8 @@ export class WorkerRuntime {
    */
   private async readStops(): Promise<void> {
     const failures = { n: 0 };
+    const stopped = () => this.heartbeatStopped;
     while (!this.heartbeatStopped) {
-      const stopped = () => this.heartbeatStopped;
       const entries = await this.popOrBackoff(this.stops, STOPS_PER_POP, failures, stopped);
       if (entries === undefined) break;
       for (const e of entries) {

@@ -28,15 +28,7 @@ for _, e in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
   if t and t.state == 'leased' and (token == t.lease or token == t.specLease) then
     local spec = token == t.specLease
     releaseCopy(t, spec)
-    if spec then
-      redis.call('HDEL', t.key, 'spec_lease')
-      redis.call('HINCRBY', t.key, '_v', 1)
-    elseif t.specLease ~= '' then
-      redis.call('HSET', t.key, 'lease', packLease(t.specLease, t.specWorker, t.specAt,
-        t.specGpus, t.specInc, t.attempts))
-      redis.call('HDEL', t.key, 'spec_lease')
-      redis.call('HINCRBY', t.key, '_v', 1)
-    else
+    if not dropCopy(t, spec) then
       clearLeaseFields(t.key)
       makeRunnable(t.key, id, NOW_S)
     end

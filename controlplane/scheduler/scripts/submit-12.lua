@@ -127,9 +127,6 @@ local P_TENANT = '^[^\t]*\t[^\t]*\t([^\t]*)'
 -- A known idempotency key (or id) sent again is a retry only with the same task: the attrs
 -- fields its client chose (all but job, compared below, and critical_ms, which follows from
 -- the batch) and the payload. Read on that path only (rare), never for a new task.
-local ATTR_NAMES = { 'type', 'stage', 'tenant', 'job', 'priority', 'cpu_m', 'mem_mb', 'gpu',
-  'gpu_milli', 'gpu_models', 'estimate_ms' }
-local CHOSEN = { 1, 2, 3, 5, 6, 7, 8, 9, 11 }
 local A_MODELS_AT = 10
 local function tabFields(s)
   local out = {}
@@ -160,6 +157,10 @@ local function samePayload(a, b)
   return okA and okB and sameJson(x, y)
 end
 local function conflict(i, existing, attrs, payload)
+  -- Made here, on the rare path, not by every submit call.
+  local ATTR_NAMES = { 'type', 'stage', 'tenant', 'job', 'priority', 'cpu_m', 'mem_mb', 'gpu',
+    'gpu_milli', 'gpu_models', 'estimate_ms' }
+  local CHOSEN = { 1, 2, 3, 5, 6, 7, 8, 9, 11 }
   local sent, had = tabFields(attrsOf[i]), tabFields(attrs)
   for _, k in ipairs(CHOSEN) do
     if sent[k] ~= had[k] then return ATTR_NAMES[k] end

@@ -409,6 +409,21 @@ local function clearLeaseFields(key)
   redis.call('HDEL', key, 'lease', 'spec_lease')
 end
 
+-- One copy of a task ends (released by the caller) while its other copy runs on, as the task's
+-- only copy. Returns false (and changes nothing) when no other copy runs.
+local function dropCopy(t, spec)
+  local otherRuns = (spec and t.lease ~= '') or ((not spec) and t.specLease ~= '')
+  if not otherRuns then return false end
+  if not spec then
+    -- The speculative copy carries on as the task's only copy.
+    redis.call('HSET', t.key, 'lease', packLease(t.specLease, t.specWorker, t.specAt,
+      t.specGpus, t.specInc, t.attempts))
+  end
+  redis.call('HDEL', t.key, 'spec_lease')
+  redis.call('HINCRBY', t.key, '_v', 1)
+  return true
+end
+
 -- A copy failed (the handler threw, or its lease ran out). Returns 'dropped' when the other
 -- copy runs on; 'retry' and the backoff (ms); or, once the attempts are spent (or `final`),
 -- 'dead' and the job's completion time (or -1) when this death, or the cascade it started,
@@ -416,19 +431,7 @@ end
 local MAX_BACKOFF_MS = 3600000
 local function failCopy(t, spec, err, final, retryLimit, backoffMs)
   releaseCopy(t, spec)
-  local otherRuns = (spec and t.lease ~= '') or ((not spec) and t.specLease ~= '')
-  if otherRuns then
-    if spec then
-      redis.call('HDEL', t.key, 'spec_lease')
-    else
-      -- The speculative copy carries on as the task's only copy.
-      redis.call('HSET', t.key, 'lease', packLease(t.specLease, t.specWorker, t.specAt,
-        t.specGpus, t.specInc, t.attempts))
-      redis.call('HDEL', t.key, 'spec_lease')
-    end
-    redis.call('HINCRBY', t.key, '_v', 1)
-    return 'dropped', 0
-  end
+  if dropCopy(t, spec) then return 'dropped', 0 end
   clearLeaseFields(t.key)
   if final or t.attempts > retryLimit then
     redis.call('HSET', t.key, 'state', 'dead', 'error', err, 'finished_at', NOW_S, 'attempts',
