@@ -6,6 +6,7 @@ import type { WorkerView } from '../../policies/scheduling/index.ts';
 import {
   decodeAttrs,
   decodeTaskRow,
+  typesOf,
   type DeadLetterRow,
   type TaskRow,
   type WorkerRow,
@@ -35,6 +36,8 @@ export interface WorkerLoad {
   usedSlots: number;
   slots: number;
   heartbeatAgeMs: number;
+  /** Task types it runs; absent: every type. */
+  types?: string[];
 }
 
 export interface StateCounts {
@@ -191,19 +194,23 @@ export class SchedulerQueries {
   }
 
   async workerLoads(now: number, limit = 1000): Promise<WorkerLoad[]> {
-    return (await this.workerRows(limit)).map((w) => ({
-      id: w.id,
-      live: w.heartbeat_deadline >= now,
-      utilization: Math.max(
-        share(w.used_slots, w.slots),
-        share(w.used_cpu_m, w.cpu_m),
-        share(w.used_mem_mb, w.mem_mb),
-        share(w.used_gpu_m, w.gpu * 1000),
-      ),
-      usedSlots: w.used_slots,
-      slots: w.slots,
-      heartbeatAgeMs: now - w.heartbeat_at,
-    }));
+    return (await this.workerRows(limit)).map((w) => {
+      const types = typesOf(w.types);
+      return {
+        id: w.id,
+        live: w.heartbeat_deadline >= now,
+        utilization: Math.max(
+          share(w.used_slots, w.slots),
+          share(w.used_cpu_m, w.cpu_m),
+          share(w.used_mem_mb, w.mem_mb),
+          share(w.used_gpu_m, w.gpu * 1000),
+        ),
+        usedSlots: w.used_slots,
+        slots: w.slots,
+        heartbeatAgeMs: now - w.heartbeat_at,
+        ...(types ? { types } : {}),
+      };
+    });
   }
 
   /**
@@ -245,6 +252,8 @@ export class SchedulerQueries {
       };
       if (devices.length > 0) view.gpuFreeMilli = devices;
       if (w.gpu_model) view.gpuModel = w.gpu_model;
+      const types = typesOf(w.types);
+      if (types) view.types = types;
       return [{ view, freeSlots: w.slots - w.used_slots }];
     });
   }

@@ -164,6 +164,8 @@ export const WORKER_FIELDS = {
   started_at: num,
   host: optStr,
   pid: optNum,
+  /** Task types it runs (csv); '*' or absent: every type. */
+  types: optStr,
 } satisfies Fields;
 
 export const JOB_FIELDS = {
@@ -190,6 +192,12 @@ export const DEAD_FIELDS = {
 } satisfies Fields;
 
 export type WorkerRow = RowOf<typeof WORKER_FIELDS>;
+
+/** The task types a worker runs from their csv; undefined ('*' or none stored): every type. */
+export function typesOf(csv: string | undefined): string[] | undefined {
+  if (csv === undefined || csv === '*') return undefined;
+  return csv === '' ? [] : csv.split(',');
+}
 export type JobRow = RowOf<typeof JOB_FIELDS>;
 export type DeadLetterRow = RowOf<typeof DEAD_FIELDS>;
 

@@ -6,7 +6,7 @@ import type { Keys } from '../store/keys.ts';
 import { Table } from '../store/table.ts';
 import { schedulerErrorFromReply } from './errors.ts';
 import { SchedKeys } from './keys.ts';
-import { decodeAttrs, tableSpecs, type TaskAttrs } from './schema.ts';
+import { decodeAttrs, tableSpecs, typesOf, type TaskAttrs } from './schema.ts';
 import { schedulerScripts, type SchedulerScript } from './scripts.ts';
 import { encodeTask, type NormalTask } from './tasks.ts';
 import type {
@@ -17,7 +17,7 @@ import type {
   WorkerCapacity,
 } from './types.ts';
 
-export type ClaimStatus = 'ok' | 'gone' | 'noworker' | 'full';
+export type ClaimStatus = 'ok' | 'gone' | 'noworker' | 'full' | 'unhandled';
 
 export interface AssignmentArg {
   taskId: string;
@@ -143,6 +143,8 @@ export interface HeartbeatArgs {
   slots: number;
   host: string;
   pid: number;
+  /** Task types the worker runs (its handlers); absent: every type. */
+  types?: readonly string[];
   /** Copies whose lease renewal is due. */
   renew: readonly { taskId: string; token: string; leaseMs: number }[];
 }
@@ -296,6 +298,7 @@ export class SchedShard {
       const gpuFree = str(next());
       const freeSlots = Number(next());
       const model = str(next());
+      const types = typesOf(str(next()));
       const devices = gpuFree === '' ? [] : gpuFree.split(',').map(Number);
       const view: WorkerView = {
         id,
@@ -308,6 +311,7 @@ export class SchedShard {
       };
       if (devices.length > 0) view.gpuFreeMilli = devices;
       if (model !== '') view.gpuModel = model;
+      if (types) view.types = types;
       workers.push({ view, freeSlots });
     }
     return { claims, queued, tasks, tenants, jobRemainingWorkMs, workers };
@@ -371,6 +375,7 @@ export class SchedShard {
       a.slots,
       a.host,
       a.pid,
+      a.types ? a.types.join(',') : '*',
       a.renew.length,
     ];
     for (const x of a.renew) args.push(x.taskId, x.token, x.leaseMs);

@@ -7,6 +7,7 @@ import type { DispatchReply } from './shard.ts';
 
 function demandOf(a: TaskAttrs): Demand {
   return {
+    type: a.type,
     cpu: a.cpu_m / 1000,
     memMb: a.mem_mb,
     gpu: a.gpu,

@@ -68,6 +68,7 @@ export class PermanentTaskError extends Error {
 
 export interface WorkerRuntimeOptions {
   redis: RedisClient;
+  /** Handlers by task type: the dispatcher sends this worker only tasks of these types. */
   handlers: Record<string, TaskHandler>;
   /** Copies run at once at most (the worker's slots). */
   concurrency: number;
@@ -228,6 +229,8 @@ export class WorkerRuntime {
   > &
     WorkerRuntimeOptions;
   private readonly capacity: WorkerCapacity;
+  /** The task types it has handlers for: the dispatcher routes only these here. */
+  private readonly types: readonly string[];
   private readonly clock: Clock;
   private readonly log: Logger;
   private readonly settleArgs: SettleArgs;
@@ -271,6 +274,10 @@ export class WorkerRuntime {
       'id',
       'worker',
     );
+    // Task type names, as submit checks them (the worker row keeps them as csv).
+    this.types = Object.keys(o.handlers)
+      .map((t) => checkName(t, 'handlers', 'worker'))
+      .sort();
     this.shard = new SchedShard(o.redis, keys, o.shard ?? '0');
     this.capacity = o.capacity ?? {
       cpu: o.concurrency,
@@ -704,6 +711,7 @@ export class WorkerRuntime {
         slots: this.draining ? 0 : this.o.concurrency - hung,
         host: hostname(),
         pid: process.pid,
+        types: this.types,
         renew: due.map((r) => ({
           taskId: r.task.id,
           token: r.task.token,

@@ -19,6 +19,11 @@ export function modelAccepted(d: Demand, w: WorkerView): boolean {
   return w.gpuModel !== undefined && models.includes(w.gpuModel);
 }
 
+/** Whether the worker runs tasks of the demand's type (a worker without `types` runs all). */
+export function typeAccepted(d: Demand, w: WorkerView): boolean {
+  return w.types === undefined || (d.type !== undefined && w.types.includes(d.type));
+}
+
 /** Free thousandths per device; a worker without per-device data offers whole free GPUs. */
 export function deviceFree(w: WorkerView): readonly number[] {
   if (w.gpuFreeMilli) return w.gpuFreeMilli;
@@ -37,7 +42,7 @@ export function countDevicesWith(free: readonly number[], milli: number): number
 }
 
 export function fits(d: Demand, w: WorkerView): boolean {
-  if (!cpuMemFit(d, w)) return false;
+  if (!cpuMemFit(d, w) || !typeAccepted(d, w)) return false;
   if (d.gpu <= 0) return true;
   if (!modelAccepted(d, w)) return false;
   return countDevicesWith(deviceFree(w), gpuMilliOf(d)) >= d.gpu;
@@ -73,6 +78,7 @@ export function afterPlacing(w: WorkerView, d: Demand, devices: readonly number[
     capacity: w.capacity,
   };
   if (w.gpuModel !== undefined) next.gpuModel = w.gpuModel;
+  if (w.types !== undefined) next.types = w.types;
   if (w.gpuFreeMilli) {
     const g = w.gpuFreeMilli.slice();
     for (const i of devices) g[i] = (g[i] as number) - milli;

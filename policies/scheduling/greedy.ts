@@ -22,6 +22,8 @@ function sameModels(a: Demand, b: Demand): boolean {
 
 /** Whether `a` needs at least what `b` needs, so `a` fits nowhere `b` does not. */
 export function needsAtLeast(a: Demand, b: Demand): boolean {
+  // Another type may be run where `b`'s is not.
+  if (a.type !== b.type) return false;
   if (a.cpu < b.cpu || a.memMb < b.memMb) return false;
   if (b.gpu <= 0) return true;
   if (a.gpu < b.gpu || gpuMilliOf(a) < gpuMilliOf(b)) return false;

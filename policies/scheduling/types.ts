@@ -20,6 +20,11 @@ export interface Demand {
   gpuMilli?: number;
   /** GPU models the task accepts; empty or absent means any. */
   gpuModels?: readonly string[];
+  /**
+   * The task's type, where workers run only some types (a worker with `types` runs only
+   * those); absent where every worker runs every task (the simulator).
+   */
+  type?: string;
 }
 
 /** A runnable task as a policy sees it. Times are ms on the caller's clock. */
@@ -64,6 +69,8 @@ export interface WorkerView {
   /** Free thousandths of each GPU device, for GPU-sharing placement; absent without GPUs. */
   gpuFreeMilli?: readonly number[];
   gpuModel?: string;
+  /** Task types it runs (the handlers it has); absent means every type. */
+  types?: readonly string[];
 }
 
 /** Start task `taskId` on worker `workerId`; `gpus` are device indices on that worker. */

@@ -2,7 +2,8 @@
   One dispatch round trip: claims the assignments the policy chose last round, then reads the
   snapshot the policy needs for the next one (live workers with free capacity, and a window of
   the oldest runnable tasks). A claim checks everything it relies on: the task is still
-  runnable, the worker is alive and has the slots, cores, memory and GPU devices; it then
+  runnable, the worker is alive, runs the task's type and has the slots, cores, memory and GPU
+  devices; it then
   leases the task (a fresh token, an attempt counted, the lease expiry indexed) and pushes it
   to the worker's inbox, which the worker blocks on.
 
@@ -35,8 +36,10 @@
       (attempts, attrs) for each later entry,
       m, (tenant, running, served_ms) x m,
       j, (job, remaining_work_ms) x j (jobs with a row; a task that is its own job has none),
-      w, (id, cpu_m, mem_mb, gpu, free_cpu_m, free_mem_mb, gpu_free csv, free_slots, gpu_model) x w }
-    status: 'ok' | 'gone' (no longer runnable) | 'noworker' (missing or dead) | 'full'
+      w, (id, cpu_m, mem_mb, gpu, free_cpu_m, free_mem_mb, gpu_free csv, free_slots, gpu_model,
+        task types csv or '*' for every type) x w }
+    status: 'ok' | 'gone' (no longer runnable) | 'noworker' (missing or dead) | 'full' |
+      'unhandled' (the worker does not run the task's type)
 ]]
 --@include "includes/shard.lua"
 
@@ -120,6 +123,8 @@ for i = 1, n do
     if w == nil then w = loadWorker(wid) end
     if not w or w.deadline < NOW then
       status = 'noworker'
+    elseif w.types and not w.types[typ] then
+      status = 'unhandled'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + cpu > w.cpu or w.usedMem + mem > w.mem
       or (gpu > 0 and not gpuFits(w, gpu, NUM[gpuMilli], gpus)) then
       status = 'full'
@@ -265,5 +270,6 @@ for _, w in ipairs(free) do
   out[#out + 1] = table.concat(w.gpuFree, ',')
   out[#out + 1] = w.slots - w.usedSlots
   out[#out + 1] = w.model
+  out[#out + 1] = w.typesCsv
 end
 return out

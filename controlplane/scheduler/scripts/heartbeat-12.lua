@@ -16,8 +16,9 @@
     ARGV[12..17] capacity: cpu_m, mem_mb, gpu devices, gpu model ('' = none), slots (also
                  written to an existing row: 0 while the worker drains), host
     ARGV[18]     pid
-    ARGV[19]     number of copies to renew n
-    ARGV[20..]   n copies of 3 fields: task id, lease token, lease_ms it was claimed with
+    ARGV[19]     task types the worker runs (csv; '*' = every type), written on every beat
+    ARGV[20]     number of copies to renew n
+    ARGV[21..]   n copies of 3 fields: task id, lease token, lease_ms it was claimed with
 
   Output:
     { registered (1 = the row was created now), incarnation, lost token, ... }
@@ -27,8 +28,8 @@
 local wid = ARGV[FIRST_ARG]
 local hb = tonumber(ARGV[FIRST_ARG + 1])
 local gpu = tonumber(ARGV[FIRST_ARG + 4])
-local n = tonumber(ARGV[FIRST_ARG + 9])
-local base = FIRST_ARG + 10
+local n = tonumber(ARGV[FIRST_ARG + 10])
+local base = FIRST_ARG + 11
 local k = P_WORKER .. wid
 local deadline = NOW + 3 * hb
 
@@ -47,8 +48,9 @@ if not inc then
 end
 local deadlineS = STR[deadline]
 -- Slots are written on every beat: a draining worker beats with 0, so no claim lands on it.
+-- So are the types: a worker restarted under the same id may run others.
 redis.call('HSET', k, 'heartbeat_at', NOW_S, 'heartbeat_ms', ARGV[FIRST_ARG + 1], 'heartbeat_deadline',
-  deadlineS, 'slots', ARGV[FIRST_ARG + 6])
+  deadlineS, 'slots', ARGV[FIRST_ARG + 6], 'types', ARGV[FIRST_ARG + 9])
 redis.call('ZADD', K_WORKERS, deadlineS, wid)
 
 local out = { created, inc }

@@ -17,7 +17,8 @@
 
   Output:
     { status_1, token_1, ... } status 'ok' | 'gone' (finished, re-leased or already copied) |
-    'same' (the worker runs the primary) | 'noworker' | 'full'; token '' unless 'ok'
+    'same' (the worker runs the primary) | 'noworker' | 'unhandled' (it does not run the task's
+    type) | 'full'; token '' unless 'ok'
 ]]
 --@include "includes/shard.lua"
 
@@ -41,6 +42,8 @@ for i = 1, n do
     local w = loadWorker(wid)
     if not w or w.deadline < NOW then
       status = 'noworker'
+    elseif w.types and not w.types[t.type] then
+      status = 'unhandled'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + t.cpu > w.cpu or w.usedMem + t.mem > w.mem
       or (t.gpu > 0 and not gpuFits(w, t.gpu, t.gpuMilli, gpus)) then
       status = 'full'

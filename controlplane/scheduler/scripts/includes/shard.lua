@@ -159,7 +159,7 @@ local function loadWorker(id)
   if w ~= nil then return w end
   local r = redis.call('HMGET', P_WORKER .. id, 'slots', 'used_slots', 'cpu_m', 'used_cpu_m',
     'mem_mb', 'used_mem_mb', 'gpu', 'used_gpu_m', 'gpu_free', 'heartbeat_deadline', 'gpu_model',
-    '_v', 'inc', 'heartbeat_at')
+    '_v', 'inc', 'heartbeat_at', 'types')
   if not r[1] then
     workerCache[id] = false
     return false
@@ -168,8 +168,13 @@ local function loadWorker(id)
     usedCpu = NUM[r[4]], mem = NUM[r[5]], usedMem = NUM[r[6]], gpu = NUM[r[7]],
     usedGpu = NUM[r[8]], gpuFree = split(r[9], ','), deadline = NUM[r[10]],
     model = r[11] or '', v = NUM[r[12] or '0'], inc = r[13] or '',
-    heartbeatAt = NUM[r[14] or '0'], dirty = false }
+    heartbeatAt = NUM[r[14] or '0'], typesCsv = r[15] or '*', types = nil, dirty = false }
   for i, f in ipairs(w.gpuFree) do w.gpuFree[i] = tonumber(f) end
+  -- The task types it runs, as a set; nil: every type (also a row from before types existed).
+  if w.typesCsv ~= '*' then
+    w.types = {}
+    for _, t in ipairs(split(w.typesCsv, ',')) do w.types[t] = true end
+  end
   workerCache[id] = w
   return w
 end

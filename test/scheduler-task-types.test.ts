@@ -1,0 +1,185 @@
+// Typed routing: a worker runs only the task types it has handlers for, and the scheduler sends
+// it nothing else. The policies' fit check refuses a worker that does not run a task's type;
+// the claim and the speculative copy check it again in Redis; a fleet of workers with disjoint
+// handlers runs every task on the right worker at its first attempt (before, any worker could
+// be sent any task and failed those it had no handler for, burning their retries).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterPlacing, fits } from '../policies/gpu/fit.ts';
+import {
+  createSchedulingPolicy,
+  SCHEDULING_POLICY_NAMES,
+  type TaskView,
+  type WorkerView,
+} from '../policies/scheduling/index.ts';
+import { eventually, startTestRedis, type TestRedis } from './helpers/redis.ts';
+import {
+  claim,
+  dispatchArgs,
+  dispatchOne,
+  startScheduler,
+  type SchedulerHarness,
+} from './helpers/scheduler-harness.ts';
+import type { SchedShard } from '../controlplane/scheduler/shard.ts';
+
+const T0 = 1_700_000_000_000;
+
+function worker(id: string, types?: string[]): WorkerView {
+  const w: WorkerView = {
+    id,
+    free: { cpu: 4, memMb: 4096, gpu: 0 },
+    capacity: { cpu: 4, memMb: 4096, gpu: 0 },
+  };
+  if (types) w.types = types;
+  return w;
+}
+
+function task(id: string, type: string | undefined, at: number): TaskView {
+  return {
+    id,
+    jobId: id,
+    tenant: 't',
+    priority: 0,
+    demand: { cpu: 1, memMb: 10, gpu: 0, ...(type !== undefined ? { type } : {}) },
+    jobRemainingWorkMs: 0,
+    criticalPathMs: 0,
+    submittedAt: at,
+    readyAt: at,
+    attempts: 0,
+    stageDepth: 0,
+    tenantRunning: 0,
+    tenantServedMs: 0,
+  };
+}
+
+describe('task types in the policies', () => {
+  it('fits a task only on a worker that runs its type (a worker without types runs all)', () => {
+    const d = { cpu: 1, memMb: 10, gpu: 0, type: 'resize' };
+    expect(fits(d, worker('any'))).toBe(true);
+    expect(fits(d, worker('img', ['resize', 'crop']))).toBe(true);
+    expect(fits(d, worker('mail', ['send']))).toBe(false);
+    expect(fits(d, worker('none', []))).toBe(false);
+    // A task of no known type runs only where every type does.
+    const untyped = { cpu: 1, memMb: 10, gpu: 0 };
+    expect(fits(untyped, worker('any'))).toBe(true);
+    expect(fits(untyped, worker('mail', ['send']))).toBe(false);
+    // The worker after a placement still runs what it ran.
+    expect(afterPlacing(worker('mail', ['send']), d, []).types).toEqual(['send']);
+  });
+
+  for (const name of SCHEDULING_POLICY_NAMES) {
+    it(`${name}: places each task on a worker of its type, and a type nobody runs blocks no other`, () => {
+      const policy = createSchedulingPolicy(name);
+      // The oldest task is of a type no worker runs: it fits nowhere, and a task asking as much
+      // of another type must not be skipped as if it could not fit either.
+      const tasks = [
+        task('x1', 'x', 1),
+        task('a1', 'a', 2),
+        task('b1', 'b', 3),
+        task('a2', 'a', 4),
+      ];
+      const picked = policy.pick(tasks, [worker('wa', ['a']), worker('wb', ['b'])], 10);
+      const where = Object.fromEntries(picked.map((p) => [p.taskId, p.workerId]));
+      expect(where).toEqual({ a1: 'wa', b1: 'wb', a2: 'wa' });
+    });
+  }
+});
+
+describe('task types in the scheduler', () => {
+  let redis: TestRedis;
+  const harnesses: SchedulerHarness[] = [];
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    for (const h of harnesses) await h.stop();
+    await redis?.stop();
+  });
+  async function harness(opts: Parameters<typeof startScheduler>[1] = {}) {
+    const h = await startScheduler(redis, opts);
+    harnesses.push(h);
+    return h;
+  }
+  async function register(shard: SchedShard, id: string, types?: string[]) {
+    await shard.heartbeat(
+      {
+        workerId: id,
+        heartbeatMs: 60_000,
+        capacity: { cpu: 4, memMb: 1024 },
+        slots: 4,
+        host: 'test',
+        pid: 1,
+        ...(types ? { types } : {}),
+        renew: [],
+      },
+      T0,
+    );
+  }
+
+  it('refuses a claim on a worker that does not run the type, and shows the types in the snapshot', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'mail', ['send']);
+    await register(shard, 'any');
+    await h.service.client.submit({ id: 'r1', type: 'resize' });
+    expect((await dispatchOne(shard, 'r1', 'mail', T0)).status).toBe('unhandled');
+    const row = await h.service.client.mustGet('r1');
+    expect(row.state).toBe('runnable');
+    expect(row.attempts).toBe(0);
+    expect(await h.redis.hget(shard.k.worker('mail'), 'used_slots')).toBe('0');
+    const snap = await shard.dispatch({ ...dispatchArgs([]), window: 10 }, T0);
+    const views = Object.fromEntries(snap.workers.map((w) => [w.view.id, w.view.types]));
+    expect(views).toEqual({ mail: ['send'], any: undefined });
+    // A worker registered without types (as before they existed) runs every type.
+    await claim(shard, 'r1', 'any', T0);
+    expect((await h.service.client.mustGet('r1')).state).toBe('leased');
+    const loads = await h.service.queries.workerLoads(T0);
+    expect(Object.fromEntries(loads.map((l) => [l.id, l.types]))).toEqual({
+      mail: ['send'],
+      any: undefined,
+    });
+  });
+
+  it('starts no speculative copy on a worker that does not run the type', async () => {
+    const h = await harness({ service: { background: false } });
+    const shard = h.service.shard;
+    await register(shard, 'img1', ['resize']);
+    await register(shard, 'mail', ['send']);
+    await register(shard, 'img2', ['resize']);
+    await h.service.client.submit({ id: 'r2', type: 'resize' });
+    const token = await claim(shard, 'r2', 'img1', T0);
+    const knobs = { leaseMs: 1_000, retryLimit: 3, backoffMs: 10 };
+    const seen = { taskId: 'r2', seenToken: token };
+    const [refused] = await shard.speculate(knobs, [{ ...seen, workerId: 'mail' }], T0 + 10);
+    expect(refused?.status).toBe('unhandled');
+    expect(await h.redis.hget(shard.k.task('r2'), 'spec_lease')).toBeNull();
+    const [ok] = await shard.speculate(knobs, [{ ...seen, workerId: 'img2' }], T0 + 10);
+    expect(ok?.status).toBe('ok');
+    expect(await h.redis.hget(shard.k.task('r2'), 'spec_lease')).toMatch(/^\d+\timg2\t/);
+  });
+
+  it('runs every task of a mixed fleet on a worker of its type, at its first attempt', async () => {
+    const h = await harness({ knobs: { 'scheduler.retry_limit': 3 } });
+    const ran: Record<string, string[]> = { img: [], mail: [] };
+    const img = await h.worker({
+      concurrency: 4,
+      handlers: { resize: (ctx) => void ran['img']!.push(ctx.id) },
+    });
+    const mail = await h.worker({
+      concurrency: 4,
+      handlers: { send: (ctx) => void ran['mail']!.push(ctx.id) },
+    });
+    const ids = Array.from({ length: 60 }, (_, i) => `m${i}`);
+    await h.service.client.submitMany(
+      ids.map((id, i) => ({ id, type: i % 2 === 0 ? 'resize' : 'send' })),
+    );
+    for (const id of ids)
+      await eventually(async () => (await h.service.client.get(id))?.state === 'done', id);
+    for (const [i, id] of ids.entries()) {
+      const row = await h.service.client.mustGet(id);
+      expect(row.attempts, id).toBe(1);
+      expect(row.worker, id).toBe(i % 2 === 0 ? img.id : mail.id);
+    }
+    expect(ran['img']!.sort()).toEqual(ids.filter((_, i) => i % 2 === 0).sort());
+    expect(ran['mail']!.sort()).toEqual(ids.filter((_, i) => i % 2 === 1).sort());
+  });
+});
