@@ -183,3 +183,97 @@ describe('task types in the scheduler', () => {
     expect(ran['mail']!.sort()).toEqual(ids.filter((_, i) => i % 2 === 1).sort());
   });
 });
+
+describe('a window full of tasks no free worker can run', () => {
+  let redis: TestRedis;
+  let h: SchedulerHarness;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+    h = await startScheduler(redis);
+  });
+  afterAll(async () => {
+    await h?.stop();
+    await redis?.stop();
+  });
+
+  it('does not hold back tasks behind it: the dispatcher looks past it for work', async () => {
+    // 300 tasks of a type no worker runs fill every window (at most 128, here 32: one worker
+    // of 2 slots), then tasks a worker runs. Before, the window never moved past the first.
+    const c = h.service.client;
+    await c.submitMany(Array.from({ length: 300 }, (_, i) => ({ id: `x${i}`, type: 'x' })));
+    await c.submitMany(Array.from({ length: 10 }, (_, i) => ({ id: `a${i}`, type: 'a' })));
+    const ran: string[] = [];
+    await h.worker({ concurrency: 2, handlers: { a: (ctx) => void ran.push(ctx.id) } });
+    await eventually(async () => ran.length === 10, 'the ten a tasks ran', 10_000);
+    expect(ran.sort()).toEqual(Array.from({ length: 10 }, (_, i) => `a${i}`).sort());
+    expect((await h.service.queries.counts()).runnable).toBe(300);
+    // A worker for them arrives: they run too (the window starts at the head again).
+    let xs = 0;
+    await h.worker({ concurrency: 50, handlers: { x: () => void xs++ } });
+    await eventually(async () => xs === 300, 'the x tasks ran', 20_000);
+  });
+});
+
+describe('looking past the head of the queue', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('finds work before the rank where work was last found, once a worker for it arrives', async () => {
+    // No doorbell wait ends early and no lease expires: only the dispatcher's own chaining of
+    // rounds can find the b tasks once their worker registers.
+    const h = await startScheduler(redis, {
+      knobs: { 'scheduler.lease_ms': 600_000 },
+      service: { idleWaitMs: 600_000 },
+    });
+    try {
+      const c = h.service.client;
+      const shard = h.service.shard;
+      const ids = (p: string, n: number) => Array.from({ length: n }, (_, i) => `${p}${i}`);
+      const counts = { x: 40, b: 5, y: 40, a: 20 };
+      for (const [p, type] of [
+        ['x', 'x'],
+        ['b', 'b'],
+        ['y', 'x'],
+        ['a', 'a'],
+      ] as const)
+        await c.submitMany(ids(p, counts[p]).map((id) => ({ id, type })));
+      const beat = (workerId: string, types: string[]) =>
+        shard.heartbeat(
+          {
+            workerId,
+            heartbeatMs: 60_000,
+            capacity: { cpu: 8, memMb: 1024 },
+            slots: 8,
+            host: 'test',
+            pid: 1,
+            types,
+            renew: [],
+          },
+          Date.now(),
+        );
+      const leased = async (p: keyof typeof counts) => {
+        let n = 0;
+        for (const id of ids(p, counts[p])) if ((await c.get(id))?.state === 'leased') n++;
+        return n;
+      };
+      // Only a worker for the a tasks (past 85 tasks no worker runs): work found 64 deep, 8
+      // tasks for its 8 slots, and the other 12 wait for them.
+      await beat('wa', ['a']);
+      await eventually(async () => (await leased('a')) === 8, 'a tasks leased', 5_000);
+      // Its registration rings the doorbell: a look from the head, then from rank 64, where
+      // work was last found (it skips the b tasks at ranks 40-44), to the end: nothing. Then
+      // once more from the head, every window in turn.
+      await beat('wb', ['b']);
+      await eventually(async () => (await leased('b')) === 5, 'the b tasks leased', 5_000);
+      expect(await leased('a')).toBe(8);
+      expect((await h.service.queries.counts()).runnable).toBe(92);
+    } finally {
+      await h.stop();
+    }
+  });
+});

@@ -84,6 +84,13 @@ export function capAssignments(
 
 /** Tasks whose attrs the dispatcher holds at most; past it the oldest are forgotten. */
 const KNOWN_MAX = 50_000;
+/**
+ * How deep into the runnable queue the dispatcher looks for work when the window holds only
+ * tasks no free worker can run (their type, GPU model or size): windows further down are read
+ * until one gives an assignment, up to this rank. Each deeper window is a round trip reading
+ * its tasks' attrs, so a queue blocked deeper than this waits for a change (a doorbell).
+ */
+export const DEEP_SCAN_MAX = 10_000;
 /** Tenants and jobs of the window whose numbers are asked for each round, at most. */
 const STATS_MAX = 64;
 
@@ -92,6 +99,14 @@ export class Dispatcher {
   /** What never changes of the runnable tasks seen, so a window is not sent twice. */
   private readonly known = new Map<string, KnownTask>();
   private marker: { readyAt: number; id: string } | undefined;
+  /** The next window's first rank: past 0 while looking past tasks no free worker can run. */
+  private offset = 0;
+  /** Where a deeper window last gave work (0: none): the next look past the head starts there. */
+  private deepFound = 0;
+  /** The current look past the head started at `deepFound` (it skipped the ranks before). */
+  private resumed = false;
+  /** Set by a round that looks deeper next: the loop goes on without waiting on the doorbell. */
+  private again = false;
   private tenants: string[] = [];
   private jobs: string[] = [];
   private readonly bell: BlockingList;
@@ -135,12 +150,13 @@ export class Dispatcher {
       try {
         pending = await this.round(pending);
         failures = 0;
-        if (pending.length === 0 && !this.stopped)
+        if (pending.length === 0 && !this.again && !this.stopped)
           await this.bell.pop(1, this.o.idleWaitMs).catch(() => []);
       } catch (err) {
         // Redis away or a script error: what was pending is dropped (the tasks stay runnable
         // in Redis), and the loop backs off, bounded, before it looks again.
         pending = [];
+        this.offset = 0;
         failures++;
         if (!this.stopped) {
           this.o.log.warn({ err: (err as Error).message }, 'dispatch round failed');
@@ -170,12 +186,24 @@ export class Dispatcher {
         tenants: this.tenants,
         jobs: this.jobs,
         assignments: pending,
+        offset: this.offset,
       },
       now,
     );
     this.record(pending, reply, now, startedNs);
     this.forgetClaimed(pending, reply);
-    if (reply.tasks.length === 0 || reply.workers.length === 0) return [];
+    const offset = this.offset;
+    this.offset = 0;
+    this.again = false;
+    if (reply.tasks.length === 0 || reply.workers.length === 0) {
+      // A deeper window came back empty (the queue shrank): look again from the head.
+      if (offset > 0 && reply.workers.length > 0) {
+        this.deepFound = 0;
+        this.resumed = false;
+        this.again = true;
+      }
+      return [];
+    }
     const policy = this.currentPolicy();
     const { views, unresolved } = taskViews(reply, this.known);
     this.remember(reply, unresolved);
@@ -185,6 +213,7 @@ export class Dispatcher {
       now,
     );
     const next = capAssignments(picked, reply.workers, batch, this.known);
+    this.lookDeeper(offset, reply, next.length);
     this.o.shadow?.observe(
       policy.name,
       views,
@@ -212,6 +241,39 @@ export class Dispatcher {
       });
     }
     return next;
+  }
+
+  /**
+   * Head-of-line blocking: a window of tasks that fit no free worker (a type none of them
+   * runs, a GPU model, a size) would hold back every task behind it while workers sit idle.
+   * When a window gave nothing although a free worker has room and more tasks wait past it,
+   * the next round reads the window after it (or, from the head, the one that last gave work),
+   * at once, until one gives work or the queue or DEEP_SCAN_MAX ends. A round with work starts
+   * at the head again, so older tasks keep their turn when room frees up.
+   */
+  private lookDeeper(offset: number, reply: DispatchReply, assigned: number): void {
+    if (assigned > 0) {
+      if (offset > 0) this.deepFound = offset;
+      this.resumed = false;
+      return;
+    }
+    const beyond = reply.queued - offset - reply.tasks.length;
+    const room = reply.workers.some((w) => w.view.free.cpu > 1e-9 || w.view.free.gpu > 1e-9);
+    const resume = offset === 0 && this.deepFound > 0;
+    const deeper = resume ? this.deepFound : offset + reply.tasks.length;
+    if (beyond > 0 && room && deeper < DEEP_SCAN_MAX) {
+      if (offset === 0) this.resumed = resume;
+      this.offset = deeper;
+      this.again = true;
+      this.o.telemetry.inc('dispatch_deep_rounds');
+      return;
+    }
+    // The queue's end (or the bound) without work. A look that started where work was last
+    // found skipped the ranks before it, where a worker freed since may find some: once more
+    // from the head, then every window in turn.
+    if (offset > 0 && this.resumed && room) this.again = true;
+    this.deepFound = 0;
+    this.resumed = false;
   }
 
   /** Claimed (or vanished) tasks leave the window for good. */

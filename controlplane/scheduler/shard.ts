@@ -65,6 +65,8 @@ export interface DispatchArgs {
   tenants?: readonly string[];
   jobs?: readonly string[];
   assignments: readonly AssignmentArg[];
+  /** The window's first rank in the runnable index (default 0, the oldest task). */
+  offset?: number;
 }
 
 /** The positions of `assignments` grouped by worker (first seen first), each group in order. */
@@ -254,7 +256,7 @@ export class SchedShard {
       if (x.workerId !== group) entries += `\t${(group = x.workerId)}\n`;
       entries += `${x.taskId}\t${x.gpus ? x.gpus.join(',') : ''}\n`;
     }
-    args.push(entries);
+    args.push(entries, a.offset ?? 0);
     const r = await this.run('dispatch', now, args);
     let i = 0;
     const next = (): unknown => r[i++];

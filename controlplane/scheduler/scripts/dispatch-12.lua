@@ -27,6 +27,8 @@
     ARGV[21]     the n assignments in one string, grouped by worker: a line '\t<worker id>'
                  starts a group, then a line '<task id>\t<GPU devices (csv)>' per assignment
                  (each line ended by a newline); statuses come back in this order
+    ARGV[22]     the window's first rank (0: the oldest runnable task; more when the
+                 dispatcher looks past tasks no free worker can run)
 
   Output:
     { n, status_1, ... status_n,
@@ -56,6 +58,7 @@ local knownTenants = split(ARGV[FIRST_ARG + 8], ',')
 local knownJobs = split(ARGV[FIRST_ARG + 9], ',')
 local n = tonumber(ARGV[FIRST_ARG + 10])
 local assignments = ARGV[FIRST_ARG + 11]
+local offset = tonumber(ARGV[FIRST_ARG + 12]) or 0
 
 -- One string for all assignments (the client writes one argument), grouped by worker so a
 -- worker id is scanned once per group (a pattern costs ~50 instructions per byte it scans). A
@@ -197,7 +200,9 @@ elseif window > math.max(windowMin, freeSlots * windowPerSlot) then
 end
 
 local tasks = {}
-if window > 0 then tasks = redis.call('ZRANGE', K_RUNNABLE, '0', STR[window - 1], 'WITHSCORES') end
+if window > 0 then
+  tasks = redis.call('ZRANGE', K_RUNNABLE, STR[offset], STR[offset + window - 1], 'WITHSCORES')
+end
 -- The window goes back as Redis gave it (no string is built per entry), then how many of its
 -- first entries the dispatcher holds already: what never changes of every task up to its
 -- marker (a retried task comes back with a later ready time, past the marker). The window is
