@@ -315,6 +315,26 @@ describe('live placement migration on a 3-primary cluster', () => {
     await w.stop();
   });
 
+  it("moves a job's set of tasks with it: the job is cancelled on its new shard", async () => {
+    const keys = uniqueKeys();
+    const w = await world(keys);
+    await w.router.submitMany([
+      { id: 'jp', type: 't', tenant: MOVER, jobId: 'jm' },
+      { id: 'jc', type: 't', tenant: MOVER, parents: ['jp'], jobId: 'jm' },
+      { id: 'jq', type: 't', tenant: MOVER, jobId: 'jm' },
+    ]);
+    const version = await w.moveMover();
+    const opts = { redis: client, keys, shards, log: quietLog, graceMs: 0, sweepMs: 100 };
+    const from = shards[home] as string;
+    const to = shards[target] as string;
+    await (await Migration.begin(opts, MOVER, from, to, version)).run();
+    const A = new SchedKeys(keys, from);
+    expect(await client.exists(A.job('jm'), A.jobTasks('jm'))).toBe(0);
+    const r = await w.router.cancelJob('jm', MOVER, { actor: 'alice', reason: 'moved' });
+    expect(r).toEqual({ job: 'jm', cancelled: ['jc', 'jp', 'jq'], dependents: 0, ended: 0 });
+    await w.stop();
+  });
+
   it("moves a tenant back within the tombstones' lifetime: every task stays live and runs", async () => {
     const keys = uniqueKeys();
     const homeShard = shards[home] as string;

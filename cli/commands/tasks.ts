@@ -1,5 +1,6 @@
-// `knobos tasks <get|list|cancel>`: a scheduler shard's tasks from the command line, read and
-// cancelled as the API does it (SchedulerQueries.listTasks, SchedulerClient.cancel).
+// `knobos tasks <get|list|cancel|cancel-job>`: a scheduler shard's tasks from the command line,
+// read and cancelled as the API does it (SchedulerQueries.listTasks, SchedulerClient.cancel and
+// cancelJob).
 import { userInfo } from 'node:os';
 import { checkCancelInput, SchedulerClient } from '../../controlplane/scheduler/client.ts';
 import { SchedulerInputError } from '../../controlplane/scheduler/errors.ts';
@@ -26,11 +27,12 @@ const USAGE = `usage: knobos tasks <command> [options]
                                           N in 1..500, default 20
   cancel ID --reason R                    cancel a task that has not ended: it leaves its queue,
                                           or its running copies are stopped; its dependents fail
+  cancel-job JOB --reason R               cancel every task of a job that has not ended
 options: --redis URL, --shard NAME (default: the first of the shards \`knobos start\` runs: s0 on
          one Redis), --actor NAME (default: cli:<your user name>), --json
 `;
 
-type Cmd = 'get' | 'list' | 'cancel';
+type Cmd = 'get' | 'list' | 'cancel' | 'cancel-job';
 type Flag = 'state' | 'tenant' | 'limit' | 'reason';
 
 const SPEC: SubcommandSpec<Cmd, Flag> = {
@@ -39,6 +41,7 @@ const SPEC: SubcommandSpec<Cmd, Flag> = {
     get: { args: ['ID'], flags: [] },
     list: { args: [], flags: ['state', 'tenant', 'limit'] },
     cancel: { args: ['ID'], flags: ['reason'] },
+    'cancel-job': { args: ['JOB'], flags: ['reason'] },
   },
   required: ['state', 'reason'],
   global: ['redis', 'actor', 'shard'],
@@ -83,11 +86,12 @@ export async function run(argv: string[]): Promise<number> {
     // Every input the commands send, checked before connecting, as their callees check it.
     const { shard, tenant, reason } = p.values;
     if (typeof shard === 'string') assertKeyPart('--shard', shard);
-    if (p.args[0] !== undefined) checkName(p.args[0], 'ID', `tasks ${p.cmd}`);
+    if (p.args[0] !== undefined)
+      checkName(p.args[0], SPEC.takes[p.cmd].args[0] ?? 'ID', `tasks ${p.cmd}`);
     if (typeof tenant === 'string') checkName(tenant, '--tenant', 'tasks list');
     actor =
       typeof p.values['actor'] === 'string' ? p.values['actor'] : `cli:${userInfo().username}`;
-    if (p.cmd === 'cancel') checkCancelInput({ actor, reason });
+    if (p.cmd === 'cancel' || p.cmd === 'cancel-job') checkCancelInput({ actor, reason });
   } catch (err) {
     // UsageError and SchedulerInputError messages name their command or field already.
     const named = err instanceof UsageError || err instanceof SchedulerInputError;
@@ -150,6 +154,13 @@ export async function run(argv: string[]): Promise<number> {
         human = r.changed
           ? `${id} cancelled${r.dependents > 0 ? ` (${r.dependents} dependents upstream_failed)` : ''}`
           : `${id} was already cancelled`;
+        break;
+      }
+      case 'cancel-job': {
+        const r = await client.cancelJob(id, { actor, reason: v.reason ?? '' });
+        result = r;
+        const deps = r.dependents > 0 ? `, ${r.dependents} dependents upstream_failed` : '';
+        human = `job ${id}: ${r.cancelled.length} tasks cancelled, ${r.ended} had ended${deps}`;
         break;
       }
     }

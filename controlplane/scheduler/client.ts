@@ -10,7 +10,7 @@ import { SchedulerInputError, UnknownTaskError } from './errors.ts';
 import { readMigration, TenantMovingError } from './migration-row.ts';
 import { decodeAttrs, decodeTaskRow, type TaskRow } from './schema.ts';
 import { DEFAULT_JOB_TTL_MS, type SchedShard, type TaskJobEnded } from './shard.ts';
-import { normalizeBatch, type NormalTask } from './tasks.ts';
+import { checkName, normalizeBatch, type NormalTask } from './tasks.ts';
 import { recordJobCompletion } from './traces.ts';
 import type { SubmitResult, TaskSpec } from './types.ts';
 
@@ -21,6 +21,31 @@ export interface CancelResult {
   /** Tasks downstream marked upstream_failed now (the reaper marks any past the bound). */
   dependents: number;
 }
+
+/** What `cancelJob` did. */
+export interface CancelJobResult {
+  job: string;
+  /** The job's tasks this call cancelled. */
+  cancelled: string[];
+  /** Tasks downstream of those marked upstream_failed by their cancels. */
+  dependents: number;
+  /**
+   * The job's tasks that had ended when their turn came (done, dead, upstream_failed,
+   * cancelled; also those an earlier cancel of this call made upstream_failed) or that
+   * retention had removed.
+   */
+  ended: number;
+}
+
+/** Task states read per pipeline while a job's cancel looks for the tasks still open. */
+const JOB_CANCEL_PAGE = 500;
+const ENDED_STATES: ReadonlySet<string> = new Set([
+  'done',
+  'dead',
+  'upstream_failed',
+  'cancelled',
+  'moved',
+]);
 
 const ACTOR_MAX = 200;
 const REASON_MAX = 500;
@@ -179,6 +204,57 @@ export class SchedulerClient {
   }
 
   /**
+   * Cancels every task of a job that has not ended (as `cancel` does each, so their
+   * dependents become upstream_failed, in this job or another). A job of one task, its own
+   * job (no job row), is named by the task's id. Tasks submitted to the job after the call
+   * read its tasks are not cancelled. A tenant-scoped caller (`tenant`) sees only its own
+   * jobs (another's is reported missing). Stops at the first task that cannot be cancelled
+   * now (TenantMovingError while the tenant moves): what it cancelled stays cancelled, and
+   * a repeated call goes on from there.
+   */
+  async cancelJob(
+    job: string,
+    o: { actor: string; reason?: string; tenant?: string },
+  ): Promise<CancelJobResult> {
+    checkName(job, 'job', 'cancel');
+    checkCancelInput(o);
+    const where = `shard ${this.shard.shard}`;
+    const missing = () =>
+      new UnknownTaskError(`job ${job} does not exist in ${where}`, { job, field: 'job' });
+    const redis = this.shard.redis;
+    const owner = await this.jobTenant(job);
+    if (owner === null || (o.tenant !== undefined && owner.tenant !== o.tenant)) throw missing();
+    const ids = owner.row ? (await redis.smembers(this.shard.k.jobTasks(job))).sort() : [job];
+    const out: CancelJobResult = { job, cancelled: [], dependents: 0, ended: 0 };
+    for (let i = 0; i < ids.length; i += JOB_CANCEL_PAGE) {
+      const page = ids.slice(i, i + JOB_CANCEL_PAGE);
+      const p = redis.pipeline();
+      for (const id of page) p.hget(this.shard.k.task(id), 'state');
+      const states = (await p.exec()) ?? [];
+      for (const [k, id] of page.entries()) {
+        const state = states[k]?.[1];
+        if (typeof state !== 'string' || ENDED_STATES.has(state)) {
+          out.ended++;
+          continue;
+        }
+        try {
+          const r = await this.cancel(id, o);
+          if (r.changed) out.cancelled.push(id);
+          else out.ended++;
+          out.dependents += r.dependents;
+        } catch (err) {
+          // Ended since the read (it finished, or an earlier cancel here failed it upstream),
+          // or removed by retention.
+          if (err instanceof UnknownTaskError) out.ended++;
+          else if (err instanceof StateError && err.details['rule'] === 'not_ended') out.ended++;
+          else throw err;
+        }
+      }
+    }
+    return out;
+  }
+
+  /**
    * Throws TenantMovingError where `tenant`'s move has rows of it that are not the live ones:
    * on its new shard before the switch (copies, frozen), on its old one after it (to become
    * tombstones). The old shard before the switch is cancel-12.lua's to refuse, atomically.
@@ -233,6 +309,18 @@ export class SchedulerClient {
   }
 
   /** A task's tenant (one field of its row), null when this shard has no such task. */
+  /**
+   * The tenant of a job: from its row (`row` true), or, for a job that is its own task (no
+   * row), from that task's. Null when the shard has neither.
+   */
+  async jobTenant(job: string): Promise<{ tenant: string; row: boolean } | null> {
+    const tenant = await this.shard.redis.hget(this.shard.k.job(job), 'tenant');
+    if (tenant !== null) return { tenant, row: true };
+    const attrs = await this.shard.redis.hget(this.shard.k.task(job), 'attrs');
+    const a = attrs === null ? null : decodeAttrs(attrs);
+    return a !== null && a.job === job ? { tenant: a.tenant, row: false } : null;
+  }
+
   async tenantOf(id: string): Promise<string | null> {
     const attrs = await this.shard.redis.hget(this.shard.k.task(id), 'attrs');
     return attrs === null ? null : decodeAttrs(attrs).tenant;

@@ -64,6 +64,14 @@ export class SchedKeys {
   job(id: string): string {
     return this.keys.row(this.family, JOBS_TABLE, id);
   }
+  /**
+   * The ids of a job's tasks (a job of several tasks; one that is its own task has none), kept
+   * and expired with its row; scripts append the same suffix to the row's key (JOB_TASKS in
+   * scripts/includes/shard.lua, and the migration scripts).
+   */
+  jobTasks(id: string): string {
+    return `${this.job(id)}#tasks`;
+  }
   deadRow(id: string): string {
     return this.keys.row(this.family, DEAD_TABLE, id);
   }

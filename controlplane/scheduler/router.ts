@@ -21,7 +21,7 @@ import type { RedisClient } from '../redis/connect.ts';
 import { Keys } from '../store/keys.ts';
 import type { Telemetry } from '../telemetry/metrics.ts';
 import type { TraceWriter } from '../telemetry/traces.ts';
-import { idGenerator, SchedulerClient, type CancelResult } from './client.ts';
+import { idGenerator, SchedulerClient, type CancelJobResult, type CancelResult } from './client.ts';
 import type { Clock } from './clock.ts';
 import { SchedulerInputError } from './errors.ts';
 import { migrationIndex, readMigration, released, TenantMovingError } from './migration-row.ts';
@@ -287,6 +287,20 @@ export class SchedulerRouter {
     tenant: string,
     o: { actor: string; reason?: string },
   ): Promise<CancelResult> {
+    return this.onLiveShard(tenant, (c) => c.cancel(id, { ...o, tenant }));
+  }
+
+  /** Cancels every open task of a job of `tenant` (SchedulerClient.cancelJob), as `cancel` does. */
+  async cancelJob(
+    job: string,
+    tenant: string,
+    o: { actor: string; reason?: string },
+  ): Promise<CancelJobResult> {
+    return this.onLiveShard(tenant, (c) => c.cancelJob(job, { ...o, tenant }));
+  }
+
+  /** Runs `fn` on the shard that holds `tenant`'s live rows (see `cancel`). */
+  private async onLiveShard<T>(tenant: string, fn: (c: SchedulerClient) => Promise<T>): Promise<T> {
     const deadline = Date.now() + (this.o.holdMaxMs ?? 30_000);
     for (;;) {
       const m = await readMigration(this.o.redis, this.keys, tenant);
@@ -297,7 +311,7 @@ export class SchedulerRouter {
       else if (m && (m.phase === 'switched' || m.phase === 'clean')) shard = m.to;
       else if (held === undefined || (m && m.knobVersion >= held))
         shard = this.placement.shardOf(tenant);
-      if (shard !== undefined) return this.client(shard).cancel(id, { ...o, tenant });
+      if (shard !== undefined) return fn(this.client(shard));
       if (Date.now() > deadline)
         throw new TenantMovingError(`tenant ${tenant} is moving between shards; try again`, {
           tenant,

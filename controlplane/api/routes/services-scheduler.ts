@@ -239,6 +239,61 @@ export function schedulerRoutes(
     },
   );
 
+  app.post<{ Params: { id: string }; Querystring: { shard?: string }; Body: { reason: string } }>(
+    '/api/services/scheduler/jobs/:id/cancel',
+    {
+      config: { access: 'operator' },
+      schema: {
+        tags: TAGS,
+        summary: 'Cancel every task of a job that has not ended',
+        description:
+          "Each of the job's tasks that has not ended is cancelled as the task route cancels it (its dependents, in this job or another, become upstream_failed). A job of one task that is its own job is named by the task's id. Tasks submitted to the job after the call read its tasks are not cancelled. A tenant's token cancels only its tenant's jobs (another's is reported missing). 404 for an unknown job; 503 KNOBOS_SCHEDULER_TENANT_MOVING while the tenant moves between shards (what was cancelled stays cancelled; retry for the rest).",
+        headers,
+        params: taskIdParams,
+        querystring: shardQuery,
+        body: closed({ reason }, ['reason']),
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              job: { type: 'string' },
+              cancelled: {
+                type: 'array',
+                items: { type: 'string' },
+                description: "the job's tasks this call cancelled",
+              },
+              dependents: {
+                type: 'integer',
+                description: 'tasks downstream of those marked upstream_failed',
+              },
+              ended: {
+                type: 'integer',
+                description:
+                  "the job's tasks that had ended when their turn came (or retention removed)",
+              },
+            },
+          },
+          ...errors(404, 503),
+        },
+      },
+    },
+    async (request) => {
+      const { shard, client } = open(request.query.shard);
+      const job = request.params.id;
+      const owner = await client.jobTenant(job);
+      if (owner === null || !canSee(request.auth, owner.tenant))
+        throw new UnknownTaskError(`job ${job} does not exist in shard ${shard.shard}`, {
+          field: 'id',
+          rule: 'exists',
+        });
+      return client.cancelJob(job, {
+        actor: request.auth.actor,
+        reason: request.body.reason,
+        tenant: owner.tenant,
+      });
+    },
+  );
+
   app.get<{ Querystring: { shard?: string } }>(
     '/api/services/scheduler/workers',
     {

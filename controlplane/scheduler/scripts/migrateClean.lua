@@ -4,7 +4,7 @@
   late resubmission of the same id is answered "exists" instead of creating a duplicate; its
   idempotency key stays for the same reason, listed to be forgotten when the tombstone expires
   (migrateForget.lua). Index entries, DAG edges (its children set, and its id in its parents'
-  children sets here), dead-letter rows and the tenant's job rows go. A row already a
+  children sets here), dead-letter rows and the tenant's job rows (with their sets of tasks) go. A row already a
   tombstone is left alone (safe to repeat).
   Also undoes a refused move on the NEW shard (the tombstones there name the old shard). In
   mode 'undo' (late arrivals after the switch, whose job rows on the new shard are live: they
@@ -52,6 +52,7 @@ for i = 10, 9 + n do
           if est and est > 0 then redis.call('HINCRBYFLOAT', jk, 'remaining_work_ms', -est) end
         end
         redis.call('HINCRBY', jk, '_v', 1)
+        redis.call('SREM', jk .. '#tasks', id)
       end
     end
     redis.call('DEL', key, P_CHILDREN .. id, P_DEAD .. id)
@@ -63,5 +64,6 @@ for i = 10, 9 + n do
     cleaned = cleaned + 1
   end
 end
-for i = 10 + n, #ARGV do redis.call('DEL', P_JOB .. ARGV[i]) end
+-- With each job row its set of tasks (includes/shard.lua JOB_TASKS).
+for i = 10 + n, #ARGV do redis.call('DEL', P_JOB .. ARGV[i], P_JOB .. ARGV[i] .. '#tasks') end
 return cleaned

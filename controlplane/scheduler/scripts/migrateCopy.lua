@@ -100,6 +100,8 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     if t.dead and #t.dead > 0 then redis.call('HSET', P_DEAD .. t.id, unpack(t.dead)) end
     if idem then redis.call('HSET', KEYS[5], idem, t.id) end
     countInJob(t)
+    -- Its job's set of tasks here (includes/shard.lua JOB_TASKS), which a job's cancel reads.
+    if t.job ~= '' then redis.call('SADD', P_JOB .. t.job .. '#tasks', t.id) end
     written = written + 1
     if t.parents then wrote[#wrote + 1] = t.id end
   end

@@ -253,10 +253,11 @@ local function countJob(i, failedParent)
   local job = jobOf[i]
   local j = jobs[job]
   if j == nil then
-    j = { n = 0, ended = 0, work = 0, tenant = tenantOf[i] }
+    j = { n = 0, ended = 0, work = 0, tenant = tenantOf[i], ids = {} }
     jobs[job] = j
   end
   j.n = j.n + 1
+  j.ids[j.n] = ids[i]
   if failedParent then j.ended = j.ended + 1 end
   local est = estOf[i]
   if est ~= '' and not failedParent then j.work = j.work + NUM[est] end
@@ -356,15 +357,20 @@ for job, j in pairs(jobs) do
   if j.ended > 0 then redis.call('HINCRBY', k, 'dead', j.ended) end
   if j.work > 0 then redis.call('HINCRBYFLOAT', k, 'remaining_work_ms', j.work) end
   redis.call('HINCRBY', k, '_v', 1)
+  bulk('SADD', k .. JOB_TASKS, j.ids)
   if left > 0 then
     -- A job that had finished and gets more tasks is open again.
     redis.call('HDEL', k, 'finished_at')
     redis.call('PERSIST', k)
+    redis.call('PERSIST', k .. JOB_TASKS)
   else
     -- Every task of it ended here (upstream_failed at submit): no later step would end it,
     -- so it finishes now, as jobTaskEnded finishes a job, and the caller reports it.
     redis.call('HSET', k, 'finished_at', NOW_S)
-    if JOB_TTL_MS > 0 then redis.call('PEXPIRE', k, JOB_TTL_MS) end
+    if JOB_TTL_MS > 0 then
+      redis.call('PEXPIRE', k, JOB_TTL_MS)
+      redis.call('PEXPIRE', k .. JOB_TASKS, JOB_TTL_MS)
+    end
     out[#out + 1] = job
     out[#out + 1] = j.tenant
     out[#out + 1] = math.max(0, NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW))

@@ -347,6 +347,9 @@ end
 -- finished job's row expires after JOB_TTL_MS (a script that ends tasks sets it from ARGV).
 -- Times are clamped at 0: NOW may be a worker's clock, submitted_at a producer's.
 local JOB_TTL_MS = 0
+-- A job row's key plus this is the set of its tasks' ids (keys.ts jobTasks; what a job's cancel
+-- reads), kept and expired with the row. A task that is its own job has neither.
+local JOB_TASKS = '#tasks'
 local function jobTaskEnded(id, job, estimate, submittedAt)
   if job == id then return math.max(0, NOW - submittedAt) end
   local k = P_JOB .. job
@@ -354,7 +357,10 @@ local function jobTaskEnded(id, job, estimate, submittedAt)
   if estimate > 0 then redis.call('HINCRBYFLOAT', k, 'remaining_work_ms', -estimate) end
   if left > 0 then return -1 end
   redis.call('HSET', k, 'finished_at', NOW_S)
-  if JOB_TTL_MS > 0 then redis.call('PEXPIRE', k, JOB_TTL_MS) end
+  if JOB_TTL_MS > 0 then
+    redis.call('PEXPIRE', k, JOB_TTL_MS)
+    redis.call('PEXPIRE', k .. JOB_TASKS, JOB_TTL_MS)
+  end
   return math.max(0, NOW - tonumber(redis.call('HGET', k, 'submitted_at') or NOW))
 end
 
