@@ -126,7 +126,7 @@ for i = 1, n do
     if w == nil then w = loadWorker(wid) end
     if not w or w.deadline < NOW then
       status = 'noworker'
-    elseif w.types and not w.types[typ] then
+    elseif not runsType(w, typ) then
       status = 'unhandled'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + cpu > w.cpu or w.usedMem + mem > w.mem
       or (gpu > 0 and not gpuFits(w, gpu, NUM[gpuMilli], gpus)) then

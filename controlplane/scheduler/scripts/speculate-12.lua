@@ -42,7 +42,7 @@ for i = 1, n do
     local w = loadWorker(wid)
     if not w or w.deadline < NOW then
       status = 'noworker'
-    elseif w.types and not w.types[t.type] then
+    elseif not runsType(w, t.type) then
       status = 'unhandled'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + t.cpu > w.cpu or w.usedMem + t.mem > w.mem
       or (t.gpu > 0 and not gpuFits(w, t.gpu, t.gpuMilli, gpus)) then

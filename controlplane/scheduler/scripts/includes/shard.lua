@@ -170,13 +170,22 @@ local function loadWorker(id)
     model = r[11] or '', v = NUM[r[12] or '0'], inc = r[13] or '',
     heartbeatAt = NUM[r[14] or '0'], typesCsv = r[15] or '*', types = nil, dirty = false }
   for i, f in ipairs(w.gpuFree) do w.gpuFree[i] = tonumber(f) end
-  -- The task types it runs, as a set; nil: every type (also a row from before types existed).
-  if w.typesCsv ~= '*' then
-    w.types = {}
-    for _, t in ipairs(split(w.typesCsv, ',')) do w.types[t] = true end
-  end
   workerCache[id] = w
   return w
+end
+
+-- Whether the worker runs tasks of type `typ`: '*' (also a row from before types existed) runs
+-- every type. The set is built on the first check (the snapshot, settle and reap load rows
+-- they never check).
+local function runsType(w, typ)
+  if w.typesCsv == '*' then return true end
+  local set = w.types
+  if set == nil then
+    set = {}
+    for _, t in ipairs(split(w.typesCsv, ',')) do set[t] = true end
+    w.types = set
+  end
+  return set[typ] == true
 end
 
 local function flushWorkers()
