@@ -19,6 +19,8 @@ import {
   startScheduler,
   type SchedulerHarness,
 } from './helpers/scheduler-harness.ts';
+import { SchedulerClient } from '../controlplane/scheduler/client.ts';
+import type { Pending } from '../controlplane/scheduler/dispatcher.ts';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 
 const T0 = 1_700_000_000_000;
@@ -272,6 +274,119 @@ describe('looking past the head of the queue', () => {
       await eventually(async () => (await leased('b')) === 5, 'the b tasks leased', 5_000);
       expect(await leased('a')).toBe(8);
       expect((await h.service.queries.counts()).runnable).toBe(92);
+    } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('looking past the head, round by round', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  const ids = (p: string, n: number) =>
+    Array.from({ length: n }, (_, i) => `${p}${String(i).padStart(4, '0')}`);
+  async function world() {
+    const h = await startScheduler(redis, { service: { background: false } });
+    const d = h.service.dispatcher;
+    const state = d as unknown as { again: boolean };
+    let p: Pending[] = [];
+    /** Rounds until the dispatcher would wait; the assignments made on the way. */
+    const settle = async () => {
+      const made: Pending[] = [];
+      let n = 0;
+      do {
+        p = await d.round(p);
+        made.push(...p);
+        n++;
+      } while ((p.length > 0 || state.again) && n < 200);
+      return { made, rounds: n };
+    };
+    const beat = (
+      id: string,
+      cap: { cpu: number; memMb: number },
+      slots: number,
+      types?: string[],
+    ) =>
+      h.service.shard.heartbeat(
+        {
+          workerId: id,
+          heartbeatMs: 600_000,
+          capacity: cap,
+          slots,
+          host: 'test',
+          pid: 1,
+          ...(types ? { types } : {}),
+          renew: [],
+        },
+        Date.now(),
+      );
+    return { h, d, settle, beat };
+  }
+
+  it('never looks past tasks that only wait for room: they keep their order', async () => {
+    const { h, settle, beat } = await world();
+    try {
+      // Every task needs 1 GB: the worker has slots and cores left, memory for two.
+      await h.service.client.submitMany(
+        ids('t', 100).map((id) => ({ id, type: 'a', demand: { cpu: 1, memMb: 1024 } })),
+      );
+      await beat('w1', { cpu: 8, memMb: 2048 }, 8);
+      const first = await settle();
+      expect(first.made.map((a) => a.taskId)).toEqual(['t0000', 't0001']);
+      expect(first.rounds).toBe(2); // no look past the window while w1 waits for memory
+      await beat('w2', { cpu: 8, memMb: 1024 }, 8);
+      expect((await settle()).made.map((a) => `${a.taskId}>${a.workerId}`)).toEqual(['t0002>w2']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('looks past a blocked head for tasks that ask for no cores, once, then only at new arrivals', async () => {
+    const { h, settle, beat } = await world();
+    try {
+      const c = h.service.client;
+      await c.submit({ id: 'big', type: 'a', demand: { cpu: 1 } });
+      await beat('w', { cpu: 1, memMb: 1024 }, 8, ['a']);
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['big']);
+      // The worker has slots but no core left; only tasks asking for none can go there.
+      await c.submitMany(ids('x', 200).map((id) => ({ id, type: 'x' })));
+      await c.submitMany(
+        ids('z', 5).map((id) => ({ id, type: 'a', demand: { cpu: 0, memMb: 0 } })),
+      );
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(ids('z', 5));
+      // Nothing new: a look from the head stops at once, without reading the queue again.
+      expect((await settle()).rounds).toBe(1);
+      // One new task: only it is read past the head.
+      await c.submit({ id: 'z9', type: 'a', demand: { cpu: 0, memMb: 0 } });
+      const late = await settle();
+      expect(late.made.map((a) => a.taskId)).toEqual(['z9']);
+      expect(late.rounds).toBeLessThanOrEqual(3);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('keeps the head marker: a task that lands in the head window after a deeper look is seen', async () => {
+    const { h, settle, beat } = await world();
+    try {
+      const c = h.service.client;
+      await c.submitMany(ids('x', 40).map((id) => ({ id, type: 'x' })));
+      await c.submitMany(ids('a', 100).map((id) => ({ id, type: 'a' })));
+      await beat('wa0', { cpu: 1, memMb: 1024 }, 1, ['a']);
+      await settle();
+      // A producer whose clock is behind: its task's ready time falls inside the head window.
+      const skewed = new SchedulerClient({
+        shard: h.service.shard,
+        clock: { now: () => Date.now() - 60_000 },
+      });
+      await skewed.submit({ id: 'old-a', type: 'a' });
+      await beat('wa1', { cpu: 1, memMb: 1024 }, 1, ['a']);
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['old-a']);
     } finally {
       await h.stop();
     }

@@ -4,10 +4,14 @@
 // so a change applies on the next round; so do the batch size, lease time and retry knobs.
 // When nothing can be dispatched it blocks on the shard's doorbell, which submissions,
 // completions, requeues and new workers ring.
+import { modelAccepted, typeAccepted } from '../../policies/gpu/fit.ts';
 import {
   createSchedulingPolicy,
   type Assignment,
+  type Demand,
   type SchedulingPolicy,
+  type TaskView,
+  type WorkerView,
 } from '../../policies/scheduling/index.ts';
 import type { KnobClient } from '../knobs/client.ts';
 import type { Logger } from '../log.ts';
@@ -82,15 +86,27 @@ export function capAssignments(
   return out;
 }
 
+/** Whether the worker runs tasks of this demand's kind at all: its type and GPU model. */
+function runsKind(d: Demand, w: WorkerView): boolean {
+  return typeAccepted(d, w) && (d.gpu <= 0 || modelAccepted(d, w));
+}
+
+/** The kinds of free worker: task types (or every type) and GPU model. */
+function kindsOf(workers: readonly WorkerView[]): Set<string> {
+  return new Set(workers.map((w) => `${w.types?.join(',') ?? '*'}|${w.gpuModel ?? ''}`));
+}
+
 /** Tasks whose attrs the dispatcher holds at most; past it the oldest are forgotten. */
 const KNOWN_MAX = 50_000;
 /**
  * How deep into the runnable queue the dispatcher looks for work when the window holds only
- * tasks no free worker can run (their type, GPU model or size): windows further down are read
- * until one gives an assignment, up to this rank. Each deeper window is a round trip reading
- * its tasks' attrs, so a queue blocked deeper than this waits for a change (a doorbell).
+ * tasks no free worker runs (their type or GPU model): windows further down are read until one
+ * gives an assignment, up to this rank. Each deeper window is a round trip reading its tasks'
+ * attrs, so work deeper than this behind such a head waits for the head to move.
  */
 export const DEEP_SCAN_MAX = 10_000;
+/** Deeper windows read per wake-up at most; a longer look goes on at the next one. */
+export const DEEP_ROUNDS_PER_WAKE = 8;
 /** Tenants and jobs of the window whose numbers are asked for each round, at most. */
 const STATS_MAX = 64;
 
@@ -99,12 +115,18 @@ export class Dispatcher {
   /** What never changes of the runnable tasks seen, so a window is not sent twice. */
   private readonly known = new Map<string, KnownTask>();
   private marker: { readyAt: number; id: string } | undefined;
-  /** The next window's first rank: past 0 while looking past tasks no free worker can run. */
+  /** The next window's first rank: past 0 while looking past tasks no free worker runs. */
   private offset = 0;
-  /** Where a deeper window last gave work (0: none): the next look past the head starts there. */
-  private deepFound = 0;
-  /** The current look past the head started at `deepFound` (it skipped the ranks before). */
-  private resumed = false;
+  /**
+   * Where the next look past the head starts (0: right after the head window): where a deeper
+   * window last gave work or held work that only waits for room, where a look paused, or the
+   * queue's end when a look found nothing. Valid while the free workers' kinds (`kinds`) stay
+   * what they were: the ranks before it hold only tasks none of them runs.
+   */
+  private resumeAt = 0;
+  private kinds = new Set<string>();
+  /** Deeper rounds since the loop last waited (at most DEEP_ROUNDS_PER_WAKE). */
+  private deepRounds = 0;
   /** Set by a round that looks deeper next: the loop goes on without waiting on the doorbell. */
   private again = false;
   private tenants: string[] = [];
@@ -150,13 +172,16 @@ export class Dispatcher {
       try {
         pending = await this.round(pending);
         failures = 0;
-        if (pending.length === 0 && !this.again && !this.stopped)
+        if (pending.length === 0 && !this.again && !this.stopped) {
+          this.deepRounds = 0;
           await this.bell.pop(1, this.o.idleWaitMs).catch(() => []);
+        }
       } catch (err) {
         // Redis away or a script error: what was pending is dropped (the tasks stay runnable
         // in Redis), and the loop backs off, bounded, before it looks again.
         pending = [];
         this.offset = 0;
+        this.deepRounds = 0;
         failures++;
         if (!this.stopped) {
           this.o.log.warn({ err: (err as Error).message }, 'dispatch round failed');
@@ -182,7 +207,8 @@ export class Dispatcher {
         workersMax: this.o.workersMax,
         windowPerSlot: this.o.windowPerSlot,
         windowMin: this.o.windowMin,
-        ...(this.marker ? { marker: this.marker } : {}),
+        // A deeper window is read whole: the marker and the numbers asked for are the head's.
+        ...(this.marker && this.offset === 0 ? { marker: this.marker } : {}),
         tenants: this.tenants,
         jobs: this.jobs,
         assignments: pending,
@@ -192,41 +218,42 @@ export class Dispatcher {
     );
     this.record(pending, reply, now, startedNs);
     this.forgetClaimed(pending, reply);
+    // Claimed tasks left the queue: ranks past them moved up (cancels and moves do too, more
+    // rarely; a look may then skip a few tasks until the free workers' kinds change).
+    const claimed = reply.claims.filter((c) => c === 'ok').length;
+    this.resumeAt = Math.max(0, this.resumeAt - claimed);
     const offset = this.offset;
     this.offset = 0;
     this.again = false;
-    if (reply.tasks.length === 0 || reply.workers.length === 0) {
-      // A deeper window came back empty (the queue shrank): look again from the head.
-      if (offset > 0 && reply.workers.length > 0) {
-        this.deepFound = 0;
-        this.resumed = false;
-        this.again = true;
-      }
-      return [];
-    }
+    if (reply.tasks.length === 0 || reply.workers.length === 0) return [];
     const policy = this.currentPolicy();
     const { views, unresolved } = taskViews(reply, this.known);
-    this.remember(reply, unresolved);
+    // A deeper window changes neither the head's marker nor the tenants and jobs asked for.
+    if (offset === 0) this.remember(reply, unresolved);
     const picked = policy.pick(
       views,
       reply.workers.map((w) => w.view),
       now,
     );
     const next = capAssignments(picked, reply.workers, batch, this.known);
-    this.lookDeeper(offset, reply, next.length);
-    this.o.shadow?.observe(
-      policy.name,
-      views,
-      reply.workers.map((w) => w.view),
-      now,
-      next,
-      (p) => capAssignments(p, reply.workers, batch, this.known),
-    );
+    this.lookDeeper(offset, reply, views, unresolved, next.length);
+    // Shadow rounds compare choices from the head (a deeper window is the dispatcher's own
+    // search, which a shadow policy would make too).
+    if (offset === 0)
+      this.o.shadow?.observe(
+        policy.name,
+        views,
+        reply.workers.map((w) => w.view),
+        now,
+        next,
+        (p) => capAssignments(p, reply.workers, batch, this.known),
+      );
     if (next.length > 0) {
       this.o.decisions.record({
         at: now,
         policy: policy.name,
         window: views.length,
+        ...(offset > 0 ? { offset } : {}),
         queued: reply.queued,
         free_workers: reply.workers.length,
         assigned: next.length,
@@ -244,36 +271,64 @@ export class Dispatcher {
   }
 
   /**
-   * Head-of-line blocking: a window of tasks that fit no free worker (a type none of them
-   * runs, a GPU model, a size) would hold back every task behind it while workers sit idle.
-   * When a window gave nothing although a free worker has room and more tasks wait past it,
-   * the next round reads the window after it (or, from the head, the one that last gave work),
-   * at once, until one gives work or the queue or DEEP_SCAN_MAX ends. A round with work starts
-   * at the head again, so older tasks keep their turn when room frees up.
+   * Head-of-line blocking: a window of tasks that no free worker runs, whatever its load (a
+   * type none of them has a handler for, a GPU model none of them has), would hold back every
+   * task behind it while those workers sit idle. When a window gave nothing and every task in
+   * it is of that kind, the next round reads a window further down, at once (at most
+   * DEEP_ROUNDS_PER_WAKE per wake-up; a longer look goes on at the next), until one gives
+   * work, or holds a task a free worker runs but has no room for now (FIFO: it waits for
+   * room, and nothing behind it is taken first), or the queue or DEEP_SCAN_MAX ends. A window
+   * short of room alone is never looked past. Later looks resume where the last one stopped
+   * (`resumeAt`): the ranks before hold only tasks none of the free workers' kinds it was read
+   * against runs (`kinds`); a free worker of another kind starts the next look right after
+   * the head. A round from the head comes first after every wait, so older tasks keep their
+   * turn.
    */
-  private lookDeeper(offset: number, reply: DispatchReply, assigned: number): void {
-    if (assigned > 0) {
-      if (offset > 0) this.deepFound = offset;
-      this.resumed = false;
-      return;
-    }
-    const beyond = reply.queued - offset - reply.tasks.length;
-    const room = reply.workers.some((w) => w.view.free.cpu > 1e-9 || w.view.free.gpu > 1e-9);
-    const resume = offset === 0 && this.deepFound > 0;
-    const deeper = resume ? this.deepFound : offset + reply.tasks.length;
-    if (beyond > 0 && room && deeper < DEEP_SCAN_MAX) {
-      if (offset === 0) this.resumed = resume;
-      this.offset = deeper;
+  private lookDeeper(
+    offset: number,
+    reply: DispatchReply,
+    views: readonly TaskView[],
+    unresolved: number,
+    assigned: number,
+  ): void {
+    const workers = reply.workers.map((w) => w.view);
+    const current = kindsOf(workers);
+    // A free worker of a kind the ranks before `resumeAt` were not read against: read them again.
+    if (this.resumeAt > 0 && ![...current].every((k) => this.kinds.has(k))) this.resumeAt = 0;
+    /** The ranks before `rank` hold no task a free worker runs (as read now and before). */
+    const readTo = (rank: number) => {
+      this.kinds =
+        this.resumeAt > 0 ? new Set([...current].filter((k) => this.kinds.has(k))) : current;
+      this.resumeAt = rank;
+    };
+    const end = offset + reply.tasks.length;
+    if (unresolved > 0 && assigned === 0) {
+      // Entries the dispatcher no longer holds were left out (the marker is cleared): read the
+      // window whole at once rather than after a wait.
       this.again = true;
-      this.o.telemetry.inc('dispatch_deep_rounds');
       return;
     }
-    // The queue's end (or the bound) without work. A look that started where work was last
-    // found skipped the ranks before it, where a worker freed since may find some: once more
-    // from the head, then every window in turn.
-    if (offset > 0 && this.resumed && room) this.again = true;
-    this.deepFound = 0;
-    this.resumed = false;
+    // Work here, or work a free worker runs waiting for room here (FIFO: nothing behind it
+    // goes first): looks resume here.
+    if (assigned > 0 || views.some((v) => workers.some((w) => runsKind(v.demand, w)))) {
+      if (offset > 0) readTo(offset);
+      return;
+    }
+    const from = offset === 0 ? Math.max(this.resumeAt, end) : end;
+    if (from >= reply.queued || from >= DEEP_SCAN_MAX) {
+      // The end of the queue (or the bound): the next look reads only what arrives after it.
+      if (offset > 0) readTo(Math.min(end, DEEP_SCAN_MAX));
+      return;
+    }
+    if (this.deepRounds >= DEEP_ROUNDS_PER_WAKE) {
+      readTo(from);
+      return;
+    }
+    if (offset > 0) readTo(from);
+    this.deepRounds++;
+    this.offset = from;
+    this.again = true;
+    this.o.telemetry.inc('dispatch_deep_rounds');
   }
 
   /** Claimed (or vanished) tasks leave the window for good. */

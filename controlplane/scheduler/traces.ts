@@ -3,7 +3,8 @@
 //   arrivals   at, id, job, stage, type, tenant, priority, cpu, mem_mb, gpu, gpu_milli,
 //              estimate_ms (-1 = none), parents (csv)
 //   durations  at, id, job, stage, tenant, worker, attempt, started_at, duration_ms, outcome
-//   decisions  at, policy, window, queued, free_workers, assigned, tasks (csv), workers (csv)
+//   decisions  at, policy, window, offset (a window read past the head only), queued,
+//              free_workers, assigned, tasks (csv), workers (csv)
 //              (kind = 'speculate' for speculative copies)
 //   jobs       at, job, tenant, completion_ms, failed
 //   shadow     at, live, shadow, divergence, window, live_tasks (csv), shadow_tasks (csv)
