@@ -20,6 +20,8 @@ import {
   type SchedulerHarness,
 } from './helpers/scheduler-harness.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
+import { TestClock } from './helpers/api-server.ts';
+import { startRegistryApi } from './helpers/registry-fixtures.ts';
 import type { Pending } from '../controlplane/scheduler/dispatcher.ts';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 
@@ -388,6 +390,78 @@ describe('looking past the head, round by round', () => {
       await beat('wa1', { cpu: 1, memMb: 1024 }, 1, ['a']);
       expect((await settle()).made.map((a) => a.taskId)).toEqual(['old-a']);
     } finally {
+      await h.stop();
+    }
+  });
+});
+
+describe('the backlog by task type', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('counts runnable tasks per type next to the live workers that run it, over the API too', async () => {
+    const h = await startScheduler(redis, { service: { background: false } });
+    const clock = new (class extends TestClock {
+      override now(): number {
+        return Date.now();
+      }
+    })(0);
+    const api = await startRegistryApi(redis, { knobs: h.table, clock });
+    try {
+      const c = h.service.client;
+      await c.submitMany([
+        ...['x1', 'x2', 'x3'].map((id) => ({ id, type: 'x', tenant: 'acme' })),
+        ...['a1', 'a2'].map((id) => ({ id, type: 'a', tenant: 'acme' })),
+        { id: 'b1', type: 'b', tenant: 'globex' },
+      ]);
+      const beat = (id: string, slots: number, types?: string[]) =>
+        h.service.shard.heartbeat(
+          {
+            workerId: id,
+            heartbeatMs: 60_000,
+            capacity: { cpu: slots, memMb: 1024 },
+            slots,
+            host: 'test',
+            pid: 1,
+            ...(types ? { types } : {}),
+            renew: [],
+          },
+          Date.now(),
+        );
+      await beat('wa', 4, ['a']);
+      await beat('wb', 2, ['b', 'c']);
+      const q = h.service.queries;
+      expect(await q.typeBacklog(Date.now())).toEqual({
+        types: [
+          { type: 'x', runnable: 3, workers: 0, freeSlots: 0 },
+          { type: 'a', runnable: 2, workers: 1, freeSlots: 4 },
+          { type: 'b', runnable: 1, workers: 1, freeSlots: 2 },
+        ],
+        scanned: 6,
+        truncated: false,
+      });
+      // A worker that runs every type runs x too; the scan's bound; one tenant's tasks.
+      await beat('any', 1);
+      const bounded = await q.typeBacklog(Date.now(), { scanMax: 4 });
+      // The oldest four (same ready time: by id): a1, a2, b1, x1.
+      expect(bounded).toMatchObject({ scanned: 4, truncated: true });
+      expect(bounded.types).toContainEqual({ type: 'x', runnable: 1, workers: 1, freeSlots: 1 });
+      const viewer = api.bearer(await api.token('viewer', 'globex'));
+      const res = await api.app.inject({ url: '/api/services/scheduler/types', headers: viewer });
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toEqual({
+        tenant: 'globex',
+        types: [{ type: 'b', runnable: 1, workers: 2, freeSlots: 3 }],
+        scanned: 6,
+        truncated: false,
+      });
+    } finally {
+      await api.close();
       await h.stop();
     }
   });

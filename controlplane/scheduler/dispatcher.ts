@@ -125,6 +125,7 @@ export class Dispatcher {
    */
   private resumeAt = 0;
   private kinds = new Set<string>();
+  private blockedWarnedAt = -Infinity;
   /** Deeper rounds since the loop last waited (at most DEEP_ROUNDS_PER_WAKE). */
   private deepRounds = 0;
   /** Set by a round that looks deeper next: the loop goes on without waiting on the doorbell. */
@@ -317,7 +318,10 @@ export class Dispatcher {
     const from = offset === 0 ? Math.max(this.resumeAt, end) : end;
     if (from >= reply.queued || from >= DEEP_SCAN_MAX) {
       // The end of the queue (or the bound): the next look reads only what arrives after it.
-      if (offset > 0) readTo(Math.min(end, DEEP_SCAN_MAX));
+      if (offset > 0) {
+        readTo(Math.min(end, DEEP_SCAN_MAX));
+        this.warnBlocked(views, reply.queued);
+      }
       return;
     }
     if (this.deepRounds >= DEEP_ROUNDS_PER_WAKE) {
@@ -329,6 +333,18 @@ export class Dispatcher {
     this.offset = from;
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
+  }
+
+  /** Says (at most once a minute) that runnable tasks wait for a worker of their kind. */
+  private warnBlocked(views: readonly TaskView[], queued: number): void {
+    const now = Date.now();
+    if (now < this.blockedWarnedAt + 60_000) return;
+    this.blockedWarnedAt = now;
+    const types = [...new Set(views.map((v) => v.demand.type ?? '?'))].slice(0, 10);
+    this.o.log.warn(
+      { queued, types },
+      'runnable tasks wait for a worker that runs their type or GPU model (see GET /api/services/scheduler/types)',
+    );
   }
 
   /** Claimed (or vanished) tasks leave the window for good. */

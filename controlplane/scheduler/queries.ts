@@ -28,6 +28,16 @@ export interface Straggler {
   row: TaskRow;
 }
 
+/** Runnable tasks of one type, and the live workers that run it. */
+export interface TypeBacklog {
+  type: string;
+  /** Runnable tasks of the type among those read. */
+  runnable: number;
+  /** Live workers that run it (those that run every type included), and their free slots. */
+  workers: number;
+  freeSlots: number;
+}
+
 export interface WorkerLoad {
   id: string;
   live: boolean;
@@ -85,6 +95,9 @@ export const LISTED_STATES = [
 export type ListedState = (typeof LISTED_STATES)[number];
 /** Index entries examined at most per listing when a filter (a tenant, `cancelled`) skips rows. */
 export const TASKS_SCAN_MAX = 2_000;
+/** Runnable tasks `typeBacklog` reads at most, and per pipeline. */
+export const TYPES_SCAN_MAX = 10_000;
+const TYPES_PAGE = 1_000;
 
 export class SchedulerQueries {
   constructor(private readonly shard: SchedShard) {}
@@ -234,6 +247,48 @@ export class SchedulerQueries {
         .filter((w) => w.utilization <= low)
         .sort((a, b) => a.utilization - b.utilization),
     };
+  }
+
+  /**
+   * The runnable backlog by task type, next to the live workers that run each type: a type
+   * with tasks and no worker waits for one (typed routing never fails a task for it). Reads
+   * the oldest `scanMax` runnable tasks (`truncated` when more wait), only `tenant`'s when
+   * given; types by most tasks first.
+   */
+  async typeBacklog(
+    now: number,
+    o: { tenant?: string | null; scanMax?: number } = {},
+  ): Promise<{ types: TypeBacklog[]; scanned: number; truncated: boolean }> {
+    const scanMax = o.scanMax ?? TYPES_SCAN_MAX;
+    const ids = await this.taskIds('runnable', scanMax + 1);
+    const truncated = ids.length > scanMax;
+    const read = ids.slice(0, scanMax);
+    const counts = new Map<string, number>();
+    for (let i = 0; i < read.length; i += TYPES_PAGE) {
+      const page = read.slice(i, i + TYPES_PAGE);
+      const attrs = await this.fieldOf(
+        page.map((id) => this.shard.k.task(id)),
+        'attrs',
+      );
+      for (const a of attrs) {
+        if (a === null) continue;
+        const d = decodeAttrs(a);
+        if (o.tenant && d.tenant !== o.tenant) continue;
+        counts.set(d.type, (counts.get(d.type) ?? 0) + 1);
+      }
+    }
+    const live = (await this.workerRows()).filter((w) => w.heartbeat_deadline >= now);
+    const types = [...counts].map(([type, runnable]) => {
+      const runs = live.filter((w) => typesOf(w.types)?.includes(type) ?? true);
+      return {
+        type,
+        runnable,
+        workers: runs.length,
+        freeSlots: runs.reduce((s, w) => s + Math.max(0, w.slots - w.used_slots), 0),
+      };
+    });
+    types.sort((a, b) => b.runnable - a.runnable || (a.type < b.type ? -1 : 1));
+    return { types, scanned: read.length, truncated };
   }
 
   /** Live workers with a free slot, as the policy sees them, with their free slots. */

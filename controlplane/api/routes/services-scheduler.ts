@@ -8,6 +8,7 @@ import {
   LISTED_STATES,
   SchedulerQueries,
   TASKS_SCAN_MAX,
+  TYPES_SCAN_MAX,
   type ListedState,
 } from '../../scheduler/queries.ts';
 import { SchedulerClient } from '../../scheduler/client.ts';
@@ -291,6 +292,36 @@ export function schedulerRoutes(
         reason: request.body.reason,
         tenant: owner.tenant,
       });
+    },
+  );
+
+  app.get<{ Querystring: { shard?: string; tenant?: string } }>(
+    '/api/services/scheduler/types',
+    {
+      schema: {
+        tags: TAGS,
+        summary: 'The runnable backlog by task type, with the live workers that run each type',
+        description: `A task is sent only to a worker that runs its type; a type with tasks and no worker (\`workers\` 0) waits for one. The oldest ${TYPES_SCAN_MAX} runnable tasks are read (\`truncated\` when more wait). A tenant-scoped token counts only its tenant's tasks (\`tenant\` is then ignored).`,
+        headers,
+        querystring: closed({ shard: shardParam, tenant: tenantName }, []),
+        response: {
+          200: {
+            type: 'object',
+            properties: {
+              tenant: { type: ['string', 'null'] },
+              types: { type: 'array', items: anyObject },
+              scanned: { type: 'integer' },
+              truncated: { type: 'boolean' },
+            },
+          },
+          ...errors(),
+        },
+      },
+    },
+    async (request) => {
+      const { queries } = open(request.query.shard);
+      const tenant = tenantView(request.auth, request.query.tenant);
+      return { tenant, ...(await queries.typeBacklog(clock.now(), { tenant })) };
     },
   );
 
