@@ -209,3 +209,69 @@ describe('scheduler job cancel', () => {
     }
   });
 });
+
+describe('scheduler job cancel: what is not the job', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+  function bare() {
+    const shard = new SchedShard(redis.client(), uniqueKeys(), '0');
+    return { shard, client: new SchedulerClient({ shard }) };
+  }
+
+  it('leaves alone a task whose id retention freed and another task took', async () => {
+    const { shard, client } = bare();
+    await client.submitMany([
+      { id: 'step1', type: 'noop', tenant: 'acme', jobId: 'J' },
+      { id: 'step2', type: 'noop', tenant: 'acme', jobId: 'J' },
+    ]);
+    const now = Date.now();
+    await heartbeatWorker(shard, 'w', now);
+    const t = await claim(shard, 'step1', 'w', now, 60_000);
+    await shard.settle([{ taskId: 'step1', token: t, outcome: 'ok' }], SETTLE, now + 1);
+    // Retention removes step1's row; a task of another tenant and job takes the id.
+    await shard.redis.del(shard.k.task('step1'));
+    await shard.redis.zrem(shard.k.done(), 'step1');
+    await client.submit({ id: 'step1', type: 'noop', tenant: 'globex' });
+    expect(await client.cancelJob('J', by)).toEqual({
+      job: 'J',
+      cancelled: ['step2'],
+      dependents: 0,
+      ended: 0,
+    });
+    expect((await client.mustGet('step1')).state).toBe('runnable');
+  });
+
+  it("leaves alone another tenant's task submitted with the job's id", async () => {
+    const { client } = bare();
+    await client.submit({ id: 'a1', type: 'noop', tenant: 'acme', jobId: 'J' });
+    await client.submit({ id: 'e1', type: 'noop', tenant: 'evil', jobId: 'J' });
+    expect(await client.cancelJob('J', by)).toEqual({
+      job: 'J',
+      cancelled: ['a1'],
+      dependents: 0,
+      ended: 0,
+    });
+    expect((await client.mustGet('e1')).state).toBe('runnable');
+  });
+
+  it('refuses a job whose tasks are not all indexed, cancelling nothing', async () => {
+    const { shard, client } = bare();
+    await client.submitMany([
+      { id: 'o1', type: 'noop', jobId: 'old' },
+      { id: 'o2', type: 'noop', jobId: 'old' },
+    ]);
+    // As a job submitted before its tasks were indexed.
+    await shard.redis.del(shard.k.jobTasks('old'));
+    await expect(client.cancelJob('old', by)).rejects.toMatchObject({
+      code: 'KNOBOS_STATE',
+      status: 409,
+      details: { field: 'job', rule: 'indexed', total: 2, indexed: 0 },
+    });
+    expect((await client.mustGet('o1')).state).toBe('runnable');
+  });
+});

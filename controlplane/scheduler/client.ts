@@ -31,8 +31,8 @@ export interface CancelJobResult {
   dependents: number;
   /**
    * The job's tasks that had ended when their turn came (done, dead, upstream_failed,
-   * cancelled; also those an earlier cancel of this call made upstream_failed) or that
-   * retention had removed.
+   * cancelled; also those an earlier cancel of this call made upstream_failed, which its
+   * `dependents` count too) or that retention had removed.
    */
   ended: number;
 }
@@ -224,21 +224,44 @@ export class SchedulerClient {
     const redis = this.shard.redis;
     const owner = await this.jobTenant(job);
     if (owner === null || (o.tenant !== undefined && owner.tenant !== o.tenant)) throw missing();
-    const ids = owner.row ? (await redis.smembers(this.shard.k.jobTasks(job))).sort() : [job];
+    let ids = [job];
+    if (owner.row) {
+      const [total, indexed] = await Promise.all([
+        redis.hget(this.shard.k.job(job), 'total'),
+        redis.scard(this.shard.k.jobTasks(job)),
+      ]);
+      // A job submitted before its tasks were indexed (or whose set a move lost): cancelling
+      // what the set names would leave the rest running and say it was done.
+      if (indexed < Number(total ?? 0))
+        throw new StateError(
+          `job ${job}: ${indexed} of its ${total} tasks are indexed in ${where} (submitted before job cancel existed?); cancel its tasks one by one`,
+          { field: 'job', rule: 'indexed', job, total: Number(total), indexed },
+        );
+      ids = (await redis.smembers(this.shard.k.jobTasks(job))).sort();
+    }
+    // The job is its first tenant's: its tasks are cancelled as that tenant's.
+    const as = { ...o, tenant: owner.tenant };
     const out: CancelJobResult = { job, cancelled: [], dependents: 0, ended: 0 };
     for (let i = 0; i < ids.length; i += JOB_CANCEL_PAGE) {
       const page = ids.slice(i, i + JOB_CANCEL_PAGE);
       const p = redis.pipeline();
-      for (const id of page) p.hget(this.shard.k.task(id), 'state');
-      const states = (await p.exec()) ?? [];
+      for (const id of page) p.hmget(this.shard.k.task(id), 'state', 'attrs');
+      const rows = (await p.exec()) ?? [];
       for (const [k, id] of page.entries()) {
-        const state = states[k]?.[1];
+        const [state, attrs] = (rows[k]?.[1] ?? []) as (string | null)[];
+        const a = attrs ? decodeAttrs(attrs) : null;
+        // An id retention removed, or that names another task now (of another job or
+        // tenant): not this job's.
+        if (a === null || a.job !== job || a.tenant !== owner.tenant) {
+          if (state === null || state === undefined || state === 'moved') out.ended++;
+          continue;
+        }
         if (typeof state !== 'string' || ENDED_STATES.has(state)) {
           out.ended++;
           continue;
         }
         try {
-          const r = await this.cancel(id, o);
+          const r = await this.cancel(id, as);
           if (r.changed) out.cancelled.push(id);
           else out.ended++;
           out.dependents += r.dependents;

@@ -248,7 +248,7 @@ export function schedulerRoutes(
         tags: TAGS,
         summary: 'Cancel every task of a job that has not ended',
         description:
-          "Each of the job's tasks that has not ended is cancelled as the task route cancels it (its dependents, in this job or another, become upstream_failed). A job of one task that is its own job is named by the task's id. Tasks submitted to the job after the call read its tasks are not cancelled. A tenant's token cancels only its tenant's jobs (another's is reported missing). 404 for an unknown job; 503 KNOBOS_SCHEDULER_TENANT_MOVING while the tenant moves between shards (what was cancelled stays cancelled; retry for the rest).",
+          "Each of the job's tasks that has not ended is cancelled as the task route cancels it (its dependents, in this job or another, become upstream_failed). A job of one task that is its own job is named by the task's id. Tasks submitted to the job after the call read its tasks are not cancelled. A tenant's token cancels only its tenant's jobs (another's is reported missing). 404 for an unknown job; 409 KNOBOS_STATE (field job, rule indexed) for a job whose tasks are not all indexed (submitted before job cancel existed: cancel its tasks one by one); 503 KNOBOS_SCHEDULER_TENANT_MOVING while the tenant moves between shards (what was cancelled stays cancelled; retry for the rest). A job is its first tenant's: tasks of another tenant submitted with its id are left alone.",
         headers,
         params: taskIdParams,
         querystring: shardQuery,
@@ -274,7 +274,7 @@ export function schedulerRoutes(
               },
             },
           },
-          ...errors(404, 503),
+          ...errors(404, 409, 503),
         },
       },
     },

@@ -69,6 +69,7 @@ local function countInJob(t)
     -- A job that had finished and gets a task is open again (as a submit does).
     redis.call('HDEL', k, 'finished_at')
     redis.call('PERSIST', k)
+    redis.call('PERSIST', k .. '#tasks')
   end
   redis.call('HINCRBY', k, '_v', 1)
 end
@@ -100,8 +101,11 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     if t.dead and #t.dead > 0 then redis.call('HSET', P_DEAD .. t.id, unpack(t.dead)) end
     if idem then redis.call('HSET', KEYS[5], idem, t.id) end
     countInJob(t)
-    -- Its job's set of tasks here (includes/shard.lua JOB_TASKS), which a job's cancel reads.
-    if t.job ~= '' then redis.call('SADD', P_JOB .. t.job .. '#tasks', t.id) end
+    -- Its job's set of tasks here (includes/shard.lua JOB_TASKS), which a job's cancel reads;
+    -- only beside a job row (one expired with its finished job has none: nor has its set).
+    if t.job ~= '' and redis.call('EXISTS', P_JOB .. t.job) == 1 then
+      redis.call('SADD', P_JOB .. t.job .. '#tasks', t.id)
+    end
     written = written + 1
     if t.parents then wrote[#wrote + 1] = t.id end
   end
