@@ -86,27 +86,56 @@ export function capAssignments(
   return out;
 }
 
-/** Whether the worker runs tasks of this demand's kind at all: its type and GPU model. */
+/**
+ * Whether the worker could run a task of this demand when idle: its type, GPU model, and a
+ * size within the worker's whole capacity.
+ */
 function runsKind(d: Demand, w: WorkerView): boolean {
-  return typeAccepted(d, w) && (d.gpu <= 0 || modelAccepted(d, w));
+  if (!typeAccepted(d, w) || d.cpu > w.capacity.cpu + 1e-9 || d.memMb > w.capacity.memMb)
+    return false;
+  return d.gpu <= 0 || (modelAccepted(d, w) && d.gpu <= devicesOf(w));
 }
 
-/** The kinds of free worker: task types (or every type) and GPU model. */
-function kindsOf(workers: readonly WorkerView[]): Set<string> {
-  return new Set(workers.map((w) => `${w.types?.join(',') ?? '*'}|${w.gpuModel ?? ''}`));
+function devicesOf(w: WorkerView): number {
+  return w.gpuFreeMilli?.length ?? Math.floor(w.capacity.gpu + 1e-9);
+}
+
+/** The set of free workers' kinds (task types, GPU model, whole capacity) as one string. */
+function kindsKey(workers: readonly WorkerView[]): string {
+  const kinds = new Set(
+    workers.map(
+      (w) =>
+        `${w.types?.join(',') ?? '*'}|${w.gpuModel ?? ''}|${w.capacity.cpu}|${w.capacity.memMb}|${devicesOf(w)}`,
+    ),
+  );
+  return [...kinds].sort().join('\n');
 }
 
 /** Tasks whose attrs the dispatcher holds at most; past it the oldest are forgotten. */
 const KNOWN_MAX = 50_000;
+/** Deeper windows that give nothing read per wake-up at most; a longer look goes on at the next. */
+export const DEEP_ROUNDS_PER_WAKE = 32;
 /**
- * How deep into the runnable queue the dispatcher looks for work when the window holds only
- * tasks no free worker runs (their type or GPU model): windows further down are read until one
- * gives an assignment, up to this rank. Each deeper window is a round trip reading its tasks'
- * attrs, so work deeper than this behind such a head waits for the head to move.
+ * How long a finished look's place (`Cursor`) is trusted: after it, the next look starts right
+ * after the head again, reading anything that was put into the skipped stretch meanwhile (a
+ * task with an earlier ready time: a producer's or worker's clock behind).
  */
-export const DEEP_SCAN_MAX = 10_000;
-/** Deeper windows read per wake-up at most; a longer look goes on at the next one. */
-export const DEEP_ROUNDS_PER_WAKE = 8;
+export const CURSOR_TTL_MS = 10_000;
+/** Cursors kept at most (one per set of free workers' kinds seen). */
+const CURSORS_MAX = 64;
+
+/** Where looks past the head resume (see Dispatcher.lookDeeper). */
+interface Cursor {
+  /** The entry to start after (or, once it is gone, its ready time). */
+  readyAt: number;
+  id: string;
+  /** When the look that read that stretch started. */
+  since: number;
+  /** Trusted until then once the look ended (CURSOR_TTL_MS, or 4 times the look's length). */
+  until: number;
+  /** The look paused here (per wake-up bound) rather than ended. */
+  paused: boolean;
+}
 /** Tenants and jobs of the window whose numbers are asked for each round, at most. */
 const STATS_MAX = 64;
 
@@ -115,18 +144,12 @@ export class Dispatcher {
   /** What never changes of the runnable tasks seen, so a window is not sent twice. */
   private readonly known = new Map<string, KnownTask>();
   private marker: { readyAt: number; id: string } | undefined;
-  /** The next window's first rank: past 0 while looking past tasks no free worker runs. */
-  private offset = 0;
-  /**
-   * Where the next look past the head starts (0: right after the head window): where a deeper
-   * window last gave work or held work that only waits for room, where a look paused, or the
-   * queue's end when a look found nothing. Valid while the free workers' kinds (`kinds`) stay
-   * what they were: the ranks before it hold only tasks none of them runs.
-   */
-  private resumeAt = 0;
-  private kinds = new Set<string>();
+  /** Where the next round's window starts: after this entry (a look past the head), or the head. */
+  private after: { readyAt: number; id: string } | undefined;
+  /** Where looks past the head resume, per set of free workers' kinds (see lookDeeper). */
+  private readonly cursors = new Map<string, Cursor>();
   private blockedWarnedAt = -Infinity;
-  /** Deeper rounds since the loop last waited (at most DEEP_ROUNDS_PER_WAKE). */
+  /** Deeper rounds that gave nothing since the loop last waited (DEEP_ROUNDS_PER_WAKE). */
   private deepRounds = 0;
   /** Set by a round that looks deeper next: the loop goes on without waiting on the doorbell. */
   private again = false;
@@ -181,7 +204,7 @@ export class Dispatcher {
         // Redis away or a script error: what was pending is dropped (the tasks stay runnable
         // in Redis), and the loop backs off, bounded, before it looks again.
         pending = [];
-        this.offset = 0;
+        this.after = undefined;
         this.deepRounds = 0;
         failures++;
         if (!this.stopped) {
@@ -209,38 +232,34 @@ export class Dispatcher {
         windowPerSlot: this.o.windowPerSlot,
         windowMin: this.o.windowMin,
         // A deeper window is read whole: the marker and the numbers asked for are the head's.
-        ...(this.marker && this.offset === 0 ? { marker: this.marker } : {}),
+        ...(this.marker && !this.after ? { marker: this.marker } : {}),
         tenants: this.tenants,
         jobs: this.jobs,
         assignments: pending,
-        offset: this.offset,
+        ...(this.after ? { after: this.after } : {}),
       },
       now,
     );
     this.record(pending, reply, now, startedNs);
     this.forgetClaimed(pending, reply);
-    // Claimed tasks left the queue: ranks past them moved up (cancels and moves do too, more
-    // rarely; a look may then skip a few tasks until the free workers' kinds change).
-    const claimed = reply.claims.filter((c) => c === 'ok').length;
-    this.resumeAt = Math.max(0, this.resumeAt - claimed);
-    const offset = this.offset;
-    this.offset = 0;
+    const after = this.after;
+    this.after = undefined;
     this.again = false;
     if (reply.tasks.length === 0 || reply.workers.length === 0) return [];
     const policy = this.currentPolicy();
     const { views, unresolved } = taskViews(reply, this.known);
     // A deeper window changes neither the head's marker nor the tenants and jobs asked for.
-    if (offset === 0) this.remember(reply, unresolved);
+    if (!after) this.remember(reply, unresolved);
     const picked = policy.pick(
       views,
       reply.workers.map((w) => w.view),
       now,
     );
     const next = capAssignments(picked, reply.workers, batch, this.known);
-    this.lookDeeper(offset, reply, views, unresolved, next.length);
+    this.lookDeeper(after, reply, views, unresolved, next.length, now);
     // Shadow rounds compare choices from the head (a deeper window is the dispatcher's own
     // search, which a shadow policy would make too).
-    if (offset === 0)
+    if (!after)
       this.o.shadow?.observe(
         policy.name,
         views,
@@ -254,7 +273,7 @@ export class Dispatcher {
         at: now,
         policy: policy.name,
         window: views.length,
-        ...(offset > 0 ? { offset } : {}),
+        ...(after ? { offset: reply.start } : {}),
         queued: reply.queued,
         free_workers: reply.workers.length,
         assigned: next.length,
@@ -273,64 +292,87 @@ export class Dispatcher {
 
   /**
    * Head-of-line blocking: a window of tasks that no free worker runs, whatever its load (a
-   * type none of them has a handler for, a GPU model none of them has), would hold back every
-   * task behind it while those workers sit idle. When a window gave nothing and every task in
-   * it is of that kind, the next round reads a window further down, at once (at most
-   * DEEP_ROUNDS_PER_WAKE per wake-up; a longer look goes on at the next), until one gives
-   * work, or holds a task a free worker runs but has no room for now (FIFO: it waits for
-   * room, and nothing behind it is taken first), or the queue or DEEP_SCAN_MAX ends. A window
-   * short of room alone is never looked past. Later looks resume where the last one stopped
-   * (`resumeAt`): the ranks before hold only tasks none of the free workers' kinds it was read
-   * against runs (`kinds`); a free worker of another kind starts the next look right after
-   * the head. A round from the head comes first after every wait, so older tasks keep their
-   * turn.
+   * type none of them has a handler for, a GPU model none of them has, a size beyond all of
+   * them), would hold back every task behind it while those workers sit idle. When a window
+   * gave nothing and every task in it is of that kind, the next round reads the window after
+   * it, at once, until one gives work, or holds a task some free worker runs but has no room
+   * for now (FIFO: it waits for room, and nothing behind it is taken first), or the queue
+   * ends; at most DEEP_ROUNDS_PER_WAKE windows that give nothing per wake-up (the look goes on
+   * at the next one). A window short of room alone is never looked past. Every wake-up starts
+   * at the head, so older tasks keep their turn.
+   *
+   * Looks resume at a cursor, an entry (by id, or by ready time once it is gone, so tasks that
+   * leave the queue move nothing): where work was found or waits for room, where a look paused
+   * or ended (the queue's end: a blocked queue that nothing changes reads only what arrives).
+   * The stretch before it holds only tasks the free workers it was read against do not run, so
+   * each set of free workers' kinds has its own cursor (a new kind of free worker starts right
+   * after the head; kinds that take turns each go on with their own look). A cursor whose look
+   * ended is trusted for CURSOR_TTL_MS (or four times the look's length); then the next look
+   * starts right after the head again, and reads what was put into the skipped stretch
+   * meanwhile (a task with an earlier ready time: a producer's or worker's clock behind).
    */
   private lookDeeper(
-    offset: number,
+    after: { readyAt: number; id: string } | undefined,
     reply: DispatchReply,
     views: readonly TaskView[],
     unresolved: number,
     assigned: number,
+    now: number,
   ): void {
-    const workers = reply.workers.map((w) => w.view);
-    const current = kindsOf(workers);
-    // A free worker of a kind the ranks before `resumeAt` were not read against: read them again.
-    if (this.resumeAt > 0 && ![...current].every((k) => this.kinds.has(k))) this.resumeAt = 0;
-    /** The ranks before `rank` hold no task a free worker runs (as read now and before). */
-    const readTo = (rank: number) => {
-      this.kinds =
-        this.resumeAt > 0 ? new Set([...current].filter((k) => this.kinds.has(k))) : current;
-      this.resumeAt = rank;
-    };
-    const end = offset + reply.tasks.length;
+    if (!after && assigned > 0) return; // the usual round: nothing to look past
     if (unresolved > 0 && assigned === 0) {
       // Entries the dispatcher no longer holds were left out (the marker is cleared): read the
       // window whole at once rather than after a wait.
       this.again = true;
       return;
     }
+    const workers = reply.workers.map((w) => w.view);
+    // The stretch a cursor skips was read against one set of free workers' kinds: each set
+    // has its own, so kinds that come and go between wake-ups each resume their own look.
+    const key = kindsKey(workers);
+    let cursor = this.cursors.get(key);
+    if (cursor && !cursor.paused && now > cursor.until) {
+      this.cursors.delete(key);
+      cursor = undefined;
+    }
+    /** The stretch up to `entry` (inclusive) holds no task these free workers run. */
+    const readTo = (entry: { readyAt: number; id: string }, paused: boolean) => {
+      const prev = this.cursors.get(key);
+      const since = prev?.since ?? now;
+      this.cursors.delete(key); // re-inserted last: the map forgets the longest unused first
+      this.cursors.set(key, {
+        readyAt: entry.readyAt,
+        id: entry.id,
+        since,
+        until: prev && !prev.paused ? prev.until : now + Math.max(CURSOR_TTL_MS, 4 * (now - since)),
+        paused,
+      });
+      if (this.cursors.size > CURSORS_MAX) this.cursors.delete(this.cursors.keys().next().value!);
+    };
+    const last = reply.tasks[reply.tasks.length - 1] as { readyAt: number; id: string };
     // Work here, or work a free worker runs waiting for room here (FIFO: nothing behind it
-    // goes first): looks resume here.
+    // goes first): looks resume before this window.
     if (assigned > 0 || views.some((v) => workers.some((w) => runsKind(v.demand, w)))) {
-      if (offset > 0) readTo(offset);
+      if (after) readTo(after, false);
       return;
     }
-    const from = offset === 0 ? Math.max(this.resumeAt, end) : end;
-    if (from >= reply.queued || from >= DEEP_SCAN_MAX) {
-      // The end of the queue (or the bound): the next look reads only what arrives after it.
-      if (offset > 0) {
-        readTo(Math.min(end, DEEP_SCAN_MAX));
-        this.warnBlocked(views, reply.queued);
-      }
+    if (after) this.deepRounds++;
+    // Where the next window starts: past this one, or, from the head, at the cursor.
+    const from = !after && cursor ? cursor : last;
+    const beyond = reply.queued > reply.start + reply.tasks.length;
+    if (after && !beyond) {
+      // The queue's end: the next look reads only what arrives after it.
+      readTo(last, false);
+      this.warnBlocked(views, reply.queued);
       return;
     }
+    if (!after && !beyond) return;
     if (this.deepRounds >= DEEP_ROUNDS_PER_WAKE) {
-      readTo(from);
+      if (after) readTo(last, true);
       return;
     }
-    if (offset > 0) readTo(from);
-    this.deepRounds++;
-    this.offset = from;
+    if (after) readTo(last, true);
+    this.after = { readyAt: from.readyAt, id: from.id };
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
   }

@@ -45,6 +45,8 @@ export interface DispatchReply {
   claims: ClaimStatus[];
   /** Runnable tasks in the shard (not just the window). */
   queued: number;
+  /** The rank of the window's first entry in the runnable index. */
+  start: number;
   tasks: RawTask[];
   tenants: Map<string, { running: number; servedMs: number }>;
   jobRemainingWorkMs: Map<string, number>;
@@ -65,8 +67,8 @@ export interface DispatchArgs {
   tenants?: readonly string[];
   jobs?: readonly string[];
   assignments: readonly AssignmentArg[];
-  /** The window's first rank in the runnable index (default 0, the oldest task). */
-  offset?: number;
+  /** Start the window after this entry (or its ready time, if it is gone); default: the head. */
+  after?: { readyAt: number; id: string };
 }
 
 /** The positions of `assignments` grouped by worker (first seen first), each group in order. */
@@ -256,7 +258,7 @@ export class SchedShard {
       if (x.workerId !== group) entries += `\t${(group = x.workerId)}\n`;
       entries += `${x.taskId}\t${x.gpus ? x.gpus.join(',') : ''}\n`;
     }
-    args.push(entries, a.offset ?? 0);
+    args.push(entries, a.after ? `${a.after.readyAt}\t${a.after.id}` : '');
     const r = await this.run('dispatch', now, args);
     let i = 0;
     const next = (): unknown => r[i++];
@@ -268,6 +270,7 @@ export class SchedShard {
     // The window (id, ready time, ...); entries past the first `held` bring attempts and attrs.
     const window = next() as string[];
     const held = Number(next());
+    const start = Number(next());
     const tasks: RawTask[] = [];
     for (let t = 0; t < window.length; t += 2) {
       const id = String(window[t]);
@@ -316,7 +319,7 @@ export class SchedShard {
       if (types) view.types = types;
       workers.push({ view, freeSlots });
     }
-    return { claims, queued, tasks, tenants, jobRemainingWorkMs, workers };
+    return { claims, queued, start, tasks, tenants, jobRemainingWorkMs, workers };
   }
 
   async settle(items: readonly SettleItem[], a: SettleArgs, now: number): Promise<SettleResult[]> {

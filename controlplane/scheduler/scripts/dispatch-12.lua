@@ -27,14 +27,16 @@
     ARGV[21]     the n assignments in one string, grouped by worker: a line '\t<worker id>'
                  starts a group, then a line '<task id>\t<GPU devices (csv)>' per assignment
                  (each line ended by a newline); statuses come back in this order
-    ARGV[22]     the window's first rank (0: the oldest runnable task; more when the
-                 dispatcher looks past tasks no free worker can run)
+    ARGV[22]     where the window starts: '' at the oldest runnable task, or
+                 '<ready time>\t<id>' of an entry to start after (the dispatcher looking past
+                 tasks no free worker runs; an entry gone since: after its ready time)
 
   Output:
     { n, status_1, ... status_n,
       runnable count,
       { id, ready_at, ... } the window (oldest runnable first),
       h, how many of its first entries are up to the marker,
+      the rank of its first entry,
       (attempts, attrs) for each later entry,
       m, (tenant, running, served_ms) x m,
       j, (job, remaining_work_ms) x j (jobs with a row; a task that is its own job has none),
@@ -58,7 +60,7 @@ local knownTenants = split(ARGV[FIRST_ARG + 8], ',')
 local knownJobs = split(ARGV[FIRST_ARG + 9], ',')
 local n = tonumber(ARGV[FIRST_ARG + 10])
 local assignments = ARGV[FIRST_ARG + 11]
-local offset = tonumber(ARGV[FIRST_ARG + 12]) or 0
+local afterScore, afterId = string.match(ARGV[FIRST_ARG + 12] or '', '^([^\t]+)\t(.*)$')
 
 -- One string for all assignments (the client writes one argument), grouped by worker so a
 -- worker id is scanned once per group (a pattern costs ~50 instructions per byte it scans). A
@@ -200,8 +202,17 @@ elseif window > math.max(windowMin, freeSlots * windowPerSlot) then
 end
 
 local tasks = {}
+local start = 0
 if window > 0 then
-  tasks = redis.call('ZRANGE', K_RUNNABLE, STR[offset], STR[offset + window - 1], 'WITHSCORES')
+  if afterId then
+    local rank = redis.call('ZRANK', K_RUNNABLE, afterId)
+    if rank then
+      start = rank + 1
+    else
+      start = redis.call('ZCOUNT', K_RUNNABLE, '-inf', '(' .. afterScore)
+    end
+  end
+  tasks = redis.call('ZRANGE', K_RUNNABLE, STR[start], STR[start + window - 1], 'WITHSCORES')
 end
 -- The window goes back as Redis gave it (no string is built per entry), then how many of its
 -- first entries the dispatcher holds already: what never changes of every task up to its
@@ -216,6 +227,7 @@ if markScore then
   end
 end
 out[#out + 1] = held
+out[#out + 1] = start
 local tenants, tenantList, jobs, jobList = {}, {}, {}, {}
 local function wantTenant(t)
   if t and t ~= '' and not tenants[t] then
