@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { run as tasksCli } from '../cli/commands/tasks.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
-import { TestClock } from './helpers/api-server.ts';
+import { wallClock } from './helpers/api-server.ts';
 import { startRegistryApi } from './helpers/registry-fixtures.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 import { claim, heartbeatWorker, startScheduler } from './helpers/scheduler-harness.ts';
@@ -136,12 +136,7 @@ describe('scheduler job cancel', () => {
 
   it('cancels over the API and the CLI', async () => {
     const h = await startScheduler(redis, { service: { background: false } });
-    const clock = new (class extends TestClock {
-      override now(): number {
-        return Date.now();
-      }
-    })(0);
-    const api = await startRegistryApi(redis, { knobs: h.table, clock });
+    const api = await startRegistryApi(redis, { knobs: h.table, clock: wallClock() });
     try {
       const c = h.service.client;
       await c.submitMany([
@@ -208,21 +203,6 @@ describe('scheduler job cancel', () => {
       await h.stop();
     }
   });
-});
-
-describe('scheduler job cancel: what is not the job', () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis('single');
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  function bare() {
-    const shard = new SchedShard(redis.client(), uniqueKeys(), '0');
-    return { shard, client: new SchedulerClient({ shard }) };
-  }
-
   it('leaves alone a task whose id retention freed and another task took', async () => {
     const { shard, client } = bare();
     await client.submitMany([

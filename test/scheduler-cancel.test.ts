@@ -9,7 +9,7 @@ import { migrationKey } from '../controlplane/scheduler/migration-row.ts';
 import { SchedulerRouter } from '../controlplane/scheduler/router.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { placementKnobs } from './helpers/placement-knobs.ts';
-import { TestClock } from './helpers/api-server.ts';
+import { wallClock } from './helpers/api-server.ts';
 import { startRegistryApi } from './helpers/registry-fixtures.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 import {
@@ -420,13 +420,7 @@ describe('scheduler cancel', () => {
 
   it('cancels over the API: operators only, a tenant token only its own tasks', async () => {
     const h = await harness();
-    // The API's clock is the scheduler's (real time).
-    const clock = new (class extends TestClock {
-      override now(): number {
-        return Date.now();
-      }
-    })(0);
-    const api = await startRegistryApi(redis, { knobs: h.table, clock });
+    const api = await startRegistryApi(redis, { knobs: h.table, clock: wallClock() });
     try {
       await h.service.client.submitMany([
         { id: 'api-a', type: 'later', tenant: 'acme' },

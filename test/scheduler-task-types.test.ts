@@ -20,7 +20,7 @@ import {
   type SchedulerHarness,
 } from './helpers/scheduler-harness.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
-import { TestClock } from './helpers/api-server.ts';
+import { wallClock } from './helpers/api-server.ts';
 import { startRegistryApi } from './helpers/registry-fixtures.ts';
 import { CURSOR_TTL_MS, type Pending } from '../controlplane/scheduler/dispatcher.ts';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
@@ -487,12 +487,7 @@ describe('the backlog by task type', () => {
 
   it('counts runnable tasks per type next to the live workers that run it, over the API too', async () => {
     const h = await startScheduler(redis, { service: { background: false } });
-    const clock = new (class extends TestClock {
-      override now(): number {
-        return Date.now();
-      }
-    })(0);
-    const api = await startRegistryApi(redis, { knobs: h.table, clock });
+    const api = await startRegistryApi(redis, { knobs: h.table, clock: wallClock() });
     try {
       const c = h.service.client;
       await c.submitMany([

@@ -28,6 +28,15 @@ export class TestClock implements Clock {
   }
 }
 
+/** The API's clock as a live scheduler's (real time), for tests that run both. */
+export function wallClock(): TestClock {
+  return new (class extends TestClock {
+    override now(): number {
+      return Date.now();
+    }
+  })(0);
+}
+
 export interface ApiFixture {
   app: FastifyInstance;
   knobs: KnobTable;
