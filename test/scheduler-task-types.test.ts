@@ -56,6 +56,15 @@ function task(id: string, type: string | undefined, at: number): TaskView {
   };
 }
 
+// One redis-server for the file's scheduler tests (each scheduler has keys of its own).
+let redis: TestRedis;
+beforeAll(async () => {
+  redis = await startTestRedis('single');
+});
+afterAll(async () => {
+  await redis?.stop();
+});
+
 describe('task types in the policies', () => {
   it('fits a task only on a worker that runs its type (a worker without types runs all)', () => {
     const d = { cpu: 1, memMb: 10, gpu: 0, type: 'resize' };
@@ -90,14 +99,9 @@ describe('task types in the policies', () => {
 });
 
 describe('task types in the scheduler', () => {
-  let redis: TestRedis;
   const harnesses: SchedulerHarness[] = [];
-  beforeAll(async () => {
-    redis = await startTestRedis('single');
-  });
   afterAll(async () => {
     for (const h of harnesses) await h.stop();
-    await redis?.stop();
   });
   async function harness(opts: Parameters<typeof startScheduler>[1] = {}) {
     const h = await startScheduler(redis, opts);
@@ -190,15 +194,12 @@ describe('task types in the scheduler', () => {
 });
 
 describe('a window full of tasks no free worker can run', () => {
-  let redis: TestRedis;
   let h: SchedulerHarness;
   beforeAll(async () => {
-    redis = await startTestRedis('single');
     h = await startScheduler(redis);
   });
   afterAll(async () => {
     await h?.stop();
-    await redis?.stop();
   });
 
   it('does not hold back tasks behind it: the dispatcher looks past it for work', async () => {
@@ -220,14 +221,6 @@ describe('a window full of tasks no free worker can run', () => {
 });
 
 describe('looking past the head of the queue', () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis('single');
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-
   it('finds work before the rank where work was last found, once a worker for it arrives', async () => {
     // No doorbell wait ends early and no lease expires: only the dispatcher's own chaining of
     // rounds can find the b tasks once their worker registers.
@@ -284,13 +277,6 @@ describe('looking past the head of the queue', () => {
 });
 
 describe('looking past the head, round by round', () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis('single');
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
   const ids = (p: string, n: number) =>
     Array.from({ length: n }, (_, i) => `${p}${String(i).padStart(4, '0')}`);
   async function world(clock = new ManualClock(Date.now())) {
@@ -477,14 +463,6 @@ describe('looking past the head, round by round', () => {
 });
 
 describe('the backlog by task type', () => {
-  let redis: TestRedis;
-  beforeAll(async () => {
-    redis = await startTestRedis('single');
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-
   it('counts runnable tasks per type next to the live workers that run it, over the API too', async () => {
     const h = await startScheduler(redis, { service: { background: false } });
     const api = await startRegistryApi(redis, { knobs: h.table, clock: wallClock() });
