@@ -100,42 +100,26 @@ function devicesOf(w: WorkerView): number {
   return w.gpuFreeMilli?.length ?? Math.floor(w.capacity.gpu + 1e-9);
 }
 
-/** The set of free workers' kinds (task types, GPU model, whole capacity) as one string. */
+/** The kinds of a set of workers (their task types and GPU models) as one string. */
 function kindsKey(workers: readonly WorkerView[]): string {
-  const kinds = new Set(
-    workers.map(
-      (w) =>
-        `${w.types?.join(',') ?? '*'}|${w.gpuModel ?? ''}|${w.capacity.cpu}|${w.capacity.memMb}|${devicesOf(w)}`,
-    ),
-  );
+  const kinds = new Set(workers.map((w) => `${w.types?.join(',') ?? '*'}|${w.gpuModel ?? ''}`));
   return [...kinds].sort().join('\n');
 }
 
 /** Tasks whose attrs the dispatcher holds at most; past it the oldest are forgotten. */
 const KNOWN_MAX = 50_000;
-/** Deeper windows that give nothing read per wake-up at most; a longer look goes on at the next. */
+/**
+ * Windows past the head that give nothing read per wake-up at most (each of up to
+ * `windowMax` tasks): work deeper than that behind a head no free worker runs waits for the
+ * head to move.
+ */
 export const DEEP_ROUNDS_PER_WAKE = 32;
 /**
- * How long a finished look's place (`Cursor`) is trusted: after it, the next look starts right
- * after the head again, reading anything that was put into the skipped stretch meanwhile (a
- * task with an earlier ready time: a producer's or worker's clock behind).
+ * A look past the head that found nothing is not repeated for the same kinds of workers
+ * within this long, nor, while the queue's length stays the same, within a minute.
  */
-export const CURSOR_TTL_MS = 10_000;
-/** Cursors kept at most (one per set of free workers' kinds seen). */
-const CURSORS_MAX = 64;
-
-/** Where looks past the head resume (see Dispatcher.lookDeeper). */
-interface Cursor {
-  /** The entry to start after (or, once it is gone, its ready time). */
-  readyAt: number;
-  id: string;
-  /** When the look that read that stretch started. */
-  since: number;
-  /** Trusted until then once the look ended (CURSOR_TTL_MS, or 4 times the look's length). */
-  until: number;
-  /** The look paused here (per wake-up bound) rather than ended. */
-  paused: boolean;
-}
+export const DEEP_RETRY_MS = 1_000;
+const DEEP_QUIET_MS = 60_000;
 /** Tenants and jobs of the window whose numbers are asked for each round, at most. */
 const STATS_MAX = 64;
 
@@ -146,8 +130,10 @@ export class Dispatcher {
   private marker: { readyAt: number; id: string } | undefined;
   /** Where the next round's window starts: after this entry (a look past the head), or the head. */
   private after: { readyAt: number; id: string } | undefined;
-  /** Where looks past the head resume, per set of free workers' kinds (see lookDeeper). */
-  private readonly cursors = new Map<string, Cursor>();
+  /** The workers a look past the head looks for, and their kinds (see lookDeeper). */
+  private deepFor: { ids: Set<string>; kinds: string } | undefined;
+  /** Looks past the head that found nothing, by the kinds they looked for. */
+  private readonly fruitless = new Map<string, { at: number; queued: number }>();
   private blockedWarnedAt = -Infinity;
   /** Deeper rounds that gave nothing since the loop last waited (DEEP_ROUNDS_PER_WAKE). */
   private deepRounds = 0;
@@ -205,6 +191,7 @@ export class Dispatcher {
         // in Redis), and the loop backs off, bounded, before it looks again.
         pending = [];
         this.after = undefined;
+        this.deepFor = undefined;
         this.deepRounds = 0;
         failures++;
         if (!this.stopped) {
@@ -230,8 +217,9 @@ export class Dispatcher {
         window: Math.max(batch, this.o.windowMax),
         workersMax: this.o.workersMax,
         windowPerSlot: this.o.windowPerSlot,
-        windowMin: this.o.windowMin,
-        // A deeper window is read whole: the marker and the numbers asked for are the head's.
+        // A deeper window is as long as a window may be, and read whole: the marker and the
+        // numbers asked for are the head's.
+        windowMin: this.after ? Math.max(batch, this.o.windowMax) : this.o.windowMin,
         ...(this.marker && !this.after ? { marker: this.marker } : {}),
         tenants: this.tenants,
         jobs: this.jobs,
@@ -243,20 +231,26 @@ export class Dispatcher {
     this.record(pending, reply, now, startedNs);
     this.forgetClaimed(pending, reply);
     const after = this.after;
+    const deepFor = this.deepFor;
     this.after = undefined;
+    this.deepFor = undefined;
     this.again = false;
-    if (reply.tasks.length === 0 || reply.workers.length === 0) return [];
+    // A deeper window is offered only to the workers the look is for.
+    const workers = deepFor
+      ? reply.workers.filter((w) => deepFor.ids.has(w.view.id))
+      : reply.workers;
+    if (reply.tasks.length === 0 || workers.length === 0) return [];
     const policy = this.currentPolicy();
     const { views, unresolved } = taskViews(reply, this.known);
     // A deeper window changes neither the head's marker nor the tenants and jobs asked for.
     if (!after) this.remember(reply, unresolved);
     const picked = policy.pick(
       views,
-      reply.workers.map((w) => w.view),
+      workers.map((w) => w.view),
       now,
     );
-    const next = capAssignments(picked, reply.workers, batch, this.known);
-    this.lookDeeper(after, reply, views, unresolved, next.length, now);
+    const next = capAssignments(picked, workers, batch, this.known);
+    this.lookDeeper(deepFor, reply, workers, views, unresolved, next, now);
     // Shadow rounds compare choices from the head (a deeper window is the dispatcher's own
     // search, which a shadow policy would make too).
     if (!after)
@@ -275,7 +269,7 @@ export class Dispatcher {
         window: views.length,
         ...(after ? { offset: reply.start } : {}),
         queued: reply.queued,
-        free_workers: reply.workers.length,
+        free_workers: workers.length,
         assigned: next.length,
         tasks: next
           .slice(0, TRACE_TASKS_MAX)
@@ -291,88 +285,67 @@ export class Dispatcher {
   }
 
   /**
-   * Head-of-line blocking: a window of tasks that no free worker runs, whatever its load (a
-   * type none of them has a handler for, a GPU model none of them has, a size beyond all of
-   * them), would hold back every task behind it while those workers sit idle. When a window
-   * gave nothing and every task in it is of that kind, the next round reads the window after
-   * it, at once, until one gives work, or holds a task some free worker runs but has no room
-   * for now (FIFO: it waits for room, and nothing behind it is taken first), or the queue
-   * ends; at most DEEP_ROUNDS_PER_WAKE windows that give nothing per wake-up (the look goes on
-   * at the next one). A window short of room alone is never looked past. Every wake-up starts
-   * at the head, so older tasks keep their turn.
-   *
-   * Looks resume at a cursor, an entry (by id, or by ready time once it is gone, so tasks that
-   * leave the queue move nothing): where work was found or waits for room, where a look paused
-   * or ended (the queue's end: a blocked queue that nothing changes reads only what arrives).
-   * The stretch before it holds only tasks the free workers it was read against do not run, so
-   * each set of free workers' kinds has its own cursor (a new kind of free worker starts right
-   * after the head; kinds that take turns each go on with their own look). A cursor whose look
-   * ended is trusted for CURSOR_TTL_MS (or four times the look's length); then the next look
-   * starts right after the head again, and reads what was put into the skipped stretch
-   * meanwhile (a task with an earlier ready time: a producer's or worker's clock behind).
+   * Head-of-line blocking: a window of tasks that a free worker does not run whatever its
+   * load (a type it has no handler for, a GPU model it lacks, a size beyond it) would hold
+   * back every task behind it while that worker sits idle. After a round from the head, the
+   * free workers left with free slots that run no task of its window are "starved"; the next
+   * rounds read the windows after it, at once, offering them only to those workers, until
+   * they get work or each has met a task it runs (it waits for room there: FIFO), or the
+   * queue ends, or DEEP_ROUNDS_PER_WAKE windows gave nothing. A worker that runs a task of the
+   * head's window never takes work from past it, so work that waits for room keeps its order.
+   * Every look starts right after the head: no place is remembered, so nothing can be skipped
+   * for good. A look that found nothing is not repeated for the same kinds of workers within
+   * DEEP_RETRY_MS, nor within a minute while the queue's length stays the same.
    */
   private lookDeeper(
-    after: { readyAt: number; id: string } | undefined,
+    deepFor: { ids: Set<string>; kinds: string } | undefined,
     reply: DispatchReply,
+    workers: readonly FreeWorker[],
     views: readonly TaskView[],
     unresolved: number,
-    assigned: number,
+    next: readonly Pending[],
     now: number,
   ): void {
-    if (!after && assigned > 0) return; // the usual round: nothing to look past
-    if (unresolved > 0 && assigned === 0) {
+    if (unresolved > 0 && next.length === 0) {
       // Entries the dispatcher no longer holds were left out (the marker is cleared): read the
       // window whole at once rather than after a wait.
       this.again = true;
       return;
     }
-    const workers = reply.workers.map((w) => w.view);
-    // The stretch a cursor skips was read against one set of free workers' kinds: each set
-    // has its own, so kinds that come and go between wake-ups each resume their own look.
-    const key = kindsKey(workers);
-    let cursor = this.cursors.get(key);
-    if (cursor && !cursor.paused && now > cursor.until) {
-      this.cursors.delete(key);
-      cursor = undefined;
-    }
-    /** The stretch up to `entry` (inclusive) holds no task these free workers run. */
-    const readTo = (entry: { readyAt: number; id: string }, paused: boolean) => {
-      const prev = this.cursors.get(key);
-      const since = prev?.since ?? now;
-      this.cursors.delete(key); // re-inserted last: the map forgets the longest unused first
-      this.cursors.set(key, {
-        readyAt: entry.readyAt,
-        id: entry.id,
-        since,
-        until: prev && !prev.paused ? prev.until : now + Math.max(CURSOR_TTL_MS, 4 * (now - since)),
-        paused,
-      });
-      if (this.cursors.size > CURSORS_MAX) this.cursors.delete(this.cursors.keys().next().value!);
-    };
-    const last = reply.tasks[reply.tasks.length - 1] as { readyAt: number; id: string };
-    // Work here, or work a free worker runs waiting for room here (FIFO: nothing behind it
-    // goes first): looks resume before this window.
-    if (assigned > 0 || views.some((v) => workers.some((w) => runsKind(v.demand, w)))) {
-      if (after) readTo(after, false);
-      return;
-    }
-    if (after) this.deepRounds++;
-    // Where the next window starts: past this one, or, from the head, at the cursor.
-    const from = !after && cursor ? cursor : last;
+    if (unresolved > 0) return;
     const beyond = reply.queued > reply.start + reply.tasks.length;
-    if (after && !beyond) {
-      // The queue's end: the next look reads only what arrives after it.
-      readTo(last, false);
-      this.warnBlocked(views, reply.queued);
+    if (deepFor && next.length > 0) return; // work found: the next round starts at the head
+    if (!beyond && !deepFor) return; // the usual round: the window holds the whole queue
+    // The workers still to look for: free slots left after this round's picks, and no task of
+    // this window they could run.
+    const taken = new Map<string, number>();
+    for (const a of next) taken.set(a.workerId, (taken.get(a.workerId) ?? 0) + 1);
+    const starved = workers.filter(
+      (w) =>
+        w.freeSlots > (taken.get(w.view.id) ?? 0) && !views.some((v) => runsKind(v.demand, w.view)),
+    );
+    if (starved.length === 0) return;
+    const kinds = deepFor?.kinds ?? kindsKey(starved.map((w) => w.view));
+    const last = reply.tasks[reply.tasks.length - 1] as { readyAt: number; id: string };
+    if (deepFor) this.deepRounds++;
+    if (!beyond || this.deepRounds >= DEEP_ROUNDS_PER_WAKE) {
+      if (deepFor) {
+        this.fruitless.set(kinds, { at: now, queued: reply.queued });
+        if (this.fruitless.size > 64) this.fruitless.delete(this.fruitless.keys().next().value!);
+        this.warnBlocked(views, reply.queued);
+      }
       return;
     }
-    if (!after && !beyond) return;
-    if (this.deepRounds >= DEEP_ROUNDS_PER_WAKE) {
-      if (after) readTo(last, true);
-      return;
+    if (!deepFor) {
+      const f = this.fruitless.get(kinds);
+      if (
+        f &&
+        (now - f.at < DEEP_RETRY_MS || (f.queued === reply.queued && now - f.at < DEEP_QUIET_MS))
+      )
+        return;
     }
-    if (after) readTo(last, true);
-    this.after = { readyAt: from.readyAt, id: from.id };
+    this.after = { readyAt: last.readyAt, id: last.id };
+    this.deepFor = { ids: new Set(starved.map((w) => w.view.id)), kinds };
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
   }

@@ -205,9 +205,10 @@ local tasks = {}
 local start = 0
 if window > 0 then
   if afterId then
-    local rank = redis.call('ZRANK', K_RUNNABLE, afterId)
-    if rank then
-      start = rank + 1
+    -- The entry where the caller left it (one claimed and requeued since has a later score).
+    local score = redis.call('ZSCORE', K_RUNNABLE, afterId)
+    if score and tonumber(score) == tonumber(afterScore) then
+      start = redis.call('ZRANK', K_RUNNABLE, afterId) + 1
     else
       start = redis.call('ZCOUNT', K_RUNNABLE, '-inf', '(' .. afterScore)
     end
