@@ -22,7 +22,15 @@ import {
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { wallClock } from './helpers/api-server.ts';
 import { startRegistryApi } from './helpers/registry-fixtures.ts';
-import { DEEP_RETRY_MS, type Pending } from '../controlplane/scheduler/dispatcher.ts';
+import {
+  DEEP_RETRY_MS,
+  DEEP_RETRY_PER_ROUND_MS,
+  DEEP_ROUNDS_PER_LOOK,
+  type Pending,
+} from '../controlplane/scheduler/dispatcher.ts';
+
+/** The longest a look that found nothing waits before it is repeated for new arrivals. */
+const RETRY_MAX_MS = DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * DEEP_ROUNDS_PER_LOOK;
 import { ManualClock } from '../controlplane/knobs/clock.ts';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 
@@ -282,7 +290,7 @@ describe('looking past the head, round by round', () => {
   async function world(clock = new ManualClock(Date.now())) {
     const h = await startScheduler(redis, { service: { background: false, clock } });
     const d = h.service.dispatcher;
-    const state = d as unknown as { again: boolean; deepRounds: number };
+    const state = d as unknown as { again: boolean };
     let p: Pending[] = [];
     /** Rounds until the dispatcher would wait; the assignments made on the way. */
     const settle = async () => {
@@ -293,7 +301,6 @@ describe('looking past the head, round by round', () => {
         made.push(...p);
         n++;
       } while ((p.length > 0 || state.again) && n < 200);
-      state.deepRounds = 0; // as the loop does when it waits
       return { made, rounds: n };
     };
     const beat = (
@@ -350,7 +357,7 @@ describe('looking past the head, round by round', () => {
       );
       expect((await settle()).made.map((a) => a.taskId)).toEqual(ids('z', 5));
       // Nothing new: the look that found nothing is not repeated (one round from the head).
-      clock.advance(DEEP_RETRY_MS);
+      clock.advance(RETRY_MAX_MS);
       expect((await settle()).rounds).toBe(1);
       // A new task: the queue changed, and the last look is a second old: a look finds it.
       await c.submit({ id: 'z9', type: 'a', demand: { cpu: 0, memMb: 0 } });
@@ -428,7 +435,7 @@ describe('looking past the head, round by round', () => {
       await beat('wa', { cpu: 1, memMb: 1024 }, 1, ['a']);
       await settle(); // looks to the queue's end: nothing
       await at(t0 - 150_000).submit({ id: 'late', type: 'a' }); // into the skipped stretch
-      clock.advance(DEEP_RETRY_MS);
+      clock.advance(RETRY_MAX_MS);
       expect((await settle()).made.map((a) => a.taskId)).toEqual(['late']);
     } finally {
       await h.stop();
@@ -450,6 +457,49 @@ describe('looking past the head, round by round', () => {
       expect(made.sort()).toEqual(
         ['a0000>wa', 'a0001>wa', ...ids('b', 5).map((id) => `${id}>wb`)].sort(),
       );
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('repeats a look that found nothing once its worker has room, not while nothing changes', async () => {
+    const { h, settle, beat, clock } = await world();
+    try {
+      const c = h.service.client;
+      await c.submit({ id: 'run', type: 'b', demand: { cpu: 1 } });
+      await beat('wb', { cpu: 1, memMb: 1024 }, 4, ['b']);
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['run']);
+      clock.advance(10);
+      await c.submitMany(ids('x', 300).map((id) => ({ id, type: 'x' })));
+      clock.advance(10);
+      await c.submit({ id: 'bb', type: 'b', demand: { cpu: 1 } });
+      await beat('wc', { cpu: 1, memMb: 1024 }, 1, ['c']);
+      // wb meets bb but has no core for it; wc finds nothing: the look ends with nothing.
+      expect((await settle()).made).toEqual([]);
+      // Idle wake-ups with nothing changed: no look again.
+      clock.advance(250);
+      expect((await settle()).rounds).toBe(1);
+      // wb's task ends (the queue's length and arrivals unchanged): its room changed, so the
+      // look is repeated for it.
+      await c.cancel('run', { actor: 't', reason: 'r' });
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['bb']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('repeats a look that found nothing once a task arrived, also when another left', async () => {
+    const { h, settle, beat, clock } = await world();
+    try {
+      const c = h.service.client;
+      await c.submitMany(ids('x', 300).map((id) => ({ id, type: 'x' })));
+      await beat('wb', { cpu: 1, memMb: 1024 }, 1, ['b']);
+      expect((await settle()).made).toEqual([]);
+      await c.cancel('x0005', { actor: 't', reason: 'r' });
+      clock.advance(10);
+      await c.submit({ id: 'bnew', type: 'b' });
+      clock.advance(RETRY_MAX_MS);
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['bnew']);
     } finally {
       await h.stop();
     }

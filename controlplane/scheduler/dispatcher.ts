@@ -100,26 +100,31 @@ function devicesOf(w: WorkerView): number {
   return w.gpuFreeMilli?.length ?? Math.floor(w.capacity.gpu + 1e-9);
 }
 
-/** The kinds of a set of workers (their task types and GPU models) as one string. */
-function kindsKey(workers: readonly WorkerView[]): string {
-  const kinds = new Set(workers.map((w) => `${w.types?.join(',') ?? '*'}|${w.gpuModel ?? ''}`));
-  return [...kinds].sort().join('\n');
-}
-
 /** Tasks whose attrs the dispatcher holds at most; past it the oldest are forgotten. */
 const KNOWN_MAX = 50_000;
 /**
- * Windows past the head that give nothing read per wake-up at most (each of up to
- * `windowMax` tasks): work deeper than that behind a head no free worker runs waits for the
- * head to move.
+ * Windows past the head that give nothing read per look at most (each of up to `windowMax`
+ * tasks): work deeper than that behind a head no free worker runs waits for the head to move.
  */
-export const DEEP_ROUNDS_PER_WAKE = 32;
+export const DEEP_ROUNDS_PER_LOOK = 32;
 /**
- * A look past the head that found nothing is not repeated for the same kinds of workers
- * within this long, nor, while the queue's length stays the same, within a minute.
+ * A look that found nothing is not repeated for the same starved workers (same free room)
+ * while no task became runnable since (and, for a look cut short by DEEP_ROUNDS_PER_LOOK,
+ * none left the queue), for at most DEEP_QUIET_MS; when tasks did arrive, not within
+ * DEEP_RETRY_MS plus DEEP_RETRY_PER_ROUND_MS for each window it read (a look of 32 windows
+ * once in 9 s at most: an idle worker of a type with no queued work, on a busy shard, would
+ * otherwise cost 32 round trips every second).
  */
 export const DEEP_RETRY_MS = 1_000;
-const DEEP_QUIET_MS = 60_000;
+export const DEEP_RETRY_PER_ROUND_MS = 250;
+export const DEEP_QUIET_MS = 60_000;
+
+/** A look past the head under way: the workers it is for and the windows it read. */
+interface Look {
+  ids: Set<string>;
+  key: string;
+  rounds: number;
+}
 /** Tenants and jobs of the window whose numbers are asked for each round, at most. */
 const STATS_MAX = 64;
 
@@ -130,13 +135,14 @@ export class Dispatcher {
   private marker: { readyAt: number; id: string } | undefined;
   /** Where the next round's window starts: after this entry (a look past the head), or the head. */
   private after: { readyAt: number; id: string } | undefined;
-  /** The workers a look past the head looks for, and their kinds (see lookDeeper). */
-  private deepFor: { ids: Set<string>; kinds: string } | undefined;
-  /** Looks past the head that found nothing, by the kinds they looked for. */
-  private readonly fruitless = new Map<string, { at: number; queued: number }>();
+  /** The look past the head under way (see lookDeeper). */
+  private deepFor: Look | undefined;
+  /** Looks past the head that found nothing, by their starved workers and free room. */
+  private readonly fruitless = new Map<
+    string,
+    { at: number; arrived: number; queued: number; end: boolean; rounds: number }
+  >();
   private blockedWarnedAt = -Infinity;
-  /** Deeper rounds that gave nothing since the loop last waited (DEEP_ROUNDS_PER_WAKE). */
-  private deepRounds = 0;
   /** Set by a round that looks deeper next: the loop goes on without waiting on the doorbell. */
   private again = false;
   private tenants: string[] = [];
@@ -182,17 +188,14 @@ export class Dispatcher {
       try {
         pending = await this.round(pending);
         failures = 0;
-        if (pending.length === 0 && !this.again && !this.stopped) {
-          this.deepRounds = 0;
+        if (pending.length === 0 && !this.again && !this.stopped)
           await this.bell.pop(1, this.o.idleWaitMs).catch(() => []);
-        }
       } catch (err) {
         // Redis away or a script error: what was pending is dropped (the tasks stay runnable
         // in Redis), and the loop backs off, bounded, before it looks again.
         pending = [];
         this.after = undefined;
         this.deepFor = undefined;
-        this.deepRounds = 0;
         failures++;
         if (!this.stopped) {
           this.o.log.warn({ err: (err as Error).message }, 'dispatch round failed');
@@ -289,16 +292,16 @@ export class Dispatcher {
    * load (a type it has no handler for, a GPU model it lacks, a size beyond it) would hold
    * back every task behind it while that worker sits idle. After a round from the head, the
    * free workers left with free slots that run no task of its window are "starved"; the next
-   * rounds read the windows after it, at once, offering them only to those workers, until
-   * they get work or each has met a task it runs (it waits for room there: FIFO), or the
-   * queue ends, or DEEP_ROUNDS_PER_WAKE windows gave nothing. A worker that runs a task of the
+   * rounds (a look) read the windows after it, at once, offering them only to those workers,
+   * until they get work, or each has met a task it runs (it waits for room there: FIFO), or the
+   * queue ends, or DEEP_ROUNDS_PER_LOOK windows gave nothing. A worker that runs a task of the
    * head's window never takes work from past it, so work that waits for room keeps its order.
-   * Every look starts right after the head: no place is remembered, so nothing can be skipped
-   * for good. A look that found nothing is not repeated for the same kinds of workers within
-   * DEEP_RETRY_MS, nor within a minute while the queue's length stays the same.
+   * Every look starts right after the head and nothing of it is remembered but that it found
+   * nothing, which suppresses the same look (same workers, same free room) while no task
+   * became runnable since (see DEEP_RETRY_MS).
    */
   private lookDeeper(
-    deepFor: { ids: Set<string>; kinds: string } | undefined,
+    look: Look | undefined,
     reply: DispatchReply,
     workers: readonly FreeWorker[],
     views: readonly TaskView[],
@@ -313,39 +316,63 @@ export class Dispatcher {
       return;
     }
     if (unresolved > 0) return;
-    const beyond = reply.queued > reply.start + reply.tasks.length;
-    if (deepFor && next.length > 0) return; // work found: the next round starts at the head
-    if (!beyond && !deepFor) return; // the usual round: the window holds the whole queue
-    // The workers still to look for: free slots left after this round's picks, and no task of
-    // this window they could run.
-    const taken = new Map<string, number>();
-    for (const a of next) taken.set(a.workerId, (taken.get(a.workerId) ?? 0) + 1);
-    const starved = workers.filter(
-      (w) =>
-        w.freeSlots > (taken.get(w.view.id) ?? 0) && !views.some((v) => runsKind(v.demand, w.view)),
-    );
-    if (starved.length === 0) return;
-    const kinds = deepFor?.kinds ?? kindsKey(starved.map((w) => w.view));
-    const last = reply.tasks[reply.tasks.length - 1] as { readyAt: number; id: string };
-    if (deepFor) this.deepRounds++;
-    if (!beyond || this.deepRounds >= DEEP_ROUNDS_PER_WAKE) {
-      if (deepFor) {
-        this.fruitless.set(kinds, { at: now, queued: reply.queued });
-        if (this.fruitless.size > 64) this.fruitless.delete(this.fruitless.keys().next().value!);
-        this.warnBlocked(views, reply.queued);
-      }
+    if (look && next.length > 0) {
+      this.fruitless.delete(look.key); // work found: the next round starts at the head
       return;
     }
-    if (!deepFor) {
-      const f = this.fruitless.get(kinds);
-      if (
-        f &&
-        (now - f.at < DEEP_RETRY_MS || (f.queued === reply.queued && now - f.at < DEEP_QUIET_MS))
-      )
+    const beyond = reply.queued > reply.start + reply.tasks.length;
+    if (!beyond && !look) return; // the usual round: the window holds the whole queue
+    // The workers still to look for: free slots left after this round's picks, and no task of
+    // this window they could run. (A round that filled every free slot has none.)
+    let starved: FreeWorker[] = [];
+    if (next.length < workers.reduce((n, w) => n + w.freeSlots, 0)) {
+      const taken = new Map<string, number>();
+      for (const a of next) taken.set(a.workerId, (taken.get(a.workerId) ?? 0) + 1);
+      starved = workers.filter(
+        (w) =>
+          w.freeSlots > (taken.get(w.view.id) ?? 0) &&
+          !views.some((v) => runsKind(v.demand, w.view)),
+      );
+    }
+    const last = reply.tasks[reply.tasks.length - 1] as { readyAt: number; id: string };
+    if (look) {
+      look.rounds++;
+      const cut = look.rounds >= DEEP_ROUNDS_PER_LOOK;
+      if (starved.length === 0 || !beyond || cut) {
+        // The look ends with nothing: each worker met its work (waiting for room), or the
+        // queue or the bound ended.
+        this.fruitless.delete(look.key);
+        this.fruitless.set(look.key, {
+          at: now,
+          arrived: reply.arrived,
+          queued: reply.queued,
+          end: !cut || starved.length === 0,
+          rounds: look.rounds,
+        });
+        if (this.fruitless.size > 64) this.fruitless.delete(this.fruitless.keys().next().value!);
+        if (starved.length > 0) this.warnBlocked(views, reply.queued);
         return;
+      }
+      this.after = { readyAt: last.readyAt, id: last.id };
+      this.deepFor = { ...look, ids: new Set(starved.map((w) => w.view.id)) };
+      this.again = true;
+      this.o.telemetry.inc('dispatch_deep_rounds');
+      return;
+    }
+    if (starved.length === 0) return;
+    // The same look found nothing before: repeat it only once tasks arrived (and not within
+    // DEEP_RETRY_MS), or, if it was cut short, tasks left the queue.
+    const key = starved
+      .map((w) => `${w.view.id}|${w.view.free.cpu}|${w.view.free.memMb}|${w.view.free.gpu}`)
+      .sort()
+      .join('\n');
+    const f = this.fruitless.get(key);
+    if (f && now - f.at < DEEP_QUIET_MS) {
+      const same = f.arrived === reply.arrived && (f.end || f.queued === reply.queued);
+      if (same || now - f.at < DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * f.rounds) return;
     }
     this.after = { readyAt: last.readyAt, id: last.id };
-    this.deepFor = { ids: new Set(starved.map((w) => w.view.id)), kinds };
+    this.deepFor = { ids: new Set(starved.map((w) => w.view.id)), key, rounds: 0 };
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
   }

@@ -47,6 +47,8 @@ export interface DispatchReply {
   queued: number;
   /** The rank of the window's first entry in the runnable index. */
   start: number;
+  /** Tasks made runnable in the shard so far (a counter; a migration's thaw is not in it). */
+  arrived: number;
   tasks: RawTask[];
   tenants: Map<string, { running: number; servedMs: number }>;
   jobRemainingWorkMs: Map<string, number>;
@@ -271,6 +273,7 @@ export class SchedShard {
     const window = next() as string[];
     const held = Number(next());
     const start = Number(next());
+    const arrived = Number(next());
     const tasks: RawTask[] = [];
     for (let t = 0; t < window.length; t += 2) {
       const id = String(window[t]);
@@ -319,7 +322,7 @@ export class SchedShard {
       if (types) view.types = types;
       workers.push({ view, freeSlots });
     }
-    return { claims, queued, start, tasks, tenants, jobRemainingWorkMs, workers };
+    return { claims, queued, start, arrived, tasks, tenants, jobRemainingWorkMs, workers };
   }
 
   async settle(items: readonly SettleItem[], a: SettleArgs, now: number): Promise<SettleResult[]> {

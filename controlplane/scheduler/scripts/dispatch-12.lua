@@ -36,7 +36,8 @@
       runnable count,
       { id, ready_at, ... } the window (oldest runnable first),
       h, how many of its first entries are up to the marker,
-      the rank of its first entry,
+      the rank of its first entry, tasks made runnable so far (a counter: submit and
+      makeRunnable count them; a migration's thaw does not),
       (attempts, attrs) for each later entry,
       m, (tenant, running, served_ms) x m,
       j, (job, remaining_work_ms) x j (jobs with a row; a task that is its own job has none),
@@ -229,6 +230,7 @@ if markScore then
 end
 out[#out + 1] = held
 out[#out + 1] = start
+out[#out + 1] = redis.call('HGET', K_STATS, 'runnable_in') or '0'
 local tenants, tenantList, jobs, jobList = {}, {}, {}, {}
 local function wantTenant(t)
   if t and t ~= '' and not tenants[t] then

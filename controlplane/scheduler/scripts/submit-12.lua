@@ -345,6 +345,8 @@ for i = 1, n do
   end
 end
 local anyRunnable = #runnableAdds > 0
+-- Tasks that became runnable, counted (the dispatcher's look past a blocked head asks).
+if anyRunnable then redis.call('HINCRBY', K_STATS, 'runnable_in', #runnableAdds / 2) end
 flushIndexes()
 
 for job, j in pairs(jobs) do

@@ -347,6 +347,7 @@ end
 local function makeRunnable(key, id, readyAt)
   redis.call('HSET', key, 'state', 'runnable', 'ready_at', readyAt)
   redis.call('HINCRBY', key, '_v', 1)
+  redis.call('HINCRBY', K_STATS, 'runnable_in', 1) -- as submit counts them
   zadd(K_RUNNABLE, { readyAt, id }) -- a skiplist also when this creates the set
 end
 
