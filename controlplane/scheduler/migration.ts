@@ -504,7 +504,14 @@ export class Migration {
         await migrateScripts.run(
           this.o.redis,
           'migrateUnfreeze',
-          [a.runnable(), a.delayed(), this.frozenKey, a.doorbell(), cascadeKey(this.from)],
+          [
+            a.runnable(),
+            a.delayed(),
+            this.frozenKey,
+            a.doorbell(),
+            cascadeKey(this.from),
+            a.stats(),
+          ],
           [a.prefixes()[0] as string, 500],
         ),
       );
@@ -784,7 +791,7 @@ export class Migration {
       await migrateScripts.run(
         this.o.redis,
         'migrateThaw',
-        [b.runnable(), b.delayed(), staged, b.doorbell(), cascadeKey(this.to)],
+        [b.runnable(), b.delayed(), staged, b.doorbell(), cascadeKey(this.to), b.stats()],
         [this.prefixes(this.to)[0] as string, JSON.stringify(ids.slice(i, i + 500))],
       );
   }

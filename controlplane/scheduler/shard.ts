@@ -47,7 +47,7 @@ export interface DispatchReply {
   queued: number;
   /** The rank of the window's first entry in the runnable index. */
   start: number;
-  /** Tasks made runnable in the shard so far (a counter; a migration's thaw is not in it). */
+  /** Tasks made runnable in the shard so far (a counter the scripts that make them keep). */
   arrived: number;
   tasks: RawTask[];
   tenants: Map<string, { running: number; servedMs: number }>;

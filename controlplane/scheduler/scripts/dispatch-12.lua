@@ -36,8 +36,8 @@
       runnable count,
       { id, ready_at, ... } the window (oldest runnable first),
       h, how many of its first entries are up to the marker,
-      the rank of its first entry, tasks made runnable so far (a counter: submit and
-      makeRunnable count them; a migration's thaw does not),
+      the rank of its first entry, tasks made runnable so far (a counter: submit,
+      makeRunnable and a migration's thaw and unfreeze count them),
       (attempts, attrs) for each later entry,
       m, (tenant, running, served_ms) x m,
       j, (job, remaining_work_ms) x j (jobs with a row; a task that is its own job has none),

@@ -8,14 +8,14 @@
 
   Input:
     KEYS[1] runnable  KEYS[2] delayed  KEYS[3] the tenant's staged tasks  KEYS[4] doorbell
-    KEYS[5] the cascade list
+    KEYS[5] the cascade list   KEYS[6] the shard's stats (runnable_in: tasks made runnable)
     ARGV[1] task row prefix
     ARGV[2] JSON list of task ids to thaw (staged ones)
   Output: tasks thawed
 ]]
 local INDEX = { r = KEYS[1], d = KEYS[2] }
 local STATE = { r = 'runnable', d = 'delayed' }
-local thawed, ring = 0, false
+local thawed, ring, made = 0, false, 0
 for _, id in ipairs(cjson.decode(ARGV[2])) do
   local entry = redis.call('HGET', KEYS[3], id)
   if entry == 'c' then
@@ -27,11 +27,15 @@ for _, id in ipairs(cjson.decode(ARGV[2])) do
     if INDEX[index] and redis.call('HGET', key, 'state') == 'moving' then
       redis.call('HSET', key, 'state', STATE[index])
       redis.call('ZADD', INDEX[index], score, id)
-      if index == 'r' then ring = true end
+      if index == 'r' then
+        ring = true
+        made = made + 1
+      end
       thawed = thawed + 1
     end
     redis.call('HDEL', KEYS[3], id)
   end
 end
+if made > 0 then redis.call('HINCRBY', KEYS[6], 'runnable_in', made) end
 if ring and redis.call('LLEN', KEYS[4]) == 0 then redis.call('LPUSH', KEYS[4], '1') end
 return thawed
