@@ -322,7 +322,8 @@ describe('looking past the head, round by round', () => {
         },
         clock.now(),
       );
-    return { h, d, settle, beat, clock };
+    const step = async () => (p = await d.round(p));
+    return { h, d, settle, beat, clock, step };
   }
 
   it('never looks past tasks that only wait for room: they keep their order', async () => {
@@ -504,6 +505,92 @@ describe('looking past the head, round by round', () => {
       await h.stop();
     }
   });
+
+  it('looks again when a task a worker met waiting for room leaves the queue', async () => {
+    const { h, settle, beat, clock } = await world();
+    try {
+      const c = h.service.client;
+      await c.submit({ id: 'run', type: 'b', demand: { cpu: 1 } });
+      await beat('wb', { cpu: 1, memMb: 1024 }, 4, ['b']);
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['run']);
+      clock.advance(10);
+      await c.submitMany(ids('x', 300).map((id) => ({ id, type: 'x' })));
+      clock.advance(10);
+      await c.submit({ id: 'bb', type: 'b', demand: { cpu: 1 } });
+      clock.advance(10);
+      await c.submitMany(ids('y', 200).map((id) => ({ id, type: 'x' })));
+      clock.advance(10);
+      await c.submit({ id: 'bz', type: 'b', demand: { cpu: 0, memMb: 0 } });
+      expect((await settle()).made).toEqual([]); // wb meets bb (no core), waits: FIFO
+      await c.cancel('bb', { actor: 't', reason: 'r' });
+      clock.advance(RETRY_MAX_MS + 1000);
+      const soon = (await settle()).made.map((a) => a.taskId);
+      expect(soon).toEqual(['bz']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('looks again for a task that lands behind a look while it is under way (a clock behind)', async () => {
+    const { h, settle, beat, clock, step } = await world();
+    try {
+      const t0 = clock.now();
+      const at = (ms: number) =>
+        new SchedulerClient({ shard: h.service.shard, clock: { now: () => ms } });
+      await at(t0 - 200_000).submitMany(ids('x', 100).map((id) => ({ id, type: 'x' })));
+      await at(t0 - 100_000).submitMany(ids('y', 400).map((id) => ({ id, type: 'x' })));
+      await beat('wa', { cpu: 1, memMb: 1024 }, 1, ['a']);
+      await step(); // head round: starts a look
+      await step(); // first deeper window (ranks 32..159)
+      await at(t0 - 150_000).submit({ id: 'late', type: 'a' }); // rank 100: already read
+      await settle(); // the look goes on to the end: nothing; remembers arrivals incl. 'late'
+      clock.advance(RETRY_MAX_MS + 1000);
+      const soon = (await settle()).made.map((a) => a.taskId);
+      expect(soon).toEqual(['late']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('looks for a worker back with other task types under the same id', async () => {
+    const { h, settle, beat, clock } = await world();
+    try {
+      const c = h.service.client;
+      await c.submitMany(ids('x', 300).map((id) => ({ id, type: 'x' })));
+      clock.advance(10);
+      await c.submit({ id: 'deep-a', type: 'a' });
+      await beat('w', { cpu: 1, memMb: 1024 }, 1, ['b']);
+      expect((await settle()).made).toEqual([]);
+      clock.advance(RETRY_MAX_MS + 1000);
+      await beat('w', { cpu: 1, memMb: 1024 }, 1, ['a']); // redeployed with an 'a' handler
+      const soon = (await settle()).made.map((a) => a.taskId);
+      expect(soon).toEqual(['deep-a']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('does not look again when only the room of a worker that met nothing changes', async () => {
+    const { h, settle, beat, clock } = await world();
+    try {
+      const c = h.service.client;
+      await c.submitMany(ids('r', 10).map((id) => ({ id, type: 'c', demand: { cpu: 1 } })));
+      await beat('wc', { cpu: 10, memMb: 4096 }, 20, ['c']);
+      expect((await settle()).made.length).toBe(10);
+      clock.advance(10);
+      await c.submitMany(ids('x', 33 * 128 + 64).map((id) => ({ id, type: 'x' })));
+      const first = await settle();
+      const rounds: number[] = [first.rounds];
+      for (const id of ids('r', 10).slice(0, 5)) {
+        await c.cancel(id, { actor: 't', reason: 'r' }); // a task of wc ends
+        clock.advance(50);
+        rounds.push((await settle()).rounds);
+      }
+      expect(rounds.slice(1).every((r) => r <= 2)).toBe(true);
+    } finally {
+      await h.stop();
+    }
+  }, 60_000);
 
   it('keeps the head marker: a task that lands in the head window after a deeper look is seen', async () => {
     const { h, settle, beat, clock } = await world();

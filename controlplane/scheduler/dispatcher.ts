@@ -121,9 +121,37 @@ export const DEEP_QUIET_MS = 60_000;
 
 /** A look past the head under way: the workers it is for and the windows it read. */
 interface Look {
+  /** The starved workers still looked for. */
   ids: Set<string>;
   key: string;
   rounds: number;
+  /** The shard's runnable_in when the look started from the head. */
+  arrived: number;
+  /** Workers that met a task they run, waiting for room there (out of `ids` since). */
+  met: Set<string>;
+}
+
+/** What a look that found nothing leaves, to suppress the same look while nothing changed. */
+interface Fruitless {
+  at: number;
+  arrived: number;
+  queued: number;
+  /** It read to the queue's end and no worker met work: tasks that leave change nothing. */
+  pure: boolean;
+  met: string[];
+  /** The free room of the workers that met work, then (`roomOf`). */
+  room: string;
+  rounds: number;
+}
+
+/** Free room of some workers, as one string ('-' for one no longer free). */
+function roomOf(ids: readonly string[], workers: readonly FreeWorker[]): string {
+  return ids
+    .map((id) => {
+      const w = workers.find((x) => x.view.id === id)?.view;
+      return w ? `${id}:${w.free.cpu}/${w.free.memMb}/${w.free.gpu}` : `${id}:-`;
+    })
+    .join(',');
 }
 /** Tenants and jobs of the window whose numbers are asked for each round, at most. */
 const STATS_MAX = 64;
@@ -138,10 +166,7 @@ export class Dispatcher {
   /** The look past the head under way (see lookDeeper). */
   private deepFor: Look | undefined;
   /** Looks past the head that found nothing, by their starved workers and free room. */
-  private readonly fruitless = new Map<
-    string,
-    { at: number; arrived: number; queued: number; end: boolean; rounds: number }
-  >();
+  private readonly fruitless = new Map<string, Fruitless>();
   private blockedWarnedAt = -Infinity;
   /** Set by a round that looks deeper next: the loop goes on without waiting on the doorbell. */
   private again = false;
@@ -337,16 +362,22 @@ export class Dispatcher {
     const last = reply.tasks[reply.tasks.length - 1] as { readyAt: number; id: string };
     if (look) {
       look.rounds++;
+      // Those no longer starved met a task they run here, waiting for room.
+      const still = new Set(starved.map((w) => w.view.id));
+      for (const w of workers) if (!still.has(w.view.id)) look.met.add(w.view.id);
       const cut = look.rounds >= DEEP_ROUNDS_PER_LOOK;
       if (starved.length === 0 || !beyond || cut) {
         // The look ends with nothing: each worker met its work (waiting for room), or the
         // queue or the bound ended.
+        const met = [...look.met];
         this.fruitless.delete(look.key);
         this.fruitless.set(look.key, {
           at: now,
-          arrived: reply.arrived,
+          arrived: look.arrived,
           queued: reply.queued,
-          end: !cut || starved.length === 0,
+          pure: starved.length > 0 && !cut && met.length === 0,
+          met,
+          room: roomOf(met, reply.workers),
           rounds: look.rounds,
         });
         if (this.fruitless.size > 64) this.fruitless.delete(this.fruitless.keys().next().value!);
@@ -354,25 +385,37 @@ export class Dispatcher {
         return;
       }
       this.after = { readyAt: last.readyAt, id: last.id };
-      this.deepFor = { ...look, ids: new Set(starved.map((w) => w.view.id)) };
+      this.deepFor = { ...look, ids: still };
       this.again = true;
       this.o.telemetry.inc('dispatch_deep_rounds');
       return;
     }
     if (starved.length === 0) return;
-    // The same look found nothing before: repeat it only once tasks arrived (and not within
-    // DEEP_RETRY_MS), or, if it was cut short, tasks left the queue.
+    // The same look (the same workers, of the same kinds) found nothing before: repeat it once
+    // tasks arrived or (unless it read to the end and no worker met work) left, not within
+    // DEEP_RETRY_MS + the per-round part; or at once when a worker that met work has other room.
     const key = starved
-      .map((w) => `${w.view.id}|${w.view.free.cpu}|${w.view.free.memMb}|${w.view.free.gpu}`)
+      .map((w) => {
+        const v = w.view;
+        const cap = `${v.capacity.cpu}/${v.capacity.memMb}/${devicesOf(v)}`;
+        return `${v.id}|${v.types?.join(',') ?? '*'}|${v.gpuModel ?? ''}|${cap}`;
+      })
       .sort()
       .join('\n');
     const f = this.fruitless.get(key);
-    if (f && now - f.at < DEEP_QUIET_MS) {
-      const same = f.arrived === reply.arrived && (f.end || f.queued === reply.queued);
+    // A worker that met work waiting for room and has other room now: look at once.
+    if (f && now - f.at < DEEP_QUIET_MS && roomOf(f.met, reply.workers) === f.room) {
+      const same = f.arrived === reply.arrived && (f.pure || f.queued === reply.queued);
       if (same || now - f.at < DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * f.rounds) return;
     }
     this.after = { readyAt: last.readyAt, id: last.id };
-    this.deepFor = { ids: new Set(starved.map((w) => w.view.id)), key, rounds: 0 };
+    this.deepFor = {
+      ids: new Set(starved.map((w) => w.view.id)),
+      key,
+      rounds: 0,
+      arrived: reply.arrived,
+      met: new Set(),
+    };
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
   }
