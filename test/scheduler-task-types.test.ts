@@ -326,6 +326,22 @@ describe('looking past the head, round by round', () => {
     return { h, d, settle, beat, clock, step };
   }
 
+  /**
+   * wb (type b, one core, 4 slots) runs a task that takes its core; behind 300 tasks no worker
+   * runs waits bb, a b task wb has no core for.
+   */
+  async function busyWbBehindX(w: Awaited<ReturnType<typeof world>>) {
+    const c = w.h.service.client;
+    await c.submit({ id: 'run', type: 'b', demand: { cpu: 1 } });
+    await w.beat('wb', { cpu: 1, memMb: 1024 }, 4, ['b']);
+    expect((await w.settle()).made.map((a) => a.taskId)).toEqual(['run']);
+    w.clock.advance(10);
+    await c.submitMany(ids('x', 300).map((id) => ({ id, type: 'x' })));
+    w.clock.advance(10);
+    await c.submit({ id: 'bb', type: 'b', demand: { cpu: 1 } });
+    return c;
+  }
+
   it('never looks past tasks that only wait for room: they keep their order', async () => {
     const { h, settle, beat } = await world();
     try {
@@ -464,16 +480,10 @@ describe('looking past the head, round by round', () => {
   });
 
   it('repeats a look that found nothing once its worker has room, not while nothing changes', async () => {
-    const { h, settle, beat, clock } = await world();
+    const w = await world();
+    const { h, settle, beat, clock } = w;
     try {
-      const c = h.service.client;
-      await c.submit({ id: 'run', type: 'b', demand: { cpu: 1 } });
-      await beat('wb', { cpu: 1, memMb: 1024 }, 4, ['b']);
-      expect((await settle()).made.map((a) => a.taskId)).toEqual(['run']);
-      clock.advance(10);
-      await c.submitMany(ids('x', 300).map((id) => ({ id, type: 'x' })));
-      clock.advance(10);
-      await c.submit({ id: 'bb', type: 'b', demand: { cpu: 1 } });
+      const c = await busyWbBehindX(w);
       await beat('wc', { cpu: 1, memMb: 1024 }, 1, ['c']);
       // wb meets bb but has no core for it; wc finds nothing: the look ends with nothing.
       expect((await settle()).made).toEqual([]);
@@ -507,16 +517,10 @@ describe('looking past the head, round by round', () => {
   });
 
   it('looks again when a task a worker met waiting for room leaves the queue', async () => {
-    const { h, settle, beat, clock } = await world();
+    const w = await world();
+    const { h, settle, clock } = w;
     try {
-      const c = h.service.client;
-      await c.submit({ id: 'run', type: 'b', demand: { cpu: 1 } });
-      await beat('wb', { cpu: 1, memMb: 1024 }, 4, ['b']);
-      expect((await settle()).made.map((a) => a.taskId)).toEqual(['run']);
-      clock.advance(10);
-      await c.submitMany(ids('x', 300).map((id) => ({ id, type: 'x' })));
-      clock.advance(10);
-      await c.submit({ id: 'bb', type: 'b', demand: { cpu: 1 } });
+      const c = await busyWbBehindX(w);
       clock.advance(10);
       await c.submitMany(ids('y', 200).map((id) => ({ id, type: 'x' })));
       clock.advance(10);
