@@ -221,9 +221,37 @@ describe('scheduler job cancel', () => {
       job: 'J',
       cancelled: ['step2'],
       dependents: 0,
-      ended: 0,
+      ended: 1, // the step1 of J, removed by retention
     });
     expect((await client.mustGet('step1')).state).toBe('runnable');
+  });
+
+  it('cancels a job whose done tasks retention removed, also after one was submitted again', async () => {
+    const { shard, client } = bare();
+    await client.submitMany([
+      { id: 's1', type: 'noop', jobId: 'R' },
+      { id: 's2', type: 'noop', jobId: 'R' },
+    ]);
+    const now = Date.now();
+    await heartbeatWorker(shard, 'w', now);
+    const t = await claim(shard, 's1', 'w', now, 60_000);
+    await shard.settle([{ taskId: 's1', token: t, outcome: 'ok' }], SETTLE, now + 1);
+    await shard.prune(
+      { doneBefore: now + 10, doneMax: 0, deadBefore: 0, deadMax: 0, budget: 100 },
+      now + 10,
+    );
+    expect(await client.get('s1')).toBeNull();
+    // The batch sent again: s1 is a new task of R (its total grows, its set already names it).
+    await client.submitMany([
+      { id: 's1', type: 'noop', jobId: 'R' },
+      { id: 's2', type: 'noop', jobId: 'R' },
+    ]);
+    expect(await client.cancelJob('R', by)).toEqual({
+      job: 'R',
+      cancelled: ['s1', 's2'],
+      dependents: 0,
+      ended: 0,
+    });
   });
 
   it("leaves alone another tenant's task submitted with the job's id", async () => {
@@ -245,12 +273,13 @@ describe('scheduler job cancel', () => {
       { id: 'o1', type: 'noop', jobId: 'old' },
       { id: 'o2', type: 'noop', jobId: 'old' },
     ]);
-    // As a job submitted before its tasks were indexed.
+    // As a job submitted before its tasks were indexed: a row without the mark, no set.
+    await shard.redis.hdel(shard.k.job('old'), 'tasks_indexed');
     await shard.redis.del(shard.k.jobTasks('old'));
     await expect(client.cancelJob('old', by)).rejects.toMatchObject({
       code: 'KNOBOS_STATE',
       status: 409,
-      details: { field: 'job', rule: 'indexed', total: 2, indexed: 0 },
+      details: { field: 'job', rule: 'indexed' },
     });
     expect((await client.mustGet('o1')).state).toBe('runnable');
   });

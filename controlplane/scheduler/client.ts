@@ -226,16 +226,12 @@ export class SchedulerClient {
     if (owner === null || (o.tenant !== undefined && owner.tenant !== o.tenant)) throw missing();
     let ids = [job];
     if (owner.row) {
-      const [total, indexed] = await Promise.all([
-        redis.hget(this.shard.k.job(job), 'total'),
-        redis.scard(this.shard.k.jobTasks(job)),
-      ]);
-      // A job submitted before its tasks were indexed (or whose set a move lost): cancelling
-      // what the set names would leave the rest running and say it was done.
-      if (indexed < Number(total ?? 0))
+      // A job row made before the sets existed: cancelling what its set names would leave the
+      // rest running and say it was done.
+      if ((await redis.hget(this.shard.k.job(job), 'tasks_indexed')) !== '1')
         throw new StateError(
-          `job ${job}: ${indexed} of its ${total} tasks are indexed in ${where} (submitted before job cancel existed?); cancel its tasks one by one`,
-          { field: 'job', rule: 'indexed', job, total: Number(total), indexed },
+          `job ${job}: its tasks are not indexed in ${where} (submitted before job cancel existed); cancel its tasks one by one`,
+          { field: 'job', rule: 'indexed', job },
         );
       ids = (await redis.smembers(this.shard.k.jobTasks(job))).sort();
     }
@@ -250,12 +246,13 @@ export class SchedulerClient {
       for (const [k, id] of page.entries()) {
         const [state, attrs] = (rows[k]?.[1] ?? []) as (string | null)[];
         const a = attrs ? decodeAttrs(attrs) : null;
-        // An id retention removed, or that names another task now (of another job or
-        // tenant): not this job's.
-        if (a === null || a.job !== job || a.tenant !== owner.tenant) {
-          if (state === null || state === undefined || state === 'moved') out.ended++;
+        // An id retention removed (its task had ended), or that another task took since; or
+        // another tenant's task submitted under the job's id, which is not the job's.
+        if (a === null || a.job !== job) {
+          out.ended++;
           continue;
         }
+        if (a.tenant !== owner.tenant) continue;
         if (typeof state !== 'string' || ENDED_STATES.has(state)) {
           out.ended++;
           continue;

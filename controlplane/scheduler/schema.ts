@@ -177,6 +177,8 @@ export const JOB_FIELDS = {
   remaining_work_ms: optNum,
   submitted_at: num,
   finished_at: optNum,
+  /** '1': its set of tasks (SchedKeys.jobTasks) holds every task of it (a job's cancel reads it). */
+  tasks_indexed: optStr,
 } satisfies Fields;
 
 export const DEAD_FIELDS = {

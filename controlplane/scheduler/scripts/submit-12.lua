@@ -351,7 +351,9 @@ flushIndexes()
 
 for job, j in pairs(jobs) do
   local k = P_JOB .. job
-  redis.call('HSETNX', k, 'id', job)
+  -- A row made now has every task of its job in its set of tasks (JOB_TASKS): a job's cancel
+  -- refuses a row without the mark (made before the sets existed).
+  if redis.call('HSETNX', k, 'id', job) == 1 then redis.call('HSET', k, 'tasks_indexed', '1') end
   redis.call('HSETNX', k, 'tenant', j.tenant)
   redis.call('HSETNX', k, 'submitted_at', NOW_S)
   redis.call('HINCRBY', k, 'total', j.n)
