@@ -596,6 +596,52 @@ describe('looking past the head, round by round', () => {
     }
   }, 60_000);
 
+  const lookOf = (d: unknown) =>
+    (d as { deepFor?: { ids: Set<string>; met: Map<string, string> } }).deepFor;
+
+  it('looks again for a worker that met work and got room while the look went on for another', async () => {
+    const w = await world();
+    const { h, settle, beat, clock, step, d } = w;
+    try {
+      const c = await busyWbBehindX(w);
+      clock.advance(10);
+      await c.submitMany(ids('y', 400).map((id) => ({ id, type: 'x' })));
+      await beat('wc', { cpu: 1, memMb: 1024 }, 1, ['c']);
+      let n = 0;
+      await step(); // the head round: a look for wb and wc
+      while (!lookOf(d)?.met.has('wb') && n++ < 40) await step();
+      expect(lookOf(d)?.met.has('wb')).toBe(true); // wb met bb; the look goes on for wc
+      await c.cancel('run', { actor: 't', reason: 'r' }); // wb has its core back, mid-look
+      expect((await settle()).made).toEqual([]); // the look ends (for wc) with nothing
+      clock.advance(RETRY_MAX_MS + 1000);
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['bb']);
+    } finally {
+      await h.stop();
+    }
+  });
+
+  it('looks again for a worker that left a look part way and came back', async () => {
+    const { h, settle, beat, clock, step, d } = await world();
+    try {
+      const c = h.service.client;
+      await c.submitMany(ids('x', 600).map((id) => ({ id, type: 'x' })));
+      clock.advance(10);
+      await c.submit({ id: 'deep-a', type: 'a' });
+      await beat('wa', { cpu: 1, memMb: 1024 }, 1, ['a']);
+      await beat('wc', { cpu: 1, memMb: 1024 }, 1, ['c']);
+      await step(); // the head round: a look for wa and wc
+      await step(); // the first deeper window
+      expect([...(lookOf(d)?.ids ?? [])].sort()).toEqual(['wa', 'wc']);
+      await h.service.shard.deregister('wa', clock.now()); // no leases: nothing requeued
+      expect((await settle()).made).toEqual([]); // wc reads to the end: nothing
+      await beat('wa', { cpu: 1, memMb: 1024 }, 1, ['a']); // back, same id and kind
+      clock.advance(RETRY_MAX_MS + 1000);
+      expect((await settle()).made.map((a) => a.taskId)).toEqual(['deep-a']);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('keeps the head marker: a task that lands in the head window after a deeper look is seen', async () => {
     const { h, settle, beat, clock } = await world();
     try {

@@ -125,10 +125,13 @@ interface Look {
   ids: Set<string>;
   key: string;
   rounds: number;
-  /** The shard's runnable_in when the look started from the head. */
+  /** The shard's runnable_in and queue length when the look started from the head. */
   arrived: number;
-  /** Workers that met a task they run, waiting for room there (out of `ids` since). */
-  met: Set<string>;
+  queued: number;
+  /** Workers that met a task they run, waiting for room there, with their room then. */
+  met: Map<string, string>;
+  /** A worker it was for stopped being free (or seen) before it met work: it read less. */
+  left: boolean;
 }
 
 /** What a look that found nothing leaves, to suppress the same look while nothing changed. */
@@ -362,24 +365,27 @@ export class Dispatcher {
     const last = reply.tasks[reply.tasks.length - 1] as { readyAt: number; id: string };
     if (look) {
       look.rounds++;
-      // Those no longer starved met a task they run here, waiting for room.
+      // Those no longer starved met a task they run here, waiting for room (their room now is
+      // what the look knows of them); those gone from the free workers read no further.
       const still = new Set(starved.map((w) => w.view.id));
-      for (const w of workers) if (!still.has(w.view.id)) look.met.add(w.view.id);
+      if (workers.length < look.ids.size) look.left = true;
+      for (const w of workers)
+        if (!still.has(w.view.id)) look.met.set(w.view.id, roomOf([w.view.id], [w]));
       const cut = look.rounds >= DEEP_ROUNDS_PER_LOOK;
       if (starved.length === 0 || !beyond || cut) {
         // The look ends with nothing: each worker met its work (waiting for room), or the
         // queue or the bound ended.
-        const met = [...look.met];
         this.fruitless.delete(look.key);
-        this.fruitless.set(look.key, {
-          at: now,
-          arrived: look.arrived,
-          queued: reply.queued,
-          pure: starved.length > 0 && !cut && met.length === 0,
-          met,
-          room: roomOf(met, reply.workers),
-          rounds: look.rounds,
-        });
+        if (!look.left)
+          this.fruitless.set(look.key, {
+            at: now,
+            arrived: look.arrived,
+            queued: look.queued,
+            pure: starved.length > 0 && !cut && look.met.size === 0,
+            met: [...look.met.keys()],
+            room: [...look.met.values()].join(','),
+            rounds: look.rounds,
+          });
         if (this.fruitless.size > 64) this.fruitless.delete(this.fruitless.keys().next().value!);
         if (starved.length > 0) this.warnBlocked(views, reply.queued);
         return;
@@ -414,7 +420,9 @@ export class Dispatcher {
       key,
       rounds: 0,
       arrived: reply.arrived,
-      met: new Set(),
+      queued: reply.queued,
+      met: new Map(),
+      left: false,
     };
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
