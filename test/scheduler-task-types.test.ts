@@ -642,6 +642,54 @@ describe('looking past the head, round by round', () => {
     }
   });
 
+  it('does not look again when the free workers shown change but their kinds do not', async () => {
+    // More free workers than a round shows (workersMax 2): each beat changes which are shown.
+    const clock = new ManualClock(Date.now());
+    const h = await startScheduler(redis, { service: { background: false, clock, workersMax: 2 } });
+    const d = h.service.dispatcher;
+    const state = d as unknown as { again: boolean };
+    let p: Pending[] = [];
+    const settle = async () => {
+      let n = 0;
+      do {
+        p = await d.round(p);
+        n++;
+      } while ((p.length > 0 || state.again) && n < 200);
+      return n;
+    };
+    const beat = (id: string) =>
+      h.service.shard.heartbeat(
+        {
+          workerId: id,
+          heartbeatMs: 600_000,
+          capacity: { cpu: 1, memMb: 1024 },
+          slots: 1,
+          host: 'test',
+          pid: 1,
+          types: ['c'],
+          renew: [],
+        },
+        clock.now(),
+      );
+    try {
+      await h.service.client.submitMany(ids('x', 4000).map((id) => ({ id, type: 'x' })));
+      for (let i = 0; i < 20; i++) {
+        await beat(`c${i}`);
+        clock.advance(1000);
+      }
+      expect(await settle()).toBeGreaterThan(1); // the look, once
+      const perBeat: number[] = [];
+      for (let i = 0; i < 20; i++) {
+        await beat(`c${i}`);
+        clock.advance(1000);
+        perBeat.push(await settle());
+      }
+      expect(perBeat.every((n) => n === 1)).toBe(true);
+    } finally {
+      await h.stop();
+    }
+  });
+
   it('keeps the head marker: a task that lands in the head window after a deeper look is seen', async () => {
     const { h, settle, beat, clock } = await world();
     try {

@@ -123,38 +123,37 @@ export const DEEP_QUIET_MS = 60_000;
 interface Look {
   /** The starved workers still looked for. */
   ids: Set<string>;
-  key: string;
   rounds: number;
   /** The shard's runnable_in and queue length when the look started from the head. */
   arrived: number;
   queued: number;
-  /** Workers that met a task they run, waiting for room there, with their room then. */
-  met: Map<string, string>;
-  /** A worker it was for stopped being free (or seen) before it met work: it read less. */
-  left: boolean;
+  /** Workers that met a task they run, waiting for room there: their kind and room then. */
+  met: Map<string, { kind: string; room: string }>;
 }
 
-/** What a look that found nothing leaves, to suppress the same look while nothing changed. */
+/**
+ * What a look that found nothing leaves for one kind of worker (kindOf), to suppress the same
+ * look for workers of that kind while nothing changed.
+ */
 interface Fruitless {
   at: number;
   arrived: number;
   queued: number;
-  /** It read to the queue's end and no worker met work: tasks that leave change nothing. */
+  /** It read to the queue's end and no worker of the kind met work: leaving tasks change nothing. */
   pure: boolean;
-  met: string[];
-  /** The free room of the workers that met work, then (`roomOf`). */
-  room: string;
+  /** The room of the kind's workers that met work (waiting for room there), when they met it. */
+  metRooms: Set<string>;
   rounds: number;
 }
 
-/** Free room of some workers, as one string ('-' for one no longer free). */
-function roomOf(ids: readonly string[], workers: readonly FreeWorker[]): string {
-  return ids
-    .map((id) => {
-      const w = workers.find((x) => x.view.id === id)?.view;
-      return w ? `${id}:${w.free.cpu}/${w.free.memMb}/${w.free.gpu}` : `${id}:-`;
-    })
-    .join(',');
+/** What decides which tasks a worker can run at all: task types, GPU model, whole capacity. */
+function kindOf(v: WorkerView): string {
+  const cap = `${v.capacity.cpu}/${v.capacity.memMb}/${devicesOf(v)}`;
+  return `${v.types?.join(',') ?? '*'}|${v.gpuModel ?? ''}|${cap}`;
+}
+
+function roomOf(v: WorkerView): string {
+  return `${v.free.cpu}/${v.free.memMb}/${v.free.gpu}`;
 }
 /** Tenants and jobs of the window whose numbers are asked for each round, at most. */
 const STATS_MAX = 64;
@@ -168,7 +167,7 @@ export class Dispatcher {
   private after: { readyAt: number; id: string } | undefined;
   /** The look past the head under way (see lookDeeper). */
   private deepFor: Look | undefined;
-  /** Looks past the head that found nothing, by their starved workers and free room. */
+  /** Looks past the head that found nothing, by kind of worker. */
   private readonly fruitless = new Map<string, Fruitless>();
   private blockedWarnedAt = -Infinity;
   /** Set by a round that looks deeper next: the loop goes on without waiting on the doorbell. */
@@ -345,7 +344,9 @@ export class Dispatcher {
     }
     if (unresolved > 0) return;
     if (look && next.length > 0) {
-      this.fruitless.delete(look.key); // work found: the next round starts at the head
+      // Work found (the next round starts at the head): its workers' kinds are not done.
+      const got = new Set(next.map((a) => a.workerId));
+      for (const w of workers) if (got.has(w.view.id)) this.fruitless.delete(kindOf(w.view));
       return;
     }
     const beyond = reply.queued > reply.start + reply.tasks.length;
@@ -366,27 +367,36 @@ export class Dispatcher {
     if (look) {
       look.rounds++;
       // Those no longer starved met a task they run here, waiting for room (their room now is
-      // what the look knows of them); those gone from the free workers read no further.
+      // what the look knows of them).
       const still = new Set(starved.map((w) => w.view.id));
-      if (workers.length < look.ids.size) look.left = true;
       for (const w of workers)
-        if (!still.has(w.view.id)) look.met.set(w.view.id, roomOf([w.view.id], [w]));
+        if (!still.has(w.view.id))
+          look.met.set(w.view.id, { kind: kindOf(w.view), room: roomOf(w.view) });
       const cut = look.rounds >= DEEP_ROUNDS_PER_LOOK;
       if (starved.length === 0 || !beyond || cut) {
         // The look ends with nothing: each worker met its work (waiting for room), or the
-        // queue or the bound ended.
-        this.fruitless.delete(look.key);
-        if (!look.left)
-          this.fruitless.set(look.key, {
+        // queue or the bound ended. Remembered for the kinds of workers that read to here
+        // (those that left it part way read less, unless one of their kind stayed).
+        const kinds = new Map<string, Set<string>>();
+        for (const w of starved)
+          if (!kinds.has(kindOf(w.view))) kinds.set(kindOf(w.view), new Set());
+        for (const m of look.met.values()) {
+          const rooms = kinds.get(m.kind) ?? new Set<string>();
+          rooms.add(m.room);
+          kinds.set(m.kind, rooms);
+        }
+        for (const [kind, metRooms] of kinds) {
+          this.fruitless.delete(kind);
+          this.fruitless.set(kind, {
             at: now,
             arrived: look.arrived,
             queued: look.queued,
-            pure: starved.length > 0 && !cut && look.met.size === 0,
-            met: [...look.met.keys()],
-            room: [...look.met.values()].join(','),
+            pure: !cut && starved.length > 0 && metRooms.size === 0,
+            metRooms,
             rounds: look.rounds,
           });
-        if (this.fruitless.size > 64) this.fruitless.delete(this.fruitless.keys().next().value!);
+        }
+        while (this.fruitless.size > 64) this.fruitless.delete(this.fruitless.keys().next().value!);
         if (starved.length > 0) this.warnBlocked(views, reply.queued);
         return;
       }
@@ -397,32 +407,46 @@ export class Dispatcher {
       return;
     }
     if (starved.length === 0) return;
-    // The same look (the same workers, of the same kinds) found nothing before: repeat it once
-    // tasks arrived or (unless it read to the end and no worker met work) left, not within
-    // DEEP_RETRY_MS + the per-round part; or at once when a worker that met work has other room.
-    const key = starved
-      .map((w) => {
-        const v = w.view;
-        const cap = `${v.capacity.cpu}/${v.capacity.memMb}/${devicesOf(v)}`;
-        return `${v.id}|${v.types?.join(',') ?? '*'}|${v.gpuModel ?? ''}|${cap}`;
-      })
-      .sort()
-      .join('\n');
-    const f = this.fruitless.get(key);
-    // A worker that met work waiting for room and has other room now: look at once.
-    if (f && now - f.at < DEEP_QUIET_MS && roomOf(f.met, reply.workers) === f.room) {
-      const same = f.arrived === reply.arrived && (f.pure || f.queued === reply.queued);
-      if (same || now - f.at < DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * f.rounds) return;
+    // A look that found nothing for these kinds of workers is repeated once tasks arrived or
+    // (unless it read to the end and none met work) left, not within DEEP_RETRY_MS + the
+    // per-round part; at once for a kind not looked for (or long ago), or a worker whose room
+    // differs from that of the workers of its kind that met work waiting for room.
+    let changed = false;
+    let due = false;
+    for (const w of starved) {
+      const f = this.fruitless.get(kindOf(w.view));
+      if (
+        !f ||
+        now - f.at >= DEEP_QUIET_MS ||
+        (f.metRooms.size > 0 && !f.metRooms.has(roomOf(w.view)))
+      ) {
+        changed = due = true;
+        break;
+      }
+      if (f.arrived !== reply.arrived || (!f.pure && f.queued !== reply.queued)) {
+        changed = true;
+        if (now - f.at >= DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * f.rounds) due = true;
+      }
     }
-    this.after = { readyAt: last.readyAt, id: last.id };
+    if (!changed || !due) return;
+    // After the window's last task this round did not assign (an assigned one is claimed
+    // before the next round reads, and a start after a gone entry is only by its ready time).
+    const picked = new Set(next.map((a) => a.taskId));
+    let from = last;
+    for (let t = reply.tasks.length - 1; t >= 0; t--) {
+      const e = reply.tasks[t] as { readyAt: number; id: string };
+      if (!picked.has(e.id)) {
+        from = e;
+        break;
+      }
+    }
+    this.after = { readyAt: from.readyAt, id: from.id };
     this.deepFor = {
       ids: new Set(starved.map((w) => w.view.id)),
-      key,
       rounds: 0,
       arrived: reply.arrived,
       queued: reply.queued,
       met: new Map(),
-      left: false,
     };
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
