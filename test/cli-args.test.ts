@@ -283,6 +283,16 @@ describe('knobos tasks on a Redis', () => {
     );
     expect(delayed.out).toContain('d1  x  default');
     expect(delayed.err).not.toContain('holds no tasks');
+
+    // A whole job (`cancel-job`): its open tasks, as the API cancels them.
+    await client.submit({ id: 'g1', type: 'x', tenant: 'globex', jobId: 'jg' });
+    const job = await knobos(
+      ['tasks', 'cancel-job', 'jg', '--reason', 'gone', '--actor', 'ops', '--json', ...url],
+      env,
+    );
+    expect(job.code, job.err).toBe(0);
+    expect(last(job)).toEqual({ job: 'jg', cancelled: ['g1'], dependents: 0, ended: 0 });
+    expect((await client.mustGet('g1')).cancelled_by).toBe('ops');
   }, 120_000);
 });
 

@@ -2,9 +2,8 @@
 // cancelled (queued, waiting on parents, running), its dependents become upstream_failed, ended
 // tasks and other jobs are left as they are, a job of one task is named by its id, and unknown
 // jobs, another tenant's job and bad input are refused; over the API (operators; a tenant's
-// token only its own jobs) and the CLI.
+// token only its own jobs). The CLI's `knobos tasks cancel-job`: test/cli-args.test.ts.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { run as tasksCli } from '../cli/commands/tasks.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
 import { wallClock } from './helpers/api-server.ts';
@@ -134,7 +133,7 @@ describe('scheduler job cancel', () => {
     expect((await shard.redis.smembers(shard.k.jobTasks('f'))).sort()).toEqual(['f1', 'f2']);
   });
 
-  it('cancels over the API and the CLI', async () => {
+  it('cancels over the API', async () => {
     const h = await startScheduler(redis, { service: { background: false } });
     const api = await startRegistryApi(redis, { knobs: h.table, clock: wallClock() });
     try {
@@ -163,41 +162,6 @@ describe('scheduler job cancel', () => {
       expect(res.statusCode).toBe(200);
       expect(res.json()).toEqual({ job: 'ja', cancelled: ['a1', 'a2'], dependents: 0, ended: 0 });
       expect((await c.mustGet('a1')).cancelled_by).toMatch(/#/);
-
-      // The CLI, on the same shard and keys, as `knobos tasks cancel-job`.
-      const out: string[] = [];
-      const write = process.stdout.write.bind(process.stdout);
-      process.stdout.write = ((s: string) => (out.push(String(s)), true)) as typeof write;
-      const env = process.env['KNOBOS_PREFIX'];
-      process.env['KNOBOS_PREFIX'] = h.keys.prefix;
-      let code: number;
-      try {
-        code = await tasksCli([
-          'cancel-job',
-          'jg',
-          '--reason',
-          'gone',
-          '--redis',
-          redis.single!.url,
-          '--shard',
-          h.service.shard.shard,
-          '--actor',
-          'ops',
-          '--json',
-        ]);
-      } finally {
-        process.stdout.write = write;
-        if (env === undefined) delete process.env['KNOBOS_PREFIX'];
-        else process.env['KNOBOS_PREFIX'] = env;
-      }
-      expect(code).toBe(0);
-      expect(JSON.parse(out.join('').trim().split('\n').pop()!)).toEqual({
-        job: 'jg',
-        cancelled: ['g1'],
-        dependents: 0,
-        ended: 0,
-      });
-      expect((await c.mustGet('g1')).cancelled_by).toBe('ops');
     } finally {
       await api.close();
       await h.stop();

@@ -32,6 +32,7 @@ import {
 /** The longest a look that found nothing waits before it is repeated for new arrivals. */
 const RETRY_MAX_MS = DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * DEEP_ROUNDS_PER_LOOK;
 import { ManualClock } from '../controlplane/knobs/clock.ts';
+import type { SchedulerServiceOptions } from '../controlplane/scheduler/service.ts';
 import type { SchedShard } from '../controlplane/scheduler/shard.ts';
 
 const T0 = 1_700_000_000_000;
@@ -287,8 +288,11 @@ describe('looking past the head of the queue', () => {
 describe('looking past the head, round by round', () => {
   const ids = (p: string, n: number) =>
     Array.from({ length: n }, (_, i) => `${p}${String(i).padStart(4, '0')}`);
-  async function world(clock = new ManualClock(Date.now())) {
-    const h = await startScheduler(redis, { service: { background: false, clock } });
+  async function world(
+    clock = new ManualClock(Date.now()),
+    service: Partial<SchedulerServiceOptions> = {},
+  ) {
+    const h = await startScheduler(redis, { service: { background: false, clock, ...service } });
     const d = h.service.dispatcher;
     const state = d as unknown as { again: boolean };
     let p: Pending[] = [];
@@ -644,45 +648,22 @@ describe('looking past the head, round by round', () => {
 
   it('does not look again when the free workers shown change but their kinds do not', async () => {
     // More free workers than a round shows (workersMax 2): each beat changes which are shown.
-    const clock = new ManualClock(Date.now());
-    const h = await startScheduler(redis, { service: { background: false, clock, workersMax: 2 } });
-    const d = h.service.dispatcher;
-    const state = d as unknown as { again: boolean };
-    let p: Pending[] = [];
-    const settle = async () => {
-      let n = 0;
-      do {
-        p = await d.round(p);
-        n++;
-      } while ((p.length > 0 || state.again) && n < 200);
-      return n;
-    };
-    const beat = (id: string) =>
-      h.service.shard.heartbeat(
-        {
-          workerId: id,
-          heartbeatMs: 600_000,
-          capacity: { cpu: 1, memMb: 1024 },
-          slots: 1,
-          host: 'test',
-          pid: 1,
-          types: ['c'],
-          renew: [],
-        },
-        clock.now(),
-      );
+    const { h, settle, beat, clock } = await world(new ManualClock(Date.now()), {
+      workersMax: 2,
+    });
+    const beatC = (id: string) => beat(id, { cpu: 1, memMb: 1024 }, 1, ['c']);
     try {
       await h.service.client.submitMany(ids('x', 4000).map((id) => ({ id, type: 'x' })));
       for (let i = 0; i < 20; i++) {
-        await beat(`c${i}`);
+        await beatC(`c${i}`);
         clock.advance(1000);
       }
-      expect(await settle()).toBeGreaterThan(1); // the look, once
+      expect((await settle()).rounds).toBeGreaterThan(1); // the look, once
       const perBeat: number[] = [];
       for (let i = 0; i < 20; i++) {
-        await beat(`c${i}`);
+        await beatC(`c${i}`);
         clock.advance(1000);
-        perBeat.push(await settle());
+        perBeat.push((await settle()).rounds);
       }
       expect(perBeat.every((n) => n === 1)).toBe(true);
     } finally {

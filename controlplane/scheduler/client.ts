@@ -12,7 +12,7 @@ import { decodeAttrs, decodeTaskRow, type TaskRow } from './schema.ts';
 import { DEFAULT_JOB_TTL_MS, type SchedShard, type TaskJobEnded } from './shard.ts';
 import { checkName, normalizeBatch, type NormalTask } from './tasks.ts';
 import { recordJobCompletion } from './traces.ts';
-import type { SubmitResult, TaskSpec } from './types.ts';
+import { ENDED_STATES, type SubmitResult, type TaskSpec } from './types.ts';
 
 /** What `cancel` did: `changed` false when the task was cancelled already. */
 export interface CancelResult {
@@ -39,13 +39,6 @@ export interface CancelJobResult {
 
 /** Task states read per pipeline while a job's cancel looks for the tasks still open. */
 const JOB_CANCEL_PAGE = 500;
-const ENDED_STATES: ReadonlySet<string> = new Set([
-  'done',
-  'dead',
-  'upstream_failed',
-  'cancelled',
-  'moved',
-]);
 
 const ACTOR_MAX = 200;
 const REASON_MAX = 500;
@@ -155,16 +148,24 @@ export class SchedulerClient {
     o: { actor: string; reason?: string; tenant?: string },
   ): Promise<CancelResult> {
     checkCancelInput(o);
-    const reason = o.reason ?? '';
-    const where = `shard ${this.shard.shard}`;
     const tenant = await this.tenantOf(id);
     // Another tenant's task is missing to a caller that names its tenant.
     if (tenant !== null && o.tenant !== undefined && tenant !== o.tenant)
-      throw new UnknownTaskError(`task ${id} of tenant ${o.tenant} does not exist in ${where}`, {
-        task: id,
-        tenant: o.tenant,
-      });
+      throw new UnknownTaskError(
+        `task ${id} of tenant ${o.tenant} does not exist in shard ${this.shard.shard}`,
+        { task: id, tenant: o.tenant },
+      );
     if (tenant !== null) await this.refuseMoving(id, tenant);
+    return this.cancelChecked(id, o);
+  }
+
+  /** `cancel` once the task's tenant and its move are checked: the script and its outcome. */
+  private async cancelChecked(
+    id: string,
+    o: { actor: string; reason?: string },
+  ): Promise<CancelResult> {
+    const reason = o.reason ?? '';
+    const where = `shard ${this.shard.shard}`;
     const now = this.clock.now();
     const r = await this.shard.cancel(
       id,
@@ -235,14 +236,14 @@ export class SchedulerClient {
         );
       ids = (await redis.smembers(this.shard.k.jobTasks(job))).sort();
     }
-    // The job is its first tenant's: its tasks are cancelled as that tenant's.
-    const as = { ...o, tenant: owner.tenant };
     const out: CancelJobResult = { job, cancelled: [], dependents: 0, ended: 0 };
     for (let i = 0; i < ids.length; i += JOB_CANCEL_PAGE) {
       const page = ids.slice(i, i + JOB_CANCEL_PAGE);
       const p = redis.pipeline();
       for (const id of page) p.hmget(this.shard.k.task(id), 'state', 'attrs');
       const rows = (await p.exec()) ?? [];
+      // The tenant's move, once per page (its tasks' rows were just read with their tenant).
+      if (page[0] !== undefined) await this.refuseMoving(page[0], owner.tenant);
       for (const [k, id] of page.entries()) {
         const [state, attrs] = (rows[k]?.[1] ?? []) as (string | null)[];
         const a = attrs ? decodeAttrs(attrs) : null;
@@ -258,7 +259,7 @@ export class SchedulerClient {
           continue;
         }
         try {
-          const r = await this.cancel(id, as);
+          const r = await this.cancelChecked(id, o);
           if (r.changed) out.cancelled.push(id);
           else out.ended++;
           out.dependents += r.dependents;

@@ -378,8 +378,7 @@ export class Dispatcher {
         // queue or the bound ended. Remembered for the kinds of workers that read to here
         // (those that left it part way read less, unless one of their kind stayed).
         const kinds = new Map<string, Set<string>>();
-        for (const w of starved)
-          if (!kinds.has(kindOf(w.view))) kinds.set(kindOf(w.view), new Set());
+        for (const w of starved) kinds.set(kindOf(w.view), new Set());
         for (const m of look.met.values()) {
           const rooms = kinds.get(m.kind) ?? new Set<string>();
           rooms.add(m.room);
@@ -400,10 +399,7 @@ export class Dispatcher {
         if (starved.length > 0) this.warnBlocked(views, reply.queued);
         return;
       }
-      this.after = { readyAt: last.readyAt, id: last.id };
-      this.deepFor = { ...look, ids: still };
-      this.again = true;
-      this.o.telemetry.inc('dispatch_deep_rounds');
+      this.readNext(last, { ...look, ids: still });
       return;
     }
     if (starved.length === 0) return;
@@ -411,24 +407,14 @@ export class Dispatcher {
     // (unless it read to the end and none met work) left, not within DEEP_RETRY_MS + the
     // per-round part; at once for a kind not looked for (or long ago), or a worker whose room
     // differs from that of the workers of its kind that met work waiting for room.
-    let changed = false;
-    let due = false;
-    for (const w of starved) {
+    const due = starved.some((w) => {
       const f = this.fruitless.get(kindOf(w.view));
-      if (
-        !f ||
-        now - f.at >= DEEP_QUIET_MS ||
-        (f.metRooms.size > 0 && !f.metRooms.has(roomOf(w.view)))
-      ) {
-        changed = due = true;
-        break;
-      }
-      if (f.arrived !== reply.arrived || (!f.pure && f.queued !== reply.queued)) {
-        changed = true;
-        if (now - f.at >= DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * f.rounds) due = true;
-      }
-    }
-    if (!changed || !due) return;
+      if (!f || now - f.at >= DEEP_QUIET_MS) return true;
+      if (f.metRooms.size > 0 && !f.metRooms.has(roomOf(w.view))) return true;
+      const changed = f.arrived !== reply.arrived || (!f.pure && f.queued !== reply.queued);
+      return changed && now - f.at >= DEEP_RETRY_MS + DEEP_RETRY_PER_ROUND_MS * f.rounds;
+    });
+    if (!due) return;
     // After the window's last task this round did not assign (an assigned one is claimed
     // before the next round reads, and a start after a gone entry is only by its ready time).
     const picked = new Set(next.map((a) => a.taskId));
@@ -440,14 +426,19 @@ export class Dispatcher {
         break;
       }
     }
-    this.after = { readyAt: from.readyAt, id: from.id };
-    this.deepFor = {
+    this.readNext(from, {
       ids: new Set(starved.map((w) => w.view.id)),
       rounds: 0,
       arrived: reply.arrived,
       queued: reply.queued,
       met: new Map(),
-    };
+    });
+  }
+
+  /** The next round reads, at once, the window after `entry`, for `look`. */
+  private readNext(entry: { readyAt: number; id: string }, look: Look): void {
+    this.after = { readyAt: entry.readyAt, id: entry.id };
+    this.deepFor = look;
     this.again = true;
     this.o.telemetry.inc('dispatch_deep_rounds');
   }

@@ -47,6 +47,7 @@ import {
 import { PLACEMENT_KNOB } from './placement.ts';
 import { decodeAttrs } from './schema.ts';
 import { SchedShard } from './shard.ts';
+import { ENDED_STATES } from './types.ts';
 
 type MigrateScript =
   | 'migrateFreeze'
@@ -70,7 +71,6 @@ interface Blocker {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-const ENDED = new Set(['done', 'dead', 'upstream_failed', 'cancelled']);
 /** Ended states a job counts as failed. */
 const FAILED = new Set(['dead', 'upstream_failed', 'cancelled']);
 
@@ -443,7 +443,7 @@ export class Migration {
     const rows = ((await pipe.exec()) ?? []).map(([, v]) => v as (string | null)[]);
     for (const [i, [task, dependent]] of pairs.entries()) {
       const [attrs, state] = rows[i] ?? [];
-      if (!attrs || state === 'moved' || ENDED.has(state ?? '')) continue;
+      if (!attrs || state === 'moved' || ENDED_STATES.has(state ?? '')) continue;
       const dependentTenant = decodeAttrs(attrs).tenant;
       if (dependentTenant !== this.row.tenant) return { task, dependent, dependentTenant };
     }
@@ -537,7 +537,7 @@ export class Migration {
       const submitted = Math.min(
         ...rows.map((f) => decodeAttrs(f.row['attrs'] as string).submitted_at),
       );
-      const open = rows.filter((f) => !ENDED.has(f.row['state'] ?? ''));
+      const open = rows.filter((f) => !ENDED_STATES.has(f.row['state'] ?? ''));
       const work = open.reduce(
         (n, f) => n + (decodeAttrs(f.row['attrs'] as string).estimate_ms ?? 0),
         0,
@@ -609,7 +609,7 @@ export class Migration {
         cascade: cascade !== null,
         // What the task counts for in its job's row (a late arrival's, on B: migrateCopy.lua).
         job: attrs.job === id ? '' : attrs.job,
-        ended: ENDED.has(state),
+        ended: ENDED_STATES.has(state),
         failed: FAILED.has(state),
         est: attrs.estimate_ms ?? 0,
       };
@@ -639,7 +639,7 @@ export class Migration {
           const [attrs, state] = parent.get(p) ?? [null, null];
           if (attrs === null || state === 'moved') continue; // gone, or already moved
           if (decodeAttrs(attrs).tenant === this.row.tenant) continue; // ours: moves too
-          if (!ENDED.has(state ?? '')) return { blocked: true, written: 0 };
+          if (!ENDED_STATES.has(state ?? '')) return { blocked: true, written: 0 };
           if (state !== 'done' && it.row['state'] === 'pending')
             return { blocked: true, written: 0 };
         }

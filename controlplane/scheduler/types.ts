@@ -47,6 +47,13 @@ export const TASK_STATES = [
   'cancelled',
 ] as const;
 export type TaskState = (typeof TASK_STATES)[number];
+/** The states a task does not leave. */
+export const ENDED_STATES: ReadonlySet<string> = new Set<TaskState>([
+  'done',
+  'dead',
+  'upstream_failed',
+  'cancelled',
+]);
 
 export type SettleOutcome = 'ok' | 'fail' | 'final';
 
