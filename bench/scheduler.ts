@@ -65,6 +65,12 @@ interface Phase {
   calls_per_task_by_command?: Record<string, number>;
   seconds: number;
   completed: number;
+  /**
+   * Until the producer's last batch was acknowledged, and the tasks completed by then: the
+   * rate while submissions compete with the runs, apart from the drain after them.
+   */
+  submit_seconds: number;
+  completed_during_submit: number;
   ran_by_workers: number;
   /** knobos: completions the scheduler ignored because their copy no longer held the lease. */
   stale_completions?: number;
@@ -80,6 +86,8 @@ interface RedisReading {
 interface Driven {
   seconds: number;
   completed: number;
+  submitSeconds: number;
+  completedDuringSubmit: number;
   redis: RedisReading;
 }
 
@@ -99,7 +107,7 @@ async function withWorkers(
   );
   const cpu0 = process.cpuUsage();
   const stopProfile = await startProfile(`${system}-producer`);
-  const { seconds, completed, redis } = await body();
+  const { seconds, completed, submitSeconds, completedDuringSubmit, redis } = await body();
   const cpu = process.cpuUsage(cpu0);
   await stopProfile();
   const reports = await Promise.all(
@@ -109,6 +117,8 @@ async function withWorkers(
     tasks_per_s: Math.round(completed / seconds),
     seconds: round(seconds),
     completed,
+    submit_seconds: round(submitSeconds),
+    completed_during_submit: completedDuringSubmit,
     ran_by_workers: reports.reduce((s, r) => s + r.ran, 0),
     producer_cpu_us_per_task: round((cpu.user + cpu.system) / completed, 1),
     workers_cpu_us_per_task: round(reports.reduce((s, r) => s + r.cpuUs, 0) / completed, 1),
@@ -134,12 +144,12 @@ async function drive(
   const cpuBeforeS = await redisCpuS(admin);
   const t0 = process.hrtime.bigint();
   for (let i = 0; i < tasks; i += SUBMIT_BATCH) await submit(i, Math.min(SUBMIT_BATCH, tasks - i));
+  const submitSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  let completed = await done();
+  const completedDuringSubmit = completed;
   if (process.env['BENCH_TRACE'])
-    say(
-      `  submitted all in ${(Number(process.hrtime.bigint() - t0) / 1e9).toFixed(2)} s: ${await progress()}`,
-    );
+    say(`  submitted all in ${submitSeconds.toFixed(2)} s: ${await progress()}`);
   const deadline = Date.now() + TIMEOUT_MS;
-  let completed = 0;
   let lastLog = 0;
   while ((completed = await done()) < tasks && Date.now() < deadline) {
     if (process.env['BENCH_TRACE'] && Date.now() - lastLog > 250) {
@@ -152,7 +162,13 @@ async function drive(
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const commandstats = (await admin.info('commandstats')) as string;
   const cpuS = await redisCpuS(admin);
-  return { seconds, completed, redis: { commandstats, cpuS, cpuBeforeS } };
+  return {
+    seconds,
+    completed,
+    submitSeconds,
+    completedDuringSubmit,
+    redis: { commandstats, cpuS, cpuBeforeS },
+  };
 }
 
 type Measured = { phase: Phase; redis: RedisReading };
