@@ -182,7 +182,38 @@ export class LoopDaemon {
         }
       }
     if (!frozen && open.length === 0) events.push(await this.proposeNew(target, mine));
+    if (!frozen) {
+      try {
+        await this.endShadowLeft(target);
+      } catch (err) {
+        this.opts.log.error({ err, target: target.name }, 'loop: ending a shadow left on failed');
+        events.push({ kind: 'error', target: target.name, message: (err as Error).message });
+      }
+    }
     return events;
+  }
+
+  /**
+   * Ends a shadow the target's loop started that no open proposal holds: its proposal went
+   * live or was decided while no daemon held its run (the one that started it died). A proposal
+   * in `simulated` holds it too: a daemon starts the shadow before it moves the proposal on.
+   * The open proposals are read again here: a list read at the pass's start could miss one
+   * another daemon moved to `simulated` and started a shadow for since.
+   */
+  private async endShadowLeft(target: TuningTarget): Promise<void> {
+    if (!target.shadowLeft || !target.endShadow) return;
+    const left = await target.shadowLeft();
+    if (!left) return;
+    const open = await this.opts.proposals.list({ open: true, limit: OPEN_MAX });
+    const held = open.some((p) => {
+      if (p.learner !== target.name || (p.status !== 'simulated' && p.status !== 'shadow'))
+        return false;
+      const values = this.valuesOf(p, {});
+      return Object.entries(left).every(([k, v]) => values[k] === v);
+    });
+    if (held) return;
+    this.opts.log.info({ target: target.name, shadow: left }, 'loop: ending a shadow left on');
+    await target.endShadow(left);
   }
 
   /**
@@ -475,6 +506,13 @@ export class LoopDaemon {
       try {
         await proposals.transition(p.id, 'shadow', { actor, reason: 'shadow started' });
       } catch (err) {
+        // Another daemon moved it first: the shadow (a knob both runs read) is the one it
+        // started, and ending it here would blind that run. This run is kept as a rebuilt one.
+        const now = await proposals.get(p.id).catch(() => undefined);
+        if (now?.proposal.status === 'shadow') {
+          this.shadows.set(p.id, started);
+          return [{ kind: 'shadow_pending', target: target.name, id: p.id }];
+        }
         await started.stop();
         throw err;
       }

@@ -72,4 +72,11 @@ export interface TuningTarget {
    * (a knob) and whose run this process does not hold: one started before a restart.
    */
   endShadow?(candidate: KnobValues): Promise<void>;
+  /**
+   * The candidate of a shadow this target's loop started whose state outside the process (a
+   * knob) is still on, or null: the daemon ends it (endShadow) when no open proposal of the
+   * target holds it, as when its proposal went live or was decided while no daemon held its
+   * run. A shadow an operator set is never returned.
+   */
+  shadowLeft?(): Promise<KnobValues | null>;
 }

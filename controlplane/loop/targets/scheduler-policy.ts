@@ -205,6 +205,12 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
     };
   }
 
+  async shadowLeft(): Promise<KnobValues | null> {
+    const row = await this.o.knobs.get(SHADOW);
+    if (row.value === 'none' || row.updatedBy !== `loop:${this.name}`) return null;
+    return { [POLICY]: row.value };
+  }
+
   /** Turns the shadow knob off, unless it names a policy other than `candidate`'s. */
   async endShadow(candidate: KnobValues): Promise<void> {
     const knobs = this.o.knobs;
