@@ -123,6 +123,19 @@ if n_apply > 0 then
     local got = redis.call('ZMSCORE', KEYS[2], unpack(identities, i, math.min(i + CHUNK - 1, n_apply)))
     for _, score in ipairs(got) do scores[#scores + 1] = score end
   end
+  -- An increment by a whole number goes out as INCRBY (HINCRBY), which Redis refuses on a
+  -- value an earlier fractional increment left (2.5): such a write is made as INCRBYFLOAT
+  -- (HINCRBYFLOAT) instead of being lost. Not an overflow: a float there would lose digits.
+  -- Returns the reply, or the error.
+  local FLOAT_OF = { INCRBY = 'INCRBYFLOAT', HINCRBY = 'HINCRBYFLOAT' }
+  local function write(cmd, key, ...)
+    local res = redis.pcall(cmd, key, ...)
+    if type(res) == 'table' and res['err'] and FLOAT_OF[cmd]
+      and string.find(res['err'], 'not an integer', 1, true) then
+      res = redis.pcall(FLOAT_OF[cmd], key, ...)
+    end
+    return res
+  end
   -- The open INCRBY run: its key, the sum, and per write its result slot and argument.
   local run_key, run_sum, run = nil, 0, {}
   local function flush_run()
@@ -130,7 +143,7 @@ if n_apply > 0 then
     local res = redis.pcall('INCRBY', run_key, string.format('%d', run_sum))
     if type(res) == 'table' and res['err'] then
       for j = 1, #run, 2 do
-        local one = redis.pcall('INCRBY', run_key, run[j + 1])
+        local one = write('INCRBY', run_key, run[j + 1])
         if type(one) == 'table' and one['err'] then out[run[j]] = 5 end
       end
     end
@@ -182,7 +195,7 @@ if n_apply > 0 then
             -- What the type check cannot see (INCRBY on a non-number, a key retyped earlier
             -- in this batch) fails this one write only; the message still counts as
             -- applied, so dedup and XACK stay consistent with what was done.
-            local res = redis.pcall(cmd, key, unpack(ARGV, a + 3, a + 2 + na))
+            local res = write(cmd, key, unpack(ARGV, a + 3, a + 2 + na))
             if type(res) == 'table' and res['err'] then out[slot] = 5 end
           end
         end
