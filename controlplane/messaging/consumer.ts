@@ -147,6 +147,11 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
   static async start(opts: ConsumerOptions): Promise<Consumer> {
     checkName('topic', opts.topic);
     checkName('group', opts.group);
+    if (opts.name !== undefined) checkName('name', opts.name);
+    // A caller without the types (JavaScript, a config) would otherwise start, and every
+    // message would fail in the handler call and end dead-lettered.
+    if (typeof opts.handler !== 'function')
+      throw new MessagingOptionError('handler', 'must be a function (message, output)');
     const settings = checkSettings(opts);
     checkPartitions(opts.partitions);
     const log = opts.log ?? createLogger('messaging-consumer');
