@@ -56,7 +56,9 @@ describe('mixed fractional and whole increments', () => {
         topic: 'bad',
         group: 'g',
         blockMs: 50,
-        handler: (_m, out) => out.incr('sum', 1),
+        handler: (_m, out) => {
+          out.incr('sum', 1);
+        },
       }),
     );
     c.on('batch', (e) => events.push(e));

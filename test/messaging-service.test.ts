@@ -479,21 +479,21 @@ describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend)
     );
     // A handler that is not a function (a caller without the types) and a bad consumer name
     // are refused before anything is created (review: every message was dead-lettered).
+    const base = {
+      redis: f.redis,
+      keys: f.mkeys,
+      knobs: f.knobs,
+      topic: 'ok',
+      group: 'fresh',
+      handler: countSeen,
+    };
     for (const [field, over] of [
       ['handler', { handler: undefined }],
       ['name', { name: '' }],
       ['name', { name: 'a b' }],
     ] as const)
       await expect(
-        Consumer.start({
-          redis: f.redis,
-          keys: f.mkeys,
-          knobs: f.knobs,
-          topic: 'ok',
-          group: 'fresh',
-          handler: countSeen,
-          ...over,
-        } as unknown as ConsumerOptions),
+        Consumer.start({ ...base, ...over } as unknown as ConsumerOptions),
       ).rejects.toMatchObject({ code: 'KNOBOS_MESSAGING_INVALID', field });
     for (const part of [0, 1]) expect(await f.redis.exists(f.mkeys.stream('ok', part))).toBe(0);
     // A write to a name that cannot be a key is the handler's failure: retried, then dead.
