@@ -411,7 +411,6 @@ export class PartitionWorker {
           dedupCutoffMs: now - info.dedupMs,
           dedupMax: info.dedupMax,
           deadMaxLen: ctx.deadMaxLen,
-          retry: attempt > 1,
           resultsTtlMs: COMMIT_RESULTS_TTL_MS,
         },
         items,

@@ -126,8 +126,6 @@ export function commitCall(
     dedupCutoffMs: number;
     dedupMax: number;
     deadMaxLen: number;
-    /** A retry after an attempt whose reply was lost (it may have been applied). */
-    retry: boolean;
     /** How long the first attempt that runs keeps its results for a retry (ms). */
     resultsTtlMs: number;
   },
@@ -146,7 +144,6 @@ export function commitCall(
     head.deadMaxLen,
     apply.length,
     dead.length,
-    head.retry ? 1 : 0,
     head.resultsTtlMs,
   ];
   for (const it of apply) {

@@ -26,7 +26,10 @@
             record; see partition-worker.ts)
     KEYS[3] the partition's dead-letter stream
     KEYS[4] this commit's results key (unique per commit, not per attempt): the first attempt
-            that runs stores its results there for ARGV[9] ms; a retry finding them returns them
+            that runs stores its results there for ARGV[8] ms; every attempt looks there
+            first and, finding them, returns them (the caller's retry after a lost reply,
+            and ioredis's own resend of a command a dropped connection left unanswered,
+            which carries the first attempt's arguments)
     KEYS[5..] output keys the writes name (all in the partition's family)
     ARGV[1] group
     ARGV[2] now (ms; the consumer's clock, recorded in dead letters)
@@ -35,8 +38,7 @@
     ARGV[4] dedup count bound
     ARGV[5] dead-letter stream MAXLEN ~ bound
     ARGV[6] number of messages to apply, ARGV[7] number to dead-letter
-    ARGV[8] 1 = a retry of an attempt (same results key) whose reply was lost
-    ARGV[9] results key TTL (ms); then
+    ARGV[8] results key TTL (ms); then
       per message to apply: stream id, identity ('' = the stream id), number of writes, and
            per write: command, output key number (index into KEYS), number of arguments,
            arguments...
@@ -69,17 +71,15 @@ local group = ARGV[1]
 local now = ARGV[2]
 local n_apply = tonumber(ARGV[6])
 local n_dead = tonumber(ARGV[7])
-local retry = ARGV[8] == '1'
 local FIRST_OUTPUT_KEY = 5
 
--- The lost attempt ran (atomically, all of it): its results, nothing done again.
-if retry then
-  local stored = redis.call('GET', KEYS[4])
-  if stored then
-    local out = { OK }
-    for r in string.gmatch(stored, '%d+') do out[#out + 1] = tonumber(r) end
-    return out
-  end
+-- An earlier attempt of this commit ran (atomically, all of it): its results, nothing done
+-- again.
+local stored = redis.call('GET', KEYS[4])
+if stored then
+  local out = { OK }
+  for r in string.gmatch(stored, '%d+') do out[#out + 1] = tonumber(r) end
+  return out
 end
 
 -- Where each message to apply starts in ARGV, its id and identity. Every write is checked
@@ -87,7 +87,7 @@ end
 -- what it already did.
 local starts, ids, identities = {}, {}, {}
 local needs = {}
-local a = 10
+local a = 9
 for i = 1, n_apply do
   starts[i] = a
   ids[i] = ARGV[a]
@@ -228,5 +228,5 @@ for _ = 1, n_dead do
 end
 
 dedup_trim(KEYS[2], false, ARGV[3], tonumber(ARGV[4]))
-redis.call('SET', KEYS[4], table.concat(out, ',', 2), 'PX', ARGV[9])
+redis.call('SET', KEYS[4], table.concat(out, ',', 2), 'PX', ARGV[8])
 return out

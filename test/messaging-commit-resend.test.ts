@@ -1,0 +1,105 @@
+// A commit whose reply a dropped connection lost: ioredis resends the unanswered EVALSHA
+// itself after reconnecting, with the first attempt's arguments. The script finds the results
+// the attempt that ran stored and returns them, so the batch reports the message as applied
+// (review: it was reported as a duplicate of itself, and its end-to-end latency was not
+// recorded). A proxy between the consumer and Redis swallows the commit's reply.
+import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Consumer } from '../controlplane/messaging/consumer.ts';
+import type { BatchEvent } from '../controlplane/messaging/partition-worker.ts';
+import { MessagingTelemetry } from '../controlplane/messaging/telemetry.ts';
+import { Producer } from '../controlplane/messaging/producer.ts';
+import { connect } from '../controlplane/redis/connect.ts';
+import { freePort } from '../controlplane/redis/ports.ts';
+import { messagingFixture } from './helpers/messaging-fixture.ts';
+import { eventually, startTestRedis, type TestRedis } from './helpers/redis.ts';
+
+/** Forwards both ways; once armed, swallows the next reply chunk and drops that connection. */
+class ReplyDropper {
+  armed = false;
+  dropped = 0;
+  port = 0;
+  private readonly sockets = new Set<Socket>();
+  private server: Server | undefined;
+  async start(targetPort: number): Promise<this> {
+    this.port = await freePort();
+    this.server = createServer((client) => {
+      const up = netConnect({ port: targetPort, host: '127.0.0.1' });
+      for (const s of [client, up]) {
+        this.sockets.add(s);
+        s.on('error', () => s.destroy());
+        s.on('close', () => this.sockets.delete(s));
+      }
+      client.on('data', (d) => up.write(d));
+      up.on('data', (d) => {
+        if (!this.armed) return void client.write(d);
+        this.armed = false;
+        this.dropped++;
+        client.destroy();
+        up.destroy();
+      });
+      client.on('close', () => up.destroy());
+      up.on('close', () => client.destroy());
+    });
+    const server = this.server;
+    await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', () => r()));
+    return this;
+  }
+  async stop(): Promise<void> {
+    for (const s of this.sockets) s.destroy();
+    const server = this.server;
+    if (server) await new Promise<void>((r) => server.close(() => r()));
+  }
+}
+
+describe('a commit whose reply was lost', () => {
+  let test: TestRedis;
+  beforeAll(async () => {
+    test = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await test?.stop();
+  });
+
+  it('reports the message it applied as applied when ioredis resends it', async () => {
+    const f = await messagingFixture(test);
+    await f.topics.ensure('resend', { partitions: 1 });
+    const port = Number(new URL((test.target as { url: string }).url).port);
+    const proxy = await new ReplyDropper().start(port);
+    const viaProxy = connect({ url: `redis://127.0.0.1:${proxy.port}` });
+    viaProxy.on('error', () => {});
+    const telemetry = new MessagingTelemetry({ redis: f.redis, keys: f.keys, instance: 'c' });
+    const events: BatchEvent[] = [];
+    const c = await Consumer.start({
+      redis: viaProxy,
+      keys: f.mkeys,
+      knobs: f.knobs,
+      topics: f.topics,
+      telemetry,
+      topic: 'resend',
+      group: 'g',
+      blockMs: 50,
+      visibilityMs: 60_000,
+      handler: (m, out) => {
+        out.hincr('seen', m.data);
+        proxy.armed = true; // the next reply on the consumer's connection is the commit's
+      },
+    });
+    c.on('batch', (e) => events.push(e));
+    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, telemetry });
+    try {
+      await p.publish('resend', 'a');
+      await eventually(() => events.length > 0, 'a batch event', 15_000);
+      expect(proxy.dropped).toBe(1);
+      expect(await f.redis.hget(f.mkeys.output('resend', 0, 'seen'), 'a')).toBe('1');
+      expect(events[0]).toMatchObject({ applied: 1, duplicates: 0 });
+    } finally {
+      await c.stop();
+      await p.close();
+      await telemetry.stop();
+      viaProxy.disconnect();
+      await proxy.stop();
+      await f.close();
+    }
+  });
+});
