@@ -131,6 +131,13 @@ describe.each<Backend>(['single', 'cluster'])('file operations on %s redis', (ba
       field: 'data.length',
       rule: 'range',
     });
+    // Data that is neither a string nor bytes (a caller without the types) names the field.
+    for (const bad of [42, [1, 2], null])
+      await expect(small.write(ROOT, '/big', 0, bad as unknown as string)).rejects.toMatchObject({
+        code: 'KNOBOS_FILES_INVALID',
+        field: 'data',
+        rule: 'type',
+      });
     const err = await small.read(ROOT, '/big').catch((e: unknown) => e);
     expect(err).toBeInstanceOf(FileLimitError);
     expect(err).toMatchObject({ limit: 'io_bytes_max', max: 10_000, path: '/big' });

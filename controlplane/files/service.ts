@@ -230,7 +230,15 @@ export class FileService {
     data: Uint8Array | string,
   ): Promise<{ sizeBytes: number; version: number }> {
     const p = filePath(path, 'write');
-    const buf = typeof data === 'string' ? Buffer.from(data) : Buffer.from(data);
+    // Buffer.from would take an array of numbers and throw a bare TypeError on the rest.
+    if (typeof data !== 'string' && !(data instanceof Uint8Array))
+      throw new FileInputError(
+        `data must be a string or bytes, got ${typeof data}`,
+        p,
+        'data',
+        'type',
+      );
+    const buf = Buffer.from(data);
     checkCount(buf.length, 'data.length', this.limits.ioBytesMax, p);
     checkCount(offset, 'offset', this.limits.fileBytesMax - buf.length, p);
     const r = await this.call('write', 'write', caller, [p, offset, buf]);
