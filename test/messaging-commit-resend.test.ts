@@ -3,54 +3,15 @@
 // the attempt that ran stored and returns them, so the batch reports the message as applied
 // (review: it was reported as a duplicate of itself, and its end-to-end latency was not
 // recorded). A proxy between the consumer and Redis swallows the commit's reply.
-import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Consumer } from '../controlplane/messaging/consumer.ts';
 import type { BatchEvent } from '../controlplane/messaging/partition-worker.ts';
 import { MessagingTelemetry } from '../controlplane/messaging/telemetry.ts';
 import { Producer } from '../controlplane/messaging/producer.ts';
 import { connect } from '../controlplane/redis/connect.ts';
-import { freePort } from '../controlplane/redis/ports.ts';
 import { messagingFixture } from './helpers/messaging-fixture.ts';
+import { ReplyDropper } from './helpers/reply-dropper.ts';
 import { eventually, startTestRedis, type TestRedis } from './helpers/redis.ts';
-
-/** Forwards both ways; once armed, swallows the next reply chunk and drops that connection. */
-class ReplyDropper {
-  armed = false;
-  dropped = 0;
-  port = 0;
-  private readonly sockets = new Set<Socket>();
-  private server: Server | undefined;
-  async start(targetPort: number): Promise<this> {
-    this.port = await freePort();
-    this.server = createServer((client) => {
-      const up = netConnect({ port: targetPort, host: '127.0.0.1' });
-      for (const s of [client, up]) {
-        this.sockets.add(s);
-        s.on('error', () => s.destroy());
-        s.on('close', () => this.sockets.delete(s));
-      }
-      client.on('data', (d) => up.write(d));
-      up.on('data', (d) => {
-        if (!this.armed) return void client.write(d);
-        this.armed = false;
-        this.dropped++;
-        client.destroy();
-        up.destroy();
-      });
-      client.on('close', () => up.destroy());
-      up.on('close', () => client.destroy());
-    });
-    const server = this.server;
-    await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', () => r()));
-    return this;
-  }
-  async stop(): Promise<void> {
-    for (const s of this.sockets) s.destroy();
-    const server = this.server;
-    if (server) await new Promise<void>((r) => server.close(() => r()));
-  }
-}
 
 describe('a commit whose reply was lost', () => {
   let test: TestRedis;

@@ -114,6 +114,7 @@ for i = 1, n, 4000 do
   if redis.call('EXISTS', unpack(rowKeys, i, math.min(n, i + 3999))) > 0 then someExist = true end
 end
 local alias = {}     -- submitted id -> the id of the task it is
+local resent = {}    -- ids this call's own earlier run (a resend's) created
 local stateOf, depthOf = {}, {} -- id -> state and depth of parents and of the batch's tasks
 local fresh = {}     -- id -> batch position, for tasks this batch creates
 local batchIdem = {} -- idempotency key -> id, within this batch
@@ -199,6 +200,14 @@ for i = 1, n do
     local differs = attrs and conflict(i, existing, attrs, payload)
     if differs then return { ERR_IDEM_CONFLICT, id, existing, differs, byKey and idem or '' } end
     alias[id] = existing
+    -- Made by this very call: ioredis resends a script a dropped connection left unanswered,
+    -- with the same arguments (its time included), after the first run wrote it. Reported as
+    -- created, as the lost reply said (only a call with the same id at the same millisecond
+    -- looks the same).
+    if j == nil and existing == id and attrs
+      and string.match(attrs, '\t([^\t]*)\t[^\t]*$') == NOW_S then
+      resent[id] = true
+    end
   else
     fresh[id] = i
     if idem ~= '' then batchIdem[idem] = id end
@@ -265,7 +274,9 @@ end
 for i = 1, n do
   local id = ids[i]
   local idem = idems[i]
-  if alias[id] ~= nil then
+  if resent[id] then
+    -- Written by the run whose reply was lost: reported as it would have been.
+  elseif alias[id] ~= nil then
     out[#out + 1] = i
     out[#out + 1] = alias[id]
     out[2] = out[2] + 1
