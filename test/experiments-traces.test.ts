@@ -51,7 +51,8 @@ const keys = Array.from({ length: 1500 }, () => `blk${Math.floor(rand() ** 2 * 3
 const files = {
   cacheCsv: write('cache.csv', [
     'version,time,op,size,lbn',
-    ...keys.map((k, i) => `1,${i},28,${512 * (1 + (k.length % 8))},${k}`),
+    // lbn is a block address: the key's number.
+    ...keys.map((k, i) => `1,${i},28,${512 * (1 + (k.length % 8))},${k.slice(3)}`),
   ]),
   cacheKeys: write('cache.keys', keys),
   jobsCsv: write('jobs.csv', [

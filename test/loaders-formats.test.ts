@@ -105,6 +105,16 @@ describe('cache traces (CSV version,time,op,size,lbn, or one key per line)', () 
     expect(Array.from(loadCacheTrace(tmp('one.dat', 'lbn\n5\n6\n5\n')).keys)).toEqual([0, 1, 0]);
   });
 
+  it("refuse an lbn that is no block address, and read '042' and '42' as one block", () => {
+    const head = 'version,time,op,size,lbn\n1,0,28,512,42\n';
+    for (const bad of ['abc', '-5', '1.5']) {
+      const f = tmp('b.csv', `${head}1,1,28,512,${bad}\n`);
+      refuses(() => loadCacheTrace(f), f, 3, /lbn must be a block address, an integer >= 0/);
+    }
+    const t = loadCacheTrace(tmp('b.csv', `${head}1,1,28,512,042\n1,2,28,512,0\n1,3,28,512,000\n`));
+    expect(Array.from(t.keys)).toEqual([0, 0, 1, 1]);
+  });
+
   it('read one key per line as keys whatever its name', () => {
     for (const name of ['k.txt', 'k.csv', 'k.keys.gz']) {
       const text = 'a\nb\na\n';
@@ -248,6 +258,20 @@ describe('Alibaba pods (times in seconds)', () => {
       2,
       /creation_time must be <= 100000000000/,
     );
+  });
+
+  it('refuse rows whose fields contradict each other (review: they loaded as other pods)', () => {
+    for (const [from, to, line, reason] of [
+      // A GPU share on a pod that asks for no GPU: it loaded as a CPU-only pod.
+      ['p1,2000,1024,0,0,', 'p1,2000,1024,0,500,', 3, /gpu_milli must be 0 when num_gpu is 0/],
+      // A Running pod with no schedule: it was dropped as never scheduled.
+      ['Running,5,200,5', 'Running,5,200,', 3, /scheduled_time must be set for a Running pod/],
+      // A Pending pod with a schedule: it was replayed as scheduled.
+      ['Pending,7,9,', 'Pending,7,9,8', 4, /scheduled_time must be empty for a Pending pod/],
+    ] as const) {
+      const f = tmp('pods.csv', PODS.replace(from, to));
+      refuses(() => loadAlibabaGpu({ podsFile: f, nodesFile: nodes() }), f, line, reason);
+    }
   });
 
   it('read only maxPods rows, streaming: a bad row after them is not read', () => {

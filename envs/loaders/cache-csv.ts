@@ -75,6 +75,7 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
   let timeCol = -1;
   let opCol = -1;
   let blockIo = false;
+  let lbnKey = false;
   let invalidating = new Set<string>();
   let builder = new CacheTraceBuilder(file, false);
   const fail = (line: number, col: number, rule: string, got: string): never => {
@@ -103,6 +104,7 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
           : pickColumn(file, line, header, opts.sizeColumn, DEFAULT_SIZE_COLUMNS, 'size');
       const csv = { file, header, headerLine: line };
       blockIo = BLOCK_IO_COLUMNS.every((c) => findColumnOnce(csv, [c], true) >= 0);
+      lbnKey = blockIo && header[keyCol]?.trim().toLowerCase() === 'lbn';
       timeCol = findColumnOnce(csv, ['time'], true);
       opCol = findColumnOnce(csv, ['op'], true);
       if (timeCol === keyCol || timeCol === sizeCol) timeCol = -1;
@@ -119,9 +121,15 @@ export function loadCacheCsv(file: string, opts: CacheCsvOptions = {}): CacheTra
       builder = new CacheTraceBuilder(file, sizeCol >= 0);
     },
     ({ line, fields }) => {
-      const key = (fields[keyCol] as string).trim();
+      let key = (fields[keyCol] as string).trim();
       if (key === '') {
         throw new TraceFormatError(file, line, `empty key in column '${header[keyCol]}'`);
+      }
+      // A block address: '042' and '42' are one block (as numeric ids read them), and 'abc',
+      // '-5' or '1.5' are no block at all.
+      if (lbnKey) {
+        if (!/^\d+$/.test(key)) fail(line, keyCol, 'a block address, an integer >= 0', key);
+        key = key.replace(/^0+(?=\d)/, '');
       }
       let size = 1;
       if (sizeCol >= 0) {

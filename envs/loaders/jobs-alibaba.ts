@@ -58,6 +58,8 @@ function podDemand(r: FieldReader, row: CsvRow, col: Record<string, number>): De
   const gpus = r.number(row, col.num_gpu as number, { integer: true, min: 0 });
   const gpuMilli = r.number(row, col.gpu_milli as number, { integer: true, min: 0, max: 1000 });
   if (gpus > 0 && gpuMilli === 0) r.fail(row, 'gpu_milli must be in 1..1000 when num_gpu > 0');
+  // A share of no GPU contradicts itself: loading it as a CPU pod would drop the share unsaid.
+  if (gpus === 0 && gpuMilli !== 0) r.fail(row, 'gpu_milli must be 0 when num_gpu is 0');
   if (cpuMilli === 0 && gpus === 0) r.fail(row, 'a pod must request cpu_milli > 0 or num_gpu > 0');
   const d: Demand = {
     cpu: cpuMilli / 1000,
@@ -121,6 +123,15 @@ export function loadAlibabaGpu(opts: AlibabaLoadOptions = {}): Workload {
     const demand = podDemand(r, row, col);
     const created = r.number(row, col.creation_time, { min: 0, max: MAX_TIME_SECONDS });
     const neverRan = r.text(row, col.scheduled_time) === '';
+    // Never scheduled means Pending, and a Pending pod was never scheduled: a Running pod
+    // without a schedule would be dropped as never scheduled, capacity and all, unsaid.
+    if (neverRan !== (phase === 'Pending'))
+      r.fail(
+        row,
+        neverRan
+          ? `scheduled_time must be set for a ${phase} pod (only a Pending pod has none)`
+          : 'scheduled_time must be empty for a Pending pod (it was never scheduled)',
+      );
     // A pod never scheduled and still Pending at the trace's end has no deletion time either.
     const deleted =
       neverRan && r.text(row, col.deletion_time) === ''
