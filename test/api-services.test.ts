@@ -267,6 +267,34 @@ describe('services API', () => {
         cursor = page.cursor;
       } while (cursor && paged.length < 10);
       expect(paged.sort()).toEqual(all.files.map((f: { path: string }) => f.path).sort());
+      // A tenant's cursor is a token for the position, which is a volume path (review: it
+      // showed /tenants/acme/..., and at the scan bound could name another tenant's file).
+      const mine: string[] = [];
+      let token: string | null = null;
+      const tokens: string[] = [];
+      do {
+        const page: { files: { path: string }[]; cursor: string | null } = (
+          await get(
+            `/api/services/files/find?under=/&limit=1${token ? `&cursor=${token}` : ''}`,
+            acme,
+          )
+        ).json();
+        mine.push(...page.files.map((f) => f.path));
+        token = page.cursor;
+        if (token) tokens.push(token);
+      } while (token && mine.length < 10);
+      expect(mine.sort()).toEqual(['/b', '/docs/a']);
+      expect(tokens.length).toBeGreaterThan(0);
+      for (const t of tokens) expect(t).toMatch(/^t:[0-9a-f]{32}$/);
+      const refused = async (cursor: string, who: Record<string, string>) => {
+        const res = await get(`/api/services/files/find?under=/&limit=1&cursor=${cursor}`, who);
+        expect(res.statusCode, cursor).toBe(400);
+        expect(res.json().error).toMatchObject({ field: 'query.cursor', rule: 'cursor' });
+      };
+      await refused(tokens[0] as string, globex); // another tenant's token
+      await refused(tokens[0] as string, ADMIN); // an operator passes positions, not tokens
+      await refused(`size:0:${Buffer.from('/tenants/globex/secret').toString('base64url')}`, acme);
+      await refused(`t:${'0'.repeat(32)}`, acme); // expired or never given
       const dirs = (await get('/api/services/files/largest-dirs?uid=0&n=10', acme)).json().dirs;
       expect(dirs.map((d: { path: string }) => d.path)).toEqual(['/', '/docs']);
       const rootDirs = (await get('/api/services/files/largest-dirs?uid=0&n=2')).json().dirs;

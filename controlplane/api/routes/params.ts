@@ -38,7 +38,8 @@ export function timeWindow(
   spanMs: number,
 ): { fromMs: number; toMs: number } {
   const toMs = q.toMs ?? clock.now();
-  const fromMs = q.fromMs ?? toMs - spanMs;
+  // Clipped at the epoch: a negative start reached Redis as a stream id (a 500).
+  const fromMs = q.fromMs ?? Math.max(0, toMs - spanMs);
   if (fromMs >= toMs)
     throw new ValidationError(
       'query.fromMs must be before query.toMs',

@@ -5,6 +5,7 @@
 // Tenant views: a tenant-scoped token sees the subtree `<tenantRoot>/<tenant>` as its whole
 // volume: its paths are taken relative to that directory and results are given back so, so
 // nothing outside it can be named or seen.
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import { FileKeys } from '../../files/keys.ts';
 import { namesDir, normalizePath } from '../../files/paths.ts';
@@ -61,12 +62,53 @@ export class TenantView {
   }
 }
 
+/** How long a tenant's find cursor token names its position. */
+export const FIND_CURSOR_TTL_MS = 10 * 60_000;
+
+/**
+ * find's cursors. An operator's is the position itself (plan:score:path). A tenant's is a
+ * token for it, kept in Redis for FIND_CURSOR_TTL_MS (any API instance reads it): the position
+ * is a volume path, which shows the tenants' root and, when a page stops at the scan bound on
+ * a candidate outside the tenant's subtree, another tenant's path and size.
+ */
+function findCursors(redis: ApiDeps['redis'], keys: ApiDeps['keys']) {
+  const key = (token: string) => keys.key('api', 'find-cursor', token);
+  const refuse = (why: string) =>
+    new ApiError('KNOBOS_API_VALIDATION', `query.cursor ${why}`, {
+      field: 'query.cursor',
+      rule: 'cursor',
+    });
+  return {
+    async write(position: string, tenant: string | null): Promise<string> {
+      if (tenant === null) return position;
+      const token = randomBytes(16).toString('hex');
+      await redis.set(key(token), `${tenant}\n${position}`, 'PX', FIND_CURSOR_TTL_MS);
+      return `t:${token}`;
+    },
+    async read(cursor: string, tenant: string | null): Promise<string> {
+      if (tenant === null) {
+        if (cursor.startsWith('t:'))
+          throw refuse("is a tenant's token (pass an operator's cursor)");
+        return cursor;
+      }
+      if (!cursor.startsWith('t:'))
+        throw refuse('must be a token a find in this view returned (t:...)');
+      const stored = await redis.get(key(cursor.slice(2)));
+      const cut = stored?.indexOf('\n') ?? -1;
+      if (!stored || cut < 0 || stored.slice(0, cut) !== tenant)
+        throw refuse("has expired or is not this tenant's (start again without it)");
+      return stored.slice(cut + 1);
+    },
+  };
+}
+
 export function filesRoutes(
   app: FastifyInstance,
   deps: ApiDeps,
   opts: Required<Pick<ServiceViewOptions, 'fileVolumes' | 'tenantRoot'>>,
 ): void {
   const { redis, keys, knobs } = deps;
+  const cursors = findCursors(redis, keys);
   let client: Promise<KnobClient> | undefined;
   const services = new Map<string, Promise<FileService>>();
   app.addHook('onClose', async () => {
@@ -131,13 +173,18 @@ export function filesRoutes(
       schema: {
         tags: TAGS,
         summary: "One page of a directory's entries; pass `cursor` back for the next",
+        description:
+          "`count` is a hint, as Redis SCAN's COUNT: a page may hold more entries (a small directory comes whole) or fewer (none, with a cursor to follow); follow `cursor` until it is null. An entry may come twice if the directory changes between pages.",
         headers,
         querystring: closed(
           {
             volume,
             path,
             cursor: { type: 'string', pattern: '^[0-9]{1,20}$' },
-            count: limit(1_000, 100),
+            count: {
+              ...limit(1_000, 100),
+              description: 'Entries to aim for per page (a hint, not a maximum)',
+            },
           },
           ['path'],
         ),
@@ -191,7 +238,7 @@ export function filesRoutes(
         tags: TAGS,
         summary: 'Files under a directory by size and modification time, from the indexes',
         description:
-          "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` (not in a tenant's view: it counts the whole volume) say which and how many. A `cursor` means more may follow.",
+          "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` (not in a tenant's view: it counts the whole volume) say which and how many. A `cursor` means more may follow. In a tenant's view the cursor is an opaque token, valid for 10 minutes and for that tenant only (the position it stands for is a volume path, maybe another tenant's).",
         headers,
         querystring: closed(
           {
@@ -201,10 +248,11 @@ export function filesRoutes(
             modifiedFromMs: ms,
             modifiedToMs: ms,
             limit: limit(1_000, 100),
-            // plan:score:path (base64url): the position the last page stopped at.
+            // plan:score:path (base64url): the position the last page stopped at; in a
+            // tenant's view t:<token> naming it (findCursors).
             cursor: {
               type: 'string',
-              pattern: '^(path|size|mtime):[0-9]{1,16}:[A-Za-z0-9_-]{1,16384}$',
+              pattern: '^((path|size|mtime):[0-9]{1,16}:[A-Za-z0-9_-]{1,16384}|t:[0-9a-f]{32})$',
             },
           },
           ['under'],
@@ -226,7 +274,8 @@ export function filesRoutes(
     async (request) => {
       const q = request.query;
       const v = view(request.auth);
-      const [plan, score, path] = q.cursor ? q.cursor.split(':') : [];
+      const at = q.cursor && (await cursors.read(q.cursor, request.auth.tenant));
+      const [plan, score, path] = at ? at.split(':') : [];
       const res = await (
         await open(q.volume)
       ).findFiles(ROOT, {
@@ -261,7 +310,10 @@ export function filesRoutes(
         // files match.
         ...(v ? {} : { candidates: res.candidates }),
         cursor: res.cursor
-          ? `${res.cursor.plan}:${res.cursor.after.score}:${Buffer.from(res.cursor.after.path).toString('base64url')}`
+          ? await cursors.write(
+              `${res.cursor.plan}:${res.cursor.after.score}:${Buffer.from(res.cursor.after.path).toString('base64url')}`,
+              request.auth.tenant,
+            )
           : null,
       };
     },
