@@ -30,8 +30,9 @@
   Output:
     { status, state, dependents marked upstream_failed,
       j, (task id, job, tenant, job completion ms) x j (jobs the cancel, or its cascade, ended) }
-    status 'cancelled' (done now), 'already' (cancelled before: nothing written), 'refused'
-    (state says why: done, dead, upstream_failed, moving; 'moving' also for a task that is not
+    status 'cancelled' (done now, or by this same call's first run: a resend answers what it
+    did, kept on the row as `cancel_reply`), 'already' (cancelled before: nothing written),
+    'refused' (state says why: done, dead, upstream_failed, moving; 'moving' also for a task that is not
     leased of a tenant moving off this shard), 'moved' (a tombstone: the task is on another
     shard now), 'unknown'. The reply's second field is the task's tenant when it exists.
 ]]
@@ -66,7 +67,19 @@ if not t then
   if redis.call('HGET', P_TASK .. id, 'state') == 'moved' then return { 'moved', '', 0, 0 } end
   return { 'unknown', '', 0, 0 }
 end
-if t.state == 'cancelled' then return { 'already', t.tenant, 0, 0 } end
+if t.state == 'cancelled' then
+  -- This very call's first run cancelled it: ioredis resends a script a dropped connection
+  -- left unanswered, with the same arguments (time and actor included). It answers what that
+  -- run did, kept on the row, not 'already' (the caller would report nothing changed, and no
+  -- job end).
+  local r = redis.call('HMGET', t.key, 'finished_at', 'cancelled_by', 'cancel_reply')
+  if r[1] == NOW_S and r[2] == actor and r[3] then
+    local again = {}
+    for f in string.gmatch(r[3] .. '\t', '([^\t]*)\t') do again[#again + 1] = f end
+    return again
+  end
+  return { 'already', t.tenant, 0, 0 }
+end
 local OPEN = { pending = true, runnable = true, delayed = true, leased = true }
 if not OPEN[t.state] then return { 'refused', t.tenant, 0, 0, t.state } end
 if t.state ~= 'leased' and redis.call('SISMEMBER', K_MOVING, t.tenant) == 1 then
@@ -116,4 +129,5 @@ flushTenants()
 if released then ring() end
 local out = { 'cancelled', t.tenant, marked, #ended / 4 }
 for _, v in ipairs(ended) do out[#out + 1] = v end
+redis.call('HSET', t.key, 'cancel_reply', table.concat(out, '\t'))
 return out

@@ -21,7 +21,8 @@
     ARGV[21..]   n copies of 3 fields: task id, lease token, lease_ms it was claimed with
 
   Output:
-    { registered (1 = the row was created now), incarnation, lost token, ... }
+    { registered (1 = the row was created now, or by this same call's first run: a resend),
+      incarnation, lost token, ... }
 ]]
 --@include "includes/shard.lua"
 
@@ -34,7 +35,12 @@ local k = P_WORKER .. wid
 local deadline = NOW + 3 * hb
 
 local created = 0
-local inc = redis.call('HGET', k, 'inc')
+local row = redis.call('HMGET', k, 'inc', 'started_at')
+local inc = row[1]
+-- A row this very call created: ioredis resends a script a dropped connection left unanswered,
+-- with the same arguments (its time included). The worker must still hear it was registered
+-- anew, or the copies of its void incarnation run on.
+if inc and row[2] == NOW_S then created = 1 end
 if not inc then
   created = 1
   inc = tostring(redis.call('INCR', K_SEQ))
