@@ -174,7 +174,13 @@ export async function importFiles(
   limits: FileLimits,
   caller: Caller,
   files: readonly ImportFile[],
-  opts: { mode: number; dirMode: number; chunkBytes: number },
+  opts: {
+    mode: number;
+    dirMode: number;
+    chunkBytes: number;
+    /** The once-only record's arguments for a batch (includes/once.lua), named by a path. */
+    once: (path: string) => ScriptArg[];
+  },
 ): Promise<{ files: number; dirs: number }> {
   checkMode(opts.mode);
   checkMode(opts.dirMode, 'dirMode');
@@ -188,8 +194,14 @@ export async function importFiles(
   });
   let made = { files: 0, dirs: 0 };
   for (let at = 0; at < entries.length; at += limits.bulkBatchMax) {
-    const args: ScriptArg[] = [opts.mode, opts.chunkBytes, opts.dirMode];
-    for (const e of entries.slice(at, at + limits.bulkBatchMax)) args.push(...e);
+    const batch = entries.slice(at, at + limits.bulkBatchMax);
+    const args: ScriptArg[] = [
+      opts.mode,
+      opts.chunkBytes,
+      opts.dirMode,
+      ...opts.once(String(batch[0]?.[0] ?? '/')),
+    ];
+    for (const e of batch) args.push(...e);
     const reply = await call('import', 'bulk', caller, args);
     made = { files: made.files + Number(reply[1]), dirs: made.dirs + Number(reply[2]) };
   }

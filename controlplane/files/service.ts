@@ -456,6 +456,8 @@ export class FileService {
       mode: opts.mode ?? 0o644,
       dirMode: opts.dirMode ?? 0o755,
       chunkBytes: this.opts.knobs.get<number>('files.chunk_bytes'),
+      // Each batch is once-only under a generated id: a resend answers its first run.
+      once: (path) => this.once(path, undefined, []),
     });
   }
 

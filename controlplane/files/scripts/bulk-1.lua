@@ -6,17 +6,23 @@
 
   Input: KEYS[1] volume row; ARGV[1..9] the layout of includes/fs.lua
     ARGV[10] file mode, ARGV[11] chunk size, ARGV[12] mode of new directories
-    ARGV[13...] path, size, mtime for each file
+    ARGV[13] the request's record key, ARGV[14] the request hash, ARGV[15] the record's TTL in
+    ms (includes/once.lua: a resend after a lost reply answers the first run's output, where
+    it would find its own files and fail "exists")
+    ARGV[16...] path, size, mtime for each file
   Permissions: as create and mkdir -p: x on every directory passed, w and x on each directory
     that gets a new entry (directories this batch makes are the caller's).
   Output: { 0, files created, directories created }, or { code, path, detail }
 ]]
 --@include "includes/fs.lua"
+--@include "includes/once.lua"
 
 return run(function()
   local mode, cs, dirMode = tonumber(ARGV[10]), tonumber(ARGV[11]), bit.bor(tonumber(ARGV[12]), 448)
+  local earlier = earlierRun(ARGV[13], ARGV[14], ARGV[16] or '/')
+  if earlier then return earlier end
   local files = {}
-  for i = 13, #ARGV, 3 do
+  for i = 16, #ARGV, 3 do
     files[#files + 1] = { path = ARGV[i], parts = splitPath(ARGV[i]), size = tonumber(ARGV[i + 1]),
                           mtime = tonumber(ARGV[i + 2]) }
   end
@@ -141,5 +147,5 @@ return run(function()
       redis.call('ZINCRBY', dirBytesKey(dirs[p].uid), grow[p], p)
     end
   end
-  return { OK, #files, made }
+  return recordRun(ARGV[13], ARGV[14], ARGV[15], { OK, #files, made })
 end)
