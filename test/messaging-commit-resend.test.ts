@@ -5,6 +5,8 @@
 // recorded). A proxy between the consumer and Redis swallows the commit's reply.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Consumer } from '../controlplane/messaging/consumer.ts';
+import { readDeadLetters } from '../controlplane/messaging/dead-letters.ts';
+import { messagingScripts } from '../controlplane/messaging/scripts.ts';
 import type { BatchEvent } from '../controlplane/messaging/partition-worker.ts';
 import { MessagingTelemetry } from '../controlplane/messaging/telemetry.ts';
 import { Producer } from '../controlplane/messaging/producer.ts';
@@ -56,6 +58,73 @@ describe('a commit whose reply was lost', () => {
       expect(events[0]).toMatchObject({ applied: 1, duplicates: 0 });
     } finally {
       await c.stop();
+      await p.close();
+      await telemetry.stop();
+      viaProxy.disconnect();
+      await proxy.stop();
+      await f.close();
+    }
+  });
+
+  it('hands out the messages a resent take-over claimed, not nothing', async () => {
+    const f = await messagingFixture(test);
+    await f.topics.ensure('claimed', { partitions: 1 });
+    const port = Number(new URL((test.target as { url: string }).url).port);
+    const proxy = await new ReplyDropper().start(port);
+    const viaProxy = connect({ url: `redis://127.0.0.1:${proxy.port}` });
+    viaProxy.on('error', () => {});
+    const telemetry = new MessagingTelemetry({ redis: f.redis, keys: f.keys, instance: 'c' });
+    const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, telemetry });
+    // The take-over of consumer b (through the proxy) loses its reply once.
+    const run = messagingScripts.run.bind(messagingScripts);
+    messagingScripts.run = (client, name, keys, args) => {
+      if (name === 'claim' && client === viaProxy && proxy.dropped === 0) proxy.armed = true;
+      return run(client, name, keys, args);
+    };
+    let hang!: () => void;
+    const stuck = new Promise<void>((r) => (hang = r));
+    const common = {
+      keys: f.mkeys,
+      knobs: f.knobs,
+      topics: f.topics,
+      telemetry,
+      topic: 'claimed',
+      group: 'g',
+      blockMs: 50,
+      visibilityMs: 300,
+      claimIntervalMs: 100,
+      maxDeliveries: 2,
+    };
+    const seen: number[] = [];
+    // a takes the message and stalls in its handler: it never commits.
+    const a = await Consumer.start({ ...common, redis: f.redis, handler: () => stuck });
+    let b: Consumer | undefined;
+    try {
+      await p.publish('claimed', 'm');
+      // Past the visibility timeout: b's first take-over claims it (a's loop is stuck).
+      await new Promise((r) => setTimeout(r, 450));
+      b = await Consumer.start({
+        ...common,
+        redis: viaProxy,
+        handler: (m, out) => {
+          seen.push(m.deliveries);
+          out.hincr('seen', m.data);
+        },
+      });
+      await eventually(
+        async () => (await f.redis.hget(f.mkeys.output('claimed', 0, 'seen'), 'm')) === '1',
+        'applied by b',
+        10_000,
+      );
+      expect(proxy.dropped).toBe(1);
+      // Its second delivery, the take-over: not a third after another timeout, dead-lettered.
+      expect(seen).toEqual([2]);
+      expect(await readDeadLetters(f.redis, f.mkeys, 'claimed', 0)).toEqual([]);
+    } finally {
+      messagingScripts.run = run;
+      hang();
+      await b?.stop();
+      await a.stop();
       await p.close();
       await telemetry.stop();
       viaProxy.disconnect();

@@ -267,6 +267,8 @@ export class PartitionWorker {
           ctx.maxDeliveries,
           ctx.clock.now(),
           ctx.deadMaxLen,
+          randomUUID(),
+          COMMIT_RESULTS_TTL_MS,
         ],
       );
       const m = ctx.telemetry.metrics;

@@ -15,6 +15,11 @@
     ARGV[6] delivery limit
     ARGV[7] now (ms)
     ARGV[8] dead-letter stream MAXLEN ~ bound
+    ARGV[9] this call's id ('' = none) and ARGV[10] how long its record is kept (ms): a call
+            run again under the id (ioredis resends a script a dropped connection left
+            unanswered) hands out what the first run took over, still pending, instead of
+            nothing (XAUTOCLAIM finds them idle no more: they would wait out another
+            visibility timeout and count one more delivery)
 
   Output:
     { next cursor ('0-0' when the scan is complete), messages trimmed away while pending,
@@ -22,6 +27,25 @@
 ]]
 local group = ARGV[1]
 local limit = tonumber(ARGV[6])
+local record = ARGV[9] and ARGV[9] ~= '' and (KEYS[1] .. '|claim|' .. ARGV[9]) or nil
+if record then
+  local stored = redis.call('GET', record)
+  if stored then
+    local f = {}
+    for v in string.gmatch(stored, '[^\t]+') do f[#f + 1] = v end
+    local out = { f[1], tonumber(f[2]), tonumber(f[3]) }
+    for i = 4, #f do
+      local e = redis.call('XRANGE', KEYS[1], f[i], f[i])
+      local p = redis.call('XPENDING', KEYS[1], group, f[i], f[i], 1)
+      if e[1] and p[1] then
+        out[#out + 1] = f[i]
+        out[#out + 1] = e[1][2]
+        out[#out + 1] = p[1][4]
+      end
+    end
+    return out
+  end
+end
 local r = redis.call('XAUTOCLAIM', KEYS[1], group, ARGV[2], ARGV[3], ARGV[5], 'COUNT', ARGV[4])
 local deleted = r[3] or {}
 local out = { r[1], #deleted, 0 }
@@ -44,5 +68,11 @@ for _, entry in ipairs(r[2]) do
     out[#out + 1] = entry[2]
     out[#out + 1] = deliveries
   end
+end
+-- Kept only when the call did something: a resend of an empty one rightly finds nothing.
+if record and (#out > 3 or out[2] > 0 or out[3] > 0) then
+  local ids = { out[1], out[2], out[3] }
+  for i = 4, #out, 3 do ids[#ids + 1] = out[i] end
+  redis.call('SET', record, table.concat(ids, '\t'), 'PX', ARGV[10])
 end
 return out
