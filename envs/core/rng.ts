@@ -87,3 +87,13 @@ export function createRng(seed: number): Rng {
   };
   return rng;
 }
+
+/**
+ * The seed of the episode after one seeded `seed`: an env's reset() without a seed draws it
+ * from the last episode's (Gymnasium: an unseeded reset continues the env's own stream), so
+ * runs seeded differently do not share their later episodes. A plain number, kept by value
+ * in an env's fields (a forked env continues its own stream).
+ */
+export function nextSeed(seed: number): number {
+  return createRng(seed).int(2 ** 31);
+}

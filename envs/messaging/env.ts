@@ -9,7 +9,7 @@
 //   reward: -(p99 of the messages sealed in the window + buffer cost of the chosen batch size)
 //     / rewardScaleMs, i.e. the objective's terms that change per window.
 //   terminated once every message is delivered; truncated at maxSteps.
-import { createRng } from '../core/rng.ts';
+import { createRng, nextSeed } from '../core/rng.ts';
 import { box, multiDiscrete } from '../core/spaces.ts';
 import type { Env, ResetResult, StepResult } from '../core/env.ts';
 import { DEFAULT_COST_MODEL, type CostModel, type Messages } from './model.ts';
@@ -55,6 +55,8 @@ export class MessagingEnv implements Env<number[], number[]> {
   private messages: Messages | undefined;
   private nowMs = 0;
   private steps = 0;
+  /** The last episode's workload seed: a reset without a seed draws the next from it. */
+  private episodeSeed: number | undefined;
   private lastArrivals = 0;
   private lastP99Ms = 0;
   private action = [0, 0];
@@ -68,7 +70,9 @@ export class MessagingEnv implements Env<number[], number[]> {
   }
 
   reset(opts: { seed?: number } = {}): ResetResult<number[]> {
-    const rng = createRng(opts.seed ?? 0);
+    const seed = opts.seed ?? (this.episodeSeed === undefined ? 0 : nextSeed(this.episodeSeed));
+    this.episodeSeed = seed;
+    const rng = createRng(seed);
     const messages = this.cfg.source.messages(rng.int(2 ** 31));
     if (messages.tMs.length === 0)
       throw new Error(`${this.id}: source ${this.cfg.source.id} has no messages`);

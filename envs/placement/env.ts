@@ -7,7 +7,7 @@
 //     Moves to the group's own shard are masked out (they would be no-ops under another name).
 //   reward: -(imbalance of the next step's loads, max/mean - 1) - migration cost of the move.
 //   terminated when the workload's last step is reached; truncated at maxSteps if set.
-import { createRng } from '../core/rng.ts';
+import { createRng, nextSeed } from '../core/rng.ts';
 import { box, maskedDiscrete } from '../core/spaces.ts';
 import type { Env, ResetResult, StepResult } from '../core/env.ts';
 import { PlacementSim, type PlacementSimConfig } from './sim.ts';
@@ -26,6 +26,8 @@ export class PlacementEnv implements Env<number[], number> {
   readonly actionSpace;
   private sim: PlacementSim | undefined;
   private stepsTaken = 0;
+  /** The last episode's workload seed: a reset without a seed draws the next from it. */
+  private episodeSeed: number | undefined;
 
   constructor(readonly cfg: PlacementEnvConfig) {
     this.observationSpace = box([cfg.shards + 2 * cfg.groups + 1], 0, 1);
@@ -34,7 +36,9 @@ export class PlacementEnv implements Env<number[], number> {
 
   reset(opts: { seed?: number } = {}): ResetResult<number[]> {
     // The workload seed is drawn from the reset seed, so envs made alike replay alike.
-    const seed = createRng(opts.seed ?? 0).int(2 ** 31);
+    const episode = opts.seed ?? (this.episodeSeed === undefined ? 0 : nextSeed(this.episodeSeed));
+    this.episodeSeed = episode;
+    const seed = createRng(episode).int(2 ** 31);
     const loads = this.cfg.workload.generate(seed);
     if (loads.names.length !== this.cfg.groups) {
       throw new Error(

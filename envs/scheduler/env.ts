@@ -24,6 +24,7 @@ import {
   type Info,
   type StepResult,
 } from '../core/index.ts';
+import { nextSeed } from '../core/rng.ts';
 import type { SimConfig } from './config.ts';
 import { syntheticWorkload } from './generator.ts';
 import { createSim } from './run.ts';
@@ -62,6 +63,8 @@ export class SchedulerEnv implements Env<Float64Array, number> {
   private sim: ClusterSim | null = null;
   private candidates: TaskView[] = [];
   private steps = 0;
+  /** The last episode's workload seed: a reset without a seed draws the next from it. */
+  private episodeSeed: number | undefined;
 
   constructor(private readonly opts: SchedulerEnvOptions = {}) {
     this.window = opts.window ?? 16;
@@ -77,7 +80,8 @@ export class SchedulerEnv implements Env<Float64Array, number> {
   }
 
   reset(opts: { seed?: number } = {}): { obs: Float64Array; info: Info } {
-    const seed = opts.seed ?? 0;
+    const seed = opts.seed ?? (this.episodeSeed === undefined ? 0 : nextSeed(this.episodeSeed));
+    this.episodeSeed = seed;
     const { workload, workers } = (this.opts.scenario ?? defaultScenario)(seed);
     this.sim = createSim(workload, { workers, config: { ...this.opts.config, seed } });
     this.steps = 0;
