@@ -11,6 +11,7 @@ export type KnobRule =
   | 'shard_range'
   | 'max_entries'
   | 'non_empty_key'
+  | 'name_format'
   | 'max_step'
   | 'max_step_ratio'
   | 'max_moves'
@@ -35,6 +36,13 @@ function isPlacementMap(v: unknown): v is PlacementMap {
 }
 
 /** Checks that a value has the knob's type and lies in its domain. */
+/**
+ * A name the scheduler takes for a tenant (and ids, types, stages, jobs: they become key
+ * parts and separators). A placement map names tenants, so its keys follow it: a name no
+ * tenant can have would stop the whole promotion's moves, as a move keys its row by the name.
+ */
+export const PLAIN_NAME_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
+
 export function validateValue(spec: KnobSpec, value: unknown): KnobViolation | null {
   if (isNumericKnob(spec)) {
     if (typeof value !== 'number' || !Number.isFinite(value)) {
@@ -88,6 +96,14 @@ export function validateValue(spec: KnobSpec, value: unknown): KnobViolation | n
       for (const [key, shard] of entries) {
         if (key === '') {
           return violation(spec, 'value', 'non_empty_key', 'must not map an empty name');
+        }
+        if (!PLAIN_NAME_RE.test(key)) {
+          return violation(
+            spec,
+            'value',
+            'name_format',
+            `must map tenant names matching ${PLAIN_NAME_RE.source}, got ${JSON.stringify(key.slice(0, 140))}`,
+          );
         }
         if (typeof shard !== 'number' || !Number.isInteger(shard)) {
           return violation(

@@ -64,6 +64,11 @@ describe('validateValue', () => {
     ['placement.map', { t1: 3 }, 'shard_range'],
     ['placement.map', { t1: 0.5 }, 'type'],
     ['placement.map', [0, 1], 'type'],
+    // Names no tenant can have (review: promoted live, every move of the change then failed).
+    ['placement.map', { 'tenant a': 1 }, 'name_format'],
+    ['placement.map', { 'a{b}': 1 }, 'name_format'],
+    ['placement.map', { 'tab\there': 1 }, 'name_format'],
+    ['placement.map', { ['x'.repeat(129)]: 1 }, 'name_format'],
   ])('%s = %j breaks rule %s', (name, value, rule) => {
     const v = validateValue(knob(name), value);
     expect(v?.rule).toBe(rule);
@@ -77,6 +82,7 @@ describe('validateValue', () => {
     ['scheduler.policy', 'sjf'],
     ['scheduler.speculative_execution', true],
     ['placement.map', { t1: 2, t2: 0 }],
+    ['placement.map', { 'acme.eu-1': 1, 'svc:batch@x_y': 0, ['x'.repeat(128)]: 1 }],
   ])('accepts %s = %j', (name, value) => {
     expect(validateValue(knob(name), value)).toBeNull();
   });

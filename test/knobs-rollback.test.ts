@@ -163,15 +163,18 @@ describe.each<Backend>(['single', 'cluster'])('knobs table rollbacks on %s redis
     expect(await table.check(change).catch((e: unknown) => e)).toBeInstanceOf(StaleVersionError);
   });
 
-  it('refuses a placement map with an empty name', async () => {
+  it('refuses a placement map with an empty name, or one no tenant can have', async () => {
     const { table } = await seeded();
-    const err = await table
-      .promote({ name: 'placement.map', value: { '': 0 }, baseVersion: 1, actor: 'a', reason: 'x' })
-      .catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(ValidationError);
-    expect(err).toMatchObject({
-      details: { knob: 'placement.map', field: 'value', rule: 'non_empty_key' },
-    });
+    for (const [value, rule] of [
+      [{ '': 0 }, 'non_empty_key'],
+      [{ 'tenant a': 1 }, 'name_format'],
+    ] as const) {
+      const err = await table
+        .promote({ name: 'placement.map', value, baseVersion: 1, actor: 'a', reason: 'x' })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ValidationError);
+      expect(err).toMatchObject({ details: { knob: 'placement.map', field: 'value', rule } });
+    }
     expect(await table.get('placement.map')).toMatchObject({ value: {}, version: 1 });
   });
 });

@@ -1,10 +1,11 @@
 // Checks submitted task descriptions and encodes them as the submit script's arguments. Bad
 // input fails before anything is sent, naming the task, the field and the rule.
+import { PLAIN_NAME_RE } from '../../knobs/index.ts';
 import { SchedulerInputError } from './errors.ts';
 import type { TaskSpec } from './types.ts';
 
 /** Ids, types, stages, tenants and jobs become key parts and separators: keep them plain. */
-const NAME_RE = /^[A-Za-z0-9_.:@-]{1,128}$/;
+const NAME_RE = PLAIN_NAME_RE;
 export const SUBMIT_BATCH_MAX = 5_000;
 export const PARENTS_MAX = 1_000;
 const IDEM_KEY_MAX = 256;
