@@ -233,10 +233,13 @@ export class KnobClient extends EventEmitter<{
     const verify = force || this.verify;
     this.verify = false;
     try {
+      // What this client had seen when it sent the read: a change may reach it by message (the
+      // subscriber's connection) before the read's reply, which must not look like a loss.
+      const seenBefore = this.epochSeen;
       const epoch = await this.table.epoch();
       // The epoch only grows: below what this client saw, Redis lost writes it had seen.
-      const regressed = this.loaded && epoch < this.epochSeen;
-      if (!verify && this.loaded && epoch === this.epochSeen) return undefined;
+      const regressed = this.loaded && epoch < seenBefore;
+      if (!verify && this.loaded && !regressed && epoch <= this.epochSeen) return undefined;
       // What this client had when it sent the read: Redis had each of these before the read.
       const before = new Map(this.cache);
       const pipe = this.table.redis.pipeline();
