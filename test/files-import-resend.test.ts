@@ -4,9 +4,8 @@
 // instead of failing "already exists" for an import that succeeded (review).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ROOT } from '../controlplane/files/index.ts';
-import { connect } from '../controlplane/redis/connect.ts';
 import { filesFixture, type FilesFixture } from './helpers/files-env.ts';
-import { ReplyDropper } from './helpers/reply-dropper.ts';
+import { throughDropper } from './helpers/reply-dropper.ts';
 import { startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 describe('a bulk import whose reply was lost', () => {
@@ -22,10 +21,7 @@ describe('a bulk import whose reply was lost', () => {
   });
 
   it('reports the files and directories its first run created', async () => {
-    const port = Number(new URL((test.target as { url: string }).url).port);
-    const proxy = await new ReplyDropper().start(port);
-    const viaProxy = connect({ url: `redis://127.0.0.1:${proxy.port}` });
-    viaProxy.on('error', () => {});
+    const { proxy, client: viaProxy, close } = await throughDropper(test);
     try {
       const fs = await fx.instance({ redis: viaProxy });
       await fs.importFiles(ROOT, [{ path: '/warm/x', sizeBytes: 1, mtimeMs: 1 }]);
@@ -42,8 +38,7 @@ describe('a bulk import whose reply was lost', () => {
         fs.importFiles(ROOT, [{ path: '/bulk/a', sizeBytes: 10, mtimeMs: 1 }]),
       ).rejects.toThrow(/already exists/);
     } finally {
-      viaProxy.disconnect();
-      await proxy.stop();
+      await close();
     }
   });
 });

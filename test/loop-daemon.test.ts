@@ -10,9 +10,9 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
-import { SchedulerPolicyTarget } from '../controlplane/loop/targets/scheduler-policy.ts';
 import type { ShadowReport, TuningTarget } from '../controlplane/loop/target.ts';
 import { livePromotion } from './helpers/live-promotion.ts';
+import { shadowTestTarget } from './helpers/shadow-target.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 /** A target whose simulated objective is the batch size's distance from 256 (smaller is better). */
@@ -401,15 +401,7 @@ describe('loop daemon', () => {
     /** The scheduler target, its simulator replaced: every gate says srpt beats fifo. */
     async function schedulerSetup() {
       return setup((knobs) => {
-        const target = new SchedulerPolicyTarget({
-          knobs,
-          workers: [{ id: 'w0', slots: 1 }] as never,
-          windowMs: 60_000,
-          minJobs: 1,
-          maxRecords: 1_000,
-          shadowMs: 5_000,
-          shadowMinRounds: 1,
-        });
+        const target = shadowTestTarget(knobs);
         target.calibrate = async () => ({
           data: { name: 'none', jobs: [] },
           fit: { metric: 'mean_jct_ms', predicted: 1, observed: 1, relativeError: 0 },

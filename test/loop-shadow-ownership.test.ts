@@ -8,7 +8,7 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
-import { SchedulerPolicyTarget } from '../controlplane/loop/targets/scheduler-policy.ts';
+import { shadowTestTarget } from './helpers/shadow-target.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 let redis: TestRedis;
@@ -18,18 +18,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await redis?.stop();
 });
-
-function schedulerTarget(knobs: KnobTable): SchedulerPolicyTarget {
-  return new SchedulerPolicyTarget({
-    knobs,
-    workers: [{ id: 'w0', slots: 1 }] as never,
-    windowMs: 60_000,
-    minJobs: 1,
-    maxRecords: 1_000,
-    shadowMs: 5_000,
-    shadowMinRounds: 1,
-  });
-}
 
 /** A knobs table, and a proposal of srpt for scheduler.policy past its simulation gate. */
 async function simulatedProposal() {
@@ -56,8 +44,8 @@ async function simulatedProposal() {
 
 it('a daemon that loses the move to shadow leaves the winner its shadow knob', async () => {
   const { knobs, proposals, p, opts } = await simulatedProposal();
-  const targetA = schedulerTarget(knobs);
-  const targetB = schedulerTarget(knobs);
+  const targetA = shadowTestTarget(knobs);
+  const targetB = shadowTestTarget(knobs);
   // B read the proposal as `simulated` and reaches the shadow's start after A moved it there
   // (held at standDown, as a slow reply or a pause would hold it).
   let release!: () => void;
@@ -87,7 +75,7 @@ it('a daemon that loses the move to shadow leaves the winner its shadow knob', a
 
 it('a later pass ends a shadow whose proposal went live while no daemon held its run', async () => {
   const { clock, knobs, proposals, p, policy, opts } = await simulatedProposal();
-  const a = new LoopDaemon({ ...opts, targets: [schedulerTarget(knobs)] });
+  const a = new LoopDaemon({ ...opts, targets: [shadowTestTarget(knobs)] });
   expect((await a.tick())[0]).toMatchObject({ kind: 'shadow_started', id: p.id });
   expect((await knobs.get('scheduler.shadow_policy')).value).toBe('srpt');
   // A dies (its run, in memory, with it); an operator promotes the proposal meanwhile.
@@ -100,7 +88,7 @@ it('a later pass ends a shadow whose proposal went live while no daemon held its
     proposalId: p.id,
   });
   expect((await proposals.get(p.id)).proposal.status).toBe('live');
-  const b = new LoopDaemon({ ...opts, targets: [schedulerTarget(knobs)] });
+  const b = new LoopDaemon({ ...opts, targets: [shadowTestTarget(knobs)] });
   try {
     for (let i = 0; i < 2; i++) {
       await b.tick();
@@ -123,7 +111,7 @@ it('never ends a shadow an operator set by hand', async () => {
     actor: 'op',
     reason: 'watching sjf',
   });
-  const d = new LoopDaemon({ ...opts, targets: [schedulerTarget(knobs)] });
+  const d = new LoopDaemon({ ...opts, targets: [shadowTestTarget(knobs)] });
   try {
     await d.tick();
     await d.tick();

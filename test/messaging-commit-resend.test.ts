@@ -10,9 +10,8 @@ import { messagingScripts } from '../controlplane/messaging/scripts.ts';
 import type { BatchEvent } from '../controlplane/messaging/partition-worker.ts';
 import { MessagingTelemetry } from '../controlplane/messaging/telemetry.ts';
 import { Producer } from '../controlplane/messaging/producer.ts';
-import { connect } from '../controlplane/redis/connect.ts';
 import { messagingFixture } from './helpers/messaging-fixture.ts';
-import { ReplyDropper } from './helpers/reply-dropper.ts';
+import { throughDropper } from './helpers/reply-dropper.ts';
 import { eventually, startTestRedis, type TestRedis } from './helpers/redis.ts';
 
 describe('a commit whose reply was lost', () => {
@@ -27,10 +26,7 @@ describe('a commit whose reply was lost', () => {
   it('reports the message it applied as applied when ioredis resends it', async () => {
     const f = await messagingFixture(test);
     await f.topics.ensure('resend', { partitions: 1 });
-    const port = Number(new URL((test.target as { url: string }).url).port);
-    const proxy = await new ReplyDropper().start(port);
-    const viaProxy = connect({ url: `redis://127.0.0.1:${proxy.port}` });
-    viaProxy.on('error', () => {});
+    const { proxy, client: viaProxy, close } = await throughDropper(test);
     const telemetry = new MessagingTelemetry({ redis: f.redis, keys: f.keys, instance: 'c' });
     const events: BatchEvent[] = [];
     const c = await Consumer.start({
@@ -60,8 +56,7 @@ describe('a commit whose reply was lost', () => {
       await c.stop();
       await p.close();
       await telemetry.stop();
-      viaProxy.disconnect();
-      await proxy.stop();
+      await close();
       await f.close();
     }
   });
@@ -69,10 +64,7 @@ describe('a commit whose reply was lost', () => {
   it('hands out the messages a resent take-over claimed, not nothing', async () => {
     const f = await messagingFixture(test);
     await f.topics.ensure('claimed', { partitions: 1 });
-    const port = Number(new URL((test.target as { url: string }).url).port);
-    const proxy = await new ReplyDropper().start(port);
-    const viaProxy = connect({ url: `redis://127.0.0.1:${proxy.port}` });
-    viaProxy.on('error', () => {});
+    const { proxy, client: viaProxy, close } = await throughDropper(test);
     const telemetry = new MessagingTelemetry({ redis: f.redis, keys: f.keys, instance: 'c' });
     const p = new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, telemetry });
     // The take-over of consumer b (through the proxy) loses its reply once.
@@ -127,8 +119,7 @@ describe('a commit whose reply was lost', () => {
       await a.stop();
       await p.close();
       await telemetry.stop();
-      viaProxy.disconnect();
-      await proxy.stop();
+      await close();
       await f.close();
     }
   });

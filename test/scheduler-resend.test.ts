@@ -2,11 +2,10 @@
 // arguments, their time included): the resend finds what its first run wrote and must tell the
 // caller what that run did (review). A proxy between the client and Redis swallows one reply.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connect } from '../controlplane/redis/connect.ts';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { ManualClock } from '../controlplane/scheduler/clock.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
-import { ReplyDropper } from './helpers/reply-dropper.ts';
+import { throughDropper } from './helpers/reply-dropper.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 const T0 = 1_700_000_000_000;
@@ -30,20 +29,14 @@ describe('scheduler scripts resent after a lost reply', () => {
   });
 
   async function viaProxy() {
-    const port = Number(new URL((test.target as { url: string }).url).port);
-    const proxy = await new ReplyDropper().start(port);
-    const client = connect({ url: `redis://127.0.0.1:${proxy.port}` });
-    client.on('error', () => {});
+    const { proxy, client, close } = await throughDropper(test);
     const keys = uniqueKeys();
     return {
       proxy,
       keys,
       shard: new SchedShard(client, keys, '0'),
       direct: new SchedShard(test.client(), keys, '0'),
-      close: async () => {
-        client.disconnect();
-        await proxy.stop();
-      },
+      close,
     };
   }
 

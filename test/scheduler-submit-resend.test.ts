@@ -6,9 +6,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SchedulerClient } from '../controlplane/scheduler/client.ts';
 import { SchedShard } from '../controlplane/scheduler/shard.ts';
-import { connect } from '../controlplane/redis/connect.ts';
 import { ManualClock } from '../controlplane/scheduler/clock.ts';
-import { ReplyDropper } from './helpers/reply-dropper.ts';
+import { throughDropper } from './helpers/reply-dropper.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 describe('a submit whose reply was lost', () => {
@@ -21,10 +20,7 @@ describe('a submit whose reply was lost', () => {
   });
 
   it('reports the tasks its first run created as created when ioredis resends it', async () => {
-    const port = Number(new URL((test.target as { url: string }).url).port);
-    const proxy = await new ReplyDropper().start(port);
-    const viaProxy = connect({ url: `redis://127.0.0.1:${proxy.port}` });
-    viaProxy.on('error', () => {});
+    const { proxy, client: viaProxy, close } = await throughDropper(test);
     const keys = uniqueKeys();
     const clock = new ManualClock(1_700_000_000_000);
     const direct = new SchedulerClient({ shard: new SchedShard(test.client(), keys, '0'), clock });
@@ -50,8 +46,7 @@ describe('a submit whose reply was lost', () => {
         .zcard(new SchedShard(test.client(), keys, '0').k.runnable());
       expect(counts).toBe(3); // old, warm, a (b waits for a)
     } finally {
-      viaProxy.disconnect();
-      await proxy.stop();
+      await close();
     }
   });
 });

@@ -2,7 +2,9 @@
 // the client (ioredis) then reconnects and resends the command it got no answer for, with the
 // same arguments, which the server has already run.
 import { createServer, connect as netConnect, type Server, type Socket } from 'node:net';
+import { connect, type RedisClient } from '../../controlplane/redis/connect.ts';
 import { freePort } from '../../controlplane/redis/ports.ts';
+import type { TestRedis } from './redis.ts';
 
 /** Forwards both ways; once armed, swallows the next reply chunk and drops that connection. */
 export class ReplyDropper {
@@ -40,4 +42,22 @@ export class ReplyDropper {
     const server = this.server;
     if (server) await new Promise<void>((r) => server.close(() => r()));
   }
+}
+
+/** A ReplyDropper in front of the test's server, a client connected through it, and close(). */
+export async function throughDropper(
+  test: TestRedis,
+): Promise<{ proxy: ReplyDropper; client: RedisClient; close: () => Promise<void> }> {
+  const port = Number(new URL((test.target as { url: string }).url).port);
+  const proxy = await new ReplyDropper().start(port);
+  const client = connect({ url: `redis://127.0.0.1:${proxy.port}` });
+  client.on('error', () => {}); // the dropped connection's, expected
+  return {
+    proxy,
+    client,
+    close: async () => {
+      client.disconnect();
+      await proxy.stop();
+    },
+  };
 }
