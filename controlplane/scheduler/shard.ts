@@ -124,6 +124,19 @@ function jobsEndedOf(r: readonly unknown[], n: number, at: number): TaskJobEnded
   return out;
 }
 
+/** (job, tenant, completion ms) triples after a settle item's fields: jobs its cascade ended. */
+function othersEndedOf(taskId: string, f: readonly string[]): TaskJobEnded[] {
+  const out: TaskJobEnded[] = [];
+  for (let i = 0; i + 2 < f.length; i += 3)
+    out.push({
+      taskId,
+      jobId: f[i] as string,
+      tenant: f[i + 1] as string,
+      completionMs: Number(f[i + 2]),
+    });
+  return out;
+}
+
 /** What a cancel did (cancel-12.lua). */
 export interface CancelReply {
   /**
@@ -360,6 +373,7 @@ export class SchedShard {
         jobId: f[4] ?? '',
         stage: f[5] ?? '',
         tenant: f[6] ?? '',
+        ...(f.length > 7 ? { othersEnded: othersEndedOf(it.taskId, f.slice(7)) } : {}),
       };
     });
   }

@@ -82,6 +82,11 @@ export interface SettleResult {
   jobId: string;
   stage: string;
   tenant: string;
+  /**
+   * Other jobs this task's death ended: their last open tasks depended on it and became
+   * upstream_failed (failed jobs; taskId is this task's).
+   */
+  othersEnded?: { taskId: string; jobId: string; tenant: string; completionMs: number }[];
 }
 
 /** What a worker offers. */

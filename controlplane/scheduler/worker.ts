@@ -633,6 +633,15 @@ export class WorkerRuntime {
         ms: r.jobCompletionMs,
         failed: r.status === 'dead',
       });
+    for (const j of r.othersEnded ?? [])
+      recordJobCompletion(t, this.traces.jobs, {
+        at: now,
+        taskId: item.taskId,
+        jobId: j.jobId,
+        tenant: j.tenant,
+        ms: j.completionMs,
+        failed: true,
+      });
     if (run && r.status !== 'again' && r.status !== 'unknown') {
       this.traces.durations.record({
         at: now,

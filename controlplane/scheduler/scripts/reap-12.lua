@@ -35,7 +35,7 @@ for _, member in ipairs(redis.call('ZRANGEBYSCORE', K_LEASES, '-inf', NOW_S, 'LI
     local workerId = t.worker
     if spec then workerId = t.specWorker end
     local status, x = failCopy(t, spec, 'lease expired on worker ' .. workerId, false,
-      retryLimit, backoffMs)
+      retryLimit, backoffMs, jobsEnded)
     cancelCopy(workerId, token, id)
     expired = expired + 1
     expiredIds[#expiredIds + 1] = id

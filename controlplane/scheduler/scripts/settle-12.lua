@@ -25,7 +25,9 @@
   Output:
     one entry per item, 7 tab-separated fields: status, a, attempts, job_ms, job, stage,
     tenant (job_ms of a completed task that is its own job may come as '@<submitted_at>': the
-    job's time is max(0, now - submitted_at)), where status is
+    job's time is max(0, now - submitted_at)), then, for a 'dead' whose cascade (its
+    dependents upstream_failed) ended other jobs, (job, tenant, completion ms) for each;
+    where status is
       'ok'      completed now; a = duration (ms, now - leased_at: two clocks, so at least 0),
                 job_ms = the job's completion time or -1
       'again'   this same copy had completed it already
@@ -190,6 +192,7 @@ for i = 1, n do
   else
     local t = taskFromRow(id, key, r)
     local status, a, attempts, jobMs = 'unknown', 0, 0, -1
+    local others = {}
     if t then
       attempts = t.attempts
       if t.state == 'leased' and token ~= '' and (token == t.lease or token == t.specLease) then
@@ -203,7 +206,7 @@ for i = 1, n do
           if spec then started = t.specAt end
           local x
           status, x = failCopy(t, spec, detail, outcome == 'final', tonumber(retryLimit),
-            tonumber(backoffMs))
+            tonumber(backoffMs), others)
           if status == 'retry' then
             a = x
           else
@@ -222,6 +225,10 @@ for i = 1, n do
     if t then
       out[i] = status .. '\t' .. STR[a] .. '\t' .. STR[attempts] .. '\t' .. STR[jobMs] .. '\t' ..
         t.job .. '\t' .. t.stage .. '\t' .. t.tenant
+      -- Other jobs this death's cascade ended: (job, tenant, completion ms) after the fields.
+      for k = 1, #others, 4 do
+        out[i] = out[i] .. '\t' .. others[k + 1] .. '\t' .. others[k + 2] .. '\t' .. others[k + 3]
+      end
     else
       out[i] = status .. '\t0\t0\t-1\t\t\t'
     end

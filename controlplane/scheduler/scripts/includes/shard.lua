@@ -448,9 +448,11 @@ end
 -- A copy failed (the handler threw, or its lease ran out). Returns 'dropped' when the other
 -- copy runs on; 'retry' and the backoff (ms); or, once the attempts are spent (or `final`),
 -- 'dead' and the job's completion time (or -1) when this death, or the cascade it started,
--- ended the task's job.
+-- ended the task's job. Other jobs the cascade ended (their last open task depended on this
+-- one) are appended to `othersEnded` (appendJobEnded's entries), to be reported as the
+-- task's own job is.
 local MAX_BACKOFF_MS = 3600000
-local function failCopy(t, spec, err, final, retryLimit, backoffMs)
+local function failCopy(t, spec, err, final, retryLimit, backoffMs, othersEnded)
   releaseCopy(t, spec)
   if dropCopy(t, spec) then return 'dropped', 0 end
   clearLeaseFields(t.key)
@@ -466,8 +468,14 @@ local function failCopy(t, spec, err, final, retryLimit, backoffMs)
     local jct = jobTaskEnded(t.id, t.job, t.estimate, t.submittedAt)
     -- The job may end only once the cascade has ended its dependent tasks: report it then.
     if t.hasChildren then
-      local _, cascadeJct = cascadeUpstreamFailed({ t.id }, t.job)
+      local ended = {}
+      local _, cascadeJct = cascadeUpstreamFailed({ t.id }, t.job, ended)
       if cascadeJct >= 0 then jct = cascadeJct end
+      for i = 1, #ended, 4 do
+        if ended[i + 1] ~= t.job then
+          for k = 0, 3 do othersEnded[#othersEnded + 1] = ended[i + k] end
+        end
+      end
     end
     return 'dead', jct
   end
