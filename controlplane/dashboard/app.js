@@ -23,6 +23,8 @@ const state = {
   selected: null,
   history: [],
   knobAudit: [],
+  // The knob the history and audit are of: another knob's are never drawn under its name.
+  historyFor: null,
   filter: '',
   flash: new Map(), // knob name -> the live change that flashes its row
   telemetry: { service: null, services: [] },
@@ -315,6 +317,7 @@ function signOutView(status) {
   state.selected = null;
   state.history = [];
   state.knobAudit = [];
+  state.historyFor = null;
   state.flash.clear();
   state.telemetry = { service: null, services: [] };
   for (const id of [

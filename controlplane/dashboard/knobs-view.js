@@ -221,6 +221,7 @@ export async function loadDetail(state) {
   if (seq !== detailSeq || state.selected !== name) return;
   state.history = hist.history;
   state.knobAudit = audit.audit;
+  state.historyFor = name;
   detailLoaded = loading;
   renderDetail(state);
 }
@@ -283,7 +284,11 @@ function buildDetail(state, host) {
   ];
   if (spec.safety.maxStepRatio) facts.push(['Max step', `×${spec.safety.maxStepRatio}`]);
   if (spec.safety.maxStep) facts.push(['Max step', `±${fmtValue(spec.safety.maxStep, spec.unit)}`]);
-  const { points, cats } = historySeries(row, state.history);
+  // Until the selected knob's own history arrives, none: the previous knob's (still held while
+  // it loads) would be drawn under this name, rollback buttons and all.
+  const loaded = state.historyFor === row.name;
+  const history = loaded ? state.history : [];
+  const { points, cats } = historySeries(row, history);
   const t0 = points.length ? points[0].x : Date.now() - 60_000;
   const now = Date.now();
   const chart = lineChart({
@@ -295,7 +300,7 @@ function buildDetail(state, host) {
     series: [{ points, step: true, cls: 'line-knob', area: !cats }],
     yCategories: cats,
     yUnit: spec.unit,
-    annotations: annotations(state.history, state.knobAudit),
+    annotations: annotations(history, loaded ? state.knobAudit : []),
     empty: 'no history yet',
   });
   const pinBtn = h(
@@ -345,12 +350,12 @@ function buildDetail(state, host) {
       h('span', { class: 'key key-proposal' }, 'proposal'),
       h('span', { class: 'key key-pin' }, 'pin / unpin'),
     ),
-    historyTable(state, row, operate),
+    historyTable(state, history, row, operate),
   );
 }
 
-function historyTable(state, row, operate) {
-  const rows = state.history.slice(0, 12).map((e) =>
+function historyTable(state, history, row, operate) {
+  const rows = history.slice(0, 12).map((e) =>
     h(
       'tr',
       { 'data-version': e.version },
