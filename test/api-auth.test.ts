@@ -288,7 +288,10 @@ describe('auth off and server settings', () => {
     expect(env).toMatchObject({ port: 9000, host: '::1', auth: { adminToken: 'a'.repeat(16) } });
     expect(serverEnv({ KNOBOS_AUTH: 'off' }).auth).toEqual({ mode: 'off' });
     expect(() => serverEnv({ KNOBOS_ADMIN_TOKEN: 'short' })).toThrow(/at least 16/);
-    expect(() => serverEnv({ PORT: 'eighty' })).toThrow(/PORT/);
+    // An empty or blank PORT is no port (Number('') is 0: a random port before).
+    for (const PORT of ['eighty', '', ' ', '1e3', '-1', '65536'])
+      expect(() => serverEnv({ PORT }), PORT).toThrow(/PORT must be an integer/);
+    expect(serverEnv({ PORT: '0' }).port).toBe(0);
     expect(() => serverEnv({ KNOBOS_AUTH: 'maybe' })).toThrow(/KNOBOS_AUTH/);
     const gen = serverEnv({}, { generateAdminToken: true });
     expect(gen.generatedAdminToken).toMatch(/^knobos_admin_[A-Za-z0-9_-]{32}$/);

@@ -21,7 +21,9 @@ export function serverEnv(
   env: NodeJS.ProcessEnv = process.env,
   opts: { generateAdminToken?: boolean } = {},
 ): ServerEnv {
-  const port = Number(env['PORT'] ?? 8080);
+  const portText = env['PORT'] ?? '8080';
+  // Number('') and Number(' ') are 0: an empty PORT would listen on a random port.
+  const port = /^\d+$/.test(portText.trim()) ? Number(portText) : Number.NaN;
   if (!Number.isInteger(port) || port < 0 || port > 65535)
     throw new Error(`PORT must be an integer 0-65535, got '${env['PORT']}'`);
   const host = env['HOST'] ?? '127.0.0.1';
