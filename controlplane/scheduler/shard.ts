@@ -1,5 +1,6 @@
 // One scheduler shard's state transitions: a typed call per Lua script (one round trip each),
 // and the shard's tables for reads. Everything else in the scheduler goes through here.
+import { randomUUID } from 'node:crypto';
 import type { WorkerView } from '../../policies/scheduling/index.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
@@ -398,6 +399,8 @@ export class SchedShard {
       a.host,
       a.pid,
       a.types ? a.types.join(',') : '*',
+      // Names this call: a resend of it (ioredis, after a lost reply) is told what it did.
+      randomUUID(),
       a.renew.length,
     ];
     for (const x of a.renew) args.push(x.taskId, x.token, x.leaseMs);
@@ -451,6 +454,7 @@ export class SchedShard {
       a.actor,
       a.reason,
       this.k.movingTenants(),
+      randomUUID(), // names this call: a resend of it (ioredis) is told what it did
     ]);
     const n = Number(r[3]);
     return {

@@ -26,6 +26,7 @@
     ARGV[12]     who cancels (actor)
     ARGV[13]     why ('' = not given)
     ARGV[14]     the shard's moving-tenants set (keys.ts movingTenants)
+    ARGV[15]     this call's id (fresh per call; kept on the row with the reply)
 
   Output:
     { status, state, dependents marked upstream_failed,
@@ -41,6 +42,7 @@
 JOB_TTL_MS = tonumber(ARGV[FIRST_ARG])
 local id, actor, reason = ARGV[FIRST_ARG + 1], ARGV[FIRST_ARG + 2], ARGV[FIRST_ARG + 3]
 local K_MOVING = ARGV[FIRST_ARG + 4]
+local call = ARGV[FIRST_ARG + 5] or ''
 
 -- Takes a copy's run entry out of its worker's inbox if the worker has not taken it yet; else
 -- tells the worker to stop it. Read a page at a time (entries carry payloads), up to the entry.
@@ -69,13 +71,13 @@ if not t then
 end
 if t.state == 'cancelled' then
   -- This very call's first run cancelled it: ioredis resends a script a dropped connection
-  -- left unanswered, with the same arguments (time and actor included). It answers what that
-  -- run did, kept on the row, not 'already' (the caller would report nothing changed, and no
-  -- job end).
-  local r = redis.call('HMGET', t.key, 'finished_at', 'cancelled_by', 'cancel_reply')
-  if r[1] == NOW_S and r[2] == actor and r[3] then
+  -- left unanswered, with the same arguments (its call id included). It answers what that run
+  -- did, kept on the row, not 'already' (the caller would report nothing changed, and no job
+  -- end).
+  local r = redis.call('HMGET', t.key, 'cancel_call', 'cancel_reply')
+  if call ~= '' and r[1] == call and r[2] then
     local again = {}
-    for f in string.gmatch(r[3] .. '\t', '([^\t]*)\t') do again[#again + 1] = f end
+    for f in string.gmatch(r[2] .. '\t', '([^\t]*)\t') do again[#again + 1] = f end
     return again
   end
   return { 'already', t.tenant, 0, 0 }
@@ -129,5 +131,5 @@ flushTenants()
 if released then ring() end
 local out = { 'cancelled', t.tenant, marked, #ended / 4 }
 for _, v in ipairs(ended) do out[#out + 1] = v end
-redis.call('HSET', t.key, 'cancel_reply', table.concat(out, '\t'))
+redis.call('HSET', t.key, 'cancel_call', call, 'cancel_reply', table.concat(out, '\t'))
 return out

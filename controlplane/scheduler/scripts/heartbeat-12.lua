@@ -17,30 +17,32 @@
                  written to an existing row: 0 while the worker drains), host
     ARGV[18]     pid
     ARGV[19]     task types the worker runs (csv; '*' = every type), written on every beat
-    ARGV[20]     number of copies to renew n
-    ARGV[21..]   n copies of 3 fields: task id, lease token, lease_ms it was claimed with
+    ARGV[20]     this call's id (fresh per call; a row this call creates keeps it)
+    ARGV[21]     number of copies to renew n
+    ARGV[22..]   n copies of 3 fields: task id, lease token, lease_ms it was claimed with
 
   Output:
-    { registered (1 = the row was created now, or by this same call's first run: a resend),
-      incarnation, lost token, ... }
+    { registered (1 = the row was created now, or by this same call's first run: a resend,
+      which carries the same call id), incarnation, lost token, ... }
 ]]
 --@include "includes/shard.lua"
 
 local wid = ARGV[FIRST_ARG]
 local hb = tonumber(ARGV[FIRST_ARG + 1])
 local gpu = tonumber(ARGV[FIRST_ARG + 4])
-local n = tonumber(ARGV[FIRST_ARG + 10])
-local base = FIRST_ARG + 11
+local call = ARGV[FIRST_ARG + 10]
+local n = tonumber(ARGV[FIRST_ARG + 11])
+local base = FIRST_ARG + 12
 local k = P_WORKER .. wid
 local deadline = NOW + 3 * hb
 
 local created = 0
-local row = redis.call('HMGET', k, 'inc', 'started_at')
+local row = redis.call('HMGET', k, 'inc', 'created_call')
 local inc = row[1]
 -- A row this very call created: ioredis resends a script a dropped connection left unanswered,
--- with the same arguments (its time included). The worker must still hear it was registered
--- anew, or the copies of its void incarnation run on.
-if inc and row[2] == NOW_S then created = 1 end
+-- with the same arguments (its call id included). The worker must still hear it was
+-- registered anew, or the copies of its void incarnation run on.
+if inc and row[2] == call then created = 1 end
 if not inc then
   created = 1
   inc = tostring(redis.call('INCR', K_SEQ))
@@ -50,7 +52,7 @@ if not inc then
     ARGV[FIRST_ARG + 3], 'gpu', gpu, 'gpu_model', ARGV[FIRST_ARG + 5], 'slots',
     ARGV[FIRST_ARG + 6], 'host', ARGV[FIRST_ARG + 7], 'pid', ARGV[FIRST_ARG + 8], 'used_slots', 0,
     'used_cpu_m', 0, 'used_mem_mb', 0, 'used_gpu_m', 0, 'gpu_free', table.concat(gpuFree, ','),
-    'started_at', NOW_S)
+    'started_at', NOW_S, 'created_call', call)
 end
 local deadlineS = STR[deadline]
 -- Slots are written on every beat: a draining worker beats with 0, so no claim lands on it.
