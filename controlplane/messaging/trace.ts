@@ -1,7 +1,8 @@
 // From live arrival traces to the messaging simulator's input: the producers' sampled
 // `arrivals` records (topic, partition, t_ms, bytes) become `Messages` (arrival times from
-// zero, payload sizes in tokens) that envs/messaging replays. A sampled trace is thinned:
-// pass the sample rate to scale time back to the live rate (ratePerS in messagesFromTrace).
+// zero, payload sizes in tokens) that envs/messaging replays. A sampled trace is thinned: each
+// arrival carries the rate it was sampled at (`sampleRate`, the record's `sr`); pass it to
+// scale time back to the live rate (ratePerS in messagesFromTrace).
 import type { Messages } from '../../envs/messaging/model.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
@@ -17,6 +18,8 @@ export interface Arrival {
   partition: number;
   tMs: number;
   bytes: number;
+  /** The fraction of arrivals the producer recorded when it recorded this one (1: all). */
+  sampleRate: number;
 }
 
 export function decodeArrival(e: LogEntry): Arrival {
@@ -26,6 +29,7 @@ export function decodeArrival(e: LogEntry): Arrival {
     partition: Number(f['partition'] ?? 0),
     tMs: Number(f['t_ms'] ?? e.ms),
     bytes: Number(f['bytes'] ?? 0),
+    sampleRate: Number(f['sr'] ?? 1),
   };
 }
 

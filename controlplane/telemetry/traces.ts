@@ -14,6 +14,11 @@ export interface TraceOptions {
   kind: string;
   /** Fraction of records kept, 0..1; below 1, each record kept carries it as `sr`. */
   sampleRate?: number;
+  /**
+   * The caller samples at sampleRate before it records (sparing the record's making): every
+   * record is kept, and still carries the rate.
+   */
+  sampledByCaller?: boolean;
   maxLen?: number;
   bufferMax?: number;
   flushMs?: number;
@@ -45,7 +50,7 @@ export class TraceWriter {
   }
 
   record(fields: Record<string, string | number | boolean>): void {
-    if (this.sr !== undefined && this.rand() >= this.rate) return;
+    if (this.sr !== undefined && !this.opts.sampledByCaller && this.rand() >= this.rate) return;
     // What is still being written counts too: otherwise a lagging Redis would take a new
     // buffer's worth every flush, queued in the client without bound.
     if (this.buffer.length + this.inFlightCount >= (this.opts.bufferMax ?? 10_000)) {
