@@ -111,6 +111,7 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
   private roundRobin = 0;
   private draining = 0;
   private closed = false;
+  private closing: Promise<void> | undefined;
   private idleWaiters: (() => void)[] = [];
   private readonly onKnob = (e: KnobChangeEvent) => {
     if (e.name === 'messaging.batch_size' || e.name === 'messaging.linger_ms') {
@@ -384,12 +385,15 @@ export class Producer extends EventEmitter<{ flush: [FlushEvent] }> {
     }
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.flush();
-    this.opts.knobs.off('change', this.onKnob);
-    this.cache.close();
-    if (this.ownsTelemetry) await this.telemetry.stop();
+  /** Every call waits for the same flush and teardown (a second one used to return at once). */
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      this.closed = true;
+      await this.flush();
+      this.opts.knobs.off('change', this.onKnob);
+      this.cache.close();
+      if (this.ownsTelemetry) await this.telemetry.stop();
+    })();
+    return this.closing;
   }
 }
