@@ -95,9 +95,14 @@ export async function traceWindow<K extends string>(
     ),
   );
   // The span starts where the latest-starting cut stream does (its oldest record kept); a
-  // stream read whole covers the window from its start.
+  // stream read whole covers the window from its start. A cut inside a millisecond (its oldest
+  // kept record is not that ms's first: a writer's batch shares one ms) starts at the next ms,
+  // or the other streams would keep records of that ms whose partners were cut.
   let start = -Infinity;
-  for (const s of read) if (s.truncated && s[0]) start = Math.max(start, s[0].ms);
+  for (const s of read) {
+    const first = s.truncated ? s[0] : undefined;
+    if (first) start = Math.max(start, first.id.endsWith('-0') ? first.ms : first.ms + 1);
+  }
   const streams = new Set<string>();
   const rates = new Set<string>();
   let [count, untilMs] = [0, -Infinity];
