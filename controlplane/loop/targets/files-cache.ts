@@ -129,7 +129,12 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
         .map((r) => [r.name, r.value]),
     );
     const predicted = 1 - this.cost(trace, live).missRatio;
-    const observed = await this.liveHitRatio(now - this.o.windowMs, now);
+    // Observed over the span the replay covers: the window cut to its newest records (or to
+    // what follows the newest sampled one) is shorter than the window, and the cache may have
+    // run with another configuration before it.
+    let spanFrom = now;
+    for (const e of w.records[ACCESS_TRACE_KIND]) spanFrom = Math.min(spanFrom, e.ms);
+    const observed = await this.liveHitRatio(spanFrom, now);
     return {
       data: trace,
       records: records.length,
