@@ -14,7 +14,9 @@
             'seq|r|first id,last id' (a contiguous run, no duplicates) or
             'seq|l|duplicate flags (one 0|1 per message)|id,id,...')
     KEYS[3] publish retention index (sorted set: the same members -> ms recorded)
-    ARGV[1] now (ms)
+    ARGV[1] now (ms) on the producer's clock: ARGV[3] and ARGV[4] are on it too. The script
+            moves them onto Redis's clock (TIME), on which it also scores its records, so
+            producers whose clocks differ keep and trim each other's records alike
     ARGV[2] retention: MAXLEN ~ bound
     ARGV[3] retention: MINID ~ bound ('' = no age bound)
     ARGV[4] dedup cutoff (ms): records older than this are forgotten
@@ -32,7 +34,10 @@
 --@include "includes/codes.lua"
 --@include "includes/dedup.lua"
 
-local now = tonumber(ARGV[1])
+local time = redis.call('TIME')
+local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
+-- Redis's clock less the producer's: the bounds it computed on its own move by it.
+local skew = now - tonumber(ARGV[1])
 local seq_key = ARGV[6] ~= '' and ('s:' .. ARGV[6])
 local seq = tonumber(ARGV[7])
 local n = tonumber(ARGV[8])
@@ -106,6 +111,9 @@ if seq_key then
   redis.call('ZADD', KEYS[3], now, seq_key)
 end
 redis.call('XTRIM', KEYS[1], 'MAXLEN', '~', ARGV[2])
-if ARGV[3] ~= '' then redis.call('XTRIM', KEYS[1], 'MINID', '~', ARGV[3]) end
-dedup_trim(KEYS[3], KEYS[2], ARGV[4], tonumber(ARGV[5]))
+if ARGV[3] ~= '' then
+  local minMs = tonumber(string.match(ARGV[3], '^(%d+)')) + skew
+  redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d-0', math.max(0, math.floor(minMs))))
+end
+dedup_trim(KEYS[3], KEYS[2], string.format('%d', math.floor(tonumber(ARGV[4]) + skew)), tonumber(ARGV[5]))
 return out
