@@ -128,7 +128,14 @@ export async function telemetrySeries(
   // Counts and rates add up across instances; summaries, ratios and times (a gauge such as a
   // lag in ms) do not.
   const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max|ratio|ms)$/.test(metric);
-  const buckets = new Map<number, { perInstance: Map<string, number[]> }>();
+  // A rate's step is the events of its entries over the time they cover together (the union of
+  // their intervals): an instance that ran part of the step (started, stopped, or restarted
+  // under a new id) adds its events, not its rate as if it ran the whole step.
+  const rate = metric.endsWith('_per_s');
+  const buckets = new Map<
+    number,
+    { perInstance: Map<string, number[]>; events: number; spans: [number, number][] }
+  >();
   const state = { truncated: false };
   // The step of the oldest entry read (whatever its fields): a cut falls in it.
   let oldestStep = Infinity;
@@ -149,19 +156,26 @@ export async function telemetrySeries(
       const raw = e.fields[metric];
       if (raw === undefined) continue;
       let bucket = buckets.get(b);
-      if (!bucket) buckets.set(b, (bucket = { perInstance: new Map() }));
+      if (!bucket) buckets.set(b, (bucket = { perInstance: new Map(), events: 0, spans: [] }));
       const inst = e.fields['instance'] ?? '';
       const list = bucket.perInstance.get(inst) ?? [];
       list.push(Number(raw));
       bucket.perInstance.set(inst, list);
+      const intervalS = Number(e.fields['interval_s']);
+      if (rate && intervalS > 0) {
+        const end = Number(e.fields['at'] ?? e.ms);
+        bucket.events += Number(raw) * intervalS;
+        bucket.spans.push([end - intervalS * 1000, end]);
+      }
     }
   }
   const points = [...buckets.entries()]
     .filter(([at]) => !state.truncated || at > oldestStep)
     .sort((a, b) => a[0] - b[0])
-    .map(([at, { perInstance }]) => {
+    .map(([at, { perInstance, events, spans }]) => {
       const means = [...perInstance.values()].map((l) => l.reduce((x, y) => x + y, 0) / l.length);
-      const total = means.reduce((x, y) => x + y, 0);
+      const covered = spans.length === perAll(perInstance) ? unionMs(spans) : 0;
+      const total = covered > 0 ? events / (covered / 1000) : means.reduce((x, y) => x + y, 0);
       const across = opts.across ?? 'mean';
       const value = additive
         ? total
@@ -177,6 +191,28 @@ export async function telemetrySeries(
       };
     });
   return truncatable(points, state.truncated);
+}
+
+/** Entries of a step, over all instances. */
+function perAll(perInstance: Map<string, number[]>): number {
+  let n = 0;
+  for (const l of perInstance.values()) n += l.length;
+  return n;
+}
+
+/** How long the union of [start, end] spans covers (ms). */
+function unionMs(spans: [number, number][]): number {
+  const sorted = [...spans].sort((a, b) => a[0] - b[0]);
+  let total = 0;
+  let [lo, hi] = [-Infinity, -Infinity];
+  for (const [s, e] of sorted) {
+    if (s > hi) {
+      if (hi > lo) total += hi - lo;
+      [lo, hi] = [s, e];
+    } else if (e > hi) hi = e;
+  }
+  if (hi > lo) total += hi - lo;
+  return total;
 }
 
 /**

@@ -1,0 +1,66 @@
+// A rate's step in a downsampled series is the events of its entries over the time they cover
+// together: an instance present for part of the step (started, stopped, or restarted under a
+// new id) adds its events, not its rate as if it ran the whole step (review: a steady 10/s
+// read 20/s in the step where its instance restarted). Instances running side by side add up.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { telemetrySeries } from '../controlplane/telemetry/read.ts';
+import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
+
+describe('downsampled rates', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  const T0 = 1_000_000;
+  async function series(entries: [instance: string, second: number][]) {
+    const keys = uniqueKeys();
+    const r = redis.client();
+    // Stream ids must grow: the entries go in time order.
+    const ordered = [...entries].sort((x, y) => x[1] - y[1]);
+    for (const [i, [instance, s]] of ordered.entries()) {
+      const at = T0 + s * 1_000 - 1;
+      await r.xadd(
+        keys.telemetry('svc'),
+        `${at}-${i}`,
+        'instance',
+        instance,
+        'at',
+        at,
+        'interval_s',
+        1,
+        'ops',
+        10,
+        'ops_per_s',
+        10,
+      );
+    }
+    return telemetrySeries(r, keys, 'svc', 'ops_per_s', {
+      fromMs: T0,
+      toMs: T0 + 9_999,
+      stepMs: 10_000,
+    });
+  }
+  const seconds = (from: number, to: number) =>
+    Array.from({ length: to - from + 1 }, (_, i) => from + i);
+
+  it('a steady 10/s stays 10/s in the step where its instance restarted', async () => {
+    const pts = await series([
+      ...seconds(1, 5).map((s) => ['host-100', s] as [string, number]),
+      ...seconds(6, 10).map((s) => ['host-200', s] as [string, number]),
+    ]);
+    expect(pts).toHaveLength(1);
+    expect(pts[0]?.value).toBeCloseTo(10);
+  });
+
+  it('two instances side by side add up', async () => {
+    const pts = await series([
+      ...seconds(1, 10).map((s) => ['a', s] as [string, number]),
+      ...seconds(1, 10).map((s) => ['b', s] as [string, number]),
+    ]);
+    expect(pts[0]?.value).toBeCloseTo(20);
+  });
+});
