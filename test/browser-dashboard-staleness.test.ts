@@ -106,6 +106,41 @@ describe('dashboard staleness in Chromium', () => {
     }
   });
 
+  it("never shows a knob's history under another knob's name while the new one loads", async () => {
+    // Review: the previous knob's history, chart and rollback buttons stayed under the newly
+    // selected knob's name when the list redrew first (the poll while the stream is down), and
+    // its rollback buttons sent the old knob's versions for the new knob.
+    await ready();
+    const [a, b] = ['scheduler.straggler_threshold', 'scheduler.retry_limit'];
+    for (const v of [4, 5, 6]) await promote(a, v); // A: 3 more versions; B: v1 only
+    await select(a);
+    await page.locator('#knob-detail .history tr[data-version="4"]').waitFor(WAIT);
+    const down = (route: Route) => route.abort();
+    const slow: Route[] = [];
+    const hold = (route: Route) => void slow.push(route);
+    await page.route('**/api/events', down);
+    try {
+      api.app.server.closeAllConnections();
+      await page.locator('#live:not([data-status="live"])').waitFor(WAIT);
+      await page.route(`**/api/knobs/${b}/history**`, hold);
+      await select(b); // drawn by the list's redraw: B's history is still on its way
+      const versions = await page
+        .locator('#knob-detail .history tbody tr')
+        .evaluateAll((trs) => trs.map((tr) => tr.getAttribute('data-version')));
+      const rollbacks = await page
+        .locator('#knob-detail button[data-rollback]')
+        .evaluateAll((bs) => bs.map((x) => x.getAttribute('data-rollback')));
+      expect({ versions, rollbacks }).toEqual({ versions: [], rollbacks: [] });
+      await page.unroute(`**/api/knobs/${b}/history**`, hold);
+      for (const r of slow.splice(0)) await r.continue().catch(() => {});
+      await page.locator('#knob-detail .history tr[data-version="1"]').waitFor(WAIT);
+    } finally {
+      await page.unroute(`**/api/knobs/${b}/history**`, hold);
+      for (const r of slow) await r.continue().catch(() => {});
+      await page.unroute('**/api/events', down);
+    }
+  });
+
   it('draws a rollback refused as stale again from the refreshed row; the next confirm goes through', async () => {
     await ready();
     const name = 'scheduler.straggler_threshold';
