@@ -81,6 +81,8 @@ export const SERVICE_COMMANDS: readonly string[] = [
   '+cluster|myid',
   '+readonly',
   '+readwrite',
+  // Redis's clock: messaging's publish script times its dedup records on it (publish-3.lua).
+  '+time',
 ];
 
 /**

@@ -131,9 +131,10 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
     const predicted = 1 - this.cost(trace, live).missRatio;
     // Observed over the span the replay covers: the window cut to its newest records (or to
     // what follows the newest sampled one) is shorter than the window, and the cache may have
-    // run with another configuration before it.
+    // run with another configuration before it. From the first replayed access's own time: a
+    // record is written after its access, later than the interval's counts may be.
     let spanFrom = now;
-    for (const e of w.records[ACCESS_TRACE_KIND]) spanFrom = Math.min(spanFrom, e.ms);
+    for (const r of records) spanFrom = Math.min(spanFrom, r.timeMs);
     const observed = await this.liveHitRatio(spanFrom, now);
     return {
       data: trace,
