@@ -335,6 +335,9 @@ export class SchedulerClient {
    * row), from that task's. Null when the shard has neither.
    */
   async jobTenant(job: string): Promise<{ tenant: string; row: boolean } | null> {
+    // Before any read: '<job>#tasks' names another job's task set (a WRONGTYPE, a 500 that
+    // told any token that job existed).
+    checkName(job, 'job', 'job');
     const tenant = await this.shard.redis.hget(this.shard.k.job(job), 'tenant');
     if (tenant !== null) return { tenant, row: true };
     const attrs = await this.shard.redis.hget(this.shard.k.task(job), 'attrs');

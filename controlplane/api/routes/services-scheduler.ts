@@ -301,7 +301,7 @@ export function schedulerRoutes(
       schema: {
         tags: TAGS,
         summary: 'The runnable backlog by task type, with the live workers that run each type',
-        description: `A task is sent only to a worker that runs its type; a type with tasks and no worker (\`workers\` 0) waits for one. The oldest ${TYPES_SCAN_MAX} runnable tasks are read (\`truncated\` when more wait). A tenant-scoped token counts only its tenant's tasks (\`tenant\` is then ignored).`,
+        description: `A task is sent only to a worker that runs its type; a type with tasks and no worker (\`workers\` 0) waits for one. The oldest ${TYPES_SCAN_MAX} runnable tasks are read (\`truncated\` when more wait). A tenant-scoped token counts only its tenant's tasks (\`tenant\` is then ignored) and is not given \`scanned\`, which counts every tenant's.`,
         headers,
         querystring: closed({ shard: shardParam, tenant: tenantName }, []),
         response: {
@@ -321,7 +321,11 @@ export function schedulerRoutes(
     async (request) => {
       const { queries } = open(request.query.shard);
       const tenant = tenantView(request.auth, request.query.tenant);
-      return { tenant, ...(await queries.typeBacklog(clock.now(), { tenant })) };
+      const { types, scanned, truncated } = await queries.typeBacklog(clock.now(), { tenant });
+      // `scanned` counts every tenant's runnable tasks: a tenant's token is not told it.
+      return request.auth.tenant === null
+        ? { tenant, types, scanned, truncated }
+        : { tenant, types, truncated };
     },
   );
 
