@@ -60,8 +60,8 @@ export const DEFAULT_SIM_CONFIG: Readonly<SimConfig> = {
   maxEvents: 200_000_000,
 };
 
-/** The longest backoff, whatever the attempt count: 2^MAX_BACKOFF_DOUBLINGS times the base. */
-export const MAX_BACKOFF_DOUBLINGS = 16;
+/** The longest backoff, whatever the attempt count: 1 h, as the live scheduler's (shard.lua). */
+export const MAX_BACKOFF_MS = 3_600_000;
 
 type Rule = [keyof SimConfig, (v: number) => boolean, string];
 const RULES: Rule[] = [

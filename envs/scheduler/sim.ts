@@ -4,7 +4,7 @@
 // first copy to finish wins, the other is killed). Time is ms on a simulated clock; every random
 // draw is a hash of the seed and the attempt's address (draws.ts), so a run replays exactly.
 import type { Assignment, TaskView, WorkerView } from '../../policies/scheduling/index.ts';
-import { MAX_BACKOFF_DOUBLINGS, type SimConfig } from './config.ts';
+import { MAX_BACKOFF_MS, type SimConfig } from './config.ts';
 import { SimCore, type SimOptions } from './core.ts';
 import * as D from './draws.ts';
 import { EventQueue } from './heap.ts';
@@ -363,8 +363,10 @@ export class ClusterSim extends SimCore {
   private onFail(a: SimAttempt): void {
     const task = a.task;
     this.retire(a);
+    // Its other copy carries on: not a spent attempt (the live scheduler drops the copy and
+    // leaves the attempt count; an attempt is a dispatch, its copies included).
+    if (task.live0 !== null) return;
     task.failures++;
-    if (task.live0 !== null) return; // its other copy carries on
     // No attempt is left: its copy request (if still queued, claimCopies drops it) goes with
     // it, and the retry, a new attempt, may get a copy of its own.
     task.specQueued = false;
@@ -384,8 +386,8 @@ export class ClusterSim extends SimCore {
       D.STREAM_FAULT_LENGTH,
     );
     task.faultUntilMs = this.now - c.failureTransientMs * Math.log(1 - u);
-    const doublings = Math.min(task.failures - 1, MAX_BACKOFF_DOUBLINGS);
-    this.queue.push(this.now + c.retryBackoffMs * 2 ** doublings, { kind: EV_RETRY, task });
+    const backoff = Math.min(c.retryBackoffMs * 2 ** (task.failures - 1), MAX_BACKOFF_MS);
+    this.queue.push(this.now + backoff, { kind: EV_RETRY, task });
   }
 
   private endJob(job: SimJob, failed: boolean): void {
