@@ -9,10 +9,10 @@ import { StateError } from '../store/errors.ts';
 import { SchedulerInputError, UnknownTaskError } from './errors.ts';
 import { readMigration, TenantMovingError } from './migration-row.ts';
 import { decodeAttrs, decodeTaskRow, type TaskRow } from './schema.ts';
-import { DEFAULT_JOB_TTL_MS, type SchedShard, type TaskJobEnded } from './shard.ts';
+import { DEFAULT_JOB_TTL_MS, type SchedShard } from './shard.ts';
 import { checkName, normalizeBatch, type NormalTask } from './tasks.ts';
 import { recordJobCompletion } from './traces.ts';
-import { ENDED_STATES, type SubmitResult, type TaskSpec } from './types.ts';
+import { ENDED_STATES, type SubmitResult, type TaskJobEnded, type TaskSpec } from './types.ts';
 
 /** What `cancel` did: `changed` false when the task was cancelled already. */
 export interface CancelResult {

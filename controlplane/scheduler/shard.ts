@@ -15,6 +15,7 @@ import type {
   SettleResult,
   SettleStatus,
   SubmitResult,
+  TaskJobEnded,
   WorkerCapacity,
 } from './types.ts';
 
@@ -102,14 +103,6 @@ export interface ReapReply {
   expiredTasks: { id: string; attempt: number }[];
   /** Jobs ended by a task dead-lettered in this pass (lease expired, attempts spent). */
   jobsEnded: TaskJobEnded[];
-}
-
-/** A job a step ended, with the task whose end (or cascade) ended it. */
-export interface TaskJobEnded {
-  taskId: string;
-  jobId: string;
-  tenant: string;
-  completionMs: number;
 }
 
 /** `n` jobs-ended entries of a script's reply from `at` (4 fields each). */

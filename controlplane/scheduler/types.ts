@@ -86,7 +86,15 @@ export interface SettleResult {
    * Other jobs this task's death ended: their last open tasks depended on it and became
    * upstream_failed (failed jobs; taskId is this task's).
    */
-  othersEnded?: { taskId: string; jobId: string; tenant: string; completionMs: number }[];
+  othersEnded?: TaskJobEnded[];
+}
+
+/** A job a step ended, with the task whose end (or cascade) ended it. */
+export interface TaskJobEnded {
+  taskId: string;
+  jobId: string;
+  tenant: string;
+  completionMs: number;
 }
 
 /** What a worker offers. */

@@ -174,7 +174,9 @@ export async function telemetrySeries(
     .sort((a, b) => a[0] - b[0])
     .map(([at, { perInstance, events, spans }]) => {
       const means = [...perInstance.values()].map((l) => l.reduce((x, y) => x + y, 0) / l.length);
-      const covered = spans.length === perAll(perInstance) ? unionMs(spans) : 0;
+      const n = [...perInstance.values()].reduce((x, l) => x + l.length, 0);
+      // Only when every entry says its interval: else each instance's mean, as before.
+      const covered = spans.length === n ? unionMs(spans) : 0;
       const total = covered > 0 ? events / (covered / 1000) : means.reduce((x, y) => x + y, 0);
       const across = opts.across ?? 'mean';
       const value = additive
@@ -187,17 +189,10 @@ export async function telemetrySeries(
       return {
         at,
         value,
-        n: [...perInstance.values()].reduce((x, l) => x + l.length, 0),
+        n,
       };
     });
   return truncatable(points, state.truncated);
-}
-
-/** Entries of a step, over all instances. */
-function perAll(perInstance: Map<string, number[]>): number {
-  let n = 0;
-  for (const l of perInstance.values()) n += l.length;
-  return n;
 }
 
 /** How long the union of [start, end] spans covers (ms). */
