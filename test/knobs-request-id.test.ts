@@ -85,6 +85,18 @@ describe.each<Backend>(['single', 'cluster'])(
       expect(after.history.map((h) => h.length)).toEqual([2, 2]);
     });
 
+    it('answers a retry that lists the same changes in another order, in its own order', async () => {
+      const { table } = await seeded();
+      const lease = { name: 'scheduler.lease_ms', value: 45_000, baseVersion: 1 };
+      const batch = { name: 'scheduler.dispatch_batch', value: 32, baseVersion: 1 };
+      const common = { actor: 'op', reason: 'test', requestId: 'req-order' };
+      const first = await table.promoteAll({ ...common, changes: [lease, batch] });
+      const before = await snapshot(table, [lease.name, batch.name]);
+      const retry = await table.promoteAll({ ...common, changes: [batch, lease] });
+      expect(retry).toEqual([first[1], first[0]]);
+      expect(await snapshot(table, [lease.name, batch.name])).toEqual(before);
+    });
+
     it('takes the next change after two concurrent calls with one id (not refused as a lost write)', async () => {
       const { table, clock } = await seeded();
       const change = {

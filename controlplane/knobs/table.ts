@@ -416,7 +416,10 @@ export class KnobTable {
       );
     const k = this.keys;
     const request = requestRecord(set.requestId, badRequestId);
-    const changes = set.changes.map((c) => ({
+    // One order for a set, whatever order its caller listed it in: a retry listing the same
+    // changes otherwise hashes as another request. Results come back in the caller's order.
+    const ordered = [...set.changes].sort((a, b) => (a.name < b.name ? -1 : 1));
+    const changes = ordered.map((c) => ({
       name: c.name,
       base: c.baseVersion,
       value: canonicalJson(c.value),
@@ -450,7 +453,7 @@ export class KnobTable {
     const requestKey = this.requestKey(request.id);
     const bases = new Map<string, KnobRow>();
     const checkAndRun = async (): Promise<unknown[]> => {
-      for (const c of set.changes)
+      for (const c of ordered)
         bases.set(c.name, await this.checkOne({ ...set, ...c }, kind, false));
       if (set.proposalId && kind === 'promote') await this.checkProposal(set, kind, false);
       // The script refuses a base whose change id is not the one checked here (lost write).
@@ -466,7 +469,7 @@ export class KnobTable {
           set.proposalId ? k.proposalRow(set.proposalId) : k.knobAudit(),
           set.proposalId ? k.proposalIndex('open') : k.knobAudit(),
           requestKey,
-          ...set.changes.flatMap((c) => [k.knobRow(c.name), k.knobHistory(c.name)]),
+          ...ordered.flatMap((c) => [k.knobRow(c.name), k.knobHistory(c.name)]),
         ],
         [JSON.stringify(common), JSON.stringify(checked)],
       );
@@ -484,7 +487,7 @@ export class KnobTable {
       );
     if (Number(reply[0]) === SCRIPT_CODES.MISSING && Number(reply[1]) === 0)
       throw missingProposal(kind, set.proposalId);
-    const failed = set.changes[Number(reply[1]) - 1] ?? set.changes[0];
+    const failed = ordered[Number(reply[1]) - 1] ?? ordered[0];
     // Stale: what this table remembered is not what Redis holds: read it next time.
     if (Number(reply[0]) === SCRIPT_CODES.STALE && failed) this.known.delete(failed.name);
     const err = errorFromCode(reply, {
@@ -499,9 +502,10 @@ export class KnobTable {
     // A reply from an earlier call's record carries that call's change id after the versions
     // (its rows hold that id, not this call's); a record without one (written before ids were
     // kept) leaves nothing to remember.
-    const fromRecord = reply.length > 2 + set.changes.length;
-    const changeId = fromRecord ? String(reply[2 + set.changes.length]) : common.changeId;
-    return set.changes.map((c, i) => {
+    const fromRecord = reply.length > 2 + ordered.length;
+    const changeId = fromRecord ? String(reply[2 + ordered.length]) : common.changeId;
+    const results = new Map<string, PromoteResult>();
+    ordered.forEach((c, i) => {
       const version = Number(reply[2 + i]);
       const base = bases.get(c.name);
       // An answer from the record alone has no row read: nothing to remember.
@@ -516,8 +520,9 @@ export class KnobTable {
           reason: common.reason,
           proposalId: common.proposalId,
         });
-      return { name: c.name, value: c.value, version, epoch };
+      results.set(c.name, { name: c.name, value: c.value, version, epoch });
     });
+    return set.changes.map((c) => results.get(c.name) as PromoteResult);
   }
 
   /**
