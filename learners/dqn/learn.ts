@@ -7,7 +7,7 @@
 import type { Env } from '../../envs/core/index.ts';
 import { ReplayBuffer } from '../buffers/replay.ts';
 import { checkField } from '../tf/config.ts';
-import { encodeBatch, maskFromInfo } from '../tf/encoding.ts';
+import { checkReward, encodeBatch, maskFromInfo } from '../tf/encoding.ts';
 import { EpisodeTracker, type EpisodeStats } from '../tf/episodes.ts';
 import type { DqnAgent } from './agent.ts';
 
@@ -47,7 +47,10 @@ export function learnDqn(agent: DqnAgent, env: Env, opts: DqnLearnOptions): DqnL
     // 1. Act epsilon-greedily among legal actions, and step the env.
     const action = agent.act(obs, mask, agent.envSteps);
     const r = env.step(action);
-    const nextMask = maskFromInfo(r.info, agent.nActions);
+    checkReward(r.reward);
+    // A terminated step's target does not bootstrap, so its mask is never read; an env may
+    // well allow no action there (the scheduler env's last step does).
+    const nextMask = r.terminated ? undefined : maskFromInfo(r.info, agent.nActions);
     agent.envSteps++;
     episodes.step(r.reward);
 

@@ -4,7 +4,7 @@
 import type { Env } from '../../envs/core/index.ts';
 import { RolloutBuffer } from '../buffers/rollout.ts';
 import { checkField } from '../tf/config.ts';
-import { encodeBatch, maskFromInfo } from '../tf/encoding.ts';
+import { checkReward, encodeBatch, maskFromInfo } from '../tf/encoding.ts';
 import { EpisodeTracker, type EpisodeStats } from '../tf/episodes.ts';
 import type { PpoAgent, PpoUpdateStats } from './agent.ts';
 
@@ -43,6 +43,7 @@ export function learnPpo(agent: PpoAgent, env: Env, opts: PpoLearnOptions): PpoL
     while (!rollout.full) {
       const { action, logProb, value } = agent.sample(obs, mask);
       const r = env.step(action);
+      checkReward(r.reward);
       agent.envSteps++;
       episodes.step(r.reward);
       // A truncated (not terminated) episode still has value beyond its cut: bootstrap it

@@ -48,6 +48,10 @@ export function encodeObs(space: Space, obs: unknown, out: Float32Array, offset 
       if (flat === null || flat.length !== n) {
         throw new LearnerInputError('obs', `observation must hold ${n} numbers`);
       }
+      // One NaN or infinity makes every output NaN, and in a replay buffer every weight.
+      const bad = flat.findIndex((v) => !Number.isFinite(v));
+      if (bad >= 0)
+        throw new LearnerInputError('obs', `observation[${bad}] must be finite, got ${flat[bad]}`);
       out.set(flat, offset);
       return;
     }
@@ -99,6 +103,12 @@ export function maskFromInfo(
   const mask = info['actionMask'];
   if (mask === undefined) return undefined;
   return checkMask(mask, nActions);
+}
+
+/** An env's reward: finite (a NaN reaches every weight through the loss). */
+export function checkReward(reward: unknown): void {
+  if (typeof reward !== 'number' || !Number.isFinite(reward))
+    throw new LearnerInputError('reward', `reward must be a finite number, got ${String(reward)}`);
 }
 
 export function checkMask(mask: unknown, nActions: number): boolean[] {
