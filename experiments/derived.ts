@@ -251,6 +251,8 @@ function within(
     ref = mean(rv);
     refText = `${c.reference} ${num(ref)}`;
   }
+  // A tolerance relative to 0 is no tolerance at all: nothing to judge it on.
+  if (ref === 0) return notJudgedResult(base, head, `${refText}: no relative gap to a 0`);
   const gaps = values.map((v) => relativeGap(d, v, ref));
   const seedsWithin = gaps.filter((g) => g <= c.tolerance).length;
   const meanGap = relativeGap(d, mean(values), ref);
@@ -325,8 +327,26 @@ function judge(
   const scale = Math.abs(mean(b));
   if (ctx.seeds === 'workload') {
     const ci = meanInterval(a.map((x, i) => absoluteGap(d, b[i] as number, x)));
+    // Decided on the absolute interval against the target in b's units: a reference mean of
+    // 0 has no relative interval (dividing by it gave infinities and NaN, and a verdict by
+    // accident), and any relative target of it is 0.
+    const bar = t * scale;
+    const verdict: Verdict = ci.lo > bar ? 'holds' : ci.hi < bar ? 'fails' : 'inconclusive';
+    if (scale === 0)
+      return {
+        verdict,
+        fields: {
+          pairing: 'paired',
+          ci_low_abs: ci.lo,
+          ci_high_abs: ci.hi,
+          confidence: CONFIDENCE,
+          n: ci.n,
+        },
+        text:
+          `paired ${CONFIDENCE * 100}% CI of the improvement ${num(ci.lo)} to ${num(ci.hi)} ` +
+          `(absolute: the reference mean is 0; n = ${ci.n})`,
+      };
     const [lo, hi] = [ci.lo / scale, ci.hi / scale];
-    const verdict: Verdict = lo > t ? 'holds' : hi < t ? 'fails' : 'inconclusive';
     return {
       verdict,
       fields: { pairing: 'paired', ci_low: lo, ci_high: hi, confidence: CONFIDENCE, n: ci.n },

@@ -22,12 +22,20 @@ export interface Interval {
  * With one value the interval is unbounded; with no spread it is the mean itself.
  */
 export function meanInterval(xs: readonly number[], confidence = CONFIDENCE): Interval {
+  checkFinite('meanInterval', 'xs', xs);
   const n = xs.length;
   const m = mean(xs);
   if (n < 2) return { mean: m, lo: -Infinity, hi: Infinity, n };
   const sd = Math.sqrt(xs.reduce((a, x) => a + (x - m) ** 2, 0) / (n - 1));
   const half = sd === 0 ? 0 : (tQuantile(0.5 + confidence / 2, n - 1) * sd) / Math.sqrt(n);
   return { mean: m, lo: m - half, hi: m + half, n };
+}
+
+/** Values must be finite numbers: a NaN drops out of every comparison and reads as a result. */
+function checkFinite(fn: string, field: string, xs: readonly number[]): void {
+  const bad = xs.findIndex((v) => typeof v !== 'number' || !Number.isFinite(v));
+  if (bad >= 0)
+    throw new RangeError(`${fn}: ${field}[${bad}] must be a finite number, got ${String(xs[bad])}`);
 }
 
 /** Most group assignments the exact rank test enumerates; beyond, the normal approximation. */
@@ -61,6 +69,8 @@ export interface RankTest {
  * else the normal approximation with the tie correction.
  */
 export function mannWhitney(x: readonly number[], y: readonly number[]): RankTest {
+  checkFinite('mannWhitney', 'x', x);
+  checkFinite('mannWhitney', 'y', y);
   const [n, m] = [x.length, y.length];
   const pairs = n * m;
   const u = uStatistic(x, y);
