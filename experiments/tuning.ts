@@ -40,6 +40,16 @@ export interface FixedObjective {
   asKnobObjective(): KnobObjective;
 }
 
+/** `f` with its metric's log as the objective (logMetricObjective of its seeds' mean). */
+export function onLogScale(f: FixedObjective): FixedObjective {
+  const k = logMetricObjective(f.asKnobObjective());
+  return {
+    objective: k.objective,
+    evaluate: (values) => k.evaluate(values, 0),
+    asKnobObjective: () => k,
+  };
+}
+
 function configKey(knobs: readonly KnobSpec[], values: KnobValues): string {
   return JSON.stringify(knobs.map((k) => values[k.name] ?? k.default));
 }
@@ -152,8 +162,6 @@ export async function runTuningStudy<W>(
   const space = spec.space?.(inner) ?? inner.knobs;
   const objective = inner.objective;
   const { metric, direction } = objective;
-  // What the tuners optimise; every entry is still scored on `metric` itself.
-  const tuned = spec.tunerScale === 'log' ? logMetricObjective(inner) : inner;
   // A quick run scores on one held-out seed: it checks the plumbing, not generalisation.
   const testSeeds = (spec.testSeeds ?? []).slice(0, ctx.quick ? 1 : undefined);
   const pGrid = spec.oracle
@@ -167,7 +175,11 @@ export async function runTuningStudy<W>(
     spec.learners.length * seeds.length * budget;
   reporter.progress.start(spec.name, total);
   let detail = '';
-  const train = fixedObjective(tuned, spec.trainSeeds, () => reporter.progress.tick(1, detail));
+  // What the tuners optimise; every entry is still scored on `metric` itself. On the log
+  // scale, the log of the mean over the training seeds (the mean of the logs, a geometric
+  // mean, can rank two configurations the other way round from the metric scored).
+  const averaged = fixedObjective(inner, spec.trainSeeds, () => reporter.progress.tick(1, detail));
+  const train = spec.tunerScale === 'log' ? onLogScale(averaged) : averaged;
   const test = fixedObjective(inner, testSeeds.length > 0 ? testSeeds : spec.trainSeeds);
   const testScore = async (values: KnobValues): Promise<number> =>
     valueOf(await test.evaluate(values), metric, 'held-out evaluation');
@@ -230,7 +242,7 @@ export async function runTuningStudy<W>(
     const tests: number[] = [];
     for (const seed of seeds) {
       detail = `${l.name} seed ${seed}`;
-      const tuner = l.make({ knobs: space, objective: tuned.objective, seed });
+      const tuner = l.make({ knobs: space, objective: train.objective, seed });
       const r = await tune(tuner, train.asKnobObjective(), budget, seed);
       // A finite grid may stop early; the bar still counts the budget it was given.
       reporter.progress.tick(budget - r.evaluations.length, detail);
