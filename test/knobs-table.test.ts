@@ -168,6 +168,30 @@ describe.each<Backend>(['single', 'cluster'])('knobs table on %s redis', (backen
     );
   });
 
+  it('refuses evidence JSON cannot encode, and writes nothing', async () => {
+    const { table } = await seeded();
+    const name = 'scheduler.dispatch_batch';
+    const before = {
+      row: await table.get(name),
+      history: await table.history(name, { limit: 100 }),
+      audit: (await table.audit({ limit: 1000 })).length,
+      epoch: await table.epoch(),
+    };
+    const cyclic: Record<string, unknown> = {};
+    cyclic['self'] = cyclic;
+    for (const evidence of [{ toJSON: () => undefined }, cyclic, { n: 1n }]) {
+      await expect(
+        table.promote({ name, value: 32, baseVersion: 1, actor: 'op', reason: 'r', evidence }),
+      ).rejects.toMatchObject({ details: { field: 'evidence', rule: 'json' } });
+    }
+    expect({
+      row: await table.get(name),
+      history: await table.history(name, { limit: 100 }),
+      audit: (await table.audit({ limit: 1000 })).length,
+      epoch: await table.epoch(),
+    }).toEqual(before);
+  });
+
   it('rejects a change inside the cooldown, and accepts it after', async () => {
     const { table, clock } = await seeded();
     await table.promote(base({ value: 4 }));

@@ -79,6 +79,23 @@ const missingProposal = (kind: string, id: string | undefined) =>
     rule: 'exists',
   });
 
+/**
+ * Evidence as JSON text, refused before any write when JSON cannot encode it (a function, a
+ * cycle, a BigInt, a toJSON giving undefined): the promote script failed part way, after
+ * writing the rows, with no history, audit, epoch or message.
+ */
+function evidenceJson(evidence: unknown): string {
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(evidence ?? {});
+  } catch {
+    json = undefined;
+  }
+  if (typeof json !== 'string')
+    throw new ValidationError('promote: evidence must be encodable as JSON', 'evidence', 'json');
+  return json;
+}
+
 export interface PromoteResult {
   name: string;
   value: KnobValue;
@@ -431,7 +448,7 @@ export class KnobTable {
       actorKind: set.actorKind ?? 'operator',
       reason: set.reason,
       proposalId: set.proposalId ?? '',
-      evidence: JSON.stringify(set.evidence ?? {}),
+      evidence: evidenceJson(set.evidence),
       now: this.clock.now(),
       channel: k.knobChanges(),
       historyMaxLen: this.historyMaxLen,
