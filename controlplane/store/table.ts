@@ -2,9 +2,11 @@
 // written in the same atomic step (scripts/writeRows.lua), every row carrying an optimistic
 // version `_v`. All rows of a table share one hash-tag family by default, or each row names
 // its family (a shard, a tenant) so the same code runs on Redis Cluster.
+import { randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis/connect.ts';
 import { errorFromCode, NotFoundError, ValidationError } from './errors.ts';
 import type { Keys } from './keys.ts';
+import { RESEND_TTL_MS } from './request-id.ts';
 import { decodeRow, encodeRow, type Fields, type RowOf } from './schema.ts';
 import { storeScripts } from './scripts.ts';
 
@@ -213,10 +215,17 @@ export class Table<F extends Fields> {
     }
     const family: string | undefined = [...families][0];
     const body = {
-      // The removed-version mark (writeRows.lua): a created row starts above it.
+      // The removed-version mark (writeRows.lua): a created row starts above it. The call's
+      // record: a resend of this very call answers its first run's versions, not stale.
       ...(family === undefined
         ? {}
-        : { meta: keyNo(this.keys.tableRemovedVersion(family, table)) }),
+        : {
+            meta: keyNo(this.keys.tableRemovedVersion(family, table)),
+            call: {
+              k: keyNo(this.keys.key(family, 'write_call', randomUUID())),
+              ttl: RESEND_TTL_MS,
+            },
+          }),
       rows,
       logs: logs.map((l, i) => {
         const bad = (field: string, rule: string, msg: string) =>

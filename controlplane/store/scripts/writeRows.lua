@@ -21,6 +21,8 @@
     KEYS[...] every row, index, log and meta key the plan names (all in one hash-tag family)
     ARGV[1]   the plan (JSON):
       { meta = key number of the table's removed-version mark (a string; required with rows),
+        call = { k = key number of this call's record, ttl = ms } (optional: a success is
+               kept there, and a run finding it answers it and changes nothing),
         rows = [ { k = key number, expect = version | -1 (any) | 0 (must not exist),
                    set = { field = value }, del = { field }, remove = bool,
                    idx = [ { k, member, score } ], unidx = [ { k, member } ] } ],
@@ -42,6 +44,18 @@ local function finite(n) return type(n) == 'number' and n == n and n ~= math.hug
 local function keyOf(k)
   if type(k) ~= 'number' or KEYS[k] == nil then return nil end
   return KEYS[k]
+end
+
+-- The same call run again (ioredis resends a script whose reply a dropped connection lost)
+-- answers what its first run did: its checks would now see that run's versions as stale.
+local callKey = nil
+if plan.call ~= nil then
+  callKey = keyOf(plan.call.k)
+  if not callKey or not finite(plan.call.ttl) or plan.call.ttl < 1 then
+    return refuse('bad call record')
+  end
+  local done = redis.call('GET', callKey)
+  if done then return cjson.decode(done) end
 end
 
 -- Checks, before any write.
@@ -148,4 +162,5 @@ end
 for _, l in ipairs(plan.logs or {}) do
   redis.call('XADD', KEYS[l.k], 'MAXLEN', '~', l.maxLen, '*', unpack(l.fields))
 end
+if callKey then redis.call('SET', callKey, cjson.encode(out), 'PX', plan.call.ttl) end
 return out
