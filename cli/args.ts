@@ -2,7 +2,13 @@
 // `npm run exp:*` shares), with a fallback for an absent flag.
 import { parseFlagNumber, type FlagRule } from '../experiments/flags.ts';
 
-export { FlagError, parseFlagNumber, UsageError, type FlagRule } from '../experiments/flags.ts';
+export {
+  FlagError,
+  parseFlagNumber,
+  parseFlags,
+  UsageError,
+  type FlagRule,
+} from '../experiments/flags.ts';
 
 /** `--<flag>` as a number under `rule`, or `fallback` when the flag is absent. */
 export function numberFlag(

@@ -2,8 +2,7 @@
 // that checks, before any connection, the subcommand, its positional arguments (no more, no
 // fewer), the flags that apply to it (each required one given, none that does not apply, none
 // empty). Global flags (--redis, --actor, …) apply to every subcommand.
-import { parseArgs } from 'node:util';
-import { UsageError } from './args.ts';
+import { parseFlags, UsageError } from './args.ts';
 
 export interface SubcommandSpec<C extends string, F extends string> {
   /** The group's name, as errors show it (`knobs`). */
@@ -38,7 +37,7 @@ export function parseSubcommand<C extends string, F extends string>(
     help: { type: 'boolean', short: 'h' },
   };
   for (const f of flags) options[f] = { type: 'string' };
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     allowPositionals: true,
     strict: true,

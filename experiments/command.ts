@@ -1,11 +1,10 @@
 // `knobos exp <name>` and `npm run exp:<name>`: parse the options, run the experiment(s), write
 // experiments/results/<name>/ and print a summary; with --json the last stdout line is one JSON
 // object (experiments/report.ts). Progress and logs go to stderr.
-import { parseArgs } from 'node:util';
 import { isAbsolute, relative, resolve } from 'node:path';
 import { defaultCacheFormat } from '../envs/loaders/cache-load.ts';
 import { emitResult, writeErrorLine } from './report.ts';
-import { parseFlagNumber, UsageError } from './flags.ts';
+import { parseFlagNumber, parseFlags, UsageError } from './flags.ts';
 import { fmt, verdictLabel } from './markdown.ts';
 import { RESULTS_DIR, cliSummary, defaultOutDir, writeOutputs } from './output.ts';
 import { terminalReporter, type Reporter } from './progress.ts';
@@ -67,7 +66,7 @@ function defaultFormat(kind: TraceKind, file: string): string {
 }
 
 function parse(argv: string[]): ExpArgs | 'help' {
-  const { values, positionals } = parseArgs({
+  const { values, positionals } = parseFlags({
     args: argv,
     options: {
       trace: { type: 'string' },

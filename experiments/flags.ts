@@ -3,6 +3,8 @@
 // its rule. Here, not in cli/, because experiments/ may not import cli/; and a module of its
 // own, so the CLI loads nothing else of the experiments to parse a flag.
 
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+
 /** A command's arguments break its usage (every knobos command answers it with exit 2). */
 export class UsageError extends Error {}
 
@@ -61,4 +63,21 @@ export function parseFlagNumber(flag: string, raw: string, rule: FlagRule = {}):
   if (!ok) throw new FlagError(flag, `--${flag} must be ${ruleText(rule)}, got '${raw}'`);
   // -0 is 0: a flag's value prints as the user would write it.
   return v === 0 ? 0 : v;
+}
+
+/**
+ * node:util's parseArgs, the one way every knobos command reads its flags: a value flag given
+ * twice is a usage error naming it (parseArgs keeps the last value and drops the first without
+ * a word: `--base 7 --base 3` promoted against version 3), unless it is declared `multiple`.
+ */
+export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  const seen = new Set<string>();
+  for (const t of parseArgs({ ...config, tokens: true }).tokens ?? []) {
+    if (t.kind !== 'option') continue;
+    const spec = config.options?.[t.name];
+    if (spec?.type !== 'string' || spec.multiple) continue;
+    if (seen.has(t.name)) throw new UsageError(`--${t.name} given twice: give it once`);
+    seen.add(t.name);
+  }
+  return parseArgs(config);
 }

@@ -151,6 +151,10 @@ describe('knobos knobs without a Redis', () => {
       [['freeze', '--reason', 'x', '--base', '1'], '--base applies only to knobs set'],
       [['audit', '--limit', '0x2'], "--limit must be an integer >= 1 in decimal digits, got '0x2'"],
       [['audit', '--nosuch'], "Unknown option '--nosuch'"],
+      [
+        ['set', 'scheduler.policy', 'sjf', '--base', '7', '--base', '3', '--reason', 'r'],
+        '--base given twice: give it once',
+      ],
     ];
     const runs = await Promise.all(cases.map(([a]) => knobos(['knobs', ...a])));
     runs.forEach((r, i) => {
@@ -551,6 +555,18 @@ describe('knobos sim cache', () => {
     expect(out.join('')).toBe('');
     expect(await simCache(['--trace', trace, '--policy', 'lru', '--size', '16', '--json'])).toBe(0);
     expect(JSON.parse(out.join('').trimEnd().split('\n').at(-1)!)).toMatchObject({ size: 16 });
+  });
+
+  it('refuses a flag given twice (the last one won, the first was dropped without a word)', async () => {
+    const trace = join(dir, 'keys-twice.txt');
+    writeFileSync(trace, 'a\nb\na\nc\n');
+    const { out, err } = capture();
+    const twice = ['--trace', trace, '--policy', 'lru', '--size', '100', '--size', '1', '--json'];
+    expect(await simCache(twice)).toBe(2);
+    expect(JSON.parse(out.join('').trimEnd().split('\n').at(-1)!)).toMatchObject({
+      error: { message: expect.stringContaining('--size given twice') },
+    });
+    expect(err.join('') + out.join('')).not.toContain('"size":1');
   });
 });
 

@@ -1,6 +1,5 @@
 // `knobos serve`: the API server and dashboard against an existing Redis (REDIS_URL,
 // KNOBOS_REDIS_CLUSTER, --redis, or the embedded one `knobos start` runs).
-import { parseArgs } from 'node:util';
 import { serveApi } from '../../controlplane/api/serve.ts';
 import { KnobTable, warnOutOfDomain } from '../../controlplane/knobs/table.ts';
 import { createLogger } from '../../controlplane/log.ts';
@@ -9,12 +8,13 @@ import { STACK_USAGE_BUCKET_MS } from '../../controlplane/run/scheduler-stack.ts
 import { schedulerShardNames } from '../../controlplane/run/stack-shards.ts';
 import { embeddedLogin, keysFromEnv, resolveTarget } from '../context.ts';
 import { signals } from '../signals.ts';
+import { parseFlags } from '../args.ts';
 
 /** How long a stop may take before the server exits anyway (with 1). */
 const STOP_DEADLINE_MS = 10_000;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values: o } = parseArgs({ args: argv, options: { redis: { type: 'string' } } });
+  const { values: o } = parseFlags({ args: argv, options: { redis: { type: 'string' } } });
   const log = createLogger('knobos-serve');
   // Not connectCli: a server retries while Redis is away instead of failing fast. Against the
   // embedded server it logs in as its admin, as the CLI does (its default user may only PING).

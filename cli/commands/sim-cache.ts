@@ -1,6 +1,5 @@
 // `knobos sim cache`: replay a cache trace under one eviction policy and report hit and miss
 // ratios. With --json the last stdout line is one JSON object (experiments/report.ts).
-import { parseArgs } from 'node:util';
 import { SIM_POLICIES, simulateCache } from '../../envs/cache/index.ts';
 import {
   CACHE_TRACE_FORMATS,
@@ -9,7 +8,7 @@ import {
 } from '../../envs/loaders/cache-load.ts';
 import { CacheTraceError } from '../../envs/loaders/cache-trace.ts';
 import { commandFailed, emitResult } from '../../experiments/report.ts';
-import { parseFlagNumber, UsageError } from '../args.ts';
+import { parseFlagNumber, parseFlags, UsageError } from '../args.ts';
 
 const USAGE = `usage: knobos sim cache --trace FILE [--format csv|keys] [--key-column NAME]
          [--size-column NAME] --policy NAME --size N [--bytes] [--json]
@@ -36,7 +35,7 @@ interface SimCacheArgs {
 }
 
 function parse(argv: string[]): SimCacheArgs | 'help' {
-  const { values } = parseArgs({
+  const { values } = parseFlags({
     args: argv,
     options: {
       trace: { type: 'string' },

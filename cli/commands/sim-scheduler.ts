@@ -2,7 +2,6 @@
 // policy and report completion times, utilization and fairness. With --json the last stdout
 // line is one JSON object (experiments/report.ts).
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
 import { loadAlibabaGpu } from '../../envs/loaders/jobs-alibaba.ts';
 import { JobTraceError } from '../../envs/loaders/jobs-common.ts';
 import { loadJobsCsv } from '../../envs/loaders/jobs-csv.ts';
@@ -18,7 +17,7 @@ import {
   type WorkerSpec,
 } from '../../envs/scheduler/index.ts';
 import { commandFailed, emitResult } from '../../experiments/report.ts';
-import { numberFlag, UsageError, type FlagRule } from '../args.ts';
+import { numberFlag, parseFlags, UsageError, type FlagRule } from '../args.ts';
 import {
   PLACEMENT_POLICIES,
   createPlacementPolicy,
@@ -87,7 +86,7 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false },
 } as const;
 
-type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS }>>['values'];
+type Values = ReturnType<typeof parseFlags<{ options: typeof OPTIONS }>>['values'];
 type StringFlag = {
   [K in keyof typeof OPTIONS]: (typeof OPTIONS)[K]['type'] extends 'string' ? K : never;
 }[keyof typeof OPTIONS];
@@ -216,7 +215,7 @@ export async function run(argv: string[]): Promise<number> {
   let placementName: string;
   let nums: Numbers;
   try {
-    values = parseArgs({
+    values = parseFlags({
       args: argv,
       options: OPTIONS,
       strict: true,

@@ -1,12 +1,12 @@
 // `knobos start` (`npm start`): the embedded default. Starts Redis (or uses REDIS_URL), seeds
 // the knobs, prints how to see them, and runs until Ctrl-C.
 import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import { createLogger } from '../../controlplane/log.ts';
 import { startNode } from '../../controlplane/node.ts';
 import { targetFromEnv } from '../../controlplane/redis/connect.ts';
 import { HOME_DIR, HOME_EMBEDDED_FILE } from '../context.ts';
 import { signals } from '../signals.ts';
+import { parseFlags } from '../args.ts';
 
 /** How long Ctrl-C may take before the process exits anyway (with 1). */
 const STOP_DEADLINE_MS = 20_000;
@@ -14,7 +14,7 @@ const STOP_DEADLINE_MS = 20_000;
 const FATAL_STOP_DEADLINE_MS = 5_000;
 
 export async function run(argv: string[]): Promise<number> {
-  const { values: o } = parseArgs({
+  const { values: o } = parseFlags({
     args: argv,
     options: { redis: { type: 'string' }, 'exit-after-start': { type: 'boolean', default: false } },
   });
