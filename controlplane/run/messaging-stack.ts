@@ -98,9 +98,14 @@ export async function startMessagingStack(
     );
     let stopping: Promise<void> | undefined;
     const stop = async () => {
-      const { publishedByTenant: _, ...summary } = await workload.stop();
-      log.info(summary, 'messaging: workload stopped');
-      await client.close();
+      // The knob client closes whatever the workload's stop did (its subscriber and timers
+      // would keep the process alive and reconnecting).
+      try {
+        const { publishedByTenant: _, ...summary } = await workload.stop();
+        log.info(summary, 'messaging: workload stopped');
+      } finally {
+        await client.close();
+      }
     };
     return { workload, stop: () => (stopping ??= stop()) };
   } catch (err) {

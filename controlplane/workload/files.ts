@@ -91,7 +91,7 @@ export class FilesWorkload {
           ratePerS: o.ratePerS,
           concurrency: o.concurrency ?? 4,
           seed: o.seed + 1,
-          ...(o.maxOps ? { maxOps: o.maxOps } : {}),
+          ...(o.maxOps !== undefined ? { maxOps: o.maxOps } : {}),
         },
         op,
       ),

@@ -56,7 +56,7 @@ export class SchedulerWorkload {
         ratePerS: o.ratePerS,
         concurrency: 8,
         seed: o.seed + 1,
-        ...(o.maxOps ? { maxOps: o.maxOps } : {}),
+        ...(o.maxOps !== undefined ? { maxOps: o.maxOps } : {}),
       },
       async () => {
         const ms = Math.round(o.medianMs * Math.exp(o.sigma * rng.normal()));

@@ -56,15 +56,28 @@ export class Timeline {
  * The wait before a driver's next operation, which stop() can cut short: `sleep` resolves
  * after ms or at `wake()`, whichever comes first. One sleep at a time (a driver's loop).
  */
+/** The longest delay setTimeout holds. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 export class Sleeper {
   private wakeUp: (() => void) | undefined;
 
   sleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.wakeUp = undefined;
-        resolve();
-      }, ms);
+      // A timer holds at most 2^31 - 1 ms (Node fires a longer one after 1 ms, and the driver
+      // started an operation not due for weeks): a longer wait is made of several.
+      let timer: ReturnType<typeof setTimeout>;
+      const arm = (left: number): void => {
+        timer = setTimeout(
+          () => {
+            if (left > MAX_TIMER_MS) return arm(left - MAX_TIMER_MS);
+            this.wakeUp = undefined;
+            resolve();
+          },
+          Math.min(left, MAX_TIMER_MS),
+        );
+      };
+      arm(ms);
       this.wakeUp = () => {
         this.wakeUp = undefined;
         clearTimeout(timer);
