@@ -2,7 +2,9 @@
 // operations (it was dropped as falsy and the driver ran unbounded); a wait longer than a
 // timer holds (~24.8 days) is waited, not fired after 1 ms; the messaging driver paces on the
 // monotonic clock (a wall-clock step back stalled it for as long); the messaging stack closes
-// its knob client even when its workload's stop fails.
+// its knob client even when its workload's stop fails; a cache trace's invalidations replay as
+// writes of their block (they were read like requests); a scheduler workload's options are
+// checked (no tenants made a tenant 'tenant--1').
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { KnobClient } from '../controlplane/knobs/client.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
@@ -10,7 +12,10 @@ import { createLogger } from '../controlplane/log.ts';
 import { startMessagingStack } from '../controlplane/run/messaging-stack.ts';
 import { MessagingWorkload } from '../controlplane/workload/messaging.ts';
 import { Paced } from '../controlplane/workload/paced.ts';
+import type { FileService } from '../controlplane/files/service.ts';
+import { FilesWorkload } from '../controlplane/workload/files.ts';
 import { SchedulerWorkload } from '../controlplane/workload/scheduler.ts';
+import { CacheTraceBuilder } from '../envs/loaders/cache-trace.ts';
 import { messagingFixture } from './helpers/messaging-fixture.ts';
 import { eventually, startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
@@ -40,6 +45,27 @@ describe('the paced drivers', () => {
     expect({ started: w.stats.started, submitted }).toEqual({ started: 0, submitted: 0 });
   });
 
+  it('refuse a scheduler workload with no tenants or a run time that is no number', () => {
+    const o = {
+      submitter: { submit: async () => ({ id: 'x', created: true }) as never },
+      ratePerS: 10,
+      seed: 1,
+      medianMs: 5,
+      sigma: 0.5,
+      estimateSigma: 0,
+      tenants: 2,
+    };
+    expect(() => SchedulerWorkload.start({ ...o, tenants: 0 })).toThrow(
+      'tenants must be an integer >= 1, got 0',
+    );
+    expect(() => SchedulerWorkload.start({ ...o, medianMs: Number.NaN })).toThrow(
+      'medianMs must be a finite number >= 0, got NaN',
+    );
+    expect(() => SchedulerWorkload.start({ ...o, sigma: -1 })).toThrow(
+      'sigma must be a finite number >= 0, got -1',
+    );
+  });
+
   it('wait for an operation due beyond what one timer holds', async () => {
     let started = 0;
     // A mean gap of 1e11 ms (~3 years): the first operation is due far beyond 2^31 - 1 ms.
@@ -49,6 +75,47 @@ describe('the paced drivers', () => {
     await sleep(200);
     await p.stop();
     expect(started).toBe(0);
+  });
+});
+
+describe('the files workload on a cache trace', () => {
+  it('writes the block of an invalidation and reads the block of a request', async () => {
+    const b = new CacheTraceBuilder('inline', false);
+    b.push('a');
+    b.invalidate('b');
+    b.push('b');
+    b.push('c');
+    const trace = b.build(4);
+    const calls: string[] = [];
+    const files = {
+      mkdir: async () => ({}),
+      stat: async () => ({ sizeBytes: 2 * 8 }),
+      create: async () => ({}),
+      read: async (_c: unknown, p: string, r: { offset: number }) => {
+        calls.push(`read ${p}@${r.offset}`);
+        return Buffer.alloc(0);
+      },
+      write: async (_c: unknown, p: string, offset: number, data: Buffer) => {
+        calls.push(`write ${p}@${offset}+${data.length}`);
+      },
+    } as unknown as FileService;
+    const w = await FilesWorkload.start({
+      files,
+      source: { kind: 'trace', trace, files: 2, blockBytes: 8, maxKeys: 4 },
+      ratePerS: 1000,
+      concurrency: 1,
+      seed: 1,
+      maxOps: 4,
+    });
+    await eventually(() => w.stats.done === 4, 'four operations');
+    await w.stop();
+    // Keys a, b, c are 0, 1, 2: key k is file k % 2 at block floor(k / 2).
+    expect(calls).toEqual([
+      'read /workload/f0@0',
+      'write /workload/f1@0+8',
+      'read /workload/f1@0',
+      'read /workload/f0@8',
+    ]);
   });
 });
 

@@ -1,6 +1,7 @@
 // The live file workload: reads (and some writes) against the file service, either over a
 // synthetic set of files with Zipf popularity, or replaying a cache trace's key order
-// (libCacheSim-style: each distinct key becomes one chunk of a file, every entry one read).
+// (libCacheSim-style: each distinct key becomes one chunk of a file, every request one read,
+// every invalidation one write of that chunk).
 // Either way the operations are paced by the driver (paced.ts): Poisson arrivals at ratePerS,
 // not the trace's own timing (a CacheTrace carries no timestamps).
 import type { CacheTrace } from '../../envs/loaders/cache-trace.ts';
@@ -71,18 +72,23 @@ export class FilesWorkload {
     } else {
       const { trace, files, blockBytes, maxKeys } = o.source;
       // Only the first maxKeys distinct keys are replayed, so the data set stays bounded.
-      const requests = Array.from(trace.keys).filter((k) => k < maxKeys);
-      if (requests.length === 0)
+      // An invalidation (a write in the trace) writes its block, which drops the block's
+      // cached copy as the simulator's replay does; every other entry reads it.
+      const entries: number[] = [];
+      for (let e = 0; e < trace.keys.length; e++)
+        if ((trace.keys[e] as number) < maxKeys) entries.push(e);
+      if (!entries.some((e) => trace.invalidations?.[e] !== 1))
         throw new Error(`files workload: no request of ${trace.source} has a key below ${maxKeys}`);
       const chunksPerFile = Math.ceil(maxKeys / files);
       const body = Buffer.alloc(chunksPerFile * blockBytes, 0x6b);
+      const block = body.subarray(0, blockBytes);
       for (let i = 0; i < files; i++) await ensureFile(svc, path(i), body);
       op = async (i) => {
-        const key = requests[i % requests.length] as number;
-        await svc.read(ROOT, path(key % files), {
-          offset: Math.floor(key / files) * blockBytes,
-          length: blockBytes,
-        });
+        const e = entries[i % entries.length] as number;
+        const key = trace.keys[e] as number;
+        const [f, offset] = [path(key % files), Math.floor(key / files) * blockBytes];
+        if (trace.invalidations?.[e] === 1) await svc.write(ROOT, f, offset, block);
+        else await svc.read(ROOT, f, { offset, length: blockBytes });
       };
     }
     return new FilesWorkload(

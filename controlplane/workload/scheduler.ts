@@ -42,6 +42,14 @@ export class SchedulerWorkload {
   }
 
   static start(o: SchedulerWorkloadOptions): SchedulerWorkload {
+    const bad = (field: string, rule: string, v: number) =>
+      new RangeError(`scheduler workload: ${field} must be ${rule}, got ${v}`);
+    if (!(Number.isSafeInteger(o.tenants) && o.tenants >= 1))
+      throw bad('tenants', 'an integer >= 1', o.tenants);
+    if (!(Number.isFinite(o.medianMs) && o.medianMs >= 0))
+      throw bad('medianMs', 'a finite number >= 0', o.medianMs);
+    for (const f of ['sigma', 'estimateSigma'] as const)
+      if (!(Number.isFinite(o[f]) && o[f] >= 0)) throw bad(f, 'a finite number >= 0', o[f]);
     const rng = createRng(o.seed);
     const tenantWeights = Array.from({ length: o.tenants }, (_, i) => 1 / (i + 1));
     const total = tenantWeights.reduce((a, b) => a + b, 0);
