@@ -1,6 +1,7 @@
 // The `knobos` command line. Each command lives in its own file under commands/ and is
 // loaded only when called, so `knobos sim cache` does not pay for the API server's imports.
 // A command name may be two words (`sim cache`).
+import { FlagError, UsageError } from '../experiments/flags.ts';
 import { writeErrorLine } from '../experiments/report.ts';
 
 type Command = { run(argv: string[]): Promise<number | void> };
@@ -66,14 +67,15 @@ main(process.argv.slice(2)).then(
     process.exitCode = code;
   },
   (err: unknown) => {
-    // With --json the last stdout line is the error as JSON (the run's one object).
-    if (process.argv.includes('--json')) writeErrorLine(err);
-    process.stderr.write(`knobos: ${err instanceof Error ? err.message : String(err)}\n`);
-    // An unknown option or a stray argument (node:util parseArgs), or a bad flag value, that a
-    // command let through: a usage error all the same.
+    // An unknown option or a stray argument (node:util parseArgs), a flag given twice or a bad
+    // flag value, that a command let through: a usage error all the same (code 'usage', as
+    // the commands that answer their own report it).
     const code = String((err as { code?: unknown } | undefined)?.code ?? '');
     const usage =
-      code.startsWith('ERR_PARSE_ARGS') || (err as Error | undefined)?.name === 'FlagError';
+      code.startsWith('ERR_PARSE_ARGS') || err instanceof UsageError || err instanceof FlagError;
+    // With --json the last stdout line is the error as JSON (the run's one object).
+    if (process.argv.includes('--json')) writeErrorLine(err, usage ? 'usage' : undefined);
+    process.stderr.write(`knobos: ${err instanceof Error ? err.message : String(err)}\n`);
     // Exit, not just set the code: a failed command must not live on in a handle it left.
     process.exit(usage ? 2 : 1);
   },

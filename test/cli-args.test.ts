@@ -125,6 +125,26 @@ describe('knobos (no command)', () => {
   }, 60_000);
 });
 
+describe('knobos start and serve with bad flags', () => {
+  it('exit 2 with a usage error (code usage under --json) before starting anything', async () => {
+    const cases: [string[], string][] = [
+      [['start', '--bogus', '--json'], "Unknown option '--bogus'"],
+      [['start', '--redis', 'redis://a', '--redis', 'redis://b'], '--redis given twice'],
+      [['serve', '--redis', 'redis://a', '--redis', 'redis://b'], '--redis given twice'],
+    ];
+    const runs = await Promise.all(cases.map(([a]) => knobos(a)));
+    runs.forEach((r, i) => {
+      const what = cases[i]![0].join(' ');
+      expect(r.code, what).toBe(2);
+      expect(r.err, what).toContain(cases[i]![1]);
+    });
+    const json = JSON.parse(runs[0]!.out.trimEnd().split('\n').at(-1)!) as {
+      error: { code: string; message: string };
+    };
+    expect(json.error).toMatchObject({ code: 'usage', message: "Unknown option '--bogus'" });
+  }, 60_000);
+});
+
 describe('knobos knobs without a Redis', () => {
   it('refuses bad arguments before it looks for a Redis', async () => {
     // No REDIS_URL, no embedded Redis: a check made after the lookup says "no Redis to talk to".
