@@ -7,18 +7,9 @@
 import { describe, expect, it } from 'vitest';
 import { addOracleGaps, compare } from '../experiments/derived.ts';
 import { summarise, type EntryResult } from '../experiments/results.ts';
+import { entry } from './helpers/experiment-entries.ts';
 import { tQuantile } from '../envs/core/student-t.ts';
 import { mannWhitney, meanInterval } from '../experiments/stats.ts';
-
-function entry(
-  name: string,
-  kind: EntryResult['kind'],
-  values: number[],
-  extra: Partial<EntryResult> = {},
-): EntryResult {
-  const seeds = values.map((_, i) => i + 1);
-  return { name, kind, ...summarise(seeds, values), ...extra };
-}
 
 const test = (values: number[]) => ({ test: summarise([1, 2, 3], values) });
 

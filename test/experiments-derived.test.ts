@@ -4,47 +4,24 @@
 // experiments-claims.test.ts.
 import { describe, expect, it } from 'vitest';
 import { addOracleGaps, compare } from '../experiments/derived.ts';
-import { summarise, type EntryResult } from '../experiments/results.ts';
-
-function entry(
-  name: string,
-  kind: EntryResult['kind'],
-  values: number[],
-  trajectories?: number[][],
-): EntryResult {
-  return {
-    name,
-    kind,
-    ...summarise(
-      values.map((_, i) => i + 1),
-      values,
-    ),
-    ...(trajectories ? { trajectories } : {}),
-  };
-}
+import { entry } from './helpers/experiment-entries.ts';
 
 describe('derived comparisons', () => {
   const entries = [
     entry('grid-optimum', 'oracle', [100, 100]),
     // BO: 120 and 104 after 2 evaluations, 101 and 99 at the end.
-    entry(
-      'bo',
-      'learner',
-      [101, 99],
-      [
+    entry('bo', 'learner', [101, 99], {
+      trajectories: [
         [130, 120, 101],
         [110, 104, 99],
       ],
-    ),
-    entry(
-      'random',
-      'learner',
-      [105, 99],
-      [
+    }),
+    entry('random', 'learner', [105, 99], {
+      trajectories: [
         [125, 118, 105],
         [140, 104, 99],
       ],
-    ),
+    }),
     entry('fifo', 'baseline', [150, 150]),
     entry('sjf', 'baseline', [125, 135]),
   ];

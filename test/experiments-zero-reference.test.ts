@@ -5,19 +5,8 @@
 // every comparison and read as an ordinary result.
 import { describe, expect, it } from 'vitest';
 import { compare } from '../experiments/derived.ts';
-import { summarise, type EntryResult } from '../experiments/results.ts';
 import { mannWhitney, meanInterval } from '../experiments/stats.ts';
-
-function entry(name: string, kind: EntryResult['kind'], values: number[]): EntryResult {
-  return {
-    name,
-    kind,
-    ...summarise(
-      values.map((_, i) => i + 1),
-      values,
-    ),
-  };
-}
+import { entry } from './helpers/experiment-entries.ts';
 
 describe('claims against a reference mean of 0', () => {
   // Lost jobs per workload draw (lower is better): the baseline loses none.
