@@ -14,6 +14,7 @@ import { systemClock, type Clock } from '../knobs/clock.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { installAuth, type AuthOptions } from './auth/hook.ts';
+import { holdIdempotencyKeys } from './idempotency.ts';
 import { TokenStore } from './auth/tokens.ts';
 import type { ApiDeps, RouteAccess } from './context.ts';
 import { frameworkErrors, installErrorHandlers } from './error-handler.ts';
@@ -264,6 +265,7 @@ async function buildRoutes(
 
   await app.register(async (api) => {
     installAuth(api, opts.auth, deps.tokens);
+    holdIdempotencyKeys(api, deps);
     for (const mod of [
       ...apiRoutes(opts.services),
       metricsRoutes(opts.publicMetrics ?? false),

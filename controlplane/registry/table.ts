@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import type { Clock } from '../knobs/clock.ts';
-import { decodeAudit, type AuditEntry } from '../knobs/row.ts';
+import { canonicalJson, decodeAudit, type AuditEntry } from '../knobs/row.ts';
 import type { RedisClient } from '../redis/connect.ts';
 import { errorFromCode, NotFoundError, StaleVersionError, StateError } from '../store/errors.ts';
 import type { Keys } from '../store/keys.ts';
@@ -223,9 +223,20 @@ export class PolicyTable {
       [
         JSON.stringify({
           requestTtlMs: REGISTER_REQUEST_TTL_MS,
-          // What the request asks for (not when or by whom): a repeat must ask the same.
+          // What the request asks for (not when or by whom): a repeat must ask the same. The
+          // artifact's content, not its bytes: a retry serialising its keys in another order
+          // asks the same.
           requestHash: createHash('sha256')
-            .update(JSON.stringify([p.name, p.kind, decisionPoint, art.sha256, lineage, reason]))
+            .update(
+              JSON.stringify([
+                p.name,
+                p.kind,
+                decisionPoint,
+                canonicalJson(art.artifact),
+                lineage,
+                reason,
+              ]),
+            )
             .digest('hex'),
           prefix: this.rk.rowPrefix(),
           name: p.name,
