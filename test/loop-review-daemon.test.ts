@@ -1,5 +1,5 @@
 // Review fixes of the daemon and the proposals table, on real Redis: one watched promotion per
-// service at a time, a refused shadow start leaves no shadow in the audit, a guard verdict lost
+// service at a time, none before a clean baseline follows the service's last change, a refused shadow start leaves no shadow in the audit, a guard verdict lost
 // after a rollback is written on the next pass, and transition() never sets live or rolled_back.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../controlplane/knobs/clock.ts';
@@ -123,6 +123,36 @@ describe('loop daemon, as reviewed', () => {
       expect.objectContaining({ kind: 'promoted', id: mine?.id }),
     );
     expect((await knobs.get('messaging.batch_size')).value).toBe(256);
+  });
+
+  it('holds a promotion until a clean baseline follows the last change on its service', async () => {
+    const { clock, knobs, proposals, daemon } = await setup([target()]);
+    await daemon.tick(); // propose
+    await daemon.tick(); // gate
+    await daemon.tick(); // shadow
+    clock.advance(5_000);
+    // An operator changes another knob of the service just before the promotion would go.
+    const row = await knobs.get('messaging.linger_ms');
+    await knobs.promote({
+      name: 'messaging.linger_ms',
+      value: (row.value as number) + 1,
+      baseVersion: row.version,
+      actor: 'op',
+      reason: 'by hand',
+    });
+    const [mine] = await proposals.list({ open: true });
+    expect(await daemon.tick()).toContainEqual(
+      expect.objectContaining({
+        kind: 'held',
+        id: mine?.id,
+        why: expect.stringContaining('a clean baseline on messaging: messaging.linger_ms changed'),
+      }),
+    );
+    expect((await knobs.get('messaging.batch_size')).version).toBe(1);
+    clock.advance(1_001); // the guard's baseline (1000 ms, no settle) is clean of it now
+    expect(await daemon.tick()).toContainEqual(
+      expect.objectContaining({ kind: 'promoted', id: mine?.id }),
+    );
   });
 
   it('leaves no shadow audit entry for a shadow the knobs table refused to start', async () => {

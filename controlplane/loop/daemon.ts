@@ -556,6 +556,20 @@ export class LoopDaemon {
       const why = `waiting for the SLO guard's verdict on ${watched.id}, live on ${target.slo.service}`;
       return [{ kind: 'held', target: target.name, id: p.id, why }];
     }
+    // The guard judges against the level since the service's last change: promoted sooner
+    // (right after another promotion's rollback, say), it would have too few points to judge.
+    const { settleMs, baselineMs } = target.slo;
+    const now = this.now();
+    const recentChange = await this.guard.lastChange(
+      target.slo,
+      [...target.knobs, ...this.relatedKnobs(target)],
+      now - settleMs - baselineMs,
+      now,
+    );
+    if (recentChange) {
+      const why = `a clean baseline on ${target.slo.service}: ${recentChange.knob} changed at ${recentChange.at}, promotions wait ${settleMs + baselineMs} ms after a change`;
+      return [{ kind: 'held', target: target.name, id: p.id, why }];
+    }
     await proposals.annotate(p.id, { shadowReport: shadow });
     try {
       await knobs.promoteAll({

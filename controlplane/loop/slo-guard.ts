@@ -114,6 +114,57 @@ export class SloGuard {
     private readonly proposals: ProposalTable,
   ) {}
 
+  /** The knobs whose changes move slo.service's metric: its catalog's, `own` and `related`. */
+  private namesOf(slo: SloSpec, own: readonly string[], related: readonly string[]): Set<string> {
+    return new Set([
+      ...this.knobs.catalog.filter((k) => k.service === slo.service).map((k) => k.name),
+      ...own,
+      ...related,
+    ]);
+  }
+
+  /**
+   * Changes to `names` from `fromMs` to `untilMs`, newest first per knob, not `skip`'s (a
+   * proposal id): another proposal's promotion or rollback, or an operator's change; not a
+   * seed, nor the loop's own bookkeeping without a proposal (a shadow knob set and reset: it
+   * never acts).
+   */
+  private async changes(
+    names: Iterable<string>,
+    fromMs: number,
+    untilMs: number,
+    skip = '',
+  ): Promise<{ knob: string; proposalId: string; at: number }[]> {
+    const out: { knob: string; proposalId: string; at: number }[] = [];
+    for (const name of names)
+      for (const h of await this.knobs.history(name, { limit: HISTORY_SCAN })) {
+        if (h.at < fromMs) break; // newest first: the rest is older
+        if (h.at > untilMs || h.kind === 'seed' || (skip !== '' && h.proposalId === skip)) continue;
+        if (h.proposalId === '' && h.actorKind !== 'operator') continue;
+        out.push({ knob: name, proposalId: h.proposalId, at: h.at });
+      }
+    return out;
+  }
+
+  /**
+   * The latest change from `fromMs` to `untilMs` to a knob that moves slo.service's metric
+   * (its catalog's and `related`), by anyone: the loop holds a promotion until a baseline
+   * clean of it has accumulated (daemon.ts), and the guard reads its baseline after it.
+   */
+  async lastChange(
+    slo: SloSpec,
+    related: readonly string[],
+    fromMs: number,
+    untilMs: number,
+    skip = '',
+  ): Promise<{ knob: string; proposalId: string; at: number } | undefined> {
+    const all = await this.changes(this.namesOf(slo, [], related), fromMs, untilMs, skip);
+    return all.reduce<(typeof all)[number] | undefined>(
+      (a, c) => (!a || c.at > a.at ? c : a),
+      undefined,
+    );
+  }
+
   /**
    * Changes, not this proposal's, to a knob of the service (the catalog's knobs of
    * slo.service, the proposal's own and `related`) from liveAt to `until`: another proposal's
@@ -128,24 +179,16 @@ export class SloGuard {
     liveAt: number,
     until: number,
   ): Promise<{ cut?: GuardReport['cutBy']; joint: NonNullable<GuardReport['jointWith']> }> {
-    const names = new Set([
-      ...this.knobs.catalog.filter((k) => k.service === slo.service).map((k) => k.name),
-      ...proposal.changes.map((c) => c.name),
-      ...related,
-    ]);
+    const names = this.namesOf(
+      slo,
+      proposal.changes.map((c) => c.name),
+      related,
+    );
     let first: GuardReport['cutBy'] | undefined;
     const joint: NonNullable<GuardReport['jointWith']> = [];
-    for (const name of names) {
-      for (const h of await this.knobs.history(name, { limit: HISTORY_SCAN })) {
-        if (h.at < liveAt) break; // newest first: the rest is older
-        if (h.at > until || h.kind === 'seed' || h.proposalId === proposal.id) continue;
-        // Another proposal's promotion or rollback, or an operator's change; not the loop's
-        // own bookkeeping without a proposal (a shadow knob set and reset: it never acts).
-        if (h.proposalId === '' && h.actorKind !== 'operator') continue;
-        if (h.at <= liveAt) joint.push({ knob: name, proposalId: h.proposalId });
-        else if (!first || h.at < first.at)
-          first = { knob: name, proposalId: h.proposalId, at: h.at };
-      }
+    for (const c of await this.changes(names, liveAt, until, proposal.id)) {
+      if (c.at <= liveAt) joint.push({ knob: c.knob, proposalId: c.proposalId });
+      else if (!first || c.at < first.at) first = c;
     }
     return { ...(first ? { cut: first } : {}), joint };
   }
@@ -200,8 +243,18 @@ export class SloGuard {
     const final = now >= windowEnd || cutBy !== undefined;
     const judgedFrom = liveAt + slo.settleMs;
     // Up to the millisecond before the promotion: a point written in its millisecond may
-    // already be the change's (a range's ends are inclusive).
-    const before = await series(liveAt - slo.baselineMs, liveAt - 1);
+    // already be the change's (a range's ends are inclusive). From the settle after the last
+    // other change before it: the level before that change is not what this one changed (a
+    // promotion right after another's rollback read the regressed period as its baseline).
+    const prior = await this.lastChange(
+      slo,
+      [...proposal.changes.map((c) => c.name), ...related],
+      liveAt - slo.baselineMs,
+      liveAt - 1,
+      proposal.id,
+    );
+    const baselineFrom = Math.max(liveAt - slo.baselineMs, prior ? prior.at + slo.settleMs : 0);
+    const before = baselineFrom < liveAt ? await series(baselineFrom, liveAt - 1) : [];
     const after = end >= judgedFrom ? await series(judgedFrom, end) : [];
     const report: GuardReport = {
       verdict: 'watching',
@@ -226,7 +279,9 @@ export class SloGuard {
       return {
         ...report,
         verdict: final ? 'no_baseline' : 'watching',
-        reason: `${before.length} of ${slo.minPoints} baseline points`,
+        reason:
+          `${before.length} of ${slo.minPoints} baseline points` +
+          (prior ? ` (read after ${prior.knob}'s change at ${prior.at})` : ''),
       };
     }
     const regressed = async (reason: string, r: GuardReport): Promise<GuardReport> => {

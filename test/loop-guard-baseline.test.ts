@@ -1,0 +1,74 @@
+// The SLO guard's baseline starts after the last other change on the service (plus its
+// settle): a promotion made right after another's rollback read the regressed period as its
+// baseline, and its own 40% regression passed as ok. Without enough clean points it says
+// no_baseline (the daemon holds promotions until there are: loop-review-daemon.test.ts).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SloGuard, type SloSpec } from '../controlplane/loop/slo-guard.ts';
+import { livePromotion } from './helpers/live-promotion.ts';
+import { startTestRedis, type TestRedis } from './helpers/redis.ts';
+
+const SLO: SloSpec = {
+  service: 'scheduler',
+  metric: 'jct_ms_p99',
+  direction: 'min',
+  maxRegression: 0.2,
+  baselineMs: 1_000,
+  watchMs: 1_200,
+  settleMs: 0,
+  minPoints: 3,
+  stepMs: 100,
+};
+
+describe('the SLO guard after another change on the service', () => {
+  let redis: TestRedis;
+  beforeAll(async () => {
+    redis = await startTestRedis('single');
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('reads no baseline from before the rolled-back promotion that preceded it', async () => {
+    const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
+    // A: scheduler.policy fifo -> srpt at a level of 10; it regresses to 40 and is rolled back.
+    const a = await livePromotion({
+      redis: redis.client(),
+      clock,
+      service: 'scheduler',
+      metric: 'jct_ms',
+      before: 10,
+      learner: 'bo',
+      change: { name: 'scheduler.policy', value: 'srpt' },
+    });
+    const guard = new SloGuard(a.knobs, a.proposals);
+    await a.emit(40, 500);
+    expect((await guard.check(a.proposal, SLO)).verdict).toBe('regressed');
+    // B, on the same service, promoted right after A's rollback; the metric goes to 14.
+    const retry = await a.knobs.get('scheduler.retry_limit');
+    const b0 = await a.proposals.create({
+      learner: 'other',
+      reason: 'test',
+      changes: [
+        {
+          name: 'scheduler.retry_limit',
+          value: (retry.value as number) + 1,
+          baseVersion: retry.version,
+        },
+      ],
+    });
+    await a.proposals.transition(b0.id, 'simulated', { actor: 'gate', reason: 'ok' });
+    await a.knobs.promoteAll({
+      actor: 'other',
+      actorKind: 'automation',
+      reason: 'promote',
+      proposalId: b0.id,
+      changes: b0.changes,
+    });
+    const b = (await a.proposals.get(b0.id)).proposal;
+    await a.emit(14, 1_400);
+    const rb = await guard.check(b, SLO, ['scheduler.policy']);
+    // A's regressed period (40) is no baseline for B: B is not judged ok against it.
+    expect(rb.verdict).toBe('no_baseline');
+    expect(rb.reason).toMatch(/baseline points \(read after scheduler\.policy's change at \d+\)/);
+  }, 30_000);
+});
