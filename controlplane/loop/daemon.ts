@@ -166,7 +166,7 @@ export class LoopDaemon {
     // The guard first, on its own: a proposal whose advance fails must not keep the target's
     // live promotion from being judged (nor, unjudged, hold the service's other targets).
     try {
-      events.push(...(await this.guardTarget(target, mine)));
+      events.push(...(await this.guardTarget(target, [...mine, ...this.adopted(target, recent)])));
     } catch (err) {
       this.opts.log.error({ err, target: target.name }, 'loop: slo guard failed');
       events.push({ kind: 'error', target: target.name, message: (err as Error).message });
@@ -272,6 +272,20 @@ export class LoopDaemon {
     for (const p of mine.filter((x) => x.status === 'rolled_back' && x.guardReport === undefined))
       await this.recoverGuardReport(p);
     return events;
+  }
+
+  /**
+   * Proposals no target made (a policy version promoted through the registry, an operator's
+   * proposal through the API) whose changes move this target's service: its guard judges them
+   * like its own (they went unjudged), the first target on the service only.
+   */
+  private adopted(target: TuningTarget, recent: readonly Proposal[]): Proposal[] {
+    const { targets } = this.opts;
+    return recent.filter(
+      (p) =>
+        !targets.some((t) => t.name === p.learner) &&
+        targets.find((t) => this.servicesOf(p).has(t.slo.service)) === target,
+    );
   }
 
   /** Knobs of the other targets guarded on the same service: their changes move its metric. */
