@@ -1,7 +1,9 @@
 // The SLO guard's baseline starts after the last other change on the service (plus its
 // settle): a promotion made right after another's rollback read the regressed period as its
 // baseline, and its own 40% regression passed as ok. Without enough clean points it says
-// no_baseline (the daemon holds promotions until there are: loop-review-daemon.test.ts).
+// no_baseline (the daemon holds promotions until there are: loop-review-daemon.test.ts). A
+// rollback finds the value to restore in the promotion's own history entry when the base
+// version's entry is gone (it threw on every pass, and the regression stayed live).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SloGuard, type SloSpec } from '../controlplane/loop/slo-guard.ts';
 import { livePromotion } from './helpers/live-promotion.ts';
@@ -27,6 +29,26 @@ describe('the SLO guard after another change on the service', () => {
   afterAll(async () => {
     await redis?.stop();
   });
+
+  it("rolls back to the value before the promotion when the base version's entry is gone", async () => {
+    const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
+    const a = await livePromotion({
+      redis: redis.client(),
+      clock,
+      service: 'scheduler',
+      metric: 'jct_ms',
+      before: 10,
+      learner: 'bo',
+      change: { name: 'scheduler.policy', value: 'srpt' },
+    });
+    // The seed's entry (version 1) trimmed from the history, or lost.
+    const seed = (await a.knobs.history('scheduler.policy')).find((h) => h.version === 1);
+    await redis.client().xdel(a.knobs.keys.knobHistory('scheduler.policy'), seed!.id);
+    await a.emit(40, 500);
+    const r = await new SloGuard(a.knobs, a.proposals).check(a.proposal, SLO);
+    expect(r.verdict).toBe('regressed');
+    expect((await a.knobs.get('scheduler.policy')).value).toBe('fifo');
+  }, 30_000);
 
   it('reads no baseline from before the rolled-back promotion that preceded it', async () => {
     const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };

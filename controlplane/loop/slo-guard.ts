@@ -419,10 +419,15 @@ export class SloGuard {
     const changes = [];
     for (const c of proposal.changes) {
       const history = await this.knobs.history(c.name, { limit: 1000 });
-      const atBase = history.find((h) => h.version === c.baseVersion);
-      if (!atBase)
+      // The value before the promotion: its own entry's `old` (the newer entry, so the last to
+      // be trimmed from the history), else the base version's own entry.
+      const own = history.find(
+        (h) => h.version === c.baseVersion + 1 && h.proposalId === proposal.id && h.old !== null,
+      );
+      const value = own ? own.old : history.find((h) => h.version === c.baseVersion)?.new;
+      if (value === undefined || value === null)
         throw new Error(`slo guard: knob ${c.name} has no version ${c.baseVersion} in its history`);
-      changes.push({ name: c.name, value: atBase.new, baseVersion: c.baseVersion + 1 });
+      changes.push({ name: c.name, value, baseVersion: c.baseVersion + 1 });
     }
     try {
       // 'system': a safety rollback restores a known-good state even while automation is frozen.
