@@ -8,7 +8,10 @@
 //   calibration are cut to the same span;
 // - the files-cache shadow warms its ghosts on the records calibration reads;
 // - the scheduler fit compares predicted and observed completion times over the same jobs (those
-//   seen to complete), and says how many were left out as still running.
+//   seen to complete), and says how many were left out as still running;
+// - a task's GPU share and models reach the simulator (every GPU task was a whole GPU), a record
+//   that is no number is left out (NaN reached the estimates), and a window of more arrivals
+//   than a call takes arguments calibrates (Math.min(...all) overflowed the stack).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniformWorkers } from '../envs/scheduler/index.ts';
 import { FileService } from '../controlplane/files/service.ts';
@@ -408,4 +411,83 @@ describe('calibration from live trace streams', () => {
     const cal = calibrated(await schedulerTarget(knobs).calibrate());
     expect(cal.fit).toMatchObject({ observed: 300, compared: 1, partial: 2, stillRunning: 0 });
   });
+
+  it("keeps a task's GPU share and models, and leaves out records that are no numbers", async () => {
+    const knobs = await knobTable();
+    const c = knobs.redis;
+    const t0 = Date.now() - 5_000;
+    // Four tasks of 250 milli of one GPU each (one GPU serves all four live), on A10s.
+    for (let i = 0; i < 4; i++) {
+      const id = `g${i}`;
+      await put(c, knobs.keys, 'scheduler', 'arrivals', t0 + i, {
+        ...arrival(id, t0 + i),
+        gpu: 1,
+        gpu_milli: 250,
+        gpu_models: 'A10',
+      });
+      await put(c, knobs.keys, 'scheduler', 'durations', t0 + 1_000 + i, {
+        at: t0 + 1_000 + i,
+        id,
+        job: id,
+        duration_ms: 100,
+        outcome: 'ok',
+      });
+    }
+    // A garbled arrival (left out) and a run time that is no number (not measured: the task
+    // runs for its estimate).
+    await put(c, knobs.keys, 'scheduler', 'arrivals', t0 + 10, {
+      ...arrival('bad', t0 + 10),
+      cpu: 'x',
+    });
+    await put(c, knobs.keys, 'scheduler', 'arrivals', t0 + 11, arrival('e', t0 + 11, 700));
+    await put(c, knobs.keys, 'scheduler', 'durations', t0 + 1_011, {
+      at: t0 + 1_011,
+      id: 'e',
+      job: 'e',
+      duration_ms: '',
+      outcome: 'ok',
+    });
+    const w = await workloadFromTraces(knobs, {
+      fromMs: t0 - 60_000,
+      toMs: Date.now(),
+      maxRecords: 1_000,
+      durationSource: 'measured',
+    });
+    expect(w.garbled).toBe(1);
+    expect(w.workload.jobs.map((j) => j.id)).toEqual(['g0', 'g1', 'g2', 'g3', 'e']);
+    for (const j of w.workload.jobs.slice(0, 4))
+      expect(j.stages[0]?.demand).toEqual({
+        cpu: 1,
+        memMb: 0,
+        gpu: 1,
+        gpuMilli: 250,
+        gpuModels: ['A10'],
+      });
+    expect(w.workload.jobs[4]?.stages[0]?.durationsMs).toEqual([700]);
+  });
+
+  it('calibrates a window of more arrivals than a call takes arguments', async () => {
+    const knobs = await knobTable();
+    const c = knobs.redis;
+    const n = 130_000;
+    const t0 = Date.now() - 50_000;
+    const stream = knobs.keys.trace('scheduler', 'arrivals');
+    for (let from = 0; from < n; from += 10_000) {
+      const p = c.pipeline();
+      for (let i = from; i < from + 10_000; i++) {
+        const ms = t0 + Math.floor(i / 8);
+        p.xadd(stream, `${ms}-${i % 8}`, 'at', String(ms), 'id', `j${i}`, 'estimate_ms', '50');
+      }
+      await p.exec();
+    }
+    const w = await workloadFromTraces(knobs, {
+      fromMs: t0 - 1_000,
+      toMs: Date.now(),
+      maxRecords: n,
+      durationSource: 'estimates',
+    });
+    expect(w.jobs).toBe(n);
+    expect(w.workload.jobs[0]?.arrivalMs).toBe(0);
+    expect(w.workload.jobs.at(-1)?.arrivalMs).toBe(Math.floor((n - 1) / 8));
+  }, 120_000);
 });

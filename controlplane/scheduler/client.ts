@@ -324,6 +324,7 @@ export class SchedulerClient {
       mem_mb: t.memMb,
       gpu: t.gpu,
       gpu_milli: t.gpuMilli,
+      gpu_models: t.gpuModels.join(','),
       estimate_ms: t.estimateMs ?? -1,
       parents: t.parents.join(','),
     });

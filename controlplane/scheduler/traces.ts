@@ -1,7 +1,7 @@
 // The scheduler's sampled trace kinds, in the shape the scheduling simulator replays
 // (envs/scheduler: jobs of stages with demands, arrival times and task durations):
 //   arrivals   at, id, job, stage, type, tenant, priority, cpu, mem_mb, gpu, gpu_milli,
-//              estimate_ms (-1 = none), parents (csv)
+//              gpu_models (csv), estimate_ms (-1 = none), parents (csv)
 //   durations  at, id, job, stage, tenant, worker, attempt, started_at, duration_ms, outcome
 //   decisions  at, policy, window, offset (a window read past the head only), queued,
 //              free_workers, assigned, tasks (csv), workers (csv)

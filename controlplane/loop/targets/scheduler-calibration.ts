@@ -22,8 +22,16 @@ interface Arrival {
   cpu: number;
   memMb: number;
   gpu: number;
+  /** Share of each device (1..1000), as traced; a whole GPU when the trace has none. */
+  gpuMilli: number;
+  gpuModels: string[];
   estimateMs: number;
   parents: string[];
+}
+
+/** A trace record's number, or `fallback` when the field is absent; NaN when it is garbled. */
+function num(v: string | undefined, fallback: number): number {
+  return v === undefined || v === '' ? fallback : Number(v);
 }
 
 export interface SchedulerTraceWindow {
@@ -43,6 +51,8 @@ export interface SchedulerTraceWindow {
    * their completion time counts tasks the workload does not hold, so the fit leaves them out.
    */
   partial: number;
+  /** Arrival records left out: a numeric field that is no number (none from the service). */
+  garbled: number;
   sampled: TraceWindow<string>['sampled'];
 }
 
@@ -65,11 +75,15 @@ export async function workloadFromTraces(
   for (const d of durations) {
     const id = d.fields['id'] ?? '';
     if (d.fields['outcome'] === undefined || d.fields['outcome'] === 'ok') {
-      measured.set(id, Number(d.fields['duration_ms']));
+      // A record without a usable run time says nothing of it (a NaN would reach the median
+      // and every estimate made from it); its completion time still counts.
+      const ms = num(d.fields['duration_ms'], Number.NaN);
+      if (Number.isFinite(ms) && ms >= 0) measured.set(id, ms);
       doneAt.set(id, Number(d.fields['at']));
     } else if (d.fields['outcome'] === 'dead') dead.add(id);
   }
   const byJob = new Map<string, Arrival[]>();
+  let garbled = 0;
   for (const e of arrivals) {
     const f = e.fields;
     const a: Arrival = {
@@ -77,20 +91,32 @@ export async function workloadFromTraces(
       id: f['id'] ?? '',
       job: f['job'] ?? f['id'] ?? '',
       tenant: f['tenant'] ?? 'default',
-      priority: Number(f['priority'] ?? 0),
-      cpu: Number(f['cpu'] ?? 1),
-      memMb: Number(f['mem_mb'] ?? 0),
-      gpu: Number(f['gpu'] ?? 0),
-      estimateMs: Number(f['estimate_ms'] ?? -1),
+      priority: num(f['priority'], 0),
+      cpu: num(f['cpu'], 1),
+      memMb: num(f['mem_mb'], 0),
+      gpu: num(f['gpu'], 0),
+      gpuMilli: num(f['gpu_milli'], 1000),
+      gpuModels: f['gpu_models'] ? f['gpu_models'].split(',').filter(Boolean) : [],
+      estimateMs: num(f['estimate_ms'], -1),
       parents: f['parents'] ? (f['parents'] as string).split(',').filter(Boolean) : [],
     };
+    // A garbled record is left out rather than handed to the simulator as NaN.
+    const bad = (['at', 'priority', 'cpu', 'memMb', 'gpu', 'gpuMilli', 'estimateMs'] as const).find(
+      (k) => !Number.isFinite(a[k]),
+    );
+    if (bad !== undefined) {
+      garbled++;
+      continue;
+    }
     const list = byJob.get(a.job) ?? [];
     list.push(a);
     byJob.set(a.job, list);
   }
   const known = [...measured.values()].sort((a, b) => a - b);
   const medianMs = known.length ? (known[Math.floor(known.length / 2)] as number) : 1_000;
-  const start = Math.min(...[...byJob.values()].flat().map((a) => a.at));
+  // A loop, not Math.min(...all): one argument per arrival overflows the stack past ~120k.
+  let start = Infinity;
+  for (const list of byJob.values()) for (const a of list) if (a.at < start) start = a.at;
   const jobs: JobSpec[] = [];
   for (const [id, tasks] of byJob) {
     const index = new Map(tasks.map((t, i) => [t.id, i]));
@@ -100,7 +126,15 @@ export async function workloadFromTraces(
       return {
         numTasks: 1,
         parents: t.parents.flatMap((p) => (index.has(p) ? [index.get(p) as number] : [])),
-        demand: { cpu: t.cpu, memMb: t.memMb, gpu: t.gpu },
+        // The GPU share and models as submitted (as the live policy's views have them): a
+        // 250-milli task taken for a whole GPU needed four where one served four live.
+        demand: {
+          cpu: t.cpu,
+          memMb: t.memMb,
+          gpu: t.gpu,
+          ...(t.gpu > 0 && t.gpuMilli !== 1000 ? { gpuMilli: t.gpuMilli } : {}),
+          ...(t.gpuModels.length > 0 ? { gpuModels: t.gpuModels } : {}),
+        },
         durationsMs: [Math.max(1, run)],
         estimateMs: estimate,
       };
@@ -108,7 +142,7 @@ export async function workloadFromTraces(
     const first = tasks[0] as Arrival;
     jobs.push({
       id,
-      arrivalMs: Math.min(...tasks.map((t) => t.at)) - start,
+      arrivalMs: tasks.reduce((m, t) => Math.min(m, t.at), Infinity) - start,
       tenant: first.tenant,
       priority: first.priority,
       stages,
@@ -150,6 +184,7 @@ export async function workloadFromTraces(
     completedMs,
     failed,
     partial,
+    garbled,
     sampled: w.sampled,
   };
 }
