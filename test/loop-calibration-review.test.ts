@@ -10,7 +10,8 @@
 // - the scheduler fit compares predicted and observed completion times over the same jobs (those
 //   seen to complete), and says how many were left out as still running;
 // - a task's GPU share and models reach the simulator (every GPU task was a whole GPU), a record
-//   that is no number is left out (NaN reached the estimates), and a window of more arrivals
+//   that is no number is left out (NaN reached the estimates; a files access without a usable
+//   size too, in calibration and shadow), and a window of more arrivals
 //   than a call takes arguments calibrates (Math.min(...all) overflowed the stack).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { uniformWorkers } from '../envs/scheduler/index.ts';
@@ -281,6 +282,50 @@ describe('calibration from live trace streams', () => {
         );
       const report = await run.report();
       expect(report.details).toMatchObject({ incumbent: { requests: 30, hits: 30 } });
+    } finally {
+      await run.stop();
+    }
+  });
+
+  it('the files cache leaves out an access record without a usable size, calibrating and in shadow', async () => {
+    const knobs = await knobTable();
+    const c = knobs.redis;
+    const t0 = Date.now() - 5_000;
+    const access = (i: number, size?: string | number) => ({
+      time: t0 + i,
+      key: `v:k${i}`,
+      ...(size === undefined ? {} : { size }),
+      op: 'read',
+    });
+    await put(c, knobs.keys, 'files', 'access', t0, access(0, 100));
+    await put(c, knobs.keys, 'files', 'access', t0 + 1, access(1, 'x'));
+    await put(c, knobs.keys, 'files', 'access', t0 + 2, access(2));
+    await put(c, knobs.keys, 'files', 'access', t0 + 3, access(3, 300));
+    const target = cacheTarget(knobs);
+    const cal = calibrated(await target.calibrate());
+    expect([...(cal.data.sizes ?? [])]).toEqual([100, 300]);
+    const live = { 'files.cache_bytes': 1_000_000, 'files.cache_policy': 'lru' };
+    const run = await target.startShadow(live, live, Date.now());
+    try {
+      const reads: [string, string][] = [
+        ['v:k0', '100'],
+        ['v:k1', 'x'],
+        ['v:k3', ''],
+      ];
+      for (const [key, size] of reads)
+        await c.xadd(
+          knobs.keys.trace('files', 'access'),
+          '*',
+          'key',
+          key,
+          'size',
+          size,
+          'op',
+          'read',
+        );
+      const report = await run.report();
+      // Only the usable record is replayed (a hit: its key was warmed).
+      expect(report.details).toMatchObject({ incumbent: { requests: 1, hits: 1 } });
     } finally {
       await run.stop();
     }

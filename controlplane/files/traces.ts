@@ -22,17 +22,27 @@ export async function accessRecords(
   opts: { fromMs?: number; toMs?: number; count?: number } = {},
 ): Promise<AccessRecord[]> {
   const entries = await traceRecords(redis, keys, 'files', ACCESS_TRACE_KIND, opts);
-  return entries.map(accessRecordOf);
+  return entries.map(accessRecordOf).filter(usableAccess);
 }
 
-/** One entry of the access trace stream as a record. */
+/** One entry of the access trace stream as a record (NaN where a number is missing). */
 export function accessRecordOf(e: LogEntry): AccessRecord {
   return {
     timeMs: Number(e.fields['time'] ?? e.ms),
     key: e.fields['key'] ?? '',
-    sizeBytes: Number(e.fields['size'] ?? 0),
+    sizeBytes: e.fields['size'] ? Number(e.fields['size']) : Number.NaN,
     op: e.fields['op'] ?? 'read',
   };
+}
+
+/**
+ * Whether a record can be replayed: a key, a time, and a size that is a number >= 0 (a NaN
+ * size poisoned the byte-mode policies' accounting; a missing one read as 0, which always fits).
+ */
+export function usableAccess(r: AccessRecord): boolean {
+  return (
+    r.key !== '' && Number.isFinite(r.timeMs) && Number.isFinite(r.sizeBytes) && r.sizeBytes >= 0
+  );
 }
 
 /** CSV text of records, header first; keys hold no commas (volume names are key parts). */

@@ -17,7 +17,7 @@ import { simulateCache } from '../../../envs/cache/index.ts';
 import { CacheTraceBuilder, type CacheTrace } from '../../../envs/loaders/cache-trace.ts';
 import { BayesOpt } from '../../../learners/tuners/index.ts';
 import { tune } from '../../../learners/core/index.ts';
-import { ACCESS_TRACE_KIND, accessRecordOf } from '../../files/traces.ts';
+import { ACCESS_TRACE_KIND, accessRecordOf, usableAccess } from '../../files/traces.ts';
 import type { KnobTable } from '../../knobs/table.ts';
 import type { RedisClient } from '../../redis/connect.ts';
 import { telemetryEntries } from '../../telemetry/read.ts';
@@ -112,7 +112,7 @@ export class FilesCacheTarget extends TargetSettings implements TuningTarget {
       maxRecords: this.o.maxRecords,
     });
     const records = w.records[ACCESS_TRACE_KIND].map(accessRecordOf).filter(
-      (r) => r.op === 'read' || r.op === 'write',
+      (r) => (r.op === 'read' || r.op === 'write') && usableAccess(r),
     );
     const b = new CacheTraceBuilder('live files access trace', true);
     // A write is no request, but the live reader drops the chunk it wrote: replay must too, or
@@ -365,11 +365,14 @@ export class ShadowCacheRun implements ShadowRun {
           const counted = at[0] >= this.sinceMs;
           // The warm-up may reach back before the rate was set to 1; what is counted may not.
           if (counted && f['sr'] !== undefined) this.sampled++;
-          if (f['op'] === 'read' && f['key']) {
-            const size = Number(f['size'] ?? 0);
-            if (counted) this.ghosts.access(f['key'], size);
-            else this.ghosts.warm(f['key'], size);
-          } else if (f['op'] === 'write' && f['key']) this.ghosts.invalidate(f['key']);
+          // As calibration reads it (accessRecordOf): a record that is no usable access is
+          // left out, not replayed with a NaN size.
+          const r = accessRecordOf({ id, ms: at[0], fields: f });
+          if (!usableAccess(r)) continue;
+          if (r.op === 'read') {
+            if (counted) this.ghosts.access(r.key, r.sizeBytes);
+            else this.ghosts.warm(r.key, r.sizeBytes);
+          } else if (r.op === 'write') this.ghosts.invalidate(r.key);
         }
       }
       for (const w of [...this.waiters]) w();
