@@ -88,7 +88,8 @@ export async function startMessagingStack(
       seed: opts.seed,
       loop: true,
       maxMessageBytes: 512,
-      // Sampled arrivals feed the messaging simulator's calibration.
+      // Sampled arrivals: the messaging simulator's input (messaging/trace.ts); no tuning
+      // target of the loop calibrates from them yet (the experiments do, from traces).
       traceSampleRate: 0.05,
       log,
     });
