@@ -3,7 +3,9 @@
 // baseline, and its own 40% regression passed as ok. Without enough clean points it says
 // no_baseline (the daemon holds promotions until there are: loop-review-daemon.test.ts). A
 // rollback finds the value to restore in the promotion's own history entry when the base
-// version's entry is gone (it threw on every pass, and the regression stayed live).
+// version's entry is gone (it threw on every pass, and the regression stayed live). A
+// worsening from a baseline of 0 is measured against the SLO's noise floor (any observation
+// was an unbounded regression).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SloGuard, type SloSpec } from '../controlplane/loop/slo-guard.ts';
 import { livePromotion } from './helpers/live-promotion.ts';
@@ -29,6 +31,28 @@ describe('the SLO guard after another change on the service', () => {
   afterAll(async () => {
     await redis?.stop();
   });
+
+  it('measures a worsening from a baseline of 0 against the noise floor, not against 0', async () => {
+    const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
+    const at0 = () =>
+      livePromotion({
+        redis: redis.client(),
+        clock,
+        service: 'scheduler',
+        metric: 'jct_ms',
+        before: 0,
+        learner: 'bo',
+        change: { name: 'scheduler.policy', value: 'srpt' },
+      });
+    // An idle shard's p99 of 0 ms, then 1 ms: within a 20 ms floor; a rise to 30 ms is not.
+    const [small, large] = [await at0(), await at0()];
+    await Promise.all([small.emit(1, 1_300), large.emit(30, 1_300)]);
+    const slo = { ...SLO, noiseFloor: 20 };
+    const ok = await new SloGuard(small.knobs, small.proposals).check(small.proposal, slo);
+    expect(ok).toMatchObject({ verdict: 'ok', worsening: 0.05 });
+    const bad = await new SloGuard(large.knobs, large.proposals).check(large.proposal, slo);
+    expect(bad).toMatchObject({ verdict: 'regressed', worsening: 1.5 });
+  }, 30_000);
 
   it("rolls back to the value before the promotion when the base version's entry is gone", async () => {
     const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };

@@ -35,6 +35,12 @@ export interface SloSpec {
    * Default: DEMAND_COUNTERS of the service.
    */
   demand?: readonly string[];
+  /**
+   * The least level a worsening is measured against, in the metric's units: its resolution
+   * and noise near 0. Without it, a baseline of 0 (a p99 of an idle shard at ms resolution)
+   * made any observation an unbounded regression. Default 0.
+   */
+  noiseFloor?: number;
 }
 
 /**
@@ -290,7 +296,8 @@ export class SloGuard {
     };
     const base = report.baseline as number;
     const worse = (obs: number) =>
-      (slo.direction === 'min' ? obs - base : base - obs) / Math.max(Math.abs(base), 1e-12);
+      (slo.direction === 'min' ? obs - base : base - obs) /
+      Math.max(Math.abs(base), slo.noiseFloor ?? 0, 1e-12);
     const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
     const bound = `over the ${pct(slo.maxRegression)} bound`;
     // The raw entries since the settle time: demand, and whether the metric stopped coming.

@@ -80,6 +80,8 @@ export class PlacementTarget extends TargetSettings implements TuningTarget {
       // lightly loaded shard swing by orders of magnitude, so the verdict waits for more points.
       settleMs: 15_000,
       minPoints: 10,
+      // Whole milliseconds: an idle shard's p99 of 0 or 1 ms is no level to measure 25% of.
+      noiseFloor: 20,
     });
     this.queries = o.shards.map(
       (s) => new SchedulerQueries(new SchedShard(o.knobs.redis, o.knobs.keys, s)),
