@@ -2,9 +2,11 @@
 // (seen at least twice), each with a ghost list of recently evicted keys (B1, B2); a ghost hit
 // moves the target size p of T1 toward the list that would have hit. Follows libCacheSim's
 // ARC.c: p is a real number, REPLACE runs only when the cache is full, and sizes are summed
-// per entry so byte mode works the same way. One departure: after each miss the ghosts are
-// trimmed to the paper's bounds in the cache's unit (T1 + B1 <= c, B1 + B2 <= c). Count mode
-// keeps them anyway; in byte mode ARC.c does not (see trimGhosts), and its ghosts grow.
+// per entry so byte mode works the same way. Two departures, both in byte mode: after each
+// miss the ghosts are trimmed to the paper's bounds in the cache's unit (T1 + B1 <= c, B1 + B2
+// <= c; count mode keeps them anyway, ARC.c in byte mode does not, see trimGhosts), and a
+// ghost hit moves p by the paper's step in objects of the ghost's size (ARC.c moves it by the
+// step in bytes: with uniform sizes S, byte mode at c * S then differed from count mode at c).
 import { CacheBase } from './base.ts';
 import { NIL, SlotList } from './slots.ts';
 import type { CachePolicyOptions } from './types.ts';
@@ -57,12 +59,17 @@ export class ArcCache<K> extends CacheBase<K> {
         this.t2.moveToFront(s);
         return true;
       }
-      // A ghost hit: adapt p, then forget the ghost; the key comes back into T2.
+      // A ghost hit: adapt p, then forget the ghost; the key comes back into T2. The paper's
+      // step is max(|B2|/|B1|, 1) pages: in byte mode, that many of the ghost's own size (a
+      // step of 1 left p within bytes of 0, and ARC unadapted; count mode: a size of 1).
+      const unit = this.pool.size[s]!;
       if (tag === B1) {
-        this.p = Math.min(this.p + Math.max(this.b2.used / this.b1.used, 1), this.capacity);
+        const step = Math.max(this.b2.used / this.b1.used, 1) * unit;
+        this.p = Math.min(this.p + step, this.capacity);
         this.b1.remove(s);
       } else {
-        this.p = Math.max(this.p - Math.max(this.b1.used / this.b2.used, 1), 0);
+        const step = Math.max(this.b1.used / this.b2.used, 1) * unit;
+        this.p = Math.max(this.p - step, 0);
         this.b2.remove(s);
       }
       this.drop(s);
