@@ -79,13 +79,17 @@ export class BatchingSim {
     return this.next;
   }
 
-  /** New knob values from nowMs on; an open batch they make due is sealed at nowMs. */
+  /**
+   * New knob values from nowMs on; an open batch they make due is sealed at nowMs. One due at
+   * nowMs itself stays open, as advance() leaves it: a message arriving at its deadline joins
+   * it (sealed here, the same knobs set again at every window boundary changed the batches).
+   */
   setKnobs(knobs: BatchKnobs, nowMs: number): void {
     checkKnobs(knobs);
     this.knobs = { ...knobs };
     for (const p of this.parts) {
       if (p.openT.length === 0) continue;
-      if (p.openT.length >= knobs.batchSize || this.deadline(p) <= nowMs) {
+      if (p.openT.length >= knobs.batchSize || this.deadline(p) < nowMs) {
         this.seal(p, Math.max(nowMs, p.openT.at(-1) as number));
       }
     }
