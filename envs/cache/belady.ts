@@ -156,13 +156,18 @@ export function simulateBelady(
     const k = keys[i]!;
     const bytes = sizes ? sizes[i]! : 1;
     bytesRequested += bytes;
+    const size = entryUnits(unit, bytes);
+    // Another size: a new version of the object, a miss (as replay.ts's resized()).
+    if (heap.pos[k]! >= 0 && stored[k] !== size) {
+      heap.remove(k);
+      used -= stored[k]!;
+    }
     if (heap.pos[k]! >= 0) {
       hits++;
       bytesHit += bytes;
       heap.raise(k, next[i - start]!);
       continue;
     }
-    const size = entryUnits(unit, bytes);
     if (size > capacity) continue;
     while (used + size > capacity) used -= stored[heap.pop()]!;
     stored[k] = size;
@@ -203,13 +208,18 @@ function beladyWithInvalidations(
     requests++;
     const bytes = sizes ? sizes[i]! : 1;
     bytesRequested += bytes;
+    const size = entryUnits(unit, bytes);
+    // Another size: a new version of the object, a miss (as replay.ts's resized()).
+    if (heap.pos[k]! >= 0 && stored[k] !== size) {
+      heap.remove(k);
+      used -= stored[k]!;
+    }
     if (heap.pos[k]! >= 0) {
       hits++;
       bytesHit += bytes;
       heap.raise(k, next[i - start]!);
       continue;
     }
-    const size = entryUnits(unit, bytes);
     if (size > capacity) continue;
     while (used + size > capacity) used -= stored[heap.pop()]!;
     stored[k] = size;

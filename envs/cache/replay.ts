@@ -2,7 +2,7 @@
 // and in bytes; an invalidation (a write) drops the key's cached copy and is not a request.
 // The policy objects are the ones the live file service runs (policies/cache); Belady's
 // oracle, which needs the future, lives in belady.ts.
-import { createCachePolicy, type CachePolicy } from '../../policies/cache/index.ts';
+import { createCachePolicy, entryUnits, type CachePolicy } from '../../policies/cache/index.ts';
 import type { CacheTrace } from '../loaders/cache-trace.ts';
 import { simulateBelady } from './belady.ts';
 import { makeResult, segmentOf, type ReplayOptions, type ReplayResult } from './result.ts';
@@ -25,9 +25,11 @@ export function replayTrace(
   let bytesRequested = 0;
   let bytesHit = 0;
   if (sizes) {
+    const resize = policy.unit === 'bytes';
     for (let i = start; i < end; i++) {
       const size = sizes[i]!;
       bytesRequested += size;
+      if (resize) resized(policy, keys[i]!, size);
       if (policy.access(keys[i]!, size)) {
         hits++;
         bytesHit += size;
@@ -40,6 +42,18 @@ export function replayTrace(
   }
   const counts = { requests: end - start, hits, bytesRequested, bytesHit };
   return makeResult(policy.name, policy.capacity, policy.unit, counts);
+}
+
+/**
+ * A request for a resident key at another size is a new version of the object: its copy is
+ * dropped and the request misses, admitted at the new size, as the file service's cache drops
+ * a chunk whose version changed. (A policy keeps an entry's admitted size: the key stayed
+ * accounted at its old size, and a 100-byte cache held 1,090 bytes and served 1,000-byte
+ * hits. libCacheSim counts a hit and resizes the entry.)
+ */
+function resized(policy: CachePolicy<number>, k: number, size: number): void {
+  const held = policy.residentSize(k);
+  if (held !== undefined && held !== entryUnits('bytes', size)) policy.delete(k);
 }
 
 function replayWithInvalidations(
@@ -66,6 +80,7 @@ function replayWithInvalidations(
     const size = sizes ? sizes[i]! : 1;
     requests++;
     bytesRequested += size;
+    if (sizes && policy.unit === 'bytes') resized(policy, k, size);
     if (policy.access(k, size)) {
       hits++;
       bytesHit += size;

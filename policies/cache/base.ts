@@ -59,6 +59,11 @@ export abstract class CacheBase<K> implements CachePolicy<K> {
     return s !== NIL && this.isResident(s);
   }
 
+  residentSize(key: K): number | undefined {
+    const s = this.index.get(key);
+    return s !== NIL && this.isResident(s) ? this.pool.size[s] : undefined;
+  }
+
   delete(key: K): boolean {
     const s = this.index.get(key);
     if (s === NIL) return false;

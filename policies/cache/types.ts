@@ -53,6 +53,8 @@ export interface CachePolicy<K> {
   access(key: K, sizeBytes?: number): boolean;
   /** Whether the key is resident; changes no state. */
   has(key: K): boolean;
+  /** What a resident entry counts toward capacity (its admitted size), else undefined. */
+  residentSize(key: K): number | undefined;
   /** Drops a resident (or ghost) entry without counting a request; returns whether it was there. */
   delete(key: K): boolean;
   /** Forgets everything, ghosts and adaptive state included. */
