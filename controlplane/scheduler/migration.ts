@@ -205,8 +205,24 @@ export class Migration {
       );
     }, lockMs / 3);
     try {
-      // The row as it is now: another migrator may have moved it on before this one got the lease.
-      Object.assign(this.row, await readMigration(this.o.redis, this.keys, this.row.tenant));
+      // The row as it is now: another migrator may have moved it on before this one got the
+      // lease. Or replaced it by a later move (another map version, another target): that move
+      // is not this object's to run (its shards are this row's: it copied to its own old
+      // target and marked the new row done, the tenant's rows where no router looks).
+      const now = await readMigration(this.o.redis, this.keys, this.row.tenant);
+      if (
+        !now ||
+        now.knobVersion !== this.row.knobVersion ||
+        now.from !== this.row.from ||
+        now.to !== this.row.to
+      ) {
+        this.log.info(
+          { tenant: this.row.tenant, version: this.row.knobVersion, now: now?.knobVersion },
+          'migration row replaced by another move: left to its own migrator',
+        );
+        return now ?? this.row;
+      }
+      Object.assign(this.row, now);
       return await this.steps(stopAfter);
     } finally {
       clearInterval(renew);
@@ -746,10 +762,17 @@ export class Migration {
     );
   }
 
-  /** After the switch: late arrivals on A (a router that had not seen the change) move too. */
+  /**
+   * After the switch: late arrivals on A (a router that had not seen the change) move too.
+   * Until `sweepMs` after the switch, and at least one look: a migrator that resumed the move
+   * later, or whose clean step outlasted the window, looked no more, and a child a stale router
+   * put on A before the clean step stayed there, pending for ever behind its moved parent.
+   */
   private async sweep(): Promise<void> {
     const end = (this.row.switchedAt ?? Date.now()) + (this.o.sweepMs ?? 6_000);
-    while (Date.now() < end) {
+    let looked = false;
+    while (!looked || Date.now() < end) {
+      looked = true;
       this.assertLock();
       // A look is a SCAN of A's primary: a few per second, not every poll.
       await sleep(this.o.sweepEveryMs ?? 250);

@@ -320,9 +320,13 @@ export class SchedulerRouter {
     }
   }
 
-  /** A task by id: on its tenant's shard when the tenant is given, else on whichever has it. */
+  /**
+   * A task by id: on the shard that holds its tenant's live rows when the tenant is given (as
+   * `cancel` finds it: the old shard until a move's switch and while a move is refused; the
+   * shard the map names answered null there), else on whichever has it.
+   */
   async get(id: string, tenant?: string): Promise<TaskRow | null> {
-    if (tenant !== undefined) return this.clientOf(tenant).get(id);
+    if (tenant !== undefined) return this.onLiveShard(tenant, (c) => c.get(id));
     const rows = await Promise.all([...this.clients.values()].map((c) => c.get(id)));
     return rows.find((r) => r !== null) ?? null;
   }
