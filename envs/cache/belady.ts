@@ -157,15 +157,17 @@ export function simulateBelady(
     const bytes = sizes ? sizes[i]! : 1;
     bytesRequested += bytes;
     const size = entryUnits(unit, bytes);
-    // Another size: a new version of the object, a miss (as replay.ts's resized()).
-    if (heap.pos[k]! >= 0 && stored[k] !== size) {
-      heap.remove(k);
-      used -= stored[k]!;
-    }
     if (heap.pos[k]! >= 0) {
       hits++;
       bytesHit += bytes;
       heap.raise(k, next[i - start]!);
+      // At another size, the entry is that size now (as replay.ts's resizedHit): what no
+      // longer fits goes, the furthest next use first (possibly this very entry).
+      if (stored[k] !== size) {
+        used += size - stored[k]!;
+        stored[k] = size;
+        while (used > capacity) used -= stored[heap.pop()]!;
+      }
       continue;
     }
     if (size > capacity) continue;
@@ -209,15 +211,17 @@ function beladyWithInvalidations(
     const bytes = sizes ? sizes[i]! : 1;
     bytesRequested += bytes;
     const size = entryUnits(unit, bytes);
-    // Another size: a new version of the object, a miss (as replay.ts's resized()).
-    if (heap.pos[k]! >= 0 && stored[k] !== size) {
-      heap.remove(k);
-      used -= stored[k]!;
-    }
     if (heap.pos[k]! >= 0) {
       hits++;
       bytesHit += bytes;
       heap.raise(k, next[i - start]!);
+      // At another size, the entry is that size now (as replay.ts's resizedHit): what no
+      // longer fits goes, the furthest next use first (possibly this very entry).
+      if (stored[k] !== size) {
+        used += size - stored[k]!;
+        stored[k] = size;
+        while (used > capacity) used -= stored[heap.pop()]!;
+      }
       continue;
     }
     if (size > capacity) continue;

@@ -29,8 +29,7 @@ export function replayTrace(
     for (let i = start; i < end; i++) {
       const size = sizes[i]!;
       bytesRequested += size;
-      if (resize) resized(policy, keys[i]!, size);
-      if (policy.access(keys[i]!, size)) {
+      if ((resize && resizedHit(policy, keys[i]!, size)) || policy.access(keys[i]!, size)) {
         hits++;
         bytesHit += size;
       }
@@ -45,15 +44,18 @@ export function replayTrace(
 }
 
 /**
- * A request for a resident key at another size is a new version of the object: its copy is
- * dropped and the request misses, admitted at the new size, as the file service's cache drops
- * a chunk whose version changed. (A policy keeps an entry's admitted size: the key stayed
- * accounted at its old size, and a 100-byte cache held 1,090 bytes and served 1,000-byte
- * hits. libCacheSim counts a hit and resizes the entry.)
+ * A hit on a resident key requested at another size, as libCacheSim counts it: a hit, the
+ * entry now the new size. The policy keeps an entry's admitted size, so the entry is admitted
+ * again at the new size, evicting as it must (its recency and frequency start over: libCacheSim
+ * keeps them). Before, it stayed accounted at its first size: a 100-byte cache held 1,090
+ * bytes. Returns whether the request was such a hit (false: an ordinary access follows).
  */
-function resized(policy: CachePolicy<number>, k: number, size: number): void {
+function resizedHit(policy: CachePolicy<number>, k: number, size: number): boolean {
   const held = policy.residentSize(k);
-  if (held !== undefined && held !== entryUnits('bytes', size)) policy.delete(k);
+  if (held === undefined || held === entryUnits('bytes', size)) return false;
+  policy.delete(k);
+  policy.access(k, size);
+  return true;
 }
 
 function replayWithInvalidations(
@@ -80,8 +82,10 @@ function replayWithInvalidations(
     const size = sizes ? sizes[i]! : 1;
     requests++;
     bytesRequested += size;
-    if (sizes && policy.unit === 'bytes') resized(policy, k, size);
-    if (policy.access(k, size)) {
+    if (
+      (sizes && policy.unit === 'bytes' && resizedHit(policy, k, size)) ||
+      policy.access(k, size)
+    ) {
       hits++;
       bytesHit += size;
     }
