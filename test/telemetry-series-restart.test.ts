@@ -1,7 +1,9 @@
 // A rate's step in a downsampled series is the events of its entries over the time they cover
 // together: an instance present for part of the step (started, stopped, or restarted under a
 // new id) adds its events, not its rate as if it ran the whole step (review: a steady 10/s
-// read 20/s in the step where its instance restarted). Instances running side by side add up.
+// read 20/s in the step where its instance restarted). Instances running side by side add up,
+// also when they flush out of phase (their intervals' union, longer than the step, read 20/s as
+// 11/s: the covered time counts at most the step).
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { telemetrySeries } from '../controlplane/telemetry/read.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
@@ -54,6 +56,37 @@ describe('downsampled rates', () => {
     ]);
     expect(pts).toHaveLength(1);
     expect(pts[0]?.value).toBeCloseTo(10);
+  });
+
+  it('two instances flushing out of phase add up, in steps as long as their interval', async () => {
+    const keys = uniqueKeys();
+    const r = redis.client();
+    // 10/s each, flushing every second: a at .100, b at .900 (each on its own timer).
+    const entries: [string, number][] = [];
+    for (let s = 0; s < 10; s++)
+      entries.push(['a', T0 + s * 1000 + 100], ['b', T0 + s * 1000 + 900]);
+    for (const [i, [inst, at]] of entries.entries())
+      await r.xadd(
+        keys.telemetry('svc'),
+        `${at}-${i}`,
+        'instance',
+        inst,
+        'at',
+        at,
+        'interval_s',
+        1,
+        'ops',
+        10,
+        'ops_per_s',
+        10,
+      );
+    const pts = await telemetrySeries(r, keys, 'svc', 'ops_per_s', {
+      fromMs: T0,
+      toMs: T0 + 9_999,
+      stepMs: 1_000,
+    });
+    expect(pts).toHaveLength(10);
+    for (const p of pts) expect(p.value, `step ${p.at}`).toBeCloseTo(20);
   });
 
   it('two instances side by side add up', async () => {

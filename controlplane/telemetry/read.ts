@@ -129,8 +129,11 @@ export async function telemetrySeries(
   // lag in ms) do not.
   const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max|ratio|ms)$/.test(metric);
   // A rate's step is the events of its entries over the time they cover together (the union of
-  // their intervals): an instance that ran part of the step (started, stopped, or restarted
-  // under a new id) adds its events, not its rate as if it ran the whole step.
+  // their intervals), at most the step: an instance that ran part of the step (started,
+  // stopped, or restarted under a new id) adds its events, not its rate as if it ran the whole
+  // step. At most the step, as each entry's whole interval counts in the step of its end: two
+  // instances reporting out of phase (each flushes on its own timer) cover more than the step
+  // together, and the union alone read their 20/s as 11/s.
   const rate = metric.endsWith('_per_s');
   const buckets = new Map<
     number,
@@ -176,7 +179,7 @@ export async function telemetrySeries(
       const means = [...perInstance.values()].map((l) => l.reduce((x, y) => x + y, 0) / l.length);
       const n = [...perInstance.values()].reduce((x, l) => x + l.length, 0);
       // Only when every entry says its interval: else each instance's mean, as before.
-      const covered = spans.length === n ? unionMs(spans) : 0;
+      const covered = spans.length === n ? Math.min(unionMs(spans), opts.stepMs) : 0;
       const total = covered > 0 ? events / (covered / 1000) : means.reduce((x, y) => x + y, 0);
       const across = opts.across ?? 'mean';
       const value = additive
