@@ -286,7 +286,8 @@ try {
         'results',
         FSYNC === 'everysec' ? 'messaging.json' : `messaging-appendfsync-${FSYNC}.json`,
       ),
-      ['BENCH_MESSAGES', 'BENCH_ROUNDS'],
+      // A profiled run (each producer and consumer under a CPU profiler) is slower: not the file.
+      ['BENCH_MESSAGES', 'BENCH_ROUNDS', 'BENCH_PROFILE_DIR'],
     ),
     'bench:messaging',
     result,

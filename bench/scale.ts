@@ -26,6 +26,7 @@ import { Keys } from '../controlplane/store/keys.ts';
 import { benchResultPath, emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { forkChild, request, type Child } from './lib/children.ts';
 import { catalogWithDispatchBatch } from './lib/catalog.ts';
+import { flushAndSettle } from './lib/flush.ts';
 import { redisCpuS } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 import type { ScaleStart } from './scale-child.ts';
@@ -100,7 +101,9 @@ async function flush(cluster: ManagedCluster): Promise<void> {
   await Promise.all(
     cluster.nodes.slice(0, cluster.primaries).map(async (n) => {
       const c = nodeClient(n.port);
-      await c.flushall();
+      // The AOF rewritten empty too: what earlier phases appended must not trigger a rewrite
+      // inside the next (one primary takes all of a phase's appends, three a third each).
+      await flushAndSettle(c);
       c.disconnect();
     }),
   );

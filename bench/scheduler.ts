@@ -25,6 +25,7 @@ import { Keys } from '../controlplane/store/keys.ts';
 import { Telemetry } from '../controlplane/telemetry/metrics.ts';
 import { emitResult, wantsJson, writeResultFile } from '../experiments/report.ts';
 import { forkChild, request, type Child } from './lib/children.ts';
+import { flushAndSettle } from './lib/flush.ts';
 import { redisCpuS } from './lib/redis-cpu.ts';
 import { percentile, round } from './lib/stats.ts';
 import { callgrindEnabled, redisInstructions, startProfile } from './scheduler-profile.ts';
@@ -322,7 +323,7 @@ try {
   const phases: Record<'knobos' | 'bullmq', Phase[]> = { knobos: [], bullmq: [] };
   for (const system of ['bullmq', 'knobos'] as const) {
     if (WARMUP_TASKS <= 0 || (ONLY && system !== ONLY)) continue;
-    await admin.flushall();
+    await flushAndSettle(admin);
     const { phase: p } = await (system === 'knobos' ? knobos : bullmq)(
       workers,
       admin,
@@ -337,7 +338,9 @@ try {
       r % 2 === 0 ? ['bullmq', 'knobos'] : ['knobos', 'bullmq'];
     for (const system of order) {
       if (ONLY && system !== ONLY) continue;
-      await admin.flushall();
+      // Empty, and the AOF rewritten empty: the ~75 MB a BullMQ phase appends would otherwise
+      // trigger an automatic rewrite (a fork and a copy) inside a later measured phase.
+      await flushAndSettle(admin);
       let measured: Measured | undefined;
       const ins = await redisInstructions(server.pid, async () => {
         measured =
