@@ -243,6 +243,8 @@ export class WorkerRuntime {
   private flushing: Promise<void> | undefined;
   private slotWaiters: (() => void)[] = [];
   private stopping = false;
+  /** A copy was cancelled while running: the next beat goes at once (see cancel()). */
+  private beatSoon = false;
   /** Set by stop(): the row's slots are 0 from the next beat, so no claim lands here. */
   private draining = false;
   /** The fetch loop took every inbox entry up to INBOX_END. */
@@ -561,6 +563,11 @@ export class WorkerRuntime {
     run.cancelled = true;
     run.controller?.abort(cancelReason(run.task));
     this.telemetry.inc('tasks_cancelled');
+    // The scheduler freed the copy's slot already: a beat now tells it the slot is still taken
+    // while the handler runs on (it gives back a claim made meanwhile, heartbeat-12.lua). The
+    // beat after the abort sees whether the handler ended.
+    this.beatSoon = true;
+    this.beatBy(this.clock.now());
   }
 
   private release(token: string): void {
@@ -671,7 +678,7 @@ export class WorkerRuntime {
   private scheduleHeartbeat(): void {
     if (this.heartbeatStopped) return;
     const now = this.clock.now();
-    let next = now + this.o.heartbeatMs;
+    let next = this.beatSoon ? now : now + this.o.heartbeatMs;
     // A cancelled copy is never renewed (nor its renewAt moved): one whose handler ignores the
     // abort would otherwise bring every beat down to MIN_BEAT_GAP_MS.
     for (const run of this.active.values()) if (!run.cancelled) next = Math.min(next, run.renewAt);
@@ -702,6 +709,7 @@ export class WorkerRuntime {
    * run on.
    */
   async heartbeat(): Promise<void> {
+    this.beatSoon = false;
     const now = this.clock.now();
     // Renew a little early, so a renewal is never later than the lease.
     const due: Running[] = [];

@@ -6,7 +6,8 @@
   worker no longer holds (expired and requeued, lost to the other copy, or claimed under an
   older incarnation of the worker) comes back as lost, and the worker stops it. A row created
   for a worker that had been declared dead gets a new incarnation: its older copies are void,
-  so the capacity counts of the new row stay exact.
+  so the capacity counts of the new row stay exact. Slots sent below the copies claimed on the
+  worker give back its newest run entries still in the inbox (requeued, no attempt counted).
 
   Input:
     KEYS[1..12]  the shard keys (includes/shard.lua); touches workers, leases, seq, doorbell
@@ -81,5 +82,40 @@ for i = 1, n do
     out[#out + 1] = token
   end
 end
-if created == 1 then ring() end
+-- Slots below the copies claimed here (a cancelled copy whose handler runs on now counts
+-- against them: the worker beats at once after such a cancel): the newest run entries still
+-- in the inbox go back to the queue, no attempt counted, as at deregister. Left there, a claim
+-- made on the slot the cancel freed waited behind the hung copy while its lease ran out.
+local given = 0
+if created == 0 then
+  local slots = tonumber(ARGV[FIRST_ARG + 6]) or 0
+  local used = tonumber(redis.call('HGET', k, 'used_slots') or '0') or 0
+  if used > slots then
+    local inbox = P_INBOX .. wid
+    local entries = redis.call('LRANGE', inbox, 0, -1)
+    -- A run entry starts with its token and task id (runEntry); cancel entries with '!', the
+    -- drain marker with '#'.
+    local P_RUN_HEAD = '^([^\t!#][^\t]*)\t([^\t]+)\t'
+    for i = #entries, 1, -1 do
+      if used - given <= slots then break end
+      local token, id = string.match(entries[i], P_RUN_HEAD)
+      local t = token and loadTask(id)
+      if t and t.state == 'leased' and (token == t.lease or token == t.specLease) then
+        local spec = token == t.specLease
+        releaseCopy(t, spec)
+        if not dropCopy(t, spec) then
+          clearLeaseFields(t.key)
+          makeRunnable(t.key, id, NOW_S)
+        end
+        redis.call('LREM', inbox, 1, entries[i])
+        given = given + 1
+      end
+    end
+    if given > 0 then
+      flushWorkers()
+      flushTenants()
+    end
+  end
+end
+if created == 1 or given > 0 then ring() end
 return out
