@@ -1,6 +1,7 @@
 // Per-instance service metrics, aggregated in memory and written to the service's telemetry
 // stream once per interval: counters (per-interval counts and rates), gauges (last value) and
 // latency summaries (count, mean, p50, p99, max). The hot path only touches memory.
+import { randomBytes } from 'node:crypto';
 import type { RedisClient } from '../redis/connect.ts';
 import type { Keys } from '../store/keys.ts';
 
@@ -75,6 +76,13 @@ export class Telemetry {
   private lastFlush = Date.now();
   private inFlight: Promise<unknown> | undefined;
   private readonly rand: () => number;
+  /**
+   * Names each flush (`fs`: this object's random session, then a count): ioredis resends an
+   * XADD whose reply a dropped connection lost, and readers keep the first entry of a name
+   * (read.ts), so a resent interval is not counted twice.
+   */
+  private readonly session = randomBytes(6).toString('hex');
+  private flushes = 0;
 
   constructor(private readonly opts: TelemetryOptions) {
     this.rand = opts.rand ?? Math.random;
@@ -167,6 +175,8 @@ export class Telemetry {
         this.opts.instance,
         'at',
         String(now),
+        'fs',
+        `${this.session}.${++this.flushes}`,
         ...flat,
       );
     } catch (err) {

@@ -49,6 +49,16 @@ async function* newestFirst(
   // Exclusive: every entry of the ms toMs is before it.
   let before = `${Math.ceil(toMs) + 1}-0`;
   let left = maxEntries;
+  // A telemetry flush names itself (`fs`, metrics.ts): an XADD ioredis resent after a lost
+  // reply wrote its interval twice, and only the first entry of a name counts.
+  const named = new Set<string>();
+  const once = (e: LogEntry): boolean => {
+    const fs = e.fields['fs'];
+    if (fs === undefined) return true;
+    if (named.has(fs)) return false;
+    named.add(fs);
+    return true;
+  };
   for (;;) {
     // One more than may be kept, to tell a range that ends at the cap from a cut one. When
     // the cap falls on a page boundary the page cannot hold that one more: the probe after
@@ -60,7 +70,7 @@ async function* newestFirst(
       page.length = left;
     }
     left -= page.length;
-    if (page.length > 0) yield page;
+    if (page.length > 0) yield page.filter(once);
     if (state.truncated || page.length < want) return;
     // The next page starts just before the oldest entry read.
     before = (page[page.length - 1] as LogEntry).id;

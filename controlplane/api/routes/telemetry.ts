@@ -12,7 +12,7 @@ const TAGS = ['telemetry'];
 export const MAX_POINTS = 2_000;
 const DEFAULT_RANGE_MS = 15 * 60_000;
 /** Fields of an entry that are not metrics. */
-const NOT_METRICS = new Set(['instance', 'at', 'interval_s']);
+const NOT_METRICS = new Set(['instance', 'at', 'interval_s', 'fs']);
 
 const service = { type: 'string', pattern: '^[a-z][a-z0-9_-]{0,39}$' } as const;
 const metric = { type: 'string', pattern: '^[a-z][a-z0-9_]{0,99}$' } as const;
