@@ -59,9 +59,10 @@ describe('telemetry and traces', () => {
     t.inc('ops', 5);
     // One busy second among ten: 0.5 ops/s over the ten.
     for (let i = 1; i <= 10; i++) await t.flush(base + i * 1000);
+    // The window of that step (entries are stepped and kept by their stamp, `at`).
     const rate = await telemetrySeries(redis.client(), keys, 'svc', 'ops_per_s', {
-      fromMs: now - 60_000,
-      toMs: now + 60_000,
+      fromMs: base,
+      toMs: base + step - 1,
       stepMs: step,
     });
     expect(rate.map((p) => p.value)).toEqual([0.5]);

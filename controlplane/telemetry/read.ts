@@ -18,6 +18,8 @@ export interface SeriesPoint {
  * newest are what the SLO guard judges) and the result says `truncated`.
  */
 export const MAX_TELEMETRY_ENTRIES = 50_000;
+/** How far an instance's clock may be from Redis's for a series to find its entries. */
+const CLOCK_MARGIN_MS = 30_000;
 /** Entries per XREVRANGE page. */
 const PAGE = 5_000;
 
@@ -155,17 +157,24 @@ export async function telemetrySeries(
   const stepOf = (e: LogEntry) =>
     Math.floor(Number(e.fields['at'] ?? e.ms) / opts.stepMs) * opts.stepMs;
   // Pages are folded into the steps as they come: only one page of entries is held at a time.
+  // Entries are stepped by their `at` (the reporting instance's clock) but stored under
+  // Redis's: read with a margin either side, and keep those whose `at` is in the window (an
+  // instance's clock off by seconds gave points outside the window asked for, and lost
+  // entries inside it).
+  const atOf = (e: LogEntry) => Number(e.fields['at'] ?? e.ms);
   for await (const page of newestFirst(
     redis,
     keys.telemetry(service),
-    opts.fromMs,
-    opts.toMs,
+    Math.max(0, opts.fromMs - CLOCK_MARGIN_MS),
+    opts.toMs + CLOCK_MARGIN_MS,
     opts.maxEntries ?? MAX_TELEMETRY_ENTRIES,
     state,
   )) {
     for (const e of page) {
       const b = stepOf(e);
       if (b < oldestStep) oldestStep = b;
+      const at = atOf(e);
+      if (!(at >= opts.fromMs && at <= opts.toMs)) continue;
       const raw = e.fields[metric];
       if (raw === undefined) continue;
       let bucket = buckets.get(b);
