@@ -315,7 +315,9 @@ export class SchedulerQueries {
 
   /**
    * Core-ms of completed work per tenant in [fromMs, toMs), from the usage buckets the
-   * completions write (`bucketMs` wide, the service's setting); at most 10,000 buckets.
+   * completions write (`bucketMs` wide, the service's setting); at most 10,000 buckets. Whole
+   * buckets: the ones holding fromMs and toMs count in full, so the window is rounded out to
+   * bucket edges (a completion up to a bucket after toMs is in it).
    */
   async tenantUsage(fromMs: number, toMs: number, bucketMs: number): Promise<Map<string, number>> {
     const out = new Map<string, number>();

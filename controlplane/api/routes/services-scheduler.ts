@@ -422,7 +422,7 @@ export function schedulerRoutes(
       schema: {
         tags: TAGS,
         summary: 'Completed work per tenant (core-ms) over a window (a tenant token: its own)',
-        description: `Default window: the last hour. Read from the usage buckets completions write (${opts.usageBucketMs} ms wide), whole buckets: the one holding fromMs counts in full; a window spans at most 10,000 buckets.`,
+        description: `Default window: the last hour. Read from the usage buckets completions write (${opts.usageBucketMs} ms wide), whole buckets: the ones holding fromMs and toMs count in full (work completed up to a bucket after toMs is in), so windows that meet inside a bucket both count it; a window spans at most 10,000 buckets.`,
         headers,
         querystring: closed({ shard: shardParam, ...windowParams }),
         response: {
