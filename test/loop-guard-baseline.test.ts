@@ -32,18 +32,22 @@ describe('the SLO guard after another change on the service', () => {
     await redis?.stop();
   });
 
-  it('measures a worsening from a baseline of 0 against the noise floor, not against 0', async () => {
+  /** scheduler.policy fifo -> srpt, promoted live, its service's jct at `before` until then. */
+  const policyPromotion = (before: number) => {
     const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
-    const at0 = () =>
-      livePromotion({
-        redis: redis.client(),
-        clock,
-        service: 'scheduler',
-        metric: 'jct_ms',
-        before: 0,
-        learner: 'bo',
-        change: { name: 'scheduler.policy', value: 'srpt' },
-      });
+    return livePromotion({
+      redis: redis.client(),
+      clock,
+      service: 'scheduler',
+      metric: 'jct_ms',
+      before,
+      learner: 'bo',
+      change: { name: 'scheduler.policy', value: 'srpt' },
+    });
+  };
+
+  it('measures a worsening from a baseline of 0 against the noise floor, not against 0', async () => {
+    const at0 = () => policyPromotion(0);
     // An idle shard's p99 of 0 ms, then 1 ms: within a 20 ms floor; a rise to 30 ms is not.
     const slo = { ...SLO, noiseFloor: 20 };
     const small = await at0();
@@ -59,16 +63,7 @@ describe('the SLO guard after another change on the service', () => {
   }, 30_000);
 
   it("rolls back to the value before the promotion when the base version's entry is gone", async () => {
-    const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
-    const a = await livePromotion({
-      redis: redis.client(),
-      clock,
-      service: 'scheduler',
-      metric: 'jct_ms',
-      before: 10,
-      learner: 'bo',
-      change: { name: 'scheduler.policy', value: 'srpt' },
-    });
+    const a = await policyPromotion(10);
     // The seed's entry (version 1) trimmed from the history, or lost.
     const seed = (await a.knobs.history('scheduler.policy')).find((h) => h.version === 1);
     await redis.client().xdel(a.knobs.keys.knobHistory('scheduler.policy'), seed!.id);
@@ -79,17 +74,8 @@ describe('the SLO guard after another change on the service', () => {
   }, 30_000);
 
   it('reads no baseline from before the rolled-back promotion that preceded it', async () => {
-    const clock = { offsetMs: 0, now: () => Date.now() + clock.offsetMs };
     // A: scheduler.policy fifo -> srpt at a level of 10; it regresses to 40 and is rolled back.
-    const a = await livePromotion({
-      redis: redis.client(),
-      clock,
-      service: 'scheduler',
-      metric: 'jct_ms',
-      before: 10,
-      learner: 'bo',
-      change: { name: 'scheduler.policy', value: 'srpt' },
-    });
+    const a = await policyPromotion(10);
     const guard = new SloGuard(a.knobs, a.proposals);
     await a.emit(40, 500);
     expect((await guard.check(a.proposal, SLO)).verdict).toBe('regressed');

@@ -18,13 +18,13 @@ describe('downsampled rates', () => {
   });
 
   const T0 = 1_000_000;
-  async function series(entries: [instance: string, second: number][]) {
+  /** Entries of 10 ops over 1 s each, [instance, at (ms)], as a series of `stepMs` steps. */
+  async function seriesAt(entries: [instance: string, at: number][], stepMs: number) {
     const keys = uniqueKeys();
     const r = redis.client();
     // Stream ids must grow: the entries go in time order.
     const ordered = [...entries].sort((x, y) => x[1] - y[1]);
-    for (const [i, [instance, s]] of ordered.entries()) {
-      const at = T0 + s * 1_000 - 1;
+    for (const [i, [instance, at]] of ordered.entries())
       await r.xadd(
         keys.telemetry('svc'),
         `${at}-${i}`,
@@ -39,13 +39,14 @@ describe('downsampled rates', () => {
         'ops_per_s',
         10,
       );
-    }
-    return telemetrySeries(r, keys, 'svc', 'ops_per_s', {
-      fromMs: T0,
-      toMs: T0 + 9_999,
-      stepMs: 10_000,
-    });
+    return telemetrySeries(r, keys, 'svc', 'ops_per_s', { fromMs: T0, toMs: T0 + 9_999, stepMs });
   }
+  /** Entries at the end of whole seconds, in one 10 s step. */
+  const series = (entries: [instance: string, second: number][]) =>
+    seriesAt(
+      entries.map(([inst, s]) => [inst, T0 + s * 1_000 - 1]),
+      10_000,
+    );
   const seconds = (from: number, to: number) =>
     Array.from({ length: to - from + 1 }, (_, i) => from + i);
 
@@ -59,32 +60,11 @@ describe('downsampled rates', () => {
   });
 
   it('two instances flushing out of phase add up, in steps as long as their interval', async () => {
-    const keys = uniqueKeys();
-    const r = redis.client();
     // 10/s each, flushing every second: a at .100, b at .900 (each on its own timer).
     const entries: [string, number][] = [];
     for (let s = 0; s < 10; s++)
       entries.push(['a', T0 + s * 1000 + 100], ['b', T0 + s * 1000 + 900]);
-    for (const [i, [inst, at]] of entries.entries())
-      await r.xadd(
-        keys.telemetry('svc'),
-        `${at}-${i}`,
-        'instance',
-        inst,
-        'at',
-        at,
-        'interval_s',
-        1,
-        'ops',
-        10,
-        'ops_per_s',
-        10,
-      );
-    const pts = await telemetrySeries(r, keys, 'svc', 'ops_per_s', {
-      fromMs: T0,
-      toMs: T0 + 9_999,
-      stepMs: 1_000,
-    });
+    const pts = await seriesAt(entries, 1_000);
     expect(pts).toHaveLength(10);
     for (const p of pts) expect(p.value, `step ${p.at}`).toBeCloseTo(20);
   });

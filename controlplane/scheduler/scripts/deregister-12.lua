@@ -18,22 +18,9 @@
 
 local wid = ARGV[FIRST_ARG]
 local inbox = P_INBOX .. wid
--- A run entry starts with its token and task id (runEntry); cancel entries start with '!', the
--- drain marker with '#'.
-local P_RUN_HEAD = '^([^\t!#][^\t]*)\t([^\t]+)\t'
 local returned = 0
 for _, e in ipairs(redis.call('LRANGE', inbox, 0, -1)) do
-  local token, id = string.match(e, P_RUN_HEAD)
-  local t = token and loadTask(id)
-  if t and t.state == 'leased' and (token == t.lease or token == t.specLease) then
-    local spec = token == t.specLease
-    releaseCopy(t, spec)
-    if not dropCopy(t, spec) then
-      clearLeaseFields(t.key)
-      makeRunnable(t.key, id, NOW_S)
-    end
-    returned = returned + 1
-  end
+  if giveBackRunEntry(e) then returned = returned + 1 end
 end
 -- The released capacity is written before the row goes (flushWorkers would write it again).
 flushWorkers()

@@ -93,20 +93,9 @@ if created == 0 then
   if used > slots then
     local inbox = P_INBOX .. wid
     local entries = redis.call('LRANGE', inbox, 0, -1)
-    -- A run entry starts with its token and task id (runEntry); cancel entries with '!', the
-    -- drain marker with '#'.
-    local P_RUN_HEAD = '^([^\t!#][^\t]*)\t([^\t]+)\t'
     for i = #entries, 1, -1 do
       if used - given <= slots then break end
-      local token, id = string.match(entries[i], P_RUN_HEAD)
-      local t = token and loadTask(id)
-      if t and t.state == 'leased' and (token == t.lease or token == t.specLease) then
-        local spec = token == t.specLease
-        releaseCopy(t, spec)
-        if not dropCopy(t, spec) then
-          clearLeaseFields(t.key)
-          makeRunnable(t.key, id, NOW_S)
-        end
+      if giveBackRunEntry(entries[i]) then
         redis.call('LREM', inbox, 1, entries[i])
         given = given + 1
       end

@@ -445,6 +445,26 @@ local function dropCopy(t, spec)
   return true
 end
 
+-- A run entry of a worker's inbox goes back to the queue (the worker never started it): the
+-- copy's lease and the capacity it held released, no attempt counted; a speculative copy is
+-- dropped, and a primary whose speculative copy runs leaves that one as the task's only copy.
+-- Returns false (and changes nothing) for a cancel entry ('!'), the drain marker ('#') or a
+-- copy that no longer holds its task (runEntry: token and task id first).
+local function giveBackRunEntry(entry)
+  local token, id = string.match(entry, '^([^\t!#][^\t]*)\t([^\t]+)\t')
+  local t = token and loadTask(id)
+  if not (t and t.state == 'leased' and (token == t.lease or token == t.specLease)) then
+    return false
+  end
+  local spec = token == t.specLease
+  releaseCopy(t, spec)
+  if not dropCopy(t, spec) then
+    clearLeaseFields(t.key)
+    makeRunnable(t.key, id, NOW_S)
+  end
+  return true
+end
+
 -- A copy failed (the handler threw, or its lease ran out). Returns 'dropped' when the other
 -- copy runs on; 'retry' and the backoff (ms); or, once the attempts are spent (or `final`),
 -- 'dead' and the job's completion time (or -1) when this death, or the cascade it started,
