@@ -72,7 +72,8 @@ export const FIND_CURSOR_TTL_MS = 10 * 60_000;
  * a candidate outside the tenant's subtree, another tenant's path and size.
  */
 function findCursors(redis: ApiDeps['redis'], keys: ApiDeps['keys']) {
-  const key = (token: string) => keys.key('api', 'find-cursor', token);
+  // In the knobs family, which the API's Redis user writes (an {api} family it may not: NOPERM).
+  const key = (token: string) => keys.key('knobs', 'api_find_cursor', token);
   const refuse = (why: string) =>
     new ApiError('KNOBOS_API_VALIDATION', `query.cursor ${why}`, {
       field: 'query.cursor',
