@@ -8,7 +8,7 @@ import { checkScorerArtifact } from '../../learners/scheduling/artifact.ts';
 import { policyFromArtifact, TASK_SCORER_KIND } from '../../learners/scheduling/policy.ts';
 import { createSchedulingPolicy } from '../../policies/scheduling/factory.ts';
 import { TASK_FEATURE_NAMES } from '../../policies/scheduling/features.ts';
-import type { SchedulingPolicy } from '../../policies/scheduling/types.ts';
+import type { SchedulingPolicy, TaskView } from '../../policies/scheduling/types.ts';
 import { ArtifactInvalidError, RegistryUnsupportedError } from './errors.ts';
 import type { PolicyArtifact } from './model.ts';
 
@@ -39,11 +39,35 @@ export function checkLearnedScheduling(artifact: PolicyArtifact): void {
   }
 }
 
+/**
+ * A registry policy sees what the live dispatcher can give it, in the simulator too: a view's
+ * `jobFreeWorkers` (where the job's tasks last ran) is the simulator's alone (live views never
+ * carry it), so it is dropped. Evaluated and shadowed with it, a scorer that weighs it was
+ * judged on inputs it never gets live, and decided otherwise there.
+ */
+function withLiveInputs(policy: SchedulingPolicy): SchedulingPolicy {
+  return {
+    name: policy.name,
+    pick: (runnable, free, now) =>
+      policy.pick(
+        runnable.some((t) => t.jobFreeWorkers !== undefined)
+          ? // The view behind, its field hidden: the simulator's views are objects with getters
+            // (a spread would copy none of them).
+            runnable.map(
+              (t) => Object.create(t, { jobFreeWorkers: { value: undefined } }) as TaskView,
+            )
+          : runnable,
+        free,
+        now,
+      ),
+  };
+}
+
 export function schedulingPolicyOf(artifact: PolicyArtifact, name = 'registry'): SchedulingPolicy {
   if (artifact.heuristic !== undefined) return createSchedulingPolicy(artifact.heuristic);
   if (artifact.kind === TASK_SCORER_KIND) {
     try {
-      return policyFromArtifact(artifact, name);
+      return withLiveInputs(policyFromArtifact(artifact, name));
     } catch (err) {
       asInvalid(err);
     }

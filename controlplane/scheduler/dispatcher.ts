@@ -160,6 +160,9 @@ const STATS_MAX = 64;
 
 export class Dispatcher {
   private policy: SchedulingPolicy | undefined;
+  /** The heuristic a failing registry policy falls back to (pickOrFallBack). */
+  private fallback: SchedulingPolicy | undefined;
+  private fallbackLoggedAt = -Infinity;
   /** What never changes of the runnable tasks seen, so a window is not sent twice. */
   private readonly known = new Map<string, KnownTask>();
   private marker: { readyAt: number; id: string } | undefined;
@@ -180,6 +183,34 @@ export class Dispatcher {
 
   constructor(private readonly o: DispatcherOptions) {
     this.bell = new BlockingList(o.shard.redis, o.shard.k.doorbell());
+  }
+
+  /**
+   * The policy's picks; a registry version that throws (a learned scorer giving NaN on inputs
+   * its evaluation never met) falls back to the heuristic scheduler.policy names for the round,
+   * logged at most once a minute: it stopped every dispatch round while the knob named it.
+   */
+  private pickOrFallBack(
+    policy: SchedulingPolicy,
+    views: readonly TaskView[],
+    workers: readonly WorkerView[],
+    now: number,
+  ): Assignment[] {
+    try {
+      return policy.pick(views, workers, now);
+    } catch (err) {
+      const name = this.o.knobs.get<string>('scheduler.policy');
+      if (policy.name === name) throw err;
+      if (this.fallback?.name !== name) this.fallback = createSchedulingPolicy(name);
+      if (now - this.fallbackLoggedAt >= 60_000) {
+        this.fallbackLoggedAt = now;
+        this.o.log.error(
+          { policy: policy.name, fallback: name, err: (err as Error).message },
+          'scheduling policy failed to pick; the heuristic picks meanwhile',
+        );
+      }
+      return this.fallback.pick(views, workers, now);
+    }
   }
 
   /**
@@ -274,7 +305,8 @@ export class Dispatcher {
     const { views, unresolved } = taskViews(reply, this.known);
     // A deeper window changes neither the head's marker nor the tenants and jobs asked for.
     if (!after) this.remember(reply, unresolved);
-    const picked = policy.pick(
+    const picked = this.pickOrFallBack(
+      policy,
       views,
       workers.map((w) => w.view),
       now,
