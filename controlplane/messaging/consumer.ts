@@ -177,6 +177,7 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
       }).start();
     const consumer = new Consumer(opts, settings, row, cache, telemetry, log);
     cache.on('change', (r) => consumer.onTopicChange(r));
+    cache.on('refreshed', (r) => consumer.onTopicRefreshed(r));
     try {
       await consumer.startWorkers();
     } catch (err) {
@@ -197,7 +198,9 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
     );
   }
 
+  /** Starts the wanted partitions not running; throws the first failure after trying all. */
   private async startWorkers(): Promise<void> {
+    let failure: unknown;
     for (const p of this.wanted()) {
       if (this.workers.has(p) || this.stopped) continue;
       const w = new PartitionWorker(this.ctx, p);
@@ -205,11 +208,19 @@ export class Consumer extends EventEmitter<{ batch: [BatchEvent] }> {
       try {
         await w.start();
       } catch (err) {
-        // Nothing of it runs; a later topic change may try it again.
+        // Nothing of it runs; the next topic refresh tries it again.
         this.workers.delete(p);
-        throw err;
+        failure ??= err;
       }
     }
+    if (failure !== undefined) throw failure;
+  }
+
+  /** A refresh without a change: partitions that failed to start are tried again. */
+  private onTopicRefreshed(row: TopicInfo): void {
+    if (row.name !== this.opts.topic || this.stopped) return;
+    if (this.wanted().every((p) => this.workers.has(p))) return;
+    this.onTopicChange(row);
   }
 
   private onTopicChange(row: TopicInfo): void {

@@ -11,7 +11,7 @@ import { ShrinkRefusedError } from './errors.ts';
 import type { Logger } from '../log.ts';
 import type { TopicInfo, Topics } from './topics.ts';
 
-export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
+export class TopicCache extends EventEmitter<{ change: [TopicInfo]; refreshed: [TopicInfo] }> {
   private readonly rows = new Map<string, TopicInfo>();
   /** Loads under way: the first publishes to a topic wait for one read, not one each. */
   private readonly loading = new Map<string, Promise<TopicInfo>>();
@@ -84,6 +84,9 @@ export class TopicCache extends EventEmitter<{ change: [TopicInfo] }> {
         const old = this.rows.get(name);
         this.rows.set(name, row);
         if (!old || old.version !== row.version) this.emit('change', row);
+        // Every refresh too: a consumer retries what failed to start since (a partition whose
+        // start hit a Redis hiccup would wait for the next version change, which may never come).
+        else this.emit('refreshed', row);
       } catch (err) {
         this.log.warn({ err: (err as Error).message, topic: name }, 'topic refresh failed');
       }
