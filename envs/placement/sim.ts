@@ -106,8 +106,8 @@ export class PlacementSim {
   }
 
   /**
-   * Applies the moves (a move to the group's current shard is free and counts as none), then
-   * advances one step and scores it. A policy returning more than maxMovesPerStep moves, an
+   * Applies the moves (a group that ends where it was moved nothing, and one moved several
+   * times moved once), then advances one step and scores it. A policy returning more than maxMovesPerStep moves, an
    * unknown group or a shard out of range is a programming error and throws.
    */
   step(moves: readonly Move[]): StepOutcome {
@@ -117,19 +117,28 @@ export class PlacementSim {
         `PlacementSim.step: ${moves.length} moves > maxMovesPerStep ${this.cfg.maxMovesPerStep}`,
       );
     }
-    let count = 0;
-    let movedBytes = 0;
+    // Every move is checked before any applies (an invalid one changes nothing).
     for (const m of moves) {
-      const g = this.indexOf.get(m.group);
-      if (g === undefined) throw new Error(`PlacementSim.step: unknown group ${m.group}`);
+      if (!this.indexOf.has(m.group))
+        throw new Error(`PlacementSim.step: unknown group ${m.group}`);
       if (!Number.isInteger(m.to) || m.to < 0 || m.to >= this.cfg.shards) {
         throw new Error(`PlacementSim.step: shard ${m.to} not in 0..${this.cfg.shards - 1}`);
       }
-      if (this.map[m.group] === m.to) continue;
-      this.map = { ...this.map, [m.group]: m.to };
-      count++;
-      movedBytes += this.loads.stateBytes[g] as number;
     }
+    // A group's state moves once, from where it was to where the decision leaves it, as the
+    // live migrator moves it (the map before against the map after): A -> B -> A in one
+    // decision moves nothing, A -> B -> C moves once (each hop was charged).
+    const before = this.map;
+    const after = { ...before };
+    for (const m of moves) after[m.group] = m.to;
+    let count = 0;
+    let movedBytes = 0;
+    for (const group of new Set(moves.map((m) => m.group))) {
+      if (after[group] === before[group]) continue;
+      count++;
+      movedBytes += this.loads.stateBytes[this.indexOf.get(group) as number] as number;
+    }
+    if (count > 0) this.map = after;
     this.t++;
     return {
       imbalance: imbalance(this.shardLoadsNow()),
