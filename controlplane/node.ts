@@ -128,8 +128,15 @@ async function startSteps(
     await stopOrphanedRedis(opts.dataDir, stale, log);
     const dir = join(opts.dataDir, 'redis');
     mkdirSync(dir, { recursive: true });
-    // everysec: at most a second of writes lost on a crash of the embedded default.
-    const m = await ManagedRedis.start({ dir, appendfsync: 'everysec' });
+    // everysec: at most a second of writes lost on a crash of the embedded default. The
+    // server's pid goes into the lock as soon as it exists: a node killed while the server
+    // loads its AOF left it running, named nowhere, and the next start ran a second server on
+    // the same AOF.
+    const m = await ManagedRedis.start({
+      dir,
+      appendfsync: 'everysec',
+      onSpawn: (pid, port) => lock.update({ redisPid: pid, redisPort: port }),
+    });
     managed = m;
     steps.push({ name: 'embedded redis-server', undo: () => m.stop() });
     lock.update({ redisPid: m.pid, redisPort: m.port, url: m.url });

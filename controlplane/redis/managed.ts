@@ -41,6 +41,11 @@ export interface RedisServerOptions {
   extraConfig?: string[];
   /** Bound on the wait for the server to answer PING. */
   startTimeoutMs?: number;
+  /**
+   * Called once the server process exists, before it answers (loading a large AOF takes
+   * seconds): a caller that must find the server after its own crash records it here.
+   */
+  onSpawn?: (pid: number, port: number) => void;
 }
 
 export class RedisNotInstalledError extends Error {
@@ -142,7 +147,7 @@ export class ManagedRedis {
           opts.startTimeoutMs ?? 10_000,
         );
         try {
-          await server.launch();
+          await server.launch(opts.onSpawn);
           return server;
         } catch (err) {
           // A port given by the caller is theirs to pick again; one picked here is retried.
@@ -161,7 +166,7 @@ export class ManagedRedis {
     }
   }
 
-  private async launch(): Promise<void> {
+  private async launch(onSpawn?: (pid: number, port: number) => void): Promise<void> {
     // Its own process group: a Ctrl-C in the terminal reaches only us, and stop() then shuts
     // the server down in order (services first). Were it in our group, it would die first and
     // every connection would retry against a dead server while we stop.
@@ -173,6 +178,7 @@ export class ManagedRedis {
     this.child = child;
     this.exitPlanned = false;
     live.add(child);
+    if (child.pid !== undefined) onSpawn?.(child.pid, this.port);
     let output = '';
     const keep = (d: Buffer) => {
       output = (output + d.toString()).slice(-8000);
