@@ -27,12 +27,18 @@ function binaryScale(max) {
   return k;
 }
 
-function fmtTick(v) {
+/**
+ * A tick's label, with the digits its spacing `step` needs: ticks one unit apart on 30,000
+ * read 30k, 30.001k, not 30k three times (three digits were always kept).
+ */
+function fmtTick(v, step) {
   const a = Math.abs(v);
-  if (a >= 1e9) return `${Number((v / 1e9).toPrecision(3))}G`;
-  if (a >= 1e6) return `${Number((v / 1e6).toPrecision(3))}M`;
-  if (a >= 1e4) return `${Number((v / 1e3).toPrecision(3))}k`;
-  return String(Number(v.toPrecision(3)));
+  const digits =
+    step > 0 && a > 0 ? Math.min(15, Math.max(3, Math.ceil(Math.log10(a / step)) + 1)) : 3;
+  if (a >= 1e9) return `${Number((v / 1e9).toPrecision(digits))}G`;
+  if (a >= 1e6) return `${Number((v / 1e6).toPrecision(digits))}M`;
+  if (a >= 1e4) return `${Number((v / 1e3).toPrecision(digits))}k`;
+  return String(Number(v.toPrecision(digits)));
 }
 
 function fmtClock(ms, spanMs) {
@@ -86,13 +92,14 @@ export function lineChart(opts) {
   const yTicks = cats
     ? cats.map((_, i) => i)
     : niceTicks(y0 / scale, y1 / scale, 4).map((t) => t * scale);
+  const step = yTicks.length > 1 ? Math.abs(yTicks[1] - yTicks[0]) : 0;
   for (const t of yTicks) {
     grid.append(s('line', { x1: M.left, x2: width - M.right, y1: Y(t), y2: Y(t) }));
     const label = cats
       ? shorten(cats[t], 9)
       : bytes
-        ? `${fmtTick(t / scale)} ${BINARY[Math.log2(scale) / 10]}`
-        : fmtTick(t);
+        ? `${fmtTick(t / scale, step / scale)} ${BINARY[Math.log2(scale) / 10]}`
+        : fmtTick(t, step);
     grid.append(s('text', { x: M.left - 6, y: Y(t) + 4, 'text-anchor': 'end' }, label));
   }
   if (!cats && !bytes && opts.yUnit)

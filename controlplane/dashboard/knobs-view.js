@@ -290,7 +290,9 @@ function buildDetail(state, host) {
   const history = loaded ? state.history : [];
   const { points, cats } = historySeries(row, history);
   const t0 = points.length ? points[0].x : Date.now() - 60_000;
-  const now = Date.now();
+  // The browser's clock, or the newest change's (the server's) where that is ahead: a server a
+  // minute ahead put its newest change past the right edge.
+  const now = Math.max(Date.now(), points.length ? points[points.length - 1].x : 0);
   const chart = lineChart({
     width: 620,
     height: 210,
