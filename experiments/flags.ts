@@ -71,13 +71,15 @@ export function parseFlagNumber(flag: string, raw: string, rule: FlagRule = {}):
  * a word: `--base 7 --base 3` promoted against version 3), unless it is declared `multiple`.
  */
 export function parseFlags<T extends ParseArgsConfig>(config: T): ReturnType<typeof parseArgs<T>> {
+  // One parse, with its tokens: the result is the plain one's, with `tokens` besides.
+  const parsed = parseArgs({ ...config, tokens: true });
   const seen = new Set<string>();
-  for (const t of parseArgs({ ...config, tokens: true }).tokens ?? []) {
+  for (const t of parsed.tokens ?? []) {
     if (t.kind !== 'option') continue;
     const spec = config.options?.[t.name];
     if (spec?.type !== 'string' || spec.multiple) continue;
     if (seen.has(t.name)) throw new UsageError(`--${t.name} given twice: give it once`);
     seen.add(t.name);
   }
-  return parseArgs(config);
+  return parsed as unknown as ReturnType<typeof parseArgs<T>>;
 }

@@ -154,14 +154,11 @@ export async function telemetrySeries(
   const state = { truncated: false };
   // The step of the oldest entry read (whatever its fields): a cut falls in it.
   let oldestStep = Infinity;
-  const stepOf = (e: LogEntry) =>
-    Math.floor(Number(e.fields['at'] ?? e.ms) / opts.stepMs) * opts.stepMs;
   // Pages are folded into the steps as they come: only one page of entries is held at a time.
   // Entries are stepped by their `at` (the reporting instance's clock) but stored under
   // Redis's: read with a margin either side, and keep those whose `at` is in the window (an
   // instance's clock off by seconds gave points outside the window asked for, and lost
   // entries inside it).
-  const atOf = (e: LogEntry) => Number(e.fields['at'] ?? e.ms);
   for await (const page of newestFirst(
     redis,
     keys.telemetry(service),
@@ -171,9 +168,9 @@ export async function telemetrySeries(
     state,
   )) {
     for (const e of page) {
-      const b = stepOf(e);
+      const at = Number(e.fields['at'] ?? e.ms);
+      const b = Math.floor(at / opts.stepMs) * opts.stepMs;
       if (b < oldestStep) oldestStep = b;
-      const at = atOf(e);
       if (!(at >= opts.fromMs && at <= opts.toMs)) continue;
       const raw = e.fields[metric];
       if (raw === undefined) continue;
@@ -185,9 +182,8 @@ export async function telemetrySeries(
       bucket.perInstance.set(inst, list);
       const intervalS = Number(e.fields['interval_s']);
       if (rate && intervalS > 0) {
-        const end = Number(e.fields['at'] ?? e.ms);
         bucket.events += Number(raw) * intervalS;
-        bucket.spans.push([end - intervalS * 1000, end]);
+        bucket.spans.push([at - intervalS * 1000, at]);
       }
     }
   }

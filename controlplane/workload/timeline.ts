@@ -52,13 +52,13 @@ export class Timeline {
   }
 }
 
+/** The longest delay setTimeout holds. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
 /**
  * The wait before a driver's next operation, which stop() can cut short: `sleep` resolves
  * after ms or at `wake()`, whichever comes first. One sleep at a time (a driver's loop).
  */
-/** The longest delay setTimeout holds. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 export class Sleeper {
   private wakeUp: (() => void) | undefined;
 

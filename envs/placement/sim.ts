@@ -107,8 +107,9 @@ export class PlacementSim {
 
   /**
    * Applies the moves (a group that ends where it was moved nothing, and one moved several
-   * times moved once), then advances one step and scores it. A policy returning more than maxMovesPerStep moves, an
-   * unknown group or a shard out of range is a programming error and throws.
+   * times moved once), then advances one step and scores it. A policy returning more than
+   * maxMovesPerStep moves, an unknown group or a shard out of range is a programming error and
+   * throws.
    */
   step(moves: readonly Move[]): StepOutcome {
     if (this.done) throw new Error('PlacementSim.step: the episode is over');
