@@ -276,6 +276,8 @@ export class Promotion {
   private async mark(name: string, version: number, proposalId: string): Promise<void> {
     await this.table.update(name, version, async (cur) => {
       if (cur.status !== 'candidate' && cur.status !== 'shadow') throw retiredDuring(cur);
+      // A report written since promote's own check (it stops promotions marked before it).
+      assertNotWorse(cur);
       const keep: string[] = [];
       for (const id of cur.promoting ?? []) {
         if (id === proposalId) continue;
@@ -309,18 +311,29 @@ export class Promotion {
   }
 
   /**
-   * Step X of a retire: every promotion of `row` in flight is stopped (its open proposal
-   * rejected in the {knobs} family, so the knob step refuses it), or, if one already took the
-   * knob and the knob still selects this version, the retire is refused. Writes nothing in the
-   * registry; the caller writes the row at the version it read `row` at.
+   * Step X of a retire, and of a report that finds the version worse: every promotion of `row`
+   * in flight is stopped (its open proposal rejected in the {knobs} family, so the knob step
+   * refuses it). If one already took the knob and the knob still selects this version, a
+   * retire is refused (`live: 'refuse'`), while a report is still recorded (`live: 'keep'`:
+   * the version is live, which the SLO guard watches). Writes nothing in the registry; the
+   * caller writes the row at the version it read `row` at, so a promotion marked meanwhile
+   * makes it start over.
    */
-  async stopPromotions(row: PolicyRow, by: Actor): Promise<void> {
+  async stopPromotions(
+    row: PolicyRow,
+    by: Actor,
+    why: { reason: string; live: 'refuse' | 'keep' } = {
+      reason: `policy ${row.id} retired: ${by.reason}`,
+      live: 'refuse',
+    },
+  ): Promise<void> {
     for (const id of row.promoting ?? []) {
       for (let attempt = 1; ; attempt++) {
         const status = await this.proposalStatus(id);
         // Taken live but the knob has moved on since (directly, before the rows followed): the
         // version is not live and that proposal cannot take the knob again.
         if (status === 'live' && (await this.live(row.name)) !== row.version) break;
+        if (status === 'live' && why.live === 'keep') break;
         if (status === 'live')
           throw new StateError(
             `policy ${row.id}: its promotion (proposal ${id}) took the knob meanwhile, so it is live; roll back or promote another version first`,
@@ -330,7 +343,7 @@ export class Promotion {
         try {
           await this.proposals.transition(id, 'rejected', {
             actor: by.actor,
-            reason: `policy ${row.id} retired: ${by.reason}`,
+            reason: why.reason,
           });
           break;
         } catch (err) {
@@ -351,18 +364,7 @@ export class Promotion {
         `policy ${row.id}: is ${row.status}; only a candidate (evaluated) or shadow version is promoted`,
         { target: row.id, field: 'status', rule: 'promotable', status: row.status },
       );
-    // The latest report of each kind must not find it worse: a candidate evaluated again (say
-    // against a better live policy) and found worse stays a candidate, but does not go live.
-    for (const [field, what] of [
-      ['simReport', 'evaluation'],
-      ['shadowReport', 'shadow report'],
-    ] as const)
-      if (verdictOf(row[field]) === 'worse')
-        throw new StateError(`policy ${row.id}: its ${what} found it worse than live`, {
-          target: row.id,
-          field,
-          rule: 'not_worse',
-        });
+    assertNotWorse(row);
     const current = await this.knobs.get(knob);
     const p = await this.proposal(row, knob, current.version, by);
     let knobVersion: number;
@@ -507,6 +509,23 @@ function retiredDuring(row: PolicyRow): StateError {
     `policy ${row.id}: is ${row.status}; it was ${row.status === 'retired' ? 'retired' : `moved to ${row.status}`} while its promotion was under way, which is refused (only a candidate or shadow version is promoted)`,
     { target: row.id, field: 'status', rule: 'promotable', status: row.status },
   );
+}
+
+/**
+ * The latest report of each kind must not find the version worse: a candidate evaluated again
+ * (say against a better live policy) and found worse stays a candidate, but does not go live.
+ */
+function assertNotWorse(row: PolicyRow): void {
+  for (const [field, what] of [
+    ['simReport', 'evaluation'],
+    ['shadowReport', 'shadow report'],
+  ] as const)
+    if (verdictOf(row[field]) === 'worse')
+      throw new StateError(`policy ${row.id}: its ${what} found it worse than live`, {
+        target: row.id,
+        field,
+        rule: 'not_worse',
+      });
 }
 
 function verdictOf(report: unknown): string | undefined {

@@ -114,7 +114,7 @@ export class PolicyRegistry {
       spec,
     })) as SimReport;
     const simReport = { ...report, evaluatedAt: this.table.clock.now(), by: o.actor };
-    return this.table.update(name, version, (cur) => {
+    return this.table.update(name, version, async (cur) => {
       // Retired while the simulation ran: a retired row takes no report (as shadow refuses).
       if (cur.status === 'retired')
         throw new StateError(`policy ${cur.id}: was retired during the evaluation`, {
@@ -124,6 +124,7 @@ export class PolicyRegistry {
           status: cur.status,
         });
       const to = cur.status === 'draft' && report.verdict !== 'worse' ? 'candidate' : cur.status;
+      if (report.verdict === 'worse') await this.stopWorse(cur, o, 'evaluation');
       return {
         row: { ...this.table.moved(cur, to, o), simReport },
         audit: {
@@ -159,7 +160,7 @@ export class PolicyRegistry {
       spec,
     })) as ShadowReport;
     const shadowReport = { ...report, at: this.table.clock.now(), by: o.actor };
-    return this.table.update(name, version, (cur) => {
+    return this.table.update(name, version, async (cur) => {
       if (cur.status !== 'candidate' && cur.status !== 'shadow')
         throw new StateError(`policy ${cur.id}: moved to ${cur.status} during the shadow run`, {
           target: cur.id,
@@ -168,6 +169,7 @@ export class PolicyRegistry {
           status: cur.status,
         });
       const to = report.verdict === 'worse' ? cur.status : 'shadow';
+      if (report.verdict === 'worse') await this.stopWorse(cur, o, 'shadow report');
       return {
         row: { ...this.table.moved(cur, to, o), shadowReport },
         audit: {
@@ -182,6 +184,17 @@ export class PolicyRegistry {
           },
         },
       };
+    });
+  }
+
+  /**
+   * A report that finds the version worse stops its promotions in flight: one that checked the
+   * reports before this one was written would otherwise take the knob with it.
+   */
+  private stopWorse(row: PolicyRow, by: Actor, what: string): Promise<void> {
+    return this.promotion.stopPromotions(row, by, {
+      reason: `policy ${row.id}: its ${what} found it worse than live`,
+      live: 'keep',
     });
   }
 

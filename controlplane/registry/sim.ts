@@ -17,9 +17,33 @@ import {
 } from '../../envs/scheduler/index.ts';
 import type { Metrics } from '../../envs/core/index.ts';
 import { SCHEDULING_POLICY_NAMES } from '../../policies/scheduling/names.ts';
-import { RegistryInputError } from './errors.ts';
+import { KnobosError } from '../store/errors.ts';
+import type { SchedulingPolicy } from '../../policies/scheduling/index.ts';
+import { RegistryInputError, RegistryUnsupportedError } from './errors.ts';
 import type { PolicyArtifact } from './model.ts';
 import { schedulingPolicyOf } from './policy-factory.ts';
+
+/**
+ * The artifact's policy, whose failure to decide is the artifact's (422, rule `decides`), not
+ * the server's: a learned scorer with huge finite weights passes registration, then scores NaN
+ * on the first task, and every evaluation answered 500 internal.
+ */
+function policyOf(a: NamedArtifact): SchedulingPolicy {
+  const p = schedulingPolicyOf(a.artifact, a.name);
+  const own = Object.create(p) as SchedulingPolicy;
+  own.pick = (runnable, free, now) => {
+    try {
+      return p.pick(runnable, free, now);
+    } catch (err) {
+      if (err instanceof KnobosError) throw err;
+      throw new RegistryUnsupportedError(
+        `policy ${a.name} cannot decide: ${(err as Error).message}`,
+        { policy: a.name, rule: 'decides' },
+      );
+    }
+  };
+  return own;
+}
 
 /** The TPC-H trace files (../shared/traces/jobs by default; tests pass small ones). */
 export interface TraceFiles {
@@ -211,7 +235,7 @@ export class SchedulingSims {
     const hit = key ? this.memo.get(key) : undefined;
     if (hit) return hit;
     const s = this.scenario(spec, seed);
-    const m = simulate(s.workload, schedulingPolicyOf(a.artifact, a.name), {
+    const m = simulate(s.workload, policyOf(a), {
       workers: s.workers,
       config: s.config,
     });
@@ -274,8 +298,8 @@ export class SchedulingSims {
     const liveP99: number[] = [];
     for (const seed of spec.seeds) {
       const s = this.scenario(spec, seed);
-      const acting = schedulingPolicyOf(incumbent.artifact, incumbent.name);
-      const shadow = schedulingPolicyOf(candidate.artifact, candidate.name);
+      const acting = policyOf(incumbent);
+      const shadow = policyOf(candidate);
       const sim = createSim(s.workload, { workers: s.workers, config: s.config });
       sim.run((runnable, free, now) => {
         // The candidate is asked first and its answer only compared: it never acts.
