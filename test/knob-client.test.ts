@@ -156,6 +156,40 @@ describe.each<Backend>(['single', 'cluster'])('knob client on %s redis', (backen
     await knobs.close();
   });
 
+  it('takes every knob of a change before telling listeners, and sees no epoch gap', async () => {
+    const { keys, admin } = await setup();
+    const knobs = await followOnly(keys);
+    let resyncs = 0;
+    knobs.on('resync', () => resyncs++);
+    // Each knob's message apart, a listener of the first saw the second's old value.
+    const seen: string[] = [];
+    knobs.on('change', (e) =>
+      seen.push(
+        `${e.name}: ${String(knobs.get('scheduler.policy'))} ${String(knobs.get('scheduler.retry_limit'))}`,
+      ),
+    );
+    const changes = [
+      { name: 'scheduler.policy', value: 'sjf', baseVersion: 1 },
+      { name: 'scheduler.retry_limit', value: 4, baseVersion: 1 },
+    ];
+    await admin.promoteAll({ actor: 'op', reason: 'together', changes });
+    await eventually(() => seen.length === 2, 'both changes told');
+    expect(seen).toEqual(['scheduler.policy: sjf 4', 'scheduler.retry_limit: sjf 4']);
+    // Two epochs in one message: no gap, no reload.
+    await promoteSjf(admin).catch(() => undefined); // stale now: publishes nothing
+    await admin.promote({
+      name: 'scheduler.dispatch_batch',
+      value: 32,
+      baseVersion: 1,
+      actor: 'op',
+      reason: 'r',
+    });
+    await eventually(() => knobs.get('scheduler.dispatch_batch') === 32, 'client sees 32');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(resyncs).toBe(0);
+    await knobs.close();
+  });
+
   it('survives a change listener that throws, reporting it as an error', async () => {
     const { keys, admin } = await setup();
     const knobs = await followOnly(keys);

@@ -5,12 +5,14 @@ import { CATALOG, type KnobSpec } from '../knobs/index.ts';
 import { KnobTable, type KnobChange } from '../controlplane/knobs/table.ts';
 import { PinnedError, StaleVersionError, ValidationError } from '../controlplane/store/errors.ts';
 import { HOUR, knobsSuite } from './helpers/knobs-fixture.ts';
+import { uniqueKeys } from './helpers/redis.ts';
+import { ManualClock } from '../controlplane/knobs/clock.ts';
 import type { Backend } from './helpers/redis.ts';
 
 const BATCH = 'scheduler.dispatch_batch'; // 1..1024, at most x4 per step, 10 s cooldown
 
 describe.each<Backend>(['single', 'cluster'])('knobs table rollbacks on %s redis', (backend) => {
-  const { seeded } = knobsSuite(backend);
+  const { seeded, server } = knobsSuite(backend);
 
   /** dispatch_batch 16 (v1) -> 64 (v2) -> 256 (v3) -> 1024 (v4), an hour apart. */
   async function climbed() {
@@ -62,6 +64,37 @@ describe.each<Backend>(['single', 'cluster'])('knobs table rollbacks on %s redis
     expect(await table.rollback({ name: BATCH, toVersion: 4, ...auto })).toMatchObject({
       value: 1024,
       version: 6,
+    });
+  });
+
+  it('holds a redo to the cooldown when the retained history no longer reaches the seed', async () => {
+    // historyMaxLen 2: the replay reads the newest 4 entries. From a window that starts inside
+    // a run of rollbacks the undo stack was seeded with values already undone, and the redo
+    // below passed as an undo, at once. Without the seed the replay is not trusted.
+    const clock = new ManualClock();
+    const table = new KnobTable(server().client(), { keys: uniqueKeys(), clock, historyMaxLen: 2 });
+    await table.seed();
+    const step = async (f: () => Promise<unknown>) => {
+      clock.advance(HOUR);
+      await f();
+    };
+    await step(() => table.promote({ name: BATCH, value: 64, baseVersion: 1, ...auto })); // v2
+    await step(() => table.promote({ name: BATCH, value: 256, baseVersion: 2, ...auto })); // v3
+    await step(() => table.rollback({ name: BATCH, toVersion: 2, ...auto })); // v4: 64
+    await step(() => table.rollback({ name: BATCH, toVersion: 1, ...auto })); // v5: 16
+    await step(() => table.rollback({ name: BATCH, toVersion: 4, ...auto })); // v6: 64, a redo
+    await step(() => table.rollback({ name: BATCH, toVersion: 5, ...auto })); // v7: 16, undo of v6
+    // 16 -> 64 again undoes the undo v7: a redo (the whole history's stack is [16]).
+    const redo = await table
+      .rollback({ name: BATCH, toVersion: 6, ...auto })
+      .catch((e: unknown) => e);
+    expect(redo).toMatchObject({ details: { field: 'updated_at', rule: 'cooldown' } });
+    expect(await table.get(BATCH)).toMatchObject({ value: 16, version: 7 });
+    // The usual undo (of the last change, a promotion) needs no replay and stays exempt.
+    await step(() => table.promote({ name: BATCH, value: 64, baseVersion: 7, ...auto })); // v8
+    expect(await table.rollback({ name: BATCH, toVersion: 7, ...auto })).toMatchObject({
+      value: 16,
+      version: 9,
     });
   });
 

@@ -1,7 +1,11 @@
 // The table store against real Redis: typed rows, indexes written with the row, optimistic
 // versions across several rows in one atomic step, bounded logs, feature detection.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StaleVersionError, ValidationError } from '../controlplane/store/errors.ts';
+import {
+  CorruptRowError,
+  StaleVersionError,
+  ValidationError,
+} from '../controlplane/store/errors.ts';
 import { detectFeatures } from '../controlplane/store/features.ts';
 import { Log } from '../controlplane/store/log.ts';
 import { storeScripts } from '../controlplane/store/scripts.ts';
@@ -69,6 +73,36 @@ describe.each<Backend>(['single', 'cluster'])('table store on %s redis', (backen
     expect((err as ValidationError).field).toBe('sizeBytes');
     expect((err as ValidationError).rule).toBe('type');
     expect(await table.get('jobs:acme', 'a')).toBeNull();
+  });
+
+  it('refuses a stored row that does not decode, naming the table, row, field and rule', async () => {
+    const { table } = jobs();
+    const r = redis.client();
+    // Written by something other than the table: before, these came back as NaN, a boolean
+    // read from anything, a missing required field left out, and a bare SyntaxError.
+    for (const [field, raw, rule] of [
+      ['sizeBytes', 'ten', 'number'],
+      ['sizeBytes', '', 'number'],
+      ['urgent', 'yes', 'boolean'],
+      ['meta', '{oops', 'json'],
+      ['state', undefined, 'required'],
+    ] as const) {
+      const id = `${field}-${rule}-${String(raw?.length)}`;
+      await table.insert({ ...row(id), meta: { k: 1 } });
+      expect((await table.mustGet('jobs:acme', id)).row.sizeBytes).toBe(10);
+      const key = table.rowKey('jobs:acme', id);
+      if (raw === undefined) await r.hdel(key, field);
+      else await r.hset(key, field, raw);
+      for (const read of [
+        () => table.get('jobs:acme', id),
+        async () => (await table.getMany('jobs:acme', [id]))[0],
+      ]) {
+        const err = await read().catch((e: unknown) => e);
+        expect(err, `${field} ${rule}`).toBeInstanceOf(CorruptRowError);
+        expect((err as CorruptRowError).details).toEqual({ table: 'jobs', id, field, rule });
+        expect((err as CorruptRowError).status).toBe(500);
+      }
+    }
   });
 
   it('keeps indexes in step with rows', async () => {

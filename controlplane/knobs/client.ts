@@ -125,8 +125,10 @@ export class KnobClient extends EventEmitter<{
   }
 
   /**
-   * Takes a value unless it is the cached one or, without `replace`, older. The same version
-   * with another change id is taken: only a lost write makes that, and the newer word wins.
+   * Takes a value unless it is the cached one or, without `replace`, older (the same version
+   * with another change id is taken: only a lost write makes that, and the newer word wins).
+   * Returns the change to tell listeners of, which the caller emits once every value of the
+   * same change or reload is in: a listener reading another knob of it sees the new value.
    */
   private apply(
     name: string,
@@ -134,53 +136,70 @@ export class KnobClient extends EventEmitter<{
     version: number,
     change: string,
     replace = false,
-  ): boolean {
+  ): KnobChangeEvent | 'taken' | undefined {
     const cur = this.cache.get(name);
-    if (cur && cur.version === version && cur.change === change) return false;
-    if (cur && cur.version > version && !replace) return false;
+    if (cur && cur.version === version && cur.change === change) return undefined;
+    if (cur && cur.version > version && !replace) return undefined;
     const value = frozenValue(json);
     this.cache.set(name, { value, version, change });
-    // A listener that throws must not escape: from a pub/sub message it would be an uncaught
-    // exception in the reply parser (the process died), from a resync it stopped the reload.
-    if (cur) {
+    return cur ? { name, value, version, previous: cur.value } : 'taken';
+  }
+
+  private tell(events: readonly (KnobChangeEvent | 'taken' | undefined)[]): void {
+    for (const e of events) {
+      if (e === undefined || e === 'taken') continue;
+      // A listener that throws must not escape: from a pub/sub message it would be an
+      // uncaught exception in the reply parser (the process died), from a resync it stopped
+      // the reload.
       try {
-        this.emit('change', { name, value, version, previous: cur.value });
+        this.emit('change', e);
       } catch (err) {
         this.reportError(err as Error);
       }
     }
-    return true;
   }
 
+  /** A change message: { change, changes: [ { name, version, value, epoch } ] }. */
   private onMessage(message: string): void {
-    let msg: { name?: string; version?: number; value?: string; epoch?: number; change?: string };
+    let msg: { change?: string; changes?: unknown };
     try {
       msg = JSON.parse(message) as typeof msg;
     } catch {
       return;
     }
-    if (msg.name === undefined || msg.value === undefined || msg.version === undefined) return;
-    if (this.names.includes(msg.name)) {
-      const cur = this.cache.get(msg.name);
-      const change = msg.change ?? '';
-      // An older version (or ours under another change id) is a late message from before the
-      // last load, or Redis lost writes this client saw: a full reload tells them apart.
-      if (
-        cur &&
-        (msg.version < cur.version || (msg.version === cur.version && change !== cur.change))
-      ) {
-        this.verify = true;
-        void this.resync();
+    // Pins and the freeze switch publish other messages; they change no value.
+    if (!Array.isArray(msg.changes)) return;
+    const change = msg.change ?? '';
+    const events: (KnobChangeEvent | 'taken' | undefined)[] = [];
+    for (const c of msg.changes as {
+      name?: string;
+      version?: number;
+      value?: string;
+      epoch?: number;
+    }[]) {
+      if (c.name === undefined || c.value === undefined || c.version === undefined) continue;
+      if (this.names.includes(c.name)) {
+        const cur = this.cache.get(c.name);
+        // An older version (or ours under another change id) is a late message from before the
+        // last load, or Redis lost writes this client saw: a full reload tells them apart.
+        if (
+          cur &&
+          (c.version < cur.version || (c.version === cur.version && change !== cur.change))
+        ) {
+          this.verify = true;
+          void this.resync();
+        }
+        events.push(this.apply(c.name, c.value, c.version, change));
       }
-      this.apply(msg.name, msg.value, msg.version, change);
+      // Epochs arrive in order on one connection; a gap means a missed message. Every change
+      // counts, followed or not: else each change to another knob looked like a gap and cost a
+      // resync. Before the first load completes, the load itself sets the epoch.
+      if (c.epoch !== undefined && this.loaded) {
+        if (this.epochSeen >= 0 && c.epoch > this.epochSeen + 1) void this.resync();
+        else this.epochSeen = Math.max(this.epochSeen, c.epoch);
+      }
     }
-    // Epochs arrive in order on one connection; a gap means a missed message. Every change
-    // counts, followed or not: else each change to another knob looked like a gap and cost a
-    // resync. Before the first load completes, the load itself sets the epoch.
-    if (msg.epoch !== undefined && this.loaded) {
-      if (this.epochSeen >= 0 && msg.epoch > this.epochSeen + 1) void this.resync();
-      else this.epochSeen = Math.max(this.epochSeen, msg.epoch);
-    }
+    this.tell(events);
   }
 
   /** Reloads every followed knob when the epoch moved since we last saw it. */
@@ -248,8 +267,10 @@ export class KnobClient extends EventEmitter<{
       const res = (await pipe.exec()) ?? [];
       let changed = 0;
       let lost = regressed;
-      res.forEach(([err, r], i) => {
-        if (err) throw err;
+      const events: (KnobChangeEvent | 'taken' | undefined)[] = [];
+      // Every row's error first: none is taken from a read that failed part way.
+      for (const [err] of res) if (err) throw err;
+      res.forEach(([, r], i) => {
         const [value, version, change] = r as [string | null, string | null, string | null];
         if (value === null || version === null) return;
         const name = this.names[i] as string;
@@ -260,8 +281,11 @@ export class KnobClient extends EventEmitter<{
         const rowLost =
           seen !== undefined && (v < seen.version || (v === seen.version && c !== seen.change));
         lost ||= rowLost;
-        if (this.apply(name, value, v, c, regressed || rowLost)) changed++;
+        const e = this.apply(name, value, v, c, regressed || rowLost);
+        if (e !== undefined) changed++;
+        events.push(e);
       });
+      this.tell(events);
       // The epoch was read before the rows: anything after it arrives by message or next check.
       // After lost writes the epoch seen restarts from Redis's (a message applied during this
       // read and overwritten here has a later epoch, so the next check reloads it).

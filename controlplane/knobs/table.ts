@@ -374,8 +374,13 @@ export class KnobTable {
     )
       return true;
     // Replay the retained history as an undo stack: a change pushes the value it sets; a
-    // rollback to the value below the top pops (it undid the top's change).
+    // rollback to the value below the top pops (it undid the top's change). Only from a seed
+    // (which resets the stack) is the replay sound: a window starting inside a run of
+    // rollbacks seeded the stack with values already undone, and a redo passed as an undo,
+    // skipping the cooldown. Without a seed in the retained history the rollback is held to the
+    // limits (the common undo above needs no replay).
     const history = await this.historyAll(row.name);
+    const fromSeed = history.some((e) => e.kind === 'seed');
     const stack: string[] = [];
     let had = false;
     for (const e of history) {
@@ -394,7 +399,7 @@ export class KnobTable {
         'in_history',
         { knob: row.name },
       );
-    return history.at(-1)?.version === row.version && stack.at(-2) === want;
+    return fromSeed && history.at(-1)?.version === row.version && stack.at(-2) === want;
   }
 
   /** Checks and applies a change in one atomic step; see check() for the rules. */

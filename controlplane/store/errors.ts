@@ -67,6 +67,16 @@ export class AlreadyExistsError extends KnobosError {
 }
 
 /**
+ * A stored row that does not decode by its table's schema (a number that is none, a required
+ * field missing, JSON that does not parse): written by something other than the table, or
+ * damaged. Names the table, the row, the field and the rule; the server's fault, not the caller's.
+ */
+export class CorruptRowError extends KnobosError {
+  readonly code = 'KNOBOS_CORRUPT_ROW';
+  readonly status = 500;
+}
+
+/**
  * A write ran on the primary, but fewer replicas than store.replica_acks asks for acknowledged
  * it in time (or its node connection changed under it): it may be lost if that primary fails
  * now. Its outcome is unknown either way: retry only what is safe to repeat (idempotency keys,

@@ -1,6 +1,6 @@
 // Declared row schemas: how a typed row is stored as a Redis hash (every field a string)
-// and read back. A row that does not decode names the table, the field and the rule.
-import { ValidationError } from './errors.ts';
+// and read back. A row that does not decode names the table, the row, the field and the rule.
+import { CorruptRowError, ValidationError } from './errors.ts';
 
 export type FieldType = 'string' | 'number' | 'boolean' | 'json';
 
@@ -56,16 +56,23 @@ export function encodeField(table: string, name: string, spec: FieldSpec, value:
   }
 }
 
-export function decodeField(spec: FieldSpec, raw: string): unknown {
+/** A stored field's value, or the rule it breaks (what encodeField would never have written). */
+function decodeField(spec: FieldSpec, raw: string): { value: unknown } | { rule: string } {
   switch (spec.type) {
     case 'string':
-      return raw;
-    case 'number':
-      return Number(raw);
+      return { value: raw };
+    case 'number': {
+      const v = raw.trim() === '' ? Number.NaN : Number(raw);
+      return Number.isFinite(v) ? { value: v } : { rule: 'number' };
+    }
     case 'boolean':
-      return raw === '1';
+      return raw === '1' || raw === '0' ? { value: raw === '1' } : { rule: 'boolean' };
     case 'json':
-      return JSON.parse(raw) as unknown;
+      try {
+        return { value: JSON.parse(raw) as unknown };
+      } catch {
+        return { rule: 'json' };
+      }
   }
 }
 
@@ -99,11 +106,33 @@ export function encodeRow(
   return { set, del };
 }
 
-export function decodeRow(fields: Fields, hash: Record<string, string>): Record<string, unknown> {
+/**
+ * Decodes a stored row (every field of its hash). A row that does not decode, as encodeRow
+ * would never have written it, is refused naming the table, the row, the field and the rule:
+ * before, a number field holding 'ten' came back as NaN and a missing required field as absent,
+ * typed as a valid row.
+ */
+export function decodeRow(
+  table: string,
+  id: string,
+  fields: Fields,
+  hash: Record<string, string>,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
+  const corrupt = (name: string, rule: string, got?: string) =>
+    new CorruptRowError(
+      `${table} row ${id}: field ${name} ${rule === 'required' ? 'is missing' : `is not a stored ${rule}`}${got === undefined ? '' : `: ${JSON.stringify(got.slice(0, 80))}`}`,
+      { table, id, field: name, rule },
+    );
   for (const [name, spec] of Object.entries(fields)) {
     const raw = hash[name];
-    if (raw !== undefined) out[name] = decodeField(spec, raw);
+    if (raw === undefined) {
+      if (!spec.optional) throw corrupt(name, 'required');
+      continue;
+    }
+    const d = decodeField(spec, raw);
+    if ('rule' in d) throw corrupt(name, d.rule, raw);
+    out[name] = d.value;
   }
   return out;
 }

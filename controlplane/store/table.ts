@@ -70,7 +70,10 @@ export class Table<F extends Fields> {
   async get(family: string, id: string): Promise<Versioned<RowOf<F>> | null> {
     const hash = await this.redis.hgetall(this.rowKey(family, id));
     if (!hash['_v']) return null;
-    return { row: decodeRow(this.spec.fields, hash) as RowOf<F>, version: Number(hash['_v']) };
+    return {
+      row: decodeRow(this.spec.name, id, this.spec.fields, hash) as RowOf<F>,
+      version: Number(hash['_v']),
+    };
   }
 
   async mustGet(family: string, id: string): Promise<Versioned<RowOf<F>>> {
@@ -89,11 +92,14 @@ export class Table<F extends Fields> {
     const pipe = this.redis.pipeline();
     for (const id of ids) pipe.hgetall(this.rowKey(family, id));
     const res = (await pipe.exec()) ?? [];
-    return res.map(([err, hash]) => {
+    return res.map(([err, hash], i) => {
       if (err) throw err;
       const h = hash as Record<string, string>;
       return h['_v']
-        ? { row: decodeRow(this.spec.fields, h) as RowOf<F>, version: Number(h['_v']) }
+        ? {
+            row: decodeRow(this.spec.name, ids[i] as string, this.spec.fields, h) as RowOf<F>,
+            version: Number(h['_v']),
+          }
         : null;
     });
   }

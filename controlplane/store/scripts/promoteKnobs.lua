@@ -2,7 +2,8 @@
   Changes one or more knobs in one atomic step: for every knob, checks its base (version and
   change id) and its pin, and (for automation) the global freeze; only if all pass, writes
   every row, bumps each version, appends one history entry per knob and one audit entry per knob, bumps the
-  epoch once per knob and publishes each change. Optionally marks the proposal the change
+  epoch once per knob and publishes the whole change in one message ({ change, changes: [ {
+  name, version, value, epoch } ] }), so a client takes every knob of it before telling anyone. Optionally marks the proposal the change
   came from as live (or rolled_back) in the same step, with its own audit entry. Value-level rules (type, domain, step, cooldown) are
   checked by the caller against the rows at the base versions; the version checks here make
   that sound; the change id too, as a version is written again with another value after a
@@ -87,6 +88,7 @@ end
 
 local out = { OK, 0 }
 local epoch = 0
+local message = {}
 for i, ch in ipairs(changes) do
   local rowKey, historyKey = KEYS[6 + 2 * i], KEYS[7 + 2 * i]
   local v = tonumber(ch.base) + 1
@@ -99,11 +101,11 @@ for i, ch in ipairs(changes) do
   appendAudit(KEYS[1], c.auditMaxLen, c.now, c.actor, 'knob.' .. c.kind, ch.name,
     cjson.encode({ version = v, reason = c.reason, proposal_id = c.proposalId }))
   epoch = redis.call('INCR', KEYS[3])
-  redis.call('PUBLISH', c.channel, cjson.encode({ name = ch.name, version = v, change = c.changeId,
-    value = ch.value, epoch = epoch }))
+  message[i] = { name = ch.name, version = v, value = ch.value, epoch = epoch }
   out[#out + 1] = v
 end
 out[2] = epoch
+redis.call('PUBLISH', c.channel, cjson.encode({ change = c.changeId, changes = message }))
 if hasProposal then
   redis.call('HSET', KEYS[5], 'status', c.proposalTo, 'updatedAt', c.now, 'reason', c.reason)
   redis.call('HINCRBY', KEYS[5], '_v', 1)
