@@ -7,7 +7,6 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import type { Clock } from '../controlplane/knobs/clock.ts';
 import { KnobClient } from '../controlplane/knobs/client.ts';
 import { KnobTable } from '../controlplane/knobs/table.ts';
-import { Consumer, type ConsumerOptions } from '../controlplane/messaging/consumer.ts';
 import type { BatchEvent, Handler } from '../controlplane/messaging/partition-worker.ts';
 import { messagingScripts } from '../controlplane/messaging/scripts.ts';
 import { TopicCache } from '../controlplane/messaging/topic-cache.ts';
@@ -23,29 +22,10 @@ const countSeen: Handler = (m, out) => {
 const silent = { warn: () => {}, info: () => {}, error: () => {}, debug: () => {} };
 
 describe('messaging review 2 on single redis', () => {
-  const { fixture, producer, track } = messagingSuite('single');
+  const { fixture, producer, track, consumer } = messagingSuite('single', { blockMs: 50 });
   afterEach(() => {
     vi.restoreAllMocks();
   });
-  async function consumer(
-    f: MessagingFixture,
-    topic: string,
-    handler: Handler,
-    extra: Partial<ConsumerOptions> = {},
-  ): Promise<Consumer> {
-    return track(
-      await Consumer.start({
-        redis: f.redis,
-        keys: f.mkeys,
-        knobs: f.knobs,
-        topic,
-        group: 'g',
-        handler,
-        blockMs: 50,
-        ...extra,
-      }),
-    );
-  }
   async function seen(f: MessagingFixture, topic: string): Promise<Record<string, string>> {
     return f.redis.hgetall(f.mkeys.output(topic, 0, 'seen'));
   }

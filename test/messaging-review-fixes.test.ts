@@ -59,26 +59,10 @@ function recordDelays(file: string): number[] {
 }
 
 describe('messaging review fixes on single redis', () => {
-  const { fixture, producer, track } = messagingSuite('single');
+  const { fixture, producer, consumer, consumerOptions: opts } = messagingSuite('single');
   afterEach(() => {
     vi.restoreAllMocks();
   });
-  function opts(
-    f: MessagingFixture,
-    topic: string,
-    handler: Handler,
-    extra: Partial<ConsumerOptions> = {},
-  ): ConsumerOptions {
-    return { redis: f.redis, keys: f.mkeys, knobs: f.knobs, topic, group: 'g', handler, ...extra };
-  }
-  async function consumer(
-    f: MessagingFixture,
-    topic: string,
-    handler: Handler,
-    extra: Partial<ConsumerOptions> = {},
-  ): Promise<Consumer> {
-    return track(await Consumer.start(opts(f, topic, handler, extra)));
-  }
   async function seen(f: MessagingFixture, topic: string): Promise<Record<string, string>> {
     return f.redis.hgetall(f.mkeys.output(topic, 0, 'seen'));
   }

@@ -30,24 +30,7 @@ const countSeen: Handler = (m, out) => {
 };
 
 describe.each<Backend>(['single', 'cluster'])('messaging on %s redis', (backend) => {
-  const { fixture, producer, track } = messagingSuite(backend);
-  async function consumer(
-    f: MessagingFixture,
-    topic: string,
-    handler: Handler,
-    extra: Partial<ConsumerOptions> = {},
-  ): Promise<Consumer> {
-    const c = await Consumer.start({
-      redis: f.redis,
-      keys: f.mkeys,
-      knobs: f.knobs,
-      topic,
-      group: 'g',
-      handler,
-      ...extra,
-    });
-    return track(c);
-  }
+  const { fixture, producer, consumer } = messagingSuite(backend);
   async function totals(f: MessagingFixture, topic: string, partitions: number, name = 'total') {
     let sum = 0;
     for (let p = 0; p < partitions; p++)

@@ -16,6 +16,11 @@ export interface Write {
 
 /** Writes one handler call may make: a bound, so one message cannot bloat a commit. */
 export const MAX_WRITES_PER_MESSAGE = 100;
+/**
+ * Fields one append may carry: the commit script passes a write's arguments to Redis with
+ * Lua's unpack, which fails past ~8,000 values, part way through a batch it cannot roll back.
+ */
+export const MAX_APPEND_FIELDS = 1_000;
 /** Streams a handler appends to keep about this many entries unless told otherwise. */
 export const DEFAULT_APPEND_MAX_LEN = 10_000;
 
@@ -91,6 +96,11 @@ export class Output {
   ): this {
     const flat = Object.entries(fields).flat();
     if (flat.length === 0) throw new MessagingOptionError('append.fields', 'must not be empty');
+    if (flat.length / 2 > MAX_APPEND_FIELDS)
+      throw new MessagingOptionError(
+        'append.fields',
+        `at most ${MAX_APPEND_FIELDS} fields per entry, got ${flat.length / 2}`,
+      );
     checkPositiveInt('append.maxLen', maxLen);
     return this.add('XADD', name, ['MAXLEN', '~', maxLen, '*', ...flat]);
   }

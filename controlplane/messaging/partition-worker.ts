@@ -275,7 +275,11 @@ export class PartitionWorker {
       const trimmed = Number(reply[1]);
       const dead = Number(reply[2]);
       if (trimmed > 0) m.inc('trimmed_pending', trimmed);
-      if (dead > 0) m.inc('dead_lettered', dead);
+      // Dead-lettered here is acknowledged too (claim-2.lua XACKs it), as on the commit path.
+      if (dead > 0) {
+        m.inc('dead_lettered', dead);
+        m.inc('acked', dead);
+      }
       const msgs: Message[] = [];
       for (let i = 3; i + 2 < reply.length; i += 3) {
         msgs.push(

@@ -5,6 +5,8 @@ import { KnobClient } from '../../controlplane/knobs/client.ts';
 import { ManualClock } from '../../controlplane/knobs/clock.ts';
 import { KnobTable } from '../../controlplane/knobs/table.ts';
 import { MessagingKeys } from '../../controlplane/messaging/keys.ts';
+import { Consumer, type ConsumerOptions } from '../../controlplane/messaging/consumer.ts';
+import type { Handler } from '../../controlplane/messaging/partition-worker.ts';
 import { Producer, type ProducerOptions } from '../../controlplane/messaging/producer.ts';
 import { Topics } from '../../controlplane/messaging/topics.ts';
 import type { RedisClient } from '../../controlplane/redis/connect.ts';
@@ -79,9 +81,10 @@ type Closable = { close?: () => Promise<void>; stop?: () => Promise<void> };
 
 /**
  * A messaging suite's scaffolding: a redis-server of `backend` for the suite, and what is made
- * through it (fixtures, producers, anything `track`ed) stopped newest first after it.
+ * through it (fixtures, producers, consumers of group 'g' with `consumerDefaults`, anything
+ * `track`ed) stopped newest first after it.
  */
-export function messagingSuite(backend: Backend) {
+export function messagingSuite(backend: Backend, consumerDefaults: Partial<ConsumerOptions> = {}) {
   let redis: TestRedis | undefined;
   const open: Closable[] = [];
   beforeAll(async () => {
@@ -95,6 +98,16 @@ export function messagingSuite(backend: Backend) {
     open.push(o);
     return o;
   };
+  /** The options of a consumer of group 'g' (the suite's defaults, then `extra`). */
+  const consumerOptions = (
+    f: MessagingFixture,
+    topic: string,
+    handler: Handler,
+    extra: Partial<ConsumerOptions> = {},
+  ): ConsumerOptions => {
+    const { redis: r, mkeys: keys, knobs } = f;
+    return { redis: r, keys, knobs, topic, group: 'g', handler, ...consumerDefaults, ...extra };
+  };
   return {
     track,
     async fixture(knobs: Record<string, KnobValue> = {}): Promise<MessagingFixture> {
@@ -103,6 +116,15 @@ export function messagingSuite(backend: Backend) {
     },
     producer(f: MessagingFixture, extra: Partial<ProducerOptions> = {}): Producer {
       return track(new Producer({ redis: f.redis, keys: f.mkeys, knobs: f.knobs, ...extra }));
+    },
+    consumerOptions,
+    async consumer(
+      f: MessagingFixture,
+      topic: string,
+      handler: Handler,
+      extra: Partial<ConsumerOptions> = {},
+    ): Promise<Consumer> {
+      return track(await Consumer.start(consumerOptions(f, topic, handler, extra)));
     },
   };
 }

@@ -66,6 +66,9 @@ local WRITES = {
 -- A write's key holds another type: nothing was done; the caller finds the message at fault.
 local ERR_OUTPUT_TYPE = -10
 local CHUNK = 1000
+-- Most arguments one write may pass: they go to Redis through unpack, which fails past ~8,000
+-- values, and a failure part way through the batch could not be rolled back.
+local MAX_WRITE_ARGS = 4000
 
 local group = ARGV[1]
 local now = ARGV[2]
@@ -98,6 +101,10 @@ for i = 1, n_apply do
     local cmd, k = ARGV[a], NUM[ARGV[a + 1]]
     if not WRITES[cmd] or not k or k < FIRST_OUTPUT_KEY or not KEYS[k] then
       return redis.error_reply('commit: write ' .. tostring(cmd) .. ' to key ' .. tostring(k) .. ' not allowed')
+    end
+    if not NUM[ARGV[a + 2]] or NUM[ARGV[a + 2]] > MAX_WRITE_ARGS then
+      return redis.error_reply('commit: write ' .. cmd .. ' has ' .. tostring(ARGV[a + 2]) ..
+        ' arguments, more than ' .. MAX_WRITE_ARGS)
     end
     if WRITES[cmd] ~= '' then
       needs[k] = needs[k] or {}
@@ -150,6 +157,10 @@ if n_apply > 0 then
     run_key, run_sum, run = nil, 0, {}
   end
   local seen, recorded = {}, {}
+  -- A record older than the cutoff is forgotten, trimmed or not yet (the trim below runs last
+  -- and takes at most TRIM_STEP a call): a new message with that key was dropped as a
+  -- duplicate of one published before the retention window.
+  local cutoff = tonumber(ARGV[3])
   for i = 1, n_apply do
     local identity = identities[i]
     local id = ids[i]
@@ -157,7 +168,7 @@ if n_apply > 0 then
     if seen[identity] then
       redis.call('XACK', KEYS[1], group, id)
       r = 2
-    elseif scores[i] then
+    elseif scores[i] and tonumber(scores[i]) >= cutoff then
       redis.call('XACK', KEYS[1], group, id)
       r = 2
       seen[identity] = true

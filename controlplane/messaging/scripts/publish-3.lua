@@ -75,6 +75,10 @@ local out = { OK, 0 }
 local ids = {}
 local flags = {}
 local keyed_dups = 0
+-- The dedup cutoff on Redis's clock. A key's record older than it is forgotten, trimmed or
+-- not yet (the trim below runs last and takes at most TRIM_STEP a call): the key is stored
+-- again. Its stream id's milliseconds are when it was recorded (XADD * on this clock).
+local cutoff = math.floor(tonumber(ARGV[4]) + skew)
 for i = 0, n - 1 do
   local key = ARGV[9 + i * 3]
   local t = ARGV[10 + i * 3]
@@ -85,6 +89,7 @@ for i = 0, n - 1 do
   else
     local member = 'k:' .. key
     id = redis.call('HGET', KEYS[2], member)
+    if id and tonumber(string.match(id, '^(%d+)')) < cutoff then id = nil end
     if id then
       dup = 1
       keyed_dups = keyed_dups + 1
@@ -115,5 +120,5 @@ if ARGV[3] ~= '' then
   local minMs = tonumber(string.match(ARGV[3], '^(%d+)')) + skew
   redis.call('XTRIM', KEYS[1], 'MINID', '~', string.format('%d-0', math.max(0, math.floor(minMs))))
 end
-dedup_trim(KEYS[3], KEYS[2], string.format('%d', math.floor(tonumber(ARGV[4]) + skew)), tonumber(ARGV[5]))
+dedup_trim(KEYS[3], KEYS[2], string.format('%d', cutoff), tonumber(ARGV[5]))
 return out
