@@ -674,10 +674,14 @@ export class Migration {
     }
     const jobIds = jobsOf(page);
     const jp = this.o.redis.pipeline();
-    for (const j of jobIds) jp.hgetall(a.job(j));
-    const jobs = ((await jp.exec()) ?? []).map(([, v], i) => ({
-      id: jobIds[i] as string,
-      row: Object.entries(v as Record<string, string>).flat(),
+    for (const j of jobIds) jp.hgetall(a.job(j)).pttl(a.job(j));
+    const jr = (await jp.exec()) ?? [];
+    // A finished job's row expires (its time to live goes with it: copied without, it stayed
+    // on the new shard for ever, its set of tasks too).
+    const jobs = jobIds.map((id, i) => ({
+      id,
+      row: Object.entries(jr[2 * i]?.[1] as Record<string, string>).flat(),
+      ttlMs: Number(jr[2 * i + 1]?.[1] ?? -1),
     }));
     const b = this.to.k;
     const [written] = (await migrateScripts.run(

@@ -144,13 +144,27 @@ export class SchedulerRouter {
 
   /**
    * Waits until a held tenant's move has switched (the pause its submits see), or was refused
-   * (its submits then stay on the old shard).
+   * (its submits then stay on the old shard), or the migrator applied the map of `version` or
+   * a later one without moving the tenant (a move there and back it saw as none: it writes no
+   * row, and the tenant was held until the deadline, then again by every submit).
    */
   private async release(tenant: string, version: number): Promise<void> {
     const deadline = Date.now() + (this.o.holdMaxMs ?? 30_000);
     for (;;) {
-      const row = await readMigration(this.o.redis, this.keys, tenant);
+      const [row, applied] = await Promise.all([
+        readMigration(this.o.redis, this.keys, tenant),
+        this.o.redis.hget(this.keys.key('placement', 'applied'), 'version'),
+      ]);
       if (released(row, version)) break;
+      // A tenant's row (if it moves) is written before the map is recorded as applied: no row
+      // of this version or later means no move, and the rows are where placement says (none
+      // moved yet, or the last move done). An earlier move unfinished or refused keeps the
+      // wait (its rows are elsewhere).
+      if (
+        Number(applied ?? -1) >= version &&
+        (!row || (row.knobVersion < version && row.phase === 'done'))
+      )
+        break;
       if (row?.phase === 'refused' && row.knobVersion >= version) {
         if (this.held.get(tenant) === version) this.stay.set(tenant, { shard: row.from });
         break;

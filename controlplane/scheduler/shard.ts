@@ -346,7 +346,9 @@ export class SchedShard {
     let entries = '';
     for (const it of items) {
       const detail =
-        it.outcome === 'ok' ? JSON.stringify(it.detail ?? null) : String(it.detail ?? 'failed');
+        it.outcome === 'ok'
+          ? (it.resultJson ?? JSON.stringify(it.detail ?? null))
+          : String(it.detail ?? 'failed');
       // Only a failure uses the retry settings (fewer bytes for the script to scan).
       const retry = it.outcome === 'ok' ? '\t' : `${it.retryLimit ?? 0}\t${it.backoffMs ?? 0}`;
       entries += `${it.taskId}\t${it.token}\t${it.outcome}\t${retry}\t${Buffer.byteLength(detail)}\t${detail}\n`;

@@ -63,6 +63,12 @@ export interface SettleItem {
   outcome: SettleOutcome;
   /** The result (ok) or the error message (fail). */
   detail?: unknown;
+  /**
+   * The result as JSON, made when the handler returned (ok): sent as it is. Serialized again
+   * at the settle call, a result the handler changed since was sent changed, and one made
+   * unserializable (a cycle) threw there on every retry, holding the worker's settles.
+   */
+  resultJson?: string;
   /** The retry settings the copy was handed (LeasedTask); a failure uses them. */
   retryLimit?: number;
   backoffMs?: number;

@@ -498,8 +498,8 @@ export class WorkerRuntime {
       this.release(run.task.token);
       return;
     }
+    let json: string | undefined;
     if (outcome === 'ok') {
-      let json: string | undefined;
       try {
         json = JSON.stringify(detail ?? null);
       } catch {
@@ -517,6 +517,8 @@ export class WorkerRuntime {
       token: run.task.token,
       outcome,
       detail,
+      // The JSON checked above is the result sent (see SettleItem.resultJson).
+      ...(outcome === 'ok' && json !== undefined ? { resultJson: json } : {}),
       retryLimit: run.task.retryLimit,
       backoffMs: run.task.backoffMs,
     });

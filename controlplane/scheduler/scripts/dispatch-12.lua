@@ -132,7 +132,7 @@ for i = 1, n do
     elseif not runsType(w, typ) then
       status = 'unhandled'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + cpu > w.cpu or w.usedMem + mem > w.mem
-      or (gpu > 0 and not gpuFits(w, gpu, NUM[gpuMilli], gpus)) then
+      or (gpu > 0 and (not gpuFits(w, gpu, NUM[gpuMilli], gpus) or not gpuModelOk(r[2], w))) then
       status = 'full'
     else
       local token = string.format('%d', seqTop - n + i)

@@ -38,12 +38,19 @@ local k = P_WORKER .. wid
 local deadline = NOW + 3 * hb
 
 local created = 0
-local row = redis.call('HMGET', k, 'inc', 'created_call')
+local row = redis.call('HMGET', k, 'inc', 'created_call', 'cpu_m', 'mem_mb', 'gpu', 'gpu_model')
 local inc = row[1]
 -- A row this very call created: ioredis resends a script a dropped connection left unanswered,
 -- with the same arguments (its call id included). The worker must still hear it was
 -- registered anew, or the copies of its void incarnation run on.
 if inc and row[2] == call then created = 1 end
+-- Other capacity than the row's (a worker restarted under the same id on other hardware
+-- before the reaper removed it): a new incarnation, as after its death. Kept, the old figures
+-- were claimed against: a worker beating with 1 core and 500 MB took 2 cores and 800 MB.
+if inc and created == 0 and (row[3] ~= ARGV[FIRST_ARG + 2] or row[4] ~= ARGV[FIRST_ARG + 3]
+    or tonumber(row[5]) ~= gpu or (row[6] or '') ~= ARGV[FIRST_ARG + 5]) then
+  inc = nil
+end
 if not inc then
   created = 1
   inc = tostring(redis.call('INCR', K_SEQ))

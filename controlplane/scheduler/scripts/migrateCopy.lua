@@ -37,7 +37,8 @@
                score, children = {...}, dead = {field, value, ...} or absent, cascade = bool,
                job = its job's id ('' for a task that is its own job), ended = bool,
                failed = bool (dead or upstream_failed), est = estimate (ms, 0 = none) }
-    ARGV[6]    JSON list of { id, row = {field, value, ...} } job rows
+    ARGV[6]    JSON list of { id, row = {field, value, ...}, ttlMs (the row's time to live on the
+               old shard; -1 none) } job rows
     ARGV[7]    '1' when the copy moves late arrivals (after the switch), else '0'
     ARGV[8]    when the tenant's copies here were thawed (ms; 0 = not yet)
     ARGV[9]    now (ms)
@@ -54,6 +55,7 @@ local copiedNow = {}
 for _, j in ipairs(cjson.decode(ARGV[6])) do
   if redis.call('EXISTS', P_JOB .. j.id) == 0 and #j.row > 0 then
     redis.call('HSET', P_JOB .. j.id, unpack(j.row))
+    if j.ttlMs and j.ttlMs > 0 then redis.call('PEXPIRE', P_JOB .. j.id, j.ttlMs) end
     copiedNow[j.id] = true
     jobs = jobs + 1
   end
@@ -105,6 +107,9 @@ for _, t in ipairs(cjson.decode(ARGV[5])) do
     -- only beside a job row (one expired with its finished job has none: nor has its set).
     if t.job ~= '' and redis.call('EXISTS', P_JOB .. t.job) == 1 then
       redis.call('SADD', P_JOB .. t.job .. '#tasks', t.id)
+      -- As long as its finished job's row (includes/shard.lua jobTaskEnded).
+      local ttl = redis.call('PTTL', P_JOB .. t.job)
+      if ttl > 0 then redis.call('PEXPIRE', P_JOB .. t.job .. '#tasks', ttl) end
     end
     written = written + 1
     if t.parents then wrote[#wrote + 1] = t.id end

@@ -2,8 +2,10 @@
   Retention, bounded per pass: removes completed tasks finished before a cutoff or beyond a
   count (oldest first), and dead-lettered tasks likewise, with their rows, idempotency keys and
   dead-letter rows. The dead index also holds upstream_failed tasks (by the time they ended, no
-  dead-letter row): they go with the dead letters. A resubmission with a pruned task's
-  idempotency key creates a new task.
+  dead-letter row): they go with the dead letters, but not while a failure's cascade is still
+  queued for the reaper (K_CASCADE): its upstream_failed tasks' children sets are what it walks
+  next, and removing one left those children pending for ever. A resubmission with a pruned
+  task's idempotency key creates a new task.
 
   Input:
     KEYS[1..12]  the shard keys (includes/shard.lua); touches done, dead, idem
@@ -46,5 +48,6 @@ local function prune(index, cutoff, keepMax)
 end
 
 local a = prune(K_DONE, doneCutoff, doneMax)
-local b = prune(K_DEAD, deadCutoff, deadMax)
+local b = 0
+if redis.call('LLEN', K_CASCADE) == 0 then b = prune(K_DEAD, deadCutoff, deadMax) end
 return { a, b }

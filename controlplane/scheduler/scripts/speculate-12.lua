@@ -45,7 +45,8 @@ for i = 1, n do
     elseif not runsType(w, t.type) then
       status = 'unhandled'
     elseif w.usedSlots + 1 > w.slots or w.usedCpu + t.cpu > w.cpu or w.usedMem + t.mem > w.mem
-      or (t.gpu > 0 and not gpuFits(w, t.gpu, t.gpuMilli, gpus)) then
+      or (t.gpu > 0 and (not gpuFits(w, t.gpu, t.gpuMilli, gpus)
+        or not gpuModelOk(redis.call('HGET', t.key, 'attrs'), w))) then
       status = 'full'
     else
       token = tostring(redis.call('INCR', K_SEQ))

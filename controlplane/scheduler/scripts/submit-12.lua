@@ -114,6 +114,7 @@ for i = 1, n, 4000 do
   if redis.call('EXISTS', unpack(rowKeys, i, math.min(n, i + 3999))) > 0 then someExist = true end
 end
 local alias = {}     -- submitted id -> the id of the task it is
+local bindKey = {}   -- submitted id -> the task its (new) idempotency key is bound to
 local resent = {}    -- ids this call's own earlier run (a resend's) created
 local stateOf, depthOf = {}, {} -- id -> state and depth of parents and of the batch's tasks
 local fresh = {}     -- id -> batch position, for tasks this batch creates
@@ -199,6 +200,19 @@ for i = 1, n do
     -- A tombstone (no attrs) has nothing to compare: the task moved, "exists" as before.
     local differs = attrs and conflict(i, existing, attrs, payload)
     if differs then return { ERR_IDEM_CONFLICT, id, existing, differs, byKey and idem or '' } end
+    -- A known id sent with a key no task has: the key names that task from now on (later in
+    -- this batch and after), as it would had it come with the task: a retry under the key
+    -- alone made a second task, and the key in this batch took another task's content. Unless
+    -- the task has a key of its own already: a task has one key (pruning forgets it).
+    if idem ~= '' and not byKey and attrs then
+      local own
+      if j ~= nil then own = idems[j] else own = redis.call('HGET', P_TASK .. existing, 'idempotency_key') end
+      if own and own ~= '' and own ~= idem then
+        return { ERR_IDEM_CONFLICT, id, existing, 'idempotencyKey', '' }
+      end
+      if not own or own == '' then bindKey[id] = existing end
+      batchIdem[idem] = existing
+    end
     alias[id] = existing
     -- Made by this very call: ioredis resends a script a dropped connection left unanswered,
     -- with the same arguments (its time included), after the first run wrote it. Reported as
@@ -280,6 +294,10 @@ for i = 1, n do
     out[#out + 1] = i
     out[#out + 1] = alias[id]
     out[2] = out[2] + 1
+    local bound = bindKey[id]
+    if bound and redis.call('HSETNX', K_IDEM, idem, bound) == 1 then
+      redis.call('HSET', P_TASK .. bound, 'idempotency_key', idem)
+    end
   elseif parentsOf[i] == NONE and idem == '' then
     -- The usual task, with no parents and no idempotency key: runnable at once, depth 0.
     -- The key carries the id, and a task runnable at once is ready when it was submitted: the

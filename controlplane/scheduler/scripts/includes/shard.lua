@@ -246,6 +246,20 @@ local function gpuFits(w, gpu, milli, gpus)
   return true
 end
 
+-- Whether a GPU task may run on the worker's model: its attrs' gpu_models (csv; '' = any).
+-- Checked at the claim as the snapshot's policy did, since the worker row may have changed
+-- since (re-registered on another model); a GPU task only, so CPU claims scan nothing more.
+-- A literal: the include runs on every script call, so nothing is built here per call.
+local P_ATTRS_MODELS = '^[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t[^\t]*\t([^\t]*)'
+local function gpuModelOk(attrs, w)
+  local models = string.match(attrs, P_ATTRS_MODELS)
+  if not models or models == '' then return true end
+  for m in string.gmatch(models, '[^,]+') do
+    if m == w.model then return true end
+  end
+  return false
+end
+
 -- Tenant counters changed by one call, summed and written once at the end.
 local tenantDelta = {}
 local function tenantRunning(tenant, by)
