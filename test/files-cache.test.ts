@@ -31,6 +31,20 @@ describe('chunk cache (no redis)', () => {
     expect(cache.versionOf(ChunkCache.key(1, 0))).toBe(0);
     expect(cache.hit(ChunkCache.key(1, 9_999), 2)).toBeUndefined(); // another version: no
   });
+
+  it('offers a resized or swapped policy its chunks least recently used first', () => {
+    // Re-offered in first-fetch order, an LRU shrink kept the cold chunk and dropped the one
+    // just read; a swap made the new policy's history fetch order too.
+    const c = new ChunkCache('lru', 3_000);
+    for (const k of ['1:0', '2:0', '3:0']) c.miss(k, 1, Buffer.alloc(1_000));
+    expect(c.hit('1:0', 1)?.policyHit).toBe(true);
+    c.reconfigure('lru', 2_000);
+    expect(['1:0', '2:0', '3:0'].map((k) => c.versionOf(k))).toEqual([1, 0, 1]);
+    // Grown and swapped: 3:0 is now the least recently used, so the next miss evicts it.
+    c.reconfigure('lru', 2_000);
+    c.miss('4:0', 1, Buffer.alloc(1_000));
+    expect(['1:0', '3:0', '4:0'].map((k) => c.versionOf(k))).toEqual([1, 0, 1]);
+  });
 });
 
 describe('file read cache on one redis node', () => {

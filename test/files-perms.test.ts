@@ -157,6 +157,24 @@ describe('file permissions', () => {
     expect((await fs.largestDirs(alice, 1000)).map((d) => d.path)).toContain('/home/alice');
   });
 
+  it('moves a directory to another parent only with w on the directory itself (POSIX)', async () => {
+    await fs.mkdir(ROOT, '/share/a', { parents: true, mode: 0o777 });
+    await fs.mkdir(ROOT, '/share/b', { mode: 0o777 });
+    await fs.mkdir(bob, '/share/a/bobdir', { mode: 0o555 }); // read-only, even for bob
+    // carol has w+x on both parents, but no w on bobdir (its '..' would change).
+    await refused(fs.rename(carol, '/share/a/bobdir', '/share/b/bobdir'), '/share/a/bobdir', 'w');
+    expect((await fs.stat(ROOT, '/share/a/bobdir')).uid).toBe(1001);
+    // Renamed within its parent ('..' unchanged), it needs no w on itself.
+    await fs.rename(carol, '/share/a/bobdir', '/share/a/renamed');
+    // A file moves with w+x on both parents alone; a directory with w on itself too.
+    await fs.create(bob, '/share/a/f', { mode: 0o444 });
+    await fs.rename(carol, '/share/a/f', '/share/b/f');
+    await fs.chmod(bob, '/share/a/renamed', 0o755);
+    await refused(fs.rename(carol, '/share/a/renamed', '/share/b/d'), '/share/a/renamed', 'w');
+    await fs.rename(bob, '/share/a/renamed', '/share/b/d');
+    expect((await fs.stat(ROOT, '/share/b/d')).uid).toBe(1001);
+  });
+
   it('uses the owner class alone when the caller owns the file (POSIX)', async () => {
     await fs.create(alice, '/pub/odd.txt');
     await fs.write(alice, '/pub/odd.txt', 0, 'odd');

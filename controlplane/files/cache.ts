@@ -63,6 +63,12 @@ export class ChunkCache {
     else this.misses++;
     this.policy.access(key, h.bytes.length);
     if (!this.policy.has(key)) this.drop(key);
+    else {
+      // To the end of the Map, which thus runs least recently used first: the order a resize
+      // or a policy swap offers the held chunks in (fetch order kept cold chunks over hot).
+      this.held.delete(key);
+      this.held.set(key, h);
+    }
     return { bytes: h.bytes, policyHit };
   }
 
@@ -85,7 +91,8 @@ export class ChunkCache {
 
   /**
    * A new policy or capacity (the files.cache_* knobs changed): builds the new policy and
-   * offers it every held chunk, oldest first, keeping those it admits. No restart, no refetch.
+   * offers it every held chunk, least recently used first, keeping those it admits. No restart,
+   * no refetch.
    */
   reconfigure(policyName: string, capacityBytes: number): void {
     const next = createCachePolicy<string>(policyName, capacityBytes, { unit: 'bytes' });

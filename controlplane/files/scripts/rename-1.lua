@@ -85,6 +85,9 @@ return run(function()
   if #tparts == 0 then fail(ERR_INVAL, '/', 'root') end
   local tparent = tdirs[#tparts]
   need(tparent, PERM_W + PERM_X, joinPath(tparts, #tparts - 1))
+  -- A directory moved to another parent also needs `w` on itself (its '..' changes), as POSIX
+  -- and Linux ask: without it, anyone with w on both parents moved another's 0555 directory.
+  if src.t == 'd' and tparent.ino ~= fparent.ino then need(src, PERM_W, from) end
   if from == to then return recordRun(reqKey, reqHash, reqTtl, { OK, 0 }) end
   if dst then
     if src.t ~= 'd' and dst.t == 'd' then fail(ERR_ISDIR, to) end
