@@ -100,6 +100,19 @@ describe('API operations and read routes', () => {
     expect(doc.openapi).toMatch(/^3\./);
     expect(doc.security).toEqual([{ bearer: [] }]);
     expect(doc.paths['/healthz'].get.security).toEqual([]);
+    // Every parameter of every operation is a real one with a schema object: a bare
+    // `headers: { type: 'object' }` was listed as a header named "type" with schema "object".
+    for (const [path, methods] of Object.entries(
+      doc.paths as Record<
+        string,
+        Record<string, { parameters?: { name: string; schema: unknown }[] }>
+      >,
+    ))
+      for (const [m, op] of Object.entries(methods))
+        for (const p of op.parameters ?? []) {
+          expect(p.name, `${m} ${path}`).not.toBe('type');
+          expect(typeof p.schema, `${m} ${path} ${p.name}`).toBe('object');
+        }
     const ops = Object.entries(doc.paths as Record<string, Record<string, Record<string, unknown>>>)
       .filter(([path]) => path.startsWith('/api/'))
       .flatMap(([path, methods]) => Object.entries(methods).map(([m, op]) => ({ path, m, op })));
@@ -183,6 +196,14 @@ describe('API operations and read routes', () => {
       field: 'query.stepMs',
       rule: 'max_points',
     });
+    // 2,000 steps not starting on a boundary touch 2,001 buckets: refused; 2,000 buckets pass.
+    const edge = (from: number, to: number) =>
+      api.app.inject({
+        url: `/api/telemetry/files/reads?fromMs=${from}&toMs=${to}&stepMs=1000`,
+        headers: ADMIN,
+      });
+    expect((await edge(t0 + 500, t0 + 500 + 2_000_000)).statusCode).toBe(400);
+    expect((await edge(t0, t0 + 1_999_999)).statusCode).toBe(200);
     const reversed = await api.app.inject({
       url: `/api/telemetry/files/reads?fromMs=${t0}&toMs=${t0 - 1}`,
       headers: ADMIN,
@@ -237,6 +258,24 @@ describe('API operations and read routes', () => {
           reason: 'sse',
           updatedBy: 'admin#env',
         },
+      });
+      // A change of two knobs (one message): an event for each, in the change's order (a change
+      // set is written in knob name order).
+      await api.knobs.promoteAll({
+        actor: 'op',
+        reason: 'both',
+        changes: [
+          { name: 'scheduler.policy', value: 'sjf', baseVersion: 1 },
+          { name: 'scheduler.dispatch_batch', value: 32, baseVersion: 1 },
+        ],
+      });
+      expect(await stream.next('knob')).toMatchObject({
+        kind: 'value',
+        row: { name: 'scheduler.dispatch_batch', value: 32, reason: 'both' },
+      });
+      expect(await stream.next('knob')).toMatchObject({
+        kind: 'value',
+        row: { name: 'scheduler.policy', value: 'sjf', reason: 'both' },
       });
       await op('/api/knobs/scheduler.retry_limit/pin', { reason: 'hold' });
       expect(await stream.next('knob')).toMatchObject({ kind: 'pin', row: { pinned: true } });

@@ -94,7 +94,10 @@ describe('API security headers and event stream bounds', () => {
       const server = sockets[sockets.length - 1] as net.Socket;
       // Full rows pile up: past the kernel's buffers, then past the hub's 1 MiB.
       const channel = api.knobs.keys.knobChanges();
-      const msg = JSON.stringify({ name: 'placement.map', value: {} });
+      const msg = JSON.stringify({
+        change: 'c',
+        changes: [{ name: 'placement.map', version: 1, value: '{}' }],
+      });
       for (let batch = 0; batch < 80 && !server.destroyed; batch++) {
         const p = api.redis.pipeline();
         for (let i = 0; i < 500; i++) p.publish(channel, msg);

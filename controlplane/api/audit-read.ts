@@ -111,7 +111,10 @@ export async function readAudit(
   q: AuditQuery,
   scan: AuditScan = { page: PAGE, maxPages: MAX_PAGES },
 ): Promise<{ entries: (AuditEntry & { source: string })[]; next: string | null }> {
-  const read = await Promise.all(sources.map((s) => readSource(redis, s, q, scan)));
+  // One entry more than the page: a full page is the last one only when nothing follows it
+  // (a `next` leading to an empty page made a client ask once more for nothing).
+  const ahead = { ...q, limit: q.limit + 1 };
+  const read = await Promise.all(sources.map((s) => readSource(redis, s, ahead, scan)));
   let cut: { id: string; source: string } | undefined;
   read.forEach((r, i) => {
     const stop = r.stoppedAt && { id: r.stoppedAt, source: (sources[i] as AuditSource).name };
@@ -122,6 +125,6 @@ export async function readAudit(
     .filter((e) => !cut || trailOrder(e, cut) <= 0)
     .sort(trailOrder);
   const entries = merged.slice(0, q.limit);
-  const last = entries.length === q.limit ? entries[entries.length - 1] : cut;
+  const last = merged.length > q.limit ? entries[entries.length - 1] : cut;
   return { entries, next: last ? `${last.id}:${last.source}` : null };
 }

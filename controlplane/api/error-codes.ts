@@ -26,6 +26,10 @@ const STORE_CODES = {
   KNOBOS_FROZEN: { status: 423, summary: 'automation is frozen; automation actors are refused' },
   KNOBOS_STATE: { status: 409, summary: 'the row is in a state the operation does not accept' },
   KNOBOS_EXISTS: { status: 409, summary: 'the row already exists' },
+  KNOBOS_CORRUPT_ROW: {
+    status: 500,
+    summary: "a stored row does not decode by its table's schema (written by another writer)",
+  },
   KNOBOS_NOT_DURABLE: {
     status: 503,
     summary: 'the write ran, but fewer replicas than store.replica_acks acknowledged it in time',

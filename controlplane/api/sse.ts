@@ -254,30 +254,42 @@ export class ChangeHub {
     this.draining = true;
     try {
       for (let msg = this.pending.shift(); msg !== undefined; msg = this.pending.shift()) {
-        const e = await this.toEvent(msg).catch((err: Error) => {
+        const events = await this.toEvents(msg).catch((err: Error) => {
           this.opts.log?.warn({ err: err.message }, 'sse: could not read the changed row');
-          return { event: 'resync', data: { reason: 'read_failed' } } as HubEvent;
+          return [{ event: 'resync', data: { reason: 'read_failed' } } as HubEvent];
         });
-        if (e) this.broadcast(e);
+        for (const e of events) this.broadcast(e);
       }
     } finally {
       this.draining = false;
     }
   }
 
-  private async toEvent(raw: string): Promise<HubEvent | null> {
-    let msg: { name?: unknown; value?: unknown; pinned?: unknown; frozen?: unknown };
+  /**
+   * A value change names its knobs in `changes` (one event each, rows read after the whole
+   * change); a pin names one knob; the freeze switch says `frozen`.
+   */
+  private async toEvents(raw: string): Promise<HubEvent[]> {
+    let msg: { name?: unknown; changes?: unknown; pinned?: unknown; frozen?: unknown };
     try {
       msg = JSON.parse(raw) as typeof msg;
     } catch {
-      return null;
+      return [];
     }
     if (typeof msg.frozen === 'boolean')
-      return { event: 'freeze', data: { frozen: await this.opts.knobs.frozen() } };
-    if (typeof msg.name !== 'string') return null;
-    const row = await this.opts.knobs.get(msg.name);
-    const kind = msg.value !== undefined ? 'value' : msg.pinned ? 'pin' : 'unpin';
-    return { event: 'knob', data: { kind, row } };
+      return [{ event: 'freeze', data: { frozen: await this.opts.knobs.frozen() } }];
+    const knobEvent = async (name: string, kind: 'value' | 'pin' | 'unpin'): Promise<HubEvent> => ({
+      event: 'knob',
+      data: { kind, row: await this.opts.knobs.get(name) },
+    });
+    if (Array.isArray(msg.changes)) {
+      const names = (msg.changes as { name?: unknown }[])
+        .map((c) => c.name)
+        .filter((n): n is string => typeof n === 'string');
+      return Promise.all(names.map((n) => knobEvent(n, 'value')));
+    }
+    if (typeof msg.name !== 'string') return [];
+    return [await knobEvent(msg.name, msg.pinned ? 'pin' : 'unpin')];
   }
 
   async close(): Promise<void> {

@@ -2,7 +2,7 @@
 // is written to history and audit), and the sign-in dialog that asks for an API token once.
 // The dialog elements live as long as the page: each showing's listeners are removed when it
 // ends (an AbortController), so they do not pile up on them.
-/* global setTimeout, AbortController */
+/* global setTimeout, AbortController, document */
 import { byId, clear, fmtError, h } from './dom.js';
 
 /**
@@ -42,6 +42,15 @@ export function confirmAction(opts) {
     h('div', { class: 'dialog-actions' }, cancel, ok),
   );
   clear(dlg, form);
+  // The control the dialog was opened from: closing gives it the focus back, unless a live
+  // change rebuilt its panel meanwhile (the knob's event often comes before the action's
+  // answer); then its twin in the rebuilt panel gets it, not the body.
+  const opener = document.activeElement;
+  const twin = opener?.dataset?.rollback
+    ? `[data-rollback="${opener.dataset.rollback}"]`
+    : opener?.dataset?.action
+      ? `[data-action="${opener.dataset.action}"]`
+      : null;
   return new Promise((resolve) => {
     const listening = new AbortController();
     const signal = listening.signal;
@@ -52,6 +61,7 @@ export function confirmAction(opts) {
       done = true;
       listening.abort();
       if (dlg.open) dlg.close();
+      if (opener && !opener.isConnected && twin) document.querySelector(twin)?.focus();
       resolve(v);
     };
     cancel.addEventListener('click', () => finish(null), { signal });

@@ -65,9 +65,9 @@ function parseKnobValue(spec, text, current) {
       }
       if (typeof value !== 'object' || value === null || Array.isArray(value))
         return fail('type', 'must be a JSON object of name → shard');
-      // The server refuses these keys as prototype poisoning (a body it cannot read).
-      if (Object.hasOwn(value, '__proto__') || Object.hasOwn(value, 'constructor'))
-        return fail('name', 'may not be __proto__ or constructor');
+      // The server refuses this key as prototype poisoning (a body it cannot read). A tenant
+      // named constructor is a name like any other (its value, a shard, has no prototype).
+      if (Object.hasOwn(value, '__proto__')) return fail('name', 'may not be __proto__');
       const entries = Object.entries(value);
       if (entries.length > spec.maxEntries)
         return fail('max_entries', `must have at most ${spec.maxEntries} entries`);

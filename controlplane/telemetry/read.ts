@@ -140,17 +140,27 @@ export async function telemetrySeries(
   // Counts and rates add up across instances; summaries, ratios and times (a gauge such as a
   // lag in ms) do not.
   const additive = metric.endsWith('_per_s') || !/_(mean|p50|p99|max|ratio|ms)$/.test(metric);
-  // A rate's step is the events of its entries over the time they cover together (the union of
-  // their intervals), at most the step: an instance that ran part of the step (started,
-  // stopped, or restarted under a new id) adds its events, not its rate as if it ran the whole
-  // step. At most the step, as each entry's whole interval counts in the step of its end: two
-  // instances reporting out of phase (each flushes on its own timer) cover more than the step
-  // together, and the union alone read their 20/s as 11/s.
+  // A rate's step adds each instance's rate over the intervals of its entries in the step
+  // (each entry's whole interval counts in the step of its end), weighed by the part of the
+  // step the instance ran (its intervals, all of them, within the step) against the part any
+  // instance reported: an instance that ran part of the step (started, stopped, restarted under
+  // a new id) adds its share, not its rate as if it ran the whole step; an entry covering two
+  // seconds (a skipped or failed flush) or a step holding two entries, then three (a step that
+  // is no multiple of the flush interval) read a steady 10/s as 20/s, or 10, 12, 10, 12; and two
+  // instances flushing out of phase add up to their sum.
   const rate = metric.endsWith('_per_s');
   const buckets = new Map<
     number,
-    { perInstance: Map<string, number[]>; events: number; spans: [number, number][] }
+    {
+      perInstance: Map<string, number[]>;
+      rates: Map<string, { events: number; spans: [number, number][] }>;
+      timed: number;
+    }
   >();
+  /** Every instance's entries read (interval start, end, rate): what it ran; and their hull. */
+  const ran = new Map<string, [number, number, number][]>();
+  let hullLo = Infinity;
+  let hullHi = -Infinity;
   const state = { truncated: false };
   // The step of the oldest entry read (whatever its fields): a cut falls in it.
   let oldestStep = Infinity;
@@ -175,27 +185,65 @@ export async function telemetrySeries(
       const raw = e.fields[metric];
       if (raw === undefined) continue;
       let bucket = buckets.get(b);
-      if (!bucket) buckets.set(b, (bucket = { perInstance: new Map(), events: 0, spans: [] }));
+      if (!bucket)
+        buckets.set(b, (bucket = { perInstance: new Map(), rates: new Map(), timed: 0 }));
       const inst = e.fields['instance'] ?? '';
       const list = bucket.perInstance.get(inst) ?? [];
       list.push(Number(raw));
       bucket.perInstance.set(inst, list);
       const intervalS = Number(e.fields['interval_s']);
       if (rate && intervalS > 0) {
-        bucket.events += Number(raw) * intervalS;
-        bucket.spans.push([at - intervalS * 1000, at]);
+        const span: [number, number] = [at - intervalS * 1000, at];
+        const r = bucket.rates.get(inst) ?? { events: 0, spans: [] };
+        r.events += Number(raw) * intervalS;
+        r.spans.push(span);
+        bucket.rates.set(inst, r);
+        bucket.timed++;
+        const mine = ran.get(inst) ?? [];
+        mine.push([span[0], span[1], Number(raw)]);
+        ran.set(inst, mine);
+        if (span[0] < hullLo) hullLo = span[0];
+        if (at > hullHi) hullHi = at;
       }
     }
   }
+  // An instance's last entry leaves its run open to the newest report when its next flush was
+  // not due by then (the newest step: one flushing early in its phase is still running); once
+  // another instance reported past that, it had stopped.
+  const runs = new Map(
+    [...ran].map(([inst, entries]) => {
+      entries.sort((x, y) => x[1] - y[1]);
+      const last = entries[entries.length - 1] as [number, number, number];
+      const spans = entries.map(([s, e]): [number, number] => [s, e]);
+      const open = hullHi < last[1] + (last[1] - last[0]);
+      return [inst, mergeSpans(open ? [...spans, [last[1], hullHi]] : spans)];
+    }),
+  );
   const points = [...buckets.entries()]
     .filter(([at]) => !state.truncated || at > oldestStep)
     .sort((a, b) => a[0] - b[0])
-    .map(([at, { perInstance, events, spans }]) => {
+    .map(([at, { perInstance, rates, timed }]) => {
       const means = [...perInstance.values()].map((l) => l.reduce((x, y) => x + y, 0) / l.length);
       const n = [...perInstance.values()].reduce((x, l) => x + l.length, 0);
       // Only when every entry says its interval: else each instance's mean, as before.
-      const covered = spans.length === n ? Math.min(unionMs(spans), opts.stepMs) : 0;
-      const total = covered > 0 ? events / (covered / 1000) : means.reduce((x, y) => x + y, 0);
+      const step: [number, number] = [at, at + opts.stepMs];
+      const reported = overlapMs([[hullLo, hullHi]], step);
+      let total = 0;
+      if (timed === n && reported > 0) {
+        // Every instance that ran in the step counts, also one whose entry ends in another
+        // step (it flushes less often: left out, a 1 s and a 2 s instance at 10/s each read
+        // 10, 20, 10, 20): at the rate of its entries ending here, else of the entry that
+        // covers most of the step.
+        for (const [inst, run] of runs) {
+          const active = overlapMs(run, step);
+          if (active <= 0) continue;
+          const r = rates.get(inst);
+          const own = r
+            ? r.events / (unionMs(r.spans) / 1000)
+            : coveringRate(ran.get(inst) ?? [], step);
+          total += own * Math.min(1, active / reported);
+        }
+      } else total = means.reduce((x, y) => x + y, 0);
       const across = opts.across ?? 'mean';
       const value = additive
         ? total
@@ -213,19 +261,50 @@ export async function telemetrySeries(
   return truncatable(points, state.truncated);
 }
 
+/** The union of [start, end] spans, as disjoint spans in order. */
+function mergeSpans(spans: [number, number][]): [number, number][] {
+  const out: [number, number][] = [];
+  for (const [s, e] of [...spans].sort((a, b) => a[0] - b[0])) {
+    const last = out[out.length - 1];
+    if (last && s <= last[1]) last[1] = Math.max(last[1], e);
+    else out.push([s, e]);
+  }
+  return out;
+}
+
 /** How long the union of [start, end] spans covers (ms). */
 function unionMs(spans: [number, number][]): number {
-  const sorted = [...spans].sort((a, b) => a[0] - b[0]);
-  let total = 0;
-  let [lo, hi] = [-Infinity, -Infinity];
-  for (const [s, e] of sorted) {
-    if (s > hi) {
-      if (hi > lo) total += hi - lo;
-      [lo, hi] = [s, e];
-    } else if (e > hi) hi = e;
+  return mergeSpans(spans).reduce((t, [s, e]) => t + (e - s), 0);
+}
+
+/**
+ * The rate of the entry (start, end, rate; sorted by end) that covers most of [lo, hi), or
+ * the last entry's when none does (an instance's run left open past its last flush).
+ */
+function coveringRate(entries: readonly [number, number, number][], [lo, hi]: [number, number]) {
+  let a = 0;
+  let b = entries.length;
+  while (a < b) {
+    const m = (a + b) >> 1;
+    if ((entries[m] as [number, number, number])[1] <= lo) a = m + 1;
+    else b = m;
   }
-  if (hi > lo) total += hi - lo;
-  return total;
+  let best: [number, number, number] | undefined;
+  let most = 0;
+  for (let i = a; i < entries.length; i++) {
+    const e = entries[i] as [number, number, number];
+    if (e[0] >= hi) break;
+    const o = Math.min(e[1], hi) - Math.max(e[0], lo);
+    if (o > most) [best, most] = [e, o];
+  }
+  return (best ?? entries[entries.length - 1] ?? [0, 0, 0])[2];
+}
+
+/** How long disjoint spans cover of [lo, hi) (ms). */
+function overlapMs(spans: [number, number][], [lo, hi]: [number, number]): number {
+  let t = 0;
+  for (const [s, e] of spans) t += Math.max(0, Math.min(e, hi) - Math.max(s, lo));
+  return t;
 }
 
 /**

@@ -89,8 +89,10 @@ export const knobRoutes: RouteModule = (app, { knobs }) => {
       const { name } = request.params;
       const { limit: n, before } = request.query;
       await knobs.get(name); // 404 for a declared knob that was never seeded
-      const history = await knobs.history(name, { limit: n, ...(before ? { before } : {}) });
-      const next = history.length === n ? (history[history.length - 1]?.id ?? null) : null;
+      // One entry more than the page: a full page is the last only when nothing follows it.
+      const read = await knobs.history(name, { limit: n + 1, ...(before ? { before } : {}) });
+      const history = read.slice(0, n);
+      const next = read.length > n ? (history[history.length - 1]?.id ?? null) : null;
       return { knob: name, history, next };
     },
   );

@@ -14,7 +14,6 @@ export function metricsRoutes(publicMetrics: boolean): RouteModule {
           summary: 'Prometheus metrics (text format 0.0.4)',
           ...(publicMetrics ? { security: [] } : {}),
           produces: ['text/plain'],
-          headers: { type: 'object' },
         },
       },
       async (_request, reply) => {

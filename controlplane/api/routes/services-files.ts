@@ -11,6 +11,7 @@ import { FileKeys } from '../../files/keys.ts';
 import { namesDir, normalizePath } from '../../files/paths.ts';
 import { FILE_KNOBS, FileService } from '../../files/service.ts';
 import { VolumeMissingError } from '../../files/errors.ts';
+import { KnobosError } from '../../store/errors.ts';
 import { FILE_BYTES_MAX, FILE_TIME_MAX_MS, ROOT, type QueryPlan } from '../../files/types.ts';
 import { KnobClient } from '../../knobs/client.ts';
 import type { ApiDeps, RequestAuth } from '../context.ts';
@@ -59,6 +60,36 @@ export class TenantView {
   outside(p: string): string | null {
     if (p === this.root) return '/';
     return p.startsWith(this.root + '/') ? p.slice(this.root.length) : null;
+  }
+
+  /**
+   * An error of the file service in the tenant's terms: its message and `path` name the
+   * tenant's path, not the volume's (they showed `/tenants/<tenant>/...`: the volume's layout).
+   */
+  hide(err: unknown): unknown {
+    if (!(err instanceof KnobosError) || typeof err.details['path'] !== 'string') return err;
+    const vol = err.details['path'];
+    const mine = this.outside(vol.replace(/\/$/, '')) ?? '/';
+    err.message = err.message
+      .split(vol)
+      .join(mine)
+      .split(this.root + '/')
+      .join('/')
+      .split(this.root)
+      .join('/');
+    const details = err.details as Record<string, unknown>;
+    details['path'] = mine;
+    if ('path' in err) Object.defineProperty(err, 'path', { value: mine });
+    return err;
+  }
+
+  /** `work`, its file errors shown in the tenant's terms. */
+  async run<T>(work: () => Promise<T>): Promise<T> {
+    try {
+      return await work();
+    } catch (err) {
+      throw this.hide(err);
+    }
   }
 }
 
@@ -163,7 +194,8 @@ export function filesRoutes(
     async (request) => {
       const v = view(request.auth);
       const p = v ? v.inside(request.query.path) : request.query.path;
-      const st = await (await open(request.query.volume)).stat(ROOT, p);
+      const fs = await open(request.query.volume);
+      const st = v ? await v.run(() => fs.stat(ROOT, p)) : await fs.stat(ROOT, p);
       return { ...st, path: v ? (v.outside(st.path) ?? '/') : st.path };
     },
   );
@@ -212,12 +244,13 @@ export function filesRoutes(
           { field: 'query.cursor', rule: 'cursor' },
         );
       const v = view(request.auth);
-      const page = await (
-        await open(q.volume)
-      ).readdir(ROOT, v ? v.inside(q.path) : q.path, {
-        count: q.count,
-        ...(q.cursor ? { cursor: q.cursor } : {}),
-      });
+      const fs = await open(q.volume);
+      const list = () =>
+        fs.readdir(ROOT, v ? v.inside(q.path) : q.path, {
+          count: q.count,
+          ...(q.cursor ? { cursor: q.cursor } : {}),
+        });
+      const page = v ? await v.run(list) : await list();
       return { path: normalizePath(q.path), entries: page.entries, cursor: page.cursor ?? null };
     },
   );
@@ -239,7 +272,7 @@ export function filesRoutes(
         tags: TAGS,
         summary: 'Files under a directory by size and modification time, from the indexes',
         description:
-          "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` (not in a tenant's view: it counts the whole volume) say which and how many. A `cursor` means more may follow. In a tenant's view the cursor is an opaque token, valid for 10 minutes and for that tenant only (the position it stands for is a volume path, maybe another tenant's).",
+          "The planner scans the most selective index (path prefix, size, or the directory's mtime window) and checks the rest per candidate; `plan` and `candidates` (not in a tenant's view: they follow the whole volume) say which and how many. A `cursor` means more may follow. In a tenant's view the cursor is an opaque token, valid for 10 minutes and for that tenant only (the position it stands for is a volume path, maybe another tenant's).",
         headers,
         querystring: closed(
           {
@@ -277,26 +310,27 @@ export function filesRoutes(
       const v = view(request.auth);
       const at = q.cursor && (await cursors.read(q.cursor, request.auth.tenant));
       const [plan, score, path] = at ? at.split(':') : [];
-      const res = await (
-        await open(q.volume)
-      ).findFiles(ROOT, {
-        under: v ? v.inside(q.under, 'under') : q.under,
-        limit: q.limit,
-        ...(q.minSizeBytes !== undefined ? { minSizeBytes: q.minSizeBytes } : {}),
-        ...(q.modifiedFromMs !== undefined ? { modifiedFromMs: q.modifiedFromMs } : {}),
-        ...(q.modifiedToMs !== undefined ? { modifiedToMs: q.modifiedToMs } : {}),
-        ...(plan
-          ? {
-              cursor: {
-                plan: plan as QueryPlan,
-                after: {
-                  score: Number(score),
-                  path: Buffer.from(path ?? '', 'base64url').toString('utf8'),
+      const fs = await open(q.volume);
+      const find = () =>
+        fs.findFiles(ROOT, {
+          under: v ? v.inside(q.under, 'under') : q.under,
+          limit: q.limit,
+          ...(q.minSizeBytes !== undefined ? { minSizeBytes: q.minSizeBytes } : {}),
+          ...(q.modifiedFromMs !== undefined ? { modifiedFromMs: q.modifiedFromMs } : {}),
+          ...(q.modifiedToMs !== undefined ? { modifiedToMs: q.modifiedToMs } : {}),
+          ...(plan
+            ? {
+                cursor: {
+                  plan: plan as QueryPlan,
+                  after: {
+                    score: Number(score),
+                    path: Buffer.from(path ?? '', 'base64url').toString('utf8'),
+                  },
                 },
-              },
-            }
-          : {}),
-      });
+              }
+            : {}),
+        });
+      const res = v ? await v.run(find) : await find();
       const files = v
         ? res.files.flatMap((f) => {
             const p = v.outside(f.path);
@@ -305,11 +339,11 @@ export function filesRoutes(
         : res.files;
       return {
         files,
-        plan: res.plan,
-        // A tenant view leaves out the count of rows the planner checked: it counts files of
-        // the whole volume, so bisecting a filter on it would tell how many other tenants'
-        // files match.
-        ...(v ? {} : { candidates: res.candidates }),
+        // A tenant view leaves out the plan and the count of rows the planner checked: both
+        // follow files of the whole volume (the size plan is picked when fewer files in the
+        // volume are that large than the tenant has under its path), so bisecting a filter on
+        // them would tell how many other tenants' files match.
+        ...(v ? {} : { plan: res.plan, candidates: res.candidates }),
         cursor: res.cursor
           ? await cursors.write(
               `${res.cursor.plan}:${res.cursor.after.score}:${Buffer.from(res.cursor.after.path).toString('base64url')}`,

@@ -454,7 +454,10 @@ export function schedulerRoutes(
     async (request) => {
       const q = request.query;
       const { fromMs, toMs } = timeWindow(q, clock, HOUR_MS);
-      if ((toMs - fromMs) / opts.usageBucketMs > USAGE_BUCKETS_MAX)
+      // The buckets the window touches (both ends' count in full): a window of the bound's
+      // length not starting on a bucket edge touches one more, which the query dropped.
+      const b = opts.usageBucketMs;
+      if (Math.floor(toMs / b) - Math.floor(fromMs / b) + 1 > USAGE_BUCKETS_MAX)
         throw new ValidationError(
           `the window spans more than ${USAGE_BUCKETS_MAX} usage buckets of ${opts.usageBucketMs} ms`,
           'query.fromMs',

@@ -158,7 +158,9 @@ export const telemetryRoutes: RouteModule = (app, deps) => {
       const q = request.query;
       const { fromMs, toMs } = timeWindow(q, clock, DEFAULT_RANGE_MS);
       const stepMs = q.stepMs ?? Math.max(1_000, Math.ceil((toMs - fromMs) / 300));
-      if ((toMs - fromMs) / stepMs > MAX_POINTS)
+      // Points sit on step-aligned buckets and the window includes both ends: a window of
+      // MAX_POINTS steps not starting on a boundary touches one bucket more.
+      if (Math.floor(toMs / stepMs) - Math.floor(fromMs / stepMs) + 1 > MAX_POINTS)
         throw new ValidationError(
           `query.stepMs: ${stepMs} ms gives more than ${MAX_POINTS} points over this range`,
           'query.stepMs',
