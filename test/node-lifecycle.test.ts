@@ -7,12 +7,14 @@
 // in order; and the CLI names a dead embedded node instead of timing out against its address.
 import { spawn, spawnSync, type ChildProcessByStdio } from 'node:child_process';
 import {
+  chmodSync,
   existsSync,
   mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer, connect as tcpConnect, type AddressInfo } from 'node:net';
@@ -23,7 +25,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { createLogger } from '../controlplane/log.ts';
 import { startNode, type KnobosNode } from '../controlplane/node.ts';
 import { ManagedRedis } from '../controlplane/redis/managed.ts';
-import { LOCK_FILE, StateLock } from '../controlplane/run/state-lock.ts';
+import { EMBEDDED_FILE_NAME, LOCK_FILE, StateLock } from '../controlplane/run/state-lock.ts';
 import { eventually } from './helpers/redis.ts';
 
 const log = createLogger('node-lifecycle-test', 'silent');
@@ -240,6 +242,37 @@ describe('node life cycle', () => {
     expect(existsSync(join(dir, LOCK_FILE))).toBe(false);
   }, 30_000);
 
+  it('a node exiting at once while its redis-server still runs leaves the lock naming it', async () => {
+    const dir = tempDir();
+    const server = await ManagedRedis.start({ dir: join(dir, 'server') });
+    cleanup.push(() => server.stop());
+    // As a second Ctrl-C while starting does: process.exit with the server still up (it was
+    // sent SIGTERM and may still be saving). Releasing the lock let a next start run a second
+    // server on the same files meanwhile.
+    const node = tsxChild(`
+      const { StateLock } = await import(${JSON.stringify(STATE_LOCK_TS)});
+      const { lock } = StateLock.acquire(${JSON.stringify(dir)});
+      lock.update({ redisPid: ${server.pid}, redisPort: ${server.port}, url: ${JSON.stringify(server.url)} });
+      process.exit(130);
+    `);
+    expect(await node.exited, node.err()).toBe(130);
+    const held = JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as { redisPid?: number };
+    expect(held.redisPid).toBe(server.pid);
+    // The next start takes the dead node's lock over and shuts its server down first.
+    const next = await start(dir);
+    await eventually(async () => !server.running, 'the left redis-server stopped', 5_000);
+    expect(next.managed?.port).not.toBe(server.port);
+    // With no server left running, an exit lets go of the lock.
+    mkdirSync(join(dir, 'other'));
+    const plain = tsxChild(`
+      const { StateLock } = await import(${JSON.stringify(STATE_LOCK_TS)});
+      StateLock.acquire(${JSON.stringify(join(dir, 'other'))}).lock.update({ redisPid: ${server.pid} });
+      process.exit(130);
+    `);
+    expect(await plain.exited, plain.err()).toBe(130);
+    expect(existsSync(join(dir, 'other', LOCK_FILE))).toBe(false);
+  }, 60_000);
+
   it('refuses a lock that stays unreadable, naming the file', () => {
     const dir = tempDir();
     writeFileSync(join(dir, LOCK_FILE), '');
@@ -357,8 +390,13 @@ describe('node life cycle', () => {
 
   it('`knobos serve` serves the API against the embedded Redis `knobos start` runs', async () => {
     const dir = tempDir();
+    // A redis.json left readable by others: the admin password must not go into it as it is.
+    writeFileSync(join(dir, EMBEDDED_FILE_NAME), '{}\n', { mode: 0o644 });
+    chmodSync(join(dir, EMBEDDED_FILE_NAME), 0o644);
     const { child, exited } = knobosStart(dir);
     await untilOutput(child, /knobos is running/);
+    expect(statSync(join(dir, EMBEDDED_FILE_NAME)).mode & 0o777).toBe(0o600);
+    expect(readdirSync(dir).filter((f) => f.endsWith('.new'))).toEqual([]);
     const serve = knobosServe(dir);
     const served = await untilOutput(serve, /Dashboard: /);
     // Before, it connected without the embedded server's admin login: NOPERM on its first eval.

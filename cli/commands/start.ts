@@ -1,6 +1,6 @@
 // `knobos start` (`npm start`): the embedded default. Starts Redis (or uses REDIS_URL), seeds
 // the knobs, prints how to see them, and runs until Ctrl-C.
-import { rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createLogger } from '../../controlplane/log.ts';
 import { startNode } from '../../controlplane/node.ts';
 import { targetFromEnv } from '../../controlplane/redis/connect.ts';
@@ -93,9 +93,13 @@ export async function run(argv: string[]): Promise<number> {
     if (node.managed) {
       mkdirSync(HOME_DIR, { recursive: true });
       // The admin login of the embedded server's ACL users (docs/security.md): readable by this
-      // user only, so the CLI can connect; removed on stop.
+      // user only, so the CLI can connect; removed on stop. Written to a new file, then renamed
+      // over: writeFileSync's mode applies only when it creates the file, so a redis.json left
+      // readable by others kept its permissions, and the password went into it.
+      const fresh = `${HOME_EMBEDDED_FILE}.${process.pid}.new`;
+      rmSync(fresh, { force: true });
       writeFileSync(
-        HOME_EMBEDDED_FILE,
+        fresh,
         JSON.stringify({
           url: node.managed.url,
           pid: process.pid,
@@ -104,8 +108,9 @@ export async function run(argv: string[]): Promise<number> {
           redisPort: node.managed.port,
           ...(node.adminLogin ?? {}),
         }) + '\n',
-        { mode: 0o600 },
+        { mode: 0o600, flag: 'wx' },
       );
+      renameSync(fresh, HOME_EMBEDDED_FILE);
     }
     const rows = await node.knobs.list();
     const where =

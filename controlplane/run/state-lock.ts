@@ -199,8 +199,20 @@ function clearDeadGuard(guard: string): void {
 
 export class StateLock {
   private released = false;
-  // process.exit() (a stop past its deadline) skips stop(): the lock goes anyway.
-  private readonly onExit = () => this.release();
+  /**
+   * process.exit() (a stop past its deadline, a second Ctrl-C while starting) skips stop(): the
+   * lock goes anyway, unless the node's redis-server still runs (it was sent SIGTERM and is
+   * saving its AOF). That lock is then a dead node's, naming the server: the next start shuts
+   * it down before starting its own on the same files, as after a -9.
+   */
+  private readonly onExit = () => {
+    const redis = this.record.redisPid;
+    if (redis !== undefined && pidAlive(redis) && isRedisServer(redis)) {
+      this.released = true;
+      return;
+    }
+    this.release();
+  };
 
   private constructor(
     readonly dir: string,
