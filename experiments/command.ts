@@ -108,8 +108,15 @@ function parse(argv: string[]): ExpArgs | 'help' {
     trace = { path: values.trace, format };
   }
   const load = loadOption(values.load);
-  if (load !== undefined && spec && (spec.workload.accepts ?? spec.workload.kind) !== 'jobs') {
-    throw new UsageError(`--load: experiment ${name} replays no jobs trace`);
+  // A workload generated unless a jobs trace is given (placement) replays none without one: the
+  // load was accepted and ignored.
+  if (load !== undefined && spec && spec.workload.kind !== 'jobs') {
+    if (spec.workload.accepts !== 'jobs')
+      throw new UsageError(`--load: experiment ${name} replays no jobs trace`);
+    if (!trace)
+      throw new UsageError(
+        `--load: experiment ${name} replays a jobs trace only when given one (--trace)`,
+      );
   }
   if (values.out && names.length > 1) throw new UsageError('--out needs one experiment, not all');
   // A quick run is a plumbing check: it must never replace (or sit among) the committed results.

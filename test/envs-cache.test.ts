@@ -225,6 +225,37 @@ describe('the eviction env (LeCaR-style)', () => {
     },
   );
 
+  it('replays a key requested again at another size as byte-mode replay does (a resized hit)', () => {
+    // Kept at its first size, a (now 50 bytes) and b (10) were both held in 50 bytes: b hit.
+    const hitsAlways = (t: CacheTrace, capacity: number, action: number): number => {
+      const env = new CacheEvictionEnv({
+        trace: t,
+        capacity,
+        unit: 'bytes',
+        experts: ['lru', 'lfu'],
+      });
+      let { info } = env.reset({ seed: 0 });
+      for (let i = 0; i < 1_000_000; i++) {
+        const r = env.step(action);
+        info = r.info;
+        if (r.terminated || r.truncated) break;
+      }
+      return info['hits'] as number;
+    };
+    const tiny = cacheTraceFromKeys(['a', 'b', 'a', 'b'], [10, 10, 50, 10]);
+    expect(simulateCache(tiny, 'lru', 50, { unit: 'bytes' }).hits).toBe(1);
+    expect(hitsAlways(tiny, 50, 0)).toBe(1);
+    // The real trace requests one lbn at several sizes.
+    const real = loadCacheCsv(CLOUDPHYSICS, { maxRequests: 20_000 });
+    for (const [action, policy] of [
+      [0, 'lru'],
+      [1, 'lfu'],
+    ] as const)
+      expect(hitsAlways(real, 1 << 20, action), policy).toBe(
+        simulateCache(real, policy, 1 << 20, { unit: 'bytes' }).hits,
+      );
+  });
+
   it('the same seed gives the same episode; another seed another window', () => {
     const roll = (seed: number): string => {
       const env = make();

@@ -79,6 +79,16 @@ describe('spaces', () => {
     expect(contains(maskedDiscrete(3), 2, [true, false, true])).toBe(true);
   });
 
+  it('samples inside a box bounded on one side, or on none', () => {
+    const r = createRng(4);
+    for (const space of [box([50], 5), box([50], -Infinity, -5), box([50]), box([50], -2, 3)]) {
+      const x = sample(space, r) as number[];
+      expect(contains(space, x)).toBe(true);
+      // Spread, not one value: an exponential step off the bound, or a normal.
+      expect(new Set(x).size).toBe(50);
+    }
+  });
+
   it('samples only legal actions under a mask', () => {
     const r = createRng(3);
     for (let i = 0; i < 200; i++)
@@ -117,6 +127,48 @@ describe('checkEnv', () => {
       }
     }
     expect(() => checkEnv(() => new OutOfSpace())).toThrow(/observationSpace/);
+  });
+});
+
+describe('checkEnv: the reset and the last observation', () => {
+  /** Three steps; the last observation and the reset one as the test makes them. */
+  const env = (id: string, last: number, first: () => number): Env<number[], number> => {
+    let t = 0;
+    return {
+      id,
+      observationSpace: box([1], 0, 1),
+      actionSpace: discrete(2),
+      reset: () => {
+        t = 0;
+        return { obs: [first()], info: {} };
+      },
+      step: () => {
+        t++;
+        const done = t >= 3;
+        return {
+          obs: [done ? last : 0.5],
+          reward: 0,
+          terminated: done,
+          truncated: false,
+          info: {},
+        };
+      },
+    };
+  };
+
+  it('checks the observation the episode ends with (it passed NaN)', () => {
+    expect(() => checkEnv(() => env('bad-last-v0', Number.NaN, () => 0))).toThrow(
+      /observation at step 3 is outside observationSpace/,
+    );
+    expect(() => checkEnv(() => env('out-last-v0', 2, () => 0))).toThrow(/observation at step 3/);
+    expect(checkEnv(() => env('good-v0', 1, () => 0))).toBe(6);
+  });
+
+  it('compares the reset observation of two runs with one seed', () => {
+    let resets = 0;
+    expect(() => checkEnv(() => env('reset-v0', 1, () => (++resets % 7) / 7))).toThrow(
+      /different trajectories \(first difference at reset\)/,
+    );
   });
 });
 
@@ -162,6 +214,24 @@ describe('cloneGraph', () => {
     (c.times as Float64Array)[0] = 9;
     expect(a.value).toBe(1);
     expect(root.times[0]).toBe(1);
+  });
+
+  it('copies a frozen Map, Set or Date: freezing leaves their contents mutable', () => {
+    const root = {
+      m: Object.freeze(new Map([['k', 1]])),
+      s: Object.freeze(new Set([1])),
+      d: Object.freeze(new Date(1000)),
+      inner: Object.freeze({ m: Object.freeze(new Map([['k', 1]])) }),
+    };
+    const c = cloneGraph(root);
+    c.m.set('k', 2);
+    c.s.add(2);
+    c.d.setTime(5000);
+    c.inner.m.set('k', 3);
+    expect([root.m.get('k'), root.s.size, root.d.getTime(), root.inner.m.get('k')]).toEqual([
+      1, 1, 1000, 1,
+    ]);
+    expect([c.m.get('k'), c.s.size, c.d.getTime(), c.inner.m.get('k')]).toEqual([2, 2, 5000, 3]);
   });
 
   it('copies a long chain without overflowing the stack', () => {

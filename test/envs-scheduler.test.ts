@@ -580,10 +580,7 @@ describe('loaders', () => {
   it('rejects malformed job rows with file, line and reason', () => {
     const cases: [string, RegExp][] = [
       ['arrival_s\n1\n', /:1: header lacks column\(s\) duration_s/],
-      [
-        'arrival_s,duration_s\n1,2\n3,x\n',
-        /:3: duration_s must be a number in decimal digits, got "x"/,
-      ],
+      ['arrival_s,duration_s\n1,2\n3,x\n', /:3: duration_s must be a decimal number, got "x"/],
       ['arrival_s,duration_s\n-1,2\n', /:2: arrival_s must be >= 0/],
       ['arrival_s,duration_s,gpus\n1,2,1\n', /:1: unknown column "gpus"/],
       ['arrival_s,duration_s\n1,2,3\n', /:2: expected 2 fields like the header, got 3/],
@@ -596,7 +593,7 @@ describe('loaders', () => {
         /:3: duration_s must be <= 1000000000/,
       ],
       [`arrival_s,duration_s\n1${'0'.repeat(300)},2\n`, /:2: arrival_s must be <= 100000000000/],
-      ['arrival_s,duration_s\n1e3,2\n', /:2: arrival_s must be a number in decimal digits/],
+      ['arrival_s,duration_s\n0x3e8,2\n', /:2: arrival_s must be a decimal number, got "0x3e8"/],
     ];
     for (const [text, want] of cases) {
       const f = tmp('bad.csv', text);
@@ -650,7 +647,9 @@ describe('loaders', () => {
     const badChild = tmp('s.csv', STAGES.replace('1g,7,1,1,,2,10', '1g,7,1,1,,0,10'));
     expect(() => loadTpchDags(badChild, durations)).toThrow(/:3: child 0 does not list stage 1/);
     const badTasks = tmp('s.csv', STAGES.replace('2g,9,0,1,', '2g,9,0,zero,'));
-    expect(() => loadTpchDags(badTasks, durations)).toThrow(/:5: num_tasks must be a number/);
+    expect(() => loadTpchDags(badTasks, durations)).toThrow(
+      /:5: num_tasks must be a decimal number/,
+    );
     // A stage's task count is bounded: each task gets a slot in a duration array.
     const hugeTasks = tmp('s.csv', STAGES.replace('2g,9,0,1,', '2g,9,0,10000000000,'));
     expect(() => loadTpchDags(hugeTasks, durations)).toThrow(
@@ -658,7 +657,7 @@ describe('loaders', () => {
     );
     const badDur = tmp('d2.csv.gz', gzipSync(DURATIONS.replace('first_wave,50', 'first_wave,-5')));
     expect(() => loadTpchDags(tmp('s.csv', STAGES), badDur)).toThrow(
-      /d2\.csv\.gz:4: duration_ms must be a number >= 0/,
+      /d2\.csv\.gz:4: duration_ms must be a decimal number >= 0/,
     );
     const missing = tmp(
       'd3.csv.gz',
@@ -717,7 +716,7 @@ describe('loaders', () => {
       /:5: gpu_milli must be in 1..1000/,
     );
     expect(() => loadAlibabaNodes(tmp('n.csv', NODES.replace('n1,4000', 'n1,lots')))).toThrow(
-      /n\.csv:3: cpu_milli must be a number/,
+      /n\.csv:3: cpu_milli must be a decimal number/,
     );
     // No nodes, no pods, or no pod that ever ran: nothing to replay.
     const [podsHeader, , , pending] = PODS.split('\n');

@@ -218,6 +218,8 @@ describe('statistics', () => {
     expect(tQuantile(0.975, 4)).toBeCloseTo(2.776445, 5);
     expect(tQuantile(0.975, 49)).toBeCloseTo(2.009575, 5);
     expect(tQuantile(0.975, 1)).toBeCloseTo(12.7062, 3);
+    // Infinity answered ~0 (the beta argument is NaN there): refused, naming the rule.
+    expect(() => tQuantile(0.975, Infinity)).toThrow(/df must be a finite number > 0/);
   });
 
   it('gives the 95% interval of a mean', () => {

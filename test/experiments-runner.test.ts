@@ -303,6 +303,8 @@ describe('experiment runner', () => {
         expect(await runExpCommand(['scheduler', `--load=${v}`, ...safe]), v).toBe(2);
       }
       expect(await runExpCommand(['cache', '--load', '0.5', ...safe])).toBe(2);
+      // Placement replays a jobs trace only when given one: without, --load was ignored (exit 0).
+      expect(await runExpCommand(['placement', '--load', '0.5', ...safe])).toBe(2);
       expect(existsSync(join(dir, 'never'))).toBe(false);
     } finally {
       err.mockRestore();

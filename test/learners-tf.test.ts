@@ -3,7 +3,7 @@
 import { describe, expect, it } from 'vitest';
 import { box, checkEnv, createRng, discrete, multiDiscrete } from '../envs/core/index.ts';
 import { ReplayBuffer } from '../learners/buffers/replay.ts';
-import { computeGae, minibatchIndices } from '../learners/buffers/rollout.ts';
+import { computeGae, minibatchIndices, minibatchesOfSize } from '../learners/buffers/rollout.ts';
 import {
   ArtifactError,
   LearnerInputError,
@@ -185,6 +185,30 @@ describe('buffers', () => {
     expect(parts.flatMap((p) => Array.from(p)).sort((a, b) => a - b)).toEqual([
       ...Array(10).keys(),
     ]);
+  });
+
+  it('makes as many minibatches as asked, their sizes within one of each other', () => {
+    // PPO accepts any numMinibatches <= nSteps: 6 rows in 4 made 3, 10 in 4 made [3, 3, 3, 1].
+    for (const [size, count] of [
+      [6, 4],
+      [10, 4],
+      [128, 4],
+      [7, 7],
+    ] as const) {
+      const sizes = minibatchIndices(size, count, createRng(1)).map((p) => p.length);
+      expect(sizes.length).toBe(count);
+      expect(Math.max(...sizes) - Math.min(...sizes)).toBeLessThanOrEqual(1);
+      expect(sizes.reduce((a, b) => a + b, 0)).toBe(size);
+    }
+    expect(minibatchIndices(2, 4, createRng(1)).map((p) => p.length)).toEqual([1, 1]);
+  });
+
+  it('cuts minibatches of a set size, the last smaller, in the shuffled order', () => {
+    // The scheduling learner's partition, as its committed training results were made.
+    const parts = minibatchesOfSize(10, 3, createRng(2));
+    expect(parts.map((p) => p.length)).toEqual([3, 3, 3, 1]);
+    const order = createRng(2).shuffle([...Array(10).keys()]);
+    expect(parts.flatMap((p) => Array.from(p))).toEqual(order);
   });
 });
 

@@ -66,6 +66,8 @@ export class CacheEvictionEnv implements Env<number[], number> {
   private recentHitRatio = 0;
   /** Whether the request at pos waits for an eviction decision. */
   private pending = false;
+  /** Whether the request waiting on a decision is a hit (a resident key at another size). */
+  private pendingHit = false;
 
   constructor(opts: CacheEnvOptions) {
     const n = opts.trace.keys.length;
@@ -117,7 +119,7 @@ export class CacheEvictionEnv implements Env<number[], number> {
     const hitsBefore = this.hits;
     if (this.pending) {
       this.evictFor(this.unitsAt(this.pos), this.experts[action]!);
-      this.serve(this.pos++, false);
+      this.serve(this.pos++, this.pendingHit);
       this.pending = false;
       this.steps++;
     }
@@ -146,8 +148,14 @@ export class CacheEvictionEnv implements Env<number[], number> {
       }
       const hit = lead.has(key);
       const size = this.unitsAt(this.pos);
-      if (!hit && size <= this.capacity && lead.used + size > this.capacity) {
+      // A resident key requested at another size is a hit whose entry is admitted again at
+      // the new size, evicting as it must (replay.ts resizedHit): kept at its first size, the
+      // experts charged the old size and the cache held more than its capacity.
+      const resized = hit && lead.residentSize(key) !== size;
+      if (resized) for (const e of this.experts) e.delete(key);
+      if ((!hit || resized) && size <= this.capacity && lead.used + size > this.capacity) {
         this.pending = true;
+        this.pendingHit = hit;
         return;
       }
       this.serve(this.pos++, hit);

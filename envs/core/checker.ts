@@ -26,13 +26,18 @@ function assertFinite(what: string, x: unknown): void {
 
 function rollout(env: Env, seed: number, maxSteps: number): string[] {
   const rng = createRng(seed ^ 0x5eed);
-  const trace: string[] = [];
   let { obs, info } = env.reset({ seed });
-  for (let t = 0; t <= maxSteps; t++) {
-    if (!contains(env.observationSpace, obs)) {
+  // The reset observation is part of the trajectory too (two resets with one seed that start
+  // differently are not the same episode).
+  const trace: string[] = [JSON.stringify(flatten(obs))];
+  const check = (t: number, o: unknown): void => {
+    if (!contains(env.observationSpace, o)) {
       throw new Error(`${env.id}: observation at step ${t} is outside observationSpace`);
     }
-    assertFinite(`${env.id}: observation at step ${t}`, obs);
+    assertFinite(`${env.id}: observation at step ${t}`, o);
+  };
+  for (let t = 0; t <= maxSteps; t++) {
+    check(t, obs);
     if (t === maxSteps) break;
     const mask = maskOf(info);
     if (mask && !mask.some(Boolean))
@@ -47,7 +52,11 @@ function rollout(env: Env, seed: number, maxSteps: number): string[] {
     trace.push(JSON.stringify([action, flatten(r.obs), r.reward, r.terminated, r.truncated]));
     obs = r.obs;
     info = r.info;
-    if (r.terminated || r.truncated) break;
+    // The last observation is checked too (JSON in the trace turns NaN into null).
+    if (r.terminated || r.truncated) {
+      check(t + 1, obs);
+      break;
+    }
   }
   return trace;
 }
@@ -64,7 +73,7 @@ export function checkEnv(makeEnv: () => Env, opts: CheckOptions = {}): number {
     if (a.length !== b.length || a.some((s, i) => s !== b[i])) {
       const at = a.findIndex((s, i) => s !== b[i]);
       throw new Error(
-        `${env.id}: seed ${seed + e} gave two different trajectories (first difference at step ${at})`,
+        `${env.id}: seed ${seed + e} gave two different trajectories (first difference ${at === 0 ? 'at reset' : `at step ${at - 1}`})`,
       );
     }
     // The same env object, reset again with the same seed, replays too.
@@ -74,8 +83,8 @@ export function checkEnv(makeEnv: () => Env, opts: CheckOptions = {}): number {
         `${env.id}: reset({seed: ${seed + e}}) on a used env did not replay the trajectory`,
       );
     }
-    if (a.length === 0) throw new Error(`${env.id}: episode ended before its first step`);
-    steps += a.length;
+    if (a.length === 1) throw new Error(`${env.id}: episode ended before its first step`);
+    steps += a.length - 1;
   }
   env.close?.();
   return steps;

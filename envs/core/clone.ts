@@ -24,7 +24,9 @@ function refuse(what: string): never {
 function deeplyFrozen(v: unknown, seen = new Set<object>()): boolean {
   if ((typeof v !== 'object' && typeof v !== 'function') || v === null) return true;
   if (typeof v === 'function' || seen.has(v)) return true;
+  // Freezing a Map, Set or Date leaves its contents mutable (set, add, setTime still work).
   if (!Object.isFrozen(v) || ArrayBuffer.isView(v)) return false;
+  if (v instanceof Map || v instanceof Set || v instanceof Date) return false;
   seen.add(v);
   return Object.getOwnPropertyNames(v).every((k) => {
     const d = Object.getOwnPropertyDescriptor(v, k) as PropertyDescriptor;

@@ -73,9 +73,16 @@ export function contains(space: Space, x: unknown, mask?: readonly boolean[]): b
 export function sample(space: Space, rng: Rng, mask?: readonly boolean[]): number | number[] {
   switch (space.kind) {
     case 'box': {
-      const lo = Number.isFinite(space.low) ? space.low : -1;
-      const hi = Number.isFinite(space.high) ? space.high : 1;
-      return Array.from({ length: spaceSize(space.shape) }, () => rng.uniform(lo, hi));
+      // As Gymnasium samples a box: uniform when bounded, an exponential step off the one
+      // finite bound when half-bounded (a fixed [-1, 1] fell outside [5, inf)), else normal.
+      const { low, high } = space;
+      const one = (): number => {
+        if (Number.isFinite(low) && Number.isFinite(high)) return rng.uniform(low, high);
+        if (Number.isFinite(low)) return low + rng.exponential(1);
+        if (Number.isFinite(high)) return high - rng.exponential(1);
+        return rng.normal(0, 1);
+      };
+      return Array.from({ length: spaceSize(space.shape) }, one);
     }
     case 'discrete':
       return rng.int(space.n);

@@ -55,7 +55,9 @@ export function tCdf(t: number, df: number): number {
 
 /** The p quantile of Student's t with df degrees of freedom (0.5 < p < 1), by bisection. */
 export function tQuantile(p: number, df: number): number {
-  if (!(df > 0)) throw new RangeError(`tQuantile: df must be > 0, got ${df}`);
+  // Infinity too: tCdf's beta argument is NaN there, and the bisection answered ~0.
+  if (!(df > 0) || !Number.isFinite(df))
+    throw new RangeError(`tQuantile: df must be a finite number > 0, got ${df}`);
   if (!(p > 0.5 && p < 1)) throw new RangeError(`tQuantile: p must be in (0.5, 1), got ${p}`);
   let lo = 0;
   let hi = 1;

@@ -379,12 +379,13 @@ export function findColumnOnce(
   return i;
 }
 
-const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$/;
+const DECIMAL = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/;
 
 /**
- * A finite number written in plain decimal digits (sign and fraction allowed, surrounding
- * blanks ignored), or NaN. Every loader reads numbers through this one check: Number() alone would
- * also take hex (0x10), binary, exponents (1e3) and Infinity, which no trace format writes.
+ * A finite decimal number (sign, fraction and exponent allowed, as 2.5e-4 or 1.2E+16, which
+ * pandas, NumPy and R write for very large or small floats; surrounding blanks ignored), or NaN.
+ * Every loader reads numbers through this one check: Number() alone would also take hex (0x10),
+ * binary (0b1) and Infinity, which no trace format writes.
  */
 export function parseDecimal(text: string): number {
   const s = text.trim();

@@ -42,7 +42,7 @@ export class FieldReader {
     const s = this.text(row, col);
     const v = parseDecimal(s);
     if (!Number.isFinite(v))
-      this.fail(row, `${name} must be a number in decimal digits, got ${JSON.stringify(s)}`);
+      this.fail(row, `${name} must be a decimal number, got ${JSON.stringify(s)}`);
     if (rule.integer && !Number.isInteger(v))
       this.fail(row, `${name} must be an integer, got ${s}`);
     if (rule.min !== undefined && v < rule.min)

@@ -235,7 +235,7 @@ function durationOf(file: string, line: number, text: string): number {
     throw new TraceFormatError(
       file,
       line,
-      `duration_ms must be a number >= 0 in decimal digits, got ${JSON.stringify(text.trim())}`,
+      `duration_ms must be a decimal number >= 0, got ${JSON.stringify(text.trim())}`,
     );
   }
   return x;

@@ -125,11 +125,14 @@ export class SchedulerEnv implements Env<Float64Array, number> {
     });
     this.steps++;
     const done = this.advance();
+    // The simulator stopping at its event bound (jobs still open) is a cut, not the episode's
+    // end: a learner must not take it for a terminal state.
+    const cut = done && sim.truncated;
     return {
       obs: this.observe(),
       reward: -(sim.jobTimeMs - before) / 1000,
-      terminated: done,
-      truncated: !done && this.steps >= this.maxSteps,
+      terminated: done && !cut,
+      truncated: cut || (!done && this.steps >= this.maxSteps),
       info: { ...this.info(), idle: !started },
     };
   }

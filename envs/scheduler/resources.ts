@@ -11,7 +11,7 @@ export function modelOk(st: SimStage, w: SimWorker): boolean {
 }
 
 export function fitsWorker(st: SimStage, w: SimWorker): boolean {
-  if (w.cpuFreeMilli < st.cpuMilli || w.memFreeMb < st.spec.demand.memMb) return false;
+  if (w.cpuFreeMilli < st.cpuMilli || w.memFreeKib < st.memKib) return false;
   const need = st.spec.demand.gpu;
   if (need === 0) return true;
   if (!modelOk(st, w)) return false;
@@ -22,7 +22,9 @@ export function fitsWorker(st: SimStage, w: SimWorker): boolean {
 
 /** Whether the stage's task could ever run on the worker (fits its empty capacity). */
 export function fitsCapacity(st: SimStage, w: SimWorker): boolean {
-  if (w.cpuCapMilli < st.cpuMilli || w.memCapMb < st.spec.demand.memMb) return false;
+  // Memory in MB as given: rounded to KiB, a demand up to half a KiB above every worker's memory
+  // passed, and no policy (they compare MB) ever placed it.
+  if (w.cpuCapMilli < st.cpuMilli || w.spec.capacity.memMb < st.spec.demand.memMb) return false;
   return st.spec.demand.gpu <= w.gpuFree.length && modelOk(st, w);
 }
 
@@ -61,7 +63,7 @@ export function adjust(
   classes: readonly WorkloadClass[] | null,
 ): number {
   w.cpuFreeMilli -= sign * st.cpuMilli;
-  w.memFreeMb -= sign * st.spec.demand.memMb;
+  w.memFreeKib -= sign * st.memKib;
   // Indexed loops: a for-of over the shared empty device list still builds an iterator.
   for (let i = 0; i < gpus.length; i++) {
     const g = gpus[i] as number;

@@ -35,7 +35,7 @@ function newRenaming(): Renaming {
 
 /** Same free capacity, devices and model: either can take what the other was given. */
 function sameState(a: SimWorker, b: SimWorker): boolean {
-  if (a.cpuFreeMilli !== b.cpuFreeMilli || a.memFreeMb !== b.memFreeMb) return false;
+  if (a.cpuFreeMilli !== b.cpuFreeMilli || a.memFreeKib !== b.memFreeKib) return false;
   if (a.spec.gpuModel !== b.spec.gpuModel || a.gpuFree.length !== b.gpuFree.length) return false;
   return a.gpuFree.every((g, i) => g === b.gpuFree[i]);
 }

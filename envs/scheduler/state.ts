@@ -17,9 +17,14 @@ export class WorkloadError extends Error {
 
 export class SimWorker {
   readonly cpuCapMilli: number;
-  readonly memCapMb: number;
+  /**
+   * Memory in KiB, integers, as cores are in millicores: in float MB, taking 0.3 and 0.1 and
+   * giving them back left an idle 1 MB worker with 0.9999999999999999, and a 1 MB task a
+   * policy placed there (its fit allows float slack) failed the exact check.
+   */
+  readonly memCapKib: number;
   cpuFreeMilli: number;
-  memFreeMb: number;
+  memFreeKib: number;
   /** Free thousandths per device. */
   readonly gpuFree: number[];
   readonly view: WorkerView;
@@ -42,9 +47,9 @@ export class SimWorker {
       );
     }
     this.cpuCapMilli = Math.round(c.cpu * 1000);
-    this.memCapMb = c.memMb;
+    this.memCapKib = Math.round(c.memMb * 1024);
     this.cpuFreeMilli = this.cpuCapMilli;
-    this.memFreeMb = this.memCapMb;
+    this.memFreeKib = this.memCapKib;
     this.gpuFree = new Array<number>(c.gpu).fill(1000);
     this.view = {
       id: spec.id,
@@ -67,7 +72,7 @@ export class SimWorker {
   syncView(): void {
     const f = this.view.free;
     f.cpu = this.cpuFreeMilli / 1000;
-    f.memMb = this.memFreeMb;
+    f.memMb = this.memFreeKib / 1024;
     const gpus = this.gpuFree;
     if (gpus.length === 0) return; // no devices: f.gpu stays 0
     let g = 0;
@@ -173,6 +178,8 @@ export class SimStage {
   done = 0;
   readonly estimateMs: number;
   readonly cpuMilli: number;
+  /** Memory in KiB, an integer (MB * 1024, rounded): taken and given back exactly. */
+  readonly memKib: number;
   readonly gpuMilli: number;
   criticalPathMs = 0;
   depth = 0;
@@ -195,6 +202,7 @@ export class SimStage {
     this.parentsLeft = spec.parents.length;
     this.estimateMs = spec.estimateMs ?? mean(spec.durationsMs);
     this.cpuMilli = Math.round(spec.demand.cpu * 1000);
+    this.memKib = Math.round(spec.demand.memMb * 1024);
     this.gpuMilli = spec.demand.gpu > 0 ? (spec.demand.gpuMilli ?? 1000) : 0;
     this.quorum = Math.max(1, Math.ceil(quorumShare * this.total));
     this.idPrefix = `${job.spec.id}/${index}/`;

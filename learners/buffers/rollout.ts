@@ -132,10 +132,28 @@ export class RolloutBuffer {
   }
 }
 
-/** Row indices of `batch` split into shuffled minibatches of (about) equal size. */
+/**
+ * Row indices of `batch` split into `count` shuffled minibatches (fewer only when there are
+ * fewer rows) whose sizes differ by at most one: cutting at ceil(size / count) made fewer
+ * minibatches than asked, or a last one of a single row (which skips advantage normalisation).
+ */
 export function minibatchIndices(size: number, count: number, rng: Rng): Int32Array[] {
   const order = rng.shuffle(Array.from({ length: size }, (_, i) => i));
-  const per = Math.ceil(size / count);
+  const k = Math.min(count, size);
+  const out: Int32Array[] = [];
+  for (let b = 0; b < k; b++)
+    out.push(
+      Int32Array.from(order.slice(Math.floor((b * size) / k), Math.floor(((b + 1) * size) / k))),
+    );
+  return out;
+}
+
+/**
+ * Row indices split into shuffled minibatches of `per` rows (the last one may be smaller): for
+ * a learner that sets a minibatch's size rather than their number (learners/scheduling).
+ */
+export function minibatchesOfSize(size: number, per: number, rng: Rng): Int32Array[] {
+  const order = rng.shuffle(Array.from({ length: size }, (_, i) => i));
   const out: Int32Array[] = [];
   for (let at = 0; at < size; at += per) out.push(Int32Array.from(order.slice(at, at + per)));
   return out;

@@ -4,7 +4,7 @@
 // only the network that makes the logits differs (and there is no critic: advantages come
 // from the input-driven baseline of advantage.ts).
 import type { Rng } from '../../envs/core/index.ts';
-import { gatherRows, minibatchIndices } from '../buffers/rollout.ts';
+import { gatherRows, minibatchesOfSize } from '../buffers/rollout.ts';
 import {
   MASKED_LOGIT,
   clippedPolicyLoss,
@@ -35,8 +35,13 @@ export interface PpoStepOptions extends StepOptions {
   targetKl: number | null;
 }
 
+/**
+ * As many minibatches as minibatchSize makes, of equal size but the last: the partition the
+ * committed training results (experiments/results/learned-scheduler) were made with.
+ */
 function minibatches(p: PackedDecisions, o: StepOptions): Int32Array[] {
-  return minibatchIndices(p.size, Math.max(1, Math.ceil(p.size / o.minibatchSize)), o.rng);
+  const count = Math.max(1, Math.ceil(p.size / o.minibatchSize));
+  return minibatchesOfSize(p.size, Math.ceil(p.size / count), o.rng);
 }
 
 /**
