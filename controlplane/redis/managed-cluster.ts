@@ -68,6 +68,23 @@ function callTimeout(deadline: number): number {
   return Math.min(CALL_TIMEOUT_MS, Math.max(250, deadline - Date.now()));
 }
 
+/** The flags of a CLUSTER NODES line (myself, master, slave, fail?, ...). */
+function flags(line: string): string[] {
+  return line.split(' ')[2]?.split(',') ?? [];
+}
+
+/** Whether a CLUSTER NODES line (a master's) lists `slot` among its slot ranges. */
+function servesSlot(line: string, slot: number): boolean {
+  if (!flags(line).includes('master')) return false;
+  const parts = line.split(' ');
+  // Fields 8 on: "lo-hi" or "n" ranges, and "[slot->-node]" migration markers.
+  return parts.slice(8).some((r) => {
+    if (r.startsWith('[')) return false;
+    const [lo, hi = lo] = r.split('-').map(Number);
+    return lo !== undefined && hi !== undefined && slot >= lo && slot <= hi;
+  });
+}
+
 function field(info: string, name: string): string | undefined {
   return new RegExp(`^${name}:(\\S+)`, 'm').exec(info)?.[1];
 }
@@ -209,30 +226,25 @@ export class ManagedCluster {
     }
   }
 
-  /** The node that currently serves a slot as primary. */
+  /**
+   * The node that currently serves a slot as primary, by each running node's view of itself (a
+   * promoted replica knows it serves the slot before gossip tells the others). A primary that
+   * restarted claims its old slots until it learns it lost them: of two claims, the higher
+   * config epoch wins, as in Redis Cluster itself.
+   */
   async primaryForSlot(slot: number): Promise<ManagedRedis> {
+    let best: { node: ManagedRedis; epoch: number } | undefined;
     for (const n of this.nodes.filter((x) => x.running)) {
-      const slots = (await withClient(n, (c) => c.call('CLUSTER', 'SHARDS'))) as unknown[];
-      for (const shard of slots as unknown[][]) {
-        const s = shard[1] as number[];
-        const nodes = shard[3] as unknown[][];
-        for (let i = 0; i < s.length; i += 2) {
-          if (slot >= (s[i] as number) && slot <= (s[i + 1] as number)) {
-            for (const desc of nodes) {
-              const kv = new Map<string, unknown>();
-              for (let j = 0; j < desc.length; j += 2) kv.set(String(desc[j]), desc[j + 1]);
-              if (kv.get('role') === 'master' && kv.get('health') === 'online') {
-                const port = Number(kv.get('port'));
-                const found = this.nodes.find((x) => x.port === port);
-                if (found) return found;
-              }
-            }
-          }
-        }
-      }
-      break;
+      const view = await withClient(n, (c) => c.call('CLUSTER', 'NODES') as Promise<string>).catch(
+        () => '',
+      );
+      const me = view.split('\n').find((line) => flags(line).includes('myself'));
+      if (!me || !servesSlot(me, slot)) continue;
+      const epoch = Number(me.split(' ')[6]);
+      if (!best || epoch > best.epoch) best = { node: n, epoch };
     }
-    throw new Error(`cluster: no online primary serves slot ${slot}`);
+    if (!best) throw new Error(`cluster: no running primary serves slot ${slot}`);
+    return best.node;
   }
 
   /** The running nodes that replicate `primary` now. */
@@ -257,19 +269,68 @@ export class ManagedCluster {
    * After a primary died: waits until a running node serves `slot` as primary (its replica,
    * promoted once the others mark the dead one failed, after cluster-node-timeout) and every
    * running node reports the cluster ok. Returns the new primary.
+   *
+   * `takeoverAfterMs`: for tests about what a promoted node does, not about the election. If no
+   * election has promoted a replica by then, `onStall` gets every node's view and log, and the
+   * dead primary's replica is promoted with CLUSTER FAILOVER TAKEOVER (as an operator would).
    */
-  async waitFailover(slot: number, timeoutMs = 60_000): Promise<ManagedRedis> {
-    const deadline = Date.now() + timeoutMs;
+  async waitFailover(
+    slot: number,
+    opts: { timeoutMs?: number; takeoverAfterMs?: number; onStall?: (why: string) => void } = {},
+  ): Promise<ManagedRedis> {
+    const timeoutMs = opts.timeoutMs ?? 60_000;
+    const start = Date.now();
+    const deadline = start + timeoutMs;
+    let tookOver = false;
     while (true) {
       const primary = await this.primaryForSlot(slot).catch(() => undefined);
-      if (primary?.running) {
+      if (primary) {
         await this.waitReady(deadline);
         return primary;
       }
       if (Date.now() > deadline)
-        throw new Error(`cluster: no replica took over slot ${slot} within ${timeoutMs} ms`);
+        throw new Error(
+          `cluster: no replica took over slot ${slot} within ${timeoutMs} ms\n${await this.describe()}`,
+        );
+      if (
+        !tookOver &&
+        opts.takeoverAfterMs !== undefined &&
+        Date.now() - start > opts.takeoverAfterMs
+      ) {
+        tookOver = true;
+        opts.onStall?.(
+          `cluster: no election promoted a replica for slot ${slot} in ${opts.takeoverAfterMs} ms; taking over\n${await this.describe()}`,
+        );
+        await this.takeOver();
+      }
       await new Promise((r) => setTimeout(r, 100));
     }
+  }
+
+  /** Promotes, without an election, each running replica whose primary is not running. */
+  private async takeOver(): Promise<void> {
+    const down = new Set(this.nodes.filter((n) => !n.running).map((n) => String(n.port)));
+    for (const n of this.nodes.filter((x) => x.running)) {
+      const info = await withClient(n, (c) => c.call('INFO', 'replication') as Promise<string>);
+      const master = field(info, 'master_port');
+      if (field(info, 'role') === 'slave' && master !== undefined && down.has(master))
+        await withClient(n, (c) => c.call('CLUSTER', 'FAILOVER', 'TAKEOVER'));
+    }
+  }
+
+  /** Each running node's view of the cluster and its last log lines, for error messages. */
+  private async describe(): Promise<string> {
+    const parts = await Promise.all(
+      this.nodes
+        .filter((n) => n.running)
+        .map(async (n) => {
+          const view = await withClient(n, (c) => c.call('CLUSTER', 'NODES') as Promise<string>)
+            .then((v) => v.trim())
+            .catch((err: Error) => `(CLUSTER NODES failed: ${err.message})`);
+          return `node ${n.port}:\n${view}\nlog:\n${n.lastLines(12)}`;
+        }),
+    );
+    return parts.join('\n');
   }
 
   async stop(): Promise<void> {

@@ -85,6 +85,8 @@ const STOP_KILL_AFTER_MS = 15_000;
 const SHUTDOWN_TIMEOUT_MS = 12_000;
 /** Bound on one start-up probe (a connect, PING or INFO); the probe loop retries after it. */
 const PROBE_TIMEOUT_MS = 2_000;
+/** How much of a server's output is kept in memory for error messages. */
+const OUTPUT_KEPT_CHARS = 16_000;
 
 /** Our child could not listen on its port: another process holds it. */
 class PortTakenError extends Error {}
@@ -100,6 +102,8 @@ export class ManagedRedis {
   /** Set by stop() and kill(): the next exit is planned, not a crash. */
   private exitPlanned = false;
   private readonly unplannedExitListeners = new Set<(reason: string) => void>();
+  /** The tail of what the current process wrote (its log and stderr). */
+  private output = '';
 
   private constructor(
     readonly port: number,
@@ -111,6 +115,11 @@ export class ManagedRedis {
 
   get url(): string {
     return `redis://${this.host}:${this.port}`;
+  }
+
+  /** The last `n` lines the server wrote (its log and stderr), for error messages. */
+  lastLines(n: number): string {
+    return this.output.trim().split('\n').slice(-n).join('\n');
   }
 
   get pid(): number | undefined {
@@ -179,21 +188,21 @@ export class ManagedRedis {
     this.exitPlanned = false;
     live.add(child);
     if (child.pid !== undefined) onSpawn?.(child.pid, this.port);
-    let output = '';
+    this.output = '';
     const keep = (d: Buffer) => {
-      output = (output + d.toString()).slice(-8000);
+      this.output = (this.output + d.toString()).slice(-OUTPUT_KEPT_CHARS);
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    /** The last lines the server wrote (its log and stderr). */
-    const lastLines = () => output.trim().split('\n').slice(-20).join('\n');
+    const lastLines = () => this.lastLines(20);
+    const output = () => this.output;
     let started = false;
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
         live.delete(child);
         if (started && !this.exitPlanned) {
-          const reason = `redis-server on port ${this.port} (pid ${child.pid}) exited unexpectedly with ${signal ?? code}${output.trim() ? `: ${lastLines()}` : ''}`;
+          const reason = `redis-server on port ${this.port} (pid ${child.pid}) exited unexpectedly with ${signal ?? code}${output().trim() ? `: ${lastLines()}` : ''}`;
           for (const l of this.unplannedExitListeners) l(reason);
         }
         resolve();
@@ -205,7 +214,7 @@ export class ManagedRedis {
         // Its last output is in once the pipes close (bounded: a forked child may hold them).
         await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000))]);
         const message = `redis-server on port ${this.port} exited with ${child.signalCode ?? child.exitCode}: ${lastLines()}`;
-        throw /address already in use/i.test(output)
+        throw /address already in use/i.test(output())
           ? new PortTakenError(message)
           : new Error(message);
       }
@@ -228,7 +237,7 @@ export class ManagedRedis {
     this.exitPlanned = true;
     child.kill('SIGKILL');
     throw new Error(
-      `redis-server on port ${this.port} did not answer within ${this.startTimeoutMs} ms${output.trim() ? `: ${lastLines()}` : ''}`,
+      `redis-server on port ${this.port} did not answer within ${this.startTimeoutMs} ms${output().trim() ? `: ${lastLines()}` : ''}`,
     );
   }
 
@@ -322,7 +331,9 @@ function serverConfig(port: number, dir: string, opts: RedisServerOptions): stri
     `dir ${dir}`,
     'save ""',
     'daemonize no',
-    'loglevel warning',
+    // A cluster node logs its failure detection and elections (notice): a failover that does
+    // not happen is explained by them.
+    `loglevel ${opts.cluster ? 'notice' : 'warning'}`,
     'logfile ""',
     // A replica's first sync starts at once (the default waits 5 s for more replicas to join).
     'repl-diskless-sync-delay 0',
