@@ -59,10 +59,10 @@ describe('the paced drivers', () => {
       'tenants must be an integer >= 1, got 0',
     );
     expect(() => SchedulerWorkload.start({ ...o, medianMs: Number.NaN })).toThrow(
-      'medianMs must be a finite number >= 0, got NaN',
+      'medianMs must be >= 0, got NaN',
     );
     expect(() => SchedulerWorkload.start({ ...o, sigma: -1 })).toThrow(
-      'sigma must be a finite number >= 0, got -1',
+      'sigma must be >= 0, got -1',
     );
   });
 
@@ -117,6 +117,69 @@ describe('the files workload on a cache trace', () => {
       'read /workload/f0@8',
     ]);
   });
+});
+
+describe('the files workload options', () => {
+  // Every call the workload makes to the file service is recorded: a refused start makes none.
+  const recording = (calls: string[]) =>
+    new Proxy({} as FileService, {
+      get: (_t, name) => async () => {
+        calls.push(String(name));
+        return { sizeBytes: 0 };
+      },
+    });
+  const trace = () => {
+    const b = new CacheTraceBuilder('inline', false);
+    b.push('a');
+    b.push('b');
+    return b.build(2);
+  };
+  const base = { ratePerS: 1000, seed: 1, maxOps: 4 };
+  const cases: [string, Omit<Parameters<typeof FilesWorkload.start>[0], 'files'>, RegExp][] = [
+    [
+      'a Zipf source with no files',
+      { ...base, source: { kind: 'zipf', files: 0, alpha: 0.8, fileBytes: 16 } },
+      /files must be an integer >= 1, got 0/,
+    ],
+    [
+      'a trace source with no files',
+      { ...base, source: { kind: 'trace', trace: trace(), files: 0, blockBytes: 8, maxKeys: 2 } },
+      /files must be an integer >= 1, got 0/,
+    ],
+    [
+      'an alpha that is no number',
+      { ...base, source: { kind: 'zipf', files: 2, alpha: NaN, fileBytes: 16 } },
+      /alpha must be >= 0, got NaN/,
+    ],
+    [
+      'a write fraction above 1',
+      { ...base, source: { kind: 'zipf', files: 2, alpha: 1, fileBytes: 16, writeFraction: 1.5 } },
+      /writeFraction must be in \[0, 1\], got 1.5/,
+    ],
+    [
+      'a negative block size',
+      { ...base, source: { kind: 'trace', trace: trace(), files: 1, blockBytes: -8, maxKeys: 2 } },
+      /blockBytes must be an integer >= 1, got -8/,
+    ],
+    [
+      'a fractional key bound',
+      { ...base, source: { kind: 'trace', trace: trace(), files: 1, blockBytes: 8, maxKeys: 1.5 } },
+      /maxKeys must be an integer >= 1, got 1.5/,
+    ],
+    [
+      'no concurrency',
+      { ...base, concurrency: 0, source: { kind: 'zipf', files: 2, alpha: 1, fileBytes: 16 } },
+      /concurrency must be an integer >= 1, got 0/,
+    ],
+  ];
+  it.each(cases)(
+    'refuses %s, naming the field and the rule, before touching a file',
+    async (_n, o, why) => {
+      const calls: string[] = [];
+      await expect(FilesWorkload.start({ ...o, files: recording(calls) })).rejects.toThrow(why);
+      expect(calls).toEqual([]);
+    },
+  );
 });
 
 describe('the messaging driver and stack', () => {

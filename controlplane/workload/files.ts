@@ -6,6 +6,12 @@
 // not the trace's own timing (a CacheTrace carries no timestamps).
 import type { CacheTrace } from '../../envs/loaders/cache-trace.ts';
 import { createRng } from '../../envs/core/index.ts';
+import {
+  WorkloadConfigError,
+  requireInteger,
+  requireNonNegative,
+  requirePositive,
+} from '../../envs/workload/index.ts';
 import type { FileService } from '../files/service.ts';
 import { ROOT } from '../files/types.ts';
 import { Paced, type PacedStats } from './paced.ts';
@@ -22,6 +28,25 @@ export interface FilesWorkloadOptions {
   seed: number;
   maxOps?: number;
   dir?: string;
+}
+
+/** Bad options are refused before anything is created, naming the field and the rule. */
+function checkOptions(o: FilesWorkloadOptions): void {
+  requirePositive('ratePerS', o.ratePerS);
+  if (o.concurrency !== undefined) requireInteger('concurrency', o.concurrency, 1);
+  if (o.maxOps !== undefined) requireInteger('maxOps', o.maxOps, 0);
+  const s = o.source;
+  requireInteger('files', s.files, 1);
+  if (s.kind === 'zipf') {
+    requireNonNegative('alpha', s.alpha);
+    requireInteger('fileBytes', s.fileBytes, 0);
+    const w = s.writeFraction ?? 0;
+    if (!(w >= 0 && w <= 1))
+      throw new WorkloadConfigError('writeFraction', `must be in [0, 1], got ${w}`);
+  } else {
+    requireInteger('blockBytes', s.blockBytes, 1);
+    requireInteger('maxKeys', s.maxKeys, 1);
+  }
 }
 
 function zipfCdf(n: number, alpha: number): Float64Array {
@@ -53,6 +78,7 @@ export class FilesWorkload {
 
   /** Creates the files the workload reads (idempotent), then starts the paced reads. */
   static async start(o: FilesWorkloadOptions): Promise<FilesWorkload> {
+    checkOptions(o);
     const dir = o.dir ?? '/workload';
     const svc = o.files;
     await svc.mkdir(ROOT, dir, { parents: true }).catch(() => undefined);

@@ -15,7 +15,12 @@ import {
 } from '../../envs/messaging/arrivals.ts';
 import { percentile } from '../../envs/messaging/metrics.ts';
 import type { Messages } from '../../envs/messaging/model.ts';
-import { WorkloadConfigError, ZipfDrift, requirePositive } from '../../envs/workload/index.ts';
+import {
+  WorkloadConfigError,
+  ZipfDrift,
+  requireInteger,
+  requirePositive,
+} from '../../envs/workload/index.ts';
 import { systemClock, type Clock } from '../knobs/clock.ts';
 import type { KnobClient } from '../knobs/client.ts';
 import { createLogger, type Logger } from '../log.ts';
@@ -186,12 +191,6 @@ function* schedulePlan({ tMs, periodMs }: Schedule, loop: boolean): Generator<nu
   for (let pass = 0; pass === 0 || loop; pass++) for (const t of tMs) yield pass * periodMs + t;
 }
 
-function checkInt(field: string, v: number, min: number): number {
-  if (!Number.isInteger(v) || v < min)
-    throw new WorkloadConfigError(field, `must be an integer >= ${min}, got ${v}`);
-  return v;
-}
-
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 /** A partition's handler state: the open batch's cost debt and its messages' publish times. */
@@ -250,13 +249,13 @@ export class MessagingWorkload {
 
   /** Starts the consumer group, then the paced publishing. */
   static async start(o: MessagingWorkloadOptions): Promise<MessagingWorkload> {
-    const minBytes = checkInt('minMessageBytes', o.minMessageBytes ?? 16, 16);
-    const maxBytes = checkInt('maxMessageBytes', o.maxMessageBytes ?? 1024, minBytes);
-    checkInt('maxInFlight', o.maxInFlight ?? 1024, 1);
+    const minBytes = requireInteger('minMessageBytes', o.minMessageBytes ?? 16, 16);
+    const maxBytes = requireInteger('maxMessageBytes', o.maxMessageBytes ?? 1024, minBytes);
+    requireInteger('maxInFlight', o.maxInFlight ?? 1024, 1);
     if (o.maxLagMs !== undefined && !(o.maxLagMs >= 0))
       throw new WorkloadConfigError('maxLagMs', `must be >= 0, got ${o.maxLagMs}`);
-    checkInt('tenants', o.tenants ?? 16, 1);
-    if (o.maxMessages !== undefined) checkInt('maxMessages', o.maxMessages, 0);
+    requireInteger('tenants', o.tenants ?? 16, 1);
+    if (o.maxMessages !== undefined) requireInteger('maxMessages', o.maxMessages, 0);
     const cost = o.cost ?? DEFAULT_COST;
     if (!(cost.perBatchMs >= 0 && cost.perMessageMs >= 0))
       throw new WorkloadConfigError('cost', 'perBatchMs and perMessageMs must be >= 0');

@@ -5,6 +5,7 @@
 // It submits through any submitter: one shard's client, or the sharded router (npm start),
 // which sends each tenant's tasks to its shard, so the tenants' skew is the shards' skew.
 import { createRng } from '../../envs/core/index.ts';
+import { requireInteger, requireNonNegative } from '../../envs/workload/index.ts';
 import type { SubmitResult, TaskSpec } from '../scheduler/types.ts';
 import { Paced, type PacedStats } from './paced.ts';
 
@@ -42,14 +43,8 @@ export class SchedulerWorkload {
   }
 
   static start(o: SchedulerWorkloadOptions): SchedulerWorkload {
-    const bad = (field: string, rule: string, v: number) =>
-      new RangeError(`scheduler workload: ${field} must be ${rule}, got ${v}`);
-    if (!(Number.isSafeInteger(o.tenants) && o.tenants >= 1))
-      throw bad('tenants', 'an integer >= 1', o.tenants);
-    if (!(Number.isFinite(o.medianMs) && o.medianMs >= 0))
-      throw bad('medianMs', 'a finite number >= 0', o.medianMs);
-    for (const f of ['sigma', 'estimateSigma'] as const)
-      if (!(Number.isFinite(o[f]) && o[f] >= 0)) throw bad(f, 'a finite number >= 0', o[f]);
+    requireInteger('tenants', o.tenants, 1);
+    for (const f of ['medianMs', 'sigma', 'estimateSigma'] as const) requireNonNegative(f, o[f]);
     const rng = createRng(o.seed);
     const tenantWeights = Array.from({ length: o.tenants }, (_, i) => 1 / (i + 1));
     const total = tenantWeights.reduce((a, b) => a + b, 0);
