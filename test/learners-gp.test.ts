@@ -7,6 +7,7 @@ import {
   logMarginalLikelihood,
   normalCdf,
   standardise,
+  warpOutputs,
   type DimKind,
   type GpHyper,
 } from '../learners/gp/index.ts';
@@ -165,5 +166,18 @@ describe('expected improvement', () => {
     expect(expectedImprovement(0, 1, 0, 0.5)).toBeLessThan(expectedImprovement(0, 1, 0));
     expect(normalCdf(1.959964)).toBeCloseTo(0.975, 6);
     expect(normalCdf(-1.959964)).toBeCloseTo(0.025, 6);
+  });
+});
+
+describe('outputs of extreme scale', () => {
+  it('keep their order when their squared deviations overflow (~1e160)', () => {
+    const y = [1e160, 2e160, 3e160];
+    const s = standardise(y);
+    expect(s.std).toBeCloseTo(Math.sqrt(2 / 3) * 1e160, -150);
+    expect(s.z.map((v) => Number(v.toFixed(6)))).toEqual([-1.224745, 0, 1.224745]);
+    const w = warpOutputs(y);
+    expect(w.values.every(Number.isFinite)).toBe(true);
+    expect(w.values[0]).toBeLessThan(w.values[1] as number);
+    expect(w.values[1]).toBeLessThan(w.values[2] as number);
   });
 });

@@ -148,6 +148,35 @@ describe('Bayesian optimisation', () => {
   });
 });
 
+describe('Bayesian optimisation, edge settings', () => {
+  it('proposes on local steps with localCandidates 0 (random candidates stand in)', async () => {
+    const bo = new BayesOpt({ knobs: branin.knobs, objective: MIN, seed: 1, localCandidates: 0 });
+    // 5 initial points, then every other model step is local (localEvery 2).
+    for (let i = 0; i < 10; i++) {
+      const p = await bo.propose();
+      bo.observe({
+        values: p.values,
+        value: (await branin.evaluate(p.values, 0))['loss'] as number,
+        seed: 0,
+      });
+    }
+    expect(bo.best()?.value).toBeLessThan(20);
+  });
+
+  it('finds the best of outputs whose squares overflow (a loss near 1e160)', async () => {
+    const knobs = [float('x', 0, 1)];
+    const bo = new BayesOpt({ knobs, objective: MIN, seed: 1 });
+    const seen: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      const p = await bo.propose();
+      const value = 1e160 * (1 + ((p.values['x'] as number) - 0.3) ** 2);
+      seen.push(value);
+      bo.observe({ values: p.values, value, seed: 0 });
+    }
+    expect(bo.best()?.value).toBe(Math.min(...seen));
+  });
+});
+
 describe('baselines', () => {
   it('CEM finds the optimum of an easy function', async () => {
     const knobs = [float('a', -1, 1), float('b', -1, 1), float('c', -1, 1)];

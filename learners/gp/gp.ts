@@ -170,10 +170,26 @@ export class GaussianProcess {
   }
 }
 
+/**
+ * The mean and (population) standard deviation of `y`. Finite outputs whose squared deviations
+ * overflow (near 1e155 and up) take a scaled path: there the std became Infinity, every
+ * standardised output 0, and the GP lost their order. Other outputs are computed as before, so
+ * seeded runs reproduce bit for bit.
+ */
+export function meanAndStd(y: readonly number[]): { mean: number; std: number } {
+  const n = Math.max(1, y.length);
+  let mean = y.reduce((s, v) => s + v, 0) / n;
+  if (!Number.isFinite(mean)) mean = y.reduce((s, v) => s + v / n, 0);
+  const plain = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / n);
+  if (Number.isFinite(plain)) return { mean, std: plain };
+  const scale = y.reduce((m, v) => Math.max(m, Math.abs(v - mean)), 0);
+  const sumSq = y.reduce((s, v) => s + ((v - mean) / scale) ** 2, 0);
+  return { mean, std: scale * Math.sqrt(sumSq / n) };
+}
+
 /** Outputs shifted to zero mean and scaled to unit variance (scale 1 if they are constant). */
 export function standardise(y: readonly number[]): { z: number[]; mean: number; std: number } {
-  const mean = y.reduce((s, v) => s + v, 0) / y.length;
-  const variance = y.reduce((s, v) => s + (v - mean) ** 2, 0) / y.length;
-  const std = variance > 1e-24 ? Math.sqrt(variance) : 1;
-  return { z: y.map((v) => (v - mean) / std), mean, std };
+  const m = meanAndStd(y);
+  const std = m.std > 1e-12 ? m.std : 1;
+  return { z: y.map((v) => (v - m.mean) / std), mean: m.mean, std };
 }

@@ -9,6 +9,8 @@
 // maximum likelihood (as HEBO does, Cowen-Rivers et al. 2022): λ < 1 compresses the long tail
 // of bad values, and for outputs that are already Gaussian λ stays near 1 (nearly the identity).
 
+import { meanAndStd } from './gp.ts';
+
 /** Yeo-Johnson transform of one value. */
 export function yeoJohnson(y: number, lambda: number): number {
   if (y >= 0) {
@@ -50,8 +52,7 @@ export interface OutputWarp {
  */
 export function warpOutputs(y: readonly number[]): OutputWarp {
   const n = y.length;
-  const mean = y.reduce((s, v) => s + v, 0) / Math.max(1, n);
-  const sd = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / Math.max(1, n));
+  const { mean, std: sd } = meanAndStd(y);
   if (n < 3 || !(sd > 1e-12))
     return { lambda: 1, values: y.map((v) => (sd > 1e-12 ? (v - mean) / sd : 0)) };
   const z = y.map((v) => (v - mean) / sd);

@@ -348,6 +348,11 @@ export class BayesOpt extends BaseTuner<BayesOptResolved, BayesOptConfig> {
       for (let i = 0; i < c.localCandidates; i++) candidates.push(perturb(centre, kinds, rng));
       if (c.categorySwaps) candidates.push(...this.categoryNeighbours(g.obs[0] as Observation));
     }
+    // A local step with localCandidates 0 and no category to swap has nothing of its own to
+    // score: it scores random candidates as a global step does.
+    if (candidates.length === 0) {
+      for (let i = 0; i < c.randomCandidates; i++) candidates.push(uniformPoint(kinds.length, rng));
+    }
     let best = this.scoreBest(gp, candidates, incumbentMean, xi);
     // One refinement round, finer, around the winner of the first.
     const fine: number[][] = [];
