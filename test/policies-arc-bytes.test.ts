@@ -38,3 +38,23 @@ describe('ARC byte mode with uniform sizes', () => {
     }
   });
 });
+
+describe("ARC's tie rule under rounding in p", () => {
+  // On this trace the exact p is 1 object at request 30, a B2 ghost hit with |T1| = 1: the
+  // paper's REPLACE then demotes from T1. Count mode's p, a sum of fractional steps, held
+  // 1.0000000000000007 there, missed the tie, demoted T2's LRU (key 7) and missed the last
+  // request; byte mode with size 6 (p exactly 6) hit it.
+  const TRACE = [
+    0, 5, 0, 3, 5, 3, 11, 15, 13, 4, 1, 10, 13, 7, 1, 8, 6, 4, 0, 2, 7, 18, 3, 7, 11, 0, 6, 9, 1, 2,
+    4, 7,
+  ];
+  it('count mode decides as byte mode with uniform sizes, and hits the last request', () => {
+    const S = 6;
+    const count = new ArcCache<number>(7);
+    const bytes = new ArcCache<number>(7 * S, { unit: 'bytes' });
+    const hc = TRACE.map((k) => count.access(k));
+    const hb = TRACE.map((k) => bytes.access(k, S));
+    expect(hc).toEqual(hb);
+    expect(hc.at(-1)).toBe(true);
+  });
+});

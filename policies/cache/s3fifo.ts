@@ -1,9 +1,9 @@
 // S3-FIFO (Yang et al., SOSP'23): a small FIFO (10% of the space) filters one-hit wonders, a
 // main FIFO with a 2-bit clock counter keeps the rest, and a ghost FIFO of keys evicted from
-// the small queue sends returning keys straight to main. Follows libCacheSim's S3FIFO.c,
-// including its choice to insert into main while the small queue is full but nothing has
-// been evicted yet. One departure: the small queue holds at least one object, so caches
-// under 10 objects still cache something (libCacheSim would admit nothing there).
+// the small queue sends returning keys straight to main. Follows libCacheSim's S3FIFOv0.c, the
+// original algorithm: a new key always enters the small queue (the newer S3FIFO.c sends new
+// keys to main until the first eviction). One departure: the small queue holds at least one
+// object, so caches under 10 objects still cache something (libCacheSim would admit nothing).
 import { CacheBase } from './base.ts';
 import { NIL, SlotList } from './slots.ts';
 import { CachePolicyError, type CachePolicyOptions } from './types.ts';
