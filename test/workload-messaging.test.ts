@@ -154,6 +154,19 @@ describe('messaging workload on single redis', () => {
     expect(Math.min(...sizes)).toBeGreaterThanOrEqual(16);
   });
 
+  it('takes a lower size bound above the default upper one: every message is that size', async () => {
+    const f = await fixture();
+    await f.topics.ensure('big', { partitions: 1 });
+    // The profile's messages are 128 bytes; both bounds at 2000 make them 2000.
+    const w = await start(f, 'big', generated(500, 200, 32), { minMessageBytes: 2000 });
+    const { stats } = await runToEnd(f, 'big', w);
+    const entries = await f.redis.xrange(f.mkeys.stream('big', 0), '-', '+');
+    const sizes = entries.map(([, flat]) => (flat[flat.indexOf('d') + 1] as string).length);
+    expect(stats.published).toBeGreaterThan(20);
+    expect(sizes).toHaveLength(stats.published);
+    expect(new Set(sizes)).toEqual(new Set([2000]));
+  });
+
   it('follows a messaging.batch_size change while running', async () => {
     const f = await fixture({ 'messaging.linger_ms': 50 });
     await f.topics.ensure('knob', { partitions: 1 });

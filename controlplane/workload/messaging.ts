@@ -250,7 +250,13 @@ export class MessagingWorkload {
   /** Starts the consumer group, then the paced publishing. */
   static async start(o: MessagingWorkloadOptions): Promise<MessagingWorkload> {
     const minBytes = requireInteger('minMessageBytes', o.minMessageBytes ?? 16, 16);
-    const maxBytes = requireInteger('maxMessageBytes', o.maxMessageBytes ?? 1024, minBytes);
+    // Unset, the upper bound is 1024 or the lower bound if that is larger (a lower bound of
+    // 2000 alone was refused as a default maxMessageBytes of 1024 the caller never set).
+    const maxBytes = requireInteger(
+      'maxMessageBytes',
+      o.maxMessageBytes ?? Math.max(1024, minBytes),
+      minBytes,
+    );
     requireInteger('maxInFlight', o.maxInFlight ?? 1024, 1);
     if (o.maxLagMs !== undefined && !(o.maxLagMs >= 0))
       throw new WorkloadConfigError('maxLagMs', `must be >= 0, got ${o.maxLagMs}`);
@@ -284,7 +290,14 @@ export class MessagingWorkload {
     };
     // The driver bounds what is outstanding; the producer's own bound is only a backstop.
     const producer = new Producer({ ...common, maxBuffered: 2 * (o.maxInFlight ?? 1024) });
-    const w = new MessagingWorkload(o, schedule, tenants, producer, telemetry, ownsTelemetry);
+    const w = new MessagingWorkload(
+      { ...o, maxMessageBytes: maxBytes },
+      schedule,
+      tenants,
+      producer,
+      telemetry,
+      ownsTelemetry,
+    );
     try {
       w.consumerRef = await Consumer.start({
         ...common,
@@ -343,7 +356,7 @@ export class MessagingWorkload {
     const { tMs, bytes } = this.schedule;
     const n = tMs.length;
     const max = this.o.maxMessages ?? (this.o.loop ? Number.MAX_SAFE_INTEGER : n);
-    const padding = 'x'.repeat(this.o.maxMessageBytes ?? 1024);
+    const padding = 'x'.repeat(this.o.maxMessageBytes as number);
     // Paced on the monotonic clock, as Paced is: a wall-clock step (NTP, a VM resumed) would
     // stall the schedule or skip its backlog. The wall clock dates messages only.
     const timeline = new Timeline(
