@@ -6,8 +6,11 @@
 //     window); open (unsealed) messages / 4096; consumer backlog / (window x partitions);
 //     log1p(p99 of the window) / log1p(10 s); batch level and linger level / (levels - 1);
 //     progress through the arrivals. Each is clipped to [0,1].
-//   reward: -(p99 of the messages sealed in the window + buffer cost of the chosen batch size)
-//     / rewardScaleMs, i.e. the objective's terms that change per window.
+//   reward: -(p99 of the messages sealed in the window x their count / the source's mean per
+//     window + buffer cost of the chosen batch size) / rewardScaleMs: over an episode the
+//     latency terms add up to about the p99 the objective charges once per window of arrivals.
+//     (Unweighted, a window that sealed nothing scored 0: a long linger hid latency in a few
+//     windows and the return preferred it, against the objective.)
 //   terminated once every message is delivered; truncated at maxSteps.
 import { createRng, nextSeed } from '../core/rng.ts';
 import { box, multiDiscrete } from '../core/spaces.ts';
@@ -124,9 +127,10 @@ export class MessagingEnv implements Env<number[], number[]> {
     this.lastP99Ms = percentile(stats.latenciesMs, 99);
     const prices = this.cfg.prices ?? DEFAULT_PRICES;
     const bufferCostMs = this.partitions * this.knobs().batchSize * prices.bufferSlotCostMs;
+    const latencyMs = (this.lastP99Ms * stats.latenciesMs.length) / this.meanPerWindow();
     return {
       obs: this.observe(),
-      reward: -(this.lastP99Ms + bufferCostMs) / (this.cfg.rewardScaleMs ?? 10),
+      reward: -(latencyMs + bufferCostMs) / (this.cfg.rewardScaleMs ?? 10),
       terminated: sim.done,
       truncated: !sim.done && this.steps >= this.maxSteps(),
       info: {
@@ -153,11 +157,17 @@ export class MessagingEnv implements Env<number[], number[]> {
     );
   }
 
+  /** The source's mean arrivals per window. */
+  private meanPerWindow(): number {
+    const t = (this.messages as Messages).tMs;
+    const spanMs = Math.max(this.windowMs, (t[t.length - 1] as number) - (t[0] as number));
+    return (t.length * this.windowMs) / spanMs;
+  }
+
   private observe(): number[] {
     const sim = this.sim as BatchingSim;
     const t = (this.messages as Messages).tMs;
-    const spanMs = Math.max(this.windowMs, (t[t.length - 1] as number) - (t[0] as number));
-    const meanPerWindow = (t.length * this.windowMs) / spanMs;
+    const meanPerWindow = this.meanPerWindow();
     const clip = (x: number): number => Math.min(1, Math.max(0, x));
     return [
       clip(this.lastArrivals / (2 * meanPerWindow)),

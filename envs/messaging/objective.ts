@@ -103,7 +103,8 @@ export function runMetrics(
     p99_latency_ms: p99,
     max_latency_ms: percentile(stats.latenciesMs, 100),
     throughput_per_s: spanMs > 0 ? (n * 1000) / spanMs : 0,
-    offered_rate_per_s: offeredSpanMs > 0 ? (n * 1000) / offeredSpanMs : 0,
+    // n arrivals span n - 1 gaps (the rate a trace is replayed at is set on its gaps).
+    offered_rate_per_s: offeredSpanMs > 0 && n > 1 ? ((n - 1) * 1000) / offeredSpanMs : 0,
     consumer_utilisation: spanMs > 0 ? stats.busyMs / (spanMs * s.partitions) : 0,
     resource_cost_ms: resource,
     objective_ms: p99 + resource,
