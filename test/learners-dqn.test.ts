@@ -11,6 +11,7 @@ import {
   meanReturn,
 } from '../learners/tf/index.ts';
 import { ChainEnv, MaskedBanditEnv } from '../learners/tf/sanity-envs.ts';
+import { SchedulerEnv } from '../envs/scheduler/env.ts';
 
 // Small and quick: one hidden layer, short exploration, frequent target syncs.
 const SMALL: Partial<DqnConfig> = {
@@ -138,6 +139,38 @@ describe('DQN', () => {
     await expect(DqnAgent.load(reshaped)).rejects.toMatchObject({ field: 'weights[3]' });
     expect(tf.memory().numTensors).toBe(tensorsBefore);
     agent.dispose();
+  });
+
+  it('learns through a truncation whose next state allows no action (an event-bound cut)', async () => {
+    const env = new SchedulerEnv({ window: 4, config: { maxEvents: 40 } });
+    // The env does produce the case: truncated, not terminated, no legal action.
+    let { info } = env.reset({ seed: 1 });
+    let cut: { terminated: boolean; truncated: boolean; mask: boolean[] } | undefined;
+    for (let t = 0; t < 1000 && cut === undefined; t++) {
+      const r = env.step((info['actionMask'] as boolean[]).indexOf(true));
+      if (r.terminated || r.truncated)
+        cut = {
+          terminated: r.terminated,
+          truncated: r.truncated,
+          mask: r.info['actionMask'] as boolean[],
+        };
+      info = r.info;
+    }
+    expect(cut).toEqual({ terminated: false, truncated: true, mask: [false, false, false, false] });
+    const agent = await DqnAgent.create(env.observationSpace, env.actionSpace, {
+      hiddenSizes: [16],
+      batchSize: 8,
+      bufferSize: 200,
+      learningStarts: 10,
+      seed: 1,
+    });
+    try {
+      // It threw 'actionMask allows no action' at the first cut.
+      const run = learnDqn(agent, env, { totalSteps: 100, envSeed: 1 });
+      expect(run.episodes.filter((e) => !e.terminated).length).toBeGreaterThan(1);
+    } finally {
+      agent.dispose();
+    }
   });
 
   it('rejects a bad config naming the field and the rule', () => {

@@ -49,20 +49,26 @@ export function learnDqn(agent: DqnAgent, env: Env, opts: DqnLearnOptions): DqnL
     const r = env.step(action);
     checkReward(r.reward);
     // A terminated step's target does not bootstrap, so its mask is never read; an env may
-    // well allow no action there (the scheduler env's last step does).
-    const nextMask = r.terminated ? undefined : maskFromInfo(r.info, agent.nActions);
+    // well allow no action there (the scheduler env's last step does). A truncated step does
+    // bootstrap, but one whose next state allows no action (the scheduler env cut at its event
+    // bound) has no legal action to take a value from: that one transition is not stored.
+    const rawNext = r.info['actionMask'];
+    const noValue =
+      !r.terminated && r.truncated && Array.isArray(rawNext) && !rawNext.includes(true);
+    const nextMask = r.terminated || noValue ? undefined : maskFromInfo(r.info, agent.nActions);
     agent.envSteps++;
     episodes.step(r.reward);
 
     // 2. Store the transition. A truncated episode still bootstraps from its last observation.
-    replay.add({
-      obs: encode(obs),
-      action,
-      reward: r.reward,
-      nextObs: encode(r.obs),
-      terminated: r.terminated,
-      nextMask,
-    });
+    if (!noValue)
+      replay.add({
+        obs: encode(obs),
+        action,
+        reward: r.reward,
+        nextObs: encode(r.obs),
+        terminated: r.terminated,
+        nextMask,
+      });
     if (r.terminated || r.truncated) {
       const done = episodes.end(r.terminated);
       opts.onEpisode?.(done, agent.envSteps);
