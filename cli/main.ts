@@ -6,9 +6,11 @@ import { writeErrorLine } from '../experiments/report.ts';
 
 type Command = { run(argv: string[]): Promise<number | void> };
 
-const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> = {
+/** `flags`: the usage line of a command that has no --help of its own (main answers it). */
+const COMMANDS: Record<string, { help: string; flags?: string; load: () => Promise<Command> }> = {
   start: {
     help: 'run the embedded default: Redis, the knobs table, the services and their workloads, the loop, the API and dashboard (npm start)',
+    flags: '[--redis URL] [--exit-after-start]',
     load: () => import('./commands/start.ts'),
   },
   'sim cache': {
@@ -25,6 +27,7 @@ const COMMANDS: Record<string, { help: string; load: () => Promise<Command> }> =
   },
   serve: {
     help: 'run the API server and dashboard against an existing Redis',
+    flags: '[--redis URL]',
     load: () => import('./commands/serve.ts'),
   },
   knobs: {
@@ -57,6 +60,11 @@ async function main(argv: string[]): Promise<number> {
     process.stderr.write(`knobos: unknown command '${first}'\n\n${usage()}`);
     if (argv.includes('--json')) writeErrorLine(new Error(`unknown command '${first}'`), 'usage');
     return 2;
+  }
+  if (cmd.flags !== undefined && (rest.includes('--help') || rest.includes('-h'))) {
+    const name = two ? `${first} ${second}` : first;
+    process.stdout.write(`usage: knobos ${name} ${cmd.flags}\n\n${cmd.help}\n`);
+    return 0;
   }
   const code = await (await cmd.load()).run(rest);
   return typeof code === 'number' ? code : 0;

@@ -143,6 +143,18 @@ describe('knobos start and serve with bad flags', () => {
     };
     expect(json.error).toMatchObject({ code: 'usage', message: "Unknown option '--bogus'" });
   }, 60_000);
+
+  it('answer --help with their usage and exit 0, starting nothing', async () => {
+    // Both refused --help as an unknown option (exit 2).
+    const [start, serve] = await Promise.all([
+      knobos(['start', '--help']),
+      knobos(['serve', '-h']),
+    ]);
+    expect(start.code).toBe(0);
+    expect(start.out).toContain('usage: knobos start [--redis URL] [--exit-after-start]');
+    expect(serve.code).toBe(0);
+    expect(serve.out).toContain('usage: knobos serve [--redis URL]');
+  }, 60_000);
 });
 
 describe('knobos knobs without a Redis', () => {
