@@ -19,9 +19,11 @@ import {
   imbalance,
   shardLoads,
   shardOf,
+  withMoves,
   type GroupView,
   type PlacementView,
 } from '../policies/placement/index.ts';
+import { PLAIN_NAME_RE } from '../knobs/validate.ts';
 
 const GIB = 1024 ** 3;
 
@@ -101,6 +103,37 @@ describe('hash placement (FNV-1a 32)', () => {
     );
     expect(hashPolicy().decide(v)).toEqual([{ group: 'a', to: home }]);
     expect(hashPolicy().decide(view([['a', 1]], {}))).toEqual([]);
+  });
+});
+
+describe("group names that are Object.prototype's members (valid tenant names)", () => {
+  const names = ['constructor', 'toString', 'valueOf', 'hasOwnProperty', '__proto__'];
+  // A map read from the knob store is parsed JSON: it inherits Object.prototype.
+  const parsed = (json = '{}') => JSON.parse(json) as Record<string, number>;
+
+  it('sit on their hash shard unless listed, and on their entry when listed', () => {
+    for (const n of names) {
+      expect(PLAIN_NAME_RE.test(n)).toBe(true);
+      expect(shardOf(parsed(), n, 4)).toBe(hashShard(n, 4));
+      expect(shardOf(parsed(`{${JSON.stringify(n)}: 3}`), n, 4)).toBe(3);
+    }
+  });
+
+  it('count in shard loads, and the hash policy leaves them where they are', () => {
+    const loads = shardLoads([{ name: 'toString', load: 5 }], parsed(), 4);
+    expect(loads[hashShard('toString', 4)]).toBe(5);
+    const v = { ...view([['constructor', 1]], {}), map: parsed() };
+    expect(hashPolicy().decide(v)).toEqual([]);
+  });
+
+  it('are moved by a move: withMoves defines the entry (assigning __proto__ set none)', () => {
+    const next = withMoves(parsed(), [
+      { group: '__proto__', to: 2 },
+      { group: 'constructor', to: 1 },
+    ]);
+    expect(shardOf(next, '__proto__', 4)).toBe(2);
+    expect(shardOf(next, 'constructor', 4)).toBe(1);
+    expect(JSON.parse(JSON.stringify(next))).toEqual(parsed('{"__proto__": 2, "constructor": 1}'));
   });
 });
 

@@ -79,6 +79,9 @@ describe('policy names', () => {
     for (const name of SCHEDULING_POLICY_NAMES)
       expect(createSchedulingPolicy(name).name).toBe(name);
     expect(() => createSchedulingPolicy('lottery')).toThrow(/must be one of fifo/);
+    // Names of Object.prototype's members are no policies either (toString found a function).
+    for (const name of ['toString', 'constructor', 'valueOf', 'hasOwnProperty', '__proto__'])
+      expect(() => createSchedulingPolicy(name)).toThrow(/must be one of fifo/);
   });
 });
 
@@ -322,5 +325,23 @@ describe('srptWarmFirst (move-aware SRPT, simulator only)', () => {
         .pick(plain, [worker('w', 8)], 0)
         .map((a) => a.taskId),
     ).toEqual(['short', 'mid', 'warm-mid', 'warm-long-less', 'warm-long']);
+  });
+
+  it.each([
+    [1e8, 0.5],
+    [1e9, 10],
+    [1e10, 1000],
+  ])('keeps SRPT among warm and among cold jobs of %d ms remaining, %d ms apart', (x, d) => {
+    // The longer job is older: a difference lost to rounding shows as FIFO order.
+    for (const jobFreeWorkers of [1, 0]) {
+      const longer = task('longer', { jobRemainingWorkMs: x + d, jobFreeWorkers, submittedAt: 0 });
+      const shorter = task('shorter', { jobRemainingWorkMs: x, jobFreeWorkers, submittedAt: 1 });
+      const [first] = srptWarmFirst().pick([longer, shorter], [worker('w', 1)], 0);
+      expect(first?.taskId).toBe('shorter');
+    }
+    // And a warm job of any size goes before a cold one with nothing left.
+    const warm = task('warm', { jobRemainingWorkMs: x, jobFreeWorkers: 1, submittedAt: 1 });
+    const cold = task('cold', { jobRemainingWorkMs: 0, submittedAt: 0 });
+    expect(srptWarmFirst().pick([cold, warm], [worker('w', 1)], 0)[0]?.taskId).toBe('warm');
   });
 });

@@ -3,7 +3,7 @@
 // imbalance is scored on step t+1's loads (a move cannot help traffic that already passed).
 // Shared by the Gymnasium env (one move per step) and the policy evaluation (a policy's
 // whole decision per step), so both score the same thing.
-import { hashPlacement, imbalance, shardLoads } from '../../policies/placement/index.ts';
+import { hashPlacement, imbalance, shardLoads, withMoves } from '../../policies/placement/index.ts';
 import type { Move, PlacementMap, PlacementView } from '../../policies/placement/index.ts';
 import type { GroupLoads } from './workload.ts';
 
@@ -130,8 +130,7 @@ export class PlacementSim {
     // live migrator moves it (the map before against the map after): A -> B -> A in one
     // decision moves nothing, A -> B -> C moves once (each hop was charged).
     const before = this.map;
-    const after = { ...before };
-    for (const m of moves) after[m.group] = m.to;
+    const after = withMoves(before, moves);
     let count = 0;
     let movedBytes = 0;
     for (const group of new Set(moves.map((m) => m.group))) {

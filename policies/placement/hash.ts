@@ -25,10 +25,31 @@ export function hashShard(name: string, shards: number): number {
   return fnv1a32(name) % shards;
 }
 
-/** The shard a name lives on under a map: its entry if listed, else its hash shard. */
+/**
+ * The shard a name lives on under a map: its entry if listed, else its hash shard. Only the
+ * map's own entries count: a map read from JSON inherits Object.prototype, and a tenant named
+ * `constructor` or `toString` (valid names) read a function as its shard.
+ */
 export function shardOf(map: Readonly<PlacementMap>, name: string, shards: number): number {
-  const listed = map[name];
+  const listed = Object.hasOwn(map, name) ? map[name] : undefined;
   return listed !== undefined ? listed : hashShard(name, shards);
+}
+
+/**
+ * A copy of `map` with `moves` applied in order. Entries are defined, not assigned: assigning
+ * `map['__proto__'] = 2` sets no entry (it calls Object.prototype's setter), and the move of a
+ * group of that name was lost.
+ */
+export function withMoves(map: Readonly<PlacementMap>, moves: readonly Move[]): PlacementMap {
+  const next: PlacementMap = { ...map };
+  for (const m of moves)
+    Object.defineProperty(next, m.group, {
+      value: m.to,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  return next;
 }
 
 /** The hash placement of these names, as an explicit map. */

@@ -30,9 +30,13 @@ export const srpt = (p?: PlacementPolicy): SchedulingPolicy =>
 export const srptWarmFirst = (p?: PlacementPolicy): SchedulingPolicy =>
   new ScoredPolicy(
     'srpt_warm_first',
-    // 1 for a warm job, plus a term in (0, 1] that falls with the remaining work: the order is
-    // lexicographic, and (unlike an offset of 1e15 ms) keeps sub-millisecond differences.
-    (t) => ((t.jobFreeWorkers ?? 0) > 0 ? 1 : 0) + 1 / (1 + Math.max(0, t.jobRemainingWorkMs)),
+    // A warm job scores 1 / (1 + x) in (0, 1], a cold one -1 - x <= -1, for x its remaining
+    // work: warm above cold, each by SRPT, at full relative precision (1 + 1 / (1 + x) lost
+    // a 0.5 ms difference at x = 1e8 ms, and the longer job ran first).
+    (t) => {
+      const x = Math.max(0, t.jobRemainingWorkMs);
+      return (t.jobFreeWorkers ?? 0) > 0 ? 1 / (1 + x) : -1 - x;
+    },
     p,
   );
 

@@ -22,9 +22,10 @@ export function createSchedulingPolicy(
   name: string,
   opts: SchedulingPolicyOptions = {},
 ): SchedulingPolicy {
-  const make = (MAKERS as Record<string, ((p?: PlacementPolicy) => SchedulingPolicy) | undefined>)[
-    name
-  ];
+  // Own entries only: `toString` or `constructor` found Object.prototype's members.
+  const make = Object.hasOwn(MAKERS, name)
+    ? (MAKERS as Record<string, (p?: PlacementPolicy) => SchedulingPolicy>)[name]
+    : undefined;
   if (!make) {
     throw new RangeError(
       `scheduling policy must be one of ${SCHEDULING_POLICY_NAMES.join(', ')}, got ${JSON.stringify(name)}`,

@@ -18,6 +18,7 @@ import {
   imbalance,
   shardLoads,
   shardOf,
+  withMoves,
   type GroupView,
   type PlacementPolicy,
 } from '../../../policies/placement/index.ts';
@@ -168,8 +169,7 @@ export class PlacementTarget extends TargetSettings implements TuningTarget {
       moveCostPerByte: DEFAULT_PLACEMENT_SIM.moveCostPerGiB / GIB,
     });
     if (moves.length === 0) return null;
-    const next: PlacementMap = { ...map };
-    for (const m of moves) next[m.group] = m.to;
+    const next = withMoves(map, moves);
     const before = this.imbalanceOf(groups, map);
     const after = this.imbalanceOf(groups, next);
     if (after + this.migrationCost(groups, map, next) >= before * (1 - this.gate.minEffect))
