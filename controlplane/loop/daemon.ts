@@ -43,6 +43,12 @@ export interface DaemonOptions {
    * on its service waiting for its verdict. Default 5 minutes.
    */
   guardGraceMs?: number;
+  /**
+   * How long a change the SLO guard rolled back is not proposed again by its target (the same
+   * knobs to the same values): its simulator still favours it, and without this the loop
+   * promoted, regressed and rolled back for ever. Default 24 hours.
+   */
+  refutedHoldMs?: number;
 }
 
 const CALIBRATE_WAIT_MS = 30 * 60_000;
@@ -51,6 +57,7 @@ const SHADOW_PATIENCE = 4;
 const QUIET_LOG_MS = 10 * 60_000;
 const ADVANCE_FAILURES = 5;
 const GUARD_GRACE_MS = 5 * 60_000;
+const REFUTED_HOLD_MS = 24 * 3_600_000;
 
 export type LoopEvent =
   | { kind: 'frozen' }
@@ -394,6 +401,16 @@ export class LoopDaemon {
       .filter(([n, v]) => JSON.stringify(v) !== JSON.stringify(cur.values[n]))
       .map(([name, value]) => ({ name, value, baseVersion: cur.versions[name] as number }));
     if (changes.length === 0) return none('the learner proposed the live configuration');
+    const refuted = mine.find(
+      (p) =>
+        p.status === 'rolled_back' &&
+        now - p.updatedAt < (this.opts.refutedHoldMs ?? REFUTED_HOLD_MS) &&
+        changeKey(p.changes) === changeKey(changes),
+    );
+    if (refuted)
+      return none(
+        `the same change was rolled back ${now - refuted.updatedAt} ms ago (proposal ${refuted.id})`,
+      );
     try {
       // A change the knobs table would refuse (step, cooldown, pin) is not worth a proposal.
       for (const c of changes)
@@ -406,7 +423,9 @@ export class LoopDaemon {
       const p = await this.opts.proposals.create({
         learner: target.name,
         changes,
-        evidence: { ...cand.evidence, calibration: cal.fit },
+        // The versions of all the target's knobs: the gate and the shadow judge the candidate
+        // beside the others' values, so a move of any of them makes the proposal stale.
+        evidence: { ...cand.evidence, calibration: cal.fit, targetVersions: cur.versions },
         reason: `calibrated on ${cal.records} live records; predicted ${JSON.stringify(cand.evidence['predicted'] ?? null)}`,
       });
       this.opts.log.info({ target: target.name, proposal: p.id, changes }, 'proposed');
@@ -444,11 +463,15 @@ export class LoopDaemon {
       return [{ kind: 'rejected', target: target.name, id: p.id, why }];
     };
     const cur = await this.currentValues(target);
-    const stale = p.changes.find((c) => cur.versions[c.name] !== c.baseVersion);
+    const based: [string, number][] = [
+      ...p.changes.map((c): [string, number] => [c.name, c.baseVersion]),
+      ...Object.entries(targetVersions(p)),
+    ];
+    const stale = based.find(
+      ([name, v]) => cur.versions[name] !== undefined && cur.versions[name] !== v,
+    );
     if (stale)
-      return reject(
-        `knob ${stale.name} moved from version ${stale.baseVersion} to ${cur.versions[stale.name]}`,
-      );
+      return reject(`knob ${stale[0]} moved from version ${stale[1]} to ${cur.versions[stale[0]]}`);
     const down = await target.standDown?.();
     if (down) return reject(down);
     const incumbent = cur.values;
@@ -607,4 +630,23 @@ export class LoopDaemon {
     log.info({ target: target.name, proposal: p.id, changes: p.changes }, 'promoted');
     return [{ kind: 'promoted', target: target.name, id: p.id, why: 'gate and shadow passed' }];
   }
+}
+
+/**
+ * The versions of its target's knobs a proposal was made on (evidence.targetVersions; none in
+ * proposals made before it was recorded).
+ */
+function targetVersions(p: Proposal): Record<string, number> {
+  const v = (p.evidence as { targetVersions?: unknown } | undefined)?.targetVersions;
+  if (typeof v !== 'object' || v === null) return {};
+  return Object.fromEntries(
+    Object.entries(v).filter((e): e is [string, number] => Number.isInteger(e[1])),
+  );
+}
+
+/** A change set's knobs and values, in name order: equal for the same change. */
+function changeKey(changes: readonly { name: string; value: unknown }[]): string {
+  return JSON.stringify(
+    [...changes].sort((a, b) => (a.name < b.name ? -1 : 1)).map((c) => [c.name, c.value]),
+  );
 }

@@ -211,11 +211,14 @@ export class SchedulerPolicyTarget extends TargetSettings implements TuningTarge
     return { [POLICY]: row.value };
   }
 
-  /** Turns the shadow knob off, unless it names a policy other than `candidate`'s. */
+  /**
+   * Turns the shadow knob off, unless it names a policy other than `candidate`'s or someone
+   * other than this loop set it (an operator already shadowing the same policy keeps it).
+   */
   async endShadow(candidate: KnobValues): Promise<void> {
     const knobs = this.o.knobs;
     const cur = await knobs.get(SHADOW);
-    if (cur.value !== candidate[POLICY]) return;
+    if (cur.value !== candidate[POLICY] || cur.updatedBy !== `loop:${this.name}`) return;
     await knobs
       .promote({
         name: SHADOW,
