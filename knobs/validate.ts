@@ -67,7 +67,7 @@ export function validateValue(spec: KnobSpec, value: unknown): KnobViolation | n
           spec,
           'value',
           'enum',
-          `must be one of ${spec.values.join(', ')}, got ${value}`,
+          `must be one of ${spec.values.join(', ')}, got ${describe(value)}`,
         );
       }
       return null;
@@ -215,8 +215,13 @@ export function validateCatalog(catalog: readonly KnobSpec[]): string[] {
   return problems;
 }
 
+/** A refused value for a message: quoted (white space and case show) and cut to 120 chars. */
 function describe(v: unknown): string {
   if (v === null) return 'null';
   if (Array.isArray(v)) return 'an array';
-  return typeof v === 'string' ? JSON.stringify(v) : `${typeof v} ${String(v)}`;
+  if (typeof v === 'string')
+    return v.length > 120
+      ? `${JSON.stringify(v.slice(0, 120))}... (${v.length} chars)`
+      : JSON.stringify(v);
+  return `${typeof v} ${String(v).slice(0, 120)}`;
 }

@@ -67,6 +67,14 @@ export interface KnobChangeSet extends Omit<KnobChange, 'name' | 'value' | 'base
 const REQUEST_REUSED = -301;
 const badRequestId = (message: string) => new ValidationError(message, 'requestId', 'format');
 
+/** Every write names who made it and why (audit): a blank actor or reason is refused. */
+function requireWho(what: string, actor: string, reason?: string): void {
+  if (typeof actor !== 'string' || actor.trim() === '')
+    throw new ValidationError(`${what}: an actor is required`, 'actor', 'required');
+  if (reason !== undefined && (typeof reason !== 'string' || reason.trim() === ''))
+    throw new ValidationError(`${what}: a reason is required`, 'reason', 'required');
+}
+
 /** The statuses a named proposal may be in for a promotion or a rollback to take it. */
 const proposalFrom = (kind: 'promote' | 'rollback') =>
   kind === 'rollback' ? ['live'] : ['simulated', 'shadow'];
@@ -267,8 +275,11 @@ export class KnobTable {
   }
 
   async frozen(): Promise<FreezeState | null> {
+    // The hash existing is the freeze (the promote script tests EXISTS), whatever its fields.
     const h = await this.redis.hgetall(this.keys.knobFreeze());
-    return h['by'] ? { by: h['by'], reason: h['reason'] ?? '', at: Number(h['at']) } : null;
+    return Object.keys(h).length > 0
+      ? { by: h['by'] ?? '', reason: h['reason'] ?? '', at: Number(h['at']) }
+      : null;
   }
 
   /** The counter bumped by every value change; a client that saw this epoch is up to date. */
@@ -311,6 +322,7 @@ export class KnobTable {
     fresh: boolean,
   ): Promise<KnobRow> {
     const spec = this.spec(change.name);
+    requireWho(`knob ${change.name}`, change.actor, change.reason);
     const bad = validateValue(spec, change.value);
     if (bad) throw new ValidationError(bad.message, bad.field, bad.rule, { knob: change.name });
     let row = this.known.get(change.name);
@@ -427,6 +439,7 @@ export class KnobTable {
   ): Promise<PromoteResult[]> {
     if (set.changes.length === 0)
       throw new ValidationError('promote: no changes given', 'changes', 'non_empty');
+    requireWho(kind, set.actor, set.reason);
     const names = set.changes.map((c) => c.name);
     const dup = names.find((n, i) => names.indexOf(n) !== i);
     if (dup)
@@ -709,6 +722,7 @@ export class KnobTable {
     opts: { baseVersion?: number; pinnedBy?: string; pinReason?: string },
   ): Promise<boolean> {
     this.spec(name);
+    requireWho(`knob ${name}: ${pinned ? 'pin' : 'unpin'}`, actor);
     if (reason.trim() === '')
       throw new ValidationError(`knob ${name}: a pin needs a reason`, 'reason', 'required', {
         knob: name,
@@ -764,6 +778,7 @@ export class KnobTable {
   }
 
   private async setFreeze(on: boolean, actor: string, reason: string): Promise<boolean> {
+    requireWho(on ? 'freeze' : 'unfreeze', actor);
     if (reason.trim() === '')
       throw new ValidationError('freeze: a reason is required', 'reason', 'required');
     const reply = await storeScripts.run(

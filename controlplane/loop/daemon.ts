@@ -3,7 +3,8 @@
 // judge recent promotions, and, when the target has nothing open and its knobs have been
 // still for the minimum interval, calibrates a simulator from the live tables and asks the
 // target's learner for a proposal. All its state is in the tables: any daemon instance can
-// take over, and a shadow run is rebuilt from the trace stream since the shadow began.
+// take over from one that stopped, and a shadow run is rebuilt from the trace stream since the
+// shadow began (two running at once are not coordinated: run one).
 import type { KnobValues } from '../../knobs/index.ts';
 import { FrozenError, KnobosError } from '../store/errors.ts';
 import type { KnobTable } from '../knobs/table.ts';
