@@ -100,8 +100,14 @@ describe('cache traces (CSV version,time,op,size,lbn, or one key per line)', () 
       expect(defaultCacheFormat(file)).toBe('csv');
       expect(summary(loadCacheTrace(file))).toEqual(want);
     }
-    // A key column named in the header, alone, is a header too.
+    // A key column named in the header, alone, is a header too; so is one whose separator is
+    // not a comma (it was read as keys: the header a request, each row one key). Loading it
+    // then names the columns it found, and the delimiter reads it.
     expect(defaultCacheFormat(tmp('one.dat', 'lbn\n5\n6\n'))).toBe('csv');
+    const semi = tmp('semi.csv', 'time;obj_id;obj_size\n1;a;5\n2;a;5\n');
+    expect(defaultCacheFormat(semi)).toBe('csv');
+    refuses(() => loadCacheTrace(semi), semi, 1, /no key column.*time;obj_id;obj_size/);
+    expect(loadCacheTrace(semi, { delimiter: ';' }).keyCount).toBe(1);
     expect(Array.from(loadCacheTrace(tmp('one.dat', 'lbn\n5\n6\n5\n')).keys)).toEqual([0, 1, 0]);
   });
 
@@ -379,7 +385,7 @@ describe('TPC-H stages and task durations', () => {
       [row5('dur', '-1e3'), /duration_ms must be .*got "-1e3"/],
       [
         DURATIONS.replace('1g,7,2,2,first_wave,75', '1g,7,0x2,2,first_wave,75'),
-        /stage must be an integer >= 0, got "0x2"/,
+        /stage must be an integer in 0..2\^53 - 1, got "0x2"/,
       ],
     ];
     for (const [text, reason] of cases) {
@@ -418,6 +424,32 @@ describe('TPC-H stages and task durations', () => {
     );
     const g = tmp('s.csv', STAGES.replace('1g,7,2,3,0;1,,10', '1g,7,2,3,0;0x1,,10'));
     refuses(() => loadTpchDags(g, durations), g, 4, /parents must be ;-separated stage ids/);
+    // Ids past 2^53 round onto their neighbours: parent 9007199254740993 (no such stage) read
+    // as stage 9007199254740992 and the DAG loaded with a made-up edge. Refused now.
+    const big = tmp(
+      's.csv',
+      'scale,query,stage,num_tasks,parents\n2g,1,9007199254740992,1,\n2g,1,0,1,9007199254740993\n',
+    );
+    const bigDurations = tmp(
+      'bd.csv',
+      'scale,query,stage,duration_ms\n2g,1,9007199254740992,10\n2g,1,0,20\n',
+    );
+    refuses(
+      () => loadTpchDags(big, bigDurations),
+      bigDurations,
+      2,
+      /stage must be an integer in 0..2\^53 - 1/,
+    );
+    const parent = tmp(
+      's.csv',
+      STAGES.replace('1g,7,2,3,0;1,,10', '1g,7,2,3,0;9007199254740993,,10'),
+    );
+    refuses(
+      () => loadTpchDags(parent, durations),
+      parent,
+      4,
+      /parents must be ;-separated stage ids/,
+    );
     // The good file loads.
     expect(loadTpchDags(tmp('s.csv', STAGES), durations)[0]?.stages[2]?.parents).toEqual([0, 1]);
   });

@@ -29,6 +29,10 @@ export function defaultCacheFormat(file: string): CacheTraceFormat {
   }
   if (line === undefined) return 'keys';
   if (line.includes(',')) return 'csv';
+  // A header naming a key column, whatever its separator (time;obj_id;obj_size as a locale's
+  // spreadsheet writes it was read as keys: the header a request, each whole row one key).
+  const names = line.split(/[;|\t]/).map((n) => n.trim().toLowerCase());
+  if (names.some((n) => DEFAULT_KEY_COLUMNS.includes(n))) return 'csv';
   const name = (splitCsvLine(line)?.[0] ?? line).trim().toLowerCase();
   return DEFAULT_KEY_COLUMNS.includes(name) ? 'csv' : 'keys';
 }

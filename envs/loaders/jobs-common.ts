@@ -43,8 +43,9 @@ export class FieldReader {
     const v = parseDecimal(s);
     if (!Number.isFinite(v))
       this.fail(row, `${name} must be a decimal number, got ${JSON.stringify(s)}`);
-    if (rule.integer && !Number.isInteger(v))
-      this.fail(row, `${name} must be an integer, got ${s}`);
+    // Safe integers only: past 2^53 neighbours round together (two stage ids became one).
+    if (rule.integer && !Number.isSafeInteger(v))
+      this.fail(row, `${name} must be an integer of at most 2^53 - 1, got ${s}`);
     if (rule.min !== undefined && v < rule.min)
       this.fail(row, `${name} must be >= ${rule.min}, got ${s}`);
     if (rule.max !== undefined && v > rule.max)

@@ -191,11 +191,11 @@ function bucketFor(
   const stage = parseDecimal(stageText);
   if (scale === '' || query === '')
     throw new TraceFormatError(file, line, 'scale and query must not be empty');
-  if (stageText === '' || !Number.isInteger(stage) || stage < 0) {
+  if (stageText === '' || !Number.isSafeInteger(stage) || stage < 0) {
     throw new TraceFormatError(
       file,
       line,
-      `stage must be an integer >= 0, got ${JSON.stringify(stageText)}`,
+      `stage must be an integer in 0..2^53 - 1, got ${JSON.stringify(stageText)}`,
     );
   }
   const key = stageKey(scale, query, stage);

@@ -42,10 +42,10 @@ function stageIds(reader: FieldReader, row: CsvRow, col: number): number[] {
   if (s === '') return [];
   return s.split(';').map((part) => {
     const v = parseDecimal(part);
-    if (part.trim() === '' || !Number.isInteger(v) || v < 0) {
+    if (part.trim() === '' || !Number.isSafeInteger(v) || v < 0) {
       reader.fail(
         row,
-        `${reader.header[col]} must be ;-separated stage ids, got ${JSON.stringify(s)}`,
+        `${reader.header[col]} must be ;-separated stage ids (integers 0..2^53 - 1), got ${JSON.stringify(s)}`,
       );
     }
     return v;
