@@ -10,7 +10,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { loadCacheCsv } from '../envs/loaders/cache-csv.ts';
 import { loadCacheKeys } from '../envs/loaders/cache-keys.ts';
 import { defaultCacheFormat, loadCacheTrace } from '../envs/loaders/cache-load.ts';
-import type { CacheTrace } from '../envs/loaders/cache-trace.ts';
+import { CacheTraceBuilder, type CacheTrace } from '../envs/loaders/cache-trace.ts';
 import { TraceFormatError } from '../envs/loaders/errors.ts';
 import { loadAlibabaGpu } from '../envs/loaders/jobs-alibaba.ts';
 import { loadJobsCsv } from '../envs/loaders/jobs-csv.ts';
@@ -201,6 +201,24 @@ describe('cache traces (CSV version,time,op,size,lbn, or one key per line)', () 
       );
     }
     expect(loadCacheTrace(file, { maxRequests: 3 }).keys.length).toBe(3);
+  });
+});
+
+describe('cache key interning past one map', () => {
+  it('gives the same dense ids when the keys fill several maps', () => {
+    // A V8 Map holds 2^24 entries; traces with more distinct keys fill several maps. Three keys
+    // per map here cross maps as 2^23 do, without building them.
+    const trace = 'a b c d a e f g h c i a j k b l'.split(' ');
+    const one = new CacheTraceBuilder('mem', false);
+    const many = new CacheTraceBuilder('mem', false, 3);
+    for (const k of trace) {
+      one.push(k);
+      many.push(k);
+    }
+    const [x, y] = [one.build(trace.length), many.build(trace.length)];
+    expect(Array.from(y.keys)).toEqual(Array.from(x.keys));
+    expect(y.keyCount).toBe(12);
+    expect(Array.from(y.keys).slice(0, 6)).toEqual([0, 1, 2, 3, 0, 4]);
   });
 });
 

@@ -36,9 +36,18 @@ export interface CacheLoadOptions {
   maxRequests?: number;
 }
 
+/** Distinct keys per id map: under V8's 2^24 entries a Map holds. */
+const KEYS_PER_MAP = 1 << 23;
+
 /** Collects requests and invalidations, interning keys to dense ids; arrays grow by doubling. */
 export class CacheTraceBuilder {
-  private readonly ids = new Map<string, number>();
+  /**
+   * Key -> dense id. A V8 Map holds at most 2^24 entries, and production cache traces have
+   * more distinct keys than that ("Map maximum size exceeded" escaped, naming no file or
+   * line): a full map is followed by another, looked up in turn (one for most traces).
+   */
+  private readonly idMaps: Map<string, number>[] = [new Map()];
+  private keyCount = 0;
   private keys = new Int32Array(1024);
   private sizes: Float64Array | undefined;
   /** Allocated at the first invalidation: a trace without any carries no flag array. */
@@ -49,6 +58,8 @@ export class CacheTraceBuilder {
   constructor(
     private readonly source: string,
     withSizes: boolean,
+    /** Keys per id map (tests set a few to cross maps without 2^23 keys). */
+    private readonly keysPerMap = KEYS_PER_MAP,
   ) {
     if (withSizes) this.sizes = new Float64Array(1024);
   }
@@ -65,10 +76,13 @@ export class CacheTraceBuilder {
 
   push(key: string, sizeBytes = 1): void {
     if (this.n === this.keys.length) this.grow();
-    let id = this.ids.get(key);
+    let id: number | undefined;
+    for (let m = 0; id === undefined && m < this.idMaps.length; m++) id = this.idMaps[m]!.get(key);
     if (id === undefined) {
-      id = this.ids.size;
-      this.ids.set(key, id);
+      let last = this.idMaps[this.idMaps.length - 1]!;
+      if (last.size >= this.keysPerMap) this.idMaps.push((last = new Map()));
+      id = this.keyCount++;
+      last.set(key, id);
     }
     this.keys[this.n] = id;
     if (this.sizes) this.sizes[this.n] = sizeBytes;
@@ -93,7 +107,7 @@ export class CacheTraceBuilder {
       source: this.source,
       keys: this.keys.slice(0, this.n),
       sizes: this.sizes?.slice(0, this.n),
-      keyCount: this.ids.size,
+      keyCount: this.keyCount,
     };
     return this.inv ? { ...trace, invalidations: this.inv.slice(0, this.n) } : trace;
   }
