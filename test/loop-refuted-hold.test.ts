@@ -6,9 +6,8 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
-import type { TuningTarget } from '../controlplane/loop/target.ts';
 import { Telemetry } from '../controlplane/telemetry/metrics.ts';
-import type { KnobValues } from '../knobs/index.ts';
+import { batchingTarget } from './helpers/batching-target.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -41,38 +40,8 @@ describe('after a rollback', () => {
         await sleep(50);
       }
     };
-    const target: TuningTarget = {
-      name: 'messaging.batching',
-      knobs: ['messaging.batch_size'],
-      gate: { direction: 'min', minEffect: 0.01, minSamples: 4, maxSamples: 8, slices: 2 },
-      slo: {
-        service: 'messaging',
-        metric: 'latency_ms_p99',
-        direction: 'min',
-        maxRegression: 0.2,
-        baselineMs: 1000,
-        watchMs: 1500,
-        settleMs: 0,
-        minPoints: 3,
-        stepMs: 100,
-      },
-      shadowMs: 0,
-      calibrate: async () => ({
-        data: null,
-        fit: { metric: 'x', predicted: 10, observed: 10, relativeError: 0 },
-        records: 1000,
-      }),
-      propose: async (_c, current: KnobValues) =>
-        (current['messaging.batch_size'] as number) >= 256
-          ? null
-          : { values: { 'messaging.batch_size': 256 }, evidence: {} },
-      evaluate: async (_c, v: KnobValues, seed, slice) =>
-        Math.abs((v['messaging.batch_size'] as number) - 256) + 10 + ((seed + slice) % 3) * 0.01,
-      startShadow: async () => ({
-        report: async () => ({ verdict: 'better', details: {} }),
-        stop: async () => {},
-      }),
-    };
+    const base = batchingTarget();
+    const target = batchingTarget({ shadowMs: 0, slo: { ...base.slo, watchMs: 1500 } });
     const daemon = new LoopDaemon({
       knobs,
       proposals,

@@ -8,8 +8,8 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
-import type { TuningTarget } from '../controlplane/loop/target.ts';
 import type { KnobValues } from '../knobs/index.ts';
+import { batchingTarget } from './helpers/batching-target.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 describe('the configuration a proposal was judged on', () => {
@@ -24,27 +24,8 @@ describe('the configuration a proposal was judged on', () => {
   it('does not promote after another knob of its target moved since the gate', async () => {
     const evaluated: KnobValues[] = [];
     const shadowed: { incumbent: KnobValues; candidate: KnobValues }[] = [];
-    const target: TuningTarget = {
-      name: 'messaging.batching',
+    const target = batchingTarget({
       knobs: ['messaging.batch_size', 'messaging.linger_ms'],
-      gate: { direction: 'min', minEffect: 0.01, minSamples: 4, maxSamples: 8, slices: 2 },
-      slo: {
-        service: 'messaging',
-        metric: 'latency_ms_p99',
-        direction: 'min',
-        maxRegression: 0.2,
-        baselineMs: 1000,
-        watchMs: 1000,
-        settleMs: 0,
-        minPoints: 3,
-        stepMs: 100,
-      },
-      shadowMs: 5_000,
-      calibrate: async () => ({
-        data: null,
-        fit: { metric: 'x', predicted: 10, observed: 10, relativeError: 0 },
-        records: 1000,
-      }),
       // The learner keeps the linger and changes the batch size only.
       propose: async (_c, current: KnobValues) =>
         (current['messaging.batch_size'] as number) >= 256
@@ -60,7 +41,7 @@ describe('the configuration a proposal was judged on', () => {
         shadowed.push({ incumbent: { ...incumbent }, candidate: { ...candidate } });
         return { report: async () => ({ verdict: 'better', details: {} }), stop: async () => {} };
       },
-    };
+    });
     const clock = new ManualClock();
     const knobs = new KnobTable(redis.client(), { keys: uniqueKeys(), clock });
     await knobs.seed();
