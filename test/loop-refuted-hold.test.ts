@@ -58,16 +58,29 @@ describe('after a rollback', () => {
     await emit(30, 500); // the change regresses live
     await daemon.tick(); // the guard rolls it back
     const [first] = await proposals.list();
+    expect(first?.guardReport).toMatchObject({ verdict: 'regressed' });
     expect(first?.status).toBe('rolled_back');
     expect((await knobs.get('messaging.batch_size')).value).toBe(64);
 
+    // Other learners' proposals meanwhile, more than the 200 the daemon reads as recent.
+    const retry = await knobs.get('scheduler.retry_limit');
+    for (let i = 0; i < 201; i++) {
+      const p = await proposals.create({
+        learner: 'other.target',
+        changes: [
+          { name: 'scheduler.retry_limit', value: (retry.value as number) + 1, baseVersion: 1 },
+        ],
+        reason: `try ${i}`,
+      });
+      await proposals.transition(p.id, 'rejected', { actor: 'loop', reason: 'gate inconclusive' });
+    }
     // Half a minute later (the rate limit, past the knob's cooldown) the loop goes again.
     clock.offsetMs += 31_000;
     const events = [];
     for (let i = 0; i < 4; i++) events.push(...(await daemon.tick()));
     const what = (p: { changes: { name: string; value: unknown }[] }) =>
       JSON.stringify(p.changes.map((c) => [c.name, c.value]));
-    const again = (await proposals.list()).filter(
+    const again = (await proposals.list({ limit: 1_000 })).filter(
       (p) => p.id !== first?.id && what(p) === what(first as NonNullable<typeof first>),
     );
     expect(

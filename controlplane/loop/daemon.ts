@@ -6,6 +6,7 @@
 // take over from one that stopped, and a shadow run is rebuilt from the trace stream since the
 // shadow began (two running at once are not coordinated: run one).
 import type { KnobValues } from '../../knobs/index.ts';
+import { canonicalJson } from '../knobs/row.ts';
 import { FrozenError, KnobosError } from '../store/errors.ts';
 import type { KnobTable } from '../knobs/table.ts';
 import type { Logger } from '../log.ts';
@@ -272,6 +273,12 @@ export class LoopDaemon {
         );
         // Kept on the proposal: judged once, and the verdict is there to read.
         await this.opts.proposals.annotate(p.id, { guardReport: r });
+        // Refuted live: the target does not propose the same change again for refutedHoldMs,
+        // however many proposals come after (the recent list holds only the newest 200).
+        if (r.verdict === 'regressed' && p.learner === target.name) {
+          const { redis, keys } = this.opts.knobs;
+          await redis.hset(keys.loopRefuted(target.name), changeKey(p.changes), String(this.now()));
+        }
       }
       events.push({ kind: 'guard', target: target.name, id: p.id, verdict: r.verdict });
     }
@@ -402,16 +409,19 @@ export class LoopDaemon {
       .filter(([n, v]) => JSON.stringify(v) !== JSON.stringify(cur.values[n]))
       .map(([name, value]) => ({ name, value, baseVersion: cur.versions[name] as number }));
     if (changes.length === 0) return none('the learner proposed the live configuration');
-    const refuted = mine.find(
-      (p) =>
-        p.status === 'rolled_back' &&
-        now - p.updatedAt < (this.opts.refutedHoldMs ?? REFUTED_HOLD_MS) &&
-        changeKey(p.changes) === changeKey(changes),
+    const hold = this.opts.refutedHoldMs ?? REFUTED_HOLD_MS;
+    const key = changeKey(changes);
+    const { redis, keys } = this.opts.knobs;
+    const recorded = Number((await redis.hget(keys.loopRefuted(target.name), key)) ?? NaN);
+    // The record, or (its write lost with the daemon) a rolled-back proposal among the recent.
+    const refutedAt = Math.max(
+      Number.isFinite(recorded) ? recorded : -Infinity,
+      ...mine
+        .filter((p) => p.status === 'rolled_back' && changeKey(p.changes) === key)
+        .map((p) => p.updatedAt),
     );
-    if (refuted)
-      return none(
-        `the same change was rolled back ${now - refuted.updatedAt} ms ago (proposal ${refuted.id})`,
-      );
+    if (now - refutedAt < hold)
+      return none(`the same change was rolled back live ${now - refutedAt} ms ago`);
     try {
       // A change the knobs table would refuse (step, cooldown, pin) is not worth a proposal.
       for (const c of changes)
@@ -645,9 +655,11 @@ function targetVersions(p: Proposal): Record<string, number> {
   );
 }
 
-/** A change set's knobs and values, in name order: equal for the same change. */
+/** A change set's knobs and values (canonical JSON, names in order): equal for the same change. */
 function changeKey(changes: readonly { name: string; value: unknown }[]): string {
   return JSON.stringify(
-    [...changes].sort((a, b) => (a.name < b.name ? -1 : 1)).map((c) => [c.name, c.value]),
+    [...changes]
+      .sort((a, b) => (a.name < b.name ? -1 : 1))
+      .map((c) => [c.name, canonicalJson(c.value)]),
   );
 }

@@ -57,6 +57,10 @@ export class Keys {
   proposalIndex(index: 'created' | 'open'): string {
     return this.index('knobs', 'proposals', index);
   }
+  /** Per loop target: the change sets its SLO guard rolled back, and when (refuted live). */
+  loopRefuted(target: string): string {
+    return this.key('knobs', 'refuted', target);
+  }
 
   // Telemetry (metrics per interval) and sampled traces, one family per service so a busy
   // service's logs do not crowd another's slot.
