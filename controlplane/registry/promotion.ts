@@ -45,7 +45,7 @@ import {
 import { requestIdReused } from '../store/request-id.ts';
 import { RegistryUnsupportedError } from './errors.ts';
 import { policyId, type PolicyRow } from './model.ts';
-import type { PolicyTable, RowWrite } from './table.ts';
+import { checkText, type PolicyTable, type RowWrite } from './table.ts';
 
 /** Which knob selects the live version of a policy name. */
 export const PROMOTION_KNOBS: Readonly<Record<string, string>> = {
@@ -355,6 +355,9 @@ export class Promotion {
   }
 
   async promote(name: string, version: number, by: Actor): Promise<PolicyRow> {
+    // Before any step: a reason the knob table refuses later would leave a rejected proposal
+    // on one of the knob version's few proposal ids.
+    checkText('reason', by.reason);
     const knob = promotionKnob(name);
     await this.reconcile(name, by.actor);
     const got = await this.table.get(name, version);
@@ -414,6 +417,7 @@ export class Promotion {
    * knob table replays it, instead of rolling back one version more.
    */
   async rollback(name: string, by: Actor, requestId?: string): Promise<RollbackOutcome> {
+    checkText('reason', by.reason);
     const knob = promotionKnob(name);
     await this.reconcile(name, by.actor);
     const base = await this.knobs.requestBase(requestId);

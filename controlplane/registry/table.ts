@@ -45,7 +45,8 @@ const CHUNK = 200;
 /** Optimistic writes retry this often when another writer moved the row meanwhile. */
 const WRITE_TRIES = 5;
 const LINEAGE_DEPTH_MAX = 100;
-const TEXT_RE = /^[\x20-\x7e]{1,200}$/;
+/** 1-200 printable ASCII characters, not all spaces (a blank reason explains nothing). */
+const TEXT_RE = /^(?=.*[\x21-\x7e])[\x20-\x7e]{1,200}$/;
 /** How long a register request is remembered (a retry within it registers nothing more). */
 export const REGISTER_REQUEST_TTL_MS = 24 * 3_600_000;
 
@@ -80,11 +81,11 @@ export interface Audited {
   detail: Record<string, unknown>;
 }
 
-function checkText(field: string, v: unknown): string | undefined {
+export function checkText(field: string, v: unknown): string | undefined {
   if (v === undefined) return undefined;
   if (typeof v !== 'string' || !TEXT_RE.test(v))
     throw new RegistryInputError(
-      `${field} must be 1-200 printable ASCII characters`,
+      `${field} must be 1-200 printable ASCII characters, not all spaces`,
       field,
       'pattern',
     );

@@ -114,8 +114,9 @@ const policyFull = {
 /** The registry keeps reasons in its rows: the rule its table checks (1-200 printable ASCII). */
 const reason = {
   type: 'string',
-  pattern: '^[\\x20-\\x7e]{1,200}$',
-  description: 'why (1-200 printable ASCII characters): kept in the row and its audit',
+  pattern: '^(?=.*[\\x21-\\x7e])[\\x20-\\x7e]{1,200}$',
+  description:
+    'why (1-200 printable ASCII characters, not all spaces): kept in the row and its audit',
 } as const;
 
 const reasonBody = {
