@@ -19,6 +19,9 @@ export interface LoadCacheTraceOptions extends CacheCsvOptions {
  * names a key column (obj_id, key or lbn, any case) — a header — else keys. A file that cannot
  * be read falls back to its name (csv for *.csv or *.csv.gz), and loading it then says why.
  */
+/** Columns besides the key that cache traces carry (libCacheSim's CSV, the shared trace). */
+const OTHER_CACHE_COLUMNS = ['time', 'timestamp', 'op', 'size', 'obj_size', 'version', 'ttl'];
+
 export function defaultCacheFormat(file: string): CacheTraceFormat {
   let line: string | undefined;
   try {
@@ -29,10 +32,20 @@ export function defaultCacheFormat(file: string): CacheTraceFormat {
   }
   if (line === undefined) return 'keys';
   if (line.includes(',')) return 'csv';
-  // A header naming a key column, whatever its separator (time;obj_id;obj_size as a locale's
-  // spreadsheet writes it was read as keys: the header a request, each whole row one key).
-  const names = line.split(/[;|\t]/).map((n) => n.trim().toLowerCase());
-  if (names.some((n) => DEFAULT_KEY_COLUMNS.includes(n))) return 'csv';
+  // A header with another separator (time;obj_id;obj_size, as a locale's spreadsheet writes
+  // it, was read as keys: the header a request, each whole row one key): column names only,
+  // a key column among them and another column a cache trace has. A key such as user|key or
+  // tenant;obj_id stays a key.
+  for (const sep of [';', '|', '\t']) {
+    const names = line.split(sep).map((n) => n.trim().toLowerCase());
+    if (
+      names.length >= 2 &&
+      names.every((n) => /^[a-z_][a-z0-9_]*$/.test(n)) &&
+      names.some((n) => DEFAULT_KEY_COLUMNS.includes(n)) &&
+      names.some((n) => OTHER_CACHE_COLUMNS.includes(n))
+    )
+      return 'csv';
+  }
   const name = (splitCsvLine(line)?.[0] ?? line).trim().toLowerCase();
   return DEFAULT_KEY_COLUMNS.includes(name) ? 'csv' : 'keys';
 }

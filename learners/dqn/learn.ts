@@ -53,8 +53,13 @@ export function learnDqn(agent: DqnAgent, env: Env, opts: DqnLearnOptions): DqnL
     // bootstrap, but one whose next state allows no action (the scheduler env cut at its event
     // bound) has no legal action to take a value from: that one transition is not stored.
     const rawNext = r.info['actionMask'];
+    // Only a well-formed mask allowing nothing: a malformed one is refused below, as anywhere.
     const noValue =
-      !r.terminated && r.truncated && Array.isArray(rawNext) && !rawNext.includes(true);
+      !r.terminated &&
+      r.truncated &&
+      Array.isArray(rawNext) &&
+      rawNext.length === agent.nActions &&
+      rawNext.every((m) => m === false);
     const nextMask = r.terminated || noValue ? undefined : maskFromInfo(r.info, agent.nActions);
     agent.envSteps++;
     episodes.step(r.reward);

@@ -176,20 +176,21 @@ export class GaussianProcess {
  * standardised output 0, and the GP lost their order. Other outputs are computed as before, so
  * seeded runs reproduce bit for bit.
  */
-export function meanAndStd(y: readonly number[]): { mean: number; std: number } {
+export function meanAndStd(y: readonly number[]): { mean: number; std: number; variance: number } {
   const n = Math.max(1, y.length);
   let mean = y.reduce((s, v) => s + v, 0) / n;
   if (!Number.isFinite(mean)) mean = y.reduce((s, v) => s + v / n, 0);
-  const plain = Math.sqrt(y.reduce((s, v) => s + (v - mean) ** 2, 0) / n);
-  if (Number.isFinite(plain)) return { mean, std: plain };
+  const variance = y.reduce((s, v) => s + (v - mean) ** 2, 0) / n;
+  if (Number.isFinite(variance)) return { mean, std: Math.sqrt(variance), variance };
   const scale = y.reduce((m, v) => Math.max(m, Math.abs(v - mean)), 0);
   const sumSq = y.reduce((s, v) => s + ((v - mean) / scale) ** 2, 0);
-  return { mean, std: scale * Math.sqrt(sumSq / n) };
+  return { mean, std: scale * Math.sqrt(sumSq / n), variance };
 }
 
 /** Outputs shifted to zero mean and scaled to unit variance (scale 1 if they are constant). */
 export function standardise(y: readonly number[]): { z: number[]; mean: number; std: number } {
   const m = meanAndStd(y);
-  const std = m.std > 1e-12 ? m.std : 1;
+  // The same threshold as ever, on the variance (sqrt of the double above 1e-24 is 1e-12).
+  const std = m.variance > 1e-24 ? m.std : 1;
   return { z: y.map((v) => (v - m.mean) / std), mean: m.mean, std };
 }

@@ -107,12 +107,14 @@ export class ArcCache<K> extends CacheBase<K> {
   /**
    * The paper's REPLACE: demote the LRU end of T1 or T2 to its ghost list. p is a sum of
    * fractional steps (|B2|/|B1|), so it carries rounding error: |T1| == p (the paper's tie, on
-   * a B2 hit) is judged within a tolerance far below one unit (held exactly, 1.0000000000000007
-   * missed the tie at p = 1 and demoted from T2).
+   * a B2 hit) is judged within a tolerance below a quarter of a unit (held exactly,
+   * 1.0000000000000007 missed the tie at p = 1 and demoted from T2).
    */
   private replace(hitInB2: boolean): void {
     const t1 = this.t1;
-    const eps = 1e-9 * Math.max(1, this.capacity);
+    // p's error grows with its magnitude (bounded by the capacity); sizes are whole units, so
+    // a tolerance under half a unit never takes a real difference of one unit for a tie.
+    const eps = Math.min(0.25, 1e-9 * Math.max(1, this.capacity));
     const tie = Math.abs(t1.used - this.p) <= eps;
     const fromT1 =
       (t1.length > 0 && ((t1.used > this.p && !tie) || (tie && hitInB2))) || this.t2.length === 0;
