@@ -26,6 +26,7 @@ import { metricsRoutes } from './routes/metrics.ts';
 import type { RouteModule } from './routes/types.ts';
 import { SHARED_SCHEMAS } from './schemas.ts';
 import { ChangeHub } from './sse.ts';
+import { isLoopback } from './loopback.ts';
 
 export const DASHBOARD_DIR = join(import.meta.dirname, '..', 'dashboard');
 
@@ -281,10 +282,6 @@ export interface StartedServer {
   /** e.g. http://127.0.0.1:8080 */
   url: string;
   close(): Promise<void>;
-}
-
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 /** Builds the server and listens on host:port (port 0 = any free port). */

@@ -5,6 +5,7 @@
 // loopback address, see server.ts) every request acts as a local admin.
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ApiError } from '../errors.ts';
+import { isLoopback } from '../loopback.ts';
 import type { RequestAuth } from '../context.ts';
 import { roleAllows } from './roles.ts';
 import { secretsEqual, type TokenStore } from './tokens.ts';
@@ -49,7 +50,18 @@ export async function authenticate(
   opts: AuthOptions,
   tokens: TokenStore,
 ): Promise<RequestAuth> {
-  if (opts.mode === 'off') return LOCAL;
+  if (opts.mode === 'off') {
+    // Auth off trusts this machine, not the pages its browser opens: a page that rebinds its
+    // own name to 127.0.0.1 reaches the API as same-origin, with its name as Host (DNS
+    // rebinding). Only loopback Host names are answered.
+    if (!isLoopback(request.hostname))
+      throw new ApiError(
+        'KNOBOS_API_FORBIDDEN',
+        `auth is off: only requests to a loopback host name are answered, not ${JSON.stringify(request.hostname)}`,
+        { field: 'headers.host', rule: 'loopback_host' },
+      );
+    return LOCAL;
+  }
   const header = request.headers.authorization;
   if (header === undefined)
     throw unauthenticated('an API token is required: Authorization: Bearer <token>', 'required');
