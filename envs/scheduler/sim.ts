@@ -442,7 +442,10 @@ export class ClusterSim extends SimCore {
     if (task.done || task.specQueued || task.liveCount !== 1) return;
     const st = task.stage;
     const ref = st.medianMs >= 0 ? st.medianMs : st.estimateMs;
-    if (this.now - a.startMs < this.cfg.stragglerThreshold * ref) return;
+    // The same sum the check's event time was: (start + x) - start can fall one ulp short of
+    // x, and the check then returned without a copy and without re-arming (about half the
+    // time at a fractional threshold).
+    if (this.now < a.startMs + this.cfg.stragglerThreshold * ref) return;
     task.specQueued = true;
     this.specQueue.push(task);
   }
