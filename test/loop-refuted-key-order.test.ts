@@ -7,9 +7,9 @@ import { KnobTable } from '../controlplane/knobs/table.ts';
 import { createLogger } from '../controlplane/log.ts';
 import { LoopDaemon } from '../controlplane/loop/daemon.ts';
 import { ProposalTable } from '../controlplane/loop/proposals.ts';
-import type { TuningTarget } from '../controlplane/loop/target.ts';
 import { withMoves } from '../policies/placement/hash.ts';
 import type { KnobValues } from '../knobs/index.ts';
+import { batchingTarget } from './helpers/batching-target.ts';
 import { startTestRedis, uniqueKeys, type TestRedis } from './helpers/redis.ts';
 
 const MAP = 'placement.map';
@@ -37,27 +37,12 @@ describe('refuted hold, object values', () => {
       reason: 'place b',
     });
     clock.offsetMs += 6 * 60_000;
-    const target: TuningTarget = {
+    const base = batchingTarget();
+    const target = batchingTarget({
       name: 'placement.test',
       knobs: [MAP],
-      gate: { direction: 'min', minEffect: 0.01, minSamples: 4, maxSamples: 8, slices: 2 },
-      slo: {
-        service: 'placement',
-        metric: 'imbalance',
-        direction: 'min',
-        maxRegression: 0.2,
-        baselineMs: 1000,
-        watchMs: 1000,
-        settleMs: 0,
-        minPoints: 3,
-        stepMs: 100,
-      },
+      slo: { ...base.slo, service: 'placement', metric: 'imbalance' },
       shadowMs: 0,
-      calibrate: async () => ({
-        data: null,
-        fit: { metric: 'imbalance', predicted: 1, observed: 1, relativeError: 0 },
-        records: 100,
-      }),
       // The learner moves tenant a to shard 1: {b: 0, a: 1} (a appended after b).
       propose: async (_c, current: KnobValues) => ({
         values: {
@@ -66,11 +51,7 @@ describe('refuted hold, object values', () => {
         evidence: {},
       }),
       evaluate: async () => 1,
-      startShadow: async () => ({
-        report: async () => ({ verdict: 'better', details: {} }),
-        stop: async () => {},
-      }),
-    };
+    });
     // That change was proposed, promoted and rolled back by the guard.
     const p1 = await proposals.create({
       learner: target.name,
