@@ -194,15 +194,13 @@ export class ManagedRedis {
     };
     child.stdout?.on('data', keep);
     child.stderr?.on('data', keep);
-    const lastLines = () => this.lastLines(20);
-    const output = () => this.output;
     let started = false;
     const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
     this.exited = new Promise((resolve) =>
       child.once('exit', (code, signal) => {
         live.delete(child);
         if (started && !this.exitPlanned) {
-          const reason = `redis-server on port ${this.port} (pid ${child.pid}) exited unexpectedly with ${signal ?? code}${output().trim() ? `: ${lastLines()}` : ''}`;
+          const reason = `redis-server on port ${this.port} (pid ${child.pid}) exited unexpectedly with ${signal ?? code}${this.output.trim() ? `: ${this.lastLines(20)}` : ''}`;
           for (const l of this.unplannedExitListeners) l(reason);
         }
         resolve();
@@ -213,8 +211,8 @@ export class ManagedRedis {
       if (child.exitCode !== null || child.signalCode !== null) {
         // Its last output is in once the pipes close (bounded: a forked child may hold them).
         await Promise.race([closed, new Promise((r) => setTimeout(r, 1_000))]);
-        const message = `redis-server on port ${this.port} exited with ${child.signalCode ?? child.exitCode}: ${lastLines()}`;
-        throw /address already in use/i.test(output())
+        const message = `redis-server on port ${this.port} exited with ${child.signalCode ?? child.exitCode}: ${this.lastLines(20)}`;
+        throw /address already in use/i.test(this.output)
           ? new PortTakenError(message)
           : new Error(message);
       }
@@ -237,7 +235,7 @@ export class ManagedRedis {
     this.exitPlanned = true;
     child.kill('SIGKILL');
     throw new Error(
-      `redis-server on port ${this.port} did not answer within ${this.startTimeoutMs} ms${output().trim() ? `: ${lastLines()}` : ''}`,
+      `redis-server on port ${this.port} did not answer within ${this.startTimeoutMs} ms${this.output.trim() ? `: ${this.lastLines(20)}` : ''}`,
     );
   }
 

@@ -13,15 +13,16 @@ export interface LoadCacheTraceOptions extends CacheCsvOptions {
   format?: CacheTraceFormat;
 }
 
-/**
- * The format a cache trace file is read in when none is given, from its first non-blank line
- * (not its name: a CSV may be called anything, and gzipped): csv when that line holds a `,` or
- * names a key column (obj_id, key or lbn, any case) — a header — else keys. A file that cannot
- * be read falls back to its name (csv for *.csv or *.csv.gz), and loading it then says why.
- */
 /** Columns besides the key that cache traces carry (libCacheSim's CSV, the shared trace). */
 const OTHER_CACHE_COLUMNS = ['time', 'timestamp', 'op', 'size', 'obj_size', 'version', 'ttl'];
 
+/**
+ * The format a cache trace file is read in when none is given, from its first non-blank line
+ * (not its name: a CSV may be called anything, and gzipped): csv when that line holds a `,`,
+ * names a key column (obj_id, key or lbn, any case), or is column names split by `;`, `|` or a
+ * tab, a key column and another cache column among them — a header — else keys. A file that
+ * cannot be read falls back to its name (csv for *.csv or *.csv.gz), and loading it says why.
+ */
 export function defaultCacheFormat(file: string): CacheTraceFormat {
   let line: string | undefined;
   try {
